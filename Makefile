@@ -1,0 +1,35 @@
+# mlpipe entry points. `make demo` and `make test` are the README's two commands:
+# each installs what is missing (Debian packages, as root), configures and builds.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build demo test bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh test
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD_DIR)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+bench:
+	@scripts/install-deps.sh bench
+	$(MAKE) build
+	bench/ingest/run.sh $(BUILD_DIR)
+
+format:
+	find common services cli tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)

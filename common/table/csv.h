@@ -1,0 +1,80 @@
+// Streaming CSV (RFC 4180): quoted fields, doubled quotes, embedded newlines,
+// LF / CRLF / CR line ends, a configurable delimiter, optional header. Input
+// arrives in pieces of any size; complete rows are handed over in blocks.
+#ifndef MLPIPE_COMMON_TABLE_CSV_H_
+#define MLPIPE_COMMON_TABLE_CSV_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/table/text_rows.h"
+
+namespace mlpipe::table {
+
+struct CsvOptions {
+  char delimiter = ',';        // Default ','.
+  bool header = true;          // First record names the columns. Default true.
+  // Rows handed over per block, at most. Default 65536.
+  size_t block_rows = 65536;
+  // A block is handed over early once its cells reach this many bytes.
+  // Default 16 MiB.
+  size_t block_bytes = 16 << 20;
+  // A single record longer than this is an error (guards memory against a
+  // missing closing quote). Default 64 MiB.
+  size_t max_record_bytes = 64 << 20;
+};
+
+// Not thread-safe. Errors are INVALID_ARGUMENT and name the line.
+class CsvParser {
+ public:
+  // Receives each full block; must consume the rows (rows.ClearRows()).
+  using BlockSink = std::function<absl::Status(TextRows& rows)>;
+
+  CsvParser(CsvOptions options, BlockSink sink);
+
+  // Parses the next piece of input.
+  absl::Status Feed(std::string_view data);
+  // Ends the input: the last record may lack a line end. Hands over the last
+  // (partial) block. An empty input is an error; a header alone is not.
+  absl::Status Finish();
+
+  // Column names (known once the first record has been read).
+  const std::vector<std::string>& column_names() const { return rows_.names(); }
+  int64_t rows_read() const { return rows_read_; }
+
+ private:
+  enum class State { kRecordStart, kFieldStart, kUnquoted, kQuoted, kQuoteInQuoted, kAfterCR };
+  void EndField();
+  absl::Status EndRecord();
+  absl::Status MaybeHandOver(bool force);
+
+  CsvOptions options_;
+  BlockSink sink_;
+  TextRows rows_;
+  State state_ = State::kRecordStart;
+  bool header_done_;
+  std::vector<std::string> header_fields_;
+  uint32_t field_start_ = 0;
+  size_t field_index_ = 0;
+  size_t record_start_bytes_ = 0;
+  int64_t line_ = 1;
+  int64_t record_line_ = 1;
+  int64_t quote_line_ = 1;
+  int64_t rows_read_ = 0;
+  bool saw_input_ = false;
+  absl::Status error_;
+};
+
+// Appends `text` as one CSV field: quoted (with doubled quotes) when it holds
+// the delimiter, a quote, a line end, or leading / trailing spaces; `""` for
+// an empty string, so that it differs from a missing cell (written as
+// nothing).
+void AppendCsvField(std::string_view text, char delimiter, std::string* out);
+
+}  // namespace mlpipe::table
+
+#endif  // MLPIPE_COMMON_TABLE_CSV_H_

@@ -1,0 +1,127 @@
+#include "common/table/frame_codec.h"
+
+#include "common/util/strings.h"
+
+namespace mlpipe::table {
+namespace {
+
+template <typename C>
+void Fill(C&& c, v1::Column* out) {
+  out->set_name(c.name);
+  out->set_type(static_cast<v1::ColumnType>(c.type));
+  out->set_timestamp_format(c.timestamp_format);
+  if (!c.valid.AllSet()) out->set_validity(c.valid.ToBytes());
+  switch (c.type) {
+    case ColumnType::kNumeric:
+      out->mutable_numbers()->Add(c.numbers.begin(), c.numbers.end());
+      break;
+    case ColumnType::kTimestamp:
+      out->mutable_timestamps()->Add(c.timestamps.begin(), c.timestamps.end());
+      break;
+    case ColumnType::kCategorical:
+    case ColumnType::kText: {
+      auto* s = out->mutable_strings();
+      s->Reserve(static_cast<int>(c.strings.size()));
+      for (auto& v : c.strings) {
+        if constexpr (std::is_rvalue_reference_v<C&&>) {
+          s->Add(std::move(v));
+        } else {
+          s->Add(std::string(v));
+        }
+      }
+      break;
+    }
+    case ColumnType::kUnknown:
+      // Every value is missing; only the (empty) validity travels.
+      if (c.valid.size() > 0 && out->validity().empty()) {
+        out->set_validity(c.valid.ToBytes());
+      }
+      break;
+  }
+}
+
+}  // namespace
+
+void ColumnToProto(const Column& column, v1::Column* out) { Fill(column, out); }
+void ColumnToProto(Column&& column, v1::Column* out) {
+  Fill(std::move(column), out);
+}
+
+absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
+  Column c;
+  c.name = std::move(*in.mutable_name());
+  int type = in.type();
+  if (type < 0 || type > static_cast<int>(ColumnType::kText)) {
+    return absl::InvalidArgumentError(
+        StrCat("column '", c.name, "': unknown type ", type));
+  }
+  c.type = static_cast<ColumnType>(type);
+  c.timestamp_format = std::move(*in.mutable_timestamp_format());
+  auto bad = [&](std::string_view what, size_t got) {
+    return absl::InvalidArgumentError(StrCat(
+        "column '", c.name, "': ", what, " has ", got, " entries for ", n,
+        " rows"));
+  };
+  if (in.validity().empty()) {
+    c.valid.Resize(n, c.type != ColumnType::kUnknown);
+  } else {
+    if (in.validity().size() != (n + 7) / 8) {
+      return bad("validity (bytes)", in.validity().size());
+    }
+    c.valid = Bitmap::FromBytes(in.validity(), n);
+  }
+  switch (c.type) {
+    case ColumnType::kNumeric:
+      if (static_cast<size_t>(in.numbers_size()) != n) {
+        return bad("numbers", in.numbers_size());
+      }
+      c.numbers.assign(in.numbers().begin(), in.numbers().end());
+      break;
+    case ColumnType::kTimestamp:
+      if (static_cast<size_t>(in.timestamps_size()) != n) {
+        return bad("timestamps", in.timestamps_size());
+      }
+      c.timestamps.assign(in.timestamps().begin(), in.timestamps().end());
+      break;
+    case ColumnType::kCategorical:
+    case ColumnType::kText:
+      if (static_cast<size_t>(in.strings_size()) != n) {
+        return bad("strings", in.strings_size());
+      }
+      c.strings.reserve(n);
+      for (auto& s : *in.mutable_strings()) c.strings.push_back(std::move(s));
+      break;
+    case ColumnType::kUnknown:
+      if (c.valid.CountSet() != 0) {
+        return absl::InvalidArgumentError(StrCat(
+            "column '", c.name, "': has values but no type"));
+      }
+      break;
+  }
+  return c;
+}
+
+void TableToFrame(const Table& table, v1::Frame* out) {
+  out->set_num_rows(static_cast<int64_t>(table.num_rows));
+  for (const auto& c : table.columns) ColumnToProto(c, out->add_columns());
+}
+
+absl::StatusOr<Table> TableFromFrame(v1::Frame&& frame) {
+  if (frame.num_rows() < 0) {
+    return absl::InvalidArgumentError("frame: num_rows is negative");
+  }
+  Table t;
+  t.num_rows = static_cast<size_t>(frame.num_rows());
+  for (auto& c : *frame.mutable_columns()) {
+    auto col = ColumnFromProto(std::move(c), t.num_rows);
+    if (!col.ok()) return col.status();
+    if (t.Find(col->name) >= 0) {
+      return absl::InvalidArgumentError(
+          StrCat("frame: duplicate column '", col->name, "'"));
+    }
+    t.columns.push_back(std::move(*col));
+  }
+  return t;
+}
+
+}  // namespace mlpipe::table

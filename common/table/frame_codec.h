@@ -1,0 +1,23 @@
+// Conversion between the in-memory table and its wire form, mlpipe.v1.Frame.
+#ifndef MLPIPE_COMMON_TABLE_FRAME_CODEC_H_
+#define MLPIPE_COMMON_TABLE_FRAME_CODEC_H_
+
+#include "absl/status/statusor.h"
+#include "common/table/table.h"
+#include "mlpipe/v1/frame.pb.h"
+
+namespace mlpipe::table {
+
+void ColumnToProto(const Column& column, v1::Column* out);
+// Moves values out of `column`.
+void ColumnToProto(Column&& column, v1::Column* out);
+// INVALID_ARGUMENT, naming the column, when the arrays do not match
+// `num_rows` or the type.
+absl::StatusOr<Column> ColumnFromProto(v1::Column&& column, size_t num_rows);
+
+void TableToFrame(const Table& table, v1::Frame* out);
+absl::StatusOr<Table> TableFromFrame(v1::Frame&& frame);
+
+}  // namespace mlpipe::table
+
+#endif  // MLPIPE_COMMON_TABLE_FRAME_CODEC_H_

@@ -1,0 +1,26 @@
+#include "common/table/text_rows.h"
+
+namespace mlpipe::table {
+
+void TextRows::AddColumn(std::string name) {
+  names_.push_back(std::move(name));
+  cells_.emplace_back(num_rows_, Cell{0, kNull});
+  cells_.back().reserve(cells_.front().capacity());
+}
+
+void TextRows::EndRow(int64_t line) {
+  ++num_rows_;
+  for (auto& col : cells_) {
+    if (col.size() < num_rows_) col.push_back({0, kNull});
+  }
+  lines_.push_back(line);
+}
+
+void TextRows::ClearRows() {
+  for (auto& col : cells_) col.clear();
+  lines_.clear();
+  arena_.clear();
+  num_rows_ = 0;
+}
+
+}  // namespace mlpipe::table

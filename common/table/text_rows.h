@@ -1,0 +1,68 @@
+// Rows of text cells as read from CSV or JSON lines, before typing. Cells are
+// stored column by column as views into one byte arena, so a block of rows is
+// a few large allocations rather than one string per cell.
+#ifndef MLPIPE_COMMON_TABLE_TEXT_ROWS_H_
+#define MLPIPE_COMMON_TABLE_TEXT_ROWS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mlpipe::table {
+
+class TextRows {
+ public:
+  static constexpr uint32_t kNull = UINT32_MAX;  // A cell with no value at all.
+  struct Cell {
+    uint32_t offset;
+    uint32_t length;  // kNull: no value (JSON null, absent key).
+  };
+
+  // Adds a column; rows already present get null cells in it.
+  void AddColumn(std::string name);
+  size_t num_columns() const { return names_.size(); }
+  size_t num_rows() const { return num_rows_; }
+  const std::vector<std::string>& names() const { return names_; }
+
+  // The arena that cell bytes are appended to before a cell is ended.
+  std::string& arena() { return arena_; }
+  size_t arena_bytes() const { return arena_.size(); }
+  // Ends a cell of column `col` whose bytes start at `offset` in the arena
+  // and run to its end.
+  void EndCell(size_t col, uint32_t offset) {
+    cells_[col].push_back(
+        {offset, static_cast<uint32_t>(arena_.size() - offset)});
+  }
+  void AddNullCell(size_t col) { cells_[col].push_back({0, kNull}); }
+  // Ends the row: columns that got no cell in it get a null cell. `line` is
+  // the input line the row started on, for error messages.
+  void EndRow(int64_t line);
+
+  bool IsNull(size_t row, size_t col) const {
+    return cells_[col][row].length == kNull;
+  }
+  std::string_view cell(size_t row, size_t col) const {
+    const Cell& c = cells_[col][row];
+    return c.length == kNull ? std::string_view()
+                             : std::string_view(arena_.data() + c.offset,
+                                                c.length);
+  }
+  int64_t line(size_t row) const { return lines_[row]; }
+  // Cells of the current (unfinished) row so far, for column `col`.
+  size_t cells_in_column(size_t col) const { return cells_[col].size(); }
+
+  // Drops the rows, keeps the columns.
+  void ClearRows();
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::vector<Cell>> cells_;
+  std::vector<int64_t> lines_;
+  std::string arena_;
+  size_t num_rows_ = 0;
+};
+
+}  // namespace mlpipe::table
+
+#endif  // MLPIPE_COMMON_TABLE_TEXT_ROWS_H_

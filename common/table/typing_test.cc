@@ -1,0 +1,132 @@
+#include "common/table/typing.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mlpipe::table {
+namespace {
+
+using ::testing::HasSubstr;
+
+TextRows Rows(const std::vector<std::string>& cells, int64_t first_line = 2) {
+  TextRows t;
+  t.AddColumn("x");
+  for (const auto& c : cells) {
+    uint32_t start = static_cast<uint32_t>(t.arena().size());
+    t.arena().append(c);
+    t.EndCell(0, start);
+    t.EndRow(first_line++);
+  }
+  return t;
+}
+
+TEST(ParseNumberTest, AcceptsDecimalsRejectsCodesAndNonFinite) {
+  double v;
+  EXPECT_TRUE(ParseNumber("12", &v));
+  EXPECT_EQ(v, 12);
+  EXPECT_TRUE(ParseNumber("-0.5", &v));
+  EXPECT_TRUE(ParseNumber(".5", &v));
+  EXPECT_TRUE(ParseNumber("1e-3", &v));
+  EXPECT_TRUE(ParseNumber("0", &v));
+  for (std::string bad : {"007", "+1", "inf", "nan", "NaN", "1e999", " 1",
+                          "1 ", "1,5", "", "-", "0x10"}) {
+    EXPECT_FALSE(ParseNumber(bad, &v)) << bad;
+  }
+}
+
+TEST(ParseNumberTest, ShortestTextRoundTrips) {
+  for (double v : {0.1, 1500.0, -2.5e-7, 123456789.123, 1e21}) {
+    std::string s;
+    AppendNumber(v, &s);
+    double back;
+    ASSERT_TRUE(ParseNumber(s, &back)) << s;
+    EXPECT_EQ(back, v);
+  }
+  std::string s;
+  AppendNumber(1500.0, &s);
+  EXPECT_EQ(s, "1500");
+}
+
+TEST(TimestampTest, ParsesLayoutsAndFormatsThemBack) {
+  for (std::string text :
+       {"2001-01-01", "2001-01-01T00:01:00", "2024-02-29 23:59",
+        "1969-12-31T23:59:59.25Z", "2001-01-01T00:01:00.123456",
+        "1900-03-01T12:00:00Z"}) {
+    int64_t micros;
+    TimestampFormat f;
+    ASSERT_TRUE(ParseTimestamp(text, &micros, &f)) << text;
+    auto g = TimestampFormat::FromString(f.ToString());
+    ASSERT_TRUE(g.has_value()) << f.ToString();
+    std::string back;
+    AppendTimestamp(micros, *g, &back);
+    EXPECT_EQ(back, text);
+  }
+  int64_t micros;
+  TimestampFormat f;
+  ASSERT_TRUE(ParseTimestamp("1970-01-02T00:00:01Z", &micros, &f));
+  EXPECT_EQ(micros, (86400 + 1) * int64_t{1000000});
+  for (std::string bad : {"2023-02-29", "2001-13-01", "2001-01-01T24:00",
+                          "2001-01-01T10:00+02:00", "01/02/2003", "2001-1-1"}) {
+    EXPECT_FALSE(ParseTimestamp(bad, &micros, &f)) << bad;
+  }
+}
+
+TEST(ColumnTyperTest, InfersNumericTimestampCategorical) {
+  ColumnTyper typer;
+  auto num = typer.Type(Rows({"1", "", "2.5"}), 0);
+  ASSERT_TRUE(num.ok());
+  EXPECT_EQ(num->type, ColumnType::kNumeric);
+  EXPECT_FALSE(num->IsValid(1));
+  EXPECT_EQ(num->numbers[2], 2.5);
+
+  ColumnTyper t2;
+  auto ts = t2.Type(Rows({"2001-01-01", "2001-01-02"}), 0);
+  EXPECT_EQ(ts->type, ColumnType::kTimestamp);
+  EXPECT_EQ(ts->timestamp_format, "%Y-%m-%d");
+
+  ColumnTyper t3;
+  auto cat = t3.Type(Rows({"1", "007"}), 0);
+  EXPECT_EQ(cat->type, ColumnType::kCategorical);
+  EXPECT_EQ(cat->strings[1], "007");
+}
+
+TEST(ColumnTyperTest, LaterBlockWidensToCategoricalAndEarlierBlocksCast) {
+  ColumnTyper typer;
+  auto first = typer.Type(Rows({"1", "2"}), 0);
+  EXPECT_EQ(first->type, ColumnType::kNumeric);
+  auto second = typer.Type(Rows({"3", "n/a"}), 0);
+  EXPECT_EQ(second->type, ColumnType::kCategorical);
+  EXPECT_EQ(typer.states().at("x").type, ColumnType::kCategorical);
+  auto cast = CastColumn(*first, ColumnType::kCategorical, "");
+  ASSERT_TRUE(cast.ok());
+  EXPECT_EQ(cast->strings[1], "2");
+}
+
+TEST(ColumnTyperTest, NullValuesAndAllMissingStayUnknown) {
+  ColumnTyper typer({"NA"});
+  auto c = typer.Type(Rows({"NA", ""}), 0);
+  EXPECT_EQ(c->type, ColumnType::kUnknown);
+  auto d = typer.Type(Rows({"NA", "4"}), 0);
+  EXPECT_EQ(d->type, ColumnType::kNumeric);
+  EXPECT_FALSE(d->IsValid(0));
+}
+
+TEST(ColumnTyperTest, FixedTypeConflictNamesColumnLineAndValue) {
+  ColumnTyper typer;
+  typer.Fix("x", ColumnType::kNumeric, "");
+  auto c = typer.Type(Rows({"1", "abc"}, 10), 0);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(c.status().ToString(),
+              HasSubstr("column 'x': value 'abc' at line 11 is not a number"));
+}
+
+TEST(CastColumnTest, TextCannotBecomeNumbers) {
+  Column c{.name = "s", .type = ColumnType::kCategorical};
+  c.strings = {"a"};
+  c.valid.Resize(1, true);
+  EXPECT_EQ(CastColumn(c, ColumnType::kNumeric, "").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace mlpipe::table

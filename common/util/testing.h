@@ -1,0 +1,29 @@
+// Helpers for tests: temporary directories, files and free ports.
+#ifndef MLPIPE_COMMON_UTIL_TESTING_H_
+#define MLPIPE_COMMON_UTIL_TESTING_H_
+
+#include <string>
+
+namespace mlpipe::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its content when the
+// object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Writes `content` to `path`, replacing it. Aborts the test binary on failure.
+void WriteFile(const std::string& path, const std::string& content);
+std::string ReadFile(const std::string& path);
+
+}  // namespace mlpipe::testing
+
+#endif  // MLPIPE_COMMON_UTIL_TESTING_H_
