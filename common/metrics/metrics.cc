@@ -1,0 +1,128 @@
+#include "common/metrics/metrics.h"
+
+#include <chrono>
+
+#include "common/util/strings.h"
+#include "prometheus/exposer.h"
+
+namespace mlpipe::metrics {
+namespace {
+
+struct RpcFamilies {
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Histogram>& latency;
+};
+
+RpcFamilies& Rpc() {
+  static RpcFamilies* f = new RpcFamilies{
+      prometheus::BuildCounter()
+          .Name("mlpipe_rpc_requests_total")
+          .Help("gRPC requests handled, by method and status code.")
+          .Register(Registry()),
+      prometheus::BuildHistogram()
+          .Name("mlpipe_rpc_request_duration_seconds")
+          .Help("gRPC request latency from start of call to status sent.")
+          .Register(Registry()),
+  };
+  return *f;
+}
+
+class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit RpcMetricsInterceptor(std::string method)
+      : method_(std::move(method)), start_(std::chrono::steady_clock::now()) {}
+  ~RpcMetricsInterceptor() override {
+    if (!recorded_) Record(grpc::StatusCode::CANCELLED);
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Record(m->GetSendStatus().error_code());
+    }
+    m->Proceed();
+  }
+
+ private:
+  void Record(grpc::StatusCode code) {
+    recorded_ = true;
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - start_)
+                      .count();
+    Rpc().requests.Add({{"method", method_}, {"code", StatusCodeName(code)}})
+        .Increment();
+    Rpc().latency.Add({{"method", method_}}, LatencyBuckets()).Observe(secs);
+  }
+
+  std::string method_;
+  std::chrono::steady_clock::time_point start_;
+  bool recorded_ = false;
+};
+
+class RpcMetricsFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RpcMetricsInterceptor(info->method());
+  }
+};
+
+class CivetExposer final : public Exposer {
+ public:
+  explicit CivetExposer(std::unique_ptr<prometheus::Exposer> e)
+      : exposer_(std::move(e)) {}
+  int port() const override {
+    auto ports = exposer_->GetListeningPorts();
+    return ports.empty() ? 0 : ports.front();
+  }
+
+ private:
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace
+
+prometheus::Registry& Registry() {
+  static auto* registry = new std::shared_ptr<prometheus::Registry>(
+      std::make_shared<prometheus::Registry>());
+  return **registry;
+}
+
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+          0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};
+}
+
+absl::StatusOr<std::unique_ptr<Exposer>> Exposer::Start(
+    const std::string& address) {
+  try {
+    auto e = std::make_unique<prometheus::Exposer>(address, 2);
+    // The registry lives for the whole process; share it without ownership.
+    e->RegisterCollectable(std::shared_ptr<prometheus::Registry>(
+        std::shared_ptr<prometheus::Registry>(), &Registry()));
+    return std::unique_ptr<Exposer>(new CivetExposer(std::move(e)));
+  } catch (const std::exception& ex) {
+    return absl::UnavailableError(
+        StrCat("metrics exposer on ", address, ": ", ex.what()));
+  }
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+NewRpcMetricsInterceptorFactory() {
+  return std::make_unique<RpcMetricsFactory>();
+}
+
+const char* StatusCodeName(int code) {
+  static constexpr const char* kNames[] = {
+      "OK",           "CANCELLED",         "UNKNOWN",
+      "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+      "FAILED_PRECONDITION", "ABORTED",       "OUT_OF_RANGE",
+      "UNIMPLEMENTED",  "INTERNAL",          "UNAVAILABLE",
+      "DATA_LOSS",      "UNAUTHENTICATED"};
+  if (code < 0 || code > 16) return "UNKNOWN";
+  return kNames[code];
+}
+
+}  // namespace mlpipe::metrics

@@ -1,0 +1,50 @@
+// Prometheus metrics: one registry per process, its HTTP exposer, and the
+// gRPC server interceptor that records every RPC.
+//
+// Naming: mlpipe_<service>_<what>_<unit>, e.g. mlpipe_ingest_rows_total,
+// mlpipe_ingest_batch_duration_seconds. RPC metrics are shared by every
+// service: mlpipe_rpc_requests_total{method,code} and
+// mlpipe_rpc_request_duration_seconds{method}.
+#ifndef MLPIPE_COMMON_METRICS_METRICS_H_
+#define MLPIPE_COMMON_METRICS_METRICS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace mlpipe::metrics {
+
+// The process-wide registry. Thread-safe.
+prometheus::Registry& Registry();
+
+// Bucket bounds (seconds) for latencies from 100 us to 60 s.
+prometheus::Histogram::BucketBoundaries LatencyBuckets();
+
+// Serves GET /metrics over HTTP. Stops when destroyed.
+class Exposer {
+ public:
+  // `address` is "host:port"; port 0 picks a free port.
+  static absl::StatusOr<std::unique_ptr<Exposer>> Start(
+      const std::string& address);
+  virtual ~Exposer() = default;
+  virtual int port() const = 0;
+};
+
+// A gRPC server interceptor factory that counts requests by method and status
+// code and records their latency.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+NewRpcMetricsInterceptorFactory();
+
+// The canonical upper-case name of a gRPC status code ("INVALID_ARGUMENT").
+const char* StatusCodeName(int code);
+
+}  // namespace mlpipe::metrics
+
+#endif  // MLPIPE_COMMON_METRICS_METRICS_H_

@@ -1,0 +1,29 @@
+// Client channels to mlpipe services.
+#ifndef MLPIPE_COMMON_RPC_CHANNEL_H_
+#define MLPIPE_COMMON_RPC_CHANNEL_H_
+
+#include <memory>
+#include <string>
+
+#include "grpcpp/channel.h"
+
+namespace mlpipe::rpc {
+
+struct ChannelOptions {
+  // Largest message received or sent. Default 64 MiB.
+  int max_message_bytes = 64 << 20;
+  // Retry calls that fail with UNAVAILABLE (up to 4 attempts, exponential
+  // backoff from 100 ms). Safe for mlpipe RPCs: reads are idempotent and
+  // writes carry idempotency keys. Default true.
+  bool retry_unavailable = true;
+};
+
+// A channel to `target` ("host:port", or "dns:///name:port", which balances
+// round robin over every address the name resolves to, as for a headless
+// Kubernetes Service).
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
+                                          const ChannelOptions& options = {});
+
+}  // namespace mlpipe::rpc
+
+#endif  // MLPIPE_COMMON_RPC_CHANNEL_H_
