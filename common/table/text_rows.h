@@ -52,6 +52,13 @@ class TextRows {
   // Cells of the current (unfinished) row so far, for column `col`.
   size_t cells_in_column(size_t col) const { return cells_[col].size(); }
 
+  // A new, empty TextRows with the same columns.
+  TextRows EmptyCopy() const {
+    TextRows t;
+    for (const auto& n : names_) t.AddColumn(n);
+    return t;
+  }
+
   // Drops the rows, keeps the columns.
   void ClearRows();
 

@@ -384,4 +384,24 @@ absl::StatusOr<Column> ColumnTyper::Type(const TextRows& rows, size_t col) {
   return out;
 }
 
+absl::Status ColumnTyper::Accept(const Column& column) {
+  ColumnTypeState& state = states_[column.name];
+  if (column.type == ColumnType::kUnknown || column.type == state.type) {
+    return absl::OkStatus();
+  }
+  if (state.type == ColumnType::kUnknown) {
+    state.type = column.type;
+    state.timestamp_format = column.timestamp_format;
+    return absl::OkStatus();
+  }
+  std::string msg = StrCat("column '", column.name, "' is ",
+                           ColumnTypeName(column.type), " here but ",
+                           ColumnTypeName(state.type));
+  if (state.fixed) {
+    return absl::FailedPreconditionError(
+        StrCat(msg, " in the dataset's schema"));
+  }
+  return absl::InvalidArgumentError(StrCat(msg, " in earlier frames"));
+}
+
 }  // namespace mlpipe::table

@@ -78,6 +78,11 @@ class ColumnTyper {
   // the line and the value, when a fixed type does not fit.
   absl::StatusOr<Column> Type(const TextRows& rows, size_t col);
 
+  // Checks an already typed column (from a Frame) against the column's type
+  // so far and adopts its type when still unknown. FAILED_PRECONDITION when
+  // a fixed type differs, INVALID_ARGUMENT when earlier input differs.
+  absl::Status Accept(const Column& column);
+
   const std::map<std::string, ColumnTypeState>& states() const {
     return states_;
   }

@@ -9,11 +9,16 @@
 #include <string>
 #include <string_view>
 
+#include "absl/strings/string_view.h"
+
 namespace mlpipe {
 namespace strings_internal {
 
 inline void Append(std::string* out, std::string_view s) { out->append(s); }
 inline void Append(std::string* out, const char* s) { out->append(s); }
+inline void Append(std::string* out, absl::string_view s) {
+  out->append(s.data(), s.size());
+}
 inline void Append(std::string* out, const std::string& s) { out->append(s); }
 inline void Append(std::string* out, char c) { out->push_back(c); }
 template <typename T>

@@ -1,0 +1,42 @@
+#include "services/host/flags.h"
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/rpc/server.h"
+
+ABSL_FLAG(std::string, data_dir, "./mlpipe-data",
+          "Directory for the services' RocksDB stores (one folder each).");
+ABSL_FLAG(std::string, import_root, "",
+          "Server-side files may be imported only from below this directory "
+          "(empty: server-side import disabled).");
+ABSL_FLAG(std::string, bind, "0.0.0.0", "Address to listen on.");
+ABSL_FLAG(int, grpc_port, 7000, "gRPC port (0: any free port).");
+ABSL_FLAG(int, metrics_port, 9100,
+          "Prometheus /metrics port (0: any free port; -1: no metrics).");
+ABSL_FLAG(std::string, port_file, "",
+          "Write '<grpc_port> <metrics_port>' to this file once serving.");
+ABSL_FLAG(double, drain_seconds, 10,
+          "At SIGTERM, in-flight calls get this long to finish.");
+
+namespace mlpipe::host {
+
+void InitServerProcess(int argc, char** argv, const char* usage) {
+  rpc::BlockTerminationSignals();
+  absl::SetProgramUsageMessage(usage);
+  absl::ParseCommandLine(argc, argv);
+}
+
+HostOptions HostOptionsFromFlags() {
+  HostOptions o;
+  const std::string bind = absl::GetFlag(FLAGS_bind);
+  o.grpc_address = bind + ":" + std::to_string(absl::GetFlag(FLAGS_grpc_port));
+  int metrics = absl::GetFlag(FLAGS_metrics_port);
+  o.metrics_address = metrics < 0 ? "" : bind + ":" + std::to_string(metrics);
+  o.port_file = absl::GetFlag(FLAGS_port_file);
+  o.drain_deadline = std::chrono::milliseconds(
+      static_cast<int64_t>(absl::GetFlag(FLAGS_drain_seconds) * 1000));
+  return o;
+}
+
+}  // namespace mlpipe::host

@@ -1,0 +1,50 @@
+// Runs service modules in one process: one gRPC port (with the Events API for
+// every module's outbox), one metrics port, structured logs, and a graceful
+// shutdown on SIGTERM / SIGINT. mlpipe-standalone runs every module; each
+// mlpipe-<service> binary runs one.
+#ifndef MLPIPE_SERVICES_HOST_HOST_H_
+#define MLPIPE_SERVICES_HOST_HOST_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/events/event_log.h"
+#include "grpcpp/impl/codegen/service_type.h"
+
+namespace mlpipe::host {
+
+// One service with the state it owns (its RocksDB store and outbox).
+class ServiceModule {
+ public:
+  virtual ~ServiceModule() = default;
+  virtual std::string name() const = 0;
+  // The gRPC services to register (owned by the module).
+  virtual std::vector<grpc::Service*> services() = 0;
+  // The module's outbox, served through mlpipe.v1.Events.
+  virtual events::EventLog* event_log() = 0;
+};
+
+struct HostOptions {
+  // "host:port" for gRPC; port 0 picks a free one. Default "0.0.0.0:7000".
+  std::string grpc_address = "0.0.0.0:7000";
+  // "host:port" for Prometheus /metrics; empty disables. Default
+  // "0.0.0.0:9100".
+  std::string metrics_address = "0.0.0.0:9100";
+  // When set, "<grpc_port> <metrics_port>\n" is written here once serving
+  // (for tests and scripts that start the server on port 0).
+  std::string port_file;
+  // In-flight calls get this long to finish at shutdown. Default 10 s.
+  std::chrono::milliseconds drain_deadline{10000};
+};
+
+// Serves `modules` until SIGTERM or SIGINT, then drains and returns 0; returns
+// 1 when the server cannot start. REQUIRES: rpc::BlockTerminationSignals()
+// was called at the top of main().
+int RunHost(const std::string& process_name, const HostOptions& options,
+            std::vector<std::unique_ptr<ServiceModule>> modules);
+
+}  // namespace mlpipe::host
+
+#endif  // MLPIPE_SERVICES_HOST_HOST_H_

@@ -1,0 +1,191 @@
+#include "services/ingest/ingest_service.h"
+
+#include <thread>
+
+#include "common/rpc/status.h"
+#include "common/util/strings.h"
+
+namespace mlpipe::ingest {
+namespace {
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
+                               const absl::Status& status) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(rpc::ToGrpcStatus(status));
+  return reactor;
+}
+
+// Reads the header, then feeds chunks or frames into an Upload; commits when
+// the client closes its side.
+class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest> {
+ public:
+  IngestReactor(Ingestor* ingestor, v1::IngestResponse* response)
+      : ingestor_(ingestor), response_(response) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return Complete();
+    absl::Status s = Handle();
+    if (!s.ok()) {
+      upload_.reset();  // Aborts: nothing of it stays stored.
+      return Finish(rpc::ToGrpcStatus(s));
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Handle() {
+    switch (request_.payload_case()) {
+      case v1::IngestRequest::kHeader: {
+        if (upload_) {
+          return absl::InvalidArgumentError("header: sent twice");
+        }
+        auto upload = ingestor_->BeginUpload(request_.header());
+        if (!upload.ok()) return upload.status();
+        upload_ = std::move(*upload);
+        return absl::OkStatus();
+      }
+      case v1::IngestRequest::kChunk:
+        if (!upload_) return NoHeader();
+        return upload_->AddChunk(request_.chunk());
+      case v1::IngestRequest::kFrame:
+        if (!upload_) return NoHeader();
+        return upload_->AddFrame(std::move(*request_.mutable_frame()));
+      case v1::IngestRequest::PAYLOAD_NOT_SET:
+        return absl::InvalidArgumentError("payload: empty message");
+    }
+    return absl::InvalidArgumentError("payload: unknown kind");
+  }
+
+  static absl::Status NoHeader() {
+    return absl::InvalidArgumentError(
+        "header: the first message of an Ingest stream must be the header");
+  }
+
+  void Complete() {
+    if (!upload_) return Finish(rpc::ToGrpcStatus(NoHeader()));
+    auto result = upload_->Finish();
+    upload_.reset();
+    if (result.ok()) *response_ = std::move(*result);
+    Finish(rpc::ToGrpcStatus(result.status()));
+  }
+
+  Ingestor* const ingestor_;
+  v1::IngestResponse* const response_;
+  v1::IngestRequest request_;
+  std::unique_ptr<Upload> upload_;
+};
+
+class ReadBatchesReactor final : public grpc::ServerWriteReactor<v1::Frame> {
+ public:
+  explicit ReadBatchesReactor(std::unique_ptr<FrameReader> reader)
+      : reader_(std::move(reader)) {
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    auto more = reader_->Next(&frame_);
+    if (!more.ok()) return Finish(rpc::ToGrpcStatus(more.status()));
+    if (!*more) return Finish(grpc::Status::OK);
+    StartWrite(&frame_);
+  }
+  std::unique_ptr<FrameReader> reader_;
+  v1::Frame frame_;
+};
+
+class FailedWriteReactor final : public grpc::ServerWriteReactor<v1::Frame> {
+ public:
+  explicit FailedWriteReactor(const absl::Status& s) {
+    Finish(rpc::ToGrpcStatus(s));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::IngestRequest>* IngestService::Ingest(
+    grpc::CallbackServerContext* context, v1::IngestResponse* response) {
+  return new IngestReactor(ingestor_, response);
+}
+
+grpc::ServerUnaryReactor* IngestService::IngestFile(
+    grpc::CallbackServerContext* context, const v1::IngestFileRequest* request,
+    v1::IngestResponse* response) {
+  // Reading a large file takes a while: do it off the gRPC threads.
+  auto* reactor = context->DefaultReactor();
+  {
+    std::lock_guard lock(mu_);
+    ++file_ingests_;
+  }
+  std::thread([this, reactor, request, response] {
+    auto result = ingestor_->IngestFile(*request);
+    if (result.ok()) *response = std::move(*result);
+    reactor->Finish(rpc::ToGrpcStatus(result.status()));
+    std::lock_guard lock(mu_);
+    if (--file_ingests_ == 0) idle_.notify_all();
+  }).detach();
+  return reactor;
+}
+
+IngestService::~IngestService() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return file_ingests_ == 0; });
+}
+
+grpc::ServerWriteReactor<v1::Frame>* IngestService::ReadBatches(
+    grpc::CallbackServerContext* context,
+    const v1::ReadBatchesRequest* request) {
+  auto reader = ingestor_->Read(*request);
+  if (!reader.ok()) return new FailedWriteReactor(reader.status());
+  return new ReadBatchesReactor(std::move(*reader));
+}
+
+grpc::ServerUnaryReactor* IngestService::ListDatasets(
+    grpc::CallbackServerContext* context, const v1::ListDatasetsRequest*,
+    v1::ListDatasetsResponse* response) {
+  auto all = ingestor_->ListDatasets();
+  if (all.ok()) {
+    for (auto& d : *all) *response->add_datasets() = std::move(d);
+  }
+  return Done(context, all.status());
+}
+
+grpc::ServerUnaryReactor* IngestService::GetDataset(
+    grpc::CallbackServerContext* context, const v1::GetDatasetRequest* request,
+    v1::GetDatasetResponse* response) {
+  auto ds = ingestor_->GetDataset(request->name());
+  if (!ds.ok()) return Done(context, ds.status());
+  auto batches = ingestor_->ListBatches(*ds);
+  if (!batches.ok()) return Done(context, batches.status());
+  *response->mutable_dataset() = std::move(*ds);
+  for (auto& b : *batches) *response->add_batches() = std::move(b);
+  return Done(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* IngestService::GetBatch(
+    grpc::CallbackServerContext* context, const v1::GetBatchRequest* request,
+    v1::Batch* response) {
+  auto b = ingestor_->GetBatch(request->id());
+  if (b.ok()) *response = std::move(*b);
+  return Done(context, b.status());
+}
+
+grpc::ServerUnaryReactor* IngestService::DeleteDataset(
+    grpc::CallbackServerContext* context,
+    const v1::DeleteDatasetRequest* request,
+    v1::DeleteDatasetResponse* response) {
+  auto n = ingestor_->DeleteDataset(request->name());
+  if (n.ok()) response->set_batches_deleted(*n);
+  return Done(context, n.status());
+}
+
+}  // namespace mlpipe::ingest

@@ -1,0 +1,53 @@
+// mlpipe.v1.Ingestion over gRPC: a thin adapter over Ingestor.
+#ifndef MLPIPE_SERVICES_INGEST_INGEST_SERVICE_H_
+#define MLPIPE_SERVICES_INGEST_INGEST_SERVICE_H_
+
+#include <condition_variable>
+#include <mutex>
+
+#include "mlpipe/v1/ingest_service.grpc.pb.h"
+#include "services/ingest/ingestor.h"
+
+namespace mlpipe::ingest {
+
+class IngestService final : public v1::Ingestion::CallbackService {
+ public:
+  // `ingestor` is not owned and must outlive the service.
+  explicit IngestService(Ingestor* ingestor) : ingestor_(ingestor) {}
+  // Waits for IngestFile calls still running.
+  ~IngestService() override;
+
+  grpc::ServerReadReactor<v1::IngestRequest>* Ingest(
+      grpc::CallbackServerContext* context,
+      v1::IngestResponse* response) override;
+  grpc::ServerUnaryReactor* IngestFile(grpc::CallbackServerContext* context,
+                                       const v1::IngestFileRequest* request,
+                                       v1::IngestResponse* response) override;
+  grpc::ServerWriteReactor<v1::Frame>* ReadBatches(
+      grpc::CallbackServerContext* context,
+      const v1::ReadBatchesRequest* request) override;
+  grpc::ServerUnaryReactor* ListDatasets(
+      grpc::CallbackServerContext* context,
+      const v1::ListDatasetsRequest* request,
+      v1::ListDatasetsResponse* response) override;
+  grpc::ServerUnaryReactor* GetDataset(grpc::CallbackServerContext* context,
+                                       const v1::GetDatasetRequest* request,
+                                       v1::GetDatasetResponse* response) override;
+  grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
+                                     const v1::GetBatchRequest* request,
+                                     v1::Batch* response) override;
+  grpc::ServerUnaryReactor* DeleteDataset(
+      grpc::CallbackServerContext* context,
+      const v1::DeleteDatasetRequest* request,
+      v1::DeleteDatasetResponse* response) override;
+
+ private:
+  Ingestor* const ingestor_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int file_ingests_ = 0;  // GUARDED_BY(mu_)
+};
+
+}  // namespace mlpipe::ingest
+
+#endif  // MLPIPE_SERVICES_INGEST_INGEST_SERVICE_H_

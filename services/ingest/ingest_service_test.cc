@@ -1,0 +1,108 @@
+// The gRPC adapter through an in-process channel, over a RocksDB store.
+#include "services/ingest/ingest_service.h"
+
+#include "common/rpc/server.h"
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "gtest/gtest.h"
+#include "services/ingest/ingest_module.h"
+
+namespace mlpipe::ingest {
+namespace {
+
+class IngestServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto m = IngestModule::Open(dir_.path(), {});
+    ASSERT_TRUE(m.ok()) << m.status();
+    module_ = std::move(*m);
+    rpc::ServerOptions o;
+    o.listen_address = "127.0.0.1:0";
+    auto server = rpc::Server::Start(o, module_->services());
+    ASSERT_TRUE(server.ok());
+    server_ = std::move(*server);
+    stub_ = v1::Ingestion::NewStub(server_->InProcessChannel());
+  }
+
+  grpc::Status Upload(const std::vector<v1::IngestRequest>& msgs,
+                      v1::IngestResponse* resp) {
+    grpc::ClientContext ctx;
+    auto writer = stub_->Ingest(&ctx, resp);
+    for (const auto& m : msgs) {
+      if (!writer->Write(m)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  static v1::IngestRequest Header(const std::string& dataset) {
+    v1::IngestRequest r;
+    r.mutable_header()->set_dataset(dataset);
+    return r;
+  }
+  static v1::IngestRequest Chunk(const std::string& bytes) {
+    v1::IngestRequest r;
+    r.set_chunk(bytes);
+    return r;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<IngestModule> module_;
+  std::unique_ptr<rpc::Server> server_;
+  std::unique_ptr<v1::Ingestion::Stub> stub_;
+};
+
+TEST_F(IngestServiceTest, StreamedChunksBecomeABatchAndStreamBack) {
+  v1::IngestResponse resp;
+  auto s = Upload({Header("d"), Chunk("x,y\n1,"), Chunk("a\n2,b\n")}, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.batch().row_count(), 2);
+
+  grpc::ClientContext ctx;
+  v1::ReadBatchesRequest req;
+  req.set_dataset("d");
+  auto reader = stub_->ReadBatches(&ctx, req);
+  v1::Frame f;
+  int64_t rows = 0;
+  while (reader->Read(&f)) rows += f.num_rows();
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(rows, 2);
+
+  grpc::ClientContext ctx2;
+  v1::GetDatasetRequest greq;
+  greq.set_name("d");
+  v1::GetDatasetResponse gresp;
+  ASSERT_TRUE(stub_->GetDataset(&ctx2, greq, &gresp).ok());
+  EXPECT_EQ(gresp.batches_size(), 1);
+  EXPECT_EQ(gresp.dataset().schema().fields(1).type(), v1::CATEGORICAL);
+}
+
+TEST_F(IngestServiceTest, ErrorsMapToStatusCodes) {
+  v1::IngestResponse resp;
+  auto s = Upload({Chunk("x\n1\n")}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("header"));
+
+  s = Upload({Header("d"), Chunk("x,y\n1\n")}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("line 2"));
+
+  grpc::ClientContext ctx;
+  v1::GetBatchRequest req;
+  req.set_id("nope");
+  v1::Batch b;
+  EXPECT_EQ(stub_->GetBatch(&ctx, req, &b).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext ctx2;
+  v1::ReadBatchesRequest rreq;
+  rreq.set_dataset("absent");
+  auto reader = stub_->ReadBatches(&ctx2, rreq);
+  v1::Frame f;
+  EXPECT_FALSE(reader->Read(&f));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace mlpipe::ingest

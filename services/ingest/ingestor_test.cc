@@ -1,0 +1,392 @@
+#include "services/ingest/ingestor.h"
+
+#include <filesystem>
+
+#include "common/storage/key_codec.h"
+#include "common/table/frame_codec.h"
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mlpipe::ingest {
+namespace {
+
+using ::testing::HasSubstr;
+
+class IngestorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen(IngestorOptions options = {}) {
+    ingestor_.reset();
+    log_.reset();
+    store_.reset();
+    auto store = storage::OpenRocksStore(dir_.path() + "/db",
+                                         Ingestor::StorageOptions());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    log_ = std::move(*events::EventLog::Open(store_.get(), "ingest"));
+    if (options.import_root.empty()) options.import_root = dir_.path();
+    if (options.block_rows == 65536) options.block_rows = 4;  // Many blocks.
+    auto ingestor = Ingestor::Open(options, store_.get(), log_.get());
+    ASSERT_TRUE(ingestor.ok()) << ingestor.status();
+    ingestor_ = std::move(*ingestor);
+  }
+
+  absl::StatusOr<v1::IngestResponse> Ingest(
+      const std::string& dataset, const std::string& data,
+      const std::string& key = "", v1::DataFormat format = v1::CSV,
+      size_t piece = 7) {
+    v1::IngestHeader h;
+    h.set_dataset(dataset);
+    h.set_format(format);
+    h.set_idempotency_key(key);
+    auto upload = ingestor_->BeginUpload(h);
+    if (!upload.ok()) return upload.status();
+    for (size_t i = 0; i < data.size(); i += piece) {
+      if (auto s = (*upload)->AddChunk(std::string_view(data).substr(i, piece));
+          !s.ok()) {
+        return s;
+      }
+    }
+    return (*upload)->Finish();
+  }
+
+  // Every row of the dataset as text cells ("<NA>" for missing).
+  std::vector<std::vector<std::string>> ReadAll(v1::ReadBatchesRequest req,
+                                                int* frames = nullptr) {
+    auto reader = ingestor_->Read(req);
+    EXPECT_TRUE(reader.ok()) << reader.status();
+    std::vector<std::vector<std::string>> rows;
+    v1::Frame f;
+    while (true) {
+      auto more = (*reader)->Next(&f);
+      EXPECT_TRUE(more.ok()) << more.status();
+      if (!more.ok() || !*more) break;
+      if (frames) ++*frames;
+      EXPECT_EQ(f.row_offset(), static_cast<int64_t>(rows.size()));
+      auto t = table::TableFromFrame(std::move(f));
+      EXPECT_TRUE(t.ok());
+      for (size_t r = 0; r < t->num_rows; ++r) {
+        std::vector<std::string> row;
+        for (const auto& c : t->columns) {
+          if (!c.IsValid(r)) {
+            row.push_back("<NA>");
+          } else if (c.type == table::ColumnType::kNumeric) {
+            row.push_back(std::to_string(c.numbers[r]));
+          } else if (c.type == table::ColumnType::kTimestamp) {
+            row.push_back(std::to_string(c.timestamps[r]));
+          } else {
+            row.push_back(c.strings[r]);
+          }
+        }
+        rows.push_back(row);
+      }
+    }
+    return rows;
+  }
+
+  int CountKeys(const std::string& cf) {
+    int n = 0;
+    for (auto it = store_->Scan(cf, ""); it->Valid(); it->Next()) ++n;
+    return n;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<events::EventLog> log_;
+  std::unique_ptr<Ingestor> ingestor_;
+};
+
+const char kCsv[] =
+    "id,amount,city,when\n"
+    "1,10.5,Paris,2024-01-01\n"
+    "2,,\"Rome, IT\",2024-01-02\n"
+    "3,7,,2024-01-03\n"
+    "4,8,Oslo,\n"
+    "5,9,Oslo,2024-01-05\n";
+
+TEST_F(IngestorTest, CsvBatchIsTypedStoredAndReadBack) {
+  auto r = Ingest("sales", kCsv);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const v1::Batch& b = r->batch();
+  EXPECT_EQ(b.row_count(), 5);
+  EXPECT_EQ(b.version(), 1);
+  EXPECT_EQ(b.block_count(), 2);  // block_rows = 4.
+  EXPECT_THAT(b.content_hash(), HasSubstr("sha256:"));
+  ASSERT_EQ(b.schema().fields_size(), 4);
+  EXPECT_EQ(b.schema().fields(0).type(), v1::NUMERIC);
+  EXPECT_EQ(b.schema().fields(2).type(), v1::CATEGORICAL);
+  EXPECT_EQ(b.schema().fields(3).type(), v1::TIMESTAMP);
+  EXPECT_EQ(b.schema().fields(3).timestamp_format(), "%Y-%m-%d");
+
+  v1::ReadBatchesRequest req;
+  req.set_dataset("sales");
+  auto rows = ReadAll(req);
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[1][1], "<NA>");
+  EXPECT_EQ(rows[1][2], "Rome, IT");
+  EXPECT_EQ(rows[2][2], "<NA>");
+  EXPECT_EQ(rows[3][3], "<NA>");
+  EXPECT_EQ(rows[4][0], std::to_string(5.0));
+  EXPECT_EQ(CountKeys("pending"), 0);
+}
+
+TEST_F(IngestorTest, RetriedUploadWithSameKeyReturnsTheFirstBatch) {
+  auto first = Ingest("sales", kCsv, "upload-1");
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->deduplicated());
+  int blocks = CountKeys("blocks");
+  auto again = Ingest("sales", kCsv, "upload-1", v1::CSV, 3);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->deduplicated());
+  EXPECT_EQ(again->batch().id(), first->batch().id());
+  EXPECT_EQ(ingestor_->GetDataset("sales")->versions_size(), 1);
+  EXPECT_EQ(CountKeys("blocks"), blocks);
+
+  auto different = Ingest("sales", std::string(kCsv) + "6,1,X,2024-01-06\n",
+                          "upload-1");
+  EXPECT_EQ(different.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(different.status().ToString(), HasSubstr("different content"));
+}
+
+TEST_F(IngestorTest, ConcurrentUploadWithSameKeyIsAborted) {
+  v1::IngestHeader h;
+  h.set_dataset("d");
+  h.set_idempotency_key("k");
+  auto first = ingestor_->BeginUpload(h);
+  ASSERT_TRUE(first.ok());
+  auto second = ingestor_->BeginUpload(h);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kAborted);
+  first->reset();
+  EXPECT_TRUE(ingestor_->BeginUpload(h).ok());
+}
+
+TEST_F(IngestorTest, CompatibleBatchAddsAVersion) {
+  ASSERT_TRUE(Ingest("sales", kCsv).ok());
+  // Same columns in another order.
+  auto r = Ingest("sales", "city,id,when,amount\nLima,6,2024-02-01,3\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->batch().version(), 2);
+  auto ds = ingestor_->GetDataset("sales");
+  EXPECT_EQ(ds->row_count(), 6);
+  ASSERT_EQ(ds->versions_size(), 2);
+  v1::ReadBatchesRequest req;
+  req.set_dataset("sales");
+  req.add_columns("id");
+  req.add_columns("city");
+  auto rows = ReadAll(req);
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows[5][1], "Lima");
+  req.set_up_to_version(1);
+  EXPECT_EQ(ReadAll(req).size(), 5u);
+}
+
+TEST_F(IngestorTest, IncompatibleColumnsAreRejectedAndNothingIsStored) {
+  ASSERT_TRUE(Ingest("sales", kCsv).ok());
+  int blocks = CountKeys("blocks");
+  auto r = Ingest("sales", "id,amount,country\n1,2,FR\n");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().ToString(), HasSubstr("missing columns [city, when]"));
+  EXPECT_THAT(r.status().ToString(), HasSubstr("unexpected columns [country]"));
+  EXPECT_EQ(ingestor_->GetDataset("sales")->versions_size(), 1);
+  EXPECT_EQ(CountKeys("blocks"), blocks);
+  EXPECT_EQ(CountKeys("pending"), 0);
+}
+
+TEST_F(IngestorTest, TypeConflictNamesColumnAndLine) {
+  ASSERT_TRUE(Ingest("sales", kCsv).ok());
+  int blocks = CountKeys("blocks");
+  auto r = Ingest("sales",
+                  "id,amount,city,when\n1,2,A,2024-01-01\n2,lots,B,2024-01-01\n");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().ToString(),
+              HasSubstr("column 'amount': value 'lots' at line 3 is not a number"));
+  EXPECT_EQ(CountKeys("blocks"), blocks);
+  EXPECT_EQ(ingestor_->GetDataset("sales")->row_count(), 5);
+}
+
+TEST_F(IngestorTest, MalformedCsvStoresNothing) {
+  std::string bad = "a,b\n1,2\n3,4\n5,6\n7,8\n9,10\n11\n";
+  auto r = Ingest("bad", bad);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().ToString(), HasSubstr("line 7: expected 2 fields"));
+  EXPECT_EQ(ingestor_->GetDataset("bad").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(CountKeys("blocks"), 0);
+  EXPECT_EQ(CountKeys("pending"), 0);
+  EXPECT_EQ(CountKeys("batches"), 0);
+}
+
+TEST_F(IngestorTest, AbandonedUploadLeavesNothing) {
+  v1::IngestHeader h;
+  h.set_dataset("d");
+  {
+    auto upload = ingestor_->BeginUpload(h);
+    ASSERT_TRUE((*upload)->AddChunk("a\n1\n2\n3\n4\n5\n6\n7\n8\n9\n").ok());
+  }
+  EXPECT_EQ(CountKeys("blocks"), 0);
+  EXPECT_EQ(CountKeys("pending"), 0);
+}
+
+TEST_F(IngestorTest, RestartDeletesBlocksOfUploadsThatNeverCommitted) {
+  // What a crash mid-upload leaves behind: a pending marker and blocks.
+  std::string id = "b0000000000000000000";
+  ASSERT_TRUE(store_->Put("pending", id, "d").ok());
+  for (uint32_t blk = 0; blk < 3; ++blk) {
+    std::string key = id;
+    storage::AppendU32(&key, blk);
+    storage::AppendU32(&key, 0);
+    ASSERT_TRUE(store_->Put("blocks", key, "x").ok());
+  }
+  ASSERT_TRUE(Ingest("kept", "a\n1\n").ok());
+  int kept_blocks = CountKeys("blocks") - 3;
+  Reopen();
+  EXPECT_EQ(CountKeys("pending"), 0);
+  EXPECT_EQ(CountKeys("blocks"), kept_blocks);
+  EXPECT_EQ(ingestor_->GetDataset("kept")->row_count(), 1);
+}
+
+TEST_F(IngestorTest, LaterTextWidensNumericColumnToCategorical) {
+  auto r = Ingest("codes", "code\n1\n2\n3\n4\n5\nA7\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->batch().schema().fields(0).type(), v1::CATEGORICAL);
+  v1::ReadBatchesRequest req;
+  req.set_dataset("codes");
+  auto rows = ReadAll(req);
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows[0][0], "1");
+  EXPECT_EQ(rows[5][0], "A7");
+}
+
+TEST_F(IngestorTest, JsonLinesWithVaryingKeys) {
+  auto r = Ingest("j",
+                  "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2}\n{\"c\": true}\n"
+                  "{\"a\": 3}\n{\"b\": \"y\", \"a\": null}\n",
+                  "", v1::JSONL);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->batch().schema().fields_size(), 3);
+  EXPECT_EQ(r->batch().schema().fields(0).type(), v1::NUMERIC);
+  v1::ReadBatchesRequest req;
+  req.set_dataset("j");
+  auto rows = ReadAll(req);
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[2][2], "true");
+  EXPECT_EQ(rows[4][0], "<NA>");
+  EXPECT_EQ(rows[4][1], "y");
+  EXPECT_EQ(rows[4][2], "<NA>");  // Column c did not exist in that block.
+}
+
+TEST_F(IngestorTest, TypedFramesAreStoredAsSent) {
+  v1::IngestHeader h;
+  h.set_dataset("f");
+  h.set_format(v1::FRAMES);
+  auto upload = ingestor_->BeginUpload(h);
+  ASSERT_TRUE(upload.ok());
+  for (int k = 0; k < 3; ++k) {
+    table::Table t;
+    t.num_rows = 2;
+    table::Column c{.name = "x", .type = table::ColumnType::kNumeric};
+    c.numbers = {1.0 * k, 2.0 * k};
+    c.valid.Resize(2, true);
+    t.columns.push_back(c);
+    v1::Frame f;
+    table::TableToFrame(t, &f);
+    ASSERT_TRUE((*upload)->AddFrame(std::move(f)).ok());
+  }
+  v1::Frame bad;
+  bad.set_num_rows(1);
+  auto* col = bad.add_columns();
+  col->set_name("x");
+  col->set_type(v1::CATEGORICAL);
+  col->add_strings("oops");
+  auto s = (*upload)->AddFrame(std::move(bad));
+  // The worker reports the conflict on a later call at the latest.
+  auto r = s.ok() ? (*upload)->Finish() : absl::StatusOr<v1::IngestResponse>(s);
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(r.status().ToString(), HasSubstr("column 'x' is categorical here"));
+  EXPECT_EQ(CountKeys("blocks"), 0);
+}
+
+TEST_F(IngestorTest, ReadBatchesProjectionLimitsAndErrors) {
+  ASSERT_TRUE(Ingest("sales", kCsv).ok());
+  v1::ReadBatchesRequest req;
+  req.set_dataset("sales");
+  req.set_max_rows_per_frame(2);
+  int frames = 0;
+  EXPECT_EQ(ReadAll(req, &frames).size(), 5u);
+  EXPECT_EQ(frames, 3);  // Blocks of 4 + 1 rows, frames of at most 2.
+  req.add_columns("nope");
+  auto reader = ingestor_->Read(req);
+  EXPECT_EQ(reader.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(reader.status().ToString(), HasSubstr("no column 'nope'"));
+  req.set_dataset("missing");
+  EXPECT_EQ(ingestor_->Read(req).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(IngestorTest, IngestFileStaysInsideTheImportRoot) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir_.path() + "/in");
+  testing::WriteFile(dir_.path() + "/in/ok.csv", "a\n1\n");
+  testing::TempDir outside;
+  testing::WriteFile(outside.path() + "/secret.csv", "a\n1\n");
+  fs::create_symlink(outside.path() + "/secret.csv", dir_.path() + "/in/link.csv");
+  IngestorOptions o;
+  o.import_root = dir_.path() + "/in";
+  Reopen(o);
+
+  v1::IngestFileRequest req;
+  req.mutable_header()->set_dataset("f");
+  req.set_path("ok.csv");
+  auto r = ingestor_->IngestFile(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->batch().source(), "ok.csv");
+  for (std::string bad : {std::string("../in/ok.csv"), outside.path() + "/secret.csv",
+                          std::string("link.csv")}) {
+    req.set_path(bad);
+    EXPECT_EQ(ingestor_->IngestFile(req).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  req.set_path("absent.csv");
+  EXPECT_EQ(ingestor_->IngestFile(req).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(IngestorTest, DeleteRemovesEverythingAndEmitsEvents) {
+  ASSERT_TRUE(Ingest("sales", kCsv, "k1").ok());
+  ASSERT_TRUE(Ingest("other", "a\n1\n").ok());
+  auto n = ingestor_->DeleteDataset("sales");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(ingestor_->GetDataset("sales").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(CountKeys("idempotency"), 0);
+  EXPECT_EQ(ingestor_->ListDatasets()->size(), 1u);
+  // The key is free again: the same upload makes a new batch.
+  auto again = Ingest("sales", kCsv, "k1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->deduplicated());
+  uint64_t next;
+  auto events = log_->Read(1, {}, 10, &next);
+  ASSERT_EQ(events->size(), 4u);
+  EXPECT_EQ((*events)[0].topic(), "dataset.ingested");
+  EXPECT_EQ((*events)[0].attributes().at("dataset"), "sales");
+  EXPECT_EQ((*events)[0].attributes().at("rows"), "5");
+  EXPECT_EQ((*events)[2].topic(), "dataset.deleted");
+  EXPECT_EQ(ingestor_->DeleteDataset("sales2").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(IngestorTest, BadHeaderIsInvalidArgument) {
+  v1::IngestHeader h;
+  h.set_dataset("../etc");
+  EXPECT_THAT(ingestor_->BeginUpload(h).status().ToString(),
+              HasSubstr("header.dataset"));
+  h.set_dataset("ok");
+  h.set_delimiter(";;");
+  EXPECT_THAT(ingestor_->BeginUpload(h).status().ToString(),
+              HasSubstr("header.delimiter"));
+}
+
+}  // namespace
+}  // namespace mlpipe::ingest

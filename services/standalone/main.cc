@@ -1,0 +1,27 @@
+// mlpipe-standalone: every mlpipe service in one process, on one gRPC port and
+// one metrics port, each service with its own RocksDB store under --data_dir.
+#include "absl/flags/flag.h"
+#include "common/util/log.h"
+#include "services/host/flags.h"
+#include "services/ingest/ingest_module.h"
+
+int main(int argc, char** argv) {
+  mlpipe::host::InitServerProcess(
+      argc, argv, "mlpipe in one process: every service, one port.");
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  std::vector<std::unique_ptr<mlpipe::host::ServiceModule>> modules;
+
+  mlpipe::ingest::IngestorOptions ingest;
+  ingest.import_root = absl::GetFlag(FLAGS_import_root);
+  auto ingest_module = mlpipe::ingest::IngestModule::Open(data_dir, std::move(ingest));
+  if (!ingest_module.ok()) {
+    mlpipe::LogError("cannot open the ingest store",
+                     {{"error", std::string(ingest_module.status().message())}});
+    return 1;
+  }
+  modules.push_back(std::move(*ingest_module));
+
+  return mlpipe::host::RunHost("mlpipe-standalone",
+                               mlpipe::host::HostOptionsFromFlags(),
+                               std::move(modules));
+}
