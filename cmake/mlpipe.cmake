@@ -12,6 +12,5 @@ function(mlpipe_test name)
   endif()
   gtest_discover_tests(${name}
     PROPERTIES LABELS "${ARG_LABELS}"
-               ENVIRONMENT "MLPIPE_BIN_DIR=${CMAKE_BINARY_DIR}/bin;MLPIPE_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
     DISCOVERY_TIMEOUT 30)
 endfunction()

@@ -83,11 +83,17 @@ class CivetExposer final : public Exposer {
 
 }  // namespace
 
-prometheus::Registry& Registry() {
+namespace {
+// Lives for the whole process. The exposer keeps only a weak_ptr to what it
+// serves, so it must get this owning pointer.
+const std::shared_ptr<prometheus::Registry>& SharedRegistry() {
   static auto* registry = new std::shared_ptr<prometheus::Registry>(
       std::make_shared<prometheus::Registry>());
-  return **registry;
+  return *registry;
 }
+}  // namespace
+
+prometheus::Registry& Registry() { return *SharedRegistry(); }
 
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -98,9 +104,7 @@ absl::StatusOr<std::unique_ptr<Exposer>> Exposer::Start(
     const std::string& address) {
   try {
     auto e = std::make_unique<prometheus::Exposer>(address, 2);
-    // The registry lives for the whole process; share it without ownership.
-    e->RegisterCollectable(std::shared_ptr<prometheus::Registry>(
-        std::shared_ptr<prometheus::Registry>(), &Registry()));
+    e->RegisterCollectable(SharedRegistry());
     return std::unique_ptr<Exposer>(new CivetExposer(std::move(e)));
   } catch (const std::exception& ex) {
     return absl::UnavailableError(

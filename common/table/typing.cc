@@ -77,8 +77,13 @@ bool ParseNumber(std::string_view s, double* out) {
 }
 
 void AppendNumber(double v, std::string* out) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  // As JavaScript's Number#toString: plain decimals between 1e-6 and 1e21
+  // (so 200000 stays "200000", not "2e+05"), exponent form outside.
+  char buf[400];
+  double a = std::fabs(v);
+  auto fmt = (a == 0 || (a >= 1e-6 && a < 1e21)) ? std::chars_format::fixed
+                                                 : std::chars_format::scientific;
+  auto r = std::to_chars(buf, buf + sizeof(buf), v, fmt);
   out->append(buf, r.ptr - buf);
 }
 

@@ -42,9 +42,18 @@ TEST(ParseNumberTest, ShortestTextRoundTrips) {
     ASSERT_TRUE(ParseNumber(s, &back)) << s;
     EXPECT_EQ(back, v);
   }
-  std::string s;
-  AppendNumber(1500.0, &s);
-  EXPECT_EQ(s, "1500");
+  auto text = [](double v) {
+    std::string s;
+    AppendNumber(v, &s);
+    return s;
+  };
+  EXPECT_EQ(text(1500.0), "1500");
+  EXPECT_EQ(text(200000.0), "200000");
+  EXPECT_EQ(text(0.000001), "0.000001");
+  EXPECT_EQ(text(-12.5), "-12.5");
+  EXPECT_EQ(text(0), "0");
+  EXPECT_EQ(text(1e21), "1e+21");
+  EXPECT_EQ(text(1.5e-7), "1.5e-07");
 }
 
 TEST(TimestampTest, ParsesLayoutsAndFormatsThemBack) {

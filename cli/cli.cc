@@ -1,0 +1,180 @@
+#include "cli/cli.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "absl/time/time.h"
+#include "common/util/strings.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace mlpipe::cli {
+
+Args Args::Parse(int argc, char** argv, int first,
+                 const std::vector<std::string>& switches) {
+  Args a;
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") {
+      for (++i; i < argc; ++i) a.positional_.push_back(argv[i]);
+      break;
+    }
+    if (arg.size() > 2 && arg.starts_with("--")) {
+      std::string name = arg.substr(2);
+      size_t eq = name.find('=');
+      if (eq != std::string::npos) {
+        a.flags_[name.substr(0, eq)] = name.substr(eq + 1);
+      } else if (std::find(switches.begin(), switches.end(), name) !=
+                     switches.end() ||
+                 i + 1 >= argc) {
+        a.flags_[name] = "true";
+      } else {
+        a.flags_[name] = argv[++i];
+      }
+    } else {
+      a.positional_.push_back(arg);
+    }
+  }
+  return a;
+}
+
+std::string Args::Get(const std::string& flag, const std::string& def) const {
+  auto it = flags_.find(flag);
+  return it == flags_.end() ? def : it->second;
+}
+
+std::vector<std::string> Args::Unknown(
+    const std::vector<std::string>& known) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : flags_) {
+    if (std::find(known.begin(), known.end(), k) == known.end()) out.push_back(k);
+  }
+  return out;
+}
+
+int Fail(const grpc::Status& s, const Context& ctx) {
+  std::string msg = s.error_message();
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      std::cerr << "error: cannot reach the mlpipe server at " << ctx.server
+                << " (" << msg << ")\n"
+                << "hint: start it with `mlpipe-standalone` or pass --server "
+                   "HOST:PORT\n";
+      return kUnavailable;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      std::cerr << "error: the server at " << ctx.server
+                << " did not answer in time\n";
+      return kUnavailable;
+    case grpc::StatusCode::NOT_FOUND:
+      std::cerr << "error: " << msg << "\n";
+      return kNotFound;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ALREADY_EXISTS:
+      std::cerr << "error: " << msg << "\n";
+      return kRejected;
+    default:
+      std::cerr << "error: " << msg << " (" << s.error_code() << ")\n";
+      return kError;
+  }
+}
+
+int UsageError(const std::string& message) {
+  std::cerr << "error: " << message << "\nrun `mlpipe help` for usage\n";
+  return kUsage;
+}
+
+void TablePrinter::Print() const {
+  std::vector<size_t> width(header_.size());
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  };
+  measure(header_);
+  for (const auto& r : rows_) measure(r);
+  auto print = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  };
+  print(header_);
+  for (const auto& r : rows_) print(r);
+}
+
+Progress::Progress(std::string label, int64_t total)
+    : label_(std::move(label)),
+      total_(total),
+      tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
+
+void Progress::Update(int64_t done, int64_t rows) {
+  if (!tty_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  double secs = std::max(1e-6, std::chrono::duration<double>(now - start_).count());
+  std::string line = "\r" + label_ + " ";
+  if (total_ > 0) {
+    int filled = static_cast<int>(30.0 * done / total_);
+    filled = std::clamp(filled, 0, 30);
+    line += "[" + std::string(filled, '#') + std::string(30 - filled, ' ') + "] ";
+    line += StrCat(static_cast<int>(100.0 * done / total_), "% ");
+  }
+  line += FormatBytes(done);
+  if (total_ > 0) line += " / " + FormatBytes(total_);
+  line += "  " + FormatCount(static_cast<int64_t>(rows / secs)) + " rows/s";
+  line += "\033[K";
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+void Progress::Done() {
+  if (tty_) std::fputs("\r\033[K", stderr);
+}
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out;
+}
+
+std::string FormatTime(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(t.seconds()),
+                          absl::UTCTimeZone());
+}
+
+std::string FormatCount(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+std::string FormatBytes(int64_t n) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[u]);
+  return buf;
+}
+
+}  // namespace mlpipe::cli

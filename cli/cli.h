@@ -1,0 +1,96 @@
+// Pieces every `mlpipe` command uses: parsed arguments, the server channel,
+// output (tables, JSON, progress) and exit codes.
+#ifndef MLPIPE_CLI_CLI_H_
+#define MLPIPE_CLI_CLI_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "grpcpp/channel.h"
+#include "grpcpp/support/status.h"
+
+namespace google::protobuf {
+class Message;
+class Timestamp;
+}  // namespace google::protobuf
+
+namespace mlpipe::cli {
+
+// Exit codes, for scripts.
+enum ExitCode : int {
+  kOk = 0,
+  kError = 1,          // Any other failure.
+  kUsage = 2,          // Bad command line.
+  kNotFound = 3,       // NOT_FOUND.
+  kRejected = 4,       // INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS.
+  kUnavailable = 5,    // Server unreachable, or DEADLINE_EXCEEDED.
+};
+
+// Command-line arguments: positionals and --flags (--k v, --k=v, --switch).
+class Args {
+ public:
+  // `switches` are flags that take no value.
+  static Args Parse(int argc, char** argv, int first,
+                    const std::vector<std::string>& switches);
+  const std::vector<std::string>& positional() const { return positional_; }
+  bool Has(const std::string& flag) const { return flags_.contains(flag); }
+  std::string Get(const std::string& flag, const std::string& def = "") const;
+  // Flags not in `known` (for "unknown flag" errors).
+  std::vector<std::string> Unknown(const std::vector<std::string>& known) const;
+
+ private:
+  std::vector<std::string> positional_;
+  std::map<std::string, std::string> flags_;
+};
+
+struct Context {
+  std::string server;         // --server, $MLPIPE_SERVER, localhost:7000.
+  bool json = false;          // --output json.
+  std::shared_ptr<grpc::Channel> channel;
+};
+
+// Prints "error: <message>" on stderr and returns the exit code for `s`.
+int Fail(const grpc::Status& s, const Context& ctx);
+int UsageError(const std::string& message);
+
+// A fixed-width text table on stdout.
+class TablePrinter {
+ public:
+  explicit TablePrinter(std::vector<std::string> header)
+      : header_(std::move(header)) {}
+  void Row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  void Print() const;
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// A progress line on stderr, redrawn at most 10 times a second, only when
+// stderr is a terminal.
+class Progress {
+ public:
+  // `total` bytes (0 when unknown).
+  Progress(std::string label, int64_t total);
+  void Update(int64_t done, int64_t rows);
+  void Done();
+
+ private:
+  std::string label_;
+  int64_t total_;
+  bool tty_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+std::string ToJson(const google::protobuf::Message& m);
+std::string FormatTime(const google::protobuf::Timestamp& t);
+std::string FormatCount(int64_t n);      // 1234567 -> "1,234,567"
+std::string FormatBytes(int64_t n);      // 1536 -> "1.5 KiB"
+
+}  // namespace mlpipe::cli
+
+#endif  // MLPIPE_CLI_CLI_H_

@@ -1,0 +1,276 @@
+#include "cli/dataset_commands.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_split.h"
+#include "common/table/csv.h"
+#include "common/table/frame_codec.h"
+#include "common/table/typing.h"
+#include "common/util/strings.h"
+#include "grpcpp/client_context.h"
+#include "mlpipe/v1/ingest_service.grpc.pb.h"
+
+namespace mlpipe::cli {
+namespace {
+
+std::string TypeName(v1::ColumnType t) {
+  return std::string(table::ColumnTypeName(static_cast<table::ColumnType>(t)));
+}
+
+int CheckFlags(const Args& args, const std::vector<std::string>& known) {
+  auto unknown = args.Unknown(known);
+  if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
+  return kOk;
+}
+
+}  // namespace
+
+int RunIngest(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {"dataset", "file", "format", "delimiter",
+                                 "no-header", "null-values", "idempotency-key",
+                                 "server", "output"});
+      rc != kOk) {
+    return rc;
+  }
+  std::string dataset = args.Get("dataset");
+  std::string path = args.Get("file");
+  if (dataset.empty()) return UsageError("ingest: --dataset NAME is required");
+  if (path.empty()) return UsageError("ingest: --file PATH is required");
+  std::string format = args.Get("format");
+  if (format.empty()) {
+    format = path.ends_with(".jsonl") || path.ends_with(".ndjson") ? "jsonl" : "csv";
+  }
+  if (format != "csv" && format != "jsonl") {
+    return UsageError("ingest: --format must be csv or jsonl");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "error: cannot open " << path << ": " << std::strerror(errno) << "\n";
+    return kNotFound;
+  }
+  std::error_code ec;
+  int64_t total = static_cast<int64_t>(std::filesystem::file_size(path, ec));
+
+  auto stub = v1::Ingestion::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  v1::IngestResponse response;
+  auto writer = stub->Ingest(&call, &response);
+  v1::IngestRequest req;
+  auto* h = req.mutable_header();
+  h->set_dataset(dataset);
+  h->set_format(format == "jsonl" ? v1::JSONL : v1::CSV);
+  h->set_delimiter(args.Get("delimiter"));
+  h->set_no_header(args.Has("no-header"));
+  h->set_idempotency_key(args.Get("idempotency-key"));
+  h->set_source(std::filesystem::path(path).filename().string());
+  if (args.Has("null-values")) {
+    for (auto v : absl::StrSplit(args.Get("null-values"), ',')) {
+      h->add_null_values(std::string(v));
+    }
+  }
+  bool open = writer->Write(req);
+  Progress progress("ingest " + dataset, total);
+  int64_t sent = 0, lines = 0;
+  std::string buf(1 << 20, '\0');
+  while (open && in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    req.set_chunk(buf.data(), static_cast<size_t>(n));
+    lines += std::count(buf.data(), buf.data() + n, '\n');
+    open = writer->Write(req);
+    sent += n;
+    progress.Update(sent, lines);
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  progress.Done();
+  if (!status.ok()) return Fail(status, ctx);
+  if (ctx.json) {
+    std::cout << ToJson(response) << "\n";
+    return kOk;
+  }
+  const v1::Batch& b = response.batch();
+  double secs = b.timings().receive_seconds() + b.timings().commit_seconds();
+  std::cout << (response.deduplicated() ? "already ingested (same idempotency key): "
+                                        : "ingested ")
+            << FormatCount(b.row_count()) << " rows into '" << b.dataset()
+            << "' version " << b.version() << " (batch " << b.id() << ", "
+            << FormatBytes(b.bytes_received()) << ", " << b.schema().fields_size()
+            << " columns";
+  if (!response.deduplicated() && secs > 0) {
+    std::cout << ", " << FormatCount(static_cast<int64_t>(b.row_count() / secs))
+              << " rows/s";
+  }
+  std::cout << ")\n";
+  return kOk;
+}
+
+int RunDatasets(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {"server", "output"}); rc != kOk) return rc;
+  const auto& pos = args.positional();
+  std::string verb = pos.size() > 1 ? pos[1] : "list";
+  auto stub = v1::Ingestion::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  if (verb == "list") {
+    v1::ListDatasetsResponse resp;
+    auto s = stub->ListDatasets(&call, {}, &resp);
+    if (!s.ok()) return Fail(s, ctx);
+    if (ctx.json) {
+      std::cout << ToJson(resp) << "\n";
+      return kOk;
+    }
+    TablePrinter t({"NAME", "VERSIONS", "ROWS", "COLUMNS", "UPDATED"});
+    for (const auto& d : resp.datasets()) {
+      t.Row({d.name(), std::to_string(d.versions_size()), FormatCount(d.row_count()),
+             std::to_string(d.schema().fields_size()), FormatTime(d.updated_at())});
+    }
+    t.Print();
+    return kOk;
+  }
+  if (pos.size() < 3) return UsageError("datasets " + verb + ": NAME is required");
+  const std::string& name = pos[2];
+  if (verb == "show") {
+    v1::GetDatasetRequest req;
+    req.set_name(name);
+    v1::GetDatasetResponse resp;
+    auto s = stub->GetDataset(&call, req, &resp);
+    if (!s.ok()) return Fail(s, ctx);
+    if (ctx.json) {
+      std::cout << ToJson(resp) << "\n";
+      return kOk;
+    }
+    const auto& d = resp.dataset();
+    std::cout << "dataset  " << d.name() << "\nrows     " << FormatCount(d.row_count())
+              << "\nversions " << d.versions_size() << "\ncreated  "
+              << FormatTime(d.created_at()) << "\nupdated  "
+              << FormatTime(d.updated_at()) << "\n\n";
+    TablePrinter cols({"COLUMN", "TYPE", "FORMAT"});
+    for (const auto& f : d.schema().fields()) {
+      cols.Row({f.name(), TypeName(f.type()), f.timestamp_format()});
+    }
+    cols.Print();
+    std::cout << "\n";
+    TablePrinter versions({"VERSION", "BATCH", "ROWS", "SOURCE", "HASH", "CREATED"});
+    for (const auto& b : resp.batches()) {
+      versions.Row({std::to_string(b.version()), b.id(), FormatCount(b.row_count()),
+                    b.source(), b.content_hash().substr(0, 19),
+                    FormatTime(b.created_at())});
+    }
+    versions.Print();
+    return kOk;
+  }
+  if (verb == "delete") {
+    v1::DeleteDatasetRequest req;
+    req.set_name(name);
+    v1::DeleteDatasetResponse resp;
+    auto s = stub->DeleteDataset(&call, req, &resp);
+    if (!s.ok()) return Fail(s, ctx);
+    if (ctx.json) {
+      std::cout << ToJson(resp) << "\n";
+    } else {
+      std::cout << "deleted dataset '" << name << "' (" << resp.batches_deleted()
+                << " batches)\n";
+    }
+    return kOk;
+  }
+  return UsageError("datasets: unknown command '" + verb + "' (list, show, delete)");
+}
+
+int RunExport(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {"dataset", "out", "columns", "version", "server",
+                                 "output"});
+      rc != kOk) {
+    return rc;
+  }
+  std::string dataset = args.Get("dataset");
+  std::string out_path = args.Get("out");
+  if (dataset.empty()) return UsageError("export: --dataset NAME is required");
+  if (out_path.empty()) return UsageError("export: --out FILE.csv is required (- for stdout)");
+  v1::ReadBatchesRequest req;
+  req.set_dataset(dataset);
+  if (args.Has("columns")) {
+    for (auto c : absl::StrSplit(args.Get("columns"), ',')) req.add_columns(std::string(c));
+  }
+  if (args.Has("version")) req.set_up_to_version(std::stoll(args.Get("version")));
+  std::ofstream file;
+  std::ostream* out = &std::cout;
+  std::string tmp = out_path + ".partial";
+  if (out_path != "-") {
+    file.open(tmp, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::cerr << "error: cannot write " << tmp << ": " << std::strerror(errno) << "\n";
+      return kError;
+    }
+    out = &file;
+  }
+  auto stub = v1::Ingestion::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  auto reader = stub->ReadBatches(&call, req);
+  v1::Frame frame;
+  bool header = false;
+  int64_t rows = 0, bytes = 0;
+  Progress progress("export " + dataset, 0);
+  std::string text;
+  std::vector<table::TimestampFormat> formats;
+  while (reader->Read(&frame)) {
+    auto t = table::TableFromFrame(std::move(frame));
+    if (!t.ok()) {
+      std::cerr << "error: bad frame from server: " << t.status().message() << "\n";
+      return kError;
+    }
+    text.clear();
+    if (!header) {
+      for (size_t c = 0; c < t->columns.size(); ++c) {
+        if (c > 0) text.push_back(',');
+        table::AppendCsvField(t->columns[c].name, ',', &text);
+        formats.push_back(table::TimestampFormat::FromString(t->columns[c].timestamp_format)
+                              .value_or(table::TimestampFormat{}));
+      }
+      text.push_back('\n');
+      header = true;
+    }
+    for (size_t r = 0; r < t->num_rows; ++r) {
+      for (size_t c = 0; c < t->columns.size(); ++c) {
+        if (c > 0) text.push_back(',');
+        const auto& col = t->columns[c];
+        if (!col.IsValid(r)) continue;
+        switch (col.type) {
+          case table::ColumnType::kNumeric:
+            table::AppendNumber(col.numbers[r], &text);
+            break;
+          case table::ColumnType::kTimestamp:
+            table::AppendTimestamp(col.timestamps[r], formats[c], &text);
+            break;
+          default:
+            table::AppendCsvField(col.strings[r], ',', &text);
+        }
+      }
+      text.push_back('\n');
+    }
+    out->write(text.data(), static_cast<std::streamsize>(text.size()));
+    rows += static_cast<int64_t>(t->num_rows);
+    bytes += static_cast<int64_t>(text.size());
+    progress.Update(bytes, rows);
+  }
+  grpc::Status s = reader->Finish();
+  progress.Done();
+  if (!s.ok()) {
+    if (out_path != "-") std::filesystem::remove(tmp);
+    return Fail(s, ctx);
+  }
+  if (out_path != "-") {
+    file.close();
+    std::filesystem::rename(tmp, out_path);
+    std::cerr << "exported " << FormatCount(rows) << " rows of '" << dataset
+              << "' to " << out_path << "\n";
+  }
+  return kOk;
+}
+
+}  // namespace mlpipe::cli

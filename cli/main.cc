@@ -1,0 +1,60 @@
+// mlpipe: the command-line face of the platform.
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/cli.h"
+#include "cli/dataset_commands.h"
+#include "common/rpc/channel.h"
+
+namespace {
+
+constexpr char kHelp[] = R"(mlpipe - production ML pipelines
+
+usage: mlpipe [--server HOST:PORT] [--output table|json] COMMAND ...
+
+commands:
+  ingest --dataset NAME --file PATH   upload a CSV or JSON-lines file as a new batch
+         [--format csv|jsonl] [--delimiter C] [--no-header]
+         [--null-values NA,null] [--idempotency-key KEY]
+  datasets list                       datasets with versions, rows, columns
+  datasets show NAME                  schema and versions (batches) of a dataset
+  datasets delete NAME                delete a dataset and all its batches
+  export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
+         [--columns a,b] [--version N]
+  help                                this text
+
+global flags:
+  --server HOST:PORT   the mlpipe server (default $MLPIPE_SERVER or localhost:7000)
+  --output json        machine-readable output for list/show commands
+
+exit codes:
+  0 ok, 1 error, 2 bad usage, 3 not found, 4 rejected input
+  (invalid or conflicting), 5 server unreachable
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace mlpipe::cli;
+  Args args = Args::Parse(argc, argv, 1, {"no-header", "help"});
+  const auto& pos = args.positional();
+  if (pos.empty() || pos[0] == "help" || args.Has("help")) {
+    std::cout << kHelp;
+    return pos.empty() && !args.Has("help") ? kUsage : kOk;
+  }
+  Context ctx;
+  const char* env = std::getenv("MLPIPE_SERVER");
+  ctx.server = args.Get("server", env && *env ? env : "localhost:7000");
+  std::string output = args.Get("output", "table");
+  if (output != "table" && output != "json") {
+    return UsageError("--output must be table or json");
+  }
+  ctx.json = output == "json";
+  ctx.channel = mlpipe::rpc::NewChannel(ctx.server);
+
+  const std::string& cmd = pos[0];
+  if (cmd == "ingest") return RunIngest(args, ctx);
+  if (cmd == "datasets") return RunDatasets(args, ctx);
+  if (cmd == "export") return RunExport(args, ctx);
+  return UsageError("unknown command '" + cmd + "'");
+}

@@ -1,0 +1,171 @@
+// The standalone server and the mlpipe CLI as real processes.
+#include <fstream>
+
+#include "common/table/csv.h"
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "mlpipe/v1/ingest_service.pb.h"
+#include "tests/integration/harness.h"
+
+namespace mlpipe::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Every cell of a CSV file as text, header included ("" for an empty cell).
+std::vector<std::vector<std::string>> Cells(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  table::CsvParser parser({}, [&](table::TextRows& t) {
+    for (size_t r = 0; r < t.num_rows(); ++r) {
+      std::vector<std::string> row;
+      for (size_t c = 0; c < t.num_columns(); ++c) row.emplace_back(t.cell(r, c));
+      rows.push_back(row);
+    }
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(parser.Feed(ReadFile(path)).ok());
+  EXPECT_TRUE(parser.Finish().ok());
+  rows.insert(rows.begin(), parser.column_names());
+  return rows;
+}
+
+template <typename Msg>
+Msg FromJson(const std::string& json) {
+  Msg m;
+  auto s = google::protobuf::util::JsonStringToMessage(json, &m);
+  EXPECT_TRUE(s.ok()) << s.ToString() << "\n" << json;
+  return m;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  Standalone server_{dir_.path() + "/data"};
+};
+
+TEST_F(CliTest, ExportEqualsInputCellForCell) {
+  const std::string input = SourcePath("examples/credit/credit.csv");
+  auto r = server_.Cli({"ingest", "--dataset", "credit", "--file", input});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ingested 4,454 rows into 'credit' version 1"));
+  const std::string out = dir_.path() + "/credit.csv";
+  r = server_.Cli({"export", "--dataset", "credit", "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto a = Cells(input), b = Cells(out);
+  ASSERT_EQ(a.size(), 4455u);
+  ASSERT_EQ(a.size(), b.size());
+  int missing = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i], b[i]) << "row " << i;
+    for (const auto& c : a[i]) missing += c.empty();
+  }
+  EXPECT_GT(missing, 400);  // credit.csv has missing values; they stay missing.
+}
+
+TEST_F(CliTest, TrickyCsvRoundTrips) {
+  const std::string input = dir_.path() + "/tricky.csv";
+  WriteFile(input,
+            "name,note,when,score\r\n"
+            "\"Müller, A\",\"said \"\"hi\"\"\",2001-01-01T00:01:00,1.25\r\n"
+            "東京,\"two\nlines\",,-3\r\n"
+            ",plain,2001-01-02T10:00:00,\r\n");
+  auto r = server_.Cli({"ingest", "--dataset", "tricky", "--file", input});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string out = dir_.path() + "/out.csv";
+  ASSERT_EQ(server_.Cli({"export", "--dataset", "tricky", "--out", out}).exit_code, 0);
+  EXPECT_EQ(Cells(input), Cells(out));
+  r = server_.Cli({"--output", "json", "datasets", "show", "tricky"});
+  ASSERT_EQ(r.exit_code, 0);
+  auto resp = FromJson<v1::GetDatasetResponse>(r.out);
+  EXPECT_EQ(resp.dataset().schema().fields(2).type(), v1::TIMESTAMP);
+  EXPECT_EQ(resp.dataset().schema().fields(3).type(), v1::NUMERIC);
+}
+
+TEST_F(CliTest, IdempotentRetryAndSchemaConflict) {
+  const std::string input = SourcePath("examples/credit/credit.csv");
+  auto first = server_.Cli({"--output", "json", "ingest", "--dataset", "c",
+                            "--file", input, "--idempotency-key", "k1"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto retry = server_.Cli({"--output", "json", "ingest", "--dataset", "c",
+                            "--file", input, "--idempotency-key", "k1"});
+  ASSERT_EQ(retry.exit_code, 0) << retry.err;
+  auto a = FromJson<v1::IngestResponse>(first.out);
+  auto b = FromJson<v1::IngestResponse>(retry.out);
+  EXPECT_TRUE(b.deduplicated());
+  EXPECT_EQ(a.batch().id(), b.batch().id());
+
+  const std::string other = dir_.path() + "/other.csv";
+  WriteFile(other, "Status,Income,Extra\ngood,1,2\n");
+  auto conflict = server_.Cli({"ingest", "--dataset", "c", "--file", other});
+  EXPECT_EQ(conflict.exit_code, 4);
+  EXPECT_THAT(conflict.err, HasSubstr("unexpected columns [Extra]"));
+  EXPECT_THAT(conflict.err, HasSubstr("missing columns [Age"));
+  auto show = server_.Cli({"--output", "json", "datasets", "show", "c"});
+  EXPECT_EQ(FromJson<v1::GetDatasetResponse>(show.out).batches_size(), 1);
+}
+
+TEST_F(CliTest, ListShowDeleteAndExitCodes) {
+  ASSERT_EQ(server_.Cli({"ingest", "--dataset", "a", "--file",
+                         SourcePath("examples/credit/credit.csv")})
+                .exit_code,
+            0);
+  auto list = server_.Cli({"datasets", "list"});
+  ASSERT_EQ(list.exit_code, 0);
+  EXPECT_THAT(list.out, HasSubstr("NAME"));
+  EXPECT_THAT(list.out, HasSubstr("4,454"));
+  auto json = server_.Cli({"--output", "json", "datasets", "list"});
+  EXPECT_EQ(FromJson<v1::ListDatasetsResponse>(json.out).datasets_size(), 1);
+
+  EXPECT_EQ(server_.Cli({"datasets", "show", "nope"}).exit_code, 3);
+  EXPECT_EQ(server_.Cli({"ingest", "--dataset", "x"}).exit_code, 2);
+  EXPECT_EQ(server_.Cli({"frobnicate"}).exit_code, 2);
+  auto bad = server_.Cli({"ingest", "--dataset", "a", "--file", "/nonexistent.csv"});
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_THAT(bad.err, HasSubstr("cannot open /nonexistent.csv"));
+  auto del = server_.Cli({"datasets", "delete", "a"});
+  EXPECT_EQ(del.exit_code, 0);
+  EXPECT_EQ(server_.Cli({"datasets", "show", "a"}).exit_code, 3);
+
+  auto down = RunCommand({Binary("mlpipe"), "--server", "127.0.0.1:1", "datasets", "list"});
+  EXPECT_EQ(down.exit_code, 5);
+  EXPECT_THAT(down.err, HasSubstr("cannot reach the mlpipe server"));
+}
+
+TEST_F(CliTest, MetricsPassPromtool) {
+  ASSERT_EQ(server_.Cli({"ingest", "--dataset", "a", "--file",
+                         SourcePath("examples/credit/credit.csv")})
+                .exit_code,
+            0);
+  const std::string bad = dir_.path() + "/bad.csv";
+  WriteFile(bad, "a,b\n1\n");
+  EXPECT_EQ(server_.Cli({"ingest", "--dataset", "b", "--file", bad}).exit_code, 4);
+  std::string metrics = HttpGet(server_.metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_ingest_rows_total 4454"));
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_ingest_rejections_total{reason=\"invalid_input\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr(
+      "mlpipe_rpc_requests_total{code=\"INVALID_ARGUMENT\",method=\"/mlpipe.v1.Ingestion/Ingest\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_rpc_request_duration_seconds_bucket"));
+  const std::string file = dir_.path() + "/metrics.txt";
+  WriteFile(file, metrics);
+  auto r = RunCommand({"/bin/sh", "-c", "promtool check metrics < " + file});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out + r.err, "");
+}
+
+TEST_F(CliTest, SigtermShutsDownGracefullyAndDataPersists) {
+  ASSERT_EQ(server_.Cli({"ingest", "--dataset", "a", "--file",
+                         SourcePath("examples/credit/credit.csv")})
+                .exit_code,
+            0);
+  EXPECT_EQ(server_.Stop(), 0);
+  EXPECT_THAT(ReadFile(server_.log_file()), HasSubstr("\"msg\":\"stopped\""));
+  Standalone again(dir_.path() + "/data");
+  auto r = again.Cli({"--output", "json", "datasets", "show", "a"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(FromJson<v1::GetDatasetResponse>(r.out).dataset().row_count(), 4454);
+}
+
+}  // namespace
+}  // namespace mlpipe::testing

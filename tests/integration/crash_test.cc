@@ -1,0 +1,129 @@
+// kill -9 of the server during ingestion: no acknowledged batch is lost, no
+// partial batch is visible after the restart, and retries with the same
+// idempotency keys store every upload exactly once.
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "mlpipe/v1/ingest_service.pb.h"
+#include "tests/integration/harness.h"
+
+namespace mlpipe::testing {
+namespace {
+
+void WriteRows(const std::string& path, int rows) {
+  std::ofstream out(path);
+  out << "id,x,label,when\n";
+  for (int i = 0; i < rows; ++i) {
+    out << i << "," << (i * 0.25) << "," << (i % 3 ? "a" : "b") << ",2024-01-"
+        << (10 + i % 20) << "T10:00:00\n";
+  }
+}
+
+v1::GetDatasetResponse Show(const Standalone& s, const std::string& name,
+                            int* exit_code) {
+  auto r = s.Cli({"--output", "json", "datasets", "show", name});
+  *exit_code = r.exit_code;
+  v1::GetDatasetResponse resp;
+  if (r.exit_code == 0) {
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &resp).ok());
+  }
+  return resp;
+}
+
+int64_t ExportedRows(const Standalone& s, const std::string& name,
+                     const std::string& dir) {
+  std::string out = dir + "/" + name + ".export.csv";
+  auto r = s.Cli({"export", "--dataset", name, "--out", out});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(out);
+  int64_t lines = 0;
+  std::string line;
+  while (std::getline(in, line)) ++lines;
+  return lines - 1;
+}
+
+class CrashTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(CrashTest, KillDuringIngestLosesNothingAcknowledged) {
+  const int kill_after_ms = GetParam();
+  TempDir dir;
+  const std::string data = dir.path() + "/data";
+  const std::string small = dir.path() + "/small.csv";
+  const std::string big = dir.path() + "/big.csv";
+  const int kBigRows = 600000;
+  WriteRows(small, 500);
+  WriteRows(big, kBigRows);
+
+  std::map<std::string, std::string> acked;  // key -> batch id
+  int attempted = 0;
+  int big_exit = -1;
+  {
+    Standalone server(data);
+    std::atomic<bool> stop{false};
+    std::thread smalls([&] {
+      for (int i = 0; !stop; ++i) {
+        std::string key = "k" + std::to_string(i);
+        attempted = i + 1;
+        auto r = server.Cli({"--output", "json", "ingest", "--dataset", "small",
+                             "--file", small, "--idempotency-key", key});
+        if (r.exit_code != 0) break;  // The server is gone.
+        v1::IngestResponse resp;
+        ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &resp).ok());
+        acked[key] = resp.batch().id();
+      }
+    });
+    Process big_upload({Binary("mlpipe"), "--server", server.address(), "ingest",
+                        "--dataset", "big", "--file", big,
+                        "--idempotency-key", "big-1"},
+                       dir.path() + "/big.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+    server.Crash();
+    stop = true;
+    smalls.join();
+    big_exit = big_upload.Wait();
+  }
+  ASSERT_GT(acked.size(), 0u) << "no upload finished before the crash";
+
+  Standalone server(data);
+  int rc;
+  auto ds = Show(server, "small", &rc);
+  ASSERT_EQ(rc, 0);
+  std::set<std::string> stored;
+  for (const auto& b : ds.batches()) stored.insert(b.id());
+  for (const auto& [key, id] : acked) {
+    EXPECT_TRUE(stored.contains(id)) << "acknowledged batch " << id << " lost";
+  }
+  EXPECT_EQ(ExportedRows(server, "small", dir.path()), ds.dataset().row_count());
+  EXPECT_EQ(ds.dataset().row_count(), 500 * ds.batches_size());
+
+  // Retrying every attempted upload stores each exactly once.
+  for (int i = 0; i < attempted; ++i) {
+    auto r = server.Cli({"ingest", "--dataset", "small", "--file", small,
+                         "--idempotency-key", "k" + std::to_string(i)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  ds = Show(server, "small", &rc);
+  EXPECT_EQ(ds.batches_size(), attempted);
+
+  // The big upload is all there or not there at all.
+  auto big_ds = Show(server, "big", &rc);
+  if (big_exit == 0) ASSERT_EQ(rc, 0) << "acknowledged big batch lost";
+  if (rc == 0) {
+    EXPECT_EQ(big_ds.dataset().row_count(), kBigRows);
+    EXPECT_EQ(ExportedRows(server, "big", dir.path()), kBigRows);
+  } else {
+    EXPECT_EQ(rc, 3);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(KillTimes, CrashTest, ::testing::Values(300, 900));
+
+}  // namespace
+}  // namespace mlpipe::testing
