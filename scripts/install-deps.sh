@@ -18,7 +18,7 @@ build_pkgs=(
 )
 test_pkgs=(prometheus)   # promtool lints /metrics in the tests.
 bench_pkgs=(python3 python3-pandas python3-numpy python3-sklearn python3-xgboost
-            python3-grpcio python3-scipy time)
+            python3-grpcio python3-scipy time bc)
 
 case "$profile" in
   build) want=("${build_pkgs[@]}") ;;

@@ -1,9 +1,38 @@
 #include "common/table/frame_codec.h"
 
+#include <string_view>
+#include <unordered_map>
+
 #include "common/util/strings.h"
 
 namespace mlpipe::table {
 namespace {
+
+// Writes `strings` as dictionary + codes when at most half the values are
+// distinct (one small string per distinct value instead of one per row).
+// Returns false, writing nothing, when that would not pay.
+bool EncodeDictionary(const std::vector<std::string>& strings,
+                      const Bitmap& valid, v1::Column* out) {
+  const size_t n = strings.size();
+  if (n < 16) return false;
+  std::unordered_map<std::string_view, uint32_t> index;
+  std::vector<uint32_t> codes(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (!valid.Get(i)) continue;
+    auto [it, added] =
+        index.try_emplace(strings[i], static_cast<uint32_t>(index.size()));
+    codes[i] = it->second;
+    if (index.size() > n / 2) return false;
+  }
+  auto* dict = out->mutable_dictionary();
+  dict->Reserve(static_cast<int>(index.size()));
+  for (size_t i = 0; i < index.size(); ++i) dict->Add();
+  for (const auto& [value, code] : index) {
+    dict->Mutable(static_cast<int>(code))->assign(value);
+  }
+  out->mutable_codes()->Add(codes.begin(), codes.end());
+  return true;
+}
 
 template <typename C>
 void Fill(C&& c, v1::Column* out) {
@@ -20,6 +49,7 @@ void Fill(C&& c, v1::Column* out) {
       break;
     case ColumnType::kCategorical:
     case ColumnType::kText: {
+      if (EncodeDictionary(c.strings, c.valid, out)) break;
       auto* s = out->mutable_strings();
       s->Reserve(static_cast<int>(c.strings.size()));
       for (auto& v : c.strings) {
@@ -85,6 +115,24 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
       break;
     case ColumnType::kCategorical:
     case ColumnType::kText:
+      if (in.codes_size() > 0 || in.dictionary_size() > 0) {
+        if (static_cast<size_t>(in.codes_size()) != n) {
+          return bad("codes", in.codes_size());
+        }
+        c.strings.resize(n);
+        const auto& dict = in.dictionary();
+        for (size_t i = 0; i < n; ++i) {
+          if (!c.valid.Get(i)) continue;
+          uint32_t code = in.codes(static_cast<int>(i));
+          if (code >= static_cast<uint32_t>(dict.size())) {
+            return absl::InvalidArgumentError(
+                StrCat("column '", c.name, "': code ", code, " at row ", i,
+                       " is outside the dictionary of ", dict.size()));
+          }
+          c.strings[i] = dict.Get(static_cast<int>(code));
+        }
+        break;
+      }
       if (static_cast<size_t>(in.strings_size()) != n) {
         return bad("strings", in.strings_size());
       }

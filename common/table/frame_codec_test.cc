@@ -30,6 +30,45 @@ TEST(FrameCodecTest, RoundTripKeepsValuesAndMissing) {
   }
 }
 
+TEST(FrameCodecTest, RepeatedStringsUseADictionaryAndDecodeBack) {
+  Column c{.name = "city", .type = ColumnType::kCategorical};
+  for (int i = 0; i < 100; ++i) {
+    c.strings.push_back(i % 3 == 0 ? "Oslo" : "Lima");
+    c.valid.PushBack(i % 10 != 0);
+  }
+  v1::Column proto;
+  ColumnToProto(c, &proto);
+  EXPECT_EQ(proto.dictionary_size(), 2);
+  EXPECT_EQ(proto.strings_size(), 0);
+  auto back = ColumnFromProto(std::move(proto), 100);
+  ASSERT_TRUE(back.ok()) << back.status();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(back->IsValid(i), i % 10 != 0);
+    if (back->IsValid(i)) EXPECT_EQ(back->strings[i], c.strings[i]);
+  }
+  // Mostly distinct values stay plain.
+  Column u{.name = "id", .type = ColumnType::kText};
+  for (int i = 0; i < 100; ++i) {
+    u.strings.push_back("id" + std::to_string(i));
+    u.valid.PushBack(true);
+  }
+  v1::Column plain;
+  ColumnToProto(u, &plain);
+  EXPECT_EQ(plain.dictionary_size(), 0);
+  EXPECT_EQ(plain.strings_size(), 100);
+}
+
+TEST(FrameCodecTest, CodeOutsideDictionaryIsAnError) {
+  v1::Column proto;
+  proto.set_name("c");
+  proto.set_type(v1::CATEGORICAL);
+  proto.add_dictionary("a");
+  proto.add_codes(0);
+  proto.add_codes(5);
+  auto c = ColumnFromProto(std::move(proto), 2);
+  EXPECT_THAT(c.status().ToString(), ::testing::HasSubstr("outside the dictionary"));
+}
+
 TEST(FrameCodecTest, MismatchedLengthsNameTheColumn) {
   v1::Frame frame;
   frame.set_num_rows(3);

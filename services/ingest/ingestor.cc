@@ -213,7 +213,7 @@ class UploadImpl final : public Upload {
       }
     }
     auto sink = [this](table::TextRows& rows) {
-      return Enqueue(std::exchange(rows, rows.EmptyCopy()));
+      return Enqueue(std::exchange(rows, RecycledRows(rows)));
     };
     if (header_.format() == v1::JSONL) {
       table::JsonLinesOptions o;
@@ -365,6 +365,23 @@ class UploadImpl final : public Upload {
     return absl::OkStatus();
   }
 
+  // An empty TextRows with the columns of `like`, reusing the buffers of a
+  // block the worker has stored (so blocks do not fault in fresh memory).
+  table::TextRows RecycledRows(const table::TextRows& like) {
+    table::TextRows rows;
+    {
+      std::lock_guard lock(mu_);
+      if (free_rows_.empty()) return like.EmptyCopy();
+      rows = std::move(free_rows_.back());
+      free_rows_.pop_back();
+    }
+    // JSON lines may have found new columns since (names only grow).
+    for (size_t c = rows.num_columns(); c < like.num_columns(); ++c) {
+      rows.AddColumn(like.names()[c]);
+    }
+    return rows;
+  }
+
   absl::Status CloseWorker() {
     {
       std::lock_guard lock(mu_);
@@ -390,6 +407,13 @@ class UploadImpl final : public Upload {
       auto t0 = Clock::now();
       absl::Status s = std::visit([this](auto& w) { return Store(w); }, work);
       store_time_ += Clock::now() - t0;
+      if (auto* rows = std::get_if<table::TextRows>(&work)) {
+        rows->ClearRows();
+        std::lock_guard lock(mu_);
+        if (free_rows_.size() < options_.store_queue_blocks + 1) {
+          free_rows_.push_back(std::move(*rows));
+        }
+      }
       if (!s.ok()) {
         std::lock_guard lock(mu_);
         worker_status_ = s;
@@ -515,6 +539,7 @@ class UploadImpl final : public Upload {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Work> queue_;         // GUARDED_BY(mu_)
+  std::vector<table::TextRows> free_rows_;  // GUARDED_BY(mu_)
   bool closed_ = false;            // GUARDED_BY(mu_)
   absl::Status worker_status_;     // GUARDED_BY(mu_)
 };

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench/ingest: durable CSV ingest of flights3m (3,000,000 rows) through gRPC
+# into RocksDB, against pandas read_csv (parse only, no storage) on the same
+# file, in the same run. Prints rows/s of both, the ratio and our peak RSS.
+#
+# Usage: bench/ingest/run.sh [BUILD_DIR] [REPEATS]
+# Target (DESIGN.md §6): >= 2x pandas rows/s, server peak RSS <= 512 MB.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build="${1:-build}"
+repeats="${2:-3}"
+bin="$build/bin"
+data="../shared/data/flights3m.csv.gz"
+[ -f "$data" ] || { echo "missing $data" >&2; exit 1; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/mlpipe-bench-ingest.XXXXXX")"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+csv="$work/flights3m.csv"
+gzip -dc "$data" > "$csv"
+rows=$(( $(wc -l < "$csv") - 1 ))
+bytes=$(stat -c %s "$csv")
+echo "input: $rows rows, $bytes bytes (decompressed to $csv)"
+
+now() { date +%s.%N; }
+best_ours=""; best_pandas=""; peak_rss_kb=0
+for i in $(seq 1 "$repeats"); do
+  # A fresh server and store each round: the first write of a new dataset.
+  rm -rf "$work/data" "$work/ports"
+  "$bin/mlpipe-standalone" --data_dir "$work/data" --grpc_port 0 --metrics_port -1 \
+    --bind 127.0.0.1 --port_file "$work/ports" 2> "$work/server.log" &
+  server_pid=$!
+  for _ in $(seq 1 300); do [ -s "$work/ports" ] && break; sleep 0.05; done
+  read -r port _ < "$work/ports"
+  t0=$(now)
+  "$bin/mlpipe" --server "127.0.0.1:$port" ingest --dataset flights --file "$csv" > "$work/ingest.out"
+  t1=$(now)
+  rss=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
+  kill -TERM "$server_pid"; wait "$server_pid"; server_pid=""
+  ours=$(echo "$t1 - $t0" | bc -l)
+
+  pandas_out=$(/usr/bin/python3 bench/ingest/pandas_read_csv.py "$csv")
+  pandas_rows=${pandas_out% *}
+  pandas=${pandas_out#* }
+  [ "$pandas_rows" = "$rows" ] || { echo "pandas read $pandas_rows rows, expected $rows" >&2; exit 1; }
+
+  printf 'round %d: mlpipe %.3f s (%s), pandas %.3f s, server peak RSS %d MB\n' \
+    "$i" "$ours" "$(cat "$work/ingest.out")" "$pandas" $((rss / 1024))
+  if [ -z "$best_ours" ] || (( $(echo "$ours < $best_ours" | bc -l) )); then best_ours=$ours; fi
+  if [ -z "$best_pandas" ] || (( $(echo "$pandas < $best_pandas" | bc -l) )); then best_pandas=$pandas; fi
+  (( rss > peak_rss_kb )) && peak_rss_kb=$rss
+done
+
+ours_rps=$(echo "$rows / $best_ours" | bc -l)
+pandas_rps=$(echo "$rows / $best_pandas" | bc -l)
+ratio=$(echo "$ours_rps / $pandas_rps" | bc -l)
+echo
+echo "bench/ingest (best of $repeats, $(nproc) cores)"
+printf '  mlpipe ingest (CLI -> gRPC -> RocksDB, durable): %10.0f rows/s  (%.3f s)\n' "$ours_rps" "$best_ours"
+printf '  pandas read_csv (parse only):                    %10.0f rows/s  (%.3f s)\n' "$pandas_rps" "$best_pandas"
+printf '  ratio: %.2fx pandas   (target >= 2x)\n' "$ratio"
+printf '  server peak RSS: %d MB (target <= 512 MB)\n' $((peak_rss_kb / 1024))

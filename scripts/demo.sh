@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The main job: starts the embedded standalone platform, runs the example
+# (ingest examples/credit/credit.csv), shows the result, and stops the server.
+# Usage: scripts/demo.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build}"
+bin="$build/bin"
+work="$(mktemp -d "${TMPDIR:-/tmp}/mlpipe-demo.XXXXXX")"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid"; wait "$server_pid" || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== starting mlpipe-standalone (data in $work/data)"
+"$bin/mlpipe-standalone" --data_dir "$work/data" --grpc_port 0 --metrics_port 0 \
+  --bind 127.0.0.1 --port_file "$work/ports" 2> "$work/server.log" &
+server_pid=$!
+for _ in $(seq 1 300); do [ -s "$work/ports" ] && break; sleep 0.05; done
+read -r grpc_port metrics_port < "$work/ports"
+export MLPIPE_SERVER="127.0.0.1:$grpc_port"
+echo "   gRPC on $MLPIPE_SERVER, metrics on http://127.0.0.1:$metrics_port/metrics"
+
+echo "== mlpipe ingest --dataset credit --file examples/credit/credit.csv"
+"$bin/mlpipe" ingest --dataset credit --file examples/credit/credit.csv --idempotency-key demo-credit-1
+echo "== mlpipe datasets list"
+"$bin/mlpipe" datasets list
+echo "== mlpipe datasets show credit"
+"$bin/mlpipe" datasets show credit
+echo "== mlpipe export --dataset credit --out $work/credit.export.csv"
+"$bin/mlpipe" export --dataset credit --out "$work/credit.export.csv"
+head -3 "$work/credit.export.csv"
+echo "== metrics (excerpt)"
+if command -v curl >/dev/null; then
+  curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^mlpipe_ingest_(rows|batches)_total' || true
+fi
+echo "== stopping the server"
+kill -TERM "$server_pid"; wait "$server_pid"; server_pid=""
+echo "demo finished"
