@@ -12,6 +12,7 @@
 #include "common/table/typing.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
 
 namespace mlpipe::cli {
@@ -25,6 +26,60 @@ int CheckFlags(const Args& args, const std::vector<std::string>& known) {
   auto unknown = args.Unknown(known);
   if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
   return kOk;
+}
+
+grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
+                        v1::Ingestion::Stub* stub, v1::IngestResponse* response) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        "cannot open " + path + ": " + std::strerror(errno));
+  }
+  std::error_code ec;
+  int64_t total = static_cast<int64_t>(std::filesystem::file_size(path, ec));
+  header.set_source(std::filesystem::path(path).filename().string());
+  grpc::ClientContext call;
+  auto writer = stub->Ingest(&call, response);
+  v1::IngestRequest req;
+  *req.mutable_header() = std::move(header);
+  bool open = writer->Write(req);
+  Progress progress("ingest " + req.header().dataset(), total);
+  int64_t sent = 0, lines = 0;
+  std::string buf(1 << 20, '\0');
+  while (open && in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    req.set_chunk(buf.data(), static_cast<size_t>(n));
+    lines += std::count(buf.data(), buf.data() + n, '\n');
+    open = writer->Write(req);
+    sent += n;
+    progress.Update(sent, lines);
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  progress.Done();
+  return status;
+}
+
+void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
+  if (ctx.json) {
+    std::cout << ToJson(response) << "\n";
+    return;
+  }
+  const v1::Batch& b = response.batch();
+  double secs = b.timings().receive_seconds() + b.timings().commit_seconds();
+  std::cout << (response.deduplicated() ? "already ingested (same idempotency key): "
+                                        : "ingested ")
+            << FormatCount(b.row_count()) << " rows into '" << b.dataset()
+            << "' version " << b.version() << " (batch " << b.id() << ", "
+            << FormatBytes(b.bytes_received()) << ", " << b.schema().fields_size()
+            << " columns";
+  if (!response.deduplicated() && secs > 0) {
+    std::cout << ", " << FormatCount(static_cast<int64_t>(b.row_count() / secs))
+              << " rows/s";
+  }
+  std::cout << ")\n";
 }
 
 }  // namespace
@@ -47,66 +102,32 @@ int RunIngest(const Args& args, Context& ctx) {
   if (format != "csv" && format != "jsonl") {
     return UsageError("ingest: --format must be csv or jsonl");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::cerr << "error: cannot open " << path << ": " << std::strerror(errno) << "\n";
-    return kNotFound;
-  }
-  std::error_code ec;
-  int64_t total = static_cast<int64_t>(std::filesystem::file_size(path, ec));
-
-  auto stub = v1::Ingestion::NewStub(ctx.channel);
-  grpc::ClientContext call;
-  v1::IngestResponse response;
-  auto writer = stub->Ingest(&call, &response);
-  v1::IngestRequest req;
-  auto* h = req.mutable_header();
-  h->set_dataset(dataset);
-  h->set_format(format == "jsonl" ? v1::JSONL : v1::CSV);
-  h->set_delimiter(args.Get("delimiter"));
-  h->set_no_header(args.Has("no-header"));
-  h->set_idempotency_key(args.Get("idempotency-key"));
-  h->set_source(std::filesystem::path(path).filename().string());
+  v1::IngestHeader header;
+  header.set_dataset(dataset);
+  header.set_format(format == "jsonl" ? v1::JSONL : v1::CSV);
+  header.set_delimiter(args.Get("delimiter"));
+  header.set_no_header(args.Has("no-header"));
+  header.set_idempotency_key(args.Get("idempotency-key"));
   if (args.Has("null-values")) {
     for (auto v : absl::StrSplit(args.Get("null-values"), ',')) {
-      h->add_null_values(std::string(v));
+      header.add_null_values(std::string(v));
     }
   }
-  bool open = writer->Write(req);
-  Progress progress("ingest " + dataset, total);
-  int64_t sent = 0, lines = 0;
-  std::string buf(1 << 20, '\0');
-  while (open && in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    std::streamsize n = in.gcount();
-    if (n <= 0) break;
-    req.set_chunk(buf.data(), static_cast<size_t>(n));
-    lines += std::count(buf.data(), buf.data() + n, '\n');
-    open = writer->Write(req);
-    sent += n;
-    progress.Update(sent, lines);
+  auto stub = v1::Ingestion::NewStub(ctx.channel);
+  v1::IngestResponse response;
+  grpc::Status status;
+  if (path.starts_with("server:")) {
+    // A file under the server's import root: the server reads it.
+    v1::IngestFileRequest req;
+    *req.mutable_header() = header;
+    req.set_path(path.substr(7));
+    grpc::ClientContext call;
+    status = stub->IngestFile(&call, req, &response);
+  } else {
+    status = UploadFile(path, header, stub.get(), &response);
   }
-  writer->WritesDone();
-  grpc::Status status = writer->Finish();
-  progress.Done();
   if (!status.ok()) return Fail(status, ctx);
-  if (ctx.json) {
-    std::cout << ToJson(response) << "\n";
-    return kOk;
-  }
-  const v1::Batch& b = response.batch();
-  double secs = b.timings().receive_seconds() + b.timings().commit_seconds();
-  std::cout << (response.deduplicated() ? "already ingested (same idempotency key): "
-                                        : "ingested ")
-            << FormatCount(b.row_count()) << " rows into '" << b.dataset()
-            << "' version " << b.version() << " (batch " << b.id() << ", "
-            << FormatBytes(b.bytes_received()) << ", " << b.schema().fields_size()
-            << " columns";
-  if (!response.deduplicated() && secs > 0) {
-    std::cout << ", " << FormatCount(static_cast<int64_t>(b.row_count() / secs))
-              << " rows/s";
-  }
-  std::cout << ")\n";
+  PrintIngestResult(response, ctx);
   return kOk;
 }
 
@@ -271,6 +292,26 @@ int RunExport(const Args& args, Context& ctx) {
               << "' to " << out_path << "\n";
   }
   return kOk;
+}
+
+int RunStatus(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {"server", "output"}); rc != kOk) return rc;
+  auto stub = grpc::health::v1::Health::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckResponse resp;
+  auto s = stub->Check(&call, {}, &resp);
+  if (!s.ok()) return Fail(s, ctx);
+  if (ctx.json) {
+    std::cout << ToJson(resp) << "\n";
+  } else {
+    std::cout << ctx.server << " "
+              << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())
+              << "\n";
+  }
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING
+             ? kOk
+             : kUnavailable;
 }
 
 }  // namespace mlpipe::cli

@@ -21,6 +21,7 @@ commands:
   datasets delete NAME                delete a dataset and all its batches
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
+  status                              is the server up and serving? (exit 0 if so)
   help                                this text
 
 global flags:
@@ -56,5 +57,6 @@ int main(int argc, char** argv) {
   if (cmd == "ingest") return RunIngest(args, ctx);
   if (cmd == "datasets") return RunDatasets(args, ctx);
   if (cmd == "export") return RunExport(args, ctx);
+  if (cmd == "status") return RunStatus(args, ctx);
   return UsageError("unknown command '" + cmd + "'");
 }

@@ -1,4 +1,5 @@
 // The standalone server and the mlpipe CLI as real processes.
+#include <filesystem>
 #include <fstream>
 
 #include "common/table/csv.h"
@@ -128,6 +129,10 @@ TEST_F(CliTest, ListShowDeleteAndExitCodes) {
   EXPECT_EQ(del.exit_code, 0);
   EXPECT_EQ(server_.Cli({"datasets", "show", "a"}).exit_code, 3);
 
+  auto status = server_.Cli({"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("SERVING"));
+
   auto down = RunCommand({Binary("mlpipe"), "--server", "127.0.0.1:1", "datasets", "list"});
   EXPECT_EQ(down.exit_code, 5);
   EXPECT_THAT(down.err, HasSubstr("cannot reach the mlpipe server"));
@@ -165,6 +170,22 @@ TEST_F(CliTest, SigtermShutsDownGracefullyAndDataPersists) {
   auto r = again.Cli({"--output", "json", "datasets", "show", "a"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(FromJson<v1::GetDatasetResponse>(r.out).dataset().row_count(), 4454);
+}
+
+TEST(IngestServerTest, SingleServiceBinaryServesServerSideFilesUnderItsRoot) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/imports");
+  WriteFile(dir.path() + "/imports/small.csv", "a,b\n1,x\n2,y\n");
+  WriteFile(dir.path() + "/secret.csv", "a,b\n1,x\n");
+  Standalone ingest(dir.path() + "/data", {"--import_root=" + dir.path() + "/imports"},
+                    "mlpipe-ingest");
+  auto r = ingest.Cli({"ingest", "--dataset", "s", "--file", "server:small.csv"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ingested 2 rows into 's'"));
+  r = ingest.Cli({"ingest", "--dataset", "s", "--file", "server:../secret.csv"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_THAT(r.err, HasSubstr("'..'"));
+  EXPECT_EQ(ingest.Stop(), 0);
 }
 
 }  // namespace

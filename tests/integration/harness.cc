@@ -118,11 +118,12 @@ bool Process::Running() {
   return true;
 }
 
-Standalone::Standalone(std::string data_dir, std::vector<std::string> extra)
+Standalone::Standalone(std::string data_dir, std::vector<std::string> extra,
+                       const std::string& binary)
     : data_dir_(std::move(data_dir)), log_(data_dir_ + ".log") {
   std::string port_file = data_dir_ + ".ports";
   std::remove(port_file.c_str());
-  std::vector<std::string> argv = {Binary("mlpipe-standalone"),
+  std::vector<std::string> argv = {Binary(binary),
                                    "--data_dir=" + data_dir_,
                                    "--grpc_port=0",
                                    "--metrics_port=0",
@@ -137,7 +138,7 @@ Standalone::Standalone(std::string data_dir, std::vector<std::string> extra)
     if (!process_->Running()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  throw std::runtime_error("mlpipe-standalone did not start; log: " + ReadFile(log_));
+  throw std::runtime_error(binary + " did not start; log: " + ReadFile(log_));
 }
 
 Standalone::~Standalone() {

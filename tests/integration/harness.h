@@ -42,10 +42,12 @@ class Process {
   int status_ = -1;
 };
 
-// mlpipe-standalone on ports chosen by the OS, with its data in `data_dir`.
+// A server binary (mlpipe-standalone unless named) on ports chosen by the OS,
+// with its data in `data_dir`.
 class Standalone {
  public:
-  explicit Standalone(std::string data_dir, std::vector<std::string> extra_flags = {});
+  explicit Standalone(std::string data_dir, std::vector<std::string> extra_flags = {},
+                      const std::string& binary = "mlpipe-standalone");
   ~Standalone();
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
