@@ -49,7 +49,8 @@ std::vector<std::string> Args::Unknown(
     const std::vector<std::string>& known) const {
   std::vector<std::string> out;
   for (const auto& [k, v] : flags_) {
-    if (std::find(known.begin(), known.end(), k) == known.end()) out.push_back(k);
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      out.push_back(k);
   }
   return out;
 }
@@ -99,7 +100,8 @@ void TablePrinter::Print() const {
     std::string line;
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
       line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+      if (i + 1 < row.size())
+        line += std::string(width[i] - row[i].size() + 2, ' ');
     }
     std::cout << line << "\n";
   };
@@ -119,12 +121,14 @@ void Progress::Update(int64_t done, int64_t rows) {
   auto now = std::chrono::steady_clock::now();
   if (now - last_ < std::chrono::milliseconds(100)) return;
   last_ = now;
-  double secs = std::max(1e-6, std::chrono::duration<double>(now - start_).count());
+  double secs =
+      std::max(1e-6, std::chrono::duration<double>(now - start_).count());
   std::string line = "\r" + label_ + " ";
   if (total_ > 0) {
     int filled = static_cast<int>(30.0 * done / total_);
     filled = std::clamp(filled, 0, 30);
-    line += "[" + std::string(filled, '#') + std::string(30 - filled, ' ') + "] ";
+    line +=
+        "[" + std::string(filled, '#') + std::string(30 - filled, ' ') + "] ";
     line += StrCat(static_cast<int>(100.0 * done / total_), "% ");
   }
   line += FormatBytes(done);
@@ -150,7 +154,8 @@ std::string ToJson(const google::protobuf::Message& m) {
 
 std::string FormatTime(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(t.seconds()),
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S",
+                          absl::FromUnixSeconds(t.seconds()),
                           absl::UTCTimeZone());
 }
 

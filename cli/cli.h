@@ -23,11 +23,11 @@ namespace mlpipe::cli {
 // Exit codes, for scripts.
 enum ExitCode : int {
   kOk = 0,
-  kError = 1,          // Any other failure.
-  kUsage = 2,          // Bad command line.
-  kNotFound = 3,       // NOT_FOUND.
-  kRejected = 4,       // INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS.
-  kUnavailable = 5,    // Server unreachable, or DEADLINE_EXCEEDED.
+  kError = 1,        // Any other failure.
+  kUsage = 2,        // Bad command line.
+  kNotFound = 3,     // NOT_FOUND.
+  kRejected = 4,     // INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS.
+  kUnavailable = 5,  // Server unreachable, or DEADLINE_EXCEEDED.
 };
 
 // Command-line arguments: positionals and --flags (--k v, --k=v, --switch).
@@ -48,8 +48,8 @@ class Args {
 };
 
 struct Context {
-  std::string server;         // --server, $MLPIPE_SERVER, localhost:7000.
-  bool json = false;          // --output json.
+  std::string server;  // --server, $MLPIPE_SERVER, localhost:7000.
+  bool json = false;   // --output json.
   std::shared_ptr<grpc::Channel> channel;
 };
 
@@ -62,7 +62,9 @@ class TablePrinter {
  public:
   explicit TablePrinter(std::vector<std::string> header)
       : header_(std::move(header)) {}
-  void Row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  void Row(std::vector<std::string> cells) {
+    rows_.push_back(std::move(cells));
+  }
   void Print() const;
 
  private:
@@ -88,8 +90,8 @@ class Progress {
 
 std::string ToJson(const google::protobuf::Message& m);
 std::string FormatTime(const google::protobuf::Timestamp& t);
-std::string FormatCount(int64_t n);      // 1234567 -> "1,234,567"
-std::string FormatBytes(int64_t n);      // 1536 -> "1.5 KiB"
+std::string FormatCount(int64_t n);  // 1234567 -> "1,234,567"
+std::string FormatBytes(int64_t n);  // 1536 -> "1.5 KiB"
 
 }  // namespace mlpipe::cli
 

@@ -11,8 +11,8 @@
 #include "common/table/frame_codec.h"
 #include "common/table/typing.h"
 #include "common/util/strings.h"
-#include "grpcpp/client_context.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/client_context.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
 
 namespace mlpipe::cli {
@@ -29,7 +29,8 @@ int CheckFlags(const Args& args, const std::vector<std::string>& known) {
 }
 
 grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
-                        v1::Ingestion::Stub* stub, v1::IngestResponse* response) {
+                        v1::Ingestion::Stub* stub,
+                        v1::IngestResponse* response) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -69,12 +70,13 @@ void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
   }
   const v1::Batch& b = response.batch();
   double secs = b.timings().receive_seconds() + b.timings().commit_seconds();
-  std::cout << (response.deduplicated() ? "already ingested (same idempotency key): "
-                                        : "ingested ")
+  std::cout << (response.deduplicated()
+                    ? "already ingested (same idempotency key): "
+                    : "ingested ")
             << FormatCount(b.row_count()) << " rows into '" << b.dataset()
             << "' version " << b.version() << " (batch " << b.id() << ", "
-            << FormatBytes(b.bytes_received()) << ", " << b.schema().fields_size()
-            << " columns";
+            << FormatBytes(b.bytes_received()) << ", "
+            << b.schema().fields_size() << " columns";
   if (!response.deduplicated() && secs > 0) {
     std::cout << ", " << FormatCount(static_cast<int64_t>(b.row_count() / secs))
               << " rows/s";
@@ -85,9 +87,9 @@ void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
 }  // namespace
 
 int RunIngest(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"dataset", "file", "format", "delimiter",
-                                 "no-header", "null-values", "idempotency-key",
-                                 "server", "output"});
+  if (int rc = CheckFlags(
+          args, {"dataset", "file", "format", "delimiter", "no-header",
+                 "null-values", "idempotency-key", "server", "output"});
       rc != kOk) {
     return rc;
   }
@@ -97,7 +99,8 @@ int RunIngest(const Args& args, Context& ctx) {
   if (path.empty()) return UsageError("ingest: --file PATH is required");
   std::string format = args.Get("format");
   if (format.empty()) {
-    format = path.ends_with(".jsonl") || path.ends_with(".ndjson") ? "jsonl" : "csv";
+    format =
+        path.ends_with(".jsonl") || path.ends_with(".ndjson") ? "jsonl" : "csv";
   }
   if (format != "csv" && format != "jsonl") {
     return UsageError("ingest: --format must be csv or jsonl");
@@ -137,7 +140,8 @@ int RunDatasets(const Args& args, Context& ctx) {
   std::string verb = pos.size() > 1 ? pos[1] : "list";
   auto stub = v1::Ingestion::NewStub(ctx.channel);
   grpc::ClientContext call;
-  call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(30));
   if (verb == "list") {
     v1::ListDatasetsResponse resp;
     auto s = stub->ListDatasets(&call, {}, &resp);
@@ -148,13 +152,16 @@ int RunDatasets(const Args& args, Context& ctx) {
     }
     TablePrinter t({"NAME", "VERSIONS", "ROWS", "COLUMNS", "UPDATED"});
     for (const auto& d : resp.datasets()) {
-      t.Row({d.name(), std::to_string(d.versions_size()), FormatCount(d.row_count()),
-             std::to_string(d.schema().fields_size()), FormatTime(d.updated_at())});
+      t.Row({d.name(), std::to_string(d.versions_size()),
+             FormatCount(d.row_count()),
+             std::to_string(d.schema().fields_size()),
+             FormatTime(d.updated_at())});
     }
     t.Print();
     return kOk;
   }
-  if (pos.size() < 3) return UsageError("datasets " + verb + ": NAME is required");
+  if (pos.size() < 3)
+    return UsageError("datasets " + verb + ": NAME is required");
   const std::string& name = pos[2];
   if (verb == "show") {
     v1::GetDatasetRequest req;
@@ -167,8 +174,9 @@ int RunDatasets(const Args& args, Context& ctx) {
       return kOk;
     }
     const auto& d = resp.dataset();
-    std::cout << "dataset  " << d.name() << "\nrows     " << FormatCount(d.row_count())
-              << "\nversions " << d.versions_size() << "\ncreated  "
+    std::cout << "dataset  " << d.name() << "\nrows     "
+              << FormatCount(d.row_count()) << "\nversions "
+              << d.versions_size() << "\ncreated  "
               << FormatTime(d.created_at()) << "\nupdated  "
               << FormatTime(d.updated_at()) << "\n\n";
     TablePrinter cols({"COLUMN", "TYPE", "FORMAT"});
@@ -177,10 +185,12 @@ int RunDatasets(const Args& args, Context& ctx) {
     }
     cols.Print();
     std::cout << "\n";
-    TablePrinter versions({"VERSION", "BATCH", "ROWS", "SOURCE", "HASH", "CREATED"});
+    TablePrinter versions(
+        {"VERSION", "BATCH", "ROWS", "SOURCE", "HASH", "CREATED"});
     for (const auto& b : resp.batches()) {
-      versions.Row({std::to_string(b.version()), b.id(), FormatCount(b.row_count()),
-                    b.source(), b.content_hash().substr(0, 19),
+      versions.Row({std::to_string(b.version()), b.id(),
+                    FormatCount(b.row_count()), b.source(),
+                    b.content_hash().substr(0, 19),
                     FormatTime(b.created_at())});
     }
     versions.Print();
@@ -195,37 +205,42 @@ int RunDatasets(const Args& args, Context& ctx) {
     if (ctx.json) {
       std::cout << ToJson(resp) << "\n";
     } else {
-      std::cout << "deleted dataset '" << name << "' (" << resp.batches_deleted()
-                << " batches)\n";
+      std::cout << "deleted dataset '" << name << "' ("
+                << resp.batches_deleted() << " batches)\n";
     }
     return kOk;
   }
-  return UsageError("datasets: unknown command '" + verb + "' (list, show, delete)");
+  return UsageError("datasets: unknown command '" + verb +
+                    "' (list, show, delete)");
 }
 
 int RunExport(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"dataset", "out", "columns", "version", "server",
-                                 "output"});
+  if (int rc = CheckFlags(
+          args, {"dataset", "out", "columns", "version", "server", "output"});
       rc != kOk) {
     return rc;
   }
   std::string dataset = args.Get("dataset");
   std::string out_path = args.Get("out");
   if (dataset.empty()) return UsageError("export: --dataset NAME is required");
-  if (out_path.empty()) return UsageError("export: --out FILE.csv is required (- for stdout)");
+  if (out_path.empty())
+    return UsageError("export: --out FILE.csv is required (- for stdout)");
   v1::ReadBatchesRequest req;
   req.set_dataset(dataset);
   if (args.Has("columns")) {
-    for (auto c : absl::StrSplit(args.Get("columns"), ',')) req.add_columns(std::string(c));
+    for (auto c : absl::StrSplit(args.Get("columns"), ','))
+      req.add_columns(std::string(c));
   }
-  if (args.Has("version")) req.set_up_to_version(std::stoll(args.Get("version")));
+  if (args.Has("version"))
+    req.set_up_to_version(std::stoll(args.Get("version")));
   std::ofstream file;
   std::ostream* out = &std::cout;
   std::string tmp = out_path + ".partial";
   if (out_path != "-") {
     file.open(tmp, std::ios::binary | std::ios::trunc);
     if (!file) {
-      std::cerr << "error: cannot write " << tmp << ": " << std::strerror(errno) << "\n";
+      std::cerr << "error: cannot write " << tmp << ": " << std::strerror(errno)
+                << "\n";
       return kError;
     }
     out = &file;
@@ -242,7 +257,8 @@ int RunExport(const Args& args, Context& ctx) {
   while (reader->Read(&frame)) {
     auto t = table::TableFromFrame(std::move(frame));
     if (!t.ok()) {
-      std::cerr << "error: bad frame from server: " << t.status().message() << "\n";
+      std::cerr << "error: bad frame from server: " << t.status().message()
+                << "\n";
       return kError;
     }
     text.clear();
@@ -250,8 +266,9 @@ int RunExport(const Args& args, Context& ctx) {
       for (size_t c = 0; c < t->columns.size(); ++c) {
         if (c > 0) text.push_back(',');
         table::AppendCsvField(t->columns[c].name, ',', &text);
-        formats.push_back(table::TimestampFormat::FromString(t->columns[c].timestamp_format)
-                              .value_or(table::TimestampFormat{}));
+        formats.push_back(
+            table::TimestampFormat::FromString(t->columns[c].timestamp_format)
+                .value_or(table::TimestampFormat{}));
       }
       text.push_back('\n');
       header = true;
@@ -306,7 +323,8 @@ int RunStatus(const Args& args, Context& ctx) {
     std::cout << ToJson(resp) << "\n";
   } else {
     std::cout << ctx.server << " "
-              << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())
+              << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                     resp.status())
               << "\n";
   }
   return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING

@@ -64,9 +64,8 @@ absl::StatusOr<std::vector<v1::Event>> EventLog::Read(
     v1::Event e;
     if (!e.ParseFromArray(it->value().data(),
                           static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(StrCat("event log: event ",
-                                        storage::DecodeU64(it->key()),
-                                        " is corrupt"));
+      return absl::DataLossError(StrCat(
+          "event log: event ", storage::DecodeU64(it->key()), " is corrupt"));
     }
     if (e.sequence() > last) break;  // Committed after this read started.
     *next = e.sequence() + 1;

@@ -34,8 +34,7 @@ class EventLog {
 
   // Writes `batch` together with `events` (sequence, source and time are
   // filled in here), atomically. Sequences are dense and follow commit order.
-  absl::Status Commit(storage::WriteBatch batch,
-                      std::vector<v1::Event> events,
+  absl::Status Commit(storage::WriteBatch batch, std::vector<v1::Event> events,
                       storage::WriteOptions options = {});
 
   // Up to `max` events with sequence >= `from`, optionally only `topics`.

@@ -39,8 +39,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Event> {
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(mu_);
     writing_ = false;
-    if (!ok) return FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
-                                              "subscriber went away"));
+    if (!ok)
+      return FinishLocked(
+          grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
     NextLocked();
   }
 
@@ -60,8 +61,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Event> {
     if (pending_.empty()) {
       auto events = log_->Read(cursor_, topics_, 256, &cursor_);
       if (!events.ok()) {
-        return FinishLocked(grpc::Status(grpc::StatusCode::DATA_LOSS,
-                                         std::string(events.status().message())));
+        return FinishLocked(
+            grpc::Status(grpc::StatusCode::DATA_LOSS,
+                         std::string(events.status().message())));
       }
       for (auto& e : *events) pending_.push_back(std::move(e));
       if (pending_.empty()) {
@@ -87,15 +89,15 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Event> {
 
   EventLog* const log_;
   std::mutex mu_;
-  uint64_t cursor_;                 // GUARDED_BY(mu_)
+  uint64_t cursor_;  // GUARDED_BY(mu_)
   const std::vector<std::string> topics_;
   const bool follow_;
   int listener_ = -1;
-  std::deque<v1::Event> pending_;   // GUARDED_BY(mu_)
-  v1::Event current_;               // GUARDED_BY(mu_)
-  bool writing_ = false;            // GUARDED_BY(mu_)
-  bool waiting_ = false;            // GUARDED_BY(mu_)
-  bool finished_ = false;           // GUARDED_BY(mu_)
+  std::deque<v1::Event> pending_;  // GUARDED_BY(mu_)
+  v1::Event current_;              // GUARDED_BY(mu_)
+  bool writing_ = false;           // GUARDED_BY(mu_)
+  bool waiting_ = false;           // GUARDED_BY(mu_)
+  bool finished_ = false;          // GUARDED_BY(mu_)
 };
 
 }  // namespace
@@ -109,10 +111,10 @@ grpc::ServerWriteReactor<v1::Event>* EventsService::Subscribe(
       StrAppend(&known, known.empty() ? "" : ", ", name);
     }
     auto* r = new FailedReactor();
-    r->Finish(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        StrCat("source: unknown event source '", request->source(),
-               "' (this server has: ", known, ")")));
+    r->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     StrCat("source: unknown event source '", request->source(),
+                            "' (this server has: ", known, ")")));
     return r;
   }
   return new SubscribeReactor(it->second, *request);

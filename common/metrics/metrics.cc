@@ -46,10 +46,11 @@ class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
  private:
   void Record(grpc::StatusCode code) {
     recorded_ = true;
-    double secs = std::chrono::duration<double>(
-                      std::chrono::steady_clock::now() - start_)
-                      .count();
-    Rpc().requests.Add({{"method", method_}, {"code", StatusCodeName(code)}})
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
+            .count();
+    Rpc()
+        .requests.Add({{"method", method_}, {"code", StatusCodeName(code)}})
         .Increment();
     Rpc().latency.Add({{"method", method_}}, LatencyBuckets()).Observe(secs);
   }
@@ -118,13 +119,23 @@ NewRpcMetricsInterceptorFactory() {
 }
 
 const char* StatusCodeName(int code) {
-  static constexpr const char* kNames[] = {
-      "OK",           "CANCELLED",         "UNKNOWN",
-      "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED",       "OUT_OF_RANGE",
-      "UNIMPLEMENTED",  "INTERNAL",          "UNAVAILABLE",
-      "DATA_LOSS",      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   if (code < 0 || code > 16) return "UNKNOWN";
   return kNames[code];
 }

@@ -38,7 +38,8 @@ class Server {
   // Starts serving `services` (not owned; they must outlive the server).
   // UNAVAILABLE when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Server>> Start(
-      const ServerOptions& options, const std::vector<grpc::Service*>& services);
+      const ServerOptions& options,
+      const std::vector<grpc::Service*>& services);
   ~Server();
 
   int port() const { return port_; }

@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <map>
 
-#include "common/util/strings.h"
 #include "common/storage/key_codec.h"
 #include "common/storage/store.h"
+#include "common/util/strings.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/table.h"
@@ -44,7 +44,9 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }
 
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
-std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+std::string_view ToView(const rocksdb::Slice& s) {
+  return {s.data(), s.size()};
+}
 
 class RocksIterator final : public Iterator {
  public:
@@ -216,8 +218,7 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  o.compression =
-      cf.zstd ? rocksdb::kZSTD : rocksdb::kLZ4Compression;
+  o.compression = cf.zstd ? rocksdb::kZSTD : rocksdb::kLZ4Compression;
   o.bottommost_compression = rocksdb::kZSTD;
   if (cf.large_values) {
     o.enable_blob_files = true;
@@ -252,9 +253,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& path,
   // Leave the WAL on (never disable it): acknowledged writes survive kill -9.
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  descriptors.emplace_back(
-      rocksdb::kDefaultColumnFamilyName,
-      MakeCfOptions({.name = "default"}, options, cache));
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
+                           MakeCfOptions({.name = "default"}, options, cache));
   for (const auto& cf : options.column_families) {
     if (cf.name == rocksdb::kDefaultColumnFamilyName) continue;
     descriptors.emplace_back(cf.name, MakeCfOptions(cf, options, cache));

@@ -11,7 +11,8 @@ namespace {
 
 Options TestOptions() {
   Options o;
-  o.column_families = {{.name = "meta"}, {.name = "blobs", .large_values = true}};
+  o.column_families = {{.name = "meta"},
+                       {.name = "blobs", .large_values = true}};
   return o;
 }
 

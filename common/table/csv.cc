@@ -7,7 +7,7 @@
 
 namespace mlpipe::table {
 
-CsvParser::CsvParser(CsvOptions options, BlockSink sink)
+CsvParser::CsvParser(CsvOptions options, TextRowsSink sink)
     : options_(options), sink_(std::move(sink)), header_done_(false) {}
 
 void CsvParser::EndField() {
@@ -57,9 +57,9 @@ absl::Status CsvParser::EndRecord() {
     return MaybeHandOver(false);
   }
   if (fields != rows_.num_columns()) {
-    return absl::InvalidArgumentError(
-        StrCat("line ", record_line_, ": expected ", rows_.num_columns(),
-                     " fields, found ", fields));
+    return absl::InvalidArgumentError(StrCat("line ", record_line_,
+                                             ": expected ", rows_.num_columns(),
+                                             " fields, found ", fields));
   }
   rows_.EndRow(record_line_);
   ++rows_read_;
@@ -67,16 +67,10 @@ absl::Status CsvParser::EndRecord() {
 }
 
 absl::Status CsvParser::MaybeHandOver(bool force) {
+  absl::Status s = HandOverIfFull(rows_, options_.block, sink_, force);
+  // The next record starts at the end of the (possibly emptied) arena.
   record_start_bytes_ = rows_.arena_bytes();
-  if (rows_.num_rows() == 0) return absl::OkStatus();
-  if (force || rows_.num_rows() >= options_.block_rows ||
-      rows_.arena_bytes() >= options_.block_bytes) {
-    absl::Status s = sink_(rows_);
-    rows_.ClearRows();
-    record_start_bytes_ = 0;
-    return s;
-  }
-  return absl::OkStatus();
+  return s;
 }
 
 absl::Status CsvParser::Feed(std::string_view data) {
@@ -173,10 +167,9 @@ absl::Status CsvParser::Feed(std::string_view data) {
         break;
     }
     if (arena.size() - record_start_bytes_ > options_.max_record_bytes) {
-      return fail(absl::InvalidArgumentError(
-          StrCat("line ", record_line_, ": record longer than ",
-                       options_.max_record_bytes,
-                       " bytes (unterminated quoted field?)")));
+      return fail(absl::InvalidArgumentError(StrCat(
+          "line ", record_line_, ": record longer than ",
+          options_.max_record_bytes, " bytes (unterminated quoted field?)")));
     }
   }
   return absl::OkStatus();
@@ -186,8 +179,9 @@ absl::Status CsvParser::Finish() {
   if (!error_.ok()) return error_;
   switch (state_) {
     case State::kQuoted:
-      error_ = absl::InvalidArgumentError(StrCat(
-          "line ", quote_line_, ": quoted field is not closed at end of input"));
+      error_ = absl::InvalidArgumentError(
+          StrCat("line ", quote_line_,
+                 ": quoted field is not closed at end of input"));
       return error_;
     case State::kFieldStart:
     case State::kUnquoted:

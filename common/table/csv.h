@@ -16,13 +16,9 @@
 namespace mlpipe::table {
 
 struct CsvOptions {
-  char delimiter = ',';        // Default ','.
-  bool header = true;          // First record names the columns. Default true.
-  // Rows handed over per block, at most. Default 65536.
-  size_t block_rows = 65536;
-  // A block is handed over early once its cells reach this many bytes.
-  // Default 16 MiB.
-  size_t block_bytes = 16 << 20;
+  char delimiter = ',';  // Default ','.
+  bool header = true;    // First record names the columns. Default true.
+  BlockLimits block;     // When rows are handed over.
   // A single record longer than this is an error (guards memory against a
   // missing closing quote). Default 64 MiB.
   size_t max_record_bytes = 64 << 20;
@@ -31,10 +27,7 @@ struct CsvOptions {
 // Not thread-safe. Errors are INVALID_ARGUMENT and name the line.
 class CsvParser {
  public:
-  // Receives each full block; must consume the rows (rows.ClearRows()).
-  using BlockSink = std::function<absl::Status(TextRows& rows)>;
-
-  CsvParser(CsvOptions options, BlockSink sink);
+  CsvParser(CsvOptions options, TextRowsSink sink);
 
   // Parses the next piece of input.
   absl::Status Feed(std::string_view data);
@@ -47,13 +40,20 @@ class CsvParser {
   int64_t rows_read() const { return rows_read_; }
 
  private:
-  enum class State { kRecordStart, kFieldStart, kUnquoted, kQuoted, kQuoteInQuoted, kAfterCR };
+  enum class State {
+    kRecordStart,
+    kFieldStart,
+    kUnquoted,
+    kQuoted,
+    kQuoteInQuoted,
+    kAfterCR
+  };
   void EndField();
   absl::Status EndRecord();
   absl::Status MaybeHandOver(bool force);
 
   CsvOptions options_;
-  BlockSink sink_;
+  TextRowsSink sink_;
   TextRows rows_;
   State state_ = State::kRecordStart;
   bool header_done_;

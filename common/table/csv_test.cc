@@ -128,7 +128,7 @@ TEST(CsvParserTest, BlocksAreBoundedByRows) {
   for (int i = 0; i < 10; ++i) input += std::to_string(i) + "\n";
   Parsed p;
   CsvOptions o;
-  o.block_rows = 3;
+  o.block.rows = 3;
   ASSERT_TRUE(Parse(input, &p, 4, o).ok());
   EXPECT_EQ(p.blocks, 4);
   EXPECT_EQ(p.rows.size(), 10u);

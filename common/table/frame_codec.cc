@@ -88,9 +88,9 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
   c.type = static_cast<ColumnType>(type);
   c.timestamp_format = std::move(*in.mutable_timestamp_format());
   auto bad = [&](std::string_view what, size_t got) {
-    return absl::InvalidArgumentError(StrCat(
-        "column '", c.name, "': ", what, " has ", got, " entries for ", n,
-        " rows"));
+    return absl::InvalidArgumentError(StrCat("column '", c.name, "': ", what,
+                                             " has ", got, " entries for ", n,
+                                             " rows"));
   };
   if (in.validity().empty()) {
     c.valid.Resize(n, c.type != ColumnType::kUnknown);
@@ -141,8 +141,8 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
       break;
     case ColumnType::kUnknown:
       if (c.valid.CountSet() != 0) {
-        return absl::InvalidArgumentError(StrCat(
-            "column '", c.name, "': has values but no type"));
+        return absl::InvalidArgumentError(
+            StrCat("column '", c.name, "': has values but no type"));
       }
       break;
   }

@@ -66,7 +66,8 @@ TEST(FrameCodecTest, CodeOutsideDictionaryIsAnError) {
   proto.add_codes(0);
   proto.add_codes(5);
   auto c = ColumnFromProto(std::move(proto), 2);
-  EXPECT_THAT(c.status().ToString(), ::testing::HasSubstr("outside the dictionary"));
+  EXPECT_THAT(c.status().ToString(),
+              ::testing::HasSubstr("outside the dictionary"));
 }
 
 TEST(FrameCodecTest, MismatchedLengthsNameTheColumn) {

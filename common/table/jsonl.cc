@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "common/util/strings.h"
 #include "common/table/typing.h"
+#include "common/util/strings.h"
 
 namespace mlpipe::table {
 namespace {
@@ -44,14 +44,30 @@ class JsonCursor {
       if (pos_ >= s_.size()) return false;
       char e = s_[pos_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp;
           if (!Hex4(&cp)) return false;
@@ -89,10 +105,14 @@ class JsonCursor {
     for (int i = 0; i < 4; ++i) {
       char c = s_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-      else return false;
+      if (c >= '0' && c <= '9')
+        v |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        v |= c - 'A' + 10;
+      else
+        return false;
     }
     *out = v;
     return true;
@@ -121,7 +141,7 @@ class JsonCursor {
 
 }  // namespace
 
-JsonLinesParser::JsonLinesParser(JsonLinesOptions options, BlockSink sink)
+JsonLinesParser::JsonLinesParser(JsonLinesOptions options, TextRowsSink sink)
     : options_(options), sink_(std::move(sink)) {}
 
 absl::Status JsonLinesParser::Feed(std::string_view data) {
@@ -133,7 +153,7 @@ absl::Status JsonLinesParser::Feed(std::string_view data) {
       if (partial_.size() > options_.max_line_bytes) {
         return error_ = absl::InvalidArgumentError(
                    StrCat("line ", line_ + 1, ": longer than ",
-                                options_.max_line_bytes, " bytes"));
+                          options_.max_line_bytes, " bytes"));
       }
       return absl::OkStatus();
     }
@@ -162,7 +182,7 @@ absl::Status JsonLinesParser::Finish() {
   if (rows_read_ == 0) {
     return error_ = absl::InvalidArgumentError("empty input: no JSON objects");
   }
-  return HandOver(true);
+  return HandOverIfFull(rows_, options_.block, sink_, true);
 }
 
 absl::Status JsonLinesParser::ParseLine(std::string_view line) {
@@ -196,7 +216,8 @@ absl::Status JsonLinesParser::ParseLine(std::string_view line) {
     uint32_t start = static_cast<uint32_t>(arena.size());
     char p = c.Peek();
     if (p == '"') {
-      if (!c.String(&arena)) return err(StrCat("field '", key, "': bad string"));
+      if (!c.String(&arena))
+        return err(StrCat("field '", key, "': bad string"));
       rows_.EndCell(col, start);
     } else if (p == '-' || (p >= '0' && p <= '9')) {
       std::string_view num = c.NumberText();
@@ -213,7 +234,7 @@ absl::Status JsonLinesParser::ParseLine(std::string_view line) {
       rows_.AddNullCell(col);
     } else if (p == '{' || p == '[') {
       return err(StrCat("field '", key,
-                              "': nested objects and arrays are not supported"));
+                        "': nested objects and arrays are not supported"));
     } else {
       return err(StrCat("field '", key, "': expected a value"));
     }
@@ -226,18 +247,7 @@ absl::Status JsonLinesParser::ParseLine(std::string_view line) {
   if (!c.AtEnd()) return err("text after the end of the object");
   rows_.EndRow(line_);
   ++rows_read_;
-  return HandOver(false);
-}
-
-absl::Status JsonLinesParser::HandOver(bool force) {
-  if (rows_.num_rows() == 0) return absl::OkStatus();
-  if (force || rows_.num_rows() >= options_.block_rows ||
-      rows_.arena_bytes() >= options_.block_bytes) {
-    absl::Status s = sink_(rows_);
-    rows_.ClearRows();
-    return s;
-  }
-  return absl::OkStatus();
+  return HandOverIfFull(rows_, options_.block, sink_, false);
 }
 
 }  // namespace mlpipe::table

@@ -17,16 +17,14 @@
 namespace mlpipe::table {
 
 struct JsonLinesOptions {
-  size_t block_rows = 65536;       // Rows per block, at most. Default 65536.
-  size_t block_bytes = 16 << 20;   // Hand a block over early past this. 16 MiB.
+  BlockLimits block;                 // When rows are handed over.
   size_t max_line_bytes = 64 << 20;  // Longer lines are an error. 64 MiB.
 };
 
 // Not thread-safe. Errors are INVALID_ARGUMENT and name the line (and field).
 class JsonLinesParser {
  public:
-  using BlockSink = std::function<absl::Status(TextRows& rows)>;
-  JsonLinesParser(JsonLinesOptions options, BlockSink sink);
+  JsonLinesParser(JsonLinesOptions options, TextRowsSink sink);
 
   absl::Status Feed(std::string_view data);
   absl::Status Finish();
@@ -34,10 +32,9 @@ class JsonLinesParser {
 
  private:
   absl::Status ParseLine(std::string_view line);
-  absl::Status HandOver(bool force);
 
   JsonLinesOptions options_;
-  BlockSink sink_;
+  TextRowsSink sink_;
   TextRows rows_;
   std::unordered_map<std::string, size_t> columns_;
   std::string partial_;

@@ -75,7 +75,8 @@ Column Column::Slice(size_t begin, size_t count) const {
   out.type = type;
   out.timestamp_format = timestamp_format;
   auto copy = [&](const auto& src, auto& dst) {
-    if (!src.empty()) dst.assign(src.begin() + begin, src.begin() + begin + count);
+    if (!src.empty())
+      dst.assign(src.begin() + begin, src.begin() + begin + count);
   };
   copy(numbers, out.numbers);
   copy(timestamps, out.timestamps);

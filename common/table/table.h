@@ -62,11 +62,11 @@ class Bitmap {
 struct Column {
   std::string name;
   ColumnType type = ColumnType::kUnknown;
-  std::string timestamp_format;  // For kTimestamp; see typing.h.
-  std::vector<double> numbers;   // kNumeric.
-  std::vector<int64_t> timestamps;  // kTimestamp, microseconds UTC.
+  std::string timestamp_format;      // For kTimestamp; see typing.h.
+  std::vector<double> numbers;       // kNumeric.
+  std::vector<int64_t> timestamps;   // kTimestamp, microseconds UTC.
   std::vector<std::string> strings;  // kCategorical, kText.
-  Bitmap valid;                  // One bit per row.
+  Bitmap valid;                      // One bit per row.
 
   size_t size() const { return valid.size(); }
   bool IsValid(size_t row) const { return valid.Get(row); }

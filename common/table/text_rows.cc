@@ -23,4 +23,16 @@ void TextRows::ClearRows() {
   num_rows_ = 0;
 }
 
+absl::Status HandOverIfFull(TextRows& rows, const BlockLimits& limits,
+                            const TextRowsSink& sink, bool force) {
+  if (rows.num_rows() == 0) return absl::OkStatus();
+  if (!force && rows.num_rows() < limits.rows &&
+      rows.arena_bytes() < limits.bytes) {
+    return absl::OkStatus();
+  }
+  absl::Status s = sink(rows);
+  rows.ClearRows();
+  return s;
+}
+
 }  // namespace mlpipe::table

@@ -5,9 +5,12 @@
 #define MLPIPE_COMMON_TABLE_TEXT_ROWS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "absl/status/status.h"
 
 namespace mlpipe::table {
 
@@ -44,9 +47,9 @@ class TextRows {
   }
   std::string_view cell(size_t row, size_t col) const {
     const Cell& c = cells_[col][row];
-    return c.length == kNull ? std::string_view()
-                             : std::string_view(arena_.data() + c.offset,
-                                                c.length);
+    return c.length == kNull
+               ? std::string_view()
+               : std::string_view(arena_.data() + c.offset, c.length);
   }
   int64_t line(size_t row) const { return lines_[row]; }
   // Cells of the current (unfinished) row so far, for column `col`.
@@ -69,6 +72,22 @@ class TextRows {
   std::string arena_;
   size_t num_rows_ = 0;
 };
+
+// Receives each full block of rows from a parser. It takes the rows it needs
+// (it may swap in an empty TextRows); the parser clears what is left.
+using TextRowsSink = std::function<absl::Status(TextRows& rows)>;
+
+// When a parser hands a block over.
+struct BlockLimits {
+  size_t rows = 65536;  // Rows per block, at most. Default 65536.
+  size_t bytes =
+      16 << 20;  // Hand over early past this many cell bytes. 16 MiB.
+};
+
+// Hands `rows` to `sink` when it is full by `limits` (or, with `force`, when
+// it has any row), then clears it.
+absl::Status HandOverIfFull(TextRows& rows, const BlockLimits& limits,
+                            const TextRowsSink& sink, bool force);
 
 }  // namespace mlpipe::table
 

@@ -81,8 +81,9 @@ void AppendNumber(double v, std::string* out) {
   // (so 200000 stays "200000", not "2e+05"), exponent form outside.
   char buf[400];
   double a = std::fabs(v);
-  auto fmt = (a == 0 || (a >= 1e-6 && a < 1e21)) ? std::chars_format::fixed
-                                                 : std::chars_format::scientific;
+  auto fmt = (a == 0 || (a >= 1e-6 && a < 1e21))
+                 ? std::chars_format::fixed
+                 : std::chars_format::scientific;
   auto r = std::to_chars(buf, buf + sizeof(buf), v, fmt);
   out->append(buf, r.ptr - buf);
 }
@@ -99,8 +100,7 @@ std::string TimestampFormat::ToString() const {
   return s;
 }
 
-std::optional<TimestampFormat> TimestampFormat::FromString(
-    std::string_view p) {
+std::optional<TimestampFormat> TimestampFormat::FromString(std::string_view p) {
   TimestampFormat f;
   if (!p.starts_with("%Y-%m-%d")) return std::nullopt;
   p.remove_prefix(8);
@@ -114,8 +114,8 @@ std::optional<TimestampFormat> TimestampFormat::FromString(
       f.has_seconds = true;
       p.remove_prefix(3);
     }
-    if (p.size() >= 4 && p.starts_with(".%") && p[3] == 'f' &&
-        p[2] >= '1' && p[2] <= '6') {
+    if (p.size() >= 4 && p.starts_with(".%") && p[3] == 'f' && p[2] >= '1' &&
+        p[2] <= '6') {
       f.fraction_digits = p[2] - '0';
       p.remove_prefix(4);
     }
@@ -178,7 +178,8 @@ bool ParseTimestamp(std::string_view s, int64_t* micros,
 
 void AppendTimestamp(int64_t micros, const TimestampFormat& f,
                      std::string* out) {
-  int64_t secs = micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000);
+  int64_t secs =
+      micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000);
   int64_t frac = micros - secs * 1000000;
   int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
   int64_t tod = secs - days * 86400;
@@ -251,9 +252,8 @@ absl::StatusOr<Column> CastColumn(Column c, ColumnType type,
     return out;
   }
   return absl::FailedPreconditionError(
-      StrCat("column '", c.name, "' cannot be read as ",
-                   ColumnTypeName(type), ": it holds ",
-                   ColumnTypeName(c.type), " values"));
+      StrCat("column '", c.name, "' cannot be read as ", ColumnTypeName(type),
+             ": it holds ", ColumnTypeName(c.type), " values"));
 }
 
 ColumnTyper::ColumnTyper(std::vector<std::string> null_values)
@@ -332,11 +332,11 @@ absl::StatusOr<Column> ColumnTyper::Type(const TextRows& rows, size_t col) {
   out.name = name;
   size_t bad = 0;
   auto conflict = [&](std::string_view wanted) {
-    return absl::FailedPreconditionError(StrCat(
-        "column '", name, "': value '", rows.cell(bad, col), "' at line ",
-        rows.line(bad), " is not ", wanted,
-        ", but the dataset's schema has the column as ",
-        ColumnTypeName(state.type)));
+    return absl::FailedPreconditionError(
+        StrCat("column '", name, "': value '", rows.cell(bad, col),
+               "' at line ", rows.line(bad), " is not ", wanted,
+               ", but the dataset's schema has the column as ",
+               ColumnTypeName(state.type)));
   };
   switch (state.type) {
     case ColumnType::kUnknown: {
@@ -373,8 +373,8 @@ absl::StatusOr<Column> ColumnTyper::Type(const TextRows& rows, size_t col) {
         return out;
       }
       if (state.fixed) {
-        return conflict(StrCat("a timestamp in the layout ",
-                                     state.timestamp_format));
+        return conflict(
+            StrCat("a timestamp in the layout ", state.timestamp_format));
       }
       out = Column{.name = name};
       state.type = ColumnType::kCategorical;
@@ -399,9 +399,9 @@ absl::Status ColumnTyper::Accept(const Column& column) {
     state.timestamp_format = column.timestamp_format;
     return absl::OkStatus();
   }
-  std::string msg = StrCat("column '", column.name, "' is ",
-                           ColumnTypeName(column.type), " here but ",
-                           ColumnTypeName(state.type));
+  std::string msg =
+      StrCat("column '", column.name, "' is ", ColumnTypeName(column.type),
+             " here but ", ColumnTypeName(state.type));
   if (state.fixed) {
     return absl::FailedPreconditionError(
         StrCat(msg, " in the dataset's schema"));

@@ -89,8 +89,8 @@ class ColumnTyper {
 
  private:
   bool IsNull(std::string_view cell) const {
-    return cell.empty() || (!null_values_.empty() &&
-                            null_values_.contains(std::string(cell)));
+    return cell.empty() ||
+           (!null_values_.empty() && null_values_.contains(std::string(cell)));
   }
   bool TryNumeric(const TextRows& rows, size_t col, Column* out,
                   size_t* bad_row) const;

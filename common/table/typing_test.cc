@@ -28,8 +28,8 @@ TEST(ParseNumberTest, AcceptsDecimalsRejectsCodesAndNonFinite) {
   EXPECT_TRUE(ParseNumber(".5", &v));
   EXPECT_TRUE(ParseNumber("1e-3", &v));
   EXPECT_TRUE(ParseNumber("0", &v));
-  for (std::string bad : {"007", "+1", "inf", "nan", "NaN", "1e999", " 1",
-                          "1 ", "1,5", "", "-", "0x10"}) {
+  for (std::string bad : {"007", "+1", "inf", "nan", "NaN", "1e999", " 1", "1 ",
+                          "1,5", "", "-", "0x10"}) {
     EXPECT_FALSE(ParseNumber(bad, &v)) << bad;
   }
 }

@@ -1,8 +1,9 @@
 #include "common/util/ids.h"
 
+#include <cstdio>
+
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
-#include <cstdio>
 #include "absl/time/clock.h"
 
 namespace mlpipe {
@@ -16,9 +17,9 @@ std::string NewId(std::string_view prefix) {
     random = absl::Uniform<uint32_t>(*gen);
   }
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%012llx%08x",
-                static_cast<unsigned long long>(absl::ToUnixMillis(absl::Now())),
-                random);
+  std::snprintf(
+      buf, sizeof(buf), "%012llx%08x",
+      static_cast<unsigned long long>(absl::ToUnixMillis(absl::Now())), random);
   return std::string(prefix) + buf;
 }
 

@@ -33,21 +33,35 @@ void Write(std::string_view level, std::string_view msg, LogFields fields) {
 
 }  // namespace
 
-void LogInfo(std::string_view msg, LogFields fields) { Write("info", msg, fields); }
+void LogInfo(std::string_view msg, LogFields fields) {
+  Write("info", msg, fields);
+}
 void LogWarning(std::string_view msg, LogFields fields) {
   Write("warning", msg, fields);
 }
-void LogError(std::string_view msg, LogFields fields) { Write("error", msg, fields); }
+void LogError(std::string_view msg, LogFields fields) {
+  Write("error", msg, fields);
+}
 
 std::string JsonQuote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];

@@ -10,7 +10,8 @@
 
 namespace mlpipe {
 
-using LogFields = std::initializer_list<std::pair<std::string_view, std::string>>;
+using LogFields =
+    std::initializer_list<std::pair<std::string_view, std::string>>;
 
 // Thread-safe; each call writes one whole line.
 void LogInfo(std::string_view msg, LogFields fields = {});

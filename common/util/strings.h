@@ -22,14 +22,14 @@ inline void Append(std::string* out, absl::string_view s) {
 inline void Append(std::string* out, const std::string& s) { out->append(s); }
 inline void Append(std::string* out, char c) { out->push_back(c); }
 template <typename T>
-  requires(std::integral<T> && !std::same_as<T, char> && !std::same_as<T, bool>)
-void Append(std::string* out, T v) {
+requires(std::integral<T> && !std::same_as<T, char> &&
+         !std::same_as<T, bool>) void Append(std::string* out, T v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
   out->append(buf, r.ptr - buf);
 }
 template <typename T>
-  requires std::floating_point<T>
+requires std::floating_point<T>
 void Append(std::string* out, T v) {
   char buf[32];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);

@@ -10,8 +10,8 @@ namespace mlpipe::testing {
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") +
-                     "/mlpipe-test-XXXXXX";
+  std::string tmpl =
+      std::string(base && *base ? base : "/tmp") + "/mlpipe-test-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) {
     throw std::runtime_error("mkdtemp failed for " + tmpl);
   }

@@ -25,7 +25,8 @@ int RunHost(const std::string& process_name, const HostOptions& options,
   if (!options.metrics_address.empty()) {
     auto e = metrics::Exposer::Start(options.metrics_address);
     if (!e.ok()) {
-      LogError("cannot start metrics", {{"error", std::string(e.status().message())}});
+      LogError("cannot start metrics",
+               {{"error", std::string(e.status().message())}});
       return 1;
     }
     exposer = std::move(*e);
@@ -51,8 +52,9 @@ int RunHost(const std::string& process_name, const HostOptions& options,
                       {"grpc_port", grpc_port},
                       {"metrics_port", metrics_port}});
   int sig = rpc::WaitForTerminationSignal();
-  LogInfo("shutting down", {{"signal", std::to_string(sig)},
-                            {"drain_ms", std::to_string(options.drain_deadline.count())}});
+  LogInfo("shutting down",
+          {{"signal", std::to_string(sig)},
+           {"drain_ms", std::to_string(options.drain_deadline.count())}});
   (*server)->Shutdown();
   (*server)->Wait();
   server->reset();

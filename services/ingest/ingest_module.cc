@@ -7,8 +7,8 @@ namespace mlpipe::ingest {
 absl::StatusOr<std::unique_ptr<IngestModule>> IngestModule::Open(
     const std::string& data_dir, IngestorOptions options) {
   std::unique_ptr<IngestModule> m(new IngestModule());
-  auto store = storage::OpenRocksStore(data_dir + "/ingest",
-                                       Ingestor::StorageOptions());
+  auto store =
+      storage::OpenRocksStore(data_dir + "/ingest", Ingestor::StorageOptions());
   if (!store.ok()) return store.status();
   m->store_ = std::move(*store);
   auto log = events::EventLog::Open(m->store_.get(), "ingest");

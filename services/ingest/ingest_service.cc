@@ -86,7 +86,9 @@ class ReadBatchesReactor final : public grpc::ServerWriteReactor<v1::Frame> {
     Next();
   }
   void OnWriteDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    if (!ok)
+      return Finish(
+          grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
     Next();
   }
   void OnDone() override { delete this; }

@@ -30,9 +30,10 @@ class IngestService final : public v1::Ingestion::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListDatasetsRequest* request,
       v1::ListDatasetsResponse* response) override;
-  grpc::ServerUnaryReactor* GetDataset(grpc::CallbackServerContext* context,
-                                       const v1::GetDatasetRequest* request,
-                                       v1::GetDatasetResponse* response) override;
+  grpc::ServerUnaryReactor* GetDataset(
+      grpc::CallbackServerContext* context,
+      const v1::GetDatasetRequest* request,
+      v1::GetDatasetResponse* response) override;
   grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
                                      const v1::GetBatchRequest* request,
                                      v1::Batch* response) override;

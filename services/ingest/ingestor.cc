@@ -157,8 +157,10 @@ absl::Status CheckCompatible(const v1::Dataset& dataset,
   };
   std::string msg =
       StrCat("schema conflict with dataset '", dataset.name(), "':");
-  if (!missing.empty()) StrAppend(&msg, " missing columns [", join(missing), "];");
-  if (!extra.empty()) StrAppend(&msg, " unexpected columns [", join(extra), "];");
+  if (!missing.empty())
+    StrAppend(&msg, " missing columns [", join(missing), "];");
+  if (!extra.empty())
+    StrAppend(&msg, " unexpected columns [", join(extra), "];");
   if (!types.empty()) StrAppend(&msg, " type changes: ", join(types), ";");
   msg.pop_back();
   return absl::FailedPreconditionError(msg);
@@ -217,11 +219,11 @@ class UploadImpl final : public Upload {
     };
     if (header_.format() == v1::JSONL) {
       table::JsonLinesOptions o;
-      o.block_rows = options_.block_rows;
+      o.block.rows = options_.block_rows;
       jsonl_ = std::make_unique<table::JsonLinesParser>(o, sink);
     } else if (header_.format() != v1::FRAMES) {
       table::CsvOptions o;
-      o.block_rows = options_.block_rows;
+      o.block.rows = options_.block_rows;
       o.header = !header_.no_header();
       if (!header_.delimiter().empty()) o.delimiter = header_.delimiter()[0];
       csv_ = std::make_unique<table::CsvParser>(o, sink);
@@ -357,7 +359,8 @@ class UploadImpl final : public Upload {
   absl::Status Enqueue(Work work) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] {
-      return queue_.size() < options_.store_queue_blocks || !worker_status_.ok();
+      return queue_.size() < options_.store_queue_blocks ||
+             !worker_status_.ok();
     });
     if (!worker_status_.ok()) return worker_status_;
     queue_.push_back(std::move(work));
@@ -495,7 +498,8 @@ class UploadImpl final : public Upload {
       {
         std::lock_guard lock(mu_);
         closed_ = true;
-        if (worker_status_.ok()) worker_status_ = absl::CancelledError("aborted");
+        if (worker_status_.ok())
+          worker_status_ = absl::CancelledError("aborted");
         queue_.clear();
         cv_.notify_all();
       }
@@ -538,10 +542,10 @@ class UploadImpl final : public Upload {
   std::thread worker_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Work> queue_;         // GUARDED_BY(mu_)
+  std::deque<Work> queue_;                  // GUARDED_BY(mu_)
   std::vector<table::TextRows> free_rows_;  // GUARDED_BY(mu_)
-  bool closed_ = false;            // GUARDED_BY(mu_)
-  absl::Status worker_status_;     // GUARDED_BY(mu_)
+  bool closed_ = false;                     // GUARDED_BY(mu_)
+  absl::Status worker_status_;              // GUARDED_BY(mu_)
 };
 
 // Reads blocks of a dataset's batches in order, casts each column to the
@@ -566,9 +570,10 @@ class FrameReaderImpl final : public FrameReader {
     size_t remaining = block_.num_rows - pos_;
     size_t bytes = 0;
     for (const auto& c : block_.columns) bytes += c.ApproximateBytes();
-    size_t row_bytes = std::max<size_t>(1, bytes / std::max<size_t>(1, block_.num_rows));
-    size_t n = std::min({remaining, max_rows_,
-                         std::max<size_t>(1, target_bytes_ / row_bytes)});
+    size_t row_bytes =
+        std::max<size_t>(1, bytes / std::max<size_t>(1, block_.num_rows));
+    size_t n = std::min(
+        {remaining, max_rows_, std::max<size_t>(1, target_bytes_ / row_bytes)});
     frame->Clear();
     frame->set_num_rows(static_cast<int64_t>(n));
     frame->set_row_offset(offset_);
@@ -611,12 +616,13 @@ class FrameReaderImpl final : public FrameReader {
             store_, kBlocks,
             BlockKey(b.id(), static_cast<uint32_t>(block_index_), idx));
         if (!proto.ok()) {
-          return absl::DataLossError(
-              StrCat("batch ", b.id(), " block ", block_index_, " column '",
-                     f.name(), "': ", proto.status().message()));
+          return absl::DataLossError(StrCat("batch ", b.id(), " block ",
+                                            block_index_, " column '", f.name(),
+                                            "': ", proto.status().message()));
         }
         auto decoded = table::ColumnFromProto(std::move(*proto), rows);
-        if (!decoded.ok()) return absl::DataLossError(decoded.status().message());
+        if (!decoded.ok())
+          return absl::DataLossError(decoded.status().message());
         col = std::move(*decoded);
       }
       auto cast = table::CastColumn(std::move(col),
@@ -658,7 +664,8 @@ storage::Options Ingestor::StorageOptions() {
 absl::StatusOr<std::unique_ptr<Ingestor>> Ingestor::Open(
     IngestorOptions options, storage::Store* store, events::EventLog* events) {
   if (options.block_rows == 0 || options.max_rows_per_frame == 0) {
-    return absl::InvalidArgumentError("block_rows and max_rows_per_frame must be > 0");
+    return absl::InvalidArgumentError(
+        "block_rows and max_rows_per_frame must be > 0");
   }
   if (options.store_queue_blocks == 0) options.store_queue_blocks = 1;
   std::unique_ptr<Ingestor> ingestor(
@@ -701,10 +708,10 @@ absl::StatusOr<std::unique_ptr<Upload>> Ingestor::BeginUpload(
       std::lock_guard lock(keys_mu_);
       if (!keys_in_flight_.insert(token).second) {
         Metrics::Get().Reject("concurrent_upload");
-        return absl::AbortedError(StrCat(
-            "header.idempotency_key: an upload with key '",
-            header.idempotency_key(), "' for dataset '", header.dataset(),
-            "' is in progress; retry when it ends"));
+        return absl::AbortedError(
+            StrCat("header.idempotency_key: an upload with key '",
+                   header.idempotency_key(), "' for dataset '",
+                   header.dataset(), "' is in progress; retry when it ends"));
       }
     }
     auto prior = store_->Get(kIdempotency, token);
@@ -783,7 +790,8 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Commit(
                            {"batch_id", batch.id()},
                            {"version", std::to_string(version)},
                            {"rows", std::to_string(batch.row_count())}});
-  if (auto s = events_->Commit(std::move(wb), {std::move(event)}, {.sync = true});
+  if (auto s =
+          events_->Commit(std::move(wb), {std::move(event)}, {.sync = true});
       !s.ok()) {
     return s;
   }
@@ -840,15 +848,18 @@ absl::StatusOr<v1::IngestResponse> Ingestor::IngestFile(
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     std::streamsize n = in.gcount();
     if (n <= 0) break;
-    if (auto s = (*upload)->AddChunk(std::string_view(buf.data(), n)); !s.ok()) {
+    if (auto s = (*upload)->AddChunk(std::string_view(buf.data(), n));
+        !s.ok()) {
       return s;
     }
   }
-  if (in.bad()) return absl::UnavailableError(StrCat("reading '", p, "' failed"));
+  if (in.bad())
+    return absl::UnavailableError(StrCat("reading '", p, "' failed"));
   return (*upload)->Finish();
 }
 
-absl::StatusOr<v1::Dataset> Ingestor::GetDataset(const std::string& name) const {
+absl::StatusOr<v1::Dataset> Ingestor::GetDataset(
+    const std::string& name) const {
   auto ds = GetProto<v1::Dataset>(store_, kDatasets, name);
   if (ds.status().code() == absl::StatusCode::kNotFound) {
     return absl::NotFoundError(StrCat("dataset '", name, "' not found"));
@@ -861,8 +872,10 @@ absl::StatusOr<std::vector<v1::Dataset>> Ingestor::ListDatasets() const {
   auto it = store_->Scan(kDatasets, "");
   for (; it->Valid(); it->Next()) {
     v1::Dataset d;
-    if (!d.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(StrCat("dataset '", it->key(), "' is corrupt"));
+    if (!d.ParseFromArray(it->value().data(),
+                          static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          StrCat("dataset '", it->key(), "' is corrupt"));
     }
     out.push_back(std::move(d));
   }
@@ -906,7 +919,8 @@ absl::StatusOr<int64_t> Ingestor::DeleteDataset(const std::string& name) {
   auto event = events::EventLog::Make(
       "dataset.deleted",
       {{"dataset", name}, {"batches", std::to_string(ds->versions_size())}});
-  if (auto s = events_->Commit(std::move(wb), {std::move(event)}, {.sync = true});
+  if (auto s =
+          events_->Commit(std::move(wb), {std::move(event)}, {.sync = true});
       !s.ok()) {
     return s;
   }
@@ -932,7 +946,8 @@ absl::StatusOr<std::unique_ptr<FrameReader>> Ingestor::Read(
     auto all = ListBatches(*ds);
     if (!all.ok()) return all.status();
     for (auto& b : *all) {
-      if (request.up_to_version() == 0 || b.version() <= request.up_to_version()) {
+      if (request.up_to_version() == 0 ||
+          b.version() <= request.up_to_version()) {
         batches.push_back(std::move(b));
       }
     }

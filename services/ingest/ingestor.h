@@ -4,10 +4,9 @@
 // Storage (column families):
 //   datasets     name                      -> v1::Dataset
 //   batches      batch id                  -> v1::Batch
-//   blocks       batch id|block u32|col u32 -> v1::Column (one column of a block)
-//   idempotency  dataset \0 key            -> batch id
-//   pending      batch id                  -> dataset (uploads in progress)
-//   events       the outbox (common/events)
+//   blocks       batch id|block u32|col u32 -> v1::Column (one column of a
+//   block) idempotency  dataset \0 key            -> batch id pending batch id
+//   -> dataset (uploads in progress) events       the outbox (common/events)
 // A batch becomes visible in one synced write that adds its batch record, the
 // dataset's new version, its idempotency key and its event; blocks written
 // before that are invisible, and blocks of uploads that never committed are
@@ -58,8 +57,7 @@ class Ingestor {
   // `store` and `events` are not owned and must outlive the ingestor.
   // Deletes blocks left by uploads that never committed.
   static absl::StatusOr<std::unique_ptr<Ingestor>> Open(
-      IngestorOptions options, storage::Store* store,
-      events::EventLog* events);
+      IngestorOptions options, storage::Store* store, events::EventLog* events);
   ~Ingestor();
 
   // Starts an upload. INVALID_ARGUMENT for a bad header; ABORTED when an

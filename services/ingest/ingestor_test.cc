@@ -33,10 +33,11 @@ class IngestorTest : public ::testing::Test {
     ingestor_ = std::move(*ingestor);
   }
 
-  absl::StatusOr<v1::IngestResponse> Ingest(
-      const std::string& dataset, const std::string& data,
-      const std::string& key = "", v1::DataFormat format = v1::CSV,
-      size_t piece = 7) {
+  absl::StatusOr<v1::IngestResponse> Ingest(const std::string& dataset,
+                                            const std::string& data,
+                                            const std::string& key = "",
+                                            v1::DataFormat format = v1::CSV,
+                                            size_t piece = 7) {
     v1::IngestHeader h;
     h.set_dataset(dataset);
     h.set_format(format);
@@ -144,8 +145,8 @@ TEST_F(IngestorTest, RetriedUploadWithSameKeyReturnsTheFirstBatch) {
   EXPECT_EQ(ingestor_->GetDataset("sales")->versions_size(), 1);
   EXPECT_EQ(CountKeys("blocks"), blocks);
 
-  auto different = Ingest("sales", std::string(kCsv) + "6,1,X,2024-01-06\n",
-                          "upload-1");
+  auto different =
+      Ingest("sales", std::string(kCsv) + "6,1,X,2024-01-06\n", "upload-1");
   EXPECT_EQ(different.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(different.status().ToString(), HasSubstr("different content"));
 }
@@ -197,11 +198,12 @@ TEST_F(IngestorTest, IncompatibleColumnsAreRejectedAndNothingIsStored) {
 TEST_F(IngestorTest, TypeConflictNamesColumnAndLine) {
   ASSERT_TRUE(Ingest("sales", kCsv).ok());
   int blocks = CountKeys("blocks");
-  auto r = Ingest("sales",
-                  "id,amount,city,when\n1,2,A,2024-01-01\n2,lots,B,2024-01-01\n");
+  auto r = Ingest(
+      "sales", "id,amount,city,when\n1,2,A,2024-01-01\n2,lots,B,2024-01-01\n");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(r.status().ToString(),
-              HasSubstr("column 'amount': value 'lots' at line 3 is not a number"));
+  EXPECT_THAT(
+      r.status().ToString(),
+      HasSubstr("column 'amount': value 'lots' at line 3 is not a number"));
   EXPECT_EQ(CountKeys("blocks"), blocks);
   EXPECT_EQ(ingestor_->GetDataset("sales")->row_count(), 5);
 }
@@ -304,7 +306,8 @@ TEST_F(IngestorTest, TypedFramesAreStoredAsSent) {
   // The worker reports the conflict on a later call at the latest.
   auto r = s.ok() ? (*upload)->Finish() : absl::StatusOr<v1::IngestResponse>(s);
   EXPECT_FALSE(r.ok());
-  EXPECT_THAT(r.status().ToString(), HasSubstr("column 'x' is categorical here"));
+  EXPECT_THAT(r.status().ToString(),
+              HasSubstr("column 'x' is categorical here"));
   EXPECT_EQ(CountKeys("blocks"), 0);
 }
 
@@ -330,7 +333,8 @@ TEST_F(IngestorTest, IngestFileStaysInsideTheImportRoot) {
   testing::WriteFile(dir_.path() + "/in/ok.csv", "a\n1\n");
   testing::TempDir outside;
   testing::WriteFile(outside.path() + "/secret.csv", "a\n1\n");
-  fs::create_symlink(outside.path() + "/secret.csv", dir_.path() + "/in/link.csv");
+  fs::create_symlink(outside.path() + "/secret.csv",
+                     dir_.path() + "/in/link.csv");
   IngestorOptions o;
   o.import_root = dir_.path() + "/in";
   Reopen(o);
@@ -341,15 +345,17 @@ TEST_F(IngestorTest, IngestFileStaysInsideTheImportRoot) {
   auto r = ingestor_->IngestFile(req);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->batch().source(), "ok.csv");
-  for (std::string bad : {std::string("../in/ok.csv"), outside.path() + "/secret.csv",
-                          std::string("link.csv")}) {
+  for (std::string bad :
+       {std::string("../in/ok.csv"), outside.path() + "/secret.csv",
+        std::string("link.csv")}) {
     req.set_path(bad);
     EXPECT_EQ(ingestor_->IngestFile(req).status().code(),
               absl::StatusCode::kInvalidArgument)
         << bad;
   }
   req.set_path("absent.csv");
-  EXPECT_EQ(ingestor_->IngestFile(req).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ingestor_->IngestFile(req).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(IngestorTest, DeleteRemovesEverythingAndEmitsEvents) {

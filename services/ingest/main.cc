@@ -8,8 +8,8 @@ int main(int argc, char** argv) {
   mlpipe::host::InitServerProcess(argc, argv, "The mlpipe ingestion service.");
   mlpipe::ingest::IngestorOptions options;
   options.import_root = absl::GetFlag(FLAGS_import_root);
-  auto module = mlpipe::ingest::IngestModule::Open(absl::GetFlag(FLAGS_data_dir),
-                                                   std::move(options));
+  auto module = mlpipe::ingest::IngestModule::Open(
+      absl::GetFlag(FLAGS_data_dir), std::move(options));
   if (!module.ok()) {
     mlpipe::LogError("cannot open the ingest store",
                      {{"error", std::string(module.status().message())}});
@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::unique_ptr<mlpipe::host::ServiceModule>> modules;
   modules.push_back(std::move(*module));
-  return mlpipe::host::RunHost("mlpipe-ingest", mlpipe::host::HostOptionsFromFlags(),
+  return mlpipe::host::RunHost("mlpipe-ingest",
+                               mlpipe::host::HostOptionsFromFlags(),
                                std::move(modules));
 }

@@ -13,10 +13,12 @@ int main(int argc, char** argv) {
 
   mlpipe::ingest::IngestorOptions ingest;
   ingest.import_root = absl::GetFlag(FLAGS_import_root);
-  auto ingest_module = mlpipe::ingest::IngestModule::Open(data_dir, std::move(ingest));
+  auto ingest_module =
+      mlpipe::ingest::IngestModule::Open(data_dir, std::move(ingest));
   if (!ingest_module.ok()) {
-    mlpipe::LogError("cannot open the ingest store",
-                     {{"error", std::string(ingest_module.status().message())}});
+    mlpipe::LogError(
+        "cannot open the ingest store",
+        {{"error", std::string(ingest_module.status().message())}});
     return 1;
   }
   modules.push_back(std::move(*ingest_module));

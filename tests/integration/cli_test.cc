@@ -21,7 +21,8 @@ std::vector<std::vector<std::string>> Cells(const std::string& path) {
   table::CsvParser parser({}, [&](table::TextRows& t) {
     for (size_t r = 0; r < t.num_rows(); ++r) {
       std::vector<std::string> row;
-      for (size_t c = 0; c < t.num_columns(); ++c) row.emplace_back(t.cell(r, c));
+      for (size_t c = 0; c < t.num_columns(); ++c)
+        row.emplace_back(t.cell(r, c));
       rows.push_back(row);
     }
     return absl::OkStatus();
@@ -75,7 +76,9 @@ TEST_F(CliTest, TrickyCsvRoundTrips) {
   auto r = server_.Cli({"ingest", "--dataset", "tricky", "--file", input});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string out = dir_.path() + "/out.csv";
-  ASSERT_EQ(server_.Cli({"export", "--dataset", "tricky", "--out", out}).exit_code, 0);
+  ASSERT_EQ(
+      server_.Cli({"export", "--dataset", "tricky", "--out", out}).exit_code,
+      0);
   EXPECT_EQ(Cells(input), Cells(out));
   r = server_.Cli({"--output", "json", "datasets", "show", "tricky"});
   ASSERT_EQ(r.exit_code, 0);
@@ -108,8 +111,9 @@ TEST_F(CliTest, IdempotentRetryAndSchemaConflict) {
 }
 
 TEST_F(CliTest, ListShowDeleteAndExitCodes) {
-  ASSERT_EQ(server_.Cli({"ingest", "--dataset", "a", "--file",
-                         SourcePath("examples/credit/credit.csv")})
+  ASSERT_EQ(server_
+                .Cli({"ingest", "--dataset", "a", "--file",
+                      SourcePath("examples/credit/credit.csv")})
                 .exit_code,
             0);
   auto list = server_.Cli({"datasets", "list"});
@@ -122,7 +126,8 @@ TEST_F(CliTest, ListShowDeleteAndExitCodes) {
   EXPECT_EQ(server_.Cli({"datasets", "show", "nope"}).exit_code, 3);
   EXPECT_EQ(server_.Cli({"ingest", "--dataset", "x"}).exit_code, 2);
   EXPECT_EQ(server_.Cli({"frobnicate"}).exit_code, 2);
-  auto bad = server_.Cli({"ingest", "--dataset", "a", "--file", "/nonexistent.csv"});
+  auto bad =
+      server_.Cli({"ingest", "--dataset", "a", "--file", "/nonexistent.csv"});
   EXPECT_EQ(bad.exit_code, 3);
   EXPECT_THAT(bad.err, HasSubstr("cannot open /nonexistent.csv"));
   auto del = server_.Cli({"datasets", "delete", "a"});
@@ -133,24 +138,30 @@ TEST_F(CliTest, ListShowDeleteAndExitCodes) {
   EXPECT_EQ(status.exit_code, 0) << status.err;
   EXPECT_THAT(status.out, HasSubstr("SERVING"));
 
-  auto down = RunCommand({Binary("mlpipe"), "--server", "127.0.0.1:1", "datasets", "list"});
+  auto down = RunCommand(
+      {Binary("mlpipe"), "--server", "127.0.0.1:1", "datasets", "list"});
   EXPECT_EQ(down.exit_code, 5);
   EXPECT_THAT(down.err, HasSubstr("cannot reach the mlpipe server"));
 }
 
 TEST_F(CliTest, MetricsPassPromtool) {
-  ASSERT_EQ(server_.Cli({"ingest", "--dataset", "a", "--file",
-                         SourcePath("examples/credit/credit.csv")})
+  ASSERT_EQ(server_
+                .Cli({"ingest", "--dataset", "a", "--file",
+                      SourcePath("examples/credit/credit.csv")})
                 .exit_code,
             0);
   const std::string bad = dir_.path() + "/bad.csv";
   WriteFile(bad, "a,b\n1\n");
-  EXPECT_EQ(server_.Cli({"ingest", "--dataset", "b", "--file", bad}).exit_code, 4);
+  EXPECT_EQ(server_.Cli({"ingest", "--dataset", "b", "--file", bad}).exit_code,
+            4);
   std::string metrics = HttpGet(server_.metrics_port(), "/metrics");
   EXPECT_THAT(metrics, HasSubstr("mlpipe_ingest_rows_total 4454"));
-  EXPECT_THAT(metrics, HasSubstr("mlpipe_ingest_rejections_total{reason=\"invalid_input\"} 1"));
-  EXPECT_THAT(metrics, HasSubstr(
-      "mlpipe_rpc_requests_total{code=\"INVALID_ARGUMENT\",method=\"/mlpipe.v1.Ingestion/Ingest\"} 1"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr("mlpipe_ingest_rejections_total{reason=\"invalid_input\"} 1"));
+  EXPECT_THAT(metrics,
+              HasSubstr("mlpipe_rpc_requests_total{code=\"INVALID_ARGUMENT\","
+                        "method=\"/mlpipe.v1.Ingestion/Ingest\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("mlpipe_rpc_request_duration_seconds_bucket"));
   const std::string file = dir_.path() + "/metrics.txt";
   WriteFile(file, metrics);
@@ -160,8 +171,9 @@ TEST_F(CliTest, MetricsPassPromtool) {
 }
 
 TEST_F(CliTest, SigtermShutsDownGracefullyAndDataPersists) {
-  ASSERT_EQ(server_.Cli({"ingest", "--dataset", "a", "--file",
-                         SourcePath("examples/credit/credit.csv")})
+  ASSERT_EQ(server_
+                .Cli({"ingest", "--dataset", "a", "--file",
+                      SourcePath("examples/credit/credit.csv")})
                 .exit_code,
             0);
   EXPECT_EQ(server_.Stop(), 0);
@@ -169,7 +181,8 @@ TEST_F(CliTest, SigtermShutsDownGracefullyAndDataPersists) {
   Standalone again(dir_.path() + "/data");
   auto r = again.Cli({"--output", "json", "datasets", "show", "a"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(FromJson<v1::GetDatasetResponse>(r.out).dataset().row_count(), 4454);
+  EXPECT_EQ(FromJson<v1::GetDatasetResponse>(r.out).dataset().row_count(),
+            4454);
 }
 
 TEST(IngestServerTest, SingleServiceBinaryServesServerSideFilesUnderItsRoot) {
@@ -177,12 +190,15 @@ TEST(IngestServerTest, SingleServiceBinaryServesServerSideFilesUnderItsRoot) {
   std::filesystem::create_directories(dir.path() + "/imports");
   WriteFile(dir.path() + "/imports/small.csv", "a,b\n1,x\n2,y\n");
   WriteFile(dir.path() + "/secret.csv", "a,b\n1,x\n");
-  Standalone ingest(dir.path() + "/data", {"--import_root=" + dir.path() + "/imports"},
+  Standalone ingest(dir.path() + "/data",
+                    {"--import_root=" + dir.path() + "/imports"},
                     "mlpipe-ingest");
-  auto r = ingest.Cli({"ingest", "--dataset", "s", "--file", "server:small.csv"});
+  auto r =
+      ingest.Cli({"ingest", "--dataset", "s", "--file", "server:small.csv"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("ingested 2 rows into 's'"));
-  r = ingest.Cli({"ingest", "--dataset", "s", "--file", "server:../secret.csv"});
+  r = ingest.Cli(
+      {"ingest", "--dataset", "s", "--file", "server:../secret.csv"});
   EXPECT_EQ(r.exit_code, 4);
   EXPECT_THAT(r.err, HasSubstr("'..'"));
   EXPECT_EQ(ingest.Stop(), 0);

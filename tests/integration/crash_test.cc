@@ -75,14 +75,15 @@ TEST_P(CrashTest, KillDuringIngestLosesNothingAcknowledged) {
                              "--file", small, "--idempotency-key", key});
         if (r.exit_code != 0) break;  // The server is gone.
         v1::IngestResponse resp;
-        ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &resp).ok());
+        ASSERT_TRUE(
+            google::protobuf::util::JsonStringToMessage(r.out, &resp).ok());
         acked[key] = resp.batch().id();
       }
     });
-    Process big_upload({Binary("mlpipe"), "--server", server.address(), "ingest",
-                        "--dataset", "big", "--file", big,
-                        "--idempotency-key", "big-1"},
-                       dir.path() + "/big.log");
+    Process big_upload(
+        {Binary("mlpipe"), "--server", server.address(), "ingest", "--dataset",
+         "big", "--file", big, "--idempotency-key", "big-1"},
+        dir.path() + "/big.log");
     std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
     server.Crash();
     stop = true;
@@ -100,7 +101,8 @@ TEST_P(CrashTest, KillDuringIngestLosesNothingAcknowledged) {
   for (const auto& [key, id] : acked) {
     EXPECT_TRUE(stored.contains(id)) << "acknowledged batch " << id << " lost";
   }
-  EXPECT_EQ(ExportedRows(server, "small", dir.path()), ds.dataset().row_count());
+  EXPECT_EQ(ExportedRows(server, "small", dir.path()),
+            ds.dataset().row_count());
   EXPECT_EQ(ds.dataset().row_count(), 500 * ds.batches_size());
 
   // Retrying every attempted upload stores each exactly once.

@@ -68,7 +68,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_s) {
   TempDir tmp;
   std::string out = tmp.path() + "/out", err = tmp.path() + "/err";
   pid_t pid = Spawn(argv, out, err);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   int status = 0;
   while (waitpid(pid, &status, WNOHANG) == 0) {
     if (std::chrono::steady_clock::now() > deadline) {
@@ -123,12 +124,10 @@ Standalone::Standalone(std::string data_dir, std::vector<std::string> extra,
     : data_dir_(std::move(data_dir)), log_(data_dir_ + ".log") {
   std::string port_file = data_dir_ + ".ports";
   std::remove(port_file.c_str());
-  std::vector<std::string> argv = {Binary(binary),
-                                   "--data_dir=" + data_dir_,
-                                   "--grpc_port=0",
-                                   "--metrics_port=0",
-                                   "--bind=127.0.0.1",
-                                   "--port_file=" + port_file};
+  std::vector<std::string> argv = {
+      Binary(binary),     "--data_dir=" + data_dir_,
+      "--grpc_port=0",    "--metrics_port=0",
+      "--bind=127.0.0.1", "--port_file=" + port_file};
   argv.insert(argv.end(), extra.begin(), extra.end());
   process_ = std::make_unique<Process>(argv, log_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

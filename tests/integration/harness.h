@@ -6,7 +6,6 @@
 #include <sys/types.h>
 
 #include <memory>
-
 #include <string>
 #include <vector>
 
@@ -23,7 +22,8 @@ struct CommandResult {
   std::string err;
 };
 // Runs argv to completion (at most `timeout_s`), capturing its output.
-CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_s = 300);
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         int timeout_s = 300);
 
 // A child process. Killed with SIGKILL when destroyed, if still running.
 class Process {
@@ -46,12 +46,15 @@ class Process {
 // with its data in `data_dir`.
 class Standalone {
  public:
-  explicit Standalone(std::string data_dir, std::vector<std::string> extra_flags = {},
+  explicit Standalone(std::string data_dir,
+                      std::vector<std::string> extra_flags = {},
                       const std::string& binary = "mlpipe-standalone");
   ~Standalone();
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
-  std::string address() const { return "localhost:" + std::to_string(grpc_port_); }
+  std::string address() const {
+    return "localhost:" + std::to_string(grpc_port_);
+  }
   // SIGKILL: no chance to clean up.
   void Crash();
   // SIGTERM and wait; returns the exit code.
