@@ -60,6 +60,10 @@ int RunHost(const std::string& process_name, const HostOptions& options,
   server->reset();
   modules.clear();  // Closes the stores.
   LogInfo("stopped", {{"process", process_name}});
+  // Everything is durable and closed. Destroying the exposer would block for
+  // civetweb's accept-loop poll interval (about 2 s) for nothing; the process
+  // is about to exit and the OS reclaims it.
+  (void)exposer.release();
   return 0;
 }
 
