@@ -1,10 +1,13 @@
 // The gRPC adapter through an in-process channel, over a RocksDB store.
 #include "services/ingest/ingest_service.h"
 
+#include <thread>
+
 #include "common/rpc/server.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "services/ingest/ingest_module.h"
 
@@ -76,6 +79,33 @@ TEST_F(IngestServiceTest, StreamedChunksBecomeABatchAndStreamBack) {
   ASSERT_TRUE(stub_->GetDataset(&ctx2, greq, &gresp).ok());
   EXPECT_EQ(gresp.batches_size(), 1);
   EXPECT_EQ(gresp.dataset().schema().fields(1).type(), v1::CATEGORICAL);
+}
+
+TEST_F(IngestServiceTest, ShutdownDrainsAnUploadInFlightAndRefusesNewCalls) {
+  // Over TCP, as clients connect in production.
+  auto stub = v1::Ingestion::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server_->port()),
+      grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::IngestResponse resp;
+  auto writer = stub->Ingest(&ctx, &resp);
+  ASSERT_TRUE(writer->Write(Header("drained")));
+  ASSERT_TRUE(writer->Write(Chunk("x\n1\n")));
+  std::thread shutdown([&] { server_->Shutdown(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The call that was running when shutdown began still completes.
+  ASSERT_TRUE(writer->Write(Chunk("2\n")));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  shutdown.join();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.batch().row_count(), 2);
+  EXPECT_EQ(module_->ingestor()->GetDataset("drained")->row_count(), 2);
+  // New calls are refused.
+  grpc::ClientContext late;
+  late.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::ListDatasetsResponse list;
+  EXPECT_FALSE(stub->ListDatasets(&late, {}, &list).ok());
 }
 
 TEST_F(IngestServiceTest, ErrorsMapToStatusCodes) {
