@@ -83,9 +83,9 @@ TEST_F(IngestServiceTest, StreamedChunksBecomeABatchAndStreamBack) {
 
 TEST_F(IngestServiceTest, ShutdownDrainsAnUploadInFlightAndRefusesNewCalls) {
   // Over TCP, as clients connect in production.
-  auto stub = v1::Ingestion::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(server_->port()),
-      grpc::InsecureChannelCredentials()));
+  auto stub = v1::Ingestion::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                          grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   v1::IngestResponse resp;
   auto writer = stub->Ingest(&ctx, &resp);
