@@ -1,0 +1,195 @@
+#include "services/orchestrator/executor.h"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "common/util/strings.h"
+
+namespace mlpipe::orchestrator {
+
+bool StepContext::SleepFor(absl::Duration d) const {
+  const absl::Time wake = absl::Now() + d;
+  while (true) {
+    absl::Time now = absl::Now();
+    if (Cancelled() || now >= deadline) return false;
+    if (now >= wake) return true;
+    absl::SleepFor(std::min({absl::Milliseconds(10), wake - now, deadline - now}));
+  }
+}
+
+absl::Status StepContext::CheckAlive() const {
+  if (Cancelled()) return absl::CancelledError("step cancelled");
+  if (absl::Now() >= deadline) {
+    return absl::DeadlineExceededError(
+        StrCat("step '", step->name(), "' ran past its timeout"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StepContext::StringParam(
+    const std::string& name, const std::string& def) const {
+  const auto& f = step->params().fields();
+  auto it = f.find(name);
+  if (it == f.end()) return def;
+  if (it->second.kind_case() == google::protobuf::Value::kStringValue) {
+    return it->second.string_value();
+  }
+  return absl::InvalidArgumentError(
+      StrCat("steps.", step->name(), ".", name, ": expected a string"));
+}
+
+absl::StatusOr<double> StepContext::NumberParam(const std::string& name,
+                                                double def) const {
+  const auto& f = step->params().fields();
+  auto it = f.find(name);
+  if (it == f.end()) return def;
+  if (it->second.kind_case() == google::protobuf::Value::kNumberValue) {
+    return it->second.number_value();
+  }
+  return absl::InvalidArgumentError(
+      StrCat("steps.", step->name(), ".", name, ": expected a number"));
+}
+
+namespace {
+
+// Checks that every parameter is known and of the right kind.
+absl::Status CheckParams(
+    const v1::StepSpec& step,
+    const std::map<std::string, google::protobuf::Value::KindCase>& known) {
+  for (const auto& [name, value] : step.params().fields()) {
+    auto it = known.find(name);
+    if (it == known.end()) {
+      std::string names;
+      for (const auto& [k, v] : known) StrAppend(&names, names.empty() ? "" : ", ", k);
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".", name, ": unknown parameter for type '",
+                 step.type(), "' (known: ", names, ")"));
+    }
+    if (value.kind_case() != it->second) {
+      return absl::InvalidArgumentError(StrCat(
+          "steps.", step.name(), ".", name, ": expected a ",
+          it->second == google::protobuf::Value::kNumberValue ? "number" : "string"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+using K = google::protobuf::Value::KindCase;
+
+class SleepExecutor final : public StepExecutor {
+ public:
+  std::string version() const override { return "1"; }
+  absl::Status Validate(const v1::PipelineSpec&, const v1::StepSpec& step) const override {
+    return CheckParams(step, {{"seconds", K::kNumberValue}});
+  }
+  absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    auto secs = ctx.NumberParam("seconds", 0);
+    if (!secs.ok()) return secs.status();
+    ctx.SleepFor(absl::Seconds(*secs));
+    if (auto s = ctx.CheckAlive(); !s.ok()) return s;
+    StepResult r;
+    (*r.results.mutable_fields())["slept"].set_number_value(*secs);
+    return r;
+  }
+};
+
+class FailExecutor final : public StepExecutor {
+ public:
+  std::string version() const override { return "1"; }
+  absl::Status Validate(const v1::PipelineSpec&, const v1::StepSpec& step) const override {
+    return CheckParams(step, {{"times", K::kNumberValue},
+                              {"code", K::kStringValue},
+                              {"unless_file", K::kStringValue}});
+  }
+  absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    auto times = ctx.NumberParam("times", 1e9);
+    auto code = ctx.StringParam("code", "UNAVAILABLE");
+    auto unless = ctx.StringParam("unless_file", "");
+    if (!times.ok()) return times.status();
+    if (!code.ok()) return code.status();
+    if (!unless.ok()) return unless.status();
+    bool fail = unless->empty() ? ctx.attempt <= *times
+                                : !std::ifstream(*unless).good();
+    if (fail) {
+      absl::StatusCode c = absl::StatusCode::kUnavailable;
+      if (*code == "INVALID_ARGUMENT") c = absl::StatusCode::kInvalidArgument;
+      if (*code == "INTERNAL") c = absl::StatusCode::kInternal;
+      if (*code == "FAILED_PRECONDITION") c = absl::StatusCode::kFailedPrecondition;
+      return absl::Status(c, StrCat("failing on purpose (attempt ", ctx.attempt, ")"));
+    }
+    StepResult r;
+    (*r.results.mutable_fields())["attempts"].set_number_value(ctx.attempt);
+    return r;
+  }
+};
+
+// Appends "<idempotency key> <value>" to a file unless a line with the key is
+// already there: a stand-in for a service that deduplicates by key.
+class RecordExecutor final : public StepExecutor {
+ public:
+  std::string version() const override { return "1"; }
+  absl::Status Validate(const v1::PipelineSpec&, const v1::StepSpec& step) const override {
+    if (!step.params().fields().contains("file")) {
+      return absl::InvalidArgumentError(StrCat("steps.", step.name(), ".file: required"));
+    }
+    return CheckParams(step, {{"file", K::kStringValue},
+                              {"value", K::kStringValue},
+                              {"sleep_seconds", K::kNumberValue}});
+  }
+  absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    auto file = ctx.StringParam("file", "");
+    auto value = ctx.StringParam("value", "");
+    auto sleep = ctx.NumberParam("sleep_seconds", 0);
+    if (!file.ok()) return file.status();
+    if (!value.ok()) return value.status();
+    if (!sleep.ok()) return sleep.status();
+    ctx.SleepFor(absl::Seconds(*sleep));
+    if (auto s = ctx.CheckAlive(); !s.ok()) return s;
+    std::ifstream in(*file);
+    std::string line;
+    bool seen = false;
+    while (std::getline(in, line)) seen |= line.starts_with(ctx.idempotency_key + " ");
+    if (!seen) {
+      std::ofstream out(*file, std::ios::app);
+      out << ctx.idempotency_key << " " << *value << "\n";
+      out.flush();
+      if (!out) return absl::UnavailableError(StrCat("cannot append to ", *file));
+    }
+    StepResult r;
+    v1::Artifact a;
+    a.set_id(StrCat("record:", ctx.idempotency_key));
+    a.set_type("record");
+    r.outputs["record"] = a;
+    (*r.results.mutable_fields())["value"].set_string_value(*value);
+    return r;
+  }
+};
+
+class NoopExecutor final : public StepExecutor {
+ public:
+  std::string version() const override { return "1"; }
+  absl::Status Validate(const v1::PipelineSpec&, const v1::StepSpec& step) const override {
+    return CheckParams(step, {{"value", K::kStringValue}});
+  }
+  absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    StepResult r;
+    v1::Artifact a;
+    a.set_id(StrCat("noop:", ctx.run_id, "/", ctx.step->name()));
+    a.set_type("noop");
+    r.outputs["out"] = a;
+    return r;
+  }
+};
+
+}  // namespace
+
+void RegisterTestExecutors(ExecutorRegistry* registry) {
+  registry->Register("sleep", std::make_unique<SleepExecutor>());
+  registry->Register("fail", std::make_unique<FailExecutor>());
+  registry->Register("record", std::make_unique<RecordExecutor>());
+  registry->Register("noop", std::make_unique<NoopExecutor>());
+}
+
+}  // namespace mlpipe::orchestrator

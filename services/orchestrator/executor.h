@@ -1,0 +1,96 @@
+// Step types are plug-ins: each implements StepExecutor. The orchestrator
+// resolves a step's inputs (the outputs of the steps it comes after), calls
+// Execute on a worker thread, and records what it returns.
+#ifndef MLPIPE_SERVICES_ORCHESTRATOR_EXECUTOR_H_
+#define MLPIPE_SERVICES_ORCHESTRATOR_EXECUTOR_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "mlpipe/v1/orchestrator_service.pb.h"
+
+namespace mlpipe::orchestrator {
+
+// What an executor gets for one attempt of one step. Valid for the duration
+// of Execute.
+struct StepContext {
+  const v1::PipelineSpec* spec = nullptr;
+  const v1::StepSpec* step = nullptr;
+  std::string run_id;
+  int attempt = 1;
+  // The same for a step re-issued after an orchestrator restart, so the
+  // service it calls can recognise the retry and not do the work twice.
+  std::string idempotency_key;
+  // Finished steps this one comes after, by name.
+  std::map<std::string, v1::StepExecution> upstream;
+  absl::Time deadline = absl::InfiniteFuture();
+  const std::atomic<bool>* cancelled = nullptr;
+
+  bool Cancelled() const { return cancelled != nullptr && cancelled->load(); }
+  // Sleeps up to `d`; false (early) when cancelled or past the deadline.
+  bool SleepFor(absl::Duration d) const;
+  // CANCELLED or DEADLINE_EXCEEDED when the attempt should stop, else OK.
+  absl::Status CheckAlive() const;
+
+  // Typed parameter access; INVALID_ARGUMENT naming the parameter.
+  absl::StatusOr<std::string> StringParam(const std::string& name,
+                                          const std::string& def) const;
+  absl::StatusOr<double> NumberParam(const std::string& name, double def) const;
+};
+
+struct StepResult {
+  std::map<std::string, v1::Artifact> outputs;
+  google::protobuf::Struct results;  // Values for later `when:` conditions.
+};
+
+class StepExecutor {
+ public:
+  virtual ~StepExecutor() = default;
+  // Changes whenever the executor's behaviour changes: cached results of
+  // other versions are not reused.
+  virtual std::string version() const = 0;
+  // Checks a step's parameters before the run starts. INVALID_ARGUMENT with
+  // the parameter and the reason.
+  virtual absl::Status Validate(const v1::PipelineSpec& spec,
+                                const v1::StepSpec& step) const = 0;
+  // False when the same parameters may give different outputs (e.g. "the
+  // latest version of a dataset"): such steps always run.
+  virtual bool Cacheable(const v1::StepSpec& step) const { return true; }
+  // Runs one attempt. Long work must poll ctx.CheckAlive().
+  virtual absl::StatusOr<StepResult> Execute(const StepContext& ctx) = 0;
+};
+
+// Step types by name. Not thread-safe while registering; read-only after.
+class ExecutorRegistry {
+ public:
+  void Register(const std::string& type, std::unique_ptr<StepExecutor> e) {
+    executors_[type] = std::move(e);
+  }
+  StepExecutor* Find(const std::string& type) const {
+    auto it = executors_.find(type);
+    return it == executors_.end() ? nullptr : it->second.get();
+  }
+  std::vector<std::string> Names() const {
+    std::vector<std::string> out;
+    for (const auto& [n, e] : executors_) out.push_back(n);
+    return out;
+  }
+
+ private:
+  std::map<std::string, std::unique_ptr<StepExecutor>> executors_;
+};
+
+// Executors only for tests and benchmarks: sleep {seconds}, fail {times,
+// code, unless_file} (fails its first `times` attempts, or while
+// `unless_file` does not exist), record {file, value, sleep_seconds} (appends
+// "<idempotency key> <value>" to a file once per key), noop.
+void RegisterTestExecutors(ExecutorRegistry* registry);
+
+}  // namespace mlpipe::orchestrator
+
+#endif  // MLPIPE_SERVICES_ORCHESTRATOR_EXECUTOR_H_

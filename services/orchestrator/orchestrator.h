@@ -1,0 +1,120 @@
+// The orchestrator's domain: turns PipelineSpecs into runs and drives them.
+// No gRPC here.
+//
+// A run's state (and each step's) is written to RocksDB before a step is
+// started and after it ends, together with lineage and a run.* event. When
+// the process stops or crashes, Start() on the next process resumes every
+// run that had not ended: steps that were running are issued again with the
+// same idempotency key, so the service they call does not do the work twice.
+//
+// Column families: runs (id -> v1::Run), cache (key -> v1::StepExecution),
+// submit_keys (idempotency key -> run id), events, and those of MetadataStore.
+#ifndef MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_H_
+#define MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/events/event_log.h"
+#include "common/storage/store.h"
+#include "mlpipe/v1/orchestrator_service.pb.h"
+#include "services/orchestrator/executor.h"
+#include "services/orchestrator/metadata_store.h"
+#include "services/orchestrator/task_pool.h"
+
+namespace mlpipe::orchestrator {
+
+struct OrchestratorOptions {
+  // Steps running at once, over all runs. Default 4.
+  int max_parallel_steps = 4;
+  // A step whose executor ignores its timeout is failed this long after it.
+  // Default 1 s.
+  absl::Duration timeout_grace = absl::Seconds(1);
+};
+
+// Thread-safe.
+class Orchestrator {
+ public:
+  static storage::Options StorageOptions();
+
+  // `store`, `events` and `executors` are not owned and must outlive it.
+  static absl::StatusOr<std::unique_ptr<Orchestrator>> Open(
+      OrchestratorOptions options, storage::Store* store,
+      events::EventLog* events, const ExecutorRegistry* executors);
+  ~Orchestrator();
+
+  // Starts the workers and resumes the runs that had not ended.
+  absl::Status Start();
+  // Stops starting steps and interrupts running ones; they stay RUNNING in
+  // the store and are issued again by the next Start(). Idempotent.
+  void Stop();
+
+  // Everything SubmitRun checks, with errors naming file, line and field.
+  absl::Status ValidateSpec(const v1::PipelineSpec& spec) const;
+
+  // Starts a run. `trigger` says why ("manual", "schedule:<id>", ...).
+  absl::StatusOr<v1::Run> SubmitRun(const v1::SubmitRunRequest& request,
+                                    const std::string& trigger = "manual");
+  absl::StatusOr<v1::Run> GetRun(const std::string& id) const;
+  // Newest first; `pipeline` empty for all.
+  absl::StatusOr<std::vector<v1::Run>> ListRuns(const std::string& pipeline,
+                                                int limit) const;
+  // Pending steps are CANCELLED, running ones interrupted; on_exit steps
+  // still run. FAILED_PRECONDITION when the run has ended.
+  absl::StatusOr<v1::Run> CancelRun(const std::string& id);
+  // Re-runs a FAILED or CANCELLED run from the steps that did not succeed,
+  // keeping what did. FAILED_PRECONDITION for a run that has not ended or
+  // succeeded.
+  absl::StatusOr<v1::Run> ResumeRun(const std::string& id);
+
+  // `fn` is called with the run after every change of any run (under the
+  // orchestrator's lock: it must be quick and must not call back).
+  int AddRunListener(std::function<void(const v1::Run&)> fn);
+  void RemoveRunListener(int id);
+
+  MetadataStore* metadata() { return &metadata_; }
+
+ private:
+  struct ActiveRun;
+  Orchestrator(OrchestratorOptions options, storage::Store* store,
+               events::EventLog* events, const ExecutorRegistry* executors);
+
+  // REQUIRES: mu_ held (for all *Locked).
+  void AdvanceLocked(ActiveRun& run);
+  void AdvanceAllLocked();
+  void DispatchLocked(ActiveRun& run, int index);
+  void FinishStepLocked(ActiveRun& run, int index, absl::Status status,
+                        StepResult* result);
+  absl::Status PersistLocked(ActiveRun& run, storage::WriteBatch batch,
+                             std::vector<v1::Event> events, bool sync = false);
+  // The run as active, else as stored.
+  absl::StatusOr<v1::Run> CurrentLocked(const std::string& id) const;
+  std::string CacheKey(const ActiveRun& run, int index) const;
+  std::vector<std::string> InputArtifacts(const ActiveRun& run, int index) const;
+  void OnStepDone(const std::string& run_id, int index, int attempt,
+                  absl::StatusOr<StepResult> result);
+  void OnTimeout(const std::string& run_id, int index, int attempt);
+
+  const OrchestratorOptions options_;
+  storage::Store* const store_;
+  events::EventLog* const events_;
+  const ExecutorRegistry* const executors_;
+  MetadataStore metadata_;
+  std::unique_ptr<TaskPool> pool_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<ActiveRun>> active_;  // GUARDED_BY(mu_)
+  int running_steps_ = 0;                                      // GUARDED_BY(mu_)
+  bool stopping_ = false;                                      // GUARDED_BY(mu_)
+  std::map<int, std::function<void(const v1::Run&)>> listeners_;  // GUARDED_BY(mu_)
+  int next_listener_ = 0;                                      // GUARDED_BY(mu_)
+};
+
+}  // namespace mlpipe::orchestrator
+
+#endif  // MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_H_

@@ -1,0 +1,55 @@
+#include "services/orchestrator/task_pool.h"
+
+#include "absl/time/clock.h"
+
+namespace mlpipe::orchestrator {
+
+TaskPool::TaskPool(int threads) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+TaskPool::~TaskPool() { Shutdown(); }
+
+void TaskPool::PostAt(absl::Time when, std::function<void()> fn) {
+  std::lock_guard lock(mu_);
+  if (stop_) return;
+  tasks_.emplace(when, std::move(fn));
+  cv_.notify_one();
+}
+
+void TaskPool::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ && threads_.empty()) return;
+    stop_ = true;
+    tasks_.clear();
+    cv_.notify_all();
+  }
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void TaskPool::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    if (tasks_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    absl::Time due = tasks_.begin()->first;
+    absl::Time now = absl::Now();
+    if (due > now) {
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(due - now));
+      continue;
+    }
+    auto fn = std::move(tasks_.begin()->second);
+    tasks_.erase(tasks_.begin());
+    lock.unlock();
+    fn();
+    lock.lock();
+  }
+}
+
+}  // namespace mlpipe::orchestrator

@@ -1,0 +1,36 @@
+// Worker threads running tasks now or at a time. Thread-safe.
+#ifndef MLPIPE_SERVICES_ORCHESTRATOR_TASK_POOL_H_
+#define MLPIPE_SERVICES_ORCHESTRATOR_TASK_POOL_H_
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace mlpipe::orchestrator {
+
+class TaskPool {
+ public:
+  explicit TaskPool(int threads);
+  ~TaskPool();  // Shutdown()
+  void Post(std::function<void()> fn) { PostAt(absl::InfinitePast(), std::move(fn)); }
+  void PostAt(absl::Time when, std::function<void()> fn);
+  // Drops tasks not yet started, waits for running ones. Idempotent.
+  void Shutdown();
+
+ private:
+  void Loop();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::multimap<absl::Time, std::function<void()>> tasks_;  // GUARDED_BY(mu_)
+  bool stop_ = false;                                        // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace mlpipe::orchestrator
+
+#endif  // MLPIPE_SERVICES_ORCHESTRATOR_TASK_POOL_H_
