@@ -40,6 +40,14 @@ int RunHost(const std::string& process_name, const HostOptions& options,
              {{"error", std::string(server.status().message())}});
     return 1;
   }
+  for (auto& m : modules) {
+    if (auto s = m->Start((*server)->InProcessChannel()); !s.ok()) {
+      LogError("cannot start service", {{"service", m->name()},
+                                        {"error", std::string(s.message())}});
+      (*server)->Shutdown();
+      return 1;
+    }
+  }
   std::string grpc_port = std::to_string((*server)->port());
   std::string metrics_port = exposer ? std::to_string(exposer->port()) : "0";
   if (!options.port_file.empty()) {
@@ -55,6 +63,7 @@ int RunHost(const std::string& process_name, const HostOptions& options,
   LogInfo("shutting down",
           {{"signal", std::to_string(sig)},
            {"drain_ms", std::to_string(options.drain_deadline.count())}});
+  for (auto& m : modules) m->Stop();
   (*server)->Shutdown();
   (*server)->Wait();
   server->reset();

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "common/events/event_log.h"
+#include "grpcpp/channel.h"
 #include "grpcpp/impl/codegen/service_type.h"
 
 namespace mlpipe::host {
@@ -24,6 +26,13 @@ class ServiceModule {
   virtual std::vector<grpc::Service*> services() = 0;
   // The module's outbox, served through mlpipe.v1.Events.
   virtual events::EventLog* event_log() = 0;
+  // Called once the server is serving, with a channel to it (for modules that
+  // call services hosted beside them). An error stops the process.
+  virtual absl::Status Start(std::shared_ptr<grpc::Channel> self) {
+    return absl::OkStatus();
+  }
+  // Called at shutdown, before the server drains.
+  virtual void Stop() {}
 };
 
 struct HostOptions {

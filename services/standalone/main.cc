@@ -4,6 +4,7 @@
 #include "common/util/log.h"
 #include "services/host/flags.h"
 #include "services/ingest/ingest_module.h"
+#include "services/orchestrator/orchestrator_module.h"
 
 int main(int argc, char** argv) {
   mlpipe::host::InitServerProcess(
@@ -22,6 +23,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   modules.push_back(std::move(*ingest_module));
+
+  auto orchestrator_module = mlpipe::orchestrator::OrchestratorModule::Open(
+      data_dir, mlpipe::orchestrator::OrchestratorOptionsFromFlags());
+  if (!orchestrator_module.ok()) {
+    mlpipe::LogError("cannot open the orchestrator store",
+                     {{"error", std::string(orchestrator_module.status().message())}});
+    return 1;
+  }
+  modules.push_back(std::move(*orchestrator_module));
 
   return mlpipe::host::RunHost("mlpipe-standalone",
                                mlpipe::host::HostOptionsFromFlags(),

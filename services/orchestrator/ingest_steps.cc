@@ -1,0 +1,245 @@
+#include "services/orchestrator/ingest_steps.h"
+
+#include "common/rpc/status.h"
+#include "common/util/strings.h"
+#include "grpcpp/client_context.h"
+#include "mlpipe/v1/ingest_service.grpc.pb.h"
+
+namespace mlpipe::orchestrator {
+namespace {
+
+using K = google::protobuf::Value::KindCase;
+
+std::string Param(const v1::StepSpec& step, const std::string& name) {
+  auto it = step.params().fields().find(name);
+  return it == step.params().fields().end() ? "" : it->second.string_value();
+}
+
+std::string DatasetOf(const v1::PipelineSpec& spec, const v1::StepSpec& step) {
+  std::string d = Param(step, "dataset");
+  return d.empty() ? spec.dataset() : d;
+}
+
+absl::Status CheckKinds(const v1::StepSpec& step, const std::map<std::string, K>& known) {
+  for (const auto& [name, value] : step.params().fields()) {
+    auto it = known.find(name);
+    if (it == known.end()) {
+      std::string names;
+      for (const auto& [k, v] : known) StrAppend(&names, names.empty() ? "" : ", ", k);
+      return absl::InvalidArgumentError(StrCat("steps.", step.name(), ".", name,
+                                               ": unknown parameter for type '", step.type(),
+                                               "' (known: ", names, ")"));
+    }
+    if (value.kind_case() != it->second) {
+      const char* kind = it->second == K::kNumberValue ? "a number"
+                         : it->second == K::kBoolValue ? "true or false"
+                         : it->second == K::kListValue ? "a list"
+                                                       : "a string";
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".", name, ": expected ", kind));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::unique_ptr<grpc::ClientContext> CallContext(const StepContext& ctx) {
+  auto call = std::make_unique<grpc::ClientContext>();
+  absl::Time deadline = std::min(ctx.deadline, absl::Now() + absl::Minutes(30));
+  call->set_deadline(absl::ToChronoTime(deadline));
+  return call;
+}
+
+void DatasetOutputs(const v1::Dataset& d, int64_t version, StepResult* r) {
+  int64_t rows = d.row_count();
+  for (const auto& v : d.versions()) {
+    if (v.version() == version) rows = v.row_count();
+  }
+  v1::Artifact a;
+  a.set_id(StrCat("dataset:", d.name(), "@v", version));
+  a.set_type("dataset_version");
+  (*a.mutable_properties())["dataset"] = d.name();
+  (*a.mutable_properties())["version"] = std::to_string(version);
+  (*a.mutable_properties())["rows"] = std::to_string(rows);
+  r->outputs["dataset"] = a;
+  auto& f = *r->results.mutable_fields();
+  f["dataset"].set_string_value(d.name());
+  f["version"].set_number_value(static_cast<double>(version));
+  f["rows"].set_number_value(static_cast<double>(rows));
+}
+
+void BatchOutput(const v1::Batch& b, StepResult* r) {
+  v1::Artifact a;
+  a.set_id(StrCat("batch:", b.id()));
+  a.set_type("batch");
+  (*a.mutable_properties())["dataset"] = b.dataset();
+  (*a.mutable_properties())["rows"] = std::to_string(b.row_count());
+  (*a.mutable_properties())["content_hash"] = b.content_hash();
+  (*a.mutable_properties())["source"] = b.source();
+  r->outputs["batch"] = a;
+  (*r->results.mutable_fields())["batch_rows"].set_number_value(
+      static_cast<double>(b.row_count()));
+}
+
+class IngestExecutor final : public StepExecutor {
+ public:
+  explicit IngestExecutor(ChannelProvider channel) : channel_(std::move(channel)) {}
+  std::string version() const override { return "1"; }
+
+  absl::Status Validate(const v1::PipelineSpec& spec, const v1::StepSpec& step) const override {
+    if (auto s = CheckKinds(step, {{"file", K::kStringValue},
+                                   {"batch", K::kStringValue},
+                                   {"dataset", K::kStringValue},
+                                   {"format", K::kStringValue},
+                                   {"delimiter", K::kStringValue},
+                                   {"no_header", K::kBoolValue},
+                                   {"null_values", K::kListValue},
+                                   {"uploaded_from", K::kStringValue}});
+        !s.ok()) {
+      return s;
+    }
+    std::string file = Param(step, "file");
+    if (!file.empty() && !file.starts_with("server:")) {
+      return absl::InvalidArgumentError(StrCat(
+          "steps.", step.name(), ".file: '", file,
+          "' is a file on the client: `mlpipe run` uploads such files before "
+          "submitting; a file on the server is written server:PATH"));
+    }
+    if (!file.empty() && !Param(step, "batch").empty()) {
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".batch: give either file or batch, not both"));
+    }
+    if (DatasetOf(spec, step).empty()) {
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".dataset: required (or spec.dataset)"));
+    }
+    std::string format = Param(step, "format");
+    if (!format.empty() && format != "csv" && format != "jsonl") {
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".format: '", format, "' must be csv or jsonl"));
+    }
+    return absl::OkStatus();
+  }
+
+  // A batch id names immutable data; a server file or "the latest version"
+  // may change between runs.
+  bool Cacheable(const v1::StepSpec& step) const override {
+    return !Param(step, "batch").empty();
+  }
+
+  absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    auto stub = v1::Ingestion::NewStub(channel_());
+    const v1::StepSpec& step = *ctx.step;
+    const std::string dataset = DatasetOf(*ctx.spec, step);
+    StepResult r;
+    int64_t version = 0;
+    if (std::string batch_id = Param(step, "batch"); !batch_id.empty()) {
+      v1::GetBatchRequest req;
+      req.set_id(batch_id);
+      v1::Batch b;
+      auto call = CallContext(ctx);
+      if (auto s = stub->GetBatch(call.get(), req, &b); !s.ok()) return rpc::FromGrpcStatus(s);
+      if (b.dataset() != dataset) {
+        return absl::InvalidArgumentError(StrCat("steps.", step.name(), ".batch: batch ",
+                                                 batch_id, " belongs to dataset '",
+                                                 b.dataset(), "', not '", dataset, "'"));
+      }
+      BatchOutput(b, &r);
+      version = b.version();
+    } else if (std::string file = Param(step, "file"); !file.empty()) {
+      v1::IngestFileRequest req;
+      auto* h = req.mutable_header();
+      h->set_dataset(dataset);
+      h->set_format(Param(step, "format") == "jsonl" ? v1::JSONL : v1::CSV);
+      h->set_delimiter(Param(step, "delimiter"));
+      auto nh = step.params().fields().find("no_header");
+      h->set_no_header(nh != step.params().fields().end() && nh->second.bool_value());
+      auto nv = step.params().fields().find("null_values");
+      if (nv != step.params().fields().end()) {
+        for (const auto& v : nv->second.list_value().values()) h->add_null_values(v.string_value());
+      }
+      // The same key when the step is issued again: no second batch.
+      h->set_idempotency_key(ctx.idempotency_key);
+      req.set_path(file.substr(7));
+      v1::IngestResponse resp;
+      auto call = CallContext(ctx);
+      if (auto s = stub->IngestFile(call.get(), req, &resp); !s.ok()) {
+        return rpc::FromGrpcStatus(s);
+      }
+      BatchOutput(resp.batch(), &r);
+      version = resp.batch().version();
+    }
+    v1::GetDatasetRequest req;
+    req.set_name(dataset);
+    v1::GetDatasetResponse resp;
+    auto call = CallContext(ctx);
+    if (auto s = stub->GetDataset(call.get(), req, &resp); !s.ok()) return rpc::FromGrpcStatus(s);
+    if (version == 0) version = resp.dataset().versions_size();
+    DatasetOutputs(resp.dataset(), version, &r);
+    return r;
+  }
+
+ private:
+  ChannelProvider channel_;
+};
+
+class WaitForDataExecutor final : public StepExecutor {
+ public:
+  explicit WaitForDataExecutor(ChannelProvider channel) : channel_(std::move(channel)) {}
+  std::string version() const override { return "1"; }
+  absl::Status Validate(const v1::PipelineSpec& spec, const v1::StepSpec& step) const override {
+    if (auto s = CheckKinds(step, {{"dataset", K::kStringValue},
+                                   {"min_version", K::kNumberValue},
+                                   {"min_rows", K::kNumberValue},
+                                   {"poll_seconds", K::kNumberValue}});
+        !s.ok()) {
+      return s;
+    }
+    if (DatasetOf(spec, step).empty()) {
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".dataset: required (or spec.dataset)"));
+    }
+    return absl::OkStatus();
+  }
+  bool Cacheable(const v1::StepSpec&) const override { return false; }
+
+  absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    auto min_version = ctx.NumberParam("min_version", 1);
+    auto min_rows = ctx.NumberParam("min_rows", 0);
+    auto poll = ctx.NumberParam("poll_seconds", 1);
+    if (!min_version.ok()) return min_version.status();
+    if (!min_rows.ok()) return min_rows.status();
+    if (!poll.ok()) return poll.status();
+    auto stub = v1::Ingestion::NewStub(channel_());
+    const std::string dataset = DatasetOf(*ctx.spec, *ctx.step);
+    while (true) {
+      v1::GetDatasetRequest req;
+      req.set_name(dataset);
+      v1::GetDatasetResponse resp;
+      auto call = CallContext(ctx);
+      grpc::Status s = stub->GetDataset(call.get(), req, &resp);
+      if (s.ok() && resp.dataset().versions_size() >= *min_version &&
+          resp.dataset().row_count() >= *min_rows) {
+        StepResult r;
+        DatasetOutputs(resp.dataset(), resp.dataset().versions_size(), &r);
+        return r;
+      }
+      if (!s.ok() && s.error_code() != grpc::StatusCode::NOT_FOUND) {
+        return rpc::FromGrpcStatus(s);
+      }
+      ctx.SleepFor(absl::Seconds(std::max(0.01, *poll)));
+      if (auto alive = ctx.CheckAlive(); !alive.ok()) return alive;
+    }
+  }
+
+ private:
+  ChannelProvider channel_;
+};
+
+}  // namespace
+
+void RegisterIngestExecutors(ExecutorRegistry* registry, ChannelProvider ingest) {
+  registry->Register("ingest", std::make_unique<IngestExecutor>(ingest));
+  registry->Register("wait_for_data", std::make_unique<WaitForDataExecutor>(ingest));
+}
+
+}  // namespace mlpipe::orchestrator

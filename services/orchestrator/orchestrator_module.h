@@ -1,0 +1,54 @@
+// The orchestrator with the state it owns: its RocksDB store under
+// <data_dir>/orchestrator, its outbox, its step executors and gRPC adapter.
+#ifndef MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_MODULE_H_
+#define MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_MODULE_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "services/host/host.h"
+#include "services/orchestrator/orchestrator.h"
+
+namespace mlpipe::orchestrator {
+
+struct OrchestratorModuleOptions {
+  OrchestratorOptions engine;
+  // Where the ingestion service is ("host:port"); empty: this process.
+  std::string ingest_address;
+  // Register the test-only step types (sleep, fail, record, noop).
+  bool enable_test_steps = false;
+};
+
+// Reads --ingest_address, --max_parallel_steps, --enable_test_steps.
+OrchestratorModuleOptions OrchestratorOptionsFromFlags();
+
+class OrchestratorModule final : public host::ServiceModule {
+ public:
+  static absl::StatusOr<std::unique_ptr<OrchestratorModule>> Open(
+      const std::string& data_dir, OrchestratorModuleOptions options);
+  ~OrchestratorModule() override;
+
+  std::string name() const override { return "orchestrator"; }
+  std::vector<grpc::Service*> services() override { return {service_.get()}; }
+  events::EventLog* event_log() override { return log_.get(); }
+  absl::Status Start(std::shared_ptr<grpc::Channel> self) override;
+  void Stop() override;
+
+ private:
+  OrchestratorModule() = default;
+  std::shared_ptr<grpc::Channel> IngestChannel();
+
+  OrchestratorModuleOptions options_;
+  std::mutex mu_;
+  std::shared_ptr<grpc::Channel> ingest_channel_;  // GUARDED_BY(mu_)
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<events::EventLog> log_;
+  ExecutorRegistry executors_;
+  std::unique_ptr<Orchestrator> orchestrator_;
+  std::unique_ptr<grpc::Service> service_;
+};
+
+}  // namespace mlpipe::orchestrator
+
+#endif  // MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_MODULE_H_
