@@ -28,6 +28,7 @@ enum ExitCode : int {
   kNotFound = 3,     // NOT_FOUND.
   kRejected = 4,     // INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS.
   kUnavailable = 5,  // Server unreachable, or DEADLINE_EXCEEDED.
+  kRunFailed = 6,    // A watched run ended FAILED or CANCELLED.
 };
 
 // Command-line arguments: positionals and --flags (--k v, --k=v, --switch).

@@ -28,6 +28,29 @@ int CheckFlags(const Args& args, const std::vector<std::string>& known) {
   return kOk;
 }
 
+void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
+  if (ctx.json) {
+    std::cout << ToJson(response) << "\n";
+    return;
+  }
+  const v1::Batch& b = response.batch();
+  double secs = b.timings().receive_seconds() + b.timings().commit_seconds();
+  std::cout << (response.deduplicated()
+                    ? "already ingested (same idempotency key): "
+                    : "ingested ")
+            << FormatCount(b.row_count()) << " rows into '" << b.dataset()
+            << "' version " << b.version() << " (batch " << b.id() << ", "
+            << FormatBytes(b.bytes_received()) << ", "
+            << b.schema().fields_size() << " columns";
+  if (!response.deduplicated() && secs > 0) {
+    std::cout << ", " << FormatCount(static_cast<int64_t>(b.row_count() / secs))
+              << " rows/s";
+  }
+  std::cout << ")\n";
+}
+
+}  // namespace
+
 grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
                         v1::Ingestion::Stub* stub,
                         v1::IngestResponse* response) {
@@ -62,29 +85,6 @@ grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
   progress.Done();
   return status;
 }
-
-void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
-  if (ctx.json) {
-    std::cout << ToJson(response) << "\n";
-    return;
-  }
-  const v1::Batch& b = response.batch();
-  double secs = b.timings().receive_seconds() + b.timings().commit_seconds();
-  std::cout << (response.deduplicated()
-                    ? "already ingested (same idempotency key): "
-                    : "ingested ")
-            << FormatCount(b.row_count()) << " rows into '" << b.dataset()
-            << "' version " << b.version() << " (batch " << b.id() << ", "
-            << FormatBytes(b.bytes_received()) << ", "
-            << b.schema().fields_size() << " columns";
-  if (!response.deduplicated() && secs > 0) {
-    std::cout << ", " << FormatCount(static_cast<int64_t>(b.row_count() / secs))
-              << " rows/s";
-  }
-  std::cout << ")\n";
-}
-
-}  // namespace
 
 int RunIngest(const Args& args, Context& ctx) {
   if (int rc = CheckFlags(

@@ -2,6 +2,7 @@
 #define MLPIPE_CLI_DATASET_COMMANDS_H_
 
 #include "cli/cli.h"
+#include "mlpipe/v1/ingest_service.grpc.pb.h"
 
 namespace mlpipe::cli {
 
@@ -11,6 +12,11 @@ int RunIngest(const Args& args, Context& ctx);
 int RunDatasets(const Args& args, Context& ctx);
 // mlpipe export --dataset NAME --out FILE.csv [--columns a,b]
 int RunExport(const Args& args, Context& ctx);
+
+// Streams a local file into a new batch (with a progress bar).
+grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
+                        v1::Ingestion::Stub* stub,
+                        v1::IngestResponse* response);
 
 // mlpipe status: the server's grpc.health.v1 status.
 int RunStatus(const Args& args, Context& ctx);

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/dataset_commands.h"
+#include "cli/run_commands.h"
 #include "common/rpc/channel.h"
 
 namespace {
@@ -21,6 +22,15 @@ commands:
   datasets delete NAME                delete a dataset and all its batches
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
+  run PIPELINE.yaml [--watch] [--no-cache]
+                                      submit a pipeline run (uploads its local files);
+                                      --watch follows it (exit 0 only if it succeeds)
+  runs list [--pipeline P] [--limit N] runs, newest first
+  runs show|cancel ID                 a run and its steps / cancel it
+  runs resume ID [--watch]            re-run a failed run from its failed steps
+  lineage ID [--depth N]              what an artifact or execution came from and fed
+  aliases list | history NAME         model registry aliases and their history
+  aliases set NAME MODEL_VERSION      point an alias at a model version
   status                              is the server up and serving? (exit 0 if so)
   help                                this text
 
@@ -30,14 +40,15 @@ global flags:
 
 exit codes:
   0 ok, 1 error, 2 bad usage, 3 not found, 4 rejected input
-  (invalid or conflicting), 5 server unreachable
+  (invalid or conflicting), 5 server unreachable, 6 the watched run failed
 )";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace mlpipe::cli;
-  Args args = Args::Parse(argc, argv, 1, {"no-header", "help"});
+  Args args =
+      Args::Parse(argc, argv, 1, {"no-header", "help", "watch", "no-cache"});
   const auto& pos = args.positional();
   if (pos.empty() || pos[0] == "help" || args.Has("help")) {
     std::cout << kHelp;
@@ -58,5 +69,9 @@ int main(int argc, char** argv) {
   if (cmd == "datasets") return RunDatasets(args, ctx);
   if (cmd == "export") return RunExport(args, ctx);
   if (cmd == "status") return RunStatus(args, ctx);
+  if (cmd == "run") return RunPipeline(args, ctx);
+  if (cmd == "runs") return RunRuns(args, ctx);
+  if (cmd == "lineage") return RunLineage(args, ctx);
+  if (cmd == "aliases") return RunAliases(args, ctx);
   return UsageError("unknown command '" + cmd + "'");
 }

@@ -96,7 +96,8 @@ class Parser {
       out.push_back(node.Scalar());
       return out;
     }
-    if (!node.IsSequence()) return Error(node, field, "expected a list of names");
+    if (!node.IsSequence())
+      return Error(node, field, "expected a list of names");
     for (const auto& item : node) {
       if (!item.IsScalar()) return Error(item, field, "expected a name");
       out.push_back(item.Scalar());
@@ -125,7 +126,8 @@ class Parser {
         double d;
         if (key == "limit" || key == "multiplier") {
           auto v = ToValue(val, f);
-          if (!v.ok() || v->kind_case() != Value::kNumberValue || v->number_value() < 0) {
+          if (!v.ok() || v->kind_case() != Value::kNumberValue ||
+              v->number_value() < 0) {
             return Error(val, f, "expected a non-negative number");
           }
           d = v->number_value();
@@ -189,12 +191,14 @@ class Parser {
         (*out->mutable_param_lines())[key] = kv.first.Mark().line + 1;
       }
     }
-    if (out->name().empty()) return Error(node, StrCat(field, ".name"), "required");
+    if (out->name().empty())
+      return Error(node, StrCat(field, ".name"), "required");
     if (!IsValidName(out->name())) {
       return Error(node, StrCat(field, ".name"),
                    StrCat("'", out->name(), "' is not a valid name"));
     }
-    if (out->type().empty()) return Error(node, StrCat(field, ".type"), "required");
+    if (out->type().empty())
+      return Error(node, StrCat(field, ".type"), "required");
     return absl::OkStatus();
   }
 
@@ -221,11 +225,14 @@ class Parser {
         } else if (val.IsMap()) {
           for (const auto& ekv : val) {
             std::string ek = ekv.first.Scalar();
-            if (ek == "topic") e->set_topic(ekv.second.Scalar());
-            else if (ek == "source") e->set_source(ekv.second.Scalar());
+            if (ek == "topic")
+              e->set_topic(ekv.second.Scalar());
+            else if (ek == "source")
+              e->set_source(ekv.second.Scalar());
             else if (ek == "filter" && ekv.second.IsMap()) {
               for (const auto& fkv : ekv.second) {
-                (*e->mutable_filter())[fkv.first.Scalar()] = fkv.second.Scalar();
+                (*e->mutable_filter())[fkv.first.Scalar()] =
+                    fkv.second.Scalar();
               }
             } else {
               return Error(ekv.first, StrCat(f, ".", ek),
@@ -235,9 +242,11 @@ class Parser {
         } else {
           return Error(val, f, "expected a topic or a map");
         }
-        if (e->topic().empty()) return Error(val, StrCat(f, ".topic"), "required");
+        if (e->topic().empty())
+          return Error(val, StrCat(f, ".topic"), "required");
       } else {
-        return Error(kv.first, f, "unknown field (known: schedule, event, timezone)");
+        return Error(kv.first, f,
+                     "unknown field (known: schedule, event, timezone)");
       }
     }
     if (out->kind_case() == v1::TriggerSpec::KIND_NOT_SET) {
@@ -257,7 +266,8 @@ class Parser {
         auto s = Scalar(val, key);
         if (!s.ok()) return s.status();
         if (*s != "mlpipe/v1") {
-          return Error(val, key, StrCat("'", *s, "' is not supported (use mlpipe/v1)"));
+          return Error(val, key,
+                       StrCat("'", *s, "' is not supported (use mlpipe/v1)"));
         }
         spec.set_api_version(*s);
       } else if (key == "kind") {
@@ -290,13 +300,15 @@ class Parser {
                      "unknown field (known: apiVersion, kind, metadata, spec)");
       }
     }
-    if (spec.api_version().empty()) return Error(root, "apiVersion", "required");
+    if (spec.api_version().empty())
+      return Error(root, "apiVersion", "required");
     if (spec.kind().empty()) return Error(root, "kind", "required");
     if (!IsValidName(spec.metadata().name())) {
       return Error(root["metadata"], "metadata.name",
                    "required: a name of A-Z a-z 0-9 _ . -");
     }
-    if (spec.steps_size() == 0) return Error(root["spec"], "spec.steps", "no steps");
+    if (spec.steps_size() == 0)
+      return Error(root["spec"], "spec.steps", "no steps");
     return spec;
   }
 
@@ -317,13 +329,16 @@ class Parser {
         int i = 0;
         for (const auto& s : val) {
           auto* step = key == "steps" ? spec->add_steps() : spec->add_on_exit();
-          if (auto st = Step(s, StrCat(f, "[", i++, "]"), step); !st.ok()) return st;
+          if (auto st = Step(s, StrCat(f, "[", i++, "]"), step); !st.ok())
+            return st;
         }
       } else if (key == "triggers") {
-        if (!val.IsSequence()) return Error(val, f, "expected a list of triggers");
+        if (!val.IsSequence())
+          return Error(val, f, "expected a list of triggers");
         int i = 0;
         for (const auto& t : val) {
-          if (auto st = Trigger(t, StrCat(f, "[", i++, "]"), spec->add_triggers());
+          if (auto st =
+                  Trigger(t, StrCat(f, "[", i++, "]"), spec->add_triggers());
               !st.ok()) {
             return st;
           }
@@ -349,8 +364,8 @@ absl::StatusOr<v1::PipelineSpec> ParsePipeline(std::string_view yaml,
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(StrCat(file, ":", e.mark.line + 1,
-                                             ": invalid YAML: ", e.msg));
+    return absl::InvalidArgumentError(
+        StrCat(file, ":", e.mark.line + 1, ": invalid YAML: ", e.msg));
   }
   try {
     auto spec = Parser(std::string(file)).Parse(root);
@@ -454,8 +469,9 @@ std::vector<std::string> TopologicalOrder(const v1::PipelineSpec& spec) {
   while (order.size() < all.size()) {
     for (const auto* s : all) {
       if (done.contains(s->name())) continue;
-      bool ready = std::all_of(s->after().begin(), s->after().end(),
-                               [&](const std::string& a) { return done.contains(a); });
+      bool ready =
+          std::all_of(s->after().begin(), s->after().end(),
+                      [&](const std::string& a) { return done.contains(a); });
       if (ready) {
         done.insert(s->name());
         order.push_back(s->name());
@@ -467,7 +483,8 @@ std::vector<std::string> TopologicalOrder(const v1::PipelineSpec& spec) {
 
 absl::StatusOr<double> ParseDurationSeconds(std::string_view text) {
   std::string s(text);
-  if (s.empty()) return absl::InvalidArgumentError("expected a duration like 30s, 5m, 1h");
+  if (s.empty())
+    return absl::InvalidArgumentError("expected a duration like 30s, 5m, 1h");
   double scale = 1;
   std::string num = s;
   if (s.ends_with("ms")) {

@@ -52,7 +52,14 @@ TEST(PipelineConfigTest, ParsesTheDesignExample) {
   EXPECT_EQ(load.params().fields().at("file").string_value(), "credit.csv");
   const auto& split = spec->steps(3);
   EXPECT_EQ(split.params().fields().at("seed").number_value(), 42);
-  EXPECT_EQ(split.params().fields().at("ratios").struct_value().fields().at("train").number_value(), 0.7);
+  EXPECT_EQ(split.params()
+                .fields()
+                .at("ratios")
+                .struct_value()
+                .fields()
+                .at("train")
+                .number_value(),
+            0.7);
   const auto& train = spec->steps(4);
   EXPECT_EQ(train.retry().limit(), 2);
   EXPECT_DOUBLE_EQ(train.retry().initial_backoff_seconds(), 0.5);
@@ -73,13 +80,14 @@ std::string ErrorOf(const std::string& yaml) {
 }
 
 constexpr char kHead[] =
-    "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  steps:\n";
+    "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  "
+    "steps:\n";
 
 TEST(PipelineConfigTest, ErrorsNameFileLineAndField) {
-  EXPECT_THAT(ErrorOf(std::string(kHead) +
-                      "    - {name: a, type: sleep}\n"
-                      "    - {name: a, type: sleep}\n"),
-              HasSubstr("p.yaml:7: steps: duplicate step name 'a' (first at line 6)"));
+  EXPECT_THAT(
+      ErrorOf(std::string(kHead) + "    - {name: a, type: sleep}\n"
+                                   "    - {name: a, type: sleep}\n"),
+      HasSubstr("p.yaml:7: steps: duplicate step name 'a' (first at line 6)"));
   EXPECT_THAT(ErrorOf(std::string(kHead) +
                       "    - {name: a, type: sleep}\n"
                       "    - {name: b, type: sleep, after: [nope]}\n"),
@@ -91,22 +99,31 @@ TEST(PipelineConfigTest, ErrorsNameFileLineAndField) {
               HasSubstr("dependency cycle: a -> c -> b -> a"));
   EXPECT_THAT(ErrorOf(std::string(kHead) + "    - {name: a}\n"),
               HasSubstr("p.yaml:6: spec.steps[0].type: required"));
-  EXPECT_THAT(ErrorOf(std::string(kHead) + "    - {name: a, type: x, timeout: soon}\n"),
-              HasSubstr("p.yaml:6: spec.steps[0].timeout: 'soon' is not a duration"));
-  EXPECT_THAT(ErrorOf(std::string(kHead) + "    - {name: a, type: x, cache: maybe}\n"),
-              HasSubstr("spec.steps[0].cache: expected true or false"));
-  EXPECT_THAT(ErrorOf("apiVersion: mlpipe/v2\n"), HasSubstr("p.yaml:1: apiVersion: 'mlpipe/v2' is not supported"));
-  EXPECT_THAT(ErrorOf("apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  stepz: []\n"),
+  EXPECT_THAT(
+      ErrorOf(std::string(kHead) + "    - {name: a, type: x, timeout: soon}\n"),
+      HasSubstr("p.yaml:6: spec.steps[0].timeout: 'soon' is not a duration"));
+  EXPECT_THAT(
+      ErrorOf(std::string(kHead) + "    - {name: a, type: x, cache: maybe}\n"),
+      HasSubstr("spec.steps[0].cache: expected true or false"));
+  EXPECT_THAT(ErrorOf("apiVersion: mlpipe/v2\n"),
+              HasSubstr("p.yaml:1: apiVersion: 'mlpipe/v2' is not supported"));
+  EXPECT_THAT(ErrorOf("apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: "
+                      "p}\nspec:\n  stepz: []\n"),
               HasSubstr("p.yaml:5: spec.stepz: unknown field"));
-  EXPECT_THAT(ErrorOf("apiVersion: mlpipe/v1\nkind: [oops\n"), HasSubstr("p.yaml:3: invalid YAML: end of sequence flow not found"));
-  EXPECT_THAT(ErrorOf(std::string(kHead) + "    - {name: a, type: x}\n  triggers:\n    - {cron: x}\n"),
-              HasSubstr("p.yaml:8: spec.triggers[0].cron: unknown field"));
+  EXPECT_THAT(
+      ErrorOf("apiVersion: mlpipe/v1\nkind: [oops\n"),
+      HasSubstr("p.yaml:3: invalid YAML: end of sequence flow not found"));
+  EXPECT_THAT(
+      ErrorOf(std::string(kHead) +
+              "    - {name: a, type: x}\n  triggers:\n    - {cron: x}\n"),
+      HasSubstr("p.yaml:8: spec.triggers[0].cron: unknown field"));
 }
 
 TEST(PipelineConfigTest, QuotedScalarsStayStrings) {
-  auto spec = ParsePipeline(std::string(kHead) +
-                                "    - {name: a, type: x, v: \"42\", w: 42, t: true, n: ~}\n",
-                            "p.yaml");
+  auto spec = ParsePipeline(
+      std::string(kHead) +
+          "    - {name: a, type: x, v: \"42\", w: 42, t: true, n: ~}\n",
+      "p.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   const auto& f = spec->steps(0).params().fields();
   EXPECT_EQ(f.at("v").string_value(), "42");

@@ -42,8 +42,8 @@ int RunHost(const std::string& process_name, const HostOptions& options,
   }
   for (auto& m : modules) {
     if (auto s = m->Start((*server)->InProcessChannel()); !s.ok()) {
-      LogError("cannot start service", {{"service", m->name()},
-                                        {"error", std::string(s.message())}});
+      LogError("cannot start service",
+               {{"service", m->name()}, {"error", std::string(s.message())}});
       (*server)->Shutdown();
       return 1;
     }

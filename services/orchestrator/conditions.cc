@@ -27,9 +27,9 @@ absl::StatusOr<Parsed> Parse(std::string_view expr) {
   Parsed p;
   std::string s = Trim(expr);
   auto bad = [&](std::string_view why) {
-    return absl::InvalidArgumentError(
-        StrCat("when: '", expr, "': ", why,
-               " (expected STEP.RESULT, !STEP.RESULT or STEP.RESULT == VALUE)"));
+    return absl::InvalidArgumentError(StrCat(
+        "when: '", expr, "': ", why,
+        " (expected STEP.RESULT, !STEP.RESULT or STEP.RESULT == VALUE)"));
   };
   for (std::string op : {"==", "!="}) {
     size_t at = s.find(op);
@@ -57,17 +57,24 @@ absl::StatusOr<Parsed> Parse(std::string_view expr) {
 
 bool Truthy(const Value& v) {
   switch (v.kind_case()) {
-    case Value::kBoolValue: return v.bool_value();
-    case Value::kNumberValue: return v.number_value() != 0;
-    case Value::kStringValue: return !v.string_value().empty();
-    case Value::kListValue: return v.list_value().values_size() > 0;
-    case Value::kStructValue: return v.struct_value().fields_size() > 0;
-    default: return false;
+    case Value::kBoolValue:
+      return v.bool_value();
+    case Value::kNumberValue:
+      return v.number_value() != 0;
+    case Value::kStringValue:
+      return !v.string_value().empty();
+    case Value::kListValue:
+      return v.list_value().values_size() > 0;
+    case Value::kStructValue:
+      return v.struct_value().fields_size() > 0;
+    default:
+      return false;
   }
 }
 
 bool Equal(const Value& v, std::string literal) {
-  if (literal.size() >= 2 && (literal.front() == '"' || literal.front() == '\'') &&
+  if (literal.size() >= 2 &&
+      (literal.front() == '"' || literal.front() == '\'') &&
       literal.back() == literal.front()) {
     return v.kind_case() == Value::kStringValue &&
            v.string_value() == literal.substr(1, literal.size() - 2);
@@ -105,7 +112,8 @@ absl::Status CheckCondition(std::string_view expr,
 }
 
 absl::StatusOr<bool> EvaluateCondition(
-    std::string_view expr, const std::map<std::string, v1::StepExecution>& steps) {
+    std::string_view expr,
+    const std::map<std::string, v1::StepExecution>& steps) {
   auto p = Parse(expr);
   if (!p.ok()) return p.status();
   auto it = steps.find(p->step);

@@ -24,7 +24,8 @@ absl::Status CheckCondition(std::string_view expr,
                             const std::set<std::string>& allowed);
 
 absl::StatusOr<bool> EvaluateCondition(
-    std::string_view expr, const std::map<std::string, v1::StepExecution>& steps);
+    std::string_view expr,
+    const std::map<std::string, v1::StepExecution>& steps);
 
 }  // namespace mlpipe::orchestrator
 

@@ -15,7 +15,8 @@ bool StepContext::SleepFor(absl::Duration d) const {
     absl::Time now = absl::Now();
     if (Cancelled() || now >= deadline) return false;
     if (now >= wake) return true;
-    absl::SleepFor(std::min({absl::Milliseconds(10), wake - now, deadline - now}));
+    absl::SleepFor(
+        std::min({absl::Milliseconds(10), wake - now, deadline - now}));
   }
 }
 
@@ -62,15 +63,17 @@ absl::Status CheckParams(
     auto it = known.find(name);
     if (it == known.end()) {
       std::string names;
-      for (const auto& [k, v] : known) StrAppend(&names, names.empty() ? "" : ", ", k);
-      return absl::InvalidArgumentError(
-          StrCat("steps.", step.name(), ".", name, ": unknown parameter for type '",
-                 step.type(), "' (known: ", names, ")"));
+      for (const auto& [k, v] : known)
+        StrAppend(&names, names.empty() ? "" : ", ", k);
+      return absl::InvalidArgumentError(StrCat(
+          "steps.", step.name(), ".", name, ": unknown parameter for type '",
+          step.type(), "' (known: ", names, ")"));
     }
     if (value.kind_case() != it->second) {
       return absl::InvalidArgumentError(StrCat(
           "steps.", step.name(), ".", name, ": expected a ",
-          it->second == google::protobuf::Value::kNumberValue ? "number" : "string"));
+          it->second == google::protobuf::Value::kNumberValue ? "number"
+                                                              : "string"));
     }
   }
   return absl::OkStatus();
@@ -81,7 +84,8 @@ using K = google::protobuf::Value::KindCase;
 class SleepExecutor final : public StepExecutor {
  public:
   std::string version() const override { return "1"; }
-  absl::Status Validate(const v1::PipelineSpec&, const v1::StepSpec& step) const override {
+  absl::Status Validate(const v1::PipelineSpec&,
+                        const v1::StepSpec& step) const override {
     return CheckParams(step, {{"seconds", K::kNumberValue}});
   }
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
@@ -98,7 +102,8 @@ class SleepExecutor final : public StepExecutor {
 class FailExecutor final : public StepExecutor {
  public:
   std::string version() const override { return "1"; }
-  absl::Status Validate(const v1::PipelineSpec&, const v1::StepSpec& step) const override {
+  absl::Status Validate(const v1::PipelineSpec&,
+                        const v1::StepSpec& step) const override {
     return CheckParams(step, {{"times", K::kNumberValue},
                               {"code", K::kStringValue},
                               {"unless_file", K::kStringValue}});
@@ -116,8 +121,10 @@ class FailExecutor final : public StepExecutor {
       absl::StatusCode c = absl::StatusCode::kUnavailable;
       if (*code == "INVALID_ARGUMENT") c = absl::StatusCode::kInvalidArgument;
       if (*code == "INTERNAL") c = absl::StatusCode::kInternal;
-      if (*code == "FAILED_PRECONDITION") c = absl::StatusCode::kFailedPrecondition;
-      return absl::Status(c, StrCat("failing on purpose (attempt ", ctx.attempt, ")"));
+      if (*code == "FAILED_PRECONDITION")
+        c = absl::StatusCode::kFailedPrecondition;
+      return absl::Status(
+          c, StrCat("failing on purpose (attempt ", ctx.attempt, ")"));
     }
     StepResult r;
     (*r.results.mutable_fields())["attempts"].set_number_value(ctx.attempt);
@@ -130,9 +137,11 @@ class FailExecutor final : public StepExecutor {
 class RecordExecutor final : public StepExecutor {
  public:
   std::string version() const override { return "1"; }
-  absl::Status Validate(const v1::PipelineSpec&, const v1::StepSpec& step) const override {
+  absl::Status Validate(const v1::PipelineSpec&,
+                        const v1::StepSpec& step) const override {
     if (!step.params().fields().contains("file")) {
-      return absl::InvalidArgumentError(StrCat("steps.", step.name(), ".file: required"));
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".file: required"));
     }
     return CheckParams(step, {{"file", K::kStringValue},
                               {"value", K::kStringValue},
@@ -150,12 +159,14 @@ class RecordExecutor final : public StepExecutor {
     std::ifstream in(*file);
     std::string line;
     bool seen = false;
-    while (std::getline(in, line)) seen |= line.starts_with(ctx.idempotency_key + " ");
+    while (std::getline(in, line))
+      seen |= line.starts_with(ctx.idempotency_key + " ");
     if (!seen) {
       std::ofstream out(*file, std::ios::app);
       out << ctx.idempotency_key << " " << *value << "\n";
       out.flush();
-      if (!out) return absl::UnavailableError(StrCat("cannot append to ", *file));
+      if (!out)
+        return absl::UnavailableError(StrCat("cannot append to ", *file));
     }
     StepResult r;
     v1::Artifact a;
@@ -170,7 +181,8 @@ class RecordExecutor final : public StepExecutor {
 class NoopExecutor final : public StepExecutor {
  public:
   std::string version() const override { return "1"; }
-  absl::Status Validate(const v1::PipelineSpec&, const v1::StepSpec& step) const override {
+  absl::Status Validate(const v1::PipelineSpec&,
+                        const v1::StepSpec& step) const override {
     return CheckParams(step, {{"value", K::kStringValue}});
   }
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {

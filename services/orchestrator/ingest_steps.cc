@@ -20,15 +20,17 @@ std::string DatasetOf(const v1::PipelineSpec& spec, const v1::StepSpec& step) {
   return d.empty() ? spec.dataset() : d;
 }
 
-absl::Status CheckKinds(const v1::StepSpec& step, const std::map<std::string, K>& known) {
+absl::Status CheckKinds(const v1::StepSpec& step,
+                        const std::map<std::string, K>& known) {
   for (const auto& [name, value] : step.params().fields()) {
     auto it = known.find(name);
     if (it == known.end()) {
       std::string names;
-      for (const auto& [k, v] : known) StrAppend(&names, names.empty() ? "" : ", ", k);
-      return absl::InvalidArgumentError(StrCat("steps.", step.name(), ".", name,
-                                               ": unknown parameter for type '", step.type(),
-                                               "' (known: ", names, ")"));
+      for (const auto& [k, v] : known)
+        StrAppend(&names, names.empty() ? "" : ", ", k);
+      return absl::InvalidArgumentError(StrCat(
+          "steps.", step.name(), ".", name, ": unknown parameter for type '",
+          step.type(), "' (known: ", names, ")"));
     }
     if (value.kind_case() != it->second) {
       const char* kind = it->second == K::kNumberValue ? "a number"
@@ -82,10 +84,12 @@ void BatchOutput(const v1::Batch& b, StepResult* r) {
 
 class IngestExecutor final : public StepExecutor {
  public:
-  explicit IngestExecutor(ChannelProvider channel) : channel_(std::move(channel)) {}
+  explicit IngestExecutor(ChannelProvider channel)
+      : channel_(std::move(channel)) {}
   std::string version() const override { return "1"; }
 
-  absl::Status Validate(const v1::PipelineSpec& spec, const v1::StepSpec& step) const override {
+  absl::Status Validate(const v1::PipelineSpec& spec,
+                        const v1::StepSpec& step) const override {
     if (auto s = CheckKinds(step, {{"file", K::kStringValue},
                                    {"batch", K::kStringValue},
                                    {"dataset", K::kStringValue},
@@ -106,16 +110,18 @@ class IngestExecutor final : public StepExecutor {
     }
     if (!file.empty() && !Param(step, "batch").empty()) {
       return absl::InvalidArgumentError(
-          StrCat("steps.", step.name(), ".batch: give either file or batch, not both"));
+          StrCat("steps.", step.name(),
+                 ".batch: give either file or batch, not both"));
     }
     if (DatasetOf(spec, step).empty()) {
-      return absl::InvalidArgumentError(
-          StrCat("steps.", step.name(), ".dataset: required (or spec.dataset)"));
+      return absl::InvalidArgumentError(StrCat(
+          "steps.", step.name(), ".dataset: required (or spec.dataset)"));
     }
     std::string format = Param(step, "format");
     if (!format.empty() && format != "csv" && format != "jsonl") {
-      return absl::InvalidArgumentError(
-          StrCat("steps.", step.name(), ".format: '", format, "' must be csv or jsonl"));
+      return absl::InvalidArgumentError(StrCat("steps.", step.name(),
+                                               ".format: '", format,
+                                               "' must be csv or jsonl"));
     }
     return absl::OkStatus();
   }
@@ -137,11 +143,12 @@ class IngestExecutor final : public StepExecutor {
       req.set_id(batch_id);
       v1::Batch b;
       auto call = CallContext(ctx);
-      if (auto s = stub->GetBatch(call.get(), req, &b); !s.ok()) return rpc::FromGrpcStatus(s);
+      if (auto s = stub->GetBatch(call.get(), req, &b); !s.ok())
+        return rpc::FromGrpcStatus(s);
       if (b.dataset() != dataset) {
-        return absl::InvalidArgumentError(StrCat("steps.", step.name(), ".batch: batch ",
-                                                 batch_id, " belongs to dataset '",
-                                                 b.dataset(), "', not '", dataset, "'"));
+        return absl::InvalidArgumentError(StrCat(
+            "steps.", step.name(), ".batch: batch ", batch_id,
+            " belongs to dataset '", b.dataset(), "', not '", dataset, "'"));
       }
       BatchOutput(b, &r);
       version = b.version();
@@ -152,10 +159,12 @@ class IngestExecutor final : public StepExecutor {
       h->set_format(Param(step, "format") == "jsonl" ? v1::JSONL : v1::CSV);
       h->set_delimiter(Param(step, "delimiter"));
       auto nh = step.params().fields().find("no_header");
-      h->set_no_header(nh != step.params().fields().end() && nh->second.bool_value());
+      h->set_no_header(nh != step.params().fields().end() &&
+                       nh->second.bool_value());
       auto nv = step.params().fields().find("null_values");
       if (nv != step.params().fields().end()) {
-        for (const auto& v : nv->second.list_value().values()) h->add_null_values(v.string_value());
+        for (const auto& v : nv->second.list_value().values())
+          h->add_null_values(v.string_value());
       }
       // The same key when the step is issued again: no second batch.
       h->set_idempotency_key(ctx.idempotency_key);
@@ -172,7 +181,8 @@ class IngestExecutor final : public StepExecutor {
     req.set_name(dataset);
     v1::GetDatasetResponse resp;
     auto call = CallContext(ctx);
-    if (auto s = stub->GetDataset(call.get(), req, &resp); !s.ok()) return rpc::FromGrpcStatus(s);
+    if (auto s = stub->GetDataset(call.get(), req, &resp); !s.ok())
+      return rpc::FromGrpcStatus(s);
     if (version == 0) version = resp.dataset().versions_size();
     DatasetOutputs(resp.dataset(), version, &r);
     return r;
@@ -184,9 +194,11 @@ class IngestExecutor final : public StepExecutor {
 
 class WaitForDataExecutor final : public StepExecutor {
  public:
-  explicit WaitForDataExecutor(ChannelProvider channel) : channel_(std::move(channel)) {}
+  explicit WaitForDataExecutor(ChannelProvider channel)
+      : channel_(std::move(channel)) {}
   std::string version() const override { return "1"; }
-  absl::Status Validate(const v1::PipelineSpec& spec, const v1::StepSpec& step) const override {
+  absl::Status Validate(const v1::PipelineSpec& spec,
+                        const v1::StepSpec& step) const override {
     if (auto s = CheckKinds(step, {{"dataset", K::kStringValue},
                                    {"min_version", K::kNumberValue},
                                    {"min_rows", K::kNumberValue},
@@ -195,8 +207,8 @@ class WaitForDataExecutor final : public StepExecutor {
       return s;
     }
     if (DatasetOf(spec, step).empty()) {
-      return absl::InvalidArgumentError(
-          StrCat("steps.", step.name(), ".dataset: required (or spec.dataset)"));
+      return absl::InvalidArgumentError(StrCat(
+          "steps.", step.name(), ".dataset: required (or spec.dataset)"));
     }
     return absl::OkStatus();
   }
@@ -237,9 +249,11 @@ class WaitForDataExecutor final : public StepExecutor {
 
 }  // namespace
 
-void RegisterIngestExecutors(ExecutorRegistry* registry, ChannelProvider ingest) {
+void RegisterIngestExecutors(ExecutorRegistry* registry,
+                             ChannelProvider ingest) {
   registry->Register("ingest", std::make_unique<IngestExecutor>(ingest));
-  registry->Register("wait_for_data", std::make_unique<WaitForDataExecutor>(ingest));
+  registry->Register("wait_for_data",
+                     std::make_unique<WaitForDataExecutor>(ingest));
 }
 
 }  // namespace mlpipe::orchestrator

@@ -21,7 +21,8 @@ namespace mlpipe::orchestrator {
 using ChannelProvider = std::function<std::shared_ptr<grpc::Channel>()>;
 
 // `ingest` says where the ingestion service is; called at each attempt.
-void RegisterIngestExecutors(ExecutorRegistry* registry, ChannelProvider ingest);
+void RegisterIngestExecutors(ExecutorRegistry* registry,
+                             ChannelProvider ingest);
 
 }  // namespace mlpipe::orchestrator
 

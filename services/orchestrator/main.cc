@@ -7,7 +7,8 @@
 int main(int argc, char** argv) {
   mlpipe::host::InitServerProcess(argc, argv, "The mlpipe orchestrator.");
   auto module = mlpipe::orchestrator::OrchestratorModule::Open(
-      absl::GetFlag(FLAGS_data_dir), mlpipe::orchestrator::OrchestratorOptionsFromFlags());
+      absl::GetFlag(FLAGS_data_dir),
+      mlpipe::orchestrator::OrchestratorOptionsFromFlags());
   if (!module.ok()) {
     mlpipe::LogError("cannot open the orchestrator store",
                      {{"error", std::string(module.status().message())}});
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::unique_ptr<mlpipe::host::ServiceModule>> modules;
   modules.push_back(std::move(*module));
-  return mlpipe::host::RunHost("mlpipe-orchestrator", mlpipe::host::HostOptionsFromFlags(),
+  return mlpipe::host::RunHost("mlpipe-orchestrator",
+                               mlpipe::host::HostOptionsFromFlags(),
                                std::move(modules));
 }

@@ -45,7 +45,8 @@ std::string AliasLogKey(const std::string& alias, int64_t micros) {
 }  // namespace
 
 void MetadataStore::AddColumnFamilies(storage::Options* options) {
-  for (const char* cf : {kArtifacts, kExecutions, kLineage, kAliases, kAliasLog}) {
+  for (const char* cf :
+       {kArtifacts, kExecutions, kLineage, kAliases, kAliasLog}) {
     options->column_families.push_back({.name = cf});
   }
 }
@@ -59,7 +60,8 @@ void MetadataStore::RecordExecution(const std::string& run_id,
   node.set_id(exec);
   node.set_kind("execution");
   node.set_type(step.type());
-  (*node.mutable_properties())["state"] = v1::StepState::State_Name(step.state());
+  (*node.mutable_properties())["state"] =
+      v1::StepState::State_Name(step.state());
   (*node.mutable_properties())["run"] = run_id;
   batch->Put(kExecutions, exec, node.SerializeAsString());
   for (const auto& in : inputs) {
@@ -154,7 +156,8 @@ absl::StatusOr<v1::AliasRecord> MetadataStore::SetAlias(
   r.set_model_version(request.model_version());
   r.set_set_by(request.set_by().empty() ? "user:unknown" : request.set_by());
   absl::Time now = absl::Now();
-  *r.mutable_set_at() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+  *r.mutable_set_at() =
+      TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
   storage::WriteBatch b;
   b.Put(kAliases, r.alias(), r.SerializeAsString());
   b.Put(kAliasLog, AliasLogKey(r.alias(), absl::ToUnixMicros(now)),
@@ -163,8 +166,8 @@ absl::StatusOr<v1::AliasRecord> MetadataStore::SetAlias(
   return r;
 }
 
-absl::StatusOr<v1::AliasRecord> MetadataStore::GetAlias(const std::string& alias,
-                                                        absl::Time at) const {
+absl::StatusOr<v1::AliasRecord> MetadataStore::GetAlias(
+    const std::string& alias, absl::Time at) const {
   if (at == absl::InfiniteFuture()) {
     auto raw = store_->Get(kAliases, alias);
     if (!raw.ok()) {
@@ -178,7 +181,8 @@ absl::StatusOr<v1::AliasRecord> MetadataStore::GetAlias(const std::string& alias
   if (!history.ok()) return history.status();
   const v1::AliasRecord* found = nullptr;
   for (const auto& r : *history) {
-    if (TimeUtil::TimestampToMicroseconds(r.set_at()) <= absl::ToUnixMicros(at)) {
+    if (TimeUtil::TimestampToMicroseconds(r.set_at()) <=
+        absl::ToUnixMicros(at)) {
       found = &r;
     }
   }
@@ -189,7 +193,8 @@ absl::StatusOr<v1::AliasRecord> MetadataStore::GetAlias(const std::string& alias
   return *found;
 }
 
-absl::StatusOr<std::vector<v1::AliasRecord>> MetadataStore::ListAliases() const {
+absl::StatusOr<std::vector<v1::AliasRecord>> MetadataStore::ListAliases()
+    const {
   std::vector<v1::AliasRecord> out;
   for (auto it = store_->Scan(kAliases, ""); it->Valid(); it->Next()) {
     v1::AliasRecord r;
@@ -209,7 +214,8 @@ absl::StatusOr<std::vector<v1::AliasRecord>> MetadataStore::AliasHistory(
     r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()));
     out.push_back(std::move(r));
   }
-  if (out.empty()) return absl::NotFoundError(StrCat("alias '", alias, "' was never set"));
+  if (out.empty())
+    return absl::NotFoundError(StrCat("alias '", alias, "' was never set"));
   return out;
 }
 

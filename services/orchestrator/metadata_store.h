@@ -5,8 +5,10 @@
 // Column families:
 //   artifacts  artifact id -> v1::Artifact
 //   executions "<run>/<step>" -> v1::LineageNode
-//   lineage    "c|<artifact>|<exec>" consumed-by, "p|<exec>|<artifact>" produced,
-//              "i|<exec>|<artifact>" inputs-of, "o|<artifact>|<exec>" produced-by
+//   lineage    "c|<artifact>|<exec>" consumed-by, "p|<exec>|<artifact>"
+//   produced,
+//              "i|<exec>|<artifact>" inputs-of, "o|<artifact>|<exec>"
+//              produced-by
 //   aliases    alias -> v1::AliasRecord (current)
 //   alias_log  alias \0 <set_at micros, big endian> -> v1::AliasRecord
 #ifndef MLPIPE_SERVICES_ORCHESTRATOR_METADATA_STORE_H_

@@ -37,7 +37,9 @@ bool Terminal(State::State s) {
   return s == State::SUCCEEDED || s == State::FAILED || s == State::SKIPPED ||
          s == State::CACHED || s == State::CANCELLED;
 }
-bool Done(State::State s) { return s == State::SUCCEEDED || s == State::CACHED; }
+bool Done(State::State s) {
+  return s == State::SUCCEEDED || s == State::CACHED;
+}
 bool RunTerminal(v1::Run::State s) {
   return s == v1::Run::SUCCEEDED || s == v1::Run::FAILED ||
          s == v1::Run::CANCELLED;
@@ -56,7 +58,8 @@ struct Metrics {
       return new Metrics{
           prometheus::BuildCounter()
               .Name("mlpipe_orchestrator_runs_total")
-              .Help("Runs by state reached (started, succeeded, failed, cancelled).")
+              .Help("Runs by state reached (started, succeeded, failed, "
+                    "cancelled).")
               .Register(r),
           prometheus::BuildHistogram()
               .Name("mlpipe_orchestrator_step_duration_seconds")
@@ -83,11 +86,22 @@ struct Metrics {
 };
 
 const std::set<std::string>& KnownCodes() {
-  static const auto* codes = new std::set<std::string>{
-      "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-      "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static const auto* codes = new std::set<std::string>{"CANCELLED",
+                                                       "UNKNOWN",
+                                                       "INVALID_ARGUMENT",
+                                                       "DEADLINE_EXCEEDED",
+                                                       "NOT_FOUND",
+                                                       "ALREADY_EXISTS",
+                                                       "PERMISSION_DENIED",
+                                                       "RESOURCE_EXHAUSTED",
+                                                       "FAILED_PRECONDITION",
+                                                       "ABORTED",
+                                                       "OUT_OF_RANGE",
+                                                       "UNIMPLEMENTED",
+                                                       "INTERNAL",
+                                                       "UNAVAILABLE",
+                                                       "DATA_LOSS",
+                                                       "UNAUTHENTICATED"};
   return *codes;
 }
 
@@ -103,10 +117,12 @@ bool Retryable(const v1::RetryPolicy& policy, absl::StatusCode code) {
 
 // Exponential backoff with +-20% jitter.
 absl::Duration Backoff(const v1::RetryPolicy& p, int attempt) {
-  double initial = p.initial_backoff_seconds() > 0 ? p.initial_backoff_seconds() : 1;
+  double initial =
+      p.initial_backoff_seconds() > 0 ? p.initial_backoff_seconds() : 1;
   double max = p.max_backoff_seconds() > 0 ? p.max_backoff_seconds() : 60;
   double mult = p.multiplier() > 0 ? p.multiplier() : 2;
-  double secs = std::min(max, initial * std::pow(mult, std::max(0, attempt - 1)));
+  double secs =
+      std::min(max, initial * std::pow(mult, std::max(0, attempt - 1)));
   static absl::BitGen* gen = new absl::BitGen();
   static std::mutex* gen_mu = new std::mutex();
   std::lock_guard lock(*gen_mu);
@@ -127,10 +143,12 @@ std::string DeterministicBytes(const google::protobuf::Message& m) {
 
 struct Orchestrator::ActiveRun {
   v1::Run run;
-  std::vector<const v1::StepSpec*> specs;  // Parallel to run.steps(); in run.spec.
+  std::vector<const v1::StepSpec*>
+      specs;  // Parallel to run.steps(); in run.spec.
   std::map<std::string, int> index;
   std::vector<std::shared_ptr<std::atomic<bool>>> cancel;
-  storage::WriteBatch writes;  // Lineage and cache entries to persist with the run.
+  storage::WriteBatch
+      writes;  // Lineage and cache entries to persist with the run.
   std::vector<v1::Event> events;
   bool dirty = false;
 
@@ -165,8 +183,8 @@ Orchestrator::Orchestrator(OrchestratorOptions options, storage::Store* store,
       metadata_(store) {}
 
 absl::StatusOr<std::unique_ptr<Orchestrator>> Orchestrator::Open(
-    OrchestratorOptions options, storage::Store* store, events::EventLog* events,
-    const ExecutorRegistry* executors) {
+    OrchestratorOptions options, storage::Store* store,
+    events::EventLog* events, const ExecutorRegistry* executors) {
   if (options.max_parallel_steps < 1) {
     return absl::InvalidArgumentError("max_parallel_steps must be >= 1");
   }
@@ -185,13 +203,15 @@ absl::Status Orchestrator::Start() {
   std::vector<std::pair<ActiveRun*, int>> reissue;
   for (auto it = store_->Scan(kRuns, ""); it->Valid(); it->Next()) {
     v1::Run run;
-    if (!run.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+    if (!run.ParseFromArray(it->value().data(),
+                            static_cast<int>(it->value().size()))) {
       return absl::DataLossError(StrCat("run '", it->key(), "' is corrupt"));
     }
     if (RunTerminal(run.state())) continue;
     auto active = std::make_unique<ActiveRun>(std::move(run));
     for (int i = 0; i < active->run.steps_size(); ++i) {
-      if (active->step(i).state() == State::RUNNING) reissue.push_back({active.get(), i});
+      if (active->step(i).state() == State::RUNNING)
+        reissue.push_back({active.get(), i});
     }
     std::string id = active->run.id();
     active_[id] = std::move(active);
@@ -220,8 +240,8 @@ void Orchestrator::Stop() {
 absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
   if (auto s = config::ValidateDag(spec); !s.ok()) return s;
   if (!IsValidName(spec.metadata().name())) {
-    return absl::InvalidArgumentError(
-        StrCat(config::Where(spec, 1), ": metadata.name: required, a valid name"));
+    return absl::InvalidArgumentError(StrCat(
+        config::Where(spec, 1), ": metadata.name: required, a valid name"));
   }
   // Every step's transitive upstream, for `when:` references.
   std::map<std::string, const v1::StepSpec*> by_name;
@@ -234,14 +254,15 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
         }
       };
   std::string known;
-  for (const auto& n : executors_->Names()) StrAppend(&known, known.empty() ? "" : ", ", n);
+  for (const auto& n : executors_->Names())
+    StrAppend(&known, known.empty() ? "" : ", ", n);
   for (const auto& [name, step] : by_name) {
     std::string at = config::Where(spec, step->line());
     const StepExecutor* e = executors_->Find(step->type());
     if (e == nullptr) {
       return absl::InvalidArgumentError(
-          StrCat(at, ": steps.", name, ".type: unknown step type '", step->type(),
-                 "' (known: ", known, ")"));
+          StrCat(at, ": steps.", name, ".type: unknown step type '",
+                 step->type(), "' (known: ", known, ")"));
     }
     if (auto s = e->Validate(spec, *step); !s.ok()) {
       std::string msg(s.message());
@@ -272,11 +293,12 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Run> Orchestrator::SubmitRun(const v1::SubmitRunRequest& request,
-                                                const std::string& trigger) {
+absl::StatusOr<v1::Run> Orchestrator::SubmitRun(
+    const v1::SubmitRunRequest& request, const std::string& trigger) {
   if (auto s = ValidateSpec(request.spec()); !s.ok()) return s;
   std::lock_guard lock(mu_);
-  if (stopping_ || !pool_) return absl::UnavailableError("orchestrator is not running");
+  if (stopping_ || !pool_)
+    return absl::UnavailableError("orchestrator is not running");
   if (!request.idempotency_key().empty()) {
     auto prior = store_->Get(kSubmitKeys, request.idempotency_key());
     if (prior.ok()) {
@@ -311,11 +333,12 @@ absl::StatusOr<v1::Run> Orchestrator::SubmitRun(const v1::SubmitRunRequest& requ
   if (!request.idempotency_key().empty()) {
     b.Put(kSubmitKeys, request.idempotency_key(), active->run.id());
   }
-  auto started = events::EventLog::Make(
-      "run.started", {{"run", active->run.id()},
-                      {"pipeline", active->run.pipeline()},
-                      {"trigger", trigger}});
-  if (auto s = PersistLocked(*active, std::move(b), {started}, /*sync=*/true); !s.ok()) {
+  auto started = events::EventLog::Make("run.started",
+                                        {{"run", active->run.id()},
+                                         {"pipeline", active->run.pipeline()},
+                                         {"trigger", trigger}});
+  if (auto s = PersistLocked(*active, std::move(b), {started}, /*sync=*/true);
+      !s.ok()) {
     return s;
   }
   Metrics::Get().runs.Add({{"state", "started"}}).Increment();
@@ -345,28 +368,35 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
     progress = false;
     bool main_done = true;
     for (int i = 0; i < run.run.steps_size(); ++i) {
-      if (!run.step(i).on_exit() && !Terminal(run.step(i).state())) main_done = false;
+      if (!run.step(i).on_exit() && !Terminal(run.step(i).state()))
+        main_done = false;
     }
     for (int i = 0; i < run.run.steps_size(); ++i) {
       v1::StepExecution& step = run.step(i);
       const v1::StepSpec& spec = *run.specs[i];
       if (step.state() != State::PENDING) continue;
-      if (std::find(to_dispatch.begin(), to_dispatch.end(), i) != to_dispatch.end()) continue;
-      if (step.has_next_attempt_at() && ToTime(step.next_attempt_at()) > now) continue;
+      if (std::find(to_dispatch.begin(), to_dispatch.end(), i) !=
+          to_dispatch.end())
+        continue;
+      if (step.has_next_attempt_at() && ToTime(step.next_attempt_at()) > now)
+        continue;
       if (step.on_exit() && !main_done) continue;
       bool deps_done = true;
       std::string bad_dep;
       for (const auto& a : spec.after()) {
         const auto& dep = run.step(run.index[a]);
-        if (!Terminal(dep.state())) deps_done = false;
-        else if (!Done(dep.state()) && bad_dep.empty()) bad_dep = a;
+        if (!Terminal(dep.state()))
+          deps_done = false;
+        else if (!Done(dep.state()) && bad_dep.empty())
+          bad_dep = a;
       }
       if (!deps_done) continue;
       progress = run.dirty = true;
       if (!step.on_exit() && !bad_dep.empty()) {
         step.set_state(State::SKIPPED);
-        step.set_skip_reason(StrCat("upstream step '", bad_dep, "' is ",
-                                    State::State_Name(run.step(run.index[bad_dep]).state())));
+        step.set_skip_reason(
+            StrCat("upstream step '", bad_dep, "' is ",
+                   State::State_Name(run.step(run.index[bad_dep]).state())));
         continue;
       }
       if (!step.on_exit() && run.run.cancel_requested()) {
@@ -392,7 +422,8 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
         }
       }
       const StepExecutor* exec = executors_->Find(spec.type());
-      bool cacheable = exec->Cacheable(spec) && (!spec.has_cache() || spec.cache()) &&
+      bool cacheable = exec->Cacheable(spec) &&
+                       (!spec.has_cache() || spec.cache()) &&
                        !run.run.no_cache();
       if (cacheable && step.cache_key().empty()) {
         step.set_cache_key(CacheKey(run, i));
@@ -405,12 +436,14 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
           *step.mutable_results() = cached.results();
           *step.mutable_started_at() = Now();
           *step.mutable_finished_at() = step.started_at();
-          metadata_.RecordExecution(run.run.id(), step, InputArtifacts(run, i), &run.writes);
+          metadata_.RecordExecution(run.run.id(), step, InputArtifacts(run, i),
+                                    &run.writes);
           continue;
         }
         Metrics::Get().cache.Add({{"result", "miss"}}).Increment();
       }
-      if (running_steps_ + static_cast<int>(to_dispatch.size()) >= options_.max_parallel_steps) {
+      if (running_steps_ + static_cast<int>(to_dispatch.size()) >=
+          options_.max_parallel_steps) {
         continue;  // Waits for a slot; advanced again when one frees.
       }
       step.set_state(State::RUNNING);
@@ -431,7 +464,8 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
                       : failed                   ? v1::Run::FAILED
                                                  : v1::Run::SUCCEEDED);
     *run.run.mutable_finished_at() = Now();
-    std::string state = absl::AsciiStrToLower(v1::Run::State_Name(run.run.state()));
+    std::string state =
+        absl::AsciiStrToLower(v1::Run::State_Name(run.run.state()));
     run.events.push_back(events::EventLog::Make(
         StrCat("run.", state),
         {{"run", run.run.id()}, {"pipeline", run.run.pipeline()}}));
@@ -444,7 +478,8 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
     run.writes.Clear();
     run.events.clear();
     run.dirty = false;
-    (void)s;  // A failed write leaves the previous state; the next change retries.
+    (void)s;  // A failed write leaves the previous state; the next change
+              // retries.
   }
   // Started only once their RUNNING state is stored.
   for (int i : to_dispatch) DispatchLocked(run, i);
@@ -477,8 +512,9 @@ void Orchestrator::DispatchLocked(ActiveRun& run, int index) {
     ctx->deadline = absl::Now() + absl::Seconds(spec.timeout_seconds());
     std::string id = run.run.id();
     int attempt = step.attempt();
-    pool_->PostAt(ctx->deadline + options_.timeout_grace,
-                  [this, id, index, attempt] { OnTimeout(id, index, attempt); });
+    pool_->PostAt(
+        ctx->deadline + options_.timeout_grace,
+        [this, id, index, attempt] { OnTimeout(id, index, attempt); });
   }
   ctx->cancelled = cancel.get();
   StepExecutor* exec = const_cast<StepExecutor*>(executors_->Find(spec.type()));
@@ -498,13 +534,16 @@ void Orchestrator::OnStepDone(const std::string& run_id, int index, int attempt,
   if (it == active_.end()) return;
   ActiveRun& run = *it->second;
   v1::StepExecution& step = run.step(index);
-  if (step.state() != State::RUNNING || step.attempt() != attempt) return;  // Stale.
+  if (step.state() != State::RUNNING || step.attempt() != attempt)
+    return;  // Stale.
   --running_steps_;
-  FinishStepLocked(run, index, result.status(), result.ok() ? &*result : nullptr);
+  FinishStepLocked(run, index, result.status(),
+                   result.ok() ? &*result : nullptr);
   AdvanceAllLocked();
 }
 
-void Orchestrator::OnTimeout(const std::string& run_id, int index, int attempt) {
+void Orchestrator::OnTimeout(const std::string& run_id, int index,
+                             int attempt) {
   std::lock_guard lock(mu_);
   if (stopping_) return;
   auto it = active_.find(run_id);
@@ -514,21 +553,23 @@ void Orchestrator::OnTimeout(const std::string& run_id, int index, int attempt) 
   if (step.state() != State::RUNNING || step.attempt() != attempt) return;
   run.cancel[index]->store(true);
   --running_steps_;
-  FinishStepLocked(run, index,
-                   absl::DeadlineExceededError(StrCat(
-                       "step timed out after ", run.specs[index]->timeout_seconds(), " s")),
-                   nullptr);
+  FinishStepLocked(
+      run, index,
+      absl::DeadlineExceededError(StrCat(
+          "step timed out after ", run.specs[index]->timeout_seconds(), " s")),
+      nullptr);
   AdvanceAllLocked();
 }
 
-void Orchestrator::FinishStepLocked(ActiveRun& run, int index, absl::Status status,
-                                    StepResult* result) {
+void Orchestrator::FinishStepLocked(ActiveRun& run, int index,
+                                    absl::Status status, StepResult* result) {
   v1::StepExecution& step = run.step(index);
   const v1::StepSpec& spec = *run.specs[index];
   *step.mutable_finished_at() = Now();
   Metrics::Get()
       .step_seconds.Add({{"type", spec.type()}}, metrics::LatencyBuckets())
-      .Observe(absl::ToDoubleSeconds(ToTime(step.finished_at()) - ToTime(step.started_at())));
+      .Observe(absl::ToDoubleSeconds(ToTime(step.finished_at()) -
+                                     ToTime(step.started_at())));
   run.dirty = true;
   if (status.ok()) {
     step.set_state(State::SUCCEEDED);
@@ -543,16 +584,19 @@ void Orchestrator::FinishStepLocked(ActiveRun& run, int index, absl::Status stat
     if (!step.cache_key().empty()) {
       run.writes.Put(kCache, step.cache_key(), step.SerializeAsString());
     }
-    metadata_.RecordExecution(run.run.id(), step, InputArtifacts(run, index), &run.writes);
+    metadata_.RecordExecution(run.run.id(), step, InputArtifacts(run, index),
+                              &run.writes);
     return;
   }
   step.set_error_code(static_cast<int>(status.code()));
   step.set_error(std::string(status.message()));
-  if (run.run.cancel_requested() && status.code() == absl::StatusCode::kCancelled) {
+  if (run.run.cancel_requested() &&
+      status.code() == absl::StatusCode::kCancelled) {
     step.set_state(State::CANCELLED);
     return;
   }
-  if (Retryable(spec.retry(), status.code()) && step.attempt() <= spec.retry().limit()) {
+  if (Retryable(spec.retry(), status.code()) &&
+      step.attempt() <= spec.retry().limit()) {
     absl::Time next = absl::Now() + Backoff(spec.retry(), step.attempt());
     step.set_state(State::PENDING);
     *step.mutable_next_attempt_at() =
@@ -569,8 +613,11 @@ void Orchestrator::FinishStepLocked(ActiveRun& run, int index, absl::Status stat
   step.set_state(State::FAILED);
 }
 
-absl::Status Orchestrator::PersistLocked(ActiveRun& run, storage::WriteBatch batch,
-                                         std::vector<v1::Event> events, bool sync) {
+absl::Status Orchestrator::PersistLocked(ActiveRun& run,
+                                         storage::WriteBatch batch,
+                                         std::vector<v1::Event> events,
+                                         bool sync) {
+  run.run.set_revision(run.run.revision() + 1);
   batch.Put(kRuns, run.run.id(), run.run.SerializeAsString());
   auto s = events_->Commit(std::move(batch), std::move(events), {.sync = sync});
   for (auto& [id, fn] : listeners_) fn(run.run);
@@ -581,7 +628,8 @@ std::vector<std::string> Orchestrator::InputArtifacts(const ActiveRun& run,
                                                       int index) const {
   std::vector<std::string> ids;
   for (const auto& a : run.specs[index]->after()) {
-    for (const auto& [name, artifact] : run.run.steps(run.index.at(a)).outputs()) {
+    for (const auto& [name, artifact] :
+         run.run.steps(run.index.at(a)).outputs()) {
       ids.push_back(artifact.id());
     }
   }
@@ -611,7 +659,8 @@ absl::StatusOr<v1::Run> Orchestrator::GetRun(const std::string& id) const {
   return CurrentLocked(id);
 }
 
-absl::StatusOr<v1::Run> Orchestrator::CurrentLocked(const std::string& id) const {
+absl::StatusOr<v1::Run> Orchestrator::CurrentLocked(
+    const std::string& id) const {
   auto it = active_.find(id);
   if (it != active_.end()) return it->second->run;
   auto raw = store_->Get(kRuns, id);
@@ -622,17 +671,20 @@ absl::StatusOr<v1::Run> Orchestrator::CurrentLocked(const std::string& id) const
     return raw.status();
   }
   v1::Run run;
-  if (!run.ParseFromString(*raw)) return absl::DataLossError(StrCat("run '", id, "' is corrupt"));
+  if (!run.ParseFromString(*raw))
+    return absl::DataLossError(StrCat("run '", id, "' is corrupt"));
   return run;
 }
 
-absl::StatusOr<std::vector<v1::Run>> Orchestrator::ListRuns(const std::string& pipeline,
-                                                            int limit) const {
+absl::StatusOr<std::vector<v1::Run>> Orchestrator::ListRuns(
+    const std::string& pipeline, int limit) const {
   if (limit <= 0) limit = 50;
   std::vector<v1::Run> runs;
   for (auto it = store_->Scan(kRuns, ""); it->Valid(); it->Next()) {
     v1::Run run;
-    if (!run.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+    if (!run.ParseFromArray(it->value().data(),
+                            static_cast<int>(it->value().size())))
+      continue;
     if (!pipeline.empty() && run.pipeline() != pipeline) continue;
     run.clear_spec();  // Lists stay small; GetRun has the spec.
     runs.push_back(std::move(run));
@@ -650,7 +702,8 @@ absl::StatusOr<v1::Run> Orchestrator::CancelRun(const std::string& id) {
   auto it = active_.find(id);
   if (it == active_.end()) {
     if (store_->Get(kRuns, id).ok()) {
-      return absl::FailedPreconditionError(StrCat("run '", id, "' has already ended"));
+      return absl::FailedPreconditionError(
+          StrCat("run '", id, "' has already ended"));
     }
     return absl::NotFoundError(StrCat("run '", id, "' not found"));
   }
@@ -678,8 +731,10 @@ absl::StatusOr<v1::Run> Orchestrator::ResumeRun(const std::string& id) {
                "; only FAILED or CANCELLED runs can be resumed"));
   }
   std::lock_guard lock(mu_);
-  if (stopping_ || !pool_) return absl::UnavailableError("orchestrator is not running");
-  if (active_.contains(id)) return absl::FailedPreconditionError("run is already active");
+  if (stopping_ || !pool_)
+    return absl::UnavailableError("orchestrator is not running");
+  if (active_.contains(id))
+    return absl::FailedPreconditionError("run is already active");
   run->set_state(v1::Run::RUNNING);
   run->set_cancel_requested(false);
   run->clear_finished_at();

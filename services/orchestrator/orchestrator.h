@@ -95,7 +95,8 @@ class Orchestrator {
   // The run as active, else as stored.
   absl::StatusOr<v1::Run> CurrentLocked(const std::string& id) const;
   std::string CacheKey(const ActiveRun& run, int index) const;
-  std::vector<std::string> InputArtifacts(const ActiveRun& run, int index) const;
+  std::vector<std::string> InputArtifacts(const ActiveRun& run,
+                                          int index) const;
   void OnStepDone(const std::string& run_id, int index, int attempt,
                   absl::StatusOr<StepResult> result);
   void OnTimeout(const std::string& run_id, int index, int attempt);
@@ -109,10 +110,11 @@ class Orchestrator {
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<ActiveRun>> active_;  // GUARDED_BY(mu_)
-  int running_steps_ = 0;                                      // GUARDED_BY(mu_)
-  bool stopping_ = false;                                      // GUARDED_BY(mu_)
-  std::map<int, std::function<void(const v1::Run&)>> listeners_;  // GUARDED_BY(mu_)
-  int next_listener_ = 0;                                      // GUARDED_BY(mu_)
+  int running_steps_ = 0;                                     // GUARDED_BY(mu_)
+  bool stopping_ = false;                                     // GUARDED_BY(mu_)
+  std::map<int, std::function<void(const v1::Run&)>>
+      listeners_;          // GUARDED_BY(mu_)
+  int next_listener_ = 0;  // GUARDED_BY(mu_)
 };
 
 }  // namespace mlpipe::orchestrator

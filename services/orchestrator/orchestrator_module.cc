@@ -5,11 +5,13 @@
 #include "services/orchestrator/ingest_steps.h"
 #include "services/orchestrator/orchestrator_service.h"
 
-ABSL_FLAG(std::string, ingest_address, "",
-          "Orchestrator: the ingestion service (host:port); empty: this process.");
+ABSL_FLAG(
+    std::string, ingest_address, "",
+    "Orchestrator: the ingestion service (host:port); empty: this process.");
 ABSL_FLAG(int, max_parallel_steps, 4, "Orchestrator: steps running at once.");
-ABSL_FLAG(bool, enable_test_steps, false,
-          "Orchestrator: allow the test-only step types sleep, fail, record, noop.");
+ABSL_FLAG(
+    bool, enable_test_steps, false,
+    "Orchestrator: allow the test-only step types sleep, fail, record, noop.");
 
 namespace mlpipe::orchestrator {
 
@@ -33,10 +35,11 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
   if (!log.ok()) return log.status();
   m->log_ = std::move(*log);
   OrchestratorModule* raw = m.get();
-  RegisterIngestExecutors(&m->executors_, [raw] { return raw->IngestChannel(); });
+  RegisterIngestExecutors(&m->executors_,
+                          [raw] { return raw->IngestChannel(); });
   if (m->options_.enable_test_steps) RegisterTestExecutors(&m->executors_);
-  auto orch = Orchestrator::Open(m->options_.engine, m->store_.get(), m->log_.get(),
-                                 &m->executors_);
+  auto orch = Orchestrator::Open(m->options_.engine, m->store_.get(),
+                                 m->log_.get(), &m->executors_);
   if (!orch.ok()) return orch.status();
   m->orchestrator_ = std::move(*orch);
   m->service_ = std::make_unique<OrchestratorService>(m->orchestrator_.get());

@@ -9,15 +9,16 @@
 namespace mlpipe::orchestrator {
 namespace {
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Status& s) {
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
+                               const absl::Status& s) {
   auto* r = ctx->DefaultReactor();
   r->Finish(rpc::ToGrpcStatus(s));
   return r;
 }
 
 template <typename T, typename Out>
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, absl::StatusOr<T> v,
-                                Out* out) {
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
+                                absl::StatusOr<T> v, Out* out) {
   if (v.ok()) *out = std::move(*v);
   return Done(ctx, v.status());
 }
@@ -31,7 +32,8 @@ bool Ended(const v1::Run& r) {
 // that arrive while a write is in flight are coalesced into the latest.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
  public:
-  WatchReactor(Orchestrator* orch, const std::string& id) : orch_(orch), id_(id) {
+  WatchReactor(Orchestrator* orch, const std::string& id)
+      : orch_(orch), id_(id) {
     listener_ = orch_->AddRunListener([this](const v1::Run& run) {
       if (run.id() != id_) return;
       std::lock_guard lock(mu_);
@@ -49,7 +51,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(mu_);
     writing_ = false;
-    if (!ok) return FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "watcher went away"));
+    if (!ok)
+      return FinishLocked(
+          grpc::Status(grpc::StatusCode::CANCELLED, "watcher went away"));
     if (Ended(current_)) return FinishLocked(grpc::Status::OK);
     if (next_) {
       current_ = std::move(*next_);
@@ -70,7 +74,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
  private:
   // REQUIRES: mu_ held.
   void Offer(const v1::Run& run) {
-    if (finished_ || sent_final_) return;
+    // The first snapshot (from GetRun) can race the listener: keep order.
+    if (finished_ || sent_final_ || run.revision() <= last_revision_) return;
+    last_revision_ = run.revision();
     sent_final_ = Ended(run);
     if (writing_) {
       next_ = run;
@@ -90,29 +96,32 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
   const std::string id_;
   int listener_ = -1;
   std::mutex mu_;
-  v1::Run current_;                 // GUARDED_BY(mu_)
-  std::optional<v1::Run> next_;     // GUARDED_BY(mu_)
-  bool writing_ = false, finished_ = false, sent_final_ = false;  // GUARDED_BY(mu_)
+  v1::Run current_;              // GUARDED_BY(mu_)
+  std::optional<v1::Run> next_;  // GUARDED_BY(mu_)
+  bool writing_ = false, finished_ = false,
+       sent_final_ = false;     // GUARDED_BY(mu_)
+  uint64_t last_revision_ = 0;  // GUARDED_BY(mu_)
 };
 
 absl::Status NotYet(std::string_view what) {
-  return absl::UnimplementedError(std::string(what) + " are not implemented yet");
+  return absl::UnimplementedError(std::string(what) +
+                                  " are not implemented yet");
 }
 
 }  // namespace
 
-grpc::ServerUnaryReactor* OrchestratorService::SubmitRun(Ctx* ctx, const v1::SubmitRunRequest* req,
-                                                         v1::Run* out) {
+grpc::ServerUnaryReactor* OrchestratorService::SubmitRun(
+    Ctx* ctx, const v1::SubmitRunRequest* req, v1::Run* out) {
   return Reply(ctx, orch_->SubmitRun(*req), out);
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::GetRun(Ctx* ctx, const v1::GetRunRequest* req,
-                                                      v1::Run* out) {
+grpc::ServerUnaryReactor* OrchestratorService::GetRun(
+    Ctx* ctx, const v1::GetRunRequest* req, v1::Run* out) {
   return Reply(ctx, orch_->GetRun(req->id()), out);
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::ListRuns(Ctx* ctx, const v1::ListRunsRequest* req,
-                                                        v1::ListRunsResponse* out) {
+grpc::ServerUnaryReactor* OrchestratorService::ListRuns(
+    Ctx* ctx, const v1::ListRunsRequest* req, v1::ListRunsResponse* out) {
   auto runs = orch_->ListRuns(req->pipeline(), req->limit());
   if (runs.ok()) {
     for (auto& r : *runs) *out->add_runs() = std::move(r);
@@ -120,61 +129,59 @@ grpc::ServerUnaryReactor* OrchestratorService::ListRuns(Ctx* ctx, const v1::List
   return Done(ctx, runs.status());
 }
 
-grpc::ServerWriteReactor<v1::Run>* OrchestratorService::WatchRun(Ctx*,
-                                                                const v1::WatchRunRequest* req) {
+grpc::ServerWriteReactor<v1::Run>* OrchestratorService::WatchRun(
+    Ctx*, const v1::WatchRunRequest* req) {
   return new WatchReactor(orch_, req->id());
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::CancelRun(Ctx* ctx, const v1::CancelRunRequest* req,
-                                                         v1::Run* out) {
+grpc::ServerUnaryReactor* OrchestratorService::CancelRun(
+    Ctx* ctx, const v1::CancelRunRequest* req, v1::Run* out) {
   return Reply(ctx, orch_->CancelRun(req->id()), out);
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::ResumeRun(Ctx* ctx, const v1::ResumeRunRequest* req,
-                                                         v1::Run* out) {
+grpc::ServerUnaryReactor* OrchestratorService::ResumeRun(
+    Ctx* ctx, const v1::ResumeRunRequest* req, v1::Run* out) {
   return Reply(ctx, orch_->ResumeRun(req->id()), out);
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::CreateSchedule(Ctx* ctx,
-                                                              const v1::CreateScheduleRequest*,
-                                                              v1::CreateScheduleResponse*) {
+grpc::ServerUnaryReactor* OrchestratorService::CreateSchedule(
+    Ctx* ctx, const v1::CreateScheduleRequest*, v1::CreateScheduleResponse*) {
   return Done(ctx, NotYet("schedules and event triggers"));
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::ListSchedules(Ctx* ctx,
-                                                             const v1::ListSchedulesRequest*,
-                                                             v1::ListSchedulesResponse*) {
+grpc::ServerUnaryReactor* OrchestratorService::ListSchedules(
+    Ctx* ctx, const v1::ListSchedulesRequest*, v1::ListSchedulesResponse*) {
   return Done(ctx, NotYet("schedules and event triggers"));
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::DeleteSchedule(Ctx* ctx,
-                                                              const v1::DeleteScheduleRequest*,
-                                                              v1::DeleteScheduleResponse*) {
+grpc::ServerUnaryReactor* OrchestratorService::DeleteSchedule(
+    Ctx* ctx, const v1::DeleteScheduleRequest*, v1::DeleteScheduleResponse*) {
   return Done(ctx, NotYet("schedules and event triggers"));
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::GetLineage(Ctx* ctx,
-                                                          const v1::GetLineageRequest* req,
-                                                          v1::GetLineageResponse* out) {
-  return Reply(ctx, orch_->metadata()->GetLineage(req->id(), req->depth()), out);
+grpc::ServerUnaryReactor* OrchestratorService::GetLineage(
+    Ctx* ctx, const v1::GetLineageRequest* req, v1::GetLineageResponse* out) {
+  return Reply(ctx, orch_->metadata()->GetLineage(req->id(), req->depth()),
+               out);
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::SetAlias(Ctx* ctx, const v1::SetAliasRequest* req,
-                                                        v1::AliasRecord* out) {
+grpc::ServerUnaryReactor* OrchestratorService::SetAlias(
+    Ctx* ctx, const v1::SetAliasRequest* req, v1::AliasRecord* out) {
   return Reply(ctx, orch_->metadata()->SetAlias(*req), out);
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::GetAlias(Ctx* ctx, const v1::GetAliasRequest* req,
-                                                        v1::AliasRecord* out) {
+grpc::ServerUnaryReactor* OrchestratorService::GetAlias(
+    Ctx* ctx, const v1::GetAliasRequest* req, v1::AliasRecord* out) {
   absl::Time at = absl::InfiniteFuture();
   if (req->has_at()) {
-    at = absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(req->at()));
+    at = absl::FromUnixMicros(
+        google::protobuf::util::TimeUtil::TimestampToMicroseconds(req->at()));
   }
   return Reply(ctx, orch_->metadata()->GetAlias(req->alias(), at), out);
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::ListAliases(Ctx* ctx, const v1::ListAliasesRequest*,
-                                                           v1::ListAliasesResponse* out) {
+grpc::ServerUnaryReactor* OrchestratorService::ListAliases(
+    Ctx* ctx, const v1::ListAliasesRequest*, v1::ListAliasesResponse* out) {
   auto all = orch_->metadata()->ListAliases();
   if (all.ok()) {
     for (auto& a : *all) *out->add_aliases() = std::move(a);
@@ -182,9 +189,9 @@ grpc::ServerUnaryReactor* OrchestratorService::ListAliases(Ctx* ctx, const v1::L
   return Done(ctx, all.status());
 }
 
-grpc::ServerUnaryReactor* OrchestratorService::AliasHistory(Ctx* ctx,
-                                                            const v1::AliasHistoryRequest* req,
-                                                            v1::AliasHistoryResponse* out) {
+grpc::ServerUnaryReactor* OrchestratorService::AliasHistory(
+    Ctx* ctx, const v1::AliasHistoryRequest* req,
+    v1::AliasHistoryResponse* out) {
   auto all = orch_->metadata()->AliasHistory(req->alias());
   if (all.ok()) {
     for (auto& a : *all) *out->add_records() = std::move(a);

@@ -13,8 +13,8 @@
 namespace mlpipe::orchestrator {
 namespace {
 
-using ::testing::HasSubstr;
 using google::protobuf::util::TimeUtil;
+using ::testing::HasSubstr;
 using State = v1::StepState;
 
 int Lines(const std::string& path) {
@@ -34,14 +34,16 @@ class OrchestratorTest : public ::testing::Test {
   void TearDown() override { Close(); }
 
   void Open() {
-    auto store = storage::OpenRocksStore(dir_.path() + "/db", Orchestrator::StorageOptions());
+    auto store = storage::OpenRocksStore(dir_.path() + "/db",
+                                         Orchestrator::StorageOptions());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     log_ = std::move(*events::EventLog::Open(store_.get(), "orchestrator"));
     OrchestratorOptions o;
     o.max_parallel_steps = 4;
     o.timeout_grace = absl::Milliseconds(200);
-    orch_ = std::move(*Orchestrator::Open(o, store_.get(), log_.get(), &executors_));
+    orch_ = std::move(
+        *Orchestrator::Open(o, store_.get(), log_.get(), &executors_));
     ASSERT_TRUE(orch_->Start().ok());
   }
   void Close() {
@@ -50,27 +52,32 @@ class OrchestratorTest : public ::testing::Test {
     store_.reset();
   }
 
-  v1::PipelineSpec Spec(const std::string& steps, const std::string& extra = "") {
+  v1::PipelineSpec Spec(const std::string& steps,
+                        const std::string& extra = "") {
     auto spec = config::ParsePipeline(
-        "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: t}\nspec:\n  steps:\n" +
+        "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: t}\nspec:\n  "
+        "steps:\n" +
             steps + extra,
         "t.yaml");
     EXPECT_TRUE(spec.ok()) << spec.status();
     return *spec;
   }
 
-  absl::StatusOr<v1::Run> Submit(const v1::PipelineSpec& spec, bool no_cache = false) {
+  absl::StatusOr<v1::Run> Submit(const v1::PipelineSpec& spec,
+                                 bool no_cache = false) {
     v1::SubmitRunRequest req;
     *req.mutable_spec() = spec;
     req.set_no_cache(no_cache);
     return orch_->SubmitRun(req);
   }
 
-  v1::Run WaitEnd(const std::string& id, absl::Duration timeout = absl::Seconds(20)) {
+  v1::Run WaitEnd(const std::string& id,
+                  absl::Duration timeout = absl::Seconds(20)) {
     absl::Time end = absl::Now() + timeout;
     while (absl::Now() < end) {
       auto run = orch_->GetRun(id);
-      if (run.ok() && (run->state() == v1::Run::SUCCEEDED || run->state() == v1::Run::FAILED ||
+      if (run.ok() && (run->state() == v1::Run::SUCCEEDED ||
+                       run->state() == v1::Run::FAILED ||
                        run->state() == v1::Run::CANCELLED)) {
         return *run;
       }
@@ -80,7 +87,8 @@ class OrchestratorTest : public ::testing::Test {
     return *orch_->GetRun(id);
   }
 
-  static const v1::StepExecution& Step(const v1::Run& run, const std::string& name) {
+  static const v1::StepExecution& Step(const v1::Run& run,
+                                       const std::string& name) {
     for (const auto& s : run.steps()) {
       if (s.name() == name) return s;
     }
@@ -89,10 +97,12 @@ class OrchestratorTest : public ::testing::Test {
     return none;
   }
   static absl::Time Started(const v1::StepExecution& s) {
-    return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(s.started_at()));
+    return absl::FromUnixMicros(
+        TimeUtil::TimestampToMicroseconds(s.started_at()));
   }
   static absl::Time Finished(const v1::StepExecution& s) {
-    return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(s.finished_at()));
+    return absl::FromUnixMicros(
+        TimeUtil::TimestampToMicroseconds(s.finished_at()));
   }
 
   testing::TempDir dir_;
@@ -111,21 +121,26 @@ TEST_F(OrchestratorTest, ValidationErrorsNameFileLineAndField) {
     return r.status().ToString();
   };
   EXPECT_THAT(err("    - {name: a, type: teleport}\n"),
-              HasSubstr("t.yaml:6: steps.a.type: unknown step type 'teleport' (known: fail, noop, record, sleep)"));
+              HasSubstr("t.yaml:6: steps.a.type: unknown step type 'teleport' "
+                        "(known: fail, noop, record, sleep)"));
   EXPECT_THAT(err("    - name: a\n      type: sleep\n      seconds: soon\n"),
               HasSubstr("t.yaml:8: steps.a.seconds: expected a number"));
   EXPECT_THAT(err("    - {name: a, type: sleep, colour: red}\n"),
               HasSubstr("steps.a.colour: unknown parameter for type 'sleep'"));
-  EXPECT_THAT(err("    - {name: a, type: noop}\n    - {name: b, type: noop, when: a.ok}\n"),
-              HasSubstr("steps.b.when: 'a.ok' refers to step 'a', which this step does not come after"));
-  EXPECT_THAT(err("    - {name: a, type: noop, retry: {limit: 1, on: [FLAKY]}}\n"),
-              HasSubstr("steps.a.retry.on: 'FLAKY' is not a status code name"));
+  EXPECT_THAT(err("    - {name: a, type: noop}\n    - {name: b, type: noop, "
+                  "when: a.ok}\n"),
+              HasSubstr("steps.b.when: 'a.ok' refers to step 'a', which this "
+                        "step does not come after"));
+  EXPECT_THAT(
+      err("    - {name: a, type: noop, retry: {limit: 1, on: [FLAKY]}}\n"),
+      HasSubstr("steps.a.retry.on: 'FLAKY' is not a status code name"));
 }
 
 TEST_F(OrchestratorTest, IndependentStepsRunInParallel) {
-  auto run = Submit(Spec("    - {name: a, type: sleep, seconds: 0.4}\n"
-                         "    - {name: b, type: sleep, seconds: 0.4}\n"
-                         "    - {name: c, type: noop, after: [a, b]}\n"));
+  auto run =
+      Submit(Spec("    - {name: a, type: sleep, seconds: 0.4}\n"
+                  "    - {name: b, type: sleep, seconds: 0.4}\n"
+                  "    - {name: c, type: noop, after: [a, b]}\n"));
   ASSERT_TRUE(run.ok()) << run.status();
   v1::Run done = WaitEnd(run->id());
   ASSERT_EQ(done.state(), v1::Run::SUCCEEDED);
@@ -138,32 +153,37 @@ TEST_F(OrchestratorTest, IndependentStepsRunInParallel) {
 }
 
 TEST_F(OrchestratorTest, RetryableFailureIsRetriedWithBackoff) {
-  auto run = Submit(Spec(
-      "    - {name: flaky, type: fail, times: 2, retry: {limit: 3, initial_backoff: 200ms}}\n"));
+  auto run =
+      Submit(Spec("    - {name: flaky, type: fail, times: 2, retry: {limit: 3, "
+                  "initial_backoff: 200ms}}\n"));
   absl::Time start = absl::Now();
   v1::Run done = WaitEnd(run->id());
   absl::Duration took = absl::Now() - start;
   ASSERT_EQ(done.state(), v1::Run::SUCCEEDED);
   EXPECT_EQ(Step(done, "flaky").attempt(), 3);
-  EXPECT_EQ(Step(done, "flaky").results().fields().at("attempts").number_value(), 3);
+  EXPECT_EQ(
+      Step(done, "flaky").results().fields().at("attempts").number_value(), 3);
   // Backoffs of 200 ms then 400 ms, each within +-20%.
   EXPECT_GE(took, absl::Milliseconds(480));
 }
 
-TEST_F(OrchestratorTest, NonRetryableFailureFailsAtOnceSkipsDependantsRunsOnExit) {
+TEST_F(OrchestratorTest,
+       NonRetryableFailureFailsAtOnceSkipsDependantsRunsOnExit) {
   std::string file = dir_.path() + "/exit.txt";
-  auto run = Submit(Spec("    - {name: bad, type: fail, code: INVALID_ARGUMENT, retry: 5}\n"
-                         "    - {name: after_bad, type: noop, after: [bad]}\n"
-                         "    - {name: later, type: noop, after: [after_bad]}\n"
-                         "    - {name: other, type: noop}\n",
-                         "  on_exit:\n    - {name: cleanup, type: record, file: " + file + "}\n"));
+  auto run = Submit(Spec(
+      "    - {name: bad, type: fail, code: INVALID_ARGUMENT, retry: 5}\n"
+      "    - {name: after_bad, type: noop, after: [bad]}\n"
+      "    - {name: later, type: noop, after: [after_bad]}\n"
+      "    - {name: other, type: noop}\n",
+      "  on_exit:\n    - {name: cleanup, type: record, file: " + file + "}\n"));
   v1::Run done = WaitEnd(run->id());
   EXPECT_EQ(done.state(), v1::Run::FAILED);
   EXPECT_EQ(Step(done, "bad").state(), State::FAILED);
   EXPECT_EQ(Step(done, "bad").attempt(), 1);
   EXPECT_EQ(Step(done, "bad").error_code(), 3);
   EXPECT_EQ(Step(done, "after_bad").state(), State::SKIPPED);
-  EXPECT_THAT(Step(done, "after_bad").skip_reason(), HasSubstr("upstream step 'bad' is FAILED"));
+  EXPECT_THAT(Step(done, "after_bad").skip_reason(),
+              HasSubstr("upstream step 'bad' is FAILED"));
   EXPECT_EQ(Step(done, "later").state(), State::SKIPPED);
   EXPECT_EQ(Step(done, "other").state(), State::SUCCEEDED);
   EXPECT_EQ(Step(done, "cleanup").state(), State::SUCCEEDED);
@@ -172,8 +192,10 @@ TEST_F(OrchestratorTest, NonRetryableFailureFailsAtOnceSkipsDependantsRunsOnExit
 
 TEST_F(OrchestratorTest, RerunIsServedFromCacheWithoutCallingTheExecutor) {
   std::string file = dir_.path() + "/calls.txt";
-  auto spec = Spec("    - {name: a, type: record, file: " + file + ", value: x}\n"
-                   "    - {name: b, type: record, file: " + file + ", value: y, after: [a]}\n");
+  auto spec = Spec("    - {name: a, type: record, file: " + file +
+                   ", value: x}\n"
+                   "    - {name: b, type: record, file: " +
+                   file + ", value: y, after: [a]}\n");
   v1::Run first = WaitEnd(Submit(spec)->id());
   ASSERT_EQ(first.state(), v1::Run::SUCCEEDED);
   EXPECT_EQ(Lines(file), 2);
@@ -185,8 +207,10 @@ TEST_F(OrchestratorTest, RerunIsServedFromCacheWithoutCallingTheExecutor) {
             Step(first, "b").outputs().at("record").id());
   EXPECT_EQ(Lines(file), 2);  // No executor call.
   // A changed parameter misses for that step and everything after it.
-  auto changed = Spec("    - {name: a, type: record, file: " + file + ", value: x}\n"
-                      "    - {name: b, type: record, file: " + file + ", value: z, after: [a]}\n");
+  auto changed = Spec("    - {name: a, type: record, file: " + file +
+                      ", value: x}\n"
+                      "    - {name: b, type: record, file: " +
+                      file + ", value: z, after: [a]}\n");
   v1::Run third = WaitEnd(Submit(changed)->id());
   EXPECT_EQ(Step(third, "a").state(), State::CACHED);
   EXPECT_EQ(Step(third, "b").state(), State::SUCCEEDED);
@@ -197,21 +221,28 @@ TEST_F(OrchestratorTest, RerunIsServedFromCacheWithoutCallingTheExecutor) {
 }
 
 TEST_F(OrchestratorTest, WhenConditionsGateSteps) {
-  auto run = Submit(Spec("    - {name: a, type: sleep, seconds: 0}\n"
-                         "    - {name: yes, type: noop, after: [a], when: a.slept == 0}\n"
-                         "    - {name: no, type: noop, after: [a], when: a.slept != 0}\n"
-                         "    - {name: state, type: noop, after: [a], when: a.state == SUCCEEDED}\n"));
+  auto run = Submit(
+      Spec("    - {name: a, type: sleep, seconds: 0}\n"
+           "    - {name: yes, type: noop, after: [a], when: a.slept == 0}\n"
+           "    - {name: no, type: noop, after: [a], when: a.slept != 0}\n"
+           "    - {name: state, type: noop, after: [a], when: a.state == "
+           "SUCCEEDED}\n"));
   v1::Run done = WaitEnd(run->id());
   EXPECT_EQ(done.state(), v1::Run::SUCCEEDED);
   EXPECT_EQ(Step(done, "yes").state(), State::SUCCEEDED);
   EXPECT_EQ(Step(done, "no").state(), State::SKIPPED);
-  EXPECT_THAT(Step(done, "no").skip_reason(), HasSubstr("when 'a.slept != 0' is false"));
+  EXPECT_THAT(Step(done, "no").skip_reason(),
+              HasSubstr("when 'a.slept != 0' is false"));
   EXPECT_EQ(Step(done, "state").state(), State::SUCCEEDED);
 }
 
 TEST_F(OrchestratorTest, StepTimeout) {
   absl::Time start = absl::Now();
-  v1::Run done = WaitEnd(Submit(Spec("    - {name: slow, type: sleep, seconds: 30, timeout: 200ms}\n"))->id());
+  v1::Run done = WaitEnd(
+      Submit(
+          Spec(
+              "    - {name: slow, type: sleep, seconds: 30, timeout: 200ms}\n"))
+          ->id());
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_EQ(done.state(), v1::Run::FAILED);
   EXPECT_EQ(Step(done, "slow").error_code(), 4);  // DEADLINE_EXCEEDED
@@ -219,9 +250,10 @@ TEST_F(OrchestratorTest, StepTimeout) {
 
 TEST_F(OrchestratorTest, CancelStopsStepsAndStillRunsOnExit) {
   std::string file = dir_.path() + "/exit.txt";
-  auto run = Submit(Spec("    - {name: slow, type: sleep, seconds: 30}\n"
-                         "    - {name: next, type: noop, after: [slow]}\n",
-                         "  on_exit:\n    - {name: cleanup, type: record, file: " + file + "}\n"));
+  auto run = Submit(Spec(
+      "    - {name: slow, type: sleep, seconds: 30}\n"
+      "    - {name: next, type: noop, after: [slow]}\n",
+      "  on_exit:\n    - {name: cleanup, type: record, file: " + file + "}\n"));
   absl::SleepFor(absl::Milliseconds(100));
   auto c = orch_->CancelRun(run->id());
   ASSERT_TRUE(c.ok()) << c.status();
@@ -230,21 +262,26 @@ TEST_F(OrchestratorTest, CancelStopsStepsAndStillRunsOnExit) {
   EXPECT_EQ(Step(done, "slow").state(), State::CANCELLED);
   EXPECT_EQ(Step(done, "next").state(), State::SKIPPED);
   EXPECT_EQ(Step(done, "cleanup").state(), State::SUCCEEDED);
-  EXPECT_EQ(orch_->CancelRun(run->id()).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(orch_->CancelRun(run->id()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(OrchestratorTest, ResumeRerunsFailedStepsAndKeepsSucceededOnes) {
   std::string calls = dir_.path() + "/calls.txt";
   std::string gate = dir_.path() + "/gate";
-  auto run = Submit(Spec("    - {name: first, type: record, file: " + calls + "}\n"
-                         "    - {name: gated, type: fail, unless_file: " + gate +
+  auto run = Submit(Spec("    - {name: first, type: record, file: " + calls +
+                         "}\n"
+                         "    - {name: gated, type: fail, unless_file: " +
+                         gate +
                          ", code: FAILED_PRECONDITION, after: [first]}\n"
-                         "    - {name: last, type: record, file: " + calls + ", after: [gated]}\n"),
+                         "    - {name: last, type: record, file: " +
+                         calls + ", after: [gated]}\n"),
                     /*no_cache=*/true);
   v1::Run failed = WaitEnd(run->id());
   ASSERT_EQ(failed.state(), v1::Run::FAILED);
   EXPECT_EQ(Step(failed, "last").state(), State::SKIPPED);
-  EXPECT_EQ(orch_->ResumeRun("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(orch_->ResumeRun("nope").status().code(),
+            absl::StatusCode::kNotFound);
   std::ofstream(gate) << "open";
   auto resumed = orch_->ResumeRun(run->id());
   ASSERT_TRUE(resumed.ok()) << resumed.status();
@@ -253,12 +290,14 @@ TEST_F(OrchestratorTest, ResumeRerunsFailedStepsAndKeepsSucceededOnes) {
   EXPECT_EQ(Step(done, "first").attempt(), 1);
   EXPECT_EQ(Step(done, "last").state(), State::SUCCEEDED);
   EXPECT_EQ(Lines(calls), 2);  // `first` did not run again.
-  EXPECT_EQ(orch_->ResumeRun(run->id()).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(orch_->ResumeRun(run->id()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(OrchestratorTest, RestartResumesRunAndReissuesRunningStepWithSameKey) {
   std::string file = dir_.path() + "/effects.txt";
-  auto run = Submit(Spec("    - {name: a, type: record, file: " + file + ", value: once, sleep_seconds: 0.5}\n"
+  auto run = Submit(Spec("    - {name: a, type: record, file: " + file +
+                         ", value: once, sleep_seconds: 0.5}\n"
                          "    - {name: b, type: noop, after: [a]}\n"));
   ASSERT_TRUE(run.ok());
   absl::SleepFor(absl::Milliseconds(150));
@@ -273,9 +312,10 @@ TEST_F(OrchestratorTest, RestartResumesRunAndReissuesRunningStepWithSameKey) {
 }
 
 TEST_F(OrchestratorTest, LineageLinksInputsExecutionsAndOutputs) {
-  auto run = Submit(Spec("    - {name: a, type: noop}\n"
-                         "    - {name: b, type: noop, after: [a]}\n"
-                         "    - {name: c, type: noop, after: [b]}\n"));
+  auto run =
+      Submit(Spec("    - {name: a, type: noop}\n"
+                  "    - {name: b, type: noop, after: [a]}\n"
+                  "    - {name: c, type: noop, after: [b]}\n"));
   v1::Run done = WaitEnd(run->id());
   std::string b_out = Step(done, "b").outputs().at("out").id();
   auto g = orch_->metadata()->GetLineage(b_out, 10);
@@ -287,9 +327,11 @@ TEST_F(OrchestratorTest, LineageLinksInputsExecutionsAndOutputs) {
   EXPECT_TRUE(ids.contains(run->id() + "/c"));
   EXPECT_TRUE(ids.contains(Step(done, "c").outputs().at("out").id()));
   bool edge = false;
-  for (const auto& e : g->edges()) edge |= e.from() == run->id() + "/b" && e.to() == b_out;
+  for (const auto& e : g->edges())
+    edge |= e.from() == run->id() + "/b" && e.to() == b_out;
   EXPECT_TRUE(edge);
-  EXPECT_EQ(orch_->metadata()->GetLineage("nope", 3).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(orch_->metadata()->GetLineage("nope", 3).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(OrchestratorTest, AliasHistoryAnswersWhatWasServingWhen) {
@@ -303,7 +345,8 @@ TEST_F(OrchestratorTest, AliasHistoryAnswersWhatWasServingWhen) {
   absl::SleepFor(absl::Milliseconds(5));
   r.set_model_version("m2");
   ASSERT_TRUE(m->SetAlias(r).ok());
-  EXPECT_EQ(m->GetAlias("production", absl::InfiniteFuture())->model_version(), "m2");
+  EXPECT_EQ(m->GetAlias("production", absl::InfiniteFuture())->model_version(),
+            "m2");
   EXPECT_EQ(m->GetAlias("production", between)->model_version(), "m1");
   EXPECT_EQ(m->GetAlias("production", between - absl::Hours(1)).status().code(),
             absl::StatusCode::kNotFound);

@@ -17,7 +17,9 @@ class TaskPool {
  public:
   explicit TaskPool(int threads);
   ~TaskPool();  // Shutdown()
-  void Post(std::function<void()> fn) { PostAt(absl::InfinitePast(), std::move(fn)); }
+  void Post(std::function<void()> fn) {
+    PostAt(absl::InfinitePast(), std::move(fn));
+  }
   void PostAt(absl::Time when, std::function<void()> fn);
   // Drops tasks not yet started, waits for running ones. Idempotent.
   void Shutdown();
@@ -27,7 +29,7 @@ class TaskPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::multimap<absl::Time, std::function<void()>> tasks_;  // GUARDED_BY(mu_)
-  bool stop_ = false;                                        // GUARDED_BY(mu_)
+  bool stop_ = false;                                       // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;
 };
 

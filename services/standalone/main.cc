@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
   auto orchestrator_module = mlpipe::orchestrator::OrchestratorModule::Open(
       data_dir, mlpipe::orchestrator::OrchestratorOptionsFromFlags());
   if (!orchestrator_module.ok()) {
-    mlpipe::LogError("cannot open the orchestrator store",
-                     {{"error", std::string(orchestrator_module.status().message())}});
+    mlpipe::LogError(
+        "cannot open the orchestrator store",
+        {{"error", std::string(orchestrator_module.status().message())}});
     return 1;
   }
   modules.push_back(std::move(*orchestrator_module));

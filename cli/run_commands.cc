@@ -1,0 +1,385 @@
+#include "cli/run_commands.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "cli/dataset_commands.h"
+#include "common/config/pipeline_config.h"
+#include "common/util/sha256.h"
+#include "common/util/strings.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpcpp/client_context.h"
+#include "mlpipe/v1/orchestrator_service.grpc.pb.h"
+
+namespace mlpipe::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using google::protobuf::util::TimeUtil;
+using State = v1::StepState;
+
+int CheckFlags(const Args& args, std::vector<std::string> known) {
+  known.push_back("server");
+  known.push_back("output");
+  auto unknown = args.Unknown(known);
+  if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
+  return kOk;
+}
+
+std::string Duration(const v1::StepExecution& s) {
+  if (!s.has_started_at()) return "";
+  int64_t end =
+      s.has_finished_at()
+          ? TimeUtil::TimestampToMicroseconds(s.finished_at())
+          : TimeUtil::TimestampToMicroseconds(TimeUtil::GetCurrentTime());
+  double secs = (end - TimeUtil::TimestampToMicroseconds(s.started_at())) / 1e6;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), secs < 10 ? "%.2f s" : "%.0f s", secs);
+  return buf;
+}
+
+std::string Note(const v1::StepExecution& s) {
+  if (!s.error().empty() && s.state() != State::SUCCEEDED) return s.error();
+  if (!s.skip_reason().empty()) return s.skip_reason();
+  std::string out;
+  for (const auto& [name, a] : s.outputs())
+    StrAppend(&out, out.empty() ? "" : " ", a.id());
+  return out;
+}
+
+std::vector<std::string> StepTable(const v1::Run& run) {
+  TablePrinter t({"STEP", "TYPE", "STATE", "ATTEMPT", "DURATION", "NOTE"});
+  std::vector<std::string> lines;
+  size_t widths[5] = {4, 4, 5, 7, 8};
+  for (const auto& s : run.steps()) {
+    widths[0] = std::max(widths[0], s.name().size());
+    widths[1] = std::max(widths[1], s.type().size());
+    widths[2] = std::max(widths[2], State::State_Name(s.state()).size());
+  }
+  auto pad = [](std::string v, size_t w) {
+    return v + std::string(w - std::min(w, v.size()) + 2, ' ');
+  };
+  lines.push_back(pad("STEP", widths[0]) + pad("TYPE", widths[1]) +
+                  pad("STATE", widths[2]) + pad("ATTEMPT", 7) +
+                  pad("DURATION", 8) + "NOTE");
+  for (const auto& s : run.steps()) {
+    std::string note = Note(s);
+    if (note.size() > 70) note = note.substr(0, 67) + "...";
+    lines.push_back(pad(s.name(), widths[0]) + pad(s.type(), widths[1]) +
+                    pad(State::State_Name(s.state()), widths[2]) +
+                    pad(s.attempt() ? std::to_string(s.attempt()) : "", 7) +
+                    pad(Duration(s), 8) + note);
+  }
+  return lines;
+}
+
+bool Ended(const v1::Run& r) {
+  return r.state() == v1::Run::SUCCEEDED || r.state() == v1::Run::FAILED ||
+         r.state() == v1::Run::CANCELLED;
+}
+
+// Follows a run to its end: a table redrawn in place on a terminal, one line
+// per step change otherwise. Returns the exit code.
+int Watch(const std::string& id, Context& ctx) {
+  auto stub = v1::Orchestrator::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  v1::WatchRunRequest req;
+  req.set_id(id);
+  auto reader = stub->WatchRun(&call, req);
+  bool tty = isatty(STDOUT_FILENO) != 0 && !ctx.json;
+  size_t drawn = 0;
+  std::map<std::string, State::State> last;
+  v1::Run run;
+  while (reader->Read(&run)) {
+    if (ctx.json) continue;
+    if (tty) {
+      auto lines = StepTable(run);
+      if (drawn > 0) std::cout << "\033[" << drawn << "A";
+      for (const auto& l : lines) std::cout << "\r\033[K" << l << "\n";
+      drawn = lines.size();
+      std::cout.flush();
+    } else {
+      for (const auto& s : run.steps()) {
+        if (last[s.name()] == s.state()) continue;
+        last[s.name()] = s.state();
+        if (s.state() == State::PENDING) continue;
+        std::cout << s.name() << " " << State::State_Name(s.state());
+        if (s.attempt() > 1) std::cout << " (attempt " << s.attempt() << ")";
+        std::string note = Note(s);
+        if (!note.empty() && s.state() != State::RUNNING)
+          std::cout << ": " << note;
+        std::cout << "\n";
+      }
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) return Fail(s, ctx);
+  if (ctx.json) {
+    std::cout << ToJson(run) << "\n";
+  } else {
+    std::cout << "run " << run.id() << " " << v1::Run::State_Name(run.state())
+              << "\n";
+  }
+  return run.state() == v1::Run::SUCCEEDED ? kOk : kRunFailed;
+}
+
+absl::StatusOr<std::string> FileHash(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot open " + path);
+  Sha256 h;
+  std::string buf(1 << 20, '\0');
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) h.Update(std::string_view(buf.data(), in.gcount()));
+  }
+  return h.HexDigest();
+}
+
+// Uploads every client-side `file:` of an ingest step and points the step at
+// the batch instead. The idempotency key is the file's content hash, so an
+// unchanged file maps to the same batch (and the step to the same cache key).
+int UploadInputs(const std::string& pipeline_path, v1::PipelineSpec* spec,
+                 Context& ctx) {
+  auto stub = v1::Ingestion::NewStub(ctx.channel);
+  fs::path base = fs::path(pipeline_path).parent_path();
+  for (auto& step : *spec->mutable_steps()) {
+    if (step.type() != "ingest") continue;
+    auto& fields = *step.mutable_params()->mutable_fields();
+    auto it = fields.find("file");
+    if (it == fields.end() || it->second.string_value().starts_with("server:"))
+      continue;
+    fs::path file = it->second.string_value();
+    if (file.is_relative()) file = base / file;
+    auto hash = FileHash(file.string());
+    if (!hash.ok()) {
+      std::cerr << "error: " << config::Where(*spec, step.line()) << ": steps."
+                << step.name() << ".file: " << hash.status().message() << "\n";
+      return kNotFound;
+    }
+    v1::IngestHeader header;
+    std::string dataset = fields.contains("dataset")
+                              ? fields["dataset"].string_value()
+                              : spec->dataset();
+    header.set_dataset(dataset);
+    header.set_format(fields.contains("format") &&
+                              fields["format"].string_value() == "jsonl"
+                          ? v1::JSONL
+                          : v1::CSV);
+    if (fields.contains("delimiter"))
+      header.set_delimiter(fields["delimiter"].string_value());
+    if (fields.contains("no_header"))
+      header.set_no_header(fields["no_header"].bool_value());
+    if (fields.contains("null_values")) {
+      for (const auto& v : fields["null_values"].list_value().values()) {
+        header.add_null_values(v.string_value());
+      }
+    }
+    header.set_idempotency_key("file-" + *hash);
+    v1::IngestResponse resp;
+    grpc::Status s = UploadFile(file.string(), header, stub.get(), &resp);
+    if (!s.ok()) return Fail(s, ctx);
+    if (!ctx.json) {
+      std::cout << (resp.deduplicated() ? "unchanged " : "uploaded ")
+                << file.filename().string() << " -> dataset '" << dataset
+                << "' version " << resp.batch().version() << " ("
+                << FormatCount(resp.batch().row_count()) << " rows)\n";
+    }
+    fields.erase("file");
+    fields["batch"].set_string_value(resp.batch().id());
+    fields["uploaded_from"].set_string_value(file.filename().string());
+  }
+  return kOk;
+}
+
+}  // namespace
+
+int RunPipeline(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {"watch", "no-cache"}); rc != kOk) return rc;
+  if (args.positional().size() < 2)
+    return UsageError("run: PIPELINE.yaml is required");
+  const std::string path = args.positional()[1];
+  auto spec = config::LoadPipelineFile(path);
+  if (!spec.ok()) {
+    std::cerr << "error: " << spec.status().message() << "\n";
+    return spec.status().code() == absl::StatusCode::kNotFound ? kNotFound
+                                                               : kRejected;
+  }
+  if (int rc = UploadInputs(path, &*spec, ctx); rc != kOk) return rc;
+  auto stub = v1::Orchestrator::NewStub(ctx.channel);
+  v1::SubmitRunRequest req;
+  *req.mutable_spec() = *spec;
+  req.set_no_cache(args.Has("no-cache"));
+  v1::Run run;
+  grpc::ClientContext call;
+  if (auto s = stub->SubmitRun(&call, req, &run); !s.ok()) return Fail(s, ctx);
+  if (!args.Has("watch")) {
+    if (ctx.json) {
+      std::cout << ToJson(run) << "\n";
+    } else {
+      std::cout << "run " << run.id() << " submitted (pipeline "
+                << run.pipeline() << "); follow it with: mlpipe runs show "
+                << run.id() << "\n";
+    }
+    return kOk;
+  }
+  if (!ctx.json)
+    std::cout << "run " << run.id() << " (pipeline " << run.pipeline() << ")\n";
+  return Watch(run.id(), ctx);
+}
+
+int RunRuns(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {"pipeline", "limit", "watch"}); rc != kOk)
+    return rc;
+  const auto& pos = args.positional();
+  std::string verb = pos.size() > 1 ? pos[1] : "list";
+  auto stub = v1::Orchestrator::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(30));
+  if (verb == "list") {
+    v1::ListRunsRequest req;
+    req.set_pipeline(args.Get("pipeline"));
+    if (args.Has("limit")) req.set_limit(std::stoi(args.Get("limit")));
+    v1::ListRunsResponse resp;
+    if (auto s = stub->ListRuns(&call, req, &resp); !s.ok())
+      return Fail(s, ctx);
+    if (ctx.json) {
+      std::cout << ToJson(resp) << "\n";
+      return kOk;
+    }
+    TablePrinter t({"RUN", "PIPELINE", "STATE", "STEPS", "CREATED", "TRIGGER"});
+    for (const auto& r : resp.runs()) {
+      int done = 0;
+      for (const auto& s : r.steps()) {
+        done += s.state() == State::SUCCEEDED || s.state() == State::CACHED;
+      }
+      t.Row({r.id(), r.pipeline(), v1::Run::State_Name(r.state()),
+             StrCat(done, "/", r.steps_size()), FormatTime(r.created_at()),
+             r.trigger()});
+    }
+    t.Print();
+    return kOk;
+  }
+  if (pos.size() < 3)
+    return UsageError("runs " + verb + ": RUN_ID is required");
+  const std::string& id = pos[2];
+  v1::Run run;
+  grpc::Status s;
+  if (verb == "show") {
+    v1::GetRunRequest req;
+    req.set_id(id);
+    s = stub->GetRun(&call, req, &run);
+  } else if (verb == "cancel") {
+    v1::CancelRunRequest req;
+    req.set_id(id);
+    s = stub->CancelRun(&call, req, &run);
+  } else if (verb == "resume") {
+    v1::ResumeRunRequest req;
+    req.set_id(id);
+    s = stub->ResumeRun(&call, req, &run);
+    if (s.ok() && args.Has("watch")) return Watch(id, ctx);
+  } else {
+    return UsageError("runs: unknown command '" + verb +
+                      "' (list, show, cancel, resume)");
+  }
+  if (!s.ok()) return Fail(s, ctx);
+  if (ctx.json) {
+    std::cout << ToJson(run) << "\n";
+    return kOk;
+  }
+  std::cout << "run      " << run.id() << "\npipeline " << run.pipeline()
+            << "\nstate    " << v1::Run::State_Name(run.state())
+            << "\ntrigger  " << run.trigger() << "\ncreated  "
+            << FormatTime(run.created_at()) << "\n\n";
+  for (const auto& l : StepTable(run)) std::cout << l << "\n";
+  return kOk;
+}
+
+int RunLineage(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {"depth"}); rc != kOk) return rc;
+  if (args.positional().size() < 2)
+    return UsageError("lineage: an artifact or execution id is required");
+  auto stub = v1::Orchestrator::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  v1::GetLineageRequest req;
+  req.set_id(args.positional()[1]);
+  if (args.Has("depth")) req.set_depth(std::stoi(args.Get("depth")));
+  v1::GetLineageResponse resp;
+  if (auto s = stub->GetLineage(&call, req, &resp); !s.ok())
+    return Fail(s, ctx);
+  if (ctx.json) {
+    std::cout << ToJson(resp) << "\n";
+    return kOk;
+  }
+  TablePrinter nodes({"NODE", "KIND", "TYPE"});
+  for (const auto& n : resp.nodes()) nodes.Row({n.id(), n.kind(), n.type()});
+  nodes.Print();
+  std::cout << "\n";
+  TablePrinter edges({"FROM", "TO"});
+  for (const auto& e : resp.edges()) edges.Row({e.from(), e.to()});
+  edges.Print();
+  return kOk;
+}
+
+int RunAliases(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
+  const auto& pos = args.positional();
+  std::string verb = pos.size() > 1 ? pos[1] : "list";
+  auto stub = v1::Orchestrator::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  auto print = [&](const auto& records) {
+    TablePrinter t({"ALIAS", "MODEL VERSION", "SET BY", "SET AT"});
+    for (const auto& r : records) {
+      t.Row({r.alias(), r.model_version(), r.set_by(), FormatTime(r.set_at())});
+    }
+    t.Print();
+  };
+  if (verb == "list") {
+    v1::ListAliasesResponse resp;
+    if (auto s = stub->ListAliases(&call, {}, &resp); !s.ok())
+      return Fail(s, ctx);
+    if (ctx.json)
+      std::cout << ToJson(resp) << "\n";
+    else
+      print(resp.aliases());
+    return kOk;
+  }
+  if (verb == "history") {
+    if (pos.size() < 3) return UsageError("aliases history: NAME is required");
+    v1::AliasHistoryRequest req;
+    req.set_alias(pos[2]);
+    v1::AliasHistoryResponse resp;
+    if (auto s = stub->AliasHistory(&call, req, &resp); !s.ok())
+      return Fail(s, ctx);
+    if (ctx.json)
+      std::cout << ToJson(resp) << "\n";
+    else
+      print(resp.records());
+    return kOk;
+  }
+  if (verb == "set") {
+    if (pos.size() < 4)
+      return UsageError("aliases set: NAME MODEL_VERSION are required");
+    v1::SetAliasRequest req;
+    req.set_alias(pos[2]);
+    req.set_model_version(pos[3]);
+    const char* user = std::getenv("USER");
+    req.set_set_by(StrCat("user:", user ? user : "unknown"));
+    v1::AliasRecord rec;
+    if (auto s = stub->SetAlias(&call, req, &rec); !s.ok()) return Fail(s, ctx);
+    if (ctx.json)
+      std::cout << ToJson(rec) << "\n";
+    else
+      std::cout << "alias " << rec.alias() << " -> " << rec.model_version()
+                << "\n";
+    return kOk;
+  }
+  return UsageError("aliases: unknown command '" + verb +
+                    "' (list, history, set)");
+}
+
+}  // namespace mlpipe::cli

@@ -1,0 +1,142 @@
+// The orchestrator in mlpipe-standalone, driven by the CLI, as real processes.
+#include <fstream>
+#include <thread>
+
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "mlpipe/v1/orchestrator_service.pb.h"
+#include "tests/integration/harness.h"
+
+namespace mlpipe::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+int Lines(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+v1::Run ParseRun(const std::string& json) {
+  v1::Run run;
+  auto s = google::protobuf::util::JsonStringToMessage(json, &run);
+  EXPECT_TRUE(s.ok()) << s.ToString() << json;
+  return run;
+}
+
+std::string StepState(const v1::Run& run, const std::string& name) {
+  for (const auto& s : run.steps()) {
+    if (s.name() == name) return v1::StepState::State_Name(s.state());
+  }
+  return "missing";
+}
+
+class OrchestratorE2eTest : public ::testing::Test {
+ protected:
+  std::string WritePipeline(const std::string& name, const std::string& steps) {
+    std::string path = dir_.path() + "/" + name + ".yaml";
+    WriteFile(path, "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: " +
+                        name + "}\nspec:\n  dataset: credit\n  steps:\n" +
+                        steps);
+    return path;
+  }
+  TempDir dir_;
+};
+
+TEST_F(OrchestratorE2eTest, RunUploadsInputsAndCachedRerunSkipsWork) {
+  Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
+  std::string credit = SourcePath("examples/credit/credit.csv");
+  std::string calls = dir_.path() + "/calls.txt";
+  std::string p = WritePipeline(
+      "credit", "    - {name: load, type: ingest, file: " + credit +
+                    "}\n    - {name: work, type: record, file: " + calls +
+                    ", after: [load]}\n");
+  auto r = server.Cli({"run", p, "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(
+      r.out,
+      HasSubstr(
+          "uploaded credit.csv -> dataset 'credit' version 1 (4,454 rows)"));
+  EXPECT_THAT(r.out, HasSubstr("SUCCEEDED"));
+  auto again = server.Cli({"--output", "json", "run", p, "--watch"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  v1::Run run = ParseRun(again.out);
+  EXPECT_EQ(StepState(run, "load"), "CACHED");
+  EXPECT_EQ(StepState(run, "work"), "CACHED");
+  EXPECT_EQ(Lines(calls), 1);
+  // Lineage: the step's output traces back to the uploaded batch.
+  std::string out;
+  for (const auto& s : run.steps()) {
+    if (s.name() == "work") out = s.outputs().at("record").id();
+  }
+  auto lineage = server.Cli({"lineage", out});
+  ASSERT_EQ(lineage.exit_code, 0) << lineage.err;
+  EXPECT_THAT(lineage.out, HasSubstr("dataset:credit@v1"));
+  auto list = server.Cli({"runs", "list"});
+  EXPECT_THAT(list.out, HasSubstr("SUCCEEDED"));
+}
+
+TEST_F(OrchestratorE2eTest, FailedAndInvalidPipelinesHaveDistinctExitCodes) {
+  Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
+  std::string failing =
+      WritePipeline("failing",
+                    "    - {name: boom, type: fail, code: INTERNAL}\n"
+                    "    - {name: after, type: noop, after: [boom]}\n");
+  auto r = server.Cli({"run", failing, "--watch"});
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("after SKIPPED"));
+  std::string invalid =
+      WritePipeline("invalid", "    - {name: a, type: noop, after: [ghost]}\n");
+  r = server.Cli({"run", invalid});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_THAT(
+      r.err, HasSubstr("invalid.yaml:7: steps.a.after: no step named 'ghost'"));
+  std::string unknown =
+      WritePipeline("unknown", "    - {name: a, type: teleport}\n");
+  r = server.Cli({"run", unknown});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_THAT(
+      r.err,
+      HasSubstr("unknown.yaml:7: steps.a.type: unknown step type 'teleport'"));
+}
+
+TEST_F(OrchestratorE2eTest,
+       KillDuringAStepThenRestartCompletesTheRunWithOneSideEffect) {
+  std::string effects = dir_.path() + "/effects.txt";
+  std::string p = WritePipeline(
+      "durable", "    - {name: slow, type: record, file: " + effects +
+                     ", value: x, sleep_seconds: 1.5}\n"
+                     "    - {name: next, type: noop, after: [slow]}\n");
+  std::string run_id;
+  {
+    Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
+    auto r = server.Cli({"--output", "json", "run", p});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    run_id = ParseRun(r.out).id();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    server.Crash();
+  }
+  EXPECT_EQ(Lines(effects), 0);  // Killed before the side effect.
+  Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
+  v1::Run run;
+  for (int i = 0; i < 100; ++i) {
+    auto r = server.Cli({"--output", "json", "runs", "show", run_id});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    run = ParseRun(r.out);
+    if (run.state() == v1::Run::SUCCEEDED || run.state() == v1::Run::FAILED)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(run.state(), v1::Run::SUCCEEDED);
+  EXPECT_EQ(StepState(run, "next"), "SUCCEEDED");
+  EXPECT_EQ(Lines(effects), 1);
+  EXPECT_THAT(ReadFile(effects), HasSubstr(run_id + "/slow x"));
+}
+
+}  // namespace
+}  // namespace mlpipe::testing
