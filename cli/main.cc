@@ -29,6 +29,8 @@ commands:
   runs show|cancel ID                 a run and its steps / cancel it
   runs resume ID [--watch]            re-run a failed run from its failed steps
   lineage ID [--depth N]              what an artifact or execution came from and fed
+  schedules create PIPELINE.yaml      register the pipeline's triggers (cron, events)
+  schedules list | delete ID          registered triggers and their next fire times
   aliases list | history NAME         model registry aliases and their history
   aliases set NAME MODEL_VERSION      point an alias at a model version
   status                              is the server up and serving? (exit 0 if so)
@@ -73,5 +75,6 @@ int main(int argc, char** argv) {
   if (cmd == "runs") return RunRuns(args, ctx);
   if (cmd == "lineage") return RunLineage(args, ctx);
   if (cmd == "aliases") return RunAliases(args, ctx);
+  if (cmd == "schedules") return RunSchedules(args, ctx);
   return UsageError("unknown command '" + cmd + "'");
 }

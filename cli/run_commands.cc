@@ -325,6 +325,79 @@ int RunLineage(const Args& args, Context& ctx) {
   return kOk;
 }
 
+int RunSchedules(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
+  const auto& pos = args.positional();
+  std::string verb = pos.size() > 1 ? pos[1] : "list";
+  auto stub = v1::Orchestrator::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  auto print = [&](const auto& schedules) {
+    TablePrinter t(
+        {"SCHEDULE", "PIPELINE", "TRIGGER", "NEXT FIRE", "LAST FIRED"});
+    for (const auto& s : schedules) {
+      std::string trigger =
+          s.trigger().has_event()
+              ? StrCat("event ", s.trigger().event().source(), "/",
+                       s.trigger().event().topic())
+              : StrCat("cron \"", s.trigger().schedule(), "\" ",
+                       s.trigger().timezone().empty() ? "UTC"
+                                                      : s.trigger().timezone());
+      for (const auto& [k, v] : s.trigger().event().filter())
+        StrAppend(&trigger, " ", k, "=", v);
+      t.Row({s.id(), s.spec().metadata().name(), trigger,
+             s.has_next_fire_at() ? FormatTime(s.next_fire_at()) : "-",
+             s.has_last_fired_at() ? FormatTime(s.last_fired_at()) : "-"});
+    }
+    t.Print();
+  };
+  if (verb == "create") {
+    if (pos.size() < 3)
+      return UsageError("schedules create: PIPELINE.yaml is required");
+    auto spec = config::LoadPipelineFile(pos[2]);
+    if (!spec.ok()) {
+      std::cerr << "error: " << spec.status().message() << "\n";
+      return spec.status().code() == absl::StatusCode::kNotFound ? kNotFound
+                                                                 : kRejected;
+    }
+    v1::CreateScheduleRequest req;
+    *req.mutable_spec() = *spec;
+    v1::CreateScheduleResponse resp;
+    if (auto s = stub->CreateSchedule(&call, req, &resp); !s.ok())
+      return Fail(s, ctx);
+    if (ctx.json)
+      std::cout << ToJson(resp) << "\n";
+    else
+      print(resp.schedules());
+    return kOk;
+  }
+  if (verb == "list") {
+    v1::ListSchedulesResponse resp;
+    if (auto s = stub->ListSchedules(&call, {}, &resp); !s.ok())
+      return Fail(s, ctx);
+    if (ctx.json)
+      std::cout << ToJson(resp) << "\n";
+    else
+      print(resp.schedules());
+    return kOk;
+  }
+  if (verb == "delete") {
+    if (pos.size() < 3)
+      return UsageError("schedules delete: SCHEDULE_ID is required");
+    v1::DeleteScheduleRequest req;
+    req.set_id(pos[2]);
+    v1::DeleteScheduleResponse resp;
+    if (auto s = stub->DeleteSchedule(&call, req, &resp); !s.ok())
+      return Fail(s, ctx);
+    if (!ctx.json)
+      std::cout << "deleted schedule " << pos[2] << "\n";
+    else
+      std::cout << "{}\n";
+    return kOk;
+  }
+  return UsageError("schedules: unknown command '" + verb +
+                    "' (create, list, delete)");
+}
+
 int RunAliases(const Args& args, Context& ctx) {
   if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
   const auto& pos = args.positional();

@@ -11,6 +11,8 @@ int RunPipeline(const Args& args, Context& ctx);
 int RunRuns(const Args& args, Context& ctx);
 // mlpipe lineage ID [--depth N]
 int RunLineage(const Args& args, Context& ctx);
+// mlpipe schedules create PIPELINE.yaml | list | delete ID
+int RunSchedules(const Args& args, Context& ctx);
 // mlpipe aliases list | history NAME | set NAME MODEL_VERSION
 int RunAliases(const Args& args, Context& ctx);
 

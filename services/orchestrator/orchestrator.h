@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,24 @@ class Orchestrator {
 
   MetadataStore* metadata() { return &metadata_; }
 
+  // Triggers -------------------------------------------------------------
+  // Registers every trigger of `spec` as a schedule. INVALID_ARGUMENT when the
+  // spec is invalid, has no triggers, or has a bad cron or time zone.
+  absl::StatusOr<std::vector<v1::Schedule>> CreateSchedules(
+      const v1::PipelineSpec& spec);
+  absl::StatusOr<std::vector<v1::Schedule>> ListSchedules() const;
+  absl::Status DeleteSchedule(const std::string& id);
+  // Starts a run for every cron schedule due at `now`: once per due time, and
+  // once for a series of times missed while down. Returns runs started.
+  int Tick(absl::Time now);
+  // Starts the runs `event` from `source` triggers and records it as handled.
+  // Handling the same event again starts nothing new.
+  absl::Status HandleEvent(const std::string& source, const v1::Event& event);
+  // The last event sequence handled from `source` (0 when none).
+  uint64_t EventCursor(const std::string& source) const;
+  // Sources that some event trigger listens to.
+  std::set<std::string> EventSources() const;
+
  private:
   struct ActiveRun;
   Orchestrator(OrchestratorOptions options, storage::Store* store,
@@ -108,6 +127,7 @@ class Orchestrator {
   MetadataStore metadata_;
   std::unique_ptr<TaskPool> pool_;
 
+  std::mutex schedules_mu_;  // Serializes schedule and cursor updates.
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<ActiveRun>> active_;  // GUARDED_BY(mu_)
   int running_steps_ = 0;                                     // GUARDED_BY(mu_)

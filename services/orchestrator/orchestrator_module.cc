@@ -2,6 +2,8 @@
 
 #include "absl/flags/flag.h"
 #include "common/rpc/channel.h"
+#include "common/util/log.h"
+#include "mlpipe/v1/events.grpc.pb.h"
 #include "services/orchestrator/ingest_steps.h"
 #include "services/orchestrator/orchestrator_service.h"
 
@@ -47,7 +49,7 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
 }
 
 OrchestratorModule::~OrchestratorModule() {
-  if (orchestrator_) orchestrator_->Stop();
+  Stop();
   service_.reset();
   orchestrator_.reset();
   log_.reset();
@@ -62,13 +64,97 @@ std::shared_ptr<grpc::Channel> OrchestratorModule::IngestChannel() {
 absl::Status OrchestratorModule::Start(std::shared_ptr<grpc::Channel> self) {
   {
     std::lock_guard lock(mu_);
+    self_ = self;
     ingest_channel_ = options_.ingest_address.empty()
                           ? std::move(self)
                           : rpc::NewChannel(options_.ingest_address);
   }
-  return orchestrator_->Start();
+  if (auto s = orchestrator_->Start(); !s.ok()) return s;
+  trigger_thread_ = std::thread([this] { TriggerLoop(); });
+  return absl::OkStatus();
 }
 
-void OrchestratorModule::Stop() { orchestrator_->Stop(); }
+void OrchestratorModule::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto* call : calls_) call->TryCancel();
+    wake_.notify_all();
+  }
+  if (trigger_thread_.joinable()) trigger_thread_.join();
+  for (auto& [source, t] : subscribers_) {
+    if (t.joinable()) t.join();
+  }
+  if (orchestrator_) orchestrator_->Stop();
+}
+
+bool OrchestratorModule::Pause(absl::Duration d) {
+  std::unique_lock lock(mu_);
+  wake_.wait_for(lock, absl::ToChronoNanoseconds(d),
+                 [this] { return stopping_; });
+  return !stopping_;
+}
+
+std::shared_ptr<grpc::Channel> OrchestratorModule::ChannelFor(
+    const std::string& source) {
+  if (source == "ingest") return IngestChannel();
+  std::lock_guard lock(mu_);
+  return self_;  // Every other service is hosted beside the orchestrator so
+                 // far.
+}
+
+void OrchestratorModule::TriggerLoop() {
+  do {
+    orchestrator_->Tick(absl::Now());
+    for (const auto& source : orchestrator_->EventSources()) {
+      if (!subscribers_.contains(source)) {
+        subscribers_[source] =
+            std::thread([this, source] { SubscribeLoop(source); });
+      }
+    }
+  } while (Pause(absl::Seconds(1)));
+}
+
+void OrchestratorModule::SubscribeLoop(const std::string& source) {
+  absl::Duration backoff = absl::Milliseconds(200);
+  do {
+    grpc::ClientContext call;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      calls_.insert(&call);
+    }
+    auto stub = v1::Events::NewStub(ChannelFor(source));
+    v1::SubscribeRequest req;
+    req.set_source(source);
+    req.set_from_sequence(orchestrator_->EventCursor(source) + 1);
+    req.set_follow(true);
+    auto reader = stub->Subscribe(&call, req);
+    v1::Event event;
+    bool healthy = true;
+    while (healthy && reader->Read(&event)) {
+      backoff = absl::Milliseconds(200);
+      if (auto s = orchestrator_->HandleEvent(source, event); !s.ok()) {
+        LogWarning("event not handled; retrying",
+                   {{"source", source},
+                    {"sequence", std::to_string(event.sequence())},
+                    {"error", std::string(s.message())}});
+        call.TryCancel();
+        healthy = false;
+      }
+    }
+    grpc::Status status = reader->Finish();
+    {
+      std::lock_guard lock(mu_);
+      calls_.erase(&call);
+    }
+    if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+      LogWarning("event subscription ended; reconnecting",
+                 {{"source", source}, {"error", status.error_message()}});
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(10));
+  } while (Pause(backoff));
+}
 
 }  // namespace mlpipe::orchestrator

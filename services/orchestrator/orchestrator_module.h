@@ -3,10 +3,17 @@
 #ifndef MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_MODULE_H_
 #define MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_MODULE_H_
 
+#include <atomic>
+#include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 
+#include "absl/time/time.h"
+#include "grpcpp/client_context.h"
 #include "services/host/host.h"
 #include "services/orchestrator/orchestrator.h"
 
@@ -38,10 +45,26 @@ class OrchestratorModule final : public host::ServiceModule {
  private:
   OrchestratorModule() = default;
   std::shared_ptr<grpc::Channel> IngestChannel();
+  // The channel to the service that emits `source`'s events.
+  std::shared_ptr<grpc::Channel> ChannelFor(const std::string& source);
+  // Fires due schedules every second and starts a subscriber per event
+  // source that triggers listen to.
+  void TriggerLoop();
+  // Follows `source`'s outbox from the stored cursor; reconnects on failure.
+  void SubscribeLoop(const std::string& source);
+  // Waits up to `d`; false when stopping.
+  bool Pause(absl::Duration d);
 
   OrchestratorModuleOptions options_;
   std::mutex mu_;
   std::shared_ptr<grpc::Channel> ingest_channel_;  // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> self_;            // GUARDED_BY(mu_)
+  bool stopping_ = false;                          // GUARDED_BY(mu_)
+  std::condition_variable wake_;
+  std::set<grpc::ClientContext*> calls_;  // GUARDED_BY(mu_)
+  std::thread trigger_thread_;
+  std::map<std::string, std::thread>
+      subscribers_;  // Touched by TriggerLoop only.
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<events::EventLog> log_;
   ExecutorRegistry executors_;

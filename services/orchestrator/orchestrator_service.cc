@@ -103,11 +103,6 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
   uint64_t last_revision_ = 0;  // GUARDED_BY(mu_)
 };
 
-absl::Status NotYet(std::string_view what) {
-  return absl::UnimplementedError(std::string(what) +
-                                  " are not implemented yet");
-}
-
 }  // namespace
 
 grpc::ServerUnaryReactor* OrchestratorService::SubmitRun(
@@ -145,18 +140,28 @@ grpc::ServerUnaryReactor* OrchestratorService::ResumeRun(
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::CreateSchedule(
-    Ctx* ctx, const v1::CreateScheduleRequest*, v1::CreateScheduleResponse*) {
-  return Done(ctx, NotYet("schedules and event triggers"));
+    Ctx* ctx, const v1::CreateScheduleRequest* req,
+    v1::CreateScheduleResponse* out) {
+  auto created = orch_->CreateSchedules(req->spec());
+  if (created.ok()) {
+    for (auto& s : *created) *out->add_schedules() = std::move(s);
+  }
+  return Done(ctx, created.status());
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ListSchedules(
-    Ctx* ctx, const v1::ListSchedulesRequest*, v1::ListSchedulesResponse*) {
-  return Done(ctx, NotYet("schedules and event triggers"));
+    Ctx* ctx, const v1::ListSchedulesRequest*, v1::ListSchedulesResponse* out) {
+  auto all = orch_->ListSchedules();
+  if (all.ok()) {
+    for (auto& s : *all) *out->add_schedules() = std::move(s);
+  }
+  return Done(ctx, all.status());
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::DeleteSchedule(
-    Ctx* ctx, const v1::DeleteScheduleRequest*, v1::DeleteScheduleResponse*) {
-  return Done(ctx, NotYet("schedules and event triggers"));
+    Ctx* ctx, const v1::DeleteScheduleRequest* req,
+    v1::DeleteScheduleResponse*) {
+  return Done(ctx, orch_->DeleteSchedule(req->id()));
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetLineage(

@@ -366,5 +366,72 @@ TEST_F(OrchestratorTest, RunEventsAreEmitted) {
   EXPECT_EQ(events->back().attributes().at("run"), done.id());
 }
 
+TEST_F(OrchestratorTest, CronScheduleFiresOncePerDueTimeWithInjectedClock) {
+  auto spec = Spec("    - {name: a, type: noop}\n",
+                   "  triggers:\n    - {schedule: \"0 3 * * *\"}\n");
+  auto created = orch_->CreateSchedules(spec);
+  ASSERT_TRUE(created.ok()) << created.status();
+  ASSERT_EQ(created->size(), 1u);
+  absl::Time due = absl::FromUnixMicros(
+      TimeUtil::TimestampToMicroseconds((*created)[0].next_fire_at()));
+  EXPECT_EQ(absl::ToCivilMinute(due, absl::UTCTimeZone()).hour(), 3);
+  EXPECT_EQ(orch_->Tick(due - absl::Seconds(1)), 0);
+  EXPECT_EQ(orch_->Tick(due), 1);
+  EXPECT_EQ(orch_->Tick(due + absl::Seconds(30)),
+            0);  // Same due time: no second run.
+  // Three days later: the missed fires make one run, not three.
+  EXPECT_EQ(orch_->Tick(due + absl::Hours(72)), 1);
+  auto runs = orch_->ListRuns("t", 10);
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_EQ((*runs)[0].trigger(), "schedule:" + (*created)[0].id());
+  auto list = orch_->ListSchedules();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_TRUE((*list)[0].has_last_fired_at());
+  ASSERT_TRUE(orch_->DeleteSchedule((*created)[0].id()).ok());
+  EXPECT_EQ(orch_->Tick(due + absl::Hours(200)), 0);
+  EXPECT_EQ(orch_->DeleteSchedule("nope").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(OrchestratorTest, ScheduleErrorsNameTheLine) {
+  auto bad_cron = orch_->CreateSchedules(
+      Spec("    - {name: a, type: noop}\n",
+           "  triggers:\n    - {schedule: \"0 25 * * *\"}\n"));
+  EXPECT_THAT(bad_cron.status().ToString(),
+              HasSubstr("t.yaml:8: triggers.cron hour '25'"));
+  auto bad_tz =
+      orch_->CreateSchedules(Spec("    - {name: a, type: noop}\n",
+                                  "  triggers:\n    - {schedule: \"0 3 * * "
+                                  "*\", timezone: Mars/Olympus}\n"));
+  EXPECT_THAT(bad_tz.status().ToString(),
+              HasSubstr("unknown time zone 'Mars/Olympus'"));
+  auto none = orch_->CreateSchedules(Spec("    - {name: a, type: noop}\n"));
+  EXPECT_THAT(none.status().ToString(),
+              HasSubstr("spec.triggers: the pipeline has no triggers"));
+}
+
+TEST_F(OrchestratorTest, EventTriggerStartsOneRunPerMatchingEvent) {
+  auto created = orch_->CreateSchedules(
+      Spec("    - {name: a, type: noop}\n",
+           "  triggers:\n    - {event: {topic: dataset.ingested, filter: "
+           "{dataset: credit}}}\n"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ((*created)[0].trigger().event().source(), "ingest");
+  EXPECT_EQ(orch_->EventSources(), std::set<std::string>{"ingest"});
+  auto event = [](uint64_t seq, const std::string& dataset) {
+    v1::Event e =
+        events::EventLog::Make("dataset.ingested", {{"dataset", dataset}});
+    e.set_sequence(seq);
+    return e;
+  };
+  ASSERT_TRUE(orch_->HandleEvent("ingest", event(1, "other")).ok());
+  ASSERT_TRUE(orch_->HandleEvent("ingest", event(2, "credit")).ok());
+  ASSERT_TRUE(
+      orch_->HandleEvent("ingest", event(2, "credit")).ok());  // Replayed.
+  EXPECT_EQ(orch_->EventCursor("ingest"), 2u);
+  auto runs = orch_->ListRuns("t", 10);
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].trigger(), "event:dataset.ingested#2");
+}
+
 }  // namespace
 }  // namespace mlpipe::orchestrator

@@ -138,5 +138,50 @@ TEST_F(OrchestratorE2eTest,
   EXPECT_THAT(ReadFile(effects), HasSubstr(run_id + "/slow x"));
 }
 
+TEST_F(OrchestratorE2eTest, IngestEventTriggersARun) {
+  Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
+  std::string p = dir_.path() + "/on_ingest.yaml";
+  WriteFile(p,
+            "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: "
+            "on-ingest}\nspec:\n"
+            "  dataset: credit\n  steps:\n    - {name: latest, type: ingest}\n"
+            "  triggers:\n    - {event: {topic: dataset.ingested, filter: "
+            "{dataset: credit}}}\n");
+  auto created = server.Cli({"schedules", "create", p});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_THAT(created.out,
+              HasSubstr("event ingest/dataset.ingested dataset=credit"));
+  // Data for another dataset does not trigger it; credit does.
+  std::string other = dir_.path() + "/other.csv";
+  WriteFile(other, "a\n1\n");
+  ASSERT_EQ(
+      server.Cli({"ingest", "--dataset", "other", "--file", other}).exit_code,
+      0);
+  ASSERT_EQ(server
+                .Cli({"ingest", "--dataset", "credit", "--file",
+                      SourcePath("examples/credit/credit.csv")})
+                .exit_code,
+            0);
+  v1::ListRunsResponse runs;
+  for (int i = 0; i < 100 && runs.runs_size() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto r = server.Cli(
+        {"--output", "json", "runs", "list", "--pipeline", "on-ingest"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &runs).ok());
+  }
+  ASSERT_EQ(runs.runs_size(), 1);
+  EXPECT_THAT(runs.runs(0).trigger(), HasSubstr("event:dataset.ingested#2"));
+  // A restart resumes from the stored cursor: the event does not fire again.
+  EXPECT_EQ(server.Stop(), 0);
+  Standalone again(dir_.path() + "/data", {"--enable_test_steps"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto r = again.Cli(
+      {"--output", "json", "runs", "list", "--pipeline", "on-ingest"});
+  v1::ListRunsResponse after;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &after).ok());
+  EXPECT_EQ(after.runs_size(), 1);
+}
+
 }  // namespace
 }  // namespace mlpipe::testing
