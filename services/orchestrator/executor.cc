@@ -1,10 +1,12 @@
 #include "services/orchestrator/executor.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "common/util/sha256.h"
 #include "common/util/strings.h"
 
 namespace mlpipe::orchestrator {
@@ -178,17 +180,31 @@ class RecordExecutor final : public StepExecutor {
   }
 };
 
+// Does nothing; its output id is derived from its value (or name) and its
+// inputs, so identical work yields the same artifact in every run.
 class NoopExecutor final : public StepExecutor {
  public:
-  std::string version() const override { return "1"; }
+  std::string version() const override { return "2"; }
   absl::Status Validate(const v1::PipelineSpec&,
                         const v1::StepSpec& step) const override {
     return CheckParams(step, {{"value", K::kStringValue}});
   }
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    auto value = ctx.StringParam("value", ctx.step->name());
+    if (!value.ok()) return value.status();
+    std::vector<std::string> inputs;
+    for (const auto& dep : ctx.step->after()) {
+      auto it = ctx.upstream.find(dep);
+      if (it == ctx.upstream.end()) continue;
+      for (const auto& [name, a] : it->second.outputs())
+        inputs.push_back(a.id());
+    }
+    std::sort(inputs.begin(), inputs.end());
+    Sha256 h;
+    for (const auto& id : inputs) h.Update(id + "\n");
     StepResult r;
     v1::Artifact a;
-    a.set_id(StrCat("noop:", ctx.run_id, "/", ctx.step->name()));
+    a.set_id(StrCat("noop:", *value, "@", h.HexDigest().substr(7, 12)));
     a.set_type("noop");
     r.outputs["out"] = a;
     return r;

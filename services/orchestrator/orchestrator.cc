@@ -24,7 +24,18 @@ namespace {
 using google::protobuf::util::TimeUtil;
 using State = v1::StepState;
 
+// A run is stored as a header (the Run without spec and steps), its spec
+// (written once) and one record per step, so a step change writes only that
+// step instead of the whole run.
 constexpr char kRuns[] = "runs";
+constexpr char kRunSpecs[] = "run_specs";
+constexpr char kRunSteps[] = "run_steps";
+
+std::string StepKey(const std::string& run_id, int index) {
+  std::string k = run_id + "/";
+  storage::AppendU32(&k, static_cast<uint32_t>(index));
+  return k;
+}
 constexpr char kCache[] = "cache";
 constexpr char kSubmitKeys[] = "submit_keys";
 constexpr char kSchedules[] = "schedules";
@@ -176,12 +187,14 @@ std::string DeterministicBytes(const google::protobuf::Message& m) {
 
 struct Orchestrator::ActiveRun {
   v1::Run run;
-  std::vector<const v1::StepSpec*>
-      specs;  // Parallel to run.steps(); in run.spec.
+  // Parallel to run.steps(); point into run.spec.
+  std::vector<const v1::StepSpec*> specs;
   std::map<std::string, int> index;
   std::vector<std::shared_ptr<std::atomic<bool>>> cancel;
-  storage::WriteBatch
-      writes;  // Lineage and cache entries to persist with the run.
+  // Lineage and cache entries to persist with the run.
+  storage::WriteBatch writes;
+  std::vector<std::string> stored_steps;  // Each step as last stored.
+  bool spec_stored = false;
   std::vector<v1::Event> events;
   bool dirty = false;
 
@@ -199,7 +212,8 @@ struct Orchestrator::ActiveRun {
 storage::Options Orchestrator::StorageOptions() {
   storage::Options o;
   o.column_families = {
-      {.name = kRuns},       {.name = kCache},
+      {.name = kRuns},       {.name = kRunSpecs},
+      {.name = kRunSteps},   {.name = kCache},
       {.name = kSubmitKeys}, {.name = kSchedules},
       {.name = kCursors},    {.name = events::kEventsColumnFamily}};
   MetadataStore::AddColumnFamilies(&o);
@@ -234,14 +248,23 @@ absl::Status Orchestrator::Start() {
   // Room for steps whose executors overrun their timeouts.
   pool_ = std::make_unique<TaskPool>(options_.max_parallel_steps + 4);
   std::vector<std::pair<ActiveRun*, int>> reissue;
+  std::vector<std::string> unfinished;
   for (auto it = store_->Scan(kRuns, ""); it->Valid(); it->Next()) {
-    v1::Run run;
-    if (!run.ParseFromArray(it->value().data(),
-                            static_cast<int>(it->value().size()))) {
+    v1::Run header;
+    if (!header.ParseFromArray(it->value().data(),
+                               static_cast<int>(it->value().size()))) {
       return absl::DataLossError(StrCat("run '", it->key(), "' is corrupt"));
     }
-    if (RunTerminal(run.state())) continue;
-    auto active = std::make_unique<ActiveRun>(std::move(run));
+    if (!RunTerminal(header.state())) unfinished.push_back(header.id());
+  }
+  for (const auto& run_id : unfinished) {
+    auto run = LoadRun(run_id, /*with_spec=*/true);
+    if (!run.ok()) return run.status();
+    auto active = std::make_unique<ActiveRun>(std::move(*run));
+    active->spec_stored = true;
+    for (const auto& st : active->run.steps()) {
+      active->stored_steps.push_back(st.SerializeAsString());
+    }
     for (int i = 0; i < active->run.steps_size(); ++i) {
       if (active->step(i).state() == State::RUNNING)
         reissue.push_back({active.get(), i});
@@ -337,9 +360,8 @@ absl::StatusOr<v1::Run> Orchestrator::SubmitRun(
     if (prior.ok()) {
       auto it = active_.find(*prior);
       if (it != active_.end()) return it->second->run;
-      auto raw = store_->Get(kRuns, *prior);
-      v1::Run r;
-      if (raw.ok() && r.ParseFromString(*raw)) return r;
+      auto r = LoadRun(*prior, /*with_spec=*/true);
+      if (r.ok()) return r;
     }
   }
   v1::Run run;
@@ -455,12 +477,14 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
         }
       }
       const StepExecutor* exec = executors_->Find(spec.type());
-      bool cacheable = exec->Cacheable(spec) &&
-                       (!spec.has_cache() || spec.cache()) &&
-                       !run.run.no_cache();
+      bool cacheable =
+          exec->Cacheable(spec) && (!spec.has_cache() || spec.cache());
       if (cacheable && step.cache_key().empty()) {
+        // --no-cache skips the lookup but still refreshes the entry.
         step.set_cache_key(CacheKey(run, i));
-        auto hit = store_->Get(kCache, step.cache_key());
+        auto hit = run.run.no_cache() ? absl::StatusOr<std::string>(
+                                            absl::NotFoundError("no-cache run"))
+                                      : store_->Get(kCache, step.cache_key());
         v1::StepExecution cached;
         if (hit.ok() && cached.ParseFromString(*hit)) {
           Metrics::Get().cache.Add({{"result", "hit"}}).Increment();
@@ -506,6 +530,9 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
     run.dirty = true;
   }
   if (run.dirty) {
+    // Step changes are not synced (they survive kill -9; the WAL is written).
+    // The end of a run is, so its writes are flushed by the run that made
+    // them rather than by whichever synced write comes next.
     auto s = PersistLocked(run, std::move(run.writes), std::move(run.events),
                            RunTerminal(run.run.state()));
     run.writes.Clear();
@@ -651,8 +678,27 @@ absl::Status Orchestrator::PersistLocked(ActiveRun& run,
                                          std::vector<v1::Event> events,
                                          bool sync) {
   run.run.set_revision(run.run.revision() + 1);
-  batch.Put(kRuns, run.run.id(), run.run.SerializeAsString());
+  v1::Run header = run.run;
+  header.clear_spec();
+  header.clear_steps();
+  batch.Put(kRuns, run.run.id(), header.SerializeAsString());
+  if (!run.spec_stored) {
+    batch.Put(kRunSpecs, run.run.id(), run.run.spec().SerializeAsString());
+  }
+  run.stored_steps.resize(run.run.steps_size());
+  std::vector<std::pair<int, std::string>> changed;
+  for (int i = 0; i < run.run.steps_size(); ++i) {
+    std::string bytes = run.run.steps(i).SerializeAsString();
+    if (bytes != run.stored_steps[i]) {
+      batch.Put(kRunSteps, StepKey(run.run.id(), i), bytes);
+      changed.emplace_back(i, std::move(bytes));
+    }
+  }
   auto s = events_->Commit(std::move(batch), std::move(events), {.sync = sync});
+  if (s.ok()) {
+    run.spec_stored = true;
+    for (auto& [i, bytes] : changed) run.stored_steps[i] = std::move(bytes);
+  }
   for (auto& [id, fn] : listeners_) fn(run.run);
   return s;
 }
@@ -696,6 +742,11 @@ absl::StatusOr<v1::Run> Orchestrator::CurrentLocked(
     const std::string& id) const {
   auto it = active_.find(id);
   if (it != active_.end()) return it->second->run;
+  return LoadRun(id, /*with_spec=*/true);
+}
+
+absl::StatusOr<v1::Run> Orchestrator::LoadRun(const std::string& id,
+                                              bool with_spec) const {
   auto raw = store_->Get(kRuns, id);
   if (!raw.ok()) {
     if (raw.status().code() == absl::StatusCode::kNotFound) {
@@ -704,8 +755,22 @@ absl::StatusOr<v1::Run> Orchestrator::CurrentLocked(
     return raw.status();
   }
   v1::Run run;
-  if (!run.ParseFromString(*raw))
+  if (!run.ParseFromString(*raw)) {
     return absl::DataLossError(StrCat("run '", id, "' is corrupt"));
+  }
+  if (with_spec) {
+    auto spec = store_->Get(kRunSpecs, id);
+    if (!spec.ok() || !run.mutable_spec()->ParseFromString(*spec)) {
+      return absl::DataLossError(
+          StrCat("run '", id, "': spec is missing or corrupt"));
+    }
+  }
+  for (auto st = store_->Scan(kRunSteps, id + "/"); st->Valid(); st->Next()) {
+    if (!run.add_steps()->ParseFromArray(
+            st->value().data(), static_cast<int>(st->value().size()))) {
+      return absl::DataLossError(StrCat("run '", id, "': a step is corrupt"));
+    }
+  }
   return run;
 }
 
@@ -719,7 +784,6 @@ absl::StatusOr<std::vector<v1::Run>> Orchestrator::ListRuns(
                             static_cast<int>(it->value().size())))
       continue;
     if (!pipeline.empty() && run.pipeline() != pipeline) continue;
-    run.clear_spec();  // Lists stay small; GetRun has the spec.
     runs.push_back(std::move(run));
   }
   std::sort(runs.begin(), runs.end(), [](const v1::Run& a, const v1::Run& b) {
@@ -727,6 +791,11 @@ absl::StatusOr<std::vector<v1::Run>> Orchestrator::ListRuns(
            TimeUtil::TimestampToMicroseconds(b.created_at());
   });
   if (runs.size() > static_cast<size_t>(limit)) runs.resize(limit);
+  // With steps, without specs: lists stay small; GetRun has the spec.
+  for (auto& run : runs) {
+    auto full = LoadRun(run.id(), /*with_spec=*/false);
+    if (full.ok()) run = std::move(*full);
+  }
   return runs;
 }
 

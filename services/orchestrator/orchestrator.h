@@ -113,6 +113,8 @@ class Orchestrator {
                              std::vector<v1::Event> events, bool sync = false);
   // The run as active, else as stored.
   absl::StatusOr<v1::Run> CurrentLocked(const std::string& id) const;
+  // The run as stored (header, spec when asked, steps).
+  absl::StatusOr<v1::Run> LoadRun(const std::string& id, bool with_spec) const;
   std::string CacheKey(const ActiveRun& run, int index) const;
   std::vector<std::string> InputArtifacts(const ActiveRun& run,
                                           int index) const;
