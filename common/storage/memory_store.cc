@@ -91,6 +91,7 @@ class MemoryStore final : public Store {
     return std::optional<std::string>(it->first);
   }
 
+  absl::Status SyncWal() override { return absl::OkStatus(); }
   uint64_t ApproximateDiskBytes() const override { return 0; }
 
  private:

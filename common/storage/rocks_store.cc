@@ -179,6 +179,10 @@ class RocksStore final : public Store {
     return std::optional<std::string>(it->key().ToString());
   }
 
+  absl::Status SyncWal() override {
+    return FromRocks(db_->SyncWAL(), "sync WAL");
+  }
+
   uint64_t ApproximateDiskBytes() const override {
     uint64_t total = 0;
     for (const auto& [name, h] : cfs_) {

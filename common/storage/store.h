@@ -115,6 +115,9 @@ class Store {
   // The greatest key of `cf` with `prefix`, or nullopt when there is none.
   virtual absl::StatusOr<std::optional<std::string>> LastKey(
       std::string_view cf, std::string_view prefix = {}) const = 0;
+  // Makes every write so far durable (fsync of the write-ahead log), as if
+  // it had been written with sync.
+  virtual absl::Status SyncWal() = 0;
   // Approximate bytes on disk (0 for in-memory stores).
   virtual uint64_t ApproximateDiskBytes() const = 0;
 };

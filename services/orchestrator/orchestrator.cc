@@ -392,8 +392,7 @@ absl::StatusOr<v1::Run> Orchestrator::SubmitRun(
                                         {{"run", active->run.id()},
                                          {"pipeline", active->run.pipeline()},
                                          {"trigger", trigger}});
-  if (auto s = PersistLocked(*active, std::move(b), {started}, /*sync=*/true);
-      !s.ok()) {
+  if (auto s = PersistLocked(*active, std::move(b), {started}); !s.ok()) {
     return s;
   }
   Metrics::Get().runs.Add({{"state", "started"}}).Increment();
@@ -402,6 +401,12 @@ absl::StatusOr<v1::Run> Orchestrator::SubmitRun(
   Metrics::Get().active_runs.Set(static_cast<double>(active_.size()));
   std::string id = ref.run.id();
   AdvanceLocked(ref);
+  // The run is acknowledged only once durable. A run that ended inside
+  // AdvanceLocked (e.g. fully cached) was synced with its end state; one fsync
+  // serves both.
+  if (active_.contains(id)) {
+    if (auto s = store_->SyncWal(); !s.ok()) return s;
+  }
   return CurrentLocked(id);
 }
 
