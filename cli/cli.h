@@ -52,6 +52,9 @@ struct Context {
   std::string server;  // --server, $MLPIPE_SERVER, localhost:7000.
   bool json = false;   // --output json.
   std::shared_ptr<grpc::Channel> channel;
+  // The ingestion service, when it is not at `server` (distributed mode):
+  // --ingest-server, $MLPIPE_INGEST_SERVER, else `channel`.
+  std::shared_ptr<grpc::Channel> ingest_channel;
 };
 
 // Prints "error: <message>" on stderr and returns the exit code for `s`.

@@ -87,9 +87,9 @@ grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
 }
 
 int RunIngest(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(
-          args, {"dataset", "file", "format", "delimiter", "no-header",
-                 "null-values", "idempotency-key", "server", "output"});
+  if (int rc = CheckFlags(args, {"dataset", "file", "format", "delimiter",
+                                 "no-header", "null-values", "idempotency-key",
+                                 "server", "output", "ingest-server"});
       rc != kOk) {
     return rc;
   }
@@ -116,7 +116,7 @@ int RunIngest(const Args& args, Context& ctx) {
       header.add_null_values(std::string(v));
     }
   }
-  auto stub = v1::Ingestion::NewStub(ctx.channel);
+  auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
   v1::IngestResponse response;
   grpc::Status status;
   if (path.starts_with("server:")) {
@@ -135,10 +135,12 @@ int RunIngest(const Args& args, Context& ctx) {
 }
 
 int RunDatasets(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"server", "output"}); rc != kOk) return rc;
+  if (int rc = CheckFlags(args, {"server", "output", "ingest-server"});
+      rc != kOk)
+    return rc;
   const auto& pos = args.positional();
   std::string verb = pos.size() > 1 ? pos[1] : "list";
-  auto stub = v1::Ingestion::NewStub(ctx.channel);
+  auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
   grpc::ClientContext call;
   call.set_deadline(std::chrono::system_clock::now() +
                     std::chrono::seconds(30));
@@ -215,8 +217,8 @@ int RunDatasets(const Args& args, Context& ctx) {
 }
 
 int RunExport(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(
-          args, {"dataset", "out", "columns", "version", "server", "output"});
+  if (int rc = CheckFlags(args, {"dataset", "out", "columns", "version",
+                                 "server", "output", "ingest-server"});
       rc != kOk) {
     return rc;
   }
@@ -245,7 +247,7 @@ int RunExport(const Args& args, Context& ctx) {
     }
     out = &file;
   }
-  auto stub = v1::Ingestion::NewStub(ctx.channel);
+  auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
   grpc::ClientContext call;
   auto reader = stub->ReadBatches(&call, req);
   v1::Frame frame;
@@ -312,7 +314,9 @@ int RunExport(const Args& args, Context& ctx) {
 }
 
 int RunStatus(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"server", "output"}); rc != kOk) return rc;
+  if (int rc = CheckFlags(args, {"server", "output", "ingest-server"});
+      rc != kOk)
+    return rc;
   auto stub = grpc::health::v1::Health::NewStub(ctx.channel);
   grpc::ClientContext call;
   call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

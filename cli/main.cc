@@ -39,6 +39,8 @@ commands:
 global flags:
   --server HOST:PORT   the mlpipe server (default $MLPIPE_SERVER or localhost:7000)
   --output json        machine-readable output for list/show commands
+  --ingest-server H:P  the ingestion service when it runs apart from --server
+                       (default $MLPIPE_INGEST_SERVER, else --server)
 
 exit codes:
   0 ok, 1 error, 2 bad usage, 3 not found, 4 rejected input
@@ -65,6 +67,10 @@ int main(int argc, char** argv) {
   }
   ctx.json = output == "json";
   ctx.channel = mlpipe::rpc::NewChannel(ctx.server);
+  const char* ingest_env = std::getenv("MLPIPE_INGEST_SERVER");
+  std::string ingest = args.Get("ingest-server", ingest_env ? ingest_env : "");
+  ctx.ingest_channel =
+      ingest.empty() ? ctx.channel : mlpipe::rpc::NewChannel(ingest);
 
   const std::string& cmd = pos[0];
   if (cmd == "ingest") return RunIngest(args, ctx);

@@ -25,6 +25,7 @@ using State = v1::StepState;
 int CheckFlags(const Args& args, std::vector<std::string> known) {
   known.push_back("server");
   known.push_back("output");
+  known.push_back("ingest-server");
   auto unknown = args.Unknown(known);
   if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
   return kOk;
@@ -144,7 +145,7 @@ absl::StatusOr<std::string> FileHash(const std::string& path) {
 // unchanged file maps to the same batch (and the step to the same cache key).
 int UploadInputs(const std::string& pipeline_path, v1::PipelineSpec* spec,
                  Context& ctx) {
-  auto stub = v1::Ingestion::NewStub(ctx.channel);
+  auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
   fs::path base = fs::path(pipeline_path).parent_path();
   for (auto& step : *spec->mutable_steps()) {
     if (step.type() != "ingest") continue;

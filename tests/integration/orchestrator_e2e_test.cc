@@ -183,5 +183,42 @@ TEST_F(OrchestratorE2eTest, IngestEventTriggersARun) {
   EXPECT_EQ(after.runs_size(), 1);
 }
 
+TEST_F(OrchestratorE2eTest, DistributedProcessesRunPipelinesAndEventTriggers) {
+  Standalone ingest(dir_.path() + "/ingest-data", {}, "mlpipe-ingest");
+  Standalone orch(
+      dir_.path() + "/orch-data",
+      {"--enable_test_steps", "--ingest_address=" + ingest.address()},
+      "mlpipe-orchestrator");
+  std::string p = WritePipeline(
+      "dist", "    - {name: load, type: ingest, file: " +
+                  SourcePath("examples/credit/credit.csv") +
+                  "}\n    - {name: after, type: noop, after: [load]}\n");
+  auto r = orch.Cli({"--ingest-server", ingest.address(), "run", p, "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("load SUCCEEDED: batch:"));
+  // The orchestrator follows the ingestion service's events across processes.
+  std::string t = dir_.path() + "/on_ingest.yaml";
+  WriteFile(t,
+            "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: "
+            "on-ingest}\nspec:\n"
+            "  dataset: credit\n  steps:\n    - {name: latest, type: ingest}\n"
+            "  triggers:\n    - {event: dataset.ingested}\n");
+  ASSERT_EQ(orch.Cli({"schedules", "create", t}).exit_code, 0);
+  std::string more = dir_.path() + "/more.csv";
+  WriteFile(more, ReadFile(SourcePath("examples/credit/credit.csv")));
+  ASSERT_EQ(
+      ingest.Cli({"ingest", "--dataset", "credit", "--file", more}).exit_code,
+      0);
+  v1::ListRunsResponse runs;
+  for (int i = 0; i < 100 && runs.runs_size() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto l = orch.Cli(
+        {"--output", "json", "runs", "list", "--pipeline", "on-ingest"});
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(l.out, &runs).ok());
+  }
+  ASSERT_GE(runs.runs_size(), 1);
+  EXPECT_THAT(runs.runs(0).trigger(), HasSubstr("event:dataset.ingested#"));
+}
+
 }  // namespace
 }  // namespace mlpipe::testing
