@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: starts the embedded standalone platform, runs the example
-# (ingest examples/credit/credit.csv), shows the result, and stops the server.
+# The main job: starts the embedded standalone platform, ingests
+# examples/credit/credit.csv, shows and exports it, runs the example pipeline
+# through the orchestrator (twice, to show caching), and stops the server.
 # Usage: scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,9 +35,16 @@ echo "== mlpipe datasets show credit"
 echo "== mlpipe export --dataset credit --out $work/credit.export.csv"
 "$bin/mlpipe" export --dataset credit --out "$work/credit.export.csv"
 head -3 "$work/credit.export.csv"
+echo "== mlpipe run examples/credit/ingest.yaml --watch   (the orchestrator runs the pipeline)"
+"$bin/mlpipe" run examples/credit/ingest.yaml --watch
+echo "== the same again: nothing changed, so every cacheable step is CACHED"
+"$bin/mlpipe" run examples/credit/ingest.yaml --watch
+echo "== mlpipe runs list"
+"$bin/mlpipe" runs list
 echo "== metrics (excerpt)"
 if command -v curl >/dev/null; then
-  curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^mlpipe_ingest_(rows|batches)_total' || true
+  curl -s "http://127.0.0.1:$metrics_port/metrics" \
+    | grep -E '^mlpipe_(ingest_(rows|batches)_total|orchestrator_(runs_total|cache_lookups_total))' || true
 fi
 echo "== stopping the server"
 kill -TERM "$server_pid"; wait "$server_pid"; server_pid=""
