@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -93,6 +94,16 @@ class Progress {
 };
 
 std::string ToJson(const google::protobuf::Message& m);
+
+// Prints `m` as JSON under --output json, else calls `table` to print it.
+template <typename F>
+void Print(const Context& ctx, const google::protobuf::Message& m, F table) {
+  if (ctx.json) {
+    std::cout << ToJson(m) << "\n";
+  } else {
+    table();
+  }
+}
 std::string FormatTime(const google::protobuf::Timestamp& t);
 std::string FormatCount(int64_t n);  // 1234567 -> "1,234,567"
 std::string FormatBytes(int64_t n);  // 1536 -> "1.5 KiB"

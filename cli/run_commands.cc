@@ -365,20 +365,14 @@ int RunSchedules(const Args& args, Context& ctx) {
     v1::CreateScheduleResponse resp;
     if (auto s = stub->CreateSchedule(&call, req, &resp); !s.ok())
       return Fail(s, ctx);
-    if (ctx.json)
-      std::cout << ToJson(resp) << "\n";
-    else
-      print(resp.schedules());
+    Print(ctx, resp, [&] { print(resp.schedules()); });
     return kOk;
   }
   if (verb == "list") {
     v1::ListSchedulesResponse resp;
     if (auto s = stub->ListSchedules(&call, {}, &resp); !s.ok())
       return Fail(s, ctx);
-    if (ctx.json)
-      std::cout << ToJson(resp) << "\n";
-    else
-      print(resp.schedules());
+    Print(ctx, resp, [&] { print(resp.schedules()); });
     return kOk;
   }
   if (verb == "delete") {
@@ -416,10 +410,7 @@ int RunAliases(const Args& args, Context& ctx) {
     v1::ListAliasesResponse resp;
     if (auto s = stub->ListAliases(&call, {}, &resp); !s.ok())
       return Fail(s, ctx);
-    if (ctx.json)
-      std::cout << ToJson(resp) << "\n";
-    else
-      print(resp.aliases());
+    Print(ctx, resp, [&] { print(resp.aliases()); });
     return kOk;
   }
   if (verb == "history") {
@@ -429,10 +420,7 @@ int RunAliases(const Args& args, Context& ctx) {
     v1::AliasHistoryResponse resp;
     if (auto s = stub->AliasHistory(&call, req, &resp); !s.ok())
       return Fail(s, ctx);
-    if (ctx.json)
-      std::cout << ToJson(resp) << "\n";
-    else
-      print(resp.records());
+    Print(ctx, resp, [&] { print(resp.records()); });
     return kOk;
   }
   if (verb == "set") {

@@ -13,13 +13,9 @@ bin="$build/bin"
 data="../shared/data/flights3m.csv.gz"
 [ -f "$data" ] || { echo "missing $data" >&2; exit 1; }
 
+source bench/lib.sh
 work="$(mktemp -d "${TMPDIR:-/tmp}/mlpipe-bench-ingest.XXXXXX")"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_server; rm -rf "$work"' EXIT
 
 csv="$work/flights3m.csv"
 gzip -dc "$data" > "$csv"
@@ -31,17 +27,12 @@ now() { date +%s.%N; }
 best_ours=""; best_pandas=""; peak_rss_kb=0
 for i in $(seq 1 "$repeats"); do
   # A fresh server and store each round: the first write of a new dataset.
-  rm -rf "$work/data" "$work/ports"
-  "$bin/mlpipe-standalone" --data_dir "$work/data" --grpc_port 0 --metrics_port -1 \
-    --bind 127.0.0.1 --port_file "$work/ports" 2> "$work/server.log" &
-  server_pid=$!
-  for _ in $(seq 1 300); do [ -s "$work/ports" ] && break; sleep 0.05; done
-  read -r port _ < "$work/ports"
+  start_server "$bin" "$work"
   t0=$(now)
-  "$bin/mlpipe" --server "127.0.0.1:$port" ingest --dataset flights --file "$csv" > "$work/ingest.out"
+  "$bin/mlpipe" ingest --dataset flights --file "$csv" > "$work/ingest.out"
   t1=$(now)
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
-  kill -TERM "$server_pid"; wait "$server_pid"; server_pid=""
+  stop_server
   ours=$(echo "$t1 - $t0" | bc -l)
 
   pandas_out=$(/usr/bin/python3 bench/ingest/pandas_read_csv.py "$csv")

@@ -12,21 +12,10 @@ cd "$(dirname "$0")/../.."
 build="${1:-build}"
 repeats="${2:-3}"
 bin="$build/bin"
+source bench/lib.sh
 work="$(mktemp -d "${TMPDIR:-/tmp}/mlpipe-bench-orch.XXXXXX")"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$bin/mlpipe-standalone" --data_dir "$work/data" --grpc_port 0 --metrics_port -1 \
-  --bind 127.0.0.1 --port_file "$work/ports" --enable_test_steps --max_parallel_steps 10 \
-  2> "$work/server.log" &
-server_pid=$!
-for _ in $(seq 1 300); do [ -s "$work/ports" ] && break; sleep 0.05; done
-read -r port _ < "$work/ports"
-export MLPIPE_SERVER="127.0.0.1:$port"
+trap 'stop_server; rm -rf "$work"' EXIT
+start_server "$bin" "$work" --enable_test_steps --max_parallel_steps 10
 
 for shape in chain:1 layers:10; do
   name=${shape%%:*}; width=${shape#*:}

@@ -55,31 +55,35 @@ absl::StatusOr<double> StepContext::NumberParam(const std::string& name,
       StrCat("steps.", step->name(), ".", name, ": expected a number"));
 }
 
-namespace {
-
-// Checks that every parameter is known and of the right kind.
 absl::Status CheckParams(
     const v1::StepSpec& step,
     const std::map<std::string, google::protobuf::Value::KindCase>& known) {
+  using Kind = google::protobuf::Value::KindCase;
   for (const auto& [name, value] : step.params().fields()) {
     auto it = known.find(name);
     if (it == known.end()) {
       std::string names;
-      for (const auto& [k, v] : known)
+      for (const auto& [k, v] : known) {
         StrAppend(&names, names.empty() ? "" : ", ", k);
+      }
       return absl::InvalidArgumentError(StrCat(
           "steps.", step.name(), ".", name, ": unknown parameter for type '",
           step.type(), "' (known: ", names, ")"));
     }
     if (value.kind_case() != it->second) {
-      return absl::InvalidArgumentError(StrCat(
-          "steps.", step.name(), ".", name, ": expected a ",
-          it->second == google::protobuf::Value::kNumberValue ? "number"
-                                                              : "string"));
+      const char* kind = it->second == Kind::kNumberValue   ? "a number"
+                         : it->second == Kind::kBoolValue   ? "true or false"
+                         : it->second == Kind::kListValue   ? "a list"
+                         : it->second == Kind::kStructValue ? "a map"
+                                                            : "a string";
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".", name, ": expected ", kind));
     }
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 using K = google::protobuf::Value::KindCase;
 

@@ -85,6 +85,13 @@ class ExecutorRegistry {
   std::map<std::string, std::unique_ptr<StepExecutor>> executors_;
 };
 
+// Checks that every parameter of `step` is in `known` and of that kind
+// (kNumberValue, kStringValue, kBoolValue, kListValue, kStructValue).
+// INVALID_ARGUMENT naming the parameter, listing the known ones.
+absl::Status CheckParams(
+    const v1::StepSpec& step,
+    const std::map<std::string, google::protobuf::Value::KindCase>& known);
+
 // Executors only for tests and benchmarks: sleep {seconds}, fail {times,
 // code, unless_file} (fails its first `times` attempts, or while
 // `unless_file` does not exist), record {file, value, sleep_seconds} (appends

@@ -20,30 +20,6 @@ std::string DatasetOf(const v1::PipelineSpec& spec, const v1::StepSpec& step) {
   return d.empty() ? spec.dataset() : d;
 }
 
-absl::Status CheckKinds(const v1::StepSpec& step,
-                        const std::map<std::string, K>& known) {
-  for (const auto& [name, value] : step.params().fields()) {
-    auto it = known.find(name);
-    if (it == known.end()) {
-      std::string names;
-      for (const auto& [k, v] : known)
-        StrAppend(&names, names.empty() ? "" : ", ", k);
-      return absl::InvalidArgumentError(StrCat(
-          "steps.", step.name(), ".", name, ": unknown parameter for type '",
-          step.type(), "' (known: ", names, ")"));
-    }
-    if (value.kind_case() != it->second) {
-      const char* kind = it->second == K::kNumberValue ? "a number"
-                         : it->second == K::kBoolValue ? "true or false"
-                         : it->second == K::kListValue ? "a list"
-                                                       : "a string";
-      return absl::InvalidArgumentError(
-          StrCat("steps.", step.name(), ".", name, ": expected ", kind));
-    }
-  }
-  return absl::OkStatus();
-}
-
 std::unique_ptr<grpc::ClientContext> CallContext(const StepContext& ctx) {
   auto call = std::make_unique<grpc::ClientContext>();
   absl::Time deadline = std::min(ctx.deadline, absl::Now() + absl::Minutes(30));
@@ -90,14 +66,14 @@ class IngestExecutor final : public StepExecutor {
 
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
-    if (auto s = CheckKinds(step, {{"file", K::kStringValue},
-                                   {"batch", K::kStringValue},
-                                   {"dataset", K::kStringValue},
-                                   {"format", K::kStringValue},
-                                   {"delimiter", K::kStringValue},
-                                   {"no_header", K::kBoolValue},
-                                   {"null_values", K::kListValue},
-                                   {"uploaded_from", K::kStringValue}});
+    if (auto s = CheckParams(step, {{"file", K::kStringValue},
+                                    {"batch", K::kStringValue},
+                                    {"dataset", K::kStringValue},
+                                    {"format", K::kStringValue},
+                                    {"delimiter", K::kStringValue},
+                                    {"no_header", K::kBoolValue},
+                                    {"null_values", K::kListValue},
+                                    {"uploaded_from", K::kStringValue}});
         !s.ok()) {
       return s;
     }
@@ -199,10 +175,10 @@ class WaitForDataExecutor final : public StepExecutor {
   std::string version() const override { return "1"; }
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
-    if (auto s = CheckKinds(step, {{"dataset", K::kStringValue},
-                                   {"min_version", K::kNumberValue},
-                                   {"min_rows", K::kNumberValue},
-                                   {"poll_seconds", K::kNumberValue}});
+    if (auto s = CheckParams(step, {{"dataset", K::kStringValue},
+                                    {"min_version", K::kNumberValue},
+                                    {"min_rows", K::kNumberValue},
+                                    {"poll_seconds", K::kNumberValue}});
         !s.ok()) {
       return s;
     }

@@ -129,24 +129,11 @@ struct Metrics {
   }
 };
 
-const std::set<std::string>& KnownCodes() {
-  static const auto* codes = new std::set<std::string>{"CANCELLED",
-                                                       "UNKNOWN",
-                                                       "INVALID_ARGUMENT",
-                                                       "DEADLINE_EXCEEDED",
-                                                       "NOT_FOUND",
-                                                       "ALREADY_EXISTS",
-                                                       "PERMISSION_DENIED",
-                                                       "RESOURCE_EXHAUSTED",
-                                                       "FAILED_PRECONDITION",
-                                                       "ABORTED",
-                                                       "OUT_OF_RANGE",
-                                                       "UNIMPLEMENTED",
-                                                       "INTERNAL",
-                                                       "UNAVAILABLE",
-                                                       "DATA_LOSS",
-                                                       "UNAUTHENTICATED"};
-  return *codes;
+bool IsStatusCodeName(const std::string& name) {
+  for (int code = 1; code <= 16; ++code) {
+    if (name == metrics::StatusCodeName(code)) return true;
+  }
+  return false;
 }
 
 bool Retryable(const v1::RetryPolicy& policy, absl::StatusCode code) {
@@ -339,7 +326,7 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
       }
     }
     for (const auto& code : step->retry().retry_on()) {
-      if (!KnownCodes().contains(code)) {
+      if (!IsStatusCodeName(code)) {
         return absl::InvalidArgumentError(
             StrCat(at, ": steps.", name, ".retry.on: '", code,
                    "' is not a status code name (e.g. UNAVAILABLE)"));

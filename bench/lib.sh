@@ -1,0 +1,25 @@
+# Shared by the bench scripts (source it). Starts and stops mlpipe-standalone
+# on OS-chosen ports with its data under $work.
+#   start_server BIN_DIR WORK_DIR [extra flags...]  sets server_pid, MLPIPE_SERVER
+#   stop_server
+start_server() {
+  local bin="$1" work="$2"
+  shift 2
+  rm -rf "$work/data" "$work/ports"
+  "$bin/mlpipe-standalone" --data_dir "$work/data" --grpc_port 0 --metrics_port -1 \
+    --bind 127.0.0.1 --port_file "$work/ports" "$@" 2> "$work/server.log" &
+  server_pid=$!
+  for _ in $(seq 1 300); do [ -s "$work/ports" ] && break; sleep 0.05; done
+  [ -s "$work/ports" ] || { echo "server did not start: $(cat "$work/server.log")" >&2; exit 1; }
+  local port
+  read -r port _ < "$work/ports"
+  export MLPIPE_SERVER="127.0.0.1:$port"
+}
+
+stop_server() {
+  if [ -n "${server_pid:-}" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid"
+    wait "$server_pid" || true
+  fi
+  server_pid=""
+}
