@@ -204,9 +204,9 @@ class UploadImpl final : public Upload {
         existing_(std::move(existing)),
         replay_batch_(std::move(replay_batch)),
         release_(std::move(release)),
+        start_(Clock::now()),
         typer_(std::vector<std::string>(header_.null_values().begin(),
-                                        header_.null_values().end())),
-        start_(Clock::now()) {
+                                        header_.null_values().end())) {
     batch_id_ = NewId("b");
     if (existing_) {
       for (const auto& f : existing_->schema().fields()) {

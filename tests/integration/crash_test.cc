@@ -116,7 +116,9 @@ TEST_P(CrashTest, KillDuringIngestLosesNothingAcknowledged) {
 
   // The big upload is all there or not there at all.
   auto big_ds = Show(server, "big", &rc);
-  if (big_exit == 0) ASSERT_EQ(rc, 0) << "acknowledged big batch lost";
+  if (big_exit == 0) {
+    ASSERT_EQ(rc, 0) << "acknowledged big batch lost";
+  }
   if (rc == 0) {
     EXPECT_EQ(big_ds.dataset().row_count(), kBigRows);
     EXPECT_EQ(ExportedRows(server, "big", dir.path()), kBigRows);
