@@ -78,11 +78,6 @@ std::vector<std::string> StepTable(const v1::Run& run) {
   return lines;
 }
 
-bool Ended(const v1::Run& r) {
-  return r.state() == v1::Run::SUCCEEDED || r.state() == v1::Run::FAILED ||
-         r.state() == v1::Run::CANCELLED;
-}
-
 // Follows a run to its end: a table redrawn in place on a terminal, one line
 // per step change otherwise. Returns the exit code.
 int Watch(const std::string& id, Context& ctx) {

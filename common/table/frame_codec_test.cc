@@ -44,7 +44,9 @@ TEST(FrameCodecTest, RepeatedStringsUseADictionaryAndDecodeBack) {
   ASSERT_TRUE(back.ok()) << back.status();
   for (int i = 0; i < 100; ++i) {
     ASSERT_EQ(back->IsValid(i), i % 10 != 0);
-    if (back->IsValid(i)) EXPECT_EQ(back->strings[i], c.strings[i]);
+    if (back->IsValid(i)) {
+      EXPECT_EQ(back->strings[i], c.strings[i]);
+    }
   }
   // Mostly distinct values stay plain.
   Column u{.name = "id", .type = ColumnType::kText};
