@@ -46,9 +46,11 @@ std::string Duration(const v1::StepExecution& s) {
 std::string Note(const v1::StepExecution& s) {
   if (!s.error().empty() && s.state() != State::SUCCEEDED) return s.error();
   if (!s.skip_reason().empty()) return s.skip_reason();
+  // Outputs by name (protobuf maps have no order).
+  std::map<std::string, std::string> ids;
+  for (const auto& [name, a] : s.outputs()) ids[name] = a.id();
   std::string out;
-  for (const auto& [name, a] : s.outputs())
-    StrAppend(&out, out.empty() ? "" : " ", a.id());
+  for (const auto& [name, id] : ids) StrAppend(&out, out.empty() ? "" : " ", id);
   return out;
 }
 

@@ -196,6 +196,7 @@ TEST_F(OrchestratorE2eTest, DistributedProcessesRunPipelinesAndEventTriggers) {
   auto r = orch.Cli({"--ingest-server", ingest.address(), "run", p, "--watch"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("load SUCCEEDED: batch:"));
+  EXPECT_THAT(r.out, HasSubstr(" dataset:credit@v1"));
   // The orchestrator follows the ingestion service's events across processes.
   std::string t = dir_.path() + "/on_ingest.yaml";
   WriteFile(t,
