@@ -1,0 +1,256 @@
+#include "common/features/sketches.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+namespace mlpipe::features {
+namespace {
+
+uint64_t Mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+constexpr int kHllBits = 14;
+constexpr size_t kHllRegisters = size_t{1} << kHllBits;
+
+}  // namespace
+
+uint64_t StableHash(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return Mix(h);
+}
+
+uint64_t StableHash(double value) {
+  if (value == 0) value = 0;  // -0.0 -> 0.0
+  uint64_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  return Mix(bits ^ 0x5bd1e9955bd1e995ULL);
+}
+
+// --- QuantileSketch --------------------------------------------------------
+
+QuantileSketch::QuantileSketch(int k, size_t exact_limit)
+    : k_(std::max(8, k)), exact_limit_(exact_limit) {}
+
+double QuantileSketch::RankError(int k) {
+  // Apache DataSketches' empirical bound for KLL (double-sided, 99%).
+  return 2.446 / std::pow(static_cast<double>(k), 0.9433);
+}
+
+void QuantileSketch::Add(double v) {
+  ++n_;
+  if (exact_) {
+    values_.push_back(v);
+    if (values_.size() > exact_limit_) ToSketch();
+    return;
+  }
+  levels_[0].push_back(v);
+  if (levels_[0].size() >= Capacity(0)) Compress();
+}
+
+void QuantileSketch::ToSketch() {
+  exact_ = false;
+  if (levels_.empty()) levels_.emplace_back();
+  std::vector<double> values = std::move(values_);
+  values_.clear();
+  for (double v : values) {
+    levels_[0].push_back(v);
+    if (levels_[0].size() >= Capacity(0)) Compress();
+  }
+}
+
+size_t QuantileSketch::Capacity(size_t level) const {
+  size_t depth = levels_.size() - 1 - level;
+  return std::max<size_t>(
+      8, static_cast<size_t>(std::ceil(k_ * std::pow(2.0 / 3.0, depth))));
+}
+
+void QuantileSketch::Compress() {
+  for (size_t h = 0; h < levels_.size(); ++h) {
+    if (levels_[h].size() < Capacity(h)) continue;
+    if (h + 1 == levels_.size()) levels_.emplace_back();
+    auto& level = levels_[h];
+    std::sort(level.begin(), level.end());
+    // With an odd count one item stays; the rest pair up, and one of each
+    // pair (chosen by a shared random offset) moves up with double weight.
+    size_t start = level.size() % 2;
+    size_t offset = rng_() & 1;
+    for (size_t i = start + offset; i < level.size(); i += 2)
+      levels_[h + 1].push_back(level[i]);
+    level.resize(start);
+  }
+}
+
+void QuantileSketch::Merge(const QuantileSketch& other) {
+  if (other.n_ == 0) return;
+  if (exact_ && other.exact_ &&
+      values_.size() + other.values_.size() <= exact_limit_) {
+    values_.insert(values_.end(), other.values_.begin(), other.values_.end());
+    n_ += other.n_;
+    return;
+  }
+  if (exact_) ToSketch();
+  for (double v : other.values_) levels_[0].push_back(v);
+  for (size_t h = 0; h < other.levels_.size(); ++h) {
+    while (levels_.size() <= h) levels_.emplace_back();
+    levels_[h].insert(levels_[h].end(), other.levels_[h].begin(),
+                      other.levels_[h].end());
+  }
+  n_ += other.n_;
+  for (size_t h = 0; h < levels_.size(); ++h) {
+    if (levels_[h].size() >= Capacity(h)) Compress();
+  }
+}
+
+std::vector<std::pair<double, uint64_t>> QuantileSketch::Weighted() const {
+  std::vector<std::pair<double, uint64_t>> items;
+  for (size_t h = 0; h < levels_.size(); ++h) {
+    for (double v : levels_[h]) items.emplace_back(v, uint64_t{1} << h);
+  }
+  std::sort(items.begin(), items.end());
+  return items;
+}
+
+double QuantileSketch::Quantile(double q) const {
+  q = std::clamp(q, 0.0, 1.0);
+  if (exact_) {
+    std::vector<double> sorted = values_;
+    std::sort(sorted.begin(), sorted.end());
+    double pos = q * static_cast<double>(sorted.size() - 1);
+    size_t lo = static_cast<size_t>(std::floor(pos));
+    size_t hi = std::min(lo + 1, sorted.size() - 1);
+    return sorted[lo] +
+           (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+  }
+  auto items = Weighted();
+  uint64_t total = 0;
+  for (const auto& [v, w] : items) total += w;
+  double target = q * static_cast<double>(total);
+  uint64_t cum = 0;
+  for (const auto& [v, w] : items) {
+    cum += w;
+    if (static_cast<double>(cum) >= target) return v;
+  }
+  return items.back().first;
+}
+
+std::vector<int64_t> QuantileSketch::HistogramCounts(
+    const std::vector<double>& b) const {
+  std::vector<int64_t> counts(b.size() > 1 ? b.size() - 1 : 0, 0);
+  if (counts.empty()) return counts;
+  auto add = [&](double v, int64_t w) {
+    if (v < b.front() || v > b.back()) return;
+    size_t i = std::upper_bound(b.begin(), b.end(), v) - b.begin();
+    i = std::min(i == 0 ? 0 : i - 1, counts.size() - 1);
+    counts[i] += w;
+  };
+  for (double v : values_) add(v, 1);
+  for (size_t h = 0; h < levels_.size(); ++h) {
+    for (double v : levels_[h]) add(v, int64_t{1} << h);
+  }
+  return counts;
+}
+
+// --- DistinctCounter -------------------------------------------------------
+
+double DistinctCounter::RelativeError() {
+  return 1.04 / std::sqrt(static_cast<double>(kHllRegisters));
+}
+
+void DistinctCounter::AddToRegisters(uint64_t h) {
+  size_t index = h >> (64 - kHllBits);
+  uint64_t rest = (h << kHllBits) | (uint64_t{1} << (kHllBits - 1));
+  uint8_t rank = static_cast<uint8_t>(std::countl_zero(rest) + 1);
+  registers_[index] = std::max(registers_[index], rank);
+}
+
+void DistinctCounter::ToSketch() {
+  registers_.assign(kHllRegisters, 0);
+  for (uint64_t h : hashes_) AddToRegisters(h);
+  hashes_.clear();
+}
+
+void DistinctCounter::AddHash(uint64_t h) {
+  if (!registers_.empty()) return AddToRegisters(h);
+  hashes_.insert(h);
+  if (hashes_.size() > exact_limit_) ToSketch();
+}
+
+void DistinctCounter::Merge(const DistinctCounter& other) {
+  if (registers_.empty() && other.registers_.empty()) {
+    for (uint64_t h : other.hashes_) AddHash(h);
+    return;
+  }
+  if (registers_.empty()) ToSketch();
+  for (uint64_t h : other.hashes_) AddToRegisters(h);
+  for (size_t i = 0; i < other.registers_.size(); ++i) {
+    registers_[i] = std::max(registers_[i], other.registers_[i]);
+  }
+}
+
+uint64_t DistinctCounter::Estimate() const {
+  if (registers_.empty()) return hashes_.size();
+  const double m = static_cast<double>(kHllRegisters);
+  double sum = 0;
+  int zeros = 0;
+  for (uint8_t r : registers_) {
+    sum += std::ldexp(1.0, -r);
+    zeros += r == 0;
+  }
+  double estimate = (0.7213 / (1 + 1.079 / m)) * m * m / sum;
+  if (estimate <= 2.5 * m && zeros > 0)
+    estimate = m * std::log(m / zeros);  // Linear counting.
+  return static_cast<uint64_t>(std::llround(estimate));
+}
+
+// --- TopValues -------------------------------------------------------------
+
+void TopValues::Add(std::string_view value, int64_t count) {
+  auto it = counts_.find(std::string(value));
+  if (it != counts_.end()) {
+    it->second += count;
+    return;
+  }
+  counts_.emplace(std::string(value), count);
+  if (counts_.size() > capacity_) Prune();
+}
+
+void TopValues::Prune() {
+  exact_ = false;
+  std::vector<std::pair<int64_t, std::string>> by_count;
+  by_count.reserve(counts_.size());
+  for (auto& [v, c] : counts_) by_count.emplace_back(c, v);
+  size_t keep = capacity_ / 2;
+  std::nth_element(
+      by_count.begin(), by_count.begin() + keep, by_count.end(),
+      [](const auto& a, const auto& b) { return a.first > b.first; });
+  by_count.resize(keep);
+  counts_.clear();
+  for (auto& [c, v] : by_count) counts_.emplace(std::move(v), c);
+}
+
+void TopValues::Merge(const TopValues& other) {
+  exact_ = exact_ && other.exact_;
+  for (const auto& [v, c] : other.counts_) Add(v, c);
+}
+
+std::vector<std::pair<std::string, int64_t>> TopValues::Top(size_t n) const {
+  std::vector<std::pair<std::string, int64_t>> all(counts_.begin(),
+                                                   counts_.end());
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  if (all.size() > n) all.resize(n);
+  return all;
+}
+
+}  // namespace mlpipe::features
