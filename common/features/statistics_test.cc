@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "common/features/test_data.h"
 #include "common/table/csv.h"
 #include "common/table/typing.h"
 #include "common/util/testing.h"
@@ -15,31 +16,7 @@ namespace {
 
 using google::protobuf::Struct;
 
-std::string CreditCsv() {
-  return std::string(MLPIPE_SOURCE_DIR_DEFAULT) + "/examples/credit/credit.csv";
-}
-
-// credit.csv typed as the ingest service types it, in chunks of `chunk` rows.
-std::vector<table::Table> LoadChunks(size_t chunk) {
-  std::vector<table::Table> chunks;
-  table::ColumnTyper typer;
-  table::CsvOptions o;
-  o.block.rows = chunk;
-  table::CsvParser parser(o, [&](table::TextRows& rows) {
-    table::Table t;
-    t.num_rows = rows.num_rows();
-    for (size_t c = 0; c < rows.num_columns(); ++c) {
-      auto col = typer.Type(rows, c);
-      EXPECT_TRUE(col.ok()) << col.status();
-      t.columns.push_back(std::move(*col));
-    }
-    chunks.push_back(std::move(t));
-    return absl::OkStatus();
-  });
-  EXPECT_TRUE(parser.Feed(testing::ReadFile(CreditCsv())).ok());
-  EXPECT_TRUE(parser.Finish().ok());
-  return chunks;
-}
+using testdata::CreditChunks;
 
 // The same statistics from pandas / numpy, as JSON.
 Struct PandasReference() {
@@ -63,26 +40,12 @@ for c in df.columns:
     out[c] = d
 print(json.dumps(out))
 )";
-  testing::TempDir dir;
-  std::string py = dir.path() + "/ref.py";
-  testing::WriteFile(py, script);
-  std::string cmd = "/usr/bin/python3 " + py + " " + CreditCsv();
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string json;
-  char buf[4096];
-  size_t n;
-  while (p && (n = fread(buf, 1, sizeof(buf), p)) > 0) json.append(buf, n);
-  EXPECT_EQ(p ? pclose(p) : -1, 0)
-      << "reference script failed (python3-pandas installed?)";
-  Struct s;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &s).ok())
-      << json;
-  return s;
+  return testdata::PythonJson(script);
 }
 
 TEST(StatisticsTest, MatchPandasOnCreditCsvAcrossMergedChunks) {
   // Three accumulators over different chunks, merged: as if on three workers.
-  auto chunks = LoadChunks(1000);
+  auto chunks = CreditChunks(1000);
   ASSERT_EQ(chunks.size(), 5u);
   TableStatisticsAccumulator a, b, c;
   for (size_t i = 0; i < chunks.size(); ++i) {
@@ -134,8 +97,8 @@ TEST(StatisticsTest, MatchPandasOnCreditCsvAcrossMergedChunks) {
 
 TEST(StatisticsTest, OnePassEqualsMergedChunks) {
   TableStatisticsAccumulator one, merged;
-  for (const auto& t : LoadChunks(100000)) ASSERT_TRUE(one.Add(t).ok());
-  auto chunks = LoadChunks(700);
+  for (const auto& t : CreditChunks(100000)) ASSERT_TRUE(one.Add(t).ok());
+  auto chunks = CreditChunks(700);
   std::vector<TableStatisticsAccumulator> parts(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i)
     ASSERT_TRUE(parts[i].Add(chunks[i]).ok());

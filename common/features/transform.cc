@@ -1,0 +1,609 @@
+#include "common/features/transform.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "common/features/sketches.h"
+#include "common/util/ids.h"
+#include "common/util/sha256.h"
+#include "common/util/strings.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace mlpipe::features {
+namespace {
+
+using google::protobuf::Value;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// numpy.quantile (linear interpolation) of sorted values.
+double SortedQuantile(const std::vector<double>& sorted, double q) {
+  double pos = q * static_cast<double>(sorted.size() - 1);
+  size_t lo = static_cast<size_t>(std::floor(pos));
+  size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] +
+         (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+std::vector<double> Present(const std::vector<double>& v) {
+  std::vector<double> out;
+  for (double x : v) {
+    if (!std::isnan(x)) out.push_back(x);
+  }
+  return out;
+}
+
+// --- Applying: one function per step, shared by batch and row paths. ------
+
+double ApplyNumberStep(const v1::TransformStep& s, double x) {
+  switch (s.kind_case()) {
+    case v1::TransformStep::kImpute:
+      return std::isnan(x) ? s.impute().number() : x;
+    case v1::TransformStep::kClip:
+      return std::isnan(x) ? x
+                           : std::clamp(x, s.clip().lower(), s.clip().upper());
+    case v1::TransformStep::kLog1P:
+      return std::log1p(x);
+    case v1::TransformStep::kScale:
+      return (x - s.scale().offset()) / s.scale().scale();
+    case v1::TransformStep::kBucketize: {
+      if (std::isnan(x)) return x;
+      const auto& e = s.bucketize().inner_edges();
+      return static_cast<double>(std::upper_bound(e.begin(), e.end(), x) -
+                                 e.begin());
+    }
+    default:
+      return x;
+  }
+}
+
+// Writes the outputs of a numeric column for one value (NaN = missing).
+void ApplyNumber(const v1::FittedColumn& c, double x, double* out) {
+  bool missing = std::isnan(x);
+  for (const auto& s : c.steps()) x = ApplyNumberStep(s, x);
+  out[0] = x;
+  if (c.outputs_size() > 1) out[1] = missing ? 1.0 : 0.0;  // Indicator.
+}
+
+// Writes the outputs of a string column for one value (nullptr = missing).
+void ApplyString(const v1::FittedColumn& c, const std::string* value,
+                 double* out) {
+  std::fill(out, out + c.outputs_size(), 0.0);
+  bool missing = value == nullptr;
+  std::string filled;
+  for (const auto& s : c.steps()) {
+    switch (s.kind_case()) {
+      case v1::TransformStep::kImpute:
+        if (value == nullptr) {
+          filled = s.impute().text();
+          value = &filled;
+        }
+        break;
+      case v1::TransformStep::kOneHot: {
+        if (value == nullptr) break;
+        const auto& cats = s.one_hot().categories();
+        auto it = std::lower_bound(cats.begin(), cats.end(), *value);
+        if (it != cats.end() && *it == *value) {
+          out[it - cats.begin()] = 1.0;
+        } else if (s.one_hot().has_other()) {
+          out[cats.size()] = 1.0;
+        }
+        break;
+      }
+      case v1::TransformStep::kHash:
+        if (value != nullptr)
+          out[StableHash(*value) % s.hash().buckets()] = 1.0;
+        break;
+      default:
+        break;
+    }
+  }
+  bool indicator = !c.steps().empty() && c.steps(0).has_impute() &&
+                   c.steps(0).impute().add_indicator();
+  if (indicator) out[c.outputs_size() - 1] = missing ? 1.0 : 0.0;
+}
+
+bool IsString(v1::ColumnType t) {
+  return t == v1::CATEGORICAL || t == v1::TEXT;
+}
+
+// --- Parsing ---------------------------------------------------------------
+
+absl::Status Bad(int i, std::string_view key, std::string_view why) {
+  return absl::InvalidArgumentError(
+      StrCat("transforms[", i, "].", key, ": ", why));
+}
+
+absl::StatusOr<std::pair<double, double>> Pair(const Value& v, int i,
+                                               std::string_view key) {
+  if (v.kind_case() != Value::kListValue || v.list_value().values_size() != 2 ||
+      v.list_value().values(0).kind_case() != Value::kNumberValue ||
+      v.list_value().values(1).kind_case() != Value::kNumberValue) {
+    return Bad(i, key, "expected [low, high]");
+  }
+  double a = v.list_value().values(0).number_value(),
+         b = v.list_value().values(1).number_value();
+  if (a > b) return Bad(i, key, "low must not exceed high");
+  return std::pair<double, double>{a, b};
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<TransformSpec>> ParseTransformSpecs(
+    const google::protobuf::ListValue& list) {
+  std::vector<TransformSpec> out;
+  for (int i = 0; i < list.values_size(); ++i) {
+    const Value& entry = list.values(i);
+    if (entry.kind_case() != Value::kStructValue) {
+      return absl::InvalidArgumentError(
+          StrCat("transforms[", i, "]: expected a map"));
+    }
+    TransformSpec spec;
+    for (const auto& [key, v] : entry.struct_value().fields()) {
+      if (key == "columns") {
+        if (v.kind_case() == Value::kStringValue) {
+          spec.columns.push_back(v.string_value());
+        } else if (v.kind_case() == Value::kListValue) {
+          for (const auto& c : v.list_value().values()) {
+            if (c.kind_case() != Value::kStringValue)
+              return Bad(i, key, "expected column names");
+            spec.columns.push_back(c.string_value());
+          }
+        } else {
+          return Bad(i, key, "expected a list of column names");
+        }
+      } else if (key == "impute") {
+        v1::ImputeStep imp;
+        const Value* strategy = &v;
+        if (v.kind_case() == Value::kStructValue) {
+          const auto& f = v.struct_value().fields();
+          auto s = f.find("strategy");
+          if (s == f.end()) return Bad(i, "impute.strategy", "required");
+          strategy = &s->second;
+          if (auto ind = f.find("indicator"); ind != f.end())
+            imp.set_add_indicator(ind->second.bool_value());
+          if (auto val = f.find("value"); val != f.end()) {
+            if (val->second.kind_case() == Value::kNumberValue)
+              imp.set_number(val->second.number_value());
+            else
+              imp.set_text(val->second.string_value());
+          }
+        }
+        std::string name = strategy->string_value();
+        if (name == "mean")
+          imp.set_strategy(v1::ImputeStep::MEAN);
+        else if (name == "median")
+          imp.set_strategy(v1::ImputeStep::MEDIAN);
+        else if (name == "mode" || name == "most_frequent")
+          imp.set_strategy(v1::ImputeStep::MODE);
+        else if (name == "constant")
+          imp.set_strategy(v1::ImputeStep::CONSTANT);
+        else
+          return Bad(
+              i, "impute",
+              StrCat("'", name, "' is not mean, median, mode or constant"));
+        spec.impute = imp;
+      } else if (key == "clip") {
+        if (v.kind_case() != Value::kStructValue)
+          return Bad(i, key,
+                     "expected {quantiles: [lo, hi]} or {bounds: [lo, hi]}");
+        for (const auto& [k2, v2] : v.struct_value().fields()) {
+          auto p = Pair(v2, i, StrCat("clip.", k2));
+          if (!p.ok()) return p.status();
+          if (k2 == "quantiles") {
+            if (p->first < 0 || p->second > 1)
+              return Bad(i, "clip.quantiles", "must be within [0, 1]");
+            spec.clip_quantiles = *p;
+          } else if (k2 == "bounds") {
+            spec.clip_bounds = *p;
+          } else {
+            return Bad(i, StrCat("clip.", k2), "unknown (quantiles or bounds)");
+          }
+        }
+      } else if (key == "scale") {
+        if (v.string_value() != "standard" && v.string_value() != "minmax") {
+          return Bad(i, key, "must be standard or minmax");
+        }
+        spec.scale = v.string_value();
+      } else if (key == "log1p") {
+        if (v.kind_case() != Value::kBoolValue)
+          return Bad(i, key, "expected true or false");
+        spec.log1p = v.bool_value();
+      } else if (key == "bucketize") {
+        const Value* n = &v;
+        if (v.kind_case() == Value::kStructValue) {
+          auto q = v.struct_value().fields().find("quantiles");
+          if (q == v.struct_value().fields().end())
+            return Bad(i, "bucketize.quantiles", "required");
+          n = &q->second;
+        }
+        if (n->kind_case() != Value::kNumberValue || n->number_value() < 2) {
+          return Bad(i, key, "expected a number of buckets >= 2");
+        }
+        spec.bucketize_quantiles = static_cast<int>(n->number_value());
+      } else if (key == "one_hot") {
+        int max = 0;
+        if (v.kind_case() == Value::kStructValue) {
+          auto m = v.struct_value().fields().find("max_categories");
+          if (m != v.struct_value().fields().end())
+            max = static_cast<int>(m->second.number_value());
+        } else if (v.kind_case() != Value::kBoolValue || !v.bool_value()) {
+          return Bad(i, key, "expected true or {max_categories: N}");
+        }
+        if (max == 1)
+          return Bad(i, "one_hot.max_categories",
+                     "must be 0 (no limit) or >= 2");
+        spec.one_hot_max_categories = max;
+      } else if (key == "hash") {
+        const Value* n = &v;
+        if (v.kind_case() == Value::kStructValue) {
+          auto b = v.struct_value().fields().find("buckets");
+          if (b == v.struct_value().fields().end())
+            return Bad(i, "hash.buckets", "required");
+          n = &b->second;
+        }
+        if (n->kind_case() != Value::kNumberValue || n->number_value() < 1) {
+          return Bad(i, key, "expected a number of buckets >= 1");
+        }
+        spec.hash_buckets = static_cast<int>(n->number_value());
+      } else {
+        return Bad(i, key,
+                   "unknown step (impute, clip, log1p, scale, bucketize, "
+                   "one_hot, hash)");
+      }
+    }
+    if (spec.columns.empty()) return Bad(i, "columns", "required");
+    if (spec.clip_bounds && spec.clip_quantiles)
+      return Bad(i, "clip", "give quantiles or bounds, not both");
+    if (spec.one_hot_max_categories && spec.hash_buckets)
+      return Bad(i, "one_hot", "use one_hot or hash, not both");
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::FittedTransform> FitTransform(
+    const std::vector<TransformSpec>& specs, const table::Table& training) {
+  v1::FittedTransform fitted;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const TransformSpec& spec = specs[i];
+    for (const auto& name : spec.columns) {
+      auto bad = [&](std::string_view why) {
+        return absl::InvalidArgumentError(
+            StrCat("transforms[", i, "] column '", name, "': ", why));
+      };
+      int idx = training.Find(name);
+      if (idx < 0) return bad("no such column in the training data");
+      if (!seen.insert(name).second) return bad("transformed twice");
+      const table::Column& col = training.columns[idx];
+      v1::FittedColumn* fc = fitted.add_columns();
+      fc->set_input(name);
+      fc->set_input_type(static_cast<v1::ColumnType>(col.type));
+      const size_t n = col.size();
+      if (col.type == table::ColumnType::kNumeric ||
+          col.type == table::ColumnType::kTimestamp) {
+        if (spec.one_hot_max_categories || spec.hash_buckets) {
+          return bad("one_hot and hash apply to categorical columns");
+        }
+        std::vector<double> x(n);
+        for (size_t r = 0; r < n; ++r) {
+          x[r] = !col.IsValid(r) ? kNaN
+                 : col.type == table::ColumnType::kNumeric
+                     ? col.numbers[r]
+                     : static_cast<double>(col.timestamps[r]);
+        }
+        auto add_step = [&](v1::TransformStep step) {
+          for (double& v : x) v = ApplyNumberStep(step, v);
+          *fc->add_steps() = std::move(step);
+        };
+        if (spec.impute) {
+          v1::TransformStep step;
+          *step.mutable_impute() = *spec.impute;
+          std::vector<double> p = Present(x);
+          if (p.empty() &&
+              spec.impute->strategy() != v1::ImputeStep::CONSTANT) {
+            return bad("cannot impute: every training value is missing");
+          }
+          std::sort(p.begin(), p.end());
+          switch (spec.impute->strategy()) {
+            case v1::ImputeStep::MEAN: {
+              double sum = 0;
+              for (double v : p) sum += v;
+              step.mutable_impute()->set_number(sum /
+                                                static_cast<double>(p.size()));
+              break;
+            }
+            case v1::ImputeStep::MEDIAN:
+              step.mutable_impute()->set_number(SortedQuantile(p, 0.5));
+              break;
+            case v1::ImputeStep::MODE: {
+              double best = p[0];
+              size_t best_count = 0;
+              for (size_t a = 0; a < p.size();) {
+                size_t b = a;
+                while (b < p.size() && p[b] == p[a]) ++b;
+                if (b - a >
+                    best_count) {  // Strictly more: ties keep the smallest.
+                  best_count = b - a;
+                  best = p[a];
+                }
+                a = b;
+              }
+              step.mutable_impute()->set_number(best);
+              break;
+            }
+            case v1::ImputeStep::CONSTANT:
+              break;
+            default:
+              break;
+          }
+          add_step(std::move(step));
+        }
+        if (spec.clip_quantiles || spec.clip_bounds) {
+          v1::TransformStep step;
+          if (spec.clip_bounds) {
+            step.mutable_clip()->set_lower(spec.clip_bounds->first);
+            step.mutable_clip()->set_upper(spec.clip_bounds->second);
+          } else {
+            std::vector<double> p = Present(x);
+            if (p.empty()) return bad("cannot clip by quantiles: no values");
+            std::sort(p.begin(), p.end());
+            step.mutable_clip()->set_lower(
+                SortedQuantile(p, spec.clip_quantiles->first));
+            step.mutable_clip()->set_upper(
+                SortedQuantile(p, spec.clip_quantiles->second));
+          }
+          add_step(std::move(step));
+        }
+        if (spec.log1p) {
+          for (double v : x) {
+            if (!std::isnan(v) && v <= -1) {
+              return bad(StrCat("log1p needs values > -1, found ", v));
+            }
+          }
+          v1::TransformStep step;
+          step.mutable_log1p();
+          add_step(std::move(step));
+        }
+        if (!spec.scale.empty()) {
+          std::vector<double> p = Present(x);
+          if (p.empty()) return bad("cannot scale: no values");
+          v1::TransformStep step;
+          double offset, scale;
+          if (spec.scale == "standard") {
+            double sum = 0;
+            for (double v : p) sum += v;
+            offset = sum / static_cast<double>(p.size());
+            double ss = 0;
+            for (double v : p) ss += (v - offset) * (v - offset);
+            scale = std::sqrt(
+                ss / static_cast<double>(p.size()));  // Population std.
+          } else {
+            auto [lo, hi] = std::minmax_element(p.begin(), p.end());
+            offset = *lo;
+            scale = *hi - *lo;
+          }
+          step.mutable_scale()->set_offset(offset);
+          step.mutable_scale()->set_scale(scale == 0 ? 1 : scale);
+          add_step(std::move(step));
+        }
+        if (spec.bucketize_quantiles > 0) {
+          std::vector<double> p = Present(x);
+          if (p.empty()) return bad("cannot bucketize: no values");
+          std::sort(p.begin(), p.end());
+          // scikit-learn: edges at equally spaced percentiles, dropping edges
+          // closer than 1e-8 to the one before.
+          std::vector<double> edges;
+          for (int b = 0; b <= spec.bucketize_quantiles; ++b) {
+            double e = SortedQuantile(
+                p, static_cast<double>(b) / spec.bucketize_quantiles);
+            if (edges.empty() || e - edges.back() > 1e-8) edges.push_back(e);
+          }
+          v1::TransformStep step;
+          for (size_t b = 1; b + 1 < edges.size(); ++b)
+            step.mutable_bucketize()->add_inner_edges(edges[b]);
+          add_step(std::move(step));
+        }
+        fc->add_outputs(name);
+        if (spec.impute && spec.impute->add_indicator())
+          fc->add_outputs(name + "_missing");
+      } else if (table::IsStringType(col.type)) {
+        if (!spec.scale.empty() || spec.log1p || spec.bucketize_quantiles ||
+            spec.clip_bounds || spec.clip_quantiles) {
+          return bad(
+              "clip, log1p, scale and bucketize apply to numeric columns");
+        }
+        std::vector<const std::string*> x(n);
+        for (size_t r = 0; r < n; ++r)
+          x[r] = col.IsValid(r) ? &col.strings[r] : nullptr;
+        std::string fill;
+        if (spec.impute) {
+          v1::TransformStep step;
+          *step.mutable_impute() = *spec.impute;
+          if (spec.impute->strategy() == v1::ImputeStep::MODE) {
+            std::map<std::string, int64_t> counts;
+            for (const auto* v : x) {
+              if (v) ++counts[*v];
+            }
+            if (counts.empty())
+              return bad("cannot impute: every training value is missing");
+            const std::string* best = nullptr;
+            int64_t best_count = 0;
+            for (const auto& [v, c] :
+                 counts) {  // Sorted: ties keep the smallest.
+              if (c > best_count) {
+                best = &v;
+                best_count = c;
+              }
+            }
+            step.mutable_impute()->set_text(*best);
+          } else if (spec.impute->strategy() != v1::ImputeStep::CONSTANT) {
+            return bad("strings are imputed with mode or constant");
+          }
+          fill = step.impute().text();
+          for (auto& v : x) {
+            if (!v) v = &fill;
+          }
+          *fc->add_steps() = std::move(step);
+        }
+        if (spec.hash_buckets > 0) {
+          v1::TransformStep step;
+          step.mutable_hash()->set_buckets(spec.hash_buckets);
+          *fc->add_steps() = std::move(step);
+          for (int b = 0; b < spec.hash_buckets; ++b)
+            fc->add_outputs(StrCat(name, "#", b));
+        } else {
+          std::map<std::string, int64_t> counts;
+          for (const auto* v : x) {
+            if (v) ++counts[*v];
+          }
+          std::vector<std::string> cats;
+          bool other = false;
+          int max = spec.one_hot_max_categories.value_or(0);
+          if (max > 0 && static_cast<int>(counts.size()) > max) {
+            // The max - 1 most frequent keep their own column; the rest share
+            // one.
+            std::vector<std::pair<int64_t, std::string>> by_count;
+            for (const auto& [v, c] : counts) by_count.emplace_back(-c, v);
+            std::sort(by_count.begin(), by_count.end());
+            for (int k = 0; k < max - 1; ++k)
+              cats.push_back(by_count[k].second);
+            std::sort(cats.begin(), cats.end());
+            other = true;
+          } else {
+            for (const auto& [v, c] : counts) cats.push_back(v);
+          }
+          v1::TransformStep step;
+          for (const auto& c : cats) {
+            step.mutable_one_hot()->add_categories(c);
+            fc->add_outputs(StrCat(name, "=", c));
+          }
+          step.mutable_one_hot()->set_has_other(other);
+          if (other) fc->add_outputs(StrCat(name, "=__other__"));
+          *fc->add_steps() = std::move(step);
+        }
+        if (spec.impute && spec.impute->add_indicator())
+          fc->add_outputs(name + "_missing");
+      } else {
+        return bad("has no values to fit (its type is unknown)");
+      }
+    }
+  }
+  fitted.set_rows_fitted(static_cast<int64_t>(training.num_rows));
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream sos(&bytes);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    for (const auto& c : fitted.columns()) c.SerializeToCodedStream(&cos);
+  }
+  Sha256 h;
+  h.Update(bytes);
+  fitted.set_content_hash(h.HexDigest());
+  fitted.set_id(StrCat("ft-", fitted.content_hash().substr(7, 16)));
+  *fitted.mutable_created_at() =
+      google::protobuf::util::TimeUtil::GetCurrentTime();
+  return fitted;
+}
+
+TransformApplier::TransformApplier(v1::FittedTransform fitted)
+    : fitted_(std::move(fitted)) {
+  for (const auto& c : fitted_.columns()) {
+    offsets_.push_back(names_.size());
+    for (const auto& o : c.outputs()) names_.push_back(o);
+  }
+}
+
+absl::StatusOr<table::Table> TransformApplier::ApplyBatch(
+    const table::Table& input) const {
+  table::Table out;
+  out.num_rows = input.num_rows;
+  out.columns.resize(names_.size());
+  for (size_t j = 0; j < names_.size(); ++j) {
+    out.columns[j].name = names_[j];
+    out.columns[j].type = table::ColumnType::kNumeric;
+    out.columns[j].numbers.resize(input.num_rows);
+    out.columns[j].valid.Resize(input.num_rows, true);
+  }
+  std::vector<double> row;
+  for (int ci = 0; ci < fitted_.columns_size(); ++ci) {
+    const v1::FittedColumn& c = fitted_.columns(ci);
+    int idx = input.Find(c.input());
+    if (idx < 0) {
+      return absl::InvalidArgumentError(
+          StrCat("column '", c.input(), "' is missing"));
+    }
+    const table::Column& col = input.columns[idx];
+    const size_t width = c.outputs_size();
+    row.resize(width);
+    bool numeric = !IsString(c.input_type());
+    if (numeric != (col.type == table::ColumnType::kNumeric ||
+                    col.type == table::ColumnType::kTimestamp) &&
+        col.type != table::ColumnType::kUnknown) {
+      return absl::InvalidArgumentError(StrCat(
+          "column '", c.input(), "' is ", table::ColumnTypeName(col.type),
+          " but the transform was fitted on ",
+          numeric ? "numbers" : "strings"));
+    }
+    for (size_t r = 0; r < input.num_rows; ++r) {
+      bool valid = col.type != table::ColumnType::kUnknown && col.IsValid(r);
+      if (numeric) {
+        double x = !valid ? kNaN
+                   : col.type == table::ColumnType::kNumeric
+                       ? col.numbers[r]
+                       : static_cast<double>(col.timestamps[r]);
+        ApplyNumber(c, x, row.data());
+      } else {
+        ApplyString(c, valid ? &col.strings[r] : nullptr, row.data());
+      }
+      for (size_t k = 0; k < width; ++k)
+        out.columns[offsets_[ci] + k].numbers[r] = row[k];
+    }
+  }
+  return out;
+}
+
+absl::Status TransformApplier::ApplyRow(
+    const std::map<std::string, RawValue>& fields,
+    std::vector<double>* out) const {
+  out->assign(names_.size(), 0.0);
+  for (int ci = 0; ci < fitted_.columns_size(); ++ci) {
+    const v1::FittedColumn& c = fitted_.columns(ci);
+    auto it = fields.find(c.input());
+    if (it == fields.end()) {
+      return absl::InvalidArgumentError(
+          StrCat("field '", c.input(), "' is missing"));
+    }
+    double* dst = out->data() + offsets_[ci];
+    const RawValue& v = it->second;
+    if (!IsString(c.input_type())) {
+      if (std::holds_alternative<std::string>(v)) {
+        return absl::InvalidArgumentError(
+            StrCat("field '", c.input(), "': expected a number"));
+      }
+      double x = std::holds_alternative<double>(v) ? std::get<double>(v) : kNaN;
+      if (std::isinf(x)) {
+        return absl::InvalidArgumentError(
+            StrCat("field '", c.input(), "': not a finite number"));
+      }
+      ApplyNumber(c, x, dst);
+    } else {
+      if (std::holds_alternative<double>(v)) {
+        return absl::InvalidArgumentError(
+            StrCat("field '", c.input(), "': expected a string"));
+      }
+      ApplyString(c,
+                  std::holds_alternative<std::string>(v)
+                      ? &std::get<std::string>(v)
+                      : nullptr,
+                  dst);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mlpipe::features

@@ -1,0 +1,80 @@
+// Feature transforms: parsed from a pipeline's `transforms:` list, fitted to
+// training data into a v1::FittedTransform, and applied by one piece of code
+// to batches (prep) and to single requests (score). Both paths call the same
+// per-value functions, so they give bit-identical features.
+//
+// Each entry names columns and a chain of steps, applied in this order:
+//   numbers: impute -> clip -> log1p -> scale -> bucketize
+//   strings: impute -> one_hot | hash
+// e.g. {columns: [Income], impute: median, clip: {quantiles: [0.01, 0.99]},
+//       scale: standard}   {columns: [Home], impute: mode, one_hot:
+//       {max_categories: 20}}
+// Every step is fitted on the output of the steps before it, as in a
+// scikit-learn Pipeline. Fitting holds the training values of one column in
+// memory at a time.
+#ifndef MLPIPE_COMMON_FEATURES_TRANSFORM_H_
+#define MLPIPE_COMMON_FEATURES_TRANSFORM_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/table/table.h"
+#include "google/protobuf/struct.pb.h"
+#include "mlpipe/v1/transform.pb.h"
+
+namespace mlpipe::features {
+
+struct TransformSpec {
+  std::vector<std::string> columns;
+  std::optional<v1::ImputeStep> impute;  // Strategy and constant; fitted later.
+  std::optional<std::pair<double, double>> clip_quantiles;
+  std::optional<std::pair<double, double>> clip_bounds;
+  bool log1p = false;
+  std::string scale;                          // "", "standard" or "minmax".
+  int bucketize_quantiles = 0;                // Number of quantile buckets.
+  std::optional<int> one_hot_max_categories;  // 0: no limit.
+  int hash_buckets = 0;
+};
+
+// Parses a pipeline's `transforms:` list. INVALID_ARGUMENT naming the entry
+// and key ("transforms[1].scale: ...").
+absl::StatusOr<std::vector<TransformSpec>> ParseTransformSpecs(
+    const google::protobuf::ListValue& list);
+
+// Fits `specs` to `training`. INVALID_ARGUMENT for unknown columns, steps that
+// do not suit the column's type, or data they cannot handle (log1p of values
+// <= -1).
+absl::StatusOr<v1::FittedTransform> FitTransform(
+    const std::vector<TransformSpec>& specs, const table::Table& training);
+
+// A value of one raw field in a request: missing, a number or a string.
+using RawValue = std::variant<std::monostate, double, std::string>;
+
+// Applies a fitted transform. Thread-safe after construction.
+class TransformApplier {
+ public:
+  explicit TransformApplier(v1::FittedTransform fitted);
+  const std::vector<std::string>& output_names() const { return names_; }
+  const v1::FittedTransform& fitted() const { return fitted_; }
+
+  // Every output feature for every row, as NUMERIC columns. INVALID_ARGUMENT
+  // when an input column is absent or of the wrong type.
+  absl::StatusOr<table::Table> ApplyBatch(const table::Table& input) const;
+  // One row: `fields` by input name; `out` receives output_names().size()
+  // values. INVALID_ARGUMENT naming a missing or mistyped field.
+  absl::Status ApplyRow(const std::map<std::string, RawValue>& fields,
+                        std::vector<double>* out) const;
+
+ private:
+  v1::FittedTransform fitted_;
+  std::vector<std::string> names_;
+  std::vector<size_t> offsets_;  // First output of each column.
+};
+
+}  // namespace mlpipe::features
+
+#endif  // MLPIPE_COMMON_FEATURES_TRANSFORM_H_
