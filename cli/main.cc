@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/dataset_commands.h"
+#include "cli/prep_commands.h"
 #include "cli/run_commands.h"
 #include "common/rpc/channel.h"
 
@@ -20,6 +21,8 @@ commands:
   datasets list                       datasets with versions, rows, columns
   datasets show NAME                  schema and versions (batches) of a dataset
   datasets delete NAME                delete a dataset and all its batches
+  stats DATASET [--version N]         per-column statistics (missing, distinct, mean,
+        [--columns a,b]               quantiles, top values); ~ marks estimates
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
   run PIPELINE.yaml [--watch] [--no-cache]
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   if (cmd == "export") return RunExport(args, ctx);
   if (cmd == "status") return RunStatus(args, ctx);
   if (cmd == "run") return RunPipeline(args, ctx);
+  if (cmd == "stats") return RunStats(args, ctx);
   if (cmd == "runs") return RunRuns(args, ctx);
   if (cmd == "lineage") return RunLineage(args, ctx);
   if (cmd == "aliases") return RunAliases(args, ctx);

@@ -50,7 +50,8 @@ std::string Note(const v1::StepExecution& s) {
   std::map<std::string, std::string> ids;
   for (const auto& [name, a] : s.outputs()) ids[name] = a.id();
   std::string out;
-  for (const auto& [name, id] : ids) StrAppend(&out, out.empty() ? "" : " ", id);
+  for (const auto& [name, id] : ids)
+    StrAppend(&out, out.empty() ? "" : " ", id);
   return out;
 }
 

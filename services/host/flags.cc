@@ -12,6 +12,9 @@ ABSL_FLAG(std::string, data_dir, "./mlpipe-data",
 ABSL_FLAG(std::string, import_root, "",
           "Server-side files may be imported only from below this directory "
           "(empty: server-side import disabled).");
+ABSL_FLAG(std::string, ingest_address, "",
+          "Where the ingestion service is (host:port), for services that read "
+          "datasets; empty: this process.");
 ABSL_FLAG(std::string, bind, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, grpc_port, 7000, "gRPC port (0: any free port).");
 ABSL_FLAG(int, metrics_port, 9100,

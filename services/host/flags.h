@@ -9,6 +9,7 @@
 
 ABSL_DECLARE_FLAG(std::string, data_dir);
 ABSL_DECLARE_FLAG(std::string, import_root);
+ABSL_DECLARE_FLAG(std::string, ingest_address);
 
 namespace mlpipe::host {
 

@@ -4,12 +4,10 @@
 #include "common/rpc/channel.h"
 #include "common/util/log.h"
 #include "mlpipe/v1/events.grpc.pb.h"
+#include "services/host/flags.h"
 #include "services/orchestrator/ingest_steps.h"
 #include "services/orchestrator/orchestrator_service.h"
 
-ABSL_FLAG(
-    std::string, ingest_address, "",
-    "Orchestrator: the ingestion service (host:port); empty: this process.");
 ABSL_FLAG(int, max_parallel_steps, 4, "Orchestrator: steps running at once.");
 ABSL_FLAG(
     bool, enable_test_steps, false,

@@ -5,6 +5,7 @@
 #include "services/host/flags.h"
 #include "services/ingest/ingest_module.h"
 #include "services/orchestrator/orchestrator_module.h"
+#include "services/prep/prep_module.h"
 
 int main(int argc, char** argv) {
   mlpipe::host::InitServerProcess(
@@ -23,6 +24,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   modules.push_back(std::move(*ingest_module));
+
+  auto prep_module = mlpipe::prep::PrepModule::Open(data_dir, "");
+  if (!prep_module.ok()) {
+    mlpipe::LogError("cannot open the prep store",
+                     {{"error", std::string(prep_module.status().message())}});
+    return 1;
+  }
+  modules.push_back(std::move(*prep_module));
 
   auto orchestrator_module = mlpipe::orchestrator::OrchestratorModule::Open(
       data_dir, mlpipe::orchestrator::OrchestratorOptionsFromFlags());

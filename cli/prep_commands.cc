@@ -1,0 +1,108 @@
+#include "cli/prep_commands.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_split.h"
+#include "common/table/typing.h"
+#include "common/util/strings.h"
+#include "grpcpp/client_context.h"
+#include "mlpipe/v1/prep_service.grpc.pb.h"
+
+namespace mlpipe::cli {
+namespace {
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+// Timestamps (microseconds) as ISO times; their spread in days.
+std::string Time(double micros) {
+  std::string out;
+  table::AppendTimestamp(
+      static_cast<int64_t>(micros),
+      table::TimestampFormat{.has_time = true, .has_seconds = true}, &out);
+  return out;
+}
+
+std::string TypeName(v1::ColumnType t) {
+  switch (t) {
+    case v1::NUMERIC:
+      return "numeric";
+    case v1::CATEGORICAL:
+      return "categorical";
+    case v1::TIMESTAMP:
+      return "timestamp";
+    case v1::TEXT:
+      return "text";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+int RunStats(const Args& args, Context& ctx) {
+  auto unknown =
+      args.Unknown({"version", "columns", "server", "output", "ingest-server"});
+  if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
+  if (args.positional().size() < 2)
+    return UsageError("stats: DATASET is required");
+  v1::ComputeStatisticsRequest req;
+  req.set_dataset(args.positional()[1]);
+  if (args.Has("version")) req.set_version(std::stoll(args.Get("version")));
+  if (args.Has("columns")) {
+    for (auto c : absl::StrSplit(args.Get("columns"), ','))
+      req.add_columns(std::string(c));
+  }
+  auto stub = v1::Prep::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  v1::DatasetStatistics stats;
+  if (auto s = stub->ComputeStatistics(&call, req, &stats); !s.ok())
+    return Fail(s, ctx);
+  Print(ctx, stats, [&] {
+    std::cout << "dataset " << stats.dataset() << " version " << stats.version()
+              << ", " << FormatCount(stats.row_count()) << " rows\n\n";
+    TablePrinter t({"COLUMN", "TYPE", "MISSING", "DISTINCT", "MEAN", "STD",
+                    "MIN", "MEDIAN", "MAX", "TOP"});
+    for (const auto& c : stats.columns()) {
+      std::string distinct =
+          FormatCount(c.distinct()) + (c.distinct_exact() ? "" : "~");
+      if (c.has_numeric()) {
+        const auto& n = c.numeric();
+        std::string median;
+        for (int i = 0; i < n.quantile_points_size(); ++i) {
+          if (n.quantile_points(i) == 0.5)
+            median = Num(n.quantiles(i)) + (n.quantiles_exact() ? "" : "~");
+        }
+        if (c.type() == v1::TIMESTAMP) {
+          std::string med;
+          for (int i = 0; i < n.quantile_points_size(); ++i) {
+            if (n.quantile_points(i) == 0.5)
+              med = Time(n.quantiles(i)) + (n.quantiles_exact() ? "" : "~");
+          }
+          t.Row({c.name(), TypeName(c.type()), FormatCount(c.missing()),
+                 distinct, Time(n.mean()), Num(n.std_dev() / 86400e6) + " d",
+                 Time(n.min()), med, Time(n.max()), ""});
+        } else {
+          t.Row({c.name(), TypeName(c.type()), FormatCount(c.missing()),
+                 distinct, Num(n.mean()), Num(n.std_dev()), Num(n.min()),
+                 median, Num(n.max()), ""});
+        }
+      } else {
+        std::string top;
+        if (c.strings().top_values_size() > 0) {
+          const auto& v = c.strings().top_values(0);
+          top = StrCat(v.value(), " (", FormatCount(v.count()), ")");
+        }
+        t.Row({c.name(), TypeName(c.type()), FormatCount(c.missing()), distinct,
+               "", "", "", "", "", top});
+      }
+    }
+    t.Print();
+  });
+  return kOk;
+}
+
+}  // namespace mlpipe::cli

@@ -1,0 +1,13 @@
+#ifndef MLPIPE_CLI_PREP_COMMANDS_H_
+#define MLPIPE_CLI_PREP_COMMANDS_H_
+
+#include "cli/cli.h"
+
+namespace mlpipe::cli {
+
+// mlpipe stats DATASET [--version N] [--columns a,b]
+int RunStats(const Args& args, Context& ctx);
+
+}  // namespace mlpipe::cli
+
+#endif  // MLPIPE_CLI_PREP_COMMANDS_H_

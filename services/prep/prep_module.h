@@ -1,0 +1,43 @@
+// The data-prep service with the state it owns: its RocksDB store under
+// <data_dir>/prep, its outbox, and the gRPC adapter. It reads datasets from
+// the ingestion service (in this process, or --ingest_address).
+#ifndef MLPIPE_SERVICES_PREP_PREP_MODULE_H_
+#define MLPIPE_SERVICES_PREP_PREP_MODULE_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "services/host/host.h"
+#include "services/prep/preparer.h"
+
+namespace mlpipe::prep {
+
+class PrepModule final : public host::ServiceModule {
+ public:
+  // `ingest_address` empty: the ingestion service in this process.
+  static absl::StatusOr<std::unique_ptr<PrepModule>> Open(
+      const std::string& data_dir, std::string ingest_address);
+  ~PrepModule() override;
+
+  std::string name() const override { return "prep"; }
+  std::vector<grpc::Service*> services() override { return {service_.get()}; }
+  events::EventLog* event_log() override { return log_.get(); }
+  absl::Status Start(std::shared_ptr<grpc::Channel> self) override;
+
+ private:
+  PrepModule() = default;
+  std::shared_ptr<grpc::Channel> IngestChannel();
+
+  std::string ingest_address_;
+  std::mutex mu_;
+  std::shared_ptr<grpc::Channel> ingest_channel_;  // GUARDED_BY(mu_)
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<events::EventLog> log_;
+  std::unique_ptr<Preparer> preparer_;
+  std::unique_ptr<grpc::Service> service_;
+};
+
+}  // namespace mlpipe::prep
+
+#endif  // MLPIPE_SERVICES_PREP_PREP_MODULE_H_
