@@ -123,6 +123,14 @@ TEST_F(CliTest, ListShowDeleteAndExitCodes) {
   auto json = server_.Cli({"--output", "json", "datasets", "list"});
   EXPECT_EQ(FromJson<v1::ListDatasetsResponse>(json.out).datasets_size(), 1);
 
+  auto stats = server_.Cli({"stats", "a", "--columns", "Income,Home"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_THAT(stats.out, HasSubstr("4,454 rows"));
+  EXPECT_THAT(stats.out, HasSubstr("381"));  // Income's missing cells.
+  EXPECT_THAT(stats.out, HasSubstr("owner (2,107)"));  // Home's top value.
+  EXPECT_EQ(server_.Cli({"stats", "a", "--columns", "Nope"}).exit_code, 4);
+
+
   EXPECT_EQ(server_.Cli({"datasets", "show", "nope"}).exit_code, 3);
   EXPECT_EQ(server_.Cli({"ingest", "--dataset", "x"}).exit_code, 2);
   EXPECT_EQ(server_.Cli({"frobnicate"}).exit_code, 2);
@@ -133,13 +141,6 @@ TEST_F(CliTest, ListShowDeleteAndExitCodes) {
   auto del = server_.Cli({"datasets", "delete", "a"});
   EXPECT_EQ(del.exit_code, 0);
   EXPECT_EQ(server_.Cli({"datasets", "show", "a"}).exit_code, 3);
-
-  auto stats = server_.Cli({"stats", "a", "--columns", "Income,Home"});
-  ASSERT_EQ(stats.exit_code, 0) << stats.err;
-  EXPECT_THAT(stats.out, HasSubstr("4,454 rows"));
-  EXPECT_THAT(stats.out, HasSubstr("381"));  // Income's missing cells.
-  EXPECT_THAT(stats.out, HasSubstr("owner (2,107)"));  // Home's top value.
-  EXPECT_EQ(server_.Cli({"stats", "a", "--columns", "Nope"}).exit_code, 4);
 
   auto status = server_.Cli({"status"});
   EXPECT_EQ(status.exit_code, 0) << status.err;
