@@ -28,6 +28,7 @@ bench:
 	$(MAKE) build
 	bench/ingest/run.sh $(BUILD_DIR)
 	bench/orchestrator/run.sh $(BUILD_DIR)
+	bench/prep/run.sh $(BUILD_DIR)
 
 format:
 	find common services cli tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i

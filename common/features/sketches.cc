@@ -59,7 +59,7 @@ void QuantileSketch::Add(double v) {
 
 void QuantileSketch::ToSketch() {
   exact_ = false;
-  if (levels_.empty()) levels_.emplace_back();
+  if (levels_.empty()) AddLevel();
   std::vector<double> values = std::move(values_);
   values_.clear();
   for (double v : values) {
@@ -69,15 +69,25 @@ void QuantileSketch::ToSketch() {
 }
 
 size_t QuantileSketch::Capacity(size_t level) const {
-  size_t depth = levels_.size() - 1 - level;
-  return std::max<size_t>(
-      8, static_cast<size_t>(std::ceil(k_ * std::pow(2.0 / 3.0, depth))));
+  return capacities_[level];
+}
+
+void QuantileSketch::AddLevel() {
+  levels_.emplace_back();
+  // Capacities shrink by 2/3 per level below the top; recomputed only when
+  // the sketch grows a level (std::pow is too slow for every Add).
+  capacities_.resize(levels_.size());
+  for (size_t h = 0; h < levels_.size(); ++h) {
+    size_t depth = levels_.size() - 1 - h;
+    capacities_[h] = std::max<size_t>(
+        8, static_cast<size_t>(std::ceil(k_ * std::pow(2.0 / 3.0, depth))));
+  }
 }
 
 void QuantileSketch::Compress() {
   for (size_t h = 0; h < levels_.size(); ++h) {
     if (levels_[h].size() < Capacity(h)) continue;
-    if (h + 1 == levels_.size()) levels_.emplace_back();
+    if (h + 1 == levels_.size()) AddLevel();
     auto& level = levels_[h];
     std::sort(level.begin(), level.end());
     // With an odd count one item stays; the rest pair up, and one of each
@@ -101,7 +111,7 @@ void QuantileSketch::Merge(const QuantileSketch& other) {
   if (exact_) ToSketch();
   for (double v : other.values_) levels_[0].push_back(v);
   for (size_t h = 0; h < other.levels_.size(); ++h) {
-    while (levels_.size() <= h) levels_.emplace_back();
+    while (levels_.size() <= h) AddLevel();
     levels_[h].insert(levels_[h].end(), other.levels_[h].begin(),
                       other.levels_[h].end());
   }

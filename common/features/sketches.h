@@ -44,6 +44,7 @@ class QuantileSketch {
   void ToSketch();
   void Compress();
   size_t Capacity(size_t level) const;
+  void AddLevel();
   std::vector<std::pair<double, uint64_t>> Weighted() const;  // Sorted.
 
   int k_;
@@ -52,6 +53,7 @@ class QuantileSketch {
   uint64_t n_ = 0;
   std::vector<double> values_;               // Exact mode.
   std::vector<std::vector<double>> levels_;  // Sketch: level h weighs 2^h.
+  std::vector<size_t> capacities_;           // Per level; depend on depth.
   std::mt19937_64 rng_{0x6d6c70697065ULL};   // Fixed: reproducible results.
 };
 

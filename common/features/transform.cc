@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "common/features/sketches.h"
 #include "common/util/ids.h"
@@ -26,6 +28,18 @@ double SortedQuantile(const std::vector<double>& sorted, double q) {
   size_t hi = std::min(lo + 1, sorted.size() - 1);
   return sorted[lo] +
          (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+// numpy.quantile (linear interpolation) of `v`, by selection (O(n)); `v`
+// is reordered. REQUIRES: !v.empty().
+double Quantile(std::vector<double>& v, double q) {
+  double pos = q * static_cast<double>(v.size() - 1);
+  size_t lo = static_cast<size_t>(std::floor(pos));
+  std::nth_element(v.begin(), v.begin() + lo, v.end());
+  double a = v[lo];
+  if (lo + 1 >= v.size() || pos == static_cast<double>(lo)) return a;
+  double b = *std::min_element(v.begin() + lo + 1, v.end());
+  return a + (pos - static_cast<double>(lo)) * (b - a);
 }
 
 std::vector<double> Present(const std::vector<double>& v) {
@@ -308,7 +322,6 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
               spec.impute->strategy() != v1::ImputeStep::CONSTANT) {
             return bad("cannot impute: every training value is missing");
           }
-          std::sort(p.begin(), p.end());
           switch (spec.impute->strategy()) {
             case v1::ImputeStep::MEAN: {
               double sum = 0;
@@ -318,9 +331,10 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
               break;
             }
             case v1::ImputeStep::MEDIAN:
-              step.mutable_impute()->set_number(SortedQuantile(p, 0.5));
+              step.mutable_impute()->set_number(Quantile(p, 0.5));
               break;
             case v1::ImputeStep::MODE: {
+              std::sort(p.begin(), p.end());
               double best = p[0];
               size_t best_count = 0;
               for (size_t a = 0; a < p.size();) {
@@ -351,11 +365,10 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
           } else {
             std::vector<double> p = Present(x);
             if (p.empty()) return bad("cannot clip by quantiles: no values");
-            std::sort(p.begin(), p.end());
             step.mutable_clip()->set_lower(
-                SortedQuantile(p, spec.clip_quantiles->first));
+                Quantile(p, spec.clip_quantiles->first));
             step.mutable_clip()->set_upper(
-                SortedQuantile(p, spec.clip_quantiles->second));
+                Quantile(p, spec.clip_quantiles->second));
           }
           add_step(std::move(step));
         }
@@ -420,34 +433,38 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
         std::vector<const std::string*> x(n);
         for (size_t r = 0; r < n; ++r)
           x[r] = col.IsValid(r) ? &col.strings[r] : nullptr;
+        // Counts of the present values, once for imputing and one-hot.
+        std::unordered_map<std::string_view, int64_t> counts;
+        int64_t missing = 0;
+        for (const auto* v : x) {
+          if (v) {
+            ++counts[*v];
+          } else {
+            ++missing;
+          }
+        }
         std::string fill;
         if (spec.impute) {
           v1::TransformStep step;
           *step.mutable_impute() = *spec.impute;
           if (spec.impute->strategy() == v1::ImputeStep::MODE) {
-            std::map<std::string, int64_t> counts;
-            for (const auto* v : x) {
-              if (v) ++counts[*v];
-            }
             if (counts.empty())
               return bad("cannot impute: every training value is missing");
-            const std::string* best = nullptr;
+            std::string_view best;
             int64_t best_count = 0;
-            for (const auto& [v, c] :
-                 counts) {  // Sorted: ties keep the smallest.
-              if (c > best_count) {
-                best = &v;
+            for (const auto& [v, c] : counts) {  // Ties go to the smallest.
+              if (c > best_count || (c == best_count && v < best)) {
+                best = v;
                 best_count = c;
               }
             }
-            step.mutable_impute()->set_text(*best);
+            step.mutable_impute()->set_text(std::string(best));
           } else if (spec.impute->strategy() != v1::ImputeStep::CONSTANT) {
             return bad("strings are imputed with mode or constant");
           }
           fill = step.impute().text();
-          for (auto& v : x) {
-            if (!v) v = &fill;
-          }
+          if (missing > 0)
+            counts[fill] += missing;  // `fill` outlives `counts`.
           *fc->add_steps() = std::move(step);
         }
         if (spec.hash_buckets > 0) {
@@ -457,10 +474,6 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
           for (int b = 0; b < spec.hash_buckets; ++b)
             fc->add_outputs(StrCat(name, "#", b));
         } else {
-          std::map<std::string, int64_t> counts;
-          for (const auto* v : x) {
-            if (v) ++counts[*v];
-          }
           std::vector<std::string> cats;
           bool other = false;
           int max = spec.one_hot_max_categories.value_or(0);
@@ -468,14 +481,16 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
             // The max - 1 most frequent keep their own column; the rest share
             // one.
             std::vector<std::pair<int64_t, std::string>> by_count;
-            for (const auto& [v, c] : counts) by_count.emplace_back(-c, v);
+            for (const auto& [v, c] : counts)
+              by_count.emplace_back(-c, std::string(v));
             std::sort(by_count.begin(), by_count.end());
             for (int k = 0; k < max - 1; ++k)
               cats.push_back(by_count[k].second);
             std::sort(cats.begin(), cats.end());
             other = true;
           } else {
-            for (const auto& [v, c] : counts) cats.push_back(v);
+            for (const auto& [v, c] : counts) cats.emplace_back(v);
+            std::sort(cats.begin(), cats.end());
           }
           v1::TransformStep step;
           for (const auto& c : cats) {
@@ -549,19 +564,41 @@ absl::StatusOr<table::Table> TransformApplier::ApplyBatch(
           " but the transform was fitted on ",
           numeric ? "numbers" : "strings"));
     }
-    for (size_t r = 0; r < input.num_rows; ++r) {
-      bool valid = col.type != table::ColumnType::kUnknown && col.IsValid(r);
-      if (numeric) {
+    if (numeric) {
+      for (size_t r = 0; r < input.num_rows; ++r) {
+        bool valid = col.type != table::ColumnType::kUnknown && col.IsValid(r);
         double x = !valid ? kNaN
                    : col.type == table::ColumnType::kNumeric
                        ? col.numbers[r]
                        : static_cast<double>(col.timestamps[r]);
         ApplyNumber(c, x, row.data());
-      } else {
-        ApplyString(c, valid ? &col.strings[r] : nullptr, row.data());
+        for (size_t k = 0; k < width; ++k)
+          out.columns[offsets_[ci] + k].numbers[r] = row[k];
       }
-      for (size_t k = 0; k < width; ++k)
-        out.columns[offsets_[ci] + k].numbers[r] = row[k];
+      continue;
+    }
+    // Strings repeat: ApplyString runs once per distinct value (the same
+    // function ApplyRow calls, so the features are the same bits), and the
+    // outputs are then written one output column at a time.
+    std::unordered_map<std::string_view, std::vector<double>> memo;
+    std::vector<double> missing_out(width);
+    ApplyString(c, nullptr, missing_out.data());
+    std::vector<const double*> per_row(input.num_rows);
+    for (size_t r = 0; r < input.num_rows; ++r) {
+      if (col.type == table::ColumnType::kUnknown || !col.IsValid(r)) {
+        per_row[r] = missing_out.data();
+        continue;
+      }
+      auto [it, added] = memo.try_emplace(col.strings[r]);
+      if (added) {
+        it->second.resize(width);
+        ApplyString(c, &col.strings[r], it->second.data());
+      }
+      per_row[r] = it->second.data();
+    }
+    for (size_t k = 0; k < width; ++k) {
+      double* dst = out.columns[offsets_[ci] + k].numbers.data();
+      for (size_t r = 0; r < input.num_rows; ++r) dst[r] = per_row[r][k];
     }
   }
   return out;

@@ -1,11 +1,10 @@
 #include "services/host/flags.h"
 
-#include <malloc.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/rpc/server.h"
+#include "common/util/memory.h"
 
 ABSL_FLAG(std::string, data_dir, "./mlpipe-data",
           "Directory for the services' RocksDB stores (one folder each).");
@@ -28,11 +27,7 @@ namespace mlpipe::host {
 
 void InitServerProcess(int argc, char** argv, const char* usage) {
   rpc::BlockTerminationSignals();
-  // Services move data in blocks of a few MB. By default glibc maps each such
-  // buffer fresh from the kernel and unmaps it when freed, so every block
-  // pays page faults again; keep them in the heap for reuse instead.
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  KeepLargeBlocksInHeap();
   absl::SetProgramUsageMessage(usage);
   absl::ParseCommandLine(argc, argv);
 }

@@ -130,7 +130,6 @@ TEST_F(CliTest, ListShowDeleteAndExitCodes) {
   EXPECT_THAT(stats.out, HasSubstr("owner (2,107)"));  // Home's top value.
   EXPECT_EQ(server_.Cli({"stats", "a", "--columns", "Nope"}).exit_code, 4);
 
-
   EXPECT_EQ(server_.Cli({"datasets", "show", "nope"}).exit_code, 3);
   EXPECT_EQ(server_.Cli({"ingest", "--dataset", "x"}).exit_code, 2);
   EXPECT_EQ(server_.Cli({"frobnicate"}).exit_code, 2);
