@@ -23,6 +23,9 @@ commands:
   datasets delete NAME                delete a dataset and all its batches
   stats DATASET [--version N]         per-column statistics (missing, distinct, mean,
         [--columns a,b]               quantiles, top values); ~ marks estimates
+  validate DATASET [--version N]      check a version against a schema (a YAML file of
+        [--schema FILE] [--fail-on K] column rules, or inferred from the previous version);
+        [--label L]                   exit 4 when an anomaly of a --fail-on kind is found
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
   run PIPELINE.yaml [--watch] [--no-cache]
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
   if (cmd == "status") return RunStatus(args, ctx);
   if (cmd == "run") return RunPipeline(args, ctx);
   if (cmd == "stats") return RunStats(args, ctx);
+  if (cmd == "validate") return RunValidate(args, ctx);
   if (cmd == "runs") return RunRuns(args, ctx);
   if (cmd == "lineage") return RunLineage(args, ctx);
   if (cmd == "aliases") return RunAliases(args, ctx);

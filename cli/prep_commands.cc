@@ -1,8 +1,13 @@
 #include "cli/prep_commands.h"
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
+#include "common/config/pipeline_config.h"
+#include "common/features/schema.h"
 #include "common/table/typing.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
@@ -103,6 +108,64 @@ int RunStats(const Args& args, Context& ctx) {
     t.Print();
   });
   return kOk;
+}
+
+int RunValidate(const Args& args, Context& ctx) {
+  auto unknown = args.Unknown({"version", "schema", "fail-on", "label",
+                               "server", "output", "ingest-server"});
+  if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
+  if (args.positional().size() < 2)
+    return UsageError("validate: DATASET is required");
+  v1::ValidateRequest req;
+  req.set_dataset(args.positional()[1]);
+  if (args.Has("version")) req.set_version(std::stoll(args.Get("version")));
+  req.set_label(args.Get("label"));
+  if (args.Has("fail-on")) {
+    for (auto k : absl::StrSplit(args.Get("fail-on"), ','))
+      req.add_fail_on(std::string(k));
+  }
+  if (args.Has("schema")) {
+    std::ifstream in(args.Get("schema"));
+    if (!in) {
+      std::cerr << "error: cannot read " << args.Get("schema") << "\n";
+      return kNotFound;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto value = config::ParseYamlValue(text.str(), args.Get("schema"));
+    if (!value.ok()) {
+      std::cerr << "error: " << value.status().message() << "\n";
+      return kRejected;
+    }
+    auto schema = features::SchemaFromStruct(value->struct_value());
+    if (!schema.ok()) {
+      std::cerr << "error: " << args.Get("schema") << ": "
+                << schema.status().message() << "\n";
+      return kRejected;
+    }
+    *req.mutable_schema() = std::move(*schema);
+  }
+  auto stub = v1::Prep::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  v1::ValidationReport report;
+  if (auto s = stub->Validate(&call, req, &report); !s.ok())
+    return Fail(s, ctx);
+  Print(ctx, report, [&] {
+    std::cout << "dataset " << report.dataset() << " version "
+              << report.version() << ": "
+              << (report.passed() ? "PASSED" : "FAILED") << ", "
+              << report.anomalies_size() << " anomalies\n";
+    if (report.anomalies_size() == 0) return;
+    std::cout << "\n";
+    TablePrinter t({"SEVERITY", "COLUMN", "ANOMALY", "DETAIL"});
+    for (const auto& a : report.anomalies()) {
+      t.Row({v1::Anomaly::Severity_Name(a.severity()), a.column(),
+             absl::AsciiStrToLower(v1::Anomaly::Kind_Name(a.kind())),
+             a.description()});
+    }
+    t.Print();
+  });
+  return report.passed() ? kOk : kRejected;
 }
 
 }  // namespace mlpipe::cli

@@ -378,6 +378,17 @@ absl::StatusOr<v1::PipelineSpec> ParsePipeline(std::string_view yaml,
   }
 }
 
+absl::StatusOr<google::protobuf::Value> ParseYamlValue(std::string_view yaml,
+                                                       std::string_view file) {
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml));
+    return Parser(std::string(file)).ToValue(root, "(top)");
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        StrCat(file, ":", e.mark.line + 1, ": invalid YAML: ", e.msg));
+  }
+}
+
 absl::StatusOr<v1::PipelineSpec> LoadPipelineFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(StrCat("cannot read ", path));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/struct.pb.h"
 #include "mlpipe/v1/pipeline.pb.h"
 
 namespace mlpipe::config {
@@ -15,6 +16,12 @@ namespace mlpipe::config {
 // Parses the YAML text of a pipeline; `file` names it in errors.
 absl::StatusOr<v1::PipelineSpec> ParsePipeline(std::string_view yaml,
                                                std::string_view file);
+// Any YAML document as a protobuf Value (maps, lists, and scalars read as
+// YAML 1.2 does; quoted scalars stay strings). INVALID_ARGUMENT with
+// "file:line" for bad YAML.
+absl::StatusOr<google::protobuf::Value> ParseYamlValue(std::string_view yaml,
+                                                       std::string_view file);
+
 // Reads and parses a file (NOT_FOUND when it cannot be read).
 absl::StatusOr<v1::PipelineSpec> LoadPipelineFile(const std::string& path);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -31,6 +32,12 @@ std::string Num(double v) {
   std::string s;
   StrAppend(&s, v);
   return s;
+}
+
+std::string Percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f%%", 100 * fraction);
+  return buf;
 }
 
 // Label distribution of a categorical column: value -> fraction of present.
@@ -199,8 +206,8 @@ v1::ValidationReport Validate(const v1::DataSchema& schema,
         s->count() > 0 ? static_cast<double>(s->missing()) / s->count() : 0;
     if (missing > col.max_missing_fraction() + 1e-12) {
       add(v1::Anomaly::MISSING_RATE, col.name(),
-          StrCat("missing in ", Num(100 * missing), "% of rows; at most ",
-                 Num(100 * col.max_missing_fraction()), "% allowed"));
+          StrCat("missing in ", Percent(missing), " of rows; at most ",
+                 Percent(col.max_missing_fraction()), " allowed"));
     }
     if (s->has_numeric() && (col.has_min() || col.has_max())) {
       if (col.has_min() && s->numeric().min() < col.min()) {

@@ -10,6 +10,7 @@
 ABSL_DECLARE_FLAG(std::string, data_dir);
 ABSL_DECLARE_FLAG(std::string, import_root);
 ABSL_DECLARE_FLAG(std::string, ingest_address);
+ABSL_DECLARE_FLAG(std::string, prep_address);
 
 namespace mlpipe::host {
 

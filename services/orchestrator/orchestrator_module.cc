@@ -7,6 +7,7 @@
 #include "services/host/flags.h"
 #include "services/orchestrator/ingest_steps.h"
 #include "services/orchestrator/orchestrator_service.h"
+#include "services/orchestrator/prep_steps.h"
 
 ABSL_FLAG(int, max_parallel_steps, 4, "Orchestrator: steps running at once.");
 ABSL_FLAG(
@@ -18,6 +19,7 @@ namespace mlpipe::orchestrator {
 OrchestratorModuleOptions OrchestratorOptionsFromFlags() {
   OrchestratorModuleOptions o;
   o.ingest_address = absl::GetFlag(FLAGS_ingest_address);
+  o.prep_address = absl::GetFlag(FLAGS_prep_address);
   o.engine.max_parallel_steps = absl::GetFlag(FLAGS_max_parallel_steps);
   o.enable_test_steps = absl::GetFlag(FLAGS_enable_test_steps);
   return o;
@@ -35,6 +37,8 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
   if (!log.ok()) return log.status();
   m->log_ = std::move(*log);
   OrchestratorModule* raw = m.get();
+  RegisterPrepExecutors(&m->executors_,
+                        [raw] { return raw->ChannelFor("prep"); });
   RegisterIngestExecutors(&m->executors_,
                           [raw] { return raw->IngestChannel(); });
   if (m->options_.enable_test_steps) RegisterTestExecutors(&m->executors_);
@@ -63,6 +67,8 @@ absl::Status OrchestratorModule::Start(std::shared_ptr<grpc::Channel> self) {
   {
     std::lock_guard lock(mu_);
     self_ = self;
+    if (!options_.prep_address.empty())
+      prep_channel_ = rpc::NewChannel(options_.prep_address);
     ingest_channel_ = options_.ingest_address.empty()
                           ? std::move(self)
                           : rpc::NewChannel(options_.ingest_address);
@@ -98,8 +104,8 @@ std::shared_ptr<grpc::Channel> OrchestratorModule::ChannelFor(
     const std::string& source) {
   if (source == "ingest") return IngestChannel();
   std::lock_guard lock(mu_);
-  return self_;  // Every other service is hosted beside the orchestrator so
-                 // far.
+  if (source == "prep" && prep_channel_) return prep_channel_;
+  return self_;  // Hosted beside the orchestrator.
 }
 
 void OrchestratorModule::TriggerLoop() {

@@ -23,6 +23,8 @@ struct OrchestratorModuleOptions {
   OrchestratorOptions engine;
   // Where the ingestion service is ("host:port"); empty: this process.
   std::string ingest_address;
+  // Where the data-prep service is; empty: this process.
+  std::string prep_address;
   // Register the test-only step types (sleep, fail, record, noop).
   bool enable_test_steps = false;
 };
@@ -59,6 +61,7 @@ class OrchestratorModule final : public host::ServiceModule {
   std::mutex mu_;
   std::shared_ptr<grpc::Channel> ingest_channel_;  // GUARDED_BY(mu_)
   std::shared_ptr<grpc::Channel> self_;            // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> prep_channel_;    // GUARDED_BY(mu_)
   bool stopping_ = false;                          // GUARDED_BY(mu_)
   std::condition_variable wake_;
   std::set<grpc::ClientContext*> calls_;  // GUARDED_BY(mu_)

@@ -6,27 +6,48 @@
 
 namespace mlpipe::prep {
 
-grpc::ServerUnaryReactor* PrepService::ComputeStatistics(
-    grpc::CallbackServerContext* ctx,
-    const v1::ComputeStatisticsRequest* request,
-    v1::DatasetStatistics* response) {
+grpc::ServerUnaryReactor* PrepService::RunAside(
+    grpc::CallbackServerContext* ctx, std::function<absl::Status()> work) {
   auto* reactor = ctx->DefaultReactor();
   {
     std::lock_guard lock(mu_);
     ++running_;
   }
-  // Reading a whole dataset takes a while: not on a gRPC thread.
-  std::thread([this, reactor, request, response] {
+  std::thread([this, reactor, work = std::move(work)] {
+    reactor->Finish(rpc::ToGrpcStatus(work()));
+    std::lock_guard lock(mu_);
+    if (--running_ == 0) idle_.notify_all();
+  }).detach();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PrepService::ComputeStatistics(
+    grpc::CallbackServerContext* ctx,
+    const v1::ComputeStatisticsRequest* request,
+    v1::DatasetStatistics* response) {
+  return RunAside(ctx, [this, request, response] {
     std::vector<std::string> columns(request->columns().begin(),
                                      request->columns().end());
     auto stats = preparer_->ComputeStatistics(request->dataset(),
                                               request->version(), columns);
     if (stats.ok()) *response = std::move(*stats);
-    reactor->Finish(rpc::ToGrpcStatus(stats.status()));
-    std::lock_guard lock(mu_);
-    if (--running_ == 0) idle_.notify_all();
-  }).detach();
-  return reactor;
+    return stats.status();
+  });
+}
+
+grpc::ServerUnaryReactor* PrepService::Validate(
+    grpc::CallbackServerContext* ctx, const v1::ValidateRequest* request,
+    v1::ValidationReport* response) {
+  return RunAside(ctx, [this, request, response] {
+    std::vector<std::string> fail_on(request->fail_on().begin(),
+                                     request->fail_on().end());
+    auto report = preparer_->Validate(
+        request->dataset(), request->version(),
+        request->has_schema() ? &request->schema() : nullptr, request->label(),
+        fail_on);
+    if (report.ok()) *response = std::move(*report);
+    return report.status();
+  });
 }
 
 PrepService::~PrepService() {

@@ -3,6 +3,7 @@
 #define MLPIPE_SERVICES_PREP_PREP_SERVICE_H_
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 
 #include "mlpipe/v1/prep_service.grpc.pb.h"
@@ -20,8 +21,16 @@ class PrepService final : public v1::Prep::CallbackService {
       grpc::CallbackServerContext* ctx,
       const v1::ComputeStatisticsRequest* request,
       v1::DatasetStatistics* response) override;
+  grpc::ServerUnaryReactor* Validate(grpc::CallbackServerContext* ctx,
+                                     const v1::ValidateRequest* request,
+                                     v1::ValidationReport* response) override;
 
  private:
+  // Runs `work` (which reads whole datasets) off the gRPC threads and
+  // finishes the call with its status.
+  grpc::ServerUnaryReactor* RunAside(grpc::CallbackServerContext* ctx,
+                                     std::function<absl::Status()> work);
+
   Preparer* const preparer_;
   std::mutex mu_;
   std::condition_variable idle_;

@@ -1,5 +1,9 @@
 #include "services/prep/preparer.h"
 
+#include <optional>
+#include <set>
+
+#include "absl/strings/ascii.h"
 #include "common/metrics/metrics.h"
 #include "common/util/strings.h"
 
@@ -11,6 +15,7 @@ constexpr char kStatistics[] = "statistics";
 struct Metrics {
   prometheus::Counter& rows;
   prometheus::Family<prometheus::Counter>& statistics;
+  prometheus::Family<prometheus::Counter>& anomalies;
   static Metrics& Get() {
     static Metrics* m = new Metrics{
         prometheus::BuildCounter()
@@ -21,6 +26,10 @@ struct Metrics {
         prometheus::BuildCounter()
             .Name("mlpipe_prep_statistics_requests_total")
             .Help("Statistics requests by result (computed, stored).")
+            .Register(metrics::Registry()),
+        prometheus::BuildCounter()
+            .Name("mlpipe_prep_anomalies_total")
+            .Help("Anomalies found by validation, by kind.")
             .Register(metrics::Registry()),
     };
     return *m;
@@ -90,6 +99,52 @@ absl::StatusOr<v1::DatasetStatistics> Preparer::ComputeStatistics(
   if (auto s = events_->Commit(std::move(b), {event}); !s.ok()) return s;
   Metrics::Get().statistics.Add({{"result", "computed"}}).Increment();
   return Select(std::move(stats), columns);
+}
+
+absl::StatusOr<v1::ValidationReport> Preparer::Validate(
+    const std::string& dataset, int64_t version, const v1::DataSchema* schema,
+    const std::string& label, const std::vector<std::string>& fail_on) {
+  std::set<v1::Anomaly::Kind> policy;
+  for (const auto& name : fail_on) {
+    auto kind = features::AnomalyKindFromName(name);
+    if (!kind.ok())
+      return absl::InvalidArgumentError(
+          StrCat("fail_on: ", kind.status().message()));
+    policy.insert(*kind);
+  }
+  auto stats = ComputeStatistics(dataset, version, {});
+  if (!stats.ok()) return stats.status();
+  std::optional<v1::DatasetStatistics> previous;
+  if (stats->version() > 1) {
+    auto p = ComputeStatistics(dataset, stats->version() - 1, {});
+    if (!p.ok()) return p.status();
+    previous = std::move(*p);
+  }
+  v1::DataSchema inferred;
+  if (schema == nullptr) {
+    inferred = features::InferSchema(previous ? *previous : *stats, label);
+    schema = &inferred;
+  }
+  v1::DataSchema with_label = *schema;
+  if (with_label.label().empty()) with_label.set_label(label);
+  v1::ValidationReport report = features::Validate(
+      with_label, *stats, previous ? &*previous : nullptr, policy);
+  for (const auto& a : report.anomalies()) {
+    Metrics::Get()
+        .anomalies
+        .Add(
+            {{"kind", absl::AsciiStrToLower(v1::Anomaly::Kind_Name(a.kind()))}})
+        .Increment();
+  }
+  if (report.anomalies_size() > 0) {
+    auto event = events::EventLog::Make(
+        "data.anomaly", {{"dataset", dataset},
+                         {"version", std::to_string(report.version())},
+                         {"anomalies", std::to_string(report.anomalies_size())},
+                         {"passed", report.passed() ? "true" : "false"}});
+    if (auto s = events_->Commit({}, {event}); !s.ok()) return s;
+  }
+  return report;
 }
 
 }  // namespace mlpipe::prep

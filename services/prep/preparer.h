@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/events/event_log.h"
+#include "common/features/schema.h"
 #include "common/features/statistics.h"
 #include "common/storage/store.h"
 #include "common/table/table.h"
@@ -54,6 +55,13 @@ class Preparer {
   absl::StatusOr<v1::DatasetStatistics> ComputeStatistics(
       const std::string& dataset, int64_t version,
       const std::vector<std::string>& columns);
+
+  // Validates a dataset version against `schema` (inferred from the previous
+  // version when null). Emits data.anomaly when there are anomalies.
+  // INVALID_ARGUMENT for an unknown anomaly kind in `fail_on`.
+  absl::StatusOr<v1::ValidationReport> Validate(
+      const std::string& dataset, int64_t version, const v1::DataSchema* schema,
+      const std::string& label, const std::vector<std::string>& fail_on);
 
  private:
   PreparerOptions options_;

@@ -2,6 +2,8 @@
 // channel), both over RocksDB on disk.
 #include "services/prep/preparer.h"
 
+#include <sstream>
+
 #include "common/rpc/server.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
@@ -106,6 +108,63 @@ TEST_F(PrepTest, ErrorsNameWhatIsWrong) {
   st = Stats(0, {"zzz"}, &s);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(st.error_message(), ::testing::HasSubstr("has no column 'zzz'"));
+}
+
+TEST_F(PrepTest, ValidateInfersTheSchemaFromThePreviousVersion) {
+  const std::string csv = testing::ReadFile(
+      std::string(MLPIPE_SOURCE_DIR_DEFAULT) + "/examples/credit/credit.csv");
+  Ingest(csv);
+  auto validate = [&](std::vector<std::string> fail_on,
+                      v1::ValidationReport* out) {
+    grpc::ClientContext ctx;
+    v1::ValidateRequest req;
+    req.set_dataset("credit");
+    req.set_label("Status");
+    for (auto& k : fail_on) req.add_fail_on(k);
+    return stub_->Validate(&ctx, req, out);
+  };
+  v1::ValidationReport r1;
+  ASSERT_TRUE(validate({"out_of_range"}, &r1).ok());
+  EXPECT_TRUE(r1.passed());
+  EXPECT_EQ(r1.anomalies_size(), 0);
+  // Version 2: every Income doubled (the 10th column).
+  std::string doubled;
+  std::istringstream in(csv);
+  std::string line;
+  for (int n = 0; std::getline(in, line); ++n) {
+    if (n > 0) {
+      std::vector<std::string> f;
+      std::stringstream ls(line);
+      std::string cell;
+      while (std::getline(ls, cell, ',')) f.push_back(cell);
+      if (line.back() == ',') f.push_back("");
+      if (!f[9].empty()) f[9] = std::to_string(2 * std::stoi(f[9]));
+      line.clear();
+      for (size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + f[i];
+    }
+    doubled += line + "\n";
+  }
+  Ingest(doubled);
+  v1::ValidationReport r2;
+  ASSERT_TRUE(validate({"out_of_range"}, &r2).ok());
+  EXPECT_FALSE(r2.passed());
+  EXPECT_EQ(r2.version(), 2);
+  bool found = false;
+  for (const auto& a : r2.anomalies()) {
+    if (a.column() == "Income" && a.kind() == v1::Anomaly::OUT_OF_RANGE) {
+      found = true;
+      EXPECT_EQ(a.severity(), v1::Anomaly::ERROR);
+      EXPECT_THAT(a.description(),
+                  ::testing::HasSubstr("is above the allowed 959"));
+    }
+  }
+  EXPECT_TRUE(found);
+  uint64_t next;
+  EXPECT_EQ(prep_->event_log()->Read(1, {"data.anomaly"}, 10, &next)->size(),
+            1u);
+  v1::ValidationReport bad;
+  EXPECT_EQ(validate({"nonsense"}, &bad).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace

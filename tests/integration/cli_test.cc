@@ -129,6 +129,16 @@ TEST_F(CliTest, ListShowDeleteAndExitCodes) {
   EXPECT_THAT(stats.out, HasSubstr("381"));  // Income's missing cells.
   EXPECT_THAT(stats.out, HasSubstr("owner (2,107)"));  // Home's top value.
   EXPECT_EQ(server_.Cli({"stats", "a", "--columns", "Nope"}).exit_code, 4);
+  auto valid = server_.Cli({"validate", "a"});
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+  EXPECT_THAT(valid.out, HasSubstr("PASSED"));
+  const std::string schema = dir_.path() + "/schema.yaml";
+  WriteFile(schema, "columns:\n  Age: {min: 18, max: 60}\n");
+  auto invalid = server_.Cli(
+      {"validate", "a", "--schema", schema, "--fail-on", "out_of_range"});
+  EXPECT_EQ(invalid.exit_code, 4);
+  EXPECT_THAT(invalid.out, HasSubstr("maximum 68 is above the allowed 60"));
+
 
   EXPECT_EQ(server_.Cli({"datasets", "show", "nope"}).exit_code, 3);
   EXPECT_EQ(server_.Cli({"ingest", "--dataset", "x"}).exit_code, 2);

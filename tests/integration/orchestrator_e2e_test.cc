@@ -221,5 +221,39 @@ TEST_F(OrchestratorE2eTest, DistributedProcessesRunPipelinesAndEventTriggers) {
   EXPECT_THAT(runs.runs(0).trigger(), HasSubstr("event:dataset.ingested#"));
 }
 
+TEST_F(OrchestratorE2eTest,
+       SchemaViolationFailsTheRunAtValidateNamingColumnAndRule) {
+  Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
+  std::string data = dir_.path() + "/loans.csv";
+  WriteFile(data, "Status,Income\ngood,100\nbad,5000\ngood,300\n");
+  auto pipeline = [&](int max) {
+    std::string p = dir_.path() + "/validate" + std::to_string(max) + ".yaml";
+    WriteFile(
+        p,
+        "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: "
+        "loans}\nspec:\n"
+        "  dataset: loans\n  label: Status\n  steps:\n"
+        "    - {name: load, type: ingest, file: loans.csv}\n"
+        "    - name: validate\n      type: validate\n      after: [load]\n"
+        "      fail_on: [out_of_range, missing_column]\n"
+        "      schema: {columns: {Status: {categories: [good, bad]}, Income: "
+        "{min: 0, max: " +
+            std::to_string(max) +
+            "}}}\n"
+            "    - {name: next, type: noop, after: [validate]}\n");
+    return p;
+  };
+  auto r = server.Cli({"run", pipeline(1000), "--watch"});
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_THAT(
+      r.out,
+      HasSubstr("validate FAILED: validation of loans@v1 failed: Income: "
+                "out_of_range (maximum 5000 is above the allowed 1000)"));
+  EXPECT_THAT(r.out, HasSubstr("next SKIPPED"));
+  auto ok = server.Cli({"--output", "json", "run", pipeline(10000), "--watch"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_EQ(StepState(ParseRun(ok.out), "validate"), "SUCCEEDED");
+}
+
 }  // namespace
 }  // namespace mlpipe::testing
