@@ -18,10 +18,6 @@
 namespace mlpipe::cli {
 namespace {
 
-std::string TypeName(v1::ColumnType t) {
-  return std::string(table::ColumnTypeName(static_cast<table::ColumnType>(t)));
-}
-
 int CheckFlags(const Args& args, const std::vector<std::string>& known) {
   auto unknown = args.Unknown(known);
   if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
@@ -183,7 +179,8 @@ int RunDatasets(const Args& args, Context& ctx) {
               << FormatTime(d.updated_at()) << "\n\n";
     TablePrinter cols({"COLUMN", "TYPE", "FORMAT"});
     for (const auto& f : d.schema().fields()) {
-      cols.Row({f.name(), TypeName(f.type()), f.timestamp_format()});
+      cols.Row({f.name(), std::string(table::ColumnTypeName(f.type())),
+                f.timestamp_format()});
     }
     cols.Print();
     std::cout << "\n";

@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "common/config/pipeline_config.h"
 #include "common/features/schema.h"
+#include "common/table/frame_codec.h"
 #include "common/table/typing.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
@@ -29,21 +30,6 @@ std::string Time(double micros) {
       static_cast<int64_t>(micros),
       table::TimestampFormat{.has_time = true, .has_seconds = true}, &out);
   return out;
-}
-
-std::string TypeName(v1::ColumnType t) {
-  switch (t) {
-    case v1::NUMERIC:
-      return "numeric";
-    case v1::CATEGORICAL:
-      return "categorical";
-    case v1::TIMESTAMP:
-      return "timestamp";
-    case v1::TEXT:
-      return "text";
-    default:
-      return "unknown";
-  }
 }
 
 }  // namespace
@@ -87,13 +73,14 @@ int RunStats(const Args& args, Context& ctx) {
             if (n.quantile_points(i) == 0.5)
               med = Time(n.quantiles(i)) + (n.quantiles_exact() ? "" : "~");
           }
-          t.Row({c.name(), TypeName(c.type()), FormatCount(c.missing()),
-                 distinct, Time(n.mean()), Num(n.std_dev() / 86400e6) + " d",
-                 Time(n.min()), med, Time(n.max()), ""});
+          t.Row({c.name(), std::string(table::ColumnTypeName(c.type())),
+                 FormatCount(c.missing()), distinct, Time(n.mean()),
+                 Num(n.std_dev() / 86400e6) + " d", Time(n.min()), med,
+                 Time(n.max()), ""});
         } else {
-          t.Row({c.name(), TypeName(c.type()), FormatCount(c.missing()),
-                 distinct, Num(n.mean()), Num(n.std_dev()), Num(n.min()),
-                 median, Num(n.max()), ""});
+          t.Row({c.name(), std::string(table::ColumnTypeName(c.type())),
+                 FormatCount(c.missing()), distinct, Num(n.mean()),
+                 Num(n.std_dev()), Num(n.min()), median, Num(n.max()), ""});
         }
       } else {
         std::string top;
@@ -101,8 +88,8 @@ int RunStats(const Args& args, Context& ctx) {
           const auto& v = c.strings().top_values(0);
           top = StrCat(v.value(), " (", FormatCount(v.count()), ")");
         }
-        t.Row({c.name(), TypeName(c.type()), FormatCount(c.missing()), distinct,
-               "", "", "", "", "", top});
+        t.Row({c.name(), std::string(table::ColumnTypeName(c.type())),
+               FormatCount(c.missing()), distinct, "", "", "", "", "", top});
       }
     }
     t.Print();

@@ -6,27 +6,13 @@
 #include <map>
 
 #include "absl/strings/ascii.h"
+#include "common/table/frame_codec.h"
 #include "common/util/strings.h"
 
 namespace mlpipe::features {
 namespace {
 
 using google::protobuf::Value;
-
-std::string TypeName(v1::ColumnType t) {
-  switch (t) {
-    case v1::NUMERIC:
-      return "numeric";
-    case v1::CATEGORICAL:
-      return "categorical";
-    case v1::TIMESTAMP:
-      return "timestamp";
-    case v1::TEXT:
-      return "text";
-    default:
-      return "unknown";
-  }
-}
 
 std::string Num(double v) {
   std::string s;
@@ -199,8 +185,8 @@ v1::ValidationReport Validate(const v1::DataSchema& schema,
     if (col.type() != v1::COLUMN_TYPE_UNSPECIFIED &&
         s->type() != v1::COLUMN_TYPE_UNSPECIFIED && col.type() != s->type()) {
       add(v1::Anomaly::TYPE_MISMATCH, col.name(),
-          StrCat("expected ", TypeName(col.type()), ", found ",
-                 TypeName(s->type())));
+          StrCat("expected ", table::ColumnTypeName(col.type()), ", found ",
+                 table::ColumnTypeName(s->type())));
     }
     double missing =
         s->count() > 0 ? static_cast<double>(s->missing()) / s->count() : 0;

@@ -8,6 +8,10 @@
 
 namespace mlpipe::table {
 
+inline std::string_view ColumnTypeName(v1::ColumnType type) {
+  return ColumnTypeName(static_cast<ColumnType>(type));
+}
+
 void ColumnToProto(const Column& column, v1::Column* out);
 // Moves values out of `column`.
 void ColumnToProto(Column&& column, v1::Column* out);

@@ -37,4 +37,12 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+int CountLines(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
 }  // namespace mlpipe::testing

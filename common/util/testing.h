@@ -23,6 +23,8 @@ class TempDir {
 // Writes `content` to `path`, replacing it. Aborts the test binary on failure.
 void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);
+// Lines in a file (0 when it does not exist).
+int CountLines(const std::string& path);
 
 }  // namespace mlpipe::testing
 

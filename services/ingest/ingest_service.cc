@@ -122,25 +122,12 @@ grpc::ServerReadReactor<v1::IngestRequest>* IngestService::Ingest(
 grpc::ServerUnaryReactor* IngestService::IngestFile(
     grpc::CallbackServerContext* context, const v1::IngestFileRequest* request,
     v1::IngestResponse* response) {
-  // Reading a large file takes a while: do it off the gRPC threads.
-  auto* reactor = context->DefaultReactor();
-  {
-    std::lock_guard lock(mu_);
-    ++file_ingests_;
-  }
-  std::thread([this, reactor, request, response] {
+  // Reading a large file takes a while: off the gRPC threads.
+  return file_calls_.Run(context, [this, request, response] {
     auto result = ingestor_->IngestFile(*request);
     if (result.ok()) *response = std::move(*result);
-    reactor->Finish(rpc::ToGrpcStatus(result.status()));
-    std::lock_guard lock(mu_);
-    if (--file_ingests_ == 0) idle_.notify_all();
-  }).detach();
-  return reactor;
-}
-
-IngestService::~IngestService() {
-  std::unique_lock lock(mu_);
-  idle_.wait(lock, [this] { return file_ingests_ == 0; });
+    return result.status();
+  });
 }
 
 grpc::ServerWriteReactor<v1::Frame>* IngestService::ReadBatches(

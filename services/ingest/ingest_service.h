@@ -2,9 +2,7 @@
 #ifndef MLPIPE_SERVICES_INGEST_INGEST_SERVICE_H_
 #define MLPIPE_SERVICES_INGEST_INGEST_SERVICE_H_
 
-#include <condition_variable>
-#include <mutex>
-
+#include "common/rpc/off_thread.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
 #include "services/ingest/ingestor.h"
 
@@ -14,8 +12,6 @@ class IngestService final : public v1::Ingestion::CallbackService {
  public:
   // `ingestor` is not owned and must outlive the service.
   explicit IngestService(Ingestor* ingestor) : ingestor_(ingestor) {}
-  // Waits for IngestFile calls still running.
-  ~IngestService() override;
 
   grpc::ServerReadReactor<v1::IngestRequest>* Ingest(
       grpc::CallbackServerContext* context,
@@ -44,9 +40,7 @@ class IngestService final : public v1::Ingestion::CallbackService {
 
  private:
   Ingestor* const ingestor_;
-  std::mutex mu_;
-  std::condition_variable idle_;
-  int file_ingests_ = 0;  // GUARDED_BY(mu_)
+  rpc::OffThreadCalls file_calls_;  // Last member: waits for its calls first.
 };
 
 }  // namespace mlpipe::ingest

@@ -17,14 +17,6 @@ using google::protobuf::util::TimeUtil;
 using ::testing::HasSubstr;
 using State = v1::StepState;
 
-int Lines(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) ++n;
-  return n;
-}
-
 class OrchestratorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -187,7 +179,7 @@ TEST_F(OrchestratorTest,
   EXPECT_EQ(Step(done, "later").state(), State::SKIPPED);
   EXPECT_EQ(Step(done, "other").state(), State::SUCCEEDED);
   EXPECT_EQ(Step(done, "cleanup").state(), State::SUCCEEDED);
-  EXPECT_EQ(Lines(file), 1);
+  EXPECT_EQ(testing::CountLines(file), 1);
 }
 
 TEST_F(OrchestratorTest, RerunIsServedFromCacheWithoutCallingTheExecutor) {
@@ -198,14 +190,14 @@ TEST_F(OrchestratorTest, RerunIsServedFromCacheWithoutCallingTheExecutor) {
                    file + ", value: y, after: [a]}\n");
   v1::Run first = WaitEnd(Submit(spec)->id());
   ASSERT_EQ(first.state(), v1::Run::SUCCEEDED);
-  EXPECT_EQ(Lines(file), 2);
+  EXPECT_EQ(testing::CountLines(file), 2);
   v1::Run second = WaitEnd(Submit(spec)->id());
   ASSERT_EQ(second.state(), v1::Run::SUCCEEDED);
   EXPECT_EQ(Step(second, "a").state(), State::CACHED);
   EXPECT_EQ(Step(second, "b").state(), State::CACHED);
   EXPECT_EQ(Step(second, "b").outputs().at("record").id(),
             Step(first, "b").outputs().at("record").id());
-  EXPECT_EQ(Lines(file), 2);  // No executor call.
+  EXPECT_EQ(testing::CountLines(file), 2);  // No executor call.
   // A changed parameter misses for that step and everything after it.
   auto changed = Spec("    - {name: a, type: record, file: " + file +
                       ", value: x}\n"
@@ -217,7 +209,7 @@ TEST_F(OrchestratorTest, RerunIsServedFromCacheWithoutCallingTheExecutor) {
   // --no-cache runs everything.
   v1::Run fourth = WaitEnd(Submit(spec, /*no_cache=*/true)->id());
   EXPECT_EQ(Step(fourth, "a").state(), State::SUCCEEDED);
-  EXPECT_EQ(Lines(file), 5);
+  EXPECT_EQ(testing::CountLines(file), 5);
 }
 
 TEST_F(OrchestratorTest, WhenConditionsGateSteps) {
@@ -289,7 +281,7 @@ TEST_F(OrchestratorTest, ResumeRerunsFailedStepsAndKeepsSucceededOnes) {
   EXPECT_EQ(done.state(), v1::Run::SUCCEEDED);
   EXPECT_EQ(Step(done, "first").attempt(), 1);
   EXPECT_EQ(Step(done, "last").state(), State::SUCCEEDED);
-  EXPECT_EQ(Lines(calls), 2);  // `first` did not run again.
+  EXPECT_EQ(testing::CountLines(calls), 2);  // `first` did not run again.
   EXPECT_EQ(orch_->ResumeRun(run->id()).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
@@ -308,7 +300,7 @@ TEST_F(OrchestratorTest, RestartResumesRunAndReissuesRunningStepWithSameKey) {
   EXPECT_EQ(done.state(), v1::Run::SUCCEEDED);
   EXPECT_EQ(Step(done, "a").attempt(), 1);
   EXPECT_EQ(Step(done, "a").idempotency_key(), run->id() + "/a");
-  EXPECT_EQ(Lines(file), 1);
+  EXPECT_EQ(testing::CountLines(file), 1);
 }
 
 TEST_F(OrchestratorTest, LineageLinksInputsExecutionsAndOutputs) {

@@ -2,10 +2,7 @@
 #ifndef MLPIPE_SERVICES_PREP_PREP_SERVICE_H_
 #define MLPIPE_SERVICES_PREP_PREP_SERVICE_H_
 
-#include <condition_variable>
-#include <functional>
-#include <mutex>
-
+#include "common/rpc/off_thread.h"
 #include "mlpipe/v1/prep_service.grpc.pb.h"
 #include "services/prep/preparer.h"
 
@@ -14,8 +11,6 @@ namespace mlpipe::prep {
 class PrepService final : public v1::Prep::CallbackService {
  public:
   explicit PrepService(Preparer* preparer) : preparer_(preparer) {}
-  // Waits for calls still computing.
-  ~PrepService() override;
 
   grpc::ServerUnaryReactor* ComputeStatistics(
       grpc::CallbackServerContext* ctx,
@@ -26,15 +21,10 @@ class PrepService final : public v1::Prep::CallbackService {
                                      v1::ValidationReport* response) override;
 
  private:
-  // Runs `work` (which reads whole datasets) off the gRPC threads and
-  // finishes the call with its status.
-  grpc::ServerUnaryReactor* RunAside(grpc::CallbackServerContext* ctx,
-                                     std::function<absl::Status()> work);
-
   Preparer* const preparer_;
-  std::mutex mu_;
-  std::condition_variable idle_;
-  int running_ = 0;  // GUARDED_BY(mu_)
+  // Statistics read whole datasets: off the gRPC threads. Last member: waits
+  // for its calls before the rest goes.
+  rpc::OffThreadCalls calls_;
 };
 
 }  // namespace mlpipe::prep

@@ -139,7 +139,6 @@ TEST_F(CliTest, ListShowDeleteAndExitCodes) {
   EXPECT_EQ(invalid.exit_code, 4);
   EXPECT_THAT(invalid.out, HasSubstr("maximum 68 is above the allowed 60"));
 
-
   EXPECT_EQ(server_.Cli({"datasets", "show", "nope"}).exit_code, 3);
   EXPECT_EQ(server_.Cli({"ingest", "--dataset", "x"}).exit_code, 2);
   EXPECT_EQ(server_.Cli({"frobnicate"}).exit_code, 2);

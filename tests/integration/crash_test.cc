@@ -42,11 +42,7 @@ int64_t ExportedRows(const Standalone& s, const std::string& name,
   std::string out = dir + "/" + name + ".export.csv";
   auto r = s.Cli({"export", "--dataset", name, "--out", out});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::ifstream in(out);
-  int64_t lines = 0;
-  std::string line;
-  while (std::getline(in, line)) ++lines;
-  return lines - 1;
+  return CountLines(out) - 1;  // Less the header.
 }
 
 class CrashTest : public ::testing::TestWithParam<int> {};

@@ -14,14 +14,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-int Lines(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) ++n;
-  return n;
-}
-
 v1::Run ParseRun(const std::string& json) {
   v1::Run run;
   auto s = google::protobuf::util::JsonStringToMessage(json, &run);
@@ -68,7 +60,7 @@ TEST_F(OrchestratorE2eTest, RunUploadsInputsAndCachedRerunSkipsWork) {
   v1::Run run = ParseRun(again.out);
   EXPECT_EQ(StepState(run, "load"), "CACHED");
   EXPECT_EQ(StepState(run, "work"), "CACHED");
-  EXPECT_EQ(Lines(calls), 1);
+  EXPECT_EQ(CountLines(calls), 1);
   // Lineage: the step's output traces back to the uploaded batch.
   std::string out;
   for (const auto& s : run.steps()) {
@@ -121,7 +113,7 @@ TEST_F(OrchestratorE2eTest,
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     server.Crash();
   }
-  EXPECT_EQ(Lines(effects), 0);  // Killed before the side effect.
+  EXPECT_EQ(CountLines(effects), 0);  // Killed before the side effect.
   Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
   v1::Run run;
   for (int i = 0; i < 100; ++i) {
@@ -134,7 +126,7 @@ TEST_F(OrchestratorE2eTest,
   }
   EXPECT_EQ(run.state(), v1::Run::SUCCEEDED);
   EXPECT_EQ(StepState(run, "next"), "SUCCEEDED");
-  EXPECT_EQ(Lines(effects), 1);
+  EXPECT_EQ(CountLines(effects), 1);
   EXPECT_THAT(ReadFile(effects), HasSubstr(run_id + "/slow x"));
 }
 

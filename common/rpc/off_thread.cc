@@ -1,0 +1,29 @@
+#include "common/rpc/off_thread.h"
+
+#include <thread>
+
+#include "common/rpc/status.h"
+
+namespace mlpipe::rpc {
+
+grpc::ServerUnaryReactor* OffThreadCalls::Run(
+    grpc::CallbackServerContext* ctx, std::function<absl::Status()> work) {
+  auto* reactor = ctx->DefaultReactor();
+  {
+    std::lock_guard lock(mu_);
+    ++running_;
+  }
+  std::thread([this, reactor, work = std::move(work)] {
+    reactor->Finish(ToGrpcStatus(work()));
+    std::lock_guard lock(mu_);
+    if (--running_ == 0) idle_.notify_all();
+  }).detach();
+  return reactor;
+}
+
+OffThreadCalls::~OffThreadCalls() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return running_ == 0; });
+}
+
+}  // namespace mlpipe::rpc

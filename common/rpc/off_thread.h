@@ -1,0 +1,35 @@
+// Long unary calls (reading a file, a whole dataset) run on threads of their
+// own so they never block gRPC's callback threads.
+#ifndef MLPIPE_COMMON_RPC_OFF_THREAD_H_
+#define MLPIPE_COMMON_RPC_OFF_THREAD_H_
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+
+#include "absl/status/status.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/server_callback.h"
+
+namespace mlpipe::rpc {
+
+// Thread-safe. Destroying it waits for the calls still running, so a
+// service that owns one outlives its work.
+class OffThreadCalls {
+ public:
+  OffThreadCalls() = default;
+  OffThreadCalls(const OffThreadCalls&) = delete;
+  ~OffThreadCalls();
+  // Runs `work` on a new thread and finishes the call with its status.
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx,
+                                std::function<absl::Status()> work);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int running_ = 0;  // GUARDED_BY(mu_)
+};
+
+}  // namespace mlpipe::rpc
+
+#endif  // MLPIPE_COMMON_RPC_OFF_THREAD_H_
