@@ -35,6 +35,8 @@ echo "== mlpipe datasets show credit"
 echo "== mlpipe export --dataset credit --out $work/credit.export.csv"
 "$bin/mlpipe" export --dataset credit --out "$work/credit.export.csv"
 head -3 "$work/credit.export.csv"
+echo "== mlpipe stats credit"
+"$bin/mlpipe" stats credit
 echo "== mlpipe run examples/credit/ingest.yaml --watch   (the orchestrator runs the pipeline)"
 "$bin/mlpipe" run examples/credit/ingest.yaml --watch
 echo "== the same again: nothing changed, so every cacheable step is CACHED"
