@@ -69,8 +69,10 @@ void MetadataStore::RecordExecution(const std::string& run_id,
     batch->Put(kLineage, Edge('i', exec, in), "");
   }
   for (const auto& [name, artifact] : step.outputs()) {
-    // An artifact keeps the record of its first producer.
-    if (!store_->Get(kArtifacts, artifact.id()).ok()) {
+    // An artifact keeps the record of its first producer. A CACHED step's
+    // outputs were recorded by the execution that made them: no look-up.
+    if (step.state() != v1::StepState::CACHED &&
+        !store_->Get(kArtifacts, artifact.id()).ok()) {
       batch->Put(kArtifacts, artifact.id(), artifact.SerializeAsString());
     }
     batch->Put(kLineage, Edge('p', exec, artifact.id()), "");
