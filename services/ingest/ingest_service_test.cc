@@ -91,6 +91,13 @@ TEST_F(IngestServiceTest, ShutdownDrainsAnUploadInFlightAndRefusesNewCalls) {
   auto writer = stub->Ingest(&ctx, &resp);
   ASSERT_TRUE(writer->Write(Header("drained")));
   ASSERT_TRUE(writer->Write(Chunk("x\n1\n")));
+  // Write() returns once the message is sent; wait until the server has the
+  // call (a call not yet started when shutdown begins is refused, not drained).
+  for (int i = 0; i < 500 && module_->ingestor()->TEST_UploadsInProgress() == 0;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(module_->ingestor()->TEST_UploadsInProgress(), 1u);
   std::thread shutdown([&] { server_->Shutdown(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   // The call that was running when shutdown began still completes.

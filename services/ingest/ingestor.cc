@@ -927,6 +927,12 @@ absl::StatusOr<int64_t> Ingestor::DeleteDataset(const std::string& name) {
   return ds->versions_size();
 }
 
+size_t Ingestor::TEST_UploadsInProgress() const {
+  size_t n = 0;
+  for (auto it = store_->Scan(kPending, ""); it->Valid(); it->Next()) ++n;
+  return n;
+}
+
 absl::StatusOr<std::unique_ptr<FrameReader>> Ingestor::Read(
     const v1::ReadBatchesRequest& request) const {
   auto ds = GetDataset(request.dataset());

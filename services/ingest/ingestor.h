@@ -81,6 +81,9 @@ class Ingestor {
   // write, and emits dataset.deleted. Returns the number of batches deleted.
   absl::StatusOr<int64_t> DeleteDataset(const std::string& name);
 
+  // Test hook: uploads begun and not yet committed or aborted.
+  size_t TEST_UploadsInProgress() const;
+
   // A reader of frames for `request`. NOT_FOUND for an unknown dataset or
   // batch; INVALID_ARGUMENT for an unknown column.
   absl::StatusOr<std::unique_ptr<FrameReader>> Read(
