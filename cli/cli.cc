@@ -82,12 +82,19 @@ int Fail(const grpc::Status& s, const Context& ctx) {
   }
 }
 
+int CheckFlags(const Args& args, std::vector<std::string> known) {
+  known.insert(known.end(), {"server", "output", "ingest-server"});
+  auto unknown = args.Unknown(known);
+  if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
+  return kOk;
+}
+
 int UsageError(const std::string& message) {
   std::cerr << "error: " << message << "\nrun `mlpipe help` for usage\n";
   return kUsage;
 }
 
-void TablePrinter::Print() const {
+std::vector<std::string> TablePrinter::Lines() const {
   std::vector<size_t> width(header_.size());
   auto measure = [&](const std::vector<std::string>& row) {
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
@@ -96,17 +103,23 @@ void TablePrinter::Print() const {
   };
   measure(header_);
   for (const auto& r : rows_) measure(r);
-  auto print = [&](const std::vector<std::string>& row) {
+  std::vector<std::string> lines;
+  auto format = [&](const std::vector<std::string>& row) {
     std::string line;
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
       line += row[i];
       if (i + 1 < row.size())
         line += std::string(width[i] - row[i].size() + 2, ' ');
     }
-    std::cout << line << "\n";
+    lines.push_back(std::move(line));
   };
-  print(header_);
-  for (const auto& r : rows_) print(r);
+  format(header_);
+  for (const auto& r : rows_) format(r);
+  return lines;
+}
+
+void TablePrinter::Print() const {
+  for (const auto& line : Lines()) std::cout << line << "\n";
 }
 
 Progress::Progress(std::string label, int64_t total)

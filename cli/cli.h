@@ -61,6 +61,9 @@ struct Context {
 // Prints "error: <message>" on stderr and returns the exit code for `s`.
 int Fail(const grpc::Status& s, const Context& ctx);
 int UsageError(const std::string& message);
+// A usage error for the first flag that is neither in `known` nor global
+// (--server, --output, --ingest-server); kOk otherwise.
+int CheckFlags(const Args& args, std::vector<std::string> known);
 
 // A fixed-width text table on stdout.
 class TablePrinter {
@@ -70,6 +73,8 @@ class TablePrinter {
   void Row(std::vector<std::string> cells) {
     rows_.push_back(std::move(cells));
   }
+  // The header and rows, padded into aligned lines (no line ends).
+  std::vector<std::string> Lines() const;
   void Print() const;
 
  private:

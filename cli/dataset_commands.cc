@@ -18,12 +18,6 @@
 namespace mlpipe::cli {
 namespace {
 
-int CheckFlags(const Args& args, const std::vector<std::string>& known) {
-  auto unknown = args.Unknown(known);
-  if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
-  return kOk;
-}
-
 void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
   if (ctx.json) {
     std::cout << ToJson(response) << "\n";
@@ -83,9 +77,9 @@ grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
 }
 
 int RunIngest(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"dataset", "file", "format", "delimiter",
-                                 "no-header", "null-values", "idempotency-key",
-                                 "server", "output", "ingest-server"});
+  if (int rc =
+          CheckFlags(args, {"dataset", "file", "format", "delimiter",
+                            "no-header", "null-values", "idempotency-key"});
       rc != kOk) {
     return rc;
   }
@@ -131,9 +125,7 @@ int RunIngest(const Args& args, Context& ctx) {
 }
 
 int RunDatasets(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"server", "output", "ingest-server"});
-      rc != kOk)
-    return rc;
+  if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
   const auto& pos = args.positional();
   std::string verb = pos.size() > 1 ? pos[1] : "list";
   auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
@@ -214,8 +206,7 @@ int RunDatasets(const Args& args, Context& ctx) {
 }
 
 int RunExport(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"dataset", "out", "columns", "version",
-                                 "server", "output", "ingest-server"});
+  if (int rc = CheckFlags(args, {"dataset", "out", "columns", "version"});
       rc != kOk) {
     return rc;
   }
@@ -311,9 +302,7 @@ int RunExport(const Args& args, Context& ctx) {
 }
 
 int RunStatus(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"server", "output", "ingest-server"});
-      rc != kOk)
-    return rc;
+  if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
   auto stub = grpc::health::v1::Health::NewStub(ctx.channel);
   grpc::ClientContext call;
   call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

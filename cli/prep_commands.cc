@@ -35,9 +35,7 @@ std::string Time(double micros) {
 }  // namespace
 
 int RunStats(const Args& args, Context& ctx) {
-  auto unknown =
-      args.Unknown({"version", "columns", "server", "output", "ingest-server"});
-  if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
+  if (int rc = CheckFlags(args, {"version", "columns"}); rc != kOk) return rc;
   if (args.positional().size() < 2)
     return UsageError("stats: DATASET is required");
   v1::ComputeStatisticsRequest req;
@@ -98,9 +96,10 @@ int RunStats(const Args& args, Context& ctx) {
 }
 
 int RunValidate(const Args& args, Context& ctx) {
-  auto unknown = args.Unknown({"version", "schema", "fail-on", "label",
-                               "server", "output", "ingest-server"});
-  if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
+  if (int rc = CheckFlags(args, {"version", "schema", "fail-on", "label"});
+      rc != kOk) {
+    return rc;
+  }
   if (args.positional().size() < 2)
     return UsageError("validate: DATASET is required");
   v1::ValidateRequest req;

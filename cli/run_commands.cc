@@ -22,15 +22,6 @@ namespace fs = std::filesystem;
 using google::protobuf::util::TimeUtil;
 using State = v1::StepState;
 
-int CheckFlags(const Args& args, std::vector<std::string> known) {
-  known.push_back("server");
-  known.push_back("output");
-  known.push_back("ingest-server");
-  auto unknown = args.Unknown(known);
-  if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
-  return kOk;
-}
-
 std::string Duration(const v1::StepExecution& s) {
   if (!s.has_started_at()) return "";
   int64_t end =
@@ -57,28 +48,13 @@ std::string Note(const v1::StepExecution& s) {
 
 std::vector<std::string> StepTable(const v1::Run& run) {
   TablePrinter t({"STEP", "TYPE", "STATE", "ATTEMPT", "DURATION", "NOTE"});
-  std::vector<std::string> lines;
-  size_t widths[5] = {4, 4, 5, 7, 8};
-  for (const auto& s : run.steps()) {
-    widths[0] = std::max(widths[0], s.name().size());
-    widths[1] = std::max(widths[1], s.type().size());
-    widths[2] = std::max(widths[2], State::State_Name(s.state()).size());
-  }
-  auto pad = [](std::string v, size_t w) {
-    return v + std::string(w - std::min(w, v.size()) + 2, ' ');
-  };
-  lines.push_back(pad("STEP", widths[0]) + pad("TYPE", widths[1]) +
-                  pad("STATE", widths[2]) + pad("ATTEMPT", 7) +
-                  pad("DURATION", 8) + "NOTE");
   for (const auto& s : run.steps()) {
     std::string note = Note(s);
     if (note.size() > 70) note = note.substr(0, 67) + "...";
-    lines.push_back(pad(s.name(), widths[0]) + pad(s.type(), widths[1]) +
-                    pad(State::State_Name(s.state()), widths[2]) +
-                    pad(s.attempt() ? std::to_string(s.attempt()) : "", 7) +
-                    pad(Duration(s), 8) + note);
+    t.Row({s.name(), s.type(), State::State_Name(s.state()),
+           s.attempt() ? std::to_string(s.attempt()) : "", Duration(s), note});
   }
-  return lines;
+  return t.Lines();
 }
 
 // Follows a run to its end: a table redrawn in place on a terminal, one line

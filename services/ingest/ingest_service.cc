@@ -8,13 +8,6 @@
 namespace mlpipe::ingest {
 namespace {
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
-                               const absl::Status& status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(rpc::ToGrpcStatus(status));
-  return reactor;
-}
-
 // Reads the header, then feeds chunks or frames into an Upload; commits when
 // the client closes its side.
 class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest> {
@@ -145,19 +138,19 @@ grpc::ServerUnaryReactor* IngestService::ListDatasets(
   if (all.ok()) {
     for (auto& d : *all) *response->add_datasets() = std::move(d);
   }
-  return Done(context, all.status());
+  return rpc::FinishUnary(context, all.status());
 }
 
 grpc::ServerUnaryReactor* IngestService::GetDataset(
     grpc::CallbackServerContext* context, const v1::GetDatasetRequest* request,
     v1::GetDatasetResponse* response) {
   auto ds = ingestor_->GetDataset(request->name());
-  if (!ds.ok()) return Done(context, ds.status());
+  if (!ds.ok()) return rpc::FinishUnary(context, ds.status());
   auto batches = ingestor_->ListBatches(*ds);
-  if (!batches.ok()) return Done(context, batches.status());
+  if (!batches.ok()) return rpc::FinishUnary(context, batches.status());
   *response->mutable_dataset() = std::move(*ds);
   for (auto& b : *batches) *response->add_batches() = std::move(b);
-  return Done(context, absl::OkStatus());
+  return rpc::FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* IngestService::GetBatch(
@@ -165,7 +158,7 @@ grpc::ServerUnaryReactor* IngestService::GetBatch(
     v1::Batch* response) {
   auto b = ingestor_->GetBatch(request->id());
   if (b.ok()) *response = std::move(*b);
-  return Done(context, b.status());
+  return rpc::FinishUnary(context, b.status());
 }
 
 grpc::ServerUnaryReactor* IngestService::DeleteDataset(
@@ -174,7 +167,7 @@ grpc::ServerUnaryReactor* IngestService::DeleteDataset(
     v1::DeleteDatasetResponse* response) {
   auto n = ingestor_->DeleteDataset(request->name());
   if (n.ok()) response->set_batches_deleted(*n);
-  return Done(context, n.status());
+  return rpc::FinishUnary(context, n.status());
 }
 
 }  // namespace mlpipe::ingest

@@ -55,6 +55,13 @@ absl::StatusOr<double> StepContext::NumberParam(const std::string& name,
       StrCat("steps.", step->name(), ".", name, ": expected a number"));
 }
 
+std::string StepDataset(const v1::PipelineSpec& spec,
+                        const v1::StepSpec& step) {
+  auto it = step.params().fields().find("dataset");
+  return it == step.params().fields().end() ? spec.dataset()
+                                            : it->second.string_value();
+}
+
 absl::Status CheckParams(
     const v1::StepSpec& step,
     const std::map<std::string, google::protobuf::Value::KindCase>& known) {

@@ -85,6 +85,9 @@ class ExecutorRegistry {
   std::map<std::string, std::unique_ptr<StepExecutor>> executors_;
 };
 
+// The dataset a step works on: its `dataset` parameter, else spec.dataset.
+std::string StepDataset(const v1::PipelineSpec& spec, const v1::StepSpec& step);
+
 // Checks that every parameter of `step` is in `known` and of that kind
 // (kNumberValue, kStringValue, kBoolValue, kListValue, kStructValue).
 // INVALID_ARGUMENT naming the parameter, listing the known ones.

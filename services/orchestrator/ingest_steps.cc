@@ -15,11 +15,6 @@ std::string Param(const v1::StepSpec& step, const std::string& name) {
   return it == step.params().fields().end() ? "" : it->second.string_value();
 }
 
-std::string DatasetOf(const v1::PipelineSpec& spec, const v1::StepSpec& step) {
-  std::string d = Param(step, "dataset");
-  return d.empty() ? spec.dataset() : d;
-}
-
 std::unique_ptr<grpc::ClientContext> CallContext(const StepContext& ctx) {
   auto call = std::make_unique<grpc::ClientContext>();
   absl::Time deadline = std::min(ctx.deadline, absl::Now() + absl::Minutes(30));
@@ -89,7 +84,7 @@ class IngestExecutor final : public StepExecutor {
           StrCat("steps.", step.name(),
                  ".batch: give either file or batch, not both"));
     }
-    if (DatasetOf(spec, step).empty()) {
+    if (StepDataset(spec, step).empty()) {
       return absl::InvalidArgumentError(StrCat(
           "steps.", step.name(), ".dataset: required (or spec.dataset)"));
     }
@@ -111,7 +106,7 @@ class IngestExecutor final : public StepExecutor {
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
     auto stub = v1::Ingestion::NewStub(channel_());
     const v1::StepSpec& step = *ctx.step;
-    const std::string dataset = DatasetOf(*ctx.spec, step);
+    const std::string dataset = StepDataset(*ctx.spec, step);
     StepResult r;
     int64_t version = 0;
     if (std::string batch_id = Param(step, "batch"); !batch_id.empty()) {
@@ -182,7 +177,7 @@ class WaitForDataExecutor final : public StepExecutor {
         !s.ok()) {
       return s;
     }
-    if (DatasetOf(spec, step).empty()) {
+    if (StepDataset(spec, step).empty()) {
       return absl::InvalidArgumentError(StrCat(
           "steps.", step.name(), ".dataset: required (or spec.dataset)"));
     }
@@ -198,7 +193,7 @@ class WaitForDataExecutor final : public StepExecutor {
     if (!min_rows.ok()) return min_rows.status();
     if (!poll.ok()) return poll.status();
     auto stub = v1::Ingestion::NewStub(channel_());
-    const std::string dataset = DatasetOf(*ctx.spec, *ctx.step);
+    const std::string dataset = StepDataset(*ctx.spec, *ctx.step);
     while (true) {
       v1::GetDatasetRequest req;
       req.set_name(dataset);

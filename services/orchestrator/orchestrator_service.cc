@@ -9,18 +9,11 @@
 namespace mlpipe::orchestrator {
 namespace {
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
-                               const absl::Status& s) {
-  auto* r = ctx->DefaultReactor();
-  r->Finish(rpc::ToGrpcStatus(s));
-  return r;
-}
-
 template <typename T, typename Out>
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
                                 absl::StatusOr<T> v, Out* out) {
   if (v.ok()) *out = std::move(*v);
-  return Done(ctx, v.status());
+  return rpc::FinishUnary(ctx, v.status());
 }
 
 bool Ended(const v1::Run& r) {
@@ -121,7 +114,7 @@ grpc::ServerUnaryReactor* OrchestratorService::ListRuns(
   if (runs.ok()) {
     for (auto& r : *runs) *out->add_runs() = std::move(r);
   }
-  return Done(ctx, runs.status());
+  return rpc::FinishUnary(ctx, runs.status());
 }
 
 grpc::ServerWriteReactor<v1::Run>* OrchestratorService::WatchRun(
@@ -146,7 +139,7 @@ grpc::ServerUnaryReactor* OrchestratorService::CreateSchedule(
   if (created.ok()) {
     for (auto& s : *created) *out->add_schedules() = std::move(s);
   }
-  return Done(ctx, created.status());
+  return rpc::FinishUnary(ctx, created.status());
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ListSchedules(
@@ -155,13 +148,13 @@ grpc::ServerUnaryReactor* OrchestratorService::ListSchedules(
   if (all.ok()) {
     for (auto& s : *all) *out->add_schedules() = std::move(s);
   }
-  return Done(ctx, all.status());
+  return rpc::FinishUnary(ctx, all.status());
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::DeleteSchedule(
     Ctx* ctx, const v1::DeleteScheduleRequest* req,
     v1::DeleteScheduleResponse*) {
-  return Done(ctx, orch_->DeleteSchedule(req->id()));
+  return rpc::FinishUnary(ctx, orch_->DeleteSchedule(req->id()));
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetLineage(
@@ -191,7 +184,7 @@ grpc::ServerUnaryReactor* OrchestratorService::ListAliases(
   if (all.ok()) {
     for (auto& a : *all) *out->add_aliases() = std::move(a);
   }
-  return Done(ctx, all.status());
+  return rpc::FinishUnary(ctx, all.status());
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::AliasHistory(
@@ -201,7 +194,7 @@ grpc::ServerUnaryReactor* OrchestratorService::AliasHistory(
   if (all.ok()) {
     for (auto& a : *all) *out->add_records() = std::move(a);
   }
-  return Done(ctx, all.status());
+  return rpc::FinishUnary(ctx, all.status());
 }
 
 }  // namespace mlpipe::orchestrator

@@ -55,7 +55,7 @@ class ValidateExecutor final : public StepExecutor {
         }
       }
     }
-    if (Dataset(spec, step).empty()) {
+    if (StepDataset(spec, step).empty()) {
       return absl::InvalidArgumentError(StrCat(
           "steps.", step.name(), ".dataset: required (or spec.dataset)"));
     }
@@ -64,7 +64,7 @@ class ValidateExecutor final : public StepExecutor {
 
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
     const v1::StepSpec& step = *ctx.step;
-    const std::string dataset = Dataset(*ctx.spec, step);
+    const std::string dataset = StepDataset(*ctx.spec, step);
     v1::ValidateRequest req;
     req.set_dataset(dataset);
     req.set_label(ctx.spec->label());
@@ -136,12 +136,6 @@ class ValidateExecutor final : public StepExecutor {
   }
 
  private:
-  static std::string Dataset(const v1::PipelineSpec& spec,
-                             const v1::StepSpec& step) {
-    auto it = step.params().fields().find("dataset");
-    return it == step.params().fields().end() ? spec.dataset()
-                                              : it->second.string_value();
-  }
   ChannelProvider channel_;
 };
 
