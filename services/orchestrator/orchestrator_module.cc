@@ -83,13 +83,10 @@ void OrchestratorModule::Stop() {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
-    for (auto* call : calls_) call->TryCancel();
     wake_.notify_all();
   }
   if (trigger_thread_.joinable()) trigger_thread_.join();
-  for (auto& [source, t] : subscribers_) {
-    if (t.joinable()) t.join();
-  }
+  subscribers_.clear();  // Each stops and joins.
   if (orchestrator_) orchestrator_->Stop();
 }
 
@@ -113,52 +110,21 @@ void OrchestratorModule::TriggerLoop() {
     orchestrator_->Tick(absl::Now());
     for (const auto& source : orchestrator_->EventSources()) {
       if (!subscribers_.contains(source)) {
-        subscribers_[source] =
-            std::thread([this, source] { SubscribeLoop(source); });
+        subscribers_[source] = std::make_unique<events::Subscriber>(
+            events::SubscriberOptions{
+                .source = source,
+                .channel = [this, source] { return ChannelFor(source); },
+                .cursor = [this, source] {
+                  return orchestrator_->EventCursor(source);
+                },
+                .handle =
+                    [this, source](const v1::Event& e) {
+                      return orchestrator_->HandleEvent(source, e);
+                    },
+            });
       }
     }
   } while (Pause(absl::Seconds(1)));
-}
-
-void OrchestratorModule::SubscribeLoop(const std::string& source) {
-  absl::Duration backoff = absl::Milliseconds(200);
-  do {
-    grpc::ClientContext call;
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      calls_.insert(&call);
-    }
-    auto stub = v1::Events::NewStub(ChannelFor(source));
-    v1::SubscribeRequest req;
-    req.set_source(source);
-    req.set_from_sequence(orchestrator_->EventCursor(source) + 1);
-    req.set_follow(true);
-    auto reader = stub->Subscribe(&call, req);
-    v1::Event event;
-    bool healthy = true;
-    while (healthy && reader->Read(&event)) {
-      backoff = absl::Milliseconds(200);
-      if (auto s = orchestrator_->HandleEvent(source, event); !s.ok()) {
-        LogWarning("event not handled; retrying",
-                   {{"source", source},
-                    {"sequence", std::to_string(event.sequence())},
-                    {"error", std::string(s.message())}});
-        call.TryCancel();
-        healthy = false;
-      }
-    }
-    grpc::Status status = reader->Finish();
-    {
-      std::lock_guard lock(mu_);
-      calls_.erase(&call);
-    }
-    if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-      LogWarning("event subscription ended; reconnecting",
-                 {{"source", source}, {"error", status.error_message()}});
-    }
-    backoff = std::min(backoff * 2, absl::Seconds(10));
-  } while (Pause(backoff));
 }
 
 }  // namespace mlpipe::orchestrator

@@ -8,11 +8,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 
 #include "absl/time/time.h"
+#include "common/events/subscriber.h"
 #include "grpcpp/client_context.h"
 #include "services/host/host.h"
 #include "services/orchestrator/orchestrator.h"
@@ -53,7 +53,6 @@ class OrchestratorModule final : public host::ServiceModule {
   // source that triggers listen to.
   void TriggerLoop();
   // Follows `source`'s outbox from the stored cursor; reconnects on failure.
-  void SubscribeLoop(const std::string& source);
   // Waits up to `d`; false when stopping.
   bool Pause(absl::Duration d);
 
@@ -64,9 +63,8 @@ class OrchestratorModule final : public host::ServiceModule {
   std::shared_ptr<grpc::Channel> prep_channel_;    // GUARDED_BY(mu_)
   bool stopping_ = false;                          // GUARDED_BY(mu_)
   std::condition_variable wake_;
-  std::set<grpc::ClientContext*> calls_;  // GUARDED_BY(mu_)
   std::thread trigger_thread_;
-  std::map<std::string, std::thread>
+  std::map<std::string, std::unique_ptr<events::Subscriber>>
       subscribers_;  // Touched by TriggerLoop only.
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<events::EventLog> log_;

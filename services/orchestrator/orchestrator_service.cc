@@ -1,9 +1,7 @@
 #include "services/orchestrator/orchestrator_service.h"
 
-#include <deque>
-#include <mutex>
-
 #include "common/rpc/status.h"
+#include "common/rpc/watch_reactor.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace mlpipe::orchestrator {
@@ -20,81 +18,6 @@ bool Ended(const v1::Run& r) {
   return r.state() == v1::Run::SUCCEEDED || r.state() == v1::Run::FAILED ||
          r.state() == v1::Run::CANCELLED;
 }
-
-// Sends the run, then its new state at every change, until it ends. Changes
-// that arrive while a write is in flight are coalesced into the latest.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
- public:
-  WatchReactor(Orchestrator* orch, const std::string& id)
-      : orch_(orch), id_(id) {
-    listener_ = orch_->AddRunListener([this](const v1::Run& run) {
-      if (run.id() != id_) return;
-      std::lock_guard lock(mu_);
-      Offer(run);
-    });
-    auto run = orch_->GetRun(id_);
-    std::lock_guard lock(mu_);
-    if (run.ok()) {
-      Offer(*run);
-    } else {
-      FinishLocked(rpc::ToGrpcStatus(run.status()));
-    }
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mu_);
-    writing_ = false;
-    if (!ok)
-      return FinishLocked(
-          grpc::Status(grpc::StatusCode::CANCELLED, "watcher went away"));
-    if (Ended(current_)) return FinishLocked(grpc::Status::OK);
-    if (next_) {
-      current_ = std::move(*next_);
-      next_.reset();
-      writing_ = true;
-      StartWrite(&current_);
-    }
-  }
-  void OnCancel() override {
-    std::lock_guard lock(mu_);
-    FinishLocked(grpc::Status::CANCELLED);
-  }
-  void OnDone() override {
-    orch_->RemoveRunListener(listener_);
-    delete this;
-  }
-
- private:
-  // REQUIRES: mu_ held.
-  void Offer(const v1::Run& run) {
-    // The first snapshot (from GetRun) can race the listener: keep order.
-    if (finished_ || sent_final_ || run.revision() <= last_revision_) return;
-    last_revision_ = run.revision();
-    sent_final_ = Ended(run);
-    if (writing_) {
-      next_ = run;
-      return;
-    }
-    current_ = run;
-    writing_ = true;
-    StartWrite(&current_);
-  }
-  void FinishLocked(const grpc::Status& s) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(s);
-  }
-
-  Orchestrator* const orch_;
-  const std::string id_;
-  int listener_ = -1;
-  std::mutex mu_;
-  v1::Run current_;              // GUARDED_BY(mu_)
-  std::optional<v1::Run> next_;  // GUARDED_BY(mu_)
-  bool writing_ = false, finished_ = false,
-       sent_final_ = false;     // GUARDED_BY(mu_)
-  uint64_t last_revision_ = 0;  // GUARDED_BY(mu_)
-};
 
 }  // namespace
 
@@ -119,7 +42,19 @@ grpc::ServerUnaryReactor* OrchestratorService::ListRuns(
 
 grpc::ServerWriteReactor<v1::Run>* OrchestratorService::WatchRun(
     Ctx*, const v1::WatchRunRequest* req) {
-  return new WatchReactor(orch_, req->id());
+  std::string id = req->id();
+  Orchestrator* orch = orch_;
+  return new rpc::WatchReactor<v1::Run>({
+      .add_listener =
+          [orch, id](std::function<void(const v1::Run&)> fn) {
+            return orch->AddRunListener([id, fn](const v1::Run& run) {
+              if (run.id() == id) fn(run);
+            });
+          },
+      .remove_listener = [orch](int h) { orch->RemoveRunListener(h); },
+      .get = [orch, id] { return orch->GetRun(id); },
+      .ended = Ended,
+  });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::CancelRun(
