@@ -46,8 +46,8 @@ class Subscriber {
   const SubscriberOptions options_;
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;                 // GUARDED_BY(mu_)
-  grpc::ClientContext* call_ = nullptr;   // GUARDED_BY(mu_)
+  bool stopping_ = false;                // GUARDED_BY(mu_)
+  grpc::ClientContext* call_ = nullptr;  // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

@@ -7,7 +7,10 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "common/features/sketches.h"
+#include "common/table/typing.h"
 #include "common/util/ids.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
@@ -75,11 +78,69 @@ double ApplyNumberStep(const v1::TransformStep& s, double x) {
 }
 
 // Writes the outputs of a numeric column for one value (NaN = missing).
+double TimestampPart(int64_t micros, v1::TimestampPartsStep::Part part) {
+  absl::CivilSecond t =
+      absl::ToCivilSecond(absl::FromUnixMicros(micros), absl::UTCTimeZone());
+  switch (part) {
+    case v1::TimestampPartsStep::HOUR:
+      return t.hour();
+    case v1::TimestampPartsStep::MINUTE:
+      return t.minute();
+    case v1::TimestampPartsStep::DAY_OF_WEEK:
+      return static_cast<double>(absl::GetWeekday(t));  // Monday is 0.
+    case v1::TimestampPartsStep::MONTH:
+      return t.month();
+    case v1::TimestampPartsStep::DAY_OF_MONTH:
+      return t.day();
+    case v1::TimestampPartsStep::YEAR:
+      return static_cast<double>(t.year());
+    default:
+      return kNaN;
+  }
+}
+
 void ApplyNumber(const v1::FittedColumn& c, double x, double* out) {
   bool missing = std::isnan(x);
-  for (const auto& s : c.steps()) x = ApplyNumberStep(s, x);
-  out[0] = x;
-  if (c.outputs_size() > 1) out[1] = missing ? 1.0 : 0.0;  // Indicator.
+  int width = 1;
+  bool parted = false;
+  for (const auto& s : c.steps()) {
+    if (s.has_timestamp_parts()) {  // Always the last step.
+      const auto& parts = s.timestamp_parts().parts();
+      width = parts.size();
+      parted = true;
+      for (int i = 0; i < width; ++i) {
+        out[i] =
+            std::isnan(x)
+                ? kNaN
+                : TimestampPart(
+                      static_cast<int64_t>(x),
+                      static_cast<v1::TimestampPartsStep::Part>(parts.Get(i)));
+      }
+      break;
+    }
+    x = ApplyNumberStep(s, x);
+  }
+  if (!parted) out[0] = x;
+  if (c.outputs_size() > width) out[width] = missing ? 1.0 : 0.0;  // Indicator.
+}
+
+// Counts tokens (runs of >= 2 ASCII letters or digits, lower-cased) into
+// buckets.
+void CountTokens(const std::string& text, int buckets, double* out) {
+  std::string token;
+  auto flush = [&] {
+    if (token.size() >= 2) out[StableHash(token) % buckets] += 1.0;
+    token.clear();
+  };
+  for (char ch : text) {
+    unsigned char u = static_cast<unsigned char>(ch);
+    if (std::isalnum(u) || ch == '_') {
+      token.push_back(static_cast<char>(std::tolower(u)));
+    } else {
+      flush();
+    }
+  }
+  flush();
 }
 
 // Writes the outputs of a string column for one value (nullptr = missing).
@@ -110,6 +171,10 @@ void ApplyString(const v1::FittedColumn& c, const std::string* value,
       case v1::TransformStep::kHash:
         if (value != nullptr)
           out[StableHash(*value) % s.hash().buckets()] = 1.0;
+        break;
+      case v1::TransformStep::kTokenHash:
+        if (value != nullptr)
+          CountTokens(*value, s.token_hash().buckets(), out);
         break;
       default:
         break;
@@ -142,6 +207,24 @@ absl::StatusOr<std::pair<double, double>> Pair(const Value& v, int i,
          b = v.list_value().values(1).number_value();
   if (a > b) return Bad(i, key, "low must not exceed high");
   return std::pair<double, double>{a, b};
+}
+
+// Sets the content hash (of the columns and the selection, serialized
+// deterministically) and the id derived from it.
+void Seal(v1::FittedTransform* fitted) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream sos(&bytes);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    for (const auto& c : fitted->columns()) c.SerializeToCodedStream(&cos);
+    if (fitted->has_selection())
+      fitted->selection().SerializeToCodedStream(&cos);
+  }
+  Sha256 h;
+  h.Update(bytes);
+  fitted->set_content_hash(h.HexDigest());
+  fitted->set_id(StrCat("ft-", fitted->content_hash().substr(7, 16)));
 }
 
 }  // namespace
@@ -263,17 +346,51 @@ absl::StatusOr<std::vector<TransformSpec>> ParseTransformSpecs(
           return Bad(i, key, "expected a number of buckets >= 1");
         }
         spec.hash_buckets = static_cast<int>(n->number_value());
+      } else if (key == "timestamp_parts") {
+        if (v.kind_case() != Value::kListValue ||
+            v.list_value().values().empty())
+          return Bad(i, key,
+                     "expected a list such as [hour, day_of_week, month]");
+        for (const auto& p : v.list_value().values()) {
+          v1::TimestampPartsStep::Part part;
+          std::string upper = p.string_value();
+          for (auto& ch : upper) ch = static_cast<char>(std::toupper(ch));
+          if (!v1::TimestampPartsStep::Part_Parse(upper, &part)) {
+            return Bad(i, key,
+                       StrCat("'", p.string_value(),
+                              "' is not hour, minute, day_of_week, "
+                              "day_of_month, month or year"));
+          }
+          spec.timestamp_parts.push_back(part);
+        }
+      } else if (key == "tokens") {
+        const Value* n = &v;
+        if (v.kind_case() == Value::kStructValue) {
+          auto b = v.struct_value().fields().find("buckets");
+          if (b == v.struct_value().fields().end())
+            return Bad(i, "tokens.buckets", "required");
+          n = &b->second;
+        }
+        if (n->kind_case() != Value::kNumberValue || n->number_value() < 1)
+          return Bad(i, key, "expected a number of buckets >= 1");
+        spec.token_buckets = static_cast<int>(n->number_value());
       } else {
         return Bad(i, key,
                    "unknown step (impute, clip, log1p, scale, bucketize, "
-                   "one_hot, hash)");
+                   "one_hot, hash, tokens, timestamp_parts)");
       }
     }
     if (spec.columns.empty()) return Bad(i, "columns", "required");
     if (spec.clip_bounds && spec.clip_quantiles)
       return Bad(i, "clip", "give quantiles or bounds, not both");
-    if (spec.one_hot_max_categories && spec.hash_buckets)
-      return Bad(i, "one_hot", "use one_hot or hash, not both");
+    if ((spec.one_hot_max_categories.has_value() + (spec.hash_buckets > 0) +
+         (spec.token_buckets > 0)) > 1)
+      return Bad(i, "one_hot", "use one of one_hot, hash and tokens");
+    if (!spec.timestamp_parts.empty() &&
+        (spec.clip_bounds || spec.clip_quantiles || spec.log1p ||
+         !spec.scale.empty() || spec.bucketize_quantiles))
+      return Bad(i, "timestamp_parts",
+                 "cannot be combined with clip, log1p, scale or bucketize");
     out.push_back(std::move(spec));
   }
   return out;
@@ -300,8 +417,13 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
       const size_t n = col.size();
       if (col.type == table::ColumnType::kNumeric ||
           col.type == table::ColumnType::kTimestamp) {
-        if (spec.one_hot_max_categories || spec.hash_buckets) {
-          return bad("one_hot and hash apply to categorical columns");
+        if (spec.one_hot_max_categories || spec.hash_buckets ||
+            spec.token_buckets) {
+          return bad("one_hot, hash and tokens apply to string columns");
+        }
+        if (!spec.timestamp_parts.empty() &&
+            col.type != table::ColumnType::kTimestamp) {
+          return bad("timestamp_parts applies to timestamp columns");
         }
         std::vector<double> x(n);
         for (size_t r = 0; r < n; ++r) {
@@ -421,14 +543,27 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
             step.mutable_bucketize()->add_inner_edges(edges[b]);
           add_step(std::move(step));
         }
-        fc->add_outputs(name);
+        if (!spec.timestamp_parts.empty()) {
+          v1::TransformStep step;
+          for (auto part : spec.timestamp_parts) {
+            step.mutable_timestamp_parts()->add_parts(part);
+            std::string pn = v1::TimestampPartsStep::Part_Name(part);
+            for (auto& ch : pn) ch = static_cast<char>(std::tolower(ch));
+            fc->add_outputs(StrCat(name, ".", pn));
+          }
+          *fc->add_steps() = std::move(step);
+        } else {
+          fc->add_outputs(name);
+        }
         if (spec.impute && spec.impute->add_indicator())
           fc->add_outputs(name + "_missing");
       } else if (table::IsStringType(col.type)) {
         if (!spec.scale.empty() || spec.log1p || spec.bucketize_quantiles ||
-            spec.clip_bounds || spec.clip_quantiles) {
+            spec.clip_bounds || spec.clip_quantiles ||
+            !spec.timestamp_parts.empty()) {
           return bad(
-              "clip, log1p, scale and bucketize apply to numeric columns");
+              "clip, log1p, scale, bucketize and timestamp_parts apply to "
+              "numeric or timestamp columns");
         }
         std::vector<const std::string*> x(n);
         for (size_t r = 0; r < n; ++r)
@@ -467,12 +602,18 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
             counts[fill] += missing;  // `fill` outlives `counts`.
           *fc->add_steps() = std::move(step);
         }
-        if (spec.hash_buckets > 0) {
+        if (spec.hash_buckets > 0 || spec.token_buckets > 0) {
           v1::TransformStep step;
-          step.mutable_hash()->set_buckets(spec.hash_buckets);
+          int buckets = spec.hash_buckets;
+          if (buckets > 0) {
+            step.mutable_hash()->set_buckets(buckets);
+          } else {
+            buckets = spec.token_buckets;
+            step.mutable_token_hash()->set_buckets(buckets);
+          }
           *fc->add_steps() = std::move(step);
-          for (int b = 0; b < spec.hash_buckets; ++b)
-            fc->add_outputs(StrCat(name, "#", b));
+          for (int b = 0; b < buckets; ++b)
+            fc->add_outputs(StrCat(name, spec.token_buckets ? "~" : "#", b));
         } else {
           std::vector<std::string> cats;
           bool other = false;
@@ -509,17 +650,7 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
     }
   }
   fitted.set_rows_fitted(static_cast<int64_t>(training.num_rows));
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream sos(&bytes);
-    google::protobuf::io::CodedOutputStream cos(&sos);
-    cos.SetSerializationDeterministic(true);
-    for (const auto& c : fitted.columns()) c.SerializeToCodedStream(&cos);
-  }
-  Sha256 h;
-  h.Update(bytes);
-  fitted.set_content_hash(h.HexDigest());
-  fitted.set_id(StrCat("ft-", fitted.content_hash().substr(7, 16)));
+  Seal(&fitted);
   *fitted.mutable_created_at() =
       google::protobuf::util::TimeUtil::GetCurrentTime();
   return fitted;
@@ -527,19 +658,149 @@ absl::StatusOr<v1::FittedTransform> FitTransform(
 
 TransformApplier::TransformApplier(v1::FittedTransform fitted)
     : fitted_(std::move(fitted)) {
+  std::vector<std::string> all;
   for (const auto& c : fitted_.columns()) {
-    offsets_.push_back(names_.size());
-    for (const auto& o : c.outputs()) names_.push_back(o);
+    offsets_.push_back(all.size());
+    for (const auto& o : c.outputs()) all.push_back(o);
   }
+  all_outputs_ = all.size();
+  if (fitted_.has_selection()) {
+    for (int i : fitted_.selection().kept()) names_.push_back(all[i]);
+  } else {
+    names_ = std::move(all);
+  }
+}
+
+absl::Status SelectFeatures(const table::Table& training,
+                            const std::string& label, const std::string& method,
+                            int k, v1::FittedTransform* fitted) {
+  if (method != "chi2" && method != "mutual_info") {
+    return absl::InvalidArgumentError(
+        StrCat("select: '", method, "' is not chi2 or mutual_info"));
+  }
+  if (k < 1) return absl::InvalidArgumentError("select_k: must be >= 1");
+  int li = training.Find(label);
+  if (label.empty() || li < 0) {
+    return absl::InvalidArgumentError(
+        StrCat("label: feature selection needs the label column ('", label,
+               "' is not in the training data)"));
+  }
+  fitted->clear_selection();
+  TransformApplier all(*fitted);
+  auto x = all.ApplyBatch(training);
+  if (!x.ok()) return x.status();
+  // Class of each row (rows without a label are left out).
+  const table::Column& lc = training.columns[li];
+  std::map<std::string, int> class_ids;
+  std::vector<int> y(training.num_rows, -1);
+  for (size_t r = 0; r < training.num_rows; ++r) {
+    if (!lc.IsValid(r)) continue;
+    std::string v;
+    if (table::IsStringType(lc.type)) {
+      v = lc.strings[r];
+    } else if (lc.type == table::ColumnType::kNumeric) {
+      table::AppendNumber(lc.numbers[r], &v);
+    } else {
+      v = std::to_string(lc.timestamps[r]);
+    }
+    y[r] = class_ids.try_emplace(v, static_cast<int>(class_ids.size()))
+               .first->second;
+  }
+  const size_t classes = class_ids.size();
+  if (classes < 2) {
+    return absl::InvalidArgumentError(
+        StrCat("label: '", label, "' needs at least two classes to select by"));
+  }
+  std::vector<double> scores(x->columns.size());
+  for (size_t j = 0; j < x->columns.size(); ++j) {
+    const std::vector<double>& f = x->columns[j].numbers;
+    if (method == "chi2") {
+      // scikit-learn: observed = per-class sums of the feature; expected =
+      // class frequency * feature total; chi2 = sum (o - e)^2 / e.
+      std::vector<double> observed(classes, 0), count(classes, 0);
+      double total = 0, n = 0;
+      for (size_t r = 0; r < f.size(); ++r) {
+        if (y[r] < 0) continue;
+        if (f[r] < 0) {
+          return absl::InvalidArgumentError(
+              StrCat("select: chi2 needs non-negative features; '",
+                     x->columns[j].name, "' has ", f[r]));
+        }
+        observed[y[r]] += f[r];
+        count[y[r]] += 1;
+        total += f[r];
+        n += 1;
+      }
+      double chi2 = 0;
+      for (size_t c = 0; c < classes; ++c) {
+        double e = count[c] / n * total;
+        if (e > 0) chi2 += (observed[c] - e) * (observed[c] - e) / e;
+      }
+      scores[j] = chi2;
+    } else {
+      // Bins: distinct values when there are at most 16, else equal-
+      // frequency bins by rank.
+      std::vector<std::pair<double, size_t>> v;
+      for (size_t r = 0; r < f.size(); ++r) {
+        if (y[r] >= 0 && !std::isnan(f[r])) v.emplace_back(f[r], r);
+      }
+      std::sort(v.begin(), v.end());
+      std::vector<int> bin(f.size(), -1);
+      int bins = 0;
+      size_t distinct = 0;
+      for (size_t i = 0; i < v.size(); ++i)
+        distinct += (i == 0 || v[i].first != v[i - 1].first);
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (distinct <= 16) {
+          if (i > 0 && v[i].first != v[i - 1].first) ++bins;
+          bin[v[i].second] = bins;
+        } else {
+          // Equal values share the bin of their first occurrence.
+          size_t first = i;
+          while (first > 0 && v[first - 1].first == v[i].first) --first;
+          bin[v[i].second] = static_cast<int>(first * 16 / v.size());
+        }
+      }
+      std::map<std::pair<int, int>, double> joint;
+      std::map<int, double> pb;
+      std::vector<double> pc(classes, 0);
+      double n = static_cast<double>(v.size());
+      for (const auto& [val, r] : v) {
+        joint[{bin[r], y[r]}] += 1;
+        pb[bin[r]] += 1;
+        pc[y[r]] += 1;
+      }
+      double mi = 0;
+      for (const auto& [bc, c] : joint)
+        mi += c / n * std::log(c * n / (pb[bc.first] * pc[bc.second]));
+      scores[j] = std::max(0.0, mi);
+    }
+  }
+  std::vector<int> order(scores.size());
+  for (size_t j = 0; j < order.size(); ++j) order[j] = static_cast<int>(j);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return scores[a] > scores[b]; });
+  order.resize(std::min<size_t>(k, order.size()));
+  std::sort(order.begin(), order.end());
+  v1::FeatureSelection* sel = fitted->mutable_selection();
+  sel->set_method(method);
+  sel->set_label(label);
+  for (int j : order) sel->add_kept(j);
+  for (double sc : scores) sel->add_scores(sc);
+  Seal(fitted);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<table::Table> TransformApplier::ApplyBatch(
     const table::Table& input) const {
   table::Table out;
   out.num_rows = input.num_rows;
-  out.columns.resize(names_.size());
-  for (size_t j = 0; j < names_.size(); ++j) {
-    out.columns[j].name = names_[j];
+  out.columns.resize(all_outputs_);
+  for (int ci = 0; ci < fitted_.columns_size(); ++ci) {
+    for (int k = 0; k < fitted_.columns(ci).outputs_size(); ++k)
+      out.columns[offsets_[ci] + k].name = fitted_.columns(ci).outputs(k);
+  }
+  for (size_t j = 0; j < all_outputs_; ++j) {
     out.columns[j].type = table::ColumnType::kNumeric;
     out.columns[j].numbers.resize(input.num_rows);
     out.columns[j].valid.Resize(input.num_rows, true);
@@ -601,13 +862,19 @@ absl::StatusOr<table::Table> TransformApplier::ApplyBatch(
       for (size_t r = 0; r < input.num_rows; ++r) dst[r] = per_row[r][k];
     }
   }
+  if (fitted_.has_selection()) {
+    std::vector<table::Column> kept;
+    for (int j : fitted_.selection().kept())
+      kept.push_back(std::move(out.columns[j]));
+    out.columns = std::move(kept);
+  }
   return out;
 }
 
 absl::Status TransformApplier::ApplyRow(
     const std::map<std::string, RawValue>& fields,
     std::vector<double>* out) const {
-  out->assign(names_.size(), 0.0);
+  out->assign(all_outputs_, 0.0);
   for (int ci = 0; ci < fitted_.columns_size(); ++ci) {
     const v1::FittedColumn& c = fitted_.columns(ci);
     auto it = fields.find(c.input());
@@ -639,6 +906,11 @@ absl::Status TransformApplier::ApplyRow(
                       : nullptr,
                   dst);
     }
+  }
+  if (fitted_.has_selection()) {
+    const auto& kept = fitted_.selection().kept();
+    for (int i = 0; i < kept.size(); ++i) (*out)[i] = (*out)[kept[i]];
+    out->resize(kept.size());
   }
   return absl::OkStatus();
 }

@@ -5,7 +5,9 @@
 //
 // Each entry names columns and a chain of steps, applied in this order:
 //   numbers: impute -> clip -> log1p -> scale -> bucketize
-//   strings: impute -> one_hot | hash
+//   timestamps: impute -> timestamp_parts (or the number steps, on micros)
+//   strings: impute -> one_hot | hash | tokens (text token hashing)
+// Optionally followed by feature selection (SelectFeatures).
 // e.g. {columns: [Income], impute: median, clip: {quantiles: [0.01, 0.99]},
 //       scale: standard}   {columns: [Home], impute: mode, one_hot:
 //       {max_categories: 20}}
@@ -38,6 +40,8 @@ struct TransformSpec {
   int bucketize_quantiles = 0;                // Number of quantile buckets.
   std::optional<int> one_hot_max_categories;  // 0: no limit.
   int hash_buckets = 0;
+  std::vector<v1::TimestampPartsStep::Part> timestamp_parts;
+  int token_buckets = 0;
 };
 
 // Parses a pipeline's `transforms:` list. INVALID_ARGUMENT naming the entry
@@ -50,6 +54,19 @@ absl::StatusOr<std::vector<TransformSpec>> ParseTransformSpecs(
 // <= -1).
 absl::StatusOr<v1::FittedTransform> FitTransform(
     const std::vector<TransformSpec>& specs, const table::Table& training);
+
+// Feature selection, fitted after the columns: scores every output of
+// `fitted` on `training` against the `label` column (classes: its distinct
+// values) and keeps the `k` best (ties: the earlier output).
+//   "chi2": scikit-learn's chi2 (outputs must be non-negative: one-hot,
+//     hashed, min-max scaled or bucketized features).
+//   "mutual_info": mutual information (nats) of the label with the output,
+//     discretized into at most 16 equal-frequency bins (exact for outputs
+//     with few distinct values, such as one-hot columns).
+// INVALID_ARGUMENT for an unknown method, a missing label or k < 1.
+absl::Status SelectFeatures(const table::Table& training,
+                            const std::string& label, const std::string& method,
+                            int k, v1::FittedTransform* fitted);
 
 // A value of one raw field in a request: missing, a number or a string.
 using RawValue = std::variant<std::monostate, double, std::string>;
@@ -71,8 +88,9 @@ class TransformApplier {
 
  private:
   v1::FittedTransform fitted_;
-  std::vector<std::string> names_;
-  std::vector<size_t> offsets_;  // First output of each column.
+  std::vector<std::string> names_;  // After selection.
+  size_t all_outputs_ = 0;          // Before selection.
+  std::vector<size_t> offsets_;     // First output of each column.
 };
 
 }  // namespace mlpipe::features

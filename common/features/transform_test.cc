@@ -1,5 +1,7 @@
 #include "common/features/transform.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common/features/test_data.h"
@@ -45,6 +47,10 @@ run('onehot', make_pipeline(SimpleImputer(strategy='most_frequent'),
                             OneHotEncoder(handle_unknown='ignore', sparse_output=False)),
     ['Home', 'Marital', 'Job'])
 run('kbins', KBinsDiscretizer(n_bins=5, encode='ordinal', strategy='quantile', subsample=None), ['Amount', 'Price'])
+from sklearn.feature_selection import chi2
+x = np.asarray(make_pipeline(SimpleImputer(strategy='most_frequent'),
+                             OneHotEncoder(sparse_output=False)).fit_transform(df[['Home', 'Marital', 'Job']]))
+out['chi2'] = [float(v) for v in chi2(x, df['Status'])[0]]
 print(json.dumps(out))
 )";
 
@@ -176,10 +182,16 @@ TEST_F(TransformTest, ErrorsNameEntryColumnAndReason) {
   EXPECT_THAT(fit(R"([{"columns": ["Nope"], "scale": "standard"}])"),
               HasSubstr("transforms[0] column 'Nope': no such column"));
   EXPECT_THAT(fit(R"([{"columns": ["Home"], "scale": "standard"}])"),
-              HasSubstr("column 'Home': clip, log1p, scale and bucketize apply "
-                        "to numeric columns"));
+              HasSubstr("column 'Home': clip, log1p, scale, bucketize and "
+                        "timestamp_parts apply to numeric or timestamp"));
   EXPECT_THAT(fit(R"([{"columns": ["Income"], "one_hot": true}])"),
-              HasSubstr("one_hot and hash apply to categorical columns"));
+              HasSubstr("one_hot, hash and tokens apply to string columns"));
+  EXPECT_THAT(fit(R"([{"columns": ["Income"], "timestamp_parts": ["hour"]}])"),
+              HasSubstr("timestamp_parts applies to timestamp columns"));
+  EXPECT_THAT(bad(R"([{"columns": ["a"], "timestamp_parts": ["fortnight"]}])"),
+              HasSubstr("transforms[0].timestamp_parts: 'fortnight' is not"));
+  EXPECT_THAT(bad(R"([{"columns": ["a"], "one_hot": true, "tokens": 8}])"),
+              HasSubstr("use one of one_hot, hash and tokens"));
   TransformApplier t(Fit(
       R"([{"columns": ["Income"], "impute": "mean"}, {"columns": ["Home"], "one_hot": true}])",
       *data_));
@@ -195,6 +207,110 @@ TEST_F(TransformTest, ErrorsNameEntryColumnAndReason) {
       t.ApplyRow({{"Income", 1.0 / 0.0}, {"Home", std::string("rent")}}, &row)
           .ToString(),
       HasSubstr("not a finite number"));
+}
+
+TEST_F(TransformTest, Chi2ScoresMatchSklearnAndSelectionKeepsTheTopK) {
+  v1::FittedTransform fitted = Fit(
+      R"([{"columns": ["Home", "Marital", "Job"], "impute": "mode", "one_hot": true}])",
+      *data_);
+  ASSERT_TRUE(SelectFeatures(*data_, "Status", "chi2", 3, &fitted).ok());
+  const auto& ref = ref_->fields().at("chi2").list_value();
+  const auto& sel = fitted.selection();
+  ASSERT_EQ(sel.scores_size(), ref.values_size());
+  for (int i = 0; i < ref.values_size(); ++i)
+    EXPECT_NEAR(sel.scores(i), ref.values(i).number_value(),
+                1e-9 * std::max(1.0, ref.values(i).number_value()));
+  // The kept outputs are the three best scores, in output order.
+  std::vector<int> order(sel.scores_size());
+  for (int i = 0; i < sel.scores_size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return sel.scores(a) > sel.scores(b); });
+  std::vector<int> best(order.begin(), order.begin() + 3);
+  std::sort(best.begin(), best.end());
+  EXPECT_THAT(sel.kept(), ::testing::ElementsAreArray(best));
+  TransformApplier t(fitted);
+  ASSERT_EQ(t.output_names().size(), 3u);
+  auto batch = t.ApplyBatch(*data_);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->columns.size(), 3u);
+  std::vector<double> row;
+  ASSERT_TRUE(t.ApplyRow({{"Home", std::string("rent")},
+                          {"Marital", std::string("married")},
+                          {"Job", std::string("fixed")}},
+                         &row)
+                  .ok());
+  EXPECT_EQ(row.size(), 3u);
+  // Mutual information: one-hot outputs are exact two-bin estimates; the
+  // most informative column for Status should also top chi2's list here.
+  v1::FittedTransform mi = Fit(
+      R"([{"columns": ["Home", "Marital", "Job"], "impute": "mode", "one_hot": true}])",
+      *data_);
+  ASSERT_TRUE(SelectFeatures(*data_, "Status", "mutual_info", 1, &mi).ok());
+  for (double v : mi.selection().scores()) EXPECT_GE(v, 0.0);
+  EXPECT_NE(mi.id(), fitted.id());
+  EXPECT_THAT(SelectFeatures(*data_, "Nope", "chi2", 1, &mi).ToString(),
+              HasSubstr("label"));
+  v1::FittedTransform neg =
+      Fit(R"([{"columns": ["Income"], "impute": "mean", "scale": "standard"}])",
+          *data_);
+  EXPECT_THAT(SelectFeatures(*data_, "Status", "chi2", 1, &neg).ToString(),
+              HasSubstr("chi2 needs non-negative features"));
+}
+
+TEST(TransformPartsTest, TimestampPartsAndTextTokens) {
+  table::Table t;
+  t.num_rows = 3;
+  table::Column when;
+  when.name = "when";
+  when.type = table::ColumnType::kTimestamp;
+  // 2024-03-05T14:30:00Z (a Tuesday), 2023-12-31T23:59:59Z (a Sunday),
+  // missing.
+  when.timestamps = {1709649000000000, 1704067199000000, 0};
+  when.valid.Resize(3, true);
+  when.valid.Set(2, false);
+  table::Column text;
+  text.name = "text";
+  text.type = table::ColumnType::kText;
+  text.strings = {"Hello, world! a hi-fi", "", "HELLO hello"};
+  text.valid.Resize(3, true);
+  text.valid.Set(1, false);
+  t.columns = {when, text};
+  TransformApplier a(Fit(R"([
+      {"columns": ["when"], "timestamp_parts": ["hour", "day_of_week", "month", "year"]},
+      {"columns": ["text"], "tokens": {"buckets": 16}}])",
+                         t));
+  ASSERT_EQ(a.output_names()[0], "when.hour");
+  ASSERT_EQ(a.output_names()[1], "when.day_of_week");
+  auto out = a.ApplyBatch(t);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->columns[0].numbers[0], 14);
+  EXPECT_EQ(out->columns[1].numbers[0], 1);  // Tuesday (Monday is 0).
+  EXPECT_EQ(out->columns[2].numbers[0], 3);
+  EXPECT_EQ(out->columns[3].numbers[0], 2024);
+  EXPECT_EQ(out->columns[0].numbers[1], 23);
+  EXPECT_EQ(out->columns[1].numbers[1], 6);  // Sunday.
+  EXPECT_EQ(out->columns[2].numbers[1], 12);
+  EXPECT_TRUE(std::isnan(out->columns[0].numbers[2]));
+  auto token_sum = [&](size_t r) {
+    double sum = 0;
+    for (size_t k = 4; k < out->columns.size(); ++k)
+      sum += out->columns[k].numbers[r];
+    return sum;
+  };
+  EXPECT_EQ(token_sum(0), 4);  // hello, world, hi, fi ("a" is too short).
+  EXPECT_EQ(token_sum(1), 0);
+  EXPECT_EQ(token_sum(2), 2);
+  double max_bucket = 0;  // "HELLO hello": one token twice, one bucket.
+  for (size_t k = 4; k < out->columns.size(); ++k)
+    max_bucket = std::max(max_bucket, out->columns[k].numbers[2]);
+  EXPECT_EQ(max_bucket, 2);
+  std::vector<double> row;
+  ASSERT_TRUE(a.ApplyRow({{"when", 1709649000000000.0},
+                          {"text", std::string("Hello, world! a hi-fi")}},
+                         &row)
+                  .ok());
+  for (size_t k = 0; k < row.size(); ++k)
+    EXPECT_EQ(row[k], out->columns[k].numbers[0]) << a.output_names()[k];
 }
 
 }  // namespace

@@ -105,7 +105,8 @@ absl::Status OperationManager::Resume() {
       live_[id] = live;
       if (!kinds_.count(op.kind())) {
         op.set_state(v1::Operation::FAILED);
-        op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kInternal));
+        op.mutable_error()->set_code(
+            static_cast<int>(absl::StatusCode::kInternal));
         op.mutable_error()->set_message(
             StrCat("kind '", op.kind(), "' is not known to this server"));
         if (auto s = ChangedLocked(*live, true); !s.ok()) return s;
@@ -115,8 +116,7 @@ absl::Status OperationManager::Resume() {
       op.mutable_progress()->set_message("resumed after a restart");
       if (auto s = ChangedLocked(*live, true); !s.ok()) return s;
       queue_.push_back(id);
-      LogInfo("operation resumed",
-              {{"operation", id}, {"kind", op.kind()}});
+      LogInfo("operation resumed", {{"operation", id}, {"kind", op.kind()}});
     }
   }
   for (int i = 0; i < std::max(1, options_.workers); ++i)
@@ -221,7 +221,8 @@ absl::StatusOr<v1::Operation> OperationManager::Cancel(const std::string& id) {
   if (op.state() == v1::Operation::PENDING) {
     // Not started: it ends here; the worker skips it.
     op.set_state(v1::Operation::CANCELLED);
-    op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kCancelled));
+    op.mutable_error()->set_code(
+        static_cast<int>(absl::StatusCode::kCancelled));
     op.mutable_error()->set_message("cancelled before it started");
     auto s = ChangedLocked(live, true);
     v1::Operation out = op;

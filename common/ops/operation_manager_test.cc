@@ -5,17 +5,17 @@
 #include "common/ops/operations_service.h"
 #include "common/rpc/server.h"
 #include "common/util/testing.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "grpcpp/client_context.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace mlpipe::ops {
 namespace {
 
-using ::testing::HasSubstr;
 using google::protobuf::Any;
 using google::protobuf::StringValue;
+using ::testing::HasSubstr;
 
 storage::Options StoreOptions() {
   storage::Options o;
@@ -38,21 +38,23 @@ std::string Unpacked(const Any& any) {
 // "echo": returns its request upper-cased after reporting progress.
 // "fail": fails with the request as message. "block": runs until cancelled.
 void RegisterKinds(OperationManager* m, std::atomic<int>* runs) {
-  m->Register("echo", [runs](const Any& req, Progress& p) -> absl::StatusOr<Any> {
-    ++*runs;
-    p.Update(1, 2, "half way");
-    std::string s = Unpacked(req);
-    for (auto& c : s) c = static_cast<char>(std::toupper(c));
-    Any out;
-    out.PackFrom(Str(s));
-    return out;
-  });
+  m->Register("echo",
+              [runs](const Any& req, Progress& p) -> absl::StatusOr<Any> {
+                ++*runs;
+                p.Update(1, 2, "half way");
+                std::string s = Unpacked(req);
+                for (auto& c : s) c = static_cast<char>(std::toupper(c));
+                Any out;
+                out.PackFrom(Str(s));
+                return out;
+              });
   m->Register("fail", [](const Any& req, Progress&) -> absl::StatusOr<Any> {
     return absl::FailedPreconditionError(Unpacked(req));
   });
   m->Register("block", [runs](const Any&, Progress& p) -> absl::StatusOr<Any> {
     ++*runs;
-    while (!p.Cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    while (!p.Cancelled())
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     return absl::CancelledError("stopped");
   });
 }
@@ -76,7 +78,8 @@ TEST(OperationManagerTest, RunsWorkAndRecordsTheResult) {
   EXPECT_EQ(done->progress().fraction(), 1.0);
   EXPECT_GT(done->revision(), op->revision());
 
-  auto failed = m.Wait(m.Start("fail", Str("no rows"))->id(), absl::Seconds(10));
+  auto failed =
+      m.Wait(m.Start("fail", Str("no rows"))->id(), absl::Seconds(10));
   EXPECT_EQ(failed->state(), v1::Operation::FAILED);
   EXPECT_EQ(failed->error().code(),
             static_cast<int>(absl::StatusCode::kFailedPrecondition));

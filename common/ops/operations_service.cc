@@ -22,8 +22,8 @@ absl::StatusOr<OperationManager*> OperationsService::Owner(
 grpc::ServerUnaryReactor* OperationsService::GetOperation(
     Ctx* ctx, const v1::GetOperationRequest* req, v1::Operation* out) {
   auto m = Owner(req->id());
-  auto op = m.ok() ? (*m)->Get(req->id())
-                   : absl::StatusOr<v1::Operation>(m.status());
+  auto op =
+      m.ok() ? (*m)->Get(req->id()) : absl::StatusOr<v1::Operation>(m.status());
   if (op.ok()) *out = std::move(*op);
   return rpc::FinishUnary(ctx, op.status());
 }

@@ -94,10 +94,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<T> {
   WatchSource<T> source_;
   int listener_ = -1;
   std::mutex mu_;
-  T current_;                 // GUARDED_BY(mu_)
-  std::optional<T> next_;     // GUARDED_BY(mu_)
+  T current_;              // GUARDED_BY(mu_)
+  std::optional<T> next_;  // GUARDED_BY(mu_)
   bool writing_ = false, finished_ = false,
-       sent_final_ = false;   // GUARDED_BY(mu_)
+       sent_final_ = false;  // GUARDED_BY(mu_)
   std::decay_t<decltype(std::declval<T>().revision())> last_revision_ =
       0;  // GUARDED_BY(mu_)
 };

@@ -86,6 +86,28 @@ Column Column::Slice(size_t begin, size_t count) const {
   return out;
 }
 
+void Column::AppendRows(const Column& other, size_t begin, size_t count) {
+  if (other.type == ColumnType::kUnknown) {
+    for (size_t i = 0; i < count; ++i) AppendMissing();
+    return;
+  }
+  if (type == ColumnType::kUnknown) {
+    size_t n = size();
+    type = other.type;
+    timestamp_format = other.timestamp_format;
+    valid.Clear();
+    for (size_t i = 0; i < n; ++i) AppendMissing();
+  }
+  auto copy = [&](const auto& src, auto& dst) {
+    if (!src.empty())
+      dst.insert(dst.end(), src.begin() + begin, src.begin() + begin + count);
+  };
+  copy(other.numbers, numbers);
+  copy(other.timestamps, timestamps);
+  copy(other.strings, strings);
+  for (size_t i = 0; i < count; ++i) valid.PushBack(other.valid.Get(begin + i));
+}
+
 size_t Column::ApproximateBytes() const {
   size_t n = numbers.size() * 8 + timestamps.size() * 8 + valid.size() / 8;
   for (const auto& s : strings) n += s.size() + 2;

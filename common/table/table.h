@@ -74,6 +74,10 @@ struct Column {
   void AppendMissing();
   // Rows [begin, begin + count) as a new column.
   Column Slice(size_t begin, size_t count) const;
+  // Appends rows [begin, begin + count) of `other`. A column of unknown type
+  // takes `other`'s type; rows of an unknown-typed `other` append as missing.
+  // REQUIRES: the types match otherwise.
+  void AppendRows(const Column& other, size_t begin, size_t count);
   // Rough in-memory size of the values, for sizing frames.
   size_t ApproximateBytes() const;
 };

@@ -4,6 +4,7 @@
 
 #include "common/events/events_service.h"
 #include "common/metrics/metrics.h"
+#include "common/ops/operations_service.h"
 #include "common/rpc/server.h"
 #include "common/util/log.h"
 
@@ -12,14 +13,17 @@ namespace mlpipe::host {
 int RunHost(const std::string& process_name, const HostOptions& options,
             std::vector<std::unique_ptr<ServiceModule>> modules) {
   events::EventsService events;
+  ops::OperationsService operations;
   std::vector<grpc::Service*> services;
   std::string names;
   for (auto& m : modules) {
     for (auto* s : m->services()) services.push_back(s);
     events.AddLog(m->event_log());
+    if (m->operations() != nullptr) operations.AddManager(m->operations());
     names += (names.empty() ? "" : ",") + m->name();
   }
   services.push_back(&events);
+  if (!operations.empty()) services.push_back(&operations);
 
   std::unique_ptr<metrics::Exposer> exposer;
   if (!options.metrics_address.empty()) {

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "common/events/event_log.h"
+#include "common/ops/operation_manager.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/impl/codegen/service_type.h"
 
@@ -26,6 +27,9 @@ class ServiceModule {
   virtual std::vector<grpc::Service*> services() = 0;
   // The module's outbox, served through mlpipe.v1.Events.
   virtual events::EventLog* event_log() = 0;
+  // The module's long-running operations, served through
+  // mlpipe.v1.Operations; nullptr when it has none.
+  virtual ops::OperationManager* operations() { return nullptr; }
   // Called once the server is serving, with a channel to it (for modules that
   // call services hosted beside them). An error stops the process.
   virtual absl::Status Start(std::shared_ptr<grpc::Channel> self) {

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 
@@ -72,39 +73,6 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest> {
   std::unique_ptr<Upload> upload_;
 };
 
-class ReadBatchesReactor final : public grpc::ServerWriteReactor<v1::Frame> {
- public:
-  explicit ReadBatchesReactor(std::unique_ptr<FrameReader> reader)
-      : reader_(std::move(reader)) {
-    Next();
-  }
-  void OnWriteDone(bool ok) override {
-    if (!ok)
-      return Finish(
-          grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-    Next();
-  }
-  void OnDone() override { delete this; }
-
- private:
-  void Next() {
-    auto more = reader_->Next(&frame_);
-    if (!more.ok()) return Finish(rpc::ToGrpcStatus(more.status()));
-    if (!*more) return Finish(grpc::Status::OK);
-    StartWrite(&frame_);
-  }
-  std::unique_ptr<FrameReader> reader_;
-  v1::Frame frame_;
-};
-
-class FailedWriteReactor final : public grpc::ServerWriteReactor<v1::Frame> {
- public:
-  explicit FailedWriteReactor(const absl::Status& s) {
-    Finish(rpc::ToGrpcStatus(s));
-  }
-  void OnDone() override { delete this; }
-};
-
 }  // namespace
 
 grpc::ServerReadReactor<v1::IngestRequest>* IngestService::Ingest(
@@ -126,9 +94,7 @@ grpc::ServerUnaryReactor* IngestService::IngestFile(
 grpc::ServerWriteReactor<v1::Frame>* IngestService::ReadBatches(
     grpc::CallbackServerContext* context,
     const v1::ReadBatchesRequest* request) {
-  auto reader = ingestor_->Read(*request);
-  if (!reader.ok()) return new FailedWriteReactor(reader.status());
-  return new ReadBatchesReactor(std::move(*reader));
+  return rpc::StreamFrames(ingestor_->Read(*request));
 }
 
 grpc::ServerUnaryReactor* IngestService::ListDatasets(

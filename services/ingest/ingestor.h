@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "common/events/event_log.h"
 #include "common/storage/store.h"
+#include "common/table/frame_reader.h"
 #include "mlpipe/v1/ingest_service.pb.h"
 
 namespace mlpipe::ingest {
@@ -46,7 +47,7 @@ struct IngestorOptions {
 };
 
 class Upload;
-class FrameReader;
+using table::FrameReader;
 
 // Thread-safe.
 class Ingestor {
@@ -118,14 +119,6 @@ class Upload {
   virtual absl::Status AddFrame(v1::Frame&& frame) = 0;
   // Ends the input and commits the batch durably.
   virtual absl::StatusOr<v1::IngestResponse> Finish() = 0;
-};
-
-// Reads a dataset's rows as frames. Not thread-safe.
-class FrameReader {
- public:
-  virtual ~FrameReader() = default;
-  // The next frame; false at the end.
-  virtual absl::StatusOr<bool> Next(v1::Frame* frame) = 0;
 };
 
 }  // namespace mlpipe::ingest

@@ -110,13 +110,14 @@ void OrchestratorModule::TriggerLoop() {
     orchestrator_->Tick(absl::Now());
     for (const auto& source : orchestrator_->EventSources()) {
       if (!subscribers_.contains(source)) {
-        subscribers_[source] = std::make_unique<events::Subscriber>(
-            events::SubscriberOptions{
+        subscribers_[source] =
+            std::make_unique<events::Subscriber>(events::SubscriberOptions{
                 .source = source,
                 .channel = [this, source] { return ChannelFor(source); },
-                .cursor = [this, source] {
-                  return orchestrator_->EventCursor(source);
-                },
+                .cursor =
+                    [this, source] {
+                      return orchestrator_->EventCursor(source);
+                    },
                 .handle =
                     [this, source](const v1::Event& e) {
                       return orchestrator_->HandleEvent(source, e);

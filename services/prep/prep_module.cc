@@ -11,12 +11,15 @@
 namespace mlpipe::prep {
 namespace {
 
+// The last ingest event the online store has seen.
+constexpr char kIngestCursor[] = "cursor/ingest";
+
 // Reads a dataset version from the ingestion service over gRPC.
 class IngestReader final : public DatasetReader {
  public:
   static absl::StatusOr<std::unique_ptr<DatasetReader>> Open(
       std::shared_ptr<grpc::Channel> channel, const std::string& dataset,
-      int64_t version) {
+      int64_t version, const ReadScope& scope) {
     auto stub = v1::Ingestion::NewStub(channel);
     grpc::ClientContext call;
     v1::GetDatasetRequest req;
@@ -30,19 +33,38 @@ class IngestReader final : public DatasetReader {
                                         "' has no version ", version,
                                         " (latest is ", latest, ")"));
     }
-    return std::unique_ptr<DatasetReader>(new IngestReader(
-        std::move(stub), dataset, version == 0 ? latest : version));
+    if (version == 0) version = latest;
+    v1::ReadBatchesRequest read;
+    read.set_dataset(dataset);
+    read.set_up_to_version(version);
+    *read.mutable_columns() = {scope.columns.begin(), scope.columns.end()};
+    int64_t rows = 0;
+    for (const auto& v : resp.dataset().versions()) {
+      if (v.version() <= version) rows = v.row_count();
+    }
+    if (scope.after_version > 0) {
+      int64_t before = 0;
+      for (const auto& v : resp.dataset().versions()) {
+        if (v.version() > scope.after_version && v.version() <= version) {
+          read.add_batch_ids(v.batch_id());
+        } else if (v.version() == scope.after_version) {
+          before = v.row_count();
+        }
+      }
+      rows -= before;
+      // Nothing new: an empty read (ReadBatches reads all without ids).
+      if (read.batch_ids().empty()) rows = 0;
+    }
+    return std::unique_ptr<DatasetReader>(
+        new IngestReader(std::move(stub), std::move(read), version, rows));
   }
 
   int64_t version() const override { return version_; }
+  int64_t row_count() const override { return rows_; }
 
   absl::StatusOr<bool> Next(table::Table* chunk) override {
-    if (!stream_) {
-      v1::ReadBatchesRequest req;
-      req.set_dataset(dataset_);
-      req.set_up_to_version(version_);
-      stream_ = stub_->ReadBatches(&call_, req);
-    }
+    if (rows_ == 0) return false;
+    if (!stream_) stream_ = stub_->ReadBatches(&call_, req_);
     v1::Frame frame;
     if (!stream_->Read(&frame)) {
       if (auto s = stream_->Finish(); !s.ok()) return rpc::FromGrpcStatus(s);
@@ -55,14 +77,15 @@ class IngestReader final : public DatasetReader {
   }
 
  private:
-  IngestReader(std::unique_ptr<v1::Ingestion::Stub> stub, std::string dataset,
-               int64_t version)
+  IngestReader(std::unique_ptr<v1::Ingestion::Stub> stub,
+               v1::ReadBatchesRequest req, int64_t version, int64_t rows)
       : stub_(std::move(stub)),
-        dataset_(std::move(dataset)),
-        version_(version) {}
+        req_(std::move(req)),
+        version_(version),
+        rows_(rows) {}
   std::unique_ptr<v1::Ingestion::Stub> stub_;
-  std::string dataset_;
-  int64_t version_;
+  v1::ReadBatchesRequest req_;
+  int64_t version_, rows_;
   grpc::ClientContext call_;
   std::unique_ptr<grpc::ClientReader<v1::Frame>> stream_;
 };
@@ -80,19 +103,49 @@ absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
   auto log = events::EventLog::Open(m->store_.get(), "prep");
   if (!log.ok()) return log.status();
   m->log_ = std::move(*log);
+  auto online = OnlineStore::Load(m->store_.get());
+  if (!online.ok()) return online.status();
+  m->online_ = std::move(*online);
   PrepModule* raw = m.get();
   m->preparer_ = std::make_unique<Preparer>(
-      PreparerOptions{}, m->store_.get(), m->log_.get(),
-      [raw](const std::string& dataset, int64_t version) {
-        return IngestReader::Open(raw->IngestChannel(), dataset, version);
+      PreparerOptions{}, m->store_.get(), m->log_.get(), m->online_.get(),
+      [raw](const std::string& dataset, int64_t version,
+            const ReadScope& scope) {
+        return IngestReader::Open(raw->IngestChannel(), dataset, version,
+                                  scope);
       });
-  m->service_ = std::make_unique<PrepService>(m->preparer_.get());
+  m->ops_ = std::make_unique<ops::OperationManager>(
+      ops::OperationManagerOptions{.service = "prep"}, m->store_.get());
+  m->ops_->Register(
+      "prepare",
+      [raw](const google::protobuf::Any& any,
+            ops::Progress& progress) -> absl::StatusOr<google::protobuf::Any> {
+        v1::PrepareRequest req;
+        if (!any.UnpackTo(&req))
+          return absl::InternalError("stored prepare request is unreadable");
+        auto fs = raw->preparer_->Prepare(req, progress);
+        if (!fs.ok()) return fs.status();
+        google::protobuf::Any out;
+        out.PackFrom(*fs);
+        return out;
+      });
+  m->service_ =
+      std::make_unique<PrepService>(m->preparer_.get(), m->ops_.get());
   return m;
 }
 
+void PrepModule::Stop() {
+  if (ingest_events_) ingest_events_->Stop();
+  if (ops_) ops_->Stop();
+}
+
 PrepModule::~PrepModule() {
+  Stop();
+  ingest_events_.reset();
   service_.reset();
+  ops_.reset();
   preparer_.reset();
+  online_.reset();
   log_.reset();
   store_.reset();
 }
@@ -103,9 +156,36 @@ std::shared_ptr<grpc::Channel> PrepModule::IngestChannel() {
 }
 
 absl::Status PrepModule::Start(std::shared_ptr<grpc::Channel> self) {
-  std::lock_guard lock(mu_);
-  ingest_channel_ = ingest_address_.empty() ? std::move(self)
-                                            : rpc::NewChannel(ingest_address_);
+  {
+    std::lock_guard lock(mu_);
+    ingest_channel_ = ingest_address_.empty()
+                          ? std::move(self)
+                          : rpc::NewChannel(ingest_address_);
+  }
+  if (auto s = ops_->Resume(); !s.ok()) return s;
+  ingest_events_ =
+      std::make_unique<events::Subscriber>(events::SubscriberOptions{
+          .source = "ingest",
+          .channel = [this] { return IngestChannel(); },
+          .cursor = [this]() -> uint64_t {
+            auto raw = store_->Get(kOnline, kIngestCursor);
+            return raw.ok() ? std::stoull(*raw) : 0;
+          },
+          .handle = [this](const v1::Event& e) -> absl::Status {
+            if (e.topic() == "dataset.ingested") {
+              const auto& a = e.attributes();
+              auto d = a.find("dataset"), v = a.find("version");
+              if (d != a.end() && v != a.end()) {
+                if (auto s = preparer_->RefreshOnline(d->second,
+                                                      std::stoll(v->second));
+                    !s.ok() && !absl::IsNotFound(s))
+                  return s;
+              }
+            }
+            return store_->Put(kOnline, kIngestCursor,
+                               std::to_string(e.sequence()));
+          },
+      });
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/events/subscriber.h"
 #include "services/host/host.h"
 #include "services/prep/preparer.h"
 
@@ -23,7 +24,11 @@ class PrepModule final : public host::ServiceModule {
   std::string name() const override { return "prep"; }
   std::vector<grpc::Service*> services() override { return {service_.get()}; }
   events::EventLog* event_log() override { return log_.get(); }
+  ops::OperationManager* operations() override { return ops_.get(); }
+  // Resumes interrupted operations and follows ingest's events (new
+  // versions refresh the online store).
   absl::Status Start(std::shared_ptr<grpc::Channel> self) override;
+  void Stop() override;
 
  private:
   PrepModule() = default;
@@ -34,7 +39,10 @@ class PrepModule final : public host::ServiceModule {
   std::shared_ptr<grpc::Channel> ingest_channel_;  // GUARDED_BY(mu_)
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<events::EventLog> log_;
+  std::unique_ptr<OnlineStore> online_;
   std::unique_ptr<Preparer> preparer_;
+  std::unique_ptr<ops::OperationManager> ops_;
+  std::unique_ptr<events::Subscriber> ingest_events_;
   std::unique_ptr<grpc::Service> service_;
 };
 

@@ -1,8 +1,19 @@
 #include "services/prep/prep_service.h"
 
+#include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
 
 namespace mlpipe::prep {
+namespace {
+
+template <typename T, typename Out>
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
+                                absl::StatusOr<T> v, Out* out) {
+  if (v.ok()) *out = std::move(*v);
+  return rpc::FinishUnary(ctx, v.status());
+}
+
+}  // namespace
 
 grpc::ServerUnaryReactor* PrepService::ComputeStatistics(
     grpc::CallbackServerContext* ctx,
@@ -30,6 +41,45 @@ grpc::ServerUnaryReactor* PrepService::Validate(
         fail_on);
     if (report.ok()) *response = std::move(*report);
     return report.status();
+  });
+}
+
+grpc::ServerUnaryReactor* PrepService::Prepare(Ctx* ctx,
+                                               const v1::PrepareRequest* req,
+                                               v1::Operation* out) {
+  if (auto s = Preparer::CheckPrepareRequest(*req); !s.ok())
+    return rpc::FinishUnary(ctx, s);
+  return Reply(ctx, ops_->Start("prepare", *req), out);
+}
+
+grpc::ServerUnaryReactor* PrepService::GetFeatureSet(
+    Ctx* ctx, const v1::GetFeatureSetRequest* req, v1::FeatureSet* out) {
+  return Reply(ctx, preparer_->GetFeatureSet(req->id()), out);
+}
+
+grpc::ServerWriteReactor<v1::Frame>* PrepService::ReadFeatures(
+    Ctx*, const v1::ReadFeaturesRequest* req) {
+  return rpc::StreamFrames(preparer_->ReadFeatures(*req));
+}
+
+grpc::ServerUnaryReactor* PrepService::GetTransform(
+    Ctx* ctx, const v1::GetTransformRequest* req, v1::FittedTransform* out) {
+  return Reply(ctx, preparer_->GetTransform(req->id()), out);
+}
+
+grpc::ServerUnaryReactor* PrepService::GetOnlineFeatures(
+    Ctx* ctx, const v1::GetOnlineFeaturesRequest* req,
+    v1::GetOnlineFeaturesResponse* out) {
+  return Reply(ctx, preparer_->GetOnlineFeatures(*req), out);
+}
+
+grpc::ServerUnaryReactor* PrepService::CompareStatistics(
+    Ctx* ctx, const v1::CompareStatisticsRequest* req,
+    v1::CompareStatisticsResponse* out) {
+  return calls_.Run(ctx, [this, req, out] {
+    auto r = preparer_->CompareStatistics(*req);
+    if (r.ok()) *out = std::move(*r);
+    return r.status();
   });
 }
 

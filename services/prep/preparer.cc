@@ -62,6 +62,12 @@ absl::StatusOr<v1::DatasetStatistics> Select(
 storage::Options Preparer::StorageOptions() {
   storage::Options o;
   o.column_families = {{.name = kStatistics},
+                       {.name = "transforms"},
+                       {.name = "feature_sets"},
+                       {.name = "features", .large_values = true},
+                       {.name = kOnline},
+                       {.name = kOnlineHistory},
+                       {.name = ops::kOperationsColumnFamily},
                        {.name = events::kEventsColumnFamily}};
   return o;
 }
@@ -69,7 +75,7 @@ storage::Options Preparer::StorageOptions() {
 absl::StatusOr<v1::DatasetStatistics> Preparer::ComputeStatistics(
     const std::string& dataset, int64_t version,
     const std::vector<std::string>& columns) {
-  auto reader = readers_(dataset, version);
+  auto reader = readers_(dataset, version, ReadScope{});
   if (!reader.ok()) return reader.status();
   const std::string key = StrCat(dataset, "@", (*reader)->version());
   if (auto raw = store_->Get(kStatistics, key); raw.ok()) {

@@ -1,8 +1,12 @@
-// The data-prep domain (no gRPC): statistics of dataset versions, stored in
-// RocksDB once computed (versions are immutable).
+// The data-prep domain (no gRPC): statistics of dataset versions (stored
+// once computed: versions are immutable), validation, fitted transforms,
+// feature sets (the offline store) and the online store.
 //
-// Column families: statistics ("<dataset>@<version>" -> v1::DatasetStatistics
-// of every column), events.
+// Column families: statistics ("<dataset>@<version>" ->
+// v1::DatasetStatistics of every column), transforms (id ->
+// v1::FittedTransform), feature_sets (id -> v1::FeatureSet), features
+// ("<feature set id>/<chunk index, 10 digits>" -> v1::Frame), the online
+// store's (online_store.h), operations, events.
 #ifndef MLPIPE_SERVICES_PREP_PREPARER_H_
 #define MLPIPE_SERVICES_PREP_PREPARER_H_
 
@@ -15,8 +19,12 @@
 #include "common/events/event_log.h"
 #include "common/features/schema.h"
 #include "common/features/statistics.h"
+#include "common/ops/operation_manager.h"
 #include "common/storage/store.h"
+#include "common/table/frame_reader.h"
 #include "common/table/table.h"
+#include "mlpipe/v1/prep_service.pb.h"
+#include "services/prep/online_store.h"
 
 namespace mlpipe::prep {
 
@@ -26,28 +34,42 @@ class DatasetReader {
   virtual ~DatasetReader() = default;
   // The version being read (resolved when 0, "latest", was asked for).
   virtual int64_t version() const = 0;
+  // Rows the reader will return (of the versions it reads).
+  virtual int64_t row_count() const = 0;
   // The next chunk; false at the end.
   virtual absl::StatusOr<bool> Next(table::Table* chunk) = 0;
+};
+
+// What to read of a dataset version.
+struct ReadScope {
+  std::vector<std::string> columns;  // Empty: every column.
+  // Only the rows that versions after this one added (0: every row).
+  int64_t after_version = 0;
 };
 
 // Opens a reader for (dataset, version); NOT_FOUND when absent.
 using DatasetReaderFactory =
     std::function<absl::StatusOr<std::unique_ptr<DatasetReader>>(
-        const std::string& dataset, int64_t version)>;
+        const std::string& dataset, int64_t version, const ReadScope& scope)>;
 
 struct PreparerOptions {
   features::StatisticsOptions statistics;
+  // Rows per stored feature-set chunk. Default 65536.
+  int64_t chunk_rows = 65536;
 };
 
 // Thread-safe.
 class Preparer {
  public:
   static storage::Options StorageOptions();
+  // `online` may be null (no online store).
   Preparer(PreparerOptions options, storage::Store* store,
-           events::EventLog* events, DatasetReaderFactory readers)
+           events::EventLog* events, OnlineStore* online,
+           DatasetReaderFactory readers)
       : options_(std::move(options)),
         store_(store),
         events_(events),
+        online_(online),
         readers_(std::move(readers)) {}
 
   // Statistics of `columns` (all when empty) of the dataset version,
@@ -63,10 +85,40 @@ class Preparer {
       const std::string& dataset, int64_t version, const v1::DataSchema* schema,
       const std::string& label, const std::vector<std::string>& fail_on);
 
+  // Per-column training/serving skew between two statistics.
+  absl::StatusOr<v1::CompareStatisticsResponse> CompareStatistics(
+      const v1::CompareStatisticsRequest& request);
+
+  // Checks a Prepare request (INVALID_ARGUMENT naming the field).
+  static absl::Status CheckPrepareRequest(const v1::PrepareRequest& request);
+  // Fits the transforms and writes the feature set (and the online view when
+  // the request names an entity key); emits features.ready. Idempotent: the
+  // same request (same dataset version) returns the stored feature set.
+  absl::StatusOr<v1::FeatureSet> Prepare(const v1::PrepareRequest& request,
+                                         ops::Progress& progress);
+  absl::StatusOr<v1::FeatureSet> GetFeatureSet(const std::string& id) const;
+  absl::StatusOr<v1::FittedTransform> GetTransform(const std::string& id) const;
+  // A feature set's rows: projection and row range. INVALID_ARGUMENT for an
+  // unknown column or a bad range.
+  absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(
+      const v1::ReadFeaturesRequest& request) const;
+  // Latest or point-in-time vectors of entity keys.
+  absl::StatusOr<v1::GetOnlineFeaturesResponse> GetOnlineFeatures(
+      const v1::GetOnlineFeaturesRequest& request) const;
+  // Brings the online views of `dataset` up to `version`: applies their
+  // transforms to the rows the new versions added. Called for each
+  // dataset.ingested event.
+  absl::Status RefreshOnline(const std::string& dataset, int64_t version);
+
  private:
+  absl::Status Materialize(const v1::OnlineView& view,
+                           const v1::FittedTransform& fitted,
+                           int64_t to_version);
+
   PreparerOptions options_;
   storage::Store* const store_;
   events::EventLog* const events_;
+  OnlineStore* const online_;
   DatasetReaderFactory readers_;
 };
 

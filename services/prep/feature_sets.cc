@@ -1,0 +1,717 @@
+// Preparer: fitted transforms, feature sets (the offline store), the online
+// store's materialization, and statistics comparison.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <unordered_map>
+
+#include "common/features/transform.h"
+#include "common/metrics/metrics.h"
+#include "common/table/frame_codec.h"
+#include "common/table/typing.h"
+#include "common/util/sha256.h"
+#include "common/util/strings.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/prep/preparer.h"
+
+namespace mlpipe::prep {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr char kTransforms[] = "transforms";
+constexpr char kFeatureSets[] = "feature_sets";
+constexpr char kFeatures[] = "features";
+
+struct Metrics {
+  prometheus::Family<prometheus::Counter>& rows;
+  prometheus::Histogram& online_latency;
+  prometheus::Counter& online_keys;
+  static Metrics& Get() {
+    static Metrics* m = new Metrics{
+        prometheus::BuildCounter()
+            .Name("mlpipe_prep_feature_rows_total")
+            .Help("Rows turned into features, by stage (fit, apply, online).")
+            .Register(metrics::Registry()),
+        prometheus::BuildHistogram()
+            .Name("mlpipe_prep_online_lookup_seconds")
+            .Help("Time to answer one GetOnlineFeatures request.")
+            .Register(metrics::Registry())
+            .Add({}, metrics::LatencyBuckets()),
+        prometheus::BuildCounter()
+            .Name("mlpipe_prep_online_keys_total")
+            .Help("Entity keys looked up in the online store.")
+            .Register(metrics::Registry())
+            .Add({}),
+    };
+    return *m;
+  }
+};
+
+std::string ChunkKey(const std::string& fs, int64_t index) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%010lld", static_cast<long long>(index));
+  return StrCat(fs, "/", buf);
+}
+
+std::string DeterministicBytes(const google::protobuf::Message& m) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream sos(&bytes);
+  google::protobuf::io::CodedOutputStream cos(&sos);
+  cos.SetSerializationDeterministic(true);
+  m.SerializeToCodedStream(&cos);
+  return bytes;
+}
+
+// The entity key of row r as text (numbers as JavaScript prints them).
+std::string KeyText(const table::Column& c, size_t r) {
+  std::string out;
+  if (table::IsStringType(c.type)) return c.strings[r];
+  if (c.type == table::ColumnType::kNumeric) {
+    table::AppendNumber(c.numbers[r], &out);
+  } else if (c.type == table::ColumnType::kTimestamp) {
+    out = std::to_string(c.timestamps[r]);
+  }
+  return out;
+}
+
+// Every input column the transform reads.
+std::vector<std::string> Inputs(const v1::FittedTransform& t) {
+  std::vector<std::string> out;
+  for (const auto& c : t.columns()) out.push_back(c.input());
+  return out;
+}
+
+void AddUnique(std::vector<std::string>* v, const std::string& s) {
+  if (!s.empty() && std::find(v->begin(), v->end(), s) == v->end())
+    v->push_back(s);
+}
+
+// Online rows of one applied chunk: key, event time and values.
+absl::StatusOr<std::vector<OnlineRow>> OnlineRows(const v1::OnlineView& view,
+                                                  const table::Table& raw,
+                                                  const table::Table& feats) {
+  int ki = raw.Find(view.entity_key());
+  if (ki < 0) {
+    return absl::InvalidArgumentError(StrCat(
+        "entity_key: no column '", view.entity_key(), "' in the dataset"));
+  }
+  int ti =
+      view.event_timestamp().empty() ? -1 : raw.Find(view.event_timestamp());
+  if (!view.event_timestamp().empty() &&
+      (ti < 0 || raw.columns[ti].type != table::ColumnType::kTimestamp)) {
+    return absl::InvalidArgumentError(
+        StrCat("event_timestamp: '", view.event_timestamp(),
+               "' is not a timestamp column of the dataset"));
+  }
+  const table::Column& key = raw.columns[ki];
+  std::vector<OnlineRow> rows;
+  rows.reserve(raw.num_rows);
+  for (size_t r = 0; r < raw.num_rows; ++r) {
+    if (!key.IsValid(r)) continue;
+    if (ti >= 0 && !raw.columns[ti].IsValid(r)) continue;
+    OnlineRow row;
+    row.key = KeyText(key, r);
+    row.event_micros = ti >= 0 ? raw.columns[ti].timestamps[r] : 0;
+    row.values.reserve(feats.columns.size());
+    for (const auto& c : feats.columns) row.values.push_back(c.numbers[r]);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// Serves a feature set's chunks: projection, row range, frame size.
+class FeatureSetReader final : public table::FrameReader {
+ public:
+  FeatureSetReader(const storage::Store* store, v1::FeatureSet fs,
+                   std::vector<std::string> columns, int64_t begin, int64_t end,
+                   int64_t max_rows)
+      : store_(store),
+        fs_(std::move(fs)),
+        columns_(std::move(columns)),
+        next_row_(begin),
+        end_(end),
+        max_rows_(max_rows) {}
+
+  absl::StatusOr<bool> Next(v1::Frame* frame) override {
+    if (next_row_ >= end_) return false;
+    const int64_t chunk_rows = fs_.chunk_rows();
+    int64_t index = next_row_ / chunk_rows;
+    if (index != loaded_) {
+      auto raw = store_->Get(kFeatures, ChunkKey(fs_.id(), index));
+      if (!raw.ok()) return raw.status();
+      v1::Frame f;
+      if (!f.ParseFromString(*raw))
+        return absl::DataLossError(
+            StrCat("feature set ", fs_.id(), " chunk ", index, " is corrupt"));
+      auto t = table::TableFromFrame(std::move(f));
+      if (!t.ok()) return t.status();
+      chunk_ = table::Table();
+      chunk_.num_rows = t->num_rows;
+      for (const auto& name : columns_)
+        chunk_.columns.push_back(std::move(t->columns[t->Find(name)]));
+      loaded_ = index;
+    }
+    int64_t in_chunk = next_row_ - index * chunk_rows;
+    int64_t n = std::min({max_rows_, end_ - next_row_,
+                          static_cast<int64_t>(chunk_.num_rows) - in_chunk});
+    table::Table out;
+    out.num_rows = n;
+    if (in_chunk == 0 && n == static_cast<int64_t>(chunk_.num_rows)) {
+      out.columns = chunk_.columns;
+    } else {
+      for (const auto& c : chunk_.columns)
+        out.columns.push_back(c.Slice(in_chunk, n));
+    }
+    frame->Clear();
+    table::TableToFrame(out, frame);
+    frame->set_row_offset(next_row_);
+    next_row_ += n;
+    return true;
+  }
+
+ private:
+  const storage::Store* const store_;
+  const v1::FeatureSet fs_;
+  const std::vector<std::string> columns_;
+  int64_t next_row_, end_, max_rows_;
+  int64_t loaded_ = -1;
+  table::Table chunk_;
+};
+
+// Jensen–Shannon distance (base 2, in [0, 1]) of two distributions.
+double JensenShannon(const std::vector<double>& p,
+                     const std::vector<double>& q) {
+  double js = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    double m = (p[i] + q[i]) / 2;
+    if (p[i] > 0) js += 0.5 * p[i] * std::log2(p[i] / m);
+    if (q[i] > 0) js += 0.5 * q[i] * std::log2(q[i] / m);
+  }
+  return std::sqrt(std::max(0.0, js));
+}
+
+// Mass of `h` in [lo, hi), assuming values spread evenly within its buckets.
+double MassBetween(const v1::Histogram& h, double lo, double hi) {
+  double mass = 0;
+  for (int i = 0; i < h.counts_size(); ++i) {
+    double a = h.boundaries(i), b = h.boundaries(i + 1);
+    double c = static_cast<double>(h.counts(i));
+    if (b <= a) {  // A single-value bucket.
+      if (a >= lo && a < hi) mass += c;
+      continue;
+    }
+    double overlap = std::min(b, hi) - std::max(a, lo);
+    if (overlap > 0) mass += c * overlap / (b - a);
+  }
+  return mass;
+}
+
+}  // namespace
+
+absl::Status Preparer::CheckPrepareRequest(const v1::PrepareRequest& req) {
+  if (req.dataset().empty())
+    return absl::InvalidArgumentError("dataset: required");
+  if (req.transforms().values().empty())
+    return absl::InvalidArgumentError("transforms: at least one entry");
+  auto specs = features::ParseTransformSpecs(req.transforms());
+  if (!specs.ok()) return specs.status();
+  if (!req.select().empty()) {
+    if (req.select() != "chi2" && req.select() != "mutual_info")
+      return absl::InvalidArgumentError(
+          StrCat("select: '", req.select(), "' is not chi2 or mutual_info"));
+    if (req.select_k() < 1)
+      return absl::InvalidArgumentError("select_k: must be >= 1");
+    if (req.label().empty())
+      return absl::InvalidArgumentError("label: required by select");
+  }
+  const auto& fit = req.fit_on();
+  if (fit.row_begin() < 0 || fit.row_end() < 0 ||
+      (fit.row_end() > 0 && fit.row_end() <= fit.row_begin()))
+    return absl::InvalidArgumentError(
+        "fit_on: rows must satisfy 0 <= row_begin < row_end");
+  if (!fit.split().empty()) {
+    return absl::FailedPreconditionError(
+        "fit_on.split: fitting on a split part needs the split service, "
+        "which this build does not have yet; use fit_on rows");
+  }
+  if (!req.event_timestamp().empty() && req.entity_key().empty())
+    return absl::InvalidArgumentError(
+        "event_timestamp: only meaningful with entity_key");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
+    const v1::PrepareRequest& request, ops::Progress& progress) {
+  if (auto s = CheckPrepareRequest(request); !s.ok()) return s;
+  auto specs = features::ParseTransformSpecs(request.transforms());
+  if (!specs.ok()) return specs.status();
+
+  // The columns to read: transform inputs, label, key, time, passthrough.
+  std::vector<std::string> inputs;
+  for (const auto& spec : *specs)
+    for (const auto& c : spec.columns) AddUnique(&inputs, c);
+  std::vector<std::string> carried;
+  AddUnique(&carried, request.label());
+  AddUnique(&carried, request.entity_key());
+  AddUnique(&carried, request.event_timestamp());
+  for (const auto& p : request.passthrough()) AddUnique(&carried, p);
+  std::vector<std::string> fit_columns = inputs;
+  if (!request.select().empty()) AddUnique(&fit_columns, request.label());
+
+  auto fit_reader = readers_(request.dataset(), request.version(),
+                             ReadScope{.columns = fit_columns});
+  if (!fit_reader.ok()) return fit_reader.status();
+  const int64_t version = (*fit_reader)->version();
+  const int64_t rows = (*fit_reader)->row_count();
+
+  // Same request, same dataset version: same feature set.
+  v1::PrepareRequest resolved = request;
+  resolved.set_version(version);
+  Sha256 h;
+  h.Update(DeterministicBytes(resolved));
+  const std::string id = StrCat("fs-", h.HexDigest().substr(7, 16));
+  if (auto done = GetFeatureSet(id); done.ok()) return done;
+
+  // Pass 1: the training rows of the fitted columns.
+  const int64_t fit_begin = request.fit_on().row_begin();
+  const int64_t fit_end =
+      request.fit_on().row_end() > 0 ? request.fit_on().row_end() : rows;
+  if (fit_begin >= rows || fit_end > rows) {
+    return absl::InvalidArgumentError(
+        StrCat("fit_on: rows [", fit_begin, ", ", fit_end, ") are outside ",
+               request.dataset(), "@v", version, " (", rows, " rows)"));
+  }
+  table::Table training;
+  int64_t row = 0;
+  table::Table chunk;
+  while (true) {
+    if (progress.Cancelled()) return absl::CancelledError("cancelled");
+    auto more = (*fit_reader)->Next(&chunk);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    if (training.columns.empty()) {
+      for (const auto& c : chunk.columns) {
+        table::Column empty;
+        empty.name = c.name;
+        training.columns.push_back(std::move(empty));
+      }
+    }
+    int64_t lo = std::max(fit_begin, row),
+            hi = std::min<int64_t>(fit_end, row + chunk.num_rows);
+    if (lo < hi) {
+      for (size_t j = 0; j < chunk.columns.size(); ++j) {
+        int ti = training.Find(chunk.columns[j].name);
+        if (ti < 0)
+          return absl::InternalError("chunks disagree on their columns");
+        training.columns[ti].AppendRows(chunk.columns[j], lo - row, hi - lo);
+      }
+      training.num_rows += hi - lo;
+    }
+    row += chunk.num_rows;
+    Metrics::Get().rows.Add({{"stage", "fit"}}).Increment(chunk.num_rows);
+    progress.Update(row, 2 * rows, "reading training rows");
+  }
+  auto fitted = features::FitTransform(*specs, training);
+  if (!fitted.ok()) return fitted.status();
+  if (!request.select().empty()) {
+    if (auto s = features::SelectFeatures(training, request.label(),
+                                          request.select(), request.select_k(),
+                                          &*fitted);
+        !s.ok())
+      return s;
+  }
+  fitted->set_fitted_on(StrCat("dataset:", request.dataset(), "@v", version,
+                               " rows ", fit_begin, "..", fit_end));
+  training = table::Table();  // Free it before the second pass.
+  features::TransformApplier applier(*fitted);
+
+  v1::FeatureSet fs;
+  fs.set_id(id);
+  fs.set_dataset(request.dataset());
+  fs.set_version(version);
+  fs.set_transform_id(fitted->id());
+  for (const auto& n : applier.output_names()) fs.add_features(n);
+  fs.set_label(request.label());
+  fs.set_entity_key(request.entity_key());
+  fs.set_event_timestamp(request.event_timestamp());
+  for (const auto& p : request.passthrough()) fs.add_passthrough(p);
+  fs.set_chunk_rows(options_.chunk_rows);
+  fs.set_fitted_on(fitted->fitted_on());
+  v1::OnlineView view;
+  if (!request.entity_key().empty()) {
+    if (online_ == nullptr)
+      return absl::FailedPreconditionError(
+          "entity_key: this prep service has no online store");
+    view.set_name(StrCat(request.dataset(), "/", fitted->id()));
+    view.set_dataset(request.dataset());
+    view.set_transform_id(fitted->id());
+    *view.mutable_features() = fs.features();
+    view.set_entity_key(request.entity_key());
+    view.set_event_timestamp(request.event_timestamp());
+    fs.set_online_view(view.name());
+  }
+  {
+    storage::WriteBatch b;
+    b.Put(kTransforms, fitted->id(), fitted->SerializeAsString());
+    if (auto s = store_->Write(b); !s.ok()) return s;
+    if (!view.name().empty()) {
+      if (auto s = online_->PutView(view); !s.ok()) return s;
+    }
+  }
+
+  // Pass 2: apply to every row; store chunks of chunk_rows rows.
+  std::vector<std::string> read_columns = inputs;
+  for (const auto& c : carried) AddUnique(&read_columns, c);
+  auto reader =
+      readers_(request.dataset(), version, ReadScope{.columns = read_columns});
+  if (!reader.ok()) return reader.status();
+  table::Table pending;
+  int64_t chunks = 0, written = 0;
+  storage::WriteBatch batch;
+  auto flush = [&](bool last) -> absl::Status {
+    while (pending.num_rows > 0 &&
+           (last ||
+            static_cast<int64_t>(pending.num_rows) >= options_.chunk_rows)) {
+      size_t n = std::min<size_t>(pending.num_rows, options_.chunk_rows);
+      table::Table out;
+      out.num_rows = n;
+      table::Table rest;
+      rest.num_rows = pending.num_rows - n;
+      for (auto& c : pending.columns) {
+        out.columns.push_back(n == pending.num_rows ? std::move(c)
+                                                    : c.Slice(0, n));
+        if (rest.num_rows > 0)
+          rest.columns.push_back(c.Slice(n, rest.num_rows));
+      }
+      pending = std::move(rest);
+      v1::Frame frame;
+      table::TableToFrame(out, &frame);
+      frame.set_row_offset(written);
+      batch.Put(kFeatures, ChunkKey(id, chunks++), frame.SerializeAsString());
+      written += n;
+      if (batch.ApproximateBytes() > (8 << 20)) {
+        if (auto s = store_->Write(batch); !s.ok()) return s;
+        batch.Clear();
+      }
+    }
+    return absl::OkStatus();
+  };
+  row = 0;
+  while (true) {
+    if (progress.Cancelled()) return absl::CancelledError("cancelled");
+    auto more = (*reader)->Next(&chunk);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    auto feats = applier.ApplyBatch(chunk);
+    if (!feats.ok()) return feats.status();
+    if (!view.name().empty()) {
+      auto online_rows = OnlineRows(view, chunk, *feats);
+      if (!online_rows.ok()) return online_rows.status();
+      if (auto s = online_->Upsert(view.name(), version, *online_rows); !s.ok())
+        return s;
+      Metrics::Get()
+          .rows.Add({{"stage", "online"}})
+          .Increment(online_rows->size());
+    }
+    for (const auto& name : carried) {
+      int ci = chunk.Find(name);
+      if (ci < 0) {
+        return absl::InvalidArgumentError(StrCat(
+            "passthrough: no column '", name, "' in ", request.dataset()));
+      }
+      feats->columns.push_back(std::move(chunk.columns[ci]));
+    }
+    if (pending.columns.empty()) {
+      pending = std::move(*feats);
+    } else {
+      for (size_t j = 0; j < pending.columns.size(); ++j)
+        pending.columns[j].AppendRows(feats->columns[j], 0, feats->num_rows);
+      pending.num_rows += feats->num_rows;
+    }
+    if (auto s = flush(false); !s.ok()) return s;
+    row += chunk.num_rows;
+    Metrics::Get().rows.Add({{"stage", "apply"}}).Increment(chunk.num_rows);
+    progress.Update(rows + row, 2 * rows, "applying transforms");
+  }
+  if (auto s = flush(true); !s.ok()) return s;
+  fs.set_num_rows(written);
+  *fs.mutable_created_at() = TimeUtil::GetCurrentTime();
+  batch.Put(kFeatureSets, id, fs.SerializeAsString());
+  auto event = events::EventLog::Make("features.ready",
+                                      {{"feature_set", id},
+                                       {"dataset", request.dataset()},
+                                       {"version", std::to_string(version)},
+                                       {"transform", fitted->id()},
+                                       {"rows", std::to_string(written)}});
+  if (auto s = events_->Commit(std::move(batch), {event}, {.sync = true});
+      !s.ok())
+    return s;
+  // Versions ingested since this one: bring the online view up to date.
+  if (!view.name().empty()) {
+    if (auto s = RefreshOnline(request.dataset(), 0); !s.ok()) return s;
+  }
+  return fs;
+}
+
+absl::StatusOr<v1::FeatureSet> Preparer::GetFeatureSet(
+    const std::string& id) const {
+  auto raw = store_->Get(kFeatureSets, id);
+  if (absl::IsNotFound(raw.status()))
+    return absl::NotFoundError(StrCat("feature set '", id, "' not found"));
+  if (!raw.ok()) return raw.status();
+  v1::FeatureSet fs;
+  if (!fs.ParseFromString(*raw))
+    return absl::DataLossError(StrCat("feature set '", id, "' is corrupt"));
+  return fs;
+}
+
+absl::StatusOr<v1::FittedTransform> Preparer::GetTransform(
+    const std::string& id) const {
+  auto raw = store_->Get(kTransforms, id);
+  if (absl::IsNotFound(raw.status()))
+    return absl::NotFoundError(StrCat("transform '", id, "' not found"));
+  if (!raw.ok()) return raw.status();
+  v1::FittedTransform t;
+  if (!t.ParseFromString(*raw))
+    return absl::DataLossError(StrCat("transform '", id, "' is corrupt"));
+  return t;
+}
+
+absl::StatusOr<std::unique_ptr<table::FrameReader>> Preparer::ReadFeatures(
+    const v1::ReadFeaturesRequest& req) const {
+  auto fs = GetFeatureSet(req.feature_set());
+  if (!fs.ok()) return fs.status();
+  std::vector<std::string> all(fs->features().begin(), fs->features().end());
+  for (const auto& c : {fs->label(), fs->entity_key(), fs->event_timestamp()})
+    AddUnique(&all, c);
+  for (const auto& p : fs->passthrough()) AddUnique(&all, p);
+  std::vector<std::string> columns;
+  for (const auto& c : req.columns()) {
+    if (std::find(all.begin(), all.end(), c) == all.end()) {
+      return absl::InvalidArgumentError(StrCat(
+          "columns: feature set ", fs->id(), " has no column '", c, "'"));
+    }
+    AddUnique(&columns, c);
+  }
+  if (columns.empty()) columns = all;
+  int64_t end = req.row_end() > 0 ? std::min(req.row_end(), fs->num_rows())
+                                  : fs->num_rows();
+  if (req.row_begin() < 0 || req.row_end() < 0 ||
+      (req.row_end() > 0 && req.row_end() <= req.row_begin())) {
+    return absl::InvalidArgumentError(
+        "row_begin, row_end: need 0 <= row_begin < row_end");
+  }
+  int64_t max_rows =
+      req.max_rows_per_frame() > 0 ? req.max_rows_per_frame() : 65536;
+  return std::unique_ptr<table::FrameReader>(
+      new FeatureSetReader(store_, std::move(*fs), std::move(columns),
+                           req.row_begin(), end, max_rows));
+}
+
+absl::StatusOr<v1::GetOnlineFeaturesResponse> Preparer::GetOnlineFeatures(
+    const v1::GetOnlineFeaturesRequest& req) const {
+  auto started = std::chrono::steady_clock::now();
+  if (online_ == nullptr)
+    return absl::FailedPreconditionError(
+        "this prep service has no online store");
+  std::string view_name = req.feature_set();
+  if (view_name.rfind("fs-", 0) == 0) {
+    auto fs = GetFeatureSet(view_name);
+    if (!fs.ok()) return fs.status();
+    if (fs->online_view().empty()) {
+      return absl::FailedPreconditionError(
+          StrCat("feature set ", fs->id(),
+                 " has no online view (prepare it with an entity_key)"));
+    }
+    view_name = fs->online_view();
+  }
+  auto view = online_->GetView(view_name);
+  if (!view.ok()) return view.status();
+  if (req.keys().empty()) return absl::InvalidArgumentError("keys: required");
+  if (req.as_of_size() > 1 && req.as_of_size() != req.keys_size()) {
+    return absl::InvalidArgumentError("as_of: give none, one, or one per key");
+  }
+  std::vector<int> projection;
+  v1::GetOnlineFeaturesResponse out;
+  for (const auto& f : req.features()) {
+    auto it = std::find(view->features().begin(), view->features().end(), f);
+    if (it == view->features().end()) {
+      return absl::InvalidArgumentError(
+          StrCat("features: no feature '", f, "' in ", view_name));
+    }
+    projection.push_back(static_cast<int>(it - view->features().begin()));
+    out.add_features(f);
+  }
+  if (projection.empty()) *out.mutable_features() = view->features();
+  for (int i = 0; i < req.keys_size(); ++i) {
+    const std::string& key = req.keys(i);
+    OnlineLookup found;
+    if (req.as_of_size() > 0) {
+      const auto& t = req.as_of(req.as_of_size() == 1 ? 0 : i);
+      auto at =
+          online_->AsOf(view_name, key, TimeUtil::TimestampToMicroseconds(t));
+      if (!at.ok()) return at.status();
+      found = std::move(*at);
+    } else {
+      found = online_->Latest(view_name, key);
+    }
+    v1::OnlineFeatureVector* v = out.add_vectors();
+    v->set_key(key);
+    v->set_found(found.found);
+    if (!found.found) continue;
+    if (projection.empty()) {
+      *v->mutable_values() = found.value.values();
+    } else {
+      for (int j : projection) v->add_values(found.value.values(j));
+    }
+    if (!view->event_timestamp().empty())
+      *v->mutable_event_time() =
+          TimeUtil::MicrosecondsToTimestamp(found.value.event_micros());
+    v->set_dataset_version(found.value.version());
+  }
+  Metrics::Get().online_keys.Increment(req.keys_size());
+  Metrics::Get().online_latency.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count());
+  return out;
+}
+
+absl::Status Preparer::RefreshOnline(const std::string& dataset,
+                                     int64_t version) {
+  if (online_ == nullptr) return absl::OkStatus();
+  for (const auto& view : online_->ViewsOf(dataset)) {
+    if (version > 0 && view.version() >= version) continue;
+    auto fitted = GetTransform(view.transform_id());
+    if (!fitted.ok()) return fitted.status();
+    if (auto s = Materialize(view, *fitted, version); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Preparer::Materialize(const v1::OnlineView& view,
+                                   const v1::FittedTransform& fitted,
+                                   int64_t to_version) {
+  std::vector<std::string> columns = Inputs(fitted);
+  AddUnique(&columns, view.entity_key());
+  AddUnique(&columns, view.event_timestamp());
+  auto reader =
+      readers_(view.dataset(), to_version,
+               ReadScope{.columns = columns, .after_version = view.version()});
+  if (!reader.ok()) return reader.status();
+  if ((*reader)->version() <= view.version()) return absl::OkStatus();
+  features::TransformApplier applier(fitted);
+  table::Table chunk;
+  while (true) {
+    auto more = (*reader)->Next(&chunk);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    auto feats = applier.ApplyBatch(chunk);
+    if (!feats.ok()) return feats.status();
+    auto rows = OnlineRows(view, chunk, *feats);
+    if (!rows.ok()) return rows.status();
+    if (auto s = online_->Upsert(view.name(), (*reader)->version(), *rows);
+        !s.ok())
+      return s;
+    Metrics::Get().rows.Add({{"stage", "online"}}).Increment(rows->size());
+  }
+  // Record the version even when it added no rows.
+  return online_->Upsert(view.name(), (*reader)->version(), {});
+}
+
+absl::StatusOr<v1::CompareStatisticsResponse> Preparer::CompareStatistics(
+    const v1::CompareStatisticsRequest& req) {
+  if (req.dataset_a().empty() || req.dataset_b().empty())
+    return absl::InvalidArgumentError("dataset_a, dataset_b: required");
+  double threshold = req.threshold() > 0 ? req.threshold() : 0.1;
+  auto a = ComputeStatistics(req.dataset_a(), req.version_a(), {});
+  if (!a.ok()) return a.status();
+  auto b = ComputeStatistics(req.dataset_b(), req.version_b(), {});
+  if (!b.ok()) return b.status();
+  std::map<std::string, const v1::ColumnStatistics*> by_name;
+  for (const auto& c : b->columns()) by_name[c.name()] = &c;
+  v1::CompareStatisticsResponse out;
+  auto missing_rate = [](const v1::ColumnStatistics& c) {
+    return c.count() > 0 ? static_cast<double>(c.missing()) /
+                               static_cast<double>(c.count())
+                         : 0.0;
+  };
+  for (const auto& ca : a->columns()) {
+    v1::ColumnSkew* skew = out.add_columns();
+    skew->set_column(ca.name());
+    skew->set_missing_a(missing_rate(ca));
+    auto it = by_name.find(ca.name());
+    if (it == by_name.end()) {
+      skew->set_note("only in a");
+      skew->set_skewed(true);
+      continue;
+    }
+    const v1::ColumnStatistics& cb = *it->second;
+    by_name.erase(it);
+    skew->set_missing_b(missing_rate(cb));
+    if (ca.type() != cb.type()) {
+      skew->set_note(StrCat("type ", table::ColumnTypeName(ca.type()), " vs ",
+                            table::ColumnTypeName(cb.type())));
+      skew->set_skewed(true);
+      continue;
+    }
+    if (ca.has_numeric() && ca.numeric().histogram().counts_size() > 0) {
+      skew->set_measure("jensen_shannon");
+      skew->set_mean_a(ca.numeric().mean());
+      skew->set_mean_b(cb.numeric().mean());
+      // Both histograms onto a's buckets (values outside go to the ends).
+      const v1::Histogram& ha = ca.numeric().histogram();
+      const v1::Histogram& hb = cb.numeric().histogram();
+      int n = ha.counts_size();
+      std::vector<double> p(n + 2, 0), q(n + 2, 0);
+      double ta = 0, tb = 0;
+      for (int i = 0; i < n; ++i) {
+        p[i + 1] = static_cast<double>(ha.counts(i));
+        ta += p[i + 1];
+      }
+      double lo = ha.boundaries(0), hi = ha.boundaries(n);
+      q[0] = MassBetween(hb, -INFINITY, lo);
+      for (int i = 0; i < n; ++i) {
+        double top =
+            i + 1 == n ? std::nextafter(hi, INFINITY) : ha.boundaries(i + 1);
+        q[i + 1] = MassBetween(hb, ha.boundaries(i), top);
+      }
+      q[n + 1] = MassBetween(hb, std::nextafter(hi, INFINITY), INFINITY);
+      for (double v : q) tb += v;
+      if (ta > 0 && tb > 0) {
+        for (double& v : p) v /= ta;
+        for (double& v : q) v /= tb;
+        skew->set_distance(JensenShannon(p, q));
+      }
+    } else if (ca.has_strings()) {
+      skew->set_measure("l_infinity");
+      // Frequencies of the top values (TFDV's categorical skew measure).
+      std::map<std::string, std::pair<double, double>> freq;
+      double na = static_cast<double>(ca.count() - ca.missing());
+      double nb = static_cast<double>(cb.count() - cb.missing());
+      for (const auto& v : ca.strings().top_values())
+        freq[v.value()].first = na > 0 ? v.count() / na : 0;
+      for (const auto& v : cb.strings().top_values())
+        freq[v.value()].second = nb > 0 ? v.count() / nb : 0;
+      double linf = 0;
+      for (const auto& [v, f] : freq)
+        linf = std::max(linf, std::abs(f.first - f.second));
+      skew->set_distance(linf);
+    }
+    skew->set_skewed(skew->distance() > threshold);
+  }
+  for (const auto& [name, cb] : by_name) {
+    v1::ColumnSkew* skew = out.add_columns();
+    skew->set_column(name);
+    skew->set_missing_b(missing_rate(*cb));
+    skew->set_note("only in b");
+    skew->set_skewed(true);
+  }
+  for (const auto& c : out.columns()) out.set_skewed(out.skewed() + c.skewed());
+  return out;
+}
+
+}  // namespace mlpipe::prep

@@ -1,0 +1,175 @@
+#include "services/prep/online_store.h"
+
+#include <mutex>
+
+#include "common/util/strings.h"
+
+namespace mlpipe::prep {
+namespace {
+
+std::string ViewKey(const std::string& view) { return "v/" + view; }
+
+std::string LatestKey(const std::string& view, const std::string& key) {
+  std::string k = "l/" + view;
+  k.push_back('\0');
+  k += key;
+  return k;
+}
+
+std::string HistoryPrefix(const std::string& view, const std::string& key) {
+  std::string k = view;
+  k.push_back('\0');
+  k += key;
+  k.push_back('\0');
+  return k;
+}
+
+// Big-endian with the sign bit flipped: byte order is numeric order.
+void AppendOrdered(int64_t v, std::string* out) {
+  uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(u >> (i * 8)));
+}
+
+int64_t ReadOrdered(std::string_view b) {
+  uint64_t u = 0;
+  for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<uint8_t>(b[i]);
+  return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<OnlineStore>> OnlineStore::Load(
+    storage::Store* store) {
+  std::unique_ptr<OnlineStore> s(new OnlineStore(store));
+  for (auto it = store->Scan(kOnline, "v/"); it->Valid(); it->Next()) {
+    v1::OnlineView v;
+    if (!v.ParseFromArray(it->value().data(),
+                          static_cast<int>(it->value().size())))
+      return absl::DataLossError(StrCat("online view ", it->key(), " corrupt"));
+    s->views_[v.name()].def = std::move(v);
+  }
+  for (auto it = store->Scan(kOnline, "l/"); it->Valid(); it->Next()) {
+    std::string_view k = it->key().substr(2);
+    size_t sep = k.find('\0');
+    if (sep == std::string_view::npos) continue;
+    auto view = s->views_.find(std::string(k.substr(0, sep)));
+    if (view == s->views_.end()) continue;
+    v1::OnlineValue value;
+    if (!value.ParseFromArray(it->value().data(),
+                              static_cast<int>(it->value().size())))
+      return absl::DataLossError(StrCat("online value ", k, " corrupt"));
+    view->second.latest[std::string(k.substr(sep + 1))] = std::move(value);
+  }
+  return s;
+}
+
+absl::Status OnlineStore::PutView(const v1::OnlineView& view) {
+  std::unique_lock lock(mu_);
+  v1::OnlineView def = view;
+  if (auto it = views_.find(view.name()); it != views_.end())
+    def.set_version(std::max(def.version(), it->second.def.version()));
+  if (auto s = store_->Put(kOnline, ViewKey(view.name()),
+                           def.SerializeAsString(), {.sync = true});
+      !s.ok())
+    return s;
+  views_[view.name()].def = std::move(def);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::OnlineView> OnlineStore::GetView(
+    const std::string& name) const {
+  std::shared_lock lock(mu_);
+  auto it = views_.find(name);
+  if (it == views_.end())
+    return absl::NotFoundError(StrCat("online view '", name, "' not found"));
+  return it->second.def;
+}
+
+std::vector<v1::OnlineView> OnlineStore::ViewsOf(
+    const std::string& dataset) const {
+  std::shared_lock lock(mu_);
+  std::vector<v1::OnlineView> out;
+  for (const auto& [name, v] : views_) {
+    if (v.def.dataset() == dataset) out.push_back(v.def);
+  }
+  return out;
+}
+
+absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
+                                 const std::vector<OnlineRow>& rows) {
+  // Writers are serialized (one refresh at a time); readers keep reading the
+  // published values until the batch is durable.
+  std::unique_lock lock(mu_);
+  auto it = views_.find(view);
+  if (it == views_.end())
+    return absl::NotFoundError(StrCat("online view '", view, "' not found"));
+  View& v = it->second;
+  const bool timed = !v.def.event_timestamp().empty();
+  std::unordered_map<std::string, v1::OnlineValue> winners;
+  storage::WriteBatch b;
+  for (const auto& row : rows) {
+    v1::OnlineValue value;
+    value.set_event_micros(row.event_micros);
+    value.set_version(version);
+    value.mutable_values()->Assign(row.values.begin(), row.values.end());
+    if (timed) {
+      std::string hk = HistoryPrefix(view, row.key);
+      AppendOrdered(row.event_micros, &hk);
+      b.Put(kOnlineHistory, hk, value.SerializeAsString());
+    }
+    auto cur = winners.find(row.key);
+    const v1::OnlineValue* best = nullptr;
+    if (cur != winners.end()) {
+      best = &cur->second;
+    } else if (auto old = v.latest.find(row.key); old != v.latest.end()) {
+      best = &old->second;
+    }
+    if (best == nullptr || row.event_micros >= best->event_micros())
+      winners[row.key] = std::move(value);
+  }
+  for (const auto& [key, value] : winners)
+    b.Put(kOnline, LatestKey(view, key), value.SerializeAsString());
+  v1::OnlineView def = v.def;
+  def.set_version(std::max(def.version(), version));
+  b.Put(kOnline, ViewKey(view), def.SerializeAsString());
+  if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
+  for (auto& [key, value] : winners) v.latest[key] = std::move(value);
+  v.def = std::move(def);
+  return absl::OkStatus();
+}
+
+OnlineLookup OnlineStore::Latest(const std::string& view,
+                                 const std::string& key) const {
+  std::shared_lock lock(mu_);
+  OnlineLookup out;
+  auto it = views_.find(view);
+  if (it == views_.end()) return out;
+  auto v = it->second.latest.find(key);
+  if (v == it->second.latest.end()) return out;
+  out.found = true;
+  out.value = v->second;
+  return out;
+}
+
+absl::StatusOr<OnlineLookup> OnlineStore::AsOf(const std::string& view,
+                                               const std::string& key,
+                                               int64_t as_of_micros) const {
+  auto def = GetView(view);
+  if (!def.ok()) return def.status();
+  if (def->event_timestamp().empty()) {
+    return absl::FailedPreconditionError(
+        StrCat("as_of: view '", view,
+               "' has no event_timestamp column, so it keeps no history"));
+  }
+  OnlineLookup out;
+  std::string prefix = HistoryPrefix(view, key);
+  for (auto it = store_->Scan(kOnlineHistory, prefix); it->Valid();
+       it->Next()) {
+    if (ReadOrdered(it->key().substr(prefix.size())) > as_of_micros) break;
+    out.found = out.value.ParseFromArray(it->value().data(),
+                                         static_cast<int>(it->value().size()));
+  }
+  return out;
+}
+
+}  // namespace mlpipe::prep
