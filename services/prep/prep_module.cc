@@ -93,7 +93,8 @@ class IngestReader final : public DatasetReader {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
-    const std::string& data_dir, std::string ingest_address) {
+    const std::string& data_dir, std::string ingest_address,
+    PreparerOptions options) {
   std::unique_ptr<PrepModule> m(new PrepModule());
   m->ingest_address_ = std::move(ingest_address);
   auto store =
@@ -108,7 +109,7 @@ absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
   m->online_ = std::move(*online);
   PrepModule* raw = m.get();
   m->preparer_ = std::make_unique<Preparer>(
-      PreparerOptions{}, m->store_.get(), m->log_.get(), m->online_.get(),
+      std::move(options), m->store_.get(), m->log_.get(), m->online_.get(),
       [raw](const std::string& dataset, int64_t version,
             const ReadScope& scope) {
         return IngestReader::Open(raw->IngestChannel(), dataset, version,

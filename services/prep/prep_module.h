@@ -18,7 +18,8 @@ class PrepModule final : public host::ServiceModule {
  public:
   // `ingest_address` empty: the ingestion service in this process.
   static absl::StatusOr<std::unique_ptr<PrepModule>> Open(
-      const std::string& data_dir, std::string ingest_address);
+      const std::string& data_dir, std::string ingest_address,
+      PreparerOptions options = {});
   ~PrepModule() override;
 
   std::string name() const override { return "prep"; }
