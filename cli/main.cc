@@ -26,6 +26,12 @@ commands:
   validate DATASET [--version N]      check a version against a schema (a YAML file of
         [--schema FILE] [--fail-on K] column rules, or inferred from the previous version);
         [--label L]                   exit 4 when an anomaly of a --fail-on kind is found
+  features show ID                    a feature set: its transform, fitted values, outputs
+  features get ID --keys k1,k2        online feature vectors (latest, or --as-of TIME for
+        [--as-of T] [--features a,b]  point-in-time values); exit 3 if a key is unknown
+  skew DATASET_A DATASET_B            training/serving skew per column (Jensen-Shannon
+       [--version-a N] [--version-b N] for numbers, L-infinity for categories);
+       [--threshold 0.1]              exit 4 when a column is skewed
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
   run PIPELINE.yaml [--watch] [--no-cache]
@@ -86,6 +92,8 @@ int main(int argc, char** argv) {
   if (cmd == "run") return RunPipeline(args, ctx);
   if (cmd == "stats") return RunStats(args, ctx);
   if (cmd == "validate") return RunValidate(args, ctx);
+  if (cmd == "features") return RunFeatures(args, ctx);
+  if (cmd == "skew") return RunSkew(args, ctx);
   if (cmd == "runs") return RunRuns(args, ctx);
   if (cmd == "lineage") return RunLineage(args, ctx);
   if (cmd == "aliases") return RunAliases(args, ctx);

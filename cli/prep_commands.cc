@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "common/config/pipeline_config.h"
 #include "common/features/schema.h"
 #include "common/table/frame_codec.h"
@@ -152,6 +153,190 @@ int RunValidate(const Args& args, Context& ctx) {
     t.Print();
   });
   return report.passed() ? kOk : kRejected;
+}
+
+namespace {
+
+// One line per transform step, e.g. "impute median=5 -> scale (x-1)/2".
+std::string Steps(const v1::FittedColumn& c) {
+  std::string out;
+  for (const auto& s : c.steps()) {
+    if (!out.empty()) out += " -> ";
+    switch (s.kind_case()) {
+      case v1::TransformStep::kImpute:
+        out += "impute " +
+               (c.input_type() == v1::NUMERIC || c.input_type() == v1::TIMESTAMP
+                    ? Num(s.impute().number())
+                    : s.impute().text());
+        break;
+      case v1::TransformStep::kClip:
+        out += StrCat("clip [", Num(s.clip().lower()), ", ",
+                      Num(s.clip().upper()), "]");
+        break;
+      case v1::TransformStep::kLog1P:
+        out += "log1p";
+        break;
+      case v1::TransformStep::kScale:
+        out += StrCat("(x - ", Num(s.scale().offset()), ") / ",
+                      Num(s.scale().scale()));
+        break;
+      case v1::TransformStep::kBucketize:
+        out += StrCat("bucketize ", s.bucketize().inner_edges_size() + 1);
+        break;
+      case v1::TransformStep::kOneHot:
+        out += StrCat("one_hot ", s.one_hot().categories_size(),
+                      s.one_hot().has_other() ? " + other" : "");
+        break;
+      case v1::TransformStep::kHash:
+        out += StrCat("hash ", s.hash().buckets());
+        break;
+      case v1::TransformStep::kTokenHash:
+        out += StrCat("tokens ", s.token_hash().buckets());
+        break;
+      case v1::TransformStep::kTimestampParts:
+        out += StrCat("parts ", s.timestamp_parts().parts_size());
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int RunFeatures(const Args& args, Context& ctx) {
+  const auto& pos = args.positional();
+  std::string sub = pos.size() > 1 ? pos[1] : "";
+  if ((sub != "show" && sub != "get") || pos.size() < 3)
+    return UsageError("features show ID | features get ID --keys k1,k2");
+  auto stub = v1::Prep::NewStub(ctx.channel);
+  if (sub == "show") {
+    if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
+    grpc::ClientContext call;
+    v1::GetFeatureSetRequest req;
+    req.set_id(pos[2]);
+    v1::FeatureSet fs;
+    if (auto s = stub->GetFeatureSet(&call, req, &fs); !s.ok())
+      return Fail(s, ctx);
+    grpc::ClientContext tcall;
+    v1::GetTransformRequest treq;
+    treq.set_id(fs.transform_id());
+    v1::FittedTransform t;
+    if (auto s = stub->GetTransform(&tcall, treq, &t); !s.ok())
+      return Fail(s, ctx);
+    if (ctx.json) {
+      std::cout << "{\"feature_set\": " << ToJson(fs)
+                << ", \"transform\": " << ToJson(t) << "}\n";
+      return kOk;
+    }
+    std::cout << "feature set  " << fs.id() << "\n"
+              << "dataset      " << fs.dataset() << " version " << fs.version()
+              << ", " << FormatCount(fs.num_rows()) << " rows\n"
+              << "transform    " << t.id() << " (fitted on " << t.fitted_on()
+              << ")\n"
+              << "features     " << fs.features_size() << "\n";
+    if (!fs.label().empty()) std::cout << "label        " << fs.label() << "\n";
+    if (!fs.online_view().empty())
+      std::cout << "online view  " << fs.online_view() << " (key "
+                << fs.entity_key()
+                << (fs.event_timestamp().empty()
+                        ? ""
+                        : ", event time " + fs.event_timestamp())
+                << ")\n";
+    if (t.has_selection())
+      std::cout << "selection    " << t.selection().method() << ", kept "
+                << t.selection().kept_size() << " of "
+                << t.selection().scores_size() << "\n";
+    std::cout << "\n";
+    TablePrinter table({"INPUT", "TYPE", "STEPS", "OUTPUTS"});
+    for (const auto& c : t.columns()) {
+      std::string outputs = c.outputs(0);
+      if (c.outputs_size() > 1)
+        outputs += StrCat(" (+", c.outputs_size() - 1, ")");
+      table.Row({c.input(), std::string(table::ColumnTypeName(c.input_type())),
+                 Steps(c), outputs});
+    }
+    table.Print();
+    return kOk;
+  }
+  if (int rc = CheckFlags(args, {"keys", "as-of", "features"}); rc != kOk)
+    return rc;
+  if (!args.Has("keys")) return UsageError("features get: --keys is required");
+  v1::GetOnlineFeaturesRequest req;
+  req.set_feature_set(pos[2]);
+  for (auto k : absl::StrSplit(args.Get("keys"), ','))
+    req.add_keys(std::string(k));
+  if (args.Has("features")) {
+    for (auto f : absl::StrSplit(args.Get("features"), ','))
+      req.add_features(std::string(f));
+  }
+  if (args.Has("as-of")) {
+    std::string err;
+    absl::Time t;
+    if (!absl::ParseTime(absl::RFC3339_full, args.Get("as-of"), &t, &err))
+      return UsageError("--as-of: expected an RFC 3339 time (" + err + ")");
+    auto* ts = req.add_as_of();
+    ts->set_seconds(absl::ToUnixSeconds(t));
+    ts->set_nanos(static_cast<int32_t>(
+        absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(ts->seconds()))));
+  }
+  grpc::ClientContext call;
+  v1::GetOnlineFeaturesResponse resp;
+  if (auto s = stub->GetOnlineFeatures(&call, req, &resp); !s.ok())
+    return Fail(s, ctx);
+  int missing = 0;
+  for (const auto& v : resp.vectors()) missing += !v.found();
+  Print(ctx, resp, [&] {
+    std::vector<std::string> header = {"KEY", "VERSION"};
+    for (const auto& f : resp.features()) header.push_back(f);
+    TablePrinter t(header);
+    for (const auto& v : resp.vectors()) {
+      std::vector<std::string> row = {
+          v.key(), v.found() ? std::to_string(v.dataset_version()) : "-"};
+      for (int i = 0; i < resp.features_size(); ++i)
+        row.push_back(v.found() ? Num(v.values(i)) : "");
+      t.Row(row);
+    }
+    t.Print();
+  });
+  return missing == 0 ? kOk : kNotFound;
+}
+
+int RunSkew(const Args& args, Context& ctx) {
+  if (int rc = CheckFlags(args, {"version-a", "version-b", "threshold"});
+      rc != kOk)
+    return rc;
+  const auto& pos = args.positional();
+  if (pos.size() < 3) return UsageError("skew: DATASET_A DATASET_B required");
+  v1::CompareStatisticsRequest req;
+  req.set_dataset_a(pos[1]);
+  req.set_dataset_b(pos[2]);
+  if (args.Has("version-a"))
+    req.set_version_a(std::stoll(args.Get("version-a")));
+  if (args.Has("version-b"))
+    req.set_version_b(std::stoll(args.Get("version-b")));
+  if (args.Has("threshold"))
+    req.set_threshold(std::stod(args.Get("threshold")));
+  auto stub = v1::Prep::NewStub(ctx.channel);
+  grpc::ClientContext call;
+  v1::CompareStatisticsResponse resp;
+  if (auto s = stub->CompareStatistics(&call, req, &resp); !s.ok())
+    return Fail(s, ctx);
+  Print(ctx, resp, [&] {
+    TablePrinter t({"COLUMN", "MEASURE", "DISTANCE", "SKEWED", "MISSING A",
+                    "MISSING B", "NOTE"});
+    for (const auto& c : resp.columns()) {
+      t.Row({c.column(), c.measure(), Num(c.distance()),
+             c.skewed() ? "yes" : "no", Num(c.missing_a()), Num(c.missing_b()),
+             c.note()});
+    }
+    t.Print();
+    std::cout << "\n"
+              << resp.skewed() << " of " << resp.columns_size()
+              << " columns skewed\n";
+  });
+  return resp.skewed() == 0 ? kOk : kRejected;
 }
 
 }  // namespace mlpipe::cli

@@ -43,6 +43,11 @@ echo "== the same again: nothing changed, so every cacheable step is CACHED"
 "$bin/mlpipe" run examples/credit/ingest.yaml --watch
 echo "== mlpipe runs list"
 "$bin/mlpipe" runs list
+fs="$("$bin/mlpipe" --output json runs list --limit 1 | grep -o '"feature_set": *"fs-[0-9a-f]*"' | head -1 | grep -o 'fs-[0-9a-f]*' || true)"
+if [ -n "$fs" ]; then
+  echo "== mlpipe features show $fs   (the feature set the features step wrote)"
+  "$bin/mlpipe" features show "$fs"
+fi
 echo "== metrics (excerpt)"
 if command -v curl >/dev/null; then
   curl -s "http://127.0.0.1:$metrics_port/metrics" \

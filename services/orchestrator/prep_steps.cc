@@ -2,16 +2,41 @@
 
 #include "absl/strings/ascii.h"
 #include "common/features/schema.h"
+#include "common/ops/operation_manager.h"
 #include "common/rpc/status.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
+#include "mlpipe/v1/operations_service.grpc.pb.h"
 #include "mlpipe/v1/prep_service.grpc.pb.h"
+#include "services/prep/prepare_request.h"
 
 namespace mlpipe::orchestrator {
 namespace {
 
 using google::protobuf::Value;
+
+// The dataset version an upstream step produced (0: none did, the latest),
+// so the result (and the cache key, which includes upstream outputs)
+// follows the data.
+int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset) {
+  int64_t version = 0;
+  for (const auto& [name, up] : ctx.upstream) {
+    const auto& r = up.results().fields();
+    auto d = r.find("dataset"), v = r.find("version");
+    if (d != r.end() && v != r.end() && d->second.string_value() == dataset) {
+      version = std::max<int64_t>(
+          version, static_cast<int64_t>(v->second.number_value()));
+    }
+  }
+  return version;
+}
+
+absl::Status BadParam(const v1::StepSpec& step, std::string_view key,
+                      std::string_view why) {
+  return absl::InvalidArgumentError(
+      StrCat("steps.", step.name(), ".", key, ": ", why));
+}
 
 class ValidateExecutor final : public StepExecutor {
  public:
@@ -68,16 +93,7 @@ class ValidateExecutor final : public StepExecutor {
     v1::ValidateRequest req;
     req.set_dataset(dataset);
     req.set_label(ctx.spec->label());
-    // The version an upstream step produced, so the result (and the cache
-    // key, which includes upstream outputs) follows the data.
-    for (const auto& [name, up] : ctx.upstream) {
-      const auto& r = up.results().fields();
-      auto d = r.find("dataset"), v = r.find("version");
-      if (d != r.end() && v != r.end() && d->second.string_value() == dataset) {
-        req.set_version(std::max<int64_t>(
-            req.version(), static_cast<int64_t>(v->second.number_value())));
-      }
-    }
+    req.set_version(UpstreamVersion(ctx, dataset));
     const auto& f = step.params().fields();
     if (auto it = f.find("schema");
         it != f.end() && it->second.kind_case() == Value::kStructValue) {
@@ -139,11 +155,170 @@ class ValidateExecutor final : public StepExecutor {
   ChannelProvider channel_;
 };
 
+// Fits and applies feature transforms through Prepare, a long-running
+// operation watched to its end (cancelled with the step).
+class PrepareExecutor final : public StepExecutor {
+ public:
+  explicit PrepareExecutor(ChannelProvider channel)
+      : channel_(std::move(channel)) {}
+  std::string version() const override { return "1"; }
+
+  absl::Status Validate(const v1::PipelineSpec& spec,
+                        const v1::StepSpec& step) const override {
+    auto req = Request(spec, step);
+    if (!req.ok()) return req.status();
+    if (auto s = prep::CheckPrepareRequest(*req); !s.ok())
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".", s.message()));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    auto req = Request(*ctx.spec, *ctx.step);
+    if (!req.ok()) return req.status();
+    req->set_version(UpstreamVersion(ctx, req->dataset()));
+    auto channel = channel_();
+    auto stub = v1::Prep::NewStub(channel);
+    v1::Operation op;
+    {
+      grpc::ClientContext call;
+      call.set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(60));
+      if (auto s = stub->Prepare(&call, *req, &op); !s.ok())
+        return rpc::FromGrpcStatus(s);
+    }
+    auto ops = v1::Operations::NewStub(channel);
+    // Watch until it ends; the stream is cancelled when the step is, and the
+    // operation with it.
+    while (!ops::Ended(op)) {
+      grpc::ClientContext watch;
+      watch.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(1));
+      v1::GetOperationRequest get;
+      get.set_id(op.id());
+      auto reader = ops->WatchOperation(&watch, get);
+      v1::Operation seen;
+      while (reader->Read(&seen)) op = seen;
+      grpc::Status s = reader->Finish();
+      if (!s.ok() && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
+        return rpc::FromGrpcStatus(s);
+      if (auto alive = ctx.CheckAlive(); !alive.ok() && !ops::Ended(op)) {
+        grpc::ClientContext cancel;
+        v1::CancelOperationRequest creq;
+        creq.set_id(op.id());
+        v1::Operation ignored;
+        ops->CancelOperation(&cancel, creq, &ignored);
+        return alive;
+      }
+    }
+    if (op.state() != v1::Operation::SUCCEEDED) {
+      return absl::Status(
+          static_cast<absl::StatusCode>(op.error().code()),
+          StrCat("prepare ", op.id(), ": ", op.error().message()));
+    }
+    v1::FeatureSet fs;
+    if (!op.result().UnpackTo(&fs))
+      return absl::InternalError("prepare returned no feature set");
+    StepResult r;
+    v1::Artifact a;
+    a.set_id(StrCat("feature_set:", fs.id()));
+    a.set_type("feature_set");
+    (*a.mutable_properties())["rows"] = std::to_string(fs.num_rows());
+    (*a.mutable_properties())["features"] = std::to_string(fs.features_size());
+    (*a.mutable_properties())["transform"] = fs.transform_id();
+    r.outputs["features"] = a;
+    auto& res = *r.results.mutable_fields();
+    res["feature_set"].set_string_value(fs.id());
+    res["transform"].set_string_value(fs.transform_id());
+    res["rows"].set_number_value(static_cast<double>(fs.num_rows()));
+    res["features"].set_number_value(fs.features_size());
+    res["dataset"].set_string_value(fs.dataset());
+    res["version"].set_number_value(static_cast<double>(fs.version()));
+    return r;
+  }
+
+ private:
+  // The step's parameters as a PrepareRequest (version left to Execute).
+  static absl::StatusOr<v1::PrepareRequest> Request(
+      const v1::PipelineSpec& spec, const v1::StepSpec& step) {
+    v1::PrepareRequest req;
+    req.set_dataset(StepDataset(spec, step));
+    req.set_label(spec.label());
+    for (const auto& [key, v] : step.params().fields()) {
+      if (key == "dataset") continue;
+      if (key == "transforms") {
+        if (v.kind_case() != Value::kListValue)
+          return BadParam(step, key, "expected a list");
+        *req.mutable_transforms() = v.list_value();
+      } else if (key == "entity_key" || key == "event_timestamp") {
+        if (v.kind_case() != Value::kStringValue)
+          return BadParam(step, key, "expected a column name");
+        if (key == "entity_key")
+          req.set_entity_key(v.string_value());
+        else
+          req.set_event_timestamp(v.string_value());
+      } else if (key == "passthrough") {
+        if (v.kind_case() != Value::kListValue)
+          return BadParam(step, key, "expected a list of column names");
+        for (const auto& c : v.list_value().values())
+          req.add_passthrough(c.string_value());
+      } else if (key == "select") {
+        // {method: chi2 | mutual_info, k: N}
+        if (v.kind_case() != Value::kStructValue)
+          return BadParam(step, key, "expected {method: chi2, k: 10}");
+        const auto& f = v.struct_value().fields();
+        auto m = f.find("method"), k = f.find("k");
+        if (m == f.end() || k == f.end())
+          return BadParam(step, key, "needs method and k");
+        req.set_select(m->second.string_value());
+        req.set_select_k(static_cast<int>(k->second.number_value()));
+      } else if (key == "fit_on") {
+        // {rows: [begin, end]} or {split: NAME, part: train}.
+        if (v.kind_case() != Value::kStructValue)
+          return BadParam(step, key,
+                          "expected {rows: [begin, end]} or {split: ..., "
+                          "part: train}");
+        for (const auto& [k2, v2] : v.struct_value().fields()) {
+          if (k2 == "rows") {
+            if (v2.kind_case() != Value::kListValue ||
+                v2.list_value().values_size() != 2)
+              return BadParam(step, "fit_on.rows", "expected [begin, end]");
+            req.mutable_fit_on()->set_row_begin(
+                static_cast<int64_t>(v2.list_value().values(0).number_value()));
+            req.mutable_fit_on()->set_row_end(
+                static_cast<int64_t>(v2.list_value().values(1).number_value()));
+          } else if (k2 == "split") {
+            req.mutable_fit_on()->set_split(v2.string_value());
+          } else if (k2 == "part") {
+            req.mutable_fit_on()->set_part(v2.string_value());
+          } else {
+            return BadParam(step, StrCat("fit_on.", k2),
+                            "unknown (rows, split, part)");
+          }
+        }
+      } else {
+        return BadParam(step, key,
+                        "unknown parameter for type 'prepare' (known: dataset, "
+                        "transforms, fit_on, entity_key, event_timestamp, "
+                        "passthrough, select)");
+      }
+    }
+    if (req.dataset().empty())
+      return BadParam(step, "dataset", "required (or spec.dataset)");
+    if (req.transforms().values().empty())
+      return BadParam(step, "transforms", "required");
+    return req;
+  }
+
+  ChannelProvider channel_;
+};
+
 }  // namespace
 
 void RegisterPrepExecutors(ExecutorRegistry* registry, ChannelProvider prep) {
-  registry->Register("validate",
-                     std::make_unique<ValidateExecutor>(std::move(prep)));
+  registry->Register("validate", std::make_unique<ValidateExecutor>(prep));
+  registry->Register("prepare",
+                     std::make_unique<PrepareExecutor>(std::move(prep)));
 }
 
 }  // namespace mlpipe::orchestrator

@@ -15,6 +15,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
+#include "services/prep/prepare_request.h"
 #include "services/prep/preparer.h"
 
 namespace mlpipe::prep {
@@ -211,38 +212,6 @@ double MassBetween(const v1::Histogram& h, double lo, double hi) {
 }
 
 }  // namespace
-
-absl::Status Preparer::CheckPrepareRequest(const v1::PrepareRequest& req) {
-  if (req.dataset().empty())
-    return absl::InvalidArgumentError("dataset: required");
-  if (req.transforms().values().empty())
-    return absl::InvalidArgumentError("transforms: at least one entry");
-  auto specs = features::ParseTransformSpecs(req.transforms());
-  if (!specs.ok()) return specs.status();
-  if (!req.select().empty()) {
-    if (req.select() != "chi2" && req.select() != "mutual_info")
-      return absl::InvalidArgumentError(
-          StrCat("select: '", req.select(), "' is not chi2 or mutual_info"));
-    if (req.select_k() < 1)
-      return absl::InvalidArgumentError("select_k: must be >= 1");
-    if (req.label().empty())
-      return absl::InvalidArgumentError("label: required by select");
-  }
-  const auto& fit = req.fit_on();
-  if (fit.row_begin() < 0 || fit.row_end() < 0 ||
-      (fit.row_end() > 0 && fit.row_end() <= fit.row_begin()))
-    return absl::InvalidArgumentError(
-        "fit_on: rows must satisfy 0 <= row_begin < row_end");
-  if (!fit.split().empty()) {
-    return absl::FailedPreconditionError(
-        "fit_on.split: fitting on a split part needs the split service, "
-        "which this build does not have yet; use fit_on rows");
-  }
-  if (!req.event_timestamp().empty() && req.entity_key().empty())
-    return absl::InvalidArgumentError(
-        "event_timestamp: only meaningful with entity_key");
-  return absl::OkStatus();
-}
 
 absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
     const v1::PrepareRequest& request, ops::Progress& progress) {

@@ -2,6 +2,7 @@
 
 #include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
+#include "services/prep/prepare_request.h"
 
 namespace mlpipe::prep {
 namespace {
@@ -47,7 +48,7 @@ grpc::ServerUnaryReactor* PrepService::Validate(
 grpc::ServerUnaryReactor* PrepService::Prepare(Ctx* ctx,
                                                const v1::PrepareRequest* req,
                                                v1::Operation* out) {
-  if (auto s = Preparer::CheckPrepareRequest(*req); !s.ok())
+  if (auto s = CheckPrepareRequest(*req); !s.ok())
     return rpc::FinishUnary(ctx, s);
   return Reply(ctx, ops_->Start("prepare", *req), out);
 }

@@ -89,8 +89,6 @@ class Preparer {
   absl::StatusOr<v1::CompareStatisticsResponse> CompareStatistics(
       const v1::CompareStatisticsRequest& request);
 
-  // Checks a Prepare request (INVALID_ARGUMENT naming the field).
-  static absl::Status CheckPrepareRequest(const v1::PrepareRequest& request);
   // Fits the transforms and writes the feature set (and the online view when
   // the request names an entity key); emits features.ready. Idempotent: the
   // same request (same dataset version) returns the stored feature set.

@@ -249,3 +249,69 @@ TEST_F(OrchestratorE2eTest,
 
 }  // namespace
 }  // namespace mlpipe::testing
+
+namespace mlpipe::testing {
+namespace {
+
+// A prepare step writes a feature set with an online view; the CLI shows it,
+// serves online vectors, and reports skew.
+TEST(PrepareE2eTest, PrepareStepFeatureSetAndOnlineLookupsThroughTheCli) {
+  TempDir dir;
+  Standalone server(dir.path() + "/data");
+  std::string csv = dir.path() + "/accounts.csv";
+  WriteFile(csv,
+            "id,ts,balance,tier\n"
+            "1,2024-01-01T00:00:00,100,gold\n"
+            "2,2024-01-01T00:00:00,50,silver\n"
+            "1,2024-01-03T00:00:00,300,gold\n");
+  std::string p = dir.path() + "/features.yaml";
+  WriteFile(p,
+            "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: acct}\n"
+            "spec:\n  dataset: accounts\n  steps:\n"
+            "    - {name: load, type: ingest, file: accounts.csv}\n"
+            "    - name: features\n      type: prepare\n      after: [load]\n"
+            "      entity_key: id\n      event_timestamp: ts\n"
+            "      transforms:\n"
+            "        - {columns: [balance], scale: minmax}\n"
+            "        - {columns: [tier], one_hot: true}\n");
+  auto r = server.Cli({"--output", "json", "run", p, "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  v1::Run run = ParseRun(r.out);
+  ASSERT_EQ(StepState(run, "features"), "SUCCEEDED");
+  std::string fs;
+  for (const auto& s : run.steps()) {
+    if (s.name() == "features")
+      fs = s.results().fields().at("feature_set").string_value();
+  }
+  ASSERT_THAT(fs, ::testing::StartsWith("fs-"));
+  auto show = server.Cli({"features", "show", fs});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_THAT(show.out, HasSubstr("accounts version 1, 3 rows"));
+  EXPECT_THAT(show.out, HasSubstr("(key id, event time ts)"));
+  EXPECT_THAT(show.out, HasSubstr("(x - 50) / 250"));
+  auto get = server.Cli({"features", "get", fs, "--keys", "1,2"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_THAT(get.out, HasSubstr("tier=gold"));
+  auto past = server.Cli({"--output", "json", "features", "get", fs, "--keys",
+                          "1", "--as-of", "2024-01-02T00:00:00Z"});
+  ASSERT_EQ(past.exit_code, 0) << past.err;
+  EXPECT_THAT(past.out, HasSubstr("0.2"));
+  auto missing = server.Cli({"features", "get", fs, "--keys", "nobody"});
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_EQ(server.Cli({"features", "show", "fs-0000"}).exit_code, 3);
+  EXPECT_EQ(server.Cli({"skew", "accounts", "accounts"}).exit_code, 0);
+
+  // A bad transform is rejected before the run starts, naming the step.
+  std::string bad = dir.path() + "/bad.yaml";
+  WriteFile(bad,
+            "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: bad}\n"
+            "spec:\n  dataset: accounts\n  steps:\n"
+            "    - {name: f, type: prepare, transforms: [{columns: [balance], "
+            "scale: robust}]}\n");
+  auto rejected = server.Cli({"run", bad});
+  EXPECT_EQ(rejected.exit_code, 4);
+  EXPECT_THAT(rejected.err, HasSubstr("steps.f.transforms[0].scale"));
+}
+
+}  // namespace
+}  // namespace mlpipe::testing
