@@ -12,10 +12,9 @@
 #include "common/features/sketches.h"
 #include "common/table/typing.h"
 #include "common/util/ids.h"
+#include "common/util/proto_bytes.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace mlpipe::features {
@@ -212,17 +211,10 @@ absl::StatusOr<std::pair<double, double>> Pair(const Value& v, int i,
 // Sets the content hash (of the columns and the selection, serialized
 // deterministically) and the id derived from it.
 void Seal(v1::FittedTransform* fitted) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream sos(&bytes);
-    google::protobuf::io::CodedOutputStream cos(&sos);
-    cos.SetSerializationDeterministic(true);
-    for (const auto& c : fitted->columns()) c.SerializeToCodedStream(&cos);
-    if (fitted->has_selection())
-      fitted->selection().SerializeToCodedStream(&cos);
-  }
   Sha256 h;
-  h.Update(bytes);
+  for (const auto& c : fitted->columns()) h.Update(DeterministicBytes(c));
+  if (fitted->has_selection())
+    h.Update(DeterministicBytes(fitted->selection()));
   fitted->set_content_hash(h.HexDigest());
   fitted->set_id(StrCat("ft-", fitted->content_hash().substr(7, 16)));
 }

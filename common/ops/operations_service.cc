@@ -24,8 +24,7 @@ grpc::ServerUnaryReactor* OperationsService::GetOperation(
   auto m = Owner(req->id());
   auto op =
       m.ok() ? (*m)->Get(req->id()) : absl::StatusOr<v1::Operation>(m.status());
-  if (op.ok()) *out = std::move(*op);
-  return rpc::FinishUnary(ctx, op.status());
+  return rpc::FinishUnary(ctx, std::move(op), out);
 }
 
 grpc::ServerWriteReactor<v1::Operation>* OperationsService::WatchOperation(
@@ -82,8 +81,7 @@ grpc::ServerUnaryReactor* OperationsService::CancelOperation(
   auto m = Owner(req->id());
   auto op = m.ok() ? (*m)->Cancel(req->id())
                    : absl::StatusOr<v1::Operation>(m.status());
-  if (op.ok()) *out = std::move(*op);
-  return rpc::FinishUnary(ctx, op.status());
+  return rpc::FinishUnary(ctx, std::move(op), out);
 }
 
 }  // namespace mlpipe::ops

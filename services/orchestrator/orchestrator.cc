@@ -10,10 +10,9 @@
 #include "common/metrics/metrics.h"
 #include "common/storage/key_codec.h"
 #include "common/util/ids.h"
+#include "common/util/proto_bytes.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/orchestrator/conditions.h"
 #include "services/orchestrator/cron.h"
@@ -158,16 +157,6 @@ absl::Duration Backoff(const v1::RetryPolicy& p, int attempt) {
   static std::mutex* gen_mu = new std::mutex();
   std::lock_guard lock(*gen_mu);
   return absl::Seconds(secs * absl::Uniform(*gen, 0.8, 1.2));
-}
-
-std::string DeterministicBytes(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::io::StringOutputStream sos(&out);
-  google::protobuf::io::CodedOutputStream cos(&sos);
-  cos.SetSerializationDeterministic(true);
-  m.SerializeToCodedStream(&cos);
-  cos.Trim();
-  return out;
 }
 
 }  // namespace

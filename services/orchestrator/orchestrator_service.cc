@@ -7,13 +7,6 @@
 namespace mlpipe::orchestrator {
 namespace {
 
-template <typename T, typename Out>
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
-                                absl::StatusOr<T> v, Out* out) {
-  if (v.ok()) *out = std::move(*v);
-  return rpc::FinishUnary(ctx, v.status());
-}
-
 bool Ended(const v1::Run& r) {
   return r.state() == v1::Run::SUCCEEDED || r.state() == v1::Run::FAILED ||
          r.state() == v1::Run::CANCELLED;
@@ -23,12 +16,12 @@ bool Ended(const v1::Run& r) {
 
 grpc::ServerUnaryReactor* OrchestratorService::SubmitRun(
     Ctx* ctx, const v1::SubmitRunRequest* req, v1::Run* out) {
-  return Reply(ctx, orch_->SubmitRun(*req), out);
+  return rpc::FinishUnary(ctx, orch_->SubmitRun(*req), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetRun(
     Ctx* ctx, const v1::GetRunRequest* req, v1::Run* out) {
-  return Reply(ctx, orch_->GetRun(req->id()), out);
+  return rpc::FinishUnary(ctx, orch_->GetRun(req->id()), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ListRuns(
@@ -59,12 +52,12 @@ grpc::ServerWriteReactor<v1::Run>* OrchestratorService::WatchRun(
 
 grpc::ServerUnaryReactor* OrchestratorService::CancelRun(
     Ctx* ctx, const v1::CancelRunRequest* req, v1::Run* out) {
-  return Reply(ctx, orch_->CancelRun(req->id()), out);
+  return rpc::FinishUnary(ctx, orch_->CancelRun(req->id()), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ResumeRun(
     Ctx* ctx, const v1::ResumeRunRequest* req, v1::Run* out) {
-  return Reply(ctx, orch_->ResumeRun(req->id()), out);
+  return rpc::FinishUnary(ctx, orch_->ResumeRun(req->id()), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::CreateSchedule(
@@ -94,13 +87,13 @@ grpc::ServerUnaryReactor* OrchestratorService::DeleteSchedule(
 
 grpc::ServerUnaryReactor* OrchestratorService::GetLineage(
     Ctx* ctx, const v1::GetLineageRequest* req, v1::GetLineageResponse* out) {
-  return Reply(ctx, orch_->metadata()->GetLineage(req->id(), req->depth()),
-               out);
+  return rpc::FinishUnary(
+      ctx, orch_->metadata()->GetLineage(req->id(), req->depth()), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::SetAlias(
     Ctx* ctx, const v1::SetAliasRequest* req, v1::AliasRecord* out) {
-  return Reply(ctx, orch_->metadata()->SetAlias(*req), out);
+  return rpc::FinishUnary(ctx, orch_->metadata()->SetAlias(*req), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetAlias(
@@ -110,7 +103,8 @@ grpc::ServerUnaryReactor* OrchestratorService::GetAlias(
     at = absl::FromUnixMicros(
         google::protobuf::util::TimeUtil::TimestampToMicroseconds(req->at()));
   }
-  return Reply(ctx, orch_->metadata()->GetAlias(req->alias(), at), out);
+  return rpc::FinishUnary(ctx, orch_->metadata()->GetAlias(req->alias(), at),
+                          out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ListAliases(

@@ -10,10 +10,9 @@
 #include "common/metrics/metrics.h"
 #include "common/table/frame_codec.h"
 #include "common/table/typing.h"
+#include "common/util/proto_bytes.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/prep/prepare_request.h"
 #include "services/prep/preparer.h"
@@ -56,15 +55,6 @@ std::string ChunkKey(const std::string& fs, int64_t index) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "%010lld", static_cast<long long>(index));
   return StrCat(fs, "/", buf);
-}
-
-std::string DeterministicBytes(const google::protobuf::Message& m) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream sos(&bytes);
-  google::protobuf::io::CodedOutputStream cos(&sos);
-  cos.SetSerializationDeterministic(true);
-  m.SerializeToCodedStream(&cos);
-  return bytes;
 }
 
 // The entity key of row r as text (numbers as JavaScript prints them).
@@ -122,6 +112,18 @@ absl::StatusOr<std::vector<OnlineRow>> OnlineRows(const v1::OnlineView& view,
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+// Publishes the online rows of one applied chunk (rows of dataset versions
+// up to `version`) to the view.
+absl::Status PublishOnline(OnlineStore* online, const v1::OnlineView& view,
+                           int64_t version, const table::Table& raw,
+                           const table::Table& feats) {
+  auto rows = OnlineRows(view, raw, feats);
+  if (!rows.ok()) return rows.status();
+  if (auto s = online->Upsert(view.name(), version, *rows); !s.ok()) return s;
+  Metrics::Get().rows.Add({{"stage", "online"}}).Increment(rows->size());
+  return absl::OkStatus();
 }
 
 // Serves a feature set's chunks: projection, row range, frame size.
@@ -378,13 +380,9 @@ absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
     auto feats = applier.ApplyBatch(chunk);
     if (!feats.ok()) return feats.status();
     if (!view.name().empty()) {
-      auto online_rows = OnlineRows(view, chunk, *feats);
-      if (!online_rows.ok()) return online_rows.status();
-      if (auto s = online_->Upsert(view.name(), version, *online_rows); !s.ok())
+      if (auto s = PublishOnline(online_, view, version, chunk, *feats);
+          !s.ok())
         return s;
-      Metrics::Get()
-          .rows.Add({{"stage", "online"}})
-          .Increment(online_rows->size());
     }
     for (const auto& name : carried) {
       int ci = chunk.Find(name);
@@ -580,12 +578,10 @@ absl::Status Preparer::Materialize(const v1::OnlineView& view,
     if (!*more) break;
     auto feats = applier.ApplyBatch(chunk);
     if (!feats.ok()) return feats.status();
-    auto rows = OnlineRows(view, chunk, *feats);
-    if (!rows.ok()) return rows.status();
-    if (auto s = online_->Upsert(view.name(), (*reader)->version(), *rows);
+    if (auto s =
+            PublishOnline(online_, view, (*reader)->version(), chunk, *feats);
         !s.ok())
       return s;
-    Metrics::Get().rows.Add({{"stage", "online"}}).Increment(rows->size());
   }
   // Record the version even when it added no rows.
   return online_->Upsert(view.name(), (*reader)->version(), {});

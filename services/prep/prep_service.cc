@@ -5,16 +5,6 @@
 #include "services/prep/prepare_request.h"
 
 namespace mlpipe::prep {
-namespace {
-
-template <typename T, typename Out>
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
-                                absl::StatusOr<T> v, Out* out) {
-  if (v.ok()) *out = std::move(*v);
-  return rpc::FinishUnary(ctx, v.status());
-}
-
-}  // namespace
 
 grpc::ServerUnaryReactor* PrepService::ComputeStatistics(
     grpc::CallbackServerContext* ctx,
@@ -50,12 +40,12 @@ grpc::ServerUnaryReactor* PrepService::Prepare(Ctx* ctx,
                                                v1::Operation* out) {
   if (auto s = CheckPrepareRequest(*req); !s.ok())
     return rpc::FinishUnary(ctx, s);
-  return Reply(ctx, ops_->Start("prepare", *req), out);
+  return rpc::FinishUnary(ctx, ops_->Start("prepare", *req), out);
 }
 
 grpc::ServerUnaryReactor* PrepService::GetFeatureSet(
     Ctx* ctx, const v1::GetFeatureSetRequest* req, v1::FeatureSet* out) {
-  return Reply(ctx, preparer_->GetFeatureSet(req->id()), out);
+  return rpc::FinishUnary(ctx, preparer_->GetFeatureSet(req->id()), out);
 }
 
 grpc::ServerWriteReactor<v1::Frame>* PrepService::ReadFeatures(
@@ -65,13 +55,13 @@ grpc::ServerWriteReactor<v1::Frame>* PrepService::ReadFeatures(
 
 grpc::ServerUnaryReactor* PrepService::GetTransform(
     Ctx* ctx, const v1::GetTransformRequest* req, v1::FittedTransform* out) {
-  return Reply(ctx, preparer_->GetTransform(req->id()), out);
+  return rpc::FinishUnary(ctx, preparer_->GetTransform(req->id()), out);
 }
 
 grpc::ServerUnaryReactor* PrepService::GetOnlineFeatures(
     Ctx* ctx, const v1::GetOnlineFeaturesRequest* req,
     v1::GetOnlineFeaturesResponse* out) {
-  return Reply(ctx, preparer_->GetOnlineFeatures(*req), out);
+  return rpc::FinishUnary(ctx, preparer_->GetOnlineFeatures(*req), out);
 }
 
 grpc::ServerUnaryReactor* PrepService::CompareStatistics(
