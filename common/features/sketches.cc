@@ -8,33 +8,10 @@
 namespace mlpipe::features {
 namespace {
 
-uint64_t Mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 constexpr int kHllBits = 14;
 constexpr size_t kHllRegisters = size_t{1} << kHllBits;
 
 }  // namespace
-
-uint64_t StableHash(std::string_view bytes) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return Mix(h);
-}
-
-uint64_t StableHash(double value) {
-  if (value == 0) value = 0;  // -0.0 -> 0.0
-  uint64_t bits;
-  std::memcpy(&bits, &value, sizeof(bits));
-  return Mix(bits ^ 0x5bd1e9955bd1e995ULL);
-}
 
 // --- QuantileSketch --------------------------------------------------------
 

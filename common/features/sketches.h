@@ -13,13 +13,12 @@
 #include <utility>
 #include <vector>
 
+#include "common/util/hash.h"
+
 namespace mlpipe::features {
 
-// A 64-bit hash that is the same in every process and build (so persisted
-// sketches can be merged): FNV-1a, then a SplitMix64 finalizer.
-uint64_t StableHash(std::string_view bytes);
-// Hash of a number; -0.0 and 0.0 hash alike.
-uint64_t StableHash(double value);
+// Stable hashes (common/util/hash.h): persisted sketches can be merged.
+using ::mlpipe::StableHash;
 
 // Quantiles of a stream of doubles. Exact while it holds at most
 // `exact_limit` values; then a KLL sketch (Karnin, Lang & Liberty 2016) with

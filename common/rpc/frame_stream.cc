@@ -1,45 +1,49 @@
 #include "common/rpc/frame_stream.h"
 
-#include "common/rpc/status.h"
-
 namespace mlpipe::rpc {
 namespace {
 
-class FrameStreamReactor final : public grpc::ServerWriteReactor<v1::Frame> {
+class ClientFrameReader final : public table::FrameReader {
  public:
-  explicit FrameStreamReactor(
-      absl::StatusOr<std::unique_ptr<table::FrameReader>> reader) {
-    if (!reader.ok()) {
-      Finish(ToGrpcStatus(reader.status()));
-      return;
+  ClientFrameReader(OpenFrameStream open, std::shared_ptr<void> keep)
+      : open_(std::move(open)), keep_(std::move(keep)) {}
+  ~ClientFrameReader() override {
+    if (stream_ && !finished_) {
+      call_.TryCancel();
+      stream_->Finish();
     }
-    reader_ = std::move(*reader);
-    Next();
   }
-  void OnWriteDone(bool ok) override {
-    if (!ok)
-      return Finish(
-          grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-    Next();
+
+  absl::StatusOr<bool> Next(v1::Frame* frame) override {
+    if (finished_) return false;
+    if (!stream_) stream_ = open_(&call_);
+    if (stream_->Read(frame)) return true;
+    finished_ = true;
+    if (auto s = stream_->Finish(); !s.ok()) return FromGrpcStatus(s);
+    return false;
   }
-  void OnDone() override { delete this; }
 
  private:
-  void Next() {
-    auto more = reader_->Next(&frame_);
-    if (!more.ok()) return Finish(ToGrpcStatus(more.status()));
-    if (!*more) return Finish(grpc::Status::OK);
-    StartWrite(&frame_);
-  }
-  std::unique_ptr<table::FrameReader> reader_;
-  v1::Frame frame_;
+  OpenFrameStream open_;
+  std::shared_ptr<void> keep_;
+  grpc::ClientContext call_;
+  std::unique_ptr<grpc::ClientReader<v1::Frame>> stream_;
+  bool finished_ = false;
 };
 
 }  // namespace
 
 grpc::ServerWriteReactor<v1::Frame>* StreamFrames(
     absl::StatusOr<std::unique_ptr<table::FrameReader>> reader) {
-  return new FrameStreamReactor(std::move(reader));
+  if (!reader.ok()) return StreamMessages<v1::Frame>(reader.status());
+  std::shared_ptr<table::FrameReader> r = std::move(*reader);
+  return StreamMessages<v1::Frame>(
+      NextMessage<v1::Frame>([r](v1::Frame* f) { return r->Next(f); }));
+}
+
+std::unique_ptr<table::FrameReader> ReadFrameStream(
+    OpenFrameStream open, std::shared_ptr<void> keep) {
+  return std::make_unique<ClientFrameReader>(std::move(open), std::move(keep));
 }
 
 }  // namespace mlpipe::rpc

@@ -173,3 +173,71 @@ absl::StatusOr<Table> TableFromFrame(v1::Frame&& frame) {
 }
 
 }  // namespace mlpipe::table
+
+namespace mlpipe::table {
+
+absl::Status FilterFrame(const v1::Frame& in, const std::vector<uint32_t>& rows,
+                         v1::Frame* out) {
+  const size_t n = static_cast<size_t>(in.num_rows());
+  out->Clear();
+  out->set_num_rows(static_cast<int64_t>(rows.size()));
+  if (!rows.empty() && rows.back() >= n)
+    return absl::InvalidArgumentError("FilterFrame: row outside the frame");
+  for (const v1::Column& c : in.columns()) {
+    v1::Column* o = out->add_columns();
+    o->set_name(c.name());
+    o->set_type(c.type());
+    o->set_timestamp_format(c.timestamp_format());
+    auto check = [&](int size, const char* what) -> absl::Status {
+      if (size != 0 && static_cast<size_t>(size) != n) {
+        return absl::InvalidArgumentError(StrCat(
+            "column '", c.name(), "': ", size, " ", what, " for ", n, " rows"));
+      }
+      return absl::OkStatus();
+    };
+    if (c.numbers_size() > 0) {
+      if (auto s = check(c.numbers_size(), "numbers"); !s.ok()) return s;
+      auto* v = o->mutable_numbers();
+      v->Resize(static_cast<int>(rows.size()), 0);
+      for (size_t i = 0; i < rows.size(); ++i) v->Set(i, c.numbers(rows[i]));
+    }
+    if (c.timestamps_size() > 0) {
+      if (auto s = check(c.timestamps_size(), "timestamps"); !s.ok()) return s;
+      auto* v = o->mutable_timestamps();
+      v->Resize(static_cast<int>(rows.size()), 0);
+      for (size_t i = 0; i < rows.size(); ++i) v->Set(i, c.timestamps(rows[i]));
+    }
+    if (c.strings_size() > 0) {
+      if (auto s = check(c.strings_size(), "strings"); !s.ok()) return s;
+      auto* v = o->mutable_strings();
+      v->Reserve(static_cast<int>(rows.size()));
+      for (uint32_t r : rows) v->Add()->assign(c.strings(r));
+    }
+    if (c.codes_size() > 0) {
+      if (auto s = check(c.codes_size(), "codes"); !s.ok()) return s;
+      *o->mutable_dictionary() = c.dictionary();
+      auto* v = o->mutable_codes();
+      v->Resize(static_cast<int>(rows.size()), 0);
+      for (size_t i = 0; i < rows.size(); ++i) v->Set(i, c.codes(rows[i]));
+    }
+    if (!c.validity().empty()) {
+      if (c.validity().size() != (n + 7) / 8)
+        return absl::InvalidArgumentError(
+            StrCat("column '", c.name(), "': validity does not match rows"));
+      std::string bits((rows.size() + 7) / 8, '\0');
+      bool all = true;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        uint32_t r = rows[i];
+        if ((static_cast<uint8_t>(c.validity()[r / 8]) >> (r % 8)) & 1) {
+          bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
+        } else {
+          all = false;
+        }
+      }
+      if (!all) o->set_validity(std::move(bits));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mlpipe::table

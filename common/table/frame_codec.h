@@ -22,6 +22,12 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& column, size_t num_rows);
 void TableToFrame(const Table& table, v1::Frame* out);
 absl::StatusOr<Table> TableFromFrame(v1::Frame&& frame);
 
+// The rows `rows` (increasing indices into `in`) of a frame, on the wire
+// form directly (dictionaries stay dictionaries). INVALID_ARGUMENT when the
+// frame's arrays do not match its row count.
+absl::Status FilterFrame(const v1::Frame& in, const std::vector<uint32_t>& rows,
+                         v1::Frame* out);
+
 }  // namespace mlpipe::table
 
 #endif  // MLPIPE_COMMON_TABLE_FRAME_CODEC_H_

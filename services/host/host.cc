@@ -10,73 +10,103 @@
 
 namespace mlpipe::host {
 
-int RunHost(const std::string& process_name, const HostOptions& options,
-            std::vector<std::unique_ptr<ServiceModule>> modules) {
+class Host::Parts {
+ public:
   events::EventsService events;
   ops::OperationsService operations;
-  std::vector<grpc::Service*> services;
-  std::string names;
-  for (auto& m : modules) {
-    for (auto* s : m->services()) services.push_back(s);
-    events.AddLog(m->event_log());
-    if (m->operations() != nullptr) operations.AddManager(m->operations());
-    names += (names.empty() ? "" : ",") + m->name();
-  }
-  services.push_back(&events);
-  if (!operations.empty()) services.push_back(&operations);
-
   std::unique_ptr<metrics::Exposer> exposer;
+  std::unique_ptr<rpc::Server> server;
+};
+
+absl::StatusOr<std::unique_ptr<Host>> Host::Start(
+    const HostOptions& options,
+    std::vector<std::unique_ptr<ServiceModule>> modules) {
+  std::unique_ptr<Host> host(new Host());
+  host->parts_ = std::make_unique<Parts>();
+  host->modules_ = std::move(modules);
+  Parts& p = *host->parts_;
+  std::vector<grpc::Service*> services;
+  for (auto& m : host->modules_) {
+    for (auto* s : m->services()) services.push_back(s);
+    p.events.AddLog(m->event_log());
+    if (m->operations() != nullptr) p.operations.AddManager(m->operations());
+    host->names_ += (host->names_.empty() ? "" : ",") + m->name();
+  }
+  services.push_back(&p.events);
+  if (!p.operations.empty()) services.push_back(&p.operations);
+
   if (!options.metrics_address.empty()) {
     auto e = metrics::Exposer::Start(options.metrics_address);
-    if (!e.ok()) {
-      LogError("cannot start metrics",
-               {{"error", std::string(e.status().message())}});
-      return 1;
-    }
-    exposer = std::move(*e);
+    if (!e.ok()) return e.status();
+    p.exposer = std::move(*e);
   }
   rpc::ServerOptions server_options;
   server_options.listen_address = options.grpc_address;
   server_options.drain_deadline = options.drain_deadline;
   auto server = rpc::Server::Start(server_options, services);
-  if (!server.ok()) {
-    LogError("cannot start gRPC server",
-             {{"error", std::string(server.status().message())}});
-    return 1;
-  }
-  for (auto& m : modules) {
-    if (auto s = m->Start((*server)->InProcessChannel()); !s.ok()) {
-      LogError("cannot start service",
-               {{"service", m->name()}, {"error", std::string(s.message())}});
-      (*server)->Shutdown();
-      return 1;
+  if (!server.ok()) return server.status();
+  p.server = std::move(*server);
+  for (auto& m : host->modules_) {
+    if (auto s = m->Start(p.server->InProcessChannel()); !s.ok()) {
+      host->Stop();
+      return absl::Status(s.code(),
+                          m->name() + ": " + std::string(s.message()));
     }
   }
-  std::string grpc_port = std::to_string((*server)->port());
-  std::string metrics_port = exposer ? std::to_string(exposer->port()) : "0";
+  return host;
+}
+
+Host::~Host() {
+  Stop();
+  // Destroying the exposer would block for civetweb's accept-loop poll
+  // interval (about 2 s) for nothing when the process is about to exit;
+  // RunHost releases it, tests pay it.
+}
+
+std::shared_ptr<grpc::Channel> Host::InProcessChannel() {
+  return parts_->server->InProcessChannel();
+}
+int Host::port() const { return parts_->server->port(); }
+int Host::metrics_port() const {
+  return parts_->exposer ? parts_->exposer->port() : 0;
+}
+
+void Host::Stop() {
+  if (!parts_ || !parts_->server) return;
+  for (auto& m : modules_) m->Stop();
+  parts_->server->Shutdown();
+  parts_->server->Wait();
+  parts_->server.reset();
+  modules_.clear();  // Closes the stores.
+}
+
+int RunHost(const std::string& process_name, const HostOptions& options,
+            std::vector<std::unique_ptr<ServiceModule>> modules) {
+  auto host = Host::Start(options, std::move(modules));
+  if (!host.ok()) {
+    LogError("cannot start", {{"process", process_name},
+                              {"error", std::string(host.status().message())}});
+    return 1;
+  }
+  std::string grpc_port = std::to_string((*host)->port());
+  std::string metrics_port = std::to_string((*host)->metrics_port());
   if (!options.port_file.empty()) {
     std::string tmp = options.port_file + ".tmp";
     std::ofstream(tmp) << grpc_port << " " << metrics_port << "\n";
     std::rename(tmp.c_str(), options.port_file.c_str());
   }
   LogInfo("serving", {{"process", process_name},
-                      {"services", names},
+                      {"services", (*host)->names()},
                       {"grpc_port", grpc_port},
                       {"metrics_port", metrics_port}});
   int sig = rpc::WaitForTerminationSignal();
   LogInfo("shutting down",
           {{"signal", std::to_string(sig)},
            {"drain_ms", std::to_string(options.drain_deadline.count())}});
-  for (auto& m : modules) m->Stop();
-  (*server)->Shutdown();
-  (*server)->Wait();
-  server->reset();
-  modules.clear();  // Closes the stores.
+  (*host)->Stop();
   LogInfo("stopped", {{"process", process_name}});
-  // Everything is durable and closed. Destroying the exposer would block for
-  // civetweb's accept-loop poll interval (about 2 s) for nothing; the process
-  // is about to exit and the OS reclaims it.
-  (void)exposer.release();
+  // Everything is durable and closed; skip the exposer's slow teardown.
+  (void)(*host)->parts_->exposer.release();
   return 0;
 }
 

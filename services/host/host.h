@@ -52,6 +52,36 @@ struct HostOptions {
   std::chrono::milliseconds drain_deadline{10000};
 };
 
+// Modules served on one gRPC server (with the Events and Operations APIs
+// over every module) and, optionally, one metrics port. RunHost runs one
+// until a signal; tests run one in process on port 0.
+class Host {
+ public:
+  // Starts the server, then each module (in order) with a channel to it.
+  static absl::StatusOr<std::unique_ptr<Host>> Start(
+      const HostOptions& options,
+      std::vector<std::unique_ptr<ServiceModule>> modules);
+  ~Host();
+
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+  int port() const;
+  int metrics_port() const;
+  // "ingest,prep,...".
+  const std::string& names() const { return names_; }
+  ServiceModule* module(size_t i) { return modules_[i].get(); }
+  // Stops the modules, drains the server, closes the stores. Idempotent.
+  void Stop();
+
+ private:
+  friend int RunHost(const std::string&, const HostOptions&,
+                     std::vector<std::unique_ptr<ServiceModule>>);
+  class Parts;
+  Host() = default;
+  std::unique_ptr<Parts> parts_;
+  std::vector<std::unique_ptr<ServiceModule>> modules_;
+  std::string names_;
+};
+
 // Serves `modules` until SIGTERM or SIGINT, then drains and returns 0; returns
 // 1 when the server cannot start. REQUIRES: rpc::BlockTerminationSignals()
 // was called at the top of main().

@@ -2,12 +2,11 @@
 
 #include "absl/strings/ascii.h"
 #include "common/features/schema.h"
-#include "common/ops/operation_manager.h"
+#include "common/ops/operation_client.h"
 #include "common/rpc/status.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
-#include "mlpipe/v1/operations_service.grpc.pb.h"
 #include "mlpipe/v1/prep_service.grpc.pb.h"
 #include "services/prep/prepare_request.h"
 
@@ -187,53 +186,28 @@ class PrepareExecutor final : public StepExecutor {
       if (auto s = stub->Prepare(&call, *req, &op); !s.ok())
         return rpc::FromGrpcStatus(s);
     }
-    auto ops = v1::Operations::NewStub(channel);
-    // Watch until it ends; the stream is cancelled when the step is, and the
-    // operation with it.
-    while (!ops::Ended(op)) {
-      grpc::ClientContext watch;
-      watch.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(1));
-      v1::GetOperationRequest get;
-      get.set_id(op.id());
-      auto reader = ops->WatchOperation(&watch, get);
-      v1::Operation seen;
-      while (reader->Read(&seen)) op = seen;
-      grpc::Status s = reader->Finish();
-      if (!s.ok() && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
-        return rpc::FromGrpcStatus(s);
-      if (auto alive = ctx.CheckAlive(); !alive.ok() && !ops::Ended(op)) {
-        grpc::ClientContext cancel;
-        v1::CancelOperationRequest creq;
-        creq.set_id(op.id());
-        v1::Operation ignored;
-        ops->CancelOperation(&cancel, creq, &ignored);
-        return alive;
-      }
-    }
-    if (op.state() != v1::Operation::SUCCEEDED) {
-      return absl::Status(
-          static_cast<absl::StatusCode>(op.error().code()),
-          StrCat("prepare ", op.id(), ": ", op.error().message()));
-    }
-    v1::FeatureSet fs;
-    if (!op.result().UnpackTo(&fs))
-      return absl::InternalError("prepare returned no feature set");
+    auto ended =
+        ops::WatchToEnd(channel, op, [&ctx] { return ctx.CheckAlive(); });
+    if (!ended.ok()) return ended.status();
+    auto fs = ops::OperationResult<v1::FeatureSet>(*ended);
+    if (!fs.ok())
+      return absl::Status(fs.status().code(), StrCat("prepare ", op.id(), ": ",
+                                                     fs.status().message()));
     StepResult r;
     v1::Artifact a;
-    a.set_id(StrCat("feature_set:", fs.id()));
+    a.set_id(StrCat("feature_set:", fs->id()));
     a.set_type("feature_set");
-    (*a.mutable_properties())["rows"] = std::to_string(fs.num_rows());
-    (*a.mutable_properties())["features"] = std::to_string(fs.features_size());
-    (*a.mutable_properties())["transform"] = fs.transform_id();
+    (*a.mutable_properties())["rows"] = std::to_string(fs->num_rows());
+    (*a.mutable_properties())["features"] = std::to_string(fs->features_size());
+    (*a.mutable_properties())["transform"] = fs->transform_id();
     r.outputs["features"] = a;
     auto& res = *r.results.mutable_fields();
-    res["feature_set"].set_string_value(fs.id());
-    res["transform"].set_string_value(fs.transform_id());
-    res["rows"].set_number_value(static_cast<double>(fs.num_rows()));
-    res["features"].set_number_value(fs.features_size());
-    res["dataset"].set_string_value(fs.dataset());
-    res["version"].set_number_value(static_cast<double>(fs.version()));
+    res["feature_set"].set_string_value(fs->id());
+    res["transform"].set_string_value(fs->transform_id());
+    res["rows"].set_number_value(static_cast<double>(fs->num_rows()));
+    res["features"].set_number_value(fs->features_size());
+    res["dataset"].set_string_value(fs->dataset());
+    res["version"].set_number_value(static_cast<double>(fs->version()));
     return r;
   }
 

@@ -247,14 +247,35 @@ absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
   const std::string id = StrCat("fs-", h.HexDigest().substr(7, 16));
   if (auto done = GetFeatureSet(id); done.ok()) return done;
 
-  // Pass 1: the training rows of the fitted columns.
-  const int64_t fit_begin = request.fit_on().row_begin();
-  const int64_t fit_end =
-      request.fit_on().row_end() > 0 ? request.fit_on().row_end() : rows;
-  if (fit_begin >= rows || fit_end > rows) {
+  // Pass 1: the training rows of the fitted columns: a row range, or the
+  // rows of a split's part.
+  const auto& fit_on = request.fit_on();
+  int64_t fit_begin = fit_on.row_begin();
+  int64_t fit_end = fit_on.row_end() > 0 ? fit_on.row_end() : rows;
+  std::vector<uint8_t> fit_rows;
+  std::string fitted_on;
+  if (!fit_on.split().empty()) {
+    if (!split_parts_)
+      return absl::FailedPreconditionError(
+          "fit_on.split: this prep service has no split service");
+    const std::string part = fit_on.part().empty() ? "train" : fit_on.part();
+    auto mask = split_parts_(fit_on.split(), part, request.dataset(), version);
+    if (!mask.ok()) return mask.status();
+    if (static_cast<int64_t>(mask->size()) != rows) {
+      return absl::FailedPreconditionError(
+          StrCat("fit_on.split: split ", fit_on.split(), " has ", mask->size(),
+                 " rows; ", request.dataset(), "@v", version, " has ", rows));
+    }
+    fit_rows = std::move(*mask);
+    fitted_on = StrCat("dataset:", request.dataset(), "@v", version, " split ",
+                       fit_on.split(), " part ", part);
+  } else if (fit_begin >= rows || fit_end > rows) {
     return absl::InvalidArgumentError(
         StrCat("fit_on: rows [", fit_begin, ", ", fit_end, ") are outside ",
                request.dataset(), "@v", version, " (", rows, " rows)"));
+  } else {
+    fitted_on = StrCat("dataset:", request.dataset(), "@v", version, " rows ",
+                       fit_begin, "..", fit_end);
   }
   table::Table training;
   int64_t row = 0;
@@ -271,9 +292,8 @@ absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
         training.columns.push_back(std::move(empty));
       }
     }
-    int64_t lo = std::max(fit_begin, row),
-            hi = std::min<int64_t>(fit_end, row + chunk.num_rows);
-    if (lo < hi) {
+    // Runs [lo, hi) of training rows in this chunk.
+    auto take = [&](int64_t lo, int64_t hi) -> absl::Status {
       for (size_t j = 0; j < chunk.columns.size(); ++j) {
         int ti = training.Find(chunk.columns[j].name);
         if (ti < 0)
@@ -281,10 +301,32 @@ absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
         training.columns[ti].AppendRows(chunk.columns[j], lo - row, hi - lo);
       }
       training.num_rows += hi - lo;
+      return absl::OkStatus();
+    };
+    const int64_t chunk_end = row + static_cast<int64_t>(chunk.num_rows);
+    if (!fit_rows.empty()) {
+      for (int64_t r = row; r < chunk_end;) {
+        if (!fit_rows[r]) {
+          ++r;
+          continue;
+        }
+        int64_t end = r;
+        while (end < chunk_end && fit_rows[end]) ++end;
+        if (auto s = take(r, end); !s.ok()) return s;
+        r = end;
+      }
+    } else if (int64_t lo = std::max(fit_begin, row),
+               hi = std::min<int64_t>(fit_end, chunk_end);
+               lo < hi) {
+      if (auto s = take(lo, hi); !s.ok()) return s;
     }
     row += chunk.num_rows;
     Metrics::Get().rows.Add({{"stage", "fit"}}).Increment(chunk.num_rows);
     progress.Update(row, 2 * rows, "reading training rows");
+  }
+  if (training.num_rows == 0) {
+    return absl::FailedPreconditionError(
+        StrCat("fit_on: no rows to fit on (", fitted_on, ")"));
   }
   auto fitted = features::FitTransform(*specs, training);
   if (!fitted.ok()) return fitted.status();
@@ -295,8 +337,7 @@ absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
         !s.ok())
       return s;
   }
-  fitted->set_fitted_on(StrCat("dataset:", request.dataset(), "@v", version,
-                               " rows ", fit_begin, "..", fit_end));
+  fitted->set_fitted_on(fitted_on);
   training = table::Table();  // Free it before the second pass.
   features::TransformApplier applier(*fitted);
 

@@ -6,6 +6,7 @@
 #include "common/events/events_service.h"
 #include "common/features/test_data.h"
 #include "common/features/transform.h"
+#include "common/ops/operation_client.h"
 #include "common/ops/operations_service.h"
 #include "common/rpc/server.h"
 #include "common/table/frame_codec.h"
@@ -37,7 +38,8 @@ class FeatureStoreTest : public ::testing::Test {
 
   void Boot() {
     ingest_ = std::move(*ingest::IngestModule::Open(dir_.path(), {}));
-    auto prep = PrepModule::Open(dir_.path(), "", {.chunk_rows = 1000});
+    auto prep =
+        PrepModule::Open(dir_.path(), {.preparer = {.chunk_rows = 1000}});
     ASSERT_TRUE(prep.ok()) << prep.status();
     prep_ = std::move(*prep);
     events_ = std::make_unique<events::EventsService>();
@@ -54,7 +56,6 @@ class FeatureStoreTest : public ::testing::Test {
     server_ = std::move(*rpc::Server::Start(o, services));
     ASSERT_TRUE(prep_->Start(server_->InProcessChannel()).ok());
     stub_ = v1::Prep::NewStub(server_->InProcessChannel());
-    ops_stub_ = v1::Operations::NewStub(server_->InProcessChannel());
   }
 
   void Shutdown() {
@@ -89,19 +90,9 @@ class FeatureStoreTest : public ::testing::Test {
     if (!s.ok())
       return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
                           s.error_message());
-    grpc::ClientContext watch;
-    v1::GetOperationRequest get;
-    get.set_id(op.id());
-    auto reader = ops_stub_->WatchOperation(&watch, get);
-    while (reader->Read(&op)) {
-    }
-    EXPECT_TRUE(reader->Finish().ok());
-    if (op.state() != v1::Operation::SUCCEEDED)
-      return absl::Status(static_cast<absl::StatusCode>(op.error().code()),
-                          op.error().message());
-    v1::FeatureSet fs;
-    EXPECT_TRUE(op.result().UnpackTo(&fs));
-    return fs;
+    auto ended = ops::WatchToEnd(server_->InProcessChannel(), op);
+    if (!ended.ok()) return ended.status();
+    return ops::OperationResult<v1::FeatureSet>(*ended);
   }
 
   std::vector<v1::Frame> Read(const v1::ReadFeaturesRequest& req,
@@ -151,7 +142,6 @@ class FeatureStoreTest : public ::testing::Test {
   std::unique_ptr<ops::OperationsService> operations_;
   std::unique_ptr<rpc::Server> server_;
   std::unique_ptr<v1::Prep::Stub> stub_;
-  std::unique_ptr<v1::Operations::Stub> ops_stub_;
 };
 
 TEST_F(FeatureStoreTest, PrepareStoresFeaturesEqualToTheSharedTransform) {

@@ -7,7 +7,9 @@
 int main(int argc, char** argv) {
   mlpipe::host::InitServerProcess(argc, argv, "The mlpipe data-prep service.");
   auto module = mlpipe::prep::PrepModule::Open(
-      absl::GetFlag(FLAGS_data_dir), absl::GetFlag(FLAGS_ingest_address));
+      absl::GetFlag(FLAGS_data_dir),
+      {.ingest_address = absl::GetFlag(FLAGS_ingest_address),
+       .split_address = absl::GetFlag(FLAGS_split_address)});
   if (!module.ok()) {
     mlpipe::LogError("cannot open the prep store",
                      {{"error", std::string(module.status().message())}});

@@ -6,6 +6,8 @@
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
+#include "mlpipe/v1/split_service.grpc.pb.h"
+#include "services/ingest/ingest_client.h"
 #include "services/prep/prep_service.h"
 
 namespace mlpipe::prep {
@@ -20,28 +22,16 @@ class IngestReader final : public DatasetReader {
   static absl::StatusOr<std::unique_ptr<DatasetReader>> Open(
       std::shared_ptr<grpc::Channel> channel, const std::string& dataset,
       int64_t version, const ReadScope& scope) {
+    auto resolved = ingest::GetDatasetVersion(channel, dataset, version);
+    if (!resolved.ok()) return resolved.status();
+    version = resolved->version;
+    const v1::GetDatasetResponse& resp = resolved->dataset;
     auto stub = v1::Ingestion::NewStub(channel);
-    grpc::ClientContext call;
-    v1::GetDatasetRequest req;
-    req.set_name(dataset);
-    v1::GetDatasetResponse resp;
-    if (auto s = stub->GetDataset(&call, req, &resp); !s.ok())
-      return rpc::FromGrpcStatus(s);
-    int64_t latest = resp.dataset().versions_size();
-    if (version < 0 || version > latest) {
-      return absl::NotFoundError(StrCat("dataset '", dataset,
-                                        "' has no version ", version,
-                                        " (latest is ", latest, ")"));
-    }
-    if (version == 0) version = latest;
     v1::ReadBatchesRequest read;
     read.set_dataset(dataset);
     read.set_up_to_version(version);
     *read.mutable_columns() = {scope.columns.begin(), scope.columns.end()};
-    int64_t rows = 0;
-    for (const auto& v : resp.dataset().versions()) {
-      if (v.version() <= version) rows = v.row_count();
-    }
+    int64_t rows = resolved->rows;
     if (scope.after_version > 0) {
       int64_t before = 0;
       for (const auto& v : resp.dataset().versions()) {
@@ -93,10 +83,10 @@ class IngestReader final : public DatasetReader {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
-    const std::string& data_dir, std::string ingest_address,
-    PreparerOptions options) {
+    const std::string& data_dir, PrepModuleOptions options) {
   std::unique_ptr<PrepModule> m(new PrepModule());
-  m->ingest_address_ = std::move(ingest_address);
+  m->ingest_address_ = std::move(options.ingest_address);
+  m->split_address_ = std::move(options.split_address);
   auto store =
       storage::OpenRocksStore(data_dir + "/prep", Preparer::StorageOptions());
   if (!store.ok()) return store.status();
@@ -109,11 +99,16 @@ absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
   m->online_ = std::move(*online);
   PrepModule* raw = m.get();
   m->preparer_ = std::make_unique<Preparer>(
-      std::move(options), m->store_.get(), m->log_.get(), m->online_.get(),
+      std::move(options.preparer), m->store_.get(), m->log_.get(),
+      m->online_.get(),
       [raw](const std::string& dataset, int64_t version,
             const ReadScope& scope) {
         return IngestReader::Open(raw->IngestChannel(), dataset, version,
                                   scope);
+      },
+      [raw](const std::string& split, const std::string& part,
+            const std::string& dataset, int64_t version) {
+        return raw->SplitPart(split, part, dataset, version);
       });
   m->ops_ = std::make_unique<ops::OperationManager>(
       ops::OperationManagerOptions{.service = "prep"}, m->store_.get());
@@ -156,9 +151,57 @@ std::shared_ptr<grpc::Channel> PrepModule::IngestChannel() {
   return ingest_channel_;
 }
 
+std::shared_ptr<grpc::Channel> PrepModule::SplitChannel() {
+  std::lock_guard lock(mu_);
+  return split_channel_;
+}
+
+absl::StatusOr<std::vector<uint8_t>> PrepModule::SplitPart(
+    const std::string& split, const std::string& part,
+    const std::string& dataset, int64_t version) {
+  auto stub = v1::Splits::NewStub(SplitChannel());
+  v1::Split s;
+  {
+    grpc::ClientContext call;
+    call.set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(30));
+    v1::GetSplitRequest req;
+    req.set_id(split);
+    if (auto st = stub->GetSplit(&call, req, &s); !st.ok())
+      return rpc::FromGrpcStatus(st);
+  }
+  if (s.dataset() != dataset || s.version() != version) {
+    return absl::FailedPreconditionError(
+        StrCat("fit_on.split: split ", split, " is of ", s.dataset(), "@v",
+               s.version(), ", not ", dataset, "@v", version));
+  }
+  int index = -1;
+  for (int i = 0; i < s.parts_size(); ++i)
+    if (s.parts(i).name() == part) index = i;
+  if (index < 0) {
+    return absl::NotFoundError(
+        StrCat("fit_on.part: split ", split, " has no part '", part, "'"));
+  }
+  grpc::ClientContext call;
+  v1::ReadAssignmentsRequest req;
+  req.set_split(split);
+  auto reader = stub->ReadAssignments(&call, req);
+  std::vector<uint8_t> rows;
+  rows.reserve(s.num_rows());
+  v1::SplitAssignments chunk;
+  while (reader->Read(&chunk)) {
+    for (char p : chunk.parts())
+      rows.push_back(static_cast<uint8_t>(p) == index);
+  }
+  if (auto st = reader->Finish(); !st.ok()) return rpc::FromGrpcStatus(st);
+  return rows;
+}
+
 absl::Status PrepModule::Start(std::shared_ptr<grpc::Channel> self) {
   {
     std::lock_guard lock(mu_);
+    split_channel_ =
+        split_address_.empty() ? self : rpc::NewChannel(split_address_);
     ingest_channel_ = ingest_address_.empty()
                           ? std::move(self)
                           : rpc::NewChannel(ingest_address_);

@@ -14,12 +14,16 @@
 
 namespace mlpipe::prep {
 
+struct PrepModuleOptions {
+  std::string ingest_address;  // Empty: the ingestion service in this process.
+  std::string split_address;   // Empty: the split service in this process.
+  PreparerOptions preparer;
+};
+
 class PrepModule final : public host::ServiceModule {
  public:
-  // `ingest_address` empty: the ingestion service in this process.
   static absl::StatusOr<std::unique_ptr<PrepModule>> Open(
-      const std::string& data_dir, std::string ingest_address,
-      PreparerOptions options = {});
+      const std::string& data_dir, PrepModuleOptions options = {});
   ~PrepModule() override;
 
   std::string name() const override { return "prep"; }
@@ -34,10 +38,18 @@ class PrepModule final : public host::ServiceModule {
  private:
   PrepModule() = default;
   std::shared_ptr<grpc::Channel> IngestChannel();
+  std::shared_ptr<grpc::Channel> SplitChannel();
+  // The rows of a split's part (Preparer's SplitPartRows), from the split
+  // service.
+  absl::StatusOr<std::vector<uint8_t>> SplitPart(const std::string& split,
+                                                 const std::string& part,
+                                                 const std::string& dataset,
+                                                 int64_t version);
 
-  std::string ingest_address_;
+  std::string ingest_address_, split_address_;
   std::mutex mu_;
   std::shared_ptr<grpc::Channel> ingest_channel_;  // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> split_channel_;   // GUARDED_BY(mu_)
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<events::EventLog> log_;
   std::unique_ptr<OnlineStore> online_;

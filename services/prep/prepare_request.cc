@@ -26,11 +26,11 @@ absl::Status CheckPrepareRequest(const v1::PrepareRequest& req) {
       (fit.row_end() > 0 && fit.row_end() <= fit.row_begin()))
     return absl::InvalidArgumentError(
         "fit_on: rows must satisfy 0 <= row_begin < row_end");
-  if (!fit.split().empty()) {
-    return absl::FailedPreconditionError(
-        "fit_on.split: fitting on a split part needs the split service, "
-        "which this build does not have yet; use fit_on rows");
-  }
+  if (!fit.split().empty() && (fit.row_begin() > 0 || fit.row_end() > 0))
+    return absl::InvalidArgumentError(
+        "fit_on: give rows or a split part, not both");
+  if (fit.split().empty() && !fit.part().empty())
+    return absl::InvalidArgumentError("fit_on.part: needs fit_on.split");
   if (!req.event_timestamp().empty() && req.entity_key().empty())
     return absl::InvalidArgumentError(
         "event_timestamp: only meaningful with entity_key");

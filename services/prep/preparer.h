@@ -52,6 +52,13 @@ using DatasetReaderFactory =
     std::function<absl::StatusOr<std::unique_ptr<DatasetReader>>(
         const std::string& dataset, int64_t version, const ReadScope& scope)>;
 
+// The rows of one part of a split of (dataset, version): one byte per row,
+// non-zero for the part's rows. NOT_FOUND for an unknown split or part;
+// FAILED_PRECONDITION when the split is of another dataset version.
+using SplitPartRows = std::function<absl::StatusOr<std::vector<uint8_t>>(
+    const std::string& split, const std::string& part,
+    const std::string& dataset, int64_t version)>;
+
 struct PreparerOptions {
   features::StatisticsOptions statistics;
   // Rows per stored feature-set chunk. Default 65536.
@@ -62,15 +69,17 @@ struct PreparerOptions {
 class Preparer {
  public:
   static storage::Options StorageOptions();
-  // `online` may be null (no online store).
+  // `online` may be null (no online store); `split_parts` may be empty (no
+  // fitting on split parts).
   Preparer(PreparerOptions options, storage::Store* store,
            events::EventLog* events, OnlineStore* online,
-           DatasetReaderFactory readers)
+           DatasetReaderFactory readers, SplitPartRows split_parts = nullptr)
       : options_(std::move(options)),
         store_(store),
         events_(events),
         online_(online),
-        readers_(std::move(readers)) {}
+        readers_(std::move(readers)),
+        split_parts_(std::move(split_parts)) {}
 
   // Statistics of `columns` (all when empty) of the dataset version,
   // computed once per version and then served from the store.
@@ -118,6 +127,7 @@ class Preparer {
   events::EventLog* const events_;
   OnlineStore* const online_;
   DatasetReaderFactory readers_;
+  SplitPartRows split_parts_;
 };
 
 }  // namespace mlpipe::prep

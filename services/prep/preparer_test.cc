@@ -20,7 +20,7 @@ class PrepTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ingest_ = std::move(*ingest::IngestModule::Open(dir_.path(), {}));
-    auto prep = PrepModule::Open(dir_.path(), "");
+    auto prep = PrepModule::Open(dir_.path());
     ASSERT_TRUE(prep.ok()) << prep.status();
     prep_ = std::move(*prep);
     std::vector<grpc::Service*> services = ingest_->services();

@@ -6,6 +6,7 @@
 #include "services/ingest/ingest_module.h"
 #include "services/orchestrator/orchestrator_module.h"
 #include "services/prep/prep_module.h"
+#include "services/split/split_module.h"
 
 int main(int argc, char** argv) {
   mlpipe::host::InitServerProcess(
@@ -25,13 +26,21 @@ int main(int argc, char** argv) {
   }
   modules.push_back(std::move(*ingest_module));
 
-  auto prep_module = mlpipe::prep::PrepModule::Open(data_dir, "");
+  auto prep_module = mlpipe::prep::PrepModule::Open(data_dir);
   if (!prep_module.ok()) {
     mlpipe::LogError("cannot open the prep store",
                      {{"error", std::string(prep_module.status().message())}});
     return 1;
   }
   modules.push_back(std::move(*prep_module));
+
+  auto split_module = mlpipe::split::SplitModule::Open(data_dir, {});
+  if (!split_module.ok()) {
+    mlpipe::LogError("cannot open the split store",
+                     {{"error", std::string(split_module.status().message())}});
+    return 1;
+  }
+  modules.push_back(std::move(*split_module));
 
   auto orchestrator_module = mlpipe::orchestrator::OrchestratorModule::Open(
       data_dir, mlpipe::orchestrator::OrchestratorOptionsFromFlags());

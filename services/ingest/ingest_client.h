@@ -1,0 +1,28 @@
+// Client helpers for services that read datasets from the ingestion service.
+#ifndef MLPIPE_SERVICES_INGEST_INGEST_CLIENT_H_
+#define MLPIPE_SERVICES_INGEST_INGEST_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/channel.h"
+#include "mlpipe/v1/ingest_service.pb.h"
+
+namespace mlpipe::ingest {
+
+struct DatasetVersion {
+  int64_t version = 0;  // Resolved: never 0.
+  int64_t rows = 0;     // Rows of every batch up to this version.
+  v1::GetDatasetResponse dataset;
+};
+
+// A dataset's version (0: the latest). NOT_FOUND naming the dataset and the
+// latest version when there is no such version.
+absl::StatusOr<DatasetVersion> GetDatasetVersion(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& dataset,
+    int64_t version);
+
+}  // namespace mlpipe::ingest
+
+#endif  // MLPIPE_SERVICES_INGEST_INGEST_CLIENT_H_
