@@ -6,6 +6,7 @@
 #include "cli/dataset_commands.h"
 #include "cli/prep_commands.h"
 #include "cli/run_commands.h"
+#include "cli/split_commands.h"
 #include "common/rpc/channel.h"
 
 namespace {
@@ -32,6 +33,14 @@ commands:
   skew DATASET_A DATASET_B            training/serving skew per column (Jensen-Shannon
        [--version-a N] [--version-b N] for numbers, L-infinity for categories);
        [--threshold 0.1]              exit 4 when a column is skewed
+  splits list [--dataset D]           splits with their parts' sizes
+  splits show ID                      a split: parts, sizes, label distribution per
+                                      part, folds, warnings
+  splits create --strategy S          split a feature set (--feature-set FS) or a
+        [--ratios train=0.8,test=0.2] dataset version (--dataset D [--version N]);
+        [--seed N] [--label L]        strategies: sequential random shuffled
+        [--column C] [--group-column G] stratified group time hash explicit
+        [--folds K]
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
   run PIPELINE.yaml [--watch] [--no-cache]
@@ -94,6 +103,7 @@ int main(int argc, char** argv) {
   if (cmd == "validate") return RunValidate(args, ctx);
   if (cmd == "features") return RunFeatures(args, ctx);
   if (cmd == "skew") return RunSkew(args, ctx);
+  if (cmd == "splits") return RunSplits(args, ctx);
   if (cmd == "runs") return RunRuns(args, ctx);
   if (cmd == "lineage") return RunLineage(args, ctx);
   if (cmd == "aliases") return RunAliases(args, ctx);

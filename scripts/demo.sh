@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job: starts the embedded standalone platform, ingests
-# examples/credit/credit.csv, shows and exports it, runs the example pipeline
-# through the orchestrator (twice, to show caching), and stops the server.
+# The main job: starts the embedded standalone platform, runs the example
+# pipeline (ingest credit.csv, validate, stratified split, features fitted on
+# the training part) through the orchestrator twice (the second run is
+# cached), shows the datasets, the split and the feature set, and stops the
+# server.
 # Usage: scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +28,14 @@ read -r grpc_port metrics_port < "$work/ports"
 export MLPIPE_SERVER="127.0.0.1:$grpc_port"
 echo "   gRPC on $MLPIPE_SERVER, metrics on http://127.0.0.1:$metrics_port/metrics"
 
-echo "== mlpipe ingest --dataset credit --file examples/credit/credit.csv"
-"$bin/mlpipe" ingest --dataset credit --file examples/credit/credit.csv --idempotency-key demo-credit-1
+echo "== mlpipe run examples/credit/ingest.yaml --watch   (the orchestrator runs the pipeline)"
+"$bin/mlpipe" run examples/credit/ingest.yaml --watch
+echo "== the same again: nothing changed, so every cacheable step is CACHED"
+"$bin/mlpipe" run examples/credit/ingest.yaml --watch
+echo "== mlpipe runs list"
+"$bin/mlpipe" runs list
+echo "== mlpipe ingest --dataset credit-upload --file examples/credit/credit.csv"
+"$bin/mlpipe" ingest --dataset credit-upload --file examples/credit/credit.csv --idempotency-key demo-credit-1
 echo "== mlpipe datasets list"
 "$bin/mlpipe" datasets list
 echo "== mlpipe datasets show credit"
@@ -37,13 +45,13 @@ echo "== mlpipe export --dataset credit --out $work/credit.export.csv"
 head -3 "$work/credit.export.csv"
 echo "== mlpipe stats credit"
 "$bin/mlpipe" stats credit
-echo "== mlpipe run examples/credit/ingest.yaml --watch   (the orchestrator runs the pipeline)"
-"$bin/mlpipe" run examples/credit/ingest.yaml --watch
-echo "== the same again: nothing changed, so every cacheable step is CACHED"
-"$bin/mlpipe" run examples/credit/ingest.yaml --watch
-echo "== mlpipe runs list"
-"$bin/mlpipe" runs list
-fs="$("$bin/mlpipe" --output json runs list --limit 1 | grep -o '"feature_set": *"fs-[0-9a-f]*"' | head -1 | grep -o 'fs-[0-9a-f]*' || true)"
+last_run="$("$bin/mlpipe" --output json runs list --limit 1)"
+split="$(echo "$last_run" | grep -o '"split": *"sp-[0-9a-f]*"' | head -1 | grep -o 'sp-[0-9a-f]*' || true)"
+if [ -n "$split" ]; then
+  echo "== mlpipe splits show $split   (the stratified split the split step made)"
+  "$bin/mlpipe" splits show "$split"
+fi
+fs="$(echo "$last_run" | grep -o '"feature_set": *"fs-[0-9a-f]*"' | head -1 | grep -o 'fs-[0-9a-f]*' || true)"
 if [ -n "$fs" ]; then
   echo "== mlpipe features show $fs   (the feature set the features step wrote)"
   "$bin/mlpipe" features show "$fs"
@@ -51,7 +59,7 @@ fi
 echo "== metrics (excerpt)"
 if command -v curl >/dev/null; then
   curl -s "http://127.0.0.1:$metrics_port/metrics" \
-    | grep -E '^mlpipe_(ingest_(rows|batches)_total|orchestrator_(runs_total|cache_lookups_total))' || true
+    | grep -E '^mlpipe_(ingest_(rows|batches)_total|orchestrator_(runs_total|cache_lookups_total)|split_splits_created_total)' || true
 fi
 echo "== stopping the server"
 kill -TERM "$server_pid"; wait "$server_pid"; server_pid=""

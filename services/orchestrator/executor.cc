@@ -62,6 +62,34 @@ std::string StepDataset(const v1::PipelineSpec& spec,
                                             : it->second.string_value();
 }
 
+absl::Status BadParam(const v1::StepSpec& step, std::string_view key,
+                      std::string_view why) {
+  return absl::InvalidArgumentError(
+      StrCat("steps.", step.name(), ".", key, ": ", why));
+}
+
+int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset) {
+  int64_t version = 0;
+  for (const auto& [name, up] : ctx.upstream) {
+    const auto& r = up.results().fields();
+    auto d = r.find("dataset"), v = r.find("version");
+    if (d != r.end() && v != r.end() && d->second.string_value() == dataset) {
+      version = std::max<int64_t>(
+          version, static_cast<int64_t>(v->second.number_value()));
+    }
+  }
+  return version;
+}
+
+std::string UpstreamResult(const StepContext& ctx, const std::string& step,
+                           const std::string& key) {
+  auto it = ctx.upstream.find(step);
+  if (it == ctx.upstream.end()) return "";
+  const auto& r = it->second.results().fields();
+  auto v = r.find(key);
+  return v == r.end() ? "" : v->second.string_value();
+}
+
 absl::Status CheckParams(
     const v1::StepSpec& step,
     const std::map<std::string, google::protobuf::Value::KindCase>& known) {

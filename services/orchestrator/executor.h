@@ -95,6 +95,19 @@ absl::Status CheckParams(
     const v1::StepSpec& step,
     const std::map<std::string, google::protobuf::Value::KindCase>& known);
 
+// INVALID_ARGUMENT "steps.<step>.<key>: <why>".
+absl::Status BadParam(const v1::StepSpec& step, std::string_view key,
+                      std::string_view why);
+
+// The dataset version an upstream step produced (results `dataset` and
+// `version`; 0 when none did: the latest), so a step's result (and its cache
+// key, which includes upstream outputs) follows the data.
+int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset);
+
+// A string result of the upstream step `name` ("" when absent).
+std::string UpstreamResult(const StepContext& ctx, const std::string& step,
+                           const std::string& key);
+
 // Executors only for tests and benchmarks: sleep {seconds}, fail {times,
 // code, unless_file} (fails its first `times` attempts, or while
 // `unless_file` does not exist), record {file, value, sleep_seconds} (appends

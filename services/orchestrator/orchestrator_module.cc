@@ -8,6 +8,7 @@
 #include "services/orchestrator/ingest_steps.h"
 #include "services/orchestrator/orchestrator_service.h"
 #include "services/orchestrator/prep_steps.h"
+#include "services/orchestrator/split_steps.h"
 
 ABSL_FLAG(int, max_parallel_steps, 4, "Orchestrator: steps running at once.");
 ABSL_FLAG(
@@ -20,6 +21,7 @@ OrchestratorModuleOptions OrchestratorOptionsFromFlags() {
   OrchestratorModuleOptions o;
   o.ingest_address = absl::GetFlag(FLAGS_ingest_address);
   o.prep_address = absl::GetFlag(FLAGS_prep_address);
+  o.split_address = absl::GetFlag(FLAGS_split_address);
   o.engine.max_parallel_steps = absl::GetFlag(FLAGS_max_parallel_steps);
   o.enable_test_steps = absl::GetFlag(FLAGS_enable_test_steps);
   return o;
@@ -39,6 +41,8 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
   OrchestratorModule* raw = m.get();
   RegisterPrepExecutors(&m->executors_,
                         [raw] { return raw->ChannelFor("prep"); });
+  RegisterSplitExecutors(&m->executors_,
+                         [raw] { return raw->ChannelFor("split"); });
   RegisterIngestExecutors(&m->executors_,
                           [raw] { return raw->IngestChannel(); });
   if (m->options_.enable_test_steps) RegisterTestExecutors(&m->executors_);
@@ -69,6 +73,8 @@ absl::Status OrchestratorModule::Start(std::shared_ptr<grpc::Channel> self) {
     self_ = self;
     if (!options_.prep_address.empty())
       prep_channel_ = rpc::NewChannel(options_.prep_address);
+    if (!options_.split_address.empty())
+      split_channel_ = rpc::NewChannel(options_.split_address);
     ingest_channel_ = options_.ingest_address.empty()
                           ? std::move(self)
                           : rpc::NewChannel(options_.ingest_address);
@@ -102,6 +108,7 @@ std::shared_ptr<grpc::Channel> OrchestratorModule::ChannelFor(
   if (source == "ingest") return IngestChannel();
   std::lock_guard lock(mu_);
   if (source == "prep" && prep_channel_) return prep_channel_;
+  if (source == "split" && split_channel_) return split_channel_;
   return self_;  // Hosted beside the orchestrator.
 }
 

@@ -25,6 +25,8 @@ struct OrchestratorModuleOptions {
   std::string ingest_address;
   // Where the data-prep service is; empty: this process.
   std::string prep_address;
+  // Where the split service is; empty: this process.
+  std::string split_address;
   // Register the test-only step types (sleep, fail, record, noop).
   bool enable_test_steps = false;
 };
@@ -61,6 +63,7 @@ class OrchestratorModule final : public host::ServiceModule {
   std::shared_ptr<grpc::Channel> ingest_channel_;  // GUARDED_BY(mu_)
   std::shared_ptr<grpc::Channel> self_;            // GUARDED_BY(mu_)
   std::shared_ptr<grpc::Channel> prep_channel_;    // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> split_channel_;   // GUARDED_BY(mu_)
   bool stopping_ = false;                          // GUARDED_BY(mu_)
   std::condition_variable wake_;
   std::thread trigger_thread_;

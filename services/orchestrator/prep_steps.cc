@@ -15,28 +15,6 @@ namespace {
 
 using google::protobuf::Value;
 
-// The dataset version an upstream step produced (0: none did, the latest),
-// so the result (and the cache key, which includes upstream outputs)
-// follows the data.
-int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset) {
-  int64_t version = 0;
-  for (const auto& [name, up] : ctx.upstream) {
-    const auto& r = up.results().fields();
-    auto d = r.find("dataset"), v = r.find("version");
-    if (d != r.end() && v != r.end() && d->second.string_value() == dataset) {
-      version = std::max<int64_t>(
-          version, static_cast<int64_t>(v->second.number_value()));
-    }
-  }
-  return version;
-}
-
-absl::Status BadParam(const v1::StepSpec& step, std::string_view key,
-                      std::string_view why) {
-  return absl::InvalidArgumentError(
-      StrCat("steps.", step.name(), ".", key, ": ", why));
-}
-
 class ValidateExecutor final : public StepExecutor {
  public:
   explicit ValidateExecutor(ChannelProvider channel)
@@ -169,6 +147,14 @@ class PrepareExecutor final : public StepExecutor {
     if (auto s = prep::CheckPrepareRequest(*req); !s.ok())
       return absl::InvalidArgumentError(
           StrCat("steps.", step.name(), ".", s.message()));
+    // fit_on.split names a split step this one comes after.
+    if (const auto& split = req->fit_on().split(); !split.empty()) {
+      const auto& after = step.after();
+      if (std::find(after.begin(), after.end(), split) == after.end())
+        return BadParam(
+            step, "fit_on.split",
+            StrCat("'", split, "' must be a split step listed in after"));
+    }
     return absl::OkStatus();
   }
 
@@ -176,6 +162,12 @@ class PrepareExecutor final : public StepExecutor {
     auto req = Request(*ctx.spec, *ctx.step);
     if (!req.ok()) return req.status();
     req->set_version(UpstreamVersion(ctx, req->dataset()));
+    if (const std::string step = req->fit_on().split(); !step.empty()) {
+      req->mutable_fit_on()->set_split(UpstreamResult(ctx, step, "split"));
+      if (req->fit_on().split().empty())
+        return BadParam(*ctx.step, "fit_on.split",
+                        StrCat("step '", step, "' produced no split"));
+    }
     auto channel = channel_();
     auto stub = v1::Prep::NewStub(channel);
     v1::Operation op;

@@ -365,6 +365,14 @@ absl::Status NormalizeSpec(v1::SplitSpec* spec) {
   return absl::OkStatus();
 }
 
+absl::Status CheckSplitSpec(const v1::SplitSpec& spec) {
+  v1::SplitSpec copy = spec;
+  // A feature set's label is the default; known only once it is read.
+  if (copy.label().empty() && !copy.feature_set().empty())
+    copy.set_label("(the feature set's label)");
+  return NormalizeSpec(&copy);
+}
+
 InputsBuilder::InputsBuilder(const v1::SplitSpec& spec) : spec_(spec) {}
 
 std::vector<std::string> InputsBuilder::Columns() const {

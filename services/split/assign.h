@@ -73,6 +73,10 @@ class InputsBuilder {
 // (train, eval/validation, test, then by name).
 absl::Status NormalizeSpec(v1::SplitSpec* spec);
 
+// Checks a CreateSplit request without reading data (the RPC's fast path,
+// and the orchestrator's check of a pipeline's split steps).
+absl::Status CheckSplitSpec(const v1::SplitSpec& spec);
+
 struct Assignment {
   std::vector<std::string> part_names;
   std::vector<uint8_t> parts;  // One per row; kNoPart when in no part.

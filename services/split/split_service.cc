@@ -2,6 +2,7 @@
 
 #include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
+#include "services/split/assign.h"
 
 namespace mlpipe::split {
 

@@ -138,14 +138,6 @@ storage::Options Splitter::StorageOptions() {
   return o;
 }
 
-absl::Status CheckSplitSpec(const v1::SplitSpec& spec) {
-  v1::SplitSpec copy = spec;
-  // A feature set's label is the default; known only once it is read.
-  if (copy.label().empty() && !copy.feature_set().empty())
-    copy.set_label("(the feature set's label)");
-  return NormalizeSpec(&copy);
-}
-
 absl::StatusOr<v1::Split> Splitter::Create(const v1::SplitSpec& request,
                                            ops::Progress& progress) {
   const auto started = std::chrono::steady_clock::now();

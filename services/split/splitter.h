@@ -83,9 +83,6 @@ class Splitter {
   SplitData* const data_;
 };
 
-// Checks a CreateSplit request without reading data (the RPC's fast path).
-absl::Status CheckSplitSpec(const v1::SplitSpec& spec);
-
 }  // namespace mlpipe::split
 
 #endif  // MLPIPE_SERVICES_SPLIT_SPLITTER_H_

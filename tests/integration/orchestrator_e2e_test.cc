@@ -7,6 +7,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "mlpipe/v1/orchestrator_service.pb.h"
+#include "mlpipe/v1/split.pb.h"
 #include "tests/integration/harness.h"
 
 namespace mlpipe::testing {
@@ -311,6 +312,80 @@ TEST(PrepareE2eTest, PrepareStepFeatureSetAndOnlineLookupsThroughTheCli) {
   auto rejected = server.Cli({"run", bad});
   EXPECT_EQ(rejected.exit_code, 4);
   EXPECT_THAT(rejected.err, HasSubstr("steps.f.transforms[0].scale"));
+}
+
+TEST(SplitE2eTest, ExamplePipelineSplitsThenFitsOnTheTrainingPart) {
+  TempDir dir;
+  Standalone server(dir.path() + "/data");
+  auto r = server.Cli({"--output", "json", "run",
+                       SourcePath("examples/credit/ingest.yaml"), "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  v1::Run run = ParseRun(r.out);
+  ASSERT_EQ(StepState(run, "split"), "SUCCEEDED");
+  ASSERT_EQ(StepState(run, "features"), "SUCCEEDED");
+  std::string split, fs;
+  for (const auto& s : run.steps()) {
+    if (s.name() == "split") {
+      split = s.results().fields().at("split").string_value();
+      EXPECT_EQ(s.results().fields().at("train_rows").number_value(), 3118);
+      EXPECT_EQ(s.results().fields().at("test_rows").number_value(), 668);
+    }
+    if (s.name() == "features")
+      fs = s.results().fields().at("feature_set").string_value();
+  }
+  ASSERT_THAT(split, ::testing::StartsWith("sp-"));
+  // The features were fitted on the split's training part.
+  auto features = server.Cli({"features", "show", fs});
+  ASSERT_EQ(features.exit_code, 0) << features.err;
+  EXPECT_THAT(features.out, HasSubstr("split " + split + " part train"));
+
+  auto show = server.Cli({"splits", "show", split});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_THAT(show.out, HasSubstr("stratified (seed 42)"));
+  EXPECT_THAT(show.out, HasSubstr("label        Status (classes)"));
+  EXPECT_THAT(show.out, HasSubstr("3,118"));
+  EXPECT_THAT(show.out, HasSubstr("bad 28."));  // 28.1% bad in every part.
+  auto json = server.Cli({"--output", "json", "splits", "show", split});
+  ASSERT_EQ(json.exit_code, 0);
+  v1::Split parsed;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok())
+      << json.out;
+  ASSERT_EQ(parsed.parts_size(), 3);
+  EXPECT_EQ(parsed.parts(0).fold_rows_size(), 5);
+  auto list = server.Cli({"splits", "list"});
+  ASSERT_EQ(list.exit_code, 0);
+  EXPECT_THAT(list.out, HasSubstr(split));
+  EXPECT_EQ(server.Cli({"splits", "show", "sp-0000"}).exit_code, 3);
+
+  // Re-running: the split and the features are cached.
+  auto again =
+      server.Cli({"--output", "json", "run",
+                  SourcePath("examples/credit/ingest.yaml"), "--watch"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(StepState(ParseRun(again.out), "split"), "CACHED");
+
+  // Ad hoc: a group split of the feature set from the CLI.
+  auto created =
+      server.Cli({"splits", "create", "--feature-set", fs, "--strategy",
+                  "shuffled", "--ratios", "train=0.8,test=0.2", "--seed", "3"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_THAT(created.out, HasSubstr("3,563"));
+  // Bad split parameters are rejected before the run, naming the step.
+  std::string bad = dir.path() + "/bad.yaml";
+  WriteFile(bad,
+            "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: bad}\n"
+            "spec:\n  dataset: credit\n  steps:\n"
+            "    - {name: s, type: split, strategy: random, "
+            "ratios: {train: 0.7, test: 0.2}}\n");
+  auto rejected = server.Cli({"run", bad});
+  EXPECT_EQ(rejected.exit_code, 4);
+  EXPECT_THAT(rejected.err, HasSubstr("steps.s.parts: ratios sum to 0.9"));
+  EXPECT_EQ(server
+                .Cli({"splits", "create", "--dataset", "credit", "--strategy",
+                      "bogus"})
+                .exit_code,
+            4);
 }
 
 }  // namespace

@@ -1,0 +1,240 @@
+#include "services/orchestrator/split_steps.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/ops/operation_client.h"
+#include "common/rpc/status.h"
+#include "common/util/strings.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpcpp/client_context.h"
+#include "mlpipe/v1/split_service.grpc.pb.h"
+#include "services/split/assign.h"
+
+namespace mlpipe::orchestrator {
+namespace {
+
+using google::protobuf::Value;
+using K = google::protobuf::Value::KindCase;
+
+const std::set<std::string>& WarningCodes() {
+  static const auto* codes = new std::set<std::string>{
+      "empty_part", "small_part", "missing_class", "label_shift",
+      "group_leak", "uneven",     "unassigned"};
+  return *codes;
+}
+
+class SplitExecutor final : public StepExecutor {
+ public:
+  explicit SplitExecutor(ChannelProvider channel)
+      : channel_(std::move(channel)) {}
+  std::string version() const override { return "1"; }
+
+  absl::Status Validate(const v1::PipelineSpec& spec,
+                        const v1::StepSpec& step) const override {
+    auto req = Request(spec, step);
+    if (!req.ok()) return req.status();
+    if (auto s = split::CheckSplitSpec(*req); !s.ok())
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".", s.message()));
+    const auto& f = step.params().fields();
+    if (auto it = f.find("features"); it != f.end()) {
+      const auto& after = step.after();
+      if (std::find(after.begin(), after.end(), it->second.string_value()) ==
+          after.end())
+        return BadParam(step, "features",
+                        StrCat("'", it->second.string_value(),
+                               "' must be one of the steps in after"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    const v1::StepSpec& step = *ctx.step;
+    auto req = Request(*ctx.spec, step);
+    if (!req.ok()) return req.status();
+    // The source: an upstream feature set, else the dataset version.
+    const auto& f = step.params().fields();
+    std::string fs;
+    if (auto it = f.find("features"); it != f.end()) {
+      fs = UpstreamResult(ctx, it->second.string_value(), "feature_set");
+      if (fs.empty())
+        return BadParam(step, "features",
+                        StrCat("step '", it->second.string_value(),
+                               "' produced no feature set"));
+    } else if (!f.contains("dataset")) {
+      std::string from;
+      for (const auto& [name, up] : ctx.upstream) {
+        std::string id = UpstreamResult(ctx, name, "feature_set");
+        if (id.empty()) continue;
+        if (!fs.empty())
+          return BadParam(step, "features",
+                          StrCat("steps '", from, "' and '", name,
+                                 "' both made feature sets; name one"));
+        fs = id;
+        from = name;
+      }
+    }
+    if (!fs.empty()) {
+      req->clear_dataset();
+      req->set_feature_set(fs);
+      if (!f.contains("label")) req->clear_label();  // The feature set's.
+    } else {
+      req->set_version(UpstreamVersion(ctx, req->dataset()));
+    }
+    auto channel = channel_();
+    auto stub = v1::Splits::NewStub(channel);
+    v1::Operation op;
+    {
+      grpc::ClientContext call;
+      call.set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(60));
+      if (auto s = stub->CreateSplit(&call, *req, &op); !s.ok())
+        return rpc::FromGrpcStatus(s);
+    }
+    auto ended =
+        ops::WatchToEnd(channel, op, [&ctx] { return ctx.CheckAlive(); });
+    if (!ended.ok()) return ended.status();
+    auto split = ops::OperationResult<v1::Split>(*ended);
+    if (!split.ok())
+      return absl::Status(
+          split.status().code(),
+          StrCat("split ", op.id(), ": ", split.status().message()));
+    std::set<std::string> fail_on;
+    if (auto it = f.find("fail_on"); it != f.end())
+      for (const auto& v : it->second.list_value().values())
+        fail_on.insert(v.string_value());
+    std::string warnings, failing;
+    for (const auto& w : split->warnings()) {
+      StrAppend(&warnings, warnings.empty() ? "" : "; ", w.code(), ": ",
+                w.message());
+      if (fail_on.contains(w.code()))
+        StrAppend(&failing, failing.empty() ? "" : "; ", w.code(), ": ",
+                  w.message());
+    }
+    if (!failing.empty()) {
+      return absl::FailedPreconditionError(StrCat(
+          "split ", split->id(), " has warnings listed in fail_on: ", failing));
+    }
+    StepResult r;
+    v1::Artifact a;
+    a.set_id(StrCat("split:", split->id()));
+    a.set_type("split");
+    auto& props = *a.mutable_properties();
+    props["strategy"] = split->spec().strategy();
+    auto& res = *r.results.mutable_fields();
+    res["split"].set_string_value(split->id());
+    res["strategy"].set_string_value(split->spec().strategy());
+    res["dataset"].set_string_value(split->dataset());
+    res["version"].set_number_value(static_cast<double>(split->version()));
+    if (!split->feature_set().empty()) {
+      res["feature_set"].set_string_value(split->feature_set());
+      props["feature_set"] = split->feature_set();
+    }
+    for (const auto& p : split->parts()) {
+      res[StrCat(p.name(), "_rows")].set_number_value(
+          static_cast<double>(p.rows()));
+      props[StrCat(p.name(), "_rows")] = std::to_string(p.rows());
+    }
+    res["warnings"].set_number_value(split->warnings_size());
+    if (!warnings.empty()) res["warning_text"].set_string_value(warnings);
+    r.outputs["split"] = a;
+    return r;
+  }
+
+ private:
+  // The step's parameters as a SplitSpec (source left to Execute: the
+  // spec's dataset for now).
+  static absl::StatusOr<v1::SplitSpec> Request(const v1::PipelineSpec& spec,
+                                               const v1::StepSpec& step) {
+    if (auto s = CheckParams(step, {{"strategy", K::kStringValue},
+                                    {"ratios", K::kStructValue},
+                                    {"seed", K::kNumberValue},
+                                    {"label", K::kStringValue},
+                                    {"column", K::kStringValue},
+                                    {"group_column", K::kStringValue},
+                                    {"cutoffs", K::kListValue},
+                                    {"folds", K::kNumberValue},
+                                    {"fold_part", K::kStringValue},
+                                    {"features", K::kStringValue},
+                                    {"dataset", K::kStringValue},
+                                    {"max_label_shift", K::kNumberValue},
+                                    {"max_mean_shift", K::kNumberValue},
+                                    {"min_part_rows", K::kNumberValue},
+                                    {"max_ratio_error", K::kNumberValue},
+                                    {"fail_on", K::kListValue}});
+        !s.ok())
+      return s;
+    v1::SplitSpec req;
+    req.set_dataset(StepDataset(spec, step));
+    req.set_label(spec.label());
+    for (const auto& [key, v] : step.params().fields()) {
+      if (key == "strategy") {
+        req.set_strategy(v.string_value());
+      } else if (key == "ratios") {
+        for (const auto& [name, ratio] : v.struct_value().fields()) {
+          if (ratio.kind_case() != K::kNumberValue)
+            return BadParam(step, StrCat("ratios.", name), "expected a number");
+          auto* p = req.add_parts();
+          p->set_name(name);
+          p->set_ratio(ratio.number_value());
+        }
+      } else if (key == "seed") {
+        if (v.number_value() < 0 ||
+            v.number_value() != std::floor(v.number_value()))
+          return BadParam(step, key, "expected a whole number >= 0");
+        req.set_seed(static_cast<uint64_t>(v.number_value()));
+      } else if (key == "label") {
+        req.set_label(v.string_value());
+      } else if (key == "column") {
+        req.set_column(v.string_value());
+      } else if (key == "group_column") {
+        req.set_group_column(v.string_value());
+      } else if (key == "cutoffs") {
+        for (const auto& c : v.list_value().values()) {
+          if (!google::protobuf::util::TimeUtil::FromString(c.string_value(),
+                                                            req.add_cutoffs()))
+            return BadParam(step, key,
+                            StrCat("'", c.string_value(),
+                                   "' is not an RFC 3339 time "
+                                   "(2024-01-31T00:00:00Z)"));
+        }
+      } else if (key == "folds") {
+        req.set_folds(static_cast<int32_t>(v.number_value()));
+      } else if (key == "fold_part") {
+        req.set_fold_part(v.string_value());
+      } else if (key == "max_label_shift") {
+        req.set_max_label_shift(v.number_value());
+      } else if (key == "max_mean_shift") {
+        req.set_max_mean_shift(v.number_value());
+      } else if (key == "min_part_rows") {
+        req.set_min_part_rows(static_cast<int64_t>(v.number_value()));
+      } else if (key == "max_ratio_error") {
+        req.set_max_ratio_error(v.number_value());
+      } else if (key == "fail_on") {
+        for (const auto& c : v.list_value().values()) {
+          if (!WarningCodes().contains(c.string_value()))
+            return BadParam(step, key,
+                            StrCat("'", c.string_value(),
+                                   "' is not a warning code (empty_part, "
+                                   "small_part, missing_class, label_shift, "
+                                   "group_leak, uneven, unassigned)"));
+        }
+      }
+    }
+    if (req.dataset().empty())
+      return BadParam(step, "dataset", "required (or spec.dataset)");
+    return req;
+  }
+
+  ChannelProvider channel_;
+};
+
+}  // namespace
+
+void RegisterSplitExecutors(ExecutorRegistry* registry, ChannelProvider split) {
+  registry->Register("split",
+                     std::make_unique<SplitExecutor>(std::move(split)));
+}
+
+}  // namespace mlpipe::orchestrator
