@@ -2,12 +2,12 @@
 
 #include "absl/strings/ascii.h"
 #include "common/features/schema.h"
-#include "common/ops/operation_client.h"
 #include "common/rpc/status.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/prep_service.grpc.pb.h"
+#include "services/orchestrator/operation_step.h"
 #include "services/prep/prepare_request.h"
 
 namespace mlpipe::orchestrator {
@@ -170,21 +170,12 @@ class PrepareExecutor final : public StepExecutor {
     }
     auto channel = channel_();
     auto stub = v1::Prep::NewStub(channel);
-    v1::Operation op;
-    {
-      grpc::ClientContext call;
-      call.set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::seconds(60));
-      if (auto s = stub->Prepare(&call, *req, &op); !s.ok())
-        return rpc::FromGrpcStatus(s);
-    }
-    auto ended =
-        ops::WatchToEnd(channel, op, [&ctx] { return ctx.CheckAlive(); });
-    if (!ended.ok()) return ended.status();
-    auto fs = ops::OperationResult<v1::FeatureSet>(*ended);
-    if (!fs.ok())
-      return absl::Status(fs.status().code(), StrCat("prepare ", op.id(), ": ",
-                                                     fs.status().message()));
+    auto fs = RunOperation<v1::FeatureSet>(
+        ctx, channel, "prepare",
+        [&](grpc::ClientContext* call, v1::Operation* op) {
+          return stub->Prepare(call, *req, op);
+        });
+    if (!fs.ok()) return fs.status();
     StepResult r;
     v1::Artifact a;
     a.set_id(StrCat("feature_set:", fs->id()));

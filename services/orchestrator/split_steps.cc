@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <set>
 
-#include "common/ops/operation_client.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/split_service.grpc.pb.h"
+#include "services/orchestrator/operation_step.h"
 #include "services/split/assign.h"
 
 namespace mlpipe::orchestrator {
@@ -84,22 +84,12 @@ class SplitExecutor final : public StepExecutor {
     }
     auto channel = channel_();
     auto stub = v1::Splits::NewStub(channel);
-    v1::Operation op;
-    {
-      grpc::ClientContext call;
-      call.set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::seconds(60));
-      if (auto s = stub->CreateSplit(&call, *req, &op); !s.ok())
-        return rpc::FromGrpcStatus(s);
-    }
-    auto ended =
-        ops::WatchToEnd(channel, op, [&ctx] { return ctx.CheckAlive(); });
-    if (!ended.ok()) return ended.status();
-    auto split = ops::OperationResult<v1::Split>(*ended);
-    if (!split.ok())
-      return absl::Status(
-          split.status().code(),
-          StrCat("split ", op.id(), ": ", split.status().message()));
+    auto split = RunOperation<v1::Split>(
+        ctx, channel, "split",
+        [&](grpc::ClientContext* call, v1::Operation* op) {
+          return stub->CreateSplit(call, *req, op);
+        });
+    if (!split.ok()) return split.status();
     std::set<std::string> fail_on;
     if (auto it = f.find("fail_on"); it != f.end())
       for (const auto& v : it->second.list_value().values())
