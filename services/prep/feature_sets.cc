@@ -150,27 +150,33 @@ class FeatureSetReader final : public table::FrameReader {
       if (!f.ParseFromString(*raw))
         return absl::DataLossError(
             StrCat("feature set ", fs_.id(), " chunk ", index, " is corrupt"));
-      auto t = table::TableFromFrame(std::move(f));
-      if (!t.ok()) return t.status();
-      chunk_ = table::Table();
-      chunk_.num_rows = t->num_rows;
-      for (const auto& name : columns_)
-        chunk_.columns.push_back(std::move(t->columns[t->Find(name)]));
+      // The projection, on the wire form: no conversion of the values.
+      chunk_.Clear();
+      chunk_.set_num_rows(f.num_rows());
+      for (const auto& name : columns_) {
+        auto* cols = f.mutable_columns();
+        auto it = std::find_if(
+            cols->begin(), cols->end(),
+            [&name](const v1::Column& c) { return c.name() == name; });
+        if (it == cols->end())
+          return absl::DataLossError(StrCat("feature set ", fs_.id(), " chunk ",
+                                            index, " lacks column ", name));
+        chunk_.add_columns()->Swap(&*it);
+      }
       loaded_ = index;
     }
     int64_t in_chunk = next_row_ - index * chunk_rows;
-    int64_t n = std::min({max_rows_, end_ - next_row_,
-                          static_cast<int64_t>(chunk_.num_rows) - in_chunk});
-    table::Table out;
-    out.num_rows = n;
-    if (in_chunk == 0 && n == static_cast<int64_t>(chunk_.num_rows)) {
-      out.columns = chunk_.columns;
+    int64_t n =
+        std::min({max_rows_, end_ - next_row_, chunk_.num_rows() - in_chunk});
+    if (in_chunk == 0 && n == chunk_.num_rows()) {
+      frame->Swap(&chunk_);  // Served whole: not needed again.
+      loaded_ = -1;
     } else {
-      for (const auto& c : chunk_.columns)
-        out.columns.push_back(c.Slice(in_chunk, n));
+      rows_.resize(n);
+      for (int64_t i = 0; i < n; ++i)
+        rows_[i] = static_cast<uint32_t>(in_chunk + i);
+      if (auto s = table::FilterFrame(chunk_, rows_, frame); !s.ok()) return s;
     }
-    frame->Clear();
-    table::TableToFrame(out, frame);
     frame->set_row_offset(next_row_);
     next_row_ += n;
     return true;
@@ -182,7 +188,8 @@ class FeatureSetReader final : public table::FrameReader {
   const std::vector<std::string> columns_;
   int64_t next_row_, end_, max_rows_;
   int64_t loaded_ = -1;
-  table::Table chunk_;
+  v1::Frame chunk_;
+  std::vector<uint32_t> rows_;
 };
 
 // Jensen–Shannon distance (base 2, in [0, 1]) of two distributions.
