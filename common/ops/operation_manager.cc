@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "common/metrics/metrics.h"
 #include "common/util/ids.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
@@ -11,6 +13,19 @@ namespace mlpipe::ops {
 namespace {
 
 using google::protobuf::util::TimeUtil;
+
+// Operations that ended, by service, kind, state and (for failures) code:
+// bad input found while working (a missing column, a split of another
+// version) is counted here, as the RPC that started the work succeeded.
+prometheus::Family<prometheus::Counter>& EndedOperations() {
+  static auto* family = &prometheus::BuildCounter()
+                             .Name("mlpipe_operations_ended_total")
+                             .Help(
+                                 "Long-running operations that ended, by "
+                                 "service, kind, state and error code.")
+                             .Register(metrics::Registry());
+  return *family;
+}
 
 std::string OpKey(const std::string& id) { return "o/" + id; }
 std::string IdemKey(const std::string& key) { return "k/" + key; }
@@ -319,6 +334,15 @@ void OperationManager::RunOne(const std::string& id) {
     op.mutable_error()->set_code(static_cast<int>(result.status().code()));
     op.mutable_error()->set_message(std::string(result.status().message()));
   }
+  EndedOperations()
+      .Add({{"service", options_.service},
+            {"kind", op.kind()},
+            {"state",
+             absl::AsciiStrToLower(v1::Operation::State_Name(op.state()))},
+            {"code", result.ok()
+                         ? "OK"
+                         : absl::StatusCodeToString(result.status().code())}})
+      .Increment();
   if (auto s = ChangedLocked(*live, true); !s.ok()) {
     LogError("cannot record operation end",
              {{"operation", id}, {"error", std::string(s.message())}});

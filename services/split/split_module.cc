@@ -38,7 +38,10 @@ class SplitModule::GrpcData final : public SplitData {
                                             int64_t version) override {
     auto v = ingest::GetDatasetVersion(Ingest(), dataset, version);
     if (!v.ok()) return v.status();
-    return Version{.version = v->version, .rows = v->rows};
+    Version out{.version = v->version, .rows = v->rows};
+    for (const auto& c : v->dataset.dataset().schema().fields())
+      out.columns.push_back(c.name());
+    return out;
   }
 
   absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(

@@ -110,13 +110,15 @@ class SplitReader final : public table::FrameReader {
 
 // Fills in what the source decides: dataset version, default label.
 absl::Status ResolveSource(SplitData* data, v1::SplitSpec* spec,
-                           v1::FeatureSet* fs, int64_t* rows) {
+                           v1::FeatureSet* fs, int64_t* rows,
+                           std::vector<std::string>* columns) {
   if (!spec->feature_set().empty()) {
     auto got = data->GetFeatureSet(spec->feature_set());
     if (!got.ok()) return got.status();
     *fs = std::move(*got);
     if (spec->label().empty()) spec->set_label(fs->label());
     *rows = fs->num_rows();
+    *columns = FeatureSetColumns(*fs);
     spec->set_version(0);
     return absl::OkStatus();
   }
@@ -124,6 +126,7 @@ absl::Status ResolveSource(SplitData* data, v1::SplitSpec* spec,
   if (!v.ok()) return v.status();
   spec->set_version(v->version);
   *rows = v->rows;
+  *columns = std::move(v->columns);
   return absl::OkStatus();
 }
 
@@ -145,7 +148,9 @@ absl::StatusOr<v1::Split> Splitter::Create(const v1::SplitSpec& request,
   v1::SplitSpec spec = request;
   v1::FeatureSet fs;
   int64_t rows = 0;
-  if (auto s = ResolveSource(data_, &spec, &fs, &rows); !s.ok()) return s;
+  std::vector<std::string> have;  // The source's columns.
+  if (auto s = ResolveSource(data_, &spec, &fs, &rows, &have); !s.ok())
+    return s;
   if (auto s = NormalizeSpec(&spec); !s.ok()) return s;
 
   Sha256 h;
@@ -155,17 +160,20 @@ absl::StatusOr<v1::Split> Splitter::Create(const v1::SplitSpec& request,
 
   InputsBuilder builder(spec);
   const std::vector<std::string> columns = builder.Columns();
-  if (!spec.feature_set().empty()) {
-    const auto have = FeatureSetColumns(fs);
-    for (const auto& c : columns) {
-      if (!Contains(have, c)) {
-        return absl::InvalidArgumentError(StrCat(
-            c == spec.label() ? "label" : "column", ": feature set ", fs.id(),
-            " has no column '", c,
-            "' (carry it with the prepare step's passthrough, or split the "
-            "dataset)"));
-      }
+  for (const auto& c : columns) {
+    if (Contains(have, c)) continue;
+    const std::string field = c == spec.label()          ? "label"
+                              : c == spec.group_column() ? "group_column"
+                                                         : "column";
+    if (spec.feature_set().empty()) {
+      return absl::InvalidArgumentError(StrCat(field, ": no column '", c,
+                                               "' in ", spec.dataset(), "@v",
+                                               spec.version()));
     }
+    return absl::InvalidArgumentError(
+        StrCat(field, ": feature set ", fs.id(), " has no column '", c,
+               "' (carry it with the prepare step's passthrough, or split "
+               "the dataset)"));
   }
   SplitInputs inputs;
   if (columns.empty()) {

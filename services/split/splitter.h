@@ -31,6 +31,7 @@ class SplitData {
   struct Version {
     int64_t version = 0;
     int64_t rows = 0;
+    std::vector<std::string> columns;  // The dataset's columns.
   };
   virtual absl::StatusOr<Version> GetDatasetVersion(const std::string& dataset,
                                                     int64_t version) = 0;

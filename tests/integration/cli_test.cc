@@ -170,7 +170,25 @@ TEST_F(CliTest, MetricsPassPromtool) {
   WriteFile(bad, "a,b\n1\n");
   EXPECT_EQ(server_.Cli({"ingest", "--dataset", "b", "--file", bad}).exit_code,
             4);
+  // A split, and one whose bad input is found while working (the operation
+  // fails; the RPC that started it did not).
+  EXPECT_EQ(
+      server_
+          .Cli({"splits", "create", "--dataset", "a", "--strategy", "shuffled"})
+          .exit_code,
+      0);
+  auto failed = server_.Cli({"splits", "create", "--dataset", "a", "--strategy",
+                             "group", "--group-column", "nope"});
+  EXPECT_EQ(failed.exit_code, 4);
+  EXPECT_THAT(failed.err, HasSubstr("group_column: no column 'nope'"));
   std::string metrics = HttpGet(server_.metrics_port(), "/metrics");
+  EXPECT_THAT(
+      metrics,
+      HasSubstr("mlpipe_split_splits_created_total{strategy=\"shuffled\"} 1"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr("mlpipe_operations_ended_total{code=\"INVALID_ARGUMENT\","
+                "kind=\"split\",service=\"split\",state=\"failed\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("mlpipe_ingest_rows_total 4454"));
   EXPECT_THAT(
       metrics,
