@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_split.h"
 #include "common/ops/operation_client.h"
+#include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/split_service.grpc.pb.h"
@@ -130,17 +131,9 @@ int Create(const Args& args, Context& ctx) {
   if (auto s = stub->CreateSplit(&call, spec, &op); !s.ok())
     return Fail(s, ctx);
   auto ended = ops::WatchToEnd(ctx.channel, op);
-  if (!ended.ok())
-    return Fail(
-        grpc::Status(static_cast<grpc::StatusCode>(ended.status().code()),
-                     std::string(ended.status().message())),
-        ctx);
-  auto split = ops::OperationResult<v1::Split>(*ended);
-  if (!split.ok())
-    return Fail(
-        grpc::Status(static_cast<grpc::StatusCode>(split.status().code()),
-                     std::string(split.status().message())),
-        ctx);
+  auto split = ended.ok() ? ops::OperationResult<v1::Split>(*ended)
+                          : absl::StatusOr<v1::Split>(ended.status());
+  if (!split.ok()) return Fail(rpc::ToGrpcStatus(split.status()), ctx);
   Print(ctx, *split, [&] { PrintSplit(*split); });
   return kOk;
 }

@@ -68,6 +68,21 @@ absl::Status BadParam(const v1::StepSpec& step, std::string_view key,
       StrCat("steps.", step.name(), ".", key, ": ", why));
 }
 
+absl::Status InStep(const v1::StepSpec& step, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(),
+                      StrCat("steps.", step.name(), ".", status.message()));
+}
+
+absl::Status RequireAfter(const v1::StepSpec& step, std::string_view key,
+                          const std::string& upstream, std::string_view what) {
+  const auto& after = step.after();
+  if (std::find(after.begin(), after.end(), upstream) != after.end())
+    return absl::OkStatus();
+  return BadParam(
+      step, key, StrCat("'", upstream, "' must be ", what, " listed in after"));
+}
+
 int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset) {
   int64_t version = 0;
   for (const auto& [name, up] : ctx.upstream) {

@@ -99,6 +99,15 @@ absl::Status CheckParams(
 absl::Status BadParam(const v1::StepSpec& step, std::string_view key,
                       std::string_view why);
 
+// `status` with "steps.<step>." before its message (same code): for checks
+// of a service request built from the step's parameters.
+absl::Status InStep(const v1::StepSpec& step, const absl::Status& status);
+
+// INVALID_ARGUMENT unless `upstream` (the value of parameter `key`) is one
+// of the steps `step` comes after: a step uses only outputs of those.
+absl::Status RequireAfter(const v1::StepSpec& step, std::string_view key,
+                          const std::string& upstream, std::string_view what);
+
 // The dataset version an upstream step produced (results `dataset` and
 // `version`; 0 when none did: the latest), so a step's result (and its cache
 // key, which includes upstream outputs) follows the data.

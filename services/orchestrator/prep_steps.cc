@@ -35,10 +35,9 @@ class ValidateExecutor final : public StepExecutor {
     if (auto it = f.find("schema"); it != f.end()) {
       if (it->second.kind_case() == Value::kStructValue) {
         auto schema = features::SchemaFromStruct(it->second.struct_value());
-        if (!schema.ok()) {
-          return absl::InvalidArgumentError(
-              StrCat("steps.", step.name(), ".", schema.status().message()));
-        }
+        if (!schema.ok())
+          return InStep(step,
+                        absl::InvalidArgumentError(schema.status().message()));
       } else if (it->second.string_value() != "infer") {
         return absl::InvalidArgumentError(
             StrCat("steps.", step.name(),
@@ -145,16 +144,9 @@ class PrepareExecutor final : public StepExecutor {
     auto req = Request(spec, step);
     if (!req.ok()) return req.status();
     if (auto s = prep::CheckPrepareRequest(*req); !s.ok())
-      return absl::InvalidArgumentError(
-          StrCat("steps.", step.name(), ".", s.message()));
-    // fit_on.split names a split step this one comes after.
-    if (const auto& split = req->fit_on().split(); !split.empty()) {
-      const auto& after = step.after();
-      if (std::find(after.begin(), after.end(), split) == after.end())
-        return BadParam(
-            step, "fit_on.split",
-            StrCat("'", split, "' must be a split step listed in after"));
-    }
+      return InStep(step, absl::InvalidArgumentError(s.message()));
+    if (const auto& split = req->fit_on().split(); !split.empty())
+      return RequireAfter(step, "fit_on.split", split, "a split step");
     return absl::OkStatus();
   }
 

@@ -17,13 +17,6 @@ namespace {
 using google::protobuf::Value;
 using K = google::protobuf::Value::KindCase;
 
-const std::set<std::string>& WarningCodes() {
-  static const auto* codes = new std::set<std::string>{
-      "empty_part", "small_part", "missing_class", "label_shift",
-      "group_leak", "uneven",     "unassigned"};
-  return *codes;
-}
-
 class SplitExecutor final : public StepExecutor {
  public:
   explicit SplitExecutor(ChannelProvider channel)
@@ -35,17 +28,11 @@ class SplitExecutor final : public StepExecutor {
     auto req = Request(spec, step);
     if (!req.ok()) return req.status();
     if (auto s = split::CheckSplitSpec(*req); !s.ok())
-      return absl::InvalidArgumentError(
-          StrCat("steps.", step.name(), ".", s.message()));
+      return InStep(step, absl::InvalidArgumentError(s.message()));
     const auto& f = step.params().fields();
-    if (auto it = f.find("features"); it != f.end()) {
-      const auto& after = step.after();
-      if (std::find(after.begin(), after.end(), it->second.string_value()) ==
-          after.end())
-        return BadParam(step, "features",
-                        StrCat("'", it->second.string_value(),
-                               "' must be one of the steps in after"));
-    }
+    if (auto it = f.find("features"); it != f.end())
+      return RequireAfter(step, "features", it->second.string_value(),
+                          "a prepare step");
     return absl::OkStatus();
   }
 
@@ -203,12 +190,14 @@ class SplitExecutor final : public StepExecutor {
         req.set_max_ratio_error(v.number_value());
       } else if (key == "fail_on") {
         for (const auto& c : v.list_value().values()) {
-          if (!WarningCodes().contains(c.string_value()))
+          if (!split::IsWarningCode(c.string_value())) {
+            std::string codes;
+            for (const auto& w : split::WarningCodes())
+              StrAppend(&codes, codes.empty() ? "" : ", ", w);
             return BadParam(step, key,
                             StrCat("'", c.string_value(),
-                                   "' is not a warning code (empty_part, "
-                                   "small_part, missing_class, label_shift, "
-                                   "group_leak, uneven, unassigned)"));
+                                   "' is not a warning code (", codes, ")"));
+          }
         }
       }
     }

@@ -1,6 +1,7 @@
 #include "services/prep/prep_module.h"
 
 #include "common/rpc/channel.h"
+#include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
@@ -26,7 +27,7 @@ class IngestReader final : public DatasetReader {
     if (!resolved.ok()) return resolved.status();
     version = resolved->version;
     const v1::GetDatasetResponse& resp = resolved->dataset;
-    auto stub = v1::Ingestion::NewStub(channel);
+    std::shared_ptr<v1::Ingestion::Stub> stub = v1::Ingestion::NewStub(channel);
     v1::ReadBatchesRequest read;
     read.set_dataset(dataset);
     read.set_up_to_version(version);
@@ -54,12 +55,9 @@ class IngestReader final : public DatasetReader {
 
   absl::StatusOr<bool> Next(table::Table* chunk) override {
     if (rows_ == 0) return false;
-    if (!stream_) stream_ = stub_->ReadBatches(&call_, req_);
     v1::Frame frame;
-    if (!stream_->Read(&frame)) {
-      if (auto s = stream_->Finish(); !s.ok()) return rpc::FromGrpcStatus(s);
-      return false;
-    }
+    auto more = frames_->Next(&frame);
+    if (!more.ok() || !*more) return more;
     auto t = table::TableFromFrame(std::move(frame));
     if (!t.ok()) return t.status();
     *chunk = std::move(*t);
@@ -67,17 +65,17 @@ class IngestReader final : public DatasetReader {
   }
 
  private:
-  IngestReader(std::unique_ptr<v1::Ingestion::Stub> stub,
+  IngestReader(std::shared_ptr<v1::Ingestion::Stub> stub,
                v1::ReadBatchesRequest req, int64_t version, int64_t rows)
-      : stub_(std::move(stub)),
-        req_(std::move(req)),
+      : frames_(rpc::ReadFrameStream(
+            [stub, req = std::move(req)](grpc::ClientContext* call) {
+              return stub->ReadBatches(call, req);
+            },
+            stub)),
         version_(version),
         rows_(rows) {}
-  std::unique_ptr<v1::Ingestion::Stub> stub_;
-  v1::ReadBatchesRequest req_;
+  std::unique_ptr<table::FrameReader> frames_;
   int64_t version_, rows_;
-  grpc::ClientContext call_;
-  std::unique_ptr<grpc::ClientReader<v1::Frame>> stream_;
 };
 
 }  // namespace

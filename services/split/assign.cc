@@ -177,7 +177,6 @@ std::vector<std::vector<int64_t>> StratifiedCounts(
   std::vector<std::vector<uint8_t>> open(C, std::vector<uint8_t>(P));
   std::vector<int64_t> supply(C);
   std::vector<double> extra(P);  // Part quota above the floors.
-  int64_t total = 0;
   for (size_t c = 0; c < C; ++c) {
     int64_t sum = 0;
     for (size_t p = 0; p < P; ++p) {
@@ -188,7 +187,6 @@ std::vector<std::vector<int64_t>> StratifiedCounts(
       extra[p] += q - static_cast<double>(count[c][p]);
     }
     supply[c] = std::max<int64_t>(0, class_rows[c] - sum);
-    total += class_rows[c];
   }
   // Controlled rounding as a flow: each class hands its remaining rows, one
   // per part with a fractional quota, to parts whose totals stay within
@@ -259,7 +257,6 @@ std::vector<std::vector<int64_t>> StratifiedCounts(
     }
     if (left > 0) count[c][0] += left;
   }
-  (void)total;
   return count;
 }
 
@@ -750,6 +747,18 @@ absl::StatusOr<Assignment> Assign(const v1::SplitSpec& spec,
     }
   }
   return a;
+}
+
+const std::vector<std::string>& WarningCodes() {
+  static const auto* codes = new std::vector<std::string>{
+      "empty_part", "small_part", "missing_class", "label_shift",
+      "group_leak", "uneven",     "unassigned"};
+  return *codes;
+}
+
+bool IsWarningCode(const std::string& code) {
+  const auto& codes = WarningCodes();
+  return std::find(codes.begin(), codes.end(), code) != codes.end();
 }
 
 void Summarize(const v1::SplitSpec& spec, const SplitInputs& in,

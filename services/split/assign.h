@@ -87,6 +87,10 @@ struct Assignment {
 absl::StatusOr<Assignment> Assign(const v1::SplitSpec& spec,
                                   const SplitInputs& in);
 
+// The codes Summarize warns with: "empty_part, small_part, ..." and a test.
+const std::vector<std::string>& WarningCodes();
+bool IsWarningCode(const std::string& code);
+
 // Counts, label distribution per part and warnings (see SplitWarning).
 void Summarize(const v1::SplitSpec& spec, const SplitInputs& in,
                const Assignment& a, v1::Split* out);

@@ -58,6 +58,22 @@ std::string ChunkKey(const std::string& id, int64_t index) {
   return StrCat(id, "/", buf);
 }
 
+// A split's stored assignment chunks, in row order.
+absl::StatusOr<std::vector<v1::SplitAssignments>> ScanAssignments(
+    const storage::Store* store, const std::string& id) {
+  std::vector<v1::SplitAssignments> out;
+  auto it = store->Scan(kAssignments, StrCat(id, "/"));
+  for (; it->Valid(); it->Next()) {
+    v1::SplitAssignments chunk;
+    if (!chunk.ParseFromString(std::string(it->value())))
+      return absl::DataLossError(StrCat("split '", id, "': assignment chunk ",
+                                        it->key(), " is corrupt"));
+    out.push_back(std::move(chunk));
+  }
+  if (auto s = it->status(); !s.ok()) return s;
+  return out;
+}
+
 // Every column a feature set can serve.
 std::vector<std::string> FeatureSetColumns(const v1::FeatureSet& fs) {
   std::vector<std::string> all(fs.features().begin(), fs.features().end());
@@ -294,22 +310,12 @@ absl::StatusOr<std::vector<v1::Split>> Splitter::List(
 absl::StatusOr<std::vector<v1::SplitAssignments>> Splitter::Assignments(
     const std::string& id) const {
   if (auto split = Get(id); !split.ok()) return split.status();
-  std::vector<v1::SplitAssignments> out;
-  auto it = store_->Scan(kAssignments, StrCat(id, "/"));
-  for (; it->Valid(); it->Next()) {
-    v1::SplitAssignments chunk;
-    if (!chunk.ParseFromString(std::string(it->value())))
-      return absl::DataLossError(StrCat("split '", id, "': assignment chunk ",
-                                        it->key(), " is corrupt"));
-    out.push_back(std::move(chunk));
-  }
-  if (auto s = it->status(); !s.ok()) return s;
-  return out;
+  return ScanAssignments(store_, id);
 }
 
 absl::StatusOr<RowAssignments> Splitter::LoadAssignments(
     const v1::Split& split) const {
-  auto chunks = Assignments(split.id());
+  auto chunks = ScanAssignments(store_, split.id());
   if (!chunks.ok()) return chunks.status();
   RowAssignments out;
   out.parts.reserve(split.num_rows());
