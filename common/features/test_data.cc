@@ -14,7 +14,13 @@ std::string CreditCsvPath() {
   return std::string(MLPIPE_SOURCE_DIR_DEFAULT) + "/examples/credit/credit.csv";
 }
 
-std::vector<table::Table> CreditChunks(size_t rows) {
+std::string ExamplePath(const std::string& relative_path) {
+  return std::string(MLPIPE_SOURCE_DIR_DEFAULT) + "/examples/" + relative_path;
+}
+
+namespace {
+
+std::vector<table::Table> CsvChunks(const std::string& path, size_t rows) {
   std::vector<table::Table> chunks;
   table::ColumnTyper typer;
   table::CsvOptions o;
@@ -30,9 +36,21 @@ std::vector<table::Table> CreditChunks(size_t rows) {
     chunks.push_back(std::move(t));
     return absl::OkStatus();
   });
-  EXPECT_TRUE(parser.Feed(testing::ReadFile(CreditCsvPath())).ok());
+  EXPECT_TRUE(parser.Feed(testing::ReadFile(path)).ok());
   EXPECT_TRUE(parser.Finish().ok());
   return chunks;
+}
+
+}  // namespace
+
+std::vector<table::Table> CreditChunks(size_t rows) {
+  return CsvChunks(CreditCsvPath(), rows);
+}
+
+table::Table Example(const std::string& relative_path) {
+  auto chunks = CsvChunks(ExamplePath(relative_path), 1 << 30);
+  EXPECT_EQ(chunks.size(), 1u);
+  return std::move(chunks.front());
 }
 
 table::Table Credit() {
@@ -41,11 +59,13 @@ table::Table Credit() {
   return std::move(chunks.front());
 }
 
-google::protobuf::Struct PythonJson(const std::string& script) {
+google::protobuf::Struct PythonJson(const std::string& script,
+                                    const std::vector<std::string>& args) {
   testing::TempDir dir;
   std::string py = dir.path() + "/ref.py";
   testing::WriteFile(py, script);
   std::string cmd = "/usr/bin/python3 " + py + " " + CreditCsvPath();
+  for (const auto& a : args) cmd += " '" + a + "'";
   FILE* p = popen(cmd.c_str(), "r");
   std::string json;
   char buf[4096];
@@ -53,7 +73,7 @@ google::protobuf::Struct PythonJson(const std::string& script) {
   while (p && (n = fread(buf, 1, sizeof(buf), p)) > 0) json.append(buf, n);
   EXPECT_EQ(p ? pclose(p) : -1, 0)
       << "reference script failed (Debian python3-pandas, "
-         "python3-sklearn installed?)";
+         "python3-sklearn, python3-xgboost installed?)";
   google::protobuf::Struct s;
   EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &s).ok())
       << json;

@@ -16,9 +16,15 @@ std::string CreditCsvPath();
 std::vector<table::Table> CreditChunks(size_t rows);
 // All of credit.csv in one table.
 table::Table Credit();
-// Runs a Python script with /usr/bin/python3 (argv[1] = credit.csv) and
-// parses the JSON it prints. Fails the test when the script fails.
-google::protobuf::Struct PythonJson(const std::string& script);
+// A CSV under examples/ (e.g. "churn/churn.csv") in one table, typed as
+// ingest types it.
+table::Table Example(const std::string& relative_path);
+std::string ExamplePath(const std::string& relative_path);
+// Runs a Python script with /usr/bin/python3 (argv[1] = credit.csv, then
+// `args`) and parses the JSON it prints. Fails the test when the script
+// fails.
+google::protobuf::Struct PythonJson(const std::string& script,
+                                    const std::vector<std::string>& args = {});
 
 }  // namespace mlpipe::features::testdata
 

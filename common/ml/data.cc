@@ -1,0 +1,27 @@
+#include "common/ml/data.h"
+
+#include <algorithm>
+#include <thread>
+
+namespace mlpipe::ml {
+
+int ParallelFor(size_t n, int threads,
+                const std::function<void(size_t, size_t, int)>& fn) {
+  int parts = static_cast<int>(std::max<size_t>(
+      1, std::min<size_t>(std::max(threads, 1), n / 1024 + 1)));
+  if (parts == 1) {
+    fn(0, n, 0);
+    return 1;
+  }
+  std::vector<std::thread> pool;
+  size_t chunk = (n + parts - 1) / parts;
+  for (int p = 1; p < parts; ++p) {
+    size_t begin = std::min(n, p * chunk), end = std::min(n, begin + chunk);
+    pool.emplace_back([&fn, begin, end, p] { fn(begin, end, p); });
+  }
+  fn(0, std::min(n, chunk), 0);
+  for (auto& t : pool) t.join();
+  return parts;
+}
+
+}  // namespace mlpipe::ml

@@ -1,0 +1,108 @@
+#include "common/ml/table_data.h"
+
+#include <cmath>
+
+#include "common/table/typing.h"
+#include "common/util/strings.h"
+
+namespace mlpipe::ml {
+
+LabelEncoder::LabelEncoder(v1::Task task, std::vector<std::string> classes)
+    : task_(task), classes_(std::move(classes)) {
+  for (size_t i = 0; i < classes_.size(); ++i) index_[classes_[i]] = i;
+}
+
+absl::StatusOr<double> LabelEncoder::Encode(const table::Column& c,
+                                            size_t row) const {
+  if (!c.IsValid(row)) return NAN;
+  if (task_ == v1::REGRESSION) {
+    if (c.type != table::ColumnType::kNumeric) {
+      return absl::InvalidArgumentError(
+          StrCat("label ", c.name, ": regression needs a numeric label, got ",
+                 table::ColumnTypeName(c.type)));
+    }
+    return c.numbers[row];
+  }
+  std::string key;
+  if (c.type == table::ColumnType::kNumeric) {
+    table::AppendNumber(c.numbers[row], &key);
+  } else if (table::IsStringType(c.type)) {
+    key = c.strings[row];
+  } else {
+    return absl::InvalidArgumentError(
+        StrCat("label ", c.name, ": a ", table::ColumnTypeName(c.type),
+               " column cannot be a class label"));
+  }
+  auto it = index_.find(key);
+  if (it == index_.end()) {
+    return absl::InvalidArgumentError(
+        StrCat("label ", c.name, ": class \"", key,
+               "\" is not one of the split's classes"));
+  }
+  return it->second;
+}
+
+TrainingDataBuilder::TrainingDataBuilder(std::vector<std::string> features,
+                                         std::string label,
+                                         LabelEncoder encoder)
+    : features_(std::move(features)),
+      label_(std::move(label)),
+      encoder_(std::move(encoder)) {
+  data_.x.cols = features_.size();
+  data_.features = features_;
+  data_.num_classes =
+      encoder_.task() == v1::BINARY || encoder_.task() == v1::MULTICLASS
+          ? static_cast<int>(encoder_.classes().size())
+          : 0;
+}
+
+absl::Status TrainingDataBuilder::Append(const table::Table& t) {
+  std::vector<const table::Column*> cols;
+  for (const auto& name : features_) {
+    int i = t.Find(name);
+    if (i < 0)
+      return absl::InvalidArgumentError(
+          StrCat("feature ", name, ": not in the rows"));
+    const table::Column& c = t.columns[i];
+    if (c.type != table::ColumnType::kNumeric &&
+        c.type != table::ColumnType::kUnknown) {
+      return absl::InvalidArgumentError(StrCat("feature ", name,
+                                               ": must be numeric, is ",
+                                               table::ColumnTypeName(c.type)));
+    }
+    cols.push_back(&c);
+  }
+  const table::Column* label = nullptr;
+  if (!label_.empty()) {
+    int i = t.Find(label_);
+    if (i < 0)
+      return absl::InvalidArgumentError(
+          StrCat("label ", label_, ": not in the rows"));
+    label = &t.columns[i];
+  }
+  const size_t d = features_.size();
+  data_.x.values.reserve(data_.x.values.size() + t.num_rows * d);
+  for (size_t r = 0; r < t.num_rows; ++r) {
+    if (label != nullptr) {
+      auto y = encoder_.Encode(*label, r);
+      if (!y.ok()) return y.status();
+      if (std::isnan(*y)) {
+        ++skipped_;
+        continue;
+      }
+      data_.y.push_back(*y);
+    }
+    for (size_t j = 0; j < d; ++j) {
+      const table::Column& c = *cols[j];
+      data_.x.values.push_back(
+          c.type == table::ColumnType::kNumeric && c.IsValid(r) ? c.numbers[r]
+                                                                : NAN);
+    }
+    ++data_.x.rows;
+  }
+  return absl::OkStatus();
+}
+
+TrainingData TrainingDataBuilder::Finish() { return std::move(data_); }
+
+}  // namespace mlpipe::ml

@@ -1,0 +1,58 @@
+// Builds TrainingData from tables of rows (the frames a split part streams):
+// the named feature columns (NUMERIC) into the matrix, the label column
+// encoded for the task. Thread-compatible.
+#ifndef MLPIPE_COMMON_ML_TABLE_DATA_H_
+#define MLPIPE_COMMON_ML_TABLE_DATA_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/ml/data.h"
+#include "common/table/table.h"
+#include "mlpipe/v1/model.pb.h"
+
+namespace mlpipe::ml {
+
+// How label values become numbers: classification labels are the index of
+// their class in `classes` (BINARY: [negative, positive]); regression labels
+// are the numbers; clustering has none.
+class LabelEncoder {
+ public:
+  LabelEncoder(v1::Task task, std::vector<std::string> classes);
+  v1::Task task() const { return task_; }
+  const std::vector<std::string>& classes() const { return classes_; }
+  // The encoded label of row `row`, NaN when missing. INVALID_ARGUMENT for a
+  // class not in classes() or a text regression label.
+  absl::StatusOr<double> Encode(const table::Column& column, size_t row) const;
+
+ private:
+  v1::Task task_;
+  std::vector<std::string> classes_;
+  std::map<std::string, int> index_;
+};
+
+class TrainingDataBuilder {
+ public:
+  // `label` empty for clustering.
+  TrainingDataBuilder(std::vector<std::string> features, std::string label,
+                      LabelEncoder encoder);
+  // Appends the rows of `t`; rows whose label is missing are skipped (and
+  // counted). INVALID_ARGUMENT naming a missing or non-numeric feature
+  // column, or a bad label.
+  absl::Status Append(const table::Table& t);
+  int64_t skipped_rows() const { return skipped_; }
+  TrainingData Finish();
+
+ private:
+  const std::vector<std::string> features_;
+  const std::string label_;
+  const LabelEncoder encoder_;
+  TrainingData data_;
+  int64_t skipped_ = 0;
+};
+
+}  // namespace mlpipe::ml
+
+#endif  // MLPIPE_COMMON_ML_TABLE_DATA_H_

@@ -1,0 +1,428 @@
+// Boosted trees and random forests through XGBoost's C API. The model is
+// kept in XGBoost's own UBJSON form; checkpoints are that form too, so a
+// resumed fit continues with the trees already built.
+#include <xgboost/c_api.h>
+
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "common/ml/algorithms.h"
+#include "common/util/strings.h"
+
+namespace mlpipe::ml::internal {
+namespace {
+
+absl::Status XgbError(const std::string& what) {
+  return absl::InternalError(StrCat("xgboost ", what, ": ", XGBGetLastError()));
+}
+
+#define XGB_RETURN_IF_ERROR(call, what) \
+  if ((call) != 0) return XgbError(what)
+
+std::string ArrayInterface(const double* data, size_t rows, size_t cols) {
+  return StrCat("{\"data\": [", reinterpret_cast<uintptr_t>(data),
+                ", true], \"shape\": [", rows, ", ", cols,
+                "], \"typestr\": \"<f8\", \"version\": 3}");
+}
+
+class DMatrix {
+ public:
+  ~DMatrix() {
+    if (handle_ != nullptr) XGDMatrixFree(handle_);
+  }
+  static absl::StatusOr<std::unique_ptr<DMatrix>> Make(
+      const TrainingData& data, const std::vector<double>* weights,
+      int threads) {
+    auto m = std::make_unique<DMatrix>();
+    std::string config =
+        StrCat("{\"missing\": NaN, \"nthread\": ", threads, "}");
+    XGB_RETURN_IF_ERROR(
+        XGDMatrixCreateFromDense(
+            ArrayInterface(data.x.values.data(), data.x.rows, data.x.cols)
+                .c_str(),
+            config.c_str(), &m->handle_),
+        "DMatrix");
+    if (!data.y.empty()) {
+      std::vector<float> label(data.y.begin(), data.y.end());
+      XGB_RETURN_IF_ERROR(XGDMatrixSetFloatInfo(m->handle_, "label",
+                                                label.data(), label.size()),
+                          "labels");
+    }
+    if (weights != nullptr) {
+      std::vector<float> w(weights->begin(), weights->end());
+      XGB_RETURN_IF_ERROR(
+          XGDMatrixSetFloatInfo(m->handle_, "weight", w.data(), w.size()),
+          "weights");
+    }
+    return m;
+  }
+  DMatrixHandle handle() const { return handle_; }
+
+ private:
+  DMatrixHandle handle_ = nullptr;
+};
+
+class Booster {
+ public:
+  explicit Booster(BoosterHandle handle = nullptr) : handle_(handle) {}
+  ~Booster() {
+    if (handle_ != nullptr) XGBoosterFree(handle_);
+  }
+  static absl::StatusOr<std::unique_ptr<Booster>> Make(
+      std::vector<DMatrixHandle> cache) {
+    auto b = std::make_unique<Booster>();
+    XGB_RETURN_IF_ERROR(
+        XGBoosterCreate(cache.data(), cache.size(), &b->handle_), "booster");
+    return b;
+  }
+  BoosterHandle handle() const { return handle_; }
+  absl::Status Set(const std::string& name, const std::string& value) {
+    XGB_RETURN_IF_ERROR(XGBoosterSetParam(handle_, name.c_str(), value.c_str()),
+                        StrCat("parameter ", name));
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> Save() const {
+    bst_ulong len = 0;
+    const char* bytes = nullptr;
+    XGB_RETURN_IF_ERROR(XGBoosterSaveModelToBuffer(
+                            handle_, "{\"format\": \"ubj\"}", &len, &bytes),
+                        "save");
+    return std::string(bytes, len);
+  }
+  absl::Status Load(const std::string& ubj) {
+    XGB_RETURN_IF_ERROR(
+        XGBoosterLoadModelFromBuffer(handle_, ubj.data(), ubj.size()), "load");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<int> Rounds() const {
+    int rounds = 0;
+    XGB_RETURN_IF_ERROR(XGBoosterBoostedRounds(handle_, &rounds), "rounds");
+    return rounds;
+  }
+
+ private:
+  BoosterHandle handle_ = nullptr;
+};
+
+std::string Version() {
+  int major = 0, minor = 0, patch = 0;
+  XGBoostVersion(&major, &minor, &patch);
+  return StrCat(major, ".", minor, ".", patch);
+}
+
+class TreeModel final : public Model {
+ public:
+  TreeModel(v1::Task task, size_t d, int classes, std::unique_ptr<Booster> b,
+            std::string ubj, int rounds, int best_iteration)
+      : task_(task),
+        d_(d),
+        classes_(classes),
+        booster_(std::move(b)),
+        ubj_(std::move(ubj)),
+        rounds_(rounds),
+        best_iteration_(best_iteration) {}
+
+  v1::Task task() const override { return task_; }
+  size_t num_features() const override { return d_; }
+  int OutputWidth() const override {
+    return task_ == v1::MULTICLASS ? classes_ : 1;
+  }
+  absl::Status Predict(const Matrix& x,
+                       std::vector<double>* out) const override {
+    if (x.cols != d_) {
+      return absl::InvalidArgumentError(
+          StrCat("expected ", d_, " features, got ", x.cols));
+    }
+    out->clear();
+    if (x.rows == 0) return absl::OkStatus();
+    const bst_ulong* shape = nullptr;
+    bst_ulong dim = 0;
+    const float* result = nullptr;
+    // Inplace prediction is thread-safe (XGBoost keeps per-thread buffers).
+    if (XGBoosterPredictFromDense(
+            booster_->handle(),
+            ArrayInterface(x.values.data(), x.rows, x.cols).c_str(),
+            "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+            "\"iteration_end\": 0, \"strict_shape\": false, \"missing\": NaN, "
+            "\"cache_id\": 0}",
+            nullptr, &shape, &dim, &result) != 0) {
+      return XgbError("predict");
+    }
+    size_t total = 1;
+    for (bst_ulong i = 0; i < dim; ++i) total *= shape[i];
+    if (total != x.rows * OutputWidth()) {
+      return absl::InternalError(
+          StrCat("xgboost predicted ", total, " values for ", x.rows, " rows"));
+    }
+    out->assign(result, result + total);
+    return absl::OkStatus();
+  }
+  v1::LearnedParameters Parameters() const override {
+    v1::LearnedParameters p;
+    auto* t = p.mutable_trees();
+    t->set_xgboost_ubj(ubj_);
+    t->set_rounds(rounds_);
+    t->set_best_iteration(best_iteration_);
+    t->set_xgboost_version(Version());
+    return p;
+  }
+
+ private:
+  const v1::Task task_;
+  const size_t d_;
+  const int classes_;
+  const std::unique_ptr<Booster> booster_;
+  const std::string ubj_;
+  const int rounds_;
+  const int best_iteration_;
+};
+
+// What both tree algorithms share once their parameters are read.
+struct TreeJob {
+  std::vector<std::pair<std::string, std::string>> params;
+  int rounds = 100;
+  int early_stopping_rounds = 0;
+  std::string eval_metric;
+};
+
+double LastMetric(const char* eval) {
+  // "[12]\teval-logloss:0.4123" -> 0.4123
+  const char* colon = std::strrchr(eval, ':');
+  return colon == nullptr ? NAN : std::strtod(colon + 1, nullptr);
+}
+
+bool HigherIsBetter(const std::string& metric) {
+  return metric == "auc" || metric == "aucpr" || metric == "map" ||
+         metric == "ndcg";
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
+                                             const TrainingData& train,
+                                             const std::vector<double>& weights,
+                                             const FitOptions& options) {
+  bool weighted = false;
+  for (double w : weights) weighted |= w != 1.0;
+  auto dtrain =
+      DMatrix::Make(train, weighted ? &weights : nullptr, options.threads);
+  if (!dtrain.ok()) return dtrain.status();
+  std::unique_ptr<DMatrix> deval;
+  if (options.eval != nullptr && options.eval->rows() > 0) {
+    auto d = DMatrix::Make(*options.eval, nullptr, options.threads);
+    if (!d.ok()) return d.status();
+    deval = std::move(*d);
+  }
+  std::vector<DMatrixHandle> cache = {(*dtrain)->handle()};
+  if (deval) cache.push_back(deval->handle());
+  auto booster = Booster::Make(cache);
+  if (!booster.ok()) return booster.status();
+  Booster& b = **booster;
+  for (const auto& [k, v] : job.params) {
+    if (absl::Status st = b.Set(k, v); !st.ok()) return st;
+  }
+  if (absl::Status st = b.Set("nthread", std::to_string(options.threads));
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = b.Set("eval_metric", job.eval_metric); !st.ok())
+    return st;
+
+  int start = 0;
+  double best_score = HigherIsBetter(job.eval_metric) ? -INFINITY : INFINITY;
+  int best_iteration = -1;
+  if (options.resume != nullptr) {
+    const std::string& s = options.resume->state;
+    if (s.size() < 16) return absl::DataLossError("tree checkpoint too short");
+    int64_t it = 0;
+    std::memcpy(&best_score, s.data(), 8);
+    std::memcpy(&it, s.data() + 8, 8);
+    best_iteration = static_cast<int>(it);
+    if (absl::Status st = b.Load(s.substr(16)); !st.ok()) return st;
+    auto rounds = b.Rounds();
+    if (!rounds.ok()) return rounds.status();
+    start = *rounds;
+  }
+  const char* names[] = {"eval"};
+  for (int iter = start; iter < job.rounds; ++iter) {
+    XGB_RETURN_IF_ERROR(
+        XGBoosterUpdateOneIter(b.handle(), iter, (*dtrain)->handle()), "boost");
+    bool early = job.early_stopping_rounds > 0 && deval;
+    bool report = (iter + 1) % 10 == 0 || iter == 0 || iter + 1 == job.rounds;
+    if (deval && (early || (report && options.on_progress))) {
+      DMatrixHandle evals[] = {deval->handle()};
+      const char* out = nullptr;
+      XGB_RETURN_IF_ERROR(
+          XGBoosterEvalOneIter(b.handle(), iter, evals, names, 1, &out),
+          "eval");
+      double score = LastMetric(out);
+      bool better = HigherIsBetter(job.eval_metric) ? score > best_score
+                                                    : score < best_score;
+      if (better) {
+        best_score = score;
+        best_iteration = iter;
+      }
+      if (report && options.on_progress) {
+        absl::Status st = options.on_progress({iter + 1, job.rounds, score});
+        if (!st.ok()) return st;
+      }
+      if (early && iter - best_iteration >= job.early_stopping_rounds) break;
+    } else if (report && options.on_progress) {
+      absl::Status st = options.on_progress({iter + 1, job.rounds, NAN});
+      if (!st.ok()) return st;
+    }
+    if (options.on_checkpoint && options.checkpoint_every > 0 &&
+        (iter + 1) % options.checkpoint_every == 0 && iter + 1 < job.rounds) {
+      auto ubj = b.Save();
+      if (!ubj.ok()) return ubj.status();
+      std::string state(16, '\0');
+      int64_t it = best_iteration;
+      std::memcpy(state.data(), &best_score, 8);
+      std::memcpy(state.data() + 8, &it, 8);
+      state += *ubj;
+      absl::Status st = options.on_checkpoint({iter + 1, std::move(state)});
+      if (!st.ok()) return st;
+    }
+  }
+  // With early stopping keep the trees up to the best round.
+  std::unique_ptr<Booster> final_booster = std::move(*booster);
+  auto rounds = final_booster->Rounds();
+  if (!rounds.ok()) return rounds.status();
+  if (job.early_stopping_rounds > 0 && best_iteration >= 0 &&
+      best_iteration + 1 < *rounds) {
+    BoosterHandle out = nullptr;
+    XGB_RETURN_IF_ERROR(
+        XGBoosterSlice(final_booster->handle(), 0, best_iteration + 1, 1, &out),
+        "slice");
+    final_booster = std::make_unique<Booster>(out);
+    *rounds = best_iteration + 1;
+  }
+  auto ubj = final_booster->Save();
+  if (!ubj.ok()) return ubj.status();
+  // Reload from the saved bytes: the model predicts exactly as a loaded one.
+  auto loaded = LoadTrees(options.task, train.x.cols, train.num_classes, [&] {
+    v1::TreeEnsembleParameters p;
+    p.set_xgboost_ubj(*ubj);
+    p.set_rounds(*rounds);
+    p.set_best_iteration(best_iteration < 0 ? *rounds - 1 : best_iteration);
+    return p;
+  }());
+  return loaded;
+}
+
+void ObjectiveParams(v1::Task task, int classes, TreeJob* job,
+                     const std::string& metric) {
+  if (task == v1::BINARY) {
+    job->params.push_back({"objective", "binary:logistic"});
+    job->eval_metric = metric.empty() ? "logloss" : metric;
+  } else if (task == v1::MULTICLASS) {
+    job->params.push_back({"objective", "multi:softprob"});
+    job->params.push_back({"num_class", std::to_string(classes)});
+    job->eval_metric = metric.empty() ? "mlogloss" : metric;
+  } else {
+    job->params.push_back({"objective", "reg:squarederror"});
+    job->eval_metric = metric.empty() ? "rmse" : metric;
+  }
+}
+
+std::string Num(double v) { return StrCat(v); }
+
+absl::Status CheckTask(const FitOptions& options, const TrainingData& train,
+                       const char* algorithm) {
+  if (options.task != v1::BINARY && options.task != v1::MULTICLASS &&
+      options.task != v1::REGRESSION) {
+    return absl::InvalidArgumentError(
+        StrCat("task: ", algorithm, " does binary, multiclass or regression"));
+  }
+  if (train.y.size() != train.rows()) {
+    return absl::InvalidArgumentError(
+        StrCat("label: required for ", algorithm));
+  }
+  if (train.rows() == 0) {
+    return absl::InvalidArgumentError("train: no rows");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Model>> FitGbdt(
+    Params& params, const TrainingData& train,
+    const std::vector<double>& weights, const FitOptions& options) {
+  TreeJob job;
+  job.rounds = static_cast<int>(params.Int("rounds", 100, 1, 100000));
+  job.early_stopping_rounds =
+      static_cast<int>(params.Int("early_stopping_rounds", 0, 0, 100000));
+  std::string metric = params.Choice("eval_metric", "",
+                                     {"", "auc", "aucpr", "logloss", "error",
+                                      "mlogloss", "merror", "rmse", "mae"});
+  auto num = [&](const char* name, double fallback, double lo, double hi) {
+    job.params.push_back({name, Num(params.Number(name, fallback, lo, hi))});
+  };
+  num("eta", 0.3, 0, 1);
+  job.params.push_back({"max_depth", Num(params.Int("max_depth", 6, 0, 64))});
+  num("min_child_weight", 1, 0, 1e12);
+  num("subsample", 1, 1e-6, 1);
+  num("colsample_bytree", 1, 1e-6, 1);
+  num("colsample_bynode", 1, 1e-6, 1);
+  num("lambda", 1, 0, 1e12);
+  num("alpha", 0, 0, 1e12);
+  num("gamma", 0, 0, 1e12);
+  num("scale_pos_weight", 1, 1e-12, 1e12);
+  job.params.push_back({"max_bin", Num(params.Int("max_bin", 256, 2, 65536))});
+  job.params.push_back(
+      {"tree_method",
+       params.Choice("tree_method", "hist", {"hist", "approx", "exact"})});
+  job.params.push_back({"seed", Num(params.Int("seed", 0, 0, 1LL << 31))});
+  if (absl::Status st = params.Check(); !st.ok()) return st;
+  if (absl::Status st = CheckTask(options, train, "gbdt"); !st.ok()) return st;
+  ObjectiveParams(options.task, train.num_classes, &job, metric);
+  return Train(job, train, weights, options);
+}
+
+absl::StatusOr<std::unique_ptr<Model>> FitRandomForest(
+    Params& params, const TrainingData& train,
+    const std::vector<double>& weights, const FitOptions& options) {
+  TreeJob job;
+  job.rounds = 1;
+  job.params.push_back(
+      {"num_parallel_tree", Num(params.Int("trees", 100, 1, 100000))});
+  job.params.push_back({"max_depth", Num(params.Int("max_depth", 6, 0, 64))});
+  job.params.push_back(
+      {"subsample", Num(params.Number("subsample", 0.8, 1e-6, 1))});
+  job.params.push_back({"colsample_bynode",
+                        Num(params.Number("colsample_bynode", 0.8, 1e-6, 1))});
+  job.params.push_back(
+      {"min_child_weight", Num(params.Number("min_child_weight", 1, 0, 1e12))});
+  job.params.push_back({"lambda", Num(params.Number("lambda", 1e-5, 0, 1e12))});
+  job.params.push_back({"max_bin", Num(params.Int("max_bin", 256, 2, 65536))});
+  job.params.push_back({"seed", Num(params.Int("seed", 0, 0, 1LL << 31))});
+  job.params.push_back({"eta", "1"});
+  job.params.push_back({"tree_method", "hist"});
+  if (absl::Status st = params.Check(); !st.ok()) return st;
+  if (absl::Status st = CheckTask(options, train, "random_forest"); !st.ok())
+    return st;
+  ObjectiveParams(options.task, train.num_classes, &job, "");
+  return Train(job, train, weights, options);
+}
+
+absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
+    v1::Task task, size_t num_features, int num_classes,
+    const v1::TreeEnsembleParameters& p) {
+  auto booster = Booster::Make({});
+  if (!booster.ok()) return booster.status();
+  if (absl::Status st = (*booster)->Load(p.xgboost_ubj()); !st.ok()) {
+    return absl::DataLossError(StrCat("tree parameters: ", st.message()));
+  }
+  bst_ulong features = 0;
+  if (XGBoosterGetNumFeature((*booster)->handle(), &features) != 0 ||
+      features != num_features) {
+    return absl::DataLossError(StrCat("tree parameters: the model has ",
+                                      features, " features, the artifact ",
+                                      num_features));
+  }
+  return std::make_unique<TreeModel>(task, num_features, num_classes,
+                                     std::move(*booster), p.xgboost_ubj(),
+                                     p.rounds(), p.best_iteration());
+}
+
+}  // namespace mlpipe::ml::internal
