@@ -11,19 +11,6 @@
 namespace mlpipe::ml::internal {
 namespace {
 
-// A seeded stream of uniform doubles in [0, 1).
-class Uniform {
- public:
-  explicit Uniform(uint64_t seed) : state_(seed) {}
-  double Next() {
-    state_ = SplitMix64(state_);
-    return static_cast<double>(state_ >> 11) * 0x1.0p-53;
-  }
-
- private:
-  uint64_t state_;
-};
-
 double SquaredDistance(const double* a, const double* b, size_t d) {
   double s = 0;
   for (size_t j = 0; j < d; ++j) {
@@ -93,7 +80,7 @@ struct Run {
 // Greedy k-means++: each new centre is the best (lowest potential) of
 // 2 + log(k) candidates drawn in proportion to the squared distance.
 std::vector<double> SeedPlusPlus(const Matrix& x, const std::vector<double>& w,
-                                 int k, Uniform& rng) {
+                                 int k, UniformStream& rng) {
   const size_t n = x.rows, d = x.cols;
   std::vector<double> centres(k * d);
   auto draw = [&](const std::vector<double>& weights, double total) {
@@ -250,7 +237,7 @@ absl::StatusOr<std::unique_ptr<Model>> FitKMeans(
     best.centroids.assign(v.begin() + 3, v.end());
   }
   for (int init = first; init < n_init; ++init) {
-    Uniform rng(SplitMix64(seed) ^ SplitMix64(init + 1));
+    UniformStream rng(SplitMix64(seed) ^ SplitMix64(init + 1));
     Run run = Lloyd(x, weights, k, SeedPlusPlus(x, weights, k, rng), max_iter,
                     abs_tol, options.threads);
     if (run.inertia < best.inertia) best = std::move(run);

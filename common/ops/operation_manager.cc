@@ -49,6 +49,10 @@ class OperationManager::LiveProgress final : public Progress {
   LiveProgress(OperationManager* m, std::shared_ptr<Live> live)
       : m_(m), live_(std::move(live)) {}
   bool Cancelled() const override { return live_->cancel.load(); }
+  std::string operation_id() const override {
+    std::lock_guard lock(m_->mu_);
+    return live_->record.operation().id();
+  }
   void Update(int64_t done, int64_t total,
               const std::string& message) override {
     std::lock_guard lock(m_->mu_);

@@ -45,6 +45,8 @@ class Progress {
   // second). `total` 0 when unknown.
   virtual void Update(int64_t done, int64_t total,
                       const std::string& message) = 0;
+  // The id of the operation the work runs for ("" outside a manager).
+  virtual std::string operation_id() const { return ""; }
 };
 
 // Runs one operation: its result (packed in an Any) or an error.

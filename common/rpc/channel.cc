@@ -13,7 +13,8 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
   std::string config = "{";
-  if (target.starts_with("dns:///")) {
+  if (target.starts_with("dns:///") || target.starts_with("ipv4:") ||
+      target.starts_with("ipv6:")) {
     config += R"("loadBalancingConfig": [{"round_robin": {}}])";
   }
   if (options.retry_unavailable) {

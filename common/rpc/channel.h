@@ -18,9 +18,10 @@ struct ChannelOptions {
   bool retry_unavailable = true;
 };
 
-// A channel to `target` ("host:port", or "dns:///name:port", which balances
-// round robin over every address the name resolves to, as for a headless
-// Kubernetes Service).
+// A channel to `target`: "host:port"; "dns:///name:port", which balances
+// round robin over every address the name resolves to (as for a headless
+// Kubernetes Service); or a static list "ipv4:10.0.0.1:7000,10.0.0.2:7000",
+// also round robin.
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
                                           const ChannelOptions& options = {});
 

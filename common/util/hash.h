@@ -29,6 +29,20 @@ inline uint64_t StableHash(std::string_view bytes) {
 // Hash of a number; -0.0 and 0.0 hash alike.
 uint64_t StableHash(double value);
 
+// A seeded stream of uniform doubles in [0, 1), the same on every machine
+// (SplitMix64 steps). Not thread-safe.
+class UniformStream {
+ public:
+  explicit UniformStream(uint64_t seed) : state_(seed) {}
+  double Next() {
+    state_ = SplitMix64(state_);
+    return static_cast<double>(state_ >> 11) * 0x1.0p-53;
+  }
+
+ private:
+  uint64_t state_;
+};
+
 }  // namespace mlpipe
 
 #endif  // MLPIPE_COMMON_UTIL_HASH_H_

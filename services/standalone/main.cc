@@ -7,6 +7,8 @@
 #include "services/orchestrator/orchestrator_module.h"
 #include "services/prep/prep_module.h"
 #include "services/split/split_module.h"
+#include "services/train/train_flags.h"
+#include "services/train/train_module.h"
 
 int main(int argc, char** argv) {
   mlpipe::host::InitServerProcess(
@@ -41,6 +43,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   modules.push_back(std::move(*split_module));
+
+  auto train_module = mlpipe::train::TrainModule::Open(
+      data_dir, mlpipe::train::TrainOptionsFromFlags());
+  if (!train_module.ok()) {
+    mlpipe::LogError("cannot open the train store",
+                     {{"error", std::string(train_module.status().message())}});
+    return 1;
+  }
+  modules.push_back(std::move(*train_module));
 
   auto orchestrator_module = mlpipe::orchestrator::OrchestratorModule::Open(
       data_dir, mlpipe::orchestrator::OrchestratorOptionsFromFlags());

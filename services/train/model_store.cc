@@ -1,0 +1,142 @@
+#include "services/train/model_store.h"
+
+#include <cstdio>
+
+#include "common/util/proto_bytes.h"
+#include "common/util/sha256.h"
+#include "common/util/strings.h"
+
+namespace mlpipe::train {
+namespace {
+
+std::string VersionKey(const std::string& name, int64_t version) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%012lld", static_cast<long long>(version));
+  return StrCat("a/", name, "/", buf);
+}
+
+absl::StatusOr<v1::ModelArtifact> Parse(std::string_view bytes,
+                                        std::string_view key) {
+  v1::ModelArtifact a;
+  if (!a.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(
+        StrCat("model ", key, ": stored bytes are unreadable"));
+  }
+  std::string want = ArtifactHash(a);
+  if (want != a.sha256()) {
+    return absl::DataLossError(StrCat("model ", a.id(), ": content hash ", want,
+                                      " does not match the stored ",
+                                      a.sha256()));
+  }
+  return a;
+}
+
+}  // namespace
+
+std::string ArtifactHash(const v1::ModelArtifact& artifact) {
+  v1::ModelArtifact copy = artifact;
+  copy.clear_sha256();
+  Sha256 h;
+  h.Update(DeterministicBytes(copy));
+  return h.HexDigest();
+}
+
+v1::ModelArtifact Summary(const v1::ModelArtifact& artifact) {
+  v1::ModelArtifact s = artifact;
+  s.clear_learned();
+  s.clear_transform();
+  return s;
+}
+
+absl::StatusOr<v1::ModelArtifact> ModelStore::Add(v1::ModelArtifact artifact,
+                                                  const Commit& commit) {
+  const std::string& name = artifact.name();
+  if (name.empty() || name.find('/') != std::string::npos ||
+      name.find(':') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        StrCat("model: \"", name, "\" must be non-empty, without '/' or ':'"));
+  }
+  std::lock_guard lock(add_mu_);
+  auto last = store_->LastKey(kModelsColumnFamily, StrCat("a/", name, "/"));
+  if (!last.ok()) return last.status();
+  int64_t version = 1;
+  if (last->has_value()) {
+    version =
+        std::stoll(last->value().substr(last->value().rfind('/') + 1)) + 1;
+  }
+  artifact.set_version(version);
+  artifact.set_id(StrCat(name, ":", version));
+  artifact.set_sha256(ArtifactHash(artifact));
+  storage::WriteBatch batch;
+  batch.Put(kModelsColumnFamily, VersionKey(name, version),
+            artifact.SerializeAsString());
+  absl::Status written = commit ? commit(artifact, std::move(batch))
+                                : store_->Write(batch, {.sync = true});
+  if (!written.ok()) return written;
+  return artifact;
+}
+
+absl::StatusOr<v1::ModelArtifact> ModelStore::Get(const std::string& id) const {
+  size_t colon = id.rfind(':');
+  std::string name = colon == std::string::npos ? id : id.substr(0, colon);
+  std::string key;
+  if (colon == std::string::npos) {
+    auto last = store_->LastKey(kModelsColumnFamily, StrCat("a/", name, "/"));
+    if (!last.ok()) return last.status();
+    if (!last->has_value()) {
+      return absl::NotFoundError(StrCat("model \"", id, "\": no such model"));
+    }
+    key = **last;
+  } else {
+    int64_t version = 0;
+    try {
+      version = std::stoll(id.substr(colon + 1));
+    } catch (...) {
+      version = 0;
+    }
+    if (version <= 0) {
+      return absl::InvalidArgumentError(StrCat(
+          "model \"", id, "\": the version after ':' must be a number >= 1"));
+    }
+    key = VersionKey(name, version);
+  }
+  auto bytes = store_->Get(kModelsColumnFamily, key);
+  if (!bytes.ok()) {
+    if (absl::IsNotFound(bytes.status())) {
+      return absl::NotFoundError(
+          StrCat("model \"", id, "\": no such model version"));
+    }
+    return bytes.status();
+  }
+  return Parse(*bytes, key);
+}
+
+absl::StatusOr<std::vector<v1::ModelArtifact>> ModelStore::List(
+    const std::string& name, int limit) const {
+  if (limit <= 0) limit = 100;
+  // Keys sort by name then version; collect, then order newest first per name.
+  std::vector<std::vector<v1::ModelArtifact>> by_name;
+  std::string current;
+  auto it = store_->Scan(kModelsColumnFamily,
+                         name.empty() ? "a/" : StrCat("a/", name, "/"));
+  for (; it->Valid(); it->Next()) {
+    auto a = Parse(it->value(), it->key());
+    if (!a.ok()) return a.status();
+    if (by_name.empty() || a->name() != current) {
+      current = a->name();
+      by_name.emplace_back();
+    }
+    by_name.back().push_back(Summary(*a));
+  }
+  if (auto s = it->status(); !s.ok()) return s;
+  std::vector<v1::ModelArtifact> out;
+  for (auto& versions : by_name) {
+    for (auto v = versions.rbegin(); v != versions.rend(); ++v) {
+      if (static_cast<int>(out.size()) == limit) return out;
+      out.push_back(std::move(*v));
+    }
+  }
+  return out;
+}
+
+}  // namespace mlpipe::train

@@ -1,0 +1,1126 @@
+#include "services/train/trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "common/metrics/metrics.h"
+#include "common/ml/metrics.h"
+#include "common/ml/model.h"
+#include "common/ml/table_data.h"
+#include "common/table/frame_codec.h"
+#include "common/table/typing.h"
+#include "common/util/strings.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/train/search.h"
+
+namespace mlpipe::train {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kJobs[] = "jobs";
+constexpr char kCheckpoints[] = "checkpoints";
+constexpr char kTrialModels[] = "trial_models";
+
+struct Metrics {
+  prometheus::Family<prometheus::Counter>& jobs;
+  prometheus::Family<prometheus::Counter>& trials;
+  prometheus::Family<prometheus::Histogram>& seconds;
+  prometheus::Gauge& running;
+  prometheus::Counter& resumed;
+  static Metrics& Get() {
+    static Metrics* m = new Metrics{
+        prometheus::BuildCounter()
+            .Name("mlpipe_train_jobs_total")
+            .Help("Training jobs ended, by state.")
+            .Register(metrics::Registry()),
+        prometheus::BuildCounter()
+            .Name("mlpipe_train_trials_total")
+            .Help("Trials ended, by algorithm and state.")
+            .Register(metrics::Registry()),
+        prometheus::BuildHistogram()
+            .Name("mlpipe_train_fit_seconds")
+            .Help("Time to fit one model (a trial, a fold or a final fit), by "
+                  "algorithm.")
+            .Register(metrics::Registry()),
+        prometheus::BuildGauge()
+            .Name("mlpipe_train_jobs_running")
+            .Help("Training jobs running now.")
+            .Register(metrics::Registry())
+            .Add({}),
+        prometheus::BuildCounter()
+            .Name("mlpipe_train_fits_resumed_total")
+            .Help("Fits resumed from a checkpoint.")
+            .Register(metrics::Registry())
+            .Add({}),
+    };
+    return *m;
+  }
+};
+
+const prometheus::Histogram::BucketBoundaries& FitBuckets() {
+  static const auto* b = new prometheus::Histogram::BucketBoundaries{
+      0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 7200};
+  return *b;
+}
+
+v1::Task ParseTask(const std::string& t) {
+  if (t == "binary") return v1::BINARY;
+  if (t == "multiclass") return v1::MULTICLASS;
+  if (t == "regression") return v1::REGRESSION;
+  if (t == "clustering") return v1::CLUSTERING;
+  return v1::TASK_UNSPECIFIED;
+}
+
+std::string TaskName(v1::Task t) {
+  switch (t) {
+    case v1::BINARY:
+      return "binary";
+    case v1::MULTICLASS:
+      return "multiclass";
+    case v1::REGRESSION:
+      return "regression";
+    case v1::CLUSTERING:
+      return "clustering";
+    default:
+      return "";
+  }
+}
+
+std::string Or(const std::string& a, const std::string& b) {
+  return a.empty() ? b : a;
+}
+
+// What a job trains on, decided once from its request and split.
+struct Resolved {
+  v1::Task task = v1::TASK_UNSPECIFIED;
+  std::string label;
+  std::vector<std::string> classes;
+  std::string metric;
+};
+
+absl::StatusOr<Resolved> Resolve(const v1::StartTrainingRequest& r,
+                                 const v1::Split& split,
+                                 const v1::FeatureSet& fs) {
+  Resolved out;
+  bool all_kmeans = true;
+  for (const auto& c : r.candidates()) all_kmeans &= c.algorithm() == "kmeans";
+  out.task = ParseTask(r.task());
+  const std::string split_label = Or(split.spec().label(), fs.label());
+  if (out.task == v1::TASK_UNSPECIFIED) {
+    if (all_kmeans) {
+      out.task = v1::CLUSTERING;
+    } else if (split.label_kind() == "continuous") {
+      out.task = v1::REGRESSION;
+    } else if (split.label_kind() == "classes") {
+      std::set<std::string> seen;
+      for (const auto& p : split.parts()) {
+        for (const auto& c : p.classes()) seen.insert(c.value());
+      }
+      out.task = seen.size() > 2 ? v1::MULTICLASS : v1::BINARY;
+    } else {
+      return absl::FailedPreconditionError(
+          StrCat("label: split ", split.id(),
+                 " has no label; make the split with one "
+                 "(or set task: clustering)"));
+    }
+  }
+  if (out.task != v1::CLUSTERING) {
+    out.label = Or(r.label(), split_label);
+    if (out.label.empty()) {
+      return absl::InvalidArgumentError(
+          "label: required (the split and feature set have none)");
+    }
+  }
+  if (out.task == v1::BINARY || out.task == v1::MULTICLASS) {
+    if (out.label != split_label) {
+      return absl::InvalidArgumentError(StrCat(
+          "label: split ", split.id(), " was made with label ", split_label,
+          "; classifying by ", out.label, " needs a split made with it"));
+    }
+    // The split's classes, in its order (numbers numerically, text by name).
+    std::vector<std::string> classes;
+    for (const auto& p : split.parts()) {
+      for (const auto& c : p.classes()) {
+        if (std::find(classes.begin(), classes.end(), c.value()) ==
+            classes.end())
+          classes.push_back(c.value());
+      }
+    }
+    bool numeric = true;
+    for (const auto& c : classes) {
+      double v;
+      numeric &= table::ParseNumber(c, &v);
+    }
+    std::sort(classes.begin(), classes.end(),
+              [numeric](const auto& a, const auto& b) {
+                if (!numeric) return a < b;
+                double x = 0, y = 0;
+                table::ParseNumber(a, &x);
+                table::ParseNumber(b, &y);
+                return x < y;
+              });
+    if (classes.size() < 2) {
+      return absl::FailedPreconditionError(
+          StrCat("label ", out.label, ": split ", split.id(), " has ",
+                 classes.size(), " class(es); classification needs 2 or more"));
+    }
+    if (out.task == v1::BINARY && classes.size() != 2) {
+      return absl::InvalidArgumentError(StrCat("task: binary, but label ",
+                                               out.label, " has ",
+                                               classes.size(), " classes"));
+    }
+    if (!r.positive_class().empty()) {
+      if (out.task != v1::BINARY) {
+        return absl::InvalidArgumentError(
+            "positive_class: only for binary tasks");
+      }
+      auto it = std::find(classes.begin(), classes.end(), r.positive_class());
+      if (it == classes.end()) {
+        return absl::InvalidArgumentError(
+            StrCat("positive_class: \"", r.positive_class(),
+                   "\" is not a class of ", out.label));
+      }
+      classes.erase(it);
+      classes.push_back(r.positive_class());
+    }
+    out.classes = std::move(classes);
+  }
+  out.metric = Or(r.search().metric(), ml::DefaultMetric(out.task));
+  const auto& allowed = ml::MetricsFor(out.task);
+  if (std::find(allowed.begin(), allowed.end(), out.metric) == allowed.end()) {
+    std::string list;
+    for (const auto& m : allowed) StrAppend(&list, list.empty() ? "" : ", ", m);
+    return absl::InvalidArgumentError(
+        StrCat("search.metric: ", out.metric, " does not suit a ",
+               TaskName(out.task), " task (", list, ")"));
+  }
+  for (int i = 0; i < r.candidates_size(); ++i) {
+    if (!ml::Supports(r.candidates(i).algorithm(), out.task)) {
+      return absl::InvalidArgumentError(
+          StrCat("candidates[", i, "].algorithm: ", r.candidates(i).algorithm(),
+                 " cannot do a ", TaskName(out.task), " task"));
+    }
+  }
+  return out;
+}
+
+bool Better(const std::string& metric, double a, double b) {
+  if (std::isnan(b)) return !std::isnan(a);
+  if (std::isnan(a)) return false;
+  return ml::HigherIsBetter(metric) ? a > b : a < b;
+}
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// Rows of `data` whose fold is (holdout) / is not (training side) `fold`.
+ml::TrainingData FoldRows(const ml::TrainingData& data,
+                          const std::vector<uint8_t>& folds, int fold,
+                          bool holdout) {
+  ml::TrainingData out;
+  out.x.cols = data.x.cols;
+  out.num_classes = data.num_classes;
+  out.features = data.features;
+  for (size_t i = 0; i < data.rows(); ++i) {
+    if ((folds[i] == fold) != holdout) continue;
+    out.x.values.insert(out.x.values.end(), data.x.Row(i),
+                        data.x.Row(i) + data.x.cols);
+    if (!data.y.empty()) out.y.push_back(data.y[i]);
+    if (!data.weights.empty()) out.weights.push_back(data.weights[i]);
+    ++out.x.rows;
+  }
+  return out;
+}
+
+TrainerOptions WithDefaults(TrainerOptions o) {
+  if (o.worker_id.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    o.worker_id = StrCat(host, ":", static_cast<int64_t>(getpid()));
+  }
+  return o;
+}
+
+}  // namespace
+
+struct Trainer::Job {
+  std::mutex mu;
+  v1::TrainingJob job;  // GUARDED_BY(mu)
+  Clock::time_point last_persist;
+};
+
+struct Trainer::Data {
+  std::string job;
+  v1::Split split;
+  v1::FeatureSet fs;
+  Resolved resolved;
+  ml::TrainingData train;
+  ml::TrainingData eval;       // Empty without an eval part.
+  std::vector<uint8_t> folds;  // One per train row with cross-validation.
+  double read_seconds = 0;
+};
+
+struct Trainer::Outcome {
+  v1::Trial trial;
+  std::optional<v1::LearnedParameters> learned;
+  std::vector<v1::MetricValue> train_metrics, eval_metrics;
+  double fit_seconds = 0;
+};
+
+storage::Options Trainer::StorageOptions() {
+  storage::Options o;
+  o.column_families = {{.name = kJobs},
+                       {.name = kCheckpoints, .large_values = true},
+                       {.name = kTrialModels, .large_values = true},
+                       {.name = kModelsColumnFamily, .large_values = true},
+                       {.name = ops::kOperationsColumnFamily},
+                       {.name = events::kEventsColumnFamily}};
+  return o;
+}
+
+Trainer::Trainer(TrainerOptions options, storage::Store* store,
+                 events::EventLog* events, TrainSources* sources)
+    : options_(WithDefaults(std::move(options))),
+      store_(store),
+      events_(events),
+      sources_(sources),
+      models_(store) {
+  Metrics::Get();
+}
+
+Trainer::~Trainer() = default;
+
+int Trainer::AddListener(std::function<void(const v1::TrainingJob&)> fn) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_[next_listener_] = std::move(fn);
+  return next_listener_++;
+}
+
+void Trainer::RemoveListener(int handle) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.erase(handle);
+}
+
+absl::Status Trainer::Persist(const v1::TrainingJob& job) {
+  return store_->Put(kJobs, job.id(), job.SerializeAsString());
+}
+
+// REQUIRES: job.mu held.
+void Trainer::Changed(Job& job, bool persist) {
+  job.job.set_revision(job.job.revision() + 1);
+  *job.job.mutable_updated_at() = TimeUtil::GetCurrentTime();
+  if (persist || Clock::now() - job.last_persist > std::chrono::seconds(1)) {
+    (void)Persist(job.job);  // Progress is best effort; states persist below.
+    job.last_persist = Clock::now();
+  }
+  std::lock_guard lock(listeners_mu_);
+  for (auto& [id, fn] : listeners_) fn(job.job);
+}
+
+absl::Status Trainer::Created(const std::string& id,
+                              const v1::StartTrainingRequest& request) {
+  std::lock_guard lock(jobs_mu_);
+  if (live_.contains(id)) return absl::OkStatus();
+  auto existing = store_->Get(kJobs, id);
+  if (existing.ok()) return absl::OkStatus();
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  v1::TrainingJob job;
+  job.set_id(id);
+  *job.mutable_request() = request;
+  job.set_state(v1::Operation::PENDING);
+  job.set_revision(1);
+  *job.mutable_created_at() = TimeUtil::GetCurrentTime();
+  *job.mutable_updated_at() = job.created_at();
+  return Persist(job);
+}
+
+absl::StatusOr<v1::TrainingJob> Trainer::GetJob(const std::string& id) const {
+  {
+    std::lock_guard lock(jobs_mu_);
+    auto it = live_.find(id);
+    if (it != live_.end()) {
+      std::lock_guard job_lock(it->second->mu);
+      return it->second->job;
+    }
+  }
+  auto bytes = store_->Get(kJobs, id);
+  if (!bytes.ok()) {
+    if (absl::IsNotFound(bytes.status()))
+      return absl::NotFoundError(StrCat("job ", id, ": no such training job"));
+    return bytes.status();
+  }
+  v1::TrainingJob job;
+  if (!job.ParseFromString(*bytes)) {
+    return absl::DataLossError(
+        StrCat("job ", id, ": stored record is unreadable"));
+  }
+  return job;
+}
+
+absl::StatusOr<std::vector<v1::Trial>> Trainer::ListTrials(
+    const v1::ListTrialsRequest& request) const {
+  std::vector<v1::TrainingJob> jobs;
+  if (!request.job().empty()) {
+    auto job = GetJob(request.job());
+    if (!job.ok()) return job.status();
+    jobs.push_back(std::move(*job));
+  } else {
+    auto it = store_->Scan(kJobs, "");
+    for (; it->Valid(); it->Next()) {
+      auto job = GetJob(std::string(it->key()));
+      if (!job.ok()) return job.status();
+      jobs.push_back(std::move(*job));
+    }
+    if (auto s = it->status(); !s.ok()) return s;
+  }
+  std::vector<v1::Trial> out;
+  std::string metric;
+  for (const auto& job : jobs) {
+    for (const auto& t : job.trials()) {
+      if (!request.candidate().empty() && t.candidate() != request.candidate())
+        continue;
+      if (!request.algorithm().empty() && t.algorithm() != request.algorithm())
+        continue;
+      out.push_back(t);
+    }
+  }
+  if (request.order_by() == "score") {
+    std::stable_sort(out.begin(), out.end(),
+                     [](const v1::Trial& a, const v1::Trial& b) {
+                       return Better(a.metric(), a.score(), b.score());
+                     });
+  } else if (!request.order_by().empty()) {
+    return absl::InvalidArgumentError(StrCat(
+        "order_by: \"score\" or empty, got \"", request.order_by(), "\""));
+  } else {
+    std::stable_sort(out.begin(), out.end(),
+                     [](const v1::Trial& a, const v1::Trial& b) {
+                       return TimeUtil::TimestampToNanoseconds(a.started_at()) >
+                              TimeUtil::TimestampToNanoseconds(b.started_at());
+                     });
+  }
+  int limit = request.limit() > 0 ? request.limit() : 100;
+  if (static_cast<int>(out.size()) > limit) out.resize(limit);
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
+    const v1::TrainingJob& job) {
+  const auto started = Clock::now();
+  auto data = std::make_shared<Data>();
+  data->job = job.id();
+  const auto& r = job.request();
+  auto split = sources_->GetSplit(r.split());
+  if (!split.ok()) return split.status();
+  data->split = std::move(*split);
+  const std::string fs_id = Or(r.feature_set(), data->split.feature_set());
+  if (fs_id.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat("feature_set: required: split ", r.split(), " is of dataset ",
+               data->split.dataset(), " version ", data->split.version(),
+               "; name a feature set of that version"));
+  }
+  auto fs = sources_->GetFeatureSet(fs_id);
+  if (!fs.ok()) return fs.status();
+  data->fs = std::move(*fs);
+  if (data->fs.dataset() != data->split.dataset() ||
+      data->fs.version() != data->split.version()) {
+    return absl::FailedPreconditionError(
+        StrCat("feature_set: ", fs_id, " is of ", data->fs.dataset(),
+               " version ", data->fs.version(), ", split ", r.split(), " of ",
+               data->split.dataset(), " version ", data->split.version()));
+  }
+  auto resolved = Resolve(r, data->split, data->fs);
+  if (!resolved.ok()) return resolved.status();
+  data->resolved = std::move(*resolved);
+
+  auto has_part = [&](const std::string& name) {
+    for (const auto& p : data->split.parts()) {
+      if (p.name() == name) return true;
+    }
+    return false;
+  };
+  const std::string train_part = Or(r.train_part(), "train");
+  if (!has_part(train_part)) {
+    return absl::InvalidArgumentError(StrCat(
+        "train_part: split ", r.split(), " has no part \"", train_part, "\""));
+  }
+  std::string eval_part = r.eval_part();
+  if (eval_part.empty() && has_part("eval")) eval_part = "eval";
+  if (!eval_part.empty() && !has_part(eval_part)) {
+    return absl::InvalidArgumentError(StrCat(
+        "eval_part: split ", r.split(), " has no part \"", eval_part, "\""));
+  }
+  const int folds = r.search().folds();
+  if (folds > 0) {
+    if (data->split.spec().folds() != folds ||
+        Or(data->split.spec().fold_part(), data->split.parts(0).name()) !=
+            train_part) {
+      return absl::FailedPreconditionError(
+          StrCat("search.folds: ", folds,
+                 "-fold cross-validation needs a split with folds: ", folds,
+                 " on part ", train_part, "; split ", r.split(), " has ",
+                 data->split.spec().folds(), " folds"));
+    }
+  } else if (eval_part.empty()) {
+    return absl::FailedPreconditionError(StrCat(
+        "eval_part: split ", r.split(),
+        " has no eval part to score trials on; add one or use search.folds"));
+  }
+
+  std::vector<std::string> columns(data->fs.features().begin(),
+                                   data->fs.features().end());
+  const std::string& label = data->resolved.label;
+  // The split's label comes with with_labels; another label as a column.
+  const bool split_label =
+      !label.empty() &&
+      label == Or(data->split.spec().label(), data->fs.label());
+  if (!label.empty() && !split_label) columns.push_back(label);
+  auto read = [&](const std::string& part,
+                  ml::TrainingData* out) -> absl::Status {
+    v1::ReadSplitRequest req;
+    req.set_split(r.split());
+    req.set_part(part);
+    req.set_feature_set(fs_id);
+    req.set_with_labels(split_label);
+    *req.mutable_columns() = {columns.begin(), columns.end()};
+    req.set_max_rows_per_frame(options_.frame_rows);
+    auto reader = sources_->ReadSplit(req);
+    if (!reader.ok()) return reader.status();
+    ml::TrainingDataBuilder builder(
+        {data->fs.features().begin(), data->fs.features().end()}, label,
+        ml::LabelEncoder(data->resolved.task, data->resolved.classes));
+    v1::Frame frame;
+    while (true) {
+      auto more = (*reader)->Next(&frame);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      auto t = table::TableFromFrame(std::move(frame));
+      if (!t.ok()) return t.status();
+      if (auto s = builder.Append(*t); !s.ok()) return s;
+      frame.Clear();
+    }
+    *out = builder.Finish();
+    return absl::OkStatus();
+  };
+  if (auto s = read(train_part, &data->train); !s.ok()) return s;
+  if (data->train.rows() == 0) {
+    return absl::FailedPreconditionError(StrCat("train_part: part ", train_part,
+                                                " of split ", r.split(),
+                                                " has no labelled rows"));
+  }
+  if (!eval_part.empty()) {
+    if (auto s = read(eval_part, &data->eval); !s.ok()) return s;
+  }
+  if (folds > 0) {
+    // The train part's rows arrive in row order; its assignments say their
+    // folds.
+    auto chunks = sources_->ReadAssignments(r.split());
+    if (!chunks.ok()) return chunks.status();
+    int part_index = 0;
+    for (int i = 0; i < data->split.parts_size(); ++i) {
+      if (data->split.parts(i).name() == train_part) part_index = i;
+    }
+    for (const auto& c : *chunks) {
+      for (size_t i = 0; i < c.parts().size(); ++i) {
+        if (static_cast<uint8_t>(c.parts()[i]) == part_index)
+          data->folds.push_back(i < c.folds().size() ? c.folds()[i] : 255);
+      }
+    }
+    if (data->folds.size() != data->train.rows()) {
+      return absl::FailedPreconditionError(
+          StrCat("search.folds: the train part has ", data->train.rows(),
+                 " labelled rows but ", data->folds.size(),
+                 " fold assignments (rows without a label cannot be "
+                 "cross-validated)"));
+    }
+  }
+  data->read_seconds = Seconds(started);
+  return data;
+}
+
+absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
+    const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,
+    bool final_fit, int threads, const std::function<bool()>& cancelled,
+    const std::function<void(const v1::Trial&)>& on_progress) {
+  Outcome out;
+  out.trial = trial;
+  out.trial.set_worker(options_.worker_id);
+  const auto& r = job.request();
+  const v1::Task task = data.resolved.task;
+  const std::string& metric = data.resolved.metric;
+  const int every = r.checkpoint_every() > 0 ? r.checkpoint_every()
+                                             : options_.checkpoint_every;
+  auto& m = Metrics::Get();
+  int candidate_index = 0;
+  for (int i = 0; i < r.candidates_size(); ++i) {
+    if (r.candidates(i).name() == trial.candidate()) candidate_index = i;
+  }
+  const std::string where = StrCat("candidates[", candidate_index, "].params");
+
+  // One fit with checkpoints under `key`, progress into the trial.
+  auto fit = [&](const ml::TrainingData& train, const ml::TrainingData* eval,
+                 const std::string& key)
+      -> absl::StatusOr<std::unique_ptr<ml::Model>> {
+    ml::FitOptions o;
+    o.task = task;
+    o.threads = threads;
+    o.eval = eval;
+    o.checkpoint_every = every;
+    std::optional<ml::Checkpoint> resume;
+    if (auto bytes = store_->Get(kCheckpoints, key); bytes.ok()) {
+      v1::TrialCheckpoint cp;
+      if (cp.ParseFromString(*bytes)) {
+        resume = ml::Checkpoint{cp.iteration(), cp.state()};
+        o.resume = &*resume;
+        out.trial.set_resumed_from(cp.iteration());
+        m.resumed.Increment();
+      }
+    }
+    o.on_checkpoint = [&](const ml::Checkpoint& cp) {
+      v1::TrialCheckpoint stored;
+      stored.set_iteration(cp.iteration);
+      stored.set_state(cp.state);
+      return store_->Put(kCheckpoints, key, stored.SerializeAsString());
+    };
+    o.on_progress = [&](const ml::FitProgress& p) {
+      if (cancelled()) return absl::CancelledError("training job cancelled");
+      out.trial.set_iteration(p.iteration);
+      out.trial.set_iterations(p.iterations);
+      if (!std::isnan(p.loss)) out.trial.set_loss(p.loss);
+      if (on_progress) on_progress(out.trial);
+      return absl::OkStatus();
+    };
+    const auto started = Clock::now();
+    auto model = ml::Fit(trial.algorithm(), trial.params(), where, train, o);
+    double s = Seconds(started);
+    out.fit_seconds += s;
+    m.seconds.Add({{"algorithm", trial.algorithm()}}, FitBuckets()).Observe(s);
+    if (model.ok())
+      (void)store_->Put(kCheckpoints, key, "");  // Done: no resume.
+    return model;
+  };
+
+  const bool cv = r.search().folds() > 0;
+  if (cv && !final_fit) {
+    double sum = 0;
+    int scored = 0;
+    for (int k = 0; k < r.search().folds(); ++k) {
+      ml::TrainingData fold_train = FoldRows(data.train, data.folds, k, false);
+      ml::TrainingData holdout = FoldRows(data.train, data.folds, k, true);
+      if (fold_train.rows() == 0 || holdout.rows() == 0) {
+        out.trial.add_fold_scores(NAN);
+        continue;
+      }
+      auto model = fit(fold_train, nullptr, StrCat(trial.id(), "/fold", k));
+      if (!model.ok()) return model.status();
+      auto scores = ml::Score(**model, holdout, threads);
+      if (!scores.ok()) return scores.status();
+      double v = ml::Find(*scores, metric);
+      out.trial.add_fold_scores(v);
+      if (!std::isnan(v)) {
+        sum += v;
+        ++scored;
+      }
+    }
+    out.trial.set_score(scored > 0 ? sum / scored : NAN);
+    return out;
+  }
+  const ml::TrainingData* eval = data.eval.rows() > 0 ? &data.eval : nullptr;
+  auto model = fit(data.train, eval,
+                   final_fit ? StrCat(trial.id(), "/final") : trial.id());
+  if (!model.ok()) return model.status();
+  out.learned = (*model)->Parameters();
+  if (eval != nullptr) {
+    auto scores = ml::Score(**model, *eval, threads);
+    if (!scores.ok()) return scores.status();
+    out.eval_metrics = *scores;
+  }
+  auto train_scores = ml::Score(**model, data.train, threads);
+  if (!train_scores.ok()) return train_scores.status();
+  out.train_metrics = *train_scores;
+  if (!final_fit) {
+    // Scored on the eval part (or, for clustering without one, the train part).
+    const auto& scored = eval != nullptr ? out.eval_metrics : out.train_metrics;
+    out.trial.set_score(ml::Find(scored, metric));
+    out.trial.mutable_metrics()->Assign(scored.begin(), scored.end());
+  }
+  return out;
+}
+
+absl::StatusOr<v1::TrainTrialResponse> Trainer::TrainTrial(
+    const v1::TrainTrialRequest& request,
+    const std::function<bool()>& cancelled) {
+  std::shared_ptr<Data> data;
+  {
+    std::lock_guard lock(replica_data_mu_);
+    if (replica_data_ && replica_job_ == request.job().id())
+      data = replica_data_;
+  }
+  if (!data) {
+    auto loaded = LoadData(request.job());
+    if (!loaded.ok()) return loaded.status();
+    data = *loaded;
+    std::lock_guard lock(replica_data_mu_);
+    replica_job_ = request.job().id();
+    replica_data_ = data;
+  }
+  int threads = request.threads() > 0 ? request.threads()
+                                      : options_.threads_per_candidate;
+  auto outcome = RunTrialHere(*data, request.job(), request.trial(),
+                              request.final_fit(), threads, cancelled, nullptr);
+  if (!outcome.ok()) return outcome.status();
+  v1::TrainTrialResponse resp;
+  *resp.mutable_trial() = outcome->trial;
+  if (outcome->learned) {
+    auto* model = resp.mutable_model();
+    *model->mutable_learned() = *outcome->learned;
+    model->mutable_train_metrics()->Assign(outcome->train_metrics.begin(),
+                                           outcome->train_metrics.end());
+    model->mutable_eval_metrics()->Assign(outcome->eval_metrics.begin(),
+                                          outcome->eval_metrics.end());
+    model->mutable_timings()->set_fit_seconds(outcome->fit_seconds);
+  }
+  return resp;
+}
+
+absl::Status Trainer::FinishCandidate(Job& live, const Data& data,
+                                      const std::string& candidate,
+                                      ops::Progress& progress) {
+  v1::TrainingJob job;
+  {
+    std::lock_guard lock(live.mu);
+    if (live.job.candidate_models().contains(candidate))
+      return absl::OkStatus();
+    job = live.job;
+  }
+  const auto& r = job.request();
+  const std::string& metric = data.resolved.metric;
+  const v1::Trial* best = nullptr;
+  std::string first_error;
+  double search_seconds = 0;
+  for (const auto& t : job.trials()) {
+    if (t.candidate() != candidate) continue;
+    search_seconds += t.seconds();
+    if (t.state() != v1::Operation::SUCCEEDED) {
+      if (first_error.empty()) first_error = t.error();
+      continue;
+    }
+    if (best == nullptr || Better(metric, t.score(), best->score())) best = &t;
+  }
+  if (best == nullptr) {
+    return absl::FailedPreconditionError(
+        StrCat("candidate ", candidate, ": every trial failed: ", first_error));
+  }
+  // The final model: the best trial's (scored on the eval part), or with
+  // cross-validation a fit of the best setting on the whole train part.
+  v1::ModelArtifact fitted;
+  if (r.search().folds() > 0) {
+    int threads = r.threads_per_candidate() > 0
+                      ? r.threads_per_candidate()
+                      : options_.threads_per_candidate;
+    auto cancelled = [&progress] { return progress.Cancelled(); };
+    if (options_.replicas != nullptr) {
+      v1::TrainTrialRequest req;
+      *req.mutable_job() = job;
+      *req.mutable_trial() = *best;
+      req.set_final_fit(true);
+      req.set_threads(threads);
+      auto resp = options_.replicas->Run(req, cancelled);
+      if (!resp.ok()) return resp.status();
+      fitted = resp->model();
+    } else {
+      auto outcome =
+          RunTrialHere(data, job, *best, true, threads, cancelled, nullptr);
+      if (!outcome.ok()) return outcome.status();
+      *fitted.mutable_learned() = *outcome->learned;
+      fitted.mutable_train_metrics()->Assign(outcome->train_metrics.begin(),
+                                             outcome->train_metrics.end());
+      fitted.mutable_eval_metrics()->Assign(outcome->eval_metrics.begin(),
+                                            outcome->eval_metrics.end());
+      fitted.mutable_timings()->set_fit_seconds(outcome->fit_seconds);
+    }
+  } else {
+    auto bytes = store_->Get(kTrialModels, best->id());
+    if (!bytes.ok()) return bytes.status();
+    if (!fitted.ParseFromString(*bytes)) {
+      return absl::DataLossError(
+          StrCat("trial ", best->id(), ": stored model is unreadable"));
+    }
+  }
+  auto transform = sources_->GetTransform(data.fs.transform_id());
+  if (!transform.ok()) return transform.status();
+
+  v1::ModelArtifact a;
+  a.set_name(Or(r.model(), data.split.dataset()));
+  a.set_candidate(candidate);
+  a.set_algorithm(best->algorithm());
+  a.set_task(data.resolved.task);
+  *a.mutable_params() = best->params();
+  *a.mutable_feature_names() = data.fs.features();
+  a.set_label(data.resolved.label);
+  *a.mutable_classes() = {data.resolved.classes.begin(),
+                          data.resolved.classes.end()};
+  *a.mutable_learned() = fitted.learned();
+  a.set_transform_id(data.fs.transform_id());
+  *a.mutable_transform() = std::move(*transform);
+  a.set_split_id(data.split.id());
+  a.set_feature_set(data.fs.id());
+  a.set_dataset(data.split.dataset());
+  a.set_dataset_version(data.split.version());
+  a.set_job_id(job.id());
+  a.set_trial_id(best->id());
+  *a.mutable_train_metrics() = fitted.train_metrics();
+  *a.mutable_eval_metrics() = fitted.eval_metrics();
+  a.mutable_timings()->set_read_seconds(data.read_seconds);
+  a.mutable_timings()->set_fit_seconds(fitted.timings().fit_seconds());
+  a.mutable_timings()->set_search_seconds(search_seconds);
+  a.set_train_rows(data.train.rows());
+  a.set_eval_rows(data.eval.rows());
+  *a.mutable_created_at() = TimeUtil::GetCurrentTime();
+  // Verify the parameters load before they are stored.
+  if (auto m = ml::LoadModel(a.task(), a.feature_names_size(), a.classes_size(),
+                             a.learned());
+      !m.ok()) {
+    return m.status();
+  }
+
+  auto stored = models_.Add(
+      a, [&](const v1::ModelArtifact& added, storage::WriteBatch batch) {
+        v1::TrainingJob updated;
+        {
+          std::lock_guard lock(live.mu);
+          (*live.job.mutable_candidate_models())[candidate] = added.id();
+          live.job.add_models(added.id());
+          updated = live.job;
+        }
+        batch.Put(kJobs, updated.id(), updated.SerializeAsString());
+        // The candidate's leftovers: its trial models and checkpoints.
+        for (const auto& t : updated.trials()) {
+          if (t.candidate() != candidate) continue;
+          batch.Delete(kTrialModels, t.id());
+        }
+        batch.DeleteRange(
+            kCheckpoints, StrCat(job.id(), "/", candidate, "/"),
+            StrCat(job.id(), "/", candidate, "0"));  // '0' follows '/'.
+        auto event = events::EventLog::Make(
+            "model.trained", {{"model", added.id()},
+                              {"name", added.name()},
+                              {"version", std::to_string(added.version())},
+                              {"candidate", candidate},
+                              {"algorithm", added.algorithm()},
+                              {"job", job.id()},
+                              {"split", added.split_id()},
+                              {"feature_set", added.feature_set()},
+                              {"dataset", added.dataset()},
+                              {"metric", metric},
+                              {"score", StrCat(best->score())}});
+        return events_->Commit(std::move(batch), {event}, {.sync = true});
+      });
+  if (!stored.ok()) return stored.status();
+  std::lock_guard lock(live.mu);
+  Changed(live, false);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::TrainingResult> Trainer::Run(
+    const v1::StartTrainingRequest& request, ops::Progress& progress) {
+  if (auto s = CheckTrainingRequest(request); !s.ok()) return s;
+  const std::string id = progress.operation_id();
+  if (id.empty()) return absl::InternalError("training runs as an operation");
+  auto& m = Metrics::Get();
+  auto live = std::make_shared<Job>();
+  auto stored = GetJob(id);
+  const bool resumed = stored.ok();
+  if (resumed) {
+    live->job = std::move(*stored);
+  } else if (absl::IsNotFound(stored.status())) {
+    live->job.set_id(id);
+    *live->job.mutable_request() = request;
+    *live->job.mutable_created_at() = TimeUtil::GetCurrentTime();
+  } else {
+    return stored.status();
+  }
+  live->job.set_state(v1::Operation::RUNNING);
+  {
+    std::lock_guard lock(jobs_mu_);
+    live_[id] = live;
+  }
+  m.running.Increment();
+  // Ends the job in `state`, persisted, and returns `status`.
+  auto end = [&](v1::Operation::State state, absl::Status status) {
+    {
+      std::lock_guard lock(live->mu);
+      live->job.set_state(state);
+      if (!status.ok()) live->job.set_error(std::string(status.message()));
+      Changed(*live, true);
+    }
+    {
+      std::lock_guard lock(jobs_mu_);
+      live_.erase(id);
+    }
+    m.running.Decrement();
+    m.jobs.Add({{"state", v1::Operation::State_Name(state)}}).Increment();
+    return status;
+  };
+
+  auto loaded = LoadData(live->job);
+  if (!loaded.ok()) return end(v1::Operation::FAILED, loaded.status());
+  std::shared_ptr<Data> data = *loaded;
+  {
+    std::lock_guard lock(live->mu);
+    auto& job = live->job;
+    job.set_dataset(data->split.dataset());
+    job.set_feature_set(data->fs.id());
+    job.set_task(TaskName(data->resolved.task));
+    job.set_metric(data->resolved.metric);
+    if (!resumed || job.trials_size() == 0) {
+      job.clear_trials();
+      for (int i = 0; i < request.candidates_size(); ++i) {
+        const auto& c = request.candidates(i);
+        auto settings = ExpandTrials(c, request.search(), i);
+        if (!settings.ok())
+          return end(v1::Operation::FAILED, settings.status());
+        for (size_t t = 0; t < settings->size(); ++t) {
+          v1::Trial* trial = job.add_trials();
+          trial->set_id(StrCat(id, "/", c.name(), "/", t));
+          trial->set_job(id);
+          trial->set_candidate(c.name());
+          trial->set_algorithm(c.algorithm());
+          trial->set_index(static_cast<int>(t));
+          *trial->mutable_params() = (*settings)[t];
+          trial->set_state(v1::Operation::PENDING);
+          trial->set_metric(data->resolved.metric);
+        }
+      }
+    }
+    for (auto& t : *job.mutable_trials()) {
+      if (t.state() == v1::Operation::RUNNING)
+        t.set_state(v1::Operation::PENDING);
+    }
+    Changed(*live, true);
+  }
+
+  // The pool: trials still to run, and per candidate how many are left.
+  std::vector<int> queue;
+  std::map<std::string, int> left;
+  int total = 0, done = 0;
+  {
+    std::lock_guard lock(live->mu);
+    for (int i = 0; i < live->job.trials_size(); ++i) {
+      const auto& t = live->job.trials(i);
+      ++total;
+      if (live->job.candidate_models().contains(t.candidate())) {
+        ++done;
+        continue;
+      }
+      left[t.candidate()];  // Present even when every trial already ended.
+      if (t.state() == v1::Operation::PENDING) {
+        queue.push_back(i);
+        ++left[t.candidate()];
+      } else {
+        ++done;
+      }
+    }
+  }
+  std::mutex pool_mu;
+  size_t next = 0;
+  absl::Status failure;  // GUARDED_BY(pool_mu): stops the pool.
+  auto stop = [&] {
+    std::lock_guard lock(pool_mu);
+    return !failure.ok() || progress.Cancelled();
+  };
+  auto fail = [&](absl::Status s) {
+    std::lock_guard lock(pool_mu);
+    if (failure.ok()) failure = std::move(s);
+  };
+  const int threads = request.threads_per_candidate() > 0
+                          ? request.threads_per_candidate()
+                          : options_.threads_per_candidate;
+  auto finish = [&](const std::string& candidate) {
+    if (stop()) return;
+    if (auto s = FinishCandidate(*live, *data, candidate, progress); !s.ok())
+      fail(s);
+  };
+  // Candidates whose trials all ended before a restart still need a model.
+  for (const auto& [candidate, n] : left) {
+    if (n == 0) finish(candidate);
+  }
+  auto worker = [&] {
+    while (!stop()) {
+      int index;
+      {
+        std::lock_guard lock(pool_mu);
+        if (next == queue.size()) return;
+        index = queue[next++];
+      }
+      v1::Trial trial;
+      {
+        std::lock_guard lock(live->mu);
+        auto* t = live->job.mutable_trials(index);
+        t->set_state(v1::Operation::RUNNING);
+        *t->mutable_started_at() = TimeUtil::GetCurrentTime();
+        t->set_worker(options_.replicas != nullptr ? "replicas"
+                                                   : options_.worker_id);
+        trial = *t;
+        Changed(*live, true);
+      }
+      const auto started = Clock::now();
+      auto cancelled = [&] { return stop(); };
+      absl::StatusOr<Outcome> outcome;
+      if (options_.replicas != nullptr) {
+        v1::TrainTrialRequest req;
+        {
+          std::lock_guard lock(live->mu);
+          *req.mutable_job() = live->job;
+        }
+        *req.mutable_trial() = trial;
+        req.set_threads(threads);
+        auto resp = options_.replicas->Run(req, cancelled);
+        if (resp.ok()) {
+          Outcome o;
+          o.trial = resp->trial();
+          if (resp->has_model()) {
+            o.learned = resp->model().learned();
+            o.train_metrics = {resp->model().train_metrics().begin(),
+                               resp->model().train_metrics().end()};
+            o.eval_metrics = {resp->model().eval_metrics().begin(),
+                              resp->model().eval_metrics().end()};
+            o.fit_seconds = resp->model().timings().fit_seconds();
+          }
+          outcome = std::move(o);
+        } else {
+          outcome = resp.status();
+        }
+      } else {
+        outcome = RunTrialHere(*data, live->job, trial, false, threads,
+                               cancelled, [&](const v1::Trial& t) {
+                                 std::lock_guard lock(live->mu);
+                                 auto* dst = live->job.mutable_trials(index);
+                                 dst->set_iteration(t.iteration());
+                                 dst->set_iterations(t.iterations());
+                                 dst->set_loss(t.loss());
+                                 dst->set_resumed_from(t.resumed_from());
+                                 Changed(*live, false);
+                               });
+      }
+      absl::Status saved = absl::OkStatus();
+      if (outcome.ok() && outcome->learned) {
+        v1::ModelArtifact partial;
+        *partial.mutable_learned() = *outcome->learned;
+        partial.mutable_train_metrics()->Assign(outcome->train_metrics.begin(),
+                                                outcome->train_metrics.end());
+        partial.mutable_eval_metrics()->Assign(outcome->eval_metrics.begin(),
+                                               outcome->eval_metrics.end());
+        partial.mutable_timings()->set_fit_seconds(outcome->fit_seconds);
+        saved =
+            store_->Put(kTrialModels, trial.id(), partial.SerializeAsString());
+      }
+      v1::Operation::State state;
+      bool candidate_done = false;
+      std::string message;
+      {
+        std::lock_guard lock(live->mu);
+        auto* t = live->job.mutable_trials(index);
+        if (outcome.ok()) *t = outcome->trial;
+        t->set_seconds(Seconds(started));
+        *t->mutable_ended_at() = TimeUtil::GetCurrentTime();
+        absl::Status st = outcome.ok() ? saved : outcome.status();
+        if (st.ok()) {
+          state = v1::Operation::SUCCEEDED;
+        } else if (absl::IsCancelled(st) || progress.Cancelled()) {
+          state = v1::Operation::CANCELLED;
+        } else {
+          state = v1::Operation::FAILED;
+          t->set_error(std::string(st.message()));
+        }
+        if (state == v1::Operation::CANCELLED) {
+          t->set_state(
+              v1::Operation::PENDING);  // Runs again if the job resumes.
+        } else {
+          t->set_state(state);
+          ++done;
+          candidate_done = --left[t->candidate()] == 0;
+        }
+        message = StrCat(t->candidate(), " trial ", t->index(), ": ",
+                         v1::Operation::State_Name(state), " ", t->metric(),
+                         " ", t->score());
+        Changed(*live, true);
+        progress.Update(done, total, message);
+        if (!st.ok() &&
+            (absl::IsInvalidArgument(st) || absl::IsFailedPrecondition(st))) {
+          fail(st);  // Bad input: every trial would fail alike.
+        }
+      }
+      m.trials
+          .Add({{"algorithm", trial.algorithm()},
+                {"state", v1::Operation::State_Name(state)}})
+          .Increment();
+      if (candidate_done) finish(trial.candidate());
+    }
+  };
+  const int workers = std::max(
+      1,
+      std::min<int>(options_.parallel_trials, static_cast<int>(queue.size())));
+  std::vector<std::thread> pool;
+  for (int w = 1; w < workers; ++w) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+
+  if (progress.Cancelled()) {
+    return end(v1::Operation::CANCELLED,
+               absl::CancelledError("training job cancelled"));
+  }
+  if (!failure.ok()) return end(v1::Operation::FAILED, failure);
+
+  v1::TrainingResult result;
+  result.set_job(id);
+  v1::TrainingJob snapshot;
+  {
+    std::lock_guard lock(live->mu);
+    snapshot = live->job;
+  }
+  double best_score = NAN;
+  for (const auto& c : request.candidates()) {
+    auto it = snapshot.candidate_models().find(c.name());
+    if (it == snapshot.candidate_models().end()) continue;
+    auto model = models_.Get(it->second);
+    if (!model.ok()) return end(v1::Operation::FAILED, model.status());
+    // The best model by the search metric on the eval part (with
+    // cross-validation and no eval part: the cross-validated score).
+    double score =
+        ml::Find({model->eval_metrics().begin(), model->eval_metrics().end()},
+                 data->resolved.metric);
+    if (std::isnan(score)) {
+      for (const auto& t : snapshot.trials()) {
+        if (t.id() == model->trial_id()) score = t.score();
+      }
+    }
+    if (result.best_model().empty() ||
+        Better(data->resolved.metric, score, best_score)) {
+      best_score = score;
+      result.set_best_model(model->id());
+    }
+    *result.add_models() = Summary(*model);
+  }
+  {
+    std::lock_guard lock(live->mu);
+    live->job.set_best_model(result.best_model());
+  }
+  auto ended = end(v1::Operation::SUCCEEDED, absl::OkStatus());
+  if (!ended.ok()) return ended;
+  return result;
+}
+
+}  // namespace mlpipe::train

@@ -1,0 +1,150 @@
+// The training domain (no gRPC): runs training jobs (the "train"
+// operation): reads a split's parts, expands each candidate's search space
+// into trials, runs the trials on a bounded pool (here, or on train
+// replicas), checkpoints fits, scores them, keeps the best setting of every
+// candidate as a versioned model artifact and emits model.trained.
+//
+// A job interrupted by a crash runs again when the service restarts (the
+// operation manager re-queues it): finished trials and stored models are
+// kept, and a running fit resumes from its last checkpoint.
+//
+// Column families: jobs (id -> v1::TrainingJob), checkpoints (fit key ->
+// v1::TrialCheckpoint), trial_models (trial id -> v1::LearnedParameters),
+// models (model_store.h), operations, events.
+#ifndef MLPIPE_SERVICES_TRAIN_TRAINER_H_
+#define MLPIPE_SERVICES_TRAIN_TRAINER_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/events/event_log.h"
+#include "common/ops/operation_manager.h"
+#include "common/storage/store.h"
+#include "common/table/frame_reader.h"
+#include "mlpipe/v1/feature_set.pb.h"
+#include "mlpipe/v1/split_service.pb.h"
+#include "mlpipe/v1/train_service.pb.h"
+#include "services/train/model_store.h"
+
+namespace mlpipe::train {
+
+// Where a job reads its rows and lineage (split and prep over gRPC in the
+// service).
+class TrainSources {
+ public:
+  virtual ~TrainSources() = default;
+  virtual absl::StatusOr<v1::Split> GetSplit(const std::string& id) = 0;
+  virtual absl::StatusOr<v1::FeatureSet> GetFeatureSet(
+      const std::string& id) = 0;
+  virtual absl::StatusOr<v1::FittedTransform> GetTransform(
+      const std::string& id) = 0;
+  virtual absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadSplit(
+      const v1::ReadSplitRequest& request) = 0;
+  virtual absl::StatusOr<std::vector<v1::SplitAssignments>> ReadAssignments(
+      const std::string& split) = 0;
+};
+
+// Runs trials on train replicas (the TrainTrial RPC, spread round robin).
+class TrialRunner {
+ public:
+  virtual ~TrialRunner() = default;
+  // `cancelled` is polled while the call runs.
+  virtual absl::StatusOr<v1::TrainTrialResponse> Run(
+      const v1::TrainTrialRequest& request,
+      const std::function<bool()>& cancelled) = 0;
+};
+
+struct TrainerOptions {
+  // Behaviour ---------------------------------------------------------------
+  // Rounds / iterations between checkpoints when a request does not say.
+  // Default 10.
+  int checkpoint_every = 10;
+  // Where trials run: null = in this process; else on the replicas.
+  TrialRunner* replicas = nullptr;
+  // Names this process in Trial.worker. Default "<hostname>:<pid>".
+  std::string worker_id;
+  // Performance -------------------------------------------------------------
+  // Trials of one job trained at once (the bounded worker pool). Default 2.
+  int parallel_trials = 2;
+  // Threads per trial when a request does not say. Default 1.
+  int threads_per_candidate = 1;
+  // Max rows per frame read from the split service. Default 65536.
+  int64_t frame_rows = 65536;
+};
+
+// Thread-safe.
+class Trainer {
+ public:
+  static storage::Options StorageOptions();
+  // Not owned; all outlive the trainer.
+  Trainer(TrainerOptions options, storage::Store* store,
+          events::EventLog* events, TrainSources* sources);
+  ~Trainer();
+
+  // The work of operation `progress.operation_id()`: runs (or resumes) the
+  // job to its models. INVALID_ARGUMENT / FAILED_PRECONDITION / NOT_FOUND
+  // naming the field for bad requests; CANCELLED when cancelled.
+  absl::StatusOr<v1::TrainingResult> Run(
+      const v1::StartTrainingRequest& request, ops::Progress& progress);
+  // Replica work: one trial (or a candidate's final fit) of a job another
+  // train service coordinates.
+  absl::StatusOr<v1::TrainTrialResponse> TrainTrial(
+      const v1::TrainTrialRequest& request,
+      const std::function<bool()>& cancelled);
+
+  // Records a PENDING job for operation `id` when none is stored, so the
+  // job can be watched before its work starts.
+  absl::Status Created(const std::string& id,
+                       const v1::StartTrainingRequest& request);
+  absl::StatusOr<v1::TrainingJob> GetJob(const std::string& id) const;
+  absl::StatusOr<std::vector<v1::Trial>> ListTrials(
+      const v1::ListTrialsRequest& request) const;
+  ModelStore& models() { return models_; }
+
+  // `fn` sees every change of every job (from the changing thread, under a
+  // lock: it must not call back). Returns a handle for RemoveListener.
+  int AddListener(std::function<void(const v1::TrainingJob&)> fn);
+  void RemoveListener(int handle);
+
+ private:
+  struct Job;
+  struct Data;
+  struct Outcome;
+  absl::StatusOr<std::shared_ptr<Data>> LoadData(const v1::TrainingJob& job);
+  absl::StatusOr<Outcome> RunTrialHere(
+      const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,
+      bool final_fit, int threads, const std::function<bool()>& cancelled,
+      const std::function<void(const v1::Trial&)>& on_progress);
+  absl::Status FinishCandidate(Job& job, const Data& data,
+                               const std::string& candidate,
+                               ops::Progress& progress);
+  void Changed(Job& job, bool persist);
+  absl::Status Persist(const v1::TrainingJob& job);
+
+  const TrainerOptions options_;
+  storage::Store* const store_;
+  events::EventLog* const events_;
+  TrainSources* const sources_;
+  ModelStore models_;
+
+  std::mutex listeners_mu_;
+  std::map<int, std::function<void(const v1::TrainingJob&)>>
+      listeners_;          // GUARDED_BY(listeners_mu_)
+  int next_listener_ = 0;  // GUARDED_BY(listeners_mu_)
+
+  mutable std::mutex jobs_mu_;
+  std::map<std::string, std::shared_ptr<Job>> live_;  // GUARDED_BY(jobs_mu_)
+
+  std::mutex replica_data_mu_;
+  std::string replica_job_;             // GUARDED_BY(replica_data_mu_)
+  std::shared_ptr<Data> replica_data_;  // GUARDED_BY(replica_data_mu_)
+};
+
+}  // namespace mlpipe::train
+
+#endif  // MLPIPE_SERVICES_TRAIN_TRAINER_H_

@@ -1,0 +1,101 @@
+#include "services/train/training_service.h"
+
+#include "common/rpc/status.h"
+#include "common/rpc/watch_reactor.h"
+#include "common/util/strings.h"
+#include "services/train/search.h"
+
+namespace mlpipe::train {
+namespace {
+
+bool Ended(const v1::TrainingJob& job) {
+  return job.state() == v1::Operation::SUCCEEDED ||
+         job.state() == v1::Operation::FAILED ||
+         job.state() == v1::Operation::CANCELLED;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* TrainingService::StartTraining(
+    Ctx* ctx, const v1::StartTrainingRequest* req, v1::Operation* out) {
+  if (auto s = CheckTrainingRequest(*req); !s.ok())
+    return rpc::FinishUnary(ctx, s);
+  auto op = ops_->Start("train", *req, req->idempotency_key());
+  if (op.ok()) {
+    if (auto s = trainer_->Created(op->id(), *req); !s.ok())
+      return rpc::FinishUnary(ctx, s);
+  }
+  return rpc::FinishUnary(ctx, op, out);
+}
+
+grpc::ServerWriteReactor<v1::TrainingJob>* TrainingService::WatchJob(
+    Ctx*, const v1::WatchJobRequest* req) {
+  Trainer* t = trainer_;
+  const std::string id = req->id();
+  return new rpc::WatchReactor<v1::TrainingJob>({
+      .add_listener =
+          [t, id](std::function<void(const v1::TrainingJob&)> fn) {
+            return t->AddListener([id, fn](const v1::TrainingJob& job) {
+              if (job.id() == id) fn(job);
+            });
+          },
+      .remove_listener = [t](int h) { t->RemoveListener(h); },
+      .get = [t, id]() { return t->GetJob(id); },
+      .ended = Ended,
+  });
+}
+
+grpc::ServerUnaryReactor* TrainingService::GetJob(Ctx* ctx,
+                                                  const v1::GetJobRequest* req,
+                                                  v1::TrainingJob* out) {
+  return rpc::FinishUnary(ctx, trainer_->GetJob(req->id()), out);
+}
+
+grpc::ServerUnaryReactor* TrainingService::CancelJob(
+    Ctx* ctx, const v1::CancelJobRequest* req, v1::TrainingJob* out) {
+  auto job = trainer_->GetJob(req->id());
+  if (!job.ok()) return rpc::FinishUnary(ctx, job.status());
+  if (auto op = ops_->Cancel(req->id()); !op.ok())
+    return rpc::FinishUnary(ctx, op.status());
+  return rpc::FinishUnary(ctx, trainer_->GetJob(req->id()), out);
+}
+
+grpc::ServerUnaryReactor* TrainingService::ListTrials(
+    Ctx* ctx, const v1::ListTrialsRequest* req, v1::ListTrialsResponse* out) {
+  auto trials = trainer_->ListTrials(*req);
+  if (!trials.ok()) return rpc::FinishUnary(ctx, trials.status());
+  for (auto& t : *trials) *out->add_trials() = std::move(t);
+  return rpc::FinishUnary(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TrainingService::GetModel(
+    Ctx* ctx, const v1::GetModelRequest* req, v1::ModelArtifact* out) {
+  if (req->id().empty()) {
+    return rpc::FinishUnary(
+        ctx, absl::InvalidArgumentError("id: required (\"name:version\")"));
+  }
+  auto model = trainer_->models().Get(req->id());
+  if (model.ok() && req->summary()) *model = Summary(*model);
+  return rpc::FinishUnary(ctx, model, out);
+}
+
+grpc::ServerUnaryReactor* TrainingService::ListModels(
+    Ctx* ctx, const v1::ListModelsRequest* req, v1::ListModelsResponse* out) {
+  auto models = trainer_->models().List(req->name(), req->limit());
+  if (!models.ok()) return rpc::FinishUnary(ctx, models.status());
+  for (auto& m : *models) *out->add_models() = std::move(m);
+  return rpc::FinishUnary(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TrainingService::TrainTrial(
+    Ctx* ctx, const v1::TrainTrialRequest* req, v1::TrainTrialResponse* out) {
+  return long_calls_.Run(ctx, [this, ctx, req, out]() -> absl::Status {
+    auto resp =
+        trainer_->TrainTrial(*req, [ctx] { return ctx->IsCancelled(); });
+    if (!resp.ok()) return resp.status();
+    *out = std::move(*resp);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace mlpipe::train
