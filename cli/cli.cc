@@ -152,6 +152,23 @@ void Progress::Update(int64_t done, int64_t rows) {
   std::fflush(stderr);
 }
 
+void Progress::Step(int64_t done, int64_t total, const std::string& text) {
+  if (!tty_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  std::string line = "\r" + label_ + " ";
+  if (total > 0) {
+    int filled = std::clamp(static_cast<int>(30.0 * done / total), 0, 30);
+    line +=
+        "[" + std::string(filled, '#') + std::string(30 - filled, ' ') + "] ";
+    line += StrCat(done, "/", total, " ");
+  }
+  line += text + "\033[K";
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
+}
+
 void Progress::Done() {
   if (tty_) std::fputs("\r\033[K", stderr);
 }

@@ -89,6 +89,8 @@ class Progress {
   // `total` bytes (0 when unknown).
   Progress(std::string label, int64_t total);
   void Update(int64_t done, int64_t rows);
+  // A bar of `done` of `total` units, then `text` (e.g. "gbdt round 20/200").
+  void Step(int64_t done, int64_t total, const std::string& text);
   void Done();
 
  private:

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/dataset_commands.h"
+#include "cli/model_commands.h"
 #include "cli/prep_commands.h"
 #include "cli/run_commands.h"
 #include "cli/split_commands.h"
@@ -41,6 +42,14 @@ commands:
         [--seed N] [--label L]        strategies: sequential random shuffled
         [--column C] [--group-column G] stratified group time hash explicit
         [--folds K]
+  train --split ID --config FILE     train model candidates on a split (the config: YAML
+        [--feature-set FS] [--model N] with candidates, search, ...); progress bar; prints
+                                      the trials and models, the best marked *
+  models list [--name N]              trained models (versions), newest first
+  models show ID                      a model (NAME:VERSION or NAME for the latest):
+                                      algorithm, params, data, metrics, timings, hash
+  models trials [--job J]             tracked trials: params, score, time, worker
+        [--candidate C] [--order-by score]
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
   run PIPELINE.yaml [--watch] [--no-cache]
@@ -104,6 +113,8 @@ int main(int argc, char** argv) {
   if (cmd == "features") return RunFeatures(args, ctx);
   if (cmd == "skew") return RunSkew(args, ctx);
   if (cmd == "splits") return RunSplits(args, ctx);
+  if (cmd == "train") return RunTrain(args, ctx);
+  if (cmd == "models") return RunModels(args, ctx);
   if (cmd == "runs") return RunRuns(args, ctx);
   if (cmd == "lineage") return RunLineage(args, ctx);
   if (cmd == "aliases") return RunAliases(args, ctx);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job: starts the embedded standalone platform, runs the example
 # pipeline (ingest credit.csv, validate, stratified split, features fitted on
-# the training part) through the orchestrator twice (the second run is
-# cached), shows the datasets, the split and the feature set, and stops the
-# server.
+# the training part, train logistic regression and GBDT candidates) through
+# the orchestrator twice (the second run is cached), shows the datasets, the
+# split, the feature set and the models, trains once more ad hoc with
+# `mlpipe train`, and stops the server.
 # Usage: scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,10 +57,18 @@ if [ -n "$fs" ]; then
   echo "== mlpipe features show $fs   (the feature set the features step wrote)"
   "$bin/mlpipe" features show "$fs"
 fi
+echo "== mlpipe models list   (what the train step stored)"
+"$bin/mlpipe" models list
+echo "== mlpipe models show credit:2"
+"$bin/mlpipe" models show credit:2
+if [ -n "$split" ] && [ -n "$fs" ]; then
+  echo "== mlpipe train --split $split --config examples/credit/train.yaml   (ad hoc, 5-fold CV)"
+  "$bin/mlpipe" train --split "$split" --feature-set "$fs" --config examples/credit/train.yaml
+fi
 echo "== metrics (excerpt)"
 if command -v curl >/dev/null; then
   curl -s "http://127.0.0.1:$metrics_port/metrics" \
-    | grep -E '^mlpipe_(ingest_(rows|batches)_total|orchestrator_(runs_total|cache_lookups_total)|split_splits_created_total)' || true
+    | grep -E '^mlpipe_(ingest_(rows|batches)_total|orchestrator_(runs_total|cache_lookups_total)|split_splits_created_total|train_(jobs_total|trials_total))' || true
 fi
 echo "== stopping the server"
 kill -TERM "$server_pid"; wait "$server_pid"; server_pid=""

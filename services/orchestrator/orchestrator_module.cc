@@ -9,6 +9,7 @@
 #include "services/orchestrator/orchestrator_service.h"
 #include "services/orchestrator/prep_steps.h"
 #include "services/orchestrator/split_steps.h"
+#include "services/orchestrator/train_steps.h"
 
 ABSL_FLAG(int, max_parallel_steps, 4, "Orchestrator: steps running at once.");
 ABSL_FLAG(
@@ -22,6 +23,7 @@ OrchestratorModuleOptions OrchestratorOptionsFromFlags() {
   o.ingest_address = absl::GetFlag(FLAGS_ingest_address);
   o.prep_address = absl::GetFlag(FLAGS_prep_address);
   o.split_address = absl::GetFlag(FLAGS_split_address);
+  o.train_address = absl::GetFlag(FLAGS_train_address);
   o.engine.max_parallel_steps = absl::GetFlag(FLAGS_max_parallel_steps);
   o.enable_test_steps = absl::GetFlag(FLAGS_enable_test_steps);
   return o;
@@ -43,6 +45,8 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
                         [raw] { return raw->ChannelFor("prep"); });
   RegisterSplitExecutors(&m->executors_,
                          [raw] { return raw->ChannelFor("split"); });
+  RegisterTrainExecutors(&m->executors_,
+                         [raw] { return raw->ChannelFor("train"); });
   RegisterIngestExecutors(&m->executors_,
                           [raw] { return raw->IngestChannel(); });
   if (m->options_.enable_test_steps) RegisterTestExecutors(&m->executors_);
@@ -75,6 +79,8 @@ absl::Status OrchestratorModule::Start(std::shared_ptr<grpc::Channel> self) {
       prep_channel_ = rpc::NewChannel(options_.prep_address);
     if (!options_.split_address.empty())
       split_channel_ = rpc::NewChannel(options_.split_address);
+    if (!options_.train_address.empty())
+      train_channel_ = rpc::NewChannel(options_.train_address);
     ingest_channel_ = options_.ingest_address.empty()
                           ? std::move(self)
                           : rpc::NewChannel(options_.ingest_address);
@@ -109,6 +115,7 @@ std::shared_ptr<grpc::Channel> OrchestratorModule::ChannelFor(
   std::lock_guard lock(mu_);
   if (source == "prep" && prep_channel_) return prep_channel_;
   if (source == "split" && split_channel_) return split_channel_;
+  if (source == "train" && train_channel_) return train_channel_;
   return self_;  // Hosted beside the orchestrator.
 }
 

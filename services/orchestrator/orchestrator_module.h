@@ -27,6 +27,8 @@ struct OrchestratorModuleOptions {
   std::string prep_address;
   // Where the split service is; empty: this process.
   std::string split_address;
+  // Where the train service is; empty: this process.
+  std::string train_address;
   // Register the test-only step types (sleep, fail, record, noop).
   bool enable_test_steps = false;
 };
@@ -64,6 +66,7 @@ class OrchestratorModule final : public host::ServiceModule {
   std::shared_ptr<grpc::Channel> self_;            // GUARDED_BY(mu_)
   std::shared_ptr<grpc::Channel> prep_channel_;    // GUARDED_BY(mu_)
   std::shared_ptr<grpc::Channel> split_channel_;   // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> train_channel_;   // GUARDED_BY(mu_)
   bool stopping_ = false;                          // GUARDED_BY(mu_)
   std::condition_variable wake_;
   std::thread trigger_thread_;

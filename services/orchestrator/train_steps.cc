@@ -1,0 +1,176 @@
+#include "services/orchestrator/train_steps.h"
+
+#include "common/util/strings.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/client_context.h"
+#include "mlpipe/v1/train_service.grpc.pb.h"
+#include "services/orchestrator/operation_step.h"
+#include "services/train/search.h"
+
+namespace mlpipe::orchestrator {
+namespace {
+
+using K = google::protobuf::Value::KindCase;
+
+// The one upstream step with a `key` result, or the one `param` names.
+absl::StatusOr<std::string> FromUpstream(const StepContext& ctx,
+                                         const std::string& param,
+                                         const std::string& key) {
+  const auto& f = ctx.step->params().fields();
+  if (auto it = f.find(param); it != f.end()) {
+    std::string id = UpstreamResult(ctx, it->second.string_value(), key);
+    if (id.empty()) {
+      return BadParam(
+          *ctx.step, param,
+          StrCat("step '", it->second.string_value(), "' produced no ", key));
+    }
+    return id;
+  }
+  std::string found, from;
+  for (const auto& [name, up] : ctx.upstream) {
+    std::string id = UpstreamResult(ctx, name, key);
+    if (id.empty() || id == found) continue;
+    if (!found.empty()) {
+      return BadParam(*ctx.step, param,
+                      StrCat("steps '", from, "' and '", name, "' both made a ",
+                             key, "; name one"));
+    }
+    found = id;
+    from = name;
+  }
+  return found;
+}
+
+class TrainExecutor final : public StepExecutor {
+ public:
+  explicit TrainExecutor(ChannelProvider channel)
+      : channel_(std::move(channel)) {}
+  std::string version() const override { return "1"; }
+
+  absl::Status Validate(const v1::PipelineSpec& spec,
+                        const v1::StepSpec& step) const override {
+    auto req = Request(spec, step);
+    if (!req.ok()) return req.status();
+    req->set_split("-");  // Resolved when the step runs.
+    if (auto s = train::CheckTrainingRequest(*req); !s.ok())
+      return InStep(step, s);
+    const auto& f = step.params().fields();
+    for (const char* key : {"split", "features"}) {
+      if (auto it = f.find(key); it != f.end()) {
+        auto s = RequireAfter(
+            step, key, it->second.string_value(),
+            std::string(key) == "split" ? "a split step" : "a prepare step");
+        if (!s.ok()) return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
+    const v1::StepSpec& step = *ctx.step;
+    auto req = Request(*ctx.spec, step);
+    if (!req.ok()) return req.status();
+    auto split = FromUpstream(ctx, "split", "split");
+    if (!split.ok()) return split.status();
+    if (split->empty()) {
+      return BadParam(step, "split",
+                      "no upstream step made a split; add one to after");
+    }
+    req->set_split(*split);
+    auto fs = FromUpstream(ctx, "features", "feature_set");
+    if (!fs.ok()) return fs.status();
+    req->set_feature_set(*fs);  // Empty: the split's own.
+    req->set_idempotency_key(ctx.idempotency_key);
+    auto channel = channel_();
+    auto stub = v1::Training::NewStub(channel);
+    auto result = RunOperation<v1::TrainingResult>(
+        ctx, channel, "training job",
+        [&](grpc::ClientContext* call, v1::Operation* op) {
+          return stub->StartTraining(call, *req, op);
+        });
+    if (!result.ok()) return result.status();
+
+    StepResult r;
+    auto& res = *r.results.mutable_fields();
+    res["job"].set_string_value(result->job());
+    res["best_model"].set_string_value(result->best_model());
+    std::string models;
+    for (const auto& m : result->models()) {
+      StrAppend(&models, models.empty() ? "" : ",", m.id());
+      res[StrCat(m.candidate(), "_model")].set_string_value(m.id());
+      for (const auto& metric : m.eval_metrics()) {
+        res[StrCat(m.candidate(), "_", metric.name())].set_number_value(
+            metric.value());
+      }
+      v1::Artifact a;
+      a.set_id(StrCat("model:", m.id()));
+      a.set_type("model");
+      auto& props = *a.mutable_properties();
+      props["algorithm"] = m.algorithm();
+      props["candidate"] = m.candidate();
+      props["split"] = m.split_id();
+      props["feature_set"] = m.feature_set();
+      props["sha256"] = m.sha256();
+      for (const auto& metric : m.eval_metrics()) {
+        props[StrCat("eval_", metric.name())] = StrCat(metric.value());
+      }
+      r.outputs[StrCat("model_", m.candidate())] = a;
+    }
+    res["models"].set_string_value(models);
+    return r;
+  }
+
+ private:
+  // The step's parameters as a request (split and feature set left to
+  // Execute).
+  static absl::StatusOr<v1::StartTrainingRequest> Request(
+      const v1::PipelineSpec& spec, const v1::StepSpec& step) {
+    if (auto s = CheckParams(step, {{"candidates", K::kListValue},
+                                    {"search", K::kStructValue},
+                                    {"split", K::kStringValue},
+                                    {"features", K::kStringValue},
+                                    {"model", K::kStringValue},
+                                    {"label", K::kStringValue},
+                                    {"task", K::kStringValue},
+                                    {"positive_class", K::kStringValue},
+                                    {"train_part", K::kStringValue},
+                                    {"eval_part", K::kStringValue},
+                                    {"threads_per_candidate", K::kNumberValue},
+                                    {"checkpoint_every", K::kNumberValue},
+                                    {"dataset", K::kStringValue}});
+        !s.ok()) {
+      return s;
+    }
+    // The request's JSON form is the step's parameters, minus the steps.
+    google::protobuf::Struct params = step.params();
+    auto& f = *params.mutable_fields();
+    for (const char* key : {"split", "features", "dataset"}) f.erase(key);
+    std::string json;
+    if (!google::protobuf::util::MessageToJsonString(params, &json).ok()) {
+      return BadParam(step, "candidates", "not representable");
+    }
+    v1::StartTrainingRequest req;
+    google::protobuf::util::JsonParseOptions o;
+    if (auto s = google::protobuf::util::JsonStringToMessage(json, &req, o);
+        !s.ok()) {
+      return BadParam(step, "candidates", std::string(s.message()));
+    }
+    if (req.model().empty()) req.set_model(StepDataset(spec, step));
+    if (req.positive_class().empty() && req.task() != "regression" &&
+        req.task() != "multiclass") {
+      req.set_positive_class(spec.positive_class());
+    }
+    return req;
+  }
+
+  ChannelProvider channel_;
+};
+
+}  // namespace
+
+void RegisterTrainExecutors(ExecutorRegistry* registry, ChannelProvider train) {
+  registry->Register("train",
+                     std::make_unique<TrainExecutor>(std::move(train)));
+}
+
+}  // namespace mlpipe::orchestrator
