@@ -33,12 +33,17 @@ class ClientFrameReader final : public table::FrameReader {
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::Frame>* StreamFrames(
-    absl::StatusOr<std::unique_ptr<table::FrameReader>> reader) {
-  if (!reader.ok()) return StreamMessages<v1::Frame>(reader.status());
-  std::shared_ptr<table::FrameReader> r = std::move(*reader);
-  return StreamMessages<v1::Frame>(
-      NextMessage<v1::Frame>([r](v1::Frame* f) { return r->Next(f); }));
+grpc::ServerWriteReactor<v1::Frame>* StreamFrames(OpenFrames open) {
+  return StreamMessages<v1::Frame>(NextMessage<v1::Frame>(
+      [open = std::move(open), reader = std::shared_ptr<table::FrameReader>()](
+          v1::Frame* f) mutable -> absl::StatusOr<bool> {
+        if (!reader) {
+          auto opened = open();
+          if (!opened.ok()) return opened.status();
+          reader = std::move(*opened);
+        }
+        return reader->Next(f);
+      }));
 }
 
 std::unique_ptr<table::FrameReader> ReadFrameStream(

@@ -137,8 +137,14 @@ grpc::ServerWriteReactor<T>* StreamMessages(
   return new MessageStreamReactor<T>(std::move(next));
 }
 
-grpc::ServerWriteReactor<v1::Frame>* StreamFrames(
-    absl::StatusOr<std::unique_ptr<table::FrameReader>> reader);
+// Opens the source of a frame stream.
+using OpenFrames =
+    std::function<absl::StatusOr<std::unique_ptr<table::FrameReader>>()>;
+
+// Streams the frames of the reader `open` returns. `open` runs on the
+// stream's producer thread too (opening may read stores or call other
+// services), never on a gRPC callback thread.
+grpc::ServerWriteReactor<v1::Frame>* StreamFrames(OpenFrames open);
 
 // Starts a server-streaming call of frames on the context it is given.
 using OpenFrameStream =

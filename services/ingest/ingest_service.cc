@@ -94,7 +94,8 @@ grpc::ServerUnaryReactor* IngestService::IngestFile(
 grpc::ServerWriteReactor<v1::Frame>* IngestService::ReadBatches(
     grpc::CallbackServerContext* context,
     const v1::ReadBatchesRequest* request) {
-  return rpc::StreamFrames(ingestor_->Read(*request));
+  return rpc::StreamFrames(
+      [i = ingestor_, req = *request] { return i->Read(req); });
 }
 
 grpc::ServerUnaryReactor* IngestService::ListDatasets(

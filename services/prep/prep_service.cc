@@ -50,7 +50,8 @@ grpc::ServerUnaryReactor* PrepService::GetFeatureSet(
 
 grpc::ServerWriteReactor<v1::Frame>* PrepService::ReadFeatures(
     Ctx*, const v1::ReadFeaturesRequest* req) {
-  return rpc::StreamFrames(preparer_->ReadFeatures(*req));
+  return rpc::StreamFrames(
+      [p = preparer_, req = *req] { return p->ReadFeatures(req); });
 }
 
 grpc::ServerUnaryReactor* PrepService::GetTransform(

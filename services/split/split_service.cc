@@ -29,7 +29,8 @@ grpc::ServerUnaryReactor* SplitService::ListSplits(
 
 grpc::ServerWriteReactor<v1::Frame>* SplitService::ReadSplit(
     Ctx*, const v1::ReadSplitRequest* req) {
-  return rpc::StreamFrames(splitter_->Read(*req));
+  return rpc::StreamFrames(
+      [s = splitter_, req = *req] { return s->Read(req); });
 }
 
 grpc::ServerWriteReactor<v1::SplitAssignments>* SplitService::ReadAssignments(
