@@ -181,15 +181,28 @@ TEST_F(CliTest, MetricsPassPromtool) {
                              "group", "--group-column", "nope"});
   EXPECT_EQ(failed.exit_code, 4);
   EXPECT_THAT(failed.err, HasSubstr("group_column: no column 'nope'"));
+  // The example pipeline: prepare, split and train metrics.
+  auto run = server_.Cli(
+      {"run", SourcePath("examples/credit/ingest.yaml"), "--watch"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
   std::string metrics = HttpGet(server_.metrics_port(), "/metrics");
   EXPECT_THAT(
       metrics,
       HasSubstr("mlpipe_split_splits_created_total{strategy=\"shuffled\"} 1"));
+  EXPECT_THAT(metrics,
+              HasSubstr("mlpipe_train_jobs_total{state=\"SUCCEEDED\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_train_trials_total{algorithm=\"gbdt\","
+                                 "state=\"SUCCEEDED\"} 2"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr(
+          "mlpipe_train_fit_seconds_bucket{algorithm=\"logistic_regression\""));
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_train_jobs_running 0"));
   EXPECT_THAT(
       metrics,
       HasSubstr("mlpipe_operations_ended_total{code=\"INVALID_ARGUMENT\","
                 "kind=\"split\",service=\"split\",state=\"failed\"} 1"));
-  EXPECT_THAT(metrics, HasSubstr("mlpipe_ingest_rows_total 4454"));
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_ingest_rows_total 8908"));
   EXPECT_THAT(
       metrics,
       HasSubstr("mlpipe_ingest_rejections_total{reason=\"invalid_input\"} 1"));

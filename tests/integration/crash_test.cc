@@ -2,6 +2,7 @@
 // partial batch is visible after the restart, and retries with the same
 // idempotency keys store every upload exactly once.
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <set>
@@ -12,6 +13,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "mlpipe/v1/ingest_service.pb.h"
+#include "mlpipe/v1/orchestrator_service.pb.h"
+#include "mlpipe/v1/train_service.pb.h"
 #include "tests/integration/harness.h"
 
 namespace mlpipe::testing {
@@ -124,6 +127,80 @@ TEST_P(CrashTest, KillDuringIngestLosesNothingAcknowledged) {
 }
 
 INSTANTIATE_TEST_SUITE_P(KillTimes, CrashTest, ::testing::Values(300, 900));
+
+// The trials of candidate "long", from `models trials --output json`.
+std::vector<v1::Trial> Trials(const Standalone& s) {
+  auto r =
+      s.Cli({"--output", "json", "models", "trials", "--candidate", "long"});
+  v1::ListTrialsResponse resp;
+  if (r.exit_code == 0) {
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &resp).ok())
+        << r.out;
+  }
+  return {resp.trials().begin(), resp.trials().end()};
+}
+
+TEST(TrainCrashTest, KillDuringTrainingResumesFromTheCheckpoint) {
+  TempDir dir;
+  const std::string data = dir.path() + "/data";
+  std::string split, fs;
+  {
+    // The example pipeline: the credit split and its feature set.
+    Standalone server(data);
+    auto r = server.Cli({"--output", "json", "run",
+                         SourcePath("examples/credit/ingest.yaml"), "--watch"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    v1::Run run;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &run).ok());
+    for (const auto& s : run.steps()) {
+      if (s.name() == "split")
+        split = s.results().fields().at("split").string_value();
+      if (s.name() == "features")
+        fs = s.results().fields().at("feature_set").string_value();
+    }
+    ASSERT_FALSE(split.empty());
+    ASSERT_FALSE(fs.empty());
+    ASSERT_EQ(server.Stop(), 0);
+  }
+  const std::string config = dir.path() + "/long.yaml";
+  WriteFile(config,
+            "model: long\ncheckpoint_every: 20\n"
+            "candidates: [{name: long, algorithm: gbdt,\n"
+            "  params: {rounds: 1500, eta: 0.01, max_depth: 8, "
+            "min_child_weight: 0}}]\n");
+  auto server = std::make_unique<Standalone>(data);
+  // The CLI follows the job until the server dies under it.
+  Process cli({Binary("mlpipe"), "--server", server->address(), "train",
+               "--split", split, "--feature-set", fs, "--config", config},
+              dir.path() + "/cli.log");
+  int64_t before = 0;
+  for (int i = 0; i < 600 && before < 100; ++i) {
+    for (const auto& t : Trials(*server))
+      before = std::max(before, t.iteration());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GE(before, 100) << "training did not get going";
+  server->Crash();
+  EXPECT_NE(cli.Wait(), 0);  // Its server died under it.
+
+  server = std::make_unique<Standalone>(data);  // The job resumes by itself.
+  v1::Trial trial;
+  for (int i = 0; i < 1200; ++i) {
+    auto trials = Trials(*server);
+    ASSERT_EQ(trials.size(), 1u);
+    trial = trials[0];
+    if (trial.state() == v1::Operation::SUCCEEDED ||
+        trial.state() == v1::Operation::FAILED)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(trial.state(), v1::Operation::SUCCEEDED) << trial.DebugString();
+  EXPECT_GE(trial.resumed_from(), 80);  // The last checkpoint before the kill.
+  EXPECT_EQ(trial.iteration(), 1500);
+  auto shown = server->Cli({"models", "show", "long:1"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_THAT(shown.out, ::testing::HasSubstr("gbdt"));
+}
 
 }  // namespace
 }  // namespace mlpipe::testing

@@ -358,6 +358,37 @@ TEST(SplitE2eTest, ExamplePipelineSplitsThenFitsOnTheTrainingPart) {
   EXPECT_THAT(list.out, HasSubstr(split));
   EXPECT_EQ(server.Cli({"splits", "show", "sp-0000"}).exit_code, 3);
 
+  // The train step stored one model per candidate; the CLI shows them.
+  ASSERT_EQ(StepState(run, "train"), "SUCCEEDED");
+  for (const auto& s : run.steps()) {
+    if (s.name() != "train") continue;
+    EXPECT_EQ(s.results().fields().at("models").string_value(),
+              "credit:1,credit:2");
+    EXPECT_GT(s.results().fields().at("gbdt_auc").number_value(), 0.8);
+  }
+  auto models = server.Cli({"models", "list"});
+  ASSERT_EQ(models.exit_code, 0) << models.err;
+  EXPECT_THAT(models.out, HasSubstr("credit:2  gbdt"));
+  auto model = server.Cli({"models", "show", "credit:1"});
+  ASSERT_EQ(model.exit_code, 0) << model.err;
+  EXPECT_THAT(model.out, HasSubstr("logistic_regression"));
+  EXPECT_THAT(model.out, HasSubstr("split " + split + ", feature set " + fs));
+  EXPECT_EQ(server.Cli({"models", "show", "credit:9"}).exit_code, 3);
+
+  // Ad hoc training from the CLI: cross-validated random search.
+  auto trained =
+      server.Cli({"train", "--split", split, "--feature-set", fs, "--config",
+                  SourcePath("examples/credit/train.yaml")});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  EXPECT_THAT(trained.out, HasSubstr("best model: credit-adhoc:"));
+  std::string bad_train = dir.path() + "/bad_train.yaml";
+  WriteFile(bad_train, "candidates: [{name: x, algorithm: svm}]\n");
+  auto train_rejected =
+      server.Cli({"train", "--split", split, "--config", bad_train});
+  EXPECT_EQ(train_rejected.exit_code, 4);
+  EXPECT_THAT(train_rejected.err,
+              HasSubstr("candidates[0].algorithm: unknown \"svm\""));
+
   // Re-running: the split and the features are cached.
   auto again =
       server.Cli({"--output", "json", "run",
