@@ -72,30 +72,36 @@ double Find(const std::vector<v1::MetricValue>& metrics,
   return NAN;
 }
 
-absl::StatusOr<std::vector<v1::MetricValue>> Score(const Model& model,
-                                                   const TrainingData& data,
-                                                   int threads) {
+absl::StatusOr<std::vector<v1::MetricValue>> Score(
+    const Model& model, const TrainingData& data, int threads,
+    const std::vector<double>* predictions) {
   const size_t n = data.rows();
   const int width = model.OutputWidth();
-  std::vector<double> pred(n * width);
+  if (predictions != nullptr && predictions->size() != n * width) {
+    return absl::InvalidArgumentError(StrCat(
+        "predictions: ", predictions->size(), " values for ", n, " rows"));
+  }
+  std::vector<double> pred(predictions != nullptr ? 0 : n * width);
+  if (predictions != nullptr) pred = *predictions;
   // Predict in row blocks, in parallel (Predict is thread-safe).
   absl::Status error;
   std::mutex mu;
-  ParallelFor(n, threads, [&](size_t begin, size_t end, int) {
-    Matrix block;
-    block.rows = end - begin;
-    block.cols = data.x.cols;
-    block.values.assign(data.x.values.begin() + begin * data.x.cols,
-                        data.x.values.begin() + end * data.x.cols);
-    std::vector<double> out;
-    absl::Status st = model.Predict(block, &out);
-    std::lock_guard<std::mutex> lock(mu);
-    if (!st.ok()) {
-      error = st;
-      return;
-    }
-    std::copy(out.begin(), out.end(), pred.begin() + begin * width);
-  });
+  if (predictions == nullptr)
+    ParallelFor(n, threads, [&](size_t begin, size_t end, int) {
+      Matrix block;
+      block.rows = end - begin;
+      block.cols = data.x.cols;
+      block.values.assign(data.x.values.begin() + begin * data.x.cols,
+                          data.x.values.begin() + end * data.x.cols);
+      std::vector<double> out;
+      absl::Status st = model.Predict(block, &out);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!st.ok()) {
+        error = st;
+        return;
+      }
+      std::copy(out.begin(), out.end(), pred.begin() + begin * width);
+    });
   if (!error.ok()) return error;
 
   auto w = [&](size_t i) { return data.Weight(i); };

@@ -26,11 +26,12 @@ bool HigherIsBetter(const std::string& metric);
 double RocAuc(const std::vector<double>& scores, const std::vector<double>& y,
               const std::vector<double>& weights);
 
-// Every metric of the model's task on `data` (predicted by `model`).
+// Every metric of the model's task on `data` (predicted by `model`, or
+// taken from `predictions` when given: Model::Predict's output for `data`).
 // INVALID_ARGUMENT when the data does not fit the model.
-absl::StatusOr<std::vector<v1::MetricValue>> Score(const Model& model,
-                                                   const TrainingData& data,
-                                                   int threads);
+absl::StatusOr<std::vector<v1::MetricValue>> Score(
+    const Model& model, const TrainingData& data, int threads,
+    const std::vector<double>* predictions = nullptr);
 
 // The value of `name` in `metrics`; NaN when absent.
 double Find(const std::vector<v1::MetricValue>& metrics,

@@ -425,6 +425,22 @@ TEST(ModelTest, ResumedFitsEndWhereUninterruptedOnesDo) {
   }
 }
 
+TEST(ModelTest, TreesHandBackTheirCachedTrainingPredictions) {
+  Example ex = Featurize("credit/credit.csv", "Status", v1::BINARY, "bad");
+  std::vector<double> cached, fresh;
+  FitOptions o;
+  o.train_predictions = &cached;
+  auto model = MustFit("gbdt", GbdtParams(), ex.train, v1::BINARY, o);
+  ASSERT_NE(model, nullptr);
+  ASSERT_TRUE(model->Predict(ex.train.x, &fresh).ok());
+  ASSERT_EQ(cached.size(), fresh.size());
+  for (size_t i = 0; i < fresh.size(); ++i)
+    ASSERT_NEAR(cached[i], fresh[i], 1e-6) << i;
+  auto a = Score(*model, ex.train, 2, &cached), b = Score(*model, ex.train, 2);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NEAR(Find(*a, "auc"), Find(*b, "auc"), 1e-9);
+}
+
 TEST(ModelTest, EarlyStoppingKeepsTheBestRound) {
   Example ex = Featurize("credit/credit.csv", "Status", v1::BINARY, "bad");
   FitOptions o;

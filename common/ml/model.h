@@ -89,6 +89,10 @@ struct FitOptions {
   std::function<absl::Status(const FitProgress&)> on_progress;
   // Persist the checkpoint; a non-OK status stops the fit.
   std::function<absl::Status(const Checkpoint&)> on_checkpoint;
+  // When set, a fit that has its predictions on the training rows at hand
+  // (boosted trees keep them cached) writes them here, as Model::Predict
+  // would; left empty otherwise.
+  std::vector<double>* train_predictions = nullptr;
 };
 
 // The algorithm names above.

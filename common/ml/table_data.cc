@@ -81,7 +81,6 @@ absl::Status TrainingDataBuilder::Append(const table::Table& t) {
     label = &t.columns[i];
   }
   const size_t d = features_.size();
-  data_.x.values.reserve(data_.x.values.size() + t.num_rows * d);
   for (size_t r = 0; r < t.num_rows; ++r) {
     if (label != nullptr) {
       auto y = encoder_.Encode(*label, r);

@@ -38,6 +38,8 @@ class TrainingDataBuilder {
   // `label` empty for clustering.
   TrainingDataBuilder(std::vector<std::string> features, std::string label,
                       LabelEncoder encoder);
+  // Expected rows in all (capacity; a hint).
+  void Reserve(size_t rows) { data_.x.values.reserve(rows * features_.size()); }
   // Appends the rows of `t`; rows whose label is missing are skipped (and
   // counted). INVALID_ARGUMENT naming a missing or non-numeric feature
   // column, or a bad label.

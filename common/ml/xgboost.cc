@@ -212,8 +212,12 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
     if (!d.ok()) return d.status();
     deval = std::move(*d);
   }
+  // Early stopping scores the eval rows every round: keep their predictions
+  // cached. Otherwise progress reports the training loss, which the
+  // training rows' cache gives for free (as xgb.train without evals).
+  const bool early = job.early_stopping_rounds > 0 && deval != nullptr;
   std::vector<DMatrixHandle> cache = {(*dtrain)->handle()};
-  if (deval) cache.push_back(deval->handle());
+  if (early) cache.push_back(deval->handle());
   auto booster = Booster::Make(cache);
   if (!booster.ok()) return booster.status();
   Booster& b = **booster;
@@ -242,14 +246,13 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
     if (!rounds.ok()) return rounds.status();
     start = *rounds;
   }
-  const char* names[] = {"eval"};
   for (int iter = start; iter < job.rounds; ++iter) {
     XGB_RETURN_IF_ERROR(
         XGBoosterUpdateOneIter(b.handle(), iter, (*dtrain)->handle()), "boost");
-    bool early = job.early_stopping_rounds > 0 && deval;
     bool report = (iter + 1) % 10 == 0 || iter == 0 || iter + 1 == job.rounds;
-    if (deval && (early || (report && options.on_progress))) {
-      DMatrixHandle evals[] = {deval->handle()};
+    if (early || (report && options.on_progress)) {
+      DMatrixHandle evals[] = {early ? deval->handle() : (*dtrain)->handle()};
+      const char* names[] = {early ? "eval" : "train"};
       const char* out = nullptr;
       XGB_RETURN_IF_ERROR(
           XGBoosterEvalOneIter(b.handle(), iter, evals, names, 1, &out),
@@ -257,7 +260,7 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
       double score = LastMetric(out);
       bool better = HigherIsBetter(job.eval_metric) ? score > best_score
                                                     : score < best_score;
-      if (better) {
+      if (early && better) {
         best_score = score;
         best_iteration = iter;
       }
@@ -266,9 +269,6 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
         if (!st.ok()) return st;
       }
       if (early && iter - best_iteration >= job.early_stopping_rounds) break;
-    } else if (report && options.on_progress) {
-      absl::Status st = options.on_progress({iter + 1, job.rounds, NAN});
-      if (!st.ok()) return st;
     }
     if (options.on_checkpoint && options.checkpoint_every > 0 &&
         (iter + 1) % options.checkpoint_every == 0 && iter + 1 < job.rounds) {
@@ -287,8 +287,25 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
   std::unique_ptr<Booster> final_booster = std::move(*booster);
   auto rounds = final_booster->Rounds();
   if (!rounds.ok()) return rounds.status();
-  if (job.early_stopping_rounds > 0 && best_iteration >= 0 &&
-      best_iteration + 1 < *rounds) {
+  const bool slice = job.early_stopping_rounds > 0 && best_iteration >= 0 &&
+                     best_iteration + 1 < *rounds;
+  if (options.train_predictions != nullptr && !slice) {
+    // The training rows' predictions are cached for the whole model.
+    const bst_ulong* shape = nullptr;
+    bst_ulong dim = 0;
+    const float* result = nullptr;
+    XGB_RETURN_IF_ERROR(
+        XGBoosterPredictFromDMatrix(
+            final_booster->handle(), (*dtrain)->handle(),
+            "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+            "\"iteration_end\": 0, \"strict_shape\": false}",
+            &shape, &dim, &result),
+        "predict");
+    size_t total = 1;
+    for (bst_ulong i = 0; i < dim; ++i) total *= shape[i];
+    options.train_predictions->assign(result, result + total);
+  }
+  if (slice) {
     BoosterHandle out = nullptr;
     XGB_RETURN_IF_ERROR(
         XGBoosterSlice(final_booster->handle(), 0, best_iteration + 1, 1, &out),

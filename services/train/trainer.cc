@@ -501,6 +501,9 @@ absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
     ml::TrainingDataBuilder builder(
         {data->fs.features().begin(), data->fs.features().end()}, label,
         ml::LabelEncoder(data->resolved.task, data->resolved.classes));
+    for (const auto& p : data->split.parts()) {
+      if (p.name() == part) builder.Reserve(p.rows());
+    }
     v1::Frame frame;
     while (true) {
       auto more = (*reader)->Next(&frame);
@@ -514,14 +517,22 @@ absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
     *out = builder.Finish();
     return absl::OkStatus();
   };
-  if (auto s = read(train_part, &data->train); !s.ok()) return s;
+  // The two parts stream at once (the split service filters one while this
+  // side decodes the other).
+  absl::Status eval_read;
+  std::thread eval_reader;
+  if (!eval_part.empty()) {
+    eval_reader =
+        std::thread([&] { eval_read = read(eval_part, &data->eval); });
+  }
+  absl::Status train_read = read(train_part, &data->train);
+  if (eval_reader.joinable()) eval_reader.join();
+  if (!train_read.ok()) return train_read;
+  if (!eval_read.ok()) return eval_read;
   if (data->train.rows() == 0) {
     return absl::FailedPreconditionError(StrCat("train_part: part ", train_part,
                                                 " of split ", r.split(),
                                                 " has no labelled rows"));
-  }
-  if (!eval_part.empty()) {
-    if (auto s = read(eval_part, &data->eval); !s.ok()) return s;
   }
   if (folds > 0) {
     // The train part's rows arrive in row order; its assignments say their
@@ -570,10 +581,12 @@ absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
   const std::string where = StrCat("candidates[", candidate_index, "].params");
 
   // One fit with checkpoints under `key`, progress into the trial.
+  std::vector<double> train_predictions;
   auto fit = [&](const ml::TrainingData& train, const ml::TrainingData* eval,
                  const std::string& key)
       -> absl::StatusOr<std::unique_ptr<ml::Model>> {
     ml::FitOptions o;
+    o.train_predictions = &train == &data.train ? &train_predictions : nullptr;
     o.task = task;
     o.threads = threads;
     o.eval = eval;
@@ -647,7 +660,9 @@ absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
     if (!scores.ok()) return scores.status();
     out.eval_metrics = *scores;
   }
-  auto train_scores = ml::Score(**model, data.train, threads);
+  auto train_scores =
+      ml::Score(**model, data.train, threads,
+                train_predictions.empty() ? nullptr : &train_predictions);
   if (!train_scores.ok()) return train_scores.status();
   out.train_metrics = *train_scores;
   if (!final_fit) {

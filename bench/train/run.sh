@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# bench/train: GBDT (200 trees, depth 6, eta 0.1, hist, 2 threads) and
+# logistic regression (C 1) on flights3m through the platform, next to
+# Python XGBoost and scikit-learn on exactly the same rows and features, in
+# the same run.
+#
+# The label: late = delay > 15 minutes. The pipeline ingests the CSV, makes
+# a stratified 80/20 split, fits the features on the training part (distance
+# standardized, hour / day of week / month of the date, origin and
+# destination one-hot over their 20 most frequent values). Ours is timed from
+# `mlpipe train` to its end: the job reads the parts over gRPC, builds the
+# matrix, trains, scores train and eval and stores the model. The peers get
+# the rows in memory for free and are timed for DMatrix + training (XGBoost)
+# and fit (scikit-learn). Prints times, AUCs and the ratios.
+#
+# Usage: bench/train/run.sh [BUILD_DIR] [ROWS]   (ROWS: first N rows; default all)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build="${1:-build}"
+limit="${2:-0}"
+bin="$build/bin"
+data="../shared/data/flights3m.csv.gz"
+[ -f "$data" ] || { echo "missing $data" >&2; exit 1; }
+source bench/lib.sh
+work="$(mktemp -d "${TMPDIR:-/tmp}/mlpipe-bench-train.XXXXXX")"
+trap 'stop_server; rm -rf "$work"' EXIT
+cmake --build "$build" --target export_part mlpipe mlpipe-standalone > /dev/null
+
+rounds=200 depth=6 eta=0.1 threads=2 c=1.0
+csv="$work/flights.csv"
+{
+  if [ "$limit" -gt 0 ]; then gzip -dc "$data" | head -n $((limit + 1)) || true
+  else gzip -dc "$data"; fi
+} | awk -F, 'NR == 1 { print $0 ",late"; next } { print $0 "," ($2 > 15 ? "yes" : "no") }' > "$csv"
+rows=$(( $(wc -l < "$csv") - 1 ))
+cat > "$work/pipeline.yaml" <<YAML
+apiVersion: mlpipe/v1
+kind: Pipeline
+metadata: {name: train-bench}
+spec:
+  dataset: flights
+  label: late
+  positive_class: "yes"
+  steps:
+    - {name: load, type: ingest, file: flights.csv}
+    - {name: split, type: split, after: [load], strategy: stratified,
+       ratios: {train: 0.8, eval: 0.2}, seed: 1}
+    - name: features
+      type: prepare
+      after: [split]
+      fit_on: {split: split, part: train}
+      transforms:
+        - {columns: [distance], scale: standard}
+        - {columns: [date], timestamp_parts: [hour, day_of_week, month]}
+        - {columns: [origin, destination], one_hot: {max_categories: 20}}
+YAML
+cat > "$work/gbdt.yaml" <<YAML
+model: flights-gbdt
+positive_class: "yes"
+threads_per_candidate: $threads
+checkpoint_every: 50
+candidates:
+  - {name: gbdt, algorithm: gbdt, params: {rounds: $rounds, max_depth: $depth, eta: $eta}}
+YAML
+cat > "$work/logreg.yaml" <<YAML
+model: flights-logreg
+positive_class: "yes"
+threads_per_candidate: $threads
+candidates:
+  - {name: logreg, algorithm: logistic_regression, params: {C: $c}}
+YAML
+
+start_server "$bin" "$work"
+now() { date +%s.%N; }
+"$bin/mlpipe" --output json run "$work/pipeline.yaml" --watch > "$work/run.json"
+split=$(grep -o '"split": *"sp-[0-9a-f]*"' "$work/run.json" | head -1 | grep -o 'sp-[0-9a-f]*')
+fs=$(grep -o '"feature_set": *"fs-[0-9a-f]*"' "$work/run.json" | head -1 | grep -o 'fs-[0-9a-f]*')
+echo "split $split, feature set $fs ($rows rows)"
+
+t0=$(now)
+"$bin/mlpipe" train --split "$split" --feature-set "$fs" --config "$work/gbdt.yaml" > "$work/gbdt.out"
+t1=$(now)
+"$bin/mlpipe" train --split "$split" --feature-set "$fs" --config "$work/logreg.yaml" > "$work/logreg.out"
+t2=$(now)
+cat "$work/gbdt.out" "$work/logreg.out"
+"$bin/mlpipe" models show flights-gbdt:1 | grep timings
+"$bin/mlpipe" models show flights-logreg:1 | grep timings
+gbdt_auc=$("$bin/mlpipe" --output json models show flights-gbdt:1 | /usr/bin/python3 -c \
+  'import json,sys; m=json.load(sys.stdin); print([v["value"] for v in m["eval_metrics"] if v["name"]=="auc"][0])')
+logreg_auc=$("$bin/mlpipe" --output json models show flights-logreg:1 | /usr/bin/python3 -c \
+  'import json,sys; m=json.load(sys.stdin); print([v["value"] for v in m["eval_metrics"] if v["name"]=="auc"][0])')
+shape=$("$build/bin/export_part" "$MLPIPE_SERVER" "$split" "$fs" train late yes "$work/train")
+"$build/bin/export_part" "$MLPIPE_SERVER" "$split" "$fs" eval late yes "$work/eval" > /dev/null
+stop_server
+cols=$(echo "$shape" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["cols"])')
+
+peer=$(/usr/bin/python3 bench/train/xgboost_peer.py "$work/train" "$work/eval" "$cols" \
+  "$rounds" "$depth" "$eta" "$threads" "$c")
+gbdt_s=$(echo "$t1 - $t0" | bc -l)
+logreg_s=$(echo "$t2 - $t1" | bc -l)
+/usr/bin/python3 - "$rows" "$cols" "$gbdt_s" "$gbdt_auc" "$logreg_s" "$logreg_auc" "$peer" <<'PY'
+import json, sys
+rows, cols = int(sys.argv[1]), int(sys.argv[2])
+gbdt_s, gbdt_auc, logreg_s, logreg_auc = map(float, sys.argv[3:7])
+peer = json.loads(sys.argv[7])
+print(f"bench/train ({rows:,} rows, {cols} features, 80% train)")
+print(f"  GBDT 200 trees depth 6: mlpipe train {gbdt_s:.2f} s (AUC {gbdt_auc:.4f}); "
+      f"Python XGBoost {peer['gbdt_s']:.2f} s (AUC {peer['gbdt_auc']:.4f}): "
+      f"{gbdt_s / peer['gbdt_s']:.3f}x the peer's time (target <= 1.15), "
+      f"AUC difference {abs(gbdt_auc - peer['gbdt_auc']):.4f}")
+print(f"  logistic regression C=1: mlpipe train {logreg_s:.2f} s (AUC {logreg_auc:.4f}); "
+      f"scikit-learn lbfgs {peer['logreg_s']:.2f} s, {peer['logreg_iter']} iterations "
+      f"(AUC {peer['logreg_auc']:.4f}): {logreg_s / peer['logreg_s']:.3f}x the peer's time "
+      f"(target <= 1), AUC difference {abs(logreg_auc - peer['logreg_auc']):.4f}")
+PY
