@@ -12,6 +12,7 @@
 #include "common/ml/metrics.h"
 #include "common/ml/model.h"
 #include "common/ml/table_data.h"
+#include "common/table/frame_codec.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -532,6 +533,47 @@ TEST(ModelTest, BalancedClassWeightsRaiseMinorityRecall) {
     return tp / pos;
   };
   EXPECT_GT(recall(*balanced), recall(*plain) + 0.2);
+}
+
+TEST(TableDataTest, FramesAndTablesBuildTheSameData) {
+  table::Table t;
+  t.num_rows = 4;
+  table::Column x{.name = "x", .type = table::ColumnType::kNumeric};
+  for (double v : {1.0, 2.0, 3.0, 4.0}) {
+    x.numbers.push_back(v);
+    x.valid.PushBack(true);
+  }
+  x.valid.Set(1, false);  // Missing: NaN.
+  table::Column y{.name = "y", .type = table::ColumnType::kCategorical};
+  for (const char* v : {"no", "yes", "", "yes"}) {
+    y.strings.push_back(v);
+    y.valid.PushBack(*v != 0);  // Row 2 has no label: left out.
+  }
+  t.columns = {x, y};
+  v1::Frame frame;
+  table::TableToFrame(t, &frame);
+  LabelEncoder enc(v1::BINARY, {"no", "yes"});
+  TrainingDataBuilder a({"x"}, "y", enc), b({"x"}, "y", enc);
+  ASSERT_TRUE(a.Append(t).ok());
+  ASSERT_TRUE(b.AppendFrame(std::move(frame)).ok());
+  EXPECT_EQ(a.skipped_rows(), 1);
+  EXPECT_EQ(b.skipped_rows(), 1);
+  TrainingData da = a.Finish(), db = b.Finish();
+  EXPECT_EQ(da.y, (std::vector<double>{0, 1, 1}));
+  EXPECT_EQ(db.y, da.y);
+  ASSERT_EQ(db.x.rows, 3u);
+  EXPECT_EQ(db.x.values[0], 1.0);
+  EXPECT_TRUE(std::isnan(db.x.values[1]));
+  EXPECT_EQ(db.x.values[2], 4.0);
+  v1::Frame bad;
+  bad.set_num_rows(1);
+  auto* c = bad.add_columns();
+  c->set_name("y");
+  c->set_type(v1::CATEGORICAL);
+  c->add_strings("maybe");
+  TrainingDataBuilder e({}, "y", enc);
+  EXPECT_THAT(e.AppendFrame(std::move(bad)).ToString(),
+              HasSubstr("class \"maybe\" is not one of the split's classes"));
 }
 
 TEST(MetricsTest, AucHandlesTiesAsScikitLearn) {

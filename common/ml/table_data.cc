@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "common/table/frame_codec.h"
 #include "common/table/typing.h"
 #include "common/util/strings.h"
 
@@ -96,6 +97,67 @@ absl::Status TrainingDataBuilder::Append(const table::Table& t) {
       data_.x.values.push_back(
           c.type == table::ColumnType::kNumeric && c.IsValid(r) ? c.numbers[r]
                                                                 : NAN);
+    }
+    ++data_.x.rows;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainingDataBuilder::AppendFrame(v1::Frame&& frame) {
+  const size_t n = static_cast<size_t>(frame.num_rows());
+  std::vector<const v1::Column*> cols(features_.size(), nullptr);
+  v1::Column* label = nullptr;
+  for (auto& c : *frame.mutable_columns()) {
+    if (!label_.empty() && c.name() == label_) label = &c;
+  }
+  for (size_t j = 0; j < features_.size(); ++j) {
+    for (const auto& c : frame.columns()) {
+      if (c.name() == features_[j]) cols[j] = &c;
+    }
+    const v1::Column* c = cols[j];
+    if (c == nullptr) {
+      return absl::InvalidArgumentError(
+          StrCat("feature ", features_[j], ": not in the rows"));
+    }
+    if (c->type() == v1::NUMERIC ? static_cast<size_t>(c->numbers_size()) != n
+                                 : c->type() != v1::COLUMN_TYPE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(
+          StrCat("feature ", features_[j],
+                 ": must be numeric with one value per row"));
+    }
+    if (!c->validity().empty() && c->validity().size() != (n + 7) / 8) {
+      return absl::InvalidArgumentError(
+          StrCat("feature ", features_[j], ": bad validity"));
+    }
+  }
+  table::Column label_column;
+  if (!label_.empty()) {
+    if (label == nullptr) {
+      return absl::InvalidArgumentError(
+          StrCat("label ", label_, ": not in the rows"));
+    }
+    auto c = table::ColumnFromProto(std::move(*label), n);
+    if (!c.ok()) return c.status();
+    label_column = std::move(*c);
+  }
+  const size_t d = features_.size();
+  for (size_t r = 0; r < n; ++r) {
+    if (!label_.empty()) {
+      auto y = encoder_.Encode(label_column, r);
+      if (!y.ok()) return y.status();
+      if (std::isnan(*y)) {
+        ++skipped_;
+        continue;
+      }
+      data_.y.push_back(*y);
+    }
+    for (size_t j = 0; j < d; ++j) {
+      const v1::Column& c = *cols[j];
+      const std::string& valid = c.validity();
+      bool has = c.type() == v1::NUMERIC &&
+                 (valid.empty() ||
+                  (static_cast<uint8_t>(valid[r >> 3]) >> (r & 7)) & 1);
+      data_.x.values.push_back(has ? c.numbers(static_cast<int>(r)) : NAN);
     }
     ++data_.x.rows;
   }

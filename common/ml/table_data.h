@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/ml/data.h"
 #include "common/table/table.h"
+#include "mlpipe/v1/frame.pb.h"
 #include "mlpipe/v1/model.pb.h"
 
 namespace mlpipe::ml {
@@ -44,6 +45,9 @@ class TrainingDataBuilder {
   // counted). INVALID_ARGUMENT naming a missing or non-numeric feature
   // column, or a bad label.
   absl::Status Append(const table::Table& t);
+  // The same from the wire form, without building a table first (the
+  // training service's read path).
+  absl::Status AppendFrame(v1::Frame&& frame);
   int64_t skipped_rows() const { return skipped_; }
   TrainingData Finish();
 

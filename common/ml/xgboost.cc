@@ -3,6 +3,7 @@
 // resumed fit continues with the trees already built.
 #include <xgboost/c_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -206,8 +207,10 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
   auto dtrain =
       DMatrix::Make(train, weighted ? &weights : nullptr, options.threads);
   if (!dtrain.ok()) return dtrain.status();
+  // The eval rows serve early stopping only (trials are scored after).
   std::unique_ptr<DMatrix> deval;
-  if (options.eval != nullptr && options.eval->rows() > 0) {
+  if (job.early_stopping_rounds > 0 && options.eval != nullptr &&
+      options.eval->rows() > 0) {
     auto d = DMatrix::Make(*options.eval, nullptr, options.threads);
     if (!d.ok()) return d.status();
     deval = std::move(*d);
@@ -246,11 +249,20 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
     if (!rounds.ok()) return rounds.status();
     start = *rounds;
   }
+  const int loss_every = std::clamp((job.rounds / 4 + 9) / 10 * 10, 10, 100);
   for (int iter = start; iter < job.rounds; ++iter) {
     XGB_RETURN_IF_ERROR(
         XGBoosterUpdateOneIter(b.handle(), iter, (*dtrain)->handle()), "boost");
+    // Progress every 10 rounds; the training loss (an evaluation pass)
+    // only about four times a fit, so watching costs little.
     bool report = (iter + 1) % 10 == 0 || iter == 0 || iter + 1 == job.rounds;
-    if (early || (report && options.on_progress)) {
+    bool measure =
+        report && ((iter + 1) % loss_every == 0 || iter + 1 == job.rounds);
+    if (report && !measure && !early && options.on_progress) {
+      absl::Status st = options.on_progress({iter + 1, job.rounds, NAN});
+      if (!st.ok()) return st;
+    }
+    if (early || (measure && options.on_progress)) {
       DMatrixHandle evals[] = {early ? deval->handle() : (*dtrain)->handle()};
       const char* names[] = {early ? "eval" : "train"};
       const char* out = nullptr;

@@ -509,9 +509,7 @@ absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
       auto more = (*reader)->Next(&frame);
       if (!more.ok()) return more.status();
       if (!*more) break;
-      auto t = table::TableFromFrame(std::move(frame));
-      if (!t.ok()) return t.status();
-      if (auto s = builder.Append(*t); !s.ok()) return s;
+      if (auto s = builder.AppendFrame(std::move(frame)); !s.ok()) return s;
       frame.Clear();
     }
     *out = builder.Finish();
