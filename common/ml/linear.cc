@@ -10,6 +10,21 @@
 namespace mlpipe::ml::internal {
 namespace {
 
+// w . x with four partial sums, so the compiler can keep them in vector
+// registers (a single running sum is a serial dependency chain).
+double Dot(const double* w, const double* x, size_t d) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  size_t j = 0;
+  for (; j + 4 <= d; j += 4) {
+    s0 += w[j] * x[j];
+    s1 += w[j + 1] * x[j + 1];
+    s2 += w[j + 2] * x[j + 2];
+    s3 += w[j + 3] * x[j + 3];
+  }
+  for (; j < d; ++j) s0 += w[j] * x[j];
+  return (s0 + s1) + (s2 + s3);
+}
+
 // One row of weights per output; intercepts.
 class LinearModel final : public Model {
  public:
@@ -37,9 +52,7 @@ class LinearModel final : public Model {
       const double* row = x.Row(i);
       for (int o = 0; o < outputs_; ++o) {
         const double* w = weights_.data() + o * features_;
-        double s = intercepts_[o];
-        for (size_t j = 0; j < features_; ++j) s += w[j] * row[j];
-        z[o] = s;
+        z[o] = intercepts_[o] + Dot(w, row, features_);
       }
       double* dst = out->data() + i * outputs_;
       if (task_ == v1::BINARY) {
@@ -116,9 +129,7 @@ struct LinearProblem {
         const double* row = data->x.Row(i);
         for (int o = 0; o < outputs; ++o) {
           const double* wo = w.data() + o * stride;
-          double s = wo[d];
-          for (size_t j = 0; j < d; ++j) s += wo[j] * row[j];
-          z[o] = s;
+          z[o] = wo[d] + Dot(wo, row, d);
         }
         double rw = (*weights)[i];
         f += rw * row_loss(z.data(), data->y.empty() ? 0 : data->y[i], outputs,
