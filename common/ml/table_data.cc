@@ -58,49 +58,9 @@ TrainingDataBuilder::TrainingDataBuilder(std::vector<std::string> features,
 }
 
 absl::Status TrainingDataBuilder::Append(const table::Table& t) {
-  std::vector<const table::Column*> cols;
-  for (const auto& name : features_) {
-    int i = t.Find(name);
-    if (i < 0)
-      return absl::InvalidArgumentError(
-          StrCat("feature ", name, ": not in the rows"));
-    const table::Column& c = t.columns[i];
-    if (c.type != table::ColumnType::kNumeric &&
-        c.type != table::ColumnType::kUnknown) {
-      return absl::InvalidArgumentError(StrCat("feature ", name,
-                                               ": must be numeric, is ",
-                                               table::ColumnTypeName(c.type)));
-    }
-    cols.push_back(&c);
-  }
-  const table::Column* label = nullptr;
-  if (!label_.empty()) {
-    int i = t.Find(label_);
-    if (i < 0)
-      return absl::InvalidArgumentError(
-          StrCat("label ", label_, ": not in the rows"));
-    label = &t.columns[i];
-  }
-  const size_t d = features_.size();
-  for (size_t r = 0; r < t.num_rows; ++r) {
-    if (label != nullptr) {
-      auto y = encoder_.Encode(*label, r);
-      if (!y.ok()) return y.status();
-      if (std::isnan(*y)) {
-        ++skipped_;
-        continue;
-      }
-      data_.y.push_back(*y);
-    }
-    for (size_t j = 0; j < d; ++j) {
-      const table::Column& c = *cols[j];
-      data_.x.values.push_back(
-          c.type == table::ColumnType::kNumeric && c.IsValid(r) ? c.numbers[r]
-                                                                : NAN);
-    }
-    ++data_.x.rows;
-  }
-  return absl::OkStatus();
+  v1::Frame frame;
+  table::TableToFrame(t, &frame);
+  return AppendFrame(std::move(frame));
 }
 
 absl::Status TrainingDataBuilder::AppendFrame(v1::Frame&& frame) {

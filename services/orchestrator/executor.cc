@@ -96,6 +96,34 @@ int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset) {
   return version;
 }
 
+absl::StatusOr<std::string> UpstreamOutput(const StepContext& ctx,
+                                           const std::string& param,
+                                           const std::string& key) {
+  const auto& f = ctx.step->params().fields();
+  if (auto it = f.find(param); it != f.end()) {
+    std::string id = UpstreamResult(ctx, it->second.string_value(), key);
+    if (id.empty()) {
+      return BadParam(
+          *ctx.step, param,
+          StrCat("step '", it->second.string_value(), "' produced no ", key));
+    }
+    return id;
+  }
+  std::string found, from;
+  for (const auto& [name, up] : ctx.upstream) {
+    std::string id = UpstreamResult(ctx, name, key);
+    if (id.empty() || id == found) continue;
+    if (!found.empty()) {
+      return BadParam(*ctx.step, param,
+                      StrCat("steps '", from, "' and '", name, "' both made a ",
+                             key, "; name one"));
+    }
+    found = id;
+    from = name;
+  }
+  return found;
+}
+
 std::string UpstreamResult(const StepContext& ctx, const std::string& step,
                            const std::string& key) {
   auto it = ctx.upstream.find(step);

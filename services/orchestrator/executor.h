@@ -113,6 +113,14 @@ absl::Status RequireAfter(const v1::StepSpec& step, std::string_view key,
 // key, which includes upstream outputs) follows the data.
 int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset);
 
+// The `key` result (e.g. "feature_set") of the upstream step that parameter
+// `param` names, else of the one upstream step that has such a result (""
+// when none has). INVALID_ARGUMENT naming `param` when the named step has
+// none, or when several upstream steps have different ones.
+absl::StatusOr<std::string> UpstreamOutput(const StepContext& ctx,
+                                           const std::string& param,
+                                           const std::string& key);
+
 // A string result of the upstream step `name` ("" when absent).
 std::string UpstreamResult(const StepContext& ctx, const std::string& step,
                            const std::string& key);

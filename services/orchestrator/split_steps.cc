@@ -43,24 +43,10 @@ class SplitExecutor final : public StepExecutor {
     // The source: an upstream feature set, else the dataset version.
     const auto& f = step.params().fields();
     std::string fs;
-    if (auto it = f.find("features"); it != f.end()) {
-      fs = UpstreamResult(ctx, it->second.string_value(), "feature_set");
-      if (fs.empty())
-        return BadParam(step, "features",
-                        StrCat("step '", it->second.string_value(),
-                               "' produced no feature set"));
-    } else if (!f.contains("dataset")) {
-      std::string from;
-      for (const auto& [name, up] : ctx.upstream) {
-        std::string id = UpstreamResult(ctx, name, "feature_set");
-        if (id.empty()) continue;
-        if (!fs.empty())
-          return BadParam(step, "features",
-                          StrCat("steps '", from, "' and '", name,
-                                 "' both made feature sets; name one"));
-        fs = id;
-        from = name;
-      }
+    if (f.contains("features") || !f.contains("dataset")) {
+      auto found = UpstreamOutput(ctx, "features", "feature_set");
+      if (!found.ok()) return found.status();
+      fs = *found;
     }
     if (!fs.empty()) {
       req->clear_dataset();

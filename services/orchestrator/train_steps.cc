@@ -12,35 +12,6 @@ namespace {
 
 using K = google::protobuf::Value::KindCase;
 
-// The one upstream step with a `key` result, or the one `param` names.
-absl::StatusOr<std::string> FromUpstream(const StepContext& ctx,
-                                         const std::string& param,
-                                         const std::string& key) {
-  const auto& f = ctx.step->params().fields();
-  if (auto it = f.find(param); it != f.end()) {
-    std::string id = UpstreamResult(ctx, it->second.string_value(), key);
-    if (id.empty()) {
-      return BadParam(
-          *ctx.step, param,
-          StrCat("step '", it->second.string_value(), "' produced no ", key));
-    }
-    return id;
-  }
-  std::string found, from;
-  for (const auto& [name, up] : ctx.upstream) {
-    std::string id = UpstreamResult(ctx, name, key);
-    if (id.empty() || id == found) continue;
-    if (!found.empty()) {
-      return BadParam(*ctx.step, param,
-                      StrCat("steps '", from, "' and '", name, "' both made a ",
-                             key, "; name one"));
-    }
-    found = id;
-    from = name;
-  }
-  return found;
-}
-
 class TrainExecutor final : public StepExecutor {
  public:
   explicit TrainExecutor(ChannelProvider channel)
@@ -70,14 +41,14 @@ class TrainExecutor final : public StepExecutor {
     const v1::StepSpec& step = *ctx.step;
     auto req = Request(*ctx.spec, step);
     if (!req.ok()) return req.status();
-    auto split = FromUpstream(ctx, "split", "split");
+    auto split = UpstreamOutput(ctx, "split", "split");
     if (!split.ok()) return split.status();
     if (split->empty()) {
       return BadParam(step, "split",
                       "no upstream step made a split; add one to after");
     }
     req->set_split(*split);
-    auto fs = FromUpstream(ctx, "features", "feature_set");
+    auto fs = UpstreamOutput(ctx, "features", "feature_set");
     if (!fs.ok()) return fs.status();
     req->set_feature_set(*fs);  // Empty: the split's own.
     req->set_idempotency_key(ctx.idempotency_key);
