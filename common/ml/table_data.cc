@@ -60,14 +60,15 @@ TrainingDataBuilder::TrainingDataBuilder(std::vector<std::string> features,
 absl::Status TrainingDataBuilder::Append(const table::Table& t) {
   v1::Frame frame;
   table::TableToFrame(t, &frame);
-  return AppendFrame(std::move(frame));
+  return AppendFrame(frame);
 }
 
-absl::Status TrainingDataBuilder::AppendFrame(v1::Frame&& frame) {
+absl::Status TrainingDataBuilder::AppendFrame(
+    const v1::Frame& frame, const std::vector<uint32_t>* rows) {
   const size_t n = static_cast<size_t>(frame.num_rows());
   std::vector<const v1::Column*> cols(features_.size(), nullptr);
-  v1::Column* label = nullptr;
-  for (auto& c : *frame.mutable_columns()) {
+  const v1::Column* label = nullptr;
+  for (const auto& c : frame.columns()) {
     if (!label_.empty() && c.name() == label_) label = &c;
   }
   for (size_t j = 0; j < features_.size(); ++j) {
@@ -96,12 +97,15 @@ absl::Status TrainingDataBuilder::AppendFrame(v1::Frame&& frame) {
       return absl::InvalidArgumentError(
           StrCat("label ", label_, ": not in the rows"));
     }
-    auto c = table::ColumnFromProto(std::move(*label), n);
+    auto c = table::ColumnFromProto(v1::Column(*label), n);
     if (!c.ok()) return c.status();
     label_column = std::move(*c);
   }
   const size_t d = features_.size();
-  for (size_t r = 0; r < n; ++r) {
+  const size_t count = rows != nullptr ? rows->size() : n;
+  for (size_t k = 0; k < count; ++k) {
+    const size_t r = rows != nullptr ? (*rows)[k] : k;
+    if (r >= n) return absl::InvalidArgumentError("rows: index past the frame");
     if (!label_.empty()) {
       auto y = encoder_.Encode(label_column, r);
       if (!y.ok()) return y.status();

@@ -46,8 +46,10 @@ class TrainingDataBuilder {
   // column, or a bad label.
   absl::Status Append(const table::Table& t);
   // The same from the wire form, without building a table first (the
-  // training service's read path).
-  absl::Status AppendFrame(v1::Frame&& frame);
+  // training service's read path); only `rows` of it when given (indexes
+  // into the frame, ascending).
+  absl::Status AppendFrame(const v1::Frame& frame,
+                           const std::vector<uint32_t>* rows = nullptr);
   int64_t skipped_rows() const { return skipped_; }
   TrainingData Finish();
 

@@ -77,6 +77,15 @@ class TrainModule::GrpcSources final : public TrainSources {
         },
         stub);
   }
+  absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(
+      const v1::ReadFeaturesRequest& request) override {
+    std::shared_ptr<v1::Prep::Stub> stub = v1::Prep::NewStub(Prep());
+    return rpc::ReadFrameStream(
+        [stub, request](grpc::ClientContext* call) {
+          return stub->ReadFeatures(call, request);
+        },
+        stub);
+  }
   absl::StatusOr<std::vector<v1::SplitAssignments>> ReadAssignments(
       const std::string& split) override {
     grpc::ClientContext call;

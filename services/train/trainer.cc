@@ -479,81 +479,94 @@ absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
         " has no eval part to score trials on; add one or use search.folds"));
   }
 
-  std::vector<std::string> columns(data->fs.features().begin(),
-                                   data->fs.features().end());
-  const std::string& label = data->resolved.label;
-  // The split's label comes with with_labels; another label as a column.
-  const bool split_label =
-      !label.empty() &&
-      label == Or(data->split.spec().label(), data->fs.label());
-  if (!label.empty() && !split_label) columns.push_back(label);
-  auto read = [&](const std::string& part,
-                  ml::TrainingData* out) -> absl::Status {
-    v1::ReadSplitRequest req;
-    req.set_split(r.split());
-    req.set_part(part);
-    req.set_feature_set(fs_id);
-    req.set_with_labels(split_label);
-    *req.mutable_columns() = {columns.begin(), columns.end()};
-    req.set_max_rows_per_frame(options_.frame_rows);
-    auto reader = sources_->ReadSplit(req);
-    if (!reader.ok()) return reader.status();
-    ml::TrainingDataBuilder builder(
-        {data->fs.features().begin(), data->fs.features().end()}, label,
-        ml::LabelEncoder(data->resolved.task, data->resolved.classes));
-    for (const auto& p : data->split.parts()) {
-      if (p.name() == part) builder.Reserve(p.rows());
-    }
-    v1::Frame frame;
-    while (true) {
-      auto more = (*reader)->Next(&frame);
-      if (!more.ok()) return more.status();
-      if (!*more) break;
-      if (auto s = builder.AppendFrame(std::move(frame)); !s.ok()) return s;
-      frame.Clear();
-    }
-    *out = builder.Finish();
-    return absl::OkStatus();
-  };
-  // The two parts stream at once (the split service filters one while this
-  // side decodes the other).
-  absl::Status eval_read;
-  std::thread eval_reader;
-  if (!eval_part.empty()) {
-    eval_reader =
-        std::thread([&] { eval_read = read(eval_part, &data->eval); });
+  // One pass over the feature set routes every row to its part by the
+  // split's assignments (ReadSplit would read and filter the whole feature
+  // set once per part).
+  if (data->fs.num_rows() != data->split.num_rows()) {
+    return absl::FailedPreconditionError(
+        StrCat("feature_set: ", fs_id, " has ", data->fs.num_rows(),
+               " rows, split ", r.split(), " ", data->split.num_rows()));
   }
-  absl::Status train_read = read(train_part, &data->train);
-  if (eval_reader.joinable()) eval_reader.join();
-  if (!train_read.ok()) return train_read;
-  if (!eval_read.ok()) return eval_read;
+  int train_index = -1, eval_index = -1;
+  for (int i = 0; i < data->split.parts_size(); ++i) {
+    if (data->split.parts(i).name() == train_part) train_index = i;
+    if (data->split.parts(i).name() == eval_part) eval_index = i;
+  }
+  auto chunks = sources_->ReadAssignments(r.split());
+  if (!chunks.ok()) return chunks.status();
+  std::vector<uint8_t> parts, row_folds;
+  parts.reserve(data->split.num_rows());
+  for (const auto& c : *chunks) {
+    parts.insert(parts.end(), c.parts().begin(), c.parts().end());
+    if (folds > 0) {
+      row_folds.insert(row_folds.end(), c.folds().begin(), c.folds().end());
+      row_folds.resize(parts.size(), 255);
+    }
+  }
+  if (static_cast<int64_t>(parts.size()) != data->split.num_rows()) {
+    return absl::DataLossError(StrCat("split ", r.split(), ": ", parts.size(),
+                                      " assignments for ",
+                                      data->split.num_rows(), " rows"));
+  }
+  const std::string& label = data->resolved.label;
+  std::vector<std::string> features(data->fs.features().begin(),
+                                    data->fs.features().end());
+  std::vector<std::string> columns = features;
+  if (!label.empty()) columns.push_back(label);
+  v1::ReadFeaturesRequest req;
+  req.set_feature_set(fs_id);
+  *req.mutable_columns() = {columns.begin(), columns.end()};
+  req.set_max_rows_per_frame(options_.frame_rows);
+  auto reader = sources_->ReadFeatures(req);
+  if (!reader.ok()) return reader.status();
+  ml::LabelEncoder encoder(data->resolved.task, data->resolved.classes);
+  ml::TrainingDataBuilder train(features, label, encoder),
+      eval(features, label, encoder);
+  train.Reserve(data->split.parts(train_index).rows());
+  if (eval_index >= 0) eval.Reserve(data->split.parts(eval_index).rows());
+  v1::Frame frame;
+  std::vector<uint32_t> train_rows, eval_rows;
+  while (true) {
+    auto more = (*reader)->Next(&frame);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    const v1::Column* label_column = nullptr;
+    for (const auto& c : frame.columns()) {
+      if (!label.empty() && c.name() == label) label_column = &c;
+    }
+    // Rows without a label can neither train nor score: left out here, so
+    // the folds stay aligned with the rows kept.
+    auto labelled = [&](size_t i) {
+      if (label_column == nullptr) return true;
+      const std::string& v = label_column->validity();
+      return v.empty() ||
+             ((static_cast<uint8_t>(v[i >> 3]) >> (i & 7)) & 1) != 0;
+    };
+    train_rows.clear();
+    eval_rows.clear();
+    const int64_t offset = frame.row_offset();
+    for (int64_t i = 0; i < frame.num_rows(); ++i) {
+      const size_t row = static_cast<size_t>(offset + i);
+      if (row >= parts.size())
+        return absl::DataLossError("feature set longer than its split");
+      if (!labelled(i)) continue;
+      if (parts[row] == train_index) {
+        train_rows.push_back(static_cast<uint32_t>(i));
+        if (folds > 0) data->folds.push_back(row_folds[row]);
+      } else if (parts[row] == eval_index) {
+        eval_rows.push_back(static_cast<uint32_t>(i));
+      }
+    }
+    if (auto s = train.AppendFrame(frame, &train_rows); !s.ok()) return s;
+    if (auto s = eval.AppendFrame(frame, &eval_rows); !s.ok()) return s;
+    frame.Clear();
+  }
+  data->train = train.Finish();
+  data->eval = eval.Finish();
   if (data->train.rows() == 0) {
     return absl::FailedPreconditionError(StrCat("train_part: part ", train_part,
                                                 " of split ", r.split(),
                                                 " has no labelled rows"));
-  }
-  if (folds > 0) {
-    // The train part's rows arrive in row order; its assignments say their
-    // folds.
-    auto chunks = sources_->ReadAssignments(r.split());
-    if (!chunks.ok()) return chunks.status();
-    int part_index = 0;
-    for (int i = 0; i < data->split.parts_size(); ++i) {
-      if (data->split.parts(i).name() == train_part) part_index = i;
-    }
-    for (const auto& c : *chunks) {
-      for (size_t i = 0; i < c.parts().size(); ++i) {
-        if (static_cast<uint8_t>(c.parts()[i]) == part_index)
-          data->folds.push_back(i < c.folds().size() ? c.folds()[i] : 255);
-      }
-    }
-    if (data->folds.size() != data->train.rows()) {
-      return absl::FailedPreconditionError(
-          StrCat("search.folds: the train part has ", data->train.rows(),
-                 " labelled rows but ", data->folds.size(),
-                 " fold assignments (rows without a label cannot be "
-                 "cross-validated)"));
-    }
   }
   data->read_seconds = Seconds(started);
   return data;

@@ -27,6 +27,7 @@
 #include "common/storage/store.h"
 #include "common/table/frame_reader.h"
 #include "mlpipe/v1/feature_set.pb.h"
+#include "mlpipe/v1/prep_service.pb.h"
 #include "mlpipe/v1/split_service.pb.h"
 #include "mlpipe/v1/train_service.pb.h"
 #include "services/train/model_store.h"
@@ -47,6 +48,9 @@ class TrainSources {
       const v1::ReadSplitRequest& request) = 0;
   virtual absl::StatusOr<std::vector<v1::SplitAssignments>> ReadAssignments(
       const std::string& split) = 0;
+  // Rows of a feature set (prep's ReadFeatures).
+  virtual absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(
+      const v1::ReadFeaturesRequest& request) = 0;
 };
 
 // Runs trials on train replicas (the TrainTrial RPC, spread round robin).
