@@ -197,7 +197,13 @@ TEST(TrainCrashTest, KillDuringTrainingResumesFromTheCheckpoint) {
   ASSERT_EQ(trial.state(), v1::Operation::SUCCEEDED) << trial.DebugString();
   EXPECT_GE(trial.resumed_from(), 80);  // The last checkpoint before the kill.
   EXPECT_EQ(trial.iteration(), 1500);
-  auto shown = server->Cli({"models", "show", "long:1"});
+  // The trial ends before its candidate's model is stored: wait for it.
+  CommandResult shown;
+  for (int i = 0; i < 300; ++i) {
+    shown = server->Cli({"models", "show", "long:1"});
+    if (shown.exit_code != 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   ASSERT_EQ(shown.exit_code, 0) << shown.err;
   EXPECT_THAT(shown.out, ::testing::HasSubstr("gbdt"));
 }
