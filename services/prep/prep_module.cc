@@ -7,9 +7,9 @@
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
-#include "mlpipe/v1/split_service.grpc.pb.h"
 #include "services/ingest/ingest_client.h"
 #include "services/prep/prep_service.h"
+#include "services/split/split_client.h"
 
 namespace mlpipe::prep {
 namespace {
@@ -157,17 +157,9 @@ std::shared_ptr<grpc::Channel> PrepModule::SplitChannel() {
 absl::StatusOr<std::vector<uint8_t>> PrepModule::SplitPart(
     const std::string& split, const std::string& part,
     const std::string& dataset, int64_t version) {
-  auto stub = v1::Splits::NewStub(SplitChannel());
-  v1::Split s;
-  {
-    grpc::ClientContext call;
-    call.set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(30));
-    v1::GetSplitRequest req;
-    req.set_id(split);
-    if (auto st = stub->GetSplit(&call, req, &s); !st.ok())
-      return rpc::FromGrpcStatus(st);
-  }
+  auto got = split::GetSplit(SplitChannel(), split);
+  if (!got.ok()) return got.status();
+  const v1::Split& s = *got;
   if (s.dataset() != dataset || s.version() != version) {
     return absl::FailedPreconditionError(
         StrCat("fit_on.split: split ", split, " is of ", s.dataset(), "@v",
@@ -180,18 +172,14 @@ absl::StatusOr<std::vector<uint8_t>> PrepModule::SplitPart(
     return absl::NotFoundError(
         StrCat("fit_on.part: split ", split, " has no part '", part, "'"));
   }
-  grpc::ClientContext call;
-  v1::ReadAssignmentsRequest req;
-  req.set_split(split);
-  auto reader = stub->ReadAssignments(&call, req);
+  auto chunks = split::ReadAssignments(SplitChannel(), split);
+  if (!chunks.ok()) return chunks.status();
   std::vector<uint8_t> rows;
   rows.reserve(s.num_rows());
-  v1::SplitAssignments chunk;
-  while (reader->Read(&chunk)) {
+  for (const auto& chunk : *chunks) {
     for (char p : chunk.parts())
       rows.push_back(static_cast<uint8_t>(p) == index);
   }
-  if (auto st = reader->Finish(); !st.ok()) return rpc::FromGrpcStatus(st);
   return rows;
 }
 

@@ -5,8 +5,8 @@
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
-#include "mlpipe/v1/prep_service.grpc.pb.h"
 #include "services/ingest/ingest_client.h"
+#include "services/prep/prep_client.h"
 #include "services/split/split_service.h"
 
 namespace mlpipe::split {
@@ -22,16 +22,7 @@ class SplitModule::GrpcData final : public SplitData {
   }
 
   absl::StatusOr<v1::FeatureSet> GetFeatureSet(const std::string& id) override {
-    auto stub = v1::Prep::NewStub(Prep());
-    grpc::ClientContext call;
-    call.set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(30));
-    v1::GetFeatureSetRequest req;
-    req.set_id(id);
-    v1::FeatureSet fs;
-    if (auto s = stub->GetFeatureSet(&call, req, &fs); !s.ok())
-      return rpc::FromGrpcStatus(s);
-    return fs;
+    return prep::GetFeatureSet(Prep(), id);
   }
 
   absl::StatusOr<Version> GetDatasetVersion(const std::string& dataset,
@@ -46,12 +37,7 @@ class SplitModule::GrpcData final : public SplitData {
 
   absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(
       const v1::ReadFeaturesRequest& request) override {
-    std::shared_ptr<v1::Prep::Stub> stub = v1::Prep::NewStub(Prep());
-    return rpc::ReadFrameStream(
-        [stub, request](grpc::ClientContext* call) {
-          return stub->ReadFeatures(call, request);
-        },
-        stub);
+    return prep::ReadFeatures(Prep(), request);
   }
 
   absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadDataset(

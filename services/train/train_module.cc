@@ -5,23 +5,14 @@
 #include <thread>
 
 #include "common/rpc/channel.h"
-#include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
-#include "grpcpp/impl/codegen/proto_utils.h"
-#include "mlpipe/v1/prep_service.grpc.pb.h"
-#include "mlpipe/v1/split_service.grpc.pb.h"
 #include "mlpipe/v1/train_service.grpc.pb.h"
+#include "services/prep/prep_client.h"
+#include "services/split/split_client.h"
 #include "services/train/training_service.h"
 
 namespace mlpipe::train {
-namespace {
-
-std::chrono::system_clock::time_point Deadline(int seconds) {
-  return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
-}
-
-}  // namespace
 
 // TrainSources over gRPC: splits from the split service, feature sets and
 // transforms from prep.
@@ -35,69 +26,26 @@ class TrainModule::GrpcSources final : public TrainSources {
   }
 
   absl::StatusOr<v1::Split> GetSplit(const std::string& id) override {
-    grpc::ClientContext call;
-    call.set_deadline(Deadline(30));
-    v1::GetSplitRequest req;
-    req.set_id(id);
-    v1::Split out;
-    if (auto s = v1::Splits::NewStub(Split())->GetSplit(&call, req, &out);
-        !s.ok())
-      return rpc::FromGrpcStatus(s);
-    return out;
+    return split::GetSplit(Split(), id);
   }
   absl::StatusOr<v1::FeatureSet> GetFeatureSet(const std::string& id) override {
-    grpc::ClientContext call;
-    call.set_deadline(Deadline(30));
-    v1::GetFeatureSetRequest req;
-    req.set_id(id);
-    v1::FeatureSet out;
-    if (auto s = v1::Prep::NewStub(Prep())->GetFeatureSet(&call, req, &out);
-        !s.ok())
-      return rpc::FromGrpcStatus(s);
-    return out;
+    return prep::GetFeatureSet(Prep(), id);
   }
   absl::StatusOr<v1::FittedTransform> GetTransform(
       const std::string& id) override {
-    grpc::ClientContext call;
-    call.set_deadline(Deadline(30));
-    v1::GetTransformRequest req;
-    req.set_id(id);
-    v1::FittedTransform out;
-    if (auto s = v1::Prep::NewStub(Prep())->GetTransform(&call, req, &out);
-        !s.ok())
-      return rpc::FromGrpcStatus(s);
-    return out;
+    return prep::GetTransform(Prep(), id);
   }
   absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadSplit(
       const v1::ReadSplitRequest& request) override {
-    std::shared_ptr<v1::Splits::Stub> stub = v1::Splits::NewStub(Split());
-    return rpc::ReadFrameStream(
-        [stub, request](grpc::ClientContext* call) {
-          return stub->ReadSplit(call, request);
-        },
-        stub);
+    return split::ReadSplit(Split(), request);
   }
   absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(
       const v1::ReadFeaturesRequest& request) override {
-    std::shared_ptr<v1::Prep::Stub> stub = v1::Prep::NewStub(Prep());
-    return rpc::ReadFrameStream(
-        [stub, request](grpc::ClientContext* call) {
-          return stub->ReadFeatures(call, request);
-        },
-        stub);
+    return prep::ReadFeatures(Prep(), request);
   }
   absl::StatusOr<std::vector<v1::SplitAssignments>> ReadAssignments(
       const std::string& split) override {
-    grpc::ClientContext call;
-    call.set_deadline(Deadline(300));
-    v1::ReadAssignmentsRequest req;
-    req.set_split(split);
-    auto reader = v1::Splits::NewStub(Split())->ReadAssignments(&call, req);
-    std::vector<v1::SplitAssignments> out;
-    v1::SplitAssignments chunk;
-    while (reader->Read(&chunk)) out.push_back(std::move(chunk));
-    if (auto s = reader->Finish(); !s.ok()) return rpc::FromGrpcStatus(s);
-    return out;
+    return split::ReadAssignments(Split(), split);
   }
 
  private:

@@ -1,0 +1,29 @@
+// Client helpers for services that read splits: the split, its row
+// assignments and its parts' rows.
+#ifndef MLPIPE_SERVICES_SPLIT_SPLIT_CLIENT_H_
+#define MLPIPE_SERVICES_SPLIT_SPLIT_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/table/frame_reader.h"
+#include "grpcpp/channel.h"
+#include "mlpipe/v1/split_service.pb.h"
+
+namespace mlpipe::split {
+
+absl::StatusOr<v1::Split> GetSplit(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& id);
+// Every assignment chunk of a split, in row order.
+absl::StatusOr<std::vector<v1::SplitAssignments>> ReadAssignments(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& split);
+// One part's rows as a stream (the call starts at the first Next).
+std::unique_ptr<table::FrameReader> ReadSplit(
+    const std::shared_ptr<grpc::Channel>& channel,
+    const v1::ReadSplitRequest& request);
+
+}  // namespace mlpipe::split
+
+#endif  // MLPIPE_SERVICES_SPLIT_SPLIT_CLIENT_H_
