@@ -2,7 +2,6 @@
 
 #include <chrono>
 
-#include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/split_service.grpc.pb.h"
@@ -36,17 +35,6 @@ absl::StatusOr<std::vector<v1::SplitAssignments>> ReadAssignments(
   while (reader->Read(&chunk)) out.push_back(std::move(chunk));
   if (auto s = reader->Finish(); !s.ok()) return rpc::FromGrpcStatus(s);
   return out;
-}
-
-std::unique_ptr<table::FrameReader> ReadSplit(
-    const std::shared_ptr<grpc::Channel>& channel,
-    const v1::ReadSplitRequest& request) {
-  std::shared_ptr<v1::Splits::Stub> stub = v1::Splits::NewStub(channel);
-  return rpc::ReadFrameStream(
-      [stub, request](grpc::ClientContext* call) {
-        return stub->ReadSplit(call, request);
-      },
-      stub);
 }
 
 }  // namespace mlpipe::split

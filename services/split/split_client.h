@@ -1,5 +1,5 @@
-// Client helpers for services that read splits: the split, its row
-// assignments and its parts' rows.
+// Client helpers for services that read splits: the split and its row
+// assignments.
 #ifndef MLPIPE_SERVICES_SPLIT_SPLIT_CLIENT_H_
 #define MLPIPE_SERVICES_SPLIT_SPLIT_CLIENT_H_
 
@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/table/frame_reader.h"
 #include "grpcpp/channel.h"
 #include "mlpipe/v1/split_service.pb.h"
 
@@ -19,10 +18,6 @@ absl::StatusOr<v1::Split> GetSplit(
 // Every assignment chunk of a split, in row order.
 absl::StatusOr<std::vector<v1::SplitAssignments>> ReadAssignments(
     const std::shared_ptr<grpc::Channel>& channel, const std::string& split);
-// One part's rows as a stream (the call starts at the first Next).
-std::unique_ptr<table::FrameReader> ReadSplit(
-    const std::shared_ptr<grpc::Channel>& channel,
-    const v1::ReadSplitRequest& request);
 
 }  // namespace mlpipe::split
 

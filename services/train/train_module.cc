@@ -35,10 +35,6 @@ class TrainModule::GrpcSources final : public TrainSources {
       const std::string& id) override {
     return prep::GetTransform(Prep(), id);
   }
-  absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadSplit(
-      const v1::ReadSplitRequest& request) override {
-    return split::ReadSplit(Split(), request);
-  }
   absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(
       const v1::ReadFeaturesRequest& request) override {
     return prep::ReadFeatures(Prep(), request);

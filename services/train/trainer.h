@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,6 @@ class TrainSources {
       const std::string& id) = 0;
   virtual absl::StatusOr<v1::FittedTransform> GetTransform(
       const std::string& id) = 0;
-  virtual absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadSplit(
-      const v1::ReadSplitRequest& request) = 0;
   virtual absl::StatusOr<std::vector<v1::SplitAssignments>> ReadAssignments(
       const std::string& split) = 0;
   // Rows of a feature set (prep's ReadFeatures).
@@ -129,6 +128,11 @@ class Trainer {
                                ops::Progress& progress);
   void Changed(Job& job, bool persist);
   absl::Status Persist(const v1::TrainingJob& job);
+  // The job as it runs in this process, if it does.
+  std::optional<v1::TrainingJob> LiveJob(const std::string& id) const;
+  // The live job, else `stored` (its record) parsed.
+  absl::StatusOr<v1::TrainingJob> JobFrom(const std::string& id,
+                                          std::string_view stored) const;
 
   const TrainerOptions options_;
   storage::Store* const store_;
