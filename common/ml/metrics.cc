@@ -81,12 +81,12 @@ absl::StatusOr<std::vector<v1::MetricValue>> Score(
     return absl::InvalidArgumentError(StrCat(
         "predictions: ", predictions->size(), " values for ", n, " rows"));
   }
-  std::vector<double> pred(predictions != nullptr ? 0 : n * width);
-  if (predictions != nullptr) pred = *predictions;
-  // Predict in row blocks, in parallel (Predict is thread-safe).
-  absl::Status error;
-  std::mutex mu;
-  if (predictions == nullptr)
+  std::vector<double> predicted;
+  if (predictions == nullptr) {
+    predicted.resize(n * width);
+    // Predict in row blocks, in parallel (Predict is thread-safe).
+    absl::Status error;
+    std::mutex mu;
     ParallelFor(n, threads, [&](size_t begin, size_t end, int) {
       Matrix block;
       block.rows = end - begin;
@@ -100,9 +100,12 @@ absl::StatusOr<std::vector<v1::MetricValue>> Score(
         error = st;
         return;
       }
-      std::copy(out.begin(), out.end(), pred.begin() + begin * width);
+      std::copy(out.begin(), out.end(), predicted.begin() + begin * width);
     });
-  if (!error.ok()) return error;
+    if (!error.ok()) return error;
+  }
+  const std::vector<double>& pred =
+      predictions != nullptr ? *predictions : predicted;
 
   auto w = [&](size_t i) { return data.Weight(i); };
   double total = 0;

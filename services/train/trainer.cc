@@ -345,27 +345,34 @@ absl::Status Trainer::Created(const std::string& id,
   return Persist(job);
 }
 
-absl::StatusOr<v1::TrainingJob> Trainer::GetJob(const std::string& id) const {
-  {
-    std::lock_guard lock(jobs_mu_);
-    auto it = live_.find(id);
-    if (it != live_.end()) {
-      std::lock_guard job_lock(it->second->mu);
-      return it->second->job;
-    }
+std::optional<v1::TrainingJob> Trainer::LiveJob(const std::string& id) const {
+  std::lock_guard lock(jobs_mu_);
+  auto it = live_.find(id);
+  if (it == live_.end()) return std::nullopt;
+  std::lock_guard job_lock(it->second->mu);
+  return it->second->job;
+}
+
+absl::StatusOr<v1::TrainingJob> Trainer::JobFrom(
+    const std::string& id, std::string_view stored) const {
+  if (auto live = LiveJob(id)) return *live;  // Fresher than the store.
+  v1::TrainingJob job;
+  if (!job.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
+    return absl::DataLossError(
+        StrCat("job ", id, ": stored record is unreadable"));
   }
+  return job;
+}
+
+absl::StatusOr<v1::TrainingJob> Trainer::GetJob(const std::string& id) const {
+  if (auto live = LiveJob(id)) return *live;
   auto bytes = store_->Get(kJobs, id);
   if (!bytes.ok()) {
     if (absl::IsNotFound(bytes.status()))
       return absl::NotFoundError(StrCat("job ", id, ": no such training job"));
     return bytes.status();
   }
-  v1::TrainingJob job;
-  if (!job.ParseFromString(*bytes)) {
-    return absl::DataLossError(
-        StrCat("job ", id, ": stored record is unreadable"));
-  }
-  return job;
+  return JobFrom(id, *bytes);
 }
 
 absl::StatusOr<std::vector<v1::Trial>> Trainer::ListTrials(
@@ -378,7 +385,7 @@ absl::StatusOr<std::vector<v1::Trial>> Trainer::ListTrials(
   } else {
     auto it = store_->Scan(kJobs, "");
     for (; it->Valid(); it->Next()) {
-      auto job = GetJob(std::string(it->key()));
+      auto job = JobFrom(std::string(it->key()), it->value());
       if (!job.ok()) return job.status();
       jobs.push_back(std::move(*job));
     }
