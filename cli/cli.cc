@@ -182,6 +182,12 @@ std::string ToJson(const google::protobuf::Message& m) {
   return out;
 }
 
+std::string FormatNumber(double v, int digits) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
+  return buf;
+}
+
 std::string FormatTime(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";
   return absl::FormatTime("%Y-%m-%d %H:%M:%S",

@@ -113,6 +113,8 @@ void Print(const Context& ctx, const google::protobuf::Message& m, F table) {
 }
 std::string FormatTime(const google::protobuf::Timestamp& t);
 std::string FormatCount(int64_t n);  // 1234567 -> "1,234,567"
+// `digits` significant digits, printf %g: 0.123456 -> "0.1235" (4).
+std::string FormatNumber(double v, int digits = 4);
 std::string FormatBytes(int64_t n);  // 1536 -> "1.5 KiB"
 
 }  // namespace mlpipe::cli

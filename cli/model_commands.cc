@@ -15,12 +15,6 @@
 namespace mlpipe::cli {
 namespace {
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.4g", v);
-  return buf;
-}
-
 std::string Seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.2fs", s);
@@ -37,7 +31,8 @@ std::string Metrics(
     const google::protobuf::RepeatedPtrField<v1::MetricValue>& m) {
   std::string out;
   for (const auto& v : m)
-    StrAppend(&out, out.empty() ? "" : " ", v.name(), "=", Num(v.value()));
+    StrAppend(&out, out.empty() ? "" : " ", v.name(), "=",
+              FormatNumber(v.value()));
   return out;
 }
 
@@ -103,10 +98,11 @@ void PrintTrials(const google::protobuf::RepeatedPtrField<v1::Trial>& trials) {
   for (const auto& tr : trials) {
     std::string state = v1::Operation::State_Name(tr.state());
     if (!tr.error().empty()) state += ": " + tr.error();
-    t.Row(
-        {tr.id(), state, Params(tr.params()),
-         tr.metric().empty() ? "-" : StrCat(tr.metric(), "=", Num(tr.score())),
-         StrCat(tr.iteration()), Seconds(tr.seconds()), tr.worker()});
+    t.Row({tr.id(), state, Params(tr.params()),
+           tr.metric().empty()
+               ? "-"
+               : StrCat(tr.metric(), "=", FormatNumber(tr.score())),
+           StrCat(tr.iteration()), Seconds(tr.seconds()), tr.worker()});
   }
   t.Print();
 }
@@ -230,7 +226,8 @@ int RunTrain(const Args& args, Context& ctx) {
         StrAppend(&running, running.empty() ? "" : "  ", t.candidate(), "/",
                   t.index(), " ", t.iteration(),
                   t.iterations() > 0 ? StrCat("/", t.iterations()) : "");
-        if (t.loss() != 0) StrAppend(&running, " loss ", Num(t.loss()));
+        if (t.loss() != 0)
+          StrAppend(&running, " loss ", FormatNumber(t.loss()));
       }
     }
     bar.Step(done, job.trials_size(), running);

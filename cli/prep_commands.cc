@@ -18,12 +18,6 @@
 namespace mlpipe::cli {
 namespace {
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.6g", v);
-  return buf;
-}
-
 // Timestamps (microseconds) as ISO times; their spread in days.
 std::string Time(double micros) {
   std::string out;
@@ -64,7 +58,8 @@ int RunStats(const Args& args, Context& ctx) {
         std::string median;
         for (int i = 0; i < n.quantile_points_size(); ++i) {
           if (n.quantile_points(i) == 0.5)
-            median = Num(n.quantiles(i)) + (n.quantiles_exact() ? "" : "~");
+            median = FormatNumber(n.quantiles(i), 6) +
+                     (n.quantiles_exact() ? "" : "~");
         }
         if (c.type() == v1::TIMESTAMP) {
           std::string med;
@@ -74,12 +69,13 @@ int RunStats(const Args& args, Context& ctx) {
           }
           t.Row({c.name(), std::string(table::ColumnTypeName(c.type())),
                  FormatCount(c.missing()), distinct, Time(n.mean()),
-                 Num(n.std_dev() / 86400e6) + " d", Time(n.min()), med,
-                 Time(n.max()), ""});
+                 FormatNumber(n.std_dev() / 86400e6, 6) + " d", Time(n.min()),
+                 med, Time(n.max()), ""});
         } else {
           t.Row({c.name(), std::string(table::ColumnTypeName(c.type())),
-                 FormatCount(c.missing()), distinct, Num(n.mean()),
-                 Num(n.std_dev()), Num(n.min()), median, Num(n.max()), ""});
+                 FormatCount(c.missing()), distinct, FormatNumber(n.mean(), 6),
+                 FormatNumber(n.std_dev(), 6), FormatNumber(n.min(), 6), median,
+                 FormatNumber(n.max(), 6), ""});
         }
       } else {
         std::string top;
@@ -166,19 +162,19 @@ std::string Steps(const v1::FittedColumn& c) {
       case v1::TransformStep::kImpute:
         out += "impute " +
                (c.input_type() == v1::NUMERIC || c.input_type() == v1::TIMESTAMP
-                    ? Num(s.impute().number())
+                    ? FormatNumber(s.impute().number(), 6)
                     : s.impute().text());
         break;
       case v1::TransformStep::kClip:
-        out += StrCat("clip [", Num(s.clip().lower()), ", ",
-                      Num(s.clip().upper()), "]");
+        out += StrCat("clip [", FormatNumber(s.clip().lower(), 6), ", ",
+                      FormatNumber(s.clip().upper(), 6), "]");
         break;
       case v1::TransformStep::kLog1P:
         out += "log1p";
         break;
       case v1::TransformStep::kScale:
-        out += StrCat("(x - ", Num(s.scale().offset()), ") / ",
-                      Num(s.scale().scale()));
+        out += StrCat("(x - ", FormatNumber(s.scale().offset(), 6), ") / ",
+                      FormatNumber(s.scale().scale(), 6));
         break;
       case v1::TransformStep::kBucketize:
         out += StrCat("bucketize ", s.bucketize().inner_edges_size() + 1);
@@ -295,7 +291,7 @@ int RunFeatures(const Args& args, Context& ctx) {
       std::vector<std::string> row = {
           v.key(), v.found() ? std::to_string(v.dataset_version()) : "-"};
       for (int i = 0; i < resp.features_size(); ++i)
-        row.push_back(v.found() ? Num(v.values(i)) : "");
+        row.push_back(v.found() ? FormatNumber(v.values(i), 6) : "");
       t.Row(row);
     }
     t.Print();
@@ -327,9 +323,9 @@ int RunSkew(const Args& args, Context& ctx) {
     TablePrinter t({"COLUMN", "MEASURE", "DISTANCE", "SKEWED", "MISSING A",
                     "MISSING B", "NOTE"});
     for (const auto& c : resp.columns()) {
-      t.Row({c.column(), c.measure(), Num(c.distance()),
-             c.skewed() ? "yes" : "no", Num(c.missing_a()), Num(c.missing_b()),
-             c.note()});
+      t.Row({c.column(), c.measure(), FormatNumber(c.distance(), 6),
+             c.skewed() ? "yes" : "no", FormatNumber(c.missing_a(), 6),
+             FormatNumber(c.missing_b(), 6), c.note()});
     }
     t.Print();
     std::cout << "\n"

@@ -18,12 +18,6 @@ std::string Percent(double f) {
   return buf;
 }
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.4g", v);
-  return buf;
-}
-
 std::string Source(const v1::Split& s) {
   return s.feature_set().empty() ? StrCat(s.dataset(), "@v", s.version())
                                  : StrCat(s.feature_set(), " (", s.dataset(),
@@ -53,8 +47,10 @@ std::string LabelSummary(const v1::Split& s, const v1::SplitPartInfo& p) {
                 Percent(c.fraction()));
     }
   } else if (s.label_kind() == "continuous") {
-    out = StrCat("mean ", Num(p.label_mean()), " sd ", Num(p.label_stddev()),
-                 " [", Num(p.label_min()), ", ", Num(p.label_max()), "]");
+    out = StrCat("mean ", FormatNumber(p.label_mean()), " sd ",
+                 FormatNumber(p.label_stddev()), " [",
+                 FormatNumber(p.label_min()), ", ", FormatNumber(p.label_max()),
+                 "]");
   }
   return out;
 }
@@ -82,7 +78,7 @@ void PrintSplit(const v1::Split& s) {
     std::string folds;
     for (int64_t f : p.fold_rows())
       StrAppend(&folds, folds.empty() ? "" : "/", FormatCount(f));
-    t.Row({p.name(), p.ratio() > 0 ? Num(p.ratio()) : "-",
+    t.Row({p.name(), p.ratio() > 0 ? FormatNumber(p.ratio()) : "-",
            FormatCount(p.rows()), Percent(p.fraction()), LabelSummary(s, p),
            folds});
   }
