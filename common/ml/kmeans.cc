@@ -32,8 +32,7 @@ class KMeansModel final : public Model {
   v1::Task task() const override { return v1::CLUSTERING; }
   size_t num_features() const override { return d_; }
   int OutputWidth() const override { return 1; }
-  absl::Status Predict(const Matrix& x,
-                       std::vector<double>* out) const override {
+  absl::Status Predict(MatrixView x, std::vector<double>* out) const override {
     if (x.cols != d_) {
       return absl::InvalidArgumentError(
           StrCat("expected ", d_, " features, got ", x.cols));

@@ -40,8 +40,7 @@ class LinearModel final : public Model {
   size_t num_features() const override { return features_; }
   int OutputWidth() const override { return outputs_; }
 
-  absl::Status Predict(const Matrix& x,
-                       std::vector<double>* out) const override {
+  absl::Status Predict(MatrixView x, std::vector<double>* out) const override {
     if (x.cols != features_) {
       return absl::InvalidArgumentError(
           StrCat("expected ", features_, " features, got ", x.cols));

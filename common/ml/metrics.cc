@@ -88,13 +88,9 @@ absl::StatusOr<std::vector<v1::MetricValue>> Score(
     absl::Status error;
     std::mutex mu;
     ParallelFor(n, threads, [&](size_t begin, size_t end, int) {
-      Matrix block;
-      block.rows = end - begin;
-      block.cols = data.x.cols;
-      block.values.assign(data.x.values.begin() + begin * data.x.cols,
-                          data.x.values.begin() + end * data.x.cols);
       std::vector<double> out;
-      absl::Status st = model.Predict(block, &out);
+      absl::Status st =
+          model.Predict(MatrixView(data.x).Rows(begin, end), &out);
       std::lock_guard<std::mutex> lock(mu);
       if (!st.ok()) {
         error = st;

@@ -576,6 +576,47 @@ TEST(TableDataTest, FramesAndTablesBuildTheSameData) {
               HasSubstr("class \"maybe\" is not one of the split's classes"));
 }
 
+TEST(TableDataTest, LabelLayoutsAndRowSubsets) {
+  // Dictionary layout: an unused entry that is no class is no error; only
+  // the rows asked for are taken, in order.
+  v1::Frame f;
+  f.set_num_rows(4);
+  auto* x = f.add_columns();
+  x->set_name("x");
+  x->set_type(v1::NUMERIC);
+  for (double v : {10.0, 11.0, 12.0, 13.0}) x->add_numbers(v);
+  auto* y = f.add_columns();
+  y->set_name("y");
+  y->set_type(v1::CATEGORICAL);
+  for (const char* v : {"yes", "unused", "no"}) y->add_dictionary(v);
+  for (uint32_t code : {0, 2, 2, 0}) y->add_codes(code);
+  LabelEncoder enc(v1::BINARY, {"no", "yes"});
+  TrainingDataBuilder b({"x"}, "y", enc);
+  std::vector<uint32_t> rows = {1, 3};
+  ASSERT_TRUE(b.AppendFrame(f, &rows).ok());
+  ASSERT_TRUE(b.AppendFrame(f).ok());
+  TrainingData d = b.Finish();
+  EXPECT_EQ(d.y, (std::vector<double>{0, 1, 1, 0, 0, 1}));
+  EXPECT_EQ(d.x.values, (std::vector<double>{11, 13, 10, 11, 12, 13}));
+  // Numeric class labels; a value that is no class is named.
+  v1::Frame g;
+  g.set_num_rows(3);
+  auto* z = g.add_columns();
+  z->set_name("z");
+  z->set_type(v1::NUMERIC);
+  for (double v : {1.0, 0.0, 1.0}) z->add_numbers(v);
+  TrainingDataBuilder n({}, "z", LabelEncoder(v1::BINARY, {"0", "1"}));
+  ASSERT_TRUE(n.AppendFrame(g).ok());
+  EXPECT_EQ(n.Finish().y, (std::vector<double>{1, 0, 1}));
+  TrainingDataBuilder bad({}, "z", LabelEncoder(v1::BINARY, {"0", "2"}));
+  EXPECT_THAT(bad.AppendFrame(g).ToString(),
+              HasSubstr("label z: class \"1\" is not one of"));
+  // Regression needs numbers.
+  TrainingDataBuilder r({"x"}, "y", LabelEncoder(v1::REGRESSION, {}));
+  EXPECT_THAT(r.AppendFrame(f).ToString(),
+              HasSubstr("label y: regression needs a numeric label"));
+}
+
 TEST(MetricsTest, AucHandlesTiesAsScikitLearn) {
   // roc_auc_score([0, 0, 1, 1, 1, 0], [0.1, 0.4, 0.4, 0.8, 0.4, 0.9]) = 5/9
   EXPECT_DOUBLE_EQ(

