@@ -2,7 +2,7 @@
 # bench/train: GBDT (200 trees, depth 6, eta 0.1, hist, 2 threads) and
 # logistic regression (C 1) on flights3m through the platform, next to
 # Python XGBoost and scikit-learn on exactly the same rows and features, in
-# the same run. Each side runs REPEATS times (default 2) and the best time
+# the same run. Each side runs REPEATS times (default 3) and the best time
 # counts: this 2-core machine's timings vary by tens of percent.
 #
 # The label: late = delay > 15 minutes. The pipeline ingests the CSV, makes
@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"
 limit="${2:-0}"
-repeats="${3:-2}"
+repeats="${3:-3}"
 bin="$build/bin"
 data="../shared/data/flights3m.csv.gz"
 [ -f "$data" ] || { echo "missing $data" >&2; exit 1; }
