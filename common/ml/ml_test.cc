@@ -6,10 +6,10 @@
 #include <fstream>
 #include <iomanip>
 
+#include "common/eval/score.h"
 #include "common/features/test_data.h"
 #include "common/features/transform.h"
 #include "common/ml/lbfgs.h"
-#include "common/ml/metrics.h"
 #include "common/ml/model.h"
 #include "common/ml/table_data.h"
 #include "common/table/frame_codec.h"
@@ -159,9 +159,9 @@ std::unique_ptr<Model> MustFit(const std::string& algorithm,
 }
 
 double EvalAuc(const Model& model, const TrainingData& eval) {
-  auto scores = Score(model, eval, 2);
+  auto scores = eval::Score(model, eval, 2);
   EXPECT_TRUE(scores.ok()) << scores.status();
-  return Find(*scores, "auc");
+  return eval::Find(*scores, "auc");
 }
 
 constexpr char kSklearnLogistic[] =
@@ -253,9 +253,9 @@ TEST(RidgeTest, CoefficientsEqualScikitLearnOnAmes) {
                                  {"tol", Num(1e-10)}}),
                        ex.train, v1::REGRESSION);
   ASSERT_NE(lbfgs, nullptr);
-  auto a = Score(*model, ex.eval, 2), b = Score(*lbfgs, ex.eval, 2);
+  auto a = eval::Score(*model, ex.eval, 2), b = eval::Score(*lbfgs, ex.eval, 2);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_NEAR(Find(*a, "r2"), Find(*b, "r2"), 1e-4);
+  EXPECT_NEAR(eval::Find(*a, "r2"), eval::Find(*b, "r2"), 1e-4);
 }
 
 TEST(KMeansTest, InertiaWithinOnePercentOfScikitLearn) {
@@ -275,9 +275,9 @@ TEST(KMeansTest, InertiaWithinOnePercentOfScikitLearn) {
     double want = Number(ref, "inertia");
     EXPECT_LT(ours, want * 1.01) << "k=" << k;
     EXPECT_GT(ours, want * 0.99) << "k=" << k;
-    auto scores = Score(*model, ex.train, 2);
+    auto scores = eval::Score(*model, ex.train, 2);
     ASSERT_TRUE(scores.ok());
-    EXPECT_NEAR(Find(*scores, "inertia"), ours, 1e-9 * ours);
+    EXPECT_NEAR(eval::Find(*scores, "inertia"), ours, 1e-9 * ours);
   }
 }
 
@@ -294,10 +294,10 @@ TEST(SoftmaxTest, LoglossMatchesScikitLearnMultinomial) {
       "m = LogisticRegression(C=1.0, max_iter=5000, tol=1e-10)"
       ".fit(Xt, yt)\n"
       "print(json.dumps({'logloss': log_loss(ye, m.predict_proba(Xe))}))\n");
-  auto scores = Score(*model, ex.eval, 2);
+  auto scores = eval::Score(*model, ex.eval, 2);
   ASSERT_TRUE(scores.ok());
-  EXPECT_NEAR(Find(*scores, "logloss"), Number(ref, "logloss"), 1e-4);
-  EXPECT_GT(Find(*scores, "accuracy"), 0.95);
+  EXPECT_NEAR(eval::Find(*scores, "logloss"), Number(ref, "logloss"), 1e-4);
+  EXPECT_GT(eval::Find(*scores, "accuracy"), 0.95);
 }
 
 // Sum of log losses + ||w||_1 / C (the intercept is not penalized).
@@ -437,9 +437,10 @@ TEST(ModelTest, TreesHandBackTheirCachedTrainingPredictions) {
   ASSERT_EQ(cached.size(), fresh.size());
   for (size_t i = 0; i < fresh.size(); ++i)
     ASSERT_NEAR(cached[i], fresh[i], 1e-6) << i;
-  auto a = Score(*model, ex.train, 2, &cached), b = Score(*model, ex.train, 2);
+  auto a = eval::Score(*model, ex.train, 2, &cached),
+       b = eval::Score(*model, ex.train, 2);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_NEAR(Find(*a, "auc"), Find(*b, "auc"), 1e-9);
+  EXPECT_NEAR(eval::Find(*a, "auc"), eval::Find(*b, "auc"), 1e-9);
 }
 
 TEST(ModelTest, EarlyStoppingKeepsTheBestRound) {
@@ -615,14 +616,6 @@ TEST(TableDataTest, LabelLayoutsAndRowSubsets) {
   TrainingDataBuilder r({"x"}, "y", LabelEncoder(v1::REGRESSION, {}));
   EXPECT_THAT(r.AppendFrame(f).ToString(),
               HasSubstr("label y: regression needs a numeric label"));
-}
-
-TEST(MetricsTest, AucHandlesTiesAsScikitLearn) {
-  // roc_auc_score([0, 0, 1, 1, 1, 0], [0.1, 0.4, 0.4, 0.8, 0.4, 0.9]) = 5/9
-  EXPECT_DOUBLE_EQ(
-      RocAuc({0.1, 0.4, 0.4, 0.8, 0.4, 0.9}, {0, 0, 1, 1, 1, 0}, {}), 5.0 / 9);
-  EXPECT_DOUBLE_EQ(RocAuc({0.1, 0.2, 0.3}, {0, 0, 1}, {}), 1.0);
-  EXPECT_TRUE(std::isnan(RocAuc({0.1, 0.2}, {1, 1}, {})));
 }
 
 TEST(LbfgsTest, MinimizesAQuadraticAndHonoursL1) {

@@ -4,7 +4,7 @@
 #include <map>
 #include <set>
 
-#include "common/ml/metrics.h"
+#include "common/eval/score.h"
 #include "common/ml/model.h"
 #include "common/util/hash.h"
 #include "common/util/strings.h"
@@ -171,7 +171,7 @@ absl::Status CheckTrainingRequest(const v1::StartTrainingRequest& r) {
     bool known = false;
     for (v1::Task t :
          {v1::BINARY, v1::MULTICLASS, v1::REGRESSION, v1::CLUSTERING}) {
-      for (const auto& m : ml::MetricsFor(t)) known |= m == s.metric();
+      for (const auto& m : eval::MetricsFor(t)) known |= m == s.metric();
     }
     if (!known) {
       return absl::InvalidArgumentError(

@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
+#include "common/eval/score.h"
 #include "common/metrics/metrics.h"
-#include "common/ml/metrics.h"
 #include "common/ml/model.h"
 #include "common/ml/table_data.h"
 #include "common/table/frame_codec.h"
@@ -195,8 +195,8 @@ absl::StatusOr<Resolved> Resolve(const v1::StartTrainingRequest& r,
     }
     out.classes = std::move(classes);
   }
-  out.metric = Or(r.search().metric(), ml::DefaultMetric(out.task));
-  const auto& allowed = ml::MetricsFor(out.task);
+  out.metric = Or(r.search().metric(), eval::HeadlineMetric(out.task));
+  const auto& allowed = eval::MetricsFor(out.task);
   if (std::find(allowed.begin(), allowed.end(), out.metric) == allowed.end()) {
     std::string list;
     for (const auto& m : allowed) StrAppend(&list, list.empty() ? "" : ", ", m);
@@ -217,7 +217,7 @@ absl::StatusOr<Resolved> Resolve(const v1::StartTrainingRequest& r,
 bool Better(const std::string& metric, double a, double b) {
   if (std::isnan(b)) return !std::isnan(a);
   if (std::isnan(a)) return false;
-  return ml::HigherIsBetter(metric) ? a > b : a < b;
+  return eval::HigherIsBetter(metric) ? a > b : a < b;
 }
 
 double Seconds(Clock::time_point since) {
@@ -656,9 +656,9 @@ absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
       }
       auto model = fit(fold_train, nullptr, StrCat(trial.id(), "/fold", k));
       if (!model.ok()) return model.status();
-      auto scores = ml::Score(**model, holdout, threads);
+      auto scores = eval::Score(**model, holdout, threads);
       if (!scores.ok()) return scores.status();
-      double v = ml::Find(*scores, metric);
+      double v = eval::Find(*scores, metric);
       out.trial.add_fold_scores(v);
       if (!std::isnan(v)) {
         sum += v;
@@ -674,19 +674,19 @@ absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
   if (!model.ok()) return model.status();
   out.learned = (*model)->Parameters();
   if (eval != nullptr) {
-    auto scores = ml::Score(**model, *eval, threads);
+    auto scores = eval::Score(**model, *eval, threads);
     if (!scores.ok()) return scores.status();
     out.eval_metrics = *scores;
   }
   auto train_scores =
-      ml::Score(**model, data.train, threads,
-                train_predictions.empty() ? nullptr : &train_predictions);
+      eval::Score(**model, data.train, threads,
+                  train_predictions.empty() ? nullptr : &train_predictions);
   if (!train_scores.ok()) return train_scores.status();
   out.train_metrics = *train_scores;
   if (!final_fit) {
     // Scored on the eval part (or, for clustering without one, the train part).
     const auto& scored = eval != nullptr ? out.eval_metrics : out.train_metrics;
-    out.trial.set_score(ml::Find(scored, metric));
+    out.trial.set_score(eval::Find(scored, metric));
     out.trial.mutable_metrics()->Assign(scored.begin(), scored.end());
   }
   return out;
@@ -1132,9 +1132,7 @@ absl::StatusOr<v1::TrainingResult> Trainer::Run(
     if (!model.ok()) return end(v1::Operation::FAILED, model.status());
     // The best model by the search metric on the eval part (with
     // cross-validation and no eval part: the cross-validated score).
-    double score =
-        ml::Find({model->eval_metrics().begin(), model->eval_metrics().end()},
-                 data->resolved.metric);
+    double score = eval::Find(model->eval_metrics(), data->resolved.metric);
     if (std::isnan(score)) {
       for (const auto& t : snapshot.trials()) {
         if (t.id() == model->trial_id()) score = t.score();

@@ -7,8 +7,8 @@
 #include <set>
 #include <thread>
 
+#include "common/eval/score.h"
 #include "common/features/test_data.h"
-#include "common/ml/metrics.h"
 #include "common/ml/model.h"
 #include "common/ops/operation_client.h"
 #include "common/rpc/channel.h"
@@ -264,10 +264,7 @@ TEST_F(TrainingServiceTest,
   EXPECT_GT(logreg->transform().columns_size(), 0);
   EXPECT_EQ(logreg->feature_names_size(), fs_.features_size());
   EXPECT_EQ(logreg->sha256().size(), 71u);  // "sha256:" and 64 hex digits.
-  EXPECT_NEAR(
-      ml::Find({logreg->eval_metrics().begin(), logreg->eval_metrics().end()},
-               "auc"),
-      best_logreg, 1e-12);
+  EXPECT_NEAR(eval::Find(logreg->eval_metrics(), "auc"), best_logreg, 1e-12);
   EXPECT_EQ(logreg->train_rows(), split_.parts(0).rows());
 
   // Quality parity on the same split and features: scikit-learn's
