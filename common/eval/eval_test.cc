@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <random>
 
+#include "common/eval/gate.h"
 #include "common/eval/metrics.h"
 #include "common/eval/slices.h"
 #include "common/features/test_data.h"
@@ -372,6 +373,96 @@ TEST(EvalSlicesTest, PerValueAndCrossedWithTheGap) {
   auto bad = Slice(p, o, {group}, {{"region"}}, 10);
   EXPECT_THAT(bad.status().ToString(),
               HasSubstr("slices[0]: no column \"region\""));
+}
+
+}  // namespace
+}  // namespace mlpipe::eval
+
+namespace mlpipe::eval {
+namespace {
+
+std::vector<v1::MetricValue> Metrics(
+    std::initializer_list<std::pair<const char*, double>> kv) {
+  std::vector<v1::MetricValue> out;
+  for (const auto& [k, v] : kv) {
+    v1::MetricValue m;
+    m.set_name(k);
+    m.set_value(v);
+    out.push_back(m);
+  }
+  return out;
+}
+
+TEST(EvalGateTest, WorseRejectedBetterBlessedTieByTheRule) {
+  v1::GateSpec gate;
+  auto* b = gate.add_bounds();
+  b->set_metric("auc");
+  b->set_min(0.7);
+  ASSERT_TRUE(CheckGate(gate, v1::BINARY).ok());
+  Baseline base{"credit:3", Metrics({{"auc", 0.80}})};
+  v1::Verdict worse = Judge(Metrics({{"auc", 0.79}}), &base, gate, v1::BINARY);
+  EXPECT_FALSE(worse.blessed());
+  EXPECT_NEAR(worse.improvement(), -0.01, 1e-12);
+  EXPECT_THAT(
+      worse.reasons(1),
+      ::testing::HasSubstr("auc 0.79 is 0.01 worse than credit:3's 0.8"));
+  v1::Verdict better = Judge(Metrics({{"auc", 0.81}}), &base, gate, v1::BINARY);
+  EXPECT_TRUE(better.blessed());
+  EXPECT_EQ(better.baseline_model(), "credit:3");
+  EXPECT_EQ(better.reasons(0), "auc 0.81 >= min 0.7");
+  // A tie: blessed with min_improvement 0 (not worse), rejected with any
+  // positive minimum.
+  EXPECT_TRUE(
+      Judge(Metrics({{"auc", 0.80}}), &base, gate, v1::BINARY).blessed());
+  gate.set_min_improvement(0.001);
+  EXPECT_FALSE(
+      Judge(Metrics({{"auc", 0.80}}), &base, gate, v1::BINARY).blessed());
+  EXPECT_TRUE(
+      Judge(Metrics({{"auc", 0.802}}), &base, gate, v1::BINARY).blessed());
+  // Bounds alone fail a candidate better than the baseline.
+  Baseline weak{"credit:1", Metrics({{"auc", 0.6}})};
+  v1::Verdict low = Judge(Metrics({{"auc", 0.65}}), &weak, gate, v1::BINARY);
+  EXPECT_FALSE(low.blessed());
+  EXPECT_EQ(low.reasons(0), "auc 0.65 < min 0.7");
+}
+
+TEST(EvalGateTest, LowerIsBetterAndNoBaseline) {
+  v1::GateSpec gate;  // Regression's headline: rmse, lower is better.
+  Baseline base{"ames:2", Metrics({{"rmse", 30000}})};
+  EXPECT_TRUE(
+      Judge(Metrics({{"rmse", 29000}}), &base, gate, v1::REGRESSION).blessed());
+  v1::Verdict worse =
+      Judge(Metrics({{"rmse", 31000}}), &base, gate, v1::REGRESSION);
+  EXPECT_FALSE(worse.blessed());
+  EXPECT_LT(worse.improvement(), 0);
+  // No baseline: bounds alone by default; rejected when one is required.
+  v1::Verdict first =
+      Judge(Metrics({{"rmse", 31000}}), nullptr, gate, v1::REGRESSION);
+  EXPECT_TRUE(first.blessed());
+  EXPECT_EQ(first.reasons(0), "no baseline yet: judged on the bounds alone");
+  gate.set_require_baseline(true);
+  EXPECT_FALSE(
+      Judge(Metrics({{"rmse", 1}}), nullptr, gate, v1::REGRESSION).blessed());
+  // An undefined metric never blesses.
+  gate.set_require_baseline(false);
+  EXPECT_FALSE(
+      Judge(Metrics({{"rmse", NAN}}), nullptr, gate, v1::REGRESSION).blessed());
+}
+
+TEST(EvalGateTest, BadGatesAreNamed) {
+  v1::GateSpec gate;
+  gate.set_metric("auc");
+  EXPECT_THAT(CheckGate(gate, v1::REGRESSION).ToString(),
+              ::testing::HasSubstr("gate.metric: no metric \"auc\" for "
+                                   "REGRESSION models (rmse, mae, r2, mape)"));
+  gate.clear_metric();
+  gate.add_bounds()->set_metric("f1");
+  EXPECT_THAT(CheckGate(gate, v1::BINARY).ToString(),
+              ::testing::HasSubstr("gate.bounds[0]: give min, max or both"));
+  gate.mutable_bounds(0)->set_min(0.9);
+  gate.mutable_bounds(0)->set_max(0.1);
+  EXPECT_THAT(CheckGate(gate, v1::BINARY).ToString(),
+              ::testing::HasSubstr("gate.bounds[0]: min 0.9 > max 0.1"));
 }
 
 }  // namespace
