@@ -66,6 +66,7 @@ TEST_P(CrashTest, KillDuringIngestLosesNothingAcknowledged) {
   {
     Standalone server(data);
     std::atomic<bool> stop{false};
+    std::atomic<int> acks{0};
     std::thread smalls([&] {
       for (int i = 0; !stop; ++i) {
         std::string key = "k" + std::to_string(i);
@@ -77,6 +78,7 @@ TEST_P(CrashTest, KillDuringIngestLosesNothingAcknowledged) {
         ASSERT_TRUE(
             google::protobuf::util::JsonStringToMessage(r.out, &resp).ok());
         acked[key] = resp.batch().id();
+        ++acks;
       }
     });
     Process big_upload(
@@ -84,6 +86,10 @@ TEST_P(CrashTest, KillDuringIngestLosesNothingAcknowledged) {
          "big", "--file", big, "--idempotency-key", "big-1"},
         dir.path() + "/big.log");
     std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+    // On a loaded machine the first upload may take longer than that: the
+    // crash must come after at least one acknowledgement to test anything.
+    for (int i = 0; acks == 0 && i < 3000; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     server.Crash();
     stop = true;
     smalls.join();

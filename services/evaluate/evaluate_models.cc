@@ -1,0 +1,166 @@
+#include "services/evaluate/evaluate_models.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "common/eval/gate.h"
+#include "common/util/strings.h"
+
+namespace mlpipe::evaluate {
+
+absl::Status CheckRequest(const v1::EvaluateRequest& r) {
+  if (r.models().empty())
+    return absl::InvalidArgumentError("models: name at least one model");
+  for (int i = 0; i < r.models_size(); ++i) {
+    if (r.models(i).empty())
+      return absl::InvalidArgumentError(StrCat("models[", i, "]: empty"));
+  }
+  for (int i = 0; i < r.slices_size(); ++i) {
+    if (r.slices(i).columns().empty()) {
+      return absl::InvalidArgumentError(
+          StrCat("slices[", i, "]: name at least one column"));
+    }
+  }
+  if (r.has_threshold() && !(r.threshold() >= 0 && r.threshold() <= 1)) {
+    return absl::InvalidArgumentError(
+        StrCat("threshold: ", r.threshold(), " is not in [0, 1]"));
+  }
+  const std::string& c = r.threshold_criterion();
+  if (!c.empty() && c != "f1" && c != "youden" && c != "accuracy") {
+    return absl::InvalidArgumentError(StrCat(
+        "threshold_criterion: \"", c, "\" is not one of f1, youden, accuracy"));
+  }
+  if (r.has_bootstrap_resamples() &&
+      (r.bootstrap_resamples() < 0 || r.bootstrap_resamples() > 10000)) {
+    return absl::InvalidArgumentError(
+        StrCat("bootstrap_resamples: ", r.bootstrap_resamples(),
+               " is not in [0, 10000]"));
+  }
+  if (r.min_slice_rows() < 0)
+    return absl::InvalidArgumentError("min_slice_rows: must be >= 0");
+  if (r.calibration_bins() < 0 || r.calibration_bins() > 1000)
+    return absl::InvalidArgumentError("calibration_bins: not in [0, 1000]");
+  if (r.curve_points() < 0 || r.curve_points() == 1)
+    return absl::InvalidArgumentError("curve_points: 0 (default) or >= 2");
+  return absl::OkStatus();
+}
+
+eval::Options OptionsFrom(const v1::EvaluateRequest& r) {
+  eval::Options o;
+  if (r.has_threshold()) o.threshold = r.threshold();
+  if (!r.threshold_criterion().empty()) o.criterion = r.threshold_criterion();
+  if (r.has_bootstrap_resamples()) o.resamples = r.bootstrap_resamples();
+  if (r.seed() != 0) o.seed = r.seed();
+  if (r.calibration_bins() > 0) o.calibration_bins = r.calibration_bins();
+  if (r.curve_points() > 0) o.curve_points = r.curve_points();
+  o.headline = r.metric();
+  return o;
+}
+
+namespace {
+
+absl::StatusOr<v1::ModelEvaluation> EvaluateOne(
+    const Scored& s, const eval::Options& o,
+    const std::vector<eval::SliceColumn>& columns,
+    const std::vector<std::vector<std::string>>& specs, int64_t min_rows) {
+  v1::ModelEvaluation m;
+  m.set_model(s.model);
+  m.set_algorithm(s.algorithm);
+  m.set_candidate(s.candidate);
+  auto metrics = eval::Evaluate(s.predictions, o);
+  if (!metrics.ok()) {
+    return absl::Status(metrics.status().code(),
+                        StrCat(s.model, ": ", metrics.status().message()));
+  }
+  *m.mutable_metrics() = std::move(*metrics);
+  if (!specs.empty()) {
+    auto report = eval::Slice(s.predictions, o, columns, specs, min_rows);
+    if (!report.ok()) return report.status();
+    for (auto& x : report->slices) *m.add_slices() = std::move(x);
+    for (auto& g : report->gaps) *m.add_gaps() = std::move(g);
+  }
+  return m;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Evaluation> EvaluateModels(
+    const v1::EvaluateRequest& r, const std::vector<Scored>& candidates,
+    const Scored* baseline, const std::vector<eval::SliceColumn>& columns) {
+  if (absl::Status s = CheckRequest(r); !s.ok()) return s;
+  if (candidates.empty())
+    return absl::InvalidArgumentError("models: no candidates");
+  const v1::Task task = candidates.front().predictions.task;
+  const auto& y = candidates.front().predictions.y;
+  std::vector<const Scored*> all;
+  for (const auto& c : candidates) all.push_back(&c);
+  if (baseline != nullptr) all.push_back(baseline);
+  for (const Scored* s : all) {
+    if (s->predictions.task != task) {
+      return absl::InvalidArgumentError(StrCat(
+          "models: ", s->model, " is a ", v1::Task_Name(s->predictions.task),
+          " model, ", candidates.front().model, " ", v1::Task_Name(task)));
+    }
+    if (s->predictions.y != y) {
+      return absl::InvalidArgumentError(
+          StrCat("models: ", s->model, " was not scored on the same rows as ",
+                 candidates.front().model));
+    }
+  }
+  eval::Options o = OptionsFrom(r);
+  const std::string metric =
+      r.metric().empty() ? eval::HeadlineMetric(task) : r.metric();
+  if (const auto& known = eval::MetricsFor(task);
+      std::find(known.begin(), known.end(), metric) == known.end()) {
+    return absl::InvalidArgumentError(StrCat("metric: no metric \"", metric,
+                                             "\" for ", v1::Task_Name(task),
+                                             " models"));
+  }
+  v1::GateSpec gate = r.gate();
+  if (gate.metric().empty()) gate.set_metric(metric);
+  if (absl::Status s = eval::CheckGate(gate, task); !s.ok()) return s;
+  std::vector<std::vector<std::string>> specs;
+  for (const auto& s : r.slices())
+    specs.emplace_back(s.columns().begin(), s.columns().end());
+  const int64_t min_rows = r.min_slice_rows() > 0 ? r.min_slice_rows() : 30;
+
+  v1::Evaluation out;
+  out.set_metric(metric);
+  out.set_baseline_alias(r.baseline_alias());
+  std::optional<eval::Baseline> base;
+  if (baseline != nullptr) {
+    auto m = EvaluateOne(*baseline, o, columns, specs, min_rows);
+    if (!m.ok()) return m.status();
+    base = eval::Baseline{
+        m->model(),
+        {m->metrics().metrics().begin(), m->metrics().metrics().end()}};
+    *out.mutable_baseline() = std::move(*m);
+  }
+  int best = -1;
+  for (const auto& c : candidates) {
+    auto m = EvaluateOne(c, o, columns, specs, min_rows);
+    if (!m.ok()) return m.status();
+    *m->mutable_verdict() = eval::Judge(
+        {m->metrics().metrics().begin(), m->metrics().metrics().end()},
+        base ? &*base : nullptr, gate, task);
+    *out.add_candidates() = std::move(*m);
+    const double v =
+        eval::Find(out.candidates().rbegin()->metrics().metrics(), metric);
+    if (std::isnan(v)) continue;
+    if (best < 0 ||
+        (eval::HigherIsBetter(metric)
+             ? v > eval::Find(out.candidates(best).metrics().metrics(), metric)
+             : v < eval::Find(out.candidates(best).metrics().metrics(),
+                              metric))) {
+      best = out.candidates_size() - 1;
+    }
+  }
+  if (best >= 0) {
+    out.set_best_model(out.candidates(best).model());
+    out.set_blessed(out.candidates(best).verdict().blessed());
+  }
+  return out;
+}
+
+}  // namespace mlpipe::evaluate
