@@ -14,7 +14,7 @@
 namespace mlpipe::eval {
 
 // A column's value for every row of the predictions, as text (missing values
-// as "(missing)").
+// as ml::kMissingText, "(missing)").
 struct SliceColumn {
   std::string name;
   std::vector<std::string> values;
@@ -24,8 +24,6 @@ struct SliceReport {
   std::vector<v1::SliceMetrics> slices;  // By spec, then by key.
   std::vector<v1::SliceGap> gaps;        // One per spec with two slices.
 };
-
-inline constexpr char kMissingValue[] = "(missing)";
 
 // Slices `p` by each of `specs` (column names; one name slices by that
 // column's values, several by their combinations). Slices with fewer than

@@ -618,6 +618,80 @@ TEST(TableDataTest, LabelLayoutsAndRowSubsets) {
               HasSubstr("label y: regression needs a numeric label"));
 }
 
+// Serves fixed frames.
+class Frames final : public table::FrameReader {
+ public:
+  explicit Frames(std::vector<v1::Frame> frames) : frames_(std::move(frames)) {}
+  absl::StatusOr<bool> Next(v1::Frame* frame) override {
+    if (next_ >= frames_.size()) return false;
+    *frame = frames_[next_++];
+    return true;
+  }
+
+ private:
+  std::vector<v1::Frame> frames_;
+  size_t next_ = 0;
+};
+
+TEST(TableDataTest, ReadPartsRoutesRowsWithFoldsAndText) {
+  // Rows 0..9 in two frames; parts alternate 0, 1, 2 (2: not wanted); row 4
+  // has no label; "home" is kept as text for slicing.
+  std::vector<v1::Frame> frames;
+  for (int f = 0; f < 2; ++f) {
+    table::Table t;
+    t.num_rows = 5;
+    table::Column x{.name = "x", .type = table::ColumnType::kNumeric};
+    table::Column y{.name = "y", .type = table::ColumnType::kCategorical};
+    table::Column home{.name = "home", .type = table::ColumnType::kCategorical};
+    for (int i = 0; i < 5; ++i) {
+      const int row = f * 5 + i;
+      x.numbers.push_back(row);
+      x.valid.PushBack(true);
+      y.strings.push_back(row % 2 ? "yes" : "no");
+      y.valid.PushBack(row != 4);
+      home.strings.push_back(row % 3 ? "own" : "");
+      home.valid.PushBack(row % 3 != 0);
+    }
+    t.columns = {x, y, home};
+    v1::Frame frame;
+    table::TableToFrame(t, &frame);
+    frame.set_row_offset(f * 5);
+    frames.push_back(frame);
+  }
+  std::vector<uint8_t> assignment = {0, 1, 2, 0, 1, 2, 0, 1, 2, 0};
+  std::vector<uint8_t> folds = {0, 0, 0, 1, 1, 1, 2, 2, 2, 3};
+  PartRowsSpec spec;
+  spec.assignment = &assignment;
+  spec.folds = &folds;
+  spec.parts = {1, 0};
+  spec.features = {"x"};
+  spec.label = "y";
+  spec.text_columns = {"home"};
+  Frames reader(frames);
+  auto parts = ReadParts(reader, spec, LabelEncoder(v1::BINARY, {"no", "yes"}));
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  ASSERT_EQ(parts->size(), 2u);
+  // Part 1: rows 1, 4 (no label: left out), 7.
+  EXPECT_EQ((*parts)[0].data.x.values, (std::vector<double>{1, 7}));
+  EXPECT_EQ((*parts)[0].data.y, (std::vector<double>{1, 1}));
+  EXPECT_EQ((*parts)[0].folds, (std::vector<uint8_t>{0, 2}));
+  // Part 0: rows 0, 3, 6, 9.
+  EXPECT_EQ((*parts)[1].data.x.values, (std::vector<double>{0, 3, 6, 9}));
+  EXPECT_EQ((*parts)[1].folds, (std::vector<uint8_t>{0, 1, 2, 3}));
+  EXPECT_EQ((*parts)[1].text.at("home"),
+            (std::vector<std::string>{"(missing)", "(missing)", "(missing)",
+                                      "(missing)"}));
+  EXPECT_EQ((*parts)[0].text.at("home"),
+            (std::vector<std::string>{"own", "own"}));
+  // A feature set longer than the split's assignments is data loss.
+  assignment.pop_back();
+  Frames again(frames);
+  EXPECT_EQ(ReadParts(again, spec, LabelEncoder(v1::BINARY, {"no", "yes"}))
+                .status()
+                .code(),
+            absl::StatusCode::kDataLoss);
+}
+
 TEST(LbfgsTest, MinimizesAQuadraticAndHonoursL1) {
   // f(w) = sum (w_j - j)^2 ; with l1 = 3 the minimizer is soft-thresholded.
   auto f = [](const std::vector<double>& w, std::vector<double>* g) {

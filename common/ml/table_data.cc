@@ -244,4 +244,100 @@ absl::Status TrainingDataBuilder::AppendFrame(
 
 TrainingData TrainingDataBuilder::Finish() { return std::move(data_); }
 
+namespace {
+
+// Value i of a column as text, for grouping.
+void AppendText(const v1::Column& c, size_t i, std::string* out) {
+  const std::string& v = c.validity();
+  if (!v.empty() && !((static_cast<uint8_t>(v[i >> 3]) >> (i & 7)) & 1)) {
+    *out = kMissingText;
+    return;
+  }
+  out->clear();
+  switch (c.type()) {
+    case v1::NUMERIC:
+      table::AppendNumber(table::NumberAt(c, i), out);
+      break;
+    case v1::TIMESTAMP:
+      *out = std::to_string(c.timestamps(static_cast<int>(i)));
+      break;
+    case v1::CATEGORICAL:
+    case v1::TEXT:
+      *out = c.codes_size() > 0 ? c.dictionary(c.codes(static_cast<int>(i)))
+                                : c.strings(static_cast<int>(i));
+      break;
+    default:
+      *out = kMissingText;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<PartRows>> ReadParts(table::FrameReader& reader,
+                                                const PartRowsSpec& spec,
+                                                const LabelEncoder& encoder) {
+  const auto& assignment = *spec.assignment;
+  const size_t wanted = spec.parts.size();
+  std::vector<TrainingDataBuilder> builders;
+  std::vector<PartRows> out(wanted);
+  std::vector<std::vector<uint32_t>> rows(wanted);
+  for (size_t p = 0; p < wanted; ++p) {
+    builders.emplace_back(spec.features, spec.label, encoder);
+    if (p < spec.reserve.size()) builders[p].Reserve(spec.reserve[p]);
+  }
+  // Which output a part index goes to (-1: none).
+  std::vector<int> output(256, -1);
+  for (size_t p = 0; p < wanted; ++p)
+    output[spec.parts[p] & 255] = static_cast<int>(p);
+  v1::Frame frame;
+  std::string text;
+  while (true) {
+    auto more = reader.Next(&frame);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    const v1::Column* label = nullptr;
+    std::vector<const v1::Column*> texts(spec.text_columns.size(), nullptr);
+    for (const auto& c : frame.columns()) {
+      if (!spec.label.empty() && c.name() == spec.label) label = &c;
+      for (size_t t = 0; t < texts.size(); ++t) {
+        if (c.name() == spec.text_columns[t]) texts[t] = &c;
+      }
+    }
+    for (size_t t = 0; t < texts.size(); ++t) {
+      if (texts[t] == nullptr) {
+        return absl::InvalidArgumentError(
+            StrCat("column ", spec.text_columns[t], ": not in the rows"));
+      }
+    }
+    // Rows without a label can neither train nor score: left out here, so
+    // the folds stay aligned with the rows kept.
+    auto labelled = [&](size_t i) {
+      if (label == nullptr) return true;
+      const std::string& v = label->validity();
+      return v.empty() || ((static_cast<uint8_t>(v[i >> 3]) >> (i & 7)) & 1);
+    };
+    for (auto& r : rows) r.clear();
+    const int64_t offset = frame.row_offset();
+    for (int64_t i = 0; i < frame.num_rows(); ++i) {
+      const size_t row = static_cast<size_t>(offset + i);
+      if (row >= assignment.size())
+        return absl::DataLossError("feature set longer than its split");
+      const int p = output[assignment[row]];
+      if (p < 0 || !labelled(i)) continue;
+      rows[p].push_back(static_cast<uint32_t>(i));
+      if (spec.folds != nullptr) out[p].folds.push_back((*spec.folds)[row]);
+      for (size_t t = 0; t < texts.size(); ++t) {
+        AppendText(*texts[t], i, &text);
+        out[p].text[spec.text_columns[t]].push_back(text);
+      }
+    }
+    for (size_t p = 0; p < wanted; ++p) {
+      if (auto s = builders[p].AppendFrame(frame, &rows[p]); !s.ok()) return s;
+    }
+    frame.Clear();
+  }
+  for (size_t p = 0; p < wanted; ++p) out[p].data = builders[p].Finish();
+  return out;
+}
+
 }  // namespace mlpipe::ml

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/ml/data.h"
+#include "common/table/frame_reader.h"
 #include "common/table/table.h"
 #include "mlpipe/v1/frame.pb.h"
 #include "mlpipe/v1/model.pb.h"
@@ -69,6 +70,39 @@ class TrainingDataBuilder {
   std::vector<uint32_t> all_rows_, kept_;  // Scratch, reused per frame.
   std::vector<double> labels_;
 };
+
+inline constexpr char kMissingText[] = "(missing)";
+
+// The rows of one part of a split, read from its feature set.
+struct PartRows {
+  TrainingData data;
+  // With folds: the fold of every row kept (aligned with data's rows).
+  std::vector<uint8_t> folds;
+  // `text_columns`' values of the rows kept, as text ("(missing)" when
+  // missing): what slices group by.
+  std::map<std::string, std::vector<std::string>> text;
+};
+
+struct PartRowsSpec {
+  // The part index of every row of the feature set (rows align with the
+  // split's); other values: in no wanted part.
+  const std::vector<uint8_t>* assignment = nullptr;
+  // Optional: every row's fold (cross-validation).
+  const std::vector<uint8_t>* folds = nullptr;
+  std::vector<int> parts;       // Part indexes wanted, in output order.
+  std::vector<size_t> reserve;  // Expected rows per wanted part (a hint).
+  std::vector<std::string> features;
+  std::string label;  // Empty for clustering.
+  std::vector<std::string> text_columns;
+};
+
+// One pass over `reader` (a feature set's rows, with the features, label
+// and text columns) routing every row to its part; rows without a label are
+// left out (so folds stay aligned). DATA_LOSS when the reader runs past the
+// assignment; INVALID_ARGUMENT as TrainingDataBuilder.
+absl::StatusOr<std::vector<PartRows>> ReadParts(table::FrameReader& reader,
+                                                const PartRowsSpec& spec,
+                                                const LabelEncoder& encoder);
 
 }  // namespace mlpipe::ml
 

@@ -516,9 +516,18 @@ absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
                                       data->split.num_rows(), " rows"));
   }
   const std::string& label = data->resolved.label;
-  std::vector<std::string> features(data->fs.features().begin(),
-                                    data->fs.features().end());
-  std::vector<std::string> columns = features;
+  ml::PartRowsSpec spec;
+  spec.assignment = &parts;
+  spec.folds = folds > 0 ? &row_folds : nullptr;
+  spec.parts = {train_index};
+  spec.reserve = {static_cast<size_t>(data->split.parts(train_index).rows())};
+  if (eval_index >= 0) {
+    spec.parts.push_back(eval_index);
+    spec.reserve.push_back(data->split.parts(eval_index).rows());
+  }
+  spec.features.assign(data->fs.features().begin(), data->fs.features().end());
+  spec.label = label;
+  std::vector<std::string> columns = spec.features;
   if (!label.empty()) columns.push_back(label);
   v1::ReadFeaturesRequest req;
   req.set_feature_set(fs_id);
@@ -526,50 +535,13 @@ absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
   req.set_max_rows_per_frame(options_.frame_rows);
   auto reader = sources_->ReadFeatures(req);
   if (!reader.ok()) return reader.status();
-  ml::LabelEncoder encoder(data->resolved.task, data->resolved.classes);
-  ml::TrainingDataBuilder train(features, label, encoder),
-      eval(features, label, encoder);
-  train.Reserve(data->split.parts(train_index).rows());
-  if (eval_index >= 0) eval.Reserve(data->split.parts(eval_index).rows());
-  v1::Frame frame;
-  std::vector<uint32_t> train_rows, eval_rows;
-  while (true) {
-    auto more = (*reader)->Next(&frame);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
-    const v1::Column* label_column = nullptr;
-    for (const auto& c : frame.columns()) {
-      if (!label.empty() && c.name() == label) label_column = &c;
-    }
-    // Rows without a label can neither train nor score: left out here, so
-    // the folds stay aligned with the rows kept.
-    auto labelled = [&](size_t i) {
-      if (label_column == nullptr) return true;
-      const std::string& v = label_column->validity();
-      return v.empty() ||
-             ((static_cast<uint8_t>(v[i >> 3]) >> (i & 7)) & 1) != 0;
-    };
-    train_rows.clear();
-    eval_rows.clear();
-    const int64_t offset = frame.row_offset();
-    for (int64_t i = 0; i < frame.num_rows(); ++i) {
-      const size_t row = static_cast<size_t>(offset + i);
-      if (row >= parts.size())
-        return absl::DataLossError("feature set longer than its split");
-      if (!labelled(i)) continue;
-      if (parts[row] == train_index) {
-        train_rows.push_back(static_cast<uint32_t>(i));
-        if (folds > 0) data->folds.push_back(row_folds[row]);
-      } else if (parts[row] == eval_index) {
-        eval_rows.push_back(static_cast<uint32_t>(i));
-      }
-    }
-    if (auto s = train.AppendFrame(frame, &train_rows); !s.ok()) return s;
-    if (auto s = eval.AppendFrame(frame, &eval_rows); !s.ok()) return s;
-    frame.Clear();
-  }
-  data->train = train.Finish();
-  data->eval = eval.Finish();
+  auto read = ml::ReadParts(
+      **reader, spec,
+      ml::LabelEncoder(data->resolved.task, data->resolved.classes));
+  if (!read.ok()) return read.status();
+  data->train = std::move((*read)[0].data);
+  data->folds = std::move((*read)[0].folds);
+  if (eval_index >= 0) data->eval = std::move((*read)[1].data);
   if (data->train.rows() == 0) {
     return absl::FailedPreconditionError(StrCat("train_part: part ", train_part,
                                                 " of split ", r.split(),
