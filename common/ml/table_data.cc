@@ -273,6 +273,26 @@ void AppendText(const v1::Column& c, size_t i, std::string* out) {
 
 }  // namespace
 
+absl::Status FlattenAssignments(const std::vector<v1::SplitAssignments>& chunks,
+                                int64_t rows, std::vector<uint8_t>* parts,
+                                std::vector<uint8_t>* folds) {
+  parts->clear();
+  parts->reserve(rows);
+  if (folds != nullptr) folds->clear();
+  for (const auto& c : chunks) {
+    parts->insert(parts->end(), c.parts().begin(), c.parts().end());
+    if (folds != nullptr) {
+      folds->insert(folds->end(), c.folds().begin(), c.folds().end());
+      folds->resize(parts->size(), 255);
+    }
+  }
+  if (static_cast<int64_t>(parts->size()) != rows) {
+    return absl::DataLossError(
+        StrCat("split: ", parts->size(), " assignments for ", rows, " rows"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<PartRows>> ReadParts(table::FrameReader& reader,
                                                 const PartRowsSpec& spec,
                                                 const LabelEncoder& encoder) {

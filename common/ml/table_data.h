@@ -14,6 +14,7 @@
 #include "common/table/table.h"
 #include "mlpipe/v1/frame.pb.h"
 #include "mlpipe/v1/model.pb.h"
+#include "mlpipe/v1/split.pb.h"
 
 namespace mlpipe::ml {
 
@@ -95,6 +96,13 @@ struct PartRowsSpec {
   std::string label;  // Empty for clustering.
   std::vector<std::string> text_columns;
 };
+
+// A split's row assignments (its ReadAssignments chunks) as one byte per row:
+// the part index and, when `folds` is given, the fold. DATA_LOSS unless they
+// cover exactly `rows` rows.
+absl::Status FlattenAssignments(const std::vector<v1::SplitAssignments>& chunks,
+                                int64_t rows, std::vector<uint8_t>* parts,
+                                std::vector<uint8_t>* folds);
 
 // One pass over `reader` (a feature set's rows, with the features, label
 // and text columns) routing every row to its part; rows without a label are

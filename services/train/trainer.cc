@@ -502,18 +502,10 @@ absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
   auto chunks = sources_->ReadAssignments(r.split());
   if (!chunks.ok()) return chunks.status();
   std::vector<uint8_t> parts, row_folds;
-  parts.reserve(data->split.num_rows());
-  for (const auto& c : *chunks) {
-    parts.insert(parts.end(), c.parts().begin(), c.parts().end());
-    if (folds > 0) {
-      row_folds.insert(row_folds.end(), c.folds().begin(), c.folds().end());
-      row_folds.resize(parts.size(), 255);
-    }
-  }
-  if (static_cast<int64_t>(parts.size()) != data->split.num_rows()) {
-    return absl::DataLossError(StrCat("split ", r.split(), ": ", parts.size(),
-                                      " assignments for ",
-                                      data->split.num_rows(), " rows"));
+  if (auto s = ml::FlattenAssignments(*chunks, data->split.num_rows(), &parts,
+                                      folds > 0 ? &row_folds : nullptr);
+      !s.ok()) {
+    return absl::DataLossError(StrCat(r.split(), ": ", s.message()));
   }
   const std::string& label = data->resolved.label;
   ml::PartRowsSpec spec;

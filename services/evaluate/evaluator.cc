@@ -1,0 +1,247 @@
+#include "services/evaluate/evaluator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "common/eval/score.h"
+#include "common/ml/model.h"
+#include "common/ml/table_data.h"
+#include "common/util/strings.h"
+#include "services/evaluate/evaluate_models.h"
+
+namespace mlpipe::evaluate {
+namespace {
+
+absl::Status Named(const absl::Status& s, const std::string& where) {
+  return absl::Status(s.code(), StrCat(where, ": ", s.message()));
+}
+
+// The list form: what `mlpipe eval list` shows, without the bulky parts.
+v1::Evaluation Summary(v1::Evaluation e) {
+  auto trim = [](v1::ModelEvaluation* m) {
+    auto* x = m->mutable_metrics();
+    x->clear_roc();
+    x->clear_pr();
+    x->clear_calibration();
+    m->clear_slices();
+  };
+  for (auto& c : *e.mutable_candidates()) trim(&c);
+  if (e.has_baseline()) trim(e.mutable_baseline());
+  return e;
+}
+
+}  // namespace
+
+storage::Options Evaluator::StorageOptions() {
+  storage::Options o;
+  o.column_families = {{.name = kEvaluations, .large_values = true},
+                       {.name = ops::kOperationsColumnFamily},
+                       {.name = events::kEventsColumnFamily}};
+  return o;
+}
+
+Evaluator::Evaluator(EvaluatorOptions options, storage::Store* store,
+                     events::EventLog* events, EvaluateSources* sources)
+    : options_(options), store_(store), events_(events), sources_(sources) {}
+
+absl::StatusOr<v1::Evaluation> Evaluator::Get(const std::string& id) const {
+  auto raw = store_->Get(kEvaluations, id);
+  if (absl::IsNotFound(raw.status()))
+    return absl::NotFoundError(StrCat("evaluation '", id, "' not found"));
+  if (!raw.ok()) return raw.status();
+  v1::Evaluation e;
+  if (!e.ParseFromString(*raw))
+    return absl::DataLossError(StrCat("evaluation '", id, "' is corrupt"));
+  return e;
+}
+
+absl::StatusOr<std::vector<v1::Evaluation>> Evaluator::List(
+    const std::string& model, int limit) const {
+  std::vector<v1::Evaluation> out;
+  auto it = store_->Scan(kEvaluations, "");
+  for (; it->Valid(); it->Next()) {
+    v1::Evaluation e;
+    if (!e.ParseFromArray(it->value().data(),
+                          static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          StrCat("evaluation '", it->key(), "' is corrupt"));
+    }
+    bool match = model.empty() || e.baseline().model() == model;
+    for (const auto& c : e.candidates()) match |= c.model() == model;
+    if (match) out.push_back(Summary(std::move(e)));
+  }
+  if (!it->status().ok()) return it->status();
+  std::reverse(out.begin(), out.end());  // Ids follow creation order.
+  if (limit > 0 && static_cast<int>(out.size()) > limit) out.resize(limit);
+  return out;
+}
+
+absl::StatusOr<v1::Evaluation> Evaluator::Run(const v1::EvaluateRequest& r,
+                                              ops::Progress& progress) {
+  const std::string id = progress.operation_id();
+  // Run again after a crash between commit and the operation's end: the
+  // stored evaluation is the answer.
+  if (auto stored = Get(id); stored.ok()) return stored;
+  if (absl::Status s = CheckRequest(r); !s.ok()) return s;
+  progress.Update(0, 0, "loading models");
+  // The models: candidates, then the baseline.
+  std::vector<v1::ModelArtifact> artifacts;
+  for (int i = 0; i < r.models_size(); ++i) {
+    auto a = sources_->GetModel(r.models(i));
+    if (!a.ok()) return Named(a.status(), StrCat("models[", i, "]"));
+    artifacts.push_back(std::move(*a));
+  }
+  const bool has_baseline = !r.baseline_model().empty();
+  if (has_baseline) {
+    auto a = sources_->GetModel(r.baseline_model());
+    if (!a.ok()) return Named(a.status(), "baseline_model");
+    artifacts.push_back(std::move(*a));
+  }
+  // The rows: a part of the split.
+  const std::string split_id =
+      r.split().empty() ? artifacts.front().split_id() : r.split();
+  if (split_id.empty()) {
+    return absl::FailedPreconditionError(StrCat(
+        "split: ", artifacts.front().id(), " records no split; name one"));
+  }
+  auto split = sources_->GetSplit(split_id);
+  if (!split.ok()) return Named(split.status(), "split");
+  auto part_named = [&](const std::string& name) {
+    for (int i = 0; i < split->parts_size(); ++i) {
+      if (split->parts(i).name() == name) return i;
+    }
+    return -1;
+  };
+  std::string part = r.part();
+  if (part.empty()) part = part_named("test") >= 0 ? "test" : "eval";
+  const int part_index = part_named(part);
+  if (part_index < 0) {
+    std::string names;
+    for (const auto& p : split->parts())
+      StrAppend(&names, names.empty() ? "" : ", ", p.name());
+    return absl::InvalidArgumentError(StrCat("part: split ", split_id,
+                                             " has no part \"", part,
+                                             "\" (it has ", names, ")"));
+  }
+  for (const auto& a : artifacts) {
+    if (a.dataset() != split->dataset() ||
+        a.dataset_version() != split->version()) {
+      return absl::FailedPreconditionError(
+          StrCat("models: ", a.id(), " was trained on ", a.dataset(),
+                 " version ", a.dataset_version(), ", split ", split_id,
+                 " is of ", split->dataset(), " version ", split->version()));
+    }
+  }
+  auto chunks = sources_->ReadAssignments(split_id);
+  if (!chunks.ok()) return Named(chunks.status(), "split");
+  std::vector<uint8_t> assignment;
+  if (absl::Status s = ml::FlattenAssignments(*chunks, split->num_rows(),
+                                              &assignment, nullptr);
+      !s.ok()) {
+    return absl::DataLossError(StrCat(split_id, ": ", s.message()));
+  }
+  std::vector<std::string> slice_columns;
+  for (const auto& s : r.slices()) {
+    for (const auto& c : s.columns()) {
+      if (std::find(slice_columns.begin(), slice_columns.end(), c) ==
+          slice_columns.end())
+        slice_columns.push_back(c);
+    }
+  }
+  // Each model on its feature set's rows of the part; models that share a
+  // feature set share one read.
+  std::vector<Scored> scored(artifacts.size());
+  std::vector<eval::SliceColumn> columns;
+  std::map<std::string, ml::PartRows> rows_by_fs;
+  for (size_t i = 0; i < artifacts.size(); ++i) {
+    if (progress.Cancelled())
+      return absl::CancelledError("evaluation cancelled");
+    const auto& a = artifacts[i];
+    const std::string where = i < static_cast<size_t>(r.models_size())
+                                  ? StrCat("models[", i, "]")
+                                  : "baseline_model";
+    progress.Update(i, artifacts.size(), StrCat("scoring ", a.id()));
+    std::string key = a.feature_set();
+    for (const auto& f : a.feature_names()) StrAppend(&key, "|", f);
+    auto found = rows_by_fs.find(key);
+    if (found == rows_by_fs.end()) {
+      ml::PartRowsSpec spec;
+      spec.assignment = &assignment;
+      spec.parts = {part_index};
+      spec.reserve = {static_cast<size_t>(split->parts(part_index).rows())};
+      spec.features.assign(a.feature_names().begin(), a.feature_names().end());
+      spec.label = a.label();
+      spec.text_columns = slice_columns;
+      std::vector<std::string> wanted = spec.features;
+      for (const auto& c : slice_columns) {
+        if (std::find(wanted.begin(), wanted.end(), c) == wanted.end())
+          wanted.push_back(c);
+      }
+      if (!a.label().empty() &&
+          std::find(wanted.begin(), wanted.end(), a.label()) == wanted.end())
+        wanted.push_back(a.label());
+      v1::ReadFeaturesRequest req;
+      req.set_feature_set(a.feature_set());
+      *req.mutable_columns() = {wanted.begin(), wanted.end()};
+      req.set_max_rows_per_frame(options_.frame_rows);
+      auto reader = sources_->ReadFeatures(req);
+      if (!reader.ok()) {
+        // Most often a slice column the feature set does not have.
+        return Named(reader.status(), where);
+      }
+      auto read = ml::ReadParts(
+          **reader, spec,
+          ml::LabelEncoder(a.task(), {a.classes().begin(), a.classes().end()}));
+      if (!read.ok()) return Named(read.status(), where);
+      found = rows_by_fs.emplace(key, std::move((*read)[0])).first;
+    }
+    const ml::PartRows& rows = found->second;
+    if (columns.empty()) {
+      for (const auto& c : slice_columns)
+        columns.push_back({c, rows.text.at(c)});
+    }
+    auto model = ml::LoadModel(a.task(), a.feature_names_size(),
+                               a.classes_size(), a.learned());
+    if (!model.ok()) return Named(model.status(), StrCat(where, " ", a.id()));
+    auto p = eval::Predict(**model, rows.data, options_.threads);
+    if (!p.ok()) return Named(p.status(), StrCat(where, " ", a.id()));
+    p->classes.assign(a.classes().begin(), a.classes().end());
+    scored[i] = Scored{a.id(), a.algorithm(), a.candidate(), std::move(*p)};
+  }
+  std::vector<Scored> candidates(scored.begin(),
+                                 scored.begin() + r.models_size());
+  auto e = EvaluateModels(r, candidates,
+                          has_baseline ? &scored.back() : nullptr, columns);
+  if (!e.ok()) return e.status();
+  e->set_id(id);
+  e->set_split(split_id);
+  e->set_part(part);
+  e->set_feature_set(artifacts.front().feature_set());
+  e->set_created_unix_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  std::vector<v1::Event> events;
+  for (const auto& c : e->candidates()) {
+    events.push_back(events::EventLog::Make(
+        c.verdict().blessed() ? "model.blessed" : "model.rejected",
+        {{"model", c.model()},
+         {"evaluation", id},
+         {"metric", c.verdict().metric()},
+         {"value", StrCat(c.verdict().value())},
+         {"baseline", c.verdict().baseline_model()},
+         {"best", c.model() == e->best_model() ? "true" : "false"}}));
+  }
+  storage::WriteBatch batch;
+  batch.Put(kEvaluations, id, e->SerializeAsString());
+  if (absl::Status s =
+          events_->Commit(std::move(batch), std::move(events), {.sync = true});
+      !s.ok()) {
+    return s;
+  }
+  progress.Update(artifacts.size(), artifacts.size(), "done");
+  return e;
+}
+
+}  // namespace mlpipe::evaluate
