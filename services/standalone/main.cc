@@ -2,6 +2,7 @@
 // one metrics port, each service with its own RocksDB store under --data_dir.
 #include "absl/flags/flag.h"
 #include "common/util/log.h"
+#include "services/evaluate/evaluate_module.h"
 #include "services/host/flags.h"
 #include "services/ingest/ingest_module.h"
 #include "services/orchestrator/orchestrator_module.h"
@@ -52,6 +53,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   modules.push_back(std::move(*train_module));
+
+  auto evaluate_module = mlpipe::evaluate::EvaluateModule::Open(data_dir, {});
+  if (!evaluate_module.ok()) {
+    mlpipe::LogError(
+        "cannot open the evaluate store",
+        {{"error", std::string(evaluate_module.status().message())}});
+    return 1;
+  }
+  modules.push_back(std::move(*evaluate_module));
 
   auto orchestrator_module = mlpipe::orchestrator::OrchestratorModule::Open(
       data_dir, mlpipe::orchestrator::OrchestratorOptionsFromFlags());

@@ -1,0 +1,132 @@
+// The evaluation service in the real standalone process, over gRPC: the
+// example pipeline trains two models, then the GBDT is evaluated against the
+// logistic regression as the baseline on the split's test part, sliced by
+// Home (a passthrough column of the feature set).
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "mlpipe/v1/evaluate_service.grpc.pb.h"
+#include "mlpipe/v1/operations_service.grpc.pb.h"
+#include "mlpipe/v1/orchestrator_service.pb.h"
+#include "tests/integration/harness.h"
+
+namespace mlpipe::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+double Metric(const v1::ModelEvaluation& m, const std::string& name) {
+  for (const auto& v : m.metrics().metrics()) {
+    if (v.name() == name) return v.value();
+  }
+  return NAN;
+}
+
+// Starts an evaluation and waits for its operation to end.
+v1::Operation EvaluateAndWait(const std::string& address,
+                              const v1::EvaluateRequest& req,
+                              grpc::Status* started) {
+  auto channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = v1::Evaluator::NewStub(channel);
+  auto ops = v1::Operations::NewStub(channel);
+  v1::Operation op;
+  {
+    grpc::ClientContext ctx;
+    *started = stub->Evaluate(&ctx, req, &op);
+    if (!started->ok()) return op;
+  }
+  for (int i = 0; i < 1200 && op.state() != v1::Operation::SUCCEEDED &&
+                  op.state() != v1::Operation::FAILED;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    grpc::ClientContext ctx;
+    v1::GetOperationRequest get;
+    get.set_id(op.id());
+    EXPECT_TRUE(ops->GetOperation(&ctx, get, &op).ok());
+  }
+  return op;
+}
+
+TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
+  TempDir dir;
+  Standalone server(dir.path() + "/data");
+  auto r = server.Cli({"--output", "json", "run",
+                       SourcePath("examples/credit/ingest.yaml"), "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  v1::EvaluateRequest req;
+  req.add_models("credit:2");  // gbdt
+  req.set_baseline_model("credit:1");
+  req.set_baseline_alias("production");
+  req.add_slices()->add_columns("Home");
+  req.set_bootstrap_resamples(100);
+  grpc::Status started;
+  v1::Operation op = EvaluateAndWait(server.address(), req, &started);
+  ASSERT_TRUE(started.ok()) << started.error_message();
+  ASSERT_EQ(op.state(), v1::Operation::SUCCEEDED) << op.error().message();
+  EXPECT_THAT(op.id(), ::testing::StartsWith("evaluate-op-"));
+
+  auto channel =
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::Evaluator::NewStub(channel);
+  v1::Evaluation e;
+  {
+    grpc::ClientContext ctx;
+    v1::GetEvaluationRequest get;
+    get.set_id(op.id());
+    ASSERT_TRUE(stub->GetEvaluation(&ctx, get, &e).ok());
+  }
+  EXPECT_EQ(e.part(), "test");
+  ASSERT_EQ(e.candidates_size(), 1);
+  EXPECT_EQ(e.candidates(0).metrics().rows(), 668);
+  EXPECT_EQ(e.baseline().model(), "credit:1");
+  EXPECT_GT(Metric(e.candidates(0), "auc"), 0.75);
+  const auto& ci = e.candidates(0).metrics().interval();
+  EXPECT_LT(ci.low(), Metric(e.candidates(0), "auc"));
+  EXPECT_GT(ci.high(), Metric(e.candidates(0), "auc"));
+  // The verdict follows the numbers: blessed iff not worse than the baseline.
+  EXPECT_EQ(e.candidates(0).verdict().blessed(),
+            Metric(e.candidates(0), "auc") >= Metric(e.baseline(), "auc"));
+  EXPECT_EQ(e.best_model(), "credit:2");
+  int64_t sliced = 0;
+  for (const auto& s : e.candidates(0).slices()) {
+    EXPECT_EQ(s.key(0).column(), "Home");
+    sliced += s.rows();
+  }
+  EXPECT_EQ(sliced, 668);
+  EXPECT_GE(e.candidates(0).slices_size(), 3);
+  {
+    grpc::ClientContext ctx;
+    v1::ListEvaluationsRequest list;
+    list.set_model("credit:1");
+    v1::ListEvaluationsResponse out;
+    ASSERT_TRUE(stub->ListEvaluations(&ctx, list, &out).ok());
+    ASSERT_EQ(out.evaluations_size(), 1);
+    EXPECT_EQ(out.evaluations(0).id(), op.id());
+  }
+  // A bad request is refused at once, naming the field; an unknown model
+  // fails the operation naming it.
+  v1::EvaluateRequest bad;
+  bad.add_models("credit:2");
+  bad.set_threshold_criterion("median");
+  EvaluateAndWait(server.address(), bad, &started);
+  EXPECT_EQ(started.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(started.error_message(), HasSubstr("threshold_criterion"));
+  bad.clear_threshold_criterion();
+  bad.set_models(0, "credit:9");
+  op = EvaluateAndWait(server.address(), bad, &started);
+  ASSERT_TRUE(started.ok());
+  EXPECT_EQ(op.state(), v1::Operation::FAILED);
+  EXPECT_THAT(op.error().message(), HasSubstr("models[0]: "));
+  EXPECT_THAT(op.error().message(), HasSubstr("credit:9"));
+}
+
+}  // namespace
+}  // namespace mlpipe::testing
