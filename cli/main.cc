@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/dataset_commands.h"
+#include "cli/eval_commands.h"
 #include "cli/model_commands.h"
 #include "cli/prep_commands.h"
 #include "cli/run_commands.h"
@@ -50,6 +51,16 @@ commands:
                                       algorithm, params, data, metrics, timings, hash
   models trials [--job J]             tracked trials: params, score, time, worker
         [--candidate C] [--order-by score]
+  eval run --models A[,B]             evaluate candidates on their split's test part
+       [--alias production | --baseline M]  against the model an alias points to;
+       [--slices "Home;Home,Job"]      slices, gate (--min-improvement X, --metric M);
+       [--split S] [--part P]          exit 0 if the best is blessed, 6 if not
+  eval list [--model M]               evaluations, newest first: candidates, baseline,
+                                      best candidate, blessed
+  eval show ID                        an evaluation: metrics side by side (95% bootstrap
+                                      interval), verdicts with reasons, slices and gaps
+  eval report ID --html FILE          the evaluation as one self-contained HTML page
+                                      (ROC, PR and calibration plots, tables)
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
   run PIPELINE.yaml [--watch] [--no-cache]
@@ -81,8 +92,9 @@ exit codes:
 
 int main(int argc, char** argv) {
   using namespace mlpipe::cli;
-  Args args =
-      Args::Parse(argc, argv, 1, {"no-header", "help", "watch", "no-cache"});
+  Args args = Args::Parse(
+      argc, argv, 1,
+      {"no-header", "help", "watch", "no-cache", "require-baseline"});
   const auto& pos = args.positional();
   if (pos.empty() || pos[0] == "help" || args.Has("help")) {
     std::cout << kHelp;
@@ -115,6 +127,7 @@ int main(int argc, char** argv) {
   if (cmd == "splits") return RunSplits(args, ctx);
   if (cmd == "train") return RunTrain(args, ctx);
   if (cmd == "models") return RunModels(args, ctx);
+  if (cmd == "eval") return RunEval(args, ctx);
   if (cmd == "runs") return RunRuns(args, ctx);
   if (cmd == "lineage") return RunLineage(args, ctx);
   if (cmd == "aliases") return RunAliases(args, ctx);

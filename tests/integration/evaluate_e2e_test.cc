@@ -111,6 +111,46 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
     ASSERT_EQ(out.evaluations_size(), 1);
     EXPECT_EQ(out.evaluations(0).id(), op.id());
   }
+  // The CLI shows it, lists it and writes the HTML report.
+  auto show = server.Cli({"eval", "show", op.id()});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_THAT(show.out, HasSubstr("credit:1 (alias production)"));
+  EXPECT_THAT(show.out, HasSubstr("credit:2 (gbdt): "));
+  EXPECT_THAT(show.out, HasSubstr("Home="));
+  EXPECT_THAT(show.out, HasSubstr("widest gap"));
+  auto listed = server.Cli({"eval", "list", "--model", "credit:2"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr(op.id()));
+  const std::string html = dir.path() + "/report.html";
+  auto report = server.Cli({"eval", "report", op.id(), "--html", html});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(ReadFile(html), HasSubstr("<svg id=\"roc-0\""));
+  EXPECT_EQ(server.Cli({"eval", "show", "evaluate-op-0"}).exit_code, 3);
+  EXPECT_EQ(server.Cli({"eval", "report", op.id()}).exit_code, 2);
+
+  // eval run: the baseline is what the alias points to; the exit code says
+  // whether the best candidate is blessed.
+  ASSERT_EQ(server.Cli({"aliases", "set", "production", "credit:1"}).exit_code,
+            0);
+  auto run = server.Cli({"eval", "run", "--models", "credit:2,credit:1",
+                         "--alias", "production", "--slices", "Home;Home,Job"});
+  EXPECT_EQ(run.exit_code, e.candidates(0).verdict().blessed() ? 0 : 6)
+      << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("credit:1 (alias production)"));
+  EXPECT_THAT(run.out, HasSubstr("Home=owner, Job="));
+  // No such alias yet: judged on the bounds alone, unless one is required.
+  auto first =
+      server.Cli({"eval", "run", "--models", "credit:2", "--alias", "staging"});
+  EXPECT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_THAT(first.out, HasSubstr("no baseline yet"));
+  auto required = server.Cli({"eval", "run", "--models", "credit:2", "--alias",
+                              "staging", "--require-baseline"});
+  EXPECT_EQ(required.exit_code, 6);
+  EXPECT_EQ(
+      server.Cli({"eval", "run", "--models", "credit:2", "--metric", "rmse"})
+          .exit_code,
+      6);
+
   // A bad request is refused at once, naming the field; an unknown model
   // fails the operation naming it.
   v1::EvaluateRequest bad;
