@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job: starts the embedded standalone platform, runs the example
 # pipeline (ingest credit.csv, validate, stratified split, features fitted on
-# the training part, train logistic regression and GBDT candidates) through
-# the orchestrator twice (the second run is cached), shows the datasets, the
-# split, the feature set and the models, trains once more ad hoc with
+# the training part, train logistic regression and GBDT candidates, evaluate
+# them on the test part) through the orchestrator twice (the second run is
+# cached), shows the datasets, the split, the feature set, the models and
+# the evaluation, points the `production` alias at the best model, evaluates
+# again against it and writes the HTML report, trains once more ad hoc with
 # `mlpipe train`, and stops the server.
 # Usage: scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
@@ -61,6 +63,22 @@ echo "== mlpipe models list   (what the train step stored)"
 "$bin/mlpipe" models list
 echo "== mlpipe models show credit:2"
 "$bin/mlpipe" models show credit:2
+evaluation="$(echo "$last_run" | grep -o '"evaluation": *"evaluate-op-[0-9a-f]*"' | head -1 | grep -o 'evaluate-op-[0-9a-f]*' || true)"
+if [ -n "$evaluation" ]; then
+  echo "== mlpipe eval show $evaluation   (the evaluate step: test part, slices by Home and Home x Job)"
+  "$bin/mlpipe" eval show "$evaluation"
+  best="$("$bin/mlpipe" --output json eval show "$evaluation" | grep -o '"best_model": *"[^"]*"' | grep -o 'credit:[0-9]*' || true)"
+  if [ -n "$best" ]; then
+    echo "== mlpipe aliases set production $best; mlpipe eval run --models credit:1 --alias production"
+    "$bin/mlpipe" aliases set production "$best"
+    "$bin/mlpipe" eval run --models credit:1 --alias production --slices Home \
+      || echo "(exit $?: credit:1 is not blessed against $best)"
+  fi
+  echo "== mlpipe eval report $evaluation --html $work/report.html"
+  "$bin/mlpipe" eval report "$evaluation" --html "$work/report.html"
+  mkdir -p build && cp "$work/report.html" build/evaluation-report.html
+  echo "   (kept as build/evaluation-report.html)"
+fi
 if [ -n "$split" ] && [ -n "$fs" ]; then
   echo "== mlpipe train --split $split --config examples/credit/train.yaml   (ad hoc, 5-fold CV)"
   "$bin/mlpipe" train --split "$split" --feature-set "$fs" --config examples/credit/train.yaml
@@ -69,6 +87,7 @@ echo "== metrics (excerpt)"
 if command -v curl >/dev/null; then
   curl -s "http://127.0.0.1:$metrics_port/metrics" \
     | grep -E '^mlpipe_(ingest_(rows|batches)_total|orchestrator_(runs_total|cache_lookups_total)|split_splits_created_total|train_(jobs_total|trials_total))' || true
+  curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^mlpipe_evaluate_' || true
 fi
 echo "== stopping the server"
 kill -TERM "$server_pid"; wait "$server_pid"; server_pid=""

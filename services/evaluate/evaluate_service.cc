@@ -1,13 +1,13 @@
 #include "services/evaluate/evaluate_service.h"
 
 #include "common/rpc/status.h"
-#include "services/evaluate/evaluate_models.h"
 
 namespace mlpipe::evaluate {
 
 grpc::ServerUnaryReactor* EvaluateService::Evaluate(
     Ctx* ctx, const v1::EvaluateRequest* req, v1::Operation* out) {
-  if (auto s = CheckRequest(*req); !s.ok()) return rpc::FinishUnary(ctx, s);
+  if (auto s = evaluator_->Check(*req); !s.ok())
+    return rpc::FinishUnary(ctx, s);
   return rpc::FinishUnary(ctx, ops_->Start("evaluate", *req), out);
 }
 

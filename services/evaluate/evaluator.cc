@@ -5,6 +5,7 @@
 #include <map>
 
 #include "common/eval/score.h"
+#include "common/metrics/metrics.h"
 #include "common/ml/model.h"
 #include "common/ml/table_data.h"
 #include "common/util/strings.h"
@@ -12,6 +13,33 @@
 
 namespace mlpipe::evaluate {
 namespace {
+
+struct Metrics {
+  prometheus::Family<prometheus::Counter>& evaluations;
+  prometheus::Family<prometheus::Counter>& verdicts;
+  prometheus::Histogram& seconds;
+  static Metrics& Get() {
+    static Metrics* m = new Metrics{
+        prometheus::BuildCounter()
+            .Name("mlpipe_evaluate_evaluations_total")
+            .Help("Evaluations by outcome: blessed / not_blessed (the best "
+                  "candidate's verdict), invalid (a bad request), failed.")
+            .Register(metrics::Registry()),
+        prometheus::BuildCounter()
+            .Name("mlpipe_evaluate_verdicts_total")
+            .Help("Candidates judged, by verdict (blessed, rejected).")
+            .Register(metrics::Registry()),
+        prometheus::BuildHistogram()
+            .Name("mlpipe_evaluate_seconds")
+            .Help("Time to run one evaluation (reading, predicting, metrics).")
+            .Register(metrics::Registry())
+            .Add({},
+                 prometheus::Histogram::BucketBoundaries{0.1, 0.5, 1, 5, 10, 30,
+                                                         60, 300, 1800}),
+    };
+    return *m;
+  }
+};
 
 absl::Status Named(const absl::Status& s, const std::string& where) {
   return absl::Status(s.code(), StrCat(where, ": ", s.message()));
@@ -77,8 +105,37 @@ absl::StatusOr<std::vector<v1::Evaluation>> Evaluator::List(
   return out;
 }
 
+absl::Status Evaluator::Check(const v1::EvaluateRequest& r) const {
+  absl::Status s = CheckRequest(r);
+  if (!s.ok())
+    Metrics::Get().evaluations.Add({{"outcome", "invalid"}}).Increment();
+  return s;
+}
+
 absl::StatusOr<v1::Evaluation> Evaluator::Run(const v1::EvaluateRequest& r,
                                               ops::Progress& progress) {
+  const auto started = std::chrono::steady_clock::now();
+  auto e = RunOnce(r, progress);
+  auto& m = Metrics::Get();
+  if (e.ok()) {
+    m.evaluations.Add({{"outcome", e->blessed() ? "blessed" : "not_blessed"}})
+        .Increment();
+    m.seconds.Observe(std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - started)
+                          .count());
+  } else {
+    const auto code = e.status().code();
+    const bool invalid = code == absl::StatusCode::kInvalidArgument ||
+                         code == absl::StatusCode::kFailedPrecondition ||
+                         code == absl::StatusCode::kNotFound;
+    m.evaluations.Add({{"outcome", invalid ? "invalid" : "failed"}})
+        .Increment();
+  }
+  return e;
+}
+
+absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
+                                                  ops::Progress& progress) {
   const std::string id = progress.operation_id();
   // Run again after a crash between commit and the operation's end: the
   // stored evaluation is the answer.
@@ -239,6 +296,12 @@ absl::StatusOr<v1::Evaluation> Evaluator::Run(const v1::EvaluateRequest& r,
           events_->Commit(std::move(batch), std::move(events), {.sync = true});
       !s.ok()) {
     return s;
+  }
+  for (const auto& c : e->candidates()) {
+    Metrics::Get()
+        .verdicts
+        .Add({{"verdict", c.verdict().blessed() ? "blessed" : "rejected"}})
+        .Increment();
   }
   progress.Update(artifacts.size(), artifacts.size(), "done");
   return e;

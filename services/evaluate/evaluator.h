@@ -62,6 +62,8 @@ class Evaluator {
   // INVALID_ARGUMENT / FAILED_PRECONDITION / NOT_FOUND naming the field.
   absl::StatusOr<v1::Evaluation> Run(const v1::EvaluateRequest& request,
                                      ops::Progress& progress);
+  // CheckRequest, counting a rejected request.
+  absl::Status Check(const v1::EvaluateRequest& request) const;
   absl::StatusOr<v1::Evaluation> Get(const std::string& id) const;
   // Newest first; only those with `model` among candidates or baseline when
   // given; without curves, slices and calibration (see GetEvaluation).
@@ -69,6 +71,9 @@ class Evaluator {
                                                    int limit) const;
 
  private:
+  absl::StatusOr<v1::Evaluation> RunOnce(const v1::EvaluateRequest& request,
+                                         ops::Progress& progress);
+
   const EvaluatorOptions options_;
   storage::Store* const store_;
   events::EventLog* const events_;

@@ -23,6 +23,9 @@ ABSL_FLAG(std::string, split_address, "",
 ABSL_FLAG(std::string, train_address, "",
           "Where the train service is (host:port), for services that call "
           "it; empty: this process.");
+ABSL_FLAG(std::string, evaluate_address, "",
+          "Where the evaluation service is (host:port), for services that "
+          "call it; empty: this process.");
 ABSL_FLAG(std::string, bind, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, grpc_port, 7000, "gRPC port (0: any free port).");
 ABSL_FLAG(int, metrics_port, 9100,

@@ -13,6 +13,7 @@ ABSL_DECLARE_FLAG(std::string, ingest_address);
 ABSL_DECLARE_FLAG(std::string, prep_address);
 ABSL_DECLARE_FLAG(std::string, split_address);
 ABSL_DECLARE_FLAG(std::string, train_address);
+ABSL_DECLARE_FLAG(std::string, evaluate_address);
 
 namespace mlpipe::host {
 

@@ -5,6 +5,7 @@
 #include "common/util/log.h"
 #include "mlpipe/v1/events.grpc.pb.h"
 #include "services/host/flags.h"
+#include "services/orchestrator/eval_steps.h"
 #include "services/orchestrator/ingest_steps.h"
 #include "services/orchestrator/orchestrator_service.h"
 #include "services/orchestrator/prep_steps.h"
@@ -24,6 +25,7 @@ OrchestratorModuleOptions OrchestratorOptionsFromFlags() {
   o.prep_address = absl::GetFlag(FLAGS_prep_address);
   o.split_address = absl::GetFlag(FLAGS_split_address);
   o.train_address = absl::GetFlag(FLAGS_train_address);
+  o.evaluate_address = absl::GetFlag(FLAGS_evaluate_address);
   o.engine.max_parallel_steps = absl::GetFlag(FLAGS_max_parallel_steps);
   o.enable_test_steps = absl::GetFlag(FLAGS_enable_test_steps);
   return o;
@@ -47,6 +49,9 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
                          [raw] { return raw->ChannelFor("split"); });
   RegisterTrainExecutors(&m->executors_,
                          [raw] { return raw->ChannelFor("train"); });
+  RegisterEvalExecutors(
+      &m->executors_, [raw] { return raw->ChannelFor("evaluate"); },
+      [raw] { return raw->ChannelFor("orchestrator"); });
   RegisterIngestExecutors(&m->executors_,
                           [raw] { return raw->IngestChannel(); });
   if (m->options_.enable_test_steps) RegisterTestExecutors(&m->executors_);
@@ -81,6 +86,8 @@ absl::Status OrchestratorModule::Start(std::shared_ptr<grpc::Channel> self) {
       split_channel_ = rpc::NewChannel(options_.split_address);
     if (!options_.train_address.empty())
       train_channel_ = rpc::NewChannel(options_.train_address);
+    if (!options_.evaluate_address.empty())
+      evaluate_channel_ = rpc::NewChannel(options_.evaluate_address);
     ingest_channel_ = options_.ingest_address.empty()
                           ? std::move(self)
                           : rpc::NewChannel(options_.ingest_address);
@@ -116,6 +123,7 @@ std::shared_ptr<grpc::Channel> OrchestratorModule::ChannelFor(
   if (source == "prep" && prep_channel_) return prep_channel_;
   if (source == "split" && split_channel_) return split_channel_;
   if (source == "train" && train_channel_) return train_channel_;
+  if (source == "evaluate" && evaluate_channel_) return evaluate_channel_;
   return self_;  // Hosted beside the orchestrator.
 }
 

@@ -29,6 +29,7 @@ struct OrchestratorModuleOptions {
   std::string split_address;
   // Where the train service is; empty: this process.
   std::string train_address;
+  std::string evaluate_address;
   // Register the test-only step types (sleep, fail, record, noop).
   bool enable_test_steps = false;
 };
@@ -62,12 +63,13 @@ class OrchestratorModule final : public host::ServiceModule {
 
   OrchestratorModuleOptions options_;
   std::mutex mu_;
-  std::shared_ptr<grpc::Channel> ingest_channel_;  // GUARDED_BY(mu_)
-  std::shared_ptr<grpc::Channel> self_;            // GUARDED_BY(mu_)
-  std::shared_ptr<grpc::Channel> prep_channel_;    // GUARDED_BY(mu_)
-  std::shared_ptr<grpc::Channel> split_channel_;   // GUARDED_BY(mu_)
-  std::shared_ptr<grpc::Channel> train_channel_;   // GUARDED_BY(mu_)
-  bool stopping_ = false;                          // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> ingest_channel_;    // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> self_;              // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> prep_channel_;      // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> split_channel_;     // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> train_channel_;     // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> evaluate_channel_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;                            // GUARDED_BY(mu_)
   std::condition_variable wake_;
   std::thread trigger_thread_;
   std::map<std::string, std::unique_ptr<events::Subscriber>>

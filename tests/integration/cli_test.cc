@@ -185,7 +185,21 @@ TEST_F(CliTest, MetricsPassPromtool) {
   auto run = server_.Cli(
       {"run", SourcePath("examples/credit/ingest.yaml"), "--watch"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
+  // An evaluation request refused for its threshold.
+  auto refused =
+      server_.Cli({"eval", "run", "--models", "credit:1", "--threshold", "2"});
+  EXPECT_EQ(refused.exit_code, 4) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("threshold: 2 is not in [0, 1]"));
   std::string metrics = HttpGet(server_.metrics_port(), "/metrics");
+  // The pipeline's evaluate step: both models above its 0.75 AUC bound.
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_evaluate_evaluations_total{outcome="
+                                 "\"blessed\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_evaluate_evaluations_total{outcome="
+                                 "\"invalid\"} 1"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr("mlpipe_evaluate_verdicts_total{verdict=\"blessed\"} 2"));
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_evaluate_seconds_bucket"));
   EXPECT_THAT(
       metrics,
       HasSubstr("mlpipe_split_splits_created_total{strategy=\"shuffled\"} 1"));

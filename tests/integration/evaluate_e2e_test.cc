@@ -60,6 +60,23 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
   auto r = server.Cli({"--output", "json", "run",
                        SourcePath("examples/credit/ingest.yaml"), "--watch"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // The pipeline's own evaluate step: no baseline yet, so the bound decides.
+  v1::Run pipeline;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(r.out, &pipeline).ok());
+  bool evaluated = false;
+  for (const auto& s : pipeline.steps()) {
+    if (s.name() != "evaluate") continue;
+    evaluated = true;
+    EXPECT_EQ(s.state(), v1::StepState::SUCCEEDED) << s.error();
+    const auto& res = s.results().fields();
+    EXPECT_EQ(res.at("blessed").bool_value(),
+              res.at("auc").number_value() >= 0.75);
+    EXPECT_THAT(res.at("best_model").string_value(),
+                ::testing::StartsWith("credit:"));
+    EXPECT_EQ(res.at("baseline").string_value(), "");
+  }
+  EXPECT_TRUE(evaluated) << r.out;
 
   v1::EvaluateRequest req;
   req.add_models("credit:2");  // gbdt
@@ -108,7 +125,8 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
     list.set_model("credit:1");
     v1::ListEvaluationsResponse out;
     ASSERT_TRUE(stub->ListEvaluations(&ctx, list, &out).ok());
-    ASSERT_EQ(out.evaluations_size(), 1);
+    // The pipeline's evaluation, then this one (newest first).
+    ASSERT_EQ(out.evaluations_size(), 2);
     EXPECT_EQ(out.evaluations(0).id(), op.id());
   }
   // The CLI shows it, lists it and writes the HTML report.
