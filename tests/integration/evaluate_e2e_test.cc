@@ -4,6 +4,7 @@
 // Home (a passthrough column of the feature set).
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <thread>
 
 #include "common/util/testing.h"
@@ -184,6 +185,41 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
   EXPECT_EQ(op.state(), v1::Operation::FAILED);
   EXPECT_THAT(op.error().message(), HasSubstr("models[0]: "));
   EXPECT_THAT(op.error().message(), HasSubstr("credit:9"));
+}
+
+// `when: evaluate.blessed` gates the steps after an evaluation: with a bound
+// no model reaches, the blessed branch is skipped and the other runs.
+TEST(EvaluateE2eTest, WhenEvaluateBlessedGatesLaterSteps) {
+  TempDir dir;
+  Standalone server(dir.path() + "/data", {"--enable_test_steps"});
+  std::string pipeline = ReadFile(SourcePath("examples/credit/ingest.yaml"));
+  const std::string gate = "gate: {min: {auc: 0.75}, baseline: production}}";
+  ASSERT_NE(pipeline.find(gate), std::string::npos);
+  pipeline.replace(pipeline.find(gate), gate.size(),
+                   "gate: {min: {auc: 0.99}, baseline: production}}\n"
+                   "    - {name: deploy, type: noop, after: [evaluate], "
+                   "when: evaluate.blessed}\n"
+                   "    - {name: alert, type: noop, after: [evaluate], "
+                   "when: \"!evaluate.blessed\"}");
+  // The file: path is relative to the pipeline file.
+  const std::string file = dir.path() + "/pipeline.yaml";
+  const std::string csv = "file: " + SourcePath("examples/credit/credit.csv");
+  pipeline.replace(pipeline.find("file: credit.csv"),
+                   std::string("file: credit.csv").size(), csv);
+  WriteFile(file, pipeline);
+  auto r = server.Cli({"--output", "json", "run", file, "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  v1::Run run;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &run).ok());
+  std::map<std::string, v1::StepState::State> states;
+  for (const auto& s : run.steps()) states[s.name()] = s.state();
+  EXPECT_EQ(states["evaluate"], v1::StepState::SUCCEEDED);
+  EXPECT_EQ(states["deploy"], v1::StepState::SKIPPED);
+  EXPECT_EQ(states["alert"], v1::StepState::SUCCEEDED);
+  for (const auto& s : run.steps()) {
+    if (s.name() == "evaluate")
+      EXPECT_FALSE(s.results().fields().at("blessed").bool_value());
+  }
 }
 
 }  // namespace
