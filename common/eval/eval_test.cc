@@ -153,6 +153,11 @@ print(json.dumps({
   EXPECT_LT(ci.high() - ci.low(), 0.1);
   auto again = Evaluate(p, o);
   EXPECT_EQ(again->interval().low(), ci.low());
+  Options threaded = o;  // Resamples on two threads: the same interval.
+  threaded.threads = 2;
+  auto parallel = Evaluate(p, threaded);
+  EXPECT_EQ(parallel->interval().low(), ci.low());
+  EXPECT_EQ(parallel->interval().high(), ci.high());
   o.seed = 2;
   EXPECT_NE(Evaluate(p, o)->interval().low(), ci.low());
   // Thinned curves keep both ends.
@@ -327,14 +332,15 @@ TEST(EvalMetricsTest, BadPredictionsAreNamed) {
   o.headline = "rmse";
   EXPECT_THAT(Evaluate(p, o).status().ToString(),
               HasSubstr("headline: no metric \"rmse\""));
-  // One class only: AUC is undefined, reported as NaN, not an error.
+  // One class only: AUC (the headline) is undefined, reported as NaN, not
+  // an error; its interval is NaN too.
   p = Binary(10, 1);
   std::fill(p.y.begin(), p.y.end(), 0.0);
-  o = {};
-  o.headline = "logloss";
-  auto m = Evaluate(p, o);
+  auto m = Evaluate(p, {});
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(std::isnan(Find(m->metrics(), "auc")));
+  EXPECT_TRUE(std::isnan(m->interval().low()));
+  EXPECT_FALSE(std::isnan(Find(m->metrics(), "logloss")));
 }
 
 TEST(EvalSlicesTest, PerValueAndCrossedWithTheGap) {

@@ -4,6 +4,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "common/util/strings.h"
 
@@ -144,19 +145,27 @@ v1::ThresholdMetrics Choose(const BinaryCurve& c, const std::string& criterion,
   return AtThreshold(c, best_threshold, criterion, classes);
 }
 
-std::vector<v1::MetricValue> BinaryScalars(const Predictions& p,
-                                           const std::vector<uint32_t>& order,
-                                           const std::vector<double>* weights,
-                                           const Options& o) {
+// Row i's log loss (as scikit-learn: clipped, renormalized).
+double RowLogLoss(const Predictions& p, size_t i) {
+  const double q = std::clamp(p.scores[i], kEps, 1 - kEps);
+  const double sum = q + (1 - q);
+  return -std::log((p.y[i] == 1 ? q : 1 - q) / sum);
+}
+
+// `row_logloss`: RowLogLoss of every row, when already known (the
+// bootstrap computes them once).
+std::vector<v1::MetricValue> BinaryScalars(
+    const Predictions& p, const std::vector<uint32_t>& order,
+    const std::vector<double>* weights, const Options& o,
+    const std::vector<double>* row_logloss = nullptr) {
   BinaryCurve c = Curve(p, order, weights);
   double total = 0, logloss = 0, brier = 0;
   for (uint32_t i : order) {
     const double w = weights != nullptr ? (*weights)[i] : 1.0;
     if (w == 0) continue;
     total += w;
-    const double q = std::clamp(p.scores[i], kEps, 1 - kEps);
-    const double sum = q + (1 - q);  // As scikit-learn renormalizes.
-    logloss -= w * std::log((p.y[i] == 1 ? q : 1 - q) / sum);
+    logloss +=
+        w * (row_logloss != nullptr ? (*row_logloss)[i] : RowLogLoss(p, i));
     brier += w * (p.y[i] - p.scores[i]) * (p.y[i] - p.scores[i]);
   }
   v1::ThresholdMetrics t = AtThreshold(c, o.threshold, "fixed", {});
@@ -579,25 +588,58 @@ absl::StatusOr<v1::EvaluationMetrics> Evaluate(const Predictions& p,
       break;
   }
   for (auto& m : scalars) *out.add_metrics() = std::move(m);
-  if (std::isnan(Find(out.metrics(), headline))) {
+  if (const auto& known = MetricsFor(p.task);
+      std::find(known.begin(), known.end(), headline) == known.end()) {
     return absl::InvalidArgumentError(
         StrCat("headline: no metric \"", headline, "\" for this task"));
   }
-  // The bootstrap: row multiplicities drawn per resample; binary reuses the
-  // score order, so a resample costs O(rows).
+  // The bootstrap: row multiplicities drawn per resample. Binary rows are
+  // put in score order once, so a resample is one sequential pass.
   if (o.resamples > 0) {
-    std::mt19937_64 rng(o.seed);
     const size_t n = p.rows();
-    std::uniform_int_distribution<size_t> pick(0, n - 1);
-    std::vector<double> weights(n), values;
-    values.reserve(o.resamples);
-    for (int b = 0; b < o.resamples; ++b) {
-      std::fill(weights.begin(), weights.end(), 0.0);
-      for (size_t k = 0; k < n; ++k) weights[pick(rng)] += 1;
-      std::vector<v1::MetricValue> m =
-          p.task == v1::BINARY ? BinaryScalars(p, order, &weights, o)
-                               : Scalars(p, o, &all, &weights);
-      const double v = Find(m, headline);
+    Predictions sorted;
+    std::vector<double> row_logloss;
+    const Predictions* rows = &p;
+    const std::vector<uint32_t>* by_score = &all;
+    if (p.task == v1::BINARY) {
+      sorted.task = p.task;
+      sorted.y.reserve(n);
+      sorted.scores.reserve(n);
+      for (uint32_t i : order) {
+        sorted.y.push_back(p.y[i]);
+        sorted.scores.push_back(p.scores[i]);
+      }
+      rows = &sorted;
+      row_logloss.resize(n);
+      for (size_t i = 0; i < n; ++i) row_logloss[i] = RowLogLoss(sorted, i);
+    }
+    // Resample b draws from its own generator (seed, b): the interval is
+    // the same whatever the number of threads.
+    std::vector<double> per_resample(o.resamples, NAN);
+    auto run = [&](int first, int step) {
+      std::vector<double> weights(n);
+      for (int b = first; b < o.resamples; b += step) {
+        std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + b);
+        std::fill(weights.begin(), weights.end(), 0.0);
+        for (size_t k = 0; k < n; ++k) {
+          // A uniform index in [0, n) (Lemire's multiply-shift).
+          weights[static_cast<size_t>(
+              (static_cast<unsigned __int128>(rng()) * n) >> 64)] += 1;
+        }
+        std::vector<v1::MetricValue> m =
+            p.task == v1::BINARY
+                ? BinaryScalars(*rows, *by_score, &weights, o, &row_logloss)
+                : Scalars(p, o, &all, &weights);
+        per_resample[b] = Find(m, headline);
+      }
+    };
+    const int threads = std::clamp(o.threads, 1, std::max(o.resamples, 1));
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(run, t, threads);
+    run(0, threads);
+    for (auto& t : pool) t.join();
+    std::vector<double> values;
+    for (double v : per_resample) {
       if (!std::isnan(v)) values.push_back(v);
     }
     std::sort(values.begin(), values.end());

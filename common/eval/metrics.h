@@ -48,6 +48,7 @@ struct Options {
   uint64_t seed = 1;
   std::string headline;  // Default: auc / accuracy / rmse / inertia.
   size_t silhouette_sample = 4000;
+  int threads = 1;  // Bootstrap resamples in parallel.
 };
 
 // A model's predictions for labelled rows.

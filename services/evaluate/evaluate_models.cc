@@ -87,7 +87,8 @@ absl::StatusOr<v1::ModelEvaluation> EvaluateOne(
 
 absl::StatusOr<v1::Evaluation> EvaluateModels(
     const v1::EvaluateRequest& r, const std::vector<Scored>& candidates,
-    const Scored* baseline, const std::vector<eval::SliceColumn>& columns) {
+    const Scored* baseline, const std::vector<eval::SliceColumn>& columns,
+    int threads) {
   if (absl::Status s = CheckRequest(r); !s.ok()) return s;
   if (candidates.empty())
     return absl::InvalidArgumentError("models: no candidates");
@@ -109,6 +110,7 @@ absl::StatusOr<v1::Evaluation> EvaluateModels(
     }
   }
   eval::Options o = OptionsFrom(r);
+  o.threads = threads;
   const std::string metric =
       r.metric().empty() ? eval::HeadlineMetric(task) : r.metric();
   if (const auto& known = eval::MetricsFor(task);

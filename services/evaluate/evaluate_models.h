@@ -35,9 +35,11 @@ eval::Options OptionsFrom(const v1::EvaluateRequest& request);
 
 // INVALID_ARGUMENT when the models disagree on the task or the rows, or the
 // metric or gate does not fit the task.
+// `threads` compute the bootstrap intervals.
 absl::StatusOr<v1::Evaluation> EvaluateModels(
     const v1::EvaluateRequest& request, const std::vector<Scored>& candidates,
-    const Scored* baseline, const std::vector<eval::SliceColumn>& columns);
+    const Scored* baseline, const std::vector<eval::SliceColumn>& columns,
+    int threads = 1);
 
 }  // namespace mlpipe::evaluate
 

@@ -268,8 +268,9 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
   }
   std::vector<Scored> candidates(scored.begin(),
                                  scored.begin() + r.models_size());
-  auto e = EvaluateModels(r, candidates,
-                          has_baseline ? &scored.back() : nullptr, columns);
+  auto e =
+      EvaluateModels(r, candidates, has_baseline ? &scored.back() : nullptr,
+                     columns, options_.threads);
   if (!e.ok()) return e.status();
   e->set_id(id);
   e->set_split(split_id);
