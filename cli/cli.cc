@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -183,6 +184,7 @@ std::string ToJson(const google::protobuf::Message& m) {
 }
 
 std::string FormatNumber(double v, int digits) {
+  if (std::isnan(v)) return "-";  // Undefined (e.g. AUC of one class).
   char buf[48];
   std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
   return buf;

@@ -10,7 +10,7 @@
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "mlpipe/v1/evaluate_service.grpc.pb.h"
-#include "mlpipe/v1/orchestrator_service.grpc.pb.h"
+#include "services/orchestrator/registry_client.h"
 
 namespace mlpipe::cli {
 namespace {
@@ -160,17 +160,11 @@ int RunEvaluation(const Args& args, Context& ctx) {
     req.set_baseline_model(args.Get("baseline"));
   } else if (args.Has("alias")) {
     // The model the alias points to now, from the orchestrator's registry.
-    auto registry = v1::Orchestrator::NewStub(ctx.channel);
-    grpc::ClientContext call;
-    v1::GetAliasRequest get;
-    get.set_alias(args.Get("alias"));
-    v1::AliasRecord alias;
-    grpc::Status s = registry->GetAlias(&call, get, &alias);
-    if (s.ok()) {
-      req.set_baseline_model(alias.model_version());
-      req.set_baseline_alias(alias.alias());
-    } else if (s.error_code() != grpc::StatusCode::NOT_FOUND) {
-      return Fail(s, ctx);
+    auto baseline = orchestrator::ResolveAlias(ctx.channel, args.Get("alias"));
+    if (!baseline.ok()) return Fail(rpc::ToGrpcStatus(baseline.status()), ctx);
+    if (!baseline->empty()) {
+      req.set_baseline_model(*baseline);
+      req.set_baseline_alias(args.Get("alias"));
     }
   }
   auto stub = v1::Evaluator::NewStub(ctx.channel);

@@ -4,9 +4,9 @@
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/evaluate_service.grpc.pb.h"
-#include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "services/evaluate/evaluate_models.h"
 #include "services/orchestrator/operation_step.h"
+#include "services/orchestrator/registry_client.h"
 
 namespace mlpipe::orchestrator {
 namespace {
@@ -47,21 +47,11 @@ class EvaluateExecutor final : public StepExecutor {
       }
     }
     // The baseline: the model the alias points to now, if any.
-    {
-      auto registry = v1::Orchestrator::NewStub(aliases_());
-      grpc::ClientContext call;
-      call.set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::seconds(30));
-      v1::GetAliasRequest get;
-      get.set_alias(alias);
-      v1::AliasRecord record;
-      grpc::Status s = registry->GetAlias(&call, get, &record);
-      if (s.ok()) {
-        req->set_baseline_model(record.model_version());
-        req->set_baseline_alias(alias);
-      } else if (s.error_code() != grpc::StatusCode::NOT_FOUND) {
-        return rpc::FromGrpcStatus(s);
-      }
+    auto baseline = ResolveAlias(aliases_(), alias);
+    if (!baseline.ok()) return baseline.status();
+    if (!baseline->empty()) {
+      req->set_baseline_model(*baseline);
+      req->set_baseline_alias(alias);
     }
     auto channel = evaluate_();
     auto stub = v1::Evaluator::NewStub(channel);

@@ -1,0 +1,26 @@
+#include "services/orchestrator/registry_client.h"
+
+#include <chrono>
+
+#include "common/rpc/status.h"
+#include "grpcpp/client_context.h"
+#include "mlpipe/v1/orchestrator_service.grpc.pb.h"
+
+namespace mlpipe::orchestrator {
+
+absl::StatusOr<std::string> ResolveAlias(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& alias) {
+  auto registry = v1::Orchestrator::NewStub(channel);
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(30));
+  v1::GetAliasRequest req;
+  req.set_alias(alias);
+  v1::AliasRecord record;
+  grpc::Status s = registry->GetAlias(&call, req, &record);
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::string();
+  if (!s.ok()) return rpc::FromGrpcStatus(s);
+  return record.model_version();
+}
+
+}  // namespace mlpipe::orchestrator
