@@ -6,19 +6,19 @@
 
 namespace mlpipe::eval {
 
-absl::StatusOr<Predictions> Predict(const ml::Model& model,
-                                    const ml::TrainingData& data, int threads,
-                                    const std::vector<double>* predictions) {
+absl::StatusOr<Predictions> Predict(
+    const ml::Model& model, const ml::TrainingData& data, int threads,
+    std::optional<std::vector<double>> predictions) {
   const size_t n = data.rows();
   Predictions p;
   p.task = model.task();
   p.width = model.OutputWidth();
-  if (predictions != nullptr) {
+  if (predictions) {
     if (predictions->size() != n * p.width) {
       return absl::InvalidArgumentError(StrCat(
           "predictions: ", predictions->size(), " values for ", n, " rows"));
     }
-    p.scores = *predictions;
+    p.scores = std::move(*predictions);
   } else {
     p.scores.resize(n * p.width);
     absl::Status error;
@@ -48,8 +48,8 @@ absl::StatusOr<Predictions> Predict(const ml::Model& model,
 
 absl::StatusOr<std::vector<v1::MetricValue>> Score(
     const ml::Model& model, const ml::TrainingData& data, int threads,
-    const std::vector<double>* predictions) {
-  auto p = Predict(model, data, threads, predictions);
+    std::optional<std::vector<double>> predictions) {
+  auto p = Predict(model, data, threads, std::move(predictions));
   if (!p.ok()) return p.status();
   if (absl::Status s = Check(*p); !s.ok()) return s;
   return Scalars(*p, Options(), nullptr,

@@ -4,6 +4,7 @@
 #ifndef MLPIPE_COMMON_EVAL_SCORE_H_
 #define MLPIPE_COMMON_EVAL_SCORE_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,17 +15,18 @@
 
 namespace mlpipe::eval {
 
-// Predictions of `model` for `data` (taken from `predictions` when given:
-// Model::Predict's output for `data`), row blocks predicted in parallel.
+// Predictions of `model` for `data` (taken over from `predictions` when
+// given: Model::Predict's output for `data`, e.g. a fit's cached training
+// predictions), row blocks predicted in parallel.
 absl::StatusOr<Predictions> Predict(
     const ml::Model& model, const ml::TrainingData& data, int threads,
-    const std::vector<double>* predictions = nullptr);
+    std::optional<std::vector<double>> predictions = std::nullopt);
 
 // Every scalar metric of the model's task on `data`. INVALID_ARGUMENT when
 // the data does not fit the model.
 absl::StatusOr<std::vector<v1::MetricValue>> Score(
     const ml::Model& model, const ml::TrainingData& data, int threads,
-    const std::vector<double>* predictions = nullptr);
+    std::optional<std::vector<double>> predictions = std::nullopt);
 
 }  // namespace mlpipe::eval
 

@@ -437,7 +437,7 @@ TEST(ModelTest, TreesHandBackTheirCachedTrainingPredictions) {
   ASSERT_EQ(cached.size(), fresh.size());
   for (size_t i = 0; i < fresh.size(); ++i)
     ASSERT_NEAR(cached[i], fresh[i], 1e-6) << i;
-  auto a = eval::Score(*model, ex.train, 2, &cached),
+  auto a = eval::Score(*model, ex.train, 2, cached),
        b = eval::Score(*model, ex.train, 2);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NEAR(eval::Find(*a, "auc"), eval::Find(*b, "auc"), 1e-9);

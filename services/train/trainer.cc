@@ -642,9 +642,10 @@ absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
     if (!scores.ok()) return scores.status();
     out.eval_metrics = *scores;
   }
-  auto train_scores =
-      eval::Score(**model, data.train, threads,
-                  train_predictions.empty() ? nullptr : &train_predictions);
+  auto train_scores = eval::Score(
+      **model, data.train, threads,
+      train_predictions.empty() ? std::nullopt
+                                : std::optional(std::move(train_predictions)));
   if (!train_scores.ok()) return train_scores.status();
   out.train_metrics = *train_scores;
   if (!final_fit) {
