@@ -4,10 +4,12 @@
 #ifndef MLPIPE_COMMON_UTIL_STRINGS_H_
 #define MLPIPE_COMMON_UTIL_STRINGS_H_
 
+#include <algorithm>
 #include <charconv>
 #include <concepts>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -51,6 +53,12 @@ std::string StrCat(const Args&... args) {
   std::string out;
   StrAppend(&out, args...);
   return out;
+}
+
+// Appends `s` to `v` unless it is empty or already there (column lists).
+inline void AddUnique(std::vector<std::string>* v, const std::string& s) {
+  if (!s.empty() && std::find(v->begin(), v->end(), s) == v->end())
+    v->push_back(s);
 }
 
 }  // namespace mlpipe

@@ -200,11 +200,7 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
   }
   std::vector<std::string> slice_columns;
   for (const auto& s : r.slices()) {
-    for (const auto& c : s.columns()) {
-      if (std::find(slice_columns.begin(), slice_columns.end(), c) ==
-          slice_columns.end())
-        slice_columns.push_back(c);
-    }
+    for (const auto& c : s.columns()) AddUnique(&slice_columns, c);
   }
   // Each model on its feature set's rows of the part; models that share a
   // feature set share one read.
@@ -231,13 +227,8 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
       spec.label = a.label();
       spec.text_columns = slice_columns;
       std::vector<std::string> wanted = spec.features;
-      for (const auto& c : slice_columns) {
-        if (std::find(wanted.begin(), wanted.end(), c) == wanted.end())
-          wanted.push_back(c);
-      }
-      if (!a.label().empty() &&
-          std::find(wanted.begin(), wanted.end(), a.label()) == wanted.end())
-        wanted.push_back(a.label());
+      for (const auto& c : slice_columns) AddUnique(&wanted, c);
+      AddUnique(&wanted, a.label());
       v1::ReadFeaturesRequest req;
       req.set_feature_set(a.feature_set());
       *req.mutable_columns() = {wanted.begin(), wanted.end()};

@@ -76,11 +76,6 @@ std::vector<std::string> Inputs(const v1::FittedTransform& t) {
   return out;
 }
 
-void AddUnique(std::vector<std::string>* v, const std::string& s) {
-  if (!s.empty() && std::find(v->begin(), v->end(), s) == v->end())
-    v->push_back(s);
-}
-
 // Online rows of one applied chunk: key, event time and values.
 absl::StatusOr<std::vector<OnlineRow>> OnlineRows(const v1::OnlineView& view,
                                                   const table::Table& raw,
