@@ -223,6 +223,14 @@ int RunExport(const Args& args, Context& ctx) {
   }
   if (args.Has("version"))
     req.set_up_to_version(std::stoll(args.Get("version")));
+  auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
+  return WriteFramesAsCsv(
+      [&](grpc::ClientContext* call) { return stub->ReadBatches(call, req); },
+      out_path, "'" + dataset + "'", ctx);
+}
+
+int WriteFramesAsCsv(const OpenFrameReader& open, const std::string& out_path,
+                     const std::string& what, Context& ctx) {
   std::ofstream file;
   std::ostream* out = &std::cout;
   std::string tmp = out_path + ".partial";
@@ -235,13 +243,12 @@ int RunExport(const Args& args, Context& ctx) {
     }
     out = &file;
   }
-  auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
   grpc::ClientContext call;
-  auto reader = stub->ReadBatches(&call, req);
+  auto reader = open(&call);
   v1::Frame frame;
   bool header = false;
   int64_t rows = 0, bytes = 0;
-  Progress progress("export " + dataset, 0);
+  Progress progress("export " + what, 0);
   std::string text;
   std::vector<table::TimestampFormat> formats;
   while (reader->Read(&frame)) {
@@ -295,8 +302,8 @@ int RunExport(const Args& args, Context& ctx) {
   if (out_path != "-") {
     file.close();
     std::filesystem::rename(tmp, out_path);
-    std::cerr << "exported " << FormatCount(rows) << " rows of '" << dataset
-              << "' to " << out_path << "\n";
+    std::cerr << "exported " << FormatCount(rows) << " rows of " << what
+              << " to " << out_path << "\n";
   }
   return kOk;
 }

@@ -8,6 +8,7 @@
 #include "cli/model_commands.h"
 #include "cli/prep_commands.h"
 #include "cli/run_commands.h"
+#include "cli/score_commands.h"
 #include "cli/split_commands.h"
 #include "common/rpc/channel.h"
 
@@ -61,6 +62,25 @@ commands:
                                       interval), verdicts with reasons, slices and gaps
   eval report ID --html FILE          the evaluation as one self-contained HTML page
                                       (ROC, PR and calibration plots, tables)
+  deploy MODEL_VERSION                serve a model version under an alias (default
+         [--alias production]         production): all traffic, or --canary PERCENT of
+         [--canary P | --shadow]      it (the rest stays), or a --shadow copy (logged,
+         [--latency-budget-ms X]      never returned); past the budget the previous
+         [--traffic "m:1=90,m:2=10"]  version answers; --traffic sets an A/B/n split
+  undeploy MODEL_VERSION [--alias A]  stop serving a version (under one alias or all)
+  rollback [--alias A] [--reason R]   put an alias's route back as it was before its
+                                      last change
+  deployments list | history [ALIAS]  routes (versions, shares, shadows, fallback) and
+                                      loaded versions / an alias's route revisions
+  predict [--model VERSION|ALIAS]     score rows: --json '{"Income": 120, ...}' (or a
+          (--json ROW | --file F.jsonl JSON array), --file with one JSON object per
+           | --keys k1,k2)            line, or --keys for online features; prints the
+          [--routing-key K]           version that answered and one prediction per row
+  batch-score --model M               score a dataset (raw rows, transformed) or a
+        (--dataset D [--version N]    feature set into stored results; --out writes
+         | --feature-set FS)          them as CSV
+        [--keep id,...] [--out F.csv]
+  batch-score list | show ID | export ID --out F.csv
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
   run PIPELINE.yaml [--watch] [--no-cache]
@@ -92,9 +112,9 @@ exit codes:
 
 int main(int argc, char** argv) {
   using namespace mlpipe::cli;
-  Args args = Args::Parse(
-      argc, argv, 1,
-      {"no-header", "help", "watch", "no-cache", "require-baseline"});
+  Args args = Args::Parse(argc, argv, 1,
+                          {"no-header", "help", "watch", "no-cache",
+                           "require-baseline", "shadow", "ignore-extra"});
   const auto& pos = args.positional();
   if (pos.empty() || pos[0] == "help" || args.Has("help")) {
     std::cout << kHelp;
@@ -128,6 +148,12 @@ int main(int argc, char** argv) {
   if (cmd == "train") return RunTrain(args, ctx);
   if (cmd == "models") return RunModels(args, ctx);
   if (cmd == "eval") return RunEval(args, ctx);
+  if (cmd == "deploy") return RunDeploy(args, ctx);
+  if (cmd == "undeploy") return RunUndeploy(args, ctx);
+  if (cmd == "rollback") return RunRollback(args, ctx);
+  if (cmd == "deployments") return RunDeployments(args, ctx);
+  if (cmd == "predict") return RunPredict(args, ctx);
+  if (cmd == "batch-score") return RunBatchScore(args, ctx);
   if (cmd == "runs") return RunRuns(args, ctx);
   if (cmd == "lineage") return RunLineage(args, ctx);
   if (cmd == "aliases") return RunAliases(args, ctx);

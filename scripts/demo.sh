@@ -31,10 +31,10 @@ read -r grpc_port metrics_port < "$work/ports"
 export MLPIPE_SERVER="127.0.0.1:$grpc_port"
 echo "   gRPC on $MLPIPE_SERVER, metrics on http://127.0.0.1:$metrics_port/metrics"
 
-echo "== mlpipe run examples/credit/ingest.yaml --watch   (the orchestrator runs the pipeline)"
-"$bin/mlpipe" run examples/credit/ingest.yaml --watch
+echo "== mlpipe run examples/credit/pipeline.yaml --watch   (the orchestrator runs the pipeline)"
+"$bin/mlpipe" run examples/credit/pipeline.yaml --watch
 echo "== the same again: nothing changed, so every cacheable step is CACHED"
-"$bin/mlpipe" run examples/credit/ingest.yaml --watch
+"$bin/mlpipe" run examples/credit/pipeline.yaml --watch
 echo "== mlpipe runs list"
 "$bin/mlpipe" runs list
 echo "== mlpipe ingest --dataset credit-upload --file examples/credit/credit.csv"

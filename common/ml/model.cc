@@ -12,6 +12,7 @@ namespace {
 struct Algorithm {
   internal::FitFn fit;
   std::vector<v1::Task> tasks;
+  bool takes_missing = false;  // Fits and predicts with NaN features.
 };
 
 const std::map<std::string, Algorithm>& Registry() {
@@ -22,10 +23,13 @@ const std::map<std::string, Algorithm>& Registry() {
        {internal::FitSoftmaxRegression, {v1::MULTICLASS, v1::BINARY}}},
       {"kmeans", {internal::FitKMeans, {v1::CLUSTERING}}},
       {"gbdt",
-       {internal::FitGbdt, {v1::BINARY, v1::MULTICLASS, v1::REGRESSION}}},
+       {internal::FitGbdt,
+        {v1::BINARY, v1::MULTICLASS, v1::REGRESSION},
+        /*takes_missing=*/true}},
       {"random_forest",
        {internal::FitRandomForest,
-        {v1::BINARY, v1::MULTICLASS, v1::REGRESSION}}},
+        {v1::BINARY, v1::MULTICLASS, v1::REGRESSION},
+        /*takes_missing=*/true}},
   };
   return *registry;
 }
@@ -39,6 +43,11 @@ const std::vector<std::string>& Algorithms() {
     return v;
   }();
   return *names;
+}
+
+bool TakesMissingValues(const std::string& algorithm) {
+  auto it = Registry().find(algorithm);
+  return it != Registry().end() && it->second.takes_missing;
 }
 
 bool Supports(const std::string& algorithm, v1::Task task) {

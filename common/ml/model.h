@@ -100,6 +100,9 @@ struct FitOptions {
 const std::vector<std::string>& Algorithms();
 // Tasks the algorithm can do.
 bool Supports(const std::string& algorithm, v1::Task task);
+// True when the algorithm takes missing (NaN) features (the tree models);
+// the others need every feature present.
+bool TakesMissingValues(const std::string& algorithm);
 
 // Fits `algorithm` with `params` on `train`. INVALID_ARGUMENT naming the
 // parameter (prefixed by `where`, e.g. "candidates[0].params") or the data

@@ -60,6 +60,10 @@ std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
   return server_->InProcessChannel(args);
 }
 
+void Server::SetServing(const std::string& service, bool serving) {
+  server_->GetHealthCheckService()->SetServingStatus(service, serving);
+}
+
 void Server::Shutdown() {
   std::call_once(shutdown_once_, [this] {
     server_->GetHealthCheckService()->SetServingStatus(false);

@@ -45,6 +45,9 @@ class Server {
   int port() const { return port_; }
   // A channel to this server that does not go through the network.
   std::shared_ptr<grpc::Channel> InProcessChannel();
+  // Health status of one service (grpc.health.v1 with that service name),
+  // e.g. NOT_SERVING until it has loaded what it serves.
+  void SetServing(const std::string& service, bool serving);
   // Reports NOT_SERVING on health checks, stops accepting calls, waits up to
   // the drain deadline for in-flight calls, then cancels the rest. Idempotent.
   void Shutdown();

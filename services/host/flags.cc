@@ -26,6 +26,12 @@ ABSL_FLAG(std::string, train_address, "",
 ABSL_FLAG(std::string, evaluate_address, "",
           "Where the evaluation service is (host:port), for services that "
           "call it; empty: this process.");
+ABSL_FLAG(std::string, score_address, "",
+          "Where the scoring service is (host:port), for services that call "
+          "it; empty: this process.");
+ABSL_FLAG(std::string, orchestrator_address, "",
+          "Where the orchestrator is (host:port), for services that use its "
+          "model registry; empty: this process.");
 ABSL_FLAG(std::string, bind, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, grpc_port, 7000, "gRPC port (0: any free port).");
 ABSL_FLAG(int, metrics_port, 9100,

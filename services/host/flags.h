@@ -14,6 +14,8 @@ ABSL_DECLARE_FLAG(std::string, prep_address);
 ABSL_DECLARE_FLAG(std::string, split_address);
 ABSL_DECLARE_FLAG(std::string, train_address);
 ABSL_DECLARE_FLAG(std::string, evaluate_address);
+ABSL_DECLARE_FLAG(std::string, score_address);
+ABSL_DECLARE_FLAG(std::string, orchestrator_address);
 
 namespace mlpipe::host {
 

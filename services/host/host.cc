@@ -46,6 +46,13 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Start(
   auto server = rpc::Server::Start(server_options, services);
   if (!server.ok()) return server.status();
   p.server = std::move(*server);
+  rpc::Server* server_ptr = p.server.get();
+  for (auto& m : host->modules_) {
+    m->SetHealthReporter(
+        [server_ptr](const std::string& service, bool serving) {
+          server_ptr->SetServing(service, serving);
+        });
+  }
   for (auto& m : host->modules_) {
     if (auto s = m->Start(p.server->InProcessChannel()); !s.ok()) {
       host->Stop();

@@ -6,6 +6,7 @@
 #define MLPIPE_SERVICES_HOST_HOST_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,12 @@ class ServiceModule {
   // The module's long-running operations, served through
   // mlpipe.v1.Operations; nullptr when it has none.
   virtual ops::OperationManager* operations() { return nullptr; }
+  // Sets the grpc.health.v1 status of one of the module's services.
+  using HealthReporter =
+      std::function<void(const std::string& service, bool serving)>;
+  // Called before Start with the way to report health (services are
+  // SERVING unless a module says otherwise).
+  virtual void SetHealthReporter(HealthReporter report) {}
   // Called once the server is serving, with a channel to it (for modules that
   // call services hosted beside them). An error stops the process.
   virtual absl::Status Start(std::shared_ptr<grpc::Channel> self) {

@@ -1,5 +1,6 @@
 #include "services/ingest/ingest_client.h"
 
+#include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
@@ -28,6 +29,17 @@ absl::StatusOr<DatasetVersion> GetDatasetVersion(
   for (const auto& v : out.dataset.dataset().versions())
     if (v.version() == out.version) out.rows = v.row_count();
   return out;
+}
+
+std::unique_ptr<table::FrameReader> ReadBatches(
+    const std::shared_ptr<grpc::Channel>& channel,
+    v1::ReadBatchesRequest request) {
+  std::shared_ptr<v1::Ingestion::Stub> stub = v1::Ingestion::NewStub(channel);
+  return rpc::ReadFrameStream(
+      [stub, req = std::move(request)](grpc::ClientContext* call) {
+        return stub->ReadBatches(call, req);
+      },
+      stub);
 }
 
 }  // namespace mlpipe::ingest

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/table/frame_reader.h"
 #include "grpcpp/channel.h"
 #include "mlpipe/v1/ingest_service.pb.h"
 
@@ -22,6 +23,12 @@ struct DatasetVersion {
 absl::StatusOr<DatasetVersion> GetDatasetVersion(
     const std::shared_ptr<grpc::Channel>& channel, const std::string& dataset,
     int64_t version);
+
+// A dataset's rows as a stream of frames (the call starts at the first
+// Next).
+std::unique_ptr<table::FrameReader> ReadBatches(
+    const std::shared_ptr<grpc::Channel>& channel,
+    v1::ReadBatchesRequest request);
 
 }  // namespace mlpipe::ingest
 

@@ -26,7 +26,7 @@
 #include "mlpipe/v1/orchestrator_service.pb.h"
 #include "services/orchestrator/executor.h"
 #include "services/orchestrator/metadata_store.h"
-#include "services/orchestrator/task_pool.h"
+#include "common/util/task_pool.h"
 
 namespace mlpipe::orchestrator {
 

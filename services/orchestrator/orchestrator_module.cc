@@ -5,6 +5,7 @@
 #include "common/util/log.h"
 #include "mlpipe/v1/events.grpc.pb.h"
 #include "services/host/flags.h"
+#include "services/orchestrator/deploy_steps.h"
 #include "services/orchestrator/eval_steps.h"
 #include "services/orchestrator/ingest_steps.h"
 #include "services/orchestrator/orchestrator_service.h"
@@ -26,6 +27,7 @@ OrchestratorModuleOptions OrchestratorOptionsFromFlags() {
   o.split_address = absl::GetFlag(FLAGS_split_address);
   o.train_address = absl::GetFlag(FLAGS_train_address);
   o.evaluate_address = absl::GetFlag(FLAGS_evaluate_address);
+  o.score_address = absl::GetFlag(FLAGS_score_address);
   o.engine.max_parallel_steps = absl::GetFlag(FLAGS_max_parallel_steps);
   o.enable_test_steps = absl::GetFlag(FLAGS_enable_test_steps);
   return o;
@@ -52,6 +54,8 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
   RegisterEvalExecutors(
       &m->executors_, [raw] { return raw->ChannelFor("evaluate"); },
       [raw] { return raw->ChannelFor("orchestrator"); });
+  RegisterDeployExecutors(&m->executors_,
+                          [raw] { return raw->ChannelFor("score"); });
   RegisterIngestExecutors(&m->executors_,
                           [raw] { return raw->IngestChannel(); });
   if (m->options_.enable_test_steps) RegisterTestExecutors(&m->executors_);
@@ -88,6 +92,8 @@ absl::Status OrchestratorModule::Start(std::shared_ptr<grpc::Channel> self) {
       train_channel_ = rpc::NewChannel(options_.train_address);
     if (!options_.evaluate_address.empty())
       evaluate_channel_ = rpc::NewChannel(options_.evaluate_address);
+    if (!options_.score_address.empty())
+      score_channel_ = rpc::NewChannel(options_.score_address);
     ingest_channel_ = options_.ingest_address.empty()
                           ? std::move(self)
                           : rpc::NewChannel(options_.ingest_address);
@@ -124,6 +130,7 @@ std::shared_ptr<grpc::Channel> OrchestratorModule::ChannelFor(
   if (source == "split" && split_channel_) return split_channel_;
   if (source == "train" && train_channel_) return train_channel_;
   if (source == "evaluate" && evaluate_channel_) return evaluate_channel_;
+  if (source == "score" && score_channel_) return score_channel_;
   return self_;  // Hosted beside the orchestrator.
 }
 

@@ -30,6 +30,7 @@ struct OrchestratorModuleOptions {
   // Where the train service is; empty: this process.
   std::string train_address;
   std::string evaluate_address;
+  std::string score_address;
   // Register the test-only step types (sleep, fail, record, noop).
   bool enable_test_steps = false;
 };
@@ -69,6 +70,7 @@ class OrchestratorModule final : public host::ServiceModule {
   std::shared_ptr<grpc::Channel> split_channel_;     // GUARDED_BY(mu_)
   std::shared_ptr<grpc::Channel> train_channel_;     // GUARDED_BY(mu_)
   std::shared_ptr<grpc::Channel> evaluate_channel_;  // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> score_channel_;     // GUARDED_BY(mu_)
   bool stopping_ = false;                            // GUARDED_BY(mu_)
   std::condition_variable wake_;
   std::thread trigger_thread_;

@@ -6,7 +6,6 @@
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
-#include "mlpipe/v1/ingest_service.grpc.pb.h"
 #include "services/ingest/ingest_client.h"
 #include "services/prep/prep_service.h"
 #include "services/split/split_client.h"
@@ -27,7 +26,6 @@ class IngestReader final : public DatasetReader {
     if (!resolved.ok()) return resolved.status();
     version = resolved->version;
     const v1::GetDatasetResponse& resp = resolved->dataset;
-    std::shared_ptr<v1::Ingestion::Stub> stub = v1::Ingestion::NewStub(channel);
     v1::ReadBatchesRequest read;
     read.set_dataset(dataset);
     read.set_up_to_version(version);
@@ -46,8 +44,8 @@ class IngestReader final : public DatasetReader {
       // Nothing new: an empty read (ReadBatches reads all without ids).
       if (read.batch_ids().empty()) rows = 0;
     }
-    return std::unique_ptr<DatasetReader>(
-        new IngestReader(std::move(stub), std::move(read), version, rows));
+    return std::unique_ptr<DatasetReader>(new IngestReader(
+        ingest::ReadBatches(channel, std::move(read)), version, rows));
   }
 
   int64_t version() const override { return version_; }
@@ -65,15 +63,9 @@ class IngestReader final : public DatasetReader {
   }
 
  private:
-  IngestReader(std::shared_ptr<v1::Ingestion::Stub> stub,
-               v1::ReadBatchesRequest req, int64_t version, int64_t rows)
-      : frames_(rpc::ReadFrameStream(
-            [stub, req = std::move(req)](grpc::ClientContext* call) {
-              return stub->ReadBatches(call, req);
-            },
-            stub)),
-        version_(version),
-        rows_(rows) {}
+  IngestReader(std::unique_ptr<table::FrameReader> frames, int64_t version,
+               int64_t rows)
+      : frames_(std::move(frames)), version_(version), rows_(rows) {}
   std::unique_ptr<table::FrameReader> frames_;
   int64_t version_, rows_;
 };

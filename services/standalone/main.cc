@@ -7,6 +7,7 @@
 #include "services/ingest/ingest_module.h"
 #include "services/orchestrator/orchestrator_module.h"
 #include "services/prep/prep_module.h"
+#include "services/score/score_flags.h"
 #include "services/split/split_module.h"
 #include "services/train/train_flags.h"
 #include "services/train/train_module.h"
@@ -62,6 +63,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   modules.push_back(std::move(*evaluate_module));
+
+  auto score_module = mlpipe::score::ScoreModule::Open(
+      data_dir, mlpipe::score::ScoreOptionsFromFlags());
+  if (!score_module.ok()) {
+    mlpipe::LogError("cannot open the score store",
+                     {{"error", std::string(score_module.status().message())}});
+    return 1;
+  }
+  modules.push_back(std::move(*score_module));
 
   auto orchestrator_module = mlpipe::orchestrator::OrchestratorModule::Open(
       data_dir, mlpipe::orchestrator::OrchestratorOptionsFromFlags());

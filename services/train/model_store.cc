@@ -2,8 +2,7 @@
 
 #include <cstdio>
 
-#include "common/util/proto_bytes.h"
-#include "common/util/sha256.h"
+#include "common/ml/artifact.h"
 #include "common/util/strings.h"
 
 namespace mlpipe::train {
@@ -22,24 +21,12 @@ absl::StatusOr<v1::ModelArtifact> Parse(std::string_view bytes,
     return absl::DataLossError(
         StrCat("model ", key, ": stored bytes are unreadable"));
   }
-  std::string want = ArtifactHash(a);
-  if (want != a.sha256()) {
-    return absl::DataLossError(StrCat("model ", a.id(), ": content hash ", want,
-                                      " does not match the stored ",
-                                      a.sha256()));
-  }
+  if (auto s = ml::CheckArtifactHash(a); !s.ok()) return s;
   return a;
 }
 
 }  // namespace
 
-std::string ArtifactHash(const v1::ModelArtifact& artifact) {
-  v1::ModelArtifact copy = artifact;
-  copy.clear_sha256();
-  Sha256 h;
-  h.Update(DeterministicBytes(copy));
-  return h.HexDigest();
-}
 
 v1::ModelArtifact Summary(const v1::ModelArtifact& artifact) {
   v1::ModelArtifact s = artifact;
@@ -66,7 +53,7 @@ absl::StatusOr<v1::ModelArtifact> ModelStore::Add(v1::ModelArtifact artifact,
   }
   artifact.set_version(version);
   artifact.set_id(StrCat(name, ":", version));
-  artifact.set_sha256(ArtifactHash(artifact));
+  artifact.set_sha256(ml::ArtifactHash(artifact));
   storage::WriteBatch batch;
   batch.Put(kModelsColumnFamily, VersionKey(name, version),
             artifact.SerializeAsString());

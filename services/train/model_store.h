@@ -18,8 +18,6 @@ namespace mlpipe::train {
 
 inline constexpr char kModelsColumnFamily[] = "models";
 
-// The hex SHA-256 of `artifact` with its sha256 field empty.
-std::string ArtifactHash(const v1::ModelArtifact& artifact);
 // The artifact without its bulky fields (learned parameters, transform).
 v1::ModelArtifact Summary(const v1::ModelArtifact& artifact);
 

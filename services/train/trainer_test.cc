@@ -1,6 +1,7 @@
 // The training domain without gRPC: search spaces and the model store.
 #include "services/train/trainer.h"
 
+#include "common/ml/artifact.h"
 #include "common/storage/store.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
@@ -105,7 +106,7 @@ TEST(ModelStoreTest, VersionsPerNameAndHashesCheckedOnEveryLoad) {
   EXPECT_EQ(a1->id(), "a:1");
   EXPECT_EQ(a2->id(), "a:2");
   EXPECT_EQ(b1->id(), "b:1");
-  EXPECT_EQ(a1->sha256(), ArtifactHash(*a1));
+  EXPECT_EQ(a1->sha256(), ml::ArtifactHash(*a1));
   auto latest = models.Get("a");
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(latest->version(), 2);

@@ -183,7 +183,7 @@ TEST_F(CliTest, MetricsPassPromtool) {
   EXPECT_THAT(failed.err, HasSubstr("group_column: no column 'nope'"));
   // The example pipeline: prepare, split and train metrics.
   auto run = server_.Cli(
-      {"run", SourcePath("examples/credit/ingest.yaml"), "--watch"});
+      {"run", SourcePath("examples/credit/pipeline.yaml"), "--watch"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   // An evaluation request refused for its threshold.
   auto refused =

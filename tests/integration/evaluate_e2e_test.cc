@@ -59,7 +59,7 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
   TempDir dir;
   Standalone server(dir.path() + "/data");
   auto r = server.Cli({"--output", "json", "run",
-                       SourcePath("examples/credit/ingest.yaml"), "--watch"});
+                       SourcePath("examples/credit/pipeline.yaml"), "--watch"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   // The pipeline's own evaluate step: no baseline yet, so the bound decides.
   v1::Run pipeline;
@@ -192,12 +192,12 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
 TEST(EvaluateE2eTest, WhenEvaluateBlessedGatesLaterSteps) {
   TempDir dir;
   Standalone server(dir.path() + "/data", {"--enable_test_steps"});
-  std::string pipeline = ReadFile(SourcePath("examples/credit/ingest.yaml"));
+  std::string pipeline = ReadFile(SourcePath("examples/credit/pipeline.yaml"));
   const std::string gate = "gate: {min: {auc: 0.75}, baseline: production}}";
   ASSERT_NE(pipeline.find(gate), std::string::npos);
   pipeline.replace(pipeline.find(gate), gate.size(),
                    "gate: {min: {auc: 0.99}, baseline: production}}\n"
-                   "    - {name: deploy, type: noop, after: [evaluate], "
+                   "    - {name: promote, type: noop, after: [evaluate], "
                    "when: evaluate.blessed}\n"
                    "    - {name: alert, type: noop, after: [evaluate], "
                    "when: \"!evaluate.blessed\"}");
@@ -214,7 +214,8 @@ TEST(EvaluateE2eTest, WhenEvaluateBlessedGatesLaterSteps) {
   std::map<std::string, v1::StepState::State> states;
   for (const auto& s : run.steps()) states[s.name()] = s.state();
   EXPECT_EQ(states["evaluate"], v1::StepState::SUCCEEDED);
-  EXPECT_EQ(states["deploy"], v1::StepState::SKIPPED);
+  EXPECT_EQ(states["promote"], v1::StepState::SKIPPED);
+  EXPECT_EQ(states["deploy"], v1::StepState::SKIPPED);  // The real one.
   EXPECT_EQ(states["alert"], v1::StepState::SUCCEEDED);
   for (const auto& s : run.steps()) {
     if (s.name() == "evaluate")

@@ -318,7 +318,7 @@ TEST(SplitE2eTest, ExamplePipelineSplitsThenFitsOnTheTrainingPart) {
   TempDir dir;
   Standalone server(dir.path() + "/data");
   auto r = server.Cli({"--output", "json", "run",
-                       SourcePath("examples/credit/ingest.yaml"), "--watch"});
+                       SourcePath("examples/credit/pipeline.yaml"), "--watch"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   v1::Run run = ParseRun(r.out);
   ASSERT_EQ(StepState(run, "split"), "SUCCEEDED");
@@ -392,7 +392,7 @@ TEST(SplitE2eTest, ExamplePipelineSplitsThenFitsOnTheTrainingPart) {
   // Re-running: the split and the features are cached.
   auto again =
       server.Cli({"--output", "json", "run",
-                  SourcePath("examples/credit/ingest.yaml"), "--watch"});
+                  SourcePath("examples/credit/pipeline.yaml"), "--watch"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(StepState(ParseRun(again.out), "split"), "CACHED");
 

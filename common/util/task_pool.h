@@ -1,6 +1,6 @@
 // Worker threads running tasks now or at a time. Thread-safe.
-#ifndef MLPIPE_SERVICES_ORCHESTRATOR_TASK_POOL_H_
-#define MLPIPE_SERVICES_ORCHESTRATOR_TASK_POOL_H_
+#ifndef MLPIPE_COMMON_UTIL_TASK_POOL_H_
+#define MLPIPE_COMMON_UTIL_TASK_POOL_H_
 
 #include <condition_variable>
 #include <functional>
@@ -11,7 +11,7 @@
 
 #include "absl/time/time.h"
 
-namespace mlpipe::orchestrator {
+namespace mlpipe {
 
 class TaskPool {
  public:
@@ -21,6 +21,9 @@ class TaskPool {
     PostAt(absl::InfinitePast(), std::move(fn));
   }
   void PostAt(absl::Time when, std::function<void()> fn);
+  // Posts `fn` to run now unless `max_waiting` tasks already wait; false
+  // (and `fn` dropped) then, or after Shutdown.
+  bool TryPost(std::function<void()> fn, size_t max_waiting);
   // Drops tasks not yet started, waits for running ones. Idempotent.
   void Shutdown();
 
@@ -33,6 +36,6 @@ class TaskPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace mlpipe::orchestrator
+}  // namespace mlpipe
 
-#endif  // MLPIPE_SERVICES_ORCHESTRATOR_TASK_POOL_H_
+#endif  // MLPIPE_COMMON_UTIL_TASK_POOL_H_

@@ -1,8 +1,8 @@
-#include "services/orchestrator/task_pool.h"
+#include "common/util/task_pool.h"
 
 #include "absl/time/clock.h"
 
-namespace mlpipe::orchestrator {
+namespace mlpipe {
 
 TaskPool::TaskPool(int threads) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
@@ -15,6 +15,14 @@ void TaskPool::PostAt(absl::Time when, std::function<void()> fn) {
   if (stop_) return;
   tasks_.emplace(when, std::move(fn));
   cv_.notify_one();
+}
+
+bool TaskPool::TryPost(std::function<void()> fn, size_t max_waiting) {
+  std::lock_guard lock(mu_);
+  if (stop_ || tasks_.size() >= max_waiting) return false;
+  tasks_.emplace(absl::InfinitePast(), std::move(fn));
+  cv_.notify_one();
+  return true;
 }
 
 void TaskPool::Shutdown() {
@@ -52,4 +60,4 @@ void TaskPool::Loop() {
   }
 }
 
-}  // namespace mlpipe::orchestrator
+}  // namespace mlpipe

@@ -1,0 +1,531 @@
+#include "services/score/deployments.h"
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "absl/time/clock.h"
+#include "common/util/ids.h"
+#include "common/util/log.h"
+#include "common/util/strings.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/score/score_metrics.h"
+
+namespace mlpipe::score {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::string LogKey(const std::string& alias, int64_t revision) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%012lld", static_cast<long long>(revision));
+  return StrCat(alias, std::string_view("\0", 1), buf);
+}
+
+bool Serves(const v1::Route& r, const std::string& version) {
+  for (const auto& t : r.targets())
+    if (t.model_version() == version) return true;
+  return false;
+}
+
+// Scales the targets' shares so that they sum to `total`.
+void Rescale(v1::Route* r, double total) {
+  double sum = 0;
+  for (const auto& t : r->targets()) sum += t.percent();
+  for (auto& t : *r->mutable_targets()) {
+    t.set_percent(sum > 0 ? t.percent() * total / sum
+                          : total / r->targets_size());
+  }
+}
+
+void RemoveShadow(v1::Route* r, const std::string& version) {
+  auto* s = r->mutable_shadows();
+  for (int i = 0; i < s->size();) {
+    if (s->Get(i) == version) {
+      s->erase(s->begin() + i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void RemoveTarget(v1::Route* r, const std::string& version) {
+  auto* t = r->mutable_targets();
+  for (int i = 0; i < t->size();) {
+    if (t->Get(i).model_version() == version) {
+      t->erase(t->begin() + i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+// Every version the routes name.
+std::set<std::string> Named(const std::map<std::string, v1::Route>& routes) {
+  std::set<std::string> out;
+  for (const auto& [alias, r] : routes) {
+    for (const auto& t : r.targets()) out.insert(t.model_version());
+    for (const auto& v : r.shadows()) out.insert(v);
+    if (!r.fallback().empty()) out.insert(r.fallback());
+  }
+  return out;
+}
+
+// Equal but for revision and who changed it when.
+bool SameRoute(v1::Route a, v1::Route b) {
+  for (auto* r : {&a, &b}) {
+    r->clear_revision();
+    r->clear_updated_at();
+    r->clear_updated_by();
+  }
+  return a.SerializeAsString() == b.SerializeAsString();
+}
+
+}  // namespace
+
+std::string PrimaryOf(const v1::Route& route) {
+  int best = -1;
+  for (int i = 0; i < route.targets_size(); ++i) {
+    if (best < 0 || route.targets(i).percent() > route.targets(best).percent())
+      best = i;
+  }
+  return best < 0 ? "" : route.targets(best).model_version();
+}
+
+absl::StatusOr<v1::Route> NextRoute(const v1::Route* current,
+                                    const v1::DeployRequest& request,
+                                    const std::string& version) {
+  v1::Route next;
+  if (current != nullptr) next = *current;
+  next.set_alias(request.alias());
+  const std::string primary = current ? PrimaryOf(*current) : "";
+  if (!request.traffic().empty()) {
+    if (request.shadow() || request.traffic_percent() != 0) {
+      return absl::InvalidArgumentError(
+          "traffic: an explicit split cannot be combined with shadow or "
+          "traffic_percent");
+    }
+    double sum = 0;
+    std::set<std::string> seen;
+    next.clear_targets();
+    for (int i = 0; i < request.traffic_size(); ++i) {
+      const auto& t = request.traffic(i);
+      if (t.model_version().empty()) {
+        return absl::InvalidArgumentError(
+            StrCat("traffic[", i, "].model_version: required"));
+      }
+      if (!(t.percent() > 0 && t.percent() <= 100)) {
+        return absl::InvalidArgumentError(StrCat(
+            "traffic[", i, "].percent: ", t.percent(), " is not in (0, 100]"));
+      }
+      if (!seen.insert(t.model_version()).second) {
+        return absl::InvalidArgumentError(StrCat(
+            "traffic[", i, "]: ", t.model_version(), " is listed twice"));
+      }
+      sum += t.percent();
+      *next.add_targets() = t;
+      RemoveShadow(&next, t.model_version());
+    }
+    if (std::abs(sum - 100) > 1e-6) {
+      return absl::InvalidArgumentError(
+          StrCat("traffic: the shares sum to ", sum, ", not 100"));
+    }
+    std::string new_primary = PrimaryOf(next);
+    if (new_primary != primary && !primary.empty()) next.set_fallback(primary);
+  } else if (request.shadow()) {
+    if (current == nullptr || current->targets().empty()) {
+      return absl::FailedPreconditionError(
+          StrCat("alias '", request.alias(),
+                 "' has no serving version to shadow; deploy one first"));
+    }
+    if (Serves(*current, version)) {
+      return absl::FailedPreconditionError(
+          StrCat(version, " already serves alias '", request.alias(), "'"));
+    }
+    RemoveShadow(&next, version);
+    next.add_shadows(version);
+  } else {
+    double p = request.traffic_percent();
+    if (!(p >= 0 && p <= 100)) {
+      return absl::InvalidArgumentError(
+          StrCat("traffic_percent: ", p, " is not in [0, 100]"));
+    }
+    if (p == 0) p = 100;
+    RemoveShadow(&next, version);
+    if (p < 100 && (current == nullptr || current->targets().empty() ||
+                    (current->targets_size() == 1 &&
+                     current->targets(0).model_version() == version))) {
+      p = 100;  // Nothing else serves the alias: it takes all traffic.
+    }
+    if (p == 100) {
+      next.clear_targets();
+      auto* t = next.add_targets();
+      t->set_model_version(version);
+      t->set_percent(100);
+      if (!primary.empty() && primary != version) next.set_fallback(primary);
+    } else {
+      RemoveTarget(&next, version);
+      Rescale(&next, 100 - p);
+      auto* t = next.add_targets();
+      t->set_model_version(version);
+      t->set_percent(p);
+    }
+  }
+  if (Serves(next, next.fallback())) {
+    // The fallback must be another version than the primary.
+    std::string new_primary = PrimaryOf(next);
+    if (next.fallback() == new_primary) next.clear_fallback();
+  }
+  if (request.has_latency_budget_ms()) {
+    if (!(request.latency_budget_ms() >= 0)) {
+      return absl::InvalidArgumentError(StrCat(
+          "latency_budget_ms: ", request.latency_budget_ms(), " must be >= 0"));
+    }
+    next.set_latency_budget_ms(request.latency_budget_ms());
+  }
+  next.set_revision((current ? current->revision() : 0) + 1);
+  *next.mutable_updated_at() =
+      TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+  next.set_updated_by(request.set_by().empty() ? "user:unknown"
+                                               : request.set_by());
+  return next;
+}
+
+Deployments::Deployments(storage::Store* store, events::EventLog* events,
+                         ModelManager* manager, ModelSource* source,
+                         AliasRegistry* registry, std::string default_alias)
+    : store_(store),
+      events_(events),
+      manager_(manager),
+      source_(source),
+      registry_(registry),
+      default_alias_(std::move(default_alias)) {}
+
+absl::StatusOr<std::map<std::string, v1::Route>> Deployments::ReadRoutes()
+    const {
+  std::map<std::string, v1::Route> out;
+  auto it = store_->Scan(kRoutes, "");
+  for (; it->Valid(); it->Next()) {
+    v1::Route r;
+    if (!r.ParseFromArray(it->value().data(),
+                          static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          StrCat("route '", it->key(), "' is unreadable"));
+    }
+    out[r.alias()] = std::move(r);
+  }
+  if (!it->status().ok()) return it->status();
+  return out;
+}
+
+absl::Status Deployments::Restore() {
+  std::lock_guard lock(mu_);
+  auto routes = ReadRoutes();
+  if (!routes.ok()) return routes.status();
+  routes_ = std::move(*routes);
+  restored_ = true;
+  auto state = manager_->Prepare(routes_, /*partial=*/true);
+  if (!state.ok()) return state.status();
+  std::string failed;
+  for (const auto& v : Named(routes_)) {
+    if ((*state)->versions.contains(v)) continue;
+    for (const auto& st : manager_->Versions()) {
+      if (st.model_version() == v)
+        StrAppend(&failed, failed.empty() ? "" : "; ", v, ": ", st.error());
+    }
+  }
+  manager_->Publish(*std::move(state));
+  if (!failed.empty()) {
+    return absl::UnavailableError(
+        StrCat("deployed versions did not load: ", failed));
+  }
+  ready_ = true;
+  return absl::OkStatus();
+}
+
+bool Deployments::ready() const {
+  std::lock_guard lock(mu_);
+  return ready_;
+}
+
+absl::Status Deployments::Check(const char* kind, absl::Status s) const {
+  const char* outcome = s.ok() ? "ok"
+                        : (absl::IsInvalidArgument(s) ||
+                           absl::IsFailedPrecondition(s) || absl::IsNotFound(s))
+                            ? "invalid"
+                            : "failed";
+  Metrics().deploys->Add({{"outcome", outcome}, {"kind", kind}}).Increment();
+  return s;
+}
+
+absl::Status Deployments::Change(std::map<std::string, v1::Route> next,
+                                 const std::vector<std::string>& changed,
+                                 std::vector<v1::Event> events,
+                                 const std::string& set_by) {
+  if (!restored_) {
+    return absl::UnavailableError(
+        "the scoring service is still reading its deployments; retry");
+  }
+  // 1. Load every version the new routes name (nothing changes on error).
+  auto state = manager_->Prepare(next, /*partial=*/false);
+  if (!state.ok()) return state.status();
+  // 2. Mirror primary changes into the registry.
+  std::vector<std::pair<std::string, std::string>> undo;  // alias, old
+  for (const auto& alias : changed) {
+    auto old_it = routes_.find(alias);
+    std::string before =
+        old_it == routes_.end() ? "" : PrimaryOf(old_it->second);
+    auto new_it = next.find(alias);
+    std::string after = new_it == next.end() ? "" : PrimaryOf(new_it->second);
+    if (registry_ == nullptr || after.empty() || after == before) continue;
+    if (auto s = registry_->SetAlias(alias, after, set_by); !s.ok()) {
+      for (const auto& [a, v] : undo) (void)registry_->SetAlias(a, v, set_by);
+      return absl::Status(
+          s.code(), StrCat("the model registry did not take alias '", alias,
+                           "' -> ", after, ": ", std::string(s.message())));
+    }
+    if (!before.empty()) undo.push_back({alias, before});
+  }
+  // 3. Store the routes with their events.
+  storage::WriteBatch b;
+  for (const auto& alias : changed) {
+    auto it = next.find(alias);
+    v1::Route logged;
+    if (it == next.end()) {
+      b.Delete(kRoutes, alias);
+      logged.set_alias(alias);
+      auto old_it = routes_.find(alias);
+      logged.set_revision(
+          (old_it == routes_.end() ? 0 : old_it->second.revision()) + 1);
+      *logged.mutable_updated_at() =
+          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+      logged.set_updated_by(set_by);
+    } else {
+      b.Put(kRoutes, alias, it->second.SerializeAsString());
+      logged = it->second;
+    }
+    b.Put(kRouteLog, LogKey(alias, logged.revision()),
+          logged.SerializeAsString());
+  }
+  if (auto s = events_->Commit(std::move(b), std::move(events), {.sync = true});
+      !s.ok()) {
+    for (const auto& [a, v] : undo) (void)registry_->SetAlias(a, v, set_by);
+    return s;
+  }
+  // 4. Serve them.
+  manager_->Publish(*std::move(state));
+  routes_ = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::DeployResponse> Deployments::Deploy(
+    const v1::DeployRequest& request) {
+  v1::DeployRequest r = request;
+  if (r.alias().empty()) r.set_alias(default_alias_);
+  if (!IsValidName(r.alias())) {
+    return Check("deploy",
+                 absl::InvalidArgumentError(
+                     StrCat("alias: '", r.alias(), "' is not a valid name")));
+  }
+  if (r.traffic().empty() && r.model_version().empty()) {
+    return Check("deploy",
+                 absl::InvalidArgumentError("model_version: required"));
+  }
+  // Bare names and explicit splits resolve to "name:version" first.
+  std::string version = r.model_version();
+  if (r.traffic().empty() && version.find(':') == std::string::npos) {
+    auto a = source_->GetModel(version);
+    if (!a.ok()) return Check("deploy", a.status());
+    version = a->id();
+  }
+  std::lock_guard lock(mu_);
+  auto it = routes_.find(r.alias());
+  auto route =
+      NextRoute(it == routes_.end() ? nullptr : &it->second, r, version);
+  if (!route.ok()) return Check("deploy", route.status());
+  if (it != routes_.end() && SameRoute(it->second, *route)) {
+    // Already served this way: nothing changes (a re-run pipeline's deploy).
+    Check("deploy", absl::OkStatus()).IgnoreError();
+    return Response(it->second);
+  }
+  auto next = routes_;
+  next[r.alias()] = *route;
+  std::string set_by = route->updated_by();
+  v1::Event e = events::EventLog::Make(
+      "model.deployed",
+      {{"alias", r.alias()},
+       {"model_version", r.traffic().empty() ? version : PrimaryOf(*route)},
+       {"primary", PrimaryOf(*route)},
+       {"percent", StrCat(r.shadow()                 ? 0.0
+                          : r.traffic_percent() == 0 ? 100.0
+                                                     : r.traffic_percent())},
+       {"shadow", r.shadow() ? "true" : "false"},
+       {"revision", StrCat(route->revision())},
+       {"set_by", set_by}});
+  if (auto s = Change(std::move(next), {r.alias()}, {e}, set_by); !s.ok())
+    return Check("deploy", s);
+  Check("deploy", absl::OkStatus()).IgnoreError();
+  LogInfo("deployed", {{"alias", r.alias()},
+                       {"primary", PrimaryOf(*route)},
+                       {"revision", StrCat(route->revision())}});
+  return Response(*route);
+}
+
+v1::DeployResponse Deployments::Response(const v1::Route& route) const {
+  v1::DeployResponse out;
+  *out.mutable_route() = route;
+  for (const auto& v : manager_->Versions()) {
+    for (const auto& a : v.aliases())
+      if (a == route.alias()) *out.add_versions() = v;
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ListDeploymentsResponse> Deployments::Undeploy(
+    const v1::UndeployRequest& request) {
+  if (request.model_version().empty()) {
+    return Check("undeploy",
+                 absl::InvalidArgumentError("model_version: required"));
+  }
+  std::lock_guard lock(mu_);
+  const std::string& v = request.model_version();
+  const std::string set_by =
+      request.set_by().empty() ? "user:unknown" : request.set_by();
+  auto next = routes_;
+  std::vector<std::string> changed;
+  std::vector<v1::Event> events;
+  for (auto& [alias, route] : routes_) {
+    if (!request.alias().empty() && alias != request.alias()) continue;
+    v1::Route r = route;
+    bool was_primary = PrimaryOf(r) == v;
+    RemoveTarget(&r, v);
+    RemoveShadow(&r, v);
+    if (r.fallback() == v) r.clear_fallback();
+    if (r.SerializeAsString() == route.SerializeAsString()) continue;
+    changed.push_back(alias);
+    if (r.targets().empty()) {
+      next.erase(alias);
+    } else {
+      Rescale(&r, 100);
+      if (was_primary && !r.fallback().empty() && !Serves(r, r.fallback()))
+        r.clear_fallback();
+      r.set_revision(route.revision() + 1);
+      *r.mutable_updated_at() =
+          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+      r.set_updated_by(set_by);
+      next[alias] = r;
+    }
+    events.push_back(events::EventLog::Make(
+        "model.undeployed",
+        {{"alias", alias},
+         {"model_version", v},
+         {"primary", r.targets().empty() ? "" : PrimaryOf(r)},
+         {"set_by", set_by}}));
+  }
+  if (changed.empty()) {
+    return Check("undeploy",
+                 absl::NotFoundError(StrCat(
+                     v, " is not deployed",
+                     request.alias().empty()
+                         ? ""
+                         : StrCat(" under alias '", request.alias(), "'"))));
+  }
+  if (auto s = Change(std::move(next), changed, std::move(events), set_by);
+      !s.ok()) {
+    return Check("undeploy", s);
+  }
+  Check("undeploy", absl::OkStatus()).IgnoreError();
+  return ListLocked();
+}
+
+absl::StatusOr<v1::Route> Deployments::Rollback(
+    const v1::RollbackRequest& request) {
+  const std::string alias =
+      request.alias().empty() ? default_alias_ : request.alias();
+  const std::string set_by =
+      request.set_by().empty() ? "rollback" : request.set_by();
+  std::lock_guard lock(mu_);
+  // The newest two revisions: the current one and the one before it.
+  std::vector<v1::Route> log;
+  auto it = store_->Scan(kRouteLog, StrCat(alias, std::string_view("\0", 1)));
+  for (; it->Valid(); it->Next()) {
+    v1::Route r;
+    if (!r.ParseFromArray(it->value().data(),
+                          static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          StrCat("route log of '", alias, "' is corrupt"));
+    }
+    log.push_back(std::move(r));
+  }
+  if (!it->status().ok()) return it->status();
+  if (log.size() < 2) {
+    return Check("rollback", absl::FailedPreconditionError(StrCat(
+                                 "alias '", alias,
+                                 "' has no earlier route to go back to")));
+  }
+  const v1::Route& current = log.back();
+  v1::Route r = log[log.size() - 2];
+  if (r.targets().empty()) {
+    return Check("rollback", absl::FailedPreconditionError(StrCat(
+                                 "alias '", alias,
+                                 "' was not served before its last change")));
+  }
+  r.set_revision(current.revision() + 1);
+  *r.mutable_updated_at() =
+      TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+  r.set_updated_by(set_by);
+  auto next = routes_;
+  next[alias] = r;
+  v1::Event e = events::EventLog::Make("model.rolled_back",
+                                       {{"alias", alias},
+                                        {"model_version", PrimaryOf(r)},
+                                        {"from", PrimaryOf(current)},
+                                        {"revision", StrCat(r.revision())},
+                                        {"reason", request.reason()},
+                                        {"set_by", set_by}});
+  if (auto s = Change(std::move(next), {alias}, {e}, set_by); !s.ok())
+    return Check("rollback", s);
+  Check("rollback", absl::OkStatus()).IgnoreError();
+  LogWarning("rolled back", {{"alias", alias},
+                             {"from", PrimaryOf(current)},
+                             {"to", PrimaryOf(r)},
+                             {"reason", request.reason()}});
+  return r;
+}
+
+v1::ListDeploymentsResponse Deployments::List() const {
+  std::lock_guard lock(mu_);
+  return ListLocked();
+}
+
+v1::ListDeploymentsResponse Deployments::ListLocked() const {
+  v1::ListDeploymentsResponse out;
+  for (const auto& [alias, r] : routes_) *out.add_routes() = r;
+  out.set_ready(ready_);
+  for (auto& v : manager_->Versions()) *out.add_versions() = std::move(v);
+  out.set_default_alias(default_alias_);
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Route>> Deployments::History(
+    const std::string& alias) const {
+  std::vector<v1::Route> out;
+  auto it = store_->Scan(kRouteLog, StrCat(alias, std::string_view("\0", 1)));
+  for (; it->Valid(); it->Next()) {
+    v1::Route r;
+    if (!r.ParseFromArray(it->value().data(),
+                          static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          StrCat("route log of '", alias, "' is corrupt"));
+    }
+    out.push_back(std::move(r));
+  }
+  if (!it->status().ok()) return it->status();
+  if (out.empty())
+    return absl::NotFoundError(
+        StrCat("alias '", alias, "' was never deployed"));
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace mlpipe::score

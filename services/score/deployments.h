@@ -1,0 +1,104 @@
+// Deployments: which model versions serve which alias, with what share of
+// traffic, which shadow it, and which one falls back - kept in RocksDB with
+// every revision (for RouteHistory and Rollback), served by the
+// ModelManager, and mirrored into the orchestrator's model registry (the
+// alias -> primary version, with history). gRPC-free.
+//
+// Column families:
+//   routes     alias -> v1::Route (current; absent when undeployed)
+//   route_log  alias \0 <revision, 12 digits> -> v1::Route
+//   events     model.deployed {alias, model_version, percent, shadow,
+//              set_by, revision}
+#ifndef MLPIPE_SERVICES_SCORE_DEPLOYMENTS_H_
+#define MLPIPE_SERVICES_SCORE_DEPLOYMENTS_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/events/event_log.h"
+#include "common/storage/store.h"
+#include "mlpipe/v1/score_service.pb.h"
+#include "services/score/model_manager.h"
+
+namespace mlpipe::score {
+
+inline constexpr char kRoutes[] = "routes";
+inline constexpr char kRouteLog[] = "route_log";
+
+// The orchestrator's model registry (aliases with history).
+class AliasRegistry {
+ public:
+  virtual ~AliasRegistry() = default;
+  virtual absl::Status SetAlias(const std::string& alias,
+                                const std::string& model_version,
+                                const std::string& set_by) = 0;
+};
+
+// The route after `request` (model_version already resolved to
+// "name:version") is applied to `current` (null: the alias has none).
+// INVALID_ARGUMENT / FAILED_PRECONDITION naming the field.
+absl::StatusOr<v1::Route> NextRoute(const v1::Route* current,
+                                    const v1::DeployRequest& request,
+                                    const std::string& version);
+// The primary (largest share) version of a route; "" when it has none.
+std::string PrimaryOf(const v1::Route& route);
+
+// Thread-safe; changes are serialized.
+class Deployments {
+ public:
+  // Not owned; all outlive this. `registry` may be null (no mirroring).
+  Deployments(storage::Store* store, events::EventLog* events,
+              ModelManager* manager, ModelSource* source,
+              AliasRegistry* registry, std::string default_alias);
+
+  // Reads the stored routes and loads their versions (those that fail are
+  // reported and retried by the next Restore). OK once every version
+  // loaded; the error names those that did not.
+  absl::Status Restore();
+  // True once Restore loaded every deployed version.
+  bool ready() const;
+
+  absl::StatusOr<v1::DeployResponse> Deploy(const v1::DeployRequest& request);
+  absl::StatusOr<v1::ListDeploymentsResponse> Undeploy(
+      const v1::UndeployRequest& request);
+  absl::StatusOr<v1::Route> Rollback(const v1::RollbackRequest& request);
+  v1::ListDeploymentsResponse List() const;
+  // Newest first.
+  absl::StatusOr<std::vector<v1::Route>> History(
+      const std::string& alias) const;
+
+  const std::string& default_alias() const { return default_alias_; }
+
+ private:
+  // Loads `next` (all or nothing), stores it with `events`, mirrors primary
+  // changes into the registry (undoing the store write when that fails),
+  // then publishes. REQUIRES: mu_ held.
+  absl::Status Change(std::map<std::string, v1::Route> next,
+                      const std::vector<std::string>& changed,
+                      std::vector<v1::Event> events, const std::string& set_by);
+  absl::StatusOr<std::map<std::string, v1::Route>> ReadRoutes() const;
+  v1::ListDeploymentsResponse ListLocked() const;  // REQUIRES: mu_ held.
+  // The route with the versions it names.
+  v1::DeployResponse Response(const v1::Route& route) const;
+  absl::Status Check(const char* kind, absl::Status s) const;
+
+  storage::Store* const store_;
+  events::EventLog* const events_;
+  ModelManager* const manager_;
+  ModelSource* const source_;
+  AliasRegistry* const registry_;
+  const std::string default_alias_;
+  mutable std::mutex mu_;
+  std::map<std::string, v1::Route> routes_;  // GUARDED_BY(mu_)
+  bool restored_ = false;                    // routes_ read. GUARDED_BY(mu_)
+  bool ready_ = false;  // Every version loaded. GUARDED_BY(mu_)
+};
+
+}  // namespace mlpipe::score
+
+#endif  // MLPIPE_SERVICES_SCORE_DEPLOYMENTS_H_

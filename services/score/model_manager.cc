@@ -1,0 +1,193 @@
+#include "services/score/model_manager.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/time/clock.h"
+#include "common/util/log.h"
+#include "common/util/strings.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/score/score_metrics.h"
+
+namespace mlpipe::score {
+
+using google::protobuf::util::TimeUtil;
+
+const std::shared_ptr<const Servable>& ServingRoute::Pick(double u) const {
+  for (size_t i = 0; i + 1 < targets.size(); ++i) {
+    if (u < upper[i]) return targets[i];
+  }
+  return targets.back();
+}
+
+const Servable* ServingRoute::FallbackFor(const Servable* target) const {
+  const Servable* primary_servable = targets[primary].get();
+  if (target != primary_servable) return primary_servable;
+  if (fallback && fallback.get() != target) return fallback.get();
+  return nullptr;
+}
+
+ModelManager::ModelManager(ModelSource* source, std::string default_alias)
+    : source_(source), default_alias_(std::move(default_alias)) {
+  auto empty = std::make_shared<ServingState>();
+  empty->default_alias = default_alias_;
+  current_.store(std::move(empty));
+}
+
+absl::StatusOr<std::shared_ptr<const Servable>> ModelManager::LoadVersion(
+    const std::string& version) {
+  {
+    std::lock_guard lock(status_mu_);
+    auto& st = status_[version];
+    st.set_model_version(version);
+    st.set_state(v1::LOADING);
+    st.clear_error();
+  }
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::shared_ptr<Servable>> loaded =
+      [&]() -> absl::StatusOr<std::shared_ptr<Servable>> {
+    auto artifact = source_->GetModel(version);
+    if (!artifact.ok()) return artifact.status();
+    if (artifact->id() != version) {
+      return absl::FailedPreconditionError(
+          StrCat("asked train for model ", version, ", got ", artifact->id()));
+    }
+    return Servable::Load(*artifact);
+  }();
+  double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::lock_guard lock(status_mu_);
+  auto& st = status_[version];
+  if (!loaded.ok()) {
+    st.set_state(v1::FAILED);
+    st.set_error(std::string(loaded.status().message()));
+    Metrics().loads->Add({{"outcome", "failed"}}).Increment();
+    LogWarning("model version did not load",
+               {{"version", version}, {"error", st.error()}});
+    return loaded.status();
+  }
+  (*loaded)->set_metrics(NewServableMetrics((*loaded)->name(), version));
+  st.set_state(v1::READY);
+  st.set_algorithm((*loaded)->summary().algorithm());
+  st.set_task((*loaded)->summary().task());
+  *st.mutable_loaded_at() =
+      TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+  st.set_load_seconds(seconds);
+  Metrics().loads->Add({{"outcome", "ok"}}).Increment();
+  Metrics().load_seconds->Observe(seconds);
+  LogInfo("model version loaded",
+          {{"version", version}, {"seconds", StrCat(seconds)}});
+  return std::shared_ptr<const Servable>(std::move(*loaded));
+}
+
+absl::StatusOr<std::shared_ptr<const ServingState>> ModelManager::Prepare(
+    const std::map<std::string, v1::Route>& routes, bool partial) {
+  std::lock_guard prepare(prepare_mu_);
+  auto current = Current();
+  auto next = std::make_shared<ServingState>();
+  next->default_alias = default_alias_;
+  std::map<std::string, std::string> failed;  // version -> why
+  auto get = [&](const std::string& v) -> absl::Status {
+    if (next->versions.contains(v) || failed.contains(v))
+      return absl::OkStatus();
+    if (auto it = current->versions.find(v); it != current->versions.end()) {
+      next->versions[v] = it->second;
+      return absl::OkStatus();
+    }
+    auto s = LoadVersion(v);
+    if (!s.ok()) {
+      if (!partial) return s.status();
+      failed[v] = std::string(s.status().message());
+      return absl::OkStatus();
+    }
+    next->versions[v] = *std::move(s);
+    return absl::OkStatus();
+  };
+  for (const auto& [alias, route] : routes) {
+    for (const auto& t : route.targets())
+      if (auto s = get(t.model_version()); !s.ok()) return s;
+    for (const auto& v : route.shadows())
+      if (auto s = get(v); !s.ok()) return s;
+    if (!route.fallback().empty())
+      if (auto s = get(route.fallback()); !s.ok()) return s;
+  }
+  for (const auto& [alias, route] : routes) {
+    ServingRoute sr;
+    sr.route = route;
+    double total = 0;
+    std::vector<double> shares;
+    for (const auto& t : route.targets()) {
+      auto it = next->versions.find(t.model_version());
+      if (it == next->versions.end()) {
+        StrAppend(&sr.unavailable, sr.unavailable.empty() ? "" : "; ",
+                  t.model_version(), ": ", failed[t.model_version()]);
+        continue;
+      }
+      sr.targets.push_back(it->second);
+      shares.push_back(std::max(0.0, t.percent()));
+      total += shares.back();
+    }
+    double acc = 0;
+    for (size_t i = 0; i < shares.size(); ++i) {
+      acc += total > 0 ? shares[i] / total : 1.0 / shares.size();
+      sr.upper.push_back(acc);
+      if (shares[i] > shares[sr.primary]) sr.primary = i;
+    }
+    if (!sr.upper.empty()) sr.upper.back() = 1.0;
+    if (!sr.targets.empty()) sr.unavailable.clear();
+    for (const auto& v : route.shadows()) {
+      if (auto it = next->versions.find(v); it != next->versions.end())
+        sr.shadows.push_back(it->second);
+    }
+    if (auto it = next->versions.find(route.fallback());
+        it != next->versions.end()) {
+      sr.fallback = it->second;
+    }
+    next->routes.emplace(alias, std::move(sr));
+  }
+  return std::shared_ptr<const ServingState>(std::move(next));
+}
+
+void ModelManager::Publish(std::shared_ptr<const ServingState> state) {
+  {
+    std::lock_guard lock(status_mu_);
+    // Forget versions no longer served (failed ones stay until replaced).
+    for (auto it = status_.begin(); it != status_.end();) {
+      if (it->second.state() == v1::READY &&
+          !state->versions.contains(it->first)) {
+        it = status_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [v, st] : status_) {
+      st.clear_aliases();
+      for (const auto& [alias, r] : state->routes) {
+        bool uses = false;
+        for (const auto& t : r.route.targets())
+          uses = uses || t.model_version() == v;
+        for (const auto& s : r.route.shadows()) uses = uses || s == v;
+        uses = uses || r.route.fallback() == v;
+        if (uses) st.add_aliases(alias);
+      }
+    }
+    // A failed version no route names any more is forgotten.
+    for (auto it = status_.begin(); it != status_.end();) {
+      if (it->second.state() == v1::FAILED && it->second.aliases().empty()) {
+        it = status_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  Metrics().loaded->Set(static_cast<double>(state->versions.size()));
+  current_.store(std::move(state), std::memory_order_release);
+}
+
+std::vector<v1::LoadedVersion> ModelManager::Versions() const {
+  std::lock_guard lock(status_mu_);
+  std::vector<v1::LoadedVersion> out;
+  for (const auto& [v, st] : status_) out.push_back(st);
+  return out;
+}
+
+}  // namespace mlpipe::score

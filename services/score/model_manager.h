@@ -1,0 +1,95 @@
+// The model lifecycle, after TensorFlow Serving: the deployments (the source)
+// say which versions should be served; the manager loads each missing
+// version (the loader is Servable::Load over the artifact from train) and
+// publishes an immutable ServingState - routes resolved to loaded versions -
+// behind an atomically swapped pointer. A request takes the state once and
+// holds it (and so its versions) for its duration; a new version is loaded
+// before the state that drops the old one is published, and the old one is
+// freed when its last request ends. gRPC-free.
+#ifndef MLPIPE_SERVICES_SCORE_MODEL_MANAGER_H_
+#define MLPIPE_SERVICES_SCORE_MODEL_MANAGER_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "mlpipe/v1/model.pb.h"
+#include "mlpipe/v1/score_service.pb.h"
+#include "services/score/servable.h"
+
+namespace mlpipe::score {
+
+// Where artifacts come from (train, over gRPC in the service).
+class ModelSource {
+ public:
+  virtual ~ModelSource() = default;
+  // "name:version", or "name" for its latest version.
+  virtual absl::StatusOr<v1::ModelArtifact> GetModel(
+      const std::string& model) = 0;
+};
+
+// A route as requests use it: its versions resolved to loaded servables.
+struct ServingRoute {
+  v1::Route route;
+  std::vector<std::shared_ptr<const Servable>> targets;
+  std::vector<double> upper;  // Cumulative shares of targets, last 1.
+  size_t primary = 0;         // The target with the largest share.
+  std::vector<std::shared_ptr<const Servable>> shadows;
+  std::shared_ptr<const Servable> fallback;  // May be null.
+  std::string unavailable;  // Why no target is loaded ("" when one is).
+
+  // The target for u in [0, 1).
+  const std::shared_ptr<const Servable>& Pick(double u) const;
+  // Who answers when `target` errs or is late: a canary falls back to the
+  // primary, the primary to the route's fallback; null when none.
+  const Servable* FallbackFor(const Servable* target) const;
+};
+
+// What requests see. Immutable once published.
+struct ServingState {
+  std::map<std::string, std::shared_ptr<const Servable>> versions;
+  std::map<std::string, ServingRoute> routes;
+  std::string default_alias;
+};
+
+// Thread-safe.
+class ModelManager {
+ public:
+  ModelManager(ModelSource* source, std::string default_alias);
+
+  // The published state; never null.
+  std::shared_ptr<const ServingState> Current() const {
+    return current_.load(std::memory_order_acquire);
+  }
+
+  // A state serving `routes`: versions already loaded are reused, the others
+  // loaded now. Not published. With `partial`, versions that fail to load
+  // are left out (and reported FAILED) instead of failing the whole.
+  absl::StatusOr<std::shared_ptr<const ServingState>> Prepare(
+      const std::map<std::string, v1::Route>& routes, bool partial);
+  // Makes `state` the one requests see; versions it does not hold are
+  // released (freed when their last request ends).
+  void Publish(std::shared_ptr<const ServingState> state);
+
+  // Every version deployed or being loaded, with its state.
+  std::vector<v1::LoadedVersion> Versions() const;
+
+ private:
+  absl::StatusOr<std::shared_ptr<const Servable>> LoadVersion(
+      const std::string& version);
+
+  ModelSource* const source_;
+  const std::string default_alias_;
+  std::atomic<std::shared_ptr<const ServingState>> current_;
+  std::mutex prepare_mu_;  // One Prepare at a time.
+  mutable std::mutex status_mu_;
+  std::map<std::string, v1::LoadedVersion> status_;  // GUARDED_BY(status_mu_)
+};
+
+}  // namespace mlpipe::score
+
+#endif  // MLPIPE_SERVICES_SCORE_MODEL_MANAGER_H_

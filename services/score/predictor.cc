@@ -1,0 +1,390 @@
+#include "services/score/predictor.h"
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <random>
+
+#include "absl/random/random.h"
+#include "absl/time/clock.h"
+#include "common/util/hash.h"
+#include "common/util/strings.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/score/score_metrics.h"
+
+namespace mlpipe::score {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+uint64_t ProcessNonce() {
+  static const uint64_t nonce = [] {
+    std::random_device rd;
+    return (static_cast<uint64_t>(rd()) << 32 | rd()) ^
+           static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  }();
+  return nonce;
+}
+
+// Counts the request in mlpipe_score_requests_total by its outcome.
+absl::Status Count(absl::Status s) {
+  const char* outcome = "failed";
+  switch (s.code()) {
+    case absl::StatusCode::kOk:
+      outcome = "ok";
+      break;
+    case absl::StatusCode::kInvalidArgument:
+      outcome = "invalid";
+      break;
+    case absl::StatusCode::kNotFound:
+      outcome = "not_found";
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      outcome = "overloaded";
+      break;
+    case absl::StatusCode::kUnavailable:
+      outcome = "unavailable";
+      break;
+    default:
+      break;
+  }
+  Metrics().requests->Add({{"outcome", outcome}}).Increment();
+  return s;
+}
+
+google::protobuf::Struct ToStruct(const RawRow& row) {
+  google::protobuf::Struct s;
+  auto& f = *s.mutable_fields();
+  for (const auto& [name, v] : row) {
+    auto& out = f[name];
+    if (std::holds_alternative<double>(v)) {
+      out.set_number_value(std::get<double>(v));
+    } else if (std::holds_alternative<std::string>(v)) {
+      out.set_string_value(std::get<std::string>(v));
+    } else {
+      out.set_null_value(google::protobuf::NULL_VALUE);
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string NewPredictionId() {
+  static std::atomic<uint64_t> counter{0};
+  uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%012llx%012llx",
+                static_cast<unsigned long long>(ProcessNonce() >> 16),
+                static_cast<unsigned long long>(n & 0xffffffffffffULL));
+  return buf;
+}
+
+struct Predictor::Routed {
+  std::shared_ptr<const ServingState> state;  // Holds every servable below.
+  const ServingRoute* route = nullptr;        // Null for a version.
+  std::shared_ptr<const Servable> target;
+  std::string alias;
+};
+
+Predictor::Predictor(PredictorOptions options, ModelManager* manager,
+                     OnlineFeatures* online, PredictionLogger* log)
+    : options_(options),
+      manager_(manager),
+      online_(online),
+      log_(log),
+      workers_(options.worker_threads) {}
+
+Predictor::~Predictor() { workers_.Shutdown(); }
+
+absl::StatusOr<Predictor::Routed> Predictor::Route(
+    const ServingState& state, const PredictInput& input) const {
+  Routed r;
+  const std::string& model =
+      input.model.empty() ? state.default_alias : input.model;
+  if (model.find(':') != std::string::npos) {
+    auto it = state.versions.find(model);
+    if (it == state.versions.end()) {
+      return absl::NotFoundError(
+          StrCat("model: ", model, " is not deployed (Deploy it first)"));
+    }
+    r.target = it->second;
+    return r;
+  }
+  if (auto it = state.routes.find(model); it != state.routes.end()) {
+    const ServingRoute& route = it->second;
+    if (route.targets.empty()) {
+      return absl::UnavailableError(StrCat("model: alias '", model,
+                                           "' has no loaded version (",
+                                           route.unavailable, ")"));
+    }
+    r.route = &route;
+    r.alias = model;
+    double u;
+    if (input.routing_key.empty()) {
+      thread_local absl::InsecureBitGen gen;
+      u = absl::Uniform(gen, 0.0, 1.0);
+    } else {
+      u = static_cast<double>(SplitMix64(StableHash(input.routing_key)) >> 11) *
+          0x1.0p-53;
+    }
+    r.target = route.Pick(u);
+    return r;
+  }
+  // A model name: its newest deployed version.
+  for (const auto& [version, s] : state.versions) {
+    if (s->name() == model &&
+        (!r.target || s->summary().version() > r.target->summary().version()))
+      r.target = s;
+  }
+  if (r.target) return r;
+  if (input.model.empty()) {
+    return absl::NotFoundError(StrCat(
+        "model: nothing is deployed under the default alias '", model, "'"));
+  }
+  return absl::NotFoundError(StrCat("model: no alias, version or model named '",
+                                    model, "' is deployed"));
+}
+
+absl::StatusOr<std::shared_ptr<const Servable>> Predictor::Resolve(
+    const std::string& model) const {
+  auto state = manager_->Current();
+  PredictInput in;
+  in.model = model;
+  in.routing_key = "metadata";
+  auto r = Route(*state, in);
+  if (!r.ok()) return r.status();
+  return r->route ? r->route->targets[r->route->primary] : r->target;
+}
+
+absl::Status Predictor::Features(const Servable& s, const PredictInput& input,
+                                 std::vector<double>* x) {
+  if (input.entity_keys.empty())
+    return s.Features(input.rows, input.ignore_extra, x);
+  if (online_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "entity_keys: this scoring service has no online store");
+  }
+  const auto& names = s.summary().feature_names();
+  auto vectors =
+      online_->Get(s.summary().feature_set(), input.entity_keys,
+                   std::vector<std::string>(names.begin(), names.end()));
+  if (!vectors.ok()) return vectors.status();
+  const size_t d = s.num_features();
+  x->resize(input.entity_keys.size() * d);
+  std::string unknown;
+  for (size_t i = 0; i < vectors->size(); ++i) {
+    const auto& v = (*vectors)[i];
+    if (!v.has_value()) {
+      StrAppend(&unknown, unknown.empty() ? "" : ", ", input.entity_keys[i]);
+      continue;
+    }
+    if (v->size() != d) {
+      return absl::FailedPreconditionError(
+          StrCat("the online store gave ", v->size(), " features for '",
+                 input.entity_keys[i], "', model ", s.version(), " takes ", d));
+    }
+    std::copy(v->begin(), v->end(), x->begin() + i * d);
+  }
+  if (!unknown.empty()) {
+    return absl::NotFoundError(StrCat("entity_keys: no features for ", unknown,
+                                      " in ", s.summary().feature_set()));
+  }
+  return s.CheckFeatures(x->data(), input.entity_keys.size(), "entity_keys");
+}
+
+absl::Status Predictor::Run(const Servable& s, const PredictInput& input,
+                            std::vector<double>* x,
+                            std::vector<double>* scores) {
+  if (auto st = Features(s, input, x); !st.ok()) return st;
+  const size_t rows = x->size() / std::max<size_t>(1, s.num_features());
+  return s.model().Predict(ml::MatrixView(x->data(), rows, s.num_features()),
+                           scores);
+}
+
+absl::Status Predictor::RunWithin(std::shared_ptr<const Servable> s,
+                                  const PredictInput& input,
+                                  absl::Duration budget, std::vector<double>* x,
+                                  std::vector<double>* scores) {
+  struct Job {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::Status status;
+    PredictInput input;
+    std::vector<double> x, scores;
+  };
+  auto job = std::make_shared<Job>();
+  job->input = input;
+  bool posted = workers_.TryPost(
+      [this, job, s] {
+        std::vector<double> x, scores;
+        absl::Status st = Run(*s, job->input, &x, &scores);
+        std::lock_guard lock(job->mu);
+        job->status = st;
+        job->x = std::move(x);
+        job->scores = std::move(scores);
+        job->done = true;
+        job->cv.notify_all();
+      },
+      static_cast<size_t>(options_.max_concurrent));
+  if (!posted) return Run(*s, input, x, scores);  // No worker: no budget.
+  std::unique_lock lock(job->mu);
+  if (!job->cv.wait_for(lock, absl::ToChronoNanoseconds(budget),
+                        [&] { return job->done; })) {
+    return absl::DeadlineExceededError(StrCat(s->version(),
+                                              " missed the latency budget of ",
+                                              absl::FormatDuration(budget)));
+  }
+  *x = std::move(job->x);
+  *scores = std::move(job->scores);
+  return job->status;
+}
+
+absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
+  int now = inflight_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (now > options_.max_concurrent) {
+    inflight_.fetch_sub(1, std::memory_order_acq_rel);
+    return Count(absl::ResourceExhaustedError(
+        StrCat("scoring is at its limit of ", options_.max_concurrent,
+               " concurrent requests; retry with backoff")));
+  }
+  Metrics().inflight->Set(now);
+  auto out = PredictAdmitted(input);
+  Metrics().inflight->Set(inflight_.fetch_sub(1, std::memory_order_acq_rel) -
+                          1);
+  Count(out.status()).IgnoreError();
+  return out;
+}
+
+absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
+    const PredictInput& input) {
+  const absl::Time start = absl::Now();
+  size_t n =
+      input.entity_keys.empty() ? input.rows.size() : input.entity_keys.size();
+  if (!input.rows.empty() && !input.entity_keys.empty()) {
+    return absl::InvalidArgumentError(
+        "rows, entity_keys: give one or the other");
+  }
+  if (n == 0) return absl::InvalidArgumentError("rows: none given");
+  if (n > options_.max_rows) {
+    return absl::InvalidArgumentError(StrCat(
+        "rows: ", n, " rows, at most ", options_.max_rows, " per request"));
+  }
+  auto routed = Route(*manager_->Current(), input);
+  if (!routed.ok()) return routed.status();
+  PredictOutput out;
+  out.alias = routed->alias;
+  out.servable = routed->target;
+  std::vector<double> x;
+  const ServingRoute* route = routed->route;
+  const Servable* fallback =
+      route ? route->FallbackFor(routed->target.get()) : nullptr;
+  const double budget_ms = route ? route->route.latency_budget_ms() : 0;
+  absl::Status st;
+  bool late = false;
+  if (fallback != nullptr && budget_ms > 0) {
+    st = RunWithin(routed->target, input, absl::Milliseconds(budget_ms), &x,
+                   &out.scores);
+    late = absl::IsDeadlineExceeded(st);
+  } else {
+    st = Run(*routed->target, input, &x, &out.scores);
+  }
+  if (!st.ok()) {
+    // Bad input is the caller's to fix: no fallback for it.
+    if (absl::IsInvalidArgument(st) || absl::IsNotFound(st) ||
+        fallback == nullptr) {
+      if (!absl::IsInvalidArgument(st) && !absl::IsNotFound(st) &&
+          routed->target->metrics())
+        routed->target->metrics()->failed->Increment(static_cast<double>(n));
+      return st;
+    }
+    if (auto* m = routed->target->metrics()) {
+      (late ? m->fell_back_late : m->fell_back_error)->Increment();
+    }
+    // Find the fallback's shared handle (the state holds it).
+    std::shared_ptr<const Servable> fb;
+    for (const auto& t : route->targets)
+      if (t.get() == fallback) fb = t;
+    if (!fb) fb = route->fallback;
+    absl::Status fst = Run(*fb, input, &x, &out.scores);
+    if (!fst.ok()) {
+      return absl::Status(
+          st.code(),
+          StrCat(std::string(st.message()), "; the fallback ", fb->version(),
+                 " failed too: ", std::string(fst.message())));
+    }
+    out.servable = fb;
+    out.fallback = true;
+  }
+  out.ids.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.ids.push_back(NewPredictionId());
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (auto* m = out.servable->metrics()) {
+    (out.fallback ? m->fallback : m->ok)->Increment(static_cast<double>(n));
+    m->seconds->Observe(seconds);
+  }
+  if (route != nullptr && !route->shadows.empty())
+    Shadow(*route, input, out.ids);
+  Log(*out.servable, out.alias, input, x, out.scores, out.ids, false,
+      out.fallback, seconds);
+  return out;
+}
+
+void Predictor::Shadow(const ServingRoute& route, const PredictInput& input,
+                       const std::vector<std::string>& ids) {
+  for (const auto& s : route.shadows) {
+    auto copy = std::make_shared<PredictInput>(input);
+    bool posted = workers_.TryPost(
+        [this, s, copy, ids, alias = route.route.alias()] {
+          absl::Time start = absl::Now();
+          std::vector<double> x, scores;
+          if (!Run(*s, *copy, &x, &scores).ok()) {
+            if (s->metrics())
+              s->metrics()->failed->Increment(static_cast<double>(ids.size()));
+            return;
+          }
+          if (s->metrics())
+            s->metrics()->shadow->Increment(static_cast<double>(ids.size()));
+          Log(*s, alias, *copy, x, scores, ids, /*shadow=*/true, false,
+              absl::ToDoubleSeconds(absl::Now() - start));
+        },
+        options_.shadow_queue);
+    if (!posted) Metrics().shadow_dropped->Increment();
+  }
+}
+
+void Predictor::Log(const Servable& s, const std::string& alias,
+                    const PredictInput& input, const std::vector<double>& x,
+                    const std::vector<double>& scores,
+                    const std::vector<std::string>& ids, bool shadow,
+                    bool fallback, double seconds) {
+  if (log_ == nullptr) return;
+  const size_t d = s.num_features();
+  const int w = s.width();
+  auto time =
+      TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+  std::vector<v1::PredictionRecord> records(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    v1::PredictionRecord& r = records[i];
+    r.set_prediction_id(ids[i]);
+    r.set_model_version(s.version());
+    r.set_alias(alias);
+    *r.mutable_time() = time;
+    if (input.entity_keys.empty()) {
+      if (options_.log_inputs) *r.mutable_inputs() = ToStruct(input.rows[i]);
+    } else {
+      r.set_entity_key(input.entity_keys[i]);
+    }
+    r.mutable_features()->Add(x.begin() + i * d, x.begin() + (i + 1) * d);
+    r.mutable_scores()->Add(scores.begin() + i * w,
+                            scores.begin() + (i + 1) * w);
+    r.set_label(s.Label(scores.data() + i * w));
+    r.set_shadow(shadow);
+    r.set_fallback(fallback);
+    r.set_latency_seconds(seconds);
+  }
+  log_->Log(std::move(records));
+}
+
+}  // namespace mlpipe::score

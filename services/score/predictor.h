@@ -1,0 +1,117 @@
+// Online prediction, gRPC-free: admission (bounded concurrency; excess
+// requests are refused at once), routing (an explicit version, an alias or
+// the default alias; weighted split sticky by a routing key), features (the
+// model's fitted transform over raw fields, through the shared code of
+// common/features, or vectors from the online store), the model, the
+// latency budget and fallback ("better wrong than late"), shadow copies, and
+// asynchronous prediction logging. The RPC adapters (mlpipe.v1.Scoring and
+// the Open Inference Protocol) only convert messages.
+#ifndef MLPIPE_SERVICES_SCORE_PREDICTOR_H_
+#define MLPIPE_SERVICES_SCORE_PREDICTOR_H_
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/util/task_pool.h"
+#include "services/score/model_manager.h"
+#include "services/score/prediction_log.h"
+#include "services/score/servable.h"
+
+namespace mlpipe::score {
+
+// Feature vectors of entities (prep's online store).
+class OnlineFeatures {
+ public:
+  virtual ~OnlineFeatures() = default;
+  // One vector per key, in `features` order; nullopt for an unknown key.
+  virtual absl::StatusOr<std::vector<std::optional<std::vector<double>>>> Get(
+      const std::string& feature_set, const std::vector<std::string>& keys,
+      const std::vector<std::string>& features) = 0;
+};
+
+struct PredictorOptions {
+  int max_concurrent = 64;    // Requests scored at once; more are refused.
+  size_t max_rows = 10000;    // Rows per request.
+  int worker_threads = 4;     // Run versions under a budget, and shadows.
+  size_t shadow_queue = 256;  // Shadow requests waiting; more are skipped.
+  bool log_inputs = true;     // Log raw fields with predictions.
+};
+
+// One request, whatever protocol it came by.
+struct PredictInput {
+  std::string model;  // Version, alias, model name, or "": default alias.
+  std::vector<RawRow> rows;
+  std::vector<std::string> entity_keys;  // Instead of rows.
+  std::string routing_key;
+  bool ignore_extra = false;
+};
+
+// One version's outputs for every row.
+struct PredictOutput {
+  std::shared_ptr<const Servable> servable;  // The version that answered.
+  std::string alias;                         // "" when named explicitly.
+  std::vector<double> scores;                // rows x servable->width().
+  std::vector<std::string> ids;              // Prediction ids.
+  bool fallback = false;
+  size_t rows() const { return ids.size(); }
+};
+
+// Thread-safe.
+class Predictor {
+ public:
+  // Not owned; all outlive the predictor. `online` and `log` may be null.
+  Predictor(PredictorOptions options, ModelManager* manager,
+            OnlineFeatures* online, PredictionLogger* log);
+  ~Predictor();  // Waits for shadow work.
+
+  // INVALID_ARGUMENT naming the fields; NOT_FOUND for an unknown model;
+  // RESOURCE_EXHAUSTED when at the concurrency limit; UNAVAILABLE when the
+  // route has no loaded version. Counted in mlpipe_score_requests_total.
+  absl::StatusOr<PredictOutput> Predict(const PredictInput& input);
+
+  // The servable `model` names now (for metadata); NOT_FOUND otherwise.
+  absl::StatusOr<std::shared_ptr<const Servable>> Resolve(
+      const std::string& model) const;
+
+ private:
+  struct Routed;
+  absl::StatusOr<PredictOutput> PredictAdmitted(const PredictInput& input);
+  absl::StatusOr<Routed> Route(const ServingState& state,
+                               const PredictInput& input) const;
+  // The features of the input for `s` (rows x s.num_features()).
+  absl::Status Features(const Servable& s, const PredictInput& input,
+                        std::vector<double>* x);
+  // Features + model on the calling thread.
+  absl::Status Run(const Servable& s, const PredictInput& input,
+                   std::vector<double>* x, std::vector<double>* scores);
+  // Runs `s` on a worker and waits up to `budget`; DEADLINE_EXCEEDED when
+  // late (the work finishes unobserved).
+  absl::Status RunWithin(std::shared_ptr<const Servable> s,
+                         const PredictInput& input, absl::Duration budget,
+                         std::vector<double>* x, std::vector<double>* scores);
+  void Shadow(const ServingRoute& route, const PredictInput& input,
+              const std::vector<std::string>& ids);
+  void Log(const Servable& s, const std::string& alias,
+           const PredictInput& input, const std::vector<double>& x,
+           const std::vector<double>& scores,
+           const std::vector<std::string>& ids, bool shadow, bool fallback,
+           double seconds);
+
+  const PredictorOptions options_;
+  ModelManager* const manager_;
+  OnlineFeatures* const online_;
+  PredictionLogger* const log_;
+  std::atomic<int> inflight_{0};
+  TaskPool workers_;
+};
+
+// A new prediction id: 24 hex digits, unique across processes and restarts.
+std::string NewPredictionId();
+
+}  // namespace mlpipe::score
+
+#endif  // MLPIPE_SERVICES_SCORE_PREDICTOR_H_

@@ -1,0 +1,655 @@
+// The scoring domain with real models (fitted here on credit.csv), real
+// transforms and RocksDB on disk: features and input errors, routes
+// (canary, A/B/n, shadow, rollback, undeploy), the manager's hand-over,
+// fallback on error and on time, overload, shadows, the prediction log,
+// restore after restart and batch scoring.
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "common/features/test_data.h"
+#include "common/features/transform.h"
+#include "common/ml/artifact.h"
+#include "common/ml/table_data.h"
+#include "common/table/frame_codec.h"
+#include "common/util/strings.h"
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "services/score/batch_scorer.h"
+#include "services/score/deployments.h"
+#include "services/score/predictor.h"
+
+namespace mlpipe::score {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kTransforms[] = R"([
+  {"columns": ["Income", "Assets", "Debt"], "impute": "median", "scale": "standard"},
+  {"columns": ["Seniority", "Time", "Age", "Expenses", "Amount", "Price"], "impute": "median", "scale": "standard"},
+  {"columns": ["Home", "Marital", "Job", "Records"], "impute": "mode", "one_hot": {"max_categories": 20}}])";
+
+// Credit rows: the raw table, and as request rows.
+const table::Table& Credit() {
+  static auto* t = new table::Table(features::testdata::Credit());
+  return *t;
+}
+
+RawRow RowOf(const table::Table& t, size_t r, bool with_label = false) {
+  RawRow row;
+  for (const auto& c : t.columns) {
+    if (c.name == "Status" && !with_label) continue;
+    if (!c.IsValid(r)) {
+      row[c.name] = std::monostate();
+    } else if (c.type == table::ColumnType::kNumeric) {
+      row[c.name] = c.numbers[r];
+    } else {
+      row[c.name] = c.strings[r];
+    }
+  }
+  return row;
+}
+
+// A model of credit.csv with its transform, as train would store it.
+v1::ModelArtifact Artifact(const std::string& algorithm, int64_t version,
+                           const std::string& params_json,
+                           const std::string& transforms = kTransforms,
+                           const table::Table& data_table = Credit()) {
+  google::protobuf::ListValue list;
+  EXPECT_TRUE(
+      google::protobuf::util::JsonStringToMessage(transforms, &list).ok());
+  auto specs = features::ParseTransformSpecs(list);
+  EXPECT_TRUE(specs.ok()) << specs.status();
+  auto fitted = features::FitTransform(*specs, data_table);
+  EXPECT_TRUE(fitted.ok()) << fitted.status();
+  features::TransformApplier applier(*fitted);
+  auto x = applier.ApplyBatch(data_table);
+  EXPECT_TRUE(x.ok()) << x.status();
+  x->columns.push_back(data_table.columns[data_table.Find("Status")]);
+  ml::TrainingDataBuilder b(applier.output_names(), "Status",
+                            ml::LabelEncoder(v1::BINARY, {"good", "bad"}));
+  EXPECT_TRUE(b.Append(*x).ok());
+  ml::TrainingData data = b.Finish();
+  google::protobuf::Struct params;
+  EXPECT_TRUE(
+      google::protobuf::util::JsonStringToMessage(params_json, &params).ok());
+  ml::FitOptions o;
+  o.task = v1::BINARY;
+  auto model = ml::Fit(algorithm, params, "params", data, o);
+  EXPECT_TRUE(model.ok()) << model.status();
+  v1::ModelArtifact a;
+  a.set_name("credit");
+  a.set_version(version);
+  a.set_id(StrCat("credit:", version));
+  a.set_algorithm(algorithm);
+  a.set_task(v1::BINARY);
+  for (const auto& f : applier.output_names()) a.add_feature_names(f);
+  a.set_label("Status");
+  a.add_classes("good");
+  a.add_classes("bad");
+  *a.mutable_learned() = (*model)->Parameters();
+  *a.mutable_transform() = *fitted;
+  a.set_feature_set("fs-credit");
+  a.set_sha256(ml::ArtifactHash(a));
+  return a;
+}
+
+// Models by id, as train serves them; a version can be made slow or broken.
+class FakeTrain final : public ModelSource {
+ public:
+  void Add(v1::ModelArtifact a) {
+    std::lock_guard lock(mu_);
+    models_[a.id()] = std::move(a);
+  }
+  absl::StatusOr<v1::ModelArtifact> GetModel(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    ++calls_;
+    auto it = models_.find(id);
+    if (it == models_.end()) {
+      // A bare name: its latest version.
+      const v1::ModelArtifact* best = nullptr;
+      for (const auto& [k, a] : models_)
+        if (a.name() == id && (!best || a.version() > best->version()))
+          best = &a;
+      if (best) return *best;
+      return absl::NotFoundError(StrCat("model '", id, "' not found"));
+    }
+    return it->second;
+  }
+  int calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, v1::ModelArtifact> models_;
+  int calls_ = 0;
+};
+
+class FakeRegistry final : public AliasRegistry {
+ public:
+  absl::Status SetAlias(const std::string& alias, const std::string& version,
+                        const std::string& set_by) override {
+    std::lock_guard lock(mu_);
+    if (fail) return absl::UnavailableError("registry down");
+    log.push_back(StrCat(alias, "=", version));
+    return absl::OkStatus();
+  }
+  std::mutex mu_;
+  std::vector<std::string> log;
+  bool fail = false;
+};
+
+// Shared models (fitting GBDT takes a moment).
+struct Models {
+  v1::ModelArtifact logreg = Artifact("logistic_regression", 1, R"({"C": 1})");
+  v1::ModelArtifact gbdt =
+      Artifact("gbdt", 2, R"({"rounds": 30, "max_depth": 3, "eta": 0.3})");
+};
+const Models& M() {
+  static auto* m = new Models();
+  return *m;
+}
+
+class ScoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    train_.Add(M().logreg);
+    train_.Add(M().gbdt);
+    OpenAll();
+  }
+  void OpenAll() {
+    storage::Options o;
+    o.column_families = {{.name = kRoutes},
+                         {.name = kRouteLog},
+                         {.name = kPredictionLog},
+                         {.name = kBatchJobs},
+                         {.name = kBatchResults},
+                         {.name = events::kEventsColumnFamily}};
+    auto store = storage::OpenRocksStore(dir_.path() + "/score", o);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    auto log = events::EventLog::Open(store_.get(), "score");
+    ASSERT_TRUE(log.ok());
+    events_ = std::move(*log);
+    manager_ = std::make_unique<ModelManager>(&train_, "production");
+    deployments_ = std::make_unique<Deployments>(
+        store_.get(), events_.get(), manager_.get(), &train_, &registry_,
+        "production");
+    sink_ = std::make_unique<StoredPredictionSink>(store_.get(), 1000);
+    logger_ = std::make_unique<PredictionLogger>(PredictionLoggerOptions{},
+                                                 sink_.get());
+    ASSERT_TRUE(deployments_->Restore().ok());
+  }
+  void CloseAll() {
+    logger_.reset();
+    sink_.reset();
+    deployments_.reset();
+    manager_.reset();
+    events_.reset();
+    store_.reset();
+  }
+  Predictor MakePredictor(PredictorOptions o = {}) {
+    return Predictor(o, manager_.get(), nullptr, logger_.get());
+  }
+  absl::StatusOr<v1::DeployResponse> Deploy(const std::string& version,
+                                            double percent = 0,
+                                            bool shadow = false) {
+    v1::DeployRequest r;
+    r.set_model_version(version);
+    r.set_traffic_percent(percent);
+    r.set_shadow(shadow);
+    return deployments_->Deploy(r);
+  }
+  PredictInput Rows(size_t begin, size_t n, std::string model = "") {
+    PredictInput in;
+    in.model = std::move(model);
+    for (size_t r = begin; r < begin + n; ++r)
+      in.rows.push_back(RowOf(Credit(), r));
+    return in;
+  }
+
+  testing::TempDir dir_;
+  FakeTrain train_;
+  FakeRegistry registry_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<events::EventLog> events_;
+  std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<Deployments> deployments_;
+  std::unique_ptr<StoredPredictionSink> sink_;
+  std::unique_ptr<PredictionLogger> logger_;
+};
+
+TEST_F(ScoreTest, ServableFeaturesAreTheBatchTransformBitForBit) {
+  auto s = Servable::Load(M().gbdt);
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::vector<RawRow> rows;
+  for (size_t r = 0; r < Credit().num_rows; ++r)
+    rows.push_back(RowOf(Credit(), r));
+  std::vector<double> x;
+  ASSERT_TRUE((*s)->Features(rows, false, &x).ok());
+  features::TransformApplier applier(M().gbdt.transform());
+  auto batch = applier.ApplyBatch(Credit());
+  ASSERT_TRUE(batch.ok());
+  const size_t d = (*s)->num_features();
+  for (size_t r = 0; r < Credit().num_rows; ++r) {
+    for (size_t j = 0; j < d; ++j) {
+      double want = batch->columns[j].IsValid(r) ? batch->columns[j].numbers[r]
+                                                 : std::nan("");
+      double got = x[r * d + j];
+      ASSERT_TRUE(std::memcmp(&want, &got, sizeof(double)) == 0 ||
+                  (std::isnan(want) && std::isnan(got)))
+          << "row " << r << " feature " << j;
+    }
+  }
+}
+
+TEST_F(ScoreTest, InputErrorsNameEveryField) {
+  auto s = Servable::Load(M().logreg);
+  ASSERT_TRUE(s.ok());
+  RawRow row = RowOf(Credit(), 0);
+  row.erase("Income");
+  row.erase("Debt");
+  row["Age"] = std::string("thirty");
+  row["Home"] = 3.0;
+  row["Bogus"] = 1.0;
+  row["Price"] = std::numeric_limits<double>::infinity();
+  std::vector<double> x;
+  absl::Status st = (*s)->Features({row}, false, &x);
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  for (const char* part :
+       {"rows[0]: missing fields Income, Debt", "rows[0].Age: expected a number",
+        "rows[0].Home: expected a string", "rows[0].Bogus: unknown field",
+        "rows[0].Price: not a finite number"})
+    EXPECT_THAT(std::string(st.message()), HasSubstr(part));
+  // Unknown fields may be ignored on request.
+  RawRow extra = RowOf(Credit(), 0);
+  extra["Bogus"] = 1.0;
+  EXPECT_TRUE((*s)->Features({extra}, true, &x).ok());
+  // A tampered artifact does not load.
+  v1::ModelArtifact bad = M().logreg;
+  bad.set_algorithm("gbdt");
+  EXPECT_TRUE(absl::IsDataLoss(Servable::Load(bad).status()));
+}
+
+TEST_F(ScoreTest, MissingValuesOnlyWhereTheModelTakesThem) {
+  // No imputation for Income: a linear model cannot take its missing value,
+  // boosted trees can.
+  constexpr char kNoImpute[] = R"([
+    {"columns": ["Income", "Seniority"], "scale": "standard"},
+    {"columns": ["Home"], "impute": "mode", "one_hot": {}}])";
+  // Fitted on the rows that have an Income.
+  table::Table complete;
+  const auto& income = Credit().columns[Credit().Find("Income")];
+  for (const auto& c : Credit().columns) {
+    table::Column k;
+    k.name = c.name;
+    k.type = c.type;
+    for (size_t r = 0; r < Credit().num_rows; ++r)
+      if (income.IsValid(r)) k.AppendRows(c, r, 1);
+    complete.columns.push_back(std::move(k));
+  }
+  complete.num_rows = complete.columns[0].size();
+  auto lin = Servable::Load(Artifact("logistic_regression", 7, R"({"C": 1})",
+                                     kNoImpute, complete));
+  auto trees =
+      Servable::Load(Artifact("gbdt", 8, R"({"rounds": 5})", kNoImpute));
+  ASSERT_TRUE(lin.ok() && trees.ok());
+  RawRow row = {{"Income", std::monostate()},
+                {"Seniority", 3.0},
+                {"Home", std::string("rent")}};
+  std::vector<double> x;
+  absl::Status st = (*lin)->Features({row}, false, &x);
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("rows[0].Income: missing"));
+  EXPECT_TRUE((*trees)->Features({row}, false, &x).ok());
+}
+
+TEST(NextRouteTest, CanaryShadowSplitAndFallback) {
+  v1::DeployRequest r;
+  r.set_alias("production");
+  // The first version takes everything, even when asked for a canary.
+  r.set_traffic_percent(10);
+  auto a = NextRoute(nullptr, r, "m:1");
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a->targets_size(), 1);
+  EXPECT_EQ(a->targets(0).percent(), 100);
+  EXPECT_EQ(a->revision(), 1);
+  // A canary beside it.
+  auto b = NextRoute(&*a, r, "m:2");
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->targets_size(), 2);
+  EXPECT_EQ(b->targets(0).percent(), 90);
+  EXPECT_EQ(b->targets(1).percent(), 10);
+  EXPECT_EQ(PrimaryOf(*b), "m:1");
+  // Promoted: all traffic; the old primary becomes the fallback.
+  r.set_traffic_percent(0);
+  auto c = NextRoute(&*b, r, "m:2");
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->targets_size(), 1);
+  EXPECT_EQ(c->fallback(), "m:1");
+  EXPECT_EQ(c->revision(), 3);
+  // A shadow; not of a version already serving.
+  r.set_shadow(true);
+  auto d = NextRoute(&*c, r, "m:3");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->shadows(0), "m:3");
+  EXPECT_TRUE(absl::IsFailedPrecondition(NextRoute(&*c, r, "m:2").status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(NextRoute(nullptr, r, "m:3").status()));
+  // A/B/n: shares must sum to 100.
+  v1::DeployRequest ab;
+  ab.set_alias("production");
+  for (auto [v, p] : {std::pair{"m:1", 50.0}, {"m:2", 30.0}, {"m:3", 20.0}}) {
+    auto* t = ab.add_traffic();
+    t->set_model_version(v);
+    t->set_percent(p);
+  }
+  auto e = NextRoute(&*d, ab, "");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->targets_size(), 3);
+  EXPECT_TRUE(e->shadows().empty());  // m:3 now serves.
+  ab.mutable_traffic(2)->set_percent(25);
+  auto f = NextRoute(&*d, ab, "");
+  EXPECT_TRUE(absl::IsInvalidArgument(f.status()));
+  EXPECT_THAT(std::string(f.status().message()), HasSubstr("sum to 105"));
+  v1::DeployRequest bad;
+  bad.set_alias("production");
+  bad.set_traffic_percent(150);
+  EXPECT_THAT(std::string(NextRoute(&*a, bad, "m:2").status().message()),
+              HasSubstr("traffic_percent: 150"));
+}
+
+TEST_F(ScoreTest, DeployRoutesRollsBackAndSurvivesRestart) {
+  Predictor p = MakePredictor();
+  EXPECT_TRUE(absl::IsNotFound(p.Predict(Rows(0, 1)).status()));
+  ASSERT_TRUE(Deploy("credit:1").ok());
+  auto out = p.Predict(Rows(0, 3));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->servable->version(), "credit:1");
+  EXPECT_EQ(out->alias, "production");
+  EXPECT_EQ(out->rows(), 3u);
+  // A bare name deploys its latest version; the registry follows.
+  ASSERT_TRUE(Deploy("credit").ok());
+  EXPECT_EQ(registry_.log,
+            (std::vector<std::string>{"production=credit:1",
+                                      "production=credit:2"}));
+  EXPECT_EQ(p.Predict(Rows(0, 1))->servable->version(), "credit:2");
+  // Explicit versions: only deployed ones.
+  EXPECT_EQ(p.Predict(Rows(0, 1, "credit:1"))->servable->version(),
+            "credit:1");  // The fallback is loaded.
+  EXPECT_TRUE(absl::IsNotFound(p.Predict(Rows(0, 1, "credit:9")).status()));
+  // Deploying the same again changes nothing.
+  auto same = Deploy("credit:2");
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->route().revision(), 2);
+  // Rollback: back to credit:1 (and the registry with it).
+  v1::RollbackRequest rb;
+  rb.set_reason("test");
+  auto back = deployments_->Rollback(rb);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(PrimaryOf(*back), "credit:1");
+  EXPECT_EQ(back->revision(), 3);
+  EXPECT_EQ(registry_.log.back(), "production=credit:1");
+  EXPECT_EQ(p.Predict(Rows(0, 1))->servable->version(), "credit:1");
+  // An unknown model fails the deploy and changes nothing.
+  EXPECT_TRUE(absl::IsNotFound(Deploy("credit:9").status()));
+  // The registry refusing fails the deploy and changes nothing.
+  registry_.fail = true;
+  EXPECT_TRUE(absl::IsUnavailable(Deploy("credit:2").status()));
+  registry_.fail = false;
+  EXPECT_EQ(deployments_->List().routes(0).revision(), 3);
+  auto history = deployments_->History("production");
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), 3u);
+  // Restart: the routes come back and load before Restore returns.
+  CloseAll();
+  OpenAll();
+  EXPECT_TRUE(deployments_->ready());
+  Predictor p2 = MakePredictor();
+  EXPECT_EQ(p2.Predict(Rows(0, 1))->servable->version(), "credit:1");
+  // Undeploy the last version: the alias is gone.
+  v1::UndeployRequest u;
+  u.set_model_version("credit:1");
+  ASSERT_TRUE(deployments_->Undeploy(u).ok());
+  EXPECT_TRUE(absl::IsNotFound(p2.Predict(Rows(0, 1)).status()));
+  EXPECT_TRUE(absl::IsNotFound(deployments_->Undeploy(u).status()));
+}
+
+TEST_F(ScoreTest, SplitTrafficIsStickyAndWeighted) {
+  ASSERT_TRUE(Deploy("credit:1").ok());
+  ASSERT_TRUE(Deploy("credit:2", 30).ok());
+  Predictor p = MakePredictor();
+  std::map<std::string, int> by_version;
+  for (int i = 0; i < 2000; ++i) {
+    PredictInput in = Rows(0, 1);
+    in.routing_key = StrCat("user-", i);
+    auto out = p.Predict(in);
+    ASSERT_TRUE(out.ok());
+    ++by_version[out->servable->version()];
+    // Sticky: the same key lands on the same version.
+    auto again = p.Predict(in);
+    EXPECT_EQ(again->servable->version(), out->servable->version());
+  }
+  EXPECT_NEAR(by_version["credit:2"] / 2000.0, 0.30, 0.04);
+  EXPECT_NEAR(by_version["credit:1"] / 2000.0, 0.70, 0.04);
+}
+
+TEST_F(ScoreTest, OldVersionLivesUntilItsLastRequestEnds) {
+  ASSERT_TRUE(Deploy("credit:1").ok());
+  auto held = manager_->Current();  // As a request holds it.
+  std::weak_ptr<const Servable> v1 = held->versions.at("credit:1");
+  ASSERT_TRUE(Deploy("credit:2").ok());
+  v1::UndeployRequest u;
+  u.set_model_version("credit:1");  // Also drops it as the fallback.
+  ASSERT_TRUE(deployments_->Undeploy(u).ok());
+  EXPECT_FALSE(manager_->Current()->versions.contains("credit:1"));
+  EXPECT_FALSE(v1.expired());  // The request still uses it.
+  held.reset();
+  EXPECT_TRUE(v1.expired());  // Freed with its last request.
+}
+
+// A model whose Predict fails or is slow, for fallbacks.
+class FaultyModel final : public ml::Model {
+ public:
+  FaultyModel(const ml::Model* inner, absl::Duration delay, bool fail)
+      : inner_(inner), delay_(delay), fail_(fail) {}
+  v1::Task task() const override { return inner_->task(); }
+  size_t num_features() const override { return inner_->num_features(); }
+  int OutputWidth() const override { return inner_->OutputWidth(); }
+  absl::Status Predict(ml::MatrixView x,
+                       std::vector<double>* out) const override {
+    absl::SleepFor(delay_);
+    if (fail_) return absl::InternalError("model exploded");
+    return inner_->Predict(x, out);
+  }
+  v1::LearnedParameters Parameters() const override {
+    return inner_->Parameters();
+  }
+
+ private:
+  const ml::Model* inner_;
+  absl::Duration delay_;
+  bool fail_;
+};
+
+TEST_F(ScoreTest, OverloadIsRefusedAtOnce) {
+  ASSERT_TRUE(Deploy("credit:2").ok());
+  PredictorOptions o;
+  o.max_concurrent = 2;
+  Predictor p = MakePredictor(o);
+  std::atomic<int> ok{0}, refused{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        auto out = p.Predict(Rows(0, 400));
+        if (out.ok()) {
+          ++ok;
+        } else if (absl::IsResourceExhausted(out.status())) {
+          ++refused;
+          EXPECT_THAT(std::string(out.status().message()),
+                      HasSubstr("limit of 2"));
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_EQ(other.load(), 0);
+}
+
+TEST_F(ScoreTest, PredictionsAreLoggedWithInputsFeaturesAndShadows) {
+  ASSERT_TRUE(Deploy("credit:2").ok());
+  ASSERT_TRUE(Deploy("credit:1", 0, /*shadow=*/true).ok());
+  Predictor p = MakePredictor();
+  auto out = p.Predict(Rows(5, 4));
+  ASSERT_TRUE(out.ok());
+  // Shadows run on workers: wait for them, then flush the log.
+  for (int i = 0; i < 200; ++i) {
+    logger_->Flush();
+    auto shadow = sink_->Read("credit:1", 10);
+    if (shadow.ok() && shadow->size() == 4) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  auto served = sink_->Read("credit:2", 10);
+  auto shadow = sink_->Read("credit:1", 10);
+  ASSERT_TRUE(served.ok() && shadow.ok());
+  ASSERT_EQ(served->size(), 4u);
+  ASSERT_EQ(shadow->size(), 4u);
+  std::set<std::string> ids(out->ids.begin(), out->ids.end());
+  EXPECT_EQ(ids.size(), 4u);
+  for (const auto& r : *served) {
+    EXPECT_TRUE(ids.contains(r.prediction_id()));
+    EXPECT_FALSE(r.shadow());
+    EXPECT_EQ(r.inputs().fields().at("Home").string_value(),
+              std::get<std::string>(RowOf(Credit(), 5)["Home"]) == ""
+                  ? r.inputs().fields().at("Home").string_value()
+                  : r.inputs().fields().at("Home").string_value());
+    EXPECT_EQ(r.features_size(), M().gbdt.feature_names_size());
+    EXPECT_EQ(r.scores_size(), 1);
+  }
+  for (const auto& r : *shadow) {
+    EXPECT_TRUE(r.shadow());
+    EXPECT_TRUE(ids.contains(r.prediction_id()));  // Same ids: comparable.
+  }
+  // The response came from the primary only.
+  EXPECT_EQ(out->servable->version(), "credit:2");
+}
+
+TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
+  // A sink that blocks until released.
+  class Slow final : public PredictionSink {
+   public:
+    absl::Status Write(std::vector<v1::PredictionRecord> b) override {
+      release.WaitForNotification();
+      written += static_cast<int>(b.size());
+      return absl::OkStatus();
+    }
+    absl::Notification release;
+    std::atomic<int> written{0};
+  } sink;
+  PredictionLoggerOptions o;
+  o.queue_capacity = 10;
+  o.batch_records = 5;
+  PredictionLogger log(o, &sink);
+  int accepted = 0;
+  for (int i = 0; i < 40; ++i)
+    accepted += log.Log(std::vector<v1::PredictionRecord>(1)) ? 1 : 0;
+  EXPECT_LT(accepted, 40);
+  EXPECT_EQ(log.dropped(), 40 - accepted);
+  sink.release.Notify();
+  log.Flush();
+  EXPECT_EQ(sink.written.load(), accepted);
+}
+
+TEST_F(ScoreTest, BatchScoresDatasetsWithTheSameCodeAsPredict) {
+  ASSERT_TRUE(Deploy("credit:2").ok());
+  class Sources final : public BatchSources {
+   public:
+    absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadDataset(
+        const std::string& dataset, int64_t* version) override {
+      if (dataset != "credit") return absl::NotFoundError("no such dataset");
+      *version = 1;
+      class Reader final : public table::FrameReader {
+       public:
+        absl::StatusOr<bool> Next(v1::Frame* f) override {
+          if (next_ >= Credit().num_rows) return false;
+          size_t n = std::min<size_t>(1000, Credit().num_rows - next_);
+          table::Table t;
+          t.num_rows = n;
+          for (const auto& c : Credit().columns)
+            t.columns.push_back(c.Slice(next_, n));
+          table::TableToFrame(t, f);
+          next_ += n;
+          return true;
+        }
+        size_t next_ = 0;
+      };
+      return std::unique_ptr<table::FrameReader>(new Reader());
+    }
+    absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(
+        const std::string&, const std::vector<std::string>&) override {
+      return absl::UnimplementedError("not here");
+    }
+  } sources;
+  BatchScorer scorer({.threads = 2}, store_.get(), manager_.get(), &train_,
+                     &sources);
+  class P final : public ops::Progress {
+   public:
+    bool Cancelled() const override { return false; }
+    void Update(int64_t, int64_t, const std::string&) override {}
+    std::string operation_id() const override { return "batch-1"; }
+  } progress;
+  v1::StartBatchScoringRequest req;
+  req.set_model("production");
+  req.set_dataset("credit");
+  req.add_keep_columns("Status");
+  auto job = scorer.Run(req, progress);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(job->rows(), static_cast<int64_t>(Credit().num_rows));
+  EXPECT_EQ(job->chunks(), 5);
+  EXPECT_EQ(job->model_version(), "credit:2");
+  EXPECT_THAT(job->columns(), ::testing::ElementsAre("Status", "label",
+                                                      "p_good", "p_bad"));
+  // Every row equals Predict's answer for it.
+  Predictor p = MakePredictor();
+  auto online = p.Predict(Rows(0, Credit().num_rows));
+  ASSERT_TRUE(online.ok());
+  auto reader = scorer.Read(job->id());
+  ASSERT_TRUE(reader.ok());
+  v1::Frame f;
+  size_t row = 0;
+  while (*(*reader)->Next(&f)) {
+    auto t = table::TableFromFrame(std::move(f));
+    ASSERT_TRUE(t.ok());
+    const auto& pbad = t->columns[t->Find("p_bad")];
+    for (size_t r = 0; r < t->num_rows; ++r, ++row)
+      ASSERT_EQ(pbad.numbers[r], online->scores[row]) << "row " << row;
+  }
+  EXPECT_EQ(row, Credit().num_rows);
+  // Bad requests.
+  v1::StartBatchScoringRequest bad = req;
+  bad.set_feature_set("fs");
+  EXPECT_TRUE(absl::IsInvalidArgument(scorer.Check(bad)));
+  bad = req;
+  bad.add_keep_columns("Nope");
+  class P2 final : public ops::Progress {
+   public:
+    bool Cancelled() const override { return false; }
+    void Update(int64_t, int64_t, const std::string&) override {}
+    std::string operation_id() const override { return "batch-2"; }
+  } progress2;
+  auto failed = scorer.Run(bad, progress2);
+  EXPECT_THAT(std::string(failed.status().message()),
+              HasSubstr("keep_columns: 'Nope'"));
+}
+
+}  // namespace
+}  // namespace mlpipe::score
