@@ -27,8 +27,11 @@ const Servable* ServingRoute::FallbackFor(const Servable* target) const {
   return nullptr;
 }
 
-ModelManager::ModelManager(ModelSource* source, std::string default_alias)
-    : source_(source), default_alias_(std::move(default_alias)) {
+ModelManager::ModelManager(ModelSource* source, std::string default_alias,
+                           Loader loader)
+    : source_(source),
+      default_alias_(std::move(default_alias)),
+      loader_(loader ? std::move(loader) : Loader(&Servable::Load)) {
   auto empty = std::make_shared<ServingState>();
   empty->default_alias = default_alias_;
   current_.store(std::move(empty));
@@ -52,7 +55,7 @@ absl::StatusOr<std::shared_ptr<const Servable>> ModelManager::LoadVersion(
       return absl::FailedPreconditionError(
           StrCat("asked train for model ", version, ", got ", artifact->id()));
     }
-    return Servable::Load(*artifact);
+    return loader_(*artifact);
   }();
   double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   std::lock_guard lock(status_mu_);

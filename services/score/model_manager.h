@@ -10,6 +10,7 @@
 #define MLPIPE_SERVICES_SCORE_MODEL_MANAGER_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,7 +60,11 @@ struct ServingState {
 // Thread-safe.
 class ModelManager {
  public:
-  ModelManager(ModelSource* source, std::string default_alias);
+  // Makes a servable of an artifact: Servable::Load unless given.
+  using Loader = std::function<absl::StatusOr<std::shared_ptr<Servable>>(
+      const v1::ModelArtifact&)>;
+  ModelManager(ModelSource* source, std::string default_alias,
+               Loader loader = nullptr);
 
   // The published state; never null.
   std::shared_ptr<const ServingState> Current() const {
@@ -84,6 +89,7 @@ class ModelManager {
 
   ModelSource* const source_;
   const std::string default_alias_;
+  const Loader loader_;
   std::atomic<std::shared_ptr<const ServingState>> current_;
   std::mutex prepare_mu_;  // One Prepare at a time.
   mutable std::mutex status_mu_;

@@ -164,22 +164,20 @@ class ScoreTest : public ::testing::Test {
   }
   void OpenAll() {
     storage::Options o;
-    o.column_families = {{.name = kRoutes},
-                         {.name = kRouteLog},
-                         {.name = kPredictionLog},
-                         {.name = kBatchJobs},
-                         {.name = kBatchResults},
-                         {.name = events::kEventsColumnFamily}};
+    o.column_families = {
+        {.name = kRoutes},        {.name = kRouteLog},
+        {.name = kPredictionLog}, {.name = kBatchJobs},
+        {.name = kBatchResults},  {.name = events::kEventsColumnFamily}};
     auto store = storage::OpenRocksStore(dir_.path() + "/score", o);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     auto log = events::EventLog::Open(store_.get(), "score");
     ASSERT_TRUE(log.ok());
     events_ = std::move(*log);
-    manager_ = std::make_unique<ModelManager>(&train_, "production");
-    deployments_ = std::make_unique<Deployments>(
-        store_.get(), events_.get(), manager_.get(), &train_, &registry_,
-        "production");
+    manager_ = std::make_unique<ModelManager>(&train_, "production", loader_);
+    deployments_ = std::make_unique<Deployments>(store_.get(), events_.get(),
+                                                 manager_.get(), &train_,
+                                                 &registry_, "production");
     sink_ = std::make_unique<StoredPredictionSink>(store_.get(), 1000);
     logger_ = std::make_unique<PredictionLogger>(PredictionLoggerOptions{},
                                                  sink_.get());
@@ -214,6 +212,7 @@ class ScoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  ModelManager::Loader loader_;  // Null: Servable::Load.
   FakeTrain train_;
   FakeRegistry registry_;
   std::unique_ptr<storage::Store> store_;
@@ -262,9 +261,9 @@ TEST_F(ScoreTest, InputErrorsNameEveryField) {
   absl::Status st = (*s)->Features({row}, false, &x);
   EXPECT_TRUE(absl::IsInvalidArgument(st));
   for (const char* part :
-       {"rows[0]: missing fields Income, Debt", "rows[0].Age: expected a number",
-        "rows[0].Home: expected a string", "rows[0].Bogus: unknown field",
-        "rows[0].Price: not a finite number"})
+       {"rows[0]: missing fields Income, Debt",
+        "rows[0].Age: expected a number", "rows[0].Home: expected a string",
+        "rows[0].Bogus: unknown field", "rows[0].Price: not a finite number"})
     EXPECT_THAT(std::string(st.message()), HasSubstr(part));
   // Unknown fields may be ignored on request.
   RawRow extra = RowOf(Credit(), 0);
@@ -294,8 +293,8 @@ TEST_F(ScoreTest, MissingValuesOnlyWhereTheModelTakesThem) {
     complete.columns.push_back(std::move(k));
   }
   complete.num_rows = complete.columns[0].size();
-  auto lin = Servable::Load(Artifact("logistic_regression", 7, R"({"C": 1})",
-                                     kNoImpute, complete));
+  auto lin = Servable::Load(
+      Artifact("logistic_regression", 7, R"({"C": 1})", kNoImpute, complete));
   auto trees =
       Servable::Load(Artifact("gbdt", 8, R"({"rounds": 5})", kNoImpute));
   ASSERT_TRUE(lin.ok() && trees.ok());
@@ -339,7 +338,8 @@ TEST(NextRouteTest, CanaryShadowSplitAndFallback) {
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->shadows(0), "m:3");
   EXPECT_TRUE(absl::IsFailedPrecondition(NextRoute(&*c, r, "m:2").status()));
-  EXPECT_TRUE(absl::IsFailedPrecondition(NextRoute(nullptr, r, "m:3").status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(NextRoute(nullptr, r, "m:3").status()));
   // A/B/n: shares must sum to 100.
   v1::DeployRequest ab;
   ab.set_alias("production");
@@ -374,9 +374,8 @@ TEST_F(ScoreTest, DeployRoutesRollsBackAndSurvivesRestart) {
   EXPECT_EQ(out->rows(), 3u);
   // A bare name deploys its latest version; the registry follows.
   ASSERT_TRUE(Deploy("credit").ok());
-  EXPECT_EQ(registry_.log,
-            (std::vector<std::string>{"production=credit:1",
-                                      "production=credit:2"}));
+  EXPECT_EQ(registry_.log, (std::vector<std::string>{"production=credit:1",
+                                                     "production=credit:2"}));
   EXPECT_EQ(p.Predict(Rows(0, 1))->servable->version(), "credit:2");
   // Explicit versions: only deployed ones.
   EXPECT_EQ(p.Predict(Rows(0, 1, "credit:1"))->servable->version(),
@@ -452,29 +451,81 @@ TEST_F(ScoreTest, OldVersionLivesUntilItsLastRequestEnds) {
   EXPECT_TRUE(v1.expired());  // Freed with its last request.
 }
 
-// A model whose Predict fails or is slow, for fallbacks.
-class FaultyModel final : public ml::Model {
- public:
-  FaultyModel(const ml::Model* inner, absl::Duration delay, bool fail)
-      : inner_(inner), delay_(delay), fail_(fail) {}
-  v1::Task task() const override { return inner_->task(); }
-  size_t num_features() const override { return inner_->num_features(); }
-  int OutputWidth() const override { return inner_->OutputWidth(); }
-  absl::Status Predict(ml::MatrixView x,
-                       std::vector<double>* out) const override {
-    absl::SleepFor(delay_);
-    if (fail_) return absl::InternalError("model exploded");
-    return inner_->Predict(x, out);
-  }
-  v1::LearnedParameters Parameters() const override {
-    return inner_->Parameters();
-  }
+absl::StatusOr<v1::DeployResponse> DeployTo(Deployments* d,
+                                            const std::string& alias,
+                                            const std::string& version,
+                                            double budget_ms = 0) {
+  v1::DeployRequest r;
+  r.set_alias(alias);
+  r.set_model_version(version);
+  if (budget_ms > 0) r.set_latency_budget_ms(budget_ms);
+  return d->Deploy(r);
+}
 
- private:
-  const ml::Model* inner_;
-  absl::Duration delay_;
-  bool fail_;
-};
+TEST_F(ScoreTest, FallbackAnswersWhenTheRoutedVersionFailsOrIsLate) {
+  // credit:3 and credit:4 are credit:2's model, failing and slow.
+  for (int v : {3, 4}) {
+    v1::ModelArtifact a = M().gbdt;
+    a.set_version(v);
+    a.set_id(StrCat("credit:", v));
+    a.set_sha256(ml::ArtifactHash(a));
+    train_.Add(a);
+  }
+  loader_ = [](const v1::ModelArtifact& a)
+      -> absl::StatusOr<std::shared_ptr<Servable>> {
+    auto m = ml::LoadModel(a.task(), a.feature_names_size(), a.classes_size(),
+                           a.learned());
+    if (!m.ok()) return m.status();
+    if (a.version() < 3) return Servable::Create(a, std::move(*m));
+    struct Faulty final : ml::Model {
+      std::unique_ptr<ml::Model> inner;
+      bool fail;
+      v1::Task task() const override { return inner->task(); }
+      size_t num_features() const override { return inner->num_features(); }
+      int OutputWidth() const override { return inner->OutputWidth(); }
+      absl::Status Predict(ml::MatrixView x,
+                           std::vector<double>* out) const override {
+        if (fail) return absl::InternalError("model exploded");
+        absl::SleepFor(absl::Milliseconds(300));
+        return inner->Predict(x, out);
+      }
+      v1::LearnedParameters Parameters() const override {
+        return inner->Parameters();
+      }
+    };
+    auto f = std::make_unique<Faulty>();
+    f->inner = std::move(*m);
+    f->fail = a.version() == 3;
+    return Servable::Create(a, std::move(f));
+  };
+  CloseAll();
+  OpenAll();
+  Predictor p = MakePredictor();
+  // Errors: the previous version answers.
+  ASSERT_TRUE(DeployTo(deployments_.get(), "errs", "credit:1").ok());
+  ASSERT_TRUE(DeployTo(deployments_.get(), "errs", "credit:3").ok());
+  auto out = p.Predict(Rows(0, 2, "errs"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->fallback);
+  EXPECT_EQ(out->servable->version(), "credit:1");
+  // Late: past the budget the previous version answers, long before the
+  // slow one would have.
+  ASSERT_TRUE(DeployTo(deployments_.get(), "late", "credit:2").ok());
+  ASSERT_TRUE(DeployTo(deployments_.get(), "late", "credit:4", 20).ok());
+  absl::Time start = absl::Now();
+  out = p.Predict(Rows(0, 2, "late"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(250));
+  EXPECT_TRUE(out->fallback);
+  EXPECT_EQ(out->servable->version(), "credit:2");
+  // Without a fallback the error is the answer.
+  auto direct = p.Predict(Rows(0, 1, "credit:3"));
+  EXPECT_TRUE(absl::IsInternal(direct.status())) << direct.status();
+  // Bad input never falls back.
+  PredictInput bad = Rows(0, 1, "errs");
+  bad.rows[0].erase("Income");
+  EXPECT_TRUE(absl::IsInvalidArgument(p.Predict(bad).status()));
+}
 
 TEST_F(ScoreTest, OverloadIsRefusedAtOnce) {
   ASSERT_TRUE(Deploy("credit:2").ok());
@@ -528,10 +579,10 @@ TEST_F(ScoreTest, PredictionsAreLoggedWithInputsFeaturesAndShadows) {
   for (const auto& r : *served) {
     EXPECT_TRUE(ids.contains(r.prediction_id()));
     EXPECT_FALSE(r.shadow());
-    EXPECT_EQ(r.inputs().fields().at("Home").string_value(),
-              std::get<std::string>(RowOf(Credit(), 5)["Home"]) == ""
-                  ? r.inputs().fields().at("Home").string_value()
-                  : r.inputs().fields().at("Home").string_value());
+    // Every raw field, as sent (Predict gets no label).
+    EXPECT_EQ(r.inputs().fields_size(),
+              static_cast<int>(RowOf(Credit(), 5).size()));
+    EXPECT_TRUE(r.inputs().fields().contains("Income"));
     EXPECT_EQ(r.features_size(), M().gbdt.feature_names_size());
     EXPECT_EQ(r.scores_size(), 1);
   }
@@ -616,8 +667,8 @@ TEST_F(ScoreTest, BatchScoresDatasetsWithTheSameCodeAsPredict) {
   EXPECT_EQ(job->rows(), static_cast<int64_t>(Credit().num_rows));
   EXPECT_EQ(job->chunks(), 5);
   EXPECT_EQ(job->model_version(), "credit:2");
-  EXPECT_THAT(job->columns(), ::testing::ElementsAre("Status", "label",
-                                                      "p_good", "p_bad"));
+  EXPECT_THAT(job->columns(),
+              ::testing::ElementsAre("Status", "label", "p_good", "p_bad"));
   // Every row equals Predict's answer for it.
   Predictor p = MakePredictor();
   auto online = p.Predict(Rows(0, Credit().num_rows));

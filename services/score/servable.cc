@@ -50,11 +50,16 @@ absl::StatusOr<std::shared_ptr<Servable>> Servable::Load(
                         StrCat("model ", artifact.id(), ": ",
                                std::string(model.status().message())));
   }
+  return Create(artifact, std::move(*model));
+}
+
+absl::StatusOr<std::shared_ptr<Servable>> Servable::Create(
+    const v1::ModelArtifact& artifact, std::unique_ptr<ml::Model> model) {
   v1::ModelArtifact summary = artifact;
   summary.clear_learned();
   summary.clear_transform();
-  std::shared_ptr<Servable> s(new Servable(
-      std::move(summary), std::move(*model), artifact.transform()));
+  std::shared_ptr<Servable> s(
+      new Servable(std::move(summary), std::move(model), artifact.transform()));
   const auto& names = s->transform_.output_names();
   if (names.size() != static_cast<size_t>(artifact.feature_names_size())) {
     return absl::DataLossError(

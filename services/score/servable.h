@@ -40,6 +40,10 @@ class Servable {
   // learned parameters.
   static absl::StatusOr<std::shared_ptr<Servable>> Load(
       const v1::ModelArtifact& artifact);
+  // The same around an already loaded model (Load's second half; tests wrap
+  // models with it).
+  static absl::StatusOr<std::shared_ptr<Servable>> Create(
+      const v1::ModelArtifact& artifact, std::unique_ptr<ml::Model> model);
 
   const std::string& version() const { return summary_.id(); }
   const std::string& name() const { return summary_.name(); }
