@@ -216,7 +216,8 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
   if (!s.ok()) return rpc::FinishUnary(ctx, s.status());
   const Servable& m = **s;
   out->set_name(req->name());
-  for (const auto& v : deployments_->List().versions()) {
+  const v1::ListDeploymentsResponse list = deployments_->List();
+  for (const auto& v : list.versions()) {
     auto colon = v.model_version().rfind(':');
     if (v.state() == v1::READY &&
         v.model_version().substr(0, colon) == m.name())

@@ -81,8 +81,7 @@ std::string NewPredictionId() {
 }
 
 struct Predictor::Routed {
-  std::shared_ptr<const ServingState> state;  // Holds every servable below.
-  const ServingRoute* route = nullptr;        // Null for a version.
+  const ServingRoute* route = nullptr;  // Into the state; null: a version.
   std::shared_ptr<const Servable> target;
   std::string alias;
 };
@@ -271,7 +270,10 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
     return absl::InvalidArgumentError(StrCat(
         "rows: ", n, " rows, at most ", options_.max_rows, " per request"));
   }
-  auto routed = Route(*manager_->Current(), input);
+  // Held to the end of the request: its routes and versions stay alive
+  // however many swaps happen meanwhile.
+  const std::shared_ptr<const ServingState> state = manager_->Current();
+  auto routed = Route(*state, input);
   if (!routed.ok()) return routed.status();
   PredictOutput out;
   out.alias = routed->alias;
