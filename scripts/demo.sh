@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The main job: starts the embedded standalone platform, runs the example
-# pipeline (ingest credit.csv, validate, stratified split, features fitted on
-# the training part, train logistic regression and GBDT candidates, evaluate
-# them on the test part) through the orchestrator twice (the second run is
-# cached), shows the datasets, the split, the feature set, the models and
-# the evaluation, points the `production` alias at the best model, evaluates
-# again against it and writes the HTML report, trains once more ad hoc with
-# `mlpipe train`, and stops the server.
+# pipeline examples/credit/pipeline.yaml (ingest credit.csv, validate,
+# stratified split, features fitted on the training part, train logistic
+# regression and GBDT candidates, evaluate them on the test part, deploy the
+# blessed best model as `production`) through the orchestrator twice (the
+# second run is cached), shows the datasets, the split, the feature set, the
+# models and the evaluation, evaluates the other model against production
+# and writes the HTML report, scores rows over gRPC (mlpipe predict), canaries
+# the other model, batch-scores the dataset, trains once more ad hoc with
+# `mlpipe train`, prints a summary and stops the server.
 # Usage: scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,17 +70,42 @@ if [ -n "$evaluation" ]; then
   echo "== mlpipe eval show $evaluation   (the evaluate step: test part, slices by Home and Home x Job)"
   "$bin/mlpipe" eval show "$evaluation"
   best="$("$bin/mlpipe" --output json eval show "$evaluation" | grep -o '"best_model": *"[^"]*"' | grep -o 'credit:[0-9]*' || true)"
+  other="credit:1"; [ "$best" = "credit:1" ] && other="credit:2"
   if [ -n "$best" ]; then
-    echo "== mlpipe aliases set production $best; mlpipe eval run --models credit:1 --alias production"
-    "$bin/mlpipe" aliases set production "$best"
-    "$bin/mlpipe" eval run --models credit:1 --alias production --slices Home \
-      || echo "(exit $?: credit:1 is not blessed against $best)"
+    echo "== mlpipe aliases history production   (the deploy step pointed it at $best)"
+    "$bin/mlpipe" aliases history production
+    echo "== mlpipe eval run --models $other --alias production"
+    "$bin/mlpipe" eval run --models "$other" --alias production --slices Home \
+      || echo "(exit $?: $other is not blessed against $best)"
   fi
   echo "== mlpipe eval report $evaluation --html $work/report.html"
   "$bin/mlpipe" eval report "$evaluation" --html "$work/report.html"
   mkdir -p build && cp "$work/report.html" build/evaluation-report.html
   echo "   (kept as build/evaluation-report.html)"
 fi
+echo "== mlpipe deployments list   (what the deploy step serves)"
+"$bin/mlpipe" deployments list
+echo "== mlpipe predict --json '{...}'   (raw fields over gRPC; the model's own transform is applied)"
+row='{"Seniority": 9, "Home": "rent", "Time": 60, "Age": 30, "Marital": "married", "Records": "no", "Job": "freelance", "Expenses": 73, "Income": 129, "Assets": 0, "Debt": 0, "Amount": 800, "Price": 846}'
+"$bin/mlpipe" predict --json "$row"
+head -6 examples/credit/credit.csv | tail -5 | awk -F, '{ gsub(/"/, "");
+  printf "{\"Seniority\": %s, \"Home\": \"%s\", \"Time\": %s, \"Age\": %s, \"Marital\": \"%s\", \"Records\": \"%s\", \"Job\": \"%s\", \"Expenses\": %s, \"Income\": %s, \"Assets\": %s, \"Debt\": %s, \"Amount\": %s, \"Price\": %s}\n", $2,$3,$4,$5,$6,$7,$8,$9,($10==""?"null":$10),($11==""?"null":$11),($12==""?"null":$12),$13,$14 }' > "$work/rows.jsonl"
+echo "== mlpipe predict --file rows.jsonl   (five rows of credit.csv)"
+"$bin/mlpipe" predict --file "$work/rows.jsonl"
+echo "== mlpipe predict --json '{\"Seniority\": \"nine\"}'   (bad input: every bad field named, exit 4)"
+"$bin/mlpipe" predict --json '{"Seniority": "nine", "Colour": "red"}' || echo "(exit $?)"
+if [ -n "${other:-}" ]; then
+  echo "== mlpipe deploy $other --canary 10   (a canary beside ${best:-production}; sticky by --routing-key)"
+  "$bin/mlpipe" deploy "$other" --canary 10
+  for user in alice bob carol dave erin frank; do
+    printf '%s -> ' "$user"; "$bin/mlpipe" predict --routing-key "$user" --json "$row" | head -1
+  done
+  echo "== mlpipe rollback --reason demo   (back to the route before the canary)"
+  "$bin/mlpipe" rollback --reason demo
+fi
+echo "== mlpipe batch-score --model production --dataset credit --keep Status --out $work/scores.csv"
+"$bin/mlpipe" batch-score --model production --dataset credit --keep Status --out "$work/scores.csv"
+head -3 "$work/scores.csv"
 if [ -n "$split" ] && [ -n "$fs" ]; then
   echo "== mlpipe train --split $split --config examples/credit/train.yaml   (ad hoc, 5-fold CV)"
   "$bin/mlpipe" train --split "$split" --feature-set "$fs" --config examples/credit/train.yaml
@@ -88,7 +115,18 @@ if command -v curl >/dev/null; then
   curl -s "http://127.0.0.1:$metrics_port/metrics" \
     | grep -E '^mlpipe_(ingest_(rows|batches)_total|orchestrator_(runs_total|cache_lookups_total)|split_splits_created_total|train_(jobs_total|trials_total))' || true
   curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^mlpipe_evaluate_' || true
+  curl -s "http://127.0.0.1:$metrics_port/metrics" \
+    | grep -E '^mlpipe_score_(predictions_total|requests_total|fallbacks_total|loaded_versions|log_)' | grep -v ' 0$' || true
 fi
+echo
+echo "== summary"
+if [ -n "${best:-}" ]; then
+  echo "best model    $best (blessed by the evaluate step, deployed as production)"
+  auc="$(echo "$last_run" | tr -d ' \n' | grep -o '"auc":[0-9.]*' | head -1 | cut -d: -f2)"
+  [ -n "$auc" ] && echo "test auc      $auc (the evaluate step, 668 held-out rows)"
+fi
+echo "predictions   $("$bin/mlpipe" predict --json "$row" | sed -n 3p)"
+echo "metrics       were at http://127.0.0.1:$metrics_port/metrics (mlpipe_score_* above); report in build/evaluation-report.html"
 echo "== stopping the server"
 kill -TERM "$server_pid"; wait "$server_pid"; server_pid=""
 echo "demo finished"
