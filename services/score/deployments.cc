@@ -446,25 +446,16 @@ absl::StatusOr<v1::Route> Deployments::Rollback(
       request.set_by().empty() ? "rollback" : request.set_by();
   std::lock_guard lock(mu_);
   // The newest two revisions: the current one and the one before it.
-  std::vector<v1::Route> log;
-  auto it = store_->Scan(kRouteLog, StrCat(alias, std::string_view("\0", 1)));
-  for (; it->Valid(); it->Next()) {
-    v1::Route r;
-    if (!r.ParseFromArray(it->value().data(),
-                          static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(
-          StrCat("route log of '", alias, "' is corrupt"));
-    }
-    log.push_back(std::move(r));
-  }
-  if (!it->status().ok()) return it->status();
-  if (log.size() < 2) {
+  auto log = History(alias);
+  if (absl::IsNotFound(log.status())) log = std::vector<v1::Route>();
+  if (!log.ok()) return log.status();
+  if (log->size() < 2) {
     return Check("rollback", absl::FailedPreconditionError(StrCat(
                                  "alias '", alias,
                                  "' has no earlier route to go back to")));
   }
-  const v1::Route& current = log.back();
-  v1::Route r = log[log.size() - 2];
+  const v1::Route& current = (*log)[0];
+  v1::Route r = (*log)[1];
   if (r.targets().empty()) {
     return Check("rollback", absl::FailedPreconditionError(StrCat(
                                  "alias '", alias,
