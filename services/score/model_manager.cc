@@ -20,10 +20,10 @@ const std::shared_ptr<const Servable>& ServingRoute::Pick(double u) const {
   return targets.back();
 }
 
-const Servable* ServingRoute::FallbackFor(const Servable* target) const {
-  const Servable* primary_servable = targets[primary].get();
-  if (target != primary_servable) return primary_servable;
-  if (fallback && fallback.get() != target) return fallback.get();
+std::shared_ptr<const Servable> ServingRoute::FallbackFor(
+    const Servable* target) const {
+  if (target != targets[primary].get()) return targets[primary];
+  if (fallback && fallback.get() != target) return fallback;
   return nullptr;
 }
 

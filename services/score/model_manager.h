@@ -47,7 +47,7 @@ struct ServingRoute {
   const std::shared_ptr<const Servable>& Pick(double u) const;
   // Who answers when `target` errs or is late: a canary falls back to the
   // primary, the primary to the route's fallback; null when none.
-  const Servable* FallbackFor(const Servable* target) const;
+  std::shared_ptr<const Servable> FallbackFor(const Servable* target) const;
 };
 
 // What requests see. Immutable once published.

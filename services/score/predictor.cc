@@ -280,7 +280,7 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
   out.servable = routed->target;
   std::vector<double> x;
   const ServingRoute* route = routed->route;
-  const Servable* fallback =
+  const std::shared_ptr<const Servable> fallback =
       route ? route->FallbackFor(routed->target.get()) : nullptr;
   const double budget_ms = route ? route->route.latency_budget_ms() : 0;
   absl::Status st;
@@ -294,29 +294,23 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
   }
   if (!st.ok()) {
     // Bad input is the caller's to fix: no fallback for it.
-    if (absl::IsInvalidArgument(st) || absl::IsNotFound(st) ||
-        fallback == nullptr) {
-      if (!absl::IsInvalidArgument(st) && !absl::IsNotFound(st) &&
-          routed->target->metrics())
+    const bool callers = absl::IsInvalidArgument(st) || absl::IsNotFound(st);
+    if (callers || fallback == nullptr) {
+      if (!callers && routed->target->metrics())
         routed->target->metrics()->failed->Increment(static_cast<double>(n));
       return st;
     }
     if (auto* m = routed->target->metrics()) {
       (late ? m->fell_back_late : m->fell_back_error)->Increment();
     }
-    // Find the fallback's shared handle (the state holds it).
-    std::shared_ptr<const Servable> fb;
-    for (const auto& t : route->targets)
-      if (t.get() == fallback) fb = t;
-    if (!fb) fb = route->fallback;
-    absl::Status fst = Run(*fb, input, &x, &out.scores);
+    absl::Status fst = Run(*fallback, input, &x, &out.scores);
     if (!fst.ok()) {
       return absl::Status(
-          st.code(),
-          StrCat(std::string(st.message()), "; the fallback ", fb->version(),
-                 " failed too: ", std::string(fst.message())));
+          st.code(), StrCat(std::string(st.message()), "; the fallback ",
+                            fallback->version(), " failed too: ",
+                            std::string(fst.message())));
     }
-    out.servable = fb;
+    out.servable = fallback;
     out.fallback = true;
   }
   out.ids.reserve(n);
