@@ -28,27 +28,26 @@ uint64_t ProcessNonce() {
 
 // Counts the request in mlpipe_score_requests_total by its outcome.
 absl::Status Count(absl::Status s) {
-  const char* outcome = "failed";
+  ScoreMetrics& m = Metrics();
   switch (s.code()) {
     case absl::StatusCode::kOk:
-      outcome = "ok";
+      m.ok->Increment();
       break;
     case absl::StatusCode::kInvalidArgument:
-      outcome = "invalid";
+      m.invalid->Increment();
       break;
     case absl::StatusCode::kNotFound:
-      outcome = "not_found";
+      m.not_found->Increment();
       break;
     case absl::StatusCode::kResourceExhausted:
-      outcome = "overloaded";
+      m.overloaded->Increment();
       break;
     case absl::StatusCode::kUnavailable:
-      outcome = "unavailable";
+      m.unavailable->Increment();
       break;
     default:
-      break;
+      m.failed->Increment();
   }
-  Metrics().requests->Add({{"outcome", outcome}}).Increment();
   return s;
 }
 
@@ -305,10 +304,10 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
     }
     absl::Status fst = Run(*fallback, input, &x, &out.scores);
     if (!fst.ok()) {
-      return absl::Status(
-          st.code(), StrCat(std::string(st.message()), "; the fallback ",
-                            fallback->version(), " failed too: ",
-                            std::string(fst.message())));
+      return absl::Status(st.code(),
+                          StrCat(std::string(st.message()), "; the fallback ",
+                                 fallback->version(),
+                                 " failed too: ", std::string(fst.message())));
     }
     out.servable = fallback;
     out.fallback = true;

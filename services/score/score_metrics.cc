@@ -67,16 +67,18 @@ ScoreMetrics& Metrics() {
   static ScoreMetrics* m = [] {
     auto* m = new ScoreMetrics();
     auto& reg = metrics::Registry();
-    m->requests = &prometheus::BuildCounter()
-                       .Name("mlpipe_score_requests_total")
-                       .Help(
-                           "Predict requests by outcome: ok, invalid, "
-                           "not_found, overloaded, unavailable, failed.")
-                       .Register(reg);
-    for (const char* o :
-         {"ok", "invalid", "not_found", "overloaded", "unavailable", "failed"})
-      m->requests->Add({{"outcome", o}});
-    m->overloaded = &m->requests->Add({{"outcome", "overloaded"}});
+    auto& requests = prometheus::BuildCounter()
+                         .Name("mlpipe_score_requests_total")
+                         .Help(
+                             "Predict requests by outcome: ok, invalid, "
+                             "not_found, overloaded, unavailable, failed.")
+                         .Register(reg);
+    m->ok = &requests.Add({{"outcome", "ok"}});
+    m->invalid = &requests.Add({{"outcome", "invalid"}});
+    m->not_found = &requests.Add({{"outcome", "not_found"}});
+    m->overloaded = &requests.Add({{"outcome", "overloaded"}});
+    m->unavailable = &requests.Add({{"outcome", "unavailable"}});
+    m->failed = &requests.Add({{"outcome", "failed"}});
     m->inflight = &prometheus::BuildGauge()
                        .Name("mlpipe_score_inflight_requests")
                        .Help("Predict requests being scored now.")

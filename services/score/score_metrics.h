@@ -32,12 +32,16 @@ std::shared_ptr<ServableMetrics> NewServableMetrics(const std::string& model,
                                                     const std::string& version);
 
 struct ScoreMetrics {
-  // mlpipe_score_requests_total{outcome}: ok, invalid, not_found,
-  // overloaded, unavailable, failed.
-  prometheus::Family<prometheus::Counter>* requests;
-  prometheus::Counter* overloaded;  // requests{outcome="overloaded"}.
-  prometheus::Gauge* inflight;      // mlpipe_score_inflight_requests.
-  prometheus::Gauge* loaded;        // mlpipe_score_loaded_versions.
+  // mlpipe_score_requests_total{outcome}, made once (Predict counts every
+  // request without a label look-up).
+  prometheus::Counter* ok;
+  prometheus::Counter* invalid;
+  prometheus::Counter* not_found;
+  prometheus::Counter* overloaded;
+  prometheus::Counter* unavailable;
+  prometheus::Counter* failed;
+  prometheus::Gauge* inflight;  // mlpipe_score_inflight_requests.
+  prometheus::Gauge* loaded;    // mlpipe_score_loaded_versions.
   prometheus::Family<prometheus::Counter>* loads;  // {outcome}.
   prometheus::Histogram* load_seconds;
   prometheus::Gauge* log_depth;      // mlpipe_score_log_queue_depth.
