@@ -63,11 +63,8 @@ void RemoveTarget(v1::Route* r, const std::string& version) {
 // Every version the routes name.
 std::set<std::string> Named(const std::map<std::string, v1::Route>& routes) {
   std::set<std::string> out;
-  for (const auto& [alias, r] : routes) {
-    for (const auto& t : r.targets()) out.insert(t.model_version());
-    for (const auto& v : r.shadows()) out.insert(v);
-    if (!r.fallback().empty()) out.insert(r.fallback());
-  }
+  for (const auto& [alias, r] : routes)
+    for (auto& v : VersionsOf(r)) out.insert(std::move(v));
   return out;
 }
 
@@ -227,12 +224,12 @@ absl::Status Deployments::Restore() {
   auto state = manager_->Prepare(routes_, /*partial=*/true);
   if (!state.ok()) return state.status();
   std::string failed;
-  for (const auto& v : Named(routes_)) {
-    if ((*state)->versions.contains(v)) continue;
-    for (const auto& st : manager_->Versions()) {
-      if (st.model_version() == v)
-        StrAppend(&failed, failed.empty() ? "" : "; ", v, ": ", st.error());
-    }
+  const std::set<std::string> named = Named(routes_);
+  for (const auto& st : manager_->Versions()) {
+    if (named.contains(st.model_version()) &&
+        !(*state)->versions.contains(st.model_version()))
+      StrAppend(&failed, failed.empty() ? "" : "; ", st.model_version(), ": ",
+                st.error());
   }
   manager_->Publish(*std::move(state));
   if (!failed.empty()) {

@@ -13,6 +13,14 @@ namespace mlpipe::score {
 
 using google::protobuf::util::TimeUtil;
 
+std::vector<std::string> VersionsOf(const v1::Route& route) {
+  std::vector<std::string> out;
+  for (const auto& t : route.targets()) out.push_back(t.model_version());
+  for (const auto& v : route.shadows()) out.push_back(v);
+  if (!route.fallback().empty()) out.push_back(route.fallback());
+  return out;
+}
+
 const std::shared_ptr<const Servable>& ServingRoute::Pick(double u) const {
   for (size_t i = 0; i + 1 < targets.size(); ++i) {
     if (u < upper[i]) return targets[i];
@@ -106,12 +114,8 @@ absl::StatusOr<std::shared_ptr<const ServingState>> ModelManager::Prepare(
     return absl::OkStatus();
   };
   for (const auto& [alias, route] : routes) {
-    for (const auto& t : route.targets())
-      if (auto s = get(t.model_version()); !s.ok()) return s;
-    for (const auto& v : route.shadows())
+    for (const auto& v : VersionsOf(route))
       if (auto s = get(v); !s.ok()) return s;
-    if (!route.fallback().empty())
-      if (auto s = get(route.fallback()); !s.ok()) return s;
   }
   for (const auto& [alias, route] : routes) {
     ServingRoute sr;
@@ -153,29 +157,18 @@ absl::StatusOr<std::shared_ptr<const ServingState>> ModelManager::Prepare(
 void ModelManager::Publish(std::shared_ptr<const ServingState> state) {
   {
     std::lock_guard lock(status_mu_);
-    // Forget versions no longer served (failed ones stay until replaced).
+    std::map<std::string, std::vector<std::string>> aliases;  // By version.
+    for (const auto& [alias, r] : state->routes)
+      for (const auto& v : VersionsOf(r.route)) aliases[v].push_back(alias);
     for (auto it = status_.begin(); it != status_.end();) {
-      if (it->second.state() == v1::READY &&
-          !state->versions.contains(it->first)) {
-        it = status_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (auto& [v, st] : status_) {
+      v1::LoadedVersion& st = it->second;
       st.clear_aliases();
-      for (const auto& [alias, r] : state->routes) {
-        bool uses = false;
-        for (const auto& t : r.route.targets())
-          uses = uses || t.model_version() == v;
-        for (const auto& s : r.route.shadows()) uses = uses || s == v;
-        uses = uses || r.route.fallback() == v;
-        if (uses) st.add_aliases(alias);
-      }
-    }
-    // A failed version no route names any more is forgotten.
-    for (auto it = status_.begin(); it != status_.end();) {
-      if (it->second.state() == v1::FAILED && it->second.aliases().empty()) {
+      auto a = aliases.find(it->first);
+      if (a != aliases.end())
+        *st.mutable_aliases() = {a->second.begin(), a->second.end()};
+      // Forget versions no longer served, and failed ones no route names.
+      if ((st.state() == v1::READY && !state->versions.contains(it->first)) ||
+          (st.state() == v1::FAILED && st.aliases().empty())) {
         it = status_.erase(it);
       } else {
         ++it;

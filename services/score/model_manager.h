@@ -33,6 +33,9 @@ class ModelSource {
       const std::string& model) = 0;
 };
 
+// Every version a route names: its targets, shadows and fallback.
+std::vector<std::string> VersionsOf(const v1::Route& route);
+
 // A route as requests use it: its versions resolved to loaded servables.
 struct ServingRoute {
   v1::Route route;
