@@ -1,10 +1,10 @@
 #include "services/score/batch_scorer.h"
 
 #include <cmath>
-#include <cstdio>
 
 #include "absl/time/clock.h"
 #include "common/ml/data.h"
+#include "common/storage/key_codec.h"
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
@@ -15,14 +15,14 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-std::string ResultKey(const std::string& id, int64_t chunk) {
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "%012lld", static_cast<long long>(chunk));
-  return StrCat(id, std::string_view("\0", 1), buf);
-}
-
 std::string ResultPrefix(const std::string& id) {
   return StrCat(id, std::string_view("\0", 1));
+}
+
+std::string ResultKey(const std::string& id, int64_t chunk) {
+  std::string key = ResultPrefix(id);
+  storage::AppendU64(&key, static_cast<uint64_t>(chunk));
+  return key;
 }
 
 // Row-major features from NUMERIC columns `names` of `t` (NaN where
@@ -153,7 +153,7 @@ absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
   {
     storage::WriteBatch b;
     b.DeleteRange(kBatchResults, ResultPrefix(id),
-                  StrCat(id, std::string_view("\x01", 1)));
+                  storage::PrefixEnd(ResultPrefix(id)));
     if (auto st = store_->Write(b); !st.ok()) return st;
   }
   v1::BatchScoring job;

@@ -7,7 +7,7 @@
 //
 // Column families:
 //   batch_jobs     id -> v1::BatchScoring
-//   batch_results  id \0 <chunk, 12 digits> -> v1::Frame
+//   batch_results  id \0 <chunk, 8 bytes big-endian> -> v1::Frame
 #ifndef MLPIPE_SERVICES_SCORE_BATCH_SCORER_H_
 #define MLPIPE_SERVICES_SCORE_BATCH_SCORER_H_
 

@@ -1,10 +1,10 @@
 #include "services/score/deployments.h"
 
 #include <cmath>
-#include <cstdio>
 #include <set>
 
 #include "absl/time/clock.h"
+#include "common/storage/key_codec.h"
 #include "common/util/ids.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
@@ -17,9 +17,9 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 std::string LogKey(const std::string& alias, int64_t revision) {
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "%012lld", static_cast<long long>(revision));
-  return StrCat(alias, std::string_view("\0", 1), buf);
+  std::string key = StrCat(alias, std::string_view("\0", 1));
+  storage::AppendU64(&key, static_cast<uint64_t>(revision));
+  return key;
 }
 
 bool Serves(const v1::Route& r, const std::string& version) {

@@ -6,7 +6,7 @@
 //
 // Column families:
 //   routes     alias -> v1::Route (current; absent when undeployed)
-//   route_log  alias \0 <revision, 12 digits> -> v1::Route
+//   route_log  alias \0 <revision, 8 bytes big-endian> -> v1::Route
 //   events     model.deployed {alias, model_version, percent, shadow,
 //              set_by, revision}
 #ifndef MLPIPE_SERVICES_SCORE_DEPLOYMENTS_H_

@@ -1,5 +1,6 @@
 #include "services/score/prediction_log.h"
 
+#include "common/storage/key_codec.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
@@ -11,13 +12,9 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 std::string RecordKey(const v1::PredictionRecord& r) {
-  uint64_t micros =
-      static_cast<uint64_t>(TimeUtil::TimestampToMicroseconds(r.time()));
-  std::string key(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    key[i] = static_cast<char>(micros & 0xff);
-    micros >>= 8;
-  }
+  std::string key;
+  storage::AppendU64(
+      &key, static_cast<uint64_t>(TimeUtil::TimestampToMicroseconds(r.time())));
   key += r.prediction_id();
   return key;
 }
