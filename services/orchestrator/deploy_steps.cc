@@ -4,6 +4,7 @@
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/score_service.grpc.pb.h"
+#include "services/score/deployments.h"
 
 namespace mlpipe::orchestrator {
 namespace {
@@ -49,14 +50,7 @@ class DeployExecutor final : public StepExecutor {
     if (auto s = stub->Deploy(&call, *req, &resp); !s.ok())
       return InStep(step, rpc::FromGrpcStatus(s));
     const v1::Route& route = resp.route();
-    std::string primary;
-    double best = -1;
-    for (const auto& t : route.targets()) {
-      if (t.percent() > best) {
-        best = t.percent();
-        primary = t.model_version();
-      }
-    }
+    const std::string primary = score::PrimaryOf(route);
     double percent = 0;
     for (const auto& t : route.targets())
       if (t.model_version() == req->model_version()) percent = t.percent();
