@@ -17,10 +17,9 @@ std::string ArtifactHash(const v1::ModelArtifact& artifact) {
 absl::Status CheckArtifactHash(const v1::ModelArtifact& artifact) {
   std::string want = ArtifactHash(artifact);
   if (want != artifact.sha256()) {
-    return absl::DataLossError(StrCat("model ", artifact.id(),
-                                      ": content hash ", want,
-                                      " does not match the stored ",
-                                      artifact.sha256()));
+    return absl::DataLossError(
+        StrCat("model ", artifact.id(), ": content hash ", want,
+               " does not match the stored ", artifact.sha256()));
   }
   return absl::OkStatus();
 }

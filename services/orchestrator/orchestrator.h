@@ -23,10 +23,10 @@
 #include "absl/status/statusor.h"
 #include "common/events/event_log.h"
 #include "common/storage/store.h"
+#include "common/util/task_pool.h"
 #include "mlpipe/v1/orchestrator_service.pb.h"
 #include "services/orchestrator/executor.h"
 #include "services/orchestrator/metadata_store.h"
-#include "common/util/task_pool.h"
 
 namespace mlpipe::orchestrator {
 

@@ -27,7 +27,6 @@ absl::StatusOr<v1::ModelArtifact> Parse(std::string_view bytes,
 
 }  // namespace
 
-
 v1::ModelArtifact Summary(const v1::ModelArtifact& artifact) {
   v1::ModelArtifact s = artifact;
   s.clear_learned();

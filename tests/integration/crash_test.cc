@@ -153,8 +153,9 @@ TEST(TrainCrashTest, KillDuringTrainingResumesFromTheCheckpoint) {
   {
     // The example pipeline: the credit split and its feature set.
     Standalone server(data);
-    auto r = server.Cli({"--output", "json", "run",
-                         SourcePath("examples/credit/pipeline.yaml"), "--watch"});
+    auto r =
+        server.Cli({"--output", "json", "run",
+                    SourcePath("examples/credit/pipeline.yaml"), "--watch"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     v1::Run run;
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &run).ok());
