@@ -31,6 +31,7 @@ bench:
 	bench/prep/run.sh $(BUILD_DIR)
 	bench/prep/online.sh $(BUILD_DIR)
 	bench/split/run.sh $(BUILD_DIR)
+	bench/score/run.sh $(BUILD_DIR)
 	bench/train/run.sh $(BUILD_DIR)
 
 format:

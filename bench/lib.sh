@@ -2,6 +2,8 @@
 # on OS-chosen ports with its data under $work.
 #   start_server BIN_DIR WORK_DIR [extra flags...]  sets server_pid, MLPIPE_SERVER
 #   stop_server
+#   flights_late_csv LIMIT OUT  flights3m's first LIMIT rows (0: all) as CSV with
+#                               the label late = yes when delay > 15 minutes
 start_server() {
   local bin="$1" work="$2"
   shift 2
@@ -22,4 +24,12 @@ stop_server() {
     wait "$server_pid" || true
   fi
   server_pid=""
+}
+
+flights_late_csv() {
+  local limit="$1" out="$2"
+  {
+    if [ "$limit" -gt 0 ]; then gzip -dc ../shared/data/flights3m.csv.gz | head -n $((limit + 1)) || true
+    else gzip -dc ../shared/data/flights3m.csv.gz; fi
+  } | awk -F, 'NR == 1 { print $0 ",late"; next } { print $0 "," ($2 > 15 ? "yes" : "no") }' > "$out"
 }

@@ -13,7 +13,7 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libabsl-dev librocksdb-dev libzstd-dev liblz4-dev libsnappy-dev libbz2-dev zlib1g-dev
   prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev libssl-dev
-  libxgboost-dev xgboost
+  libxgboost-dev xgboost libjemalloc-dev
   libgtest-dev libgmock-dev
 )
 test_pkgs=(prometheus      # promtool lints /metrics in the tests.

@@ -10,7 +10,6 @@
 #include "common/features/transform.h"
 #include "common/table/csv.h"
 #include "common/table/typing.h"
-#include "common/util/memory.h"
 #include "google/protobuf/util/json_util.h"
 
 using namespace mlpipe;
@@ -21,7 +20,6 @@ int main(int argc, char** argv) {
     std::cerr << "usage: prep_bench DATA.csv TRANSFORMS.json\n";
     return 2;
   }
-  KeepLargeBlocksInHeap();  // As every mlpipe server does at start-up.
   // Load (untimed): columns typed as ingest types them.
   std::vector<table::Table> chunks;
   table::ColumnTyper typer;

@@ -30,10 +30,7 @@ cmake --build "$build" --target export_part mlpipe mlpipe-standalone > /dev/null
 
 rounds=200 depth=6 eta=0.1 threads=2 c=1.0
 csv="$work/flights.csv"
-{
-  if [ "$limit" -gt 0 ]; then gzip -dc "$data" | head -n $((limit + 1)) || true
-  else gzip -dc "$data"; fi
-} | awk -F, 'NR == 1 { print $0 ",late"; next } { print $0 "," ($2 > 15 ? "yes" : "no") }' > "$csv"
+flights_late_csv "$limit" "$csv"
 rows=$(( $(wc -l < "$csv") - 1 ))
 cat > "$work/pipeline.yaml" <<YAML
 apiVersion: mlpipe/v1

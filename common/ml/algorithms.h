@@ -45,6 +45,9 @@ absl::StatusOr<std::unique_ptr<Model>> LoadKMeans(
 absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
     v1::Task task, size_t num_features, int num_classes,
     const v1::TreeEnsembleParameters& p);
+// Whether a tree model predicts small batches with its own tree walk
+// (bit-identical to XGBoost's) instead of calling XGBoost.
+bool UsesFlatForest(const Model& model);
 
 // INVALID_ARGUMENT naming the first feature with a missing (NaN) or
 // infinite value, for algorithms that cannot take them.

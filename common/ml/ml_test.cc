@@ -3,12 +3,14 @@
 // /usr/bin/python3), and the results must agree.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iomanip>
 
 #include "common/eval/score.h"
 #include "common/features/test_data.h"
 #include "common/features/transform.h"
+#include "common/ml/algorithms.h"
 #include "common/ml/lbfgs.h"
 #include "common/ml/model.h"
 #include "common/ml/table_data.h"
@@ -386,6 +388,54 @@ TEST(ModelTest, EveryAlgorithmRoundTripsThroughItsParameters) {
     ASSERT_TRUE((*loaded)->Predict(c.ex->eval.x, &b).ok());
     EXPECT_EQ(a, b);
     EXPECT_EQ(a.size(), c.ex->eval.rows() * model->OutputWidth());
+  }
+}
+
+// Serving predicts a row at a time with mlpipe's own tree walk; it must
+// give what XGBoost gives for the same rows in one batch, bit for bit, with
+// missing values too.
+TEST(ModelTest, SmallBatchesWalkTheTreesBitForBitAsXgboost) {
+  Example bin = Featurize("credit/credit.csv", "Status", v1::BINARY, "bad");
+  Example multi = Featurize("penguins/penguins.csv", "species", v1::MULTICLASS);
+  Example reg = Featurize("ames/ames.csv", "Sale_Price", v1::REGRESSION);
+  struct Case {
+    const char* algorithm;
+    v1::Task task;
+    const Example* ex;
+    bool flat;
+  };
+  for (const Case& c :
+       std::vector<Case>{{"gbdt", v1::BINARY, &bin, true},
+                         {"gbdt", v1::REGRESSION, &reg, true},
+                         {"random_forest", v1::BINARY, &bin, true},
+                         {"gbdt", v1::MULTICLASS, &multi, false}}) {
+    SCOPED_TRACE(std::string(c.algorithm) + " " + v1::Task_Name(c.task));
+    auto params = std::string(c.algorithm) == "gbdt"
+                      ? ParamsOf({{"rounds", Num(60)}, {"max_depth", Num(6)}})
+                      : ParamsOf({{"trees", Num(30)}});
+    auto fitted = MustFit(c.algorithm, params, c.ex->train, c.task);
+    ASSERT_NE(fitted, nullptr);
+    auto model = LoadModel(c.task, c.ex->train.x.cols, c.ex->train.num_classes,
+                           fitted->Parameters());
+    ASSERT_TRUE(model.ok()) << model.status();
+    EXPECT_EQ(internal::UsesFlatForest(**model), c.flat);
+    // The eval rows, and the same with every 7th value missing.
+    std::vector<double> x = c.ex->eval.x.values;
+    const size_t d = c.ex->eval.x.cols, n = c.ex->eval.rows();
+    x.insert(x.end(), c.ex->eval.x.values.begin(), c.ex->eval.x.values.end());
+    for (size_t i = n * d; i < x.size(); i += 7) x[i] = NAN;
+    MatrixView all(x.data(), 2 * n, d);
+    ASSERT_GT(all.rows, 16u);
+    std::vector<double> batch, one;
+    ASSERT_TRUE((*model)->Predict(all, &batch).ok());
+    const int w = (*model)->OutputWidth();
+    for (size_t r = 0; r < all.rows; ++r) {
+      ASSERT_TRUE((*model)->Predict(all.Rows(r, r + 1), &one).ok());
+      ASSERT_EQ(one.size(), static_cast<size_t>(w));
+      for (int k = 0; k < w; ++k)
+        ASSERT_EQ(std::memcmp(&one[k], &batch[r * w + k], sizeof(double)), 0)
+            << "row " << r << ": " << one[k] << " vs " << batch[r * w + k];
+    }
   }
 }
 

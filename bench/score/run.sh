@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# bench/score: online and batch scoring, next to the peers, in one run.
+#
+# The model: flights (first ROWS rows of flights3m; late = delay > 15 min),
+# a pipeline ingests them, splits 20/80 (stratified), fits the transform on
+# the training part (distance standardized, hour / day of week / month of
+# the date, origin and destination one-hot over their 20 most frequent
+# values: 45 features), trains GBDT (200 trees, depth 6) and deploys it as
+# `production`.
+#
+# Online: the harness (bench/score/score_bench.cc, C++ gRPC client) sends
+# the same 1-row Predict requests (raw fields: date, distance, origin,
+# destination) to
+#   - mlpipe's scoring service (transform + GBDT + prediction log),
+#   - a no-op Scoring service the harness hosts on the platform's gRPC
+#     server class (parses the request, answers empty), written with gRPC's
+#     synchronous API and with its callback API (as mlpipe's services are),
+#   - a Python grpcio server (8 worker threads) around Python XGBoost with
+#     the same booster and the same fitted transform (bench/score/peer.py).
+# Latency: CALLS sequential calls (p50 / p99). Throughput: CLIENTS calls
+# always in flight (an asynchronous client) for SECONDS. The Python server's
+# predictions are compared with mlpipe's.
+#
+# Batch: `mlpipe batch-score` over the whole dataset (read from the store,
+# transform, predict on 2 threads, results stored), its job time, vs Python
+# XGBoost in process on the same rows already in memory (pandas, not timed):
+# vectorized transform + DMatrix + predict (2 threads), best of REPEATS.
+#
+# Usage: bench/score/run.sh [BUILD_DIR] [ROWS] [CALLS] [CLIENTS] [SECONDS] [REPEATS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build="${1:-build}"
+limit="${2:-1000000}"
+calls="${3:-20000}"
+clients="${4:-32}"
+seconds="${5:-5}"
+repeats="${6:-3}"
+bin="$build/bin"
+data="../shared/data/flights3m.csv.gz"
+[ -f "$data" ] || { echo "missing $data" >&2; exit 1; }
+source bench/lib.sh
+work="$(mktemp -d "${TMPDIR:-/tmp}/mlpipe-bench-score.XXXXXX")"
+py_pid=""
+trap 'stop_server; [ -n "$py_pid" ] && kill "$py_pid" 2>/dev/null; rm -rf "$work"' EXIT
+cmake --build "$build" --target score_bench mlpipe mlpipe-standalone > /dev/null
+
+csv="$work/flights.csv"
+flights_late_csv "$limit" "$csv"
+rows=$(( $(wc -l < "$csv") - 1 ))
+cat > "$work/pipeline.yaml" <<YAML
+apiVersion: mlpipe/v1
+kind: Pipeline
+metadata: {name: score-bench}
+spec:
+  dataset: flights
+  label: late
+  positive_class: "yes"
+  steps:
+    - {name: load, type: ingest, file: flights.csv}
+    - {name: split, type: split, after: [load], strategy: stratified,
+       ratios: {train: 0.2, eval: 0.8}, seed: 1}
+    - name: features
+      type: prepare
+      after: [split]
+      fit_on: {split: split, part: train}
+      transforms:
+        - {columns: [distance], scale: standard}
+        - {columns: [date], timestamp_parts: [hour, day_of_week, month]}
+        - {columns: [origin, destination], one_hot: {max_categories: 20}}
+    - name: train
+      type: train
+      after: [split, features]
+      model: flights
+      candidates:
+        - {name: gbdt, algorithm: gbdt, params: {rounds: 200, max_depth: 6, eta: 0.1}}
+    - {name: deploy, type: deploy, after: [train], alias: production}
+YAML
+
+start_server "$bin" "$work"
+echo "pipeline: ingest $rows rows, split, features, train GBDT 200 trees, deploy"
+t0=$(date +%s.%N)
+"$bin/mlpipe" --output json run "$work/pipeline.yaml" --watch > "$work/run.json"
+echo "  $(echo "$(date +%s.%N) - $t0" | bc -l | xargs printf '%.1f') s"
+model=$("$bin/mlpipe" --output json deployments list |
+  /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["routes"][0]["targets"][0]["model_version"])')
+mkdir -p "$work/model" "$work/stubs"
+"$bin/score_bench" export "$MLPIPE_SERVER" "$model" "$work/model"
+
+# Request rows: the last 10,000 rows of the file, raw fields as a client
+# sends them (timestamps as microseconds since the epoch, UTC).
+tail -n 10000 "$csv" | /usr/bin/python3 -c '
+import json, sys
+from datetime import datetime, timezone
+for line in sys.stdin:
+    date, _, distance, origin, dest, _ = line.rstrip("\n").split(",")
+    t = datetime.fromisoformat(date).replace(tzinfo=timezone.utc)
+    micros = (t - datetime(1970, 1, 1, tzinfo=timezone.utc)) // __import__("datetime").timedelta(microseconds=1)
+    print(json.dumps({"date": micros, "distance": float(distance),
+                      "origin": origin, "destination": dest}))' > "$work/rows.jsonl"
+
+/usr/bin/protoc -I proto --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
+  --plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin \
+  mlpipe/v1/score_service.proto mlpipe/v1/frame.proto mlpipe/v1/model.proto \
+  mlpipe/v1/transform.proto mlpipe/v1/operation.proto
+/usr/bin/python3 bench/score/peer.py serve "$work/stubs" "$work/model" "$work/py.port" 8 \
+  2> "$work/py.log" &
+py_pid=$!
+for _ in $(seq 1 200); do [ -s "$work/py.port" ] && break; sleep 0.05; done
+[ -s "$work/py.port" ] || { echo "python server did not start: $(cat "$work/py.log")" >&2; exit 1; }
+
+echo "online: $calls sequential 1-row calls, then $clients clients for $seconds s, per server"
+"$bin/score_bench" load "$work/rows.jsonl" production "$calls" "$clients" "$seconds" \
+  mlpipe="$MLPIPE_SERVER" noop-sync=noop noop-callback=noopcb python="127.0.0.1:$(cat "$work/py.port")" > "$work/online.json"
+kill "$py_pid"; wait "$py_pid" 2>/dev/null || true; py_pid=""
+
+echo "batch: mlpipe batch-score over $rows rows"
+"$bin/mlpipe" --output json batch-score --model production --dataset flights \
+  --out "$work/ours.csv" > "$work/batch.json"
+stop_server
+peer=$(/usr/bin/python3 bench/score/peer.py batch "$work/model" "$csv" 2 "$repeats" "$work/ours.csv")
+
+/usr/bin/python3 - "$work/online.json" "$work/batch.json" "$peer" "$model" <<'PY'
+import json, sys
+online = {r["name"]: r for r in json.load(open(sys.argv[1]))}
+batch = json.load(open(sys.argv[2]))
+peer = json.loads(sys.argv[3])
+m, p = online["mlpipe"], online["python"]
+n = min(online["noop-sync"], online["noop-callback"], key=lambda r: r["p50_us"])
+for r in online.values():
+    if r["errors"]:
+        sys.exit(f"{r['name']}: {r['errors']} failed calls ({r['first_error']})")
+print(f"bench/score (model {sys.argv[4]}: GBDT 200 trees depth 6, {peer['features']} features)")
+print(f"  Predict 1 row    p50 / p99 us   throughput ({m['clients']} clients)")
+for r in (m, online["noop-sync"], online["noop-callback"], p):
+    print(f"  {r['name']:<16} {r['p50_us']:7.0f} / {r['p99_us']:<7.0f} {r['rps']:9.0f} /s")
+print(f"  p50 {m['p50_us'] / n['p50_us']:.2f}x the faster no-op's (target <= 1.5); "
+      f"throughput {m['rps'] / p['rps']:.1f}x the Python server (target >= 10); "
+      f"Python's predictions vs mlpipe's: max |diff| {p['max_diff']} over {p['checked']} rows")
+rows = int(batch.get("rows", 0))
+ours_s = float(batch["seconds"])
+print(f"  batch scoring {rows:,} rows: mlpipe {ours_s:.2f} s ({rows / ours_s:,.0f} rows/s, "
+      f"read + transform + predict + store); Python XGBoost in process {peer['total_s']:.2f} s "
+      f"({peer['rows'] / peer['total_s']:,.0f} rows/s; transform {peer['transform_s']:.2f} s, "
+      f"DMatrix + predict {peer['predict_s']:.2f} s): {peer['total_s'] / ours_s:.2f}x its rows/s "
+      f"(target >= 1); predict alone {peer['predict_s'] / ours_s:.2f}x; "
+      f"max |diff| {peer.get('max_diff')}")
+PY

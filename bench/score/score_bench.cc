@@ -1,0 +1,314 @@
+// The load harness of bench/score. One client, the same requests, several
+// servers of mlpipe.v1.Scoring/Predict:
+//   - mlpipe's scoring service (a deployed model, transform + GBDT),
+//   - a no-op Scoring service this harness hosts itself on the platform's
+//     own gRPC server (common/rpc): it parses the request and answers an
+//     empty response, so it measures gRPC + protobuf and nothing else; in
+//     two forms, gRPC's synchronous API ("noop") and its callback API
+//     ("noopcb", as mlpipe's services are written),
+//   - any other server of the same RPC (bench/score/python_server.py).
+//
+// Per server: latency of sequential 1-row calls (p50 / p99 / mean), then
+// throughput with CLIENTS calls in flight for SECONDS (asynchronous client).
+// Also checks that the servers that predict agree: P(positive) of the same
+// rows, max absolute difference against the first server. Prints JSON.
+//
+// Usage:
+//   score_bench export SERVER MODEL OUT_DIR
+//       GetModel(MODEL) from the training service at SERVER; writes
+//       OUT_DIR/model.ubj (the XGBoost booster), OUT_DIR/model.json (the
+//       artifact without learned parameters: transform, feature names,
+//       classes) for the Python peers.
+//   score_bench load ROWS.jsonl MODEL CALLS CLIENTS SECONDS NAME=ADDR...
+//       ROWS.jsonl: one JSON object of raw fields per line. ADDR "noop" and
+//       "noopcb" are the in-harness no-op servers.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/rpc/server.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/completion_queue.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+#include "mlpipe/v1/score_service.grpc.pb.h"
+#include "mlpipe/v1/train_service.grpc.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using mlpipe::v1::PredictRequest;
+using mlpipe::v1::PredictResponse;
+using mlpipe::v1::Scoring;
+
+// Parses and answers nothing: the floor of a Predict round trip.
+class NoopScoring final : public Scoring::Service {
+  grpc::Status Predict(grpc::ServerContext*, const PredictRequest*,
+                       PredictResponse*) override {
+    return grpc::Status::OK;
+  }
+};
+
+class NoopCallback final : public Scoring::CallbackService {
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* ctx,
+                                    const PredictRequest*,
+                                    PredictResponse*) override {
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+};
+
+int Fail(const std::string& why) {
+  std::fprintf(stderr, "score_bench: %s\n", why.c_str());
+  return 1;
+}
+
+// One channel per client thread: a distinct channel argument keeps gRPC
+// from sharing one connection between them.
+std::unique_ptr<Scoring::Stub> Stub(const std::string& addr, int client) {
+  grpc::ChannelArguments args;
+  args.SetInt("mlpipe.bench_client", client);
+  return Scoring::NewStub(grpc::CreateCustomChannel(
+      addr, grpc::InsecureChannelCredentials(), args));
+}
+
+struct Result {
+  std::string name;
+  std::vector<double> micros;
+  double Quantile(double q) const {
+    std::vector<double> v = micros;
+    std::sort(v.begin(), v.end());
+    return v[static_cast<size_t>(q * (v.size() - 1))];
+  }
+  double Mean() const {
+    double s = 0;
+    for (double m : micros) s += m;
+    return s / micros.size();
+  }
+  long long calls = 0, errors = 0;
+  double seconds = 0;
+  std::string first_error;
+  std::vector<double> scores;  // P(positive) of the check rows.
+};
+
+// The positive class's probability, or the value.
+double Score(const mlpipe::v1::Prediction& p) {
+  return p.probabilities_size() == 2 ? p.probabilities(1) : p.value();
+}
+
+int Load(int argc, char** argv) {
+  if (argc < 8)
+    return Fail("usage: load ROWS MODEL CALLS CLIENTS SECONDS NAME=ADDR...");
+  std::ifstream in(argv[2]);
+  if (!in) return Fail(std::string("cannot read ") + argv[2]);
+  const std::string model = argv[3];
+  const int calls = std::stoi(argv[4]), clients = std::stoi(argv[5]);
+  const double seconds = std::stod(argv[6]);
+  std::vector<PredictRequest> requests;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    PredictRequest r;
+    r.set_model(model);
+    auto st = google::protobuf::util::JsonStringToMessage(line, r.add_rows());
+    if (!st.ok()) return Fail("bad row: " + std::string(st.message()));
+    requests.push_back(std::move(r));
+  }
+  if (requests.empty()) return Fail("no rows");
+
+  NoopScoring noop;
+  NoopCallback noopcb;
+  std::unique_ptr<mlpipe::rpc::Server> noop_server;
+  std::vector<Result> results;
+  for (int a = 7; a < argc; ++a) {
+    std::string spec = argv[a];
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos) return Fail("expected NAME=ADDR: " + spec);
+    Result r;
+    r.name = spec.substr(0, eq);
+    std::string addr = spec.substr(eq + 1);
+    if (addr == "noop" || addr == "noopcb") {
+      mlpipe::rpc::ServerOptions o;
+      o.listen_address = "127.0.0.1:0";
+      grpc::Service* service = &noop;
+      if (addr == "noopcb") service = &noopcb;
+      auto s = mlpipe::rpc::Server::Start(o, {service});
+      if (!s.ok()) return Fail(s.status().ToString());
+      noop_server = std::move(*s);
+      addr = "127.0.0.1:" + std::to_string(noop_server->port());
+    }
+    auto call = [&](Scoring::Stub* stub, const PredictRequest& req,
+                    PredictResponse* resp) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+      return stub->Predict(&ctx, req, resp);
+    };
+    // Check rows: the scores, to compare servers.
+    auto stub = Stub(addr, -1);
+    const size_t check = std::min<size_t>(requests.size(), 500);
+    for (size_t i = 0; i < check; ++i) {
+      PredictResponse resp;
+      grpc::Status s = call(stub.get(), requests[i], &resp);
+      if (!s.ok()) return Fail(r.name + ": " + s.error_message());
+      if (resp.predictions_size() == 1)
+        r.scores.push_back(Score(resp.predictions(0)));
+    }
+    // Latency: one call at a time.
+    for (int i = 0; i < 300; ++i) {
+      PredictResponse resp;
+      call(stub.get(), requests[i % requests.size()], &resp);
+    }
+    r.micros.reserve(calls);
+    for (int i = 0; i < calls; ++i) {
+      PredictResponse resp;
+      auto t0 = Clock::now();
+      grpc::Status s = call(stub.get(), requests[i % requests.size()], &resp);
+      r.micros.push_back(
+          std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      if (!s.ok()) return Fail(r.name + ": " + s.error_message());
+    }
+    // Throughput: CLIENTS calls in flight, always: an asynchronous client
+    // (two completion-queue threads, a channel each) starts a new call as
+    // soon as one ends, so the client spends little CPU per call.
+    std::atomic<long long> ok{0}, errors{0};
+    std::atomic<bool> stop{false};
+    std::string first_error;
+    std::mutex mu;
+    struct Call {
+      grpc::ClientContext ctx;
+      PredictResponse resp;
+      grpc::Status status;
+      std::unique_ptr<grpc::ClientAsyncResponseReader<PredictResponse>> rpc;
+    };
+    constexpr int kLoops = 2;
+    std::vector<std::unique_ptr<Scoring::Stub>> stubs;
+    std::vector<std::unique_ptr<grpc::CompletionQueue>> cqs;
+    for (int l = 0; l < kLoops; ++l) {
+      stubs.push_back(Stub(addr, l));
+      cqs.push_back(std::make_unique<grpc::CompletionQueue>());
+    }
+    auto start = [&](int loop, size_t i) {
+      auto* c = new Call;
+      c->ctx.set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(10));
+      c->rpc = stubs[loop]->PrepareAsyncPredict(
+          &c->ctx, requests[i % requests.size()], cqs[loop].get());
+      c->rpc->StartCall();
+      c->rpc->Finish(&c->resp, &c->status, c);
+    };
+    auto t0 = Clock::now();
+    std::vector<std::thread> threads;
+    for (int l = 0; l < kLoops; ++l) {
+      threads.emplace_back([&, l] {
+        size_t i = l * 7919;
+        int inflight = 0;
+        for (int c = l; c < clients; c += kLoops, ++inflight) start(l, i++);
+        void* tag;
+        bool done;
+        while (inflight > 0 && cqs[l]->Next(&tag, &done)) {
+          std::unique_ptr<Call> c(static_cast<Call*>(tag));
+          --inflight;
+          if (c->status.ok()) {
+            ok.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            errors.fetch_add(1, std::memory_order_relaxed);
+            std::lock_guard<std::mutex> g(mu);
+            if (first_error.empty()) first_error = c->status.error_message();
+          }
+          if (!stop.load(std::memory_order_relaxed)) {
+            start(l, i++);
+            ++inflight;
+          }
+        }
+        cqs[l]->Shutdown();
+        while (cqs[l]->Next(&tag, &done)) {
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop = true;
+    for (auto& t : threads) t.join();
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    r.calls = ok;
+    r.errors = errors;
+    r.first_error = first_error;
+    results.push_back(std::move(r));
+  }
+  if (noop_server) noop_server->Shutdown();
+
+  std::printf("[");
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Result& r = results[i];
+    double diff = 0;
+    bool compared = !r.scores.empty() && !results[0].scores.empty();
+    if (compared) {
+      if (r.scores.size() != results[0].scores.size()) {
+        diff = INFINITY;
+      } else {
+        for (size_t k = 0; k < r.scores.size(); ++k)
+          diff = std::max(diff, std::fabs(r.scores[k] - results[0].scores[k]));
+      }
+    }
+    char diff_text[32] = "null";
+    if (compared)
+      std::snprintf(diff_text, sizeof diff_text, "%.3g",
+                    std::isfinite(diff) ? diff : 1e9);
+    std::printf(
+        "%s\n {\"name\": \"%s\", \"p50_us\": %.1f, \"p99_us\": %.1f, "
+        "\"mean_us\": %.1f, \"calls\": %lld, \"errors\": %lld, "
+        "\"seconds\": %.2f, \"rps\": %.1f, \"clients\": %d, "
+        "\"checked\": %zu, \"max_diff\": %s, \"first_error\": \"%s\"}",
+        i == 0 ? "" : ",", r.name.c_str(), r.Quantile(0.5), r.Quantile(0.99),
+        r.Mean(), r.calls, r.errors, r.seconds, r.calls / r.seconds, clients,
+        compared ? r.scores.size() : 0, diff_text, r.first_error.c_str());
+  }
+  std::printf("\n]\n");
+  return 0;
+}
+
+int Export(int argc, char** argv) {
+  if (argc != 5) return Fail("usage: export SERVER MODEL OUT_DIR");
+  auto stub = mlpipe::v1::Training::NewStub(
+      grpc::CreateChannel(argv[2], grpc::InsecureChannelCredentials()));
+  mlpipe::v1::GetModelRequest req;
+  req.set_id(argv[3]);
+  mlpipe::v1::ModelArtifact artifact;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub->GetModel(&ctx, req, &artifact);
+  if (!s.ok()) return Fail("GetModel: " + s.error_message());
+  if (!artifact.learned().has_trees())
+    return Fail(std::string(argv[3]) + " is not a tree ensemble");
+  const std::string dir = argv[4];
+  std::ofstream(dir + "/model.ubj", std::ios::binary)
+      << artifact.learned().trees().xgboost_ubj();
+  artifact.clear_learned();
+  std::string json;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  auto st = google::protobuf::util::MessageToJsonString(artifact, &json, o);
+  if (!st.ok()) return Fail(std::string(st.message()));
+  std::ofstream(dir + "/model.json") << json;
+  std::printf("{\"model\": \"%s\", \"features\": %d}\n", artifact.id().c_str(),
+              artifact.feature_names_size());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "export") return Export(argc, argv);
+  if (mode == "load") return Load(argc, argv);
+  return Fail("usage: score_bench export|load ... (see the source)");
+}
