@@ -100,6 +100,8 @@ void QuantileSketch::Merge(const QuantileSketch& other) {
 
 std::vector<std::pair<double, uint64_t>> QuantileSketch::Weighted() const {
   std::vector<std::pair<double, uint64_t>> items;
+  items.reserve(values_.size());
+  for (double v : values_) items.emplace_back(v, 1);
   for (size_t h = 0; h < levels_.size(); ++h) {
     for (double v : levels_[h]) items.emplace_back(v, uint64_t{1} << h);
   }

@@ -38,13 +38,16 @@ class QuantileSketch {
   // Number of values in each bucket [b[i], b[i+1]) (last bucket closed).
   std::vector<int64_t> HistogramCounts(const std::vector<double>& b) const;
   static double RankError(int k);
+  // Every retained value with the number of values it stands for, sorted
+  // by value (exact mode: each value with weight 1). The input of the drift
+  // statistics (common/ml/drift.h).
+  std::vector<std::pair<double, uint64_t>> Weighted() const;
 
  private:
   void ToSketch();
   void Compress();
   size_t Capacity(size_t level) const;
   void AddLevel();
-  std::vector<std::pair<double, uint64_t>> Weighted() const;  // Sorted.
 
   int k_;
   size_t exact_limit_;
