@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/util/strings.h"
+#include "mlpipe/v1/sketch.pb.h"
+
 namespace mlpipe::features {
 namespace {
 
@@ -61,6 +64,13 @@ void QuantileSketch::AddLevel() {
   }
 }
 
+bool QuantileSketch::Flip() {
+  uint64_t z = (coin_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return ((z ^ (z >> 31)) & 1) != 0;
+}
+
 void QuantileSketch::Compress() {
   for (size_t h = 0; h < levels_.size(); ++h) {
     if (levels_[h].size() < Capacity(h)) continue;
@@ -70,7 +80,7 @@ void QuantileSketch::Compress() {
     // With an odd count one item stays; the rest pair up, and one of each
     // pair (chosen by a shared random offset) moves up with double weight.
     size_t start = level.size() % 2;
-    size_t offset = rng_() & 1;
+    size_t offset = Flip() ? 1 : 0;
     for (size_t i = start + offset; i < level.size(); i += 2)
       levels_[h + 1].push_back(level[i]);
     level.resize(start);
@@ -147,6 +157,46 @@ std::vector<int64_t> QuantileSketch::HistogramCounts(
     for (double v : levels_[h]) add(v, int64_t{1} << h);
   }
   return counts;
+}
+
+void QuantileSketch::ToProto(v1::QuantileSketchState* out) const {
+  out->Clear();
+  out->set_k(k_);
+  out->set_exact_limit(exact_limit_);
+  out->set_count(n_);
+  out->set_exact(exact_);
+  out->set_coin(coin_);
+  out->mutable_values()->Add(values_.begin(), values_.end());
+  for (const auto& level : levels_)
+    out->add_levels()->mutable_values()->Add(level.begin(), level.end());
+}
+
+absl::StatusOr<QuantileSketch> QuantileSketch::FromProto(
+    const v1::QuantileSketchState& state) {
+  auto bad = [](const std::string& why) {
+    return absl::DataLossError(StrCat("quantile sketch state: ", why));
+  };
+  if (state.k() < 8 || state.k() > (1 << 16))
+    return bad(StrCat("k ", state.k(), " is out of range"));
+  if (state.levels_size() > 64) return bad("more than 64 levels");
+  QuantileSketch s(state.k(), state.exact_limit());
+  s.n_ = state.count();
+  s.exact_ = state.exact();
+  if (state.coin() != 0) s.coin_ = state.coin();
+  s.values_.assign(state.values().begin(), state.values().end());
+  uint64_t weight = s.values_.size();
+  for (int h = 0; h < state.levels_size(); ++h) {
+    s.AddLevel();
+    const auto& v = state.levels(h).values();
+    s.levels_[h].assign(v.begin(), v.end());
+    weight += static_cast<uint64_t>(v.size()) << h;
+  }
+  if (s.exact_ != s.levels_.empty() || (!s.exact_ && !s.values_.empty()))
+    return bad("exact mode keeps values, sketch mode levels");
+  if (weight != s.n_)
+    return bad(
+        StrCat("the weights add up to ", weight, ", not the count ", s.n_));
+  return s;
 }
 
 // --- DistinctCounter -------------------------------------------------------

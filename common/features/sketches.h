@@ -5,7 +5,6 @@
 #define MLPIPE_COMMON_FEATURES_SKETCHES_H_
 
 #include <cstdint>
-#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -13,7 +12,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "common/util/hash.h"
+
+namespace mlpipe::v1 {
+class QuantileSketchState;
+}
 
 namespace mlpipe::features {
 
@@ -42,6 +46,12 @@ class QuantileSketch {
   // by value (exact mode: each value with weight 1). The input of the drift
   // statistics (common/ml/drift.h).
   std::vector<std::pair<double, uint64_t>> Weighted() const;
+  // Its state, and back (DATA_LOSS when the state is inconsistent: the
+  // weights must add up to the count). A restored sketch merges and
+  // answers as the original.
+  void ToProto(v1::QuantileSketchState* out) const;
+  static absl::StatusOr<QuantileSketch> FromProto(
+      const v1::QuantileSketchState& state);
 
  private:
   void ToSketch();
@@ -56,7 +66,11 @@ class QuantileSketch {
   std::vector<double> values_;               // Exact mode.
   std::vector<std::vector<double>> levels_;  // Sketch: level h weighs 2^h.
   std::vector<size_t> capacities_;           // Per level; depend on depth.
-  std::mt19937_64 rng_{0x6d6c70697065ULL};   // Fixed: reproducible results.
+  // The coin for compactions: splitmix64 from a fixed seed (reproducible
+  // results), one word of state so that a restored sketch goes on exactly
+  // as the original would.
+  uint64_t coin_ = 0x6d6c70697065ULL;
+  bool Flip();
 };
 
 // Number of distinct values. Exact (a set of hashes) up to `exact_limit`

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "gtest/gtest.h"
+#include "mlpipe/v1/sketch.pb.h"
 
 namespace mlpipe::features {
 namespace {
@@ -44,6 +45,47 @@ TEST(QuantileSketchTest, SketchRankErrorWithinTheStatedBoundAlsoAfterMerge) {
   auto counts = all.HistogramCounts(b10);
   EXPECT_EQ(std::accumulate(counts.begin(), counts.end(), int64_t{0}), n);
   for (int64_t c : counts) EXPECT_NEAR(c, n / 10, n * bound);
+}
+
+TEST(QuantileSketchTest, StateRoundTripsAndMergesAsTheOriginal) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> normal;
+  for (size_t n : {size_t{500}, size_t{300000}}) {
+    SCOPED_TRACE(n);
+    QuantileSketch a, b;
+    for (size_t i = 0; i < n; ++i) a.Add(normal(rng));
+    for (size_t i = 0; i < n / 2; ++i) b.Add(normal(rng) + 1);
+    v1::QuantileSketchState state;
+    a.ToProto(&state);
+    std::string bytes = state.SerializeAsString();
+    v1::QuantileSketchState parsed;
+    ASSERT_TRUE(parsed.ParseFromString(bytes));
+    auto back = QuantileSketch::FromProto(parsed);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->exact(), a.exact());
+    EXPECT_EQ(back->count(), a.count());
+    EXPECT_EQ(back->Weighted(), a.Weighted());
+    for (double q : {0.01, 0.5, 0.99})
+      EXPECT_EQ(back->Quantile(q), a.Quantile(q));
+    QuantileSketch merged = a;
+    merged.Merge(b);
+    back->Merge(b);
+    EXPECT_EQ(back->count(), merged.count());
+    EXPECT_EQ(back->Quantile(0.5), merged.Quantile(0.5));
+  }
+  // Weights that do not add up to the count: corrupt.
+  QuantileSketch s;
+  for (int i = 0; i < 100; ++i) s.Add(i);
+  v1::QuantileSketchState state;
+  s.ToProto(&state);
+  state.set_count(99);
+  auto bad = QuantileSketch::FromProto(state);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(bad.status().message().find("count"), std::string::npos);
+  state.set_count(100);
+  state.set_k(0);
+  EXPECT_EQ(QuantileSketch::FromProto(state).status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST(DistinctCounterTest, ExactThenHyperLogLogWithinThreeStandardErrors) {
