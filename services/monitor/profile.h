@@ -1,0 +1,95 @@
+// Profiles: the distribution of every field of a stream of rows (logged
+// predictions, or a model's training rows as the reference) in bounded
+// memory, mergeable, persisted as mlpipe.v1.Profile; and the drift report
+// between two of them. gRPC-free.
+//
+// Memory per field: a KLL sketch of ~k log(n/k) values for numbers (k 200:
+// rank error 1.66%, see features::QuantileSketch), at most max_categories
+// counters for strings (the rest are counted together as "other"). The
+// statistics' error bounds are in common/ml/drift.h.
+#ifndef MLPIPE_SERVICES_MONITOR_PROFILE_H_
+#define MLPIPE_SERVICES_MONITOR_PROFILE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "absl/status/statusor.h"
+#include "common/features/sketches.h"
+#include "common/table/table.h"
+#include "mlpipe/v1/monitor.pb.h"
+#include "mlpipe/v1/prediction.pb.h"
+
+namespace mlpipe::monitor {
+
+// Field names for what the model answered, next to its raw input fields.
+inline constexpr char kPredictionField[] =
+    "prediction";                               // P(positive) or value.
+inline constexpr char kLabelField[] = "label";  // The predicted class.
+
+struct ProfileOptions {
+  size_t max_categories = 1000;  // Distinct strings counted per field.
+  int sketch_k = 200;
+};
+
+// Not thread-safe.
+class Profiler {
+ public:
+  explicit Profiler(ProfileOptions options = {}) : options_(options) {}
+  // DATA_LOSS when the profile is inconsistent.
+  static absl::StatusOr<Profiler> FromProto(const v1::Profile& profile,
+                                            ProfileOptions options = {});
+  v1::Profile ToProto() const;
+
+  // One logged prediction: its raw input fields, and kPredictionField /
+  // kLabelField from its scores and label. Shadow predictions are not the
+  // served distribution: callers skip them.
+  void AddRecord(const v1::PredictionRecord& record);
+  // Rows of a table (the reference: training rows), every column a field
+  // (timestamps as microseconds, as Predict takes them).
+  void AddTable(const table::Table& t);
+  // A field's kind is set by its first value; a value of the other kind
+  // counts as missing.
+  void AddNumber(const std::string& field, double v);  // NaN: missing.
+  void AddString(const std::string& field, std::string_view v);
+  void AddMissing(const std::string& field);
+  void EndRow() { ++rows_; }
+  // INVALID_ARGUMENT when a field has different kinds in the two.
+  absl::Status Merge(const Profiler& other);
+  uint64_t rows() const { return rows_; }
+
+ private:
+  struct Field {
+    v1::FieldProfile::Kind kind = v1::FieldProfile::NUMERIC;
+    bool typed = false;
+    uint64_t count = 0, missing = 0;
+    features::QuantileSketch values;
+    double min = 0, max = 0;
+    std::unordered_map<std::string, uint64_t> categories;
+    uint64_t other = 0;
+  };
+  Field& Get(const std::string& name, v1::FieldProfile::Kind kind);
+
+  ProfileOptions options_;
+  uint64_t rows_ = 0;
+  std::map<std::string, Field> fields_;
+};
+
+struct DriftThresholds {
+  double psi = 0.2;            // Numbers: PSI over the reference's deciles.
+  double jensenshannon = 0.1;  // Strings: JS distance of the category shares.
+  int bins = 10;
+};
+
+// Every field both profiles have, compared (fields only one has are left
+// out). INVALID_ARGUMENT when a field's kinds differ, DATA_LOSS when a
+// profile is corrupt.
+absl::StatusOr<v1::DriftReport> Compare(const v1::Profile& reference,
+                                        const v1::Profile& current,
+                                        const DriftThresholds& thresholds = {});
+
+}  // namespace mlpipe::monitor
+
+#endif  // MLPIPE_SERVICES_MONITOR_PROFILE_H_
