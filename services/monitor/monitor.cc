@@ -1,0 +1,239 @@
+#include "services/monitor/monitor.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+
+#include "common/storage/key_codec.h"
+#include "common/util/strings.h"
+
+namespace mlpipe::monitor {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::string VersionPrefix(const std::string& version) {
+  return version + std::string(1, '\0');
+}
+
+std::string WindowKey(const std::string& version, uint64_t seq) {
+  std::string k = VersionPrefix(version);
+  storage::AppendU64(&k, seq);
+  return k;
+}
+
+std::string BatchKey(uint64_t seq) {
+  std::string k;
+  storage::AppendU64(&k, seq);
+  return k;
+}
+
+absl::StatusOr<v1::MonitorWindow> ParseWindow(std::string_view bytes) {
+  v1::MonitorWindow w;
+  if (!w.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return absl::DataLossError("a monitor window is corrupt");
+  return w;
+}
+
+}  // namespace
+
+absl::Status Monitor::SetReference(const std::string& model_version,
+                                   const v1::Profile& reference) {
+  if (model_version.empty())
+    return absl::InvalidArgumentError("model_version: empty");
+  if (auto p = Profiler::FromProto(reference, options_.profile); !p.ok())
+    return absl::InvalidArgumentError(
+        StrCat("reference: ", std::string(p.status().message())));
+  return store_->Put(kReferences, model_version, reference.SerializeAsString(),
+                     {.sync = true});
+}
+
+absl::StatusOr<v1::Profile> Monitor::Reference(
+    const std::string& model_version) const {
+  auto raw = store_->Get(kReferences, model_version);
+  if (absl::IsNotFound(raw.status())) {
+    return absl::NotFoundError(
+        StrCat("no reference profile for model version '", model_version,
+               "' (deploying a version sets it; or SetReference)"));
+  }
+  if (!raw.ok()) return raw.status();
+  v1::Profile p;
+  if (!p.ParseFromString(*raw))
+    return absl::DataLossError(
+        StrCat("the reference of '", model_version, "' is corrupt"));
+  return p;
+}
+
+void Monitor::Fold(const v1::PredictionRecord& r,
+                   std::vector<std::string>* closed) {
+  const std::string& version = r.model_version();
+  if (version.empty()) return;
+  const int64_t t = TimeUtil::TimestampToMicroseconds(r.time());
+  auto it = open_.find(version);
+  if (it == open_.end()) {
+    // A new window after the version's last one.
+    uint64_t seq = 0;
+    auto last = store_->LastKey(kWindows, VersionPrefix(version));
+    if (last.ok() && last->has_value())
+      seq = storage::DecodeU64(
+                std::string_view(**last).substr(version.size() + 1)) +
+            1;
+    for (const auto& w : to_close_)
+      if (w.model_version() == version) seq = std::max(seq, w.seq() + 1);
+    it = open_.emplace(version, Open{{}, Profiler(options_.profile), false})
+             .first;
+    it->second.window.set_model_version(version);
+    it->second.window.set_seq(seq);
+  }
+  Open* o = &it->second;
+  const bool full = o->profile.rows() >= options_.window_rows ||
+                    (o->profile.rows() > 0 &&
+                     t - o->window.start_micros() >=
+                         absl::ToInt64Microseconds(options_.window_time));
+  if (full) {
+    v1::MonitorWindow done = o->window;
+    done.set_closed(true);
+    *done.mutable_profile() = o->profile.ToProto();
+    to_close_.push_back(std::move(done));
+    closed->push_back(version);
+    const uint64_t seq = o->window.seq() + 1;
+    *o = Open{{}, Profiler(options_.profile), false};
+    o->window.set_model_version(version);
+    o->window.set_seq(seq);
+  }
+  if (o->profile.rows() == 0) o->window.set_start_micros(t);
+  o->window.set_end_micros(std::max(o->window.end_micros(), t));
+  o->profile.AddRecord(r);
+  o->dirty = true;
+}
+
+absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
+  if (records.empty()) return absl::OkStatus();
+  std::lock_guard lock(mu_);
+  v1::PredictionBatch batch;
+  for (const auto& r : records) *batch.add_records() = r;
+  if (auto s = store_->Put(kPending, BatchKey(next_batch_),
+                           batch.SerializeAsString());
+      !s.ok())
+    return s;
+  ++next_batch_;
+  std::vector<std::string> closed;
+  for (const auto& r : records) Fold(r, &closed);
+  if (!closed.empty() || ++since_checkpoint_ >= options_.checkpoint_every)
+    return CheckpointLocked(closed);
+  return absl::OkStatus();
+}
+
+absl::Status Monitor::Checkpoint() {
+  std::lock_guard lock(mu_);
+  return CheckpointLocked({});
+}
+
+absl::Status Monitor::CheckpointLocked(const std::vector<std::string>& closed) {
+  storage::WriteBatch b;
+  for (const auto& w : to_close_)
+    b.Put(kWindows, WindowKey(w.model_version(), w.seq()),
+          w.SerializeAsString());
+  for (auto& [version, o] : open_) {
+    if (!o.dirty) continue;
+    v1::MonitorWindow w = o.window;
+    *w.mutable_profile() = o.profile.ToProto();
+    b.Put(kWindows, WindowKey(version, w.seq()), w.SerializeAsString());
+  }
+  // Every logged batch is in a window now.
+  b.DeleteRange(kPending, BatchKey(0), BatchKey(next_batch_));
+  // Closed windows past the number kept.
+  for (const auto& version : closed) {
+    const uint64_t seq = open_.at(version).window.seq();
+    if (seq > options_.windows_kept)
+      b.DeleteRange(kWindows, WindowKey(version, 0),
+                    WindowKey(version, seq - options_.windows_kept));
+  }
+  if (auto s = store_->Write(b); !s.ok()) return s;
+  to_close_.clear();
+  for (auto& [version, o] : open_) o.dirty = false;
+  since_checkpoint_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status Monitor::Restore() {
+  std::lock_guard lock(mu_);
+  auto it = store_->Scan(kWindows, "");
+  for (; it->Valid(); it->Next()) {
+    auto w = ParseWindow(it->value());
+    if (!w.ok()) return w.status();
+    if (w->closed()) continue;
+    auto p = Profiler::FromProto(w->profile(), options_.profile);
+    if (!p.ok()) return p.status();
+    w->clear_profile();
+    std::string version = w->model_version();
+    open_.insert_or_assign(std::move(version),
+                           Open{std::move(*w), std::move(*p), false});
+  }
+  if (!it->status().ok()) return it->status();
+  std::vector<std::string> closed;
+  bool folded = false;
+  auto pending = store_->Scan(kPending, "");
+  for (; pending->Valid(); pending->Next()) {
+    v1::PredictionBatch batch;
+    if (!batch.ParseFromArray(pending->value().data(),
+                              static_cast<int>(pending->value().size())))
+      return absl::DataLossError("a logged prediction batch is corrupt");
+    for (const auto& r : batch.records()) Fold(r, &closed);
+    next_batch_ = storage::DecodeU64(pending->key()) + 1;
+    folded = true;
+  }
+  if (!pending->status().ok()) return pending->status();
+  return folded ? CheckpointLocked(closed) : absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::MonitorWindow>> Monitor::Windows(
+    const std::string& model_version, size_t windows) const {
+  std::vector<v1::MonitorWindow> out;
+  auto it = store_->Scan(kWindows, VersionPrefix(model_version));
+  for (; it->Valid(); it->Next()) {
+    auto w = ParseWindow(it->value());
+    if (!w.ok()) return w.status();
+    if (w->closed()) out.push_back(std::move(*w));
+  }
+  if (!it->status().ok()) return it->status();
+  std::lock_guard lock(mu_);
+  for (const auto& w : to_close_)
+    if (w.model_version() == model_version) out.push_back(w);
+  auto open = open_.find(model_version);
+  if (open != open_.end() && open->second.profile.rows() > 0) {
+    v1::MonitorWindow w = open->second.window;
+    *w.mutable_profile() = open->second.profile.ToProto();
+    out.push_back(std::move(w));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.seq() < b.seq(); });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const auto& a, const auto& b) {
+                          return a.seq() == b.seq();
+                        }),
+            out.end());
+  if (out.size() > windows) out.erase(out.begin(), out.end() - windows);
+  return out;
+}
+
+absl::StatusOr<v1::DriftReport> Monitor::Report(
+    const std::string& model_version, size_t windows) const {
+  auto reference = Reference(model_version);
+  if (!reference.ok()) return reference.status();
+  auto ws = Windows(model_version, windows);
+  if (!ws.ok()) return ws.status();
+  Profiler current(options_.profile);
+  for (const auto& w : *ws) {
+    auto p = Profiler::FromProto(w.profile(), options_.profile);
+    if (!p.ok()) return p.status();
+    if (auto s = current.Merge(*p); !s.ok()) return s;
+  }
+  if (current.rows() == 0) {
+    return absl::FailedPreconditionError(
+        StrCat("no predictions of '", model_version, "' were logged yet"));
+  }
+  return Compare(*reference, current.ToProto(), options_.thresholds);
+}
+
+}  // namespace mlpipe::monitor

@@ -1,0 +1,146 @@
+#include "services/monitor/monitor.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <random>
+
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mlpipe::monitor {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class MonitorTest : public ::testing::Test {
+ protected:
+  void Open() {
+    monitor_.reset();
+    store_.reset();
+    storage::Options o;
+    o.column_families = {
+        {.name = kReferences}, {.name = kWindows}, {.name = kPending}};
+    auto s = storage::OpenRocksStore(dir_.path() + "/monitor", o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+    monitor_ = std::make_unique<Monitor>(store_.get(), options_);
+    ASSERT_TRUE(monitor_->Restore().ok());
+  }
+  // `n` predictions of `version` at one per second from `t0` seconds, with
+  // amount ~ N(mean, 1).
+  std::vector<v1::PredictionRecord> Batch(const std::string& version, int n,
+                                          double mean, int64_t t0) {
+    std::normal_distribution<double> amount(mean, 1);
+    std::vector<v1::PredictionRecord> out(n);
+    for (int i = 0; i < n; ++i) {
+      auto& r = out[i];
+      r.set_model_version(version);
+      *r.mutable_time() = TimeUtil::SecondsToTimestamp(t0 + i);
+      (*r.mutable_inputs()->mutable_fields())["amount"].set_number_value(
+          amount(rng_));
+      r.add_scores(0.5);
+    }
+    return out;
+  }
+  v1::Profile ReferenceProfile() {
+    Profiler p;
+    for (const auto& r : Batch("x", 5000, 0, 0)) p.AddRecord(r);
+    return p.ToProto();
+  }
+  uint64_t Rows(const std::vector<v1::MonitorWindow>& ws) {
+    uint64_t n = 0;
+    for (const auto& w : ws) n += w.profile().rows();
+    return n;
+  }
+
+  testing::TempDir dir_;
+  MonitorOptions options_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<Monitor> monitor_;
+  std::mt19937_64 rng_{5};
+};
+
+TEST_F(MonitorTest, WindowsCloseByRowsAndByTimeAndOldOnesGo) {
+  options_.window_rows = 1000;
+  options_.window_time = absl::Minutes(10);
+  options_.windows_kept = 3;
+  Open();
+  // One row a second: 500 rows (500 s), then 300 twenty minutes later.
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 500, 0, 0)).ok());
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 300, 0, 1200)).ok());
+  auto ws = monitor_->Windows("m:1", 10);
+  ASSERT_TRUE(ws.ok());
+  ASSERT_EQ(ws->size(), 2u);
+  EXPECT_TRUE((*ws)[0].closed());  // By time.
+  EXPECT_EQ((*ws)[0].profile().rows(), 500u);
+  EXPECT_EQ((*ws)[0].start_micros(), 0);
+  EXPECT_EQ((*ws)[0].end_micros(), 499'000'000);
+  EXPECT_FALSE((*ws)[1].closed());
+  // By rows: 1,000 a window, times close together.
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(monitor_->Log(Batch("m:1", 500, 0, 1500 + i)).ok());
+  ws = monitor_->Windows("m:1", 10);
+  ASSERT_TRUE(ws.ok());
+  // Windows 0 .. 3 closed, 4 open; only 3 closed ones are kept.
+  std::vector<uint64_t> seqs;
+  for (const auto& w : *ws) seqs.push_back(w.seq());
+  EXPECT_THAT(seqs, ElementsAre(1, 2, 3, 4));
+  EXPECT_EQ((*ws)[1].profile().rows(), 1000u);
+  // Versions are apart.
+  ASSERT_TRUE(monitor_->Log(Batch("m:2", 10, 0, 0)).ok());
+  EXPECT_EQ(Rows(*monitor_->Windows("m:2", 10)), 10u);
+}
+
+TEST_F(MonitorTest, ReportsDriftOfTheLastWindowsAgainstTheReference) {
+  options_.window_rows = 2000;
+  Open();
+  EXPECT_EQ(monitor_->Report("m:1", 2).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(monitor_->SetReference("m:1", ReferenceProfile()).ok());
+  auto empty = monitor_->Report("m:1", 2);
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 4000, 0, 0)).ok());
+  auto calm = monitor_->Report("m:1", 2);
+  ASSERT_TRUE(calm.ok()) << calm.status();
+  EXPECT_THAT(calm->drifted(), ElementsAre());
+  EXPECT_EQ(calm->current_rows(), 4000u);
+  // Then the inputs move: the last two windows drift.
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 4000, 1.5, 5000)).ok());
+  auto moved = monitor_->Report("m:1", 2);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_THAT(moved->drifted(), ElementsAre("amount"));
+  // A bad reference is refused; the stored one stays.
+  v1::Profile bad = ReferenceProfile();
+  bad.mutable_fields(0)->set_count(1);
+  EXPECT_EQ(monitor_->SetReference("m:1", bad).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(monitor_->Reference("m:1").ok());
+}
+
+TEST_F(MonitorTest, LoggedBatchesSurviveARestartExactlyOnce) {
+  options_.window_rows = 700;
+  options_.checkpoint_every = 4;
+  Open();
+  uint64_t logged = 0;
+  for (int i = 0; i < 11; ++i) {  // Checkpoints at windows and every 4.
+    ASSERT_TRUE(monitor_->Log(Batch("m:1", 100, 0, i * 100)).ok());
+    logged += 100;
+  }
+  // No checkpoint at the end: the last batches are only in `pending`.
+  Open();
+  auto ws = monitor_->Windows("m:1", 100);
+  ASSERT_TRUE(ws.ok());
+  EXPECT_EQ(Rows(*ws), logged);
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 100, 0, 2000)).ok());
+  ASSERT_TRUE(monitor_->Checkpoint().ok());
+  Open();
+  EXPECT_EQ(Rows(*monitor_->Windows("m:1", 100)), logged + 100);
+  // Nothing left pending after a restore's checkpoint.
+  EXPECT_FALSE(store_->Scan(kPending, "")->Valid());
+}
+
+}  // namespace
+}  // namespace mlpipe::monitor
