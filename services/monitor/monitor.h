@@ -1,6 +1,7 @@
 // The monitor: reference profiles per model version, and windows of the
 // predictions the scoring service logs, profiled as they arrive, persisted
-// in RocksDB; drift reports between the two. gRPC-free.
+// in RocksDB; drift reports between the two; actuals joined to the logged
+// predictions by id, as windows of performance per version. gRPC-free.
 //
 // Durability: a logged batch is written to the store (the write-ahead log)
 // before Log returns, then folded into its version's open window in memory.
@@ -14,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,6 +23,7 @@
 #include "common/storage/store.h"
 #include "mlpipe/v1/monitor.pb.h"
 #include "mlpipe/v1/prediction.pb.h"
+#include "services/monitor/performance.h"
 #include "services/monitor/profile.h"
 
 namespace mlpipe::monitor {
@@ -28,12 +31,21 @@ namespace mlpipe::monitor {
 inline constexpr char kReferences[] = "references";
 inline constexpr char kWindows[] = "windows";
 inline constexpr char kPending[] = "pending";
+inline constexpr char kPredictions[] = "predictions";  // By id, to join.
+inline constexpr char kPredictionTimes[] = "prediction_times";  // Retention.
+inline constexpr char kActuals[] = "actuals";                   // Ids recorded.
+inline constexpr char kPerformance[] = "performance";
+// Every column family the monitor uses.
+std::vector<std::string> MonitorColumnFamilies();
 
 struct MonitorOptions {
   uint64_t window_rows = 10000;  // A window closes at this many rows
   absl::Duration window_time = absl::Hours(1);  // or past this span.
   size_t windows_kept = 168;                    // Closed windows per version.
   int checkpoint_every = 64;                    // Batches between checkpoints.
+  // Logged predictions stay joinable this long after the newest one.
+  absl::Duration actuals_horizon = absl::Hours(24 * 7);
+  uint64_t performance_rows = 1000;  // Pairs per performance window.
   ProfileOptions profile;
   DriftThresholds thresholds;
 };
@@ -47,11 +59,12 @@ class Monitor {
   // written. Call once, before anything else.
   absl::Status Restore();
 
-  // The reference of a model version (its training rows' profile).
-  absl::Status SetReference(const std::string& model_version,
-                            const v1::Profile& reference);
+  // The reference of a model version: its training rows' profile and what
+  // it predicts. INVALID_ARGUMENT when the profile is inconsistent.
+  absl::Status SetReference(const v1::MonitorReference& reference);
   // NOT_FOUND when none was set.
-  absl::StatusOr<v1::Profile> Reference(const std::string& model_version) const;
+  absl::StatusOr<v1::MonitorReference> Reference(
+      const std::string& model_version) const;
 
   // Durable when it returns OK.
   absl::Status Log(const std::vector<v1::PredictionRecord>& records);
@@ -67,6 +80,17 @@ class Monitor {
   // Writes the open windows now (as at shutdown).
   absl::Status Checkpoint();
 
+  // Ground truth for logged predictions, by prediction id. Idempotent (an
+  // id already recorded is a duplicate); durable when it returns OK.
+  // Actuals of versions without a reference, or that do not fit the
+  // model's task, are refused one by one (in the result's errors).
+  absl::StatusOr<v1::ActualsResult> RecordActuals(
+      const std::vector<std::pair<std::string, google::protobuf::Value>>&
+          actuals);
+  // The last `windows` performance windows of a version, merged.
+  absl::StatusOr<v1::Performance> Performance(const std::string& model_version,
+                                              size_t windows) const;
+
  private:
   struct Open {
     v1::MonitorWindow window;  // Without its profile: that is `profile`.
@@ -74,6 +98,7 @@ class Monitor {
     bool dirty = false;
   };
   void Fold(const v1::PredictionRecord& r, std::vector<std::string>* closed);
+  void ExpirePredictions(storage::WriteBatch* b);
   absl::Status CheckpointLocked(const std::vector<std::string>& closed);
 
   storage::Store* const store_;
@@ -83,6 +108,10 @@ class Monitor {
   std::vector<v1::MonitorWindow> to_close_;  // GUARDED_BY(mu_)
   uint64_t next_batch_ = 0;                  // GUARDED_BY(mu_)
   int since_checkpoint_ = 0;                 // GUARDED_BY(mu_)
+  int64_t newest_micros_ = 0;                // GUARDED_BY(mu_)
+  mutable std::mutex actuals_mu_;
+  // Open performance windows, by version. GUARDED_BY(actuals_mu_)
+  std::map<std::string, v1::PerformanceWindow> performance_;
 };
 
 }  // namespace mlpipe::monitor

@@ -21,8 +21,8 @@ class MonitorTest : public ::testing::Test {
     monitor_.reset();
     store_.reset();
     storage::Options o;
-    o.column_families = {
-        {.name = kReferences}, {.name = kWindows}, {.name = kPending}};
+    for (const auto& cf : MonitorColumnFamilies())
+      o.column_families.push_back({.name = cf});
     auto s = storage::OpenRocksStore(dir_.path() + "/monitor", o);
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
@@ -41,9 +41,21 @@ class MonitorTest : public ::testing::Test {
       *r.mutable_time() = TimeUtil::SecondsToTimestamp(t0 + i);
       (*r.mutable_inputs()->mutable_fields())["amount"].set_number_value(
           amount(rng_));
-      r.add_scores(0.5);
+      r.set_prediction_id(version + "-" + std::to_string(next_id_++));
+      const double p = std::uniform_real_distribution<double>(0, 1)(rng_);
+      r.add_scores(p);
+      r.set_label(p >= 0.5 ? "yes" : "no");
     }
     return out;
+  }
+  v1::MonitorReference Ref(const std::string& version, v1::Profile profile) {
+    v1::MonitorReference r;
+    r.set_model_version(version);
+    r.set_task(v1::BINARY);
+    r.add_classes("no");
+    r.add_classes("yes");
+    *r.mutable_profile() = std::move(profile);
+    return r;
   }
   v1::Profile ReferenceProfile() {
     Profiler p;
@@ -61,6 +73,7 @@ class MonitorTest : public ::testing::Test {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Monitor> monitor_;
   std::mt19937_64 rng_{5};
+  int next_id_ = 0;
 };
 
 TEST_F(MonitorTest, WindowsCloseByRowsAndByTimeAndOldOnesGo) {
@@ -99,7 +112,7 @@ TEST_F(MonitorTest, ReportsDriftOfTheLastWindowsAgainstTheReference) {
   Open();
   EXPECT_EQ(monitor_->Report("m:1", 2).status().code(),
             absl::StatusCode::kNotFound);
-  ASSERT_TRUE(monitor_->SetReference("m:1", ReferenceProfile()).ok());
+  ASSERT_TRUE(monitor_->SetReference(Ref("m:1", ReferenceProfile())).ok());
   auto empty = monitor_->Report("m:1", 2);
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(monitor_->Log(Batch("m:1", 4000, 0, 0)).ok());
@@ -115,7 +128,7 @@ TEST_F(MonitorTest, ReportsDriftOfTheLastWindowsAgainstTheReference) {
   // A bad reference is refused; the stored one stays.
   v1::Profile bad = ReferenceProfile();
   bad.mutable_fields(0)->set_count(1);
-  EXPECT_EQ(monitor_->SetReference("m:1", bad).code(),
+  EXPECT_EQ(monitor_->SetReference(Ref("m:1", bad)).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(monitor_->Reference("m:1").ok());
 }
@@ -140,6 +153,70 @@ TEST_F(MonitorTest, LoggedBatchesSurviveARestartExactlyOnce) {
   EXPECT_EQ(Rows(*monitor_->Windows("m:1", 100)), logged + 100);
   // Nothing left pending after a restore's checkpoint.
   EXPECT_FALSE(store_->Scan(kPending, "")->Valid());
+}
+
+google::protobuf::Value Class(const std::string& c) {
+  google::protobuf::Value v;
+  v.set_string_value(c);
+  return v;
+}
+
+TEST_F(MonitorTest, ActualsJoinLoggedPredictionsOnceAndSurviveARestart) {
+  options_.performance_rows = 300;
+  options_.actuals_horizon = absl::Hours(1);
+  Open();
+  auto logged = Batch("m:1", 500, 0, 0);
+  ASSERT_TRUE(monitor_->Log(logged).ok());
+  // No reference yet: the model's classes are unknown, so refused.
+  auto early =
+      monitor_->RecordActuals({{logged[0].prediction_id(), Class("yes")}});
+  ASSERT_TRUE(early.ok());
+  EXPECT_EQ(early->recorded(), 0u);
+  ASSERT_EQ(early->errors_size(), 1);
+  EXPECT_THAT(early->errors(0), HasSubstr("no reference profile"));
+  ASSERT_TRUE(monitor_->SetReference(Ref("m:1", ReferenceProfile())).ok());
+  // Every other prediction was right.
+  std::vector<std::pair<std::string, google::protobuf::Value>> actuals;
+  for (int i = 0; i < 400; ++i) {
+    const auto& r = logged[i];
+    const bool right = i % 2 == 0;
+    actuals.push_back({r.prediction_id(),
+                       Class((r.label() == "yes") == right ? "yes" : "no")});
+  }
+  actuals.push_back({logged[0].prediction_id(), Class("yes")});  // Again.
+  actuals.push_back({"nope", Class("yes")});
+  actuals.push_back({logged[450].prediction_id(), Class("maybe")});
+  auto result = monitor_->RecordActuals(actuals);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->recorded(), 400u);
+  EXPECT_EQ(result->duplicates(), 1u);
+  EXPECT_EQ(result->unmatched(), 1u);
+  ASSERT_EQ(result->errors_size(), 1);
+  EXPECT_THAT(result->errors(0), HasSubstr("'maybe' is not one of"));
+  auto perf = monitor_->Performance("m:1", 10);
+  ASSERT_TRUE(perf.ok()) << perf.status();
+  EXPECT_EQ(perf->count(), 400u);
+  EXPECT_DOUBLE_EQ(perf->accuracy(), 0.5);
+  // Windows of 300: the last one alone has 100.
+  EXPECT_EQ(monitor_->Performance("m:1", 1)->count(), 100u);
+
+  Open();  // A restart: nothing recorded twice, nothing lost.
+  EXPECT_EQ(monitor_->Performance("m:1", 10)->count(), 400u);
+  auto again =
+      monitor_->RecordActuals({{logged[1].prediction_id(), Class("no")},
+                               {logged[499].prediction_id(), Class("no")}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->duplicates(), 1u);
+  EXPECT_EQ(again->recorded(), 1u);
+  EXPECT_EQ(monitor_->Performance("m:1", 10)->count(), 401u);
+
+  // Predictions older than the horizon (from the newest) cannot be joined.
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 10, 0, 3 * 3600)).ok());
+  ASSERT_TRUE(monitor_->Checkpoint().ok());
+  auto late =
+      monitor_->RecordActuals({{logged[498].prediction_id(), Class("no")}});
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->unmatched(), 1u);
 }
 
 }  // namespace
