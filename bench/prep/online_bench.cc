@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/latencies.h"
 #include "common/rpc/channel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
@@ -18,13 +19,7 @@
 
 namespace {
 
-struct Latencies {
-  std::vector<double> micros;
-  double Quantile(double q) {
-    std::sort(micros.begin(), micros.end());
-    return micros[static_cast<size_t>(q * (micros.size() - 1))];
-  }
-};
+using mlpipe::bench::Latencies;
 
 template <typename F>
 Latencies Time(int calls, F call) {

@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/latencies.h"
 #include "common/rpc/server.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/client_context.h"
@@ -85,17 +86,7 @@ std::unique_ptr<Scoring::Stub> Stub(const std::string& addr, int client) {
 
 struct Result {
   std::string name;
-  std::vector<double> micros;
-  double Quantile(double q) const {
-    std::vector<double> v = micros;
-    std::sort(v.begin(), v.end());
-    return v[static_cast<size_t>(q * (v.size() - 1))];
-  }
-  double Mean() const {
-    double s = 0;
-    for (double m : micros) s += m;
-    return s / micros.size();
-  }
+  mlpipe::bench::Latencies latency;
   long long calls = 0, errors = 0;
   double seconds = 0;
   std::string first_error;
@@ -169,12 +160,12 @@ int Load(int argc, char** argv) {
       PredictResponse resp;
       call(stub.get(), requests[i % requests.size()], &resp);
     }
-    r.micros.reserve(calls);
+    r.latency.micros.reserve(calls);
     for (int i = 0; i < calls; ++i) {
       PredictResponse resp;
       auto t0 = Clock::now();
       grpc::Status s = call(stub.get(), requests[i % requests.size()], &resp);
-      r.micros.push_back(
+      r.latency.micros.push_back(
           std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
       if (!s.ok()) return Fail(r.name + ": " + s.error_message());
     }
@@ -269,9 +260,10 @@ int Load(int argc, char** argv) {
         "\"mean_us\": %.1f, \"calls\": %lld, \"errors\": %lld, "
         "\"seconds\": %.2f, \"rps\": %.1f, \"clients\": %d, "
         "\"checked\": %zu, \"max_diff\": %s, \"first_error\": \"%s\"}",
-        i == 0 ? "" : ",", r.name.c_str(), r.Quantile(0.5), r.Quantile(0.99),
-        r.Mean(), r.calls, r.errors, r.seconds, r.calls / r.seconds, clients,
-        compared ? r.scores.size() : 0, diff_text, r.first_error.c_str());
+        i == 0 ? "" : ",", r.name.c_str(), r.latency.Quantile(0.5),
+        r.latency.Quantile(0.99), r.latency.Mean(), r.calls, r.errors,
+        r.seconds, r.calls / r.seconds, clients, compared ? r.scores.size() : 0,
+        diff_text, r.first_error.c_str());
   }
   std::printf("\n]\n");
   return 0;

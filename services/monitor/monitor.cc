@@ -24,6 +24,16 @@ std::string WindowKey(const std::string& version, uint64_t seq) {
   return k;
 }
 
+// The seq after the last window of `version` stored in `cf`, or 0.
+uint64_t NextSeq(const storage::Store& store, std::string_view cf,
+                 const std::string& version) {
+  auto last = store.LastKey(cf, VersionPrefix(version));
+  if (!last.ok() || !last->has_value()) return 0;
+  return storage::DecodeU64(
+             std::string_view(**last).substr(version.size() + 1)) +
+         1;
+}
+
 std::string BatchKey(uint64_t seq) {
   std::string k;
   storage::AppendU64(&k, seq);
@@ -88,12 +98,7 @@ void Monitor::Fold(const v1::PredictionRecord& r,
   auto it = open_.find(version);
   if (it == open_.end()) {
     // A new window after the version's last one.
-    uint64_t seq = 0;
-    auto last = store_->LastKey(kWindows, VersionPrefix(version));
-    if (last.ok() && last->has_value())
-      seq = storage::DecodeU64(
-                std::string_view(**last).substr(version.size() + 1)) +
-            1;
+    uint64_t seq = NextSeq(*store_, kWindows, version);
     for (const auto& w : to_close_)
       if (w.model_version() == version) seq = std::max(seq, w.seq() + 1);
     it = open_.emplace(version, Open{{}, Profiler(options_.profile), false})
@@ -345,13 +350,9 @@ absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
     v1::PerformanceWindow& w = open->second;
     if (added || w.closed()) {
       // After the window just closed, or after the last one stored.
-      uint64_t seq = w.closed() ? w.seq() + 1 : 0;
-      auto last =
-          store_->LastKey(kPerformance, VersionPrefix(p.model_version()));
-      if (added && last.ok() && last->has_value())
-        seq = storage::DecodeU64(std::string_view(**last).substr(
-                  p.model_version().size() + 1)) +
-              1;
+      const uint64_t seq =
+          added ? NextSeq(*store_, kPerformance, p.model_version())
+                : w.seq() + 1;
       w = v1::PerformanceWindow();
       w.set_model_version(p.model_version());
       w.set_seq(seq);
