@@ -3,10 +3,14 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <set>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "common/storage/key_codec.h"
+#include "common/util/log.h"
 #include "common/util/strings.h"
 
 namespace mlpipe::monitor {
@@ -56,8 +60,8 @@ std::string TimeKey(int64_t micros, const std::string& id) {
 }  // namespace
 
 std::vector<std::string> MonitorColumnFamilies() {
-  return {kReferences,      kWindows, kPending,    kPredictions,
-          kPredictionTimes, kActuals, kPerformance};
+  return {kReferences, kWindows,     kPending,  kPredictions, kPredictionTimes,
+          kActuals,    kPerformance, kPolicies, kAlerts};
 }
 
 absl::Status Monitor::SetReference(const v1::MonitorReference& reference) {
@@ -101,10 +105,7 @@ void Monitor::Fold(const v1::PredictionRecord& r,
     uint64_t seq = NextSeq(*store_, kWindows, version);
     for (const auto& w : to_close_)
       if (w.model_version() == version) seq = std::max(seq, w.seq() + 1);
-    it = open_.emplace(version, Open{{}, Profiler(options_.profile), false})
-             .first;
-    it->second.window.set_model_version(version);
-    it->second.window.set_seq(seq);
+    it = open_.emplace(version, NewWindow(version, seq)).first;
   }
   Open* o = &it->second;
   const bool full = o->profile.rows() >= options_.window_rows ||
@@ -115,22 +116,32 @@ void Monitor::Fold(const v1::PredictionRecord& r,
     v1::MonitorWindow done = o->window;
     done.set_closed(true);
     *done.mutable_profile() = o->profile.ToProto();
+    o->latency.ToProto(done.mutable_latency());
     to_close_.push_back(std::move(done));
     closed->push_back(version);
-    const uint64_t seq = o->window.seq() + 1;
-    *o = Open{{}, Profiler(options_.profile), false};
-    o->window.set_model_version(version);
-    o->window.set_seq(seq);
+    *o = NewWindow(version, o->window.seq() + 1);
   }
   if (o->profile.rows() == 0) o->window.set_start_micros(t);
   o->window.set_end_micros(std::max(o->window.end_micros(), t));
   o->profile.AddRecord(r);
+  if (r.latency_seconds() > 0) o->latency.Add(r.latency_seconds());
   o->dirty = true;
+}
+
+Monitor::Open Monitor::NewWindow(const std::string& version,
+                                 uint64_t seq) const {
+  Open o{{},
+         Profiler(options_.profile),
+         features::QuantileSketch(options_.profile.sketch_k),
+         false};
+  o.window.set_model_version(version);
+  o.window.set_seq(seq);
+  return o;
 }
 
 absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
   if (records.empty()) return absl::OkStatus();
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   v1::PredictionBatch batch;
   storage::WriteBatch b;
   for (const auto& r : records) {
@@ -147,29 +158,39 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
     newest_micros_ = std::max(newest_micros_, p.time_micros());
   }
   b.Put(kPending, BatchKey(next_batch_), batch.SerializeAsString());
-  if (auto s = store_->Write(b); !s.ok()) return s;
-  ++next_batch_;
-  std::vector<std::string> closed;
-  for (const auto& r : records) Fold(r, &closed);
-  if (!closed.empty() || ++since_checkpoint_ >= options_.checkpoint_every)
-    return CheckpointLocked(closed);
-  return absl::OkStatus();
+  std::vector<v1::Alert> alerts;
+  {
+    if (auto s = store_->Write(b); !s.ok()) return s;
+    ++next_batch_;
+    std::vector<std::string> closed;
+    for (const auto& r : records) Fold(r, &closed);
+    if (!closed.empty() || ++since_checkpoint_ >= options_.checkpoint_every) {
+      if (auto s = CheckpointLocked(closed, &alerts); !s.ok()) return s;
+    }
+  }
+  lock.unlock();
+  return Raise(std::move(alerts));
 }
 
 absl::Status Monitor::Checkpoint() {
   std::lock_guard lock(mu_);
-  return CheckpointLocked({});
+  return CheckpointLocked({}, nullptr);
 }
 
-absl::Status Monitor::CheckpointLocked(const std::vector<std::string>& closed) {
+absl::Status Monitor::CheckpointLocked(const std::vector<std::string>& closed,
+                                       std::vector<v1::Alert>* alerts) {
   storage::WriteBatch b;
-  for (const auto& w : to_close_)
+  for (const auto& w : to_close_) {
     b.Put(kWindows, WindowKey(w.model_version(), w.seq()),
           w.SerializeAsString());
+    if (alerts == nullptr) continue;
+    if (auto a = DriftAlert(w)) alerts->push_back(std::move(*a));
+  }
   for (auto& [version, o] : open_) {
     if (!o.dirty) continue;
     v1::MonitorWindow w = o.window;
     *w.mutable_profile() = o.profile.ToProto();
+    o.latency.ToProto(w.mutable_latency());
     b.Put(kWindows, WindowKey(version, w.seq()), w.SerializeAsString());
   }
   // Every logged batch is in a window now.
@@ -201,7 +222,21 @@ void Monitor::ExpirePredictions(storage::WriteBatch* b) {
 }
 
 absl::Status Monitor::Restore() {
-  std::lock_guard lock(mu_);
+  {
+    std::lock_guard lock(alerts_mu_);
+    auto it = store_->Scan(kAlerts, "");
+    for (; it->Valid(); it->Next()) {
+      v1::Alert a;
+      if (!a.ParseFromArray(it->value().data(),
+                            static_cast<int>(it->value().size())))
+        return absl::DataLossError("an alert is corrupt");
+      last_alert_ = std::max(last_alert_, a.id());
+      auto& t = last_raised_[{a.model_version(), a.kind()}];
+      t = std::max(t, a.time_micros());
+    }
+    if (!it->status().ok()) return it->status();
+  }
+  std::unique_lock lock(mu_);
   if (auto last = store_->LastKey(kPredictionTimes);
       last.ok() && last->has_value())
     newest_micros_ = static_cast<int64_t>(storage::DecodeU64(**last));
@@ -224,10 +259,16 @@ absl::Status Monitor::Restore() {
     if (w->closed()) continue;
     auto p = Profiler::FromProto(w->profile(), options_.profile);
     if (!p.ok()) return p.status();
+    auto latency = w->has_latency()
+                       ? features::QuantileSketch::FromProto(w->latency())
+                       : features::QuantileSketch(options_.profile.sketch_k);
+    if (!latency.ok()) return latency.status();
     w->clear_profile();
+    w->clear_latency();
     std::string version = w->model_version();
-    open_.insert_or_assign(std::move(version),
-                           Open{std::move(*w), std::move(*p), false});
+    open_.insert_or_assign(
+        std::move(version),
+        Open{std::move(*w), std::move(*p), std::move(*latency), false});
   }
   if (!it->status().ok()) return it->status();
   std::vector<std::string> closed;
@@ -243,7 +284,11 @@ absl::Status Monitor::Restore() {
     folded = true;
   }
   if (!pending->status().ok()) return pending->status();
-  return folded ? CheckpointLocked(closed) : absl::OkStatus();
+  if (!folded) return absl::OkStatus();
+  std::vector<v1::Alert> alerts;
+  if (auto s = CheckpointLocked(closed, &alerts); !s.ok()) return s;
+  lock.unlock();
+  return Raise(std::move(alerts));
 }
 
 absl::StatusOr<std::vector<v1::MonitorWindow>> Monitor::Windows(
@@ -263,6 +308,7 @@ absl::StatusOr<std::vector<v1::MonitorWindow>> Monitor::Windows(
   if (open != open_.end() && open->second.profile.rows() > 0) {
     v1::MonitorWindow w = open->second.window;
     *w.mutable_profile() = open->second.profile.ToProto();
+    open->second.latency.ToProto(w.mutable_latency());
     out.push_back(std::move(w));
   }
   std::sort(out.begin(), out.end(),
@@ -298,14 +344,31 @@ absl::StatusOr<v1::DriftReport> Monitor::Report(
 absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
     const std::vector<std::pair<std::string, google::protobuf::Value>>&
         actuals) {
-  std::lock_guard lock(actuals_mu_);
+  std::unique_lock lock(actuals_mu_);
   v1::ActualsResult result;
   storage::WriteBatch b;
   std::map<std::string, v1::MonitorReference> references;
   std::set<std::string> seen;
-  std::set<std::string> touched;
-  std::map<std::string, v1::PerformanceWindow> work;
+  // A version's open window as it changes: kept only once written.
+  struct Work {
+    v1::PerformanceWindow window;  // Without state and actuals: those are
+    std::optional<PerformanceAccumulator> acc;  // here.
+    std::optional<Profiler> profile;
+    bool dirty = false;
+  };
+  std::map<std::string, Work> work;
+  std::vector<v1::Alert> alerts;
   const int64_t now = absl::ToUnixMicros(absl::Now());
+  // Writes `w`'s window (closed or not) into the batch.
+  auto put = [&](Work& w) {
+    v1::PerformanceWindow out = w.window;
+    *out.mutable_state() = w.acc->ToProto();
+    *out.mutable_actuals() = w.profile->ToProto();
+    b.Put(kPerformance, WindowKey(out.model_version(), out.seq()),
+          out.SerializeAsString());
+    w.dirty = false;
+    return out;
+  };
   for (const auto& [id, actual] : actuals) {
     if (id.empty()) {
       result.add_errors("prediction_id: empty");
@@ -331,65 +394,96 @@ absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
     if (!p.ParseFromString(*raw))
       return absl::DataLossError(
           StrCat("logged prediction '", id, "' is corrupt"));
-    auto ref = references.find(p.model_version());
+    const std::string& version = p.model_version();
+    auto ref = references.find(version);
     if (ref == references.end()) {
-      auto r = Reference(p.model_version());
+      auto r = Reference(version);
       if (!r.ok()) {
         result.add_errors(StrCat(id, ": ", std::string(r.status().message())));
         continue;
       }
-      ref = references.emplace(p.model_version(), std::move(*r)).first;
+      ref = references.emplace(version, std::move(*r)).first;
     }
-    // Changes go to copies, kept only once they are written.
-    auto [open, added] = work.try_emplace(p.model_version());
+    const v1::MonitorReference& reference = ref->second;
+    auto [it, added] = work.try_emplace(version);
+    Work& w = it->second;
     if (added) {
-      auto current = performance_.find(p.model_version());
-      added = current == performance_.end();
-      if (!added) open->second = current->second;
+      auto current = performance_.find(version);
+      if (current != performance_.end()) {
+        w.window = current->second;
+      } else {  // After the last window stored.
+        w.window.set_model_version(version);
+        w.window.set_seq(NextSeq(*store_, kPerformance, version));
+      }
     }
-    v1::PerformanceWindow& w = open->second;
-    if (added || w.closed()) {
-      // After the window just closed, or after the last one stored.
-      const uint64_t seq =
-          added ? NextSeq(*store_, kPerformance, p.model_version())
-                : w.seq() + 1;
-      w = v1::PerformanceWindow();
-      w.set_model_version(p.model_version());
-      w.set_seq(seq);
+    if (w.window.closed()) {
+      const uint64_t seq = w.window.seq() + 1;
+      w = Work();
+      w.window.set_model_version(version);
+      w.window.set_seq(seq);
     }
-    if (!w.has_state()) {
-      *w.mutable_state() =
-          PerformanceAccumulator(
-              ref->second.task(),
-              {ref->second.classes().begin(), ref->second.classes().end()})
-              .ToProto();
+    if (!w.acc) {
+      if (w.window.has_state()) {
+        auto acc = PerformanceAccumulator::FromProto(w.window.state());
+        if (!acc.ok()) return acc.status();
+        w.acc = std::move(*acc);
+        auto prof = Profiler::FromProto(w.window.actuals(), options_.profile);
+        if (!prof.ok()) return prof.status();
+        w.profile = std::move(*prof);
+      } else {
+        w.acc = PerformanceAccumulator(
+            reference.task(),
+            {reference.classes().begin(), reference.classes().end()});
+        w.profile = Profiler(options_.profile);
+      }
+      w.window.clear_state();
+      w.window.clear_actuals();
     }
-    auto acc = PerformanceAccumulator::FromProto(w.state());
-    if (!acc.ok()) return acc.status();
     std::vector<double> scores(p.scores().begin(), p.scores().end());
-    if (auto s = acc->Add(scores, p.label(), actual); !s.ok()) {
+    if (auto s = w.acc->Add(scores, p.label(), actual); !s.ok()) {
       result.add_errors(StrCat(id, ": ", std::string(s.message())));
       continue;
     }
-    *w.mutable_state() = acc->ToProto();
-    if (w.start_micros() == 0) w.set_start_micros(now);
-    w.set_end_micros(now);
+    // The actual's distribution under the training label's name: target
+    // drift compares it with the reference's.
+    const std::string field =
+        reference.label().empty() ? std::string("actual") : reference.label();
+    if (reference.task() == v1::REGRESSION) {
+      w.profile->AddNumber(field, actual.number_value());
+    } else if (auto c = ActualClass(actual); c.ok()) {
+      w.profile->AddString(field, *c);
+    }
+    w.profile->EndRow();
+    if (w.window.start_micros() == 0) w.window.set_start_micros(now);
+    w.window.set_end_micros(now);
+    w.dirty = true;
     b.Put(kActuals, id, "");
     result.set_recorded(result.recorded() + 1);
-    touched.insert(p.model_version());
-    if (w.state().count() >= options_.performance_rows) {
-      w.set_closed(true);  // The next actual opens the next window.
-      b.Put(kPerformance, WindowKey(w.model_version(), w.seq()),
-            w.SerializeAsString());
-      touched.erase(p.model_version());
+    if (w.acc->ToProto().count() >= options_.performance_rows) {
+      w.window.set_closed(true);  // The next actual opens the next window.
+      v1::PerformanceWindow closed = put(w);
+      if (auto a = PerformanceAlert(closed, w.acc->Summary()))
+        alerts.push_back(std::move(*a));
     }
   }
-  for (const auto& version : touched) {
-    const v1::PerformanceWindow& w = work.at(version);
-    b.Put(kPerformance, WindowKey(version, w.seq()), w.SerializeAsString());
+  for (auto& [version, w] : work) {
+    if (!w.acc) continue;
+    if (w.dirty) {
+      v1::PerformanceWindow open = put(w);
+      if (auto a = PerformanceAlert(open, w.acc->Summary()))
+        alerts.push_back(std::move(*a));
+    }
   }
   if (auto s = store_->Write(b); !s.ok()) return s;
-  for (auto& [version, w] : work) performance_[version] = std::move(w);
+  for (auto& [version, w] : work) {
+    if (!w.acc) continue;
+    v1::PerformanceWindow& kept = performance_[version];
+    kept = std::move(w.window);
+    *kept.mutable_state() = w.acc->ToProto();
+    *kept.mutable_actuals() = w.profile->ToProto();
+  }
+  lock.unlock();
+  if (auto s = Raise(std::move(alerts)); !s.ok()) return s;
   return result;
 }
 
@@ -426,6 +520,339 @@ absl::StatusOr<v1::Performance> Monitor::Performance(
     }
   }
   return total->Summary();
+}
+
+std::optional<v1::Alert> Monitor::DriftAlert(const v1::MonitorWindow& w) const {
+  auto reference = Reference(w.model_version());
+  if (!reference.ok()) return std::nullopt;  // Nothing to drift from.
+  auto report = Compare(reference->profile(), w.profile(), options_.thresholds);
+  if (!report.ok() || report->drifted().empty()) return std::nullopt;
+  v1::Alert a;
+  a.set_kind("drift");
+  a.set_model_version(w.model_version());
+  a.set_window_seq(w.seq());
+  *a.mutable_fields() = report->drifted();
+  const v1::FieldDrift* worst = nullptr;
+  for (const auto& f : report->fields()) {
+    if (f.drifted() &&
+        (worst == nullptr ||
+         f.score() / f.threshold() > worst->score() / worst->threshold()))
+      worst = &f;
+  }
+  a.set_metric(worst->method());
+  a.set_value(worst->score());
+  a.set_threshold(worst->threshold());
+  a.set_message(StrCat(report->drifted_size(), " of ", report->fields_size(),
+                       " fields drifted in window ", w.seq(), " (",
+                       w.profile().rows(), " predictions); worst '",
+                       worst->name(), "' ", worst->method(), " ",
+                       worst->score(), " >= ", worst->threshold()));
+  return a;
+}
+
+std::optional<v1::Alert> Monitor::PerformanceAlert(
+    const v1::PerformanceWindow& w, const v1::Performance& p) const {
+  auto policy = Policy(w.model_version());
+  if (!policy.ok()) return std::nullopt;
+  const uint64_t needed = std::min<uint64_t>(
+      policy->min_actuals() == 0 ? 100 : policy->min_actuals(),
+      options_.performance_rows);
+  if (p.count() < needed) return std::nullopt;
+  struct Bound {
+    const char* metric;
+    bool has;
+    double bound, value;
+    bool lower;  // A lower bound (the metric must stay at or above it).
+  };
+  const Bound bounds[] = {
+      {"accuracy", policy->has_min_accuracy(), policy->min_accuracy(),
+       p.accuracy(), true},
+      {"auc", policy->has_min_auc(), policy->min_auc(), p.auc(), true},
+      {"rmse", policy->has_max_rmse(), policy->max_rmse(), p.rmse(), false},
+      {"r2", policy->has_min_r2(), policy->min_r2(), p.r2(), true}};
+  for (const Bound& b : bounds) {
+    if (!b.has || std::isnan(b.value)) continue;
+    if (b.lower ? b.value >= b.bound : b.value <= b.bound) continue;
+    v1::Alert a;
+    a.set_kind("performance");
+    a.set_model_version(w.model_version());
+    a.set_window_seq(w.seq());
+    a.set_metric(b.metric);
+    a.set_value(b.value);
+    a.set_threshold(b.bound);
+    a.set_message(StrCat(b.metric, " ", b.value, b.lower ? " < " : " > ",
+                         b.bound, " over ", p.count(), " actuals"));
+    if (policy->rollback())
+      a.set_action(
+          StrCat("rollback of '",
+                 policy->alias().empty() ? "production" : policy->alias(),
+                 "' pending"));
+    return a;
+  }
+  return std::nullopt;
+}
+
+absl::Status Monitor::Raise(std::vector<v1::Alert> alerts) {
+  if (alerts.empty()) return absl::OkStatus();
+  std::vector<v1::Alert> raised;
+  {
+    std::lock_guard lock(alerts_mu_);
+    const int64_t now = absl::ToUnixMicros(absl::Now());
+    const int64_t cooldown = absl::ToInt64Microseconds(options_.alert_cooldown);
+    storage::WriteBatch b;
+    std::vector<v1::Event> events;
+    uint64_t id = last_alert_;
+    std::map<std::pair<std::string, std::string>, int64_t> times;
+    for (auto& a : alerts) {
+      const auto key = std::make_pair(a.model_version(), a.kind());
+      int64_t previous = -1;
+      if (auto t = times.find(key); t != times.end()) {
+        previous = t->second;
+      } else if (auto l = last_raised_.find(key); l != last_raised_.end()) {
+        previous = l->second;
+      }
+      if (previous >= 0 && now - previous < cooldown) continue;
+      times[key] = now;
+      a.set_id(++id);
+      a.set_time_micros(now);
+      std::string k;
+      storage::AppendU64(&k, a.id());
+      b.Put(kAlerts, k, a.SerializeAsString());
+      const std::string model =
+          a.model_version().substr(0, a.model_version().rfind(':'));
+      std::map<std::string, std::string> attributes = {
+          {"model", model},
+          {"model_version", a.model_version()},
+          {"alert", StrCat(a.id())},
+          {"metric", a.metric()},
+          {"value", StrCat(a.value())},
+          {"threshold", StrCat(a.threshold())},
+          {"window", StrCat(a.window_seq())}};
+      if (a.kind() == "drift")
+        attributes["fields"] = absl::StrJoin(a.fields(), ",");
+      events.push_back(events::EventLog::Make(
+          a.kind() == "drift" ? "drift.detected" : "performance.degraded",
+          std::move(attributes)));
+      raised.push_back(a);
+    }
+    if (raised.empty()) return absl::OkStatus();
+    if (id > options_.alerts_kept) {
+      std::string from, to;
+      storage::AppendU64(&from, 0);
+      storage::AppendU64(&to, id - options_.alerts_kept + 1);
+      b.DeleteRange(kAlerts, from, to);
+    }
+    absl::Status s =
+        events_ != nullptr
+            ? events_->Commit(std::move(b), std::move(events), {.sync = true})
+            : store_->Write(b, {.sync = true});
+    if (!s.ok()) return s;
+    last_alert_ = id;
+    for (const auto& [key, t] : times) last_raised_[key] = t;
+  }
+  for (const auto& a : raised) {
+    LogWarning(a.kind() == "drift" ? "drift detected" : "performance degraded",
+               {{"model_version", a.model_version()},
+                {"alert", StrCat(a.id())},
+                {"message", a.message()}});
+    if (listener_) listener_(a);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Monitor::SetPolicy(const v1::MonitorPolicy& policy) {
+  if (policy.model_version().empty())
+    return absl::InvalidArgumentError("policy.model_version: empty");
+  auto in01 = [](bool has, double v) { return !has || (v >= 0 && v <= 1); };
+  if (!in01(policy.has_min_accuracy(), policy.min_accuracy()))
+    return absl::InvalidArgumentError("policy.min_accuracy: must be in [0, 1]");
+  if (!in01(policy.has_min_auc(), policy.min_auc()))
+    return absl::InvalidArgumentError("policy.min_auc: must be in [0, 1]");
+  if (policy.has_max_rmse() && !(policy.max_rmse() >= 0))
+    return absl::InvalidArgumentError("policy.max_rmse: must be >= 0");
+  if (policy.has_min_r2() && !(policy.min_r2() <= 1))
+    return absl::InvalidArgumentError("policy.min_r2: must be <= 1");
+  return store_->Put(kPolicies, policy.model_version(),
+                     policy.SerializeAsString(), {.sync = true});
+}
+
+absl::StatusOr<v1::MonitorPolicy> Monitor::Policy(
+    const std::string& model_version) const {
+  auto raw = store_->Get(kPolicies, model_version);
+  if (absl::IsNotFound(raw.status()))
+    return absl::NotFoundError(
+        StrCat("no policy for model version '", model_version, "'"));
+  if (!raw.ok()) return raw.status();
+  v1::MonitorPolicy p;
+  if (!p.ParseFromString(*raw))
+    return absl::DataLossError(
+        StrCat("the policy of '", model_version, "' is corrupt"));
+  return p;
+}
+
+absl::StatusOr<std::vector<v1::Alert>> Monitor::Alerts(
+    const std::string& model_version, const std::string& kind,
+    size_t limit) const {
+  if (limit == 0) limit = 50;
+  std::vector<v1::Alert> out;
+  uint64_t last;
+  {
+    std::lock_guard lock(alerts_mu_);
+    last = last_alert_;
+  }
+  // Newest first: alert ids are dense, keys their big-endian bytes.
+  auto it = store_->Scan(kAlerts, "");
+  std::vector<v1::Alert> all;
+  for (; it->Valid(); it->Next()) {
+    v1::Alert a;
+    if (!a.ParseFromArray(it->value().data(),
+                          static_cast<int>(it->value().size())))
+      return absl::DataLossError("an alert is corrupt");
+    if (a.id() > last) break;
+    if (!model_version.empty() && a.model_version() != model_version) continue;
+    if (!kind.empty() && a.kind() != kind) continue;
+    all.push_back(std::move(a));
+  }
+  if (!it->status().ok()) return it->status();
+  for (auto a = all.rbegin(); a != all.rend() && out.size() < limit; ++a)
+    out.push_back(std::move(*a));
+  return out;
+}
+
+absl::Status Monitor::SetAlertAction(uint64_t id, const std::string& action) {
+  std::lock_guard lock(alerts_mu_);
+  std::string k;
+  storage::AppendU64(&k, id);
+  auto raw = store_->Get(kAlerts, k);
+  if (absl::IsNotFound(raw.status()))
+    return absl::NotFoundError(StrCat("no alert ", id));
+  if (!raw.ok()) return raw.status();
+  v1::Alert a;
+  if (!a.ParseFromString(*raw))
+    return absl::DataLossError(StrCat("alert ", id, " is corrupt"));
+  a.set_action(action);
+  return store_->Put(kAlerts, k, a.SerializeAsString(), {.sync = true});
+}
+
+absl::StatusOr<std::string> Monitor::NewestVersion(
+    const std::string& name) const {
+  int64_t best = -1;
+  for (const char* cf : {kReferences, kWindows}) {
+    auto it = store_->Scan(cf, name + ":");
+    for (; it->Valid(); it->Next()) {
+      std::string_view key = it->key();
+      key = key.substr(name.size() + 1);
+      key = key.substr(0, key.find('\0'));
+      int64_t v = 0;
+      if (absl::SimpleAtoi(std::string(key), &v)) best = std::max(best, v);
+    }
+    if (!it->status().ok()) return it->status();
+  }
+  if (best < 0)
+    return absl::NotFoundError(StrCat("model '", name,
+                                      "' has no monitored version (no "
+                                      "reference and no logged predictions)"));
+  return StrCat(name, ":", best);
+}
+
+absl::StatusOr<v1::MonitorReport> Monitor::Summary(
+    const std::string& model_version, size_t windows,
+    bool include_profiles) const {
+  v1::MonitorReport out;
+  out.set_model_version(model_version);
+  auto reference = Reference(model_version);
+  if (!reference.ok() && !absl::IsNotFound(reference.status()))
+    return reference.status();
+  auto ws = Windows(model_version, windows);
+  if (!ws.ok()) return ws.status();
+  if (!reference.ok() && ws->empty()) {
+    return absl::NotFoundError(
+        StrCat("model version '", model_version,
+               "' has no reference and no logged predictions"));
+  }
+  Profiler current(options_.profile);
+  features::QuantileSketch latency(options_.profile.sketch_k);
+  for (const auto& w : *ws) {
+    auto p = Profiler::FromProto(w.profile(), options_.profile);
+    if (!p.ok()) return p.status();
+    if (auto s = current.Merge(*p); !s.ok()) return s;
+    if (w.has_latency()) {
+      auto l = features::QuantileSketch::FromProto(w.latency());
+      if (!l.ok()) return l.status();
+      latency.Merge(*l);
+    }
+    if (out.start_micros() == 0 || w.start_micros() < out.start_micros())
+      out.set_start_micros(w.start_micros());
+    out.set_end_micros(std::max(out.end_micros(), w.end_micros()));
+  }
+  out.set_windows(static_cast<uint32_t>(ws->size()));
+  out.set_predictions(current.rows());
+  const v1::Profile current_profile = current.ToProto();
+  if (!reference.ok()) {
+    out.set_drift_error(std::string(reference.status().message()));
+  } else if (current.rows() == 0) {
+    out.set_drift_error(
+        StrCat("no predictions of '", model_version, "' were logged yet"));
+  } else {
+    auto drift =
+        Compare(reference->profile(), current_profile, options_.thresholds);
+    if (!drift.ok()) return drift.status();
+    *out.mutable_drift() = std::move(*drift);
+  }
+  if (latency.count() > 0) {
+    auto* l = out.mutable_latency();
+    l->set_count(latency.count());
+    l->set_p50_seconds(latency.Quantile(0.5));
+    l->set_p90_seconds(latency.Quantile(0.9));
+    l->set_p99_seconds(latency.Quantile(0.99));
+    l->set_max_seconds(latency.Quantile(1.0));
+  }
+  // Performance and target drift over the same number of windows.
+  auto perf = Performance(model_version, windows);
+  if (perf.ok()) {
+    *out.mutable_performance() = *perf;
+    if (reference.ok()) {
+      Profiler actuals(options_.profile);
+      std::map<uint64_t, v1::PerformanceWindow> pws;
+      auto it = store_->Scan(kPerformance, VersionPrefix(model_version));
+      for (; it->Valid(); it->Next()) {
+        v1::PerformanceWindow w;
+        if (!w.ParseFromArray(it->value().data(),
+                              static_cast<int>(it->value().size())))
+          return absl::DataLossError("a performance window is corrupt");
+        pws[w.seq()] = std::move(w);
+      }
+      if (!it->status().ok()) return it->status();
+      {
+        std::lock_guard lock(actuals_mu_);
+        auto open = performance_.find(model_version);
+        if (open != performance_.end()) pws[open->second.seq()] = open->second;
+      }
+      while (pws.size() > windows) pws.erase(pws.begin());
+      for (const auto& [seq, w] : pws) {
+        auto p = Profiler::FromProto(w.actuals(), options_.profile);
+        if (!p.ok()) return p.status();
+        if (auto s = actuals.Merge(*p); !s.ok()) return s;
+      }
+      if (actuals.rows() > 0) {
+        auto target = Compare(reference->profile(), actuals.ToProto(),
+                              options_.thresholds);
+        if (target.ok()) *out.mutable_target_drift() = std::move(*target);
+      }
+    }
+  } else if (!absl::IsFailedPrecondition(perf.status())) {
+    return perf.status();
+  }
+  auto alerts = Alerts(model_version, "", 20);
+  if (!alerts.ok()) return alerts.status();
+  for (auto& a : *alerts) *out.add_alerts() = std::move(a);
+  if (auto policy = Policy(model_version); policy.ok())
+    *out.mutable_policy() = std::move(*policy);
+  if (include_profiles) {
+    if (reference.ok()) *out.mutable_reference_profile() = reference->profile();
+    *out.mutable_current_profile() = current_profile;
+  }
+  return out;
 }
 
 }  // namespace mlpipe::monitor

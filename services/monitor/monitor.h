@@ -9,19 +9,32 @@
 // windows are written and the batches they now contain deleted, in one
 // atomic write. A restart loads the windows and folds the batches written
 // since: nothing acknowledged is lost or counted twice.
+//
+// Alerts: when a window closes, it is compared with its version's
+// reference; drifted fields raise a "drift" alert. When a version's open
+// performance window holds enough pairs, it is judged against the version's
+// policy; a metric past its bound raises a "performance" alert. An alert is
+// stored together with its event (drift.detected / performance.degraded) in
+// one write, at most once per version and kind per cooldown, and then handed
+// to the alert listener (which acts on it: rolls back).
 #ifndef MLPIPE_SERVICES_MONITOR_MONITOR_H_
 #define MLPIPE_SERVICES_MONITOR_MONITOR_H_
 
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/events/event_log.h"
+#include "common/features/sketches.h"
 #include "common/storage/store.h"
 #include "mlpipe/v1/monitor.pb.h"
+#include "mlpipe/v1/monitor_service.pb.h"
 #include "mlpipe/v1/prediction.pb.h"
 #include "services/monitor/performance.h"
 #include "services/monitor/profile.h"
@@ -35,6 +48,8 @@ inline constexpr char kPredictions[] = "predictions";  // By id, to join.
 inline constexpr char kPredictionTimes[] = "prediction_times";  // Retention.
 inline constexpr char kActuals[] = "actuals";                   // Ids recorded.
 inline constexpr char kPerformance[] = "performance";
+inline constexpr char kPolicies[] = "policies";
+inline constexpr char kAlerts[] = "alerts";
 // Every column family the monitor uses.
 std::vector<std::string> MonitorColumnFamilies();
 
@@ -46,6 +61,9 @@ struct MonitorOptions {
   // Logged predictions stay joinable this long after the newest one.
   absl::Duration actuals_horizon = absl::Hours(24 * 7);
   uint64_t performance_rows = 1000;  // Pairs per performance window.
+  // At most one alert per version and kind this often.
+  absl::Duration alert_cooldown = absl::Hours(1);
+  size_t alerts_kept = 10000;  // The oldest are deleted past this.
   ProfileOptions profile;
   DriftThresholds thresholds;
 };
@@ -53,11 +71,19 @@ struct MonitorOptions {
 // Thread-safe.
 class Monitor {
  public:
-  Monitor(storage::Store* store, MonitorOptions options)
-      : store_(store), options_(options) {}
+  // `events` (may be null) receives drift.detected and performance.degraded.
+  Monitor(storage::Store* store, MonitorOptions options,
+          events::EventLog* events = nullptr)
+      : store_(store), options_(options), events_(events) {}
+  // Called with every alert once it is stored, outside the monitor's locks,
+  // on the thread that raised it. Set before Restore.
+  void SetAlertListener(std::function<void(const v1::Alert&)> fn) {
+    listener_ = std::move(fn);
+  }
   // Loads the open windows and folds the batches logged since they were
   // written. Call once, before anything else.
   absl::Status Restore();
+  const MonitorOptions& options() const { return options_; }
 
   // The reference of a model version: its training rows' profile and what
   // it predicts. INVALID_ARGUMENT when the profile is inconsistent.
@@ -91,18 +117,57 @@ class Monitor {
   absl::StatusOr<v1::Performance> Performance(const std::string& model_version,
                                               size_t windows) const;
 
+  // Everything about a version over its last `windows` windows: drift,
+  // performance, target drift (actuals against the training labels),
+  // serving latency, its alerts and policy. NOT_FOUND when the version has
+  // neither a reference nor logged predictions.
+  absl::StatusOr<v1::MonitorReport> Summary(const std::string& model_version,
+                                            size_t windows,
+                                            bool include_profiles) const;
+  // The newest version of model `name` with a reference or windows, or
+  // NOT_FOUND.
+  absl::StatusOr<std::string> NewestVersion(const std::string& name) const;
+
+  // INVALID_ARGUMENT for bounds that cannot hold.
+  absl::Status SetPolicy(const v1::MonitorPolicy& policy);
+  // NOT_FOUND when none was set.
+  absl::StatusOr<v1::MonitorPolicy> Policy(
+      const std::string& model_version) const;
+
+  // Newest first; empty `model_version` / `kind` for all; limit 0: 50.
+  absl::StatusOr<std::vector<v1::Alert>> Alerts(
+      const std::string& model_version, const std::string& kind,
+      size_t limit) const;
+  // Records what was done about an alert. NOT_FOUND for an unknown id.
+  absl::Status SetAlertAction(uint64_t id, const std::string& action);
+
  private:
   struct Open {
-    v1::MonitorWindow window;  // Without its profile: that is `profile`.
-    Profiler profile;
+    v1::MonitorWindow window;  // Without profile and latency: those are
+    Profiler profile;          // here.
+    features::QuantileSketch latency;
     bool dirty = false;
   };
+  Open NewWindow(const std::string& version, uint64_t seq) const;
   void Fold(const v1::PredictionRecord& r, std::vector<std::string>* closed);
   void ExpirePredictions(storage::WriteBatch* b);
-  absl::Status CheckpointLocked(const std::vector<std::string>& closed);
+  // Writes the closed and dirty windows; the alerts of the closed ones go
+  // to `alerts`.
+  absl::Status CheckpointLocked(const std::vector<std::string>& closed,
+                                std::vector<v1::Alert>* alerts);
+  // A drift alert for a closed window, if it drifted from its reference.
+  std::optional<v1::Alert> DriftAlert(const v1::MonitorWindow& w) const;
+  // A performance alert when the window breaks the version's policy.
+  std::optional<v1::Alert> PerformanceAlert(const v1::PerformanceWindow& w,
+                                            const v1::Performance& p) const;
+  // Stores the alerts not in their cooldown with their events, then hands
+  // them to the listener. Call without locks held.
+  absl::Status Raise(std::vector<v1::Alert> alerts);
 
   storage::Store* const store_;
   const MonitorOptions options_;
+  events::EventLog* const events_;
+  std::function<void(const v1::Alert&)> listener_;
   mutable std::mutex mu_;
   std::map<std::string, Open> open_;         // GUARDED_BY(mu_), by version.
   std::vector<v1::MonitorWindow> to_close_;  // GUARDED_BY(mu_)
@@ -112,6 +177,10 @@ class Monitor {
   mutable std::mutex actuals_mu_;
   // Open performance windows, by version. GUARDED_BY(actuals_mu_)
   std::map<std::string, v1::PerformanceWindow> performance_;
+  mutable std::mutex alerts_mu_;
+  uint64_t last_alert_ = 0;  // GUARDED_BY(alerts_mu_)
+  // (version, kind) -> time of its last alert. GUARDED_BY(alerts_mu_)
+  std::map<std::pair<std::string, std::string>, int64_t> last_raised_;
 };
 
 }  // namespace mlpipe::monitor

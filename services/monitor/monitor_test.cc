@@ -19,14 +19,23 @@ class MonitorTest : public ::testing::Test {
  protected:
   void Open() {
     monitor_.reset();
+    events_.reset();
+    heard_.clear();
     store_.reset();
     storage::Options o;
     for (const auto& cf : MonitorColumnFamilies())
       o.column_families.push_back({.name = cf});
+    o.column_families.push_back({.name = events::kEventsColumnFamily});
     auto s = storage::OpenRocksStore(dir_.path() + "/monitor", o);
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
-    monitor_ = std::make_unique<Monitor>(store_.get(), options_);
+    auto log = events::EventLog::Open(store_.get(), "monitor");
+    ASSERT_TRUE(log.ok()) << log.status();
+    events_ = std::move(*log);
+    monitor_ =
+        std::make_unique<Monitor>(store_.get(), options_, events_.get());
+    monitor_->SetAlertListener(
+        [this](const v1::Alert& a) { heard_.push_back(a); });
     ASSERT_TRUE(monitor_->Restore().ok());
   }
   // `n` predictions of `version` at one per second from `t0` seconds, with
@@ -71,7 +80,9 @@ class MonitorTest : public ::testing::Test {
   testing::TempDir dir_;
   MonitorOptions options_;
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<events::EventLog> events_;
   std::unique_ptr<Monitor> monitor_;
+  std::vector<v1::Alert> heard_;
   std::mt19937_64 rng_{5};
   int next_id_ = 0;
 };
@@ -217,6 +228,155 @@ TEST_F(MonitorTest, ActualsJoinLoggedPredictionsOnceAndSurviveARestart) {
       monitor_->RecordActuals({{logged[498].prediction_id(), Class("no")}});
   ASSERT_TRUE(late.ok());
   EXPECT_EQ(late->unmatched(), 1u);
+}
+
+TEST_F(MonitorTest, ADriftedWindowRaisesOneAlertAndEventPerCooldown) {
+  options_.window_rows = 500;
+  Open();
+  ASSERT_TRUE(monitor_->SetReference(Ref("m:1", ReferenceProfile())).ok());
+  // Two windows like the reference: no alert.
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 1001, 0, 0)).ok());
+  EXPECT_TRUE(heard_.empty());
+  // Shifted: the window that closes holds 499 shifted rows of 500.
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 500, 3, 2000)).ok());
+  ASSERT_EQ(heard_.size(), 1u);
+  const v1::Alert& a = heard_[0];
+  EXPECT_EQ(a.kind(), "drift");
+  EXPECT_EQ(a.model_version(), "m:1");
+  EXPECT_EQ(a.id(), 1u);
+  EXPECT_EQ(a.window_seq(), 2u);
+  EXPECT_THAT(a.fields(), ElementsAre("amount"));
+  EXPECT_EQ(a.metric(), "psi");
+  EXPECT_GE(a.value(), a.threshold());
+  // The next drifted window is inside the cooldown: stored nowhere.
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 500, 3, 3000)).ok());
+  EXPECT_EQ(heard_.size(), 1u);
+  uint64_t next = 0;
+  auto events = events_->Read(1, {}, 10, &next);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].topic(), "drift.detected");
+  EXPECT_EQ((*events)[0].attributes().at("model"), "m");
+  EXPECT_EQ((*events)[0].attributes().at("model_version"), "m:1");
+  EXPECT_EQ((*events)[0].attributes().at("fields"), "amount");
+  // Listed, with what was done about it; the cooldown survives a restart.
+  ASSERT_TRUE(monitor_->SetAlertAction(1, "retraining").ok());
+  EXPECT_TRUE(absl::IsNotFound(monitor_->SetAlertAction(9, "x")));
+  Open();
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 500, 3, 4000)).ok());
+  EXPECT_TRUE(heard_.empty());
+  auto alerts = monitor_->Alerts("m:1", "drift", 0);
+  ASSERT_TRUE(alerts.ok()) << alerts.status();
+  ASSERT_EQ(alerts->size(), 1u);
+  EXPECT_EQ((*alerts)[0].action(), "retraining");
+  EXPECT_TRUE(monitor_->Alerts("m:2", "", 0)->empty());
+}
+
+TEST_F(MonitorTest, ZeroCooldownRaisesEveryDriftedWindowAndOldAlertsGo) {
+  options_.window_rows = 100;
+  options_.alert_cooldown = absl::ZeroDuration();
+  options_.alerts_kept = 3;
+  Open();
+  ASSERT_TRUE(monitor_->SetReference(Ref("m:1", ReferenceProfile())).ok());
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 601, 5, 0)).ok());
+  EXPECT_EQ(heard_.size(), 6u);
+  auto alerts = monitor_->Alerts("", "", 0);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->size(), 3u);
+  EXPECT_EQ((*alerts)[0].id(), 6u);  // Newest first.
+  EXPECT_EQ((*alerts)[2].id(), 4u);
+}
+
+TEST_F(MonitorTest, PerformanceBelowThePolicyRaisesARollbackAlert) {
+  options_.performance_rows = 1000;
+  Open();
+  ASSERT_TRUE(monitor_->SetReference(Ref("m:1", ReferenceProfile())).ok());
+  v1::MonitorPolicy policy;
+  policy.set_model_version("m:1");
+  policy.set_min_accuracy(0.8);
+  policy.set_min_actuals(200);
+  policy.set_rollback(true);
+  policy.set_alias("production");
+  ASSERT_TRUE(monitor_->SetPolicy(policy).ok());
+  v1::MonitorPolicy bad = policy;
+  bad.set_min_accuracy(1.5);
+  EXPECT_THAT(std::string(monitor_->SetPolicy(bad).message()),
+              HasSubstr("min_accuracy"));
+  auto batch = Batch("m:1", 400, 0, 0);
+  ASSERT_TRUE(monitor_->Log(batch).ok());
+  // Actuals that agree 60% of the time: below 0.8 once 200 are in.
+  std::vector<std::pair<std::string, google::protobuf::Value>> actuals;
+  for (int i = 0; i < 400; ++i) {
+    const auto& r = batch[i];
+    const bool agree = i % 5 < 3;
+    google::protobuf::Value v;
+    v.set_string_value(agree == (r.label() == "yes") ? "yes" : "no");
+    actuals.emplace_back(r.prediction_id(), v);
+  }
+  std::vector<std::pair<std::string, google::protobuf::Value>> first(
+      actuals.begin(), actuals.begin() + 150);
+  ASSERT_TRUE(monitor_->RecordActuals(first).ok());
+  EXPECT_TRUE(heard_.empty());  // 150 actuals: not judged yet.
+  std::vector<std::pair<std::string, google::protobuf::Value>> rest(
+      actuals.begin() + 150, actuals.end());
+  ASSERT_TRUE(monitor_->RecordActuals(rest).ok());
+  ASSERT_EQ(heard_.size(), 1u);
+  EXPECT_EQ(heard_[0].kind(), "performance");
+  EXPECT_EQ(heard_[0].metric(), "accuracy");
+  EXPECT_NEAR(heard_[0].value(), 0.6, 1e-9);
+  EXPECT_EQ(heard_[0].threshold(), 0.8);
+  EXPECT_EQ(heard_[0].action(), "rollback of 'production' pending");
+  uint64_t next = 0;
+  auto events = events_->Read(1, {"performance.degraded"}, 10, &next);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].attributes().at("metric"), "accuracy");
+
+  // The summary: drift, performance, target drift, latency, alerts.
+  auto summary = monitor_->Summary("m:1", 24, true);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->predictions(), 400u);
+  EXPECT_EQ(summary->performance().count(), 400u);
+  EXPECT_NEAR(summary->performance().accuracy(), 0.6, 1e-9);
+  EXPECT_EQ(summary->alerts_size(), 1);
+  EXPECT_EQ(summary->policy().min_accuracy(), 0.8);
+  EXPECT_TRUE(summary->has_reference_profile());
+  EXPECT_EQ(summary->current_profile().rows(), 400u);
+  EXPECT_TRUE(summary->drift_error().empty());
+  EXPECT_EQ(summary->drift().current_rows(), 400u);
+  EXPECT_EQ(monitor_->NewestVersion("m").value(), "m:1");
+  EXPECT_TRUE(absl::IsNotFound(monitor_->NewestVersion("n").status()));
+}
+
+TEST_F(MonitorTest, TargetDriftComparesActualsWithTheTrainingLabels) {
+  Open();
+  Profiler training;
+  for (int i = 0; i < 1000; ++i) {
+    training.AddString("Status", i % 10 < 3 ? "yes" : "no");  // 30% yes.
+    training.EndRow();
+  }
+  v1::MonitorReference ref = Ref("m:1", training.ToProto());
+  ref.set_label("Status");
+  ASSERT_TRUE(monitor_->SetReference(ref).ok());
+  auto batch = Batch("m:1", 1000, 0, 0);
+  for (auto& r : batch) r.set_latency_seconds(0.001 * (1 + next_id_++ % 10));
+  ASSERT_TRUE(monitor_->Log(batch).ok());
+  std::vector<std::pair<std::string, google::protobuf::Value>> actuals;
+  for (int i = 0; i < 1000; ++i) {
+    google::protobuf::Value v;
+    v.set_string_value(i % 10 < 8 ? "yes" : "no");  // 80% yes now.
+    actuals.emplace_back(batch[i].prediction_id(), v);
+  }
+  ASSERT_TRUE(monitor_->RecordActuals(actuals).ok());
+  auto summary = monitor_->Summary("m:1", 24, false);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_EQ(summary->target_drift().fields_size(), 1);
+  EXPECT_EQ(summary->target_drift().fields(0).name(), "Status");
+  EXPECT_THAT(summary->target_drift().drifted(), ElementsAre("Status"));
+  EXPECT_EQ(summary->latency().count(), 1000u);
+  EXPECT_NEAR(summary->latency().p50_seconds(), 0.005, 0.0011);
+  EXPECT_NEAR(summary->latency().max_seconds(), 0.010, 1e-12);
+  EXPECT_FALSE(summary->has_reference_profile());
 }
 
 }  // namespace

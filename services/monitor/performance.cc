@@ -7,6 +7,18 @@
 
 namespace mlpipe::monitor {
 
+absl::StatusOr<std::string> ActualClass(const google::protobuf::Value& actual) {
+  using google::protobuf::Value;
+  if (actual.kind_case() == Value::kStringValue) return actual.string_value();
+  if (actual.kind_case() == Value::kNumberValue) {
+    const double v = actual.number_value();  // Classes read as numbers: "1".
+    return v == std::trunc(v) && std::fabs(v) < 1e15
+               ? StrCat(static_cast<int64_t>(v))
+               : StrCat(v);
+  }
+  return absl::InvalidArgumentError("actual: expected a class");
+}
+
 PerformanceAccumulator::PerformanceAccumulator(
     v1::Task task, std::vector<std::string> classes) {
   state_.set_task(task);
@@ -62,34 +74,25 @@ absl::Status PerformanceAccumulator::Add(
   if (task != v1::BINARY && task != v1::MULTICLASS)
     return absl::InvalidArgumentError(StrCat("actuals: a ", v1::Task_Name(task),
                                              " model has no ground truth"));
-  std::string y;
-  if (actual.kind_case() == Value::kStringValue) {
-    y = actual.string_value();
-  } else if (actual.kind_case() == Value::kNumberValue) {
-    const double v = actual.number_value();  // Classes read as numbers: "1".
-    y = v == std::trunc(v) && std::fabs(v) < 1e15
-            ? StrCat(static_cast<int64_t>(v))
-            : StrCat(v);
-  } else {
-    return absl::InvalidArgumentError("actual: expected a class");
-  }
+  auto y = ActualClass(actual);
+  if (!y.ok()) return y.status();
   const auto& cs = state_.classes();
-  if (std::find(cs.begin(), cs.end(), y) == cs.end()) {
+  if (std::find(cs.begin(), cs.end(), *y) == cs.end()) {
     return absl::InvalidArgumentError(
-        StrCat("actual: '", y, "' is not one of the model's classes"));
+        StrCat("actual: '", *y, "' is not one of the model's classes"));
   }
   if (task == v1::BINARY) {
     if (scores.size() != 1 || !std::isfinite(scores[0]))
       return absl::InvalidArgumentError("scores: expected P(positive)");
     const int bin =
         std::clamp(static_cast<int>(scores[0] * kAucBins), 0, kAucBins - 1);
-    auto* bins = y == cs[1] ? state_.mutable_positive_bins()
-                            : state_.mutable_negative_bins();
+    auto* bins = *y == cs[1] ? state_.mutable_positive_bins()
+                             : state_.mutable_negative_bins();
     bins->Set(bin, bins->Get(bin) + 1);
   }
   state_.set_count(state_.count() + 1);
-  if (label == y) state_.set_correct(state_.correct() + 1);
-  (*state_.mutable_actual_classes())[y] += 1;
+  if (label == *y) state_.set_correct(state_.correct() + 1);
+  (*state_.mutable_actual_classes())[*y] += 1;
   return absl::OkStatus();
 }
 

@@ -21,6 +21,10 @@ namespace mlpipe::monitor {
 
 inline constexpr int kAucBins = 1000;
 
+// An actual as a class: a string as it is, a number as its text ("1").
+// INVALID_ARGUMENT for anything else.
+absl::StatusOr<std::string> ActualClass(const google::protobuf::Value& actual);
+
 // Not thread-safe.
 class PerformanceAccumulator {
  public:

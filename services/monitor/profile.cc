@@ -85,10 +85,12 @@ void Profiler::AddRecord(const v1::PredictionRecord& record) {
   EndRow();
 }
 
-void Profiler::AddTable(const table::Table& t) {
+void Profiler::AddTable(const table::Table& t,
+                        const std::vector<uint8_t>* keep) {
   using table::ColumnType;
   for (const auto& c : t.columns) {
     for (size_t r = 0; r < t.num_rows; ++r) {
+      if (keep != nullptr && (*keep)[r] == 0) continue;
       if (!c.IsValid(r)) {
         AddMissing(c.name);
       } else if (c.type == ColumnType::kNumeric) {
@@ -103,7 +105,10 @@ void Profiler::AddTable(const table::Table& t) {
       }
     }
   }
-  rows_ += t.num_rows;
+  rows_ += keep == nullptr ? t.num_rows
+                           : static_cast<uint64_t>(std::count_if(
+                                 keep->begin(), keep->begin() + t.num_rows,
+                                 [](uint8_t k) { return k; }));
 }
 
 absl::Status Profiler::Merge(const Profiler& other) {

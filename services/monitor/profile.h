@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/features/sketches.h"
@@ -26,8 +27,8 @@ namespace mlpipe::monitor {
 
 // Field names for what the model answered, next to its raw input fields.
 inline constexpr char kPredictionField[] =
-    "prediction";                               // P(positive) or value.
-inline constexpr char kLabelField[] = "label";  // The predicted class.
+    "prediction";  // P(positive) or value.
+inline constexpr char kLabelField[] = "predicted_class";  // Classification.
 
 struct ProfileOptions {
   size_t max_categories = 1000;  // Distinct strings counted per field.
@@ -48,8 +49,10 @@ class Profiler {
   // served distribution: callers skip them.
   void AddRecord(const v1::PredictionRecord& record);
   // Rows of a table (the reference: training rows), every column a field
-  // (timestamps as microseconds, as Predict takes them).
-  void AddTable(const table::Table& t);
+  // (timestamps as microseconds, as Predict takes them); only the rows whose
+  // `keep` is non-zero when given (one per row).
+  void AddTable(const table::Table& t,
+                const std::vector<uint8_t>* keep = nullptr);
   // A field's kind is set by its first value; a value of the other kind
   // counts as missing.
   void AddNumber(const std::string& field, double v);  // NaN: missing.

@@ -25,36 +25,6 @@ std::string ResultKey(const std::string& id, int64_t chunk) {
   return key;
 }
 
-// Row-major features from NUMERIC columns `names` of `t` (NaN where
-// missing).
-absl::Status ToMatrix(
-    const table::Table& t,
-    const google::protobuf::RepeatedPtrField<std::string>& names,
-    std::vector<double>* x) {
-  const size_t d = names.size(), n = t.num_rows;
-  x->assign(n * d, 0.0);
-  for (size_t j = 0; j < d; ++j) {
-    int c = t.Find(names[j]);
-    if (c < 0) {
-      return absl::FailedPreconditionError(
-          StrCat("feature '", names[j], "' is not among the rows' columns"));
-    }
-    const table::Column& col = t.columns[c];
-    if (col.type != table::ColumnType::kNumeric &&
-        col.type != table::ColumnType::kUnknown) {
-      return absl::FailedPreconditionError(
-          StrCat("feature '", names[j], "' is not numeric"));
-    }
-    for (size_t r = 0; r < n; ++r) {
-      (*x)[r * d + j] =
-          col.type == table::ColumnType::kNumeric && col.IsValid(r)
-              ? col.numbers[r]
-              : std::nan("");
-    }
-  }
-  return absl::OkStatus();
-}
-
 table::Column NumberColumn(std::string name, std::vector<double> values) {
   table::Column c;
   c.name = std::move(name);
@@ -196,21 +166,8 @@ absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
     if (!t.ok()) return t.status();
     const size_t n = t->num_rows;
     if (n == 0) continue;
-    if (raw) {
-      auto features = s.transform().ApplyBatch(*t);
-      if (!features.ok()) {
-        return absl::Status(features.status().code(),
-                            StrCat(request.dataset(), ": ",
-                                   std::string(features.status().message())));
-      }
-      if (auto st = ToMatrix(*features, s.summary().feature_names(), &x);
-          !st.ok())
-        return st;
-    } else if (auto st = ToMatrix(*t, s.summary().feature_names(), &x);
-               !st.ok()) {
-      return st;
-    }
-    if (auto st = s.CheckFeatures(x.data(), n, StrCat("rows ", rows, "+"));
+    if (auto st = s.TableFeatures(
+            *t, raw, StrCat(job.source(), " rows ", rows, "+"), &x);
         !st.ok())
       return st;
     // Row blocks on the threads.

@@ -34,6 +34,36 @@ class Problems {
   size_t count_ = 0;
 };
 
+// Row-major features from NUMERIC columns `names` of `t` (NaN where
+// missing).
+absl::Status ToMatrix(
+    const table::Table& t,
+    const google::protobuf::RepeatedPtrField<std::string>& names,
+    std::vector<double>* x) {
+  const size_t d = names.size(), n = t.num_rows;
+  x->assign(n * d, 0.0);
+  for (size_t j = 0; j < d; ++j) {
+    int c = t.Find(names[j]);
+    if (c < 0) {
+      return absl::FailedPreconditionError(
+          StrCat("feature '", names[j], "' is not among the rows' columns"));
+    }
+    const table::Column& col = t.columns[c];
+    if (col.type != table::ColumnType::kNumeric &&
+        col.type != table::ColumnType::kUnknown) {
+      return absl::FailedPreconditionError(
+          StrCat("feature '", names[j], "' is not numeric"));
+    }
+    for (size_t r = 0; r < n; ++r) {
+      (*x)[r * d + j] =
+          col.type == table::ColumnType::kNumeric && col.IsValid(r)
+              ? col.numbers[r]
+              : std::nan("");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Servable>> Servable::Load(
@@ -159,6 +189,24 @@ absl::Status Servable::Features(const std::vector<RawRow>& rows,
     std::copy(out.begin(), out.end(), x->begin() + r * d);
   }
   return problems.ToStatus();
+}
+
+absl::Status Servable::TableFeatures(const table::Table& t, bool raw,
+                                     const std::string& what,
+                                     std::vector<double>* x) const {
+  if (raw) {
+    auto features = transform_.ApplyBatch(t);
+    if (!features.ok()) {
+      return absl::Status(
+          features.status().code(),
+          StrCat(what, ": ", std::string(features.status().message())));
+    }
+    if (auto s = ToMatrix(*features, summary_.feature_names(), x); !s.ok())
+      return s;
+  } else if (auto s = ToMatrix(t, summary_.feature_names(), x); !s.ok()) {
+    return s;
+  }
+  return CheckFeatures(x->data(), t.num_rows, what);
 }
 
 absl::Status Servable::CheckFeatures(const double* x, size_t rows,

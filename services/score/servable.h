@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "common/features/transform.h"
 #include "common/ml/model.h"
+#include "common/table/table.h"
 #include "mlpipe/v1/model.pb.h"
 #include "mlpipe/v1/score_service.pb.h"
 
@@ -62,6 +63,13 @@ class Servable {
   // missing where the model cannot take a missing value.
   absl::Status Features(const std::vector<RawRow>& rows, bool ignore_extra,
                         std::vector<double>* x) const;
+  // The features of a table's rows (row-major, num_features() per row):
+  // through the transform when `raw` (the table has the raw fields), else
+  // the table's NUMERIC feature columns as they are. Checked as
+  // CheckFeatures does; `what` names the rows in errors.
+  absl::Status TableFeatures(const table::Table& t, bool raw,
+                             const std::string& what,
+                             std::vector<double>* x) const;
   // INVALID_ARGUMENT naming the first row and feature with a missing value
   // when the model cannot take one (for features from the online store).
   absl::Status CheckFeatures(const double* x, size_t rows,
