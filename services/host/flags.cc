@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, evaluate_address, "",
 ABSL_FLAG(std::string, score_address, "",
           "Where the scoring service is (host:port), for services that call "
           "it; empty: this process.");
+ABSL_FLAG(std::string, monitor_address, "",
+          "Where the monitoring service is (host:port), for services that "
+          "send it predictions or policies; empty: this process.");
 ABSL_FLAG(std::string, orchestrator_address, "",
           "Where the orchestrator is (host:port), for services that use its "
           "model registry; empty: this process.");

@@ -15,6 +15,7 @@ ABSL_DECLARE_FLAG(std::string, split_address);
 ABSL_DECLARE_FLAG(std::string, train_address);
 ABSL_DECLARE_FLAG(std::string, evaluate_address);
 ABSL_DECLARE_FLAG(std::string, score_address);
+ABSL_DECLARE_FLAG(std::string, monitor_address);
 ABSL_DECLARE_FLAG(std::string, orchestrator_address);
 
 namespace mlpipe::host {

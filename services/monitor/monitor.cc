@@ -12,6 +12,7 @@
 #include "common/storage/key_codec.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
+#include "services/monitor/monitor_metrics.h"
 
 namespace mlpipe::monitor {
 namespace {
@@ -161,6 +162,7 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
   std::vector<v1::Alert> alerts;
   {
     if (auto s = store_->Write(b); !s.ok()) return s;
+    CountLogged(records.size());
     ++next_batch_;
     std::vector<std::string> closed;
     for (const auto& r : records) Fold(r, &closed);
@@ -483,6 +485,7 @@ absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
     *kept.mutable_actuals() = w.profile->ToProto();
   }
   lock.unlock();
+  CountActuals(result);
   if (auto s = Raise(std::move(alerts)); !s.ok()) return s;
   return result;
 }
@@ -526,7 +529,9 @@ std::optional<v1::Alert> Monitor::DriftAlert(const v1::MonitorWindow& w) const {
   auto reference = Reference(w.model_version());
   if (!reference.ok()) return std::nullopt;  // Nothing to drift from.
   auto report = Compare(reference->profile(), w.profile(), options_.thresholds);
-  if (!report.ok() || report->drifted().empty()) return std::nullopt;
+  if (!report.ok()) return std::nullopt;
+  RecordDrift(w.model_version(), *report);
+  if (report->drifted().empty()) return std::nullopt;
   v1::Alert a;
   a.set_kind("drift");
   a.set_model_version(w.model_version());
@@ -552,6 +557,7 @@ std::optional<v1::Alert> Monitor::DriftAlert(const v1::MonitorWindow& w) const {
 
 std::optional<v1::Alert> Monitor::PerformanceAlert(
     const v1::PerformanceWindow& w, const v1::Performance& p) const {
+  RecordPerformance(w.model_version(), w.state().task(), p);
   auto policy = Policy(w.model_version());
   if (!policy.ok()) return std::nullopt;
   const uint64_t needed = std::min<uint64_t>(
@@ -651,6 +657,7 @@ absl::Status Monitor::Raise(std::vector<v1::Alert> alerts) {
     for (const auto& [key, t] : times) last_raised_[key] = t;
   }
   for (const auto& a : raised) {
+    CountAlert(a.kind());
     LogWarning(a.kind() == "drift" ? "drift detected" : "performance degraded",
                {{"model_version", a.model_version()},
                 {"alert", StrCat(a.id())},

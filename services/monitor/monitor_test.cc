@@ -32,8 +32,7 @@ class MonitorTest : public ::testing::Test {
     auto log = events::EventLog::Open(store_.get(), "monitor");
     ASSERT_TRUE(log.ok()) << log.status();
     events_ = std::move(*log);
-    monitor_ =
-        std::make_unique<Monitor>(store_.get(), options_, events_.get());
+    monitor_ = std::make_unique<Monitor>(store_.get(), options_, events_.get());
     monitor_->SetAlertListener(
         [this](const v1::Alert& a) { heard_.push_back(a); });
     ASSERT_TRUE(monitor_->Restore().ok());

@@ -15,8 +15,6 @@ ABSL_FLAG(int, score_log_queue, 100000,
           "Prediction records waiting to be logged; more are dropped.");
 ABSL_FLAG(bool, score_log_inputs, true,
           "Log the raw fields of every prediction.");
-ABSL_FLAG(int64_t, score_log_max_records, 1000000,
-          "Prediction records kept in the local log (oldest deleted).");
 ABSL_FLAG(int, score_batch_threads, 2, "Threads per batch scoring job.");
 
 namespace mlpipe::score {
@@ -27,6 +25,7 @@ ScoreModuleOptions ScoreOptionsFromFlags() {
   o.prep_address = absl::GetFlag(FLAGS_prep_address);
   o.ingest_address = absl::GetFlag(FLAGS_ingest_address);
   o.orchestrator_address = absl::GetFlag(FLAGS_orchestrator_address);
+  o.monitor_address = absl::GetFlag(FLAGS_monitor_address);
   o.default_alias = absl::GetFlag(FLAGS_score_default_alias);
   o.predictor.max_concurrent = absl::GetFlag(FLAGS_score_max_concurrent);
   o.predictor.max_rows =
@@ -35,7 +34,6 @@ ScoreModuleOptions ScoreOptionsFromFlags() {
   o.predictor.log_inputs = absl::GetFlag(FLAGS_score_log_inputs);
   o.log.queue_capacity =
       static_cast<size_t>(absl::GetFlag(FLAGS_score_log_queue));
-  o.max_logged_predictions = absl::GetFlag(FLAGS_score_log_max_records);
   o.batch.threads = absl::GetFlag(FLAGS_score_batch_threads);
   return o;
 }

@@ -8,9 +8,9 @@ namespace mlpipe::score {
 
 // --score_default_alias, --score_max_concurrent, --score_max_rows,
 // --score_worker_threads, --score_log_queue, --score_log_inputs,
-// --score_log_max_records, --score_batch_threads, and the service addresses
-// (--train_address, --prep_address, --ingest_address,
-// --orchestrator_address).
+// --score_batch_threads, and the service addresses (--train_address,
+// --prep_address, --ingest_address, --orchestrator_address,
+// --monitor_address).
 ScoreModuleOptions ScoreOptionsFromFlags();
 
 }  // namespace mlpipe::score

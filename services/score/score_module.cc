@@ -7,6 +7,7 @@
 #include "common/util/log.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
+#include "mlpipe/v1/monitor_service.grpc.pb.h"
 #include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "mlpipe/v1/prep_service.grpc.pb.h"
 #include "mlpipe/v1/train_service.grpc.pb.h"
@@ -127,6 +128,61 @@ class ScoreModule::GrpcSources final : public ModelSource,
       orchestrator_;  // GUARDED_BY(mu_)
 };
 
+// The prediction log's sink: the monitoring service's LogPredictions, one
+// stream per batch, retried while the service is unavailable (the logger's
+// bounded queue holds what comes meanwhile).
+class ScoreModule::MonitorSink final : public PredictionSink {
+ public:
+  void Connect(std::shared_ptr<grpc::Channel> monitor) {
+    std::lock_guard lock(mu_);
+    channel_ = std::move(monitor);
+  }
+  void Stop() {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    wake_.notify_all();
+  }
+
+  absl::Status Write(std::vector<v1::PredictionRecord> batch) override {
+    v1::PredictionBatch message;
+    message.mutable_records()->Reserve(static_cast<int>(batch.size()));
+    for (auto& r : batch) *message.add_records() = std::move(r);
+    absl::Status s;
+    auto wait = std::chrono::milliseconds(100);
+    for (int attempt = 0; attempt < 6; ++attempt) {
+      std::shared_ptr<grpc::Channel> channel;
+      {
+        std::unique_lock lock(mu_);
+        if (attempt > 0 &&
+            wake_.wait_for(lock, wait, [this] { return stopping_; }))
+          break;
+        channel = channel_;
+      }
+      if (channel == nullptr) {
+        s = absl::UnavailableError("the monitoring service is not connected");
+        continue;
+      }
+      auto stub = v1::Monitor::NewStub(channel);
+      grpc::ClientContext call;
+      call.set_deadline(In(30));
+      v1::LogPredictionsResponse resp;
+      auto writer = stub->LogPredictions(&call, &resp);
+      writer->Write(message);
+      writer->WritesDone();
+      s = rpc::FromGrpcStatus(writer->Finish());
+      if (s.ok() || !absl::IsUnavailable(s)) break;
+      wait *= 2;
+    }
+    return s;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::shared_ptr<grpc::Channel> channel_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;                   // GUARDED_BY(mu_)
+};
+
 absl::StatusOr<std::unique_ptr<ScoreModule>> ScoreModule::Open(
     const std::string& data_dir, ScoreModuleOptions options) {
   std::unique_ptr<ScoreModule> m(new ScoreModule());
@@ -151,8 +207,7 @@ absl::StatusOr<std::unique_ptr<ScoreModule>> ScoreModule::Open(
   m->deployments_ = std::make_unique<Deployments>(
       m->store_.get(), m->log_.get(), m->manager_.get(), m->sources_.get(),
       m->sources_.get(), m->options_.default_alias);
-  m->sink_ = std::make_unique<StoredPredictionSink>(
-      m->store_.get(), m->options_.max_logged_predictions);
+  m->sink_ = std::make_unique<MonitorSink>();
   m->logger_ =
       std::make_unique<PredictionLogger>(m->options_.log, m->sink_.get());
   m->predictor_ =
@@ -196,6 +251,7 @@ absl::Status ScoreModule::Start(std::shared_ptr<grpc::Channel> self) {
   sources_->Connect(pick(options_.train_address), pick(options_.prep_address),
                     pick(options_.ingest_address),
                     pick(options_.orchestrator_address));
+  sink_->Connect(pick(options_.monitor_address));
   if (health_) {
     health_(kScoringService, false);
     health_(kInferenceService, false);
@@ -235,6 +291,7 @@ void ScoreModule::Stop() {
   if (restore_.joinable()) restore_.join();
   if (ops_) ops_->Stop();
   if (logger_) logger_->Flush();
+  if (sink_) sink_->Stop();
 }
 
 ScoreModule::~ScoreModule() {

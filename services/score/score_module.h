@@ -1,5 +1,5 @@
 // The scoring service with the state it owns: its RocksDB store under
-// <data_dir>/score (deployments, batch results, the local prediction log),
+// <data_dir>/score (deployments, batch results),
 // its outbox, its operations and the gRPC adapters (mlpipe.v1.Scoring and
 // inference.GRPCInferenceService). Models come from train, online features
 // and feature sets from prep, datasets from ingest, and aliases are
@@ -28,10 +28,10 @@ struct ScoreModuleOptions {
   std::string prep_address;          // Empty: this process.
   std::string ingest_address;        // Empty: this process.
   std::string orchestrator_address;  // Empty: this process.
+  std::string monitor_address;       // Empty: this process.
   std::string default_alias = "production";
   PredictorOptions predictor;
   PredictionLoggerOptions log;
-  int64_t max_logged_predictions = 1000000;  // Kept in the local log.
   BatchScorerOptions batch;
 };
 
@@ -54,10 +54,10 @@ class ScoreModule final : public host::ServiceModule {
   // For tests.
   Deployments* deployments() { return deployments_.get(); }
   PredictionLogger* prediction_logger() { return logger_.get(); }
-  StoredPredictionSink* local_log() { return sink_.get(); }
 
  private:
   class GrpcSources;
+  class MonitorSink;
   ScoreModule() = default;
   void RestoreLoop();
 
@@ -68,7 +68,7 @@ class ScoreModule final : public host::ServiceModule {
   std::unique_ptr<GrpcSources> sources_;
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<Deployments> deployments_;
-  std::unique_ptr<StoredPredictionSink> sink_;
+  std::unique_ptr<MonitorSink> sink_;
   std::unique_ptr<PredictionLogger> logger_;
   std::unique_ptr<Predictor> predictor_;
   std::unique_ptr<BatchScorer> batch_;

@@ -5,6 +5,7 @@
 #include "services/evaluate/evaluate_module.h"
 #include "services/host/flags.h"
 #include "services/ingest/ingest_module.h"
+#include "services/monitor/monitor_module.h"
 #include "services/orchestrator/orchestrator_module.h"
 #include "services/prep/prep_module.h"
 #include "services/score/score_flags.h"
@@ -72,6 +73,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   modules.push_back(std::move(*score_module));
+
+  auto monitor_module = mlpipe::monitor::MonitorModule::Open(
+      data_dir, mlpipe::monitor::MonitorOptionsFromFlags());
+  if (!monitor_module.ok()) {
+    mlpipe::LogError(
+        "cannot open the monitor store",
+        {{"error", std::string(monitor_module.status().message())}});
+    return 1;
+  }
+  modules.push_back(std::move(*monitor_module));
 
   auto orchestrator_module = mlpipe::orchestrator::OrchestratorModule::Open(
       data_dir, mlpipe::orchestrator::OrchestratorOptionsFromFlags());
