@@ -6,6 +6,7 @@
 #include "cli/dataset_commands.h"
 #include "cli/eval_commands.h"
 #include "cli/model_commands.h"
+#include "cli/monitor_commands.h"
 #include "cli/prep_commands.h"
 #include "cli/run_commands.h"
 #include "cli/score_commands.h"
@@ -81,6 +82,19 @@ commands:
          | --feature-set FS)          them as CSV
         [--keep id,...] [--out F.csv]
   batch-score list | show ID | export ID --out F.csv
+  monitor report MODEL [--windows N]  drift of the last N windows of logged predictions
+         [--html FILE]                against the reference (per field: PSI / JS, KS,
+                                      Wasserstein, chi-squared, missing, out of range),
+                                      serving latency, performance from actuals, target
+                                      drift, alerts; MODEL a version, name or alias;
+                                      --html writes it with histograms (inline SVG)
+  monitor reference MODEL_VERSION     (re)build a version's reference from its split
+          [--part train]              (deploying a version does it once)
+  actuals send FILE [--id-column C]   ground truth for logged predictions, by id
+          [--actual-column C]         (CSV or JSON lines; default columns prediction_id,
+                                      actual); exit 4 when some are refused
+  alerts list [--model VERSION]       drift and performance alerts, newest first, with
+              [--kind K] [--limit N]  what was done (rollbacks)
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
   run PIPELINE.yaml [--watch] [--no-cache]
@@ -158,5 +172,8 @@ int main(int argc, char** argv) {
   if (cmd == "lineage") return RunLineage(args, ctx);
   if (cmd == "aliases") return RunAliases(args, ctx);
   if (cmd == "schedules") return RunSchedules(args, ctx);
+  if (cmd == "monitor") return RunMonitor(args, ctx);
+  if (cmd == "actuals") return RunActuals(args, ctx);
+  if (cmd == "alerts") return RunAlerts(args, ctx);
   return UsageError("unknown command '" + cmd + "'");
 }

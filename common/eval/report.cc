@@ -5,40 +5,14 @@
 #include <vector>
 
 #include "common/eval/metrics.h"
+#include "common/util/html.h"
 #include "common/util/strings.h"
 
 namespace mlpipe::eval {
 namespace {
 
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-std::string Num(double v, int digits = 4) {
-  if (std::isnan(v)) return "&ndash;";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
-  return buf;
-}
+std::string Escape(const std::string& s) { return HtmlEscape(s); }
+std::string Num(double v, int digits = 4) { return HtmlNumber(v, digits); }
 
 constexpr char kStyle[] = R"(
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <set>
 
@@ -50,6 +51,13 @@ absl::StatusOr<v1::MonitorWindow> ParseWindow(std::string_view bytes) {
   if (!w.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     return absl::DataLossError("a monitor window is corrupt");
   return w;
+}
+
+// Four significant digits, for messages.
+std::string Short(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4g", v);
+  return buf;
 }
 
 std::string TimeKey(int64_t micros, const std::string& id) {
@@ -551,7 +559,7 @@ std::optional<v1::Alert> Monitor::DriftAlert(const v1::MonitorWindow& w) const {
                        " fields drifted in window ", w.seq(), " (",
                        w.profile().rows(), " predictions); worst '",
                        worst->name(), "' ", worst->method(), " ",
-                       worst->score(), " >= ", worst->threshold()));
+                       Short(worst->score()), " >= ", worst->threshold()));
   return a;
 }
 
@@ -586,7 +594,7 @@ std::optional<v1::Alert> Monitor::PerformanceAlert(
     a.set_metric(b.metric);
     a.set_value(b.value);
     a.set_threshold(b.bound);
-    a.set_message(StrCat(b.metric, " ", b.value, b.lower ? " < " : " > ",
+    a.set_message(StrCat(b.metric, " ", Short(b.value), b.lower ? " < " : " > ",
                          b.bound, " over ", p.count(), " actuals"));
     if (policy->rollback())
       a.set_action(

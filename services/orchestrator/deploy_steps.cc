@@ -1,8 +1,12 @@
 #include "services/orchestrator/deploy_steps.h"
 
+#include <cmath>
+#include <optional>
+
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
+#include "mlpipe/v1/monitor_service.grpc.pb.h"
 #include "mlpipe/v1/score_service.grpc.pb.h"
 #include "services/score/deployments.h"
 
@@ -13,13 +17,15 @@ using K = google::protobuf::Value::KindCase;
 
 class DeployExecutor final : public StepExecutor {
  public:
-  explicit DeployExecutor(ChannelProvider score) : score_(std::move(score)) {}
+  DeployExecutor(ChannelProvider score, ChannelProvider monitor)
+      : score_(std::move(score)), monitor_(std::move(monitor)) {}
   std::string version() const override { return "1"; }
   bool Cacheable(const v1::StepSpec&) const override { return false; }
 
   absl::Status Validate(const v1::PipelineSpec&,
                         const v1::StepSpec& step) const override {
-    return Request(step).status();
+    if (auto s = Request(step).status(); !s.ok()) return s;
+    return Policy(step).status();
   }
 
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
@@ -42,6 +48,30 @@ class DeployExecutor final : public StepExecutor {
       }
     }
     req->set_set_by(StrCat("run:", ctx.run_id, "/", step.name()));
+    // The policy first, so that it judges the version from its first
+    // actual.
+    auto policy = Policy(step);
+    if (!policy.ok()) return policy.status();
+    if (*policy) {
+      v1::SetPolicyRequest set;
+      *set.mutable_policy() = **policy;
+      set.mutable_policy()->set_alias(req->alias());
+      std::string version = req->model_version();
+      if (version.find(':') == std::string::npos) {
+        return BadParam(step, "monitor",
+                        "needs a model version (name:version) to set the "
+                        "policy of");
+      }
+      set.mutable_policy()->set_model_version(version);
+      grpc::ClientContext call;
+      call.set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(30));
+      v1::MonitorPolicy out;
+      if (auto s =
+              v1::Monitor::NewStub(monitor_())->SetPolicy(&call, set, &out);
+          !s.ok())
+        return InStep(step, rpc::FromGrpcStatus(s));
+    }
     auto stub = v1::Scoring::NewStub(score_());
     grpc::ClientContext call;
     call.set_deadline(std::chrono::system_clock::now() +
@@ -82,7 +112,8 @@ class DeployExecutor final : public StepExecutor {
                                     {"shadow", K::kBoolValue},
                                     {"latency_budget_ms", K::kNumberValue},
                                     {"evaluate", K::kStringValue},
-                                    {"train", K::kStringValue}});
+                                    {"train", K::kStringValue},
+                                    {"monitor", K::kStructValue}});
         !s.ok()) {
       return s;
     }
@@ -111,15 +142,71 @@ class DeployExecutor final : public StepExecutor {
     return req;
   }
 
+  // The `monitor` key as a policy (without version and alias), or nullopt.
+  static absl::StatusOr<std::optional<v1::MonitorPolicy>> Policy(
+      const v1::StepSpec& step) {
+    const auto& f = step.params().fields();
+    auto it = f.find("monitor");
+    if (it == f.end()) return std::nullopt;
+    v1::MonitorPolicy p;
+    p.set_min_actuals(100);
+    for (const auto& [key, v] : it->second.struct_value().fields()) {
+      const std::string where = StrCat("monitor.", key);
+      if (key == "rollback") {
+        if (v.kind_case() != K::kBoolValue)
+          return BadParam(step, where, "must be true or false");
+        p.set_rollback(v.bool_value());
+        continue;
+      }
+      if (v.kind_case() != K::kNumberValue)
+        return BadParam(step, where, "must be a number");
+      const double x = v.number_value();
+      auto in01 = [&](auto set) -> absl::Status {
+        if (!(x >= 0 && x <= 1))
+          return BadParam(step, where, "must be in [0, 1]");
+        set(x);
+        return absl::OkStatus();
+      };
+      absl::Status s;
+      if (key == "min_accuracy") {
+        s = in01([&](double d) { p.set_min_accuracy(d); });
+      } else if (key == "min_auc") {
+        s = in01([&](double d) { p.set_min_auc(d); });
+      } else if (key == "max_rmse") {
+        if (!(x >= 0)) return BadParam(step, where, "must be >= 0");
+        p.set_max_rmse(x);
+      } else if (key == "min_r2") {
+        if (!(x <= 1)) return BadParam(step, where, "must be <= 1");
+        p.set_min_r2(x);
+      } else if (key == "min_actuals") {
+        if (!(x >= 1 && x == std::floor(x)))
+          return BadParam(step, where, "must be a whole number >= 1");
+        p.set_min_actuals(static_cast<uint64_t>(x));
+      } else {
+        return BadParam(step, where,
+                        "unknown key (min_accuracy, min_auc, max_rmse, "
+                        "min_r2, min_actuals, rollback)");
+      }
+      if (!s.ok()) return s;
+    }
+    if (!p.has_min_accuracy() && !p.has_min_auc() && !p.has_max_rmse() &&
+        !p.has_min_r2())
+      return BadParam(step, "monitor",
+                      "names no bound (min_accuracy, min_auc, max_rmse, "
+                      "min_r2)");
+    return p;
+  }
+
   ChannelProvider score_;
+  ChannelProvider monitor_;
 };
 
 }  // namespace
 
-void RegisterDeployExecutors(ExecutorRegistry* registry,
-                             ChannelProvider score) {
-  registry->Register("deploy",
-                     std::make_unique<DeployExecutor>(std::move(score)));
+void RegisterDeployExecutors(ExecutorRegistry* registry, ChannelProvider score,
+                             ChannelProvider monitor) {
+  registry->Register("deploy", std::make_unique<DeployExecutor>(
+                                   std::move(score), std::move(monitor)));
 }
 
 }  // namespace mlpipe::orchestrator

@@ -28,6 +28,7 @@ OrchestratorModuleOptions OrchestratorOptionsFromFlags() {
   o.train_address = absl::GetFlag(FLAGS_train_address);
   o.evaluate_address = absl::GetFlag(FLAGS_evaluate_address);
   o.score_address = absl::GetFlag(FLAGS_score_address);
+  o.monitor_address = absl::GetFlag(FLAGS_monitor_address);
   o.engine.max_parallel_steps = absl::GetFlag(FLAGS_max_parallel_steps);
   o.enable_test_steps = absl::GetFlag(FLAGS_enable_test_steps);
   return o;
@@ -54,8 +55,9 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
   RegisterEvalExecutors(
       &m->executors_, [raw] { return raw->ChannelFor("evaluate"); },
       [raw] { return raw->ChannelFor("orchestrator"); });
-  RegisterDeployExecutors(&m->executors_,
-                          [raw] { return raw->ChannelFor("score"); });
+  RegisterDeployExecutors(
+      &m->executors_, [raw] { return raw->ChannelFor("score"); },
+      [raw] { return raw->ChannelFor("monitor"); });
   RegisterIngestExecutors(&m->executors_,
                           [raw] { return raw->IngestChannel(); });
   if (m->options_.enable_test_steps) RegisterTestExecutors(&m->executors_);
@@ -94,6 +96,8 @@ absl::Status OrchestratorModule::Start(std::shared_ptr<grpc::Channel> self) {
       evaluate_channel_ = rpc::NewChannel(options_.evaluate_address);
     if (!options_.score_address.empty())
       score_channel_ = rpc::NewChannel(options_.score_address);
+    if (!options_.monitor_address.empty())
+      monitor_channel_ = rpc::NewChannel(options_.monitor_address);
     ingest_channel_ = options_.ingest_address.empty()
                           ? std::move(self)
                           : rpc::NewChannel(options_.ingest_address);
@@ -131,6 +135,7 @@ std::shared_ptr<grpc::Channel> OrchestratorModule::ChannelFor(
   if (source == "train" && train_channel_) return train_channel_;
   if (source == "evaluate" && evaluate_channel_) return evaluate_channel_;
   if (source == "score" && score_channel_) return score_channel_;
+  if (source == "monitor" && monitor_channel_) return monitor_channel_;
   return self_;  // Hosted beside the orchestrator.
 }
 

@@ -31,6 +31,7 @@ struct OrchestratorModuleOptions {
   std::string train_address;
   std::string evaluate_address;
   std::string score_address;
+  std::string monitor_address;
   // Register the test-only step types (sleep, fail, record, noop).
   bool enable_test_steps = false;
 };
@@ -71,6 +72,7 @@ class OrchestratorModule final : public host::ServiceModule {
   std::shared_ptr<grpc::Channel> train_channel_;     // GUARDED_BY(mu_)
   std::shared_ptr<grpc::Channel> evaluate_channel_;  // GUARDED_BY(mu_)
   std::shared_ptr<grpc::Channel> score_channel_;     // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> monitor_channel_;   // GUARDED_BY(mu_)
   bool stopping_ = false;                            // GUARDED_BY(mu_)
   std::condition_variable wake_;
   std::thread trigger_thread_;

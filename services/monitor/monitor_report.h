@@ -1,0 +1,35 @@
+// A monitoring report (v1::MonitorReport with its profiles) as one
+// self-contained HTML page: summary, latency, performance, the drift table,
+// and per field the reference and current distributions as inline SVG.
+// Needs only the profiles: the CLI builds it from GetReport's answer.
+#ifndef MLPIPE_SERVICES_MONITOR_MONITOR_REPORT_H_
+#define MLPIPE_SERVICES_MONITOR_MONITOR_REPORT_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "mlpipe/v1/monitor.pb.h"
+#include "mlpipe/v1/monitor_service.pb.h"
+
+namespace mlpipe::monitor {
+
+// The shares of a field in two profiles over common bins: for numbers
+// `bins` equal-width bins over both ranges; for categories the reference's
+// most frequent ones (up to `bins`, the rest as "other"). Labels name the
+// bins. FAILED_PRECONDITION when a profile lacks the field.
+struct Histogram {
+  std::vector<std::string> labels;
+  std::vector<double> reference, current;  // Shares, each summing to 1.
+};
+absl::StatusOr<Histogram> CompareHistogram(const v1::Profile& reference,
+                                           const v1::Profile& current,
+                                           const std::string& field,
+                                           int bins = 20);
+
+std::string MonitorHtmlReport(const v1::MonitorReport& report);
+
+}  // namespace mlpipe::monitor
+
+#endif  // MLPIPE_SERVICES_MONITOR_MONITOR_REPORT_H_
