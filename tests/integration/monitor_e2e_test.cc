@@ -1,0 +1,415 @@
+// The closed loop in the real standalone process. A pipeline deploys a
+// model with a monitoring policy; deploying sets the version's reference
+// from its split. Predictions of shifted data drift: a drift alert, its
+// drift.detected event, and the pipeline's event trigger trains and deploys
+// a new model on the newer data. Then a deliberately weak model is deployed;
+// actuals show its accuracy below the policy, and the monitor rolls
+// production back to the model before it, recorded in the route history and
+// the registry's alias history. The CLI reports it all; the metrics pass
+// promtool.
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/features/test_data.h"
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "mlpipe/v1/events.grpc.pb.h"
+#include "mlpipe/v1/monitor_service.grpc.pb.h"
+#include "mlpipe/v1/orchestrator_service.grpc.pb.h"
+#include "mlpipe/v1/score_service.grpc.pb.h"
+#include "tests/integration/harness.h"
+
+namespace mlpipe::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::chrono::system_clock::time_point In(int seconds) {
+  return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
+}
+
+// The pipeline: latest version of `credit`, split, features, one model,
+// deployed with a policy; `extra` is appended to the spec.
+std::string Pipeline(const std::string& name, const std::string& transforms,
+                     const std::string& candidate, const std::string& extra) {
+  return "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: " + name +
+         "}\nspec:\n  dataset: credit\n  label: Status\n"
+         "  positive_class: bad\n  steps:\n"
+         "    - {name: load, type: ingest}\n"
+         "    - {name: split, type: split, after: [load], strategy: "
+         "stratified,\n       ratios: {train: 0.7, eval: 0.15, test: 0.15}, "
+         "seed: 42}\n"
+         "    - name: features\n      type: prepare\n      after: [split]\n"
+         "      fit_on: {split: split, part: train}\n      transforms:\n" +
+         transforms +
+         "    - name: train\n      type: train\n      after: [split, "
+         "features]\n      candidates:\n        - " +
+         candidate +
+         "\n    - {name: deploy, type: deploy, after: [train], alias: "
+         "production,\n       monitor: {min_accuracy: 0.65, min_actuals: 100, "
+         "rollback: true}}\n" +
+         extra;
+}
+
+// Rows `rows` of credit.csv as request rows (no label), Income times
+// `income`.
+v1::PredictRequest CreditRows(const std::vector<size_t>& rows, double income) {
+  const table::Table& t = features::testdata::Credit();
+  v1::PredictRequest req;
+  req.set_ignore_extra_fields(true);  // The weak model reads one field.
+  for (size_t r : rows) {
+    auto& f = *req.add_rows()->mutable_fields();
+    for (const auto& c : t.columns) {
+      if (c.name == "Status") continue;
+      if (!c.IsValid(r)) {
+        f[c.name].set_null_value(google::protobuf::NULL_VALUE);
+      } else if (c.type == table::ColumnType::kNumeric) {
+        f[c.name].set_number_value(c.numbers[r] *
+                                   (c.name == "Income" ? income : 1.0));
+      } else {
+        f[c.name].set_string_value(c.strings[r]);
+      }
+    }
+  }
+  return req;
+}
+
+std::string Label(size_t row) {
+  const table::Table& t = features::testdata::Credit();
+  return t.columns[t.Find("Status")].strings[row];
+}
+
+v1::PredictResponse Predict(const std::shared_ptr<grpc::Channel>& ch,
+                            const v1::PredictRequest& req) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(In(30));
+  v1::PredictResponse out;
+  auto s = v1::Scoring::NewStub(ch)->Predict(&ctx, req, &out);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return out;
+}
+
+v1::Run ParseRun(const std::string& json) {
+  v1::Run run;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &run).ok())
+      << json;
+  return run;
+}
+
+std::string StepResult(const v1::Run& run, const std::string& step,
+                       const std::string& key) {
+  for (const auto& s : run.steps()) {
+    if (s.name() != step) continue;
+    auto it = s.results().fields().find(key);
+    return it == s.results().fields().end() ? "" : it->second.string_value();
+  }
+  return "";
+}
+
+std::string Primary(const std::shared_ptr<grpc::Channel>& ch) {
+  grpc::ClientContext ctx;
+  v1::ListDeploymentsResponse resp;
+  EXPECT_TRUE(v1::Scoring::NewStub(ch)->ListDeployments(&ctx, {}, &resp).ok());
+  for (const auto& r : resp.routes()) {
+    if (r.alias() != "production") continue;
+    std::string best;
+    double share = -1;
+    for (const auto& t : r.targets()) {
+      if (t.percent() > share) {
+        share = t.percent();
+        best = t.model_version();
+      }
+    }
+    return best;
+  }
+  return "";
+}
+
+// Polls `ready` every 200 ms for up to `seconds`.
+template <typename F>
+bool WaitFor(F ready, int seconds) {
+  for (int i = 0; i < seconds * 5; ++i) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return ready();
+}
+
+class MonitorE2eTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+};
+
+TEST_F(MonitorE2eTest, DriftRetrainsAndAWorseModelIsRolledBack) {
+  Standalone server(dir_.path() + "/data", {"--monitor_window_rows=200"});
+  auto ch =
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
+  auto monitor = v1::Monitor::NewStub(ch);
+  const std::string transforms =
+      "        - {columns: [Income, Assets, Debt, Seniority, Time, Age, "
+      "Expenses, Amount, Price], impute: median, scale: standard}\n"
+      "        - {columns: [Home, Marital, Job, Records], impute: mode, "
+      "one_hot: {max_categories: 20}}\n";
+  const std::string loop = dir_.path() + "/loop.yaml";
+  WriteFile(loop, Pipeline("credit-loop", transforms,
+                           "{name: gbdt, algorithm: gbdt, params: {max_depth: "
+                           "3, rounds: 60, eta: 0.1}}",
+                           "  triggers:\n    - {event: {topic: drift.detected, "
+                           "filter: {model: credit}}}\n"));
+  ASSERT_EQ(server
+                .Cli({"ingest", "--dataset", "credit", "--file",
+                      SourcePath("examples/credit/credit.csv")})
+                .exit_code,
+            0);
+  auto created = server.Cli({"schedules", "create", loop});
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  EXPECT_THAT(created.out, HasSubstr("drift.detected"));
+
+  // 1. Deployed with a policy; the reference follows from its split.
+  auto first = server.Cli({"--output", "json", "run", loop, "--watch"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  const std::string v1 =
+      StepResult(ParseRun(first.out), "deploy", "model_version");
+  ASSERT_FALSE(v1.empty());
+  v1::MonitorReference reference;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        v1::GetReferenceRequest req;
+        req.set_model_version(v1);
+        return monitor->GetReference(&ctx, req, &reference).ok();
+      },
+      60));
+  EXPECT_EQ(reference.label(), "Status");
+  EXPECT_EQ(reference.task(), v1::BINARY);
+  std::set<std::string> fields;
+  for (const auto& f : reference.profile().fields()) fields.insert(f.name());
+  EXPECT_TRUE(fields.contains("Income"));
+  EXPECT_TRUE(fields.contains("Status"));      // The training labels.
+  EXPECT_TRUE(fields.contains("prediction"));  // On held-out rows.
+  {
+    grpc::ClientContext ctx;
+    v1::GetPolicyRequest req;
+    req.set_model_version(v1);
+    v1::MonitorPolicy policy;
+    ASSERT_TRUE(monitor->GetPolicy(&ctx, req, &policy).ok());
+    EXPECT_EQ(policy.min_accuracy(), 0.65);
+    EXPECT_TRUE(policy.rollback());
+    EXPECT_EQ(policy.alias(), "production");
+  }
+
+  // 2. Newer data where incomes tripled is ingested, and predictions of it
+  // come in: the first full window drifts.
+  {
+    std::ifstream in(SourcePath("examples/credit/credit.csv"));
+    std::ostringstream out;
+    std::string line;
+    std::getline(in, line);
+    out << line << "\n";
+    while (std::getline(in, line)) {
+      std::vector<std::string> cells;
+      std::stringstream ss(line);
+      for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+      char* end = nullptr;
+      double income = std::strtod(cells[9].c_str(), &end);
+      if (end != cells[9].c_str()) cells[9] = std::to_string(income * 3);
+      for (size_t i = 0; i < cells.size(); ++i)
+        out << (i ? "," : "") << cells[i];
+      out << "\n";
+    }
+    WriteFile(dir_.path() + "/newer.csv", out.str());
+  }
+  ASSERT_EQ(server
+                .Cli({"ingest", "--dataset", "credit", "--file",
+                      dir_.path() + "/newer.csv"})
+                .exit_code,
+            0);
+  for (size_t b = 0; b < 3; ++b) {
+    std::vector<size_t> rows;
+    for (size_t r = 0; r < 100; ++r) rows.push_back(1000 + b * 100 + r);
+    auto resp = Predict(ch, CreditRows(rows, 3.0));
+    EXPECT_EQ(resp.model_version(), v1);
+  }
+  v1::ListAlertsResponse alerts;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        v1::ListAlertsRequest req;
+        req.set_kind("drift");
+        return monitor->ListAlerts(&ctx, req, &alerts).ok() &&
+               alerts.alerts_size() > 0;
+      },
+      30));
+  EXPECT_EQ(alerts.alerts(0).model_version(), v1);
+  EXPECT_THAT(alerts.alerts(0).fields(), ::testing::Contains("Income"));
+
+  // 3. The trigger runs the pipeline on the newer data: a new model serves.
+  v1::Run retrain;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = server.Cli(
+            {"--output", "json", "runs", "list", "--pipeline", "credit-loop"});
+        v1::ListRunsResponse runs;
+        if (r.exit_code != 0 ||
+            !google::protobuf::util::JsonStringToMessage(r.out, &runs).ok())
+          return false;
+        for (const auto& run : runs.runs()) {
+          if (run.trigger().starts_with("event:drift.detected#") &&
+              (run.state() == v1::Run::SUCCEEDED ||
+               run.state() == v1::Run::FAILED)) {
+            retrain = run;
+            return true;
+          }
+        }
+        return false;
+      },
+      180));
+  ASSERT_EQ(retrain.state(), v1::Run::SUCCEEDED) << retrain.DebugString();
+  const std::string v2 = StepResult(retrain, "deploy", "model_version");
+  ASSERT_FALSE(v2.empty());
+  EXPECT_NE(v2, v1);
+  EXPECT_EQ(Primary(ch), v2);
+
+  // 4. A deliberately weak model (marital status alone) takes production.
+  const std::string weak = dir_.path() + "/weak.yaml";
+  WriteFile(weak,
+            Pipeline("credit-weak",
+                     "        - {columns: [Marital], impute: mode, one_hot: "
+                     "{max_categories: 20}}\n",
+                     "{name: logreg, algorithm: logistic_regression}", ""));
+  auto third = server.Cli({"--output", "json", "run", weak, "--watch"});
+  ASSERT_EQ(third.exit_code, 0) << third.out << third.err;
+  const std::string v3 =
+      StepResult(ParseRun(third.out), "deploy", "model_version");
+  ASSERT_FALSE(v3.empty());
+  EXPECT_EQ(Primary(ch), v3);
+  // Its predictions for as many defaults as repaid loans, and what became
+  // of them: the actuals, through the CLI.
+  std::vector<size_t> rows;
+  {
+    const table::Table& t = features::testdata::Credit();
+    size_t bad = 0, good = 0;
+    for (size_t r = 0; r < t.num_rows && rows.size() < 150; ++r) {
+      const bool is_bad = Label(r) == "bad";
+      if (is_bad ? bad++ < 75 : good++ < 75) rows.push_back(r);
+    }
+  }
+  auto answered = Predict(ch, CreditRows(rows, 1.0));
+  ASSERT_EQ(answered.predictions_size(), 150);
+  EXPECT_EQ(answered.model_version(), v3);
+  std::string csv = "prediction_id,actual\n";
+  int right = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& p = answered.predictions(static_cast<int>(i));
+    csv += p.prediction_id() + "," + Label(rows[i]) + "\n";
+    right += p.label() == Label(rows[i]);
+  }
+  ASSERT_LT(right / 150.0, 0.65) << "the weak model is not weak";
+  // The logged predictions reach the monitor after the logger's flush.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        v1::GetReportRequest req;
+        req.set_model_version(v3);
+        v1::MonitorReport r;
+        return monitor->GetReport(&ctx, req, &r).ok() && r.predictions() >= 150;
+      },
+      30));
+  WriteFile(dir_.path() + "/actuals.csv", csv);
+  auto sent = server.Cli({"actuals", "send", dir_.path() + "/actuals.csv"});
+  ASSERT_EQ(sent.exit_code, 0) << sent.out << sent.err;
+  EXPECT_THAT(sent.out, HasSubstr("recorded 150, duplicates 0, unmatched 0"));
+
+  // 5. Rolled back to the retrained model, and recorded as such.
+  ASSERT_TRUE(WaitFor([&] { return Primary(ch) == v2; }, 60));
+  v1::Alert performance;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        v1::ListAlertsRequest req;
+        req.set_kind("performance");
+        v1::ListAlertsResponse resp;
+        if (!monitor->ListAlerts(&ctx, req, &resp).ok() ||
+            resp.alerts_size() == 0)
+          return false;
+        performance = resp.alerts(0);
+        return performance.action().starts_with("rolled back");
+      },
+      30));
+  EXPECT_EQ(performance.model_version(), v3);
+  EXPECT_EQ(performance.metric(), "accuracy");
+  EXPECT_NEAR(performance.value(), right / 150.0, 1e-9);
+  EXPECT_THAT(performance.action(), HasSubstr(v2));
+  {
+    grpc::ClientContext ctx;
+    v1::AliasHistoryRequest req;
+    req.set_alias("production");
+    v1::AliasHistoryResponse history;
+    ASSERT_TRUE(
+        v1::Orchestrator::NewStub(ch)->AliasHistory(&ctx, req, &history).ok());
+    ASSERT_EQ(history.records_size(), 4);  // v1, v2, v3, back to v2.
+    const auto& last = history.records(3);  // Oldest first.
+    EXPECT_EQ(last.model_version(), v2);
+    EXPECT_EQ(last.set_by(),
+              "monitor:alert-" + std::to_string(performance.id()));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::RouteHistoryRequest req;
+    req.set_alias("production");
+    v1::RouteHistoryResponse history;
+    ASSERT_TRUE(
+        v1::Scoring::NewStub(ch)->RouteHistory(&ctx, req, &history).ok());
+    EXPECT_THAT(history.routes(0).updated_by(), HasSubstr("monitor:alert-"));
+  }
+  // Both findings are events of the monitor's outbox.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(10));
+    v1::SubscribeRequest req;
+    req.set_source("monitor");
+    req.set_from_sequence(1);
+    auto reader = v1::Events::NewStub(ch)->Subscribe(&ctx, req);
+    std::set<std::string> topics;
+    for (v1::Event e; reader->Read(&e);) topics.insert(e.topic());
+    EXPECT_TRUE(topics.contains("drift.detected"));
+    EXPECT_TRUE(topics.contains("performance.degraded"));
+  }
+
+  // The CLI: the report with histograms, the alerts.
+  auto report = server.Cli(
+      {"monitor", "report", v1, "--html", dir_.path() + "/report.html"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(report.out, HasSubstr("Income"));
+  EXPECT_THAT(report.out, HasSubstr("YES"));
+  std::string html = ReadFile(dir_.path() + "/report.html");
+  EXPECT_THAT(html, HasSubstr("<svg"));
+  EXPECT_THAT(html, HasSubstr("Income"));
+  auto listed = server.Cli({"alerts", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("performance"));
+  EXPECT_THAT(listed.out, HasSubstr("rolled back"));
+  auto unknown = server.Cli({"monitor", "report", "nope"});
+  EXPECT_EQ(unknown.exit_code, 3) << unknown.out << unknown.err;
+
+  // The gauges alert rules fire on, in valid exposition format.
+  std::string metrics = HttpGet(server.metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_monitor_drift_score{"));
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_monitor_performance{"));
+  EXPECT_THAT(metrics,
+              HasSubstr("mlpipe_monitor_rollbacks_total{outcome=\"done\"} 1"));
+  const std::string mfile = dir_.path() + "/metrics.txt";
+  WriteFile(mfile, metrics);
+  auto lint =
+      RunCommand({"/bin/sh", "-c", "promtool check metrics < " + mfile});
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+}
+
+}  // namespace
+}  // namespace mlpipe::testing
