@@ -33,6 +33,7 @@ bench:
 	bench/split/run.sh $(BUILD_DIR)
 	bench/score/run.sh $(BUILD_DIR)
 	bench/train/run.sh $(BUILD_DIR)
+	bench/monitor/run.sh $(BUILD_DIR)
 
 format:
 	find common services cli tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i

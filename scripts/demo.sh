@@ -7,7 +7,9 @@
 # second run is cached), shows the datasets, the split, the feature set, the
 # models and the evaluation, evaluates the other model against production
 # and writes the HTML report, scores rows over gRPC (mlpipe predict), canaries
-# the other model, batch-scores the dataset, trains once more ad hoc with
+# the other model, batch-scores the dataset, sends predictions of shifted data
+# and their actuals and shows the monitoring report (drift, performance,
+# alerts; build/monitor-report.html), trains once more ad hoc with
 # `mlpipe train`, prints a summary and stops the server.
 # Usage: scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
@@ -26,7 +28,7 @@ trap cleanup EXIT
 
 echo "== starting mlpipe-standalone (data in $work/data)"
 "$bin/mlpipe-standalone" --data_dir "$work/data" --grpc_port 0 --metrics_port 0 \
-  --bind 127.0.0.1 --port_file "$work/ports" 2> "$work/server.log" &
+  --bind 127.0.0.1 --port_file "$work/ports" --monitor_window_rows 250 2> "$work/server.log" &
 server_pid=$!
 for _ in $(seq 1 300); do [ -s "$work/ports" ] && break; sleep 0.05; done
 read -r grpc_port metrics_port < "$work/ports"
@@ -106,6 +108,24 @@ fi
 echo "== mlpipe batch-score --model production --dataset credit --keep Status --out $work/scores.csv"
 "$bin/mlpipe" batch-score --model production --dataset credit --keep Status --out "$work/scores.csv"
 head -3 "$work/scores.csv"
+echo "== monitoring: 500 rows of credit.csv with incomes tripled, scored by production"
+awk -F, 'NR > 1 && NR <= 501 { gsub(/"/, "");
+  printf "{\"Seniority\": %s, \"Home\": \"%s\", \"Time\": %s, \"Age\": %s, \"Marital\": \"%s\", \"Records\": \"%s\", \"Job\": \"%s\", \"Expenses\": %s, \"Income\": %s, \"Assets\": %s, \"Debt\": %s, \"Amount\": %s, \"Price\": %s}\n", $2,$3,$4,$5,$6,$7,$8,$9,($10==""?"null":$10*3),($11==""?"null":$11),($12==""?"null":$12),$13,$14 }' \
+  examples/credit/credit.csv > "$work/shifted.jsonl"
+"$bin/mlpipe" --output json predict --file "$work/shifted.jsonl" > "$work/shifted.json"
+echo "   $(grep -c '"prediction_id"' "$work/shifted.json") predictions logged"
+sleep 1  # The prediction log reaches the monitor within its flush interval.
+echo "== mlpipe actuals send actuals.csv   (what became of those loans, by prediction id)"
+{ echo "prediction_id,actual"
+  paste -d, <(grep -o '"prediction_id": *"[^"]*"' "$work/shifted.json" | cut -d'"' -f4) \
+            <(awk -F, 'NR > 1 && NR <= 501 { gsub(/"/, ""); print $1 }' examples/credit/credit.csv)
+} > "$work/actuals.csv"
+"$bin/mlpipe" actuals send "$work/actuals.csv"
+echo "== mlpipe monitor report production --html build/monitor-report.html"
+mkdir -p build
+"$bin/mlpipe" monitor report production --html build/monitor-report.html
+echo "== mlpipe alerts list"
+"$bin/mlpipe" alerts list
 if [ -n "$split" ] && [ -n "$fs" ]; then
   echo "== mlpipe train --split $split --config examples/credit/train.yaml   (ad hoc, 5-fold CV)"
   "$bin/mlpipe" train --split "$split" --feature-set "$fs" --config examples/credit/train.yaml
@@ -117,6 +137,8 @@ if command -v curl >/dev/null; then
   curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^mlpipe_evaluate_' || true
   curl -s "http://127.0.0.1:$metrics_port/metrics" \
     | grep -E '^mlpipe_score_(predictions_total|requests_total|fallbacks_total|loaded_versions|log_)' | grep -v ' 0$' || true
+  curl -s "http://127.0.0.1:$metrics_port/metrics" \
+    | grep -E '^mlpipe_monitor_(drifted_fields|performance|alerts_total|logged_predictions_total|actuals_total)' | grep -v ' 0$' || true
 fi
 echo
 echo "== summary"
@@ -126,7 +148,8 @@ if [ -n "${best:-}" ]; then
   [ -n "$auc" ] && echo "test auc      $auc (the evaluate step, 668 held-out rows)"
 fi
 echo "predictions   $("$bin/mlpipe" predict --json "$row" | sed -n 3p)"
-echo "metrics       were at http://127.0.0.1:$metrics_port/metrics (mlpipe_score_* above); report in build/evaluation-report.html"
+echo "monitoring    $("$bin/mlpipe" alerts list | tail -n +2 | wc -l) alert(s); report in build/monitor-report.html"
+echo "metrics       were at http://127.0.0.1:$metrics_port/metrics (mlpipe_score_*, mlpipe_monitor_* above); report in build/evaluation-report.html"
 echo "== stopping the server"
 kill -TERM "$server_pid"; wait "$server_pid"; server_pid=""
 echo "demo finished"

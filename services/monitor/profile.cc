@@ -23,8 +23,7 @@ Profiler::Field& Profiler::Get(const std::string& name,
   return f;
 }
 
-void Profiler::AddNumber(const std::string& field, double v) {
-  Field& f = Get(field, FieldProfile::NUMERIC);
+void Profiler::AddNumberTo(Field& f, double v) {
   ++f.count;
   if (f.kind != FieldProfile::NUMERIC || !std::isfinite(v)) {
     ++f.missing;
@@ -39,8 +38,16 @@ void Profiler::AddNumber(const std::string& field, double v) {
   f.values.Add(v);
 }
 
-void Profiler::AddString(const std::string& field, std::string_view v) {
-  Field& f = Get(field, FieldProfile::CATEGORICAL);
+void Profiler::AddNumber(const std::string& field, double v) {
+  AddNumberTo(Get(field, FieldProfile::NUMERIC), v);
+}
+
+void Profiler::AddNumbers(const std::string& field, const double* v, size_t n) {
+  Field& f = Get(field, FieldProfile::NUMERIC);
+  for (size_t i = 0; i < n; ++i) AddNumberTo(f, v[i]);
+}
+
+void Profiler::AddStringTo(Field& f, std::string_view v) {
   ++f.count;
   if (f.kind != FieldProfile::CATEGORICAL) {
     ++f.missing;
@@ -54,6 +61,10 @@ void Profiler::AddString(const std::string& field, std::string_view v) {
   } else {
     ++f.other;
   }
+}
+
+void Profiler::AddString(const std::string& field, std::string_view v) {
+  AddStringTo(Get(field, FieldProfile::CATEGORICAL), v);
 }
 
 void Profiler::AddMissing(const std::string& field) {
@@ -89,19 +100,31 @@ void Profiler::AddTable(const table::Table& t,
                         const std::vector<uint8_t>* keep) {
   using table::ColumnType;
   for (const auto& c : t.columns) {
+    // The field's kind from its type; its entry looked up once.
+    const bool text =
+        c.type == ColumnType::kCategorical || c.type == ColumnType::kText;
+    const bool number =
+        c.type == ColumnType::kNumeric || c.type == ColumnType::kTimestamp;
+    Field* f = nullptr;
+    if (text) f = &Get(c.name, FieldProfile::CATEGORICAL);
+    if (number) f = &Get(c.name, FieldProfile::NUMERIC);
+    if (f == nullptr) {  // Unknown type: every value missing.
+      auto [it, added] = fields_.try_emplace(c.name);
+      if (added)
+        it->second.values = features::QuantileSketch(options_.sketch_k);
+      f = &it->second;
+    }
     for (size_t r = 0; r < t.num_rows; ++r) {
       if (keep != nullptr && (*keep)[r] == 0) continue;
-      if (!c.IsValid(r)) {
-        AddMissing(c.name);
+      if (!c.IsValid(r) || (!text && !number)) {
+        ++f->count;
+        ++f->missing;
       } else if (c.type == ColumnType::kNumeric) {
-        AddNumber(c.name, c.numbers[r]);
+        AddNumberTo(*f, c.numbers[r]);
       } else if (c.type == ColumnType::kTimestamp) {
-        AddNumber(c.name, static_cast<double>(c.timestamps[r]));
-      } else if (c.type == ColumnType::kCategorical ||
-                 c.type == ColumnType::kText) {
-        AddString(c.name, c.strings[r]);
+        AddNumberTo(*f, static_cast<double>(c.timestamps[r]));
       } else {
-        AddMissing(c.name);
+        AddStringTo(*f, c.strings[r]);
       }
     }
   }

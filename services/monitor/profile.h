@@ -56,6 +56,9 @@ class Profiler {
   // A field's kind is set by its first value; a value of the other kind
   // counts as missing.
   void AddNumber(const std::string& field, double v);  // NaN: missing.
+  // `n` values of one field at once (a column); rows are counted by EndRow
+  // or AddTable, not here.
+  void AddNumbers(const std::string& field, const double* v, size_t n);
   void AddString(const std::string& field, std::string_view v);
   void AddMissing(const std::string& field);
   void EndRow() { ++rows_; }
@@ -74,6 +77,8 @@ class Profiler {
     uint64_t other = 0;
   };
   Field& Get(const std::string& name, v1::FieldProfile::Kind kind);
+  static void AddNumberTo(Field& f, double v);
+  void AddStringTo(Field& f, std::string_view v);
 
   ProfileOptions options_;
   uint64_t rows_ = 0;
