@@ -5,10 +5,10 @@
 
 #include "common/rpc/channel.h"
 #include "common/rpc/status.h"
-#include "mlpipe/v1/train_service.grpc.pb.h"
 #include "services/evaluate/evaluate_service.h"
 #include "services/prep/prep_client.h"
 #include "services/split/split_client.h"
+#include "services/train/train_client.h"
 
 namespace mlpipe::evaluate {
 
@@ -25,16 +25,7 @@ class EvaluateModule::GrpcSources final : public EvaluateSources {
   }
 
   absl::StatusOr<v1::ModelArtifact> GetModel(const std::string& id) override {
-    auto stub = v1::Training::NewStub(Channel(&train_));
-    grpc::ClientContext call;
-    call.set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(60));
-    v1::GetModelRequest req;
-    req.set_id(id);
-    v1::ModelArtifact out;
-    grpc::Status s = stub->GetModel(&call, req, &out);
-    if (!s.ok()) return rpc::FromGrpcStatus(s);
-    return out;
+    return train::GetModel(Channel(&train_), id);
   }
   absl::StatusOr<v1::Split> GetSplit(const std::string& id) override {
     return split::GetSplit(Channel(&split_), id);

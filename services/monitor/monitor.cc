@@ -498,8 +498,9 @@ absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
   return result;
 }
 
-absl::StatusOr<v1::Performance> Monitor::Performance(
-    const std::string& model_version, size_t windows) const {
+absl::StatusOr<std::map<uint64_t, v1::PerformanceWindow>>
+Monitor::PerformanceWindows(const std::string& model_version,
+                            size_t windows) const {
   std::map<uint64_t, v1::PerformanceWindow> ws;
   auto it = store_->Scan(kPerformance, VersionPrefix(model_version));
   for (; it->Valid(); it->Next()) {
@@ -515,11 +516,19 @@ absl::StatusOr<v1::Performance> Monitor::Performance(
     auto open = performance_.find(model_version);
     if (open != performance_.end()) ws[open->second.seq()] = open->second;
   }
+  while (ws.size() > windows) ws.erase(ws.begin());
+  return ws;
+}
+
+absl::StatusOr<v1::Performance> Monitor::Performance(
+    const std::string& model_version, size_t windows) const {
+  auto found = PerformanceWindows(model_version, windows);
+  if (!found.ok()) return found.status();
+  const auto& ws = *found;
   if (ws.empty()) {
     return absl::FailedPreconditionError(
         StrCat("no actuals were recorded for '", model_version, "' yet"));
   }
-  while (ws.size() > windows) ws.erase(ws.begin());
   std::optional<PerformanceAccumulator> total;
   for (const auto& [seq, w] : ws) {
     auto acc = PerformanceAccumulator::FromProto(w.state());
@@ -828,23 +837,9 @@ absl::StatusOr<v1::MonitorReport> Monitor::Summary(
     *out.mutable_performance() = *perf;
     if (reference.ok()) {
       Profiler actuals(options_.profile);
-      std::map<uint64_t, v1::PerformanceWindow> pws;
-      auto it = store_->Scan(kPerformance, VersionPrefix(model_version));
-      for (; it->Valid(); it->Next()) {
-        v1::PerformanceWindow w;
-        if (!w.ParseFromArray(it->value().data(),
-                              static_cast<int>(it->value().size())))
-          return absl::DataLossError("a performance window is corrupt");
-        pws[w.seq()] = std::move(w);
-      }
-      if (!it->status().ok()) return it->status();
-      {
-        std::lock_guard lock(actuals_mu_);
-        auto open = performance_.find(model_version);
-        if (open != performance_.end()) pws[open->second.seq()] = open->second;
-      }
-      while (pws.size() > windows) pws.erase(pws.begin());
-      for (const auto& [seq, w] : pws) {
+      auto pws = PerformanceWindows(model_version, windows);
+      if (!pws.ok()) return pws.status();
+      for (const auto& [seq, w] : *pws) {
         auto p = Profiler::FromProto(w.actuals(), options_.profile);
         if (!p.ok()) return p.status();
         if (auto s = actuals.Merge(*p); !s.ok()) return s;

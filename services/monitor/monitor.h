@@ -160,6 +160,10 @@ class Monitor {
   // A performance alert when the window breaks the version's policy.
   std::optional<v1::Alert> PerformanceAlert(const v1::PerformanceWindow& w,
                                             const v1::Performance& p) const;
+  // The last `windows` performance windows of a version by seq (the open
+  // one included).
+  absl::StatusOr<std::map<uint64_t, v1::PerformanceWindow>> PerformanceWindows(
+      const std::string& model_version, size_t windows) const;
   // Stores the alerts not in their cooldown with their events, then hands
   // them to the listener. Call without locks held.
   absl::Status Raise(std::vector<v1::Alert> alerts);

@@ -10,13 +10,13 @@
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/score_service.grpc.pb.h"
-#include "mlpipe/v1/train_service.grpc.pb.h"
 #include "services/host/flags.h"
 #include "services/ingest/ingest_client.h"
 #include "services/monitor/monitor_metrics.h"
 #include "services/monitor/monitor_service.h"
 #include "services/monitor/reference.h"
 #include "services/split/split_client.h"
+#include "services/train/train_client.h"
 
 ABSL_FLAG(int64_t, monitor_window_rows, 10000,
           "A window of logged predictions closes at this many rows.");
@@ -86,15 +86,7 @@ class MonitorModule::GrpcSources final : public ReferenceSources {
   }
 
   absl::StatusOr<v1::ModelArtifact> GetModel(const std::string& id) override {
-    auto stub = v1::Training::NewStub(Channel(&train_));
-    grpc::ClientContext call;
-    call.set_deadline(In(60));
-    v1::GetModelRequest req;
-    req.set_id(id);
-    v1::ModelArtifact out;
-    if (auto s = stub->GetModel(&call, req, &out); !s.ok())
-      return rpc::FromGrpcStatus(s);
-    return out;
+    return train::GetModel(Channel(&train_), id);
   }
   absl::StatusOr<v1::Split> GetSplit(const std::string& id) override {
     return split::GetSplit(Channel(&split_), id);

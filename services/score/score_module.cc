@@ -10,11 +10,11 @@
 #include "mlpipe/v1/monitor_service.grpc.pb.h"
 #include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "mlpipe/v1/prep_service.grpc.pb.h"
-#include "mlpipe/v1/train_service.grpc.pb.h"
 #include "services/ingest/ingest_client.h"
 #include "services/prep/prep_client.h"
 #include "services/score/inference_service.h"
 #include "services/score/scoring_service.h"
+#include "services/train/train_client.h"
 
 namespace mlpipe::score {
 namespace {
@@ -47,15 +47,7 @@ class ScoreModule::GrpcSources final : public ModelSource,
 
   absl::StatusOr<v1::ModelArtifact> GetModel(
       const std::string& model) override {
-    auto stub = v1::Training::NewStub(Channel(&train_));
-    grpc::ClientContext call;
-    call.set_deadline(In(60));
-    v1::GetModelRequest req;
-    req.set_id(model);
-    v1::ModelArtifact out;
-    if (auto s = stub->GetModel(&call, req, &out); !s.ok())
-      return rpc::FromGrpcStatus(s);
-    return out;
+    return train::GetModel(Channel(&train_), model);
   }
 
   absl::Status SetAlias(const std::string& alias,
