@@ -164,6 +164,24 @@ absl::StatusOr<v1::AliasRecord> MetadataStore::SetAlias(
   b.Put(kAliases, r.alias(), r.SerializeAsString());
   b.Put(kAliasLog, AliasLogKey(r.alias(), absl::ToUnixMicros(now)),
         r.SerializeAsString());
+  if (!r.set_by().starts_with("run:")) {
+    // Outside a run (an operator, the monitor's rollback): the change is an
+    // execution of its own in the lineage, downstream of the model.
+    const std::string exec =
+        StrCat("alias:", r.alias(), "@", absl::ToUnixMicros(now));
+    v1::LineageNode node;
+    node.set_id(exec);
+    node.set_kind("execution");
+    node.set_type("set_alias");
+    auto& props = *node.mutable_properties();
+    props["alias"] = r.alias();
+    props["model_version"] = r.model_version();
+    props["set_by"] = r.set_by();
+    b.Put(kExecutions, exec, node.SerializeAsString());
+    const std::string model = StrCat("model:", r.model_version());
+    b.Put(kLineage, Edge('c', model, exec), "");
+    b.Put(kLineage, Edge('i', exec, model), "");
+  }
   if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
   return r;
 }

@@ -5,8 +5,8 @@
 // a new model on the newer data. Then a deliberately weak model is deployed;
 // actuals show its accuracy below the policy, and the monitor rolls
 // production back to the model before it, recorded in the route history and
-// the registry's alias history. The CLI reports it all; the metrics pass
-// promtool.
+// the registry's alias history and the lineage. The CLI reports it all; the
+// metrics pass promtool.
 #include <chrono>
 #include <fstream>
 #include <set>
@@ -353,7 +353,7 @@ TEST_F(MonitorE2eTest, DriftRetrainsAndAWorseModelIsRolledBack) {
     v1::AliasHistoryResponse history;
     ASSERT_TRUE(
         v1::Orchestrator::NewStub(ch)->AliasHistory(&ctx, req, &history).ok());
-    ASSERT_EQ(history.records_size(), 4);  // v1, v2, v3, back to v2.
+    ASSERT_EQ(history.records_size(), 4);   // v1, v2, v3, back to v2.
     const auto& last = history.records(3);  // Oldest first.
     EXPECT_EQ(last.model_version(), v2);
     EXPECT_EQ(last.set_by(),
@@ -367,6 +367,25 @@ TEST_F(MonitorE2eTest, DriftRetrainsAndAWorseModelIsRolledBack) {
     ASSERT_TRUE(
         v1::Scoring::NewStub(ch)->RouteHistory(&ctx, req, &history).ok());
     EXPECT_THAT(history.routes(0).updated_by(), HasSubstr("monitor:alert-"));
+  }
+  // In the lineage too: downstream of the model it went back to.
+  {
+    grpc::ClientContext ctx;
+    v1::GetLineageRequest req;
+    req.set_id("model:" + v2);
+    v1::GetLineageResponse lineage;
+    ASSERT_TRUE(
+        v1::Orchestrator::NewStub(ch)->GetLineage(&ctx, req, &lineage).ok());
+    bool found = false;
+    for (const auto& n : lineage.nodes()) {
+      if (n.type() == "set_alias" &&
+          n.properties().at("set_by") ==
+              "monitor:alert-" + std::to_string(performance.id())) {
+        found = true;
+        EXPECT_EQ(n.properties().at("alias"), "production");
+      }
+    }
+    EXPECT_TRUE(found) << lineage.DebugString();
   }
   // Both findings are events of the monitor's outbox.
   {
