@@ -1,76 +1,10 @@
 #include "services/score/prediction_log.h"
 
-#include "common/storage/key_codec.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
-#include "google/protobuf/util/time_util.h"
 #include "services/score/score_metrics.h"
 
 namespace mlpipe::score {
-namespace {
-
-using google::protobuf::util::TimeUtil;
-
-std::string RecordKey(const v1::PredictionRecord& r) {
-  std::string key;
-  storage::AppendU64(
-      &key, static_cast<uint64_t>(TimeUtil::TimestampToMicroseconds(r.time())));
-  key += r.prediction_id();
-  return key;
-}
-
-}  // namespace
-
-StoredPredictionSink::StoredPredictionSink(storage::Store* store,
-                                           int64_t max_records)
-    : store_(store), max_records_(max_records) {}
-
-absl::Status StoredPredictionSink::Write(
-    std::vector<v1::PredictionRecord> batch) {
-  std::lock_guard lock(mu_);
-  if (count_ < 0) {
-    count_ = 0;
-    for (auto it = store_->Scan(kPredictionLog, ""); it->Valid(); it->Next())
-      ++count_;
-  }
-  storage::WriteBatch b;
-  for (const auto& r : batch)
-    b.Put(kPredictionLog, RecordKey(r), r.SerializeAsString());
-  int64_t excess = count_ + static_cast<int64_t>(batch.size()) - max_records_;
-  if (excess > 0) {
-    // Delete the oldest records past the limit.
-    auto it = store_->Scan(kPredictionLog, "");
-    for (; it->Valid() && excess > 0; it->Next(), --excess) {
-      b.Delete(kPredictionLog, std::string(it->key()));
-      --count_;
-    }
-  }
-  if (auto s = store_->Write(b); !s.ok()) return s;
-  count_ += static_cast<int64_t>(batch.size());
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<v1::PredictionRecord>> StoredPredictionSink::Read(
-    const std::string& model_version, int limit) const {
-  std::vector<v1::PredictionRecord> all;
-  auto it = store_->Scan(kPredictionLog, "");
-  for (; it->Valid(); it->Next()) {
-    v1::PredictionRecord r;
-    if (!r.ParseFromArray(it->value().data(),
-                          static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("a logged prediction is unreadable");
-    }
-    if (!model_version.empty() && r.model_version() != model_version) continue;
-    all.push_back(std::move(r));
-  }
-  if (!it->status().ok()) return it->status();
-  std::vector<v1::PredictionRecord> out;
-  for (auto r = all.rbegin();
-       r != all.rend() && static_cast<int>(out.size()) < limit; ++r)
-    out.push_back(std::move(*r));
-  return out;
-}
-
 PredictionLogger::PredictionLogger(PredictionLoggerOptions options,
                                    PredictionSink* sink)
     : options_(options), sink_(sink), thread_([this] { Loop(); }) {}

@@ -1,8 +1,8 @@
 // Prediction logging: Predict hands its records to a bounded queue and
 // never waits; a background thread writes them in batches to a sink (the
-// monitoring service once it exists; until then the scoring service's own
-// store). A full queue drops records and counts them; a sink error drops
-// the batch and counts it. gRPC-free.
+// monitoring service's LogPredictions, in score_module.cc). A full queue
+// drops records and counts them; a sink error drops the batch and counts
+// it. gRPC-free.
 #ifndef MLPIPE_SERVICES_SCORE_PREDICTION_LOG_H_
 #define MLPIPE_SERVICES_SCORE_PREDICTION_LOG_H_
 
@@ -17,36 +17,18 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/storage/store.h"
 #include "mlpipe/v1/prediction.pb.h"
 
 namespace mlpipe::score {
 
+// The column family earlier versions kept a local prediction log in; still
+// listed so that their stores open. Nothing writes it.
 inline constexpr char kPredictionLog[] = "prediction_log";
 
 class PredictionSink {
  public:
   virtual ~PredictionSink() = default;
   virtual absl::Status Write(std::vector<v1::PredictionRecord> batch) = 0;
-};
-
-// Keeps records in a column family of the scoring store, keyed by time:
-//   <micros, 8 bytes big-endian> <prediction id> -> v1::PredictionRecord
-// keeping at most `max_records` (the oldest are deleted past that).
-class StoredPredictionSink final : public PredictionSink {
- public:
-  StoredPredictionSink(storage::Store* store, int64_t max_records);
-  absl::Status Write(std::vector<v1::PredictionRecord> batch) override;
-  // The newest `limit` records, newest first; only `model_version`'s when
-  // given.
-  absl::StatusOr<std::vector<v1::PredictionRecord>> Read(
-      const std::string& model_version, int limit) const;
-
- private:
-  storage::Store* const store_;
-  const int64_t max_records_;
-  std::mutex mu_;
-  int64_t count_ = -1;  // Records stored; -1 until counted. GUARDED_BY(mu_)
 };
 
 struct PredictionLoggerOptions {

@@ -155,6 +155,30 @@ const Models& M() {
   return *m;
 }
 
+// Keeps what the logger writes (the monitor is the real sink, over gRPC).
+class RecordingSink final : public PredictionSink {
+ public:
+  absl::Status Write(std::vector<v1::PredictionRecord> batch) override {
+    std::lock_guard lock(mu_);
+    for (auto& r : batch) records_.push_back(std::move(r));
+    return absl::OkStatus();
+  }
+  // The newest `limit` records of `model_version`, newest first.
+  absl::StatusOr<std::vector<v1::PredictionRecord>> Read(
+      const std::string& model_version, size_t limit) const {
+    std::lock_guard lock(mu_);
+    std::vector<v1::PredictionRecord> out;
+    for (auto r = records_.rbegin(); r != records_.rend() && out.size() < limit;
+         ++r)
+      if (r->model_version() == model_version) out.push_back(*r);
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<v1::PredictionRecord> records_;  // GUARDED_BY(mu_)
+};
+
 class ScoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -164,10 +188,11 @@ class ScoreTest : public ::testing::Test {
   }
   void OpenAll() {
     storage::Options o;
-    o.column_families = {
-        {.name = kRoutes},        {.name = kRouteLog},
-        {.name = kPredictionLog}, {.name = kBatchJobs},
-        {.name = kBatchResults},  {.name = events::kEventsColumnFamily}};
+    o.column_families = {{.name = kRoutes},
+                         {.name = kRouteLog},
+                         {.name = kBatchJobs},
+                         {.name = kBatchResults},
+                         {.name = events::kEventsColumnFamily}};
     auto store = storage::OpenRocksStore(dir_.path() + "/score", o);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
@@ -178,7 +203,7 @@ class ScoreTest : public ::testing::Test {
     deployments_ = std::make_unique<Deployments>(store_.get(), events_.get(),
                                                  manager_.get(), &train_,
                                                  &registry_, "production");
-    sink_ = std::make_unique<StoredPredictionSink>(store_.get(), 1000);
+    sink_ = std::make_unique<RecordingSink>();
     logger_ = std::make_unique<PredictionLogger>(PredictionLoggerOptions{},
                                                  sink_.get());
     ASSERT_TRUE(deployments_->Restore().ok());
@@ -219,7 +244,7 @@ class ScoreTest : public ::testing::Test {
   std::unique_ptr<events::EventLog> events_;
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<Deployments> deployments_;
-  std::unique_ptr<StoredPredictionSink> sink_;
+  std::unique_ptr<RecordingSink> sink_;
   std::unique_ptr<PredictionLogger> logger_;
 };
 

@@ -187,6 +187,8 @@ TEST_F(MonitorE2eTest, DriftRetrainsAndAWorseModelIsRolledBack) {
       },
       60));
   EXPECT_EQ(reference.label(), "Status");
+  // The split's training part (70% of 4,454 rows).
+  EXPECT_NEAR(static_cast<double>(reference.profile().rows()), 0.7 * 4454, 3);
   EXPECT_EQ(reference.task(), v1::BINARY);
   std::set<std::string> fields;
   for (const auto& f : reference.profile().fields()) fields.insert(f.name());
