@@ -275,8 +275,7 @@ TEST(MonitorCrashTest, AcknowledgedPredictionsSurviveKill9) {
   auto s = v1::Monitor::NewStub(ch)->GetReport(&ctx, req, &report);
   ASSERT_TRUE(s.ok()) << s.error_message();
   // (Windows of 5,000: all kept.) Acknowledged batches all count; at most
-  // the one in flight at the kill
-  // (stored, its answer lost) on top.
+  // the one in flight at the kill (stored, its answer lost) on top.
   EXPECT_GE(static_cast<int64_t>(report.predictions()), acked.load());
   EXPECT_LE(static_cast<int64_t>(report.predictions()), acked.load() + 100);
   EXPECT_EQ(report.predictions() % 100, 0u);
