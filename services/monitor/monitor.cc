@@ -179,22 +179,27 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
     }
   }
   lock.unlock();
-  return Raise(std::move(alerts));
+  Announce(alerts);
+  return absl::OkStatus();
 }
 
 absl::Status Monitor::Checkpoint() {
-  std::lock_guard lock(mu_);
-  return CheckpointLocked({}, nullptr);
+  std::unique_lock lock(mu_);
+  std::vector<v1::Alert> raised;
+  if (auto s = CheckpointLocked({}, &raised); !s.ok()) return s;
+  lock.unlock();
+  Announce(raised);
+  return absl::OkStatus();
 }
 
 absl::Status Monitor::CheckpointLocked(const std::vector<std::string>& closed,
-                                       std::vector<v1::Alert>* alerts) {
+                                       std::vector<v1::Alert>* raised) {
   storage::WriteBatch b;
+  std::vector<v1::Alert> alerts;
   for (const auto& w : to_close_) {
     b.Put(kWindows, WindowKey(w.model_version(), w.seq()),
           w.SerializeAsString());
-    if (alerts == nullptr) continue;
-    if (auto a = DriftAlert(w)) alerts->push_back(std::move(*a));
+    if (auto a = DriftAlert(w)) alerts.push_back(std::move(*a));
   }
   for (auto& [version, o] : open_) {
     if (!o.dirty) continue;
@@ -213,7 +218,9 @@ absl::Status Monitor::CheckpointLocked(const std::vector<std::string>& closed,
       b.DeleteRange(kWindows, WindowKey(version, 0),
                     WindowKey(version, seq - options_.windows_kept));
   }
-  if (auto s = store_->Write(b); !s.ok()) return s;
+  if (auto s = WriteWithAlerts(std::move(b), std::move(alerts), raised);
+      !s.ok())
+    return s;
   to_close_.clear();
   for (auto& [version, o] : open_) o.dirty = false;
   since_checkpoint_ = 0;
@@ -298,7 +305,8 @@ absl::Status Monitor::Restore() {
   std::vector<v1::Alert> alerts;
   if (auto s = CheckpointLocked(closed, &alerts); !s.ok()) return s;
   lock.unlock();
-  return Raise(std::move(alerts));
+  Announce(alerts);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<v1::MonitorWindow>> Monitor::Windows(
@@ -484,7 +492,10 @@ absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
         alerts.push_back(std::move(*a));
     }
   }
-  if (auto s = store_->Write(b); !s.ok()) return s;
+  std::vector<v1::Alert> raised;
+  if (auto s = WriteWithAlerts(std::move(b), std::move(alerts), &raised);
+      !s.ok())
+    return s;
   for (auto& [version, w] : work) {
     if (!w.acc) continue;
     v1::PerformanceWindow& kept = performance_[version];
@@ -494,7 +505,7 @@ absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
   }
   lock.unlock();
   CountActuals(result);
-  if (auto s = Raise(std::move(alerts)); !s.ok()) return s;
+  Announce(raised);
   return result;
 }
 
@@ -615,64 +626,67 @@ std::optional<v1::Alert> Monitor::PerformanceAlert(
   return std::nullopt;
 }
 
-absl::Status Monitor::Raise(std::vector<v1::Alert> alerts) {
-  if (alerts.empty()) return absl::OkStatus();
-  std::vector<v1::Alert> raised;
-  {
-    std::lock_guard lock(alerts_mu_);
-    const int64_t now = absl::ToUnixMicros(absl::Now());
-    const int64_t cooldown = absl::ToInt64Microseconds(options_.alert_cooldown);
-    storage::WriteBatch b;
-    std::vector<v1::Event> events;
-    uint64_t id = last_alert_;
-    std::map<std::pair<std::string, std::string>, int64_t> times;
-    for (auto& a : alerts) {
-      const auto key = std::make_pair(a.model_version(), a.kind());
-      int64_t previous = -1;
-      if (auto t = times.find(key); t != times.end()) {
-        previous = t->second;
-      } else if (auto l = last_raised_.find(key); l != last_raised_.end()) {
-        previous = l->second;
-      }
-      if (previous >= 0 && now - previous < cooldown) continue;
-      times[key] = now;
-      a.set_id(++id);
-      a.set_time_micros(now);
-      std::string k;
-      storage::AppendU64(&k, a.id());
-      b.Put(kAlerts, k, a.SerializeAsString());
-      const std::string model =
-          a.model_version().substr(0, a.model_version().rfind(':'));
-      std::map<std::string, std::string> attributes = {
-          {"model", model},
-          {"model_version", a.model_version()},
-          {"alert", StrCat(a.id())},
-          {"metric", a.metric()},
-          {"value", StrCat(a.value())},
-          {"threshold", StrCat(a.threshold())},
-          {"window", StrCat(a.window_seq())}};
-      if (a.kind() == "drift")
-        attributes["fields"] = absl::StrJoin(a.fields(), ",");
-      events.push_back(events::EventLog::Make(
-          a.kind() == "drift" ? "drift.detected" : "performance.degraded",
-          std::move(attributes)));
-      raised.push_back(a);
+absl::Status Monitor::WriteWithAlerts(storage::WriteBatch b,
+                                      std::vector<v1::Alert> alerts,
+                                      std::vector<v1::Alert>* raised) {
+  std::lock_guard lock(alerts_mu_);
+  const int64_t now = absl::ToUnixMicros(absl::Now());
+  const int64_t cooldown = absl::ToInt64Microseconds(options_.alert_cooldown);
+  std::vector<v1::Event> events;
+  std::vector<v1::Alert> staged;
+  uint64_t id = last_alert_;
+  std::map<std::pair<std::string, std::string>, int64_t> times;
+  for (auto& a : alerts) {
+    const auto key = std::make_pair(a.model_version(), a.kind());
+    int64_t previous = -1;
+    if (auto t = times.find(key); t != times.end()) {
+      previous = t->second;
+    } else if (auto l = last_raised_.find(key); l != last_raised_.end()) {
+      previous = l->second;
     }
-    if (raised.empty()) return absl::OkStatus();
-    if (id > options_.alerts_kept) {
-      std::string from, to;
-      storage::AppendU64(&from, 0);
-      storage::AppendU64(&to, id - options_.alerts_kept + 1);
-      b.DeleteRange(kAlerts, from, to);
-    }
-    absl::Status s =
-        events_ != nullptr
-            ? events_->Commit(std::move(b), std::move(events), {.sync = true})
-            : store_->Write(b, {.sync = true});
-    if (!s.ok()) return s;
-    last_alert_ = id;
-    for (const auto& [key, t] : times) last_raised_[key] = t;
+    if (previous >= 0 && now - previous < cooldown) continue;
+    times[key] = now;
+    a.set_id(++id);
+    a.set_time_micros(now);
+    std::string k;
+    storage::AppendU64(&k, a.id());
+    b.Put(kAlerts, k, a.SerializeAsString());
+    const std::string model =
+        a.model_version().substr(0, a.model_version().rfind(':'));
+    std::map<std::string, std::string> attributes = {
+        {"model", model},
+        {"model_version", a.model_version()},
+        {"alert", StrCat(a.id())},
+        {"metric", a.metric()},
+        {"value", StrCat(a.value())},
+        {"threshold", StrCat(a.threshold())},
+        {"window", StrCat(a.window_seq())}};
+    if (a.kind() == "drift")
+      attributes["fields"] = absl::StrJoin(a.fields(), ",");
+    events.push_back(events::EventLog::Make(
+        a.kind() == "drift" ? "drift.detected" : "performance.degraded",
+        std::move(attributes)));
+    staged.push_back(a);
   }
+  if (staged.empty()) return store_->Write(b);
+  if (id > options_.alerts_kept) {
+    std::string from, to;
+    storage::AppendU64(&from, 0);
+    storage::AppendU64(&to, id - options_.alerts_kept + 1);
+    b.DeleteRange(kAlerts, from, to);
+  }
+  absl::Status s =
+      events_ != nullptr
+          ? events_->Commit(std::move(b), std::move(events), {.sync = true})
+          : store_->Write(b, {.sync = true});
+  if (!s.ok()) return s;
+  last_alert_ = id;
+  for (const auto& [key, t] : times) last_raised_[key] = t;
+  for (auto& a : staged) raised->push_back(std::move(a));
+  return absl::OkStatus();
+}
+
+void Monitor::Announce(const std::vector<v1::Alert>& raised) const {
   for (const auto& a : raised) {
     CountAlert(a.kind());
     LogWarning(a.kind() == "drift" ? "drift detected" : "performance degraded",
@@ -681,7 +695,6 @@ absl::Status Monitor::Raise(std::vector<v1::Alert> alerts) {
                 {"message", a.message()}});
     if (listener_) listener_(a);
   }
-  return absl::OkStatus();
 }
 
 absl::Status Monitor::SetPolicy(const v1::MonitorPolicy& policy) {

@@ -15,8 +15,10 @@
 // performance window holds enough pairs, it is judged against the version's
 // policy; a metric past its bound raises a "performance" alert. An alert is
 // stored together with its event (drift.detected / performance.degraded) in
-// one write, at most once per version and kind per cooldown, and then handed
-// to the alert listener (which acts on it: rolls back).
+// the same write as the window or actuals that showed it (so a crash loses
+// neither or both), at most once per version and kind per cooldown, then
+// handed to the alert listener (which acts on it: rolls back). Lock order:
+// mu_ or actuals_mu_, then alerts_mu_.
 #ifndef MLPIPE_SERVICES_MONITOR_MONITOR_H_
 #define MLPIPE_SERVICES_MONITOR_MONITOR_H_
 
@@ -151,10 +153,10 @@ class Monitor {
   Open NewWindow(const std::string& version, uint64_t seq) const;
   void Fold(const v1::PredictionRecord& r, std::vector<std::string>* closed);
   void ExpirePredictions(storage::WriteBatch* b);
-  // Writes the closed and dirty windows; the alerts of the closed ones go
-  // to `alerts`.
+  // Writes the closed and dirty windows with the alerts of the closed ones,
+  // in one write; the alerts raised go to `raised`.
   absl::Status CheckpointLocked(const std::vector<std::string>& closed,
-                                std::vector<v1::Alert>* alerts);
+                                std::vector<v1::Alert>* raised);
   // A drift alert for a closed window, if it drifted from its reference.
   std::optional<v1::Alert> DriftAlert(const v1::MonitorWindow& w) const;
   // A performance alert when the window breaks the version's policy.
@@ -164,9 +166,14 @@ class Monitor {
   // one included).
   absl::StatusOr<std::map<uint64_t, v1::PerformanceWindow>> PerformanceWindows(
       const std::string& model_version, size_t windows) const;
-  // Stores the alerts not in their cooldown with their events, then hands
-  // them to the listener. Call without locks held.
-  absl::Status Raise(std::vector<v1::Alert> alerts);
+  // Writes `b` with the alerts not in their cooldown and their events, in
+  // one atomic write; appends those alerts to `raised`.
+  absl::Status WriteWithAlerts(storage::WriteBatch b,
+                               std::vector<v1::Alert> alerts,
+                               std::vector<v1::Alert>* raised);
+  // Counts, logs and hands raised alerts to the listener. Call without the
+  // monitor's locks held.
+  void Announce(const std::vector<v1::Alert>& raised) const;
 
   storage::Store* const store_;
   const MonitorOptions options_;
