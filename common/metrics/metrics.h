@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/support/server_interceptor.h"
@@ -30,9 +31,12 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets();
 // Serves GET /metrics over HTTP. Stops when destroyed.
 class Exposer {
  public:
-  // `address` is "host:port"; port 0 picks a free port.
+  // `address` is "host:port"; port 0 picks a free port. `disk_paths`:
+  // directories whose file system's free and total bytes are served
+  // (mlpipe_disk_free_bytes, mlpipe_disk_capacity_bytes {path}).
   static absl::StatusOr<std::unique_ptr<Exposer>> Start(
-      const std::string& address);
+      const std::string& address,
+      const std::vector<std::string>& disk_paths = {});
   virtual ~Exposer() = default;
   virtual int port() const = 0;
 };

@@ -63,6 +63,7 @@ HostOptions HostOptionsFromFlags() {
   int metrics = absl::GetFlag(FLAGS_metrics_port);
   o.metrics_address = metrics < 0 ? "" : bind + ":" + std::to_string(metrics);
   o.port_file = absl::GetFlag(FLAGS_port_file);
+  o.data_dir = absl::GetFlag(FLAGS_data_dir);
   o.drain_deadline = std::chrono::milliseconds(
       static_cast<int64_t>(absl::GetFlag(FLAGS_drain_seconds) * 1000));
   return o;

@@ -36,7 +36,9 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Start(
   if (!p.operations.empty()) services.push_back(&p.operations);
 
   if (!options.metrics_address.empty()) {
-    auto e = metrics::Exposer::Start(options.metrics_address);
+    std::vector<std::string> disks;
+    if (!options.data_dir.empty()) disks.push_back(options.data_dir);
+    auto e = metrics::Exposer::Start(options.metrics_address, disks);
     if (!e.ok()) return e.status();
     p.exposer = std::move(*e);
   }

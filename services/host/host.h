@@ -55,6 +55,8 @@ struct HostOptions {
   // When set, "<grpc_port> <metrics_port>\n" is written here once serving
   // (for tests and scripts that start the server on port 0).
   std::string port_file;
+  // The data directory, whose disk space the metrics report (empty: none).
+  std::string data_dir;
   // In-flight calls get this long to finish at shutdown. Default 10 s.
   std::chrono::milliseconds drain_deadline{10000};
 };

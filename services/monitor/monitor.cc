@@ -585,8 +585,9 @@ std::optional<v1::Alert> Monitor::DriftAlert(const v1::MonitorWindow& w) const {
 
 std::optional<v1::Alert> Monitor::PerformanceAlert(
     const v1::PerformanceWindow& w, const v1::Performance& p) const {
-  RecordPerformance(w.model_version(), w.state().task(), p);
   auto policy = Policy(w.model_version());
+  RecordPerformance(w.model_version(), w.state().task(), p,
+                    policy.ok() ? &*policy : nullptr);
   if (!policy.ok()) return std::nullopt;
   const uint64_t needed = std::min<uint64_t>(
       policy->min_actuals() == 0 ? 100 : policy->min_actuals(),

@@ -48,6 +48,13 @@ struct Families {
               "Performance of a model version from joined actuals, over its "
               "open window (accuracy, auc, rmse, mae, r2).")
           .Register(metrics::Registry());
+  Family<Gauge>& bound =
+      BuildGauge()
+          .Name("mlpipe_monitor_performance_bound")
+          .Help(
+              "The bound a version's policy sets on a performance metric "
+              "(bound min: it must stay at or above; max: at or below).")
+          .Register(metrics::Registry());
   Family<Counter>& alerts =
       BuildCounter()
           .Name("mlpipe_monitor_alerts_total")
@@ -113,9 +120,25 @@ void RecordDrift(const std::string& version, const v1::DriftReport& report) {
 }
 
 void RecordPerformance(const std::string& version, v1::Task task,
-                       const v1::Performance& p) {
+                       const v1::Performance& p,
+                       const v1::MonitorPolicy* policy) {
   auto& f = F();
   const std::string model = ModelOf(version);
+  if (policy != nullptr) {
+    auto bound = [&](const char* metric, const char* kind, double v) {
+      f.bound
+          .Add({{"model", model},
+                {"version", version},
+                {"metric", metric},
+                {"bound", kind}})
+          .Set(v);
+    };
+    if (policy->has_min_accuracy())
+      bound("accuracy", "min", policy->min_accuracy());
+    if (policy->has_min_auc()) bound("auc", "min", policy->min_auc());
+    if (policy->has_max_rmse()) bound("rmse", "max", policy->max_rmse());
+    if (policy->has_min_r2()) bound("r2", "min", policy->min_r2());
+  }
   auto set = [&](const char* metric, double v) {
     f.performance
         .Add({{"model", model}, {"version", version}, {"metric", metric}})

@@ -17,9 +17,12 @@ namespace mlpipe::monitor {
 // mlpipe_monitor_missing_ratio{model, version, field}: of the last window
 // that closed.
 void RecordDrift(const std::string& version, const v1::DriftReport& report);
-// mlpipe_monitor_performance{model, version, metric}: the open window's.
+// mlpipe_monitor_performance{model, version, metric}: the open window's;
+// with a policy, mlpipe_monitor_performance_bound{model, version, metric,
+// bound="min"|"max"} too (alert rules compare the two).
 void RecordPerformance(const std::string& version, v1::Task task,
-                       const v1::Performance& p);
+                       const v1::Performance& p,
+                       const v1::MonitorPolicy* policy);
 // mlpipe_monitor_alerts_total{kind}.
 void CountAlert(const std::string& kind);
 // mlpipe_monitor_logged_predictions_total.
