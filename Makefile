@@ -21,6 +21,7 @@ demo: build
 	@scripts/demo.sh $(BUILD_DIR)
 
 test: build
+	@scripts/install-deps.sh npm
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 bench:

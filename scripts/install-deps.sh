@@ -3,10 +3,21 @@
 # Idempotent: packages already present are skipped, and apt is not touched at
 # all when nothing is missing.
 #
-# Usage: scripts/install-deps.sh [build|test|bench]   (default: test)
+# Usage: scripts/install-deps.sh [build|test|bench|npm]   (default: test)
+#   npm: the Node packages the deploy tests use (tests/deploy, from its
+#   package-lock.json), once.
 set -euo pipefail
 
 profile="${1:-test}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+if [ "$profile" = npm ]; then
+  if [ ! -d "$root/tests/deploy/node_modules/kubernetes-models" ]; then
+    echo "install-deps: npm ci in tests/deploy"
+    npm ci --prefix "$root/tests/deploy" --no-audit --no-fund --loglevel=error
+  fi
+  exit 0
+fi
 
 build_pkgs=(
   cmake ninja-build ccache g++ pkg-config
@@ -19,7 +30,8 @@ build_pkgs=(
 test_pkgs=(prometheus      # promtool lints /metrics in the tests.
            python3 python3-numpy python3-pandas python3-sklearn python3-xgboost  # reference values in tests
            python3-grpcio  # a Python client calls Predict in a test
-           chromium)   # renders the evaluation report in a test
+           chromium    # renders the evaluation report in a test
+           nodejs npm) # validate the Kubernetes manifests (tests/deploy)
 bench_pkgs=(python3 python3-pandas python3-numpy python3-sklearn python3-xgboost
             python3-grpcio python3-scipy time bc)
 
@@ -33,9 +45,18 @@ esac
 missing=()
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    # A Node.js or npm installed otherwise than from Debian does as well.
+    if [ "$p" = nodejs ] || [ "$p" = npm ]; then
+      command -v "${p/nodejs/node}" >/dev/null && continue
+    fi
     missing+=("$p")
   fi
 done
+# kubectl renders the manifests (kubectl kustomize); Debian's is in
+# kubernetes-client.
+if [ "$profile" != build ] && ! command -v kubectl >/dev/null; then
+  missing+=(kubernetes-client)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
