@@ -42,9 +42,11 @@ done
 
 # 3. The runtime stage has the package of every library the binaries link.
 essential="libc6 libgcc-s1 libstdc++6 zlib1g libbz2-1.0 liblzma5 libselinux1"
-needed="$(for b in $defined mlpipe; do ldd "$bin/$b"; done | awk '/=>/ { print $3 }' \
-  | sort -u | while read -r lib; do dpkg -S "$(readlink -f "$lib")" 2>/dev/null \
-  || dpkg -S "$lib"; done | cut -d: -f1 | sort -u)"
+libs="$(for b in $defined mlpipe; do ldd "$bin/$b"; done | awk '/=>/ { print $3 }' | sort -u \
+  | xargs readlink -f | sort -u)"
+# Debian's merged /usr: a library may be registered under /lib or /usr/lib.
+needed="$(for lib in $libs; do echo "$lib"; echo "${lib#/usr}"; done \
+  | xargs dpkg -S 2>/dev/null | cut -d: -f1 | sort -u || true)"
 for p in $needed; do
   case " $essential " in *" $p "*) continue ;; esac
   echo "$runtime_pkgs" | grep -qx "$p" || problem "runtime stage lacks $p"
