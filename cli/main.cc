@@ -90,6 +90,12 @@ commands:
                                       --html writes it with histograms (inline SVG)
   monitor reference MODEL_VERSION     (re)build a version's reference from its split
           [--part train]              (deploying a version does it once)
+  monitor policy MODEL_VERSION        show, or set with bounds, what a version's
+         [--min-accuracy X] [--min-auc X] [--max-rmse X] [--min-r2 X]
+         [--min-actuals N] [--rollback] [--alias A]
+                                      performance from actuals must stay within; past
+                                      them: an alert, and with --rollback the alias
+                                      (default production) is rolled back
   actuals send FILE [--id-column C]   ground truth for logged predictions, by id
           [--actual-column C]         (CSV or JSON lines; default columns prediction_id,
                                       actual); exit 4 when some are refused
@@ -126,9 +132,10 @@ exit codes:
 
 int main(int argc, char** argv) {
   using namespace mlpipe::cli;
-  Args args = Args::Parse(argc, argv, 1,
-                          {"no-header", "help", "watch", "no-cache",
-                           "require-baseline", "shadow", "ignore-extra"});
+  Args args =
+      Args::Parse(argc, argv, 1,
+                  {"no-header", "help", "watch", "no-cache", "require-baseline",
+                   "shadow", "ignore-extra", "rollback"});
   const auto& pos = args.positional();
   if (pos.empty() || pos[0] == "help" || args.Has("help")) {
     std::cout << kHelp;

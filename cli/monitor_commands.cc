@@ -162,6 +162,78 @@ int SetReference(const Args& args, Context& ctx) {
   return kOk;
 }
 
+int Policy(const Args& args, Context& ctx) {
+  const auto& pos = args.positional();
+  if (pos.size() < 3)
+    return UsageError(
+        "usage: mlpipe monitor policy MODEL_VERSION [--min-accuracy X] "
+        "[--min-auc X] [--max-rmse X] [--min-r2 X] [--min-actuals N] "
+        "[--rollback] [--alias A]");
+  if (int rc = CheckFlags(args, {"min-accuracy", "min-auc", "max-rmse",
+                                 "min-r2", "min-actuals", "rollback", "alias"});
+      rc != kOk)
+    return rc;
+  auto stub = v1::Monitor::NewStub(ctx.channel);
+  const bool set = args.Has("min-accuracy") || args.Has("min-auc") ||
+                   args.Has("max-rmse") || args.Has("min-r2");
+  v1::MonitorPolicy policy;
+  if (!set) {  // Show it.
+    v1::GetPolicyRequest req;
+    req.set_model_version(pos[2]);
+    grpc::ClientContext call;
+    if (auto s = stub->GetPolicy(&call, req, &policy); !s.ok())
+      return Fail(s, ctx);
+  } else {
+    policy.set_model_version(pos[2]);
+    policy.set_alias(args.Get("alias", "production"));
+    policy.set_rollback(args.Has("rollback"));
+    struct Bound {
+      const char* flag;
+      void (v1::MonitorPolicy::*set)(double);
+    };
+    for (const Bound& b :
+         {Bound{"min-accuracy", &v1::MonitorPolicy::set_min_accuracy},
+          Bound{"min-auc", &v1::MonitorPolicy::set_min_auc},
+          Bound{"max-rmse", &v1::MonitorPolicy::set_max_rmse},
+          Bound{"min-r2", &v1::MonitorPolicy::set_min_r2}}) {
+      if (!args.Has(b.flag)) continue;
+      double v = 0;
+      if (!absl::SimpleAtod(args.Get(b.flag), &v))
+        return UsageError(StrCat("--", b.flag, " takes a number"));
+      (policy.*b.set)(v);
+    }
+    int64_t min_actuals = 100;
+    if (args.Has("min-actuals") &&
+        (!absl::SimpleAtoi(args.Get("min-actuals"), &min_actuals) ||
+         min_actuals < 1))
+      return UsageError("--min-actuals takes a whole number >= 1");
+    policy.set_min_actuals(static_cast<uint64_t>(min_actuals));
+    v1::SetPolicyRequest req;
+    *req.mutable_policy() = policy;
+    grpc::ClientContext call;
+    if (auto s = stub->SetPolicy(&call, req, &policy); !s.ok())
+      return Fail(s, ctx);
+  }
+  Print(ctx, policy, [&] {
+    TablePrinter t({"MODEL VERSION", "BOUNDS", "MIN ACTUALS", "ON BREACH"});
+    std::string bounds;
+    if (policy.has_min_accuracy())
+      StrAppend(&bounds, "accuracy >= ", FormatNumber(policy.min_accuracy()),
+                " ");
+    if (policy.has_min_auc())
+      StrAppend(&bounds, "auc >= ", FormatNumber(policy.min_auc()), " ");
+    if (policy.has_max_rmse())
+      StrAppend(&bounds, "rmse <= ", FormatNumber(policy.max_rmse()), " ");
+    if (policy.has_min_r2())
+      StrAppend(&bounds, "r2 >= ", FormatNumber(policy.min_r2()), " ");
+    t.Row({policy.model_version(), bounds, StrCat(policy.min_actuals()),
+           policy.rollback() ? StrCat("roll back ", policy.alias())
+                             : std::string("alert")});
+    t.Print();
+  });
+  return kOk;
+}
+
 }  // namespace
 
 int RunMonitor(const Args& args, Context& ctx) {
@@ -169,7 +241,10 @@ int RunMonitor(const Args& args, Context& ctx) {
   const std::string sub = pos.size() > 1 ? pos[1] : "";
   if (sub == "report") return Report(args, ctx);
   if (sub == "reference") return SetReference(args, ctx);
-  return UsageError("usage: mlpipe monitor report MODEL | reference VERSION");
+  if (sub == "policy") return Policy(args, ctx);
+  return UsageError(
+      "usage: mlpipe monitor report MODEL | reference VERSION | policy "
+      "VERSION");
 }
 
 int RunActuals(const Args& args, Context& ctx) {

@@ -7,6 +7,7 @@ namespace mlpipe::cli {
 
 // mlpipe monitor report MODEL [--windows N] [--html FILE]
 // mlpipe monitor reference MODEL_VERSION [--part P]
+// mlpipe monitor policy MODEL_VERSION [--min-accuracy X ...] [--rollback]
 int RunMonitor(const Args& args, Context& ctx);
 // mlpipe actuals send FILE [--id-column C] [--actual-column C]
 int RunActuals(const Args& args, Context& ctx);
