@@ -1,6 +1,7 @@
-// mlpipe-monitor: the monitoring service alone; follows --score_address's
-// deployments, reads models from --train_address, splits from
-// --split_address and rows from --ingest_address.
+// mlpipe-monitor: the monitoring service alone; follows the deployments in
+// the registry at --orchestrator_address, reads models from --train_address,
+// splits from --split_address and rows from --ingest_address, and rolls
+// aliases back through --score_address.
 #include "absl/flags/flag.h"
 #include "common/util/log.h"
 #include "services/host/flags.h"

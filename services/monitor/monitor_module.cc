@@ -5,10 +5,10 @@
 #include "absl/flags/flag.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/status.h"
-#include "common/storage/key_codec.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
+#include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "mlpipe/v1/score_service.grpc.pb.h"
 #include "services/host/flags.h"
 #include "services/ingest/ingest_client.h"
@@ -39,6 +39,8 @@ ABSL_FLAG(double, monitor_js_threshold, 0.1,
 namespace mlpipe::monitor {
 namespace {
 
+// Earlier versions kept a cursor of the scoring service's events here;
+// listed so that their stores open.
 constexpr char kCursors[] = "cursors";
 
 std::chrono::system_clock::time_point In(int seconds) {
@@ -53,6 +55,7 @@ MonitorModuleOptions MonitorOptionsFromFlags() {
   o.split_address = absl::GetFlag(FLAGS_split_address);
   o.ingest_address = absl::GetFlag(FLAGS_ingest_address);
   o.score_address = absl::GetFlag(FLAGS_score_address);
+  o.orchestrator_address = absl::GetFlag(FLAGS_orchestrator_address);
   MonitorOptions& m = o.monitor;
   m.window_rows = static_cast<uint64_t>(
       std::max<int64_t>(1, absl::GetFlag(FLAGS_monitor_window_rows)));
@@ -77,12 +80,14 @@ class MonitorModule::GrpcSources final : public ReferenceSources {
   void Connect(std::shared_ptr<grpc::Channel> train,
                std::shared_ptr<grpc::Channel> split,
                std::shared_ptr<grpc::Channel> ingest,
-               std::shared_ptr<grpc::Channel> score) {
+               std::shared_ptr<grpc::Channel> score,
+               std::shared_ptr<grpc::Channel> orchestrator) {
     std::lock_guard lock(mu_);
     train_ = std::move(train);
     split_ = std::move(split);
     ingest_ = std::move(ingest);
     score_ = std::move(score);
+    orchestrator_ = std::move(orchestrator);
   }
 
   absl::StatusOr<v1::ModelArtifact> GetModel(const std::string& id) override {
@@ -108,7 +113,19 @@ class MonitorModule::GrpcSources final : public ReferenceSources {
   std::unique_ptr<v1::Scoring::Stub> Scoring() {
     return v1::Scoring::NewStub(Channel(&score_));
   }
-  std::shared_ptr<grpc::Channel> ScoreChannel() { return Channel(&score_); }
+  // Every route the registry holds.
+  absl::StatusOr<std::vector<v1::Route>> Routes() {
+    auto stub = v1::Orchestrator::NewStub(Channel(&orchestrator_));
+    grpc::ClientContext call;
+    call.set_deadline(In(10));
+    v1::ListAliasesResponse resp;
+    if (auto s = stub->ListAliases(&call, {}, &resp); !s.ok())
+      return rpc::FromGrpcStatus(s);
+    std::vector<v1::Route> out;
+    for (const auto& a : resp.aliases())
+      if (a.has_route()) out.push_back(a.route());
+    return out;
+  }
 
  private:
   std::shared_ptr<grpc::Channel> Channel(std::shared_ptr<grpc::Channel>* c) {
@@ -116,8 +133,8 @@ class MonitorModule::GrpcSources final : public ReferenceSources {
     return *c;
   }
   std::mutex mu_;
-  std::shared_ptr<grpc::Channel> train_, split_, ingest_,
-      score_;  // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> train_, split_, ingest_, score_,
+      orchestrator_;  // GUARDED_BY(mu_)
 };
 
 absl::StatusOr<std::unique_ptr<MonitorModule>> MonitorModule::Open(
@@ -191,8 +208,8 @@ absl::Status MonitorModule::Start(std::shared_ptr<grpc::Channel> self) {
     return address.empty() ? self : rpc::NewChannel(address);
   };
   sources_->Connect(pick(options_.train_address), pick(options_.split_address),
-                    pick(options_.ingest_address),
-                    pick(options_.score_address));
+                    pick(options_.ingest_address), pick(options_.score_address),
+                    pick(options_.orchestrator_address));
   if (auto s = ops_->Resume(); !s.ok()) return s;
   // Rollbacks a previous process asked for but did not record as done.
   auto pending = monitor_->Alerts("", "performance", 100);
@@ -203,45 +220,49 @@ absl::Status MonitorModule::Start(std::shared_ptr<grpc::Channel> self) {
       if (it->action().ends_with(" pending")) actions_.push_back(*it);
   }
   action_thread_ = std::thread([this] { ActionLoop(); });
-  if (options_.follow_deployments) {
-    deployments_ =
-        std::make_unique<events::Subscriber>(events::SubscriberOptions{
-            .source = "score",
-            .channel = [this] { return sources_->ScoreChannel(); },
-            .cursor = [this] { return ScoreCursor(); },
-            .handle = [this](const v1::Event& e) { return OnScoreEvent(e); },
-        });
-  }
+  if (options_.follow_deployments.count() > 0)
+    follow_thread_ = std::thread([this] { FollowLoop(); });
   return absl::OkStatus();
 }
 
-uint64_t MonitorModule::ScoreCursor() const {
-  auto raw = store_->Get(kCursors, "score");
-  return raw.ok() ? storage::DecodeU64(*raw) : 0;
+void MonitorModule::FollowLoop() {
+  do {
+    if (auto s = FollowDeployments(); !s.ok())
+      LogWarning("cannot read the deployed versions from the registry",
+                 {{"error", std::string(s.message())}});
+    std::unique_lock lock(mu_);
+    if (wake_.wait_for(lock, options_.follow_deployments,
+                       [this] { return stopping_; }))
+      return;
+  } while (true);
 }
 
-absl::Status MonitorModule::OnScoreEvent(const v1::Event& e) {
-  if (e.topic() == "model.deployed") {
-    const auto it = e.attributes().find("model_version");
-    if (it != e.attributes().end() && !it->second.empty()) {
-      const std::string& version = it->second;
+absl::Status MonitorModule::FollowDeployments() {
+  auto routes = sources_->Routes();
+  if (!routes.ok()) return routes.status();
+  for (const auto& route : *routes) {
+    std::vector<std::string> versions;
+    for (const auto& t : route.targets()) versions.push_back(t.model_version());
+    for (const auto& v : route.shadows()) versions.push_back(v);
+    for (const auto& version : versions) {
+      if (version.empty() || referenced_.contains(version)) continue;
       auto ref = monitor_->Reference(version);
-      if (absl::IsNotFound(ref.status())) {
-        v1::SetReferenceRequest req;
-        req.set_model_version(version);
-        auto op = ops_->Start(kSetReferenceOperation, req,
-                              StrCat("deployed:", version));
-        if (!op.ok()) return op.status();
-        LogInfo("building the reference of a deployed version",
-                {{"model_version", version}, {"operation", op->id()}});
-      } else if (!ref.ok()) {
-        return ref.status();
+      if (ref.ok()) {
+        referenced_.insert(version);
+        continue;
       }
+      if (!absl::IsNotFound(ref.status())) return ref.status();
+      v1::SetReferenceRequest req;
+      req.set_model_version(version);
+      auto op = ops_->Start(kSetReferenceOperation, req,
+                            StrCat("deployed:", version));
+      if (!op.ok()) return op.status();
+      referenced_.insert(version);  // The operation retries nothing itself.
+      LogInfo("building the reference of a deployed version",
+              {{"model_version", version}, {"operation", op->id()}});
     }
   }
-  std::string seq;
-  storage::AppendU64(&seq, e.sequence());
-  return store_->Put(kCursors, "score", seq, {.sync = true});
+  return absl::OkStatus();
 }
 
 void MonitorModule::ActionLoop() {
@@ -339,7 +360,7 @@ void MonitorModule::Stop() {
   }
   wake_.notify_all();
   if (action_thread_.joinable()) action_thread_.join();
-  deployments_.reset();
+  if (follow_thread_.joinable()) follow_thread_.join();
   if (ops_) ops_->Stop();
   if (monitor_) {
     if (auto s = monitor_->Checkpoint(); !s.ok())

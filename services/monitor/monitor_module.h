@@ -1,34 +1,38 @@
 // The monitoring service with the state it owns: its RocksDB store under
 // <data_dir>/monitor, its outbox, its operations and the gRPC adapter. It
-// follows the scoring service's outbox: every model.deployed sets the
-// version's reference (built from the model's data: models from train,
-// splits from split, rows from ingest). A performance alert whose policy
+// follows the model registry (the orchestrator's aliases, where every
+// scoring replica publishes its routes): every version a route serves or
+// shadows gets its reference, built from the model's data (models from
+// train, splits from split, rows from ingest). A performance alert whose policy
 // asks for it rolls the alias back through the scoring service (which
 // records it in the route history and the registry's alias history).
 #ifndef MLPIPE_SERVICES_MONITOR_MONITOR_MODULE_H_
 #define MLPIPE_SERVICES_MONITOR_MONITOR_MODULE_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
-#include "common/events/subscriber.h"
 #include "services/host/host.h"
 #include "services/monitor/monitor.h"
 
 namespace mlpipe::monitor {
 
 struct MonitorModuleOptions {
-  std::string train_address;   // Empty: this process.
-  std::string split_address;   // Empty: this process.
-  std::string ingest_address;  // Empty: this process.
-  std::string score_address;   // Empty: this process.
+  std::string train_address;         // Empty: this process.
+  std::string split_address;         // Empty: this process.
+  std::string ingest_address;        // Empty: this process.
+  std::string score_address;         // Empty: this process.
+  std::string orchestrator_address;  // Empty: this process.
   MonitorOptions monitor;
-  // Set references when versions are deployed.
-  bool follow_deployments = true;
+  // Set references of deployed versions, looking at the registry this often
+  // (0: never).
+  std::chrono::milliseconds follow_deployments{500};
 };
 
 // Reads the --monitor_* flags and the service addresses.
@@ -52,9 +56,9 @@ class MonitorModule final : public host::ServiceModule {
  private:
   class GrpcSources;
   MonitorModule() = default;
-  // Sets the reference of a deployed version (once).
-  absl::Status OnScoreEvent(const v1::Event& e);
-  uint64_t ScoreCursor() const;
+  // Starts building the reference of every deployed version without one.
+  absl::Status FollowDeployments();
+  void FollowLoop();
   // Rolls back what performance alerts ask for, one at a time.
   void ActionLoop();
   void Act(const v1::Alert& alert);
@@ -66,7 +70,8 @@ class MonitorModule final : public host::ServiceModule {
   std::unique_ptr<Monitor> monitor_;
   std::unique_ptr<ops::OperationManager> ops_;
   std::unique_ptr<grpc::Service> service_;
-  std::unique_ptr<events::Subscriber> deployments_;
+  std::thread follow_thread_;
+  std::set<std::string> referenced_;  // Versions handled. Follow thread only.
   std::mutex mu_;
   std::condition_variable wake_;
   std::deque<v1::Alert> actions_;  // GUARDED_BY(mu_)

@@ -150,13 +150,35 @@ absl::StatusOr<v1::AliasRecord> MetadataStore::SetAlias(
     return absl::InvalidArgumentError(
         StrCat("alias: '", request.alias(), "' is not a valid name"));
   }
-  if (request.model_version().empty()) {
+  const bool unset = request.has_route() && request.route().targets().empty();
+  if (request.model_version().empty() && !unset) {
     return absl::InvalidArgumentError("model_version: required");
+  }
+  std::lock_guard lock(mu_);
+  if (request.has_expected_route_revision()) {
+    // Compare-and-set on the route (a record without one takes any).
+    auto current = store_->Get(kAliases, request.alias());
+    if (current.ok()) {
+      v1::AliasRecord c;
+      if (!c.ParseFromString(*current))
+        return absl::DataLossError(
+            StrCat("alias '", request.alias(), "' is unreadable"));
+      if (c.has_route() &&
+          c.route().revision() != request.expected_route_revision()) {
+        return absl::AbortedError(StrCat(
+            "alias '", request.alias(), "' is at route revision ",
+            c.route().revision(), ", not ", request.expected_route_revision(),
+            ": it was changed meanwhile (by ", c.set_by(), "); retry"));
+      }
+    } else if (!absl::IsNotFound(current.status())) {
+      return current.status();
+    }
   }
   v1::AliasRecord r;
   r.set_alias(request.alias());
   r.set_model_version(request.model_version());
   r.set_set_by(request.set_by().empty() ? "user:unknown" : request.set_by());
+  if (request.has_route()) *r.mutable_route() = request.route();
   absl::Time now = absl::Now();
   *r.mutable_set_at() =
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
@@ -164,7 +186,7 @@ absl::StatusOr<v1::AliasRecord> MetadataStore::SetAlias(
   b.Put(kAliases, r.alias(), r.SerializeAsString());
   b.Put(kAliasLog, AliasLogKey(r.alias(), absl::ToUnixMicros(now)),
         r.SerializeAsString());
-  if (!r.set_by().starts_with("run:")) {
+  if (!r.set_by().starts_with("run:") && !r.model_version().empty()) {
     // Outside a run (an operator, the monitor's rollback): the change is an
     // execution of its own in the lineage, downstream of the model.
     const std::string exec =

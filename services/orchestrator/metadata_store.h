@@ -14,6 +14,7 @@
 #ifndef MLPIPE_SERVICES_ORCHESTRATOR_METADATA_STORE_H_
 #define MLPIPE_SERVICES_ORCHESTRATOR_METADATA_STORE_H_
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ class MetadataStore {
   absl::StatusOr<v1::GetLineageResponse> GetLineage(const std::string& id,
                                                     int depth) const;
 
+  // ABORTED when `request` has an expected route revision the alias's
+  // current route does not have.
   absl::StatusOr<v1::AliasRecord> SetAlias(const v1::SetAliasRequest& request);
   // What `alias` points to now, or at time `at` (NOT_FOUND when unset then).
   absl::StatusOr<v1::AliasRecord> GetAlias(const std::string& alias,
@@ -50,6 +53,7 @@ class MetadataStore {
 
  private:
   storage::Store* const store_;
+  std::mutex mu_;  // Serializes SetAlias (compare-and-set).
 };
 
 }  // namespace mlpipe::orchestrator

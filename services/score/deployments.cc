@@ -255,6 +255,17 @@ absl::Status Deployments::Check(const char* kind, absl::Status s) const {
   return s;
 }
 
+int64_t Deployments::LastRevisionLocked(const std::string& alias) const {
+  auto it = routes_.find(alias);
+  if (it != routes_.end()) return it->second.revision();
+  // Undeployed: the revision of its last logged change.
+  auto last =
+      store_->LastKey(kRouteLog, StrCat(alias, std::string_view("\0", 1)));
+  if (!last.ok() || !last->has_value()) return 0;
+  return static_cast<int64_t>(
+      storage::DecodeU64(std::string_view(**last).substr(alias.size() + 1)));
+}
+
 absl::Status Deployments::Change(std::map<std::string, v1::Route> next,
                                  const std::vector<std::string>& changed,
                                  std::vector<v1::Event> events,
@@ -266,53 +277,116 @@ absl::Status Deployments::Change(std::map<std::string, v1::Route> next,
   // 1. Load every version the new routes name (nothing changes on error).
   auto state = manager_->Prepare(next, /*partial=*/false);
   if (!state.ok()) return state.status();
-  // 2. Mirror primary changes into the registry.
-  std::vector<std::pair<std::string, std::string>> undo;  // alias, old
-  for (const auto& alias : changed) {
-    auto old_it = routes_.find(alias);
-    std::string before =
-        old_it == routes_.end() ? "" : PrimaryOf(old_it->second);
-    auto new_it = next.find(alias);
-    std::string after = new_it == next.end() ? "" : PrimaryOf(new_it->second);
-    if (registry_ == nullptr || after.empty() || after == before) continue;
-    if (auto s = registry_->SetAlias(alias, after, set_by); !s.ok()) {
-      for (const auto& [a, v] : undo) (void)registry_->SetAlias(a, v, set_by);
-      return absl::Status(
-          s.code(), StrCat("the model registry did not take alias '", alias,
-                           "' -> ", after, ": ", std::string(s.message())));
+  // The changes as logged: a removed alias as a route without targets.
+  std::vector<std::pair<v1::Route, int64_t>> logged;  // With the revision
+  for (const auto& alias : changed) {                 // it replaces.
+    const int64_t before = LastRevisionLocked(alias);
+    auto it = next.find(alias);
+    v1::Route r;
+    if (it == next.end()) {
+      r.set_alias(alias);
+      r.set_revision(before + 1);
+      *r.mutable_updated_at() =
+          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+      r.set_updated_by(set_by);
+    } else {
+      r = it->second;
     }
-    if (!before.empty()) undo.push_back({alias, before});
+    logged.emplace_back(std::move(r), before);
+  }
+  // 2. Publish them in the registry, each only if no other scoring replica
+  // changed the alias meanwhile; undone on failure.
+  std::vector<std::pair<v1::Route, int64_t>> undo;  // Old route, revision now.
+  auto restore = [&] {
+    for (const auto& [old, now] : undo)
+      (void)registry_->PublishRoute(old, now, set_by);
+  };
+  for (const auto& [route, before] : logged) {
+    if (registry_ == nullptr) break;
+    if (auto s = registry_->PublishRoute(route, before, set_by); !s.ok()) {
+      restore();
+      return absl::Status(
+          s.code(), StrCat("the model registry did not take alias '",
+                           route.alias(), "' (revision ", route.revision(),
+                           "): ", std::string(s.message())));
+    }
+    auto old = routes_.find(route.alias());
+    v1::Route previous;
+    if (old != routes_.end()) {
+      previous = old->second;
+    } else {
+      previous.set_alias(route.alias());
+      previous.set_revision(before);
+    }
+    undo.emplace_back(std::move(previous), route.revision());
   }
   // 3. Store the routes with their events.
   storage::WriteBatch b;
-  for (const auto& alias : changed) {
-    auto it = next.find(alias);
-    v1::Route logged;
-    if (it == next.end()) {
-      b.Delete(kRoutes, alias);
-      logged.set_alias(alias);
-      auto old_it = routes_.find(alias);
-      logged.set_revision(
-          (old_it == routes_.end() ? 0 : old_it->second.revision()) + 1);
-      *logged.mutable_updated_at() =
-          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
-      logged.set_updated_by(set_by);
+  for (const auto& [route, before] : logged) {
+    if (route.targets().empty()) {
+      b.Delete(kRoutes, route.alias());
     } else {
-      b.Put(kRoutes, alias, it->second.SerializeAsString());
-      logged = it->second;
+      b.Put(kRoutes, route.alias(), route.SerializeAsString());
     }
-    b.Put(kRouteLog, LogKey(alias, logged.revision()),
-          logged.SerializeAsString());
+    b.Put(kRouteLog, LogKey(route.alias(), route.revision()),
+          route.SerializeAsString());
   }
   if (auto s = events_->Commit(std::move(b), std::move(events), {.sync = true});
       !s.ok()) {
-    for (const auto& [a, v] : undo) (void)registry_->SetAlias(a, v, set_by);
+    restore();
     return s;
   }
   // 4. Serve them.
   manager_->Publish(*std::move(state));
   routes_ = std::move(next);
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Deployments::Sync() {
+  if (registry_ == nullptr) return false;
+  auto remote = registry_->Routes();
+  if (!remote.ok()) return remote.status();
+  std::lock_guard lock(mu_);
+  if (!restored_) {
+    return absl::UnavailableError(
+        "the scoring service is still reading its deployments");
+  }
+  auto next = routes_;
+  std::vector<const v1::Route*> newer;
+  for (const auto& r : *remote) {
+    if (r.alias().empty() || r.revision() <= LastRevisionLocked(r.alias()))
+      continue;
+    newer.push_back(&r);
+    if (r.targets().empty()) {
+      next.erase(r.alias());
+    } else {
+      next[r.alias()] = r;
+    }
+  }
+  if (newer.empty()) return false;
+  // Loaded before anything changes; an error is retried by the next sync.
+  auto state = manager_->Prepare(next, /*partial=*/false);
+  if (!state.ok()) return state.status();
+  storage::WriteBatch b;
+  for (const v1::Route* r : newer) {
+    if (r->targets().empty()) {
+      b.Delete(kRoutes, r->alias());
+    } else {
+      b.Put(kRoutes, r->alias(), r->SerializeAsString());
+    }
+    b.Put(kRouteLog, LogKey(r->alias(), r->revision()), r->SerializeAsString());
+  }
+  if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
+  manager_->Publish(*std::move(state));
+  routes_ = std::move(next);
+  for (const v1::Route* r : newer) {
+    LogInfo("route synced from the registry",
+            {{"alias", r->alias()},
+             {"primary", PrimaryOf(*r)},
+             {"revision", StrCat(r->revision())},
+             {"set_by", r->updated_by()}});
+  }
+  return true;
 }
 
 absl::StatusOr<v1::DeployResponse> Deployments::Deploy(
@@ -337,8 +411,11 @@ absl::StatusOr<v1::DeployResponse> Deployments::Deploy(
   }
   std::lock_guard lock(mu_);
   auto it = routes_.find(r.alias());
-  auto route =
-      NextRoute(it == routes_.end() ? nullptr : &it->second, r, version);
+  // An alias undeployed before goes on from its last revision.
+  v1::Route none;
+  none.set_alias(r.alias());
+  none.set_revision(LastRevisionLocked(r.alias()));
+  auto route = NextRoute(it == routes_.end() ? &none : &it->second, r, version);
   if (!route.ok()) return Check("deploy", route.status());
   if (it != routes_.end() && SameRoute(it->second, *route)) {
     // Already served this way: nothing changes (a re-run pipeline's deploy).

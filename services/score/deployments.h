@@ -1,8 +1,12 @@
 // Deployments: which model versions serve which alias, with what share of
 // traffic, which shadow it, and which one falls back - kept in RocksDB with
 // every revision (for RouteHistory and Rollback), served by the
-// ModelManager, and mirrored into the orchestrator's model registry (the
-// alias -> primary version, with history). gRPC-free.
+// ModelManager, and published in the orchestrator's model registry (alias ->
+// primary version and the whole route, with history). Scoring replicas
+// share their routes through the registry: a change made through one is
+// published with a compare-and-set on the route's revision (a concurrent
+// change through another replica makes it ABORTED), and every replica takes
+// the registry's newer routes (Sync). gRPC-free.
 //
 // Column families:
 //   routes     alias -> v1::Route (current; absent when undeployed)
@@ -30,13 +34,19 @@ namespace mlpipe::score {
 inline constexpr char kRoutes[] = "routes";
 inline constexpr char kRouteLog[] = "route_log";
 
-// The orchestrator's model registry (aliases with history).
+// The orchestrator's model registry (aliases with history): where every
+// scoring replica's routes meet.
 class AliasRegistry {
  public:
   virtual ~AliasRegistry() = default;
-  virtual absl::Status SetAlias(const std::string& alias,
-                                const std::string& model_version,
-                                const std::string& set_by) = 0;
+  // Records `route` as its alias's route (its primary as the alias's
+  // version; none for a route without targets) if the registry's route for
+  // the alias is still at `expected_revision` (0: none). ABORTED otherwise.
+  virtual absl::Status PublishRoute(const v1::Route& route,
+                                    int64_t expected_revision,
+                                    const std::string& set_by) = 0;
+  // Every route the registry holds.
+  virtual absl::StatusOr<std::vector<v1::Route>> Routes() = 0;
 };
 
 // The route after `request` (model_version already resolved to
@@ -62,6 +72,11 @@ class Deployments {
   absl::Status Restore();
   // True once Restore loaded every deployed version.
   bool ready() const;
+  // Takes the registry's routes that are newer than this replica's (changed
+  // through another scoring replica): loads their versions, stores and
+  // serves them. True when something changed. Call after Restore, and then
+  // periodically.
+  absl::StatusOr<bool> Sync();
 
   absl::StatusOr<v1::DeployResponse> Deploy(const v1::DeployRequest& request);
   absl::StatusOr<v1::ListDeploymentsResponse> Undeploy(
@@ -75,13 +90,16 @@ class Deployments {
   const std::string& default_alias() const { return default_alias_; }
 
  private:
-  // Loads `next` (all or nothing), stores it with `events`, mirrors primary
-  // changes into the registry (undoing the store write when that fails),
-  // then publishes. REQUIRES: mu_ held.
+  // Loads `next` (all or nothing), publishes the changed routes in the
+  // registry (compare-and-set on their revisions; undone when a later step
+  // fails), stores them with `events`, then serves them. REQUIRES: mu_ held.
   absl::Status Change(std::map<std::string, v1::Route> next,
                       const std::vector<std::string>& changed,
                       std::vector<v1::Event> events, const std::string& set_by);
   absl::StatusOr<std::map<std::string, v1::Route>> ReadRoutes() const;
+  // The alias's current revision, or its last logged one once undeployed
+  // (0: never deployed). REQUIRES: mu_ held.
+  int64_t LastRevisionLocked(const std::string& alias) const;
   v1::ListDeploymentsResponse ListLocked() const;  // REQUIRES: mu_ held.
   // The route with the versions it names.
   v1::DeployResponse Response(const v1::Route& route) const;

@@ -16,6 +16,9 @@ ABSL_FLAG(int, score_log_queue, 100000,
 ABSL_FLAG(bool, score_log_inputs, true,
           "Log the raw fields of every prediction.");
 ABSL_FLAG(int, score_batch_threads, 2, "Threads per batch scoring job.");
+ABSL_FLAG(int, score_route_sync_ms, 1000,
+          "How often routes changed through other scoring replicas are taken "
+          "from the registry (0: never).");
 
 namespace mlpipe::score {
 
@@ -35,6 +38,8 @@ ScoreModuleOptions ScoreOptionsFromFlags() {
   o.log.queue_capacity =
       static_cast<size_t>(absl::GetFlag(FLAGS_score_log_queue));
   o.batch.threads = absl::GetFlag(FLAGS_score_batch_threads);
+  o.route_sync =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_score_route_sync_ms));
   return o;
 }
 

@@ -50,18 +50,32 @@ class ScoreModule::GrpcSources final : public ModelSource,
     return train::GetModel(Channel(&train_), model);
   }
 
-  absl::Status SetAlias(const std::string& alias,
-                        const std::string& model_version,
-                        const std::string& set_by) override {
+  absl::Status PublishRoute(const v1::Route& route, int64_t expected_revision,
+                            const std::string& set_by) override {
     auto stub = v1::Orchestrator::NewStub(Channel(&orchestrator_));
     grpc::ClientContext call;
     call.set_deadline(In(30));
     v1::SetAliasRequest req;
-    req.set_alias(alias);
-    req.set_model_version(model_version);
+    req.set_alias(route.alias());
+    req.set_model_version(PrimaryOf(route));
     req.set_set_by(set_by);
+    *req.mutable_route() = route;
+    req.set_expected_route_revision(expected_revision);
     v1::AliasRecord out;
     return rpc::FromGrpcStatus(stub->SetAlias(&call, req, &out));
+  }
+
+  absl::StatusOr<std::vector<v1::Route>> Routes() override {
+    auto stub = v1::Orchestrator::NewStub(Channel(&orchestrator_));
+    grpc::ClientContext call;
+    call.set_deadline(In(10));
+    v1::ListAliasesResponse resp;
+    if (auto s = stub->ListAliases(&call, {}, &resp); !s.ok())
+      return rpc::FromGrpcStatus(s);
+    std::vector<v1::Route> out;
+    for (const auto& a : resp.aliases())
+      if (a.has_route()) out.push_back(a.route());
+    return out;
   }
 
   absl::StatusOr<std::vector<std::optional<std::vector<double>>>> Get(
@@ -254,24 +268,35 @@ absl::Status ScoreModule::Start(std::shared_ptr<grpc::Channel> self) {
 
 void ScoreModule::RestoreLoop() {
   auto wait = std::chrono::milliseconds(200);
+  // Ready once the stored routes and the registry's newer ones are loaded.
   while (true) {
     absl::Status s = deployments_->Restore();
-    if (s.ok()) {
-      if (health_) {
-        health_(kScoringService, true);
-        health_(kInferenceService, true);
-      }
-      LogInfo("scoring is ready",
-              {{"routes", StrCat(deployments_->List().routes_size())}});
-      return;
-    }
+    if (s.ok()) s = deployments_->Sync().status();
+    if (s.ok()) break;
     LogWarning("deployments not loaded yet; retrying",
                {{"error", std::string(s.message())},
                 {"retry_ms", StrCat(wait.count())}});
-    std::unique_lock lock(mu_);
-    if (stop_cv_.wait_for(lock, wait, [this] { return stopping_; })) return;
+    if (Pause(wait)) return;
     wait = std::min(wait * 2, std::chrono::milliseconds(30000));
   }
+  if (health_) {
+    health_(kScoringService, true);
+    health_(kInferenceService, true);
+  }
+  LogInfo("scoring is ready",
+          {{"routes", StrCat(deployments_->List().routes_size())}});
+  // Then follow the routes changed through other replicas.
+  if (options_.route_sync.count() <= 0) return;
+  while (!Pause(options_.route_sync)) {
+    if (auto s = deployments_->Sync(); !s.ok())
+      LogWarning("cannot sync routes from the registry",
+                 {{"error", std::string(s.status().message())}});
+  }
+}
+
+bool ScoreModule::Pause(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  return stop_cv_.wait_for(lock, d, [this] { return stopping_; });
 }
 
 void ScoreModule::Stop() {

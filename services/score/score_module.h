@@ -9,6 +9,7 @@
 #ifndef MLPIPE_SERVICES_SCORE_SCORE_MODULE_H_
 #define MLPIPE_SERVICES_SCORE_SCORE_MODULE_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,9 @@ struct ScoreModuleOptions {
   std::string orchestrator_address;  // Empty: this process.
   std::string monitor_address;       // Empty: this process.
   std::string default_alias = "production";
+  // How often routes changed through other replicas are taken from the
+  // registry; 0: never.
+  std::chrono::milliseconds route_sync{1000};
   PredictorOptions predictor;
   PredictionLoggerOptions log;
   BatchScorerOptions batch;
@@ -59,7 +63,11 @@ class ScoreModule final : public host::ServiceModule {
   class GrpcSources;
   class MonitorSink;
   ScoreModule() = default;
+  // Restores and syncs the deployments (then reports SERVING), then syncs
+  // them every options_.route_sync.
   void RestoreLoop();
+  // Waits `d`; true when stopping.
+  bool Pause(std::chrono::milliseconds d);
 
   ScoreModuleOptions options_;
   HealthReporter health_;

@@ -130,16 +130,29 @@ class FakeTrain final : public ModelSource {
   int calls_ = 0;
 };
 
+// The registry's routes, compare-and-set as the orchestrator's.
 class FakeRegistry final : public AliasRegistry {
  public:
-  absl::Status SetAlias(const std::string& alias, const std::string& version,
-                        const std::string& set_by) override {
+  absl::Status PublishRoute(const v1::Route& route, int64_t expected,
+                            const std::string& set_by) override {
     std::lock_guard lock(mu_);
     if (fail) return absl::UnavailableError("registry down");
-    log.push_back(StrCat(alias, "=", version));
+    auto it = routes.find(route.alias());
+    if (it != routes.end() && it->second.revision() != expected)
+      return absl::AbortedError("changed meanwhile");
+    routes[route.alias()] = route;
+    log.push_back(StrCat(route.alias(), "=", PrimaryOf(route)));
     return absl::OkStatus();
   }
+  absl::StatusOr<std::vector<v1::Route>> Routes() override {
+    std::lock_guard lock(mu_);
+    if (fail) return absl::UnavailableError("registry down");
+    std::vector<v1::Route> out;
+    for (const auto& [alias, r] : routes) out.push_back(r);
+    return out;
+  }
   std::mutex mu_;
+  std::map<std::string, v1::Route> routes;
   std::vector<std::string> log;
   bool fail = false;
 };
@@ -441,6 +454,87 @@ TEST_F(ScoreTest, DeployRoutesRollsBackAndSurvivesRestart) {
   ASSERT_TRUE(deployments_->Undeploy(u).ok());
   EXPECT_TRUE(absl::IsNotFound(p2.Predict(Rows(0, 1)).status()));
   EXPECT_TRUE(absl::IsNotFound(deployments_->Undeploy(u).status()));
+}
+
+// A second scoring replica: its own store and models, the same registry.
+struct Replica {
+  Replica(const std::string& dir, FakeTrain* train, AliasRegistry* registry) {
+    storage::Options o;
+    o.column_families = {{.name = kRoutes},
+                         {.name = kRouteLog},
+                         {.name = events::kEventsColumnFamily}};
+    store = *storage::OpenRocksStore(dir, o);
+    events = *events::EventLog::Open(store.get(), "score");
+    manager = std::make_unique<ModelManager>(train, "production", nullptr);
+    deployments = std::make_unique<Deployments>(store.get(), events.get(),
+                                                manager.get(), train, registry,
+                                                "production");
+  }
+  std::string Serving() {
+    auto list = deployments->List();
+    return list.routes().empty() ? "" : PrimaryOf(list.routes(0));
+  }
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<events::EventLog> events;
+  std::unique_ptr<ModelManager> manager;
+  std::unique_ptr<Deployments> deployments;
+};
+
+TEST_F(ScoreTest, ReplicasShareRoutesThroughTheRegistry) {
+  // A replica that starts empty takes what the registry holds.
+  ASSERT_TRUE(Deploy("credit:1").ok());
+  Replica b(dir_.path() + "/b", &train_, &registry_);
+  ASSERT_TRUE(b.deployments->Restore().ok());
+  EXPECT_EQ(b.Serving(), "");
+  auto synced = b.deployments->Sync();
+  ASSERT_TRUE(synced.ok()) << synced.status();
+  EXPECT_TRUE(*synced);
+  EXPECT_EQ(b.Serving(), "credit:1");
+  EXPECT_FALSE(*b.deployments->Sync());  // Nothing newer.
+  // A change through b reaches this replica at its next sync, with the
+  // versions loaded and the route history kept.
+  v1::DeployRequest canary;
+  canary.set_model_version("credit:2");
+  canary.set_traffic_percent(10);
+  ASSERT_TRUE(b.deployments->Deploy(canary).ok());
+  ASSERT_TRUE(*deployments_->Sync());
+  auto route = deployments_->List().routes(0);
+  EXPECT_EQ(route.revision(), 2);
+  ASSERT_EQ(route.targets_size(), 2);
+  Predictor p = MakePredictor();
+  EXPECT_TRUE(p.Predict(Rows(0, 1, "credit:2")).ok());
+  EXPECT_EQ(deployments_->History("production")->size(), 2u);
+  // Two replicas changing the alias from the same revision: the second is
+  // ABORTED and changes nothing; after a sync it goes through.
+  v1::DeployRequest full;
+  full.set_model_version("credit:2");
+  ASSERT_TRUE(deployments_->Deploy(full).ok());  // Revision 3.
+  v1::RollbackRequest rb;
+  auto late = b.deployments->Rollback(rb);  // b still at revision 2.
+  EXPECT_TRUE(absl::IsAborted(late.status())) << late.status();
+  EXPECT_EQ(b.deployments->List().routes(0).revision(), 2);
+  ASSERT_TRUE(*b.deployments->Sync());
+  EXPECT_EQ(b.Serving(), "credit:2");
+  ASSERT_TRUE(b.deployments->Rollback(rb).ok());  // Revision 4.
+  ASSERT_TRUE(*deployments_->Sync());
+  EXPECT_EQ(deployments_->List().routes(0).revision(), 4);
+  // Undeploying through one removes the alias on both; deploying it again
+  // goes on from the last revision.
+  v1::UndeployRequest u;
+  const v1::Route served = deployments_->List().routes(0);
+  for (const auto& t : served.targets()) {
+    u.set_model_version(t.model_version());
+    ASSERT_TRUE(deployments_->Undeploy(u).ok());
+  }
+  EXPECT_EQ(deployments_->List().routes_size(), 0);
+  ASSERT_TRUE(*b.deployments->Sync());
+  EXPECT_EQ(b.Serving(), "");
+  auto again = b.deployments->Deploy(full);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_GT(again->route().revision(), 4);
+  ASSERT_TRUE(*deployments_->Sync());
+  EXPECT_EQ(deployments_->List().routes(0).revision(),
+            again->route().revision());
 }
 
 TEST_F(ScoreTest, SplitTrafficIsStickyAndWeighted) {

@@ -141,7 +141,10 @@ scrape_configs:
     predicted = json.loads(cli("--output", "json", "predict", "--file", jsonl))
     version = predicted["model_version"]
     cli("monitor", "policy", version, "--min-accuracy", "0.5", "--min-actuals", "50")
-    time.sleep(1)  # The prediction log's flush.
+    # The monitor builds the deployed version's reference from the registry,
+    # and the prediction log flushes: until the report has drift.
+    wait_for(lambda: "drift" in json.loads(cli("--output", "json", "monitor", "report", version)),
+             60, "the monitor's report of " + version)
     actuals = os.path.join(work, "actuals.csv")
     with open(actuals, "w") as f:
         f.write("prediction_id,actual\n")
