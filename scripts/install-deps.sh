@@ -31,7 +31,8 @@ test_pkgs=(prometheus      # promtool lints /metrics in the tests.
            python3 python3-numpy python3-pandas python3-sklearn python3-xgboost  # reference values in tests
            python3-grpcio  # a Python client calls Predict in a test
            chromium    # renders the evaluation report in a test
-           nodejs npm) # validate the Kubernetes manifests (tests/deploy)
+           nodejs npm  # validate the Kubernetes manifests (tests/deploy)
+           python3-yaml)  # scripts/topology.py reads the manifests
 bench_pkgs=(python3 python3-pandas python3-numpy python3-sklearn python3-xgboost
             python3-grpcio python3-scipy time bc)
 

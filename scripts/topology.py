@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""The distributed topology on one machine: every service as its own process
+on loopback, started from the Kubernetes manifests themselves.
+
+The base manifests (deploy/k8s/base, rendered by `kubectl kustomize`) give
+each workload's binary, its arguments and its replicas, and the ConfigMap
+mlpipe-config the values of the configuration keys the arguments name
+($(INGEST_ADDRESS), ...). Here the addresses are loopback ports instead of
+Service names: a replicated service (scoring, training workers) is a static
+list that gRPC balances round robin ("ipv4:127.0.0.1:P1,127.0.0.1:P2"), as
+dns:/// does over a headless Service in a cluster. Data directories and the
+import root are folders under WORKDIR.
+
+  scripts/topology.py up BIN_DIR WORKDIR       start everything, wait until serving
+  scripts/topology.py down WORKDIR             stop what `up` started
+  scripts/topology.py example BIN_DIR WORKDIR  up, run the cluster's credit pipeline
+                                               (deploy/k8s/base/pipelines) to a deployed
+                                               model, predict through both scoring
+                                               replicas, down; exit 0 if all went well
+Needs kubectl (kustomize) and python3-yaml.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Replicas on one machine: the manifests' for scoring (2), fewer workers.
+REPLICAS = {"train-workers": 1}
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def render():
+    out = subprocess.run(["kubectl", "kustomize", os.path.join(ROOT, "deploy", "k8s", "base")],
+                         check=True, capture_output=True, text=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def plan(bin_dir, work):
+    """The processes to start: name, argv, ports, from the manifests."""
+    objs = render()
+    config = next(o for o in objs if o["kind"] == "ConfigMap"
+                  and o["metadata"]["name"].startswith("mlpipe-config"))["data"]
+    workloads = [o for o in objs if o["kind"] in ("Deployment", "StatefulSet")]
+    pods = []
+    for w in workloads:
+        component = w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        replicas = REPLICAS.get(component, w["spec"].get("replicas", 1))
+        for i in range(replicas):
+            pods.append({"component": component, "name": f"{component}-{i}",
+                         "container": w["spec"]["template"]["spec"]["containers"][0]})
+    ports = free_ports(2 * len(pods))
+    for i, p in enumerate(pods):
+        p["grpc_port"], p["metrics_port"] = ports[2 * i], ports[2 * i + 1]
+
+    def address(component):
+        ps = [p for p in pods if p["component"] == component]
+        if len(ps) == 1:
+            return f"127.0.0.1:{ps[0]['grpc_port']}"
+        return "ipv4:" + ",".join(f"127.0.0.1:{p['grpc_port']}" for p in ps)
+
+    # The ConfigMap's keys, with loopback addresses for the Services they name.
+    values = dict(config)
+    for key, value in config.items():
+        m = re.fullmatch(r"(?:dns:///)?([a-z-]+?)(?:-pods)?:7000", value)
+        if m:
+            values[key] = address(m.group(1))
+    for p in pods:
+        c = p["container"]
+        argv = [os.path.join(bin_dir, os.path.basename(c["command"][0]))]
+        for arg in c.get("args", []):
+            arg = re.sub(r"\$\((\w+)\)", lambda m: values[m.group(1)], arg)
+            flag, _, value = arg.partition("=")
+            value = {"--data_dir": os.path.join(work, p["name"], "data"),
+                     "--bind": "127.0.0.1",
+                     "--grpc_port": str(p["grpc_port"]),
+                     "--metrics_port": str(p["metrics_port"]),
+                     "--import_root": os.path.join(work, "imports")}.get(flag, value)
+            argv.append(f"{flag}={value}")
+        argv.append(f"--port_file={os.path.join(work, p['name'], 'ports')}")
+        p["argv"] = argv
+        del p["container"]
+    return pods, {k: address(k) for k in {p["component"] for p in pods}}
+
+
+def up(bin_dir, work):
+    os.makedirs(work, exist_ok=True)
+    imports = os.path.join(work, "imports", "credit")
+    os.makedirs(imports, exist_ok=True)
+    shutil.copy(os.path.join(ROOT, "examples", "credit", "credit.csv"), imports)
+    pods, addresses = plan(bin_dir, work)
+    for p in pods:
+        os.makedirs(os.path.join(work, p["name"]), exist_ok=True)
+        log = open(os.path.join(work, p["name"], "log"), "w")
+        p["pid"] = subprocess.Popen(p["argv"], stdout=log, stderr=log,
+                                    start_new_session=True).pid
+    deadline = time.time() + 60
+    for p in pods:
+        ports = os.path.join(work, p["name"], "ports")
+        while not (os.path.exists(ports) and os.path.getsize(ports) > 0):
+            if time.time() > deadline:
+                raise SystemExit(f"{p['name']} did not start: see {work}/{p['name']}/log")
+            time.sleep(0.05)
+    with open(os.path.join(work, "topology.json"), "w") as f:
+        json.dump({"pods": pods, "addresses": addresses}, f, indent=2)
+    for p in pods:
+        print(f"{p['name']:16} grpc 127.0.0.1:{p['grpc_port']}  metrics :{p['metrics_port']}  pid {p['pid']}")
+    return pods, addresses
+
+
+def down(work):
+    path = os.path.join(work, "topology.json")
+    if not os.path.exists(path):
+        return
+    pods = json.load(open(path))["pods"]
+    for p in pods:
+        try:
+            os.kill(p["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 30
+    for p in pods:
+        while time.time() < deadline:
+            try:
+                os.kill(p["pid"], 0)
+                if open(f"/proc/{p['pid']}/stat").read().split()[2] == "Z":
+                    break
+            except (ProcessLookupError, FileNotFoundError):
+                break
+            time.sleep(0.1)
+        else:
+            try:
+                os.kill(p["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    os.remove(path)
+
+
+def example(bin_dir, work):
+    pods, a = up(bin_dir, work)
+    mlpipe = os.path.join(bin_dir, "mlpipe")
+
+    def cli(server, *args, check=True):
+        r = subprocess.run([mlpipe, "--server", server, "--ingest-server", a["ingest"], *args],
+                           capture_output=True, text=True, timeout=900)
+        if check and r.returncode != 0:
+            raise SystemExit(f"mlpipe {' '.join(args)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
+        return r
+
+    pipeline = os.path.join(ROOT, "deploy", "k8s", "base", "pipelines", "credit-risk.yaml")
+    print("== the cluster's pipeline, through the orchestrator process")
+    run = json.loads(cli(a["orchestrator"], "--output", "json", "run", pipeline, "--watch").stdout)
+    deploy = next(s for s in run["steps"] if s["name"] == "deploy")
+    version = deploy["results"]["model_version"]
+    print(f"   run {run['id']}: {run['state']}, deployed {version}")
+    row = json.dumps({"Seniority": 9, "Home": "rent", "Time": 60, "Age": 30, "Marital": "married",
+                      "Records": "no", "Job": "freelance", "Expenses": 73, "Income": 129,
+                      "Assets": 0, "Debt": 0, "Amount": 800, "Price": 846})
+    scorers = [p for p in pods if p["component"] == "score"]
+    print(f"== each of the {len(scorers)} scoring replicas serves {version}")
+    for p in scorers:
+        deadline = time.time() + 30
+        while True:
+            r = cli(f"127.0.0.1:{p['grpc_port']}", "--output", "json", "predict", "--json", row,
+                    check=False)
+            if r.returncode == 0 and json.loads(r.stdout)["model_version"] == version:
+                break
+            if time.time() > deadline:
+                raise SystemExit(f"{p['name']} does not serve {version}: {r.stdout}{r.stderr}")
+            time.sleep(0.2)
+        print(f"   {p['name']}: {json.loads(r.stdout)['predictions'][0]}")
+    print(f"== 40 predictions round robin over {a['score']}")
+    before = [requests_ok(p) for p in scorers]
+    for _ in range(40):
+        cli(a["score"], "predict", "--json", row)
+    served = [requests_ok(p) - b for p, b in zip(scorers, before)]
+    for p, n in zip(scorers, served):
+        print(f"   {p['name']}: {n:.0f} requests")
+    if sum(served) < 40 or min(served) == 0:
+        raise SystemExit(f"round robin did not reach every replica: {served}")
+    print("== the monitor sees the predictions of both")
+    deadline = time.time() + 30
+    while True:
+        r = cli(a["monitor"], "--output", "json", "monitor", "report", version, check=False)
+        if r.returncode == 0 and int(json.loads(r.stdout).get("predictions", 0)) >= 42:
+            break
+        if time.time() > deadline:
+            raise SystemExit(f"the monitor did not get the predictions: {r.stdout}{r.stderr}")
+        time.sleep(0.3)
+    print(f"   {json.loads(r.stdout)['predictions']} predictions of {version} logged")
+    print("topology example finished")
+
+
+def requests_ok(pod):
+    body = urllib.request.urlopen(f"http://127.0.0.1:{pod['metrics_port']}/metrics", timeout=10).read()
+    m = re.search(rb'^mlpipe_score_requests_total\{outcome="ok"\} (\S+)$', body, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[1] not in ("up", "down", "example"):
+        print(__doc__)
+        sys.exit(2)
+    cmd = sys.argv[1]
+    if cmd == "down":
+        down(sys.argv[2])
+        return
+    bin_dir, work = os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
+    if cmd == "up":
+        up(bin_dir, work)
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        example(bin_dir, work)
+    finally:
+        down(work)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
