@@ -84,7 +84,8 @@ int Fail(const grpc::Status& s, const Context& ctx) {
 }
 
 int CheckFlags(const Args& args, std::vector<std::string> known) {
-  known.insert(known.end(), {"server", "output", "ingest-server"});
+  known.insert(known.end(), {"server", "output", "ingest-server", "tls-ca",
+                             "tls-cert", "tls-key"});
   auto unknown = args.Unknown(known);
   if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
   return kOk;

@@ -122,6 +122,10 @@ global flags:
   --output json        machine-readable output for list/show commands
   --ingest-server H:P  the ingestion service when it runs apart from --server
                        (default $MLPIPE_INGEST_SERVER, else --server)
+  --tls-ca FILE        speak TLS, verifying the servers with this CA (PEM;
+                       default $MLPIPE_TLS_CA)
+  --tls-cert FILE      with --tls-key: a client certificate, for servers that
+  --tls-key FILE       require mutual TLS ($MLPIPE_TLS_CERT, $MLPIPE_TLS_KEY)
 
 exit codes:
   0 ok, 1 error, 2 bad usage, 3 not found, 4 rejected input
@@ -149,6 +153,19 @@ int main(int argc, char** argv) {
     return UsageError("--output must be table or json");
   }
   ctx.json = output == "json";
+  // TLS: the CA that signed the servers' certificates; a client certificate
+  // and key when they require mutual TLS.
+  auto from_env = [&](const char* flag, const char* var) {
+    const char* v = std::getenv(var);
+    return args.Get(flag, v ? v : "");
+  };
+  if (auto s =
+          mlpipe::rpc::SetClientTls({from_env("tls-cert", "MLPIPE_TLS_CERT"),
+                                     from_env("tls-key", "MLPIPE_TLS_KEY"),
+                                     from_env("tls-ca", "MLPIPE_TLS_CA")});
+      !s.ok()) {
+    return UsageError(std::string(s.message()));
+  }
   ctx.channel = mlpipe::rpc::NewChannel(ctx.server);
   const char* ingest_env = std::getenv("MLPIPE_INGEST_SERVER");
   std::string ingest = args.Get("ingest-server", ingest_env ? ingest_env : "");

@@ -17,7 +17,7 @@ import root are folders under WORKDIR.
                                                (deploy/k8s/base/pipelines) to a deployed
                                                model, predict through both scoring
                                                replicas, down; exit 0 if all went well
-Needs kubectl (kustomize) and python3-yaml.
+Needs kubectl (kustomize), protoc, python3-yaml and python3-grpcio.
 """
 import json
 import os
@@ -188,10 +188,9 @@ def example(bin_dir, work):
                 raise SystemExit(f"{p['name']} does not serve {version}: {r.stdout}{r.stderr}")
             time.sleep(0.2)
         print(f"   {p['name']}: {json.loads(r.stdout)['predictions'][0]}")
-    print(f"== 40 predictions round robin over {a['score']}")
+    print(f"== 40 predictions from one client, round robin over {a['score']}")
     before = [requests_ok(p) for p in scorers]
-    for _ in range(40):
-        cli(a["score"], "predict", "--json", row)
+    predict_round_robin(work, a["score"], json.loads(row), 40)
     served = [requests_ok(p) - b for p, b in zip(scorers, before)]
     for p, n in zip(scorers, served):
         print(f"   {p['name']}: {n:.0f} requests")
@@ -208,6 +207,30 @@ def example(bin_dir, work):
         time.sleep(0.3)
     print(f"   {json.loads(r.stdout)['predictions']} predictions of {version} logged")
     print("topology example finished")
+
+
+def predict_round_robin(work, target, row, n):
+    """`n` Predict calls on one gRPC channel with round-robin balancing
+    (Python grpcio; the messages from the protos' descriptors)."""
+    import grpc
+    from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+    descriptors = os.path.join(work, "score.desc")
+    subprocess.run(["protoc", "-I", os.path.join(ROOT, "proto"), "--include_imports",
+                    f"--descriptor_set_out={descriptors}", "mlpipe/v1/score_service.proto"],
+                   check=True)
+    pool = descriptor_pool.DescriptorPool()
+    for f in descriptor_pb2.FileDescriptorSet.FromString(open(descriptors, "rb").read()).file:
+        pool.Add(f)
+    factory = message_factory.MessageFactory(pool)
+    request_type = factory.GetPrototype(pool.FindMessageTypeByName("mlpipe.v1.PredictRequest"))
+    response_type = factory.GetPrototype(pool.FindMessageTypeByName("mlpipe.v1.PredictResponse"))
+    request = json_format.ParseDict({"rows": [row]}, request_type())
+    with grpc.insecure_channel(target, options=[("grpc.lb_policy_name", "round_robin")]) as ch:
+        predict = ch.unary_unary("/mlpipe.v1.Scoring/Predict",
+                                 request_serializer=lambda m: m.SerializeToString(),
+                                 response_deserializer=response_type.FromString)
+        for _ in range(n):
+            predict(request, timeout=30, wait_for_ready=True)
 
 
 def requests_ok(pod):

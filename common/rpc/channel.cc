@@ -1,11 +1,39 @@
 #include "common/rpc/channel.h"
 
+#include <mutex>
+
 #include "common/util/strings.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 
 namespace mlpipe::rpc {
+namespace {
+
+std::mutex tls_mu;
+std::shared_ptr<grpc::ChannelCredentials>* tls_credentials = nullptr;
+
+std::shared_ptr<grpc::ChannelCredentials> Credentials() {
+  std::lock_guard lock(tls_mu);
+  return tls_credentials != nullptr ? *tls_credentials
+                                    : grpc::InsecureChannelCredentials();
+}
+
+}  // namespace
+
+absl::Status SetClientTls(const TlsFiles& files) {
+  if (!files.enabled()) return absl::OkStatus();
+  auto tls = ReadTls(files);
+  if (!tls.ok()) return tls.status();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = tls->ca;
+  ssl.pem_private_key = tls->key;
+  ssl.pem_cert_chain = tls->cert;
+  std::lock_guard lock(tls_mu);
+  tls_credentials =
+      new std::shared_ptr<grpc::ChannelCredentials>(grpc::SslCredentials(ssl));
+  return absl::OkStatus();
+}
 
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
                                           const ChannelOptions& options) {
@@ -25,8 +53,7 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
   }
   config += "}";
   args.SetServiceConfigJSON(config);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(target, Credentials(), args);
 }
 
 }  // namespace mlpipe::rpc

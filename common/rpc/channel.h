@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
+#include "common/rpc/server.h"
 #include "grpcpp/channel.h"
 
 namespace mlpipe::rpc {
@@ -17,6 +19,12 @@ struct ChannelOptions {
   // writes carry idempotency keys. Default true.
   bool retry_unavailable = true;
 };
+
+// TLS for every channel NewChannel makes from now on (the process's
+// outbound calls): the CA to verify servers with, and a certificate and key
+// for mutual TLS. INVALID_ARGUMENT naming an unreadable file. Call once, at
+// start.
+absl::Status SetClientTls(const TlsFiles& files);
 
 // A channel to `target`: "host:port"; "dns:///name:port", which balances
 // round robin over every address the name resolves to (as for a headless

@@ -2,15 +2,53 @@
 
 #include <signal.h>
 
+#include <fstream>
 #include <mutex>
+#include <sstream>
 
 #include "common/metrics/metrics.h"
 #include "common/util/strings.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 
 namespace mlpipe::rpc {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream out;
+  out << in.rdbuf();
+  if (!in || out.str().empty())
+    return absl::InvalidArgumentError(
+        StrCat(what, ": cannot read '", path, "'"));
+  return out.str();
+}
+
+}  // namespace
+
+absl::StatusOr<TlsMaterial> ReadTls(const TlsFiles& files) {
+  TlsMaterial m;
+  if (files.cert_file.empty() != files.key_file.empty())
+    return absl::InvalidArgumentError(
+        "tls: a certificate needs its key (and a key its certificate)");
+  if (!files.cert_file.empty()) {
+    auto cert = ReadFile(files.cert_file, "tls certificate");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadFile(files.key_file, "tls key");
+    if (!key.ok()) return key.status();
+    m.cert = std::move(*cert);
+    m.key = std::move(*key);
+  }
+  if (!files.ca_file.empty()) {
+    auto ca = ReadFile(files.ca_file, "tls CA");
+    if (!ca.ok()) return ca.status();
+    m.ca = std::move(*ca);
+  }
+  return m;
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options, const std::vector<grpc::Service*>& services) {
@@ -18,10 +56,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (options.enable_reflection) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   }
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      grpc::InsecureServerCredentials();
+  if (options.tls.enabled()) {
+    auto tls = ReadTls(options.tls);
+    if (!tls.ok()) return tls.status();
+    if (tls->cert.empty())
+      return absl::InvalidArgumentError(
+          "tls: a server needs a certificate and key");
+    grpc::SslServerCredentialsOptions ssl(
+        tls->ca.empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = tls->ca;
+    ssl.pem_key_cert_pairs.push_back({tls->key, tls->cert});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen_address, credentials, &port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.AddChannelArgument(
@@ -41,8 +94,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
         StrCat("cannot listen on ", options.listen_address));
   }
   server->GetHealthCheckService()->SetServingStatus(true);
-  return std::unique_ptr<Server>(
+  std::unique_ptr<Server> out(
       new Server(std::move(server), port, options.drain_deadline));
+  if (!options.health_address.empty()) {
+    // Only the default health service: no other is registered here.
+    grpc::ServerBuilder health;
+    health.AddListeningPort(options.health_address,
+                            grpc::InsecureServerCredentials(),
+                            &out->health_port_);
+    out->health_ = health.BuildAndStart();
+    if (out->health_ == nullptr || out->health_port_ == 0) {
+      return absl::UnavailableError(
+          StrCat("cannot listen on ", options.health_address));
+    }
+    out->health_->GetHealthCheckService()->SetServingStatus(true);
+  }
+  return out;
 }
 
 Server::Server(std::unique_ptr<grpc::Server> server, int port,
@@ -51,7 +118,7 @@ Server::Server(std::unique_ptr<grpc::Server> server, int port,
 
 Server::~Server() {
   Shutdown();
-  server_->Wait();
+  Wait();
 }
 
 std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
@@ -62,16 +129,23 @@ std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
 
 void Server::SetServing(const std::string& service, bool serving) {
   server_->GetHealthCheckService()->SetServingStatus(service, serving);
+  if (health_)
+    health_->GetHealthCheckService()->SetServingStatus(service, serving);
 }
 
 void Server::Shutdown() {
   std::call_once(shutdown_once_, [this] {
     server_->GetHealthCheckService()->SetServingStatus(false);
+    if (health_) health_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(std::chrono::system_clock::now() + drain_);
+    if (health_) health_->Shutdown(std::chrono::system_clock::now());
   });
 }
 
-void Server::Wait() { server_->Wait(); }
+void Server::Wait() {
+  server_->Wait();
+  if (health_) health_->Wait();
+}
 
 void BlockTerminationSignals() {
   sigset_t set;

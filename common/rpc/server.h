@@ -16,6 +16,23 @@
 
 namespace mlpipe::rpc {
 
+// TLS material, as PEM files. With a certificate and key the server speaks
+// TLS only; with a CA as well it requires and verifies client certificates
+// (mutual TLS). For channels: the CA to verify servers with, and the
+// client's own certificate and key for mutual TLS.
+struct TlsFiles {
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+  bool enabled() const { return !cert_file.empty() || !ca_file.empty(); }
+};
+// The files' contents; INVALID_ARGUMENT naming an unreadable file, or a
+// certificate without its key.
+struct TlsMaterial {
+  std::string cert, key, ca;
+};
+absl::StatusOr<TlsMaterial> ReadTls(const TlsFiles& files);
+
 struct ServerOptions {
   // Behaviour --------------------------------------------------------------
   // "host:port"; port 0 lets the OS choose (see Server::port()).
@@ -30,6 +47,12 @@ struct ServerOptions {
   std::chrono::milliseconds drain_deadline{10000};
   // Clients pinging more often than this are told to go away. Default 10 s.
   int keepalive_min_ping_interval_ms = 10000;
+  // TLS (or mutual TLS) on listen_address; plaintext when not enabled.
+  TlsFiles tls;
+  // A plaintext "host:port" serving only grpc.health.v1, with the same
+  // statuses (for Kubernetes' gRPC probes, which do not speak TLS). Empty:
+  // none; port 0: any free port (see health_port()).
+  std::string health_address;
 };
 
 // A running gRPC server. Thread-safe.
@@ -43,6 +66,7 @@ class Server {
   ~Server();
 
   int port() const { return port_; }
+  int health_port() const { return health_port_; }
   // A channel to this server that does not go through the network.
   std::shared_ptr<grpc::Channel> InProcessChannel();
   // Health status of one service (grpc.health.v1 with that service name),
@@ -58,7 +82,9 @@ class Server {
   Server(std::unique_ptr<grpc::Server> server, int port,
          std::chrono::milliseconds drain);
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_;  // May be null.
   int port_;
+  int health_port_ = 0;
   std::chrono::milliseconds drain_;
   std::once_flag shutdown_once_;
 };

@@ -1,9 +1,13 @@
 #include "services/host/flags.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
+#include "common/rpc/channel.h"
 #include "common/rpc/server.h"
 
 ABSL_FLAG(std::string, data_dir, "./mlpipe-data",
@@ -41,6 +45,18 @@ ABSL_FLAG(int, metrics_port, 9100,
           "Prometheus /metrics port (0: any free port; -1: no metrics).");
 ABSL_FLAG(std::string, port_file, "",
           "Write '<grpc_port> <metrics_port>' to this file once serving.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate: the gRPC port speaks TLS only (with --tls_key). "
+          "Also the client certificate of this process's calls to other "
+          "services when they require mutual TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA: clients must present a certificate it signed (mutual "
+          "TLS), and the servers this process calls are verified with it.");
+ABSL_FLAG(int, health_port, -1,
+          "A plaintext port serving only grpc.health.v1 (for Kubernetes' "
+          "gRPC probes when the gRPC port speaks TLS); 0: any free port, -1: "
+          "none.");
 ABSL_FLAG(double, drain_seconds, 10,
           "At SIGTERM, in-flight calls get this long to finish.");
 
@@ -54,6 +70,13 @@ void InitServerProcess(int argc, char** argv, const char* usage) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(usage);
   absl::ParseCommandLine(argc, argv);
+  // This process's calls to other services use the same TLS material.
+  rpc::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                    absl::GetFlag(FLAGS_tls_ca)};
+  if (auto s = rpc::SetClientTls(tls); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    std::exit(2);
+  }
 }
 
 HostOptions HostOptionsFromFlags() {
@@ -64,6 +87,10 @@ HostOptions HostOptionsFromFlags() {
   o.metrics_address = metrics < 0 ? "" : bind + ":" + std::to_string(metrics);
   o.port_file = absl::GetFlag(FLAGS_port_file);
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  o.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+           absl::GetFlag(FLAGS_tls_ca)};
+  const int health = absl::GetFlag(FLAGS_health_port);
+  if (health >= 0) o.health_address = bind + ":" + std::to_string(health);
   o.drain_deadline = std::chrono::milliseconds(
       static_cast<int64_t>(absl::GetFlag(FLAGS_drain_seconds) * 1000));
   return o;

@@ -45,6 +45,8 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Start(
   rpc::ServerOptions server_options;
   server_options.listen_address = options.grpc_address;
   server_options.drain_deadline = options.drain_deadline;
+  server_options.tls = options.tls;
+  server_options.health_address = options.health_address;
   auto server = rpc::Server::Start(server_options, services);
   if (!server.ok()) return server.status();
   p.server = std::move(*server);
@@ -80,6 +82,10 @@ int Host::metrics_port() const {
   return parts_->exposer ? parts_->exposer->port() : 0;
 }
 
+int Host::health_port() const {
+  return parts_->server ? parts_->server->health_port() : 0;
+}
+
 void Host::Stop() {
   if (!parts_ || !parts_->server) return;
   for (auto& m : modules_) m->Stop();
@@ -99,15 +105,19 @@ int RunHost(const std::string& process_name, const HostOptions& options,
   }
   std::string grpc_port = std::to_string((*host)->port());
   std::string metrics_port = std::to_string((*host)->metrics_port());
+  std::string health = (*host)->health_port() > 0
+                           ? " " + std::to_string((*host)->health_port())
+                           : "";
   if (!options.port_file.empty()) {
     std::string tmp = options.port_file + ".tmp";
-    std::ofstream(tmp) << grpc_port << " " << metrics_port << "\n";
+    std::ofstream(tmp) << grpc_port << " " << metrics_port << health << "\n";
     std::rename(tmp.c_str(), options.port_file.c_str());
   }
   LogInfo("serving", {{"process", process_name},
                       {"services", (*host)->names()},
                       {"grpc_port", grpc_port},
-                      {"metrics_port", metrics_port}});
+                      {"metrics_port", metrics_port},
+                      {"tls", options.tls.enabled() ? "on" : "off"}});
   int sig = rpc::WaitForTerminationSignal();
   LogInfo("shutting down",
           {{"signal", std::to_string(sig)},

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "common/events/event_log.h"
 #include "common/ops/operation_manager.h"
+#include "common/rpc/server.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/impl/codegen/service_type.h"
 
@@ -52,9 +53,13 @@ struct HostOptions {
   // "host:port" for Prometheus /metrics; empty disables. Default
   // "0.0.0.0:9100".
   std::string metrics_address = "0.0.0.0:9100";
-  // When set, "<grpc_port> <metrics_port>\n" is written here once serving
-  // (for tests and scripts that start the server on port 0).
+  // When set, "<grpc_port> <metrics_port> [<health_port>]\n" is written here
+  // once serving (for tests and scripts that start the server on port 0).
   std::string port_file;
+  // TLS or mutual TLS on the gRPC port (rpc::TlsFiles); plaintext when empty.
+  rpc::TlsFiles tls;
+  // A plaintext port serving only grpc.health.v1 ("host:port"; empty: none).
+  std::string health_address;
   // The data directory, whose disk space the metrics report (empty: none).
   std::string data_dir;
   // In-flight calls get this long to finish at shutdown. Default 10 s.
@@ -75,6 +80,7 @@ class Host {
   std::shared_ptr<grpc::Channel> InProcessChannel();
   int port() const;
   int metrics_port() const;
+  int health_port() const;  // 0 without a health port.
   // "ingest,prep,...".
   const std::string& names() const { return names_; }
   ServiceModule* module(size_t i) { return modules_[i].get(); }

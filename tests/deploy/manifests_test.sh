@@ -20,4 +20,6 @@ done
 # The overlays differ from the base where they say they do.
 grep -q 'image: mlpipe:dev' "$work/overlays-dev.yaml"
 grep -q 'image: ghcr.io/mlpipe/mlpipe:0.9.0' "$work/overlays-prod.yaml"
+[ "$(grep -c -- '--tls_cert=/etc/mlpipe/tls/tls.crt' "$work/overlays-prod.yaml")" -eq 9 ]
+! grep -q -- '--tls_cert' "$work/overlays-dev.yaml"
 node "$root/tests/deploy/validate_manifests.js" "${files[@]}"

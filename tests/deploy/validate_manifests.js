@@ -65,9 +65,20 @@ function platformRules(objs, file) {
     if (!pod.securityContext || pod.securityContext.runAsNonRoot !== true)
       problems.push(`${name}: pods must run as non-root`);
     for (const c of pod.containers) {
+      // Plaintext: the gRPC port. With TLS: the plaintext health port.
+      const args = c.args || [];
+      const tls = args.some((a) => a.startsWith("--tls_cert="));
+      const health = args.find((a) => a.startsWith("--health_port="));
+      const probePort = tls ? Number(health && health.split("=")[1]) : 7000;
+      if (tls && !health) problems.push(`${name}: TLS without a plaintext --health_port for the probes`);
+      if (tls) {
+        const mounted = (c.volumeMounts || []).some((m) => m.mountPath === "/etc/mlpipe/tls");
+        const secret = (pod.volumes || []).some((v) => v.secret && v.secret.secretName === "mlpipe-tls");
+        if (!mounted || !secret) problems.push(`${name}: TLS files must come from the Secret mlpipe-tls`);
+      }
       for (const probe of ["livenessProbe", "readinessProbe", "startupProbe"]) {
-        if (!c[probe] || !c[probe].grpc || c[probe].grpc.port !== 7000)
-          problems.push(`${name}: ${probe} must be grpc.health.v1 on port 7000`);
+        if (!c[probe] || !c[probe].grpc || c[probe].grpc.port !== probePort)
+          problems.push(`${name}: ${probe} must be grpc.health.v1 on port ${probePort}`);
       }
       if (!c.resources || !c.resources.requests || !c.resources.limits)
         problems.push(`${name}: resource requests and limits`);

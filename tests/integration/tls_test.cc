@@ -1,0 +1,121 @@
+// TLS between processes: mlpipe-standalone with mutual TLS on its gRPC port
+// and grpc.health.v1 in plaintext on a port of its own (as Kubernetes'
+// probes need); the CLI with a client certificate; a second process
+// (mlpipe-prep) calling the first one's ingestion service over mutual TLS.
+// Plaintext clients, and clients without a certificate the CA signed, are
+// refused.
+#include <fstream>
+
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+
+namespace mlpipe::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A CA; a certificate for localhost / 127.0.0.1 it signed (server and client
+// use); a certificate another CA signed.
+void MakeCertificates(const std::string& dir) {
+  const std::string script = R"(set -e
+cd ")" + dir + R"("
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' > ext.cnf
+for ca in ca other; do
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout $ca.key -out $ca.crt -days 2 -subj /CN=$ca 2>/dev/null
+done
+openssl req -newkey rsa:2048 -nodes -keyout tls.key -out tls.csr -subj /CN=localhost 2>/dev/null
+openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 2 -extfile ext.cnf 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout stranger.key -out stranger.csr -subj /CN=localhost 2>/dev/null
+openssl x509 -req -in stranger.csr -CA other.crt -CAkey other.key -CAcreateserial -out stranger.crt -days 2 -extfile ext.cnf 2>/dev/null
+)";
+  auto r = RunCommand({"/bin/sh", "-c", script});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(TlsTest, MutualTlsBetweenProcessesAndPlaintextHealth) {
+  TempDir dir;
+  MakeCertificates(dir.path());
+  const std::string cert = dir.path() + "/tls.crt",
+                    key = dir.path() + "/tls.key", ca = dir.path() + "/ca.crt";
+  const std::vector<std::string> tls = {"--tls_cert=" + cert,
+                                        "--tls_key=" + key, "--tls_ca=" + ca};
+  std::vector<std::string> flags = tls;
+  flags.push_back("--health_port=0");
+  Standalone server(dir.path() + "/data", flags);
+  int grpc_port = 0, metrics_port = 0, health_port = 0;
+  std::ifstream(dir.path() + "/data.ports") >> grpc_port >> metrics_port >>
+      health_port;
+  ASSERT_GT(health_port, 0);
+  const std::string address = "localhost:" + std::to_string(grpc_port);
+  auto cli = [&](std::vector<std::string> args,
+                 std::vector<std::string> creds) {
+    std::vector<std::string> argv = {Binary("mlpipe"), "--server", address};
+    argv.insert(argv.end(), creds.begin(), creds.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 60);
+  };
+  const std::vector<std::string> mine = {"--tls-ca", ca,          "--tls-cert",
+                                         cert,       "--tls-key", key};
+  // With the client certificate: served.
+  auto ok = cli({"status"}, mine);
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  auto ingested = cli({"ingest", "--dataset", "credit", "--file",
+                       SourcePath("examples/credit/credit.csv")},
+                      mine);
+  ASSERT_EQ(ingested.exit_code, 0) << ingested.out << ingested.err;
+  // Plaintext, no client certificate, or one another CA signed: refused.
+  EXPECT_EQ(cli({"status"}, {}).exit_code, 5);
+  EXPECT_EQ(cli({"status"}, {"--tls-ca", ca}).exit_code, 5);
+  EXPECT_EQ(cli({"status"},
+                {"--tls-ca", ca, "--tls-cert", dir.path() + "/stranger.crt",
+                 "--tls-key", dir.path() + "/stranger.key"})
+                .exit_code,
+            5);
+  // A certificate without its key is a usage error.
+  EXPECT_EQ(cli({"status"}, {"--tls-ca", ca, "--tls-cert", cert}).exit_code, 2);
+  // The probe port: plaintext grpc.health.v1, the same statuses.
+  {
+    auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(health_port),
+                                  grpc::InsecureChannelCredentials());
+    auto stub = grpc::health::v1::Health::NewStub(ch);
+    for (const char* service : {"", "mlpipe.v1.Scoring"}) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+      grpc::health::v1::HealthCheckRequest req;
+      req.set_service(service);
+      grpc::health::v1::HealthCheckResponse resp;
+      auto s = stub->Check(&ctx, req, &resp);
+      ASSERT_TRUE(s.ok()) << service << ": " << s.error_message();
+      EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING)
+          << service;
+    }
+  }
+  // Service to service: a prep process reads the dataset from the
+  // standalone's ingestion service over mutual TLS, and serves TLS itself.
+  std::vector<std::string> prep_flags = tls;
+  prep_flags.push_back("--ingest_address=" + address);
+  Standalone prep(dir.path() + "/prep", prep_flags, "mlpipe-prep");
+  auto stats =
+      RunCommand({Binary("mlpipe"), "--server",
+                  "localhost:" + std::to_string(prep.grpc_port()), "--tls-ca",
+                  ca, "--tls-cert", cert, "--tls-key", key, "stats", "credit"},
+                 120);
+  EXPECT_EQ(stats.exit_code, 0) << stats.out << stats.err;
+  EXPECT_THAT(stats.out, HasSubstr("Income"));
+  // Without TLS material, prep cannot reach ingest.
+  Standalone plain(dir.path() + "/plain", {"--ingest_address=" + address},
+                   "mlpipe-prep");
+  auto refused = RunCommand(
+      {Binary("mlpipe"), "--server",
+       "localhost:" + std::to_string(plain.grpc_port()), "stats", "credit"},
+      120);
+  EXPECT_NE(refused.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace mlpipe::testing
