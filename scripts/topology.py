@@ -13,10 +13,11 @@ import root are folders under WORKDIR.
 
   scripts/topology.py up BIN_DIR WORKDIR       start everything, wait until serving
   scripts/topology.py down WORKDIR             stop what `up` started
-  scripts/topology.py example BIN_DIR WORKDIR  up, run the cluster's credit pipeline
-                                               (deploy/k8s/base/pipelines) to a deployed
-                                               model, predict through both scoring
-                                               replicas, down; exit 0 if all went well
+  scripts/topology.py example BIN_DIR WORKDIR  up, run the example pipeline
+                                               (examples/credit) to a deployed model and
+                                               the cluster's (deploy/k8s/base/pipelines),
+                                               predict through both scoring replicas,
+                                               down; exit 0 if all went well
 Needs kubectl (kustomize), protoc, python3-yaml and python3-grpcio.
 """
 import json
@@ -166,8 +167,8 @@ def example(bin_dir, work):
             raise SystemExit(f"mlpipe {' '.join(args)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
         return r
 
-    pipeline = os.path.join(ROOT, "deploy", "k8s", "base", "pipelines", "credit-risk.yaml")
-    print("== the cluster's pipeline, through the orchestrator process")
+    print("== the example pipeline, through the orchestrator process (the CLI uploads credit.csv)")
+    pipeline = os.path.join(ROOT, "examples", "credit", "pipeline.yaml")
     run = json.loads(cli(a["orchestrator"], "--output", "json", "run", pipeline, "--watch").stdout)
     deploy = next(s for s in run["steps"] if s["name"] == "deploy")
     version = deploy["results"]["model_version"]
@@ -206,6 +207,27 @@ def example(bin_dir, work):
             raise SystemExit(f"the monitor did not get the predictions: {r.stdout}{r.stderr}")
         time.sleep(0.3)
     print(f"   {json.loads(r.stdout)['predictions']} predictions of {version} logged")
+    print("== the cluster's pipeline (deploy/k8s/base/pipelines), from the import volume:")
+    print("   a new dataset version, a new model as a 10% canary through one replica")
+    cluster = os.path.join(ROOT, "deploy", "k8s", "base", "pipelines", "credit-risk.yaml")
+    again = json.loads(cli(a["orchestrator"], "--output", "json", "run", cluster, "--watch").stdout)
+    canary = next(s for s in again["steps"] if s["name"] == "deploy")["results"]
+    print(f"   run {again['id']}: {again['state']}, {canary['model_version']} at "
+          f"{canary['percent']:.0f}%, route revision {canary['revision']:.0f}")
+    print("== both replicas serve the same route")
+    deadline = time.time() + 30
+    while True:
+        routes = [json.loads(cli(f"127.0.0.1:{p['grpc_port']}", "--output", "json",
+                                 "deployments", "list").stdout)["routes"] for p in scorers]
+        revisions = [int(r[0]["revision"]) for r in routes]
+        if all(v == int(canary["revision"]) for v in revisions):
+            break
+        if time.time() > deadline:
+            raise SystemExit(f"the replicas' routes differ: {revisions}")
+        time.sleep(0.2)
+    for p, r in zip(scorers, routes):
+        shares = ", ".join(f"{t['model_version']} {t['percent']:.0f}%" for t in r[0]["targets"])
+        print(f"   {p['name']}: revision {r[0]['revision']}: {shares}")
     print("topology example finished")
 
 

@@ -106,7 +106,8 @@ absl::StatusOr<v1::Evaluation> EvaluateModels(
     if (s->predictions.y != y) {
       return absl::InvalidArgumentError(
           StrCat("models: ", s->model, " was not scored on the same rows as ",
-                 candidates.front().model));
+                 candidates.front().model, " (", s->predictions.y.size(),
+                 " labels vs ", y.size(), ")"));
     }
   }
   eval::Options o = OptionsFrom(r);

@@ -6,6 +6,7 @@
 #include "common/rpc/channel.h"
 #include "common/rpc/status.h"
 #include "services/evaluate/evaluate_service.h"
+#include "services/ingest/ingest_client.h"
 #include "services/prep/prep_client.h"
 #include "services/split/split_client.h"
 #include "services/train/train_client.h"
@@ -17,11 +18,13 @@ class EvaluateModule::GrpcSources final : public EvaluateSources {
  public:
   void Connect(std::shared_ptr<grpc::Channel> train,
                std::shared_ptr<grpc::Channel> split,
-               std::shared_ptr<grpc::Channel> prep) {
+               std::shared_ptr<grpc::Channel> prep,
+               std::shared_ptr<grpc::Channel> ingest) {
     std::lock_guard lock(mu_);
     train_ = std::move(train);
     split_ = std::move(split);
     prep_ = std::move(prep);
+    ingest_ = std::move(ingest);
   }
 
   absl::StatusOr<v1::ModelArtifact> GetModel(const std::string& id) override {
@@ -38,6 +41,15 @@ class EvaluateModule::GrpcSources final : public EvaluateSources {
       const v1::ReadFeaturesRequest& request) override {
     return prep::ReadFeatures(Channel(&prep_), request);
   }
+  absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadDataset(
+      const std::string& dataset, int64_t version,
+      const std::vector<std::string>& columns) override {
+    v1::ReadBatchesRequest req;
+    req.set_dataset(dataset);
+    req.set_up_to_version(version);
+    *req.mutable_columns() = {columns.begin(), columns.end()};
+    return ingest::ReadBatches(Channel(&ingest_), std::move(req));
+  }
 
  private:
   std::shared_ptr<grpc::Channel> Channel(std::shared_ptr<grpc::Channel>* c) {
@@ -45,7 +57,8 @@ class EvaluateModule::GrpcSources final : public EvaluateSources {
     return *c;
   }
   std::mutex mu_;
-  std::shared_ptr<grpc::Channel> train_, split_, prep_;  // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Channel> train_, split_, prep_,
+      ingest_;  // GUARDED_BY(mu_)
 };
 
 absl::StatusOr<std::unique_ptr<EvaluateModule>> EvaluateModule::Open(
@@ -101,7 +114,7 @@ absl::Status EvaluateModule::Start(std::shared_ptr<grpc::Channel> self) {
     return address.empty() ? self : rpc::NewChannel(address);
   };
   sources_->Connect(pick(options_.train_address), pick(options_.split_address),
-                    pick(options_.prep_address));
+                    pick(options_.prep_address), pick(options_.ingest_address));
   return ops_->Resume();
 }
 

@@ -14,9 +14,10 @@
 namespace mlpipe::evaluate {
 
 struct EvaluateModuleOptions {
-  std::string train_address;  // Empty: this process.
-  std::string split_address;  // Empty: this process.
-  std::string prep_address;   // Empty: this process.
+  std::string train_address;   // Empty: this process.
+  std::string split_address;   // Empty: this process.
+  std::string prep_address;    // Empty: this process.
+  std::string ingest_address;  // Empty: this process.
   EvaluatorOptions evaluator;
 };
 

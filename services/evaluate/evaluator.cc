@@ -5,13 +5,57 @@
 #include <map>
 
 #include "common/eval/score.h"
+#include "common/features/transform.h"
 #include "common/metrics/metrics.h"
 #include "common/ml/model.h"
 #include "common/ml/table_data.h"
+#include "common/table/frame_codec.h"
 #include "common/util/strings.h"
 #include "services/evaluate/evaluate_models.h"
 
 namespace mlpipe::evaluate {
+
+// Raw rows through a fitted transform: frames of its output features, with
+// `passed` raw columns (label, slices) beside them.
+class TransformingReader final : public table::FrameReader {
+ public:
+  TransformingReader(std::unique_ptr<table::FrameReader> raw,
+                     features::TransformApplier transform,
+                     std::vector<std::string> passed)
+      : raw_(std::move(raw)),
+        transform_(std::move(transform)),
+        passed_(std::move(passed)) {}
+
+  absl::StatusOr<bool> Next(v1::Frame* frame) override {
+    v1::Frame in;
+    auto more = raw_->Next(&in);
+    if (!more.ok() || !*more) return more;
+    auto t = table::TableFromFrame(std::move(in));
+    if (!t.ok()) return t.status();
+    auto out = transform_.ApplyBatch(*t);
+    if (!out.ok()) return out.status();
+    for (const auto& name : passed_) {
+      const int c = t->Find(name);
+      if (c < 0)
+        return absl::InvalidArgumentError(
+            StrCat("column '", name, "' is not in the raw rows"));
+      if (out->Find(name) < 0) out->columns.push_back(std::move(t->columns[c]));
+    }
+    frame->Clear();
+    table::TableToFrame(*out, frame);
+    // Rows are numbered across frames (the split's assignments).
+    frame->set_row_offset(offset_);
+    offset_ += static_cast<int64_t>(out->num_rows);
+    return true;
+  }
+
+ private:
+  int64_t offset_ = 0;
+  std::unique_ptr<table::FrameReader> raw_;
+  const features::TransformApplier transform_;
+  const std::vector<std::string> passed_;
+};
+
 namespace {
 
 struct Metrics {
@@ -181,13 +225,19 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
                                              " has no part \"", part,
                                              "\" (it has ", names, ")"));
   }
-  for (const auto& a : artifacts) {
+  // Candidates are of the split's dataset version; a baseline may be of an
+  // earlier one (the model serving before new data came): it is scored on
+  // the part's raw rows through its own transform.
+  for (size_t i = 0; i < artifacts.size(); ++i) {
+    const auto& a = artifacts[i];
+    const bool baseline = has_baseline && i + 1 == artifacts.size();
     if (a.dataset() != split->dataset() ||
-        a.dataset_version() != split->version()) {
+        (!baseline && a.dataset_version() != split->version())) {
       return absl::FailedPreconditionError(
-          StrCat("models: ", a.id(), " was trained on ", a.dataset(),
-                 " version ", a.dataset_version(), ", split ", split_id,
-                 " is of ", split->dataset(), " version ", split->version()));
+          StrCat(baseline ? "baseline_model: " : "models: ", a.id(),
+                 " was trained on ", a.dataset(), " version ",
+                 a.dataset_version(), ", split ", split_id, " is of ",
+                 split->dataset(), " version ", split->version()));
     }
   }
   auto chunks = sources_->ReadAssignments(split_id);
@@ -215,7 +265,10 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
                                   ? StrCat("models[", i, "]")
                                   : "baseline_model";
     progress.Update(i, artifacts.size(), StrCat("scoring ", a.id()));
-    std::string key = a.feature_set();
+    // A model of another dataset version reads the split's raw rows through
+    // its own transform.
+    const bool raw = a.dataset_version() != split->version();
+    std::string key = raw ? StrCat("raw:", a.id()) : a.feature_set();
     for (const auto& f : a.feature_names()) StrAppend(&key, "|", f);
     auto found = rows_by_fs.find(key);
     if (found == rows_by_fs.end()) {
@@ -233,7 +286,8 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
       req.set_feature_set(a.feature_set());
       *req.mutable_columns() = {wanted.begin(), wanted.end()};
       req.set_max_rows_per_frame(options_.frame_rows);
-      auto reader = sources_->ReadFeatures(req);
+      auto reader = raw ? ReadTransformed(a, *split, slice_columns)
+                        : sources_->ReadFeatures(req);
       if (!reader.ok()) {
         // Most often a slice column the feature set does not have.
         return Named(reader.status(), where);
@@ -297,6 +351,23 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
   }
   progress.Update(artifacts.size(), artifacts.size(), "done");
   return e;
+}
+
+absl::StatusOr<std::unique_ptr<table::FrameReader>> Evaluator::ReadTransformed(
+    const v1::ModelArtifact& model, const v1::Split& split,
+    const std::vector<std::string>& keep) {
+  // The raw columns: what the transform reads, the label, the slices.
+  std::vector<std::string> columns;
+  for (const auto& c : model.transform().columns())
+    AddUnique(&columns, c.input());
+  std::vector<std::string> passed = keep;
+  AddUnique(&passed, model.label());
+  for (const auto& c : passed) AddUnique(&columns, c);
+  auto raw = sources_->ReadDataset(split.dataset(), split.version(), columns);
+  if (!raw.ok()) return raw.status();
+  return std::unique_ptr<table::FrameReader>(new TransformingReader(
+      std::move(*raw), features::TransformApplier(model.transform()),
+      std::move(passed)));
 }
 
 }  // namespace mlpipe::evaluate

@@ -43,6 +43,11 @@ class EvaluateSources {
       const std::string& split) = 0;
   virtual absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(
       const v1::ReadFeaturesRequest& request) = 0;
+  // The raw rows of a dataset version, in order, with only `columns` (for a
+  // baseline of another dataset version).
+  virtual absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadDataset(
+      const std::string& dataset, int64_t version,
+      const std::vector<std::string>& columns) = 0;
 };
 
 struct EvaluatorOptions {
@@ -73,6 +78,11 @@ class Evaluator {
  private:
   absl::StatusOr<v1::Evaluation> RunOnce(const v1::EvaluateRequest& request,
                                          ops::Progress& progress);
+  // The split's raw rows through `model`'s transform, with `keep` raw
+  // columns and the label beside its features.
+  absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadTransformed(
+      const v1::ModelArtifact& model, const v1::Split& split,
+      const std::vector<std::string>& keep);
 
   const EvaluatorOptions options_;
   storage::Store* const store_;

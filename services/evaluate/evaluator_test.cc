@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/eval/metrics.h"
+#include "common/features/transform.h"
 #include "common/ml/model.h"
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
@@ -22,17 +23,17 @@ constexpr int kRows = 3000;
 
 class Rows final : public table::FrameReader {
  public:
-  explicit Rows(v1::Frame frame) : frame_(std::move(frame)) {}
+  explicit Rows(std::vector<v1::Frame> frames) : frames_(std::move(frames)) {}
+  explicit Rows(v1::Frame frame) { frames_.push_back(std::move(frame)); }
   absl::StatusOr<bool> Next(v1::Frame* frame) override {
-    if (done_) return false;
-    done_ = true;
-    *frame = frame_;
+    if (next_ == frames_.size()) return false;
+    *frame = frames_[next_++];
     return true;
   }
 
  private:
-  v1::Frame frame_;
-  bool done_ = false;
+  std::vector<v1::Frame> frames_;
+  size_t next_ = 0;
 };
 
 // A dataset of kRows rows: x1 carries the label, x2 less so, home is a
@@ -69,7 +70,41 @@ class Sources final : public EvaluateSources {
     // Two models: on x1 and x2 (strong), on x2 alone (weak).
     AddModel("credit:1", {"x2"});
     AddModel("credit:2", {"x1", "x2"});
+    AddEarlierModel();
   }
+
+  // The raw rows (the same values as the features here).
+  absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadDataset(
+      const std::string& dataset, int64_t version,
+      const std::vector<std::string>& columns) override {
+    if (dataset != "credit" || version != 1)
+      return absl::NotFoundError(StrCat(dataset, " version ", version));
+    ++raw_reads;
+    // In frames of 250 rows, numbered from 0 within each (as batches are):
+    // the reader must number rows across them.
+    std::vector<v1::Frame> frames;
+    for (size_t begin = 0; begin < table_.num_rows; begin += 250) {
+      table::Table t;
+      t.num_rows = std::min<size_t>(250, table_.num_rows - begin);
+      for (const auto& name : columns) {
+        const auto& c = table_.columns[table_.Find(name)];
+        table::Column part{.name = c.name, .type = c.type};
+        for (size_t r = begin; r < begin + t.num_rows; ++r) {
+          if (c.type == table::ColumnType::kNumeric) {
+            part.numbers.push_back(c.numbers[r]);
+          } else {
+            part.strings.push_back(c.strings[r]);
+          }
+          part.valid.PushBack(true);
+        }
+        t.columns.push_back(std::move(part));
+      }
+      frames.emplace_back();
+      table::TableToFrame(t, &frames.back());
+    }
+    return std::unique_ptr<table::FrameReader>(new Rows(std::move(frames)));
+  }
+  int raw_reads = 0;
 
   absl::StatusOr<v1::ModelArtifact> GetModel(const std::string& m) override {
     auto it = models_.find(m);
@@ -140,6 +175,60 @@ class Sources final : public EvaluateSources {
     a.set_dataset("credit");
     a.set_dataset_version(1);
     models_[id] = a;
+  }
+
+  // "credit:0": trained on version 0 of the dataset with its own transform
+  // (x1 and x2 standardized), as the model serving before new data came.
+  void AddEarlierModel() {
+    google::protobuf::ListValue list;
+    auto* spec = list.add_values()->mutable_struct_value()->mutable_fields();
+    auto* cols = (*spec)["columns"].mutable_list_value();
+    cols->add_values()->set_string_value("x1");
+    cols->add_values()->set_string_value("x2");
+    (*spec)["scale"].set_string_value("standard");
+    auto specs = features::ParseTransformSpecs(list);
+    ASSERT_TRUE(specs.ok()) << specs.status();
+    table::Table train;
+    for (const char* c : {"x1", "x2"})
+      train.columns.push_back(table_.columns[table_.Find(c)]);
+    train.num_rows = table_.num_rows;
+    auto fitted = features::FitTransform(*specs, train);
+    ASSERT_TRUE(fitted.ok()) << fitted.status();
+    features::TransformApplier applier(*fitted);
+    auto x = applier.ApplyBatch(train);
+    ASSERT_TRUE(x.ok()) << x.status();
+    ml::TrainingData data;
+    data.num_classes = 2;
+    data.x.cols = applier.output_names().size();
+    for (size_t r = 0; r < table_.num_rows; ++r) {
+      for (const auto& c : x->columns) data.x.values.push_back(c.numbers[r]);
+      data.y.push_back(table_.columns[2].strings[r] == "yes");
+      ++data.x.rows;
+    }
+    ml::FitOptions o;
+    o.task = v1::BINARY;
+    o.threads = 1;
+    auto model = ml::Fit("logistic_regression", {}, "params", data, o);
+    ASSERT_TRUE(model.ok()) << model.status();
+    v1::ModelArtifact a;
+    a.set_id("credit:0");
+    a.set_algorithm("logistic_regression");
+    a.set_task(v1::BINARY);
+    for (const auto& f : applier.output_names()) a.add_feature_names(f);
+    a.set_label("y");
+    a.add_classes("no");
+    a.add_classes("yes");
+    *a.mutable_learned() = (*model)->Parameters();
+    *a.mutable_transform() = *fitted;
+    a.set_split_id("sp-0");
+    a.set_feature_set("fs-0");
+    a.set_dataset("credit");
+    a.set_dataset_version(0);
+    models_["credit:0"] = a;
+    v1::ModelArtifact other = a;
+    other.set_id("loans:0");
+    other.set_dataset("loans");
+    models_["loans:0"] = other;
   }
 
   table::Table table_;
@@ -231,6 +320,26 @@ TEST_F(EvaluatorTest, CandidateAgainstTheBaselineStoredWithEvents) {
   events = events_->Read(next, {"model.rejected"}, 10, &next);
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ(evaluator_->List("", 10)->front().id(), "evaluate-op-02");
+}
+
+TEST_F(EvaluatorTest, ABaselineOfAnEarlierDatasetVersionUsesItsOwnTransform) {
+  v1::EvaluateRequest r;
+  r.add_models("credit:2");
+  r.set_baseline_model("credit:0");  // Trained on version 0; the split: 1.
+  r.add_slices()->add_columns("home");
+  r.set_bootstrap_resamples(20);
+  auto e = Evaluate(r, "evaluate-op-03");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(sources_.raw_reads, 1);
+  EXPECT_EQ(e->baseline().metrics().rows(), kRows / 3);
+  // Both use x1 and x2: comparable, well above chance.
+  EXPECT_GT(eval::Find(e->baseline().metrics().metrics(), "auc"), 0.8);
+  EXPECT_NEAR(eval::Find(e->baseline().metrics().metrics(), "auc"),
+              eval::Find(e->candidates(0).metrics().metrics(), "auc"), 0.02);
+  // A baseline of another dataset cannot be compared.
+  r.set_baseline_model("loans:0");
+  EXPECT_THAT(Evaluate(r, "evaluate-op-04").status().ToString(),
+              HasSubstr("baseline_model: loans:0 was trained on loans"));
 }
 
 TEST_F(EvaluatorTest, BadRequestsNameTheFieldAndStoreNothing) {

@@ -1,5 +1,7 @@
 // mlpipe-evaluate: the evaluation service alone; reads models from
-// --train_address, splits from --split_address and rows from --prep_address.
+// --train_address, splits from --split_address, rows from --prep_address
+// (and raw rows from --ingest_address for a baseline of an earlier dataset
+// version).
 #include "absl/flags/flag.h"
 #include "common/util/log.h"
 #include "services/evaluate/evaluate_module.h"
@@ -11,7 +13,8 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_data_dir),
       {.train_address = absl::GetFlag(FLAGS_train_address),
        .split_address = absl::GetFlag(FLAGS_split_address),
-       .prep_address = absl::GetFlag(FLAGS_prep_address)});
+       .prep_address = absl::GetFlag(FLAGS_prep_address),
+       .ingest_address = absl::GetFlag(FLAGS_ingest_address)});
   if (!module.ok()) {
     mlpipe::LogError("cannot open the evaluate store",
                      {{"error", std::string(module.status().message())}});
