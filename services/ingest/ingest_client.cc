@@ -42,4 +42,14 @@ std::unique_ptr<table::FrameReader> ReadBatches(
       stub);
 }
 
+std::unique_ptr<table::FrameReader> ReadVersion(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& dataset,
+    int64_t version, const std::vector<std::string>& columns) {
+  v1::ReadBatchesRequest req;
+  req.set_dataset(dataset);
+  req.set_up_to_version(version);
+  *req.mutable_columns() = {columns.begin(), columns.end()};
+  return ReadBatches(channel, std::move(req));
+}
+
 }  // namespace mlpipe::ingest

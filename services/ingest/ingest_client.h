@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/table/frame_reader.h"
@@ -29,6 +30,10 @@ absl::StatusOr<DatasetVersion> GetDatasetVersion(
 std::unique_ptr<table::FrameReader> ReadBatches(
     const std::shared_ptr<grpc::Channel>& channel,
     v1::ReadBatchesRequest request);
+// The rows of a dataset up to `version`, in order, with only `columns`.
+std::unique_ptr<table::FrameReader> ReadVersion(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& dataset,
+    int64_t version, const std::vector<std::string>& columns);
 
 }  // namespace mlpipe::ingest
 

@@ -103,11 +103,7 @@ class MonitorModule::GrpcSources final : public ReferenceSources {
   absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadDataset(
       const std::string& dataset, int64_t version,
       const std::vector<std::string>& columns) override {
-    v1::ReadBatchesRequest req;
-    req.set_dataset(dataset);
-    req.set_up_to_version(version);
-    *req.mutable_columns() = {columns.begin(), columns.end()};
-    return ingest::ReadBatches(Channel(&ingest_), std::move(req));
+    return ingest::ReadVersion(Channel(&ingest_), dataset, version, columns);
   }
 
   std::unique_ptr<v1::Scoring::Stub> Scoring() {
