@@ -66,15 +66,12 @@ void PrintReport(const v1::MonitorReport& r) {
   if (r.has_performance()) {
     const auto& p = r.performance();
     std::cout << "actuals         " << FormatCount(p.count());
-    if (r.has_policy() && r.policy().has_max_rmse()) {
-      std::cout << ", rmse " << FormatNumber(p.rmse()) << ", mae "
-                << FormatNumber(p.mae()) << ", r2 " << FormatNumber(p.r2());
-    } else if (p.rmse() > 0 || p.mae() > 0) {
+    if (r.task() == v1::REGRESSION) {
       std::cout << ", rmse " << FormatNumber(p.rmse()) << ", mae "
                 << FormatNumber(p.mae()) << ", r2 " << FormatNumber(p.r2());
     } else {
       std::cout << ", accuracy " << FormatNumber(p.accuracy());
-      if (!std::isnan(p.auc()) && p.auc() > 0)
+      if (r.task() == v1::BINARY)
         std::cout << ", auc " << FormatNumber(p.auc());
     }
     std::cout << "\n";

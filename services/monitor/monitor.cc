@@ -826,6 +826,7 @@ absl::StatusOr<v1::MonitorReport> Monitor::Summary(
   out.set_windows(static_cast<uint32_t>(ws->size()));
   out.set_predictions(current.rows());
   const v1::Profile current_profile = current.ToProto();
+  if (reference.ok()) out.set_task(reference->task());
   if (!reference.ok()) {
     out.set_drift_error(std::string(reference.status().message()));
   } else if (current.rows() == 0) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/features/sketches.h"
@@ -236,14 +238,25 @@ std::string MonitorHtmlReport(const v1::MonitorReport& r) {
   }
   if (r.has_performance()) {
     const auto& p = r.performance();
-    StrAppend(&h,
-              "<h2>Performance from actuals</h2><table><tr><th>actuals</th>"
-              "<th>accuracy</th><th>AUC</th><th>RMSE</th><th>MAE</th>"
-              "<th>R&sup2;</th></tr><tr><td>",
-              p.count(), "</td><td>", HtmlNumber(p.accuracy()), "</td><td>",
-              HtmlNumber(p.auc()), "</td><td>", HtmlNumber(p.rmse()),
-              "</td><td>", HtmlNumber(p.mae()), "</td><td>", HtmlNumber(p.r2()),
-              "</td></tr></table>");
+    // The metrics of the version's task (all when it is not known).
+    const bool regression = r.task() == v1::REGRESSION;
+    const bool classes = r.task() == v1::BINARY || r.task() == v1::MULTICLASS;
+    std::vector<std::pair<std::string, double>> shown = {
+        {"actuals", static_cast<double>(p.count())}};
+    if (!regression) shown.push_back({"accuracy", p.accuracy()});
+    if (!regression && r.task() != v1::MULTICLASS)
+      shown.push_back({"AUC", p.auc()});
+    if (!classes) {
+      shown.push_back({"RMSE", p.rmse()});
+      shown.push_back({"MAE", p.mae()});
+      shown.push_back({"R&sup2;", p.r2()});
+    }
+    h += "<h2>Performance from actuals</h2><table><tr>";
+    for (const auto& [name, v] : shown) StrAppend(&h, "<th>", name, "</th>");
+    h += "</tr><tr>";
+    for (const auto& [name, v] : shown)
+      StrAppend(&h, "<td>", HtmlNumber(v, name == "actuals" ? 12 : 4), "</td>");
+    h += "</tr></table>";
     if (r.has_policy()) {
       const auto& q = r.policy();
       std::string bounds;

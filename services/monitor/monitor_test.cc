@@ -335,6 +335,7 @@ TEST_F(MonitorTest, PerformanceBelowThePolicyRaisesARollbackAlert) {
   auto summary = monitor_->Summary("m:1", 24, true);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->predictions(), 400u);
+  EXPECT_EQ(summary->task(), v1::BINARY);
   EXPECT_EQ(summary->performance().count(), 400u);
   EXPECT_NEAR(summary->performance().accuracy(), 0.6, 1e-9);
   EXPECT_EQ(summary->alerts_size(), 1);
