@@ -144,6 +144,33 @@ class Sources final : public EvaluateSources {
   std::map<std::string, v1::ModelArtifact> models_;
 
  private:
+  // A logistic regression fitted to `data`, as the artifact of model `id`
+  // of dataset version `version` (features named `names`).
+  v1::ModelArtifact Fitted(const std::string& id, const ml::TrainingData& data,
+                           const std::vector<std::string>& names,
+                           int64_t version) {
+    ml::FitOptions o;
+    o.task = v1::BINARY;
+    o.threads = 1;
+    auto model = ml::Fit("logistic_regression", {}, "params", data, o);
+    EXPECT_TRUE(model.ok()) << model.status();
+    v1::ModelArtifact a;
+    a.set_id(id);
+    a.set_algorithm("logistic_regression");
+    a.set_candidate("logreg");
+    a.set_task(v1::BINARY);
+    for (const auto& f : names) a.add_feature_names(f);
+    a.set_label("y");
+    a.add_classes("no");
+    a.add_classes("yes");
+    if (model.ok()) *a.mutable_learned() = (*model)->Parameters();
+    a.set_split_id(StrCat("sp-", version));
+    a.set_feature_set(StrCat("fs-", version));
+    a.set_dataset("credit");
+    a.set_dataset_version(version);
+    return a;
+  }
+
   void AddModel(const std::string& id, std::vector<std::string> features) {
     ml::TrainingData train;
     train.num_classes = 2;
@@ -155,26 +182,7 @@ class Sources final : public EvaluateSources {
       train.y.push_back(table_.columns[2].strings[r] == "yes");
       ++train.x.rows;
     }
-    ml::FitOptions o;
-    o.task = v1::BINARY;
-    o.threads = 1;
-    auto model = ml::Fit("logistic_regression", {}, "params", train, o);
-    EXPECT_TRUE(model.ok()) << model.status();
-    v1::ModelArtifact a;
-    a.set_id(id);
-    a.set_algorithm("logistic_regression");
-    a.set_candidate("logreg");
-    a.set_task(v1::BINARY);
-    for (const auto& f : features) a.add_feature_names(f);
-    a.set_label("y");
-    a.add_classes("no");
-    a.add_classes("yes");
-    *a.mutable_learned() = (*model)->Parameters();
-    a.set_split_id("sp-1");
-    a.set_feature_set("fs-1");
-    a.set_dataset("credit");
-    a.set_dataset_version(1);
-    models_[id] = a;
+    models_[id] = Fitted(id, train, features, 1);
   }
 
   // "credit:0": trained on version 0 of the dataset with its own transform
@@ -205,25 +213,9 @@ class Sources final : public EvaluateSources {
       data.y.push_back(table_.columns[2].strings[r] == "yes");
       ++data.x.rows;
     }
-    ml::FitOptions o;
-    o.task = v1::BINARY;
-    o.threads = 1;
-    auto model = ml::Fit("logistic_regression", {}, "params", data, o);
-    ASSERT_TRUE(model.ok()) << model.status();
-    v1::ModelArtifact a;
-    a.set_id("credit:0");
-    a.set_algorithm("logistic_regression");
-    a.set_task(v1::BINARY);
-    for (const auto& f : applier.output_names()) a.add_feature_names(f);
-    a.set_label("y");
-    a.add_classes("no");
-    a.add_classes("yes");
-    *a.mutable_learned() = (*model)->Parameters();
+    v1::ModelArtifact a =
+        Fitted("credit:0", data, applier.output_names(), /*version=*/0);
     *a.mutable_transform() = *fitted;
-    a.set_split_id("sp-0");
-    a.set_feature_set("fs-0");
-    a.set_dataset("credit");
-    a.set_dataset_version(0);
     models_["credit:0"] = a;
     v1::ModelArtifact other = a;
     other.set_id("loans:0");

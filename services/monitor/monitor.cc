@@ -533,9 +533,14 @@ Monitor::PerformanceWindows(const std::string& model_version,
 
 absl::StatusOr<v1::Performance> Monitor::Performance(
     const std::string& model_version, size_t windows) const {
-  auto found = PerformanceWindows(model_version, windows);
-  if (!found.ok()) return found.status();
-  const auto& ws = *found;
+  auto ws = PerformanceWindows(model_version, windows);
+  if (!ws.ok()) return ws.status();
+  return Merged(model_version, *ws);
+}
+
+absl::StatusOr<v1::Performance> Monitor::Merged(
+    const std::string& model_version,
+    const std::map<uint64_t, v1::PerformanceWindow>& ws) {
   if (ws.empty()) {
     return absl::FailedPreconditionError(
         StrCat("no actuals were recorded for '", model_version, "' yet"));
@@ -846,14 +851,14 @@ absl::StatusOr<v1::MonitorReport> Monitor::Summary(
     l->set_p99_seconds(latency.Quantile(0.99));
     l->set_max_seconds(latency.Quantile(1.0));
   }
-  // Performance and target drift over the same number of windows.
-  auto perf = Performance(model_version, windows);
+  // Performance and target drift over the same windows.
+  auto pws = PerformanceWindows(model_version, windows);
+  if (!pws.ok()) return pws.status();
+  auto perf = Merged(model_version, *pws);
   if (perf.ok()) {
     *out.mutable_performance() = *perf;
     if (reference.ok()) {
       Profiler actuals(options_.profile);
-      auto pws = PerformanceWindows(model_version, windows);
-      if (!pws.ok()) return pws.status();
       for (const auto& [seq, w] : *pws) {
         auto p = Profiler::FromProto(w.actuals(), options_.profile);
         if (!p.ok()) return p.status();

@@ -162,6 +162,10 @@ class Monitor {
   // A performance alert when the window breaks the version's policy.
   std::optional<v1::Alert> PerformanceAlert(const v1::PerformanceWindow& w,
                                             const v1::Performance& p) const;
+  // What `ws` say together; FAILED_PRECONDITION when empty.
+  static absl::StatusOr<v1::Performance> Merged(
+      const std::string& model_version,
+      const std::map<uint64_t, v1::PerformanceWindow>& ws);
   // The last `windows` performance windows of a version by seq (the open
   // one included).
   absl::StatusOr<std::map<uint64_t, v1::PerformanceWindow>> PerformanceWindows(

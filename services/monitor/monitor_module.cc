@@ -8,13 +8,13 @@
 #include "common/util/log.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
-#include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "mlpipe/v1/score_service.grpc.pb.h"
 #include "services/host/flags.h"
 #include "services/ingest/ingest_client.h"
 #include "services/monitor/monitor_metrics.h"
 #include "services/monitor/monitor_service.h"
 #include "services/monitor/reference.h"
+#include "services/orchestrator/registry_client.h"
 #include "services/split/split_client.h"
 #include "services/train/train_client.h"
 
@@ -111,16 +111,7 @@ class MonitorModule::GrpcSources final : public ReferenceSources {
   }
   // Every route the registry holds.
   absl::StatusOr<std::vector<v1::Route>> Routes() {
-    auto stub = v1::Orchestrator::NewStub(Channel(&orchestrator_));
-    grpc::ClientContext call;
-    call.set_deadline(In(10));
-    v1::ListAliasesResponse resp;
-    if (auto s = stub->ListAliases(&call, {}, &resp); !s.ok())
-      return rpc::FromGrpcStatus(s);
-    std::vector<v1::Route> out;
-    for (const auto& a : resp.aliases())
-      if (a.has_route()) out.push_back(a.route());
-    return out;
+    return orchestrator::ListRoutes(Channel(&orchestrator_));
   }
 
  private:

@@ -23,4 +23,19 @@ absl::StatusOr<std::string> ResolveAlias(
   return record.model_version();
 }
 
+absl::StatusOr<std::vector<v1::Route>> ListRoutes(
+    const std::shared_ptr<grpc::Channel>& channel) {
+  auto registry = v1::Orchestrator::NewStub(channel);
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(10));
+  v1::ListAliasesResponse resp;
+  if (auto s = registry->ListAliases(&call, {}, &resp); !s.ok())
+    return rpc::FromGrpcStatus(s);
+  std::vector<v1::Route> out;
+  for (const auto& a : resp.aliases())
+    if (a.has_route()) out.push_back(a.route());
+  return out;
+}
+
 }  // namespace mlpipe::orchestrator

@@ -11,6 +11,7 @@
 #include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "mlpipe/v1/prep_service.grpc.pb.h"
 #include "services/ingest/ingest_client.h"
+#include "services/orchestrator/registry_client.h"
 #include "services/prep/prep_client.h"
 #include "services/score/inference_service.h"
 #include "services/score/scoring_service.h"
@@ -66,16 +67,7 @@ class ScoreModule::GrpcSources final : public ModelSource,
   }
 
   absl::StatusOr<std::vector<v1::Route>> Routes() override {
-    auto stub = v1::Orchestrator::NewStub(Channel(&orchestrator_));
-    grpc::ClientContext call;
-    call.set_deadline(In(10));
-    v1::ListAliasesResponse resp;
-    if (auto s = stub->ListAliases(&call, {}, &resp); !s.ok())
-      return rpc::FromGrpcStatus(s);
-    std::vector<v1::Route> out;
-    for (const auto& a : resp.aliases())
-      if (a.has_route()) out.push_back(a.route());
-    return out;
+    return orchestrator::ListRoutes(Channel(&orchestrator_));
   }
 
   absl::StatusOr<std::vector<std::optional<std::vector<double>>>> Get(
