@@ -103,29 +103,53 @@ def plan(bin_dir, work):
     return pods, {k: address(k) for k in {p["component"] for p in pods}}
 
 
-def up(bin_dir, work):
+def up(bin_dir, work, attempts=3):
     os.makedirs(work, exist_ok=True)
     imports = os.path.join(work, "imports", "credit")
     os.makedirs(imports, exist_ok=True)
     shutil.copy(os.path.join(ROOT, "examples", "credit", "credit.csv"), imports)
-    pods, addresses = plan(bin_dir, work)
-    for p in pods:
-        os.makedirs(os.path.join(work, p["name"]), exist_ok=True)
-        log = open(os.path.join(work, p["name"], "log"), "w")
-        p["pid"] = subprocess.Popen(p["argv"], stdout=log, stderr=log,
-                                    start_new_session=True).pid
-    deadline = time.time() + 60
-    for p in pods:
-        ports = os.path.join(work, p["name"], "ports")
-        while not (os.path.exists(ports) and os.path.getsize(ports) > 0):
-            if time.time() > deadline:
-                raise SystemExit(f"{p['name']} did not start: see {work}/{p['name']}/log")
-            time.sleep(0.05)
-    with open(os.path.join(work, "topology.json"), "w") as f:
-        json.dump({"pods": pods, "addresses": addresses}, f, indent=2)
+    for attempt in range(1, attempts + 1):
+        pods, addresses = plan(bin_dir, work)
+        children = []
+        for p in pods:
+            os.makedirs(os.path.join(work, p["name"]), exist_ok=True)
+            for stale in ("ports", "log"):
+                path = os.path.join(work, p["name"], stale)
+                if os.path.exists(path):
+                    os.remove(path)
+            log = open(os.path.join(work, p["name"], "log"), "w")
+            children.append(subprocess.Popen(p["argv"], stdout=log, stderr=log,
+                                             start_new_session=True))
+            p["pid"] = children[-1].pid
+        # Recorded at once, so that `down` stops them whatever happens next.
+        with open(os.path.join(work, "topology.json"), "w") as f:
+            json.dump({"pods": pods, "addresses": addresses}, f, indent=2)
+        failed = wait_started(pods, children, work)
+        if failed is None:
+            break
+        log = open(os.path.join(work, failed, "log")).read()[-2000:]
+        down(work)
+        # The ports were free when chosen; another process may have taken
+        # one since.
+        if attempt == attempts or not ("cannot listen" in log or "metrics exposer" in log):
+            raise SystemExit(f"{failed} did not start:\n{log}")
+        print(f"{failed} could not bind its port; starting again with others")
     for p in pods:
         print(f"{p['name']:16} grpc 127.0.0.1:{p['grpc_port']}  metrics :{p['metrics_port']}  pid {p['pid']}")
     return pods, addresses
+
+
+def wait_started(pods, children, work):
+    """None once every process wrote its port file; else the one that exited
+    or did not start within a minute."""
+    deadline = time.time() + 60
+    for p, child in zip(pods, children):
+        ports = os.path.join(work, p["name"], "ports")
+        while not (os.path.exists(ports) and os.path.getsize(ports) > 0):
+            if child.poll() is not None or time.time() > deadline:
+                return p["name"]
+            time.sleep(0.05)
+    return None
 
 
 def down(work):

@@ -66,7 +66,8 @@ std::vector<double> Feature(int j, size_t rows, bool current) {
 
 std::string Name(int j) { return "f" + std::to_string(j); }
 
-void Write(const std::string& path, const std::vector<std::vector<double>>& fs) {
+void Write(const std::string& path,
+           const std::vector<std::vector<double>>& fs) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) {
     std::perror(path.c_str());
@@ -118,9 +119,11 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& th : pool) th.join();
-  Profiler reference = std::move(ref_parts[0]), current = std::move(cur_parts[0]);
+  Profiler reference = std::move(ref_parts[0]),
+           current = std::move(cur_parts[0]);
   for (int t = 1; t < threads; ++t) {
-    if (!reference.Merge(ref_parts[t]).ok() || !current.Merge(cur_parts[t]).ok())
+    if (!reference.Merge(ref_parts[t]).ok() ||
+        !current.Merge(cur_parts[t]).ok())
       return 1;
   }
   const mlpipe::v1::Profile rp = reference.ToProto(), cp = current.ToProto();
@@ -137,19 +140,21 @@ int main(int argc, char** argv) {
   const auto t4 = Clock::now();
   if (!again.ok()) return 1;
   size_t profile_bytes = rp.ByteSizeLong() + cp.ByteSizeLong();
-  std::printf("{\"profile_s\": %.6f, \"compare_s\": %.6f, \"total_s\": %.6f, "
-              "\"report_only_s\": %.6f, \"profile_bytes\": %zu, \"drifted\": %d, "
-              "\"fields\": [",
-              Seconds(t0, t1), Seconds(t1, t2), Seconds(t0, t2),
-              Seconds(t3, t4), profile_bytes, report->drifted_size());
+  std::printf(
+      "{\"profile_s\": %.6f, \"compare_s\": %.6f, \"total_s\": %.6f, "
+      "\"report_only_s\": %.6f, \"profile_bytes\": %zu, \"drifted\": %d, "
+      "\"fields\": [",
+      Seconds(t0, t1), Seconds(t1, t2), Seconds(t0, t2), Seconds(t3, t4),
+      profile_bytes, report->drifted_size());
   // In feature order.
   for (int j = 0; j < features; ++j) {
     for (const auto& f : report->fields()) {
       if (f.name() != Name(j)) continue;
-      std::printf("%s{\"name\": \"%s\", \"ks\": %.17g, \"psi\": %.17g, "
-                  "\"wasserstein_std\": %.17g, \"js\": %.17g}",
-                  j ? ", " : "", f.name().c_str(), f.ks(), f.psi(),
-                  f.wasserstein(), f.jensenshannon());
+      std::printf(
+          "%s{\"name\": \"%s\", \"ks\": %.17g, \"psi\": %.17g, "
+          "\"wasserstein_std\": %.17g, \"js\": %.17g}",
+          j ? ", " : "", f.name().c_str(), f.ks(), f.psi(), f.wasserstein(),
+          f.jensenshannon());
     }
   }
   std::printf("]}\n");

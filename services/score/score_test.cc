@@ -466,9 +466,9 @@ struct Replica {
     store = *storage::OpenRocksStore(dir, o);
     events = *events::EventLog::Open(store.get(), "score");
     manager = std::make_unique<ModelManager>(train, "production", nullptr);
-    deployments = std::make_unique<Deployments>(store.get(), events.get(),
-                                                manager.get(), train, registry,
-                                                "production");
+    deployments =
+        std::make_unique<Deployments>(store.get(), events.get(), manager.get(),
+                                      train, registry, "production");
   }
   std::string Serving() {
     auto list = deployments->List();
