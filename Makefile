@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test bench format clean
+.PHONY: all deps build demo test bench format format-check clean
 
 all: build
 
@@ -20,7 +20,7 @@ build: deps $(BUILD_DIR)/build.ninja
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)
 
-test: build
+test: format-check build
 	@scripts/install-deps.sh npm
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
@@ -37,7 +37,12 @@ bench:
 	bench/monitor/run.sh $(BUILD_DIR)
 
 format:
-	find common services cli tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+	find common services clients cli tests bench \( -name '*.cc' -o -name '*.h' \) \
+	  -not -path '*/node_modules/*' | xargs clang-format -i
+
+# Fails, naming the files, when a source differs from clang-format's layout.
+format-check: deps
+	@scripts/check-format.sh
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -4,13 +4,13 @@
 #include <iostream>
 
 #include "absl/strings/str_split.h"
+#include "clients/registry_client.h"
 #include "common/eval/metrics.h"
 #include "common/eval/report.h"
 #include "common/ops/operation_client.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "mlpipe/v1/evaluate_service.grpc.pb.h"
-#include "services/orchestrator/registry_client.h"
 
 namespace mlpipe::cli {
 namespace {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
+#include "clients/registry_client.h"
 #include "common/ops/operation_client.h"
 #include "common/rpc/status.h"
 #include "common/table/csv.h"
@@ -14,7 +15,6 @@
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/monitor_service.grpc.pb.h"
 #include "services/monitor/monitor_report.h"
-#include "services/orchestrator/registry_client.h"
 
 namespace mlpipe::cli {
 namespace {

@@ -170,6 +170,33 @@ int UploadInputs(const std::string& pipeline_path, v1::PipelineSpec* spec,
   return kOk;
 }
 
+// Asks the orchestrator to check `spec` (validate_only) with every
+// client-side file as if it were uploaded already, so a pipeline that would
+// be refused is refused before its files are uploaded.
+int CheckBeforeUpload(const v1::PipelineSpec& spec, Context& ctx) {
+  v1::SubmitRunRequest req;
+  *req.mutable_spec() = spec;
+  req.set_validate_only(true);
+  for (auto& step : *req.mutable_spec()->mutable_steps()) {
+    if (step.type() != "ingest") continue;
+    auto& fields = *step.mutable_params()->mutable_fields();
+    auto it = fields.find("file");
+    if (it == fields.end() || it->second.string_value().starts_with("server:"))
+      continue;
+    std::string file = it->second.string_value();
+    fields.erase(it);
+    fields["batch"].set_string_value("(to be uploaded)");
+    fields["uploaded_from"].set_string_value(file);
+  }
+  v1::Run checked;
+  grpc::ClientContext call;
+  if (auto s = v1::Orchestrator::NewStub(ctx.channel)
+                   ->SubmitRun(&call, req, &checked);
+      !s.ok())
+    return Fail(s, ctx);
+  return kOk;
+}
+
 }  // namespace
 
 int RunPipeline(const Args& args, Context& ctx) {
@@ -183,6 +210,7 @@ int RunPipeline(const Args& args, Context& ctx) {
     return spec.status().code() == absl::StatusCode::kNotFound ? kNotFound
                                                                : kRejected;
   }
+  if (int rc = CheckBeforeUpload(*spec, ctx); rc != kOk) return rc;
   if (int rc = UploadInputs(path, &*spec, ctx); rc != kOk) return rc;
   auto stub = v1::Orchestrator::NewStub(ctx.channel);
   v1::SubmitRunRequest req;

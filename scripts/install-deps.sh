@@ -28,6 +28,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev
 )
 test_pkgs=(prometheus      # promtool lints /metrics in the tests.
+           clang-format    # make test checks the sources' layout
            python3 python3-numpy python3-pandas python3-sklearn python3-xgboost  # reference values in tests
            python3-grpcio  # a Python client calls Predict in a test
            chromium    # renders the evaluation report in a test

@@ -241,11 +241,15 @@ def example(bin_dir, work):
     print("== both replicas serve the same route")
     deadline = time.time() + 30
     while True:
-        routes = [json.loads(cli(f"127.0.0.1:{p['grpc_port']}", "--output", "json",
-                                 "deployments", "list").stdout)["routes"] for p in scorers]
-        revisions = [int(r[0]["revision"]) for r in routes]
-        if all(v == int(canary["revision"]) for v in revisions):
-            break
+        lists = [cli(f"127.0.0.1:{p['grpc_port']}", "--output", "json", "deployments", "list",
+                     check=False) for p in scorers]
+        if all(r.returncode == 0 for r in lists):
+            routes = [json.loads(r.stdout)["routes"] for r in lists]
+            revisions = [int(r[0]["revision"]) for r in routes]
+            if all(v == int(canary["revision"]) for v in revisions):
+                break
+        else:
+            revisions = [r.stderr.strip() for r in lists]
         if time.time() > deadline:
             raise SystemExit(f"the replicas' routes differ: {revisions}")
         time.sleep(0.2)

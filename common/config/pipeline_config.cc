@@ -13,6 +13,26 @@
 namespace mlpipe::config {
 namespace {
 
+// The line of every key and list item below `node`, by path ("a.b",
+// "a[0].c"), so errors about nested parameters point at their own line.
+void NestedLines(const YAML::Node& node, const std::string& path,
+                 google::protobuf::Map<std::string, int32_t>* lines) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) continue;
+      std::string sub = StrCat(path, ".", kv.first.Scalar());
+      (*lines)[sub] = kv.first.Mark().line + 1;
+      NestedLines(kv.second, sub, lines);
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      std::string sub = StrCat(path, "[", i, "]");
+      (*lines)[sub] = node[i].Mark().line + 1;
+      NestedLines(node[i], sub, lines);
+    }
+  }
+}
+
 using google::protobuf::Value;
 
 class Parser {
@@ -189,6 +209,7 @@ class Parser {
         if (!v.ok()) return v.status();
         (*out->mutable_params()->mutable_fields())[key] = std::move(*v);
         (*out->mutable_param_lines())[key] = kv.first.Mark().line + 1;
+        NestedLines(val, key, out->mutable_param_lines());
       }
     }
     if (out->name().empty())

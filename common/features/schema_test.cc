@@ -35,8 +35,9 @@ TEST(SchemaTest, InferredSchemaAcceptsItsOwnDataAndListsSmallDomains) {
   v1::DataSchema schema = InferSchema(stats, "Status");
   ASSERT_EQ(schema.columns_size(), 14);
   for (const auto& c : schema.columns()) {
-    if (c.name() == "Home")
+    if (c.name() == "Home") {
       EXPECT_THAT(c.categories(), ::testing::Contains("owner"));
+    }
     if (c.name() == "Income") {
       EXPECT_EQ(c.min(), 6);
       EXPECT_EQ(c.max(), 959);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -208,6 +209,21 @@ absl::StatusOr<std::pair<double, double>> Pair(const Value& v, int i,
   return std::pair<double, double>{a, b};
 }
 
+// INVALID_ARGUMENT naming "<key>.<unknown>" when the map form of a step
+// (`v` is a struct) has a key outside `known`.
+absl::Status CheckKeys(const Value& v, int i, std::string_view key,
+                       const std::vector<std::string_view>& known) {
+  if (v.kind_case() != Value::kStructValue) return absl::OkStatus();
+  for (const auto& [k, unused] : v.struct_value().fields()) {
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    std::string list;
+    for (auto n : known) StrAppend(&list, list.empty() ? "" : ", ", n);
+    return Bad(i, StrCat(key, ".", k),
+               StrCat("unknown key (known: ", list, ")"));
+  }
+  return absl::OkStatus();
+}
+
 // Sets the content hash (of the columns and the selection, serialized
 // deterministically) and the id derived from it.
 void Seal(v1::FittedTransform* fitted) {
@@ -232,6 +248,17 @@ absl::StatusOr<std::vector<TransformSpec>> ParseTransformSpecs(
     }
     TransformSpec spec;
     for (const auto& [key, v] : entry.struct_value().fields()) {
+      // The keys of each step's map form.
+      static const auto* kKeys =
+          new std::map<std::string, std::vector<std::string_view>>{
+              {"impute", {"strategy", "indicator", "value"}},
+              {"bucketize", {"quantiles"}},
+              {"one_hot", {"max_categories"}},
+              {"hash", {"buckets"}},
+              {"tokens", {"buckets"}}};
+      if (auto known = kKeys->find(key); known != kKeys->end()) {
+        if (auto s = CheckKeys(v, i, key, known->second); !s.ok()) return s;
+      }
       if (key == "columns") {
         if (v.kind_case() == Value::kStringValue) {
           spec.columns.push_back(v.string_value());

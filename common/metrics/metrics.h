@@ -1,5 +1,6 @@
-// Prometheus metrics: one registry per process, its HTTP exposer, and the
-// gRPC server interceptor that records every RPC.
+// Prometheus metrics: one registry per process and its HTTP exposer (no
+// gRPC here: domain classes record their metrics without it; the RPC
+// interceptor is common/rpc/rpc_metrics.h).
 //
 // Naming: mlpipe_<service>_<what>_<unit>, e.g. mlpipe_ingest_rows_total,
 // mlpipe_ingest_batch_duration_seconds. RPC metrics are shared by every
@@ -13,7 +14,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "grpcpp/support/server_interceptor.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -40,11 +40,6 @@ class Exposer {
   virtual ~Exposer() = default;
   virtual int port() const = 0;
 };
-
-// A gRPC server interceptor factory that counts requests by method and status
-// code and records their latency.
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-NewRpcMetricsInterceptorFactory();
 
 // The canonical upper-case name of a gRPC status code ("INVALID_ARGUMENT").
 const char* StatusCodeName(int code);

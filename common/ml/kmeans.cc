@@ -198,6 +198,7 @@ absl::StatusOr<std::unique_ptr<Model>> FitKMeans(
   double tol = params.Number("tol", 1e-4, 0, 1);
   uint64_t seed = static_cast<uint64_t>(params.Int("seed", 0, 0, 1LL << 53));
   if (absl::Status st = params.Check(); !st.ok()) return st;
+  if (options.params_only) return std::unique_ptr<Model>();
   if (absl::Status st = RequireFinite(train); !st.ok()) return st;
   const Matrix& x = train.x;
   if (x.rows < static_cast<size_t>(k)) {

@@ -430,6 +430,7 @@ absl::StatusOr<std::unique_ptr<Model>> FitLinearRegression(
   int max_iter = static_cast<int>(params.Int("max_iter", 1000, 1, 1000000));
   double tol = params.Number("tol", 1e-8, 0, 1);
   if (absl::Status st = params.Check(); !st.ok()) return st;
+  if (options.params_only) return std::unique_ptr<Model>();
   if (absl::Status st = RequireFinite(train); !st.ok()) return st;
   if (train.y.size() != train.rows()) {
     return absl::InvalidArgumentError("label: required for linear_regression");
@@ -462,6 +463,7 @@ absl::StatusOr<std::unique_ptr<Model>> FitLogisticRegression(
     const std::vector<double>& weights, const FitOptions& options) {
   SolverOptions so = ReadSolverOptions(params, /*allow_l1=*/true);
   if (absl::Status st = params.Check(); !st.ok()) return st;
+  if (options.params_only) return std::unique_ptr<Model>();
   if (absl::Status st = RequireFinite(train); !st.ok()) return st;
   if (absl::Status st = CheckClasses(train, 2); !st.ok()) return st;
   if (train.num_classes != 2) {
@@ -491,6 +493,7 @@ absl::StatusOr<std::unique_ptr<Model>> FitSoftmaxRegression(
     const std::vector<double>& weights, const FitOptions& options) {
   SolverOptions so = ReadSolverOptions(params, /*allow_l1=*/false);
   if (absl::Status st = params.Check(); !st.ok()) return st;
+  if (options.params_only) return std::unique_ptr<Model>();
   if (absl::Status st = RequireFinite(train); !st.ok()) return st;
   if (absl::Status st = CheckClasses(train, 2); !st.ok()) return st;
   double total = Sum(weights);

@@ -116,6 +116,23 @@ absl::StatusOr<std::unique_ptr<Model>> Fit(
   return it->second.fit(p, train, weights, options);
 }
 
+absl::Status CheckParams(const std::string& algorithm,
+                         const google::protobuf::Struct& params,
+                         const std::string& where, v1::Task task) {
+  auto it = Registry().find(algorithm);
+  if (it == Registry().end())
+    return absl::InvalidArgumentError(
+        StrCat("algorithm: unknown \"", algorithm, "\""));
+  Params p(params, where);
+  if (task != v1::REGRESSION && task != v1::CLUSTERING)
+    p.Choice("class_weight", "none", {"none", "balanced"});
+  TrainingData none;
+  FitOptions options;
+  options.task = task;
+  options.params_only = true;
+  return it->second.fit(p, none, {}, options).status();
+}
+
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(
     v1::Task task, size_t num_features, int num_classes,
     const v1::LearnedParameters& learned) {

@@ -94,6 +94,9 @@ struct FitOptions {
   // (boosted trees keep them cached) writes them here, as Model::Predict
   // would; left empty otherwise.
   std::vector<double>* train_predictions = nullptr;
+  // Read and check the parameters, then return (OK with no model) before
+  // looking at the data: CheckParams.
+  bool params_only = false;
 };
 
 // The algorithm names above.
@@ -111,6 +114,13 @@ absl::StatusOr<std::unique_ptr<Model>> Fit(
     const std::string& algorithm, const google::protobuf::Struct& params,
     const std::string& where, const TrainingData& train,
     const FitOptions& options);
+
+// Checks `params` of `algorithm` (names, types, ranges) without data, as Fit
+// would before fitting: INVALID_ARGUMENT naming the parameter (prefixed by
+// `where`). `task` UNSPECIFIED accepts what any task of the algorithm takes.
+absl::Status CheckParams(const std::string& algorithm,
+                         const google::protobuf::Struct& params,
+                         const std::string& where, v1::Task task);
 
 // A model from stored parameters. DATA_LOSS when they are inconsistent
 // (sizes that do not match, an XGBoost model that does not load).

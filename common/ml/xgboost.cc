@@ -665,6 +665,7 @@ absl::StatusOr<std::unique_ptr<Model>> FitGbdt(
        params.Choice("tree_method", "hist", {"hist", "approx", "exact"})});
   job.params.push_back({"seed", Num(params.Int("seed", 0, 0, 1LL << 31))});
   if (absl::Status st = params.Check(); !st.ok()) return st;
+  if (options.params_only) return std::unique_ptr<Model>();
   if (absl::Status st = CheckTask(options, train, "gbdt"); !st.ok()) return st;
   ObjectiveParams(options.task, train.num_classes, &job, metric);
   return Train(job, train, weights, options);
@@ -690,6 +691,7 @@ absl::StatusOr<std::unique_ptr<Model>> FitRandomForest(
   job.params.push_back({"eta", "1"});
   job.params.push_back({"tree_method", "hist"});
   if (absl::Status st = params.Check(); !st.ok()) return st;
+  if (options.params_only) return std::unique_ptr<Model>();
   if (absl::Status st = CheckTask(options, train, "random_forest"); !st.ok())
     return st;
   ObjectiveParams(options.task, train.num_classes, &job, "");

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "common/rpc/server.h"
+#include "common/rpc/tls.h"
 #include "grpcpp/channel.h"
 
 namespace mlpipe::rpc {

@@ -2,11 +2,9 @@
 
 #include <signal.h>
 
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
-#include "common/metrics/metrics.h"
+#include "common/rpc/rpc_metrics.h"
 #include "common/util/strings.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -14,41 +12,6 @@
 #include "grpcpp/server_builder.h"
 
 namespace mlpipe::rpc {
-namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path,
-                                     const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  if (!in || out.str().empty())
-    return absl::InvalidArgumentError(
-        StrCat(what, ": cannot read '", path, "'"));
-  return out.str();
-}
-
-}  // namespace
-
-absl::StatusOr<TlsMaterial> ReadTls(const TlsFiles& files) {
-  TlsMaterial m;
-  if (files.cert_file.empty() != files.key_file.empty())
-    return absl::InvalidArgumentError(
-        "tls: a certificate needs its key (and a key its certificate)");
-  if (!files.cert_file.empty()) {
-    auto cert = ReadFile(files.cert_file, "tls certificate");
-    if (!cert.ok()) return cert.status();
-    auto key = ReadFile(files.key_file, "tls key");
-    if (!key.ok()) return key.status();
-    m.cert = std::move(*cert);
-    m.key = std::move(*key);
-  }
-  if (!files.ca_file.empty()) {
-    auto ca = ReadFile(files.ca_file, "tls CA");
-    if (!ca.ok()) return ca.status();
-    m.ca = std::move(*ca);
-  }
-  return m;
-}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options, const std::vector<grpc::Service*>& services) {
@@ -85,7 +48,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(metrics::NewRpcMetricsInterceptorFactory());
+  interceptors.push_back(NewRpcMetricsInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (auto* s : services) builder.RegisterService(s);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

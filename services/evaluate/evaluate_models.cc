@@ -9,55 +9,6 @@
 
 namespace mlpipe::evaluate {
 
-absl::Status CheckRequest(const v1::EvaluateRequest& r) {
-  if (r.models().empty())
-    return absl::InvalidArgumentError("models: name at least one model");
-  for (int i = 0; i < r.models_size(); ++i) {
-    if (r.models(i).empty())
-      return absl::InvalidArgumentError(StrCat("models[", i, "]: empty"));
-  }
-  for (int i = 0; i < r.slices_size(); ++i) {
-    if (r.slices(i).columns().empty()) {
-      return absl::InvalidArgumentError(
-          StrCat("slices[", i, "]: name at least one column"));
-    }
-  }
-  if (r.has_threshold() && !(r.threshold() >= 0 && r.threshold() <= 1)) {
-    return absl::InvalidArgumentError(
-        StrCat("threshold: ", r.threshold(), " is not in [0, 1]"));
-  }
-  const std::string& c = r.threshold_criterion();
-  if (!c.empty() && c != "f1" && c != "youden" && c != "accuracy") {
-    return absl::InvalidArgumentError(StrCat(
-        "threshold_criterion: \"", c, "\" is not one of f1, youden, accuracy"));
-  }
-  if (r.has_bootstrap_resamples() &&
-      (r.bootstrap_resamples() < 0 || r.bootstrap_resamples() > 10000)) {
-    return absl::InvalidArgumentError(
-        StrCat("bootstrap_resamples: ", r.bootstrap_resamples(),
-               " is not in [0, 10000]"));
-  }
-  if (r.min_slice_rows() < 0)
-    return absl::InvalidArgumentError("min_slice_rows: must be >= 0");
-  if (r.calibration_bins() < 0 || r.calibration_bins() > 1000)
-    return absl::InvalidArgumentError("calibration_bins: not in [0, 1000]");
-  if (r.curve_points() < 0 || r.curve_points() == 1)
-    return absl::InvalidArgumentError("curve_points: 0 (default) or >= 2");
-  return absl::OkStatus();
-}
-
-eval::Options OptionsFrom(const v1::EvaluateRequest& r) {
-  eval::Options o;
-  if (r.has_threshold()) o.threshold = r.threshold();
-  if (!r.threshold_criterion().empty()) o.criterion = r.threshold_criterion();
-  if (r.has_bootstrap_resamples()) o.resamples = r.bootstrap_resamples();
-  if (r.seed() != 0) o.seed = r.seed();
-  if (r.calibration_bins() > 0) o.calibration_bins = r.calibration_bins();
-  if (r.curve_points() > 0) o.curve_points = r.curve_points();
-  o.headline = r.metric();
-  return o;
-}
-
 namespace {
 
 absl::StatusOr<v1::ModelEvaluation> EvaluateOne(

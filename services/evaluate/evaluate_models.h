@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "clients/evaluate_request.h"
 #include "common/eval/metrics.h"
 #include "common/eval/slices.h"
 #include "mlpipe/v1/evaluate_service.pb.h"
@@ -25,13 +26,6 @@ struct Scored {
   std::string candidate;
   eval::Predictions predictions;
 };
-
-// What can be checked before reading anything: INVALID_ARGUMENT naming the
-// field (models, slices, threshold, threshold_criterion, ...).
-absl::Status CheckRequest(const v1::EvaluateRequest& request);
-
-// The request's evaluation options, defaults filled in.
-eval::Options OptionsFrom(const v1::EvaluateRequest& request);
 
 // INVALID_ARGUMENT when the models disagree on the task or the rows, or the
 // metric or gate does not fit the task.

@@ -12,9 +12,6 @@
 
 ABSL_FLAG(std::string, data_dir, "./mlpipe-data",
           "Directory for the services' RocksDB stores (one folder each).");
-ABSL_FLAG(std::string, import_root, "",
-          "Server-side files may be imported only from below this directory "
-          "(empty: server-side import disabled).");
 ABSL_FLAG(std::string, ingest_address, "",
           "Where the ingestion service is (host:port), for services that read "
           "datasets; empty: this process.");
@@ -94,6 +91,19 @@ HostOptions HostOptionsFromFlags() {
   o.drain_deadline = std::chrono::milliseconds(
       static_cast<int64_t>(absl::GetFlag(FLAGS_drain_seconds) * 1000));
   return o;
+}
+
+std::string DataDirFromFlags() { return absl::GetFlag(FLAGS_data_dir); }
+
+std::map<std::string, std::string> PeerAddressesFromFlags() {
+  return {{"ingest", absl::GetFlag(FLAGS_ingest_address)},
+          {"prep", absl::GetFlag(FLAGS_prep_address)},
+          {"split", absl::GetFlag(FLAGS_split_address)},
+          {"train", absl::GetFlag(FLAGS_train_address)},
+          {"evaluate", absl::GetFlag(FLAGS_evaluate_address)},
+          {"score", absl::GetFlag(FLAGS_score_address)},
+          {"monitor", absl::GetFlag(FLAGS_monitor_address)},
+          {"orchestrator", absl::GetFlag(FLAGS_orchestrator_address)}};
 }
 
 }  // namespace mlpipe::host

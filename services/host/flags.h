@@ -1,22 +1,13 @@
-// The command-line flags every mlpipe server binary shares.
+// The command-line flags every mlpipe server binary shares: where the data
+// is, where the other services are, how to serve. A module's own flags are
+// defined beside the module.
 #ifndef MLPIPE_SERVICES_HOST_FLAGS_H_
 #define MLPIPE_SERVICES_HOST_FLAGS_H_
 
+#include <map>
 #include <string>
 
-#include "absl/flags/declare.h"
 #include "services/host/host.h"
-
-ABSL_DECLARE_FLAG(std::string, data_dir);
-ABSL_DECLARE_FLAG(std::string, import_root);
-ABSL_DECLARE_FLAG(std::string, ingest_address);
-ABSL_DECLARE_FLAG(std::string, prep_address);
-ABSL_DECLARE_FLAG(std::string, split_address);
-ABSL_DECLARE_FLAG(std::string, train_address);
-ABSL_DECLARE_FLAG(std::string, evaluate_address);
-ABSL_DECLARE_FLAG(std::string, score_address);
-ABSL_DECLARE_FLAG(std::string, monitor_address);
-ABSL_DECLARE_FLAG(std::string, orchestrator_address);
 
 namespace mlpipe::host {
 
@@ -26,6 +17,13 @@ void InitServerProcess(int argc, char** argv, const char* usage);
 
 // --bind, --grpc_port, --metrics_port, --port_file, --drain_seconds.
 HostOptions HostOptionsFromFlags();
+
+// --data_dir.
+std::string DataDirFromFlags();
+
+// --ingest_address, --prep_address, ... --orchestrator_address: service name
+// -> address ("" for a service hosted in this process).
+std::map<std::string, std::string> PeerAddressesFromFlags();
 
 }  // namespace mlpipe::host
 

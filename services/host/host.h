@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "common/events/event_log.h"
 #include "common/ops/operation_manager.h"
-#include "common/rpc/server.h"
+#include "common/rpc/tls.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/impl/codegen/service_type.h"
 

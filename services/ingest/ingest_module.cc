@@ -1,37 +1,36 @@
 #include "services/ingest/ingest_module.h"
 
+#include "absl/flags/flag.h"
 #include "services/ingest/ingest_service.h"
+
+ABSL_FLAG(std::string, import_root, "",
+          "Server-side files may be imported only from below this directory "
+          "(empty: server-side import disabled).");
 
 namespace mlpipe::ingest {
 
 absl::StatusOr<std::unique_ptr<IngestModule>> IngestModule::Open(
-    const std::string& data_dir, IngestorOptions options) {
-  std::unique_ptr<IngestModule> m(new IngestModule());
-  auto store =
-      storage::OpenRocksStore(data_dir + "/ingest", Ingestor::StorageOptions());
-  if (!store.ok()) return store.status();
-  m->store_ = std::move(*store);
-  auto log = events::EventLog::Open(m->store_.get(), "ingest");
-  if (!log.ok()) return log.status();
-  m->log_ = std::move(*log);
-  auto ingestor =
-      Ingestor::Open(std::move(options), m->store_.get(), m->log_.get());
+    const host::ModuleEnv& env, IngestorOptions options) {
+  std::unique_ptr<IngestModule> m(new IngestModule(env));
+  if (auto s = m->OpenStore(Ingestor::StorageOptions()); !s.ok()) return s;
+  auto ingestor = Ingestor::Open(std::move(options), m->store(), m->outbox());
   if (!ingestor.ok()) return ingestor.status();
-  m->ingestor_ = std::move(*ingestor);
-  m->service_ = std::make_unique<IngestService>(m->ingestor_.get());
+  m->ingestor_ = m->Own(std::move(*ingestor));
+  // Destroyed first: it waits for the file ingests it started.
+  m->AddService(std::make_unique<IngestService>(m->ingestor_));
   return m;
 }
 
-IngestModule::~IngestModule() {
-  // The service first (it waits for file ingests), then what it uses.
-  service_.reset();
-  ingestor_.reset();
-  log_.reset();
-  store_.reset();
-}
-
-std::vector<grpc::Service*> IngestModule::services() {
-  return {service_.get()};
+const host::ModuleDef& IngestModuleDef() {
+  static const auto* def = new host::ModuleDef{
+      "ingest",
+      [](const host::ModuleEnv& env)
+          -> absl::StatusOr<std::unique_ptr<host::ServiceModule>> {
+        IngestorOptions options;
+        options.import_root = absl::GetFlag(FLAGS_import_root);
+        return IngestModule::Open(env, std::move(options));
+      }};
+  return *def;
 }
 
 }  // namespace mlpipe::ingest

@@ -4,32 +4,27 @@
 #define MLPIPE_SERVICES_INGEST_INGEST_MODULE_H_
 
 #include <memory>
-#include <string>
 
 #include "absl/status/statusor.h"
-#include "services/host/host.h"
+#include "services/host/module.h"
 #include "services/ingest/ingestor.h"
 
 namespace mlpipe::ingest {
 
-class IngestModule final : public host::ServiceModule {
+class IngestModule final : public host::Module {
  public:
   static absl::StatusOr<std::unique_ptr<IngestModule>> Open(
-      const std::string& data_dir, IngestorOptions options);
-  ~IngestModule() override;
+      const host::ModuleEnv& env, IngestorOptions options);
 
-  std::string name() const override { return "ingest"; }
-  std::vector<grpc::Service*> services() override;
-  events::EventLog* event_log() override { return log_.get(); }
-  Ingestor* ingestor() { return ingestor_.get(); }
+  Ingestor* ingestor() { return ingestor_; }
 
  private:
-  IngestModule() = default;
-  std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<events::EventLog> log_;
-  std::unique_ptr<Ingestor> ingestor_;
-  std::unique_ptr<grpc::Service> service_;
+  explicit IngestModule(const host::ModuleEnv& env) : Module("ingest", env) {}
+  Ingestor* ingestor_ = nullptr;
 };
+
+// mlpipe-ingest and the standalone: --import_root.
+const host::ModuleDef& IngestModuleDef();
 
 }  // namespace mlpipe::ingest
 

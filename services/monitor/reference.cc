@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "common/ml/table_data.h"
+#include "common/serving/servable.h"
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
-#include "services/score/servable.h"
 
 namespace mlpipe::monitor {
 
@@ -13,9 +13,9 @@ absl::StatusOr<v1::MonitorReference> BuildReference(
     const v1::ModelArtifact& model, ReferenceSources* sources,
     const std::string& part, const ProfileOptions& options,
     ops::Progress& progress) {
-  auto servable = score::Servable::Load(model);
+  auto servable = serving::Servable::Load(model);
   if (!servable.ok()) return servable.status();
-  const score::Servable& s = **servable;
+  const serving::Servable& s = **servable;
   const std::string wanted = part.empty() ? "train" : part;
   // Which rows are the reference's, which are held out.
   std::vector<uint8_t> assignment;

@@ -97,10 +97,21 @@ bool Equal(const Value& v, std::string literal) {
   }
 }
 
+// `name` against a declared result: exact, or with one '*' for any text.
+bool Matches(const std::string& pattern, const std::string& name) {
+  size_t star = pattern.find('*');
+  if (star == std::string::npos) return pattern == name;
+  std::string_view prefix(pattern.data(), star);
+  std::string_view suffix(pattern.data() + star + 1, pattern.size() - star - 1);
+  return name.size() >= prefix.size() + suffix.size() &&
+         name.starts_with(prefix) && name.ends_with(suffix);
+}
+
 }  // namespace
 
 absl::Status CheckCondition(std::string_view expr,
-                            const std::set<std::string>& allowed) {
+                            const std::set<std::string>& allowed,
+                            const ResultNames& results) {
   auto p = Parse(expr);
   if (!p.ok()) return p.status();
   if (!allowed.contains(p->step)) {
@@ -108,7 +119,17 @@ absl::Status CheckCondition(std::string_view expr,
         StrCat("when: '", expr, "' refers to step '", p->step,
                "', which this step does not come after"));
   }
-  return absl::OkStatus();
+  std::vector<std::string> known =
+      results ? results(p->step) : std::vector<std::string>{};
+  if (known.empty() || p->key == "state") return absl::OkStatus();
+  std::string list;
+  for (const auto& name : known) {
+    if (Matches(name, p->key)) return absl::OkStatus();
+    StrAppend(&list, list.empty() ? "" : ", ", name);
+  }
+  return absl::InvalidArgumentError(
+      StrCat("when: '", expr, "': step '", p->step, "' has no result '", p->key,
+             "' (its results: ", list, ", state)"));
 }
 
 absl::StatusOr<bool> EvaluateCondition(

@@ -3,12 +3,12 @@
 #include <cmath>
 #include <optional>
 
+#include "clients/routes.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/monitor_service.grpc.pb.h"
 #include "mlpipe/v1/score_service.grpc.pb.h"
-#include "services/score/deployments.h"
 
 namespace mlpipe::orchestrator {
 namespace {
@@ -20,6 +20,9 @@ class DeployExecutor final : public StepExecutor {
   DeployExecutor(ChannelProvider score, ChannelProvider monitor)
       : score_(std::move(score)), monitor_(std::move(monitor)) {}
   std::string version() const override { return "1"; }
+  std::vector<std::string> ResultNames(const v1::StepSpec&) const override {
+    return {"model_version", "alias", "primary", "revision", "percent"};
+  }
   bool Cacheable(const v1::StepSpec&) const override { return false; }
 
   absl::Status Validate(const v1::PipelineSpec&,

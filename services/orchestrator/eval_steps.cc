@@ -1,12 +1,13 @@
 #include "services/orchestrator/eval_steps.h"
 
 #include "absl/strings/str_split.h"
+#include "clients/evaluate_request.h"
+#include "clients/registry_client.h"
+#include "common/eval/metrics.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/evaluate_service.grpc.pb.h"
-#include "services/evaluate/evaluate_models.h"
 #include "services/orchestrator/operation_step.h"
-#include "services/orchestrator/registry_client.h"
 
 namespace mlpipe::orchestrator {
 namespace {
@@ -19,6 +20,14 @@ class EvaluateExecutor final : public StepExecutor {
   EvaluateExecutor(ChannelProvider evaluate, ChannelProvider aliases)
       : evaluate_(std::move(evaluate)), aliases_(std::move(aliases)) {}
   std::string version() const override { return "1"; }
+  std::vector<std::string> ResultNames(
+      const v1::StepSpec& step) const override {
+    std::vector<std::string> out = {"evaluation", "best_model", "blessed",
+                                    "baseline",   "metric",     "improvement"};
+    for (v1::Task task : {v1::BINARY, v1::MULTICLASS, v1::REGRESSION})
+      for (const auto& m : eval::MetricsFor(task)) out.push_back(m);
+    return out;
+  }
 
   absl::Status Validate(const v1::PipelineSpec&,
                         const v1::StepSpec& step) const override {

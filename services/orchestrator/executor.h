@@ -58,6 +58,11 @@ class StepExecutor {
   // the parameter and the reason.
   virtual absl::Status Validate(const v1::PipelineSpec& spec,
                                 const v1::StepSpec& step) const = 0;
+  // The results Execute records, for `when:` checks at submit: exact names,
+  // or patterns with one '*' ("*_rows"). Empty: not declared (any name).
+  virtual std::vector<std::string> ResultNames(const v1::StepSpec& step) const {
+    return {};
+  }
   // False when the same parameters may give different outputs (e.g. "the
   // latest version of a dataset"): such steps always run.
   virtual bool Cacheable(const v1::StepSpec& step) const { return true; }

@@ -58,6 +58,9 @@ class IngestExecutor final : public StepExecutor {
   explicit IngestExecutor(ChannelProvider channel)
       : channel_(std::move(channel)) {}
   std::string version() const override { return "1"; }
+  std::vector<std::string> ResultNames(const v1::StepSpec&) const override {
+    return {"dataset", "version", "rows", "batch_rows"};
+  }
 
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
@@ -168,6 +171,9 @@ class WaitForDataExecutor final : public StepExecutor {
   explicit WaitForDataExecutor(ChannelProvider channel)
       : channel_(std::move(channel)) {}
   std::string version() const override { return "1"; }
+  std::vector<std::string> ResultNames(const v1::StepSpec&) const override {
+    return {"dataset", "version", "rows"};
+  }
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
     if (auto s = CheckParams(step, {{"dataset", K::kStringValue},

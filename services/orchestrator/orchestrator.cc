@@ -298,10 +298,21 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
     }
     if (auto s = e->Validate(spec, *step); !s.ok()) {
       std::string msg(s.message());
-      // Point at the parameter's own line when the message names it.
+      // Point at the line of the deepest parameter path the message names
+      // ("steps.x.transforms[0].impute.strategyy: ...").
+      size_t best = 0;
       for (const auto& [param, line] : step->param_lines()) {
-        if (msg.find(StrCat(".", param, ":")) != std::string::npos) {
-          at = config::Where(spec, line);
+        const std::string path = StrCat(".", param);
+        for (size_t at_pos = msg.find(path); at_pos != std::string::npos;
+             at_pos = msg.find(path, at_pos + 1)) {
+          const size_t end = at_pos + path.size();
+          const bool whole = end == msg.size() || msg[end] == ':' ||
+                             msg[end] == '.' || msg[end] == '[' ||
+                             msg[end] == ' ';
+          if (whole && path.size() > best) {
+            best = path.size();
+            at = config::Where(spec, line);
+          }
         }
       }
       return absl::Status(s.code(), StrCat(at, ": ", msg));
@@ -309,7 +320,12 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
     if (!step->when().empty()) {
       std::set<std::string> up;
       upstream(name, &up);
-      if (auto s = CheckCondition(step->when(), up); !s.ok()) {
+      auto results = [&](const std::string& n) -> std::vector<std::string> {
+        const StepExecutor* x = executors_->Find(by_name[n]->type());
+        return x == nullptr ? std::vector<std::string>{}
+                            : x->ResultNames(*by_name[n]);
+      };
+      if (auto s = CheckCondition(step->when(), up, results); !s.ok()) {
         return absl::InvalidArgumentError(
             StrCat(at, ": steps.", name, ".", s.message()));
       }
@@ -328,6 +344,11 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
 absl::StatusOr<v1::Run> Orchestrator::SubmitRun(
     const v1::SubmitRunRequest& request, const std::string& trigger) {
   if (auto s = ValidateSpec(request.spec()); !s.ok()) return s;
+  if (request.validate_only()) {
+    v1::Run checked;
+    checked.set_pipeline(request.spec().metadata().name());
+    return checked;
+  }
   std::lock_guard lock(mu_);
   if (stopping_ || !pool_)
     return absl::UnavailableError("orchestrator is not running");

@@ -1,6 +1,7 @@
 #include "services/orchestrator/prep_steps.h"
 
 #include "absl/strings/ascii.h"
+#include "clients/prepare_request.h"
 #include "common/features/schema.h"
 #include "common/rpc/status.h"
 #include "common/util/sha256.h"
@@ -8,7 +9,6 @@
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/prep_service.grpc.pb.h"
 #include "services/orchestrator/operation_step.h"
-#include "services/prep/prepare_request.h"
 
 namespace mlpipe::orchestrator {
 namespace {
@@ -20,6 +20,9 @@ class ValidateExecutor final : public StepExecutor {
   explicit ValidateExecutor(ChannelProvider channel)
       : channel_(std::move(channel)) {}
   std::string version() const override { return "1"; }
+  std::vector<std::string> ResultNames(const v1::StepSpec&) const override {
+    return {"passed", "anomalies", "dataset", "version", "warnings"};
+  }
 
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
@@ -138,6 +141,10 @@ class PrepareExecutor final : public StepExecutor {
   explicit PrepareExecutor(ChannelProvider channel)
       : channel_(std::move(channel)) {}
   std::string version() const override { return "1"; }
+  std::vector<std::string> ResultNames(const v1::StepSpec&) const override {
+    return {"feature_set", "transform", "rows",
+            "features",    "dataset",   "version"};
+  }
 
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {

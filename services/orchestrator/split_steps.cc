@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <set>
 
+#include "clients/split_spec.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/split_service.grpc.pb.h"
 #include "services/orchestrator/operation_step.h"
-#include "services/split/assign.h"
 
 namespace mlpipe::orchestrator {
 namespace {
@@ -22,6 +22,10 @@ class SplitExecutor final : public StepExecutor {
   explicit SplitExecutor(ChannelProvider channel)
       : channel_(std::move(channel)) {}
   std::string version() const override { return "1"; }
+  std::vector<std::string> ResultNames(const v1::StepSpec&) const override {
+    return {"split",       "strategy", "dataset",  "version",
+            "feature_set", "*_rows",   "warnings", "warning_text"};
+  }
 
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {

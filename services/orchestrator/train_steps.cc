@@ -1,11 +1,11 @@
 #include "services/orchestrator/train_steps.h"
 
+#include "clients/train_request.h"
+#include "common/config/struct_message.h"
 #include "common/util/strings.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/train_service.grpc.pb.h"
 #include "services/orchestrator/operation_step.h"
-#include "services/train/search.h"
 
 namespace mlpipe::orchestrator {
 namespace {
@@ -17,6 +17,20 @@ class TrainExecutor final : public StepExecutor {
   explicit TrainExecutor(ChannelProvider channel)
       : channel_(std::move(channel)) {}
   std::string version() const override { return "1"; }
+  std::vector<std::string> ResultNames(
+      const v1::StepSpec& step) const override {
+    std::vector<std::string> out = {"job", "best_model", "models"};
+    // Per candidate: its model and its metrics ("gbdt_model", "gbdt_auc").
+    auto it = step.params().fields().find("candidates");
+    if (it != step.params().fields().end()) {
+      for (const auto& c : it->second.list_value().values()) {
+        auto name = c.struct_value().fields().find("name");
+        if (name == c.struct_value().fields().end()) continue;
+        out.push_back(StrCat(name->second.string_value(), "_*"));
+      }
+    }
+    return out;
+  }
 
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
@@ -116,16 +130,9 @@ class TrainExecutor final : public StepExecutor {
     google::protobuf::Struct params = step.params();
     auto& f = *params.mutable_fields();
     for (const char* key : {"split", "features", "dataset"}) f.erase(key);
-    std::string json;
-    if (!google::protobuf::util::MessageToJsonString(params, &json).ok()) {
-      return BadParam(step, "candidates", "not representable");
-    }
     v1::StartTrainingRequest req;
-    google::protobuf::util::JsonParseOptions o;
-    if (auto s = google::protobuf::util::JsonStringToMessage(json, &req, o);
-        !s.ok()) {
-      return BadParam(step, "candidates", std::string(s.message()));
-    }
+    if (auto s = config::StructToMessage(params, "", &req); !s.ok())
+      return InStep(step, s);
     if (req.model().empty()) req.set_model(StepDataset(spec, step));
     if (req.positive_class().empty() && req.task() != "regression" &&
         req.task() != "multiclass") {

@@ -6,6 +6,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "clients/prepare_request.h"
 #include "common/features/transform.h"
 #include "common/metrics/metrics.h"
 #include "common/table/frame_codec.h"
@@ -14,7 +15,6 @@
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
-#include "services/prep/prepare_request.h"
 #include "services/prep/preparer.h"
 
 namespace mlpipe::prep {

@@ -1,14 +1,10 @@
 #include "services/prep/prep_module.h"
 
-#include "common/rpc/channel.h"
-#include "common/rpc/frame_stream.h"
-#include "common/rpc/status.h"
+#include "clients/ingest_client.h"
+#include "clients/split_client.h"
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
-#include "grpcpp/client_context.h"
-#include "services/ingest/ingest_client.h"
 #include "services/prep/prep_service.h"
-#include "services/split/split_client.h"
 
 namespace mlpipe::prep {
 namespace {
@@ -70,86 +66,14 @@ class IngestReader final : public DatasetReader {
   int64_t version_, rows_;
 };
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
-    const std::string& data_dir, PrepModuleOptions options) {
-  std::unique_ptr<PrepModule> m(new PrepModule());
-  m->ingest_address_ = std::move(options.ingest_address);
-  m->split_address_ = std::move(options.split_address);
-  auto store =
-      storage::OpenRocksStore(data_dir + "/prep", Preparer::StorageOptions());
-  if (!store.ok()) return store.status();
-  m->store_ = std::move(*store);
-  auto log = events::EventLog::Open(m->store_.get(), "prep");
-  if (!log.ok()) return log.status();
-  m->log_ = std::move(*log);
-  auto online = OnlineStore::Load(m->store_.get());
-  if (!online.ok()) return online.status();
-  m->online_ = std::move(*online);
-  PrepModule* raw = m.get();
-  m->preparer_ = std::make_unique<Preparer>(
-      std::move(options.preparer), m->store_.get(), m->log_.get(),
-      m->online_.get(),
-      [raw](const std::string& dataset, int64_t version,
-            const ReadScope& scope) {
-        return IngestReader::Open(raw->IngestChannel(), dataset, version,
-                                  scope);
-      },
-      [raw](const std::string& split, const std::string& part,
-            const std::string& dataset, int64_t version) {
-        return raw->SplitPart(split, part, dataset, version);
-      });
-  m->ops_ = std::make_unique<ops::OperationManager>(
-      ops::OperationManagerOptions{.service = "prep"}, m->store_.get());
-  m->ops_->Register(
-      "prepare",
-      [raw](const google::protobuf::Any& any,
-            ops::Progress& progress) -> absl::StatusOr<google::protobuf::Any> {
-        v1::PrepareRequest req;
-        if (!any.UnpackTo(&req))
-          return absl::InternalError("stored prepare request is unreadable");
-        auto fs = raw->preparer_->Prepare(req, progress);
-        if (!fs.ok()) return fs.status();
-        google::protobuf::Any out;
-        out.PackFrom(*fs);
-        return out;
-      });
-  m->service_ =
-      std::make_unique<PrepService>(m->preparer_.get(), m->ops_.get());
-  return m;
-}
-
-void PrepModule::Stop() {
-  if (ingest_events_) ingest_events_->Stop();
-  if (ops_) ops_->Stop();
-}
-
-PrepModule::~PrepModule() {
-  Stop();
-  ingest_events_.reset();
-  service_.reset();
-  ops_.reset();
-  preparer_.reset();
-  online_.reset();
-  log_.reset();
-  store_.reset();
-}
-
-std::shared_ptr<grpc::Channel> PrepModule::IngestChannel() {
-  std::lock_guard lock(mu_);
-  return ingest_channel_;
-}
-
-std::shared_ptr<grpc::Channel> PrepModule::SplitChannel() {
-  std::lock_guard lock(mu_);
-  return split_channel_;
-}
-
-absl::StatusOr<std::vector<uint8_t>> PrepModule::SplitPart(
-    const std::string& split, const std::string& part,
-    const std::string& dataset, int64_t version) {
-  auto got = split::GetSplit(SplitChannel(), split);
+// The rows of a split's part (Preparer's SplitPartRows), from the split
+// service.
+absl::StatusOr<std::vector<uint8_t>> SplitPart(const rpc::Peers& peers,
+                                               const std::string& split,
+                                               const std::string& part,
+                                               const std::string& dataset,
+                                               int64_t version) {
+  auto got = split::GetSplit(peers.Channel("split"), split);
   if (!got.ok()) return got.status();
   const v1::Split& s = *got;
   if (s.dataset() != dataset || s.version() != version) {
@@ -164,7 +88,7 @@ absl::StatusOr<std::vector<uint8_t>> PrepModule::SplitPart(
     return absl::NotFoundError(
         StrCat("fit_on.part: split ", split, " has no part '", part, "'"));
   }
-  auto chunks = split::ReadAssignments(SplitChannel(), split);
+  auto chunks = split::ReadAssignments(peers.Channel("split"), split);
   if (!chunks.ok()) return chunks.status();
   std::vector<uint8_t> rows;
   rows.reserve(s.num_rows());
@@ -175,22 +99,50 @@ absl::StatusOr<std::vector<uint8_t>> PrepModule::SplitPart(
   return rows;
 }
 
-absl::Status PrepModule::Start(std::shared_ptr<grpc::Channel> self) {
-  {
-    std::lock_guard lock(mu_);
-    split_channel_ =
-        split_address_.empty() ? self : rpc::NewChannel(split_address_);
-    ingest_channel_ = ingest_address_.empty()
-                          ? std::move(self)
-                          : rpc::NewChannel(ingest_address_);
-  }
-  if (auto s = ops_->Resume(); !s.ok()) return s;
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
+    const host::ModuleEnv& env, PrepModuleOptions options) {
+  std::unique_ptr<PrepModule> m(new PrepModule(env));
+  if (auto s = m->OpenStore(Preparer::StorageOptions()); !s.ok()) return s;
+  auto online = OnlineStore::Load(m->store());
+  if (!online.ok()) return online.status();
+  OnlineStore* store = m->Own(std::move(*online));
+  const rpc::Peers* peers = &m->peers();
+  m->preparer_ = m->Make<Preparer>(
+      std::move(options.preparer), m->store(), m->outbox(), store,
+      [peers](const std::string& dataset, int64_t version,
+              const ReadScope& scope) {
+        return IngestReader::Open(peers->Channel("ingest"), dataset, version,
+                                  scope);
+      },
+      [peers](const std::string& split, const std::string& part,
+              const std::string& dataset, int64_t version) {
+        return SplitPart(*peers, split, part, dataset, version);
+      });
+  Preparer* preparer = m->preparer_;
+  m->RegisterOperation<v1::PrepareRequest, v1::FeatureSet>(
+      "prepare",
+      [preparer](const v1::PrepareRequest& request, ops::Progress& progress) {
+        return preparer->Prepare(request, progress);
+      });
+  m->AddService(std::make_unique<PrepService>(preparer, m->ops()));
+  return m;
+}
+
+PrepModule::~PrepModule() { Stop(); }
+
+void PrepModule::OnStop() {
+  if (ingest_events_) ingest_events_->Stop();
+}
+
+absl::Status PrepModule::OnStart() {
   ingest_events_ =
       std::make_unique<events::Subscriber>(events::SubscriberOptions{
           .source = "ingest",
-          .channel = [this] { return IngestChannel(); },
+          .channel = [this] { return Peer("ingest"); },
           .cursor = [this]() -> uint64_t {
-            auto raw = store_->Get(kOnline, kIngestCursor);
+            auto raw = store()->Get(kOnline, kIngestCursor);
             return raw.ok() ? std::stoull(*raw) : 0;
           },
           .handle = [this](const v1::Event& e) -> absl::Status {
@@ -204,11 +156,21 @@ absl::Status PrepModule::Start(std::shared_ptr<grpc::Channel> self) {
                   return s;
               }
             }
-            return store_->Put(kOnline, kIngestCursor,
-                               std::to_string(e.sequence()));
+            return store()->Put(kOnline, kIngestCursor,
+                                std::to_string(e.sequence()));
           },
       });
   return absl::OkStatus();
+}
+
+const host::ModuleDef& PrepModuleDef() {
+  static const auto* def = new host::ModuleDef{
+      "prep",
+      [](const host::ModuleEnv& env)
+          -> absl::StatusOr<std::unique_ptr<host::ServiceModule>> {
+        return PrepModule::Open(env, {});
+      }};
+  return *def;
 }
 
 }  // namespace mlpipe::prep

@@ -1,8 +1,8 @@
 #include "services/prep/prep_service.h"
 
+#include "clients/prepare_request.h"
 #include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
-#include "services/prep/prepare_request.h"
 
 namespace mlpipe::prep {
 

@@ -36,7 +36,7 @@ table::Column NumberColumn(std::string name, std::vector<double> values) {
 
 }  // namespace
 
-std::vector<table::Column> PredictionColumns(const Servable& s,
+std::vector<table::Column> PredictionColumns(const serving::Servable& s,
                                              const std::vector<double>& scores,
                                              size_t rows) {
   std::vector<table::Column> out;
@@ -94,7 +94,7 @@ absl::Status BatchScorer::Check(
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<const Servable>> BatchScorer::Model(
+absl::StatusOr<std::shared_ptr<const serving::Servable>> BatchScorer::Model(
     const std::string& model) const {
   auto state = manager_->Current();
   if (auto it = state->versions.find(model); it != state->versions.end())
@@ -105,9 +105,9 @@ absl::StatusOr<std::shared_ptr<const Servable>> BatchScorer::Model(
   }
   auto artifact = models_->GetModel(model);
   if (!artifact.ok()) return artifact.status();
-  auto s = Servable::Load(*artifact);
+  auto s = serving::Servable::Load(*artifact);
   if (!s.ok()) return s.status();
-  return std::shared_ptr<const Servable>(*std::move(s));
+  return std::shared_ptr<const serving::Servable>(*std::move(s));
 }
 
 absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
@@ -118,7 +118,7 @@ absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
   const absl::Time start = absl::Now();
   auto servable = Model(request.model());
   if (!servable.ok()) return servable.status();
-  const Servable& s = **servable;
+  const serving::Servable& s = **servable;
   // A re-run after a crash starts over.
   {
     storage::WriteBatch b;

@@ -17,12 +17,12 @@
 
 #include "absl/status/statusor.h"
 #include "common/ops/operation_manager.h"
+#include "common/serving/servable.h"
 #include "common/storage/store.h"
 #include "common/table/frame_reader.h"
 #include "common/table/table.h"
 #include "mlpipe/v1/score_service.pb.h"
 #include "services/score/model_manager.h"
-#include "services/score/servable.h"
 
 namespace mlpipe::score {
 
@@ -48,7 +48,7 @@ struct BatchScorerOptions {
 
 // The prediction columns of `s`'s outputs for `rows` rows (`scores` is
 // rows x s.width()).
-std::vector<table::Column> PredictionColumns(const Servable& s,
+std::vector<table::Column> PredictionColumns(const serving::Servable& s,
                                              const std::vector<double>& scores,
                                              size_t rows);
 
@@ -74,7 +74,7 @@ class BatchScorer {
 
  private:
   // A deployed version or alias, else the model fetched from train.
-  absl::StatusOr<std::shared_ptr<const Servable>> Model(
+  absl::StatusOr<std::shared_ptr<const serving::Servable>> Model(
       const std::string& model) const;
 
   const BatchScorerOptions options_;

@@ -80,15 +80,6 @@ bool SameRoute(v1::Route a, v1::Route b) {
 
 }  // namespace
 
-std::string PrimaryOf(const v1::Route& route) {
-  int best = -1;
-  for (int i = 0; i < route.targets_size(); ++i) {
-    if (best < 0 || route.targets(i).percent() > route.targets(best).percent())
-      best = i;
-  }
-  return best < 0 ? "" : route.targets(best).model_version();
-}
-
 absl::StatusOr<v1::Route> NextRoute(const v1::Route* current,
                                     const v1::DeployRequest& request,
                                     const std::string& version) {
@@ -216,11 +207,14 @@ absl::StatusOr<std::map<std::string, v1::Route>> Deployments::ReadRoutes()
 }
 
 absl::Status Deployments::Restore() {
-  std::lock_guard lock(mu_);
+  std::lock_guard change(change_mu_);
   auto routes = ReadRoutes();
   if (!routes.ok()) return routes.status();
-  routes_ = std::move(*routes);
-  restored_ = true;
+  {
+    std::lock_guard lock(mu_);
+    routes_ = std::move(*routes);
+    restored_ = true;
+  }
   auto state = manager_->Prepare(routes_, /*partial=*/true);
   if (!state.ok()) return state.status();
   std::string failed;
@@ -236,6 +230,7 @@ absl::Status Deployments::Restore() {
     return absl::UnavailableError(
         StrCat("deployed versions did not load: ", failed));
   }
+  std::lock_guard lock(mu_);
   ready_ = true;
   return absl::OkStatus();
 }
@@ -338,6 +333,7 @@ absl::Status Deployments::Change(std::map<std::string, v1::Route> next,
   }
   // 4. Serve them.
   manager_->Publish(*std::move(state));
+  std::lock_guard lock(mu_);
   routes_ = std::move(next);
   return absl::OkStatus();
 }
@@ -346,7 +342,7 @@ absl::StatusOr<bool> Deployments::Sync() {
   if (registry_ == nullptr) return false;
   auto remote = registry_->Routes();
   if (!remote.ok()) return remote.status();
-  std::lock_guard lock(mu_);
+  std::lock_guard change(change_mu_);
   if (!restored_) {
     return absl::UnavailableError(
         "the scoring service is still reading its deployments");
@@ -378,7 +374,10 @@ absl::StatusOr<bool> Deployments::Sync() {
   }
   if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
   manager_->Publish(*std::move(state));
-  routes_ = std::move(next);
+  {
+    std::lock_guard lock(mu_);
+    routes_ = std::move(next);
+  }
   for (const v1::Route* r : newer) {
     LogInfo("route synced from the registry",
             {{"alias", r->alias()},
@@ -409,7 +408,7 @@ absl::StatusOr<v1::DeployResponse> Deployments::Deploy(
     if (!a.ok()) return Check("deploy", a.status());
     version = a->id();
   }
-  std::lock_guard lock(mu_);
+  std::lock_guard change(change_mu_);
   auto it = routes_.find(r.alias());
   // An alias undeployed before goes on from its last revision.
   v1::Route none;
@@ -461,7 +460,7 @@ absl::StatusOr<v1::ListDeploymentsResponse> Deployments::Undeploy(
     return Check("undeploy",
                  absl::InvalidArgumentError("model_version: required"));
   }
-  std::lock_guard lock(mu_);
+  std::lock_guard change(change_mu_);
   const std::string& v = request.model_version();
   const std::string set_by =
       request.set_by().empty() ? "user:unknown" : request.set_by();
@@ -518,7 +517,7 @@ absl::StatusOr<v1::Route> Deployments::Rollback(
       request.alias().empty() ? default_alias_ : request.alias();
   const std::string set_by =
       request.set_by().empty() ? "rollback" : request.set_by();
-  std::lock_guard lock(mu_);
+  std::lock_guard change(change_mu_);
   // The newest two revisions: the current one and the one before it.
   auto log = History(alias);
   if (absl::IsNotFound(log.status())) log = std::vector<v1::Route>();

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "clients/routes.h"
 #include "common/events/event_log.h"
 #include "common/storage/store.h"
 #include "mlpipe/v1/score_service.pb.h"
@@ -55,8 +56,6 @@ class AliasRegistry {
 absl::StatusOr<v1::Route> NextRoute(const v1::Route* current,
                                     const v1::DeployRequest& request,
                                     const std::string& version);
-// The primary (largest share) version of a route; "" when it has none.
-std::string PrimaryOf(const v1::Route& route);
 
 // Thread-safe; changes are serialized.
 class Deployments {
@@ -92,15 +91,17 @@ class Deployments {
  private:
   // Loads `next` (all or nothing), publishes the changed routes in the
   // registry (compare-and-set on their revisions; undone when a later step
-  // fails), stores them with `events`, then serves them. REQUIRES: mu_ held.
+  // fails), stores them with `events`, then serves them. REQUIRES: change_mu_
+  // held.
   absl::Status Change(std::map<std::string, v1::Route> next,
                       const std::vector<std::string>& changed,
                       std::vector<v1::Event> events, const std::string& set_by);
   absl::StatusOr<std::map<std::string, v1::Route>> ReadRoutes() const;
   // The alias's current revision, or its last logged one once undeployed
-  // (0: never deployed). REQUIRES: mu_ held.
+  // (0: never deployed). REQUIRES: change_mu_ held.
   int64_t LastRevisionLocked(const std::string& alias) const;
-  v1::ListDeploymentsResponse ListLocked() const;  // REQUIRES: mu_ held.
+  // REQUIRES: mu_ or change_mu_ held.
+  v1::ListDeploymentsResponse ListLocked() const;
   // The route with the versions it names.
   v1::DeployResponse Response(const v1::Route& route) const;
   absl::Status Check(const char* kind, absl::Status s) const;
@@ -111,10 +112,17 @@ class Deployments {
   ModelSource* const source_;
   AliasRegistry* const registry_;
   const std::string default_alias_;
+  // Changes (deploy, undeploy, rollback, restore, sync) hold change_mu_
+  // from start to end, loading versions included; they take mu_ only to
+  // publish what they changed. Queries (List, ready) take mu_ alone, so a
+  // slow load never blocks them (LevelDB's compaction / TF Serving's
+  // loader threads do the same).
+  std::mutex change_mu_;
   mutable std::mutex mu_;
-  std::map<std::string, v1::Route> routes_;  // GUARDED_BY(mu_)
-  bool restored_ = false;                    // routes_ read. GUARDED_BY(mu_)
-  bool ready_ = false;  // Every version loaded. GUARDED_BY(mu_)
+  // Written with both held; read with either.
+  std::map<std::string, v1::Route> routes_;
+  bool restored_ = false;  // routes_ read.
+  bool ready_ = false;     // Every version loaded.
 };
 
 }  // namespace mlpipe::score

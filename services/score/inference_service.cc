@@ -130,7 +130,7 @@ void AddTensorMetadata(
 }  // namespace
 
 absl::Status RowsFromInfer(const inference::ModelInferRequest& request,
-                           std::vector<RawRow>* rows) {
+                           std::vector<serving::RawRow>* rows) {
   const bool raw = !request.raw_input_contents().empty();
   if (raw && request.raw_input_contents_size() != request.inputs_size()) {
     return absl::InvalidArgumentError(
@@ -157,7 +157,7 @@ absl::Status RowsFromInfer(const inference::ModelInferRequest& request,
     }
     if (n < 0) {
       n = t.shape(0);
-      rows->assign(n, RawRow());
+      rows->assign(n, serving::RawRow());
     } else if (t.shape(0) != n) {
       return absl::InvalidArgumentError(StrCat("inputs[", t.name(),
                                                "].shape: ", t.shape(0),
@@ -214,7 +214,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
     inference::ModelMetadataResponse* out) {
   auto s = predictor_->Resolve(ModelOf(req->name(), req->version()));
   if (!s.ok()) return rpc::FinishUnary(ctx, s.status());
-  const Servable& m = **s;
+  const serving::Servable& m = **s;
   out->set_name(req->name());
   const v1::ListDeploymentsResponse list = deployments_->List();
   for (const auto& v : list.versions()) {
@@ -263,7 +263,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
     return rpc::FinishUnary(ctx, s);
   auto result = predictor_->Predict(in);
   if (!result.ok()) return rpc::FinishUnary(ctx, result.status());
-  const Servable& s = *result->servable;
+  const serving::Servable& s = *result->servable;
   const int64_t n = static_cast<int64_t>(result->rows());
   const int w = s.width();
   out->set_model_name(req->model_name());

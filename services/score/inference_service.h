@@ -19,7 +19,7 @@ namespace mlpipe::score {
 
 // Rows from the request's input tensors. INVALID_ARGUMENT naming the tensor.
 absl::Status RowsFromInfer(const inference::ModelInferRequest& request,
-                           std::vector<RawRow>* rows);
+                           std::vector<serving::RawRow>* rows);
 
 class InferenceService final
     : public inference::GRPCInferenceService::CallbackService {

@@ -21,15 +21,16 @@ std::vector<std::string> VersionsOf(const v1::Route& route) {
   return out;
 }
 
-const std::shared_ptr<const Servable>& ServingRoute::Pick(double u) const {
+const std::shared_ptr<const serving::Servable>& ServingRoute::Pick(
+    double u) const {
   for (size_t i = 0; i + 1 < targets.size(); ++i) {
     if (u < upper[i]) return targets[i];
   }
   return targets.back();
 }
 
-std::shared_ptr<const Servable> ServingRoute::FallbackFor(
-    const Servable* target) const {
+std::shared_ptr<const serving::Servable> ServingRoute::FallbackFor(
+    const serving::Servable* target) const {
   if (target != targets[primary].get()) return targets[primary];
   if (fallback && fallback.get() != target) return fallback;
   return nullptr;
@@ -39,14 +40,14 @@ ModelManager::ModelManager(ModelSource* source, std::string default_alias,
                            Loader loader)
     : source_(source),
       default_alias_(std::move(default_alias)),
-      loader_(loader ? std::move(loader) : Loader(&Servable::Load)) {
+      loader_(loader ? std::move(loader) : Loader(&serving::Servable::Load)) {
   auto empty = std::make_shared<ServingState>();
   empty->default_alias = default_alias_;
   current_.store(std::move(empty));
 }
 
-absl::StatusOr<std::shared_ptr<const Servable>> ModelManager::LoadVersion(
-    const std::string& version) {
+absl::StatusOr<std::shared_ptr<const serving::Servable>>
+ModelManager::LoadVersion(const std::string& version) {
   {
     std::lock_guard lock(status_mu_);
     auto& st = status_[version];
@@ -55,8 +56,8 @@ absl::StatusOr<std::shared_ptr<const Servable>> ModelManager::LoadVersion(
     st.clear_error();
   }
   absl::Time start = absl::Now();
-  absl::StatusOr<std::shared_ptr<Servable>> loaded =
-      [&]() -> absl::StatusOr<std::shared_ptr<Servable>> {
+  absl::StatusOr<std::shared_ptr<serving::Servable>> loaded =
+      [&]() -> absl::StatusOr<std::shared_ptr<serving::Servable>> {
     auto artifact = source_->GetModel(version);
     if (!artifact.ok()) return artifact.status();
     if (artifact->id() != version) {
@@ -87,7 +88,7 @@ absl::StatusOr<std::shared_ptr<const Servable>> ModelManager::LoadVersion(
   Metrics().load_seconds->Observe(seconds);
   LogInfo("model version loaded",
           {{"version", version}, {"seconds", StrCat(seconds)}});
-  return std::shared_ptr<const Servable>(std::move(*loaded));
+  return std::shared_ptr<const serving::Servable>(std::move(*loaded));
 }
 
 absl::StatusOr<std::shared_ptr<const ServingState>> ModelManager::Prepare(

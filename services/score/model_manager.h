@@ -1,8 +1,8 @@
 // The model lifecycle, after TensorFlow Serving: the deployments (the source)
 // say which versions should be served; the manager loads each missing
-// version (the loader is Servable::Load over the artifact from train) and
-// publishes an immutable ServingState - routes resolved to loaded versions -
-// behind an atomically swapped pointer. A request takes the state once and
+// version (the loader is serving::Servable::Load over the artifact from train)
+// and publishes an immutable ServingState - routes resolved to loaded versions
+// - behind an atomically swapped pointer. A request takes the state once and
 // holds it (and so its versions) for its duration; a new version is loaded
 // before the state that drops the old one is published, and the old one is
 // freed when its last request ends. gRPC-free.
@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/serving/servable.h"
 #include "mlpipe/v1/model.pb.h"
 #include "mlpipe/v1/score_service.pb.h"
-#include "services/score/servable.h"
 
 namespace mlpipe::score {
 
@@ -39,23 +39,24 @@ std::vector<std::string> VersionsOf(const v1::Route& route);
 // A route as requests use it: its versions resolved to loaded servables.
 struct ServingRoute {
   v1::Route route;
-  std::vector<std::shared_ptr<const Servable>> targets;
+  std::vector<std::shared_ptr<const serving::Servable>> targets;
   std::vector<double> upper;  // Cumulative shares of targets, last 1.
   size_t primary = 0;         // The target with the largest share.
-  std::vector<std::shared_ptr<const Servable>> shadows;
-  std::shared_ptr<const Servable> fallback;  // May be null.
+  std::vector<std::shared_ptr<const serving::Servable>> shadows;
+  std::shared_ptr<const serving::Servable> fallback;  // May be null.
   std::string unavailable;  // Why no target is loaded ("" when one is).
 
   // The target for u in [0, 1).
-  const std::shared_ptr<const Servable>& Pick(double u) const;
+  const std::shared_ptr<const serving::Servable>& Pick(double u) const;
   // Who answers when `target` errs or is late: a canary falls back to the
   // primary, the primary to the route's fallback; null when none.
-  std::shared_ptr<const Servable> FallbackFor(const Servable* target) const;
+  std::shared_ptr<const serving::Servable> FallbackFor(
+      const serving::Servable* target) const;
 };
 
 // What requests see. Immutable once published.
 struct ServingState {
-  std::map<std::string, std::shared_ptr<const Servable>> versions;
+  std::map<std::string, std::shared_ptr<const serving::Servable>> versions;
   std::map<std::string, ServingRoute> routes;
   std::string default_alias;
 };
@@ -63,9 +64,10 @@ struct ServingState {
 // Thread-safe.
 class ModelManager {
  public:
-  // Makes a servable of an artifact: Servable::Load unless given.
-  using Loader = std::function<absl::StatusOr<std::shared_ptr<Servable>>(
-      const v1::ModelArtifact&)>;
+  // Makes a servable of an artifact: serving::Servable::Load unless given.
+  using Loader =
+      std::function<absl::StatusOr<std::shared_ptr<serving::Servable>>(
+          const v1::ModelArtifact&)>;
   ModelManager(ModelSource* source, std::string default_alias,
                Loader loader = nullptr);
 
@@ -87,7 +89,7 @@ class ModelManager {
   std::vector<v1::LoadedVersion> Versions() const;
 
  private:
-  absl::StatusOr<std::shared_ptr<const Servable>> LoadVersion(
+  absl::StatusOr<std::shared_ptr<const serving::Servable>> LoadVersion(
       const std::string& version);
 
   ModelSource* const source_;

@@ -51,7 +51,7 @@ absl::Status Count(absl::Status s) {
   return s;
 }
 
-google::protobuf::Struct ToStruct(const RawRow& row) {
+google::protobuf::Struct ToStruct(const serving::RawRow& row) {
   google::protobuf::Struct s;
   auto& f = *s.mutable_fields();
   for (const auto& [name, v] : row) {
@@ -81,7 +81,7 @@ std::string NewPredictionId() {
 
 struct Predictor::Routed {
   const ServingRoute* route = nullptr;  // Into the state; null: a version.
-  std::shared_ptr<const Servable> target;
+  std::shared_ptr<const serving::Servable> target;
   std::string alias;
 };
 
@@ -144,7 +144,7 @@ absl::StatusOr<Predictor::Routed> Predictor::Route(
                                     model, "' is deployed"));
 }
 
-absl::StatusOr<std::shared_ptr<const Servable>> Predictor::Resolve(
+absl::StatusOr<std::shared_ptr<const serving::Servable>> Predictor::Resolve(
     const std::string& model) const {
   auto state = manager_->Current();
   PredictInput in;
@@ -155,7 +155,8 @@ absl::StatusOr<std::shared_ptr<const Servable>> Predictor::Resolve(
   return r->route ? r->route->targets[r->route->primary] : r->target;
 }
 
-absl::Status Predictor::Features(const Servable& s, const PredictInput& input,
+absl::Status Predictor::Features(const serving::Servable& s,
+                                 const PredictInput& input,
                                  std::vector<double>* x) {
   if (input.entity_keys.empty())
     return s.Features(input.rows, input.ignore_extra, x);
@@ -191,8 +192,8 @@ absl::Status Predictor::Features(const Servable& s, const PredictInput& input,
   return s.CheckFeatures(x->data(), input.entity_keys.size(), "entity_keys");
 }
 
-absl::Status Predictor::Run(const Servable& s, const PredictInput& input,
-                            std::vector<double>* x,
+absl::Status Predictor::Run(const serving::Servable& s,
+                            const PredictInput& input, std::vector<double>* x,
                             std::vector<double>* scores) {
   if (auto st = Features(s, input, x); !st.ok()) return st;
   const size_t rows = x->size() / std::max<size_t>(1, s.num_features());
@@ -200,7 +201,7 @@ absl::Status Predictor::Run(const Servable& s, const PredictInput& input,
                            scores);
 }
 
-absl::Status Predictor::RunWithin(std::shared_ptr<const Servable> s,
+absl::Status Predictor::RunWithin(std::shared_ptr<const serving::Servable> s,
                                   const PredictInput& input,
                                   absl::Duration budget, std::vector<double>* x,
                                   std::vector<double>* scores) {
@@ -279,7 +280,7 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
   out.servable = routed->target;
   std::vector<double> x;
   const ServingRoute* route = routed->route;
-  const std::shared_ptr<const Servable> fallback =
+  const std::shared_ptr<const serving::Servable> fallback =
       route ? route->FallbackFor(routed->target.get()) : nullptr;
   const double budget_ms = route ? route->route.latency_budget_ms() : 0;
   absl::Status st;
@@ -349,7 +350,7 @@ void Predictor::Shadow(const ServingRoute& route, const PredictInput& input,
   }
 }
 
-void Predictor::Log(const Servable& s, const std::string& alias,
+void Predictor::Log(const serving::Servable& s, const std::string& alias,
                     const PredictInput& input, const std::vector<double>& x,
                     const std::vector<double>& scores,
                     const std::vector<std::string>& ids, bool shadow,

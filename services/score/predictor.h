@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/serving/servable.h"
 #include "common/util/task_pool.h"
 #include "services/score/model_manager.h"
 #include "services/score/prediction_log.h"
-#include "services/score/servable.h"
 
 namespace mlpipe::score {
 
@@ -44,7 +44,7 @@ struct PredictorOptions {
 // One request, whatever protocol it came by.
 struct PredictInput {
   std::string model;  // Version, alias, model name, or "": default alias.
-  std::vector<RawRow> rows;
+  std::vector<serving::RawRow> rows;
   std::vector<std::string> entity_keys;  // Instead of rows.
   std::string routing_key;
   bool ignore_extra = false;
@@ -52,10 +52,11 @@ struct PredictInput {
 
 // One version's outputs for every row.
 struct PredictOutput {
-  std::shared_ptr<const Servable> servable;  // The version that answered.
-  std::string alias;                         // "" when named explicitly.
-  std::vector<double> scores;                // rows x servable->width().
-  std::vector<std::string> ids;              // Prediction ids.
+  std::shared_ptr<const serving::Servable>
+      servable;                  // The version that answered.
+  std::string alias;             // "" when named explicitly.
+  std::vector<double> scores;    // rows x servable->width().
+  std::vector<std::string> ids;  // Prediction ids.
   bool fallback = false;
   size_t rows() const { return ids.size(); }
 };
@@ -74,7 +75,7 @@ class Predictor {
   absl::StatusOr<PredictOutput> Predict(const PredictInput& input);
 
   // The servable `model` names now (for metadata); NOT_FOUND otherwise.
-  absl::StatusOr<std::shared_ptr<const Servable>> Resolve(
+  absl::StatusOr<std::shared_ptr<const serving::Servable>> Resolve(
       const std::string& model) const;
 
  private:
@@ -83,19 +84,19 @@ class Predictor {
   absl::StatusOr<Routed> Route(const ServingState& state,
                                const PredictInput& input) const;
   // The features of the input for `s` (rows x s.num_features()).
-  absl::Status Features(const Servable& s, const PredictInput& input,
+  absl::Status Features(const serving::Servable& s, const PredictInput& input,
                         std::vector<double>* x);
   // Features + model on the calling thread.
-  absl::Status Run(const Servable& s, const PredictInput& input,
+  absl::Status Run(const serving::Servable& s, const PredictInput& input,
                    std::vector<double>* x, std::vector<double>* scores);
   // Runs `s` on a worker and waits up to `budget`; DEADLINE_EXCEEDED when
   // late (the work finishes unobserved).
-  absl::Status RunWithin(std::shared_ptr<const Servable> s,
+  absl::Status RunWithin(std::shared_ptr<const serving::Servable> s,
                          const PredictInput& input, absl::Duration budget,
                          std::vector<double>* x, std::vector<double>* scores);
   void Shadow(const ServingRoute& route, const PredictInput& input,
               const std::vector<std::string>& ids);
-  void Log(const Servable& s, const std::string& alias,
+  void Log(const serving::Servable& s, const std::string& alias,
            const PredictInput& input, const std::vector<double>& x,
            const std::vector<double>& scores,
            const std::vector<std::string>& ids, bool shadow, bool fallback,

@@ -10,10 +10,12 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 
-namespace mlpipe::score {
+namespace mlpipe::serving {
 
 // One loaded version's series, made once per load so that requests do no
 // label look-ups.
+// (Declared by common/serving/servable.h, which holds it for the scoring
+// service.)
 struct ServableMetrics {
   // mlpipe_score_predictions_total{model, version, outcome}: rows.
   prometheus::Counter* ok = nullptr;        // Answered by the routed version.
@@ -27,6 +29,12 @@ struct ServableMetrics {
   // mlpipe_score_predict_seconds{model, version}.
   prometheus::Histogram* seconds = nullptr;
 };
+
+}  // namespace mlpipe::serving
+
+namespace mlpipe::score {
+
+using serving::ServableMetrics;
 
 std::shared_ptr<ServableMetrics> NewServableMetrics(const std::string& model,
                                                     const std::string& version);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "common/features/test_data.h"
 #include "common/features/transform.h"
 #include "common/ml/artifact.h"
@@ -38,8 +39,9 @@ const table::Table& Credit() {
   return *t;
 }
 
-RawRow RowOf(const table::Table& t, size_t r, bool with_label = false) {
-  RawRow row;
+serving::RawRow RowOf(const table::Table& t, size_t r,
+                      bool with_label = false) {
+  serving::RawRow row;
   for (const auto& c : t.columns) {
     if (c.name == "Status" && !with_label) continue;
     if (!c.IsValid(r)) {
@@ -250,7 +252,7 @@ class ScoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  ModelManager::Loader loader_;  // Null: Servable::Load.
+  ModelManager::Loader loader_;  // Null: serving::Servable::Load.
   FakeTrain train_;
   FakeRegistry registry_;
   std::unique_ptr<storage::Store> store_;
@@ -262,9 +264,9 @@ class ScoreTest : public ::testing::Test {
 };
 
 TEST_F(ScoreTest, ServableFeaturesAreTheBatchTransformBitForBit) {
-  auto s = Servable::Load(M().gbdt);
+  auto s = serving::Servable::Load(M().gbdt);
   ASSERT_TRUE(s.ok()) << s.status();
-  std::vector<RawRow> rows;
+  std::vector<serving::RawRow> rows;
   for (size_t r = 0; r < Credit().num_rows; ++r)
     rows.push_back(RowOf(Credit(), r));
   std::vector<double> x;
@@ -286,9 +288,9 @@ TEST_F(ScoreTest, ServableFeaturesAreTheBatchTransformBitForBit) {
 }
 
 TEST_F(ScoreTest, InputErrorsNameEveryField) {
-  auto s = Servable::Load(M().logreg);
+  auto s = serving::Servable::Load(M().logreg);
   ASSERT_TRUE(s.ok());
-  RawRow row = RowOf(Credit(), 0);
+  serving::RawRow row = RowOf(Credit(), 0);
   row.erase("Income");
   row.erase("Debt");
   row["Age"] = std::string("thirty");
@@ -304,13 +306,13 @@ TEST_F(ScoreTest, InputErrorsNameEveryField) {
         "rows[0].Bogus: unknown field", "rows[0].Price: not a finite number"})
     EXPECT_THAT(std::string(st.message()), HasSubstr(part));
   // Unknown fields may be ignored on request.
-  RawRow extra = RowOf(Credit(), 0);
+  serving::RawRow extra = RowOf(Credit(), 0);
   extra["Bogus"] = 1.0;
   EXPECT_TRUE((*s)->Features({extra}, true, &x).ok());
   // A tampered artifact does not load.
   v1::ModelArtifact bad = M().logreg;
   bad.set_algorithm("gbdt");
-  EXPECT_TRUE(absl::IsDataLoss(Servable::Load(bad).status()));
+  EXPECT_TRUE(absl::IsDataLoss(serving::Servable::Load(bad).status()));
 }
 
 TEST_F(ScoreTest, MissingValuesOnlyWhereTheModelTakesThem) {
@@ -331,14 +333,14 @@ TEST_F(ScoreTest, MissingValuesOnlyWhereTheModelTakesThem) {
     complete.columns.push_back(std::move(k));
   }
   complete.num_rows = complete.columns[0].size();
-  auto lin = Servable::Load(
+  auto lin = serving::Servable::Load(
       Artifact("logistic_regression", 7, R"({"C": 1})", kNoImpute, complete));
-  auto trees =
-      Servable::Load(Artifact("gbdt", 8, R"({"rounds": 5})", kNoImpute));
+  auto trees = serving::Servable::Load(
+      Artifact("gbdt", 8, R"({"rounds": 5})", kNoImpute));
   ASSERT_TRUE(lin.ok() && trees.ok());
-  RawRow row = {{"Income", std::monostate()},
-                {"Seniority", 3.0},
-                {"Home", std::string("rent")}};
+  serving::RawRow row = {{"Income", std::monostate()},
+                         {"Seniority", 3.0},
+                         {"Home", std::string("rent")}};
   std::vector<double> x;
   absl::Status st = (*lin)->Features({row}, false, &x);
   EXPECT_TRUE(absl::IsInvalidArgument(st));
@@ -559,7 +561,7 @@ TEST_F(ScoreTest, SplitTrafficIsStickyAndWeighted) {
 TEST_F(ScoreTest, OldVersionLivesUntilItsLastRequestEnds) {
   ASSERT_TRUE(Deploy("credit:1").ok());
   auto held = manager_->Current();  // As a request holds it.
-  std::weak_ptr<const Servable> v1 = held->versions.at("credit:1");
+  std::weak_ptr<const serving::Servable> v1 = held->versions.at("credit:1");
   ASSERT_TRUE(Deploy("credit:2").ok());
   v1::UndeployRequest u;
   u.set_model_version("credit:1");  // Also drops it as the fallback.
@@ -591,11 +593,11 @@ TEST_F(ScoreTest, FallbackAnswersWhenTheRoutedVersionFailsOrIsLate) {
     train_.Add(a);
   }
   loader_ = [](const v1::ModelArtifact& a)
-      -> absl::StatusOr<std::shared_ptr<Servable>> {
+      -> absl::StatusOr<std::shared_ptr<serving::Servable>> {
     auto m = ml::LoadModel(a.task(), a.feature_names_size(), a.classes_size(),
                            a.learned());
     if (!m.ok()) return m.status();
-    if (a.version() < 3) return Servable::Create(a, std::move(*m));
+    if (a.version() < 3) return serving::Servable::Create(a, std::move(*m));
     struct Faulty final : ml::Model {
       std::unique_ptr<ml::Model> inner;
       bool fail;
@@ -615,7 +617,7 @@ TEST_F(ScoreTest, FallbackAnswersWhenTheRoutedVersionFailsOrIsLate) {
     auto f = std::make_unique<Faulty>();
     f->inner = std::move(*m);
     f->fail = a.version() == 3;
-    return Servable::Create(a, std::move(f));
+    return serving::Servable::Create(a, std::move(f));
   };
   CloseAll();
   OpenAll();
@@ -819,6 +821,40 @@ TEST_F(ScoreTest, BatchScoresDatasetsWithTheSameCodeAsPredict) {
   auto failed = scorer.Run(bad, progress2);
   EXPECT_THAT(std::string(failed.status().message()),
               HasSubstr("keep_columns: 'Nope'"));
+}
+
+}  // namespace
+}  // namespace mlpipe::score
+
+namespace mlpipe::score {
+namespace {
+
+TEST_F(ScoreTest, ListDeploymentsAnswersWhileAVersionLoads) {
+  // TEST hook: loading takes a second, as a large artifact would.
+  CloseAll();
+  std::atomic<bool> loading{false};
+  loader_ = [&loading](const v1::ModelArtifact& artifact) {
+    loading = true;
+    absl::SleepFor(absl::Seconds(1));
+    return serving::Servable::Load(artifact);
+  };
+  OpenAll();
+  std::thread deploy([this] { EXPECT_TRUE(Deploy("credit:1").ok()); });
+  while (!loading) absl::SleepFor(absl::Milliseconds(1));
+  const absl::Time start = absl::Now();
+  v1::ListDeploymentsResponse during = deployments_->List();
+  const bool ready = deployments_->ready();
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_LT(took, absl::Milliseconds(100));
+  EXPECT_TRUE(ready);
+  EXPECT_EQ(during.routes_size(), 0);  // Not served before it is loaded.
+  bool shown_loading = false;
+  for (const auto& v : during.versions())
+    shown_loading |=
+        v.model_version() == "credit:1" && v.state() == v1::LOADING;
+  EXPECT_TRUE(shown_loading);
+  deploy.join();
+  EXPECT_EQ(deployments_->List().routes_size(), 1);
 }
 
 }  // namespace

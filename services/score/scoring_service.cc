@@ -7,11 +7,11 @@
 namespace mlpipe::score {
 
 absl::Status RowsFromRequest(const v1::PredictRequest& request,
-                             std::vector<RawRow>* rows) {
+                             std::vector<serving::RawRow>* rows) {
   using google::protobuf::Value;
   rows->resize(request.rows_size());
   for (int r = 0; r < request.rows_size(); ++r) {
-    RawRow& row = (*rows)[r];
+    serving::RawRow& row = (*rows)[r];
     for (const auto& [name, v] : request.rows(r).fields()) {
       switch (v.kind_case()) {
         case Value::kNumberValue:
@@ -39,7 +39,7 @@ absl::Status RowsFromRequest(const v1::PredictRequest& request,
 }
 
 void FillResponse(const PredictOutput& out, v1::PredictResponse* response) {
-  const Servable& s = *out.servable;
+  const serving::Servable& s = *out.servable;
   response->set_model_version(s.version());
   response->set_alias(out.alias);
   response->set_task(s.summary().task());

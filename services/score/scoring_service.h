@@ -15,7 +15,7 @@ namespace mlpipe::score {
 // Rows of a PredictRequest as raw fields. INVALID_ARGUMENT naming a value
 // that is not a number, string or null.
 absl::Status RowsFromRequest(const v1::PredictRequest& request,
-                             std::vector<RawRow>* rows);
+                             std::vector<serving::RawRow>* rows);
 // The response for `out`.
 void FillResponse(const PredictOutput& out, v1::PredictResponse* response);
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "clients/split_spec.h"
 #include "common/table/table.h"
 #include "mlpipe/v1/split.pb.h"
 
@@ -19,7 +20,6 @@ namespace mlpipe::split {
 
 constexpr uint8_t kNoPart = 255;
 constexpr uint8_t kNoFold = 255;
-constexpr int kMaxParts = 16;
 // A numeric label with at most this many distinct integral values is a class
 // label (e.g. 0/1); otherwise it is continuous and stratified by deciles.
 constexpr int kMaxNumericClasses = 20;
@@ -66,17 +66,6 @@ class InputsBuilder {
   std::unordered_map<std::string, int32_t> name_codes_;
 };
 
-// Checks and normalizes a spec: strategy known, parts (2..3 by ratio, or
-// one part with folds; default train/test 0.8/0.2 for the ratio strategies),
-// ratios > 0 summing to 1, the columns the strategy needs, cut-offs.
-// INVALID_ARGUMENT naming the field. Parts are put in canonical order
-// (train, eval/validation, test, then by name).
-absl::Status NormalizeSpec(v1::SplitSpec* spec);
-
-// Checks a CreateSplit request without reading data (the RPC's fast path,
-// and the orchestrator's check of a pipeline's split steps).
-absl::Status CheckSplitSpec(const v1::SplitSpec& spec);
-
 struct Assignment {
   std::vector<std::string> part_names;
   std::vector<uint8_t> parts;  // One per row; kNoPart when in no part.
@@ -87,11 +76,8 @@ struct Assignment {
 absl::StatusOr<Assignment> Assign(const v1::SplitSpec& spec,
                                   const SplitInputs& in);
 
-// The codes Summarize warns with: "empty_part, small_part, ..." and a test.
-const std::vector<std::string>& WarningCodes();
-bool IsWarningCode(const std::string& code);
-
-// Counts, label distribution per part and warnings (see SplitWarning).
+// Counts, label distribution per part and warnings (see SplitWarning; the
+// codes are WarningCodes()).
 void Summarize(const v1::SplitSpec& spec, const SplitInputs& in,
                const Assignment& a, v1::Split* out);
 

@@ -387,8 +387,9 @@ TEST(HashTest, StableWhenRowsAreAppended) {
     ASSERT_EQ(before.a.parts[i], after.a.parts[i]) << "row " << i << " moved";
   // A key's part is the same wherever it appears.
   for (size_t i = 5000; i < ids.size(); ++i)
-    if ((i - 5000) % 2 == 0)
+    if ((i - 5000) % 2 == 0) {
       EXPECT_EQ(after.a.parts[i], after.a.parts[i - 5000]);
+    }
   auto n = Sizes(after.a);
   EXPECT_NEAR(n[0] / 8000.0, 0.7, 0.03);
 }

@@ -52,8 +52,10 @@ struct Metrics {
   }
 };
 
+// Chunk indices have 10 digits, so keys sort in row order: a split has
+// fewer than 2^32 rows (Assign refuses more), hence fewer than 10^10 chunks.
 std::string ChunkKey(const std::string& id, int64_t index) {
-  char buf[16];
+  char buf[24];
   std::snprintf(buf, sizeof(buf), "%010lld", static_cast<long long>(index));
   return StrCat(id, "/", buf);
 }

@@ -1,65 +1,40 @@
 #include "services/train/train_module.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
-#include <thread>
 
+#include "absl/flags/flag.h"
+#include "clients/peer_reads.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/status.h"
-#include "common/util/strings.h"
+#include "grpcpp/client_context.h"
 #include "mlpipe/v1/train_service.grpc.pb.h"
-#include "services/prep/prep_client.h"
-#include "services/split/split_client.h"
 #include "services/train/training_service.h"
 
+ABSL_FLAG(
+    std::string, train_replicas, "",
+    "Train replicas that run trials, round robin: "
+    "\"ipv4:10.0.0.1:7000,10.0.0.2:7000\" "
+    "or \"dns:///train-headless:7000\"; empty: trials run in this process.");
+ABSL_FLAG(int, train_parallel_trials, 2, "Trials of one job trained at once.");
+ABSL_FLAG(int, train_threads_per_candidate, 1,
+          "Threads per trial when the request does not say.");
+ABSL_FLAG(
+    int, train_checkpoint_every, 10,
+    "Rounds / iterations between checkpoints when the request does not say.");
+ABSL_FLAG(int, train_parallel_jobs, 1, "Training jobs run at once.");
+
 namespace mlpipe::train {
+namespace {
 
-// TrainSources over gRPC: splits from the split service, feature sets and
-// transforms from prep.
-class TrainModule::GrpcSources final : public TrainSources {
- public:
-  void Connect(std::shared_ptr<grpc::Channel> split,
-               std::shared_ptr<grpc::Channel> prep) {
-    std::lock_guard lock(mu_);
-    split_ = std::move(split);
-    prep_ = std::move(prep);
-  }
-
-  absl::StatusOr<v1::Split> GetSplit(const std::string& id) override {
-    return split::GetSplit(Split(), id);
-  }
-  absl::StatusOr<v1::FeatureSet> GetFeatureSet(const std::string& id) override {
-    return prep::GetFeatureSet(Prep(), id);
-  }
-  absl::StatusOr<v1::FittedTransform> GetTransform(
-      const std::string& id) override {
-    return prep::GetTransform(Prep(), id);
-  }
-  absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadFeatures(
-      const v1::ReadFeaturesRequest& request) override {
-    return prep::ReadFeatures(Prep(), request);
-  }
-  absl::StatusOr<std::vector<v1::SplitAssignments>> ReadAssignments(
-      const std::string& split) override {
-    return split::ReadAssignments(Split(), split);
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> Split() {
-    std::lock_guard lock(mu_);
-    return split_;
-  }
-  std::shared_ptr<grpc::Channel> Prep() {
-    std::lock_guard lock(mu_);
-    return prep_;
-  }
-  std::mutex mu_;
-  std::shared_ptr<grpc::Channel> split_, prep_;  // GUARDED_BY(mu_)
-};
+// TrainSources through the peers: splits from the split service, feature
+// sets and transforms from prep.
+using PeerSources = clients::PeerReads<TrainSources>;
 
 // Trials on train replicas: one TrainTrial call each, spread round robin by
 // the channel; the call is cancelled when the job is.
-class TrainModule::RemoteTrials final : public TrialRunner {
+class RemoteTrials final : public TrialRunner {
  public:
   explicit RemoteTrials(const std::string& target)
       : stub_(v1::Training::NewStub(rpc::NewChannel(target))) {}
@@ -92,70 +67,46 @@ class TrainModule::RemoteTrials final : public TrialRunner {
   std::unique_ptr<v1::Training::Stub> stub_;
 };
 
+TrainModuleOptions TrainOptionsFromFlags() {
+  TrainModuleOptions o;
+  o.replicas = absl::GetFlag(FLAGS_train_replicas);
+  o.parallel_jobs = absl::GetFlag(FLAGS_train_parallel_jobs);
+  o.trainer.parallel_trials = absl::GetFlag(FLAGS_train_parallel_trials);
+  o.trainer.threads_per_candidate =
+      absl::GetFlag(FLAGS_train_threads_per_candidate);
+  o.trainer.checkpoint_every = absl::GetFlag(FLAGS_train_checkpoint_every);
+  return o;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<TrainModule>> TrainModule::Open(
-    const std::string& data_dir, TrainModuleOptions options) {
-  std::unique_ptr<TrainModule> m(new TrainModule());
-  m->options_ = std::move(options);
-  auto store =
-      storage::OpenRocksStore(data_dir + "/train", Trainer::StorageOptions());
-  if (!store.ok()) return store.status();
-  m->store_ = std::move(*store);
-  auto log = events::EventLog::Open(m->store_.get(), "train");
-  if (!log.ok()) return log.status();
-  m->log_ = std::move(*log);
-  m->sources_ = std::make_unique<GrpcSources>();
-  TrainerOptions trainer = m->options_.trainer;
-  if (!m->options_.replicas.empty()) {
-    m->replicas_ = std::make_unique<RemoteTrials>(m->options_.replicas);
-    trainer.replicas = m->replicas_.get();
-  }
-  m->trainer_ = std::make_unique<Trainer>(trainer, m->store_.get(),
-                                          m->log_.get(), m->sources_.get());
-  m->ops_ = std::make_unique<ops::OperationManager>(
-      ops::OperationManagerOptions{
-          .service = "train",
-          .workers = std::max(1, m->options_.parallel_jobs)},
-      m->store_.get());
-  Trainer* t = m->trainer_.get();
-  m->ops_->Register(
+    const host::ModuleEnv& env, TrainModuleOptions options) {
+  std::unique_ptr<TrainModule> m(new TrainModule(env));
+  if (auto s = m->OpenStore(Trainer::StorageOptions()); !s.ok()) return s;
+  auto* sources = m->Make<PeerSources>(m->peers());
+  TrainerOptions trainer = options.trainer;
+  if (!options.replicas.empty())
+    trainer.replicas = m->Make<RemoteTrials>(options.replicas);
+  auto* t = m->Make<Trainer>(trainer, m->store(), m->outbox(), sources);
+  m->EnableOperations({.workers = std::max(1, options.parallel_jobs)});
+  m->RegisterOperation<v1::StartTrainingRequest, v1::TrainingResult>(
       "train",
-      [t](const google::protobuf::Any& any,
-          ops::Progress& progress) -> absl::StatusOr<google::protobuf::Any> {
-        v1::StartTrainingRequest req;
-        if (!any.UnpackTo(&req))
-          return absl::InternalError("stored training request is unreadable");
-        auto result = t->Run(req, progress);
-        if (!result.ok()) return result.status();
-        google::protobuf::Any out;
-        out.PackFrom(*result);
-        return out;
+      [t](const v1::StartTrainingRequest& request, ops::Progress& progress) {
+        return t->Run(request, progress);
       });
-  m->service_ = std::make_unique<TrainingService>(t, m->ops_.get());
+  m->AddService(std::make_unique<TrainingService>(t, m->ops()));
   return m;
 }
 
-void TrainModule::Stop() {
-  if (ops_) ops_->Stop();
-}
-
-TrainModule::~TrainModule() {
-  Stop();
-  service_.reset();
-  ops_.reset();
-  trainer_.reset();
-  replicas_.reset();
-  sources_.reset();
-  log_.reset();
-  store_.reset();
-}
-
-absl::Status TrainModule::Start(std::shared_ptr<grpc::Channel> self) {
-  sources_->Connect(
-      options_.split_address.empty() ? self
-                                     : rpc::NewChannel(options_.split_address),
-      options_.prep_address.empty() ? self
-                                    : rpc::NewChannel(options_.prep_address));
-  return ops_->Resume();
+const host::ModuleDef& TrainModuleDef() {
+  static const auto* def = new host::ModuleDef{
+      "train",
+      [](const host::ModuleEnv& env)
+          -> absl::StatusOr<std::unique_ptr<host::ServiceModule>> {
+        return TrainModule::Open(env, TrainOptionsFromFlags());
+      }};
+  return *def;
 }
 
 }  // namespace mlpipe::train

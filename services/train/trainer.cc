@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "clients/train_request.h"
 #include "common/eval/score.h"
 #include "common/metrics/metrics.h"
 #include "common/ml/model.h"
@@ -19,7 +20,6 @@
 #include "common/table/typing.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
-#include "services/train/search.h"
 
 namespace mlpipe::train {
 namespace {

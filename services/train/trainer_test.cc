@@ -1,6 +1,7 @@
 // The training domain without gRPC: search spaces and the model store.
 #include "services/train/trainer.h"
 
+#include "clients/train_request.h"
 #include "common/ml/artifact.h"
 #include "common/storage/store.h"
 #include "common/util/testing.h"
@@ -8,7 +9,6 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "services/train/model_store.h"
-#include "services/train/search.h"
 
 namespace mlpipe::train {
 namespace {

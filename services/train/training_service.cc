@@ -1,9 +1,9 @@
 #include "services/train/training_service.h"
 
+#include "clients/train_request.h"
 #include "common/rpc/status.h"
 #include "common/rpc/watch_reactor.h"
 #include "common/util/strings.h"
-#include "services/train/search.h"
 
 namespace mlpipe::train {
 namespace {

@@ -32,16 +32,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+class CliError(Exception):
+    """A command that failed; an Exception (not SystemExit), so wait_for retries it."""
+
+
 def wait_for(check, seconds, what):
     deadline = time.time() + seconds
+    last = None
     while time.time() < deadline:
         try:
             if check():
                 return
-        except Exception:
-            pass
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last = e
         time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
+    raise SystemExit(f"timed out waiting for {what}" + (f"; last error: {last}" if last else ""))
 
 
 def main():
@@ -78,7 +83,7 @@ def run(bin_dir, work, procs):
         r = subprocess.run([os.path.join(bin_dir, "mlpipe"), *args], env=env,
                            capture_output=True, text=True, input=stdin, timeout=600)
         if r.returncode != 0:
-            raise SystemExit(f"mlpipe {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
+            raise CliError(f"mlpipe {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
         return r.stdout
 
     # Prometheus, scraping it every second with mlpipe's rules.
@@ -197,4 +202,7 @@ def substitute(expr):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except CliError as e:
+        raise SystemExit(str(e))

@@ -160,6 +160,29 @@ TEST_F(CliTest, ListShowDeleteAndExitCodes) {
   EXPECT_THAT(down.err, HasSubstr("cannot reach the mlpipe server"));
 }
 
+TEST_F(CliTest, APipelineWithATypoIsRefusedBeforeItsFileIsUploaded) {
+  // The example pipeline with one misspelt key deep inside a transform.
+  std::string yaml = ReadFile(SourcePath("examples/credit/pipeline.yaml"));
+  const std::string good = "impute: mode,";
+  ASSERT_NE(yaml.find(good), std::string::npos);
+  yaml.replace(yaml.find(good), good.size(),
+               "impute: {strategy: mode, fill: x},");
+  const std::string dir = dir_.path() + "/p";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(SourcePath("examples/credit/credit.csv"),
+                             dir + "/credit.csv");
+  std::ofstream(dir + "/pipeline.yaml") << yaml;
+  auto r = server_.Cli({"run", dir + "/pipeline.yaml"});
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("pipeline.yaml:33: steps.features.transforms[2]"
+                               ".impute.fill: unknown key"));
+  // Nothing was uploaded.
+  auto list = server_.Cli({"--output", "json", "datasets", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(FromJson<v1::ListDatasetsResponse>(list.out).datasets_size(), 0)
+      << list.out;
+}
+
 TEST_F(CliTest, MetricsPassPromtool) {
   ASSERT_EQ(server_
                 .Cli({"ingest", "--dataset", "a", "--file",

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/features/test_data.h"
+#include "common/serving/servable.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -23,7 +24,6 @@
 #include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "mlpipe/v1/score_service.grpc.pb.h"
 #include "mlpipe/v1/train_service.grpc.pb.h"
-#include "services/score/servable.h"
 #include "tests/integration/harness.h"
 
 namespace mlpipe::testing {
@@ -123,7 +123,7 @@ TEST_F(ScoreE2eTest, PipelineDeploysAndServesTheSameBitsAsTheModel) {
     req.set_id(deployed);
     ASSERT_TRUE(v1::Training::NewStub(ch)->GetModel(&ctx, req, &artifact).ok());
   }
-  auto servable = score::Servable::Load(artifact);
+  auto servable = serving::Servable::Load(artifact);
   ASSERT_TRUE(servable.ok()) << servable.status().ToString();
   const size_t n = 500;
   const table::Table& credit = features::testdata::Credit();

@@ -1,0 +1,20 @@
+// Client helpers for what sends the monitoring service its inputs.
+#ifndef MLPIPE_CLIENTS_MONITOR_CLIENT_H_
+#define MLPIPE_CLIENTS_MONITOR_CLIENT_H_
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "grpcpp/channel.h"
+#include "mlpipe/v1/monitor_service.pb.h"
+
+namespace mlpipe::monitor {
+
+// Sends one batch of prediction records in one LogPredictions stream,
+// waiting at most 30 s; OK once the monitor has made them durable.
+absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
+                            const v1::PredictionBatch& batch);
+
+}  // namespace mlpipe::monitor
+
+#endif  // MLPIPE_CLIENTS_MONITOR_CLIENT_H_

@@ -1,0 +1,165 @@
+// The base every service module derives from, and how a module is declared
+// to the server binaries. A module owns its RocksDB store, its outbox, its
+// long-running operations, its domain objects and its gRPC adapters, and
+// tears them down in one order:
+//
+//   Stop():     background loops -> operations -> OnStop()
+//   destroyed:  gRPC services -> operations -> parts (reverse of adoption)
+//               -> outbox -> store
+//
+// A module's own code is then only what is particular to it: which column
+// families, which domain objects, which operations and services.
+#ifndef MLPIPE_SERVICES_HOST_MODULE_H_
+#define MLPIPE_SERVICES_HOST_MODULE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/events/event_log.h"
+#include "common/ops/operation_manager.h"
+#include "common/rpc/peers.h"
+#include "common/storage/store.h"
+#include "common/util/background_loop.h"
+#include "google/protobuf/any.pb.h"
+#include "services/host/host.h"
+
+namespace mlpipe::host {
+
+// What a module is opened with.
+struct ModuleEnv {
+  // NOLINTNEXTLINE(google-explicit-constructor): a data dir alone is an env.
+  ModuleEnv(std::string data_dir, std::shared_ptr<rpc::Peers> peers = nullptr)
+      : data_dir(std::move(data_dir)), peers(std::move(peers)) {}
+  ModuleEnv(const char* data_dir) : ModuleEnv(std::string(data_dir)) {}
+
+  // The module's store is <data_dir>/<module name>.
+  std::string data_dir;
+  // Where the other services are; nullptr: every one in this process.
+  std::shared_ptr<rpc::Peers> peers;
+};
+
+class Module : public ServiceModule {
+ public:
+  ~Module() override;  // Stop(), then the teardown order above.
+
+  std::string name() const final { return name_; }
+  std::vector<grpc::Service*> services() final;
+  events::EventLog* event_log() final { return outbox_.get(); }
+  ops::OperationManager* operations() final { return ops_.get(); }
+  void SetHealthReporter(HealthReporter report) final {
+    health_ = std::move(report);
+  }
+  // Connects the peers hosted here, resumes interrupted operations, calls
+  // OnStart(), then starts the background loops.
+  absl::Status Start(std::shared_ptr<grpc::Channel> self) final;
+  // Idempotent.
+  void Stop() final;
+
+ protected:
+  Module(std::string name, ModuleEnv env);
+
+  // Opens <data_dir>/<name> with `options` (the operations and events
+  // column families are added when absent) and the module's outbox.
+  absl::Status OpenStore(storage::Options options);
+
+  storage::Store* store() const { return store_.get(); }
+  events::EventLog* outbox() const { return outbox_.get(); }
+  rpc::Peers& peers() const { return *peers_; }
+  // The channel to a peer service (this process's own when it is hosted
+  // here).
+  std::shared_ptr<grpc::Channel> Peer(const std::string& service) const {
+    return peers_->Channel(service);
+  }
+
+  // Takes a part of the module (a domain object, a source adapter); parts
+  // are destroyed in reverse order of adoption.
+  template <typename T>
+  T* Own(std::unique_ptr<T> part) {
+    T* raw = part.get();
+    parts_.push_back(std::shared_ptr<void>(std::move(part)));
+    return raw;
+  }
+  template <typename T, typename... Args>
+  T* Make(Args&&... args) {
+    return Own(std::make_unique<T>(std::forward<Args>(args)...));
+  }
+  void AddService(std::unique_ptr<grpc::Service> service);
+
+  // The module's operations; made with default options on first use.
+  // REQUIRES: OpenStore succeeded.
+  void EnableOperations(ops::OperationManagerOptions options);
+  ops::OperationManager* ops();
+  // Declares an operation kind whose stored request is a `Request` and
+  // whose result is a `Result`. A stored request that does not parse fails
+  // the operation with DATA_LOSS.
+  template <typename Request, typename Result>
+  void RegisterOperation(
+      const std::string& kind,
+      std::function<absl::StatusOr<Result>(const Request&, ops::Progress&)>
+          run) {
+    ops()->Register(
+        kind,
+        [kind, run = std::move(run)](
+            const google::protobuf::Any& any,
+            ops::Progress& progress) -> absl::StatusOr<google::protobuf::Any> {
+          Request request;
+          if (!any.UnpackTo(&request)) return UnreadableRequest(kind);
+          absl::StatusOr<Result> result = run(request, progress);
+          if (!result.ok()) return result.status();
+          google::protobuf::Any out;
+          out.PackFrom(*result);
+          return out;
+        });
+  }
+
+  // Runs `body` on its own thread from Start (after OnStart) to Stop.
+  util::BackgroundLoop* AddLoop(
+      std::function<void(util::BackgroundLoop&)> body);
+
+  // Sets the grpc.health.v1 status of one of the module's services.
+  void ReportHealth(const std::string& service, bool serving);
+
+  // Hooks for what is particular to a module.
+  virtual absl::Status OnStart() { return absl::OkStatus(); }
+  virtual void OnStop() {}
+
+ private:
+  static absl::Status UnreadableRequest(const std::string& kind);
+
+  const std::string name_;
+  const std::string data_dir_;
+  std::shared_ptr<rpc::Peers> peers_;
+  HealthReporter health_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<events::EventLog> outbox_;
+  std::vector<std::shared_ptr<void>> parts_;
+  std::unique_ptr<ops::OperationManager> ops_;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::vector<std::pair<std::function<void(util::BackgroundLoop&)>,
+                        std::unique_ptr<util::BackgroundLoop>>>
+      loops_;
+  bool stopped_ = false;
+};
+
+// A module as the server binaries know it: its name and how to open it with
+// the options its flags give (the flags are defined beside the module).
+struct ModuleDef {
+  std::string name;
+  std::function<absl::StatusOr<std::unique_ptr<ServiceModule>>(
+      const ModuleEnv&)>
+      open;
+};
+
+// The whole main() of a server binary: parses the flags (the shared ones in
+// services/host/flags.cc and each module's own), opens `modules` in order
+// with the peers the --*_address flags name, serves them until SIGTERM or
+// SIGINT and drains. Returns the process's exit code.
+int ServerMain(int argc, char** argv, const std::string& process,
+               const char* usage, const std::vector<ModuleDef>& modules);
+
+}  // namespace mlpipe::host
+
+#endif  // MLPIPE_SERVICES_HOST_MODULE_H_

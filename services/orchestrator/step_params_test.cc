@@ -1,0 +1,165 @@
+// A pipeline that would fail for a typo never starts: the real step types'
+// parameters are checked at submit, at every depth, with file:line.
+#include <string>
+
+#include "common/config/pipeline_config.h"
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/orchestrator/deploy_steps.h"
+#include "services/orchestrator/eval_steps.h"
+#include "services/orchestrator/ingest_steps.h"
+#include "services/orchestrator/orchestrator.h"
+#include "services/orchestrator/prep_steps.h"
+#include "services/orchestrator/split_steps.h"
+#include "services/orchestrator/train_steps.h"
+
+namespace mlpipe::orchestrator {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The credit pipeline; `{x}` placeholders are replaced per test.
+constexpr char kPipeline[] = R"(apiVersion: mlpipe/v1
+kind: Pipeline
+metadata: {name: credit-risk}
+spec:
+  dataset: credit
+  label: Status
+  positive_class: bad
+  steps:
+    - {name: load, type: ingest, batch: b-1}
+    - {name: split, type: split, after: [load], strategy: stratified,
+       ratios: {train: 0.7, eval: 0.15, test: 0.15}, seed: 42{split}}
+    - name: features
+      type: prepare
+      after: [split]
+      fit_on: {split: split, part: train}
+      transforms:
+        - {columns: [Income, Assets], impute: median, scale: standard}
+        - columns: [Home, Marital]
+          impute: {strategy: mode{impute}}
+          one_hot: {max_categories: 20}
+    - name: train
+      type: train
+      after: [split, features]
+      search: {metric: auc}
+      candidates:
+        - {name: logreg, algorithm: logistic_regression, params: {C: [0.1, 1.0]}}
+        - name: gbdt
+          algorithm: gbdt
+          params: {max_depth: [3, 4], rounds: {rounds}, eta: 0.1}{candidate}
+    - {name: evaluate, type: evaluate, after: [train], metric: {metric},
+       gate: {min: {auc: 0.75}, baseline: production}}
+    - {name: deploy, type: deploy, after: [evaluate], when: {when},
+       alias: production}
+)";
+
+class StepParamsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto none = [] { return std::shared_ptr<grpc::Channel>(); };
+    RegisterIngestExecutors(&executors_, none);
+    RegisterPrepExecutors(&executors_, none);
+    RegisterSplitExecutors(&executors_, none);
+    RegisterTrainExecutors(&executors_, none);
+    RegisterEvalExecutors(&executors_, none, none);
+    RegisterDeployExecutors(&executors_, none, none);
+    auto store = storage::OpenRocksStore(dir_.path() + "/db",
+                                         Orchestrator::StorageOptions());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    log_ = std::move(*events::EventLog::Open(store_.get(), "orchestrator"));
+    orch_ = std::move(
+        *Orchestrator::Open({}, store_.get(), log_.get(), &executors_));
+  }
+
+  // The pipeline with `{key}` replaced by each value, validated as a submit
+  // does (validate_only: nothing starts).
+  absl::Status Submit(std::map<std::string, std::string> edits) {
+    std::map<std::string, std::string> values = {
+        {"split", ""},     {"impute", ""},    {"rounds", "300"},
+        {"candidate", ""}, {"metric", "auc"}, {"when", "evaluate.blessed"}};
+    for (auto& [k, v] : edits) values[k] = v;
+    std::string yaml = kPipeline;
+    for (const auto& [k, v] : values) {
+      const std::string placeholder = "{" + k + "}";
+      for (size_t at = yaml.find(placeholder); at != std::string::npos;
+           at = yaml.find(placeholder))
+        yaml.replace(at, placeholder.size(), v);
+    }
+    auto spec = config::ParsePipeline(yaml, "credit.yaml");
+    if (!spec.ok()) return spec.status();
+    v1::SubmitRunRequest req;
+    *req.mutable_spec() = *spec;
+    req.set_validate_only(true);
+    return orch_->SubmitRun(req).status();
+  }
+
+  testing::TempDir dir_;
+  ExecutorRegistry executors_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<events::EventLog> log_;
+  std::unique_ptr<Orchestrator> orch_;
+};
+
+TEST_F(StepParamsTest, TheExamplePipelineIsAccepted) {
+  EXPECT_TRUE(Submit({}).ok()) << Submit({});
+}
+
+TEST_F(StepParamsTest, UnknownKeyInsideATransformNamesFileLineAndKey) {
+  auto s = Submit({{"impute", ", strategyy: mean"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("credit.yaml:19: steps.features.transforms[1].impute."
+                        "strategyy: unknown key (known: strategy, indicator, "
+                        "value)"));
+}
+
+TEST_F(StepParamsTest, UnknownKeyInATrainCandidateNamesFileLineAndKey) {
+  auto s = Submit({{"candidate", "\n          early_stop: 20"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("credit.yaml:30: steps.train.candidates[1]"
+                        ".early_stop: unknown key"));
+}
+
+TEST_F(StepParamsTest, UnknownKeyInASplitStepNamesFileLineAndKey) {
+  auto s = Submit({{"split", ", stratify_by: Status"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("credit.yaml:11: steps.split.stratify_by: unknown"));
+}
+
+TEST_F(StepParamsTest, WhenNamingAMissingResultIsRefused) {
+  auto s = Submit({{"when", "evaluate.blesed"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("step 'evaluate' has no result 'blesed' "
+                        "(its results: evaluation, best_model, "
+                        "blessed"));
+  // Results a step declares by pattern, and the step's state, are fine.
+  EXPECT_TRUE(Submit({{"when", "evaluate.state == SUCCEEDED"}}).ok());
+  EXPECT_TRUE(Submit({{"when", "evaluate.auc != 0"}}).ok());
+}
+
+TEST_F(StepParamsTest, AMisspeltMetricIsRefused) {
+  auto s = Submit({{"metric", "acuracy"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("credit.yaml:30: steps.evaluate.metric: "
+                        "'acuracy' is not a metric (auc,"));
+}
+
+TEST_F(StepParamsTest, AnOutOfRangeAlgorithmParameterIsRefused) {
+  auto s = Submit({{"rounds", "-5"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("steps.train.candidates[1].params.rounds"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("credit.yaml:29"));
+  auto misspelt = Submit({{"rounds", "300, max_dept: 4"}});
+  EXPECT_EQ(misspelt.code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace mlpipe::orchestrator

@@ -1,0 +1,355 @@
+// The feature store end to end inside one process: ingest and prep modules
+// over RocksDB on disk, served with the Events and Operations services on a
+// real gRPC server, called through in-process channels.
+#include <thread>
+
+#include "common/events/events_service.h"
+#include "common/features/test_data.h"
+#include "common/features/transform.h"
+#include "common/ops/operation_client.h"
+#include "common/ops/operations_service.h"
+#include "common/rpc/server.h"
+#include "common/table/frame_codec.h"
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpcpp/client_context.h"
+#include "gtest/gtest.h"
+#include "mlpipe/v1/operations_service.grpc.pb.h"
+#include "mlpipe/v1/prep_service.grpc.pb.h"
+#include "services/ingest/ingest_module.h"
+#include "services/prep/prep_module.h"
+
+namespace mlpipe::prep {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using ::testing::HasSubstr;
+
+constexpr char kCreditTransforms[] = R"([
+  {"columns": ["Income", "Assets", "Debt"], "impute": "median", "scale": "standard"},
+  {"columns": ["Home", "Job"], "impute": "mode", "one_hot": {"max_categories": 5}}])";
+
+class FeatureStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Boot(); }
+  void TearDown() override { Shutdown(); }
+
+  void Boot() {
+    ingest_ = std::move(*ingest::IngestModule::Open(dir_.path(), {}));
+    auto prep =
+        PrepModule::Open(dir_.path(), {.preparer = {.chunk_rows = 1000}});
+    ASSERT_TRUE(prep.ok()) << prep.status();
+    prep_ = std::move(*prep);
+    events_ = std::make_unique<events::EventsService>();
+    events_->AddLog(ingest_->event_log());
+    events_->AddLog(prep_->event_log());
+    operations_ = std::make_unique<ops::OperationsService>();
+    operations_->AddManager(prep_->operations());
+    std::vector<grpc::Service*> services = ingest_->services();
+    for (auto* s : prep_->services()) services.push_back(s);
+    services.push_back(events_.get());
+    services.push_back(operations_.get());
+    rpc::ServerOptions o;
+    o.listen_address = "127.0.0.1:0";
+    server_ = std::move(*rpc::Server::Start(o, services));
+    ASSERT_TRUE(prep_->Start(server_->InProcessChannel()).ok());
+    stub_ = v1::Prep::NewStub(server_->InProcessChannel());
+  }
+
+  void Shutdown() {
+    if (prep_) prep_->Stop();
+    if (server_) server_->Shutdown();
+    server_.reset();
+    prep_.reset();
+    ingest_.reset();
+  }
+
+  void Ingest(const std::string& dataset, const std::string& csv) {
+    v1::IngestHeader h;
+    h.set_dataset(dataset);
+    auto upload = ingest_->ingestor()->BeginUpload(h);
+    ASSERT_TRUE(upload.ok()) << upload.status();
+    ASSERT_TRUE((*upload)->AddChunk(csv).ok());
+    auto done = (*upload)->Finish();
+    ASSERT_TRUE(done.ok()) << done.status();
+  }
+
+  static google::protobuf::ListValue Transforms(const std::string& json) {
+    google::protobuf::ListValue list;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &list).ok());
+    return list;
+  }
+
+  // Starts Prepare and watches the operation to its end.
+  absl::StatusOr<v1::FeatureSet> Prepare(const v1::PrepareRequest& req) {
+    grpc::ClientContext ctx;
+    v1::Operation op;
+    auto s = stub_->Prepare(&ctx, req, &op);
+    if (!s.ok())
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          s.error_message());
+    auto ended = ops::WatchToEnd(server_->InProcessChannel(), op);
+    if (!ended.ok()) return ended.status();
+    return ops::OperationResult<v1::FeatureSet>(*ended);
+  }
+
+  std::vector<v1::Frame> Read(const v1::ReadFeaturesRequest& req,
+                              grpc::Status* status = nullptr) {
+    grpc::ClientContext ctx;
+    auto reader = stub_->ReadFeatures(&ctx, req);
+    std::vector<v1::Frame> out;
+    v1::Frame f;
+    while (reader->Read(&f)) out.push_back(f);
+    grpc::Status s = reader->Finish();
+    if (status != nullptr)
+      *status = s;
+    else
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  v1::GetOnlineFeaturesResponse Online(const std::string& fs,
+                                       std::vector<std::string> keys,
+                                       std::string as_of = "",
+                                       grpc::Status* status = nullptr) {
+    grpc::ClientContext ctx;
+    v1::GetOnlineFeaturesRequest req;
+    req.set_feature_set(fs);
+    for (auto& k : keys) req.add_keys(k);
+    if (!as_of.empty()) {
+      EXPECT_TRUE(TimeUtil::FromString(as_of, req.add_as_of()));
+    }
+    v1::GetOnlineFeaturesResponse out;
+    grpc::Status s = stub_->GetOnlineFeatures(&ctx, req, &out);
+    if (status != nullptr)
+      *status = s;
+    else
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  int Events(const std::string& topic) {
+    uint64_t next;
+    return static_cast<int>(
+        prep_->event_log()->Read(1, {topic}, 1000, &next)->size());
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ingest::IngestModule> ingest_;
+  std::unique_ptr<PrepModule> prep_;
+  std::unique_ptr<events::EventsService> events_;
+  std::unique_ptr<ops::OperationsService> operations_;
+  std::unique_ptr<rpc::Server> server_;
+  std::unique_ptr<v1::Prep::Stub> stub_;
+};
+
+TEST_F(FeatureStoreTest, PrepareStoresFeaturesEqualToTheSharedTransform) {
+  Ingest("credit", testing::ReadFile(features::testdata::CreditCsvPath()));
+  v1::PrepareRequest req;
+  req.set_dataset("credit");
+  *req.mutable_transforms() = Transforms(kCreditTransforms);
+  req.set_label("Status");
+  req.mutable_fit_on()->set_row_end(3000);  // Fit on the first 3000 rows.
+  auto fs = Prepare(req);
+  ASSERT_TRUE(fs.ok()) << fs.status();
+  EXPECT_EQ(fs->num_rows(), 4454);
+  EXPECT_EQ(fs->version(), 1);
+  EXPECT_EQ(fs->fitted_on(), "dataset:credit@v1 rows 0..3000");
+  EXPECT_EQ(Events("features.ready"), 1);
+
+  // The stored transform was fitted on the first 3000 rows only.
+  grpc::ClientContext ctx;
+  v1::GetTransformRequest treq;
+  treq.set_id(fs->transform_id());
+  v1::FittedTransform fitted;
+  ASSERT_TRUE(stub_->GetTransform(&ctx, treq, &fitted).ok());
+  table::Table credit = features::testdata::Credit();
+  table::Table first;
+  first.num_rows = 3000;
+  for (const auto& c : credit.columns)
+    first.columns.push_back(c.Slice(0, 3000));
+  auto specs = features::ParseTransformSpecs(Transforms(kCreditTransforms));
+  auto expected = features::FitTransform(*specs, first);
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(fitted.content_hash(), expected->content_hash());
+
+  // Every stored row equals the shared applier on the raw row, bit for bit.
+  features::TransformApplier applier(fitted);
+  auto want = applier.ApplyBatch(credit);
+  ASSERT_TRUE(want.ok());
+  v1::ReadFeaturesRequest read;
+  read.set_feature_set(fs->id());
+  auto frames = Read(read);
+  int64_t rows = 0;
+  for (auto& f : frames) {
+    EXPECT_EQ(f.row_offset(), rows);
+    auto t = table::TableFromFrame(std::move(f));
+    ASSERT_TRUE(t.ok());
+    ASSERT_EQ(t->columns.size(), fs->features_size() + 1u);  // + Status.
+    for (size_t r = 0; r < t->num_rows; ++r) {
+      for (int j = 0; j < fs->features_size(); ++j)
+        ASSERT_EQ(t->columns[j].numbers[r], want->columns[j].numbers[rows + r]);
+      ASSERT_EQ(t->columns.back().strings[r],
+                credit.columns[credit.Find("Status")].strings[rows + r]);
+    }
+    rows += t->num_rows;
+  }
+  EXPECT_EQ(rows, 4454);
+
+  // Projection and a row range across chunk boundaries (chunks of 1000).
+  read.add_columns("Home=owner");
+  read.add_columns("Status");
+  read.set_row_begin(950);
+  read.set_row_end(2100);
+  read.set_max_rows_per_frame(300);
+  frames = Read(read);
+  rows = 950;
+  int home = 0;
+  for (int j = 0; j < fs->features_size(); ++j)
+    if (fs->features(j) == "Home=owner") home = j;
+  for (auto& f : frames) {
+    EXPECT_EQ(f.row_offset(), rows);
+    EXPECT_LE(f.num_rows(), 300);
+    auto t = table::TableFromFrame(std::move(f));
+    ASSERT_EQ(t->columns.size(), 2u);
+    EXPECT_EQ(t->columns[0].name, "Home=owner");
+    for (size_t r = 0; r < t->num_rows; ++r)
+      ASSERT_EQ(t->columns[0].numbers[r],
+                want->columns[home].numbers[rows + r]);
+    rows += t->num_rows;
+  }
+  EXPECT_EQ(rows, 2100);
+
+  // The same request again: the same feature set, no work repeated.
+  auto again = Prepare(req);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id(), fs->id());
+  EXPECT_EQ(Events("features.ready"), 1);
+}
+
+TEST_F(FeatureStoreTest, BadRequestsNameTheFieldAndStoreNothing) {
+  Ingest("credit", testing::ReadFile(features::testdata::CreditCsvPath()));
+  v1::PrepareRequest req;
+  req.set_dataset("credit");
+  *req.mutable_transforms() =
+      Transforms(R"([{"columns": ["Income"], "scale": "robust"}])");
+  grpc::ClientContext ctx;
+  v1::Operation op;
+  auto s = stub_->Prepare(&ctx, req, &op);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("transforms[0].scale"));
+
+  *req.mutable_transforms() =
+      Transforms(R"([{"columns": ["Nope"], "scale": "standard"}])");
+  auto failed = Prepare(req);  // Found only when fitting: the op fails.
+  EXPECT_THAT(failed.status().ToString(), HasSubstr("column 'Nope'"));
+  *req.mutable_transforms() = Transforms(kCreditTransforms);
+  req.mutable_fit_on()->set_row_end(99999);
+  EXPECT_THAT(Prepare(req).status().ToString(),
+              HasSubstr("fit_on: rows [0, 99999) are outside credit@v1"));
+  EXPECT_EQ(Events("features.ready"), 0);
+
+  grpc::Status status;
+  v1::ReadFeaturesRequest read;
+  read.set_feature_set("fs-nope");
+  Read(read, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  req.clear_fit_on();
+  auto fs = Prepare(req);
+  ASSERT_TRUE(fs.ok());
+  read.set_feature_set(fs->id());
+  read.add_columns("Salary");
+  Read(read, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("no column 'Salary'"));
+  Online(fs->id(), {"1"}, "", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(FeatureStoreTest, OnlineStoreKeepsLatestByEventTimeAndSurvivesRestart) {
+  Ingest("accounts",
+         "id,ts,balance,tier\n"
+         "a,2024-01-01T00:00:00,100,gold\n"
+         "b,2024-01-01T00:00:00,50,silver\n"
+         "a,2024-01-03T00:00:00,300,gold\n");
+  v1::PrepareRequest req;
+  req.set_dataset("accounts");
+  *req.mutable_transforms() = Transforms(
+      R"([{"columns": ["balance"], "scale": "minmax"}, {"columns": ["tier"], "one_hot": true}])");
+  req.set_entity_key("id");
+  req.set_event_timestamp("ts");
+  auto fs = Prepare(req);
+  ASSERT_TRUE(fs.ok()) << fs.status();
+  EXPECT_EQ(fs->online_view(), "accounts/" + fs->transform_id());
+  // minmax over [50, 300]: a = 1 (its latest, 300), b = 0.
+  auto got = Online(fs->id(), {"a", "b", "zz"});
+  ASSERT_EQ(got.vectors_size(), 3);
+  EXPECT_THAT(got.features(),
+              ::testing::ElementsAre("balance", "tier=gold", "tier=silver"));
+  EXPECT_THAT(got.vectors(0).values(), ::testing::ElementsAre(1.0, 1.0, 0.0));
+  EXPECT_THAT(got.vectors(1).values(), ::testing::ElementsAre(0.0, 0.0, 1.0));
+  EXPECT_FALSE(got.vectors(2).found());
+  // Point in time: a as of Jan 2 is the Jan 1 row (100 -> 0.2).
+  auto past = Online(fs->id(), {"a"}, "2024-01-02T00:00:00Z");
+  EXPECT_NEAR(past.vectors(0).values(0), 0.2, 1e-12);
+  EXPECT_EQ(TimeUtil::ToString(past.vectors(0).event_time()),
+            "2024-01-01T00:00:00Z");
+  EXPECT_FALSE(
+      Online(fs->id(), {"a"}, "2023-01-01T00:00:00Z").vectors(0).found());
+
+  // New data: a late, older row for a must not win; b moves forward. The
+  // ingest event refreshes the online store.
+  Ingest("accounts",
+         "id,ts,balance,tier\n"
+         "a,2024-01-02T00:00:00,200,gold\n"
+         "b,2024-01-05T00:00:00,300,gold\n");
+  for (int i = 0; i < 500; ++i) {
+    if (Online(fs->id(), {"b"}).vectors(0).dataset_version() == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  got = Online(fs->id(), {"a", "b"});
+  EXPECT_EQ(got.vectors(0).values(0), 1.0);  // Still Jan 3 (300).
+  EXPECT_EQ(got.vectors(0).dataset_version(), 1);
+  EXPECT_EQ(got.vectors(1).values(0), 1.0);  // b is now 300, gold.
+  EXPECT_EQ(got.vectors(1).values(1), 1.0);
+  EXPECT_EQ(got.vectors(1).dataset_version(), 2);
+  EXPECT_NEAR(
+      Online(fs->id(), {"a"}, "2024-01-02T12:00:00Z").vectors(0).values(0), 0.6,
+      1e-12);  // The late row, in its place in history.
+
+  Shutdown();  // Restart: values come back from RocksDB.
+  Boot();
+  got = Online(fs->id(), {"a", "b"});
+  EXPECT_EQ(got.vectors(0).values(0), 1.0);
+  EXPECT_EQ(got.vectors(1).dataset_version(), 2);
+}
+
+TEST_F(FeatureStoreTest, CompareStatisticsFlagsSkewedColumns) {
+  std::string a = "x,c\n", b = "x,c\n";
+  for (int i = 0; i < 400; ++i) {
+    a += std::to_string(i % 100) + "," + (i % 2 ? "u" : "v") + "\n";
+    b += std::to_string(i % 100 + 60) + "," + (i % 2 ? "u" : "v") + "\n";
+  }
+  Ingest("train", a);
+  Ingest("serve", b);
+  grpc::ClientContext ctx;
+  v1::CompareStatisticsRequest req;
+  req.set_dataset_a("train");
+  req.set_dataset_b("serve");
+  v1::CompareStatisticsResponse out;
+  ASSERT_TRUE(stub_->CompareStatistics(&ctx, req, &out).ok());
+  ASSERT_EQ(out.columns_size(), 2);
+  EXPECT_EQ(out.columns(0).column(), "x");
+  EXPECT_EQ(out.columns(0).measure(), "jensen_shannon");
+  EXPECT_TRUE(out.columns(0).skewed());
+  EXPECT_GT(out.columns(0).distance(), 0.5);
+  EXPECT_EQ(out.columns(1).measure(), "l_infinity");
+  EXPECT_FALSE(out.columns(1).skewed());
+  EXPECT_NEAR(out.columns(1).distance(), 0.0, 1e-12);
+  EXPECT_EQ(out.skewed(), 1);
+}
+
+}  // namespace
+}  // namespace mlpipe::prep

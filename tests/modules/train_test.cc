@@ -1,0 +1,519 @@
+// The training service end to end inside one process: ingest, prep, split
+// and train modules over RocksDB on disk, on one real gRPC server
+// (host::Host), called through in-process channels; train replicas as
+// hosts of their own on loopback ports.
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include "common/eval/score.h"
+#include "common/features/test_data.h"
+#include "common/ml/model.h"
+#include "common/ops/operation_client.h"
+#include "common/rpc/channel.h"
+#include "common/rpc/peers.h"
+#include "common/table/frame_codec.h"
+#include "common/util/strings.h"
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/client_context.h"
+#include "gtest/gtest.h"
+#include "mlpipe/v1/prep_service.grpc.pb.h"
+#include "mlpipe/v1/split_service.grpc.pb.h"
+#include "mlpipe/v1/train_service.grpc.pb.h"
+#include "services/host/host.h"
+#include "services/ingest/ingest_module.h"
+#include "services/prep/prep_module.h"
+#include "services/split/split_module.h"
+#include "services/train/train_module.h"
+
+namespace mlpipe::train {
+namespace {
+
+using ::testing::HasSubstr;
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      s.error_message());
+}
+
+v1::StartTrainingRequest Request(const std::string& json) {
+  v1::StartTrainingRequest r;
+  auto s = google::protobuf::util::JsonStringToMessage(json, &r);
+  EXPECT_TRUE(s.ok()) << s << json;
+  return r;
+}
+
+class TrainingServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Boot({});
+    Load();
+  }
+  void TearDown() override {
+    host_.reset();
+    replica_hosts_.clear();
+  }
+
+  void Boot(TrainModuleOptions options) {
+    host_.reset();
+    auto ingest = ingest::IngestModule::Open(dir_.path(), {});
+    ASSERT_TRUE(ingest.ok()) << ingest.status();
+    ingest_ = ingest->get();
+    auto prep = prep::PrepModule::Open(dir_.path(), {});
+    ASSERT_TRUE(prep.ok()) << prep.status();
+    auto split = split::SplitModule::Open(dir_.path(), {});
+    ASSERT_TRUE(split.ok()) << split.status();
+    options.trainer.worker_id = "coordinator";
+    auto train = TrainModule::Open(dir_.path(), options);
+    ASSERT_TRUE(train.ok()) << train.status();
+    train_log_ = (*train)->event_log();
+    std::vector<std::unique_ptr<host::ServiceModule>> modules;
+    modules.push_back(std::move(*ingest));
+    modules.push_back(std::move(*prep));
+    modules.push_back(std::move(*split));
+    modules.push_back(std::move(*train));
+    auto host = host::Host::Start(
+        {.grpc_address = "127.0.0.1:0", .metrics_address = ""},
+        std::move(modules));
+    ASSERT_TRUE(host.ok()) << host.status();
+    host_ = std::move(*host);
+    auto channel = host_->InProcessChannel();
+    prep_ = v1::Prep::NewStub(channel);
+    splits_ = v1::Splits::NewStub(channel);
+    train_ = v1::Training::NewStub(channel);
+  }
+
+  // credit.csv ingested, split stratified 0.7/0.15/0.15 with 5 folds, and
+  // features fitted on the training part.
+  void Load() {
+    v1::IngestHeader h;
+    h.set_dataset("credit");
+    auto upload = ingest_->ingestor()->BeginUpload(h);
+    ASSERT_TRUE(upload.ok()) << upload.status();
+    ASSERT_TRUE(
+        (*upload)
+            ->AddChunk(testing::ReadFile(features::testdata::CreditCsvPath()))
+            .ok());
+    ASSERT_TRUE((*upload)->Finish().ok());
+
+    v1::SplitSpec spec;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(
+            R"({"dataset": "credit", "strategy": "stratified", "label": "Status",
+                        "seed": 42, "folds": 5, "parts": [{"name": "train", "ratio": 0.7},
+                        {"name": "eval", "ratio": 0.15}, {"name": "test", "ratio": 0.15}]})",
+            &spec)
+            .ok());
+    grpc::ClientContext ctx;
+    v1::Operation op;
+    ASSERT_TRUE(splits_->CreateSplit(&ctx, spec, &op).ok());
+    auto split = Finish<v1::Split>(op);
+    ASSERT_TRUE(split.ok()) << split.status();
+    split_ = *split;
+
+    v1::PrepareRequest req;
+    req.set_dataset("credit");
+    req.set_label("Status");
+    req.mutable_fit_on()->set_split(split_.id());
+    req.mutable_fit_on()->set_part("train");
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(
+            R"([{"columns": ["Income", "Assets", "Debt"], "impute": "median",
+                         "clip": {"quantiles": [0.01, 0.99]}, "scale": "standard"},
+                        {"columns": ["Seniority", "Time", "Age", "Expenses", "Amount", "Price"],
+                         "impute": "median", "scale": "standard"},
+                        {"columns": ["Home", "Marital", "Job", "Records"], "impute": "mode",
+                         "one_hot": {"max_categories": 20}}])",
+            req.mutable_transforms())
+            .ok());
+    grpc::ClientContext pctx;
+    v1::Operation pop;
+    ASSERT_TRUE(prep_->Prepare(&pctx, req, &pop).ok());
+    auto fs = Finish<v1::FeatureSet>(pop);
+    ASSERT_TRUE(fs.ok()) << fs.status();
+    fs_ = *fs;
+  }
+
+  template <typename T>
+  absl::StatusOr<T> Finish(const v1::Operation& op) {
+    auto ended = ops::WatchToEnd(host_->InProcessChannel(), op);
+    if (!ended.ok()) return ended.status();
+    return ops::OperationResult<T>(*ended);
+  }
+
+  absl::StatusOr<v1::Operation> Start(v1::StartTrainingRequest req) {
+    if (req.split().empty()) req.set_split(split_.id());
+    if (req.feature_set().empty()) req.set_feature_set(fs_.id());
+    grpc::ClientContext ctx;
+    v1::Operation op;
+    if (auto s = train_->StartTraining(&ctx, req, &op); !s.ok())
+      return FromGrpc(s);
+    return op;
+  }
+
+  absl::StatusOr<v1::TrainingResult> Train(
+      const v1::StartTrainingRequest& req) {
+    auto op = Start(req);
+    if (!op.ok()) return op.status();
+    return Finish<v1::TrainingResult>(*op);
+  }
+
+  absl::StatusOr<v1::ModelArtifact> GetModel(const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::GetModelRequest req;
+    req.set_id(id);
+    v1::ModelArtifact out;
+    if (auto s = train_->GetModel(&ctx, req, &out); !s.ok()) return FromGrpc(s);
+    return out;
+  }
+
+  absl::StatusOr<v1::TrainingJob> GetJob(const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::GetJobRequest req;
+    req.set_id(id);
+    v1::TrainingJob out;
+    if (auto s = train_->GetJob(&ctx, req, &out); !s.ok()) return FromGrpc(s);
+    return out;
+  }
+
+  // A part of the split, features then the label as 1 (bad) / 0, as CSV
+  // for Python.
+  std::string PartCsv(const std::string& part) {
+    grpc::ClientContext ctx;
+    v1::ReadSplitRequest req;
+    req.set_split(split_.id());
+    req.set_part(part);
+    req.set_feature_set(fs_.id());
+    req.set_with_labels(true);
+    auto reader = splits_->ReadSplit(&ctx, req);
+    std::string csv;
+    v1::Frame f;
+    while (reader->Read(&f)) {
+      auto t = table::TableFromFrame(std::move(f));
+      EXPECT_TRUE(t.ok());
+      int label = t->Find("Status");
+      for (size_t r = 0; r < t->num_rows; ++r) {
+        StrAppend(&csv, t->columns[label].strings[r] == "bad" ? 1 : 0);
+        for (const auto& name : fs_.features()) {
+          char buf[32];
+          std::snprintf(buf, sizeof(buf), ",%.17g",
+                        t->columns[t->Find(name)].numbers[r]);
+          csv += buf;
+        }
+        csv += "\n";
+      }
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    return csv;
+  }
+
+  testing::TempDir dir_;
+  ingest::IngestModule* ingest_ = nullptr;
+  events::EventLog* train_log_ = nullptr;
+  std::unique_ptr<host::Host> host_;
+  std::vector<std::unique_ptr<host::Host>> replica_hosts_;
+  std::unique_ptr<v1::Prep::Stub> prep_;
+  std::unique_ptr<v1::Splits::Stub> splits_;
+  std::unique_ptr<v1::Training::Stub> train_;
+  v1::Split split_;
+  v1::FeatureSet fs_;
+};
+
+TEST_F(TrainingServiceTest,
+       TrainsCandidatesKeepsTheBestSettingAndStoresModels) {
+  auto result = Train(Request(R"({"positive_class": "bad", "candidates": [
+      {"name": "logreg", "algorithm": "logistic_regression", "params": {"C": [0.01, 0.1, 1.0]}},
+      {"name": "gbdt", "algorithm": "gbdt",
+       "params": {"max_depth": [3, 4], "rounds": 60, "eta": 0.1}}]})"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->models_size(), 2);
+  EXPECT_EQ(result->models(0).id(),
+            "credit:1");  // Candidates in request order.
+  EXPECT_EQ(result->models(0).candidate(), "logreg");
+  EXPECT_EQ(result->models(1).id(), "credit:2");
+  EXPECT_FALSE(result->best_model().empty());
+
+  // Every trial is tracked with its params and score; the model holds the best.
+  auto job = GetJob(result->job());
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::Operation::SUCCEEDED);
+  ASSERT_EQ(job->trials_size(), 5);
+  double best_logreg = -1;
+  std::string best_trial;
+  for (const auto& t : job->trials()) {
+    EXPECT_EQ(t.state(), v1::Operation::SUCCEEDED) << t.DebugString();
+    EXPECT_EQ(t.metric(), "auc");
+    EXPECT_GT(t.score(), 0.7);
+    EXPECT_GT(t.seconds(), 0);
+    EXPECT_EQ(t.worker(), "coordinator");
+    if (t.candidate() == "logreg" && t.score() > best_logreg) {
+      best_logreg = t.score();
+      best_trial = t.id();
+    }
+  }
+  auto logreg = GetModel("credit:1");
+  ASSERT_TRUE(logreg.ok()) << logreg.status();
+  EXPECT_EQ(logreg->trial_id(), best_trial);
+  EXPECT_EQ(logreg->task(), v1::BINARY);
+  EXPECT_THAT(logreg->classes(), ::testing::ElementsAre("good", "bad"));
+  EXPECT_EQ(logreg->split_id(), split_.id());
+  EXPECT_EQ(logreg->feature_set(), fs_.id());
+  EXPECT_EQ(logreg->transform_id(), fs_.transform_id());
+  EXPECT_GT(logreg->transform().columns_size(), 0);
+  EXPECT_EQ(logreg->feature_names_size(), fs_.features_size());
+  EXPECT_EQ(logreg->sha256().size(), 71u);  // "sha256:" and 64 hex digits.
+  EXPECT_NEAR(eval::Find(logreg->eval_metrics(), "auc"), best_logreg, 1e-12);
+  EXPECT_EQ(logreg->train_rows(), split_.parts(0).rows());
+
+  // Quality parity on the same split and features: scikit-learn's
+  // LogisticRegression(lbfgs) with the same C on the rows ReadSplit serves.
+  testing::TempDir py;
+  testing::WriteFile(py.path() + "/train.csv", PartCsv("train"));
+  testing::WriteFile(py.path() + "/eval.csv", PartCsv("eval"));
+  auto ref = features::testdata::PythonJson(
+      "import sys, json\nimport numpy as np\n"
+      "from sklearn.linear_model import LogisticRegression\n"
+      "from sklearn.metrics import roc_auc_score\n"
+      "tr = np.loadtxt(sys.argv[2], delimiter=',')\n"
+      "ev = np.loadtxt(sys.argv[3], delimiter=',')\n"
+      "m = LogisticRegression(C=float(sys.argv[4]), max_iter=1000).fit(tr[:, "
+      "1:], tr[:, 0])\n"
+      "print(json.dumps({'auc': roc_auc_score(ev[:, 0], m.predict_proba(ev[:, "
+      "1:])[:, 1])}))\n",
+      {py.path() + "/train.csv", py.path() + "/eval.csv",
+       StrCat(logreg->params().fields().at("C").number_value())});
+  EXPECT_NEAR(best_logreg, ref.fields().at("auc").number_value(), 0.002);
+
+  // The stored parameters load and score as recorded.
+  auto model = ml::LoadModel(logreg->task(), logreg->feature_names_size(),
+                             logreg->classes_size(), logreg->learned());
+  ASSERT_TRUE(model.ok()) << model.status();
+
+  // model.trained, once per model.
+  uint64_t next = 0;
+  auto events = train_log_->Read(1, {"model.trained"}, 10, &next);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].attributes().at("model"), "credit:1");
+
+  // ListModels: summaries, newest first; ListTrials by score.
+  grpc::ClientContext lctx;
+  v1::ListModelsRequest list;
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(train_->ListModels(&lctx, list, &models).ok());
+  ASSERT_EQ(models.models_size(), 2);
+  EXPECT_EQ(models.models(0).id(), "credit:2");
+  EXPECT_FALSE(models.models(0).has_learned());
+  grpc::ClientContext tctx;
+  v1::ListTrialsRequest tq;
+  tq.set_candidate("gbdt");
+  tq.set_order_by("score");
+  v1::ListTrialsResponse trials;
+  ASSERT_TRUE(train_->ListTrials(&tctx, tq, &trials).ok());
+  ASSERT_EQ(trials.trials_size(), 2);
+  EXPECT_GE(trials.trials(0).score(), trials.trials(1).score());
+}
+
+TEST_F(TrainingServiceTest,
+       CrossValidatesOnTheSplitsFoldsThenFitsTheWholeTrainPart) {
+  auto result = Train(Request(R"({"search": {"folds": 5, "metric": "logloss"},
+      "candidates": [{"name": "ridge", "algorithm": "logistic_regression",
+                      "params": {"l2": [0.1, 10]}}]})"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto job = GetJob(result->job());
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->trials_size(), 2);
+  for (const auto& t : job->trials()) {
+    ASSERT_EQ(t.fold_scores_size(), 5);
+    double mean = 0;
+    for (double v : t.fold_scores()) mean += v / 5;
+    EXPECT_NEAR(t.score(), mean, 1e-12);
+    EXPECT_EQ(t.metric(), "logloss");
+  }
+  auto model = GetModel(result->models(0).id());
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ(model->train_rows(),
+            split_.parts(0).rows());  // Refit on all of train.
+  EXPECT_GT(model->eval_metrics_size(), 0);
+}
+
+TEST_F(TrainingServiceTest, RandomSearchDrawsTheAskedNumberOfTrials) {
+  auto result =
+      Train(Request(R"({"search": {"type": "random", "trials": 4, "seed": 7},
+      "candidates": [{"name": "gbdt", "algorithm": "gbdt",
+        "params": {"eta": {"min": 0.05, "max": 0.5, "log": true},
+                   "max_depth": {"min": 2, "max": 5, "int": true}, "rounds": 20}}]})"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto job = GetJob(result->job());
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->trials_size(), 4);
+  for (const auto& t : job->trials()) {
+    double eta = t.params().fields().at("eta").number_value();
+    double depth = t.params().fields().at("max_depth").number_value();
+    EXPECT_GE(eta, 0.05);
+    EXPECT_LE(eta, 0.5);
+    EXPECT_EQ(depth, std::floor(depth));
+  }
+}
+
+TEST_F(TrainingServiceTest, BadRequestsNameTheFieldAndStoreNoModel) {
+  auto unknown =
+      Start(Request(R"({"candidates": [{"name": "a", "algorithm": "svm"}]})"));
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(unknown.status().ToString(),
+              HasSubstr("candidates[0].algorithm: unknown \"svm\""));
+  auto twice =
+      Start(Request(R"({"candidates": [{"name": "a", "algorithm": "gbdt"},
+                                                {"name": "a", "algorithm": "kmeans"}]})"));
+  EXPECT_THAT(twice.status().ToString(),
+              HasSubstr("candidates[1].name: \"a\" is used twice"));
+  auto range =
+      Start(Request(R"({"candidates": [{"name": "a", "algorithm": "gbdt",
+                                                 "params": {"eta": {"min": 0.1, "max": 1}}}]})"));
+  EXPECT_THAT(range.status().ToString(),
+              HasSubstr("candidates[0].params.eta: a range needs"));
+
+  // Found while the job works: the operation fails naming the field.
+  auto param = Train(Request(
+      R"({"candidates": [{"name": "a", "algorithm": "logistic_regression",
+                                                 "params": {"lamda": 1}}]})"));
+  EXPECT_EQ(param.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(param.status().ToString(),
+              HasSubstr("candidates[0].params.lamda: unknown"));
+  auto task = Train(Request(
+      R"({"candidates": [{"name": "a", "algorithm": "linear_regression"}]})"));
+  EXPECT_THAT(task.status().ToString(),
+              HasSubstr("candidates[0].algorithm: linear_regression cannot do "
+                        "a binary task"));
+  v1::StartTrainingRequest missing =
+      Request(R"({"candidates": [{"name": "a", "algorithm": "gbdt"}]})");
+  missing.set_split("sp-0000000000000000");
+  EXPECT_EQ(Train(missing).status().code(), absl::StatusCode::kNotFound);
+  auto cv = Train(Request(R"({"search": {"folds": 3},
+                              "candidates": [{"name": "a", "algorithm": "gbdt"}]})"));
+  EXPECT_THAT(cv.status().ToString(),
+              HasSubstr("search.folds: 3-fold cross-validation needs"));
+
+  grpc::ClientContext ctx;
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(train_->ListModels(&ctx, {}, &models).ok());
+  EXPECT_EQ(models.models_size(), 0);
+  EXPECT_EQ(GetModel("credit:1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(GetModel("credit:x").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TrainingServiceTest, WatchStreamsProgressAndCancelStopsTheJob) {
+  auto op =
+      Start(Request(R"({"checkpoint_every": 5, "candidates": [{"name": "slow",
+      "algorithm": "gbdt", "params": {"rounds": 100000, "eta": 0.01, "max_depth": 8}}]})"));
+  ASSERT_TRUE(op.ok()) << op.status();
+  grpc::ClientContext ctx;
+  v1::WatchJobRequest w;
+  w.set_id(op->id());
+  auto reader = train_->WatchJob(&ctx, w);
+  v1::TrainingJob job;
+  bool cancelled = false;
+  int64_t seen_iteration = 0;
+  double seen_loss = 0;  // Measured every 100 rounds of a long fit.
+  while (reader->Read(&job)) {
+    if (job.trials_size() > 0) {
+      seen_iteration = std::max(seen_iteration, job.trials(0).iteration());
+      seen_loss = job.trials(0).loss();
+    }
+    if (!cancelled && seen_iteration >= 20 && seen_loss > 0) {
+      grpc::ClientContext cctx;
+      v1::CancelJobRequest c;
+      c.set_id(op->id());
+      v1::TrainingJob after;
+      ASSERT_TRUE(train_->CancelJob(&cctx, c, &after).ok());
+      cancelled = true;
+    }
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_TRUE(cancelled);
+  EXPECT_GE(seen_iteration, 20);
+  EXPECT_EQ(job.state(), v1::Operation::CANCELLED);
+  EXPECT_GT(job.trials(0).loss(), 0);
+}
+
+TEST_F(TrainingServiceTest, ResumesAJobFromItsCheckpointAfterARestart) {
+  // Stop the service in the middle of a fit (as a crash would), then start
+  // it again on the same data: the fit continues from its checkpoint.
+  auto op =
+      Start(Request(R"({"checkpoint_every": 10, "candidates": [{"name": "gbdt",
+      "algorithm": "gbdt", "params": {"rounds": 400, "eta": 0.05, "max_depth": 6}}]})"));
+  ASSERT_TRUE(op.ok());
+  for (int i = 0; i < 600; ++i) {
+    auto job = GetJob(op->id());
+    ASSERT_TRUE(job.ok());
+    if (job->trials_size() > 0 && job->trials(0).iteration() >= 60) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Boot({});  // Shuts the old host down (the job stays RUNNING), opens again.
+  auto result = Finish<v1::TrainingResult>(*op);
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto job = GetJob(op->id());
+  ASSERT_TRUE(job.ok());
+  EXPECT_GE(job->trials(0).resumed_from(), 50);
+  EXPECT_EQ(job->trials(0).iteration(), 400);
+  ASSERT_EQ(result->models_size(), 1);
+  EXPECT_EQ(result->models(0).id(), "credit:1");
+}
+
+TEST_F(TrainingServiceTest, SpreadsTrialsOverReplicas) {
+  // Two replicas and a coordinator, each a train service of its own reading
+  // from this host's split and prep; the coordinator sends its trials to
+  // the replicas round robin.
+  const std::string data = StrCat("127.0.0.1:", host_->port());
+  auto start = [&](const std::string& name, TrainModuleOptions o) {
+    o.trainer.worker_id = name;
+    auto peers = std::make_shared<rpc::Peers>(
+        std::map<std::string, std::string>{{"split", data}, {"prep", data}});
+    auto train = TrainModule::Open(
+        host::ModuleEnv(StrCat(dir_.path(), "/", name), peers), o);
+    EXPECT_TRUE(train.ok()) << train.status();
+    std::vector<std::unique_ptr<host::ServiceModule>> modules;
+    modules.push_back(std::move(*train));
+    auto host = host::Host::Start(
+        {.grpc_address = "127.0.0.1:0", .metrics_address = ""},
+        std::move(modules));
+    EXPECT_TRUE(host.ok()) << host.status();
+    replica_hosts_.push_back(std::move(*host));
+    return StrCat("127.0.0.1:", replica_hosts_.back()->port());
+  };
+  {
+    auto stub = v1::Splits::NewStub(rpc::NewChannel(data));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(5));
+    v1::GetSplitRequest req;
+    req.set_id(split_.id());
+    v1::Split out;
+    auto s = stub->GetSplit(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  std::string a = start("replica0", {}), b = start("replica1", {});
+  start("coordinator", {.replicas = StrCat("ipv4:", a, ",", b)});
+  train_ = v1::Training::NewStub(replica_hosts_.back()->InProcessChannel());
+  auto op = Start(Request(R"({"candidates": [
+      {"name": "logreg", "algorithm": "logistic_regression", "params": {"C": [0.1, 1.0]}},
+      {"name": "gbdt", "algorithm": "gbdt", "params": {"max_depth": [2, 3], "rounds": 20}}]})"));
+  ASSERT_TRUE(op.ok()) << op.status();
+  auto ended = ops::WatchToEnd(replica_hosts_.back()->InProcessChannel(), *op);
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  auto result = ops::OperationResult<v1::TrainingResult>(*ended);
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto job = GetJob(result->job());
+  ASSERT_TRUE(job.ok());
+  std::set<std::string> workers;
+  for (const auto& t : job->trials()) workers.insert(t.worker());
+  EXPECT_THAT(workers, ::testing::ElementsAre("replica0", "replica1"));
+  EXPECT_EQ(result->models_size(), 2);
+}
+
+}  // namespace
+}  // namespace mlpipe::train
