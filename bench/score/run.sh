@@ -101,6 +101,7 @@ for line in sys.stdin:
 /usr/bin/protoc -I proto --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
   --plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin \
   mlpipe/v1/score_service.proto mlpipe/v1/frame.proto mlpipe/v1/model.proto \
+  mlpipe/v1/task.proto \
   mlpipe/v1/transform.proto mlpipe/v1/operation.proto
 /usr/bin/python3 bench/score/peer.py serve "$work/stubs" "$work/model" "$work/py.port" 8 \
   2> "$work/py.log" &

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "common/util/strings.h"
+#include "mlpipe/v1/model.pb.h"
 
 namespace mlpipe::eval {
 

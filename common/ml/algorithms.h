@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/ml/model.h"
 #include "common/ml/params.h"
+#include "mlpipe/v1/model.pb.h"
 
 namespace mlpipe::ml::internal {
 

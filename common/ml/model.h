@@ -40,7 +40,11 @@
 #include "absl/status/statusor.h"
 #include "common/ml/data.h"
 #include "google/protobuf/struct.pb.h"
-#include "mlpipe/v1/model.pb.h"
+#include "mlpipe/v1/task.pb.h"
+
+namespace mlpipe::v1 {
+class LearnedParameters;  // mlpipe/v1/model.pb.h
+}  // namespace mlpipe::v1
 
 namespace mlpipe::ml {
 

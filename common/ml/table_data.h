@@ -13,8 +13,8 @@
 #include "common/table/frame_reader.h"
 #include "common/table/table.h"
 #include "mlpipe/v1/frame.pb.h"
-#include "mlpipe/v1/model.pb.h"
 #include "mlpipe/v1/split.pb.h"
+#include "mlpipe/v1/task.pb.h"
 
 namespace mlpipe::ml {
 

@@ -2,6 +2,7 @@
 
 #include "clients/peer_reads.h"
 #include "services/evaluate/evaluate_service.h"
+#include "services/modules.h"
 
 namespace mlpipe::evaluate {
 namespace {

@@ -23,8 +23,6 @@ class EvaluateModule final : public host::Module {
       : Module("evaluate", env) {}
 };
 
-const host::ModuleDef& EvaluateModuleDef();
-
 }  // namespace mlpipe::evaluate
 
 #endif  // MLPIPE_SERVICES_EVALUATE_EVALUATE_MODULE_H_

@@ -11,6 +11,8 @@
 #include "common/ml/table_data.h"
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
+#include "mlpipe/v1/model.pb.h"
+#include "mlpipe/v1/prep_service.pb.h"
 #include "services/evaluate/evaluate_models.h"
 
 namespace mlpipe::evaluate {

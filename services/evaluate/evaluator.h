@@ -21,10 +21,13 @@
 #include "common/table/frame_reader.h"
 #include "mlpipe/v1/evaluate_service.pb.h"
 #include "mlpipe/v1/evaluation.pb.h"
-#include "mlpipe/v1/model.pb.h"
-#include "mlpipe/v1/prep_service.pb.h"
 #include "mlpipe/v1/split.pb.h"
 #include "mlpipe/v1/split_service.pb.h"
+
+namespace mlpipe::v1 {
+class ModelArtifact;        // mlpipe/v1/model.pb.h
+class ReadFeaturesRequest;  // mlpipe/v1/prep_service.pb.h
+}  // namespace mlpipe::v1
 
 namespace mlpipe::evaluate {
 

@@ -13,6 +13,8 @@
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "mlpipe/v1/model.pb.h"
+#include "mlpipe/v1/prep_service.pb.h"
 
 namespace mlpipe::evaluate {
 namespace {

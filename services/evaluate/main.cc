@@ -2,8 +2,7 @@
 // --train_address, splits from --split_address, rows from --prep_address
 // (and raw rows from --ingest_address for a baseline of an earlier dataset
 // version).
-#include "services/evaluate/evaluate_module.h"
-#include "services/host/module.h"
+#include "services/modules.h"
 
 int main(int argc, char** argv) {
   return mlpipe::host::ServerMain(argc, argv, "mlpipe-evaluate",

@@ -25,21 +25,9 @@
 #include "common/util/background_loop.h"
 #include "google/protobuf/any.pb.h"
 #include "services/host/host.h"
+#include "services/host/module_def.h"
 
 namespace mlpipe::host {
-
-// What a module is opened with.
-struct ModuleEnv {
-  // NOLINTNEXTLINE(google-explicit-constructor): a data dir alone is an env.
-  ModuleEnv(std::string data_dir, std::shared_ptr<rpc::Peers> peers = nullptr)
-      : data_dir(std::move(data_dir)), peers(std::move(peers)) {}
-  ModuleEnv(const char* data_dir) : ModuleEnv(std::string(data_dir)) {}
-
-  // The module's store is <data_dir>/<module name>.
-  std::string data_dir;
-  // Where the other services are; nullptr: every one in this process.
-  std::shared_ptr<rpc::Peers> peers;
-};
 
 class Module : public ServiceModule {
  public:
@@ -143,22 +131,6 @@ class Module : public ServiceModule {
       loops_;
   bool stopped_ = false;
 };
-
-// A module as the server binaries know it: its name and how to open it with
-// the options its flags give (the flags are defined beside the module).
-struct ModuleDef {
-  std::string name;
-  std::function<absl::StatusOr<std::unique_ptr<ServiceModule>>(
-      const ModuleEnv&)>
-      open;
-};
-
-// The whole main() of a server binary: parses the flags (the shared ones in
-// services/host/flags.cc and each module's own), opens `modules` in order
-// with the peers the --*_address flags name, serves them until SIGTERM or
-// SIGINT and drains. Returns the process's exit code.
-int ServerMain(int argc, char** argv, const std::string& process,
-               const char* usage, const std::vector<ModuleDef>& modules);
 
 }  // namespace mlpipe::host
 

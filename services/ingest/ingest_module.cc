@@ -2,6 +2,7 @@
 
 #include "absl/flags/flag.h"
 #include "services/ingest/ingest_service.h"
+#include "services/modules.h"
 
 ABSL_FLAG(std::string, import_root, "",
           "Server-side files may be imported only from below this directory "

@@ -23,9 +23,6 @@ class IngestModule final : public host::Module {
   Ingestor* ingestor_ = nullptr;
 };
 
-// mlpipe-ingest and the standalone: --import_root.
-const host::ModuleDef& IngestModuleDef();
-
 }  // namespace mlpipe::ingest
 
 #endif  // MLPIPE_SERVICES_INGEST_INGEST_MODULE_H_

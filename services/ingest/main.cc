@@ -1,6 +1,5 @@
 // mlpipe-ingest: the ingestion service alone.
-#include "services/host/module.h"
-#include "services/ingest/ingest_module.h"
+#include "services/modules.h"
 
 int main(int argc, char** argv) {
   return mlpipe::host::ServerMain(argc, argv, "mlpipe-ingest",

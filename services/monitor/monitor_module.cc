@@ -8,6 +8,7 @@
 #include "clients/score_client.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
+#include "services/modules.h"
 #include "services/monitor/monitor_metrics.h"
 #include "services/monitor/monitor_service.h"
 #include "services/monitor/reference.h"

@@ -57,8 +57,6 @@ class MonitorModule final : public host::Module {
   std::deque<v1::Alert> actions_;  // GUARDED_BY(mu_)
 };
 
-const host::ModuleDef& MonitorModuleDef();
-
 }  // namespace mlpipe::monitor
 
 #endif  // MLPIPE_SERVICES_MONITOR_MONITOR_MODULE_H_

@@ -1,7 +1,6 @@
 // mlpipe-orchestrator: the orchestrator alone; the other services where the
 // --*_address flags say.
-#include "services/host/module.h"
-#include "services/orchestrator/orchestrator_module.h"
+#include "services/modules.h"
 
 int main(int argc, char** argv) {
   return mlpipe::host::ServerMain(

@@ -1,6 +1,7 @@
 #include "services/orchestrator/orchestrator_module.h"
 
 #include "absl/flags/flag.h"
+#include "services/modules.h"
 #include "services/orchestrator/deploy_steps.h"
 #include "services/orchestrator/eval_steps.h"
 #include "services/orchestrator/ingest_steps.h"

@@ -43,8 +43,6 @@ class OrchestratorModule final : public host::Module {
       subscribers_;  // Touched by the trigger loop only.
 };
 
-const host::ModuleDef& OrchestratorModuleDef();
-
 }  // namespace mlpipe::orchestrator
 
 #endif  // MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_MODULE_H_

@@ -1,7 +1,6 @@
 // mlpipe-prep: the data-prep service alone; reads data from --ingest_address
 // and split parts from --split_address.
-#include "services/host/module.h"
-#include "services/prep/prep_module.h"
+#include "services/modules.h"
 
 int main(int argc, char** argv) {
   return mlpipe::host::ServerMain(argc, argv, "mlpipe-prep",

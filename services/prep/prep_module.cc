@@ -4,6 +4,7 @@
 #include "clients/split_client.h"
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
+#include "services/modules.h"
 #include "services/prep/prep_service.h"
 
 namespace mlpipe::prep {

@@ -34,8 +34,6 @@ class PrepModule final : public host::Module {
   std::unique_ptr<events::Subscriber> ingest_events_;
 };
 
-const host::ModuleDef& PrepModuleDef();
-
 }  // namespace mlpipe::prep
 
 #endif  // MLPIPE_SERVICES_PREP_PREP_MODULE_H_

@@ -2,8 +2,7 @@
 // online features and feature sets from --prep_address, datasets from
 // --ingest_address, the model registry at --orchestrator_address, the
 // prediction log to --monitor_address.
-#include "services/host/module.h"
-#include "services/score/score_module.h"
+#include "services/modules.h"
 
 int main(int argc, char** argv) {
   return mlpipe::host::ServerMain(argc, argv, "mlpipe-score",

@@ -10,6 +10,7 @@
 #include "clients/train_client.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
+#include "services/modules.h"
 #include "services/score/inference_service.h"
 #include "services/score/scoring_service.h"
 

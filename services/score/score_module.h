@@ -56,11 +56,6 @@ class ScoreModule final : public host::Module {
   PredictionLogger* logger_ = nullptr;
 };
 
-// --score_default_alias, --score_max_concurrent, --score_max_rows,
-// --score_worker_threads, --score_log_queue, --score_log_inputs,
-// --score_batch_threads, --score_route_sync_ms.
-const host::ModuleDef& ScoreModuleDef();
-
 }  // namespace mlpipe::score
 
 #endif  // MLPIPE_SERVICES_SCORE_SCORE_MODULE_H_

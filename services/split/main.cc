@@ -1,7 +1,6 @@
 // mlpipe-split: the split service alone; reads rows from --prep_address and
 // --ingest_address.
-#include "services/host/module.h"
-#include "services/split/split_module.h"
+#include "services/modules.h"
 
 int main(int argc, char** argv) {
   return mlpipe::host::ServerMain(argc, argv, "mlpipe-split",

@@ -1,6 +1,7 @@
 #include "services/split/split_module.h"
 
 #include "clients/peer_reads.h"
+#include "services/modules.h"
 #include "services/split/split_service.h"
 
 namespace mlpipe::split {

@@ -25,8 +25,6 @@ class SplitModule final : public host::Module {
   explicit SplitModule(const host::ModuleEnv& env) : Module("split", env) {}
 };
 
-const host::ModuleDef& SplitModuleDef();
-
 }  // namespace mlpipe::split
 
 #endif  // MLPIPE_SERVICES_SPLIT_SPLIT_MODULE_H_

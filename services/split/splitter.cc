@@ -10,6 +10,7 @@
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
+#include "mlpipe/v1/prep_service.pb.h"
 #include "services/split/assign.h"
 
 namespace mlpipe::split {

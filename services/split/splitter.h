@@ -16,8 +16,12 @@
 #include "common/ops/operation_manager.h"
 #include "common/storage/store.h"
 #include "common/table/frame_reader.h"
-#include "mlpipe/v1/prep_service.pb.h"
 #include "mlpipe/v1/split_service.pb.h"
+
+namespace mlpipe::v1 {
+class FeatureSet;           // mlpipe/v1/prep_service.pb.h
+class ReadFeaturesRequest;  // mlpipe/v1/prep_service.pb.h
+}  // namespace mlpipe::v1
 
 namespace mlpipe::split {
 

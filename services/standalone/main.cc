@@ -1,14 +1,6 @@
 // mlpipe-standalone: every mlpipe service in one process, on one gRPC port and
 // one metrics port, each service with its own RocksDB store under --data_dir.
-#include "services/evaluate/evaluate_module.h"
-#include "services/host/module.h"
-#include "services/ingest/ingest_module.h"
-#include "services/monitor/monitor_module.h"
-#include "services/orchestrator/orchestrator_module.h"
-#include "services/prep/prep_module.h"
-#include "services/score/score_module.h"
-#include "services/split/split_module.h"
-#include "services/train/train_module.h"
+#include "services/modules.h"
 
 int main(int argc, char** argv) {
   using namespace mlpipe;  // NOLINT(build/namespaces): the module list.

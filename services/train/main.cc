@@ -1,7 +1,6 @@
 // mlpipe-train: the training service alone; reads split parts from
 // --split_address and transforms from --prep_address.
-#include "services/host/module.h"
-#include "services/train/train_module.h"
+#include "services/modules.h"
 
 int main(int argc, char** argv) {
   return mlpipe::host::ServerMain(argc, argv, "mlpipe-train",

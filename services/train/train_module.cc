@@ -10,6 +10,7 @@
 #include "common/rpc/status.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/train_service.grpc.pb.h"
+#include "services/modules.h"
 #include "services/train/training_service.h"
 
 ABSL_FLAG(

@@ -32,10 +32,6 @@ class TrainModule final : public host::Module {
   explicit TrainModule(const host::ModuleEnv& env) : Module("train", env) {}
 };
 
-// --train_replicas, --train_parallel_trials, --train_threads_per_candidate,
-// --train_checkpoint_every, --train_parallel_jobs.
-const host::ModuleDef& TrainModuleDef();
-
 }  // namespace mlpipe::train
 
 #endif  // MLPIPE_SERVICES_TRAIN_TRAIN_MODULE_H_

@@ -832,16 +832,13 @@ absl::Status Trainer::FinishCandidate(Job& live, const Data& data,
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::TrainingResult> Trainer::Run(
-    const v1::StartTrainingRequest& request, ops::Progress& progress) {
-  if (auto s = CheckTrainingRequest(request); !s.ok()) return s;
-  const std::string id = progress.operation_id();
-  if (id.empty()) return absl::InternalError("training runs as an operation");
-  auto& m = Metrics::Get();
+absl::StatusOr<std::shared_ptr<Trainer::Job>> Trainer::BeginJob(
+    const v1::StartTrainingRequest& request, const std::string& id,
+    bool* resumed) {
   auto live = std::make_shared<Job>();
   auto stored = GetJob(id);
-  const bool resumed = stored.ok();
-  if (resumed) {
+  *resumed = stored.ok();
+  if (*resumed) {
     live->job = std::move(*stored);
   } else if (absl::IsNotFound(stored.status())) {
     live->job.set_id(id);
@@ -855,267 +852,350 @@ absl::StatusOr<v1::TrainingResult> Trainer::Run(
     std::lock_guard lock(jobs_mu_);
     live_[id] = live;
   }
-  m.running.Increment();
-  // Ends the job in `state`, persisted, and returns `status`.
-  auto end = [&](v1::Operation::State state, absl::Status status) {
-    {
-      std::lock_guard lock(live->mu);
-      live->job.set_state(state);
-      if (!status.ok()) live->job.set_error(std::string(status.message()));
-      Changed(*live, true);
-    }
-    {
-      std::lock_guard lock(jobs_mu_);
-      live_.erase(id);
-    }
-    m.running.Decrement();
-    m.jobs.Add({{"state", v1::Operation::State_Name(state)}}).Increment();
-    return status;
-  };
+  Metrics::Get().running.Increment();
+  return live;
+}
 
-  auto loaded = LoadData(live->job);
-  if (!loaded.ok()) return end(v1::Operation::FAILED, loaded.status());
-  std::shared_ptr<Data> data = *loaded;
+absl::Status Trainer::EndJob(Job& live, v1::Operation::State state,
+                             absl::Status status) {
   {
-    std::lock_guard lock(live->mu);
-    auto& job = live->job;
-    job.set_dataset(data->split.dataset());
-    job.set_feature_set(data->fs.id());
-    job.set_task(TaskName(data->resolved.task));
-    job.set_metric(data->resolved.metric);
-    if (!resumed || job.trials_size() == 0) {
-      job.clear_trials();
-      for (int i = 0; i < request.candidates_size(); ++i) {
-        const auto& c = request.candidates(i);
-        auto settings = ExpandTrials(c, request.search(), i);
-        if (!settings.ok())
-          return end(v1::Operation::FAILED, settings.status());
-        for (size_t t = 0; t < settings->size(); ++t) {
-          v1::Trial* trial = job.add_trials();
-          trial->set_id(StrCat(id, "/", c.name(), "/", t));
-          trial->set_job(id);
-          trial->set_candidate(c.name());
-          trial->set_algorithm(c.algorithm());
-          trial->set_index(static_cast<int>(t));
-          *trial->mutable_params() = (*settings)[t];
-          trial->set_state(v1::Operation::PENDING);
-          trial->set_metric(data->resolved.metric);
-        }
+    std::lock_guard lock(live.mu);
+    live.job.set_state(state);
+    if (!status.ok()) live.job.set_error(std::string(status.message()));
+    Changed(live, true);
+  }
+  {
+    std::lock_guard lock(jobs_mu_);
+    live_.erase(live.job.id());
+  }
+  auto& m = Metrics::Get();
+  m.running.Decrement();
+  m.jobs.Add({{"state", v1::Operation::State_Name(state)}}).Increment();
+  return status;
+}
+
+absl::Status Trainer::PlanTrials(Job& live, const Data& data,
+                                 const v1::StartTrainingRequest& request,
+                                 bool resumed) {
+  std::lock_guard lock(live.mu);
+  auto& job = live.job;
+  job.set_dataset(data.split.dataset());
+  job.set_feature_set(data.fs.id());
+  job.set_task(TaskName(data.resolved.task));
+  job.set_metric(data.resolved.metric);
+  if (!resumed || job.trials_size() == 0) {
+    job.clear_trials();
+    for (int i = 0; i < request.candidates_size(); ++i) {
+      const auto& c = request.candidates(i);
+      auto settings = ExpandTrials(c, request.search(), i);
+      if (!settings.ok()) return settings.status();
+      for (size_t t = 0; t < settings->size(); ++t) {
+        v1::Trial* trial = job.add_trials();
+        trial->set_id(StrCat(job.id(), "/", c.name(), "/", t));
+        trial->set_job(job.id());
+        trial->set_candidate(c.name());
+        trial->set_algorithm(c.algorithm());
+        trial->set_index(static_cast<int>(t));
+        *trial->mutable_params() = (*settings)[t];
+        trial->set_state(v1::Operation::PENDING);
+        trial->set_metric(data.resolved.metric);
       }
     }
-    for (auto& t : *job.mutable_trials()) {
-      if (t.state() == v1::Operation::RUNNING)
-        t.set_state(v1::Operation::PENDING);
+  }
+  // Trials running when a previous process stopped run again.
+  for (auto& t : *job.mutable_trials()) {
+    if (t.state() == v1::Operation::RUNNING)
+      t.set_state(v1::Operation::PENDING);
+  }
+  Changed(live, true);
+  return absl::OkStatus();
+}
+
+// Runs a job's pending trials on `parallel_trials` threads, here or on the
+// replicas, and fits each candidate's model once its trials have ended.
+// The first bad-input failure, or a cancellation, stops it.
+class Trainer::TrialScheduler {
+ public:
+  TrialScheduler(Trainer& trainer, Job& live, const Data& data, int threads,
+                 ops::Progress& progress)
+      : trainer_(trainer),
+        live_(live),
+        data_(data),
+        threads_(threads),
+        progress_(progress) {}
+
+  // OK, or the failure that stopped the trials.
+  absl::Status Run() {
+    Plan();
+    // Candidates whose trials all ended before a restart still need a model.
+    for (const auto& [candidate, n] : left_) {
+      if (n == 0) Finish(candidate);
     }
-    Changed(*live, true);
+    const int workers =
+        std::max(1, std::min<int>(trainer_.options_.parallel_trials,
+                                  static_cast<int>(queue_.size())));
+    std::vector<std::thread> pool;
+    for (int w = 1; w < workers; ++w) pool.emplace_back([this] { Work(); });
+    Work();
+    for (auto& t : pool) t.join();
+    std::lock_guard lock(mu_);
+    return failure_;
   }
 
-  // The pool: trials still to run, and per candidate how many are left.
-  std::vector<int> queue;
-  std::map<std::string, int> left;
-  int total = 0, done = 0;
-  {
-    std::lock_guard lock(live->mu);
-    for (int i = 0; i < live->job.trials_size(); ++i) {
-      const auto& t = live->job.trials(i);
-      ++total;
-      if (live->job.candidate_models().contains(t.candidate())) {
-        ++done;
+ private:
+  // The trials still to run, and per candidate how many are left.
+  void Plan() {
+    std::lock_guard lock(live_.mu);
+    for (int i = 0; i < live_.job.trials_size(); ++i) {
+      const auto& t = live_.job.trials(i);
+      ++total_;
+      if (live_.job.candidate_models().contains(t.candidate())) {
+        ++done_;
         continue;
       }
-      left[t.candidate()];  // Present even when every trial already ended.
+      left_[t.candidate()];  // Present even when every trial already ended.
       if (t.state() == v1::Operation::PENDING) {
-        queue.push_back(i);
-        ++left[t.candidate()];
+        queue_.push_back(i);
+        ++left_[t.candidate()];
       } else {
-        ++done;
+        ++done_;
       }
     }
   }
-  std::mutex pool_mu;
-  size_t next = 0;
-  absl::Status failure;  // GUARDED_BY(pool_mu): stops the pool.
-  auto stop = [&] {
-    std::lock_guard lock(pool_mu);
-    return !failure.ok() || progress.Cancelled();
-  };
-  auto fail = [&](absl::Status s) {
-    std::lock_guard lock(pool_mu);
-    if (failure.ok()) failure = std::move(s);
-  };
-  const int threads = request.threads_per_candidate() > 0
-                          ? request.threads_per_candidate()
-                          : options_.threads_per_candidate;
-  auto finish = [&](const std::string& candidate) {
-    if (stop()) return;
-    if (auto s = FinishCandidate(*live, *data, candidate, progress); !s.ok())
-      fail(s);
-  };
-  // Candidates whose trials all ended before a restart still need a model.
-  for (const auto& [candidate, n] : left) {
-    if (n == 0) finish(candidate);
+
+  bool Stopped() {
+    std::lock_guard lock(mu_);
+    return !failure_.ok() || progress_.Cancelled();
   }
-  auto worker = [&] {
-    while (!stop()) {
+  void Fail(absl::Status s) {
+    std::lock_guard lock(mu_);
+    if (failure_.ok()) failure_ = std::move(s);
+  }
+  void Finish(const std::string& candidate) {
+    if (Stopped()) return;
+    if (auto s = trainer_.FinishCandidate(live_, data_, candidate, progress_);
+        !s.ok())
+      Fail(s);
+  }
+
+  void Work() {
+    while (!Stopped()) {
       int index;
       {
-        std::lock_guard lock(pool_mu);
-        if (next == queue.size()) return;
-        index = queue[next++];
+        std::lock_guard lock(mu_);
+        if (next_ == queue_.size()) return;
+        index = queue_[next_++];
       }
-      v1::Trial trial;
-      {
-        std::lock_guard lock(live->mu);
-        auto* t = live->job.mutable_trials(index);
-        t->set_state(v1::Operation::RUNNING);
-        *t->mutable_started_at() = TimeUtil::GetCurrentTime();
-        t->set_worker(options_.replicas != nullptr ? "replicas"
-                                                   : options_.worker_id);
-        trial = *t;
-        Changed(*live, true);
-      }
-      const auto started = Clock::now();
-      auto cancelled = [&] { return stop(); };
-      absl::StatusOr<Outcome> outcome;
-      if (options_.replicas != nullptr) {
-        v1::TrainTrialRequest req;
-        {
-          std::lock_guard lock(live->mu);
-          *req.mutable_job() = live->job;
-        }
-        *req.mutable_trial() = trial;
-        req.set_threads(threads);
-        auto resp = options_.replicas->Run(req, cancelled);
-        if (resp.ok()) {
-          Outcome o;
-          o.trial = resp->trial();
-          if (resp->has_model()) {
-            o.learned = resp->model().learned();
-            o.train_metrics = {resp->model().train_metrics().begin(),
-                               resp->model().train_metrics().end()};
-            o.eval_metrics = {resp->model().eval_metrics().begin(),
-                              resp->model().eval_metrics().end()};
-            o.fit_seconds = resp->model().timings().fit_seconds();
-          }
-          outcome = std::move(o);
-        } else {
-          outcome = resp.status();
-        }
-      } else {
-        outcome = RunTrialHere(*data, live->job, trial, false, threads,
-                               cancelled, [&](const v1::Trial& t) {
-                                 std::lock_guard lock(live->mu);
-                                 auto* dst = live->job.mutable_trials(index);
-                                 dst->set_iteration(t.iteration());
-                                 dst->set_iterations(t.iterations());
-                                 dst->set_loss(t.loss());
-                                 dst->set_resumed_from(t.resumed_from());
-                                 Changed(*live, false);
-                               });
-      }
-      absl::Status saved = absl::OkStatus();
-      if (outcome.ok() && outcome->learned) {
-        v1::ModelArtifact partial;
-        *partial.mutable_learned() = *outcome->learned;
-        partial.mutable_train_metrics()->Assign(outcome->train_metrics.begin(),
-                                                outcome->train_metrics.end());
-        partial.mutable_eval_metrics()->Assign(outcome->eval_metrics.begin(),
-                                               outcome->eval_metrics.end());
-        partial.mutable_timings()->set_fit_seconds(outcome->fit_seconds);
-        saved =
-            store_->Put(kTrialModels, trial.id(), partial.SerializeAsString());
-      }
-      v1::Operation::State state;
-      bool candidate_done = false;
-      std::string message;
-      {
-        std::lock_guard lock(live->mu);
-        auto* t = live->job.mutable_trials(index);
-        if (outcome.ok()) *t = outcome->trial;
-        t->set_seconds(Seconds(started));
-        *t->mutable_ended_at() = TimeUtil::GetCurrentTime();
-        absl::Status st = outcome.ok() ? saved : outcome.status();
-        if (st.ok()) {
-          state = v1::Operation::SUCCEEDED;
-        } else if (absl::IsCancelled(st) || progress.Cancelled()) {
-          state = v1::Operation::CANCELLED;
-        } else {
-          state = v1::Operation::FAILED;
-          t->set_error(std::string(st.message()));
-        }
-        if (state == v1::Operation::CANCELLED) {
-          t->set_state(
-              v1::Operation::PENDING);  // Runs again if the job resumes.
-        } else {
-          t->set_state(state);
-          ++done;
-          candidate_done = --left[t->candidate()] == 0;
-        }
-        message = StrCat(t->candidate(), " trial ", t->index(), ": ",
-                         v1::Operation::State_Name(state), " ", t->metric(),
-                         " ", t->score());
-        Changed(*live, true);
-        progress.Update(done, total, message);
-        if (!st.ok() &&
-            (absl::IsInvalidArgument(st) || absl::IsFailedPrecondition(st))) {
-          fail(st);  // Bad input: every trial would fail alike.
-        }
-      }
-      m.trials
-          .Add({{"algorithm", trial.algorithm()},
-                {"state", v1::Operation::State_Name(state)}})
-          .Increment();
-      if (candidate_done) finish(trial.candidate());
+      RunOne(index);
     }
-  };
-  const int workers = std::max(
-      1,
-      std::min<int>(options_.parallel_trials, static_cast<int>(queue.size())));
-  std::vector<std::thread> pool;
-  for (int w = 1; w < workers; ++w) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-
-  if (progress.Cancelled()) {
-    return end(v1::Operation::CANCELLED,
-               absl::CancelledError("training job cancelled"));
   }
-  if (!failure.ok()) return end(v1::Operation::FAILED, failure);
 
+  void RunOne(int index) {
+    const v1::Trial trial = MarkRunning(index);
+    const auto started = Clock::now();
+    absl::StatusOr<Outcome> outcome = trainer_.options_.replicas != nullptr
+                                          ? OnReplica(trial)
+                                          : Here(index, trial);
+    absl::Status saved = absl::OkStatus();
+    if (outcome.ok() && outcome->learned) saved = Keep(trial, *outcome);
+    const bool candidate_done = Record(index, outcome, saved, started);
+    if (candidate_done) Finish(trial.candidate());
+  }
+
+  v1::Trial MarkRunning(int index) {
+    std::lock_guard lock(live_.mu);
+    auto* t = live_.job.mutable_trials(index);
+    t->set_state(v1::Operation::RUNNING);
+    *t->mutable_started_at() = TimeUtil::GetCurrentTime();
+    t->set_worker(trainer_.options_.replicas != nullptr
+                      ? "replicas"
+                      : trainer_.options_.worker_id);
+    trainer_.Changed(live_, true);
+    return *t;
+  }
+
+  absl::StatusOr<Outcome> OnReplica(const v1::Trial& trial) {
+    v1::TrainTrialRequest req;
+    {
+      std::lock_guard lock(live_.mu);
+      *req.mutable_job() = live_.job;
+    }
+    *req.mutable_trial() = trial;
+    req.set_threads(threads_);
+    auto resp =
+        trainer_.options_.replicas->Run(req, [this] { return Stopped(); });
+    if (!resp.ok()) return resp.status();
+    Outcome o;
+    o.trial = resp->trial();
+    if (resp->has_model()) {
+      const v1::ModelArtifact& model = resp->model();
+      o.learned = model.learned();
+      o.train_metrics = {model.train_metrics().begin(),
+                         model.train_metrics().end()};
+      o.eval_metrics = {model.eval_metrics().begin(),
+                        model.eval_metrics().end()};
+      o.fit_seconds = model.timings().fit_seconds();
+    }
+    return o;
+  }
+
+  absl::StatusOr<Outcome> Here(int index, const v1::Trial& trial) {
+    return trainer_.RunTrialHere(
+        data_, live_.job, trial, false, threads_, [this] { return Stopped(); },
+        [this, index](const v1::Trial& t) {
+          std::lock_guard lock(live_.mu);
+          auto* dst = live_.job.mutable_trials(index);
+          dst->set_iteration(t.iteration());
+          dst->set_iterations(t.iterations());
+          dst->set_loss(t.loss());
+          dst->set_resumed_from(t.resumed_from());
+          trainer_.Changed(live_, false);
+        });
+  }
+
+  // The trial's model, kept for its candidate's final fit.
+  absl::Status Keep(const v1::Trial& trial, const Outcome& outcome) {
+    v1::ModelArtifact partial;
+    *partial.mutable_learned() = *outcome.learned;
+    partial.mutable_train_metrics()->Assign(outcome.train_metrics.begin(),
+                                            outcome.train_metrics.end());
+    partial.mutable_eval_metrics()->Assign(outcome.eval_metrics.begin(),
+                                           outcome.eval_metrics.end());
+    partial.mutable_timings()->set_fit_seconds(outcome.fit_seconds);
+    return trainer_.store_->Put(kTrialModels, trial.id(),
+                                partial.SerializeAsString());
+  }
+
+  // Records how trial `index` ended; true when it was its candidate's last.
+  bool Record(int index, const absl::StatusOr<Outcome>& outcome,
+              const absl::Status& saved, Clock::time_point started) {
+    v1::Operation::State state;
+    bool candidate_done = false;
+    std::string algorithm;
+    {
+      std::lock_guard lock(live_.mu);
+      auto* t = live_.job.mutable_trials(index);
+      if (outcome.ok()) *t = outcome->trial;
+      t->set_seconds(Seconds(started));
+      *t->mutable_ended_at() = TimeUtil::GetCurrentTime();
+      absl::Status st = outcome.ok() ? saved : outcome.status();
+      if (st.ok()) {
+        state = v1::Operation::SUCCEEDED;
+      } else if (absl::IsCancelled(st) || progress_.Cancelled()) {
+        state = v1::Operation::CANCELLED;
+      } else {
+        state = v1::Operation::FAILED;
+        t->set_error(std::string(st.message()));
+      }
+      if (state == v1::Operation::CANCELLED) {
+        t->set_state(v1::Operation::PENDING);  // Runs again if resumed.
+      } else {
+        t->set_state(state);
+        candidate_done = --left_[t->candidate()] == 0;
+        ++done_;
+      }
+      algorithm = t->algorithm();
+      trainer_.Changed(live_, true);
+      progress_.Update(done_, total_,
+                       StrCat(t->candidate(), " trial ", t->index(), ": ",
+                              v1::Operation::State_Name(state), " ",
+                              t->metric(), " ", t->score()));
+      if (!st.ok() &&
+          (absl::IsInvalidArgument(st) || absl::IsFailedPrecondition(st))) {
+        Fail(st);  // Bad input: every trial would fail alike.
+      }
+    }
+    Metrics::Get()
+        .trials
+        .Add({{"algorithm", algorithm},
+              {"state", v1::Operation::State_Name(state)}})
+        .Increment();
+    return candidate_done;
+  }
+
+  Trainer& trainer_;
+  Job& live_;
+  const Data& data_;
+  const int threads_;
+  ops::Progress& progress_;
+  // Read and written under live_.mu (Plan, Record).
+  std::map<std::string, int> left_;
+  int total_ = 0, done_ = 0;
+  std::vector<int> queue_;  // Written by Plan only.
+  std::mutex mu_;
+  size_t next_ = 0;       // GUARDED_BY(mu_)
+  absl::Status failure_;  // GUARDED_BY(mu_): stops the trials.
+};
+
+absl::StatusOr<v1::TrainingResult> Trainer::BestOf(
+    const v1::StartTrainingRequest& request, const v1::TrainingJob& job,
+    const Data& data) {
   v1::TrainingResult result;
-  result.set_job(id);
-  v1::TrainingJob snapshot;
-  {
-    std::lock_guard lock(live->mu);
-    snapshot = live->job;
-  }
+  result.set_job(job.id());
   double best_score = NAN;
   for (const auto& c : request.candidates()) {
-    auto it = snapshot.candidate_models().find(c.name());
-    if (it == snapshot.candidate_models().end()) continue;
+    auto it = job.candidate_models().find(c.name());
+    if (it == job.candidate_models().end()) continue;
     auto model = models_.Get(it->second);
-    if (!model.ok()) return end(v1::Operation::FAILED, model.status());
+    if (!model.ok()) return model.status();
     // The best model by the search metric on the eval part (with
     // cross-validation and no eval part: the cross-validated score).
-    double score = eval::Find(model->eval_metrics(), data->resolved.metric);
+    double score = eval::Find(model->eval_metrics(), data.resolved.metric);
     if (std::isnan(score)) {
-      for (const auto& t : snapshot.trials()) {
+      for (const auto& t : job.trials()) {
         if (t.id() == model->trial_id()) score = t.score();
       }
     }
     if (result.best_model().empty() ||
-        Better(data->resolved.metric, score, best_score)) {
+        Better(data.resolved.metric, score, best_score)) {
       best_score = score;
       result.set_best_model(model->id());
     }
     *result.add_models() = Summary(*model);
   }
-  {
-    std::lock_guard lock(live->mu);
-    live->job.set_best_model(result.best_model());
+  return result;
+}
+
+absl::StatusOr<v1::TrainingResult> Trainer::Run(
+    const v1::StartTrainingRequest& request, ops::Progress& progress) {
+  if (auto s = CheckTrainingRequest(request); !s.ok()) return s;
+  const std::string id = progress.operation_id();
+  if (id.empty()) return absl::InternalError("training runs as an operation");
+  bool resumed = false;
+  auto begun = BeginJob(request, id, &resumed);
+  if (!begun.ok()) return begun.status();
+  Job& live = **begun;
+  auto fail = [&](const absl::Status& s) {
+    return EndJob(live, v1::Operation::FAILED, s);
+  };
+  auto data = LoadData(live.job);
+  if (!data.ok()) return fail(data.status());
+  if (auto s = PlanTrials(live, **data, request, resumed); !s.ok())
+    return fail(s);
+  const int threads = request.threads_per_candidate() > 0
+                          ? request.threads_per_candidate()
+                          : options_.threads_per_candidate;
+  absl::Status trials =
+      TrialScheduler(*this, live, **data, threads, progress).Run();
+  if (progress.Cancelled()) {
+    return EndJob(live, v1::Operation::CANCELLED,
+                  absl::CancelledError("training job cancelled"));
   }
-  auto ended = end(v1::Operation::SUCCEEDED, absl::OkStatus());
-  if (!ended.ok()) return ended;
+  if (!trials.ok()) return fail(trials);
+  v1::TrainingJob snapshot;
+  {
+    std::lock_guard lock(live.mu);
+    snapshot = live.job;
+  }
+  auto result = BestOf(request, snapshot, **data);
+  if (!result.ok()) return fail(result.status());
+  {
+    std::lock_guard lock(live.mu);
+    live.job.set_best_model(result->best_model());
+  }
+  if (auto s = EndJob(live, v1::Operation::SUCCEEDED, absl::OkStatus());
+      !s.ok())
+    return s;
   return result;
 }
 

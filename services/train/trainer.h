@@ -118,6 +118,23 @@ class Trainer {
   struct Job;
   struct Data;
   struct Outcome;
+  class TrialScheduler;
+  // The job of operation `id`: the stored one when it resumes, else a new
+  // one; registered as live and RUNNING.
+  absl::StatusOr<std::shared_ptr<Job>> BeginJob(
+      const v1::StartTrainingRequest& request, const std::string& id,
+      bool* resumed);
+  // Ends the job in `state`, persisted and no longer live; returns `status`.
+  absl::Status EndJob(Job& live, v1::Operation::State state,
+                      absl::Status status);
+  // The job's trials: every candidate's settings (kept when it resumes).
+  absl::Status PlanTrials(Job& live, const Data& data,
+                          const v1::StartTrainingRequest& request,
+                          bool resumed);
+  // The candidates' models, the best by the search metric first.
+  absl::StatusOr<v1::TrainingResult> BestOf(
+      const v1::StartTrainingRequest& request, const v1::TrainingJob& job,
+      const Data& data);
   absl::StatusOr<std::shared_ptr<Data>> LoadData(const v1::TrainingJob& job);
   absl::StatusOr<Outcome> RunTrialHere(
       const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,

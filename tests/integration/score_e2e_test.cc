@@ -418,8 +418,9 @@ TEST_F(ScoreE2eTest, PythonClientCallsPredict) {
       "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin"};
   for (const char* f :
        {"mlpipe/v1/score_service.proto", "mlpipe/v1/frame.proto",
-        "mlpipe/v1/model.proto", "mlpipe/v1/transform.proto",
-        "mlpipe/v1/operation.proto", "inference/grpc_predict_v2.proto"})
+        "mlpipe/v1/model.proto", "mlpipe/v1/task.proto",
+        "mlpipe/v1/transform.proto", "mlpipe/v1/operation.proto",
+        "inference/grpc_predict_v2.proto"})
     protoc.push_back(f);
   auto gen = RunCommand(protoc);
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
