@@ -29,6 +29,10 @@ class EvaluateExecutor final : public StepExecutor {
     return out;
   }
 
+  std::vector<ColumnRef> Columns(const v1::StepSpec& step) const override {
+    return ColumnParams(step, {"slices"});
+  }
+
   absl::Status Validate(const v1::PipelineSpec&,
                         const v1::StepSpec& step) const override {
     std::string alias;

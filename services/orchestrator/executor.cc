@@ -62,6 +62,45 @@ std::string StepDataset(const v1::PipelineSpec& spec,
                                             : it->second.string_value();
 }
 
+namespace {
+
+void AddColumns(const google::protobuf::Value& v, const std::string& path,
+                std::vector<ColumnRef>* out) {
+  if (v.kind_case() == google::protobuf::Value::kStringValue) {
+    out->push_back({path, v.string_value()});
+  } else if (v.kind_case() == google::protobuf::Value::kListValue) {
+    const auto& items = v.list_value().values();
+    for (int i = 0; i < items.size(); ++i)
+      AddColumns(items[i], StrCat(path, "[", i, "]"), out);
+  }
+}
+
+}  // namespace
+
+std::vector<ColumnRef> ColumnParams(const v1::StepSpec& step,
+                                    const std::vector<std::string>& keys,
+                                    const std::string& list,
+                                    const std::string& nested) {
+  std::vector<ColumnRef> out;
+  const auto& params = step.params().fields();
+  for (const auto& key : keys) {
+    if (auto it = params.find(key); it != params.end())
+      AddColumns(it->second, key, &out);
+  }
+  auto it = params.find(list);
+  if (list.empty() || it == params.end() ||
+      it->second.kind_case() != google::protobuf::Value::kListValue)
+    return out;
+  const auto& items = it->second.list_value().values();
+  for (int i = 0; i < items.size(); ++i) {
+    if (items[i].kind_case() != google::protobuf::Value::kStructValue) continue;
+    const auto& fields = items[i].struct_value().fields();
+    if (auto f = fields.find(nested); f != fields.end())
+      AddColumns(f->second, StrCat(list, "[", i, "].", nested), &out);
+  }
+  return out;
+}
+
 absl::Status BadParam(const v1::StepSpec& step, std::string_view key,
                       std::string_view why) {
   return absl::InvalidArgumentError(

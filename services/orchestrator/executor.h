@@ -43,6 +43,13 @@ struct StepContext {
   absl::StatusOr<double> NumberParam(const std::string& name, double def) const;
 };
 
+// A dataset column a step's parameters name, at `path` within the step
+// ("transforms[0].columns[1]").
+struct ColumnRef {
+  std::string path;
+  std::string column;
+};
+
 struct StepResult {
   std::map<std::string, v1::Artifact> outputs;
   google::protobuf::Struct results;  // Values for later `when:` conditions.
@@ -61,6 +68,11 @@ class StepExecutor {
   // The results Execute records, for `when:` checks at submit: exact names,
   // or patterns with one '*' ("*_rows"). Empty: not declared (any name).
   virtual std::vector<std::string> ResultNames(const v1::StepSpec& step) const {
+    return {};
+  }
+  // The columns of the step's dataset (StepDataset) its parameters name,
+  // checked at submit against the dataset's schema when it exists.
+  virtual std::vector<ColumnRef> Columns(const v1::StepSpec& step) const {
     return {};
   }
   // False when the same parameters may give different outputs (e.g. "the
@@ -92,6 +104,14 @@ class ExecutorRegistry {
 
 // The dataset a step works on: its `dataset` parameter, else spec.dataset.
 std::string StepDataset(const v1::PipelineSpec& spec, const v1::StepSpec& step);
+
+// The strings at parameters `keys` of `step` (each a string or a list of
+// them, lists nested at any depth: `slices: [Home, [Home, Job]]`), as column
+// references; `nested` names a key of list items (`transforms[i].columns`).
+std::vector<ColumnRef> ColumnParams(const v1::StepSpec& step,
+                                    const std::vector<std::string>& keys,
+                                    const std::string& list = "",
+                                    const std::string& nested = "");
 
 // Checks that every parameter of `step` is in `known` and of that kind
 // (kNumberValue, kStringValue, kBoolValue, kListValue, kStructValue).

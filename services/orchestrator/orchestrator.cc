@@ -1,6 +1,7 @@
 #include "services/orchestrator/orchestrator.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "absl/random/random.h"
@@ -269,6 +270,92 @@ void Orchestrator::Stop() {
   pool_->Shutdown();
 }
 
+namespace {
+
+// file:line of the deepest parameter path of `step` that `msg` names
+// ("steps.x.transforms[0].impute.strategyy: ..."), else of the step.
+std::string WhereIn(const v1::PipelineSpec& spec, const v1::StepSpec& step,
+                    std::string_view msg) {
+  std::string at = config::Where(spec, step.line());
+  size_t best = 0;
+  for (const auto& [param, line] : step.param_lines()) {
+    const std::string path = StrCat(".", param);
+    for (size_t pos = msg.find(path); pos != std::string::npos;
+         pos = msg.find(path, pos + 1)) {
+      const size_t end = pos + path.size();
+      const bool whole = end == msg.size() || msg[end] == ':' ||
+                         msg[end] == '.' || msg[end] == '[' || msg[end] == ' ';
+      if (whole && path.size() > best) {
+        best = path.size();
+        at = config::Where(spec, line);
+      }
+    }
+  }
+  return at;
+}
+
+// Whether the pipeline uploads a file before it runs (`ingest` with
+// `file:`): the dataset's schema is then the new file's, not the stored one.
+bool UploadsAFile(const v1::PipelineSpec& spec) {
+  for (const auto& s : spec.steps()) {
+    if (s.type() == "ingest" && s.params().fields().contains("file"))
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status Orchestrator::CheckColumns(const v1::PipelineSpec& spec) const {
+  if (!options_.dataset_columns) return absl::OkStatus();
+  std::map<std::string, std::optional<std::set<std::string>>> schemas;
+  auto columns_of = [&](const std::string& dataset)
+      -> const std::optional<std::set<std::string>>& {
+    auto [it, added] = schemas.try_emplace(dataset);
+    if (added && !dataset.empty()) {
+      auto cols = options_.dataset_columns(dataset);
+      // An unknown dataset (or an unreachable ingest service) is checked
+      // when the step runs.
+      if (cols.ok()) it->second.emplace(cols->begin(), cols->end());
+    }
+    return it->second;
+  };
+  auto check = [&](const std::string& dataset, const std::string& column,
+                   const std::string& where, const std::string& field) {
+    const auto& cols = columns_of(dataset);
+    if (!cols || cols->contains(column)) return absl::OkStatus();
+    std::string known;
+    for (const auto& c : *cols) {
+      if (known.size() > 400) {
+        known += ", ...";
+        break;
+      }
+      StrAppend(&known, known.empty() ? "" : ", ", c);
+    }
+    return absl::InvalidArgumentError(StrCat(
+        where, ": ", field, ": column '", column, "' is not in dataset '",
+        dataset, "' (its columns: ", known, ")"));
+  };
+  if (!spec.label().empty()) {
+    if (auto s = check(spec.dataset(), spec.label(), config::Where(spec, 1),
+                       "spec.label");
+        !s.ok())
+      return s;
+  }
+  for (const auto& step : spec.steps()) {
+    const StepExecutor* e = executors_->Find(step.type());
+    if (e == nullptr) continue;
+    for (const auto& ref : e->Columns(step)) {
+      const std::string field = StrCat("steps.", step.name(), ".", ref.path);
+      if (auto s = check(StepDataset(spec, step), ref.column,
+                         WhereIn(spec, step, field), field);
+          !s.ok())
+        return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
   if (auto s = config::ValidateDag(spec); !s.ok()) return s;
   if (!IsValidName(spec.metadata().name())) {
@@ -297,25 +384,9 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
                  step->type(), "' (known: ", known, ")"));
     }
     if (auto s = e->Validate(spec, *step); !s.ok()) {
-      std::string msg(s.message());
-      // Point at the line of the deepest parameter path the message names
-      // ("steps.x.transforms[0].impute.strategyy: ...").
-      size_t best = 0;
-      for (const auto& [param, line] : step->param_lines()) {
-        const std::string path = StrCat(".", param);
-        for (size_t at_pos = msg.find(path); at_pos != std::string::npos;
-             at_pos = msg.find(path, at_pos + 1)) {
-          const size_t end = at_pos + path.size();
-          const bool whole = end == msg.size() || msg[end] == ':' ||
-                             msg[end] == '.' || msg[end] == '[' ||
-                             msg[end] == ' ';
-          if (whole && path.size() > best) {
-            best = path.size();
-            at = config::Where(spec, line);
-          }
-        }
-      }
-      return absl::Status(s.code(), StrCat(at, ": ", msg));
+      return absl::Status(
+          s.code(), StrCat(WhereIn(spec, *step, std::string(s.message())), ": ",
+                           s.message()));
     }
     if (!step->when().empty()) {
       std::set<std::string> up;
@@ -344,6 +415,11 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
 absl::StatusOr<v1::Run> Orchestrator::SubmitRun(
     const v1::SubmitRunRequest& request, const std::string& trigger) {
   if (auto s = ValidateSpec(request.spec()); !s.ok()) return s;
+  // Before an upload the stored schema may be the old file's: checked again
+  // at the submit that follows the upload.
+  if (!request.validate_only() || !UploadsAFile(request.spec())) {
+    if (auto s = CheckColumns(request.spec()); !s.ok()) return s;
+  }
   if (request.validate_only()) {
     v1::Run checked;
     checked.set_pipeline(request.spec().metadata().name());

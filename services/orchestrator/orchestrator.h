@@ -36,6 +36,11 @@ struct OrchestratorOptions {
   // A step whose executor ignores its timeout is failed this long after it.
   // Default 1 s.
   absl::Duration timeout_grace = absl::Seconds(1);
+  // The columns of a dataset's latest version (NOT_FOUND: no such dataset),
+  // for checking the columns a pipeline names at submit. Unset: not checked.
+  std::function<absl::StatusOr<std::vector<std::string>>(
+      const std::string& dataset)>
+      dataset_columns;
 };
 
 // Thread-safe.
@@ -57,6 +62,10 @@ class Orchestrator {
 
   // Everything SubmitRun checks, with errors naming file, line and field.
   absl::Status ValidateSpec(const v1::PipelineSpec& spec) const;
+  // The columns the pipeline names (spec.label, each step's Columns) against
+  // the schema of the datasets that exist: INVALID_ARGUMENT with file:line,
+  // the parameter and the dataset's columns.
+  absl::Status CheckColumns(const v1::PipelineSpec& spec) const;
 
   // Starts a run. `trigger` says why ("manual", "schedule:<id>", ...).
   absl::StatusOr<v1::Run> SubmitRun(const v1::SubmitRunRequest& request,

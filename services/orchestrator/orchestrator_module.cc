@@ -1,6 +1,7 @@
 #include "services/orchestrator/orchestrator_module.h"
 
 #include "absl/flags/flag.h"
+#include "clients/ingest_client.h"
 #include "services/modules.h"
 #include "services/orchestrator/deploy_steps.h"
 #include "services/orchestrator/eval_steps.h"
@@ -40,6 +41,15 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
   RegisterEvalExecutors(executors, peer("evaluate"), peer("orchestrator"));
   RegisterDeployExecutors(executors, peer("score"), peer("monitor"));
   if (options.enable_test_steps) RegisterTestExecutors(executors);
+  options.engine.dataset_columns = [peers](const std::string& dataset)
+      -> absl::StatusOr<std::vector<std::string>> {
+    auto v = ingest::GetDatasetVersion(peers->Channel("ingest"), dataset, 0);
+    if (!v.ok()) return v.status();
+    std::vector<std::string> columns;
+    for (const auto& f : v->dataset.dataset().schema().fields())
+      columns.push_back(f.name());
+    return columns;
+  };
   auto orch =
       Orchestrator::Open(options.engine, m->store(), m->outbox(), executors);
   if (!orch.ok()) return orch.status();

@@ -157,6 +157,10 @@ class PrepareExecutor final : public StepExecutor {
     return absl::OkStatus();
   }
 
+  std::vector<ColumnRef> Columns(const v1::StepSpec& step) const override {
+    return ColumnParams(step, {"passthrough"}, "transforms", "columns");
+  }
+
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
     auto req = Request(*ctx.spec, *ctx.step);
     if (!req.ok()) return req.status();

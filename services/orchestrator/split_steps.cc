@@ -27,6 +27,10 @@ class SplitExecutor final : public StepExecutor {
             "feature_set", "*_rows",   "warnings", "warning_text"};
   }
 
+  std::vector<ColumnRef> Columns(const v1::StepSpec& step) const override {
+    return ColumnParams(step, {"label", "group_column"});
+  }
+
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
     auto req = Request(spec, step);

@@ -24,8 +24,8 @@ constexpr char kPipeline[] = R"(apiVersion: mlpipe/v1
 kind: Pipeline
 metadata: {name: credit-risk}
 spec:
-  dataset: credit
-  label: Status
+  dataset: {dataset}
+  label: {label}
   positive_class: bad
   steps:
     - {name: load, type: ingest, batch: b-1}
@@ -36,7 +36,7 @@ spec:
       after: [split]
       fit_on: {split: split, part: train}
       transforms:
-        - {columns: [Income, Assets], impute: median, scale: standard}
+        - {columns: [Income, {assets}], impute: median, scale: standard}
         - columns: [Home, Marital]
           impute: {strategy: mode{impute}}
           one_hot: {max_categories: 20}
@@ -70,16 +70,26 @@ class StepParamsTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     log_ = std::move(*events::EventLog::Open(store_.get(), "orchestrator"));
+    OrchestratorOptions options;
+    options.dataset_columns = [](const std::string& dataset)
+        -> absl::StatusOr<std::vector<std::string>> {
+      if (dataset != "credit") return absl::NotFoundError("no such dataset");
+      return std::vector<std::string>{"Status", "Income", "Assets", "Home",
+                                      "Marital"};
+    };
     orch_ = std::move(
-        *Orchestrator::Open({}, store_.get(), log_.get(), &executors_));
+        *Orchestrator::Open(options, store_.get(), log_.get(), &executors_));
   }
 
   // The pipeline with `{key}` replaced by each value, validated as a submit
   // does (validate_only: nothing starts).
   absl::Status Submit(std::map<std::string, std::string> edits) {
     std::map<std::string, std::string> values = {
-        {"split", ""},     {"impute", ""},    {"rounds", "300"},
-        {"candidate", ""}, {"metric", "auc"}, {"when", "evaluate.blessed"}};
+        {"split", ""},          {"impute", ""},
+        {"rounds", "300"},      {"candidate", ""},
+        {"metric", "auc"},      {"when", "evaluate.blessed"},
+        {"label", "Status"},    {"assets", "Assets"},
+        {"validate_only", "1"}, {"dataset", "credit"}};
     for (auto& [k, v] : edits) values[k] = v;
     std::string yaml = kPipeline;
     for (const auto& [k, v] : values) {
@@ -92,7 +102,7 @@ class StepParamsTest : public ::testing::Test {
     if (!spec.ok()) return spec.status();
     v1::SubmitRunRequest req;
     *req.mutable_spec() = *spec;
-    req.set_validate_only(true);
+    req.set_validate_only(values["validate_only"] == "1");
     return orch_->SubmitRun(req).status();
   }
 
@@ -159,6 +169,27 @@ TEST_F(StepParamsTest, AnOutOfRangeAlgorithmParameterIsRefused) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("credit.yaml:29"));
   auto misspelt = Submit({{"rounds", "300, max_dept: 4"}});
   EXPECT_EQ(misspelt.code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StepParamsTest, AMissingColumnIsRefusedAtSubmit) {
+  auto s = Submit({{"assets", "Asets"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("credit.yaml:17: steps.features.transforms[0]."
+                        "columns[1]: column 'Asets' is not in dataset "
+                        "'credit' (its columns: Assets, Home, Income,"));
+  auto label = Submit({{"label", "Statuss"}});
+  EXPECT_EQ(label.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(label.message()),
+              HasSubstr("spec.label: column 'Statuss' is not in dataset"));
+  // Also when the run would start (not only validate_only).
+  EXPECT_EQ(Submit({{"assets", "Asets"}, {"validate_only", "0"}}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StepParamsTest, ColumnsOfADatasetThatDoesNotExistYetAreNotChecked) {
+  auto s = Submit({{"assets", "Asets"}, {"dataset", "new"}});
+  EXPECT_TRUE(s.ok()) << s;
 }
 
 }  // namespace

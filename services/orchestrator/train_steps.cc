@@ -32,6 +32,10 @@ class TrainExecutor final : public StepExecutor {
     return out;
   }
 
+  std::vector<ColumnRef> Columns(const v1::StepSpec& step) const override {
+    return ColumnParams(step, {"label"});
+  }
+
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
     auto req = Request(spec, step);
