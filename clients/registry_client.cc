@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "clients/routes.h"
 #include "common/rpc/status.h"
 #include "grpcpp/client_context.h"
@@ -37,6 +38,27 @@ absl::StatusOr<std::vector<v1::Route>> ListRoutes(
   for (const auto& a : resp.aliases())
     if (a.has_route()) out.push_back(a.route());
   return out;
+}
+
+absl::StatusOr<std::vector<v1::Route>> RouteHistory(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& alias) {
+  auto registry = v1::Orchestrator::NewStub(channel);
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(10));
+  v1::AliasHistoryRequest req;
+  req.set_alias(alias);
+  v1::AliasHistoryResponse resp;
+  if (auto s = registry->AliasHistory(&call, req, &resp); !s.ok())
+    return rpc::FromGrpcStatus(s);
+  std::vector<v1::Route> routes;
+  for (const auto& r : resp.records())
+    if (r.has_route()) routes.push_back(r.route());
+  if (routes.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("alias '", alias, "' was never deployed"));
+  }
+  return score::RouteHistory(std::move(routes));
 }
 
 absl::Status PublishRoute(const std::shared_ptr<grpc::Channel>& channel,

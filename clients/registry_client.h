@@ -20,6 +20,11 @@ absl::StatusOr<std::string> ResolveAlias(
 absl::StatusOr<std::vector<v1::Route>> ListRoutes(
     const std::shared_ptr<grpc::Channel>& channel);
 
+// The scoring routes the registry recorded for `alias`, newest first (see
+// score::RouteHistory); NOT_FOUND when it never held one.
+absl::StatusOr<std::vector<v1::Route>> RouteHistory(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& alias);
+
 // Records `route` as its alias's route (its primary as the alias's version)
 // when the registry's route for the alias is still at `expected_revision`
 // (0: none); ABORTED when another writer changed it first.

@@ -371,6 +371,7 @@ absl::StatusOr<bool> Deployments::Sync() {
       b.Put(kRoutes, r->alias(), r->SerializeAsString());
     }
     b.Put(kRouteLog, LogKey(r->alias(), r->revision()), r->SerializeAsString());
+    CacheHistory(r->alias(), b);  // The revisions between the syncs.
   }
   if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
   manager_->Publish(*std::move(state));
@@ -573,6 +574,17 @@ v1::ListDeploymentsResponse Deployments::ListLocked() const {
 
 absl::StatusOr<std::vector<v1::Route>> Deployments::History(
     const std::string& alias) const {
+  if (registry_ == nullptr) return CachedHistory(alias);
+  auto history = registry_->History(alias);
+  const absl::Status& s = history.status();
+  if (!absl::IsUnavailable(s) && !absl::IsDeadlineExceeded(s)) return history;
+  LogWarning("the model registry is unreachable: route history from cache",
+             {{"alias", alias}, {"error", std::string(s.message())}});
+  return CachedHistory(alias);
+}
+
+absl::StatusOr<std::vector<v1::Route>> Deployments::CachedHistory(
+    const std::string& alias) const {
   std::vector<v1::Route> out;
   auto it = store_->Scan(kRouteLog, StrCat(alias, std::string_view("\0", 1)));
   for (; it->Valid(); it->Next()) {
@@ -590,6 +602,14 @@ absl::StatusOr<std::vector<v1::Route>> Deployments::History(
         StrCat("alias '", alias, "' was never deployed"));
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+void Deployments::CacheHistory(const std::string& alias,
+                               storage::WriteBatch& b) const {
+  auto history = registry_->History(alias);
+  if (!history.ok()) return;  // The next sync fills what is missing.
+  for (const auto& r : *history)
+    b.Put(kRouteLog, LogKey(alias, r.revision()), r.SerializeAsString());
 }
 
 }  // namespace mlpipe::score

@@ -2,15 +2,18 @@
 // traffic, which shadow it, and which one falls back - kept in RocksDB with
 // every revision (for RouteHistory and Rollback), served by the
 // ModelManager, and published in the orchestrator's model registry (alias ->
-// primary version and the whole route, with history). Scoring replicas
-// share their routes through the registry: a change made through one is
-// published with a compare-and-set on the route's revision (a concurrent
-// change through another replica makes it ABORTED), and every replica takes
-// the registry's newer routes (Sync). gRPC-free.
+// primary version and the whole route, with history). The registry holds
+// the one history: scoring replicas share their routes through it (a change
+// made through one is published with a compare-and-set on the route's
+// revision, a concurrent change through another replica makes it ABORTED,
+// and every replica takes the registry's newer routes: Sync), and History /
+// Rollback read it. The local route_log is a cache of it, read only while
+// the registry is unreachable (and without a registry). gRPC-free.
 //
 // Column families:
 //   routes     alias -> v1::Route (current; absent when undeployed)
-//   route_log  alias \0 <revision, 8 bytes big-endian> -> v1::Route
+//   route_log  alias \0 <revision, 8 bytes big-endian> -> v1::Route (the
+//              registry's history as last seen)
 //   events     model.deployed {alias, model_version, percent, shadow,
 //              set_by, revision}
 #ifndef MLPIPE_SERVICES_SCORE_DEPLOYMENTS_H_
@@ -48,6 +51,9 @@ class AliasRegistry {
                                     const std::string& set_by) = 0;
   // Every route the registry holds.
   virtual absl::StatusOr<std::vector<v1::Route>> Routes() = 0;
+  // The alias's routes, newest first (RouteHistory); NOT_FOUND when none.
+  virtual absl::StatusOr<std::vector<v1::Route>> History(
+      const std::string& alias) = 0;
 };
 
 // The route after `request` (model_version already resolved to
@@ -82,7 +88,8 @@ class Deployments {
       const v1::UndeployRequest& request);
   absl::StatusOr<v1::Route> Rollback(const v1::RollbackRequest& request);
   v1::ListDeploymentsResponse List() const;
-  // Newest first.
+  // The registry's history of the alias, newest first (this replica's
+  // cache of it while the registry is unreachable).
   absl::StatusOr<std::vector<v1::Route>> History(
       const std::string& alias) const;
 
@@ -97,6 +104,11 @@ class Deployments {
                       const std::vector<std::string>& changed,
                       std::vector<v1::Event> events, const std::string& set_by);
   absl::StatusOr<std::map<std::string, v1::Route>> ReadRoutes() const;
+  // The alias's routes in the local cache, newest first.
+  absl::StatusOr<std::vector<v1::Route>> CachedHistory(
+      const std::string& alias) const;
+  // Adds the registry's history of `alias` to the cache in `b`.
+  void CacheHistory(const std::string& alias, storage::WriteBatch& b) const;
   // The alias's current revision, or its last logged one once undeployed
   // (0: never deployed). REQUIRES: change_mu_ held.
   int64_t LastRevisionLocked(const std::string& alias) const;

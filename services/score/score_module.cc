@@ -60,6 +60,11 @@ class PeerSources final : public ModelSource,
     return orchestrator::ListRoutes(peers_.Channel("orchestrator"));
   }
 
+  absl::StatusOr<std::vector<v1::Route>> History(
+      const std::string& alias) override {
+    return orchestrator::RouteHistory(peers_.Channel("orchestrator"), alias);
+  }
+
   absl::StatusOr<std::vector<std::optional<std::vector<double>>>> Get(
       const std::string& feature_set, const std::vector<std::string>& keys,
       const std::vector<std::string>& features) override {

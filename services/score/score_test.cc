@@ -143,8 +143,17 @@ class FakeRegistry final : public AliasRegistry {
     if (it != routes.end() && it->second.revision() != expected)
       return absl::AbortedError("changed meanwhile");
     routes[route.alias()] = route;
+    set[route.alias()].push_back(route);
     log.push_back(StrCat(route.alias(), "=", PrimaryOf(route)));
     return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<v1::Route>> History(
+      const std::string& alias) override {
+    std::lock_guard lock(mu_);
+    if (fail) return absl::UnavailableError("registry down");
+    auto it = set.find(alias);
+    if (it == set.end()) return absl::NotFoundError("never deployed");
+    return RouteHistory(it->second);
   }
   absl::StatusOr<std::vector<v1::Route>> Routes() override {
     std::lock_guard lock(mu_);
@@ -155,6 +164,7 @@ class FakeRegistry final : public AliasRegistry {
   }
   std::mutex mu_;
   std::map<std::string, v1::Route> routes;
+  std::map<std::string, std::vector<v1::Route>> set;  // In the order set.
   std::vector<std::string> log;
   bool fail = false;
 };
@@ -537,6 +547,45 @@ TEST_F(ScoreTest, ReplicasShareRoutesThroughTheRegistry) {
   ASSERT_TRUE(*deployments_->Sync());
   EXPECT_EQ(deployments_->List().routes(0).revision(),
             again->route().revision());
+}
+
+TEST_F(ScoreTest, HistoryAndRollbackReadTheRegistrysOneHistory) {
+  // b syncs once after two changes made through this replica: it never saw
+  // revision 1 being served, yet its history has both, and it rolls back
+  // to revision 1 (with a history of its own it had nothing to go back to).
+  ASSERT_TRUE(Deploy("credit:1").ok());
+  ASSERT_TRUE(Deploy("credit:2").ok());
+  Replica b(dir_.path() + "/b", &train_, &registry_);
+  ASSERT_TRUE(b.deployments->Restore().ok());
+  ASSERT_TRUE(*b.deployments->Sync());
+  auto history = b.deployments->History("production");
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ(PrimaryOf((*history)[1]), "credit:1");
+  auto back = b.deployments->Rollback(v1::RollbackRequest());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(PrimaryOf(*back), "credit:1");
+  EXPECT_EQ(back->revision(), 3);
+  // The same history through either replica.
+  EXPECT_EQ(deployments_->History("production")->size(), 3u);
+  // A change undone after its publish (here: the store refused it) leaves
+  // no trace in the history, and the next change takes its revision.
+  std::vector<v1::Route> set = {(*history)[1], (*history)[0], *back};
+  v1::Route undone = *back;
+  undone.set_revision(4);
+  set.push_back(undone);
+  set.push_back(*back);  // Republished at revision 3 by the undo.
+  auto linear = RouteHistory(set);
+  ASSERT_EQ(linear.size(), 3u);
+  EXPECT_EQ(linear[0].revision(), 3);
+  EXPECT_EQ(linear[2].revision(), 1);
+  // While the registry is unreachable the history comes from b's cache,
+  // which its sync filled with the revisions it did not serve.
+  registry_.fail = true;
+  auto cached = b.deployments->History("production");
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_EQ(cached->size(), 3u);
+  registry_.fail = false;
 }
 
 TEST_F(ScoreTest, SplitTrafficIsStickyAndWeighted) {
