@@ -8,6 +8,7 @@
 #include <map>
 
 #include "cli/dataset_commands.h"
+#include "clients/ingest_request.h"
 #include "common/config/pipeline_config.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
@@ -135,27 +136,17 @@ int UploadInputs(const std::string& pipeline_path, v1::PipelineSpec* spec,
                 << step.name() << ".file: " << hash.status().message() << "\n";
       return kNotFound;
     }
-    v1::IngestHeader header;
-    std::string dataset = fields.contains("dataset")
-                              ? fields["dataset"].string_value()
-                              : spec->dataset();
-    header.set_dataset(dataset);
-    header.set_format(fields.contains("format") &&
-                              fields["format"].string_value() == "jsonl"
-                          ? v1::JSONL
-                          : v1::CSV);
-    if (fields.contains("delimiter"))
-      header.set_delimiter(fields["delimiter"].string_value());
-    if (fields.contains("no_header"))
-      header.set_no_header(fields["no_header"].bool_value());
-    if (fields.contains("null_values")) {
-      for (const auto& v : fields["null_values"].list_value().values()) {
-        header.add_null_values(v.string_value());
-      }
+    auto header = ingest::IngestHeaderFromParams(step.params(), spec->dataset(),
+                                                 "steps." + step.name());
+    if (!header.ok()) {
+      std::cerr << "error: " << config::Where(*spec, step.line()) << ": "
+                << header.status().message() << "\n";
+      return kRejected;
     }
-    header.set_idempotency_key("file-" + *hash);
+    const std::string dataset = header->dataset();
+    header->set_idempotency_key("file-" + *hash);
     v1::IngestResponse resp;
-    grpc::Status s = UploadFile(file.string(), header, stub.get(), &resp);
+    grpc::Status s = UploadFile(file.string(), *header, stub.get(), &resp);
     if (!s.ok()) return Fail(s, ctx);
     if (!ctx.json) {
       std::cout << (resp.deduplicated() ? "unchanged " : "uploaded ")

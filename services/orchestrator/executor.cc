@@ -200,6 +200,13 @@ absl::Status CheckParams(
   return absl::OkStatus();
 }
 
+absl::Status ParamsToRequest(const v1::StepSpec& step,
+                             const config::ParamMapping& mapping,
+                             google::protobuf::Message* out) {
+  return config::ParamsToMessage(step.params(), mapping,
+                                 StrCat("steps.", step.name()), out);
+}
+
 namespace {
 
 using K = google::protobuf::Value::KindCase;

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/config/struct_message.h"
 #include "mlpipe/v1/orchestrator_service.pb.h"
 
 namespace mlpipe::orchestrator {
@@ -119,6 +120,12 @@ std::vector<ColumnRef> ColumnParams(const v1::StepSpec& step,
 absl::Status CheckParams(
     const v1::StepSpec& step,
     const std::map<std::string, google::protobuf::Value::KindCase>& known);
+
+// The step's parameters as the request `out` of the service that runs it
+// (config::ParamsToMessage under "steps.<step>").
+absl::Status ParamsToRequest(const v1::StepSpec& step,
+                             const config::ParamMapping& mapping,
+                             google::protobuf::Message* out);
 
 // INVALID_ARGUMENT "steps.<step>.<key>: <why>".
 absl::Status BadParam(const v1::StepSpec& step, std::string_view key,

@@ -1,5 +1,6 @@
 #include "services/orchestrator/ingest_steps.h"
 
+#include "clients/ingest_request.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
@@ -64,17 +65,8 @@ class IngestExecutor final : public StepExecutor {
 
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
-    if (auto s = CheckParams(step, {{"file", K::kStringValue},
-                                    {"batch", K::kStringValue},
-                                    {"dataset", K::kStringValue},
-                                    {"format", K::kStringValue},
-                                    {"delimiter", K::kStringValue},
-                                    {"no_header", K::kBoolValue},
-                                    {"null_values", K::kListValue},
-                                    {"uploaded_from", K::kStringValue}});
-        !s.ok()) {
-      return s;
-    }
+    auto header = Header(spec, step);
+    if (!header.ok()) return header.status();
     std::string file = Param(step, "file");
     if (!file.empty() && !file.starts_with("server:")) {
       return absl::InvalidArgumentError(StrCat(
@@ -87,15 +79,13 @@ class IngestExecutor final : public StepExecutor {
           StrCat("steps.", step.name(),
                  ".batch: give either file or batch, not both"));
     }
-    if (StepDataset(spec, step).empty()) {
+    if (header->dataset().empty()) {
       return absl::InvalidArgumentError(StrCat(
           "steps.", step.name(), ".dataset: required (or spec.dataset)"));
     }
-    std::string format = Param(step, "format");
-    if (!format.empty() && format != "csv" && format != "jsonl") {
-      return absl::InvalidArgumentError(StrCat("steps.", step.name(),
-                                               ".format: '", format,
-                                               "' must be csv or jsonl"));
+    if (header->format() == v1::FRAMES) {
+      return absl::InvalidArgumentError(
+          StrCat("steps.", step.name(), ".format: a file is csv or jsonl"));
     }
     return absl::OkStatus();
   }
@@ -128,20 +118,11 @@ class IngestExecutor final : public StepExecutor {
       version = b.version();
     } else if (std::string file = Param(step, "file"); !file.empty()) {
       v1::IngestFileRequest req;
-      auto* h = req.mutable_header();
-      h->set_dataset(dataset);
-      h->set_format(Param(step, "format") == "jsonl" ? v1::JSONL : v1::CSV);
-      h->set_delimiter(Param(step, "delimiter"));
-      auto nh = step.params().fields().find("no_header");
-      h->set_no_header(nh != step.params().fields().end() &&
-                       nh->second.bool_value());
-      auto nv = step.params().fields().find("null_values");
-      if (nv != step.params().fields().end()) {
-        for (const auto& v : nv->second.list_value().values())
-          h->add_null_values(v.string_value());
-      }
+      auto header = Header(*ctx.spec, step);
+      if (!header.ok()) return header.status();
+      *req.mutable_header() = *std::move(header);
       // The same key when the step is issued again: no second batch.
-      h->set_idempotency_key(ctx.idempotency_key);
+      req.mutable_header()->set_idempotency_key(ctx.idempotency_key);
       req.set_path(file.substr(7));
       v1::IngestResponse resp;
       auto call = CallContext(ctx);
@@ -163,6 +144,12 @@ class IngestExecutor final : public StepExecutor {
   }
 
  private:
+  static absl::StatusOr<v1::IngestHeader> Header(const v1::PipelineSpec& spec,
+                                                 const v1::StepSpec& step) {
+    return ingest::IngestHeaderFromParams(step.params(), spec.dataset(),
+                                          StrCat("steps.", step.name()));
+  }
+
   ChannelProvider channel_;
 };
 

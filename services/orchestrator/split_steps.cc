@@ -6,7 +6,6 @@
 #include "clients/split_spec.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
-#include "google/protobuf/util/time_util.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/split_service.grpc.pb.h"
 #include "services/orchestrator/operation_step.h"
@@ -118,86 +117,49 @@ class SplitExecutor final : public StepExecutor {
   // spec's dataset for now).
   static absl::StatusOr<v1::SplitSpec> Request(const v1::PipelineSpec& spec,
                                                const v1::StepSpec& step) {
-    if (auto s = CheckParams(step, {{"strategy", K::kStringValue},
-                                    {"ratios", K::kStructValue},
-                                    {"seed", K::kNumberValue},
-                                    {"label", K::kStringValue},
-                                    {"column", K::kStringValue},
-                                    {"group_column", K::kStringValue},
-                                    {"cutoffs", K::kListValue},
-                                    {"folds", K::kNumberValue},
-                                    {"fold_part", K::kStringValue},
-                                    {"features", K::kStringValue},
-                                    {"dataset", K::kStringValue},
-                                    {"max_label_shift", K::kNumberValue},
-                                    {"max_mean_shift", K::kNumberValue},
-                                    {"min_part_rows", K::kNumberValue},
-                                    {"max_ratio_error", K::kNumberValue},
-                                    {"fail_on", K::kListValue}});
-        !s.ok())
-      return s;
+    static const auto* mapping = new config::ParamMapping{
+        .own = {{"features", K::kStringValue}, {"fail_on", K::kListValue}},
+        .hidden = {"feature_set", "version"},
+        .renames = {{"ratios", "parts"}},
+        .reshape = {{"ratios", PartsOfRatios}}};
     v1::SplitSpec req;
     req.set_dataset(StepDataset(spec, step));
     req.set_label(spec.label());
-    for (const auto& [key, v] : step.params().fields()) {
-      if (key == "strategy") {
-        req.set_strategy(v.string_value());
-      } else if (key == "ratios") {
-        for (const auto& [name, ratio] : v.struct_value().fields()) {
-          if (ratio.kind_case() != K::kNumberValue)
-            return BadParam(step, StrCat("ratios.", name), "expected a number");
-          auto* p = req.add_parts();
-          p->set_name(name);
-          p->set_ratio(ratio.number_value());
-        }
-      } else if (key == "seed") {
-        if (v.number_value() < 0 ||
-            v.number_value() != std::floor(v.number_value()))
-          return BadParam(step, key, "expected a whole number >= 0");
-        req.set_seed(static_cast<uint64_t>(v.number_value()));
-      } else if (key == "label") {
-        req.set_label(v.string_value());
-      } else if (key == "column") {
-        req.set_column(v.string_value());
-      } else if (key == "group_column") {
-        req.set_group_column(v.string_value());
-      } else if (key == "cutoffs") {
-        for (const auto& c : v.list_value().values()) {
-          if (!google::protobuf::util::TimeUtil::FromString(c.string_value(),
-                                                            req.add_cutoffs()))
-            return BadParam(step, key,
-                            StrCat("'", c.string_value(),
-                                   "' is not an RFC 3339 time "
-                                   "(2024-01-31T00:00:00Z)"));
-        }
-      } else if (key == "folds") {
-        req.set_folds(static_cast<int32_t>(v.number_value()));
-      } else if (key == "fold_part") {
-        req.set_fold_part(v.string_value());
-      } else if (key == "max_label_shift") {
-        req.set_max_label_shift(v.number_value());
-      } else if (key == "max_mean_shift") {
-        req.set_max_mean_shift(v.number_value());
-      } else if (key == "min_part_rows") {
-        req.set_min_part_rows(static_cast<int64_t>(v.number_value()));
-      } else if (key == "max_ratio_error") {
-        req.set_max_ratio_error(v.number_value());
-      } else if (key == "fail_on") {
-        for (const auto& c : v.list_value().values()) {
-          if (!split::IsWarningCode(c.string_value())) {
-            std::string codes;
-            for (const auto& w : split::WarningCodes())
-              StrAppend(&codes, codes.empty() ? "" : ", ", w);
-            return BadParam(step, key,
-                            StrCat("'", c.string_value(),
-                                   "' is not a warning code (", codes, ")"));
-          }
-        }
+    if (auto s = ParamsToRequest(step, *mapping, &req); !s.ok()) return s;
+    const auto& f = step.params().fields();
+    if (auto it = f.find("fail_on"); it != f.end()) {
+      for (const auto& c : it->second.list_value().values()) {
+        if (split::IsWarningCode(c.string_value())) continue;
+        std::string codes;
+        for (const auto& w : split::WarningCodes())
+          StrAppend(&codes, codes.empty() ? "" : ", ", w);
+        return BadParam(step, "fail_on",
+                        StrCat("'", c.string_value(),
+                               "' is not a warning code (", codes, ")"));
       }
     }
     if (req.dataset().empty())
       return BadParam(step, "dataset", "required (or spec.dataset)");
     return req;
+  }
+
+  // ratios {train: 0.8, test: 0.2} as SplitSpec.parts.
+  static absl::StatusOr<Value> PartsOfRatios(const Value& ratios) {
+    if (ratios.kind_case() != K::kStructValue)
+      return absl::InvalidArgumentError(
+          "expected a mapping of part names to ratios ({train: 0.8, test: "
+          "0.2})");
+    Value parts;
+    auto* list = parts.mutable_list_value();
+    for (const auto& [name, ratio] : ratios.struct_value().fields()) {
+      if (ratio.kind_case() != K::kNumberValue)
+        return absl::InvalidArgumentError(StrCat(name, ": expected a number"));
+      auto& part =
+          *list->add_values()->mutable_struct_value()->mutable_fields();
+      part["name"].set_string_value(name);
+      part["ratio"] = ratio;
+    }
+    return parts;
   }
 
   ChannelProvider channel_;

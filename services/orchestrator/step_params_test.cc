@@ -28,7 +28,7 @@ spec:
   label: {label}
   positive_class: bad
   steps:
-    - {name: load, type: ingest, batch: b-1}
+    - {name: load, type: ingest, batch: b-1{load}}
     - {name: split, type: split, after: [load], strategy: stratified,
        ratios: {train: 0.7, eval: 0.15, test: 0.15}, seed: 42{split}}
     - name: features
@@ -84,12 +84,17 @@ class StepParamsTest : public ::testing::Test {
   // The pipeline with `{key}` replaced by each value, validated as a submit
   // does (validate_only: nothing starts).
   absl::Status Submit(std::map<std::string, std::string> edits) {
-    std::map<std::string, std::string> values = {
-        {"split", ""},          {"impute", ""},
-        {"rounds", "300"},      {"candidate", ""},
-        {"metric", "auc"},      {"when", "evaluate.blessed"},
-        {"label", "Status"},    {"assets", "Assets"},
-        {"validate_only", "1"}, {"dataset", "credit"}};
+    std::map<std::string, std::string> values = {{"split", ""},
+                                                 {"impute", ""},
+                                                 {"load", ""},
+                                                 {"rounds", "300"},
+                                                 {"candidate", ""},
+                                                 {"metric", "auc"},
+                                                 {"when", "evaluate.blessed"},
+                                                 {"label", "Status"},
+                                                 {"assets", "Assets"},
+                                                 {"validate_only", "1"},
+                                                 {"dataset", "credit"}};
     for (auto& [k, v] : edits) values[k] = v;
     std::string yaml = kPipeline;
     for (const auto& [k, v] : values) {
@@ -139,6 +144,32 @@ TEST_F(StepParamsTest, UnknownKeyInASplitStepNamesFileLineAndKey) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("credit.yaml:11: steps.split.stratify_by: unknown"));
+}
+
+TEST_F(StepParamsTest, ParametersAreTheRequestsFieldsWithTheirTypes) {
+  // A value of the wrong type names its key and line.
+  auto seed = Submit({{"split", ", seed: -1"}});
+  EXPECT_EQ(seed.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(seed.message()),
+              HasSubstr("credit.yaml:11: steps.split.seed: expected a whole "
+                        "number >= 0, not -1"));
+  // An enum in any case; a value it does not have lists those it has.
+  EXPECT_TRUE(Submit({{"load", ", format: JSONL"}}).ok());
+  auto format = Submit({{"load", ", format: parquet"}});
+  EXPECT_THAT(std::string(format.message()),
+              HasSubstr("credit.yaml:9: steps.load.format: 'parquet' is not "
+                        "one of: csv, jsonl, frames"));
+  // Request fields the orchestrator sets itself are no parameters.
+  auto version = Submit({{"split", ", version: 3"}});
+  EXPECT_THAT(std::string(version.message()),
+              HasSubstr("steps.split.version: unknown key (known: "));
+  // A field added to the request is a parameter at once (no mapping code):
+  // every field of SplitSpec but those two is accepted.
+  EXPECT_TRUE(Submit({{"split", ", max_ratio_error: 0.05"}}).ok());
+  auto kind = Submit({{"load", ", no_header: maybe"}});
+  EXPECT_THAT(std::string(kind.message()),
+              HasSubstr("credit.yaml:9: steps.load.no_header: expected true or "
+                        "false, not \"maybe\""));
 }
 
 TEST_F(StepParamsTest, WhenNamingAMissingResultIsRefused) {
