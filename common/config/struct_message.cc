@@ -240,7 +240,8 @@ absl::Status ParamsToMessage(const google::protobuf::Struct& params,
       std::string known;
       for (int i = 0; i < type->field_count(); ++i) {
         const std::string& name = type->field(i)->name();
-        if (!renamed.contains(name) && !mapping.hidden.contains(name))
+        if (!renamed.contains(name) && !mapping.hidden.contains(name) &&
+            !mapping.own.contains(name))
           StrAppend(&known, ", ", name);
       }
       for (const auto& [yaml, proto] : mapping.renames)

@@ -109,37 +109,24 @@ class DeployExecutor final : public StepExecutor {
 
  private:
   static absl::StatusOr<v1::DeployRequest> Request(const v1::StepSpec& step) {
-    if (auto s = CheckParams(step, {{"model", K::kStringValue},
-                                    {"alias", K::kStringValue},
-                                    {"canary_percent", K::kNumberValue},
-                                    {"shadow", K::kBoolValue},
-                                    {"latency_budget_ms", K::kNumberValue},
-                                    {"evaluate", K::kStringValue},
-                                    {"train", K::kStringValue},
-                                    {"monitor", K::kStructValue}});
-        !s.ok()) {
-      return s;
-    }
-    const auto& f = step.params().fields();
+    static const auto* mapping = new config::ParamMapping{
+        .own = {{"evaluate", K::kStringValue},
+                {"train", K::kStringValue},
+                {"monitor", K::kStructValue}},
+        .hidden = {"traffic", "set_by"},
+        .renames = {{"model", "model_version"},
+                    {"canary_percent", "traffic_percent"}}};
     v1::DeployRequest req;
-    if (auto it = f.find("model"); it != f.end())
-      req.set_model_version(it->second.string_value());
     req.set_alias("production");
-    if (auto it = f.find("alias"); it != f.end())
-      req.set_alias(it->second.string_value());
+    if (auto s = ParamsToRequest(step, *mapping, &req); !s.ok()) return s;
+    const auto& f = step.params().fields();
     if (auto it = f.find("canary_percent"); it != f.end()) {
-      double p = it->second.number_value();
+      const double p = it->second.number_value();
       if (!(p >= 0 && p <= 100))
         return BadParam(step, "canary_percent", "must be in [0, 100]");
-      req.set_traffic_percent(p);
     }
-    if (auto it = f.find("shadow"); it != f.end())
-      req.set_shadow(it->second.bool_value());
-    if (auto it = f.find("latency_budget_ms"); it != f.end()) {
-      if (!(it->second.number_value() >= 0))
-        return BadParam(step, "latency_budget_ms", "must be >= 0");
-      req.set_latency_budget_ms(it->second.number_value());
-    }
+    if (req.has_latency_budget_ms() && !(req.latency_budget_ms() >= 0))
+      return BadParam(step, "latency_budget_ms", "must be >= 0");
     if (req.shadow() && req.traffic_percent() != 0)
       return BadParam(step, "shadow", "cannot be combined with canary_percent");
     return req;

@@ -1,5 +1,7 @@
 #include "services/orchestrator/eval_steps.h"
 
+#include <set>
+
 #include "absl/strings/str_split.h"
 #include "clients/evaluate_request.h"
 #include "clients/registry_client.h"
@@ -102,95 +104,94 @@ class EvaluateExecutor final : public StepExecutor {
 
  private:
   // The step's parameters as a request (models and baseline left to
-  // Execute); `alias` the baseline alias.
+  // Execute); `alias` the baseline alias (gate.baseline).
   static absl::StatusOr<v1::EvaluateRequest> Request(const v1::StepSpec& step,
                                                      std::string* alias) {
-    if (auto s = CheckParams(step, {{"models", K::kListValue},
-                                    {"train", K::kStringValue},
-                                    {"metric", K::kStringValue},
-                                    {"slices", K::kListValue},
-                                    {"part", K::kStringValue},
-                                    {"split", K::kStringValue},
-                                    {"gate", K::kStructValue},
-                                    {"threshold", K::kNumberValue},
-                                    {"criterion", K::kStringValue},
-                                    {"bootstrap", K::kNumberValue},
-                                    {"min_slice_rows", K::kNumberValue}});
-        !s.ok()) {
-      return s;
-    }
-    const auto& f = step.params().fields();
-    auto str = [&](const char* key) {
-      auto it = f.find(key);
-      return it == f.end() ? std::string() : it->second.string_value();
-    };
+    static const auto* mapping = new config::ParamMapping{
+        .own = {{"train", K::kStringValue}},
+        .hidden = {"baseline_model", "baseline_alias"},
+        .renames = {{"criterion", "threshold_criterion"},
+                    {"bootstrap", "bootstrap_resamples"}},
+        .reshape = {{"slices", SliceSpecs}, {"gate", GateSpec}}};
     v1::EvaluateRequest req;
-    if (auto it = f.find("models"); it != f.end()) {
-      for (const auto& m : it->second.list_value().values()) {
-        if (m.kind_case() != Value::kStringValue)
-          return BadParam(step, "models", "expected model ids");
-        req.add_models(m.string_value());
-      }
-    }
-    req.set_metric(str("metric"));
-    req.set_part(str("part"));
-    req.set_split(str("split"));
-    req.set_threshold_criterion(str("criterion"));
-    if (auto it = f.find("threshold"); it != f.end())
-      req.set_threshold(it->second.number_value());
-    if (auto it = f.find("bootstrap"); it != f.end())
-      req.set_bootstrap_resamples(static_cast<int>(it->second.number_value()));
-    if (auto it = f.find("min_slice_rows"); it != f.end())
-      req.set_min_slice_rows(static_cast<int64_t>(it->second.number_value()));
-    if (auto it = f.find("slices"); it != f.end()) {
-      for (const auto& s : it->second.list_value().values()) {
-        auto* spec = req.add_slices();
-        if (s.kind_case() == Value::kStringValue) {
-          spec->add_columns(s.string_value());
-        } else if (s.kind_case() == Value::kListValue) {
-          for (const auto& c : s.list_value().values())
-            spec->add_columns(c.string_value());
-        } else {
-          return BadParam(step, "slices",
-                          "expected column names or lists of them");
-        }
-      }
-    }
+    if (auto s = ParamsToRequest(step, *mapping, &req); !s.ok()) return s;
     *alias = "production";
-    if (auto it = f.find("gate"); it != f.end()) {
-      auto* gate = req.mutable_gate();
-      for (const auto& [key, v] : it->second.struct_value().fields()) {
-        if (key == "min" || key == "max") {
-          if (v.kind_case() != Value::kStructValue)
-            return BadParam(step, "gate." + key, "expected {metric: value}");
-          for (const auto& [metric, x] : v.struct_value().fields()) {
-            if (x.kind_case() != Value::kNumberValue)
-              return BadParam(step, "gate." + key + "." + metric,
-                              "expected a number");
-            auto* b = gate->add_bounds();
-            b->set_metric(metric);
-            if (key == "min") {
-              b->set_min(x.number_value());
-            } else {
-              b->set_max(x.number_value());
-            }
-          }
-        } else if (key == "baseline" && v.kind_case() == Value::kStringValue) {
-          *alias = v.string_value();
-        } else if (key == "min_improvement" &&
-                   v.kind_case() == Value::kNumberValue) {
-          gate->set_min_improvement(v.number_value());
-        } else if (key == "require_baseline" &&
-                   v.kind_case() == Value::kBoolValue) {
-          gate->set_require_baseline(v.bool_value());
-        } else {
-          return BadParam(step, "gate." + key,
-                          "unknown or mistyped (min, max, baseline, "
-                          "min_improvement, require_baseline)");
-        }
-      }
+    const auto& f = step.params().fields();
+    if (auto gate = f.find("gate"); gate != f.end()) {
+      const auto& g = gate->second.struct_value().fields();
+      if (auto b = g.find("baseline"); b != g.end())
+        *alias = b->second.string_value();
     }
     return req;
+  }
+
+  // slices [Home, [Home, Job]] as SliceSpecs.
+  static absl::StatusOr<Value> SliceSpecs(const Value& slices) {
+    constexpr char kWhat[] = "expected column names or lists of them";
+    if (slices.kind_case() != K::kListValue)
+      return absl::InvalidArgumentError(kWhat);
+    Value out;
+    for (const auto& s : slices.list_value().values()) {
+      auto& spec =
+          *out.mutable_list_value()->add_values()->mutable_struct_value();
+      auto& columns = *(*spec.mutable_fields())["columns"].mutable_list_value();
+      if (s.kind_case() == K::kStringValue) {
+        *columns.add_values() = s;
+      } else if (s.kind_case() == K::kListValue) {
+        *columns.mutable_values() = s.list_value().values();
+      } else {
+        return absl::InvalidArgumentError(kWhat);
+      }
+    }
+    return out;
+  }
+
+  // gate {min: {auc: 0.75}, max: {...}, baseline: production, ...} as a
+  // GateSpec: min/max as bounds, baseline (an alias) read by Request.
+  static absl::StatusOr<Value> GateSpec(const Value& gate) {
+    if (gate.kind_case() != K::kStructValue)
+      return absl::InvalidArgumentError(
+          "expected a mapping (min, max, baseline, min_improvement, "
+          "require_baseline, metric)");
+    Value out = gate;
+    auto& fields = *out.mutable_struct_value()->mutable_fields();
+    for (const auto& [key, v] : gate.struct_value().fields()) {
+      static const std::set<std::string> known = {
+          "min",    "max",   "baseline", "min_improvement", "require_baseline",
+          "metric", "bounds"};
+      if (!known.contains(key))
+        return absl::InvalidArgumentError(
+            StrCat(key,
+                   ": unknown key (known: min, max, baseline, "
+                   "min_improvement, require_baseline, metric)"));
+    }
+    auto& bounds = *fields["bounds"].mutable_list_value();
+    for (const char* key : {"min", "max"}) {
+      auto it = fields.find(key);
+      if (it == fields.end()) continue;
+      if (it->second.kind_case() != K::kStructValue)
+        return absl::InvalidArgumentError(
+            StrCat(key, ": expected {metric: value}"));
+      for (const auto& [metric, x] : it->second.struct_value().fields()) {
+        if (x.kind_case() != K::kNumberValue)
+          return absl::InvalidArgumentError(
+              StrCat(key, ".", metric, ": expected a number"));
+        auto& b =
+            *bounds.add_values()->mutable_struct_value()->mutable_fields();
+        b["metric"].set_string_value(metric);
+        b[key] = x;
+      }
+      fields.erase(it);
+    }
+    if (auto it = fields.find("baseline"); it != fields.end()) {
+      if (it->second.kind_case() != K::kStringValue)
+        return absl::InvalidArgumentError("baseline: expected an alias");
+      fields.erase(it);
+    }
+    if (auto it = fields.find("bounds");
+        it != fields.end() && bounds.values().empty())
+      fields.erase(it);
+    return out;
   }
 
   ChannelProvider evaluate_, aliases_;

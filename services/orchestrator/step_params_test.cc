@@ -166,6 +166,16 @@ TEST_F(StepParamsTest, ParametersAreTheRequestsFieldsWithTheirTypes) {
   // A field added to the request is a parameter at once (no mapping code):
   // every field of SplitSpec but those two is accepted.
   EXPECT_TRUE(Submit({{"split", ", max_ratio_error: 0.05"}}).ok());
+  EXPECT_TRUE(Submit({{"metric", "auc, curve_points: 50, seed: 7"}}).ok());
+  auto bins = Submit({{"metric", "auc, calibration_bins: many"}});
+  EXPECT_THAT(std::string(bins.message()),
+              HasSubstr("credit.yaml:30: steps.evaluate.calibration_bins: "
+                        "expected a whole number"));
+  // YAML names of renamed fields; the proto name is not a second spelling.
+  EXPECT_TRUE(Submit({{"metric", "auc, criterion: youden"}}).ok());
+  auto proto_name = Submit({{"metric", "auc, threshold_criterion: youden"}});
+  EXPECT_THAT(std::string(proto_name.message()),
+              HasSubstr("steps.evaluate.threshold_criterion: unknown key"));
   auto kind = Submit({{"load", ", no_header: maybe"}});
   EXPECT_THAT(std::string(kind.message()),
               HasSubstr("credit.yaml:9: steps.load.no_header: expected true or "

@@ -114,29 +114,13 @@ class TrainExecutor final : public StepExecutor {
   // Execute).
   static absl::StatusOr<v1::StartTrainingRequest> Request(
       const v1::PipelineSpec& spec, const v1::StepSpec& step) {
-    if (auto s = CheckParams(step, {{"candidates", K::kListValue},
-                                    {"search", K::kStructValue},
-                                    {"split", K::kStringValue},
-                                    {"features", K::kStringValue},
-                                    {"model", K::kStringValue},
-                                    {"label", K::kStringValue},
-                                    {"task", K::kStringValue},
-                                    {"positive_class", K::kStringValue},
-                                    {"train_part", K::kStringValue},
-                                    {"eval_part", K::kStringValue},
-                                    {"threads_per_candidate", K::kNumberValue},
-                                    {"checkpoint_every", K::kNumberValue},
-                                    {"dataset", K::kStringValue}});
-        !s.ok()) {
-      return s;
-    }
-    // The request's JSON form is the step's parameters, minus the steps.
-    google::protobuf::Struct params = step.params();
-    auto& f = *params.mutable_fields();
-    for (const char* key : {"split", "features", "dataset"}) f.erase(key);
+    static const auto* mapping =
+        new config::ParamMapping{.own = {{"split", K::kStringValue},
+                                         {"features", K::kStringValue},
+                                         {"dataset", K::kStringValue}},
+                                 .hidden = {"feature_set", "idempotency_key"}};
     v1::StartTrainingRequest req;
-    if (auto s = config::StructToMessage(params, "", &req); !s.ok())
-      return InStep(step, s);
+    if (auto s = ParamsToRequest(step, *mapping, &req); !s.ok()) return s;
     if (req.model().empty()) req.set_model(StepDataset(spec, step));
     if (req.positive_class().empty() && req.task() != "regression" &&
         req.task() != "multiclass") {
