@@ -25,9 +25,24 @@ class DeployExecutor final : public StepExecutor {
   }
   bool Cacheable(const v1::StepSpec&) const override { return false; }
 
-  absl::Status Validate(const v1::PipelineSpec&,
+  absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
-    if (auto s = Request(step).status(); !s.ok()) return s;
+    auto req = Request(step);
+    if (!req.ok()) return req.status();
+    if (req->model_version().empty()) {
+      // The model: the best of the evaluation before, else of the training.
+      bool found = false;
+      for (const char* upstream : {"evaluate", "train"}) {
+        auto from = UpstreamStep(spec, step, upstream, upstream);
+        if (!from.ok()) return from.status();
+        found |= !from->empty();
+      }
+      if (!found) {
+        return BadParam(step, "model",
+                        "none given, and no evaluate or train step comes "
+                        "before this one (after:) to choose it");
+      }
+    }
     return Policy(step).status();
   }
 
@@ -37,7 +52,7 @@ class DeployExecutor final : public StepExecutor {
     if (!req.ok()) return req.status();
     if (req->model_version().empty()) {
       for (const char* upstream : {"evaluate", "train"}) {
-        auto best = UpstreamOutput(ctx, upstream, "best_model");
+        auto best = UpstreamOutput(ctx, upstream, upstream, "best_model");
         if (!best.ok()) return best.status();
         if (!best->empty()) {
           req->set_model_version(*best);

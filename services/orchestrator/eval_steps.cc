@@ -35,12 +35,21 @@ class EvaluateExecutor final : public StepExecutor {
     return ColumnParams(step, {"slices"});
   }
 
-  absl::Status Validate(const v1::PipelineSpec&,
+  absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
     std::string alias;
     auto req = Request(step, &alias);
     if (!req.ok()) return req.status();
-    if (req->models().empty()) req->add_models("-");  // Resolved later.
+    if (req->models().empty()) {
+      auto train = UpstreamStep(spec, step, "train", "train");
+      if (!train.ok()) return train.status();
+      if (train->empty()) {
+        return BadParam(step, "models",
+                        "none given, and no train step comes before this one "
+                        "(after:) to make them");
+      }
+      req->add_models("-");  // Resolved when the step runs.
+    }
     if (auto s = evaluate::CheckRequest(*req); !s.ok()) return InStep(step, s);
     return absl::OkStatus();
   }
@@ -51,7 +60,7 @@ class EvaluateExecutor final : public StepExecutor {
     auto req = Request(step, &alias);
     if (!req.ok()) return req.status();
     if (req->models().empty()) {
-      auto models = UpstreamOutput(ctx, "train", "models");
+      auto models = UpstreamOutput(ctx, "train", "train", "models");
       if (!models.ok()) return models.status();
       for (absl::string_view m :
            absl::StrSplit(*models, ',', absl::SkipEmpty()))

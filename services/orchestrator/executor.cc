@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
@@ -135,32 +137,55 @@ int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset) {
   return version;
 }
 
+absl::StatusOr<std::string> UpstreamStep(const v1::PipelineSpec& spec,
+                                         const v1::StepSpec& step,
+                                         const std::string& param,
+                                         const std::string& type) {
+  std::map<std::string, const v1::StepSpec*> by_name;
+  for (const auto& s : spec.steps()) by_name[s.name()] = &s;
+  for (const auto& s : spec.on_exit()) by_name[s.name()] = &s;
+  // The steps `step` comes after, directly or not, of type `type`.
+  std::set<std::string> seen, of_type;
+  std::vector<const v1::StepSpec*> todo = {&step};
+  while (!todo.empty()) {
+    const v1::StepSpec* s = todo.back();
+    todo.pop_back();
+    for (const auto& a : s->after()) {
+      auto it = by_name.find(a);
+      if (it == by_name.end() || !seen.insert(a).second) continue;
+      if (it->second->type() == type) of_type.insert(a);
+      todo.push_back(it->second);
+    }
+  }
+  const auto& f = step.params().fields();
+  if (auto it = f.find(param); it != f.end()) {
+    const std::string& named = it->second.string_value();
+    if (of_type.contains(named)) return named;
+    return BadParam(step, param,
+                    StrCat("'", named, "' must be a step of type '", type,
+                           "' that this step comes after (after:)"));
+  }
+  if (of_type.size() > 1) {
+    return BadParam(
+        step, param,
+        StrCat("steps ", absl::StrJoin(of_type, ", "), " are all of type '",
+               type, "' and come before this one: name one"));
+  }
+  return of_type.empty() ? std::string() : *of_type.begin();
+}
+
 absl::StatusOr<std::string> UpstreamOutput(const StepContext& ctx,
                                            const std::string& param,
+                                           const std::string& type,
                                            const std::string& key) {
-  const auto& f = ctx.step->params().fields();
-  if (auto it = f.find(param); it != f.end()) {
-    std::string id = UpstreamResult(ctx, it->second.string_value(), key);
-    if (id.empty()) {
-      return BadParam(
-          *ctx.step, param,
-          StrCat("step '", it->second.string_value(), "' produced no ", key));
-    }
-    return id;
+  auto name = UpstreamStep(*ctx.spec, *ctx.step, param, type);
+  if (!name.ok() || name->empty()) return name;
+  std::string id = UpstreamResult(ctx, *name, key);
+  if (id.empty() && ctx.step->params().fields().contains(param)) {
+    return BadParam(*ctx.step, param,
+                    StrCat("step '", *name, "' produced no ", key));
   }
-  std::string found, from;
-  for (const auto& [name, up] : ctx.upstream) {
-    std::string id = UpstreamResult(ctx, name, key);
-    if (id.empty() || id == found) continue;
-    if (!found.empty()) {
-      return BadParam(*ctx.step, param,
-                      StrCat("steps '", from, "' and '", name, "' both made a ",
-                             key, "; name one"));
-    }
-    found = id;
-    from = name;
-  }
-  return found;
+  return id;
 }
 
 std::string UpstreamResult(const StepContext& ctx, const std::string& step,

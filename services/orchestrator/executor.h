@@ -145,12 +145,23 @@ absl::Status RequireAfter(const v1::StepSpec& step, std::string_view key,
 // key, which includes upstream outputs) follows the data.
 int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset);
 
-// The `key` result (e.g. "feature_set") of the upstream step that parameter
-// `param` names, else of the one upstream step that has such a result (""
-// when none has). INVALID_ARGUMENT naming `param` when the named step has
-// none, or when several upstream steps have different ones.
+// The step of type `type` whose outputs `step` reads: the one parameter
+// `param` names (it must be a step of that type that `step` comes after,
+// directly or not), else the one such step `step` comes after; "" when
+// there is none. INVALID_ARGUMENT naming `param` when it names another
+// step, or when several steps could be meant. Checked at submit and used
+// when the step runs, so both agree.
+absl::StatusOr<std::string> UpstreamStep(const v1::PipelineSpec& spec,
+                                         const v1::StepSpec& step,
+                                         const std::string& param,
+                                         const std::string& type);
+
+// The `key` result (e.g. "feature_set") of UpstreamStep(param, type) ("" when
+// there is no such step). INVALID_ARGUMENT naming `param` when the step it
+// names has no such result.
 absl::StatusOr<std::string> UpstreamOutput(const StepContext& ctx,
                                            const std::string& param,
+                                           const std::string& type,
                                            const std::string& key);
 
 // A string result of the upstream step `name` ("" when absent).

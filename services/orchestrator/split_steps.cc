@@ -36,11 +36,7 @@ class SplitExecutor final : public StepExecutor {
     if (!req.ok()) return req.status();
     if (auto s = split::CheckSplitSpec(*req); !s.ok())
       return InStep(step, absl::InvalidArgumentError(s.message()));
-    const auto& f = step.params().fields();
-    if (auto it = f.find("features"); it != f.end())
-      return RequireAfter(step, "features", it->second.string_value(),
-                          "a prepare step");
-    return absl::OkStatus();
+    return UpstreamStep(spec, step, "features", "prepare").status();
   }
 
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
@@ -51,7 +47,7 @@ class SplitExecutor final : public StepExecutor {
     const auto& f = step.params().fields();
     std::string fs;
     if (f.contains("features") || !f.contains("dataset")) {
-      auto found = UpstreamOutput(ctx, "features", "feature_set");
+      auto found = UpstreamOutput(ctx, "features", "prepare", "feature_set");
       if (!found.ok()) return found.status();
       fs = *found;
     }

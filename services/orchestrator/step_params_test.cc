@@ -52,7 +52,7 @@ spec:
     - {name: evaluate, type: evaluate, after: [train], metric: {metric},
        gate: {min: {auc: 0.75}, baseline: production}}
     - {name: deploy, type: deploy, after: [evaluate], when: {when},
-       alias: production}
+       alias: production{deploy}}
 )";
 
 class StepParamsTest : public ::testing::Test {
@@ -84,17 +84,13 @@ class StepParamsTest : public ::testing::Test {
   // The pipeline with `{key}` replaced by each value, validated as a submit
   // does (validate_only: nothing starts).
   absl::Status Submit(std::map<std::string, std::string> edits) {
-    std::map<std::string, std::string> values = {{"split", ""},
-                                                 {"impute", ""},
-                                                 {"load", ""},
-                                                 {"rounds", "300"},
-                                                 {"candidate", ""},
-                                                 {"metric", "auc"},
-                                                 {"when", "evaluate.blessed"},
-                                                 {"label", "Status"},
-                                                 {"assets", "Assets"},
-                                                 {"validate_only", "1"},
-                                                 {"dataset", "credit"}};
+    std::map<std::string, std::string> values = {
+        {"split", ""},          {"impute", ""},
+        {"load", ""},           {"deploy", ""},
+        {"rounds", "300"},      {"candidate", ""},
+        {"metric", "auc"},      {"when", "evaluate.blessed"},
+        {"label", "Status"},    {"assets", "Assets"},
+        {"validate_only", "1"}, {"dataset", "credit"}};
     for (auto& [k, v] : edits) values[k] = v;
     std::string yaml = kPipeline;
     for (const auto& [k, v] : values) {
@@ -180,6 +176,46 @@ TEST_F(StepParamsTest, ParametersAreTheRequestsFieldsWithTheirTypes) {
   EXPECT_THAT(std::string(kind.message()),
               HasSubstr("credit.yaml:9: steps.load.no_header: expected true or "
                         "false, not \"maybe\""));
+}
+
+TEST_F(StepParamsTest, UpstreamStepsAreCheckedAtSubmit) {
+  // A step named for an output must be of the right type and come before.
+  auto named = Submit({{"deploy", ", evaluate: split"}});
+  EXPECT_EQ(named.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(named.message()),
+              HasSubstr("credit.yaml:33: steps.deploy.evaluate: 'split' must "
+                        "be a step of type 'evaluate' that this step comes "
+                        "after"));
+  EXPECT_TRUE(Submit({{"deploy", ", evaluate: evaluate"}}).ok());
+  EXPECT_TRUE(Submit({{"deploy", ", train: train"}}).ok());
+  auto model = Submit({{"metric", "auc, train: features"}});
+  EXPECT_THAT(std::string(model.message()),
+              HasSubstr("steps.evaluate.train: 'features' must be a step of "
+                        "type 'train'"));
+  // Nothing named and two steps that could be meant.
+  v1::PipelineSpec spec;
+  for (const char* name : {"a", "b"}) {
+    auto* s = spec.add_steps();
+    s->set_name(name);
+    s->set_type("train");
+  }
+  auto* c = spec.add_steps();
+  c->set_name("c");
+  c->add_after("a");
+  c->add_after("b");
+  auto both = UpstreamStep(spec, *c, "train", "train");
+  EXPECT_THAT(std::string(both.status().message()),
+              HasSubstr("steps a, b are all of type 'train'"));
+  c->mutable_params()->mutable_fields()->operator[]("train").set_string_value(
+      "b");
+  EXPECT_EQ(*UpstreamStep(spec, *c, "train", "train"), "b");
+  // Not a step it comes after: d is no ancestor of c.
+  auto* d = spec.add_steps();
+  d->set_name("d");
+  d->set_type("train");
+  c->mutable_params()->mutable_fields()->operator[]("train").set_string_value(
+      "d");
+  EXPECT_FALSE(UpstreamStep(spec, *c, "train", "train").ok());
 }
 
 TEST_F(StepParamsTest, WhenNamingAMissingResultIsRefused) {

@@ -43,30 +43,27 @@ class TrainExecutor final : public StepExecutor {
     req->set_split("-");  // Resolved when the step runs.
     if (auto s = train::CheckTrainingRequest(*req); !s.ok())
       return InStep(step, s);
-    const auto& f = step.params().fields();
-    for (const char* key : {"split", "features"}) {
-      if (auto it = f.find(key); it != f.end()) {
-        auto s = RequireAfter(
-            step, key, it->second.string_value(),
-            std::string(key) == "split" ? "a split step" : "a prepare step");
-        if (!s.ok()) return s;
-      }
+    auto split = UpstreamStep(spec, step, "split", "split");
+    if (!split.ok()) return split.status();
+    if (split->empty()) {
+      return BadParam(step, "split",
+                      "no split step comes before this one (after:)");
     }
-    return absl::OkStatus();
+    return UpstreamStep(spec, step, "features", "prepare").status();
   }
 
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
     const v1::StepSpec& step = *ctx.step;
     auto req = Request(*ctx.spec, step);
     if (!req.ok()) return req.status();
-    auto split = UpstreamOutput(ctx, "split", "split");
+    auto split = UpstreamOutput(ctx, "split", "split", "split");
     if (!split.ok()) return split.status();
     if (split->empty()) {
       return BadParam(step, "split",
                       "no upstream step made a split; add one to after");
     }
     req->set_split(*split);
-    auto fs = UpstreamOutput(ctx, "features", "feature_set");
+    auto fs = UpstreamOutput(ctx, "features", "prepare", "feature_set");
     if (!fs.ok()) return fs.status();
     req->set_feature_set(*fs);  // Empty: the split's own.
     req->set_idempotency_key(ctx.idempotency_key);
