@@ -218,6 +218,37 @@ TEST_F(StepParamsTest, UpstreamStepsAreCheckedAtSubmit) {
   EXPECT_FALSE(UpstreamStep(spec, *c, "train", "train").ok());
 }
 
+TEST_F(StepParamsTest, ADeployTakesTheEvaluationsBestModelNotTheTrainings) {
+  // train chose credit:1 on its eval part, evaluate chose credit:2 on the
+  // test part: the deploy step takes the evaluation's.
+  v1::PipelineSpec spec;
+  auto add = [&](const char* name, const char* type, const char* after) {
+    auto* s = spec.add_steps();
+    s->set_name(name);
+    s->set_type(type);
+    if (*after) s->add_after(after);
+    return s;
+  };
+  add("train", "train", "");
+  add("evaluate", "evaluate", "train");
+  const v1::StepSpec* deploy = add("deploy", "deploy", "evaluate");
+  StepContext ctx;
+  ctx.spec = &spec;
+  ctx.step = deploy;
+  auto done = [&](const char* name, const char* best) {
+    auto& e = ctx.upstream[name];
+    e.set_name(name);
+    (*e.mutable_results()->mutable_fields())["best_model"].set_string_value(
+        best);
+  };
+  done("train", "credit:1");
+  done("evaluate", "credit:2");
+  auto best = UpstreamOutput(ctx, "evaluate", "evaluate", "best_model");
+  ASSERT_TRUE(best.ok()) << best.status();
+  EXPECT_EQ(*best, "credit:2");
+  EXPECT_EQ(*UpstreamOutput(ctx, "train", "train", "best_model"), "credit:1");
+}
+
 TEST_F(StepParamsTest, WhenNamingAMissingResultIsRefused) {
   auto s = Submit({{"when", "evaluate.blesed"}});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
