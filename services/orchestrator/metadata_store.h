@@ -1,6 +1,5 @@
-// Lineage (artifacts, executions and the edges between them) and the model
-// registry (aliases with their full history), kept in the orchestrator's
-// RocksDB store.
+// Lineage (artifacts, executions and the edges between them), kept in the
+// orchestrator's RocksDB store.
 //
 // Column families:
 //   artifacts  artifact id -> v1::Artifact
@@ -9,12 +8,9 @@
 //   produced,
 //              "i|<exec>|<artifact>" inputs-of, "o|<artifact>|<exec>"
 //              produced-by
-//   aliases    alias -> v1::AliasRecord (current)
-//   alias_log  alias \0 <set_at micros, big endian> -> v1::AliasRecord
 #ifndef MLPIPE_SERVICES_ORCHESTRATOR_METADATA_STORE_H_
 #define MLPIPE_SERVICES_ORCHESTRATOR_METADATA_STORE_H_
 
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,19 +37,13 @@ class MetadataStore {
   absl::StatusOr<v1::GetLineageResponse> GetLineage(const std::string& id,
                                                     int depth) const;
 
-  // ABORTED when `request` has an expected route revision the alias's
-  // current route does not have.
-  absl::StatusOr<v1::AliasRecord> SetAlias(const v1::SetAliasRequest& request);
-  // What `alias` points to now, or at time `at` (NOT_FOUND when unset then).
-  absl::StatusOr<v1::AliasRecord> GetAlias(const std::string& alias,
-                                           absl::Time at) const;
-  absl::StatusOr<std::vector<v1::AliasRecord>> ListAliases() const;
-  absl::StatusOr<std::vector<v1::AliasRecord>> AliasHistory(
-      const std::string& alias) const;
+  // Adds to `batch` an alias change made outside a run (an operator, the
+  // monitor's rollback) as an execution of its own, downstream of the model.
+  void RecordAliasChange(const v1::AliasRecord& record,
+                         storage::WriteBatch* batch) const;
 
  private:
   storage::Store* const store_;
-  std::mutex mu_;  // Serializes SetAlias (compare-and-set).
 };
 
 }  // namespace mlpipe::orchestrator

@@ -194,6 +194,7 @@ storage::Options Orchestrator::StorageOptions() {
       {.name = kSubmitKeys}, {.name = kSchedules},
       {.name = kCursors},    {.name = events::kEventsColumnFamily}};
   MetadataStore::AddColumnFamilies(&o);
+  ModelRegistry::AddColumnFamilies(&o);
   return o;
 }
 
@@ -204,7 +205,8 @@ Orchestrator::Orchestrator(OrchestratorOptions options, storage::Store* store,
       store_(store),
       events_(events),
       executors_(executors),
-      metadata_(store) {}
+      metadata_(store),
+      registry_(store, &metadata_) {}
 
 absl::StatusOr<std::unique_ptr<Orchestrator>> Orchestrator::Open(
     OrchestratorOptions options, storage::Store* store,

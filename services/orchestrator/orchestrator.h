@@ -8,7 +8,8 @@
 // same idempotency key, so the service they call does not do the work twice.
 //
 // Column families: runs (id -> v1::Run), cache (key -> v1::StepExecution),
-// submit_keys (idempotency key -> run id), events, and those of MetadataStore.
+// submit_keys (idempotency key -> run id), events, and those of MetadataStore
+// and ModelRegistry.
 #ifndef MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_H_
 #define MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_H_
 
@@ -27,6 +28,7 @@
 #include "mlpipe/v1/orchestrator_service.pb.h"
 #include "services/orchestrator/executor.h"
 #include "services/orchestrator/metadata_store.h"
+#include "services/orchestrator/model_registry.h"
 
 namespace mlpipe::orchestrator {
 
@@ -88,6 +90,7 @@ class Orchestrator {
   void RemoveRunListener(int id);
 
   MetadataStore* metadata() { return &metadata_; }
+  ModelRegistry* registry() { return &registry_; }
 
   // Triggers -------------------------------------------------------------
   // Registers every trigger of `spec` as a schedule. INVALID_ARGUMENT when the
@@ -136,6 +139,7 @@ class Orchestrator {
   events::EventLog* const events_;
   const ExecutorRegistry* const executors_;
   MetadataStore metadata_;
+  ModelRegistry registry_;
   std::unique_ptr<TaskPool> pool_;
 
   std::mutex schedules_mu_;  // Serializes schedule and cursor updates.

@@ -93,7 +93,7 @@ grpc::ServerUnaryReactor* OrchestratorService::GetLineage(
 
 grpc::ServerUnaryReactor* OrchestratorService::SetAlias(
     Ctx* ctx, const v1::SetAliasRequest* req, v1::AliasRecord* out) {
-  return rpc::FinishUnary(ctx, orch_->metadata()->SetAlias(*req), out);
+  return rpc::FinishUnary(ctx, orch_->registry()->SetAlias(*req), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetAlias(
@@ -103,13 +103,13 @@ grpc::ServerUnaryReactor* OrchestratorService::GetAlias(
     at = absl::FromUnixMicros(
         google::protobuf::util::TimeUtil::TimestampToMicroseconds(req->at()));
   }
-  return rpc::FinishUnary(ctx, orch_->metadata()->GetAlias(req->alias(), at),
+  return rpc::FinishUnary(ctx, orch_->registry()->GetAlias(req->alias(), at),
                           out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ListAliases(
     Ctx* ctx, const v1::ListAliasesRequest*, v1::ListAliasesResponse* out) {
-  auto all = orch_->metadata()->ListAliases();
+  auto all = orch_->registry()->ListAliases();
   if (all.ok()) {
     for (auto& a : *all) *out->add_aliases() = std::move(a);
   }
@@ -119,7 +119,7 @@ grpc::ServerUnaryReactor* OrchestratorService::ListAliases(
 grpc::ServerUnaryReactor* OrchestratorService::AliasHistory(
     Ctx* ctx, const v1::AliasHistoryRequest* req,
     v1::AliasHistoryResponse* out) {
-  auto all = orch_->metadata()->AliasHistory(req->alias());
+  auto all = orch_->registry()->AliasHistory(req->alias());
   if (all.ok()) {
     for (auto& a : *all) *out->add_records() = std::move(a);
   }

@@ -327,7 +327,7 @@ TEST_F(OrchestratorTest, LineageLinksInputsExecutionsAndOutputs) {
 }
 
 TEST_F(OrchestratorTest, AliasHistoryAnswersWhatWasServingWhen) {
-  auto* m = orch_->metadata();
+  auto* m = orch_->registry();
   v1::SetAliasRequest r;
   r.set_alias("production");
   r.set_model_version("m1");
