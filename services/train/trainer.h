@@ -62,6 +62,12 @@ class TrialRunner {
       const std::function<bool()>& cancelled) = 0;
 };
 
+namespace internal {
+struct Job;
+struct Data;
+struct Outcome;
+}  // namespace internal
+
 struct TrainerOptions {
   // Behaviour ---------------------------------------------------------------
   // Rounds / iterations between checkpoints when a request does not say.
@@ -115,9 +121,10 @@ class Trainer {
   void RemoveListener(int handle);
 
  private:
-  struct Job;
-  struct Data;
-  struct Outcome;
+  // A job running here, its rows, a trial's outcome (trainer_internal.h).
+  using Job = internal::Job;
+  using Data = internal::Data;
+  using Outcome = internal::Outcome;
   class TrialScheduler;
   // The job of operation `id`: the stored one when it resumes, else a new
   // one; registered as live and RUNNING.
@@ -131,6 +138,10 @@ class Trainer {
   absl::Status PlanTrials(Job& live, const Data& data,
                           const v1::StartTrainingRequest& request,
                           bool resumed);
+  // Runs the job's pending trials (TrialScheduler) and makes each
+  // candidate's model; OK, or the failure that stopped them.
+  absl::Status RunTrials(Job& live, const Data& data, int threads,
+                         ops::Progress& progress);
   // The candidates' models, the best by the search metric first.
   absl::StatusOr<v1::TrainingResult> BestOf(
       const v1::StartTrainingRequest& request, const v1::TrainingJob& job,
@@ -140,9 +151,20 @@ class Trainer {
       const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,
       bool final_fit, int threads, const std::function<bool()>& cancelled,
       const std::function<void(const v1::Trial&)>& on_progress);
+  // Makes and stores the candidate's model once its trials have ended.
   absl::Status FinishCandidate(Job& job, const Data& data,
                                const std::string& candidate,
                                ops::Progress& progress);
+  // The parameters of the candidate's model from its best trial.
+  absl::StatusOr<v1::ModelArtifact> FinalFit(const v1::TrainingJob& job,
+                                             const Data& data,
+                                             const v1::Trial& best,
+                                             ops::Progress& progress);
+  // Stores the candidate's model `a` in the job, with model.trained.
+  absl::Status StoreCandidate(Job& live, const v1::ModelArtifact& a,
+                              double score, const std::string& metric);
+  // A fit's parameters, metrics and time as a (partial) model artifact.
+  static v1::ModelArtifact FittedModel(const Outcome& outcome);
   void Changed(Job& job, bool persist);
   absl::Status Persist(const v1::TrainingJob& job);
   // The job as it runs in this process, if it does.

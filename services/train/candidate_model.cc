@@ -1,0 +1,190 @@
+// A candidate's model: its best trial's fit (or, with cross-validation, a
+// final fit of the best setting), made an artifact with its lineage and
+// stored with model.trained.
+#include "common/ml/model.h"
+#include "common/util/strings.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/train/trainer_internal.h"
+
+namespace mlpipe::train {
+
+using google::protobuf::util::TimeUtil;
+
+namespace {
+
+using internal::Data;
+
+// A candidate's best trial by `metric`, and the time all its trials took.
+struct Best {
+  const v1::Trial* trial = nullptr;
+  double search_seconds = 0;
+};
+
+absl::StatusOr<Best> BestTrial(const v1::TrainingJob& job,
+                               const std::string& candidate,
+                               const std::string& metric) {
+  Best best;
+  std::string first_error;
+  for (const auto& t : job.trials()) {
+    if (t.candidate() != candidate) continue;
+    best.search_seconds += t.seconds();
+    if (t.state() != v1::Operation::SUCCEEDED) {
+      if (first_error.empty()) first_error = t.error();
+      continue;
+    }
+    if (best.trial == nullptr || Better(metric, t.score(), best.trial->score()))
+      best.trial = &t;
+  }
+  if (best.trial == nullptr) {
+    return absl::FailedPreconditionError(
+        StrCat("candidate ", candidate, ": every trial failed: ", first_error));
+  }
+  return best;
+}
+
+// The candidate's artifact: `fitted`'s parameters and metrics with what
+// they were trained on and how long it took.
+v1::ModelArtifact CandidateArtifact(const v1::TrainingJob& job,
+                                    const Data& data,
+                                    const std::string& candidate,
+                                    const Best& best,
+                                    const v1::ModelArtifact& fitted,
+                                    v1::FittedTransform transform) {
+  v1::ModelArtifact a;
+  a.set_name(Or(job.request().model(), data.split.dataset()));
+  a.set_candidate(candidate);
+  a.set_algorithm(best.trial->algorithm());
+  a.set_task(data.resolved.task);
+  *a.mutable_params() = best.trial->params();
+  *a.mutable_feature_names() = data.fs.features();
+  a.set_label(data.resolved.label);
+  *a.mutable_classes() = {data.resolved.classes.begin(),
+                          data.resolved.classes.end()};
+  *a.mutable_learned() = fitted.learned();
+  a.set_transform_id(data.fs.transform_id());
+  *a.mutable_transform() = std::move(transform);
+  a.set_split_id(data.split.id());
+  a.set_feature_set(data.fs.id());
+  a.set_dataset(data.split.dataset());
+  a.set_dataset_version(data.split.version());
+  a.set_job_id(job.id());
+  a.set_trial_id(best.trial->id());
+  *a.mutable_train_metrics() = fitted.train_metrics();
+  *a.mutable_eval_metrics() = fitted.eval_metrics();
+  a.mutable_timings()->set_read_seconds(data.read_seconds);
+  a.mutable_timings()->set_fit_seconds(fitted.timings().fit_seconds());
+  a.mutable_timings()->set_search_seconds(best.search_seconds);
+  a.set_train_rows(data.train.rows());
+  a.set_eval_rows(data.eval.rows());
+  *a.mutable_created_at() = TimeUtil::GetCurrentTime();
+  return a;
+}
+
+}  // namespace
+
+absl::Status Trainer::FinishCandidate(Job& live, const Data& data,
+                                      const std::string& candidate,
+                                      ops::Progress& progress) {
+  v1::TrainingJob job;
+  {
+    std::lock_guard lock(live.mu);
+    if (live.job.candidate_models().contains(candidate))
+      return absl::OkStatus();
+    job = live.job;
+  }
+  auto best = BestTrial(job, candidate, data.resolved.metric);
+  if (!best.ok()) return best.status();
+  auto fitted = FinalFit(job, data, *best->trial, progress);
+  if (!fitted.ok()) return fitted.status();
+  auto transform = sources_->GetTransform(data.fs.transform_id());
+  if (!transform.ok()) return transform.status();
+  v1::ModelArtifact a = CandidateArtifact(job, data, candidate, *best, *fitted,
+                                          *std::move(transform));
+  // Verify the parameters load before they are stored.
+  if (auto m = ml::LoadModel(a.task(), a.feature_names_size(), a.classes_size(),
+                             a.learned());
+      !m.ok()) {
+    return m.status();
+  }
+  return StoreCandidate(live, a, best->trial->score(), data.resolved.metric);
+}
+
+absl::StatusOr<v1::ModelArtifact> Trainer::FinalFit(const v1::TrainingJob& job,
+                                                    const Data& data,
+                                                    const v1::Trial& best,
+                                                    ops::Progress& progress) {
+  const auto& r = job.request();
+  // The best trial's model (scored on the eval part), or with
+  // cross-validation a fit of the best setting on the whole train part.
+  if (r.search().folds() <= 0) {
+    v1::ModelArtifact fitted;
+    auto bytes = store_->Get(kTrialModels, best.id());
+    if (!bytes.ok()) return bytes.status();
+    if (!fitted.ParseFromString(*bytes)) {
+      return absl::DataLossError(
+          StrCat("trial ", best.id(), ": stored model is unreadable"));
+    }
+    return fitted;
+  }
+  const int threads = r.threads_per_candidate() > 0
+                          ? r.threads_per_candidate()
+                          : options_.threads_per_candidate;
+  auto cancelled = [&progress] { return progress.Cancelled(); };
+  if (options_.replicas != nullptr) {
+    v1::TrainTrialRequest req;
+    *req.mutable_job() = job;
+    *req.mutable_trial() = best;
+    req.set_final_fit(true);
+    req.set_threads(threads);
+    auto resp = options_.replicas->Run(req, cancelled);
+    if (!resp.ok()) return resp.status();
+    return resp->model();
+  }
+  auto outcome =
+      RunTrialHere(data, job, best, true, threads, cancelled, nullptr);
+  if (!outcome.ok()) return outcome.status();
+  return FittedModel(*outcome);
+}
+
+absl::Status Trainer::StoreCandidate(Job& live, const v1::ModelArtifact& a,
+                                     double score, const std::string& metric) {
+  const std::string& candidate = a.candidate();
+  const std::string& job = a.job_id();
+  auto stored = models_.Add(a, [&](const v1::ModelArtifact& added,
+                                   storage::WriteBatch batch) {
+    v1::TrainingJob updated;
+    {
+      std::lock_guard lock(live.mu);
+      (*live.job.mutable_candidate_models())[candidate] = added.id();
+      live.job.add_models(added.id());
+      updated = live.job;
+    }
+    batch.Put(kJobs, updated.id(), updated.SerializeAsString());
+    // The candidate's leftovers: its trial models and checkpoints.
+    for (const auto& t : updated.trials()) {
+      if (t.candidate() != candidate) continue;
+      batch.Delete(kTrialModels, t.id());
+    }
+    batch.DeleteRange(kCheckpoints, StrCat(job, "/", candidate, "/"),
+                      StrCat(job, "/", candidate, "0"));  // '0' follows '/'.
+    auto event = events::EventLog::Make(
+        "model.trained", {{"model", added.id()},
+                          {"name", added.name()},
+                          {"version", std::to_string(added.version())},
+                          {"candidate", candidate},
+                          {"algorithm", added.algorithm()},
+                          {"job", job},
+                          {"split", added.split_id()},
+                          {"feature_set", added.feature_set()},
+                          {"dataset", added.dataset()},
+                          {"metric", metric},
+                          {"score", StrCat(score)}});
+    return events_->Commit(std::move(batch), {event}, {.sync = true});
+  });
+  if (!stored.ok()) return stored.status();
+  std::lock_guard lock(live.mu);
+  Changed(live, false);
+  return absl::OkStatus();
+}
+
+}  // namespace mlpipe::train
