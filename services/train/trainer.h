@@ -66,6 +66,7 @@ namespace internal {
 struct Job;
 struct Data;
 struct Outcome;
+struct Parts;
 }  // namespace internal
 
 struct TrainerOptions {
@@ -146,7 +147,13 @@ class Trainer {
   absl::StatusOr<v1::TrainingResult> BestOf(
       const v1::StartTrainingRequest& request, const v1::TrainingJob& job,
       const Data& data);
+  // The job's rows and what they come from (training_data.cc).
   absl::StatusOr<std::shared_ptr<Data>> LoadData(const v1::TrainingJob& job);
+  // The split, feature set and resolved task into `data`.
+  absl::Status ReadLineage(const v1::StartTrainingRequest& r, Data& data);
+  // The rows of `parts` into `data`.
+  absl::Status ReadRows(const v1::StartTrainingRequest& r,
+                        const internal::Parts& parts, Data& data);
   absl::StatusOr<Outcome> RunTrialHere(
       const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,
       bool final_fit, int threads, const std::function<bool()>& cancelled,

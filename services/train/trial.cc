@@ -2,6 +2,10 @@
 // candidate, scored on the eval part or by cross-validation; here or for a
 // coordinating replica (TrainTrial).
 #include <cmath>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "common/eval/score.h"
 #include "common/ml/model.h"
@@ -32,43 +36,43 @@ ml::TrainingData FoldRows(const ml::TrainingData& data,
 
 }  // namespace
 
-absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
-    const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,
-    bool final_fit, int threads, const std::function<bool()>& cancelled,
-    const std::function<void(const v1::Trial&)>& on_progress) {
-  Outcome out;
-  out.trial = trial;
-  out.trial.set_worker(options_.worker_id);
-  const auto& r = job.request();
-  const v1::Task task = data.resolved.task;
-  const std::string& metric = data.resolved.metric;
-  const int every = r.checkpoint_every() > 0 ? r.checkpoint_every()
-                                             : options_.checkpoint_every;
-  auto& m = Metrics::Get();
-  int candidate_index = 0;
-  for (int i = 0; i < r.candidates_size(); ++i) {
-    if (r.candidates(i).name() == trial.candidate()) candidate_index = i;
-  }
-  const std::string where = StrCat("candidates[", candidate_index, "].params");
+namespace {
 
-  // One fit with checkpoints under `key`, progress into the trial.
-  std::vector<double> train_predictions;
-  auto fit = [&](const ml::TrainingData& train, const ml::TrainingData* eval,
-                 const std::string& key)
-      -> absl::StatusOr<std::unique_ptr<ml::Model>> {
-    ml::FitOptions o;
-    o.train_predictions = &train == &data.train ? &train_predictions : nullptr;
-    o.task = task;
-    o.threads = threads;
+using internal::Data;
+using internal::Outcome;
+
+// Fits of one trial's setting, each with checkpoints under its own key (so
+// a fit cut short resumes), their progress and time into the outcome.
+class TrialFitter {
+ public:
+  TrialFitter(storage::Store* store, const v1::Trial& trial, std::string where,
+              ml::FitOptions base, const std::function<bool()>& cancelled,
+              const std::function<void(const v1::Trial&)>& on_progress,
+              Outcome& out)
+      : store_(store),
+        trial_(trial),
+        where_(std::move(where)),
+        base_(std::move(base)),
+        cancelled_(cancelled),
+        on_progress_(on_progress),
+        out_(out) {}
+
+  // `train_predictions`: where the fit leaves its predictions of `train`
+  // (null: not needed).
+  absl::StatusOr<std::unique_ptr<ml::Model>> Fit(
+      const ml::TrainingData& train, const ml::TrainingData* eval,
+      const std::string& key, std::vector<double>* train_predictions) {
+    auto& m = Metrics::Get();
+    ml::FitOptions o = base_;
+    o.train_predictions = train_predictions;
     o.eval = eval;
-    o.checkpoint_every = every;
     std::optional<ml::Checkpoint> resume;
     if (auto bytes = store_->Get(kCheckpoints, key); bytes.ok()) {
       v1::TrialCheckpoint cp;
       if (cp.ParseFromString(*bytes)) {
         resume = ml::Checkpoint{cp.iteration(), cp.state()};
         o.resume = &*resume;
-        out.trial.set_resumed_from(cp.iteration());
+        out_.trial.set_resumed_from(cp.iteration());
         m.resumed.Increment();
       }
     }
@@ -79,51 +83,71 @@ absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
       return store_->Put(kCheckpoints, key, stored.SerializeAsString());
     };
     o.on_progress = [&](const ml::FitProgress& p) {
-      if (cancelled()) return absl::CancelledError("training job cancelled");
-      out.trial.set_iteration(p.iteration);
-      out.trial.set_iterations(p.iterations);
-      if (!std::isnan(p.loss)) out.trial.set_loss(p.loss);
-      if (on_progress) on_progress(out.trial);
+      if (cancelled_()) return absl::CancelledError("training job cancelled");
+      out_.trial.set_iteration(p.iteration);
+      out_.trial.set_iterations(p.iterations);
+      if (!std::isnan(p.loss)) out_.trial.set_loss(p.loss);
+      if (on_progress_) on_progress_(out_.trial);
       return absl::OkStatus();
     };
     const auto started = Clock::now();
-    auto model = ml::Fit(trial.algorithm(), trial.params(), where, train, o);
+    auto model = ml::Fit(trial_.algorithm(), trial_.params(), where_, train, o);
     double s = Seconds(started);
-    out.fit_seconds += s;
-    m.seconds.Add({{"algorithm", trial.algorithm()}}, FitBuckets()).Observe(s);
+    out_.fit_seconds += s;
+    m.seconds.Add({{"algorithm", trial_.algorithm()}}, FitBuckets()).Observe(s);
     if (model.ok())
       (void)store_->Put(kCheckpoints, key, "");  // Done: no resume.
     return model;
-  };
-
-  const bool cv = r.search().folds() > 0;
-  if (cv && !final_fit) {
-    double sum = 0;
-    int scored = 0;
-    for (int k = 0; k < r.search().folds(); ++k) {
-      ml::TrainingData fold_train = FoldRows(data.train, data.folds, k, false);
-      ml::TrainingData holdout = FoldRows(data.train, data.folds, k, true);
-      if (fold_train.rows() == 0 || holdout.rows() == 0) {
-        out.trial.add_fold_scores(NAN);
-        continue;
-      }
-      auto model = fit(fold_train, nullptr, StrCat(trial.id(), "/fold", k));
-      if (!model.ok()) return model.status();
-      auto scores = eval::Score(**model, holdout, threads);
-      if (!scores.ok()) return scores.status();
-      double v = eval::Find(*scores, metric);
-      out.trial.add_fold_scores(v);
-      if (!std::isnan(v)) {
-        sum += v;
-        ++scored;
-      }
-    }
-    out.trial.set_score(scored > 0 ? sum / scored : NAN);
-    return out;
   }
+
+ private:
+  storage::Store* const store_;
+  const v1::Trial& trial_;
+  const std::string where_;
+  const ml::FitOptions base_;
+  const std::function<bool()>& cancelled_;
+  const std::function<void(const v1::Trial&)>& on_progress_;
+  Outcome& out_;
+};
+
+// The trial's score: the mean of its folds' scores by `metric`.
+absl::Status CrossValidate(TrialFitter& fitter, const Data& data, int folds,
+                           int threads, Outcome& out) {
+  double sum = 0;
+  int scored = 0;
+  for (int k = 0; k < folds; ++k) {
+    ml::TrainingData fold_train = FoldRows(data.train, data.folds, k, false);
+    ml::TrainingData holdout = FoldRows(data.train, data.folds, k, true);
+    if (fold_train.rows() == 0 || holdout.rows() == 0) {
+      out.trial.add_fold_scores(NAN);
+      continue;
+    }
+    auto model = fitter.Fit(fold_train, nullptr,
+                            StrCat(out.trial.id(), "/fold", k), nullptr);
+    if (!model.ok()) return model.status();
+    auto scores = eval::Score(**model, holdout, threads);
+    if (!scores.ok()) return scores.status();
+    double v = eval::Find(*scores, data.resolved.metric);
+    out.trial.add_fold_scores(v);
+    if (!std::isnan(v)) {
+      sum += v;
+      ++scored;
+    }
+  }
+  out.trial.set_score(scored > 0 ? sum / scored : NAN);
+  return absl::OkStatus();
+}
+
+// One fit on the whole train part, its parameters and metrics (the score:
+// on the eval part, or for clustering without one the train part).
+absl::Status FitWhole(TrialFitter& fitter, const Data& data, bool final_fit,
+                      int threads, Outcome& out) {
   const ml::TrainingData* eval = data.eval.rows() > 0 ? &data.eval : nullptr;
-  auto model = fit(data.train, eval,
-                   final_fit ? StrCat(trial.id(), "/final") : trial.id());
+  std::vector<double> train_predictions;
+  auto model =
+      fitter.Fit(data.train, eval,
+                 final_fit ? StrCat(out.trial.id(), "/final") : out.trial.id(),
+                 &train_predictions);
   if (!model.ok()) return model.status();
   out.learned = (*model)->Parameters();
   if (eval != nullptr) {
@@ -138,11 +162,40 @@ absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
   if (!train_scores.ok()) return train_scores.status();
   out.train_metrics = *train_scores;
   if (!final_fit) {
-    // Scored on the eval part (or, for clustering without one, the train part).
     const auto& scored = eval != nullptr ? out.eval_metrics : out.train_metrics;
-    out.trial.set_score(eval::Find(scored, metric));
+    out.trial.set_score(eval::Find(scored, data.resolved.metric));
     out.trial.mutable_metrics()->Assign(scored.begin(), scored.end());
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
+    const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,
+    bool final_fit, int threads, const std::function<bool()>& cancelled,
+    const std::function<void(const v1::Trial&)>& on_progress) {
+  Outcome out;
+  out.trial = trial;
+  out.trial.set_worker(options_.worker_id);
+  const auto& r = job.request();
+  int candidate_index = 0;
+  for (int i = 0; i < r.candidates_size(); ++i) {
+    if (r.candidates(i).name() == trial.candidate()) candidate_index = i;
+  }
+  ml::FitOptions base;
+  base.task = data.resolved.task;
+  base.threads = threads;
+  base.checkpoint_every = r.checkpoint_every() > 0 ? r.checkpoint_every()
+                                                   : options_.checkpoint_every;
+  TrialFitter fitter(store_, trial,
+                     StrCat("candidates[", candidate_index, "].params"),
+                     std::move(base), cancelled, on_progress, out);
+  absl::Status s =
+      r.search().folds() > 0 && !final_fit
+          ? CrossValidate(fitter, data, r.search().folds(), threads, out)
+          : FitWhole(fitter, data, final_fit, threads, out);
+  if (!s.ok()) return s;
   return out;
 }
 
