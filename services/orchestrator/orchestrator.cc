@@ -507,82 +507,22 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
         main_done = false;
     }
     for (int i = 0; i < run.run.steps_size(); ++i) {
-      v1::StepExecution& step = run.step(i);
-      const v1::StepSpec& spec = *run.specs[i];
-      if (step.state() != State::PENDING) continue;
+      if (run.step(i).state() != State::PENDING) continue;
       if (std::find(to_dispatch.begin(), to_dispatch.end(), i) !=
           to_dispatch.end())
         continue;
-      if (step.has_next_attempt_at() && ToTime(step.next_attempt_at()) > now)
+      const Readiness next = ReadinessLocked(run, i, main_done, now);
+      if (next == Readiness::kWait) continue;
+      run.dirty = true;  // Settled, or at least its cache key set.
+      if (next == Readiness::kSettled) {
+        progress = true;  // Steps after it may be ready now.
         continue;
-      if (step.on_exit() && !main_done) continue;
-      bool deps_done = true;
-      std::string bad_dep;
-      for (const auto& a : spec.after()) {
-        const auto& dep = run.step(run.index[a]);
-        if (!Terminal(dep.state()))
-          deps_done = false;
-        else if (!Done(dep.state()) && bad_dep.empty())
-          bad_dep = a;
-      }
-      if (!deps_done) continue;
-      progress = run.dirty = true;
-      if (!step.on_exit() && !bad_dep.empty()) {
-        step.set_state(State::SKIPPED);
-        step.set_skip_reason(
-            StrCat("upstream step '", bad_dep, "' is ",
-                   State::State_Name(run.step(run.index[bad_dep]).state())));
-        continue;
-      }
-      if (!step.on_exit() && run.run.cancel_requested()) {
-        step.set_state(State::CANCELLED);
-        continue;
-      }
-      if (!spec.when().empty()) {
-        std::map<std::string, v1::StepExecution> finished;
-        for (const auto& s : run.run.steps()) {
-          if (Terminal(s.state())) finished[s.name()] = s;
-        }
-        auto ok = EvaluateCondition(spec.when(), finished);
-        if (!ok.ok()) {
-          step.set_state(State::FAILED);
-          step.set_error_code(static_cast<int>(ok.status().code()));
-          step.set_error(std::string(ok.status().message()));
-          continue;
-        }
-        if (!*ok) {
-          step.set_state(State::SKIPPED);
-          step.set_skip_reason(StrCat("when '", spec.when(), "' is false"));
-          continue;
-        }
-      }
-      const StepExecutor* exec = executors_->Find(spec.type());
-      bool cacheable =
-          exec->Cacheable(spec) && (!spec.has_cache() || spec.cache());
-      if (cacheable && step.cache_key().empty()) {
-        // --no-cache skips the lookup but still refreshes the entry.
-        step.set_cache_key(CacheKey(run, i));
-        auto hit = run.run.no_cache() ? absl::StatusOr<std::string>(
-                                            absl::NotFoundError("no-cache run"))
-                                      : store_->Get(kCache, step.cache_key());
-        v1::StepExecution cached;
-        if (hit.ok() && cached.ParseFromString(*hit)) {
-          Metrics::Get().cache.Add({{"result", "hit"}}).Increment();
-          step.set_state(State::CACHED);
-          *step.mutable_outputs() = cached.outputs();
-          *step.mutable_results() = cached.results();
-          *step.mutable_started_at() = Now();
-          *step.mutable_finished_at() = step.started_at();
-          metadata_.RecordExecution(run.run.id(), step, InputArtifacts(run, i),
-                                    &run.writes);
-          continue;
-        }
-        Metrics::Get().cache.Add({{"result", "miss"}}).Increment();
       }
       if (running_steps_ + static_cast<int>(to_dispatch.size()) >=
           options_.max_parallel_steps) {
         continue;  // Waits for a slot; advanced again when one frees.
       }
+      v1::StepExecution& step = run.step(i);
       step.set_state(State::RUNNING);
       step.set_attempt(step.attempt() + 1);
       *step.mutable_started_at() = Now();
@@ -591,6 +531,92 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
       to_dispatch.push_back(i);
     }
   }
+  SettleRunLocked(run);
+  // Started only once their RUNNING state is stored.
+  for (int i : to_dispatch) DispatchLocked(run, i);
+  if (RunTerminal(run.run.state())) {
+    std::string id = run.run.id();
+    active_.erase(id);  // `run` is gone now.
+    Metrics::Get().active_runs.Set(static_cast<double>(active_.size()));
+  }
+}
+
+Orchestrator::Readiness Orchestrator::ReadinessLocked(ActiveRun& run, int index,
+                                                      bool main_done,
+                                                      absl::Time now) {
+  v1::StepExecution& step = run.step(index);
+  const v1::StepSpec& spec = *run.specs[index];
+  if (step.has_next_attempt_at() && ToTime(step.next_attempt_at()) > now)
+    return Readiness::kWait;
+  if (step.on_exit() && !main_done) return Readiness::kWait;
+  std::string bad_dep;
+  for (const auto& a : spec.after()) {
+    const auto& dep = run.step(run.index[a]);
+    if (!Terminal(dep.state())) return Readiness::kWait;
+    if (!Done(dep.state()) && bad_dep.empty()) bad_dep = a;
+  }
+  if (!step.on_exit() && !bad_dep.empty()) {
+    step.set_state(State::SKIPPED);
+    step.set_skip_reason(
+        StrCat("upstream step '", bad_dep, "' is ",
+               State::State_Name(run.step(run.index[bad_dep]).state())));
+    return Readiness::kSettled;
+  }
+  if (!step.on_exit() && run.run.cancel_requested()) {
+    step.set_state(State::CANCELLED);
+    return Readiness::kSettled;
+  }
+  if (!spec.when().empty()) {
+    std::map<std::string, v1::StepExecution> finished;
+    for (const auto& s : run.run.steps()) {
+      if (Terminal(s.state())) finished[s.name()] = s;
+    }
+    auto ok = EvaluateCondition(spec.when(), finished);
+    if (!ok.ok()) {
+      step.set_state(State::FAILED);
+      step.set_error_code(static_cast<int>(ok.status().code()));
+      step.set_error(std::string(ok.status().message()));
+      return Readiness::kSettled;
+    }
+    if (!*ok) {
+      step.set_state(State::SKIPPED);
+      step.set_skip_reason(StrCat("when '", spec.when(), "' is false"));
+      return Readiness::kSettled;
+    }
+  }
+  return FromCacheLocked(run, index) ? Readiness::kSettled : Readiness::kRun;
+}
+
+bool Orchestrator::FromCacheLocked(ActiveRun& run, int index) {
+  v1::StepExecution& step = run.step(index);
+  const v1::StepSpec& spec = *run.specs[index];
+  const StepExecutor* exec = executors_->Find(spec.type());
+  const bool cacheable =
+      exec->Cacheable(spec) && (!spec.has_cache() || spec.cache());
+  if (!cacheable || !step.cache_key().empty()) return false;
+  // --no-cache skips the lookup but still refreshes the entry.
+  step.set_cache_key(CacheKey(run, index));
+  auto hit =
+      run.run.no_cache()
+          ? absl::StatusOr<std::string>(absl::NotFoundError("no-cache run"))
+          : store_->Get(kCache, step.cache_key());
+  v1::StepExecution cached;
+  if (!hit.ok() || !cached.ParseFromString(*hit)) {
+    Metrics::Get().cache.Add({{"result", "miss"}}).Increment();
+    return false;
+  }
+  Metrics::Get().cache.Add({{"result", "hit"}}).Increment();
+  step.set_state(State::CACHED);
+  *step.mutable_outputs() = cached.outputs();
+  *step.mutable_results() = cached.results();
+  *step.mutable_started_at() = Now();
+  *step.mutable_finished_at() = step.started_at();
+  metadata_.RecordExecution(run.run.id(), step, InputArtifacts(run, index),
+                            &run.writes);
+  return true;
+}
+
+void Orchestrator::SettleRunLocked(ActiveRun& run) {
   bool all_done = true, failed = false;
   for (const auto& s : run.run.steps()) {
     all_done &= Terminal(s.state());
@@ -609,25 +635,17 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
     Metrics::Get().runs.Add({{"state", state}}).Increment();
     run.dirty = true;
   }
-  if (run.dirty) {
-    // Step changes are not synced (they survive kill -9; the WAL is written).
-    // The end of a run is, so its writes are flushed by the run that made
-    // them rather than by whichever synced write comes next.
-    auto s = PersistLocked(run, std::move(run.writes), std::move(run.events),
-                           RunTerminal(run.run.state()));
-    run.writes.Clear();
-    run.events.clear();
-    run.dirty = false;
-    (void)s;  // A failed write leaves the previous state; the next change
-              // retries.
-  }
-  // Started only once their RUNNING state is stored.
-  for (int i : to_dispatch) DispatchLocked(run, i);
-  if (RunTerminal(run.run.state())) {
-    std::string id = run.run.id();
-    active_.erase(id);  // `run` is gone now.
-    Metrics::Get().active_runs.Set(static_cast<double>(active_.size()));
-  }
+  if (!run.dirty) return;
+  // Step changes are not synced (they survive kill -9; the WAL is written).
+  // The end of a run is, so its writes are flushed by the run that made
+  // them rather than by whichever synced write comes next.
+  auto s = PersistLocked(run, std::move(run.writes), std::move(run.events),
+                         RunTerminal(run.run.state()));
+  run.writes.Clear();
+  run.events.clear();
+  run.dirty = false;
+  (void)s;  // A failed write leaves the previous state; the next change
+            // retries.
 }
 
 void Orchestrator::DispatchLocked(ActiveRun& run, int index) {

@@ -117,6 +117,17 @@ class Orchestrator {
 
   // REQUIRES: mu_ held (for all *Locked).
   void AdvanceLocked(ActiveRun& run);
+  // What a PENDING step does now: waits (for its dependencies, its retry
+  // time, or the main steps when it runs on exit), is settled without
+  // running (skipped, cancelled, a false or broken `when:`, a cache hit),
+  // or runs.
+  enum class Readiness { kWait, kSettled, kRun };
+  Readiness ReadinessLocked(ActiveRun& run, int index, bool main_done,
+                            absl::Time now);
+  // Serves step `index` from the cache when it may; true on a hit.
+  bool FromCacheLocked(ActiveRun& run, int index);
+  // Ends the run once every step has; stores what changed.
+  void SettleRunLocked(ActiveRun& run);
   void AdvanceAllLocked();
   void DispatchLocked(ActiveRun& run, int index);
   void FinishStepLocked(ActiveRun& run, int index, absl::Status status,

@@ -427,3 +427,31 @@ TEST_F(OrchestratorTest, EventTriggerStartsOneRunPerMatchingEvent) {
 
 }  // namespace
 }  // namespace mlpipe::orchestrator
+
+namespace mlpipe::orchestrator {
+namespace {
+
+TEST_F(OrchestratorTest, MoreReadyStepsThanSlotsWaitForOne) {
+  // Six independent steps, four slots: two wait for a slot (the engine used
+  // to spin on them holding its lock, and the run never ended).
+  std::string steps;
+  for (int i = 0; i < 6; ++i)
+    steps +=
+        "    - {name: s" + std::to_string(i) + ", type: sleep, seconds: 0.2}\n";
+  auto run = Submit(Spec(steps));
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::Run done = WaitEnd(run->id(), absl::Seconds(10));
+  EXPECT_EQ(done.state(), v1::Run::SUCCEEDED);
+  // At most four at once: the last two start after one of the first ended.
+  std::vector<absl::Time> started;
+  absl::Time first_end = absl::InfiniteFuture();
+  for (const auto& s : done.steps()) {
+    started.push_back(Started(s));
+    first_end = std::min(first_end, Finished(s));
+  }
+  std::sort(started.begin(), started.end());
+  EXPECT_GE(started[4], first_end);
+}
+
+}  // namespace
+}  // namespace mlpipe::orchestrator
