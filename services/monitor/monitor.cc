@@ -13,32 +13,13 @@
 #include "common/storage/key_codec.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
+#include "services/monitor/monitor_keys.h"
 #include "services/monitor/monitor_metrics.h"
 
 namespace mlpipe::monitor {
 namespace {
 
 using google::protobuf::util::TimeUtil;
-
-std::string VersionPrefix(const std::string& version) {
-  return version + std::string(1, '\0');
-}
-
-std::string WindowKey(const std::string& version, uint64_t seq) {
-  std::string k = VersionPrefix(version);
-  storage::AppendU64(&k, seq);
-  return k;
-}
-
-// The seq after the last window of `version` stored in `cf`, or 0.
-uint64_t NextSeq(const storage::Store& store, std::string_view cf,
-                 const std::string& version) {
-  auto last = store.LastKey(cf, VersionPrefix(version));
-  if (!last.ok() || !last->has_value()) return 0;
-  return storage::DecodeU64(
-             std::string_view(**last).substr(version.size() + 1)) +
-         1;
-}
 
 std::string BatchKey(uint64_t seq) {
   std::string k;
@@ -357,156 +338,6 @@ absl::StatusOr<v1::DriftReport> Monitor::Report(
         StrCat("no predictions of '", model_version, "' were logged yet"));
   }
   return Compare(reference->profile(), current.ToProto(), options_.thresholds);
-}
-
-absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
-    const std::vector<std::pair<std::string, google::protobuf::Value>>&
-        actuals) {
-  std::unique_lock lock(actuals_mu_);
-  v1::ActualsResult result;
-  storage::WriteBatch b;
-  std::map<std::string, v1::MonitorReference> references;
-  std::set<std::string> seen;
-  // A version's open window as it changes: kept only once written.
-  struct Work {
-    v1::PerformanceWindow window;  // Without state and actuals: those are
-    std::optional<PerformanceAccumulator> acc;  // here.
-    std::optional<Profiler> profile;
-    bool dirty = false;
-  };
-  std::map<std::string, Work> work;
-  std::vector<v1::Alert> alerts;
-  const int64_t now = absl::ToUnixMicros(absl::Now());
-  // Writes `w`'s window (closed or not) into the batch.
-  auto put = [&](Work& w) {
-    v1::PerformanceWindow out = w.window;
-    *out.mutable_state() = w.acc->ToProto();
-    *out.mutable_actuals() = w.profile->ToProto();
-    b.Put(kPerformance, WindowKey(out.model_version(), out.seq()),
-          out.SerializeAsString());
-    w.dirty = false;
-    return out;
-  };
-  for (const auto& [id, actual] : actuals) {
-    if (id.empty()) {
-      result.add_errors("prediction_id: empty");
-      continue;
-    }
-    if (!seen.insert(id).second) {
-      result.set_duplicates(result.duplicates() + 1);
-      continue;
-    }
-    auto done = store_->Get(kActuals, id);
-    if (done.ok()) {
-      result.set_duplicates(result.duplicates() + 1);
-      continue;
-    }
-    if (!absl::IsNotFound(done.status())) return done.status();
-    auto raw = store_->Get(kPredictions, id);
-    if (absl::IsNotFound(raw.status())) {
-      result.set_unmatched(result.unmatched() + 1);
-      continue;
-    }
-    if (!raw.ok()) return raw.status();
-    v1::LoggedPrediction p;
-    if (!p.ParseFromString(*raw))
-      return absl::DataLossError(
-          StrCat("logged prediction '", id, "' is corrupt"));
-    const std::string& version = p.model_version();
-    auto ref = references.find(version);
-    if (ref == references.end()) {
-      auto r = Reference(version);
-      if (!r.ok()) {
-        result.add_errors(StrCat(id, ": ", std::string(r.status().message())));
-        continue;
-      }
-      ref = references.emplace(version, std::move(*r)).first;
-    }
-    const v1::MonitorReference& reference = ref->second;
-    auto [it, added] = work.try_emplace(version);
-    Work& w = it->second;
-    if (added) {
-      auto current = performance_.find(version);
-      if (current != performance_.end()) {
-        w.window = current->second;
-      } else {  // After the last window stored.
-        w.window.set_model_version(version);
-        w.window.set_seq(NextSeq(*store_, kPerformance, version));
-      }
-    }
-    if (w.window.closed()) {
-      const uint64_t seq = w.window.seq() + 1;
-      w = Work();
-      w.window.set_model_version(version);
-      w.window.set_seq(seq);
-    }
-    if (!w.acc) {
-      if (w.window.has_state()) {
-        auto acc = PerformanceAccumulator::FromProto(w.window.state());
-        if (!acc.ok()) return acc.status();
-        w.acc = std::move(*acc);
-        auto prof = Profiler::FromProto(w.window.actuals(), options_.profile);
-        if (!prof.ok()) return prof.status();
-        w.profile = std::move(*prof);
-      } else {
-        w.acc = PerformanceAccumulator(
-            reference.task(),
-            {reference.classes().begin(), reference.classes().end()});
-        w.profile = Profiler(options_.profile);
-      }
-      w.window.clear_state();
-      w.window.clear_actuals();
-    }
-    std::vector<double> scores(p.scores().begin(), p.scores().end());
-    if (auto s = w.acc->Add(scores, p.label(), actual); !s.ok()) {
-      result.add_errors(StrCat(id, ": ", std::string(s.message())));
-      continue;
-    }
-    // The actual's distribution under the training label's name: target
-    // drift compares it with the reference's.
-    const std::string field =
-        reference.label().empty() ? std::string("actual") : reference.label();
-    if (reference.task() == v1::REGRESSION) {
-      w.profile->AddNumber(field, actual.number_value());
-    } else if (auto c = ActualClass(actual); c.ok()) {
-      w.profile->AddString(field, *c);
-    }
-    w.profile->EndRow();
-    if (w.window.start_micros() == 0) w.window.set_start_micros(now);
-    w.window.set_end_micros(now);
-    w.dirty = true;
-    b.Put(kActuals, id, "");
-    result.set_recorded(result.recorded() + 1);
-    if (w.acc->ToProto().count() >= options_.performance_rows) {
-      w.window.set_closed(true);  // The next actual opens the next window.
-      v1::PerformanceWindow closed = put(w);
-      if (auto a = PerformanceAlert(closed, w.acc->Summary()))
-        alerts.push_back(std::move(*a));
-    }
-  }
-  for (auto& [version, w] : work) {
-    if (!w.acc) continue;
-    if (w.dirty) {
-      v1::PerformanceWindow open = put(w);
-      if (auto a = PerformanceAlert(open, w.acc->Summary()))
-        alerts.push_back(std::move(*a));
-    }
-  }
-  std::vector<v1::Alert> raised;
-  if (auto s = WriteWithAlerts(std::move(b), std::move(alerts), &raised);
-      !s.ok())
-    return s;
-  for (auto& [version, w] : work) {
-    if (!w.acc) continue;
-    v1::PerformanceWindow& kept = performance_[version];
-    kept = std::move(w.window);
-    *kept.mutable_state() = w.acc->ToProto();
-    *kept.mutable_actuals() = w.profile->ToProto();
-  }
-  lock.unlock();
-  CountActuals(result);
-  Announce(raised);
-  return result;
 }
 
 absl::StatusOr<std::map<uint64_t, v1::PerformanceWindow>>

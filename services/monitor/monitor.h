@@ -144,6 +144,7 @@ class Monitor {
   absl::Status SetAlertAction(uint64_t id, const std::string& action);
 
  private:
+  class ActualsBatch;  // actuals.cc
   struct Open {
     v1::MonitorWindow window;  // Without profile and latency: those are
     Profiler profile;          // here.
