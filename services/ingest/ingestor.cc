@@ -1,24 +1,14 @@
 #include "services/ingest/ingestor.h"
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <thread>
-#include <variant>
 
-#include "common/metrics/metrics.h"
-#include "common/storage/key_codec.h"
-#include "common/table/csv.h"
-#include "common/table/frame_codec.h"
-#include "common/table/jsonl.h"
 #include "common/table/typing.h"
 #include "common/util/ids.h"
-#include "common/util/sha256.h"
-#include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
+#include "services/ingest/ingestor_internal.h"
 
 namespace mlpipe::ingest {
 namespace {
@@ -27,62 +17,41 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using google::protobuf::util::TimeUtil;
 
-constexpr char kDatasets[] = "datasets";
-constexpr char kBatches[] = "batches";
-constexpr char kBlocks[] = "blocks";
-constexpr char kIdempotency[] = "idempotency";
-constexpr char kPending[] = "pending";
+}  // namespace
 
-double Seconds(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
+Metrics& Metrics::Get() {
+  static Metrics* m = [] {
+    auto& r = metrics::Registry();
+    return new Metrics{
+        prometheus::BuildCounter()
+            .Name("mlpipe_ingest_rows_total")
+            .Help("Rows stored in committed batches.")
+            .Register(r)
+            .Add({}),
+        prometheus::BuildCounter()
+            .Name("mlpipe_ingest_bytes_total")
+            .Help("Bytes received in committed batches.")
+            .Register(r)
+            .Add({}),
+        prometheus::BuildCounter()
+            .Name("mlpipe_ingest_batches_total")
+            .Help("Batches committed.")
+            .Register(r)
+            .Add({}),
+        prometheus::BuildCounter()
+            .Name("mlpipe_ingest_rejections_total")
+            .Help("Uploads rejected, by reason.")
+            .Register(r),
+        prometheus::BuildHistogram()
+            .Name("mlpipe_ingest_batch_duration_seconds")
+            .Help("Time from the start of an upload to its durable commit.")
+            .Register(r)
+            .Add({}, metrics::LatencyBuckets()),
+    };
+  }();
+  return *m;
 }
 
-// Process-wide ingest metrics.
-struct Metrics {
-  prometheus::Counter& rows;
-  prometheus::Counter& bytes;
-  prometheus::Counter& batches;
-  prometheus::Family<prometheus::Counter>& rejections;
-  prometheus::Histogram& batch_seconds;
-
-  static Metrics& Get() {
-    static Metrics* m = [] {
-      auto& r = metrics::Registry();
-      return new Metrics{
-          prometheus::BuildCounter()
-              .Name("mlpipe_ingest_rows_total")
-              .Help("Rows stored in committed batches.")
-              .Register(r)
-              .Add({}),
-          prometheus::BuildCounter()
-              .Name("mlpipe_ingest_bytes_total")
-              .Help("Bytes received in committed batches.")
-              .Register(r)
-              .Add({}),
-          prometheus::BuildCounter()
-              .Name("mlpipe_ingest_batches_total")
-              .Help("Batches committed.")
-              .Register(r)
-              .Add({}),
-          prometheus::BuildCounter()
-              .Name("mlpipe_ingest_rejections_total")
-              .Help("Uploads rejected, by reason.")
-              .Register(r),
-          prometheus::BuildHistogram()
-              .Name("mlpipe_ingest_batch_duration_seconds")
-              .Help("Time from the start of an upload to its durable commit.")
-              .Register(r)
-              .Add({}, metrics::LatencyBuckets()),
-      };
-    }();
-    return *m;
-  }
-  void Reject(std::string_view reason) {
-    rejections.Add({{"reason", std::string(reason)}}).Increment();
-  }
-};
-
-// The rejection reason for a failed upload's status.
 std::string_view ReasonOf(const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument:
@@ -98,30 +67,6 @@ std::string_view ReasonOf(const absl::Status& s) {
   }
 }
 
-std::string BlockKey(std::string_view batch_id, uint32_t block, uint32_t col) {
-  std::string k(batch_id);
-  storage::AppendU32(&k, block);
-  storage::AppendU32(&k, col);
-  return k;
-}
-
-std::string IdempotencyKey(std::string_view dataset, std::string_view key) {
-  return StrCat(dataset, std::string_view("\0", 1), key);
-}
-
-template <typename Msg>
-absl::StatusOr<Msg> GetProto(const storage::Store* store, std::string_view cf,
-                             std::string_view key) {
-  auto raw = store->Get(cf, key);
-  if (!raw.ok()) return raw.status();
-  Msg msg;
-  if (!msg.ParseFromString(*raw)) {
-    return absl::DataLossError(StrCat(cf, " record '", key, "' is corrupt"));
-  }
-  return msg;
-}
-
-// Why a batch's schema cannot be added to a dataset; OK when it can.
 absl::Status CheckCompatible(const v1::Dataset& dataset,
                              const v1::Schema& batch) {
   std::map<std::string, const v1::Field*> have, got;
@@ -166,6 +111,8 @@ absl::Status CheckCompatible(const v1::Dataset& dataset,
   return absl::FailedPreconditionError(msg);
 }
 
+namespace {
+
 absl::Status ValidateHeader(const v1::IngestHeader& h) {
   if (!IsValidName(h.dataset())) {
     return absl::InvalidArgumentError(StrCat(
@@ -185,468 +132,6 @@ absl::Status ValidateHeader(const v1::IngestHeader& h) {
   }
   return absl::OkStatus();
 }
-
-// An upload: parses on the caller's thread; types, encodes and stores blocks
-// on its own worker thread, so parsing and storing overlap.
-class UploadImpl final : public Upload {
- public:
-  using CommitFn = std::function<absl::StatusOr<v1::IngestResponse>(
-      v1::Batch, const std::string&)>;
-
-  UploadImpl(CommitFn commit, storage::Store* store,
-             const IngestorOptions& options, v1::IngestHeader header,
-             std::optional<v1::Dataset> existing, std::string replay_batch,
-             std::function<void()> release)
-      : commit_(std::move(commit)),
-        store_(store),
-        options_(options),
-        header_(std::move(header)),
-        existing_(std::move(existing)),
-        replay_batch_(std::move(replay_batch)),
-        release_(std::move(release)),
-        start_(Clock::now()),
-        typer_(std::vector<std::string>(header_.null_values().begin(),
-                                        header_.null_values().end())) {
-    batch_id_ = NewId("b");
-    if (existing_) {
-      for (const auto& f : existing_->schema().fields()) {
-        typer_.Fix(f.name(), static_cast<table::ColumnType>(f.type()),
-                   f.timestamp_format());
-      }
-    }
-    auto sink = [this](table::TextRows& rows) {
-      return Enqueue(std::exchange(rows, RecycledRows(rows)));
-    };
-    if (header_.format() == v1::JSONL) {
-      table::JsonLinesOptions o;
-      o.block.rows = options_.block_rows;
-      jsonl_ = std::make_unique<table::JsonLinesParser>(o, sink);
-    } else if (header_.format() != v1::FRAMES) {
-      table::CsvOptions o;
-      o.block.rows = options_.block_rows;
-      o.header = !header_.no_header();
-      if (!header_.delimiter().empty()) o.delimiter = header_.delimiter()[0];
-      csv_ = std::make_unique<table::CsvParser>(o, sink);
-    }
-  }
-
-  ~UploadImpl() override {
-    if (!done_) Abort(absl::CancelledError("upload abandoned"));
-    release_();
-  }
-
-  // Writes the marker that lets a restart clean up after this upload.
-  absl::Status Start() {
-    if (!replay_batch_.empty()) return absl::OkStatus();
-    if (auto s = store_->Put(kPending, batch_id_, header_.dataset()); !s.ok()) {
-      return s;
-    }
-    worker_ = std::thread([this] { WorkLoop(); });
-    return absl::OkStatus();
-  }
-
-  absl::Status AddChunk(std::string_view bytes) override {
-    if (done_) return absl::FailedPreconditionError("upload already finished");
-    if (header_.format() == v1::FRAMES) {
-      return Fail(absl::InvalidArgumentError(
-          "chunk: this upload's format is FRAMES; send frames"));
-    }
-    hash_.Update(bytes);
-    bytes_ += static_cast<int64_t>(bytes.size());
-    if (!replay_batch_.empty()) return absl::OkStatus();
-    auto t0 = Clock::now();
-    absl::Status s = csv_ ? csv_->Feed(bytes) : jsonl_->Feed(bytes);
-    parse_time_ += Clock::now() - t0;
-    if (!s.ok()) return Fail(s);
-    return absl::OkStatus();
-  }
-
-  absl::Status AddFrame(v1::Frame&& frame) override {
-    if (done_) return absl::FailedPreconditionError("upload already finished");
-    if (header_.format() != v1::FRAMES) {
-      return Fail(absl::InvalidArgumentError(
-          "frame: this upload's format is CSV or JSONL; send chunks"));
-    }
-    std::string wire = frame.SerializeAsString();
-    hash_.Update(wire);
-    bytes_ += static_cast<int64_t>(wire.size());
-    if (!replay_batch_.empty()) return absl::OkStatus();
-    auto table = table::TableFromFrame(std::move(frame));
-    if (!table.ok()) {
-      return Fail(absl::InvalidArgumentError(
-          StrCat("frame ", frames_, ": ", table.status().message())));
-    }
-    ++frames_;
-    if (table->num_rows == 0) return absl::OkStatus();
-    return Enqueue(std::move(*table));
-  }
-
-  absl::StatusOr<v1::IngestResponse> Finish() override {
-    if (done_) return absl::FailedPreconditionError("upload already finished");
-    std::string content_hash = hash_.HexDigest();
-    if (!replay_batch_.empty()) return Replay(content_hash);
-    auto receive_end = Clock::now();
-    absl::Status s;
-    if (csv_) {
-      s = csv_->Finish();
-    } else if (jsonl_) {
-      s = jsonl_->Finish();
-    } else if (frames_ == 0) {
-      s = absl::InvalidArgumentError("no frames received");
-    }
-    if (s.ok()) s = CloseWorker();
-    if (s.ok() && csv_ && rows_ == 0) {
-      // A header without rows still defines the columns.
-      for (const auto& n : csv_->column_names()) ColumnIndex(n);
-    }
-    if (!s.ok()) return Fail(s);
-
-    v1::Batch batch;
-    batch.set_id(batch_id_);
-    batch.set_dataset(header_.dataset());
-    batch.set_row_count(rows_);
-    for (const auto& name : columns_) {
-      auto* f = batch.mutable_schema()->add_fields();
-      f->set_name(name);
-      auto st = typer_.states().find(name);
-      if (st == typer_.states().end()) continue;  // Never typed: unknown.
-      f->set_type(static_cast<v1::ColumnType>(st->second.type));
-      f->set_timestamp_format(st->second.timestamp_format);
-    }
-    batch.set_content_hash(content_hash);
-    batch.set_bytes_received(bytes_);
-    batch.set_block_count(static_cast<int64_t>(block_rows_.size()));
-    for (int64_t n : block_rows_) batch.add_block_row_counts(n);
-    batch.set_idempotency_key(header_.idempotency_key());
-    batch.set_source(header_.source().empty() ? "stream" : header_.source());
-    auto* t = batch.mutable_timings();
-    t->set_receive_seconds(Seconds(receive_end - start_));
-    t->set_parse_seconds(Seconds(parse_time_));
-    t->set_store_seconds(Seconds(store_time_));
-    auto commit_start = Clock::now();
-    auto result = commit_(std::move(batch), header_.idempotency_key());
-    if (!result.ok()) return Fail(result.status());
-    done_ = true;
-    double commit = Seconds(Clock::now() - commit_start);
-    result->mutable_batch()->mutable_timings()->set_commit_seconds(commit);
-    auto& m = Metrics::Get();
-    m.rows.Increment(static_cast<double>(rows_));
-    m.bytes.Increment(static_cast<double>(bytes_));
-    m.batches.Increment();
-    m.batch_seconds.Observe(Seconds(Clock::now() - start_));
-    return result;
-  }
-
- private:
-  using Work = std::variant<table::TextRows, table::Table>;
-
-  absl::StatusOr<v1::IngestResponse> Replay(const std::string& content_hash) {
-    done_ = true;
-    auto batch = GetProto<v1::Batch>(store_, kBatches, replay_batch_);
-    if (!batch.ok()) return batch.status();
-    if (batch->content_hash() != content_hash) {
-      Metrics::Get().Reject("idempotency_conflict");
-      return absl::FailedPreconditionError(StrCat(
-          "header.idempotency_key: '", header_.idempotency_key(),
-          "' was used for different content (batch ", replay_batch_, ")"));
-    }
-    v1::IngestResponse r;
-    *r.mutable_batch() = std::move(*batch);
-    r.set_deduplicated(true);
-    return r;
-  }
-
-  absl::Status Enqueue(Work work) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] {
-      return queue_.size() < options_.store_queue_blocks ||
-             !worker_status_.ok();
-    });
-    if (!worker_status_.ok()) return worker_status_;
-    queue_.push_back(std::move(work));
-    cv_.notify_all();
-    return absl::OkStatus();
-  }
-
-  // An empty TextRows with the columns of `like`, reusing the buffers of a
-  // block the worker has stored (so blocks do not fault in fresh memory).
-  table::TextRows RecycledRows(const table::TextRows& like) {
-    table::TextRows rows;
-    {
-      std::lock_guard lock(mu_);
-      if (free_rows_.empty()) return like.EmptyCopy();
-      rows = std::move(free_rows_.back());
-      free_rows_.pop_back();
-    }
-    // JSON lines may have found new columns since (names only grow).
-    for (size_t c = rows.num_columns(); c < like.num_columns(); ++c) {
-      rows.AddColumn(like.names()[c]);
-    }
-    return rows;
-  }
-
-  absl::Status CloseWorker() {
-    {
-      std::lock_guard lock(mu_);
-      closed_ = true;
-      cv_.notify_all();
-    }
-    if (worker_.joinable()) worker_.join();
-    std::lock_guard lock(mu_);
-    return worker_status_;
-  }
-
-  void WorkLoop() {
-    while (true) {
-      Work work;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
-        if (queue_.empty()) return;
-        work = std::move(queue_.front());
-        queue_.pop_front();
-        cv_.notify_all();
-      }
-      auto t0 = Clock::now();
-      absl::Status s = std::visit([this](auto& w) { return Store(w); }, work);
-      store_time_ += Clock::now() - t0;
-      if (auto* rows = std::get_if<table::TextRows>(&work)) {
-        rows->ClearRows();
-        std::lock_guard lock(mu_);
-        if (free_rows_.size() < options_.store_queue_blocks + 1) {
-          free_rows_.push_back(std::move(*rows));
-        }
-      }
-      if (!s.ok()) {
-        std::lock_guard lock(mu_);
-        worker_status_ = s;
-        queue_.clear();
-        cv_.notify_all();
-        return;
-      }
-    }
-  }
-
-  uint32_t ColumnIndex(const std::string& name) {
-    auto [it, added] = column_index_.try_emplace(name, columns_.size());
-    if (added) columns_.push_back(name);
-    return it->second;
-  }
-
-  absl::Status CheckColumns(const std::vector<std::string>& names) {
-    if (!existing_ || checked_columns_) return absl::OkStatus();
-    checked_columns_ = true;
-    v1::Schema schema;
-    for (const auto& n : names) schema.add_fields()->set_name(n);
-    return CheckCompatible(*existing_, schema);
-  }
-
-  absl::Status Store(table::TextRows& rows) {
-    if (csv_) {
-      if (auto s = CheckColumns(rows.names()); !s.ok()) return s;
-    }
-    storage::WriteBatch wb;
-    for (size_t c = 0; c < rows.num_columns(); ++c) {
-      auto col = typer_.Type(rows, c);
-      if (!col.ok()) return col.status();
-      AddColumn(std::move(*col), &wb);
-    }
-    return WriteBlock(rows.num_rows(), wb);
-  }
-
-  absl::Status Store(table::Table& t) {
-    std::vector<std::string> names;
-    for (const auto& c : t.columns) names.push_back(c.name);
-    if (auto s = CheckColumns(names); !s.ok()) return s;
-    storage::WriteBatch wb;
-    for (auto& c : t.columns) {
-      ColumnIndex(c.name);
-      if (auto s = typer_.Accept(c); !s.ok()) return s;
-      AddColumn(std::move(c), &wb);
-    }
-    return WriteBlock(t.num_rows, wb);
-  }
-
-  void AddColumn(table::Column&& col, storage::WriteBatch* wb) {
-    uint32_t idx = ColumnIndex(col.name);
-    v1::Column proto;
-    table::ColumnToProto(std::move(col), &proto);
-    wb->Put(kBlocks, BlockKey(batch_id_, next_block_, idx),
-            proto.SerializeAsString());
-  }
-
-  absl::Status WriteBlock(size_t rows, const storage::WriteBatch& wb) {
-    if (auto s = store_->Write(wb); !s.ok()) return s;
-    block_rows_.push_back(static_cast<int64_t>(rows));
-    rows_ += static_cast<int64_t>(rows);
-    ++next_block_;
-    return absl::OkStatus();
-  }
-
-  // Rejects the upload: stops the worker and deletes what it stored.
-  absl::Status Fail(absl::Status s) {
-    if (!done_) {
-      Abort(s);
-      Metrics::Get().Reject(ReasonOf(s));
-    }
-    return s;
-  }
-
-  void Abort(const absl::Status&) {
-    done_ = true;
-    if (replay_batch_.empty()) {
-      {
-        std::lock_guard lock(mu_);
-        closed_ = true;
-        if (worker_status_.ok())
-          worker_status_ = absl::CancelledError("aborted");
-        queue_.clear();
-        cv_.notify_all();
-      }
-      if (worker_.joinable()) worker_.join();
-      storage::WriteBatch wb;
-      wb.DeleteRange(kBlocks, batch_id_, storage::PrefixEnd(batch_id_));
-      wb.Delete(kPending, batch_id_);
-      // If this fails the pending marker remains and the next Open cleans up.
-      (void)store_->Write(wb);
-    }
-  }
-
-  const CommitFn commit_;
-  storage::Store* const store_;
-  const IngestorOptions& options_;
-  const v1::IngestHeader header_;
-  const std::optional<v1::Dataset> existing_;
-  const std::string replay_batch_;  // Set when the key matched a batch.
-  std::function<void()> release_;
-  std::string batch_id_;
-  Sha256 hash_;
-  int64_t bytes_ = 0;
-  int64_t frames_ = 0;
-  bool done_ = false;
-  std::unique_ptr<table::CsvParser> csv_;
-  std::unique_ptr<table::JsonLinesParser> jsonl_;
-  Clock::time_point start_;
-  Clock::duration parse_time_{};
-
-  // Worker state: touched only by the worker while it runs, read after join.
-  table::ColumnTyper typer_;
-  std::vector<std::string> columns_;
-  std::map<std::string, uint32_t> column_index_;
-  bool checked_columns_ = false;
-  uint32_t next_block_ = 0;
-  std::vector<int64_t> block_rows_;
-  int64_t rows_ = 0;
-  Clock::duration store_time_{};
-
-  std::thread worker_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Work> queue_;                  // GUARDED_BY(mu_)
-  std::vector<table::TextRows> free_rows_;  // GUARDED_BY(mu_)
-  bool closed_ = false;                     // GUARDED_BY(mu_)
-  absl::Status worker_status_;              // GUARDED_BY(mu_)
-};
-
-// Reads blocks of a dataset's batches in order, casts each column to the
-// dataset's type, and cuts frames to the size limits.
-class FrameReaderImpl final : public FrameReader {
- public:
-  FrameReaderImpl(const storage::Store* store, std::vector<v1::Batch> batches,
-                  std::vector<v1::Field> fields, size_t max_rows,
-                  size_t target_bytes)
-      : store_(store),
-        batches_(std::move(batches)),
-        fields_(std::move(fields)),
-        max_rows_(max_rows),
-        target_bytes_(target_bytes) {}
-
-  absl::StatusOr<bool> Next(v1::Frame* frame) override {
-    while (pos_ >= block_.num_rows) {
-      auto more = LoadNextBlock();
-      if (!more.ok()) return more.status();
-      if (!*more) return false;
-    }
-    size_t remaining = block_.num_rows - pos_;
-    size_t bytes = 0;
-    for (const auto& c : block_.columns) bytes += c.ApproximateBytes();
-    size_t row_bytes =
-        std::max<size_t>(1, bytes / std::max<size_t>(1, block_.num_rows));
-    size_t n = std::min(
-        {remaining, max_rows_, std::max<size_t>(1, target_bytes_ / row_bytes)});
-    frame->Clear();
-    frame->set_num_rows(static_cast<int64_t>(n));
-    frame->set_row_offset(offset_);
-    for (const auto& c : block_.columns) {
-      if (n == block_.num_rows) {
-        table::ColumnToProto(c, frame->add_columns());
-      } else {
-        table::ColumnToProto(c.Slice(pos_, n), frame->add_columns());
-      }
-    }
-    pos_ += n;
-    offset_ += static_cast<int64_t>(n);
-    return true;
-  }
-
- private:
-  absl::StatusOr<bool> LoadNextBlock() {
-    while (batch_ < batches_.size() &&
-           block_index_ >=
-               static_cast<size_t>(batches_[batch_].block_row_counts_size())) {
-      ++batch_;
-      block_index_ = 0;
-    }
-    if (batch_ >= batches_.size()) return false;
-    const v1::Batch& b = batches_[batch_];
-    const size_t rows = static_cast<size_t>(b.block_row_counts(block_index_));
-    block_ = table::Table();
-    block_.num_rows = rows;
-    for (const auto& f : fields_) {
-      int idx = -1;
-      for (int i = 0; i < b.schema().fields_size(); ++i) {
-        if (b.schema().fields(i).name() == f.name()) idx = i;
-      }
-      table::Column col;
-      if (idx < 0) {
-        col.name = f.name();
-        col.valid.Resize(rows, false);
-      } else {
-        auto proto = GetProto<v1::Column>(
-            store_, kBlocks,
-            BlockKey(b.id(), static_cast<uint32_t>(block_index_), idx));
-        if (!proto.ok()) {
-          return absl::DataLossError(StrCat("batch ", b.id(), " block ",
-                                            block_index_, " column '", f.name(),
-                                            "': ", proto.status().message()));
-        }
-        auto decoded = table::ColumnFromProto(std::move(*proto), rows);
-        if (!decoded.ok())
-          return absl::DataLossError(decoded.status().message());
-        col = std::move(*decoded);
-      }
-      auto cast = table::CastColumn(std::move(col),
-                                    static_cast<table::ColumnType>(f.type()),
-                                    f.timestamp_format());
-      if (!cast.ok()) return cast.status();
-      block_.columns.push_back(std::move(*cast));
-    }
-    ++block_index_;
-    pos_ = 0;
-    return true;
-  }
-
-  const storage::Store* const store_;
-  const std::vector<v1::Batch> batches_;
-  const std::vector<v1::Field> fields_;
-  const size_t max_rows_;
-  const size_t target_bytes_;
-  size_t batch_ = 0;
-  size_t block_index_ = 0;
-  table::Table block_;
-  size_t pos_ = 0;
-  int64_t offset_ = 0;
-};
 
 }  // namespace
 
@@ -722,7 +207,7 @@ absl::StatusOr<std::unique_ptr<Upload>> Ingestor::BeginUpload(
       return prior.status();
     }
   }
-  auto upload = std::make_unique<UploadImpl>(
+  return NewUpload(
       [this](v1::Batch batch, const std::string& key) {
         return Commit(std::move(batch), key);
       },
@@ -730,8 +215,6 @@ absl::StatusOr<std::unique_ptr<Upload>> Ingestor::BeginUpload(
       [this, token] {
         if (!token.empty()) ReleaseKey(token);
       });
-  if (auto s = upload->Start(); !s.ok()) return s;
-  return std::unique_ptr<Upload>(std::move(upload));
 }
 
 void Ingestor::ReleaseKey(const std::string& key) {
@@ -978,9 +461,8 @@ absl::StatusOr<std::unique_ptr<FrameReader>> Ingestor::Read(
   if (request.max_rows_per_frame() > 0) {
     max_rows = std::min<size_t>(max_rows, request.max_rows_per_frame());
   }
-  return std::unique_ptr<FrameReader>(
-      new FrameReaderImpl(store_, std::move(batches), std::move(fields),
-                          max_rows, options_.target_frame_bytes));
+  return NewBatchReader(store_, std::move(batches), std::move(fields), max_rows,
+                        options_.target_frame_bytes);
 }
 
 }  // namespace mlpipe::ingest

@@ -1,0 +1,395 @@
+// An upload: rows parsed on the caller's thread, typed, encoded and stored
+// as blocks on the upload's own thread, committed as one batch.
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <thread>
+#include <variant>
+
+#include "common/table/csv.h"
+#include "common/table/frame_codec.h"
+#include "common/table/jsonl.h"
+#include "common/table/typing.h"
+#include "common/util/ids.h"
+#include "common/util/sha256.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/ingest/ingestor_internal.h"
+
+namespace mlpipe::ingest {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// An upload: parses on the caller's thread; types, encodes and stores blocks
+// on its own worker thread, so parsing and storing overlap.
+class UploadImpl final : public Upload {
+ public:
+  UploadImpl(CommitFn commit, storage::Store* store,
+             const IngestorOptions& options, v1::IngestHeader header,
+             std::optional<v1::Dataset> existing, std::string replay_batch,
+             std::function<void()> release)
+      : commit_(std::move(commit)),
+        store_(store),
+        options_(options),
+        header_(std::move(header)),
+        existing_(std::move(existing)),
+        replay_batch_(std::move(replay_batch)),
+        release_(std::move(release)),
+        start_(Clock::now()),
+        typer_(std::vector<std::string>(header_.null_values().begin(),
+                                        header_.null_values().end())) {
+    batch_id_ = NewId("b");
+    if (existing_) {
+      for (const auto& f : existing_->schema().fields()) {
+        typer_.Fix(f.name(), static_cast<table::ColumnType>(f.type()),
+                   f.timestamp_format());
+      }
+    }
+    auto sink = [this](table::TextRows& rows) {
+      return Enqueue(std::exchange(rows, RecycledRows(rows)));
+    };
+    if (header_.format() == v1::JSONL) {
+      table::JsonLinesOptions o;
+      o.block.rows = options_.block_rows;
+      jsonl_ = std::make_unique<table::JsonLinesParser>(o, sink);
+    } else if (header_.format() != v1::FRAMES) {
+      table::CsvOptions o;
+      o.block.rows = options_.block_rows;
+      o.header = !header_.no_header();
+      if (!header_.delimiter().empty()) o.delimiter = header_.delimiter()[0];
+      csv_ = std::make_unique<table::CsvParser>(o, sink);
+    }
+  }
+
+  ~UploadImpl() override {
+    if (!done_) Abort(absl::CancelledError("upload abandoned"));
+    release_();
+  }
+
+  // Writes the marker that lets a restart clean up after this upload.
+  absl::Status Start() {
+    if (!replay_batch_.empty()) return absl::OkStatus();
+    if (auto s = store_->Put(kPending, batch_id_, header_.dataset()); !s.ok()) {
+      return s;
+    }
+    worker_ = std::thread([this] { WorkLoop(); });
+    return absl::OkStatus();
+  }
+
+  absl::Status AddChunk(std::string_view bytes) override {
+    if (done_) return absl::FailedPreconditionError("upload already finished");
+    if (header_.format() == v1::FRAMES) {
+      return Fail(absl::InvalidArgumentError(
+          "chunk: this upload's format is FRAMES; send frames"));
+    }
+    hash_.Update(bytes);
+    bytes_ += static_cast<int64_t>(bytes.size());
+    if (!replay_batch_.empty()) return absl::OkStatus();
+    auto t0 = Clock::now();
+    absl::Status s = csv_ ? csv_->Feed(bytes) : jsonl_->Feed(bytes);
+    parse_time_ += Clock::now() - t0;
+    if (!s.ok()) return Fail(s);
+    return absl::OkStatus();
+  }
+
+  absl::Status AddFrame(v1::Frame&& frame) override {
+    if (done_) return absl::FailedPreconditionError("upload already finished");
+    if (header_.format() != v1::FRAMES) {
+      return Fail(absl::InvalidArgumentError(
+          "frame: this upload's format is CSV or JSONL; send chunks"));
+    }
+    std::string wire = frame.SerializeAsString();
+    hash_.Update(wire);
+    bytes_ += static_cast<int64_t>(wire.size());
+    if (!replay_batch_.empty()) return absl::OkStatus();
+    auto table = table::TableFromFrame(std::move(frame));
+    if (!table.ok()) {
+      return Fail(absl::InvalidArgumentError(
+          StrCat("frame ", frames_, ": ", table.status().message())));
+    }
+    ++frames_;
+    if (table->num_rows == 0) return absl::OkStatus();
+    return Enqueue(std::move(*table));
+  }
+
+  absl::StatusOr<v1::IngestResponse> Finish() override {
+    if (done_) return absl::FailedPreconditionError("upload already finished");
+    std::string content_hash = hash_.HexDigest();
+    if (!replay_batch_.empty()) return Replay(content_hash);
+    auto receive_end = Clock::now();
+    absl::Status s;
+    if (csv_) {
+      s = csv_->Finish();
+    } else if (jsonl_) {
+      s = jsonl_->Finish();
+    } else if (frames_ == 0) {
+      s = absl::InvalidArgumentError("no frames received");
+    }
+    if (s.ok()) s = CloseWorker();
+    if (s.ok() && csv_ && rows_ == 0) {
+      // A header without rows still defines the columns.
+      for (const auto& n : csv_->column_names()) ColumnIndex(n);
+    }
+    if (!s.ok()) return Fail(s);
+
+    v1::Batch batch;
+    batch.set_id(batch_id_);
+    batch.set_dataset(header_.dataset());
+    batch.set_row_count(rows_);
+    for (const auto& name : columns_) {
+      auto* f = batch.mutable_schema()->add_fields();
+      f->set_name(name);
+      auto st = typer_.states().find(name);
+      if (st == typer_.states().end()) continue;  // Never typed: unknown.
+      f->set_type(static_cast<v1::ColumnType>(st->second.type));
+      f->set_timestamp_format(st->second.timestamp_format);
+    }
+    batch.set_content_hash(content_hash);
+    batch.set_bytes_received(bytes_);
+    batch.set_block_count(static_cast<int64_t>(block_rows_.size()));
+    for (int64_t n : block_rows_) batch.add_block_row_counts(n);
+    batch.set_idempotency_key(header_.idempotency_key());
+    batch.set_source(header_.source().empty() ? "stream" : header_.source());
+    auto* t = batch.mutable_timings();
+    t->set_receive_seconds(Seconds(receive_end - start_));
+    t->set_parse_seconds(Seconds(parse_time_));
+    t->set_store_seconds(Seconds(store_time_));
+    auto commit_start = Clock::now();
+    auto result = commit_(std::move(batch), header_.idempotency_key());
+    if (!result.ok()) return Fail(result.status());
+    done_ = true;
+    double commit = Seconds(Clock::now() - commit_start);
+    result->mutable_batch()->mutable_timings()->set_commit_seconds(commit);
+    auto& m = Metrics::Get();
+    m.rows.Increment(static_cast<double>(rows_));
+    m.bytes.Increment(static_cast<double>(bytes_));
+    m.batches.Increment();
+    m.batch_seconds.Observe(Seconds(Clock::now() - start_));
+    return result;
+  }
+
+ private:
+  using Work = std::variant<table::TextRows, table::Table>;
+
+  absl::StatusOr<v1::IngestResponse> Replay(const std::string& content_hash) {
+    done_ = true;
+    auto batch = GetProto<v1::Batch>(store_, kBatches, replay_batch_);
+    if (!batch.ok()) return batch.status();
+    if (batch->content_hash() != content_hash) {
+      Metrics::Get().Reject("idempotency_conflict");
+      return absl::FailedPreconditionError(StrCat(
+          "header.idempotency_key: '", header_.idempotency_key(),
+          "' was used for different content (batch ", replay_batch_, ")"));
+    }
+    v1::IngestResponse r;
+    *r.mutable_batch() = std::move(*batch);
+    r.set_deduplicated(true);
+    return r;
+  }
+
+  absl::Status Enqueue(Work work) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] {
+      return queue_.size() < options_.store_queue_blocks ||
+             !worker_status_.ok();
+    });
+    if (!worker_status_.ok()) return worker_status_;
+    queue_.push_back(std::move(work));
+    cv_.notify_all();
+    return absl::OkStatus();
+  }
+
+  // An empty TextRows with the columns of `like`, reusing the buffers of a
+  // block the worker has stored (so blocks do not fault in fresh memory).
+  table::TextRows RecycledRows(const table::TextRows& like) {
+    table::TextRows rows;
+    {
+      std::lock_guard lock(mu_);
+      if (free_rows_.empty()) return like.EmptyCopy();
+      rows = std::move(free_rows_.back());
+      free_rows_.pop_back();
+    }
+    // JSON lines may have found new columns since (names only grow).
+    for (size_t c = rows.num_columns(); c < like.num_columns(); ++c) {
+      rows.AddColumn(like.names()[c]);
+    }
+    return rows;
+  }
+
+  absl::Status CloseWorker() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      cv_.notify_all();
+    }
+    if (worker_.joinable()) worker_.join();
+    std::lock_guard lock(mu_);
+    return worker_status_;
+  }
+
+  void WorkLoop() {
+    while (true) {
+      Work work;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        if (queue_.empty()) return;
+        work = std::move(queue_.front());
+        queue_.pop_front();
+        cv_.notify_all();
+      }
+      auto t0 = Clock::now();
+      absl::Status s = std::visit([this](auto& w) { return Store(w); }, work);
+      store_time_ += Clock::now() - t0;
+      if (auto* rows = std::get_if<table::TextRows>(&work)) {
+        rows->ClearRows();
+        std::lock_guard lock(mu_);
+        if (free_rows_.size() < options_.store_queue_blocks + 1) {
+          free_rows_.push_back(std::move(*rows));
+        }
+      }
+      if (!s.ok()) {
+        std::lock_guard lock(mu_);
+        worker_status_ = s;
+        queue_.clear();
+        cv_.notify_all();
+        return;
+      }
+    }
+  }
+
+  uint32_t ColumnIndex(const std::string& name) {
+    auto [it, added] = column_index_.try_emplace(name, columns_.size());
+    if (added) columns_.push_back(name);
+    return it->second;
+  }
+
+  absl::Status CheckColumns(const std::vector<std::string>& names) {
+    if (!existing_ || checked_columns_) return absl::OkStatus();
+    checked_columns_ = true;
+    v1::Schema schema;
+    for (const auto& n : names) schema.add_fields()->set_name(n);
+    return CheckCompatible(*existing_, schema);
+  }
+
+  absl::Status Store(table::TextRows& rows) {
+    if (csv_) {
+      if (auto s = CheckColumns(rows.names()); !s.ok()) return s;
+    }
+    storage::WriteBatch wb;
+    for (size_t c = 0; c < rows.num_columns(); ++c) {
+      auto col = typer_.Type(rows, c);
+      if (!col.ok()) return col.status();
+      AddColumn(std::move(*col), &wb);
+    }
+    return WriteBlock(rows.num_rows(), wb);
+  }
+
+  absl::Status Store(table::Table& t) {
+    std::vector<std::string> names;
+    for (const auto& c : t.columns) names.push_back(c.name);
+    if (auto s = CheckColumns(names); !s.ok()) return s;
+    storage::WriteBatch wb;
+    for (auto& c : t.columns) {
+      ColumnIndex(c.name);
+      if (auto s = typer_.Accept(c); !s.ok()) return s;
+      AddColumn(std::move(c), &wb);
+    }
+    return WriteBlock(t.num_rows, wb);
+  }
+
+  void AddColumn(table::Column&& col, storage::WriteBatch* wb) {
+    uint32_t idx = ColumnIndex(col.name);
+    v1::Column proto;
+    table::ColumnToProto(std::move(col), &proto);
+    wb->Put(kBlocks, BlockKey(batch_id_, next_block_, idx),
+            proto.SerializeAsString());
+  }
+
+  absl::Status WriteBlock(size_t rows, const storage::WriteBatch& wb) {
+    if (auto s = store_->Write(wb); !s.ok()) return s;
+    block_rows_.push_back(static_cast<int64_t>(rows));
+    rows_ += static_cast<int64_t>(rows);
+    ++next_block_;
+    return absl::OkStatus();
+  }
+
+  // Rejects the upload: stops the worker and deletes what it stored.
+  absl::Status Fail(absl::Status s) {
+    if (!done_) {
+      Abort(s);
+      Metrics::Get().Reject(ReasonOf(s));
+    }
+    return s;
+  }
+
+  void Abort(const absl::Status&) {
+    done_ = true;
+    if (replay_batch_.empty()) {
+      {
+        std::lock_guard lock(mu_);
+        closed_ = true;
+        if (worker_status_.ok())
+          worker_status_ = absl::CancelledError("aborted");
+        queue_.clear();
+        cv_.notify_all();
+      }
+      if (worker_.joinable()) worker_.join();
+      storage::WriteBatch wb;
+      wb.DeleteRange(kBlocks, batch_id_, storage::PrefixEnd(batch_id_));
+      wb.Delete(kPending, batch_id_);
+      // If this fails the pending marker remains and the next Open cleans up.
+      (void)store_->Write(wb);
+    }
+  }
+
+  const CommitFn commit_;
+  storage::Store* const store_;
+  const IngestorOptions& options_;
+  const v1::IngestHeader header_;
+  const std::optional<v1::Dataset> existing_;
+  const std::string replay_batch_;  // Set when the key matched a batch.
+  std::function<void()> release_;
+  std::string batch_id_;
+  Sha256 hash_;
+  int64_t bytes_ = 0;
+  int64_t frames_ = 0;
+  bool done_ = false;
+  std::unique_ptr<table::CsvParser> csv_;
+  std::unique_ptr<table::JsonLinesParser> jsonl_;
+  Clock::time_point start_;
+  Clock::duration parse_time_{};
+
+  // Worker state: touched only by the worker while it runs, read after join.
+  table::ColumnTyper typer_;
+  std::vector<std::string> columns_;
+  std::map<std::string, uint32_t> column_index_;
+  bool checked_columns_ = false;
+  uint32_t next_block_ = 0;
+  std::vector<int64_t> block_rows_;
+  int64_t rows_ = 0;
+  Clock::duration store_time_{};
+
+  std::thread worker_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Work> queue_;                  // GUARDED_BY(mu_)
+  std::vector<table::TextRows> free_rows_;  // GUARDED_BY(mu_)
+  bool closed_ = false;                     // GUARDED_BY(mu_)
+  absl::Status worker_status_;              // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Upload>> NewUpload(
+    CommitFn commit, storage::Store* store, const IngestorOptions& options,
+    v1::IngestHeader header, std::optional<v1::Dataset> existing,
+    std::string replay_batch, std::function<void()> release) {
+  auto upload = std::make_unique<UploadImpl>(
+      std::move(commit), store, options, std::move(header), std::move(existing),
+      std::move(replay_batch), std::move(release));
+  if (auto s = upload->Start(); !s.ok()) return s;
+  return std::unique_ptr<Upload>(std::move(upload));
+}
+
+}  // namespace mlpipe::ingest
