@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "common/util/strings.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
@@ -254,8 +255,9 @@ absl::Status ParamsToMessage(const google::protobuf::Struct& params,
     if (auto r = mapping.reshape.find(key); r != mapping.reshape.end()) {
       auto shaped = r->second(v);
       if (!shaped.ok())
-        return absl::InvalidArgumentError(
-            StrCat(at, ": ", shaped.status().message()));
+        return absl::InvalidArgumentError(StrCat(
+            at, absl::StartsWith(shaped.status().message(), ".") ? "" : ": ",
+            shaped.status().message()));
       value = *std::move(shaped);
     }
     if (auto s = CheckValue(value, f, at); !s.ok()) return s;

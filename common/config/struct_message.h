@@ -48,7 +48,8 @@ struct ParamMapping {
   std::map<std::string, std::string> renames;
   // Keys whose value changes shape on the way (e.g. ratios {train: 0.8} ->
   // parts [{name: train, ratio: 0.8}]); under the renamed name, if any.
-  // An error is reported under "<path>.<key>".
+  // An error is reported under "<path>.<key>"; one that starts with "."
+  // names a key inside the value (".min.auc: expected a number").
   std::map<std::string, std::function<absl::StatusOr<google::protobuf::Value>(
                             const google::protobuf::Value&)>>
       reshape;

@@ -170,7 +170,7 @@ class EvaluateExecutor final : public StepExecutor {
           "metric", "bounds"};
       if (!known.contains(key))
         return absl::InvalidArgumentError(
-            StrCat(key,
+            StrCat(".", key,
                    ": unknown key (known: min, max, baseline, "
                    "min_improvement, require_baseline, metric)"));
     }
@@ -180,11 +180,11 @@ class EvaluateExecutor final : public StepExecutor {
       if (it == fields.end()) continue;
       if (it->second.kind_case() != K::kStructValue)
         return absl::InvalidArgumentError(
-            StrCat(key, ": expected {metric: value}"));
+            StrCat(".", key, ": expected {metric: value}"));
       for (const auto& [metric, x] : it->second.struct_value().fields()) {
         if (x.kind_case() != K::kNumberValue)
           return absl::InvalidArgumentError(
-              StrCat(key, ".", metric, ": expected a number"));
+              StrCat(".", key, ".", metric, ": expected a number"));
         auto& b =
             *bounds.add_values()->mutable_struct_value()->mutable_fields();
         b["metric"].set_string_value(metric);
@@ -194,7 +194,7 @@ class EvaluateExecutor final : public StepExecutor {
     }
     if (auto it = fields.find("baseline"); it != fields.end()) {
       if (it->second.kind_case() != K::kStringValue)
-        return absl::InvalidArgumentError("baseline: expected an alias");
+        return absl::InvalidArgumentError(".baseline: expected an alias");
       fields.erase(it);
     }
     if (auto it = fields.find("bounds");

@@ -149,7 +149,8 @@ class SplitExecutor final : public StepExecutor {
     auto* list = parts.mutable_list_value();
     for (const auto& [name, ratio] : ratios.struct_value().fields()) {
       if (ratio.kind_case() != K::kNumberValue)
-        return absl::InvalidArgumentError(StrCat(name, ": expected a number"));
+        return absl::InvalidArgumentError(
+            StrCat(".", name, ": expected a number"));
       auto& part =
           *list->add_values()->mutable_struct_value()->mutable_fields();
       part["name"].set_string_value(name);
