@@ -59,6 +59,12 @@ class InputsBuilder {
   SplitInputs Finish();
 
  private:
+  // Each appends a chunk's n rows of one column to in_ (the label, the
+  // strategy's column, group_column).
+  absl::Status AddLabel(const table::Column& col, size_t n);
+  absl::Status AddColumn(const table::Column& col, size_t n);
+  void AddGroup(const table::Column& col, size_t n);
+
   v1::SplitSpec spec_;
   SplitInputs in_;
   bool label_numeric_ = false;
