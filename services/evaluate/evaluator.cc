@@ -180,6 +180,19 @@ absl::StatusOr<v1::Evaluation> Evaluator::Run(const v1::EvaluateRequest& r,
   return e;
 }
 
+struct Evaluator::Subject {
+  std::vector<v1::ModelArtifact> artifacts;  // Candidates, then the baseline.
+  bool has_baseline = false;
+  std::string split_id;
+  v1::Split split;
+  std::string part;
+  int part_index = -1;
+  std::vector<uint8_t> assignment;  // Every row's part.
+  std::vector<std::string> slice_columns;
+  std::vector<Scored> scored;  // One per artifact.
+  std::vector<eval::SliceColumn> columns;
+};
+
 absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
                                                   ops::Progress& progress) {
   const std::string id = progress.operation_id();
@@ -188,43 +201,73 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
   if (auto stored = Get(id); stored.ok()) return stored;
   if (absl::Status s = CheckRequest(r); !s.ok()) return s;
   progress.Update(0, 0, "loading models");
-  // The models: candidates, then the baseline.
-  std::vector<v1::ModelArtifact> artifacts;
+  Subject subject;
+  if (absl::Status s = LoadModels(r, &subject); !s.ok()) return s;
+  if (absl::Status s = ResolvePart(r, &subject); !s.ok()) return s;
+  if (absl::Status s = ScoreModels(r, progress, &subject); !s.ok()) return s;
+  const std::vector<Scored>& scored = subject.scored;
+  std::vector<Scored> candidates(scored.begin(),
+                                 scored.begin() + r.models_size());
+  auto e = EvaluateModels(r, candidates,
+                          subject.has_baseline ? &scored.back() : nullptr,
+                          subject.columns, options_.threads);
+  if (!e.ok()) return e.status();
+  e->set_id(id);
+  e->set_split(subject.split_id);
+  e->set_part(subject.part);
+  e->set_feature_set(subject.artifacts.front().feature_set());
+  e->set_created_unix_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  if (absl::Status s = Commit(*e); !s.ok()) return s;
+  const size_t models = subject.artifacts.size();
+  progress.Update(models, models, "done");
+  return e;
+}
+
+absl::Status Evaluator::LoadModels(const v1::EvaluateRequest& r, Subject* s) {
   for (int i = 0; i < r.models_size(); ++i) {
     auto a = sources_->GetModel(r.models(i));
     if (!a.ok()) return Named(a.status(), StrCat("models[", i, "]"));
-    artifacts.push_back(std::move(*a));
+    s->artifacts.push_back(std::move(*a));
   }
-  const bool has_baseline = !r.baseline_model().empty();
-  if (has_baseline) {
+  s->has_baseline = !r.baseline_model().empty();
+  if (s->has_baseline) {
     auto a = sources_->GetModel(r.baseline_model());
     if (!a.ok()) return Named(a.status(), "baseline_model");
-    artifacts.push_back(std::move(*a));
+    s->artifacts.push_back(std::move(*a));
   }
-  // The rows: a part of the split.
-  const std::string split_id =
-      r.split().empty() ? artifacts.front().split_id() : r.split();
+  return absl::OkStatus();
+}
+
+absl::Status Evaluator::ResolvePart(const v1::EvaluateRequest& r, Subject* s) {
+  const auto& artifacts = s->artifacts;
+  s->split_id = r.split().empty() ? artifacts.front().split_id() : r.split();
+  const std::string& split_id = s->split_id;
   if (split_id.empty()) {
     return absl::FailedPreconditionError(StrCat(
         "split: ", artifacts.front().id(), " records no split; name one"));
   }
-  auto split = sources_->GetSplit(split_id);
-  if (!split.ok()) return Named(split.status(), "split");
+  auto got = sources_->GetSplit(split_id);
+  if (!got.ok()) return Named(got.status(), "split");
+  s->split = std::move(*got);
+  const v1::Split& split = s->split;
   auto part_named = [&](const std::string& name) {
-    for (int i = 0; i < split->parts_size(); ++i) {
-      if (split->parts(i).name() == name) return i;
+    for (int i = 0; i < split.parts_size(); ++i) {
+      if (split.parts(i).name() == name) return i;
     }
     return -1;
   };
-  std::string part = r.part();
-  if (part.empty()) part = part_named("test") >= 0 ? "test" : "eval";
-  const int part_index = part_named(part);
-  if (part_index < 0) {
+  s->part = r.part();
+  if (s->part.empty()) s->part = part_named("test") >= 0 ? "test" : "eval";
+  s->part_index = part_named(s->part);
+  if (s->part_index < 0) {
     std::string names;
-    for (const auto& p : split->parts())
+    for (const auto& p : split.parts())
       StrAppend(&names, names.empty() ? "" : ", ", p.name());
     return absl::InvalidArgumentError(StrCat("part: split ", split_id,
-                                             " has no part \"", part,
+                                             " has no part \"", s->part,
                                              "\" (it has ", names, ")"));
   }
   // Candidates are of the split's dataset version; a baseline may be of an
@@ -232,32 +275,35 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
   // the part's raw rows through its own transform.
   for (size_t i = 0; i < artifacts.size(); ++i) {
     const auto& a = artifacts[i];
-    const bool baseline = has_baseline && i + 1 == artifacts.size();
-    if (a.dataset() != split->dataset() ||
-        (!baseline && a.dataset_version() != split->version())) {
+    const bool baseline = s->has_baseline && i + 1 == artifacts.size();
+    if (a.dataset() != split.dataset() ||
+        (!baseline && a.dataset_version() != split.version())) {
       return absl::FailedPreconditionError(
           StrCat(baseline ? "baseline_model: " : "models: ", a.id(),
                  " was trained on ", a.dataset(), " version ",
                  a.dataset_version(), ", split ", split_id, " is of ",
-                 split->dataset(), " version ", split->version()));
+                 split.dataset(), " version ", split.version()));
     }
   }
   auto chunks = sources_->ReadAssignments(split_id);
   if (!chunks.ok()) return Named(chunks.status(), "split");
-  std::vector<uint8_t> assignment;
-  if (absl::Status s = ml::FlattenAssignments(*chunks, split->num_rows(),
-                                              &assignment, nullptr);
-      !s.ok()) {
-    return absl::DataLossError(StrCat(split_id, ": ", s.message()));
+  if (absl::Status st = ml::FlattenAssignments(*chunks, split.num_rows(),
+                                               &s->assignment, nullptr);
+      !st.ok()) {
+    return absl::DataLossError(StrCat(split_id, ": ", st.message()));
   }
-  std::vector<std::string> slice_columns;
-  for (const auto& s : r.slices()) {
-    for (const auto& c : s.columns()) AddUnique(&slice_columns, c);
+  return absl::OkStatus();
+}
+
+absl::Status Evaluator::ScoreModels(const v1::EvaluateRequest& r,
+                                    ops::Progress& progress, Subject* s) {
+  for (const auto& sl : r.slices()) {
+    for (const auto& c : sl.columns()) AddUnique(&s->slice_columns, c);
   }
+  const auto& artifacts = s->artifacts;
   // Each model on its feature set's rows of the part; models that share a
   // feature set share one read.
-  std::vector<Scored> scored(artifacts.size());
-  std::vector<eval::SliceColumn> columns;
+  s->scored.resize(artifacts.size());
   std::map<std::string, ml::PartRows> rows_by_fs;
   for (size_t i = 0; i < artifacts.size(); ++i) {
     if (progress.Cancelled())
@@ -269,41 +315,21 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
     progress.Update(i, artifacts.size(), StrCat("scoring ", a.id()));
     // A model of another dataset version reads the split's raw rows through
     // its own transform.
-    const bool raw = a.dataset_version() != split->version();
+    const bool raw = a.dataset_version() != s->split.version();
     std::string key = raw ? StrCat("raw:", a.id()) : a.feature_set();
     for (const auto& f : a.feature_names()) StrAppend(&key, "|", f);
     auto found = rows_by_fs.find(key);
     if (found == rows_by_fs.end()) {
-      ml::PartRowsSpec spec;
-      spec.assignment = &assignment;
-      spec.parts = {part_index};
-      spec.reserve = {static_cast<size_t>(split->parts(part_index).rows())};
-      spec.features.assign(a.feature_names().begin(), a.feature_names().end());
-      spec.label = a.label();
-      spec.text_columns = slice_columns;
-      std::vector<std::string> wanted = spec.features;
-      for (const auto& c : slice_columns) AddUnique(&wanted, c);
-      AddUnique(&wanted, a.label());
-      v1::ReadFeaturesRequest req;
-      req.set_feature_set(a.feature_set());
-      *req.mutable_columns() = {wanted.begin(), wanted.end()};
-      req.set_max_rows_per_frame(options_.frame_rows);
-      auto reader = raw ? ReadTransformed(a, *split, slice_columns)
-                        : sources_->ReadFeatures(req);
-      if (!reader.ok()) {
-        // Most often a slice column the feature set does not have.
-        return Named(reader.status(), where);
-      }
-      auto read = ml::ReadParts(
-          **reader, spec,
-          ml::LabelEncoder(a.task(), {a.classes().begin(), a.classes().end()}));
+      // A read fails most often on a slice column the feature set does not
+      // have.
+      auto read = ReadPartRows(a, *s, raw);
       if (!read.ok()) return Named(read.status(), where);
-      found = rows_by_fs.emplace(key, std::move((*read)[0])).first;
+      found = rows_by_fs.emplace(key, std::move(*read)).first;
     }
     const ml::PartRows& rows = found->second;
-    if (columns.empty()) {
-      for (const auto& c : slice_columns)
-        columns.push_back({c, rows.text.at(c)});
+    if (s->columns.empty()) {
+      for (const auto& c : s->slice_columns)
+        s->columns.push_back({c, rows.text.at(c)});
     }
     auto model = ml::LoadModel(a.task(), a.feature_names_size(),
                                a.classes_size(), a.learned());
@@ -311,48 +337,64 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
     auto p = eval::Predict(**model, rows.data, options_.threads);
     if (!p.ok()) return Named(p.status(), StrCat(where, " ", a.id()));
     p->classes.assign(a.classes().begin(), a.classes().end());
-    scored[i] = Scored{a.id(), a.algorithm(), a.candidate(), std::move(*p)};
+    s->scored[i] = Scored{a.id(), a.algorithm(), a.candidate(), std::move(*p)};
   }
-  std::vector<Scored> candidates(scored.begin(),
-                                 scored.begin() + r.models_size());
-  auto e =
-      EvaluateModels(r, candidates, has_baseline ? &scored.back() : nullptr,
-                     columns, options_.threads);
-  if (!e.ok()) return e.status();
-  e->set_id(id);
-  e->set_split(split_id);
-  e->set_part(part);
-  e->set_feature_set(artifacts.front().feature_set());
-  e->set_created_unix_ms(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ml::PartRows> Evaluator::ReadPartRows(const v1::ModelArtifact& a,
+                                                     const Subject& s,
+                                                     bool raw) {
+  ml::PartRowsSpec spec;
+  spec.assignment = &s.assignment;
+  spec.parts = {s.part_index};
+  spec.reserve = {static_cast<size_t>(s.split.parts(s.part_index).rows())};
+  spec.features.assign(a.feature_names().begin(), a.feature_names().end());
+  spec.label = a.label();
+  spec.text_columns = s.slice_columns;
+  std::vector<std::string> wanted = spec.features;
+  for (const auto& c : s.slice_columns) AddUnique(&wanted, c);
+  AddUnique(&wanted, a.label());
+  v1::ReadFeaturesRequest req;
+  req.set_feature_set(a.feature_set());
+  *req.mutable_columns() = {wanted.begin(), wanted.end()};
+  req.set_max_rows_per_frame(options_.frame_rows);
+  auto reader = raw ? ReadTransformed(a, s.split, s.slice_columns)
+                    : sources_->ReadFeatures(req);
+  if (!reader.ok()) return reader.status();
+  auto read = ml::ReadParts(
+      **reader, spec,
+      ml::LabelEncoder(a.task(), {a.classes().begin(), a.classes().end()}));
+  if (!read.ok()) return read.status();
+  return std::move((*read)[0]);
+}
+
+absl::Status Evaluator::Commit(const v1::Evaluation& e) {
   std::vector<v1::Event> events;
-  for (const auto& c : e->candidates()) {
+  for (const auto& c : e.candidates()) {
     events.push_back(events::EventLog::Make(
         c.verdict().blessed() ? "model.blessed" : "model.rejected",
         {{"model", c.model()},
-         {"evaluation", id},
+         {"evaluation", e.id()},
          {"metric", c.verdict().metric()},
          {"value", StrCat(c.verdict().value())},
          {"baseline", c.verdict().baseline_model()},
-         {"best", c.model() == e->best_model() ? "true" : "false"}}));
+         {"best", c.model() == e.best_model() ? "true" : "false"}}));
   }
   storage::WriteBatch batch;
-  batch.Put(kEvaluations, id, e->SerializeAsString());
+  batch.Put(kEvaluations, e.id(), e.SerializeAsString());
   if (absl::Status s =
           events_->Commit(std::move(batch), std::move(events), {.sync = true});
       !s.ok()) {
     return s;
   }
-  for (const auto& c : e->candidates()) {
+  for (const auto& c : e.candidates()) {
     Metrics::Get()
         .verdicts
         .Add({{"verdict", c.verdict().blessed() ? "blessed" : "rejected"}})
         .Increment();
   }
-  progress.Update(artifacts.size(), artifacts.size(), "done");
-  return e;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<table::FrameReader>> Evaluator::ReadTransformed(

@@ -29,6 +29,10 @@ class ModelArtifact;        // mlpipe/v1/model.pb.h
 class ReadFeaturesRequest;  // mlpipe/v1/prep_service.pb.h
 }  // namespace mlpipe::v1
 
+namespace mlpipe::ml {
+struct PartRows;  // common/ml/table_data.h
+}  // namespace mlpipe::ml
+
 namespace mlpipe::evaluate {
 
 inline constexpr char kEvaluations[] = "evaluations";
@@ -79,8 +83,28 @@ class Evaluator {
                                                    int limit) const;
 
  private:
+  // One evaluation's models, the part of a split they are scored on, and
+  // their predictions (defined in evaluator.cc).
+  struct Subject;
+
   absl::StatusOr<v1::Evaluation> RunOnce(const v1::EvaluateRequest& request,
                                          ops::Progress& progress);
+  // The request's models: candidates, then the baseline.
+  absl::Status LoadModels(const v1::EvaluateRequest& request, Subject* s);
+  // The split's part to score on, checked against the models' datasets, and
+  // every row's part. REQUIRES: LoadModels.
+  absl::Status ResolvePart(const v1::EvaluateRequest& request, Subject* s);
+  // Every model's predictions on the part, and the slice columns.
+  // REQUIRES: ResolvePart.
+  absl::Status ScoreModels(const v1::EvaluateRequest& request,
+                           ops::Progress& progress, Subject* s);
+  // The part's rows as `model` reads them (its features, label and the
+  // slice columns); `raw`: through its own transform.
+  absl::StatusOr<ml::PartRows> ReadPartRows(const v1::ModelArtifact& model,
+                                            const Subject& s, bool raw);
+  // Stores `e` with a model.blessed / model.rejected event per candidate,
+  // atomically, then counts the verdicts.
+  absl::Status Commit(const v1::Evaluation& e);
   // The split's raw rows through `model`'s transform, with `keep` raw
   // columns and the label beside its features.
   absl::StatusOr<std::unique_ptr<table::FrameReader>> ReadTransformed(
