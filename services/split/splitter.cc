@@ -149,6 +149,230 @@ absl::Status ResolveSource(SplitData* data, v1::SplitSpec* spec,
   return absl::OkStatus();
 }
 
+// INVALID_ARGUMENT naming the field when the source (its columns `have`)
+// lacks a column the split reads.
+absl::Status CheckColumns(const v1::SplitSpec& spec, const v1::FeatureSet& fs,
+                          const std::vector<std::string>& have,
+                          const std::vector<std::string>& columns) {
+  for (const auto& c : columns) {
+    if (Contains(have, c)) continue;
+    const std::string field = c == spec.label()          ? "label"
+                              : c == spec.group_column() ? "group_column"
+                                                         : "column";
+    if (spec.feature_set().empty()) {
+      return absl::InvalidArgumentError(StrCat(field, ": no column '", c,
+                                               "' in ", spec.dataset(), "@v",
+                                               spec.version()));
+    }
+    return absl::InvalidArgumentError(
+        StrCat(field, ": feature set ", fs.id(), " has no column '", c,
+               "' (carry it with the prepare step's passthrough, or split "
+               "the dataset)"));
+  }
+  return absl::OkStatus();
+}
+
+// The split's inputs: the source's `columns` through `builder`, or only the
+// row count when the strategy reads no column.
+absl::StatusOr<SplitInputs> ReadInputs(SplitData* data,
+                                       const v1::SplitSpec& spec,
+                                       const std::vector<std::string>& columns,
+                                       int64_t rows, InputsBuilder& builder,
+                                       ops::Progress& progress) {
+  SplitInputs inputs;
+  if (columns.empty()) {
+    inputs.rows = rows;
+    return inputs;
+  }
+  absl::StatusOr<std::unique_ptr<table::FrameReader>> reader;
+  if (!spec.feature_set().empty()) {
+    v1::ReadFeaturesRequest req;
+    req.set_feature_set(spec.feature_set());
+    *req.mutable_columns() = {columns.begin(), columns.end()};
+    reader = data->ReadFeatures(req);
+  } else {
+    reader = data->ReadDataset(spec.dataset(), spec.version(), columns);
+  }
+  if (!reader.ok()) return reader.status();
+  v1::Frame frame;
+  int64_t seen = 0;
+  while (true) {
+    if (progress.Cancelled()) return absl::CancelledError("cancelled");
+    auto more = (*reader)->Next(&frame);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    auto t = table::TableFromFrame(std::move(frame));
+    if (!t.ok()) return t.status();
+    if (auto s = builder.Add(*t); !s.ok()) return s;
+    seen += static_cast<int64_t>(t->num_rows);
+    progress.Update(seen, rows, "reading split columns");
+  }
+  inputs = builder.Finish();
+  if (inputs.rows != rows) {
+    return absl::FailedPreconditionError(StrCat("the source has ", inputs.rows,
+                                                " rows, but ", rows,
+                                                " were announced"));
+  }
+  return inputs;
+}
+
+// Puts split `id`'s assignment of `rows` rows in chunks of `chunk_rows`.
+void PutAssignments(const std::string& id, const Assignment& assignment,
+                    int64_t rows, int64_t chunk_rows,
+                    storage::WriteBatch* batch) {
+  const auto& parts = assignment.parts;
+  const auto& folds = assignment.folds;
+  for (int64_t begin = 0, index = 0; begin < rows;
+       begin += chunk_rows, ++index) {
+    int64_t n = std::min(chunk_rows, rows - begin);
+    v1::SplitAssignments chunk;
+    chunk.set_row_offset(begin);
+    chunk.set_parts(reinterpret_cast<const char*>(parts.data() + begin), n);
+    if (!folds.empty())
+      chunk.set_folds(reinterpret_cast<const char*>(folds.data() + begin), n);
+    batch->Put(kAssignments, ChunkKey(id, index), chunk.SerializeAsString());
+  }
+}
+
+v1::Event ReadyEvent(const v1::Split& split) {
+  std::string part_rows;
+  for (const auto& p : split.parts())
+    StrAppend(&part_rows, part_rows.empty() ? "" : ",", p.name(), "=",
+              p.rows());
+  return events::EventLog::Make(
+      "split.ready", {{"split", split.id()},
+                      {"dataset", split.dataset()},
+                      {"version", std::to_string(split.version())},
+                      {"feature_set", split.feature_set()},
+                      {"strategy", split.spec().strategy()},
+                      {"parts", part_rows},
+                      {"warnings", std::to_string(split.warnings_size())}});
+}
+
+// The index of the part `req` reads, its fold checked against the split's.
+// INVALID_ARGUMENT naming the field.
+absl::StatusOr<int> PartToRead(const v1::Split& split,
+                               const v1::ReadSplitRequest& req) {
+  int part = -1;
+  std::string names;
+  for (int i = 0; i < split.parts_size(); ++i) {
+    if (split.parts(i).name() == req.part()) part = i;
+    StrAppend(&names, i ? ", " : "", split.parts(i).name());
+  }
+  if (part < 0) {
+    return absl::InvalidArgumentError(StrCat("part: split ", split.id(),
+                                             " has no part '", req.part(),
+                                             "' (parts: ", names, ")"));
+  }
+  const int folds = split.spec().folds();
+  if (req.fold() != 0) {
+    if (folds < 2)
+      return absl::InvalidArgumentError(
+          StrCat("fold: split ", split.id(), " has no folds"));
+    if (req.fold() < 1 || req.fold() > folds)
+      return absl::InvalidArgumentError(
+          StrCat("fold: must be 1..", folds, ", not ", req.fold()));
+    if (req.part() != split.spec().fold_part())
+      return absl::InvalidArgumentError(StrCat("fold: folds are of part '",
+                                               split.spec().fold_part(),
+                                               "', not '", req.part(), "'"));
+  } else if (req.holdout()) {
+    return absl::InvalidArgumentError("holdout: needs a fold");
+  }
+  return part;
+}
+
+// The feature set `req` reads the split's rows from (the request's, else the
+// split's): FAILED_PRECONDITION unless it has the split's rows.
+absl::StatusOr<v1::FeatureSet> FeatureSetToRead(
+    SplitData* data, const v1::Split& split, const v1::ReadSplitRequest& req) {
+  const std::string fs_id =
+      req.feature_set().empty() ? split.feature_set() : req.feature_set();
+  if (fs_id.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat("feature_set: required; split ", split.id(), " was made of ",
+               split.dataset(), "@v", split.version(),
+               " and reads any feature set of that version"));
+  }
+  auto fs = data->GetFeatureSet(fs_id);
+  if (!fs.ok()) return fs.status();
+  if (fs->dataset() != split.dataset() || fs->version() != split.version() ||
+      fs->num_rows() != split.num_rows()) {
+    return absl::FailedPreconditionError(
+        StrCat("feature_set: ", fs->id(), " is of ", fs->dataset(), "@v",
+               fs->version(), " (", fs->num_rows(), " rows); split ",
+               split.id(), " is of ", split.dataset(), "@v", split.version(),
+               " (", split.num_rows(), " rows)"));
+  }
+  return fs;
+}
+
+// The columns `req` reads from `fs`: those asked for (else the features),
+// with the label only when asked for labels.
+absl::StatusOr<std::vector<std::string>> ColumnsToRead(
+    const v1::Split& split, const v1::FeatureSet& fs,
+    const v1::ReadSplitRequest& req) {
+  const auto have = FeatureSetColumns(fs);
+  std::vector<std::string> columns;
+  for (const auto& c : req.columns()) {
+    if (!Contains(have, c))
+      return absl::InvalidArgumentError(
+          StrCat("columns: feature set ", fs.id(), " has no column '", c, "'"));
+    if (!Contains(columns, c)) columns.push_back(c);
+  }
+  if (columns.empty())
+    columns.assign(fs.features().begin(), fs.features().end());
+  const std::string label =
+      split.spec().label().empty() ? fs.label() : split.spec().label();
+  if (req.with_labels()) {
+    if (label.empty())
+      return absl::InvalidArgumentError(
+          StrCat("with_labels: split ", split.id(), " has no label"));
+    if (!Contains(have, label))
+      return absl::FailedPreconditionError(
+          StrCat("with_labels: feature set ", fs.id(),
+                 " does not carry the label '", label, "'"));
+    if (!Contains(columns, label)) columns.push_back(label);
+  } else {
+    columns.erase(std::remove(columns.begin(), columns.end(), label),
+                  columns.end());
+    if (columns.empty())
+      return absl::InvalidArgumentError(
+          "columns: nothing left without the label");
+  }
+  return columns;
+}
+
+// The rows a read selects (one flag per row), and the first and last of
+// them (-1 when none).
+struct Selection {
+  std::vector<uint8_t> rows;
+  int64_t first = -1, last = -1;
+};
+
+Selection SelectRows(const v1::Split& split, const RowAssignments& a, int part,
+                     const v1::ReadSplitRequest& req) {
+  const uint8_t fold = static_cast<uint8_t>(req.fold() - 1);
+  const bool forward = split.spec().strategy() == "time";
+  Selection out;
+  out.rows.resize(a.parts.size());
+  for (size_t r = 0; r < a.parts.size(); ++r) {
+    bool in = a.parts[r] == part;
+    if (in && req.fold() != 0) {
+      uint8_t f = a.folds[r];
+      in = f != kNoFold && (req.holdout() ? f == fold
+                            : forward     ? f < fold
+                                          : f != fold);
+    }
+    out.rows[r] = in;
+    if (in) {
+      if (out.first < 0) out.first = static_cast<int64_t>(r);
+      out.last = static_cast<int64_t>(r);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 storage::Options Splitter::StorageOptions() {
@@ -179,57 +403,11 @@ absl::StatusOr<v1::Split> Splitter::Create(const v1::SplitSpec& request,
 
   InputsBuilder builder(spec);
   const std::vector<std::string> columns = builder.Columns();
-  for (const auto& c : columns) {
-    if (Contains(have, c)) continue;
-    const std::string field = c == spec.label()          ? "label"
-                              : c == spec.group_column() ? "group_column"
-                                                         : "column";
-    if (spec.feature_set().empty()) {
-      return absl::InvalidArgumentError(StrCat(field, ": no column '", c,
-                                               "' in ", spec.dataset(), "@v",
-                                               spec.version()));
-    }
-    return absl::InvalidArgumentError(
-        StrCat(field, ": feature set ", fs.id(), " has no column '", c,
-               "' (carry it with the prepare step's passthrough, or split "
-               "the dataset)"));
-  }
-  SplitInputs inputs;
-  if (columns.empty()) {
-    inputs.rows = rows;
-  } else {
-    absl::StatusOr<std::unique_ptr<table::FrameReader>> reader;
-    if (!spec.feature_set().empty()) {
-      v1::ReadFeaturesRequest req;
-      req.set_feature_set(spec.feature_set());
-      *req.mutable_columns() = {columns.begin(), columns.end()};
-      reader = data_->ReadFeatures(req);
-    } else {
-      reader = data_->ReadDataset(spec.dataset(), spec.version(), columns);
-    }
-    if (!reader.ok()) return reader.status();
-    v1::Frame frame;
-    int64_t seen = 0;
-    while (true) {
-      if (progress.Cancelled()) return absl::CancelledError("cancelled");
-      auto more = (*reader)->Next(&frame);
-      if (!more.ok()) return more.status();
-      if (!*more) break;
-      auto t = table::TableFromFrame(std::move(frame));
-      if (!t.ok()) return t.status();
-      if (auto s = builder.Add(*t); !s.ok()) return s;
-      seen += static_cast<int64_t>(t->num_rows);
-      progress.Update(seen, rows, "reading split columns");
-    }
-    inputs = builder.Finish();
-    if (inputs.rows != rows) {
-      return absl::FailedPreconditionError(StrCat("the source has ",
-                                                  inputs.rows, " rows, but ",
-                                                  rows, " were announced"));
-    }
-  }
+  if (auto s = CheckColumns(spec, fs, have, columns); !s.ok()) return s;
+  auto inputs = ReadInputs(data_, spec, columns, rows, builder, progress);
+  if (!inputs.ok()) return inputs.status();
   progress.Update(rows, rows, "assigning rows");
-  auto assignment = Assign(spec, inputs);
+  auto assignment = Assign(spec, *inputs);
   if (!assignment.ok()) return assignment.status();
 
   v1::Split split;
@@ -239,36 +417,14 @@ absl::StatusOr<v1::Split> Splitter::Create(const v1::SplitSpec& request,
   split.set_version(spec.feature_set().empty() ? spec.version() : fs.version());
   split.set_feature_set(spec.feature_set());
   split.set_chunk_rows(options_.chunk_rows);
-  Summarize(spec, inputs, *assignment, &split);
+  Summarize(spec, *inputs, *assignment, &split);
   *split.mutable_created_at() = TimeUtil::GetCurrentTime();
 
   storage::WriteBatch batch;
-  const auto& parts = assignment->parts;
-  const auto& folds = assignment->folds;
-  for (int64_t begin = 0, index = 0; begin < rows;
-       begin += options_.chunk_rows, ++index) {
-    int64_t n = std::min(options_.chunk_rows, rows - begin);
-    v1::SplitAssignments chunk;
-    chunk.set_row_offset(begin);
-    chunk.set_parts(reinterpret_cast<const char*>(parts.data() + begin), n);
-    if (!folds.empty())
-      chunk.set_folds(reinterpret_cast<const char*>(folds.data() + begin), n);
-    batch.Put(kAssignments, ChunkKey(id, index), chunk.SerializeAsString());
-  }
+  PutAssignments(id, *assignment, rows, options_.chunk_rows, &batch);
   batch.Put(kSplits, id, split.SerializeAsString());
-  std::string part_rows;
-  for (const auto& p : split.parts())
-    StrAppend(&part_rows, part_rows.empty() ? "" : ",", p.name(), "=",
-              p.rows());
-  auto event = events::EventLog::Make(
-      "split.ready", {{"split", id},
-                      {"dataset", split.dataset()},
-                      {"version", std::to_string(split.version())},
-                      {"feature_set", split.feature_set()},
-                      {"strategy", spec.strategy()},
-                      {"parts", part_rows},
-                      {"warnings", std::to_string(split.warnings_size())}});
-  if (auto s = events_->Commit(std::move(batch), {event}, {.sync = true});
+  if (auto s = events_->Commit(std::move(batch), {ReadyEvent(split)},
+                               {.sync = true});
       !s.ok())
     return s;
   auto& m = Metrics::Get();
@@ -340,116 +496,33 @@ absl::StatusOr<std::unique_ptr<table::FrameReader>> Splitter::Read(
     const v1::ReadSplitRequest& req) const {
   auto split = Get(req.split());
   if (!split.ok()) return split.status();
-  int part = -1;
-  std::string names;
-  for (int i = 0; i < split->parts_size(); ++i) {
-    if (split->parts(i).name() == req.part()) part = i;
-    StrAppend(&names, i ? ", " : "", split->parts(i).name());
-  }
-  if (part < 0) {
-    return absl::InvalidArgumentError(StrCat("part: split ", split->id(),
-                                             " has no part '", req.part(),
-                                             "' (parts: ", names, ")"));
-  }
-  const int folds = split->spec().folds();
-  if (req.fold() != 0) {
-    if (folds < 2)
-      return absl::InvalidArgumentError(
-          StrCat("fold: split ", split->id(), " has no folds"));
-    if (req.fold() < 1 || req.fold() > folds)
-      return absl::InvalidArgumentError(
-          StrCat("fold: must be 1..", folds, ", not ", req.fold()));
-    if (req.part() != split->spec().fold_part())
-      return absl::InvalidArgumentError(StrCat("fold: folds are of part '",
-                                               split->spec().fold_part(),
-                                               "', not '", req.part(), "'"));
-  } else if (req.holdout()) {
-    return absl::InvalidArgumentError("holdout: needs a fold");
-  }
-  const std::string fs_id =
-      req.feature_set().empty() ? split->feature_set() : req.feature_set();
-  if (fs_id.empty()) {
-    return absl::InvalidArgumentError(
-        StrCat("feature_set: required; split ", split->id(), " was made of ",
-               split->dataset(), "@v", split->version(),
-               " and reads any feature set of that version"));
-  }
-  auto fs = data_->GetFeatureSet(fs_id);
+  auto part = PartToRead(*split, req);
+  if (!part.ok()) return part.status();
+  auto fs = FeatureSetToRead(data_, *split, req);
   if (!fs.ok()) return fs.status();
-  if (fs->dataset() != split->dataset() || fs->version() != split->version() ||
-      fs->num_rows() != split->num_rows()) {
-    return absl::FailedPreconditionError(
-        StrCat("feature_set: ", fs->id(), " is of ", fs->dataset(), "@v",
-               fs->version(), " (", fs->num_rows(), " rows); split ",
-               split->id(), " is of ", split->dataset(), "@v", split->version(),
-               " (", split->num_rows(), " rows)"));
-  }
-  const auto have = FeatureSetColumns(*fs);
-  std::vector<std::string> columns;
-  for (const auto& c : req.columns()) {
-    if (!Contains(have, c))
-      return absl::InvalidArgumentError(StrCat(
-          "columns: feature set ", fs->id(), " has no column '", c, "'"));
-    if (!Contains(columns, c)) columns.push_back(c);
-  }
-  if (columns.empty())
-    columns.assign(fs->features().begin(), fs->features().end());
-  const std::string label =
-      split->spec().label().empty() ? fs->label() : split->spec().label();
-  if (req.with_labels()) {
-    if (label.empty())
-      return absl::InvalidArgumentError(
-          StrCat("with_labels: split ", split->id(), " has no label"));
-    if (!Contains(have, label))
-      return absl::FailedPreconditionError(
-          StrCat("with_labels: feature set ", fs->id(),
-                 " does not carry the label '", label, "'"));
-    if (!Contains(columns, label)) columns.push_back(label);
-  } else {
-    columns.erase(std::remove(columns.begin(), columns.end(), label),
-                  columns.end());
-    if (columns.empty())
-      return absl::InvalidArgumentError(
-          "columns: nothing left without the label");
-  }
+  auto columns = ColumnsToRead(*split, *fs, req);
+  if (!columns.ok()) return columns.status();
 
   auto a = LoadAssignments(*split);
   if (!a.ok()) return a.status();
-  const uint8_t fold = static_cast<uint8_t>(req.fold() - 1);
-  const bool forward = split->spec().strategy() == "time";
-  std::vector<uint8_t> selected(a->parts.size());
-  int64_t first = -1, last = -1;
-  for (size_t r = 0; r < a->parts.size(); ++r) {
-    bool in = a->parts[r] == part;
-    if (in && req.fold() != 0) {
-      uint8_t f = a->folds[r];
-      in = f != kNoFold && (req.holdout() ? f == fold
-                            : forward     ? f < fold
-                                          : f != fold);
-    }
-    selected[r] = in;
-    if (in) {
-      if (first < 0) first = static_cast<int64_t>(r);
-      last = static_cast<int64_t>(r);
-    }
-  }
+  Selection selected = SelectRows(*split, *a, *part, req);
   v1::ReadFeaturesRequest read;
   read.set_feature_set(fs->id());
-  *read.mutable_columns() = {columns.begin(), columns.end()};
+  *read.mutable_columns() = {columns->begin(), columns->end()};
   read.set_max_rows_per_frame(req.max_rows_per_frame());
-  if (first < 0) {
+  if (selected.first < 0) {
     // Nothing selected: an empty stream.
     struct Empty final : table::FrameReader {
       absl::StatusOr<bool> Next(v1::Frame*) override { return false; }
     };
     return std::unique_ptr<table::FrameReader>(new Empty());
   }
-  read.set_row_begin(first);
-  read.set_row_end(last + 1);
+  read.set_row_begin(selected.first);
+  read.set_row_end(selected.last + 1);
   auto source = data_->ReadFeatures(read);
   if (!source.ok()) return source.status();
   return std::unique_ptr<table::FrameReader>(
-      new SplitReader(std::move(*source), std::move(selected)));
+      new SplitReader(std::move(*source), std::move(selected.rows)));
 }
 
 }  // namespace mlpipe::split
