@@ -215,76 +215,138 @@ double MassBetween(const v1::Histogram& h, double lo, double hi) {
   return mass;
 }
 
-}  // namespace
+double MissingRate(const v1::ColumnStatistics& c) {
+  return c.count() > 0
+             ? static_cast<double>(c.missing()) / static_cast<double>(c.count())
+             : 0.0;
+}
 
-absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
-    const v1::PrepareRequest& request, ops::Progress& progress) {
-  if (auto s = CheckPrepareRequest(request); !s.ok()) return s;
-  auto specs = features::ParseTransformSpecs(request.transforms());
-  if (!specs.ok()) return specs.status();
+// The skew of a numeric column: the Jensen–Shannon distance of its
+// histograms in `a` and `b`. REQUIRES: `a` has a histogram.
+void NumericSkew(const v1::ColumnStatistics& ca, const v1::ColumnStatistics& cb,
+                 v1::ColumnSkew* skew) {
+  skew->set_measure("jensen_shannon");
+  skew->set_mean_a(ca.numeric().mean());
+  skew->set_mean_b(cb.numeric().mean());
+  // Both histograms onto a's buckets (values outside go to the ends).
+  const v1::Histogram& ha = ca.numeric().histogram();
+  const v1::Histogram& hb = cb.numeric().histogram();
+  int n = ha.counts_size();
+  std::vector<double> p(n + 2, 0), q(n + 2, 0);
+  double ta = 0, tb = 0;
+  for (int i = 0; i < n; ++i) {
+    p[i + 1] = static_cast<double>(ha.counts(i));
+    ta += p[i + 1];
+  }
+  double lo = ha.boundaries(0), hi = ha.boundaries(n);
+  q[0] = MassBetween(hb, -INFINITY, lo);
+  for (int i = 0; i < n; ++i) {
+    double top =
+        i + 1 == n ? std::nextafter(hi, INFINITY) : ha.boundaries(i + 1);
+    q[i + 1] = MassBetween(hb, ha.boundaries(i), top);
+  }
+  q[n + 1] = MassBetween(hb, std::nextafter(hi, INFINITY), INFINITY);
+  for (double v : q) tb += v;
+  if (ta > 0 && tb > 0) {
+    for (double& v : p) v /= ta;
+    for (double& v : q) v /= tb;
+    skew->set_distance(JensenShannon(p, q));
+  }
+}
 
-  // The columns to read: transform inputs, label, key, time, passthrough.
-  std::vector<std::string> inputs;
-  for (const auto& spec : *specs)
-    for (const auto& c : spec.columns) AddUnique(&inputs, c);
-  std::vector<std::string> carried;
-  AddUnique(&carried, request.label());
-  AddUnique(&carried, request.entity_key());
-  AddUnique(&carried, request.event_timestamp());
-  for (const auto& p : request.passthrough()) AddUnique(&carried, p);
-  std::vector<std::string> fit_columns = inputs;
-  if (!request.select().empty()) AddUnique(&fit_columns, request.label());
+// The skew of a string column: the largest difference of the frequencies of
+// its top values in `a` and `b`.
+void StringSkew(const v1::ColumnStatistics& ca, const v1::ColumnStatistics& cb,
+                v1::ColumnSkew* skew) {
+  skew->set_measure("l_infinity");
+  // Frequencies of the top values (TFDV's categorical skew measure).
+  std::map<std::string, std::pair<double, double>> freq;
+  double na = static_cast<double>(ca.count() - ca.missing());
+  double nb = static_cast<double>(cb.count() - cb.missing());
+  for (const auto& v : ca.strings().top_values())
+    freq[v.value()].first = na > 0 ? v.count() / na : 0;
+  for (const auto& v : cb.strings().top_values())
+    freq[v.value()].second = nb > 0 ? v.count() / nb : 0;
+  double linf = 0;
+  for (const auto& [v, f] : freq)
+    linf = std::max(linf, std::abs(f.first - f.second));
+  skew->set_distance(linf);
+}
 
-  auto fit_reader = readers_(request.dataset(), request.version(),
-                             ReadScope{.columns = fit_columns});
-  if (!fit_reader.ok()) return fit_reader.status();
-  const int64_t version = (*fit_reader)->version();
-  const int64_t rows = (*fit_reader)->row_count();
-
-  // Same request, same dataset version: same feature set.
+// Same request, same dataset version: same feature set.
+std::string FeatureSetId(const v1::PrepareRequest& request, int64_t version) {
   v1::PrepareRequest resolved = request;
   resolved.set_version(version);
   Sha256 h;
   h.Update(DeterministicBytes(resolved));
-  const std::string id = StrCat("fs-", h.HexDigest().substr(7, 16));
-  if (auto done = GetFeatureSet(id); done.ok()) return done;
+  return StrCat("fs-", h.HexDigest().substr(7, 16));
+}
 
-  // Pass 1: the training rows of the fitted columns: a row range, or the
-  // rows of a split's part.
+// The training rows of the fitted columns: a row range, or the rows of a
+// split's part.
+struct FitScope {
+  int64_t begin = 0, end = 0;  // The row range, when `rows` is empty.
+  std::vector<uint8_t> rows;   // Non-zero for the rows of a split's part.
+  std::string fitted_on;       // The rows in words, for FittedTransform.
+};
+
+absl::StatusOr<FitScope> ResolveFitScope(const v1::PrepareRequest& request,
+                                         int64_t version, int64_t rows,
+                                         const SplitPartRows& split_parts) {
   const auto& fit_on = request.fit_on();
-  int64_t fit_begin = fit_on.row_begin();
-  int64_t fit_end = fit_on.row_end() > 0 ? fit_on.row_end() : rows;
-  std::vector<uint8_t> fit_rows;
-  std::string fitted_on;
+  FitScope scope;
+  scope.begin = fit_on.row_begin();
+  scope.end = fit_on.row_end() > 0 ? fit_on.row_end() : rows;
   if (!fit_on.split().empty()) {
-    if (!split_parts_)
+    if (!split_parts)
       return absl::FailedPreconditionError(
           "fit_on.split: this prep service has no split service");
     const std::string part = fit_on.part().empty() ? "train" : fit_on.part();
-    auto mask = split_parts_(fit_on.split(), part, request.dataset(), version);
+    auto mask = split_parts(fit_on.split(), part, request.dataset(), version);
     if (!mask.ok()) return mask.status();
     if (static_cast<int64_t>(mask->size()) != rows) {
       return absl::FailedPreconditionError(
           StrCat("fit_on.split: split ", fit_on.split(), " has ", mask->size(),
                  " rows; ", request.dataset(), "@v", version, " has ", rows));
     }
-    fit_rows = std::move(*mask);
-    fitted_on = StrCat("dataset:", request.dataset(), "@v", version, " split ",
-                       fit_on.split(), " part ", part);
-  } else if (fit_begin >= rows || fit_end > rows) {
+    scope.rows = std::move(*mask);
+    scope.fitted_on = StrCat("dataset:", request.dataset(), "@v", version,
+                             " split ", fit_on.split(), " part ", part);
+  } else if (scope.begin >= rows || scope.end > rows) {
     return absl::InvalidArgumentError(
-        StrCat("fit_on: rows [", fit_begin, ", ", fit_end, ") are outside ",
+        StrCat("fit_on: rows [", scope.begin, ", ", scope.end, ") are outside ",
                request.dataset(), "@v", version, " (", rows, " rows)"));
   } else {
-    fitted_on = StrCat("dataset:", request.dataset(), "@v", version, " rows ",
-                       fit_begin, "..", fit_end);
+    scope.fitted_on = StrCat("dataset:", request.dataset(), "@v", version,
+                             " rows ", scope.begin, "..", scope.end);
   }
+  return scope;
+}
+
+// Appends rows [lo, hi) of `chunk` to `training`.
+absl::Status AppendTrainingRows(const table::Table& chunk, int64_t lo,
+                                int64_t hi, table::Table* training) {
+  for (size_t j = 0; j < chunk.columns.size(); ++j) {
+    int ti = training->Find(chunk.columns[j].name);
+    if (ti < 0) return absl::InternalError("chunks disagree on their columns");
+    training->columns[ti].AppendRows(chunk.columns[j], lo, hi - lo);
+  }
+  training->num_rows += hi - lo;
+  return absl::OkStatus();
+}
+
+// The rows of `scope` from `reader` (of `rows` rows), as runs of consecutive
+// rows per chunk. FAILED_PRECONDITION when there are none.
+absl::StatusOr<table::Table> ReadTrainingRows(DatasetReader& reader,
+                                              const FitScope& scope,
+                                              int64_t rows,
+                                              ops::Progress& progress) {
   table::Table training;
   int64_t row = 0;
   table::Table chunk;
   while (true) {
     if (progress.Cancelled()) return absl::CancelledError("cancelled");
-    auto more = (*fit_reader)->Next(&chunk);
+    auto more = reader.Next(&chunk);
     if (!more.ok()) return more.status();
     if (!*more) break;
     if (training.columns.empty()) {
@@ -294,33 +356,26 @@ absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
         training.columns.push_back(std::move(empty));
       }
     }
-    // Runs [lo, hi) of training rows in this chunk.
-    auto take = [&](int64_t lo, int64_t hi) -> absl::Status {
-      for (size_t j = 0; j < chunk.columns.size(); ++j) {
-        int ti = training.Find(chunk.columns[j].name);
-        if (ti < 0)
-          return absl::InternalError("chunks disagree on their columns");
-        training.columns[ti].AppendRows(chunk.columns[j], lo - row, hi - lo);
-      }
-      training.num_rows += hi - lo;
-      return absl::OkStatus();
-    };
     const int64_t chunk_end = row + static_cast<int64_t>(chunk.num_rows);
-    if (!fit_rows.empty()) {
+    if (!scope.rows.empty()) {
       for (int64_t r = row; r < chunk_end;) {
-        if (!fit_rows[r]) {
+        if (!scope.rows[r]) {
           ++r;
           continue;
         }
         int64_t end = r;
-        while (end < chunk_end && fit_rows[end]) ++end;
-        if (auto s = take(r, end); !s.ok()) return s;
+        while (end < chunk_end && scope.rows[end]) ++end;
+        if (auto s = AppendTrainingRows(chunk, r - row, end - row, &training);
+            !s.ok())
+          return s;
         r = end;
       }
-    } else if (int64_t lo = std::max(fit_begin, row),
-               hi = std::min<int64_t>(fit_end, chunk_end);
+    } else if (int64_t lo = std::max(scope.begin, row),
+               hi = std::min<int64_t>(scope.end, chunk_end);
                lo < hi) {
-      if (auto s = take(lo, hi); !s.ok()) return s;
+      if (auto s = AppendTrainingRows(chunk, lo - row, hi - row, &training);
+          !s.ok())
+        return s;
     }
     row += chunk.num_rows;
     Metrics::Get().rows.Add({{"stage", "fit"}}).Increment(chunk.num_rows);
@@ -328,93 +383,219 @@ absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
   }
   if (training.num_rows == 0) {
     return absl::FailedPreconditionError(
-        StrCat("fit_on: no rows to fit on (", fitted_on, ")"));
+        StrCat("fit_on: no rows to fit on (", scope.fitted_on, ")"));
   }
-  auto fitted = features::FitTransform(*specs, training);
+  return training;
+}
+
+// The feature set's record, but for its row count and creation time.
+v1::FeatureSet NewFeatureSet(const std::string& id,
+                             const v1::PrepareRequest& request, int64_t version,
+                             const v1::FittedTransform& fitted,
+                             const std::vector<std::string>& features,
+                             int64_t chunk_rows) {
+  v1::FeatureSet fs;
+  fs.set_id(id);
+  fs.set_dataset(request.dataset());
+  fs.set_version(version);
+  fs.set_transform_id(fitted.id());
+  for (const auto& n : features) fs.add_features(n);
+  fs.set_label(request.label());
+  fs.set_entity_key(request.entity_key());
+  fs.set_event_timestamp(request.event_timestamp());
+  for (const auto& p : request.passthrough()) fs.add_passthrough(p);
+  fs.set_chunk_rows(chunk_rows);
+  fs.set_fitted_on(fitted.fitted_on());
+  return fs;
+}
+
+// Cuts the applied rows of a feature set into stored chunks of `chunk_rows`
+// rows (the last may be shorter): v1::Frames under ChunkKey(id, index), put
+// into `batch`, which is written out whenever it passes 8 MiB.
+class FeatureChunkWriter {
+ public:
+  // `store` and `batch` are not owned.
+  FeatureChunkWriter(storage::Store* store, std::string id, int64_t chunk_rows,
+                     storage::WriteBatch* batch)
+      : store_(store),
+        id_(std::move(id)),
+        chunk_rows_(chunk_rows),
+        batch_(batch) {}
+
+  // Appends rows (with the same columns each time) and puts every full chunk.
+  absl::Status Add(table::Table rows) {
+    if (pending_.columns.empty()) {
+      pending_ = std::move(rows);
+    } else {
+      for (size_t j = 0; j < pending_.columns.size(); ++j)
+        pending_.columns[j].AppendRows(rows.columns[j], 0, rows.num_rows);
+      pending_.num_rows += rows.num_rows;
+    }
+    return Flush(false);
+  }
+  // Puts the rows left as the last chunk.
+  absl::Status Finish() { return Flush(true); }
+  int64_t written() const { return written_; }
+
+ private:
+  absl::Status Flush(bool last) {
+    while (pending_.num_rows > 0 &&
+           (last || static_cast<int64_t>(pending_.num_rows) >= chunk_rows_)) {
+      size_t n = std::min<size_t>(pending_.num_rows, chunk_rows_);
+      table::Table out;
+      out.num_rows = n;
+      table::Table rest;
+      rest.num_rows = pending_.num_rows - n;
+      for (auto& c : pending_.columns) {
+        out.columns.push_back(n == pending_.num_rows ? std::move(c)
+                                                     : c.Slice(0, n));
+        if (rest.num_rows > 0)
+          rest.columns.push_back(c.Slice(n, rest.num_rows));
+      }
+      pending_ = std::move(rest);
+      v1::Frame frame;
+      table::TableToFrame(out, &frame);
+      frame.set_row_offset(written_);
+      batch_->Put(kFeatures, ChunkKey(id_, chunks_++),
+                  frame.SerializeAsString());
+      written_ += n;
+      if (batch_->ApproximateBytes() > (8 << 20)) {
+        if (auto s = store_->Write(*batch_); !s.ok()) return s;
+        batch_->Clear();
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  storage::Store* const store_;
+  const std::string id_;
+  const int64_t chunk_rows_;
+  storage::WriteBatch* const batch_;
+  table::Table pending_;  // Rows not yet in a chunk.
+  int64_t chunks_ = 0, written_ = 0;
+};
+
+}  // namespace
+
+struct Preparer::PrepareJob {
+  const v1::PrepareRequest& request;
+  int64_t version = 0;               // Resolved.
+  int64_t rows = 0;                  // Of the version.
+  std::string id;                    // Of the feature set.
+  std::vector<std::string> inputs;   // Of the transforms.
+  std::vector<std::string> carried;  // Label, key, time and passthrough.
+};
+
+absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
+    const v1::PrepareRequest& request, ops::Progress& progress) {
+  if (auto s = CheckPrepareRequest(request); !s.ok()) return s;
+  auto specs = features::ParseTransformSpecs(request.transforms());
+  if (!specs.ok()) return specs.status();
+
+  // The columns to read: transform inputs, label, key, time, passthrough.
+  PrepareJob job{.request = request};
+  for (const auto& spec : *specs)
+    for (const auto& c : spec.columns) AddUnique(&job.inputs, c);
+  AddUnique(&job.carried, request.label());
+  AddUnique(&job.carried, request.entity_key());
+  AddUnique(&job.carried, request.event_timestamp());
+  for (const auto& p : request.passthrough()) AddUnique(&job.carried, p);
+  std::vector<std::string> fit_columns = job.inputs;
+  if (!request.select().empty()) AddUnique(&fit_columns, request.label());
+
+  auto fit_reader = readers_(request.dataset(), request.version(),
+                             ReadScope{.columns = fit_columns});
+  if (!fit_reader.ok()) return fit_reader.status();
+  job.version = (*fit_reader)->version();
+  job.rows = (*fit_reader)->row_count();
+  job.id = FeatureSetId(request, job.version);
+  if (auto done = GetFeatureSet(job.id); done.ok()) return done;
+
+  auto fitted = Fit(job, *specs, **fit_reader, progress);
+  if (!fitted.ok()) return fitted.status();
+  features::TransformApplier applier(*fitted);
+  v1::FeatureSet fs =
+      NewFeatureSet(job.id, request, job.version, *fitted,
+                    applier.output_names(), options_.chunk_rows);
+  auto view = NewOnlineView(job, *fitted, &fs);
+  if (!view.ok()) return view.status();
+  if (auto s = StoreTransform(*fitted, *view); !s.ok()) return s;
+  storage::WriteBatch batch;
+  auto written = WriteFeatures(job, applier, *view, progress, &batch);
+  if (!written.ok()) return written.status();
+  fs.set_num_rows(*written);
+  *fs.mutable_created_at() = TimeUtil::GetCurrentTime();
+  if (auto s =
+          RecordFeatureSet(job, fs, std::move(batch), !view->name().empty());
+      !s.ok())
+    return s;
+  return fs;
+}
+
+absl::StatusOr<v1::FittedTransform> Preparer::Fit(
+    const PrepareJob& job, const std::vector<features::TransformSpec>& specs,
+    DatasetReader& reader, ops::Progress& progress) const {
+  const v1::PrepareRequest& request = job.request;
+  auto scope = ResolveFitScope(request, job.version, job.rows, split_parts_);
+  if (!scope.ok()) return scope.status();
+  // Freed on return, before the second pass.
+  auto training = ReadTrainingRows(reader, *scope, job.rows, progress);
+  if (!training.ok()) return training.status();
+  auto fitted = features::FitTransform(specs, *training);
   if (!fitted.ok()) return fitted.status();
   if (!request.select().empty()) {
-    if (auto s = features::SelectFeatures(training, request.label(),
+    if (auto s = features::SelectFeatures(*training, request.label(),
                                           request.select(), request.select_k(),
                                           &*fitted);
         !s.ok())
       return s;
   }
-  fitted->set_fitted_on(fitted_on);
-  training = table::Table();  // Free it before the second pass.
-  features::TransformApplier applier(*fitted);
+  fitted->set_fitted_on(scope->fitted_on);
+  return fitted;
+}
 
-  v1::FeatureSet fs;
-  fs.set_id(id);
-  fs.set_dataset(request.dataset());
-  fs.set_version(version);
-  fs.set_transform_id(fitted->id());
-  for (const auto& n : applier.output_names()) fs.add_features(n);
-  fs.set_label(request.label());
-  fs.set_entity_key(request.entity_key());
-  fs.set_event_timestamp(request.event_timestamp());
-  for (const auto& p : request.passthrough()) fs.add_passthrough(p);
-  fs.set_chunk_rows(options_.chunk_rows);
-  fs.set_fitted_on(fitted->fitted_on());
+absl::StatusOr<v1::OnlineView> Preparer::NewOnlineView(
+    const PrepareJob& job, const v1::FittedTransform& fitted,
+    v1::FeatureSet* fs) const {
+  const v1::PrepareRequest& request = job.request;
   v1::OnlineView view;
-  if (!request.entity_key().empty()) {
-    if (online_ == nullptr)
-      return absl::FailedPreconditionError(
-          "entity_key: this prep service has no online store");
-    view.set_name(StrCat(request.dataset(), "/", fitted->id()));
-    view.set_dataset(request.dataset());
-    view.set_transform_id(fitted->id());
-    *view.mutable_features() = fs.features();
-    view.set_entity_key(request.entity_key());
-    view.set_event_timestamp(request.event_timestamp());
-    fs.set_online_view(view.name());
-  }
-  {
-    storage::WriteBatch b;
-    b.Put(kTransforms, fitted->id(), fitted->SerializeAsString());
-    if (auto s = store_->Write(b); !s.ok()) return s;
-    if (!view.name().empty()) {
-      if (auto s = online_->PutView(view); !s.ok()) return s;
-    }
-  }
+  if (request.entity_key().empty()) return view;
+  if (online_ == nullptr)
+    return absl::FailedPreconditionError(
+        "entity_key: this prep service has no online store");
+  view.set_name(StrCat(request.dataset(), "/", fitted.id()));
+  view.set_dataset(request.dataset());
+  view.set_transform_id(fitted.id());
+  *view.mutable_features() = fs->features();
+  view.set_entity_key(request.entity_key());
+  view.set_event_timestamp(request.event_timestamp());
+  fs->set_online_view(view.name());
+  return view;
+}
 
-  // Pass 2: apply to every row; store chunks of chunk_rows rows.
-  std::vector<std::string> read_columns = inputs;
-  for (const auto& c : carried) AddUnique(&read_columns, c);
-  auto reader =
-      readers_(request.dataset(), version, ReadScope{.columns = read_columns});
+absl::Status Preparer::StoreTransform(const v1::FittedTransform& fitted,
+                                      const v1::OnlineView& view) {
+  storage::WriteBatch b;
+  b.Put(kTransforms, fitted.id(), fitted.SerializeAsString());
+  if (auto s = store_->Write(b); !s.ok()) return s;
+  if (!view.name().empty()) {
+    if (auto s = online_->PutView(view); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Preparer::WriteFeatures(
+    const PrepareJob& job, const features::TransformApplier& applier,
+    const v1::OnlineView& view, ops::Progress& progress,
+    storage::WriteBatch* batch) {
+  std::vector<std::string> read_columns = job.inputs;
+  for (const auto& c : job.carried) AddUnique(&read_columns, c);
+  auto reader = readers_(job.request.dataset(), job.version,
+                         ReadScope{.columns = read_columns});
   if (!reader.ok()) return reader.status();
-  table::Table pending;
-  int64_t chunks = 0, written = 0;
-  storage::WriteBatch batch;
-  auto flush = [&](bool last) -> absl::Status {
-    while (pending.num_rows > 0 &&
-           (last ||
-            static_cast<int64_t>(pending.num_rows) >= options_.chunk_rows)) {
-      size_t n = std::min<size_t>(pending.num_rows, options_.chunk_rows);
-      table::Table out;
-      out.num_rows = n;
-      table::Table rest;
-      rest.num_rows = pending.num_rows - n;
-      for (auto& c : pending.columns) {
-        out.columns.push_back(n == pending.num_rows ? std::move(c)
-                                                    : c.Slice(0, n));
-        if (rest.num_rows > 0)
-          rest.columns.push_back(c.Slice(n, rest.num_rows));
-      }
-      pending = std::move(rest);
-      v1::Frame frame;
-      table::TableToFrame(out, &frame);
-      frame.set_row_offset(written);
-      batch.Put(kFeatures, ChunkKey(id, chunks++), frame.SerializeAsString());
-      written += n;
-      if (batch.ApproximateBytes() > (8 << 20)) {
-        if (auto s = store_->Write(batch); !s.ok()) return s;
-        batch.Clear();
-      }
-    }
-    return absl::OkStatus();
-  };
-  row = 0;
+  FeatureChunkWriter writer(store_, job.id, options_.chunk_rows, batch);
+  table::Table chunk;
+  int64_t row = 0;
   while (true) {
     if (progress.Cancelled()) return absl::CancelledError("cancelled");
     auto more = (*reader)->Next(&chunk);
@@ -423,48 +604,46 @@ absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
     auto feats = applier.ApplyBatch(chunk);
     if (!feats.ok()) return feats.status();
     if (!view.name().empty()) {
-      if (auto s = PublishOnline(online_, view, version, chunk, *feats);
+      if (auto s = PublishOnline(online_, view, job.version, chunk, *feats);
           !s.ok())
         return s;
     }
-    for (const auto& name : carried) {
+    for (const auto& name : job.carried) {
       int ci = chunk.Find(name);
       if (ci < 0) {
         return absl::InvalidArgumentError(StrCat(
-            "passthrough: no column '", name, "' in ", request.dataset()));
+            "passthrough: no column '", name, "' in ", job.request.dataset()));
       }
       feats->columns.push_back(std::move(chunk.columns[ci]));
     }
-    if (pending.columns.empty()) {
-      pending = std::move(*feats);
-    } else {
-      for (size_t j = 0; j < pending.columns.size(); ++j)
-        pending.columns[j].AppendRows(feats->columns[j], 0, feats->num_rows);
-      pending.num_rows += feats->num_rows;
-    }
-    if (auto s = flush(false); !s.ok()) return s;
+    if (auto s = writer.Add(std::move(*feats)); !s.ok()) return s;
     row += chunk.num_rows;
     Metrics::Get().rows.Add({{"stage", "apply"}}).Increment(chunk.num_rows);
-    progress.Update(rows + row, 2 * rows, "applying transforms");
+    progress.Update(job.rows + row, 2 * job.rows, "applying transforms");
   }
-  if (auto s = flush(true); !s.ok()) return s;
-  fs.set_num_rows(written);
-  *fs.mutable_created_at() = TimeUtil::GetCurrentTime();
-  batch.Put(kFeatureSets, id, fs.SerializeAsString());
-  auto event = events::EventLog::Make("features.ready",
-                                      {{"feature_set", id},
-                                       {"dataset", request.dataset()},
-                                       {"version", std::to_string(version)},
-                                       {"transform", fitted->id()},
-                                       {"rows", std::to_string(written)}});
+  if (auto s = writer.Finish(); !s.ok()) return s;
+  return writer.written();
+}
+
+absl::Status Preparer::RecordFeatureSet(const PrepareJob& job,
+                                        const v1::FeatureSet& fs,
+                                        storage::WriteBatch batch,
+                                        bool online) {
+  batch.Put(kFeatureSets, fs.id(), fs.SerializeAsString());
+  auto event = events::EventLog::Make(
+      "features.ready", {{"feature_set", fs.id()},
+                         {"dataset", job.request.dataset()},
+                         {"version", std::to_string(job.version)},
+                         {"transform", fs.transform_id()},
+                         {"rows", std::to_string(fs.num_rows())}});
   if (auto s = events_->Commit(std::move(batch), {event}, {.sync = true});
       !s.ok())
     return s;
   // Versions ingested since this one: bring the online view up to date.
-  if (!view.name().empty()) {
-    if (auto s = RefreshOnline(request.dataset(), 0); !s.ok()) return s;
+  if (online) {
+    if (auto s = RefreshOnline(job.request.dataset(), 0); !s.ok()) return s;
   }
-  return fs;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::FeatureSet> Preparer::GetFeatureSet(
@@ -642,15 +821,10 @@ absl::StatusOr<v1::CompareStatisticsResponse> Preparer::CompareStatistics(
   std::map<std::string, const v1::ColumnStatistics*> by_name;
   for (const auto& c : b->columns()) by_name[c.name()] = &c;
   v1::CompareStatisticsResponse out;
-  auto missing_rate = [](const v1::ColumnStatistics& c) {
-    return c.count() > 0 ? static_cast<double>(c.missing()) /
-                               static_cast<double>(c.count())
-                         : 0.0;
-  };
   for (const auto& ca : a->columns()) {
     v1::ColumnSkew* skew = out.add_columns();
     skew->set_column(ca.name());
-    skew->set_missing_a(missing_rate(ca));
+    skew->set_missing_a(MissingRate(ca));
     auto it = by_name.find(ca.name());
     if (it == by_name.end()) {
       skew->set_note("only in a");
@@ -659,7 +833,7 @@ absl::StatusOr<v1::CompareStatisticsResponse> Preparer::CompareStatistics(
     }
     const v1::ColumnStatistics& cb = *it->second;
     by_name.erase(it);
-    skew->set_missing_b(missing_rate(cb));
+    skew->set_missing_b(MissingRate(cb));
     if (ca.type() != cb.type()) {
       skew->set_note(StrCat("type ", table::ColumnTypeName(ca.type()), " vs ",
                             table::ColumnTypeName(cb.type())));
@@ -667,54 +841,16 @@ absl::StatusOr<v1::CompareStatisticsResponse> Preparer::CompareStatistics(
       continue;
     }
     if (ca.has_numeric() && ca.numeric().histogram().counts_size() > 0) {
-      skew->set_measure("jensen_shannon");
-      skew->set_mean_a(ca.numeric().mean());
-      skew->set_mean_b(cb.numeric().mean());
-      // Both histograms onto a's buckets (values outside go to the ends).
-      const v1::Histogram& ha = ca.numeric().histogram();
-      const v1::Histogram& hb = cb.numeric().histogram();
-      int n = ha.counts_size();
-      std::vector<double> p(n + 2, 0), q(n + 2, 0);
-      double ta = 0, tb = 0;
-      for (int i = 0; i < n; ++i) {
-        p[i + 1] = static_cast<double>(ha.counts(i));
-        ta += p[i + 1];
-      }
-      double lo = ha.boundaries(0), hi = ha.boundaries(n);
-      q[0] = MassBetween(hb, -INFINITY, lo);
-      for (int i = 0; i < n; ++i) {
-        double top =
-            i + 1 == n ? std::nextafter(hi, INFINITY) : ha.boundaries(i + 1);
-        q[i + 1] = MassBetween(hb, ha.boundaries(i), top);
-      }
-      q[n + 1] = MassBetween(hb, std::nextafter(hi, INFINITY), INFINITY);
-      for (double v : q) tb += v;
-      if (ta > 0 && tb > 0) {
-        for (double& v : p) v /= ta;
-        for (double& v : q) v /= tb;
-        skew->set_distance(JensenShannon(p, q));
-      }
+      NumericSkew(ca, cb, skew);
     } else if (ca.has_strings()) {
-      skew->set_measure("l_infinity");
-      // Frequencies of the top values (TFDV's categorical skew measure).
-      std::map<std::string, std::pair<double, double>> freq;
-      double na = static_cast<double>(ca.count() - ca.missing());
-      double nb = static_cast<double>(cb.count() - cb.missing());
-      for (const auto& v : ca.strings().top_values())
-        freq[v.value()].first = na > 0 ? v.count() / na : 0;
-      for (const auto& v : cb.strings().top_values())
-        freq[v.value()].second = nb > 0 ? v.count() / nb : 0;
-      double linf = 0;
-      for (const auto& [v, f] : freq)
-        linf = std::max(linf, std::abs(f.first - f.second));
-      skew->set_distance(linf);
+      StringSkew(ca, cb, skew);
     }
     skew->set_skewed(skew->distance() > threshold);
   }
   for (const auto& [name, cb] : by_name) {
     v1::ColumnSkew* skew = out.add_columns();
     skew->set_column(name);
-    skew->set_missing_b(missing_rate(*cb));
+    skew->set_missing_b(MissingRate(*cb));
     skew->set_note("only in b");
     skew->set_skewed(true);
   }

@@ -26,6 +26,11 @@
 #include "mlpipe/v1/prep_service.pb.h"
 #include "services/prep/online_store.h"
 
+namespace mlpipe::features {
+struct TransformSpec;
+class TransformApplier;
+}  // namespace mlpipe::features
+
 namespace mlpipe::prep {
 
 // Rows of one dataset version, chunk by chunk.
@@ -118,6 +123,33 @@ class Preparer {
   absl::Status RefreshOnline(const std::string& dataset, int64_t version);
 
  private:
+  // Prepare's phases, in order (feature_sets.cc). A PrepareJob is what the
+  // call resolved before fitting: the request, the dataset version, the
+  // feature set's id and the columns to read.
+  struct PrepareJob;
+  // Pass 1: fits the transforms (and the selection) to the training rows.
+  absl::StatusOr<v1::FittedTransform> Fit(
+      const PrepareJob& job, const std::vector<features::TransformSpec>& specs,
+      DatasetReader& reader, ops::Progress& progress) const;
+  // The online view of the feature set `fs` (named in it), or an unnamed view
+  // when the request has no entity key.
+  absl::StatusOr<v1::OnlineView> NewOnlineView(
+      const PrepareJob& job, const v1::FittedTransform& fitted,
+      v1::FeatureSet* fs) const;
+  // Stores the fitted transform, then the view (when named) in the online
+  // store.
+  absl::Status StoreTransform(const v1::FittedTransform& fitted,
+                              const v1::OnlineView& view);
+  // Pass 2: applies the transform to every row and puts the chunks into
+  // `batch` (writing it out as it grows); returns the rows written.
+  absl::StatusOr<int64_t> WriteFeatures(
+      const PrepareJob& job, const features::TransformApplier& applier,
+      const v1::OnlineView& view, ops::Progress& progress,
+      storage::WriteBatch* batch);
+  // Commits `fs` with the rest of `batch` and the features.ready event.
+  absl::Status RecordFeatureSet(const PrepareJob& job, const v1::FeatureSet& fs,
+                                storage::WriteBatch batch, bool online);
+
   absl::Status Materialize(const v1::OnlineView& view,
                            const v1::FittedTransform& fitted,
                            int64_t to_version);
