@@ -206,17 +206,6 @@ absl::Status CheckKeys(const google::protobuf::Struct& params,
   return absl::OkStatus();
 }
 
-absl::Status StructToMessage(const google::protobuf::Struct& params,
-                             const std::string& path,
-                             google::protobuf::Message* out) {
-  if (auto s = CheckKeys(params, out->GetDescriptor(), path); !s.ok()) return s;
-  for (const auto& [key, v] : params.fields()) {
-    const std::string at = path.empty() ? key : StrCat(path, ".", key);
-    if (auto s = MergeKey(key, v, at, out); !s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ParamsToMessage(const google::protobuf::Struct& params,
                              const ParamMapping& mapping,
                              const std::string& path,

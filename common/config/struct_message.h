@@ -26,14 +26,6 @@ absl::Status CheckKeys(const google::protobuf::Struct& params,
                        const google::protobuf::Descriptor* type,
                        const std::string& path);
 
-// Fills `out` from `params`: CheckKeys, then the JSON mapping, one key at a
-// time so that a type error names its key ("<path>.<key>: ..."). Enum
-// values may be written in any case ("csv" for CSV); one that is none of
-// the enum's is refused listing them.
-absl::Status StructToMessage(const google::protobuf::Struct& params,
-                             const std::string& path,
-                             google::protobuf::Message* out);
-
 // How a pipeline step's parameters map onto the request proto of the
 // service that runs it. Everything not named here is a field of the request
 // under its proto (or JSON) name, so a field added to the proto works in

@@ -137,26 +137,35 @@ int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset) {
   return version;
 }
 
-absl::StatusOr<std::string> UpstreamStep(const v1::PipelineSpec& spec,
-                                         const v1::StepSpec& step,
-                                         const std::string& param,
-                                         const std::string& type) {
+std::set<std::string> Ancestors(const v1::PipelineSpec& spec,
+                                const v1::StepSpec& step) {
   std::map<std::string, const v1::StepSpec*> by_name;
   for (const auto& s : spec.steps()) by_name[s.name()] = &s;
   for (const auto& s : spec.on_exit()) by_name[s.name()] = &s;
-  // The steps `step` comes after, directly or not, of type `type`.
-  std::set<std::string> seen, of_type;
+  std::set<std::string> out;
   std::vector<const v1::StepSpec*> todo = {&step};
   while (!todo.empty()) {
     const v1::StepSpec* s = todo.back();
     todo.pop_back();
     for (const auto& a : s->after()) {
       auto it = by_name.find(a);
-      if (it == by_name.end() || !seen.insert(a).second) continue;
-      if (it->second->type() == type) of_type.insert(a);
+      if (it == by_name.end() || !out.insert(a).second) continue;
       todo.push_back(it->second);
     }
   }
+  return out;
+}
+
+absl::StatusOr<std::string> UpstreamStep(const v1::PipelineSpec& spec,
+                                         const v1::StepSpec& step,
+                                         const std::string& param,
+                                         const std::string& type) {
+  const std::set<std::string> ancestors = Ancestors(spec, step);
+  std::set<std::string> of_type;
+  for (const auto* steps : {&spec.steps(), &spec.on_exit()})
+    for (const auto& s : *steps)
+      if (s.type() == type && ancestors.contains(s.name()))
+        of_type.insert(s.name());
   const auto& f = step.params().fields();
   if (auto it = f.find(param); it != f.end()) {
     const std::string& named = it->second.string_value();

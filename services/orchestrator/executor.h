@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -144,6 +145,10 @@ absl::Status RequireAfter(const v1::StepSpec& step, std::string_view key,
 // `version`; 0 when none did: the latest), so a step's result (and its cache
 // key, which includes upstream outputs) follows the data.
 int64_t UpstreamVersion(const StepContext& ctx, const std::string& dataset);
+
+// The steps `step` comes after, directly or not.
+std::set<std::string> Ancestors(const v1::PipelineSpec& spec,
+                                const v1::StepSpec& step);
 
 // The step of type `type` whose outputs `step` reads: the one parameter
 // `param` names (it must be a step of that type that `step` comes after,

@@ -105,16 +105,9 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
     return absl::InvalidArgumentError(StrCat(
         config::Where(spec, 1), ": metadata.name: required, a valid name"));
   }
-  // Every step's transitive upstream, for `when:` references.
   std::map<std::string, const v1::StepSpec*> by_name;
   for (const auto& s : spec.steps()) by_name[s.name()] = &s;
   for (const auto& s : spec.on_exit()) by_name[s.name()] = &s;
-  std::function<void(const std::string&, std::set<std::string>*)> upstream =
-      [&](const std::string& n, std::set<std::string>* out) {
-        for (const auto& a : by_name[n]->after()) {
-          if (out->insert(a).second) upstream(a, out);
-        }
-      };
   std::string known;
   for (const auto& n : executors_->Names())
     StrAppend(&known, known.empty() ? "" : ", ", n);
@@ -132,8 +125,7 @@ absl::Status Orchestrator::ValidateSpec(const v1::PipelineSpec& spec) const {
                            s.message()));
     }
     if (!step->when().empty()) {
-      std::set<std::string> up;
-      upstream(name, &up);
+      const std::set<std::string> up = Ancestors(spec, *step);
       auto results = [&](const std::string& n) -> std::vector<std::string> {
         const StepExecutor* x = executors_->Find(by_name[n]->type());
         return x == nullptr ? std::vector<std::string>{}
