@@ -3,6 +3,8 @@
 #define MLPIPE_CLIENTS_INGEST_CLIENT_H_
 
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,13 @@ std::unique_ptr<table::FrameReader> ReadBatches(
 std::unique_ptr<table::FrameReader> ReadVersion(
     const std::shared_ptr<grpc::Channel>& channel, const std::string& dataset,
     int64_t version, const std::vector<std::string>& columns);
+
+// The distinct values of `column` in a dataset's latest version, as text
+// (numbers as the split names classes: table::AppendNumber); nullopt when
+// there are more than `limit`.
+absl::StatusOr<std::optional<std::set<std::string>>> DistinctValues(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& dataset,
+    const std::string& column, size_t limit);
 
 }  // namespace mlpipe::ingest
 

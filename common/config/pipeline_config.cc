@@ -339,6 +339,7 @@ class Parser {
       std::string key = kv.first.Scalar();
       std::string f = StrCat("spec.", key);
       const YAML::Node& val = kv.second;
+      (*spec->mutable_field_lines())[key] = kv.first.Mark().line + 1;
       if (key == "dataset" || key == "label" || key == "positive_class") {
         auto s = Scalar(val, f);
         if (!s.ok()) return s.status();

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -43,6 +44,12 @@ struct OrchestratorOptions {
   std::function<absl::StatusOr<std::vector<std::string>>(
       const std::string& dataset)>
       dataset_columns;
+  // The distinct values of a column of a dataset's latest version (nullopt:
+  // too many to list), for checking positive_class at submit. Unset: not
+  // checked.
+  std::function<absl::StatusOr<std::optional<std::set<std::string>>>(
+      const std::string& dataset, const std::string& column)>
+      column_values;
 };
 
 // Thread-safe.
@@ -68,6 +75,7 @@ class Orchestrator {
   // the schema of the datasets that exist: INVALID_ARGUMENT with file:line,
   // the parameter and the dataset's columns.
   absl::Status CheckColumns(const v1::PipelineSpec& spec) const;
+  absl::Status CheckPositiveClass(const v1::PipelineSpec& spec) const;
 
   // Starts a run. `trigger` says why ("manual", "schedule:<id>", ...).
   absl::StatusOr<v1::Run> SubmitRun(const v1::SubmitRunRequest& request,

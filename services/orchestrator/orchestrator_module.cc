@@ -50,6 +50,11 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
       columns.push_back(f.name());
     return columns;
   };
+  options.engine.column_values = [peers](const std::string& dataset,
+                                         const std::string& column) {
+    return ingest::DistinctValues(peers->Channel("ingest"), dataset, column,
+                                  /*limit=*/1000);
+  };
   auto orch =
       Orchestrator::Open(options.engine, m->store(), m->outbox(), executors);
   if (!orch.ok()) return orch.status();

@@ -37,6 +37,12 @@ std::string WhereIn(const v1::PipelineSpec& spec, const v1::StepSpec& step,
   return at;
 }
 
+// file:line of one of spec's own keys ("label").
+std::string SpecWhere(const v1::PipelineSpec& spec, const std::string& key) {
+  auto it = spec.field_lines().find(key);
+  return config::Where(spec, it == spec.field_lines().end() ? 1 : it->second);
+}
+
 // Whether the pipeline uploads a file before it runs (`ingest` with
 // `file:`): the dataset's schema is then the new file's, not the stored one.
 bool UploadsAFile(const v1::PipelineSpec& spec) {
@@ -80,7 +86,7 @@ absl::Status Orchestrator::CheckColumns(const v1::PipelineSpec& spec) const {
         dataset, "' (its columns: ", known, ")"));
   };
   if (!spec.label().empty()) {
-    if (auto s = check(spec.dataset(), spec.label(), config::Where(spec, 1),
+    if (auto s = check(spec.dataset(), spec.label(), SpecWhere(spec, "label"),
                        "spec.label");
         !s.ok())
       return s;
@@ -95,6 +101,55 @@ absl::Status Orchestrator::CheckColumns(const v1::PipelineSpec& spec) const {
           !s.ok())
         return s;
     }
+  }
+  return absl::OkStatus();
+}
+
+// A binary task's positive class is one of its label's values: checked for
+// the pipeline's own label and for a train step that names its own.
+absl::Status Orchestrator::CheckPositiveClass(
+    const v1::PipelineSpec& spec) const {
+  if (!options_.column_values) return absl::OkStatus();
+  auto check = [&](const std::string& dataset, const std::string& label,
+                   const std::string& value, const std::string& where,
+                   const std::string& field) {
+    if (dataset.empty() || label.empty() || value.empty())
+      return absl::OkStatus();
+    auto values = options_.column_values(dataset, label);
+    // Unreadable, or a continuous label: checked when the step runs.
+    if (!values.ok() || !values->has_value() || (*values)->contains(value))
+      return absl::OkStatus();
+    std::string known;
+    for (const auto& v : **values) {
+      if (known.size() > 400) {
+        known += ", ...";
+        break;
+      }
+      StrAppend(&known, known.empty() ? "" : ", ", v);
+    }
+    return absl::InvalidArgumentError(
+        StrCat(where, ": ", field, ": '", value, "' is not a value of label '",
+               label, "' in dataset '", dataset, "' (its values: ", known,
+               ")"));
+  };
+  if (auto s = check(spec.dataset(), spec.label(), spec.positive_class(),
+                     SpecWhere(spec, "positive_class"), "spec.positive_class");
+      !s.ok())
+    return s;
+  for (const auto& step : spec.steps()) {
+    if (step.type() != "train") continue;
+    const auto& f = step.params().fields();
+    auto text = [&](const char* key, const std::string& otherwise) {
+      auto it = f.find(key);
+      return it == f.end() ? otherwise : it->second.string_value();
+    };
+    const std::string own = text("positive_class", "");
+    if (own.empty()) continue;
+    const std::string field = StrCat("steps.", step.name(), ".positive_class");
+    if (auto s = check(StepDataset(spec, step), text("label", spec.label()),
+                       own, WhereIn(spec, step, field), field);
+        !s.ok())
+      return s;
   }
   return absl::OkStatus();
 }
@@ -154,6 +209,7 @@ absl::StatusOr<v1::Run> Orchestrator::SubmitRun(
   // at the submit that follows the upload.
   if (!request.validate_only() || !UploadsAFile(request.spec())) {
     if (auto s = CheckColumns(request.spec()); !s.ok()) return s;
+    if (auto s = CheckPositiveClass(request.spec()); !s.ok()) return s;
   }
   if (request.validate_only()) {
     v1::Run checked;

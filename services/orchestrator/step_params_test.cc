@@ -26,7 +26,7 @@ metadata: {name: credit-risk}
 spec:
   dataset: {dataset}
   label: {label}
-  positive_class: bad
+  positive_class: {positive}
   steps:
     - {name: load, type: ingest, batch: b-1{load}}
     - {name: split, type: split, after: [load], strategy: stratified,
@@ -77,6 +77,14 @@ class StepParamsTest : public ::testing::Test {
       return std::vector<std::string>{"Status", "Income", "Assets", "Home",
                                       "Marital"};
     };
+    options.column_values = [](const std::string& dataset,
+                               const std::string& column)
+        -> absl::StatusOr<std::optional<std::set<std::string>>> {
+      if (dataset != "credit") return absl::NotFoundError("no such dataset");
+      if (column == "Income") return std::nullopt;  // Too many.
+      if (column != "Status") return std::set<std::string>{"owner", "rent"};
+      return std::set<std::string>{"bad", "good"};
+    };
     orch_ = std::move(
         *Orchestrator::Open(options, store_.get(), log_.get(), &executors_));
   }
@@ -90,7 +98,8 @@ class StepParamsTest : public ::testing::Test {
         {"rounds", "300"},      {"candidate", ""},
         {"metric", "auc"},      {"when", "evaluate.blessed"},
         {"label", "Status"},    {"assets", "Assets"},
-        {"validate_only", "1"}, {"dataset", "credit"}};
+        {"validate_only", "1"}, {"dataset", "credit"},
+        {"positive", "bad"}};
     for (auto& [k, v] : edits) values[k] = v;
     std::string yaml = kPipeline;
     for (const auto& [k, v] : values) {
@@ -289,10 +298,32 @@ TEST_F(StepParamsTest, AMissingColumnIsRefusedAtSubmit) {
   auto label = Submit({{"label", "Statuss"}});
   EXPECT_EQ(label.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(label.message()),
-              HasSubstr("spec.label: column 'Statuss' is not in dataset"));
+              HasSubstr("credit.yaml:6: spec.label: column 'Statuss' is not "
+                        "in dataset"));
   // Also when the run would start (not only validate_only).
   EXPECT_EQ(Submit({{"assets", "Asets"}, {"validate_only", "0"}}).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StepParamsTest, APositiveClassThatIsNoLabelValueIsRefusedAtSubmit) {
+  auto s = Submit({{"positive", "bd"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("credit.yaml:7: spec.positive_class: 'bd' is not a "
+                        "value of label 'Status' in dataset 'credit' (its "
+                        "values: bad, good)"));
+  EXPECT_EQ(Submit({{"positive", "bd"}, {"validate_only", "0"}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  // A train step's own label and positive class.
+  auto own = Submit({{"candidate", "\n      label: Home\n      positive_class: "
+                                   "bad"}});
+  EXPECT_THAT(std::string(own.message()),
+              HasSubstr("steps.train.positive_class: 'bad' is not a value of "
+                        "label 'Home'"));
+  // A label with too many values to list is checked when the step runs; so
+  // is a dataset that does not exist yet.
+  EXPECT_TRUE(Submit({{"label", "Income"}, {"positive", "x"}}).ok());
+  EXPECT_TRUE(Submit({{"dataset", "new"}, {"positive", "bd"}}).ok());
 }
 
 TEST_F(StepParamsTest, ColumnsOfADatasetThatDoesNotExistYetAreNotChecked) {

@@ -1,10 +1,11 @@
 // A job's trials: planned from every candidate's search space, run on a
 // bounded set of threads (here or on the replicas), each candidate's model
 // made once its trials have ended.
-#include <thread>
+#include <condition_variable>
 
 #include "clients/train_request.h"
 #include "common/util/strings.h"
+#include "common/util/task_pool.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/train/trainer_internal.h"
 
@@ -49,8 +50,8 @@ absl::Status Trainer::PlanTrials(Job& live, const Data& data,
   return absl::OkStatus();
 }
 
-// Runs a job's pending trials on `parallel_trials` threads, here or on the
-// replicas, and fits each candidate's model once its trials have ended.
+// Runs a job's pending trials as tasks of a pool of `parallel_trials`
+// threads, here or on the replicas, and fits each candidate's model once its trials have ended.
 // The first bad-input failure, or a cancellation, stops it.
 class Trainer::TrialScheduler {
  public:
@@ -72,10 +73,18 @@ class Trainer::TrialScheduler {
     const int workers =
         std::max(1, std::min<int>(trainer_.options_.parallel_trials,
                                   static_cast<int>(queue_.size())));
-    std::vector<std::thread> pool;
-    for (int w = 1; w < workers; ++w) pool.emplace_back([this] { Work(); });
-    Work();
-    for (auto& t : pool) t.join();
+    {
+      TaskPool pool(workers);
+      for (int index : queue_) {
+        pool.Post([this, index] {
+          if (!Stopped()) RunOne(index);
+          std::lock_guard lock(mu_);
+          if (++ended_ == queue_.size()) all_ended_.notify_all();
+        });
+      }
+      std::unique_lock lock(mu_);
+      all_ended_.wait(lock, [this] { return ended_ == queue_.size(); });
+    }
     std::lock_guard lock(mu_);
     return failure_;
   }
@@ -114,18 +123,6 @@ class Trainer::TrialScheduler {
     if (auto s = trainer_.FinishCandidate(live_, data_, candidate, progress_);
         !s.ok())
       Fail(s);
-  }
-
-  void Work() {
-    while (!Stopped()) {
-      int index;
-      {
-        std::lock_guard lock(mu_);
-        if (next_ == queue_.size()) return;
-        index = queue_[next_++];
-      }
-      RunOne(index);
-    }
   }
 
   void RunOne(int index) {
@@ -254,7 +251,8 @@ class Trainer::TrialScheduler {
   int total_ = 0, done_ = 0;
   std::vector<int> queue_;  // Written by Plan only.
   std::mutex mu_;
-  size_t next_ = 0;       // GUARDED_BY(mu_)
+  std::condition_variable all_ended_;
+  size_t ended_ = 0;      // GUARDED_BY(mu_): tasks of queue_ that ended.
   absl::Status failure_;  // GUARDED_BY(mu_): stops the trials.
 };
 

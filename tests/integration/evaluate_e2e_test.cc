@@ -218,8 +218,9 @@ TEST(EvaluateE2eTest, WhenEvaluateBlessedGatesLaterSteps) {
   EXPECT_EQ(states["deploy"], v1::StepState::SKIPPED);  // The real one.
   EXPECT_EQ(states["alert"], v1::StepState::SUCCEEDED);
   for (const auto& s : run.steps()) {
-    if (s.name() == "evaluate")
+    if (s.name() == "evaluate") {
       EXPECT_FALSE(s.results().fields().at("blessed").bool_value());
+    }
   }
 }
 
