@@ -127,10 +127,9 @@ absl::Status Orchestrator::CheckPositiveClass(
       }
       StrAppend(&known, known.empty() ? "" : ", ", v);
     }
-    return absl::InvalidArgumentError(
-        StrCat(where, ": ", field, ": '", value, "' is not a value of label '",
-               label, "' in dataset '", dataset, "' (its values: ", known,
-               ")"));
+    return absl::InvalidArgumentError(StrCat(
+        where, ": ", field, ": '", value, "' is not a value of label '", label,
+        "' in dataset '", dataset, "' (its values: ", known, ")"));
   };
   if (auto s = check(spec.dataset(), spec.label(), spec.positive_class(),
                      SpecWhere(spec, "positive_class"), "spec.positive_class");

@@ -315,8 +315,9 @@ TEST_F(StepParamsTest, APositiveClassThatIsNoLabelValueIsRefusedAtSubmit) {
   EXPECT_EQ(Submit({{"positive", "bd"}, {"validate_only", "0"}}).code(),
             absl::StatusCode::kInvalidArgument);
   // A train step's own label and positive class.
-  auto own = Submit({{"candidate", "\n      label: Home\n      positive_class: "
-                                   "bad"}});
+  auto own = Submit({{"candidate",
+                      "\n      label: Home\n      positive_class: "
+                      "bad"}});
   EXPECT_THAT(std::string(own.message()),
               HasSubstr("steps.train.positive_class: 'bad' is not a value of "
                         "label 'Home'"));

@@ -51,8 +51,8 @@ absl::Status Trainer::PlanTrials(Job& live, const Data& data,
 }
 
 // Runs a job's pending trials as tasks of a pool of `parallel_trials`
-// threads, here or on the replicas, and fits each candidate's model once its trials have ended.
-// The first bad-input failure, or a cancellation, stops it.
+// threads, here or on the replicas, and fits each candidate's model once its
+// trials have ended. The first bad-input failure, or a cancellation, stops it.
 class Trainer::TrialScheduler {
  public:
   TrialScheduler(Trainer& trainer, Job& live, const Data& data, int threads,
