@@ -12,12 +12,13 @@ absl::Status CheckPrepareRequest(const v1::PrepareRequest& req) {
     return absl::InvalidArgumentError("transforms: at least one entry");
   auto specs = features::ParseTransformSpecs(req.transforms());
   if (!specs.ok()) return specs.status();
-  if (!req.select().empty()) {
-    if (req.select() != "chi2" && req.select() != "mutual_info")
-      return absl::InvalidArgumentError(
-          StrCat("select: '", req.select(), "' is not chi2 or mutual_info"));
-    if (req.select_k() < 1)
-      return absl::InvalidArgumentError("select_k: must be >= 1");
+  if (req.has_select()) {
+    const auto& method = req.select().method();
+    if (method != "chi2" && method != "mutual_info")
+      return absl::InvalidArgumentError(StrCat(
+          "select.method: '", method, "' is not chi2 or mutual_info"));
+    if (req.select().k() < 1)
+      return absl::InvalidArgumentError("select.k: must be >= 1");
     if (req.label().empty())
       return absl::InvalidArgumentError("label: required by select");
   }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "common/util/strings.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
@@ -125,6 +126,44 @@ std::string Expected(const FieldDescriptor* field) {
   return "";
 }
 
+// "expected <what>, not <value>" for the scalar at `inner` (".k",
+// "[0].ratio") inside a value `v` of message field `field`; "" when the path
+// does not lead to one.
+std::string NestedTypeError(const FieldDescriptor* field,
+                            std::string_view inner, Value v) {
+  while (!inner.empty()) {
+    if (inner.front() == '[') {
+      const size_t end = inner.find(']');
+      int i = 0;
+      if (end == std::string_view::npos || v.kind_case() != Value::kListValue ||
+          !absl::SimpleAtoi(absl::string_view(inner.data() + 1, end - 1), &i) ||
+          i < 0 || i >= v.list_value().values_size())
+        return "";
+      v = Value(v.list_value().values(i));
+      inner.remove_prefix(end + 1);
+      continue;
+    }
+    if (inner.front() != '.' || field->message_type() == nullptr ||
+        v.kind_case() != Value::kStructValue)
+      return "";
+    inner.remove_prefix(1);
+    const size_t end = std::min(inner.find('.'), inner.find('['));
+    const std::string key(inner.substr(0, end));
+    inner.remove_prefix(std::min(end, inner.size()));
+    field = FindField(field->message_type(), key);
+    auto it = v.struct_value().fields().find(key);
+    if (field == nullptr || it == v.struct_value().fields().end()) return "";
+    v = Value(it->second);
+  }
+  const std::string expected = Expected(field);
+  if (expected.empty() ||
+      (field->is_repeated() && v.kind_case() == Value::kListValue))
+    return "";
+  std::string got;
+  (void)google::protobuf::util::MessageToJsonString(v, &got);
+  return StrCat("expected ", expected, ", not ", got);
+}
+
 // The JSON parser's error for the value at `at` (a field of `field`): what
 // the field takes, or, inside a nested message, the parser's reason under
 // the full path ("(parts[0].ratio): reason" -> "<at>[0].ratio: reason").
@@ -138,13 +177,24 @@ std::string TypeError(const FieldDescriptor* field, const std::string& at,
         field->is_repeated() ? StrCat("a list, each ", expected) : expected,
         ", not ", got);
   }
-  const size_t close = why.find("): ");
-  if (why.starts_with("(") && close != std::string_view::npos) {
-    std::string_view inner = why.substr(1, close - 1);
-    inner.remove_prefix(std::min(inner.size(), field->name().size()));
-    return StrCat(at, inner, ": ", why.substr(close + 3));
+  // "(parts[0].ratio): reason", or "(fit_on) row_end: reason".
+  const size_t close = why.find(")");
+  if (!why.starts_with("(") || close == std::string_view::npos)
+    return StrCat(at, ": ", why);
+  std::string inner(why.substr(1, close - 1));
+  inner.erase(0, std::min(inner.size(), field->name().size()));
+  std::string_view reason = why.substr(close + 1);
+  if (reason.starts_with(": ")) {
+    reason.remove_prefix(2);
+  } else if (const size_t colon = reason.find(": ");
+             reason.starts_with(" ") && colon != std::string_view::npos) {
+    StrAppend(&inner, ".", reason.substr(1, colon - 1));
+    reason.remove_prefix(colon + 2);
   }
-  return StrCat(at, ": ", why);
+  if (std::string expected = NestedTypeError(field, inner, v);
+      !expected.empty())
+    return StrCat(at, inner, ": ", expected);
+  return StrCat(at, inner, ": ", reason);
 }
 
 // One key's value into `out` through the JSON mapping.

@@ -6,6 +6,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "mlpipe/v1/ingest_service.pb.h"
+#include "mlpipe/v1/prep_service.pb.h"
 #include "mlpipe/v1/split.pb.h"
 
 namespace mlpipe::config {
@@ -95,6 +96,18 @@ TEST(ParamsToMessageTest, ATypeErrorNamesItsKeyAtAnyDepth) {
   EXPECT_THAT(std::string(ToSplit(R"({"cutoffs": ["soon"]})", &spec).message()),
               HasSubstr("steps.s.cutoffs: expected a list, each an RFC 3339 "
                         "time"));
+}
+
+TEST(ParamsToMessageTest, AScalarInsideANestedMessageSaysWhatItTakes) {
+  v1::PrepareRequest req;
+  auto k =
+      ParamsToMessage(Params(R"({"select": {"k": "many"}})"), {}, "p", &req);
+  EXPECT_THAT(std::string(k.message()),
+              HasSubstr("p.select.k: expected a whole number, not \"many\""));
+  auto rows =
+      ParamsToMessage(Params(R"({"fit_on": {"row_end": [1]}})"), {}, "p", &req);
+  EXPECT_THAT(std::string(rows.message()),
+              HasSubstr("p.fit_on.row_end: expected a whole number, not [1]"));
 }
 
 TEST(ParamsToMessageTest, EnumsInAnyCaseAndABadOneListsTheValues) {

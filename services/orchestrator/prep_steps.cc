@@ -2,10 +2,12 @@
 
 #include "absl/strings/ascii.h"
 #include "clients/prepare_request.h"
+#include "common/config/struct_message.h"
 #include "common/features/schema.h"
 #include "common/rpc/status.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/prep_service.grpc.pb.h"
 #include "services/orchestrator/operation_step.h"
@@ -26,70 +28,20 @@ class ValidateExecutor final : public StepExecutor {
 
   absl::Status Validate(const v1::PipelineSpec& spec,
                         const v1::StepSpec& step) const override {
-    const auto& f = step.params().fields();
-    for (const auto& [key, value] : f) {
-      if (key != "schema" && key != "fail_on" && key != "dataset") {
-        return absl::InvalidArgumentError(
-            StrCat("steps.", step.name(), ".", key,
-                   ": unknown parameter for type 'validate' (known: dataset, "
-                   "fail_on, schema)"));
-      }
-    }
-    if (auto it = f.find("schema"); it != f.end()) {
-      if (it->second.kind_case() == Value::kStructValue) {
-        auto schema = features::SchemaFromStruct(it->second.struct_value());
-        if (!schema.ok())
-          return InStep(step,
-                        absl::InvalidArgumentError(schema.status().message()));
-      } else if (it->second.string_value() != "infer") {
-        return absl::InvalidArgumentError(
-            StrCat("steps.", step.name(),
-                   ".schema: expected infer or {columns: {...}}"));
-      }
-    }
-    if (auto it = f.find("fail_on"); it != f.end()) {
-      if (it->second.kind_case() != Value::kListValue) {
-        return absl::InvalidArgumentError(
-            StrCat("steps.", step.name(), ".fail_on: expected a list"));
-      }
-      for (const auto& v : it->second.list_value().values()) {
-        if (auto k = features::AnomalyKindFromName(v.string_value()); !k.ok()) {
-          return absl::InvalidArgumentError(StrCat(
-              "steps.", step.name(), ".fail_on: ", k.status().message()));
-        }
-      }
-    }
-    if (StepDataset(spec, step).empty()) {
-      return absl::InvalidArgumentError(StrCat(
-          "steps.", step.name(), ".dataset: required (or spec.dataset)"));
-    }
-    return absl::OkStatus();
+    return Request(spec, step).status();
   }
 
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
-    const v1::StepSpec& step = *ctx.step;
-    const std::string dataset = StepDataset(*ctx.spec, step);
-    v1::ValidateRequest req;
-    req.set_dataset(dataset);
-    req.set_label(ctx.spec->label());
-    req.set_version(UpstreamVersion(ctx, dataset));
-    const auto& f = step.params().fields();
-    if (auto it = f.find("schema");
-        it != f.end() && it->second.kind_case() == Value::kStructValue) {
-      auto schema = features::SchemaFromStruct(it->second.struct_value());
-      if (!schema.ok()) return schema.status();
-      *req.mutable_schema() = std::move(*schema);
-    }
-    if (auto it = f.find("fail_on"); it != f.end()) {
-      for (const auto& v : it->second.list_value().values())
-        req.add_fail_on(v.string_value());
-    }
+    auto req = Request(*ctx.spec, *ctx.step);
+    if (!req.ok()) return req.status();
+    const std::string dataset = req->dataset();
+    req->set_version(UpstreamVersion(ctx, dataset));
     auto stub = v1::Prep::NewStub(channel_());
     grpc::ClientContext call;
     call.set_deadline(absl::ToChronoTime(
         std::min(ctx.deadline, absl::Now() + absl::Minutes(30))));
     v1::ValidationReport report;
-    if (auto s = stub->Validate(&call, req, &report); !s.ok())
+    if (auto s = stub->Validate(&call, *req, &report); !s.ok())
       return rpc::FromGrpcStatus(s);
 
     StepResult r;
@@ -108,7 +60,7 @@ class ValidateExecutor final : public StepExecutor {
                                                   " failed: ", broken));
     }
     Sha256 h;
-    h.Update(req.SerializeAsString());
+    h.Update(req->SerializeAsString());
     v1::Artifact a;
     a.set_id(StrCat("validation:", dataset, "@v", report.version(), ":",
                     h.HexDigest().substr(7, 12)));
@@ -131,6 +83,46 @@ class ValidateExecutor final : public StepExecutor {
   }
 
  private:
+  // The step's parameters as a ValidateRequest (version left to Execute).
+  static absl::StatusOr<v1::ValidateRequest> Request(
+      const v1::PipelineSpec& spec, const v1::StepSpec& step) {
+    static const auto* mapping = new config::ParamMapping{
+        .hidden = {"version", "label"}, .reshape = {{"schema", SchemaOf}}};
+    v1::ValidateRequest req;
+    req.set_dataset(StepDataset(spec, step));
+    req.set_label(spec.label());
+    if (auto s = ParamsToRequest(step, *mapping, &req); !s.ok()) return s;
+    for (const auto& kind : req.fail_on()) {
+      if (auto k = features::AnomalyKindFromName(kind); !k.ok())
+        return BadParam(step, "fail_on", std::string(k.status().message()));
+    }
+    if (req.dataset().empty())
+      return BadParam(step, "dataset", "required (or spec.dataset)");
+    return req;
+  }
+
+  // schema: infer (unset) or {columns: {...}} as a DataSchema.
+  static absl::StatusOr<Value> SchemaOf(const Value& schema) {
+    Value out;
+    if (schema.string_value() == "infer") {
+      out.set_null_value(google::protobuf::NULL_VALUE);
+      return out;
+    }
+    if (schema.kind_case() != Value::kStructValue)
+      return absl::InvalidArgumentError("expected infer or {columns: {...}}");
+    auto parsed = features::SchemaFromStruct(schema.struct_value());
+    if (!parsed.ok())
+      return absl::InvalidArgumentError(parsed.status().message());
+    std::string json;
+    if (auto s = google::protobuf::util::MessageToJsonString(*parsed, &json);
+        !s.ok())
+      return absl::InternalError(s.ToString());
+    if (auto s = google::protobuf::util::JsonStringToMessage(json, &out);
+        !s.ok())
+      return absl::InternalError(s.ToString());
+    return out;
+  }
+
   ChannelProvider channel_;
 };
 
@@ -201,73 +193,40 @@ class PrepareExecutor final : public StepExecutor {
   // The step's parameters as a PrepareRequest (version left to Execute).
   static absl::StatusOr<v1::PrepareRequest> Request(
       const v1::PipelineSpec& spec, const v1::StepSpec& step) {
+    static const auto* mapping = new config::ParamMapping{
+        .hidden = {"version", "label"}, .reshape = {{"fit_on", FitScopeOf}}};
     v1::PrepareRequest req;
     req.set_dataset(StepDataset(spec, step));
     req.set_label(spec.label());
-    for (const auto& [key, v] : step.params().fields()) {
-      if (key == "dataset") continue;
-      if (key == "transforms") {
-        if (v.kind_case() != Value::kListValue)
-          return BadParam(step, key, "expected a list");
-        *req.mutable_transforms() = v.list_value();
-      } else if (key == "entity_key" || key == "event_timestamp") {
-        if (v.kind_case() != Value::kStringValue)
-          return BadParam(step, key, "expected a column name");
-        if (key == "entity_key")
-          req.set_entity_key(v.string_value());
-        else
-          req.set_event_timestamp(v.string_value());
-      } else if (key == "passthrough") {
-        if (v.kind_case() != Value::kListValue)
-          return BadParam(step, key, "expected a list of column names");
-        for (const auto& c : v.list_value().values())
-          req.add_passthrough(c.string_value());
-      } else if (key == "select") {
-        // {method: chi2 | mutual_info, k: N}
-        if (v.kind_case() != Value::kStructValue)
-          return BadParam(step, key, "expected {method: chi2, k: 10}");
-        const auto& f = v.struct_value().fields();
-        auto m = f.find("method"), k = f.find("k");
-        if (m == f.end() || k == f.end())
-          return BadParam(step, key, "needs method and k");
-        req.set_select(m->second.string_value());
-        req.set_select_k(static_cast<int>(k->second.number_value()));
-      } else if (key == "fit_on") {
-        // {rows: [begin, end]} or {split: NAME, part: train}.
-        if (v.kind_case() != Value::kStructValue)
-          return BadParam(step, key,
-                          "expected {rows: [begin, end]} or {split: ..., "
-                          "part: train}");
-        for (const auto& [k2, v2] : v.struct_value().fields()) {
-          if (k2 == "rows") {
-            if (v2.kind_case() != Value::kListValue ||
-                v2.list_value().values_size() != 2)
-              return BadParam(step, "fit_on.rows", "expected [begin, end]");
-            req.mutable_fit_on()->set_row_begin(
-                static_cast<int64_t>(v2.list_value().values(0).number_value()));
-            req.mutable_fit_on()->set_row_end(
-                static_cast<int64_t>(v2.list_value().values(1).number_value()));
-          } else if (k2 == "split") {
-            req.mutable_fit_on()->set_split(v2.string_value());
-          } else if (k2 == "part") {
-            req.mutable_fit_on()->set_part(v2.string_value());
-          } else {
-            return BadParam(step, StrCat("fit_on.", k2),
-                            "unknown (rows, split, part)");
-          }
-        }
-      } else {
-        return BadParam(step, key,
-                        "unknown parameter for type 'prepare' (known: dataset, "
-                        "transforms, fit_on, entity_key, event_timestamp, "
-                        "passthrough, select)");
-      }
-    }
+    if (auto s = ParamsToRequest(step, *mapping, &req); !s.ok()) return s;
     if (req.dataset().empty())
       return BadParam(step, "dataset", "required (or spec.dataset)");
     if (req.transforms().values().empty())
       return BadParam(step, "transforms", "required");
     return req;
+  }
+
+  // fit_on {rows: [begin, end]} as {row_begin, row_end}; {split, part} as is.
+  static absl::StatusOr<Value> FitScopeOf(const Value& fit_on) {
+    if (fit_on.kind_case() != Value::kStructValue) {
+      return absl::InvalidArgumentError(
+          "expected {rows: [begin, end]} or {split: ..., part: train}");
+    }
+    Value out = fit_on;
+    auto& f = *out.mutable_struct_value()->mutable_fields();
+    auto rows = f.find("rows");
+    if (rows == f.end()) return out;
+    const auto& range = rows->second.list_value().values();
+    if (rows->second.kind_case() != Value::kListValue || range.size() != 2 ||
+        range[0].kind_case() != Value::kNumberValue ||
+        range[1].kind_case() != Value::kNumberValue) {
+      return absl::InvalidArgumentError(".rows: expected [begin, end]");
+    }
+    const Value begin = range[0], end = range[1];
+    f.erase("rows");
+    f["row_begin"] = begin;
+    f["row_end"] = end;
+    return out;
   }
 
   ChannelProvider channel_;

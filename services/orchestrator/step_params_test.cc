@@ -34,7 +34,7 @@ spec:
     - name: features
       type: prepare
       after: [split]
-      fit_on: {split: split, part: train}
+      fit_on: {split: split, part: train}{prepare}
       transforms:
         - {columns: [Income, {assets}], impute: median, scale: standard}
         - columns: [Home, Marital]
@@ -53,6 +53,7 @@ spec:
        gate: {min: {auc: 0.75}, baseline: production}}
     - {name: deploy, type: deploy, after: [evaluate], when: {when},
        alias: production{deploy}}
+{extra}
 )";
 
 class StepParamsTest : public ::testing::Test {
@@ -99,7 +100,8 @@ class StepParamsTest : public ::testing::Test {
         {"metric", "auc"},      {"when", "evaluate.blessed"},
         {"label", "Status"},    {"assets", "Assets"},
         {"validate_only", "1"}, {"dataset", "credit"},
-        {"positive", "bad"}};
+        {"positive", "bad"},    {"prepare", ""},
+        {"extra", ""}};
     for (auto& [k, v] : edits) values[k] = v;
     std::string yaml = kPipeline;
     for (const auto& [k, v] : values) {
@@ -325,6 +327,57 @@ TEST_F(StepParamsTest, APositiveClassThatIsNoLabelValueIsRefusedAtSubmit) {
   // is a dataset that does not exist yet.
   EXPECT_TRUE(Submit({{"label", "Income"}, {"positive", "x"}}).ok());
   EXPECT_TRUE(Submit({{"dataset", "new"}, {"positive", "bd"}}).ok());
+}
+
+TEST_F(StepParamsTest, PrepareAndValidateParametersAreTheirRequestsFields) {
+  // select is PrepareRequest.select, a FeatureSelection.
+  EXPECT_TRUE(
+      Submit({{"prepare", "\n      select: {method: chi2, k: 3}"}}).ok());
+  auto k = Submit({{"prepare", "\n      select: {method: chi2, k: many}"}});
+  EXPECT_THAT(std::string(k.message()),
+              HasSubstr("credit.yaml:16: steps.features.select.k: expected a "
+                        "whole number"));
+  auto method = Submit({{"prepare", "\n      select: {method: chi3, k: 3}"}});
+  EXPECT_THAT(std::string(method.message()),
+              HasSubstr("select.method: 'chi3' is not chi2 or mutual_info"));
+  auto key = Submit({{"prepare", "\n      select: {method: chi2, kk: 3}"}});
+  EXPECT_THAT(std::string(key.message()),
+              HasSubstr("steps.features.select.kk: unknown key (known: "));
+  auto key_kind = Submit({{"prepare", "\n      entity_key: [a]"}});
+  EXPECT_THAT(std::string(key_kind.message()),
+              HasSubstr("credit.yaml:16: steps.features.entity_key: expected"));
+  // fit_on.rows is [begin, end].
+  auto prepare = [&](const std::string& fit_on) {
+    return Submit({{"extra",
+                    "    - {name: prep2, type: prepare, after: [load], "
+                    "transforms: [{columns: [Income], scale: standard}], "
+                    "fit_on: " +
+                        fit_on + "}"}});
+  };
+  EXPECT_TRUE(prepare("{rows: [0, 100]}").ok()) << prepare("{rows: [0, 100]}");
+  EXPECT_THAT(std::string(prepare("{rows: [0]}").message()),
+              HasSubstr("credit.yaml:34: steps.prep2.fit_on.rows: expected "
+                        "[begin, end]"));
+  EXPECT_THAT(std::string(prepare("{rows: [5, 1]}").message()),
+              HasSubstr("rows must satisfy 0 <= row_begin < row_end"));
+  EXPECT_THAT(std::string(prepare("{rowz: [0, 1]}").message()),
+              HasSubstr("steps.prep2.fit_on.rowz: unknown key"));
+  // A validate step: schema, fail_on and nothing else.
+  const std::string validate =
+      "    - {name: check, type: validate, after: [load], ";
+  EXPECT_TRUE(
+      Submit({{"extra", validate + "fail_on: [missing_column]}"}}).ok());
+  EXPECT_TRUE(Submit({{"extra", validate + "schema: infer}"}}).ok());
+  auto kind = Submit({{"extra", validate + "fail_on: [missing_colum]}"}});
+  EXPECT_THAT(std::string(kind.message()),
+              HasSubstr("credit.yaml:34: steps.check.fail_on: 'missing_colum' "
+                        "is not an anomaly kind"));
+  auto unknown = Submit({{"extra", validate + "fail_onn: []}"}});
+  EXPECT_THAT(std::string(unknown.message()),
+              HasSubstr("steps.check.fail_onn: unknown key (known: "));
+  auto schema = Submit({{"extra", validate + "schema: inferred}"}});
+  EXPECT_THAT(std::string(schema.message()),
+              HasSubstr("steps.check.schema: expected infer or {columns:"));
 }
 
 TEST_F(StepParamsTest, ColumnsOfADatasetThatDoesNotExistYetAreNotChecked) {

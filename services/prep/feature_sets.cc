@@ -501,7 +501,7 @@ absl::StatusOr<v1::FeatureSet> Preparer::Prepare(
   AddUnique(&job.carried, request.event_timestamp());
   for (const auto& p : request.passthrough()) AddUnique(&job.carried, p);
   std::vector<std::string> fit_columns = job.inputs;
-  if (!request.select().empty()) AddUnique(&fit_columns, request.label());
+  if (request.has_select()) AddUnique(&fit_columns, request.label());
 
   auto fit_reader = readers_(request.dataset(), request.version(),
                              ReadScope{.columns = fit_columns});
@@ -543,10 +543,10 @@ absl::StatusOr<v1::FittedTransform> Preparer::Fit(
   if (!training.ok()) return training.status();
   auto fitted = features::FitTransform(specs, *training);
   if (!fitted.ok()) return fitted.status();
-  if (!request.select().empty()) {
+  if (request.has_select()) {
     if (auto s = features::SelectFeatures(*training, request.label(),
-                                          request.select(), request.select_k(),
-                                          &*fitted);
+                                          request.select().method(),
+                                          request.select().k(), &*fitted);
         !s.ok())
       return s;
   }
