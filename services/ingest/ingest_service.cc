@@ -137,4 +137,20 @@ grpc::ServerUnaryReactor* IngestService::DeleteDataset(
   return rpc::FinishUnary(context, n.status());
 }
 
+grpc::ServerUnaryReactor* IngestService::RevertDataset(
+    grpc::CallbackServerContext* context,
+    const v1::RevertDatasetRequest* request, v1::Dataset* response) {
+  auto ds = ingestor_->RevertDataset(request->name(), request->version());
+  if (ds.ok()) *response = std::move(*ds);
+  return rpc::FinishUnary(context, ds.status());
+}
+
+grpc::ServerUnaryReactor* IngestService::DeleteBatch(
+    grpc::CallbackServerContext* context, const v1::DeleteBatchRequest* request,
+    v1::Dataset* response) {
+  auto ds = ingestor_->DeleteBatch(request->dataset(), request->batch_id());
+  if (ds.ok()) *response = std::move(*ds);
+  return rpc::FinishUnary(context, ds.status());
+}
+
 }  // namespace mlpipe::ingest

@@ -37,6 +37,12 @@ class IngestService final : public v1::Ingestion::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::DeleteDatasetRequest* request,
       v1::DeleteDatasetResponse* response) override;
+  grpc::ServerUnaryReactor* RevertDataset(
+      grpc::CallbackServerContext* context,
+      const v1::RevertDatasetRequest* request, v1::Dataset* response) override;
+  grpc::ServerUnaryReactor* DeleteBatch(grpc::CallbackServerContext* context,
+                                        const v1::DeleteBatchRequest* request,
+                                        v1::Dataset* response) override;
 
  private:
   Ingestor* const ingestor_;

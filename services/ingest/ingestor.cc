@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 
+#include "clients/dataset_versions.h"
 #include "common/table/typing.h"
 #include "common/util/ids.h"
 #include "google/protobuf/util/time_util.h"
@@ -142,6 +143,7 @@ storage::Options Ingestor::StorageOptions() {
                        {.name = kBlocks, .large_values = true},
                        {.name = kIdempotency},
                        {.name = kPending},
+                       {.name = kRowHashes, .large_values = true},
                        {.name = events::kEventsColumnFamily}};
   return o;
 }
@@ -167,6 +169,7 @@ absl::Status Ingestor::RecoverPendingUploads() {
   for (auto it = store_->Scan(kPending, ""); it->Valid(); it->Next()) {
     std::string id(it->key());
     wb.DeleteRange(kBlocks, id, storage::PrefixEnd(id));
+    wb.Delete(kRowHashes, id);
     wb.Delete(kPending, id);
   }
   if (wb.empty()) return absl::OkStatus();
@@ -208,8 +211,9 @@ absl::StatusOr<std::unique_ptr<Upload>> Ingestor::BeginUpload(
     }
   }
   return NewUpload(
-      [this](v1::Batch batch, const std::string& key) {
-        return Commit(std::move(batch), key);
+      [this](v1::Batch batch, const v1::IngestHeader& header,
+             bool stored_before) {
+        return Commit(std::move(batch), header, stored_before);
       },
       store_, options_, header, std::move(existing), std::move(replay),
       [this, token] {
@@ -220,67 +224,6 @@ absl::StatusOr<std::unique_ptr<Upload>> Ingestor::BeginUpload(
 void Ingestor::ReleaseKey(const std::string& key) {
   std::lock_guard lock(keys_mu_);
   keys_in_flight_.erase(key);
-}
-
-absl::StatusOr<v1::IngestResponse> Ingestor::Commit(
-    v1::Batch batch, const std::string& idem_key) {
-  std::lock_guard lock(commit_mu_);
-  auto now = TimeUtil::GetCurrentTime();
-  v1::Dataset dataset;
-  auto ds = GetProto<v1::Dataset>(store_, kDatasets, batch.dataset());
-  if (ds.ok()) {
-    dataset = std::move(*ds);
-    if (auto s = CheckCompatible(dataset, batch.schema()); !s.ok()) return s;
-    // Columns that were all missing so far take the batch's type.
-    std::map<std::string, const v1::Field*> got;
-    for (const auto& f : batch.schema().fields()) got[f.name()] = &f;
-    for (auto& f : *dataset.mutable_schema()->mutable_fields()) {
-      if (f.type() == v1::COLUMN_TYPE_UNSPECIFIED) {
-        f.set_type(got[f.name()]->type());
-        f.set_timestamp_format(got[f.name()]->timestamp_format());
-      }
-    }
-  } else if (ds.status().code() == absl::StatusCode::kNotFound) {
-    dataset.set_name(batch.dataset());
-    *dataset.mutable_schema() = batch.schema();
-    *dataset.mutable_created_at() = now;
-  } else {
-    return ds.status();
-  }
-  int64_t version =
-      dataset.versions_size() == 0
-          ? 1
-          : dataset.versions(dataset.versions_size() - 1).version() + 1;
-  batch.set_version(version);
-  *batch.mutable_created_at() = now;
-  dataset.set_row_count(dataset.row_count() + batch.row_count());
-  *dataset.mutable_updated_at() = now;
-  auto* v = dataset.add_versions();
-  v->set_version(version);
-  v->set_batch_id(batch.id());
-  v->set_row_count(dataset.row_count());
-  *v->mutable_created_at() = now;
-
-  storage::WriteBatch wb;
-  wb.Put(kBatches, batch.id(), batch.SerializeAsString());
-  wb.Put(kDatasets, dataset.name(), dataset.SerializeAsString());
-  if (!idem_key.empty()) {
-    wb.Put(kIdempotency, IdempotencyKey(batch.dataset(), idem_key), batch.id());
-  }
-  wb.Delete(kPending, batch.id());
-  auto event = events::EventLog::Make(
-      "dataset.ingested", {{"dataset", dataset.name()},
-                           {"batch_id", batch.id()},
-                           {"version", std::to_string(version)},
-                           {"rows", std::to_string(batch.row_count())}});
-  if (auto s =
-          events_->Commit(std::move(wb), {std::move(event)}, {.sync = true});
-      !s.ok()) {
-    return s;
-  }
-  v1::IngestResponse r;
-  *r.mutable_batch() = std::move(batch);
-  return r;
 }
 
 absl::StatusOr<v1::IngestResponse> Ingestor::IngestFile(
@@ -369,8 +312,9 @@ absl::StatusOr<std::vector<v1::Dataset>> Ingestor::ListDatasets() const {
 absl::StatusOr<std::vector<v1::Batch>> Ingestor::ListBatches(
     const v1::Dataset& dataset) const {
   std::vector<v1::Batch> out;
-  for (const auto& v : dataset.versions()) {
-    auto b = GetBatch(v.batch_id());
+  for (const auto& id : AllBatches(dataset)) {
+    auto b = GetBatch(id);
+    if (absl::IsNotFound(b.status())) continue;  // Deleted (DeleteBatch).
     if (!b.ok()) return b.status();
     out.push_back(std::move(*b));
   }
@@ -390,10 +334,8 @@ absl::StatusOr<int64_t> Ingestor::DeleteDataset(const std::string& name) {
   auto ds = GetDataset(name);
   if (!ds.ok()) return ds.status();
   storage::WriteBatch wb;
-  for (const auto& v : ds->versions()) {
-    wb.Delete(kBatches, v.batch_id());
-    wb.DeleteRange(kBlocks, v.batch_id(), storage::PrefixEnd(v.batch_id()));
-  }
+  const std::vector<std::string> batches = AllBatches(*ds);
+  for (const auto& id : batches) DeleteBatchData(id, &wb);
   std::string prefix = IdempotencyKey(name, "");
   for (auto it = store_->Scan(kIdempotency, prefix); it->Valid(); it->Next()) {
     wb.Delete(kIdempotency, it->key());
@@ -401,13 +343,13 @@ absl::StatusOr<int64_t> Ingestor::DeleteDataset(const std::string& name) {
   wb.Delete(kDatasets, name);
   auto event = events::EventLog::Make(
       "dataset.deleted",
-      {{"dataset", name}, {"batches", std::to_string(ds->versions_size())}});
+      {{"dataset", name}, {"batches", std::to_string(batches.size())}});
   if (auto s =
           events_->Commit(std::move(wb), {std::move(event)}, {.sync = true});
       !s.ok()) {
     return s;
   }
-  return ds->versions_size();
+  return static_cast<int64_t>(batches.size());
 }
 
 size_t Ingestor::TEST_UploadsInProgress() const {
@@ -432,13 +374,23 @@ absl::StatusOr<std::unique_ptr<FrameReader>> Ingestor::Read(
       batches.push_back(std::move(*b));
     }
   } else {
-    auto all = ListBatches(*ds);
-    if (!all.ok()) return all.status();
-    for (auto& b : *all) {
-      if (request.up_to_version() == 0 ||
-          b.version() <= request.up_to_version()) {
-        batches.push_back(std::move(b));
-      }
+    const v1::DatasetVersion* v = FindVersion(*ds, request.up_to_version());
+    if (v == nullptr && !ds->versions().empty()) {
+      return absl::NotFoundError(StrCat("dataset '", ds->name(),
+                                        "' has no version ",
+                                        request.up_to_version()));
+    }
+    if (v != nullptr && !v->deleted_batch().empty()) {
+      return absl::FailedPreconditionError(
+          StrCat("dataset '", ds->name(), "' version ", v->version(),
+                 " can no longer be read: its batch ", v->deleted_batch(),
+                 " was deleted"));
+    }
+    for (const auto& id :
+         v == nullptr ? std::vector<std::string>{} : VersionBatches(*ds, *v)) {
+      auto b = GetBatch(id);
+      if (!b.ok()) return b.status();
+      batches.push_back(*std::move(b));
     }
   }
   std::vector<v1::Field> fields;

@@ -5,8 +5,12 @@
 //   datasets     name                      -> v1::Dataset
 //   batches      batch id                  -> v1::Batch
 //   blocks       batch id|block u32|col u32 -> v1::Column (one column of a
-//   block) idempotency  dataset \0 key            -> batch id pending batch id
-//   -> dataset (uploads in progress) events       the outbox (common/events)
+//                                              block)
+//   row_hashes   batch id                  -> the batch's row hashes, sorted
+//                                              (row_hashes.h)
+//   idempotency  dataset \0 key            -> batch id
+//   pending      batch id                  -> dataset (uploads in progress)
+//   events                                 the outbox (common/events)
 // A batch becomes visible in one synced write that adds its batch record, the
 // dataset's new version, its idempotency key and its event; blocks written
 // before that are invisible, and blocks of uploads that never committed are
@@ -74,13 +78,23 @@ class Ingestor {
 
   absl::StatusOr<v1::Dataset> GetDataset(const std::string& name) const;
   absl::StatusOr<std::vector<v1::Dataset>> ListDatasets() const;
-  // The batches of a dataset in version order.
+  // Every batch of a dataset (of any version), in the order they came.
   absl::StatusOr<std::vector<v1::Batch>> ListBatches(
       const v1::Dataset& dataset) const;
   absl::StatusOr<v1::Batch> GetBatch(const std::string& id) const;
   // Deletes the dataset, its batches, blocks and idempotency keys in one
   // write, and emits dataset.deleted. Returns the number of batches deleted.
   absl::StatusOr<int64_t> DeleteDataset(const std::string& name);
+
+  // A new version made of version `version`'s batches (undoing the changes
+  // since). NOT_FOUND for no such version; FAILED_PRECONDITION when one of
+  // its batches was deleted.
+  absl::StatusOr<v1::Dataset> RevertDataset(const std::string& name,
+                                            int64_t version);
+  // A new version without batch `batch_id`, whose rows are deleted;
+  // versions that contained it can no longer be read.
+  absl::StatusOr<v1::Dataset> DeleteBatch(const std::string& dataset,
+                                          const std::string& batch_id);
 
   // Test hook: uploads begun and not yet committed or aborted.
   size_t TEST_UploadsInProgress() const;
@@ -95,9 +109,25 @@ class Ingestor {
            events::EventLog* events)
       : options_(std::move(options)), store_(store), events_(events) {}
   absl::Status RecoverPendingUploads();
-  // Commits a finished upload: see the file comment.
+  // Commits a finished upload as a new version (see the file comment and
+  // v1::IngestMode); `stored_before`: a retried upload's earlier batch.
   absl::StatusOr<v1::IngestResponse> Commit(v1::Batch batch,
-                                            const std::string& idem_key);
+                                            const v1::IngestHeader& header,
+                                            bool stored_before);
+  // The dataset `batch` goes into (new, or stored and checked against it).
+  absl::StatusOr<v1::Dataset> DatasetFor(const v1::Batch& batch) const;
+  // Adds a version made of `batches` (`made_by`: the batch an upload
+  // stored, if any) to `dataset` and commits it with `wb` and its event.
+  absl::StatusOr<v1::DatasetVersion> AddVersion(
+      v1::Dataset& dataset, const std::vector<v1::Batch>& batches,
+      const std::string& made_by, const std::string& change,
+      storage::WriteBatch wb);
+  // Rows of `batches` identical to an earlier row of them.
+  absl::StatusOr<int64_t> DuplicateRows(
+      const std::vector<v1::Batch>& batches) const;
+  absl::StatusOr<std::vector<v1::Batch>> GetBatches(
+      const std::vector<std::string>& ids) const;
+  void DeleteBatchData(const std::string& id, storage::WriteBatch* wb) const;
   void ReleaseKey(const std::string& key);
 
   const IngestorOptions options_;

@@ -25,6 +25,7 @@ inline constexpr char kBatches[] = "batches";
 inline constexpr char kBlocks[] = "blocks";
 inline constexpr char kIdempotency[] = "idempotency";
 inline constexpr char kPending[] = "pending";
+inline constexpr char kRowHashes[] = "row_hashes";
 
 inline double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -76,10 +77,11 @@ absl::StatusOr<Msg> GetProto(const storage::Store* store, std::string_view cf,
 absl::Status CheckCompatible(const v1::Dataset& dataset,
                              const v1::Schema& batch);
 
-// Stores a finished upload's batch (Ingestor::Commit); the second argument
-// is the upload's idempotency key.
+// Stores a finished upload's batch as a new dataset version
+// (Ingestor::Commit). `stored_before`: the batch is an earlier upload's that
+// the same idempotency key named (nothing new was stored).
 using CommitFn = std::function<absl::StatusOr<v1::IngestResponse>(
-    v1::Batch, const std::string&)>;
+    v1::Batch, const v1::IngestHeader&, bool stored_before)>;
 
 // An upload of `header`'s rows into `existing` (nullopt: a new dataset).
 // `replay_batch`: the batch an earlier upload with the same key stored;

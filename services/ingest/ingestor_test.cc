@@ -37,10 +37,12 @@ class IngestorTest : public ::testing::Test {
                                             const std::string& data,
                                             const std::string& key = "",
                                             v1::DataFormat format = v1::CSV,
-                                            size_t piece = 7) {
+                                            size_t piece = 7,
+                                            v1::IngestMode mode = v1::APPEND) {
     v1::IngestHeader h;
     h.set_dataset(dataset);
     h.set_format(format);
+    h.set_mode(mode);
     h.set_idempotency_key(key);
     auto upload = ingestor_->BeginUpload(h);
     if (!upload.ok()) return upload.status();
@@ -87,6 +89,19 @@ class IngestorTest : public ::testing::Test {
     return rows;
   }
 
+  absl::StatusOr<v1::IngestResponse> Replace(const std::string& data,
+                                             const std::string& key = "") {
+    return Ingest("sales", data, key, v1::CSV, 7, v1::REPLACE);
+  }
+
+  // Rows of version `version` of "sales".
+  size_t RowsOf(int64_t version) {
+    v1::ReadBatchesRequest req;
+    req.set_dataset("sales");
+    req.set_up_to_version(version);
+    return ReadAll(req).size();
+  }
+
   int CountKeys(const std::string& cf) {
     int n = 0;
     for (auto it = store_->Scan(cf, ""); it->Valid(); it->Next()) ++n;
@@ -131,6 +146,121 @@ TEST_F(IngestorTest, CsvBatchIsTypedStoredAndReadBack) {
   EXPECT_EQ(rows[3][3], "<NA>");
   EXPECT_EQ(rows[4][0], std::to_string(5.0));
   EXPECT_EQ(CountKeys("pending"), 0);
+}
+
+const char kEdited[] =
+    "id,amount,city,when\n"
+    "1,10.5,Paris,2024-01-01\n"
+    "2,3,Rome,2024-01-02\n"
+    "6,1,Oslo,2024-01-06\n";
+
+TEST_F(IngestorTest, ReplaceMakesAVersionOfTheFileAlone) {
+  auto first = Replace(kCsv);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->version().version(), 1);
+  EXPECT_EQ(first->version().change(), "replace");
+  auto edited = Replace(kEdited);
+  ASSERT_TRUE(edited.ok()) << edited.status();
+  EXPECT_EQ(edited->version().version(), 2);
+  EXPECT_EQ(edited->version().row_count(), 3);  // Not 5 + 3.
+  EXPECT_EQ(RowsOf(2), 3u);
+  EXPECT_EQ(RowsOf(1), 5u);  // Earlier versions read as they were.
+  EXPECT_EQ(ingestor_->GetDataset("sales")->row_count(), 3);
+  // The same content again: no new version, nothing stored twice.
+  const int blocks = CountKeys("blocks");
+  auto again = Replace(kEdited);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->deduplicated());
+  EXPECT_EQ(again->version().version(), 2);
+  EXPECT_EQ(again->batch().id(), edited->batch().id());
+  EXPECT_EQ(CountKeys("blocks"), blocks);
+  EXPECT_EQ(CountKeys("batches"), 2);
+  EXPECT_EQ(ingestor_->GetDataset("sales")->versions_size(), 2);
+}
+
+TEST_F(IngestorTest, ReplaceWithAnEarlierFilesKeyMakesAVersionOfItsBatch) {
+  auto a = Replace(kCsv, "file-a");
+  auto b = Replace(kEdited, "file-b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto back = Replace(kCsv, "file-a");  // The user restores the first file.
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->batch().id(), a->batch().id());
+  EXPECT_EQ(back->version().version(), 3);
+  EXPECT_EQ(RowsOf(3), 5u);
+  EXPECT_EQ(CountKeys("batches"), 2);
+  // Unchanged since: no version.
+  auto same = Replace(kCsv, "file-a");
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->version().version(), 3);
+}
+
+TEST_F(IngestorTest, AppendCountsRowsTheDatasetHasAlready) {
+  ASSERT_TRUE(Ingest("sales", kCsv).ok());
+  auto twice = Ingest("sales", kCsv);  // The whole file again.
+  ASSERT_TRUE(twice.ok()) << twice.status();
+  EXPECT_EQ(twice->duplicates(), 5);
+  EXPECT_EQ(twice->version().duplicate_rows(), 5);
+  EXPECT_EQ(twice->version().row_count(), 10);
+  EXPECT_EQ(twice->version().change(), "append");
+  auto edited = Ingest("sales", kEdited);  // Shares one row with kCsv.
+  ASSERT_TRUE(edited.ok());
+  EXPECT_EQ(edited->duplicates(), 1);
+  EXPECT_EQ(edited->version().duplicate_rows(), 6);
+  // A row repeated within one upload counts too; column order does not.
+  auto inner = Ingest("other", "a,b\n1,x\n1,x\n2,y\n");
+  ASSERT_TRUE(inner.ok());
+  EXPECT_EQ(inner->batch().duplicate_rows(), 1);
+  auto swapped = Ingest("other", "b,a\nx,1\n");
+  ASSERT_TRUE(swapped.ok()) << swapped.status();
+  EXPECT_EQ(swapped->duplicates(), 1);
+}
+
+TEST_F(IngestorTest, RevertMakesAVersionOfAnEarlierOnesBatches) {
+  ASSERT_TRUE(Ingest("sales", kCsv).ok());
+  ASSERT_TRUE(Ingest("sales", kEdited).ok());  // The bad upload.
+  auto ds = ingestor_->RevertDataset("sales", 1);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  ASSERT_EQ(ds->versions_size(), 3);
+  EXPECT_EQ(ds->versions(2).change(), "revert to v1");
+  EXPECT_EQ(ds->versions(2).row_count(), 5);
+  EXPECT_EQ(RowsOf(3), 5u);
+  EXPECT_EQ(RowsOf(2), 8u);  // Kept: a revert deletes nothing.
+  EXPECT_EQ(ingestor_->RevertDataset("sales", 9).status().code(),
+            absl::StatusCode::kNotFound);
+  // Appending after a revert builds on the reverted version.
+  auto next = Ingest("sales", kEdited);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->version().row_count(), 8);
+}
+
+TEST_F(IngestorTest, DeletingABatchMakesAVersionWithoutIt) {
+  auto a = Ingest("sales", kCsv);
+  auto b = Ingest("sales", kEdited, "bad-upload");
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto ds = ingestor_->DeleteBatch("sales", b->batch().id());
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  ASSERT_EQ(ds->versions_size(), 3);
+  EXPECT_EQ(ds->versions(2).row_count(), 5);
+  EXPECT_EQ(RowsOf(3), 5u);
+  EXPECT_EQ(RowsOf(1), 5u);
+  v1::ReadBatchesRequest v2;
+  v2.set_dataset("sales");
+  v2.set_up_to_version(2);
+  auto gone = ingestor_->Read(v2);
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(gone.status().message()),
+              HasSubstr("version 2 can no longer be read"));
+  EXPECT_EQ(CountKeys("batches"), 1);
+  EXPECT_TRUE(ingestor_->ListBatches(*ds).ok());
+  // The deleted upload's key no longer names it: the same upload is new.
+  auto retried = Ingest("sales", kEdited, "bad-upload");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_FALSE(retried->deduplicated());
+  EXPECT_EQ(ingestor_->DeleteBatch("sales", "b-nope").status().code(),
+            absl::StatusCode::kNotFound);
+  // Everything survives a restart.
+  Reopen();
+  EXPECT_EQ(RowsOf(4), 8u);
 }
 
 TEST_F(IngestorTest, RetriedUploadWithSameKeyReturnsTheFirstBatch) {

@@ -1,5 +1,6 @@
 // An upload: rows parsed on the caller's thread, typed, encoded and stored
 // as blocks on the upload's own thread, committed as one batch.
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -14,6 +15,7 @@
 #include "common/util/sha256.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/ingest/ingestor_internal.h"
+#include "services/ingest/row_hashes.h"
 
 namespace mlpipe::ingest {
 namespace {
@@ -155,7 +157,8 @@ class UploadImpl final : public Upload {
     t->set_parse_seconds(Seconds(parse_time_));
     t->set_store_seconds(Seconds(store_time_));
     auto commit_start = Clock::now();
-    auto result = commit_(std::move(batch), header_.idempotency_key());
+    if (auto st = StoreRowHashes(&batch); !st.ok()) return Fail(st);
+    auto result = commit_(std::move(batch), header_, /*stored_before=*/false);
     if (!result.ok()) return Fail(result.status());
     done_ = true;
     double commit = Seconds(Clock::now() - commit_start);
@@ -181,10 +184,32 @@ class UploadImpl final : public Upload {
           "header.idempotency_key: '", header_.idempotency_key(),
           "' was used for different content (batch ", replay_batch_, ")"));
     }
-    v1::IngestResponse r;
-    *r.mutable_batch() = std::move(*batch);
-    r.set_deduplicated(true);
-    return r;
+    return commit_(*std::move(batch), header_, /*stored_before=*/true);
+  }
+
+  // The batch's row hashes, sorted (each block's were sorted as it was
+  // stored: merged here), stored beside its blocks.
+  absl::Status StoreRowHashes(v1::Batch* batch) {
+    size_t width = 1;
+    for (; width < hash_runs_.size(); width *= 2) {
+      for (size_t i = 0; i + width < hash_runs_.size(); i += 2 * width) {
+        const size_t end = std::min(i + 2 * width, hash_runs_.size());
+        std::inplace_merge(row_hashes_.begin() + hash_runs_[i],
+                           row_hashes_.begin() + hash_runs_[i + width],
+                           end == hash_runs_.size()
+                               ? row_hashes_.end()
+                               : row_hashes_.begin() + hash_runs_[end]);
+      }
+    }
+    batch->set_duplicate_rows(CountRepeats(row_hashes_));
+    return store_->Put(kRowHashes, batch_id_, EncodeRowHashes(row_hashes_));
+  }
+
+  // Adds a stored block's row hashes as a sorted run.
+  void AddHashRun(std::vector<uint64_t>& hashes) {
+    std::sort(hashes.begin(), hashes.end());
+    hash_runs_.push_back(row_hashes_.size());
+    row_hashes_.insert(row_hashes_.end(), hashes.begin(), hashes.end());
   }
 
   absl::Status Enqueue(Work work) {
@@ -277,11 +302,14 @@ class UploadImpl final : public Upload {
       if (auto s = CheckColumns(rows.names()); !s.ok()) return s;
     }
     storage::WriteBatch wb;
+    std::vector<uint64_t> hashes(rows.num_rows(), 0);
     for (size_t c = 0; c < rows.num_columns(); ++c) {
       auto col = typer_.Type(rows, c);
       if (!col.ok()) return col.status();
+      AddToRowHashes(*col, &hashes);
       AddColumn(std::move(*col), &wb);
     }
+    AddHashRun(hashes);
     return WriteBlock(rows.num_rows(), wb);
   }
 
@@ -290,11 +318,14 @@ class UploadImpl final : public Upload {
     for (const auto& c : t.columns) names.push_back(c.name);
     if (auto s = CheckColumns(names); !s.ok()) return s;
     storage::WriteBatch wb;
+    std::vector<uint64_t> hashes(t.num_rows, 0);
     for (auto& c : t.columns) {
       ColumnIndex(c.name);
       if (auto s = typer_.Accept(c); !s.ok()) return s;
+      AddToRowHashes(c, &hashes);
       AddColumn(std::move(c), &wb);
     }
+    AddHashRun(hashes);
     return WriteBlock(t.num_rows, wb);
   }
 
@@ -337,6 +368,7 @@ class UploadImpl final : public Upload {
       if (worker_.joinable()) worker_.join();
       storage::WriteBatch wb;
       wb.DeleteRange(kBlocks, batch_id_, storage::PrefixEnd(batch_id_));
+      wb.Delete(kRowHashes, batch_id_);
       wb.Delete(kPending, batch_id_);
       // If this fails the pending marker remains and the next Open cleans up.
       (void)store_->Write(wb);
@@ -351,6 +383,9 @@ class UploadImpl final : public Upload {
   const std::string replay_batch_;  // Set when the key matched a batch.
   std::function<void()> release_;
   std::string batch_id_;
+  // Written by the worker, read by Finish once the worker has ended.
+  std::vector<uint64_t> row_hashes_;  // Sorted runs, one per block.
+  std::vector<size_t> hash_runs_;     // Where each run starts.
   Sha256 hash_;
   int64_t bytes_ = 0;
   int64_t frames_ = 0;

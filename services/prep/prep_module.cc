@@ -1,5 +1,8 @@
 #include "services/prep/prep_module.h"
 
+#include <algorithm>
+
+#include "clients/dataset_versions.h"
 #include "clients/ingest_client.h"
 #include "clients/split_client.h"
 #include "common/table/frame_codec.h"
@@ -28,18 +31,20 @@ class IngestReader final : public DatasetReader {
     read.set_up_to_version(version);
     *read.mutable_columns() = {scope.columns.begin(), scope.columns.end()};
     int64_t rows = resolved->rows;
-    if (scope.after_version > 0) {
-      int64_t before = 0;
-      for (const auto& v : resp.dataset().versions()) {
-        if (v.version() > scope.after_version && v.version() <= version) {
-          read.add_batch_ids(v.batch_id());
-        } else if (v.version() == scope.after_version) {
-          before = v.row_count();
+    const auto* from = ingest::FindVersion(resp.dataset(), scope.after_version);
+    const auto* to = ingest::FindVersion(resp.dataset(), version);
+    if (scope.after_version > 0 && from != nullptr && to != nullptr) {
+      // Only what appends added since; every row after a replace or revert.
+      if (auto added = ingest::AddedBatches(resp.dataset(), *from, *to)) {
+        rows = 0;
+        for (const auto& id : *added) read.add_batch_ids(id);
+        for (const auto& b : resp.batches()) {
+          if (std::find(added->begin(), added->end(), b.id()) != added->end())
+            rows += b.row_count();
         }
+        // Nothing new: an empty read (ReadBatches reads all without ids).
+        if (read.batch_ids().empty()) rows = 0;
       }
-      rows -= before;
-      // Nothing new: an empty read (ReadBatches reads all without ids).
-      if (read.batch_ids().empty()) rows = 0;
     }
     return std::unique_ptr<DatasetReader>(new IngestReader(
         ingest::ReadBatches(channel, std::move(read)), version, rows));
