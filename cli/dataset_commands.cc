@@ -6,7 +6,9 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "clients/dataset_versions.h"
 #include "common/table/csv.h"
 #include "common/table/frame_codec.h"
 #include "common/table/typing.h"
@@ -24,12 +26,18 @@ void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
     return;
   }
   const v1::Batch& b = response.batch();
+  const v1::DatasetVersion& v = response.version();
+  if (!response.new_version()) {
+    std::cout << "unchanged: '" << b.dataset() << "' version " << v.version()
+              << " is this data already (batch " << b.id() << ", "
+              << FormatCount(v.row_count()) << " rows)\n";
+    return;
+  }
   double secs = b.timings().receive_seconds() + b.timings().commit_seconds();
-  std::cout << (response.deduplicated()
-                    ? "already ingested (same idempotency key): "
-                    : "ingested ")
-            << FormatCount(b.row_count()) << " rows into '" << b.dataset()
-            << "' version " << b.version() << " (batch " << b.id() << ", "
+  std::cout << (v.change() == "replace" ? "replaced '" : "appended to '")
+            << b.dataset() << "': version " << v.version() << " has "
+            << FormatCount(v.row_count()) << " rows (batch " << b.id() << ": "
+            << FormatCount(b.row_count()) << " rows, "
             << FormatBytes(b.bytes_received()) << ", "
             << b.schema().fields_size() << " columns";
   if (!response.deduplicated() && secs > 0) {
@@ -37,6 +45,84 @@ void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
               << " rows/s";
   }
   std::cout << ")\n";
+  if (response.duplicates() > 0) {
+    std::cerr << "warning: " << FormatCount(response.duplicates()) << " of "
+              << FormatCount(b.row_count())
+              << " rows were in the dataset already (an append of data "
+                 "uploaded before? --mode replace makes the file the "
+                 "dataset; `mlpipe datasets revert` undoes this upload)\n";
+  }
+}
+
+void PrintDataset(const v1::GetDatasetResponse& resp) {
+  const auto& d = resp.dataset();
+  std::cout << "dataset  " << d.name() << "\nrows     "
+            << FormatCount(d.row_count()) << "\nversions " << d.versions_size()
+            << "\ncreated  " << FormatTime(d.created_at()) << "\nupdated  "
+            << FormatTime(d.updated_at()) << "\n\n";
+  TablePrinter cols({"COLUMN", "TYPE", "FORMAT"});
+  for (const auto& f : d.schema().fields()) {
+    cols.Row({f.name(), std::string(table::ColumnTypeName(f.type())),
+              f.timestamp_format()});
+  }
+  cols.Print();
+  std::cout << "\n";
+  TablePrinter versions(
+      {"VERSION", "ROWS", "DUPLICATES", "BATCHES", "CHANGE", "CREATED"});
+  for (const auto& v : d.versions()) {
+    const auto batches = ingest::VersionBatches(d, v);
+    std::string change = v.change().empty() ? "append" : v.change();
+    if (!v.deleted_batch().empty())
+      change += " (unreadable: " + v.deleted_batch() + " deleted)";
+    versions.Row({std::to_string(v.version()), FormatCount(v.row_count()),
+                  FormatCount(v.duplicate_rows()),
+                  std::to_string(batches.size()), change,
+                  FormatTime(v.created_at())});
+  }
+  versions.Print();
+  std::cout << "\n";
+  TablePrinter batches({"BATCH", "ROWS", "SOURCE", "HASH", "CREATED"});
+  for (const auto& b : resp.batches()) {
+    batches.Row({b.id(), FormatCount(b.row_count()), b.source(),
+                 b.content_hash().substr(0, 19), FormatTime(b.created_at())});
+  }
+  batches.Print();
+}
+
+// `datasets revert NAME --to-version N` and `datasets delete-batch NAME B`.
+int ChangeDataset(const std::string& verb, const std::string& name,
+                  const Args& args, v1::Ingestion::Stub* stub, Context& ctx) {
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(60));
+  v1::Dataset ds;
+  grpc::Status s;
+  if (verb == "revert") {
+    int64_t to = 0;
+    if (!absl::SimpleAtoi(args.Get("to-version"), &to) || to < 1)
+      return UsageError("datasets revert: --to-version N (>= 1) is required");
+    v1::RevertDatasetRequest req;
+    req.set_name(name);
+    req.set_version(to);
+    s = stub->RevertDataset(&call, req, &ds);
+  } else {
+    const auto& pos = args.positional();
+    if (pos.size() < 4)
+      return UsageError("datasets delete-batch: NAME BATCH is required");
+    v1::DeleteBatchRequest req;
+    req.set_dataset(name);
+    req.set_batch_id(pos[3]);
+    s = stub->DeleteBatch(&call, req, &ds);
+  }
+  if (!s.ok()) return Fail(s, ctx);
+  const v1::DatasetVersion& v = ds.versions(ds.versions_size() - 1);
+  if (ctx.json) {
+    std::cout << ToJson(v) << "\n";
+  } else {
+    std::cout << "dataset '" << name << "' version " << v.version() << ": "
+              << v.change() << " (" << FormatCount(v.row_count()) << " rows)\n";
+  }
+  return kOk;
 }
 
 }  // namespace
@@ -77,9 +163,9 @@ grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
 }
 
 int RunIngest(const Args& args, Context& ctx) {
-  if (int rc =
-          CheckFlags(args, {"dataset", "file", "format", "delimiter",
-                            "no-header", "null-values", "idempotency-key"});
+  if (int rc = CheckFlags(
+          args, {"dataset", "file", "format", "delimiter", "no-header",
+                 "null-values", "idempotency-key", "mode"});
       rc != kOk) {
     return rc;
   }
@@ -95,9 +181,13 @@ int RunIngest(const Args& args, Context& ctx) {
   if (format != "csv" && format != "jsonl") {
     return UsageError("ingest: --format must be csv or jsonl");
   }
+  const std::string mode = args.Has("mode") ? args.Get("mode") : "append";
+  if (mode != "append" && mode != "replace")
+    return UsageError("ingest: --mode must be append or replace");
   v1::IngestHeader header;
   header.set_dataset(dataset);
   header.set_format(format == "jsonl" ? v1::JSONL : v1::CSV);
+  header.set_mode(mode == "replace" ? v1::REPLACE : v1::APPEND);
   header.set_delimiter(args.Get("delimiter"));
   header.set_no_header(args.Has("no-header"));
   header.set_idempotency_key(args.Get("idempotency-key"));
@@ -125,7 +215,7 @@ int RunIngest(const Args& args, Context& ctx) {
 }
 
 int RunDatasets(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
+  if (int rc = CheckFlags(args, {"to-version"}); rc != kOk) return rc;
   const auto& pos = args.positional();
   std::string verb = pos.size() > 1 ? pos[1] : "list";
   auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
@@ -163,30 +253,11 @@ int RunDatasets(const Args& args, Context& ctx) {
       std::cout << ToJson(resp) << "\n";
       return kOk;
     }
-    const auto& d = resp.dataset();
-    std::cout << "dataset  " << d.name() << "\nrows     "
-              << FormatCount(d.row_count()) << "\nversions "
-              << d.versions_size() << "\ncreated  "
-              << FormatTime(d.created_at()) << "\nupdated  "
-              << FormatTime(d.updated_at()) << "\n\n";
-    TablePrinter cols({"COLUMN", "TYPE", "FORMAT"});
-    for (const auto& f : d.schema().fields()) {
-      cols.Row({f.name(), std::string(table::ColumnTypeName(f.type())),
-                f.timestamp_format()});
-    }
-    cols.Print();
-    std::cout << "\n";
-    TablePrinter versions(
-        {"VERSION", "BATCH", "ROWS", "SOURCE", "HASH", "CREATED"});
-    for (const auto& b : resp.batches()) {
-      versions.Row({std::to_string(b.version()), b.id(),
-                    FormatCount(b.row_count()), b.source(),
-                    b.content_hash().substr(0, 19),
-                    FormatTime(b.created_at())});
-    }
-    versions.Print();
+    PrintDataset(resp);
     return kOk;
   }
+  if (verb == "revert" || verb == "delete-batch")
+    return ChangeDataset(verb, name, args, stub.get(), ctx);
   if (verb == "delete") {
     v1::DeleteDatasetRequest req;
     req.set_name(name);
@@ -202,7 +273,7 @@ int RunDatasets(const Args& args, Context& ctx) {
     return kOk;
   }
   return UsageError("datasets: unknown command '" + verb +
-                    "' (list, show, delete)");
+                    "' (list, show, revert, delete-batch, delete)");
 }
 
 int RunExport(const Args& args, Context& ctx) {

@@ -20,11 +20,17 @@ constexpr char kHelp[] = R"(mlpipe - production ML pipelines
 usage: mlpipe [--server HOST:PORT] [--output table|json] COMMAND ...
 
 commands:
-  ingest --dataset NAME --file PATH   upload a CSV or JSON-lines file as a new batch
-         [--format csv|jsonl] [--delimiter C] [--no-header]
-         [--null-values NA,null] [--idempotency-key KEY]
+  ingest --dataset NAME --file PATH   upload a CSV or JSON-lines file as a new batch: a
+         [--mode append|replace]      new version of the dataset's rows plus the file's
+         [--format csv|jsonl]         (append, the default; rows it had already are
+         [--delimiter C] [--no-header] counted as duplicates) or of the file alone
+         [--null-values NA,null] [--idempotency-key KEY]            (replace)
   datasets list                       datasets with versions, rows, columns
-  datasets show NAME                  schema and versions (batches) of a dataset
+  datasets show NAME                  schema, versions and batches of a dataset
+  datasets revert NAME --to-version N a new version with version N's rows (undoes the
+                                      uploads since; deletes nothing)
+  datasets delete-batch NAME BATCH    a new version without that batch, whose rows are
+                                      deleted (versions that held it become unreadable)
   datasets delete NAME                delete a dataset and all its batches
   stats DATASET [--version N]         per-column statistics (missing, distinct, mean,
         [--columns a,b]               quantiles, top values); ~ marks estimates

@@ -149,13 +149,21 @@ int UploadInputs(const std::string& pipeline_path, v1::PipelineSpec* spec,
     grpc::Status s = UploadFile(file.string(), *header, stub.get(), &resp);
     if (!s.ok()) return Fail(s, ctx);
     if (!ctx.json) {
-      std::cout << (resp.deduplicated() ? "unchanged " : "uploaded ")
+      std::cout << (!resp.new_version()   ? "unchanged "
+                    : resp.deduplicated() ? "restored "
+                                          : "uploaded ")
                 << file.filename().string() << " -> dataset '" << dataset
-                << "' version " << resp.batch().version() << " ("
-                << FormatCount(resp.batch().row_count()) << " rows)\n";
+                << "' version " << resp.version().version() << " ("
+                << FormatCount(resp.version().row_count()) << " rows)";
+      if (resp.duplicates() > 0)
+        std::cout << "; warning: " << FormatCount(resp.duplicates())
+                  << " rows were in the dataset already";
+      std::cout << "\n";
     }
     fields.erase("file");
     fields["batch"].set_string_value(resp.batch().id());
+    fields["dataset_version"].set_number_value(
+        static_cast<double>(resp.version().version()));
     fields["uploaded_from"].set_string_value(file.filename().string());
   }
   return kOk;

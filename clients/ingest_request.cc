@@ -12,7 +12,8 @@ absl::StatusOr<v1::IngestHeader> IngestHeaderFromParams(
   static const auto* mapping =
       new config::ParamMapping{.own = {{"file", K::kStringValue},
                                        {"batch", K::kStringValue},
-                                       {"uploaded_from", K::kStringValue}},
+                                       {"uploaded_from", K::kStringValue},
+                                       {"dataset_version", K::kNumberValue}},
                                .hidden = {"idempotency_key", "source"}};
   v1::IngestHeader header;
   header.set_dataset(default_dataset);
@@ -21,6 +22,11 @@ absl::StatusOr<v1::IngestHeader> IngestHeaderFromParams(
     return s;
   if (header.format() == v1::DATA_FORMAT_UNSPECIFIED)
     header.set_format(v1::CSV);
+  // A pipeline's file is the data set: editing it makes a new version of
+  // its content alone, not the old rows plus the new ones.
+  if (header.mode() == v1::INGEST_MODE_UNSPECIFIED)
+    header.set_mode(params.fields().contains("file") ? v1::REPLACE
+                                                     : v1::APPEND);
   return header;
 }
 

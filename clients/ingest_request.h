@@ -14,8 +14,10 @@ namespace mlpipe::ingest {
 
 // `params` (an `ingest` step's) as an upload header: every IngestHeader
 // field under its proto name (format in any case: csv, jsonl), besides the
-// step's own file / batch / uploaded_from; the dataset defaults to
-// `default_dataset`. The idempotency key and source are the caller's.
+// step's own file / batch / uploaded_from / dataset_version; the dataset
+// defaults to `default_dataset`, the mode to REPLACE for a `file:` (the
+// file is the data set) and APPEND otherwise. The idempotency key and
+// source are the caller's.
 // INVALID_ARGUMENT naming "<path>.<key>".
 absl::StatusOr<v1::IngestHeader> IngestHeaderFromParams(
     const google::protobuf::Struct& params, const std::string& default_dataset,

@@ -15,8 +15,8 @@ absl::Status CheckPrepareRequest(const v1::PrepareRequest& req) {
   if (req.has_select()) {
     const auto& method = req.select().method();
     if (method != "chi2" && method != "mutual_info")
-      return absl::InvalidArgumentError(StrCat(
-          "select.method: '", method, "' is not chi2 or mutual_info"));
+      return absl::InvalidArgumentError(
+          StrCat("select.method: '", method, "' is not chi2 or mutual_info"));
     if (req.select().k() < 1)
       return absl::InvalidArgumentError("select.k: must be >= 1");
     if (req.label().empty())

@@ -141,7 +141,7 @@ absl::Status CheckSplitSpec(const v1::SplitSpec& spec) {
 const std::vector<std::string>& WarningCodes() {
   static const auto* codes = new std::vector<std::string>{
       "empty_part", "small_part", "missing_class", "label_shift",
-      "group_leak", "uneven",     "unassigned"};
+      "group_leak", "uneven",     "unassigned",    "duplicate_rows"};
   return *codes;
 }
 

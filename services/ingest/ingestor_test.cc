@@ -163,6 +163,7 @@ TEST_F(IngestorTest, ReplaceMakesAVersionOfTheFileAlone) {
   ASSERT_TRUE(edited.ok()) << edited.status();
   EXPECT_EQ(edited->version().version(), 2);
   EXPECT_EQ(edited->version().row_count(), 3);  // Not 5 + 3.
+  EXPECT_TRUE(edited->new_version());
   EXPECT_EQ(RowsOf(2), 3u);
   EXPECT_EQ(RowsOf(1), 5u);  // Earlier versions read as they were.
   EXPECT_EQ(ingestor_->GetDataset("sales")->row_count(), 3);
@@ -171,6 +172,7 @@ TEST_F(IngestorTest, ReplaceMakesAVersionOfTheFileAlone) {
   auto again = Replace(kEdited);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->deduplicated());
+  EXPECT_FALSE(again->new_version());
   EXPECT_EQ(again->version().version(), 2);
   EXPECT_EQ(again->batch().id(), edited->batch().id());
   EXPECT_EQ(CountKeys("blocks"), blocks);
@@ -185,6 +187,7 @@ TEST_F(IngestorTest, ReplaceWithAnEarlierFilesKeyMakesAVersionOfItsBatch) {
   auto back = Replace(kCsv, "file-a");  // The user restores the first file.
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->batch().id(), a->batch().id());
+  EXPECT_TRUE(back->new_version());
   EXPECT_EQ(back->version().version(), 3);
   EXPECT_EQ(RowsOf(3), 5u);
   EXPECT_EQ(CountKeys("batches"), 2);
@@ -192,6 +195,7 @@ TEST_F(IngestorTest, ReplaceWithAnEarlierFilesKeyMakesAVersionOfItsBatch) {
   auto same = Replace(kCsv, "file-a");
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(same->version().version(), 3);
+  EXPECT_FALSE(same->new_version());
 }
 
 TEST_F(IngestorTest, AppendCountsRowsTheDatasetHasAlready) {
@@ -213,6 +217,20 @@ TEST_F(IngestorTest, AppendCountsRowsTheDatasetHasAlready) {
   auto swapped = Ingest("other", "b,a\nx,1\n");
   ASSERT_TRUE(swapped.ok()) << swapped.status();
   EXPECT_EQ(swapped->duplicates(), 1);
+}
+
+TEST_F(IngestorTest, AnAppendRetriedAfterAReplaceAddsItsBatchAgain) {
+  auto a = Ingest("sales", kCsv, "upload-a");
+  ASSERT_TRUE(Replace(kEdited).ok());
+  auto retried = Ingest("sales", kCsv, "upload-a");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_TRUE(retried->new_version());
+  EXPECT_EQ(retried->batch().id(), a->batch().id());
+  EXPECT_EQ(retried->version().row_count(), 8);
+  auto again = Ingest("sales", kCsv, "upload-a");  // Now in the latest.
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->new_version());
+  EXPECT_EQ(again->version().version(), 3);
 }
 
 TEST_F(IngestorTest, RevertMakesAVersionOfAnEarlierOnesBatches) {

@@ -120,12 +120,11 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Commit(
   std::vector<std::string> before;
   if (latest != nullptr) before = VersionBatches(*dataset, *latest);
   if (stored_before) {  // A retried upload: its batch is stored already.
-    if (!replace) {
-      const v1::DatasetVersion* made = FindVersion(*dataset, batch.version());
-      return Unchanged(std::move(batch), made ? *made : *latest);
-    }
-    if (before == std::vector<std::string>{batch.id()})
-      return Unchanged(std::move(batch), *latest);
+    const bool in_latest = replace
+                               ? before == std::vector<std::string>{batch.id()}
+                               : std::find(before.begin(), before.end(),
+                                           batch.id()) != before.end();
+    if (in_latest) return Unchanged(std::move(batch), *latest);
   }
   storage::WriteBatch wb;
   if (replace && !stored_before && before.size() == 1) {
@@ -159,12 +158,13 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Commit(
     wb.Delete(kPending, batch.id());
   }
   batches.push_back(batch);
-  auto v = AddVersion(*dataset, batches, stored_before ? "" : batch.id(),
+  auto v = AddVersion(*dataset, batches, batch.id(),
                       replace ? "replace" : "append", std::move(wb));
   if (!v.ok()) return v.status();
   v1::IngestResponse r;
   *r.mutable_batch() = std::move(batch);
   r.set_deduplicated(stored_before);
+  r.set_new_version(true);
   // Rows of the batch repeating a row of the previous version.
   if (!replace && latest != nullptr)
     r.set_duplicates(v->duplicate_rows() - *previous -

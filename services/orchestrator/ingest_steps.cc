@@ -60,7 +60,7 @@ class IngestExecutor final : public StepExecutor {
       : channel_(std::move(channel)) {}
   std::string version() const override { return "1"; }
   std::vector<std::string> ResultNames(const v1::StepSpec&) const override {
-    return {"dataset", "version", "rows", "batch_rows"};
+    return {"dataset", "version", "rows", "batch_rows", "duplicates"};
   }
 
   absl::Status Validate(const v1::PipelineSpec& spec,
@@ -115,7 +115,12 @@ class IngestExecutor final : public StepExecutor {
             " belongs to dataset '", b.dataset(), "', not '", dataset, "'"));
       }
       BatchOutput(b, &r);
-      version = b.version();
+      // The version `mlpipe run`'s upload made (a replace may make a version
+      // of an earlier batch), else the one the batch's upload made.
+      auto made = step.params().fields().find("dataset_version");
+      version = made != step.params().fields().end()
+                    ? static_cast<int64_t>(made->second.number_value())
+                    : b.version();
     } else if (std::string file = Param(step, "file"); !file.empty()) {
       v1::IngestFileRequest req;
       auto header = Header(*ctx.spec, step);
@@ -130,7 +135,9 @@ class IngestExecutor final : public StepExecutor {
         return rpc::FromGrpcStatus(s);
       }
       BatchOutput(resp.batch(), &r);
-      version = resp.batch().version();
+      version = resp.version().version();
+      (*r.results.mutable_fields())["duplicates"].set_number_value(
+          static_cast<double>(resp.duplicates()));
     }
     v1::GetDatasetRequest req;
     req.set_name(dataset);

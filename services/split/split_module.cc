@@ -21,6 +21,9 @@ class PeerData final : public clients::PeerReads<SplitData> {
     Version out{.version = v->version, .rows = v->rows};
     for (const auto& c : v->dataset.dataset().schema().fields())
       out.columns.push_back(c.name());
+    for (const auto& made : v->dataset.dataset().versions())
+      if (made.version() == v->version)
+        out.duplicate_rows = made.duplicate_rows();
     return out;
   }
 };

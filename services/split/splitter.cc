@@ -127,10 +127,12 @@ class SplitReader final : public table::FrameReader {
   int64_t emitted_ = 0;
 };
 
-// Fills in what the source decides: dataset version, default label.
+// Fills in what the source decides: dataset version, default label, and how
+// many rows of the dataset version repeat an earlier row.
 absl::Status ResolveSource(SplitData* data, v1::SplitSpec* spec,
                            v1::FeatureSet* fs, int64_t* rows,
-                           std::vector<std::string>* columns) {
+                           std::vector<std::string>* columns,
+                           int64_t* duplicates) {
   if (!spec->feature_set().empty()) {
     auto got = data->GetFeatureSet(spec->feature_set());
     if (!got.ok()) return got.status();
@@ -139,6 +141,9 @@ absl::Status ResolveSource(SplitData* data, v1::SplitSpec* spec,
     *rows = fs->num_rows();
     *columns = FeatureSetColumns(*fs);
     spec->set_version(0);
+    // A dataset deleted since: its duplicates are unknown.
+    auto v = data->GetDatasetVersion(fs->dataset(), fs->version());
+    if (v.ok()) *duplicates = v->duplicate_rows;
     return absl::OkStatus();
   }
   auto v = data->GetDatasetVersion(spec->dataset(), spec->version());
@@ -146,7 +151,22 @@ absl::Status ResolveSource(SplitData* data, v1::SplitSpec* spec,
   spec->set_version(v->version);
   *rows = v->rows;
   *columns = std::move(v->columns);
+  *duplicates = v->duplicate_rows;
   return absl::OkStatus();
+}
+
+// The duplicate_rows warning: repeated rows may fall on both sides of the
+// split, so the test part measures rows the model was trained on.
+void WarnOfDuplicates(int64_t duplicates, v1::Split* split) {
+  if (duplicates <= 0) return;
+  auto* w = split->add_warnings();
+  w->set_code("duplicate_rows");
+  w->set_message(StrCat(
+      duplicates, " of ", split->num_rows(), " rows of ", split->dataset(),
+      "@v", split->version(),
+      " repeat an earlier row: copies may land in both train and test and "
+      "flatter the test metrics (data appended twice? ingest with mode: "
+      "replace, or `mlpipe datasets revert`)"));
 }
 
 // INVALID_ARGUMENT naming the field when the source (its columns `have`)
@@ -392,7 +412,9 @@ absl::StatusOr<v1::Split> Splitter::Create(const v1::SplitSpec& request,
   v1::FeatureSet fs;
   int64_t rows = 0;
   std::vector<std::string> have;  // The source's columns.
-  if (auto s = ResolveSource(data_, &spec, &fs, &rows, &have); !s.ok())
+  int64_t duplicates = 0;
+  if (auto s = ResolveSource(data_, &spec, &fs, &rows, &have, &duplicates);
+      !s.ok())
     return s;
   if (auto s = NormalizeSpec(&spec); !s.ok()) return s;
 
@@ -418,6 +440,7 @@ absl::StatusOr<v1::Split> Splitter::Create(const v1::SplitSpec& request,
   split.set_feature_set(spec.feature_set());
   split.set_chunk_rows(options_.chunk_rows);
   Summarize(spec, *inputs, *assignment, &split);
+  WarnOfDuplicates(duplicates, &split);
   *split.mutable_created_at() = TimeUtil::GetCurrentTime();
 
   storage::WriteBatch batch;

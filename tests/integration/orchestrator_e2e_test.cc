@@ -74,6 +74,63 @@ TEST_F(OrchestratorE2eTest, RunUploadsInputsAndCachedRerunSkipsWork) {
   EXPECT_THAT(list.out, HasSubstr("SUCCEEDED"));
 }
 
+// Editing the pipeline's file and running again makes a version of the
+// edited file alone (not the old rows plus the new), restoring the old file
+// a version of its stored batch; `mode: append` adds and counts repeats.
+TEST_F(OrchestratorE2eTest, ARerunAfterEditingTheFileReplacesTheData) {
+  Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
+  const std::string csv = dir_.path() + "/loans.csv";
+  const std::string first = "id,amount\n1,10\n2,20\n3,30\n4,40\n";
+  WriteFile(csv, first);
+  std::string p =
+      WritePipeline("loans", "    - {name: load, type: ingest, file: " + csv +
+                                 "}\n    - {name: after, type: noop, after: "
+                                 "[load]}\n");
+  auto rows = [&](const std::string& out) {
+    v1::Run run = ParseRun(out);
+    for (const auto& s : run.steps())
+      if (s.name() == "load")
+        return s.results().fields().at("rows").number_value();
+    return -1.0;
+  };
+  auto r = server.Cli({"--output", "json", "run", p, "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(rows(r.out), 4);
+  WriteFile(csv, "id,amount\n1,10\n2,25\n5,50\n");  // Edited.
+  r = server.Cli({"run", p, "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("uploaded loans.csv -> dataset 'credit' "
+                               "version 2 (3 rows)"));
+  WriteFile(csv, first);  // Back to the first file.
+  r = server.Cli({"run", p, "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("restored loans.csv -> dataset 'credit' "
+                               "version 3 (4 rows)"));
+  r = server.Cli({"--output", "json", "run", p, "--watch"});
+  EXPECT_EQ(rows(r.out), 4);
+  EXPECT_THAT(server.Cli({"run", p}).out,
+              HasSubstr("unchanged loans.csv -> dataset 'credit' version 3"));
+  // Appending rows the dataset has counts them as repeats.
+  const std::string more = dir_.path() + "/more.csv";
+  WriteFile(more, first + "6,60\n");
+  std::string append = WritePipeline(
+      "more",
+      "    - {name: load, type: ingest, mode: append, file: " + more + "}\n");
+  r = server.Cli({"run", append, "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("uploaded more.csv -> dataset 'credit' version "
+                               "4 (9 rows); warning: 4 rows were in the "
+                               "dataset already"));
+  auto show = server.Cli({"datasets", "show", "credit"});
+  EXPECT_THAT(show.out,
+              HasSubstr("4        9     4           2        append"));
+  auto revert =
+      server.Cli({"datasets", "revert", "credit", "--to-version", "3"});
+  ASSERT_EQ(revert.exit_code, 0) << revert.err;
+  EXPECT_THAT(revert.out,
+              HasSubstr("dataset 'credit' version 5: revert to v3 (4 rows)"));
+}
+
 TEST_F(OrchestratorE2eTest, FailedAndInvalidPipelinesHaveDistinctExitCodes) {
   Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
   std::string failing =

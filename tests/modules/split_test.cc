@@ -359,6 +359,33 @@ TEST_F(SplitServiceTest, HashSplitOfADatasetIsStableAcrossVersions) {
     }
 }
 
+TEST_F(SplitServiceTest, ASplitOfAVersionWithRepeatedRowsWarns) {
+  Ingest("d", Csv(400));
+  Ingest("d", Csv(400));  // The same file appended again.
+  v1::SplitSpec spec = Stratified("");
+  spec.clear_feature_set();
+  spec.set_dataset("d");
+  spec.set_label("y");
+  auto split = Create(spec);
+  ASSERT_TRUE(split.ok()) << split.status();
+  ASSERT_EQ(split->warnings_size(), 1) << split->DebugString();
+  EXPECT_EQ(split->warnings(0).code(), "duplicate_rows");
+  EXPECT_THAT(split->warnings(0).message(),
+              HasSubstr("400 of 800 rows of d@v2 repeat an earlier row"));
+  // Of a feature set of that version too.
+  auto fs = Prepare("d");
+  ASSERT_TRUE(fs.ok()) << fs.status();
+  auto of_fs = Create(Stratified(fs->id()));
+  ASSERT_TRUE(of_fs.ok()) << of_fs.status();
+  ASSERT_EQ(of_fs->warnings_size(), 1);
+  EXPECT_EQ(of_fs->warnings(0).code(), "duplicate_rows");
+  // Version 1 has none.
+  spec.set_version(1);
+  auto first = Create(spec);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->warnings_size(), 0);
+}
+
 TEST_F(SplitServiceTest, PrepFitsOnTheTrainPartOfADatasetSplit) {
   Ingest("d", Csv(1000));
   v1::SplitSpec spec;
