@@ -456,65 +456,91 @@ bool HigherIsBetter(const std::string& metric) {
          metric == "ndcg";
 }
 
-absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
-                                             const TrainingData& train,
-                                             const std::vector<double>& weights,
-                                             const FitOptions& options) {
+// The training rows as XGBoost reads them: quantized for the hist method.
+absl::StatusOr<std::unique_ptr<DMatrix>> TrainingMatrix(
+    const TreeJob& job, const TrainingData& train,
+    const std::vector<double>& weights, int threads) {
   bool weighted = false;
   for (double w : weights) weighted |= w != 1.0;
-  auto dtrain = job.Param("tree_method") == "hist"
-                    ? DMatrix::MakeQuantile(
-                          train, weighted ? &weights : nullptr, options.threads,
-                          std::stoi(job.Param("max_bin")))
-                    : DMatrix::Make(train, weighted ? &weights : nullptr,
-                                    options.threads);
-  if (!dtrain.ok()) return dtrain.status();
+  return job.Param("tree_method") == "hist"
+             ? DMatrix::MakeQuantile(train, weighted ? &weights : nullptr,
+                                     threads, std::stoi(job.Param("max_bin")))
+             : DMatrix::Make(train, weighted ? &weights : nullptr, threads);
+}
+
+// The eval rows for early stopping; null when the fit does not stop early.
+absl::StatusOr<std::unique_ptr<DMatrix>> EarlyStoppingMatrix(
+    const TreeJob& job, const FitOptions& options) {
   // The eval rows serve early stopping only (trials are scored after).
-  std::unique_ptr<DMatrix> deval;
   if (job.early_stopping_rounds > 0 && options.eval != nullptr &&
       options.eval->rows() > 0) {
-    auto d = DMatrix::Make(*options.eval, nullptr, options.threads);
-    if (!d.ok()) return d.status();
-    deval = std::move(*d);
+    return DMatrix::Make(*options.eval, nullptr, options.threads);
   }
-  // Early stopping scores the eval rows every round: keep their predictions
-  // cached. Otherwise progress reports the training loss, which the
-  // training rows' cache gives for free (as xgb.train without evals).
-  const bool early = job.early_stopping_rounds > 0 && deval != nullptr;
-  std::vector<DMatrixHandle> cache = {(*dtrain)->handle()};
-  if (early) cache.push_back(deval->handle());
-  auto booster = Booster::Make(cache);
+  return std::unique_ptr<DMatrix>();
+}
+
+// A booster caching predictions on `cache`, with the job's parameters set.
+absl::StatusOr<std::unique_ptr<Booster>> ConfiguredBooster(
+    const TreeJob& job, int threads, std::vector<DMatrixHandle> cache) {
+  auto booster = Booster::Make(std::move(cache));
   if (!booster.ok()) return booster.status();
   Booster& b = **booster;
   for (const auto& [k, v] : job.params) {
     if (absl::Status st = b.Set(k, v); !st.ok()) return st;
   }
-  if (absl::Status st = b.Set("nthread", std::to_string(options.threads));
-      !st.ok()) {
+  if (absl::Status st = b.Set("nthread", std::to_string(threads)); !st.ok()) {
     return st;
   }
   if (absl::Status st = b.Set("eval_metric", job.eval_metric); !st.ok())
     return st;
+  return booster;
+}
 
-  int start = 0;
-  double best_score = HigherIsBetter(job.eval_metric) ? -INFINITY : INFINITY;
+// Where a fit stands between rounds: the next round and the best so far.
+struct BoostState {
+  int next_round = 0;
+  double best_score = 0;
   int best_iteration = -1;
-  if (options.resume != nullptr) {
-    const std::string& s = options.resume->state;
-    if (s.size() < 16) return absl::DataLossError("tree checkpoint too short");
-    int64_t it = 0;
-    std::memcpy(&best_score, s.data(), 8);
-    std::memcpy(&it, s.data() + 8, 8);
-    best_iteration = static_cast<int>(it);
-    if (absl::Status st = b.Load(s.substr(16)); !st.ok()) return st;
-    auto rounds = b.Rounds();
-    if (!rounds.ok()) return rounds.status();
-    start = *rounds;
-  }
+};
+
+// Restores `state` and the trees from a checkpoint SaveCheckpoint made.
+absl::Status Resume(const Checkpoint& checkpoint, Booster& b,
+                    BoostState* state) {
+  const std::string& s = checkpoint.state;
+  if (s.size() < 16) return absl::DataLossError("tree checkpoint too short");
+  int64_t it = 0;
+  std::memcpy(&state->best_score, s.data(), 8);
+  std::memcpy(&it, s.data() + 8, 8);
+  state->best_iteration = static_cast<int>(it);
+  if (absl::Status st = b.Load(s.substr(16)); !st.ok()) return st;
+  auto rounds = b.Rounds();
+  if (!rounds.ok()) return rounds.status();
+  state->next_round = *rounds;
+  return absl::OkStatus();
+}
+
+// Hands on_checkpoint the best score, best iteration and trees after `iter`.
+absl::Status SaveCheckpoint(const Booster& b, const BoostState& state, int iter,
+                            const FitOptions& options) {
+  auto ubj = b.Save();
+  if (!ubj.ok()) return ubj.status();
+  std::string bytes(16, '\0');
+  int64_t it = state.best_iteration;
+  std::memcpy(bytes.data(), &state.best_score, 8);
+  std::memcpy(bytes.data() + 8, &it, 8);
+  bytes += *ubj;
+  return options.on_checkpoint({iter + 1, std::move(bytes)});
+}
+
+// Boosts the remaining rounds; stops early on `deval` unless it is null.
+absl::Status Boost(const TreeJob& job, const FitOptions& options, Booster& b,
+                   const DMatrix& dtrain, const DMatrix* deval,
+                   BoostState* state) {
+  const bool early = deval != nullptr;
   const int loss_every = std::clamp((job.rounds / 4 + 9) / 10 * 10, 10, 100);
-  for (int iter = start; iter < job.rounds; ++iter) {
+  for (int iter = state->next_round; iter < job.rounds; ++iter) {
     XGB_RETURN_IF_ERROR(
-        XGBoosterUpdateOneIter(b.handle(), iter, (*dtrain)->handle()), "boost");
+        XGBoosterUpdateOneIter(b.handle(), iter, dtrain.handle()), "boost");
     // Progress every 10 rounds; the training loss (an evaluation pass)
     // only about four times a fit, so watching costs little.
     bool report = (iter + 1) % 10 == 0 || iter == 0 || iter + 1 == job.rounds;
@@ -525,59 +551,70 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
       if (!st.ok()) return st;
     }
     if (early || (measure && options.on_progress)) {
-      DMatrixHandle evals[] = {early ? deval->handle() : (*dtrain)->handle()};
+      DMatrixHandle evals[] = {early ? deval->handle() : dtrain.handle()};
       const char* names[] = {early ? "eval" : "train"};
       const char* out = nullptr;
       XGB_RETURN_IF_ERROR(
           XGBoosterEvalOneIter(b.handle(), iter, evals, names, 1, &out),
           "eval");
       double score = LastMetric(out);
-      bool better = HigherIsBetter(job.eval_metric) ? score > best_score
-                                                    : score < best_score;
+      bool better = HigherIsBetter(job.eval_metric) ? score > state->best_score
+                                                    : score < state->best_score;
       if (early && better) {
-        best_score = score;
-        best_iteration = iter;
+        state->best_score = score;
+        state->best_iteration = iter;
       }
       if (report && options.on_progress) {
         absl::Status st = options.on_progress({iter + 1, job.rounds, score});
         if (!st.ok()) return st;
       }
-      if (early && iter - best_iteration >= job.early_stopping_rounds) break;
+      if (early && iter - state->best_iteration >= job.early_stopping_rounds)
+        break;
     }
     if (options.on_checkpoint && options.checkpoint_every > 0 &&
         (iter + 1) % options.checkpoint_every == 0 && iter + 1 < job.rounds) {
-      auto ubj = b.Save();
-      if (!ubj.ok()) return ubj.status();
-      std::string state(16, '\0');
-      int64_t it = best_iteration;
-      std::memcpy(state.data(), &best_score, 8);
-      std::memcpy(state.data() + 8, &it, 8);
-      state += *ubj;
-      absl::Status st = options.on_checkpoint({iter + 1, std::move(state)});
-      if (!st.ok()) return st;
+      if (absl::Status st = SaveCheckpoint(b, *state, iter, options); !st.ok())
+        return st;
     }
   }
+  return absl::OkStatus();
+}
+
+// Writes the booster's predictions on the training rows, which it has cached.
+absl::Status PredictTrainingRows(const Booster& b, const DMatrix& dtrain,
+                                 std::vector<double>* out) {
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
+  const float* result = nullptr;
+  XGB_RETURN_IF_ERROR(
+      XGBoosterPredictFromDMatrix(
+          b.handle(), dtrain.handle(),
+          "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+          "\"iteration_end\": 0, \"strict_shape\": false}",
+          &shape, &dim, &result),
+      "predict");
+  size_t total = 1;
+  for (bst_ulong i = 0; i < dim; ++i) total *= shape[i];
+  out->assign(result, result + total);
+  return absl::OkStatus();
+}
+
+// The fitted model, from the boosted trees and the best round.
+absl::StatusOr<std::unique_ptr<Model>> FinishedModel(
+    const TreeJob& job, const TrainingData& train, const FitOptions& options,
+    std::unique_ptr<Booster> final_booster, const DMatrix& dtrain,
+    int best_iteration) {
   // With early stopping keep the trees up to the best round.
-  std::unique_ptr<Booster> final_booster = std::move(*booster);
   auto rounds = final_booster->Rounds();
   if (!rounds.ok()) return rounds.status();
   const bool slice = job.early_stopping_rounds > 0 && best_iteration >= 0 &&
                      best_iteration + 1 < *rounds;
   if (options.train_predictions != nullptr && !slice) {
     // The training rows' predictions are cached for the whole model.
-    const bst_ulong* shape = nullptr;
-    bst_ulong dim = 0;
-    const float* result = nullptr;
-    XGB_RETURN_IF_ERROR(
-        XGBoosterPredictFromDMatrix(
-            final_booster->handle(), (*dtrain)->handle(),
-            "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
-            "\"iteration_end\": 0, \"strict_shape\": false}",
-            &shape, &dim, &result),
-        "predict");
-    size_t total = 1;
-    for (bst_ulong i = 0; i < dim; ++i) total *= shape[i];
-    options.train_predictions->assign(result, result + total);
+    if (absl::Status st = PredictTrainingRows(*final_booster, dtrain,
+                                              options.train_predictions);
+        !st.ok())
+      return st;
   }
   if (slice) {
     BoosterHandle out = nullptr;
@@ -598,6 +635,37 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
     return p;
   }());
   return loaded;
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
+                                             const TrainingData& train,
+                                             const std::vector<double>& weights,
+                                             const FitOptions& options) {
+  auto dtrain = TrainingMatrix(job, train, weights, options.threads);
+  if (!dtrain.ok()) return dtrain.status();
+  auto deval = EarlyStoppingMatrix(job, options);
+  if (!deval.ok()) return deval.status();
+  // Early stopping scores the eval rows every round: keep their predictions
+  // cached. Otherwise progress reports the training loss, which the
+  // training rows' cache gives for free (as xgb.train without evals).
+  const bool early = job.early_stopping_rounds > 0 && *deval != nullptr;
+  std::vector<DMatrixHandle> cache = {(*dtrain)->handle()};
+  if (early) cache.push_back((*deval)->handle());
+  auto booster = ConfiguredBooster(job, options.threads, std::move(cache));
+  if (!booster.ok()) return booster.status();
+
+  BoostState state;
+  state.best_score = HigherIsBetter(job.eval_metric) ? -INFINITY : INFINITY;
+  if (options.resume != nullptr) {
+    if (absl::Status st = Resume(*options.resume, **booster, &state); !st.ok())
+      return st;
+  }
+  if (absl::Status st = Boost(job, options, **booster, **dtrain,
+                              early ? deval->get() : nullptr, &state);
+      !st.ok())
+    return st;
+  return FinishedModel(job, train, options, *std::move(booster), **dtrain,
+                       state.best_iteration);
 }
 
 void ObjectiveParams(v1::Task task, int classes, TreeJob* job,
