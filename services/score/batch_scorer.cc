@@ -34,6 +34,43 @@ table::Column NumberColumn(std::string name, std::vector<double> values) {
   return c;
 }
 
+// Predicts the rows of `x` in row blocks on `threads` threads, in order.
+absl::Status PredictRows(const serving::Servable& s, ml::MatrixView x,
+                         int threads, std::vector<double>* scores) {
+  std::vector<std::vector<double>> parts(threads);
+  std::vector<absl::Status> errors(threads);
+  int used =
+      ml::ParallelFor(x.rows, threads, [&](size_t b, size_t e, int part) {
+        errors[part] = s.model().Predict(x.Rows(b, e), &parts[part]);
+      });
+  scores->reserve(x.rows * s.width());
+  for (int p = 0; p < used; ++p) {
+    if (!errors[p].ok()) return errors[p];
+    scores->insert(scores->end(), parts[p].begin(), parts[p].end());
+  }
+  return absl::OkStatus();
+}
+
+// A chunk's results: the kept columns (moved out of `t`), then predictions.
+absl::StatusOr<table::Table> ResultTable(
+    const v1::StartBatchScoringRequest& request, const std::string& source,
+    const serving::Servable& s, const std::vector<double>& scores,
+    table::Table* t) {
+  table::Table out;
+  out.num_rows = t->num_rows;
+  for (const auto& k : request.keep_columns()) {
+    int c = t->Find(k);
+    if (c < 0) {
+      return absl::InvalidArgumentError(
+          StrCat("keep_columns: '", k, "' is not a column of ", source));
+    }
+    out.columns.push_back(std::move(t->columns[c]));
+  }
+  for (auto& c : PredictionColumns(s, scores, t->num_rows))
+    out.columns.push_back(std::move(c));
+  return out;
+}
+
 }  // namespace
 
 std::vector<table::Column> PredictionColumns(const serving::Servable& s,
@@ -110,25 +147,16 @@ absl::StatusOr<std::shared_ptr<const serving::Servable>> BatchScorer::Model(
   return std::shared_ptr<const serving::Servable>(*std::move(s));
 }
 
-absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
-    const v1::StartBatchScoringRequest& request, ops::Progress& progress) {
-  if (auto s = Check(request); !s.ok()) return s;
-  const std::string id = progress.operation_id();
-  if (auto done = Get(id); done.ok()) return done;  // Finished before.
-  const absl::Time start = absl::Now();
-  auto servable = Model(request.model());
-  if (!servable.ok()) return servable.status();
-  const serving::Servable& s = **servable;
-  // A re-run after a crash starts over.
-  {
-    storage::WriteBatch b;
-    b.DeleteRange(kBatchResults, ResultPrefix(id),
-                  storage::PrefixEnd(ResultPrefix(id)));
-    if (auto st = store_->Write(b); !st.ok()) return st;
-  }
-  v1::BatchScoring job;
-  job.set_id(id);
-  job.set_model_version(s.version());
+absl::Status BatchScorer::ClearResults(const std::string& id) {
+  storage::WriteBatch b;
+  b.DeleteRange(kBatchResults, ResultPrefix(id),
+                storage::PrefixEnd(ResultPrefix(id)));
+  return store_->Write(b);
+}
+
+absl::StatusOr<std::unique_ptr<table::FrameReader>> BatchScorer::OpenRows(
+    const v1::StartBatchScoringRequest& request, const serving::Servable& s,
+    v1::BatchScoring* job) {
   std::unique_ptr<table::FrameReader> reader;
   const bool raw = !request.dataset().empty();
   if (raw) {
@@ -136,7 +164,7 @@ absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
     auto r = sources_->ReadDataset(request.dataset(), &version);
     if (!r.ok()) return r.status();
     reader = std::move(*r);
-    job.set_source(StrCat("dataset:", request.dataset(), "@", version));
+    job->set_source(StrCat("dataset:", request.dataset(), "@", version));
   } else {
     if (s.summary().feature_set() != request.feature_set()) {
       return absl::FailedPreconditionError(StrCat(
@@ -150,8 +178,17 @@ absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
     auto r = sources_->ReadFeatures(request.feature_set(), columns);
     if (!r.ok()) return r.status();
     reader = std::move(*r);
-    job.set_source(StrCat("feature_set:", request.feature_set()));
+    job->set_source(StrCat("feature_set:", request.feature_set()));
   }
+  return reader;
+}
+
+absl::Status BatchScorer::ScoreRows(const v1::StartBatchScoringRequest& request,
+                                    const serving::Servable& s,
+                                    table::FrameReader& reader,
+                                    ops::Progress& progress,
+                                    v1::BatchScoring* job) {
+  const bool raw = !request.dataset().empty();
   int64_t rows = 0, chunks = 0;
   v1::Frame frame;
   std::vector<double> x;
@@ -159,7 +196,7 @@ absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
   while (true) {
     if (progress.Cancelled()) return absl::CancelledError("cancelled");
     frame.Clear();
-    auto more = reader->Next(&frame);
+    auto more = reader.Next(&frame);
     if (!more.ok()) return more.status();
     if (!*more) break;
     auto t = table::TableFromFrame(std::move(frame));
@@ -167,41 +204,22 @@ absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
     const size_t n = t->num_rows;
     if (n == 0) continue;
     if (auto st = s.TableFeatures(
-            *t, raw, StrCat(job.source(), " rows ", rows, "+"), &x);
+            *t, raw, StrCat(job->source(), " rows ", rows, "+"), &x);
         !st.ok())
       return st;
-    // Row blocks on the threads.
-    std::vector<std::vector<double>> parts(options_.threads);
-    std::vector<absl::Status> errors(options_.threads);
-    int used =
-        ml::ParallelFor(n, options_.threads, [&](size_t b, size_t e, int part) {
-          errors[part] = s.model().Predict(
-              ml::MatrixView(x.data(), n, d).Rows(b, e), &parts[part]);
-        });
     std::vector<double> scores;
-    scores.reserve(n * s.width());
-    for (int p = 0; p < used; ++p) {
-      if (!errors[p].ok()) return errors[p];
-      scores.insert(scores.end(), parts[p].begin(), parts[p].end());
-    }
-    table::Table out;
-    out.num_rows = n;
-    for (const auto& k : request.keep_columns()) {
-      int c = t->Find(k);
-      if (c < 0) {
-        return absl::InvalidArgumentError(StrCat(
-            "keep_columns: '", k, "' is not a column of ", job.source()));
-      }
-      out.columns.push_back(std::move(t->columns[c]));
-    }
-    for (auto& c : PredictionColumns(s, scores, n))
-      out.columns.push_back(std::move(c));
+    if (auto st = PredictRows(s, ml::MatrixView(x.data(), n, d),
+                              options_.threads, &scores);
+        !st.ok())
+      return st;
+    auto out = ResultTable(request, job->source(), s, scores, &*t);
+    if (!out.ok()) return out.status();
     if (chunks == 0)
-      for (const auto& c : out.columns) job.add_columns(c.name);
+      for (const auto& c : out->columns) job->add_columns(c.name);
     v1::Frame result;
-    table::TableToFrame(out, &result);
+    table::TableToFrame(*out, &result);
     result.set_row_offset(rows);
-    if (auto st = store_->Put(kBatchResults, ResultKey(id, chunks),
+    if (auto st = store_->Put(kBatchResults, ResultKey(job->id(), chunks),
                               result.SerializeAsString());
         !st.ok())
       return st;
@@ -210,8 +228,29 @@ absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
     Metrics().batch->Add({{"outcome", "ok"}}).Increment(static_cast<double>(n));
     progress.Update(rows, 0, StrCat(rows, " rows scored"));
   }
-  job.set_rows(rows);
-  job.set_chunks(chunks);
+  job->set_rows(rows);
+  job->set_chunks(chunks);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::BatchScoring> BatchScorer::Run(
+    const v1::StartBatchScoringRequest& request, ops::Progress& progress) {
+  if (auto s = Check(request); !s.ok()) return s;
+  const std::string id = progress.operation_id();
+  if (auto done = Get(id); done.ok()) return done;  // Finished before.
+  const absl::Time start = absl::Now();
+  auto servable = Model(request.model());
+  if (!servable.ok()) return servable.status();
+  const serving::Servable& s = **servable;
+  // A re-run after a crash starts over.
+  if (auto st = ClearResults(id); !st.ok()) return st;
+  v1::BatchScoring job;
+  job.set_id(id);
+  job.set_model_version(s.version());
+  auto reader = OpenRows(request, s, &job);
+  if (!reader.ok()) return reader.status();
+  if (auto st = ScoreRows(request, s, **reader, progress, &job); !st.ok())
+    return st;
   *job.mutable_created_at() =
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(start));
   job.set_seconds(absl::ToDoubleSeconds(absl::Now() - start));

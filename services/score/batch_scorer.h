@@ -76,6 +76,16 @@ class BatchScorer {
   // A deployed version or alias, else the model fetched from train.
   absl::StatusOr<std::shared_ptr<const serving::Servable>> Model(
       const std::string& model) const;
+  // Deletes the result frames of an earlier run of job `id`.
+  absl::Status ClearResults(const std::string& id);
+  // The rows to score, from the dataset or the feature set; sets job->source.
+  absl::StatusOr<std::unique_ptr<table::FrameReader>> OpenRows(
+      const v1::StartBatchScoringRequest& request, const serving::Servable& s,
+      v1::BatchScoring* job);
+  // Scores and stores `reader`'s frames as chunks; sets job's columns, counts.
+  absl::Status ScoreRows(const v1::StartBatchScoringRequest& request,
+                         const serving::Servable& s, table::FrameReader& reader,
+                         ops::Progress& progress, v1::BatchScoring* job);
 
   const BatchScorerOptions options_;
   storage::Store* const store_;
