@@ -129,6 +129,122 @@ std::string DriftTable(const v1::DriftReport& d) {
   return h + "</table>";
 }
 
+// The page's head and the summary table: predictions, windows, drift counts.
+void AppendSummary(const v1::MonitorReport& r, std::string* out) {
+  std::string& h = *out;
+  StrAppend(&h,
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mlpipe "
+            "monitoring: ",
+            HtmlEscape(r.model_version()), "</title><style>", kStyle,
+            "</style></head><body><h1>Monitoring report: ",
+            HtmlEscape(r.model_version()), "</h1>");
+  StrAppend(
+      &h, "<table><tr><th class=\"text\">predictions</th><td>", r.predictions(),
+      "</td></tr><tr><th class=\"text\">windows</th><td>", r.windows(),
+      "</td></tr><tr><th class=\"text\">from</th><td>", Time(r.start_micros()),
+      "</td></tr><tr><th class=\"text\">to</th><td>", Time(r.end_micros()),
+      "</td></tr>");
+  if (r.has_drift()) {
+    StrAppend(
+        &h, "<tr><th class=\"text\">reference rows</th><td>",
+        r.drift().reference_rows(),
+        "</td></tr><tr><th class=\"text\">drifted fields</th><td class=\"",
+        r.drift().drifted_size() > 0 ? "drifted" : "ok", "\">",
+        r.drift().drifted_size(), " of ", r.drift().fields_size(),
+        "</td></tr>");
+  }
+  h += "</table>";
+  if (!r.drift_error().empty())
+    StrAppend(&h, "<p class=\"small\">No drift: ", HtmlEscape(r.drift_error()),
+              "</p>");
+}
+
+// The serving latency table.
+void AppendLatency(const v1::LatencySummary& l, std::string* out) {
+  StrAppend(out,
+            "<h2>Serving latency</h2><table><tr><th>requests</th>"
+            "<th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>"
+            "<tr><td>",
+            l.count(), "</td><td>", HtmlNumber(1e3 * l.p50_seconds()),
+            "</td><td>", HtmlNumber(1e3 * l.p90_seconds()), "</td><td>",
+            HtmlNumber(1e3 * l.p99_seconds()), "</td><td>",
+            HtmlNumber(1e3 * l.max_seconds()), "</td></tr></table>");
+}
+
+// The performance table: the version's task's metrics (all if unknown).
+void AppendPerformance(const v1::MonitorReport& r, std::string* out) {
+  std::string& h = *out;
+  const auto& p = r.performance();
+  const bool regression = r.task() == v1::REGRESSION;
+  const bool classes = r.task() == v1::BINARY || r.task() == v1::MULTICLASS;
+  std::vector<std::pair<std::string, double>> shown = {
+      {"actuals", static_cast<double>(p.count())}};
+  if (!regression) shown.push_back({"accuracy", p.accuracy()});
+  if (!regression && r.task() != v1::MULTICLASS)
+    shown.push_back({"AUC", p.auc()});
+  if (!classes) {
+    shown.push_back({"RMSE", p.rmse()});
+    shown.push_back({"MAE", p.mae()});
+    shown.push_back({"R&sup2;", p.r2()});
+  }
+  h += "<h2>Performance from actuals</h2><table><tr>";
+  for (const auto& [name, v] : shown) StrAppend(&h, "<th>", name, "</th>");
+  h += "</tr><tr>";
+  for (const auto& [name, v] : shown)
+    StrAppend(&h, "<td>", HtmlNumber(v, name == "actuals" ? 12 : 4), "</td>");
+  h += "</tr></table>";
+}
+
+// The performance policy's bounds, and what breaking them does.
+void AppendPolicy(const v1::MonitorPolicy& q, std::string* out) {
+  std::string bounds;
+  if (q.has_min_accuracy())
+    StrAppend(&bounds, " accuracy &ge; ", HtmlNumber(q.min_accuracy()));
+  if (q.has_min_auc())
+    StrAppend(&bounds, " AUC &ge; ", HtmlNumber(q.min_auc()));
+  if (q.has_max_rmse())
+    StrAppend(&bounds, " RMSE &le; ", HtmlNumber(q.max_rmse()));
+  if (q.has_min_r2())
+    StrAppend(&bounds, " R&sup2; &ge; ", HtmlNumber(q.min_r2()));
+  StrAppend(out, "<p>Policy:", bounds, " after ", q.min_actuals(), " actuals",
+            q.rollback() ? ", else roll back '" : "",
+            q.rollback() ? HtmlEscape(q.alias()) + "'" : "", "</p>");
+}
+
+// The alerts table.
+void AppendAlerts(const v1::MonitorReport& r, std::string* out) {
+  std::string& h = *out;
+  h += "<h2>Alerts</h2><table><tr><th>id</th><th class=\"text\">time</th>"
+       "<th class=\"text\">kind</th><th class=\"text\">message</th>"
+       "<th class=\"text\">action</th></tr>";
+  for (const auto& a : r.alerts()) {
+    StrAppend(&h, "<tr><td>", a.id(), "</td><td class=\"text\">",
+              Time(a.time_micros()), "</td><td class=\"text\">",
+              HtmlEscape(a.kind()), "</td><td class=\"text\">",
+              HtmlEscape(a.message()), "</td><td class=\"text\">",
+              HtmlEscape(a.action()), "</td></tr>");
+  }
+  h += "</table>";
+}
+
+// The drift table, then each field's reference and current distributions.
+void AppendFieldDrift(const v1::MonitorReport& r, std::string* out) {
+  std::string& h = *out;
+  h += "<h2>Drift per field</h2>" + DriftTable(r.drift());
+  h += "<p class=\"legend\"><span style=\"background:#b8b8b8\"></span>"
+       "reference<span style=\"background:#1f5fbf\"></span>current</p>"
+       "<div class=\"fields\">";
+  for (const auto& f : r.drift().fields()) {
+    auto hist =
+        CompareHistogram(r.reference_profile(), r.current_profile(), f.name());
+    if (!hist.ok()) continue;  // Profiles not included.
+    StrAppend(&h, "<div><h3 class=\"", f.drifted() ? "drifted" : "", "\">",
+              HtmlEscape(f.name()), " <span class=\"small\">", f.method(), " ",
+              HtmlNumber(f.score(), 3), "</span></h3>", Bars(*hist), "</div>");
+  }
+  h += "</div>";
+}
+
 }  // namespace
 
 absl::StatusOr<Histogram> CompareHistogram(const v1::Profile& reference,
@@ -199,113 +315,19 @@ absl::StatusOr<Histogram> CompareHistogram(const v1::Profile& reference,
 }
 
 std::string MonitorHtmlReport(const v1::MonitorReport& r) {
-  std::string h = StrCat(
-      "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mlpipe "
-      "monitoring: ",
-      HtmlEscape(r.model_version()), "</title><style>", kStyle,
-      "</style></head><body><h1>Monitoring report: ",
-      HtmlEscape(r.model_version()), "</h1>");
-  StrAppend(
-      &h, "<table><tr><th class=\"text\">predictions</th><td>", r.predictions(),
-      "</td></tr><tr><th class=\"text\">windows</th><td>", r.windows(),
-      "</td></tr><tr><th class=\"text\">from</th><td>", Time(r.start_micros()),
-      "</td></tr><tr><th class=\"text\">to</th><td>", Time(r.end_micros()),
-      "</td></tr>");
-  if (r.has_drift()) {
-    StrAppend(
-        &h, "<tr><th class=\"text\">reference rows</th><td>",
-        r.drift().reference_rows(),
-        "</td></tr><tr><th class=\"text\">drifted fields</th><td class=\"",
-        r.drift().drifted_size() > 0 ? "drifted" : "ok", "\">",
-        r.drift().drifted_size(), " of ", r.drift().fields_size(),
-        "</td></tr>");
-  }
-  h += "</table>";
-  if (!r.drift_error().empty())
-    StrAppend(&h, "<p class=\"small\">No drift: ", HtmlEscape(r.drift_error()),
-              "</p>");
-  if (r.has_latency()) {
-    const auto& l = r.latency();
-    StrAppend(
-        &h,
-        "<h2>Serving latency</h2><table><tr><th>requests</th>"
-        "<th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>"
-        "<tr><td>",
-        l.count(), "</td><td>", HtmlNumber(1e3 * l.p50_seconds()), "</td><td>",
-        HtmlNumber(1e3 * l.p90_seconds()), "</td><td>",
-        HtmlNumber(1e3 * l.p99_seconds()), "</td><td>",
-        HtmlNumber(1e3 * l.max_seconds()), "</td></tr></table>");
-  }
+  std::string h;
+  AppendSummary(r, &h);
+  if (r.has_latency()) AppendLatency(r.latency(), &h);
   if (r.has_performance()) {
-    const auto& p = r.performance();
-    // The metrics of the version's task (all when it is not known).
-    const bool regression = r.task() == v1::REGRESSION;
-    const bool classes = r.task() == v1::BINARY || r.task() == v1::MULTICLASS;
-    std::vector<std::pair<std::string, double>> shown = {
-        {"actuals", static_cast<double>(p.count())}};
-    if (!regression) shown.push_back({"accuracy", p.accuracy()});
-    if (!regression && r.task() != v1::MULTICLASS)
-      shown.push_back({"AUC", p.auc()});
-    if (!classes) {
-      shown.push_back({"RMSE", p.rmse()});
-      shown.push_back({"MAE", p.mae()});
-      shown.push_back({"R&sup2;", p.r2()});
-    }
-    h += "<h2>Performance from actuals</h2><table><tr>";
-    for (const auto& [name, v] : shown) StrAppend(&h, "<th>", name, "</th>");
-    h += "</tr><tr>";
-    for (const auto& [name, v] : shown)
-      StrAppend(&h, "<td>", HtmlNumber(v, name == "actuals" ? 12 : 4), "</td>");
-    h += "</tr></table>";
-    if (r.has_policy()) {
-      const auto& q = r.policy();
-      std::string bounds;
-      if (q.has_min_accuracy())
-        StrAppend(&bounds, " accuracy &ge; ", HtmlNumber(q.min_accuracy()));
-      if (q.has_min_auc())
-        StrAppend(&bounds, " AUC &ge; ", HtmlNumber(q.min_auc()));
-      if (q.has_max_rmse())
-        StrAppend(&bounds, " RMSE &le; ", HtmlNumber(q.max_rmse()));
-      if (q.has_min_r2())
-        StrAppend(&bounds, " R&sup2; &ge; ", HtmlNumber(q.min_r2()));
-      StrAppend(&h, "<p>Policy:", bounds, " after ", q.min_actuals(),
-                " actuals", q.rollback() ? ", else roll back '" : "",
-                q.rollback() ? HtmlEscape(q.alias()) + "'" : "", "</p>");
-    }
+    AppendPerformance(r, &h);
+    if (r.has_policy()) AppendPolicy(r.policy(), &h);
   }
   if (r.target_drift().fields_size() > 0) {
     h += "<h2>Target drift (actuals vs training labels)</h2>";
     h += DriftTable(r.target_drift());
   }
-  if (r.alerts_size() > 0) {
-    h += "<h2>Alerts</h2><table><tr><th>id</th><th class=\"text\">time</th>"
-         "<th class=\"text\">kind</th><th class=\"text\">message</th>"
-         "<th class=\"text\">action</th></tr>";
-    for (const auto& a : r.alerts()) {
-      StrAppend(&h, "<tr><td>", a.id(), "</td><td class=\"text\">",
-                Time(a.time_micros()), "</td><td class=\"text\">",
-                HtmlEscape(a.kind()), "</td><td class=\"text\">",
-                HtmlEscape(a.message()), "</td><td class=\"text\">",
-                HtmlEscape(a.action()), "</td></tr>");
-    }
-    h += "</table>";
-  }
-  if (r.has_drift()) {
-    h += "<h2>Drift per field</h2>" + DriftTable(r.drift());
-    h += "<p class=\"legend\"><span style=\"background:#b8b8b8\"></span>"
-         "reference<span style=\"background:#1f5fbf\"></span>current</p>"
-         "<div class=\"fields\">";
-    for (const auto& f : r.drift().fields()) {
-      auto hist = CompareHistogram(r.reference_profile(), r.current_profile(),
-                                   f.name());
-      if (!hist.ok()) continue;  // Profiles not included.
-      StrAppend(&h, "<div><h3 class=\"", f.drifted() ? "drifted" : "", "\">",
-                HtmlEscape(f.name()), " <span class=\"small\">", f.method(),
-                " ", HtmlNumber(f.score(), 3), "</span></h3>", Bars(*hist),
-                "</div>");
-    }
-    h += "</div>";
-  }
+  if (r.alerts_size() > 0) AppendAlerts(r, &h);
+  if (r.has_drift()) AppendFieldDrift(r, &h);
   h += "</body></html>\n";
   return h;
 }
