@@ -363,6 +363,19 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
 }
 
+// The quantiles of the residuals y - score.
+void ResidualQuantiles(const Predictions& p, v1::EvaluationMetrics* out) {
+  std::vector<double> residuals(p.rows());
+  for (size_t i = 0; i < residuals.size(); ++i)
+    residuals[i] = p.y[i] - p.scores[i];
+  std::sort(residuals.begin(), residuals.end());
+  for (double q : {0.05, 0.25, 0.5, 0.75, 0.95}) {
+    auto* r = out->add_residual_quantiles();
+    r->set_q(q);
+    r->set_value(Percentile(residuals, q));
+  }
+}
+
 // ------------------------------------------------------------ clustering
 
 double SquaredDistance(const double* a, const double* b, size_t d) {
@@ -422,6 +435,112 @@ double Silhouette(const Predictions& p, std::vector<uint32_t> rows,
     total += m > 0 ? (out - in) / m : 0;
   }
   return total / n;
+}
+
+// ------------------------------------------------------------ evaluation
+
+// The task's scalars; details go to `out`, binary's rows by score to `order`.
+std::vector<v1::MetricValue> TaskMetrics(const Predictions& p, const Options& o,
+                                         const std::vector<uint32_t>& all,
+                                         std::vector<uint32_t>* order,
+                                         v1::EvaluationMetrics* out) {
+  std::vector<v1::MetricValue> scalars;
+  switch (p.task) {
+    case v1::BINARY:
+      *order = ByScore(p, all);
+      scalars = BinaryScalars(p, *order, nullptr, o);
+      BinaryDetails(p, *order, o, out);
+      break;
+    case v1::MULTICLASS: {
+      std::vector<v1::ClassMetrics> classes;
+      scalars = MulticlassScalars(p, all, nullptr, &classes,
+                                  out->mutable_confusion());
+      for (auto& c : classes) *out->add_classes() = std::move(c);
+      break;
+    }
+    case v1::REGRESSION:
+      scalars = RegressionScalars(p, all, nullptr);
+      ResidualQuantiles(p, out);
+      break;
+    default:
+      scalars = Scalars(p, o, &all, nullptr);
+      break;
+  }
+  return scalars;
+}
+
+// The headline metric of each bootstrap resample (NaN where it is undefined).
+std::vector<double> ResampledHeadline(const Predictions& p, const Options& o,
+                                      const std::string& headline,
+                                      const std::vector<uint32_t>& all,
+                                      const std::vector<uint32_t>& order) {
+  // The bootstrap: row multiplicities drawn per resample. Binary rows are
+  // put in score order once, so a resample is one sequential pass.
+  const size_t n = p.rows();
+  Predictions sorted;
+  std::vector<double> row_logloss;
+  const Predictions* rows = &p;
+  const std::vector<uint32_t>* by_score = &all;
+  if (p.task == v1::BINARY) {
+    sorted.task = p.task;
+    sorted.y.reserve(n);
+    sorted.scores.reserve(n);
+    for (uint32_t i : order) {
+      sorted.y.push_back(p.y[i]);
+      sorted.scores.push_back(p.scores[i]);
+    }
+    rows = &sorted;
+    row_logloss.resize(n);
+    for (size_t i = 0; i < n; ++i) row_logloss[i] = RowLogLoss(sorted, i);
+  }
+  // Resample b draws from its own generator (seed, b): the interval is
+  // the same whatever the number of threads.
+  std::vector<double> per_resample(o.resamples, NAN);
+  auto run = [&](int first, int step) {
+    std::vector<double> weights(n);
+    for (int b = first; b < o.resamples; b += step) {
+      std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + b);
+      std::fill(weights.begin(), weights.end(), 0.0);
+      for (size_t k = 0; k < n; ++k) {
+        // A uniform index in [0, n) (Lemire's multiply-shift).
+        weights[static_cast<size_t>(
+            (static_cast<unsigned __int128>(rng()) * n) >> 64)] += 1;
+      }
+      std::vector<v1::MetricValue> m =
+          p.task == v1::BINARY
+              ? BinaryScalars(*rows, *by_score, &weights, o, &row_logloss)
+              : Scalars(p, o, &all, &weights);
+      per_resample[b] = Find(m, headline);
+    }
+  };
+  const int threads = std::clamp(o.threads, 1, std::max(o.resamples, 1));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(run, t, threads);
+  run(0, threads);
+  for (auto& t : pool) t.join();
+  return per_resample;
+}
+
+// Writes the headline metric's bootstrap confidence interval.
+void BootstrapInterval(const Predictions& p, const Options& o,
+                       const std::string& headline,
+                       const std::vector<uint32_t>& all,
+                       const std::vector<uint32_t>& order,
+                       v1::EvaluationMetrics* out) {
+  const std::vector<double> per_resample =
+      ResampledHeadline(p, o, headline, all, order);
+  std::vector<double> values;
+  for (double v : per_resample) {
+    if (!std::isnan(v)) values.push_back(v);
+  }
+  std::sort(values.begin(), values.end());
+  auto* ci = out->mutable_interval();
+  ci->set_metric(headline);
+  ci->set_level(o.level);
+  ci->set_resamples(o.resamples);
+  ci->set_seed(o.seed);
+  ci->set_low(Percentile(values, (1 - o.level) / 2));
+  ci->set_high(Percentile(values, (1 + o.level) / 2));
 }
 
 }  // namespace
@@ -556,101 +675,14 @@ absl::StatusOr<v1::EvaluationMetrics> Evaluate(const Predictions& p,
   out.set_rows(static_cast<int64_t>(p.rows()));
   const std::vector<uint32_t> all = RowsOf(p, nullptr);
   std::vector<uint32_t> order;  // Binary: rows by score, sorted once.
-  std::vector<v1::MetricValue> scalars;
-  switch (p.task) {
-    case v1::BINARY:
-      order = ByScore(p, all);
-      scalars = BinaryScalars(p, order, nullptr, o);
-      BinaryDetails(p, order, o, &out);
-      break;
-    case v1::MULTICLASS: {
-      std::vector<v1::ClassMetrics> classes;
-      scalars =
-          MulticlassScalars(p, all, nullptr, &classes, out.mutable_confusion());
-      for (auto& c : classes) *out.add_classes() = std::move(c);
-      break;
-    }
-    case v1::REGRESSION: {
-      scalars = RegressionScalars(p, all, nullptr);
-      std::vector<double> residuals(p.rows());
-      for (size_t i = 0; i < residuals.size(); ++i)
-        residuals[i] = p.y[i] - p.scores[i];
-      std::sort(residuals.begin(), residuals.end());
-      for (double q : {0.05, 0.25, 0.5, 0.75, 0.95}) {
-        auto* r = out.add_residual_quantiles();
-        r->set_q(q);
-        r->set_value(Percentile(residuals, q));
-      }
-      break;
-    }
-    default:
-      scalars = Scalars(p, o, &all, nullptr);
-      break;
-  }
+  std::vector<v1::MetricValue> scalars = TaskMetrics(p, o, all, &order, &out);
   for (auto& m : scalars) *out.add_metrics() = std::move(m);
   if (const auto& known = MetricsFor(p.task);
       std::find(known.begin(), known.end(), headline) == known.end()) {
     return absl::InvalidArgumentError(
         StrCat("headline: no metric \"", headline, "\" for this task"));
   }
-  // The bootstrap: row multiplicities drawn per resample. Binary rows are
-  // put in score order once, so a resample is one sequential pass.
-  if (o.resamples > 0) {
-    const size_t n = p.rows();
-    Predictions sorted;
-    std::vector<double> row_logloss;
-    const Predictions* rows = &p;
-    const std::vector<uint32_t>* by_score = &all;
-    if (p.task == v1::BINARY) {
-      sorted.task = p.task;
-      sorted.y.reserve(n);
-      sorted.scores.reserve(n);
-      for (uint32_t i : order) {
-        sorted.y.push_back(p.y[i]);
-        sorted.scores.push_back(p.scores[i]);
-      }
-      rows = &sorted;
-      row_logloss.resize(n);
-      for (size_t i = 0; i < n; ++i) row_logloss[i] = RowLogLoss(sorted, i);
-    }
-    // Resample b draws from its own generator (seed, b): the interval is
-    // the same whatever the number of threads.
-    std::vector<double> per_resample(o.resamples, NAN);
-    auto run = [&](int first, int step) {
-      std::vector<double> weights(n);
-      for (int b = first; b < o.resamples; b += step) {
-        std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + b);
-        std::fill(weights.begin(), weights.end(), 0.0);
-        for (size_t k = 0; k < n; ++k) {
-          // A uniform index in [0, n) (Lemire's multiply-shift).
-          weights[static_cast<size_t>(
-              (static_cast<unsigned __int128>(rng()) * n) >> 64)] += 1;
-        }
-        std::vector<v1::MetricValue> m =
-            p.task == v1::BINARY
-                ? BinaryScalars(*rows, *by_score, &weights, o, &row_logloss)
-                : Scalars(p, o, &all, &weights);
-        per_resample[b] = Find(m, headline);
-      }
-    };
-    const int threads = std::clamp(o.threads, 1, std::max(o.resamples, 1));
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(run, t, threads);
-    run(0, threads);
-    for (auto& t : pool) t.join();
-    std::vector<double> values;
-    for (double v : per_resample) {
-      if (!std::isnan(v)) values.push_back(v);
-    }
-    std::sort(values.begin(), values.end());
-    auto* ci = out.mutable_interval();
-    ci->set_metric(headline);
-    ci->set_level(o.level);
-    ci->set_resamples(o.resamples);
-    ci->set_seed(o.seed);
-    ci->set_low(Percentile(values, (1 - o.level) / 2));
-    ci->set_high(Percentile(values, (1 + o.level) / 2));
-  }
+  if (o.resamples > 0) BootstrapInterval(p, o, headline, all, order, &out);
   return out;
 }
 
