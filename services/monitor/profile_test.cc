@@ -119,8 +119,9 @@ TEST(ProfileTest, RoundTripsMergesAndStaysBounded) {
   for (const auto& f : report->fields()) {
     SCOPED_TRACE(f.name());
     EXPECT_FALSE(f.drifted());
-    if (f.kind() == v1::FieldProfile::NUMERIC)
+    if (f.kind() == v1::FieldProfile::NUMERIC) {
       EXPECT_LT(f.ks(), 2 * features::QuantileSketch::RankError(200));
+    }
   }
   // Distinct strings past the cap are counted together.
   ProfileOptions o;

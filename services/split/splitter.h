@@ -36,7 +36,7 @@ class SplitData {
     int64_t version = 0;
     int64_t rows = 0;
     std::vector<std::string> columns;  // The dataset's columns.
-    int64_t duplicate_rows = 0;  // Rows repeating an earlier row.
+    int64_t duplicate_rows = 0;        // Rows repeating an earlier row.
   };
   virtual absl::StatusOr<Version> GetDatasetVersion(const std::string& dataset,
                                                     int64_t version) = 0;
