@@ -34,11 +34,13 @@ void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
     return;
   }
   double secs = b.timings().receive_seconds() + b.timings().commit_seconds();
-  std::cout << (v.change() == "replace" ? "replaced '" : "appended to '")
-            << b.dataset() << "': version " << v.version() << " has "
-            << FormatCount(v.row_count()) << " rows (batch " << b.id() << ": "
-            << FormatCount(b.row_count()) << " rows, "
-            << FormatBytes(b.bytes_received()) << ", "
+  const bool replaced = v.change() == "replace";
+  std::cout << "ingested " << FormatCount(b.row_count()) << " rows into '"
+            << b.dataset() << "' version " << v.version()
+            << (replaced ? ", replacing its rows" : "") << " ("
+            << (replaced ? "" : FormatCount(v.row_count()) + " rows in all; ")
+            << "batch " << b.id() << ", " << FormatBytes(b.bytes_received())
+            << ", "
             << b.schema().fields_size() << " columns";
   if (!response.deduplicated() && secs > 0) {
     std::cout << ", " << FormatCount(static_cast<int64_t>(b.row_count() / secs))
