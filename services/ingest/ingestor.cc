@@ -169,7 +169,7 @@ absl::Status Ingestor::RecoverPendingUploads() {
   for (auto it = store_->Scan(kPending, ""); it->Valid(); it->Next()) {
     std::string id(it->key());
     wb.DeleteRange(kBlocks, id, storage::PrefixEnd(id));
-    wb.Delete(kRowHashes, id);
+    wb.DeleteRange(kRowHashes, id, storage::PrefixEnd(id));
     wb.Delete(kPending, id);
   }
   if (wb.empty()) return absl::OkStatus();

@@ -6,7 +6,7 @@
 //   batches      batch id                  -> v1::Batch
 //   blocks       batch id|block u32|col u32 -> v1::Column (one column of a
 //                                              block)
-//   row_hashes   batch id                  -> the batch's row hashes, sorted
+//   row_hashes   batch id|chunk u32        -> row hashes of the batch's rows
 //                                              (row_hashes.h)
 //   idempotency  dataset \0 key            -> batch id
 //   pending      batch id                  -> dataset (uploads in progress)
@@ -121,10 +121,15 @@ class Ingestor {
   absl::StatusOr<v1::DatasetVersion> AddVersion(
       v1::Dataset& dataset, const std::vector<v1::Batch>& batches,
       const std::string& made_by, const std::string& change,
-      storage::WriteBatch wb);
-  // Rows of `batches` identical to an earlier row of them.
-  absl::StatusOr<int64_t> DuplicateRows(
-      const std::vector<v1::Batch>& batches) const;
+      storage::WriteBatch wb, int64_t* in_last = nullptr);
+  // Rows of `batches` identical to an earlier row of them (`in_last`: of
+  // the last batch's rows).
+  absl::StatusOr<int64_t> DuplicateRows(const std::vector<v1::Batch>& batches,
+                                        int64_t* in_last = nullptr) const;
+  // A batch's row hashes, per stored block (computed from its rows and
+  // stored when the upload did not keep them).
+  absl::StatusOr<std::vector<std::vector<uint64_t>>> RowHashesOf(
+      const v1::Batch& batch) const;
   absl::StatusOr<std::vector<v1::Batch>> GetBatches(
       const std::vector<std::string>& ids) const;
   void DeleteBatchData(const std::string& id, storage::WriteBatch* wb) const;

@@ -56,6 +56,12 @@ inline std::string BlockKey(std::string_view batch_id, uint32_t block,
   return k;
 }
 
+inline std::string RowHashKey(std::string_view batch_id, uint32_t block) {
+  std::string k(batch_id);
+  storage::AppendU32(&k, block);
+  return k;
+}
+
 inline std::string IdempotencyKey(std::string_view dataset,
                                   std::string_view key) {
   return StrCat(dataset, std::string_view("\0", 1), key);

@@ -1,43 +1,70 @@
 #include "services/ingest/row_hashes.h"
 
+#include <algorithm>
 #include <cstring>
 
+#include "common/table/frame_codec.h"
 #include "common/util/hash.h"
 
 namespace mlpipe::ingest {
 
-void AddToRowHashes(const table::Column& c, std::vector<uint64_t>* rows) {
-  const uint64_t seed = StableHash(c.name);
-  constexpr uint64_t kMissing = 0x6a09e667f3bcc908ULL;
+namespace {
+
+bool ValidAt(const v1::Column& c, size_t i) {
+  return c.validity().empty() ||
+         ((static_cast<uint8_t>(c.validity()[i >> 3]) >> (i & 7)) & 1);
+}
+
+}  // namespace
+
+void AddToRowHashes(const v1::Column& c, std::vector<uint64_t>* rows) {
+  // A row's hash is the sum over its columns of mix(seed(name) + value):
+  // one SplitMix per cell; a string's hash once per dictionary entry.
+  const uint64_t seed = StableHash(c.name());
+  const uint64_t missing = SplitMix64(seed + 0x6a09e667f3bcc908ULL);
   auto& h = *rows;
-  const size_t n = std::min(h.size(), c.size());
-  for (size_t r = 0; r < n; ++r) {
-    uint64_t v = kMissing;
-    if (c.IsValid(r)) {
-      switch (c.type) {
-        case table::ColumnType::kNumeric:
-          v = StableHash(c.numbers[r]);
-          break;
-        case table::ColumnType::kTimestamp:
-          v = SplitMix64(static_cast<uint64_t>(c.timestamps[r]));
-          break;
-        case table::ColumnType::kCategorical:
-        case table::ColumnType::kText:
-          v = StableHash(c.strings[r]);
-          break;
-        default:
-          break;
-      }
-    }
-    h[r] += SplitMix64(seed ^ v);  // A sum: the columns' order does not count.
+  const size_t n = h.size();
+  auto add = [&](auto value_of) {
+    for (size_t r = 0; r < n; ++r)
+      h[r] += ValidAt(c, r) ? value_of(r) : missing;
+  };
+  if (c.type() == v1::NUMERIC && table::NumberCount(c, n) >= n) {
+    add([&](size_t r) {
+      double x = table::NumberAt(c, r);
+      if (x == 0) x = 0;  // -0.0 as 0.0.
+      uint64_t bits;
+      std::memcpy(&bits, &x, sizeof(bits));
+      return SplitMix64(seed + bits);
+    });
+  } else if (c.type() == v1::TIMESTAMP &&
+             c.timestamps_size() >= static_cast<int>(n)) {
+    add([&](size_t r) {
+      return SplitMix64(
+          seed + 0x3c6ef372fe94f82bULL +
+          static_cast<uint64_t>(c.timestamps(static_cast<int>(r))));
+    });
+  } else if (c.dictionary_size() > 0 && c.codes_size() >= static_cast<int>(n)) {
+    std::vector<uint64_t> entry(c.dictionary_size());
+    for (int d = 0; d < c.dictionary_size(); ++d)
+      entry[d] = SplitMix64(seed + StableHash(c.dictionary(d)));
+    add([&](size_t r) {
+      const uint32_t code = c.codes(static_cast<int>(r));
+      return code < entry.size() ? entry[code] : missing;
+    });
+  } else if (c.strings_size() >= static_cast<int>(n)) {
+    add([&](size_t r) {
+      return SplitMix64(seed + StableHash(c.strings(static_cast<int>(r))));
+    });
+  } else {  // Every value missing (a column of no type yet).
+    for (size_t r = 0; r < n; ++r) h[r] += missing;
   }
 }
 
-std::string EncodeRowHashes(const std::vector<uint64_t>& sorted) {
-  std::string out(sorted.size() * 8, '\0');
-  for (size_t i = 0; i < sorted.size(); ++i) {
+std::string EncodeRowHashes(const std::vector<uint64_t>& hashes) {
+  std::string out(hashes.size() * 8, '\0');
+  for (size_t i = 0; i < hashes.size(); ++i) {
     for (int b = 0; b < 8; ++b)
-      out[i * 8 + b] = static_cast<char>((sorted[i] >> (8 * b)) & 0xff);
+      out[i * 8 + b] = static_cast<char>((hashes[i] >> (8 * b)) & 0xff);
   }
   return out;
 }
@@ -53,21 +80,39 @@ std::vector<uint64_t> DecodeRowHashes(std::string_view bytes) {
   return out;
 }
 
-int64_t CountRepeats(const std::vector<uint64_t>& sorted) {
-  int64_t n = 0;
-  for (size_t i = 1; i < sorted.size(); ++i) n += sorted[i] == sorted[i - 1];
-  return n;
+namespace {
+
+// Repeats in `part` (hashes), with an open-addressing table indexed by the
+// hash's low bits (hashes are uniform: no second hash), at most half full.
+// 0 marks an empty slot, so a hash of 0 counts as 1 (a 2^-63 chance of a
+// false repeat).
+int64_t CountInPart(const uint64_t* part, size_t n,
+                    std::vector<uint64_t>& table) {
+  size_t size = 16;
+  while (size < 2 * n) size *= 2;
+  table.assign(size, 0);
+  const size_t mask = size - 1;
+  int64_t repeats = 0;
+  for (size_t k = 0; k < n; ++k) {
+    const uint64_t h = part[k] | (part[k] == 0);
+    size_t i = h & mask;
+    while (table[i] != 0 && table[i] != h) i = (i + 1) & mask;
+    repeats += table[i] == h;
+    table[i] = h;
+  }
+  return repeats;
 }
 
-int64_t CountFoundIn(const std::vector<uint64_t>& sorted,
-                     const std::vector<uint64_t>& existing) {
-  int64_t n = 0;
-  size_t j = 0;
-  for (uint64_t h : sorted) {
-    while (j < existing.size() && existing[j] < h) ++j;
-    n += j < existing.size() && existing[j] == h;
+}  // namespace
+
+int64_t RepeatCounter::Count() {
+  int64_t repeats = 0;
+  std::vector<uint64_t> table;
+  for (auto& part : parts_) {
+    repeats += CountInPart(part.data(), part.size(), table);
+    std::vector<uint64_t>().swap(part);
   }
-  return n;
+  return repeats;
 }
 
 }  // namespace mlpipe::ingest

@@ -1,6 +1,8 @@
 // Row fingerprints: 64-bit hashes of whole rows (every column's name and
-// value), stored per batch, sorted, to count rows an upload repeats. The
-// hash of a row does not depend on its columns' order.
+// value), to count the rows an upload repeats. The hash of a row does not
+// depend on its columns' order. A batch's hashes are stored per block when
+// an append will compare against them, else computed from its blocks the
+// first time one does (RowHashesOf).
 #ifndef MLPIPE_SERVICES_INGEST_ROW_HASHES_H_
 #define MLPIPE_SERVICES_INGEST_ROW_HASHES_H_
 
@@ -9,23 +11,48 @@
 #include <string_view>
 #include <vector>
 
-#include "common/table/table.h"
+#include "absl/container/flat_hash_set.h"
+#include "mlpipe/v1/frame.pb.h"
 
 namespace mlpipe::ingest {
 
-// Adds column `c`'s part of each row's hash to `rows` (one per row of c).
-void AddToRowHashes(const table::Column& c, std::vector<uint64_t>* rows);
+// Adds column `c`'s part of each row's hash to `rows` (one per row of c),
+// from the column as stored (a block's, a frame's: either layout).
+void AddToRowHashes(const v1::Column& c, std::vector<uint64_t>* rows);
 
-// Sorted hashes as stored (little-endian u64s), and back.
-std::string EncodeRowHashes(const std::vector<uint64_t>& sorted);
+// Hashes as stored (little-endian u64s), and back.
+std::string EncodeRowHashes(const std::vector<uint64_t>& hashes);
 std::vector<uint64_t> DecodeRowHashes(std::string_view bytes);
 
-// Entries of `sorted` equal to the entry before them.
-int64_t CountRepeats(const std::vector<uint64_t>& sorted);
+// The rows seen so far; counts those seen before. Not thread-safe.
+class RowSet {
+ public:
+  // Adds `hashes`; returns how many were in the set (or earlier in them).
+  int64_t Add(const std::vector<uint64_t>& hashes) {
+    int64_t repeats = 0;
+    for (uint64_t h : hashes) repeats += !seen_.insert(h).second;
+    return repeats;
+  }
 
-// Entries of `sorted` (with repeats) that are in `existing` (sorted).
-int64_t CountFoundIn(const std::vector<uint64_t>& sorted,
-                     const std::vector<uint64_t>& existing);
+ private:
+  absl::flat_hash_set<uint64_t> seen_;
+};
+
+// Rows that repeat an earlier row, counted once every row has been added.
+// Hashes go to 256 partitions by their top byte as they come, and each
+// partition is counted on its own, in cache (one set of every row would
+// miss the cache at every row). Not thread-safe.
+class RepeatCounter {
+ public:
+  void Add(const std::vector<uint64_t>& hashes) {
+    for (uint64_t h : hashes) parts_[h >> 56].push_back(h);
+  }
+  // Counts and forgets the rows added.
+  int64_t Count();
+
+ private:
+  std::vector<uint64_t> parts_[256];
+};
 
 }  // namespace mlpipe::ingest
 

@@ -41,6 +41,8 @@ class UploadImpl final : public Upload {
         typer_(std::vector<std::string>(header_.null_values().begin(),
                                         header_.null_values().end())) {
     batch_id_ = NewId("b");
+    keep_hashes_ = header_.mode() != v1::REPLACE && existing_ &&
+                   existing_->row_count() > 0;
     if (existing_) {
       for (const auto& f : existing_->schema().fields()) {
         typer_.Fix(f.name(), static_cast<table::ColumnType>(f.type()),
@@ -157,7 +159,7 @@ class UploadImpl final : public Upload {
     t->set_parse_seconds(Seconds(parse_time_));
     t->set_store_seconds(Seconds(store_time_));
     auto commit_start = Clock::now();
-    if (auto st = StoreRowHashes(&batch); !st.ok()) return Fail(st);
+    batch.set_duplicate_rows(repeats_.Count());
     auto result = commit_(std::move(batch), header_, /*stored_before=*/false);
     if (!result.ok()) return Fail(result.status());
     done_ = true;
@@ -187,29 +189,15 @@ class UploadImpl final : public Upload {
     return commit_(*std::move(batch), header_, /*stored_before=*/true);
   }
 
-  // The batch's row hashes, sorted (each block's were sorted as it was
-  // stored: merged here), stored beside its blocks.
-  absl::Status StoreRowHashes(v1::Batch* batch) {
-    size_t width = 1;
-    for (; width < hash_runs_.size(); width *= 2) {
-      for (size_t i = 0; i + width < hash_runs_.size(); i += 2 * width) {
-        const size_t end = std::min(i + 2 * width, hash_runs_.size());
-        std::inplace_merge(row_hashes_.begin() + hash_runs_[i],
-                           row_hashes_.begin() + hash_runs_[i + width],
-                           end == hash_runs_.size()
-                               ? row_hashes_.end()
-                               : row_hashes_.begin() + hash_runs_[end]);
-      }
+  // Counts a block's rows seen before in this upload, and stores their
+  // hashes beside the block when an append will compare against them.
+  void AddRowHashes(const std::vector<uint64_t>& hashes,
+                    storage::WriteBatch* wb) {
+    if (keep_hashes_) {
+      wb->Put(kRowHashes, RowHashKey(batch_id_, next_block_),
+              EncodeRowHashes(hashes));
     }
-    batch->set_duplicate_rows(CountRepeats(row_hashes_));
-    return store_->Put(kRowHashes, batch_id_, EncodeRowHashes(row_hashes_));
-  }
-
-  // Adds a stored block's row hashes as a sorted run.
-  void AddHashRun(std::vector<uint64_t>& hashes) {
-    std::sort(hashes.begin(), hashes.end());
-    hash_runs_.push_back(row_hashes_.size());
-    row_hashes_.insert(row_hashes_.end(), hashes.begin(), hashes.end());
+    repeats_.Add(hashes);
   }
 
   absl::Status Enqueue(Work work) {
@@ -306,10 +294,9 @@ class UploadImpl final : public Upload {
     for (size_t c = 0; c < rows.num_columns(); ++c) {
       auto col = typer_.Type(rows, c);
       if (!col.ok()) return col.status();
-      AddToRowHashes(*col, &hashes);
-      AddColumn(std::move(*col), &wb);
+      AddColumn(std::move(*col), &wb, &hashes);
     }
-    AddHashRun(hashes);
+    AddRowHashes(hashes, &wb);
     return WriteBlock(rows.num_rows(), wb);
   }
 
@@ -322,17 +309,19 @@ class UploadImpl final : public Upload {
     for (auto& c : t.columns) {
       ColumnIndex(c.name);
       if (auto s = typer_.Accept(c); !s.ok()) return s;
-      AddToRowHashes(c, &hashes);
-      AddColumn(std::move(c), &wb);
+      AddColumn(std::move(c), &wb, &hashes);
     }
-    AddHashRun(hashes);
+    AddRowHashes(hashes, &wb);
     return WriteBlock(t.num_rows, wb);
   }
 
-  void AddColumn(table::Column&& col, storage::WriteBatch* wb) {
+  // Stores a block's column; adds its part of each row's hash to `hashes`.
+  void AddColumn(table::Column&& col, storage::WriteBatch* wb,
+                 std::vector<uint64_t>* hashes) {
     uint32_t idx = ColumnIndex(col.name);
     v1::Column proto;
     table::ColumnToProto(std::move(col), &proto);
+    AddToRowHashes(proto, hashes);
     wb->Put(kBlocks, BlockKey(batch_id_, next_block_, idx),
             proto.SerializeAsString());
   }
@@ -368,7 +357,7 @@ class UploadImpl final : public Upload {
       if (worker_.joinable()) worker_.join();
       storage::WriteBatch wb;
       wb.DeleteRange(kBlocks, batch_id_, storage::PrefixEnd(batch_id_));
-      wb.Delete(kRowHashes, batch_id_);
+      wb.DeleteRange(kRowHashes, batch_id_, storage::PrefixEnd(batch_id_));
       wb.Delete(kPending, batch_id_);
       // If this fails the pending marker remains and the next Open cleans up.
       (void)store_->Write(wb);
@@ -384,8 +373,8 @@ class UploadImpl final : public Upload {
   std::function<void()> release_;
   std::string batch_id_;
   // Written by the worker, read by Finish once the worker has ended.
-  std::vector<uint64_t> row_hashes_;  // Sorted runs, one per block.
-  std::vector<size_t> hash_runs_;     // Where each run starts.
+  RepeatCounter repeats_;  // Rows that repeat an earlier row of the upload.
+  bool keep_hashes_ = false;
   Sha256 hash_;
   int64_t bytes_ = 0;
   int64_t frames_ = 0;

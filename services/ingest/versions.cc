@@ -58,27 +58,60 @@ absl::StatusOr<std::vector<v1::Batch>> Ingestor::GetBatches(
   return out;
 }
 
-absl::StatusOr<int64_t> Ingestor::DuplicateRows(
-    const std::vector<v1::Batch>& batches) const {
-  if (batches.size() == 1) return batches[0].duplicate_rows();
-  std::vector<uint64_t> all;
-  for (const auto& b : batches) {
-    auto raw = store_->Get(kRowHashes, b.id());
-    if (absl::IsNotFound(raw.status())) continue;  // Stored before hashes.
-    if (!raw.ok()) return raw.status();
-    const size_t middle = all.size();
-    auto hashes = DecodeRowHashes(*raw);
-    all.insert(all.end(), hashes.begin(), hashes.end());
-    std::inplace_merge(all.begin(), all.begin() + middle, all.end());
+absl::StatusOr<std::vector<std::vector<uint64_t>>> Ingestor::RowHashesOf(
+    const v1::Batch& batch) const {
+  std::vector<std::vector<uint64_t>> out;
+  auto it = store_->Scan(kRowHashes, batch.id());
+  for (; it->Valid(); it->Next()) out.push_back(DecodeRowHashes(it->value()));
+  if (auto s = it->status(); !s.ok()) return s;
+  if (!out.empty() || batch.row_count() == 0) return out;
+  // Not kept at upload (a first upload, a replace): from its blocks, kept
+  // for the next append.
+  auto reader = NewBatchReader(
+      store_, {batch},
+      {batch.schema().fields().begin(), batch.schema().fields().end()},
+      options_.block_rows, options_.target_frame_bytes);
+  storage::WriteBatch wb;
+  v1::Frame frame;
+  while (true) {
+    auto more = reader->Next(&frame);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    std::vector<uint64_t> hashes(frame.num_rows(), 0);
+    for (const auto& c : frame.columns()) AddToRowHashes(c, &hashes);
+    wb.Put(kRowHashes,
+           RowHashKey(batch.id(), static_cast<uint32_t>(out.size())),
+           EncodeRowHashes(hashes));
+    out.push_back(std::move(hashes));
   }
-  return CountRepeats(all);
+  if (auto s = store_->Write(wb); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<int64_t> Ingestor::DuplicateRows(
+    const std::vector<v1::Batch>& batches, int64_t* in_last) const {
+  if (batches.size() == 1) {
+    if (in_last != nullptr) *in_last = batches[0].duplicate_rows();
+    return batches[0].duplicate_rows();
+  }
+  RowSet seen;
+  int64_t repeats = 0;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    auto runs = RowHashesOf(batches[i]);
+    if (!runs.ok()) return runs.status();
+    int64_t found = 0;
+    for (const auto& run : *runs) found += seen.Add(run);
+    repeats += found;
+    if (in_last != nullptr && i + 1 == batches.size()) *in_last = found;
+  }
+  return repeats;
 }
 
 absl::StatusOr<v1::DatasetVersion> Ingestor::AddVersion(
     v1::Dataset& dataset, const std::vector<v1::Batch>& batches,
     const std::string& made_by, const std::string& change,
-    storage::WriteBatch wb) {
-  auto duplicates = DuplicateRows(batches);
+    storage::WriteBatch wb, int64_t* in_last) {
+  auto duplicates = DuplicateRows(batches, in_last);
   if (!duplicates.ok()) return duplicates.status();
   const auto now = TimeUtil::GetCurrentTime();
   v1::DatasetVersion& v = *dataset.add_versions();
@@ -144,8 +177,6 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Commit(
     if (!earlier.ok()) return earlier.status();
     batches = *std::move(earlier);
   }
-  auto previous = DuplicateRows(batches);
-  if (!previous.ok()) return previous.status();
   if (!stored_before) {
     batch.set_version(latest == nullptr ? 1 : latest->version() + 1);
     *batch.mutable_created_at() = TimeUtil::GetCurrentTime();
@@ -158,17 +189,16 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Commit(
     wb.Delete(kPending, batch.id());
   }
   batches.push_back(batch);
+  int64_t in_batch = 0;  // Its rows that repeat an earlier row.
   auto v = AddVersion(*dataset, batches, batch.id(),
-                      replace ? "replace" : "append", std::move(wb));
+                      replace ? "replace" : "append", std::move(wb), &in_batch);
   if (!v.ok()) return v.status();
   v1::IngestResponse r;
   *r.mutable_batch() = std::move(batch);
   r.set_deduplicated(stored_before);
   r.set_new_version(true);
   // Rows of the batch repeating a row of the previous version.
-  if (!replace && latest != nullptr)
-    r.set_duplicates(v->duplicate_rows() - *previous -
-                     r.batch().duplicate_rows());
+  if (!replace) r.set_duplicates(in_batch - r.batch().duplicate_rows());
   *r.mutable_version() = *std::move(v);
   return r;
 }
@@ -238,7 +268,7 @@ void Ingestor::DeleteBatchData(const std::string& id,
                                storage::WriteBatch* wb) const {
   wb->Delete(kBatches, id);
   wb->DeleteRange(kBlocks, id, storage::PrefixEnd(id));
-  wb->Delete(kRowHashes, id);
+  wb->DeleteRange(kRowHashes, id, storage::PrefixEnd(id));
 }
 
 }  // namespace mlpipe::ingest
