@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "clients/dataset_versions.h"
@@ -40,13 +41,14 @@ void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
             << (replaced ? ", replacing its rows" : "") << " ("
             << (replaced ? "" : FormatCount(v.row_count()) + " rows in all; ")
             << "batch " << b.id() << ", " << FormatBytes(b.bytes_received())
-            << ", "
-            << b.schema().fields_size() << " columns";
+            << ", " << b.schema().fields_size() << " columns";
   if (!response.deduplicated() && secs > 0) {
     std::cout << ", " << FormatCount(static_cast<int64_t>(b.row_count() / secs))
               << " rows/s";
   }
   std::cout << ")\n";
+  for (const auto& w : response.warnings())
+    std::cerr << "warning: " << w << "\n";
   if (response.duplicates() > 0) {
     std::cerr << "warning: " << FormatCount(response.duplicates()) << " of "
               << FormatCount(b.row_count())
@@ -196,6 +198,22 @@ int RunIngest(const Args& args, Context& ctx) {
   if (args.Has("null-values")) {
     for (auto v : absl::StrSplit(args.Get("null-values"), ',')) {
       header.add_null_values(std::string(v));
+    }
+  }
+  header.set_encoding(args.Get("encoding"));
+  if (args.Has("types")) {
+    const std::vector<std::string> pairs =
+        absl::StrSplit(args.Get("types"), ',', absl::SkipEmpty());
+    for (const std::string& pair : pairs) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(pair, '=');
+      v1::ColumnType type;
+      if (kv.first.empty() ||
+          !v1::ColumnType_Parse(absl::AsciiStrToUpper(kv.second), &type))
+        return UsageError(
+            "ingest: --types is COLUMN=TYPE,... (TYPE: "
+            "categorical, text or numeric), not '" +
+            pair + "'");
+      (*header.mutable_types())[kv.first] = type;
     }
   }
   auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);

@@ -25,6 +25,10 @@ commands:
          [--format csv|jsonl]         (append, the default; rows it had already are
          [--delimiter C] [--no-header] counted as duplicates) or of the file alone
          [--null-values NA,null] [--idempotency-key KEY]            (replace)
+         [--encoding utf-8|latin1]    the file's text encoding (default utf-8; a cell
+                                      that is not valid in it is refused)
+         [--types col=categorical,..] column types instead of inferred ones (digit
+                                      codes as categories)
   datasets list                       datasets with versions, rows, columns
   datasets show NAME                  schema, versions and batches of a dataset
   datasets revert NAME --to-version N a new version with version N's rows (undoes the

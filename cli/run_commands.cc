@@ -155,6 +155,7 @@ int UploadInputs(const std::string& pipeline_path, v1::PipelineSpec* spec,
                 << file.filename().string() << " -> dataset '" << dataset
                 << "' version " << resp.version().version() << " ("
                 << FormatCount(resp.version().row_count()) << " rows)";
+      for (const auto& w : resp.warnings()) std::cout << "; warning: " << w;
       if (resp.duplicates() > 0)
         std::cout << "; warning: " << FormatCount(resp.duplicates())
                   << " rows were in the dataset already";

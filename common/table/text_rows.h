@@ -30,6 +30,7 @@ class TextRows {
 
   // The arena that cell bytes are appended to before a cell is ended.
   std::string& arena() { return arena_; }
+  const std::string& arena() const { return arena_; }
   size_t arena_bytes() const { return arena_.size(); }
   // Ends a cell of column `col` whose bytes start at `offset` in the arena
   // and run to its end.

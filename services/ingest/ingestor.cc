@@ -131,6 +131,35 @@ absl::Status ValidateHeader(const v1::IngestHeader& h) {
     return absl::InvalidArgumentError(
         "header.idempotency_key: longer than 256 characters");
   }
+  if (!IsUtf8(h.encoding()) && !IsLatin1(h.encoding())) {
+    return absl::InvalidArgumentError(
+        StrCat("header.encoding: '", h.encoding(), "' is not utf-8 or latin1"));
+  }
+  for (const auto& [name, type] : h.types()) {
+    if (type != v1::CATEGORICAL && type != v1::TEXT && type != v1::NUMERIC) {
+      return absl::InvalidArgumentError(
+          StrCat("header.types.", name, ": ", v1::ColumnType_Name(type),
+                 " cannot be declared (categorical, text or numeric)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A declared column type agrees with the dataset's.
+absl::Status CheckDeclaredTypes(const v1::IngestHeader& h,
+                                const v1::Dataset& dataset) {
+  for (const auto& f : dataset.schema().fields()) {
+    auto it = h.types().find(f.name());
+    if (it == h.types().end() || f.type() == v1::COLUMN_TYPE_UNSPECIFIED ||
+        f.type() == it->second)
+      continue;
+    return absl::FailedPreconditionError(StrCat(
+        "header.types.", f.name(), ": dataset '", dataset.name(),
+        "' has the column as ",
+        table::ColumnTypeName(static_cast<table::ColumnType>(f.type())),
+        "; a column keeps its type (upload to a new dataset, or delete this "
+        "one first)"));
+  }
   return absl::OkStatus();
 }
 
@@ -188,6 +217,12 @@ absl::StatusOr<std::unique_ptr<Upload>> Ingestor::BeginUpload(
     existing = std::move(*ds);
   } else if (ds.status().code() != absl::StatusCode::kNotFound) {
     return ds.status();
+  }
+  if (existing) {
+    if (auto s = CheckDeclaredTypes(header, *existing); !s.ok()) {
+      Metrics::Get().Reject("schema_conflict");
+      return s;
+    }
   }
   std::string token, replay;
   if (!header.idempotency_key().empty()) {

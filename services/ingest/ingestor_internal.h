@@ -3,6 +3,7 @@
 #ifndef MLPIPE_SERVICES_INGEST_INGESTOR_INTERNAL_H_
 #define MLPIPE_SERVICES_INGEST_INGESTOR_INTERNAL_H_
 
+#include <cctype>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -54,6 +55,19 @@ inline std::string BlockKey(std::string_view batch_id, uint32_t block,
   storage::AppendU32(&k, block);
   storage::AppendU32(&k, col);
   return k;
+}
+
+// Whether IngestHeader.encoding `e` names Latin-1; OK when it names
+// Latin-1 or UTF-8 ("" is UTF-8), in any case.
+inline bool IsLatin1(std::string_view e) {
+  std::string lower(e);
+  for (char& c : lower) c = static_cast<char>(std::tolower(c));
+  return lower == "latin1" || lower == "latin-1" || lower == "iso-8859-1";
+}
+inline bool IsUtf8(std::string_view e) {
+  std::string lower(e);
+  for (char& c : lower) c = static_cast<char>(std::tolower(c));
+  return lower.empty() || lower == "utf-8" || lower == "utf8";
 }
 
 inline std::string RowHashKey(std::string_view batch_id, uint32_t block) {

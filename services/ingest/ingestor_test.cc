@@ -89,6 +89,18 @@ class IngestorTest : public ::testing::Test {
     return rows;
   }
 
+  // An upload with `h` (dataset "sales" unless set), in pieces of 5 bytes.
+  absl::StatusOr<v1::IngestResponse> Upload(v1::IngestHeader h,
+                                            std::string_view data) {
+    if (h.dataset().empty()) h.set_dataset("sales");
+    auto upload = ingestor_->BeginUpload(h);
+    if (!upload.ok()) return upload.status();
+    for (size_t i = 0; i < data.size(); i += 5) {
+      if (auto s = (*upload)->AddChunk(data.substr(i, 5)); !s.ok()) return s;
+    }
+    return (*upload)->Finish();
+  }
+
   absl::StatusOr<v1::IngestResponse> Replace(const std::string& data,
                                              const std::string& key = "") {
     return Ingest("sales", data, key, v1::CSV, 7, v1::REPLACE);
@@ -279,6 +291,90 @@ TEST_F(IngestorTest, DeletingABatchMakesAVersionWithoutIt) {
   // Everything survives a restart.
   Reopen();
   EXPECT_EQ(RowsOf(4), 8u);
+}
+
+TEST_F(IngestorTest, TextThatIsNotUtf8IsRefusedNamingLineAndColumn) {
+  ASSERT_TRUE(Ingest("sales", kCsv).ok());
+  v1::IngestHeader h;
+  h.set_source("people.csv");
+  // "Jos\xE9" is Latin-1: 0xE9 alone is no UTF-8.
+  const std::string latin1 = "id,amount,city,when\n7,1,Paris,\n8,2,Jos\xE9,\n";
+  auto bad = Upload(h, latin1);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("people.csv: line 3, column 'city': not valid UTF-8 "
+                        "(byte 0xE9 at byte 4 of the value); a file in "
+                        "Latin-1"));
+  // Nothing stored; what was stored reads as before.
+  EXPECT_EQ(ingestor_->GetDataset("sales")->versions_size(), 1);
+  EXPECT_EQ(RowsOf(0), 5u);
+  EXPECT_EQ(CountKeys("pending"), 0);
+  // Declared as Latin-1, it is stored as UTF-8.
+  h.set_encoding("latin1");
+  auto good = Upload(h, latin1);
+  ASSERT_TRUE(good.ok()) << good.status();
+  v1::ReadBatchesRequest req;
+  req.set_dataset("sales");
+  auto rows = ReadAll(req);
+  ASSERT_EQ(rows.size(), 7u);
+  EXPECT_EQ(rows[6][2], "Jos\xC3\xA9");
+  // Overlong and surrogate forms are no UTF-8 either.
+  EXPECT_FALSE(Upload({}, "a\n\xC0\xAF\n").ok());
+  EXPECT_FALSE(Upload({}, "a\n\xED\xA0\x80\n").ok());
+  h.set_encoding("ebcdic");
+  EXPECT_THAT(std::string(Upload(h, latin1).status().message()),
+              HasSubstr("header.encoding: 'ebcdic' is not utf-8 or latin1"));
+}
+
+TEST_F(IngestorTest, AByteOrderMarkIsNotPartOfTheFirstColumnsName) {
+  auto r = Upload({}, "\xEF\xBB\xBF\"Status\",x\ngood,1\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->batch().schema().fields(0).name(), "Status");
+  v1::IngestHeader jsonl;
+  jsonl.set_dataset("events");
+  jsonl.set_format(v1::JSONL);
+  auto j = Upload(jsonl, "\xEF\xBB\xBF{\"a\": 1}\n");
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ(j->batch().schema().fields(0).name(), "a");
+}
+
+TEST_F(IngestorTest, AFileReadAsOneColumnGetsADelimiterHint) {
+  auto r = Upload({}, "id;amount;city\n1;2;Oslo\n3;4;Rome\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->warnings_size(), 1);
+  EXPECT_THAT(r->warnings(0),
+              HasSubstr("read as one column ('id;amount;city'); with "
+                        "delimiter ';' it has 3 columns"));
+  v1::IngestHeader h;
+  h.set_dataset("notes");
+  auto prose = Upload(h, "note\nfine; thanks\nok\n");  // Not consistent.
+  ASSERT_TRUE(prose.ok());
+  EXPECT_EQ(prose->warnings_size(), 0);
+}
+
+TEST_F(IngestorTest, DeclaredTypesOverrideInference) {
+  v1::IngestHeader h;
+  (*h.mutable_types())["region"] = v1::CATEGORICAL;
+  auto r = Upload(h, "region,x\n01,1\n02,2\n10,3\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->batch().schema().fields(0).type(), v1::CATEGORICAL);
+  v1::ReadBatchesRequest req;
+  req.set_dataset("sales");
+  EXPECT_EQ(ReadAll(req)[0][0], "01");  // The text, leading zero kept.
+  // A column keeps its type.
+  (*h.mutable_types())["x"] = v1::CATEGORICAL;
+  EXPECT_THAT(std::string(Upload(h, "region,x\n03,4\n").status().message()),
+              HasSubstr("header.types.x: dataset 'sales' has the column as "
+                        "numeric"));
+  // Numeric declared: a cell that is no number is an error, not a widening.
+  v1::IngestHeader n;
+  n.set_dataset("numbers");
+  (*n.mutable_types())["v"] = v1::NUMERIC;
+  EXPECT_THAT(std::string(Upload(n, "v\n1\nabc\n").status().message()),
+              HasSubstr("value 'abc' at line 3 is not a number"));
+  (*n.mutable_types())["v"] = v1::TIMESTAMP;
+  EXPECT_EQ(Upload(n, "v\n1\n").status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(IngestorTest, RetriedUploadWithSameKeyReturnsTheFirstBatch) {

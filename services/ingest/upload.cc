@@ -11,6 +11,7 @@
 #include "common/table/frame_codec.h"
 #include "common/table/jsonl.h"
 #include "common/table/typing.h"
+#include "common/table/utf8.h"
 #include "common/util/ids.h"
 #include "common/util/sha256.h"
 #include "google/protobuf/util/time_util.h"
@@ -49,6 +50,9 @@ class UploadImpl final : public Upload {
                    f.timestamp_format());
       }
     }
+    for (const auto& [name, type] : header_.types())  // Checked: see header.
+      typer_.Fix(name, static_cast<table::ColumnType>(type), "");
+    latin1_ = IsLatin1(header_.encoding());
     auto sink = [this](table::TextRows& rows) {
       return Enqueue(std::exchange(rows, RecycledRows(rows)));
     };
@@ -90,7 +94,7 @@ class UploadImpl final : public Upload {
     bytes_ += static_cast<int64_t>(bytes.size());
     if (!replay_batch_.empty()) return absl::OkStatus();
     auto t0 = Clock::now();
-    absl::Status s = csv_ ? csv_->Feed(bytes) : jsonl_->Feed(bytes);
+    absl::Status s = Decode(bytes);
     parse_time_ += Clock::now() - t0;
     if (!s.ok()) return Fail(s);
     return absl::OkStatus();
@@ -121,14 +125,7 @@ class UploadImpl final : public Upload {
     std::string content_hash = hash_.HexDigest();
     if (!replay_batch_.empty()) return Replay(content_hash);
     auto receive_end = Clock::now();
-    absl::Status s;
-    if (csv_) {
-      s = csv_->Finish();
-    } else if (jsonl_) {
-      s = jsonl_->Finish();
-    } else if (frames_ == 0) {
-      s = absl::InvalidArgumentError("no frames received");
-    }
+    absl::Status s = EndInput();
     if (s.ok()) s = CloseWorker();
     if (s.ok() && csv_ && rows_ == 0) {
       // A header without rows still defines the columns.
@@ -163,6 +160,7 @@ class UploadImpl final : public Upload {
     auto result = commit_(std::move(batch), header_, /*stored_before=*/false);
     if (!result.ok()) return Fail(result.status());
     done_ = true;
+    for (auto& w : warnings_) result->add_warnings(std::move(w));
     double commit = Seconds(Clock::now() - commit_start);
     result->mutable_batch()->mutable_timings()->set_commit_seconds(commit);
     auto& m = Metrics::Get();
@@ -198,6 +196,68 @@ class UploadImpl final : public Upload {
               EncodeRowHashes(hashes));
     }
     repeats_.Add(hashes);
+  }
+
+  // Ends the parsers' input (the first bytes, if still held back).
+  absl::Status EndInput() {
+    if (header_.format() == v1::FRAMES) {
+      return frames_ == 0 ? absl::InvalidArgumentError("no frames received")
+                          : absl::OkStatus();
+    }
+    if (!head_.empty()) {
+      if (auto s = Parse(std::exchange(head_, "")); !s.ok()) return s;
+    }
+    return csv_ ? csv_->Finish() : jsonl_->Finish();
+  }
+
+  // Bytes as UTF-8 to the parser: Latin-1 transcoded; a UTF-8 byte-order
+  // mark at the start dropped (pandas drops it too).
+  absl::Status Decode(std::string_view bytes) {
+    if (latin1_) {
+      utf8_.clear();
+      table::AppendLatin1AsUtf8(bytes, &utf8_);
+      return Parse(utf8_);
+    }
+    if (bom_checked_) return Parse(bytes);
+    static constexpr std::string_view kBom = "\xEF\xBB\xBF";
+    head_.append(bytes);
+    if (head_.size() < kBom.size() && kBom.starts_with(head_))
+      return absl::OkStatus();  // Too short to tell yet.
+    bom_checked_ = true;
+    std::string head = std::exchange(head_, "");
+    std::string_view rest = head;
+    if (rest.starts_with(kBom)) rest.remove_prefix(kBom.size());
+    return Parse(rest);
+  }
+
+  absl::Status Parse(std::string_view text) {
+    return csv_ ? csv_->Feed(text) : jsonl_->Feed(text);
+  }
+
+  // A file read as one column that another delimiter would cut into the same
+  // number (>= 2) of columns in its header and first rows gets a warning.
+  void HintDelimiter(const table::TextRows& rows) {
+    if (rows.num_columns() != 1) return;
+    const std::string& name = rows.names()[0];
+    for (char d : {';', '\t', '|', ','}) {
+      const auto fields = std::count(name.begin(), name.end(), d) + 1;
+      if (d == (header_.delimiter().empty() ? ',' : header_.delimiter()[0]) ||
+          fields < 2)
+        continue;
+      bool same = true;
+      for (size_t r = 0; r < std::min<size_t>(rows.num_rows(), 20); ++r) {
+        std::string_view cell = rows.cell(r, 0);
+        same &= std::count(cell.begin(), cell.end(), d) + 1 == fields;
+      }
+      if (!same) continue;
+      const std::string shown = d == '\t' ? "\\t" : std::string(1, d);
+      warnings_.push_back(
+          StrCat("the file was read as one column ('", name.substr(0, 60),
+                 name.size() > 60 ? "..." : "", "'); with delimiter '", shown,
+                 "' it has ", fields, " columns (mlpipe ingest --delimiter '",
+                 shown, "'; in a pipeline, delimiter: '", shown, "')"));
+      return;
+    }
   }
 
   absl::Status Enqueue(Work work) {
@@ -288,6 +348,15 @@ class UploadImpl final : public Upload {
   absl::Status Store(table::TextRows& rows) {
     if (csv_) {
       if (auto s = CheckColumns(rows.names()); !s.ok()) return s;
+      if (next_block_ == 0) HintDelimiter(rows);
+    }
+    if (auto s = table::CheckUtf8(rows); !s.ok()) {
+      return absl::InvalidArgumentError(StrCat(
+          header_.source().empty() ? "" : header_.source() + ": ", s.message(),
+          latin1_ ? ""
+                  : "; a file in Latin-1 (ISO 8859-1) is uploaded with "
+                    "encoding latin1 (mlpipe ingest --encoding latin1; in a "
+                    "pipeline, encoding: latin1)"));
     }
     storage::WriteBatch wb;
     std::vector<uint64_t> hashes(rows.num_rows(), 0);
@@ -379,6 +448,11 @@ class UploadImpl final : public Upload {
   int64_t bytes_ = 0;
   int64_t frames_ = 0;
   bool done_ = false;
+  bool latin1_ = false;
+  bool bom_checked_ = false;
+  std::string head_;  // The first bytes, until a byte-order mark is ruled out.
+  std::string utf8_;  // A Latin-1 chunk as UTF-8.
+  std::vector<std::string> warnings_;  // Written by the worker.
   std::unique_ptr<table::CsvParser> csv_;
   std::unique_ptr<table::JsonLinesParser> jsonl_;
   Clock::time_point start_;
