@@ -167,9 +167,9 @@ grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
 }
 
 int RunIngest(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(
-          args, {"dataset", "file", "format", "delimiter", "no-header",
-                 "null-values", "idempotency-key", "mode"});
+  if (int rc = CheckFlags(args, {"dataset", "file", "format", "delimiter",
+                                 "no-header", "null-values", "idempotency-key",
+                                 "mode", "encoding", "types"});
       rc != kOk) {
     return rc;
   }

@@ -154,10 +154,18 @@ absl::Status CsvParser::Feed(std::string_view data) {
           ++p;
           if (auto st = EndRecord(); !st.ok()) return fail(st);
         } else {
+          const bool delimiter_like = *p == ';' || *p == '\t' || *p == '|';
           return fail(absl::InvalidArgumentError(StrCat(
-              "line ", line_, ": unexpected character '", std::string(1, *p),
+              "line ", line_, ": unexpected character '",
+              *p == '\t' ? std::string("\\t") : std::string(1, *p),
               "' after the closing quote of a field (quotes inside a quoted "
-              "field must be doubled)")));
+              "field must be doubled",
+              delimiter_like
+                  ? StrCat("; or is the delimiter '",
+                           *p == '\t' ? std::string("\\t") : std::string(1, *p),
+                           "'?")
+                  : "",
+              ")")));
         }
         break;
       case State::kAfterCR:

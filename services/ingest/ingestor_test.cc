@@ -345,6 +345,10 @@ TEST_F(IngestorTest, AFileReadAsOneColumnGetsADelimiterHint) {
   EXPECT_THAT(r->warnings(0),
               HasSubstr("read as one column ('id;amount;city'); with "
                         "delimiter ';' it has 3 columns"));
+  // A quoted header with another delimiter fails to parse: the error asks.
+  auto quoted = Upload({}, "\"Status\";x\ngood;1\n");
+  EXPECT_THAT(std::string(quoted.status().message()),
+              HasSubstr("or is the delimiter ';'?"));
   v1::IngestHeader h;
   h.set_dataset("notes");
   auto prose = Upload(h, "note\nfine; thanks\nok\n");  // Not consistent.
