@@ -23,10 +23,19 @@ std::string Targets(const v1::Route& r) {
   return s;
 }
 
+// Why a revision was made: the reason given, and what a rollback restored.
+std::string Reason(const v1::Route& r) {
+  std::string s;
+  if (r.restores() > 0) s = StrCat("revision ", r.restores(), " again");
+  if (!r.reason().empty()) StrAppend(&s, s.empty() ? "" : ": ", r.reason());
+  return s.empty() ? "-" : s;
+}
+
 void PrintRoutes(const google::protobuf::RepeatedPtrField<v1::Route>& routes,
                  bool with_alias) {
-  std::vector<std::string> header = {
-      "TARGETS", "SHADOWS", "FALLBACK", "BUDGET", "REVISION", "UPDATED", "BY"};
+  std::vector<std::string> header = {"TARGETS", "SHADOWS",  "FALLBACK",
+                                     "BUDGET",  "REVISION", "UPDATED",
+                                     "BY",      "REASON"};
   if (with_alias) header.insert(header.begin(), "ALIAS");
   TablePrinter t(header);
   for (const auto& r : routes) {
@@ -39,7 +48,8 @@ void PrintRoutes(const google::protobuf::RepeatedPtrField<v1::Route>& routes,
             : "-",
         StrCat(r.revision()),
         FormatTime(r.updated_at()),
-        r.updated_by()};
+        r.updated_by(),
+        Reason(r)};
     if (with_alias) row.insert(row.begin(), r.alias());
     t.Row(row);
   }
@@ -212,9 +222,10 @@ int RunRollback(const Args& args, Context& ctx) {
   v1::Route resp;
   if (auto s = stub->Rollback(&call, req, &resp); !s.ok()) return Fail(s, ctx);
   Print(ctx, resp, [&] {
-    google::protobuf::RepeatedPtrField<v1::Route> one;
-    *one.Add() = resp;
-    PrintRoutes(one, true);
+    std::cout << "rolled back '" << resp.alias() << "' to revision "
+              << resp.restores() << "'s route (" << Targets(resp)
+              << "), as revision " << resp.revision()
+              << (resp.reason().empty() ? "" : ": " + resp.reason()) << "\n";
   });
   return kOk;
 }

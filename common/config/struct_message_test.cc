@@ -6,7 +6,6 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "mlpipe/v1/ingest_service.pb.h"
-#include "mlpipe/v1/prep_service.pb.h"
 #include "mlpipe/v1/split.pb.h"
 
 namespace mlpipe::config {
@@ -99,15 +98,15 @@ TEST(ParamsToMessageTest, ATypeErrorNamesItsKeyAtAnyDepth) {
 }
 
 TEST(ParamsToMessageTest, AScalarInsideANestedMessageSaysWhatItTakes) {
-  v1::PrepareRequest req;
-  auto k =
-      ParamsToMessage(Params(R"({"select": {"k": "many"}})"), {}, "p", &req);
-  EXPECT_THAT(std::string(k.message()),
-              HasSubstr("p.select.k: expected a whole number, not \"many\""));
-  auto rows =
-      ParamsToMessage(Params(R"({"fit_on": {"row_end": [1]}})"), {}, "p", &req);
-  EXPECT_THAT(std::string(rows.message()),
-              HasSubstr("p.fit_on.row_end: expected a whole number, not [1]"));
+  v1::SplitSpec spec;
+  auto text = ParamsToMessage(
+      Params(R"({"parts": [{"name": "a", "ratio": "most"}]})"), {}, "p", &spec);
+  EXPECT_THAT(std::string(text.message()),
+              HasSubstr("p.parts[0].ratio: expected a number, not \"most\""));
+  auto list =
+      ParamsToMessage(Params(R"({"parts": [{"ratio": [1]}]})"), {}, "p", &spec);
+  EXPECT_THAT(std::string(list.message()),
+              HasSubstr("p.parts[0].ratio: expected a number, not [1]"));
 }
 
 TEST(ParamsToMessageTest, EnumsInAnyCaseAndABadOneListsTheValues) {

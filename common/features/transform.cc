@@ -11,6 +11,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "common/features/transform_internal.h"
+#include "common/table/typing.h"
 #include "common/util/hash.h"
 #include "common/util/strings.h"
 
@@ -132,6 +133,16 @@ bool IsString(v1::ColumnType t) {
   return t == v1::CATEGORICAL || t == v1::TEXT;
 }
 
+// A numeric column's values as the texts their categories are named by
+// (numbers_as_categories); "" where missing.
+std::vector<std::string> NumberTexts(const table::Column& col) {
+  std::vector<std::string> out(col.size());
+  if (col.type != table::ColumnType::kNumeric) return out;
+  for (size_t r = 0; r < col.size(); ++r)
+    if (col.IsValid(r)) table::AppendNumber(col.numbers[r], &out[r]);
+  return out;
+}
+
 }  // namespace
 
 TransformApplier::TransformApplier(v1::FittedTransform fitted)
@@ -183,7 +194,7 @@ absl::StatusOr<table::Table> TransformApplier::ApplyBatch(
           " but the transform was fitted on ",
           numeric ? "numbers" : "strings"));
     }
-    if (numeric) {
+    if (numeric && !c.numbers_as_categories()) {
       for (size_t r = 0; r < input.num_rows; ++r) {
         bool valid = col.type != table::ColumnType::kUnknown && col.IsValid(r);
         double x = !valid ? kNaN
@@ -203,15 +214,18 @@ absl::StatusOr<table::Table> TransformApplier::ApplyBatch(
     std::vector<double> missing_out(width);
     ApplyString(c, nullptr, missing_out.data());
     std::vector<const double*> per_row(input.num_rows);
+    const std::vector<std::string> texts =
+        numeric ? NumberTexts(col) : std::vector<std::string>();
+    const std::vector<std::string>& strings = numeric ? texts : col.strings;
     for (size_t r = 0; r < input.num_rows; ++r) {
       if (col.type == table::ColumnType::kUnknown || !col.IsValid(r)) {
         per_row[r] = missing_out.data();
         continue;
       }
-      auto [it, added] = memo.try_emplace(col.strings[r]);
+      auto [it, added] = memo.try_emplace(strings[r]);
       if (added) {
         it->second.resize(width);
-        ApplyString(c, &col.strings[r], it->second.data());
+        ApplyString(c, &strings[r], it->second.data());
       }
       per_row[r] = it->second.data();
     }
@@ -252,7 +266,13 @@ absl::Status TransformApplier::ApplyRow(
         return absl::InvalidArgumentError(
             StrCat("field '", c.input(), "': not a finite number"));
       }
-      ApplyNumber(c, x, dst);
+      if (c.numbers_as_categories()) {
+        std::string text;
+        if (!std::isnan(x)) table::AppendNumber(x, &text);
+        ApplyString(c, std::isnan(x) ? nullptr : &text, dst);
+      } else {
+        ApplyNumber(c, x, dst);
+      }
     } else {
       if (std::holds_alternative<double>(v)) {
         return absl::InvalidArgumentError(

@@ -9,6 +9,7 @@
 
 #include "common/features/transform.h"
 #include "common/features/transform_internal.h"
+#include "common/table/typing.h"
 #include "common/util/proto_bytes.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
@@ -235,7 +236,8 @@ void AddNumberOutputs(const ColumnFit& fit) {
 absl::Status FitNumberColumn(const ColumnFit& fit, const table::Column& col) {
   const TransformSpec& spec = fit.spec;
   if (spec.one_hot_max_categories || spec.hash_buckets || spec.token_buckets) {
-    return fit.Bad("one_hot, hash and tokens apply to string columns");
+    return fit.Bad(
+        "one_hot, hash and tokens apply to string and numeric columns");
   }
   if (!spec.timestamp_parts.empty() &&
       col.type != table::ColumnType::kTimestamp) {
@@ -371,9 +373,27 @@ absl::Status FitStringColumn(const ColumnFit& fit, const table::Column& col) {
   return absl::OkStatus();
 }
 
+// A numeric column as a categorical one of its values' texts.
+table::Column NumbersAsText(const table::Column& col) {
+  table::Column out{.name = col.name, .type = table::ColumnType::kCategorical};
+  out.strings.resize(col.size());
+  out.valid = col.valid;
+  for (size_t r = 0; r < col.size(); ++r)
+    if (col.IsValid(r)) table::AppendNumber(col.numbers[r], &out.strings[r]);
+  return out;
+}
+
 absl::Status FitColumn(const ColumnFit& fit, const table::Column& col) {
   fit.fitted->set_input(fit.name);
   fit.fitted->set_input_type(static_cast<v1::ColumnType>(col.type));
+  const TransformSpec& spec = fit.spec;
+  if (col.type == table::ColumnType::kNumeric &&
+      (spec.one_hot_max_categories || spec.hash_buckets ||
+       spec.token_buckets)) {
+    // Numbers as categories, as scikit-learn's OneHotEncoder takes them.
+    fit.fitted->set_numbers_as_categories(true);
+    return FitStringColumn(fit, NumbersAsText(col));
+  }
   if (col.type == table::ColumnType::kNumeric ||
       col.type == table::ColumnType::kTimestamp) {
     return FitNumberColumn(fit, col);

@@ -184,8 +184,8 @@ TEST_F(TransformTest, ErrorsNameEntryColumnAndReason) {
   EXPECT_THAT(fit(R"([{"columns": ["Home"], "scale": "standard"}])"),
               HasSubstr("column 'Home': clip, log1p, scale, bucketize and "
                         "timestamp_parts apply to numeric or timestamp"));
-  EXPECT_THAT(fit(R"([{"columns": ["Income"], "one_hot": true}])"),
-              HasSubstr("one_hot, hash and tokens apply to string columns"));
+  // One-hot takes numbers as categories (OneHotEncoder does).
+  EXPECT_EQ(fit(R"([{"columns": ["Income"], "one_hot": true}])"), "OK");
   EXPECT_THAT(fit(R"([{"columns": ["Income"], "timestamp_parts": ["hour"]}])"),
               HasSubstr("timestamp_parts applies to timestamp columns"));
   EXPECT_THAT(bad(R"([{"columns": ["a"], "timestamp_parts": ["fortnight"]}])"),
@@ -255,6 +255,47 @@ TEST_F(TransformTest, Chi2ScoresMatchSklearnAndSelectionKeepsTheTopK) {
           *data_);
   EXPECT_THAT(SelectFeatures(*data_, "Status", "chi2", 1, &neg).ToString(),
               HasSubstr("chi2 needs non-negative features"));
+}
+
+// scikit-learn's OneHotEncoder takes numbers as categories: so does one_hot
+// (region codes, ratings), in the batch and the single-row path alike.
+TEST(TransformPartsTest, OneHotOfANumericColumnTakesItsValuesAsCategories) {
+  table::Table t;
+  t.num_rows = 5;
+  table::Column code;
+  code.name = "code";
+  code.type = table::ColumnType::kNumeric;
+  code.numbers = {3, 1, 3, 2.5, 0};
+  code.valid.Resize(5, true);
+  code.valid.Set(4, false);
+  t.columns = {code};
+  TransformApplier a(Fit(R"([{"columns": ["code"], "one_hot": true}])", t));
+  EXPECT_TRUE(a.fitted().columns(0).numbers_as_categories());
+  EXPECT_THAT(a.output_names(),
+              ::testing::ElementsAre("code=1", "code=2.5", "code=3"));
+  auto out = a.ApplyBatch(t);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const std::vector<std::vector<double>> want = {
+      {0, 0, 1}, {1, 0, 0}, {0, 0, 1}, {0, 1, 0}, {0, 0, 0}};
+  for (size_t r = 0; r < want.size(); ++r) {
+    std::vector<double> row;
+    ASSERT_TRUE(
+        a.ApplyRow({{"code", r == 4 ? RawValue() : RawValue(code.numbers[r])}},
+                   &row)
+            .ok());
+    for (size_t k = 0; k < 3; ++k) {
+      EXPECT_EQ(out->columns[k].numbers[r], want[r][k]) << r << "," << k;
+      EXPECT_EQ(row[k], want[r][k]) << r << "," << k;
+    }
+  }
+  std::vector<double> row;
+  ASSERT_TRUE(a.ApplyRow({{"code", 7.0}}, &row).ok());  // Unseen: all zeros.
+  EXPECT_EQ(row, std::vector<double>(3, 0.0));
+  // A string at serving is still refused: the column is numeric.
+  EXPECT_FALSE(a.ApplyRow({{"code", std::string("3")}}, &row).ok());
+  // Hashing too.
+  TransformApplier h(Fit(R"([{"columns": ["code"], "hash": 4}])", t));
+  EXPECT_EQ(h.output_names().size(), 4u);
 }
 
 TEST(TransformPartsTest, TimestampPartsAndTextTokens) {

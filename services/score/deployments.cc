@@ -176,6 +176,8 @@ absl::StatusOr<v1::Route> NextRoute(const v1::Route* current,
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
   next.set_updated_by(request.set_by().empty() ? "user:unknown"
                                                : request.set_by());
+  next.clear_reason();
+  next.clear_restores();
   return next;
 }
 
@@ -487,6 +489,8 @@ absl::StatusOr<v1::ListDeploymentsResponse> Deployments::Undeploy(
       *r.mutable_updated_at() =
           TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
       r.set_updated_by(set_by);
+      r.clear_reason();
+      r.clear_restores();
       next[alias] = r;
     }
     events.push_back(events::EventLog::Make(
@@ -512,6 +516,25 @@ absl::StatusOr<v1::ListDeploymentsResponse> Deployments::Undeploy(
   return ListLocked();
 }
 
+namespace {
+
+// The revision a rollback from the newest one of `log` (newest first) serves
+// again: the one before the revision the newest serves (a rollback's
+// restores), so that rollbacks walk back one revision each, never forward.
+absl::StatusOr<const v1::Route*> RevisionBefore(
+    const std::vector<v1::Route>& log) {
+  int64_t at = log[0].restores() > 0 ? log[0].restores() : log[0].revision();
+  for (const auto& r : log) {
+    if (r.revision() >= at) continue;
+    return &r;
+  }
+  return absl::FailedPreconditionError(
+      StrCat("alias '", log[0].alias(), "' has no revision before revision ",
+             at, " to go back to"));
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Route> Deployments::Rollback(
     const v1::RollbackRequest& request) {
   const std::string alias =
@@ -519,7 +542,7 @@ absl::StatusOr<v1::Route> Deployments::Rollback(
   const std::string set_by =
       request.set_by().empty() ? "rollback" : request.set_by();
   std::lock_guard change(change_mu_);
-  // The newest two revisions: the current one and the one before it.
+  // The history, newest first: the revision before the one served now.
   auto log = History(alias);
   if (absl::IsNotFound(log.status())) log = std::vector<v1::Route>();
   if (!log.ok()) return log.status();
@@ -529,11 +552,16 @@ absl::StatusOr<v1::Route> Deployments::Rollback(
                                  "' has no earlier route to go back to")));
   }
   const v1::Route& current = (*log)[0];
-  v1::Route r = (*log)[1];
+  auto earlier = RevisionBefore(*log);
+  if (!earlier.ok()) return Check("rollback", earlier.status());
+  v1::Route r = **earlier;
+  r.set_restores(r.restores() > 0 ? r.restores() : r.revision());
+  r.set_reason(request.reason());
   if (r.targets().empty()) {
-    return Check("rollback", absl::FailedPreconditionError(StrCat(
-                                 "alias '", alias,
-                                 "' was not served before its last change")));
+    return Check(
+        "rollback",
+        absl::FailedPreconditionError(StrCat(
+            "alias '", alias, "' was not served at revision ", r.restores())));
   }
   r.set_revision(current.revision() + 1);
   *r.mutable_updated_at() =

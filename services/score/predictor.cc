@@ -79,6 +79,24 @@ std::string NewPredictionId() {
   return buf;
 }
 
+namespace {
+
+// The route `s` is a shadow of when no route serves it (as a target or a
+// fallback); "" otherwise.
+std::string ShadowOnly(const ServingState& state, const serving::Servable& s) {
+  std::string shadow_of;
+  for (const auto& [alias, route] : state.routes) {
+    for (const auto& t : route.targets)
+      if (t.get() == &s) return "";
+    if (route.fallback.get() == &s) return "";
+    for (const auto& t : route.shadows)
+      if (t.get() == &s) shadow_of = alias;
+  }
+  return shadow_of;
+}
+
+}  // namespace
+
 struct Predictor::Routed {
   const ServingRoute* route = nullptr;  // Into the state; null: a version.
   std::shared_ptr<const serving::Servable> target;
@@ -106,6 +124,12 @@ absl::StatusOr<Predictor::Routed> Predictor::Route(
       return absl::NotFoundError(
           StrCat("model: ", model, " is not deployed (Deploy it first)"));
     }
+    if (std::string shadowed = ShadowOnly(state, *it->second);
+        !shadowed.empty()) {
+      return absl::NotFoundError(
+          StrCat("model: ", model, " is a shadow of '", shadowed,
+                 "': a shadow sees live traffic but never answers it"));
+    }
     r.target = it->second;
     return r;
   }
@@ -129,9 +153,9 @@ absl::StatusOr<Predictor::Routed> Predictor::Route(
     r.target = route.Pick(u);
     return r;
   }
-  // A model name: its newest deployed version.
+  // A model name: its newest version that a route serves (never a shadow).
   for (const auto& [version, s] : state.versions) {
-    if (s->name() == model &&
+    if (s->name() == model && ShadowOnly(state, *s).empty() &&
         (!r.target || s->summary().version() > r.target->summary().version()))
       r.target = s;
   }

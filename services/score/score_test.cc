@@ -549,6 +549,39 @@ TEST_F(ScoreTest, ReplicasShareRoutesThroughTheRegistry) {
             again->route().revision());
 }
 
+TEST_F(ScoreTest, RollbacksWalkBackOneRevisionEachAndKeepTheirReason) {
+  ASSERT_TRUE(Deploy("credit:1").ok());      // Revision 1.
+  ASSERT_TRUE(Deploy("credit:2", 10).ok());  // 2: a 10% canary.
+  v1::RollbackRequest rb;
+  rb.set_reason("canary errors");
+  auto back = deployments_->Rollback(rb);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->revision(), 3);
+  EXPECT_EQ(back->restores(), 1);
+  ASSERT_EQ(back->targets_size(), 1);
+  EXPECT_EQ(PrimaryOf(*back), "credit:1");
+  EXPECT_EQ(back->reason(), "canary errors");
+  EXPECT_EQ(back->updated_by(), "rollback");
+  auto history = deployments_->History("production");
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ((*history)[0].reason(), "canary errors");
+  // A second rollback does not bring the canary back: nothing is before
+  // revision 1.
+  auto again = deployments_->Rollback(rb);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(again.status().message()),
+              HasSubstr("no revision before revision 1"));
+  EXPECT_EQ(PrimaryOf(deployments_->List().routes(0)), "credit:1");
+  // A change after a rollback is a revision like any other: rolling back
+  // from it goes to the rollback's route.
+  ASSERT_TRUE(Deploy("credit:2").ok());  // 4.
+  auto from_four = deployments_->Rollback(v1::RollbackRequest());
+  ASSERT_TRUE(from_four.ok()) << from_four.status();
+  EXPECT_EQ(from_four->restores(), 1);  // Revision 3 served revision 1's.
+  EXPECT_EQ(PrimaryOf(*from_four), "credit:1");
+  EXPECT_EQ(from_four->reason(), "");
+}
+
 TEST_F(ScoreTest, HistoryAndRollbackReadTheRegistrysOneHistory) {
   // b syncs once after two changes made through this replica: it never saw
   // revision 1 being served, yet its history has both, and it rolls back
@@ -762,6 +795,23 @@ TEST_F(ScoreTest, PredictionsAreLoggedWithInputsFeaturesAndShadows) {
   }
   // The response came from the primary only.
   EXPECT_EQ(out->servable->version(), "credit:2");
+}
+
+TEST_F(ScoreTest, AShadowNeverAnswersEvenWhenNamed) {
+  ASSERT_TRUE(Deploy("credit:1").ok());
+  ASSERT_TRUE(Deploy("credit:2", 0, /*shadow=*/true).ok());  // Newer.
+  Predictor p = MakePredictor();
+  // The model's name resolves to the version a route serves, not to the
+  // newest one loaded.
+  auto by_name = p.Predict(Rows(0, 1, "credit"));
+  ASSERT_TRUE(by_name.ok()) << by_name.status();
+  EXPECT_EQ(by_name->servable->version(), "credit:1");
+  auto named = p.Predict(Rows(0, 1, "credit:2"));
+  EXPECT_TRUE(absl::IsNotFound(named.status()));
+  EXPECT_THAT(std::string(named.status().message()),
+              HasSubstr("credit:2 is a shadow of 'production'"));
+  EXPECT_TRUE(absl::IsNotFound(p.Resolve("credit:2").status()));
+  EXPECT_EQ((*p.Resolve("credit"))->version(), "credit:1");
 }
 
 TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
