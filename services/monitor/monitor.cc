@@ -114,7 +114,9 @@ void Monitor::Fold(const v1::PredictionRecord& r,
   if (o->profile.rows() == 0) o->window.set_start_micros(t);
   o->window.set_end_micros(std::max(o->window.end_micros(), t));
   o->profile.AddRecord(r);
-  if (r.latency_seconds() > 0) o->latency.Add(r.latency_seconds());
+  // A request's latency once, however many rows it had.
+  if (r.latency_seconds() > 0 && r.request_row() == 0)
+    o->latency.Add(r.latency_seconds());
   o->dirty = true;
 }
 

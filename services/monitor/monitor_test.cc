@@ -379,5 +379,24 @@ TEST_F(MonitorTest, TargetDriftComparesActualsWithTheTrainingLabels) {
   EXPECT_FALSE(summary->has_reference_profile());
 }
 
+TEST_F(MonitorTest, LatencyIsCountedPerRequestNotPerRow) {
+  Open();
+  // Ten requests: one of 991 rows taking 50 ms, nine of one row taking 1 ms.
+  auto batch = Batch("m:1", 1000, 0, 0);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const bool big = i < 991;
+    batch[i].set_latency_seconds(big ? 0.050 : 0.001);
+    batch[i].set_request_rows(big ? 991 : 1);
+    batch[i].set_request_row(big ? static_cast<int32_t>(i) : 0);
+  }
+  ASSERT_TRUE(monitor_->Log(batch).ok());
+  auto summary = monitor_->Summary("m:1", 24, false);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->latency().count(), 10u);  // Requests, not rows.
+  EXPECT_EQ(summary->predictions(), 1000u);
+  EXPECT_NEAR(summary->latency().p50_seconds(), 0.001, 1e-9);
+  EXPECT_NEAR(summary->latency().max_seconds(), 0.050, 1e-9);
+}
+
 }  // namespace
 }  // namespace mlpipe::monitor

@@ -275,8 +275,10 @@ bool Orchestrator::FromCacheLocked(ActiveRun& run, int index) {
   v1::StepExecution& step = run.step(index);
   const v1::StepSpec& spec = *run.specs[index];
   const StepExecutor* exec = executors_->Find(spec.type());
-  const bool cacheable =
-      exec->Cacheable(spec) && (!spec.has_cache() || spec.cache());
+  // on_exit steps (notifications, clean-up) always run: they react to how
+  // this run ended, which no earlier run's output says.
+  const bool cacheable = !step.on_exit() && exec->Cacheable(spec) &&
+                         (!spec.has_cache() || spec.cache());
   if (!cacheable || !step.cache_key().empty()) return false;
   // --no-cache skips the lookup but still refreshes the entry.
   step.set_cache_key(CacheKey(run, index));

@@ -182,6 +182,18 @@ TEST_F(OrchestratorTest,
   EXPECT_EQ(testing::CountLines(file), 1);
 }
 
+TEST_F(OrchestratorTest, OnExitStepsAlwaysRunNeverFromCache) {
+  std::string file = dir_.path() + "/exit.txt";
+  auto spec = Spec(
+      "    - {name: a, type: noop}\n",
+      "  on_exit:\n    - {name: notify, type: record, file: " + file + "}\n");
+  for (int i = 1; i <= 2; ++i) {
+    v1::Run done = WaitEnd(Submit(spec)->id());
+    EXPECT_EQ(Step(done, "notify").state(), State::SUCCEEDED) << i;
+    EXPECT_EQ(testing::CountLines(file), i);
+  }
+}
+
 TEST_F(OrchestratorTest, RerunIsServedFromCacheWithoutCallingTheExecutor) {
   std::string file = dir_.path() + "/calls.txt";
   auto spec = Spec("    - {name: a, type: record, file: " + file +
@@ -423,6 +435,17 @@ TEST_F(OrchestratorTest, EventTriggerStartsOneRunPerMatchingEvent) {
   auto runs = orch_->ListRuns("t", 10);
   ASSERT_EQ(runs->size(), 1u);
   EXPECT_EQ((*runs)[0].trigger(), "event:dataset.ingested#2");
+  auto schedules = orch_->ListSchedules();
+  ASSERT_TRUE(schedules.ok());
+  EXPECT_TRUE((*schedules)[0].has_last_fired_at());
+  // An event from before the trigger existed (an outbox read from its
+  // start) starts nothing.
+  v1::Event old = event(3, "credit");
+  *old.mutable_time() = TimeUtil::MicrosecondsToTimestamp(
+      TimeUtil::TimestampToMicroseconds((*created)[0].created_at()) - 1000000);
+  ASSERT_TRUE(orch_->HandleEvent("ingest", old).ok());
+  EXPECT_EQ(orch_->ListRuns("t", 10)->size(), 1u);
+  EXPECT_EQ(orch_->EventCursor("ingest"), 3u);
 }
 
 }  // namespace

@@ -151,10 +151,16 @@ absl::Status Orchestrator::HandleEvent(const std::string& source,
   if (event.sequence() <= EventCursor(source)) return absl::OkStatus();
   auto all = ListSchedules();
   if (!all.ok()) return all.status();
-  for (const auto& sched : *all) {
+  for (auto& sched : *all) {
     if (!sched.trigger().has_event()) continue;
     const auto& e = sched.trigger().event();
     if (e.source() != source || e.topic() != event.topic()) continue;
+    // Only what happens after the trigger exists: a new source's outbox is
+    // read from its start, and its old events are history.
+    if (sched.has_created_at() && event.has_time() &&
+        TimeUtil::TimestampToMicroseconds(event.time()) <
+            TimeUtil::TimestampToMicroseconds(sched.created_at()))
+      continue;
     bool match = true;
     for (const auto& [k, v] : e.filter()) {
       auto it = event.attributes().find(k);
@@ -170,6 +176,11 @@ absl::Status Orchestrator::HandleEvent(const std::string& source,
     // Unavailable: try the event again later. Anything else would fail again.
     if (!run.ok() && run.status().code() == absl::StatusCode::kUnavailable)
       return run.status();
+    *sched.mutable_last_fired_at() = TimeUtil::GetCurrentTime();
+    if (auto s = store_->Put(kSchedules, sched.id(), sched.SerializeAsString(),
+                             {.sync = true});
+        !s.ok())
+      return s;
   }
   std::string seq;
   storage::AppendU64(&seq, event.sequence());

@@ -403,6 +403,8 @@ void Predictor::Log(const serving::Servable& s, const std::string& alias,
     r.set_shadow(shadow);
     r.set_fallback(fallback);
     r.set_latency_seconds(seconds);
+    r.set_request_rows(static_cast<int32_t>(ids.size()));
+    r.set_request_row(static_cast<int32_t>(i));
   }
   log_->Log(std::move(records));
 }

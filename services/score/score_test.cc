@@ -779,6 +779,7 @@ TEST_F(ScoreTest, PredictionsAreLoggedWithInputsFeaturesAndShadows) {
   ASSERT_EQ(shadow->size(), 4u);
   std::set<std::string> ids(out->ids.begin(), out->ids.end());
   EXPECT_EQ(ids.size(), 4u);
+  std::set<int> rows_seen;
   for (const auto& r : *served) {
     EXPECT_TRUE(ids.contains(r.prediction_id()));
     EXPECT_FALSE(r.shadow());
@@ -788,7 +789,10 @@ TEST_F(ScoreTest, PredictionsAreLoggedWithInputsFeaturesAndShadows) {
     EXPECT_TRUE(r.inputs().fields().contains("Income"));
     EXPECT_EQ(r.features_size(), M().gbdt.feature_names_size());
     EXPECT_EQ(r.scores_size(), 1);
+    EXPECT_EQ(r.request_rows(), 4);  // Its request's latency counts once.
+    EXPECT_TRUE(rows_seen.insert(r.request_row()).second);
   }
+  EXPECT_EQ(rows_seen, (std::set<int>{0, 1, 2, 3}));
   for (const auto& r : *shadow) {
     EXPECT_TRUE(r.shadow());
     EXPECT_TRUE(ids.contains(r.prediction_id()));  // Same ids: comparable.
