@@ -77,7 +77,9 @@ commands:
          [--alias production]         production): all traffic, or --canary PERCENT of
          [--canary P | --shadow]      it (the rest stays), or a --shadow copy (logged,
          [--latency-budget-ms X]      never returned); past the budget the previous
-         [--traffic "m:1=90,m:2=10"]  version answers; --traffic sets an A/B/n split
+         [--traffic "m:1=90,m:2=10"]  version answers; --traffic sets an A/B/n split;
+         [--force-schema-change]      a version whose task or input fields differ from
+                                      the alias's is refused unless forced
   undeploy MODEL_VERSION [--alias A]  stop serving a version (under one alias or all)
   rollback [--alias A] [--reason R]   put an alias's route back as it was before its
                                       last change
@@ -146,10 +148,10 @@ exit codes:
 
 int main(int argc, char** argv) {
   using namespace mlpipe::cli;
-  Args args =
-      Args::Parse(argc, argv, 1,
-                  {"no-header", "help", "watch", "no-cache", "require-baseline",
-                   "shadow", "ignore-extra", "rollback"});
+  Args args = Args::Parse(
+      argc, argv, 1,
+      {"no-header", "help", "watch", "no-cache", "require-baseline", "shadow",
+       "ignore-extra", "rollback", "force-schema-change"});
   const auto& pos = args.positional();
   if (pos.empty() || pos[0] == "help" || args.Has("help")) {
     std::cout << kHelp;

@@ -143,8 +143,9 @@ int ExportBatch(const std::string& id, const std::string& out, Context& ctx) {
 }  // namespace
 
 int RunDeploy(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"alias", "canary", "shadow", "traffic",
-                                 "latency-budget-ms", "by"});
+  if (int rc =
+          CheckFlags(args, {"alias", "canary", "shadow", "traffic",
+                            "latency-budget-ms", "by", "force-schema-change"});
       rc != kOk)
     return rc;
   const auto& pos = args.positional();
@@ -157,6 +158,7 @@ int RunDeploy(const Args& args, Context& ctx) {
   if (pos.size() >= 2) req.set_model_version(pos[1]);
   req.set_alias(args.Get("alias"));
   req.set_shadow(args.Has("shadow"));
+  req.set_force_schema_change(args.Has("force-schema-change"));
   req.set_set_by(args.Get(
       "by", "user:" + std::string(std::getenv("USER") ? std::getenv("USER")
                                                       : "unknown")));

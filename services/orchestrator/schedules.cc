@@ -156,10 +156,10 @@ absl::Status Orchestrator::HandleEvent(const std::string& source,
     const auto& e = sched.trigger().event();
     if (e.source() != source || e.topic() != event.topic()) continue;
     // Only what happens after the trigger exists: a new source's outbox is
-    // read from its start, and its old events are history.
+    // read from its start, and its old events are history. In whole
+    // seconds: events may carry no finer time.
     if (sched.has_created_at() && event.has_time() &&
-        TimeUtil::TimestampToMicroseconds(event.time()) <
-            TimeUtil::TimestampToMicroseconds(sched.created_at()))
+        event.time().seconds() < sched.created_at().seconds())
       continue;
     bool match = true;
     for (const auto& [k, v] : e.filter()) {

@@ -1,8 +1,12 @@
 #include "services/score/deployments.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <optional>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "common/storage/key_codec.h"
 #include "common/util/ids.h"
@@ -76,6 +80,44 @@ bool SameRoute(v1::Route a, v1::Route b) {
     r->clear_updated_by();
   }
   return a.SerializeAsString() == b.SerializeAsString();
+}
+
+// How `b`'s requests differ from `a`'s: the task, and the input fields (a
+// field's name and whether it is text); "" when they are the same.
+std::string SchemaDifference(const v1::ModelArtifact& a,
+                             const v1::ModelArtifact& b) {
+  auto fields = [](const v1::ModelArtifact& m) {
+    std::map<std::string, bool> out;  // Name -> is text.
+    for (const auto& c : m.transform().columns())
+      out[c.input()] =
+          c.input_type() == v1::CATEGORICAL || c.input_type() == v1::TEXT;
+    return out;
+  };
+  std::string diff;
+  if (a.task() != b.task()) {
+    StrAppend(&diff, "task ", absl::AsciiStrToLower(v1::Task_Name(b.task())),
+              " vs ", absl::AsciiStrToLower(v1::Task_Name(a.task())));
+  }
+  const auto fa = fields(a), fb = fields(b);
+  std::string missing, extra, kinds;
+  for (const auto& [name, text] : fa) {
+    auto it = fb.find(name);
+    if (it == fb.end()) {
+      StrAppend(&missing, missing.empty() ? "" : ", ", name);
+    } else if (it->second != text) {
+      StrAppend(&kinds, kinds.empty() ? "" : ", ", name);
+    }
+  }
+  for (const auto& [name, text] : fb)
+    if (!fa.contains(name)) StrAppend(&extra, extra.empty() ? "" : ", ", name);
+  auto add = [&](const std::string& what, const std::string& list) {
+    if (!list.empty())
+      StrAppend(&diff, diff.empty() ? "" : "; ", what, " [", list, "]");
+  };
+  add("it lacks input fields", missing);
+  add("it takes other input fields", extra);
+  add("text vs number in", kinds);
+  return diff;
 }
 
 }  // namespace
@@ -424,6 +466,10 @@ absl::StatusOr<v1::DeployResponse> Deployments::Deploy(
     Check("deploy", absl::OkStatus()).IgnoreError();
     return Response(it->second);
   }
+  if (it != routes_.end() && !r.force_schema_change()) {
+    if (auto s = CheckSchema(it->second, *route); !s.ok())
+      return Check("deploy", s);
+  }
   auto next = routes_;
   next[r.alias()] = *route;
   std::string set_by = route->updated_by();
@@ -445,6 +491,34 @@ absl::StatusOr<v1::DeployResponse> Deployments::Deploy(
                        {"primary", PrimaryOf(*route)},
                        {"revision", StrCat(route->revision())}});
   return Response(*route);
+}
+
+absl::Status Deployments::CheckSchema(const v1::Route& current,
+                                      const v1::Route& next) const {
+  const std::string primary = PrimaryOf(current);
+  if (primary.empty()) return absl::OkStatus();
+  const auto before = VersionsOf(current);
+  std::optional<v1::ModelArtifact> served;
+  for (const auto& version : VersionsOf(next)) {
+    if (std::find(before.begin(), before.end(), version) != before.end())
+      continue;  // Serving beside it already.
+    if (!served) {
+      auto a = source_->GetModel(primary);
+      if (!a.ok()) return absl::OkStatus();  // Gone: nothing to compare.
+      served = *std::move(a);
+    }
+    auto a = source_->GetModel(version);
+    if (!a.ok()) return a.status();
+    if (std::string diff = SchemaDifference(*served, *a); !diff.empty()) {
+      return absl::FailedPreconditionError(
+          StrCat(version, " cannot serve alias '", next.alias(), "' beside ",
+                 primary, ": ", diff,
+                 "; requests for the one would not fit the other (deploy under "
+                 "another alias, or pass force_schema_change / "
+                 "--force-schema-change to change the schema on purpose)"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 v1::DeployResponse Deployments::Response(const v1::Route& route) const {

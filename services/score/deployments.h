@@ -116,6 +116,10 @@ class Deployments {
   v1::ListDeploymentsResponse ListLocked() const;
   // The route with the versions it names.
   v1::DeployResponse Response(const v1::Route& route) const;
+  // FAILED_PRECONDITION when a version `next` adds to `current` takes other
+  // requests (task, input fields) than current's primary.
+  absl::Status CheckSchema(const v1::Route& current,
+                           const v1::Route& next) const;
   absl::Status Check(const char* kind, absl::Status s) const;
 
   storage::Store* const store_;

@@ -549,6 +549,33 @@ TEST_F(ScoreTest, ReplicasShareRoutesThroughTheRegistry) {
             again->route().revision());
 }
 
+TEST_F(ScoreTest, AVersionTakingOtherRequestsIsRefusedUnlessForced) {
+  // other:1 is credit:2's model where one input field has another name.
+  v1::ModelArtifact other = M().gbdt;
+  other.set_name("other");
+  other.set_version(1);
+  other.set_id("other:1");
+  for (auto& c : *other.mutable_transform()->mutable_columns())
+    if (c.input() == "Income") c.set_input("Salary");
+  other.set_sha256(ml::ArtifactHash(other));
+  train_.Add(other);
+  ASSERT_TRUE(Deploy("credit:2").ok());
+  auto canary = Deploy("other:1", 50);
+  EXPECT_EQ(canary.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(canary.status().message()),
+              HasSubstr("other:1 cannot serve alias 'production' beside "
+                        "credit:2: it lacks input fields [Income]; it takes "
+                        "other input fields [Salary]"));
+  EXPECT_EQ(deployments_->List().routes(0).targets_size(), 1);
+  v1::DeployRequest forced;
+  forced.set_model_version("other:1");
+  forced.set_traffic_percent(50);
+  forced.set_force_schema_change(true);
+  EXPECT_TRUE(deployments_->Deploy(forced).ok());
+  // Versions of the same schema deploy as ever.
+  EXPECT_TRUE(Deploy("credit:1", 10).ok());
+}
+
 TEST_F(ScoreTest, RollbacksWalkBackOneRevisionEachAndKeepTheirReason) {
   ASSERT_TRUE(Deploy("credit:1").ok());      // Revision 1.
   ASSERT_TRUE(Deploy("credit:2", 10).ok());  // 2: a 10% canary.

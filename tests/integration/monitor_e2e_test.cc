@@ -37,7 +37,8 @@ std::chrono::system_clock::time_point In(int seconds) {
 // The pipeline: latest version of `credit`, split, features, one model,
 // deployed with a policy; `extra` is appended to the spec.
 std::string Pipeline(const std::string& name, const std::string& transforms,
-                     const std::string& candidate, const std::string& extra) {
+                     const std::string& candidate, const std::string& extra,
+                     const std::string& deploy = "") {
   return "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: " + name +
          "}\nspec:\n  dataset: credit\n  label: Status\n"
          "  positive_class: bad\n  steps:\n"
@@ -53,8 +54,8 @@ std::string Pipeline(const std::string& name, const std::string& transforms,
          candidate +
          "\n    - {name: deploy, type: deploy, after: [train], alias: "
          "production,\n       monitor: {min_accuracy: 0.65, min_actuals: 100, "
-         "rollback: true}}\n" +
-         extra;
+         "rollback: true}" +
+         deploy + "}\n" + extra;
 }
 
 // Rows `rows` of credit.csv as request rows (no label), Income times
@@ -284,7 +285,9 @@ TEST_F(MonitorE2eTest, DriftRetrainsAndAWorseModelIsRolledBack) {
             Pipeline("credit-weak",
                      "        - {columns: [Marital], impute: mode, one_hot: "
                      "{max_categories: 20}}\n",
-                     "{name: logreg, algorithm: logistic_regression}", ""));
+                     "{name: logreg, algorithm: logistic_regression}", "",
+                     // It reads one field: a schema change, on purpose.
+                     ", force_schema_change: true"));
   auto third = server.Cli({"--output", "json", "run", weak, "--watch"});
   ASSERT_EQ(third.exit_code, 0) << third.out << third.err;
   const std::string v3 =
