@@ -102,15 +102,7 @@ void Monitor::Fold(const v1::PredictionRecord& r,
                     (o->profile.rows() > 0 &&
                      t - o->window.start_micros() >=
                          absl::ToInt64Microseconds(options_.window_time));
-  if (full) {
-    v1::MonitorWindow done = o->window;
-    done.set_closed(true);
-    *done.mutable_profile() = o->profile.ToProto();
-    o->latency.ToProto(done.mutable_latency());
-    to_close_.push_back(std::move(done));
-    closed->push_back(version);
-    *o = NewWindow(version, o->window.seq() + 1);
-  }
+  if (full) CloseWindowLocked(version, o, closed);
   if (o->profile.rows() == 0) o->window.set_start_micros(t);
   o->window.set_end_micros(std::max(o->window.end_micros(), t));
   o->profile.AddRecord(r);
@@ -163,6 +155,35 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
   }
   lock.unlock();
   Announce(alerts);
+  return absl::OkStatus();
+}
+
+void Monitor::CloseWindowLocked(const std::string& version, Open* o,
+                                std::vector<std::string>* closed) {
+  v1::MonitorWindow done = o->window;
+  done.set_closed(true);
+  *done.mutable_profile() = o->profile.ToProto();
+  o->latency.ToProto(done.mutable_latency());
+  to_close_.push_back(std::move(done));
+  closed->push_back(version);
+  *o = NewWindow(version, o->window.seq() + 1);
+}
+
+absl::Status Monitor::CloseDue(absl::Time now) {
+  std::unique_lock lock(mu_);
+  const int64_t t = absl::ToUnixMicros(now);
+  std::vector<std::string> closed;
+  for (auto& [version, o] : open_) {
+    if (o.profile.rows() > 0 &&
+        t - o.window.start_micros() >=
+            absl::ToInt64Microseconds(options_.window_time))
+      CloseWindowLocked(version, &o, &closed);
+  }
+  if (closed.empty()) return absl::OkStatus();
+  std::vector<v1::Alert> raised;
+  if (auto s = CheckpointLocked(closed, &raised); !s.ok()) return s;
+  lock.unlock();
+  Announce(raised);
   return absl::OkStatus();
 }
 

@@ -107,6 +107,10 @@ class Monitor {
                                          size_t windows) const;
   // Writes the open windows now (as at shutdown).
   absl::Status Checkpoint();
+  // Closes the windows whose time is up at `now` (their alerts raised and
+  // gauges set then, not when the version's next prediction comes); the
+  // module calls it every second.
+  absl::Status CloseDue(absl::Time now);
 
   // Ground truth for logged predictions, by prediction id. Idempotent (an
   // id already recorded is a duplicate); durable when it returns OK.
@@ -153,6 +157,9 @@ class Monitor {
   };
   Open NewWindow(const std::string& version, uint64_t seq) const;
   void Fold(const v1::PredictionRecord& r, std::vector<std::string>* closed);
+  // Moves version's open window `o` to to_close_ and opens the next one.
+  void CloseWindowLocked(const std::string& version, Open* o,
+                         std::vector<std::string>* closed);
   void ExpirePredictions(storage::WriteBatch* b);
   // Writes the closed and dirty windows with the alerts of the closed ones,
   // in one write; the alerts raised go to `raised`.

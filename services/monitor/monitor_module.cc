@@ -119,6 +119,15 @@ absl::StatusOr<std::unique_ptr<MonitorModule>> MonitorModule::Open(
   m->AddService(std::make_unique<MonitorService>(monitor, m->ops()));
   m->action_loop_ =
       m->AddLoop([raw](util::BackgroundLoop& loop) { raw->ActionLoop(loop); });
+  // A window whose time is up closes (and raises its alert) now, not when
+  // the version's next prediction comes.
+  m->AddLoop([monitor](util::BackgroundLoop& loop) {
+    do {
+      if (auto s = monitor->CloseDue(absl::Now()); !s.ok())
+        LogWarning("cannot close the monitoring windows that are due",
+                   {{"error", std::string(s.message())}});
+    } while (loop.Wait(std::chrono::seconds(1)));
+  });
   if (m->options_.follow_deployments.count() > 0) {
     m->AddLoop([raw](util::BackgroundLoop& loop) {
       do {

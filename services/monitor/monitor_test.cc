@@ -271,6 +271,23 @@ TEST_F(MonitorTest, ADriftedWindowRaisesOneAlertAndEventPerCooldown) {
   EXPECT_TRUE(monitor_->Alerts("m:2", "", 0)->empty());
 }
 
+TEST_F(MonitorTest, AWindowWhoseTimeIsUpRaisesItsAlertWithoutMoreTraffic) {
+  options_.window_rows = 100000;
+  options_.window_time = absl::Minutes(10);
+  Open();
+  ASSERT_TRUE(monitor_->SetReference(Ref("m:1", ReferenceProfile())).ok());
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 300, 3, 1000)).ok());  // Shifted.
+  EXPECT_TRUE(heard_.empty());  // Its window is still open.
+  ASSERT_TRUE(monitor_->CloseDue(absl::FromUnixSeconds(1000 + 300)).ok());
+  EXPECT_TRUE(heard_.empty());  // Not due yet.
+  ASSERT_TRUE(monitor_->CloseDue(absl::FromUnixSeconds(1000 + 601)).ok());
+  ASSERT_EQ(heard_.size(), 1u);  // No prediction came since.
+  EXPECT_EQ(heard_[0].kind(), "drift");
+  EXPECT_EQ(heard_[0].window_seq(), 0u);
+  ASSERT_TRUE(monitor_->CloseDue(absl::FromUnixSeconds(1000 + 9000)).ok());
+  EXPECT_EQ(heard_.size(), 1u);  // An empty window does not close.
+}
+
 TEST_F(MonitorTest, ZeroCooldownRaisesEveryDriftedWindowAndOldAlertsGo) {
   options_.window_rows = 100;
   options_.alert_cooldown = absl::ZeroDuration();
