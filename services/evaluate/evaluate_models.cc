@@ -110,6 +110,15 @@ absl::StatusOr<v1::Evaluation> EvaluateModels(
       best = out.candidates_size() - 1;
     }
   }
+  if (!r.chosen_model().empty()) {
+    best = -1;  // Chosen already: the test part only measures it.
+    for (int i = 0; i < out.candidates_size(); ++i)
+      if (out.candidates(i).model() == r.chosen_model()) best = i;
+    if (best < 0) {
+      return absl::InvalidArgumentError(
+          StrCat("chosen_model: ", r.chosen_model(), " is not one of models"));
+    }
+  }
   if (best >= 0) {
     out.set_best_model(out.candidates(best).model());
     out.set_blessed(out.candidates(best).verdict().blessed());

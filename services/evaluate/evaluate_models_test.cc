@@ -73,6 +73,27 @@ TEST(EvaluateModelsTest, BestCandidateAndVerdictsAgainstTheBaseline) {
   EXPECT_TRUE(e->candidates(1).verdict().blessed());
 }
 
+TEST(EvaluateModelsTest, TheChosenModelIsJudgedNotTheBestOnTheTestRows) {
+  v1::EvaluateRequest r;
+  r.add_models("credit:4");
+  r.add_models("credit:5");
+  r.set_chosen_model("credit:4");  // Training chose it on its eval part.
+  r.set_bootstrap_resamples(0);
+  auto* bound = r.mutable_gate()->add_bounds();
+  bound->set_metric("auc");
+  bound->set_min(0.99);
+  std::vector<Scored> candidates = {Model("credit:4", 0.2, 12),
+                                    Model("credit:5", 0.5, 13)};
+  auto e = EvaluateModels(r, candidates, nullptr, {});
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_GT(Auc(e->candidates(1)), Auc(e->candidates(0)));  // Measured too.
+  EXPECT_EQ(e->best_model(), "credit:4");
+  EXPECT_EQ(e->blessed(), e->candidates(0).verdict().blessed());
+  r.set_chosen_model("credit:9");
+  EXPECT_THAT(EvaluateModels(r, candidates, nullptr, {}).status().ToString(),
+              HasSubstr("chosen_model: credit:9 is not one of models"));
+}
+
 TEST(EvaluateModelsTest, BestIsNotBlessedBelowTheBounds) {
   v1::EvaluateRequest r;
   r.add_models("a:1");

@@ -69,6 +69,13 @@ class EvaluateExecutor final : public StepExecutor {
         return BadParam(step, "models",
                         "none given and no upstream train step made models");
       }
+      // Training chose among its candidates on its eval part: the test part
+      // measures that choice (choosing again on it would be optimistic).
+      if (req->chosen_model().empty()) {
+        auto chosen = UpstreamOutput(ctx, "train", "train", "best_model");
+        if (!chosen.ok()) return chosen.status();
+        req->set_chosen_model(*chosen);
+      }
     }
     // The baseline: the model the alias points to now, if any.
     auto baseline = ResolveAlias(aliases_(), alias);
