@@ -56,17 +56,12 @@ std::unique_ptr<table::FrameReader> ReadVersion(
 
 namespace {
 
-bool ValidAt(const v1::Column& c, size_t i) {
-  return c.validity().empty() ||
-         ((static_cast<uint8_t>(c.validity()[i >> 3]) >> (i & 7)) & 1);
-}
-
 // Adds the values of `c` (of `rows` rows) to `out`; false past `limit`.
 bool AddValues(const v1::Column& c, size_t rows, size_t limit,
                std::set<std::string>* out) {
   if (c.dictionary_size() > 0 || c.strings_size() > 0) {
     for (size_t i = 0; i < rows; ++i) {
-      if (!ValidAt(c, i)) continue;
+      if (!table::ValidAt(c, i)) continue;
       const int at = static_cast<int>(i);
       if (c.dictionary_size() > 0 && at < c.codes_size() &&
           static_cast<int>(c.codes(at)) < c.dictionary_size()) {
@@ -79,7 +74,7 @@ bool AddValues(const v1::Column& c, size_t rows, size_t limit,
   } else if (c.type() == v1::NUMERIC) {
     const size_t n = std::min(rows, table::NumberCount(c, rows));
     for (size_t i = 0; i < n; ++i) {
-      if (!ValidAt(c, i)) continue;
+      if (!table::ValidAt(c, i)) continue;
       std::string text;
       table::AppendNumber(table::NumberAt(c, i), &text);
       out->insert(std::move(text));

@@ -23,6 +23,12 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& column, size_t num_rows);
 void TableToFrame(const Table& table, v1::Frame* out);
 absl::StatusOr<Table> TableFromFrame(v1::Frame&& frame);
 
+// Whether row i of a column has a value (an empty bitmap: every row has).
+inline bool ValidAt(const v1::Column& c, size_t i) {
+  return c.validity().empty() ||
+         ((static_cast<uint8_t>(c.validity()[i >> 3]) >> (i & 7)) & 1);
+}
+
 // Value i of a NUMERIC column in either layout (numbers or bits).
 // REQUIRES: the layout's array covers row i.
 inline double NumberAt(const v1::Column& c, size_t i) {

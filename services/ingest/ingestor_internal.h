@@ -3,7 +3,6 @@
 #ifndef MLPIPE_SERVICES_INGEST_INGESTOR_INTERNAL_H_
 #define MLPIPE_SERVICES_INGEST_INGESTOR_INTERNAL_H_
 
-#include <cctype>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -12,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "common/metrics/metrics.h"
 #include "common/storage/key_codec.h"
 #include "common/util/strings.h"
@@ -59,15 +59,14 @@ inline std::string BlockKey(std::string_view batch_id, uint32_t block,
 
 // Whether IngestHeader.encoding `e` names Latin-1; OK when it names
 // Latin-1 or UTF-8 ("" is UTF-8), in any case.
-inline bool IsLatin1(std::string_view e) {
-  std::string lower(e);
-  for (char& c : lower) c = static_cast<char>(std::tolower(c));
-  return lower == "latin1" || lower == "latin-1" || lower == "iso-8859-1";
+inline bool IsLatin1(const std::string& e) {
+  return absl::EqualsIgnoreCase(e, "latin1") ||
+         absl::EqualsIgnoreCase(e, "latin-1") ||
+         absl::EqualsIgnoreCase(e, "iso-8859-1");
 }
-inline bool IsUtf8(std::string_view e) {
-  std::string lower(e);
-  for (char& c : lower) c = static_cast<char>(std::tolower(c));
-  return lower.empty() || lower == "utf-8" || lower == "utf8";
+inline bool IsUtf8(const std::string& e) {
+  return e.empty() || absl::EqualsIgnoreCase(e, "utf-8") ||
+         absl::EqualsIgnoreCase(e, "utf8");
 }
 
 inline std::string RowHashKey(std::string_view batch_id, uint32_t block) {

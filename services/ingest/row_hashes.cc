@@ -8,15 +8,6 @@
 
 namespace mlpipe::ingest {
 
-namespace {
-
-bool ValidAt(const v1::Column& c, size_t i) {
-  return c.validity().empty() ||
-         ((static_cast<uint8_t>(c.validity()[i >> 3]) >> (i & 7)) & 1);
-}
-
-}  // namespace
-
 void AddToRowHashes(const v1::Column& c, std::vector<uint64_t>* rows) {
   // A row's hash is the sum over its columns of mix(seed(name) + value):
   // one SplitMix per cell; a string's hash once per dictionary entry.
@@ -26,7 +17,7 @@ void AddToRowHashes(const v1::Column& c, std::vector<uint64_t>* rows) {
   const size_t n = h.size();
   auto add = [&](auto value_of) {
     for (size_t r = 0; r < n; ++r)
-      h[r] += ValidAt(c, r) ? value_of(r) : missing;
+      h[r] += table::ValidAt(c, r) ? value_of(r) : missing;
   };
   if (c.type() == v1::NUMERIC && table::NumberCount(c, n) >= n) {
     add([&](size_t r) {
@@ -108,10 +99,8 @@ int64_t CountInPart(const uint64_t* part, size_t n,
 int64_t RepeatCounter::Count() {
   int64_t repeats = 0;
   std::vector<uint64_t> table;
-  for (auto& part : parts_) {
+  for (const auto& part : parts_)
     repeats += CountInPart(part.data(), part.size(), table);
-    std::vector<uint64_t>().swap(part);
-  }
   return repeats;
 }
 

@@ -11,7 +11,6 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "mlpipe/v1/frame.pb.h"
 
 namespace mlpipe::ingest {
@@ -24,20 +23,6 @@ void AddToRowHashes(const v1::Column& c, std::vector<uint64_t>* rows);
 std::string EncodeRowHashes(const std::vector<uint64_t>& hashes);
 std::vector<uint64_t> DecodeRowHashes(std::string_view bytes);
 
-// The rows seen so far; counts those seen before. Not thread-safe.
-class RowSet {
- public:
-  // Adds `hashes`; returns how many were in the set (or earlier in them).
-  int64_t Add(const std::vector<uint64_t>& hashes) {
-    int64_t repeats = 0;
-    for (uint64_t h : hashes) repeats += !seen_.insert(h).second;
-    return repeats;
-  }
-
- private:
-  absl::flat_hash_set<uint64_t> seen_;
-};
-
 // Rows that repeat an earlier row, counted once every row has been added.
 // Hashes go to 256 partitions by their top byte as they come, and each
 // partition is counted on its own, in cache (one set of every row would
@@ -47,7 +32,9 @@ class RepeatCounter {
   void Add(const std::vector<uint64_t>& hashes) {
     for (uint64_t h : hashes) parts_[h >> 56].push_back(h);
   }
-  // Counts and forgets the rows added.
+  // The rows added so far that repeat an earlier one (rows may be added
+  // after: a count of the earlier ones subtracted from a later count gives
+  // the repeats among what came between).
   int64_t Count();
 
  private:

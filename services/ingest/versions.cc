@@ -94,16 +94,17 @@ absl::StatusOr<int64_t> Ingestor::DuplicateRows(
     if (in_last != nullptr) *in_last = batches[0].duplicate_rows();
     return batches[0].duplicate_rows();
   }
-  RowSet seen;
-  int64_t repeats = 0;
+  RepeatCounter counter;
+  int64_t before_last = 0;
   for (size_t i = 0; i < batches.size(); ++i) {
+    if (in_last != nullptr && i + 1 == batches.size())
+      before_last = counter.Count();
     auto runs = RowHashesOf(batches[i]);
     if (!runs.ok()) return runs.status();
-    int64_t found = 0;
-    for (const auto& run : *runs) found += seen.Add(run);
-    repeats += found;
-    if (in_last != nullptr && i + 1 == batches.size()) *in_last = found;
+    for (const auto& run : *runs) counter.Add(run);
   }
+  const int64_t repeats = counter.Count();
+  if (in_last != nullptr) *in_last = repeats - before_last;
   return repeats;
 }
 
