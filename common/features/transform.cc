@@ -133,16 +133,6 @@ bool IsString(v1::ColumnType t) {
   return t == v1::CATEGORICAL || t == v1::TEXT;
 }
 
-// A numeric column's values as the texts their categories are named by
-// (numbers_as_categories); "" where missing.
-std::vector<std::string> NumberTexts(const table::Column& col) {
-  std::vector<std::string> out(col.size());
-  if (col.type != table::ColumnType::kNumeric) return out;
-  for (size_t r = 0; r < col.size(); ++r)
-    if (col.IsValid(r)) table::AppendNumber(col.numbers[r], &out[r]);
-  return out;
-}
-
 }  // namespace
 
 TransformApplier::TransformApplier(v1::FittedTransform fitted)
@@ -215,7 +205,8 @@ absl::StatusOr<table::Table> TransformApplier::ApplyBatch(
     ApplyString(c, nullptr, missing_out.data());
     std::vector<const double*> per_row(input.num_rows);
     const std::vector<std::string> texts =
-        numeric ? NumberTexts(col) : std::vector<std::string>();
+        numeric ? internal::NumbersAsText(col).strings
+                : std::vector<std::string>();
     const std::vector<std::string>& strings = numeric ? texts : col.strings;
     for (size_t r = 0; r < input.num_rows; ++r) {
       if (col.type == table::ColumnType::kUnknown || !col.IsValid(r)) {

@@ -27,6 +27,17 @@ void Seal(v1::FittedTransform* fitted) {
   fitted->set_id(StrCat("ft-", fitted->content_hash().substr(7, 16)));
 }
 
+table::Column NumbersAsText(const table::Column& col) {
+  table::Column out{.name = col.name, .type = table::ColumnType::kCategorical};
+  out.strings.resize(col.size());
+  out.valid.Resize(col.size(), false);
+  if (col.type != table::ColumnType::kNumeric) return out;
+  out.valid = col.valid;
+  for (size_t r = 0; r < col.size(); ++r)
+    if (col.IsValid(r)) table::AppendNumber(col.numbers[r], &out.strings[r]);
+  return out;
+}
+
 }  // namespace internal
 
 namespace {
@@ -373,16 +384,6 @@ absl::Status FitStringColumn(const ColumnFit& fit, const table::Column& col) {
   return absl::OkStatus();
 }
 
-// A numeric column as a categorical one of its values' texts.
-table::Column NumbersAsText(const table::Column& col) {
-  table::Column out{.name = col.name, .type = table::ColumnType::kCategorical};
-  out.strings.resize(col.size());
-  out.valid = col.valid;
-  for (size_t r = 0; r < col.size(); ++r)
-    if (col.IsValid(r)) table::AppendNumber(col.numbers[r], &out.strings[r]);
-  return out;
-}
-
 absl::Status FitColumn(const ColumnFit& fit, const table::Column& col) {
   fit.fitted->set_input(fit.name);
   fit.fitted->set_input_type(static_cast<v1::ColumnType>(col.type));
@@ -392,7 +393,7 @@ absl::Status FitColumn(const ColumnFit& fit, const table::Column& col) {
        spec.token_buckets)) {
     // Numbers as categories, as scikit-learn's OneHotEncoder takes them.
     fit.fitted->set_numbers_as_categories(true);
-    return FitStringColumn(fit, NumbersAsText(col));
+    return FitStringColumn(fit, internal::NumbersAsText(col));
   }
   if (col.type == table::ColumnType::kNumeric ||
       col.type == table::ColumnType::kTimestamp) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/table/table.h"
 #include "mlpipe/v1/transform.pb.h"
 
 namespace mlpipe::features::internal {
@@ -43,6 +44,11 @@ inline double ApplyNumberStep(const v1::TransformStep& s, double x) {
 // Sets the content hash (of the columns and the selection, serialized
 // deterministically) and the id derived from it.
 void Seal(v1::FittedTransform* fitted);
+
+// A numeric column as a categorical one of its values' texts (as a split
+// names classes): FittedColumn.numbers_as_categories, at fit and at apply.
+// Every row missing when the column is not numeric.
+table::Column NumbersAsText(const table::Column& col);
 
 }  // namespace mlpipe::features::internal
 
