@@ -1,5 +1,6 @@
 #include "clients/ingest_client.h"
 
+#include "clients/dataset_versions.h"
 #include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
 #include "common/table/frame_codec.h"
@@ -28,8 +29,8 @@ absl::StatusOr<DatasetVersion> GetDatasetVersion(
                                       version, " (latest is ", latest, ")"));
   }
   out.version = version == 0 ? latest : version;
-  for (const auto& v : out.dataset.dataset().versions())
-    if (v.version() == out.version) out.rows = v.row_count();
+  if (const auto* v = FindVersion(out.dataset.dataset(), out.version))
+    out.rows = v->row_count();
   return out;
 }
 

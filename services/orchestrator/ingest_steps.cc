@@ -1,5 +1,6 @@
 #include "services/orchestrator/ingest_steps.h"
 
+#include "clients/dataset_versions.h"
 #include "clients/ingest_request.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
@@ -24,10 +25,8 @@ std::unique_ptr<grpc::ClientContext> CallContext(const StepContext& ctx) {
 }
 
 void DatasetOutputs(const v1::Dataset& d, int64_t version, StepResult* r) {
-  int64_t rows = d.row_count();
-  for (const auto& v : d.versions()) {
-    if (v.version() == version) rows = v.row_count();
-  }
+  const auto* made = ingest::FindVersion(d, version);
+  const int64_t rows = made != nullptr ? made->row_count() : d.row_count();
   v1::Artifact a;
   a.set_id(StrCat("dataset:", d.name(), "@v", version));
   a.set_type("dataset_version");

@@ -37,6 +37,19 @@ std::string WhereIn(const v1::PipelineSpec& spec, const v1::StepSpec& step,
   return at;
 }
 
+// The names, comma-separated, cut after about 400 characters (", ...").
+std::string Listed(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) {
+    if (out.size() > 400) {
+      out += ", ...";
+      break;
+    }
+    StrAppend(&out, out.empty() ? "" : ", ", n);
+  }
+  return out;
+}
+
 // file:line of one of spec's own keys ("label").
 std::string SpecWhere(const v1::PipelineSpec& spec, const std::string& key) {
   auto it = spec.field_lines().find(key);
@@ -73,14 +86,7 @@ absl::Status Orchestrator::CheckColumns(const v1::PipelineSpec& spec) const {
                    const std::string& where, const std::string& field) {
     const auto& cols = columns_of(dataset);
     if (!cols || cols->contains(column)) return absl::OkStatus();
-    std::string known;
-    for (const auto& c : *cols) {
-      if (known.size() > 400) {
-        known += ", ...";
-        break;
-      }
-      StrAppend(&known, known.empty() ? "" : ", ", c);
-    }
+    const std::string known = Listed(*cols);
     return absl::InvalidArgumentError(StrCat(
         where, ": ", field, ": column '", column, "' is not in dataset '",
         dataset, "' (its columns: ", known, ")"));
@@ -119,14 +125,7 @@ absl::Status Orchestrator::CheckPositiveClass(
     // Unreadable, or a continuous label: checked when the step runs.
     if (!values.ok() || !values->has_value() || (*values)->contains(value))
       return absl::OkStatus();
-    std::string known;
-    for (const auto& v : **values) {
-      if (known.size() > 400) {
-        known += ", ...";
-        break;
-      }
-      StrAppend(&known, known.empty() ? "" : ", ", v);
-    }
+    const std::string known = Listed(**values);
     return absl::InvalidArgumentError(StrCat(
         where, ": ", field, ": '", value, "' is not a value of label '", label,
         "' in dataset '", dataset, "' (its values: ", known, ")"));

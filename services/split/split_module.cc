@@ -1,5 +1,6 @@
 #include "services/split/split_module.h"
 
+#include "clients/dataset_versions.h"
 #include "clients/peer_reads.h"
 #include "services/modules.h"
 #include "services/split/split_service.h"
@@ -21,9 +22,9 @@ class PeerData final : public clients::PeerReads<SplitData> {
     Version out{.version = v->version, .rows = v->rows};
     for (const auto& c : v->dataset.dataset().schema().fields())
       out.columns.push_back(c.name());
-    for (const auto& made : v->dataset.dataset().versions())
-      if (made.version() == v->version)
-        out.duplicate_rows = made.duplicate_rows();
+    if (const auto* made =
+            ingest::FindVersion(v->dataset.dataset(), v->version))
+      out.duplicate_rows = made->duplicate_rows();
     return out;
   }
 };
