@@ -159,12 +159,16 @@ int RunEvaluation(const Args& args, Context& ctx) {
   if (args.Has("baseline")) {
     req.set_baseline_model(args.Get("baseline"));
   } else if (args.Has("alias")) {
-    // The model the alias points to now, from the orchestrator's registry.
-    auto baseline = orchestrator::ResolveAlias(ctx.channel, args.Get("alias"));
+    // What the alias of the candidates' model points to now, from the
+    // orchestrator's registry.
+    std::string alias;
+    auto baseline = orchestrator::ResolveAliasOf(
+        ctx.channel, req.models().empty() ? "" : req.models(0),
+        args.Get("alias"), &alias);
     if (!baseline.ok()) return Fail(rpc::ToGrpcStatus(baseline.status()), ctx);
     if (!baseline->empty()) {
       req.set_baseline_model(*baseline);
-      req.set_baseline_alias(args.Get("alias"));
+      req.set_baseline_alias(alias);
     }
   }
   auto stub = v1::Evaluator::NewStub(ctx.channel);

@@ -73,9 +73,10 @@ commands:
                                       interval), verdicts with reasons, slices and gaps
   eval report ID --html FILE          the evaluation as one self-contained HTML page
                                       (ROC, PR and calibration plots, tables)
-  deploy MODEL_VERSION                serve a model version under an alias (default
-         [--alias production]         production): all traffic, or --canary PERCENT of
-         [--canary P | --shadow]      it (the rest stays), or a --shadow copy (logged,
+  deploy MODEL_VERSION                serve a model version under an alias of its model
+         [--alias production]         (default production: credit@production): all
+         [--canary P | --shadow]      traffic, or --canary PERCENT of it (the rest
+                                      stays), or a --shadow copy (logged,
          [--latency-budget-ms X]      never returned); past the budget the previous
          [--traffic "m:1=90,m:2=10"]  version answers; --traffic sets an A/B/n split;
          [--force-schema-change]      a version whose task or input fields differ from
@@ -85,7 +86,7 @@ commands:
                                       last change
   deployments list | history [ALIAS]  routes (versions, shares, shadows, fallback) and
                                       loaded versions / an alias's route revisions
-  predict [--model VERSION|ALIAS]     score rows: --json '{"Income": 120, ...}' (or a
+  predict [--model M]                 score rows: --json '{"Income": 120, ...}' (or a
           (--json ROW | --file F.jsonl JSON array), --file with one JSON object per
            | --keys k1,k2)            line, or --keys for online features; prints the
           [--routing-key K]           version that answered and one prediction per row
@@ -125,9 +126,15 @@ commands:
   schedules create PIPELINE.yaml      register the pipeline's triggers (cron, events)
   schedules list | delete ID          registered triggers and their next fire times
   aliases list | history NAME         model registry aliases and their history
-  aliases set NAME MODEL_VERSION      point an alias at a model version
+  aliases set NAME MODEL_VERSION      point an alias of the version's model at it
+                                      (staging or credit@staging); on a model that
+                                      is served, the alias serves it too
   status                              is the server up and serving? (exit 0 if so)
   help                                this text
+
+models are named: credit@staging (an alias of model credit), credit (its
+production alias, or its only one), credit:3 (a version); a bare alias
+(production) names the one model that has it.
 
 global flags:
   --server HOST:PORT   the mlpipe server (default $MLPIPE_SERVER or localhost:7000)

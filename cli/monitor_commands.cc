@@ -104,8 +104,11 @@ int Report(const Args& args, Context& ctx) {
   v1::GetReportRequest req;
   std::string model = pos[2];
   if (model.find(':') == std::string::npos) {
-    // An alias names the version it points to now; else a model name.
+    // An alias (or a model: its default alias) names the version it points
+    // to now; else a model name (the monitor's newest version of it).
     auto version = orchestrator::ResolveAlias(ctx.channel, model);
+    if (absl::IsInvalidArgument(version.status()))  // Ambiguous.
+      return Fail(rpc::ToGrpcStatus(version.status()), ctx);
     if (version.ok() && !version->empty()) model = *version;
   }
   req.set_model_version(model);

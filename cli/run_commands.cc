@@ -402,9 +402,11 @@ int RunAliases(const Args& args, Context& ctx) {
   auto stub = v1::Orchestrator::NewStub(ctx.channel);
   grpc::ClientContext call;
   auto print = [&](const auto& records) {
-    TablePrinter t({"ALIAS", "MODEL VERSION", "SET BY", "SET AT"});
+    TablePrinter t({"ALIAS", "MODEL VERSION", "ROUTE", "SET BY", "SET AT"});
     for (const auto& r : records) {
-      t.Row({r.alias(), r.model_version(), r.set_by(), FormatTime(r.set_at())});
+      t.Row({r.alias(), r.model_version(),
+             r.has_route() ? StrCat("revision ", r.route().revision()) : "-",
+             r.set_by(), FormatTime(r.set_at())});
     }
     t.Print();
   };
@@ -435,11 +437,17 @@ int RunAliases(const Args& args, Context& ctx) {
     req.set_set_by(StrCat("user:", user ? user : "unknown"));
     v1::AliasRecord rec;
     if (auto s = stub->SetAlias(&call, req, &rec); !s.ok()) return Fail(s, ctx);
-    if (ctx.json)
+    if (ctx.json) {
       std::cout << ToJson(rec) << "\n";
-    else
+    } else if (rec.has_route()) {
       std::cout << "alias " << rec.alias() << " -> " << rec.model_version()
-                << "\n";
+                << ": serves its requests (route revision "
+                << rec.route().revision() << ")\n";
+    } else {
+      std::cout << "alias " << rec.alias() << " -> " << rec.model_version()
+                << " (recorded only: nothing serves the model yet; `mlpipe "
+                   "deploy` serves it)\n";
+    }
     return kOk;
   }
   return UsageError("aliases: unknown command '" + verb +

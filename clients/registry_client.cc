@@ -25,6 +25,16 @@ absl::StatusOr<std::string> ResolveAlias(
   return record.model_version();
 }
 
+absl::StatusOr<std::string> ResolveAliasOf(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& model,
+    const std::string& alias, std::string* qualified) {
+  auto key = score::QualifiedAlias(
+      score::IsQualifiedAlias(alias) ? "" : score::ModelNameOf(model), alias);
+  if (!key.ok()) return key.status();
+  *qualified = *key;
+  return ResolveAlias(channel, *key);
+}
+
 absl::StatusOr<std::vector<v1::Route>> ListRoutes(
     const std::shared_ptr<grpc::Channel>& channel) {
   auto registry = v1::Orchestrator::NewStub(channel);

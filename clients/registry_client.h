@@ -16,6 +16,13 @@ namespace mlpipe::orchestrator {
 absl::StatusOr<std::string> ResolveAlias(
     const std::shared_ptr<grpc::Channel>& channel, const std::string& alias);
 
+// The version the alias `alias` of `model`'s model ("credit:3" or "credit")
+// points to now, "" when nothing holds it yet; an alias given as
+// MODEL@ALIAS is taken as it is. `*qualified`: the alias as MODEL@ALIAS.
+absl::StatusOr<std::string> ResolveAliasOf(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& model,
+    const std::string& alias, std::string* qualified);
+
 // Every scoring route the registry holds (aliases the scoring service set).
 absl::StatusOr<std::vector<v1::Route>> ListRoutes(
     const std::shared_ptr<grpc::Channel>& channel);

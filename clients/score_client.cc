@@ -26,6 +26,18 @@ absl::StatusOr<v1::ListDeploymentsResponse> ListDeployments(
   return out;
 }
 
+absl::StatusOr<v1::DeployResponse> Deploy(
+    const std::shared_ptr<grpc::Channel>& channel,
+    const v1::DeployRequest& request) {
+  grpc::ClientContext call;
+  call.set_deadline(In(300));
+  v1::DeployResponse out;
+  if (auto s = v1::Scoring::NewStub(channel)->Deploy(&call, request, &out);
+      !s.ok())
+    return rpc::FromGrpcStatus(s);
+  return out;
+}
+
 absl::StatusOr<v1::Route> Rollback(
     const std::shared_ptr<grpc::Channel>& channel,
     const v1::RollbackRequest& request) {

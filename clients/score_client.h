@@ -14,6 +14,12 @@ namespace mlpipe::score {
 absl::StatusOr<v1::ListDeploymentsResponse> ListDeployments(
     const std::shared_ptr<grpc::Channel>& channel);
 
+// Applies `request` (a deploy, canary, shadow or split), waiting at most
+// 5 minutes (loading a version takes time).
+absl::StatusOr<v1::DeployResponse> Deploy(
+    const std::shared_ptr<grpc::Channel>& channel,
+    const v1::DeployRequest& request);
+
 // Rolls an alias back to its previous route, waiting at most 60 s; the
 // route after the rollback.
 absl::StatusOr<v1::Route> Rollback(

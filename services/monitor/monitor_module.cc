@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "clients/peer_reads.h"
 #include "clients/registry_client.h"
+#include "clients/routes.h"
 #include "clients/score_client.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
@@ -204,9 +205,12 @@ void MonitorModule::ActionLoop(util::BackgroundLoop& loop) {
 
 void MonitorModule::Act(const v1::Alert& alert, util::BackgroundLoop& loop) {
   auto policy = monitor_->Policy(alert.model_version());
-  const std::string alias = !policy.ok() || policy->alias().empty()
-                                ? std::string("production")
-                                : policy->alias();
+  // The policy's alias of the version's model.
+  const std::string alias =
+      StrCat(score::ModelNameOf(alert.model_version()), "@",
+             score::AliasPart(!policy.ok() || policy->alias().empty()
+                                  ? std::string(score::kDefaultAlias)
+                                  : policy->alias()));
   std::string action;
   absl::Status error;
   for (int attempt = 0; attempt < 5; ++attempt) {

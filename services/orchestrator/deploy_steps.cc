@@ -110,7 +110,7 @@ class DeployExecutor final : public StepExecutor {
     res["revision"].set_number_value(static_cast<double>(route.revision()));
     res["percent"].set_number_value(percent);
     v1::Artifact a;
-    a.set_id(StrCat("deployment:", route.alias(), "@", route.revision()));
+    a.set_id(StrCat("deployment:", route.alias(), ":", route.revision()));
     a.set_type("deployment");
     auto& props = *a.mutable_properties();
     props["model_version"] = req->model_version();

@@ -5,6 +5,7 @@
 #include "absl/strings/str_split.h"
 #include "clients/evaluate_request.h"
 #include "clients/registry_client.h"
+#include "clients/routes.h"
 #include "common/eval/metrics.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
@@ -77,8 +78,12 @@ class EvaluateExecutor final : public StepExecutor {
         req->set_chosen_model(*chosen);
       }
     }
-    // The baseline: the model the alias points to now, if any.
-    auto baseline = ResolveAlias(aliases_(), alias);
+    // The baseline: what the alias of the candidates' model (aliases
+    // belong to a model) points to now, if anything.
+    auto baseline = ResolveAliasOf(
+        aliases_(),
+        req->chosen_model().empty() ? req->models(0) : req->chosen_model(),
+        alias, &alias);
     if (!baseline.ok()) return baseline.status();
     if (!baseline->empty()) {
       req->set_baseline_model(*baseline);
@@ -131,7 +136,7 @@ class EvaluateExecutor final : public StepExecutor {
         .reshape = {{"slices", SliceSpecs}, {"gate", GateSpec}}};
     v1::EvaluateRequest req;
     if (auto s = ParamsToRequest(step, *mapping, &req); !s.ok()) return s;
-    *alias = "production";
+    *alias = score::kDefaultAlias;
     const auto& f = step.params().fields();
     if (auto gate = f.find("gate"); gate != f.end()) {
       const auto& g = gate->second.struct_value().fields();

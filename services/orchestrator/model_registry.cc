@@ -1,8 +1,10 @@
 #include "services/orchestrator/model_registry.h"
 
 #include "absl/time/clock.h"
+#include "clients/routes.h"
 #include "common/storage/key_codec.h"
 #include "common/util/ids.h"
+#include "common/util/log.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -28,30 +30,83 @@ void ModelRegistry::AddColumnFamilies(storage::Options* options) {
     options->column_families.push_back({.name = cf});
 }
 
+absl::Status ModelRegistry::Migrate() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> legacy;
+  for (auto it = store_->Scan(kAliases, ""); it->Valid(); it->Next()) {
+    std::string alias(it->key());
+    if (!score::IsQualifiedAlias(alias)) legacy.push_back(std::move(alias));
+  }
+  if (legacy.empty()) return absl::OkStatus();
+  storage::WriteBatch b;
+  for (const auto& alias : legacy) {
+    std::vector<std::pair<std::string, v1::AliasRecord>> log;
+    for (auto it = store_->Scan(kAliasLog, alias + '\0'); it->Valid();
+         it->Next()) {
+      v1::AliasRecord r;
+      r.ParseFromArray(it->value().data(),
+                       static_cast<int>(it->value().size()));
+      log.emplace_back(std::string(it->key()), std::move(r));
+    }
+    std::vector<std::string> versions;
+    for (const auto& [k, r] : log) versions.push_back(r.model_version());
+    const auto keys = score::MigratedAliasKeys(alias, versions);
+    for (size_t i = 0; i < log.size(); ++i) {
+      auto& [old_key, r] = log[i];
+      b.Delete(kAliasLog, old_key);
+      if (keys[i].empty()) continue;  // Names no model: nothing to keep.
+      r.set_alias(keys[i]);
+      if (r.has_route()) r.mutable_route()->set_alias(keys[i]);
+      b.Put(kAliasLog, keys[i] + old_key.substr(alias.size()),
+            r.SerializeAsString());
+    }
+    b.Delete(kAliases, alias);
+    if (!log.empty() && !keys.back().empty()) {
+      v1::AliasRecord current = log.back().second;  // Already re-keyed.
+      b.Put(kAliases, keys.back(), current.SerializeAsString());
+    }
+    LogInfo(
+        "alias moved under its model",
+        {{"alias", alias}, {"to", keys.empty() ? std::string() : keys.back()}});
+  }
+  return store_->Write(b, {.sync = true});
+}
+
+absl::StatusOr<std::string> ModelRegistry::Find(const std::string& name) const {
+  if (score::IsQualifiedAlias(name)) return name;
+  std::vector<std::string> keys;
+  for (auto it = store_->Scan(kAliases, ""); it->Valid(); it->Next())
+    keys.emplace_back(it->key());
+  return score::AliasNames(keys, score::kDefaultAlias).Find(name);
+}
+
 absl::StatusOr<v1::AliasRecord> ModelRegistry::SetAlias(
     const v1::SetAliasRequest& request) {
-  if (!IsValidName(request.alias())) {
-    return absl::InvalidArgumentError(
-        StrCat("alias: '", request.alias(), "' is not a valid name"));
-  }
   const bool unset = request.has_route() && request.route().targets().empty();
   if (request.model_version().empty() && !unset) {
     return absl::InvalidArgumentError("model_version: required");
   }
+  // A route may mix models (an A/B test across them) under its key; an
+  // alias set by hand points to a version of its own model.
+  const bool any_model =
+      request.has_route() && score::IsQualifiedAlias(request.alias());
+  auto key = score::QualifiedAlias(
+      any_model ? "" : score::ModelNameOf(request.model_version()),
+      request.alias());
+  if (!key.ok()) return key.status();
   std::lock_guard lock(mu_);
   if (request.has_expected_route_revision()) {
     // Compare-and-set on the route (a record without one takes any).
-    auto current = store_->Get(kAliases, request.alias());
+    auto current = store_->Get(kAliases, *key);
     if (current.ok()) {
       v1::AliasRecord c;
       if (!c.ParseFromString(*current))
-        return absl::DataLossError(
-            StrCat("alias '", request.alias(), "' is unreadable"));
+        return absl::DataLossError(StrCat("alias '", *key, "' is unreadable"));
       if (c.has_route() &&
           c.route().revision() != request.expected_route_revision()) {
         return absl::AbortedError(StrCat(
-            "alias '", request.alias(), "' is at route revision ",
-            c.route().revision(), ", not ", request.expected_route_revision(),
+            "alias '", *key, "' is at route revision ", c.route().revision(),
+            ", not ", request.expected_route_revision(),
             ": it was changed meanwhile (by ", c.set_by(), "); retry"));
       }
     } else if (!absl::IsNotFound(current.status())) {
@@ -59,10 +114,13 @@ absl::StatusOr<v1::AliasRecord> ModelRegistry::SetAlias(
     }
   }
   v1::AliasRecord r;
-  r.set_alias(request.alias());
+  r.set_alias(*key);
   r.set_model_version(request.model_version());
   r.set_set_by(request.set_by().empty() ? "user:unknown" : request.set_by());
-  if (request.has_route()) *r.mutable_route() = request.route();
+  if (request.has_route()) {
+    *r.mutable_route() = request.route();
+    r.mutable_route()->set_alias(*key);
+  }
   absl::Time now = absl::Now();
   *r.mutable_set_at() =
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
@@ -79,8 +137,11 @@ absl::StatusOr<v1::AliasRecord> ModelRegistry::SetAlias(
   return r;
 }
 
-absl::StatusOr<v1::AliasRecord> ModelRegistry::GetAlias(
-    const std::string& alias, absl::Time at) const {
+absl::StatusOr<v1::AliasRecord> ModelRegistry::GetAlias(const std::string& name,
+                                                        absl::Time at) const {
+  auto key = Find(name);
+  if (!key.ok()) return key.status();
+  const std::string& alias = *key;
   if (at == absl::InfiniteFuture()) {
     auto raw = store_->Get(kAliases, alias);
     if (!raw.ok()) {
@@ -118,7 +179,10 @@ absl::StatusOr<std::vector<v1::AliasRecord>> ModelRegistry::ListAliases()
 }
 
 absl::StatusOr<std::vector<v1::AliasRecord>> ModelRegistry::AliasHistory(
-    const std::string& alias) const {
+    const std::string& name) const {
+  auto key = Find(name);
+  if (!key.ok()) return key.status();
+  const std::string& alias = *key;
   std::vector<v1::AliasRecord> out;
   std::string prefix = alias;
   prefix.push_back('\0');

@@ -117,6 +117,7 @@ absl::StatusOr<std::unique_ptr<Orchestrator>> Orchestrator::Open(
 Orchestrator::~Orchestrator() { Stop(); }
 
 absl::Status Orchestrator::Start() {
+  if (auto s = registry_.Migrate(); !s.ok()) return s;
   std::lock_guard lock(mu_);
   if (pool_) return absl::OkStatus();
   // Room for steps whose executors overrun their timeouts.

@@ -1,5 +1,8 @@
 #include "services/orchestrator/orchestrator_service.h"
 
+#include "absl/strings/str_cat.h"
+#include "clients/routes.h"
+#include "clients/score_client.h"
 #include "common/rpc/status.h"
 #include "common/rpc/watch_reactor.h"
 #include "google/protobuf/util/time_util.h"
@@ -91,9 +94,38 @@ grpc::ServerUnaryReactor* OrchestratorService::GetLineage(
       ctx, orch_->metadata()->GetLineage(req->id(), req->depth()), out);
 }
 
+absl::StatusOr<v1::AliasRecord> OrchestratorService::SetAliasOf(
+    const v1::SetAliasRequest& req) {
+  if (req.has_route() || !score_ || req.model_version().empty())
+    return orch_->registry()->SetAlias(req);
+  auto channel = score_();
+  auto deployments = score::ListDeployments(channel);
+  if (absl::IsUnimplemented(deployments.status()))  // No scoring service.
+    return orch_->registry()->SetAlias(req);
+  if (!deployments.ok()) {
+    return absl::Status(deployments.status().code(),
+                        absl::StrCat("the scoring service (to serve the alias "
+                                     "if it serves the model): ",
+                                     deployments.status().message()));
+  }
+  const std::string model = score::ModelNameOf(req.model_version());
+  bool served = false;
+  for (const auto& r : deployments->routes())
+    served |= score::ModelPart(r.alias()) == model;
+  if (!served) return orch_->registry()->SetAlias(req);
+  v1::DeployRequest deploy;
+  deploy.set_model_version(req.model_version());
+  deploy.set_alias(req.alias());
+  deploy.set_set_by(req.set_by());
+  auto done = score::Deploy(channel, deploy);
+  if (!done.ok()) return done.status();
+  return orch_->registry()->GetAlias(done->route().alias(),
+                                     absl::InfiniteFuture());
+}
+
 grpc::ServerUnaryReactor* OrchestratorService::SetAlias(
     Ctx* ctx, const v1::SetAliasRequest* req, v1::AliasRecord* out) {
-  return rpc::FinishUnary(ctx, orch_->registry()->SetAlias(*req), out);
+  return rpc::FinishUnary(ctx, SetAliasOf(*req), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetAlias(

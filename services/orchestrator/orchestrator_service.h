@@ -2,6 +2,10 @@
 #ifndef MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 #define MLPIPE_SERVICES_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 
+#include <functional>
+#include <memory>
+
+#include "grpcpp/channel.h"
 #include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "services/orchestrator/orchestrator.h"
 
@@ -9,9 +13,12 @@ namespace mlpipe::orchestrator {
 
 class OrchestratorService final : public v1::Orchestrator::CallbackService {
  public:
-  // Not owned; must outlive the service.
-  explicit OrchestratorService(Orchestrator* orchestrator)
-      : orch_(orchestrator) {}
+  // `orchestrator` is not owned and must outlive the service; `score` the
+  // scoring service (null: none), which serves an alias set on a model it
+  // serves.
+  using Channel = std::function<std::shared_ptr<grpc::Channel>()>;
+  OrchestratorService(Orchestrator* orchestrator, Channel score)
+      : orch_(orchestrator), score_(std::move(score)) {}
 
   using Unary = grpc::ServerUnaryReactor;
   using Ctx = grpc::CallbackServerContext;
@@ -39,7 +46,13 @@ class OrchestratorService final : public v1::Orchestrator::CallbackService {
                       v1::AliasHistoryResponse*) override;
 
  private:
+  // A person's alias change (scoring publishes its routes with the route):
+  // on a model with a route, scoring's Deploy serves the version under the
+  // alias (and records it here); otherwise it is recorded only.
+  absl::StatusOr<v1::AliasRecord> SetAliasOf(const v1::SetAliasRequest& req);
+
   Orchestrator* const orch_;
+  const Channel score_;
 };
 
 }  // namespace mlpipe::orchestrator

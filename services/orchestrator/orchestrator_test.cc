@@ -5,6 +5,7 @@
 
 #include "absl/time/clock.h"
 #include "common/config/pipeline_config.h"
+#include "common/storage/key_codec.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
@@ -342,22 +343,89 @@ TEST_F(OrchestratorTest, AliasHistoryAnswersWhatWasServingWhen) {
   auto* m = orch_->registry();
   v1::SetAliasRequest r;
   r.set_alias("production");
-  r.set_model_version("m1");
+  r.set_model_version("m:1");
   r.set_set_by("run:r1/deploy");
   ASSERT_TRUE(m->SetAlias(r).ok());
   absl::Time between = absl::Now();
   absl::SleepFor(absl::Milliseconds(5));
-  r.set_model_version("m2");
-  ASSERT_TRUE(m->SetAlias(r).ok());
-  EXPECT_EQ(m->GetAlias("production", absl::InfiniteFuture())->model_version(),
-            "m2");
-  EXPECT_EQ(m->GetAlias("production", between)->model_version(), "m1");
+  r.set_model_version("m:2");
+  auto set = m->SetAlias(r);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->alias(), "m@production");  // Aliases belong to a model.
+  for (const char* name : {"production", "m", "m@production"}) {
+    EXPECT_EQ(m->GetAlias(name, absl::InfiniteFuture())->model_version(),
+              "m:2");
+  }
+  EXPECT_EQ(m->GetAlias("production", between)->model_version(), "m:1");
   EXPECT_EQ(m->GetAlias("production", between - absl::Hours(1)).status().code(),
             absl::StatusCode::kNotFound);
   auto history = m->AliasHistory("production");
   ASSERT_EQ(history->size(), 2u);
   EXPECT_EQ((*history)[0].set_by(), "run:r1/deploy");
   EXPECT_EQ(m->ListAliases()->size(), 1u);
+}
+
+TEST_F(OrchestratorTest, AliasesOfTwoModelsAreApart) {
+  auto* m = orch_->registry();
+  v1::SetAliasRequest r;
+  r.set_alias("production");
+  r.set_model_version("credit:2");
+  ASSERT_TRUE(m->SetAlias(r).ok());
+  // A second pipeline's model takes its own production alias.
+  r.set_model_version("german:1");
+  ASSERT_TRUE(m->SetAlias(r).ok());
+  EXPECT_EQ(
+      m->GetAlias("credit@production", absl::InfiniteFuture())->model_version(),
+      "credit:2");
+  EXPECT_EQ(m->GetAlias("german", absl::InfiniteFuture())->model_version(),
+            "german:1");
+  auto ambiguous = m->GetAlias("production", absl::InfiniteFuture());
+  EXPECT_TRUE(absl::IsInvalidArgument(ambiguous.status()));
+  EXPECT_THAT(std::string(ambiguous.status().message()),
+              HasSubstr("credit@production, german@production"));
+  // An alias named with its model points to a version of that model only.
+  r.set_alias("credit@staging");
+  EXPECT_TRUE(absl::IsInvalidArgument(m->SetAlias(r).status()));
+  r.set_model_version("credit:3");
+  EXPECT_TRUE(m->SetAlias(r).ok());
+  EXPECT_EQ(m->ListAliases()->size(), 3u);
+}
+
+TEST_F(OrchestratorTest, UnqualifiedAliasesMoveUnderTheirModels) {
+  // As stored before aliases had models: production pointed to credit:1,
+  // then german:1, then credit:2; staging (never a version) to nothing.
+  auto put = [&](const std::string& alias, int64_t micros,
+                 const std::string& version) {
+    v1::AliasRecord r;
+    r.set_alias(alias);
+    r.set_model_version(version);
+    *r.mutable_set_at() = TimeUtil::MicrosecondsToTimestamp(micros);
+    std::string key = alias;
+    key.push_back('\0');
+    storage::AppendU64(&key, static_cast<uint64_t>(micros));
+    ASSERT_TRUE(store_->Put("alias_log", key, r.SerializeAsString()).ok());
+    ASSERT_TRUE(store_->Put("aliases", alias, r.SerializeAsString()).ok());
+  };
+  put("production", 1000, "credit:1");
+  put("production", 2000, "german:1");
+  put("production", 3000, "credit:2");
+  auto* m = orch_->registry();
+  for (int pass = 0; pass < 2; ++pass) {  // Idempotent.
+    ASSERT_TRUE(m->Migrate().ok());
+    auto all = m->ListAliases();
+    ASSERT_EQ(all->size(), 1u);
+    EXPECT_EQ((*all)[0].alias(), "credit@production");
+    EXPECT_EQ((*all)[0].model_version(), "credit:2");
+    auto credit = m->AliasHistory("credit@production");
+    ASSERT_TRUE(credit.ok()) << credit.status();
+    EXPECT_EQ(credit->size(), 2u);
+    auto german = m->AliasHistory("german@production");
+    ASSERT_TRUE(german.ok()) << german.status();
+    EXPECT_EQ((*german)[0].model_version(), "german:1");
+    EXPECT_EQ(
+        m->GetAlias("production", absl::FromUnixMicros(1500))->model_version(),
+        "credit:1");
+  }
 }
 
 TEST_F(OrchestratorTest, RunEventsAreEmitted) {

@@ -136,9 +136,14 @@ absl::StatusOr<std::shared_ptr<const serving::Servable>> BatchScorer::Model(
   auto state = manager_->Current();
   if (auto it = state->versions.find(model); it != state->versions.end())
     return it->second;
-  if (auto it = state->routes.find(model);
-      it != state->routes.end() && !it->second.targets.empty()) {
-    return it->second.targets[it->second.primary];
+  // A route's name (as Predict takes it): its primary; else a model name:
+  // its latest version.
+  auto key = state->names.Find(model);
+  if (key.ok()) {
+    const ServingRoute& route = state->routes.at(*key);
+    if (!route.targets.empty()) return route.targets[route.primary];
+  } else if (!absl::IsNotFound(key.status())) {
+    return key.status();
   }
   auto artifact = models_->GetModel(model);
   if (!artifact.ok()) return artifact.status();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/storage/key_codec.h"
 #include "common/util/ids.h"
@@ -250,8 +251,57 @@ absl::StatusOr<std::map<std::string, v1::Route>> Deployments::ReadRoutes()
   return out;
 }
 
+absl::Status Deployments::MigrateLegacyRoutes() {
+  auto parse = [](const storage::Iterator& it, v1::Route* r) {
+    return r->ParseFromArray(it.value().data(),
+                             static_cast<int>(it.value().size()));
+  };
+  // Unqualified alias -> its logged routes (key, route), by revision.
+  std::map<std::string, std::vector<std::pair<std::string, v1::Route>>> logs;
+  for (auto it = store_->Scan(kRouteLog, ""); it->Valid(); it->Next()) {
+    const std::string key(it->key());
+    std::string alias = key.substr(0, key.find('\0'));
+    v1::Route r;
+    if (IsQualifiedAlias(alias) || !parse(*it, &r)) continue;
+    logs[alias].emplace_back(key, std::move(r));
+  }
+  std::vector<v1::Route> current;
+  for (auto it = store_->Scan(kRoutes, ""); it->Valid(); it->Next()) {
+    v1::Route r;
+    if (!IsQualifiedAlias(std::string(it->key())) && parse(*it, &r) &&
+        !PrimaryOf(r).empty()) {
+      r.set_alias(std::string(it->key()));
+      current.push_back(std::move(r));
+    }
+  }
+  if (logs.empty() && current.empty()) return absl::OkStatus();
+  storage::WriteBatch b;
+  for (auto& [alias, log] : logs) {
+    std::vector<std::string> versions;
+    for (const auto& [key, r] : log) versions.push_back(PrimaryOf(r));
+    const auto keys = MigratedAliasKeys(alias, versions);
+    for (size_t i = 0; i < log.size(); ++i) {
+      auto& [old_key, r] = log[i];
+      b.Delete(kRouteLog, old_key);
+      if (keys[i].empty()) continue;
+      r.set_alias(keys[i]);
+      b.Put(kRouteLog, LogKey(keys[i], r.revision()), r.SerializeAsString());
+    }
+  }
+  for (auto& r : current) {
+    const std::string alias = r.alias();
+    r.set_alias(StrCat(ModelNameOf(PrimaryOf(r)), "@", alias));
+    b.Delete(kRoutes, alias);
+    b.Put(kRoutes, r.alias(), r.SerializeAsString());
+    LogInfo("route moved under its model",
+            {{"alias", alias}, {"to", r.alias()}});
+  }
+  return store_->Write(b, {.sync = true});
+}
+
 absl::Status Deployments::Restore() {
   std::lock_guard change(change_mu_);
+  if (auto s = MigrateLegacyRoutes(); !s.ok()) return s;
   auto routes = ReadRoutes();
   if (!routes.ok()) return routes.status();
   {
@@ -433,15 +483,38 @@ absl::StatusOr<bool> Deployments::Sync() {
   return true;
 }
 
+absl::StatusOr<std::string> Deployments::RouteKey(const v1::DeployRequest& r,
+                                                  const std::string& version) {
+  // MODEL@ALIAS may serve another model's versions (schemas are checked).
+  if (IsQualifiedAlias(r.alias())) return QualifiedAlias("", r.alias());
+  if (r.traffic().empty())
+    return QualifiedAlias(ModelNameOf(version), r.alias());
+  // An explicit split under an unqualified alias: of one model's versions.
+  std::set<std::string> models;
+  for (const auto& t : r.traffic())
+    models.insert(ModelNameOf(t.model_version()));
+  if (models.size() != 1) {
+    return absl::InvalidArgumentError(StrCat(
+        "alias: the split is of several models' versions (",
+        absl::StrJoin(models, ", "), "): name its alias as MODEL@", r.alias()));
+  }
+  return QualifiedAlias(*models.begin(), r.alias());
+}
+
+absl::StatusOr<std::string> Deployments::Find(const std::string& name) const {
+  if (IsQualifiedAlias(name)) return name;
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, route] : routes_) keys.push_back(key);
+  }
+  return AliasNames(keys, default_alias_).Find(name);
+}
+
 absl::StatusOr<v1::DeployResponse> Deployments::Deploy(
     const v1::DeployRequest& request) {
   v1::DeployRequest r = request;
   if (r.alias().empty()) r.set_alias(default_alias_);
-  if (!IsValidName(r.alias())) {
-    return Check("deploy",
-                 absl::InvalidArgumentError(
-                     StrCat("alias: '", r.alias(), "' is not a valid name")));
-  }
   if (r.traffic().empty() && r.model_version().empty()) {
     return Check("deploy",
                  absl::InvalidArgumentError("model_version: required"));
@@ -453,6 +526,9 @@ absl::StatusOr<v1::DeployResponse> Deployments::Deploy(
     if (!a.ok()) return Check("deploy", a.status());
     version = a->id();
   }
+  auto key = RouteKey(r, version);
+  if (!key.ok()) return Check("deploy", key.status());
+  r.set_alias(*key);
   std::lock_guard change(change_mu_);
   auto it = routes_.find(r.alias());
   // An alias undeployed before goes on from its last revision.
@@ -544,8 +620,16 @@ absl::StatusOr<v1::ListDeploymentsResponse> Deployments::Undeploy(
   auto next = routes_;
   std::vector<std::string> changed;
   std::vector<v1::Event> events;
+  std::string only;  // The one route to change; "": every one.
+  if (!request.alias().empty()) {
+    auto key =
+        QualifiedAlias(IsQualifiedAlias(request.alias()) ? "" : ModelNameOf(v),
+                       request.alias());
+    if (!key.ok()) return Check("undeploy", key.status());
+    only = *key;
+  }
   for (auto& [alias, route] : routes_) {
-    if (!request.alias().empty() && alias != request.alias()) continue;
+    if (!only.empty() && alias != only) continue;
     v1::Route r = route;
     bool was_primary = PrimaryOf(r) == v;
     RemoveTarget(&r, v);
@@ -575,12 +659,11 @@ absl::StatusOr<v1::ListDeploymentsResponse> Deployments::Undeploy(
          {"set_by", set_by}}));
   }
   if (changed.empty()) {
-    return Check("undeploy",
-                 absl::NotFoundError(StrCat(
-                     v, " is not deployed",
-                     request.alias().empty()
-                         ? ""
-                         : StrCat(" under alias '", request.alias(), "'"))));
+    return Check("undeploy", absl::NotFoundError(StrCat(
+                                 v, " is not deployed",
+                                 request.alias().empty()
+                                     ? ""
+                                     : StrCat(" under alias '", only, "'"))));
   }
   if (auto s = Change(std::move(next), changed, std::move(events), set_by);
       !s.ok()) {
@@ -611,11 +694,12 @@ absl::StatusOr<const v1::Route*> RevisionBefore(
 
 absl::StatusOr<v1::Route> Deployments::Rollback(
     const v1::RollbackRequest& request) {
-  const std::string alias =
-      request.alias().empty() ? default_alias_ : request.alias();
   const std::string set_by =
       request.set_by().empty() ? "rollback" : request.set_by();
   std::lock_guard change(change_mu_);
+  auto key = Find(request.alias());
+  if (!key.ok()) return Check("rollback", key.status());
+  const std::string& alias = *key;
   // The history, newest first: the revision before the one served now.
   auto log = History(alias);
   if (absl::IsNotFound(log.status())) log = std::vector<v1::Route>();
@@ -675,7 +759,10 @@ v1::ListDeploymentsResponse Deployments::ListLocked() const {
 }
 
 absl::StatusOr<std::vector<v1::Route>> Deployments::History(
-    const std::string& alias) const {
+    const std::string& name) const {
+  auto key = Find(name);
+  if (!key.ok()) return key.status();
+  const std::string& alias = *key;
   if (registry_ == nullptr) return CachedHistory(alias);
   auto history = registry_->History(alias);
   const absl::Status& s = history.status();

@@ -11,9 +11,12 @@
 // the registry is unreachable (and without a registry). gRPC-free.
 //
 // Column families:
-//   routes     alias -> v1::Route (current; absent when undeployed)
-//   route_log  alias \0 <revision, 8 bytes big-endian> -> v1::Route (the
-//              registry's history as last seen)
+//   routes     model@alias -> v1::Route (current; absent when undeployed)
+//   route_log  model@alias \0 <revision, 8 bytes big-endian> -> v1::Route
+//              (the registry's history as last seen)
+// Routes are keyed by qualified aliases (clients/routes.h); Restore moves
+// those of unqualified ones (stored before aliases had models) under the
+// model of their primary.
 //   events     model.deployed {alias, model_version, percent, shadow,
 //              set_by, revision}
 #ifndef MLPIPE_SERVICES_SCORE_DEPLOYMENTS_H_
@@ -84,18 +87,29 @@ class Deployments {
   absl::StatusOr<bool> Sync();
 
   absl::StatusOr<v1::DeployResponse> Deploy(const v1::DeployRequest& request);
+  // The route is the request's alias of the version's model (an alias
+  // given as MODEL@ALIAS is taken as it is).
   absl::StatusOr<v1::ListDeploymentsResponse> Undeploy(
       const v1::UndeployRequest& request);
   absl::StatusOr<v1::Route> Rollback(const v1::RollbackRequest& request);
   v1::ListDeploymentsResponse List() const;
   // The registry's history of the alias, newest first (this replica's
-  // cache of it while the registry is unreachable).
-  absl::StatusOr<std::vector<v1::Route>> History(
-      const std::string& alias) const;
+  // cache of it while the registry is unreachable). `name` as
+  // score::AliasNames takes it, like Rollback's alias.
+  absl::StatusOr<std::vector<v1::Route>> History(const std::string& name) const;
 
   const std::string& default_alias() const { return default_alias_; }
 
  private:
+  // The key of the route `r` changes: its alias of the model of `version`
+  // (or of its split's versions).
+  static absl::StatusOr<std::string> RouteKey(const v1::DeployRequest& r,
+                                              const std::string& version);
+  // The route key `name` stands for among the routes served.
+  absl::StatusOr<std::string> Find(const std::string& name) const;
+  // Moves the routes and route log of unqualified aliases under their
+  // models' names. REQUIRES: change_mu_ held, before ReadRoutes.
+  absl::Status MigrateLegacyRoutes();
   // Loads `next` (all or nothing), publishes the changed routes in the
   // registry (compare-and-set on their revisions; undone when a later step
   // fails), stores them with `events`, then serves them. REQUIRES: change_mu_

@@ -43,6 +43,7 @@ ModelManager::ModelManager(ModelSource* source, std::string default_alias,
       loader_(loader ? std::move(loader) : Loader(&serving::Servable::Load)) {
   auto empty = std::make_shared<ServingState>();
   empty->default_alias = default_alias_;
+  empty->names = AliasNames({}, default_alias_);
   current_.store(std::move(empty));
 }
 
@@ -152,6 +153,9 @@ absl::StatusOr<std::shared_ptr<const ServingState>> ModelManager::Prepare(
     }
     next->routes.emplace(alias, std::move(sr));
   }
+  std::vector<std::string> keys;
+  for (const auto& [alias, route] : routes) keys.push_back(alias);
+  next->names = AliasNames(keys, default_alias_);
   return std::shared_ptr<const ServingState>(std::move(next));
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "clients/routes.h"
 #include "common/serving/servable.h"
 #include "mlpipe/v1/model.pb.h"
 #include "mlpipe/v1/score_service.pb.h"
@@ -57,7 +58,8 @@ struct ServingRoute {
 // What requests see. Immutable once published.
 struct ServingState {
   std::map<std::string, std::shared_ptr<const serving::Servable>> versions;
-  std::map<std::string, ServingRoute> routes;
+  std::map<std::string, ServingRoute> routes;  // By model@alias.
+  AliasNames names;  // What requests may call the routes.
   std::string default_alias;
 };
 

@@ -116,8 +116,7 @@ Predictor::~Predictor() { workers_.Shutdown(); }
 absl::StatusOr<Predictor::Routed> Predictor::Route(
     const ServingState& state, const PredictInput& input) const {
   Routed r;
-  const std::string& model =
-      input.model.empty() ? state.default_alias : input.model;
+  const std::string& model = input.model;
   if (model.find(':') != std::string::npos) {
     auto it = state.versions.find(model);
     if (it == state.versions.end()) {
@@ -133,39 +132,29 @@ absl::StatusOr<Predictor::Routed> Predictor::Route(
     r.target = it->second;
     return r;
   }
-  if (auto it = state.routes.find(model); it != state.routes.end()) {
-    const ServingRoute& route = it->second;
-    if (route.targets.empty()) {
-      return absl::UnavailableError(StrCat("model: alias '", model,
-                                           "' has no loaded version (",
-                                           route.unavailable, ")"));
-    }
-    r.route = &route;
-    r.alias = model;
-    double u;
-    if (input.routing_key.empty()) {
-      thread_local absl::InsecureBitGen gen;
-      u = absl::Uniform(gen, 0.0, 1.0);
-    } else {
-      u = static_cast<double>(SplitMix64(StableHash(input.routing_key)) >> 11) *
-          0x1.0p-53;
-    }
-    r.target = route.Pick(u);
-    return r;
+  auto key = state.names.Find(input.model);
+  if (!key.ok()) {
+    return absl::Status(key.status().code(),
+                        StrCat("model: ", key.status().message()));
   }
-  // A model name: its newest version that a route serves (never a shadow).
-  for (const auto& [version, s] : state.versions) {
-    if (s->name() == model && ShadowOnly(state, *s).empty() &&
-        (!r.target || s->summary().version() > r.target->summary().version()))
-      r.target = s;
+  const ServingRoute& route = state.routes.at(*key);
+  if (route.targets.empty()) {
+    return absl::UnavailableError(StrCat("model: alias '", *key,
+                                         "' has no loaded version (",
+                                         route.unavailable, ")"));
   }
-  if (r.target) return r;
-  if (input.model.empty()) {
-    return absl::NotFoundError(StrCat(
-        "model: nothing is deployed under the default alias '", model, "'"));
+  r.route = &route;
+  r.alias = *key;
+  double u;
+  if (input.routing_key.empty()) {
+    thread_local absl::InsecureBitGen gen;
+    u = absl::Uniform(gen, 0.0, 1.0);
+  } else {
+    u = static_cast<double>(SplitMix64(StableHash(input.routing_key)) >> 11) *
+        0x1.0p-53;
   }
-  return absl::NotFoundError(StrCat("model: no alias, version or model named '",
-                                    model, "' is deployed"));
+  r.target = route.Pick(u);
+  return r;
 }
 
 absl::StatusOr<std::shared_ptr<const serving::Servable>> Predictor::Resolve(

@@ -13,6 +13,7 @@
 #include "common/features/transform.h"
 #include "common/ml/artifact.h"
 #include "common/ml/table_data.h"
+#include "common/storage/key_codec.h"
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
 #include "common/util/testing.h"
@@ -420,12 +421,13 @@ TEST_F(ScoreTest, DeployRoutesRollsBackAndSurvivesRestart) {
   auto out = p.Predict(Rows(0, 3));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->servable->version(), "credit:1");
-  EXPECT_EQ(out->alias, "production");
+  EXPECT_EQ(out->alias, "credit@production");
   EXPECT_EQ(out->rows(), 3u);
   // A bare name deploys its latest version; the registry follows.
   ASSERT_TRUE(Deploy("credit").ok());
-  EXPECT_EQ(registry_.log, (std::vector<std::string>{"production=credit:1",
-                                                     "production=credit:2"}));
+  EXPECT_EQ(registry_.log,
+            (std::vector<std::string>{"credit@production=credit:1",
+                                      "credit@production=credit:2"}));
   EXPECT_EQ(p.Predict(Rows(0, 1))->servable->version(), "credit:2");
   // Explicit versions: only deployed ones.
   EXPECT_EQ(p.Predict(Rows(0, 1, "credit:1"))->servable->version(),
@@ -442,7 +444,7 @@ TEST_F(ScoreTest, DeployRoutesRollsBackAndSurvivesRestart) {
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(PrimaryOf(*back), "credit:1");
   EXPECT_EQ(back->revision(), 3);
-  EXPECT_EQ(registry_.log.back(), "production=credit:1");
+  EXPECT_EQ(registry_.log.back(), "credit@production=credit:1");
   EXPECT_EQ(p.Predict(Rows(0, 1))->servable->version(), "credit:1");
   // An unknown model fails the deploy and changes nothing.
   EXPECT_TRUE(absl::IsNotFound(Deploy("credit:9").status()));
@@ -560,16 +562,19 @@ TEST_F(ScoreTest, AVersionTakingOtherRequestsIsRefusedUnlessForced) {
   other.set_sha256(ml::ArtifactHash(other));
   train_.Add(other);
   ASSERT_TRUE(Deploy("credit:2").ok());
-  auto canary = Deploy("other:1", 50);
+  // Into credit's route (an alias of model credit, named as such).
+  v1::DeployRequest canary_req;
+  canary_req.set_model_version("other:1");
+  canary_req.set_alias("credit@production");
+  canary_req.set_traffic_percent(50);
+  auto canary = deployments_->Deploy(canary_req);
   EXPECT_EQ(canary.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(canary.status().message()),
-              HasSubstr("other:1 cannot serve alias 'production' beside "
+              HasSubstr("other:1 cannot serve alias 'credit@production' beside "
                         "credit:2: it lacks input fields [Income]; it takes "
                         "other input fields [Salary]"));
   EXPECT_EQ(deployments_->List().routes(0).targets_size(), 1);
-  v1::DeployRequest forced;
-  forced.set_model_version("other:1");
-  forced.set_traffic_percent(50);
+  v1::DeployRequest forced = canary_req;
   forced.set_force_schema_change(true);
   EXPECT_TRUE(deployments_->Deploy(forced).ok());
   // Versions of the same schema deploy as ever.
@@ -840,9 +845,127 @@ TEST_F(ScoreTest, AShadowNeverAnswersEvenWhenNamed) {
   auto named = p.Predict(Rows(0, 1, "credit:2"));
   EXPECT_TRUE(absl::IsNotFound(named.status()));
   EXPECT_THAT(std::string(named.status().message()),
-              HasSubstr("credit:2 is a shadow of 'production'"));
+              HasSubstr("credit:2 is a shadow of 'credit@production'"));
   EXPECT_TRUE(absl::IsNotFound(p.Resolve("credit:2").status()));
   EXPECT_EQ((*p.Resolve("credit"))->version(), "credit:1");
+}
+
+// A copy of credit:2's model under another name (a second pipeline's).
+v1::ModelArtifact ModelNamed(const std::string& name) {
+  v1::ModelArtifact m = M().gbdt;
+  m.set_name(name);
+  m.set_version(1);
+  m.set_id(name + ":1");
+  m.set_sha256(ml::ArtifactHash(m));
+  return m;
+}
+
+TEST_F(ScoreTest, AliasesBelongToAModel) {
+  train_.Add(ModelNamed("other"));
+  ASSERT_TRUE(Deploy("credit:1").ok());
+  v1::DeployRequest staging;
+  staging.set_model_version("credit:2");
+  staging.set_alias("staging");
+  auto st = deployments_->Deploy(staging);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->route().alias(), "credit@staging");
+  // A second model's production alias is its own: credit's is untouched.
+  auto other = Deploy("other:1");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->route().alias(), "other@production");
+  EXPECT_EQ(other->route().revision(), 1);
+  Predictor p = MakePredictor();
+  auto version = [&](const std::string& model) -> std::string {
+    auto out = p.Predict(Rows(0, 1, model));
+    return out.ok() ? out->servable->version() : out.status().ToString();
+  };
+  EXPECT_EQ(version("credit"), "credit:1");  // Its default alias.
+  EXPECT_EQ(version("credit@production"), "credit:1");
+  EXPECT_EQ(version("credit@staging"), "credit:2");
+  EXPECT_EQ(version("staging"), "credit:2");  // The one model with it.
+  EXPECT_EQ(version("credit:2"), "credit:2");
+  EXPECT_EQ(version("other"), "other:1");
+  // A bare alias two models have is ambiguous, and says what to name.
+  for (const char* ambiguous : {"production", ""}) {
+    auto out = p.Predict(Rows(0, 1, ambiguous));
+    EXPECT_TRUE(absl::IsInvalidArgument(out.status())) << ambiguous;
+    EXPECT_THAT(std::string(out.status().message()),
+                HasSubstr("name one of credit@production, other@production"));
+  }
+  EXPECT_TRUE(absl::IsNotFound(p.Predict(Rows(0, 1, "nope")).status()));
+  // Rollback and history take the same names.
+  v1::RollbackRequest rb;
+  rb.set_alias("production");
+  EXPECT_TRUE(absl::IsInvalidArgument(deployments_->Rollback(rb).status()));
+  ASSERT_TRUE(Deploy("credit:2").ok());
+  rb.set_alias("credit");
+  auto back = deployments_->Rollback(rb);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->alias(), "credit@production");
+  EXPECT_EQ(version("credit"), "credit:1");
+  EXPECT_EQ(deployments_->History("credit")->size(), 3u);
+  EXPECT_EQ(deployments_->History("other@production")->size(), 1u);
+  // An explicit split of two models' versions needs the alias's model.
+  v1::DeployRequest split;
+  split.set_alias("canary");
+  for (const char* v : {"credit:1", "other:1"}) {
+    auto* t = split.add_traffic();
+    t->set_model_version(v);
+    t->set_percent(50);
+  }
+  EXPECT_THAT(std::string(deployments_->Deploy(split).status().message()),
+              HasSubstr("name its alias as MODEL@canary"));
+  split.set_alias("credit@canary");
+  EXPECT_TRUE(deployments_->Deploy(split).ok());
+}
+
+TEST_F(ScoreTest, RoutesOfUnqualifiedAliasesMoveUnderTheirModel) {
+  train_.Add(ModelNamed("other"));
+  // As stored before aliases had models: "production" served credit:1,
+  // then other:1, then credit:2.
+  std::string dir = dir_.path() + "/legacy";
+  {
+    Replica legacy(dir, &train_, nullptr);
+    v1::Route r;
+    for (auto [revision, version] : {std::pair<int, const char*>{1, "credit:1"},
+                                     {2, "other:1"},
+                                     {3, "credit:2"}}) {
+      r.set_alias("production");
+      r.clear_targets();
+      auto* t = r.add_targets();
+      t->set_model_version(version);
+      t->set_percent(100);
+      r.set_revision(revision);
+      std::string key("production");
+      key.push_back('\0');
+      storage::AppendU64(&key, revision);
+      ASSERT_TRUE(
+          legacy.store->Put(kRouteLog, key, r.SerializeAsString()).ok());
+    }
+    ASSERT_TRUE(
+        legacy.store->Put(kRoutes, "production", r.SerializeAsString()).ok());
+  }
+  for (int start = 0; start < 2; ++start) {  // Idempotent.
+    Replica migrated(dir, &train_, nullptr);
+    ASSERT_TRUE(migrated.deployments->Restore().ok());
+    auto list = migrated.deployments->List();
+    ASSERT_EQ(list.routes_size(), 1);
+    EXPECT_EQ(list.routes(0).alias(), "credit@production");
+    EXPECT_EQ(migrated.Serving(), "credit:2");
+    auto credit = migrated.deployments->History("credit@production");
+    ASSERT_TRUE(credit.ok()) << credit.status();
+    ASSERT_EQ(credit->size(), 2u);
+    EXPECT_EQ((*credit)[1].alias(), "credit@production");
+    EXPECT_EQ(PrimaryOf((*credit)[1]), "credit:1");
+    auto other = migrated.deployments->History("other@production");
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_EQ(other->size(), 1u);
+    // The old name still finds the one model that has the alias.
+    Predictor p(PredictorOptions{}, migrated.manager.get(), nullptr, nullptr);
+    auto out = p.Predict(Rows(0, 1, "production"));
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(out->servable->version(), "credit:2");
+  }
 }
 
 TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {

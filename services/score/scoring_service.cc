@@ -108,8 +108,7 @@ grpc::ServerUnaryReactor* ScoringService::ListDeployments(
 grpc::ServerUnaryReactor* ScoringService::RouteHistory(
     Ctx* ctx, const v1::RouteHistoryRequest* req,
     v1::RouteHistoryResponse* out) {
-  auto h = deployments_->History(
-      req->alias().empty() ? deployments_->default_alias() : req->alias());
+  auto h = deployments_->History(req->alias());
   if (!h.ok()) return rpc::FinishUnary(ctx, h.status());
   for (auto& r : *h) *out->add_routes() = std::move(r);
   return rpc::FinishUnary(ctx, absl::OkStatus());

@@ -155,7 +155,7 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
                          "--alias", "production", "--slices", "Home;Home,Job"});
   EXPECT_EQ(run.exit_code, e.candidates(0).verdict().blessed() ? 0 : 6)
       << run.out << run.err;
-  EXPECT_THAT(run.out, HasSubstr("credit:1 (alias production)"));
+  EXPECT_THAT(run.out, HasSubstr("credit:1 (alias credit@production)"));
   EXPECT_THAT(run.out, HasSubstr("Home=owner, Job="));
   // No such alias yet: judged on the bounds alone, unless one is required.
   auto first =
@@ -185,6 +185,67 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
   EXPECT_EQ(op.state(), v1::Operation::FAILED);
   EXPECT_THAT(op.error().message(), HasSubstr("models[0]: "));
   EXPECT_THAT(op.error().message(), HasSubstr("credit:9"));
+}
+
+// A second pipeline (another data set, so another model name) that copies
+// `baseline: production` compares against its own model's production alias,
+// not the first pipeline's model; each model's alias serves its own
+// requests; `aliases set` on a served model serves the version.
+TEST(EvaluateE2eTest, AliasesBelongToTheirModel) {
+  TempDir dir;
+  Standalone server(dir.path() + "/data");
+  std::string pipeline = ReadFile(SourcePath("examples/credit/pipeline.yaml"));
+  const std::string csv = "file: " + SourcePath("examples/credit/credit.csv");
+  pipeline.replace(pipeline.find("file: credit.csv"),
+                   std::string("file: credit.csv").size(), csv);
+  WriteFile(dir.path() + "/a.yaml", pipeline);
+  // The second: the first 3,000 rows as data set loans.
+  std::string rows = ReadFile(SourcePath("examples/credit/credit.csv"));
+  size_t end = 0;
+  for (int line = 0; line <= 3000; ++line) end = rows.find('\n', end) + 1;
+  WriteFile(dir.path() + "/loans.csv", rows.substr(0, end));
+  pipeline.replace(pipeline.find(csv), csv.size(), "file: loans.csv");
+  pipeline.replace(pipeline.find("dataset: credit"),
+                   std::string("dataset: credit").size(), "dataset: loans");
+  pipeline.replace(pipeline.find("name: credit-risk"),
+                   std::string("name: credit-risk").size(), "name: loans");
+  WriteFile(dir.path() + "/b.yaml", pipeline);
+  for (const char* file : {"/a.yaml", "/b.yaml"}) {
+    auto r =
+        server.Cli({"--output", "json", "run", dir.path() + file, "--watch"});
+    ASSERT_EQ(r.exit_code, 0) << file << r.out << r.err;
+    v1::Run run;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &run).ok());
+    for (const auto& s : run.steps()) {
+      EXPECT_EQ(s.state(), v1::StepState::SUCCEEDED) << s.name() << s.error();
+      // No baseline of its own model yet: judged on the bounds.
+      if (s.name() == "evaluate")
+        EXPECT_EQ(s.results().fields().at("baseline").string_value(), "");
+    }
+  }
+  auto aliases = server.Cli({"aliases", "list"});
+  EXPECT_THAT(aliases.out, HasSubstr("credit@production"));
+  EXPECT_THAT(aliases.out, HasSubstr("loans@production"));
+  const std::string row = R"({"Seniority": 9, "Home": "rent", "Time": 60,
+      "Age": 30, "Marital": "married", "Records": "no", "Job": "freelance",
+      "Expenses": 73, "Income": 129, "Assets": 0, "Debt": 0, "Amount": 800,
+      "Price": 846})";
+  auto credit = server.Cli({"predict", "--model", "credit", "--json", row});
+  EXPECT_THAT(credit.out, HasSubstr("(alias credit@production)")) << credit.err;
+  auto loans = server.Cli({"predict", "--model", "loans", "--json", row});
+  EXPECT_THAT(loans.out, HasSubstr("model loans:")) << loans.err;
+  // The bare alias is now ambiguous, and says so.
+  auto bare = server.Cli({"predict", "--model", "production", "--json", row});
+  EXPECT_NE(bare.exit_code, 0);
+  EXPECT_THAT(bare.err, HasSubstr("credit@production, loans@production"));
+  // aliases set on a served model serves the version under the alias.
+  auto set = server.Cli({"aliases", "set", "staging", "credit:1"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_THAT(set.out, HasSubstr("alias credit@staging -> credit:1: serves"));
+  auto staging =
+      server.Cli({"predict", "--model", "credit@staging", "--json", row});
+  EXPECT_THAT(staging.out, HasSubstr("model credit:1 (alias credit@staging)"))
+      << staging.err;
 }
 
 // `when: evaluate.blessed` gates the steps after an evaluation: with a bound

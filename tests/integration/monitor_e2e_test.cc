@@ -118,7 +118,7 @@ std::string Primary(const std::shared_ptr<grpc::Channel>& ch) {
   v1::ListDeploymentsResponse resp;
   EXPECT_TRUE(v1::Scoring::NewStub(ch)->ListDeployments(&ctx, {}, &resp).ok());
   for (const auto& r : resp.routes()) {
-    if (r.alias() != "production") continue;
+    if (r.alias() != "credit@production") continue;
     std::string best;
     double share = -1;
     for (const auto& t : r.targets()) {
@@ -387,7 +387,7 @@ TEST_F(MonitorE2eTest, DriftRetrainsAndAWorseModelIsRolledBack) {
           n.properties().at("set_by") ==
               "monitor:alert-" + std::to_string(performance.id())) {
         found = true;
-        EXPECT_EQ(n.properties().at("alias"), "production");
+        EXPECT_EQ(n.properties().at("alias"), "credit@production");
       }
     }
     EXPECT_TRUE(found) << lineage.DebugString();

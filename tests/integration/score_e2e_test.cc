@@ -145,7 +145,7 @@ TEST_F(ScoreE2eTest, PipelineDeploysAndServesTheSameBitsAsTheModel) {
   v1::PredictResponse resp;
   ASSERT_TRUE(Predict(ch, CreditRows(n), &resp).ok());
   EXPECT_EQ(resp.model_version(), deployed);
-  EXPECT_EQ(resp.alias(), "production");
+  EXPECT_EQ(resp.alias(), "credit@production");
   ASSERT_EQ(resp.predictions_size(), static_cast<int>(n));
   std::set<std::string> ids;
   for (size_t r = 0; r < n; ++r) {
@@ -254,7 +254,8 @@ TEST_F(ScoreE2eTest, PipelineDeploysAndServesTheSameBitsAsTheModel) {
            "Expenses": 73, "Income": 129, "Assets": 0, "Debt": 0,
            "Amount": 800, "Price": 846})"});
   EXPECT_EQ(cli.exit_code, 0) << cli.err;
-  EXPECT_THAT(cli.out, HasSubstr("model " + deployed + " (alias production)"));
+  EXPECT_THAT(cli.out,
+              HasSubstr("model " + deployed + " (alias credit@production)"));
   cli = server.Cli({"predict", "--json", R"({"Seniority": "x"})"});
   EXPECT_EQ(cli.exit_code, 4);
   cli = server.Cli({"deployments", "list"});
