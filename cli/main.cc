@@ -44,9 +44,13 @@ commands:
   features show ID                    a feature set: its transform, fitted values, outputs
   features get ID --keys k1,k2        online feature vectors (latest, or --as-of TIME for
         [--as-of T] [--features a,b]  point-in-time values); exit 3 if a key is unknown
-  skew DATASET_A DATASET_B            training/serving skew per column (Jensen-Shannon
-       [--version-a N] [--version-b N] for numbers, L-infinity for categories);
-       [--threshold 0.1]              exit 4 when a column is skewed
+  skew DATASET_A DATASET_B            training/serving skew per column: Jensen-Shannon
+       [--version-a N] [--version-b N] (base 2) of numbers and timestamps on A's
+       [--threshold 0.1]              deciles, L-infinity of category frequencies;
+       [--label L] [--exclude a,b]    the label and excluded columns, and with
+       [--schema F --environment E]   --environment SERVING the schema's label and
+                                      columns `not_in: [SERVING]`, are not compared;
+                                      exit 4 when a column is skewed
   splits list [--dataset D]           splits with their parts' sizes
   splits show ID                      a split: parts, sizes, label distribution per
                                       part, folds, warnings

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/config/pipeline_config.h"
@@ -92,6 +93,29 @@ int RunStats(const Args& args, Context& ctx) {
   return kOk;
 }
 
+// The schema in the YAML file at `path` (column rules); an exit code.
+int ReadSchema(const std::string& path, v1::DataSchema* out) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "error: cannot read " << path << "\n";
+    return kNotFound;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto value = config::ParseYamlValue(text.str(), path);
+  if (!value.ok()) {
+    std::cerr << "error: " << value.status().message() << "\n";
+    return kRejected;
+  }
+  auto schema = features::SchemaFromStruct(value->struct_value());
+  if (!schema.ok()) {
+    std::cerr << "error: " << path << ": " << schema.status().message() << "\n";
+    return kRejected;
+  }
+  *out = std::move(*schema);
+  return kOk;
+}
+
 int RunValidate(const Args& args, Context& ctx) {
   if (int rc = CheckFlags(args, {"version", "schema", "fail-on", "label"});
       rc != kOk) {
@@ -108,25 +132,9 @@ int RunValidate(const Args& args, Context& ctx) {
       req.add_fail_on(std::string(k));
   }
   if (args.Has("schema")) {
-    std::ifstream in(args.Get("schema"));
-    if (!in) {
-      std::cerr << "error: cannot read " << args.Get("schema") << "\n";
-      return kNotFound;
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    auto value = config::ParseYamlValue(text.str(), args.Get("schema"));
-    if (!value.ok()) {
-      std::cerr << "error: " << value.status().message() << "\n";
-      return kRejected;
-    }
-    auto schema = features::SchemaFromStruct(value->struct_value());
-    if (!schema.ok()) {
-      std::cerr << "error: " << args.Get("schema") << ": "
-                << schema.status().message() << "\n";
-      return kRejected;
-    }
-    *req.mutable_schema() = std::move(*schema);
+    if (int rc = ReadSchema(args.Get("schema"), req.mutable_schema());
+        rc != kOk)
+      return rc;
   }
   auto stub = v1::Prep::NewStub(ctx.channel);
   grpc::ClientContext call;
@@ -300,7 +308,8 @@ int RunFeatures(const Args& args, Context& ctx) {
 }
 
 int RunSkew(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"version-a", "version-b", "threshold"});
+  if (int rc = CheckFlags(args, {"version-a", "version-b", "threshold",
+                                 "exclude", "label", "schema", "environment"});
       rc != kOk)
     return rc;
   const auto& pos = args.positional();
@@ -314,6 +323,17 @@ int RunSkew(const Args& args, Context& ctx) {
     req.set_version_b(std::stoll(args.Get("version-b")));
   if (args.Has("threshold"))
     req.set_threshold(std::stod(args.Get("threshold")));
+  for (const char* flag : {"exclude", "label"}) {
+    for (absl::string_view c :
+         absl::StrSplit(args.Get(flag), ',', absl::SkipEmpty()))
+      req.add_exclude_columns(std::string(c));
+  }
+  if (args.Has("schema")) {
+    if (int rc = ReadSchema(args.Get("schema"), req.mutable_schema());
+        rc != kOk)
+      return rc;
+  }
+  req.set_environment(args.Get("environment"));
   auto stub = v1::Prep::NewStub(ctx.channel);
   grpc::ClientContext call;
   v1::CompareStatisticsResponse resp;
@@ -330,7 +350,10 @@ int RunSkew(const Args& args, Context& ctx) {
     t.Print();
     std::cout << "\n"
               << resp.skewed() << " of " << resp.columns_size()
-              << " columns skewed\n";
+              << " columns skewed";
+    if (!resp.excluded().empty())
+      std::cout << "; not compared: " << absl::StrJoin(resp.excluded(), ", ");
+    std::cout << "\n";
   });
   return resp.skewed() == 0 ? kOk : kRejected;
 }

@@ -132,9 +132,18 @@ absl::StatusOr<v1::DataSchema> SchemaFromStruct(
               col->add_categories(c.string_value());
             std::sort(col->mutable_categories()->begin(),
                       col->mutable_categories()->end());
+          } else if (rule == "not_in") {
+            if (value.kind_case() != Value::kListValue) {
+              return absl::InvalidArgumentError(
+                  StrCat(f, ": expected a list of environments (SERVING)"));
+            }
+            for (const auto& e : value.list_value().values())
+              col->add_not_in_environment(e.string_value());
           } else {
-            return absl::InvalidArgumentError(StrCat(
-                f, ": unknown rule (type, min, max, max_missing, categories)"));
+            return absl::InvalidArgumentError(
+                StrCat(f,
+                       ": unknown rule (type, min, max, max_missing, "
+                       "categories, not_in)"));
           }
         }
       }
@@ -144,6 +153,19 @@ absl::StatusOr<v1::DataSchema> SchemaFromStruct(
     }
   }
   return schema;
+}
+
+std::set<std::string> NotInEnvironment(const v1::DataSchema& schema,
+                                       const std::string& environment) {
+  std::set<std::string> out;
+  if (environment.empty()) return out;
+  if (environment == "SERVING" && !schema.label().empty())
+    out.insert(schema.label());
+  for (const auto& c : schema.columns()) {
+    for (const auto& e : c.not_in_environment())
+      if (e == environment) out.insert(c.name());
+  }
+  return out;
 }
 
 absl::StatusOr<v1::Anomaly::Kind> AnomalyKindFromName(const std::string& name) {

@@ -35,6 +35,12 @@ v1::DataSchema InferSchema(const v1::DatasetStatistics& stats,
 absl::StatusOr<v1::DataSchema> SchemaFromStruct(
     const google::protobuf::Struct& s);
 
+// The columns `environment`'s data lacks (TFDV's schema environments): those
+// whose not_in_environment names it, and in SERVING the schema's label.
+// Empty for no environment.
+std::set<std::string> NotInEnvironment(const v1::DataSchema& schema,
+                                       const std::string& environment);
+
 // Anomalies of `stats` against `schema`; `previous` (may be null) are the
 // statistics of the dataset's previous version, for the label shift check.
 // Kinds in `fail_on` are errors. The report passes when there is no error.

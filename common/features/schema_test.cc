@@ -110,6 +110,32 @@ TEST(SchemaTest, TypeMismatchAndUnexpectedColumn) {
             nullptr);  // 18..68 fits.
 }
 
+TEST(SchemaTest, EnvironmentsLeaveOutColumnsTheirDataLacks) {
+  google::protobuf::Struct s;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  R"({"label": "Status", "columns": {"Id": {"not_in":
+                      ["SERVING", "BACKFILL"]}, "Age": {"min": 18}}})",
+                  &s)
+                  .ok());
+  auto schema = SchemaFromStruct(s);
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  EXPECT_EQ(NotInEnvironment(*schema, "SERVING"),
+            (std::set<std::string>{"Id", "Status"}));
+  EXPECT_EQ(NotInEnvironment(*schema, "BACKFILL"),
+            (std::set<std::string>{"Id"}));
+  EXPECT_TRUE(NotInEnvironment(*schema, "").empty());
+  (*s.mutable_fields())["columns"]
+      .mutable_struct_value()
+      ->mutable_fields()
+      ->at("Id")
+      .mutable_struct_value()
+      ->mutable_fields()
+      ->at("not_in")
+      .set_string_value("SERVING");
+  EXPECT_THAT(SchemaFromStruct(s).status().ToString(),
+              HasSubstr("schema.columns.Id.not_in: expected a list"));
+}
+
 TEST(SchemaTest, BadSchemasAndPolicyNamesAreRejected) {
   google::protobuf::Struct s;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(

@@ -25,6 +25,7 @@
 #include "common/table/table.h"
 #include "mlpipe/v1/prep_service.pb.h"
 #include "services/prep/online_store.h"
+#include "services/prep/skew.h"
 
 namespace mlpipe::features {
 struct TransformSpec;
@@ -99,7 +100,8 @@ class Preparer {
       const std::string& dataset, int64_t version, const v1::DataSchema* schema,
       const std::string& label, const std::vector<std::string>& fail_on);
 
-  // Per-column training/serving skew between two statistics.
+  // Per-column training/serving skew between two dataset versions
+  // (services/prep/skew.h).
   absl::StatusOr<v1::CompareStatisticsResponse> CompareStatistics(
       const v1::CompareStatisticsRequest& request);
 
@@ -123,6 +125,10 @@ class Preparer {
   absl::Status RefreshOnline(const std::string& dataset, int64_t version);
 
  private:
+  // Adds the values of `dataset` version `version` to the columns `values`
+  // holds (skew.cc).
+  absl::Status ReadColumnValues(const std::string& dataset, int64_t version,
+                                ColumnValues* values);
   // Prepare's phases, in order (feature_sets.cc). A PrepareJob is what the
   // call resolved before fitting: the request, the dataset version, the
   // feature set's id and the columns to read.

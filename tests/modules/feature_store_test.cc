@@ -1,8 +1,12 @@
 // The feature store end to end inside one process: ingest and prep modules
 // over RocksDB on disk, served with the Events and Operations services on a
 // real gRPC server, called through in-process channels.
+#include <map>
+#include <random>
 #include <thread>
 
+#include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
 #include "common/events/events_service.h"
 #include "common/features/test_data.h"
 #include "common/features/transform.h"
@@ -349,6 +353,93 @@ TEST_F(FeatureStoreTest, CompareStatisticsFlagsSkewedColumns) {
   EXPECT_FALSE(out.columns(1).skewed());
   EXPECT_NEAR(out.columns(1).distance(), 0.0, 1e-12);
   EXPECT_EQ(out.skewed(), 1);
+}
+
+constexpr char kSkewReference[] = R"(
+import json, sys
+import numpy as np, pandas as pd
+from scipy.spatial.distance import jensenshannon
+def js(a, b):
+    edges = np.unique(np.quantile(a, np.arange(1, 10) / 10))
+    bins = lambda x: np.bincount(np.digitize(x, edges, right=True),
+                                 minlength=len(edges) + 1) / len(x)
+    return float(jensenshannon(bins(a), bins(b), base=2))
+micros = lambda s: pd.to_datetime(s).astype("int64").to_numpy() // 1000
+a, b = pd.read_csv(sys.argv[2]), pd.read_csv(sys.argv[3])
+grown = pd.concat([a, pd.read_csv(sys.argv[4])])
+print(json.dumps({"x": js(a.x.to_numpy(), b.x.to_numpy()),
+                  "day": js(micros(a.day), micros(grown.day))}))
+)";
+
+// Two samples of one distribution are not skewed, and the distance is
+// scipy's Jensen-Shannon on the same bins (a's deciles); a date column grown
+// by 11 rows barely moves; the label serving data lacks is left out when
+// named, or by the schema's SERVING environment.
+TEST_F(FeatureStoreTest, SkewIsJensenShannonOnCommonBinsAsScipy) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal(50, 10);
+  auto sample = [&](int rows, int first_day, bool label) {
+    std::string csv = label ? "x,day,y\n" : "x,day\n";
+    for (int i = 0; i < rows; ++i) {
+      absl::CivilDay day = absl::CivilDay(2024, 1, 1) + (first_day + i) / 3;
+      csv +=
+          absl::StrFormat("%.2f,%s", normal(rng), absl::FormatCivilTime(day));
+      csv += label ? (i % 3 ? ",u\n" : ",v\n") : "\n";
+    }
+    return csv;
+  };
+  const std::string train = sample(779, 0, true);
+  const std::string serve = sample(779, 0, false);
+  const std::string later = sample(11, 779, true);  // After train's days.
+  Ingest("train", train);
+  Ingest("serve", serve);
+  Ingest("train", later);  // Version 2: 790 rows.
+  testing::WriteFile(dir_.path() + "/train.csv", train);
+  testing::WriteFile(dir_.path() + "/serve.csv", serve);
+  testing::WriteFile(dir_.path() + "/later.csv", later);
+  auto want = features::testdata::PythonJson(
+      kSkewReference, {dir_.path() + "/train.csv", dir_.path() + "/serve.csv",
+                       dir_.path() + "/later.csv"});
+  auto compare = [&](v1::CompareStatisticsRequest req) {
+    grpc::ClientContext ctx;
+    v1::CompareStatisticsResponse out;
+    EXPECT_TRUE(stub_->CompareStatistics(&ctx, req, &out).ok());
+    std::map<std::string, v1::ColumnSkew> by_column;
+    for (const auto& c : out.columns()) by_column[c.column()] = c;
+    return std::make_pair(out, by_column);
+  };
+  v1::CompareStatisticsRequest req;
+  req.set_dataset_a("train");
+  req.set_version_a(1);
+  req.set_dataset_b("serve");
+  req.add_exclude_columns("y");
+  auto [out, columns] = compare(req);
+  EXPECT_EQ(out.skewed(), 0);
+  EXPECT_EQ(out.excluded(0), "y");
+  ASSERT_TRUE(columns.contains("x"));
+  EXPECT_EQ(columns["x"].measure(), "jensen_shannon");
+  EXPECT_NEAR(columns["x"].distance(), want.fields().at("x").number_value(),
+              1e-9);
+  EXPECT_LT(columns["x"].distance(), 0.1);
+  EXPECT_EQ(columns["x"].shares_a_size(), columns["x"].edges_size() + 1);
+  // The label, by the schema's SERVING environment instead.
+  req.clear_exclude_columns();
+  req.mutable_schema()->set_label("y");
+  req.set_environment("SERVING");
+  EXPECT_EQ(compare(req).first.skewed(), 0);
+  req.clear_environment();  // Compared: only in a, so skewed.
+  EXPECT_TRUE(compare(req).second["y"].skewed());
+  // A date column grown by 11 later rows.
+  v1::CompareStatisticsRequest grown;
+  grown.set_dataset_a("train");
+  grown.set_version_a(1);
+  grown.set_dataset_b("train");
+  grown.set_version_b(2);
+  auto day = compare(grown).second["day"];
+  EXPECT_EQ(day.measure(), "jensen_shannon");
+  EXPECT_NEAR(day.distance(), want.fields().at("day").number_value(), 1e-9);
+  EXPECT_LT(day.distance(), 0.1);
+  EXPECT_FALSE(day.skewed());
 }
 
 }  // namespace
