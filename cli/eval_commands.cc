@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "clients/registry_client.h"
 #include "common/eval/metrics.h"
@@ -130,17 +131,25 @@ int RunEvaluation(const Args& args, Context& ctx) {
   if (!args.Has("models"))
     return UsageError(
         "eval run --models A[,B...] [--baseline MODEL | --alias NAME] "
-        "[--split S] [--part P] [--slices \"Home;Home,Job\"] [--metric M]");
+        "[--split S] [--part P] [--slices \"Home;Home,Job;Age:4\"] "
+        "[--metric M]");
   v1::EvaluateRequest req;
   for (absl::string_view m : absl::StrSplit(args.Get("models"), ','))
     if (!m.empty()) req.add_models(std::string(m));
   req.set_split(args.Get("split"));
   req.set_part(args.Get("part"));
   req.set_metric(args.Get("metric"));
+  // "Home;Home,Job;Age:4": columns, crossed by ',', numbers in N ranges.
   for (absl::string_view spec : absl::StrSplit(args.Get("slices"), ';')) {
     if (spec.empty()) continue;
     auto* s = req.add_slices();
-    for (absl::string_view c : absl::StrSplit(spec, ','))
+    std::pair<absl::string_view, absl::string_view> cut =
+        absl::StrSplit(spec, absl::MaxSplits(':', 1));
+    int buckets = 0;
+    if (!cut.second.empty() && !absl::SimpleAtoi(cut.second, &buckets))
+      return UsageError("--slices: after ':' comes a number of buckets");
+    s->set_buckets(buckets);
+    for (absl::string_view c : absl::StrSplit(cut.first, ','))
       s->add_columns(std::string(c));
   }
   try {

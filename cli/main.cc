@@ -69,7 +69,9 @@ commands:
         [--candidate C] [--order-by score]
   eval run --models A[,B]             evaluate candidates on their split's test part
        [--alias production | --baseline M]  against the model an alias points to;
-       [--slices "Home;Home,Job"]      slices, gate (--min-improvement X, --metric M);
+       [--slices "Home;Age:4"]         slices of raw values (Age:4 - numbers in 4
+                                      quantile ranges), gate (--min-improvement X,
+                                      --metric M);
        [--split S] [--part P]          exit 0 if the best is blessed, 6 if not
   eval list [--model M]               evaluations, newest first: candidates, baseline,
                                       best candidate, blessed

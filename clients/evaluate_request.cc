@@ -1,6 +1,7 @@
 #include "clients/evaluate_request.h"
 
 #include <algorithm>
+#include <map>
 #include <vector>
 
 #include "absl/strings/str_join.h"
@@ -47,10 +48,25 @@ absl::Status CheckRequest(const v1::EvaluateRequest& r) {
     if (r.models(i).empty())
       return absl::InvalidArgumentError(StrCat("models[", i, "]: empty"));
   }
+  std::map<std::string, std::pair<int, int>> buckets;  // Column -> (n, spec).
   for (int i = 0; i < r.slices_size(); ++i) {
-    if (r.slices(i).columns().empty()) {
+    const auto& s = r.slices(i);
+    if (s.columns().empty()) {
       return absl::InvalidArgumentError(
           StrCat("slices[", i, "]: name at least one column"));
+    }
+    if (s.buckets() < 0 || s.buckets() > 100) {
+      return absl::InvalidArgumentError(StrCat(
+          "slices[", i, "].buckets: ", s.buckets(), " is not in [0, 100]"));
+    }
+    for (const auto& c : s.columns()) {
+      auto [it, added] = buckets.emplace(c, std::make_pair(s.buckets(), i));
+      if (!added && it->second.first != s.buckets()) {
+        return absl::InvalidArgumentError(
+            StrCat("slices[", i, "].buckets: column ", c, " is cut into ",
+                   it->second.first, " in slices[", it->second.second,
+                   "]; use one number of buckets per column"));
+      }
     }
   }
   if (r.has_threshold() && !(r.threshold() >= 0 && r.threshold() <= 1)) {

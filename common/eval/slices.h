@@ -5,6 +5,7 @@
 #ifndef MLPIPE_COMMON_EVAL_SLICES_H_
 #define MLPIPE_COMMON_EVAL_SLICES_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,19 @@ namespace mlpipe::eval {
 struct SliceColumn {
   std::string name;
   std::vector<std::string> values;
+  // Where each row's value sorts (numbers: by value); empty: by its text.
+  std::vector<int32_t> order;
 };
+
+// Numbers as a slice column (NaN: missing). With `buckets` > 0, or when the
+// numbers have more than kMaxNumericSlices distinct values (then 4 buckets):
+// ranges "[lo, hi)" between their quantiles at 1/buckets, 2/buckets, ...
+// (numpy's linear interpolation; equal edges merged; the last range closed);
+// else one slice per value. `format` writes a number (a bound or a value).
+inline constexpr int kMaxNumericSlices = 10;
+SliceColumn NumericSliceColumn(std::string name,
+                               const std::vector<double>& values, int buckets,
+                               std::string (*format)(double));
 
 struct SliceReport {
   std::vector<v1::SliceMetrics> slices;  // By spec, then by key.

@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "common/eval/score.h"
+#include "common/eval/slices.h"
 #include "common/features/transform.h"
 #include "common/metrics/metrics.h"
 #include "common/ml/model.h"
@@ -188,8 +192,7 @@ struct Evaluator::Subject {
   std::string part;
   int part_index = -1;
   std::vector<uint8_t> assignment;  // Every row's part.
-  std::vector<std::string> slice_columns;
-  std::vector<Scored> scored;  // One per artifact.
+  std::vector<Scored> scored;       // One per artifact.
   std::vector<eval::SliceColumn> columns;
 };
 
@@ -204,6 +207,7 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
   Subject subject;
   if (absl::Status s = LoadModels(r, &subject); !s.ok()) return s;
   if (absl::Status s = ResolvePart(r, &subject); !s.ok()) return s;
+  if (absl::Status s = ReadSliceColumns(r, &subject); !s.ok()) return s;
   if (absl::Status s = ScoreModels(r, progress, &subject); !s.ok()) return s;
   const std::vector<Scored>& scored = subject.scored;
   std::vector<Scored> candidates(scored.begin(),
@@ -295,11 +299,107 @@ absl::Status Evaluator::ResolvePart(const v1::EvaluateRequest& r, Subject* s) {
   return absl::OkStatus();
 }
 
+namespace {
+
+std::string FormatBound(double v) { return absl::StrFormat("%.6g", v); }
+
+std::string FormatMicros(double v) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                          absl::FromUnixMicros(static_cast<int64_t>(v)),
+                          absl::UTCTimeZone());
+}
+
+// The rows of `c` its `keep` flags, as a slice column.
+absl::StatusOr<eval::SliceColumn> SliceValues(
+    const std::string& name, const std::vector<const table::Column*>& chunks,
+    const std::vector<std::vector<uint8_t>>& keep, int buckets) {
+  const table::ColumnType type = chunks.front()->type;
+  const bool numeric = type == table::ColumnType::kNumeric ||
+                       type == table::ColumnType::kTimestamp;
+  if (buckets > 0 && !numeric) {
+    return absl::InvalidArgumentError(
+        StrCat("slices: buckets cut numbers and timestamps; ", name, " is ",
+               table::ColumnTypeName(type)));
+  }
+  eval::SliceColumn text{name, {}, {}};
+  std::vector<double> numbers;
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    const table::Column& c = *chunks[k];
+    for (size_t r = 0; r < c.size(); ++r) {
+      if (!keep[k][r]) continue;
+      if (!numeric) {
+        text.values.push_back(c.IsValid(r) ? c.strings[r] : ml::kMissingText);
+      } else if (!c.IsValid(r)) {
+        numbers.push_back(std::nan(""));
+      } else {
+        numbers.push_back(type == table::ColumnType::kNumeric
+                              ? c.numbers[r]
+                              : static_cast<double>(c.timestamps[r]));
+      }
+    }
+  }
+  if (!numeric) return text;
+  return eval::NumericSliceColumn(
+      name, numbers, buckets,
+      type == table::ColumnType::kNumeric ? &FormatBound : &FormatMicros);
+}
+
+}  // namespace
+
+absl::Status Evaluator::ReadSliceColumns(const v1::EvaluateRequest& r,
+                                         Subject* s) {
+  std::vector<std::string> names;
+  std::map<std::string, int> buckets;
+  for (const auto& sl : r.slices()) {
+    for (const auto& c : sl.columns()) {
+      AddUnique(&names, c);
+      buckets[c] = sl.buckets();
+    }
+  }
+  if (names.empty()) return absl::OkStatus();
+  auto reader =
+      sources_->ReadDataset(s->split.dataset(), s->split.version(), names);
+  if (!reader.ok()) return Named(reader.status(), "slices");
+  // The part's rows of every chunk (raw rows are in the split's order).
+  std::vector<table::Table> chunks;
+  std::vector<std::vector<uint8_t>> keep;
+  size_t row = 0;
+  v1::Frame frame;
+  while (true) {
+    auto more = (*reader)->Next(&frame);
+    if (!more.ok()) return Named(more.status(), "slices");
+    if (!*more) break;
+    auto t = table::TableFromFrame(std::move(frame));
+    if (!t.ok()) return Named(t.status(), "slices");
+    std::vector<uint8_t> in(t->num_rows);
+    for (size_t i = 0; i < t->num_rows; ++i, ++row) {
+      in[i] = row < s->assignment.size() &&
+              s->assignment[row] == static_cast<uint8_t>(s->part_index);
+    }
+    keep.push_back(std::move(in));
+    chunks.push_back(*std::move(t));
+  }
+  for (const auto& name : names) {
+    std::vector<const table::Column*> columns;
+    for (const auto& t : chunks) {
+      const int i = t.Find(name);
+      if (i < 0) {
+        return absl::InvalidArgumentError(
+            StrCat("slices: dataset ", s->split.dataset(), " has no column \"",
+                   name, "\""));
+      }
+      columns.push_back(&t.columns[i]);
+    }
+    if (columns.empty()) continue;
+    auto c = SliceValues(name, columns, keep, buckets[name]);
+    if (!c.ok()) return c.status();
+    s->columns.push_back(*std::move(c));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Evaluator::ScoreModels(const v1::EvaluateRequest& r,
                                     ops::Progress& progress, Subject* s) {
-  for (const auto& sl : r.slices()) {
-    for (const auto& c : sl.columns()) AddUnique(&s->slice_columns, c);
-  }
   const auto& artifacts = s->artifacts;
   // Each model on its feature set's rows of the part; models that share a
   // feature set share one read.
@@ -320,17 +420,11 @@ absl::Status Evaluator::ScoreModels(const v1::EvaluateRequest& r,
     for (const auto& f : a.feature_names()) StrAppend(&key, "|", f);
     auto found = rows_by_fs.find(key);
     if (found == rows_by_fs.end()) {
-      // A read fails most often on a slice column the feature set does not
-      // have.
       auto read = ReadPartRows(a, *s, raw);
       if (!read.ok()) return Named(read.status(), where);
       found = rows_by_fs.emplace(key, std::move(*read)).first;
     }
     const ml::PartRows& rows = found->second;
-    if (s->columns.empty()) {
-      for (const auto& c : s->slice_columns)
-        s->columns.push_back({c, rows.text.at(c)});
-    }
     auto model = ml::LoadModel(a.task(), a.feature_names_size(),
                                a.classes_size(), a.learned());
     if (!model.ok()) return Named(model.status(), StrCat(where, " ", a.id()));
@@ -351,16 +445,14 @@ absl::StatusOr<ml::PartRows> Evaluator::ReadPartRows(const v1::ModelArtifact& a,
   spec.reserve = {static_cast<size_t>(s.split.parts(s.part_index).rows())};
   spec.features.assign(a.feature_names().begin(), a.feature_names().end());
   spec.label = a.label();
-  spec.text_columns = s.slice_columns;
   std::vector<std::string> wanted = spec.features;
-  for (const auto& c : s.slice_columns) AddUnique(&wanted, c);
   AddUnique(&wanted, a.label());
   v1::ReadFeaturesRequest req;
   req.set_feature_set(a.feature_set());
   *req.mutable_columns() = {wanted.begin(), wanted.end()};
   req.set_max_rows_per_frame(options_.frame_rows);
-  auto reader = raw ? ReadTransformed(a, s.split, s.slice_columns)
-                    : sources_->ReadFeatures(req);
+  auto reader =
+      raw ? ReadTransformed(a, s.split, {}) : sources_->ReadFeatures(req);
   if (!reader.ok()) return reader.status();
   auto read = ml::ReadParts(
       **reader, spec,

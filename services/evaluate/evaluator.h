@@ -94,12 +94,14 @@ class Evaluator {
   // The split's part to score on, checked against the models' datasets, and
   // every row's part. REQUIRES: LoadModels.
   absl::Status ResolvePart(const v1::EvaluateRequest& request, Subject* s);
-  // Every model's predictions on the part, and the slice columns.
-  // REQUIRES: ResolvePart.
+  // The slice columns: the part's raw values (numbers in ranges) from the
+  // split's dataset version. REQUIRES: ResolvePart.
+  absl::Status ReadSliceColumns(const v1::EvaluateRequest& request, Subject* s);
+  // Every model's predictions on the part. REQUIRES: ResolvePart.
   absl::Status ScoreModels(const v1::EvaluateRequest& request,
                            ops::Progress& progress, Subject* s);
-  // The part's rows as `model` reads them (its features, label and the
-  // slice columns); `raw`: through its own transform.
+  // The part's rows as `model` reads them (its features and label); `raw`:
+  // through its own transform.
   absl::StatusOr<ml::PartRows> ReadPartRows(const v1::ModelArtifact& model,
                                             const Subject& s, bool raw);
   // Stores `e` with a model.blessed / model.rejected event per candidate,

@@ -3,6 +3,7 @@
 // test here; the service tests run them for real).
 #include "services/evaluate/evaluator.h"
 
+#include <cstdio>
 #include <random>
 
 #include "common/eval/metrics.h"
@@ -82,6 +83,12 @@ class Sources final : public EvaluateSources {
     if (dataset != "credit" || version != 1)
       return absl::NotFoundError(StrCat(dataset, " version ", version));
     ++raw_reads;
+    for (const auto& name : columns) {
+      if (table_.Find(name) < 0) {
+        return absl::InvalidArgumentError(StrCat(
+            "columns: dataset ", dataset, " has no column '", name, "'"));
+      }
+    }
     // In frames of 250 rows, numbered from 0 within each (as batches are):
     // the reader must number rows across them.
     std::vector<v1::Frame> frames;
@@ -93,7 +100,7 @@ class Sources final : public EvaluateSources {
         table::Column part{.name = c.name, .type = c.type};
         for (size_t r = begin; r < begin + t.num_rows; ++r) {
           if (c.type == table::ColumnType::kNumeric) {
-            part.numbers.push_back(c.numbers[r]);
+            part.numbers.push_back(c.numbers[r] + raw_offset[c.name]);
           } else {
             part.strings.push_back(c.strings[r]);
           }
@@ -107,6 +114,8 @@ class Sources final : public EvaluateSources {
     return std::unique_ptr<table::FrameReader>(new Rows(std::move(frames)));
   }
   int raw_reads = 0;
+  // Added to a raw column's values (as if a transform made the feature).
+  std::map<std::string, double> raw_offset;
 
   absl::StatusOr<v1::ModelArtifact> GetModel(const std::string& m) override {
     auto it = models_.find(m);
@@ -324,7 +333,7 @@ TEST_F(EvaluatorTest, ABaselineOfAnEarlierDatasetVersionUsesItsOwnTransform) {
   r.set_bootstrap_resamples(20);
   auto e = Evaluate(r, "evaluate-op-03");
   ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(sources_.raw_reads, 1);
+  EXPECT_EQ(sources_.raw_reads, 2);  // The baseline's rows, the slices'.
   EXPECT_EQ(e->baseline().metrics().rows(), kRows / 3);
   // Both use x1 and x2: comparable, well above chance.
   EXPECT_GT(eval::Find(e->baseline().metrics().metrics(), "auc"), 0.8);
@@ -334,6 +343,53 @@ TEST_F(EvaluatorTest, ABaselineOfAnEarlierDatasetVersionUsesItsOwnTransform) {
   r.set_baseline_model("loans:0");
   EXPECT_THAT(Evaluate(r, "evaluate-op-04").status().ToString(),
               HasSubstr("baseline_model: loans:0 was trained on loans"));
+}
+
+// Slices are of the dataset's raw values, not of the transformed features
+// (here the raw x1 is the feature plus 1000), numbers in quantile ranges of
+// the evaluated part.
+TEST_F(EvaluatorTest, SlicesAreOfRawValuesWithNumbersInQuantileRanges) {
+  sources_.raw_offset["x1"] = 1000;
+  v1::EvaluateRequest r;
+  r.add_models("credit:2");
+  auto* by_x1 = r.add_slices();
+  by_x1->add_columns("x1");
+  by_x1->set_buckets(4);
+  r.add_slices()->add_columns("home");
+  r.set_bootstrap_resamples(20);
+  auto e = Evaluate(r, "evaluate-op-s");
+  ASSERT_TRUE(e.ok()) << e.status();
+  std::vector<std::string> labels;
+  int64_t rows = 0;
+  for (const auto& s : e->candidates(0).slices()) {
+    if (s.key(0).column() != "x1") continue;
+    labels.push_back(s.key(0).value());
+    rows += s.rows();
+    EXPECT_NEAR(static_cast<double>(s.rows()), kRows / 3 / 4.0, 1.0);
+  }
+  ASSERT_EQ(labels.size(), 4u);
+  EXPECT_EQ(rows, kRows / 3);
+  // Ranges of raw values, in order, the last closed.
+  double previous = -1;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    double lo = 0, hi = 0;
+    ASSERT_EQ(std::sscanf(labels[i].c_str(), "[%lf, %lf", &lo, &hi), 2)
+        << labels[i];
+    EXPECT_GT(lo, 990) << labels[i];
+    EXPECT_GT(hi, lo);
+    EXPECT_GT(lo, previous);
+    previous = lo;
+    EXPECT_EQ(labels[i].back(), i + 1 == labels.size() ? ']' : ')');
+  }
+  // A category column slices by its values; buckets do not apply to it.
+  int homes = 0;
+  for (const auto& s : e->candidates(0).slices())
+    homes += s.key(0).column() == "home";
+  EXPECT_GE(homes, 2);
+  r.mutable_slices(1)->set_buckets(3);
+  EXPECT_THAT(Evaluate(r, "evaluate-op-t").status().ToString(),
+              HasSubstr("slices: buckets cut numbers and timestamps; home is "
+                        "categorical"));
 }
 
 TEST_F(EvaluatorTest, BadRequestsNameTheFieldAndStoreNothing) {
@@ -350,7 +406,7 @@ TEST_F(EvaluatorTest, BadRequestsNameTheFieldAndStoreNothing) {
   r.clear_part();
   r.add_slices()->add_columns("region");
   EXPECT_THAT(Evaluate(r, "evaluate-op-c").status().ToString(),
-              HasSubstr("models[0]: columns: feature set fs-1 has no column "
+              HasSubstr("slices: columns: dataset credit has no column "
                         "'region'"));
   r.clear_slices();
   sources_.models_["credit:2"].set_dataset_version(2);

@@ -147,8 +147,11 @@ class EvaluateExecutor final : public StepExecutor {
   }
 
   // slices [Home, [Home, Job]] as SliceSpecs.
+  // slices [Home, [Home, Job], {column: Age, buckets: 4}] as SliceSpecs
+  // (a mapping: column or columns, and buckets).
   static absl::StatusOr<Value> SliceSpecs(const Value& slices) {
-    constexpr char kWhat[] = "expected column names or lists of them";
+    constexpr char kWhat[] =
+        "expected column names, lists of them, or {column(s), buckets}";
     if (slices.kind_case() != K::kListValue)
       return absl::InvalidArgumentError(kWhat);
     Value out;
@@ -160,6 +163,19 @@ class EvaluateExecutor final : public StepExecutor {
         *columns.add_values() = s;
       } else if (s.kind_case() == K::kListValue) {
         *columns.mutable_values() = s.list_value().values();
+      } else if (s.kind_case() == K::kStructValue) {
+        for (const auto& [key, v] : s.struct_value().fields()) {
+          if (key == "column") {
+            *columns.add_values() = v;
+          } else if (key == "columns" && v.kind_case() == K::kListValue) {
+            *columns.mutable_values() = v.list_value().values();
+          } else if (key == "buckets") {
+            (*spec.mutable_fields())["buckets"] = v;
+          } else {
+            return absl::InvalidArgumentError(StrCat(
+                "'", key, "' is not a slice key (column, columns, buckets)"));
+          }
+        }
       } else {
         return absl::InvalidArgumentError(kWhat);
       }

@@ -74,6 +74,13 @@ void AddColumns(const google::protobuf::Value& v, const std::string& path,
     const auto& items = v.list_value().values();
     for (int i = 0; i < items.size(); ++i)
       AddColumns(items[i], StrCat(path, "[", i, "]"), out);
+  } else if (v.kind_case() == google::protobuf::Value::kStructValue) {
+    // A mapping naming columns: {column: A} or {columns: [A, B]}.
+    const auto& fields = v.struct_value().fields();
+    for (const char* key : {"column", "columns"}) {
+      if (auto it = fields.find(key); it != fields.end())
+        AddColumns(it->second, StrCat(path, ".", key), out);
+    }
   }
 }
 

@@ -307,6 +307,26 @@ TEST_F(StepParamsTest, AMissingColumnIsRefusedAtSubmit) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(StepParamsTest, SlicesNameColumnsAndBucketsOfTheDataset) {
+  auto ok = Submit({{"metric",
+                     "auc, slices: [Home, [Home, Marital], {column: Income, "
+                     "buckets: 4}]"}});
+  EXPECT_TRUE(ok.ok()) << ok;
+  auto missing =
+      Submit({{"metric", "auc, slices: [{column: Agee, buckets: 4}]"}});
+  EXPECT_THAT(std::string(missing.message()),
+              HasSubstr("steps.evaluate.slices[0].column: column 'Agee' is "
+                        "not in dataset 'credit'"));
+  auto bad = Submit({{"metric", "auc, slices: [{column: Income, bins: 4}]"}});
+  EXPECT_THAT(std::string(bad.message()),
+              HasSubstr("'bins' is not a slice key (column, columns, "
+                        "buckets)"));
+  auto many =
+      Submit({{"metric", "auc, slices: [{column: Income, buckets: 500}]"}});
+  EXPECT_THAT(std::string(many.message()),
+              HasSubstr("slices[0].buckets: 500 is not in [0, 100]"));
+}
+
 TEST_F(StepParamsTest, APositiveClassThatIsNoLabelValueIsRefusedAtSubmit) {
   auto s = Submit({{"positive", "bd"}});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);

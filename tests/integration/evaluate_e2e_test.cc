@@ -1,7 +1,7 @@
 // The evaluation service in the real standalone process, over gRPC: the
 // example pipeline trains two models, then the GBDT is evaluated against the
 // logistic regression as the baseline on the split's test part, sliced by
-// Home (a passthrough column of the feature set).
+// the raw values of Home (not a feature: the dataset's column).
 #include <chrono>
 #include <cmath>
 #include <map>
