@@ -28,6 +28,9 @@ struct StepContext {
   // The same for a step re-issued after an orchestrator restart, so the
   // service it calls can recognise the retry and not do the work twice.
   std::string idempotency_key;
+  // The run was started with --no-cache: services that reuse work of their
+  // own (train's candidates) do it again too.
+  bool no_cache = false;
   // Finished steps this one comes after, by name.
   std::map<std::string, v1::StepExecution> upstream;
   absl::Time deadline = absl::InfiniteFuture();

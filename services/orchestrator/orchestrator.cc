@@ -350,6 +350,7 @@ void Orchestrator::DispatchLocked(ActiveRun& run, int index) {
   ctx->run_id = run.run.id();
   ctx->attempt = step.attempt();
   ctx->idempotency_key = step.idempotency_key();
+  ctx->no_cache = run.run.no_cache();
   for (const auto& s : run.run.steps()) {
     if (Done(s.state())) ctx->upstream[s.name()] = s;
   }

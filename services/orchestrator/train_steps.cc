@@ -1,5 +1,6 @@
 #include "services/orchestrator/train_steps.h"
 
+#include "absl/strings/str_join.h"
 #include "clients/train_request.h"
 #include "common/config/struct_message.h"
 #include "common/util/strings.h"
@@ -19,7 +20,8 @@ class TrainExecutor final : public StepExecutor {
   std::string version() const override { return "1"; }
   std::vector<std::string> ResultNames(
       const v1::StepSpec& step) const override {
-    std::vector<std::string> out = {"job", "best_model", "models"};
+    std::vector<std::string> out = {"job", "best_model", "models",
+                                    "cached_candidates"};
     // Per candidate: its model and its metrics ("gbdt_model", "gbdt_auc").
     auto it = step.params().fields().find("candidates");
     if (it != step.params().fields().end()) {
@@ -67,6 +69,7 @@ class TrainExecutor final : public StepExecutor {
     if (!fs.ok()) return fs.status();
     req->set_feature_set(*fs);  // Empty: the split's own.
     req->set_idempotency_key(ctx.idempotency_key);
+    req->set_no_cache(ctx.no_cache);
     auto channel = channel_();
     auto stub = v1::Training::NewStub(channel);
     auto result = RunOperation<v1::TrainingResult>(
@@ -80,6 +83,9 @@ class TrainExecutor final : public StepExecutor {
     auto& res = *r.results.mutable_fields();
     res["job"].set_string_value(result->job());
     res["best_model"].set_string_value(result->best_model());
+    // Candidates whose model an earlier job made from the same inputs.
+    res["cached_candidates"].set_string_value(
+        absl::StrJoin(result->cached_candidates(), ","));
     std::string models;
     for (const auto& m : result->models()) {
       StrAppend(&models, models.empty() ? "" : ",", m.id());

@@ -2,6 +2,8 @@
 // final fit of the best setting), made an artifact with its lineage and
 // stored with model.trained.
 #include "common/ml/model.h"
+#include "common/util/proto_bytes.h"
+#include "common/util/sha256.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/train/trainer_internal.h"
@@ -106,7 +108,52 @@ absl::Status Trainer::FinishCandidate(Job& live, const Data& data,
       !m.ok()) {
     return m.status();
   }
-  return StoreCandidate(live, a, best->trial->score(), data.resolved.metric);
+  return StoreCandidate(live, a, best->trial->score(), data.resolved.metric,
+                        CandidateKey(job, data, candidate));
+}
+
+std::string Trainer::CandidateKey(const v1::TrainingJob& job, const Data& data,
+                                  const std::string& candidate) {
+  const auto& r = job.request();
+  v1::StartTrainingRequest k;  // The inputs, resolved.
+  for (const auto& c : r.candidates())
+    if (c.name() == candidate) *k.add_candidates() = c;
+  k.set_split(data.split.id());
+  k.set_feature_set(data.fs.id());
+  k.set_model(Or(r.model(), data.split.dataset()));
+  k.set_label(data.resolved.label);
+  k.set_task(TaskName(data.resolved.task));
+  k.set_positive_class(r.positive_class());
+  k.set_train_part(r.train_part());
+  k.set_eval_part(r.eval_part());
+  *k.mutable_search() = r.search();
+  k.mutable_search()->set_metric(data.resolved.metric);
+  Sha256 h;
+  h.Update("candidate v1\n");
+  h.Update(DeterministicBytes(k));
+  for (const auto& c : data.resolved.classes) h.Update(StrCat(c, "\n"));
+  return h.HexDigest();
+}
+
+bool Trainer::ReuseCandidate(v1::TrainingJob& job, const Data& data,
+                             const v1::Candidate& candidate) {
+  auto bytes =
+      store_->Get(kCandidateCache, CandidateKey(job, data, candidate.name()));
+  v1::CachedCandidate cached;
+  if (!bytes.ok() || !cached.ParseFromString(*bytes) ||
+      !models_.Get(cached.model()).ok())
+    return false;
+  for (const auto& t : cached.trials()) {
+    v1::Trial* trial = job.add_trials();
+    *trial = t;
+    trial->set_id(StrCat(job.id(), "/", candidate.name(), "/", t.index()));
+    trial->set_job(job.id());
+    trial->set_cached_from(t.id());
+  }
+  (*job.mutable_candidate_models())[candidate.name()] = cached.model();
+  job.add_models(cached.model());
+  job.add_cached_candidates(candidate.name());
+  return true;
 }
 
 absl::StatusOr<v1::ModelArtifact> Trainer::FinalFit(const v1::TrainingJob& job,
@@ -147,7 +194,8 @@ absl::StatusOr<v1::ModelArtifact> Trainer::FinalFit(const v1::TrainingJob& job,
 }
 
 absl::Status Trainer::StoreCandidate(Job& live, const v1::ModelArtifact& a,
-                                     double score, const std::string& metric) {
+                                     double score, const std::string& metric,
+                                     const std::string& cache_key) {
   const std::string& candidate = a.candidate();
   const std::string& job = a.job_id();
   auto stored = models_.Add(a, [&](const v1::ModelArtifact& added,
@@ -160,6 +208,11 @@ absl::Status Trainer::StoreCandidate(Job& live, const v1::ModelArtifact& a,
       updated = live.job;
     }
     batch.Put(kJobs, updated.id(), updated.SerializeAsString());
+    v1::CachedCandidate cached;
+    cached.set_model(added.id());
+    for (const auto& t : updated.trials())
+      if (t.candidate() == candidate) *cached.add_trials() = t;
+    batch.Put(kCandidateCache, cache_key, cached.SerializeAsString());
     // The candidate's leftovers: its trial models and checkpoints.
     for (const auto& t : updated.trials()) {
       if (t.candidate() != candidate) continue;

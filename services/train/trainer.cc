@@ -108,6 +108,7 @@ storage::Options Trainer::StorageOptions() {
   o.column_families = {{.name = kJobs},
                        {.name = kCheckpoints, .large_values = true},
                        {.name = kTrialModels, .large_values = true},
+                       {.name = kCandidateCache},
                        {.name = kModelsColumnFamily, .large_values = true},
                        {.name = ops::kOperationsColumnFamily},
                        {.name = events::kEventsColumnFamily}};
@@ -294,6 +295,7 @@ absl::StatusOr<v1::TrainingResult> Trainer::BestOf(
     const Data& data) {
   v1::TrainingResult result;
   result.set_job(job.id());
+  *result.mutable_cached_candidates() = job.cached_candidates();
   double best_score = NAN;
   for (const auto& c : request.candidates()) {
     auto it = job.candidate_models().find(c.name());

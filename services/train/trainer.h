@@ -8,9 +8,14 @@
 // operation manager re-queues it): finished trials and stored models are
 // kept, and a running fit resumes from its last checkpoint.
 //
+// A candidate whose inputs (data, split, feature set, task, search, its own
+// settings) an earlier job trained is not trained again: the job reuses its
+// model and trials (CACHED), unless the request says no_cache.
+//
 // Column families: jobs (id -> v1::TrainingJob), checkpoints (fit key ->
 // v1::TrialCheckpoint), trial_models (trial id -> v1::LearnedParameters),
-// models (model_store.h), operations, events.
+// candidate_cache (candidate key -> v1::CachedCandidate), models
+// (model_store.h), operations, events.
 #ifndef MLPIPE_SERVICES_TRAIN_TRAINER_H_
 #define MLPIPE_SERVICES_TRAIN_TRAINER_H_
 
@@ -167,9 +172,19 @@ class Trainer {
                                              const Data& data,
                                              const v1::Trial& best,
                                              ops::Progress& progress);
-  // Stores the candidate's model `a` in the job, with model.trained.
+  // Stores the candidate's model `a` in the job, with model.trained, and
+  // under `cache_key` for later jobs.
   absl::Status StoreCandidate(Job& live, const v1::ModelArtifact& a,
-                              double score, const std::string& metric);
+                              double score, const std::string& metric,
+                              const std::string& cache_key);
+  // What a candidate's model depends on, hashed (candidate_model.cc).
+  static std::string CandidateKey(const v1::TrainingJob& job, const Data& data,
+                                  const std::string& candidate);
+  // Takes the candidate's model and trials from the earlier job that made
+  // them from the same inputs into `job`; false when there is none (or its
+  // model is gone). REQUIRES: the job's lock held.
+  bool ReuseCandidate(v1::TrainingJob& job, const Data& data,
+                      const v1::Candidate& candidate);
   // A fit's parameters, metrics and time as a (partial) model artifact.
   static v1::ModelArtifact FittedModel(const Outcome& outcome);
   void Changed(Job& job, bool persist);

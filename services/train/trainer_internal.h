@@ -21,6 +21,7 @@ using Clock = std::chrono::steady_clock;
 inline constexpr char kJobs[] = "jobs";
 inline constexpr char kCheckpoints[] = "checkpoints";
 inline constexpr char kTrialModels[] = "trial_models";
+inline constexpr char kCandidateCache[] = "candidate_cache";
 
 struct Metrics {
   prometheus::Family<prometheus::Counter>& jobs;

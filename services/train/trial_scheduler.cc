@@ -26,6 +26,7 @@ absl::Status Trainer::PlanTrials(Job& live, const Data& data,
     job.clear_trials();
     for (int i = 0; i < request.candidates_size(); ++i) {
       const auto& c = request.candidates(i);
+      if (!request.no_cache() && ReuseCandidate(job, data, c)) continue;
       auto settings = ExpandTrials(c, request.search(), i);
       if (!settings.ok()) return settings.status();
       for (size_t t = 0; t < settings->size(); ++t) {

@@ -340,6 +340,52 @@ TEST_F(TrainingServiceTest,
   EXPECT_GT(model->eval_metrics_size(), 0);
 }
 
+// Changing one candidate retrains that one only: a candidate whose inputs
+// an earlier job trained (same data, split, features, search, settings)
+// reuses its model and trials; no_cache trains it again.
+TEST_F(TrainingServiceTest, AnUnchangedCandidateIsReusedNotTrainedAgain) {
+  auto request = [](int rounds) {
+    return Request(StrCat(R"({"positive_class": "bad", "candidates": [
+      {"name": "logreg", "algorithm": "logistic_regression",
+       "params": {"C": [0.1, 1.0]}},
+      {"name": "gbdt", "algorithm": "gbdt",
+       "params": {"max_depth": 3, "eta": 0.1, "rounds": )",
+                          rounds, "}}]}"));
+  };
+  auto first = Train(request(20));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->cached_candidates().empty());
+  auto second = Train(request(30));  // gbdt changed, logreg not.
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->cached_candidates_size(), 1);
+  EXPECT_EQ(second->cached_candidates(0), "logreg");
+  ASSERT_EQ(second->models_size(), 2);
+  EXPECT_EQ(second->models(0).id(), first->models(0).id());  // Reused.
+  EXPECT_NE(second->models(1).id(), first->models(1).id());  // Trained.
+  EXPECT_EQ(second->models(1).params().fields().at("rounds").number_value(),
+            30);
+  auto job = GetJob(second->job());
+  ASSERT_TRUE(job.ok()) << job.status();
+  int reused = 0;
+  for (const auto& t : job->trials()) {
+    if (t.candidate() != "logreg") {
+      EXPECT_TRUE(t.cached_from().empty());
+      continue;
+    }
+    ++reused;
+    EXPECT_THAT(t.cached_from(), ::testing::StartsWith(first->job() + "/"));
+    EXPECT_EQ(t.job(), second->job());
+  }
+  EXPECT_EQ(reused, 2);
+  // no_cache: every candidate is trained.
+  auto fresh = request(30);
+  fresh.set_no_cache(true);
+  auto third = Train(fresh);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_TRUE(third->cached_candidates().empty());
+  EXPECT_NE(third->models(0).id(), first->models(0).id());
+}
+
 TEST_F(TrainingServiceTest, RandomSearchDrawsTheAskedNumberOfTrials) {
   auto result =
       Train(Request(R"({"search": {"type": "random", "trials": 4, "seed": 7},
