@@ -61,7 +61,9 @@ void PrintReport(const v1::MonitorReport& r) {
     std::cout << "latency         p50 " << FormatNumber(1e3 * l.p50_seconds())
               << " ms, p90 " << FormatNumber(1e3 * l.p90_seconds())
               << " ms, p99 " << FormatNumber(1e3 * l.p99_seconds())
-              << " ms, max " << FormatNumber(1e3 * l.max_seconds()) << " ms\n";
+              << " ms, max " << FormatNumber(1e3 * l.max_seconds())
+              << " ms over " << FormatCount(static_cast<int64_t>(l.count()))
+              << " requests\n";
   }
   if (r.has_performance()) {
     const auto& p = r.performance();
