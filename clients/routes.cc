@@ -95,6 +95,11 @@ AliasNames::AliasNames(const std::vector<std::string>& keys,
   for (auto& [alias, ks] : by_alias) add(alias, ks);
 }
 
+const std::string* AliasNames::Lookup(const std::string& name) const {
+  auto it = names_.find(name.empty() ? default_alias_ : name);
+  return it == names_.end() || it->second.empty() ? nullptr : &it->second;
+}
+
 absl::StatusOr<std::string> AliasNames::Find(const std::string& name) const {
   const std::string& n = name.empty() ? default_alias_ : name;
   auto it = names_.find(n);

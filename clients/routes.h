@@ -57,6 +57,9 @@ class AliasNames {
   // The key `name` stands for. NOT_FOUND when none; INVALID_ARGUMENT when
   // it is ambiguous (the message names the keys to choose from).
   absl::StatusOr<std::string> Find(const std::string& name) const;
+  // The same without a copy or a message (the serving path): null when
+  // Find would fail.
+  const std::string* Lookup(const std::string& name) const;
 
  private:
   std::string default_alias_;

@@ -132,10 +132,10 @@ absl::StatusOr<Predictor::Routed> Predictor::Route(
     r.target = it->second;
     return r;
   }
-  auto key = state.names.Find(input.model);
-  if (!key.ok()) {
-    return absl::Status(key.status().code(),
-                        StrCat("model: ", key.status().message()));
+  const std::string* key = state.names.Lookup(input.model);
+  if (key == nullptr) {
+    absl::Status s = state.names.Find(input.model).status();
+    return absl::Status(s.code(), StrCat("model: ", s.message()));
   }
   const ServingRoute& route = state.routes.at(*key);
   if (route.targets.empty()) {
