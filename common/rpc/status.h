@@ -2,6 +2,8 @@
 #ifndef MLPIPE_COMMON_RPC_STATUS_H_
 #define MLPIPE_COMMON_RPC_STATUS_H_
 
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -12,6 +14,14 @@
 
 namespace mlpipe::rpc {
 
+// The message is made safe to send back: a run of more than kMaxEchoBytes
+// bytes without a space (an echoed name, id or value) is cut to that many,
+// bytes that are not UTF-8 become '?', and the whole is at most
+// kMaxMessageBytes (a 100 KB model name once made the error itself too big
+// for gRPC's metadata).
+inline constexpr size_t kMaxEchoBytes = 200;
+inline constexpr size_t kMaxMessageBytes = 4096;
+std::string BoundedMessage(std::string_view message);
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // Finishes a unary callback call at once with `status`.

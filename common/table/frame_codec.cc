@@ -112,41 +112,54 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
                                              " has ", got, " entries for ", n,
                                              " rows"));
   };
+  // The values sent must cover the n rows claimed before anything is
+  // allocated for them.
+  const bool coded = in.codes_size() > 0 || in.dictionary_size() > 0;
+  const size_t bytes = (n + 7) / 8;
+  if (!in.validity().empty() && in.validity().size() != bytes)
+    return bad("validity (bytes)", in.validity().size());
+  switch (c.type) {
+    case ColumnType::kNumeric:
+      if (!in.bits().empty() &&
+          (in.bits().size() != bytes || in.numbers_size() != 0))
+        return bad("bits (bytes)", in.bits().size());
+      if (in.bits().empty() && static_cast<size_t>(in.numbers_size()) != n)
+        return bad("numbers", in.numbers_size());
+      break;
+    case ColumnType::kTimestamp:
+      if (static_cast<size_t>(in.timestamps_size()) != n)
+        return bad("timestamps", in.timestamps_size());
+      break;
+    case ColumnType::kCategorical:
+    case ColumnType::kText:
+      if (coded && static_cast<size_t>(in.codes_size()) != n)
+        return bad("codes", in.codes_size());
+      if (!coded && static_cast<size_t>(in.strings_size()) != n)
+        return bad("strings", in.strings_size());
+      break;
+    case ColumnType::kUnknown:
+      break;
+  }
   if (in.validity().empty()) {
     c.valid.Resize(n, c.type != ColumnType::kUnknown);
   } else {
-    if (in.validity().size() != (n + 7) / 8) {
-      return bad("validity (bytes)", in.validity().size());
-    }
     c.valid = Bitmap::FromBytes(in.validity(), n);
   }
   switch (c.type) {
     case ColumnType::kNumeric:
       if (!in.bits().empty()) {
-        if (in.bits().size() != (n + 7) / 8 || in.numbers_size() != 0) {
-          return bad("bits (bytes)", in.bits().size());
-        }
         c.numbers.resize(n);
         for (size_t i = 0; i < n; ++i) c.numbers[i] = NumberAt(in, i);
         break;
       }
-      if (static_cast<size_t>(in.numbers_size()) != n) {
-        return bad("numbers", in.numbers_size());
-      }
       c.numbers.assign(in.numbers().begin(), in.numbers().end());
       break;
     case ColumnType::kTimestamp:
-      if (static_cast<size_t>(in.timestamps_size()) != n) {
-        return bad("timestamps", in.timestamps_size());
-      }
       c.timestamps.assign(in.timestamps().begin(), in.timestamps().end());
       break;
     case ColumnType::kCategorical:
     case ColumnType::kText:
-      if (in.codes_size() > 0 || in.dictionary_size() > 0) {
-        if (static_cast<size_t>(in.codes_size()) != n) {
-          return bad("codes", in.codes_size());
-        }
+      if (coded) {
         c.strings.resize(n);
         const auto& dict = in.dictionary();
         for (size_t i = 0; i < n; ++i) {
@@ -160,9 +173,6 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
           c.strings[i] = dict.Get(static_cast<int>(code));
         }
         break;
-      }
-      if (static_cast<size_t>(in.strings_size()) != n) {
-        return bad("strings", in.strings_size());
       }
       c.strings.reserve(n);
       for (auto& s : *in.mutable_strings()) c.strings.push_back(std::move(s));
@@ -183,8 +193,10 @@ void TableToFrame(const Table& table, v1::Frame* out) {
 }
 
 absl::StatusOr<Table> TableFromFrame(v1::Frame&& frame) {
-  if (frame.num_rows() < 0) {
-    return absl::InvalidArgumentError("frame: num_rows is negative");
+  if (frame.num_rows() < 0 || frame.num_rows() > kMaxFrameRows) {
+    return absl::InvalidArgumentError(
+        StrCat("frame: num_rows ", frame.num_rows(), " is not in [0, ",
+               kMaxFrameRows, "]"));
   }
   Table t;
   t.num_rows = static_cast<size_t>(frame.num_rows());

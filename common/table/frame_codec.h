@@ -21,6 +21,10 @@ void ColumnToProto(Column&& column, v1::Column* out);
 absl::StatusOr<Column> ColumnFromProto(v1::Column&& column, size_t num_rows);
 
 void TableToFrame(const Table& table, v1::Frame* out);
+// Rows a frame may claim (frames are chunks: 65,536 rows by default).
+inline constexpr int64_t kMaxFrameRows = int64_t{1} << 24;
+// INVALID_ARGUMENT when a column's arrays do not cover the rows the frame
+// claims (checked before anything is allocated for them).
 absl::StatusOr<Table> TableFromFrame(v1::Frame&& frame);
 
 // Whether row i of a column has a value (an empty bitmap: every row has).

@@ -137,5 +137,25 @@ TEST(FrameCodecTest, MismatchedLengthsNameTheColumn) {
               ::testing::HasSubstr("column 'price': numbers has 1 entries"));
 }
 
+// A frame claiming more rows than it carries is refused before anything is
+// allocated for them (a few bytes once claimed billions of rows).
+TEST(FrameCodecTest, ClaimedRowsAreCheckedBeforeAllocating) {
+  for (auto type : {v1::NUMERIC, v1::TIMESTAMP, v1::CATEGORICAL}) {
+    v1::Frame frame;
+    frame.set_num_rows(kMaxFrameRows);
+    auto* c = frame.add_columns();
+    c->set_name("x");
+    c->set_type(type);
+    auto t = TableFromFrame(std::move(frame));
+    EXPECT_TRUE(absl::IsInvalidArgument(t.status())) << type;
+    EXPECT_THAT(t.status().ToString(),
+                ::testing::HasSubstr("has 0 entries for 16777216 rows"));
+  }
+  v1::Frame huge;
+  huge.set_num_rows(int64_t{1} << 40);
+  EXPECT_THAT(TableFromFrame(std::move(huge)).status().ToString(),
+              ::testing::HasSubstr("num_rows 1099511627776 is not in"));
+}
+
 }  // namespace
 }  // namespace mlpipe::table

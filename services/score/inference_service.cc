@@ -130,6 +130,7 @@ void AddTensorMetadata(
 }  // namespace
 
 absl::Status RowsFromInfer(const inference::ModelInferRequest& request,
+                           size_t max_rows,
                            std::vector<serving::RawRow>* rows) {
   const bool raw = !request.raw_input_contents().empty();
   if (raw && request.raw_input_contents_size() != request.inputs_size()) {
@@ -157,7 +158,11 @@ absl::Status RowsFromInfer(const inference::ModelInferRequest& request,
     }
     if (n < 0) {
       n = t.shape(0);
-      rows->assign(n, serving::RawRow());
+      if (static_cast<uint64_t>(n) > max_rows) {
+        return absl::InvalidArgumentError(
+            StrCat("inputs[", t.name(), "].shape: ", n, " rows, at most ",
+                   max_rows, " per request"));
+      }
     } else if (t.shape(0) != n) {
       return absl::InvalidArgumentError(StrCat("inputs[", t.name(),
                                                "].shape: ", t.shape(0),
@@ -173,6 +178,8 @@ absl::Status RowsFromInfer(const inference::ModelInferRequest& request,
                                                "]: ", values.size(),
                                                " values for shape [", n, "]"));
     }
+    // Only now: the shape is what the tensor carries.
+    if (rows->empty()) rows->resize(static_cast<size_t>(n));
     for (int64_t r = 0; r < n; ++r)
       (*rows)[r].emplace(t.name(), std::move(values[r]));
   }
@@ -259,7 +266,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
       it != req->parameters().end()) {
     in.ignore_extra = it->second.bool_param();
   }
-  if (auto s = RowsFromInfer(*req, &in.rows); !s.ok())
+  if (auto s = RowsFromInfer(*req, predictor_->max_rows(), &in.rows); !s.ok())
     return rpc::FinishUnary(ctx, s);
   auto result = predictor_->Predict(in);
   if (!result.ok()) return rpc::FinishUnary(ctx, result.status());

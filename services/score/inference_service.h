@@ -17,9 +17,12 @@
 
 namespace mlpipe::score {
 
-// Rows from the request's input tensors. INVALID_ARGUMENT naming the tensor.
+// Rows from the request's input tensors, at most `max_rows`.
+// INVALID_ARGUMENT naming the tensor. A tensor's claimed shape is checked
+// against the limit and against the values it carries before rows are
+// allocated.
 absl::Status RowsFromInfer(const inference::ModelInferRequest& request,
-                           std::vector<serving::RawRow>* rows);
+                           size_t max_rows, std::vector<serving::RawRow>* rows);
 
 class InferenceService final
     : public inference::GRPCInferenceService::CallbackService {

@@ -74,6 +74,9 @@ class Predictor {
   // route has no loaded version. Counted in mlpipe_score_requests_total.
   absl::StatusOr<PredictOutput> Predict(const PredictInput& input);
 
+  // Rows a request may carry.
+  size_t max_rows() const { return options_.max_rows; }
+
   // The servable `model` names now (for metadata); NOT_FOUND otherwise.
   absl::StatusOr<std::shared_ptr<const serving::Servable>> Resolve(
       const std::string& model) const;

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "services/score/batch_scorer.h"
 #include "services/score/deployments.h"
+#include "services/score/inference_service.h"
 #include "services/score/predictor.h"
 
 namespace mlpipe::score {
@@ -966,6 +967,30 @@ TEST_F(ScoreTest, RoutesOfUnqualifiedAliasesMoveUnderTheirModel) {
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_EQ(out->servable->version(), "credit:2");
   }
+}
+
+// A tensor's claimed shape is checked against the row limit and against
+// the values it carries before anything is allocated: a 40-byte request
+// claiming 2^33 rows once made the server allocate them.
+TEST(RowsFromInferTest, AClaimedShapeIsCheckedBeforeAllocating) {
+  inference::ModelInferRequest req;
+  auto* t = req.add_inputs();
+  t->set_name("Income");
+  t->set_datatype("FP64");
+  t->add_shape(int64_t{1} << 33);
+  t->mutable_contents()->add_fp64_contents(120);
+  std::vector<serving::RawRow> rows;
+  auto huge = RowsFromInfer(req, /*max_rows=*/size_t{1} << 40, &rows);
+  EXPECT_TRUE(absl::IsInvalidArgument(huge));
+  EXPECT_THAT(std::string(huge.message()),
+              HasSubstr("1 values for shape [8589934592]"));
+  EXPECT_TRUE(rows.empty());
+  auto limited = RowsFromInfer(req, 10000, &rows);
+  EXPECT_THAT(std::string(limited.message()),
+              HasSubstr("8589934592 rows, at most 10000 per request"));
+  t->set_shape(0, 1);
+  ASSERT_TRUE(RowsFromInfer(req, 10000, &rows).ok());
+  ASSERT_EQ(rows.size(), 1u);
 }
 
 TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {

@@ -238,6 +238,12 @@ TEST_F(ScoreE2eTest, PipelineDeploysAndServesTheSameBitsAsTheModel) {
   EXPECT_THAT(st.error_message(), HasSubstr("rows[0].Colour: unknown field"));
   EXPECT_EQ(Predict(ch, CreditRows(1, "credit:77"), &resp).error_code(),
             grpc::StatusCode::NOT_FOUND);
+  // A 100 KB model name: NOT_FOUND with the name cut short, not an error too
+  // big for gRPC's metadata (RESOURCE_EXHAUSTED).
+  st = Predict(ch, CreditRows(1, "credit:" + std::string(100000, '7')), &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  EXPECT_LT(st.error_message().size(), 1000u);
+  EXPECT_THAT(st.error_message(), HasSubstr("bytes cut]"));
   infer.mutable_inputs(0)->set_datatype("FP16");
   {
     grpc::ClientContext ctx;
