@@ -12,9 +12,11 @@
 namespace mlpipe::train {
 
 // The artifact of model `id` ("credit:2"; a bare name: its latest version),
-// waiting at most a minute.
+// waiting at most a minute; with `summary`, without the learned parameters
+// and transform.
 absl::StatusOr<v1::ModelArtifact> GetModel(
-    const std::shared_ptr<grpc::Channel>& channel, const std::string& id);
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& id,
+    bool summary = false);
 
 }  // namespace mlpipe::train
 

@@ -127,6 +127,11 @@ absl::Status ValidateHeader(const v1::IngestHeader& h) {
         StrCat("header.delimiter: '", h.delimiter(),
                "' must be one character other than a quote or line end"));
   }
+  if (!v1::DataFormat_IsValid(h.format())) {
+    return absl::InvalidArgumentError(
+        StrCat("header.format: ", static_cast<int>(h.format()),
+               " is not a format (", "CSV, JSONL, FRAMES)"));
+  }
   if (h.idempotency_key().size() > 256) {
     return absl::InvalidArgumentError(
         "header.idempotency_key: longer than 256 characters");
@@ -395,6 +400,11 @@ size_t Ingestor::TEST_UploadsInProgress() const {
 
 absl::StatusOr<std::unique_ptr<FrameReader>> Ingestor::Read(
     const v1::ReadBatchesRequest& request) const {
+  if (request.up_to_version() < 0) {
+    return absl::InvalidArgumentError(
+        StrCat("up_to_version: ", request.up_to_version(),
+               " is negative (0: the latest version)"));
+  }
   auto ds = GetDataset(request.dataset());
   if (!ds.ok()) return ds.status();
   std::vector<v1::Batch> batches;

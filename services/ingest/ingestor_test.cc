@@ -573,6 +573,12 @@ TEST_F(IngestorTest, ReadBatchesProjectionLimitsAndErrors) {
   EXPECT_THAT(reader.status().ToString(), HasSubstr("no column 'nope'"));
   req.set_dataset("missing");
   EXPECT_EQ(ingestor_->Read(req).status().code(), absl::StatusCode::kNotFound);
+  // A negative version is refused, not read as no rows.
+  req.set_dataset("sales");
+  req.clear_columns();
+  req.set_up_to_version(-1);
+  EXPECT_THAT(ingestor_->Read(req).status().ToString(),
+              HasSubstr("INVALID_ARGUMENT: up_to_version: -1 is negative"));
 }
 
 TEST_F(IngestorTest, IngestFileStaysInsideTheImportRoot) {
@@ -640,6 +646,10 @@ TEST_F(IngestorTest, BadHeaderIsInvalidArgument) {
   h.set_delimiter(";;");
   EXPECT_THAT(ingestor_->BeginUpload(h).status().ToString(),
               HasSubstr("header.delimiter"));
+  h.clear_delimiter();
+  h.set_format(static_cast<v1::DataFormat>(99));  // Not read as CSV.
+  EXPECT_THAT(ingestor_->BeginUpload(h).status().ToString(),
+              HasSubstr("header.format: 99 is not a format"));
 }
 
 }  // namespace

@@ -59,8 +59,8 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
       Orchestrator::Open(options.engine, m->store(), m->outbox(), executors);
   if (!orch.ok()) return orch.status();
   m->orchestrator_ = m->Own(std::move(*orch));
-  m->AddService(
-      std::make_unique<OrchestratorService>(m->orchestrator_, peer("score")));
+  m->AddService(std::make_unique<OrchestratorService>(
+      m->orchestrator_, peer("score"), peer("train")));
   OrchestratorModule* raw = m.get();
   m->AddLoop([raw](util::BackgroundLoop& loop) { raw->TriggerLoop(loop); });
   return m;

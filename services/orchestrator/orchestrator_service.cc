@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "clients/routes.h"
 #include "clients/score_client.h"
+#include "clients/train_client.h"
 #include "common/rpc/status.h"
 #include "common/rpc/watch_reactor.h"
 #include "google/protobuf/util/time_util.h"
@@ -96,6 +97,16 @@ grpc::ServerUnaryReactor* OrchestratorService::GetLineage(
 
 absl::StatusOr<v1::AliasRecord> OrchestratorService::SetAliasOf(
     const v1::SetAliasRequest& req) {
+  if (!req.has_route() && train_ && !req.model_version().empty()) {
+    // An alias points to a model version that exists.
+    auto model = train::GetModel(train_(), req.model_version(), true);
+    if (!model.ok() && !absl::IsUnimplemented(model.status()))
+      return model.status();
+    if (model.ok() && model->id() != req.model_version()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model_version: name a version (", model->id(), "), not a model"));
+    }
+  }
   if (req.has_route() || !score_ || req.model_version().empty())
     return orch_->registry()->SetAlias(req);
   auto channel = score_();

@@ -15,10 +15,14 @@ class OrchestratorService final : public v1::Orchestrator::CallbackService {
  public:
   // `orchestrator` is not owned and must outlive the service; `score` the
   // scoring service (null: none), which serves an alias set on a model it
-  // serves.
+  // serves; `train` the training service, which has the models aliases
+  // point to (null: not checked).
   using Channel = std::function<std::shared_ptr<grpc::Channel>()>;
-  OrchestratorService(Orchestrator* orchestrator, Channel score)
-      : orch_(orchestrator), score_(std::move(score)) {}
+  OrchestratorService(Orchestrator* orchestrator, Channel score,
+                      Channel train = nullptr)
+      : orch_(orchestrator),
+        score_(std::move(score)),
+        train_(std::move(train)) {}
 
   using Unary = grpc::ServerUnaryReactor;
   using Ctx = grpc::CallbackServerContext;
@@ -53,6 +57,7 @@ class OrchestratorService final : public v1::Orchestrator::CallbackService {
 
   Orchestrator* const orch_;
   const Channel score_;
+  const Channel train_;
 };
 
 }  // namespace mlpipe::orchestrator

@@ -24,6 +24,7 @@
 #include "services/score/deployments.h"
 #include "services/score/inference_service.h"
 #include "services/score/predictor.h"
+#include "services/score/scoring_service.h"
 
 namespace mlpipe::score {
 namespace {
@@ -991,6 +992,26 @@ TEST(RowsFromInferTest, AClaimedShapeIsCheckedBeforeAllocating) {
   t->set_shape(0, 1);
   ASSERT_TRUE(RowsFromInfer(req, 10000, &rows).ok());
   ASSERT_EQ(rows.size(), 1u);
+}
+
+// Predict rows: a non-finite number or a bool is refused (a missing value
+// is null), as the README says.
+TEST(RowsFromRequestTest, NonFiniteNumbersAndBoolsAreRefused) {
+  std::vector<serving::RawRow> rows;
+  v1::PredictRequest req;
+  auto& fields = *req.add_rows()->mutable_fields();
+  fields["Income"].set_number_value(std::nan(""));
+  EXPECT_THAT(RowsFromRequest(req, &rows).ToString(),
+              HasSubstr("rows[0].Income: nan is not a finite number"));
+  fields["Income"].set_number_value(INFINITY);
+  EXPECT_TRUE(absl::IsInvalidArgument(RowsFromRequest(req, &rows)));
+  fields["Income"].set_bool_value(true);
+  EXPECT_THAT(RowsFromRequest(req, &rows).ToString(),
+              HasSubstr("rows[0].Income: expected a number, a string or "
+                        "null, got a bool"));
+  fields["Income"].set_null_value(google::protobuf::NULL_VALUE);
+  ASSERT_TRUE(RowsFromRequest(req, &rows).ok());
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(rows[0].at("Income")));
 }
 
 TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {

@@ -1,5 +1,7 @@
 #include "services/score/scoring_service.h"
 
+#include <cmath>
+
 #include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
@@ -15,6 +17,13 @@ absl::Status RowsFromRequest(const v1::PredictRequest& request,
     for (const auto& [name, v] : request.rows(r).fields()) {
       switch (v.kind_case()) {
         case Value::kNumberValue:
+          // JSON has no NaN or infinity; binary requests can: refused, as
+          // the README says (a missing value is null).
+          if (!std::isfinite(v.number_value())) {
+            return absl::InvalidArgumentError(
+                StrCat("rows[", r, "].", name, ": ", v.number_value(),
+                       " is not a finite number (a missing value is null)"));
+          }
           row.emplace(name, v.number_value());
           break;
         case Value::kStringValue:
@@ -24,14 +33,13 @@ absl::Status RowsFromRequest(const v1::PredictRequest& request,
         case Value::KIND_NOT_SET:
           row.emplace(name, std::monostate());
           break;
-        case Value::kBoolValue:
-          row.emplace(name, v.bool_value() ? 1.0 : 0.0);
-          break;
         default:
           return absl::InvalidArgumentError(
               StrCat("rows[", r, "].", name,
                      ": expected a number, a string or null, got a ",
-                     v.kind_case() == Value::kListValue ? "list" : "struct"));
+                     v.kind_case() == Value::kBoolValue   ? "bool"
+                     : v.kind_case() == Value::kListValue ? "list"
+                                                          : "struct"));
       }
     }
   }

@@ -1,8 +1,10 @@
 #include "services/train/model_store.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/ml/artifact.h"
+#include "common/util/ids.h"
 #include "common/util/strings.h"
 
 namespace mlpipe::train {
@@ -74,15 +76,18 @@ absl::StatusOr<v1::ModelArtifact> ModelStore::Get(const std::string& id) const {
     }
     key = **last;
   } else {
+    // Digits only ("credit:2/../1", "credit:+2", "credit: 2" are not 2).
+    const std::string digits = id.substr(colon + 1);
     int64_t version = 0;
-    try {
-      version = std::stoll(id.substr(colon + 1));
-    } catch (...) {
-      version = 0;
-    }
-    if (version <= 0) {
-      return absl::InvalidArgumentError(StrCat(
-          "model \"", id, "\": the version after ':' must be a number >= 1"));
+    const bool whole = !digits.empty() && digits.size() <= 18 &&
+                       digits[0] != '0' &&
+                       std::all_of(digits.begin(), digits.end(),
+                                   [](char c) { return c >= '0' && c <= '9'; });
+    if (whole) version = std::stoll(digits);
+    if (version <= 0 || !IsValidName(name)) {
+      return absl::InvalidArgumentError(
+          StrCat("model \"", id,
+                 "\": expected NAME:VERSION, the version a number >= 1"));
     }
     key = VersionKey(name, version);
   }

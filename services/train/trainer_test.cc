@@ -130,6 +130,13 @@ TEST(ModelStoreTest, VersionsPerNameAndHashesCheckedOnEveryLoad) {
   EXPECT_EQ(models.Add(Artifact("x/y")).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(models.Get("zz").status().code(), absl::StatusCode::kNotFound);
+  // Ids are parsed strictly: junk after the name is not version 2.
+  for (const char* junk : {"a:2/../1", "a:+2", "a: 2", "a:02", "a:2x",
+                           "a:", "a:99999999999999999999", "../a:2"}) {
+    EXPECT_EQ(models.Get(junk).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << junk;
+  }
 }
 
 }  // namespace

@@ -238,6 +238,10 @@ TEST(EvaluateE2eTest, AliasesBelongToTheirModel) {
   auto bare = server.Cli({"predict", "--model", "production", "--json", row});
   EXPECT_NE(bare.exit_code, 0);
   EXPECT_THAT(bare.err, HasSubstr("credit@production, loans@production"));
+  // An alias points to a version that exists.
+  EXPECT_EQ(server.Cli({"aliases", "set", "staging", "credit:99"}).exit_code,
+            3);
+  EXPECT_EQ(server.Cli({"aliases", "set", "staging", "credit"}).exit_code, 4);
   // aliases set on a served model serves the version under the alias.
   auto set = server.Cli({"aliases", "set", "staging", "credit:1"});
   ASSERT_EQ(set.exit_code, 0) << set.err;
