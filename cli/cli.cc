@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/time/time.h"
 #include "common/util/strings.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -44,6 +45,27 @@ Args Args::Parse(int argc, char** argv, int first,
 std::string Args::Get(const std::string& flag, const std::string& def) const {
   auto it = flags_.find(flag);
   return it == flags_.end() ? def : it->second;
+}
+
+int64_t Args::Int(const std::string& flag, int64_t def) const {
+  if (!Has(flag)) return def;
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(Get(flag), &v) ||
+      Get(flag).find_first_of(" +") != std::string::npos) {
+    throw FlagError("--" + flag + " takes a whole number, not '" + Get(flag) +
+                    "'");
+  }
+  return v;
+}
+
+double Args::Number(const std::string& flag, double def) const {
+  if (!Has(flag)) return def;
+  double v = 0;
+  if (!absl::SimpleAtod(Get(flag), &v) || !std::isfinite(v) ||
+      Get(flag).find(' ') != std::string::npos) {
+    throw FlagError("--" + flag + " takes a number, not '" + Get(flag) + "'");
+  }
+  return v;
 }
 
 std::vector<std::string> Args::Unknown(

@@ -8,10 +8,12 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
 
 namespace google::protobuf {
@@ -33,6 +35,12 @@ enum ExitCode : int {
 };
 
 // Command-line arguments: positionals and --flags (--k v, --k=v, --switch).
+// A flag's value that is not what the flag takes; main reports it (exit 2).
+class FlagError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class Args {
  public:
   // `switches` are flags that take no value.
@@ -41,12 +49,25 @@ class Args {
   const std::vector<std::string>& positional() const { return positional_; }
   bool Has(const std::string& flag) const { return flags_.contains(flag); }
   std::string Get(const std::string& flag, const std::string& def = "") const;
+  // A flag's value as a whole number / a finite number (`def` when absent).
+  // A value that is not one, wholly, throws FlagError naming the flag.
+  int64_t Int(const std::string& flag, int64_t def = 0) const;
+  double Number(const std::string& flag, double def = 0) const;
   // Flags not in `known` (for "unknown flag" errors).
   std::vector<std::string> Unknown(const std::vector<std::string>& known) const;
 
  private:
   std::vector<std::string> positional_;
   std::map<std::string, std::string> flags_;
+};
+
+// A call's context with a deadline: every CLI call has one, so a server that
+// hangs does not hang the CLI (streams that follow long work set their own).
+class UnaryCall : public grpc::ClientContext {
+ public:
+  explicit UnaryCall(std::chrono::seconds timeout = std::chrono::seconds(300)) {
+    set_deadline(std::chrono::system_clock::now() + timeout);
+  }
 };
 
 struct Context {

@@ -96,7 +96,7 @@ void PrintDataset(const v1::GetDatasetResponse& resp) {
 // `datasets revert NAME --to-version N` and `datasets delete-batch NAME B`.
 int ChangeDataset(const std::string& verb, const std::string& name,
                   const Args& args, v1::Ingestion::Stub* stub, Context& ctx) {
-  grpc::ClientContext call;
+  UnaryCall call;
   call.set_deadline(std::chrono::system_clock::now() +
                     std::chrono::seconds(60));
   v1::Dataset ds;
@@ -224,7 +224,7 @@ int RunIngest(const Args& args, Context& ctx) {
     v1::IngestFileRequest req;
     *req.mutable_header() = header;
     req.set_path(path.substr(7));
-    grpc::ClientContext call;
+    UnaryCall call(std::chrono::hours(1));  // The server reads the file.
     status = stub->IngestFile(&call, req, &response);
   } else {
     status = UploadFile(path, header, stub.get(), &response);
@@ -239,7 +239,7 @@ int RunDatasets(const Args& args, Context& ctx) {
   const auto& pos = args.positional();
   std::string verb = pos.size() > 1 ? pos[1] : "list";
   auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   call.set_deadline(std::chrono::system_clock::now() +
                     std::chrono::seconds(30));
   if (verb == "list") {
@@ -312,8 +312,7 @@ int RunExport(const Args& args, Context& ctx) {
     for (auto c : absl::StrSplit(args.Get("columns"), ','))
       req.add_columns(std::string(c));
   }
-  if (args.Has("version"))
-    req.set_up_to_version(std::stoll(args.Get("version")));
+  if (args.Has("version")) req.set_up_to_version(args.Int("version"));
   auto stub = v1::Ingestion::NewStub(ctx.ingest_channel);
   return WriteFramesAsCsv(
       [&](grpc::ClientContext* call) { return stub->ReadBatches(call, req); },
@@ -324,7 +323,13 @@ int WriteFramesAsCsv(const OpenFrameReader& open, const std::string& out_path,
                      const std::string& what, Context& ctx) {
   std::ofstream file;
   std::ostream* out = &std::cout;
-  std::string tmp = out_path + ".partial";
+  // A regular file is written whole or not at all (a temporary renamed onto
+  // it); anything else (/dev/stdout, a pipe) is written in place.
+  std::error_code ec;
+  const bool in_place = out_path != "-" &&
+                        std::filesystem::exists(out_path, ec) &&
+                        !std::filesystem::is_regular_file(out_path, ec);
+  const std::string tmp = in_place ? out_path : out_path + ".partial";
   if (out_path != "-") {
     file.open(tmp, std::ios::binary | std::ios::trunc);
     if (!file) {
@@ -387,12 +392,12 @@ int WriteFramesAsCsv(const OpenFrameReader& open, const std::string& out_path,
   grpc::Status s = reader->Finish();
   progress.Done();
   if (!s.ok()) {
-    if (out_path != "-") std::filesystem::remove(tmp);
+    if (out_path != "-" && !in_place) std::filesystem::remove(tmp, ec);
     return Fail(s, ctx);
   }
   if (out_path != "-") {
     file.close();
-    std::filesystem::rename(tmp, out_path);
+    if (!in_place) std::filesystem::rename(tmp, out_path);
     std::cerr << "exported " << FormatCount(rows) << " rows of " << what
               << " to " << out_path << "\n";
   }
@@ -402,7 +407,7 @@ int WriteFramesAsCsv(const OpenFrameReader& open, const std::string& out_path,
 int RunStatus(const Args& args, Context& ctx) {
   if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
   auto stub = grpc::health::v1::Health::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   grpc::health::v1::HealthCheckResponse resp;
   auto s = stub->Check(&call, {}, &resp);

@@ -181,7 +181,7 @@ int RunEvaluation(const Args& args, Context& ctx) {
     }
   }
   auto stub = v1::Evaluator::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::Operation op;
   if (auto s = stub->Evaluate(&call, req, &op); !s.ok()) return Fail(s, ctx);
   auto ended = ops::WatchToEnd(ctx.channel, op);
@@ -207,7 +207,7 @@ int RunEval(const Args& args, Context& ctx) {
     v1::ListEvaluationsRequest req;
     req.set_model(args.Get("model"));
     req.set_limit(std::atoi(args.Get("limit", "0").c_str()));
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::ListEvaluationsResponse resp;
     if (auto s = stub->ListEvaluations(&call, req, &resp); !s.ok())
       return Fail(s, ctx);
@@ -224,7 +224,7 @@ int RunEval(const Args& args, Context& ctx) {
       return UsageError("eval report ID --html FILE");
     v1::GetEvaluationRequest req;
     req.set_id(pos[2]);
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::Evaluation e;
     if (auto s = stub->GetEvaluation(&call, req, &e); !s.ok())
       return Fail(s, ctx);

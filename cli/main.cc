@@ -159,6 +159,43 @@ exit codes:
 
 }  // namespace
 
+namespace mlpipe::cli {
+namespace {
+
+// Runs command `cmd`; its exit code.
+int Dispatch(const std::string& cmd, const Args& args, Context& ctx) {
+  if (cmd == "ingest") return RunIngest(args, ctx);
+  if (cmd == "datasets") return RunDatasets(args, ctx);
+  if (cmd == "export") return RunExport(args, ctx);
+  if (cmd == "status") return RunStatus(args, ctx);
+  if (cmd == "run") return RunPipeline(args, ctx);
+  if (cmd == "stats") return RunStats(args, ctx);
+  if (cmd == "validate") return RunValidate(args, ctx);
+  if (cmd == "features") return RunFeatures(args, ctx);
+  if (cmd == "skew") return RunSkew(args, ctx);
+  if (cmd == "splits") return RunSplits(args, ctx);
+  if (cmd == "train") return RunTrain(args, ctx);
+  if (cmd == "models") return RunModels(args, ctx);
+  if (cmd == "eval") return RunEval(args, ctx);
+  if (cmd == "deploy") return RunDeploy(args, ctx);
+  if (cmd == "undeploy") return RunUndeploy(args, ctx);
+  if (cmd == "rollback") return RunRollback(args, ctx);
+  if (cmd == "deployments") return RunDeployments(args, ctx);
+  if (cmd == "predict") return RunPredict(args, ctx);
+  if (cmd == "batch-score") return RunBatchScore(args, ctx);
+  if (cmd == "runs") return RunRuns(args, ctx);
+  if (cmd == "lineage") return RunLineage(args, ctx);
+  if (cmd == "aliases") return RunAliases(args, ctx);
+  if (cmd == "schedules") return RunSchedules(args, ctx);
+  if (cmd == "monitor") return RunMonitor(args, ctx);
+  if (cmd == "actuals") return RunActuals(args, ctx);
+  if (cmd == "alerts") return RunAlerts(args, ctx);
+  return UsageError("unknown command '" + cmd + "'");
+}
+
+}  // namespace
+}  // namespace mlpipe::cli
+
 int main(int argc, char** argv) {
   using namespace mlpipe::cli;
   Args args = Args::Parse(
@@ -197,32 +234,9 @@ int main(int argc, char** argv) {
   ctx.ingest_channel =
       ingest.empty() ? ctx.channel : mlpipe::rpc::NewChannel(ingest);
 
-  const std::string& cmd = pos[0];
-  if (cmd == "ingest") return RunIngest(args, ctx);
-  if (cmd == "datasets") return RunDatasets(args, ctx);
-  if (cmd == "export") return RunExport(args, ctx);
-  if (cmd == "status") return RunStatus(args, ctx);
-  if (cmd == "run") return RunPipeline(args, ctx);
-  if (cmd == "stats") return RunStats(args, ctx);
-  if (cmd == "validate") return RunValidate(args, ctx);
-  if (cmd == "features") return RunFeatures(args, ctx);
-  if (cmd == "skew") return RunSkew(args, ctx);
-  if (cmd == "splits") return RunSplits(args, ctx);
-  if (cmd == "train") return RunTrain(args, ctx);
-  if (cmd == "models") return RunModels(args, ctx);
-  if (cmd == "eval") return RunEval(args, ctx);
-  if (cmd == "deploy") return RunDeploy(args, ctx);
-  if (cmd == "undeploy") return RunUndeploy(args, ctx);
-  if (cmd == "rollback") return RunRollback(args, ctx);
-  if (cmd == "deployments") return RunDeployments(args, ctx);
-  if (cmd == "predict") return RunPredict(args, ctx);
-  if (cmd == "batch-score") return RunBatchScore(args, ctx);
-  if (cmd == "runs") return RunRuns(args, ctx);
-  if (cmd == "lineage") return RunLineage(args, ctx);
-  if (cmd == "aliases") return RunAliases(args, ctx);
-  if (cmd == "schedules") return RunSchedules(args, ctx);
-  if (cmd == "monitor") return RunMonitor(args, ctx);
-  if (cmd == "actuals") return RunActuals(args, ctx);
-  if (cmd == "alerts") return RunAlerts(args, ctx);
-  return UsageError("unknown command '" + cmd + "'");
+  try {
+    return Dispatch(pos[0], args, ctx);
+  } catch (const FlagError& e) {
+    return UsageError(e.what());
+  }
 }

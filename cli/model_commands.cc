@@ -129,7 +129,7 @@ int RunModels(const Args& args, Context& ctx) {
     int limit = 0;
     if (int rc = Int(args, "limit", 0, &limit); rc != kOk) return rc;
     req.set_limit(limit);
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::ListModelsResponse resp;
     if (auto s = stub->ListModels(&call, req, &resp); !s.ok())
       return Fail(s, ctx);
@@ -141,7 +141,7 @@ int RunModels(const Args& args, Context& ctx) {
     v1::GetModelRequest req;
     req.set_id(pos[2]);
     req.set_summary(!ctx.json);
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::ModelArtifact m;
     if (auto s = stub->GetModel(&call, req, &m); !s.ok()) return Fail(s, ctx);
     Print(ctx, m, [&] { PrintModel(m); });
@@ -160,7 +160,7 @@ int RunModels(const Args& args, Context& ctx) {
     int limit = 0;
     if (int rc = Int(args, "limit", 0, &limit); rc != kOk) return rc;
     req.set_limit(limit);
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::ListTrialsResponse resp;
     if (auto s = stub->ListTrials(&call, req, &resp); !s.ok())
       return Fail(s, ctx);
@@ -203,7 +203,7 @@ int RunTrain(const Args& args, Context& ctx) {
   auto stub = v1::Training::NewStub(ctx.channel);
   v1::Operation op;
   {
-    grpc::ClientContext call;
+    UnaryCall call;
     if (auto s = stub->StartTraining(&call, req, &op); !s.ok())
       return Fail(s, ctx);
   }
@@ -242,7 +242,7 @@ int RunTrain(const Args& args, Context& ctx) {
   }
   v1::ListModelsResponse models;
   for (const auto& id : job.models()) {
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::GetModelRequest get;
     get.set_id(id);
     get.set_summary(true);

@@ -120,7 +120,7 @@ int Report(const Args& args, Context& ctx) {
     return UsageError("--windows takes a whole number >= 1");
   req.set_windows(windows);
   req.set_include_profiles(args.Has("html"));
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::MonitorReport resp;
   auto stub = v1::Monitor::NewStub(ctx.channel);
   if (auto s = stub->GetReport(&call, req, &resp); !s.ok()) return Fail(s, ctx);
@@ -149,7 +149,7 @@ int SetReference(const Args& args, Context& ctx) {
   v1::SetReferenceRequest req;
   req.set_model_version(pos[2]);
   req.set_part(args.Get("part"));
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::Operation op;
   if (auto s = v1::Monitor::NewStub(ctx.channel)->SetReference(&call, req, &op);
       !s.ok())
@@ -182,7 +182,7 @@ int Policy(const Args& args, Context& ctx) {
   if (!set) {  // Show it.
     v1::GetPolicyRequest req;
     req.set_model_version(pos[2]);
-    grpc::ClientContext call;
+    UnaryCall call;
     if (auto s = stub->GetPolicy(&call, req, &policy); !s.ok())
       return Fail(s, ctx);
   } else {
@@ -212,7 +212,7 @@ int Policy(const Args& args, Context& ctx) {
     policy.set_min_actuals(static_cast<uint64_t>(min_actuals));
     v1::SetPolicyRequest req;
     *req.mutable_policy() = policy;
-    grpc::ClientContext call;
+    UnaryCall call;
     if (auto s = stub->SetPolicy(&call, req, &policy); !s.ok())
       return Fail(s, ctx);
   }
@@ -296,7 +296,7 @@ int RunActuals(const Args& args, Context& ctx) {
         a->mutable_value()->set_string_value(std::string(text));
       }
     }
-    grpc::ClientContext call;
+    UnaryCall call;
     call.set_deadline(std::chrono::system_clock::now() +
                       std::chrono::seconds(60));
     v1::ActualsResult result;
@@ -366,7 +366,7 @@ int RunAlerts(const Args& args, Context& ctx) {
       (!absl::SimpleAtoi(args.Get("limit"), &limit) || limit < 1))
     return UsageError("--limit takes a whole number >= 1");
   req.set_limit(limit);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::ListAlertsResponse resp;
   if (auto s = v1::Monitor::NewStub(ctx.channel)->ListAlerts(&call, req, &resp);
       !s.ok())

@@ -36,13 +36,13 @@ int RunStats(const Args& args, Context& ctx) {
     return UsageError("stats: DATASET is required");
   v1::ComputeStatisticsRequest req;
   req.set_dataset(args.positional()[1]);
-  if (args.Has("version")) req.set_version(std::stoll(args.Get("version")));
+  if (args.Has("version")) req.set_version(args.Int("version"));
   if (args.Has("columns")) {
     for (auto c : absl::StrSplit(args.Get("columns"), ','))
       req.add_columns(std::string(c));
   }
   auto stub = v1::Prep::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::DatasetStatistics stats;
   if (auto s = stub->ComputeStatistics(&call, req, &stats); !s.ok())
     return Fail(s, ctx);
@@ -125,7 +125,7 @@ int RunValidate(const Args& args, Context& ctx) {
     return UsageError("validate: DATASET is required");
   v1::ValidateRequest req;
   req.set_dataset(args.positional()[1]);
-  if (args.Has("version")) req.set_version(std::stoll(args.Get("version")));
+  if (args.Has("version")) req.set_version(args.Int("version"));
   req.set_label(args.Get("label"));
   if (args.Has("fail-on")) {
     for (auto k : absl::StrSplit(args.Get("fail-on"), ','))
@@ -137,7 +137,7 @@ int RunValidate(const Args& args, Context& ctx) {
       return rc;
   }
   auto stub = v1::Prep::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::ValidationReport report;
   if (auto s = stub->Validate(&call, req, &report); !s.ok())
     return Fail(s, ctx);
@@ -217,13 +217,13 @@ int RunFeatures(const Args& args, Context& ctx) {
   auto stub = v1::Prep::NewStub(ctx.channel);
   if (sub == "show") {
     if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::GetFeatureSetRequest req;
     req.set_id(pos[2]);
     v1::FeatureSet fs;
     if (auto s = stub->GetFeatureSet(&call, req, &fs); !s.ok())
       return Fail(s, ctx);
-    grpc::ClientContext tcall;
+    UnaryCall tcall;
     v1::GetTransformRequest treq;
     treq.set_id(fs.transform_id());
     v1::FittedTransform t;
@@ -285,7 +285,7 @@ int RunFeatures(const Args& args, Context& ctx) {
     ts->set_nanos(static_cast<int32_t>(
         absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(ts->seconds()))));
   }
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::GetOnlineFeaturesResponse resp;
   if (auto s = stub->GetOnlineFeatures(&call, req, &resp); !s.ok())
     return Fail(s, ctx);
@@ -317,12 +317,9 @@ int RunSkew(const Args& args, Context& ctx) {
   v1::CompareStatisticsRequest req;
   req.set_dataset_a(pos[1]);
   req.set_dataset_b(pos[2]);
-  if (args.Has("version-a"))
-    req.set_version_a(std::stoll(args.Get("version-a")));
-  if (args.Has("version-b"))
-    req.set_version_b(std::stoll(args.Get("version-b")));
-  if (args.Has("threshold"))
-    req.set_threshold(std::stod(args.Get("threshold")));
+  if (args.Has("version-a")) req.set_version_a(args.Int("version-a"));
+  if (args.Has("version-b")) req.set_version_b(args.Int("version-b"));
+  if (args.Has("threshold")) req.set_threshold(args.Number("threshold"));
   for (const char* flag : {"exclude", "label"}) {
     for (absl::string_view c :
          absl::StrSplit(args.Get(flag), ',', absl::SkipEmpty()))
@@ -335,7 +332,7 @@ int RunSkew(const Args& args, Context& ctx) {
   }
   req.set_environment(args.Get("environment"));
   auto stub = v1::Prep::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::CompareStatisticsResponse resp;
   if (auto s = stub->CompareStatistics(&call, req, &resp); !s.ok())
     return Fail(s, ctx);

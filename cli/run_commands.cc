@@ -189,7 +189,7 @@ int CheckBeforeUpload(const v1::PipelineSpec& spec, Context& ctx) {
     fields["uploaded_from"].set_string_value(file);
   }
   v1::Run checked;
-  grpc::ClientContext call;
+  UnaryCall call;
   if (auto s = v1::Orchestrator::NewStub(ctx.channel)
                    ->SubmitRun(&call, req, &checked);
       !s.ok())
@@ -217,7 +217,7 @@ int RunPipeline(const Args& args, Context& ctx) {
   *req.mutable_spec() = *spec;
   req.set_no_cache(args.Has("no-cache"));
   v1::Run run;
-  grpc::ClientContext call;
+  UnaryCall call;
   if (auto s = stub->SubmitRun(&call, req, &run); !s.ok()) return Fail(s, ctx);
   if (!args.Has("watch")) {
     if (ctx.json) {
@@ -240,13 +240,14 @@ int RunRuns(const Args& args, Context& ctx) {
   const auto& pos = args.positional();
   std::string verb = pos.size() > 1 ? pos[1] : "list";
   auto stub = v1::Orchestrator::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   call.set_deadline(std::chrono::system_clock::now() +
                     std::chrono::seconds(30));
   if (verb == "list") {
     v1::ListRunsRequest req;
     req.set_pipeline(args.Get("pipeline"));
-    if (args.Has("limit")) req.set_limit(std::stoi(args.Get("limit")));
+    if (args.Has("limit"))
+      req.set_limit(static_cast<int32_t>(args.Int("limit")));
     v1::ListRunsResponse resp;
     if (auto s = stub->ListRuns(&call, req, &resp); !s.ok())
       return Fail(s, ctx);
@@ -307,10 +308,10 @@ int RunLineage(const Args& args, Context& ctx) {
   if (args.positional().size() < 2)
     return UsageError("lineage: an artifact or execution id is required");
   auto stub = v1::Orchestrator::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::GetLineageRequest req;
   req.set_id(args.positional()[1]);
-  if (args.Has("depth")) req.set_depth(std::stoi(args.Get("depth")));
+  if (args.Has("depth")) req.set_depth(static_cast<int32_t>(args.Int("depth")));
   v1::GetLineageResponse resp;
   if (auto s = stub->GetLineage(&call, req, &resp); !s.ok())
     return Fail(s, ctx);
@@ -333,7 +334,7 @@ int RunSchedules(const Args& args, Context& ctx) {
   const auto& pos = args.positional();
   std::string verb = pos.size() > 1 ? pos[1] : "list";
   auto stub = v1::Orchestrator::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   auto print = [&](const auto& schedules) {
     TablePrinter t(
         {"SCHEDULE", "PIPELINE", "TRIGGER", "NEXT FIRE", "LAST FIRED"});
@@ -400,7 +401,7 @@ int RunAliases(const Args& args, Context& ctx) {
   const auto& pos = args.positional();
   std::string verb = pos.size() > 1 ? pos[1] : "list";
   auto stub = v1::Orchestrator::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   auto print = [&](const auto& records) {
     TablePrinter t({"ALIAS", "MODEL VERSION", "ROUTE", "SET BY", "SET AT"});
     for (const auto& r : records) {

@@ -181,7 +181,7 @@ int RunDeploy(const Args& args, Context& ctx) {
         "VERSION=PERCENT,...");
   }
   auto stub = v1::Scoring::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::DeployResponse resp;
   if (auto s = stub->Deploy(&call, req, &resp); !s.ok()) return Fail(s, ctx);
   Print(ctx, resp, [&] {
@@ -205,7 +205,7 @@ int RunUndeploy(const Args& args, Context& ctx) {
   req.set_alias(args.Get("alias"));
   req.set_set_by(args.Get("by"));
   auto stub = v1::Scoring::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::ListDeploymentsResponse resp;
   if (auto s = stub->Undeploy(&call, req, &resp); !s.ok()) return Fail(s, ctx);
   Print(ctx, resp, [&] { PrintDeployments(resp); });
@@ -220,7 +220,7 @@ int RunRollback(const Args& args, Context& ctx) {
   req.set_reason(args.Get("reason"));
   req.set_set_by(args.Get("by"));
   auto stub = v1::Scoring::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::Route resp;
   if (auto s = stub->Rollback(&call, req, &resp); !s.ok()) return Fail(s, ctx);
   Print(ctx, resp, [&] {
@@ -238,7 +238,7 @@ int RunDeployments(const Args& args, Context& ctx) {
   if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
   auto stub = v1::Scoring::NewStub(ctx.channel);
   if (sub == "list") {
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::ListDeploymentsResponse resp;
     if (auto s = stub->ListDeployments(&call, {}, &resp); !s.ok())
       return Fail(s, ctx);
@@ -248,7 +248,7 @@ int RunDeployments(const Args& args, Context& ctx) {
   if (sub == "history") {
     v1::RouteHistoryRequest req;
     if (pos.size() > 2) req.set_alias(pos[2]);
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::RouteHistoryResponse resp;
     if (auto s = stub->RouteHistory(&call, req, &resp); !s.ok())
       return Fail(s, ctx);
@@ -312,7 +312,7 @@ int RunPredict(const Args& args, Context& ctx) {
       req.add_entity_keys(std::string(k));
   }
   auto stub = v1::Scoring::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   call.set_deadline(std::chrono::system_clock::now() +
                     std::chrono::seconds(30));
   v1::PredictResponse resp;
@@ -329,7 +329,7 @@ int RunBatchScore(const Args& args, Context& ctx) {
     if (int rc = CheckFlags(args, {"limit"}); rc != kOk) return rc;
     v1::ListBatchScoringsRequest req;
     req.set_limit(std::atoi(args.Get("limit", "0").c_str()));
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::ListBatchScoringsResponse resp;
     if (auto s = stub->ListBatchScorings(&call, req, &resp); !s.ok())
       return Fail(s, ctx);
@@ -350,7 +350,7 @@ int RunBatchScore(const Args& args, Context& ctx) {
     }
     v1::GetBatchScoringRequest req;
     req.set_id(pos[2]);
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::BatchScoring j;
     if (auto s = stub->GetBatchScoring(&call, req, &j); !s.ok())
       return Fail(s, ctx);
@@ -380,7 +380,7 @@ int RunBatchScore(const Args& args, Context& ctx) {
   for (absl::string_view k :
        absl::StrSplit(args.Get("keep"), ',', absl::SkipEmpty()))
     req.add_keep_columns(std::string(k));
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::Operation op;
   if (auto s = stub->StartBatchScoring(&call, req, &op); !s.ok())
     return Fail(s, ctx);

@@ -122,7 +122,7 @@ int Create(const Args& args, Context& ctx) {
   spec.set_column(args.Get("column"));
   spec.set_group_column(args.Get("group-column"));
   auto stub = v1::Splits::NewStub(ctx.channel);
-  grpc::ClientContext call;
+  UnaryCall call;
   v1::Operation op;
   if (auto s = stub->CreateSplit(&call, spec, &op); !s.ok())
     return Fail(s, ctx);
@@ -142,7 +142,7 @@ int RunSplits(const Args& args, Context& ctx) {
   auto stub = v1::Splits::NewStub(ctx.channel);
   if (sub == "list") {
     if (int rc = CheckFlags(args, {"dataset"}); rc != kOk) return rc;
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::ListSplitsRequest req;
     req.set_dataset(args.Get("dataset"));
     v1::ListSplitsResponse resp;
@@ -161,7 +161,7 @@ int RunSplits(const Args& args, Context& ctx) {
   }
   if (sub == "show" && pos.size() >= 3) {
     if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
-    grpc::ClientContext call;
+    UnaryCall call;
     v1::GetSplitRequest req;
     req.set_id(pos[2]);
     v1::Split split;

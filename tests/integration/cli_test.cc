@@ -1,6 +1,10 @@
 // The standalone server and the mlpipe CLI as real processes.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/table/csv.h"
 #include "common/util/testing.h"
@@ -64,6 +68,37 @@ TEST_F(CliTest, ExportEqualsInputCellForCell) {
     for (const auto& c : a[i]) missing += c.empty();
   }
   EXPECT_GT(missing, 400);  // credit.csv has missing values; they stay missing.
+}
+
+// --out naming something that is not a regular file (a pipe, /dev/stdout)
+// is written in place, never replaced by a file; --out - is stdout; a
+// numeric flag that is not a number exits 2 naming the flag.
+TEST_F(CliTest, ExportWritesIntoPipesAndBadNumbersAreUsageErrors) {
+  ASSERT_EQ(server_
+                .Cli({"ingest", "--dataset", "credit", "--file",
+                      SourcePath("examples/credit/credit.csv")})
+                .exit_code,
+            0);
+  const std::string fifo = dir_.path() + "/pipe";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] { got = ReadFile(fifo); });
+  auto r = server_.Cli({"export", "--dataset", "credit", "--out", fifo});
+  reader.join();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));  // Still the pipe.
+  EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 4455);
+  r = server_.Cli({"export", "--dataset", "credit", "--out", "-"});
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 4455);
+  for (const auto& bad : std::vector<std::vector<std::string>>{
+           {"export", "--dataset", "credit", "--out", "-", "--version", "3x"},
+           {"stats", "credit", "--version", "x"},
+           {"skew", "credit", "credit", "--threshold", "nan"},
+           {"runs", "list", "--limit", "ten"}}) {
+    auto u = server_.Cli(bad);
+    EXPECT_EQ(u.exit_code, 2) << bad[0] << u.err;
+    EXPECT_THAT(u.err, HasSubstr("takes a")) << bad[0];
+  }
 }
 
 TEST_F(CliTest, TrickyCsvRoundTrips) {
