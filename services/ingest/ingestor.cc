@@ -1,6 +1,10 @@
 #include "services/ingest/ingestor.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,6 +14,7 @@
 #include "common/util/ids.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/ingest/ingestor_internal.h"
+#include "services/ingest/open_beneath.h"
 
 namespace mlpipe::ingest {
 namespace {
@@ -275,6 +280,8 @@ absl::StatusOr<v1::IngestResponse> Ingestor::IngestFile(
   }
   const std::string& p = request.path();
   if (p.empty()) return absl::InvalidArgumentError("path: required");
+  if (p.find('\0') != std::string::npos)
+    return absl::InvalidArgumentError("path: contains a NUL byte");
   fs::path rel(p);
   for (const auto& part : rel) {
     if (part == "..") {
@@ -288,39 +295,47 @@ absl::StatusOr<v1::IngestResponse> Ingestor::IngestFile(
     return absl::FailedPreconditionError(
         StrCat("import root '", options_.import_root, "': ", ec.message()));
   }
-  fs::path candidate = rel.is_absolute() ? rel : root / rel;
-  if (!fs::exists(candidate, ec)) {
-    return absl::NotFoundError(StrCat("path: '", p, "' does not exist"));
+  if (rel.is_absolute()) {
+    // Absolute: it must name something under the root, as written.
+    for (const fs::path& base : {root, fs::path(options_.import_root)}) {
+      fs::path r = rel.lexically_relative(base);
+      if (!r.empty() && *r.begin() != "..") {
+        rel = r;
+        break;
+      }
+    }
+    if (rel.is_absolute()) {
+      return absl::InvalidArgumentError(
+          StrCat("path: '", p, "' is outside the import root"));
+    }
   }
-  fs::path real = fs::canonical(candidate, ec);
-  if (ec) return absl::NotFoundError(StrCat("path: '", p, "': ", ec.message()));
-  auto [root_end, nothing] =
-      std::mismatch(root.begin(), root.end(), real.begin(), real.end());
-  if (root_end != root.end()) {
-    return absl::InvalidArgumentError(
-        StrCat("path: '", p, "' is outside the import root"));
-  }
-  if (!fs::is_regular_file(real, ec)) {
-    return absl::InvalidArgumentError(StrCat("path: '", p, "' is not a file"));
-  }
-  std::ifstream in(real, std::ios::binary);
-  if (!in) return absl::NotFoundError(StrCat("path: cannot open '", p, "'"));
+  // Opened beneath the root in one step: nothing swapped in between can
+  // lead outside it.
+  auto fd = OpenBeneath(root.string(), rel.string());
+  if (!fd.ok()) return fd.status();
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{*fd};
   v1::IngestHeader header = request.header();
   if (header.source().empty()) header.set_source(p);
   auto upload = BeginUpload(header);
   if (!upload.ok()) return upload.status();
   std::string buf(1 << 20, '\0');
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    std::streamsize n = in.gcount();
-    if (n <= 0) break;
-    if (auto s = (*upload)->AddChunk(std::string_view(buf.data(), n));
+  while (true) {
+    const ssize_t n = read(*fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::UnavailableError(
+          StrCat("reading '", p, "' failed: ", std::strerror(errno)));
+    }
+    if (n == 0) break;
+    if (auto s = (*upload)->AddChunk(
+            std::string_view(buf.data(), static_cast<size_t>(n)));
         !s.ok()) {
       return s;
     }
   }
-  if (in.bad())
-    return absl::UnavailableError(StrCat("reading '", p, "' failed"));
   return (*upload)->Finish();
 }
 

@@ -1,6 +1,8 @@
 #include "services/ingest/ingestor.h"
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "common/storage/key_codec.h"
 #include "common/table/frame_codec.h"
@@ -610,6 +612,55 @@ TEST_F(IngestorTest, IngestFileStaysInsideTheImportRoot) {
   req.set_path("absent.csv");
   EXPECT_EQ(ingestor_->IngestFile(req).status().code(),
             absl::StatusCode::kNotFound);
+  // A NUL byte is refused, not read as the path before it.
+  req.set_path(std::string("ok.csv\0../../x", 14));
+  EXPECT_THAT(ingestor_->IngestFile(req).status().ToString(),
+              HasSubstr("path: contains a NUL byte"));
+  // The absolute path of a file under the root is that file.
+  req.set_path(dir_.path() + "/in/ok.csv");
+  EXPECT_TRUE(ingestor_->IngestFile(req).ok());
+}
+
+// A directory swapped for a symlink to outside while uploads run: no
+// upload ever reads the outside file (the path was once checked, then
+// opened, and the swap in between escaped the root).
+TEST_F(IngestorTest, IngestFileNeverEscapesThroughASwappedDirectory) {
+  namespace fs = std::filesystem;
+  const std::string in = dir_.path() + "/in";
+  fs::create_directories(in + "/d");
+  testing::WriteFile(in + "/d/f.csv", "a\ninside\n");
+  testing::TempDir outside;
+  fs::create_directories(outside.path() + "/d");
+  testing::WriteFile(outside.path() + "/d/f.csv", "a\nsecret\n");
+  IngestorOptions o;
+  o.import_root = in;
+  Reopen(o);
+  std::atomic<bool> stop = false;
+  std::thread swapper([&] {
+    while (!stop) {
+      std::error_code ec;
+      fs::rename(in + "/d", in + "/real", ec);
+      fs::create_directory_symlink(outside.path() + "/d", in + "/d", ec);
+      fs::remove(in + "/d", ec);
+      fs::rename(in + "/real", in + "/d", ec);
+    }
+  });
+  int escaped = 0, read = 0;
+  for (int i = 0; i < 3000; ++i) {
+    v1::IngestFileRequest req;
+    req.mutable_header()->set_dataset("f" + std::to_string(i));
+    req.set_path("d/f.csv");
+    auto r = ingestor_->IngestFile(req);
+    if (!r.ok()) continue;
+    ++read;
+    v1::ReadBatchesRequest rb;
+    rb.set_dataset("f" + std::to_string(i));
+    for (const auto& row : ReadAll(rb)) escaped += row[0] == "secret";
+  }
+  stop = true;
+  swapper.join();
+  EXPECT_EQ(escaped, 0) << "of " << read << " uploads read";
+  EXPECT_GT(read, 0);
 }
 
 TEST_F(IngestorTest, DeleteRemovesEverythingAndEmitsEvents) {
