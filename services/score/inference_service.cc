@@ -257,6 +257,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
     Ctx* ctx, const inference::ModelInferRequest* req,
     inference::ModelInferResponse* out) {
   PredictInput in;
+  in.arrived = absl::Now();
   in.model = ModelOf(req->model_name(), req->model_version());
   if (auto it = req->parameters().find("routing_key");
       it != req->parameters().end()) {

@@ -216,8 +216,15 @@ absl::Status Predictor::Run(const serving::Servable& s,
 
 absl::Status Predictor::RunWithin(std::shared_ptr<const serving::Servable> s,
                                   const PredictInput& input,
-                                  absl::Duration budget, std::vector<double>* x,
+                                  absl::Time deadline, std::vector<double>* x,
                                   std::vector<double>* scores) {
+  auto late = [&] {
+    return absl::DeadlineExceededError(
+        StrCat(s->version(), " missed the latency budget (",
+               absl::FormatDuration(absl::Now() - input.arrived),
+               " since the request arrived)"));
+  };
+  if (absl::Now() >= deadline) return late();
   struct Job {
     std::mutex mu;
     std::condition_variable cv;
@@ -240,14 +247,15 @@ absl::Status Predictor::RunWithin(std::shared_ptr<const serving::Servable> s,
         job->cv.notify_all();
       },
       static_cast<size_t>(options_.max_concurrent));
-  if (!posted) return Run(*s, input, x, scores);  // No worker: no budget.
-  std::unique_lock lock(job->mu);
-  if (!job->cv.wait_for(lock, absl::ToChronoNanoseconds(budget),
-                        [&] { return job->done; })) {
-    return absl::DeadlineExceededError(StrCat(s->version(),
-                                              " missed the latency budget of ",
-                                              absl::FormatDuration(budget)));
+  if (!posted) {  // No worker free: run here, and never return it late.
+    absl::Status st = Run(*s, input, x, scores);
+    return absl::Now() > deadline ? late() : st;
   }
+  std::unique_lock lock(job->mu);
+  job->cv.wait_until(lock, absl::ToChronoTime(deadline),
+                     [&] { return job->done; });
+  // A primary that answers after the deadline is late, however little.
+  if (!job->done || absl::Now() > deadline) return late();
   *x = std::move(job->x);
   *scores = std::move(job->scores);
   return job->status;
@@ -262,7 +270,14 @@ absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
                " concurrent requests; retry with backoff")));
   }
   Metrics().inflight->Set(now);
-  auto out = PredictAdmitted(input);
+  PredictInput timed;
+  const PredictInput* in = &input;
+  if (input.arrived == absl::InfinitePast()) {
+    timed = input;
+    timed.arrived = absl::Now();
+    in = &timed;
+  }
+  auto out = PredictAdmitted(*in);
   Metrics().inflight->Set(inflight_.fetch_sub(1, std::memory_order_acq_rel) -
                           1);
   Count(out.status()).IgnoreError();
@@ -271,7 +286,7 @@ absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
 
 absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
     const PredictInput& input) {
-  const absl::Time start = absl::Now();
+  const absl::Time start = input.arrived;
   size_t n =
       input.entity_keys.empty() ? input.rows.size() : input.entity_keys.size();
   if (!input.rows.empty() && !input.entity_keys.empty()) {
@@ -299,8 +314,8 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
   absl::Status st;
   bool late = false;
   if (fallback != nullptr && budget_ms > 0) {
-    st = RunWithin(routed->target, input, absl::Milliseconds(budget_ms), &x,
-                   &out.scores);
+    st = RunWithin(routed->target, input, start + absl::Milliseconds(budget_ms),
+                   &x, &out.scores);
     late = absl::IsDeadlineExceeded(st);
   } else {
     st = Run(*routed->target, input, &x, &out.scores);

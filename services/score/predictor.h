@@ -48,6 +48,9 @@ struct PredictInput {
   std::vector<std::string> entity_keys;  // Instead of rows.
   std::string routing_key;
   bool ignore_extra = false;
+  // When the request arrived (the RPC adapters set it before decoding);
+  // unset: when Predict is called. The latency budget counts from here.
+  absl::Time arrived = absl::InfinitePast();
 };
 
 // One version's outputs for every row.
@@ -92,10 +95,11 @@ class Predictor {
   // Features + model on the calling thread.
   absl::Status Run(const serving::Servable& s, const PredictInput& input,
                    std::vector<double>* x, std::vector<double>* scores);
-  // Runs `s` on a worker and waits up to `budget`; DEADLINE_EXCEEDED when
-  // late (the work finishes unobserved).
+  // Runs `s` on a worker and waits until `deadline` (the request's arrival
+  // plus the budget); DEADLINE_EXCEEDED when late, however little (the work
+  // finishes unobserved).
   absl::Status RunWithin(std::shared_ptr<const serving::Servable> s,
-                         const PredictInput& input, absl::Duration budget,
+                         const PredictInput& input, absl::Time deadline,
                          std::vector<double>* x, std::vector<double>* scores);
   void Shadow(const ServingRoute& route, const PredictInput& input,
               const std::vector<std::string>& ids);

@@ -755,6 +755,18 @@ TEST_F(ScoreTest, FallbackAnswersWhenTheRoutedVersionFailsOrIsLate) {
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(250));
   EXPECT_TRUE(out->fallback);
   EXPECT_EQ(out->servable->version(), "credit:2");
+  // A budget no request can meet (0.01 ms from arrival): the primary never
+  // answers, however quick (it answered 272 of 300 when the budget was
+  // timed from the hand-off to a worker).
+  ASSERT_TRUE(DeployTo(deployments_.get(), "tight", "credit:1").ok());
+  ASSERT_TRUE(DeployTo(deployments_.get(), "tight", "credit:2", 0.01).ok());
+  int primary = 0;
+  for (int i = 0; i < 300; ++i) {
+    auto o = p.Predict(Rows(0, 1, "credit@tight"));
+    ASSERT_TRUE(o.ok()) << o.status();
+    primary += !o->fallback;
+  }
+  EXPECT_EQ(primary, 0);
   // Without a fallback the error is the answer.
   auto direct = p.Predict(Rows(0, 1, "credit:3"));
   EXPECT_TRUE(absl::IsInternal(direct.status())) << direct.status();

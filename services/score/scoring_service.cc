@@ -65,6 +65,7 @@ grpc::ServerUnaryReactor* ScoringService::Predict(Ctx* ctx,
                                                   const v1::PredictRequest* req,
                                                   v1::PredictResponse* out) {
   PredictInput in;
+  in.arrived = absl::Now();
   in.model = req->model();
   in.routing_key = req->routing_key();
   in.ignore_extra = req->ignore_extra_fields();
