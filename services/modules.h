@@ -35,8 +35,8 @@ const host::ModuleDef& EvaluateModuleDef();
 
 namespace score {
 // Flags: --score_default_alias, --score_max_concurrent, --score_max_rows,
-// --score_worker_threads, --score_log_queue, --score_log_inputs,
-// --score_batch_threads, --score_route_sync_ms.
+// --score_max_field_bytes, --score_worker_threads, --score_log_queue,
+// --score_log_inputs, --score_batch_threads, --score_route_sync_ms.
 const host::ModuleDef& ScoreModuleDef();
 }  // namespace score
 

@@ -53,6 +53,10 @@ void Profiler::AddStringTo(Field& f, std::string_view v) {
     ++f.missing;
     return;
   }
+  if (v.size() > options_.max_category_bytes) {
+    ++f.other;
+    return;
+  }
   auto it = f.categories.find(std::string(v));
   if (it != f.categories.end()) {
     ++it->second;

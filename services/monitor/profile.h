@@ -5,7 +5,8 @@
 //
 // Memory per field: a KLL sketch of ~k log(n/k) values for numbers (k 200:
 // rank error 1.66%, see features::QuantileSketch), at most max_categories
-// counters for strings (the rest are counted together as "other"). The
+// counters for strings of at most max_category_bytes (the rest, and longer
+// strings, are counted together as "other"). The
 // statistics' error bounds are in common/ml/drift.h.
 #ifndef MLPIPE_SERVICES_MONITOR_PROFILE_H_
 #define MLPIPE_SERVICES_MONITOR_PROFILE_H_
@@ -32,6 +33,9 @@ inline constexpr char kLabelField[] = "predicted_class";  // Classification.
 
 struct ProfileOptions {
   size_t max_categories = 1000;  // Distinct strings counted per field.
+  // Longer strings are counted as "other", never kept: a field's counters
+  // hold at most max_categories * max_category_bytes of text.
+  size_t max_category_bytes = 256;
   int sketch_k = 200;
 };
 

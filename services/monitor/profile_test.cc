@@ -134,6 +134,16 @@ TEST(ProfileTest, RoundTripsMergesAndStaysBounded) {
     EXPECT_EQ(f.categories_size(), 50);
     EXPECT_GT(f.other(), 0u);
   }
+  // Long values are counted, never kept: 300 unique 1 MiB values leave a
+  // profile of a few bytes (they once made one of 300 MiB).
+  Profiler big;
+  for (int i = 0; i < 300; ++i)
+    big.AddString("note", std::to_string(i) + std::string(1 << 20, 'x'));
+  big.AddString("note", "short");
+  const v1::Profile kept = big.ToProto();
+  EXPECT_LT(kept.ByteSizeLong(), 1000u);
+  EXPECT_EQ(kept.fields(0).other(), 300u);
+  EXPECT_EQ(kept.fields(0).categories().at("short"), 1u);
 }
 
 TEST(ProfileTest, CorruptProfilesAndKindConflictsAreErrors) {

@@ -298,6 +298,16 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
     return absl::InvalidArgumentError(StrCat(
         "rows: ", n, " rows, at most ", options_.max_rows, " per request"));
   }
+  for (size_t r = 0; r < input.rows.size(); ++r) {
+    for (const auto& [name, v] : input.rows[r]) {
+      const auto* text = std::get_if<std::string>(&v);
+      if (text != nullptr && text->size() > options_.max_field_bytes) {
+        return absl::InvalidArgumentError(
+            StrCat("rows[", r, "].", name, ": a value of ", text->size(),
+                   " bytes, at most ", options_.max_field_bytes));
+      }
+    }
+  }
   // Held to the end of the request: its routes and versions stay alive
   // however many swaps happen meanwhile.
   const std::shared_ptr<const ServingState> state = manager_->Current();

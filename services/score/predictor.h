@@ -34,8 +34,11 @@ class OnlineFeatures {
 };
 
 struct PredictorOptions {
-  int max_concurrent = 64;    // Requests scored at once; more are refused.
-  size_t max_rows = 10000;    // Rows per request.
+  int max_concurrent = 64;  // Requests scored at once; more are refused.
+  size_t max_rows = 10000;  // Rows per request.
+  // Bytes of one string value (INVALID_ARGUMENT past it): a request's
+  // values reach the prediction log and the monitor's profiles.
+  size_t max_field_bytes = 65536;
   int worker_threads = 4;     // Run versions under a budget, and shadows.
   size_t shadow_queue = 256;  // Shadow requests waiting; more are skipped.
   bool log_inputs = true;     // Log raw fields with predictions.

@@ -20,6 +20,8 @@ ABSL_FLAG(int, score_max_concurrent, 64,
           "Predict requests scored at once; more get RESOURCE_EXHAUSTED at "
           "once.");
 ABSL_FLAG(int, score_max_rows, 10000, "Rows per Predict request, at most.");
+ABSL_FLAG(int, score_max_field_bytes, 65536,
+          "Bytes of one field's value in a Predict request, at most.");
 ABSL_FLAG(int, score_worker_threads, 4,
           "Threads for versions under a latency budget and for shadows.");
 ABSL_FLAG(int, score_log_queue, 100000,
@@ -100,6 +102,8 @@ ScoreModuleOptions OptionsFromFlags() {
   o.predictor.max_concurrent = absl::GetFlag(FLAGS_score_max_concurrent);
   o.predictor.max_rows =
       static_cast<size_t>(absl::GetFlag(FLAGS_score_max_rows));
+  o.predictor.max_field_bytes =
+      static_cast<size_t>(absl::GetFlag(FLAGS_score_max_field_bytes));
   o.predictor.worker_threads = absl::GetFlag(FLAGS_score_worker_threads);
   o.predictor.log_inputs = absl::GetFlag(FLAGS_score_log_inputs);
   o.log.queue_capacity =
