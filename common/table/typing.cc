@@ -265,6 +265,22 @@ void ColumnTyper::Fix(const std::string& name, ColumnType type,
   states_[name] = {type, std::move(timestamp_format), true};
 }
 
+namespace {
+
+// An integer literal a double cannot hold exactly (past 2^53): such a
+// column stays text, exact, instead of becoming numbers that differ.
+bool InexactInteger(std::string_view s, double v) {
+  const size_t sign = s[0] == '-' ? 1 : 0;
+  if (s.size() - sign < 16) return false;  // Up to 15 digits: exact.
+  for (size_t k = sign; k < s.size(); ++k)
+    if (!IsDigit(s[k])) return false;
+  std::string back;
+  AppendNumber(v, &back);
+  return back != s;
+}
+
+}  // namespace
+
 bool ColumnTyper::TryNumeric(const TextRows& rows, size_t col, Column* out,
                              size_t* bad_row) const {
   const size_t n = rows.num_rows();
@@ -276,7 +292,8 @@ bool ColumnTyper::TryNumeric(const TextRows& rows, size_t col, Column* out,
     if (IsNull(cell)) {
       out->numbers[r] = 0;
       out->valid.Set(r, false);
-    } else if (!ParseNumber(cell, &out->numbers[r])) {
+    } else if (!ParseNumber(cell, &out->numbers[r]) ||
+               InexactInteger(cell, out->numbers[r])) {
       *bad_row = r;
       return false;
     }

@@ -122,6 +122,33 @@ TEST_F(CliTest, TrickyCsvRoundTrips) {
   EXPECT_EQ(resp.dataset().schema().fields(3).type(), v1::NUMERIC);
 }
 
+// Integers past 2^53 stay exact (the column stays text: as numbers they
+// would change, 9007199254740993 -> ...992); decimals keep their value
+// (0.10 is the number 0.1); integers a double holds exactly stay numbers.
+TEST_F(CliTest, LargeIntegersAndDecimalsRoundTrip) {
+  const std::string input = dir_.path() + "/ids.csv";
+  WriteFile(input,
+            "id,amount,count\n"
+            "9007199254740993,0.10,9007199254740992\n"
+            "12345678901234567890,2.50,-42\n"
+            "-9223372036854775809,1e-3,7\n");
+  ASSERT_EQ(
+      server_.Cli({"ingest", "--dataset", "ids", "--file", input}).exit_code,
+      0);
+  auto r = server_.Cli({"export", "--dataset", "ids", "--out", "-"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "id,amount,count\n"
+            "9007199254740993,0.1,9007199254740992\n"
+            "12345678901234567890,2.5,-42\n"
+            "-9223372036854775809,0.001,7\n");
+  r = server_.Cli({"--output", "json", "datasets", "show", "ids"});
+  auto resp = FromJson<v1::GetDatasetResponse>(r.out);
+  EXPECT_EQ(resp.dataset().schema().fields(0).type(), v1::CATEGORICAL);
+  EXPECT_EQ(resp.dataset().schema().fields(1).type(), v1::NUMERIC);
+  EXPECT_EQ(resp.dataset().schema().fields(2).type(), v1::NUMERIC);
+}
+
 TEST_F(CliTest, IdempotentRetryAndSchemaConflict) {
   const std::string input = SourcePath("examples/credit/credit.csv");
   auto first = server_.Cli({"--output", "json", "ingest", "--dataset", "c",
