@@ -1,6 +1,8 @@
 #include "common/rpc/peers.h"
 
 #include "common/rpc/channel.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 
 namespace mlpipe::rpc {
 
@@ -20,6 +22,14 @@ Peers::Peers(const std::map<std::string, std::string>& addresses) {
 void Peers::SetSelf(std::shared_ptr<grpc::Channel> self) {
   std::lock_guard lock(mu_);
   self_ = std::move(self);
+}
+
+void Peers::Close() {
+  // A socket path that cannot exist: every call fails at once.
+  auto closed = grpc::CreateChannel("unix:/nonexistent/mlpipe-server-closed",
+                                    grpc::InsecureChannelCredentials());
+  std::lock_guard lock(mu_);
+  self_ = std::move(closed);
 }
 
 std::shared_ptr<grpc::Channel> Peers::Channel(

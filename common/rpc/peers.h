@@ -29,6 +29,11 @@ class Peers {
   // serves).
   void SetSelf(std::shared_ptr<grpc::Channel> self);
 
+  // From now on, services hosted here are reached through a channel whose
+  // calls fail (UNAVAILABLE) instead of the in-process one: the server is
+  // going away.
+  void Close();
+
   // The channel to `service`; nullptr for one hosted here before SetSelf.
   std::shared_ptr<grpc::Channel> Channel(const std::string& service) const;
 

@@ -88,11 +88,16 @@ int Host::health_port() const {
 
 void Host::Stop() {
   if (!parts_ || !parts_->server) return;
-  for (auto& m : modules_) m->Stop();
+  // Calls between the modules leave the in-process channel (they fail from
+  // now on); health NOT_SERVING, no new calls, in-flight ones drained
+  // (bounded by the drain deadline); only then do the modules stop; then
+  // the server goes, then the stores close.
+  for (auto& m : modules_) m->Disconnect();
   parts_->server->Shutdown();
   parts_->server->Wait();
+  for (auto& m : modules_) m->Stop();
   parts_->server.reset();
-  modules_.clear();  // Closes the stores.
+  modules_.clear();
 }
 
 int RunHost(const std::string& process_name, const HostOptions& options,

@@ -43,7 +43,11 @@ class ServiceModule {
   virtual absl::Status Start(std::shared_ptr<grpc::Channel> self) {
     return absl::OkStatus();
   }
-  // Called at shutdown, before the server drains.
+  // Called at shutdown, first: calls to services hosted beside it must no
+  // longer go through the server's in-process channel (gRPC crashes making
+  // a call on it once the server has shut down); they fail instead.
+  virtual void Disconnect() {}
+  // Called at shutdown, once the server has drained its calls.
   virtual void Stop() {}
 };
 

@@ -87,6 +87,8 @@ absl::Status Module::Start(std::shared_ptr<grpc::Channel> self) {
   return absl::OkStatus();
 }
 
+void Module::Disconnect() { peers_->Close(); }
+
 void Module::Stop() {
   if (stopped_) return;
   stopped_ = true;

@@ -45,6 +45,7 @@ class Module : public ServiceModule {
   absl::Status Start(std::shared_ptr<grpc::Channel> self) final;
   // Idempotent.
   void Stop() final;
+  void Disconnect() final;
 
  protected:
   Module(std::string name, ModuleEnv env);

@@ -270,7 +270,8 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
   if (auto s = RowsFromInfer(*req, predictor_->max_rows(), &in.rows); !s.ok())
     return rpc::FinishUnary(ctx, s);
   auto result = predictor_->Predict(in);
-  if (!result.ok()) return rpc::FinishUnary(ctx, result.status());
+  if (!result.ok())
+    return rpc::FinishUnary(ctx, NotYet(result.status(), *deployments_));
   const serving::Servable& s = *result->servable;
   const int64_t n = static_cast<int64_t>(result->rows());
   const int w = s.width();

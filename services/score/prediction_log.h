@@ -1,28 +1,33 @@
-// Prediction logging: Predict hands its records to a bounded queue and
-// never waits; a background thread writes them in batches to a sink (the
-// monitoring service's LogPredictions, in score_module.cc). A full queue
-// drops records and counts them; a sink error drops the batch and counts
-// it. gRPC-free.
+// Prediction logging, durable: Predict appends its records to the score
+// store's prediction_log (one write-ahead-logged RocksDB write, no fsync,
+// before the reply: a prediction acknowledged to a client survives kill -9
+// of the process), and a background thread ships them in batches, in
+// order, to a sink (the monitoring service's LogPredictions, in
+// score_module.cc), deleting what the sink took. A sink that fails keeps
+// the records (retried with backoff); records not shipped when the process
+// stops are shipped by the next start. The log holds at most
+// queue_capacity records: past it new records are dropped and counted.
+// gRPC-free.
+//
+// Column family prediction_log: <sequence, 8 bytes big-endian> ->
+// v1::PredictionRecord.
 #ifndef MLPIPE_SERVICES_SCORE_PREDICTION_LOG_H_
 #define MLPIPE_SERVICES_SCORE_PREDICTION_LOG_H_
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/storage/store.h"
 #include "mlpipe/v1/prediction.pb.h"
 
 namespace mlpipe::score {
 
-// The column family earlier versions kept a local prediction log in; still
-// listed so that their stores open. Nothing writes it.
 inline constexpr char kPredictionLog[] = "prediction_log";
 
 class PredictionSink {
@@ -32,40 +37,50 @@ class PredictionSink {
 };
 
 struct PredictionLoggerOptions {
-  size_t queue_capacity = 100000;  // Records waiting; more are dropped.
+  size_t queue_capacity = 100000;  // Records not yet shipped; more dropped.
   size_t batch_records = 1000;     // Records per sink write, at most.
-  std::chrono::milliseconds flush_interval{200};  // Longest wait to write.
+  std::chrono::milliseconds flush_interval{200};   // Longest wait to ship.
+  std::chrono::milliseconds retry_interval{1000};  // After a sink error.
 };
 
 // Thread-safe.
 class PredictionLogger {
  public:
-  // `sink` is not owned and must outlive the logger.
-  PredictionLogger(PredictionLoggerOptions options, PredictionSink* sink);
-  // Writes what is queued, then stops.
+  // `store` (with the prediction_log column family) and `sink` are not
+  // owned and must outlive the logger. Ships what an earlier process left.
+  PredictionLogger(PredictionLoggerOptions options, storage::Store* store,
+                   PredictionSink* sink);
+  // Stops shipping; what is not shipped stays in the store.
   ~PredictionLogger();
 
-  // Queues records without blocking; false (and counted) when they do not
-  // fit.
+  // Appends records durably (before returning); false (and counted) when
+  // the log is full or the write fails.
   bool Log(std::vector<v1::PredictionRecord> records);
-  // Blocks until everything queued before the call was handed to the sink.
-  void Flush();
-  size_t depth() const;
+  // Waits up to `timeout` until everything logged before the call was
+  // shipped; false when it was not (the sink failing, or too slow).
+  bool Flush(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Stops shipping (idempotent); records stay in the store.
+  void Stop();
+  size_t depth() const;  // Records not yet shipped.
   int64_t dropped() const;
 
  private:
   void Loop();
+  // Ships up to batch_records records from the start of the log; the
+  // number shipped, or the sink's error.
+  absl::StatusOr<size_t> ShipBatch();
 
   const PredictionLoggerOptions options_;
+  storage::Store* const store_;
   PredictionSink* const sink_;
   mutable std::mutex mu_;
   std::condition_variable wake_, done_;
-  std::deque<v1::PredictionRecord> queue_;  // GUARDED_BY(mu_)
-  uint64_t queued_ = 0;   // Records ever queued. GUARDED_BY(mu_)
-  uint64_t handled_ = 0;  // Records written or failed. GUARDED_BY(mu_)
+  uint64_t next_ = 1;     // Sequence of the next record. GUARDED_BY(mu_)
+  uint64_t shipped_ = 0;  // Every record below shipped_ + 1 is shipped.
+  size_t pending_ = 0;    // Records in the log. GUARDED_BY(mu_)
   int64_t dropped_ = 0;   // GUARDED_BY(mu_)
   bool stop_ = false;     // GUARDED_BY(mu_)
-  bool flush_ = false;    // Write without waiting. GUARDED_BY(mu_)
+  bool flush_ = false;    // Ship without waiting. GUARDED_BY(mu_)
   std::thread thread_;
 };
 

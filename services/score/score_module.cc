@@ -167,7 +167,7 @@ absl::StatusOr<std::unique_ptr<ScoreModule>> ScoreModule::Open(
   m->deployments_ = m->Make<Deployments>(m->store(), m->outbox(), manager,
                                          sources, sources, o.default_alias);
   m->sink_ = m->Make<MonitorSink>(m->peers());
-  m->logger_ = m->Make<PredictionLogger>(o.log, m->sink_);
+  m->logger_ = m->Make<PredictionLogger>(o.log, m->store(), m->sink_);
   auto* predictor =
       m->Make<Predictor>(o.predictor, manager, sources, m->logger_);
   auto* batch =
@@ -220,7 +220,9 @@ void ScoreModule::RestoreLoop(util::BackgroundLoop& loop) {
 }
 
 void ScoreModule::OnStop() {
-  if (logger_) logger_->Flush();
+  // What is not shipped stays in the store for the next start (the server
+  // has stopped taking calls: the monitor may be unreachable now).
+  if (logger_) logger_->Stop();
   if (sink_) sink_->Stop();
 }
 

@@ -216,11 +216,10 @@ class ScoreTest : public ::testing::Test {
   }
   void OpenAll() {
     storage::Options o;
-    o.column_families = {{.name = kRoutes},
-                         {.name = kRouteLog},
-                         {.name = kBatchJobs},
-                         {.name = kBatchResults},
-                         {.name = events::kEventsColumnFamily}};
+    o.column_families = {
+        {.name = kRoutes},        {.name = kRouteLog},
+        {.name = kBatchJobs},     {.name = kBatchResults},
+        {.name = kPredictionLog}, {.name = events::kEventsColumnFamily}};
     auto store = storage::OpenRocksStore(dir_.path() + "/score", o);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
@@ -233,7 +232,7 @@ class ScoreTest : public ::testing::Test {
                                                  &registry_, "production");
     sink_ = std::make_unique<RecordingSink>();
     logger_ = std::make_unique<PredictionLogger>(PredictionLoggerOptions{},
-                                                 sink_.get());
+                                                 store_.get(), sink_.get());
     ASSERT_TRUE(deployments_->Restore().ok());
   }
   void CloseAll() {
@@ -1056,15 +1055,61 @@ TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
   PredictionLoggerOptions o;
   o.queue_capacity = 10;
   o.batch_records = 5;
-  PredictionLogger log(o, &sink);
+  testing::TempDir dir;
+  auto store = *storage::OpenRocksStore(
+      dir.path(), {.column_families = {{.name = kPredictionLog}}});
+  PredictionLogger log(o, store.get(), &sink);
   int accepted = 0;
   for (int i = 0; i < 40; ++i)
     accepted += log.Log(std::vector<v1::PredictionRecord>(1)) ? 1 : 0;
   EXPECT_LT(accepted, 40);
   EXPECT_EQ(log.dropped(), 40 - accepted);
   sink.release.Notify();
-  log.Flush();
+  EXPECT_TRUE(log.Flush());
   EXPECT_EQ(sink.written.load(), accepted);
+}
+
+// Logged records are in the store before Log returns: a sink that refuses
+// them loses none, and what one process did not ship the next one ships,
+// in order.
+TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
+  class Sink final : public PredictionSink {
+   public:
+    absl::Status Write(std::vector<v1::PredictionRecord> b) override {
+      if (refuse) return absl::UnavailableError("monitor is down");
+      for (auto& r : b) ids.push_back(r.prediction_id());
+      return absl::OkStatus();
+    }
+    std::atomic<bool> refuse{true};
+    std::vector<std::string> ids;
+  } sink;
+  testing::TempDir dir;
+  storage::Options so{.column_families = {{.name = kPredictionLog}}};
+  PredictionLoggerOptions o;
+  o.flush_interval = std::chrono::milliseconds(5);
+  o.retry_interval = std::chrono::milliseconds(5);
+  {
+    auto store = *storage::OpenRocksStore(dir.path(), so);
+    PredictionLogger log(o, store.get(), &sink);
+    for (int i = 0; i < 30; ++i) {
+      v1::PredictionRecord r;
+      r.set_prediction_id(StrCat("p", i));
+      ASSERT_TRUE(log.Log({r}));
+    }
+    EXPECT_FALSE(log.Flush(std::chrono::milliseconds(100)));
+    EXPECT_EQ(log.depth(), 30u);
+  }  // Stopped with nothing shipped.
+  sink.refuse = false;
+  auto store = *storage::OpenRocksStore(dir.path(), so);
+  PredictionLogger log(o, store.get(), &sink);
+  EXPECT_EQ(log.depth(), 30u);
+  v1::PredictionRecord later;
+  later.set_prediction_id("p30");
+  ASSERT_TRUE(log.Log({later}));
+  ASSERT_TRUE(log.Flush());
+  ASSERT_EQ(sink.ids.size(), 31u);
+  for (int i = 0; i < 31; ++i) EXPECT_EQ(sink.ids[i], StrCat("p", i));
+  EXPECT_EQ(log.depth(), 0u);
 }
 
 TEST_F(ScoreTest, BatchScoresDatasetsWithTheSameCodeAsPredict) {

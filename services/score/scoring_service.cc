@@ -73,7 +73,8 @@ grpc::ServerUnaryReactor* ScoringService::Predict(Ctx* ctx,
   if (auto s = RowsFromRequest(*req, &in.rows); !s.ok())
     return rpc::FinishUnary(ctx, s);
   auto result = predictor_->Predict(in);
-  if (!result.ok()) return rpc::FinishUnary(ctx, result.status());
+  if (!result.ok())
+    return rpc::FinishUnary(ctx, NotYet(result.status(), *deployments_));
   FillResponse(*result, out);
   return rpc::FinishUnary(ctx, absl::OkStatus());
 }

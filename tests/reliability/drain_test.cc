@@ -1,0 +1,209 @@
+// The standalone under load: SIGTERM drains (exit 0, no call in flight
+// fails, new calls are refused as UNAVAILABLE) and SIGKILL loses no
+// prediction acknowledged to a caller (each is joinable to an actual after
+// the restart).
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "mlpipe/v1/monitor_service.grpc.pb.h"
+#include "mlpipe/v1/score_service.grpc.pb.h"
+#include "tests/integration/harness.h"
+
+namespace mlpipe::testing {
+namespace {
+
+v1::PredictRequest Row() {
+  v1::PredictRequest req;
+  auto& f = *req.add_rows()->mutable_fields();
+  for (auto [k, v] : std::map<std::string, double>{{"Seniority", 9},
+                                                   {"Time", 60},
+                                                   {"Age", 30},
+                                                   {"Expenses", 73},
+                                                   {"Income", 129},
+                                                   {"Assets", 0},
+                                                   {"Debt", 0},
+                                                   {"Amount", 800},
+                                                   {"Price", 846}})
+    f[k].set_number_value(v);
+  for (auto [k, v] : std::map<std::string, std::string>{{"Home", "rent"},
+                                                        {"Marital", "married"},
+                                                        {"Records", "no"},
+                                                        {"Job", "freelance"}})
+    f[k].set_string_value(v);
+  return req;
+}
+
+// Callers predicting until stopped: the ids they were answered with, and
+// the codes of the calls that failed.
+struct Load {
+  explicit Load(const std::string& address, int callers = 32) {
+    for (int i = 0; i < callers; ++i) {
+      threads.emplace_back([this, address] {
+        auto ch =
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+        auto stub = v1::Scoring::NewStub(ch);
+        const v1::PredictRequest req = Row();
+        while (!stop) {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(10));
+          v1::PredictResponse resp;
+          grpc::Status s = stub->Predict(&ctx, req, &resp);
+          std::lock_guard lock(mu);
+          if (s.ok()) {
+            for (const auto& p : resp.predictions())
+              ids.push_back(p.prediction_id());
+          } else {
+            ++failed[s.error_code()];
+            messages[s.error_code()] = s.error_message();
+            if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+              std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }
+      });
+    }
+  }
+  // Waits until the server answers (it loads its deployments first).
+  bool Answering() {
+    for (int i = 0; i < 300; ++i) {
+      {
+        std::lock_guard lock(mu);
+        if (!ids.empty()) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  void Stop() {
+    stop = true;
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+  ~Load() { Stop(); }
+
+  std::atomic<bool> stop = false;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::vector<std::string> ids;
+  std::map<grpc::StatusCode, int> failed;
+  std::map<grpc::StatusCode, std::string> messages;  // The last of each.
+};
+
+// Ids the monitor does not know (after waiting up to `seconds` for the
+// prediction log to be shipped).
+std::set<std::string> Unknown(const std::string& address,
+                              const std::vector<std::string>& ids,
+                              int seconds = 20) {
+  auto stub = v1::Monitor::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  std::set<std::string> left(ids.begin(), ids.end());
+  for (int attempt = 0; attempt < seconds * 4 && !left.empty(); ++attempt) {
+    if (attempt > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::set<std::string> still;
+    std::vector<std::string> batch(left.begin(), left.end());
+    for (size_t b = 0; b < batch.size(); b += 5000) {
+      v1::RecordActualsRequest req;
+      for (size_t i = b; i < std::min(batch.size(), b + 5000); ++i) {
+        auto* a = req.add_actuals();
+        a->set_prediction_id(batch[i]);
+        a->mutable_value()->set_string_value("good");
+      }
+      grpc::ClientContext ctx;
+      v1::ActualsResult out;
+      if (!stub->RecordActuals(&ctx, req, &out).ok()) {
+        for (size_t i = b; i < std::min(batch.size(), b + 5000); ++i)
+          still.insert(batch[i]);
+        continue;
+      }
+      for (const auto& e : out.errors()) still.insert(e.substr(0, e.find(':')));
+    }
+    left = std::move(still);
+  }
+  return left;
+}
+
+std::string Tail(const std::string& log) {
+  return log.size() > 4000 ? log.substr(log.size() - 4000) : log;
+}
+
+class ReliabilityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Standalone first(data_);
+    auto r = first.Cli(
+        {"run", SourcePath("examples/credit/pipeline.yaml"), "--watch"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    ASSERT_EQ(first.Stop(), 0);
+  }
+  TempDir dir_;
+  const std::string data_ = std::getenv("DRAIN_TEST_DATA")
+                                ? std::getenv("DRAIN_TEST_DATA")
+                                : dir_.path() + "/data";
+};
+
+TEST_F(ReliabilityTest, SigtermUnderLoadDrainsAndLosesNothing) {
+  std::vector<std::string> acknowledged;
+  int cancelled = 0;
+  for (int cycle = 0; cycle < 5; ++cycle) {
+    SCOPED_TRACE(cycle);
+    Standalone server(data_);
+    Load load(server.address());
+    ASSERT_TRUE(load.Answering());
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    const int code = server.Stop();  // SIGTERM under load.
+    load.Stop();
+    EXPECT_EQ(code, 0) << Tail(ReadFile(server.log_file()));
+    for (const auto& [code, n] : load.failed) {
+      // Calls after the server stopped taking them: UNAVAILABLE, or
+      // CANCELLED for those gRPC had taken in but not started when it shut
+      // down (never answered, so never acknowledged). Nothing else.
+      EXPECT_TRUE(code == grpc::StatusCode::UNAVAILABLE ||
+                  code == grpc::StatusCode::CANCELLED)
+          << n << " calls: " << code << " " << load.messages[code];
+      if (code == grpc::StatusCode::CANCELLED) cancelled += n;
+    }
+    EXPECT_GT(load.ids.size(), 100u);
+    acknowledged.insert(acknowledged.end(), load.ids.begin(), load.ids.end());
+  }
+  std::cerr << "drain: " << acknowledged.size()
+            << " predictions acknowledged over 5 SIGTERMs, " << cancelled
+            << " calls cancelled unanswered\n";
+  Standalone after(data_);
+  EXPECT_THAT(Unknown(after.address(), acknowledged), ::testing::IsEmpty())
+      << "of " << acknowledged.size() << " acknowledged predictions";
+}
+
+TEST_F(ReliabilityTest, KillNineLosesNoAcknowledgedPrediction) {
+  std::vector<std::string> acknowledged;
+  for (int cycle = 0; cycle < 5; ++cycle) {
+    SCOPED_TRACE(cycle);
+    Standalone server(data_);
+    Load load(server.address());
+    ASSERT_TRUE(load.Answering());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + 97 * cycle));
+    server.Crash();  // SIGKILL mid-load.
+    load.Stop();
+    EXPECT_GT(load.ids.size(), 50u);
+    acknowledged.insert(acknowledged.end(), load.ids.begin(), load.ids.end());
+  }
+  std::cerr << "kill -9: " << acknowledged.size()
+            << " predictions acknowledged over 5 kills\n";
+  Standalone after(data_);
+  EXPECT_THAT(Unknown(after.address(), acknowledged), ::testing::IsEmpty())
+      << "of " << acknowledged.size() << " acknowledged predictions";
+}
+
+}  // namespace
+}  // namespace mlpipe::testing
