@@ -100,6 +100,34 @@ struct Load {
   std::map<grpc::StatusCode, std::string> messages;  // The last of each.
 };
 
+// Adds to `out` the ids of `ids` the monitor has no logged prediction for.
+// Sending an actual records it (sent again it is a duplicate, not
+// unmatched), so a batch with unmatched ones is halved until they are found.
+void FindUnmatched(v1::Monitor::Stub* stub, const std::vector<std::string>& ids,
+                   std::set<std::string>* out) {
+  if (ids.empty()) return;
+  v1::RecordActualsRequest req;
+  for (const auto& id : ids) {
+    auto* a = req.add_actuals();
+    a->set_prediction_id(id);
+    a->mutable_value()->set_string_value("good");
+  }
+  grpc::ClientContext ctx;
+  v1::ActualsResult result;
+  if (!stub->RecordActuals(&ctx, req, &result).ok()) {
+    out->insert(ids.begin(), ids.end());  // Unknown as far as we can tell.
+    return;
+  }
+  if (result.unmatched() == 0) return;
+  if (ids.size() == 1) {
+    out->insert(ids[0]);
+    return;
+  }
+  const auto mid = ids.begin() + static_cast<long>(ids.size() / 2);
+  FindUnmatched(stub, {ids.begin(), mid}, out);
+  FindUnmatched(stub, {mid, ids.end()}, out);
+}
+
 // Ids the monitor does not know (after waiting up to `seconds` for the
 // prediction log to be shipped).
 std::set<std::string> Unknown(const std::string& address,
@@ -111,23 +139,14 @@ std::set<std::string> Unknown(const std::string& address,
   for (int attempt = 0; attempt < seconds * 4 && !left.empty(); ++attempt) {
     if (attempt > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    std::set<std::string> still;
     std::vector<std::string> batch(left.begin(), left.end());
+    std::set<std::string> still;
     for (size_t b = 0; b < batch.size(); b += 5000) {
-      v1::RecordActualsRequest req;
-      for (size_t i = b; i < std::min(batch.size(), b + 5000); ++i) {
-        auto* a = req.add_actuals();
-        a->set_prediction_id(batch[i]);
-        a->mutable_value()->set_string_value("good");
-      }
-      grpc::ClientContext ctx;
-      v1::ActualsResult out;
-      if (!stub->RecordActuals(&ctx, req, &out).ok()) {
-        for (size_t i = b; i < std::min(batch.size(), b + 5000); ++i)
-          still.insert(batch[i]);
-        continue;
-      }
-      for (const auto& e : out.errors()) still.insert(e.substr(0, e.find(':')));
+      FindUnmatched(
+          stub.get(),
+          {batch.begin() + static_cast<long>(b),
+           batch.begin() + static_cast<long>(std::min(batch.size(), b + 5000))},
+          &still);
     }
     left = std::move(still);
   }
@@ -181,8 +200,10 @@ TEST_F(ReliabilityTest, SigtermUnderLoadDrainsAndLosesNothing) {
             << " predictions acknowledged over 5 SIGTERMs, " << cancelled
             << " calls cancelled unanswered\n";
   Standalone after(data_);
-  EXPECT_THAT(Unknown(after.address(), acknowledged), ::testing::IsEmpty())
-      << "of " << acknowledged.size() << " acknowledged predictions";
+  const auto lost = Unknown(after.address(), acknowledged);
+  EXPECT_EQ(lost.size(), 0u)
+      << "of " << acknowledged.size() << " acknowledged predictions, lost: "
+      << (lost.empty() ? "" : *lost.begin()) << " ...";
 }
 
 TEST_F(ReliabilityTest, KillNineLosesNoAcknowledgedPrediction) {
@@ -201,8 +222,10 @@ TEST_F(ReliabilityTest, KillNineLosesNoAcknowledgedPrediction) {
   std::cerr << "kill -9: " << acknowledged.size()
             << " predictions acknowledged over 5 kills\n";
   Standalone after(data_);
-  EXPECT_THAT(Unknown(after.address(), acknowledged), ::testing::IsEmpty())
-      << "of " << acknowledged.size() << " acknowledged predictions";
+  const auto lost = Unknown(after.address(), acknowledged);
+  EXPECT_EQ(lost.size(), 0u)
+      << "of " << acknowledged.size() << " acknowledged predictions, lost: "
+      << (lost.empty() ? "" : *lost.begin()) << " ...";
 }
 
 }  // namespace
