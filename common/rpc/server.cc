@@ -96,6 +96,11 @@ void Server::SetServing(const std::string& service, bool serving) {
     health_->GetHealthCheckService()->SetServingStatus(service, serving);
 }
 
+void Server::SetNotServing() {
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  if (health_) health_->GetHealthCheckService()->SetServingStatus(false);
+}
+
 void Server::Shutdown() {
   std::call_once(shutdown_once_, [this] {
     server_->GetHealthCheckService()->SetServingStatus(false);

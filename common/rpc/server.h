@@ -59,6 +59,9 @@ class Server {
   // Reports NOT_SERVING on health checks, stops accepting calls, waits up to
   // the drain deadline for in-flight calls, then cancels the rest. Idempotent.
   void Shutdown();
+  // grpc.health.v1 reports every service NOT_SERVING (the start of a
+  // shutdown: load balancers stop sending before calls are refused).
+  void SetNotServing();
   // Blocks until the server has shut down.
   void Wait();
 

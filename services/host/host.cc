@@ -88,14 +88,18 @@ int Host::health_port() const {
 
 void Host::Stop() {
   if (!parts_ || !parts_->server) return;
-  // Calls between the modules leave the in-process channel (they fail from
-  // now on); health NOT_SERVING, no new calls, in-flight ones drained
-  // (bounded by the drain deadline); only then do the modules stop; then
-  // the server goes, then the stores close.
+  // Health NOT_SERVING; the modules' background work stops (operations and
+  // runs are interrupted, to resume at the next start; the prediction log
+  // stops shipping but still takes records); calls between the modules
+  // leave the in-process channel (gRPC crashes making a call on it once the
+  // server has shut down: such calls fail from now on); no new calls, the
+  // ones in flight drained (bounded by the drain deadline); then the
+  // server goes, then the stores close.
+  parts_->server->SetNotServing();
+  for (auto& m : modules_) m->Stop();
   for (auto& m : modules_) m->Disconnect();
   parts_->server->Shutdown();
   parts_->server->Wait();
-  for (auto& m : modules_) m->Stop();
   parts_->server.reset();
   modules_.clear();
 }

@@ -43,12 +43,14 @@ class ServiceModule {
   virtual absl::Status Start(std::shared_ptr<grpc::Channel> self) {
     return absl::OkStatus();
   }
-  // Called at shutdown, first: calls to services hosted beside it must no
-  // longer go through the server's in-process channel (gRPC crashes making
-  // a call on it once the server has shut down); they fail instead.
-  virtual void Disconnect() {}
-  // Called at shutdown, once the server has drained its calls.
+  // Called at shutdown, first, while the server still serves: stops the
+  // module's background work.
   virtual void Stop() {}
+  // Called at shutdown, after Stop and before the server drains: calls to
+  // services hosted beside it no longer go through the server's in-process
+  // channel (gRPC crashes making a call on it once the server has shut
+  // down); they fail instead.
+  virtual void Disconnect() {}
 };
 
 struct HostOptions {

@@ -53,7 +53,9 @@ bool PredictionLogger::Log(std::vector<v1::PredictionRecord> records) {
   size_t depth;
   {
     std::lock_guard lock(mu_);
-    if (stop_ || pending_ + records.size() > options_.queue_capacity) {
+    // Stopped, it still takes records (calls drained at shutdown): the
+    // next start ships them.
+    if (pending_ + records.size() > options_.queue_capacity) {
       dropped_ += static_cast<int64_t>(records.size());
       Metrics().log_dropped->Increment(static_cast<double>(records.size()));
       return false;

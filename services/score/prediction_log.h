@@ -59,7 +59,8 @@ class PredictionLogger {
   // Waits up to `timeout` until everything logged before the call was
   // shipped; false when it was not (the sink failing, or too slow).
   bool Flush(std::chrono::milliseconds timeout = std::chrono::seconds(30));
-  // Stops shipping (idempotent); records stay in the store.
+  // Stops shipping (idempotent); records stay in the store, and Log still
+  // adds to them.
   void Stop();
   size_t depth() const;  // Records not yet shipped.
   int64_t dropped() const;

@@ -220,8 +220,8 @@ void ScoreModule::RestoreLoop(util::BackgroundLoop& loop) {
 }
 
 void ScoreModule::OnStop() {
-  // What is not shipped stays in the store for the next start (the server
-  // has stopped taking calls: the monitor may be unreachable now).
+  // What is not shipped stays in the store for the next start (calls
+  // still drained at shutdown are logged there too).
   if (logger_) logger_->Stop();
   if (sink_) sink_->Stop();
 }
