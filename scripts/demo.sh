@@ -74,8 +74,8 @@ if [ -n "$evaluation" ]; then
   best="$("$bin/mlpipe" --output json eval show "$evaluation" | grep -o '"best_model": *"[^"]*"' | grep -o 'credit:[0-9]*' || true)"
   other="credit:1"; [ "$best" = "credit:1" ] && other="credit:2"
   if [ -n "$best" ]; then
-    echo "== mlpipe aliases history production   (the deploy step pointed it at $best)"
-    "$bin/mlpipe" aliases history production
+    echo "== mlpipe aliases history credit@production   (the deploy step pointed it at $best)"
+    "$bin/mlpipe" aliases history credit@production
     echo "== mlpipe eval run --models $other --alias production"
     "$bin/mlpipe" eval run --models "$other" --alias production --slices Home \
       || echo "(exit $?: $other is not blessed against $best)"
@@ -105,8 +105,8 @@ if [ -n "${other:-}" ]; then
   echo "== mlpipe rollback --reason demo   (back to the route before the canary)"
   "$bin/mlpipe" rollback --reason demo
 fi
-echo "== mlpipe batch-score --model production --dataset credit --keep Status --out $work/scores.csv"
-"$bin/mlpipe" batch-score --model production --dataset credit --keep Status --out "$work/scores.csv"
+echo "== mlpipe batch-score --model credit --dataset credit --keep Status --out $work/scores.csv"
+"$bin/mlpipe" batch-score --model credit --dataset credit --keep Status --out "$work/scores.csv"
 head -3 "$work/scores.csv"
 echo "== monitoring: 500 rows of credit.csv with incomes tripled, scored by production"
 awk -F, 'NR > 1 && NR <= 501 { gsub(/"/, "");
@@ -121,9 +121,9 @@ echo "== mlpipe actuals send actuals.csv   (what became of those loans, by predi
             <(awk -F, 'NR > 1 && NR <= 501 { gsub(/"/, ""); print $1 }' examples/credit/credit.csv)
 } > "$work/actuals.csv"
 "$bin/mlpipe" actuals send "$work/actuals.csv"
-echo "== mlpipe monitor report production --html build/monitor-report.html"
+echo "== mlpipe monitor report credit --html build/monitor-report.html"
 mkdir -p build
-"$bin/mlpipe" monitor report production --html build/monitor-report.html
+"$bin/mlpipe" monitor report credit --html build/monitor-report.html
 echo "== mlpipe alerts list"
 "$bin/mlpipe" alerts list
 if [ -n "$split" ] && [ -n "$fs" ]; then
@@ -143,7 +143,7 @@ fi
 echo
 echo "== summary"
 if [ -n "${best:-}" ]; then
-  echo "best model    $best (blessed by the evaluate step, deployed as production)"
+  echo "best model    $best (blessed by the evaluate step, deployed as credit@production)"
   auc="$(echo "$last_run" | tr -d ' \n' | grep -o '"auc":[0-9.]*' | head -1 | cut -d: -f2)"
   [ -n "$auc" ] && echo "test auc      $auc (the evaluate step, 668 held-out rows)"
 fi
