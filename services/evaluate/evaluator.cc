@@ -309,26 +309,24 @@ std::string FormatMicros(double v) {
                           absl::UTCTimeZone());
 }
 
-// The rows of `c` its `keep` flags, as a slice column.
-absl::StatusOr<eval::SliceColumn> SliceValues(
-    const std::string& name, const std::vector<const table::Column*>& chunks,
-    const std::vector<std::vector<uint8_t>>& keep, int buckets) {
-  const table::ColumnType type = chunks.front()->type;
-  const bool numeric = type == table::ColumnType::kNumeric ||
-                       type == table::ColumnType::kTimestamp;
-  if (buckets > 0 && !numeric) {
-    return absl::InvalidArgumentError(
-        StrCat("slices: buckets cut numbers and timestamps; ", name, " is ",
-               table::ColumnTypeName(type)));
+// One slice column's values on the evaluated part, gathered chunk by
+// chunk (only the part's rows are kept).
+struct PartValues {
+  table::ColumnType type = table::ColumnType::kUnknown;
+  std::vector<std::string> text;  // Categories and text.
+  std::vector<double> numbers;    // Numbers and timestamps; NaN: missing.
+
+  bool numeric() const {
+    return type == table::ColumnType::kNumeric ||
+           type == table::ColumnType::kTimestamp;
   }
-  eval::SliceColumn text{name, {}, {}};
-  std::vector<double> numbers;
-  for (size_t k = 0; k < chunks.size(); ++k) {
-    const table::Column& c = *chunks[k];
+  // Appends the rows of `c` that `keep` flags.
+  void Append(const table::Column& c, const std::vector<uint8_t>& keep) {
+    if (type == table::ColumnType::kUnknown) type = c.type;
     for (size_t r = 0; r < c.size(); ++r) {
-      if (!keep[k][r]) continue;
-      if (!numeric) {
-        text.values.push_back(c.IsValid(r) ? c.strings[r] : ml::kMissingText);
+      if (!keep[r]) continue;
+      if (!numeric()) {
+        text.push_back(c.IsValid(r) ? c.strings[r] : ml::kMissingText);
       } else if (!c.IsValid(r)) {
         numbers.push_back(std::nan(""));
       } else {
@@ -338,11 +336,20 @@ absl::StatusOr<eval::SliceColumn> SliceValues(
       }
     }
   }
-  if (!numeric) return text;
-  return eval::NumericSliceColumn(
-      name, numbers, buckets,
-      type == table::ColumnType::kNumeric ? &FormatBound : &FormatMicros);
-}
+  // As a slice column: numbers in `buckets` ranges.
+  absl::StatusOr<eval::SliceColumn> Column(const std::string& name,
+                                           int buckets) && {
+    if (buckets > 0 && !numeric()) {
+      return absl::InvalidArgumentError(
+          StrCat("slices: buckets cut numbers and timestamps; ", name, " is ",
+                 table::ColumnTypeName(type)));
+    }
+    if (!numeric()) return eval::SliceColumn{name, std::move(text), {}};
+    return eval::NumericSliceColumn(
+        name, numbers, buckets,
+        type == table::ColumnType::kNumeric ? &FormatBound : &FormatMicros);
+  }
+};
 
 }  // namespace
 
@@ -360,9 +367,8 @@ absl::Status Evaluator::ReadSliceColumns(const v1::EvaluateRequest& r,
   auto reader =
       sources_->ReadDataset(s->split.dataset(), s->split.version(), names);
   if (!reader.ok()) return Named(reader.status(), "slices");
-  // The part's rows of every chunk (raw rows are in the split's order).
-  std::vector<table::Table> chunks;
-  std::vector<std::vector<uint8_t>> keep;
+  // Raw rows come in the split's order: row i is assigned assignment[i].
+  std::vector<PartValues> values(names.size());
   size_t row = 0;
   v1::Frame frame;
   while (true) {
@@ -371,27 +377,23 @@ absl::Status Evaluator::ReadSliceColumns(const v1::EvaluateRequest& r,
     if (!*more) break;
     auto t = table::TableFromFrame(std::move(frame));
     if (!t.ok()) return Named(t.status(), "slices");
-    std::vector<uint8_t> in(t->num_rows);
+    std::vector<uint8_t> keep(t->num_rows);
     for (size_t i = 0; i < t->num_rows; ++i, ++row) {
-      in[i] = row < s->assignment.size() &&
-              s->assignment[row] == static_cast<uint8_t>(s->part_index);
+      keep[i] = row < s->assignment.size() &&
+                s->assignment[row] == static_cast<uint8_t>(s->part_index);
     }
-    keep.push_back(std::move(in));
-    chunks.push_back(*std::move(t));
-  }
-  for (const auto& name : names) {
-    std::vector<const table::Column*> columns;
-    for (const auto& t : chunks) {
-      const int i = t.Find(name);
+    for (size_t n = 0; n < names.size(); ++n) {
+      const int i = t->Find(names[n]);
       if (i < 0) {
         return absl::InvalidArgumentError(
             StrCat("slices: dataset ", s->split.dataset(), " has no column \"",
-                   name, "\""));
+                   names[n], "\""));
       }
-      columns.push_back(&t.columns[i]);
+      values[n].Append(t->columns[i], keep);
     }
-    if (columns.empty()) continue;
-    auto c = SliceValues(name, columns, keep, buckets[name]);
+  }
+  for (size_t n = 0; n < names.size(); ++n) {
+    auto c = std::move(values[n]).Column(names[n], buckets[names[n]]);
     if (!c.ok()) return c.status();
     s->columns.push_back(*std::move(c));
   }

@@ -109,26 +109,22 @@ absl::StatusOr<v1::AliasRecord> OrchestratorService::SetAliasOf(
   }
   if (req.has_route() || !score_ || req.model_version().empty())
     return orch_->registry()->SetAlias(req);
-  auto channel = score_();
-  auto deployments = score::ListDeployments(channel);
-  if (absl::IsUnimplemented(deployments.status()))  // No scoring service.
-    return orch_->registry()->SetAlias(req);
-  if (!deployments.ok()) {
-    return absl::Status(deployments.status().code(),
-                        absl::StrCat("the scoring service (to serve the alias "
-                                     "if it serves the model): ",
-                                     deployments.status().message()));
-  }
+  // Served: some route of the model, as the scoring replicas published
+  // them here.
+  auto aliases = orch_->registry()->ListAliases();
+  if (!aliases.ok()) return aliases.status();
   const std::string model = score::ModelNameOf(req.model_version());
   bool served = false;
-  for (const auto& r : deployments->routes())
-    served |= score::ModelPart(r.alias()) == model;
+  for (const auto& a : *aliases) {
+    served |= score::ModelPart(a.alias()) == model && a.has_route() &&
+              !a.route().targets().empty();
+  }
   if (!served) return orch_->registry()->SetAlias(req);
   v1::DeployRequest deploy;
   deploy.set_model_version(req.model_version());
   deploy.set_alias(req.alias());
   deploy.set_set_by(req.set_by());
-  auto done = score::Deploy(channel, deploy);
+  auto done = score::Deploy(score_(), deploy);
   if (!done.ok()) return done.status();
   return orch_->registry()->GetAlias(done->route().alias(),
                                      absl::InfiniteFuture());

@@ -104,8 +104,6 @@ class Deployments {
   // score::AliasNames takes it, like Rollback's alias.
   absl::StatusOr<std::vector<v1::Route>> History(const std::string& name) const;
 
-  const std::string& default_alias() const { return default_alias_; }
-
  private:
   // The key of the route `r` changes: its alias of the model of `version`
   // (or of its split's versions).

@@ -42,7 +42,6 @@ ModelManager::ModelManager(ModelSource* source, std::string default_alias,
       default_alias_(std::move(default_alias)),
       loader_(loader ? std::move(loader) : Loader(&serving::Servable::Load)) {
   auto empty = std::make_shared<ServingState>();
-  empty->default_alias = default_alias_;
   empty->names = AliasNames({}, default_alias_);
   current_.store(std::move(empty));
 }
@@ -97,7 +96,6 @@ absl::StatusOr<std::shared_ptr<const ServingState>> ModelManager::Prepare(
   std::lock_guard prepare(prepare_mu_);
   auto current = Current();
   auto next = std::make_shared<ServingState>();
-  next->default_alias = default_alias_;
   std::map<std::string, std::string> failed;  // version -> why
   auto get = [&](const std::string& v) -> absl::Status {
     if (next->versions.contains(v) || failed.contains(v))

@@ -60,7 +60,6 @@ struct ServingState {
   std::map<std::string, std::shared_ptr<const serving::Servable>> versions;
   std::map<std::string, ServingRoute> routes;  // By model@alias.
   AliasNames names;  // What requests may call the routes.
-  std::string default_alias;
 };
 
 // Thread-safe.

@@ -215,13 +215,13 @@ absl::Status Predictor::Run(const serving::Servable& s,
 }
 
 absl::Status Predictor::RunWithin(std::shared_ptr<const serving::Servable> s,
-                                  const PredictInput& input,
+                                  const PredictInput& input, absl::Time arrived,
                                   absl::Time deadline, std::vector<double>* x,
                                   std::vector<double>* scores) {
   auto late = [&] {
     return absl::DeadlineExceededError(
         StrCat(s->version(), " missed the latency budget (",
-               absl::FormatDuration(absl::Now() - input.arrived),
+               absl::FormatDuration(absl::Now() - arrived),
                " since the request arrived)"));
   };
   if (absl::Now() >= deadline) return late();
@@ -270,14 +270,9 @@ absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
                " concurrent requests; retry with backoff")));
   }
   Metrics().inflight->Set(now);
-  PredictInput timed;
-  const PredictInput* in = &input;
-  if (input.arrived == absl::InfinitePast()) {
-    timed = input;
-    timed.arrived = absl::Now();
-    in = &timed;
-  }
-  auto out = PredictAdmitted(*in);
+  auto out = PredictAdmitted(input, input.arrived == absl::InfinitePast()
+                                        ? absl::Now()
+                                        : input.arrived);
   Metrics().inflight->Set(inflight_.fetch_sub(1, std::memory_order_acq_rel) -
                           1);
   Count(out.status()).IgnoreError();
@@ -285,8 +280,7 @@ absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
 }
 
 absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
-    const PredictInput& input) {
-  const absl::Time start = input.arrived;
+    const PredictInput& input, absl::Time start) {
   size_t n =
       input.entity_keys.empty() ? input.rows.size() : input.entity_keys.size();
   if (!input.rows.empty() && !input.entity_keys.empty()) {
@@ -324,8 +318,8 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
   absl::Status st;
   bool late = false;
   if (fallback != nullptr && budget_ms > 0) {
-    st = RunWithin(routed->target, input, start + absl::Milliseconds(budget_ms),
-                   &x, &out.scores);
+    st = RunWithin(routed->target, input, start,
+                   start + absl::Milliseconds(budget_ms), &x, &out.scores);
     late = absl::IsDeadlineExceeded(st);
   } else {
     st = Run(*routed->target, input, &x, &out.scores);

@@ -89,7 +89,9 @@ class Predictor {
 
  private:
   struct Routed;
-  absl::StatusOr<PredictOutput> PredictAdmitted(const PredictInput& input);
+  // `arrived`: the request's arrival (the budget and latency count from it).
+  absl::StatusOr<PredictOutput> PredictAdmitted(const PredictInput& input,
+                                                absl::Time arrived);
   absl::StatusOr<Routed> Route(const ServingState& state,
                                const PredictInput& input) const;
   // The features of the input for `s` (rows x s.num_features()).
@@ -102,8 +104,9 @@ class Predictor {
   // plus the budget); DEADLINE_EXCEEDED when late, however little (the work
   // finishes unobserved).
   absl::Status RunWithin(std::shared_ptr<const serving::Servable> s,
-                         const PredictInput& input, absl::Time deadline,
-                         std::vector<double>* x, std::vector<double>* scores);
+                         const PredictInput& input, absl::Time arrived,
+                         absl::Time deadline, std::vector<double>* x,
+                         std::vector<double>* scores);
   void Shadow(const ServingRoute& route, const PredictInput& input,
               const std::vector<std::string>& ids);
   void Log(const serving::Servable& s, const std::string& alias,

@@ -166,6 +166,15 @@ class ReliabilityTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     ASSERT_EQ(first.Stop(), 0);
   }
+  // After a restart, the monitor knows every acknowledged prediction.
+  void ExpectNoneLost(const std::vector<std::string>& acknowledged) {
+    Standalone after(data_);
+    const auto lost = Unknown(after.address(), acknowledged);
+    EXPECT_EQ(lost.size(), 0u)
+        << "of " << acknowledged.size() << " acknowledged predictions, lost: "
+        << (lost.empty() ? "" : *lost.begin()) << " ...";
+  }
+
   TempDir dir_;
   const std::string data_ = std::getenv("DRAIN_TEST_DATA")
                                 ? std::getenv("DRAIN_TEST_DATA")
@@ -199,11 +208,7 @@ TEST_F(ReliabilityTest, SigtermUnderLoadDrainsAndLosesNothing) {
   std::cerr << "drain: " << acknowledged.size()
             << " predictions acknowledged over 5 SIGTERMs, " << cancelled
             << " calls cancelled unanswered\n";
-  Standalone after(data_);
-  const auto lost = Unknown(after.address(), acknowledged);
-  EXPECT_EQ(lost.size(), 0u)
-      << "of " << acknowledged.size() << " acknowledged predictions, lost: "
-      << (lost.empty() ? "" : *lost.begin()) << " ...";
+  ExpectNoneLost(acknowledged);
 }
 
 TEST_F(ReliabilityTest, KillNineLosesNoAcknowledgedPrediction) {
@@ -221,11 +226,7 @@ TEST_F(ReliabilityTest, KillNineLosesNoAcknowledgedPrediction) {
   }
   std::cerr << "kill -9: " << acknowledged.size()
             << " predictions acknowledged over 5 kills\n";
-  Standalone after(data_);
-  const auto lost = Unknown(after.address(), acknowledged);
-  EXPECT_EQ(lost.size(), 0u)
-      << "of " << acknowledged.size() << " acknowledged predictions, lost: "
-      << (lost.empty() ? "" : *lost.begin()) << " ...";
+  ExpectNoneLost(acknowledged);
 }
 
 }  // namespace
