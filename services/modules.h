@@ -34,9 +34,10 @@ const host::ModuleDef& EvaluateModuleDef();
 }  // namespace evaluate
 
 namespace score {
-// Flags: --score_default_alias, --score_max_concurrent, --score_max_rows,
-// --score_max_field_bytes, --score_worker_threads, --score_log_queue,
-// --score_log_inputs, --score_batch_threads, --score_route_sync_ms.
+// Flags: --score_default_alias, --score_max_concurrent, --score_threads,
+// --score_max_rows, --score_max_field_bytes, --score_worker_threads,
+// --score_log_queue, --score_log_inputs, --score_batch_threads,
+// --score_route_sync_ms.
 const host::ModuleDef& ScoreModuleDef();
 }  // namespace score
 

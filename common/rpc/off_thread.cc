@@ -21,6 +21,17 @@ grpc::ServerUnaryReactor* OffThreadCalls::Run(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* RunAdmitted(grpc::CallbackServerContext* ctx,
+                                      const Submitter& submit,
+                                      std::function<absl::Status()> work) {
+  auto* reactor = ctx->DefaultReactor();
+  absl::Status admitted = submit(std::move(work), [reactor](absl::Status st) {
+    reactor->Finish(ToGrpcStatus(st));
+  });
+  if (!admitted.ok()) reactor->Finish(ToGrpcStatus(admitted));
+  return reactor;
+}
+
 OffThreadCalls::~OffThreadCalls() {
   std::unique_lock lock(mu_);
   idle_.wait(lock, [this] { return running_ == 0; });

@@ -1,5 +1,6 @@
 // Long unary calls (reading a file, a whole dataset) run on threads of their
-// own so they never block gRPC's callback threads.
+// own, and admitted ones on a pool's, so they never block gRPC's callback
+// threads.
 #ifndef MLPIPE_COMMON_RPC_OFF_THREAD_H_
 #define MLPIPE_COMMON_RPC_OFF_THREAD_H_
 
@@ -29,6 +30,15 @@ class OffThreadCalls {
   std::condition_variable idle_;
   int running_ = 0;  // GUARDED_BY(mu_)
 };
+
+// Finishes the call with the status of `work`, run by `submit` (a bounded
+// pool's admission, e.g. Predictor::Submit(work, reply)), or at once with the
+// status `submit` refuses with.
+using Submitter = std::function<absl::Status(
+    std::function<absl::Status()>, std::function<void(absl::Status)>)>;
+grpc::ServerUnaryReactor* RunAdmitted(grpc::CallbackServerContext* ctx,
+                                      const Submitter& submit,
+                                      std::function<absl::Status()> work);
 
 }  // namespace mlpipe::rpc
 

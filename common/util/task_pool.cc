@@ -12,14 +12,14 @@ TaskPool::~TaskPool() { Shutdown(); }
 
 void TaskPool::PostAt(absl::Time when, std::function<void()> fn) {
   std::lock_guard lock(mu_);
-  if (stop_) return;
+  if (stop_ || draining_) return;
   tasks_.emplace(when, std::move(fn));
   cv_.notify_one();
 }
 
 bool TaskPool::TryPost(std::function<void()> fn, size_t max_waiting) {
   std::lock_guard lock(mu_);
-  if (stop_ || tasks_.size() >= max_waiting) return false;
+  if (stop_ || draining_ || tasks_.size() >= max_waiting) return false;
   tasks_.emplace(absl::InfinitePast(), std::move(fn));
   cv_.notify_one();
   return true;
@@ -33,6 +33,22 @@ void TaskPool::Shutdown() {
     tasks_.clear();
     cv_.notify_all();
   }
+  Join();
+}
+
+void TaskPool::Drain() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ && threads_.empty()) return;
+    draining_ = true;
+    cv_.notify_all();
+  }
+  Join();
+  std::lock_guard lock(mu_);
+  stop_ = true;
+}
+
+void TaskPool::Join() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -43,12 +59,13 @@ void TaskPool::Loop() {
   std::unique_lock lock(mu_);
   while (!stop_) {
     if (tasks_.empty()) {
+      if (draining_) return;
       cv_.wait(lock);
       continue;
     }
     absl::Time due = tasks_.begin()->first;
     absl::Time now = absl::Now();
-    if (due > now) {
+    if (due > now && !draining_) {
       cv_.wait_for(lock, absl::ToChronoNanoseconds(due - now));
       continue;
     }

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "common/rpc/off_thread.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 
@@ -125,6 +126,116 @@ void AddTensorMetadata(
   t->set_name(name);
   t->set_datatype(type);
   for (int64_t d : shape) t->add_shape(d);
+}
+
+// Adds the output tensors a request asked for (all when it named none), in
+// raw_output_contents when its inputs came raw, else in typed contents.
+class OutputWriter {
+ public:
+  OutputWriter(const inference::ModelInferRequest& req,
+               inference::ModelInferResponse* out)
+      : out_(out), raw_(!req.raw_input_contents().empty()) {
+    for (const auto& o : req.outputs()) wanted_.insert(o.name());
+  }
+
+  void Strings(const std::string& name, std::vector<int64_t> shape,
+               const std::vector<std::string>& v) {
+    Output* t = Add(name, "BYTES", shape);
+    if (t == nullptr) return;
+    if (!raw_) {
+      for (const auto& x : v) t->mutable_contents()->add_bytes_contents(x);
+      return;
+    }
+    std::string* bytes = Raw();
+    for (const auto& x : v) {
+      uint32_t len = static_cast<uint32_t>(x.size());
+      bytes->append(reinterpret_cast<const char*>(&len), 4);
+      bytes->append(x);
+    }
+  }
+
+  void Doubles(const std::string& name, std::vector<int64_t> shape,
+               const std::vector<double>& v) {
+    Output* t = Add(name, "FP64", shape);
+    if (t == nullptr) return;
+    if (!raw_) {
+      t->mutable_contents()->mutable_fp64_contents()->Add(v.begin(), v.end());
+      return;
+    }
+    Raw()->assign(reinterpret_cast<const char*>(v.data()),
+                  v.size() * sizeof(double));
+  }
+
+  void Int64s(const std::string& name, std::vector<int64_t> shape,
+              const std::vector<int64_t>& v) {
+    Output* t = Add(name, "INT64", shape);
+    if (t == nullptr) return;
+    if (!raw_) {
+      t->mutable_contents()->mutable_int64_contents()->Add(v.begin(), v.end());
+      return;
+    }
+    Raw()->assign(reinterpret_cast<const char*>(v.data()),
+                  v.size() * sizeof(int64_t));
+  }
+
+ private:
+  Output* Add(const std::string& name, const std::string& type,
+              const std::vector<int64_t>& shape) {
+    if (!wanted_.empty() && !wanted_.contains(name)) return nullptr;
+    Output* t = out_->add_outputs();
+    t->set_name(name);
+    t->set_datatype(type);
+    for (int64_t d : shape) t->add_shape(d);
+    if (raw_) out_->add_raw_output_contents();
+    return t;
+  }
+  std::string* Raw() {
+    return out_->mutable_raw_output_contents()->Mutable(
+        out_->raw_output_contents_size() - 1);
+  }
+
+  inference::ModelInferResponse* const out_;
+  const bool raw_;
+  std::set<std::string> wanted_;
+};
+
+// The response for `result`, its outputs in the form `req` asked for.
+void FillInferResponse(const inference::ModelInferRequest& req,
+                       const PredictOutput& result,
+                       inference::ModelInferResponse* out) {
+  const serving::Servable& s = *result.servable;
+  const int64_t n = static_cast<int64_t>(result.rows());
+  const int w = s.width();
+  out->set_model_name(req.model_name());
+  out->set_model_version(std::to_string(s.summary().version()));
+  out->set_id(req.id());
+  SetParameter(out->mutable_parameters(), "model_version", s.version());
+  SetParameter(out->mutable_parameters(), "alias", result.alias);
+  (*out->mutable_parameters())["fallback"].set_bool_param(result.fallback);
+  OutputWriter writer(req, out);
+  writer.Strings("prediction_id", {n}, result.ids);
+  const auto task = s.summary().task();
+  if (task == v1::BINARY || task == v1::MULTICLASS) {
+    std::vector<std::string> labels;
+    std::vector<double> probs, values;
+    for (int64_t i = 0; i < n; ++i) {
+      v1::Prediction p;
+      s.Fill(result.scores.data() + i * w, &p);
+      labels.push_back(p.label());
+      probs.insert(probs.end(), p.probabilities().begin(),
+                   p.probabilities().end());
+      values.push_back(p.value());
+    }
+    writer.Strings("label", {n}, labels);
+    writer.Doubles("probabilities", {n, s.summary().classes_size()}, probs);
+    if (task == v1::BINARY) writer.Doubles("value", {n}, values);
+  } else if (task == v1::CLUSTERING) {
+    writer.Int64s(
+        "cluster", {n},
+        std::vector<int64_t>(result.scores.begin(), result.scores.end()));
+  } else {
+    writer.Doubles("value", {n}, result.scores);
+  }
 }
 
 }  // namespace
@@ -256,104 +367,35 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(
     Ctx* ctx, const inference::ModelInferRequest* req,
     inference::ModelInferResponse* out) {
+  const absl::Time arrived = absl::Now();
+  return rpc::RunAdmitted(
+      ctx,
+      [this](auto work, auto reply) {
+        return predictor_->Submit(std::move(work), std::move(reply));
+      },
+      [this, req, out, arrived] { return Infer(*req, arrived, out); });
+}
+
+absl::Status InferenceService::Infer(const inference::ModelInferRequest& req,
+                                     absl::Time arrived,
+                                     inference::ModelInferResponse* out) {
   PredictInput in;
-  in.arrived = absl::Now();
-  in.model = ModelOf(req->model_name(), req->model_version());
-  if (auto it = req->parameters().find("routing_key");
-      it != req->parameters().end()) {
+  in.arrived = arrived;
+  in.model = ModelOf(req.model_name(), req.model_version());
+  if (auto it = req.parameters().find("routing_key");
+      it != req.parameters().end()) {
     in.routing_key = it->second.string_param();
   }
-  if (auto it = req->parameters().find("ignore_extra_fields");
-      it != req->parameters().end()) {
+  if (auto it = req.parameters().find("ignore_extra_fields");
+      it != req.parameters().end()) {
     in.ignore_extra = it->second.bool_param();
   }
-  if (auto s = RowsFromInfer(*req, predictor_->max_rows(), &in.rows); !s.ok())
-    return rpc::FinishUnary(ctx, s);
-  auto result = predictor_->Predict(in);
-  if (!result.ok())
-    return rpc::FinishUnary(ctx, NotYet(result.status(), *deployments_));
-  const serving::Servable& s = *result->servable;
-  const int64_t n = static_cast<int64_t>(result->rows());
-  const int w = s.width();
-  out->set_model_name(req->model_name());
-  out->set_model_version(std::to_string(s.summary().version()));
-  out->set_id(req->id());
-  SetParameter(out->mutable_parameters(), "model_version", s.version());
-  SetParameter(out->mutable_parameters(), "alias", result->alias);
-  (*out->mutable_parameters())["fallback"].set_bool_param(result->fallback);
-  std::set<std::string> wanted;
-  for (const auto& o : req->outputs()) wanted.insert(o.name());
-  const bool raw = !req->raw_input_contents().empty();
-  auto add = [&](const std::string& name, const std::string& type,
-                 std::vector<int64_t> shape) -> Output* {
-    if (!wanted.empty() && !wanted.contains(name)) return nullptr;
-    Output* t = out->add_outputs();
-    t->set_name(name);
-    t->set_datatype(type);
-    for (int64_t d : shape) t->add_shape(d);
-    if (raw) out->add_raw_output_contents();
-    return t;
-  };
-  auto put_strings = [&](Output* t, const std::vector<std::string>& v) {
-    if (t == nullptr) return;
-    if (!raw) {
-      for (const auto& x : v) t->mutable_contents()->add_bytes_contents(x);
-      return;
-    }
-    std::string* bytes = out->mutable_raw_output_contents()->Mutable(
-        out->raw_output_contents_size() - 1);
-    for (const auto& x : v) {
-      uint32_t len = static_cast<uint32_t>(x.size());
-      bytes->append(reinterpret_cast<const char*>(&len), 4);
-      bytes->append(x);
-    }
-  };
-  auto put_numbers = [&](Output* t, const std::vector<double>& v) {
-    if (t == nullptr) return;
-    if (!raw) {
-      t->mutable_contents()->mutable_fp64_contents()->Add(v.begin(), v.end());
-      return;
-    }
-    out->mutable_raw_output_contents()
-        ->Mutable(out->raw_output_contents_size() - 1)
-        ->assign(reinterpret_cast<const char*>(v.data()),
-                 v.size() * sizeof(double));
-  };
-  put_strings(add("prediction_id", "BYTES", {n}), result->ids);
-  const auto task = s.summary().task();
-  if (task == v1::BINARY || task == v1::MULTICLASS) {
-    std::vector<std::string> labels;
-    std::vector<double> probs, values;
-    for (int64_t i = 0; i < n; ++i) {
-      v1::Prediction p;
-      s.Fill(result->scores.data() + i * w, &p);
-      labels.push_back(p.label());
-      probs.insert(probs.end(), p.probabilities().begin(),
-                   p.probabilities().end());
-      values.push_back(p.value());
-    }
-    put_strings(add("label", "BYTES", {n}), labels);
-    put_numbers(add("probabilities", "FP64", {n, s.summary().classes_size()}),
-                probs);
-    if (task == v1::BINARY) put_numbers(add("value", "FP64", {n}), values);
-  } else if (task == v1::CLUSTERING) {
-    Output* t = add("cluster", "INT64", {n});
-    if (t != nullptr) {
-      std::vector<int64_t> c(result->scores.begin(), result->scores.end());
-      if (raw) {
-        out->mutable_raw_output_contents()
-            ->Mutable(out->raw_output_contents_size() - 1)
-            ->assign(reinterpret_cast<const char*>(c.data()),
-                     c.size() * sizeof(int64_t));
-      } else {
-        t->mutable_contents()->mutable_int64_contents()->Add(c.begin(),
-                                                             c.end());
-      }
-    }
-  } else {
-    put_numbers(add("value", "FP64", {n}), result->scores);
-  }
-  return rpc::FinishUnary(ctx, absl::OkStatus());
+  if (auto s = RowsFromInfer(req, predictor_->max_rows(), &in.rows); !s.ok())
+    return s;
+  auto result = predictor_->Score(in);
+  if (!result.ok()) return NotYet(result.status(), *deployments_);
+  FillInferResponse(req, *result, out);
+  return absl::OkStatus();
 }
 
 }  // namespace mlpipe::score

@@ -51,6 +51,10 @@ class InferenceService final
       inference::ModelInferResponse* out) override;
 
  private:
+  // Decodes, scores and fills `out` (on a scoring thread).
+  absl::Status Infer(const inference::ModelInferRequest& req,
+                     absl::Time arrived, inference::ModelInferResponse* out);
+
   Predictor* const predictor_;
   Deployments* const deployments_;
 };

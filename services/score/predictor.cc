@@ -1,7 +1,10 @@
 #include "services/score/predictor.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
+#include <future>
+#include <limits>
 #include <mutex>
 #include <random>
 
@@ -109,9 +112,13 @@ Predictor::Predictor(PredictorOptions options, ModelManager* manager,
       manager_(manager),
       online_(online),
       log_(log),
-      workers_(options.worker_threads) {}
+      workers_(options.worker_threads),
+      scoring_(std::max(1, options.threads)) {}
 
-Predictor::~Predictor() { workers_.Shutdown(); }
+Predictor::~Predictor() {
+  scoring_.Drain();  // Every admitted request is answered.
+  workers_.Shutdown();
+}
 
 absl::StatusOr<Predictor::Routed> Predictor::Route(
     const ServingState& state, const PredictInput& input) const {
@@ -261,8 +268,13 @@ absl::Status Predictor::RunWithin(std::shared_ptr<const serving::Servable> s,
   return job->status;
 }
 
-absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
-  int now = inflight_.fetch_add(1, std::memory_order_acq_rel) + 1;
+absl::Status Predictor::Submit(std::function<absl::Status()> work,
+                               std::function<void(absl::Status)> reply) {
+  const int now = inflight_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  auto release = [this] {
+    Metrics().inflight->Set(inflight_.fetch_sub(1, std::memory_order_acq_rel) -
+                            1);
+  };
   if (now > options_.max_concurrent) {
     inflight_.fetch_sub(1, std::memory_order_acq_rel);
     return Count(absl::ResourceExhaustedError(
@@ -270,12 +282,44 @@ absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
                " concurrent requests; retry with backoff")));
   }
   Metrics().inflight->Set(now);
+  if (!inline_busy_.exchange(true, std::memory_order_acq_rel)) {
+    absl::Status st = work();
+    inline_busy_.store(false, std::memory_order_release);
+    release();
+    reply(std::move(st));
+    return absl::OkStatus();
+  }
+  const bool posted = scoring_.TryPost(
+      [work = std::move(work), reply = std::move(reply), release] {
+        absl::Status st = work();
+        release();
+        reply(std::move(st));
+      },
+      std::numeric_limits<size_t>::max());
+  if (posted) return absl::OkStatus();
+  release();
+  return Count(absl::UnavailableError("scoring is shutting down"));
+}
+
+absl::StatusOr<PredictOutput> Predictor::Score(const PredictInput& input) {
   auto out = PredictAdmitted(input, input.arrived == absl::InfinitePast()
                                         ? absl::Now()
                                         : input.arrived);
-  Metrics().inflight->Set(inflight_.fetch_sub(1, std::memory_order_acq_rel) -
-                          1);
   Count(out.status()).IgnoreError();
+  return out;
+}
+
+absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
+  absl::StatusOr<PredictOutput> out;
+  std::promise<void> done;
+  absl::Status admitted = Submit(
+      [&] {
+        out = Score(input);
+        return out.status();
+      },
+      [&](absl::Status) { done.set_value(); });
+  if (!admitted.ok()) return admitted;
+  done.get_future().wait();
   return out;
 }
 

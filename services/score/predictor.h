@@ -10,6 +10,7 @@
 #define MLPIPE_SERVICES_SCORE_PREDICTOR_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,7 +35,10 @@ class OnlineFeatures {
 };
 
 struct PredictorOptions {
-  int max_concurrent = 64;  // Requests scored at once; more are refused.
+  // Requests admitted at once, waiting for a scoring thread or running; more
+  // are refused at once (RESOURCE_EXHAUSTED), so a queue never builds.
+  int max_concurrent = 64;
+  int threads = 2;          // Scoring threads.
   size_t max_rows = 10000;  // Rows per request.
   // Bytes of one string value (INVALID_ARGUMENT past it): a request's
   // values reach the prediction log and the monitor's profiles.
@@ -75,9 +79,24 @@ class Predictor {
             OnlineFeatures* online, PredictionLogger* log);
   ~Predictor();  // Waits for shadow work.
 
-  // INVALID_ARGUMENT naming the fields; NOT_FOUND for an unknown model;
-  // RESOURCE_EXHAUSTED when at the concurrency limit; UNAVAILABLE when the
+  // Admission: runs `work`, then `reply` with its status, unless
+  // max_concurrent requests are admitted already: RESOURCE_EXHAUSTED at once
+  // then (counted; nothing runs), UNAVAILABLE once the predictor is stopping.
+  // One request at a time runs on the calling thread (no hand-off when
+  // lightly loaded), the others on scoring threads, so the caller (gRPC's
+  // threads) stays free to admit or refuse what arrives: no queue builds
+  // where it cannot be counted. `reply` runs after the request's place is
+  // freed, so a caller's next request finds it free.
+  absl::Status Submit(std::function<absl::Status()> work,
+                      std::function<void(absl::Status)> reply);
+
+  // Scores on the calling thread (inside Submit's work). INVALID_ARGUMENT
+  // naming the fields; NOT_FOUND for an unknown model; UNAVAILABLE when the
   // route has no loaded version. Counted in mlpipe_score_requests_total.
+  absl::StatusOr<PredictOutput> Score(const PredictInput& input);
+
+  // Submit + Score, waiting for the outcome (RESOURCE_EXHAUSTED when not
+  // admitted).
   absl::StatusOr<PredictOutput> Predict(const PredictInput& input);
 
   // Rows a request may carry.
@@ -119,8 +138,10 @@ class Predictor {
   ModelManager* const manager_;
   OnlineFeatures* const online_;
   PredictionLogger* const log_;
-  std::atomic<int> inflight_{0};
+  std::atomic<int> inflight_{0};          // Admitted: waiting or running.
+  std::atomic<bool> inline_busy_{false};  // One runs on the caller's thread.
   TaskPool workers_;
+  TaskPool scoring_;  // Admitted requests; drained first at destruction.
 };
 
 // A new prediction id: 24 hex digits, unique across processes and restarts.

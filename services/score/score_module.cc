@@ -1,6 +1,8 @@
 #include "services/score/score_module.h"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "clients/ingest_client.h"
@@ -17,8 +19,10 @@
 ABSL_FLAG(std::string, score_default_alias, "production",
           "The alias Predict uses when a request names no model.");
 ABSL_FLAG(int, score_max_concurrent, 64,
-          "Predict requests scored at once; more get RESOURCE_EXHAUSTED at "
-          "once.");
+          "Predict and ModelInfer requests admitted at once (waiting for a "
+          "scoring thread or running); more get RESOURCE_EXHAUSTED at once.");
+ABSL_FLAG(int, score_threads, 0,
+          "Threads scoring admitted requests (0: one per core, at least 2).");
 ABSL_FLAG(int, score_max_rows, 10000, "Rows per Predict request, at most.");
 ABSL_FLAG(int, score_max_field_bytes, 65536,
           "Bytes of one field's value in a Predict request, at most.");
@@ -100,6 +104,11 @@ ScoreModuleOptions OptionsFromFlags() {
   ScoreModuleOptions o;
   o.default_alias = absl::GetFlag(FLAGS_score_default_alias);
   o.predictor.max_concurrent = absl::GetFlag(FLAGS_score_max_concurrent);
+  o.predictor.threads = absl::GetFlag(FLAGS_score_threads);
+  if (o.predictor.threads <= 0) {
+    o.predictor.threads =
+        std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  }
   o.predictor.max_rows =
       static_cast<size_t>(absl::GetFlag(FLAGS_score_max_rows));
   o.predictor.max_field_bytes =

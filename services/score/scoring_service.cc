@@ -64,19 +64,26 @@ void FillResponse(const PredictOutput& out, v1::PredictResponse* response) {
 grpc::ServerUnaryReactor* ScoringService::Predict(Ctx* ctx,
                                                   const v1::PredictRequest* req,
                                                   v1::PredictResponse* out) {
-  PredictInput in;
-  in.arrived = absl::Now();
-  in.model = req->model();
-  in.routing_key = req->routing_key();
-  in.ignore_extra = req->ignore_extra_fields();
-  in.entity_keys.assign(req->entity_keys().begin(), req->entity_keys().end());
-  if (auto s = RowsFromRequest(*req, &in.rows); !s.ok())
-    return rpc::FinishUnary(ctx, s);
-  auto result = predictor_->Predict(in);
-  if (!result.ok())
-    return rpc::FinishUnary(ctx, NotYet(result.status(), *deployments_));
-  FillResponse(*result, out);
-  return rpc::FinishUnary(ctx, absl::OkStatus());
+  const absl::Time arrived = absl::Now();
+  return rpc::RunAdmitted(
+      ctx,
+      [this](auto work, auto reply) {
+        return predictor_->Submit(std::move(work), std::move(reply));
+      },
+      [this, req, out, arrived]() -> absl::Status {
+        PredictInput in;
+        in.arrived = arrived;
+        in.model = req->model();
+        in.routing_key = req->routing_key();
+        in.ignore_extra = req->ignore_extra_fields();
+        in.entity_keys.assign(req->entity_keys().begin(),
+                              req->entity_keys().end());
+        if (auto s = RowsFromRequest(*req, &in.rows); !s.ok()) return s;
+        auto result = predictor_->Score(in);
+        if (!result.ok()) return NotYet(result.status(), *deployments_);
+        FillResponse(*result, out);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* ScoringService::Deploy(Ctx* ctx,

@@ -19,86 +19,10 @@
 #include "mlpipe/v1/monitor_service.grpc.pb.h"
 #include "mlpipe/v1/score_service.grpc.pb.h"
 #include "tests/integration/harness.h"
+#include "tests/reliability/load.h"
 
 namespace mlpipe::testing {
 namespace {
-
-v1::PredictRequest Row() {
-  v1::PredictRequest req;
-  auto& f = *req.add_rows()->mutable_fields();
-  for (auto [k, v] : std::map<std::string, double>{{"Seniority", 9},
-                                                   {"Time", 60},
-                                                   {"Age", 30},
-                                                   {"Expenses", 73},
-                                                   {"Income", 129},
-                                                   {"Assets", 0},
-                                                   {"Debt", 0},
-                                                   {"Amount", 800},
-                                                   {"Price", 846}})
-    f[k].set_number_value(v);
-  for (auto [k, v] : std::map<std::string, std::string>{{"Home", "rent"},
-                                                        {"Marital", "married"},
-                                                        {"Records", "no"},
-                                                        {"Job", "freelance"}})
-    f[k].set_string_value(v);
-  return req;
-}
-
-// Callers predicting until stopped: the ids they were answered with, and
-// the codes of the calls that failed.
-struct Load {
-  explicit Load(const std::string& address, int callers = 32) {
-    for (int i = 0; i < callers; ++i) {
-      threads.emplace_back([this, address] {
-        auto ch =
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-        auto stub = v1::Scoring::NewStub(ch);
-        const v1::PredictRequest req = Row();
-        while (!stop) {
-          grpc::ClientContext ctx;
-          ctx.set_deadline(std::chrono::system_clock::now() +
-                           std::chrono::seconds(10));
-          v1::PredictResponse resp;
-          grpc::Status s = stub->Predict(&ctx, req, &resp);
-          std::lock_guard lock(mu);
-          if (s.ok()) {
-            for (const auto& p : resp.predictions())
-              ids.push_back(p.prediction_id());
-          } else {
-            ++failed[s.error_code()];
-            messages[s.error_code()] = s.error_message();
-            if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
-              std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          }
-        }
-      });
-    }
-  }
-  // Waits until the server answers (it loads its deployments first).
-  bool Answering() {
-    for (int i = 0; i < 300; ++i) {
-      {
-        std::lock_guard lock(mu);
-        if (!ids.empty()) return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-  void Stop() {
-    stop = true;
-    for (auto& t : threads) t.join();
-    threads.clear();
-  }
-  ~Load() { Stop(); }
-
-  std::atomic<bool> stop = false;
-  std::vector<std::thread> threads;
-  std::mutex mu;
-  std::vector<std::string> ids;
-  std::map<grpc::StatusCode, int> failed;
-  std::map<grpc::StatusCode, std::string> messages;  // The last of each.
-};
 
 // Adds to `out` the ids of `ids` the monitor has no logged prediction for.
 // Sending an actual records it (sent again it is a duplicate, not
@@ -153,19 +77,8 @@ std::set<std::string> Unknown(const std::string& address,
   return left;
 }
 
-std::string Tail(const std::string& log) {
-  return log.size() > 4000 ? log.substr(log.size() - 4000) : log;
-}
-
-class ReliabilityTest : public ::testing::Test {
+class ReliabilityTest : public ServedModelTest {
  protected:
-  void SetUp() override {
-    Standalone first(data_);
-    auto r = first.Cli(
-        {"run", SourcePath("examples/credit/pipeline.yaml"), "--watch"});
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    ASSERT_EQ(first.Stop(), 0);
-  }
   // After a restart, the monitor knows every acknowledged prediction.
   void ExpectNoneLost(const std::vector<std::string>& acknowledged) {
     Standalone after(data_);
@@ -174,11 +87,6 @@ class ReliabilityTest : public ::testing::Test {
         << "of " << acknowledged.size() << " acknowledged predictions, lost: "
         << (lost.empty() ? "" : *lost.begin()) << " ...";
   }
-
-  TempDir dir_;
-  const std::string data_ = std::getenv("DRAIN_TEST_DATA")
-                                ? std::getenv("DRAIN_TEST_DATA")
-                                : dir_.path() + "/data";
 };
 
 TEST_F(ReliabilityTest, SigtermUnderLoadDrainsAndLosesNothing) {

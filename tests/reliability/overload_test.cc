@@ -1,0 +1,67 @@
+// Overload: three times as many callers as the server admits. The excess is
+// refused at once (RESOURCE_EXHAUSTED, faster than an answer) and the
+// requests admitted keep their latency: a queue never builds.
+#include <iostream>
+
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+#include "tests/reliability/load.h"
+
+namespace mlpipe::testing {
+namespace {
+
+constexpr int kLimit = 8;
+
+struct Measured {
+  double p50 = 0, p99 = 0, refused_p50 = 0, refused_p99 = 0;
+  size_t answered = 0, refused = 0, other = 0;
+};
+
+// `callers` calls in flight for `seconds`.
+Measured Measure(const Standalone& server, int callers, double seconds) {
+  InFlightResult r = KeepInFlight(server.address(), callers, seconds);
+  Measured m;
+  m.p50 = QuantileMs(r.answered_ms, 0.5);
+  m.p99 = QuantileMs(r.answered_ms, 0.99);
+  m.refused_p50 = QuantileMs(r.refused_ms, 0.5);
+  m.refused_p99 = QuantileMs(r.refused_ms, 0.99);
+  m.answered = r.answered_ms.size();
+  m.refused = r.refused_ms.size();
+  for (const auto& [code, n] : r.failed) {
+    m.other += n;
+    ADD_FAILURE() << n << " calls: " << code << " " << r.last_failure;
+  }
+  std::cerr << callers << " callers: " << m.answered << " answered, p50 "
+            << m.p50 << " ms, p99 " << m.p99 << " ms; " << m.refused
+            << " refused, p50 " << m.refused_p50 << " ms, p99 " << m.refused_p99
+            << " ms\n";
+  return m;
+}
+
+class OverloadTest : public ServedModelTest {};
+
+TEST_F(OverloadTest, ThreeTimesTheLimitIsShedAtOnceAndLatencyHolds) {
+  Standalone server(data_,
+                    {"--score_max_concurrent=" + std::to_string(kLimit)});
+  const Measured unloaded = Measure(server, 1, 2);
+  const Measured at_limit = Measure(server, kLimit, 3);
+  const Measured over = Measure(server, 3 * kLimit, 3);
+  std::cerr << "overload: admitted p99 " << over.p99 << " ms at " << 3 * kLimit
+            << " callers vs " << at_limit.p99 << " ms at " << kLimit
+            << " (limit) and " << unloaded.p99 << " ms at 1; " << over.refused
+            << " of " << over.answered + over.refused
+            << " refused, refusal p99 " << over.refused_p99 << " ms\n";
+  EXPECT_EQ(unloaded.refused, 0u);
+  // The excess is refused (before: never, the calls queued unseen), and a
+  // refusal takes no longer than an answer.
+  EXPECT_GT(over.refused, (over.answered + over.refused) / 100);
+  EXPECT_LE(over.refused_p50, over.p50);
+  // Admitted requests wait behind at most the limit's worth of others. (On
+  // two cores shared with the client, the tail at the limit is the CPU's:
+  // the limit's own p99 is the baseline, not one caller's.)
+  EXPECT_LT(over.p99, 2 * at_limit.p99);
+  EXPECT_EQ(server.Stop(), 0) << Tail(ReadFile(server.log_file()));
+}
+
+}  // namespace
+}  // namespace mlpipe::testing
