@@ -78,10 +78,30 @@ std::vector<std::string> Args::Unknown(
   return out;
 }
 
+namespace {
+
+// Whether an UNAVAILABLE came from gRPC failing to reach the server (not
+// from the server, which says why it cannot serve now).
+bool Unreachable(const std::string& message) {
+  for (const char* sign :
+       {"failed to connect", "Connection refused", "connections to all",
+        "DNS resolution failed", "Socket closed", "Connection reset",
+        "Broken pipe", "GOAWAY", "Transport closed", "Endpoint read failed"}) {
+    if (message.find(sign) != std::string::npos) return true;
+  }
+  return message.empty();
+}
+
+}  // namespace
+
 int Fail(const grpc::Status& s, const Context& ctx) {
   std::string msg = s.error_message();
   switch (s.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
+      if (!Unreachable(msg)) {  // The server answered: retry later.
+        std::cerr << "error: " << msg << "\n";
+        return kUnavailable;
+      }
       std::cerr << "error: cannot reach the mlpipe server at " << ctx.server
                 << " (" << msg << ")\n"
                 << "hint: start it with `mlpipe-standalone` or pass --server "

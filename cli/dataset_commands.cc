@@ -407,22 +407,50 @@ int WriteFramesAsCsv(const OpenFrameReader& open, const std::string& out_path,
 int RunStatus(const Args& args, Context& ctx) {
   if (int rc = CheckFlags(args, {}); rc != kOk) return rc;
   auto stub = grpc::health::v1::Health::NewStub(ctx.channel);
-  UnaryCall call;
-  call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  grpc::health::v1::HealthCheckResponse resp;
-  auto s = stub->Check(&call, {}, &resp);
-  if (!s.ok()) return Fail(s, ctx);
+  using Health = grpc::health::v1::HealthCheckResponse;
+  // The server's status, then each service's it hosts (a service whose
+  // store refuses writes, or that is still loading, is NOT_SERVING while the
+  // server serves).
+  Health overall;
+  std::vector<std::pair<std::string, Health>> services;
+  for (const char* name :
+       {"", "mlpipe.v1.Ingestion", "mlpipe.v1.Prep", "mlpipe.v1.Splits",
+        "mlpipe.v1.Training", "mlpipe.v1.Evaluator", "mlpipe.v1.Scoring",
+        "inference.GRPCInferenceService", "mlpipe.v1.Monitor",
+        "mlpipe.v1.Orchestrator"}) {
+    UnaryCall call;
+    call.set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(5));
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(name);
+    Health resp;
+    auto s = stub->Check(&call, req, &resp);
+    if (*name == '\0') {
+      if (!s.ok()) return Fail(s, ctx);
+      overall = resp;
+    } else if (s.ok()) {
+      services.emplace_back(name, resp);
+    }
+  }
   if (ctx.json) {
-    std::cout << ToJson(resp) << "\n";
+    std::cout << "{\"server\": \"" << ctx.server << "\", \"status\": \""
+              << Health::ServingStatus_Name(overall.status())
+              << "\", \"services\": {";
+    for (size_t i = 0; i < services.size(); ++i) {
+      std::cout << (i ? ", " : "") << "\"" << services[i].first << "\": \""
+                << Health::ServingStatus_Name(services[i].second.status())
+                << "\"";
+    }
+    std::cout << "}}\n";
   } else {
     std::cout << ctx.server << " "
-              << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
-                     resp.status())
-              << "\n";
+              << Health::ServingStatus_Name(overall.status()) << "\n";
+    for (const auto& [name, h] : services) {
+      std::cout << "  " << name << " " << Health::ServingStatus_Name(h.status())
+                << "\n";
+    }
   }
-  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING
-             ? kOk
-             : kUnavailable;
+  return overall.status() == Health::SERVING ? kOk : kUnavailable;
 }
 
 }  // namespace mlpipe::cli

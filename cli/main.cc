@@ -135,7 +135,8 @@ commands:
   aliases set NAME MODEL_VERSION      point an alias of the version's model at it
                                       (staging or credit@staging); on a model that
                                       is served, the alias serves it too
-  status                              is the server up and serving? (exit 0 if so)
+  status                              health of the server (exit 0: serving) and of
+                                      each service it hosts
   help                                this text
 
 models are named: credit@staging (an alias of model credit), credit (its

@@ -1,13 +1,23 @@
 // The RocksDB implementation of Store. RocksDB errors are mapped to
 // absl::Status here and nowhere else.
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 #include <map>
+#include <mutex>
 
+#include "absl/time/clock.h"
 #include "common/storage/key_codec.h"
 #include "common/storage/store.h"
+#include "common/util/log.h"
 #include "common/util/strings.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/options_util.h"
 #include "rocksdb/write_batch.h"
@@ -44,6 +54,96 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }
 
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
+
+// Free bytes (for unprivileged users) of the file system holding `path`;
+// nullopt when it cannot be told.
+std::optional<uint64_t> FreeBytes(const std::string& path) {
+  struct statvfs st;
+  if (statvfs(path.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+std::string Mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MiB",
+                static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+absl::Status NearlyFull(const std::string& path, uint64_t free,
+                        uint64_t reserve) {
+  return absl::ResourceExhaustedError(StrCat(
+      path, ": the disk is nearly full (", Mib(free), " free; writes keep ",
+      Mib(reserve), " free); free space and writes resume by themselves"));
+}
+
+// RESOURCE_EXHAUSTED when `path`'s disk has less than `reserve` + `incoming`
+// bytes free; sets `*free` to the free bytes when known.
+absl::Status CheckFreeSpace(const std::string& path, uint64_t reserve,
+                            uint64_t incoming, uint64_t* free = nullptr) {
+  if (reserve == 0) return absl::OkStatus();
+  const std::optional<uint64_t> bytes = FreeBytes(path);
+  if (!bytes.has_value()) return absl::OkStatus();
+  if (free != nullptr) *free = *bytes;
+  if (*bytes >= reserve + incoming) return absl::OkStatus();
+  return NearlyFull(path, *bytes, reserve);
+}
+
+// RocksDB's messages of WARN and above, in the process's structured log
+// rather than a LOG file beside the data: RocksDB aborts on writing a line
+// after a write of that file failed (a full disk).
+class StoreLogger final : public rocksdb::Logger {
+ public:
+  explicit StoreLogger(std::string path)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL),
+        path_(std::move(path)) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char buf[1024];
+    std::vsnprintf(buf, sizeof(buf), format, ap);
+    LogWarning("rocksdb", {{"path", path_}, {"message", buf}});
+  }
+
+ private:
+  const std::string path_;
+};
+
+// Whether RocksDB has stopped taking writes after a failed write, flush or
+// compaction (a background error), as it tells its listeners.
+class ErrorState final : public rocksdb::EventListener {
+ public:
+  void OnBackgroundError(rocksdb::BackgroundErrorReason,
+                         rocksdb::Status* error) override {
+    if (error->ok()) return;
+    std::lock_guard lock(mu_);
+    error_ = FromRocks(*error, "writes stopped on an error");
+  }
+  // RocksDB's own recovery from a full disk waits for free space it never
+  // sees (its file manager knows no path while no table file exists):
+  // writes are resumed by hand (DB::Resume) once there is space.
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+  void OnErrorRecoveryEnd(
+      const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    if (info.new_bg_error.ok()) Clear();
+  }
+  void Clear() {
+    std::lock_guard lock(mu_);
+    error_ = absl::OkStatus();
+  }
+  // The error writes stopped on (RESOURCE_EXHAUSTED for a full disk); OK
+  // while they are taken.
+  absl::Status stopped() const {
+    std::lock_guard lock(mu_);
+    return error_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  absl::Status error_;  // GUARDED_BY(mu_)
+};
 std::string_view ToView(const rocksdb::Slice& s) {
   return {s.data(), s.size()};
 }
@@ -97,13 +197,42 @@ class ErrorIterator final : public Iterator {
 class RocksStore final : public Store {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db,
-             std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : db_(std::move(db)) {
+             std::vector<rocksdb::ColumnFamilyHandle*> handles,
+             std::string path, uint64_t min_free_bytes,
+             std::shared_ptr<ErrorState> errors)
+      : db_(std::move(db)),
+        path_(std::move(path)),
+        min_free_(min_free_bytes),
+        errors_(std::move(errors)) {
     for (auto* h : handles) cfs_[h->GetName()] = h;
   }
   ~RocksStore() override {
+    if (!Resume(/*now=*/true).ok()) {
+      // RocksDB aborts closing a log whose write failed: leave the files to
+      // the OS. Nothing acknowledged is lost: the next open replays the WAL,
+      // as after kill -9.
+      LogWarning("store not closed: its writes stopped on an error",
+                 {{"path", path_},
+                  {"error", std::string(errors_->stopped().message())}});
+      (void)db_.release();
+      return;
+    }
     for (auto& [name, h] : cfs_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();
+  }
+
+  // After a write was refused for space, not writable until the disk has
+  // more free than it had then (so health does not flap with each write).
+  absl::Status Writable() override {
+    uint64_t free = 0;
+    absl::Status s = CheckFreeSpace(path_, min_free_, 0, &free);
+    const uint64_t refused = refused_at_free_.load();
+    if (s.ok() && refused > 0 && free <= refused) {
+      s = NearlyFull(path_, free, min_free_);
+    }
+    if (!s.ok()) return s;
+    refused_at_free_.store(0);
+    return Resume(/*now=*/false);
   }
 
   absl::StatusOr<std::string> Get(std::string_view cf,
@@ -121,6 +250,7 @@ class RocksStore final : public Store {
                    std::string_view value, WriteOptions options) override {
     auto h = Handle(cf);
     if (!h.ok()) return h.status();
+    if (auto s = Writable(key.size() + value.size()); !s.ok()) return s;
     rocksdb::WriteOptions wo;
     wo.sync = options.sync;
     return FromRocks(db_->Put(wo, *h, ToSlice(key), ToSlice(value)),
@@ -145,6 +275,16 @@ class RocksStore final : public Store {
           break;
       }
       if (!s.ok()) return FromRocks(s, "write batch");
+    }
+    // Deletions alone pass the reserve: they are small, and how space is
+    // freed.
+    const bool deletes = std::all_of(
+        batch.ops().begin(), batch.ops().end(),
+        [](const auto& op) { return op.kind != WriteBatch::Kind::kPut; });
+    if (auto s = deletes ? Resume(/*now=*/false)
+                         : Writable(batch.ApproximateBytes());
+        !s.ok()) {
+      return s;
     }
     rocksdb::WriteOptions wo;
     wo.sync = options.sync;
@@ -180,6 +320,8 @@ class RocksStore final : public Store {
   }
 
   absl::Status SyncWal() override {
+    // Syncing a log whose write failed trips an assertion in RocksDB.
+    if (auto s = Writable(0); !s.ok()) return s;
     return FromRocks(db_->SyncWAL(), "sync WAL");
   }
 
@@ -210,8 +352,49 @@ class RocksStore final : public Store {
     return it->second;
   }
 
+  // OK when `incoming` more bytes may be written: the disk keeps its
+  // reserve, and writes are not stopped (or are resumed now).
+  absl::Status Writable(uint64_t incoming) {
+    uint64_t free = 0;
+    if (auto s = CheckFreeSpace(path_, min_free_, incoming, &free); !s.ok()) {
+      refused_at_free_.store(std::max<uint64_t>(free, 1));
+      return s;
+    }
+    return Resume(/*now=*/false);
+  }
+
+  // Resumes writes stopped on an error (DB::Resume, at most once a second
+  // unless `now`): OK when they are taken again.
+  absl::Status Resume(bool now) {
+    if (errors_->stopped().ok()) return absl::OkStatus();
+    std::lock_guard lock(resume_mu_);
+    const absl::Status error = errors_->stopped();
+    if (error.ok()) return absl::OkStatus();
+    if (now || absl::Now() - last_resume_ >= absl::Seconds(1)) {
+      last_resume_ = absl::Now();
+      const rocksdb::Status resumed = db_->Resume();
+      if (resumed.ok()) {
+        errors_->Clear();
+        LogInfo("store writes resumed", {{"path", path_}});
+        return absl::OkStatus();
+      }
+      LogWarning("store resume failed",
+                 {{"path", path_}, {"error", resumed.ToString()}});
+    }
+    return absl::Status(error.code(),
+                        StrCat(path_, ": ", error.message(),
+                               "; they resume by themselves once it is fixed"));
+  }
+
   std::unique_ptr<rocksdb::DB> db_;
   std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> cfs_;
+  const std::string path_;
+  const uint64_t min_free_;
+  const std::shared_ptr<ErrorState> errors_;
+  // Free bytes when a write was last refused for space; 0: none since.
+  std::atomic<uint64_t> refused_at_free_{0};
+  std::mutex resume_mu_;
+  absl::Time last_resume_ = absl::InfinitePast();  // GUARDED_BY(resume_mu_)
 };
 
 rocksdb::ColumnFamilyOptions MakeCfOptions(
@@ -248,8 +431,16 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& path,
           StrCat("cannot create ", path, ": ", ec.message()));
     }
   }
+  // RocksDB aborts when it cannot write its new log and manifest.
+  if (auto s = CheckFreeSpace(path, options.min_free_bytes, 0); !s.ok()) {
+    return absl::ResourceExhaustedError(
+        StrCat("cannot open the store: ", s.message()));
+  }
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  auto errors = std::make_shared<ErrorState>();
   rocksdb::DBOptions db_options;
+  db_options.listeners.push_back(errors);
+  db_options.info_log = std::make_shared<StoreLogger>(path);
   db_options.create_if_missing = options.create_if_missing;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = options.background_threads;
@@ -282,7 +473,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& path,
       rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw);
   if (!s.ok()) return FromRocks(s, StrCat("open ", path));
   return std::unique_ptr<Store>(
-      new RocksStore(std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+      new RocksStore(std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
+                     path, options.min_free_bytes, std::move(errors)));
 }
 
 }  // namespace mlpipe::storage

@@ -42,6 +42,12 @@ struct Options {
   size_t write_buffer_bytes = 64 << 20;
   // Background flush and compaction threads. Default 2.
   int background_threads = 2;
+  // Safety -----------------------------------------------------------------
+  // Writes are refused (RESOURCE_EXHAUSTED) while the disk would be left
+  // with less free space, and opening needs at least this much: RocksDB that
+  // meets a full disk stops every write until resumed. 0: no reserve.
+  // Default 64 MiB.
+  uint64_t min_free_bytes = 64 << 20;
 };
 
 struct WriteOptions {
@@ -120,11 +126,17 @@ class Store {
   virtual absl::Status SyncWal() = 0;
   // Approximate bytes on disk (0 for in-memory stores).
   virtual uint64_t ApproximateDiskBytes() const = 0;
+  // OK while writes are accepted; otherwise the error a write gets now
+  // (RESOURCE_EXHAUSTED: the disk is nearly full; UNAVAILABLE: stopped
+  // after a write error). A stopped store is resumed here (and by the next
+  // write) once space is back, so writes recover without a restart.
+  virtual absl::Status Writable() = 0;
 };
 
 // Opens (creating when allowed) the RocksDB database in `path`. The WAL is
 // always on. Returns INVALID_ARGUMENT for bad options, UNAVAILABLE when the
-// database is locked by another process, DATA_LOSS on corruption.
+// database is locked by another process, DATA_LOSS on corruption,
+// RESOURCE_EXHAUSTED when the disk has less than min_free_bytes free.
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& path,
                                                       const Options& options);
 

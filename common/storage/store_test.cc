@@ -4,6 +4,7 @@
 
 #include "common/storage/key_codec.h"
 #include "common/util/testing.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace mlpipe::storage {
@@ -115,6 +116,21 @@ TEST(RocksStoreTest, DataSurvivesReopen) {
   auto s = OpenRocksStore(dir.path(), TestOptions());
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(*(*s)->Get("meta", "k"), "v");
+}
+
+TEST(RocksStoreTest, ADiskWithoutTheReserveIsRefusedBeforeRocksDbMeetsIt) {
+  testing::TempDir dir;
+  Options o = TestOptions();
+  o.min_free_bytes = uint64_t{1} << 60;  // More than any disk has.
+  auto s = OpenRocksStore(dir.path(), o);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(s.status().message()),
+              ::testing::HasSubstr("the disk is nearly full"));
+  o.min_free_bytes = 1 << 20;
+  s = OpenRocksStore(dir.path(), o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE((*s)->Writable().ok());
+  EXPECT_TRUE((*s)->Put("meta", "k", "v").ok());
 }
 
 TEST(RocksStoreTest, SecondOpenOfTheSameDirectoryIsUnavailable) {

@@ -24,7 +24,8 @@ absl::StatusOr<std::unique_ptr<EvaluateModule>> EvaluateModule::Open(
       [evaluator](const v1::EvaluateRequest& request, ops::Progress& progress) {
         return evaluator->Run(request, progress);
       });
-  m->AddService(std::make_unique<EvaluateService>(evaluator, m->ops()));
+  m->AddService(std::make_unique<EvaluateService>(evaluator, m->ops()),
+                v1::Evaluator::service_full_name());
   return m;
 }
 

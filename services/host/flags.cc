@@ -1,5 +1,6 @@
 #include "services/host/flags.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -12,6 +13,10 @@
 
 ABSL_FLAG(std::string, data_dir, "./mlpipe-data",
           "Directory for the services' RocksDB stores (one folder each).");
+ABSL_FLAG(int, min_free_disk_mb, 64,
+          "Writes are refused (RESOURCE_EXHAUSTED) while the data directory's "
+          "disk would have less free, and a store does not open with less; "
+          "they resume by themselves once space is freed (0: no reserve).");
 ABSL_FLAG(std::string, ingest_address, "",
           "Where the ingestion service is (host:port), for services that read "
           "datasets; empty: this process.");
@@ -94,6 +99,12 @@ HostOptions HostOptionsFromFlags() {
 }
 
 std::string DataDirFromFlags() { return absl::GetFlag(FLAGS_data_dir); }
+
+uint64_t MinFreeBytesFromFlags() {
+  return static_cast<uint64_t>(
+             std::max(0, absl::GetFlag(FLAGS_min_free_disk_mb)))
+         << 20;
+}
 
 std::map<std::string, std::string> PeerAddressesFromFlags() {
   return {{"ingest", absl::GetFlag(FLAGS_ingest_address)},

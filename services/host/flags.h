@@ -4,6 +4,7 @@
 #ifndef MLPIPE_SERVICES_HOST_FLAGS_H_
 #define MLPIPE_SERVICES_HOST_FLAGS_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -20,6 +21,8 @@ HostOptions HostOptionsFromFlags();
 
 // --data_dir.
 std::string DataDirFromFlags();
+// --min_free_disk_mb in bytes.
+uint64_t MinFreeBytesFromFlags();
 
 // --ingest_address, --prep_address, ... --orchestrator_address: service name
 // -> address ("" for a service hosted in this process).

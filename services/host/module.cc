@@ -11,6 +11,7 @@ namespace mlpipe::host {
 Module::Module(std::string name, ModuleEnv env)
     : name_(std::move(name)),
       data_dir_(std::move(env.data_dir)),
+      min_free_bytes_(env.min_free_bytes),
       peers_(env.peers ? std::move(env.peers)
                        : std::make_shared<rpc::Peers>()) {}
 
@@ -31,6 +32,7 @@ absl::Status Module::OpenStore(storage::Options options) {
                      [cf](const auto& c) { return c.name == cf; }))
       cfs.push_back({.name = cf});
   }
+  options.min_free_bytes = min_free_bytes_;
   auto store = storage::OpenRocksStore(data_dir_ + "/" + name_, options);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
@@ -46,8 +48,11 @@ std::vector<grpc::Service*> Module::services() {
   return out;
 }
 
-void Module::AddService(std::unique_ptr<grpc::Service> service) {
+void Module::AddService(std::unique_ptr<grpc::Service> service,
+                        const std::string& name) {
   services_.push_back(std::move(service));
+  std::lock_guard lock(health_mu_);
+  ready_.emplace(name, true);
 }
 
 void Module::EnableOperations(ops::OperationManagerOptions options) {
@@ -74,7 +79,33 @@ util::BackgroundLoop* Module::AddLoop(
 }
 
 void Module::ReportHealth(const std::string& service, bool serving) {
-  if (health_) health_(service, serving);
+  std::lock_guard lock(health_mu_);
+  ready_[service] = serving;
+  if (health_) health_(service, serving && writable_);
+}
+
+void Module::SetWritable(bool writable) {
+  std::lock_guard lock(health_mu_);
+  writable_ = writable;
+  if (!health_) return;
+  for (const auto& [service, ready] : ready_)
+    health_(service, ready && writable);
+}
+
+void Module::WatchStore(util::BackgroundLoop& loop) {
+  bool writable = true;
+  do {
+    const absl::Status s = store_->Writable();
+    if (s.ok() == writable) continue;
+    writable = s.ok();
+    if (writable) {
+      LogInfo("store takes writes again", {{"module", name_}});
+    } else {
+      LogWarning("store refuses writes",
+                 {{"module", name_}, {"error", std::string(s.message())}});
+    }
+    SetWritable(writable);
+  } while (loop.Wait(std::chrono::seconds(1)));
 }
 
 absl::Status Module::Start(std::shared_ptr<grpc::Channel> self) {
@@ -83,6 +114,8 @@ absl::Status Module::Start(std::shared_ptr<grpc::Channel> self) {
     if (auto s = ops_->Resume(); !s.ok()) return s;
   }
   if (auto s = OnStart(); !s.ok()) return s;
+  SetWritable(true);  // Each service's health, as ready as OnStart left it.
+  if (store_) AddLoop([this](util::BackgroundLoop& loop) { WatchStore(loop); });
   for (auto& [body, loop] : loops_) loop->Start(body);
   return absl::OkStatus();
 }
@@ -102,6 +135,7 @@ int ServerMain(int argc, char** argv, const std::string& process,
   InitServerProcess(argc, argv, usage);
   ModuleEnv env(DataDirFromFlags(),
                 std::make_shared<rpc::Peers>(PeerAddressesFromFlags()));
+  env.min_free_bytes = MinFreeBytesFromFlags();
   std::vector<std::unique_ptr<ServiceModule>> opened;
   for (const auto& def : modules) {
     auto m = def.open(env);

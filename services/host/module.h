@@ -13,7 +13,9 @@
 #define MLPIPE_SERVICES_HOST_MODULE_H_
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -75,7 +77,9 @@ class Module : public ServiceModule {
   T* Make(Args&&... args) {
     return Own(std::make_unique<T>(std::forward<Args>(args)...));
   }
-  void AddService(std::unique_ptr<grpc::Service> service);
+  // `name`: its full gRPC name, under which its health is reported.
+  void AddService(std::unique_ptr<grpc::Service> service,
+                  const std::string& name);
 
   // The module's operations; made with default options on first use.
   // REQUIRES: OpenStore succeeded.
@@ -108,7 +112,8 @@ class Module : public ServiceModule {
   util::BackgroundLoop* AddLoop(
       std::function<void(util::BackgroundLoop&)> body);
 
-  // Sets the grpc.health.v1 status of one of the module's services.
+  // Sets the grpc.health.v1 status of one of the module's services (while
+  // the store refuses writes, every service reports NOT_SERVING).
   void ReportHealth(const std::string& service, bool serving);
 
   // Hooks for what is particular to a module.
@@ -117,11 +122,19 @@ class Module : public ServiceModule {
 
  private:
   static absl::Status UnreadableRequest(const std::string& kind);
+  // Checks every second whether the store takes writes (resuming it once
+  // space is back), and reports the services' health by it.
+  void WatchStore(util::BackgroundLoop& loop);
+  void SetWritable(bool writable);
 
   const std::string name_;
   const std::string data_dir_;
+  const uint64_t min_free_bytes_;
   std::shared_ptr<rpc::Peers> peers_;
   HealthReporter health_;
+  std::mutex health_mu_;
+  std::map<std::string, bool> ready_;  // By service. GUARDED_BY(health_mu_)
+  bool writable_ = true;               // GUARDED_BY(health_mu_)
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<events::EventLog> outbox_;
   std::vector<std::shared_ptr<void>> parts_;

@@ -31,6 +31,8 @@ struct ModuleEnv {
   std::string data_dir;
   // Where the other services are; nullptr: every one in this process.
   std::shared_ptr<rpc::Peers> peers;
+  // The store's free-disk reserve (storage::Options::min_free_bytes).
+  uint64_t min_free_bytes = 64 << 20;
 };
 
 // A module as the server binaries know it: its name and how to open it with

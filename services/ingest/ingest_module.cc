@@ -18,7 +18,8 @@ absl::StatusOr<std::unique_ptr<IngestModule>> IngestModule::Open(
   if (!ingestor.ok()) return ingestor.status();
   m->ingestor_ = m->Own(std::move(*ingestor));
   // Destroyed first: it waits for the file ingests it started.
-  m->AddService(std::make_unique<IngestService>(m->ingestor_));
+  m->AddService(std::make_unique<IngestService>(m->ingestor_),
+                v1::Ingestion::service_full_name());
   return m;
 }
 

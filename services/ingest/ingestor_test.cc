@@ -643,10 +643,13 @@ TEST_F(IngestorTest, IngestFileNeverEscapesThroughASwappedDirectory) {
       fs::create_directory_symlink(outside.path() + "/d", in + "/d", ec);
       fs::remove(in + "/d", ec);
       fs::rename(in + "/real", in + "/d", ec);
+      std::this_thread::yield();  // Let reads find the real one at times.
     }
   });
   int escaped = 0, read = 0;
-  for (int i = 0; i < 3000; ++i) {
+  // Until enough reads got through the race (on a loaded machine most
+  // attempts find the symlink and are refused).
+  for (int i = 0; i < 20000 && read < 100; ++i) {
     v1::IngestFileRequest req;
     req.mutable_header()->set_dataset("f" + std::to_string(i));
     req.set_path("d/f.csv");

@@ -78,7 +78,7 @@ class UploadImpl final : public Upload {
   absl::Status Start() {
     if (!replay_batch_.empty()) return absl::OkStatus();
     if (auto s = store_->Put(kPending, batch_id_, header_.dataset()); !s.ok()) {
-      return s;
+      return Fail(s);
     }
     worker_ = std::thread([this] { WorkLoop(); });
     return absl::OkStatus();

@@ -117,7 +117,8 @@ absl::StatusOr<std::unique_ptr<MonitorModule>> MonitorModule::Open(
                          ops::Progress& progress) {
         return SetReference(monitor, sources, req, progress);
       });
-  m->AddService(std::make_unique<MonitorService>(monitor, m->ops()));
+  m->AddService(std::make_unique<MonitorService>(monitor, m->ops()),
+                v1::Monitor::service_full_name());
   m->action_loop_ =
       m->AddLoop([raw](util::BackgroundLoop& loop) { raw->ActionLoop(loop); });
   // A window whose time is up closes (and raises its alert) now, not when

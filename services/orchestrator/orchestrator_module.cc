@@ -60,7 +60,8 @@ absl::StatusOr<std::unique_ptr<OrchestratorModule>> OrchestratorModule::Open(
   if (!orch.ok()) return orch.status();
   m->orchestrator_ = m->Own(std::move(*orch));
   m->AddService(std::make_unique<OrchestratorService>(
-      m->orchestrator_, peer("score"), peer("train")));
+                    m->orchestrator_, peer("score"), peer("train")),
+                v1::Orchestrator::service_full_name());
   OrchestratorModule* raw = m.get();
   m->AddLoop([raw](util::BackgroundLoop& loop) { raw->TriggerLoop(loop); });
   return m;

@@ -132,7 +132,8 @@ absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
       [preparer](const v1::PrepareRequest& request, ops::Progress& progress) {
         return preparer->Prepare(request, progress);
       });
-  m->AddService(std::make_unique<PrepService>(preparer, m->ops()));
+  m->AddService(std::make_unique<PrepService>(preparer, m->ops()),
+                v1::Prep::service_full_name());
   return m;
 }
 

@@ -187,8 +187,10 @@ absl::StatusOr<std::unique_ptr<ScoreModule>> ScoreModule::Open(
         return batch->Run(request, progress);
       });
   m->AddService(std::make_unique<ScoringService>(predictor, m->deployments_,
-                                                 batch, m->ops()));
-  m->AddService(std::make_unique<InferenceService>(predictor, m->deployments_));
+                                                 batch, m->ops()),
+                kScoringService);
+  m->AddService(std::make_unique<InferenceService>(predictor, m->deployments_),
+                kInferenceService);
   ScoreModule* raw = m.get();
   m->AddLoop([raw](util::BackgroundLoop& loop) { raw->RestoreLoop(loop); });
   return m;

@@ -42,7 +42,8 @@ absl::StatusOr<std::unique_ptr<SplitModule>> SplitModule::Open(
       "split", [splitter](const v1::SplitSpec& spec, ops::Progress& progress) {
         return splitter->Create(spec, progress);
       });
-  m->AddService(std::make_unique<SplitService>(splitter, m->ops()));
+  m->AddService(std::make_unique<SplitService>(splitter, m->ops()),
+                v1::Splits::service_full_name());
   return m;
 }
 

@@ -96,7 +96,8 @@ absl::StatusOr<std::unique_ptr<TrainModule>> TrainModule::Open(
       [t](const v1::StartTrainingRequest& request, ops::Progress& progress) {
         return t->Run(request, progress);
       });
-  m->AddService(std::make_unique<TrainingService>(t, m->ops()));
+  m->AddService(std::make_unique<TrainingService>(t, m->ops()),
+                v1::Training::service_full_name());
   return m;
 }
 

@@ -24,59 +24,6 @@
 namespace mlpipe::testing {
 namespace {
 
-// Adds to `out` the ids of `ids` the monitor has no logged prediction for.
-// Sending an actual records it (sent again it is a duplicate, not
-// unmatched), so a batch with unmatched ones is halved until they are found.
-void FindUnmatched(v1::Monitor::Stub* stub, const std::vector<std::string>& ids,
-                   std::set<std::string>* out) {
-  if (ids.empty()) return;
-  v1::RecordActualsRequest req;
-  for (const auto& id : ids) {
-    auto* a = req.add_actuals();
-    a->set_prediction_id(id);
-    a->mutable_value()->set_string_value("good");
-  }
-  grpc::ClientContext ctx;
-  v1::ActualsResult result;
-  if (!stub->RecordActuals(&ctx, req, &result).ok()) {
-    out->insert(ids.begin(), ids.end());  // Unknown as far as we can tell.
-    return;
-  }
-  if (result.unmatched() == 0) return;
-  if (ids.size() == 1) {
-    out->insert(ids[0]);
-    return;
-  }
-  const auto mid = ids.begin() + static_cast<long>(ids.size() / 2);
-  FindUnmatched(stub, {ids.begin(), mid}, out);
-  FindUnmatched(stub, {mid, ids.end()}, out);
-}
-
-// Ids the monitor does not know (after waiting up to `seconds` for the
-// prediction log to be shipped).
-std::set<std::string> Unknown(const std::string& address,
-                              const std::vector<std::string>& ids,
-                              int seconds = 20) {
-  auto stub = v1::Monitor::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  std::set<std::string> left(ids.begin(), ids.end());
-  for (int attempt = 0; attempt < seconds * 4 && !left.empty(); ++attempt) {
-    if (attempt > 0)
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    std::vector<std::string> batch(left.begin(), left.end());
-    std::set<std::string> still;
-    for (size_t b = 0; b < batch.size(); b += 5000) {
-      FindUnmatched(
-          stub.get(),
-          {batch.begin() + static_cast<long>(b),
-           batch.begin() + static_cast<long>(std::min(batch.size(), b + 5000))},
-          &still);
-    }
-    left = std::move(still);
-  }
-  return left;
-}
-
 class ReliabilityTest : public ServedModelTest {
  protected:
   // After a restart, the monitor knows every acknowledged prediction.

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,12 @@ struct InFlightResult {
 InFlightResult KeepInFlight(const std::string& address, int calls,
                             double seconds, double warmup_seconds = 0.5,
                             int refused_backoff_ms = 2);
+
+// The ids of `ids` the monitor at `address` has no logged prediction for
+// (after waiting up to `seconds` for the prediction log to be shipped).
+std::set<std::string> Unknown(const std::string& address,
+                              const std::vector<std::string>& ids,
+                              int seconds = 20);
 
 // A data directory where the credit example's pipeline ran (its best model
 // served as credit@production); each test starts its own servers on it.
