@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test bench format format-check clean
+.PHONY: all deps build demo test bench soak format format-check clean
 
 all: build
 
@@ -35,6 +35,10 @@ bench:
 	bench/score/run.sh $(BUILD_DIR)
 	bench/train/run.sh $(BUILD_DIR)
 	bench/monitor/run.sh $(BUILD_DIR)
+
+# The reliability suite's soak for ten minutes (60 s in `make test`).
+soak: build
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} $(BUILD_DIR)/tests/soak_test
 
 format:
 	find common services clients cli tests bench \( -name '*.cc' -o -name '*.h' \) \

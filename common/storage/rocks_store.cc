@@ -21,6 +21,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/options_util.h"
 #include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
 
 namespace mlpipe::storage {
 namespace {
@@ -418,6 +419,26 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(
   return o;
 }
 
+// One block cache and one memtable budget (charged to the cache) for every
+// store of the process, so its RocksDB memory is bounded however many stores
+// and column families it opens; the first store's options size them.
+struct SharedMemory {
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> buffers;
+};
+
+const SharedMemory& Memory(const Options& options) {
+  static const SharedMemory memory = [&] {
+    SharedMemory m;
+    m.cache = rocksdb::NewLRUCache(options.block_cache_bytes +
+                                   options.write_buffer_bytes);
+    m.buffers = std::make_shared<rocksdb::WriteBufferManager>(
+        options.write_buffer_bytes, m.cache);
+    return m;
+  }();
+  return memory;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& path,
@@ -436,9 +457,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& path,
     return absl::ResourceExhaustedError(
         StrCat("cannot open the store: ", s.message()));
   }
-  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  const SharedMemory& memory = Memory(options);
+  const auto& cache = memory.cache;
   auto errors = std::make_shared<ErrorState>();
   rocksdb::DBOptions db_options;
+  db_options.write_buffer_manager = memory.buffers;
   db_options.listeners.push_back(errors);
   db_options.info_log = std::make_shared<StoreLogger>(path);
   db_options.create_if_missing = options.create_if_missing;

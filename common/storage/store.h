@@ -36,9 +36,12 @@ struct Options {
   // Create the directory and the database when absent. Default true.
   bool create_if_missing = true;
   // Performance ------------------------------------------------------------
-  // Shared LRU block cache. Default 64 MiB.
+  // The process's LRU block cache, shared by all its stores (the first
+  // store opened sizes it). Default 64 MiB.
   size_t block_cache_bytes = 64 << 20;
-  // Memtable size per column family before it is flushed. Default 64 MiB.
+  // Memtable size per column family before it is flushed, and the budget of
+  // all memtables of the process (charged to the cache; the first store
+  // opened sets it). Default 64 MiB.
   size_t write_buffer_bytes = 64 << 20;
   // Background flush and compaction threads. Default 2.
   int background_threads = 2;

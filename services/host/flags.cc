@@ -17,6 +17,9 @@ ABSL_FLAG(int, min_free_disk_mb, 64,
           "Writes are refused (RESOURCE_EXHAUSTED) while the data directory's "
           "disk would have less free, and a store does not open with less; "
           "they resume by themselves once space is freed (0: no reserve).");
+ABSL_FLAG(int, store_memory_mb, 128,
+          "RocksDB memory of the process, all its stores together: half block "
+          "cache, half memtables (flushed when full).");
 ABSL_FLAG(std::string, ingest_address, "",
           "Where the ingestion service is (host:port), for services that read "
           "datasets; empty: this process.");
@@ -99,6 +102,12 @@ HostOptions HostOptionsFromFlags() {
 }
 
 std::string DataDirFromFlags() { return absl::GetFlag(FLAGS_data_dir); }
+
+uint64_t StoreMemoryBytesFromFlags() {
+  return static_cast<uint64_t>(
+             std::max(8, absl::GetFlag(FLAGS_store_memory_mb)))
+         << 20;
+}
 
 uint64_t MinFreeBytesFromFlags() {
   return static_cast<uint64_t>(

@@ -23,6 +23,8 @@ HostOptions HostOptionsFromFlags();
 std::string DataDirFromFlags();
 // --min_free_disk_mb in bytes.
 uint64_t MinFreeBytesFromFlags();
+// --store_memory_mb in bytes (at least 8 MiB).
+uint64_t StoreMemoryBytesFromFlags();
 
 // --ingest_address, --prep_address, ... --orchestrator_address: service name
 // -> address ("" for a service hosted in this process).

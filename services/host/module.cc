@@ -12,6 +12,7 @@ Module::Module(std::string name, ModuleEnv env)
     : name_(std::move(name)),
       data_dir_(std::move(env.data_dir)),
       min_free_bytes_(env.min_free_bytes),
+      store_memory_bytes_(env.store_memory_bytes),
       peers_(env.peers ? std::move(env.peers)
                        : std::make_shared<rpc::Peers>()) {}
 
@@ -33,6 +34,8 @@ absl::Status Module::OpenStore(storage::Options options) {
       cfs.push_back({.name = cf});
   }
   options.min_free_bytes = min_free_bytes_;
+  options.block_cache_bytes = store_memory_bytes_ / 2;
+  options.write_buffer_bytes = store_memory_bytes_ / 2;
   auto store = storage::OpenRocksStore(data_dir_ + "/" + name_, options);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
@@ -136,6 +139,7 @@ int ServerMain(int argc, char** argv, const std::string& process,
   ModuleEnv env(DataDirFromFlags(),
                 std::make_shared<rpc::Peers>(PeerAddressesFromFlags()));
   env.min_free_bytes = MinFreeBytesFromFlags();
+  env.store_memory_bytes = StoreMemoryBytesFromFlags();
   std::vector<std::unique_ptr<ServiceModule>> opened;
   for (const auto& def : modules) {
     auto m = def.open(env);

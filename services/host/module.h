@@ -130,6 +130,7 @@ class Module : public ServiceModule {
   const std::string name_;
   const std::string data_dir_;
   const uint64_t min_free_bytes_;
+  const uint64_t store_memory_bytes_;
   std::shared_ptr<rpc::Peers> peers_;
   HealthReporter health_;
   std::mutex health_mu_;

@@ -33,6 +33,9 @@ struct ModuleEnv {
   std::shared_ptr<rpc::Peers> peers;
   // The store's free-disk reserve (storage::Options::min_free_bytes).
   uint64_t min_free_bytes = 64 << 20;
+  // RocksDB memory of the process: half block cache, half memtables
+  // (storage::Options::block_cache_bytes, write_buffer_bytes).
+  uint64_t store_memory_bytes = 128 << 20;
 };
 
 // A module as the server binaries know it: its name and how to open it with

@@ -62,6 +62,7 @@ class Standalone {
   // The CLI against this server.
   CommandResult Cli(std::vector<std::string> args) const;
   const std::string& log_file() const { return log_; }
+  pid_t pid() const { return process_->pid(); }
 
  private:
   std::string data_dir_, log_;

@@ -296,56 +296,6 @@ TEST_F(ScoreE2eTest, PipelineDeploysAndServesTheSameBitsAsTheModel) {
 
 // 100 version switches while clients send requests: no request fails, and
 // every response names exactly one version (all its rows from it).
-TEST_F(ScoreE2eTest, HotSwapUnderLoad) {
-  Standalone server(dir_.path() + "/data");
-  RunPipeline(server);
-  auto ch = Connect(server);
-  ASSERT_TRUE(Deploy(ch, "credit:1").ok());
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0}, mixed{0};
-  std::mutex mu;
-  std::set<std::string> seen;
-  std::vector<std::thread> clients;
-  for (int t = 0; t < 3; ++t) {
-    clients.emplace_back([&, t] {
-      auto own = grpc::CreateCustomChannel(
-          server.address(), grpc::InsecureChannelCredentials(), [t] {
-            grpc::ChannelArguments a;
-            a.SetInt("client", t);  // One connection per client.
-            return a;
-          }());
-      const v1::PredictRequest req = CreditRows(3);
-      while (!stop.load()) {
-        v1::PredictResponse resp;
-        grpc::Status s = Predict(own, req, &resp);
-        if (!s.ok()) {
-          ++failed;
-          ADD_FAILURE() << s.error_message();
-          continue;
-        }
-        ++ok;
-        if (resp.model_version() != "credit:1" &&
-            resp.model_version() != "credit:2")
-          ++mixed;
-        std::lock_guard lock(mu);
-        seen.insert(resp.model_version());
-      }
-    });
-  }
-  for (int i = 0; i < 100; ++i) {
-    grpc::Status s = Deploy(ch, i % 2 == 0 ? "credit:2" : "credit:1");
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-  stop = true;
-  for (auto& c : clients) c.join();
-  EXPECT_EQ(failed.load(), 0);
-  EXPECT_EQ(mixed.load(), 0);
-  EXPECT_GT(ok.load(), 100);
-  EXPECT_EQ(seen, (std::set<std::string>{"credit:1", "credit:2"}));
-  auto cli = server.Cli({"deployments", "history"});
-  EXPECT_THAT(cli.out, HasSubstr("101 "));  // 101 revisions.
-}
-
 // kill -9, restart: the deployed version is loaded before the scoring
 // service reports SERVING, and the first request after that succeeds.
 TEST_F(ScoreE2eTest, RestartLoadsDeploymentsBeforeReporting_Serving) {
