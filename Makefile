@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test bench format format-check clean
+.PHONY: all deps build demo test bench fuzz format format-check clean
 
 all: build
 
@@ -35,6 +35,13 @@ bench:
 	bench/score/run.sh $(BUILD_DIR)
 	bench/train/run.sh $(BUILD_DIR)
 	bench/monitor/run.sh $(BUILD_DIR)
+
+# The fuzz targets under libFuzzer + ASan + UBSan (clang, in build-fuzz),
+# FUZZ_SECONDS each; tests/reliability/fuzz.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps.sh fuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 format:
 	find common services clients cli tests bench \( -name '*.cc' -o -name '*.h' \) \
