@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test bench soak format format-check clean
+.PHONY: all deps build demo test bench soak fuzz format format-check clean
 
 all: build
 
@@ -39,6 +39,13 @@ bench:
 # The reliability suite's soak for ten minutes (60 s in `make test`).
 soak: build
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} $(BUILD_DIR)/tests/soak_test
+
+# The fuzz targets under libFuzzer + ASan + UBSan (clang, in build-fuzz),
+# FUZZ_SECONDS each; tests/reliability/fuzz.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps.sh fuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 format:
 	find common services clients cli tests bench \( -name '*.cc' -o -name '*.h' \) \

@@ -3,7 +3,7 @@
 # Idempotent: packages already present are skipped, and apt is not touched at
 # all when nothing is missing.
 #
-# Usage: scripts/install-deps.sh [build|test|bench|npm]   (default: test)
+# Usage: scripts/install-deps.sh [build|test|bench|fuzz|npm]   (default: test)
 #   npm: the Node packages the deploy tests use (tests/deploy, from its
 #   package-lock.json), once.
 set -euo pipefail
@@ -34,6 +34,7 @@ test_pkgs=(prometheus      # promtool lints /metrics in the tests.
            chromium    # renders the evaluation report in a test
            nodejs npm  # validate the Kubernetes manifests (tests/deploy)
            python3-yaml)  # scripts/topology.py reads the manifests
+fuzz_pkgs=(clang libclang-rt-14-dev)  # libFuzzer, ASan, UBSan (make fuzz)
 bench_pkgs=(python3 python3-pandas python3-numpy python3-sklearn python3-xgboost
             python3-grpcio python3-scipy time bc)
 
@@ -41,7 +42,8 @@ case "$profile" in
   build) want=("${build_pkgs[@]}") ;;
   test)  want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
   bench) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+  fuzz)  want=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|bench|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -56,7 +58,7 @@ for p in "${want[@]}"; do
 done
 # kubectl renders the manifests (kubectl kustomize); Debian's is in
 # kubernetes-client.
-if [ "$profile" != build ] && ! command -v kubectl >/dev/null; then
+if [ "$profile" != build ] && [ "$profile" != fuzz ] && ! command -v kubectl >/dev/null; then
   missing+=(kubernetes-client)
 fi
 

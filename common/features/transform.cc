@@ -135,6 +135,57 @@ bool IsString(v1::ColumnType t) {
 
 }  // namespace
 
+namespace {
+
+// The outputs a step writes for one value of its column (0: none of its own).
+int StepWidth(const v1::TransformStep& s) {
+  switch (s.kind_case()) {
+    case v1::TransformStep::kOneHot:
+      return s.one_hot().categories_size() + (s.one_hot().has_other() ? 1 : 0);
+    case v1::TransformStep::kHash:
+      return s.hash().buckets();
+    case v1::TransformStep::kTokenHash:
+      return s.token_hash().buckets();
+    case v1::TransformStep::kTimestampParts:
+      return s.timestamp_parts().parts_size();
+    default:
+      return 0;
+  }
+}
+
+absl::Status CheckColumn(const v1::FittedColumn& c) {
+  const int width = c.outputs_size();
+  auto bad = [&](std::string_view why) {
+    return absl::DataLossError(StrCat("transform column '", c.input(),
+                                      "': ", why, " (", width, " outputs)"));
+  };
+  if (width < 1) return bad("no outputs");
+  for (const auto& s : c.steps()) {
+    if ((s.has_hash() && s.hash().buckets() < 1) ||
+        (s.has_token_hash() && s.token_hash().buckets() < 1))
+      return bad("a hash into no buckets");
+    if (StepWidth(s) > width) return bad("a step writes more outputs");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckFitted(const v1::FittedTransform& fitted) {
+  int64_t outputs = 0;
+  for (const auto& c : fitted.columns()) {
+    if (auto s = CheckColumn(c); !s.ok()) return s;
+    outputs += c.outputs_size();
+  }
+  for (int i : fitted.selection().kept()) {
+    if (i < 0 || i >= outputs) {
+      return absl::DataLossError(
+          StrCat("transform selection: output ", i, " of ", outputs, " kept"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 TransformApplier::TransformApplier(v1::FittedTransform fitted)
     : fitted_(std::move(fitted)) {
   std::vector<std::string> all;

@@ -71,6 +71,13 @@ absl::Status SelectFeatures(const table::Table& training,
 // A value of one raw field in a request: missing, a number or a string.
 using RawValue = std::variant<std::monostate, double, std::string>;
 
+// DATA_LOSS naming the column when a stored transform's steps would write
+// outside the outputs it declares (one-hot categories, hash buckets, time
+// parts, the missing indicator) or its selection keeps an output it does
+// not have. A transform that FitTransform made passes; TransformApplier
+// REQUIRES a transform that passes.
+absl::Status CheckFitted(const v1::FittedTransform& fitted);
+
 // Applies a fitted transform. Thread-safe after construction.
 class TransformApplier {
  public:

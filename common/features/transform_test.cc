@@ -354,5 +354,33 @@ TEST(TransformPartsTest, TimestampPartsAndTextTokens) {
     EXPECT_EQ(row[k], out->columns[k].numbers[0]) << a.output_names()[k];
 }
 
+// A stored transform is checked before it is applied: its steps write into
+// the outputs it declares (a hash into 0 buckets divided by zero, one-hot
+// categories beyond the outputs wrote past them: found by
+// tests/reliability/fuzz/artifact_fuzz).
+TEST(StoredTransformTest, WritingOutsideItsOutputsIsDataLoss) {
+  v1::FittedTransform fitted;
+  v1::FittedColumn* c = fitted.add_columns();
+  c->set_input("Home");
+  c->set_input_type(v1::CATEGORICAL);
+  c->add_steps()->mutable_one_hot()->add_categories("owner");
+  c->add_steps();
+  c->add_outputs("Home=owner");
+  ASSERT_TRUE(CheckFitted(fitted).ok()) << CheckFitted(fitted);
+  v1::FittedTransform more = fitted;
+  more.mutable_columns(0)->mutable_steps(0)->mutable_one_hot()->add_categories(
+      "rent");
+  v1::FittedTransform zero = fitted;
+  zero.mutable_columns(0)->mutable_steps(1)->mutable_hash()->set_buckets(0);
+  v1::FittedTransform kept = fitted;
+  kept.mutable_selection()->add_kept(1);
+  for (const auto* bad : {&more, &zero, &kept}) {
+    EXPECT_EQ(CheckFitted(*bad).code(), absl::StatusCode::kDataLoss)
+        << bad->DebugString();
+  }
+  EXPECT_THAT(CheckFitted(more).message(),
+              HasSubstr("transform column 'Home'"));
+}
+
 }  // namespace
 }  // namespace mlpipe::features

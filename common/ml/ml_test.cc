@@ -14,6 +14,7 @@
 #include "common/ml/lbfgs.h"
 #include "common/ml/model.h"
 #include "common/ml/table_data.h"
+#include "common/ml/ubjson.h"
 #include "common/table/frame_codec.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
@@ -564,6 +565,29 @@ TEST(ModelTest, BadInputNamesTheField) {
   bad.mutable_trees()->set_xgboost_ubj("not a model");
   EXPECT_EQ(LoadModel(v1::BINARY, 3, 2, bad).status().code(),
             absl::StatusCode::kDataLoss);
+}
+
+// XGBoost's UBJSON reader trusts the lengths it reads: model bytes that
+// claim more than follows, or nest without end, are refused before it sees
+// them (it read past the buffer and allocated what a stored length claimed:
+// found by tests/reliability/fuzz/artifact_fuzz).
+TEST(ModelTest, TreesWhoseBytesClaimMoreThanTheyHoldAreDataLoss) {
+  Example ex = Featurize("credit/credit.csv", "Status", v1::BINARY, "bad");
+  auto fitted =
+      MustFit("gbdt", ParamsOf({{"rounds", Num(3)}}), ex.train, v1::BINARY);
+  ASSERT_NE(fitted, nullptr);
+  const v1::LearnedParameters good = fitted->Parameters();
+  const std::string& ubj = good.trees().xgboost_ubj();
+  EXPECT_TRUE(CheckUbjson(ubj).ok()) << CheckUbjson(ubj);
+  const std::string huge_key("{L\x40\0\0\0\0\0\0\0", 10);
+  for (const std::string& bytes :
+       {ubj.substr(0, ubj.size() / 2), huge_key, std::string(100000, '[')}) {
+    v1::LearnedParameters bad = good;
+    bad.mutable_trees()->set_xgboost_ubj(bytes);
+    auto model = LoadModel(v1::BINARY, ex.train.x.cols, 2, bad);
+    EXPECT_EQ(model.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(model.status().message(), HasSubstr("xgboost_ubj: UBJSON: "));
+  }
 }
 
 TEST(ModelTest, BalancedClassWeightsRaiseMinorityRecall) {

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "common/ml/algorithms.h"
+#include "common/ml/ubjson.h"
 #include "common/util/strings.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -193,7 +194,8 @@ DMatrixHandle ThreadProxy() {
 class FlatForest {
  public:
   static constexpr size_t kMaxRows = 16;  // More go to XGBoost.
-  static std::unique_ptr<FlatForest> From(const std::string& json,
+  // REQUIRES: CheckTrees(model, num_features).ok().
+  static std::unique_ptr<FlatForest> From(const google::protobuf::Struct& model,
                                           size_t num_features);
   void Predict(MatrixView x, std::vector<double>* out) const {
     out->resize(x.rows);
@@ -263,51 +265,139 @@ class FlatForest {
   bool logistic_ = false;
 };
 
-std::unique_ptr<FlatForest> FlatForest::From(const std::string& json,
+using google::protobuf::ListValue;
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+// Navigating the model as XGBoost writes it in JSON (parsed as a Struct):
+// null when absent or of another kind.
+const Value* Field(const Struct& s, const char* key) {
+  auto it = s.fields().find(key);
+  return it == s.fields().end() ? nullptr : &it->second;
+}
+const Struct* Object(const Struct* s, const char* key) {
+  const Value* v = s ? Field(*s, key) : nullptr;
+  return v && v->has_struct_value() ? &v->struct_value() : nullptr;
+}
+std::string Text(const Struct* s, const char* key) {
+  const Value* v = s ? Field(*s, key) : nullptr;
+  return v && v->kind_case() == Value::kStringValue ? v->string_value() : "";
+}
+const ListValue* List(const Struct& s, const char* key) {
+  const Value* v = Field(s, key);
+  return v && v->has_list_value() ? &v->list_value() : nullptr;
+}
+// Whether value i of `list` is a whole number in [lo, hi).
+bool IndexIn(const ListValue& list, int i, double lo, double hi) {
+  const double v = list.values(i).number_value();
+  return v == std::floor(v) && v >= lo && v < hi;
+}
+
+// One tree of the model, as XGBoost's predictor walks it: every array as
+// long as the tree's node count, children inside the tree and reached once
+// from the root (so a walk ends), split features among the model's,
+// numerical splits only (mlpipe trains no categorical ones).
+absl::Status CheckTree(const Struct& tree, size_t num_features) {
+  const double n = std::strtod(
+      Text(Object(&tree, "tree_param"), "num_nodes").c_str(), nullptr);
+  if (!(n >= 1 && n <= INT32_MAX)) return absl::DataLossError("num_nodes");
+  const ListValue* arrays[5];
+  const char* names[] = {"left_children", "right_children", "split_indices",
+                         "split_conditions", "default_left"};
+  for (int a = 0; a < 5; ++a) {
+    arrays[a] = List(tree, names[a]);
+    if (arrays[a] == nullptr || arrays[a]->values_size() != n) {
+      return absl::DataLossError(
+          StrCat(names[a], ": not ", static_cast<int64_t>(n), " entries"));
+    }
+  }
+  const ListValue* type = List(tree, "split_type");
+  const ListValue* categories = List(tree, "categories");
+  for (int i = 0; type != nullptr && i < type->values_size(); ++i) {
+    if (type->values(i).number_value() != 0)
+      return absl::DataLossError("split_type: a categorical split");
+  }
+  if (categories != nullptr && categories->values_size() > 0)
+    return absl::DataLossError("categories: categorical splits");
+  const ListValue &left = *arrays[0], &right = *arrays[1], &index = *arrays[2];
+  for (int i = 0; i < n; ++i) {
+    if (left.values(i).number_value() == -1) continue;  // A leaf.
+    if (!IndexIn(left, i, 0, n) || !IndexIn(right, i, 0, n) ||
+        !IndexIn(index, i, 0, static_cast<double>(num_features))) {
+      return absl::DataLossError(
+          StrCat("node ", i, ": a child or split feature out of range"));
+    }
+  }
+  std::vector<bool> reached(static_cast<size_t>(n), false);
+  std::vector<int> todo = {0};
+  while (!todo.empty()) {
+    const int i = todo.back();
+    todo.pop_back();
+    if (reached[i])
+      return absl::DataLossError(StrCat("node ", i, " is reached twice"));
+    reached[i] = true;
+    if (left.values(i).number_value() == -1) continue;
+    todo.push_back(static_cast<int>(left.values(i).number_value()));
+    todo.push_back(static_cast<int>(right.values(i).number_value()));
+  }
+  return absl::OkStatus();
+}
+
+// The model XGBoost loaded, checked before anything predicts with it:
+// its trees (CheckTree) and the output group of each.
+absl::Status CheckTrees(const Struct& model, size_t num_features) {
+  const Struct* learner = Object(&model, "learner");
+  const Struct* booster = Object(learner, "gradient_booster");
+  const Struct* trees_model = Object(booster, "model");
+  if (Text(booster, "name") != "gbtree" || trees_model == nullptr)
+    return absl::DataLossError("not a gbtree model");
+  const double groups = std::max(
+      1.0,
+      std::strtod(
+          Text(Object(learner, "learner_model_param"), "num_class").c_str(),
+          nullptr));
+  const ListValue* trees = List(*trees_model, "trees");
+  const ListValue* info = List(*trees_model, "tree_info");
+  if (trees == nullptr || info == nullptr ||
+      info->values_size() != trees->values_size())
+    return absl::DataLossError("trees and tree_info do not match");
+  for (int t = 0; t < trees->values_size(); ++t) {
+    const Value& tree = trees->values(t);
+    if (!IndexIn(*info, t, 0, groups) || !tree.has_struct_value())
+      return absl::DataLossError(StrCat("tree ", t, ": not a tree of a group"));
+    if (auto s = CheckTree(tree.struct_value(), num_features); !s.ok())
+      return absl::DataLossError(StrCat("tree ", t, ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+std::unique_ptr<FlatForest> FlatForest::From(const Struct& model,
                                              size_t num_features) {
-  using google::protobuf::Struct;
-  using google::protobuf::Value;
-  Struct model;
-  if (!google::protobuf::util::JsonStringToMessage(json, &model).ok())
-    return nullptr;
-  auto field = [](const Struct& s, const char* key) -> const Value* {
-    auto it = s.fields().find(key);
-    return it == s.fields().end() ? nullptr : &it->second;
-  };
-  auto object = [&](const Struct* s, const char* key) -> const Struct* {
-    const Value* v = s ? field(*s, key) : nullptr;
-    return v && v->has_struct_value() ? &v->struct_value() : nullptr;
-  };
-  auto text = [&](const Struct* s, const char* key) -> std::string {
-    const Value* v = s ? field(*s, key) : nullptr;
-    return v && v->kind_case() == Value::kStringValue ? v->string_value() : "";
-  };
-  const Struct* learner = object(&model, "learner");
-  const Struct* params = object(learner, "learner_model_param");
-  const Struct* booster = object(learner, "gradient_booster");
-  const Struct* trees_model = object(booster, "model");
-  const std::string objective = text(object(learner, "objective"), "name");
+  const Struct* learner = Object(&model, "learner");
+  const Struct* params = Object(learner, "learner_model_param");
+  const Struct* booster = Object(learner, "gradient_booster");
+  const Struct* trees_model = Object(booster, "model");
+  const std::string objective = Text(Object(learner, "objective"), "name");
   auto forest = std::make_unique<FlatForest>();
-  if (text(booster, "name") != "gbtree" || trees_model == nullptr ||
-      text(params, "num_class") != "0" ||
+  if (Text(booster, "name") != "gbtree" || trees_model == nullptr ||
+      Text(params, "num_class") != "0" ||
       (objective != "binary:logistic" && objective != "reg:squarederror"))
     return nullptr;
   forest->logistic_ = objective == "binary:logistic";
-  const float base = std::strtof(text(params, "base_score").c_str(), nullptr);
+  const float base = std::strtof(Text(params, "base_score").c_str(), nullptr);
   forest->base_margin_ =
       forest->logistic_ ? -std::log(1.0f / base - 1.0f) : base;
-  const Value* trees = field(*trees_model, "trees");
+  const Value* trees = Field(*trees_model, "trees");
   if (trees == nullptr || !trees->has_list_value()) return nullptr;
   for (const Value& t : trees->list_value().values()) {
     if (!t.has_struct_value()) return nullptr;
     const Struct& tree = t.struct_value();
-    auto list = [&](const char* key) -> const google::protobuf::ListValue* {
-      const Value* v = field(tree, key);
-      return v && v->has_list_value() ? &v->list_value() : nullptr;
-    };
-    const auto *left = list("left_children"), *right = list("right_children"),
-               *index = list("split_indices"), *cond = list("split_conditions"),
-               *dleft = list("default_left"), *type = list("split_type");
+    const auto *left = List(tree, "left_children"),
+               *right = List(tree, "right_children"),
+               *index = List(tree, "split_indices"),
+               *cond = List(tree, "split_conditions"),
+               *dleft = List(tree, "default_left"),
+               *type = List(tree, "split_type");
     if (!left || !right || !index || !cond || !dleft) return nullptr;
     const int n = left->values_size();
     if (n == 0 || right->values_size() != n || index->values_size() != n ||
@@ -769,6 +859,11 @@ absl::StatusOr<std::unique_ptr<Model>> FitRandomForest(
 absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
     v1::Task task, size_t num_features, int num_classes,
     const v1::TreeEnsembleParameters& p) {
+  // XGBoost's reader trusts the lengths in the bytes (ubjson.h).
+  if (absl::Status st = CheckUbjson(p.xgboost_ubj()); !st.ok()) {
+    return absl::DataLossError(
+        StrCat("tree parameters: xgboost_ubj: ", st.message()));
+  }
   auto booster = Booster::Make({});
   if (!booster.ok()) return booster.status();
   if (absl::Status st = (*booster)->Load(p.xgboost_ubj()); !st.ok()) {
@@ -783,11 +878,20 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
                                       features, " features, the artifact ",
                                       num_features));
   }
+  // What XGBoost holds now, as it writes it: XGBoost predicts with it
+  // unchecked (a child index out of the tree crashed it).
   auto json = (*booster)->Save("json");
+  Struct parsed;
+  if (!json.ok() ||
+      !google::protobuf::util::JsonStringToMessage(*json, &parsed).ok()) {
+    return absl::DataLossError("tree parameters: XGBoost cannot write it");
+  }
+  if (absl::Status st = CheckTrees(parsed, num_features); !st.ok())
+    return absl::DataLossError(StrCat("tree parameters: ", st.message()));
   auto model = std::make_unique<TreeModel>(task, num_features, num_classes,
                                            std::move(*booster), p.xgboost_ubj(),
                                            p.rounds(), p.best_iteration());
-  if (json.ok()) model->UseFlatForest(FlatForest::From(*json, num_features));
+  model->UseFlatForest(FlatForest::From(parsed, num_features));
   return model;
 }
 

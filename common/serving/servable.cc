@@ -85,6 +85,10 @@ absl::StatusOr<std::shared_ptr<Servable>> Servable::Load(
 
 absl::StatusOr<std::shared_ptr<Servable>> Servable::Create(
     const v1::ModelArtifact& artifact, std::unique_ptr<ml::Model> model) {
+  if (auto s = features::CheckFitted(artifact.transform()); !s.ok()) {
+    return absl::DataLossError(
+        StrCat("model ", artifact.id(), ": ", s.message()));
+  }
   v1::ModelArtifact summary = artifact;
   summary.clear_learned();
   summary.clear_transform();
