@@ -1,6 +1,8 @@
 #include "services/host/host.h"
 
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "common/events/events_service.h"
 #include "common/metrics/metrics.h"
@@ -90,13 +92,18 @@ void Host::Stop() {
   if (!parts_ || !parts_->server) return;
   // Health NOT_SERVING; the modules' background work stops (operations and
   // runs are interrupted, to resume at the next start; the prediction log
-  // stops shipping but still takes records); calls between the modules
+  // stops shipping but still takes records; new Predict calls are refused
+  // UNAVAILABLE, admitted ones finish); calls between the modules
   // leave the in-process channel (gRPC crashes making a call on it once the
   // server has shut down: such calls fail from now on); no new calls, the
   // ones in flight drained (bounded by the drain deadline); then the
   // server goes, then the stores close.
   parts_->server->SetNotServing();
   for (auto& m : modules_) m->Stop();
+  // Calls gRPC has taken in but not yet handed to a service would be
+  // cancelled at its shutdown: a moment to hand them over, so the stopped
+  // services answer them (scoring: UNAVAILABLE, retry elsewhere).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   for (auto& m : modules_) m->Disconnect();
   parts_->server->Shutdown();
   parts_->server->Wait();

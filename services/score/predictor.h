@@ -90,6 +90,10 @@ class Predictor {
   absl::Status Submit(std::function<absl::Status()> work,
                       std::function<void(absl::Status)> reply);
 
+  // From now on Submit refuses with UNAVAILABLE (the server is stopping);
+  // what was admitted still runs.
+  void Stop() { stopping_.store(true, std::memory_order_release); }
+
   // Scores on the calling thread (inside Submit's work). INVALID_ARGUMENT
   // naming the fields; NOT_FOUND for an unknown model; UNAVAILABLE when the
   // route has no loaded version. Counted in mlpipe_score_requests_total.
@@ -138,8 +142,9 @@ class Predictor {
   ModelManager* const manager_;
   OnlineFeatures* const online_;
   PredictionLogger* const log_;
-  std::atomic<int> inflight_{0};          // Admitted: waiting or running.
-  std::atomic<bool> inline_busy_{false};  // One runs on the caller's thread.
+  std::atomic<int> inflight_{0};  // Admitted: waiting or running.
+  std::atomic<bool> inline_busy_{false};
+  std::atomic<bool> stopping_{false};  // One runs on the caller's thread.
   TaskPool workers_;
   TaskPool scoring_;  // Admitted requests; drained first at destruction.
 };

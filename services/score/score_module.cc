@@ -179,6 +179,7 @@ absl::StatusOr<std::unique_ptr<ScoreModule>> ScoreModule::Open(
   m->logger_ = m->Make<PredictionLogger>(o.log, m->store(), m->sink_);
   auto* predictor =
       m->Make<Predictor>(o.predictor, manager, sources, m->logger_);
+  m->predictor_ = predictor;
   auto* batch =
       m->Make<BatchScorer>(o.batch, m->store(), manager, sources, sources);
   m->RegisterOperation<v1::StartBatchScoringRequest, v1::BatchScoring>(
@@ -231,6 +232,7 @@ void ScoreModule::RestoreLoop(util::BackgroundLoop& loop) {
 }
 
 void ScoreModule::OnStop() {
+  if (predictor_) predictor_->Stop();  // New Predict calls: UNAVAILABLE.
   // What is not shipped stays in the store for the next start (calls
   // still drained at shutdown are logged there too).
   if (logger_) logger_->Stop();

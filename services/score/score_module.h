@@ -54,6 +54,7 @@ class ScoreModule final : public host::Module {
   Deployments* deployments_ = nullptr;
   MonitorSink* sink_ = nullptr;
   PredictionLogger* logger_ = nullptr;
+  Predictor* predictor_ = nullptr;
 };
 
 }  // namespace mlpipe::score
