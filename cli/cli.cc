@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
+#include "common/table/utf8.h"
 #include "common/util/strings.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -76,6 +77,20 @@ std::vector<std::string> Args::Unknown(
       out.push_back(k);
   }
   return out;
+}
+
+std::string Args::NotUtf8() const {
+  constexpr auto kValid = std::string_view::npos;
+  for (const auto& [flag, value] : flags_) {
+    if (table::InvalidUtf8At(flag) != kValid ||
+        table::InvalidUtf8At(value) != kValid)
+      return "--" + flag;
+  }
+  for (size_t i = 0; i < positional_.size(); ++i) {
+    if (table::InvalidUtf8At(positional_[i]) != kValid)
+      return "argument " + std::to_string(i + 1);
+  }
+  return "";
 }
 
 namespace {

@@ -55,6 +55,9 @@ class Args {
   double Number(const std::string& flag, double def = 0) const;
   // Flags not in `known` (for "unknown flag" errors).
   std::vector<std::string> Unknown(const std::vector<std::string>& known) const;
+  // What names the first argument that is not valid UTF-8 ("--flag" or
+  // "argument N"); empty when all are. Requests carry them as text.
+  std::string NotUtf8() const;
 
  private:
   std::vector<std::string> positional_;

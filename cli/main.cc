@@ -208,6 +208,12 @@ int main(int argc, char** argv) {
     std::cout << kHelp;
     return pos.empty() && !args.Has("help") ? kUsage : kOk;
   }
+  if (std::string bad = args.NotUtf8(); !bad.empty()) {
+    return UsageError(bad +
+                      ": not valid UTF-8 (names, keys and values are "
+                      "sent as text; a file's bytes may be in any "
+                      "encoding: see ingest --encoding)");
+  }
   Context ctx;
   const char* env = std::getenv("MLPIPE_SERVER");
   ctx.server = args.Get("server", env && *env ? env : "localhost:7000");

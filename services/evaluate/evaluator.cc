@@ -494,6 +494,10 @@ absl::Status Evaluator::Commit(const v1::Evaluation& e) {
 absl::StatusOr<std::unique_ptr<table::FrameReader>> Evaluator::ReadTransformed(
     const v1::ModelArtifact& model, const v1::Split& split,
     const std::vector<std::string>& keep) {
+  // A stored model's transform: checked before it writes anywhere.
+  if (auto s = features::CheckFitted(model.transform()); !s.ok()) {
+    return absl::DataLossError(StrCat("model ", model.id(), ": ", s.message()));
+  }
   // The raw columns: what the transform reads, the label, the slices.
   std::vector<std::string> columns;
   for (const auto& c : model.transform().columns())

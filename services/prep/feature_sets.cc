@@ -706,6 +706,8 @@ absl::Status Preparer::Materialize(const v1::OnlineView& view,
                ReadScope{.columns = columns, .after_version = view.version()});
   if (!reader.ok()) return reader.status();
   if ((*reader)->version() <= view.version()) return absl::OkStatus();
+  // A stored transform: checked before it writes anywhere.
+  if (auto s = features::CheckFitted(fitted); !s.ok()) return s;
   features::TransformApplier applier(fitted);
   table::Table chunk;
   while (true) {

@@ -99,6 +99,18 @@ TEST_F(CliTest, ExportWritesIntoPipesAndBadNumbersAreUsageErrors) {
     EXPECT_EQ(u.exit_code, 2) << bad[0] << u.err;
     EXPECT_THAT(u.err, HasSubstr("takes a")) << bad[0];
   }
+  // Text that is not UTF-8 is refused before it is sent (the server could
+  // not read the request, and said something else).
+  auto u = server_.Cli({"ingest", "--dataset", "credit", "--file",
+                        SourcePath("examples/credit/credit.csv"),
+                        "--idempotency-key", "k\xff"});
+  EXPECT_EQ(u.exit_code, 2) << u.err;
+  EXPECT_THAT(u.err, HasSubstr("--idempotency-key: not valid UTF-8"));
+  u = server_.Cli({"datasets", "show",
+                   "cr\xe9"
+                   "dit"});
+  EXPECT_EQ(u.exit_code, 2) << u.err;
+  EXPECT_THAT(u.err, HasSubstr("argument 3: not valid UTF-8"));
 }
 
 TEST_F(CliTest, TrickyCsvRoundTrips) {
