@@ -40,7 +40,7 @@ struct Options {
   // store opened sizes it). Default 64 MiB.
   size_t block_cache_bytes = 64 << 20;
   // Memtable size per column family before it is flushed, and the budget of
-  // all memtables of the process (charged to the cache; the first store
+  // all memtables of the process (flushed when over it; the first store
   // opened sets it). Default 64 MiB.
   size_t write_buffer_bytes = 64 << 20;
   // Background flush and compaction threads. Default 2.
