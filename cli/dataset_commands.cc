@@ -418,9 +418,7 @@ int RunStatus(const Args& args, Context& ctx) {
         "mlpipe.v1.Training", "mlpipe.v1.Evaluator", "mlpipe.v1.Scoring",
         "inference.GRPCInferenceService", "mlpipe.v1.Monitor",
         "mlpipe.v1.Orchestrator"}) {
-    UnaryCall call;
-    call.set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(5));
+    UnaryCall call(std::chrono::seconds(5));
     grpc::health::v1::HealthCheckRequest req;
     req.set_service(name);
     Health resp;

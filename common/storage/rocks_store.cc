@@ -78,16 +78,14 @@ absl::Status NearlyFull(const std::string& path, uint64_t free,
       Mib(reserve), " free); free space and writes resume by themselves"));
 }
 
-// RESOURCE_EXHAUSTED when `path`'s disk has less than `reserve` + `incoming`
-// bytes free; sets `*free` to the free bytes when known.
-absl::Status CheckFreeSpace(const std::string& path, uint64_t reserve,
-                            uint64_t incoming, uint64_t* free = nullptr) {
-  if (reserve == 0) return absl::OkStatus();
-  const std::optional<uint64_t> bytes = FreeBytes(path);
-  if (!bytes.has_value()) return absl::OkStatus();
-  if (free != nullptr) *free = *bytes;
-  if (*bytes >= reserve + incoming) return absl::OkStatus();
-  return NearlyFull(path, *bytes, reserve);
+// RESOURCE_EXHAUSTED when `free` (the disk's free bytes, when known) is less
+// than `reserve` + `incoming`.
+absl::Status CheckFreeSpace(const std::string& path,
+                            std::optional<uint64_t> free, uint64_t reserve,
+                            uint64_t incoming) {
+  if (reserve == 0 || !free.has_value() || *free >= reserve + incoming)
+    return absl::OkStatus();
+  return NearlyFull(path, *free, reserve);
 }
 
 // RocksDB's messages of WARN and above, in the process's structured log
@@ -118,6 +116,7 @@ class ErrorState final : public rocksdb::EventListener {
     if (error->ok()) return;
     std::lock_guard lock(mu_);
     error_ = FromRocks(*error, "writes stopped on an error");
+    any_.store(true, std::memory_order_release);
   }
   // RocksDB's own recovery from a full disk waits for free space it never
   // sees (its file manager knows no path while no table file exists):
@@ -133,7 +132,10 @@ class ErrorState final : public rocksdb::EventListener {
   void Clear() {
     std::lock_guard lock(mu_);
     error_ = absl::OkStatus();
+    any_.store(false, std::memory_order_release);
   }
+  // Whether writes are stopped: what every write asks, without the lock.
+  bool any() const { return any_.load(std::memory_order_acquire); }
   // The error writes stopped on (RESOURCE_EXHAUSTED for a full disk); OK
   // while they are taken.
   absl::Status stopped() const {
@@ -143,7 +145,8 @@ class ErrorState final : public rocksdb::EventListener {
 
  private:
   mutable std::mutex mu_;
-  absl::Status error_;  // GUARDED_BY(mu_)
+  absl::Status error_;            // GUARDED_BY(mu_)
+  std::atomic<bool> any_{false};  // !error_.ok()
 };
 std::string_view ToView(const rocksdb::Slice& s) {
   return {s.data(), s.size()};
@@ -225,11 +228,11 @@ class RocksStore final : public Store {
   // After a write was refused for space, not writable until the disk has
   // more free than it had then (so health does not flap with each write).
   absl::Status Writable() override {
-    uint64_t free = 0;
-    absl::Status s = CheckFreeSpace(path_, min_free_, 0, &free);
+    const std::optional<uint64_t> free = Free(0, /*fresh=*/true);
+    absl::Status s = CheckFreeSpace(path_, free, min_free_, 0);
     const uint64_t refused = refused_at_free_.load();
-    if (s.ok() && refused > 0 && free <= refused) {
-      s = NearlyFull(path_, free, min_free_);
+    if (s.ok() && refused > 0 && free.has_value() && *free <= refused) {
+      s = NearlyFull(path_, *free, min_free_);
     }
     if (!s.ok()) return s;
     refused_at_free_.store(0);
@@ -356,18 +359,36 @@ class RocksStore final : public Store {
   // OK when `incoming` more bytes may be written: the disk keeps its
   // reserve, and writes are not stopped (or are resumed now).
   absl::Status Writable(uint64_t incoming) {
-    uint64_t free = 0;
-    if (auto s = CheckFreeSpace(path_, min_free_, incoming, &free); !s.ok()) {
-      refused_at_free_.store(std::max<uint64_t>(free, 1));
+    const std::optional<uint64_t> free = Free(incoming, /*fresh=*/false);
+    if (auto s = CheckFreeSpace(path_, free, min_free_, incoming); !s.ok()) {
+      refused_at_free_.store(std::max<uint64_t>(*free, 1));
       return s;
     }
     return Resume(/*now=*/false);
   }
 
+  // The disk's free bytes. A write's hot path reads them at most every
+  // 50 ms (the reserve covers what is written meanwhile); a reading that
+  // would refuse `incoming`, or one asked `fresh`, is taken anew.
+  std::optional<uint64_t> Free(uint64_t incoming, bool fresh) {
+    if (min_free_ == 0) return std::nullopt;
+    const int64_t now = absl::GetCurrentTimeNanos();
+    if (!fresh && now - free_read_at_.load() < 50'000'000) {
+      const uint64_t cached = free_.load();
+      if (cached >= min_free_ + incoming) return cached;
+    }
+    const std::optional<uint64_t> bytes = FreeBytes(path_);
+    if (bytes.has_value()) {
+      free_.store(*bytes);
+      free_read_at_.store(now);
+    }
+    return bytes;
+  }
+
   // Resumes writes stopped on an error (DB::Resume, at most once a second
   // unless `now`): OK when they are taken again.
   absl::Status Resume(bool now) {
-    if (errors_->stopped().ok()) return absl::OkStatus();
+    if (!errors_->any()) return absl::OkStatus();
     std::lock_guard lock(resume_mu_);
     const absl::Status error = errors_->stopped();
     if (error.ok()) return absl::OkStatus();
@@ -394,6 +415,8 @@ class RocksStore final : public Store {
   const std::shared_ptr<ErrorState> errors_;
   // Free bytes when a write was last refused for space; 0: none since.
   std::atomic<uint64_t> refused_at_free_{0};
+  std::atomic<uint64_t> free_{0};         // The last reading of Free.
+  std::atomic<int64_t> free_read_at_{0};  // When, in Unix nanoseconds.
   std::mutex resume_mu_;
   absl::Time last_resume_ = absl::InfinitePast();  // GUARDED_BY(resume_mu_)
 };
@@ -454,7 +477,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& path,
     }
   }
   // RocksDB aborts when it cannot write its new log and manifest.
-  if (auto s = CheckFreeSpace(path, options.min_free_bytes, 0); !s.ok()) {
+  if (auto s = CheckFreeSpace(path, FreeBytes(path), options.min_free_bytes, 0);
+      !s.ok()) {
     return absl::ResourceExhaustedError(
         StrCat("cannot open the store: ", s.message()));
   }

@@ -156,26 +156,14 @@ class OutputWriter {
 
   void Doubles(const std::string& name, std::vector<int64_t> shape,
                const std::vector<double>& v) {
-    Output* t = Add(name, "FP64", shape);
-    if (t == nullptr) return;
-    if (!raw_) {
-      t->mutable_contents()->mutable_fp64_contents()->Add(v.begin(), v.end());
-      return;
-    }
-    Raw()->assign(reinterpret_cast<const char*>(v.data()),
-                  v.size() * sizeof(double));
+    Numbers(name, "FP64", shape, v,
+            &inference::InferTensorContents::mutable_fp64_contents);
   }
 
   void Int64s(const std::string& name, std::vector<int64_t> shape,
               const std::vector<int64_t>& v) {
-    Output* t = Add(name, "INT64", shape);
-    if (t == nullptr) return;
-    if (!raw_) {
-      t->mutable_contents()->mutable_int64_contents()->Add(v.begin(), v.end());
-      return;
-    }
-    Raw()->assign(reinterpret_cast<const char*>(v.data()),
-                  v.size() * sizeof(int64_t));
+    Numbers(name, "INT64", shape, v,
+            &inference::InferTensorContents::mutable_int64_contents);
   }
 
  private:
@@ -189,6 +177,22 @@ class OutputWriter {
     if (raw_) out_->add_raw_output_contents();
     return t;
   }
+  // `v` as raw little-endian bytes, or in the typed contents `typed` gives.
+  template <typename T>
+  void Numbers(const std::string& name, const std::string& type,
+               const std::vector<int64_t>& shape, const std::vector<T>& v,
+               google::protobuf::RepeatedField<T>* (
+                   inference::InferTensorContents::*typed)()) {
+    Output* t = Add(name, type, shape);
+    if (t == nullptr) return;
+    if (!raw_) {
+      (t->mutable_contents()->*typed)()->Add(v.begin(), v.end());
+      return;
+    }
+    Raw()->assign(reinterpret_cast<const char*>(v.data()),
+                  v.size() * sizeof(T));
+  }
+
   std::string* Raw() {
     return out_->mutable_raw_output_contents()->Mutable(
         out_->raw_output_contents_size() - 1);

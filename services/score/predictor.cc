@@ -270,11 +270,12 @@ absl::Status Predictor::RunWithin(std::shared_ptr<const serving::Servable> s,
 
 absl::Status Predictor::Submit(std::function<absl::Status()> work,
                                std::function<void(absl::Status)> reply) {
-  if (stopping_.load(std::memory_order_acquire)) {
-    return Count(absl::UnavailableError(
+  auto stopping = [] {
+    return absl::UnavailableError(
         "scoring is shutting down; retry (another replica, or after the "
-        "restart)"));
-  }
+        "restart)");
+  };
+  if (stopping_.load(std::memory_order_acquire)) return Count(stopping());
   const int now = inflight_.fetch_add(1, std::memory_order_acq_rel) + 1;
   auto release = [this] {
     Metrics().inflight->Set(inflight_.fetch_sub(1, std::memory_order_acq_rel) -
@@ -303,7 +304,7 @@ absl::Status Predictor::Submit(std::function<absl::Status()> work,
       std::numeric_limits<size_t>::max());
   if (posted) return absl::OkStatus();
   release();
-  return Count(absl::UnavailableError("scoring is shutting down"));
+  return Count(stopping());
 }
 
 absl::StatusOr<PredictOutput> Predictor::Score(const PredictInput& input) {
