@@ -590,6 +590,48 @@ TEST(ModelTest, TreesWhoseBytesClaimMoreThanTheyHoldAreDataLoss) {
   }
 }
 
+// Well-formed UBJSON whose trees XGBoost 1.7's loader misreads: a parent
+// index out of the tree, more trees claimed than given (each crashed it:
+// a read out of bounds). Same-length edits of a trained model's bytes.
+TEST(ModelTest, TreesXGBoostWouldMisreadAreDataLoss) {
+  Example ex = Featurize("credit/credit.csv", "Status", v1::BINARY, "bad");
+  auto fitted =
+      MustFit("gbdt", ParamsOf({{"rounds", Num(3)}}), ex.train, v1::BINARY);
+  ASSERT_NE(fitted, nullptr);
+  const v1::LearnedParameters good = fitted->Parameters();
+  const std::string& ubj = good.trees().xgboost_ubj();
+  auto load = [&](const std::string& bytes) {
+    v1::LearnedParameters bad = good;
+    bad.mutable_trees()->set_xgboost_ubj(bytes);
+    return LoadModel(v1::BINARY, ex.train.x.cols, 2, bad).status();
+  };
+  ASSERT_TRUE(load(ubj).ok()) << load(ubj);
+
+  // "parents" [$l#<count> then int32s: node 1's parent made 1000000.
+  std::string parent = ubj;
+  size_t at = parent.find("parents");
+  ASSERT_NE(at, std::string::npos);
+  at += 7;
+  ASSERT_EQ(parent.substr(at, 4), "[$l#");
+  at += 4;
+  const std::map<char, size_t> length_bytes = {
+      {'i', 1}, {'U', 1}, {'I', 2}, {'l', 4}, {'L', 8}};
+  ASSERT_TRUE(length_bytes.contains(parent[at]));
+  at += 1 + length_bytes.at(parent[at]) + 4;
+  parent.replace(at, 4, std::string("\x00\x0f\x42\x40", 4));
+  EXPECT_THAT(load(parent).ToString(),
+              HasSubstr("tree 0: node 1: parent out of range"));
+
+  // "num_trees" S<length>"3" made "9".
+  std::string trees = ubj;
+  at = trees.find("num_trees");
+  ASSERT_NE(at, std::string::npos);
+  at = trees.find('3', at + 9);
+  trees[at] = '9';
+  EXPECT_THAT(load(trees).ToString(),
+              HasSubstr("trees, tree_info and num_trees do not match"));
+}
+
 TEST(ModelTest, BalancedClassWeightsRaiseMinorityRecall) {
   Example ex = Featurize("churn/churn.csv", "churn", v1::BINARY, "yes");
   auto plain =

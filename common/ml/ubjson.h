@@ -10,6 +10,8 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/struct.pb.h"
 
 namespace mlpipe::ml {
 
@@ -21,6 +23,11 @@ inline constexpr int kMaxUbjsonDepth = 64;
 // by the bytes that follow it, nested at most kMaxUbjsonDepth deep; else
 // DATA_LOSS naming the byte offset and what is wrong.
 absl::Status CheckUbjson(std::string_view bytes);
+
+// The value, after the checks of CheckUbjson: numbers (typed arrays' too) as
+// doubles, no-op and null as null; an object with a key given twice is
+// DATA_LOSS.
+absl::StatusOr<google::protobuf::Value> ParseUbjson(std::string_view bytes);
 
 }  // namespace mlpipe::ml
 

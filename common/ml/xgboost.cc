@@ -293,32 +293,48 @@ bool IndexIn(const ListValue& list, int i, double lo, double hi) {
   return v == std::floor(v) && v >= lo && v < hi;
 }
 
-// One tree of the model, as XGBoost's predictor walks it: every array as
-// long as the tree's node count, children inside the tree and reached once
-// from the root (so a walk ends), split features among the model's,
-// numerical splits only (mlpipe trains no categorical ones).
+// One tree of the model, as XGBoost's loader reads it and its predictor
+// walks it: every array as long as the tree's node count (its loader
+// reads them to that count), each node's parent inside the tree (it looks
+// the parent up), children inside the tree and reached once from the root
+// (so a walk ends), split features among the model's, numerical splits
+// only (mlpipe trains no categorical ones).
 absl::Status CheckTree(const Struct& tree, size_t num_features) {
   const double n = std::strtod(
       Text(Object(&tree, "tree_param"), "num_nodes").c_str(), nullptr);
   if (!(n >= 1 && n <= INT32_MAX)) return absl::DataLossError("num_nodes");
-  const ListValue* arrays[5];
-  const char* names[] = {"left_children", "right_children", "split_indices",
-                         "split_conditions", "default_left"};
-  for (int a = 0; a < 5; ++a) {
+  constexpr int kArrays = 9;
+  const ListValue* arrays[kArrays];
+  const char* names[kArrays] = {
+      "left_children", "right_children",   "split_indices",
+      "parents",       "split_conditions", "default_left",
+      "loss_changes",  "sum_hessian",      "base_weights"};
+  for (int a = 0; a < kArrays; ++a) {
     arrays[a] = List(tree, names[a]);
     if (arrays[a] == nullptr || arrays[a]->values_size() != n) {
       return absl::DataLossError(
           StrCat(names[a], ": not ", static_cast<int64_t>(n), " entries"));
     }
   }
-  const ListValue* type = List(tree, "split_type");
-  const ListValue* categories = List(tree, "categories");
-  for (int i = 0; type != nullptr && i < type->values_size(); ++i) {
-    if (type->values(i).number_value() != 0)
-      return absl::DataLossError("split_type: a categorical split");
+  if (const Value* type = Field(tree, "split_type"); type != nullptr) {
+    if (!type->has_list_value() || type->list_value().values_size() != n)
+      return absl::DataLossError("split_type: not one entry per node");
+    for (const Value& v : type->list_value().values()) {
+      if (v.number_value() != 0)
+        return absl::DataLossError("split_type: a categorical split");
+    }
   }
-  if (categories != nullptr && categories->values_size() > 0)
-    return absl::DataLossError("categories: categorical splits");
+  for (const char* name : {"categories", "categories_nodes",
+                           "categories_segments", "categories_sizes"}) {
+    const Value* v = Field(tree, name);
+    if (v != nullptr &&
+        (!v->has_list_value() || v->list_value().values_size() > 0))
+      return absl::DataLossError(StrCat(name, ": categorical splits"));
+  }
+  for (int i = 1; i < n; ++i) {
+    if (!IndexIn(*arrays[3], i, 0, n))
+      return absl::DataLossError(StrCat("node ", i, ": parent out of range"));
+  }
   const ListValue &left = *arrays[0], &right = *arrays[1], &index = *arrays[2];
   for (int i = 0; i < n; ++i) {
     if (left.values(i).number_value() == -1) continue;  // A leaf.
@@ -358,13 +374,21 @@ absl::Status CheckTrees(const Struct& model, size_t num_features) {
           nullptr));
   const ListValue* trees = List(*trees_model, "trees");
   const ListValue* info = List(*trees_model, "tree_info");
+  const std::string num_trees =
+      Text(Object(trees_model, "gbtree_model_param"), "num_trees");
   if (trees == nullptr || info == nullptr ||
-      info->values_size() != trees->values_size())
-    return absl::DataLossError("trees and tree_info do not match");
+      info->values_size() != trees->values_size() ||
+      num_trees != std::to_string(trees->values_size()))
+    return absl::DataLossError("trees, tree_info and num_trees do not match");
   for (int t = 0; t < trees->values_size(); ++t) {
     const Value& tree = trees->values(t);
     if (!IndexIn(*info, t, 0, groups) || !tree.has_struct_value())
       return absl::DataLossError(StrCat("tree ", t, ": not a tree of a group"));
+    // XGBoost places each tree by its id.
+    const Value* id = Field(tree.struct_value(), "id");
+    if (id == nullptr || id->kind_case() != Value::kNumberValue ||
+        id->number_value() != t)
+      return absl::DataLossError(StrCat("tree ", t, ": id is not ", t));
     if (auto s = CheckTree(tree.struct_value(), num_features); !s.ok())
       return absl::DataLossError(StrCat("tree ", t, ": ", s.message()));
   }
@@ -859,8 +883,17 @@ absl::StatusOr<std::unique_ptr<Model>> FitRandomForest(
 absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
     v1::Task task, size_t num_features, int num_classes,
     const v1::TreeEnsembleParameters& p) {
-  // XGBoost's reader trusts the lengths in the bytes (ubjson.h).
-  if (absl::Status st = CheckUbjson(p.xgboost_ubj()); !st.ok()) {
+  // XGBoost's reader trusts the lengths in the bytes (ubjson.h), and its
+  // loader the sizes and indices in the trees (CheckTrees).
+  auto input = ParseUbjson(p.xgboost_ubj());
+  if (!input.ok()) {
+    return absl::DataLossError(
+        StrCat("tree parameters: xgboost_ubj: ", input.status().message()));
+  }
+  if (absl::Status st = input->has_struct_value()
+                            ? CheckTrees(input->struct_value(), num_features)
+                            : absl::DataLossError("not a gbtree model");
+      !st.ok()) {
     return absl::DataLossError(
         StrCat("tree parameters: xgboost_ubj: ", st.message()));
   }
