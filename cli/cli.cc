@@ -134,6 +134,14 @@ int Fail(const grpc::Status& s, const Context& ctx) {
     case grpc::StatusCode::ALREADY_EXISTS:
       std::cerr << "error: " << msg << "\n";
       return kRejected;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      // What gRPC's blocking unary call reports for a reply it could not
+      // parse (the server's status was OK).
+      if (msg == "No message returned for unary request") {
+        std::cerr << "error: " << kUnreadableReply << "\n";
+        return kError;
+      }
+      [[fallthrough]];
     default:
       std::cerr << "error: " << msg << " (" << s.error_code() << ")\n";
       return kError;

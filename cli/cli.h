@@ -82,6 +82,12 @@ struct Context {
   std::shared_ptr<grpc::Channel> ingest_channel;
 };
 
+// What a call reports when the server's reply is not a message this CLI
+// can parse (another version's, or text that is not UTF-8).
+inline constexpr char kUnreadableReply[] =
+    "the server's reply could not be read: not a message of this mlpipe "
+    "version (a newer or older server?), or text that is not UTF-8";
+
 // Prints "error: <message>" on stderr and returns the exit code for `s`.
 int Fail(const grpc::Status& s, const Context& ctx);
 int UsageError(const std::string& message);

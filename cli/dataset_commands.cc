@@ -131,6 +131,62 @@ int ChangeDataset(const std::string& verb, const std::string& name,
 
 }  // namespace
 
+namespace {
+
+// An Ingest stream driven through a completion queue, one operation at a
+// time: gRPC 1.51's blocking ClientWriter::Finish aborts the process when
+// the reply cannot be parsed (e.g. text that is not UTF-8); this reports it.
+class UploadCall {
+ public:
+  UploadCall(v1::Ingestion::Stub* stub, v1::IngestResponse* response)
+      : writer_(stub->PrepareAsyncIngest(&ctx_, response, &cq_)) {
+    writer_->StartCall(Tag());
+    open_ = Wait();
+  }
+  ~UploadCall() {
+    cq_.Shutdown();
+    void* tag;
+    bool ok;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  bool Write(const v1::IngestRequest& req) {
+    if (!open_) return false;
+    writer_->Write(req, Tag());
+    return open_ = Wait();
+  }
+
+  grpc::Status Finish() {
+    if (open_) {
+      writer_->WritesDone(Tag());
+      Wait();
+    }
+    grpc::Status status;
+    writer_->Finish(&status, Tag());
+    if (!Wait() && status.ok()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, kUnreadableReply);
+    }
+    return status;
+  }
+
+ private:
+  void* Tag() { return reinterpret_cast<void*>(++tags_); }
+  bool Wait() {
+    void* tag = nullptr;
+    bool ok = false;
+    return cq_.Next(&tag, &ok) && ok;
+  }
+
+  grpc::ClientContext ctx_;
+  grpc::CompletionQueue cq_;
+  std::unique_ptr<grpc::ClientAsyncWriter<v1::IngestRequest>> writer_;
+  bool open_ = false;
+  intptr_t tags_ = 0;
+};
+
+}  // namespace
+
 grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
                         v1::Ingestion::Stub* stub,
                         v1::IngestResponse* response) {
@@ -142,11 +198,10 @@ grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
   std::error_code ec;
   int64_t total = static_cast<int64_t>(std::filesystem::file_size(path, ec));
   header.set_source(std::filesystem::path(path).filename().string());
-  grpc::ClientContext call;
-  auto writer = stub->Ingest(&call, response);
+  UploadCall call(stub, response);
   v1::IngestRequest req;
   *req.mutable_header() = std::move(header);
-  bool open = writer->Write(req);
+  bool open = call.Write(req);
   Progress progress("ingest " + req.header().dataset(), total);
   int64_t sent = 0, lines = 0;
   std::string buf(1 << 20, '\0');
@@ -156,12 +211,11 @@ grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
     if (n <= 0) break;
     req.set_chunk(buf.data(), static_cast<size_t>(n));
     lines += std::count(buf.data(), buf.data() + n, '\n');
-    open = writer->Write(req);
+    open = call.Write(req);
     sent += n;
     progress.Update(sent, lines);
   }
-  writer->WritesDone();
-  grpc::Status status = writer->Finish();
+  grpc::Status status = call.Finish();
   progress.Done();
   return status;
 }

@@ -53,8 +53,9 @@ void ApplyNumber(const v1::FittedColumn& c, double x, double* out) {
       width = parts.size();
       parted = true;
       for (int i = 0; i < width; ++i) {
+        // Beyond int64 microseconds (or NaN): no time, so missing parts.
         out[i] =
-            std::isnan(x)
+            !(std::abs(x) < 9.2e18)
                 ? kNaN
                 : TimestampPart(
                       static_cast<int64_t>(x),

@@ -352,6 +352,12 @@ TEST(TransformPartsTest, TimestampPartsAndTextTokens) {
                   .ok());
   for (size_t k = 0; k < row.size(); ++k)
     EXPECT_EQ(row[k], out->columns[k].numbers[0]) << a.output_names()[k];
+  // A time int64 microseconds cannot hold has no parts (it was cast to
+  // int64 unchecked: undefined behaviour).
+  ASSERT_TRUE(
+      a.ApplyRow({{"when", 1e300}, {"text", std::string("x")}}, &row).ok());
+  for (size_t k = 0; k < 4; ++k)
+    EXPECT_TRUE(std::isnan(row[k])) << a.output_names()[k] << " " << row[k];
 }
 
 // A stored transform is checked before it is applied: its steps write into

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 
+#include "absl/container/flat_hash_set.h"
 #include "clients/dataset_versions.h"
 #include "common/table/typing.h"
 #include "common/util/ids.h"
@@ -222,7 +223,7 @@ absl::StatusOr<std::unique_ptr<Upload>> Ingestor::BeginUpload(
     return s;
   }
   std::optional<v1::Dataset> existing;
-  auto ds = GetProto<v1::Dataset>(store_, kDatasets, header.dataset());
+  auto ds = GetDataset(header.dataset());
   if (ds.ok()) {
     existing = std::move(*ds);
   } else if (ds.status().code() != absl::StatusCode::kNotFound) {
@@ -345,6 +346,17 @@ absl::StatusOr<v1::Dataset> Ingestor::GetDataset(
   if (ds.status().code() == absl::StatusCode::kNotFound) {
     return absl::NotFoundError(StrCat("dataset '", name, "' not found"));
   }
+  if (!ds.ok()) return ds;
+  // Every reader and append takes a column by its name.
+  absl::flat_hash_set<std::string_view> names;
+  for (const auto& f : ds->schema().fields()) {
+    if (f.name().empty() || !names.insert(f.name()).second) {
+      return absl::DataLossError(
+          StrCat("dataset '", name, "' is corrupt: its schema has ",
+                 f.name().empty() ? "a column without a name"
+                                  : StrCat("column '", f.name(), "' twice")));
+    }
+  }
   return ds;
 }
 
@@ -386,7 +398,10 @@ absl::StatusOr<v1::Batch> Ingestor::GetBatch(const std::string& id) const {
 
 absl::StatusOr<int64_t> Ingestor::DeleteDataset(const std::string& name) {
   std::lock_guard lock(commit_mu_);
-  auto ds = GetDataset(name);
+  // Not GetDataset: a dataset whose schema is corrupt can still go.
+  auto ds = GetProto<v1::Dataset>(store_, kDatasets, name);
+  if (ds.status().code() == absl::StatusCode::kNotFound)
+    return absl::NotFoundError(StrCat("dataset '", name, "' not found"));
   if (!ds.ok()) return ds.status();
   storage::WriteBatch wb;
   const std::vector<std::string> batches = AllBatches(*ds);

@@ -481,6 +481,29 @@ TEST_F(IngestorTest, AbandonedUploadLeavesNothing) {
   EXPECT_EQ(CountKeys("pending"), 0);
 }
 
+// A stored schema naming a column twice (or one without a name) is corrupt:
+// reads and appends are DATA_LOSS (a read sent frames with a duplicate
+// column, which clients refuse), and the dataset can still be deleted.
+TEST_F(IngestorTest, AStoredSchemaWithADuplicateColumnIsDataLoss) {
+  ASSERT_TRUE(Ingest("sales", "a,b\n1,x\n").ok());
+  auto stored = store_->Get("datasets", "sales");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  v1::Dataset ds;
+  ASSERT_TRUE(ds.ParseFromString(*stored));
+  *ds.mutable_schema()->add_fields() = ds.schema().fields(0);
+  ASSERT_TRUE(store_->Put("datasets", "sales", ds.SerializeAsString()).ok());
+  v1::ReadBatchesRequest req;
+  req.set_dataset("sales");
+  auto read = ingestor_->Read(req);
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(read.status().message(), HasSubstr("column 'a' twice"));
+  EXPECT_EQ(Ingest("sales", "a,b\n2,y\n").status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(ingestor_->DeleteDataset("sales").ok());
+  EXPECT_EQ(ingestor_->GetDataset("sales").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(IngestorTest, RestartDeletesBlocksOfUploadsThatNeverCommitted) {
   // What a crash mid-upload leaves behind: a pending marker and blocks.
   std::string id = "b0000000000000000000";

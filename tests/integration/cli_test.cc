@@ -10,8 +10,9 @@
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "mlpipe/v1/ingest_service.pb.h"
+#include "mlpipe/v1/ingest_service.grpc.pb.h"
 #include "tests/integration/harness.h"
 
 namespace mlpipe::testing {
@@ -360,6 +361,51 @@ TEST(IngestServerTest, SingleServiceBinaryServesServerSideFilesUnderItsRoot) {
   EXPECT_EQ(r.exit_code, 4);
   EXPECT_THAT(r.err, HasSubstr("'..'"));
   EXPECT_EQ(ingest.Stop(), 0);
+}
+
+// A server whose replies carry text that is not UTF-8, which the CLI's
+// protobuf refuses to parse.
+class GarbledIngestion final : public v1::Ingestion::Service {
+  grpc::Status Ingest(grpc::ServerContext*,
+                      grpc::ServerReader<v1::IngestRequest>* reader,
+                      v1::IngestResponse* response) override {
+    v1::IngestRequest req;
+    while (reader->Read(&req)) {
+    }
+    response->add_warnings("caf\xe9");
+    return grpc::Status::OK;
+  }
+  grpc::Status GetDataset(grpc::ServerContext*, const v1::GetDatasetRequest*,
+                          v1::GetDatasetResponse* response) override {
+    response->mutable_dataset()->set_name("caf\xe9");
+    return grpc::Status::OK;
+  }
+};
+
+// The CLI aborted on a gRPC assertion when an upload's reply could not be
+// parsed (exit 134); a unary call said "No message returned".
+TEST(CliReplyTest, AnUnreadableReplyIsAnErrorNotAnAbort) {
+  GarbledIngestion service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"ingest", "--dataset", "d", "--file",
+            SourcePath("examples/credit/credit.csv")},
+           {"datasets", "show", "d"}}) {
+    std::vector<std::string> cmd = {Binary("mlpipe"), "--server", address};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    auto r = RunCommand(cmd);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.err << r.out;
+    EXPECT_THAT(r.err, HasSubstr("the server's reply could not be read"))
+        << args[0];
+  }
+  server->Shutdown();
 }
 
 }  // namespace
