@@ -83,6 +83,11 @@ class FrameReaderImpl final : public FrameReader {
         auto decoded = table::ColumnFromProto(std::move(*proto), rows);
         if (!decoded.ok())
           return absl::DataLossError(decoded.status().message());
+        if (decoded->name != f.name()) {
+          return absl::DataLossError(
+              StrCat("batch ", b.id(), " block ", block_index_, " column '",
+                     f.name(), "' holds column '", decoded->name, "'"));
+        }
         col = std::move(*decoded);
       }
       auto cast = table::CastColumn(std::move(col),

@@ -347,14 +347,21 @@ absl::StatusOr<v1::Dataset> Ingestor::GetDataset(
     return absl::NotFoundError(StrCat("dataset '", name, "' not found"));
   }
   if (!ds.ok()) return ds;
-  // Every reader and append takes a column by its name.
+  // Every reader and append takes a column by its name, as its type.
   absl::flat_hash_set<std::string_view> names;
   for (const auto& f : ds->schema().fields()) {
-    if (f.name().empty() || !names.insert(f.name()).second) {
+    std::string wrong;
+    if (f.name().empty()) {
+      wrong = "a column without a name";
+    } else if (!names.insert(f.name()).second) {
+      wrong = StrCat("column '", f.name(), "' twice");
+    } else if (!v1::ColumnType_IsValid(f.type())) {
+      wrong = StrCat("column '", f.name(), "' of unknown type ",
+                     static_cast<int>(f.type()));
+    }
+    if (!wrong.empty()) {
       return absl::DataLossError(
-          StrCat("dataset '", name, "' is corrupt: its schema has ",
-                 f.name().empty() ? "a column without a name"
-                                  : StrCat("column '", f.name(), "' twice")));
+          StrCat("dataset '", name, "' is corrupt: its schema has ", wrong));
     }
   }
   return ds;

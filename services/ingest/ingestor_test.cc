@@ -481,10 +481,11 @@ TEST_F(IngestorTest, AbandonedUploadLeavesNothing) {
   EXPECT_EQ(CountKeys("pending"), 0);
 }
 
-// A stored schema naming a column twice (or one without a name) is corrupt:
+// A stored schema naming a column twice (or one without a name, or of an
+// unknown type) is corrupt:
 // reads and appends are DATA_LOSS (a read sent frames with a duplicate
 // column, which clients refuse), and the dataset can still be deleted.
-TEST_F(IngestorTest, AStoredSchemaWithADuplicateColumnIsDataLoss) {
+TEST_F(IngestorTest, AStoredSchemaWithADuplicateOrUnknownColumnIsDataLoss) {
   ASSERT_TRUE(Ingest("sales", "a,b\n1,x\n").ok());
   auto stored = store_->Get("datasets", "sales");
   ASSERT_TRUE(stored.ok()) << stored.status();
@@ -502,6 +503,15 @@ TEST_F(IngestorTest, AStoredSchemaWithADuplicateColumnIsDataLoss) {
   EXPECT_TRUE(ingestor_->DeleteDataset("sales").ok());
   EXPECT_EQ(ingestor_->GetDataset("sales").status().code(),
             absl::StatusCode::kNotFound);
+  // A type no reader knows (it was sent on, and the client could not
+  // decode the frame).
+  ASSERT_TRUE(Ingest("sales", "a,b\n1,x\n").ok());
+  ASSERT_TRUE(ds.ParseFromString(*store_->Get("datasets", "sales")));
+  ds.mutable_schema()->mutable_fields(1)->set_type(
+      static_cast<v1::ColumnType>(92));
+  ASSERT_TRUE(store_->Put("datasets", "sales", ds.SerializeAsString()).ok());
+  EXPECT_THAT(ingestor_->Read(req).status().ToString(),
+              HasSubstr("column 'b' of unknown type 92"));
 }
 
 TEST_F(IngestorTest, RestartDeletesBlocksOfUploadsThatNeverCommitted) {

@@ -14,9 +14,9 @@ namespace mlpipe::ingest {
 namespace {
 
 // Reads a dataset's latest version to the end (or the first error), and
-// decodes what the reader sends as a client would. (A corrupt schema that
-// names a column twice is sent as frames with a duplicate column, which the
-// client refuses: not checked here.)
+// decodes what the reader sends as a client would: a frame the server sends
+// must decode (a schema naming a column twice or of an unknown type, and a
+// block holding another column, are DATA_LOSS).
 void ReadAll(const Ingestor& ingestor, const std::string& dataset) {
   v1::ReadBatchesRequest request;
   request.set_dataset(dataset);
@@ -26,7 +26,8 @@ void ReadAll(const Ingestor& ingestor, const std::string& dataset) {
   for (int frames = 0; frames < 1000; ++frames) {
     auto more = (*reader)->Next(&frame);
     if (!more.ok() || !*more) return;
-    (void)table::TableFromFrame(std::move(frame));
+    fuzz::Check(table::TableFromFrame(std::move(frame)).ok(),
+                "a frame the reader sent does not decode");
   }
 }
 
