@@ -27,14 +27,7 @@ test: format-check build
 bench:
 	@scripts/install-deps.sh bench
 	$(MAKE) build
-	bench/ingest/run.sh $(BUILD_DIR)
-	bench/orchestrator/run.sh $(BUILD_DIR)
-	bench/prep/run.sh $(BUILD_DIR)
-	bench/prep/online.sh $(BUILD_DIR)
-	bench/split/run.sh $(BUILD_DIR)
-	bench/score/run.sh $(BUILD_DIR)
-	bench/train/run.sh $(BUILD_DIR)
-	bench/monitor/run.sh $(BUILD_DIR)
+	scripts/bench.sh $(BUILD_DIR)
 
 # The reliability suite's soak for ten minutes (60 s in `make test`).
 soak: build

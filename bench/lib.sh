@@ -33,3 +33,14 @@ flights_late_csv() {
     else gzip -dc ../shared/data/flights3m.csv.gz; fi
   } | awk -F, 'NR == 1 { print $0 ",late"; next } { print $0 "," ($2 > 15 ? "yes" : "no") }' > "$out"
 }
+
+# result NAME VALUE OP TARGET: prints the RESULT line of one figure
+# (bench/result.py: ok=yes only with a 10% margin).
+result() {
+  /usr/bin/python3 bench/result.py "$@"
+}
+
+# machine: one line naming the CPU, its cores and the kernel.
+machine() {
+  echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores, Linux $(uname -r)"
+}

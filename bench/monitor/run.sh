@@ -50,4 +50,7 @@ print("  largest difference from the exact statistics: " +
       " (KS bound 0.0332 at 99%)")
 drifted_peer = sum(1 for p in peer["fields"] if p["psi"] >= 0.2)
 print(f"  features with PSI >= 0.2: mlpipe {ours['drifted']}, numpy {drifted_peer}")
+sys.path.insert(0, "bench")
+from result import result
+result("monitor.speed_vs_scipy", peer["ks_psi_s"] / ours["total_s"], ">=", 10)
 PY

@@ -33,4 +33,6 @@ for shape in chain:1 layers:10; do
   fraction=$(echo "100 * $best_cached / $best_cold" | bc -l)
   printf '%s (100 no-op steps, best of %d): cold %.3f s = %.2f ms/step (target <= 5); cached re-run %.4f s = %.2f%% of cold (target <= 2%%)\n' \
     "$name" "$repeats" "$best_cold" "$per_step" "$best_cached" "$fraction"
+  result "orchestrator.$name.ms_per_step" "$per_step" "<=" 5
+  result "orchestrator.$name.cached_pct_of_cold" "$fraction" "<=" 2
 done

@@ -58,4 +58,7 @@ import json, sys
 r = json.load(sys.stdin)
 print("bench/prep online: GetOnlineFeatures 1 key p50 %.0f us, p99 %.0f us; no-op RPC p50 %.0f us, p99 %.0f us (p50 %.2fx the no-op)" % (
     r["lookup_p50_us"], r["lookup_p99_us"], r["noop_p50_us"], r["noop_p99_us"],
-    r["lookup_p50_us"] / r["noop_p50_us"]))'
+    r["lookup_p50_us"] / r["noop_p50_us"]))
+sys.path.insert(0, "bench")
+from result import result
+result("online.lookup_p50_vs_noop", r["lookup_p50_us"] / r["noop_p50_us"], "<=", 1.5)'

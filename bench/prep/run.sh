@@ -29,3 +29,5 @@ for i in $(seq 1 "$repeats"); do
 done
 printf '\nbench/prep (best of %d): mlpipe %.3f s, pandas + scikit-learn %.3f s -> %.2fx (target >= 3x)\n' \
   "$repeats" "$best_ours" "$best_peer" "$(echo "$best_peer / $best_ours" | bc -l)"
+source bench/lib.sh
+result prep.speed_vs_sklearn "$(echo "$best_peer / $best_ours" | bc -l)" ">=" 3

@@ -78,4 +78,7 @@ print(f"  stream the train part: mlpipe ReadSplit {ours['rows']:,} rows x {ours[
       f"columns in {ours['seconds']:.3f} s = {ours['rows_per_s']:,.0f} rows/s "
       f"({ours['mb_per_s']:.0f} MB/s over gRPC); numpy take in memory "
       f"{peer['train_rows'] / peer['take_s']:,.0f} rows/s")
+sys.path.insert(0, "bench")
+from result import result
+result("split.create_vs_sklearn", peer["split_s"] / create, ">=", 1)
 PY
