@@ -262,7 +262,11 @@ class RocksStore final : public Store {
   }
 
   absl::Status Write(const WriteBatch& batch, WriteOptions options) override {
-    rocksdb::WriteBatch wb;
+    // Room for every record (a tag, the column family and two lengths, at
+    // most 16 bytes, besides its key and value): a batch of blocks grew by
+    // doubling, copying and faulting in megabytes per block.
+    rocksdb::WriteBatch wb(12 + batch.ApproximateBytes() +
+                           16 * batch.ops().size());
     for (const auto& op : batch.ops()) {
       auto h = Handle(op.column_family);
       if (!h.ok()) return h.status();
@@ -432,6 +436,10 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(
   o.compression = cf.zstd ? rocksdb::kZSTD : rocksdb::kLZ4Compression;
   o.bottommost_compression = rocksdb::kZSTD;
   if (cf.large_values) {
+    // Values go to blob files at each flush: small memtables hold a process's
+    // memory down (each flushed memtable's arena is reused) for no more
+    // compaction work (the LSM holds only keys and blob references).
+    o.write_buffer_size = std::min<size_t>(o.write_buffer_size, 16 << 20);
     o.enable_blob_files = true;
     o.min_blob_size = 4096;
     o.blob_compression_type =

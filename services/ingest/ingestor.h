@@ -46,8 +46,8 @@ struct IngestorOptions {
   size_t target_frame_bytes = 4 << 20;
   // Performance ------------------------------------------------------------
   // Parsed blocks waiting to be stored, per upload, before the upload's
-  // reader waits. Default 2.
-  size_t store_queue_blocks = 2;
+  // reader waits (storing is the slower side: one keeps it busy). Default 1.
+  size_t store_queue_blocks = 1;
 };
 
 class Upload;
