@@ -25,8 +25,9 @@ def result(name, value, op, target):
         margin = target / value - 1 if value else float("inf")
     else:
         raise ValueError(f"op must be >= or <=, not {op!r}")
+    shown = ">+999%" if margin > 9.99 else f"{margin:+.0%}"
     line = (f"RESULT {name} value={value:.4g} target={op}{target:g} "
-            f"ok={'yes' if ok else 'no'} margin={margin:+.0%}")
+            f"ok={'yes' if ok else 'no'} margin={shown}")
     print(line, flush=True)
     return ok
 
