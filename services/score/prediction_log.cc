@@ -19,16 +19,15 @@ std::string Key(uint64_t sequence) {
 PredictionLogger::PredictionLogger(PredictionLoggerOptions options,
                                    storage::Store* store, PredictionSink* sink)
     : options_(options), store_(store), sink_(sink) {
-  // What an earlier process left: shipped from its first record on.
-  auto first = store_->Scan(kPredictionLog, "");
-  if (first->Valid()) shipped_ = storage::DecodeU64(first->key()) - 1;
-  auto last = store_->LastKey(kPredictionLog);
-  if (last.ok() && last->has_value()) {
-    next_ = storage::DecodeU64(**last) + 1;
-    pending_ = static_cast<size_t>(next_ - 1 - shipped_);
-  } else {
-    next_ = shipped_ + 1;
+  // What an earlier process left: shipped from its first record on (a
+  // write that failed, or was cut by a crash, leaves a gap: none is lost).
+  auto it = store_->Scan(kPredictionLog, "");
+  if (it->Valid()) shipped_ = storage::DecodeU64(it->key()) - 1;
+  for (; it->Valid(); it->Next()) {
+    ++pending_;
+    next_ = storage::DecodeU64(it->key()) + 1;
   }
+  if (next_ <= shipped_) next_ = shipped_ + 1;
   if (pending_ > 0) {
     LogInfo("prediction log: records from before the restart to ship",
             {{"records", StrCat(pending_)}});
@@ -50,36 +49,55 @@ void PredictionLogger::Stop() {
 }
 
 bool PredictionLogger::Log(std::vector<v1::PredictionRecord> records) {
-  size_t depth;
+  const size_t n = records.size();
+  uint64_t first;
   {
     std::lock_guard lock(mu_);
     // Stopped, it still takes records (calls drained at shutdown): the
     // next start ships them.
-    if (pending_ + records.size() > options_.queue_capacity) {
-      dropped_ += static_cast<int64_t>(records.size());
-      Metrics().log_dropped->Increment(static_cast<double>(records.size()));
+    if (pending_ + writing_records_ + n > options_.queue_capacity) {
+      dropped_ += static_cast<int64_t>(n);
+      Metrics().log_dropped->Increment(static_cast<double>(n));
       return false;
     }
-    // Sequences are taken and written under the lock, so the log never has
-    // a gap a reader could pass before it is filled.
-    storage::WriteBatch b;
-    for (const auto& r : records)
-      b.Put(kPredictionLog, Key(next_++), r.SerializeAsString());
-    if (auto s = store_->Write(b); !s.ok()) {
-      next_ -= records.size();
-      dropped_ += static_cast<int64_t>(records.size());
-      Metrics().log_dropped->Increment(static_cast<double>(records.size()));
-      LogWarning("prediction log write failed",
-                 {{"records", StrCat(records.size())},
-                  {"error", std::string(s.message())}});
-      return false;
+    first = next_;
+    next_ += n;
+    writing_.insert(first);
+    writing_records_ += n;
+  }
+  // Written outside the lock: concurrent calls' writes go to RocksDB
+  // together (one write-ahead-log write for the group). The shipper reads
+  // only below the first sequence still being written, so it never passes
+  // a record written late.
+  storage::WriteBatch b;
+  for (size_t i = 0; i < n; ++i)
+    b.Put(kPredictionLog, Key(first + i), records[i].SerializeAsString());
+  const absl::Status s = store_->Write(b);
+  size_t depth;
+  {
+    std::lock_guard lock(mu_);
+    writing_.erase(first);
+    writing_records_ -= n;
+    if (s.ok()) {
+      pending_ += n;
+    } else {
+      dropped_ += static_cast<int64_t>(n);
     }
-    pending_ += records.size();
     depth = pending_;
+  }
+  if (!s.ok()) {
+    Metrics().log_dropped->Increment(static_cast<double>(n));
+    LogWarning("prediction log write failed",
+               {{"records", StrCat(n)}, {"error", std::string(s.message())}});
+    return false;
   }
   Metrics().log_depth->Set(static_cast<double>(depth));
   if (depth >= options_.batch_records) wake_.notify_one();
   return true;
+}
+
+uint64_t PredictionLogger::Written() const {
+  return writing_.empty() ? next_ : *writing_.begin();
 }
 
 bool PredictionLogger::Flush(std::chrono::milliseconds timeout) {
@@ -103,10 +121,22 @@ int64_t PredictionLogger::dropped() const {
 }
 
 absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
+  uint64_t written;
+  {
+    std::lock_guard lock(mu_);
+    written = Written();
+  }
+  const std::string end = Key(written);
   std::vector<v1::PredictionRecord> batch;
   std::string first, last;
+  size_t records = 0;
+  bool all = true;  // Every record below `written` is in the batch.
   for (auto it = store_->Scan(kPredictionLog, ""); it->Valid(); it->Next()) {
-    if (batch.size() >= options_.batch_records) break;
+    if (it->key() >= end) break;
+    if (records >= options_.batch_records) {
+      all = false;
+      break;
+    }
     v1::PredictionRecord r;
     if (!r.ParseFromArray(it->value().data(),
                           static_cast<int>(it->value().size()))) {
@@ -115,22 +145,23 @@ absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
     } else {
       batch.push_back(std::move(r));
     }
+    ++records;
     if (first.empty()) first = std::string(it->key());
     last = std::string(it->key());
   }
-  if (first.empty()) return 0;
-  const size_t n = static_cast<size_t>(storage::DecodeU64(last) -
-                                       storage::DecodeU64(first) + 1);
-  if (!batch.empty()) {
-    if (auto s = sink_->Write(std::move(batch)); !s.ok()) return s;
+  if (!first.empty()) {
+    if (!batch.empty()) {
+      if (auto s = sink_->Write(std::move(batch)); !s.ok()) return s;
+    }
+    storage::WriteBatch b;
+    b.DeleteRange(kPredictionLog, first, Key(storage::DecodeU64(last) + 1));
+    if (auto s = store_->Write(b); !s.ok()) return s;
   }
-  storage::WriteBatch b;
-  b.DeleteRange(kPredictionLog, first, Key(storage::DecodeU64(last) + 1));
-  if (auto s = store_->Write(b); !s.ok()) return s;
   std::lock_guard lock(mu_);
-  shipped_ = storage::DecodeU64(last);
-  pending_ -= std::min(pending_, n);
-  return n;
+  // Past a gap (a write that failed) too, when everything below is done.
+  shipped_ = std::max(shipped_, all ? written - 1 : storage::DecodeU64(last));
+  pending_ -= std::min(pending_, records);
+  return records;
 }
 
 void PredictionLogger::Loop() {
@@ -141,6 +172,7 @@ void PredictionLogger::Loop() {
     });
     if (stop_) break;
     if (pending_ == 0) {
+      shipped_ = std::max(shipped_, Written() - 1);  // Past failed writes.
       flush_ = false;
       done_.notify_all();
       continue;

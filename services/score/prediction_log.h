@@ -1,11 +1,11 @@
 // Prediction logging, durable: Predict appends its records to the score
 // store's prediction_log (one write-ahead-logged RocksDB write, no fsync,
-// before the reply: a prediction acknowledged to a client survives kill -9
-// of the process), and a background thread ships them in batches, in
-// order, to a sink (the monitoring service's LogPredictions, in
-// score_module.cc), deleting what the sink took. A sink that fails keeps
-// the records (retried with backoff); records not shipped when the process
-// stops are shipped by the next start. The log holds at most
+// before the reply, grouped with concurrent calls' writes: a prediction
+// acknowledged to a client survives kill -9 of the process), and a
+// background thread ships them in batches, in order, to a sink (the monitoring
+// service's LogPredictions, in score_module.cc), deleting what the sink took. A
+// sink that fails keeps the records (retried with backoff); records not shipped
+// when the process stops are shipped by the next start. The log holds at most
 // queue_capacity records: past it new records are dropped and counted.
 // gRPC-free.
 //
@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +71,8 @@ class PredictionLogger {
   // Ships up to batch_records records from the start of the log; the
   // number shipped, or the sink's error.
   absl::StatusOr<size_t> ShipBatch();
+  // Every sequence below this one is written, or failed. REQUIRES: mu_.
+  uint64_t Written() const;
 
   const PredictionLoggerOptions options_;
   storage::Store* const store_;
@@ -79,9 +82,12 @@ class PredictionLogger {
   uint64_t next_ = 1;     // Sequence of the next record. GUARDED_BY(mu_)
   uint64_t shipped_ = 0;  // Every record below shipped_ + 1 is shipped.
   size_t pending_ = 0;    // Records in the log. GUARDED_BY(mu_)
-  int64_t dropped_ = 0;   // GUARDED_BY(mu_)
-  bool stop_ = false;     // GUARDED_BY(mu_)
-  bool flush_ = false;    // Ship without waiting. GUARDED_BY(mu_)
+  // First sequences of the writes under way, and their records.
+  std::set<uint64_t> writing_;  // GUARDED_BY(mu_)
+  size_t writing_records_ = 0;  // GUARDED_BY(mu_)
+  int64_t dropped_ = 0;         // GUARDED_BY(mu_)
+  bool stop_ = false;           // GUARDED_BY(mu_)
+  bool flush_ = false;          // Ship without waiting. GUARDED_BY(mu_)
   std::thread thread_;
 };
 
