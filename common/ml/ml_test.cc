@@ -567,18 +567,31 @@ TEST(ModelTest, BadInputNamesTheField) {
             absl::StatusCode::kDataLoss);
 }
 
+// A 3-round GBDT on credit and its parameters as stored (empty when the
+// fit failed), for tests that damage its bytes.
+struct SmallTrees {
+  SmallTrees() {
+    auto fitted =
+        MustFit("gbdt", ParamsOf({{"rounds", Num(3)}}), ex.train, v1::BINARY);
+    if (fitted != nullptr) params = fitted->Parameters();
+  }
+  const std::string& ubj() const { return params.trees().xgboost_ubj(); }
+
+  Example ex = Featurize("credit/credit.csv", "Status", v1::BINARY, "bad");
+  v1::LearnedParameters params;
+};
+
 // XGBoost's UBJSON reader trusts the lengths it reads: model bytes that
 // claim more than follows, or nest without end, are refused before it sees
 // them (it read past the buffer and allocated what a stored length claimed:
 // found by tests/reliability/fuzz/artifact_fuzz).
 TEST(ModelTest, TreesWhoseBytesClaimMoreThanTheyHoldAreDataLoss) {
-  Example ex = Featurize("credit/credit.csv", "Status", v1::BINARY, "bad");
-  auto fitted =
-      MustFit("gbdt", ParamsOf({{"rounds", Num(3)}}), ex.train, v1::BINARY);
-  ASSERT_NE(fitted, nullptr);
-  const v1::LearnedParameters good = fitted->Parameters();
-  const std::string& ubj = good.trees().xgboost_ubj();
-  EXPECT_TRUE(CheckUbjson(ubj).ok()) << CheckUbjson(ubj);
+  const SmallTrees small;
+  ASSERT_FALSE(small.ubj().empty());
+  const v1::LearnedParameters& good = small.params;
+  const Example& ex = small.ex;
+  const std::string& ubj = small.ubj();
+  EXPECT_TRUE(ParseUbjson(ubj).ok()) << ParseUbjson(ubj).status();
   const std::string huge_key("{L\x40\0\0\0\0\0\0\0", 10);
   for (const std::string& bytes :
        {ubj.substr(0, ubj.size() / 2), huge_key, std::string(100000, '[')}) {
@@ -594,12 +607,11 @@ TEST(ModelTest, TreesWhoseBytesClaimMoreThanTheyHoldAreDataLoss) {
 // index out of the tree, more trees claimed than given (each crashed it:
 // a read out of bounds). Same-length edits of a trained model's bytes.
 TEST(ModelTest, TreesXGBoostWouldMisreadAreDataLoss) {
-  Example ex = Featurize("credit/credit.csv", "Status", v1::BINARY, "bad");
-  auto fitted =
-      MustFit("gbdt", ParamsOf({{"rounds", Num(3)}}), ex.train, v1::BINARY);
-  ASSERT_NE(fitted, nullptr);
-  const v1::LearnedParameters good = fitted->Parameters();
-  const std::string& ubj = good.trees().xgboost_ubj();
+  const SmallTrees small;
+  ASSERT_FALSE(small.ubj().empty());
+  const v1::LearnedParameters& good = small.params;
+  const Example& ex = small.ex;
+  const std::string& ubj = small.ubj();
   auto load = [&](const std::string& bytes) {
     v1::LearnedParameters bad = good;
     bad.mutable_trees()->set_xgboost_ubj(bytes);

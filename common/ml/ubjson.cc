@@ -62,10 +62,10 @@ double FixedValue(char marker, const char* p) {
   }
 }
 
-// Walks one value, recursing into containers; builds it when given where.
-class Walker {
+// Reads one value, recursing into containers.
+class Reader {
  public:
-  explicit Walker(std::string_view bytes) : bytes_(bytes) {}
+  explicit Reader(std::string_view bytes) : bytes_(bytes) {}
 
   absl::Status Document(Value* out) {
     if (auto s = Parse(0, out); !s.ok()) return s;
@@ -108,7 +108,7 @@ class Walker {
   absl::Status String(std::string* out) {
     uint64_t n = 0;
     if (auto s = Length(1, &n); !s.ok()) return s;
-    if (out != nullptr) out->assign(bytes_.data() + pos_, n);
+    out->assign(bytes_.data() + pos_, n);
     pos_ += n;
     return absl::OkStatus();
   }
@@ -119,26 +119,25 @@ class Walker {
     const char marker = bytes_[pos_++];
     if (const size_t size = FixedSize(marker); size > 0) {
       if (Left() < size) return Bad("truncated number");
-      if (out != nullptr)
-        out->set_number_value(FixedValue(marker, bytes_.data() + pos_));
+      out->set_number_value(FixedValue(marker, bytes_.data() + pos_));
       pos_ += size;
       return absl::OkStatus();
     }
     switch (marker) {
       case 'Z':
       case 'N':
-        if (out != nullptr) out->set_null_value({});
+        out->set_null_value({});
         return absl::OkStatus();
       case 'T':
       case 'F':
-        if (out != nullptr) out->set_bool_value(marker == 'T');
+        out->set_bool_value(marker == 'T');
         return absl::OkStatus();
       case 'S':
-        return String(out ? out->mutable_string_value() : nullptr);
+        return String(out->mutable_string_value());
       case '[':
-        return Array(depth + 1, out ? out->mutable_list_value() : nullptr);
+        return Array(depth + 1, out->mutable_list_value());
       case '{':
-        return Object(depth + 1, out ? out->mutable_struct_value() : nullptr);
+        return Object(depth + 1, out->mutable_struct_value());
       default:
         --pos_;
         return Bad(StrCat("unknown marker (byte value ",
@@ -155,7 +154,7 @@ class Walker {
       if (size == 0) return Bad("typed array of no fixed-size type");
       if (!Take('#')) return Bad("typed array without a count");
       if (auto s = Length(size, &n); !s.ok()) return s;
-      for (uint64_t i = 0; out != nullptr && i < n; ++i) {
+      for (uint64_t i = 0; i < n; ++i) {
         out->add_values()->set_number_value(
             FixedValue(type, bytes_.data() + pos_ + i * size));
       }
@@ -165,14 +164,12 @@ class Walker {
     if (Take('#')) {
       if (auto s = Length(1, &n); !s.ok()) return s;
       for (uint64_t i = 0; i < n; ++i) {
-        if (auto s = Parse(depth, out ? out->add_values() : nullptr); !s.ok())
-          return s;
+        if (auto s = Parse(depth, out->add_values()); !s.ok()) return s;
       }
       return absl::OkStatus();
     }
     while (!Take(']')) {
-      if (auto s = Parse(depth, out ? out->add_values() : nullptr); !s.ok())
-        return s;
+      if (auto s = Parse(depth, out->add_values()); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
@@ -182,13 +179,10 @@ class Walker {
     std::string key;
     while (!Take('}')) {
       if (auto s = String(&key); !s.ok()) return s;
-      Value* value = nullptr;
-      if (out != nullptr) {
-        // Which of two values a reader keeps is its own choice: neither.
-        if (out->fields().contains(key))
-          return Bad(StrCat("key \"", key.substr(0, 64), "\" given twice"));
-        value = &(*out->mutable_fields())[key];
-      }
+      // Which of two values a reader keeps is its own choice: neither.
+      if (out->fields().contains(key))
+        return Bad(StrCat("key \"", key.substr(0, 64), "\" given twice"));
+      Value* value = &(*out->mutable_fields())[key];
       if (auto s = Parse(depth, value); !s.ok()) return s;
     }
     return absl::OkStatus();
@@ -200,13 +194,9 @@ class Walker {
 
 }  // namespace
 
-absl::Status CheckUbjson(std::string_view bytes) {
-  return Walker(bytes).Document(nullptr);
-}
-
 absl::StatusOr<google::protobuf::Value> ParseUbjson(std::string_view bytes) {
   Value out;
-  if (auto s = Walker(bytes).Document(&out); !s.ok()) return s;
+  if (auto s = Reader(bytes).Document(&out); !s.ok()) return s;
   return out;
 }
 

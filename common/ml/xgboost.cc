@@ -884,7 +884,9 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
     v1::Task task, size_t num_features, int num_classes,
     const v1::TreeEnsembleParameters& p) {
   // XGBoost's reader trusts the lengths in the bytes (ubjson.h), and its
-  // loader the sizes and indices in the trees (CheckTrees).
+  // loader and predictor the sizes and indices in the trees (CheckTrees: an
+  // array shorter than its tree or a child index out of it crashed them).
+  // What passes is what XGBoost holds once it loads the bytes.
   auto input = ParseUbjson(p.xgboost_ubj());
   if (!input.ok()) {
     return absl::DataLossError(
@@ -911,20 +913,10 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
                                       features, " features, the artifact ",
                                       num_features));
   }
-  // What XGBoost holds now, as it writes it: XGBoost predicts with it
-  // unchecked (a child index out of the tree crashed it).
-  auto json = (*booster)->Save("json");
-  Struct parsed;
-  if (!json.ok() ||
-      !google::protobuf::util::JsonStringToMessage(*json, &parsed).ok()) {
-    return absl::DataLossError("tree parameters: XGBoost cannot write it");
-  }
-  if (absl::Status st = CheckTrees(parsed, num_features); !st.ok())
-    return absl::DataLossError(StrCat("tree parameters: ", st.message()));
   auto model = std::make_unique<TreeModel>(task, num_features, num_classes,
                                            std::move(*booster), p.xgboost_ubj(),
                                            p.rounds(), p.best_iteration());
-  model->UseFlatForest(FlatForest::From(parsed, num_features));
+  model->UseFlatForest(FlatForest::From(input->struct_value(), num_features));
   return model;
 }
 

@@ -340,12 +340,18 @@ absl::StatusOr<v1::IngestResponse> Ingestor::IngestFile(
   return (*upload)->Finish();
 }
 
-absl::StatusOr<v1::Dataset> Ingestor::GetDataset(
+absl::StatusOr<v1::Dataset> Ingestor::ReadDataset(
     const std::string& name) const {
   auto ds = GetProto<v1::Dataset>(store_, kDatasets, name);
   if (ds.status().code() == absl::StatusCode::kNotFound) {
     return absl::NotFoundError(StrCat("dataset '", name, "' not found"));
   }
+  return ds;
+}
+
+absl::StatusOr<v1::Dataset> Ingestor::GetDataset(
+    const std::string& name) const {
+  auto ds = ReadDataset(name);
   if (!ds.ok()) return ds;
   // Every reader and append takes a column by its name, as its type.
   absl::flat_hash_set<std::string_view> names;
@@ -405,10 +411,8 @@ absl::StatusOr<v1::Batch> Ingestor::GetBatch(const std::string& id) const {
 
 absl::StatusOr<int64_t> Ingestor::DeleteDataset(const std::string& name) {
   std::lock_guard lock(commit_mu_);
-  // Not GetDataset: a dataset whose schema is corrupt can still go.
-  auto ds = GetProto<v1::Dataset>(store_, kDatasets, name);
-  if (ds.status().code() == absl::StatusCode::kNotFound)
-    return absl::NotFoundError(StrCat("dataset '", name, "' not found"));
+  // Unchecked: a dataset whose schema is corrupt can still go.
+  auto ds = ReadDataset(name);
   if (!ds.ok()) return ds.status();
   storage::WriteBatch wb;
   const std::vector<std::string> batches = AllBatches(*ds);

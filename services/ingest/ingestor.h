@@ -109,6 +109,8 @@ class Ingestor {
            events::EventLog* events)
       : options_(std::move(options)), store_(store), events_(events) {}
   absl::Status RecoverPendingUploads();
+  // The stored dataset as it is, its schema unchecked (GetDataset checks it).
+  absl::StatusOr<v1::Dataset> ReadDataset(const std::string& name) const;
   // Commits a finished upload as a new version (see the file comment and
   // v1::IngestMode); `stored_before`: a retried upload's earlier batch.
   absl::StatusOr<v1::IngestResponse> Commit(v1::Batch batch,
