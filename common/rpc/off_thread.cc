@@ -23,7 +23,7 @@ grpc::ServerUnaryReactor* OffThreadCalls::Run(
 
 grpc::ServerUnaryReactor* RunAdmitted(grpc::CallbackServerContext* ctx,
                                       const Submitter& submit,
-                                      std::function<absl::Status()> work) {
+                                      std::function<void(Done)> work) {
   auto* reactor = ctx->DefaultReactor();
   absl::Status admitted = submit(std::move(work), [reactor](absl::Status st) {
     reactor->Finish(ToGrpcStatus(st));

@@ -31,14 +31,15 @@ class OffThreadCalls {
   int running_ = 0;  // GUARDED_BY(mu_)
 };
 
-// Finishes the call with the status of `work`, run by `submit` (a bounded
-// pool's admission, e.g. Predictor::Submit(work, reply)), or at once with the
+// Finishes the call with the status `work` gives its argument (at once or
+// later, from any thread), `work` being run by `submit` (a bounded pool's
+// admission, e.g. Predictor::Submit(work, reply)); or at once with the
 // status `submit` refuses with.
-using Submitter = std::function<absl::Status(
-    std::function<absl::Status()>, std::function<void(absl::Status)>)>;
+using Done = std::function<void(absl::Status)>;
+using Submitter = std::function<absl::Status(std::function<void(Done)>, Done)>;
 grpc::ServerUnaryReactor* RunAdmitted(grpc::CallbackServerContext* ctx,
                                       const Submitter& submit,
-                                      std::function<absl::Status()> work);
+                                      std::function<void(Done)> work);
 
 }  // namespace mlpipe::rpc
 

@@ -377,12 +377,15 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
       [this](auto work, auto reply) {
         return predictor_->Submit(std::move(work), std::move(reply));
       },
-      [this, req, out, arrived] { return Infer(*req, arrived, out); });
+      [this, req, out, arrived](rpc::Done done) {
+        Infer(*req, arrived, out, std::move(done));
+      });
 }
 
-absl::Status InferenceService::Infer(const inference::ModelInferRequest& req,
-                                     absl::Time arrived,
-                                     inference::ModelInferResponse* out) {
+void InferenceService::Infer(const inference::ModelInferRequest& req,
+                             absl::Time arrived,
+                             inference::ModelInferResponse* out,
+                             rpc::Done done) {
   PredictInput in;
   in.arrived = arrived;
   in.model = ModelOf(req.model_name(), req.model_version());
@@ -395,11 +398,12 @@ absl::Status InferenceService::Infer(const inference::ModelInferRequest& req,
     in.ignore_extra = it->second.bool_param();
   }
   if (auto s = RowsFromInfer(req, predictor_->max_rows(), &in.rows); !s.ok())
-    return s;
+    return done(s);
   auto result = predictor_->Score(in);
-  if (!result.ok()) return NotYet(result.status(), *deployments_);
+  if (!result.ok()) return done(NotYet(result.status(), *deployments_));
   FillInferResponse(req, *result, out);
-  return absl::OkStatus();
+  // Answered once its log records are durable.
+  predictor_->Commit(*result, [done] { done(absl::OkStatus()); });
 }
 
 }  // namespace mlpipe::score

@@ -11,6 +11,7 @@
 #ifndef MLPIPE_SERVICES_SCORE_INFERENCE_SERVICE_H_
 #define MLPIPE_SERVICES_SCORE_INFERENCE_SERVICE_H_
 
+#include "common/rpc/off_thread.h"
 #include "inference/grpc_predict_v2.grpc.pb.h"
 #include "services/score/deployments.h"
 #include "services/score/predictor.h"
@@ -51,9 +52,10 @@ class InferenceService final
       inference::ModelInferResponse* out) override;
 
  private:
-  // Decodes, scores and fills `out` (on a scoring thread).
-  absl::Status Infer(const inference::ModelInferRequest& req,
-                     absl::Time arrived, inference::ModelInferResponse* out);
+  // Decodes, scores and fills `out` (on a scoring thread), then calls
+  // `done` (once the prediction log has the answer).
+  void Infer(const inference::ModelInferRequest& req, absl::Time arrived,
+             inference::ModelInferResponse* out, rpc::Done done);
 
   Predictor* const predictor_;
   Deployments* const deployments_;

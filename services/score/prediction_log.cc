@@ -1,5 +1,7 @@
 #include "services/score/prediction_log.h"
 
+#include <future>
+
 #include "common/storage/key_codec.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
@@ -48,56 +50,85 @@ void PredictionLogger::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool PredictionLogger::Log(std::vector<v1::PredictionRecord> records) {
+void PredictionLogger::Append(std::vector<v1::PredictionRecord> records,
+                              std::function<void(bool logged)> done) {
+  Queued q{.records = std::vector<std::string>(records.size()),
+           .done = std::move(done)};
+  for (size_t i = 0; i < records.size(); ++i)
+    records[i].SerializeToString(&q.records[i]);
   const size_t n = records.size();
-  uint64_t first;
-  {
-    std::lock_guard lock(mu_);
-    // Stopped, it still takes records (calls drained at shutdown): the
-    // next start ships them.
-    if (pending_ + writing_records_ + n > options_.queue_capacity) {
-      dropped_ += static_cast<int64_t>(n);
-      Metrics().log_dropped->Increment(static_cast<double>(n));
-      return false;
-    }
-    first = next_;
-    next_ += n;
-    writing_.insert(first);
-    writing_records_ += n;
+  std::unique_lock lock(mu_);
+  // Stopped, it still takes records (calls drained at shutdown): the next
+  // start ships them.
+  if (pending_ + writing_records_ + queued_records_ + n >
+      options_.queue_capacity) {
+    dropped_ += static_cast<int64_t>(n);
+    lock.unlock();
+    Metrics().log_dropped->Increment(static_cast<double>(n));
+    q.done(false);
+    return;
   }
-  // Written outside the lock: concurrent calls' writes go to RocksDB
-  // together (one write-ahead-log write for the group). The shipper reads
-  // only below the first sequence still being written, so it never passes
-  // a record written late.
-  storage::WriteBatch b;
-  for (size_t i = 0; i < n; ++i)
-    b.Put(kPredictionLog, Key(first + i), records[i].SerializeAsString());
-  const absl::Status s = store_->Write(b);
-  size_t depth;
-  {
-    std::lock_guard lock(mu_);
-    writing_.erase(first);
-    writing_records_ -= n;
+  queue_.push_back(std::move(q));
+  queued_records_ += n;
+  if (committing_) return;  // The writing caller takes them.
+  committing_ = true;
+  CommitQueued(lock);
+  committing_ = false;
+}
+
+void PredictionLogger::CommitQueued(std::unique_lock<std::mutex>& lock) {
+  while (!queue_.empty()) {
+    std::vector<Queued> round = std::move(queue_);
+    queue_.clear();
+    const size_t n = queued_records_;
+    queued_records_ = 0;
+    const uint64_t first = next_;
+    next_ += n;
+    writing_ = first;
+    writing_records_ = n;
+    lock.unlock();
+    // The shipper reads only below writing_, so it never passes a record
+    // written late.
+    storage::WriteBatch b;
+    uint64_t seq = first;
+    for (const Queued& q : round)
+      for (const std::string& r : q.records)
+        b.Put(kPredictionLog, Key(seq++), r);
+    const absl::Status s = store_->Write(b);
+    size_t depth;
+    lock.lock();
+    writing_ = 0;
+    writing_records_ = 0;
     if (s.ok()) {
       pending_ += n;
     } else {
       dropped_ += static_cast<int64_t>(n);
     }
     depth = pending_;
+    lock.unlock();
+    if (!s.ok()) {
+      Metrics().log_dropped->Increment(static_cast<double>(n));
+      LogWarning("prediction log write failed",
+                 {{"records", StrCat(n)}, {"error", std::string(s.message())}});
+    } else {
+      Metrics().log_depth->Set(static_cast<double>(depth));
+      if (depth >= options_.batch_records) wake_.notify_one();
+    }
+    for (Queued& q : round) q.done(s.ok());
+    lock.lock();
   }
-  if (!s.ok()) {
-    Metrics().log_dropped->Increment(static_cast<double>(n));
-    LogWarning("prediction log write failed",
-               {{"records", StrCat(n)}, {"error", std::string(s.message())}});
-    return false;
-  }
-  Metrics().log_depth->Set(static_cast<double>(depth));
-  if (depth >= options_.batch_records) wake_.notify_one();
-  return true;
+}
+
+bool PredictionLogger::Log(std::vector<v1::PredictionRecord> records) {
+  // Shared: `done` may still be returning on the writer's thread.
+  auto logged = std::make_shared<std::promise<bool>>();
+  std::future<bool> outcome = logged->get_future();
+  Append(std::move(records), [logged](bool ok) { logged->set_value(ok); });
+  return outcome.get();
 }
 
 uint64_t PredictionLogger::Written() const {
-  return writing_.empty() ? next_ : *writing_.begin();
+  return writing_ != 0 ? writing_ : next_;
 }
 
 bool PredictionLogger::Flush(std::chrono::milliseconds timeout) {
@@ -121,17 +152,22 @@ int64_t PredictionLogger::dropped() const {
 }
 
 absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
-  uint64_t written;
+  uint64_t written, from;
   {
     std::lock_guard lock(mu_);
     written = Written();
+    from = shipped_ + 1;
   }
   const std::string end = Key(written);
   std::vector<v1::PredictionRecord> batch;
   std::string first, last;
   size_t records = 0;
   bool all = true;  // Every record below `written` is in the batch.
-  for (auto it = store_->Scan(kPredictionLog, ""); it->Valid(); it->Next()) {
+  // From the first record not shipped: what is below is deleted, and point
+  // deletions (not a range's: every iterator would re-read the memtable's
+  // range tombstones) are skipped by the seek.
+  for (auto it = store_->Scan(kPredictionLog, "", Key(from)); it->Valid();
+       it->Next()) {
     if (it->key() >= end) break;
     if (records >= options_.batch_records) {
       all = false;
@@ -154,7 +190,9 @@ absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
       if (auto s = sink_->Write(std::move(batch)); !s.ok()) return s;
     }
     storage::WriteBatch b;
-    b.DeleteRange(kPredictionLog, first, Key(storage::DecodeU64(last) + 1));
+    for (uint64_t k = storage::DecodeU64(first); k <= storage::DecodeU64(last);
+         ++k)
+      b.Delete(kPredictionLog, Key(k));
     if (auto s = store_->Write(b); !s.ok()) return s;
   }
   std::lock_guard lock(mu_);

@@ -17,8 +17,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,8 +54,17 @@ class PredictionLogger {
   // Stops shipping; what is not shipped stays in the store.
   ~PredictionLogger();
 
-  // Appends records durably (before returning); false (and counted) when
-  // the log is full or the write fails.
+  // Appends records durably, then calls `done` with true; with false (and
+  // counted) when the log is full or the write fails. Group commit without a
+  // thread of its own: when no write is under way the caller writes what is
+  // queued (its records and those that arrive meanwhile, one RocksDB write
+  // per round) and runs their `done`; otherwise it queues its records and
+  // returns at once, and the writing caller runs `done` for it. So `done`
+  // may run on another caller's thread, never before the records are in the
+  // write-ahead log.
+  void Append(std::vector<v1::PredictionRecord> records,
+              std::function<void(bool logged)> done);
+  // Append, waiting for the outcome.
   bool Log(std::vector<v1::PredictionRecord> records);
   // Waits up to `timeout` until everything logged before the call was
   // shipped; false when it was not (the sink failing, or too slow).
@@ -73,6 +82,13 @@ class PredictionLogger {
   absl::StatusOr<size_t> ShipBatch();
   // Every sequence below this one is written, or failed. REQUIRES: mu_.
   uint64_t Written() const;
+  struct Queued {
+    std::vector<std::string> records;  // Serialized.
+    std::function<void(bool)> done;
+  };
+  // Writes the queue until it is empty. REQUIRES: mu_ held by `lock`,
+  // committing_ set by this caller.
+  void CommitQueued(std::unique_lock<std::mutex>& lock);
 
   const PredictionLoggerOptions options_;
   storage::Store* const store_;
@@ -82,8 +98,12 @@ class PredictionLogger {
   uint64_t next_ = 1;     // Sequence of the next record. GUARDED_BY(mu_)
   uint64_t shipped_ = 0;  // Every record below shipped_ + 1 is shipped.
   size_t pending_ = 0;    // Records in the log. GUARDED_BY(mu_)
-  // First sequences of the writes under way, and their records.
-  std::set<uint64_t> writing_;  // GUARDED_BY(mu_)
+  // Appended, not yet written: and whether a caller is writing.
+  std::vector<Queued> queue_;  // GUARDED_BY(mu_)
+  size_t queued_records_ = 0;  // GUARDED_BY(mu_)
+  bool committing_ = false;    // GUARDED_BY(mu_)
+  // First sequence of the write under way (0: none), and its records.
+  uint64_t writing_ = 0;        // GUARDED_BY(mu_)
   size_t writing_records_ = 0;  // GUARDED_BY(mu_)
   int64_t dropped_ = 0;         // GUARDED_BY(mu_)
   bool stop_ = false;           // GUARDED_BY(mu_)

@@ -268,8 +268,7 @@ absl::Status Predictor::RunWithin(std::shared_ptr<const serving::Servable> s,
   return job->status;
 }
 
-absl::Status Predictor::Submit(std::function<absl::Status()> work,
-                               std::function<void(absl::Status)> reply) {
+absl::Status Predictor::Submit(std::function<void(Done)> work, Done reply) {
   auto stopping = [] {
     return absl::UnavailableError(
         "scoring is shutting down; retry (another replica, or after the "
@@ -277,10 +276,6 @@ absl::Status Predictor::Submit(std::function<absl::Status()> work,
   };
   if (stopping_.load(std::memory_order_acquire)) return Count(stopping());
   const int now = inflight_.fetch_add(1, std::memory_order_acq_rel) + 1;
-  auto release = [this] {
-    Metrics().inflight->Set(inflight_.fetch_sub(1, std::memory_order_acq_rel) -
-                            1);
-  };
   if (now > options_.max_concurrent) {
     inflight_.fetch_sub(1, std::memory_order_acq_rel);
     return Count(absl::ResourceExhaustedError(
@@ -288,23 +283,26 @@ absl::Status Predictor::Submit(std::function<absl::Status()> work,
                " concurrent requests; retry with backoff")));
   }
   Metrics().inflight->Set(now);
-  if (!inline_busy_.exchange(true, std::memory_order_acq_rel)) {
-    absl::Status st = work();
-    inline_busy_.store(false, std::memory_order_release);
-    release();
+  Done finish = [this, reply = std::move(reply)](absl::Status st) {
+    Metrics().inflight->Set(inflight_.fetch_sub(1, std::memory_order_acq_rel) -
+                            1);
     reply(std::move(st));
+  };
+  if (!inline_busy_.exchange(true, std::memory_order_acq_rel)) {
+    work(std::move(finish));
+    inline_busy_.store(false, std::memory_order_release);
     return absl::OkStatus();
   }
-  const bool posted = scoring_.TryPost(
-      [work = std::move(work), reply = std::move(reply), release] {
-        absl::Status st = work();
-        release();
-        reply(std::move(st));
-      },
-      std::numeric_limits<size_t>::max());
-  if (posted) return absl::OkStatus();
-  release();
-  return Count(stopping());
+  // The pool holds the only copy until it runs (or is destroyed unrun,
+  // which Drain prevents): shared, since std::function must be copyable.
+  auto call = std::make_shared<std::pair<std::function<void(Done)>, Done>>(
+      std::move(work), std::move(finish));
+  if (scoring_.TryPost([call] { call->first(std::move(call->second)); },
+                       std::numeric_limits<size_t>::max())) {
+    return absl::OkStatus();
+  }
+  call->second(Count(stopping()));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PredictOutput> Predictor::Score(const PredictInput& input) {
@@ -315,18 +313,29 @@ absl::StatusOr<PredictOutput> Predictor::Score(const PredictInput& input) {
   return out;
 }
 
+void Predictor::Commit(PredictOutput& out, std::function<void()> then) {
+  if (log_ == nullptr || out.log.empty()) return then();
+  log_->Append(std::move(out.log), [then = std::move(then)](bool) { then(); });
+}
+
 absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
-  absl::StatusOr<PredictOutput> out;
-  std::promise<void> done;
+  struct Call {
+    absl::StatusOr<PredictOutput> out;
+    std::promise<void> done;
+  };
+  // Shared: the reply may still be returning on another thread.
+  auto call = std::make_shared<Call>();
+  std::future<void> done = call->done.get_future();
   absl::Status admitted = Submit(
-      [&] {
-        out = Score(input);
-        return out.status();
+      [this, call, &input](Done finish) {
+        call->out = Score(input);
+        if (!call->out.ok()) return finish(call->out.status());
+        Commit(*call->out, [finish] { finish(absl::OkStatus()); });
       },
-      [&](absl::Status) { done.set_value(); });
+      [call](absl::Status) { call->done.set_value(); });
   if (!admitted.ok()) return admitted;
-  done.get_future().wait();
-  return out;
+  done.wait();
+  return std::move(call->out);
 }
 
 absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
@@ -404,8 +413,8 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
   }
   if (route != nullptr && !route->shadows.empty())
     Shadow(*route, input, out.ids);
-  Log(*out.servable, out.alias, input, x, out.scores, out.ids, false,
-      out.fallback, seconds);
+  out.log = Records(*out.servable, out.alias, input, x, out.scores, out.ids,
+                    false, out.fallback, seconds);
   return out;
 }
 
@@ -424,20 +433,24 @@ void Predictor::Shadow(const ServingRoute& route, const PredictInput& input,
           }
           if (s->metrics())
             s->metrics()->shadow->Increment(static_cast<double>(ids.size()));
-          Log(*s, alias, *copy, x, scores, ids, /*shadow=*/true, false,
-              absl::ToDoubleSeconds(absl::Now() - start));
+          if (log_ != nullptr) {
+            log_->Append(Records(*s, alias, *copy, x, scores, ids,
+                                 /*shadow=*/true, false,
+                                 absl::ToDoubleSeconds(absl::Now() - start)),
+                         [](bool) {});
+          }
         },
         options_.shadow_queue);
     if (!posted) Metrics().shadow_dropped->Increment();
   }
 }
 
-void Predictor::Log(const serving::Servable& s, const std::string& alias,
-                    const PredictInput& input, const std::vector<double>& x,
-                    const std::vector<double>& scores,
-                    const std::vector<std::string>& ids, bool shadow,
-                    bool fallback, double seconds) {
-  if (log_ == nullptr) return;
+std::vector<v1::PredictionRecord> Predictor::Records(
+    const serving::Servable& s, const std::string& alias,
+    const PredictInput& input, const std::vector<double>& x,
+    const std::vector<double>& scores, const std::vector<std::string>& ids,
+    bool shadow, bool fallback, double seconds) const {
+  if (log_ == nullptr) return {};
   const size_t d = s.num_features();
   const int w = s.width();
   auto time =
@@ -454,7 +467,9 @@ void Predictor::Log(const serving::Servable& s, const std::string& alias,
     } else {
       r.set_entity_key(input.entity_keys[i]);
     }
-    r.mutable_features()->Add(x.begin() + i * d, x.begin() + (i + 1) * d);
+    if (!input.entity_keys.empty() || options_.log_features ||
+        !options_.log_inputs)
+      r.mutable_features()->Add(x.begin() + i * d, x.begin() + (i + 1) * d);
     r.mutable_scores()->Add(scores.begin() + i * w,
                             scores.begin() + (i + 1) * w);
     r.set_label(s.Label(scores.data() + i * w));
@@ -464,7 +479,7 @@ void Predictor::Log(const serving::Servable& s, const std::string& alias,
     r.set_request_rows(static_cast<int32_t>(ids.size()));
     r.set_request_row(static_cast<int32_t>(i));
   }
-  log_->Log(std::move(records));
+  return records;
 }
 
 }  // namespace mlpipe::score

@@ -46,6 +46,9 @@ struct PredictorOptions {
   int worker_threads = 4;     // Run versions under a budget, and shadows.
   size_t shadow_queue = 256;  // Shadow requests waiting; more are skipped.
   bool log_inputs = true;     // Log raw fields with predictions.
+  // Log the feature vector of predictions from raw rows too (from entity
+  // keys it always is; from rows with log_inputs the row gives it again).
+  bool log_features = false;
 };
 
 // One request, whatever protocol it came by.
@@ -68,6 +71,8 @@ struct PredictOutput {
   std::vector<double> scores;    // rows x servable->width().
   std::vector<std::string> ids;  // Prediction ids.
   bool fallback = false;
+  // The prediction log's records of the answer, for Predictor::Commit.
+  std::vector<v1::PredictionRecord> log;
   size_t rows() const { return ids.size(); }
 };
 
@@ -79,16 +84,18 @@ class Predictor {
             OnlineFeatures* online, PredictionLogger* log);
   ~Predictor();  // Waits for shadow work.
 
-  // Admission: runs `work`, then `reply` with its status, unless
-  // max_concurrent requests are admitted already: RESOURCE_EXHAUSTED at once
-  // then (counted; nothing runs), UNAVAILABLE once the predictor is stopping.
-  // One request at a time runs on the calling thread (no hand-off when
-  // lightly loaded), the others on scoring threads, so the caller (gRPC's
-  // threads) stays free to admit or refuse what arrives: no queue builds
-  // where it cannot be counted. `reply` runs after the request's place is
-  // freed, so a caller's next request finds it free.
-  absl::Status Submit(std::function<absl::Status()> work,
-                      std::function<void(absl::Status)> reply);
+  using Done = std::function<void(absl::Status)>;
+  // Admission: runs `work`, which calls its argument with the request's
+  // status when it is done (at once, or later from another thread: after
+  // Commit), then `reply` with that status; unless max_concurrent requests
+  // are admitted already: RESOURCE_EXHAUSTED at once then (counted; nothing
+  // runs), UNAVAILABLE once the predictor is stopping. One request at a time
+  // runs on the calling thread (no hand-off when lightly loaded), the others
+  // on scoring threads, so the caller (gRPC's threads) stays free to admit or
+  // refuse what arrives: no queue builds where it cannot be counted. `reply`
+  // runs after the request's place is freed, so a caller's next request
+  // finds it free.
+  absl::Status Submit(std::function<void(Done)> work, Done reply);
 
   // From now on Submit refuses with UNAVAILABLE (the server is stopping);
   // what was admitted still runs.
@@ -97,7 +104,11 @@ class Predictor {
   // Scores on the calling thread (inside Submit's work). INVALID_ARGUMENT
   // naming the fields; NOT_FOUND for an unknown model; UNAVAILABLE when the
   // route has no loaded version. Counted in mlpipe_score_requests_total.
+  // The answer's log records are in `log`: Commit them before answering.
   absl::StatusOr<PredictOutput> Score(const PredictInput& input);
+  // Appends `out.log` to the prediction log (group commit), then runs
+  // `then`: once the records are durable (or dropped, which is counted).
+  void Commit(PredictOutput& out, std::function<void()> then);
 
   // Submit + Score, waiting for the outcome (RESOURCE_EXHAUSTED when not
   // admitted).
@@ -132,11 +143,12 @@ class Predictor {
                          std::vector<double>* scores);
   void Shadow(const ServingRoute& route, const PredictInput& input,
               const std::vector<std::string>& ids);
-  void Log(const serving::Servable& s, const std::string& alias,
-           const PredictInput& input, const std::vector<double>& x,
-           const std::vector<double>& scores,
-           const std::vector<std::string>& ids, bool shadow, bool fallback,
-           double seconds);
+  // The prediction log's records of one answer (none without a log).
+  std::vector<v1::PredictionRecord> Records(
+      const serving::Servable& s, const std::string& alias,
+      const PredictInput& input, const std::vector<double>& x,
+      const std::vector<double>& scores, const std::vector<std::string>& ids,
+      bool shadow, bool fallback, double seconds) const;
 
   const PredictorOptions options_;
   ModelManager* const manager_;

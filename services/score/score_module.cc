@@ -32,6 +32,11 @@ ABSL_FLAG(int, score_log_queue, 100000,
           "Prediction records waiting to be logged; more are dropped.");
 ABSL_FLAG(bool, score_log_inputs, true,
           "Log the raw fields of every prediction.");
+ABSL_FLAG(bool, score_log_features, false,
+          "Log the model's feature vector of predictions made from raw fields "
+          "too (those made from entity keys always log it: it is the only "
+          "record of their input). Off, a logged raw row and its model "
+          "version's transform give the vector again.");
 ABSL_FLAG(int, score_batch_threads, 2, "Threads per batch scoring job.");
 ABSL_FLAG(int, score_route_sync_ms, 1000,
           "How often routes changed through other scoring replicas are taken "
@@ -115,6 +120,7 @@ ScoreModuleOptions OptionsFromFlags() {
       static_cast<size_t>(absl::GetFlag(FLAGS_score_max_field_bytes));
   o.predictor.worker_threads = absl::GetFlag(FLAGS_score_worker_threads);
   o.predictor.log_inputs = absl::GetFlag(FLAGS_score_log_inputs);
+  o.predictor.log_features = absl::GetFlag(FLAGS_score_log_features);
   o.log.queue_capacity =
       static_cast<size_t>(absl::GetFlag(FLAGS_score_log_queue));
   o.batch.threads = absl::GetFlag(FLAGS_score_batch_threads);

@@ -822,10 +822,32 @@ TEST_F(ScoreTest, OverloadIsRefusedAtOnce) {
   EXPECT_EQ(other.load(), 0);
 }
 
+TEST_F(ScoreTest, FeaturesOfRawRowsAreLoggedOnlyWhenAsked) {
+  ASSERT_TRUE(Deploy("credit:2").ok());
+  for (bool log_features : {false, true}) {
+    PredictorOptions o;
+    o.log_features = log_features;
+    Predictor p = MakePredictor(o);
+    auto out = p.Predict(Rows(5, 1));
+    ASSERT_TRUE(out.ok());
+    ASSERT_TRUE(logger_->Flush());
+    auto logged = sink_->Read("credit:2", 10);
+    ASSERT_TRUE(logged.ok());
+    ASSERT_FALSE(logged->empty());
+    const auto& r = logged->front();  // The newest.
+    EXPECT_EQ(r.prediction_id(), out->ids[0]);
+    EXPECT_GT(r.inputs().fields_size(), 0);  // The row gives them again.
+    EXPECT_EQ(r.features_size(),
+              log_features ? M().gbdt.feature_names_size() : 0);
+  }
+}
+
 TEST_F(ScoreTest, PredictionsAreLoggedWithInputsFeaturesAndShadows) {
   ASSERT_TRUE(Deploy("credit:2").ok());
   ASSERT_TRUE(Deploy("credit:1", 0, /*shadow=*/true).ok());
-  Predictor p = MakePredictor();
+  PredictorOptions o;
+  o.log_features = true;
+  Predictor p = MakePredictor(o);
   auto out = p.Predict(Rows(5, 4));
   ASSERT_TRUE(out.ok());
   // Shadows run on workers: wait for them, then flush the log.

@@ -70,7 +70,7 @@ grpc::ServerUnaryReactor* ScoringService::Predict(Ctx* ctx,
       [this](auto work, auto reply) {
         return predictor_->Submit(std::move(work), std::move(reply));
       },
-      [this, req, out, arrived]() -> absl::Status {
+      [this, req, out, arrived](rpc::Done done) {
         PredictInput in;
         in.arrived = arrived;
         in.model = req->model();
@@ -78,11 +78,12 @@ grpc::ServerUnaryReactor* ScoringService::Predict(Ctx* ctx,
         in.ignore_extra = req->ignore_extra_fields();
         in.entity_keys.assign(req->entity_keys().begin(),
                               req->entity_keys().end());
-        if (auto s = RowsFromRequest(*req, &in.rows); !s.ok()) return s;
+        if (auto s = RowsFromRequest(*req, &in.rows); !s.ok()) return done(s);
         auto result = predictor_->Score(in);
-        if (!result.ok()) return NotYet(result.status(), *deployments_);
+        if (!result.ok()) return done(NotYet(result.status(), *deployments_));
         FillResponse(*result, out);
-        return absl::OkStatus();
+        // Answered once its log records are durable.
+        predictor_->Commit(*result, [done] { done(absl::OkStatus()); });
       });
 }
 
