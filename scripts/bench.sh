@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
-benches=(${BENCHES:-ingest orchestrator prep online split score train monitor})
+benches=(${BENCHES:-ingest orchestrator prep online split score train monitor drift})
 log="$build/bench.log"
 source bench/lib.sh
 machine | tee "$log"
@@ -16,6 +16,7 @@ failed=()
 for b in "${benches[@]}"; do
   case "$b" in
     online) script=bench/prep/online.sh ;;
+    drift) script=bench/monitor/scale.sh ;;
     *) script="bench/$b/run.sh" ;;
   esac
   echo "== $script" | tee -a "$log"

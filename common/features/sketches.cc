@@ -37,6 +37,23 @@ void QuantileSketch::Add(double v) {
   if (levels_[0].size() >= Capacity(0)) Compress();
 }
 
+void QuantileSketch::AddMany(const double* v, size_t n) {
+  while (n > 0 && exact_) {
+    Add(*v++);
+    --n;
+  }
+  n_ += n;
+  while (n > 0) {
+    auto& level = levels_[0];
+    const size_t m =
+        std::min(n, Capacity(0) - std::min(Capacity(0), level.size()));
+    level.insert(level.end(), v, v + m);
+    v += m;
+    n -= m;
+    if (level.size() >= Capacity(0)) Compress();
+  }
+}
+
 void QuantileSketch::ToSketch() {
   exact_ = false;
   if (levels_.empty()) AddLevel();
@@ -71,19 +88,65 @@ bool QuantileSketch::Flip() {
   return ((z ^ (z >> 31)) & 1) != 0;
 }
 
+namespace {
+
+// Sorts 8 values with an optimal network (19 compare-exchanges, branch
+// free): level 0 of a deep sketch fills every 8 values, and insertion sort's
+// mispredicted branches were most of a profile's time.
+void Sort8(double* v) {
+  auto cx = [v](int a, int b) {
+    const double lo = std::min(v[a], v[b]), hi = std::max(v[a], v[b]);
+    v[a] = lo;
+    v[b] = hi;
+  };
+  cx(0, 2), cx(1, 3), cx(4, 6), cx(5, 7);
+  cx(0, 4), cx(1, 5), cx(2, 6), cx(3, 7);
+  cx(0, 1), cx(2, 3), cx(4, 5), cx(6, 7);
+  cx(2, 4), cx(3, 5);
+  cx(1, 4), cx(3, 6);
+  cx(1, 2), cx(3, 4), cx(5, 6);
+}
+
+// Merges the sorted `run` (not in `level`) into the sorted `level`, from
+// the back: no buffer to allocate.
+void MergeInto(std::vector<double>& level, const double* run, size_t n) {
+  size_t i = level.size(), j = n, k = level.size() + n;
+  level.resize(k);
+  while (j > 0) {
+    if (i > 0 && level[i - 1] > run[j - 1]) {
+      level[--k] = level[--i];
+    } else {
+      level[--k] = run[--j];
+    }
+  }
+}
+
+}  // namespace
+
+// Levels above 0 are kept sorted (compactions and merges add sorted runs);
+// level 0 is sorted when it compacts. A compaction keeps every other item
+// of its sorted level, from a random offset, with double weight.
 void QuantileSketch::Compress() {
   for (size_t h = 0; h < levels_.size(); ++h) {
     if (levels_[h].size() < Capacity(h)) continue;
     if (h + 1 == levels_.size()) AddLevel();
     auto& level = levels_[h];
-    std::sort(level.begin(), level.end());
+    if (h == 0) {
+      if (level.size() == 8) {
+        Sort8(level.data());
+      } else {
+        std::sort(level.begin(), level.end());
+      }
+    }
     // With an odd count one item stays; the rest pair up, and one of each
     // pair (chosen by a shared random offset) moves up with double weight.
-    size_t start = level.size() % 2;
-    size_t offset = Flip() ? 1 : 0;
+    const size_t start = level.size() % 2;
+    const size_t offset = Flip() ? 1 : 0;
+    size_t kept = start;  // Written after the item that stays.
     for (size_t i = start + offset; i < level.size(); i += 2)
-      levels_[h + 1].push_back(level[i]);
-    level.resize(start);
+      level[kept++] = level[i];  // i >= kept: in place, still sorted.
+    MergeInto(levels_[h + 1], level.data() + start, kept - start);
+    level.resize(start);  // The smallest stays when the count is odd.
   }
 }
 
@@ -99,8 +162,12 @@ void QuantileSketch::Merge(const QuantileSketch& other) {
   for (double v : other.values_) levels_[0].push_back(v);
   for (size_t h = 0; h < other.levels_.size(); ++h) {
     while (levels_.size() <= h) AddLevel();
-    levels_[h].insert(levels_[h].end(), other.levels_[h].begin(),
-                      other.levels_[h].end());
+    if (h == 0) {
+      levels_[0].insert(levels_[0].end(), other.levels_[0].begin(),
+                        other.levels_[0].end());
+    } else {
+      MergeInto(levels_[h], other.levels_[h].data(), other.levels_[h].size());
+    }
   }
   n_ += other.n_;
   for (size_t h = 0; h < levels_.size(); ++h) {
@@ -189,6 +256,8 @@ absl::StatusOr<QuantileSketch> QuantileSketch::FromProto(
     s.AddLevel();
     const auto& v = state.levels(h).values();
     s.levels_[h].assign(v.begin(), v.end());
+    // States written before levels were kept sorted: sorted here.
+    if (h > 0) std::sort(s.levels_[h].begin(), s.levels_[h].end());
     weight += static_cast<uint64_t>(v.size()) << h;
   }
   if (s.exact_ != s.levels_.empty() || (!s.exact_ && !s.values_.empty()))

@@ -32,6 +32,8 @@ class QuantileSketch {
  public:
   explicit QuantileSketch(int k = 200, size_t exact_limit = 1 << 16);
   void Add(double v);
+  // Add of each of `n` values, faster.
+  void AddMany(const double* v, size_t n);
   void Merge(const QuantileSketch& other);
   uint64_t count() const { return n_; }
   bool exact() const { return exact_; }

@@ -44,7 +44,28 @@ void Profiler::AddNumber(const std::string& field, double v) {
 
 void Profiler::AddNumbers(const std::string& field, const double* v, size_t n) {
   Field& f = Get(field, FieldProfile::NUMERIC);
-  for (size_t i = 0; i < n; ++i) AddNumberTo(f, v[i]);
+  if (f.kind != FieldProfile::NUMERIC) {
+    f.count += n;
+    f.missing += n;
+    return;
+  }
+  // Runs of finite values go to the sketch at once.
+  for (size_t i = 0; i < n;) {
+    size_t end = i;
+    double lo = v[i], hi = v[i];
+    for (; end < n && std::isfinite(v[end]); ++end) {
+      lo = std::min(lo, v[end]);
+      hi = std::max(hi, v[end]);
+    }
+    if (end > i) {
+      f.min = f.values.count() == 0 ? lo : std::min(f.min, lo);
+      f.max = f.values.count() == 0 ? hi : std::max(f.max, hi);
+      f.values.AddMany(v + i, end - i);
+      f.count += end - i;
+    }
+    if (end < n) AddNumberTo(f, v[end]);  // Not finite: missing.
+    i = end + 1;
+  }
 }
 
 void Profiler::AddStringTo(Field& f, std::string_view v) {
@@ -57,7 +78,8 @@ void Profiler::AddStringTo(Field& f, std::string_view v) {
     ++f.other;
     return;
   }
-  auto it = f.categories.find(std::string(v));
+  // absl::string_view: Debian's Abseil has its own.
+  auto it = f.categories.find(absl::string_view(v.data(), v.size()));
   if (it != f.categories.end()) {
     ++it->second;
   } else if (f.categories.size() < options_.max_categories) {
@@ -69,6 +91,12 @@ void Profiler::AddStringTo(Field& f, std::string_view v) {
 
 void Profiler::AddString(const std::string& field, std::string_view v) {
   AddStringTo(Get(field, FieldProfile::CATEGORICAL), v);
+}
+
+void Profiler::AddStrings(const std::string& field, const std::string_view* v,
+                          size_t n) {
+  Field& f = Get(field, FieldProfile::CATEGORICAL);
+  for (size_t i = 0; i < n; ++i) AddStringTo(f, v[i]);
 }
 
 void Profiler::AddMissing(const std::string& field) {

@@ -15,9 +15,9 @@
 #include <map>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/features/sketches.h"
 #include "common/table/table.h"
@@ -64,6 +64,9 @@ class Profiler {
   // or AddTable, not here.
   void AddNumbers(const std::string& field, const double* v, size_t n);
   void AddString(const std::string& field, std::string_view v);
+  // `n` strings of one field at once (a column), as AddNumbers.
+  void AddStrings(const std::string& field, const std::string_view* v,
+                  size_t n);
   void AddMissing(const std::string& field);
   void EndRow() { ++rows_; }
   // INVALID_ARGUMENT when a field has different kinds in the two.
@@ -77,7 +80,8 @@ class Profiler {
     uint64_t count = 0, missing = 0;
     features::QuantileSketch values;
     double min = 0, max = 0;
-    std::unordered_map<std::string, uint64_t> categories;
+    // Looked up by string_view: no string built per value.
+    absl::flat_hash_map<std::string, uint64_t> categories;
     uint64_t other = 0;
   };
   Field& Get(const std::string& name, v1::FieldProfile::Kind kind);

@@ -95,6 +95,26 @@ TEST(ProfileTest, SameDistributionDoesNotDriftAShiftedOneDoes) {
   EXPECT_LT(city.chi2_p_value(), 1e-6);
 }
 
+TEST(ProfileTest, AColumnAtOnceIsProfiledAsValueByValue) {
+  // Past the exact limit (a KLL sketch), with values that are missing.
+  std::mt19937_64 rng(7);
+  std::lognormal_distribution<double> d(0, 1);
+  std::vector<double> column(200000);
+  for (auto& x : column) x = d(rng);
+  column[0] = NAN;
+  column[70000] = INFINITY;
+  column[70001] = -INFINITY;
+  column.back() = NAN;
+  Profiler at_once, one_by_one;
+  at_once.AddNumbers("x", column.data(), column.size());
+  for (double x : column) one_by_one.AddNumber("x", x);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      at_once.ToProto(), one_by_one.ToProto()));
+  const v1::Profile p = at_once.ToProto();
+  ASSERT_EQ(p.fields_size(), 1);
+  EXPECT_EQ(p.fields(0).missing(), 4u);
+}
+
 TEST(ProfileTest, RoundTripsMergesAndStaysBounded) {
   std::mt19937_64 rng(3);
   Profiler whole, first, second;
