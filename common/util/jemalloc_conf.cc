@@ -2,14 +2,14 @@
 // jemalloc reads this symbol at start-up; MALLOC_CONF in the environment
 // still overrides it.
 //
-// Freed pages stay with the process instead of going back to the kernel
-// over time (the decays) or at once (allocations past oversize_threshold,
+// Freed pages stay with the process for a while instead of going back to
+// the kernel at once (allocations past oversize_threshold,
 // 8 MiB, otherwise come from an arena that unmaps them when freed). Services
 // move data in multi-megabyte blocks; returning them made every block fault
 // its pages in afresh (about 10 us per 4 KiB page on a virtual machine):
 // bench/prep's fit + apply took 4.1-4.5 s instead of 2.2 s. The price is
-// that a process keeps its high-water mark, as glibc malloc held to one
-// arena did before (every service streams in bounded chunks).
+// that a process holds its high-water mark of the last seconds (every
+// service streams in bounded chunks).
 //
 // One arena for all threads (jemalloc's default is four per core): memory
 // one thread frees is reused by the next that asks, instead of each arena
@@ -21,9 +21,16 @@
 // 40,000 times, about a quarter of its CPU time: 1.12 s and 205-225 MB peak
 // RSS before; huge pages alone 0.93 s but 250-273 MB; both 0.69-0.84 s and
 // 156-160 MB. (Predict throughput, bench/score: 15,342/s, was 14,130/s.)
+//
+// Freed pages are kept for 10 s (dirty_decay_ms), not for ever: a block
+// freed and asked for again within that time is reused all the same, and
+// XGBoost's training, which frees and reallocates large buffers every round,
+// ran 25-40% slower when nothing was ever returned (2026-12-04, bench/train's
+// 3M-row GBDT fit in the train service: 27.4-37.8 s with "-1" against
+// 21.4-22.9 s with 10 s; Python XGBoost 24.0 s on the same rows).
 extern "C" {
 extern const char* malloc_conf;
 const char* malloc_conf =
-    "dirty_decay_ms:-1,muzzy_decay_ms:-1,oversize_threshold:0,thp:always,"
+    "dirty_decay_ms:10000,muzzy_decay_ms:0,oversize_threshold:0,thp:always,"
     "narenas:1";
 }

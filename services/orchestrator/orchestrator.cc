@@ -282,7 +282,8 @@ bool Orchestrator::FromCacheLocked(ActiveRun& run, int index) {
                          (!spec.has_cache() || spec.cache());
   if (!cacheable || !step.cache_key().empty()) return false;
   // --no-cache skips the lookup but still refreshes the entry.
-  step.set_cache_key(CacheKey(run, index));
+  const std::vector<std::string> inputs = InputArtifacts(run, index);
+  step.set_cache_key(CacheKey(run, index, inputs));
   auto hit =
       run.run.no_cache()
           ? absl::StatusOr<std::string>(absl::NotFoundError("no-cache run"))
@@ -294,12 +295,11 @@ bool Orchestrator::FromCacheLocked(ActiveRun& run, int index) {
   }
   Metrics::Get().cache.Add({{"result", "hit"}}).Increment();
   step.set_state(State::CACHED);
-  *step.mutable_outputs() = cached.outputs();
-  *step.mutable_results() = cached.results();
+  step.mutable_outputs()->swap(*cached.mutable_outputs());
+  step.mutable_results()->Swap(cached.mutable_results());
   *step.mutable_started_at() = Now();
   *step.mutable_finished_at() = step.started_at();
-  metadata_.RecordExecution(run.run.id(), step, InputArtifacts(run, index),
-                            &run.writes);
+  metadata_.RecordExecution(run.run.id(), step, inputs, &run.writes);
   return true;
 }
 
@@ -502,7 +502,9 @@ std::vector<std::string> Orchestrator::InputArtifacts(const ActiveRun& run,
   return ids;
 }
 
-std::string Orchestrator::CacheKey(const ActiveRun& run, int index) const {
+std::string Orchestrator::CacheKey(
+    const ActiveRun& run, int index,
+    const std::vector<std::string>& inputs) const {
   const v1::StepSpec& spec = *run.specs[index];
   Sha256 h;
   auto part = [&](std::string_view s) {
@@ -515,7 +517,7 @@ std::string Orchestrator::CacheKey(const ActiveRun& run, int index) const {
   part(run.run.spec().label());
   part(run.run.spec().positive_class());
   part(DeterministicBytes(spec.params()));
-  for (const auto& id : InputArtifacts(run, index)) part(id);
+  for (const auto& id : inputs) part(id);
   return h.HexDigest();
 }
 

@@ -146,7 +146,9 @@ class Orchestrator {
   absl::StatusOr<v1::Run> CurrentLocked(const std::string& id) const;
   // The run as stored (header, spec when asked, steps).
   absl::StatusOr<v1::Run> LoadRun(const std::string& id, bool with_spec) const;
-  std::string CacheKey(const ActiveRun& run, int index) const;
+  // `inputs`: InputArtifacts(run, index).
+  std::string CacheKey(const ActiveRun& run, int index,
+                       const std::vector<std::string>& inputs) const;
   std::vector<std::string> InputArtifacts(const ActiveRun& run,
                                           int index) const;
   void OnStepDone(const std::string& run_id, int index, int attempt,
