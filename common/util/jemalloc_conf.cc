@@ -22,15 +22,19 @@
 // RSS before; huge pages alone 0.93 s but 250-273 MB; both 0.69-0.84 s and
 // 156-160 MB. (Predict throughput, bench/score: 15,342/s, was 14,130/s.)
 //
-// Freed pages are kept for 10 s (dirty_decay_ms), not for ever: a block
-// freed and asked for again within that time is reused all the same, and
-// XGBoost's training, which frees and reallocates large buffers every round,
-// ran 25-40% slower when nothing was ever returned (2026-12-04, bench/train's
-// 3M-row GBDT fit in the train service: 27.4-37.8 s with "-1" against
-// 21.4-22.9 s with 10 s; Python XGBoost 24.0 s on the same rows).
+// Freed pages stay dirty for about 10 s (dirty_decay_ms), then are handed
+// back lazily (MADV_FREE: "muzzy", never purged further, muzzy_decay_ms -1),
+// so the kernel may take them under pressure and a reuse costs no fault
+// otherwise. XGBoost's training, which frees and reallocates large buffers
+// every round, ran slowest when nothing ever decayed (2026-12-04, the 3M-row
+// GBDT fit of bench/train in the train service, same server and rows, fit
+// seconds: dirty/muzzy -1/-1 27.4, 31.5, 37.8; 10 s/0 21.4, 22.9; 10 s/-1
+// 24.8, 24.8; Python XGBoost's own training 24.0), and bench/prep wanted
+// the pages kept (fit + apply: -1/-1 1.97-2.05 s, 10 s/0 2.32-2.68 s,
+// 10 s/-1 1.90-2.00 s): 10 s/-1 serves both.
 extern "C" {
 extern const char* malloc_conf;
 const char* malloc_conf =
-    "dirty_decay_ms:10000,muzzy_decay_ms:0,oversize_threshold:0,thp:always,"
+    "dirty_decay_ms:10000,muzzy_decay_ms:-1,oversize_threshold:0,thp:always,"
     "narenas:1";
 }
