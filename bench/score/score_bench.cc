@@ -79,6 +79,14 @@ int Fail(const std::string& why) {
   return 1;
 }
 
+// A server of `service` on a loopback port from the OS.
+absl::StatusOr<std::unique_ptr<mlpipe::rpc::Server>> StartLoopback(
+    grpc::Service* service) {
+  mlpipe::rpc::ServerOptions o;
+  o.listen_address = "127.0.0.1:0";
+  return mlpipe::rpc::Server::Start(o, {service});
+}
+
 // One channel per client thread: a distinct channel argument keeps gRPC
 // from sharing one connection between them.
 std::unique_ptr<Scoring::Stub> Stub(const std::string& addr, int client) {
@@ -133,11 +141,9 @@ int Load(int argc, char** argv) {
     r.name = spec.substr(0, eq);
     std::string addr = spec.substr(eq + 1);
     if (addr == "noop" || addr == "noopcb") {
-      mlpipe::rpc::ServerOptions o;
-      o.listen_address = "127.0.0.1:0";
       grpc::Service* service = &noop;
       if (addr == "noopcb") service = &noopcb;
-      auto s = mlpipe::rpc::Server::Start(o, {service});
+      auto s = StartLoopback(service);
       if (!s.ok()) return Fail(s.status().ToString());
       noop_server = std::move(*s);
       addr = "127.0.0.1:" + std::to_string(noop_server->port());
@@ -313,9 +319,7 @@ int Serve(int argc, char** argv) {
   std::string ports;
   for (grpc::Service* service : {static_cast<grpc::Service*>(&noop),
                                  static_cast<grpc::Service*>(&noopcb)}) {
-    mlpipe::rpc::ServerOptions o;
-    o.listen_address = "127.0.0.1:0";
-    auto s = mlpipe::rpc::Server::Start(o, {service});
+    auto s = StartLoopback(service);
     if (!s.ok()) return Fail(s.status().ToString());
     ports += (ports.empty() ? "" : " ") + std::to_string((*s)->port());
     servers.push_back(std::move(*s));

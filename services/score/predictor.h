@@ -154,9 +154,9 @@ class Predictor {
   ModelManager* const manager_;
   OnlineFeatures* const online_;
   PredictionLogger* const log_;
-  std::atomic<int> inflight_{0};  // Admitted: waiting or running.
-  std::atomic<bool> inline_busy_{false};
-  std::atomic<bool> stopping_{false};  // One runs on the caller's thread.
+  std::atomic<int> inflight_{0};          // Admitted: waiting or running.
+  std::atomic<bool> inline_busy_{false};  // One runs on the caller's thread.
+  std::atomic<bool> stopping_{false};
   TaskPool workers_;
   TaskPool scoring_;  // Admitted requests; drained first at destruction.
 };
