@@ -126,10 +126,11 @@ Monitor::Open Monitor::NewWindow(const std::string& version,
 absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
   if (records.empty()) return absl::OkStatus();
   std::unique_lock lock(mu_);
-  v1::PredictionBatch batch;
+  // A large batch is checkpointed at once (the open windows are smaller
+  // than it); a small one is kept as pending until the next checkpoint.
+  const bool checkpoint = records.size() >= options_.checkpoint_batch_records;
   storage::WriteBatch b;
   for (const auto& r : records) {
-    *batch.add_records() = r;
     if (r.prediction_id().empty() || r.shadow()) continue;
     // Kept to join the actual that comes later.
     v1::LoggedPrediction p;
@@ -141,17 +142,26 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
     b.Put(kPredictionTimes, TimeKey(p.time_micros(), r.prediction_id()), "");
     newest_micros_ = std::max(newest_micros_, p.time_micros());
   }
-  b.Put(kPending, BatchKey(next_batch_), batch.SerializeAsString());
-  std::vector<v1::Alert> alerts;
-  {
-    if (auto s = store_->Write(b); !s.ok()) return s;
-    CountLogged(records.size());
+  if (!checkpoint) {
+    v1::PredictionBatch batch;
+    batch.mutable_records()->Reserve(static_cast<int>(records.size()));
+    for (const auto& r : records) *batch.add_records() = r;
+    b.Put(kPending, BatchKey(next_batch_), batch.SerializeAsString());
+  }
+  // Written before it is folded: a crash in between loses nothing (the
+  // call fails, and the batch comes again).
+  if (auto s = store_->Write(b); !s.ok()) return s;
+  CountLogged(records.size());
+  if (!checkpoint) {
     ++next_batch_;
-    std::vector<std::string> closed;
-    for (const auto& r : records) Fold(r, &closed);
-    if (!closed.empty() || ++since_checkpoint_ >= options_.checkpoint_every) {
-      if (auto s = CheckpointLocked(closed, &alerts); !s.ok()) return s;
-    }
+    pending_ = true;
+  }
+  std::vector<std::string> closed;
+  for (const auto& r : records) Fold(r, &closed);
+  std::vector<v1::Alert> alerts;
+  if (checkpoint || !closed.empty() ||
+      ++since_checkpoint_ >= options_.checkpoint_every) {
+    if (auto s = CheckpointLocked(closed, &alerts); !s.ok()) return s;
   }
   lock.unlock();
   Announce(alerts);
@@ -213,7 +223,7 @@ absl::Status Monitor::CheckpointLocked(const std::vector<std::string>& closed,
     b.Put(kWindows, WindowKey(version, w.seq()), w.SerializeAsString());
   }
   // Every logged batch is in a window now.
-  b.DeleteRange(kPending, BatchKey(0), BatchKey(next_batch_));
+  if (pending_) b.DeleteRange(kPending, BatchKey(0), BatchKey(next_batch_));
   ExpirePredictions(&b);
   // Closed windows past the number kept.
   for (const auto& version : closed) {
@@ -228,6 +238,7 @@ absl::Status Monitor::CheckpointLocked(const std::vector<std::string>& closed,
   to_close_.clear();
   for (auto& [version, o] : open_) o.dirty = false;
   since_checkpoint_ = 0;
+  pending_ = false;
   return absl::OkStatus();
 }
 
@@ -302,7 +313,7 @@ absl::Status Monitor::Restore() {
       return absl::DataLossError("a logged prediction batch is corrupt");
     for (const auto& r : batch.records()) Fold(r, &closed);
     next_batch_ = storage::DecodeU64(pending->key()) + 1;
-    folded = true;
+    folded = pending_ = true;
   }
   if (!pending->status().ok()) return pending->status();
   if (!folded) return absl::OkStatus();

@@ -8,7 +8,10 @@
 // Every `checkpoint_every` batches, and whenever a window closes, the open
 // windows are written and the batches they now contain deleted, in one
 // atomic write. A restart loads the windows and folds the batches written
-// since: nothing acknowledged is lost or counted twice.
+// since: nothing acknowledged is lost or counted twice. A batch of
+// `checkpoint_batch_records` or more (the score service ships 1,000) is not
+// written as a batch: the open windows it was folded into are checkpointed
+// before Log returns, which writes less.
 //
 // Alerts: when a window closes, it is compared with its version's
 // reference; drifted fields raise a "drift" alert. When a version's open
@@ -60,6 +63,8 @@ struct MonitorOptions {
   absl::Duration window_time = absl::Hours(1);  // or past this span.
   size_t windows_kept = 168;                    // Closed windows per version.
   int checkpoint_every = 64;                    // Batches between checkpoints.
+  // A batch of this many records is checkpointed at once, not kept pending.
+  size_t checkpoint_batch_records = 256;
   // Logged predictions stay joinable this long after the newest one.
   absl::Duration actuals_horizon = absl::Hours(24 * 7);
   uint64_t performance_rows = 1000;  // Pairs per performance window.
@@ -196,7 +201,8 @@ class Monitor {
   std::vector<v1::MonitorWindow> to_close_;  // GUARDED_BY(mu_)
   uint64_t next_batch_ = 0;                  // GUARDED_BY(mu_)
   int since_checkpoint_ = 0;                 // GUARDED_BY(mu_)
-  int64_t newest_micros_ = 0;                // GUARDED_BY(mu_)
+  bool pending_ = false;       // Batches in kPending. GUARDED_BY(mu_)
+  int64_t newest_micros_ = 0;  // GUARDED_BY(mu_)
   mutable std::mutex actuals_mu_;
   // Open performance windows, by version. GUARDED_BY(actuals_mu_)
   std::map<std::string, v1::PerformanceWindow> performance_;

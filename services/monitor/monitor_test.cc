@@ -165,6 +165,22 @@ TEST_F(MonitorTest, LoggedBatchesSurviveARestartExactlyOnce) {
   EXPECT_FALSE(store_->Scan(kPending, "")->Valid());
 }
 
+TEST_F(MonitorTest, ALargeBatchIsCheckpointedNotKeptPending) {
+  options_.checkpoint_batch_records = 200;
+  Open();
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 300, 0, 0)).ok());
+  EXPECT_FALSE(store_->Scan(kPending, "")->Valid());
+  Open();
+  EXPECT_EQ(Rows(*monitor_->Windows("m:1", 100)), 300u);
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 50, 0, 300)).ok());
+  EXPECT_TRUE(store_->Scan(kPending, "")->Valid());
+  // The large batch's checkpoint holds the small one's rows too.
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 250, 0, 400)).ok());
+  EXPECT_FALSE(store_->Scan(kPending, "")->Valid());
+  Open();
+  EXPECT_EQ(Rows(*monitor_->Windows("m:1", 100)), 600u);
+}
+
 google::protobuf::Value Class(const std::string& c) {
   google::protobuf::Value v;
   v.set_string_value(c);

@@ -52,11 +52,12 @@ void PredictionLogger::Stop() {
 
 void PredictionLogger::Append(std::vector<v1::PredictionRecord> records,
                               std::function<void(bool logged)> done) {
-  Queued q{.records = std::vector<std::string>(records.size()),
-           .done = std::move(done)};
-  for (size_t i = 0; i < records.size(); ++i)
-    records[i].SerializeToString(&q.records[i]);
   const size_t n = records.size();
+  Queued q{.records = std::move(records),
+           .serialized = std::vector<std::string>(n),
+           .done = std::move(done)};
+  for (size_t i = 0; i < n; ++i)
+    q.records[i].SerializeToString(&q.serialized[i]);
   std::unique_lock lock(mu_);
   // Stopped, it still takes records (calls drained at shutdown): the next
   // start ships them.
@@ -92,7 +93,7 @@ void PredictionLogger::CommitQueued(std::unique_lock<std::mutex>& lock) {
     storage::WriteBatch b;
     uint64_t seq = first;
     for (const Queued& q : round)
-      for (const std::string& r : q.records)
+      for (const std::string& r : q.serialized)
         b.Put(kPredictionLog, Key(seq++), r);
     const absl::Status s = store_->Write(b);
     size_t depth;
@@ -101,6 +102,7 @@ void PredictionLogger::CommitQueued(std::unique_lock<std::mutex>& lock) {
     writing_records_ = 0;
     if (s.ok()) {
       pending_ += n;
+      HoldLocked(round, first);
     } else {
       dropped_ += static_cast<int64_t>(n);
     }
@@ -117,6 +119,20 @@ void PredictionLogger::CommitQueued(std::unique_lock<std::mutex>& lock) {
     for (Queued& q : round) q.done(s.ok());
     lock.lock();
   }
+}
+
+void PredictionLogger::HoldLocked(std::vector<Queued>& round, uint64_t first) {
+  size_t bytes = 0;
+  for (const Queued& q : round)
+    for (const std::string& r : q.serialized) bytes += r.size();
+  // Only what continues the records held: held_ has no gap.
+  if (!held_.empty() && held_first_ + held_.size() != first) return;
+  if (held_bytes_ + bytes > options_.memory_bytes) return;
+  if (held_.empty()) held_first_ = first;
+  for (Queued& q : round)
+    for (size_t i = 0; i < q.records.size(); ++i)
+      held_.emplace_back(std::move(q.records[i]), q.serialized[i].size());
+  held_bytes_ += bytes;
 }
 
 bool PredictionLogger::Log(std::vector<v1::PredictionRecord> records) {
@@ -151,55 +167,85 @@ int64_t PredictionLogger::dropped() const {
   return dropped_;
 }
 
-absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
-  uint64_t written, from;
-  {
-    std::lock_guard lock(mu_);
-    written = Written();
-    from = shipped_ + 1;
+PredictionLogger::Batch PredictionLogger::NextBatch() {
+  Batch b;
+  std::unique_lock lock(mu_);
+  const uint64_t from = shipped_ + 1;
+  if (!held_.empty() && held_first_ == from) {
+    const size_t n = std::min(held_.size(), options_.batch_records);
+    b.message.mutable_records()->Reserve(static_cast<int>(n));
+    for (size_t i = 0; i < n; ++i) {
+      *b.message.add_records() = std::move(held_.front().first);
+      held_bytes_ -= held_.front().second;
+      held_.pop_front();
+    }
+    held_first_ += n;
+    b.first = from;
+    b.last = b.shipped = from + n - 1;
+    b.records = n;
+    return b;
   }
-  const std::string end = Key(written);
-  std::vector<v1::PredictionRecord> batch;
-  std::string first, last;
-  size_t records = 0;
-  bool all = true;  // Every record below `written` is in the batch.
-  // From the first record not shipped: what is below is deleted, and point
-  // deletions (not a range's: every iterator would re-read the memtable's
-  // range tombstones) are skipped by the seek.
+  const uint64_t end =
+      held_.empty() ? Written() : std::min(Written(), held_first_);
+  lock.unlock();
+  ReadBatch(from, end, &b);
+  return b;
+}
+
+void PredictionLogger::ReadBatch(uint64_t from, uint64_t end, Batch* b) {
+  const std::string end_key = Key(end);
+  bool all = true;  // Every record below `end` is in the batch.
   for (auto it = store_->Scan(kPredictionLog, "", Key(from)); it->Valid();
        it->Next()) {
-    if (it->key() >= end) break;
-    if (records >= options_.batch_records) {
+    if (it->key() >= end_key) break;
+    if (b->records >= options_.batch_records) {
       all = false;
       break;
     }
-    v1::PredictionRecord r;
-    if (!r.ParseFromArray(it->value().data(),
-                          static_cast<int>(it->value().size()))) {
+    v1::PredictionRecord* r = b->message.add_records();
+    if (!r->ParseFromArray(it->value().data(),
+                           static_cast<int>(it->value().size()))) {
       LogWarning("prediction log: an unreadable record is skipped",
                  {{"key", StrCat(storage::DecodeU64(it->key()))}});
-    } else {
-      batch.push_back(std::move(r));
+      b->message.mutable_records()->RemoveLast();
     }
-    ++records;
-    if (first.empty()) first = std::string(it->key());
-    last = std::string(it->key());
+    ++b->records;
+    b->last = storage::DecodeU64(it->key());
+    if (b->first == 0) b->first = b->last;
   }
-  if (!first.empty()) {
-    if (!batch.empty()) {
-      if (auto s = sink_->Write(std::move(batch)); !s.ok()) return s;
+  // Past a gap (a write that failed) too, when everything below is read.
+  b->shipped = all ? end - 1 : b->last;
+}
+
+absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
+  Batch b;
+  if (retry_.first != 0) {
+    b = std::move(retry_);
+    retry_ = Batch();
+  } else {
+    b = NextBatch();
+  }
+  if (b.first != 0) {
+    if (b.message.records_size() > 0) {
+      if (auto s = sink_->Write(b.message); !s.ok()) {
+        retry_ = std::move(b);
+        return s;
+      }
     }
-    storage::WriteBatch b;
-    for (uint64_t k = storage::DecodeU64(first); k <= storage::DecodeU64(last);
-         ++k)
-      b.Delete(kPredictionLog, Key(k));
-    if (auto s = store_->Write(b); !s.ok()) return s;
+    // One range deletion: the store is read only for what memory did not
+    // hold, so its iterators seldom meet these tombstones.
+    storage::WriteBatch w;
+    w.DeleteRange(kPredictionLog, Key(b.first), Key(b.last + 1));
+    if (auto s = store_->Write(w); !s.ok()) {
+      // Shipped all the same; a restart ships them again.
+      LogWarning("prediction log: shipped records not deleted",
+                 {{"error", std::string(s.message())}});
+    }
   }
   std::lock_guard lock(mu_);
-  // Past a gap (a write that failed) too, when everything below is done.
-  shipped_ = std::max(shipped_, all ? written - 1 : storage::DecodeU64(last));
-  pending_ -= std::min(pending_, records);
-  return records;
+  shipped_ = std::max(shipped_, b.shipped);
+  pending_ -= std::min(pending_, b.records);
+  return b.records;
 }
 
 void PredictionLogger::Loop() {

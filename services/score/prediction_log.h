@@ -7,7 +7,9 @@
 // sink that fails keeps the records (retried with backoff); records not shipped
 // when the process stops are shipped by the next start. The log holds at most
 // queue_capacity records: past it new records are dropped and counted.
-// gRPC-free.
+// Written records are also held in memory (up to memory_bytes, serialized),
+// and shipped from there: the store is read only for what memory did not
+// hold (a restart, a sink down for long). gRPC-free.
 //
 // Column family prediction_log: <sequence, 8 bytes big-endian> ->
 // v1::PredictionRecord.
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -34,7 +37,7 @@ inline constexpr char kPredictionLog[] = "prediction_log";
 class PredictionSink {
  public:
   virtual ~PredictionSink() = default;
-  virtual absl::Status Write(std::vector<v1::PredictionRecord> batch) = 0;
+  virtual absl::Status Write(const v1::PredictionBatch& batch) = 0;
 };
 
 struct PredictionLoggerOptions {
@@ -42,6 +45,9 @@ struct PredictionLoggerOptions {
   size_t batch_records = 1000;     // Records per sink write, at most.
   std::chrono::milliseconds flush_interval{200};   // Longest wait to ship.
   std::chrono::milliseconds retry_interval{1000};  // After a sink error.
+  // Written, unshipped records held in memory to ship without reading the
+  // store, in serialized bytes; past it they are read back from the store.
+  size_t memory_bytes = 8 << 20;
 };
 
 // Thread-safe.
@@ -80,12 +86,26 @@ class PredictionLogger {
   // Ships up to batch_records records from the start of the log; the
   // number shipped, or the sink's error.
   absl::StatusOr<size_t> ShipBatch();
+  // The next batch to ship: from memory when it holds the first unshipped
+  // record, else read from the store (below the first record held).
+  struct Batch {
+    v1::PredictionBatch message;
+    uint64_t first = 0, last = 0;  // Sequences it covers (0: none).
+    uint64_t shipped = 0;          // shipped_ once it is shipped.
+    size_t records = 0;            // Records it covers (some unreadable).
+  };
+  Batch NextBatch();
+  void ReadBatch(uint64_t from, uint64_t end, Batch* batch);
   // Every sequence below this one is written, or failed. REQUIRES: mu_.
   uint64_t Written() const;
   struct Queued {
-    std::vector<std::string> records;  // Serialized.
+    std::vector<v1::PredictionRecord> records;
+    std::vector<std::string> serialized;
     std::function<void(bool)> done;
   };
+  // Keeps a written round in held_ when it continues what is held and fits.
+  // REQUIRES: mu_.
+  void HoldLocked(std::vector<Queued>& round, uint64_t first);
   // Writes the queue until it is empty. REQUIRES: mu_ held by `lock`,
   // committing_ set by this caller.
   void CommitQueued(std::unique_lock<std::mutex>& lock);
@@ -108,6 +128,13 @@ class PredictionLogger {
   int64_t dropped_ = 0;         // GUARDED_BY(mu_)
   bool stop_ = false;           // GUARDED_BY(mu_)
   bool flush_ = false;          // Ship without waiting. GUARDED_BY(mu_)
+  // Written records from sequence held_first_ on, in order, with their
+  // serialized sizes (summed in held_bytes_).
+  std::deque<std::pair<v1::PredictionRecord, size_t>> held_;  // GUARDED_BY(mu_)
+  uint64_t held_first_ = 0;                                   // GUARDED_BY(mu_)
+  size_t held_bytes_ = 0;                                     // GUARDED_BY(mu_)
+  // A batch the sink refused, sent again first. Shipper thread only.
+  Batch retry_;
   std::thread thread_;
 };
 

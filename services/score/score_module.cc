@@ -140,10 +140,7 @@ class ScoreModule::MonitorSink final : public PredictionSink {
   // Ends the retries' waits.
   void Stop() { retry_.Stop(); }
 
-  absl::Status Write(std::vector<v1::PredictionRecord> batch) override {
-    v1::PredictionBatch message;
-    message.mutable_records()->Reserve(static_cast<int>(batch.size()));
-    for (auto& r : batch) *message.add_records() = std::move(r);
+  absl::Status Write(const v1::PredictionBatch& message) override {
     absl::Status s;
     auto wait = std::chrono::milliseconds(100);
     for (int attempt = 0; attempt < 6; ++attempt) {

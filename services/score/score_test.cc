@@ -188,9 +188,9 @@ const Models& M() {
 // Keeps what the logger writes (the monitor is the real sink, over gRPC).
 class RecordingSink final : public PredictionSink {
  public:
-  absl::Status Write(std::vector<v1::PredictionRecord> batch) override {
+  absl::Status Write(const v1::PredictionBatch& batch) override {
     std::lock_guard lock(mu_);
-    for (auto& r : batch) records_.push_back(std::move(r));
+    for (const auto& r : batch.records()) records_.push_back(r);
     return absl::OkStatus();
   }
   // The newest `limit` records of `model_version`, newest first.
@@ -1069,9 +1069,9 @@ TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
   // A sink that blocks until released.
   class Slow final : public PredictionSink {
    public:
-    absl::Status Write(std::vector<v1::PredictionRecord> b) override {
+    absl::Status Write(const v1::PredictionBatch& b) override {
       release.WaitForNotification();
-      written += static_cast<int>(b.size());
+      written += b.records_size();
       return absl::OkStatus();
     }
     absl::Notification release;
@@ -1100,9 +1100,9 @@ TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
 TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
   class Sink final : public PredictionSink {
    public:
-    absl::Status Write(std::vector<v1::PredictionRecord> b) override {
+    absl::Status Write(const v1::PredictionBatch& b) override {
       if (refuse) return absl::UnavailableError("monitor is down");
-      for (auto& r : b) ids.push_back(r.prediction_id());
+      for (const auto& r : b.records()) ids.push_back(r.prediction_id());
       return absl::OkStatus();
     }
     std::atomic<bool> refuse{true};
@@ -1138,51 +1138,63 @@ TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
 }
 
 // Calls log concurrently (their writes go to RocksDB together, outside the
-// logger's lock) while the shipper runs: every record is shipped exactly
-// once, in the order of its sequence, none passed over while written late.
+// logger's lock) while the shipper runs and the sink refuses every third
+// batch: every record is shipped exactly once, in the order of its sequence,
+// none passed over while written late; whether memory holds them all, a
+// few (the rest read back from the store) or none.
 TEST(PredictionLoggerTest, ConcurrentCallsShipEveryRecordOnceInOrder) {
   class Sink final : public PredictionSink {
    public:
-    absl::Status Write(std::vector<v1::PredictionRecord> b) override {
+    absl::Status Write(const v1::PredictionBatch& b) override {
       std::lock_guard lock(mu);
-      for (auto& r : b) ids.push_back(r.prediction_id());
+      if (++calls % 3 == 0) return absl::UnavailableError("refused");
+      for (const auto& r : b.records()) ids.push_back(r.prediction_id());
       return absl::OkStatus();
     }
     std::mutex mu;
+    int calls = 0;
     std::vector<std::string> ids;
-  } sink;
-  testing::TempDir dir;
-  auto store = *storage::OpenRocksStore(
-      dir.path(), {.column_families = {{.name = kPredictionLog}}});
-  PredictionLoggerOptions o;
-  o.batch_records = 37;
-  o.flush_interval = std::chrono::milliseconds(1);
-  PredictionLogger log(o, store.get(), &sink);
-  constexpr int kThreads = 8, kCalls = 400;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kCalls; ++i) {
-        v1::PredictionRecord r;
-        r.set_prediction_id(StrCat(t, "-", i));
-        EXPECT_TRUE(log.Log({r}));
-      }
-    });
+  };
+  for (const size_t memory : {size_t{8} << 20, size_t{60}, size_t{0}}) {
+    SCOPED_TRACE(StrCat("memory_bytes ", memory));
+    Sink sink;
+    testing::TempDir dir;
+    auto store = *storage::OpenRocksStore(
+        dir.path(), {.column_families = {{.name = kPredictionLog}}});
+    PredictionLoggerOptions o;
+    o.batch_records = 37;
+    o.flush_interval = std::chrono::milliseconds(1);
+    o.retry_interval = std::chrono::milliseconds(1);
+    o.memory_bytes = memory;
+    PredictionLogger log(o, store.get(), &sink);
+    constexpr int kThreads = 8, kCalls = 400;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kCalls; ++i) {
+          v1::PredictionRecord r;
+          r.set_prediction_id(StrCat(t, "-", i));
+          EXPECT_TRUE(log.Log({r}));
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    ASSERT_TRUE(log.Flush());
+    std::lock_guard lock(sink.mu);
+    ASSERT_EQ(sink.ids.size(), static_cast<size_t>(kThreads * kCalls));
+    std::set<std::string> unique(sink.ids.begin(), sink.ids.end());
+    EXPECT_EQ(unique.size(), sink.ids.size());
+    // Each caller's records arrive in the order it logged them.
+    std::map<std::string, int> next;
+    for (const auto& id : sink.ids) {
+      const auto dash = id.find('-');
+      const std::string caller = id.substr(0, dash);
+      EXPECT_EQ(std::stoi(id.substr(dash + 1)), next[caller]++) << id;
+    }
+    EXPECT_EQ(log.depth(), 0u);
+    // What was shipped is gone from the store.
+    EXPECT_FALSE(store->Scan(kPredictionLog, "")->Valid());
   }
-  for (auto& th : threads) th.join();
-  ASSERT_TRUE(log.Flush());
-  std::lock_guard lock(sink.mu);
-  ASSERT_EQ(sink.ids.size(), static_cast<size_t>(kThreads * kCalls));
-  std::set<std::string> unique(sink.ids.begin(), sink.ids.end());
-  EXPECT_EQ(unique.size(), sink.ids.size());
-  // Each caller's records arrive in the order it logged them.
-  std::map<std::string, int> next;
-  for (const auto& id : sink.ids) {
-    const auto dash = id.find('-');
-    const std::string caller = id.substr(0, dash);
-    EXPECT_EQ(std::stoi(id.substr(dash + 1)), next[caller]++) << id;
-  }
-  EXPECT_EQ(log.depth(), 0u);
 }
 
 TEST_F(ScoreTest, BatchScoresDatasetsWithTheSameCodeAsPredict) {
