@@ -74,12 +74,16 @@ google::protobuf::Struct ToStruct(const serving::RawRow& row) {
 
 std::string NewPredictionId() {
   static std::atomic<uint64_t> counter{0};
-  uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%012llx%012llx",
-                static_cast<unsigned long long>(ProcessNonce() >> 16),
-                static_cast<unsigned long long>(n & 0xffffffffffffULL));
-  return buf;
+  const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
+  // "%012llx%012llx" of the nonce's top 48 bits and the counter's low 48,
+  // without snprintf (a twentieth of a 1-row Predict's own time).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(24, '0');
+  const uint64_t halves[2] = {ProcessNonce() >> 16, n & 0xffffffffffffULL};
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 12; ++i)
+      id[h * 12 + 11 - i] = kHex[(halves[h] >> (4 * i)) & 0xf];
+  return id;
 }
 
 namespace {

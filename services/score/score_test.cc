@@ -1065,6 +1065,16 @@ TEST(RowsFromRequestTest, NonFiniteNumbersAndBoolsAreRefused) {
   EXPECT_TRUE(std::holds_alternative<std::monostate>(rows[0].at("Income")));
 }
 
+TEST(PredictionIdTest, IdsAreTheNonceAndACounterIn24HexDigits) {
+  const std::string a = NewPredictionId(), b = NewPredictionId();
+  ASSERT_EQ(a.size(), 24u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos) << a;
+  // The process's nonce, then a counter that went up by one.
+  EXPECT_EQ(a.substr(0, 12), b.substr(0, 12));
+  EXPECT_EQ(std::stoull(b.substr(12), nullptr, 16),
+            std::stoull(a.substr(12), nullptr, 16) + 1);
+}
+
 TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
   // A sink that blocks until released.
   class Slow final : public PredictionSink {
