@@ -47,6 +47,24 @@ std::string TimeKey(int64_t micros, const std::string& id) {
   return k + id;
 }
 
+// The ids of a batch's joinable predictions, each after its length.
+void AppendId(std::string* out, const std::string& id) {
+  storage::AppendU32(out, static_cast<uint32_t>(id.size()));
+  out->append(id);
+}
+// False when `value` is not a list that AppendId wrote.
+bool ForEachId(std::string_view value,
+               const std::function<void(std::string_view)>& f) {
+  while (!value.empty()) {
+    if (value.size() < 4) return false;
+    const uint32_t n = storage::DecodeU32(value);
+    if (value.size() - 4 < n) return false;
+    f(value.substr(4, n));
+    value.remove_prefix(4 + n);
+  }
+  return true;
+}
+
 }  // namespace
 
 std::vector<std::string> MonitorColumnFamilies() {
@@ -130,6 +148,10 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
   // than it); a small one is kept as pending until the next checkpoint.
   const bool checkpoint = records.size() >= options_.checkpoint_batch_records;
   storage::WriteBatch b;
+  // The batch's joinable ids, under its newest time, for retention.
+  std::string ids;
+  const std::string* first_id = nullptr;
+  int64_t newest = INT64_MIN;
   for (const auto& r : records) {
     if (r.prediction_id().empty() || r.shadow()) continue;
     // Kept to join the actual that comes later.
@@ -139,8 +161,13 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
     *p.mutable_scores() = r.scores();
     p.set_label(r.label());
     b.Put(kPredictions, r.prediction_id(), p.SerializeAsString());
-    b.Put(kPredictionTimes, TimeKey(p.time_micros(), r.prediction_id()), "");
-    newest_micros_ = std::max(newest_micros_, p.time_micros());
+    AppendId(&ids, r.prediction_id());
+    if (first_id == nullptr) first_id = &r.prediction_id();
+    newest = std::max(newest, p.time_micros());
+  }
+  if (first_id != nullptr) {
+    b.Put(kPredictionTimes, TimeKey(newest, *first_id), ids);
+    newest_micros_ = std::max(newest_micros_, newest);
   }
   if (!checkpoint) {
     v1::PredictionBatch batch;
@@ -246,9 +273,18 @@ void Monitor::ExpirePredictions(storage::WriteBatch* b) {
   const int64_t cutoff =
       newest_micros_ - absl::ToInt64Microseconds(options_.actuals_horizon);
   auto it = store_->Scan(kPredictionTimes, "");
-  for (int n = 0; it->Valid() && n < 100000; it->Next(), ++n) {
+  for (int n = 0; it->Valid() && n < 100000; it->Next()) {
     if (static_cast<int64_t>(storage::DecodeU64(it->key())) >= cutoff) break;
-    b->Delete(kPredictions, it->key().substr(8));
+    if (it->value().empty()) {  // One prediction, its id in the key.
+      b->Delete(kPredictions, it->key().substr(8));
+      ++n;
+    } else if (!ForEachId(it->value(), [&](std::string_view id) {
+                 b->Delete(kPredictions, id);
+                 ++n;
+               })) {
+      LogWarning("monitor: an unreadable retention entry is dropped",
+                 {{"key", std::string(it->key().substr(8))}});
+    }
     b->Delete(kPredictionTimes, it->key());
   }
 }

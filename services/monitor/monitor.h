@@ -50,8 +50,9 @@ inline constexpr char kReferences[] = "references";
 inline constexpr char kWindows[] = "windows";
 inline constexpr char kPending[] = "pending";
 inline constexpr char kPredictions[] = "predictions";  // By id, to join.
-inline constexpr char kPredictionTimes[] = "prediction_times";  // Retention.
-inline constexpr char kActuals[] = "actuals";                   // Ids recorded.
+// Retention: <newest time of a logged batch, its first id> -> its ids.
+inline constexpr char kPredictionTimes[] = "prediction_times";
+inline constexpr char kActuals[] = "actuals";  // Ids recorded.
 inline constexpr char kPerformance[] = "performance";
 inline constexpr char kPolicies[] = "policies";
 inline constexpr char kAlerts[] = "alerts";

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "common/storage/key_codec.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -243,6 +244,42 @@ TEST_F(MonitorTest, ActualsJoinLoggedPredictionsOnceAndSurviveARestart) {
       monitor_->RecordActuals({{logged[498].prediction_id(), Class("no")}});
   ASSERT_TRUE(late.ok());
   EXPECT_EQ(late->unmatched(), 1u);
+}
+
+// Retention is kept per logged batch (its newest time -> its ids); entries
+// of one prediction each (the id in the key, no value), as stores written
+// before hold, expire too.
+TEST_F(MonitorTest, PredictionsPastTheHorizonGoBatchByBatch) {
+  options_.actuals_horizon = absl::Hours(1);
+  Open();
+  std::string old_key;
+  storage::AppendU64(&old_key, 5'000'000);
+  v1::LoggedPrediction p;
+  p.set_model_version("m:1");
+  storage::WriteBatch legacy;
+  legacy.Put(kPredictions, "legacy-1", p.SerializeAsString());
+  legacy.Put(kPredictionTimes, old_key + "legacy-1", "");
+  ASSERT_TRUE(store_->Write(legacy).ok());
+  const auto first = Batch("m:1", 300, 0, 0);
+  ASSERT_TRUE(monitor_->Log(first).ok());
+  const auto second = Batch("m:1", 300, 0, 1800);
+  ASSERT_TRUE(monitor_->Log(second).ok());
+  auto count = [&](const char* cf) {
+    size_t n = 0;
+    for (auto it = store_->Scan(cf, ""); it->Valid(); it->Next()) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(kPredictions), 601u);
+  EXPECT_EQ(count(kPredictionTimes), 3u);
+  // Newest now at 5,000 s, the horizon 3,600 s: the first batch (newest
+  // at 299 s) and the legacy entry go; the second (at 2,099 s) stays.
+  ASSERT_TRUE(monitor_->Log(Batch("m:1", 1, 0, 5000)).ok());
+  ASSERT_TRUE(monitor_->Checkpoint().ok());
+  EXPECT_EQ(count(kPredictions), 301u);
+  EXPECT_EQ(count(kPredictionTimes), 2u);  // The second and the newest.
+  EXPECT_FALSE(store_->Get(kPredictions, "legacy-1").ok());
+  EXPECT_FALSE(store_->Get(kPredictions, first[299].prediction_id()).ok());
+  EXPECT_TRUE(store_->Get(kPredictions, second[0].prediction_id()).ok());
 }
 
 TEST_F(MonitorTest, ADriftedWindowRaisesOneAlertAndEventPerCooldown) {
