@@ -299,6 +299,9 @@ absl::StatusOr<std::vector<PartRows>> ReadParts(table::FrameReader& reader,
   const auto& assignment = *spec.assignment;
   const size_t wanted = spec.parts.size();
   std::vector<TrainingDataBuilder> builders;
+  // Reserved first: a builder moved by the vector's growth would lose the
+  // capacity reserved for its rows (and then grow its matrix by copies).
+  builders.reserve(wanted);
   std::vector<PartRows> out(wanted);
   std::vector<std::vector<uint32_t>> rows(wanted);
   for (size_t p = 0; p < wanted; ++p) {
