@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <tuple>
 
 #include "absl/time/clock.h"
 #include "common/storage/key_codec.h"
@@ -198,6 +199,29 @@ class ErrorIterator final : public Iterator {
   absl::Status status_;
 };
 
+// A batch's operations in the order to apply them: by column family and
+// key (stable: one key's operations keep their order) when it has no range
+// deletion (whose effect depends on where it stands), else as given. Each
+// memtable then takes its keys in ascending order, and its skip list finds
+// every insertion point from the last one instead of from the top (a run of
+// 100 cached steps: ~600 lineage and step records, most of its time).
+std::vector<const WriteBatch::Op*> InKeyOrder(const WriteBatch& batch) {
+  std::vector<const WriteBatch::Op*> ops;
+  ops.reserve(batch.ops().size());
+  bool ranges = false;
+  for (const auto& op : batch.ops()) {
+    ops.push_back(&op);
+    ranges |= op.kind == WriteBatch::Kind::kDeleteRange;
+  }
+  if (!ranges) {
+    std::stable_sort(ops.begin(), ops.end(), [](const auto* a, const auto* b) {
+      return std::tie(a->column_family, a->key) <
+             std::tie(b->column_family, b->key);
+    });
+  }
+  return ops;
+}
+
 class RocksStore final : public Store {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db,
@@ -267,7 +291,8 @@ class RocksStore final : public Store {
     // doubling, copying and faulting in megabytes per block.
     rocksdb::WriteBatch wb(12 + batch.ApproximateBytes() +
                            16 * batch.ops().size());
-    for (const auto& op : batch.ops()) {
+    for (const WriteBatch::Op* o : InKeyOrder(batch)) {
+      const WriteBatch::Op& op = *o;
       auto h = Handle(op.column_family);
       if (!h.ok()) return h.status();
       rocksdb::Status s;

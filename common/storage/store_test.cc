@@ -52,6 +52,30 @@ TEST_P(StoreTest, WriteBatchIsAtomicAndOrdered) {
   EXPECT_EQ(*store_->Get("meta", "k2"), "v2");
 }
 
+// RocksStore applies a batch in key order (the memtables' fast path): a
+// key's operations keep theirs, and a range deletion stays where it stands.
+TEST_P(StoreTest, WriteBatchKeepsEachKeysOrderAndRangeDeletionsPlace) {
+  WriteBatch b;
+  b.Put("meta", "z", "1");
+  b.Put("blobs", "m", "1");
+  b.Put("meta", "a", "1");
+  b.Delete("meta", "z");
+  b.Put("meta", "z", "2");
+  b.Put("meta", "a", "2");
+  b.Delete("blobs", "m");
+  ASSERT_TRUE(store_->Write(b).ok());
+  EXPECT_EQ(*store_->Get("meta", "z"), "2");
+  EXPECT_EQ(*store_->Get("meta", "a"), "2");
+  EXPECT_FALSE(store_->Get("blobs", "m").ok());
+  WriteBatch r;
+  r.Put("meta", "c", "1");  // Deleted by the range after it,
+  r.DeleteRange("meta", "b", "d");
+  r.Put("meta", "b", "1");  // not this one, written after it.
+  ASSERT_TRUE(store_->Write(r).ok());
+  EXPECT_FALSE(store_->Get("meta", "c").ok());
+  EXPECT_EQ(*store_->Get("meta", "b"), "1");
+}
+
 TEST_P(StoreTest, PrefixScanStopsAtPrefixEndAndHonoursStart) {
   for (std::string k : {"a/1", "a/2", "a/3", "b/1", "a"}) {
     ASSERT_TRUE(store_->Put("meta", k, "x" + k).ok());
