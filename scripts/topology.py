@@ -213,10 +213,14 @@ def example(bin_dir, work):
                 raise SystemExit(f"{p['name']} does not serve {version}: {r.stdout}{r.stderr}")
             time.sleep(0.2)
         print(f"   {p['name']}: {json.loads(r.stdout)['predictions'][0]}")
-    print(f"== 40 predictions from one client, round robin over {a['score']}")
+    print(f"== 40 predictions (40 more at a time while a replica is still connecting) from one client, round robin over {a['score']}")
     before = [requests_ok(p) for p in scorers]
-    predict_round_robin(work, a["score"], json.loads(row), 40)
-    served = [requests_ok(p) - b for p, b in zip(scorers, before)]
+    served_now = lambda: [requests_ok(p) - b for p, b in zip(scorers, before)]
+    # A subchannel still connecting gets no picks: more calls (up to 30 s)
+    # until every replica has answered some.
+    predict_round_robin(work, a["score"], json.loads(row), 40,
+                        until=lambda: min(served_now()) > 0)
+    served = served_now()
     for p, n in zip(scorers, served):
         print(f"   {p['name']}: {n:.0f} requests")
     if sum(served) < 40 or min(served) == 0:
@@ -259,9 +263,10 @@ def example(bin_dir, work):
     print("topology example finished")
 
 
-def predict_round_robin(work, target, row, n):
+def predict_round_robin(work, target, row, n, until=lambda: True, seconds=30):
     """`n` Predict calls on one gRPC channel with round-robin balancing
-    (Python grpcio; the messages from the protos' descriptors)."""
+    (Python grpcio; the messages from the protos' descriptors), then `n` more
+    at a time until `until()` holds or `seconds` have passed."""
     import grpc
     from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
     descriptors = os.path.join(work, "score.desc")
@@ -279,8 +284,12 @@ def predict_round_robin(work, target, row, n):
         predict = ch.unary_unary("/mlpipe.v1.Scoring/Predict",
                                  request_serializer=lambda m: m.SerializeToString(),
                                  response_deserializer=response_type.FromString)
-        for _ in range(n):
-            predict(request, timeout=30, wait_for_ready=True)
+        deadline = time.time() + seconds
+        while True:
+            for _ in range(n):
+                predict(request, timeout=30, wait_for_ready=True)
+            if until() or time.time() > deadline:
+                return
 
 
 def requests_ok(pod):
