@@ -168,6 +168,7 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
   if (first_id != nullptr) {
     b.Put(kPredictionTimes, TimeKey(newest, *first_id), ids);
     newest_micros_ = std::max(newest_micros_, newest);
+    oldest_kept_micros_ = std::min(oldest_kept_micros_, newest);
   }
   if (!checkpoint) {
     v1::PredictionBatch batch;
@@ -260,8 +261,10 @@ absl::Status Monitor::CheckpointLocked(const std::vector<std::string>& closed,
                     WindowKey(version, seq - options_.windows_kept));
   }
   if (auto s = WriteWithAlerts(std::move(b), std::move(alerts), raised);
-      !s.ok())
+      !s.ok()) {
+    oldest_kept_micros_ = INT64_MIN;  // What it expired is still there.
     return s;
+  }
   to_close_.clear();
   for (auto& [version, o] : open_) o.dirty = false;
   since_checkpoint_ = 0;
@@ -272,9 +275,17 @@ absl::Status Monitor::CheckpointLocked(const std::vector<std::string>& closed,
 void Monitor::ExpirePredictions(storage::WriteBatch* b) {
   const int64_t cutoff =
       newest_micros_ - absl::ToInt64Microseconds(options_.actuals_horizon);
+  // Nothing is due: no scan (whose head would be the tombstones of what
+  // expired before).
+  if (cutoff <= oldest_kept_micros_) return;
   auto it = store_->Scan(kPredictionTimes, "");
-  for (int n = 0; it->Valid() && n < 100000; it->Next()) {
-    if (static_cast<int64_t>(storage::DecodeU64(it->key())) >= cutoff) break;
+  int n = 0;
+  for (; it->Valid() && n < 100000; it->Next()) {
+    const auto t = static_cast<int64_t>(storage::DecodeU64(it->key()));
+    if (t >= cutoff) {
+      oldest_kept_micros_ = t;
+      return;
+    }
     if (it->value().empty()) {  // One prediction, its id in the key.
       b->Delete(kPredictions, it->key().substr(8));
       ++n;
@@ -287,6 +298,9 @@ void Monitor::ExpirePredictions(storage::WriteBatch* b) {
     }
     b->Delete(kPredictionTimes, it->key());
   }
+  // All expired, or more to expire next time.
+  oldest_kept_micros_ =
+      it->Valid() || !it->status().ok() ? INT64_MIN : INT64_MAX;
 }
 
 absl::Status Monitor::Restore() {

@@ -25,6 +25,7 @@
 #ifndef MLPIPE_SERVICES_MONITOR_MONITOR_H_
 #define MLPIPE_SERVICES_MONITOR_MONITOR_H_
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -204,6 +205,9 @@ class Monitor {
   int since_checkpoint_ = 0;                 // GUARDED_BY(mu_)
   bool pending_ = false;       // Batches in kPending. GUARDED_BY(mu_)
   int64_t newest_micros_ = 0;  // GUARDED_BY(mu_)
+  // The oldest retention entry's time (INT64_MIN: unknown, INT64_MAX: none):
+  // retention scans only when the horizon has passed it. GUARDED_BY(mu_)
+  int64_t oldest_kept_micros_ = INT64_MIN;
   mutable std::mutex actuals_mu_;
   // Open performance windows, by version. GUARDED_BY(actuals_mu_)
   std::map<std::string, v1::PerformanceWindow> performance_;
