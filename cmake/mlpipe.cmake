@@ -13,11 +13,7 @@ function(mlpipe_test name)
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
-  set(serial FALSE)
-  if(ARG_SERIAL)
-    set(serial TRUE)
-  endif()
   gtest_discover_tests(${name}
-    PROPERTIES LABELS "${ARG_LABELS}" RUN_SERIAL ${serial}
+    PROPERTIES LABELS "${ARG_LABELS}" RUN_SERIAL ${ARG_SERIAL}
     DISCOVERY_TIMEOUT 30)
 endfunction()

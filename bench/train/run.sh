@@ -91,7 +91,8 @@ for rep in $(seq 1 "$repeats"); do
   "$bin/mlpipe" train --split "$split" --feature-set "$fs" --config "$work/gbdt.yaml" \
     --model "flights-gbdt-$rep" > "$work/gbdt.out"
   t1=$(now)
-  gbdt_peak_kb=$(( $(peak_kb) > gbdt_peak_kb ? $(peak_kb) : gbdt_peak_kb ))
+  peak=$(peak_kb)
+  if (( peak > gbdt_peak_kb )); then gbdt_peak_kb=$peak; fi
   "$bin/mlpipe" train --split "$split" --feature-set "$fs" --config "$work/logreg.yaml" \
     --model "flights-logreg-$rep" > "$work/logreg.out"
   t2=$(now)

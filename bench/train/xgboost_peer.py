@@ -33,7 +33,6 @@ ye = np.fromfile(evaluation + ".y", dtype=np.float64)
 params = {"objective": "binary:logistic", "max_depth": depth, "eta": eta,
           "tree_method": "hist", "nthread": threads, "seed": 0, "eval_metric": "logloss"}
 gbdt_s = float("inf")
-dtrain = booster = None
 for _ in range(repeats):
     dtrain = booster = None  # The last repeat's, freed: one at a time in memory.
     t0 = time.perf_counter()

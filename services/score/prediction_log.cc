@@ -122,11 +122,11 @@ void PredictionLogger::CommitQueued(std::unique_lock<std::mutex>& lock) {
 }
 
 void PredictionLogger::HoldLocked(std::vector<Queued>& round, uint64_t first) {
+  // Only what continues the records held: held_ has no gap.
+  if (!held_.empty() && held_first_ + held_.size() != first) return;
   size_t bytes = 0;
   for (const Queued& q : round)
     for (const std::string& r : q.serialized) bytes += r.size();
-  // Only what continues the records held: held_ has no gap.
-  if (!held_.empty() && held_first_ + held_.size() != first) return;
   if (held_bytes_ + bytes > options_.memory_bytes) return;
   if (held_.empty()) held_first_ = first;
   for (Queued& q : round)
