@@ -129,6 +129,14 @@ int Fail(const grpc::Status& s, const Context& ctx) {
     case grpc::StatusCode::NOT_FOUND:
       std::cerr << "error: " << msg << "\n";
       return kNotFound;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      std::cerr << "error: " << msg << "\n"
+                << "hint: pass a token the server's policy knows: --token-file "
+                   "FILE or $MLPIPE_TOKEN\n";
+      return kNotAllowed;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      std::cerr << "error: " << msg << "\n";
+      return kNotAllowed;
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
     case grpc::StatusCode::ALREADY_EXISTS:
@@ -150,7 +158,7 @@ int Fail(const grpc::Status& s, const Context& ctx) {
 
 int CheckFlags(const Args& args, std::vector<std::string> known) {
   known.insert(known.end(), {"server", "output", "ingest-server", "tls-ca",
-                             "tls-cert", "tls-key"});
+                             "tls-cert", "tls-key", "token", "token-file"});
   auto unknown = args.Unknown(known);
   if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
   return kOk;

@@ -32,6 +32,7 @@ enum ExitCode : int {
   kRejected = 4,     // INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS.
   kUnavailable = 5,  // Server unreachable, or DEADLINE_EXCEEDED.
   kRunFailed = 6,    // A watched run ended FAILED or CANCELLED.
+  kNotAllowed = 7,   // UNAUTHENTICATED or PERMISSION_DENIED.
 };
 
 // Command-line arguments: positionals and --flags (--k v, --k=v, --switch).

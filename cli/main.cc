@@ -1,7 +1,10 @@
 // mlpipe: the command-line face of the platform.
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "cli/cli.h"
 #include "cli/dataset_commands.h"
 #include "cli/eval_commands.h"
@@ -11,6 +14,7 @@
 #include "cli/run_commands.h"
 #include "cli/score_commands.h"
 #include "cli/split_commands.h"
+#include "common/rpc/auth.h"
 #include "common/rpc/channel.h"
 
 namespace {
@@ -152,16 +156,37 @@ global flags:
                        default $MLPIPE_TLS_CA)
   --tls-cert FILE      with --tls-key: a client certificate, for servers that
   --tls-key FILE       require mutual TLS ($MLPIPE_TLS_CERT, $MLPIPE_TLS_KEY)
+  --token-file FILE    a bearer token for servers with an auth policy
+                       (default $MLPIPE_TOKEN; --token TOKEN also works, but
+                       shows it to `ps`)
 
 exit codes:
   0 ok, 1 error, 2 bad usage, 3 not found, 4 rejected input
-  (invalid or conflicting), 5 server unreachable, 6 the watched run failed
+  (invalid or conflicting), 5 server unreachable, 6 the watched run failed,
+  7 not allowed (no or unknown credentials, or no role allows it)
 )";
 
 }  // namespace
 
 namespace mlpipe::cli {
 namespace {
+
+// The bearer token: --token-file, --token, or $MLPIPE_TOKEN ("" for none).
+absl::StatusOr<std::string> TokenOf(const Args& args) {
+  if (args.Has("token-file")) {
+    const std::string path = args.Get("token-file", "");
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string token(absl::StripAsciiWhitespace(text.str()));
+    if (!in || token.empty())
+      return absl::InvalidArgumentError(
+          "--token-file: cannot read a token from '" + path + "'");
+    return token;
+  }
+  const char* env = std::getenv("MLPIPE_TOKEN");
+  return args.Get("token", env != nullptr ? env : "");
+}
 
 // Runs command `cmd`; its exit code.
 int Dispatch(const std::string& cmd, const Args& args, Context& ctx) {
@@ -234,6 +259,11 @@ int main(int argc, char** argv) {
                                      from_env("tls-ca", "MLPIPE_TLS_CA")});
       !s.ok()) {
     return UsageError(std::string(s.message()));
+  }
+  if (auto token = TokenOf(args); !token.ok()) {
+    return UsageError(std::string(token.status().message()));
+  } else {
+    mlpipe::rpc::SetClientToken(*token);
   }
   ctx.channel = mlpipe::rpc::NewChannel(ctx.server);
   const char* ingest_env = std::getenv("MLPIPE_INGEST_SERVER");

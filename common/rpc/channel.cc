@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "common/rpc/auth.h"
 #include "common/util/strings.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -18,6 +19,37 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials() {
   return tls_credentials != nullptr ? *tls_credentials
                                     : grpc::InsecureChannelCredentials();
 }
+
+// Adds `authorization: Bearer <token>` to every call of a channel.
+class BearerInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerInterceptor(const std::string* header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                PRE_SEND_INITIAL_METADATA)) {
+      m->GetSendInitialMetadata()->emplace("authorization", *header_);
+    }
+    m->Proceed();
+  }
+
+ private:
+  const std::string* header_;
+};
+
+class BearerInterceptorFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerInterceptorFactory(std::string token)
+      : header_("Bearer " + std::move(token)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new BearerInterceptor(&header_);
+  }
+
+ private:
+  const std::string header_;
+};
 
 }  // namespace
 
@@ -53,7 +85,15 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
   }
   config += "}";
   args.SetServiceConfigJSON(config);
-  return grpc::CreateCustomChannel(target, Credentials(), args);
+  if (ClientToken().empty())
+    return grpc::CreateCustomChannel(target, Credentials(), args);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(
+      std::make_unique<BearerInterceptorFactory>(ClientToken()));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      target, Credentials(), args, std::move(interceptors));
 }
 
 }  // namespace mlpipe::rpc

@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "common/rpc/auth.h"
 #include "common/rpc/rpc_metrics.h"
 #include "common/util/strings.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -12,6 +13,34 @@
 #include "grpcpp/server_builder.h"
 
 namespace mlpipe::rpc {
+namespace {
+
+// Plaintext, TLS or mutual TLS; with the policy applied to every call when
+// there is one.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const ServerOptions& options) {
+  TlsMaterial tls;
+  if (options.tls.enabled()) {
+    auto read = ReadTls(options.tls);
+    if (!read.ok()) return read.status();
+    if (read->cert.empty())
+      return absl::InvalidArgumentError(
+          "tls: a server needs a certificate and key");
+    tls = std::move(*read);
+  }
+  if (options.auth_policy != nullptr)
+    return PolicyServerCredentials(options.auth_policy, tls);
+  if (tls.cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls.ca.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = tls.ca;
+  ssl.pem_key_cert_pairs.push_back({tls.key, tls.cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options, const std::vector<grpc::Service*>& services) {
@@ -19,25 +48,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (options.enable_reflection) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   }
-  std::shared_ptr<grpc::ServerCredentials> credentials =
-      grpc::InsecureServerCredentials();
-  if (options.tls.enabled()) {
-    auto tls = ReadTls(options.tls);
-    if (!tls.ok()) return tls.status();
-    if (tls->cert.empty())
-      return absl::InvalidArgumentError(
-          "tls: a server needs a certificate and key");
-    grpc::SslServerCredentialsOptions ssl(
-        tls->ca.empty()
-            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_root_certs = tls->ca;
-    ssl.pem_key_cert_pairs.push_back({tls->key, tls->cert});
-    credentials = grpc::SslServerCredentials(ssl);
-  }
+  auto credentials = ServerCredentials(options);
+  if (!credentials.ok()) return credentials.status();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen_address, credentials, &port);
+  builder.AddListeningPort(options.listen_address, *credentials, &port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.AddChannelArgument(

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/auth/policy.h"
 #include "common/rpc/tls.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/server.h"
@@ -33,6 +34,10 @@ struct ServerOptions {
   int keepalive_min_ping_interval_ms = 10000;
   // TLS (or mutual TLS) on listen_address; plaintext when not enabled.
   TlsFiles tls;
+  // When set, every call on listen_address is authenticated and authorized
+  // by it first (common/rpc/auth.h); when null, anyone reaching the port may
+  // call anything.
+  std::shared_ptr<const auth::Policy> auth_policy;
   // A plaintext "host:port" serving only grpc.health.v1, with the same
   // statuses (for Kubernetes' gRPC probes, which do not speak TLS). Empty:
   // none; port 0: any free port (see health_port()).

@@ -3,13 +3,18 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/synchronization/mutex.h"
+#include "common/rpc/auth.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/server.h"
+#include "common/util/strings.h"
 
 ABSL_FLAG(std::string, data_dir, "./mlpipe-data",
           "Directory for the services' RocksDB stores (one folder each).");
@@ -44,7 +49,21 @@ ABSL_FLAG(std::string, monitor_address, "",
 ABSL_FLAG(std::string, orchestrator_address, "",
           "Where the orchestrator is (host:port), for services that use its "
           "model registry; empty: this process.");
-ABSL_FLAG(std::string, bind, "0.0.0.0", "Address to listen on.");
+ABSL_FLAG(std::string, bind, "127.0.0.1",
+          "Address to listen on (gRPC and metrics). A non-loopback address "
+          "needs --auth_policy, or --insecure_no_auth.");
+ABSL_FLAG(std::string, auth_policy, "",
+          "YAML file: who may call what (principals by bearer-token SHA-256 "
+          "or client certificate -> roles -> methods; docs/security.md). "
+          "Without it, anyone reaching the port may call anything.");
+ABSL_FLAG(bool, insecure_no_auth, false,
+          "Serve a non-loopback --bind without --auth_policy: anyone who can "
+          "reach the port may do anything.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding this process's bearer token, sent on its calls to "
+          "other services (its service identity in their policy).");
+ABSL_FLAG(bool, reflection, true,
+          "Serve gRPC server reflection (grpcurl, grpc_cli).");
 ABSL_FLAG(int, grpc_port, 7000, "gRPC port (0: any free port).");
 ABSL_FLAG(int, metrics_port, 9100,
           "Prometheus /metrics port (0: any free port; -1: no metrics).");
@@ -66,6 +85,42 @@ ABSL_FLAG(double, drain_seconds, 10,
           "At SIGTERM, in-flight calls get this long to finish.");
 
 namespace mlpipe::host {
+namespace {
+
+[[noreturn]] void Exit(const absl::Status& s) {
+  std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+  std::exit(2);
+}
+
+std::shared_ptr<const auth::Policy>& Policy() {
+  static auto* p = new std::shared_ptr<const auth::Policy>;
+  return *p;
+}
+
+absl::Status LoadPolicy() {
+  const std::string path = absl::GetFlag(FLAGS_auth_policy);
+  if (path.empty()) return absl::OkStatus();
+  auto p = auth::Policy::Load(path);
+  if (!p.ok()) return p.status();
+  Policy() = std::move(*p);
+  return absl::OkStatus();
+}
+
+absl::Status SetClientTokenFromFlags() {
+  const std::string path = absl::GetFlag(FLAGS_auth_token_file);
+  if (path.empty()) return absl::OkStatus();
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string token(absl::StripAsciiWhitespace(text.str()));
+  if (!in || token.empty())
+    return absl::InvalidArgumentError(
+        StrCat("--auth_token_file: cannot read a token from '", path, "'"));
+  rpc::SetClientToken(std::move(token));
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 void InitServerProcess(int argc, char** argv, const char* usage) {
   rpc::BlockTerminationSignals();
@@ -78,10 +133,24 @@ void InitServerProcess(int argc, char** argv, const char* usage) {
   // This process's calls to other services use the same TLS material.
   rpc::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                     absl::GetFlag(FLAGS_tls_ca)};
-  if (auto s = rpc::SetClientTls(tls); !s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-    std::exit(2);
+  if (auto s = rpc::SetClientTls(tls); !s.ok()) Exit(s);
+  if (auto s = SetClientTokenFromFlags(); !s.ok()) Exit(s);
+  if (auto s = LoadPolicy(); !s.ok()) Exit(s);
+  const std::string bind = absl::GetFlag(FLAGS_bind);
+  if (!IsLoopback(bind) && Policy() == nullptr &&
+      !absl::GetFlag(FLAGS_insecure_no_auth)) {
+    Exit(absl::FailedPreconditionError(StrCat(
+        "--bind=", bind,
+        " serves beyond this machine, and without --auth_policy anyone who "
+        "reaches the port could do anything (delete datasets, deploy "
+        "models): give --auth_policy=FILE (docs/security.md), bind "
+        "127.0.0.1, or say --insecure_no_auth")));
   }
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" ||
+         host.starts_with("127.");
 }
 
 HostOptions HostOptionsFromFlags() {
@@ -94,6 +163,8 @@ HostOptions HostOptionsFromFlags() {
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
   o.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
            absl::GetFlag(FLAGS_tls_ca)};
+  o.auth_policy = Policy();
+  o.enable_reflection = absl::GetFlag(FLAGS_reflection);
   const int health = absl::GetFlag(FLAGS_health_port);
   if (health >= 0) o.health_address = bind + ":" + std::to_string(health);
   o.drain_deadline = std::chrono::milliseconds(

@@ -13,11 +13,18 @@
 namespace mlpipe::host {
 
 // Parses argv (exits with usage on bad flags) after blocking termination
-// signals, so it must be the first thing main() does.
+// signals, so it must be the first thing main() does. Exits 2 naming the
+// problem when the policy, a TLS file or this process's token cannot be
+// read, or when --bind is not a loopback address and there is no
+// --auth_policy (unless --insecure_no_auth).
 void InitServerProcess(int argc, char** argv, const char* usage);
 
-// --bind, --grpc_port, --metrics_port, --port_file, --drain_seconds.
+// --bind, --grpc_port, --metrics_port, --port_file, --drain_seconds,
+// --tls_*, --auth_policy, --reflection.
 HostOptions HostOptionsFromFlags();
+
+// Whether `host` ("127.0.0.1", "::1", "localhost", ...) is loopback only.
+bool IsLoopback(const std::string& host);
 
 // --data_dir.
 std::string DataDirFromFlags();

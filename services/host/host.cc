@@ -48,6 +48,8 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Start(
   server_options.listen_address = options.grpc_address;
   server_options.drain_deadline = options.drain_deadline;
   server_options.tls = options.tls;
+  server_options.auth_policy = options.auth_policy;
+  server_options.enable_reflection = options.enable_reflection;
   server_options.health_address = options.health_address;
   auto server = rpc::Server::Start(server_options, services);
   if (!server.ok()) return server.status();
@@ -133,7 +135,8 @@ int RunHost(const std::string& process_name, const HostOptions& options,
                       {"services", (*host)->names()},
                       {"grpc_port", grpc_port},
                       {"metrics_port", metrics_port},
-                      {"tls", options.tls.enabled() ? "on" : "off"}});
+                      {"tls", options.tls.enabled() ? "on" : "off"},
+                      {"auth", options.auth_policy ? "policy" : "off"}});
   int sig = rpc::WaitForTerminationSignal();
   LogInfo("shutting down",
           {{"signal", std::to_string(sig)},

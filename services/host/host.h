@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/auth/policy.h"
 #include "common/events/event_log.h"
 #include "common/ops/operation_manager.h"
 #include "common/rpc/tls.h"
@@ -64,6 +65,11 @@ struct HostOptions {
   std::string port_file;
   // TLS or mutual TLS on the gRPC port (rpc::TlsFiles); plaintext when empty.
   rpc::TlsFiles tls;
+  // Who may call what on the gRPC port (common/auth/policy.h); null: anyone
+  // anything.
+  std::shared_ptr<const auth::Policy> auth_policy;
+  // Serve grpc.reflection (grpcurl). Default true.
+  bool enable_reflection = true;
   // A plaintext port serving only grpc.health.v1 ("host:port"; empty: none).
   std::string health_address;
   // The data directory, whose disk space the metrics report (empty: none).

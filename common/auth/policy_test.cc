@@ -1,0 +1,249 @@
+#include "common/auth/policy.h"
+
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor_database.h"
+#include "gtest/gtest.h"
+
+namespace mlpipe::auth {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Every method of every mlpipe.v1 and inference service compiled in (the
+// test links every generated file), as "package.Service/Method".
+std::vector<std::string> PlatformMethods() {
+  std::vector<std::string> files, out;
+  google::protobuf::DescriptorPool::internal_generated_database()
+      ->FindAllFileNames(&files);
+  for (const auto& f : files) {
+    const auto* file =
+        google::protobuf::DescriptorPool::generated_pool()->FindFileByName(f);
+    if (file == nullptr) continue;
+    if (file->package() != "mlpipe.v1" && file->package() != "inference")
+      continue;
+    for (int s = 0; s < file->service_count(); ++s) {
+      const auto* svc = file->service(s);
+      for (int m = 0; m < svc->method_count(); ++m)
+        out.push_back(svc->full_name() + "/" + svc->method(m)->name());
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const Policy> MustParse(const std::string& yaml) {
+  auto p = Policy::Parse(yaml, "policy.yaml");
+  EXPECT_TRUE(p.ok()) << p.status();
+  return p.ok() ? *p : nullptr;
+}
+
+Credentials Bearer(const std::string& token) {
+  static std::vector<std::string>* keep = new std::vector<std::string>;
+  keep->push_back("Bearer " + token);
+  Credentials c;
+  c.authorization = keep->back();
+  return c;
+}
+
+TEST(PolicyTest, EveryPlatformMethodHasABuiltinRoleBesidesAdmin) {
+  const auto methods = PlatformMethods();
+  ASSERT_GT(methods.size(), 70u);  // The test sees the compiled services.
+  auto policy = MustParse("");
+  for (const auto& m : methods) {
+    bool named = false;
+    for (const auto& r : BuiltinRoles()) {
+      if (r.name != "admin") named |= policy->RoleAllows(r.name, m);
+    }
+    const auto& admin_only = AdminOnlyMethods();
+    bool only_admin =
+        std::find(admin_only.begin(), admin_only.end(), m) != admin_only.end();
+    EXPECT_NE(named, only_admin)
+        << m << ": a new RPC needs a place in the built-in roles "
+        << "(common/auth/policy.cc), or in AdminOnlyMethods";
+    EXPECT_TRUE(policy->RoleAllows("admin", m)) << m;
+  }
+}
+
+TEST(PolicyTest, TokensMapToPrincipalsAndRolesToMethods) {
+  auto policy = MustParse(
+      "principals:\n"
+      "  app:\n"
+      "    token_sha256: " +
+      TokenSha256("app-secret") +
+      "\n"
+      "    roles: [scorer]\n"
+      "  ops:\n"
+      "    token_sha256: [\"sha256:" +
+      TokenSha256("old") + "\", " + TokenSha256("new") +
+      "]\n"
+      "    roles: [operator, reader]\n");
+  auto d =
+      policy->Authorize("/mlpipe.v1.Scoring/Predict", Bearer("app-secret"));
+  EXPECT_EQ(d.outcome, Outcome::kAllowed);
+  EXPECT_EQ(d.principal, "app");
+  d = policy->Authorize("mlpipe.v1.Ingestion/DeleteDataset",
+                        Bearer("app-secret"));
+  EXPECT_EQ(d.outcome, Outcome::kPermissionDenied);
+  EXPECT_EQ(d.reason, "not_allowed");
+  EXPECT_THAT(d.message, HasSubstr("'app'"));
+  EXPECT_THAT(d.message, HasSubstr("mlpipe.v1.Ingestion/DeleteDataset"));
+  EXPECT_THAT(d.message, ::testing::Not(HasSubstr("app-secret")));
+  // Both rotated tokens work; roles add up.
+  for (const char* t : {"old", "new"}) {
+    EXPECT_EQ(
+        policy->Authorize("mlpipe.v1.Scoring/Rollback", Bearer(t)).outcome,
+        Outcome::kAllowed);
+    EXPECT_EQ(
+        policy->Authorize("mlpipe.v1.Orchestrator/ListRuns", Bearer(t)).outcome,
+        Outcome::kAllowed);
+  }
+  EXPECT_EQ(policy->Authorize("mlpipe.v1.Orchestrator/SubmitRun", Bearer("new"))
+                .outcome,
+            Outcome::kPermissionDenied);
+}
+
+TEST(PolicyTest, MissingWrongOrMalformedCredentialsAreUnauthenticated) {
+  auto policy =
+      MustParse("principals:\n  a:\n    token_sha256: " + TokenSha256("t") +
+                "\n    roles: [admin]\n");
+  auto d = policy->Authorize("mlpipe.v1.Scoring/Predict", {});
+  EXPECT_EQ(d.outcome, Outcome::kUnauthenticated);
+  EXPECT_EQ(d.reason, "no_credentials");
+  d = policy->Authorize("mlpipe.v1.Scoring/Predict", Bearer("T"));
+  EXPECT_EQ(d.outcome, Outcome::kUnauthenticated);
+  EXPECT_EQ(d.reason, "unknown_token");
+  EXPECT_THAT(d.message, ::testing::Not(HasSubstr("Bearer")));
+  Credentials basic;
+  basic.authorization = "Basic dTpw";
+  EXPECT_EQ(policy->Authorize("mlpipe.v1.Scoring/Predict", basic).reason,
+            "malformed_credentials");
+  Credentials lower;
+  lower.authorization = "bearer t";
+  EXPECT_EQ(policy->Authorize("mlpipe.v1.Scoring/Predict", lower).outcome,
+            Outcome::kAllowed);
+  // Health checks and reflection need none.
+  EXPECT_EQ(policy->Authorize("/grpc.health.v1.Health/Check", {}).outcome,
+            Outcome::kAllowed);
+  EXPECT_EQ(policy
+                ->Authorize("grpc.reflection.v1alpha.ServerReflection/"
+                            "ServerReflectionInfo",
+                            {})
+                .outcome,
+            Outcome::kAllowed);
+  // admin's '*' is any method.
+  EXPECT_EQ(policy->Authorize("other.Service/Do", Bearer("t")).outcome,
+            Outcome::kAllowed);
+}
+
+TEST(PolicyTest, CertificatesMapByCommonNameSubjectOrSan) {
+  auto policy = MustParse(
+      "principals:\n"
+      "  scoring-app:\n"
+      "    certificate: {common_name: scoring-app}\n"
+      "    roles: [scorer]\n"
+      "  score-svc:\n"
+      "    certificate: {san: spiffe://mlpipe/score, common_name: score}\n"
+      "    roles: [service-score]\n");
+  Credentials app;
+  app.common_names = {"scoring-app"};
+  app.subjects = {"CN=scoring-app"};
+  EXPECT_EQ(policy->Authorize("mlpipe.v1.Scoring/Predict", app).principal,
+            "scoring-app");
+  auto d = policy->Authorize("mlpipe.v1.Ingestion/DeleteDataset", app);
+  EXPECT_EQ(d.outcome, Outcome::kPermissionDenied);
+  d = policy->Authorize("mlpipe.v1.Orchestrator/SetAlias", app);
+  EXPECT_EQ(d.outcome, Outcome::kPermissionDenied);
+  // Every given field must match.
+  Credentials svc;
+  svc.common_names = {"score"};
+  svc.sans = {"localhost", "spiffe://mlpipe/score"};
+  d = policy->Authorize("mlpipe.v1.Monitor/LogPredictions", svc);
+  EXPECT_EQ(d.outcome, Outcome::kAllowed);
+  EXPECT_EQ(d.principal, "score-svc");
+  svc.sans = {"localhost"};
+  d = policy->Authorize("mlpipe.v1.Monitor/LogPredictions", svc);
+  EXPECT_EQ(d.outcome, Outcome::kUnauthenticated);
+  EXPECT_EQ(d.reason, "unknown_certificate");
+  EXPECT_THAT(d.message, HasSubstr("CN=score"));
+}
+
+TEST(PolicyTest, CustomRolesWithWildcards) {
+  auto policy = MustParse(
+      "roles:\n"
+      "  feature-reader:\n"
+      "    methods: [\"mlpipe.v1.Prep/Get*\", mlpipe.v1.Scoring/Predict]\n"
+      "principals:\n"
+      "  f:\n"
+      "    token_sha256: " +
+      TokenSha256("f") +
+      "\n"
+      "    roles: feature-reader\n");
+  EXPECT_EQ(policy->Authorize("mlpipe.v1.Prep/GetOnlineFeatures", Bearer("f"))
+                .outcome,
+            Outcome::kAllowed);
+  EXPECT_EQ(policy->Authorize("mlpipe.v1.Prep/Prepare", Bearer("f")).outcome,
+            Outcome::kPermissionDenied);
+  EXPECT_EQ(
+      policy->Authorize("mlpipe.v1.Scoring/PredictX", Bearer("f")).outcome,
+      Outcome::kPermissionDenied);
+}
+
+TEST(PolicyTest, MethodMatchesGlobs) {
+  EXPECT_TRUE(MethodMatches("*", "a.B/C"));
+  EXPECT_TRUE(MethodMatches("*/Get*", "mlpipe.v1.Prep/GetTransform"));
+  EXPECT_FALSE(MethodMatches("*/Get*", "mlpipe.v1.Prep/ForgetIt"));
+  EXPECT_TRUE(MethodMatches("*/*History", "mlpipe.v1.Scoring/RouteHistory"));
+  EXPECT_FALSE(MethodMatches("*/*History", "mlpipe.v1.Scoring/HistoryX"));
+  EXPECT_TRUE(MethodMatches("a*b*c", "aXbYbZc"));
+  EXPECT_FALSE(MethodMatches("a*b*c", "aXbYc d"));
+  EXPECT_TRUE(MethodMatches("a.S/M", "a.S/M"));
+  EXPECT_FALSE(MethodMatches("a.S/M", "a.S/Mx"));
+}
+
+TEST(PolicyTest, BadPoliciesNameFileLineFieldAndReason) {
+  struct Case {
+    std::string yaml, want;
+  };
+  const std::string h = TokenSha256("x");
+  const std::vector<Case> cases = {
+      {"principal:\n  a: {}\n", "policy.yaml:1: principal: unknown field"},
+      {"principals:\n  a:\n    token_sha256: plain-token\n    roles: [admin]\n",
+       "policy.yaml:3: principals.a.token_sha256: expected 64 hex digits"},
+      {"principals:\n  a:\n    token_sha256: " + h +
+           "\n    roles: [admin]\n    role: [x]\n",
+       "policy.yaml:5: principals.a.role: unknown field"},
+      {"principals:\n  a:\n    token_sha256: " + h + "\n    roles: [admni]\n",
+       "policy.yaml:4: principals.a.roles: no role 'admni'"},
+      {"principals:\n  a:\n    roles: [admin]\n",
+       "policy.yaml:2: principals.a: needs token_sha256 or certificate"},
+      {"principals:\n  a:\n    token_sha256: " + h + "\n",
+       "principals.a.roles: needs at least one role"},
+      {"principals:\n  a:\n    token_sha256: " + h +
+           "\n    roles: [admin]\n  b:\n    token_sha256: " + h +
+           "\n    roles: [reader]\n",
+       "policy.yaml:6: principals.b.token_sha256: this token is already"},
+      {"principals:\n  a:\n    certificate: {cn: x}\n    roles: [admin]\n",
+       "policy.yaml:3: principals.a.certificate.cn: unknown field"},
+      {"roles:\n  admin:\n    methods: ['*']\n",
+       "policy.yaml:2: roles.admin: already defined"},
+      {"roles:\n  r:\n    method: [x]\n", "policy.yaml:3: roles.r.method"},
+      {"principals: [\n", "policy.yaml:2: invalid YAML"},
+  };
+  for (const auto& c : cases) {
+    auto p = Policy::Parse(c.yaml, "policy.yaml");
+    ASSERT_FALSE(p.ok()) << c.yaml;
+    EXPECT_THAT(p.status().message(), HasSubstr(c.want)) << c.yaml;
+  }
+}
+
+TEST(PolicyTest, AnEmptyPolicyDeniesEveryoneButHealth) {
+  auto policy = MustParse("");
+  EXPECT_EQ(policy->principal_count(), 0u);
+  EXPECT_EQ(policy->Authorize("mlpipe.v1.Scoring/Predict", Bearer("x")).outcome,
+            Outcome::kUnauthenticated);
+  EXPECT_EQ(policy->Authorize("grpc.health.v1.Health/Watch", {}).outcome,
+            Outcome::kAllowed);
+}
+
+}  // namespace
+}  // namespace mlpipe::auth

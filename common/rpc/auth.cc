@@ -1,0 +1,168 @@
+#include "common/rpc/auth.h"
+
+#include <atomic>
+#include <chrono>
+
+#include "common/metrics/metrics.h"
+#include "common/util/log.h"
+#include "grpc/grpc.h"
+#include "grpc/grpc_security.h"
+
+namespace mlpipe::rpc {
+namespace {
+
+// The auth-context property carrying the principal to the handlers.
+constexpr char kPrincipalProperty[] = "mlpipe.principal";
+
+std::string_view View(const grpc_slice& s) {
+  return {reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(s)),
+          GRPC_SLICE_LENGTH(s)};
+}
+
+void AddProperties(grpc_auth_context* ctx, const char* name,
+                   std::vector<std::string_view>* out) {
+  grpc_auth_property_iterator it =
+      grpc_auth_context_find_properties_by_name(ctx, name);
+  while (const grpc_auth_property* p = grpc_auth_property_iterator_next(&it))
+    out->emplace_back(p->value, p->value_length);
+}
+
+prometheus::Family<prometheus::Counter>& Denied() {
+  static auto& f = prometheus::BuildCounter()
+                       .Name("mlpipe_auth_denied_total")
+                       .Help(
+                           "Calls refused by the authorization policy, by "
+                           "method and reason (no_credentials, "
+                           "malformed_credentials, unknown_token, "
+                           "unknown_certificate, not_allowed).")
+                       .Register(metrics::Registry());
+  return f;
+}
+
+// At most kLogsPerSecond denials logged each second (a client hammering
+// with a bad token does not flood the log); the rest are counted and the
+// count logged with the next one.
+void LogDenial(const auth::Decision& d, std::string_view method) {
+  constexpr int64_t kLogsPerSecond = 20;
+  static std::atomic<int64_t> second{0}, logged{0}, skipped{0};
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  if (second.exchange(now) != now) logged = 0;
+  if (logged.fetch_add(1) >= kLogsPerSecond) {
+    skipped.fetch_add(1);
+    return;
+  }
+  LogWarning("call refused",
+             {{"method", std::string(method)},
+              {"principal", d.principal},
+              {"reason", d.reason},
+              {"not_logged_before", std::to_string(skipped.exchange(0))}});
+}
+
+struct Authorizer {
+  std::shared_ptr<const auth::Policy> policy;
+
+  static void Process(void* state, grpc_auth_context* ctx,
+                      const grpc_metadata* md, size_t num_md,
+                      grpc_process_auth_metadata_done_cb done,
+                      void* user_data) {
+    const auth::Policy& policy = *static_cast<Authorizer*>(state)->policy;
+    std::string_view method;
+    const grpc_metadata* authorization = nullptr;
+    for (size_t i = 0; i < num_md; ++i) {
+      std::string_view key = View(md[i].key);
+      if (key == ":path") method = View(md[i].value);
+      if (key == "authorization") authorization = &md[i];
+    }
+    auth::Credentials creds;
+    if (authorization != nullptr)
+      creds.authorization = View(authorization->value);
+    AddProperties(ctx, GRPC_X509_CN_PROPERTY_NAME, &creds.common_names);
+    AddProperties(ctx, GRPC_X509_SUBJECT_PROPERTY_NAME, &creds.subjects);
+    AddProperties(ctx, GRPC_X509_SAN_PROPERTY_NAME, &creds.sans);
+    auth::Decision d = policy.Authorize(method, creds);
+    if (d.outcome == auth::Outcome::kAllowed) {
+      if (!d.principal.empty()) {
+        grpc_auth_context_add_property(ctx, kPrincipalProperty,
+                                       d.principal.data(), d.principal.size());
+      }
+      // The token goes no further than here: handlers never see it.
+      done(user_data, authorization, authorization != nullptr ? 1 : 0, nullptr,
+           0, GRPC_STATUS_OK, nullptr);
+      return;
+    }
+    if (method.starts_with('/')) method.remove_prefix(1);
+    Denied()
+        .Add({{"method", policy.NamesMethod(method) ? std::string(method)
+                                                    : std::string("other")},
+              {"reason", d.reason}})
+        .Increment();
+    LogDenial(d, method);
+    done(user_data, nullptr, 0, nullptr, 0,
+         d.outcome == auth::Outcome::kUnauthenticated
+             ? GRPC_STATUS_UNAUTHENTICATED
+             : GRPC_STATUS_PERMISSION_DENIED,
+         d.message.c_str());
+  }
+
+  static void Destroy(void* state) { delete static_cast<Authorizer*>(state); }
+};
+
+// Server credentials made from gRPC core's (grpcpp's insecure credentials
+// take no metadata processor; core's do, plaintext or TLS alike).
+class CoreServerCredentials final : public grpc::ServerCredentials {
+ public:
+  explicit CoreServerCredentials(grpc_server_credentials* core) : core_(core) {}
+  ~CoreServerCredentials() override { grpc_server_credentials_release(core_); }
+  void SetAuthMetadataProcessor(
+      const std::shared_ptr<grpc::AuthMetadataProcessor>&) override {
+    // The policy is the processor (set at construction).
+    std::abort();
+  }
+
+ private:
+  int AddPortToServer(const std::string& addr, grpc_server* server) override {
+    return grpc_server_add_http2_port(server, addr.c_str(), core_);
+  }
+  grpc_server_credentials* core_;
+};
+
+std::string& Token() {
+  static auto* t = new std::string;
+  return *t;
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::ServerCredentials> PolicyServerCredentials(
+    std::shared_ptr<const auth::Policy> policy, const TlsMaterial& tls) {
+  grpc_server_credentials* core = nullptr;
+  if (tls.cert.empty()) {
+    core = grpc_insecure_server_credentials_create();
+  } else {
+    grpc_ssl_pem_key_cert_pair pair{tls.key.c_str(), tls.cert.c_str()};
+    core = grpc_ssl_server_credentials_create_ex(
+        tls.ca.empty() ? nullptr : tls.ca.c_str(), &pair, 1,
+        tls.ca.empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY,
+        nullptr);
+  }
+  grpc_server_credentials_set_auth_metadata_processor(
+      core, {&Authorizer::Process, &Authorizer::Destroy,
+             new Authorizer{std::move(policy)}});
+  return std::make_shared<CoreServerCredentials>(core);
+}
+
+std::string PrincipalOf(const grpc::ServerContextBase& context) {
+  auto auth = context.auth_context();
+  if (auth == nullptr) return "";
+  auto values = auth->FindPropertyValues(kPrincipalProperty);
+  return values.empty() ? "" : std::string(values[0].data(), values[0].size());
+}
+
+void SetClientToken(std::string token) { Token() = std::move(token); }
+const std::string& ClientToken() { return Token(); }
+
+}  // namespace mlpipe::rpc
