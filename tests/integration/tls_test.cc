@@ -29,6 +29,9 @@ for ca in ca other; do
 done
 openssl req -newkey rsa:2048 -nodes -keyout tls.key -out tls.csr -subj /CN=localhost 2>/dev/null
 openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 2 -extfile ext.cnf 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' > client.cnf
+openssl req -newkey rsa:2048 -nodes -keyout app.key -out app.csr -subj /CN=scoring-app 2>/dev/null
+openssl x509 -req -in app.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out app.crt -days 2 -extfile client.cnf 2>/dev/null
 openssl req -newkey rsa:2048 -nodes -keyout stranger.key -out stranger.csr -subj /CN=localhost 2>/dev/null
 openssl x509 -req -in stranger.csr -CA other.crt -CAkey other.key -CAcreateserial -out stranger.crt -days 2 -extfile ext.cnf 2>/dev/null
 )";
@@ -115,6 +118,69 @@ TEST(TlsTest, MutualTlsBetweenProcessesAndPlaintextHealth) {
        "localhost:" + std::to_string(plain.grpc_port()), "stats", "credit"},
       120);
   EXPECT_NE(refused.exit_code, 0);
+}
+
+// Under mutual TLS with a policy, a certificate is a principal: one issued
+// for a scoring application may predict, and nothing more; one the policy
+// does not name is refused, though the CA signed it.
+TEST(TlsTest, ACertificateMappedToScorerPredictsAndCannotDeleteOrDeploy) {
+  TempDir dir;
+  MakeCertificates(dir.path());
+  const std::string ca = dir.path() + "/ca.crt";
+  WriteFile(dir.path() + "/policy.yaml",
+            "principals:\n"
+            "  scoring-app:\n"
+            "    certificate: {common_name: scoring-app}\n"
+            "    roles: [scorer]\n"
+            "  server:\n"
+            "    certificate: {subject: CN=localhost, san: localhost}\n"
+            "    roles: [admin]\n");
+  Standalone server(dir.path() + "/data",
+                    {"--tls_cert=" + dir.path() + "/tls.crt",
+                     "--tls_key=" + dir.path() + "/tls.key", "--tls_ca=" + ca,
+                     "--auth_policy=" + dir.path() + "/policy.yaml"});
+  auto cli = [&](const std::string& who, std::vector<std::string> args) {
+    std::vector<std::string> argv = {Binary("mlpipe"),
+                                     "--server",
+                                     server.address(),
+                                     "--tls-ca",
+                                     ca,
+                                     "--tls-cert",
+                                     dir.path() + "/" + who + ".crt",
+                                     "--tls-key",
+                                     dir.path() + "/" + who + ".key"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 60);
+  };
+  auto ingested = cli("tls", {"ingest", "--dataset", "credit", "--file",
+                              SourcePath("examples/credit/credit.csv")});
+  ASSERT_EQ(ingested.exit_code, 0) << ingested.out << ingested.err;
+  // Predict passes the policy (and fails for want of a deployed model).
+  auto predicted = cli(
+      "app", {"predict", "--model", "credit", "--json", R"({"Income": 1})"});
+  EXPECT_EQ(predicted.exit_code, 3) << predicted.out << predicted.err;
+  auto deleted = cli("app", {"datasets", "delete", "credit"});
+  EXPECT_EQ(deleted.exit_code, 7) << deleted.out << deleted.err;
+  EXPECT_THAT(deleted.err, HasSubstr("principal 'scoring-app' may not call "
+                                     "mlpipe.v1.Ingestion/DeleteDataset"));
+  auto deployed = cli("app", {"deploy", "credit:1"});
+  EXPECT_EQ(deployed.exit_code, 7) << deployed.out << deployed.err;
+  auto listed = cli("tls", {"datasets"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.out << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("credit"));
+  // Signed by the CA, not named by the policy: unauthenticated.
+  WriteFile(dir.path() + "/policy-none.yaml", "principals: {}\n");
+  Standalone strict(dir.path() + "/strict",
+                    {"--tls_cert=" + dir.path() + "/tls.crt",
+                     "--tls_key=" + dir.path() + "/tls.key", "--tls_ca=" + ca,
+                     "--auth_policy=" + dir.path() + "/policy-none.yaml"});
+  auto refused =
+      RunCommand({Binary("mlpipe"), "--server", strict.address(), "--tls-ca",
+                  ca, "--tls-cert", dir.path() + "/app.crt", "--tls-key",
+                  dir.path() + "/app.key", "datasets"},
+                 60);
+  EXPECT_EQ(refused.exit_code, 7) << refused.out << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("CN=scoring-app) is not in the policy"));
 }
 
 }  // namespace

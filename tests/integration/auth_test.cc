@@ -1,0 +1,259 @@
+// Authorization between processes: mlpipe-standalone with a policy giving
+// one principal per built-in role. Every method of every service compiled
+// in (the generated descriptors, so new RPCs are covered as they come) is
+// called by each principal and without credentials; each call must be
+// allowed or refused exactly as the policy says. Then the CLI as a user:
+// exit 7 and a message naming method and principal, never the token.
+#include <fstream>
+#include <thread>
+
+#include "common/auth/policy.h"
+#include "common/util/testing.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor_database.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/codegen/client_unary_call.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+
+namespace mlpipe::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// "/package.Service/Method" of every mlpipe.v1, inference and
+// grpc.health.v1 method linked in (the test links the generated files whole).
+std::vector<std::string> CompiledMethods() {
+  std::vector<std::string> files, out;
+  google::protobuf::DescriptorPool::internal_generated_database()
+      ->FindAllFileNames(&files);
+  for (const auto& f : files) {
+    const auto* file =
+        google::protobuf::DescriptorPool::generated_pool()->FindFileByName(f);
+    if (file == nullptr) continue;
+    if (file->package() != "mlpipe.v1" && file->package() != "inference" &&
+        file->package() != "grpc.health.v1")
+      continue;
+    for (int s = 0; s < file->service_count(); ++s) {
+      const auto* svc = file->service(s);
+      for (int m = 0; m < svc->method_count(); ++m)
+        out.push_back("/" + svc->full_name() + "/" + svc->method(m)->name());
+    }
+  }
+  return out;
+}
+
+struct Principal {
+  std::string name, token;  // token empty: no credentials.
+};
+
+// Calls `method` with an empty message; whether the policy refused it
+// (UNAUTHENTICATED, or PERMISSION_DENIED with the policy's message: a
+// handler may refuse for reasons of its own).
+bool Refused(grpc::Channel* channel, const std::string& method,
+             const std::string& token, std::string* why) {
+  grpc::ClientContext ctx;
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  // Past authorization, watches wait for what never comes: the deadline
+  // ends them (refusals come at once, before any handler).
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  grpc::Slice empty(std::string(""));
+  grpc::ByteBuffer req(&empty, 1), resp;
+  grpc::Status s =
+      grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+          channel,
+          grpc::internal::RpcMethod(method.c_str(),
+                                    grpc::internal::RpcMethod::NORMAL_RPC),
+          &ctx, req, &resp);
+  *why = std::to_string(s.error_code()) + " " + s.error_message();
+  return s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         (s.error_code() == grpc::StatusCode::PERMISSION_DENIED &&
+          s.error_message().find("may not call") != std::string::npos);
+}
+
+class AuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string yaml = "principals:\n";
+    for (const auto& role : auth::BuiltinRoles()) {
+      Principal p{"as-" + role.name, "token-of-" + role.name + "-x9"};
+      yaml += "  " + p.name +
+              ":\n    token_sha256: " + auth::TokenSha256(p.token) +
+              "\n    roles: [" + role.name + "]\n";
+      principals_.push_back(p);
+    }
+    policy_file_ = dir_.path() + "/policy.yaml";
+    WriteFile(policy_file_, yaml);
+    auto policy = auth::Policy::Parse(yaml, policy_file_);
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    policy_ = *policy;
+    server_ = std::make_unique<Standalone>(
+        dir_.path() + "/data",
+        std::vector<std::string>{"--auth_policy=" + policy_file_});
+  }
+
+  std::string TokenOf(const std::string& role) const {
+    for (const auto& p : principals_) {
+      if (p.name == "as-" + role) return p.token;
+    }
+    return "";
+  }
+
+  TempDir dir_;
+  std::string policy_file_;
+  std::vector<Principal> principals_;
+  std::shared_ptr<const auth::Policy> policy_;
+  std::unique_ptr<Standalone> server_;
+};
+
+TEST_F(AuthTest, EveryMethodForEveryRoleAndNoneIsAsThePolicySays) {
+  const auto methods = CompiledMethods();
+  ASSERT_GT(methods.size(), 70u);
+  auto channel = grpc::CreateChannel(server_->address(),
+                                     grpc::InsecureChannelCredentials());
+  std::vector<Principal> callers = principals_;
+  callers.push_back({"(no credentials)", ""});
+  struct Call {
+    std::string method;
+    const Principal* who;
+  };
+  std::vector<Call> calls;
+  for (const auto& m : methods) {
+    for (const auto& p : callers) calls.push_back({m, &p});
+  }
+  // Many at once: the watches each wait out their deadline.
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::vector<std::string> wrong;
+  size_t allowed = 0, refused = 0;
+  auto work = [&] {
+    for (size_t i; (i = next++) < calls.size();) {
+      const Call& c = calls[i];
+      std::string why;
+      const bool was_refused =
+          Refused(channel.get(), c.method, c.who->token, &why);
+      auth::Credentials creds;
+      const std::string header = "Bearer " + c.who->token;
+      if (!c.who->token.empty()) creds.authorization = header;
+      const bool want_refused = policy_->Authorize(c.method, creds).outcome !=
+                                auth::Outcome::kAllowed;
+      std::lock_guard lock(mu);
+      (was_refused ? refused : allowed)++;
+      if (was_refused != want_refused) {
+        wrong.push_back(c.who->name + " " + c.method + ": " +
+                        (want_refused ? "should be refused" : "should pass") +
+                        " (" + why + ")");
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 24; ++t) threads.emplace_back(work);
+  for (auto& t : threads) t.join();
+  EXPECT_THAT(wrong, ::testing::IsEmpty());
+  // Both happen, in numbers: the matrix is not all one way.
+  EXPECT_GT(allowed, methods.size() * 3);
+  EXPECT_GT(refused, methods.size() * 8);
+}
+
+// What the issue's attacker tried, and what each role exists for.
+TEST_F(AuthTest, RolesDoWhatTheyAreFor) {
+  auto channel = grpc::CreateChannel(server_->address(),
+                                     grpc::InsecureChannelCredentials());
+  struct Case {
+    std::string role, method;
+    bool allowed;
+  };
+  const std::vector<Case> cases = {
+      {"scorer", "/mlpipe.v1.Scoring/Predict", true},
+      {"scorer", "/inference.GRPCInferenceService/ModelInfer", true},
+      {"scorer", "/mlpipe.v1.Prep/GetOnlineFeatures", true},
+      {"scorer", "/mlpipe.v1.Ingestion/DeleteDataset", false},
+      {"scorer", "/mlpipe.v1.Orchestrator/SetAlias", false},
+      {"scorer", "/mlpipe.v1.Monitor/LogPredictions", false},
+      {"scorer", "/mlpipe.v1.Monitor/RecordActuals", false},
+      {"reader", "/mlpipe.v1.Orchestrator/ListRuns", true},
+      {"reader", "/mlpipe.v1.Scoring/RouteHistory", true},
+      {"reader", "/mlpipe.v1.Ingestion/Ingest", false},
+      {"reader", "/mlpipe.v1.Operations/CancelOperation", false},
+      {"data-writer", "/mlpipe.v1.Ingestion/IngestFile", true},
+      {"data-writer", "/mlpipe.v1.Scoring/Deploy", false},
+      {"pipeline-runner", "/mlpipe.v1.Orchestrator/SubmitRun", true},
+      {"pipeline-runner", "/mlpipe.v1.Orchestrator/CreateSchedule", true},
+      {"pipeline-runner", "/mlpipe.v1.Scoring/Undeploy", false},
+      {"operator", "/mlpipe.v1.Scoring/Rollback", true},
+      {"operator", "/mlpipe.v1.Monitor/SetPolicy", true},
+      {"operator", "/mlpipe.v1.Ingestion/DeleteDataset", false},
+      {"admin", "/mlpipe.v1.Ingestion/DeleteDataset", true},
+      {"service-score", "/mlpipe.v1.Monitor/LogPredictions", true},
+      {"service-score", "/mlpipe.v1.Scoring/Deploy", false},
+      {"service-monitor", "/mlpipe.v1.Scoring/Rollback", true},
+      {"service-monitor", "/mlpipe.v1.Orchestrator/SetAlias", false},
+      {"service-train", "/mlpipe.v1.Training/TrainTrial", true},
+      {"", "/mlpipe.v1.Scoring/Predict", false},
+      {"", "/grpc.health.v1.Health/Check", true},
+  };
+  for (const auto& c : cases) {
+    std::string why;
+    EXPECT_EQ(!Refused(channel.get(), c.method, TokenOf(c.role), &why),
+              c.allowed)
+        << c.role << " " << c.method << ": " << why;
+  }
+}
+
+TEST_F(AuthTest, TheCliSaysWhoMayNotDoWhatAndExitsSeven) {
+  const std::string scorer = dir_.path() + "/scorer.token";
+  WriteFile(scorer, TokenOf("scorer") + "\n");
+  auto cli = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {Binary("mlpipe"), "--server",
+                                     server_->address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 60);
+  };
+  auto none = cli({"datasets"});
+  EXPECT_EQ(none.exit_code, 7) << none.out << none.err;
+  EXPECT_THAT(none.err, HasSubstr("credentials required"));
+  auto denied = cli({"--token-file", scorer, "datasets", "delete", "credit"});
+  EXPECT_EQ(denied.exit_code, 7) << denied.out << denied.err;
+  EXPECT_THAT(denied.err, HasSubstr("principal 'as-scorer' may not call "
+                                    "mlpipe.v1.Ingestion/DeleteDataset"));
+  EXPECT_THAT(denied.err, Not(HasSubstr(TokenOf("scorer"))));
+  auto wrong = cli({"--token", "guess", "datasets"});
+  EXPECT_EQ(wrong.exit_code, 7);
+  EXPECT_THAT(wrong.err, HasSubstr("not in the policy"));
+  // The admin can; the denials were counted.
+  auto ok = cli({"--token", TokenOf("admin"), "ingest", "--dataset", "credit",
+                 "--file", SourcePath("examples/credit/credit.csv")});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  const std::string metrics = HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics,
+              HasSubstr("mlpipe_auth_denied_total{method=\"mlpipe.v1.Ingestion/"
+                        "DeleteDataset\",reason=\"not_allowed\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("reason=\"no_credentials\""));
+  EXPECT_THAT(metrics, HasSubstr("reason=\"unknown_token\""));
+}
+
+TEST(AuthFlagsTest, ANonLoopbackBindWithoutAPolicyRefusesToStart) {
+  TempDir dir;
+  auto r = RunCommand(
+      {Binary("mlpipe-standalone"), "--data_dir", dir.path() + "/data",
+       "--bind=0.0.0.0", "--grpc_port=0", "--metrics_port=-1"},
+      30);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--auth_policy"));
+  WriteFile(dir.path() + "/bad.yaml",
+            "principals:\n  a:\n    roles: [admni]\n");
+  r = RunCommand(
+      {Binary("mlpipe-standalone"), "--data_dir", dir.path() + "/data",
+       "--auth_policy=" + dir.path() + "/bad.yaml", "--grpc_port=0",
+       "--metrics_port=-1"},
+      30);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_THAT(r.err,
+              HasSubstr("bad.yaml:3: principals.a.roles: no role 'admni'"));
+}
+
+}  // namespace
+}  // namespace mlpipe::testing
