@@ -81,6 +81,11 @@ struct Context {
   // The ingestion service, when it is not at `server` (distributed mode):
   // --ingest-server, $MLPIPE_INGEST_SERVER, else `channel`.
   std::shared_ptr<grpc::Channel> ingest_channel;
+  // Who changes are recorded as made by, when this CLI says: "user:$USER"
+  // without credentials (a server without a policy records what it is
+  // told); "" with a token or client certificate (the server records the
+  // principal they prove, and refuses any other name).
+  std::string author;
 };
 
 // What a call reports when the server's reply is not a message this CLI

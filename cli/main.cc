@@ -16,6 +16,7 @@
 #include "cli/split_commands.h"
 #include "common/rpc/auth.h"
 #include "common/rpc/channel.h"
+#include "common/util/strings.h"
 
 namespace {
 
@@ -264,6 +265,11 @@ int main(int argc, char** argv) {
     return UsageError(std::string(token.status().message()));
   } else {
     mlpipe::rpc::SetClientToken(*token);
+  }
+  if (mlpipe::rpc::ClientToken().empty() &&
+      from_env("tls-cert", "MLPIPE_TLS_CERT").empty()) {
+    const char* user = std::getenv("USER");
+    ctx.author = mlpipe::StrCat("user:", user != nullptr ? user : "unknown");
   }
   ctx.channel = mlpipe::rpc::NewChannel(ctx.server);
   const char* ingest_env = std::getenv("MLPIPE_INGEST_SERVER");

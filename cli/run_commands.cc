@@ -434,8 +434,7 @@ int RunAliases(const Args& args, Context& ctx) {
     v1::SetAliasRequest req;
     req.set_alias(pos[2]);
     req.set_model_version(pos[3]);
-    const char* user = std::getenv("USER");
-    req.set_set_by(StrCat("user:", user ? user : "unknown"));
+    req.set_set_by(ctx.author);
     v1::AliasRecord rec;
     if (auto s = stub->SetAlias(&call, req, &rec); !s.ok()) return Fail(s, ctx);
     if (ctx.json) {

@@ -159,9 +159,7 @@ int RunDeploy(const Args& args, Context& ctx) {
   req.set_alias(args.Get("alias"));
   req.set_shadow(args.Has("shadow"));
   req.set_force_schema_change(args.Has("force-schema-change"));
-  req.set_set_by(args.Get(
-      "by", "user:" + std::string(std::getenv("USER") ? std::getenv("USER")
-                                                      : "unknown")));
+  req.set_set_by(args.Get("by", ctx.author));
   try {
     if (args.Has("canary"))
       req.set_traffic_percent(std::stod(args.Get("canary")));
@@ -203,7 +201,7 @@ int RunUndeploy(const Args& args, Context& ctx) {
   v1::UndeployRequest req;
   req.set_model_version(pos[1]);
   req.set_alias(args.Get("alias"));
-  req.set_set_by(args.Get("by"));
+  req.set_set_by(args.Get("by", ctx.author));
   auto stub = v1::Scoring::NewStub(ctx.channel);
   UnaryCall call;
   v1::ListDeploymentsResponse resp;
@@ -218,7 +216,7 @@ int RunRollback(const Args& args, Context& ctx) {
   v1::RollbackRequest req;
   req.set_alias(args.Get("alias"));
   req.set_reason(args.Get("reason"));
-  req.set_set_by(args.Get("by"));
+  req.set_set_by(args.Get("by", ctx.author));
   auto stub = v1::Scoring::NewStub(ctx.channel);
   UnaryCall call;
   v1::Route resp;

@@ -97,8 +97,10 @@ std::vector<Role> MakeBuiltinRoles() {
       {"service-train", "the train service and its workers",
        ReaderAnd({"mlpipe.v1.Training/TrainTrial"})},
       {"service-evaluate", "the evaluation service", ReaderAnd({})},
-      {"service-score", "the scoring service",
-       ReaderAnd({"mlpipe.v1.Monitor/LogPredictions"})},
+      {"service-score",
+       "the scoring service (logs predictions, publishes routes)",
+       ReaderAnd({"mlpipe.v1.Monitor/LogPredictions",
+                  "mlpipe.v1.Orchestrator/SetAlias"})},
       {"service-monitor", "the monitoring service (automatic rollback)",
        ReaderAnd({"mlpipe.v1.Scoring/Rollback"})},
       {"service-orchestrator", "the orchestrator (the steps it drives)",
@@ -134,6 +136,17 @@ bool Contains(const std::vector<std::string_view>& values,
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> Attribute(std::string_view principal, bool service,
+                                      std::string_view claimed) {
+  if (principal.empty()) return std::string(claimed);
+  const std::string self = StrCat(service ? "service:" : "user:", principal);
+  if (claimed.empty() || claimed == self) return self;
+  if (service) return std::string(claimed);
+  return absl::PermissionDeniedError(
+      StrCat("set_by: principal '", principal, "' may not record '", claimed,
+             "' as the author (the server records who called: ", self, ")"));
+}
 
 const std::vector<Role>& BuiltinRoles() {
   static const auto* roles = new std::vector<Role>(MakeBuiltinRoles());
@@ -362,6 +375,7 @@ class Policy::Parser {
                      StrCat("no role '", n, "' (known: ", known, ")"));
       }
       pr->roles |= uint64_t{1} << it->second;
+      pr->service |= n.starts_with("service-");
     }
     return absl::OkStatus();
   }
@@ -456,6 +470,20 @@ bool Policy::NamesMethod(std::string_view method) const {
   return (RolesAllowing(method) & ~AdminMask()) != 0 || IsAdminOnly(method);
 }
 
+Policy::Identity Policy::Identify(const Credentials& c) const {
+  const Principal* who = nullptr;
+  if (c.authorization) {
+    std::string_view v = *c.authorization;
+    if (v.size() > 7 &&
+        absl::EqualsIgnoreCase(absl::string_view(v.data(), 7), "bearer "))
+      who = FindByToken(v.substr(7));
+  } else {
+    who = FindByCertificate(c);
+  }
+  if (who == nullptr) return {};
+  return {who->name, who->service};
+}
+
 Decision Policy::Authorize(std::string_view method,
                            const Credentials& c) const {
   if (method.starts_with('/')) method.remove_prefix(1);
@@ -493,7 +521,10 @@ Decision Policy::Authorize(std::string_view method,
                        "--token, MLPIPE_TOKEN) or a client certificate the "
                        "policy names");
   }
-  if (who != nullptr) d.principal = who->name;
+  if (who != nullptr) {
+    d.principal = who->name;
+    d.service = who->service;
+  }
   if (IsPublicMethod(method)) {
     d.outcome = Outcome::kAllowed;
     d.reason.clear();

@@ -49,6 +49,8 @@ struct Decision {
   Outcome outcome = Outcome::kUnauthenticated;
   // The caller's name in the policy, once known (also when denied).
   std::string principal;
+  // Whether it holds a service role (service-*): a service of the platform.
+  bool service = false;
   // Why not, as a metric label: no_credentials, malformed_credentials,
   // unknown_token, unknown_certificate, not_allowed.
   std::string reason;
@@ -76,6 +78,18 @@ bool MethodMatches(std::string_view pattern, std::string_view method);
 // The lowercase hex SHA-256 of a token, as `token_sha256` holds it.
 std::string TokenSha256(std::string_view token);
 
+// What an audit field (set_by, a run's trigger) records for a call, given
+// what the request `claimed` there ("" for nothing):
+//  - no principal (a server without a policy, or a module of the same
+//    process calling): the claim as made;
+//  - a service identity: the claim, which it relays from the call it
+//    checked itself ("run:<id>/<step>", "monitor:alert-<id>", "user:<name>");
+//    "service:<principal>" when it claims nothing;
+//  - anyone else: "user:<principal>"; claiming any other name is
+//    PERMISSION_DENIED (a client cannot write "run:..." or another user).
+absl::StatusOr<std::string> Attribute(std::string_view principal, bool service,
+                                      std::string_view claimed);
+
 class Policy {
  public:
   // INVALID_ARGUMENT naming FILE:LINE, the field and the reason.
@@ -87,6 +101,13 @@ class Policy {
   // `method`: "package.Service/Method" (a leading '/' is ignored).
   // Thread-safe.
   Decision Authorize(std::string_view method, const Credentials& c) const;
+  // Who presented `c`: the principal and whether it is a service identity;
+  // an empty name when the credentials are missing or unknown.
+  struct Identity {
+    std::string principal;
+    bool service = false;
+  };
+  Identity Identify(const Credentials& c) const;
   // Whether `role` (built-in or the policy's own) allows `method`.
   bool RoleAllows(std::string_view role, std::string_view method) const;
   // Whether a role other than admin's '*' names `method`, or it is one of
@@ -103,7 +124,8 @@ class Policy {
     std::string name;
     std::vector<std::string> token_sha256;
     std::optional<CertificateMatch> certificate;
-    uint64_t roles = 0;  // Bit i: roles_[i].
+    uint64_t roles = 0;    // Bit i: roles_[i].
+    bool service = false;  // Holds a service-* role.
   };
   class Parser;
   Policy() = default;

@@ -188,6 +188,18 @@ TEST(PolicyTest, CustomRolesWithWildcards) {
       Outcome::kPermissionDenied);
 }
 
+TEST(PolicyTest, AttributionIsThePrincipalUnlessAServiceRelaysOne) {
+  EXPECT_EQ(*Attribute("", false, "user:bob"), "user:bob");  // No policy.
+  EXPECT_EQ(*Attribute("alice", false, ""), "user:alice");
+  EXPECT_EQ(*Attribute("alice", false, "user:alice"), "user:alice");
+  for (const char* forged : {"user:bob", "run:r1/deploy", "monitor:alert-2"}) {
+    auto a = Attribute("alice", false, forged);
+    EXPECT_TRUE(absl::IsPermissionDenied(a.status())) << forged;
+  }
+  EXPECT_EQ(*Attribute("orch", true, "run:r1/deploy"), "run:r1/deploy");
+  EXPECT_EQ(*Attribute("orch", true, ""), "service:orch");
+}
+
 TEST(PolicyTest, MethodMatchesGlobs) {
   EXPECT_TRUE(MethodMatches("*", "a.B/C"));
   EXPECT_TRUE(MethodMatches("*/Get*", "mlpipe.v1.Prep/GetTransform"));

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 
 #include "common/metrics/metrics.h"
 #include "common/util/log.h"
@@ -11,8 +12,16 @@
 namespace mlpipe::rpc {
 namespace {
 
-// The auth-context property carrying the principal to the handlers.
-constexpr char kPrincipalProperty[] = "mlpipe.principal";
+// The policy the process's server applies (handlers identify callers with
+// it): gRPC core hands the processor the connection's auth context, shared
+// by every call on the connection, so nothing per call can be left there.
+std::mutex active_mu;
+std::shared_ptr<const auth::Policy>* active = nullptr;
+
+std::shared_ptr<const auth::Policy> ActivePolicy() {
+  std::lock_guard lock(active_mu);
+  return active != nullptr ? *active : nullptr;
+}
 
 std::string_view View(const grpc_slice& s) {
   return {reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(s)),
@@ -83,13 +92,7 @@ struct Authorizer {
     AddProperties(ctx, GRPC_X509_SAN_PROPERTY_NAME, &creds.sans);
     auth::Decision d = policy.Authorize(method, creds);
     if (d.outcome == auth::Outcome::kAllowed) {
-      if (!d.principal.empty()) {
-        grpc_auth_context_add_property(ctx, kPrincipalProperty,
-                                       d.principal.data(), d.principal.size());
-      }
-      // The token goes no further than here: handlers never see it.
-      done(user_data, authorization, authorization != nullptr ? 1 : 0, nullptr,
-           0, GRPC_STATUS_OK, nullptr);
+      done(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
       return;
     }
     if (method.starts_with('/')) method.remove_prefix(1);
@@ -155,11 +158,42 @@ std::shared_ptr<grpc::ServerCredentials> PolicyServerCredentials(
   return std::make_shared<CoreServerCredentials>(core);
 }
 
-std::string PrincipalOf(const grpc::ServerContextBase& context) {
+void SetActivePolicy(std::shared_ptr<const auth::Policy> policy) {
+  std::lock_guard lock(active_mu);
+  if (active == nullptr) active = new std::shared_ptr<const auth::Policy>;
+  *active = std::move(policy);
+}
+
+static auth::Policy::Identity IdentityOf(
+    const grpc::ServerContextBase& context) {
+  auto policy = ActivePolicy();
+  if (policy == nullptr) return {};
+  auth::Credentials creds;
+  const auto& md = context.client_metadata();
+  if (auto it = md.find("authorization"); it != md.end())
+    creds.authorization =
+        std::string_view(it->second.data(), it->second.size());
   auto auth = context.auth_context();
-  if (auth == nullptr) return "";
-  auto values = auth->FindPropertyValues(kPrincipalProperty);
-  return values.empty() ? "" : std::string(values[0].data(), values[0].size());
+  auto add = [&](const char* name, std::vector<std::string_view>* out) {
+    for (const auto& v : auth->FindPropertyValues(name))
+      out->emplace_back(v.data(), v.size());
+  };
+  if (auth != nullptr) {
+    add(GRPC_X509_CN_PROPERTY_NAME, &creds.common_names);
+    add(GRPC_X509_SUBJECT_PROPERTY_NAME, &creds.subjects);
+    add(GRPC_X509_SAN_PROPERTY_NAME, &creds.sans);
+  }
+  return policy->Identify(creds);
+}
+
+std::string PrincipalOf(const grpc::ServerContextBase& context) {
+  return IdentityOf(context).principal;
+}
+
+absl::StatusOr<std::string> AttributionOf(
+    const grpc::ServerContextBase& context, const std::string& claimed) {
+  auto id = IdentityOf(context);
+  return auth::Attribute(id.principal, id.service, claimed);
 }
 
 void SetClientToken(std::string token) { Token() = std::move(token); }

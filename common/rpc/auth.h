@@ -24,9 +24,30 @@ namespace mlpipe::rpc {
 std::shared_ptr<grpc::ServerCredentials> PolicyServerCredentials(
     std::shared_ptr<const auth::Policy> policy, const TlsMaterial& tls);
 
-// The principal the policy found for the call; empty when no policy applied
-// (a server without one, or the in-process channel).
+// The policy handlers identify callers with (Server::Start sets it when it
+// applies one; one per process).
+void SetActivePolicy(std::shared_ptr<const auth::Policy> policy);
+
+// The principal the policy proves for the call (its bearer token or client
+// certificate); empty when no policy applies (a server without one) or the
+// call came on the in-process channel (modules of one process).
 std::string PrincipalOf(const grpc::ServerContextBase& context);
+
+// What an audit field records for this call, given the request's claim
+// (auth::Attribute with the call's principal).
+absl::StatusOr<std::string> AttributionOf(
+    const grpc::ServerContextBase& context, const std::string& claimed);
+
+// `request` with its set_by as the server records it (AttributionOf).
+template <typename Request>
+absl::StatusOr<Request> WithAttribution(const grpc::ServerContextBase& context,
+                                        const Request& request) {
+  auto by = AttributionOf(context, request.set_by());
+  if (!by.ok()) return by.status();
+  Request out = request;
+  out.set_set_by(*std::move(by));
+  return out;
+}
 
 // Every channel NewChannel makes from now on sends `authorization: Bearer
 // <token>` (empty: none). Call once, at start.

@@ -28,8 +28,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
           "tls: a server needs a certificate and key");
     tls = std::move(*read);
   }
-  if (options.auth_policy != nullptr)
+  if (options.auth_policy != nullptr) {
+    SetActivePolicy(options.auth_policy);
     return PolicyServerCredentials(options.auth_policy, tls);
+  }
   if (tls.cert.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions ssl(
       tls.ca.empty()

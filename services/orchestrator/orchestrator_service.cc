@@ -4,6 +4,7 @@
 #include "clients/routes.h"
 #include "clients/score_client.h"
 #include "clients/train_client.h"
+#include "common/rpc/auth.h"
 #include "common/rpc/status.h"
 #include "common/rpc/watch_reactor.h"
 #include "google/protobuf/util/time_util.h"
@@ -20,7 +21,11 @@ bool Ended(const v1::Run& r) {
 
 grpc::ServerUnaryReactor* OrchestratorService::SubmitRun(
     Ctx* ctx, const v1::SubmitRunRequest* req, v1::Run* out) {
-  return rpc::FinishUnary(ctx, orch_->SubmitRun(*req), out);
+  // Who asked: "user:<principal>" under a policy.
+  auto by = rpc::AttributionOf(*ctx, "");
+  if (!by.ok()) return rpc::FinishUnary(ctx, by.status());
+  return rpc::FinishUnary(
+      ctx, orch_->SubmitRun(*req, by->empty() ? "manual" : *by), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetRun(
@@ -132,7 +137,9 @@ absl::StatusOr<v1::AliasRecord> OrchestratorService::SetAliasOf(
 
 grpc::ServerUnaryReactor* OrchestratorService::SetAlias(
     Ctx* ctx, const v1::SetAliasRequest* req, v1::AliasRecord* out) {
-  return rpc::FinishUnary(ctx, SetAliasOf(*req), out);
+  auto attributed = rpc::WithAttribution(*ctx, *req);
+  if (!attributed.ok()) return rpc::FinishUnary(ctx, attributed.status());
+  return rpc::FinishUnary(ctx, SetAliasOf(*attributed), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetAlias(

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "common/rpc/auth.h"
 #include "common/rpc/frame_stream.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
@@ -90,8 +91,10 @@ grpc::ServerUnaryReactor* ScoringService::Predict(Ctx* ctx,
 grpc::ServerUnaryReactor* ScoringService::Deploy(Ctx* ctx,
                                                  const v1::DeployRequest* req,
                                                  v1::DeployResponse* out) {
-  return off_thread_.Run(ctx, [this, req, out] {
-    auto r = deployments_->Deploy(*req);
+  auto attributed = rpc::WithAttribution(*ctx, *req);
+  if (!attributed.ok()) return rpc::FinishUnary(ctx, attributed.status());
+  return off_thread_.Run(ctx, [this, req = *std::move(attributed), out] {
+    auto r = deployments_->Deploy(req);
     if (r.ok()) *out = std::move(*r);
     return r.status();
   });
@@ -100,8 +103,10 @@ grpc::ServerUnaryReactor* ScoringService::Deploy(Ctx* ctx,
 grpc::ServerUnaryReactor* ScoringService::Undeploy(
     Ctx* ctx, const v1::UndeployRequest* req,
     v1::ListDeploymentsResponse* out) {
-  return off_thread_.Run(ctx, [this, req, out] {
-    auto r = deployments_->Undeploy(*req);
+  auto attributed = rpc::WithAttribution(*ctx, *req);
+  if (!attributed.ok()) return rpc::FinishUnary(ctx, attributed.status());
+  return off_thread_.Run(ctx, [this, req = *std::move(attributed), out] {
+    auto r = deployments_->Undeploy(req);
     if (r.ok()) *out = std::move(*r);
     return r.status();
   });
@@ -109,8 +114,10 @@ grpc::ServerUnaryReactor* ScoringService::Undeploy(
 
 grpc::ServerUnaryReactor* ScoringService::Rollback(
     Ctx* ctx, const v1::RollbackRequest* req, v1::Route* out) {
-  return off_thread_.Run(ctx, [this, req, out] {
-    auto r = deployments_->Rollback(*req);
+  auto attributed = rpc::WithAttribution(*ctx, *req);
+  if (!attributed.ok()) return rpc::FinishUnary(ctx, attributed.status());
+  return off_thread_.Run(ctx, [this, req = *std::move(attributed), out] {
+    auto r = deployments_->Rollback(req);
     if (r.ok()) *out = std::move(*r);
     return r.status();
   });

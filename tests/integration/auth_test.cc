@@ -16,6 +16,8 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/codegen/client_unary_call.h"
 #include "gtest/gtest.h"
+#include "mlpipe/v1/orchestrator_service.grpc.pb.h"
+#include "mlpipe/v1/score_service.grpc.pb.h"
 #include "tests/integration/harness.h"
 
 namespace mlpipe::testing {
@@ -174,6 +176,8 @@ TEST_F(AuthTest, RolesDoWhatTheyAreFor) {
       {"scorer", "/mlpipe.v1.Orchestrator/SetAlias", false},
       {"scorer", "/mlpipe.v1.Monitor/LogPredictions", false},
       {"scorer", "/mlpipe.v1.Monitor/RecordActuals", false},
+      {"scorer", "/mlpipe.v1.Monitor/SetPolicy", false},
+      {"reader", "/mlpipe.v1.Monitor/LogPredictions", false},
       {"reader", "/mlpipe.v1.Orchestrator/ListRuns", true},
       {"reader", "/mlpipe.v1.Scoring/RouteHistory", true},
       {"reader", "/mlpipe.v1.Ingestion/Ingest", false},
@@ -201,6 +205,61 @@ TEST_F(AuthTest, RolesDoWhatTheyAreFor) {
               c.allowed)
         << c.role << " " << c.method << ": " << why;
   }
+}
+
+// The audit fields are who called, as the policy proved: a client cannot
+// record a change as made by a pipeline run, the monitor or someone else;
+// a service identity relays the attribution it checked at its own door.
+TEST_F(AuthTest, AuditFieldsNameThePrincipalAndCannotBeForged) {
+  auto channel = grpc::CreateChannel(server_->address(),
+                                     grpc::InsecureChannelCredentials());
+  auto registry = v1::Orchestrator::NewStub(channel);
+  auto set_alias = [&](const std::string& role, const std::string& set_by,
+                       v1::AliasRecord* out) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + TokenOf(role));
+    v1::SetAliasRequest req;
+    req.set_alias("credit@staging");
+    req.mutable_route()->set_alias("credit@staging");
+    req.set_set_by(set_by);
+    return registry->SetAlias(&ctx, req, out);
+  };
+  v1::AliasRecord rec;
+  grpc::Status s = set_alias("operator", "", &rec);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(rec.set_by(), "user:as-operator");
+  for (const char* forged :
+       {"run:r000/deploy", "monitor:alert-1", "user:someone-else"}) {
+    s = set_alias("operator", forged, &rec);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << forged;
+    EXPECT_THAT(s.error_message(), HasSubstr("may not record")) << forged;
+  }
+  s = set_alias("service-orchestrator", "run:r7/deploy", &rec);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(rec.set_by(), "run:r7/deploy");
+  // The route history keeps the true authors.
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + TokenOf("reader"));
+  v1::AliasHistoryRequest req;
+  req.set_alias("credit@staging");
+  v1::AliasHistoryResponse history;
+  s = registry->AliasHistory(&ctx, req, &history);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::vector<std::string> authors;
+  for (const auto& r : history.records()) authors.push_back(r.set_by());
+  EXPECT_THAT(authors, ::testing::UnorderedElementsAre("user:as-operator",
+                                                       "run:r7/deploy"));
+  // Rolling back as the monitor: refused to a person.
+  auto scoring = v1::Scoring::NewStub(channel);
+  grpc::ClientContext rb;
+  rb.AddMetadata("authorization", "Bearer " + TokenOf("operator"));
+  v1::RollbackRequest rollback;
+  rollback.set_alias("credit@staging");
+  rollback.set_set_by("monitor:alert-1");
+  v1::Route route;
+  s = scoring->Rollback(&rb, rollback, &route);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << s.error_message();
 }
 
 TEST_F(AuthTest, TheCliSaysWhoMayNotDoWhatAndExitsSeven) {
