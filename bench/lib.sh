@@ -1,13 +1,15 @@
 # Shared by the bench scripts (source it). Starts and stops mlpipe-standalone
 # on OS-chosen ports with its data under $work.
 #   start_server BIN_DIR WORK_DIR [extra flags...]  sets server_pid, MLPIPE_SERVER
+#                               (a fresh data directory; keep_data=1 keeps it)
 #   stop_server
 #   flights_late_csv LIMIT OUT  flights3m's first LIMIT rows (0: all) as CSV with
 #                               the label late = yes when delay > 15 minutes
 start_server() {
   local bin="$1" work="$2"
   shift 2
-  rm -rf "$work/data" "$work/ports"
+  [ "${keep_data:-0}" = 1 ] || rm -rf "$work/data"
+  rm -f "$work/ports"
   "$bin/mlpipe-standalone" --data_dir "$work/data" --grpc_port 0 --metrics_port -1 \
     --bind 127.0.0.1 --port_file "$work/ports" "$@" 2> "$work/server.log" &
   server_pid=$!
@@ -16,6 +18,17 @@ start_server() {
   local port
   read -r port _ < "$work/ports"
   export MLPIPE_SERVER="127.0.0.1:$port"
+}
+
+# wait_serving BIN_DIR SERVICE: until grpc.health.v1 says SERVICE (e.g.
+# mlpipe.v1.Scoring, once its deployed models are loaded) is SERVING.
+wait_serving() {
+  for _ in $(seq 1 600); do
+    "$1/mlpipe" status 2>/dev/null | grep -q "$2 *SERVING" && return 0
+    sleep 0.1
+  done
+  echo "$2 is not serving" >&2
+  exit 1
 }
 
 stop_server() {

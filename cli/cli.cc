@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -57,6 +58,13 @@ int64_t Args::Int(const std::string& flag, int64_t def) const {
                     "'");
   }
   return v;
+}
+
+int32_t Args::Limit() const {
+  const int64_t v = Int("limit");
+  if (Has("limit") && v < 1)
+    throw FlagError("--limit takes a whole number >= 1");
+  return static_cast<int32_t>(std::min<int64_t>(v, 1'000'000));
 }
 
 double Args::Number(const std::string& flag, double def) const {
@@ -157,8 +165,9 @@ int Fail(const grpc::Status& s, const Context& ctx) {
 }
 
 int CheckFlags(const Args& args, std::vector<std::string> known) {
-  known.insert(known.end(), {"server", "output", "ingest-server", "tls-ca",
-                             "tls-cert", "tls-key", "token", "token-file"});
+  known.insert(known.end(),
+               {"server", "output", "ingest-server", "tls-ca", "tls-cert",
+                "tls-key", "token", "token-file", "context"});
   auto unknown = args.Unknown(known);
   if (!unknown.empty()) return UsageError("unknown flag --" + unknown.front());
   return kOk;

@@ -54,6 +54,9 @@ class Args {
   // A value that is not one, wholly, throws FlagError naming the flag.
   int64_t Int(const std::string& flag, int64_t def = 0) const;
   double Number(const std::string& flag, double def = 0) const;
+  // --limit N: a whole number >= 1 (at most 1,000,000), 0 when absent;
+  // throws FlagError otherwise.
+  int32_t Limit() const;
   // Flags not in `known` (for "unknown flag" errors).
   std::vector<std::string> Unknown(const std::vector<std::string>& known) const;
   // What names the first argument that is not valid UTF-8 ("--flag" or

@@ -1,11 +1,11 @@
 // mlpipe: the command-line face of the platform.
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
+#include <map>
 
-#include "absl/strings/ascii.h"
+#include "cli/audit_commands.h"
 #include "cli/cli.h"
+#include "cli/client_config.h"
 #include "cli/dataset_commands.h"
 #include "cli/eval_commands.h"
 #include "cli/model_commands.h"
@@ -16,6 +16,7 @@
 #include "cli/split_commands.h"
 #include "common/rpc/auth.h"
 #include "common/rpc/channel.h"
+#include "common/util/files.h"
 #include "common/util/strings.h"
 
 namespace {
@@ -125,10 +126,19 @@ commands:
                                       actual); exit 4 when some are refused
   alerts list [--model VERSION]       drift and performance alerts, newest first, with
               [--kind K] [--limit N]  what was done (rollbacks)
+  config get-contexts                 the contexts of the CLI's configuration file
+  config current-context | use-context NAME
+                                      show / switch the current one (rewrites the
+                                      file, without its comments)
+  audit list [--since 1h|7d|TIME]     calls that changed something, refused or not,
+             [--principal P]          newest first: who (the principal the server's
+             [--method M] [--limit N] auth policy proved), method, target, outcome
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
-  run PIPELINE.yaml [--watch] [--no-cache]
-                                      submit a pipeline run (uploads its local files);
+  run PIPELINE.yaml [--watch] [--no-cache] [--allow-outside-files]
+                                      submit a pipeline run (uploads its local files,
+                                      which must be beside or below it unless
+                                      --allow-outside-files);
                                       --watch follows it (exit 0 only if it succeeds)
   runs list [--pipeline P] [--limit N] runs, newest first
   runs show|cancel ID                 a run and its steps / cancel it
@@ -160,6 +170,10 @@ global flags:
   --token-file FILE    a bearer token for servers with an auth policy
                        (default $MLPIPE_TOKEN; --token TOKEN also works, but
                        shows it to `ps`)
+  --context NAME       a context of ~/.config/mlpipe/config.yaml ($MLPIPE_CONFIG):
+                       server and credentials by name, as kubeconfig (default
+                       $MLPIPE_CONTEXT, else its current-context); flags and
+                       environment variables win over it
 
 exit codes:
   0 ok, 1 error, 2 bad usage, 3 not found, 4 rejected input
@@ -172,21 +186,79 @@ exit codes:
 namespace mlpipe::cli {
 namespace {
 
-// The bearer token: --token-file, --token, or $MLPIPE_TOKEN ("" for none).
-absl::StatusOr<std::string> TokenOf(const Args& args) {
-  if (args.Has("token-file")) {
-    const std::string path = args.Get("token-file", "");
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string token(absl::StripAsciiWhitespace(text.str()));
-    if (!in || token.empty())
-      return absl::InvalidArgumentError(
-          "--token-file: cannot read a token from '" + path + "'");
-    return token;
+// Where a setting comes from: its flag, else its environment variable,
+// else the context of the configuration file (cli/client_config.h).
+class Settings {
+ public:
+  Settings(const Args& args, const std::map<std::string, std::string>* context)
+      : args_(args), context_(context) {}
+  std::string Get(const char* flag, const char* var,
+                  const std::string& fallback = "") const {
+    if (args_.Has(flag)) return args_.Get(flag, "");
+    if (const char* v = var ? std::getenv(var) : nullptr; v != nullptr && *v)
+      return v;
+    if (context_ != nullptr) {
+      auto it = context_->find(flag);
+      if (it != context_->end()) return it->second;
+    }
+    return fallback;
   }
-  const char* env = std::getenv("MLPIPE_TOKEN");
-  return args.Get("token", env != nullptr ? env : "");
+  bool FromFlagOrEnv(const char* flag, const char* var) const {
+    return args_.Has(flag) || (var && std::getenv(var) && *std::getenv(var));
+  }
+
+ private:
+  const Args& args_;
+  const std::map<std::string, std::string>* context_;
+};
+
+// The bearer token: --token-file, --token, $MLPIPE_TOKEN, then the
+// context's token-file or token ("" for none).
+absl::StatusOr<std::string> TokenOf(const Args& args, const Settings& s) {
+  if (args.Has("token-file"))
+    return ReadTokenFile(args.Get("token-file", ""), "--token-file");
+  if (s.FromFlagOrEnv("token", "MLPIPE_TOKEN"))
+    return s.Get("token", "MLPIPE_TOKEN");
+  if (std::string file = s.Get("token-file", nullptr); !file.empty())
+    return ReadTokenFile(file, "the context's token-file");
+  return s.Get("token", nullptr);
+}
+
+// mlpipe config get-contexts | current-context | use-context NAME
+int RunConfig(const Args& args, const ClientConfig& config) {
+  const auto& pos = args.positional();
+  const std::string verb = pos.size() > 1 ? pos[1] : "";
+  if (verb == "get-contexts" && pos.size() == 2) {
+    TablePrinter t({"CURRENT", "NAME", "SERVER", "CREDENTIALS"});
+    for (const auto& [name, c] : config.contexts) {
+      std::string creds = c.contains("token-file") ? "token file"
+                          : c.contains("token")    ? "token"
+                          : c.contains("tls-cert") ? "client certificate"
+                                                   : "none";
+      t.Row({name == config.current ? "*" : "", name,
+             c.contains("server") ? c.at("server") : "", creds});
+    }
+    t.Print();
+    return kOk;
+  }
+  if (verb == "current-context" && pos.size() == 2) {
+    if (config.current.empty()) {
+      std::cerr << "error: no current-context in " << config.path << "\n";
+      return kNotFound;
+    }
+    std::cout << config.current << "\n";
+    return kOk;
+  }
+  if (verb == "use-context" && pos.size() == 3) {
+    if (auto s = UseContext(config.path, pos[2]); !s.ok()) {
+      std::cerr << "error: " << s.message() << "\n";
+      return absl::IsNotFound(s) ? kNotFound : kError;
+    }
+    std::cout << "current context: " << pos[2] << "\n";
+    return kOk;
+  }
+  return UsageError(
+      "usage: mlpipe config get-contexts | current-context | use-context NAME");
 }
 
 // Runs command `cmd`; its exit code.
@@ -217,6 +289,7 @@ int Dispatch(const std::string& cmd, const Args& args, Context& ctx) {
   if (cmd == "monitor") return RunMonitor(args, ctx);
   if (cmd == "actuals") return RunActuals(args, ctx);
   if (cmd == "alerts") return RunAlerts(args, ctx);
+  if (cmd == "audit") return RunAudit(args, ctx);
   return UsageError("unknown command '" + cmd + "'");
 }
 
@@ -240,9 +313,25 @@ int main(int argc, char** argv) {
                       "sent as text; a file's bytes may be in any "
                       "encoding: see ingest --encoding)");
   }
+  auto config = LoadClientConfig(ClientConfigPath());
+  if (!config.ok()) return UsageError(std::string(config.status().message()));
+  if (pos[0] == "config") return RunConfig(args, *config);
+  const std::map<std::string, std::string>* context = nullptr;
+  {
+    const char* env = std::getenv("MLPIPE_CONTEXT");
+    const std::string name =
+        args.Get("context", env && *env ? env : config->current);
+    if (!name.empty()) {
+      auto it = config->contexts.find(name);
+      if (it == config->contexts.end())
+        return UsageError("no context '" + name + "' in " + config->path +
+                          " (mlpipe config get-contexts)");
+      context = &it->second;
+    }
+  }
+  const Settings settings(args, context);
   Context ctx;
-  const char* env = std::getenv("MLPIPE_SERVER");
-  ctx.server = args.Get("server", env && *env ? env : "localhost:7000");
+  ctx.server = settings.Get("server", "MLPIPE_SERVER", "localhost:7000");
   std::string output = args.Get("output", "table");
   if (output != "table" && output != "json") {
     return UsageError("--output must be table or json");
@@ -250,30 +339,24 @@ int main(int argc, char** argv) {
   ctx.json = output == "json";
   // TLS: the CA that signed the servers' certificates; a client certificate
   // and key when they require mutual TLS.
-  auto from_env = [&](const char* flag, const char* var) {
-    const char* v = std::getenv(var);
-    return args.Get(flag, v ? v : "");
-  };
-  if (auto s =
-          mlpipe::rpc::SetClientTls({from_env("tls-cert", "MLPIPE_TLS_CERT"),
-                                     from_env("tls-key", "MLPIPE_TLS_KEY"),
-                                     from_env("tls-ca", "MLPIPE_TLS_CA")});
+  const std::string tls_cert = settings.Get("tls-cert", "MLPIPE_TLS_CERT");
+  if (auto s = mlpipe::rpc::SetClientTls(
+          {tls_cert, settings.Get("tls-key", "MLPIPE_TLS_KEY"),
+           settings.Get("tls-ca", "MLPIPE_TLS_CA")});
       !s.ok()) {
     return UsageError(std::string(s.message()));
   }
-  if (auto token = TokenOf(args); !token.ok()) {
+  if (auto token = TokenOf(args, settings); !token.ok()) {
     return UsageError(std::string(token.status().message()));
   } else {
     mlpipe::rpc::SetClientToken(*token);
   }
-  if (mlpipe::rpc::ClientToken().empty() &&
-      from_env("tls-cert", "MLPIPE_TLS_CERT").empty()) {
+  if (mlpipe::rpc::ClientToken().empty() && tls_cert.empty()) {
     const char* user = std::getenv("USER");
     ctx.author = mlpipe::StrCat("user:", user != nullptr ? user : "unknown");
   }
   ctx.channel = mlpipe::rpc::NewChannel(ctx.server);
-  const char* ingest_env = std::getenv("MLPIPE_INGEST_SERVER");
-  std::string ingest = args.Get("ingest-server", ingest_env ? ingest_env : "");
+  std::string ingest = settings.Get("ingest-server", "MLPIPE_INGEST_SERVER");
   ctx.ingest_channel =
       ingest.empty() ? ctx.channel : mlpipe::rpc::NewChannel(ingest);
 

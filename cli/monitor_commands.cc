@@ -361,11 +361,7 @@ int RunAlerts(const Args& args, Context& ctx) {
   v1::ListAlertsRequest req;
   req.set_model_version(args.Get("model"));
   req.set_kind(args.Get("kind"));
-  int limit = 0;
-  if (args.Has("limit") &&
-      (!absl::SimpleAtoi(args.Get("limit"), &limit) || limit < 1))
-    return UsageError("--limit takes a whole number >= 1");
-  req.set_limit(limit);
+  req.set_limit(args.Limit());
   UnaryCall call;
   v1::ListAlertsResponse resp;
   if (auto s = v1::Monitor::NewStub(ctx.channel)->ListAlerts(&call, req, &resp);

@@ -170,6 +170,35 @@ int UploadInputs(const std::string& pipeline_path, v1::PipelineSpec* spec,
   return kOk;
 }
 
+// Refuses a client-side `file:` outside the pipeline file's folder (after
+// resolving `..` and symbolic links): a pipeline from elsewhere must not
+// upload ~/.ssh or /etc/passwd by naming them. --allow-outside-files lifts it.
+int CheckFilesInside(const std::string& pipeline_path,
+                     const v1::PipelineSpec& spec) {
+  std::error_code ec;
+  const fs::path base = fs::weakly_canonical(
+      fs::absolute(fs::path(pipeline_path)).parent_path(), ec);
+  for (const auto& step : spec.steps()) {
+    if (step.type() != "ingest") continue;
+    const auto& fields = step.params().fields();
+    auto it = fields.find("file");
+    if (it == fields.end() || it->second.string_value().starts_with("server:"))
+      continue;
+    fs::path file = it->second.string_value();
+    if (file.is_relative()) file = base / file;
+    const fs::path real = fs::weakly_canonical(file, ec);
+    auto rel = real.lexically_relative(base);
+    if (!ec && !rel.empty() && *rel.begin() != "..") continue;
+    std::cerr << "error: " << config::Where(spec, step.line()) << ": steps."
+              << step.name() << ".file: '" << it->second.string_value()
+              << "' is outside the pipeline's folder " << base.string()
+              << " (mlpipe run uploads only files beside the pipeline file "
+                 "or below it; --allow-outside-files lifts this)\n";
+    return kRejected;
+  }
+  return kOk;
+}
+
 // Asks the orchestrator to check `spec` (validate_only) with every
 // client-side file as if it were uploaded already, so a pipeline that would
 // be refused is refused before its files are uploaded.
@@ -200,7 +229,9 @@ int CheckBeforeUpload(const v1::PipelineSpec& spec, Context& ctx) {
 }  // namespace
 
 int RunPipeline(const Args& args, Context& ctx) {
-  if (int rc = CheckFlags(args, {"watch", "no-cache"}); rc != kOk) return rc;
+  if (int rc = CheckFlags(args, {"watch", "no-cache", "allow-outside-files"});
+      rc != kOk)
+    return rc;
   if (args.positional().size() < 2)
     return UsageError("run: PIPELINE.yaml is required");
   const std::string path = args.positional()[1];
@@ -209,6 +240,9 @@ int RunPipeline(const Args& args, Context& ctx) {
     std::cerr << "error: " << spec.status().message() << "\n";
     return spec.status().code() == absl::StatusCode::kNotFound ? kNotFound
                                                                : kRejected;
+  }
+  if (!args.Has("allow-outside-files")) {
+    if (int rc = CheckFilesInside(path, *spec); rc != kOk) return rc;
   }
   if (int rc = CheckBeforeUpload(*spec, ctx); rc != kOk) return rc;
   if (int rc = UploadInputs(path, &*spec, ctx); rc != kOk) return rc;

@@ -26,6 +26,10 @@
 # XGBoost in process on the same rows already in memory (pandas, not timed):
 # vectorized transform + DMatrix + predict (2 threads), best of REPEATS.
 #
+# Auth: the same server restarted without and with an auth policy (the
+# calls carry a bearer token of role scorer), REPEATS rounds alternated:
+# the throughput lost to authentication and authorization (target <= 5%).
+#
 # Usage: bench/score/run.sh [BUILD_DIR] [ROWS] [CALLS] [CLIENTS] [SECONDS] [REPEATS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -118,10 +122,31 @@ echo "batch: mlpipe batch-score over $rows rows"
 "$bin/mlpipe" --output json batch-score --model production --dataset flights \
   --out "$work/ours.csv" > "$work/batch.json"
 stop_server
+
+# The auth policy's cost: the same server and model without and with a
+# policy (a token the Predict calls carry, role scorer), alternated.
+token=$(openssl rand -hex 32)
+printf %s "$token" > "$work/token"
+printf 'principals:\n  bench:\n    token_sha256: %s\n    roles: [scorer]\n' \
+  "$(printf %s "$token" | sha256sum | cut -d' ' -f1)" > "$work/policy.yaml"
+echo "auth: $clients clients for $seconds s, without and with a token policy, $repeats rounds each"
+for i in $(seq 1 "$repeats"); do
+  for mode in off on; do
+    flags=()
+    [ "$mode" = on ] && flags=(--auth_policy "$work/policy.yaml")
+    keep_data=1 start_server "$bin" "$work" "${flags[@]}"
+    wait_serving "$bin" mlpipe.v1.Scoring
+    spec="auth-$mode=$MLPIPE_SERVER"
+    [ "$mode" = on ] && spec="$spec#$work/token"
+    "$bin/score_bench" load "$work/rows.jsonl" production 300 "$clients" "$seconds" \
+      "$spec" > "$work/auth-$mode-$i.json"
+    stop_server
+  done
+done
 peer=$(/usr/bin/python3 bench/score/peer.py batch "$work/model" "$csv" 2 "$repeats" "$work/ours.csv")
 
-/usr/bin/python3 - "$work/online.json" "$work/batch.json" "$peer" "$model" <<'PY'
-import json, sys
+/usr/bin/python3 - "$work/online.json" "$work/batch.json" "$peer" "$model" "$work" "$repeats" <<'PY'
+import json, statistics, sys
 online = {r["name"]: r for r in json.load(open(sys.argv[1]))}
 batch = json.load(open(sys.argv[2]))
 peer = json.loads(sys.argv[3])
@@ -146,10 +171,25 @@ print(f"  batch scoring {rows:,} rows: mlpipe {ours_s:.2f} s ({rows / ours_s:,.0
       f"DMatrix + predict {peer['predict_s']:.2f} s): {peer['total_s'] / ours_s:.2f}x its rows/s "
       f"(target >= 1); predict alone {peer['predict_s'] / ours_s:.2f}x; "
       f"max |diff| {peer.get('max_diff')}")
+auth = {mode: [json.load(open(f"{sys.argv[5]}/auth-{mode}-{i}.json"))[0]
+               for i in range(1, int(sys.argv[6]) + 1)] for mode in ("off", "on")}
+for runs in auth.values():
+    for r in runs:
+        if r["errors"]:
+            sys.exit(f"{r['name']}: {r['errors']} failed calls ({r['first_error']})")
+rps = {m: statistics.median(r["rps"] for r in runs) for m, runs in auth.items()}
+p50 = {m: statistics.median(r["p50_us"] for r in runs) for m, runs in auth.items()}
+loss = 1 - rps["on"] / rps["off"]
+rounds = ", ".join("%.0f/%.0f" % (a["rps"], b["rps"]) for a, b in zip(auth["off"], auth["on"]))
+print(f"  auth policy: throughput {rps['off']:,.0f} /s without, {rps['on']:,.0f} /s with "
+      f"(median of {len(auth['on'])}; rounds without/with {rounds}): "
+      f"{100 * loss:+.1f}% lost (target <= 5%); p50 {p50['off']:.0f} / {p50['on']:.0f} us")
 sys.path.insert(0, "bench")
 from result import result
 result("score.p50_vs_noop", m["p50_us"] / n["p50_us"], "<=", 1.2)
 result("score.throughput_vs_noop", m["rps"] / online["noop-callback"]["rps"], ">=", 0.8)
 result("score.throughput_vs_python", m["rps"] / p["rps"], ">=", 10)
 result("score.batch_rows_per_s_vs_xgboost", peer["total_s"] / ours_s, ">=", 1)
+# A gain within noise counts as no loss.
+result("score.auth_throughput_loss", max(loss, 0.0), "<=", 0.05)
 PY

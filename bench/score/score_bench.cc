@@ -113,7 +113,9 @@ double Score(const mlpipe::v1::Prediction& p) {
 
 int Load(int argc, char** argv) {
   if (argc < 8)
-    return Fail("usage: load ROWS MODEL CALLS CLIENTS SECONDS NAME=ADDR...");
+    return Fail(
+        "usage: load ROWS MODEL CALLS CLIENTS SECONDS "
+        "NAME=ADDR[#TOKEN_FILE]...");
   std::ifstream in(argv[2]);
   if (!in) return Fail(std::string("cannot read ") + argv[2]);
   const std::string model = argv[3];
@@ -141,6 +143,15 @@ int Load(int argc, char** argv) {
     Result r;
     r.name = spec.substr(0, eq);
     std::string addr = spec.substr(eq + 1);
+    // NAME=ADDR#TOKEN_FILE: calls carry that bearer token.
+    std::string token;
+    if (size_t hash = addr.find('#'); hash != std::string::npos) {
+      std::ifstream t(addr.substr(hash + 1));
+      std::getline(t, token);
+      if (token.empty()) return Fail("no token in " + addr.substr(hash + 1));
+      token = "Bearer " + token;
+      addr.resize(hash);
+    }
     if (addr == "noop" || addr == "noopcb") {
       grpc::Service* service = &noop;
       if (addr == "noopcb") service = &noopcb;
@@ -154,6 +165,7 @@ int Load(int argc, char** argv) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));
+      if (!token.empty()) ctx.AddMetadata("authorization", token);
       return stub->Predict(&ctx, req, resp);
     };
     // Check rows: the scores, to compare servers.

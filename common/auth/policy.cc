@@ -164,6 +164,16 @@ bool IsAdminOnly(std::string_view method) {
   return std::find(only.begin(), only.end(), method) != only.end();
 }
 
+bool IsAuditedMethod(std::string_view method) {
+  // The built-in roles alone (a policy file cannot redefine them).
+  static const auto* kept =
+      new std::shared_ptr<const Policy>(Policy::Parse("", "").value());
+  if (method.starts_with('/')) method.remove_prefix(1);
+  return (*kept)->AnyRoleAllows({"data-writer", "pipeline-runner", "operator"},
+                                method) ||
+         IsAdminOnly(method);
+}
+
 bool IsPublicMethod(std::string_view method) {
   if (method.starts_with('/')) method.remove_prefix(1);
   return method.starts_with("grpc.health.v1.Health/") ||
@@ -463,6 +473,17 @@ bool Policy::RoleAllows(std::string_view role, std::string_view method) const {
   auto it = role_index_.find(role);
   return it != role_index_.end() &&
          (RolesAllowing(method) >> it->second & 1) != 0;
+}
+
+bool Policy::AnyRoleAllows(const std::vector<std::string_view>& roles,
+                           std::string_view method) const {
+  if (method.starts_with('/')) method.remove_prefix(1);
+  uint64_t mask = 0;
+  for (auto role : roles) {
+    auto it = role_index_.find(role);
+    if (it != role_index_.end()) mask |= uint64_t{1} << it->second;
+  }
+  return (RolesAllowing(method) & mask) != 0;
 }
 
 bool Policy::NamesMethod(std::string_view method) const {

@@ -71,6 +71,11 @@ const std::vector<Role>& BuiltinRoles();
 // platform is named by a narrower built-in role (auth_test checks this).
 const std::vector<std::string>& AdminOnlyMethods();
 bool IsAdminOnly(std::string_view method);
+// Whether calls of `method` go to the audit trail: what changes something
+// (a method of data-writer, pipeline-runner or operator, or admin-only),
+// not reads, predictions, or services' own traffic (logged predictions,
+// trials).
+bool IsAuditedMethod(std::string_view method);
 // Health checks and reflection: callable without credentials.
 bool IsPublicMethod(std::string_view method);
 // Whether `pattern` ('*': any run of characters) matches `method`.
@@ -110,6 +115,9 @@ class Policy {
   Identity Identify(const Credentials& c) const;
   // Whether `role` (built-in or the policy's own) allows `method`.
   bool RoleAllows(std::string_view role, std::string_view method) const;
+  // Whether any of `roles` allows `method` (one lookup of the method).
+  bool AnyRoleAllows(const std::vector<std::string_view>& roles,
+                     std::string_view method) const;
   // Whether a role other than admin's '*' names `method`, or it is one of
   // AdminOnlyMethods: a method of the platform (or of the policy's roles), as
   // opposed to whatever a client may send.

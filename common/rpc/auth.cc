@@ -18,6 +18,15 @@ namespace {
 std::mutex active_mu;
 std::shared_ptr<const auth::Policy>* active = nullptr;
 
+using DenialObserver =
+    std::function<void(std::string_view, const auth::Decision&)>;
+DenialObserver* denial_observer = nullptr;  // GUARDED_BY(active_mu)
+
+DenialObserver Observer() {
+  std::lock_guard lock(active_mu);
+  return denial_observer != nullptr ? *denial_observer : nullptr;
+}
+
 std::shared_ptr<const auth::Policy> ActivePolicy() {
   std::lock_guard lock(active_mu);
   return active != nullptr ? *active : nullptr;
@@ -102,6 +111,7 @@ struct Authorizer {
               {"reason", d.reason}})
         .Increment();
     LogDenial(d, method);
+    if (auto observe = Observer()) observe(method, d);
     done(user_data, nullptr, 0, nullptr, 0,
          d.outcome == auth::Outcome::kUnauthenticated
              ? GRPC_STATUS_UNAUTHENTICATED
@@ -162,6 +172,14 @@ void SetActivePolicy(std::shared_ptr<const auth::Policy> policy) {
   std::lock_guard lock(active_mu);
   if (active == nullptr) active = new std::shared_ptr<const auth::Policy>;
   *active = std::move(policy);
+}
+
+bool PolicyActive() { return ActivePolicy() != nullptr; }
+
+void SetDenialObserver(DenialObserver f) {
+  std::lock_guard lock(active_mu);
+  delete denial_observer;
+  denial_observer = new DenialObserver(std::move(f));
 }
 
 static auth::Policy::Identity IdentityOf(

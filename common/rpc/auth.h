@@ -4,6 +4,7 @@
 #ifndef MLPIPE_COMMON_RPC_AUTH_H_
 #define MLPIPE_COMMON_RPC_AUTH_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,14 @@ std::shared_ptr<grpc::ServerCredentials> PolicyServerCredentials(
 // The policy handlers identify callers with (Server::Start sets it when it
 // applies one; one per process).
 void SetActivePolicy(std::shared_ptr<const auth::Policy> policy);
+
+// Whether a policy applies on this process's server.
+bool PolicyActive();
+
+// Called with each call the policy refuses (on gRPC's thread, before the
+// call is answered): the audit trail records them. One per process.
+void SetDenialObserver(
+    std::function<void(std::string_view method, const auth::Decision&)> f);
 
 // The principal the policy proves for the call (its bearer token or client
 // certificate); empty when no policy applies (a server without one) or the

@@ -42,6 +42,22 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
+// A factory ServerBuilder can own, lending one the options share.
+class SharedFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit SharedFactory(
+      std::shared_ptr<grpc::experimental::ServerInterceptorFactoryInterface> f)
+      : f_(std::move(f)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return f_->CreateServerInterceptor(info);
+  }
+
+ private:
+  std::shared_ptr<grpc::experimental::ServerInterceptorFactoryInterface> f_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
@@ -66,6 +82,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(NewRpcMetricsInterceptorFactory());
+  for (const auto& f : options.interceptors)
+    interceptors.push_back(std::make_unique<SharedFactory>(f));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (auto* s : services) builder.RegisterService(s);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

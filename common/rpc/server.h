@@ -15,6 +15,7 @@
 #include "common/rpc/tls.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/server.h"
+#include "grpcpp/support/server_interceptor.h"
 
 namespace mlpipe::rpc {
 
@@ -38,6 +39,10 @@ struct ServerOptions {
   // by it first (common/rpc/auth.h); when null, anyone reaching the port may
   // call anything.
   std::shared_ptr<const auth::Policy> auth_policy;
+  // Interceptors after the RPC metrics' (e.g. the audit trail's).
+  std::vector<
+      std::shared_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
   // A plaintext "host:port" serving only grpc.health.v1, with the same
   // statuses (for Kubernetes' gRPC probes, which do not speak TLS). Empty:
   // none; port 0: any free port (see health_port()).

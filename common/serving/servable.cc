@@ -68,7 +68,7 @@ absl::Status ToMatrix(
 
 absl::StatusOr<std::shared_ptr<Servable>> Servable::Load(
     const v1::ModelArtifact& artifact) {
-  if (auto s = ml::CheckArtifactHash(artifact); !s.ok()) return s;
+  if (auto s = ml::CheckArtifact(artifact); !s.ok()) return s;
   if (artifact.learned().kind_case() == v1::LearnedParameters::KIND_NOT_SET) {
     return absl::FailedPreconditionError(
         StrCat("model ", artifact.id(), " has no learned parameters"));

@@ -526,6 +526,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& path,
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = options.background_threads;
   db_options.keep_log_file_num = 5;
+  // RocksDB reserves 4 MiB for each MANIFEST by default: with a store per
+  // module (and the audit trail's) that is ~40 MB of a small disk before any
+  // data. The manifest grows by a few hundred bytes per flush.
+  db_options.manifest_preallocation_size = 256 << 10;
   // Leave the WAL on (never disable it): acknowledged writes survive kill -9.
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;

@@ -11,6 +11,7 @@
 #include "common/eval/slices.h"
 #include "common/features/transform.h"
 #include "common/metrics/metrics.h"
+#include "common/ml/artifact.h"
 #include "common/ml/model.h"
 #include "common/ml/table_data.h"
 #include "common/table/frame_codec.h"
@@ -230,15 +231,28 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
   return e;
 }
 
+namespace {
+
+// The artifact, once its hash and (with verification keys) its signature
+// check out.
+absl::StatusOr<v1::ModelArtifact> CheckedModel(v1::ModelArtifact a) {
+  if (auto s = ml::CheckArtifact(a); !s.ok()) return s;
+  return a;
+}
+
+}  // namespace
+
 absl::Status Evaluator::LoadModels(const v1::EvaluateRequest& r, Subject* s) {
   for (int i = 0; i < r.models_size(); ++i) {
     auto a = sources_->GetModel(r.models(i));
+    if (a.ok()) a = CheckedModel(*std::move(a));
     if (!a.ok()) return Named(a.status(), StrCat("models[", i, "]"));
     s->artifacts.push_back(std::move(*a));
   }
   s->has_baseline = !r.baseline_model().empty();
   if (s->has_baseline) {
     auto a = sources_->GetModel(r.baseline_model());
+    if (a.ok()) a = CheckedModel(*std::move(a));
     if (!a.ok()) return Named(a.status(), "baseline_model");
     s->artifacts.push_back(std::move(*a));
   }

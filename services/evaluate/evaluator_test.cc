@@ -8,6 +8,7 @@
 
 #include "common/eval/metrics.h"
 #include "common/features/transform.h"
+#include "common/ml/artifact.h"
 #include "common/ml/model.h"
 #include "common/table/frame_codec.h"
 #include "common/util/strings.h"
@@ -121,7 +122,10 @@ class Sources final : public EvaluateSources {
     auto it = models_.find(m);
     if (it == models_.end())
       return absl::NotFoundError(StrCat("model '", m, "' not found"));
-    return it->second;
+    // As the train service stores it: hashed (the evaluator checks).
+    v1::ModelArtifact a = it->second;
+    a.set_sha256(ml::ArtifactHash(a));
+    return a;
   }
   absl::StatusOr<v1::Split> GetSplit(const std::string& id) override {
     if (id != split_.id())

@@ -3,17 +3,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/ascii.h"
 #include "absl/synchronization/mutex.h"
+#include "common/ml/artifact.h"
 #include "common/rpc/auth.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/server.h"
+#include "common/util/files.h"
 #include "common/util/strings.h"
 
 ABSL_FLAG(std::string, data_dir, "./mlpipe-data",
@@ -62,6 +61,13 @@ ABSL_FLAG(bool, insecure_no_auth, false,
 ABSL_FLAG(std::string, auth_token_file, "",
           "File holding this process's bearer token, sent on its calls to "
           "other services (its service identity in their policy).");
+ABSL_FLAG(std::string, artifact_signing_key, "",
+          "Ed25519 private key (PEM): the train service signs every model "
+          "artifact it stores with it.");
+ABSL_FLAG(std::vector<std::string>, artifact_verify_keys, {},
+          "Ed25519 public keys (PEM files, comma-separated): scoring, "
+          "evaluation and monitoring load only artifacts one of them signed "
+          "(several: key rotation). Empty: signatures are not checked.");
 ABSL_FLAG(bool, reflection, true,
           "Serve gRPC server reflection (grpcurl, grpc_cli).");
 ABSL_FLAG(int, grpc_port, 7000, "gRPC port (0: any free port).");
@@ -106,17 +112,30 @@ absl::Status LoadPolicy() {
   return absl::OkStatus();
 }
 
+absl::Status SetArtifactKeysFromFlags() {
+  std::string signing;
+  if (const std::string path = absl::GetFlag(FLAGS_artifact_signing_key);
+      !path.empty()) {
+    auto pem = ReadSmallFile(path, "--artifact_signing_key");
+    if (!pem.ok()) return pem.status();
+    signing = std::move(*pem);
+  }
+  std::vector<std::string> verify;
+  for (const auto& path : absl::GetFlag(FLAGS_artifact_verify_keys)) {
+    if (path.empty()) continue;
+    auto pem = ReadSmallFile(path, "--artifact_verify_keys");
+    if (!pem.ok()) return pem.status();
+    verify.push_back(std::move(*pem));
+  }
+  return ml::SetArtifactKeys(signing, verify);
+}
+
 absl::Status SetClientTokenFromFlags() {
   const std::string path = absl::GetFlag(FLAGS_auth_token_file);
   if (path.empty()) return absl::OkStatus();
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(text.str()));
-  if (!in || token.empty())
-    return absl::InvalidArgumentError(
-        StrCat("--auth_token_file: cannot read a token from '", path, "'"));
-  rpc::SetClientToken(std::move(token));
+  auto token = ReadTokenFile(path, "--auth_token_file");
+  if (!token.ok()) return token.status();
+  rpc::SetClientToken(*std::move(token));
   return absl::OkStatus();
 }
 
@@ -136,6 +155,7 @@ void InitServerProcess(int argc, char** argv, const char* usage) {
   if (auto s = rpc::SetClientTls(tls); !s.ok()) Exit(s);
   if (auto s = SetClientTokenFromFlags(); !s.ok()) Exit(s);
   if (auto s = LoadPolicy(); !s.ok()) Exit(s);
+  if (auto s = SetArtifactKeysFromFlags(); !s.ok()) Exit(s);
   const std::string bind = absl::GetFlag(FLAGS_bind);
   if (!IsLoopback(bind) && Policy() == nullptr &&
       !absl::GetFlag(FLAGS_insecure_no_auth)) {

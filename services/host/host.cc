@@ -4,6 +4,8 @@
 #include <fstream>
 #include <thread>
 
+#include "common/audit/audit_interceptor.h"
+#include "common/audit/audit_service.h"
 #include "common/events/events_service.h"
 #include "common/metrics/metrics.h"
 #include "common/ops/operations_service.h"
@@ -14,10 +16,33 @@ namespace mlpipe::host {
 
 class Host::Parts {
  public:
+  // The audit trail (under data_dir/audit), when there is a data directory.
+  std::unique_ptr<storage::Store> audit_store;
+  std::unique_ptr<audit::AuditLog> audit_log;
+  std::unique_ptr<audit::AuditService> audit_service;
   events::EventsService events;
   ops::OperationsService operations;
   std::unique_ptr<metrics::Exposer> exposer;
   std::unique_ptr<rpc::Server> server;
+
+  absl::Status OpenAudit(const std::string& path) {
+    storage::Options o;
+    o.column_families = audit::AuditLog::ColumnFamilies();
+    // A nearly full disk fails the records (counted), not the start.
+    o.min_free_bytes = 0;
+    // Small: a few hundred bytes per changing call (RocksDB also
+    // preallocates its log by the memtable's size).
+    o.write_buffer_bytes = 4 << 20;
+    o.block_cache_bytes = 4 << 20;
+    auto store = storage::OpenRocksStore(path, o);
+    if (!store.ok()) return store.status();
+    audit_store = std::move(*store);
+    auto log = audit::AuditLog::Open(audit_store.get());
+    if (!log.ok()) return log.status();
+    audit_log = std::move(*log);
+    audit_service = std::make_unique<audit::AuditService>(audit_log.get());
+    return absl::OkStatus();
+  }
 };
 
 absl::StatusOr<std::unique_ptr<Host>> Host::Start(
@@ -36,6 +61,13 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Start(
   }
   services.push_back(&p.events);
   if (!p.operations.empty()) services.push_back(&p.operations);
+  rpc::ServerOptions server_options;
+  if (!options.data_dir.empty()) {
+    if (auto s = p.OpenAudit(options.data_dir + "/audit"); !s.ok()) return s;
+    services.push_back(p.audit_service.get());
+    server_options.interceptors.push_back(
+        audit::NewAuditInterceptorFactory(p.audit_log.get()));
+  }
 
   if (!options.metrics_address.empty()) {
     std::vector<std::string> disks;
@@ -44,7 +76,6 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Start(
     if (!e.ok()) return e.status();
     p.exposer = std::move(*e);
   }
-  rpc::ServerOptions server_options;
   server_options.listen_address = options.grpc_address;
   server_options.drain_deadline = options.drain_deadline;
   server_options.tls = options.tls;

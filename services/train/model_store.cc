@@ -55,6 +55,7 @@ absl::StatusOr<v1::ModelArtifact> ModelStore::Add(v1::ModelArtifact artifact,
   artifact.set_version(version);
   artifact.set_id(StrCat(name, ":", version));
   artifact.set_sha256(ml::ArtifactHash(artifact));
+  if (auto s = ml::SignArtifact(&artifact); !s.ok()) return s;
   storage::WriteBatch batch;
   batch.Put(kModelsColumnFamily, VersionKey(name, version),
             artifact.SerializeAsString());

@@ -4,6 +4,7 @@
 // called by each principal and without credentials; each call must be
 // allowed or refused exactly as the policy says. Then the CLI as a user:
 // exit 7 and a message naming method and principal, never the token.
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -292,6 +293,105 @@ TEST_F(AuthTest, TheCliSaysWhoMayNotDoWhatAndExitsSeven) {
                         "DeleteDataset\",reason=\"not_allowed\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("reason=\"no_credentials\""));
   EXPECT_THAT(metrics, HasSubstr("reason=\"unknown_token\""));
+}
+
+// Every call that changes something is in the audit trail with the proven
+// principal, what it was about and how it ended, refused ones too; reads
+// are not; the trail survives a restart.
+TEST_F(AuthTest, TheAuditTrailRecordsWhoChangedWhat) {
+  auto cli = [&](const std::string& role, std::vector<std::string> args) {
+    std::vector<std::string> argv = {Binary("mlpipe"), "--server",
+                                     server_->address(), "--token",
+                                     TokenOf(role)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 60);
+  };
+  auto up = cli("data-writer", {"ingest", "--dataset", "credit", "--file",
+                                SourcePath("examples/credit/credit.csv")});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(cli("scorer", {"datasets", "delete", "credit"}).exit_code, 7);
+  EXPECT_EQ(cli("reader", {"datasets"}).exit_code, 0);
+  EXPECT_EQ(cli("admin", {"datasets", "delete", "credit"}).exit_code, 0);
+  auto list = [&](std::vector<std::string> filter) {
+    std::vector<std::string> args = {"audit", "list", "--output", "json"};
+    args.insert(args.end(), filter.begin(), filter.end());
+    return cli("reader", args);
+  };
+  auto all = list({});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  // Newest first: the admin's delete, the scorer's refused one, the upload.
+  const size_t del = all.out.find("\"principal\": \"as-admin\"");
+  const size_t refused = all.out.find("\"principal\": \"as-scorer\"");
+  const size_t ingest = all.out.find("\"principal\": \"as-data-writer\"");
+  ASSERT_NE(del, std::string::npos) << all.out;
+  ASSERT_NE(refused, std::string::npos) << all.out;
+  ASSERT_NE(ingest, std::string::npos) << all.out;
+  EXPECT_LT(del, refused);
+  EXPECT_LT(refused, ingest);
+  EXPECT_THAT(all.out,
+              HasSubstr("\"method\": \"mlpipe.v1.Ingestion/DeleteDataset\""));
+  EXPECT_THAT(all.out, HasSubstr("\"outcome\": \"PERMISSION_DENIED\""));
+  EXPECT_THAT(all.out, HasSubstr("\"target\": \"name=credit"));
+  EXPECT_THAT(all.out, Not(HasSubstr("ListDatasets")));
+  EXPECT_THAT(all.out, Not(HasSubstr("as-reader")));
+  // Filters; and after a restart the trail is still there.
+  ASSERT_EQ(server_->Stop(), 0);
+  server_ = std::make_unique<Standalone>(
+      dir_.path() + "/data",
+      std::vector<std::string>{"--auth_policy=" + policy_file_});
+  auto mine = list({"--principal", "as-scorer", "--since", "1h"});
+  ASSERT_EQ(mine.exit_code, 0) << mine.err;
+  EXPECT_THAT(mine.out, HasSubstr("as-scorer"));
+  EXPECT_THAT(mine.out, Not(HasSubstr("as-admin")));
+  auto table = cli("reader", {"audit", "list", "--method", "/Ingest"});
+  EXPECT_THAT(table.out, HasSubstr("PRINCIPAL"));
+  EXPECT_THAT(table.out, HasSubstr("as-data-writer"));
+  EXPECT_THAT(table.out, Not(HasSubstr("DeleteDataset")));
+}
+
+// kubeconfig-like contexts: the server and the token by name; flags and
+// environment variables win over the file; unknown keys are errors.
+TEST_F(AuthTest, TheCliTakesServerAndTokenFromAContext) {
+  const std::string config = dir_.path() + "/cli/config.yaml";
+  std::filesystem::create_directories(dir_.path() + "/cli");
+  WriteFile(dir_.path() + "/cli/reader.token", TokenOf("reader") + "\n");
+  WriteFile(config,
+            "current-context: nowhere\ncontexts:\n"
+            "  nowhere:\n    server: 127.0.0.1:1\n"
+            "  here:\n    server: " +
+                server_->address() + "\n    token-file: reader.token\n");
+  ASSERT_EQ(setenv("MLPIPE_CONFIG", config.c_str(), 1), 0);
+  unsetenv("MLPIPE_SERVER");
+  unsetenv("MLPIPE_TOKEN");
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), Binary("mlpipe"));
+    return RunCommand(args, 60);
+  };
+  EXPECT_EQ(cli({"datasets"}).exit_code, 5);  // The current context's server.
+  auto here = cli({"--context", "here", "datasets"});
+  EXPECT_EQ(here.exit_code, 0) << here.err;
+  // The context's token is a reader's: it may not upload.
+  auto up = cli({"--context", "here", "ingest", "--dataset", "c", "--file",
+                 SourcePath("examples/credit/credit.csv")});
+  EXPECT_EQ(up.exit_code, 7) << up.err;
+  EXPECT_THAT(up.err, HasSubstr("'as-reader'"));
+  // A flag wins over the context.
+  up = cli({"--context", "here", "--token", TokenOf("data-writer"), "ingest",
+            "--dataset", "c", "--file",
+            SourcePath("examples/credit/credit.csv")});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  auto use = cli({"config", "use-context", "here"});
+  EXPECT_EQ(use.exit_code, 0) << use.err;
+  EXPECT_EQ(cli({"datasets"}).exit_code, 0);
+  auto contexts = cli({"config", "get-contexts"});
+  EXPECT_THAT(contexts.out, ::testing::ContainsRegex("\\*  *here"));
+  EXPECT_EQ(cli({"--context", "elsewhere", "datasets"}).exit_code, 2);
+  WriteFile(config, "contexts:\n  a:\n    sever: x\n");
+  auto typo = cli({"datasets"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_THAT(typo.err,
+              HasSubstr("config.yaml:3: contexts.a.sever: unknown key"));
+  unsetenv("MLPIPE_CONFIG");
 }
 
 TEST(AuthFlagsTest, ANonLoopbackBindWithoutAPolicyRefusesToStart) {

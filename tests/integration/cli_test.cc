@@ -258,6 +258,43 @@ TEST_F(CliTest, APipelineWithATypoIsRefusedBeforeItsFileIsUploaded) {
       << list.out;
 }
 
+// A pipeline file names the files it uploads; one from elsewhere must not
+// read /etc/passwd or a file up the tree by naming it, nor through a
+// symbolic link beside it.
+TEST_F(CliTest, APipelineUploadsOnlyFilesBesideIt) {
+  const std::string dir = dir_.path() + "/q";
+  std::filesystem::create_directories(dir + "/data");
+  std::filesystem::copy_file(SourcePath("examples/credit/credit.csv"),
+                             dir + "/data/credit.csv");
+  std::filesystem::copy_file(SourcePath("examples/credit/credit.csv"),
+                             dir_.path() + "/outside.csv");
+  std::filesystem::create_symlink(dir_.path() + "/outside.csv",
+                                  dir + "/link.csv");
+  auto pipeline = [&](const std::string& file, bool allow = false) {
+    std::ofstream(dir + "/pipeline.yaml")
+        << "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+           "spec:\n  dataset: credit\n  steps:\n"
+           "    - {name: load, type: ingest, file: '"
+        << file << "'}\n";
+    std::vector<std::string> args = {"run", dir + "/pipeline.yaml", "--watch"};
+    if (allow) args.push_back("--allow-outside-files");
+    return server_.Cli(args);
+  };
+  for (const std::string bad : {"../../../../../../etc/passwd", "/etc/passwd",
+                                "../outside.csv", "link.csv"}) {
+    auto r = pipeline(bad);
+    EXPECT_EQ(r.exit_code, 4) << bad << ": " << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr("steps.load.file: '" + bad +
+                                 "' is outside the pipeline's folder"));
+  }
+  auto list = server_.Cli({"--output", "json", "datasets", "list"});
+  EXPECT_EQ(FromJson<v1::ListDatasetsResponse>(list.out).datasets_size(), 0);
+  auto inside = pipeline("data/credit.csv");
+  EXPECT_EQ(inside.exit_code, 0) << inside.out << inside.err;
+  auto allowed = pipeline("../outside.csv", /*allow=*/true);
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.out << allowed.err;
+}
+
 TEST_F(CliTest, MetricsPassPromtool) {
   ASSERT_EQ(server_
                 .Cli({"ingest", "--dataset", "a", "--file",

@@ -195,16 +195,17 @@ TEST(EvaluateE2eTest, AliasesBelongToTheirModel) {
   TempDir dir;
   Standalone server(dir.path() + "/data");
   std::string pipeline = ReadFile(SourcePath("examples/credit/pipeline.yaml"));
-  const std::string csv = "file: " + SourcePath("examples/credit/credit.csv");
-  pipeline.replace(pipeline.find("file: credit.csv"),
-                   std::string("file: credit.csv").size(), csv);
+  // Its file beside it (mlpipe run uploads only those).
+  WriteFile(dir.path() + "/credit.csv",
+            ReadFile(SourcePath("examples/credit/credit.csv")));
   WriteFile(dir.path() + "/a.yaml", pipeline);
   // The second: the first 3,000 rows as data set loans.
   std::string rows = ReadFile(SourcePath("examples/credit/credit.csv"));
   size_t end = 0;
   for (int line = 0; line <= 3000; ++line) end = rows.find('\n', end) + 1;
   WriteFile(dir.path() + "/loans.csv", rows.substr(0, end));
-  pipeline.replace(pipeline.find(csv), csv.size(), "file: loans.csv");
+  pipeline.replace(pipeline.find("file: credit.csv"),
+                   std::string("file: credit.csv").size(), "file: loans.csv");
   pipeline.replace(pipeline.find("dataset: credit"),
                    std::string("dataset: credit").size(), "dataset: loans");
   pipeline.replace(pipeline.find("name: credit-risk"),
@@ -268,9 +269,8 @@ TEST(EvaluateE2eTest, WhenEvaluateBlessedGatesLaterSteps) {
                    "when: \"!evaluate.blessed\"}");
   // The file: path is relative to the pipeline file.
   const std::string file = dir.path() + "/pipeline.yaml";
-  const std::string csv = "file: " + SourcePath("examples/credit/credit.csv");
-  pipeline.replace(pipeline.find("file: credit.csv"),
-                   std::string("file: credit.csv").size(), csv);
+  WriteFile(dir.path() + "/credit.csv",
+            ReadFile(SourcePath("examples/credit/credit.csv")));
   WriteFile(file, pipeline);
   auto r = server.Cli({"--output", "json", "run", file, "--watch"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;

@@ -43,7 +43,9 @@ class OrchestratorE2eTest : public ::testing::Test {
 
 TEST_F(OrchestratorE2eTest, RunUploadsInputsAndCachedRerunSkipsWork) {
   Standalone server(dir_.path() + "/data", {"--enable_test_steps"});
-  std::string credit = SourcePath("examples/credit/credit.csv");
+  // Beside the pipeline file (mlpipe run uploads only those).
+  std::string credit = dir_.path() + "/credit.csv";
+  WriteFile(credit, ReadFile(SourcePath("examples/credit/credit.csv")));
   std::string calls = dir_.path() + "/calls.txt";
   std::string p = WritePipeline(
       "credit", "    - {name: load, type: ingest, file: " + credit +
@@ -243,7 +245,8 @@ TEST_F(OrchestratorE2eTest, DistributedProcessesRunPipelinesAndEventTriggers) {
       "dist", "    - {name: load, type: ingest, file: " +
                   SourcePath("examples/credit/credit.csv") +
                   "}\n    - {name: after, type: noop, after: [load]}\n");
-  auto r = orch.Cli({"--ingest-server", ingest.address(), "run", p, "--watch"});
+  auto r = orch.Cli({"--ingest-server", ingest.address(), "run", p, "--watch",
+                     "--allow-outside-files"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("load SUCCEEDED: batch:"));
   EXPECT_THAT(r.out, HasSubstr(" dataset:credit@v1"));
