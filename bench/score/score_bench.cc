@@ -216,6 +216,7 @@ int Load(int argc, char** argv) {
       auto* c = new Call;
       c->ctx.set_deadline(std::chrono::system_clock::now() +
                           std::chrono::seconds(10));
+      if (!token.empty()) c->ctx.AddMetadata("authorization", token);
       c->rpc = stubs[loop]->PrepareAsyncPredict(
           &c->ctx, requests[i % requests.size()], cqs[loop].get());
       c->rpc->StartCall();
