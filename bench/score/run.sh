@@ -15,6 +15,8 @@
 #   - a no-op Scoring service the harness hosts on the platform's gRPC
 #     server class (parses the request, answers empty), written with gRPC's
 #     synchronous API and with its callback API (as mlpipe's services are),
+#     (and the callback no-op behind a token policy: authorization's own
+#     cost, shown, not a target),
 #   - a Python grpcio server (8 worker threads) around Python XGBoost with
 #     the same booster and the same fitted transform (bench/score/peer.py).
 # Latency: CALLS sequential calls (p50 / p99). Throughput: CLIENTS calls
@@ -115,7 +117,8 @@ for _ in $(seq 1 200); do [ -s "$work/py.port" ] && break; sleep 0.05; done
 
 echo "online: $calls sequential 1-row calls, then $clients clients for $seconds s, per server"
 "$bin/score_bench" load "$work/rows.jsonl" production "$calls" "$clients" "$seconds" \
-  mlpipe="$MLPIPE_SERVER" noop-sync=noop noop-callback=noopcb python="127.0.0.1:$(cat "$work/py.port")" > "$work/online.json"
+  mlpipe="$MLPIPE_SERVER" noop-sync=noop noop-callback=noopcb noop-cb-auth=noopcb-auth \
+  python="127.0.0.1:$(cat "$work/py.port")" > "$work/online.json"
 kill "$py_pid"; wait "$py_pid" 2>/dev/null || true; py_pid=""
 
 echo "batch: mlpipe batch-score over $rows rows"
@@ -157,7 +160,7 @@ for r in online.values():
         sys.exit(f"{r['name']}: {r['errors']} failed calls ({r['first_error']})")
 print(f"bench/score (model {sys.argv[4]}: GBDT 200 trees depth 6, {peer['features']} features)")
 print(f"  Predict 1 row    p50 / p99 us   throughput ({m['clients']} clients)")
-for r in (m, online["noop-sync"], online["noop-callback"], p):
+for r in (m, online["noop-sync"], online["noop-callback"], online["noop-cb-auth"], p):
     print(f"  {r['name']:<16} {r['p50_us']:7.0f} / {r['p99_us']:<7.0f} {r['rps']:9.0f} /s")
 print(f"  p50 {m['p50_us'] / n['p50_us']:.2f}x the faster no-op's (target <= 1.2); "
       f"throughput {m['rps'] / online['noop-callback']['rps']:.2f}x the callback no-op's (target >= 0.8); "

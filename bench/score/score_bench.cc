@@ -40,6 +40,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "bench/latencies.h"
+#include "common/auth/policy.h"
 #include "common/rpc/server.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/client_context.h"
@@ -80,11 +81,14 @@ int Fail(const std::string& why) {
   return 1;
 }
 
-// A server of `service` on a loopback port from the OS.
+// A server of `service` on a loopback port from the OS; with `policy`,
+// every call is authenticated and authorized first.
 absl::StatusOr<std::unique_ptr<mlpipe::rpc::Server>> StartLoopback(
-    grpc::Service* service) {
+    grpc::Service* service,
+    std::shared_ptr<const mlpipe::auth::Policy> policy = nullptr) {
   mlpipe::rpc::ServerOptions o;
   o.listen_address = "127.0.0.1:0";
+  o.auth_policy = std::move(policy);
   return mlpipe::rpc::Server::Start(o, {service});
 }
 
@@ -152,10 +156,23 @@ int Load(int argc, char** argv) {
       token = "Bearer " + token;
       addr.resize(hash);
     }
-    if (addr == "noop" || addr == "noopcb") {
+    if (addr == "noop" || addr == "noopcb" || addr == "noopcb-auth") {
       grpc::Service* service = &noop;
-      if (addr == "noopcb") service = &noopcb;
-      auto s = StartLoopback(service);
+      if (addr != "noop") service = &noopcb;
+      // noopcb-auth: the callback no-op behind a token policy (the calls
+      // carry the token), to see what authorization costs on its own.
+      std::shared_ptr<const mlpipe::auth::Policy> policy;
+      if (addr == "noopcb-auth") {
+        const std::string t = "noop-bench-token";
+        auto p = mlpipe::auth::Policy::Parse(
+            "principals:\n  bench:\n    token_sha256: " +
+                mlpipe::auth::TokenSha256(t) + "\n    roles: [scorer]\n",
+            "noopcb-auth");
+        if (!p.ok()) return Fail(p.status().ToString());
+        policy = *p;
+        token = "Bearer " + t;
+      }
+      auto s = StartLoopback(service, policy);
       if (!s.ok()) return Fail(s.status().ToString());
       noop_server = std::move(*s);
       addr = "127.0.0.1:" + std::to_string(noop_server->port());
