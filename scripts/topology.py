@@ -9,7 +9,13 @@ mlpipe-config the values of the configuration keys the arguments name
 Service names: a replicated service (scoring, training workers) is a static
 list that gRPC balances round robin ("ipv4:127.0.0.1:P1,127.0.0.1:P2"), as
 dns:/// does over a headless Service in a cluster. Data directories and the
-import root are folders under WORKDIR.
+import root are folders under WORKDIR. Calls are authorized as in a cluster:
+scripts/auth-init.sh writes WORKDIR/auth (the policy and a token per service
+identity, and the key pair that signs model artifacts), the files the
+manifests mount from the Secrets mlpipe-auth, mlpipe-identities and
+mlpipe-signing are taken from there, and every client call here carries the
+admin token (mlpipe --token-file WORKDIR/auth/admin.token). So train signs
+every model it stores, and score, evaluate and monitor load only signed ones.
 
   scripts/topology.py up BIN_DIR WORKDIR       start everything, wait until serving
   scripts/topology.py down WORKDIR             stop what `up` started
@@ -17,6 +23,8 @@ import root are folders under WORKDIR.
                                                (examples/credit) to a deployed model and
                                                the cluster's (deploy/k8s/base/pipelines),
                                                predict through both scoring replicas,
+                                               check the deployed models are signed and
+                                               no call or artifact was refused,
                                                down; exit 0 if all went well
 Needs kubectl (kustomize), protoc, python3-yaml and python3-grpcio.
 """
@@ -36,6 +44,8 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Replicas on one machine: the manifests' for scoring (2), fewer workers.
 REPLICAS = {"train-workers": 1}
+# Where the Secrets' keys are on this machine, below WORKDIR/auth.
+SECRETS = {"mlpipe-auth": "", "mlpipe-identities": "identities", "mlpipe-signing": "signing"}
 
 
 def free_ports(n):
@@ -66,9 +76,11 @@ def plan(bin_dir, work):
     for w in workloads:
         component = w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
         replicas = REPLICAS.get(component, w["spec"].get("replicas", 1))
+        pod_spec = w["spec"]["template"]["spec"]
         for i in range(replicas):
             pods.append({"component": component, "name": f"{component}-{i}",
-                         "container": w["spec"]["template"]["spec"]["containers"][0]})
+                         "container": pod_spec["containers"][0],
+                         "files": secret_files(pod_spec, work)})
     ports = free_ports(2 * len(pods))
     for i, p in enumerate(pods):
         p["grpc_port"], p["metrics_port"] = ports[2 * i], ports[2 * i + 1]
@@ -96,15 +108,43 @@ def plan(bin_dir, work):
                      "--grpc_port": str(p["grpc_port"]),
                      "--metrics_port": str(p["metrics_port"]),
                      "--import_root": os.path.join(work, "imports")}.get(flag, value)
+            value = p["files"].get(value, value)
             argv.append(f"{flag}={value}")
         argv.append(f"--port_file={os.path.join(work, p['name'], 'ports')}")
+        unmapped = [a for a in argv if "=/etc/mlpipe/" in a]
+        if unmapped:
+            raise SystemExit(f"{p['name']}: no file on this machine for {unmapped}")
         p["argv"] = argv
-        del p["container"]
+        del p["container"], p["files"]
     return pods, {k: address(k) for k in {p["component"] for p in pods}}
+
+
+def secret_files(pod_spec, work):
+    """{path in the container: file under WORKDIR/auth} for what the pod
+    mounts from the Secrets auth-init.sh makes (its `items`)."""
+    container = pod_spec["containers"][0]
+    files = {}
+    for v in pod_spec.get("volumes", []):
+        secret = v.get("secret", {}).get("secretName")
+        if secret not in SECRETS:
+            continue
+        mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == v["name"])
+        for item in v["secret"]["items"]:
+            files[f"{mount}/{item['path']}"] = os.path.join(work, "auth", SECRETS[secret], item["key"])
+    return files
+
+
+def auth_init(work):
+    """WORKDIR/auth: the policy, the tokens and the signing keys (kept when
+    already there)."""
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "auth-init.sh"), "--force",
+                    os.path.join(work, "auth")], check=True, stdout=subprocess.DEVNULL)
+    return os.path.join(work, "auth", "admin.token")
 
 
 def up(bin_dir, work, attempts=3):
     os.makedirs(work, exist_ok=True)
+    admin_token = auth_init(work)
     imports = os.path.join(work, "imports", "credit")
     os.makedirs(imports, exist_ok=True)
     shutil.copy(os.path.join(ROOT, "examples", "credit", "credit.csv"), imports)
@@ -136,6 +176,7 @@ def up(bin_dir, work, attempts=3):
         print(f"{failed} could not bind its port; starting again with others")
     for p in pods:
         print(f"{p['name']:16} grpc 127.0.0.1:{p['grpc_port']}  metrics :{p['metrics_port']}  pid {p['pid']}")
+    print(f"calls need a token: mlpipe --token-file {admin_token} (admin)")
     return pods, addresses
 
 
@@ -182,10 +223,33 @@ def down(work):
 
 def example(bin_dir, work):
     pods, a = up(bin_dir, work)
+    try:
+        drive_example(bin_dir, work, pods, a)
+    finally:
+        # Every client here is admin: a refusal is one service's call to
+        # another that its identity's role does not allow.
+        refused = refused_calls(work, pods)
+        if refused:
+            print("calls refused by the auth policy:\n" + "\n".join(refused), file=sys.stderr)
+        rejected = artifact_rejections(work, pods)
+        if rejected:
+            print("model artifacts refused at load:\n" + "\n".join(rejected), file=sys.stderr)
+    if refused:
+        raise SystemExit("services' calls to each other were refused (above)")
+    print("== no service's call to another was refused")
+    if rejected:
+        raise SystemExit("services refused model artifacts (above)")
+    print("== no service refused a model artifact (mlpipe_artifact_rejected_total, logs)")
+    print("topology example finished")
+
+
+def drive_example(bin_dir, work, pods, a):
     mlpipe = os.path.join(bin_dir, "mlpipe")
+    admin_token = os.path.join(work, "auth", "admin.token")
 
     def cli(server, *args, check=True):
-        r = subprocess.run([mlpipe, "--server", server, "--ingest-server", a["ingest"], *args],
+        r = subprocess.run([mlpipe, "--server", server, "--ingest-server", a["ingest"],
+                            "--token-file", admin_token, *args],
                            capture_output=True, text=True, timeout=900)
         if check and r.returncode != 0:
             raise SystemExit(f"mlpipe {' '.join(args)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
@@ -260,7 +324,56 @@ def example(bin_dir, work):
     for p, r in zip(scorers, routes):
         shares = ", ".join(f"{t['model_version']} {t['percent']:.0f}%" for t in r[0]["targets"])
         print(f"   {p['name']}: revision {r[0]['revision']}: {shares}")
-    print("topology example finished")
+    print("== both deployed models are signed by train's key (and served by verifiers)")
+    for v in (version, canary["model_version"]):
+        m = json.loads(cli(a["train"], "--output", "json", "models", "show", v).stdout)
+        signature = m.get("signature", "")
+        if not signature.startswith("ed25519:"):
+            raise SystemExit(f"{v} is not signed (signature {signature!r})")
+        print(f"   {v}: {signature[:40]}...")
+
+
+def refused_calls(work, pods):
+    """The `call refused` lines of every pod's log: pod, method, principal, reason."""
+    out = []
+    for p in pods:
+        for line in open(os.path.join(work, p["name"], "log"), errors="replace"):
+            if '"msg":"call refused"' not in line:
+                continue
+            try:
+                e = json.loads(line)
+                out.append(f"   {p['name']}: {e.get('method')} from principal "
+                           f"'{e.get('principal')}' ({e.get('reason')})")
+            except ValueError:
+                out.append(f"   {p['name']}: {line.strip()}")
+    return out
+
+
+# The messages of ml::CheckArtifact's refusals (common/ml/artifact.cc).
+ARTIFACT_REFUSALS = re.compile(r"content hash \S+ does not match|the artifact is not signed|"
+                               r"signature is malformed|signature does not verify|"
+                               r"not among the accepted verification keys")
+
+
+def artifact_rejections(work, pods):
+    """Every pod's model artifacts refused at load: its counter
+    mlpipe_artifact_rejected_total{reason} (absent until one is) and the
+    refusals in its log."""
+    out = []
+    for p in pods:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{p['metrics_port']}/metrics",
+                                          timeout=10).read().decode()
+        except OSError as e:
+            out.append(f"   {p['name']}: no /metrics ({e})")
+            body = ""
+        for m in re.finditer(r"^mlpipe_artifact_rejected_total\{(.*)\} (\S+)$", body, re.M):
+            if float(m.group(2)) > 0:
+                out.append(f"   {p['name']}: mlpipe_artifact_rejected_total{{{m.group(1)}}} {m.group(2)}")
+        for line in open(os.path.join(work, p["name"], "log"), errors="replace"):
+            if ARTIFACT_REFUSALS.search(line):
+                out.append(f"   {p['name']}: {line.strip()[:300]}")
+    return out
 
 
 def predict_round_robin(work, target, row, n, until=lambda: True, seconds=30):
@@ -280,6 +393,8 @@ def predict_round_robin(work, target, row, n, until=lambda: True, seconds=30):
     request_type = factory.GetPrototype(pool.FindMessageTypeByName("mlpipe.v1.PredictRequest"))
     response_type = factory.GetPrototype(pool.FindMessageTypeByName("mlpipe.v1.PredictResponse"))
     request = json_format.ParseDict({"rows": [row]}, request_type())
+    token = open(os.path.join(work, "auth", "admin.token")).read().strip()
+    metadata = [("authorization", f"Bearer {token}")]
     with grpc.insecure_channel(target, options=[("grpc.lb_policy_name", "round_robin")]) as ch:
         predict = ch.unary_unary("/mlpipe.v1.Scoring/Predict",
                                  request_serializer=lambda m: m.SerializeToString(),
@@ -287,7 +402,7 @@ def predict_round_robin(work, target, row, n, until=lambda: True, seconds=30):
         deadline = time.time() + seconds
         while True:
             for _ in range(n):
-                predict(request, timeout=30, wait_for_ready=True)
+                predict(request, timeout=30, wait_for_ready=True, metadata=metadata)
             if until() or time.time() > deadline:
                 return
 

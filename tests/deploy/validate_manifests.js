@@ -51,11 +51,54 @@ for (const b of broken) {
   }
 }
 
+// The components that load models and check their signatures.
+const VERIFIERS = ["score", "evaluate", "monitor"];
+// The keys of the Secret mlpipe-signing that are public keys.
+const PUBLIC_KEY = /^verify(-[\w.-]+)?\.pem$/;
+
+// Every way a pod spec reaches a key of the Secret mlpipe-signing that is not
+// a public key (or all of its keys): secret and projected volumes, env and
+// envFrom, of every container and init container.
+function privateKeyRefs(pod) {
+  const refs = [];
+  const keys = (what, items) => {
+    if (!items || items.length === 0) refs.push(`${what} (all its keys)`);
+    for (const i of items || [])
+      if (!PUBLIC_KEY.test(i.key)) refs.push(`${what} (key ${i.key})`);
+  };
+  for (const v of pod.volumes || []) {
+    if (v.secret && v.secret.secretName === "mlpipe-signing") keys(`volume ${v.name}`, v.secret.items);
+    for (const src of (v.projected && v.projected.sources) || [])
+      if (src.secret && src.secret.name === "mlpipe-signing") keys(`volume ${v.name}`, src.secret.items);
+  }
+  for (const c of [...(pod.containers || []), ...(pod.initContainers || [])]) {
+    for (const e of c.env || []) {
+      const ref = e.valueFrom && e.valueFrom.secretKeyRef;
+      if (ref && ref.name === "mlpipe-signing" && !PUBLIC_KEY.test(ref.key))
+        refs.push(`env ${e.name} of container ${c.name} (key ${ref.key})`);
+    }
+    for (const e of c.envFrom || [])
+      if (e.secretRef && e.secretRef.name === "mlpipe-signing")
+        refs.push(`envFrom of container ${c.name} (all its keys)`);
+  }
+  return refs;
+}
+
 // mlpipe's own rules for its workloads, beyond the schemas.
 function platformRules(objs, file) {
   const problems = [];
   const byKind = (k) => objs.filter((o) => o.kind === k);
   const workloads = [...byKind("Deployment"), ...byKind("StatefulSet")];
+  // Pods of any other kind (a Job, a CronJob, a bare Pod) get no private key.
+  for (const o of objs) {
+    if (o.kind === "Deployment" || o.kind === "StatefulSet") continue;
+    const pod = o.kind === "Pod" ? o.spec
+      : o.spec && o.spec.jobTemplate ? o.spec.jobTemplate.spec.template.spec
+      : o.spec && o.spec.template && o.spec.template.spec;
+    if (pod && typeof pod === "object")
+      for (const leak of privateKeyRefs(pod))
+        problems.push(`${o.kind} ${o.metadata.name}: ${leak} gives it the Secret mlpipe-signing's private key`);
+  }
   const components = new Set();
   for (const w of workloads) {
     const name = `${w.kind} ${w.metadata.name}`;
@@ -76,6 +119,63 @@ function platformRules(objs, file) {
         const secret = (pod.volumes || []).some((v) => v.secret && v.secret.secretName === "mlpipe-tls");
         if (!mounted || !secret) problems.push(`${name}: TLS files must come from the Secret mlpipe-tls`);
       }
+      // Authorization: the policy and this component's own service identity
+      // (train-workers are the train service), from the Secrets; never off.
+      const identity = component === "train-workers" ? "train" : component;
+      if (!args.includes("--auth_policy=/etc/mlpipe/auth/policy.yaml"))
+        problems.push(`${name}: --auth_policy=/etc/mlpipe/auth/policy.yaml is missing`);
+      if (!args.includes("--auth_token_file=/etc/mlpipe/identity/token"))
+        problems.push(`${name}: --auth_token_file=/etc/mlpipe/identity/token is missing`);
+      if (args.some((a) => a === "--insecure_no_auth" || a.startsWith("--insecure_no_auth=")))
+        problems.push(`${name}: --insecure_no_auth serves the port to anyone`);
+      const secretVolume = (mountPath, secretName, key, path) => {
+        const m = (c.volumeMounts || []).find((v) => v.mountPath === mountPath);
+        const v = m && (pod.volumes || []).find((x) => x.name === m.name);
+        const s = v && v.secret;
+        const items = (s && s.items) || [];
+        // Readable by the pod's group (fsGroup owns Secret files), not by others.
+        const mode = s && s.defaultMode;
+        if (!m || m.readOnly !== true || !s || s.secretName !== secretName ||
+            items.length !== 1 || items[0].key !== key || items[0].path !== path ||
+            mode === undefined || (mode & 0o040) === 0 || (mode & 0o007) !== 0)
+          problems.push(`${name}: ${mountPath} must mount key ${key} of the Secret ${secretName} ` +
+                        `as ${path}, read-only, group-readable and not world-readable`);
+      };
+      secretVolume("/etc/mlpipe/auth", "mlpipe-auth", "policy.yaml", "policy.yaml");
+      secretVolume("/etc/mlpipe/identity", "mlpipe-identities", `${identity}.token`, "token");
+      // Model signing: train signs with the private key (key signing.pem of
+      // the Secret mlpipe-signing), and only train; score, evaluate and
+      // monitor load only signed models, with public keys of that Secret
+      // (verify.pem, and verify-*.pem beside it while a key rotates).
+      const signing = args.filter((a) => a.startsWith("--artifact_signing_key"));
+      const verify = args.filter((a) => a.startsWith("--artifact_verify_keys"));
+      if (component === "train") {
+        if (signing.length !== 1 || signing[0] !== "--artifact_signing_key=/etc/mlpipe/signing/signing.pem")
+          problems.push(`${name}: train signs models: --artifact_signing_key=/etc/mlpipe/signing/signing.pem`);
+        secretVolume("/etc/mlpipe/signing", "mlpipe-signing", "signing.pem", "signing.pem");
+      } else if (signing.length) {
+        problems.push(`${name}: only train signs models (--artifact_signing_key)`);
+      }
+      if (VERIFIERS.includes(component)) {
+        const paths = verify.length === 1 ? verify[0].slice(verify[0].indexOf("=") + 1).split(",") : [];
+        const m = (c.volumeMounts || []).find((v) => v.mountPath === "/etc/mlpipe/signing");
+        const v = m && (pod.volumes || []).find((x) => x.name === m.name);
+        const s = v && v.secret;
+        const items = (s && s.items) || [];
+        const mode = s && s.defaultMode;
+        const projected = items.map((i) => `/etc/mlpipe/signing/${i.path}`);
+        if (!paths.includes("/etc/mlpipe/signing/verify.pem") ||
+            paths.some((p) => !projected.includes(p)) ||
+            !items.some((i) => i.key === "verify.pem" && i.path === "verify.pem") ||
+            items.some((i) => !PUBLIC_KEY.test(i.key) || i.path !== i.key) ||
+            !m || m.readOnly !== true || !s || s.secretName !== "mlpipe-signing" ||
+            mode === undefined || (mode & 0o040) === 0 || (mode & 0o007) !== 0)
+          problems.push(`${name}: loads only signed models: --artifact_verify_keys=` +
+                        "/etc/mlpipe/signing/verify.pem, mounting only public keys (verify.pem) " +
+                        "of the Secret mlpipe-signing, read-only, group-readable and not world-readable");
+      }
+      if (!pod.securityContext || pod.securityContext.fsGroup === undefined)
+        problems.push(`${name}: an fsGroup, so that the Secret files are readable`);
       for (const probe of ["livenessProbe", "readinessProbe", "startupProbe"]) {
         if (!c[probe] || !c[probe].grpc || c[probe].grpc.port !== probePort)
           problems.push(`${name}: ${probe} must be grpc.health.v1 on port ${probePort}`);
@@ -85,6 +185,11 @@ function platformRules(objs, file) {
       if (!c.securityContext || c.securityContext.allowPrivilegeEscalation !== false ||
           c.securityContext.readOnlyRootFilesystem !== true)
         problems.push(`${name}: no privilege escalation, read-only root file system`);
+    }
+    for (const leak of privateKeyRefs(pod)) {
+      if (component !== "train")
+        problems.push(`${name}: ${leak} gives it the Secret mlpipe-signing's private key ` +
+                      "(only train signs; verifiers get public keys, verify*.pem)");
     }
     if (w.kind === "StatefulSet" && !(w.spec.volumeClaimTemplates || []).length)
       problems.push(`${name}: a StatefulSet keeps its store on a volume claim`);
