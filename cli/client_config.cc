@@ -1,5 +1,8 @@
 #include "cli/client_config.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -112,9 +115,18 @@ absl::Status UseContext(const std::string& path, const std::string& name) {
   root["current-context"] = name;
   const std::string tmp = path + ".tmp";
   {
+    // Created owner-only, then given the file's own permissions: a context
+    // may hold a token.
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    const int fd =
+        open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    if (fd < 0) return absl::InternalError(StrCat("cannot write ", tmp));
+    close(fd);
     std::ofstream out(tmp);
     out << root << "\n";
     if (!out) return absl::InternalError(StrCat("cannot write ", tmp));
+    fs::permissions(tmp, fs::status(path).permissions(), ec);
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);

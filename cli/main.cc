@@ -327,6 +327,15 @@ int main(int argc, char** argv) {
         return UsageError("no context '" + name + "' in " + config->path +
                           " (mlpipe config get-contexts)");
       context = &it->second;
+      // Another server (by flag or environment) does not get the context's
+      // credentials: they are for the context's server.
+      const char* server_env = std::getenv("MLPIPE_SERVER");
+      const std::string server =
+          args.Get("server", server_env && *server_env ? server_env : "");
+      auto named = context->find("server");
+      if (!server.empty() &&
+          (named == context->end() || named->second != server))
+        context = nullptr;
     }
   }
   const Settings settings(args, context);

@@ -1,9 +1,13 @@
 #include "common/audit/audit_interceptor.h"
 
+#include <atomic>
+
+#include "absl/time/clock.h"
 #include "common/auth/policy.h"
 #include "common/metrics/metrics.h"
 #include "common/rpc/auth.h"
 #include "common/util/log.h"
+#include "common/util/strings.h"
 #include "google/protobuf/text_format.h"
 
 namespace mlpipe::audit {
@@ -88,6 +92,12 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
     using grpc::experimental::InterceptionHookPoints;
+    if (principal_.empty() &&
+        m->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      // Now, while the call's context is whole (not at destruction).
+      principal_ = PrincipalName(*info_->server_context());
+    }
     if (!read_ && m->QueryInterceptionHookPoint(
                       InterceptionHookPoints::POST_RECV_MESSAGE)) {
       read_ = true;
@@ -107,7 +117,7 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
   void Record(const std::string& outcome, const std::string& message) {
     recorded_ = true;
     v1::AuditRecord r;
-    r.set_principal(PrincipalName(*info_->server_context()));
+    r.set_principal(principal_.empty() ? "(unknown)" : principal_);
     std::string_view method = info_->method();
     if (method.starts_with('/')) method.remove_prefix(1);
     r.set_method(std::string(method));
@@ -119,7 +129,7 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
 
   grpc::experimental::ServerRpcInfo* const info_;
   AuditLog* const log_;
-  std::string target_;
+  std::string principal_, target_;
   bool read_ = false, recorded_ = false;
 };
 
@@ -144,6 +154,17 @@ NewAuditInterceptorFactory(AuditLog* log) {
   rpc::SetDenialObserver(
       [log](std::string_view method, const auth::Decision& d) {
         if (!auth::IsAuditedMethod(method)) return;
+        // At most kDenialsPerSecond refusals recorded a second: a flood of
+        // refused calls must not push the trail's real records out. The rest
+        // are counted into the next record.
+        constexpr int64_t kDenialsPerSecond = 20;
+        static std::atomic<int64_t> second{0}, recorded{0}, skipped{0};
+        const int64_t now = absl::ToUnixSeconds(absl::Now());
+        if (second.exchange(now) != now) recorded = 0;
+        if (recorded.fetch_add(1) >= kDenialsPerSecond) {
+          skipped.fetch_add(1);
+          return;
+        }
         v1::AuditRecord r;
         r.set_principal(d.principal.empty() ? "(unknown)" : d.principal);
         if (method.starts_with('/')) method.remove_prefix(1);
@@ -151,7 +172,11 @@ NewAuditInterceptorFactory(AuditLog* log) {
         r.set_outcome(d.outcome == auth::Outcome::kUnauthenticated
                           ? "UNAUTHENTICATED"
                           : "PERMISSION_DENIED");
-        r.set_message(d.message);
+        const int64_t before = skipped.exchange(0);
+        r.set_message(before == 0
+                          ? d.message
+                          : StrCat(d.message, " (", before,
+                                   " refused calls before it not recorded)"));
         Store(log, std::move(r));
       });
   return std::make_shared<Factory>(log);

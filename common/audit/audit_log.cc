@@ -16,6 +16,7 @@ constexpr size_t kMaxText = 512;
 constexpr int kDefaultLimit = 100, kMaxLimit = 10'000;
 // Records read at a time walking back from the newest.
 constexpr uint64_t kChunk = 1024;
+constexpr uint64_t kMaxScanned = 200'000;
 
 std::string Key(uint64_t sequence) {
   std::string k;
@@ -94,8 +95,10 @@ absl::StatusOr<v1::ListAuditRecordsResponse> AuditLog::List(
     end = next_;
   }
   v1::ListAuditRecordsResponse out;
-  // Walks back from the newest, a chunk at a time, each read forward.
-  while (end > first && out.records_size() < limit) {
+  // Walks back from the newest, a chunk at a time, each read forward; a
+  // filter that matches little reads at most kMaxScanned records.
+  uint64_t scanned = 0;
+  while (end > first && out.records_size() < limit && scanned < kMaxScanned) {
     const uint64_t start = end - first > kChunk ? end - kChunk : first;
     std::vector<v1::AuditRecord> chunk;
     auto it = store_->Scan(kRecords, "", Key(start));
@@ -121,6 +124,7 @@ absl::StatusOr<v1::ListAuditRecordsResponse> AuditLog::List(
       if (out.records_size() == limit) break;
     }
     if (older) break;
+    scanned += end - start;
     end = start;
   }
   return out;

@@ -188,3 +188,18 @@ absl::Status CheckArtifact(const v1::ModelArtifact& artifact) {
 }
 
 }  // namespace mlpipe::ml
+
+namespace mlpipe::ml {
+
+absl::Status CheckArtifactFor(const v1::ModelArtifact& artifact,
+                              std::string_view requested) {
+  if (auto s = CheckArtifact(artifact); !s.ok()) return s;
+  if (requested.find(':') != std::string_view::npos &&
+      artifact.id() != requested)
+    return Rejected(
+        artifact, "substituted",
+        StrCat("asked for ", requested, ", the artifact is ", artifact.id()));
+  return absl::OkStatus();
+}
+
+}  // namespace mlpipe::ml

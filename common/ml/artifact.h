@@ -8,6 +8,7 @@
 #define MLPIPE_COMMON_ML_ARTIFACT_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -39,6 +40,11 @@ absl::Status SignArtifact(v1::ModelArtifact* artifact);
 // signature: PERMISSION_DENIED naming the model when it is unsigned or no
 // accepted key signed it. Counted in mlpipe_artifact_rejected_total{reason}.
 absl::Status CheckArtifact(const v1::ModelArtifact& artifact);
+// CheckArtifact, and, when `requested` names a version ("credit:3"), that
+// the artifact is that version: a validly signed other version is refused
+// too (PERMISSION_DENIED, reason substituted).
+absl::Status CheckArtifactFor(const v1::ModelArtifact& artifact,
+                              std::string_view requested);
 
 }  // namespace mlpipe::ml
 

@@ -94,6 +94,12 @@ TEST_F(ArtifactTest, SignedByTheTrainKeyLoadsRehashedOrForeignDoesNot) {
   auto garbled = a;
   garbled.set_signature("ed25519:abc:zz");
   EXPECT_THAT(CheckArtifact(garbled).message(), HasSubstr("malformed"));
+  // Another version, validly signed, is not the one asked for.
+  EXPECT_TRUE(CheckArtifactFor(a, "credit:1").ok());
+  EXPECT_TRUE(CheckArtifactFor(a, "credit").ok());  // The latest: any.
+  auto substituted = CheckArtifactFor(a, "credit:5");
+  EXPECT_TRUE(absl::IsPermissionDenied(substituted)) << substituted;
+  EXPECT_THAT(substituted.message(), HasSubstr("asked for credit:5"));
   // Rotation: both keys accepted while the new one takes over.
   ASSERT_TRUE(SetArtifactKeys("", {train.public_pem, other.public_pem}).ok());
   EXPECT_TRUE(CheckArtifact(a).ok());

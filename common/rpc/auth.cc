@@ -6,6 +6,8 @@
 
 #include "common/metrics/metrics.h"
 #include "common/util/log.h"
+#include "common/util/strings.h"
+#include "google/protobuf/descriptor.h"
 #include "grpc/grpc.h"
 #include "grpc/grpc_security.h"
 
@@ -78,6 +80,17 @@ void LogDenial(const auth::Decision& d, std::string_view method) {
               {"not_logged_before", std::to_string(skipped.exchange(0))}});
 }
 
+// Whether "package.Service/Method" is a method of a service compiled into
+// this process (the generated descriptors).
+bool IsCompiledMethod(std::string_view method) {
+  size_t slash = method.find('/');
+  if (slash == std::string_view::npos) return false;
+  std::string full(method);
+  full[slash] = '.';
+  return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+             full) != nullptr;
+}
+
 struct Authorizer {
   std::shared_ptr<const auth::Policy> policy;
 
@@ -88,27 +101,46 @@ struct Authorizer {
     const auth::Policy& policy = *static_cast<Authorizer*>(state)->policy;
     std::string_view method;
     const grpc_metadata* authorization = nullptr;
+    int authorizations = 0;
     for (size_t i = 0; i < num_md; ++i) {
       std::string_view key = View(md[i].key);
       if (key == ":path") method = View(md[i].value);
-      if (key == "authorization") authorization = &md[i];
+      if (key == "authorization") {
+        authorization = &md[i];
+        ++authorizations;
+      }
     }
-    auth::Credentials creds;
-    if (authorization != nullptr)
-      creds.authorization = View(authorization->value);
-    AddProperties(ctx, GRPC_X509_CN_PROPERTY_NAME, &creds.common_names);
-    AddProperties(ctx, GRPC_X509_SUBJECT_PROPERTY_NAME, &creds.subjects);
-    AddProperties(ctx, GRPC_X509_SAN_PROPERTY_NAME, &creds.sans);
-    auth::Decision d = policy.Authorize(method, creds);
+    if (method.starts_with('/')) method.remove_prefix(1);
+    auth::Decision d;
+    if (!auth::IsPublicMethod(method) && !IsCompiledMethod(method)) {
+      // Not a method of this platform: what gRPC would answer, and no
+      // per-method state (metric series, cache entries) for made-up names.
+      d.reason = "unknown_method";
+      Denied().Add({{"method", "other"}, {"reason", d.reason}}).Increment();
+      done(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_UNIMPLEMENTED,
+           "unknown method");
+      return;
+    }
+    if (authorizations > 1) {
+      // The handlers must see the credentials the decision saw.
+      d.outcome = auth::Outcome::kUnauthenticated;
+      d.reason = "malformed_credentials";
+      d.message = StrCat(method, ": more than one authorization header");
+    } else {
+      auth::Credentials creds;
+      if (authorization != nullptr)
+        creds.authorization = View(authorization->value);
+      AddProperties(ctx, GRPC_X509_CN_PROPERTY_NAME, &creds.common_names);
+      AddProperties(ctx, GRPC_X509_SUBJECT_PROPERTY_NAME, &creds.subjects);
+      AddProperties(ctx, GRPC_X509_SAN_PROPERTY_NAME, &creds.sans);
+      d = policy.Authorize(method, creds);
+    }
     if (d.outcome == auth::Outcome::kAllowed) {
       done(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
       return;
     }
-    if (method.starts_with('/')) method.remove_prefix(1);
     Denied()
-        .Add({{"method", policy.NamesMethod(method) ? std::string(method)
-                                                    : std::string("other")},
-              {"reason", d.reason}})
+        .Add({{"method", std::string(method)}, {"reason", d.reason}})
         .Increment();
     LogDenial(d, method);
     if (auto observe = Observer()) observe(method, d);
@@ -182,36 +214,74 @@ void SetDenialObserver(DenialObserver f) {
   denial_observer = new DenialObserver(std::move(f));
 }
 
-static auth::Policy::Identity IdentityOf(
-    const grpc::ServerContextBase& context) {
+// Who made the call, by the active policy; `network` when it came through
+// a listening port (in-process calls carry no transport security type).
+struct CallIdentity {
+  auth::Policy::Identity id;
+  bool network = false;
+  bool may_call = false;  // Whether it may call IdentityOf's `may_call`.
+};
+
+static CallIdentity IdentityOf(const grpc::ServerContextBase& context,
+                               std::string_view may_call = {}) {
+  CallIdentity out;
   auto policy = ActivePolicy();
-  if (policy == nullptr) return {};
+  if (policy == nullptr) return out;
+  auto auth = context.auth_context();
+  if (auth != nullptr)
+    out.network =
+        !auth->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME)
+             .empty();
   auth::Credentials creds;
   const auto& md = context.client_metadata();
-  if (auto it = md.find("authorization"); it != md.end())
+  auto [first, last] = md.equal_range("authorization");
+  if (first != last) {
+    if (std::next(first) != last) return out;  // Refused at the door.
     creds.authorization =
-        std::string_view(it->second.data(), it->second.size());
-  auto auth = context.auth_context();
-  auto add = [&](const char* name, std::vector<std::string_view>* out) {
+        std::string_view(first->second.data(), first->second.size());
+  }
+  auto add = [&](const char* name, std::vector<std::string_view>* values) {
     for (const auto& v : auth->FindPropertyValues(name))
-      out->emplace_back(v.data(), v.size());
+      values->emplace_back(v.data(), v.size());
   };
   if (auth != nullptr) {
     add(GRPC_X509_CN_PROPERTY_NAME, &creds.common_names);
     add(GRPC_X509_SUBJECT_PROPERTY_NAME, &creds.subjects);
     add(GRPC_X509_SAN_PROPERTY_NAME, &creds.sans);
   }
-  return policy->Identify(creds);
+  out.id = policy->Identify(creds);
+  if (!may_call.empty())
+    out.may_call =
+        policy->Authorize(may_call, creds).outcome == auth::Outcome::kAllowed;
+  return out;
 }
 
 std::string PrincipalOf(const grpc::ServerContextBase& context) {
-  return IdentityOf(context).principal;
+  CallIdentity c = IdentityOf(context);
+  if (c.id.principal.empty() && c.network) return "(unidentified)";
+  return c.id.principal;
 }
 
 absl::StatusOr<std::string> AttributionOf(
     const grpc::ServerContextBase& context, const std::string& claimed) {
-  auto id = IdentityOf(context);
-  return auth::Attribute(id.principal, id.service, claimed);
+  CallIdentity c = IdentityOf(context);
+  if (c.id.principal.empty() && c.network) {
+    // Fail closed: a call through the port under a policy always has a
+    // principal; one the handler cannot find records nothing.
+    return absl::PermissionDeniedError(
+        "the caller's credentials could not be identified");
+  }
+  return auth::Attribute(c.id.principal, c.id.service, claimed);
+}
+
+absl::Status CallerMayCall(const grpc::ServerContextBase& context,
+                           std::string_view method, std::string_view why) {
+  CallIdentity c = IdentityOf(context, method);
+  if (!c.network || c.may_call) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      StrCat(why, ": principal '",
+             c.id.principal.empty() ? "(unidentified)" : c.id.principal,
+             "' may not call ", method, " itself, so may not have it done"));
 }
 
 void SetClientToken(std::string token) { Token() = std::move(token); }

@@ -47,6 +47,15 @@ std::string PrincipalOf(const grpc::ServerContextBase& context);
 absl::StatusOr<std::string> AttributionOf(
     const grpc::ServerContextBase& context, const std::string& claimed);
 
+// OK when the call's caller may itself call `method` ("pkg.Service/Method"):
+// for a service that acts on the caller's behalf with its own identity (the
+// orchestrator running a pipeline's deploy step must not give a
+// pipeline-runner an operator's powers). OK without a policy and for calls
+// on the in-process channel; PERMISSION_DENIED naming principal and method
+// otherwise.
+absl::Status CallerMayCall(const grpc::ServerContextBase& context,
+                           std::string_view method, std::string_view why);
+
 // `request` with its set_by as the server records it (AttributionOf).
 template <typename Request>
 absl::StatusOr<Request> WithAttribution(const grpc::ServerContextBase& context,

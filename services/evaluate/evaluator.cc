@@ -233,10 +233,11 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
 
 namespace {
 
-// The artifact, once its hash and (with verification keys) its signature
-// check out.
-absl::StatusOr<v1::ModelArtifact> CheckedModel(v1::ModelArtifact a) {
-  if (auto s = ml::CheckArtifact(a); !s.ok()) return s;
+// The artifact, once its hash, (with verification keys) its signature and
+// its version (when `requested` names one) check out.
+absl::StatusOr<v1::ModelArtifact> CheckedModel(v1::ModelArtifact a,
+                                               const std::string& requested) {
+  if (auto s = ml::CheckArtifactFor(a, requested); !s.ok()) return s;
   return a;
 }
 
@@ -245,14 +246,14 @@ absl::StatusOr<v1::ModelArtifact> CheckedModel(v1::ModelArtifact a) {
 absl::Status Evaluator::LoadModels(const v1::EvaluateRequest& r, Subject* s) {
   for (int i = 0; i < r.models_size(); ++i) {
     auto a = sources_->GetModel(r.models(i));
-    if (a.ok()) a = CheckedModel(*std::move(a));
+    if (a.ok()) a = CheckedModel(*std::move(a), r.models(i));
     if (!a.ok()) return Named(a.status(), StrCat("models[", i, "]"));
     s->artifacts.push_back(std::move(*a));
   }
   s->has_baseline = !r.baseline_model().empty();
   if (s->has_baseline) {
     auto a = sources_->GetModel(r.baseline_model());
-    if (a.ok()) a = CheckedModel(*std::move(a));
+    if (a.ok()) a = CheckedModel(*std::move(a), r.baseline_model());
     if (!a.ok()) return Named(a.status(), "baseline_model");
     s->artifacts.push_back(std::move(*a));
   }

@@ -1,5 +1,8 @@
 #include "services/host/flags.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -169,8 +172,15 @@ void InitServerProcess(int argc, char** argv, const char* usage) {
 }
 
 bool IsLoopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" ||
-         host.starts_with("127.");
+  if (host == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  std::string h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']')
+    h = h.substr(1, h.size() - 2);
+  in6_addr v6;
+  return inet_pton(AF_INET6, h.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 HostOptions HostOptionsFromFlags() {
@@ -181,6 +191,7 @@ HostOptions HostOptionsFromFlags() {
   o.metrics_address = metrics < 0 ? "" : bind + ":" + std::to_string(metrics);
   o.port_file = absl::GetFlag(FLAGS_port_file);
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  o.min_free_bytes = MinFreeBytesFromFlags();
   o.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
            absl::GetFlag(FLAGS_tls_ca)};
   o.auth_policy = Policy();

@@ -25,11 +25,12 @@ class Host::Parts {
   std::unique_ptr<metrics::Exposer> exposer;
   std::unique_ptr<rpc::Server> server;
 
-  absl::Status OpenAudit(const std::string& path) {
+  absl::Status OpenAudit(const std::string& path, uint64_t min_free_bytes) {
     storage::Options o;
     o.column_families = audit::AuditLog::ColumnFamilies();
-    // A nearly full disk fails the records (counted), not the start.
-    o.min_free_bytes = 0;
+    // Like the modules' stores: a nearly full disk fails the records
+    // (counted; the calls go on).
+    o.min_free_bytes = min_free_bytes;
     // Small: a few hundred bytes per changing call (RocksDB also
     // preallocates its log by the memtable's size).
     o.write_buffer_bytes = 4 << 20;
@@ -63,7 +64,10 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Start(
   if (!p.operations.empty()) services.push_back(&p.operations);
   rpc::ServerOptions server_options;
   if (!options.data_dir.empty()) {
-    if (auto s = p.OpenAudit(options.data_dir + "/audit"); !s.ok()) return s;
+    if (auto s =
+            p.OpenAudit(options.data_dir + "/audit", options.min_free_bytes);
+        !s.ok())
+      return s;
     services.push_back(p.audit_service.get());
     server_options.interceptors.push_back(
         audit::NewAuditInterceptorFactory(p.audit_log.get()));

@@ -72,8 +72,12 @@ struct HostOptions {
   bool enable_reflection = true;
   // A plaintext port serving only grpc.health.v1 ("host:port"; empty: none).
   std::string health_address;
-  // The data directory, whose disk space the metrics report (empty: none).
+  // The data directory, whose disk space the metrics report (empty: none),
+  // and where the audit trail is kept.
   std::string data_dir;
+  // The audit trail's writes are refused while the disk would be left with
+  // less free space (the modules' --min_free_disk_mb). Default 64 MiB.
+  uint64_t min_free_bytes = 64 << 20;
   // In-flight calls get this long to finish at shutdown. Default 10 s.
   std::chrono::milliseconds drain_deadline{10000};
 };

@@ -7,6 +7,7 @@
 #include "clients/registry_client.h"
 #include "clients/routes.h"
 #include "clients/score_client.h"
+#include "common/ml/artifact.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
 #include "services/modules.h"
@@ -54,6 +55,8 @@ absl::StatusOr<v1::MonitorReference> SetReference(
   } else {
     auto model = sources->GetModel(req.model_version());
     if (!model.ok()) return model.status();
+    if (auto c = ml::CheckArtifactFor(*model, req.model_version()); !c.ok())
+      return c;
     auto built = BuildReference(*model, sources, req.part(),
                                 monitor->options().profile, progress);
     if (!built.ok()) return built.status();

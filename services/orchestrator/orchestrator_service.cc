@@ -19,8 +19,39 @@ bool Ended(const v1::Run& r) {
 
 }  // namespace
 
+namespace {
+
+// What a pipeline's steps have other services do with the orchestrator's
+// identity, that the submitter must be allowed to call itself.
+absl::Status SubmitterMayRun(const grpc::ServerContextBase& ctx,
+                             const v1::PipelineSpec& spec) {
+  for (const auto& step : spec.steps()) {
+    const auto& params = step.params().fields();
+    std::vector<const char*> methods;
+    if (step.type() == "deploy") {
+      methods.push_back("mlpipe.v1.Scoring/Deploy");
+      if (params.contains("monitor"))
+        methods.push_back("mlpipe.v1.Monitor/SetPolicy");
+    } else if (step.type() == "ingest") {
+      auto file = params.find("file");
+      if (file != params.end() &&
+          file->second.string_value().starts_with("server:"))
+        methods.push_back("mlpipe.v1.Ingestion/IngestFile");
+    }
+    for (const char* m : methods) {
+      auto s = rpc::CallerMayCall(ctx, m, absl::StrCat("steps.", step.name()));
+      if (!s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* OrchestratorService::SubmitRun(
     Ctx* ctx, const v1::SubmitRunRequest* req, v1::Run* out) {
+  if (auto s = SubmitterMayRun(*ctx, req->spec()); !s.ok())
+    return rpc::FinishUnary(ctx, s);
   // Who asked: "user:<principal>" under a policy.
   auto by = rpc::AttributionOf(*ctx, "");
   if (!by.ok()) return rpc::FinishUnary(ctx, by.status());
@@ -66,12 +97,19 @@ grpc::ServerUnaryReactor* OrchestratorService::CancelRun(
 
 grpc::ServerUnaryReactor* OrchestratorService::ResumeRun(
     Ctx* ctx, const v1::ResumeRunRequest* req, v1::Run* out) {
+  auto run = orch_->GetRun(req->id());
+  if (run.ok()) {
+    if (auto s = SubmitterMayRun(*ctx, run->spec()); !s.ok())
+      return rpc::FinishUnary(ctx, s);
+  }
   return rpc::FinishUnary(ctx, orch_->ResumeRun(req->id()), out);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::CreateSchedule(
     Ctx* ctx, const v1::CreateScheduleRequest* req,
     v1::CreateScheduleResponse* out) {
+  if (auto s = SubmitterMayRun(*ctx, req->spec()); !s.ok())
+    return rpc::FinishUnary(ctx, s);
   auto created = orch_->CreateSchedules(req->spec());
   if (created.ok()) {
     for (auto& s : *created) *out->add_schedules() = std::move(s);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/time/clock.h"
+#include "common/ml/artifact.h"
 #include "common/ml/data.h"
 #include "common/storage/key_codec.h"
 #include "common/table/frame_codec.h"
@@ -147,6 +148,7 @@ absl::StatusOr<std::shared_ptr<const serving::Servable>> BatchScorer::Model(
   }
   auto artifact = models_->GetModel(model);
   if (!artifact.ok()) return artifact.status();
+  if (auto c = ml::CheckArtifactFor(*artifact, model); !c.ok()) return c;
   auto s = serving::Servable::Load(*artifact);
   if (!s.ok()) return s.status();
   return std::shared_ptr<const serving::Servable>(*std::move(s));

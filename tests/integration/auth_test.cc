@@ -394,6 +394,51 @@ TEST_F(AuthTest, TheCliTakesServerAndTokenFromAContext) {
   unsetenv("MLPIPE_CONFIG");
 }
 
+// What the review found: two authorization headers (the check and the
+// handler could see different ones), made-up method names (each a new
+// metric series), a pipeline runner having the orchestrator deploy for it.
+TEST_F(AuthTest, AmbiguousCredentialsMadeUpMethodsAndDelegatedPowers) {
+  auto channel = grpc::CreateChannel(server_->address(),
+                                     grpc::InsecureChannelCredentials());
+  auto registry = v1::Orchestrator::NewStub(channel);
+  grpc::ClientContext two;
+  two.AddMetadata("authorization", "Bearer junk");
+  two.AddMetadata("authorization", "Bearer " + TokenOf("operator"));
+  v1::SetAliasRequest req;
+  req.set_alias("credit@staging");
+  req.mutable_route()->set_alias("credit@staging");
+  req.set_set_by("run:r000/deploy");
+  v1::AliasRecord rec;
+  grpc::Status s = registry->SetAlias(&two, req, &rec);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(s.error_message(), HasSubstr("more than one authorization"));
+
+  std::string why;
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext ctx;
+    grpc::Slice empty(std::string(""));
+    grpc::ByteBuffer in(&empty, 1), out;
+    const std::string m = "/x.Y/GetMadeUp" + std::to_string(i);
+    s = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+        channel.get(),
+        grpc::internal::RpcMethod(m.c_str(),
+                                  grpc::internal::RpcMethod::NORMAL_RPC),
+        &ctx, in, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << m;
+  }
+  const std::string metrics = HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, Not(HasSubstr("MadeUp")));
+  EXPECT_THAT(metrics, HasSubstr("reason=\"unknown_method\""));
+
+  auto run = RunCommand({Binary("mlpipe"), "--server", server_->address(),
+                         "--token", TokenOf("pipeline-runner"), "run",
+                         SourcePath("examples/credit/pipeline.yaml")},
+                        60);
+  EXPECT_EQ(run.exit_code, 7) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr("steps.deploy: principal 'as-pipeline-runner' "
+                                 "may not call mlpipe.v1.Scoring/Deploy"));
+}
+
 TEST(AuthFlagsTest, ANonLoopbackBindWithoutAPolicyRefusesToStart) {
   TempDir dir;
   auto r = RunCommand(
