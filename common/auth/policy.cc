@@ -297,6 +297,10 @@ class Policy::Parser {
       Principal pr;
       pr.name = kv.first.as<std::string>();
       const std::string field = "principals." + pr.name;
+      for (const auto& other : p_->principals_) {
+        if (other.name == pr.name)
+          return Error(kv.first, field, "defined twice");
+      }
       if (!kv.second.IsMap())
         return Error(kv.second, field, "expected a mapping");
       for (const auto& f : kv.second) {
@@ -428,15 +432,20 @@ const Policy::Principal* Policy::FindByToken(std::string_view token) const {
 }
 
 const Policy::Principal* Policy::FindByCertificate(const Credentials& c) const {
+  // A certificate two principals would match is no one's: which one it
+  // is must not depend on the policy's order.
+  const Principal* found = nullptr;
   for (const auto& p : principals_) {
     if (!p.certificate) continue;
     const CertificateMatch& m = *p.certificate;
     if ((m.common_name.empty() || Contains(c.common_names, m.common_name)) &&
         (m.subject.empty() || Contains(c.subjects, m.subject)) &&
-        (m.san.empty() || Contains(c.sans, m.san)))
-      return &p;
+        (m.san.empty() || Contains(c.sans, m.san))) {
+      if (found != nullptr) return nullptr;
+      found = &p;
+    }
   }
-  return nullptr;
+  return found;
 }
 
 uint64_t Policy::RolesAllowing(std::string_view method) const {

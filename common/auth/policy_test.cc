@@ -165,6 +165,16 @@ TEST(PolicyTest, CertificatesMapByCommonNameSubjectOrSan) {
   EXPECT_EQ(d.outcome, Outcome::kUnauthenticated);
   EXPECT_EQ(d.reason, "unknown_certificate");
   EXPECT_THAT(d.message, HasSubstr("CN=score"));
+  // Matched by two principals: no one's.
+  auto two = MustParse(
+      "principals:\n"
+      "  a:\n    certificate: {common_name: app}\n    roles: [admin]\n"
+      "  b:\n    certificate: {san: app.local}\n    roles: [reader]\n");
+  Credentials both;
+  both.common_names = {"app"};
+  both.sans = {"app.local"};
+  EXPECT_EQ(two->Authorize("mlpipe.v1.Scoring/Predict", both).outcome,
+            Outcome::kUnauthenticated);
 }
 
 TEST(PolicyTest, CustomRolesWithWildcards) {
@@ -240,6 +250,10 @@ TEST(PolicyTest, BadPoliciesNameFileLineFieldAndReason) {
        "policy.yaml:2: roles.admin: already defined"},
       {"roles:\n  r:\n    method: [x]\n", "policy.yaml:3: roles.r.method"},
       {"principals: [\n", "policy.yaml:2: invalid YAML"},
+      {"principals:\n  a:\n    token_sha256: " + h +
+           "\n    roles: [admin]\n  a:\n    token_sha256: " + TokenSha256("y") +
+           "\n    roles: [reader]\n",
+       "principals.a: defined twice"},
   };
   for (const auto& c : cases) {
     auto p = Policy::Parse(c.yaml, "policy.yaml");
