@@ -1,12 +1,10 @@
 #include "common/audit/audit_interceptor.h"
 
-#include <atomic>
-
-#include "absl/time/clock.h"
 #include "common/auth/policy.h"
 #include "common/metrics/metrics.h"
 #include "common/rpc/auth.h"
 #include "common/util/log.h"
+#include "common/util/per_second.h"
 #include "common/util/strings.h"
 #include "google/protobuf/text_format.h"
 
@@ -154,17 +152,12 @@ NewAuditInterceptorFactory(AuditLog* log) {
   rpc::SetDenialObserver(
       [log](std::string_view method, const auth::Decision& d) {
         if (!auth::IsAuditedMethod(method)) return;
-        // At most kDenialsPerSecond refusals recorded a second: a flood of
-        // refused calls must not push the trail's real records out. The rest
-        // are counted into the next record.
-        constexpr int64_t kDenialsPerSecond = 20;
-        static std::atomic<int64_t> second{0}, recorded{0}, skipped{0};
-        const int64_t now = absl::ToUnixSeconds(absl::Now());
-        if (second.exchange(now) != now) recorded = 0;
-        if (recorded.fetch_add(1) >= kDenialsPerSecond) {
-          skipped.fetch_add(1);
-          return;
-        }
+        // At most 20 refusals recorded a second: a flood of refused calls
+        // must not push the trail's real records out. The rest are counted
+        // into the next record.
+        static auto* budget = new PerSecondBudget(20);
+        int64_t before = 0;
+        if (!budget->Take(&before)) return;
         v1::AuditRecord r;
         r.set_principal(d.principal.empty() ? "(unknown)" : d.principal);
         if (method.starts_with('/')) method.remove_prefix(1);
@@ -172,7 +165,6 @@ NewAuditInterceptorFactory(AuditLog* log) {
         r.set_outcome(d.outcome == auth::Outcome::kUnauthenticated
                           ? "UNAUTHENTICATED"
                           : "PERMISSION_DENIED");
-        const int64_t before = skipped.exchange(0);
         r.set_message(before == 0
                           ? d.message
                           : StrCat(d.message, " (", before,

@@ -127,6 +127,17 @@ bool IsSha256Hex(std::string_view s) {
   return true;
 }
 
+// The token of an `authorization: Bearer <token>` header ("bearer" in any
+// case); nullopt for any other form.
+std::optional<std::string_view> BearerToken(std::string_view header) {
+  constexpr size_t kPrefix = 7;  // "bearer "
+  if (header.size() <= kPrefix ||
+      !absl::EqualsIgnoreCase(absl::string_view(header.data(), kPrefix),
+                              "bearer "))
+    return std::nullopt;
+  return header.substr(kPrefix);
+}
+
 bool Contains(const std::vector<std::string_view>& values,
               const std::string& want) {
   for (auto v : values) {
@@ -502,13 +513,10 @@ bool Policy::NamesMethod(std::string_view method) const {
 
 Policy::Identity Policy::Identify(const Credentials& c) const {
   const Principal* who = nullptr;
-  if (c.authorization) {
-    std::string_view v = *c.authorization;
-    if (v.size() > 7 &&
-        absl::EqualsIgnoreCase(absl::string_view(v.data(), 7), "bearer "))
-      who = FindByToken(v.substr(7));
-  } else {
+  if (!c.authorization) {
     who = FindByCertificate(c);
+  } else if (auto token = BearerToken(*c.authorization)) {
+    who = FindByToken(*token);
   }
   if (who == nullptr) return {};
   return {who->name, who->service};
@@ -520,15 +528,12 @@ Decision Policy::Authorize(std::string_view method,
   Decision d;
   const Principal* who = nullptr;
   if (c.authorization) {
-    std::string_view v = *c.authorization;
-    constexpr std::string_view kBearer = "bearer ";
-    if (v.size() <= kBearer.size() ||
-        !absl::EqualsIgnoreCase(absl::string_view(v.data(), kBearer.size()),
-                                "bearer ")) {
+    auto token = BearerToken(*c.authorization);
+    if (!token) {
       d.reason = "malformed_credentials";
       d.message =
           StrCat(method, ": the authorization header must be 'Bearer <token>'");
-    } else if ((who = FindByToken(v.substr(kBearer.size()))) == nullptr) {
+    } else if ((who = FindByToken(*token)) == nullptr) {
       d.reason = "unknown_token";
       d.message = StrCat(method, ": the bearer token is not in the policy");
     }

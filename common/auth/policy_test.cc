@@ -1,35 +1,13 @@
 #include "common/auth/policy.h"
 
+#include "common/auth/testing.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/descriptor_database.h"
 #include "gtest/gtest.h"
 
 namespace mlpipe::auth {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Every method of every mlpipe.v1 and inference service compiled in (the
-// test links every generated file), as "package.Service/Method".
-std::vector<std::string> PlatformMethods() {
-  std::vector<std::string> files, out;
-  google::protobuf::DescriptorPool::internal_generated_database()
-      ->FindAllFileNames(&files);
-  for (const auto& f : files) {
-    const auto* file =
-        google::protobuf::DescriptorPool::generated_pool()->FindFileByName(f);
-    if (file == nullptr) continue;
-    if (file->package() != "mlpipe.v1" && file->package() != "inference")
-      continue;
-    for (int s = 0; s < file->service_count(); ++s) {
-      const auto* svc = file->service(s);
-      for (int m = 0; m < svc->method_count(); ++m)
-        out.push_back(svc->full_name() + "/" + svc->method(m)->name());
-    }
-  }
-  return out;
-}
 
 std::shared_ptr<const Policy> MustParse(const std::string& yaml) {
   auto p = Policy::Parse(yaml, "policy.yaml");
@@ -46,7 +24,7 @@ Credentials Bearer(const std::string& token) {
 }
 
 TEST(PolicyTest, EveryPlatformMethodHasABuiltinRoleBesidesAdmin) {
-  const auto methods = PlatformMethods();
+  const auto methods = testing::CompiledMethods({"mlpipe.v1", "inference"});
   ASSERT_GT(methods.size(), 70u);  // The test sees the compiled services.
   auto policy = MustParse("");
   for (const auto& m : methods) {

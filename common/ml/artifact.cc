@@ -187,10 +187,6 @@ absl::Status CheckArtifact(const v1::ModelArtifact& artifact) {
              ", which is not among the accepted verification keys"));
 }
 
-}  // namespace mlpipe::ml
-
-namespace mlpipe::ml {
-
 absl::Status CheckArtifactFor(const v1::ModelArtifact& artifact,
                               std::string_view requested) {
   if (auto s = CheckArtifact(artifact); !s.ok()) return s;

@@ -1,11 +1,10 @@
 #include "common/rpc/auth.h"
 
-#include <atomic>
-#include <chrono>
 #include <mutex>
 
 #include "common/metrics/metrics.h"
 #include "common/util/log.h"
+#include "common/util/per_second.h"
 #include "common/util/strings.h"
 #include "google/protobuf/descriptor.h"
 #include "grpc/grpc.h"
@@ -59,25 +58,17 @@ prometheus::Family<prometheus::Counter>& Denied() {
   return f;
 }
 
-// At most kLogsPerSecond denials logged each second (a client hammering
-// with a bad token does not flood the log); the rest are counted and the
-// count logged with the next one.
+// At most 20 denials logged each second (a client hammering with a bad
+// token does not flood the log); the rest are counted and the count logged
+// with the next one.
 void LogDenial(const auth::Decision& d, std::string_view method) {
-  constexpr int64_t kLogsPerSecond = 20;
-  static std::atomic<int64_t> second{0}, logged{0}, skipped{0};
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::steady_clock::now().time_since_epoch())
-                          .count();
-  if (second.exchange(now) != now) logged = 0;
-  if (logged.fetch_add(1) >= kLogsPerSecond) {
-    skipped.fetch_add(1);
-    return;
-  }
-  LogWarning("call refused",
-             {{"method", std::string(method)},
-              {"principal", d.principal},
-              {"reason", d.reason},
-              {"not_logged_before", std::to_string(skipped.exchange(0))}});
+  static auto* budget = new PerSecondBudget(20);
+  int64_t before = 0;
+  if (!budget->Take(&before)) return;
+  LogWarning("call refused", {{"method", std::string(method)},
+                              {"principal", d.principal},
+                              {"reason", d.reason},
+                              {"not_logged_before", std::to_string(before)}});
 }
 
 // Whether "package.Service/Method" is a method of a service compiled into

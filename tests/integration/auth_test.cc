@@ -9,10 +9,9 @@
 #include <thread>
 
 #include "common/auth/policy.h"
+#include "common/auth/testing.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/descriptor_database.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/codegen/client_unary_call.h"
@@ -26,28 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// "/package.Service/Method" of every mlpipe.v1, inference and
-// grpc.health.v1 method linked in (the test links the generated files whole).
-std::vector<std::string> CompiledMethods() {
-  std::vector<std::string> files, out;
-  google::protobuf::DescriptorPool::internal_generated_database()
-      ->FindAllFileNames(&files);
-  for (const auto& f : files) {
-    const auto* file =
-        google::protobuf::DescriptorPool::generated_pool()->FindFileByName(f);
-    if (file == nullptr) continue;
-    if (file->package() != "mlpipe.v1" && file->package() != "inference" &&
-        file->package() != "grpc.health.v1")
-      continue;
-    for (int s = 0; s < file->service_count(); ++s) {
-      const auto* svc = file->service(s);
-      for (int m = 0; m < svc->method_count(); ++m)
-        out.push_back("/" + svc->full_name() + "/" + svc->method(m)->name());
-    }
-  }
-  return out;
-}
 
 struct Principal {
   std::string name, token;  // token empty: no credentials.
@@ -113,7 +90,10 @@ class AuthTest : public ::testing::Test {
 };
 
 TEST_F(AuthTest, EveryMethodForEveryRoleAndNoneIsAsThePolicySays) {
-  const auto methods = CompiledMethods();
+  std::vector<std::string> methods;
+  for (const auto& m : auth::testing::CompiledMethods(
+           {"mlpipe.v1", "inference", "grpc.health.v1"}))
+    methods.push_back("/" + m);
   ASSERT_GT(methods.size(), 70u);
   auto channel = grpc::CreateChannel(server_->address(),
                                      grpc::InsecureChannelCredentials());
