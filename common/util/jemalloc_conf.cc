@@ -14,27 +14,27 @@
 // One arena for all threads (jemalloc's default is four per core): memory
 // one thread frees is reused by the next that asks, instead of each arena
 // keeping its own freed pages and the next faulting in fresh ones; small
-// allocations still come from per-thread caches. And the memory is backed
-// by transparent huge pages where the kernel offers them on request
-// (Debian's default, THP "madvise"): fresh memory faults once per 2 MiB, not
-// once per 4 KiB. A cold server's first 3M-row ingest (bench/ingest) faulted
-// 40,000 times, about a quarter of its CPU time: 1.12 s and 205-225 MB peak
-// RSS before; huge pages alone 0.93 s but 250-273 MB; both 0.69-0.84 s and
-// 156-160 MB. (Predict throughput, bench/score: 15,342/s, was 14,130/s.)
+// allocations still come from per-thread caches.
 //
-// Freed pages stay dirty for about 10 s (dirty_decay_ms), then are handed
-// back lazily (MADV_FREE: "muzzy", never purged further, muzzy_decay_ms -1),
-// so the kernel may take them under pressure and a reuse costs no fault
-// otherwise. XGBoost's training, which frees and reallocates large buffers
-// every round, ran slowest when nothing ever decayed (2026-12-04, the 3M-row
-// GBDT fit of bench/train in the train service, same server and rows, fit
-// seconds: dirty/muzzy -1/-1 27.4, 31.5, 37.8; 10 s/0 21.4, 22.9; 10 s/-1
-// 24.8, 24.8; Python XGBoost's own training 24.0), and bench/prep wanted
-// the pages kept (fit + apply: -1/-1 1.97-2.05 s, 10 s/0 2.32-2.68 s,
-// 10 s/-1 1.90-2.00 s): 10 s/-1 serves both.
+// Freed pages stay dirty for about 10 s (dirty_decay_ms), then go back to
+// the kernel (MADV_DONTNEED: muzzy_decay_ms 0), and jemalloc's memory is
+// never backed by transparent huge pages (thp:never, whatever the kernel's
+// THP mode). Both to keep a long-running server's RSS flat: with huge pages
+// (thp:always) khugepaged collapses the ranges jemalloc had returned back
+// into resident 2 MiB pages (max_ptes_none 511 by default), and with
+// MADV_FREE ("muzzy" pages kept until memory pressure) the returned pages
+// stay in RSS too; either way the scoring server under the soak load
+// (tests/reliability/soak_test.cc) rose without end while jemalloc's own
+// resident bytes stayed flat: 95 -> 147 MiB over 10 min, 4 MiB/min still at
+// the end (2026-12-05, thp:always + muzzy -1); thp:never + muzzy -1: +24 MiB
+// in 4 min, all of it LazyFree. With thp:never + muzzy 0: 72-84 MiB, slope
+// -0.07 MiB/min over 180 s. On this kernel (6.18) neither costs speed:
+// bench/ingest 0.634-0.690 s either way (best 0.634 vs 0.633 s); bench/prep
+// (statistics + fit + apply) 1.40-1.43 s (thp:always, muzzy -1: 1.93-1.98 s);
+// GBDT training (bench/train, 1M rows) within its run-to-run noise.
 extern "C" {
 extern const char* malloc_conf;
 const char* malloc_conf =
-    "dirty_decay_ms:10000,muzzy_decay_ms:-1,oversize_threshold:0,thp:always,"
+    "dirty_decay_ms:10000,muzzy_decay_ms:0,oversize_threshold:0,thp:never,"
     "narenas:1";
 }

@@ -1,7 +1,7 @@
 // Soak: Predict at 70% of the capacity measured first, for SOAK_SECONDS
 // (60 in CI; `make soak` runs 600): zero errors, and the server's RSS flat
-// after the warm-up (the first half, at least 40 s): within 10% of its
-// level then, with its slope printed.
+// after the warm-up (the first half, at least 40 s): the highest RSS of the
+// second half of the rest within 10% of the first half's, slope printed.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -101,19 +101,24 @@ TEST_F(SoakTest, SeventyPercentOfCapacityHoldsMemoryFlatWithoutErrors) {
     EXPECT_EQ(load.failed, 0) << load.last_error;
     EXPECT_GT(load.ok, rate * seconds * 0.8);
   }
-  // Half the run, at least 40 s: the process's RSS still rises for the
-  // first minutes (~10 MiB/min at 7,000 requests/s, with the code of
-  // 2026-12-03 as with today's), and a 60 s run measured from 30 s passed or
-  // failed by a fraction of a MiB. `make soak` (600 s) compares the last
-  // five minutes with the level at five.
+  // Half the run, at least 40 s. The level must hold: a server whose RSS
+  // rose 4-10 MiB/min for ten minutes while its heap stayed flat (jemalloc
+  // with transparent huge pages and MADV_FREE, common/util/jemalloc_conf.cc)
+  // failed here.
   const size_t warmup =
       std::min(rss.size() - 1, std::max<size_t>(rss.size() / 2, 40));
   const std::vector<double> after(rss.begin() + warmup, rss.end());
-  const auto [lo, hi] = std::minmax_element(after.begin(), after.end());
-  std::cerr << "soak: RSS " << after.front() << " MiB after the warm-up, "
-            << *lo << " to " << *hi << " MiB, slope " << SlopePerMinute(after)
-            << " MiB/min over " << seconds << " s\n";
-  EXPECT_LE(*hi, after.front() * 1.10);
+  // High-water marks of the two halves: RSS swings by a memtable (flushed
+  // every few seconds at this load) and by the pages freed in the last 10 s,
+  // so one sample against another would judge the swing, not the level.
+  const auto middle = after.begin() + after.size() / 2;
+  const double first = *std::max_element(after.begin(), middle);
+  const double second = *std::max_element(middle, after.end());
+  std::cerr << "soak: RSS after the warm-up " << after.front()
+            << " MiB, highest " << first << " MiB in the first half, " << second
+            << " MiB in the second, slope " << SlopePerMinute(after)
+            << " MiB/min over " << after.size() << " s\n";
+  EXPECT_LE(second, first * 1.10);
   EXPECT_EQ(server.Stop(), 0);
 }
 
