@@ -506,11 +506,6 @@ bool Policy::AnyRoleAllows(const std::vector<std::string_view>& roles,
   return (RolesAllowing(method) & mask) != 0;
 }
 
-bool Policy::NamesMethod(std::string_view method) const {
-  if (method.starts_with('/')) method.remove_prefix(1);
-  return (RolesAllowing(method) & ~AdminMask()) != 0 || IsAdminOnly(method);
-}
-
 Policy::Identity Policy::Identify(const Credentials& c) const {
   const Principal* who = nullptr;
   if (!c.authorization) {

@@ -118,10 +118,6 @@ class Policy {
   // Whether any of `roles` allows `method` (one lookup of the method).
   bool AnyRoleAllows(const std::vector<std::string_view>& roles,
                      std::string_view method) const;
-  // Whether a role other than admin's '*' names `method`, or it is one of
-  // AdminOnlyMethods: a method of the platform (or of the policy's roles), as
-  // opposed to whatever a client may send.
-  bool NamesMethod(std::string_view method) const;
   size_t principal_count() const { return principals_.size(); }
 
  private:

@@ -17,10 +17,6 @@ bool Ended(const v1::Run& r) {
          r.state() == v1::Run::CANCELLED;
 }
 
-}  // namespace
-
-namespace {
-
 // What a pipeline's steps have other services do with the orchestrator's
 // identity, that the submitter must be allowed to call itself.
 absl::Status SubmitterMayRun(const grpc::ServerContextBase& ctx,
