@@ -28,8 +28,75 @@ bool Subscriber::Pause(absl::Duration d) {
   return !stopping_;
 }
 
+// The stream's reads, handed to the subscriber's thread.
+class Subscriber::Reader : public grpc::ClientReadReactor<v1::Event> {
+ public:
+  // The next event (StartRead must have been called); false at the end.
+  bool Next(v1::Event* event) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return read_ != kPending; });
+    const bool ok = read_ == kRead;
+    read_ = kPending;
+    if (ok) *event = std::move(event_);
+    return ok;
+  }
+  void Read() { StartRead(&event_); }
+  // Waits for the end of the call: its status.
+  grpc::Status Wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return done_; });
+    return status_;
+  }
+  void OnReadDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    read_ = ok ? kRead : kEnded;
+    cv_.notify_all();
+  }
+  void OnDone(const grpc::Status& s) override {
+    std::lock_guard lock(mu_);
+    status_ = s;
+    done_ = true;
+    if (read_ == kPending) read_ = kEnded;
+    cv_.notify_all();
+  }
+
+ private:
+  enum { kPending, kRead, kEnded };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  v1::Event event_;
+  int read_ = kPending;  // GUARDED_BY(mu_)
+  bool done_ = false;    // GUARDED_BY(mu_)
+  grpc::Status status_;  // GUARDED_BY(mu_)
+};
+
+grpc::Status Subscriber::Follow(grpc::ClientContext* call, bool* received) {
+  auto stub = v1::Events::NewStub(options_.channel());
+  v1::SubscribeRequest req;
+  req.set_source(options_.source);
+  req.set_from_sequence(options_.cursor() + 1);
+  req.set_follow(true);
+  Reader reader;
+  stub->async()->Subscribe(call, &req, &reader);
+  reader.Read();
+  reader.StartCall();
+  v1::Event event;
+  while (reader.Next(&event)) {
+    *received = true;
+    if (auto s = options_.handle(event); !s.ok()) {
+      LogWarning("event not handled; retrying",
+                 {{"source", options_.source},
+                  {"sequence", std::to_string(event.sequence())},
+                  {"error", std::string(s.message())}});
+      call->TryCancel();
+      break;
+    }
+    reader.Read();
+  }
+  return reader.Wait();
+}
+
 void Subscriber::Loop() {
-  const std::string& source = options_.source;
   absl::Duration backoff = absl::Milliseconds(200);
   do {
     grpc::ClientContext call;
@@ -38,34 +105,18 @@ void Subscriber::Loop() {
       if (stopping_) return;
       call_ = &call;
     }
-    auto stub = v1::Events::NewStub(options_.channel());
-    v1::SubscribeRequest req;
-    req.set_source(source);
-    req.set_from_sequence(options_.cursor() + 1);
-    req.set_follow(true);
-    auto reader = stub->Subscribe(&call, req);
-    v1::Event event;
-    bool healthy = true;
-    while (healthy && reader->Read(&event)) {
-      backoff = absl::Milliseconds(200);
-      if (auto s = options_.handle(event); !s.ok()) {
-        LogWarning("event not handled; retrying",
-                   {{"source", source},
-                    {"sequence", std::to_string(event.sequence())},
-                    {"error", std::string(s.message())}});
-        call.TryCancel();
-        healthy = false;
-      }
-    }
-    grpc::Status status = reader->Finish();
+    bool received = false;
+    grpc::Status status = Follow(&call, &received);
     {
       std::lock_guard lock(mu_);
       call_ = nullptr;
     }
     if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-      LogWarning("event subscription ended; reconnecting",
-                 {{"source", source}, {"error", status.error_message()}});
+      LogWarning(
+          "event subscription ended; reconnecting",
+          {{"source", options_.source}, {"error", status.error_message()}});
     }
+    if (received) backoff = absl::Milliseconds(200);
     backoff = std::min(backoff * 2, absl::Seconds(10));
   } while (Pause(backoff));
 }

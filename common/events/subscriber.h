@@ -1,7 +1,11 @@
 // Follows another service's outbox (mlpipe.v1.Events/Subscribe) on a thread
 // of its own: reconnects with backoff, resumes after the handler's durable
-// cursor, and retries an event whose handler failed. A service that reacts to
-// events (the orchestrator's triggers, prep's online store) runs one per
+// cursor, and retries an event whose handler failed. The stream is read with
+// gRPC's callback API: no thread of ours blocks inside gRPC's poller (a
+// thread blocked in a synchronous Read joins the process's polling and is
+// woken for every server call's I/O), and the handler runs on our thread,
+// one event at a time (the next is read once it returns). A service that reacts
+// to events (the orchestrator's triggers, prep's online store) runs one per
 // source.
 #ifndef MLPIPE_COMMON_EVENTS_SUBSCRIBER_H_
 #define MLPIPE_COMMON_EVENTS_SUBSCRIBER_H_
@@ -42,6 +46,10 @@ class Subscriber {
   void Loop();
   // Waits `d`; false when stopping.
   bool Pause(absl::Duration d);
+  class Reader;
+  // One subscription from the cursor until it ends; its status.
+  // `received`: set when an event arrived.
+  grpc::Status Follow(grpc::ClientContext* call, bool* received);
 
   const SubscriberOptions options_;
   std::mutex mu_;

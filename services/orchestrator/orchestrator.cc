@@ -290,10 +290,10 @@ bool Orchestrator::FromCacheLocked(ActiveRun& run, int index) {
           : store_->Get(kCache, step.cache_key());
   v1::StepExecution cached;
   if (!hit.ok() || !cached.ParseFromString(*hit)) {
-    Metrics::Get().cache.Add({{"result", "miss"}}).Increment();
+    Metrics::Get().cache_miss.Increment();
     return false;
   }
-  Metrics::Get().cache.Add({{"result", "hit"}}).Increment();
+  Metrics::Get().cache_hit.Increment();
   step.set_state(State::CACHED);
   step.mutable_outputs()->swap(*cached.mutable_outputs());
   step.mutable_results()->Swap(cached.mutable_results());

@@ -62,6 +62,9 @@ struct Metrics {
   prometheus::Family<prometheus::Counter>& cache;
   prometheus::Counter& retries;
   prometheus::Gauge& active_runs;
+  // cache's two series, resolved once (Add hashes its labels each call).
+  prometheus::Counter& cache_hit = cache.Add({{"result", "hit"}});
+  prometheus::Counter& cache_miss = cache.Add({{"result", "miss"}});
 
   static Metrics& Get();
 };

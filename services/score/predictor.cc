@@ -272,7 +272,8 @@ absl::Status Predictor::RunWithin(std::shared_ptr<const serving::Servable> s,
   return job->status;
 }
 
-absl::Status Predictor::Submit(std::function<void(Done)> work, Done reply) {
+absl::Status Predictor::Submit(std::function<void(Done)> work, Done reply,
+                               bool small) {
   auto stopping = [] {
     return absl::UnavailableError(
         "scoring is shutting down; retry (another replica, or after the "
@@ -292,6 +293,10 @@ absl::Status Predictor::Submit(std::function<void(Done)> work, Done reply) {
                             1);
     reply(std::move(st));
   };
+  if (small) {
+    work(std::move(finish));
+    return absl::OkStatus();
+  }
   if (!inline_busy_.exchange(true, std::memory_order_acq_rel)) {
     work(std::move(finish));
     inline_busy_.store(false, std::memory_order_release);

@@ -38,7 +38,10 @@ struct PredictorOptions {
   // Requests admitted at once, waiting for a scoring thread or running; more
   // are refused at once (RESOURCE_EXHAUSTED), so a queue never builds.
   int max_concurrent = 64;
-  int threads = 2;          // Scoring threads.
+  int threads = 2;  // Scoring threads.
+  // Requests of at most this many raw rows always run on the caller's
+  // thread: a hand-off to a scoring thread costs more than scoring them.
+  size_t inline_rows = 16;
   size_t max_rows = 10000;  // Rows per request.
   // Bytes of one string value (INVALID_ARGUMENT past it): a request's
   // values reach the prediction log and the monitor's profiles.
@@ -92,10 +95,16 @@ class Predictor {
   // runs), UNAVAILABLE once the predictor is stopping. One request at a time
   // runs on the calling thread (no hand-off when lightly loaded), the others
   // on scoring threads, so the caller (gRPC's threads) stays free to admit or
-  // refuse what arrives: no queue builds where it cannot be counted. `reply`
-  // runs after the request's place is freed, so a caller's next request
-  // finds it free.
-  absl::Status Submit(std::function<void(Done)> work, Done reply);
+  // refuse what arrives: no queue builds where it cannot be counted. A
+  // `small` request (InlineRows) always runs on the calling thread: it takes
+  // less time than handing it off would. `reply` runs after the request's
+  // place is freed, so a caller's next request finds it free.
+  absl::Status Submit(std::function<void(Done)> work, Done reply,
+                      bool small = false);
+  // Whether a request of `rows` raw rows is small (Submit's `small`).
+  bool InlineRows(size_t rows) const {
+    return rows > 0 && rows <= options_.inline_rows;
+  }
 
   // From now on Submit refuses with UNAVAILABLE (the server is stopping);
   // what was admitted still runs.

@@ -68,8 +68,12 @@ grpc::ServerUnaryReactor* ScoringService::Predict(Ctx* ctx,
   const absl::Time arrived = absl::Now();
   return rpc::RunAdmitted(
       ctx,
-      [this](auto work, auto reply) {
-        return predictor_->Submit(std::move(work), std::move(reply));
+      [this, req](auto work, auto reply) {
+        // Entity keys wait for the online store: never on gRPC's thread.
+        return predictor_->Submit(
+            std::move(work), std::move(reply),
+            req->entity_keys().empty() &&
+                predictor_->InlineRows(static_cast<size_t>(req->rows_size())));
       },
       [this, req, out, arrived](rpc::Done done) {
         PredictInput in;
