@@ -175,12 +175,16 @@ void Orchestrator::AdvanceAllLocked() {
   for (const auto& [id, run] : active_) ids.push_back(id);
   for (const auto& id : ids) {
     auto it = active_.find(id);
-    if (it != active_.end()) AdvanceLocked(*it->second);
+    // A failed write leaves the stored state; the next change retries.
+    if (it != active_.end()) AdvanceLocked(*it->second).IgnoreError();
   }
 }
 
-void Orchestrator::AdvanceLocked(ActiveRun& run) {
-  if (stopping_) return;
+absl::Status Orchestrator::AdvanceLocked(ActiveRun& run) {
+  if (stopping_) {
+    return absl::UnavailableError(
+        "the orchestrator is stopping; submit the run again after the restart");
+  }
   const absl::Time now = absl::Now();
   std::vector<int> to_dispatch;
   bool progress = true;
@@ -216,7 +220,8 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
       to_dispatch.push_back(i);
     }
   }
-  SettleRunLocked(run);
+  absl::Status stored = SettleRunLocked(run);
+  if (!run.spec_stored) return stored;
   // Started only once their RUNNING state is stored.
   for (int i : to_dispatch) DispatchLocked(run, i);
   if (RunTerminal(run.run.state())) {
@@ -224,6 +229,7 @@ void Orchestrator::AdvanceLocked(ActiveRun& run) {
     active_.erase(id);  // `run` is gone now.
     Metrics::Get().active_runs.Set(static_cast<double>(active_.size()));
   }
+  return stored;
 }
 
 Orchestrator::Readiness Orchestrator::ReadinessLocked(ActiveRun& run, int index,
@@ -303,7 +309,7 @@ bool Orchestrator::FromCacheLocked(ActiveRun& run, int index) {
   return true;
 }
 
-void Orchestrator::SettleRunLocked(ActiveRun& run) {
+absl::Status Orchestrator::SettleRunLocked(ActiveRun& run) {
   bool all_done = true, failed = false;
   for (const auto& s : run.run.steps()) {
     all_done &= Terminal(s.state());
@@ -322,7 +328,7 @@ void Orchestrator::SettleRunLocked(ActiveRun& run) {
     Metrics::Get().runs.Add({{"state", state}}).Increment();
     run.dirty = true;
   }
-  if (!run.dirty) return;
+  if (!run.dirty) return absl::OkStatus();
   // Step changes are not synced (they survive kill -9; the WAL is written).
   // The end of a run is, so its writes are flushed by the run that made
   // them rather than by whichever synced write comes next.
@@ -331,8 +337,8 @@ void Orchestrator::SettleRunLocked(ActiveRun& run) {
   run.writes.Clear();
   run.events.clear();
   run.dirty = false;
-  (void)s;  // A failed write leaves the previous state; the next change
-            // retries.
+  // A failed write leaves the previous state; the next change retries.
+  return s;
 }
 
 void Orchestrator::DispatchLocked(ActiveRun& run, int index) {
@@ -452,7 +458,7 @@ void Orchestrator::FinishStepLocked(ActiveRun& run, int index,
     pool_->PostAt(next, [this, id] {
       std::lock_guard lock(mu_);
       auto it = active_.find(id);
-      if (it != active_.end()) AdvanceLocked(*it->second);
+      if (it != active_.end()) AdvanceLocked(*it->second).IgnoreError();
     });
     return;
   }
@@ -464,9 +470,17 @@ absl::Status Orchestrator::PersistLocked(ActiveRun& run,
                                          std::vector<v1::Event> events,
                                          bool sync) {
   run.run.set_revision(run.run.revision() + 1);
-  v1::Run header = run.run;
-  header.clear_spec();
-  header.clear_steps();
+  // The header: the run without its spec and steps (moved aside, not
+  // copied: a run of 100 steps copied them at every change).
+  v1::Run header;
+  {
+    google::protobuf::RepeatedPtrField<v1::StepExecution> steps;
+    steps.Swap(run.run.mutable_steps());
+    std::unique_ptr<v1::PipelineSpec> spec(run.run.release_spec());
+    header = run.run;
+    run.run.set_allocated_spec(spec.release());
+    run.run.mutable_steps()->Swap(&steps);
+  }
   batch.Put(kRuns, run.run.id(), header.SerializeAsString());
   if (!run.spec_stored) {
     batch.Put(kRunSpecs, run.run.id(), run.run.spec().SerializeAsString());

@@ -124,7 +124,10 @@ class Orchestrator {
                events::EventLog* events, const ExecutorRegistry* executors);
 
   // REQUIRES: mu_ held (for all *Locked).
-  void AdvanceLocked(ActiveRun& run);
+  // Settles and starts what it can, storing the changes first; the store's
+  // error when that failed. A run never stored (a new one) starts nothing
+  // then, and stays in active_ for the caller to drop.
+  absl::Status AdvanceLocked(ActiveRun& run);
   // What a PENDING step does now: waits (for its dependencies, its retry
   // time, or the main steps when it runs on exit), is settled without
   // running (skipped, cancelled, a false or broken `when:`, a cache hit),
@@ -134,8 +137,9 @@ class Orchestrator {
                             absl::Time now);
   // Serves step `index` from the cache when it may; true on a hit.
   bool FromCacheLocked(ActiveRun& run, int index);
-  // Ends the run once every step has; stores what changed.
-  void SettleRunLocked(ActiveRun& run);
+  // Ends the run once every step has; stores what changed (the store's
+  // error when that failed).
+  absl::Status SettleRunLocked(ActiveRun& run);
   void AdvanceAllLocked();
   void DispatchLocked(ActiveRun& run, int index);
   void FinishStepLocked(ActiveRun& run, int index, absl::Status status,

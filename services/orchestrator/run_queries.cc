@@ -97,7 +97,8 @@ absl::StatusOr<v1::Run> Orchestrator::CancelRun(const std::string& id) {
     }
   }
   run.dirty = true;
-  AdvanceLocked(run);
+  // A failed write leaves the stored state; the next change retries.
+  AdvanceLocked(run).IgnoreError();
   return CurrentLocked(id);
 }
 
@@ -131,9 +132,10 @@ absl::StatusOr<v1::Run> Orchestrator::ResumeRun(const std::string& id) {
   active->events.push_back(events::EventLog::Make(
       "run.resumed", {{"run", id}, {"pipeline", active->run.pipeline()}}));
   active->dirty = true;
+  active->spec_stored = true;  // Read from the store.
   ActiveRun& ref = *active;
   active_[id] = std::move(active);
-  AdvanceLocked(ref);
+  AdvanceLocked(ref).IgnoreError();  // As CancelRun's.
   return CurrentLocked(id);
 }
 

@@ -246,23 +246,27 @@ absl::StatusOr<v1::Run> Orchestrator::SubmitRun(
   for (const auto& s : request.spec().steps()) add_step(s, false);
   for (const auto& s : request.spec().on_exit()) add_step(s, true);
   auto active = std::make_unique<ActiveRun>(std::move(run));
-  storage::WriteBatch b;
+  // Stored with the first settling (steps served from the cache, states of
+  // the steps that start): one write, before any step starts.
   if (!request.idempotency_key().empty()) {
-    b.Put(kSubmitKeys, request.idempotency_key(), active->run.id());
+    active->writes.Put(kSubmitKeys, request.idempotency_key(),
+                       active->run.id());
   }
-  auto started = events::EventLog::Make("run.started",
-                                        {{"run", active->run.id()},
-                                         {"pipeline", active->run.pipeline()},
-                                         {"trigger", trigger}});
-  if (auto s = PersistLocked(*active, std::move(b), {started}); !s.ok()) {
-    return s;
+  active->events.push_back(events::EventLog::Make(
+      "run.started", {{"run", active->run.id()},
+                      {"pipeline", active->run.pipeline()},
+                      {"trigger", trigger}}));
+  active->dirty = true;
+  ActiveRun& ref = *active;
+  std::string id = ref.run.id();
+  active_[id] = std::move(active);
+  absl::Status stored = AdvanceLocked(ref);
+  if (!stored.ok() && active_.contains(id) && !ref.spec_stored) {
+    active_.erase(id);  // Never stored, nothing started: as if not submitted.
+    return stored;
   }
   Metrics::Get().runs.Add({{"state", "started"}}).Increment();
-  ActiveRun& ref = *active;
-  active_[ref.run.id()] = std::move(active);
   Metrics::Get().active_runs.Set(static_cast<double>(active_.size()));
-  std::string id = ref.run.id();
-  AdvanceLocked(ref);
   // The run is acknowledged only once durable. A run that ended inside
   // AdvanceLocked (e.g. fully cached) was synced with its end state; one fsync
   // serves both.
