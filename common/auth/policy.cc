@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -214,9 +215,21 @@ bool MethodMatches(std::string_view pattern, std::string_view method) {
 }
 
 std::string TokenSha256(std::string_view token) {
+  // The algorithm fetched once and a context per thread: EVP_Digest fetched
+  // it from the provider and allocated a context at every call, most of the
+  // time of authorizing a call (~1 us of 1.3).
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(
+      EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(token.data(), token.size(), digest, &len, EVP_sha256(), nullptr);
+  if (sha256 == nullptr || ctx == nullptr ||
+      EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), token.data(), token.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
+    // Unreachable with a working OpenSSL; the one-shot call as before.
+    EVP_Digest(token.data(), token.size(), digest, &len, EVP_sha256(), nullptr);
+  }
   return Hex(digest, len);
 }
 
