@@ -12,8 +12,12 @@ struct Sha256::State {
 };
 
 Sha256::Sha256() : state_(std::make_unique<State>()) {
-  if (state_->ctx == nullptr ||
-      EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr) != 1) {
+  // Fetched from the provider once: EVP_sha256() in an Init fetched it at
+  // every digest (most of the cost of hashing a short string, e.g. a bearer
+  // token or a step's cache key).
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (state_->ctx == nullptr || md == nullptr ||
+      EVP_DigestInit_ex2(state_->ctx, md, nullptr) != 1) {
     throw std::runtime_error("SHA-256 unavailable");
   }
 }
