@@ -16,10 +16,10 @@
 #     the request, answers empty), written with gRPC's synchronous API and
 #     with its callback API (as mlpipe's services are), served by a process
 #     of its own (`score_bench serve`) as every server compared here is: a
-#     server inside the harness's process shares its threads and its epoll
-#     set with the clients and answers without a cross-process wake-up
-#     (measured: p50 150-165 us in the harness vs 206-220 us in a process of
-#     its own, 41k vs 35k/s), a peer no real server can be,
+#     server inside the harness's process shares its threads and gRPC's
+#     process-wide epoll set with the clients (measured back to back: p50
+#     148-165 us and 40-41k/s in the harness vs 206-220 us and 35k/s in a
+#     process of its own; in one make bench, 158-187 us and 33-39k/s),
 #     (and, in the harness, the callback no-op behind a token policy:
 #     authorization's own cost, shown, not a target),
 #   - a Python grpcio server (8 worker threads) around Python XGBoost with

@@ -69,7 +69,7 @@ grpc::ServerUnaryReactor* ScoringService::Predict(Ctx* ctx,
   return rpc::RunAdmitted(
       ctx,
       [this, req](auto work, auto reply) {
-        // Entity keys wait for the online store: never on gRPC's thread.
+        // Entity keys wait for the online store: never small, however few.
         return predictor_->Submit(
             std::move(work), std::move(reply),
             req->entity_keys().empty() &&
