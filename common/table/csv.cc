@@ -1,183 +1,223 @@
 #include "common/table/csv.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_set>
 
 #include "common/util/strings.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace mlpipe::table {
 
-CsvParser::CsvParser(CsvOptions options, TextRowsSink sink)
-    : options_(options), sink_(std::move(sink)), header_done_(false) {}
+namespace {
 
-void CsvParser::EndField() {
-  if (!header_done_) {
-    header_fields_.emplace_back(rows_.arena().substr(field_start_));
-    rows_.arena().resize(field_start_);
-  } else if (field_index_ < rows_.num_columns()) {
-    rows_.EndCell(field_index_, field_start_);
-  } else {
-    rows_.arena().resize(field_start_);  // Extra field: counted, dropped.
+// The first of `delim`, '\n' and '\r' in [p, end), or end.
+inline const char* FindFieldEnd(const char* p, const char* end, char delim) {
+#if defined(__SSE2__)
+  const __m128i d = _mm_set1_epi8(delim);
+  const __m128i lf = _mm_set1_epi8('\n');
+  const __m128i cr = _mm_set1_epi8('\r');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i hit =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, d), _mm_cmpeq_epi8(v, lf)),
+                     _mm_cmpeq_epi8(v, cr));
+    if (const unsigned bits = _mm_movemask_epi8(hit); bits != 0)
+      return p + __builtin_ctz(bits);
+    p += 16;
   }
+#endif
+  while (p < end && *p != delim && *p != '\n' && *p != '\r') ++p;
+  return p;
+}
+
+absl::Status AfterQuoteError(char c, int64_t line) {
+  const std::string shown = c == '\t' ? "\\t" : std::string(1, c);
+  const bool delimiter_like = c == ';' || c == '\t' || c == '|';
+  return absl::InvalidArgumentError(StrCat(
+      "line ", line, ": unexpected character '", shown,
+      "' after the closing quote of a field (quotes inside a quoted field "
+      "must be doubled",
+      delimiter_like ? StrCat("; or is the delimiter '", shown, "'?") : "",
+      ")"));
+}
+
+}  // namespace
+
+CsvParser::CsvParser(CsvOptions options, TextRowsSink sink)
+    : options_(options), sink_(std::move(sink)) {}
+
+void CsvParser::EndField(size_t length) {
+  const auto offset = static_cast<uint32_t>(field_start_);
+  if (!header_done_) {
+    first_record_.push_back({offset, static_cast<uint32_t>(length)});
+  } else if (field_index_ < rows_.num_columns()) {
+    rows_.AddCell(field_index_, offset, static_cast<uint32_t>(length));
+  }  // Else an extra field: counted, dropped.
   ++field_index_;
 }
 
-absl::Status CsvParser::EndRecord() {
-  size_t fields = field_index_;
+// The first record names the columns (or, without a header, is row 0).
+absl::Status CsvParser::TakeColumns() {
+  header_done_ = true;
+  const size_t n = first_record_.size();
+  std::vector<std::string> names(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto& c = first_record_[i];
+    names[i] = options_.header ? rows_.arena().substr(c.offset, c.length)
+                               : StrCat("c", i);
+  }
+  std::unordered_set<std::string> seen;
+  for (size_t i = 0; i < n; ++i) {
+    if (names[i].empty()) names[i] = StrCat("column_", i + 1);
+    if (!seen.insert(names[i]).second) {
+      return absl::InvalidArgumentError(StrCat(
+          "line ", record_line_, ": duplicate column name '", names[i], "'"));
+    }
+    rows_.AddColumn(names[i]);
+  }
+  if (!options_.header) {
+    for (size_t i = 0; i < n; ++i)
+      rows_.AddCell(i, first_record_[i].offset, first_record_[i].length);
+    rows_.EndFullRow(record_line_);
+    ++rows_read_;
+  }
+  first_record_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status CsvParser::EndRecord(size_t* pos) {
+  const size_t fields = field_index_;
   field_index_ = 0;
   if (!header_done_) {
-    header_done_ = true;
-    std::vector<std::string> names;
-    if (options_.header) {
-      names = std::move(header_fields_);
-    } else {
-      names.resize(header_fields_.size());
-      for (size_t i = 0; i < names.size(); ++i) names[i] = StrCat("c", i);
-    }
-    std::unordered_set<std::string> seen;
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i].empty()) names[i] = StrCat("column_", i + 1);
-      if (!seen.insert(names[i]).second) {
-        return absl::InvalidArgumentError(StrCat(
-            "line ", record_line_, ": duplicate column name '", names[i], "'"));
-      }
-      rows_.AddColumn(names[i]);
-    }
-    if (!options_.header) {
-      // The first record was data: replay its fields as row 0.
-      for (size_t i = 0; i < header_fields_.size(); ++i) {
-        uint32_t start = static_cast<uint32_t>(rows_.arena().size());
-        rows_.arena().append(header_fields_[i]);
-        rows_.EndCell(i, start);
-      }
-      rows_.EndRow(record_line_);
-      ++rows_read_;
-    }
-    header_fields_.clear();
-    return MaybeHandOver(false);
-  }
-  if (fields != rows_.num_columns()) {
+    if (auto s = TakeColumns(); !s.ok()) return s;
+  } else if (fields != rows_.num_columns()) {
     return absl::InvalidArgumentError(StrCat("line ", record_line_,
                                              ": expected ", rows_.num_columns(),
                                              " fields, found ", fields));
+  } else {
+    rows_.EndFullRow(record_line_);
+    ++rows_read_;
   }
-  rows_.EndRow(record_line_);
-  ++rows_read_;
-  return MaybeHandOver(false);
+  if (rows_.num_rows() < options_.block.rows && *pos < options_.block.bytes)
+    return absl::OkStatus();
+  return HandOver(pos);
 }
 
-absl::Status CsvParser::MaybeHandOver(bool force) {
-  absl::Status s = HandOverIfFull(rows_, options_.block, sink_, force);
-  // The next record starts at the end of the (possibly emptied) arena.
-  record_start_bytes_ = rows_.arena_bytes();
+absl::Status CsvParser::HandOver(size_t* pos) {
+  std::string& arena = rows_.arena();
+  tail_.assign(arena, *pos);
+  absl::Status s = rows_.num_rows() > 0 ? sink_(rows_) : absl::OkStatus();
+  rows_.ClearRows();
+  rows_.arena().assign(tail_);
+  *pos = 0;
   return s;
 }
 
 absl::Status CsvParser::Feed(std::string_view data) {
   if (!error_.ok()) return error_;
-  if (!data.empty()) saw_input_ = true;
-  const char* p = data.data();
-  const char* end = p + data.size();
+  if (data.empty()) return absl::OkStatus();
+  saw_input_ = true;
+  const size_t pos = rows_.arena().size();
+  rows_.arena().append(data);
+  error_ = Scan(pos);
+  return error_;
+}
+
+absl::Status CsvParser::Scan(size_t pos) {
   const char delim = options_.delimiter;
-  std::string& arena = rows_.arena();
-  auto fail = [&](absl::Status s) {
-    error_ = s;
-    return s;
-  };
-  while (p < end) {
+  while (pos < rows_.arena().size()) {
+    std::string& arena = rows_.arena();
+    char* const base = arena.data();
+    const char* const end = base + arena.size();
+    const char* p = base + pos;
     switch (state_) {
       case State::kRecordStart:
         if (*p == '\n') {  // Blank line: skipped.
           ++line_;
-          ++p;
+          ++pos;
           continue;
         }
         if (*p == '\r') {
-          ++p;
+          ++pos;
           state_ = State::kAfterCR;
           continue;
         }
         record_line_ = line_;
+        record_start_ = pos;
         state_ = State::kFieldStart;
         [[fallthrough]];
       case State::kFieldStart:
-        field_start_ = static_cast<uint32_t>(arena.size());
         if (*p == '"') {
           quote_line_ = line_;
           state_ = State::kQuoted;
-          ++p;
+          field_start_ = write_ = ++pos;
           continue;
         }
+        field_start_ = pos;
         state_ = State::kUnquoted;
         [[fallthrough]];
       case State::kUnquoted: {
-        const char* s = p;
-        while (p < end && *p != delim && *p != '\n' && *p != '\r') ++p;
-        arena.append(s, p - s);
-        if (p == end) break;
-        EndField();
-        if (*p == delim) {
+        const char* q = FindFieldEnd(p, end, delim);
+        pos = q - base;
+        if (q == end) break;
+        EndField(pos - field_start_);
+        ++pos;
+        if (*q == delim) {
           state_ = State::kFieldStart;
-          ++p;
-        } else {
-          state_ = *p == '\n' ? State::kRecordStart : State::kAfterCR;
-          if (*p == '\n') ++line_;
-          ++p;
-          if (auto st = EndRecord(); !st.ok()) return fail(st);
+          continue;
         }
-        break;
+        state_ = *q == '\n' ? State::kRecordStart : State::kAfterCR;
+        line_ += *q == '\n';
+        if (auto s = EndRecord(&pos); !s.ok()) return s;
+        continue;
       }
       case State::kQuoted: {
-        const char* s = p;
-        const void* q = std::memchr(p, '"', end - p);
-        p = q ? static_cast<const char*>(q) : end;
-        for (const char* c = s; c < p; ++c) line_ += (*c == '\n');
-        arena.append(s, p - s);
-        if (p == end) break;
-        ++p;
+        const void* found = std::memchr(p, '"', end - p);
+        const char* q = found ? static_cast<const char*>(found) : end;
+        line_ += std::count(p, q, '\n');
+        if (write_ != pos) std::memmove(base + write_, p, q - p);
+        write_ += q - p;
+        pos = q - base;
+        if (q == end) break;
+        ++pos;
         state_ = State::kQuoteInQuoted;
-        break;
+        continue;
       }
       case State::kQuoteInQuoted:
-        if (*p == '"') {
-          arena.push_back('"');
+        if (*p == '"') {  // A doubled quote: one quote in the value.
+          base[write_++] = '"';
           state_ = State::kQuoted;
-          ++p;
+          ++pos;
         } else if (*p == delim) {
-          EndField();
+          EndField(write_ - field_start_);
           state_ = State::kFieldStart;
-          ++p;
+          ++pos;
         } else if (*p == '\n' || *p == '\r') {
-          EndField();
+          EndField(write_ - field_start_);
           state_ = *p == '\n' ? State::kRecordStart : State::kAfterCR;
-          if (*p == '\n') ++line_;
-          ++p;
-          if (auto st = EndRecord(); !st.ok()) return fail(st);
+          line_ += *p == '\n';
+          ++pos;
+          if (auto s = EndRecord(&pos); !s.ok()) return s;
+          continue;
         } else {
-          const bool delimiter_like = *p == ';' || *p == '\t' || *p == '|';
-          return fail(absl::InvalidArgumentError(StrCat(
-              "line ", line_, ": unexpected character '",
-              *p == '\t' ? std::string("\\t") : std::string(1, *p),
-              "' after the closing quote of a field (quotes inside a quoted "
-              "field must be doubled",
-              delimiter_like
-                  ? StrCat("; or is the delimiter '",
-                           *p == '\t' ? std::string("\\t") : std::string(1, *p),
-                           "'?")
-                  : "",
-              ")")));
+          return AfterQuoteError(*p, line_);
         }
         break;
       case State::kAfterCR:
-        if (*p == '\n') ++p;
+        if (*p == '\n') ++pos;
         ++line_;
         state_ = State::kRecordStart;
-        break;
+        continue;
     }
-    if (arena.size() - record_start_bytes_ > options_.max_record_bytes) {
-      return fail(absl::InvalidArgumentError(StrCat(
+    if (state_ != State::kRecordStart && state_ != State::kAfterCR &&
+        pos - record_start_ > options_.max_record_bytes) {
+      return absl::InvalidArgumentError(StrCat(
           "line ", record_line_, ": record longer than ",
-          options_.max_record_bytes, " bytes (unterminated quoted field?)")));
+          options_.max_record_bytes, " bytes (unterminated quoted field?)"));
     }
   }
   return absl::OkStatus();
@@ -185,6 +225,7 @@ absl::Status CsvParser::Feed(std::string_view data) {
 
 absl::Status CsvParser::Finish() {
   if (!error_.ok()) return error_;
+  size_t end = rows_.arena().size();
   switch (state_) {
     case State::kQuoted:
       error_ = absl::InvalidArgumentError(
@@ -192,10 +233,15 @@ absl::Status CsvParser::Finish() {
                  ": quoted field is not closed at end of input"));
       return error_;
     case State::kFieldStart:
+      field_start_ = end;
+      [[fallthrough]];
     case State::kUnquoted:
+      EndField(end - field_start_);
+      if (auto st = EndRecord(&end); !st.ok()) return error_ = st;
+      break;
     case State::kQuoteInQuoted:
-      EndField();
-      if (auto st = EndRecord(); !st.ok()) return error_ = st;
+      EndField(write_ - field_start_);
+      if (auto st = EndRecord(&end); !st.ok()) return error_ = st;
       break;
     case State::kRecordStart:
     case State::kAfterCR:
@@ -205,7 +251,8 @@ absl::Status CsvParser::Finish() {
     return error_ = absl::InvalidArgumentError("empty input: no header line");
   }
   state_ = State::kRecordStart;
-  return MaybeHandOver(true);
+  end = rows_.arena().size();
+  return error_ = HandOver(&end);
 }
 
 void AppendCsvField(std::string_view text, char delimiter, std::string* out) {

@@ -48,24 +48,35 @@ class CsvParser {
     kQuoteInQuoted,
     kAfterCR
   };
-  void EndField();
-  absl::Status EndRecord();
-  absl::Status MaybeHandOver(bool force);
+  // Input bytes are appended to the rows' arena as they come and scanned
+  // there; a cell is a view of its bytes in place (a quoted field's doubled
+  // quotes are undone in place). Positions below are arena offsets.
+  absl::Status Scan(size_t pos);
+  // Ends the current field: `length` bytes at field_start_.
+  void EndField(size_t length);
+  // Ends the current record, whose line end ends just before `*pos`, and
+  // hands a full block over (the unscanned rest of the arena then moves to
+  // the new arena's start, and `*pos` to 0).
+  absl::Status EndRecord(size_t* pos);
+  absl::Status TakeColumns();
+  absl::Status HandOver(size_t* pos);
 
   CsvOptions options_;
   TextRowsSink sink_;
   TextRows rows_;
   State state_ = State::kRecordStart;
-  bool header_done_;
-  std::vector<std::string> header_fields_;
-  uint32_t field_start_ = 0;
+  bool header_done_ = false;
+  std::vector<TextRows::Cell> first_record_;  // Its cells, until typed.
+  size_t field_start_ = 0;   // Where the current field's value starts.
+  size_t write_ = 0;         // Where a quoted field's next byte goes.
+  size_t record_start_ = 0;  // Where the current record starts.
   size_t field_index_ = 0;
-  size_t record_start_bytes_ = 0;
   int64_t line_ = 1;
   int64_t record_line_ = 1;
   int64_t quote_line_ = 1;
   int64_t rows_read_ = 0;
   bool saw_input_ = false;
+  std::string tail_;  // Scratch: unscanned bytes moved over at a hand-over.
   absl::Status error_;
 };
 

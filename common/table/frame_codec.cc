@@ -2,8 +2,8 @@
 
 #include <cmath>
 #include <string_view>
-#include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
 #include "common/util/strings.h"
 
 namespace mlpipe::table {
@@ -16,7 +16,7 @@ bool EncodeDictionary(const std::vector<std::string>& strings,
                       const Bitmap& valid, v1::Column* out) {
   const size_t n = strings.size();
   if (n < 16) return false;
-  std::unordered_map<std::string_view, uint32_t> index;
+  absl::flat_hash_map<std::string_view, uint32_t> index;
   std::vector<uint32_t> codes(n, 0);
   for (size_t i = 0; i < n; ++i) {
     if (!valid.Get(i)) continue;

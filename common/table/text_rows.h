@@ -38,10 +38,19 @@ class TextRows {
     cells_[col].push_back(
         {offset, static_cast<uint32_t>(arena_.size() - offset)});
   }
+  // Adds a cell of column `col`: `length` bytes at `offset` in the arena.
+  void AddCell(size_t col, uint32_t offset, uint32_t length) {
+    cells_[col].push_back({offset, length});
+  }
   void AddNullCell(size_t col) { cells_[col].push_back({0, kNull}); }
   // Ends the row: columns that got no cell in it get a null cell. `line` is
   // the input line the row started on, for error messages.
   void EndRow(int64_t line);
+  // Ends a row that has a cell in every column.
+  void EndFullRow(int64_t line) {
+    ++num_rows_;
+    lines_.push_back(line);
+  }
 
   bool IsNull(size_t row, size_t col) const {
     return cells_[col][row].length == kNull;

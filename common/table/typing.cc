@@ -41,7 +41,7 @@ unsigned DaysInMonth(int64_t y, unsigned m) {
 }
 
 // Reads exactly `n` digits at `s[*pos]`.
-bool Digits(std::string_view s, size_t* pos, int n, int* out) {
+inline bool Digits(std::string_view s, size_t* pos, int n, int* out) {
   if (*pos + n > s.size()) return false;
   int v = 0;
   for (int i = 0; i < n; ++i) {
@@ -51,6 +51,36 @@ bool Digits(std::string_view s, size_t* pos, int n, int* out) {
   }
   *pos += n;
   *out = v;
+  return true;
+}
+
+// Digits, optionally '.' and more digits (one at least on each side), 15
+// digits in all at most, from s[i]; a leading '-' at s[0]. Such a number is
+// m / 10^k with m < 2^53 and k <= 15, both exact as doubles, so one division
+// rounds it correctly (Clinger's fast path); other forms return false.
+bool ParseShortDecimal(std::string_view s, size_t i, double* out) {
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3, 1e4,  1e5,
+                                      1e6,  1e7,  1e8,  1e9, 1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15};
+  const size_t n = s.size();
+  if (n - i > 16) return false;
+  uint64_t m = 0;
+  size_t k = i, point = n;
+  for (; k < n; ++k) {
+    const char c = s[k];
+    if (IsDigit(c)) {
+      m = m * 10 + static_cast<uint64_t>(c - '0');
+    } else if (c == '.' && point == n && k > i && k + 1 < n) {
+      point = k;
+    } else {
+      return false;
+    }
+  }
+  const size_t digits = n - i - (point != n);
+  if (digits > 15) return false;
+  const double v =
+      static_cast<double>(m) / kPow10[point == n ? 0 : n - point - 1];
+  *out = s[0] == '-' ? -v : v;
   return true;
 }
 
@@ -71,6 +101,7 @@ bool ParseNumber(std::string_view s, double* out) {
   char c = s[i];
   if (!IsDigit(c) && c != '.') return false;  // Rejects inf, nan, '+'.
   if (c == '0' && i + 1 < s.size() && IsDigit(s[i + 1])) return false;
+  if (ParseShortDecimal(s, i, out)) return true;
   auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
   return r.ec == std::errc() && r.ptr == s.data() + s.size() &&
          std::isfinite(*out);

@@ -1,5 +1,10 @@
 #include "common/table/typing.h"
 
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <random>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -54,6 +59,35 @@ TEST(ParseNumberTest, ShortestTextRoundTrips) {
   EXPECT_EQ(text(0), "0");
   EXPECT_EQ(text(1e21), "1e+21");
   EXPECT_EQ(text(1.5e-7), "1.5e-07");
+}
+
+// Short decimals take a fast path; it must give the very double that
+// std::from_chars gives (correct rounding), sign of zero included.
+TEST(ParseNumberTest, FastPathMatchesFromChars) {
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 200000; ++i) {
+    std::string s = rng() % 4 == 0 ? "-" : "";
+    const int int_digits = 1 + static_cast<int>(rng() % 16);
+    const int frac_digits = static_cast<int>(rng() % 17);
+    s.push_back(static_cast<char>('1' + rng() % 9));
+    for (int d = 1; d < int_digits; ++d)
+      s.push_back(static_cast<char>('0' + rng() % 10));
+    if (rng() % 8 == 0) s = s.substr(0, s.size() - int_digits) + "0";
+    if (frac_digits > 0) {
+      s.push_back('.');
+      for (int d = 0; d < frac_digits; ++d)
+        s.push_back(static_cast<char>('0' + rng() % 10));
+    }
+    double want = 0, got = 0;
+    std::from_chars(s.data(), s.data() + s.size(), want);
+    ASSERT_TRUE(ParseNumber(s, &got)) << s;
+    ASSERT_EQ(std::memcmp(&got, &want, sizeof(double)), 0)
+        << s << ": " << got << " vs " << want;
+  }
+  double v = 1;
+  ASSERT_TRUE(ParseNumber("-0", &v));
+  EXPECT_TRUE(std::signbit(v));
+  EXPECT_FALSE(ParseNumber("1.", &v) && v != 1);
 }
 
 TEST(TimestampTest, ParsesLayoutsAndFormatsThemBack) {
