@@ -92,6 +92,9 @@ class MemoryStore final : public Store {
   }
 
   absl::Status SyncWal() override { return absl::OkStatus(); }
+  absl::Status Flush(const std::vector<std::string>&) override {
+    return absl::OkStatus();
+  }
   absl::Status Writable() override { return absl::OkStatus(); }
   uint64_t ApproximateDiskBytes() const override { return 0; }
 

@@ -281,6 +281,7 @@ class RocksStore final : public Store {
     if (auto s = Writable(key.size() + value.size()); !s.ok()) return s;
     rocksdb::WriteOptions wo;
     wo.sync = options.sync;
+    wo.disableWAL = options.skip_wal;
     return FromRocks(db_->Put(wo, *h, ToSlice(key), ToSlice(value)),
                      StrCat("put ", cf));
   }
@@ -321,6 +322,7 @@ class RocksStore final : public Store {
     }
     rocksdb::WriteOptions wo;
     wo.sync = options.sync;
+    wo.disableWAL = options.skip_wal;
     return FromRocks(db_->Write(wo, &wb), "write");
   }
 
@@ -356,6 +358,19 @@ class RocksStore final : public Store {
     // Syncing a log whose write failed trips an assertion in RocksDB.
     if (auto s = Writable(0); !s.ok()) return s;
     return FromRocks(db_->SyncWAL(), "sync WAL");
+  }
+
+  absl::Status Flush(const std::vector<std::string>& cfs) override {
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    for (const auto& cf : cfs) {
+      auto h = Handle(cf);
+      if (!h.ok()) return h.status();
+      handles.push_back(*h);
+    }
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    fo.allow_write_stall = true;
+    return FromRocks(db_->Flush(fo, handles), "flush");
   }
 
   uint64_t ApproximateDiskBytes() const override {

@@ -57,6 +57,10 @@ struct WriteOptions {
   // fsync the write-ahead log before returning. Without it a write survives a
   // process crash (kill -9) but not a machine crash. Default false.
   bool sync = false;
+  // Leave the write out of the write-ahead log: it is lost on a crash until
+  // its column families are flushed (Store::Flush). For bulk data that a
+  // later logged write commits, after the flush. Default false.
+  bool skip_wal = false;
 };
 
 // A set of updates applied atomically by Store::Write. Not thread-safe.
@@ -127,6 +131,9 @@ class Store {
   // Makes every write so far durable (fsync of the write-ahead log), as if
   // it had been written with sync.
   virtual absl::Status SyncWal() = 0;
+  // Writes the column families' in-memory data to disk durably, waiting
+  // for it: what was written to them with skip_wal then survives a crash.
+  virtual absl::Status Flush(const std::vector<std::string>& cfs) = 0;
   // Approximate bytes on disk (0 for in-memory stores).
   virtual uint64_t ApproximateDiskBytes() const = 0;
   // OK while writes are accepted; otherwise the error a write gets now
@@ -137,9 +144,10 @@ class Store {
 };
 
 // Opens (creating when allowed) the RocksDB database in `path`. The WAL is
-// always on. Returns INVALID_ARGUMENT for bad options, UNAVAILABLE when the
-// database is locked by another process, DATA_LOSS on corruption,
-// RESOURCE_EXHAUSTED when the disk has less than min_free_bytes free.
+// on for every write without skip_wal. Returns INVALID_ARGUMENT for bad
+// options, UNAVAILABLE when the database is locked by another process,
+// DATA_LOSS on corruption, RESOURCE_EXHAUSTED when the disk has less than
+// min_free_bytes free.
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& path,
                                                       const Options& options);
 

@@ -156,6 +156,11 @@ class UploadImpl final : public Upload {
     t->set_parse_seconds(Seconds(parse_time_));
     t->set_store_seconds(Seconds(store_time_));
     auto commit_start = Clock::now();
+    // The blocks were written without the log: on disk before the commit.
+    if (next_block_ > 0) {
+      if (auto f = store_->Flush({kBlocks, kRowHashes}); !f.ok())
+        return Fail(f);
+    }
     batch.set_duplicate_rows(repeats_.Count());
     auto result = commit_(std::move(batch), header_, /*stored_before=*/false);
     if (!result.ok()) return Fail(result.status());
@@ -395,8 +400,10 @@ class UploadImpl final : public Upload {
             proto.SerializeAsString());
   }
 
+  // Blocks skip the write-ahead log (a copy of every byte, and a tenth of
+  // an upload's time): Finish flushes them to disk before it commits.
   absl::Status WriteBlock(size_t rows, const storage::WriteBatch& wb) {
-    if (auto s = store_->Write(wb); !s.ok()) return s;
+    if (auto s = store_->Write(wb, {.skip_wal = true}); !s.ok()) return s;
     block_rows_.push_back(static_cast<int64_t>(rows));
     rows_ += static_cast<int64_t>(rows);
     ++next_block_;
