@@ -9,28 +9,31 @@
 namespace mlpipe::table {
 namespace {
 
-// Writes `strings` as dictionary + codes when at most half the values are
-// distinct (one small string per distinct value instead of one per row).
-// Returns false, writing nothing, when that would not pay.
-bool EncodeDictionary(const std::vector<std::string>& strings,
-                      const Bitmap& valid, v1::Column* out) {
-  const size_t n = strings.size();
+// Writes the n values (value(i) for valid rows) as dictionary + codes when
+// at most half of them are distinct (one small string per distinct value
+// instead of one per row). Returns false, writing nothing, when that would
+// not pay.
+template <typename ValueAt>
+bool EncodeDictionary(size_t n, const Bitmap& valid, ValueAt value,
+                      v1::Column* out) {
   if (n < 16) return false;
   absl::flat_hash_map<std::string_view, uint32_t> index;
+  std::vector<std::string_view> entries;
   std::vector<uint32_t> codes(n, 0);
   for (size_t i = 0; i < n; ++i) {
     if (!valid.Get(i)) continue;
+    const std::string_view v = value(i);
     auto [it, added] =
-        index.try_emplace(strings[i], static_cast<uint32_t>(index.size()));
+        index.try_emplace(v, static_cast<uint32_t>(entries.size()));
+    if (added) {
+      entries.push_back(v);
+      if (entries.size() > n / 2) return false;
+    }
     codes[i] = it->second;
-    if (index.size() > n / 2) return false;
   }
   auto* dict = out->mutable_dictionary();
-  dict->Reserve(static_cast<int>(index.size()));
-  for (size_t i = 0; i < index.size(); ++i) dict->Add();
-  for (const auto& [value, code] : index) {
-    dict->Mutable(static_cast<int>(code))->assign(value);
-  }
+  dict->Reserve(static_cast<int>(entries.size()));
+  for (std::string_view e : entries) dict->Add()->assign(e);
   out->mutable_codes()->Add(codes.begin(), codes.end());
   return true;
 }
@@ -69,7 +72,10 @@ void Fill(C&& c, v1::Column* out) {
       break;
     case ColumnType::kCategorical:
     case ColumnType::kText: {
-      if (EncodeDictionary(c.strings, c.valid, out)) break;
+      if (EncodeDictionary(
+              c.strings.size(), c.valid,
+              [&](size_t i) -> std::string_view { return c.strings[i]; }, out))
+        break;
       auto* s = out->mutable_strings();
       s->Reserve(static_cast<int>(c.strings.size()));
       for (auto& v : c.strings) {
@@ -93,6 +99,20 @@ void Fill(C&& c, v1::Column* out) {
 }  // namespace
 
 void ColumnToProto(const Column& column, v1::Column* out) { Fill(column, out); }
+
+void StringColumnToProto(const Column& c,
+                         absl::FunctionRef<std::string_view(size_t)> value,
+                         v1::Column* out) {
+  out->set_name(c.name);
+  out->set_type(static_cast<v1::ColumnType>(c.type));
+  if (!c.valid.AllSet()) out->set_validity(c.valid.ToBytes());
+  const size_t n = c.size();
+  if (EncodeDictionary(n, c.valid, value, out)) return;
+  auto* s = out->mutable_strings();
+  s->Reserve(static_cast<int>(n));
+  for (size_t i = 0; i < n; ++i)
+    s->Add()->assign(c.valid.Get(i) ? value(i) : std::string_view());
+}
 void ColumnToProto(Column&& column, v1::Column* out) {
   Fill(std::move(column), out);
 }

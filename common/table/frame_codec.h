@@ -2,6 +2,7 @@
 #ifndef MLPIPE_COMMON_TABLE_FRAME_CODEC_H_
 #define MLPIPE_COMMON_TABLE_FRAME_CODEC_H_
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "common/table/table.h"
 #include "mlpipe/v1/frame.pb.h"
@@ -16,6 +17,11 @@ inline std::string_view ColumnTypeName(v1::ColumnType type) {
 void ColumnToProto(const Column& column, v1::Column* out);
 // Moves values out of `column`.
 void ColumnToProto(Column&& column, v1::Column* out);
+// As ColumnToProto for a categorical or text `column` whose values are not
+// in column.strings but value(i) for each row i with a value.
+void StringColumnToProto(const Column& column,
+                         absl::FunctionRef<std::string_view(size_t)> value,
+                         v1::Column* out);
 // INVALID_ARGUMENT, naming the column, when the arrays do not match
 // `num_rows` or the type.
 absl::StatusOr<Column> ColumnFromProto(v1::Column&& column, size_t num_rows);

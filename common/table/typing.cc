@@ -207,6 +207,60 @@ bool ParseTimestamp(std::string_view s, int64_t* micros,
   return true;
 }
 
+namespace {
+
+// Two digits at s[i] as a number, or -1.
+inline int Two(const char* s, size_t i) {
+  const unsigned a = static_cast<unsigned char>(s[i]) - '0';
+  const unsigned b = static_cast<unsigned char>(s[i + 1]) - '0';
+  return a < 10 && b < 10 ? static_cast<int>(a * 10 + b) : -1;
+}
+
+}  // namespace
+
+bool ParseTimestampIn(std::string_view s, const TimestampFormat& f,
+                      int64_t* micros) {
+  const size_t frac_at = 20;
+  const size_t len = 10 + (f.has_time ? 6 : 0) + (f.has_seconds ? 3 : 0) +
+                     (f.fraction_digits > 0 ? 1 + f.fraction_digits : 0) +
+                     (f.zulu ? 1 : 0);
+  if (s.size() != len) return false;
+  const char* p = s.data();
+  const int yh = Two(p, 0), yl = Two(p, 2), mo = Two(p, 5), d = Two(p, 8);
+  if ((yh | yl | mo | d) < 0 || p[4] != '-' || p[7] != '-') return false;
+  const int y = yh * 100 + yl;
+  if (mo < 1 || mo > 12 || d < 1 || d > static_cast<int>(DaysInMonth(y, mo)))
+    return false;
+  int h = 0, mi = 0, sec = 0, frac = 0;
+  if (f.has_time) {
+    h = Two(p, 11);
+    mi = Two(p, 14);
+    if (p[10] != f.separator || p[13] != ':' || h < 0 || h > 23 || mi < 0 ||
+        mi > 59)
+      return false;
+    if (f.has_seconds) {
+      sec = Two(p, 17);
+      if (p[16] != ':' || sec < 0 || sec > 59) return false;
+      if (f.fraction_digits > 0) {
+        if (p[19] != '.') return false;
+        for (int i = 0; i < 6; ++i) {
+          if (i >= f.fraction_digits) {
+            frac *= 10;
+            continue;
+          }
+          const unsigned c = static_cast<unsigned char>(p[frac_at + i]) - '0';
+          if (c >= 10) return false;
+          frac = frac * 10 + static_cast<int>(c);
+        }
+      }
+    }
+  }
+  if (f.zulu && p[len - 1] != 'Z') return false;
+  const int64_t days = DaysFromCivil(y, mo, d);
+  *micros = ((days * 86400 + h * 3600 + mi * 60 + sec) * 1000000) + frac;
+  return true;
+}
+
 void AppendTimestamp(int64_t micros, const TimestampFormat& f,
                      std::string* out) {
   int64_t secs =
@@ -346,9 +400,15 @@ bool ColumnTyper::TryTimestamp(const TextRows& rows, size_t col,
       out->valid.Set(r, false);
       continue;
     }
+    if (format) {
+      if (!ParseTimestampIn(cell, *format, &out->timestamps[r])) {
+        *bad_row = r;
+        return false;
+      }
+      continue;
+    }
     TimestampFormat f;
-    if (!ParseTimestamp(cell, &out->timestamps[r], &f) ||
-        (format && !(f == *format))) {
+    if (!ParseTimestamp(cell, &out->timestamps[r], &f)) {
       *bad_row = r;
       return false;
     }
@@ -358,22 +418,23 @@ bool ColumnTyper::TryTimestamp(const TextRows& rows, size_t col,
   return true;
 }
 
-void ColumnTyper::AsStrings(const TextRows& rows, size_t col,
+void ColumnTyper::AsStrings(const TextRows& rows, size_t col, bool copy,
                             Column* out) const {
   const size_t n = rows.num_rows();
-  out->strings.resize(n);
+  if (copy) out->strings.resize(n);
   out->valid.Resize(n, true);
   for (size_t r = 0; r < n; ++r) {
     std::string_view cell = rows.cell(r, col);
     if (rows.IsNull(r, col) || IsNull(cell)) {
       out->valid.Set(r, false);
-    } else {
+    } else if (copy) {
       out->strings[r].assign(cell);
     }
   }
 }
 
-absl::StatusOr<Column> ColumnTyper::Type(const TextRows& rows, size_t col) {
+absl::StatusOr<Column> ColumnTyper::Type(const TextRows& rows, size_t col,
+                                         bool copy_strings) {
   const std::string& name = rows.names()[col];
   ColumnTypeState& state = states_[name];
   Column out;
@@ -433,7 +494,7 @@ absl::StatusOr<Column> ColumnTyper::Type(const TextRows& rows, size_t col) {
       break;
   }
   out.type = state.type;
-  AsStrings(rows, col, &out);
+  AsStrings(rows, col, copy_strings, &out);
   return out;
 }
 

@@ -44,6 +44,10 @@ struct TimestampFormat {
 // layout it was written in.
 bool ParseTimestamp(std::string_view text, int64_t* micros,
                     TimestampFormat* format);
+// ParseTimestamp restricted to one layout: true exactly when ParseTimestamp
+// would accept `text` in layout `format` (faster: fixed positions).
+bool ParseTimestampIn(std::string_view text, const TimestampFormat& format,
+                      int64_t* micros);
 void AppendTimestamp(int64_t micros, const TimestampFormat& format,
                      std::string* out);
 
@@ -76,7 +80,11 @@ class ColumnTyper {
 
   // Types column `col` of `rows`. FAILED_PRECONDITION, naming the column,
   // the line and the value, when a fixed type does not fit.
-  absl::StatusOr<Column> Type(const TextRows& rows, size_t col);
+  // With copy_strings false, a categorical or text column comes back with
+  // its validity but without `strings`: its values are the valid rows'
+  // cells in `rows` (to encode them without a copy).
+  absl::StatusOr<Column> Type(const TextRows& rows, size_t col,
+                              bool copy_strings = true);
 
   // Checks an already typed column (from a Frame) against the column's type
   // so far and adopts its type when still unknown. FAILED_PRECONDITION when
@@ -97,7 +105,8 @@ class ColumnTyper {
   bool TryTimestamp(const TextRows& rows, size_t col,
                     std::optional<TimestampFormat> format, Column* out,
                     size_t* bad_row) const;
-  void AsStrings(const TextRows& rows, size_t col, Column* out) const;
+  void AsStrings(const TextRows& rows, size_t col, bool copy,
+                 Column* out) const;
 
   std::unordered_set<std::string> null_values_;
   std::map<std::string, ColumnTypeState> states_;

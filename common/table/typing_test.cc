@@ -114,6 +114,34 @@ TEST(TimestampTest, ParsesLayoutsAndFormatsThemBack) {
   }
 }
 
+// The one-layout parser accepts exactly what ParseTimestamp accepts in that
+// layout, with the same value: valid timestamps of every layout, each with
+// one byte changed at random.
+TEST(TimestampTest, OneLayoutParserAgreesWithTheGeneralOne) {
+  std::mt19937_64 rng(3);
+  const std::vector<std::string> layouts = {"%Y-%m-%d",
+                                            "%Y-%m-%dT%H:%M",
+                                            "%Y-%m-%d %H:%M:%S",
+                                            "%Y-%m-%dT%H:%M:%S.%3fZ",
+                                            "%Y-%m-%dT%H:%M:%S.%6f",
+                                            "%Y-%m-%dZ"};
+  const std::string bytes = "0123456789-:T .Z9x";
+  for (int i = 0; i < 100000; ++i) {
+    const auto f = TimestampFormat::FromString(layouts[rng() % layouts.size()]);
+    ASSERT_TRUE(f.has_value());
+    std::string text;
+    AppendTimestamp(
+        static_cast<int64_t>(rng() % (int64_t{1} << 52)) - (int64_t{1} << 50),
+        *f, &text);
+    if (rng() % 2) text[rng() % text.size()] = bytes[rng() % bytes.size()];
+    int64_t want = 0, got = 0;
+    TimestampFormat g;
+    const bool general = ParseTimestamp(text, &want, &g) && g == *f;
+    ASSERT_EQ(ParseTimestampIn(text, *f, &got), general) << text;
+    if (general) ASSERT_EQ(got, want) << text;
+  }
+}
+
 TEST(ColumnTyperTest, InfersNumericTimestampCategorical) {
   ColumnTyper typer;
   auto num = typer.Type(Rows({"1", "", "2.5"}), 0);

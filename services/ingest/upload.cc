@@ -366,9 +366,17 @@ class UploadImpl final : public Upload {
     storage::WriteBatch wb;
     std::vector<uint64_t> hashes(rows.num_rows(), 0);
     for (size_t c = 0; c < rows.num_columns(); ++c) {
-      auto col = typer_.Type(rows, c);
+      auto col = typer_.Type(rows, c, /*copy_strings=*/false);
       if (!col.ok()) return col.status();
-      AddColumn(std::move(*col), &wb, &hashes);
+      v1::Column proto;
+      if (table::IsStringType(col->type)) {
+        // The values stay in `rows`: encoded from there, not copied.
+        table::StringColumnToProto(
+            *col, [&](size_t r) { return rows.cell(r, c); }, &proto);
+      } else {
+        table::ColumnToProto(std::move(*col), &proto);
+      }
+      AddColumn(proto, &wb, &hashes);
     }
     AddRowHashes(hashes, &wb);
     return WriteBlock(rows.num_rows(), wb);
@@ -383,18 +391,18 @@ class UploadImpl final : public Upload {
     for (auto& c : t.columns) {
       ColumnIndex(c.name);
       if (auto s = typer_.Accept(c); !s.ok()) return s;
-      AddColumn(std::move(c), &wb, &hashes);
+      v1::Column proto;
+      table::ColumnToProto(std::move(c), &proto);
+      AddColumn(proto, &wb, &hashes);
     }
     AddRowHashes(hashes, &wb);
     return WriteBlock(t.num_rows, wb);
   }
 
   // Stores a block's column; adds its part of each row's hash to `hashes`.
-  void AddColumn(table::Column&& col, storage::WriteBatch* wb,
+  void AddColumn(const v1::Column& proto, storage::WriteBatch* wb,
                  std::vector<uint64_t>* hashes) {
-    uint32_t idx = ColumnIndex(col.name);
-    v1::Column proto;
-    table::ColumnToProto(std::move(col), &proto);
+    uint32_t idx = ColumnIndex(proto.name());
     AddToRowHashes(proto, hashes);
     wb->Put(kBlocks, BlockKey(batch_id_, next_block_, idx),
             proto.SerializeAsString());
