@@ -50,14 +50,11 @@ absl::Status AfterQuoteError(char c, int64_t line) {
 CsvParser::CsvParser(CsvOptions options, TextRowsSink sink)
     : options_(options), sink_(std::move(sink)) {}
 
-void CsvParser::EndField(size_t length) {
-  const auto offset = static_cast<uint32_t>(field_start_);
+void CsvParser::EndOtherField(size_t length) {
   if (!header_done_) {
-    first_record_.push_back({offset, static_cast<uint32_t>(length)});
-  } else if (field_index_ < rows_.num_columns()) {
-    rows_.AddCell(field_index_, offset, static_cast<uint32_t>(length));
+    first_record_.push_back(
+        {static_cast<uint32_t>(field_start_), static_cast<uint32_t>(length)});
   }  // Else an extra field: counted, dropped.
-  ++field_index_;
 }
 
 // The first record names the columns (or, without a header, is row 0).
@@ -161,7 +158,14 @@ absl::Status CsvParser::Scan(size_t pos) {
         state_ = State::kUnquoted;
         [[fallthrough]];
       case State::kUnquoted: {
+        // The fields of a record up to its line end, in one go while they
+        // are not quoted.
         const char* q = FindFieldEnd(p, end, delim);
+        while (q != end && *q == delim && q + 1 != end && q[1] != '"') {
+          EndField(q - base - field_start_);
+          field_start_ = q + 1 - base;
+          q = FindFieldEnd(q + 1, end, delim);
+        }
         pos = q - base;
         if (q == end) break;
         EndField(pos - field_start_);

@@ -53,7 +53,16 @@ class CsvParser {
   // quotes are undone in place). Positions below are arena offsets.
   absl::Status Scan(size_t pos);
   // Ends the current field: `length` bytes at field_start_.
-  void EndField(size_t length);
+  void EndField(size_t length) {
+    if (header_done_ && field_index_ < rows_.num_columns()) [[likely]] {
+      rows_.AddCell(field_index_, static_cast<uint32_t>(field_start_),
+                    static_cast<uint32_t>(length));
+    } else {
+      EndOtherField(length);
+    }
+    ++field_index_;
+  }
+  void EndOtherField(size_t length);  // A header's or an extra field.
   // Ends the current record, whose line end ends just before `*pos`, and
   // hands a full block over (the unscanned rest of the arena then moves to
   // the new arena's start, and `*pos` to 0).

@@ -1,6 +1,7 @@
 #include "common/table/frame_codec.h"
 
 #include <cmath>
+#include <cstring>
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
@@ -17,19 +18,34 @@ template <typename ValueAt>
 bool EncodeDictionary(size_t n, const Bitmap& valid, ValueAt value,
                       v1::Column* out) {
   if (n < 16) return false;
+  // Values of up to 7 bytes (most categories) are looked up as one integer
+  // (the bytes and the length): no string hashing or comparing.
+  absl::flat_hash_map<uint64_t, uint32_t> short_index;
   absl::flat_hash_map<std::string_view, uint32_t> index;
   std::vector<std::string_view> entries;
   std::vector<uint32_t> codes(n, 0);
   for (size_t i = 0; i < n; ++i) {
     if (!valid.Get(i)) continue;
     const std::string_view v = value(i);
-    auto [it, added] =
-        index.try_emplace(v, static_cast<uint32_t>(entries.size()));
-    if (added) {
+    const auto next = static_cast<uint32_t>(entries.size());
+    std::pair<uint32_t*, bool> found;
+    if (v.size() < 8) {
+      char bytes[8] = {};
+      std::memcpy(bytes, v.data(), v.size());
+      bytes[7] = static_cast<char>(v.size());
+      uint64_t key;
+      std::memcpy(&key, bytes, sizeof(key));
+      auto [it, added] = short_index.try_emplace(key, next);
+      found = {&it->second, added};
+    } else {
+      auto [it, added] = index.try_emplace(v, next);
+      found = {&it->second, added};
+    }
+    if (found.second) {
       entries.push_back(v);
       if (entries.size() > n / 2) return false;
     }
-    codes[i] = it->second;
+    codes[i] = *found.first;
   }
   auto* dict = out->mutable_dictionary();
   dict->Reserve(static_cast<int>(entries.size()));

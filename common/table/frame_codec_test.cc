@@ -60,6 +60,33 @@ TEST(FrameCodecTest, RepeatedStringsUseADictionaryAndDecodeBack) {
   EXPECT_EQ(plain.strings_size(), 100);
 }
 
+// Short values (looked up as one integer) and long ones, values that differ
+// only by trailing NUL bytes or length, and the empty string, each keep
+// their own dictionary entry; StringColumnToProto encodes the same.
+TEST(FrameCodecTest, DictionaryTellsApartValuesThatShareBytes) {
+  using namespace std::string_literals;
+  const std::vector<std::string> values = {
+      ""s,          "a"s,        "a\0"s,       "a\0\0"s, "\0"s,    "abcdefg"s,
+      "abcdefg\0"s, "abcdefgh"s, "abcdefghi"s, "\x07"s,  "\x01a"s, "b"s};
+  Column c{.name = "v", .type = ColumnType::kCategorical};
+  for (int i = 0; i < 200; ++i) {
+    c.strings.push_back(values[i % values.size()]);
+    c.valid.PushBack(i % 17 != 0);
+  }
+  v1::Column proto, viewed;
+  ColumnToProto(c, &proto);
+  ASSERT_EQ(proto.dictionary_size(), static_cast<int>(values.size()));
+  StringColumnToProto(
+      c, [&](size_t i) -> std::string_view { return c.strings[i]; }, &viewed);
+  EXPECT_EQ(viewed.SerializeAsString(), proto.SerializeAsString());
+  auto back = ColumnFromProto(std::move(proto), c.size());
+  ASSERT_TRUE(back.ok()) << back.status();
+  for (size_t i = 0; i < c.size(); ++i) {
+    ASSERT_EQ(back->IsValid(i), c.IsValid(i));
+    if (c.IsValid(i)) ASSERT_EQ(back->strings[i], c.strings[i]) << i;
+  }
+}
+
 TEST(FrameCodecTest, CodeOutsideDictionaryIsAnError) {
   v1::Column proto;
   proto.set_name("c");
