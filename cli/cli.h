@@ -131,6 +131,9 @@ class Progress {
   // A bar of `done` of `total` units, then `text` (e.g. "gbdt round 20/200").
   void Step(int64_t done, int64_t total, const std::string& text);
   void Done();
+  // Whether anything is shown (stderr is a terminal): what only the display
+  // needs is not worth computing otherwise.
+  bool shown() const { return tty_; }
 
  private:
   std::string label_;

@@ -204,13 +204,14 @@ grpc::Status UploadFile(const std::string& path, v1::IngestHeader header,
   bool open = call.Write(req);
   Progress progress("ingest " + req.header().dataset(), total);
   int64_t sent = 0, lines = 0;
-  std::string buf(1 << 20, '\0');
   while (open && in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::string& chunk = *req.mutable_chunk();  // Read into in place.
+    chunk.resize(1 << 20);
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     std::streamsize n = in.gcount();
     if (n <= 0) break;
-    req.set_chunk(buf.data(), static_cast<size_t>(n));
-    lines += std::count(buf.data(), buf.data() + n, '\n');
+    chunk.resize(static_cast<size_t>(n));
+    if (progress.shown()) lines += std::count(chunk.begin(), chunk.end(), '\n');
     open = call.Write(req);
     sent += n;
     progress.Update(sent, lines);

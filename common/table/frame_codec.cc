@@ -1,5 +1,6 @@
 #include "common/table/frame_codec.h"
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <string_view>
@@ -14,6 +15,31 @@ namespace {
 // at most half of them are distinct (one small string per distinct value
 // instead of one per row). Returns false, writing nothing, when that would
 // not pay.
+uint64_t Load32Le(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  if constexpr (std::endian::native == std::endian::big)
+    v = __builtin_bswap32(v);
+  return v;
+}
+
+// A value of up to 7 bytes as one integer: byte i of the value is byte i
+// of the key (least significant first), the length is byte 7. Loads that
+// overlap, not a copy byte by byte (which stalls the load that follows).
+uint64_t ShortKey(std::string_view v) {
+  const size_t n = v.size();
+  const char* p = v.data();
+  uint64_t key = uint64_t{n} << 56;
+  if (n >= 4) {
+    key |= Load32Le(p) | Load32Le(p + n - 4) << (8 * (n - 4));
+  } else if (n > 0) {
+    key |= uint64_t{static_cast<uint8_t>(p[0])} |
+           uint64_t{static_cast<uint8_t>(p[n / 2])} << (8 * (n / 2)) |
+           uint64_t{static_cast<uint8_t>(p[n - 1])} << (8 * (n - 1));
+  }
+  return key;
+}
+
 template <typename ValueAt>
 bool EncodeDictionary(size_t n, const Bitmap& valid, ValueAt value,
                       v1::Column* out) {
@@ -30,12 +56,7 @@ bool EncodeDictionary(size_t n, const Bitmap& valid, ValueAt value,
     const auto next = static_cast<uint32_t>(entries.size());
     std::pair<uint32_t*, bool> found;
     if (v.size() < 8) {
-      char bytes[8] = {};
-      std::memcpy(bytes, v.data(), v.size());
-      bytes[7] = static_cast<char>(v.size());
-      uint64_t key;
-      std::memcpy(&key, bytes, sizeof(key));
-      auto [it, added] = short_index.try_emplace(key, next);
+      auto [it, added] = short_index.try_emplace(ShortKey(v), next);
       found = {&it->second, added};
     } else {
       auto [it, added] = index.try_emplace(v, next);

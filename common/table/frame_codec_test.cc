@@ -67,7 +67,9 @@ TEST(FrameCodecTest, DictionaryTellsApartValuesThatShareBytes) {
   using namespace std::string_literals;
   const std::vector<std::string> values = {
       ""s,          "a"s,        "a\0"s,       "a\0\0"s, "\0"s,    "abcdefg"s,
-      "abcdefg\0"s, "abcdefgh"s, "abcdefghi"s, "\x07"s,  "\x01a"s, "b"s};
+      "abcdefg\0"s, "abcdefgh"s, "abcdefghi"s, "\x07"s,  "\x01a"s, "b"s,
+      "abc"s,       "axc"s,      "abcd"s,      "abxd"s,  "abcde"s, "abxde"s,
+      "abcdef"s,    "abcxef"s,   "ab"s};
   Column c{.name = "v", .type = ColumnType::kCategorical};
   for (int i = 0; i < 200; ++i) {
     c.strings.push_back(values[i % values.size()]);
