@@ -1,9 +1,11 @@
-// An upload: rows parsed on the caller's thread, typed, encoded and stored
-// as blocks on the upload's own thread, committed as one batch.
+// An upload: rows parsed on the caller's thread, typed on one thread of the
+// upload's own, encoded and stored as blocks on another, committed as one
+// batch.
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <optional>
 #include <thread>
 #include <variant>
 
@@ -23,8 +25,8 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-// An upload: parses on the caller's thread; types, encodes and stores blocks
-// on its own worker thread, so parsing and storing overlap.
+// An upload: parses on the caller's thread; types blocks on a thread of its
+// own and encodes and stores them on another, so the three overlap.
 class UploadImpl final : public Upload {
  public:
   UploadImpl(CommitFn commit, storage::Store* store,
@@ -80,7 +82,8 @@ class UploadImpl final : public Upload {
     if (auto s = store_->Put(kPending, batch_id_, header_.dataset()); !s.ok()) {
       return Fail(s);
     }
-    worker_ = std::thread([this] { WorkLoop(); });
+    typer_thread_ = std::thread([this] { TypeLoop(); });
+    store_thread_ = std::thread([this] { StoreLoop(); });
     return absl::OkStatus();
   }
 
@@ -153,7 +156,7 @@ class UploadImpl final : public Upload {
     batch.set_source(header_.source().empty() ? "stream" : header_.source());
     auto* t = batch.mutable_timings();
     t->set_receive_seconds(Seconds(receive_end - start_));
-    t->set_parse_seconds(Seconds(parse_time_));
+    t->set_parse_seconds(Seconds(parse_time_ + type_time_));
     t->set_store_seconds(Seconds(store_time_));
     auto commit_start = Clock::now();
     // The blocks were written without the log: on disk before the commit.
@@ -265,20 +268,65 @@ class UploadImpl final : public Upload {
     }
   }
 
-  absl::Status Enqueue(Work work) {
+  // After parsing, blocks go through two more stages, each on a thread of
+  // its own: typing (typer_, in block order) and storing (encoding, row
+  // hashes, the write). Bounded queues hand blocks over; a failure stops
+  // every stage.
+  struct Typed {
+    Work source;  // The rows (string columns' values stay there) or frame.
+    std::vector<table::Column> columns;
+    size_t num_rows = 0;
+  };
+  template <typename T>
+  struct Queue {
+    std::deque<T> items;  // GUARDED_BY(mu_)
+    bool closed = false;  // GUARDED_BY(mu_)
+  };
+
+  template <typename T>
+  absl::Status Push(Queue<T>& q, T item) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] {
-      return queue_.size() < options_.store_queue_blocks ||
-             !worker_status_.ok();
+      return q.items.size() < options_.store_queue_blocks || !status_.ok();
     });
-    if (!worker_status_.ok()) return worker_status_;
-    queue_.push_back(std::move(work));
+    if (!status_.ok()) return status_;
+    q.items.push_back(std::move(item));
     cv_.notify_all();
     return absl::OkStatus();
   }
 
+  // The next item; nullopt once `q` is closed and empty, or on a failure.
+  template <typename T>
+  std::optional<T> Pop(Queue<T>& q) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock,
+             [&] { return !q.items.empty() || q.closed || !status_.ok(); });
+    if (!status_.ok() || q.items.empty()) return std::nullopt;
+    T item = std::move(q.items.front());
+    q.items.pop_front();
+    cv_.notify_all();
+    return item;
+  }
+
+  template <typename T>
+  void Close(Queue<T>& q) {
+    std::lock_guard lock(mu_);
+    q.closed = true;
+    cv_.notify_all();
+  }
+
+  void Stop(const absl::Status& s) {
+    std::lock_guard lock(mu_);
+    if (status_.ok()) status_ = s;
+    typing_.items.clear();
+    storing_.items.clear();
+    cv_.notify_all();
+  }
+
+  absl::Status Enqueue(Work work) { return Push(typing_, std::move(work)); }
+
   // An empty TextRows with the columns of `like`, reusing the buffers of a
-  // block the worker has stored (so blocks do not fault in fresh memory).
+  // block already stored (so blocks do not fault in fresh memory).
   table::TextRows RecycledRows(const table::TextRows& like) {
     table::TextRows rows;
     {
@@ -294,45 +342,45 @@ class UploadImpl final : public Upload {
     return rows;
   }
 
-  absl::Status CloseWorker() {
-    {
-      std::lock_guard lock(mu_);
-      closed_ = true;
-      cv_.notify_all();
-    }
-    if (worker_.joinable()) worker_.join();
+  void Recycle(Work& work) {
+    auto* rows = std::get_if<table::TextRows>(&work);
+    if (rows == nullptr) return;
+    rows->ClearRows();
     std::lock_guard lock(mu_);
-    return worker_status_;
+    // As many as can be in flight: parsed, queued and in each stage.
+    if (free_rows_.size() < 2 * options_.store_queue_blocks + 3) {
+      free_rows_.push_back(std::move(*rows));
+    }
   }
 
-  void WorkLoop() {
-    while (true) {
-      Work work;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
-        if (queue_.empty()) return;
-        work = std::move(queue_.front());
-        queue_.pop_front();
-        cv_.notify_all();
-      }
+  // Ends the input of the stages and waits for them.
+  absl::Status CloseWorker() {
+    Close(typing_);
+    if (typer_thread_.joinable()) typer_thread_.join();
+    if (store_thread_.joinable()) store_thread_.join();
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+  void TypeLoop() {
+    while (auto work = Pop(typing_)) {
       auto t0 = Clock::now();
-      absl::Status s = std::visit([this](auto& w) { return Store(w); }, work);
+      auto typed = std::visit([this](auto& w) { return Type(w); }, *work);
+      type_time_ += Clock::now() - t0;
+      if (!typed.ok()) return Stop(typed.status());
+      typed->source = std::move(*work);
+      if (!Push(storing_, std::move(*typed)).ok()) return;
+    }
+    Close(storing_);
+  }
+
+  void StoreLoop() {
+    while (auto typed = Pop(storing_)) {
+      auto t0 = Clock::now();
+      absl::Status s = Store(*typed);
       store_time_ += Clock::now() - t0;
-      if (auto* rows = std::get_if<table::TextRows>(&work)) {
-        rows->ClearRows();
-        std::lock_guard lock(mu_);
-        if (free_rows_.size() < options_.store_queue_blocks + 1) {
-          free_rows_.push_back(std::move(*rows));
-        }
-      }
-      if (!s.ok()) {
-        std::lock_guard lock(mu_);
-        worker_status_ = s;
-        queue_.clear();
-        cv_.notify_all();
-        return;
-      }
+      Recycle(typed->source);
+      if (!s.ok()) return Stop(s);
     }
   }
 
@@ -350,11 +398,13 @@ class UploadImpl final : public Upload {
     return CheckCompatible(*existing_, schema);
   }
 
-  absl::Status Store(table::TextRows& rows) {
+  // Types a block's columns; a string column's values stay in `rows`.
+  absl::StatusOr<Typed> Type(table::TextRows& rows) {
     if (csv_) {
       if (auto s = CheckColumns(rows.names()); !s.ok()) return s;
-      if (next_block_ == 0) HintDelimiter(rows);
+      if (typed_blocks_ == 0) HintDelimiter(rows);
     }
+    ++typed_blocks_;
     if (auto s = table::CheckUtf8(rows); !s.ok()) {
       return absl::InvalidArgumentError(StrCat(
           header_.source().empty() ? "" : header_.source() + ": ", s.message(),
@@ -363,36 +413,39 @@ class UploadImpl final : public Upload {
                     "encoding latin1 (mlpipe ingest --encoding latin1; in a "
                     "pipeline, encoding: latin1)"));
     }
-    storage::WriteBatch wb;
-    std::vector<uint64_t> hashes(rows.num_rows(), 0);
+    Typed typed;
+    typed.num_rows = rows.num_rows();
     for (size_t c = 0; c < rows.num_columns(); ++c) {
       auto col = typer_.Type(rows, c, /*copy_strings=*/false);
       if (!col.ok()) return col.status();
-      v1::Column proto;
-      if (table::IsStringType(col->type)) {
-        // The values stay in `rows`: encoded from there, not copied.
-        table::StringColumnToProto(
-            *col, [&](size_t r) { return rows.cell(r, c); }, &proto);
-      } else {
-        table::ColumnToProto(std::move(*col), &proto);
-      }
-      AddColumn(proto, &wb, &hashes);
+      typed.columns.push_back(std::move(*col));
     }
-    AddRowHashes(hashes, &wb);
-    return WriteBlock(rows.num_rows(), wb);
+    return typed;
   }
 
-  absl::Status Store(table::Table& t) {
+  absl::StatusOr<Typed> Type(table::Table& t) {
     std::vector<std::string> names;
     for (const auto& c : t.columns) names.push_back(c.name);
     if (auto s = CheckColumns(names); !s.ok()) return s;
+    for (const auto& c : t.columns) {
+      if (auto s = typer_.Accept(c); !s.ok()) return s;
+    }
+    return Typed{.columns = std::move(t.columns), .num_rows = t.num_rows};
+  }
+
+  absl::Status Store(Typed& t) {
+    const auto* rows = std::get_if<table::TextRows>(&t.source);
     storage::WriteBatch wb;
     std::vector<uint64_t> hashes(t.num_rows, 0);
-    for (auto& c : t.columns) {
-      ColumnIndex(c.name);
-      if (auto s = typer_.Accept(c); !s.ok()) return s;
+    for (size_t c = 0; c < t.columns.size(); ++c) {
+      table::Column& col = t.columns[c];
       v1::Column proto;
-      table::ColumnToProto(std::move(c), &proto);
+      if (rows != nullptr && table::IsStringType(col.type)) {
+        table::StringColumnToProto(
+            col, [&](size_t r) { return rows->cell(r, c); }, &proto);
+      } else {
+        table::ColumnToProto(std::move(col), &proto);
+      }
       AddColumn(proto, &wb, &hashes);
     }
     AddRowHashes(hashes, &wb);
@@ -418,7 +471,7 @@ class UploadImpl final : public Upload {
     return absl::OkStatus();
   }
 
-  // Rejects the upload: stops the worker and deletes what it stored.
+  // Rejects the upload: stops the stages and deletes what they stored.
   absl::Status Fail(absl::Status s) {
     if (!done_) {
       Abort(s);
@@ -430,15 +483,9 @@ class UploadImpl final : public Upload {
   void Abort(const absl::Status&) {
     done_ = true;
     if (replay_batch_.empty()) {
-      {
-        std::lock_guard lock(mu_);
-        closed_ = true;
-        if (worker_status_.ok())
-          worker_status_ = absl::CancelledError("aborted");
-        queue_.clear();
-        cv_.notify_all();
-      }
-      if (worker_.joinable()) worker_.join();
+      Stop(absl::CancelledError("aborted"));
+      if (typer_thread_.joinable()) typer_thread_.join();
+      if (store_thread_.joinable()) store_thread_.join();
       storage::WriteBatch wb;
       wb.DeleteRange(kBlocks, batch_id_, storage::PrefixEnd(batch_id_));
       wb.DeleteRange(kRowHashes, batch_id_, storage::PrefixEnd(batch_id_));
@@ -456,7 +503,7 @@ class UploadImpl final : public Upload {
   const std::string replay_batch_;  // Set when the key matched a batch.
   std::function<void()> release_;
   std::string batch_id_;
-  // Written by the worker, read by Finish once the worker has ended.
+  // Written by the storing stage, read by Finish once it has ended.
   RepeatCounter repeats_;  // Rows that repeat an earlier row of the upload.
   bool keep_hashes_ = false;
   Sha256 hash_;
@@ -467,29 +514,34 @@ class UploadImpl final : public Upload {
   bool bom_checked_ = false;
   std::string head_;  // The first bytes, until a byte-order mark is ruled out.
   std::string utf8_;  // A Latin-1 chunk as UTF-8.
-  std::vector<std::string> warnings_;  // Written by the worker.
+  std::vector<std::string> warnings_;  // Written by the typing stage.
   std::unique_ptr<table::CsvParser> csv_;
   std::unique_ptr<table::JsonLinesParser> jsonl_;
   Clock::time_point start_;
   Clock::duration parse_time_{};
 
-  // Worker state: touched only by the worker while it runs, read after join.
+  // The typing stage's state: touched only by its thread while it runs,
+  // read after join.
   table::ColumnTyper typer_;
+  bool checked_columns_ = false;
+  size_t typed_blocks_ = 0;
+  Clock::duration type_time_{};
+  // The storing stage's, likewise.
   std::vector<std::string> columns_;
   std::map<std::string, uint32_t> column_index_;
-  bool checked_columns_ = false;
   uint32_t next_block_ = 0;
   std::vector<int64_t> block_rows_;
   int64_t rows_ = 0;
   Clock::duration store_time_{};
 
-  std::thread worker_;
+  std::thread typer_thread_;
+  std::thread store_thread_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Work> queue_;                  // GUARDED_BY(mu_)
+  Queue<Work> typing_;
+  Queue<Typed> storing_;
   std::vector<table::TextRows> free_rows_;  // GUARDED_BY(mu_)
-  bool closed_ = false;                     // GUARDED_BY(mu_)
-  absl::Status worker_status_;              // GUARDED_BY(mu_)
+  absl::Status status_;                     // GUARDED_BY(mu_)
 };
 
 }  // namespace
