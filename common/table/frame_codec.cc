@@ -93,8 +93,38 @@ bool EncodeBits(const std::vector<double>& numbers, v1::Column* out) {
   return true;
 }
 
+// Writes NUMERIC values as integers when every one is a whole number
+// within +-2^53 (exact as a double) and none is -0.
+bool EncodeIntegers(const std::vector<double>& numbers, v1::Column* out) {
+  constexpr double kMax = 9007199254740992.0;  // 2^53
+  for (double v : numbers) {
+    if (!(std::fabs(v) <= kMax) || v != std::trunc(v) ||
+        (v == 0 && std::signbit(v)))
+      return false;
+  }
+  auto* ints = out->mutable_integers();
+  ints->Reserve(static_cast<int>(numbers.size()));
+  for (double v : numbers) ints->AddAlreadyReserved(static_cast<int64_t>(v));
+  return true;
+}
+
+void EncodeTimestampDeltas(const std::vector<int64_t>& timestamps,
+                           const Bitmap& valid, v1::Column* out) {
+  auto* deltas = out->mutable_timestamp_deltas();
+  deltas->Reserve(static_cast<int>(timestamps.size()));
+  uint64_t last = 0;  // Unsigned: differences wrap instead of overflowing.
+  for (size_t i = 0; i < timestamps.size(); ++i) {
+    uint64_t delta = 0;
+    if (valid.Get(i)) {
+      delta = static_cast<uint64_t>(timestamps[i]) - last;
+      last = static_cast<uint64_t>(timestamps[i]);
+    }
+    deltas->AddAlreadyReserved(static_cast<int64_t>(delta));
+  }
+}
+
 template <typename C>
-void Fill(C&& c, v1::Column* out) {
+void Fill(C&& c, v1::Column* out, bool compact = false) {
   out->set_name(c.name);
   out->set_type(static_cast<v1::ColumnType>(c.type));
   out->set_timestamp_format(c.timestamp_format);
@@ -102,9 +132,14 @@ void Fill(C&& c, v1::Column* out) {
   switch (c.type) {
     case ColumnType::kNumeric:
       if (EncodeBits(c.numbers, out)) break;
+      if (compact && EncodeIntegers(c.numbers, out)) break;
       out->mutable_numbers()->Add(c.numbers.begin(), c.numbers.end());
       break;
     case ColumnType::kTimestamp:
+      if (compact) {
+        EncodeTimestampDeltas(c.timestamps, c.valid, out);
+        break;
+      }
       out->mutable_timestamps()->Add(c.timestamps.begin(), c.timestamps.end());
       break;
     case ColumnType::kCategorical:
@@ -153,6 +188,9 @@ void StringColumnToProto(const Column& c,
 void ColumnToProto(Column&& column, v1::Column* out) {
   Fill(std::move(column), out);
 }
+void ColumnToStoredProto(Column&& column, v1::Column* out) {
+  Fill(std::move(column), out, /*compact=*/true);
+}
 
 absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
   Column c;
@@ -178,13 +216,24 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
   switch (c.type) {
     case ColumnType::kNumeric:
       if (!in.bits().empty() &&
-          (in.bits().size() != bytes || in.numbers_size() != 0))
+          (in.bits().size() != bytes || in.numbers_size() != 0 ||
+           in.integers_size() != 0))
         return bad("bits (bytes)", in.bits().size());
-      if (in.bits().empty() && static_cast<size_t>(in.numbers_size()) != n)
+      if (in.integers_size() > 0 &&
+          (static_cast<size_t>(in.integers_size()) != n ||
+           in.numbers_size() != 0))
+        return bad("integers", in.integers_size());
+      if (in.bits().empty() && in.integers_size() == 0 &&
+          static_cast<size_t>(in.numbers_size()) != n)
         return bad("numbers", in.numbers_size());
       break;
     case ColumnType::kTimestamp:
-      if (static_cast<size_t>(in.timestamps_size()) != n)
+      if (in.timestamp_deltas_size() > 0 &&
+          (static_cast<size_t>(in.timestamp_deltas_size()) != n ||
+           in.timestamps_size() != 0))
+        return bad("timestamp_deltas", in.timestamp_deltas_size());
+      if (in.timestamp_deltas_size() == 0 &&
+          static_cast<size_t>(in.timestamps_size()) != n)
         return bad("timestamps", in.timestamps_size());
       break;
     case ColumnType::kCategorical:
@@ -209,9 +258,23 @@ absl::StatusOr<Column> ColumnFromProto(v1::Column&& in, size_t n) {
         for (size_t i = 0; i < n; ++i) c.numbers[i] = NumberAt(in, i);
         break;
       }
+      if (in.integers_size() > 0) {
+        c.numbers.assign(in.integers().begin(), in.integers().end());
+        break;
+      }
       c.numbers.assign(in.numbers().begin(), in.numbers().end());
       break;
     case ColumnType::kTimestamp:
+      if (in.timestamp_deltas_size() > 0) {
+        c.timestamps.resize(n);
+        uint64_t last = 0;
+        for (size_t i = 0; i < n; ++i) {
+          last +=
+              static_cast<uint64_t>(in.timestamp_deltas(static_cast<int>(i)));
+          c.timestamps[i] = c.valid.Get(i) ? static_cast<int64_t>(last) : 0;
+        }
+        break;
+      }
       c.timestamps.assign(in.timestamps().begin(), in.timestamps().end());
       break;
     case ColumnType::kCategorical:

@@ -17,6 +17,9 @@ inline std::string_view ColumnTypeName(v1::ColumnType type) {
 void ColumnToProto(const Column& column, v1::Column* out);
 // Moves values out of `column`.
 void ColumnToProto(Column&& column, v1::Column* out);
+// As ColumnToProto, in the compact layouts of stored blocks where they apply
+// (integers, timestamp deltas: see frame.proto). Never for a Frame.
+void ColumnToStoredProto(Column&& column, v1::Column* out);
 // As ColumnToProto for a categorical or text `column` whose values are not
 // in column.strings but value(i) for each row i with a value.
 void StringColumnToProto(const Column& column,

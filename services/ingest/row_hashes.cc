@@ -19,19 +19,32 @@ void AddToRowHashes(const v1::Column& c, std::vector<uint64_t>* rows) {
     for (size_t r = 0; r < n; ++r)
       h[r] += table::ValidAt(c, r) ? value_of(r) : missing;
   };
-  if (c.type() == v1::NUMERIC && table::NumberCount(c, n) >= n) {
+  auto number = [&](double x) {
+    if (x == 0) x = 0;  // -0.0 as 0.0.
+    uint64_t bits;
+    std::memcpy(&bits, &x, sizeof(bits));
+    return SplitMix64(seed + bits);
+  };
+  auto timestamp = [&](uint64_t micros) {
+    return SplitMix64(seed + 0x3c6ef372fe94f82bULL + micros);
+  };
+  if (c.type() == v1::NUMERIC && c.integers_size() >= static_cast<int>(n)) {
     add([&](size_t r) {
-      double x = table::NumberAt(c, r);
-      if (x == 0) x = 0;  // -0.0 as 0.0.
-      uint64_t bits;
-      std::memcpy(&bits, &x, sizeof(bits));
-      return SplitMix64(seed + bits);
+      return number(static_cast<double>(c.integers(static_cast<int>(r))));
     });
+  } else if (c.type() == v1::NUMERIC && table::NumberCount(c, n) >= n) {
+    add([&](size_t r) { return number(table::NumberAt(c, r)); });
+  } else if (c.type() == v1::TIMESTAMP &&
+             c.timestamp_deltas_size() >= static_cast<int>(n)) {
+    uint64_t micros = 0;  // Deltas are 0 at missing rows.
+    for (size_t r = 0; r < n; ++r) {
+      micros += static_cast<uint64_t>(c.timestamp_deltas(static_cast<int>(r)));
+      h[r] += table::ValidAt(c, r) ? timestamp(micros) : missing;
+    }
   } else if (c.type() == v1::TIMESTAMP &&
              c.timestamps_size() >= static_cast<int>(n)) {
     add([&](size_t r) {
-      return SplitMix64(
-          seed + 0x3c6ef372fe94f82bULL +
+      return timestamp(
           static_cast<uint64_t>(c.timestamps(static_cast<int>(r))));
     });
   } else if (c.dictionary_size() > 0 && c.codes_size() >= static_cast<int>(n)) {

@@ -444,7 +444,7 @@ class UploadImpl final : public Upload {
         table::StringColumnToProto(
             col, [&](size_t r) { return rows->cell(r, c); }, &proto);
       } else {
-        table::ColumnToProto(std::move(col), &proto);
+        table::ColumnToStoredProto(std::move(col), &proto);
       }
       AddColumn(proto, &wb, &hashes);
     }
