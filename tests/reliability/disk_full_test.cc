@@ -33,8 +33,8 @@ class DiskFullTest : public ::testing::TestWithParam<int> {
   void SetUp() override {
     disk_ = dir_.path() + "/disk";
     std::filesystem::create_directories(disk_);
-    // About 12 MB: 3 for the stores as opened, the rest fills in a few
-    // dozen uploads.
+    // About 12 MB: 3 for the stores as opened, the rest fills in some
+    // dozens of uploads (stored blocks are compact: about 100 KB each).
     if (mount("tmpfs", disk_.c_str(), "tmpfs", 0, "size=12m") != 0)
       GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << disk_;
     mounted_ = true;
@@ -73,7 +73,7 @@ TEST_P(DiskFullTest, WritesAreRefusedCleanlyAndResumeWhenSpaceReturns) {
   {
     Standalone server(data, Flags());
     int refused = 0;
-    for (int i = 0; i < 60 && refused < 3; ++i) {
+    for (int i = 0; i < 250 && refused < 3; ++i) {
       const std::string name = "d" + std::to_string(i);
       auto r = server.Cli({"ingest", "--dataset", name, "--file", csv_});
       if (r.exit_code == 0) {
