@@ -35,8 +35,7 @@ class TextRows {
   // Ends a cell of column `col` whose bytes start at `offset` in the arena
   // and run to its end.
   void EndCell(size_t col, uint32_t offset) {
-    cells_[col].push_back(
-        {offset, static_cast<uint32_t>(arena_.size() - offset)});
+    AddCell(col, offset, static_cast<uint32_t>(arena_.size() - offset));
   }
   // Adds a cell of column `col`: `length` bytes at `offset` in the arena.
   void AddCell(size_t col, uint32_t offset, uint32_t length) {
@@ -90,8 +89,9 @@ using TextRowsSink = std::function<absl::Status(TextRows& rows)>;
 // When a parser hands a block over.
 struct BlockLimits {
   size_t rows = 65536;  // Rows per block, at most. Default 65536.
-  size_t bytes =
-      16 << 20;  // Hand over early past this many cell bytes. 16 MiB.
+  // Hand over early past this many bytes: of cells (JSON lines), of input
+  // read into the block (CSV). 16 MiB.
+  size_t bytes = 16 << 20;
 };
 
 // Hands `rows` to `sink` when it is full by `limits` (or, with `force`, when

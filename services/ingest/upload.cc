@@ -129,7 +129,7 @@ class UploadImpl final : public Upload {
     if (!replay_batch_.empty()) return Replay(content_hash);
     auto receive_end = Clock::now();
     absl::Status s = EndInput();
-    if (s.ok()) s = CloseWorker();
+    if (s.ok()) s = EndStages();
     if (s.ok() && csv_ && rows_ == 0) {
       // A header without rows still defines the columns.
       for (const auto& n : csv_->column_names()) ColumnIndex(n);
@@ -354,12 +354,16 @@ class UploadImpl final : public Upload {
   }
 
   // Ends the input of the stages and waits for them.
-  absl::Status CloseWorker() {
+  absl::Status EndStages() {
     Close(typing_);
-    if (typer_thread_.joinable()) typer_thread_.join();
-    if (store_thread_.joinable()) store_thread_.join();
+    JoinStages();
     std::lock_guard lock(mu_);
     return status_;
+  }
+
+  void JoinStages() {
+    if (typer_thread_.joinable()) typer_thread_.join();
+    if (store_thread_.joinable()) store_thread_.join();
   }
 
   void TypeLoop() {
@@ -484,8 +488,7 @@ class UploadImpl final : public Upload {
     done_ = true;
     if (replay_batch_.empty()) {
       Stop(absl::CancelledError("aborted"));
-      if (typer_thread_.joinable()) typer_thread_.join();
-      if (store_thread_.joinable()) store_thread_.join();
+      JoinStages();
       storage::WriteBatch wb;
       wb.DeleteRange(kBlocks, batch_id_, storage::PrefixEnd(batch_id_));
       wb.DeleteRange(kRowHashes, batch_id_, storage::PrefixEnd(batch_id_));
