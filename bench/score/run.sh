@@ -33,9 +33,10 @@
 # XGBoost in process on the same rows already in memory (pandas, not timed):
 # vectorized transform + DMatrix + predict (2 threads), best of REPEATS.
 #
-# Auth: the same server restarted without and with an auth policy (the
-# calls carry a bearer token of role scorer), REPEATS rounds alternated:
-# the throughput lost to authentication and authorization (target <= 5%).
+# Auth: the same model served by two servers side by side, without and with
+# an auth policy (the calls carry a bearer token of role scorer), 2 x REPEATS
+# rounds alternated: the throughput lost to authentication and
+# authorization, the median round's (target <= 5%).
 #
 # Usage: bench/score/run.sh [BUILD_DIR] [ROWS] [CALLS] [CLIENTS] [SECONDS] [REPEATS]
 set -euo pipefail
@@ -51,8 +52,8 @@ data="../shared/data/flights3m.csv.gz"
 [ -f "$data" ] || { echo "missing $data" >&2; exit 1; }
 source bench/lib.sh
 work="$(mktemp -d "${TMPDIR:-/tmp}/mlpipe-bench-score.XXXXXX")"
-py_pid="" noop_pid=""
-trap 'stop_server; for p in $py_pid $noop_pid; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+py_pid="" noop_pid="" off_pid="" on_pid=""
+trap 'stop_server; for p in $py_pid $noop_pid $off_pid $on_pid; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 cmake --build "$build" --target score_bench mlpipe mlpipe-standalone > /dev/null
 
 csv="$work/flights.csv"
@@ -146,26 +147,44 @@ echo "batch: mlpipe batch-score over $rows rows"
   --out "$work/ours.csv" > "$work/batch.json"
 stop_server
 
-# The auth policy's cost: the same server and model without and with a
-# policy (a token the Predict calls carry, role scorer), alternated.
+# The auth policy's cost: two servers side by side on copies of one data
+# directory, without and with a policy (role scorer for the token the
+# Predict calls carry: the same calls go to both, so the policy is all that
+# differs; a server without one ignores the header); the load alternates between them, 2 x REPEATS rounds of
+# SECONDS each, which goes first swapped every round, so both see the same
+# machine. Throughput here drifts by up to 20% within a minute (the
+# prediction log grows; the VM's neighbours): restarting one server per mode
+# turned that drift into "losses" of 4-23% for the same build. The figure
+# is the median of the rounds' ratios.
 token=$(openssl rand -hex 32)
 printf %s "$token" > "$work/token"
 printf 'principals:\n  bench:\n    token_sha256: %s\n    roles: [scorer]\n' \
   "$(printf %s "$token" | sha256sum | cut -d' ' -f1)" > "$work/policy.yaml"
-echo "auth: $clients clients for $seconds s, without and with a token policy, $repeats rounds each"
-for i in $(seq 1 "$repeats"); do
-  for mode in off on; do
-    flags=()
-    [ "$mode" = on ] && flags=(--auth_policy "$work/policy.yaml")
-    keep_data=1 start_server "$bin" "$work" "${flags[@]}"
-    wait_serving "$bin" mlpipe.v1.Scoring
-    spec="auth-$mode=$MLPIPE_SERVER"
-    [ "$mode" = on ] && spec="$spec#$work/token"
+mkdir -p "$work/auth"
+cp -a "$work/data" "$work/auth/data"
+keep_data=1 start_server "$bin" "$work"
+wait_serving "$bin" mlpipe.v1.Scoring
+off_pid=$server_pid off_addr="$MLPIPE_SERVER#$work/token"
+keep_data=1 start_server "$bin" "$work/auth" --auth_policy "$work/policy.yaml"
+wait_serving "$bin" mlpipe.v1.Scoring
+on_pid=$server_pid on_addr="$MLPIPE_SERVER#$work/token"
+auth_rounds=$((2 * repeats))
+echo "auth: $clients clients for $seconds s, without and with a token policy, side by side, $auth_rounds rounds"
+sleep 2
+for i in $(seq 1 "$auth_rounds"); do
+  order="off on"
+  [ $((i % 2)) = 0 ] && order="on off"
+  for mode in $order; do
+    addr=$off_addr
+    [ "$mode" = on ] && addr=$on_addr
     "$bin/score_bench" load "$work/rows.jsonl" production 300 "$clients" "$seconds" \
-      "$spec" > "$work/auth-$mode-$i.json"
-    stop_server
+      "auth-$mode=$addr" > "$work/auth-$mode-$i.json"
   done
 done
+stop_server
+server_pid=$off_pid
+stop_server
+off_pid="" on_pid=""
 peer=$(/usr/bin/python3 bench/score/peer.py batch "$work/model" "$csv" 2 "$repeats" "$work/ours.csv")
 
 /usr/bin/python3 - "$work/online" "$work/batch.json" "$peer" "$model" "$work" "$repeats" <<'PY'
@@ -211,18 +230,20 @@ print(f"  batch scoring {rows:,} rows: mlpipe {ours_s:.2f} s ({rows / ours_s:,.0
       f"(target >= 1); predict alone {peer['predict_s'] / ours_s:.2f}x; "
       f"max |diff| {peer.get('max_diff')}")
 auth = {mode: [json.load(open(f"{sys.argv[5]}/auth-{mode}-{i}.json"))[0]
-               for i in range(1, int(sys.argv[6]) + 1)] for mode in ("off", "on")}
+               for i in range(1, 2 * int(sys.argv[6]) + 1)] for mode in ("off", "on")}
 for runs in auth.values():
     for r in runs:
         if r["errors"]:
             sys.exit(f"{r['name']}: {r['errors']} failed calls ({r['first_error']})")
 rps = {m: statistics.median(r["rps"] for r in runs) for m, runs in auth.items()}
 p50 = {m: statistics.median(r["p50_us"] for r in runs) for m, runs in auth.items()}
-loss = 1 - rps["on"] / rps["off"]
+ratios = [b["rps"] / a["rps"] for a, b in zip(auth["off"], auth["on"])]
+loss = 1 - statistics.median(ratios)
 rounds = ", ".join("%.0f/%.0f" % (a["rps"], b["rps"]) for a, b in zip(auth["off"], auth["on"]))
 print(f"  auth policy: throughput {rps['off']:,.0f} /s without, {rps['on']:,.0f} /s with "
-      f"(median of {len(auth['on'])}; rounds without/with {rounds}): "
-      f"{100 * loss:+.1f}% lost (target <= 5%); p50 {p50['off']:.0f} / {p50['on']:.0f} us")
+      f"(medians of {len(ratios)} alternated rounds; without/with {rounds}): "
+      f"{100 * loss:+.1f}% lost, the median round's (target <= 5%); "
+      f"p50 {p50['off']:.0f} / {p50['on']:.0f} us")
 sys.path.insert(0, "bench")
 from result import result
 result("score.p50_vs_noop", m["p50_us"] / n["p50_us"], "<=", 1.2)

@@ -92,6 +92,18 @@ absl::StatusOr<std::unique_ptr<mlpipe::rpc::Server>> StartLoopback(
   return mlpipe::rpc::Server::Start(o, {service});
 }
 
+// The policy of the no-op behind authorization: one principal of role
+// scorer, by the SHA-256 of kBenchToken.
+constexpr char kBenchToken[] = "noop-bench-token";
+absl::StatusOr<std::shared_ptr<const mlpipe::auth::Policy>> BenchPolicy() {
+  auto p = mlpipe::auth::Policy::Parse(
+      "principals:\n  bench:\n    token_sha256: " +
+          mlpipe::auth::TokenSha256(kBenchToken) + "\n    roles: [scorer]\n",
+      "noopcb-auth");
+  if (!p.ok()) return p.status();
+  return std::shared_ptr<const mlpipe::auth::Policy>(*std::move(p));
+}
+
 // One channel per client thread: a distinct channel argument keeps gRPC
 // from sharing one connection between them.
 std::unique_ptr<Scoring::Stub> Stub(const std::string& addr, int client) {
@@ -163,14 +175,10 @@ int Load(int argc, char** argv) {
       // carry the token), to see what authorization costs on its own.
       std::shared_ptr<const mlpipe::auth::Policy> policy;
       if (addr == "noopcb-auth") {
-        const std::string t = "noop-bench-token";
-        auto p = mlpipe::auth::Policy::Parse(
-            "principals:\n  bench:\n    token_sha256: " +
-                mlpipe::auth::TokenSha256(t) + "\n    roles: [scorer]\n",
-            "noopcb-auth");
+        auto p = BenchPolicy();
         if (!p.ok()) return Fail(p.status().ToString());
         policy = *p;
-        token = "Bearer " + t;
+        token = std::string("Bearer ") + kBenchToken;
       }
       auto s = StartLoopback(service, policy);
       if (!s.ok()) return Fail(s.status().ToString());
@@ -340,17 +348,22 @@ int Export(int argc, char** argv) {
 }  // namespace
 
 // Serves the no-op services in a process of their own (as every real
-// server is): writes "SYNC_PORT CALLBACK_PORT" to PORT_FILE, runs until
-// killed.
+// server is): writes "SYNC_PORT CALLBACK_PORT CALLBACK_AUTH_PORT" to
+// PORT_FILE (the last behind BenchPolicy), runs until killed.
 int Serve(int argc, char** argv) {
   if (argc != 3) return Fail("usage: serve PORT_FILE");
   NoopScoring noop;
-  NoopCallback noopcb;
+  NoopCallback noopcb, noopcb_auth;
+  auto policy = BenchPolicy();
+  if (!policy.ok()) return Fail(policy.status().ToString());
   std::vector<std::unique_ptr<mlpipe::rpc::Server>> servers;
   std::string ports;
-  for (grpc::Service* service : {static_cast<grpc::Service*>(&noop),
-                                 static_cast<grpc::Service*>(&noopcb)}) {
-    auto s = StartLoopback(service);
+  for (auto [service, p] :
+       {std::pair<grpc::Service*, std::shared_ptr<const mlpipe::auth::Policy>>{
+            &noop, nullptr},
+        {&noopcb, nullptr},
+        {&noopcb_auth, *policy}}) {
+    auto s = StartLoopback(service, p);
     if (!s.ok()) return Fail(s.status().ToString());
     ports += (ports.empty() ? "" : " ") + std::to_string((*s)->port());
     servers.push_back(std::move(*s));

@@ -1,6 +1,9 @@
 #include "common/auth/policy.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -396,6 +399,12 @@ class Policy::Parser {
   Policy* p_;
 };
 
+Policy::Policy()
+    : id_([] {
+        static std::atomic<uint64_t> next{1};
+        return next.fetch_add(1, std::memory_order_relaxed);
+      }()) {}
+
 absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
     std::string_view yaml, const std::string& file) {
   std::shared_ptr<Policy> policy(new Policy());
@@ -422,11 +431,32 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Load(
 }
 
 const Policy::Principal* Policy::FindByToken(std::string_view token) const {
-  // The lookup compares SHA-256 digests, not the token: how long it takes
-  // tells nothing of the token (finding a token whose digest shares a prefix
-  // with a stored one is a preimage search).
+  // The last token this thread looked up and whom it named: a client's
+  // calls arrive on the same few threads with the same token, and hashing
+  // it at every call was most of authorization's cost (TokenSha256: 2.2% of
+  // a scoring server's samples under 32 clients). Compared in constant time
+  // (the time tells nothing of where a guess differs).
+  struct Last {
+    uint64_t policy = 0;
+    std::string token;
+    const Principal* who = nullptr;
+  };
+  thread_local Last last;
+  if (last.policy == id_ && last.token.size() == token.size() &&
+      CRYPTO_memcmp(last.token.data(), token.data(), token.size()) == 0)
+    return last.who;
+  // Otherwise the lookup compares SHA-256 digests, not the token: how long
+  // it takes tells nothing of the token (finding a token whose digest shares
+  // a prefix with a stored one is a preimage search).
   auto it = by_token_.find(TokenSha256(token));
-  return it == by_token_.end() ? nullptr : &principals_[it->second];
+  const Principal* who =
+      it == by_token_.end() ? nullptr : &principals_[it->second];
+  if (token.size() <= kMaxRememberedToken) {
+    last.policy = id_;
+    last.token.assign(token);
+    last.who = who;
+  }
+  return who;
 }
 
 const Policy::Principal* Policy::FindByCertificate(const Credentials& c) const {

@@ -132,12 +132,16 @@ class Policy {
     bool service = false;  // Holds a service-* role.
   };
   class Parser;
-  Policy() = default;
+  Policy();
   const Principal* FindByToken(std::string_view token) const;
   const Principal* FindByCertificate(const Credentials& c) const;
   uint64_t RolesAllowing(std::string_view method) const;
   uint64_t AdminMask() const;
 
+  // Tells this policy from others in per-thread memos (FindByToken).
+  const uint64_t id_;
+  // Longer tokens are hashed at every call, never kept.
+  static constexpr size_t kMaxRememberedToken = 512;
   std::vector<Role> roles_;  // Built-in first, then the policy's; <= 64.
   std::map<std::string, int, std::less<>> role_index_;
   std::vector<Principal> principals_;

@@ -1,5 +1,7 @@
 #include "common/auth/policy.h"
 
+#include <thread>
+
 #include "common/auth/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -78,6 +80,49 @@ TEST(PolicyTest, TokensMapToPrincipalsAndRolesToMethods) {
   EXPECT_EQ(policy->Authorize("mlpipe.v1.Orchestrator/SubmitRun", Bearer("new"))
                 .outcome,
             Outcome::kPermissionDenied);
+}
+
+// A thread remembers the last token it looked up: what it answers must be
+// what the hash lookup would, whatever the order of tokens and policies.
+TEST(PolicyTest, RepeatedTokensAndPoliciesResolveAsTheyWould) {
+  auto principal = [](const char* name, const char* token, const char* role) {
+    return std::string("  ") + name +
+           ":\n    token_sha256: " + TokenSha256(token) + "\n    roles: [" +
+           role + "]\n";
+  };
+  auto a = MustParse("principals:\n" + principal("app", "t1", "scorer") +
+                     principal("ops", "t2", "operator"));
+  // The same token names someone else here.
+  auto b = MustParse("principals:\n" + principal("eve", "t1", "operator"));
+  const std::string rollback = "mlpipe.v1.Scoring/Rollback";
+  struct Case {
+    const Policy* policy;
+    const char* token;
+    const char* principal;
+    Outcome outcome;
+  } cases[] = {
+      {a.get(), "t1", "app", Outcome::kPermissionDenied},
+      {a.get(), "t1", "app", Outcome::kPermissionDenied},
+      {a.get(), "t2", "ops", Outcome::kAllowed},
+      {b.get(), "t2", "", Outcome::kUnauthenticated},
+      {b.get(), "t1", "eve", Outcome::kAllowed},
+      {a.get(), "t1", "app", Outcome::kPermissionDenied},
+      {a.get(), "t3", "", Outcome::kUnauthenticated},
+      {a.get(), "t3", "", Outcome::kUnauthenticated},
+      {a.get(), "t", "", Outcome::kUnauthenticated},  // A prefix of t1.
+      {a.get(), "t10", "", Outcome::kUnauthenticated},
+      {a.get(), "t2", "ops", Outcome::kAllowed},
+  };
+  for (const Case& c : cases) {
+    Decision d = c.policy->Authorize(rollback, Bearer(c.token));
+    EXPECT_EQ(d.outcome, c.outcome) << c.token;
+    EXPECT_EQ(d.principal, c.principal) << c.token;
+  }
+  // Another thread starts with nothing remembered.
+  std::thread([&] {
+    EXPECT_EQ(b->Authorize(rollback, Bearer("t1")).principal, "eve");
+    EXPECT_EQ(a->Authorize(rollback, Bearer("t1")).principal, "app");
+  }).join();
 }
 
 TEST(PolicyTest, MissingWrongOrMalformedCredentialsAreUnauthenticated) {
