@@ -150,9 +150,9 @@ stop_server
 # The auth policy's cost: two servers side by side on copies of one data
 # directory, without and with a policy (role scorer for the token the
 # Predict calls carry: the same calls go to both, so the policy is all that
-# differs; a server without one ignores the header); the load alternates between them, 2 x REPEATS rounds of
-# SECONDS each, which goes first swapped every round, so both see the same
-# machine. Throughput here drifts by up to 20% within a minute (the
+# differs; a server without one ignores the header); the load alternates
+# between them, 2 x REPEATS rounds of SECONDS each, which goes first swapped
+# every round, so both see the same machine. Throughput here drifts by up to 20% within a minute (the
 # prediction log grows; the VM's neighbours): restarting one server per mode
 # turned that drift into "losses" of 4-23% for the same build. The figure
 # is the median of the rounds' ratios.
