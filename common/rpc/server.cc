@@ -8,6 +8,7 @@
 #include "common/rpc/rpc_metrics.h"
 #include "common/util/strings.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -58,6 +59,20 @@ class SharedFactory final
   std::shared_ptr<grpc::experimental::ServerInterceptorFactoryInterface> f_;
 };
 
+// Takes server reflection off a server: linking grpc++_reflection registers
+// its plugin for every server a process builds (a static initializer), so
+// not calling InitProtoReflectionServerBuilderPlugin is not enough.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    std::erase_if(*plugins, [](const auto& p) {
+      return p->name() == "proto_server_reflection";
+    });
+  }
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
@@ -69,6 +84,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   auto credentials = ServerCredentials(options);
   if (!credentials.ok()) return credentials.status();
   grpc::ServerBuilder builder;
+  if (!options.enable_reflection)
+    builder.SetOption(std::make_unique<WithoutReflection>());
   int port = 0;
   builder.AddListeningPort(options.listen_address, *credentials, &port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
@@ -95,8 +112,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   std::unique_ptr<Server> out(
       new Server(std::move(server), port, options.drain_deadline));
   if (!options.health_address.empty()) {
-    // Only the default health service: no other is registered here.
+    // Only the default health service: every other method is UNIMPLEMENTED
+    // (the generic service, which also gives gRPC the callback methods it
+    // needs to start a server without synchronous ones).
     grpc::ServerBuilder health;
+    health.SetOption(std::make_unique<WithoutReflection>());
+    out->unimplemented_ = std::make_unique<grpc::CallbackGenericService>();
+    health.RegisterCallbackGenericService(out->unimplemented_.get());
     health.AddListeningPort(options.health_address,
                             grpc::InsecureServerCredentials(),
                             &out->health_port_);

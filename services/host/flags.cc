@@ -16,6 +16,7 @@
 #include "common/rpc/channel.h"
 #include "common/rpc/server.h"
 #include "common/util/files.h"
+#include "common/util/log.h"
 #include "common/util/strings.h"
 
 ABSL_FLAG(std::string, data_dir, "./mlpipe-data",
@@ -168,6 +169,12 @@ void InitServerProcess(int argc, char** argv, const char* usage) {
         "reaches the port could do anything (delete datasets, deploy "
         "models): give --auth_policy=FILE (docs/security.md), bind "
         "127.0.0.1, or say --insecure_no_auth")));
+  }
+  if (!IsLoopback(bind) && Policy() == nullptr) {
+    LogWarning(
+        "serving without authentication (--insecure_no_auth): anyone "
+        "who reaches the port may call anything",
+        {{"bind", bind}});
   }
 }
 

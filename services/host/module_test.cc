@@ -9,6 +9,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
+#include "services/host/flags.h"
 
 namespace mlpipe::host {
 namespace {
@@ -58,6 +59,19 @@ class TestModule final : public Module {
  private:
   explicit TestModule(const std::string& dir) : Module("test", dir) {}
 };
+
+TEST(FlagsTest, OnlyLoopbackAddressesAreLoopback) {
+  for (const char* host :
+       {"127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"}) {
+    EXPECT_TRUE(IsLoopback(host)) << host;
+  }
+  for (const char* host :
+       {"0.0.0.0", "::", "[::]", "10.0.0.1", "128.0.0.1", "127.evil.example",
+        "127.0.0.1.evil.example", "localhost.evil.example", "", "[::1",
+        "::ffff:10.0.0.1", "1.127.0.0"}) {
+    EXPECT_FALSE(IsLoopback(host)) << host;
+  }
+}
 
 TEST(ModuleTest, OperationsRunTypedAndAnUnreadableRequestIsDataLoss) {
   testing::TempDir dir;

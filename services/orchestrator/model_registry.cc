@@ -1,5 +1,7 @@
 #include "services/orchestrator/model_registry.h"
 
+#include <optional>
+
 #include "absl/time/clock.h"
 #include "clients/routes.h"
 #include "common/storage/key_codec.h"
@@ -80,6 +82,74 @@ absl::StatusOr<std::string> ModelRegistry::Find(const std::string& name) const {
   return score::AliasNames(keys, score::kDefaultAlias).Find(name);
 }
 
+// The route `request` sets on alias `key`, as the registry records it:
+// the next revision after the one recorded (compare-and-set on
+// expected_route_revision when given; revision 0 without one: the next),
+// changed by `set_by` (whom the server found calling, never what the route
+// claims) at `now`. Or a scoring replica undoing the change it published
+// (a later step failed): the route recorded at the revision before, again,
+// as it was recorded.
+absl::StatusOr<v1::Route> ModelRegistry::RouteToRecord(
+    const v1::SetAliasRequest& request, const std::string& key,
+    const std::string& set_by, absl::Time now) const {
+  int64_t recorded = 0;  // The route revision the alias is at.
+  auto current = store_->Get(kAliases, key);
+  if (current.ok()) {
+    v1::AliasRecord c;
+    if (!c.ParseFromString(*current))
+      return absl::DataLossError(StrCat("alias '", key, "' is unreadable"));
+    recorded = c.route().revision();
+    if (request.has_expected_route_revision() && c.has_route() &&
+        recorded != request.expected_route_revision()) {
+      return absl::AbortedError(
+          StrCat("alias '", key, "' is at route revision ", recorded, ", not ",
+                 request.expected_route_revision(),
+                 ": it was changed meanwhile (by ", c.set_by(), "); retry"));
+    }
+  } else if (!absl::IsNotFound(current.status())) {
+    return current.status();
+  }
+  // A record without a route takes the revision the caller expects.
+  const bool expected = request.has_expected_route_revision();
+  const int64_t base = expected ? request.expected_route_revision() : recorded;
+  v1::Route route = request.route();
+  route.set_alias(key);
+  if (route.revision() == 0 && !expected) route.set_revision(base + 1);
+  if (expected && route.revision() == base - 1) return UndoneTo(route);
+  if (route.revision() != base + 1) {
+    return absl::InvalidArgumentError(
+        StrCat("route.revision: ", route.revision(), " does not follow ", base,
+               " (alias '", key, "'): revisions number changes in order"));
+  }
+  route.set_updated_by(set_by);
+  *route.mutable_updated_at() =
+      TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+  return route;
+}
+
+absl::StatusOr<v1::Route> ModelRegistry::UndoneTo(
+    const v1::Route& route) const {
+  const std::string& key = route.alias();
+  std::optional<v1::Route> found;  // The last one recorded at that revision.
+  for (auto it = store_->Scan(kAliasLog, key + '\0'); it->Valid(); it->Next()) {
+    v1::AliasRecord r;
+    if (!r.ParseFromArray(it->value().data(),
+                          static_cast<int>(it->value().size())))
+      return absl::DataLossError(StrCat("alias '", key, "' is unreadable"));
+    if (r.has_route() && r.route().revision() == route.revision())
+      found = r.route();
+  }
+  // Undoing an alias's first route: it had none.
+  const bool first = route.revision() == 0 && route.targets().empty();
+  if (found ? !score::SameRoute(*found, route) : !first) {
+    return absl::InvalidArgumentError(
+        StrCat("route.revision: ", route.revision(),
+               " goes back, but to a route alias '", key,
+               "' did not have at that revision"));
+  }
+  return found ? *found : route;
+}
+
 absl::StatusOr<v1::AliasRecord> ModelRegistry::SetAlias(
     const v1::SetAliasRequest& request) {
   const bool unset = request.has_route() && request.route().targets().empty();
@@ -94,34 +164,24 @@ absl::StatusOr<v1::AliasRecord> ModelRegistry::SetAlias(
       any_model ? "" : score::ModelNameOf(request.model_version()),
       request.alias());
   if (!key.ok()) return key.status();
-  std::lock_guard lock(mu_);
-  if (request.has_expected_route_revision()) {
-    // Compare-and-set on the route (a record without one takes any).
-    auto current = store_->Get(kAliases, *key);
-    if (current.ok()) {
-      v1::AliasRecord c;
-      if (!c.ParseFromString(*current))
-        return absl::DataLossError(StrCat("alias '", *key, "' is unreadable"));
-      if (c.has_route() &&
-          c.route().revision() != request.expected_route_revision()) {
-        return absl::AbortedError(StrCat(
-            "alias '", *key, "' is at route revision ", c.route().revision(),
-            ", not ", request.expected_route_revision(),
-            ": it was changed meanwhile (by ", c.set_by(), "); retry"));
-      }
-    } else if (!absl::IsNotFound(current.status())) {
-      return current.status();
-    }
+  if (request.has_route() && !unset &&
+      score::PrimaryOf(request.route()) != request.model_version()) {
+    return absl::InvalidArgumentError(
+        StrCat("model_version: '", request.model_version(),
+               "' is not the route's primary ('",
+               score::PrimaryOf(request.route()), "')"));
   }
+  std::lock_guard lock(mu_);
+  absl::Time now = absl::Now();
   v1::AliasRecord r;
   r.set_alias(*key);
   r.set_model_version(request.model_version());
   r.set_set_by(request.set_by().empty() ? "user:unknown" : request.set_by());
   if (request.has_route()) {
-    *r.mutable_route() = request.route();
-    r.mutable_route()->set_alias(*key);
+    auto route = RouteToRecord(request, *key, r.set_by(), now);
+    if (!route.ok()) return route.status();
+    *r.mutable_route() = *std::move(route);
   }
-  absl::Time now = absl::Now();
   *r.mutable_set_at() =
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
   storage::WriteBatch b;

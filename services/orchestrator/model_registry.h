@@ -57,6 +57,11 @@ class ModelRegistry {
  private:
   // The key `name` stands for among the aliases set.
   absl::StatusOr<std::string> Find(const std::string& name) const;
+  absl::StatusOr<v1::Route> RouteToRecord(const v1::SetAliasRequest& request,
+                                          const std::string& key,
+                                          const std::string& set_by,
+                                          absl::Time now) const;
+  absl::StatusOr<v1::Route> UndoneTo(const v1::Route& route) const;
 
   storage::Store* const store_;
   const MetadataStore* const lineage_;

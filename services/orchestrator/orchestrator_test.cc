@@ -1,9 +1,11 @@
 #include "services/orchestrator/orchestrator.h"
 
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "clients/routes.h"
 #include "common/config/pipeline_config.h"
 #include "common/storage/key_codec.h"
 #include "common/util/testing.h"
@@ -363,6 +365,53 @@ TEST_F(OrchestratorTest, AliasHistoryAnswersWhatWasServingWhen) {
   ASSERT_EQ(history->size(), 2u);
   EXPECT_EQ((*history)[0].set_by(), "run:r1/deploy");
   EXPECT_EQ(m->ListAliases()->size(), 1u);
+}
+
+TEST_F(OrchestratorTest, RoutesAreRecordedInRevisionOrderAndUndoneExactly) {
+  auto* m = orch_->registry();
+  auto route = [](const std::string& version, int64_t revision) {
+    v1::Route r;
+    auto* t = r.add_targets();
+    t->set_model_version(version);
+    t->set_percent(100);
+    r.set_revision(revision);
+    r.set_updated_by("monitor:forged");
+    return r;
+  };
+  auto publish = [&](const v1::Route& r, std::optional<int64_t> expected) {
+    v1::SetAliasRequest req;
+    req.set_alias("m@production");
+    req.set_model_version(score::PrimaryOf(r));
+    req.set_set_by("user:ann");
+    *req.mutable_route() = r;
+    if (expected) req.set_expected_route_revision(*expected);
+    return m->SetAlias(req);
+  };
+  auto first = publish(route("m:1", 1), 0);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->route().updated_by(), "user:ann");  // Not the claim.
+  ASSERT_TRUE(publish(route("m:2", 2), 1).ok());
+  // Out of order, or claiming another primary: refused.
+  EXPECT_TRUE(absl::IsAborted(publish(route("m:3", 3), 1).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(publish(route("m:3", 7), 2).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(publish(route("m:3", 0), 2).status()));
+  v1::SetAliasRequest mismatch;
+  mismatch.set_alias("m@production");
+  mismatch.set_model_version("m:9");
+  *mismatch.mutable_route() = route("m:3", 3);
+  EXPECT_TRUE(absl::IsInvalidArgument(m->SetAlias(mismatch).status()));
+  // A replica undoing revision 3 publishes revision 2 again: recorded as it
+  // was (its author), and only if it is what revision 2 was.
+  ASSERT_TRUE(publish(route("m:3", 3), 2).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(publish(route("m:9", 2), 3).status()));
+  auto undone = publish(route("m:2", 2), 3);
+  ASSERT_TRUE(undone.ok()) << undone.status();
+  EXPECT_EQ(undone->route().revision(), 2);
+  EXPECT_EQ(score::PrimaryOf(undone->route()), "m:2");
+  // Without an expected revision, revision 0 is the next one.
+  auto next = publish(route("m:4", 0), std::nullopt);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->route().revision(), 3);
 }
 
 TEST_F(OrchestratorTest, AliasesOfTwoModelsAreApart) {

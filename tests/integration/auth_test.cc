@@ -4,14 +4,19 @@
 // called by each principal and without credentials; each call must be
 // allowed or refused exactly as the policy says. Then the CLI as a user:
 // exit 7 and a message naming method and principal, never the token.
+#include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "common/auth/policy.h"
 #include "common/auth/testing.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/codegen/client_unary_call.h"
@@ -218,6 +223,29 @@ TEST_F(AuthTest, AuditFieldsNameThePrincipalAndCannotBeForged) {
   s = set_alias("service-orchestrator", "run:r7/deploy", &rec);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(rec.set_by(), "run:r7/deploy");
+  EXPECT_EQ(rec.route().updated_by(), "run:r7/deploy");
+  // The route itself names its author and revision: the server's, not the
+  // request's (scoring replicas adopt and show the route as recorded).
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + TokenOf("operator"));
+    v1::SetAliasRequest req;
+    req.set_alias("credit@staging");
+    req.mutable_route()->set_updated_by("monitor:alert-1");
+    *req.mutable_route()->mutable_updated_at() =
+        google::protobuf::util::TimeUtil::SecondsToTimestamp(86400);
+    s = registry->SetAlias(&ctx, req, &rec);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(rec.route().updated_by(), "user:as-operator");
+    EXPECT_EQ(rec.route().updated_at().seconds(), rec.set_at().seconds());
+    EXPECT_EQ(rec.route().revision(), 3);
+    grpc::ClientContext again;
+    again.AddMetadata("authorization", "Bearer " + TokenOf("operator"));
+    req.mutable_route()->set_revision(1000);
+    s = registry->SetAlias(&again, req, &rec);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("route.revision: 1000"));
+  }
   // The route history keeps the true authors.
   grpc::ClientContext ctx;
   ctx.AddMetadata("authorization", "Bearer " + TokenOf("reader"));
@@ -228,8 +256,9 @@ TEST_F(AuthTest, AuditFieldsNameThePrincipalAndCannotBeForged) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   std::vector<std::string> authors;
   for (const auto& r : history.records()) authors.push_back(r.set_by());
-  EXPECT_THAT(authors, ::testing::UnorderedElementsAre("user:as-operator",
-                                                       "run:r7/deploy"));
+  EXPECT_THAT(authors,
+              ::testing::UnorderedElementsAre(
+                  "user:as-operator", "run:r7/deploy", "user:as-operator"));
   // Rolling back as the monitor: refused to a person.
   auto scoring = v1::Scoring::NewStub(channel);
   grpc::ClientContext rb;
@@ -360,6 +389,14 @@ TEST_F(AuthTest, TheCliTakesServerAndTokenFromAContext) {
             "--dataset", "c", "--file",
             SourcePath("examples/credit/credit.csv")});
   EXPECT_EQ(up.exit_code, 0) << up.err;
+  // $MLPIPE_TOKEN wins over the context's token file too.
+  ASSERT_EQ(setenv("MLPIPE_TOKEN", TokenOf("data-writer").c_str(), 1), 0);
+  up = cli({"--context", "here", "ingest", "--dataset", "c2", "--file",
+            SourcePath("examples/credit/credit.csv")});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  ASSERT_EQ(setenv("MLPIPE_TOKEN", "not-a-token", 1), 0);
+  EXPECT_EQ(cli({"--context", "here", "datasets"}).exit_code, 7);
+  unsetenv("MLPIPE_TOKEN");
   auto use = cli({"config", "use-context", "here"});
   EXPECT_EQ(use.exit_code, 0) << use.err;
   EXPECT_EQ(cli({"datasets"}).exit_code, 0);
@@ -417,6 +454,101 @@ TEST_F(AuthTest, AmbiguousCredentialsMadeUpMethodsAndDelegatedPowers) {
   EXPECT_EQ(run.exit_code, 7) << run.out << run.err;
   EXPECT_THAT(run.err, HasSubstr("steps.deploy: principal 'as-pipeline-runner' "
                                  "may not call mlpipe.v1.Scoring/Deploy"));
+}
+
+// The local addresses listening on TCP `port` ("0100007F" is 127.0.0.1,
+// "00000000" any IPv4 address, 32 zeros any IPv6 one; an IPv4 address
+// listened on by an IPv6 socket as the IPv4 one), from /proc/net.
+std::vector<std::string> ListeningAddresses(int port) {
+  std::vector<std::string> out;
+  char hex_port[8];
+  std::snprintf(hex_port, sizeof hex_port, "%04X", port);
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream in(ReadFile(table));
+    std::string line;
+    std::getline(in, line);  // The header.
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      const size_t colon = local.find(':');
+      if (state == "0A" && colon != std::string::npos &&
+          local.substr(colon + 1) == hex_port) {
+        std::string address = local.substr(0, colon);
+        constexpr std::string_view kMapped = "0000000000000000FFFF0000";
+        if (address.size() == 32 && address.starts_with(kMapped))
+          address = address.substr(kMapped.size());
+        out.push_back(address);
+      }
+    }
+  }
+  return out;
+}
+
+// The status of one server-reflection request to `address`: UNIMPLEMENTED
+// when the server does not serve reflection.
+grpc::StatusCode ReflectionStatus(const std::string& address) {
+  auto channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::ByteBuffer request, response;
+  grpc::Slice empty("");
+  request = grpc::ByteBuffer(&empty, 1);
+  grpc::Status status;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  stub.UnaryCall(&ctx,
+                 "/grpc.reflection.v1alpha.ServerReflection/"
+                 "ServerReflectionInfo",
+                 grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+                   std::lock_guard lock(mu);
+                   status = s;
+                   done = true;
+                   cv.notify_one();
+                 });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done; });
+  return status.error_code();
+}
+
+TEST(AuthFlagsTest, TheDefaultBindIsLoopbackAndOpenServingIsSaidOutLoud) {
+  TempDir dir;
+  // No --bind: loopback only.
+  const std::string ports = dir.path() + "/ports";
+  int port = 0;
+  {
+    Process p({Binary("mlpipe-standalone"), "--data_dir=" + dir.path() + "/a",
+               "--grpc_port=0", "--metrics_port=-1", "--port_file=" + ports},
+              dir.path() + "/a.log");
+    for (int i = 0; i < 3000 && port == 0; ++i) {
+      std::ifstream(ports) >> port;
+      if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_NE(port, 0) << ReadFile(dir.path() + "/a.log");
+    EXPECT_THAT(ListeningAddresses(port), ::testing::ElementsAre("0100007F"));
+    EXPECT_NE(ReflectionStatus("127.0.0.1:" + std::to_string(port)),
+              grpc::StatusCode::UNIMPLEMENTED);
+    p.Signal(SIGTERM);
+    EXPECT_EQ(p.Wait(), 0);
+  }
+  // Every address, without a policy: only when asked, with a warning; and
+  // --reflection=false serves no reflection.
+  Standalone open(dir.path() + "/b", {"--bind=0.0.0.0", "--insecure_no_auth",
+                                      "--reflection=false"});
+  EXPECT_THAT(
+      ListeningAddresses(open.grpc_port()),
+      ::testing::Contains(::testing::AnyOf("00000000", std::string(32, '0'))));
+  EXPECT_EQ(ReflectionStatus(open.address()), grpc::StatusCode::UNIMPLEMENTED);
+  auto r = RunCommand({Binary("mlpipe"), "--server", open.address(), "datasets",
+                       "--output", "json"},
+                      60);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  open.Stop();
+  EXPECT_THAT(ReadFile(dir.path() + "/b.log"),
+              HasSubstr("serving without authentication"));
 }
 
 TEST(AuthFlagsTest, ANonLoopbackBindWithoutAPolicyRefusesToStart) {

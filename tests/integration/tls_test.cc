@@ -165,6 +165,10 @@ TEST(TlsTest, ACertificateMappedToScorerPredictsAndCannotDeleteOrDeploy) {
                                      "mlpipe.v1.Ingestion/DeleteDataset"));
   auto deployed = cli("app", {"deploy", "credit:1"});
   EXPECT_EQ(deployed.exit_code, 7) << deployed.out << deployed.err;
+  auto aliased = cli("app", {"aliases", "set", "production", "credit:1"});
+  EXPECT_EQ(aliased.exit_code, 7) << aliased.out << aliased.err;
+  EXPECT_THAT(aliased.err, HasSubstr("principal 'scoring-app' may not call "
+                                     "mlpipe.v1.Orchestrator/SetAlias"));
   auto listed = cli("tls", {"datasets"});
   EXPECT_EQ(listed.exit_code, 0) << listed.out << listed.err;
   EXPECT_THAT(listed.out, HasSubstr("credit"));
