@@ -86,9 +86,9 @@ absl::StatusOr<std::string> ModelRegistry::Find(const std::string& name) const {
 // the next revision after the one recorded (compare-and-set on
 // expected_route_revision when given; revision 0 without one: the next),
 // changed by `set_by` (whom the server found calling, never what the route
-// claims) at `now`. Or a scoring replica undoing the change it published
-// (a later step failed): the route recorded at the revision before, again,
-// as it was recorded.
+// claims) at `now`. A scoring replica undoing a change it published (a
+// later step failed) publishes the old route again as a new revision, so
+// replicas that took the change take the undoing too.
 absl::StatusOr<v1::Route> ModelRegistry::RouteToRecord(
     const v1::SetAliasRequest& request, const std::string& key,
     const std::string& set_by, absl::Time now) const {
@@ -115,7 +115,6 @@ absl::StatusOr<v1::Route> ModelRegistry::RouteToRecord(
   v1::Route route = request.route();
   route.set_alias(key);
   if (route.revision() == 0 && !expected) route.set_revision(base + 1);
-  if (expected && route.revision() == base - 1) return UndoneTo(route);
   if (route.revision() != base + 1) {
     return absl::InvalidArgumentError(
         StrCat("route.revision: ", route.revision(), " does not follow ", base,
@@ -125,29 +124,6 @@ absl::StatusOr<v1::Route> ModelRegistry::RouteToRecord(
   *route.mutable_updated_at() =
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
   return route;
-}
-
-absl::StatusOr<v1::Route> ModelRegistry::UndoneTo(
-    const v1::Route& route) const {
-  const std::string& key = route.alias();
-  std::optional<v1::Route> found;  // The last one recorded at that revision.
-  for (auto it = store_->Scan(kAliasLog, key + '\0'); it->Valid(); it->Next()) {
-    v1::AliasRecord r;
-    if (!r.ParseFromArray(it->value().data(),
-                          static_cast<int>(it->value().size())))
-      return absl::DataLossError(StrCat("alias '", key, "' is unreadable"));
-    if (r.has_route() && r.route().revision() == route.revision())
-      found = r.route();
-  }
-  // Undoing an alias's first route: it had none.
-  const bool first = route.revision() == 0 && route.targets().empty();
-  if (found ? !score::SameRoute(*found, route) : !first) {
-    return absl::InvalidArgumentError(
-        StrCat("route.revision: ", route.revision(),
-               " goes back, but to a route alias '", key,
-               "' did not have at that revision"));
-  }
-  return found ? *found : route;
 }
 
 absl::StatusOr<v1::AliasRecord> ModelRegistry::SetAlias(

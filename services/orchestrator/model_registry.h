@@ -61,7 +61,6 @@ class ModelRegistry {
                                           const std::string& key,
                                           const std::string& set_by,
                                           absl::Time now) const;
-  absl::StatusOr<v1::Route> UndoneTo(const v1::Route& route) const;
 
   storage::Store* const store_;
   const MetadataStore* const lineage_;

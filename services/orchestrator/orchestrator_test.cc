@@ -400,18 +400,20 @@ TEST_F(OrchestratorTest, RoutesAreRecordedInRevisionOrderAndUndoneExactly) {
   mismatch.set_model_version("m:9");
   *mismatch.mutable_route() = route("m:3", 3);
   EXPECT_TRUE(absl::IsInvalidArgument(m->SetAlias(mismatch).status()));
-  // A replica undoing revision 3 publishes revision 2 again: recorded as it
-  // was (its author), and only if it is what revision 2 was.
+  // Nothing goes back: a replica undoing revision 3 publishes revision 2's
+  // route again as revision 4.
   ASSERT_TRUE(publish(route("m:3", 3), 2).ok());
-  EXPECT_TRUE(absl::IsInvalidArgument(publish(route("m:9", 2), 3).status()));
-  auto undone = publish(route("m:2", 2), 3);
+  EXPECT_TRUE(absl::IsInvalidArgument(publish(route("m:2", 2), 3).status()));
+  v1::Route undo = route("m:2", 4);
+  undo.set_restores(2);
+  auto undone = publish(undo, 3);
   ASSERT_TRUE(undone.ok()) << undone.status();
-  EXPECT_EQ(undone->route().revision(), 2);
-  EXPECT_EQ(score::PrimaryOf(undone->route()), "m:2");
+  EXPECT_EQ(undone->route().revision(), 4);
+  EXPECT_EQ(undone->route().updated_by(), "user:ann");
   // Without an expected revision, revision 0 is the next one.
   auto next = publish(route("m:4", 0), std::nullopt);
   ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(next->route().revision(), 3);
+  EXPECT_EQ(next->route().revision(), 5);
 }
 
 TEST_F(OrchestratorTest, AliasesOfTwoModelsAreApart) {

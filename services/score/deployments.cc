@@ -384,9 +384,15 @@ absl::Status Deployments::Change(std::map<std::string, v1::Route> next,
   // 2. Publish them in the registry, each only if no other scoring replica
   // changed the alias meanwhile; undone on failure.
   std::vector<std::pair<v1::Route, int64_t>> undo;  // Old route, revision now.
+  // Undone by a revision of its own, so that replicas which took the change
+  // take the undoing too; a rollback from it goes back before what it
+  // restores.
   auto restore = [&] {
-    for (const auto& [old, now] : undo)
+    for (auto& [old, now] : undo) {
+      if (old.restores() == 0) old.set_restores(old.revision());
+      old.set_revision(now + 1);
       (void)registry_->PublishRoute(old, now, set_by);
+    }
   };
   for (const auto& [route, before] : logged) {
     if (registry_ == nullptr) break;
