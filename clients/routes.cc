@@ -28,15 +28,6 @@ std::vector<v1::Route> RouteHistory(std::vector<v1::Route> in_set_order) {
   return out;
 }
 
-bool SameRoute(v1::Route a, v1::Route b) {
-  for (auto* r : {&a, &b}) {
-    r->clear_revision();
-    r->clear_updated_at();
-    r->clear_updated_by();
-  }
-  return a.SerializeAsString() == b.SerializeAsString();
-}
-
 std::string ModelNameOf(const std::string& version) {
   return version.substr(0, version.find(':'));
 }

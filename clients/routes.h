@@ -32,10 +32,6 @@ std::string PrimaryOf(const v1::Route& route);
 // appears once and the first is the route served now.
 std::vector<v1::Route> RouteHistory(std::vector<v1::Route> in_set_order);
 
-// Whether two routes are equal but for their revision and who changed them
-// when.
-bool SameRoute(v1::Route a, v1::Route b);
-
 // "credit:2" -> "credit"; a name is its own model name.
 std::string ModelNameOf(const std::string& version);
 // True for "credit@production".

@@ -79,7 +79,7 @@ class Server {
   Server(std::unique_ptr<grpc::Server> server, int port,
          std::chrono::milliseconds drain);
   std::unique_ptr<grpc::Server> server_;
-  // Declared first: destroyed after the server that calls it.
+  // Declared before health_: destroyed after the server that calls it.
   std::unique_ptr<grpc::CallbackGenericService> unimplemented_;
   std::unique_ptr<grpc::Server> health_;  // May be null.
   int port_;

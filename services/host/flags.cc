@@ -161,16 +161,15 @@ void InitServerProcess(int argc, char** argv, const char* usage) {
   if (auto s = LoadPolicy(); !s.ok()) Exit(s);
   if (auto s = SetArtifactKeysFromFlags(); !s.ok()) Exit(s);
   const std::string bind = absl::GetFlag(FLAGS_bind);
-  if (!IsLoopback(bind) && Policy() == nullptr &&
-      !absl::GetFlag(FLAGS_insecure_no_auth)) {
-    Exit(absl::FailedPreconditionError(StrCat(
-        "--bind=", bind,
-        " serves beyond this machine, and without --auth_policy anyone who "
-        "reaches the port could do anything (delete datasets, deploy "
-        "models): give --auth_policy=FILE (docs/security.md), bind "
-        "127.0.0.1, or say --insecure_no_auth")));
-  }
   if (!IsLoopback(bind) && Policy() == nullptr) {
+    if (!absl::GetFlag(FLAGS_insecure_no_auth)) {
+      Exit(absl::FailedPreconditionError(StrCat(
+          "--bind=", bind,
+          " serves beyond this machine, and without --auth_policy anyone who "
+          "reaches the port could do anything (delete datasets, deploy "
+          "models): give --auth_policy=FILE (docs/security.md), bind "
+          "127.0.0.1, or say --insecure_no_auth")));
+    }
     LogWarning(
         "serving without authentication (--insecure_no_auth): anyone "
         "who reaches the port may call anything",

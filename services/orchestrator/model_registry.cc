@@ -1,7 +1,5 @@
 #include "services/orchestrator/model_registry.h"
 
-#include <optional>
-
 #include "absl/time/clock.h"
 #include "clients/routes.h"
 #include "common/storage/key_codec.h"

@@ -73,6 +73,16 @@ std::set<std::string> Named(const std::map<std::string, v1::Route>& routes) {
   return out;
 }
 
+// Equal but for revision and who changed it when.
+bool SameRoute(v1::Route a, v1::Route b) {
+  for (auto* r : {&a, &b}) {
+    r->clear_revision();
+    r->clear_updated_at();
+    r->clear_updated_by();
+  }
+  return a.SerializeAsString() == b.SerializeAsString();
+}
+
 // How `b`'s requests differ from `a`'s: the task, and the input fields (a
 // field's name and whether it is text); "" when they are the same.
 std::string SchemaDifference(const v1::ModelArtifact& a,
