@@ -16,11 +16,11 @@
 // keeping its own freed pages and the next faulting in fresh ones; small
 // allocations still come from per-thread caches.
 //
-// Freed pages stay dirty for about 10 s (dirty_decay_ms), then go back to
-// the kernel (MADV_DONTNEED: muzzy_decay_ms 0), and jemalloc's memory is
-// never backed by transparent huge pages (thp:never, whatever the kernel's
-// THP mode). Both to keep a long-running server's RSS flat: with huge pages
-// (thp:always) khugepaged collapses the ranges jemalloc had returned back
+// Freed pages stay dirty for at most about 10 s (dirty_decay_ms), then go
+// back to the kernel (MADV_DONTNEED: muzzy_decay_ms 0), and jemalloc's
+// memory is never backed by transparent huge pages (thp:never, whatever the
+// kernel's THP mode). Both to keep a long-running server's RSS flat: with huge
+// pages (thp:always) khugepaged collapses the ranges jemalloc had returned back
 // into resident 2 MiB pages (max_ptes_none 511 by default), and with
 // MADV_FREE ("muzzy" pages kept until memory pressure) the returned pages
 // stay in RSS too; either way the scoring server under the soak load
@@ -46,6 +46,13 @@
 // before, 20.9 s after; Python XGBoost (the same Debian library) 18.2 s
 // on glibc, 22.4 s with jemalloc's defaults preloaded. bench/prep and
 // bench/ingest (speed and peak RSS) unchanged.
+//
+// Decay is gradual, not a 10 s grace: a large block freed and allocated
+// again at once is often returned in between (a 64 MiB block faulted all
+// its pages in on every round with dirty_decay_ms 10000; with -1, none from
+// the second). Loops that do that hold freed memory while they run
+// (util::HoldFreedMemory, common/util/memory.h): a GBDT fit of 2.4M rows
+// took 58 s with 20,000 page faults a second, 34-37 s held (2026-12-05).
 extern "C" {
 extern const char* malloc_conf;
 const char* malloc_conf =

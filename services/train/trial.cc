@@ -9,6 +9,7 @@
 
 #include "common/eval/score.h"
 #include "common/ml/model.h"
+#include "common/util/memory.h"
 #include "common/util/strings.h"
 #include "services/train/trainer_internal.h"
 
@@ -175,6 +176,10 @@ absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
     const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,
     bool final_fit, int threads, const std::function<bool()>& cancelled,
     const std::function<void(const v1::Trial&)>& on_progress) {
+  // A fit frees and allocates its buffers every round (XGBoost's gradients,
+  // row partitions and histograms): kept for the next round, not faulted in
+  // afresh.
+  util::HoldFreedMemory hold;
   Outcome out;
   out.trial = trial;
   out.trial.set_worker(options_.worker_id);
