@@ -3,6 +3,7 @@
 #define MLPIPE_CLIENTS_MONITOR_CLIENT_H_
 
 #include <memory>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "grpcpp/channel.h"
@@ -14,6 +15,10 @@ namespace mlpipe::monitor {
 // waiting at most 30 s; OK once the monitor has made them durable.
 absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
                             const v1::PredictionBatch& batch);
+// The same with the batch in its wire form (a serialized v1::PredictionBatch),
+// sent as it is: no message is built and serialized again.
+absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
+                            std::string_view serialized_batch);
 
 }  // namespace mlpipe::monitor
 

@@ -57,6 +57,10 @@ class Module : public ServiceModule {
   absl::Status OpenStore(storage::Options options);
 
   storage::Store* store() const { return store_.get(); }
+  // A path of the module's own beside its store: <data_dir>/<name>-<what>.
+  std::string DataPath(const std::string& what) const {
+    return data_dir_ + "/" + name_ + "-" + what;
+  }
   events::EventLog* outbox() const { return outbox_.get(); }
   rpc::Peers& peers() const { return *peers_; }
   // The channel to a peer service (this process's own when it is hosted

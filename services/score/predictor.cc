@@ -323,8 +323,8 @@ absl::StatusOr<PredictOutput> Predictor::Score(const PredictInput& input) {
 }
 
 void Predictor::Commit(PredictOutput& out, std::function<void()> then) {
-  if (log_ == nullptr || out.log.empty()) return then();
-  log_->Append(std::move(out.log), [then = std::move(then)](bool) { then(); });
+  if (log_ != nullptr) log_->Log(out.log);
+  then();
 }
 
 absl::StatusOr<PredictOutput> Predictor::Predict(const PredictInput& input) {
@@ -443,10 +443,9 @@ void Predictor::Shadow(const ServingRoute& route, const PredictInput& input,
           if (s->metrics())
             s->metrics()->shadow->Increment(static_cast<double>(ids.size()));
           if (log_ != nullptr) {
-            log_->Append(Records(*s, alias, *copy, x, scores, ids,
-                                 /*shadow=*/true, false,
-                                 absl::ToDoubleSeconds(absl::Now() - start)),
-                         [](bool) {});
+            log_->Log(Records(*s, alias, *copy, x, scores, ids,
+                              /*shadow=*/true, false,
+                              absl::ToDoubleSeconds(absl::Now() - start)));
           }
         },
         options_.shadow_queue);

@@ -29,7 +29,11 @@ ABSL_FLAG(int, score_max_field_bytes, 65536,
 ABSL_FLAG(int, score_worker_threads, 4,
           "Threads for versions under a latency budget and for shadows.");
 ABSL_FLAG(int, score_log_queue, 100000,
-          "Prediction records waiting to be logged; more are dropped.");
+          "Prediction records waiting to be shipped to the monitoring "
+          "service; more are dropped (counted).");
+ABSL_FLAG(int64_t, score_log_max_bytes, int64_t{256} << 20,
+          "Bytes of prediction log files waiting to be shipped; more are "
+          "dropped (counted).");
 ABSL_FLAG(bool, score_log_inputs, true,
           "Log the raw fields of every prediction.");
 ABSL_FLAG(bool, score_log_features, false,
@@ -123,6 +127,8 @@ ScoreModuleOptions OptionsFromFlags() {
   o.predictor.log_features = absl::GetFlag(FLAGS_score_log_features);
   o.log.queue_capacity =
       static_cast<size_t>(absl::GetFlag(FLAGS_score_log_queue));
+  o.log.max_bytes =
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_score_log_max_bytes));
   o.batch.threads = absl::GetFlag(FLAGS_score_batch_threads);
   o.route_sync =
       std::chrono::milliseconds(absl::GetFlag(FLAGS_score_route_sync_ms));
@@ -140,7 +146,7 @@ class ScoreModule::MonitorSink final : public PredictionSink {
   // Ends the retries' waits.
   void Stop() { retry_.Stop(); }
 
-  absl::Status Write(const v1::PredictionBatch& message) override {
+  absl::Status Write(std::string_view message) override {
     absl::Status s;
     auto wait = std::chrono::milliseconds(100);
     for (int attempt = 0; attempt < 6; ++attempt) {
@@ -179,7 +185,10 @@ absl::StatusOr<std::unique_ptr<ScoreModule>> ScoreModule::Open(
   m->deployments_ = m->Make<Deployments>(m->store(), m->outbox(), manager,
                                          sources, sources, o.default_alias);
   m->sink_ = m->Make<MonitorSink>(m->peers());
-  m->logger_ = m->Make<PredictionLogger>(o.log, m->store(), m->sink_);
+  auto logger = PredictionLogger::Open(o.log, m->DataPath("prediction-log"),
+                                       m->store(), m->sink_);
+  if (!logger.ok()) return logger.status();
+  m->logger_ = m->Own(std::move(*logger));
   auto* predictor =
       m->Make<Predictor>(o.predictor, manager, sources, m->logger_);
   m->predictor_ = predictor;

@@ -5,6 +5,7 @@
 // restore after restart and batch scoring.
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
@@ -188,7 +189,10 @@ const Models& M() {
 // Keeps what the logger writes (the monitor is the real sink, over gRPC).
 class RecordingSink final : public PredictionSink {
  public:
-  absl::Status Write(const v1::PredictionBatch& batch) override {
+  absl::Status Write(std::string_view bytes) override {
+    v1::PredictionBatch batch;
+    if (!batch.ParseFromString(std::string(bytes)))
+      return absl::InvalidArgumentError("not a PredictionBatch");
     std::lock_guard lock(mu_);
     for (const auto& r : batch.records()) records_.push_back(r);
     return absl::OkStatus();
@@ -233,8 +237,10 @@ class ScoreTest : public ::testing::Test {
                                                  manager_.get(), &train_,
                                                  &registry_, "production");
     sink_ = std::make_unique<RecordingSink>();
-    logger_ = std::make_unique<PredictionLogger>(PredictionLoggerOptions{},
-                                                 store_.get(), sink_.get());
+    auto logger = PredictionLogger::Open(
+        {}, dir_.path() + "/score-prediction-log", store_.get(), sink_.get());
+    ASSERT_TRUE(logger.ok()) << logger.status();
+    logger_ = std::move(*logger);
     ASSERT_TRUE(deployments_->Restore().ok());
   }
   void CloseAll() {
@@ -1079,7 +1085,10 @@ TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
   // A sink that blocks until released.
   class Slow final : public PredictionSink {
    public:
-    absl::Status Write(const v1::PredictionBatch& b) override {
+    absl::Status Write(std::string_view bytes) override {
+      v1::PredictionBatch b;
+      if (!b.ParseFromString(std::string(bytes)))
+        return absl::InvalidArgumentError("not a PredictionBatch");
       release.WaitForNotification();
       written += b.records_size();
       return absl::OkStatus();
@@ -1091,9 +1100,9 @@ TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
   o.queue_capacity = 10;
   o.batch_records = 5;
   testing::TempDir dir;
-  auto store = *storage::OpenRocksStore(
-      dir.path(), {.column_families = {{.name = kPredictionLog}}});
-  PredictionLogger log(o, store.get(), &sink);
+  auto logger = PredictionLogger::Open(o, dir.path(), nullptr, &sink);
+  ASSERT_TRUE(logger.ok()) << logger.status();
+  PredictionLogger& log = **logger;
   int accepted = 0;
   for (int i = 0; i < 40; ++i)
     accepted += log.Log(std::vector<v1::PredictionRecord>(1)) ? 1 : 0;
@@ -1104,13 +1113,16 @@ TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
   EXPECT_EQ(sink.written.load(), accepted);
 }
 
-// Logged records are in the store before Log returns: a sink that refuses
+// Logged records are in the log before Log returns: a sink that refuses
 // them loses none, and what one process did not ship the next one ships,
-// in order.
+// in order, after the records an older version left in the score store.
 TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
   class Sink final : public PredictionSink {
    public:
-    absl::Status Write(const v1::PredictionBatch& b) override {
+    absl::Status Write(std::string_view bytes) override {
+      v1::PredictionBatch b;
+      if (!b.ParseFromString(std::string(bytes)))
+        return absl::InvalidArgumentError("not a PredictionBatch");
       if (refuse) return absl::UnavailableError("monitor is down");
       for (const auto& r : b.records()) ids.push_back(r.prediction_id());
       return absl::OkStatus();
@@ -1119,43 +1131,65 @@ TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
     std::vector<std::string> ids;
   } sink;
   testing::TempDir dir;
+  const std::string log_dir = dir.path() + "/log";
   storage::Options so{.column_families = {{.name = kPredictionLog}}};
+  auto store = *storage::OpenRocksStore(dir.path() + "/store", so);
+  {
+    // What an older version left: sequence -> record.
+    storage::WriteBatch b;
+    for (int i = 0; i < 5; ++i) {
+      v1::PredictionRecord r;
+      r.set_prediction_id(StrCat("old", i));
+      std::string key;
+      storage::AppendU64(&key, 100 + i);
+      b.Put(kPredictionLog, key, r.SerializeAsString());
+    }
+    ASSERT_TRUE(store->Write(b).ok());
+  }
   PredictionLoggerOptions o;
   o.flush_interval = std::chrono::milliseconds(5);
   o.retry_interval = std::chrono::milliseconds(5);
   {
-    auto store = *storage::OpenRocksStore(dir.path(), so);
-    PredictionLogger log(o, store.get(), &sink);
+    auto log = *PredictionLogger::Open(o, log_dir, store.get(), &sink);
+    EXPECT_FALSE(store->Scan(kPredictionLog, "")->Valid());  // Moved.
     for (int i = 0; i < 30; ++i) {
       v1::PredictionRecord r;
       r.set_prediction_id(StrCat("p", i));
-      ASSERT_TRUE(log.Log({r}));
+      ASSERT_TRUE(log->Log({r}));
     }
-    EXPECT_FALSE(log.Flush(std::chrono::milliseconds(100)));
-    EXPECT_EQ(log.depth(), 30u);
+    EXPECT_FALSE(log->Flush(std::chrono::milliseconds(100)));
+    EXPECT_EQ(log->depth(), 35u);
   }  // Stopped with nothing shipped.
   sink.refuse = false;
-  auto store = *storage::OpenRocksStore(dir.path(), so);
-  PredictionLogger log(o, store.get(), &sink);
-  EXPECT_EQ(log.depth(), 30u);
+  auto log = *PredictionLogger::Open(o, log_dir, store.get(), &sink);
+  EXPECT_EQ(log->depth(), 35u);
   v1::PredictionRecord later;
   later.set_prediction_id("p30");
-  ASSERT_TRUE(log.Log({later}));
-  ASSERT_TRUE(log.Flush());
-  ASSERT_EQ(sink.ids.size(), 31u);
-  for (int i = 0; i < 31; ++i) EXPECT_EQ(sink.ids[i], StrCat("p", i));
-  EXPECT_EQ(log.depth(), 0u);
+  ASSERT_TRUE(log->Log({later}));
+  ASSERT_TRUE(log->Flush());
+  ASSERT_EQ(sink.ids.size(), 36u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(sink.ids[i], StrCat("old", i));
+  for (int i = 0; i < 31; ++i) EXPECT_EQ(sink.ids[5 + i], StrCat("p", i));
+  EXPECT_EQ(log->depth(), 0u);
+  // Shipped, it is not shipped again by the next start.
+  log.reset();
+  sink.ids.clear();
+  log = *PredictionLogger::Open(o, log_dir, store.get(), &sink);
+  EXPECT_EQ(log->depth(), 0u);
+  EXPECT_TRUE(log->Flush());
+  EXPECT_TRUE(sink.ids.empty());
 }
 
-// Calls log concurrently (their writes go to RocksDB together, outside the
-// logger's lock) while the shipper runs and the sink refuses every third
-// batch: every record is shipped exactly once, in the order of its sequence,
-// none passed over while written late; whether memory holds them all, a
-// few (the rest read back from the store) or none.
+// Calls log concurrently while the shipper runs and the sink refuses every
+// third batch: every record is shipped exactly once, in the order of its
+// sequence, over many segments, and the shipped segments are deleted.
 TEST(PredictionLoggerTest, ConcurrentCallsShipEveryRecordOnceInOrder) {
   class Sink final : public PredictionSink {
    public:
-    absl::Status Write(const v1::PredictionBatch& b) override {
+    absl::Status Write(std::string_view bytes) override {
+      v1::PredictionBatch b;
+      if (!b.ParseFromString(std::string(bytes)))
+        return absl::InvalidArgumentError("not a PredictionBatch");
       std::lock_guard lock(mu);
       if (++calls % 3 == 0) return absl::UnavailableError("refused");
       for (const auto& r : b.records()) ids.push_back(r.prediction_id());
@@ -1165,46 +1199,44 @@ TEST(PredictionLoggerTest, ConcurrentCallsShipEveryRecordOnceInOrder) {
     int calls = 0;
     std::vector<std::string> ids;
   };
-  for (const size_t memory : {size_t{8} << 20, size_t{60}, size_t{0}}) {
-    SCOPED_TRACE(StrCat("memory_bytes ", memory));
-    Sink sink;
-    testing::TempDir dir;
-    auto store = *storage::OpenRocksStore(
-        dir.path(), {.column_families = {{.name = kPredictionLog}}});
-    PredictionLoggerOptions o;
-    o.batch_records = 37;
-    o.flush_interval = std::chrono::milliseconds(1);
-    o.retry_interval = std::chrono::milliseconds(1);
-    o.memory_bytes = memory;
-    PredictionLogger log(o, store.get(), &sink);
-    constexpr int kThreads = 8, kCalls = 400;
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < kCalls; ++i) {
-          v1::PredictionRecord r;
-          r.set_prediction_id(StrCat(t, "-", i));
-          EXPECT_TRUE(log.Log({r}));
-        }
-      });
-    }
-    for (auto& th : threads) th.join();
-    ASSERT_TRUE(log.Flush());
-    std::lock_guard lock(sink.mu);
-    ASSERT_EQ(sink.ids.size(), static_cast<size_t>(kThreads * kCalls));
-    std::set<std::string> unique(sink.ids.begin(), sink.ids.end());
-    EXPECT_EQ(unique.size(), sink.ids.size());
-    // Each caller's records arrive in the order it logged them.
-    std::map<std::string, int> next;
-    for (const auto& id : sink.ids) {
-      const auto dash = id.find('-');
-      const std::string caller = id.substr(0, dash);
-      EXPECT_EQ(std::stoi(id.substr(dash + 1)), next[caller]++) << id;
-    }
-    EXPECT_EQ(log.depth(), 0u);
-    // What was shipped is gone from the store.
-    EXPECT_FALSE(store->Scan(kPredictionLog, "")->Valid());
+  Sink sink;
+  testing::TempDir dir;
+  PredictionLoggerOptions o;
+  o.batch_records = 37;
+  o.segment_bytes = 4096;
+  o.flush_interval = std::chrono::milliseconds(1);
+  o.retry_interval = std::chrono::milliseconds(1);
+  auto log = *PredictionLogger::Open(o, dir.path(), nullptr, &sink);
+  constexpr int kThreads = 8, kCalls = 400;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        v1::PredictionRecord r;
+        r.set_prediction_id(StrCat(t, "-", i));
+        EXPECT_TRUE(log->Log({r}));
+      }
+    });
   }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(log->Flush());
+  std::lock_guard lock(sink.mu);
+  ASSERT_EQ(sink.ids.size(), static_cast<size_t>(kThreads * kCalls));
+  std::set<std::string> unique(sink.ids.begin(), sink.ids.end());
+  EXPECT_EQ(unique.size(), sink.ids.size());
+  // Each caller's records arrive in the order it logged them.
+  std::map<std::string, int> next;
+  for (const auto& id : sink.ids) {
+    const auto dash = id.find('-');
+    const std::string caller = id.substr(0, dash);
+    EXPECT_EQ(std::stoi(id.substr(dash + 1)), next[caller]++) << id;
+  }
+  EXPECT_EQ(log->depth(), 0u);
+  // What was shipped is gone: the segment appended to is left.
+  size_t segments = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    segments += e.path().extension() == ".seg";
+  EXPECT_EQ(segments, 1u);
 }
 
 TEST_F(ScoreTest, BatchScoresDatasetsWithTheSameCodeAsPredict) {

@@ -1,0 +1,322 @@
+#include "common/storage/segment_log.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "common/util/log.h"
+#include "common/util/strings.h"
+
+namespace mlpipe::storage {
+namespace {
+
+constexpr char kMagic[8] = {'m', 'l', 'p', 's', 'e', 'g', '1', '\n'};
+constexpr size_t kHeader = 16;  // Magic, first sequence.
+constexpr size_t kFrame = 8;    // Length, CRC.
+
+void PutU32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }  // Little-endian
+void PutU64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }  // hosts only.
+uint32_t GetU32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t GetU64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+static_assert(std::endian::native == std::endian::little);
+
+// Covers the sequence too: a record copied to another place does not check.
+uint32_t Crc(uint64_t sequence, const char* frame_and_payload, size_t n) {
+  char seq[8];
+  PutU64(seq, sequence);
+  uLong c = crc32_z(0, reinterpret_cast<const Bytef*>(seq), 8);
+  c = crc32_z(c, reinterpret_cast<const Bytef*>(frame_and_payload), 4);
+  return static_cast<uint32_t>(crc32_z(
+      c, reinterpret_cast<const Bytef*>(frame_and_payload + kFrame), n));
+}
+
+absl::Status Errno(std::string_view what, const std::string& path) {
+  const int e = errno;
+  std::string msg = StrCat(what, " '", path, "': ", std::strerror(e));
+  if (e == ENOSPC || e == EDQUOT) return absl::ResourceExhaustedError(msg);
+  return absl::InternalError(msg);
+}
+
+std::string SegmentName(uint64_t first) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%020llu.seg",
+                static_cast<unsigned long long>(first));
+  return name;
+}
+
+}  // namespace
+
+SegmentLog::SegmentLog(std::string dir, SegmentLogOptions options)
+    : dir_(std::move(dir)), options_(options) {}
+
+SegmentLog::~SegmentLog() {
+  for (Segment& s : segments_) munmap(s.base, s.size);
+  if (trim_fd_ >= 0) close(trim_fd_);
+}
+
+absl::StatusOr<std::unique_ptr<SegmentLog>> SegmentLog::Open(
+    const std::string& dir, SegmentLogOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        StrCat("cannot create '", dir, "': ", ec.message()));
+  }
+  std::unique_ptr<SegmentLog> log(new SegmentLog(dir, options));
+  if (auto s = log->Recover(); !s.ok()) return s;
+  return log;
+}
+
+absl::Status SegmentLog::Recover() {
+  const std::string trim = dir_ + "/trim";
+  trim_fd_ = open(trim.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (trim_fd_ < 0) return Errno("cannot open", trim);
+  char t[12];
+  if (pread(trim_fd_, t, sizeof t, 0) == sizeof t &&
+      crc32_z(0, reinterpret_cast<const Bytef*>(t), 8) == GetU32(t + 8))
+    trimmed_ = std::max<uint64_t>(1, GetU64(t));
+  std::vector<std::string> paths;
+  for (const auto& e : std::filesystem::directory_iterator(dir_))
+    if (e.path().extension() == ".seg") paths.push_back(e.path().string());
+  std::sort(paths.begin(), paths.end());  // Names are zero-padded.
+  next_ = trimmed_;
+  for (const std::string& path : paths) {
+    Segment s;
+    if (!Load(path, &s) || s.first + s.count <= trimmed_) {
+      Drop(s);
+      continue;
+    }
+    if (!segments_.empty() && s.first < next_) {
+      LogWarning("segment log: a segment overlaps the one before; dropped",
+                 {{"path", path}});
+      Drop(s);
+      continue;
+    }
+    bytes_ += s.size;
+    next_ = s.first + s.count;
+    segments_.push_back(std::move(s));
+  }
+  return absl::OkStatus();
+}
+
+bool SegmentLog::Load(const std::string& path, Segment* s) {
+  s->path = path;
+  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < kHeader) {
+    close(fd);
+    return false;
+  }
+  void* m = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) return false;
+  s->base = static_cast<char*>(m);
+  s->size = st.st_size;
+  if (std::memcmp(s->base, kMagic, 8) != 0) return false;
+  s->first = GetU64(s->base + 8);
+  size_t at = kHeader;
+  while (at + kFrame <= s->size) {
+    const uint32_t n = GetU32(s->base + at);
+    if (n > s->size - at - kFrame ||
+        Crc(s->first + s->count, s->base + at, n) != GetU32(s->base + at + 4))
+      break;
+    at += kFrame + n;
+    ++s->count;
+  }
+  s->end = at;
+  // The end: zeros, or a record cut by kill -9 (so never acknowledged).
+  if (at + kFrame <= s->size && GetU32(s->base + at) != 0) {
+    const uint32_t n = GetU32(s->base + at);
+    const bool cut =
+        n <= s->size - at - kFrame &&
+        std::all_of(s->base + at + kFrame + n,
+                    s->base + std::min(s->size, at + kFrame + n + kFrame),
+                    [](char c) { return c == 0; });
+    if (!cut) {
+      ++damaged_;
+      LogWarning(
+          "segment log: a damaged record ends a segment; what "
+          "follows it there is lost",
+          {{"path", path}, {"records_read", StrCat(s->count)}});
+    }
+  }
+  return s->count > 0;
+}
+
+void SegmentLog::Drop(Segment& s) {
+  if (s.base != nullptr) munmap(s.base, s.size);
+  s.base = nullptr;
+  if (!s.path.empty()) unlink(s.path.c_str());
+}
+
+absl::Status SegmentLog::AddSegment(size_t bytes, uint64_t first) {
+  if (bytes_ + bytes > options_.max_bytes) {
+    return absl::ResourceExhaustedError(
+        StrCat("segment log '", dir_, "' holds ", bytes_, " bytes; ", bytes,
+               " more would pass its limit of ", options_.max_bytes));
+  }
+  Segment s;
+  s.path = dir_ + "/" + SegmentName(first);
+  const int fd =
+      open(s.path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create", s.path);
+  // Blocks reserved now: a write into the mapping never meets a full disk.
+  if (const int e = posix_fallocate(fd, 0, static_cast<off_t>(bytes)); e != 0) {
+    close(fd);
+    unlink(s.path.c_str());
+    errno = e;
+    return Errno("cannot reserve space for", s.path);
+  }
+  void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) {
+    unlink(s.path.c_str());
+    return Errno("cannot map", s.path);
+  }
+  s.base = static_cast<char*>(m);
+  s.size = bytes;
+  s.first = first;
+  std::memcpy(s.base, kMagic, 8);
+  PutU64(s.base + 8, first);
+  s.end = kHeader;
+  bytes_ += bytes;
+  segments_.push_back(std::move(s));
+  appendable_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> SegmentLog::Append(
+    const std::vector<std::string>& records) {
+  size_t need = 0;
+  for (const std::string& r : records) {
+    if (r.size() > UINT32_MAX - kFrame)
+      return absl::InvalidArgumentError("segment log: a record over 4 GiB");
+    need += kFrame + r.size();
+  }
+  std::lock_guard lock(mu_);
+  const uint64_t first = next_;
+  if (records.empty()) return first;
+  if (next_ - trimmed_ + records.size() > options_.max_records) {
+    return absl::ResourceExhaustedError(
+        StrCat("segment log '", dir_, "' holds ", next_ - trimmed_,
+               " records; ", records.size(), " more would pass its limit of ",
+               options_.max_records));
+  }
+  if (!appendable_ || segments_.back().end + need > segments_.back().size) {
+    if (auto s =
+            AddSegment(std::max(options_.segment_bytes, kHeader + need), first);
+        !s.ok())
+      return s;
+  }
+  Segment& s = segments_.back();
+  for (const std::string& r : records) {
+    char* p = s.base + s.end;
+    PutU32(p, static_cast<uint32_t>(r.size()));
+    std::memcpy(p + kFrame, r.data(), r.size());
+    PutU32(p + 4, Crc(next_, p, r.size()));
+    s.end += kFrame + r.size();
+    ++s.count;
+    ++next_;
+  }
+  return first;
+}
+
+uint64_t SegmentLog::Read(
+    uint64_t from, size_t max,
+    const std::function<void(uint64_t, std::string_view)>& fn) {
+  std::unique_lock lock(mu_);
+  from = std::max(from, trimmed_);
+  auto it = std::find_if(segments_.begin(), segments_.end(),
+                         [&](auto& s) { return from < s.first + s.count; });
+  if (it == segments_.end()) return std::max(from, next_);
+  const Segment& s = *it;  // Valid while this consumer does not Trim.
+  const uint64_t count = s.count;
+  const size_t end = s.end;
+  lock.unlock();
+  uint64_t seq = s.first;
+  size_t at = kHeader;
+  if (from > s.first && cursor_first_ == s.first && cursor_seq_ <= from &&
+      cursor_seq_ > s.first) {
+    seq = cursor_seq_;
+    at = cursor_offset_;
+  }
+  for (; seq < from; ++seq) at += kFrame + GetU32(s.base + at);
+  size_t n = 0;
+  for (; n < max && seq < s.first + count && at < end; ++n, ++seq) {
+    const uint32_t len = GetU32(s.base + at);
+    fn(seq, std::string_view(s.base + at + kFrame, len));
+    at += kFrame + len;
+  }
+  cursor_seq_ = seq;
+  cursor_first_ = s.first;
+  cursor_offset_ = at;
+  if (seq < s.first + count) return seq;
+  // Read to where it was: the next record is in it still when more came
+  // meanwhile or may come, else it is the following segment's first (past a
+  // gap).
+  lock.lock();
+  if (seq < s.first + s.count || (appendable_ && &s == &segments_.back()))
+    return seq;
+  auto next = std::find_if(segments_.begin(), segments_.end(),
+                           [&](auto& o) { return o.first >= seq; });
+  return next == segments_.end() ? std::max(seq, next_)
+                                 : std::max(seq, next->first);
+}
+
+absl::Status SegmentLog::Trim(uint64_t sequence) {
+  {
+    std::lock_guard lock(mu_);
+    if (sequence <= trimmed_) return absl::OkStatus();
+    trimmed_ = sequence;
+  }
+  char t[12];
+  PutU64(t, sequence);
+  PutU32(t + 8, crc32_z(0, reinterpret_cast<const Bytef*>(t), 8));
+  if (pwrite(trim_fd_, t, sizeof t, 0) != sizeof t)
+    return Errno("cannot write", dir_ + "/trim");
+  std::lock_guard lock(mu_);
+  while (segments_.size() > 1 || (!segments_.empty() && !appendable_)) {
+    Segment& s = segments_.front();
+    if (s.first + s.count > sequence) break;
+    bytes_ -= s.size;
+    Drop(s);
+    segments_.pop_front();
+  }
+  if (segments_.empty()) appendable_ = false;
+  return absl::OkStatus();
+}
+
+uint64_t SegmentLog::next() const {
+  std::lock_guard lock(mu_);
+  return next_;
+}
+
+uint64_t SegmentLog::trimmed() const {
+  std::lock_guard lock(mu_);
+  return trimmed_;
+}
+
+uint64_t SegmentLog::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+}  // namespace mlpipe::storage

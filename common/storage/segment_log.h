@@ -1,0 +1,116 @@
+// An append-only log of records in memory-mapped segment files: an append
+// is a copy into a shared file mapping under a mutex, no system call, and
+// once Append returns the records are in the kernel's page cache, so they
+// survive kill -9 of the process (not a machine crash: nothing is fsynced,
+// as with RocksDB's write-ahead log without sync). A consumer reads them in
+// order and trims what it has taken; Trim's position is kept on disk too, so
+// a restart resumes after it. For a queue that every request appends to
+// (the prediction log): RocksDB would cost a write(2) and a memtable insert
+// per append, and a flush and compaction of what is deleted a second later.
+//
+// Files in the directory:
+//   <first sequence, 20 digits>.seg  "mlpseg1\n", the first sequence (u64
+//       little-endian), then records: payload length (u32), CRC-32 of the
+//       sequence, the length and the payload (u32), the payload. Space is
+//       reserved with fallocate when the segment is made (a full disk is an
+//       error then, never a SIGBUS on a write); unused space is zero.
+//   trim  the sequence below which records were consumed (u64) and its
+//       CRC-32.
+// Opening scans each segment up to its first record that does not check
+// (a copy cut by kill -9: it was never acknowledged); the segments found are
+// read-only from then on, and appends start a new one. gRPC-free.
+#ifndef MLPIPE_COMMON_STORAGE_SEGMENT_LOG_H_
+#define MLPIPE_COMMON_STORAGE_SEGMENT_LOG_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace mlpipe::storage {
+
+struct SegmentLogOptions {
+  // Bytes per segment file (more for a single append that needs more).
+  size_t segment_bytes = 16 << 20;
+  // The segment files together, at most: past it Append fails.
+  uint64_t max_bytes = 256 << 20;
+  // Records not trimmed, at most: past it Append fails.
+  uint64_t max_records = UINT64_MAX;
+};
+
+// Append is thread-safe; Read and Trim are for one consumer thread.
+class SegmentLog {
+ public:
+  // Opens the log in `dir`, creating it when absent.
+  static absl::StatusOr<std::unique_ptr<SegmentLog>> Open(
+      const std::string& dir, SegmentLogOptions options = {});
+  ~SegmentLog();
+  SegmentLog(const SegmentLog&) = delete;
+  SegmentLog& operator=(const SegmentLog&) = delete;
+
+  // Appends `records` in order, with consecutive sequences; the first one's.
+  // RESOURCE_EXHAUSTED past max_records or max_bytes, or when the disk is
+  // full; nothing of the call is appended then.
+  absl::StatusOr<uint64_t> Append(const std::vector<std::string>& records);
+
+  // Calls `fn` with the records from sequence `from` on (the first kept one
+  // when `from` is below it), in order, at most `max` of them; returns the
+  // sequence to read from next (past a gap left by a damaged segment too).
+  // The views are valid until Trim passes them.
+  uint64_t Read(uint64_t from, size_t max,
+                const std::function<void(uint64_t, std::string_view)>& fn);
+  // Records below `sequence` are consumed: remembered on disk, and the
+  // segments holding only such records (but the one appended to) deleted.
+  absl::Status Trim(uint64_t sequence);
+
+  uint64_t next() const;     // The sequence the next record gets.
+  uint64_t trimmed() const;  // Below it: consumed.
+  uint64_t bytes() const;    // The segment files' size together.
+  // Records lost to damage found when opening (none after kill -9).
+  uint64_t damaged() const { return damaged_; }
+
+ private:
+  struct Segment {
+    std::string path;
+    char* base = nullptr;  // The mapping, `size` bytes.
+    size_t size = 0;
+    size_t end = 0;      // Bytes used (header included).
+    uint64_t first = 0;  // Sequence of its first record.
+    uint64_t count = 0;  // Records in it.
+  };
+  SegmentLog(std::string dir, SegmentLogOptions options);
+  absl::Status Recover();
+  // Maps an existing segment and finds its records; false when it holds
+  // none (it is deleted then).
+  bool Load(const std::string& path, Segment* s);
+  // A new segment of at least `bytes`, its first record `first`.
+  // REQUIRES: mu_.
+  absl::Status AddSegment(size_t bytes, uint64_t first);
+  static void Drop(Segment& s);  // Unmaps and deletes.
+
+  const std::string dir_;
+  const SegmentLogOptions options_;
+  mutable std::mutex mu_;
+  // Front removed by Trim only, back added by Append only: a reader's
+  // reference to an element stays valid. GUARDED_BY(mu_)
+  std::deque<Segment> segments_;
+  bool appendable_ = false;  // The back one takes appends. GUARDED_BY(mu_)
+  uint64_t next_ = 1;        // GUARDED_BY(mu_)
+  uint64_t bytes_ = 0;       // GUARDED_BY(mu_)
+  uint64_t trimmed_ = 1;     // GUARDED_BY(mu_)
+  uint64_t damaged_ = 0;
+  int trim_fd_ = -1;
+  // Where the consumer's last Read stopped: sequence, segment, offset.
+  uint64_t cursor_seq_ = 0, cursor_first_ = 0;
+  size_t cursor_offset_ = 0;
+};
+
+}  // namespace mlpipe::storage
+
+#endif  // MLPIPE_COMMON_STORAGE_SEGMENT_LOG_H_
