@@ -24,7 +24,9 @@
 #     authorization's own cost, shown, not a target),
 #   - a Python grpcio server (8 worker threads) around Python XGBoost with
 #     the same booster and the same fitted transform (bench/score/peer.py).
-# Latency: CALLS sequential calls (p50 / p99). Throughput: CLIENTS calls
+# Latency: CALLS sequential calls per server (p50 / p99), the servers of
+# other processes in turn call by call, so that the machine's drift (the
+# VM's neighbours) falls on all of them alike. Throughput: CLIENTS calls
 # always in flight (an asynchronous client) for SECONDS. The Python server's
 # predictions are compared with mlpipe's.
 #
@@ -131,7 +133,7 @@ read -r noop_port noopcb_port < "$work/noop.ports"
 # 43.2k/s), as the platform's server still ships and flushes the previous
 # round's prediction log for a second or two; each round starts after a
 # pause for that.
-echo "online: $calls sequential 1-row calls, then $clients clients for $seconds s, per server, $repeats rounds"
+echo "online: $calls sequential 1-row calls per server (the servers in turn, call by call), then $clients clients for $seconds s per server, $repeats rounds"
 for i in $(seq 1 "$repeats"); do
   sleep 3
   "$bin/score_bench" load "$work/rows.jsonl" production "$calls" "$clients" "$seconds" \

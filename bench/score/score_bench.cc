@@ -127,6 +127,90 @@ double Score(const mlpipe::v1::Prediction& p) {
   return p.probabilities_size() == 2 ? p.probabilities(1) : p.value();
 }
 
+// A server under test: its name, address, the token its calls carry.
+struct Target {
+  Result r;
+  std::string addr, token;
+  std::unique_ptr<Scoring::Stub> stub;  // For the sequential calls.
+  grpc::Status Call(const PredictRequest& req, PredictResponse* resp) const {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+    if (!token.empty()) ctx.AddMetadata("authorization", token);
+    return stub->Predict(&ctx, req, resp);
+  }
+};
+
+// Throughput: CLIENTS calls in flight, always: an asynchronous client (two
+// completion-queue threads, a channel each) starts a new call as soon as one
+// ends, so the client spends little CPU per call.
+void Throughput(Target& t, const std::vector<PredictRequest>& requests,
+                int clients, double seconds) {
+  std::atomic<long long> ok{0}, errors{0};
+  std::atomic<bool> stop{false};
+  std::string first_error;
+  std::mutex mu;
+  struct Call {
+    grpc::ClientContext ctx;
+    PredictResponse resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<PredictResponse>> rpc;
+  };
+  constexpr int kLoops = 2;
+  std::vector<std::unique_ptr<Scoring::Stub>> stubs;
+  std::vector<std::unique_ptr<grpc::CompletionQueue>> cqs;
+  for (int l = 0; l < kLoops; ++l) {
+    stubs.push_back(Stub(t.addr, l));
+    cqs.push_back(std::make_unique<grpc::CompletionQueue>());
+  }
+  auto start = [&](int loop, size_t i) {
+    auto* c = new Call;
+    c->ctx.set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(10));
+    if (!t.token.empty()) c->ctx.AddMetadata("authorization", t.token);
+    c->rpc = stubs[loop]->PrepareAsyncPredict(
+        &c->ctx, requests[i % requests.size()], cqs[loop].get());
+    c->rpc->StartCall();
+    c->rpc->Finish(&c->resp, &c->status, c);
+  };
+  auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int l = 0; l < kLoops; ++l) {
+    threads.emplace_back([&, l] {
+      size_t i = l * 7919;
+      int inflight = 0;
+      for (int c = l; c < clients; c += kLoops, ++inflight) start(l, i++);
+      void* tag;
+      bool done;
+      while (inflight > 0 && cqs[l]->Next(&tag, &done)) {
+        std::unique_ptr<Call> c(static_cast<Call*>(tag));
+        --inflight;
+        if (c->status.ok()) {
+          ok.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          errors.fetch_add(1, std::memory_order_relaxed);
+          std::lock_guard<std::mutex> g(mu);
+          if (first_error.empty()) first_error = c->status.error_message();
+        }
+        if (!stop.load(std::memory_order_relaxed)) {
+          start(l, i++);
+          ++inflight;
+        }
+      }
+      cqs[l]->Shutdown();
+      while (cqs[l]->Next(&tag, &done)) {
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& th : threads) th.join();
+  t.r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  t.r.calls = ok;
+  t.r.errors = errors;
+  t.r.first_error = first_error;
+}
+
 int Load(int argc, char** argv) {
   if (argc < 8)
     return Fail(
@@ -150,142 +234,95 @@ int Load(int argc, char** argv) {
 
   NoopScoring noop;
   NoopCallback noopcb;
-  std::unique_ptr<mlpipe::rpc::Server> noop_server;
-  std::vector<Result> results;
+  std::vector<std::unique_ptr<mlpipe::rpc::Server>> noop_servers;
+  // Check rows: the scores, to compare servers; then warm up.
+  auto prepare = [&](Target& t) -> grpc::Status {
+    t.stub = Stub(t.addr, -1);
+    const size_t check = std::min<size_t>(requests.size(), 500);
+    for (size_t i = 0; i < check; ++i) {
+      PredictResponse resp;
+      grpc::Status s = t.Call(requests[i], &resp);
+      if (!s.ok()) return s;
+      if (resp.predictions_size() == 1)
+        t.r.scores.push_back(Score(resp.predictions(0)));
+    }
+    for (int i = 0; i < 300; ++i) {
+      PredictResponse resp;
+      t.Call(requests[i % requests.size()], &resp);
+    }
+    t.r.latency.micros.reserve(calls);
+    return grpc::Status::OK;
+  };
+  auto measure = [&](Target& t, int i) -> grpc::Status {
+    PredictResponse resp;
+    auto t0 = Clock::now();
+    grpc::Status s = t.Call(requests[i % requests.size()], &resp);
+    t.r.latency.micros.push_back(
+        std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    return s;
+  };
+  std::vector<Target> targets;
   for (int a = 7; a < argc; ++a) {
     std::string spec = argv[a];
     size_t eq = spec.find('=');
     if (eq == std::string::npos) return Fail("expected NAME=ADDR: " + spec);
-    Result r;
-    r.name = spec.substr(0, eq);
-    std::string addr = spec.substr(eq + 1);
+    Target& t = targets.emplace_back();
+    t.r.name = spec.substr(0, eq);
+    t.addr = spec.substr(eq + 1);
     // NAME=ADDR#TOKEN_FILE: calls carry that bearer token.
-    std::string token;
-    if (size_t hash = addr.find('#'); hash != std::string::npos) {
-      std::ifstream t(addr.substr(hash + 1));
-      std::getline(t, token);
-      if (token.empty()) return Fail("no token in " + addr.substr(hash + 1));
-      token = "Bearer " + token;
-      addr.resize(hash);
+    if (size_t hash = t.addr.find('#'); hash != std::string::npos) {
+      std::ifstream tf(t.addr.substr(hash + 1));
+      std::getline(tf, t.token);
+      if (t.token.empty())
+        return Fail("no token in " + t.addr.substr(hash + 1));
+      t.token = "Bearer " + t.token;
+      t.addr.resize(hash);
     }
-    if (addr == "noop" || addr == "noopcb" || addr == "noopcb-auth") {
-      grpc::Service* service = &noop;
-      if (addr != "noop") service = &noopcb;
-      // noopcb-auth: the callback no-op behind a token policy (the calls
-      // carry the token), to see what authorization costs on its own.
-      std::shared_ptr<const mlpipe::auth::Policy> policy;
-      if (addr == "noopcb-auth") {
-        auto p = BenchPolicy();
-        if (!p.ok()) return Fail(p.status().ToString());
-        policy = *p;
-        token = std::string("Bearer ") + kBenchToken;
-      }
-      auto s = StartLoopback(service, policy);
-      if (!s.ok()) return Fail(s.status().ToString());
-      noop_server = std::move(*s);
-      addr = "127.0.0.1:" + std::to_string(noop_server->port());
-    }
-    auto call = [&](Scoring::Stub* stub, const PredictRequest& req,
-                    PredictResponse* resp) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
-      if (!token.empty()) ctx.AddMetadata("authorization", token);
-      return stub->Predict(&ctx, req, resp);
-    };
-    // Check rows: the scores, to compare servers.
-    auto stub = Stub(addr, -1);
-    const size_t check = std::min<size_t>(requests.size(), 500);
-    for (size_t i = 0; i < check; ++i) {
-      PredictResponse resp;
-      grpc::Status s = call(stub.get(), requests[i], &resp);
-      if (!s.ok()) return Fail(r.name + ": " + s.error_message());
-      if (resp.predictions_size() == 1)
-        r.scores.push_back(Score(resp.predictions(0)));
-    }
-    // Latency: one call at a time.
-    for (int i = 0; i < 300; ++i) {
-      PredictResponse resp;
-      call(stub.get(), requests[i % requests.size()], &resp);
-    }
-    r.latency.micros.reserve(calls);
-    for (int i = 0; i < calls; ++i) {
-      PredictResponse resp;
-      auto t0 = Clock::now();
-      grpc::Status s = call(stub.get(), requests[i % requests.size()], &resp);
-      r.latency.micros.push_back(
-          std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-      if (!s.ok()) return Fail(r.name + ": " + s.error_message());
-    }
-    // Throughput: CLIENTS calls in flight, always: an asynchronous client
-    // (two completion-queue threads, a channel each) starts a new call as
-    // soon as one ends, so the client spends little CPU per call.
-    std::atomic<long long> ok{0}, errors{0};
-    std::atomic<bool> stop{false};
-    std::string first_error;
-    std::mutex mu;
-    struct Call {
-      grpc::ClientContext ctx;
-      PredictResponse resp;
-      grpc::Status status;
-      std::unique_ptr<grpc::ClientAsyncResponseReader<PredictResponse>> rpc;
-    };
-    constexpr int kLoops = 2;
-    std::vector<std::unique_ptr<Scoring::Stub>> stubs;
-    std::vector<std::unique_ptr<grpc::CompletionQueue>> cqs;
-    for (int l = 0; l < kLoops; ++l) {
-      stubs.push_back(Stub(addr, l));
-      cqs.push_back(std::make_unique<grpc::CompletionQueue>());
-    }
-    auto start = [&](int loop, size_t i) {
-      auto* c = new Call;
-      c->ctx.set_deadline(std::chrono::system_clock::now() +
-                          std::chrono::seconds(10));
-      if (!token.empty()) c->ctx.AddMetadata("authorization", token);
-      c->rpc = stubs[loop]->PrepareAsyncPredict(
-          &c->ctx, requests[i % requests.size()], cqs[loop].get());
-      c->rpc->StartCall();
-      c->rpc->Finish(&c->resp, &c->status, c);
-    };
-    auto t0 = Clock::now();
-    std::vector<std::thread> threads;
-    for (int l = 0; l < kLoops; ++l) {
-      threads.emplace_back([&, l] {
-        size_t i = l * 7919;
-        int inflight = 0;
-        for (int c = l; c < clients; c += kLoops, ++inflight) start(l, i++);
-        void* tag;
-        bool done;
-        while (inflight > 0 && cqs[l]->Next(&tag, &done)) {
-          std::unique_ptr<Call> c(static_cast<Call*>(tag));
-          --inflight;
-          if (c->status.ok()) {
-            ok.fetch_add(1, std::memory_order_relaxed);
-          } else {
-            errors.fetch_add(1, std::memory_order_relaxed);
-            std::lock_guard<std::mutex> g(mu);
-            if (first_error.empty()) first_error = c->status.error_message();
-          }
-          if (!stop.load(std::memory_order_relaxed)) {
-            start(l, i++);
-            ++inflight;
-          }
-        }
-        cqs[l]->Shutdown();
-        while (cqs[l]->Next(&tag, &done)) {
-        }
-      });
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    stop = true;
-    for (auto& t : threads) t.join();
-    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    r.calls = ok;
-    r.errors = errors;
-    r.first_error = first_error;
-    results.push_back(std::move(r));
+    if (t.addr.starts_with("noop")) continue;  // Served here, later.
+    if (auto s = prepare(t); !s.ok())
+      return Fail(t.r.name + ": " + s.error_message());
   }
-  if (noop_server) noop_server->Shutdown();
+  // Latency: one call at a time, the servers of other processes in turn
+  // call by call, so that each sees the machine as the others do (measured
+  // one after another, 20,000 calls each, a server's p50 moved by 10-20%
+  // between rounds with the VM's neighbours, more than the differences
+  // measured).
+  for (int i = 0; i < calls; ++i) {
+    for (Target& t : targets) {
+      if (t.stub == nullptr) continue;
+      if (auto s = measure(t, i); !s.ok())
+        return Fail(t.r.name + ": " + s.error_message());
+    }
+  }
+  // Servers in this process (they share its threads and epoll set with the
+  // client): started, measured alone, stopped, one at a time.
+  for (Target& t : targets) {
+    if (t.stub != nullptr) continue;
+    grpc::Service* service = &noop;
+    if (t.addr != "noop") service = &noopcb;
+    // noopcb-auth: the callback no-op behind a token policy (the calls
+    // carry the token), to see what authorization costs on its own.
+    std::shared_ptr<const mlpipe::auth::Policy> policy;
+    if (t.addr == "noopcb-auth") {
+      auto p = BenchPolicy();
+      if (!p.ok()) return Fail(p.status().ToString());
+      policy = *p;
+      t.token = std::string("Bearer ") + kBenchToken;
+    }
+    auto server = StartLoopback(service, policy);
+    if (!server.ok()) return Fail(server.status().ToString());
+    t.addr = "127.0.0.1:" + std::to_string((*server)->port());
+    noop_servers.push_back(std::move(*server));
+    grpc::Status s = prepare(t);
+    for (int i = 0; s.ok() && i < calls; ++i) s = measure(t, i);
+    if (!s.ok()) return Fail(t.r.name + ": " + s.error_message());
+  }
+  std::vector<Result> results;
+  for (Target& t : targets) {
+    Throughput(t, requests, clients, seconds);
+    results.push_back(std::move(t.r));
+  }
+  for (auto& server : noop_servers) server->Shutdown();
 
   std::printf("[");
   for (size_t i = 0; i < results.size(); ++i) {

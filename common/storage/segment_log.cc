@@ -68,6 +68,7 @@ SegmentLog::SegmentLog(std::string dir, SegmentLogOptions options)
 
 SegmentLog::~SegmentLog() {
   for (Segment& s : segments_) munmap(s.base, s.size);
+  if (spare_ != nullptr) Drop(*spare_);
   if (trim_fd_ >= 0) close(trim_fd_);
 }
 
@@ -93,8 +94,10 @@ absl::Status SegmentLog::Recover() {
       crc32_z(0, reinterpret_cast<const Bytef*>(t), 8) == GetU32(t + 8))
     trimmed_ = std::max<uint64_t>(1, GetU64(t));
   std::vector<std::string> paths;
-  for (const auto& e : std::filesystem::directory_iterator(dir_))
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
     if (e.path().extension() == ".seg") paths.push_back(e.path().string());
+    if (e.path().extension() == ".tmp") unlink(e.path().c_str());  // Spare.
+  }
   std::sort(paths.begin(), paths.end());  // Names are zero-padded.
   next_ = trimmed_;
   for (const std::string& path : paths) {
@@ -167,14 +170,10 @@ void SegmentLog::Drop(Segment& s) {
   if (!s.path.empty()) unlink(s.path.c_str());
 }
 
-absl::Status SegmentLog::AddSegment(size_t bytes, uint64_t first) {
-  if (bytes_ + bytes > options_.max_bytes) {
-    return absl::ResourceExhaustedError(
-        StrCat("segment log '", dir_, "' holds ", bytes_, " bytes; ", bytes,
-               " more would pass its limit of ", options_.max_bytes));
-  }
+absl::StatusOr<SegmentLog::Segment> SegmentLog::MakeFile(
+    const std::string& path, size_t bytes) {
   Segment s;
-  s.path = dir_ + "/" + SegmentName(first);
+  s.path = path;
   const int fd =
       open(s.path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create", s.path);
@@ -193,14 +192,66 @@ absl::Status SegmentLog::AddSegment(size_t bytes, uint64_t first) {
   }
   s.base = static_cast<char*>(m);
   s.size = bytes;
+  return s;
+}
+
+absl::Status SegmentLog::AddSegment(size_t bytes, uint64_t first) {
+  const std::string path = dir_ + "/" + SegmentName(first);
+  Segment s;
+  if (spare_ != nullptr && spare_->size >= bytes &&
+      rename(spare_->path.c_str(), path.c_str()) == 0) {
+    s = std::move(*spare_);  // Counted in bytes_ already, pages faulted in.
+    spare_.reset();
+    s.path = path;
+    populated_ = true;
+  } else {
+    if (bytes_ + bytes > options_.max_bytes) {
+      return absl::ResourceExhaustedError(
+          StrCat("segment log '", dir_, "' holds ", bytes_, " bytes; ", bytes,
+                 " more would pass its limit of ", options_.max_bytes));
+    }
+    auto made = MakeFile(path, bytes);
+    if (!made.ok()) return made.status();
+    s = std::move(*made);
+    bytes_ += s.size;
+    populated_ = false;
+  }
   s.first = first;
   std::memcpy(s.base, kMagic, 8);
   PutU64(s.base + 8, first);
   s.end = kHeader;
-  bytes_ += bytes;
   segments_.push_back(std::move(s));
   appendable_ = true;
   return absl::OkStatus();
+}
+
+void SegmentLog::Prepare() {
+  char* from = nullptr;
+  size_t length = 0;
+  bool spare = false;
+  {
+    std::lock_guard lock(mu_);
+    if (appendable_ && !populated_) {
+      const Segment& s = segments_.back();
+      const size_t page = 4096;
+      const size_t at = (s.end + page - 1) / page * page;
+      if (at < s.size) from = s.base + at, length = s.size - at;
+      populated_ = true;
+    }
+    spare = spare_ == nullptr &&
+            bytes_ + options_.segment_bytes <= options_.max_bytes;
+  }
+  // Faulted in as if written, without changing a byte (Linux 5.14; before
+  // it, EINVAL and the appends fault them).
+  if (from != nullptr) madvise(from, length, MADV_POPULATE_WRITE);
+  if (!spare) return;
+  auto made = MakeFile(dir_ + "/next.tmp", options_.segment_bytes);
+  if (!made.ok()) return;  // Append makes one then, or says why not.
+  madvise(made->base, made->size, MADV_POPULATE_WRITE);
+  std::lock_guard lock(mu_);
+  if (bytes_ + made->size > options_.max_bytes) return Drop(*made);
+  bytes_ += made->size;
+  spare_ = std::make_unique<Segment>(std::move(*made));
 }
 
 absl::StatusOr<uint64_t> SegmentLog::Append(

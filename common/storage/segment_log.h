@@ -68,6 +68,12 @@ class SegmentLog {
   // Records below `sequence` are consumed: remembered on disk, and the
   // segments holding only such records (but the one appended to) deleted.
   absl::Status Trim(uint64_t sequence);
+  // Faults in the pages appends will write next, and makes the segment
+  // after the one appended to ahead of need (named when it is taken), off
+  // the appenders' path: a page fault inside Append holds the mutex every
+  // other appender waits for. For the consumer, between reads; cheap when
+  // there is nothing to do.
+  void Prepare();
 
   uint64_t next() const;     // The sequence the next record gets.
   uint64_t trimmed() const;  // Below it: consumed.
@@ -92,6 +98,8 @@ class SegmentLog {
   // A new segment of at least `bytes`, its first record `first`.
   // REQUIRES: mu_.
   absl::Status AddSegment(size_t bytes, uint64_t first);
+  // A file of `bytes` reserved and mapped at `path`.
+  absl::StatusOr<Segment> MakeFile(const std::string& path, size_t bytes);
   static void Drop(Segment& s);  // Unmaps and deletes.
 
   const std::string dir_;
@@ -101,9 +109,12 @@ class SegmentLog {
   // reference to an element stays valid. GUARDED_BY(mu_)
   std::deque<Segment> segments_;
   bool appendable_ = false;  // The back one takes appends. GUARDED_BY(mu_)
-  uint64_t next_ = 1;        // GUARDED_BY(mu_)
-  uint64_t bytes_ = 0;       // GUARDED_BY(mu_)
-  uint64_t trimmed_ = 1;     // GUARDED_BY(mu_)
+  bool populated_ = false;   // Its pages are faulted in. GUARDED_BY(mu_)
+  // Made by Prepare, taken by the next segment Append needs.
+  std::unique_ptr<Segment> spare_;  // GUARDED_BY(mu_)
+  uint64_t next_ = 1;               // GUARDED_BY(mu_)
+  uint64_t bytes_ = 0;              // GUARDED_BY(mu_)
+  uint64_t trimmed_ = 1;            // GUARDED_BY(mu_)
   uint64_t damaged_ = 0;
   int trim_fd_ = -1;
   // Where the consumer's last Read stopped: sequence, segment, offset.

@@ -102,6 +102,36 @@ TEST(SegmentLogTest, BoundedInBytesAndARecordLargerThanASegmentFits) {
   EXPECT_EQ(all[1].second, std::string(4000, 'z'));
 }
 
+// Prepare makes the next segment ahead (within max_bytes), which the next
+// segment appended to is; one left by a stop is deleted by the next open.
+TEST(SegmentLogTest, PrepareMakesTheNextSegmentAhead) {
+  testing::TempDir dir;
+  const std::string spare = dir.path() + "/next.tmp";
+  {
+    auto log = OpenLog(dir.path(), {.segment_bytes = 4096, .max_bytes = 8192});
+    ASSERT_TRUE(log->Append({std::string(3000, 'a')}).ok());
+    log->Prepare();
+    EXPECT_TRUE(std::filesystem::exists(spare));
+    EXPECT_EQ(log->bytes(), 8192u);
+    ASSERT_TRUE(log->Append({std::string(3000, 'b')}).ok());  // Takes it.
+    EXPECT_FALSE(std::filesystem::exists(spare));
+    EXPECT_EQ(Segments(dir.path()), 2u);
+    log->Prepare();  // No room for another.
+    EXPECT_FALSE(std::filesystem::exists(spare));
+    auto all = ReadAll(*log);
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[1].second, std::string(3000, 'b'));
+    ASSERT_TRUE(log->Trim(2).ok());
+    log->Prepare();
+    EXPECT_TRUE(std::filesystem::exists(spare));
+  }
+  EXPECT_FALSE(std::filesystem::exists(spare));  // Deleted on close.
+  std::ofstream(spare) << "left by a kill";
+  auto log = OpenLog(dir.path(), {.segment_bytes = 4096, .max_bytes = 8192});
+  EXPECT_FALSE(std::filesystem::exists(spare));
+  EXPECT_EQ(ReadAll(*log).at(0).second, std::string(3000, 'b'));
+}
+
 TEST(SegmentLogTest, ConcurrentAppendsGetDistinctSequencesInOrder) {
   testing::TempDir dir;
   auto log =

@@ -172,6 +172,9 @@ void PredictionLogger::Loop() {
     if (depth() == 0) {
       flush_ = false;
       done_.notify_all();
+      lock.unlock();
+      log_->Prepare();
+      lock.lock();
       continue;
     }
     lock.unlock();
@@ -184,6 +187,7 @@ void PredictionLogger::Loop() {
                  {{"error", std::string(shipped.status().message())}});
     }
     Metrics().log_depth->Set(static_cast<double>(depth()));
+    log_->Prepare();
     lock.lock();
     done_.notify_all();
     if (!shipped.ok()) {
