@@ -134,9 +134,10 @@ struct InFlightCall {
 
 InFlightResult KeepInFlight(const std::string& address, int calls,
                             double seconds, double warmup_seconds,
-                            int refused_backoff_ms) {
+                            int refused_backoff_ms, int rows) {
   using Clock = std::chrono::steady_clock;
-  const v1::PredictRequest req = CreditRow();
+  v1::PredictRequest req = CreditRow();
+  for (int r = 1; r < rows; ++r) *req.add_rows() = req.rows(0);
   const auto measure_from =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(warmup_seconds));

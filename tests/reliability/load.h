@@ -68,10 +68,10 @@ struct InFlightResult {
 // Keeps `calls` Predict calls always in flight (an asynchronous client on
 // two threads, so the client spends little CPU per call) for `seconds`
 // after `warmup_seconds`; a refused call is sent again after
-// `refused_backoff_ms`.
+// `refused_backoff_ms`. Each call carries `rows` rows.
 InFlightResult KeepInFlight(const std::string& address, int calls,
                             double seconds, double warmup_seconds = 0.5,
-                            int refused_backoff_ms = 2);
+                            int refused_backoff_ms = 2, int rows = 1);
 
 // The ids of `ids` the monitor at `address` has no logged prediction for
 // (after waiting up to `seconds` for the prediction log to be shipped).

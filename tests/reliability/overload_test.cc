@@ -1,6 +1,10 @@
 // Overload: three times as many callers as the server admits. The excess is
 // refused at once (RESOURCE_EXHAUSTED, faster than an answer) and the
-// requests admitted keep their latency: a queue never builds.
+// requests admitted keep their latency: a queue never builds. Refusals are
+// seen with calls of 32 rows, which wait for a scoring thread; 1-row calls
+// run on gRPC's own threads (no hand-off), at most as many at once as it
+// has, which with a prediction log append that takes no system call stays
+// under the limit: for them, the latency is what is checked.
 #include <iostream>
 
 #include "gtest/gtest.h"
@@ -11,15 +15,18 @@ namespace mlpipe::testing {
 namespace {
 
 constexpr int kLimit = 8;
+constexpr int kRows = 32;  // Over the inline limit (16): scoring threads.
 
 struct Measured {
   double p50 = 0, p99 = 0, refused_p50 = 0, refused_p99 = 0;
   size_t answered = 0, refused = 0, other = 0;
 };
 
-// `callers` calls in flight for `seconds`.
-Measured Measure(const Standalone& server, int callers, double seconds) {
-  InFlightResult r = KeepInFlight(server.address(), callers, seconds);
+// `callers` calls of `rows` rows in flight for `seconds`.
+Measured Measure(const Standalone& server, int callers, double seconds,
+                 int rows = 1) {
+  InFlightResult r =
+      KeepInFlight(server.address(), callers, seconds, 0.5, 2, rows);
   Measured m;
   m.p50 = QuantileMs(r.answered_ms, 0.5);
   m.p99 = QuantileMs(r.answered_ms, 0.99);
@@ -31,10 +38,10 @@ Measured Measure(const Standalone& server, int callers, double seconds) {
     m.other += n;
     ADD_FAILURE() << n << " calls: " << code << " " << r.last_failure;
   }
-  std::cerr << callers << " callers: " << m.answered << " answered, p50 "
-            << m.p50 << " ms, p99 " << m.p99 << " ms; " << m.refused
-            << " refused, p50 " << m.refused_p50 << " ms, p99 " << m.refused_p99
-            << " ms\n";
+  std::cerr << callers << " callers of " << rows << " rows: " << m.answered
+            << " answered, p50 " << m.p50 << " ms, p99 " << m.p99 << " ms; "
+            << m.refused << " refused, p50 " << m.refused_p50 << " ms, p99 "
+            << m.refused_p99 << " ms\n";
   return m;
 }
 
@@ -46,16 +53,18 @@ TEST_F(OverloadTest, ThreeTimesTheLimitIsShedAtOnceAndLatencyHolds) {
   const Measured unloaded = Measure(server, 1, 2);
   const Measured at_limit = Measure(server, kLimit, 3);
   const Measured over = Measure(server, 3 * kLimit, 3);
+  const Measured shed = Measure(server, 3 * kLimit, 3, kRows);
   std::cerr << "overload: admitted p99 " << over.p99 << " ms at " << 3 * kLimit
             << " callers vs " << at_limit.p99 << " ms at " << kLimit
-            << " (limit) and " << unloaded.p99 << " ms at 1; " << over.refused
-            << " of " << over.answered + over.refused
-            << " refused, refusal p99 " << over.refused_p99 << " ms\n";
+            << " (limit) and " << unloaded.p99 << " ms at 1; of " << kRows
+            << "-row calls " << shed.refused << " of "
+            << shed.answered + shed.refused << " refused, refusal p50 "
+            << shed.refused_p50 << " ms vs answer p50 " << shed.p50 << " ms\n";
   EXPECT_EQ(unloaded.refused, 0u);
   // The excess is refused (before: never, the calls queued unseen), and a
   // refusal takes no longer than an answer.
-  EXPECT_GT(over.refused, (over.answered + over.refused) / 100);
-  EXPECT_LE(over.refused_p50, over.p50);
+  EXPECT_GT(shed.refused, (shed.answered + shed.refused) / 100);
+  EXPECT_LE(shed.refused_p50, shed.p50);
   // Admitted requests wait behind at most the limit's worth of others. (On
   // two cores shared with the client, the tail at the limit is the CPU's:
   // the limit's own p99 is the baseline, not one caller's.)
