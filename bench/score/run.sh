@@ -25,8 +25,9 @@
 #   - a Python grpcio server (8 worker threads) around Python XGBoost with
 #     the same booster and the same fitted transform (bench/score/peer.py).
 # Latency: CALLS sequential calls per server (p50 / p99), the servers of
-# other processes in turn call by call, so that the machine's drift (the
-# VM's neighbours) falls on all of them alike. Throughput: CLIENTS calls
+# other processes in turn call by call (in a new order each time), so that
+# the machine's drift (the VM's neighbours) falls on all of them alike;
+# Python's server alone (its threads work on after each answer). Throughput: CLIENTS calls
 # always in flight (an asynchronous client) for SECONDS. The Python server's
 # predictions are compared with mlpipe's.
 #
@@ -139,7 +140,11 @@ for i in $(seq 1 "$repeats"); do
   "$bin/score_bench" load "$work/rows.jsonl" production "$calls" "$clients" "$seconds" \
     mlpipe="$MLPIPE_SERVER" noop-sync="127.0.0.1:$noop_port" \
     noop-callback="127.0.0.1:$noopcb_port" noop-cb-auth=noopcb-auth \
-    python="127.0.0.1:$(cat "$work/py.port")" > "$work/online-$i.json"
+    > "$work/online-$i.json"
+  # Python's server alone: its threads still work for a while after each
+  # answer, which slowed whichever server's call came next.
+  "$bin/score_bench" load "$work/rows.jsonl" production "$calls" "$clients" "$seconds" \
+    python="127.0.0.1:$(cat "$work/py.port")" > "$work/python-$i.json"
 done
 for p in $py_pid $noop_pid; do kill "$p"; wait "$p" 2>/dev/null || true; done
 py_pid="" noop_pid=""
@@ -191,7 +196,9 @@ peer=$(/usr/bin/python3 bench/score/peer.py batch "$work/model" "$csv" 2 "$repea
 
 /usr/bin/python3 - "$work/online" "$work/batch.json" "$peer" "$model" "$work" "$repeats" <<'PY'
 import json, statistics, sys
-rounds = [{r["name"]: r for r in json.load(open(f"{sys.argv[1]}-{i}.json"))}
+rounds = [{r["name"]: r
+           for f in (f"{sys.argv[1]}-{i}.json", f"{sys.argv[5]}/python-{i}.json")
+           for r in json.load(open(f))}
           for i in range(1, int(sys.argv[6]) + 1)]
 online = {}
 for name, first in rounds[0].items():

@@ -34,6 +34,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -287,11 +288,17 @@ int Load(int argc, char** argv) {
   // one after another, 20,000 calls each, a server's p50 moved by 10-20%
   // between rounds with the VM's neighbours, more than the differences
   // measured).
+  // In a new order each time: what one server leaves running after its
+  // answer falls on each of the others alike.
+  std::vector<Target*> order;
+  for (Target& t : targets)
+    if (t.stub != nullptr) order.push_back(&t);
+  std::mt19937 rng(1);
   for (int i = 0; i < calls; ++i) {
-    for (Target& t : targets) {
-      if (t.stub == nullptr) continue;
-      if (auto s = measure(t, i); !s.ok())
-        return Fail(t.r.name + ": " + s.error_message());
+    std::shuffle(order.begin(), order.end(), rng);
+    for (Target* t : order) {
+      if (auto s = measure(*t, i); !s.ok())
+        return Fail(t->r.name + ": " + s.error_message());
     }
   }
   // Servers in this process (they share its threads and epoll set with the
