@@ -1,6 +1,5 @@
 // The RocksDB implementation of Store. RocksDB errors are mapped to
 // absl::Status here and nowhere else.
-#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +11,7 @@
 #include <tuple>
 
 #include "absl/time/clock.h"
+#include "common/storage/free_space.h"
 #include "common/storage/key_codec.h"
 #include "common/storage/store.h"
 #include "common/util/log.h"
@@ -56,38 +56,6 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }
 
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
-
-// Free bytes (for unprivileged users) of the file system holding `path`;
-// nullopt when it cannot be told.
-std::optional<uint64_t> FreeBytes(const std::string& path) {
-  struct statvfs st;
-  if (statvfs(path.c_str(), &st) != 0) return std::nullopt;
-  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
-}
-
-std::string Mib(uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f MiB",
-                static_cast<double>(bytes) / (1 << 20));
-  return buf;
-}
-
-absl::Status NearlyFull(const std::string& path, uint64_t free,
-                        uint64_t reserve) {
-  return absl::ResourceExhaustedError(StrCat(
-      path, ": the disk is nearly full (", Mib(free), " free; writes keep ",
-      Mib(reserve), " free); free space and writes resume by themselves"));
-}
-
-// RESOURCE_EXHAUSTED when `free` (the disk's free bytes, when known) is less
-// than `reserve` + `incoming`.
-absl::Status CheckFreeSpace(const std::string& path,
-                            std::optional<uint64_t> free, uint64_t reserve,
-                            uint64_t incoming) {
-  if (reserve == 0 || !free.has_value() || *free >= reserve + incoming)
-    return absl::OkStatus();
-  return NearlyFull(path, *free, reserve);
-}
 
 // RocksDB's messages of WARN and above, in the process's structured log
 // rather than a LOG file beside the data: RocksDB aborts on writing a line

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "common/storage/free_space.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
 
@@ -172,6 +173,10 @@ void SegmentLog::Drop(Segment& s) {
 
 absl::StatusOr<SegmentLog::Segment> SegmentLog::MakeFile(
     const std::string& path, size_t bytes) {
+  if (auto s =
+          CheckFreeSpace(dir_, FreeBytes(dir_), options_.min_free_bytes, bytes);
+      !s.ok())
+    return s;
   Segment s;
   s.path = path;
   const int fd =

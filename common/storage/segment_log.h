@@ -42,6 +42,9 @@ struct SegmentLogOptions {
   uint64_t max_bytes = 256 << 20;
   // Records not trimmed, at most: past it Append fails.
   uint64_t max_records = UINT64_MAX;
+  // A segment is not made when it would leave the disk with less free space
+  // (the stores' reserve, storage::Options::min_free_bytes). 0: no reserve.
+  uint64_t min_free_bytes = 0;
 };
 
 // Append is thread-safe; Read and Trim are for one consumer thread.

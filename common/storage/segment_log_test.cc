@@ -132,6 +132,19 @@ TEST(SegmentLogTest, PrepareMakesTheNextSegmentAhead) {
   EXPECT_EQ(ReadAll(*log).at(0).second, std::string(3000, 'b'));
 }
 
+// The stores' disk space reserve: no segment is made past it.
+TEST(SegmentLogTest, KeepsTheDisksReserveFree) {
+  testing::TempDir dir;
+  auto log = OpenLog(dir.path(), {.min_free_bytes = uint64_t{1} << 62});
+  auto refused = log->Append({"x"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("nearly full"), std::string::npos)
+      << refused.status();
+  log->Prepare();
+  EXPECT_EQ(Segments(dir.path()), 0u);
+  EXPECT_EQ(log->bytes(), 0u);
+}
+
 TEST(SegmentLogTest, ConcurrentAppendsGetDistinctSequencesInOrder) {
   testing::TempDir dir;
   auto log =

@@ -57,6 +57,8 @@ class Module : public ServiceModule {
   absl::Status OpenStore(storage::Options options);
 
   storage::Store* store() const { return store_.get(); }
+  // The free disk space its store keeps (--min_free_bytes).
+  uint64_t min_free_bytes() const { return min_free_bytes_; }
   // A path of the module's own beside its store: <data_dir>/<name>-<what>.
   std::string DataPath(const std::string& what) const {
     return data_dir_ + "/" + name_ + "-" + what;

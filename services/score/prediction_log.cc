@@ -15,10 +15,11 @@ absl::StatusOr<std::unique_ptr<PredictionLogger>> PredictionLogger::Open(
   // Segments small enough that a few fit the limit.
   const size_t segment = static_cast<size_t>(std::min<uint64_t>(
       options.segment_bytes, std::max<uint64_t>(options.max_bytes / 4, 4096)));
-  auto log =
-      storage::SegmentLog::Open(dir, {.segment_bytes = segment,
-                                      .max_bytes = options.max_bytes,
-                                      .max_records = options.queue_capacity});
+  auto log = storage::SegmentLog::Open(
+      dir, {.segment_bytes = segment,
+            .max_bytes = options.max_bytes,
+            .max_records = options.queue_capacity,
+            .min_free_bytes = options.min_free_bytes});
   if (!log.ok()) return log.status();
   if ((*log)->damaged() > 0) {
     LogWarning("prediction log: damaged records found on opening; lost",

@@ -185,8 +185,10 @@ absl::StatusOr<std::unique_ptr<ScoreModule>> ScoreModule::Open(
   m->deployments_ = m->Make<Deployments>(m->store(), m->outbox(), manager,
                                          sources, sources, o.default_alias);
   m->sink_ = m->Make<MonitorSink>(m->peers());
-  auto logger = PredictionLogger::Open(o.log, m->DataPath("prediction-log"),
-                                       m->store(), m->sink_);
+  PredictionLoggerOptions log_options = o.log;
+  log_options.min_free_bytes = m->min_free_bytes();
+  auto logger = PredictionLogger::Open(
+      log_options, m->DataPath("prediction-log"), m->store(), m->sink_);
   if (!logger.ok()) return logger.status();
   m->logger_ = m->Own(std::move(*logger));
   auto* predictor =
