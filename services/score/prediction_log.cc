@@ -99,21 +99,25 @@ void PredictionLogger::Drop(size_t n, std::string_view why) {
 }
 
 bool PredictionLogger::Log(const std::vector<v1::PredictionRecord>& records) {
-  if (records.empty()) return true;
   std::vector<std::string> serialized(records.size());
   for (size_t i = 0; i < records.size(); ++i)
     records[i].SerializeToString(&serialized[i]);
+  return Log(serialized);
+}
+
+bool PredictionLogger::Log(const std::vector<std::string>& serialized) {
+  if (serialized.empty()) return true;
   // Stopped, it still takes records (calls drained at shutdown): the next
   // start ships them.
+  const size_t n = serialized.size();
   auto first = log_->Append(serialized);
   if (!first.ok()) {
-    Drop(records.size(), std::string(first.status().message()));
+    Drop(n, std::string(first.status().message()));
     return false;
   }
-  const uint64_t depth = *first + records.size() - shipped_.load();
+  const uint64_t depth = *first + n - shipped_.load();
   // Once per crossing: the shipper is not woken for every call.
-  if (depth >= options_.batch_records &&
-      depth - records.size() < options_.batch_records)
+  if (depth >= options_.batch_records && depth - n < options_.batch_records)
     wake_.notify_one();
   return true;
 }

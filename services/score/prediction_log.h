@@ -68,6 +68,8 @@ class PredictionLogger {
   // Appends records durably: true once they are in the log; false (and
   // counted) when the log is full or cannot take them.
   bool Log(const std::vector<v1::PredictionRecord>& records);
+  // The same with the records serialized.
+  bool Log(const std::vector<std::string>& serialized);
   // Waits up to `timeout` until everything logged before the call was
   // shipped; false when it was not (the sink failing, or too slow).
   bool Flush(std::chrono::milliseconds timeout = std::chrono::seconds(30));

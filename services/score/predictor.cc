@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <future>
 #include <limits>
 #include <mutex>
@@ -54,23 +55,46 @@ absl::Status Count(absl::Status s) {
   return s;
 }
 
-google::protobuf::Struct ToStruct(const serving::RawRow& row) {
-  google::protobuf::Struct s;
-  auto& f = *s.mutable_fields();
-  for (const auto& [name, v] : row) {
-    auto& out = f[name];
-    if (std::holds_alternative<double>(v)) {
-      out.set_number_value(std::get<double>(v));
-    } else if (std::holds_alternative<std::string>(v)) {
-      out.set_string_value(std::get<std::string>(v));
-    } else {
-      out.set_null_value(google::protobuf::NULL_VALUE);
-    }
-  }
-  return s;
+void PutVarint(std::string* out, uint64_t v) {
+  for (; v >= 0x80; v >>= 7) out->push_back(static_cast<char>(v | 0x80));
+  out->push_back(static_cast<char>(v));
+}
+
+// Field `field`, length-delimited (wire type 2).
+void PutBytes(std::string* out, int field, std::string_view bytes) {
+  PutVarint(out, (static_cast<uint64_t>(field) << 3) | 2);
+  PutVarint(out, bytes.size());
+  out->append(bytes);
 }
 
 }  // namespace
+
+void AppendStructBytes(const serving::RawRow& row, std::string* out) {
+  std::string value, entry;
+  for (const auto& [name, v] : row) {
+    // google.protobuf.Value: null_value = 1 (an enum), number_value = 2 (a
+    // double), string_value = 3; a oneof member is written even when zero.
+    value.clear();
+    if (const double* d = std::get_if<double>(&v)) {
+      value.push_back((2 << 3) | 1);  // 64-bit.
+      char le[8];
+      std::memcpy(le, d, 8);  // Little-endian hosts, as the wire.
+      value.append(le, 8);
+    } else if (const std::string* str = std::get_if<std::string>(&v)) {
+      PutBytes(&value, 3, *str);
+    } else {
+      value.push_back((1 << 3) | 0);  // Varint: NULL_VALUE.
+      value.push_back(0);
+    }
+    // Struct.fields = 1: map entries of key = 1, value = 2.
+    entry.clear();
+    PutBytes(&entry, 1, name);
+    PutBytes(&entry, 2, value);
+    PutBytes(out, 1, entry);
+  }
+}
+
+namespace {}  // namespace
 
 std::string NewPredictionId() {
   static std::atomic<uint64_t> counter{0};
@@ -453,7 +477,7 @@ void Predictor::Shadow(const ServingRoute& route, const PredictInput& input,
   }
 }
 
-std::vector<v1::PredictionRecord> Predictor::Records(
+std::vector<std::string> Predictor::Records(
     const serving::Servable& s, const std::string& alias,
     const PredictInput& input, const std::vector<double>& x,
     const std::vector<double>& scores, const std::vector<std::string>& ids,
@@ -463,18 +487,16 @@ std::vector<v1::PredictionRecord> Predictor::Records(
   const int w = s.width();
   auto time =
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
-  std::vector<v1::PredictionRecord> records(ids.size());
+  std::vector<std::string> records(ids.size());
+  v1::PredictionRecord r;
+  std::string inputs;
   for (size_t i = 0; i < ids.size(); ++i) {
-    v1::PredictionRecord& r = records[i];
+    r.Clear();
     r.set_prediction_id(ids[i]);
     r.set_model_version(s.version());
     r.set_alias(alias);
     *r.mutable_time() = time;
-    if (input.entity_keys.empty()) {
-      if (options_.log_inputs) *r.mutable_inputs() = ToStruct(input.rows[i]);
-    } else {
-      r.set_entity_key(input.entity_keys[i]);
-    }
+    if (!input.entity_keys.empty()) r.set_entity_key(input.entity_keys[i]);
     if (!input.entity_keys.empty() || options_.log_features ||
         !options_.log_inputs)
       r.mutable_features()->Add(x.begin() + i * d, x.begin() + (i + 1) * d);
@@ -486,6 +508,15 @@ std::vector<v1::PredictionRecord> Predictor::Records(
     r.set_latency_seconds(seconds);
     r.set_request_rows(static_cast<int32_t>(ids.size()));
     r.set_request_row(static_cast<int32_t>(i));
+    r.SerializeToString(&records[i]);
+    if (input.entity_keys.empty() && options_.log_inputs) {
+      // The raw fields, written straight from the row (inputs = 5): a Struct
+      // built, serialized and freed per prediction cost ~2 us of a 1-row
+      // Predict's ~15. Fields may come in any order on the wire.
+      inputs.clear();
+      AppendStructBytes(input.rows[i], &inputs);
+      PutBytes(&records[i], 5, inputs);
+    }
   }
   return records;
 }

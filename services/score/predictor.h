@@ -74,10 +74,15 @@ struct PredictOutput {
   std::vector<double> scores;    // rows x servable->width().
   std::vector<std::string> ids;  // Prediction ids.
   bool fallback = false;
-  // The prediction log's records of the answer, for Predictor::Commit.
-  std::vector<v1::PredictionRecord> log;
+  // The prediction log's records of the answer (serialized
+  // v1::PredictionRecord), for Predictor::Commit.
+  std::vector<std::string> log;
   size_t rows() const { return ids.size(); }
 };
+
+// Appends the wire form of the google.protobuf.Struct of `row` (what
+// serializing the Struct of its fields gives, parsed) to `out`.
+void AppendStructBytes(const serving::RawRow& row, std::string* out);
 
 // Thread-safe.
 class Predictor {
@@ -153,7 +158,7 @@ class Predictor {
   void Shadow(const ServingRoute& route, const PredictInput& input,
               const std::vector<std::string>& ids);
   // The prediction log's records of one answer (none without a log).
-  std::vector<v1::PredictionRecord> Records(
+  std::vector<std::string> Records(
       const serving::Servable& s, const std::string& alias,
       const PredictInput& input, const std::vector<double>& x,
       const std::vector<double>& scores, const std::vector<std::string>& ids,

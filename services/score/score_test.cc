@@ -5,6 +5,7 @@
 // restore after restart and batch scoring.
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -1079,6 +1080,44 @@ TEST(PredictionIdTest, IdsAreTheNonceAndACounterIn24HexDigits) {
   EXPECT_EQ(a.substr(0, 12), b.substr(0, 12));
   EXPECT_EQ(std::stoull(b.substr(12), nullptr, 16),
             std::stoull(a.substr(12), nullptr, 16) + 1);
+}
+
+// The inputs of a logged record are written straight from the raw row: the
+// bytes parse as the Struct protobuf itself makes of the same fields.
+TEST(PredictionRecordTest, InputBytesAreTheStructOfTheRow) {
+  serving::RawRow row{
+      {"amount", 1234.5},           {"negative", -0.0},
+      {"nan", std::nan("")},        {"city", std::string("Zürich")},
+      {"empty", std::string()},     {"long", std::string(300, 'x')},
+      {"", std::string("no name")}, {"missing", std::monostate()}};
+  google::protobuf::Struct want;
+  auto& f = *want.mutable_fields();
+  f["amount"].set_number_value(1234.5);
+  f["negative"].set_number_value(-0.0);
+  f["nan"].set_number_value(std::nan(""));
+  f["city"].set_string_value("Zürich");
+  f["empty"].set_string_value("");
+  f["long"].set_string_value(std::string(300, 'x'));
+  f[""].set_string_value("no name");
+  f["missing"].set_null_value(google::protobuf::NULL_VALUE);
+  std::string bytes;
+  AppendStructBytes(row, &bytes);
+  google::protobuf::Struct got;
+  ASSERT_TRUE(got.ParseFromString(bytes));
+  ASSERT_EQ(got.fields_size(), want.fields_size());
+  for (const auto& [name, v] : want.fields()) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(got.fields().contains(name));
+    const auto& g = got.fields().at(name);
+    ASSERT_EQ(g.kind_case(), v.kind_case());
+    if (v.has_number_value()) {  // Bit for bit: NaN and -0 too.
+      const double a = g.number_value(), b = v.number_value();
+      EXPECT_EQ(std::memcmp(&a, &b, 8), 0);
+    }
+    EXPECT_EQ(g.string_value(), v.string_value());
+  }
+  // As many bytes as protobuf writes (a map's order is its own).
+  EXPECT_EQ(want.SerializeAsString().size(), bytes.size());
 }
 
 TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
