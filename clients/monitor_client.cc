@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "common/rpc/status.h"
+#include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/sync_stream.h"
@@ -12,11 +13,12 @@ namespace mlpipe::monitor {
 
 absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
                             const v1::PredictionBatch& batch) {
-  return LogPredictions(channel, batch.SerializeAsString());
+  return LogPredictions(channel, batch.SerializeAsString(),
+                        static_cast<size_t>(batch.records_size()));
 }
 
 absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
-                            std::string_view serialized_batch) {
+                            std::string_view serialized_batch, size_t records) {
   // The generated stub's method, written with a byte buffer (as the stub
   // itself does with the message it serializes).
   const grpc::internal::RpcMethod method(
@@ -32,7 +34,14 @@ absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
   grpc::Slice slice(serialized_batch.data(), serialized_batch.size());
   writer->Write(grpc::ByteBuffer(&slice, 1));
   writer->WritesDone();
-  return rpc::FromGrpcStatus(writer->Finish());
+  if (auto s = rpc::FromGrpcStatus(writer->Finish()); !s.ok()) return s;
+  // A batch the server cannot parse ends its stream early, with OK.
+  if (resp.records() != records) {
+    return absl::DataLossError(StrCat("the monitoring service took ",
+                                      resp.records(), " of ", records,
+                                      " prediction records"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace mlpipe::monitor

@@ -15,10 +15,11 @@ namespace mlpipe::monitor {
 // waiting at most 30 s; OK once the monitor has made them durable.
 absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
                             const v1::PredictionBatch& batch);
-// The same with the batch in its wire form (a serialized v1::PredictionBatch),
-// sent as it is: no message is built and serialized again.
+// The same with the batch in its wire form (a serialized v1::PredictionBatch
+// of `records` records), sent as it is: no message is built and serialized
+// again. DATA_LOSS when the monitor took another number of records.
 absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
-                            std::string_view serialized_batch);
+                            std::string_view serialized_batch, size_t records);
 
 }  // namespace mlpipe::monitor
 

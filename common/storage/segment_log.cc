@@ -103,14 +103,21 @@ absl::Status SegmentLog::Recover() {
   next_ = trimmed_;
   for (const std::string& path : paths) {
     Segment s;
-    if (!Load(path, &s) || s.first + s.count <= trimmed_) {
+    auto holds = Load(path, &s);
+    if (!holds.ok()) {
+      if (s.base != nullptr) munmap(s.base, s.size);
+      return holds.status();  // Kept on disk: nothing is deleted unread.
+    }
+    if (!*holds || s.first + s.count <= trimmed_) {
       Drop(s);
       continue;
     }
     if (!segments_.empty() && s.first < next_) {
-      LogWarning("segment log: a segment overlaps the one before; dropped",
-                 {{"path", path}});
-      Drop(s);
+      LogWarning(
+          "segment log: a segment overlaps the one before; left on disk, "
+          "not read",
+          {{"path", path}});
+      munmap(s.base, s.size);
       continue;
     }
     bytes_ += s.size;
@@ -120,35 +127,46 @@ absl::Status SegmentLog::Recover() {
   return absl::OkStatus();
 }
 
-bool SegmentLog::Load(const std::string& path, Segment* s) {
+absl::StatusOr<bool> SegmentLog::Load(const std::string& path, Segment* s) {
   s->path = path;
-  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open", path);
   struct stat st;
-  if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < kHeader) {
+  if (fstat(fd, &st) != 0) {
     close(fd);
-    return false;
+    return Errno("cannot stat", path);
+  }
+  if (static_cast<size_t>(st.st_size) < kHeader) {
+    close(fd);
+    return false;  // Cut while it was made: nothing was written to it.
   }
   void* m = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
   close(fd);
-  if (m == MAP_FAILED) return false;
+  if (m == MAP_FAILED) return Errno("cannot map", path);
   s->base = static_cast<char*>(m);
   s->size = st.st_size;
-  if (std::memcmp(s->base, kMagic, 8) != 0) return false;
+  if (std::all_of(s->base, s->base + kHeader, [](char c) { return c == 0; }))
+    return false;  // Made, its header not written yet: no record.
+  if (std::memcmp(s->base, kMagic, 8) != 0) {
+    return absl::FailedPreconditionError(
+        StrCat("'", path, "' is not a segment this version reads"));
+  }
   s->first = GetU64(s->base + 8);
   size_t at = kHeader;
+  // A frame's first word is the payload's length + 1: zero is the end.
   while (at + kFrame <= s->size) {
-    const uint32_t n = GetU32(s->base + at);
-    if (n > s->size - at - kFrame ||
-        Crc(s->first + s->count, s->base + at, n) != GetU32(s->base + at + 4))
+    const uint32_t word = GetU32(s->base + at);
+    if (word == 0 || word - 1 > s->size - at - kFrame ||
+        Crc(s->first + s->count, s->base + at, word - 1) !=
+            GetU32(s->base + at + 4))
       break;
-    at += kFrame + n;
+    at += kFrame + word - 1;
     ++s->count;
   }
   s->end = at;
   // The end: zeros, or a record cut by kill -9 (so never acknowledged).
   if (at + kFrame <= s->size && GetU32(s->base + at) != 0) {
-    const uint32_t n = GetU32(s->base + at);
+    const uint32_t n = GetU32(s->base + at) - 1;
     const bool cut =
         n <= s->size - at - kFrame &&
         std::all_of(s->base + at + kFrame + n,
@@ -254,7 +272,8 @@ void SegmentLog::Prepare() {
   if (!made.ok()) return;  // Append makes one then, or says why not.
   madvise(made->base, made->size, MADV_POPULATE_WRITE);
   std::lock_guard lock(mu_);
-  if (bytes_ + made->size > options_.max_bytes) return Drop(*made);
+  if (spare_ != nullptr || bytes_ + made->size > options_.max_bytes)
+    return Drop(*made);
   bytes_ += made->size;
   spare_ = std::make_unique<Segment>(std::move(*made));
 }
@@ -263,7 +282,7 @@ absl::StatusOr<uint64_t> SegmentLog::Append(
     const std::vector<std::string>& records) {
   size_t need = 0;
   for (const std::string& r : records) {
-    if (r.size() > UINT32_MAX - kFrame)
+    if (r.size() >= UINT32_MAX - kFrame)
       return absl::InvalidArgumentError("segment log: a record over 4 GiB");
     need += kFrame + r.size();
   }
@@ -285,7 +304,7 @@ absl::StatusOr<uint64_t> SegmentLog::Append(
   Segment& s = segments_.back();
   for (const std::string& r : records) {
     char* p = s.base + s.end;
-    PutU32(p, static_cast<uint32_t>(r.size()));
+    PutU32(p, static_cast<uint32_t>(r.size() + 1));
     std::memcpy(p + kFrame, r.data(), r.size());
     PutU32(p + 4, Crc(next_, p, r.size()));
     s.end += kFrame + r.size();
@@ -314,10 +333,10 @@ uint64_t SegmentLog::Read(
     seq = cursor_seq_;
     at = cursor_offset_;
   }
-  for (; seq < from; ++seq) at += kFrame + GetU32(s.base + at);
+  for (; seq < from; ++seq) at += kFrame + GetU32(s.base + at) - 1;
   size_t n = 0;
   for (; n < max && seq < s.first + count && at < end; ++n, ++seq) {
-    const uint32_t len = GetU32(s.base + at);
+    const uint32_t len = GetU32(s.base + at) - 1;
     fn(seq, std::string_view(s.base + at + kFrame, len));
     at += kFrame + len;
   }
@@ -340,6 +359,7 @@ uint64_t SegmentLog::Read(
 absl::Status SegmentLog::Trim(uint64_t sequence) {
   {
     std::lock_guard lock(mu_);
+    sequence = std::min(sequence, next_);
     if (sequence <= trimmed_) return absl::OkStatus();
     trimmed_ = sequence;
   }

@@ -10,8 +10,10 @@
 //
 // Files in the directory:
 //   <first sequence, 20 digits>.seg  "mlpseg1\n", the first sequence (u64
-//       little-endian), then records: payload length (u32), CRC-32 of the
-//       sequence, the length and the payload (u32), the payload. Space is
+//       little-endian), then records: payload length + 1 (u32; 0 ends the
+//       segment), CRC-32 of the sequence, that word and the payload (u32),
+//       the payload. A call's records are written one by one: after kill -9
+//       the first ones of a call never answered may be there. Space is
 //       reserved with fallocate when the segment is made (a full disk is an
 //       error then, never a SIGBUS on a write); unused space is zero.
 //   trim  the sequence below which records were consumed (u64) and its
@@ -81,7 +83,8 @@ class SegmentLog {
   uint64_t next() const;     // The sequence the next record gets.
   uint64_t trimmed() const;  // Below it: consumed.
   uint64_t bytes() const;    // The segment files' size together.
-  // Records lost to damage found when opening (none after kill -9).
+  // Segments found damaged when opening (none after kill -9): what
+  // followed the damage in them is lost.
   uint64_t damaged() const { return damaged_; }
 
  private:
@@ -96,8 +99,9 @@ class SegmentLog {
   SegmentLog(std::string dir, SegmentLogOptions options);
   absl::Status Recover();
   // Maps an existing segment and finds its records; false when it holds
-  // none (it is deleted then).
-  bool Load(const std::string& path, Segment* s);
+  // none (it is deleted then); an error when it cannot be read (Open fails,
+  // the file stays).
+  absl::StatusOr<bool> Load(const std::string& path, Segment* s);
   // A new segment of at least `bytes`, its first record `first`.
   // REQUIRES: mu_.
   absl::Status AddSegment(size_t bytes, uint64_t first);

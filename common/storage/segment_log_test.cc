@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -233,6 +235,48 @@ TEST(SegmentLogTest, ACutRecordEndsTheSegmentAndDamageIsCounted) {
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0], std::make_pair(uint64_t{1}, std::string("one")));
   EXPECT_EQ(all[1], std::make_pair(uint64_t{4}, std::string("four")));
+}
+
+// Unused space is zeros; a zero word is never read as a record, at any
+// sequence (with the length itself in the first word, zeros checked as an
+// empty record at 1,503,905,684, where CRC-32 of the sequence and a zero
+// length is 0).
+TEST(SegmentLogTest, ZerosAreNeverARecord) {
+  testing::TempDir dir;
+  const uint64_t before = 1503905683;  // The record at it, zeros at the next.
+  {
+    char t[12];
+    std::memcpy(t, &before, 8);
+    const uint32_t crc = crc32_z(0, reinterpret_cast<const Bytef*>(t), 8);
+    std::memcpy(t + 8, &crc, 4);
+    std::ofstream(dir.path() + "/trim", std::ios::binary).write(t, 12);
+  }
+  {
+    auto log = OpenLog(dir.path());
+    ASSERT_EQ(*log->Append({"last"}), before);
+  }
+  auto log = OpenLog(dir.path());
+  EXPECT_EQ(log->next(), before + 1);
+  auto all = ReadAll(*log, before);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].second, "last");
+}
+
+// A file that cannot be read as a segment fails Open and stays; one cut
+// while it was made (no header yet) is deleted.
+TEST(SegmentLogTest, WhatCannotBeReadIsNeverDeleted) {
+  testing::TempDir dir;
+  const std::string foreign = dir.path() + "/00000000000000000001.seg";
+  const std::string cut = dir.path() + "/00000000000000000009.seg";
+  std::ofstream(foreign) << "not a segment of this version, 32+ bytes long";
+  std::ofstream(cut) << std::string(4096, '\0');
+  auto log = SegmentLog::Open(dir.path());
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kFailedPrecondition)
+      << log.status();
+  EXPECT_TRUE(std::filesystem::exists(foreign));
+  std::filesystem::remove(foreign);
+  ASSERT_TRUE(SegmentLog::Open(dir.path()).ok());
+  EXPECT_FALSE(std::filesystem::exists(cut));
 }
 
 // A child process appends and reports each acknowledged sequence on a pipe;

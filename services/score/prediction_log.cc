@@ -28,7 +28,7 @@ absl::StatusOr<std::unique_ptr<PredictionLogger>> PredictionLogger::Open(
   std::unique_ptr<PredictionLogger> logger(
       new PredictionLogger(options, std::move(*log), sink));
   if (legacy != nullptr) {
-    if (auto s = logger->MoveLegacy(legacy); !s.ok()) return s;
+    logger->MoveLegacy(legacy);
   }
   const uint64_t left = logger->log_->next() - logger->shipped_;
   if (left > 0) {
@@ -47,29 +47,48 @@ PredictionLogger::PredictionLogger(PredictionLoggerOptions options,
       sink_(sink),
       shipped_(log_->trimmed()) {}
 
-absl::Status PredictionLogger::MoveLegacy(storage::Store* store) {
-  size_t moved = 0;
-  for (;;) {
+void PredictionLogger::MoveLegacy(storage::Store* store) {
+  size_t moved = 0, unreadable = 0;
+  absl::Status stopped;
+  while (stopped.ok()) {
     std::vector<std::string> records;
     std::string first, last;
+    v1::PredictionRecord check;
     for (auto it = store->Scan(kPredictionLog, ""); it->Valid(); it->Next()) {
       if (records.size() >= options_.batch_records) break;
       if (first.empty()) first = it->key();
       last = it->key();
+      // Shipped as stored later: one that does not parse would fail its
+      // whole batch at the monitor.
+      if (!check.ParseFromArray(it->value().data(),
+                                static_cast<int>(it->value().size()))) {
+        ++unreadable;
+        continue;
+      }
       records.emplace_back(it->value());
     }
-    if (records.empty()) break;
-    if (auto s = log_->Append(records); !s.ok()) return s.status();
+    if (first.empty()) break;
+    if (auto s = log_->Append(records); !s.ok()) {
+      stopped = s.status();
+      break;
+    }
     storage::WriteBatch b;
     b.DeleteRange(kPredictionLog, first, storage::PrefixEnd(last));
-    if (auto s = store->Write(b); !s.ok()) return s;
+    stopped = store->Write(b);  // Failed: moved again by the next start.
     moved += records.size();
   }
-  if (moved > 0) {
+  if (moved > 0 || unreadable > 0) {
     LogInfo("prediction log: records of an older version moved to the log",
-            {{"records", StrCat(moved)}});
+            {{"records", StrCat(moved)},
+             {"unreadable_skipped", StrCat(unreadable)}});
   }
-  return absl::OkStatus();
+  if (!stopped.ok()) {
+    // Scoring starts all the same; what is left is moved by a later start.
+    LogWarning(
+        "prediction log: records of an older version left in the "
+        "score store, to move at the next start",
+        {{"error", std::string(stopped.message())}});
+  }
 }
 
 PredictionLogger::~PredictionLogger() { Stop(); }
@@ -142,6 +161,7 @@ absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
   // The batch in its wire form, from the records as they are in the log
   // (checked there): each one field 1 of a v1::PredictionBatch.
   std::string batch;
+  size_t records = 0;
   const uint64_t from = shipped_.load();
   const uint64_t next = log_->Read(
       from, options_.batch_records, [&](uint64_t, std::string_view record) {
@@ -154,9 +174,10 @@ absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
           batch.push_back(static_cast<char>(n | 0x80));
         }
         batch.append(record);
+        ++records;
       });
-  if (!batch.empty()) {
-    if (auto s = sink_->Write(batch); !s.ok()) return s;
+  if (records > 0) {
+    if (auto s = sink_->Write(batch, records); !s.ok()) return s;
   }
   if (auto s = log_->Trim(next); !s.ok()) {
     // Shipped all the same; a restart ships them again.

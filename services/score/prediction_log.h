@@ -38,8 +38,8 @@ inline constexpr char kPredictionLog[] = "prediction_log";
 class PredictionSink {
  public:
   virtual ~PredictionSink() = default;
-  // `batch`: a serialized v1::PredictionBatch.
-  virtual absl::Status Write(std::string_view batch) = 0;
+  // `batch`: a serialized v1::PredictionBatch of `records` records.
+  virtual absl::Status Write(std::string_view batch, size_t records) = 0;
 };
 
 struct PredictionLoggerOptions {
@@ -83,8 +83,9 @@ class PredictionLogger {
   PredictionLogger(PredictionLoggerOptions options,
                    std::unique_ptr<storage::SegmentLog> log,
                    PredictionSink* sink);
-  // Moves what an older version left in `store` into log_.
-  absl::Status MoveLegacy(storage::Store* store);
+  // Moves what an older version left in `store` into log_ (those that do
+  // not parse skipped); what does not fit stays for a later start.
+  void MoveLegacy(storage::Store* store);
   void Loop();
   // Ships up to batch_records records from the first one not shipped; the
   // number shipped, or the sink's error.

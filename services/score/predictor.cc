@@ -94,8 +94,6 @@ void AppendStructBytes(const serving::RawRow& row, std::string* out) {
   }
 }
 
-namespace {}  // namespace
-
 std::string NewPredictionId() {
   static std::atomic<uint64_t> counter{0};
   const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);

@@ -146,7 +146,7 @@ class ScoreModule::MonitorSink final : public PredictionSink {
   // Ends the retries' waits.
   void Stop() { retry_.Stop(); }
 
-  absl::Status Write(std::string_view message) override {
+  absl::Status Write(std::string_view message, size_t records) override {
     absl::Status s;
     auto wait = std::chrono::milliseconds(100);
     for (int attempt = 0; attempt < 6; ++attempt) {
@@ -156,7 +156,7 @@ class ScoreModule::MonitorSink final : public PredictionSink {
         s = absl::UnavailableError("the monitoring service is not connected");
         continue;
       }
-      s = monitor::LogPredictions(channel, message);
+      s = monitor::LogPredictions(channel, message, records);
       if (s.ok() || !absl::IsUnavailable(s)) break;
       wait *= 2;
     }
@@ -247,7 +247,7 @@ void ScoreModule::RestoreLoop(util::BackgroundLoop& loop) {
 
 void ScoreModule::OnStop() {
   if (predictor_) predictor_->Stop();  // New Predict calls: UNAVAILABLE.
-  // What is not shipped stays in the store for the next start (calls
+  // What is not shipped stays in the prediction log for the next start (calls
   // still drained at shutdown are logged there too).
   if (logger_) logger_->Stop();
   if (sink_) sink_->Stop();

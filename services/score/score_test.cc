@@ -190,7 +190,7 @@ const Models& M() {
 // Keeps what the logger writes (the monitor is the real sink, over gRPC).
 class RecordingSink final : public PredictionSink {
  public:
-  absl::Status Write(std::string_view bytes) override {
+  absl::Status Write(std::string_view bytes, size_t) override {
     v1::PredictionBatch batch;
     if (!batch.ParseFromString(std::string(bytes)))
       return absl::InvalidArgumentError("not a PredictionBatch");
@@ -1124,7 +1124,7 @@ TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
   // A sink that blocks until released.
   class Slow final : public PredictionSink {
    public:
-    absl::Status Write(std::string_view bytes) override {
+    absl::Status Write(std::string_view bytes, size_t) override {
       v1::PredictionBatch b;
       if (!b.ParseFromString(std::string(bytes)))
         return absl::InvalidArgumentError("not a PredictionBatch");
@@ -1158,7 +1158,7 @@ TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
 TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
   class Sink final : public PredictionSink {
    public:
-    absl::Status Write(std::string_view bytes) override {
+    absl::Status Write(std::string_view bytes, size_t) override {
       v1::PredictionBatch b;
       if (!b.ParseFromString(std::string(bytes)))
         return absl::InvalidArgumentError("not a PredictionBatch");
@@ -1174,8 +1174,12 @@ TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
   storage::Options so{.column_families = {{.name = kPredictionLog}}};
   auto store = *storage::OpenRocksStore(dir.path() + "/store", so);
   {
-    // What an older version left: sequence -> record.
+    // What an older version left: sequence -> record (and one that does
+    // not parse, skipped: shipped as stored, it would fail its batch).
     storage::WriteBatch b;
+    std::string bad_key;
+    storage::AppendU64(&bad_key, 99);
+    b.Put(kPredictionLog, bad_key, "\xff\xff not a record");
     for (int i = 0; i < 5; ++i) {
       v1::PredictionRecord r;
       r.set_prediction_id(StrCat("old", i));
@@ -1225,7 +1229,7 @@ TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
 TEST(PredictionLoggerTest, ConcurrentCallsShipEveryRecordOnceInOrder) {
   class Sink final : public PredictionSink {
    public:
-    absl::Status Write(std::string_view bytes) override {
+    absl::Status Write(std::string_view bytes, size_t) override {
       v1::PredictionBatch b;
       if (!b.ParseFromString(std::string(bytes)))
         return absl::InvalidArgumentError("not a PredictionBatch");

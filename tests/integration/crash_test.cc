@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "clients/monitor_client.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -224,6 +225,30 @@ TEST(TrainCrashTest, KillDuringTrainingResumesFromTheCheckpoint) {
 
 namespace mlpipe::testing {
 namespace {
+
+// A batch in wire form the monitor cannot parse ends its stream early with
+// OK and no record taken: the client says DATA_LOSS, never success (the
+// prediction log would trim what was not taken).
+TEST(MonitorClientTest, ABatchNotTakenWholeIsDataLoss) {
+  TempDir dir;
+  Standalone server(dir.path() + "/data");
+  auto ch =
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
+  v1::PredictionBatch batch;
+  for (int i = 0; i < 2; ++i) {
+    auto* r = batch.add_records();
+    r->set_model_version("m:1");
+    r->set_prediction_id("p" + std::to_string(i));
+    r->add_scores(0.5);
+  }
+  const std::string bytes = batch.SerializeAsString();
+  EXPECT_TRUE(monitor::LogPredictions(ch, bytes, 2).ok());
+  // Cut short: the second record's length runs past the end.
+  auto cut = monitor::LogPredictions(ch, bytes.substr(0, bytes.size() - 3), 2);
+  EXPECT_EQ(cut.code(), absl::StatusCode::kDataLoss) << cut;
+  EXPECT_EQ(monitor::LogPredictions(ch, bytes, 3).code(),
+            absl::StatusCode::kDataLoss);
+}
 
 // kill -9 while batches of predictions stream into the monitor: every batch
 // LogPredictions acknowledged is in the windows after the restart, once.
