@@ -315,7 +315,7 @@ absl::StatusOr<uint64_t> SegmentLog::Append(
 }
 
 uint64_t SegmentLog::Read(
-    uint64_t from, size_t max,
+    uint64_t from, size_t max, size_t max_bytes,
     const std::function<void(uint64_t, std::string_view)>& fn) {
   std::unique_lock lock(mu_);
   from = std::max(from, trimmed_);
@@ -334,9 +334,11 @@ uint64_t SegmentLog::Read(
     at = cursor_offset_;
   }
   for (; seq < from; ++seq) at += kFrame + GetU32(s.base + at) - 1;
-  size_t n = 0;
+  size_t n = 0, bytes = 0;
   for (; n < max && seq < s.first + count && at < end; ++n, ++seq) {
     const uint32_t len = GetU32(s.base + at) - 1;
+    if (n > 0 && bytes + len > max_bytes) break;
+    bytes += len;
     fn(seq, std::string_view(s.base + at + kFrame, len));
     at += kFrame + len;
   }

@@ -24,6 +24,7 @@
 #ifndef MLPIPE_COMMON_STORAGE_SEGMENT_LOG_H_
 #define MLPIPE_COMMON_STORAGE_SEGMENT_LOG_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -69,6 +70,12 @@ class SegmentLog {
   // sequence to read from next (past a gap left by a damaged segment too).
   // The views are valid until Trim passes them.
   uint64_t Read(uint64_t from, size_t max,
+                const std::function<void(uint64_t, std::string_view)>& fn) {
+    return Read(from, max, SIZE_MAX, fn);
+  }
+  // The same, stopping before a record that would take the payloads past
+  // `max_bytes` (the first one is always passed).
+  uint64_t Read(uint64_t from, size_t max, size_t max_bytes,
                 const std::function<void(uint64_t, std::string_view)>& fn);
   // Records below `sequence` are consumed: remembered on disk, and the
   // segments holding only such records (but the one appended to) deleted.

@@ -68,6 +68,13 @@ TEST(SegmentLogTest, ReadsInOrderAcrossSegmentsTrimsAndResumesAfterReopen) {
       EXPECT_EQ(all[i].first, i + 1);
       EXPECT_EQ(all[i].second, Payload(i + 1));
     }
+    // A byte budget stops before the record that would pass it.
+    size_t passed = 0;
+    EXPECT_EQ(log->Read(1, 100, 1, [&](uint64_t, auto) { ++passed; }), 2u);
+    EXPECT_EQ(log->Read(1, 100, Payload(1).size() + Payload(2).size(),
+                        [&](uint64_t, auto) { ++passed; }),
+              3u);
+    EXPECT_EQ(passed, 3u);
     const size_t before = Segments(dir.path());
     ASSERT_TRUE(log->Trim(151).ok());
     EXPECT_LT(Segments(dir.path()), before);
@@ -99,6 +106,15 @@ TEST(SegmentLogTest, BoundedInBytesAndARecordLargerThanASegmentFits) {
   ASSERT_TRUE(log->Trim(2).ok());
   EXPECT_LE(log->bytes(), 4096u);
   ASSERT_TRUE(log->Append({std::string(4000, 'z')}).ok());
+  // A byte budget per read: the first record always, then what fits.
+  ASSERT_TRUE(log->Trim(1).ok());
+  std::vector<size_t> sizes;
+  auto size_of = [&](uint64_t, std::string_view r) {
+    sizes.push_back(r.size());
+  };
+  EXPECT_EQ(log->Read(2, 10, 50, size_of), 3u);
+  EXPECT_EQ(log->Read(3, 10, 5000, size_of), 4u);
+  EXPECT_EQ(sizes, (std::vector<size_t>{100, 4000}));
   auto all = ReadAll(*log);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[1].second, std::string(4000, 'z'));

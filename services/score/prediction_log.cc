@@ -164,7 +164,8 @@ absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
   size_t records = 0;
   const uint64_t from = shipped_.load();
   const uint64_t next = log_->Read(
-      from, options_.batch_records, [&](uint64_t, std::string_view record) {
+      from, options_.batch_records, options_.batch_bytes,
+      [&](uint64_t, std::string_view record) {
         batch.push_back(static_cast<char>((1 << 3) | 2));  // Length-delimited.
         for (uint64_t n = record.size();; n >>= 7) {
           if (n < 0x80) {

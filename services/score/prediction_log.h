@@ -46,8 +46,9 @@ struct PredictionLoggerOptions {
   size_t queue_capacity = 100000;  // Records not yet shipped; more dropped.
   uint64_t max_bytes = 256 << 20;  // The log's files; past it, dropped.
   size_t segment_bytes = 16 << 20;
-  uint64_t min_free_bytes = 0;  // The disk space reserve (0: none).
-  size_t batch_records = 1000;  // Records per sink write, at most.
+  uint64_t min_free_bytes = 0;    // The disk space reserve (0: none).
+  size_t batch_records = 1000;    // Records per sink write, at most,
+  size_t batch_bytes = 16 << 20;  // and bytes (under gRPC's message limit).
   std::chrono::milliseconds flush_interval{200};   // Longest wait to ship.
   std::chrono::milliseconds retry_interval{1000};  // After a sink error.
 };
