@@ -4,6 +4,7 @@
 
 #include "common/storage/key_codec.h"
 #include "common/util/log.h"
+#include "common/util/proto_bytes.h"
 #include "common/util/strings.h"
 #include "services/score/score_metrics.h"
 
@@ -20,11 +21,7 @@ absl::StatusOr<std::unique_ptr<PredictionLogger>> PredictionLogger::Open(
             .max_bytes = options.max_bytes,
             .max_records = options.queue_capacity,
             .min_free_bytes = options.min_free_bytes});
-  if (!log.ok()) return log.status();
-  if ((*log)->damaged() > 0) {
-    LogWarning("prediction log: damaged records found on opening; lost",
-               {{"dir", dir}, {"segments", StrCat((*log)->damaged())}});
-  }
+  if (!log.ok()) return log.status();  // Damage found is logged there.
   std::unique_ptr<PredictionLogger> logger(
       new PredictionLogger(options, std::move(*log), sink));
   if (legacy != nullptr) {
@@ -166,15 +163,7 @@ absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
   const uint64_t next = log_->Read(
       from, options_.batch_records, options_.batch_bytes,
       [&](uint64_t, std::string_view record) {
-        batch.push_back(static_cast<char>((1 << 3) | 2));  // Length-delimited.
-        for (uint64_t n = record.size();; n >>= 7) {
-          if (n < 0x80) {
-            batch.push_back(static_cast<char>(n));
-            break;
-          }
-          batch.push_back(static_cast<char>(n | 0x80));
-        }
-        batch.append(record);
+        AppendLengthDelimited(&batch, 1, record);  // PredictionBatch.records
         ++records;
       });
   if (records > 0) {

@@ -12,6 +12,7 @@
 #include "absl/random/random.h"
 #include "absl/time/clock.h"
 #include "common/util/hash.h"
+#include "common/util/proto_bytes.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/score/score_metrics.h"
@@ -55,18 +56,6 @@ absl::Status Count(absl::Status s) {
   return s;
 }
 
-void PutVarint(std::string* out, uint64_t v) {
-  for (; v >= 0x80; v >>= 7) out->push_back(static_cast<char>(v | 0x80));
-  out->push_back(static_cast<char>(v));
-}
-
-// Field `field`, length-delimited (wire type 2).
-void PutBytes(std::string* out, int field, std::string_view bytes) {
-  PutVarint(out, (static_cast<uint64_t>(field) << 3) | 2);
-  PutVarint(out, bytes.size());
-  out->append(bytes);
-}
-
 }  // namespace
 
 void AppendStructBytes(const serving::RawRow& row, std::string* out) {
@@ -81,16 +70,16 @@ void AppendStructBytes(const serving::RawRow& row, std::string* out) {
       std::memcpy(le, d, 8);  // Little-endian hosts, as the wire.
       value.append(le, 8);
     } else if (const std::string* str = std::get_if<std::string>(&v)) {
-      PutBytes(&value, 3, *str);
+      AppendLengthDelimited(&value, 3, *str);
     } else {
       value.push_back((1 << 3) | 0);  // Varint: NULL_VALUE.
       value.push_back(0);
     }
     // Struct.fields = 1: map entries of key = 1, value = 2.
     entry.clear();
-    PutBytes(&entry, 1, name);
-    PutBytes(&entry, 2, value);
-    PutBytes(out, 1, entry);
+    AppendLengthDelimited(&entry, 1, name);
+    AppendLengthDelimited(&entry, 2, value);
+    AppendLengthDelimited(out, 1, entry);
   }
 }
 
@@ -513,7 +502,7 @@ std::vector<std::string> Predictor::Records(
       // Predict's ~15. Fields may come in any order on the wire.
       inputs.clear();
       AppendStructBytes(input.rows[i], &inputs);
-      PutBytes(&records[i], 5, inputs);
+      AppendLengthDelimited(&records[i], 5, inputs);
     }
   }
   return records;
