@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"
-repeats="${2:-3}"
+repeats="${2:-5}"
 bin="$build/bin"
 source bench/lib.sh
 work="$(mktemp -d "${TMPDIR:-/tmp}/mlpipe-bench-orch.XXXXXX")"

@@ -5,6 +5,7 @@
 #define MLPIPE_COMMON_STORAGE_STORE_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,7 +81,9 @@ class WriteBatch {
   void DeleteRange(std::string_view cf, std::string_view begin,
                    std::string_view end);
 
-  const std::vector<Op>& ops() const { return ops_; }
+  // A deque: appending never moves the ops already there (a run's lineage
+  // adds thousands).
+  const std::deque<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
   size_t ApproximateBytes() const { return bytes_; }
   void Clear() {
@@ -89,7 +92,7 @@ class WriteBatch {
   }
 
  private:
-  std::vector<Op> ops_;
+  std::deque<Op> ops_;
   size_t bytes_ = 0;
 };
 

@@ -16,7 +16,7 @@ constexpr char kExecutions[] = "executions";
 constexpr char kLineage[] = "lineage";
 
 std::string Edge(char kind, std::string_view a, std::string_view b) {
-  return StrCat(std::string(1, kind), "|", a, "|", b);
+  return StrCat(std::string_view(&kind, 1), "|", a, "|", b);
 }
 
 // The ids at the far end of "<kind>|<id>|..." keys.

@@ -240,17 +240,17 @@ Orchestrator::Readiness Orchestrator::ReadinessLocked(ActiveRun& run, int index,
   if (step.has_next_attempt_at() && ToTime(step.next_attempt_at()) > now)
     return Readiness::kWait;
   if (step.on_exit() && !main_done) return Readiness::kWait;
-  std::string bad_dep;
-  for (const auto& a : spec.after()) {
-    const auto& dep = run.step(run.index[a]);
+  int bad_dep = -1;
+  for (int d : run.deps[index]) {
+    const auto& dep = run.step(d);
     if (!Terminal(dep.state())) return Readiness::kWait;
-    if (!Done(dep.state()) && bad_dep.empty()) bad_dep = a;
+    if (!Done(dep.state()) && bad_dep < 0) bad_dep = d;
   }
-  if (!step.on_exit() && !bad_dep.empty()) {
+  if (!step.on_exit() && bad_dep >= 0) {
     step.set_state(State::SKIPPED);
-    step.set_skip_reason(
-        StrCat("upstream step '", bad_dep, "' is ",
-               State::State_Name(run.step(run.index[bad_dep]).state())));
+    step.set_skip_reason(StrCat("upstream step '", run.step(bad_dep).name(),
+                                "' is ",
+                                State::State_Name(run.step(bad_dep).state())));
     return Readiness::kSettled;
   }
   if (!step.on_exit() && run.run.cancel_requested()) {
@@ -506,9 +506,8 @@ absl::Status Orchestrator::PersistLocked(ActiveRun& run,
 std::vector<std::string> Orchestrator::InputArtifacts(const ActiveRun& run,
                                                       int index) const {
   std::vector<std::string> ids;
-  for (const auto& a : run.specs[index]->after()) {
-    for (const auto& [name, artifact] :
-         run.run.steps(run.index.at(a)).outputs()) {
+  for (int d : run.deps[index]) {
+    for (const auto& [name, artifact] : run.run.steps(d).outputs()) {
       ids.push_back(artifact.id());
     }
   }

@@ -76,6 +76,8 @@ struct Orchestrator::ActiveRun {
   // Parallel to run.steps(); point into run.spec.
   std::vector<const v1::StepSpec*> specs;
   std::map<std::string, int> index;
+  // Parallel to specs: the indices of each step's `after` steps.
+  std::vector<std::vector<int>> deps;
   std::vector<std::shared_ptr<std::atomic<bool>>> cancel;
   // Lineage and cache entries to persist with the run.
   storage::WriteBatch writes;
@@ -90,6 +92,14 @@ struct Orchestrator::ActiveRun {
     for (size_t i = 0; i < specs.size(); ++i) {
       index[specs[i]->name()] = static_cast<int>(i);
       cancel.push_back(std::make_shared<std::atomic<bool>>(false));
+    }
+    deps.resize(specs.size());
+    for (size_t i = 0; i < specs.size(); ++i) {
+      for (const auto& a : specs[i]->after()) {
+        // Always found: ValidateDag refuses a spec naming an unknown step.
+        if (auto it = index.find(a); it != index.end())
+          deps[i].push_back(it->second);
+      }
     }
   }
   v1::StepExecution& step(int i) { return *run.mutable_steps(i); }
