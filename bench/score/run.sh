@@ -37,8 +37,8 @@
 # vectorized transform + DMatrix + predict (2 threads), best of REPEATS.
 #
 # Auth: the same model served by two servers side by side, without and with
-# an auth policy (the calls carry a bearer token of role scorer), 2 x REPEATS
-# rounds alternated: the throughput lost to authentication and
+# an auth policy (the calls carry a bearer token of role scorer), 4 x REPEATS
+# rounds of SECONDS / 2 alternated: the throughput lost to authentication and
 # authorization, the median round's (target <= 5%).
 #
 # Usage: bench/score/run.sh [BUILD_DIR] [ROWS] [CALLS] [CLIENTS] [SECONDS] [REPEATS]
@@ -158,7 +158,7 @@ stop_server
 # directory, without and with a policy (role scorer for the token the
 # Predict calls carry: the same calls go to both, so the policy is all that
 # differs; a server without one ignores the header); the load alternates
-# between them, 2 x REPEATS rounds of SECONDS each, which goes first swapped
+# between them, 4 x REPEATS rounds of SECONDS / 2 each, which goes first swapped
 # every round, so both see the same machine. Throughput here drifts by up to 20% within a minute (the
 # prediction log grows; the VM's neighbours): restarting one server per mode
 # turned that drift into "losses" of 4-23% for the same build. The figure
@@ -175,8 +175,11 @@ off_pid=$server_pid off_addr="$MLPIPE_SERVER#$work/token"
 keep_data=1 start_server "$bin" "$work/auth" --auth_policy "$work/policy.yaml"
 wait_serving "$bin" mlpipe.v1.Scoring
 on_pid=$server_pid on_addr="$MLPIPE_SERVER#$work/token"
-auth_rounds=$((2 * repeats))
-echo "auth: $clients clients for $seconds s, without and with a token policy, side by side, $auth_rounds rounds"
+# Twice as many rounds, each half as long: the two sides of a round are
+# closer in time, so the machine's drift moves each ratio less.
+auth_rounds=$((4 * repeats))
+auth_seconds=$(echo "scale=2; $seconds / 2" | bc)
+echo "auth: $clients clients for $auth_seconds s, without and with a token policy, side by side, $auth_rounds rounds"
 sleep 2
 for i in $(seq 1 "$auth_rounds"); do
   order="off on"
@@ -184,7 +187,7 @@ for i in $(seq 1 "$auth_rounds"); do
   for mode in $order; do
     addr=$off_addr
     [ "$mode" = on ] && addr=$on_addr
-    "$bin/score_bench" load "$work/rows.jsonl" production 300 "$clients" "$seconds" \
+    "$bin/score_bench" load "$work/rows.jsonl" production 300 "$clients" "$auth_seconds" \
       "auth-$mode=$addr" > "$work/auth-$mode-$i.json"
   done
 done
@@ -239,7 +242,7 @@ print(f"  batch scoring {rows:,} rows: mlpipe {ours_s:.2f} s ({rows / ours_s:,.0
       f"(target >= 1); predict alone {peer['predict_s'] / ours_s:.2f}x; "
       f"max |diff| {peer.get('max_diff')}")
 auth = {mode: [json.load(open(f"{sys.argv[5]}/auth-{mode}-{i}.json"))[0]
-               for i in range(1, 2 * int(sys.argv[6]) + 1)] for mode in ("off", "on")}
+               for i in range(1, 4 * int(sys.argv[6]) + 1)] for mode in ("off", "on")}
 for runs in auth.values():
     for r in runs:
         if r["errors"]:
