@@ -3,6 +3,7 @@
 // coordinating replica (TrainTrial).
 #include <cmath>
 #include <functional>
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -151,15 +152,26 @@ absl::Status FitWhole(TrialFitter& fitter, const Data& data, bool final_fit,
                  &train_predictions);
   if (!model.ok()) return model.status();
   out.learned = (*model)->Parameters();
+  // With the fit's own predictions of the training rows, their metrics (one
+  // thread: sorts for AUC and precision-recall) are worked out beside the
+  // eval rows' prediction and metrics; the model is only read then.
+  using Scores = absl::StatusOr<std::vector<v1::MetricValue>>;
+  std::future<Scores> train_future;
+  if (!train_predictions.empty()) {
+    train_future = std::async(
+        std::launch::async,
+        [&model, &data, threads, p = std::move(train_predictions)]() mutable {
+          return eval::Score(**model, data.train, threads, std::move(p));
+        });
+  }
   if (eval != nullptr) {
     auto scores = eval::Score(**model, *eval, threads);
-    if (!scores.ok()) return scores.status();
+    if (!scores.ok()) return scores.status();  // Waits for the train side.
     out.eval_metrics = *scores;
   }
-  auto train_scores = eval::Score(
-      **model, data.train, threads,
-      train_predictions.empty() ? std::nullopt
-                                : std::optional(std::move(train_predictions)));
+  Scores train_scores = train_future.valid()
+                            ? train_future.get()
+                            : eval::Score(**model, data.train, threads);
   if (!train_scores.ok()) return train_scores.status();
   out.train_metrics = *train_scores;
   if (!final_fit) {
