@@ -75,7 +75,6 @@ struct Orchestrator::ActiveRun {
   v1::Run run;
   // Parallel to run.steps(); point into run.spec.
   std::vector<const v1::StepSpec*> specs;
-  std::map<std::string, int> index;
   // Parallel to specs: the indices of each step's `after` steps.
   std::vector<std::vector<int>> deps;
   std::vector<std::shared_ptr<std::atomic<bool>>> cancel;
@@ -89,6 +88,7 @@ struct Orchestrator::ActiveRun {
   explicit ActiveRun(v1::Run r) : run(std::move(r)) {
     for (auto& s : *run.mutable_spec()->mutable_steps()) specs.push_back(&s);
     for (auto& s : *run.mutable_spec()->mutable_on_exit()) specs.push_back(&s);
+    std::map<std::string, int> index;
     for (size_t i = 0; i < specs.size(); ++i) {
       index[specs[i]->name()] = static_cast<int>(i);
       cancel.push_back(std::make_shared<std::atomic<bool>>(false));
