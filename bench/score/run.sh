@@ -14,19 +14,19 @@
 #   - mlpipe's scoring service (transform + GBDT + prediction log),
 #   - a no-op Scoring service on the platform's gRPC server class (parses
 #     the request, answers empty), written with gRPC's synchronous API and
-#     with its callback API (as mlpipe's services are), served by a process
-#     of its own (`score_bench serve`) as every server compared here is: a
-#     server inside the harness's process shares its threads and gRPC's
-#     process-wide epoll set with the clients (measured back to back: p50
-#     148-165 us and 40-41k/s in the harness vs 206-220 us and 35k/s in a
-#     process of its own; in one make bench, 158-187 us and 33-39k/s),
-#     (and, in the harness, the callback no-op behind a token policy:
-#     authorization's own cost, shown, not a target),
+#     with its callback API (as mlpipe's services are), and the callback
+#     one behind a token policy (authorization's own cost in gRPC, shown,
+#     not a target); each served by a process of its own (`score_bench
+#     serve`), as every server compared here is: gRPC's pollers of every
+#     server of one process share its epoll set, so servers hosted together
+#     serve each other's connections,
 #   - a Python grpcio server (8 worker threads) around Python XGBoost with
 #     the same booster and the same fitted transform (bench/score/peer.py).
 # Latency: CALLS sequential calls per server (p50 / p99), the servers of
-# other processes in turn call by call (in a new order each time), so that
-# the machine's drift (the VM's neighbours) falls on all of them alike;
+# other processes in turn in blocks of 500 calls (in a new order each
+# round), so that the machine's drift (the VM's neighbours) falls on all of
+# them alike while what a server does after its answers falls on its own
+# calls;
 # Python's server alone (its threads work on after each answer). Throughput: CLIENTS calls
 # always in flight (an asynchronous client) for SECONDS. The Python server's
 # predictions are compared with mlpipe's.
@@ -123,23 +123,36 @@ for line in sys.stdin:
 py_pid=$!
 for _ in $(seq 1 200); do [ -s "$work/py.port" ] && break; sleep 0.05; done
 [ -s "$work/py.port" ] || { echo "python server did not start: $(cat "$work/py.log")" >&2; exit 1; }
-"$bin/score_bench" serve "$work/noop.ports" 2> "$work/noop.log" &
-noop_pid=$!
-for _ in $(seq 1 200); do [ -s "$work/noop.ports" ] && break; sleep 0.05; done
-[ -s "$work/noop.ports" ] || { echo "no-op servers did not start: $(cat "$work/noop.log")" >&2; exit 1; }
-read -r noop_port noopcb_port < "$work/noop.ports"
+# Each no-op in a process of its own: gRPC's pollers of all the servers of
+# a process share one epoll set, and the synchronous server's idle threads
+# served the callback server's connections (hosted together, the callback
+# no-op reached 23k/s; alone, 27-30k/s; 2026-12-06).
+noop_pid=""
+for kind in sync callback callback-auth; do
+  "$bin/score_bench" serve "$work/noop-$kind.port" "$kind" 2> "$work/noop-$kind.log" &
+  noop_pid="$noop_pid $!"
+done
+for kind in sync callback callback-auth; do
+  for _ in $(seq 1 200); do [ -s "$work/noop-$kind.port" ] && break; sleep 0.05; done
+  [ -s "$work/noop-$kind.port" ] || { echo "no-op server $kind did not start: $(cat "$work/noop-$kind.log")" >&2; exit 1; }
+done
+noop_port=$(cat "$work/noop-sync.port")
+noopcb_port=$(cat "$work/noop-callback.port")
+noopauth_port=$(cat "$work/noop-callback-auth.port")
+echo "noop-bench-token" > "$work/noop.token"
 
 # REPEATS rounds, every server in each, medians compared: one round's
 # throughput moved by +-20% between back-to-back runs (the no-op 30.6k to
 # 43.2k/s), as the platform's server still ships and flushes the previous
 # round's prediction log for a second or two; each round starts after a
 # pause for that.
-echo "online: $calls sequential 1-row calls per server (the servers in turn, call by call), then $clients clients for $seconds s per server, $repeats rounds"
+echo "online: $calls sequential 1-row calls per server (the servers in turn, in blocks of 500), then $clients clients for $seconds s per server, $repeats rounds"
 for i in $(seq 1 "$repeats"); do
   sleep 3
   "$bin/score_bench" load "$work/rows.jsonl" production "$calls" "$clients" "$seconds" \
     mlpipe="$MLPIPE_SERVER" noop-sync="127.0.0.1:$noop_port" \
-    noop-callback="127.0.0.1:$noopcb_port" noop-cb-auth=noopcb-auth \
+    noop-callback="127.0.0.1:$noopcb_port" \
+    noop-cb-auth="127.0.0.1:$noopauth_port#$work/noop.token" \
     > "$work/online-$i.json"
   # Python's server alone: its threads still work for a while after each
   # answer, which slowed whichever server's call came next.

@@ -19,10 +19,11 @@
 //       OUT_DIR/model.ubj (the XGBoost booster), OUT_DIR/model.json (the
 //       artifact without learned parameters: transform, feature names,
 //       classes) for the Python peers.
-//   score_bench serve PORT_FILE
-//       The no-op servers in a process of their own (ports to PORT_FILE), to
-//       check that hosting them in the harness's process does not favour
-//       them (2026-12-04: 38,800 vs 39,900 req/s in-process, 32 clients).
+//   score_bench serve PORT_FILE [sync|callback|callback-auth]
+//       The no-op servers (or the one named) in a process of their own
+//       (ports to PORT_FILE). One process per server for measuring: gRPC's
+//       pollers of every server in a process share one epoll set, so one
+//       server's threads would serve another's connections.
 //   score_bench load ROWS.jsonl MODEL CALLS CLIENTS SECONDS NAME=ADDR...
 //       ROWS.jsonl: one JSON object of raw fields per line. ADDR "noop" and
 //       "noopcb" are the in-harness no-op servers.
@@ -37,6 +38,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -284,21 +286,26 @@ int Load(int argc, char** argv) {
       return Fail(t.r.name + ": " + s.error_message());
   }
   // Latency: one call at a time, the servers of other processes in turn
-  // call by call, so that each sees the machine as the others do (measured
-  // one after another, 20,000 calls each, a server's p50 moved by 10-20%
-  // between rounds with the VM's neighbours, more than the differences
-  // measured).
-  // In a new order each time: what one server leaves running after its
-  // answer falls on each of the others alike.
+  // in blocks of kBlock calls, in a new order each round, so that the
+  // machine's drift (the VM's neighbours: a server's p50 moved by 10-20%
+  // between rounds measured one after another) falls on each alike.
+  // Blocks, not call by call: what a server does after its answers (the
+  // prediction log's shipping, Python's threads) then falls on its own
+  // next calls, as in production, not on another server's (measured call
+  // by call, the callback no-op's p50 rose to mlpipe's while mlpipe runs
+  // its log; 2026-12-06: in blocks 1.05x, call by call 1.28x).
+  constexpr int kBlock = 500;
   std::vector<Target*> order;
   for (Target& t : targets)
     if (t.stub != nullptr) order.push_back(&t);
   std::mt19937 rng(1);
-  for (int i = 0; i < calls; ++i) {
+  for (int start = 0; start < calls; start += kBlock) {
     std::shuffle(order.begin(), order.end(), rng);
     for (Target* t : order) {
-      if (auto s = measure(*t, i); !s.ok())
-        return Fail(t->r.name + ": " + s.error_message());
+      for (int i = start; i < std::min(calls, start + kBlock); ++i) {
+        if (auto s = measure(*t, i); !s.ok())
+          return Fail(t->r.name + ": " + s.error_message());
+      }
     }
   }
   // Servers in this process (they share its threads and epoll set with the
@@ -395,23 +402,26 @@ int Export(int argc, char** argv) {
 // server is): writes "SYNC_PORT CALLBACK_PORT CALLBACK_AUTH_PORT" to
 // PORT_FILE (the last behind BenchPolicy), runs until killed.
 int Serve(int argc, char** argv) {
-  if (argc != 3) return Fail("usage: serve PORT_FILE");
+  if (argc != 3 && argc != 4) return Fail("usage: serve PORT_FILE [KIND]");
+  const std::string kind = argc == 4 ? argv[3] : "";
   NoopScoring noop;
   NoopCallback noopcb, noopcb_auth;
   auto policy = BenchPolicy();
   if (!policy.ok()) return Fail(policy.status().ToString());
+  using Spec = std::tuple<std::string, grpc::Service*,
+                          std::shared_ptr<const mlpipe::auth::Policy>>;
   std::vector<std::unique_ptr<mlpipe::rpc::Server>> servers;
   std::string ports;
-  for (auto [service, p] :
-       {std::pair<grpc::Service*, std::shared_ptr<const mlpipe::auth::Policy>>{
-            &noop, nullptr},
-        {&noopcb, nullptr},
-        {&noopcb_auth, *policy}}) {
+  for (const auto& [name, service, p] :
+       {Spec{"sync", &noop, nullptr}, Spec{"callback", &noopcb, nullptr},
+        Spec{"callback-auth", &noopcb_auth, *policy}}) {
+    if (!kind.empty() && kind != name) continue;
     auto s = StartLoopback(service, p);
     if (!s.ok()) return Fail(s.status().ToString());
     ports += (ports.empty() ? "" : " ") + std::to_string((*s)->port());
     servers.push_back(std::move(*s));
   }
+  if (servers.empty()) return Fail("unknown KIND " + kind);
   std::ofstream(argv[2]) << ports << "\n";
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
