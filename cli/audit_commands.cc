@@ -12,7 +12,7 @@
 namespace mlpipe::cli {
 namespace {
 
-// "90m", "2h", "7d" before now, or an RFC 3339 time.
+// "90m", "2h", "7d" before now, or a time (ParseTimeArg).
 bool ParseSince(const std::string& text, absl::Time* out) {
   absl::Duration d;
   if (text.size() > 1 && text.back() == 'd') {
@@ -26,8 +26,7 @@ bool ParseSince(const std::string& text, absl::Time* out) {
     *out = absl::Now() - d;
     return true;
   }
-  std::string err;
-  return absl::ParseTime(absl::RFC3339_full, text, out, &err);
+  return ParseTimeArg(text, out);
 }
 
 }  // namespace

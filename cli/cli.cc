@@ -9,10 +9,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
+#include "cli/structured_output.h"
 #include "common/table/utf8.h"
 #include "common/util/strings.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace mlpipe::cli {
 
@@ -148,8 +148,12 @@ int Fail(const grpc::Status& s, const Context& ctx) {
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
     case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::OUT_OF_RANGE:
       std::cerr << "error: " << msg << "\n";
       return kRejected;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      std::cerr << "error: " << msg << "\n";
+      return kBusy;
     case grpc::StatusCode::UNIMPLEMENTED:
       // What gRPC's blocking unary call reports for a reply it could not
       // parse (the server's status was OK).
@@ -257,13 +261,20 @@ void Progress::Done() {
   if (tty_) std::fputs("\r\033[K", stderr);
 }
 
-std::string ToJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = true;
-  o.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
+void PrintStructured(const Context& ctx, const google::protobuf::Message& m) {
+  if (ctx.yaml) {
+    std::cout << ToYaml(m);
+  } else {
+    std::cout << ToJson(m) << "\n";
+  }
+}
+
+void PrintStructured(const Context& ctx, const NamedMessages& parts) {
+  if (ctx.yaml) {
+    std::cout << ToYaml(parts);
+  } else {
+    std::cout << ToJson(parts) << "\n";
+  }
 }
 
 std::string FormatNumber(double v, int digits) {
@@ -271,6 +282,17 @@ std::string FormatNumber(double v, int digits) {
   char buf[48];
   std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
   return buf;
+}
+
+bool ParseTimeArg(const std::string& text, absl::Time* out) {
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, out, &err)) return true;
+  for (const char* form : {"%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%E*S",
+                           "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%E*S"}) {
+    if (absl::ParseTime(form, text, absl::UTCTimeZone(), out, &err))
+      return true;
+  }
+  return false;
 }
 
 std::string FormatTime(const google::protobuf::Timestamp& t) {

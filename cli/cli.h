@@ -10,8 +10,10 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
@@ -23,16 +25,23 @@ class Timestamp;
 
 namespace mlpipe::cli {
 
-// Exit codes, for scripts.
+// Exit codes, for scripts: one table for every command (`mlpipe --help`
+// prints it). A failure with a gRPC status takes the status's code (Fail),
+// whether the call failed or the operation it started did.
 enum ExitCode : int {
   kOk = 0,
-  kError = 1,        // Any other failure.
-  kUsage = 2,        // Bad command line.
-  kNotFound = 3,     // NOT_FOUND.
-  kRejected = 4,     // INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS.
+  kError = 1,     // Any other failure.
+  kUsage = 2,     // Bad command line (flags, arguments).
+  kNotFound = 3,  // NOT_FOUND: a named dataset, model, run, ... is not there.
+  // Rejected input: a file or value the command read (FILE:LINE named), or
+  // INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS, OUT_OF_RANGE.
+  kRejected = 4,
   kUnavailable = 5,  // Server unreachable, or DEADLINE_EXCEEDED.
-  kRunFailed = 6,    // A watched run ended FAILED or CANCELLED.
-  kNotAllowed = 7,   // UNAUTHENTICATED or PERMISSION_DENIED.
+  // A negative verdict: the watched run or training job ended FAILED or
+  // CANCELLED, the evaluation did not bless the model.
+  kNegative = 6,
+  kNotAllowed = 7,  // UNAUTHENTICATED or PERMISSION_DENIED.
+  kBusy = 8,        // RESOURCE_EXHAUSTED: over a limit; retry with backoff.
 };
 
 // Command-line arguments: positionals and --flags (--k v, --k=v, --switch).
@@ -79,7 +88,9 @@ class UnaryCall : public grpc::ClientContext {
 
 struct Context {
   std::string server;  // --server, $MLPIPE_SERVER, localhost:7000.
-  bool json = false;   // --output json.
+  // --output json or yaml (machine-readable: `json` is set for both).
+  bool json = false;
+  bool yaml = false;
   std::shared_ptr<grpc::Channel> channel;
   // The ingestion service, when it is not at `server` (distributed mode):
   // --ingest-server, $MLPIPE_INGEST_SERVER, else `channel`.
@@ -142,17 +153,32 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_;
 };
 
-std::string ToJson(const google::protobuf::Message& m);
+// Prints `m` as --output asks, JSON or YAML (cli/structured_output.h).
+void PrintStructured(const Context& ctx, const google::protobuf::Message& m);
+// Several messages as one object, each under its name.
+void PrintStructured(
+    const Context& ctx,
+    const std::vector<std::pair<std::string, const google::protobuf::Message*>>&
+        parts);
 
-// Prints `m` as JSON under --output json, else calls `table` to print it.
+// Prints `m` as JSON or YAML under --output json|yaml, else calls `table`
+// to print it.
 template <typename F>
 void Print(const Context& ctx, const google::protobuf::Message& m, F table) {
   if (ctx.json) {
-    std::cout << ToJson(m) << "\n";
+    PrintStructured(ctx, m);
   } else {
     table();
   }
 }
+// A time as users write one: an RFC 3339 time (2024-03-01T12:30:00Z), or a
+// date (2024-03-01: its midnight) or date and time (2024-03-01 12:30[:00],
+// or with a T) in UTC. False for anything else.
+bool ParseTimeArg(const std::string& text, absl::Time* out);
+// What ParseTimeArg takes, for usage errors.
+inline constexpr char kTimeArgForms[] =
+    "a date (2024-03-01), a UTC time (2024-03-01 12:30) or an RFC 3339 time "
+    "(2024-03-01T12:30:00+02:00)";
 std::string FormatTime(const google::protobuf::Timestamp& t);
 std::string FormatCount(int64_t n);  // 1234567 -> "1,234,567"
 // `digits` significant digits, printf %g: 0.123456 -> "0.1235" (4).

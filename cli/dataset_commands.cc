@@ -14,6 +14,7 @@
 #include "common/table/frame_codec.h"
 #include "common/table/typing.h"
 #include "common/util/strings.h"
+#include "google/protobuf/struct.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
@@ -23,7 +24,7 @@ namespace {
 
 void PrintIngestResult(const v1::IngestResponse& response, const Context& ctx) {
   if (ctx.json) {
-    std::cout << ToJson(response) << "\n";
+    PrintStructured(ctx, response);
     return;
   }
   const v1::Batch& b = response.batch();
@@ -121,7 +122,7 @@ int ChangeDataset(const std::string& verb, const std::string& name,
   if (!s.ok()) return Fail(s, ctx);
   const v1::DatasetVersion& v = ds.versions(ds.versions_size() - 1);
   if (ctx.json) {
-    std::cout << ToJson(v) << "\n";
+    PrintStructured(ctx, v);
   } else {
     std::cout << "dataset '" << name << "' version " << v.version() << ": "
               << v.change() << " (" << FormatCount(v.row_count()) << " rows)\n";
@@ -302,7 +303,7 @@ int RunDatasets(const Args& args, Context& ctx) {
     auto s = stub->ListDatasets(&call, {}, &resp);
     if (!s.ok()) return Fail(s, ctx);
     if (ctx.json) {
-      std::cout << ToJson(resp) << "\n";
+      PrintStructured(ctx, resp);
       return kOk;
     }
     TablePrinter t({"NAME", "VERSIONS", "ROWS", "COLUMNS", "UPDATED"});
@@ -325,7 +326,7 @@ int RunDatasets(const Args& args, Context& ctx) {
     auto s = stub->GetDataset(&call, req, &resp);
     if (!s.ok()) return Fail(s, ctx);
     if (ctx.json) {
-      std::cout << ToJson(resp) << "\n";
+      PrintStructured(ctx, resp);
       return kOk;
     }
     PrintDataset(resp);
@@ -340,7 +341,7 @@ int RunDatasets(const Args& args, Context& ctx) {
     auto s = stub->DeleteDataset(&call, req, &resp);
     if (!s.ok()) return Fail(s, ctx);
     if (ctx.json) {
-      std::cout << ToJson(resp) << "\n";
+      PrintStructured(ctx, resp);
     } else {
       std::cout << "deleted dataset '" << name << "' ("
                 << resp.batches_deleted() << " batches)\n";
@@ -486,15 +487,15 @@ int RunStatus(const Args& args, Context& ctx) {
     }
   }
   if (ctx.json) {
-    std::cout << "{\"server\": \"" << ctx.server << "\", \"status\": \""
-              << Health::ServingStatus_Name(overall.status())
-              << "\", \"services\": {";
-    for (size_t i = 0; i < services.size(); ++i) {
-      std::cout << (i ? ", " : "") << "\"" << services[i].first << "\": \""
-                << Health::ServingStatus_Name(services[i].second.status())
-                << "\"";
-    }
-    std::cout << "}}\n";
+    google::protobuf::Struct out;
+    auto& f = *out.mutable_fields();
+    f["server"].set_string_value(ctx.server);
+    f["status"].set_string_value(Health::ServingStatus_Name(overall.status()));
+    auto& by_service = *f["services"].mutable_struct_value()->mutable_fields();
+    for (const auto& [service, health] : services)
+      by_service[service].set_string_value(
+          Health::ServingStatus_Name(health.status()));
+    PrintStructured(ctx, out);
   } else {
     std::cout << ctx.server << " "
               << Health::ServingStatus_Name(overall.status()) << "\n";

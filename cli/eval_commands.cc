@@ -187,12 +187,11 @@ int RunEvaluation(const Args& args, Context& ctx) {
   auto ended = ops::WatchToEnd(ctx.channel, op);
   auto e = ended.ok() ? ops::OperationResult<v1::Evaluation>(*ended)
                       : absl::StatusOr<v1::Evaluation>(ended.status());
-  if (!e.ok()) {
-    Fail(rpc::ToGrpcStatus(e.status()), ctx);
-    return kRunFailed;
-  }
+  // Could not evaluate: the code of why (3 a model not found, 4 bad input,
+  // ...); evaluated and not blessed: 6, the verdict.
+  if (!e.ok()) return Fail(rpc::ToGrpcStatus(e.status()), ctx);
   Print(ctx, *e, [&] { PrintEvaluation(*e); });
-  return e->blessed() ? kOk : kRunFailed;
+  return e->blessed() ? kOk : kNegative;
 }
 
 }  // namespace

@@ -2,7 +2,11 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "cli/audit_commands.h"
 #include "cli/cli.h"
 #include "cli/client_config.h"
@@ -23,7 +27,7 @@ namespace {
 
 constexpr char kHelp[] = R"(mlpipe - production ML pipelines
 
-usage: mlpipe [--server HOST:PORT] [--output table|json] COMMAND ...
+usage: mlpipe [--server HOST:PORT] [--output table|json|yaml] COMMAND ...
 
 commands:
   ingest --dataset NAME --file PATH   upload a CSV or JSON-lines file as a new batch: a
@@ -160,7 +164,8 @@ production alias, or its only one), credit:3 (a version); a bare alias
 
 global flags:
   --server HOST:PORT   the mlpipe server (default $MLPIPE_SERVER or localhost:7000)
-  --output json        machine-readable output for list/show commands
+  --output json|yaml   machine-readable output: every field (zeros, false and
+                       empty lists too), counts as numbers, times as RFC 3339
   --ingest-server H:P  the ingestion service when it runs apart from --server
                        (default $MLPIPE_INGEST_SERVER, else --server)
   --tls-ca FILE        speak TLS, verifying the servers with this CA (PEM;
@@ -175,11 +180,114 @@ global flags:
                        $MLPIPE_CONTEXT, else its current-context); flags and
                        environment variables win over it
 
-exit codes:
-  0 ok, 1 error, 2 bad usage, 3 not found, 4 rejected input
-  (invalid or conflicting), 5 server unreachable, 6 the watched run failed,
-  7 not allowed (no or unknown credentials, or no role allows it)
+exit codes (every command):
+  0  ok
+  1  any other error
+  2  bad usage: unknown command or flag, missing or malformed argument
+  3  not found: a named dataset, model, run, alias, ... does not exist
+  4  rejected input: invalid or conflicting (files named FILE:LINE)
+  5  server unreachable, or it did not answer in time
+  6  negative verdict: the watched run or training job failed or was
+     cancelled, the evaluation did not bless the model
+  7  not allowed: no or unknown credentials, or no role allows it
+  8  busy: over a server limit; retry with backoff
 )";
+
+// Examples per command, for `mlpipe help COMMAND` / `mlpipe COMMAND --help`.
+constexpr std::pair<const char*, const char*> kExamples[] = {
+    {"ingest",
+     "  mlpipe ingest --dataset credit --file credit.csv\n"
+     "  mlpipe ingest --dataset credit --file fix.csv --mode replace\n"
+     "  mlpipe ingest --dataset events --file events.jsonl --format jsonl "
+     "--idempotency-key 2026-12-01\n"},
+    {"datasets",
+     "  mlpipe datasets list\n"
+     "  mlpipe datasets show credit --output json\n"
+     "  mlpipe datasets revert credit --to-version 2\n"},
+    {"stats", "  mlpipe stats credit --columns Income,Age\n"},
+    {"validate",
+     "  mlpipe validate credit --schema schema.yaml --fail-on error\n"},
+    {"features",
+     "  mlpipe features show fs-3f2a...\n"
+     "  mlpipe features get accounts --keys 17,42\n"
+     "  mlpipe features get accounts --keys 17 --as-of 2024-03-01\n"},
+    {"splits",
+     "  mlpipe splits create --dataset credit --strategy stratified "
+     "--label Status --ratios train=0.8,test=0.2\n"
+     "  mlpipe splits show sp-1a2b...\n"},
+    {"train",
+     "  mlpipe train --split sp-1a2b... --config candidates.yaml --model "
+     "credit\n"},
+    {"models",
+     "  mlpipe models list --name credit\n"
+     "  mlpipe models show credit:3 --output yaml\n"
+     "  mlpipe models trials --job train-op-... --order-by score\n"},
+    {"eval",
+     "  mlpipe eval run --models credit:4 --alias production "
+     "--slices \"Home;Age:4\"\n"
+     "  mlpipe eval list --model credit\n"
+     "  mlpipe eval report evaluate-op-... --html report.html\n"},
+    {"deploy",
+     "  mlpipe deploy credit:4                  # all traffic of "
+     "credit@production\n"
+     "  mlpipe deploy credit:5 --canary 10\n"
+     "  mlpipe deploy credit:5 --shadow\n"},
+    {"predict",
+     "  mlpipe predict --json '{\"Income\": 120, \"Age\": 30}'\n"
+     "  mlpipe predict --model credit@staging --file rows.jsonl --output json\n"
+     "  mlpipe predict --keys 17,42\n"},
+    {"batch-score",
+     "  mlpipe batch-score --model production --dataset credit --out "
+     "scores.csv\n"},
+    {"monitor",
+     "  mlpipe monitor report credit --html drift.html\n"
+     "  mlpipe monitor policy credit:4 --min-auc 0.75 --rollback\n"},
+    {"actuals", "  mlpipe actuals send labels.csv --actual-column Status\n"},
+    {"alerts", "  mlpipe alerts list --kind drift --limit 5\n"},
+    {"audit", "  mlpipe audit list --since 7d --principal alice\n"},
+    {"export", "  mlpipe export --dataset credit --out - | head\n"},
+    {"run",
+     "  mlpipe run examples/credit/pipeline.yaml --watch\n"
+     "  mlpipe run pipeline.yaml --no-cache\n"},
+    {"runs",
+     "  mlpipe runs list --limit 5\n"
+     "  mlpipe runs show run-...\n"
+     "  mlpipe runs resume run-... --watch\n"},
+    {"lineage", "  mlpipe lineage credit:4 --depth 3\n"},
+    {"schedules", "  mlpipe schedules create nightly.yaml\n"},
+    {"aliases",
+     "  mlpipe aliases set staging credit:5\n  mlpipe aliases history "
+     "credit@production\n"},
+    {"status", "  mlpipe status --output json\n"},
+    {"config", "  mlpipe config use-context prod\n"},
+};
+
+// Help for one command: its lines of kHelp (every block whose first word
+// is the command), its examples, where the rest is. Empty when unknown.
+std::string CommandHelp(const std::string& cmd) {
+  std::string usage;
+  bool in_block = false;
+  for (absl::string_view line : absl::StrSplit(kHelp, '\n')) {
+    // A block starts at a command line ("  cmd ...") and goes on over the
+    // lines indented further.
+    if (line.size() > 2 && line.substr(0, 2) == "  " && line[2] != ' ') {
+      absl::string_view first = line.substr(2, line.find(' ', 2) - 2);
+      in_block = first == cmd;
+    } else if (!absl::StartsWith(line, "   ")) {
+      in_block = false;
+    }
+    if (in_block) absl::StrAppend(&usage, line, "\n");
+  }
+  if (usage.empty()) return "";
+  std::string out = absl::StrCat("usage (mlpipe ", cmd, "):\n", usage);
+  for (const auto& [name, text] : kExamples) {
+    if (name == cmd) absl::StrAppend(&out, "\nexamples:\n", text);
+  }
+  absl::StrAppend(&out,
+                  "\nglobal flags (--server, --output json|yaml, --context, "
+                  "...) and exit codes: mlpipe help\n");
+  return out;
+}
 
 }  // namespace
 
@@ -304,8 +412,19 @@ int main(int argc, char** argv) {
        "ignore-extra", "rollback", "force-schema-change"});
   const auto& pos = args.positional();
   if (pos.empty() || pos[0] == "help" || args.Has("help")) {
-    std::cout << kHelp;
-    return pos.empty() && !args.Has("help") ? kUsage : kOk;
+    // mlpipe help COMMAND, mlpipe COMMAND --help: that command's.
+    const std::string cmd =
+        pos.empty()
+            ? ""
+            : (pos[0] == "help" ? (pos.size() > 1 ? pos[1] : "") : pos[0]);
+    if (cmd.empty()) {
+      std::cout << kHelp;
+      return pos.empty() && !args.Has("help") ? kUsage : kOk;
+    }
+    std::string help = CommandHelp(cmd);
+    if (help.empty()) return UsageError("unknown command '" + cmd + "'");
+    std::cout << help;
+    return kOk;
   }
   if (std::string bad = args.NotUtf8(); !bad.empty()) {
     return UsageError(bad +
@@ -342,10 +461,11 @@ int main(int argc, char** argv) {
   Context ctx;
   ctx.server = settings.Get("server", "MLPIPE_SERVER", "localhost:7000");
   std::string output = args.Get("output", "table");
-  if (output != "table" && output != "json") {
-    return UsageError("--output must be table or json");
+  if (output != "table" && output != "json" && output != "yaml") {
+    return UsageError("--output must be table, json or yaml");
   }
-  ctx.json = output == "json";
+  ctx.json = output != "table";
+  ctx.yaml = output == "yaml";
   // TLS: the CA that signed the servers' certificates; a client certificate
   // and key when they require mutual TLS.
   const std::string tls_cert = settings.Get("tls-cert", "MLPIPE_TLS_CERT");

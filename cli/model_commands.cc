@@ -238,7 +238,7 @@ int RunTrain(const Args& args, Context& ctx) {
     std::cerr << "error: training job " << job.id() << " "
               << v1::Operation::State_Name(job.state())
               << (job.error().empty() ? "" : ": " + job.error()) << "\n";
-    return kRunFailed;
+    return kNegative;
   }
   v1::ListModelsResponse models;
   for (const auto& id : job.models()) {
@@ -250,7 +250,7 @@ int RunTrain(const Args& args, Context& ctx) {
       return Fail(s, ctx);
   }
   if (ctx.json) {
-    std::cout << ToJson(job) << "\n";
+    PrintStructured(ctx, job);
   } else {
     PrintTrials(job.trials());
     std::cout << "\n";

@@ -230,8 +230,7 @@ int RunFeatures(const Args& args, Context& ctx) {
     if (auto s = stub->GetTransform(&tcall, treq, &t); !s.ok())
       return Fail(s, ctx);
     if (ctx.json) {
-      std::cout << "{\"feature_set\": " << ToJson(fs)
-                << ", \"transform\": " << ToJson(t) << "}\n";
+      PrintStructured(ctx, {{"feature_set", &fs}, {"transform", &t}});
       return kOk;
     }
     std::cout << "feature set  " << fs.id() << "\n"
@@ -276,10 +275,11 @@ int RunFeatures(const Args& args, Context& ctx) {
       req.add_features(std::string(f));
   }
   if (args.Has("as-of")) {
-    std::string err;
     absl::Time t;
-    if (!absl::ParseTime(absl::RFC3339_full, args.Get("as-of"), &t, &err))
-      return UsageError("--as-of: expected an RFC 3339 time (" + err + ")");
+    if (!ParseTimeArg(args.Get("as-of"), &t)) {
+      return UsageError(StrCat("--as-of: '", args.Get("as-of"),
+                               "' is not a time: expected ", kTimeArgForms));
+    }
     auto* ts = req.add_as_of();
     ts->set_seconds(absl::ToUnixSeconds(t));
     ts->set_nanos(static_cast<int32_t>(
@@ -292,12 +292,13 @@ int RunFeatures(const Args& args, Context& ctx) {
   int missing = 0;
   for (const auto& v : resp.vectors()) missing += !v.found();
   Print(ctx, resp, [&] {
-    std::vector<std::string> header = {"KEY", "VERSION"};
+    std::vector<std::string> header = {"KEY", "VERSION", "EVENT TIME"};
     for (const auto& f : resp.features()) header.push_back(f);
     TablePrinter t(header);
     for (const auto& v : resp.vectors()) {
       std::vector<std::string> row = {
-          v.key(), v.found() ? std::to_string(v.dataset_version()) : "-"};
+          v.key(), v.found() ? std::to_string(v.dataset_version()) : "-",
+          v.found() ? FormatTime(v.event_time()) : "-"};
       for (int i = 0; i < resp.features_size(); ++i)
         row.push_back(v.found() ? FormatNumber(v.values(i), 6) : "");
       t.Row(row);

@@ -2,11 +2,19 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "cli/dataset_commands.h"
 #include "clients/ingest_request.h"
 #include "common/config/pipeline_config.h"
@@ -23,16 +31,50 @@ namespace fs = std::filesystem;
 using google::protobuf::util::TimeUtil;
 using State = v1::StepState;
 
-std::string Duration(const v1::StepExecution& s) {
+// How long a step has run (or ran), by `now`: the server's clock as the
+// client estimates it, so that a clock set apart from the server's does not
+// make a running step's time negative.
+std::string Duration(const v1::StepExecution& s, int64_t now_micros) {
   if (!s.has_started_at()) return "";
-  int64_t end =
-      s.has_finished_at()
-          ? TimeUtil::TimestampToMicroseconds(s.finished_at())
-          : TimeUtil::TimestampToMicroseconds(TimeUtil::GetCurrentTime());
-  double secs = (end - TimeUtil::TimestampToMicroseconds(s.started_at())) / 1e6;
+  int64_t end = s.has_finished_at()
+                    ? TimeUtil::TimestampToMicroseconds(s.finished_at())
+                    : now_micros;
+  double secs =
+      std::max<int64_t>(
+          0, end - TimeUtil::TimestampToMicroseconds(s.started_at())) /
+      1e6;
   char buf[32];
-  std::snprintf(buf, sizeof(buf), secs < 10 ? "%.2f s" : "%.0f s", secs);
+  if (secs < 10) {
+    std::snprintf(buf, sizeof(buf), "%.1f s", secs);
+  } else if (secs < 3600) {
+    std::snprintf(buf, sizeof(buf), "%dm%02ds", static_cast<int>(secs) / 60,
+                  static_cast<int>(secs) % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%dh%02dm", static_cast<int>(secs) / 3600,
+                  static_cast<int>(secs) / 60 % 60);
+  }
   return buf;
+}
+
+// The newest time a run's message carries: the server's clock then, at
+// least (what the run and its steps last stamped).
+int64_t NewestStamp(const v1::Run& run) {
+  int64_t newest = 0;
+  auto see = [&newest](const google::protobuf::Timestamp& t) {
+    newest = std::max(newest, TimeUtil::TimestampToMicroseconds(t));
+  };
+  see(run.created_at());
+  see(run.started_at());
+  see(run.finished_at());
+  for (const auto& s : run.steps()) {
+    see(s.started_at());
+    see(s.finished_at());
+  }
+  return newest;
+}
+
+int64_t ClientNowMicros() {
+  return TimeUtil::TimestampToMicroseconds(TimeUtil::GetCurrentTime());
 }
 
 std::string Note(const v1::StepExecution& s) {
@@ -47,16 +89,84 @@ std::string Note(const v1::StepExecution& s) {
   return out;
 }
 
-std::vector<std::string> StepTable(const v1::Run& run) {
-  TablePrinter t({"STEP", "TYPE", "STATE", "ATTEMPT", "DURATION", "NOTE"});
+constexpr size_t kNoteWidth = 70;
+
+// `now_micros`: the server's clock (Duration).
+std::vector<std::string> StepTable(const v1::Run& run, int64_t now_micros) {
+  TablePrinter t({"STEP", "TYPE", "STATE", "ATTEMPT", "ELAPSED", "NOTE"});
   for (const auto& s : run.steps()) {
     std::string note = Note(s);
-    if (note.size() > 70) note = note.substr(0, 67) + "...";
+    if (note.size() > kNoteWidth) note = note.substr(0, kNoteWidth - 3) + "...";
     t.Row({s.name(), s.type(), State::State_Name(s.state()),
-           s.attempt() ? std::to_string(s.attempt()) : "", Duration(s), note});
+           s.attempt() ? std::to_string(s.attempt()) : "",
+           Duration(s, now_micros), note});
   }
   return t.Lines();
 }
+
+// The notes the table cut short, whole, wrapped under their step's name.
+void PrintLongNotes(const v1::Run& run) {
+  bool first = true;
+  for (const auto& s : run.steps()) {
+    const std::string note = Note(s);
+    if (note.size() <= kNoteWidth) continue;
+    std::cout << (first ? "\n" : "") << s.name() << ":\n";
+    first = false;
+    std::string line = "  ";
+    for (absl::string_view word : absl::StrSplit(note, ' ')) {
+      if (line.size() > 2 && line.size() + word.size() > 98) {
+        std::cout << line << "\n";
+        line = "  ";
+      }
+      absl::StrAppend(&line, line.size() > 2 ? " " : "", word);
+    }
+    std::cout << line << "\n";
+  }
+}
+
+// A run's messages as they come, read on a thread of their own, so that a
+// table can be redrawn between them (a running step's time ticks).
+class RunFeed {
+ public:
+  explicit RunFeed(grpc::ClientReaderInterface<v1::Run>* reader)
+      : thread_([this, reader] {
+          v1::Run run;
+          while (reader->Read(&run)) {
+            // The server's clock is at least the newest time it stamped.
+            const int64_t skew = NewestStamp(run) - ClientNowMicros();
+            std::lock_guard lock(mu_);
+            skew_ = std::max(skew_, skew);
+            latest_ = run;
+            ++seq_;
+            cv_.notify_all();
+          }
+          std::lock_guard lock(mu_);
+          done_ = true;
+          cv_.notify_all();
+        }) {}
+  ~RunFeed() { thread_.join(); }
+  // Waits up to `wait` for a message after `*seq`; false once the stream
+  // has ended and every message was seen.
+  bool Next(std::chrono::milliseconds wait, uint64_t* seq, v1::Run* run,
+            int64_t* server_now) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, wait, [&] { return done_ || seq_ != *seq; });
+    if (done_ && seq_ == *seq) return false;
+    *seq = seq_;
+    *run = latest_;
+    *server_now = ClientNowMicros() + (skew_ > 0 ? skew_ : 0);
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  v1::Run latest_;
+  uint64_t seq_ = 0;
+  int64_t skew_ = INT64_MIN;
+  bool done_ = false;
+  std::thread thread_;  // Last: starts once the rest is set.
+};
 
 // Follows a run to its end: a table redrawn in place on a terminal, one line
 // per step change otherwise. Returns the exit code.
@@ -70,15 +180,22 @@ int Watch(const std::string& id, Context& ctx) {
   size_t drawn = 0;
   std::map<std::string, State::State> last;
   v1::Run run;
-  while (reader->Read(&run)) {
-    if (ctx.json) continue;
-    if (tty) {
-      auto lines = StepTable(run);
-      if (drawn > 0) std::cout << "\033[" << drawn << "A";
-      for (const auto& l : lines) std::cout << "\r\033[K" << l << "\n";
-      drawn = lines.size();
-      std::cout.flush();
-    } else {
+  {
+    RunFeed feed(reader.get());
+    uint64_t seq = 0;
+    int64_t now = 0;
+    // A terminal's table is redrawn 4 times a second; otherwise one line
+    // per step change.
+    while (feed.Next(std::chrono::milliseconds(250), &seq, &run, &now)) {
+      if (ctx.json) continue;
+      if (tty) {
+        auto lines = StepTable(run, now);
+        if (drawn > 0) std::cout << "\033[" << drawn << "A";
+        for (const auto& l : lines) std::cout << "\r\033[K" << l << "\n";
+        drawn = lines.size();
+        std::cout.flush();
+        continue;
+      }
       for (const auto& s : run.steps()) {
         if (last[s.name()] == s.state()) continue;
         last[s.name()] = s.state();
@@ -92,15 +209,16 @@ int Watch(const std::string& id, Context& ctx) {
       }
     }
   }
+  if (tty) PrintLongNotes(run);
   grpc::Status s = reader->Finish();
   if (!s.ok()) return Fail(s, ctx);
   if (ctx.json) {
-    std::cout << ToJson(run) << "\n";
+    PrintStructured(ctx, run);
   } else {
     std::cout << "run " << run.id() << " " << v1::Run::State_Name(run.state())
               << "\n";
   }
-  return run.state() == v1::Run::SUCCEEDED ? kOk : kRunFailed;
+  return run.state() == v1::Run::SUCCEEDED ? kOk : kNegative;
 }
 
 absl::StatusOr<std::string> FileHash(const std::string& path) {
@@ -255,7 +373,7 @@ int RunPipeline(const Args& args, Context& ctx) {
   if (auto s = stub->SubmitRun(&call, req, &run); !s.ok()) return Fail(s, ctx);
   if (!args.Has("watch")) {
     if (ctx.json) {
-      std::cout << ToJson(run) << "\n";
+      PrintStructured(ctx, run);
     } else {
       std::cout << "run " << run.id() << " submitted (pipeline "
                 << run.pipeline() << "); follow it with: mlpipe runs show "
@@ -286,7 +404,7 @@ int RunRuns(const Args& args, Context& ctx) {
     if (auto s = stub->ListRuns(&call, req, &resp); !s.ok())
       return Fail(s, ctx);
     if (ctx.json) {
-      std::cout << ToJson(resp) << "\n";
+      PrintStructured(ctx, resp);
       return kOk;
     }
     TablePrinter t({"RUN", "PIPELINE", "STATE", "STEPS", "CREATED", "TRIGGER"});
@@ -326,14 +444,16 @@ int RunRuns(const Args& args, Context& ctx) {
   }
   if (!s.ok()) return Fail(s, ctx);
   if (ctx.json) {
-    std::cout << ToJson(run) << "\n";
+    PrintStructured(ctx, run);
     return kOk;
   }
   std::cout << "run      " << run.id() << "\npipeline " << run.pipeline()
             << "\nstate    " << v1::Run::State_Name(run.state())
             << "\ntrigger  " << run.trigger() << "\ncreated  "
             << FormatTime(run.created_at()) << "\n\n";
-  for (const auto& l : StepTable(run)) std::cout << l << "\n";
+  for (const auto& l : StepTable(run, ClientNowMicros()))
+    std::cout << l << "\n";
+  PrintLongNotes(run);
   return kOk;
 }
 
@@ -350,7 +470,7 @@ int RunLineage(const Args& args, Context& ctx) {
   if (auto s = stub->GetLineage(&call, req, &resp); !s.ok())
     return Fail(s, ctx);
   if (ctx.json) {
-    std::cout << ToJson(resp) << "\n";
+    PrintStructured(ctx, resp);
     return kOk;
   }
   TablePrinter nodes({"NODE", "KIND", "TYPE"});
@@ -423,7 +543,7 @@ int RunSchedules(const Args& args, Context& ctx) {
     if (!ctx.json)
       std::cout << "deleted schedule " << pos[2] << "\n";
     else
-      std::cout << "{}\n";
+      PrintStructured(ctx, resp);
     return kOk;
   }
   return UsageError("schedules: unknown command '" + verb +
@@ -472,7 +592,7 @@ int RunAliases(const Args& args, Context& ctx) {
     v1::AliasRecord rec;
     if (auto s = stub->SetAlias(&call, req, &rec); !s.ok()) return Fail(s, ctx);
     if (ctx.json) {
-      std::cout << ToJson(rec) << "\n";
+      PrintStructured(ctx, rec);
     } else if (rec.has_route()) {
       std::cout << "alias " << rec.alias() << " -> " << rec.model_version()
                 << ": serves its requests (route revision "

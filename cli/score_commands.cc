@@ -271,12 +271,13 @@ int RunPredict(const Args& args, Context& ctx) {
   req.set_model(args.Get("model"));
   req.set_routing_key(args.Get("routing-key"));
   req.set_ignore_extra_fields(args.Has("ignore-extra"));
-  auto parse = [&](const std::string& line, int n) -> bool {
+  // `where`: "--json", or FILE:LINE (1-based, as editors count).
+  auto parse = [&](const std::string& line, const std::string& where) -> bool {
     google::protobuf::Struct row;
     auto s = google::protobuf::util::JsonStringToMessage(line, &row);
     if (!s.ok()) {
-      std::cerr << "error: row " << n
-                << " is not a JSON object: " << s.message() << "\n";
+      std::cerr << "error: " << where << ": not a JSON object: " << s.message()
+                << "\n";
       return false;
     }
     *req.add_rows() = std::move(row);
@@ -289,8 +290,8 @@ int RunPredict(const Args& args, Context& ctx) {
     if (!text.empty() && text[0] == '[' &&
         google::protobuf::util::JsonStringToMessage(text, &list).ok()) {
       for (const auto& v : list.values()) *req.add_rows() = v.struct_value();
-    } else if (!parse(text, 0)) {
-      return kUsage;
+    } else if (!parse(text, "--json")) {
+      return kRejected;
     }
   } else if (args.Has("file")) {
     std::ifstream in(args.Get("file"));
@@ -301,8 +302,9 @@ int RunPredict(const Args& args, Context& ctx) {
     std::string line;
     int n = 0;
     while (std::getline(in, line)) {
+      ++n;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      if (!parse(line, n++)) return kUsage;
+      if (!parse(line, StrCat(args.Get("file"), ":", n))) return kRejected;
     }
   } else {
     for (absl::string_view k :
@@ -387,10 +389,7 @@ int RunBatchScore(const Args& args, Context& ctx) {
   progress.Done();
   auto j = ended.ok() ? ops::OperationResult<v1::BatchScoring>(*ended)
                       : absl::StatusOr<v1::BatchScoring>(ended.status());
-  if (!j.ok()) {
-    Fail(rpc::ToGrpcStatus(j.status()), ctx);
-    return kRunFailed;
-  }
+  if (!j.ok()) return Fail(rpc::ToGrpcStatus(j.status()), ctx);
   Print(ctx, *j, [&] { PrintBatch(*j); });
   if (args.Has("out")) return ExportBatch(j->id(), args.Get("out"), ctx);
   return kOk;

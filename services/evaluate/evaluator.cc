@@ -146,8 +146,14 @@ absl::StatusOr<std::vector<v1::Evaluation>> Evaluator::List(
       return absl::DataLossError(
           StrCat("evaluation '", it->key(), "' is corrupt"));
     }
-    bool match = model.empty() || e.baseline().model() == model;
-    for (const auto& c : e.candidates()) match |= c.model() == model;
+    // "credit:4" is that version; "credit" any of its versions.
+    auto is = [&model](const std::string& m) {
+      return m == model ||
+             (model.find(':') == std::string::npos && m.size() > model.size() &&
+              m.starts_with(model) && m[model.size()] == ':');
+    };
+    bool match = model.empty() || is(e.baseline().model());
+    for (const auto& c : e.candidates()) match |= is(c.model());
     if (match) out.push_back(Summary(std::move(e)));
   }
   if (!it->status().ok()) return it->status();

@@ -327,6 +327,11 @@ TEST_F(EvaluatorTest, CandidateAgainstTheBaselineStoredWithEvents) {
   events = events_->Read(next, {"model.rejected"}, 10, &next);
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ(evaluator_->List("", 10)->front().id(), "evaluate-op-02");
+  // A model's name lists its versions' evaluations (as models list --name
+  // does); a name that is only a prefix of another does not.
+  EXPECT_EQ(evaluator_->List("credit", 10)->size(), 2u);
+  EXPECT_EQ(evaluator_->List("credit:2", 10)->size(), 2u);
+  EXPECT_EQ(evaluator_->List("cred", 10)->size(), 0u);
 }
 
 TEST_F(EvaluatorTest, ABaselineOfAnEarlierDatasetVersionUsesItsOwnTransform) {

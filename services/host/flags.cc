@@ -10,6 +10,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "common/ml/artifact.h"
 #include "common/rpc/auth.h"
@@ -152,6 +154,16 @@ void InitServerProcess(int argc, char** argv, const char* usage) {
   // scoring request. Tests keep it on; a serving process turns it off.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(usage);
+  // --help lists the flags of mlpipe's own sources (by default Abseil looks
+  // for flags defined in a file named after the binary, and finds none).
+  absl::FlagsUsageConfig help;
+  auto ours = [](absl::string_view file) {
+    return absl::StrContains(file, "services/") ||
+           absl::StrContains(file, "common/");
+  };
+  help.contains_help_flags = ours;
+  help.contains_helpshort_flags = ours;
+  absl::SetFlagsUsageConfig(help);
   absl::ParseCommandLine(argc, argv);
   // This process's calls to other services use the same TLS material.
   rpc::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),

@@ -2,6 +2,7 @@
 // set, with the task, label and classes resolved from the request.
 #include <string>
 
+#include "clients/train_request.h"
 #include "common/eval/score.h"
 #include "common/table/typing.h"
 #include "common/util/strings.h"
@@ -162,7 +163,19 @@ namespace {
 
 using internal::Parts;
 
-// The request's parts, checked against the split (and its folds).
+// How many settings the request's trials try (2 for a malformed search:
+// the job reports it).
+size_t Trials(const v1::StartTrainingRequest& r) {
+  size_t n = 0;
+  for (int i = 0; i < r.candidates_size(); ++i) {
+    auto settings = ExpandTrials(r.candidates(i), r.search(), i);
+    n += settings.ok() ? settings->size() : 2;
+  }
+  return n;
+}
+
+// The request's parts, checked against the split (and its folds). Without
+// an eval part a single trial (nothing to choose) scores on the train part.
 absl::StatusOr<Parts> ChooseParts(const v1::StartTrainingRequest& r,
                                   const v1::Split& split) {
   Parts out;
@@ -192,10 +205,12 @@ absl::StatusOr<Parts> ChooseParts(const v1::StartTrainingRequest& r,
                  " on part ", out.train, "; split ", r.split(), " has ",
                  split.spec().folds(), " folds"));
     }
-  } else if (out.eval.empty()) {
-    return absl::FailedPreconditionError(StrCat(
-        "eval_part: split ", r.split(),
-        " has no eval part to score trials on; add one or use search.folds"));
+  } else if (out.eval.empty() && Trials(r) > 1) {
+    return absl::FailedPreconditionError(
+        StrCat("eval_part: split ", r.split(),
+               " has no eval part to score the ", Trials(r),
+               " trials on; add one, use search.folds, or train one "
+               "candidate with fixed parameters"));
   }
   return out;
 }

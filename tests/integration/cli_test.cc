@@ -12,13 +12,19 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "mlpipe/v1/evaluate_service.pb.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
+#include "mlpipe/v1/monitor_service.pb.h"
+#include "mlpipe/v1/orchestrator_service.pb.h"
+#include "mlpipe/v1/score_service.pb.h"
+#include "mlpipe/v1/train_service.pb.h"
 #include "tests/integration/harness.h"
 
 namespace mlpipe::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Every cell of a CSV file as text, header included ("" for an empty cell).
 std::vector<std::vector<std::string>> Cells(const std::string& path) {
@@ -183,6 +189,97 @@ TEST_F(CliTest, IdempotentRetryAndSchemaConflict) {
   EXPECT_THAT(conflict.err, HasSubstr("missing columns [Age"));
   auto show = server_.Cli({"--output", "json", "datasets", "show", "c"});
   EXPECT_EQ(FromJson<v1::GetDatasetResponse>(show.out).batches_size(), 1);
+}
+
+// Every field of `m`'s type (a oneof's only when set) is a key of `json`,
+// the command's output parsed as `m`; so are the fields of the first
+// element of each list of messages, one level down.
+void ExpectEveryField(const std::string& json,
+                      const google::protobuf::Message& m) {
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (f->real_containing_oneof() != nullptr && !r->HasField(m, f)) continue;
+    std::string key = f->name();
+    if (key.ends_with("_micros")) {  // Times, printed as RFC 3339.
+      key.resize(key.size() - 7);
+      if (key != "time" && !key.ends_with("_time")) key += "_time";
+    }
+    EXPECT_THAT(json, HasSubstr("\"" + key + "\": "))
+        << d->full_name() << "." << f->name();
+    if (f->is_repeated() && !f->is_map() &&
+        f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE &&
+        r->FieldSize(m, f) > 0)
+      ExpectEveryField(json, r->GetRepeatedMessage(m, f, 0));
+  }
+}
+
+// --output json is for scripts: every field, zeros and empty lists too, in
+// the form the API's JSON reader takes back (counts as numbers).
+TEST_F(CliTest, EveryCommandsJsonHasEveryFieldZerosToo) {
+  const std::string input = SourcePath("examples/credit/credit.csv");
+  std::string out;  // The last command's.
+  auto check = [&](std::vector<std::string> command,
+                   google::protobuf::Message* m) {
+    command.insert(command.begin(), {"--output", "json"});
+    auto r = server_.Cli(command);
+    ASSERT_EQ(r.exit_code, 0) << command[2] << ": " << r.err;
+    google::protobuf::util::JsonParseOptions o;
+    o.ignore_unknown_fields = true;  // Only the X_micros -> X_time keys.
+    auto s = google::protobuf::util::JsonStringToMessage(r.out, m, o);
+    ASSERT_TRUE(s.ok()) << command[2] << ": " << s << "\n" << r.out;
+    ExpectEveryField(r.out, *m);
+    out = r.out;
+  };
+  v1::IngestResponse ingested;
+  check({"ingest", "--dataset", "c", "--file", input}, &ingested);
+  EXPECT_THAT(out, HasSubstr("\"deduplicated\": false"));
+  v1::ListDatasetsResponse datasets;
+  check({"datasets", "list"}, &datasets);
+  v1::GetDatasetResponse dataset;
+  check({"datasets", "show", "c"}, &dataset);
+  EXPECT_THAT(out, HasSubstr("\"row_count\": 4454,"));  // A number.
+  v1::ListRunsResponse runs;
+  check({"runs", "list"}, &runs);
+  v1::ListModelsResponse models;
+  check({"models", "list"}, &models);
+  v1::ListAlertsResponse alerts;
+  check({"alerts", "list"}, &alerts);
+  v1::ListEvaluationsResponse evaluations;
+  check({"eval", "list"}, &evaluations);
+  v1::ListDeploymentsResponse deployments;
+  check({"deployments", "list"}, &deployments);
+  // YAML: the same tree.
+  auto yaml = server_.Cli({"--output", "yaml", "datasets", "show", "c"});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  EXPECT_THAT(yaml.out, HasSubstr("name: c\n"));
+  EXPECT_THAT(yaml.out, HasSubstr("row_count: 4454\n"));
+}
+
+// Help per command (`mlpipe COMMAND --help`, `mlpipe help COMMAND`), with
+// examples; the servers' --help lists their flags.
+TEST_F(CliTest, HelpPerCommandAndServerFlags) {
+  auto predict = RunCommand({Binary("mlpipe"), "predict", "--help"});
+  EXPECT_EQ(predict.exit_code, 0);
+  EXPECT_THAT(predict.out, HasSubstr("usage (mlpipe predict):"));
+  EXPECT_THAT(predict.out, HasSubstr("[--routing-key K]"));
+  EXPECT_THAT(predict.out, HasSubstr("examples:\n  mlpipe predict --json"));
+  EXPECT_THAT(predict.out, Not(HasSubstr("datasets list")));
+  auto deploy = RunCommand({Binary("mlpipe"), "help", "deploy"});
+  EXPECT_EQ(deploy.exit_code, 0);
+  EXPECT_THAT(deploy.out, HasSubstr("[--canary P | --shadow]"));
+  auto datasets = RunCommand({Binary("mlpipe"), "help", "datasets"});
+  EXPECT_THAT(datasets.out, HasSubstr("datasets revert NAME"));
+  EXPECT_THAT(datasets.out, HasSubstr("datasets delete NAME"));
+  EXPECT_EQ(RunCommand({Binary("mlpipe"), "help", "nope"}).exit_code, 2);
+  auto all = RunCommand({Binary("mlpipe"), "--help"});
+  EXPECT_EQ(all.exit_code, 0);
+  EXPECT_THAT(all.out, HasSubstr("exit codes (every command):"));
+  auto server = RunCommand({Binary("mlpipe-standalone"), "--help"});
+  EXPECT_THAT(server.out + server.err, HasSubstr("--grpc_port"));
+  EXPECT_THAT(server.out + server.err, HasSubstr("--score_max_concurrent"));
+  EXPECT_THAT(server.out + server.err, Not(HasSubstr("No flags matched")));
 }
 
 TEST_F(CliTest, ListShowDeleteAndExitCodes) {

@@ -140,6 +140,9 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
   auto listed = server.Cli({"eval", "list", "--model", "credit:2"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_THAT(listed.out, HasSubstr(op.id()));
+  auto by_name = server.Cli({"eval", "list", "--model", "credit"});
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.err;
+  EXPECT_THAT(by_name.out, HasSubstr(op.id()));
   const std::string html = dir.path() + "/report.html";
   auto report = server.Cli({"eval", "report", op.id(), "--html", html});
   ASSERT_EQ(report.exit_code, 0) << report.err;
@@ -165,10 +168,13 @@ TEST(EvaluateE2eTest, CandidateAgainstBaselineOverGrpc) {
   auto required = server.Cli({"eval", "run", "--models", "credit:2", "--alias",
                               "staging", "--require-baseline"});
   EXPECT_EQ(required.exit_code, 6);
+  // Could not evaluate: the exit code says why (4 bad input, 3 not found),
+  // as every command's does; 6 is only the verdict.
   EXPECT_EQ(
       server.Cli({"eval", "run", "--models", "credit:2", "--metric", "rmse"})
           .exit_code,
-      6);
+      4);
+  EXPECT_EQ(server.Cli({"eval", "run", "--models", "nope:1"}).exit_code, 3);
 
   // A bad request is refused at once, naming the field; an unknown model
   // fails the operation naming it.

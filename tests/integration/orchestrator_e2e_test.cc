@@ -357,6 +357,22 @@ TEST(PrepareE2eTest, PrepareStepFeatureSetAndOnlineLookupsThroughTheCli) {
                           "1", "--as-of", "2024-01-02T00:00:00Z"});
   ASSERT_EQ(past.exit_code, 0) << past.err;
   EXPECT_THAT(past.out, HasSubstr("0.2"));
+  // A date is that day's midnight (UTC), as is a time without a zone.
+  for (const char* when : {"2024-01-02", "2024-01-02 00:00"}) {
+    auto day = server.Cli({"--output", "json", "features", "get", fs, "--keys",
+                           "1", "--as-of", when});
+    EXPECT_EQ(day.exit_code, 0) << day.err;
+    EXPECT_EQ(day.out, past.out) << when;
+  }
+  auto table = server.Cli(
+      {"features", "get", fs, "--keys", "1", "--as-of", "2024-01-02"});
+  EXPECT_THAT(table.out, HasSubstr("EVENT TIME"));
+  auto not_a_time = server.Cli(
+      {"features", "get", fs, "--keys", "1", "--as-of", "last tuesday"});
+  EXPECT_EQ(not_a_time.exit_code, 2);
+  EXPECT_THAT(not_a_time.err,
+              HasSubstr("'last tuesday' is not a time: expected a "
+                        "date (2024-03-01)"));
   auto missing = server.Cli({"features", "get", fs, "--keys", "nobody"});
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_EQ(server.Cli({"features", "show", "fs-0000"}).exit_code, 3);

@@ -264,6 +264,13 @@ TEST_F(ScoreE2eTest, PipelineDeploysAndServesTheSameBitsAsTheModel) {
               HasSubstr("model " + deployed + " (alias credit@production)"));
   cli = server.Cli({"predict", "--json", R"({"Seniority": "x"})"});
   EXPECT_EQ(cli.exit_code, 4);
+  // A file's bad line is named FILE:LINE (counted as editors count, blank
+  // lines too), and refused as input (4), before anything is sent.
+  const std::string bad_file = dir_.path() + "/bad.jsonl";
+  WriteFile(bad_file, "{\"Age\": 30}\n\n{\"Age\": 31}\n[1, 2]\n");
+  cli = server.Cli({"predict", "--file", bad_file});
+  EXPECT_EQ(cli.exit_code, 4);
+  EXPECT_THAT(cli.err, HasSubstr(bad_file + ":4: not a JSON object"));
   cli = server.Cli({"deployments", "list"});
   EXPECT_EQ(cli.exit_code, 0);
   EXPECT_THAT(cli.out, HasSubstr(deployed + " 100%"));

@@ -99,18 +99,10 @@ class TrainingServiceTest : public ::testing::Test {
             .ok());
     ASSERT_TRUE((*upload)->Finish().ok());
 
-    v1::SplitSpec spec;
-    ASSERT_TRUE(
-        google::protobuf::util::JsonStringToMessage(
-            R"({"dataset": "credit", "strategy": "stratified", "label": "Status",
-                        "seed": 42, "folds": 5, "parts": [{"name": "train", "ratio": 0.7},
-                        {"name": "eval", "ratio": 0.15}, {"name": "test", "ratio": 0.15}]})",
-            &spec)
-            .ok());
-    grpc::ClientContext ctx;
-    v1::Operation op;
-    ASSERT_TRUE(splits_->CreateSplit(&ctx, spec, &op).ok());
-    auto split = Finish<v1::Split>(op);
+    auto split = MakeSplit(
+        R"({"dataset": "credit", "strategy": "stratified", "label": "Status",
+            "seed": 42, "folds": 5, "parts": [{"name": "train", "ratio": 0.7},
+            {"name": "eval", "ratio": 0.15}, {"name": "test", "ratio": 0.15}]})");
     ASSERT_TRUE(split.ok()) << split.status();
     split_ = *split;
 
@@ -135,6 +127,19 @@ class TrainingServiceTest : public ::testing::Test {
     auto fs = Finish<v1::FeatureSet>(pop);
     ASSERT_TRUE(fs.ok()) << fs.status();
     fs_ = *fs;
+  }
+
+  // A split of the dataset by `spec` (a v1::SplitSpec as JSON).
+  absl::StatusOr<v1::Split> MakeSplit(const std::string& spec) {
+    v1::SplitSpec s;
+    if (auto st = google::protobuf::util::JsonStringToMessage(spec, &s);
+        !st.ok())
+      return absl::InvalidArgumentError(st.ToString());
+    grpc::ClientContext ctx;
+    v1::Operation op;
+    if (auto st = splits_->CreateSplit(&ctx, s, &op); !st.ok())
+      return FromGrpc(st);
+    return Finish<v1::Split>(op);
   }
 
   template <typename T>
@@ -450,6 +455,40 @@ TEST_F(TrainingServiceTest, BadRequestsNameTheFieldAndStoreNoModel) {
   EXPECT_EQ(GetModel("credit:1").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(GetModel("credit:x").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TrainingServiceTest, OneFixedCandidateNeedsNoEvalPart) {
+  // A split without an eval part (as a time split into train and test).
+  auto split = MakeSplit(
+      R"({"dataset": "credit", "strategy": "stratified", "label": "Status",
+          "seed": 7, "parts": [{"name": "train", "ratio": 0.8},
+          {"name": "test", "ratio": 0.2}]})");
+  ASSERT_TRUE(split.ok()) << split.status();
+  auto request = [&](const std::string& json) {
+    v1::StartTrainingRequest r = Request(json);
+    r.set_split(split->id());
+    return r;
+  };
+  // Nothing to choose: trained, scored on its training rows.
+  auto one = Train(request(R"({"candidates": [{"name": "a",
+      "algorithm": "gbdt", "params": {"rounds": 5}}]})"));
+  ASSERT_TRUE(one.ok()) << one.status();
+  auto model = GetModel(one->best_model());
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->eval_rows(), 0);
+  EXPECT_EQ(model->eval_metrics_size(), 0);
+  EXPECT_GT(model->train_metrics_size(), 0);
+  // Two candidates, or one with a grid: a choice, and nothing to make it on.
+  auto two = Train(request(R"({"candidates": [
+      {"name": "a", "algorithm": "gbdt", "params": {"rounds": 5}},
+      {"name": "b", "algorithm": "logistic_regression"}]})"));
+  EXPECT_EQ(two.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(two.status().ToString(),
+              HasSubstr("has no eval part to score the 2 trials on"));
+  auto grid = Train(request(R"({"candidates": [{"name": "a",
+      "algorithm": "gbdt", "params": {"rounds": [5, 10, 20]}}]})"));
+  EXPECT_THAT(grid.status().ToString(),
+              HasSubstr("has no eval part to score the 3 trials on"));
 }
 
 TEST_F(TrainingServiceTest, WatchStreamsProgressAndCancelStopsTheJob) {
