@@ -91,13 +91,9 @@ TEST(EvalReportTest, HasEveryPartAndEscapes) {
 }
 
 std::string Shell(const std::string& cmd) {
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while (p && (n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int rc = p ? pclose(p) : -1;
-  EXPECT_EQ(rc, 0) << cmd << "\n" << out;
+  int status = 0;
+  std::string out = testing::Shell(cmd, &status);
+  EXPECT_EQ(status, 0) << cmd << "\n" << out;
   return out;
 }
 

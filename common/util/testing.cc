@@ -1,5 +1,6 @@
 #include "common/util/testing.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +44,17 @@ int CountLines(const std::string& path) {
   int n = 0;
   while (std::getline(in, line)) ++n;
   return n;
+}
+
+std::string Shell(const std::string& command, int* status) {
+  FILE* p = popen(command.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while (p != nullptr && (n = fread(buf, 1, sizeof(buf), p)) > 0)
+    out.append(buf, n);
+  *status = p != nullptr ? pclose(p) : -1;
+  return out;
 }
 
 }  // namespace mlpipe::testing

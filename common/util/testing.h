@@ -25,6 +25,9 @@ void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);
 // Lines in a file (0 when it does not exist).
 int CountLines(const std::string& path);
+// Runs `command` with /bin/sh; its standard output, and its exit status in
+// `*status` (-1 when it could not be run).
+std::string Shell(const std::string& command, int* status);
 
 }  // namespace mlpipe::testing
 

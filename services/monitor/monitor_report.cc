@@ -36,41 +36,130 @@ std::string Time(int64_t micros) {
                                      absl::UTCTimeZone()));
 }
 
-// Reference (grey) and current (blue) bars side by side per bin.
+// `v` with `decimals` decimals and thousands separators: 12,500, 0.25.
+std::string TickText(double v, int decimals) {
+  if (std::abs(v) >= 1e15) return HtmlNumber(v, 3);  // Past separators' use.
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, std::abs(v));
+  std::string digits = buf;
+  const size_t dot = digits.find('.');
+  const size_t whole = dot == std::string::npos ? digits.size() : dot;
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && i < whole && (whole - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  const bool zero = out.find_first_not_of("0.,") == std::string::npos;
+  return (v < 0 && !zero ? "-" : "") + out;
+}
+
+// Decimals that tell apart ticks `step` apart (2.5 needs one, 0.05 two).
+int TickDecimals(double step) {
+  int d = 0;
+  while (d < 12 && std::abs(step * std::pow(10, d) -
+                            std::round(step * std::pow(10, d))) > 1e-9)
+    ++d;
+  return d;
+}
+
+// Every how many of `bins` bins' edges an axis has a tick: at most 7.
+int TickEvery(int bins) { return std::max(1, (bins + 5) / 6); }
+
+// A tick of an axis whose ticks are `step` apart: 12,500 or 0.25; past a
+// billion (timestamps in microseconds) 1.76e+15 with the digits that tell
+// neighbours apart.
+std::string Tick(double v, double step) {
+  if (std::abs(v) < 1e9) return TickText(v, TickDecimals(step));
+  const int digits = static_cast<int>(
+      std::clamp(std::ceil(std::log10(std::abs(v) / step)), 1.0, 15.0));
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.*e", digits, v);
+  std::string out = buf;  // 9.7800e+14 -> 9.78e+14.
+  const size_t e = out.find('e');
+  size_t keep = out.find_last_not_of('0', e - 1);
+  if (out[keep] == '.') --keep;
+  return out.substr(0, keep + 1) + out.substr(e);
+}
+
+// The plot's frame: an SVG of `w` x `h` (scaled down to fit its box), the
+// y axis from 0 to `max` share, as percentages.
+std::string PlotStart(int w, int h, int plot_h, int left, int right,
+                      double max) {
+  return StrCat("<svg class=\"plot\" width=\"", w, "\" height=\"", h,
+                "\" viewBox=\"0 0 ", w, " ", h, "\"><line class=\"axis\" x1=\"",
+                left, "\" y1=\"", plot_h, "\" x2=\"", w - right, "\" y2=\"",
+                plot_h, "\"/><text class=\"y\" x=\"", left - 4, "\" y=\"18\">",
+                TickText(100 * max, max < 0.1 ? 1 : 0),
+                "%</text><text class=\"y\" x=\"", left - 4, "\" y=\"", plot_h,
+                "\">0</text>");
+}
+
+// One bin's two bars, reference (grey) and current (blue), with tooltips.
+void AppendBars(const Histogram& h, size_t i, double x, double slot, int plot_h,
+                double max, std::string* svg) {
+  constexpr int kTop = 14;
+  const double bw = std::max(1.0, slot / 2 - 1);
+  auto bar = [&](double share, double dx, const char* cls, const char* side) {
+    const double hgt = (plot_h - kTop) * share / max;
+    StrAppend(svg, "<rect class=\"", cls, "\" x=\"", HtmlNumber(x + dx, 6),
+              "\" y=\"", HtmlNumber(plot_h - hgt, 6), "\" width=\"",
+              HtmlNumber(bw, 4), "\" height=\"", HtmlNumber(hgt, 6),
+              "\"><title>", HtmlEscape(h.labels[i]), " ", side, ": ",
+              HtmlNumber(100 * share, 3), "%</title></rect>");
+  };
+  bar(h.reference[i], 1, "ref", "reference");
+  bar(h.current[i], 1 + bw, "cur", "current");
+}
+
+// Reference and current bars per bin. Numbers: the bins' edges on the x
+// axis, at most 7 of them, as round numbers with thousands separators.
+// Categories: each bar's full name, slanted (long names are cut at 40
+// characters, whole in the tooltip); one the reference never saw in red.
 std::string Bars(const Histogram& h) {
-  const int w = 520, ht = 160, left = 40, bottom = 40, top = 10;
   const size_t n = h.labels.size();
+  const bool numeric = !h.edges.empty();
+  size_t longest = 0;
+  for (const auto& l : h.labels) longest = std::max(longest, l.size());
+  longest = std::min<size_t>(longest, 40);
+  const int w = 560, plot_h = 170, left = 46, right = 30;
+  // Slanted names need room below the axis: ~4 px down per character.
+  const int bottom = numeric ? 28 : 20 + static_cast<int>(4 * longest);
   double max = 0;
   for (double v : h.reference) max = std::max(max, v);
   for (double v : h.current) max = std::max(max, v);
   if (max <= 0) max = 1;
   const double slot =
-      static_cast<double>(w - left - 10) / std::max<size_t>(n, 1);
-  std::string svg =
-      StrCat("<svg class=\"plot\" width=\"", w, "\" height=\"", ht + bottom,
-             "\" viewBox=\"0 0 ", w, " ", ht + bottom, "\">");
-  StrAppend(&svg, "<line class=\"axis\" x1=\"", left, "\" y1=\"", ht,
-            "\" x2=\"", w - 10, "\" y2=\"", ht, "\"/>");
-  StrAppend(&svg, "<text x=\"2\" y=\"", top + 8, "\">", HtmlNumber(max, 2),
-            "</text><text x=\"2\" y=\"", ht, "\">0</text>");
+      static_cast<double>(w - left - right) / std::max<size_t>(n, 1);
+  std::string svg = PlotStart(w, plot_h + bottom, plot_h, left, right, max);
   for (size_t i = 0; i < n; ++i) {
     const double x = left + i * slot;
-    const double bw = std::max(1.0, slot / 2 - 1);
-    auto bar = [&](double share, double dx, const char* cls) {
-      const double hgt = (ht - top) * share / max;
-      StrAppend(&svg, "<rect class=\"", cls, "\" x=\"", HtmlNumber(x + dx, 6),
-                "\" y=\"", HtmlNumber(ht - hgt, 6), "\" width=\"",
-                HtmlNumber(bw, 4), "\" height=\"", HtmlNumber(hgt, 6),
-                "\"><title>", HtmlEscape(h.labels[i]), ": ",
-                HtmlNumber(100 * share, 3), "%</title></rect>");
-    };
-    bar(h.reference[i], 1, "ref");
-    bar(h.current[i], 1 + bw, "cur");
-    // Every label when few, else about ten.
-    if (n <= 12 || i % ((n + 9) / 10) == 0) {
-      StrAppend(&svg, "<text x=\"", HtmlNumber(x + 1, 6), "\" y=\"",
-                ht + 14 + (i % 2) * 12, "\">",
-                HtmlEscape(h.labels[i].substr(0, 14)), "</text>");
+    AppendBars(h, i, x, slot, plot_h, max, &svg);
+    if (numeric) continue;
+    std::string name = h.labels[i];
+    if (name.size() > 40) name = name.substr(0, 39) + "\u2026";
+    const double cx = x + slot / 2;
+    StrAppend(&svg, "<text class=\"cat", h.unseen[i] ? " unseen" : "",
+              "\" transform=\"translate(", HtmlNumber(cx, 6), " ", plot_h + 10,
+              ") rotate(-40)\">", HtmlEscape(name), h.unseen[i] ? " (new)" : "",
+              "<title>", HtmlEscape(h.labels[i]), "</title></text>");
+  }
+  if (numeric) {
+    const double step = h.edges.size() > 1 ? h.edges[1] - h.edges[0] : 1;
+    size_t every = TickEvery(static_cast<int>(h.edges.size()) - 1);
+    // Wide labels (1.76e+15) need more room than one per `every` bins.
+    size_t widest = 0;
+    for (double e : h.edges) widest = std::max(widest, Tick(e, step).size());
+    while (every * slot < 6.5 * widest + 10 && every < h.edges.size())
+      every *= 2;
+    for (size_t i = 0; i < h.edges.size(); i += every) {
+      const double x = left + i * slot;
+      StrAppend(&svg, "<line class=\"axis\" x1=\"", HtmlNumber(x, 6),
+                "\" y1=\"", plot_h, "\" x2=\"", HtmlNumber(x, 6), "\" y2=\"",
+                plot_h + 4, "\"/><text class=\"tick",
+                // The last one ends at its tick: the plot's edge is near.
+                i + every >= h.edges.size() && i > 0 ? " last" : "", "\" x=\"",
+                HtmlNumber(x, 6), "\" y=\"", plot_h + 16, "\">",
+                Tick(h.edges[i], step), "</text>");
     }
   }
   svg += "</svg>";
@@ -78,21 +167,47 @@ std::string Bars(const Histogram& h) {
 }
 
 constexpr char kStyle[] = R"(
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; padding: 0 1em;
+       max-width: 1400px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
 h3 { font-size: 1em; margin-bottom: 0.2em; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em;
+        display: block; overflow-x: auto; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right;
+         white-space: nowrap; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
+td.text { white-space: normal; min-width: 6em; }
 .drifted { color: #b3261e; font-weight: bold; } .ok { color: #0a7d28; }
-.small { color: #888; }
-.fields { display: flex; flex-wrap: wrap; gap: 1.5em; }
-svg.plot { background: #fff; border: 1px solid #ddd; }
+.small { color: #888; font-weight: normal; }
+.summary { font-size: 1.05em; }
+.fields { display: grid; gap: 1.5em;
+          grid-template-columns: repeat(auto-fill, minmax(min(100%, 480px), 1fr)); }
+svg.plot { background: #fff; border: 1px solid #ddd; max-width: 100%;
+           height: auto; }
 svg .axis { stroke: #444; stroke-width: 1; }
 svg .ref { fill: #b8b8b8; } svg .cur { fill: #1f5fbf; }
-svg text { font-size: 10px; fill: #444; }
+svg text { font-size: 11px; fill: #444; }
+svg text.y { text-anchor: end; } svg text.tick { text-anchor: middle; }
+svg text.tick.last { text-anchor: end; }
+svg text.cat { text-anchor: end; } svg text.unseen { fill: #b3261e; }
 .legend span { display: inline-block; width: 0.8em; height: 0.8em; margin: 0 0.3em 0 1em; }
 )";
+
+// Drifted fields first, then by how far past (or short of) its threshold
+// each one's score is: the fields to look at, at the top.
+std::vector<const v1::FieldDrift*> ByConcern(const v1::DriftReport& d) {
+  std::vector<const v1::FieldDrift*> out;
+  for (const auto& f : d.fields()) out.push_back(&f);
+  auto ratio = [](const v1::FieldDrift* f) {
+    return f->threshold() > 0 ? f->score() / f->threshold() : f->score();
+  };
+  std::stable_sort(out.begin(), out.end(), [&](const auto* a, const auto* b) {
+    if (a->drifted() != b->drifted()) return a->drifted();
+    return ratio(a) > ratio(b);
+  });
+  return out;
+}
 
 std::string DriftTable(const v1::DriftReport& d) {
   std::string h =
@@ -102,7 +217,8 @@ std::string DriftTable(const v1::DriftReport& d) {
       "<th>Wasserstein / std</th><th>PSI</th><th>JS</th><th>&chi;&sup2;</th>"
       "<th>&chi;&sup2; p</th><th>missing</th><th>ref. missing</th>"
       "<th>out of range</th><th>unseen</th><th>values</th></tr>";
-  for (const auto& f : d.fields()) {
+  for (const v1::FieldDrift* field : ByConcern(d)) {
+    const v1::FieldDrift& f = *field;
     const bool num = f.kind() == v1::FieldProfile::NUMERIC;
     StrAppend(&h, "<tr><td class=\"text\">", HtmlEscape(f.name()),
               "</td><td class=\"text\">", num ? "number" : "category",
@@ -126,7 +242,7 @@ std::string DriftTable(const v1::DriftReport& d) {
     cell(!num, f.unseen_rate());
     StrAppend(&h, "<td>", f.count(), "</td></tr>");
   }
-  return h + "</table>";
+  return "<div class=\"scroll\">" + h + "</table></div>";
 }
 
 // The page's head and the summary table: predictions, windows, drift counts.
@@ -157,6 +273,22 @@ void AppendSummary(const v1::MonitorReport& r, std::string* out) {
   if (!r.drift_error().empty())
     StrAppend(&h, "<p class=\"small\">No drift: ", HtmlEscape(r.drift_error()),
               "</p>");
+  if (!r.has_drift()) return;
+  // In a sentence: which fields drifted, the worst first.
+  std::string drifted;
+  for (const v1::FieldDrift* f : ByConcern(r.drift())) {
+    if (!f->drifted()) break;
+    StrAppend(&drifted, drifted.empty() ? "" : ", ", "<b>",
+              HtmlEscape(f->name()), "</b> (", f->method(), " ",
+              HtmlNumber(f->score(), 3), ")");
+  }
+  StrAppend(
+      &h, "<p class=\"summary ", drifted.empty() ? "ok" : "drifted", "\">",
+      drifted.empty()
+          ? StrCat("No field drifted (", r.drift().fields_size(), " compared).")
+          : StrCat(r.drift().drifted_size(), " of ", r.drift().fields_size(),
+                   " fields drifted: ", drifted, "."),
+      "</p>");
 }
 
 // The serving latency table.
@@ -234,15 +366,111 @@ void AppendFieldDrift(const v1::MonitorReport& r, std::string* out) {
   h += "<p class=\"legend\"><span style=\"background:#b8b8b8\"></span>"
        "reference<span style=\"background:#1f5fbf\"></span>current</p>"
        "<div class=\"fields\">";
-  for (const auto& f : r.drift().fields()) {
+  for (const v1::FieldDrift* f : ByConcern(r.drift())) {
     auto hist =
-        CompareHistogram(r.reference_profile(), r.current_profile(), f.name());
+        CompareHistogram(r.reference_profile(), r.current_profile(), f->name());
     if (!hist.ok()) continue;  // Profiles not included.
-    StrAppend(&h, "<div><h3 class=\"", f.drifted() ? "drifted" : "", "\">",
-              HtmlEscape(f.name()), " <span class=\"small\">", f.method(), " ",
-              HtmlNumber(f.score(), 3), "</span></h3>", Bars(*hist), "</div>");
+    StrAppend(&h, "<div><h3 class=\"", f->drifted() ? "drifted" : "", "\">",
+              HtmlEscape(f->name()), " <span class=\"small\">", f->method(),
+              " ", HtmlNumber(f->score(), 3), "</span></h3>", Bars(*hist),
+              "</div>");
   }
   h += "</div>";
+}
+
+// A round step for about `bins` bins over `span`: 1, 2, 2.5 or 5 times a
+// power of ten.
+double NiceStep(double span, int bins) {
+  const double raw = span / std::max(bins, 1);
+  const double mag = std::pow(10, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 2.5, 5.0}) {
+    if (m * mag >= raw * (1 - 1e-9)) return m * mag;
+  }
+  return 10 * mag;
+}
+
+absl::StatusOr<Histogram> NumericBins(const v1::FieldProfile& r,
+                                      const v1::FieldProfile& c, int bins) {
+  Histogram h;
+  auto rs = features::QuantileSketch::FromProto(r.values());
+  if (!rs.ok()) return rs.status();
+  auto cs = features::QuantileSketch::FromProto(c.values());
+  if (!cs.ok()) return cs.status();
+  double lo = INFINITY, hi = -INFINITY;
+  for (const auto* f : {&r, &c}) {
+    if (f->values().count() == 0) continue;  // min/max unset.
+    lo = std::min(lo, f->min());
+    hi = std::max(hi, f->max());
+  }
+  if (!std::isfinite(lo)) return h;  // No values on either side.
+  const double step = NiceStep(hi > lo ? hi - lo : 1, bins);
+  const double first = std::floor(lo / step) * step;
+  int n = static_cast<int>(std::ceil((hi - first) / step * (1 - 1e-12)));
+  if (first + n * step <= hi) ++n;  // The maximum inside the last bin.
+  n = std::max(n, 1);
+  // Empty bins to a multiple of the ticks' spacing: the axis ends on one.
+  const int every = TickEvery(n);
+  n = (n + every - 1) / every * every;
+  for (int i = 0; i <= n; ++i) h.edges.push_back(first + i * step);
+  auto r_counts = rs->HistogramCounts(h.edges);
+  auto c_counts = cs->HistogramCounts(h.edges);
+  std::vector<double> rc(n), cc(n);
+  for (int i = 0; i < n; ++i) {
+    rc[i] = static_cast<double>(r_counts[i]);
+    cc[i] = static_cast<double>(c_counts[i]);
+    h.labels.push_back(StrCat("[", Tick(h.edges[i], step), ", ",
+                              Tick(h.edges[i + 1], step), ")"));
+  }
+  h.reference = Shares(rc);
+  h.current = Shares(cc);
+  return h;
+}
+
+// Categories by the larger of their two shares, up to `bins`; the rest as
+// "(other)".
+Histogram CategoryBins(const v1::FieldProfile& r, const v1::FieldProfile& c,
+                       int bins) {
+  double r_total = static_cast<double>(r.other());
+  double c_total = static_cast<double>(c.other());
+  for (const auto& [v, n] : r.categories()) r_total += n;
+  for (const auto& [v, n] : c.categories()) c_total += n;
+  auto share = [](const auto& map, const std::string& v, double total) {
+    auto it = map.find(v);
+    return it == map.end() || total <= 0 ? 0.0 : it->second / total;
+  };
+  struct Cat {
+    std::string name;
+    double ref, cur;
+  };
+  std::vector<Cat> cats;
+  for (const auto& [v, n] : r.categories())
+    cats.push_back({v, share(r.categories(), v, r_total),
+                    share(c.categories(), v, c_total)});
+  for (const auto& [v, n] : c.categories()) {
+    if (!r.categories().contains(v))
+      cats.push_back({v, 0.0, share(c.categories(), v, c_total)});
+  }
+  std::sort(cats.begin(), cats.end(), [](const Cat& a, const Cat& b) {
+    const double ma = std::max(a.ref, a.cur), mb = std::max(b.ref, b.cur);
+    return ma != mb ? ma > mb : a.name < b.name;
+  });
+  Histogram h;
+  double r_kept = 0, c_kept = 0;
+  for (size_t i = 0; i < cats.size() && i < static_cast<size_t>(bins); ++i) {
+    h.labels.push_back(cats[i].name);
+    h.reference.push_back(cats[i].ref);
+    h.current.push_back(cats[i].cur);
+    h.unseen.push_back(!r.categories().contains(cats[i].name));
+    r_kept += cats[i].ref;
+    c_kept += cats[i].cur;
+  }
+  if (r_kept < 1 - 1e-12 || c_kept < 1 - 1e-12) {
+    h.labels.push_back("(other)");
+    h.reference.push_back(r_total > 0 ? std::max(0.0, 1 - r_kept) : 0.0);
+    h.current.push_back(c_total > 0 ? std::max(0.0, 1 - c_kept) : 0.0);
+    h.unseen.push_back(false);
+  }
+  return h;
 }
 
 }  // namespace
@@ -255,63 +483,8 @@ absl::StatusOr<Histogram> CompareHistogram(const v1::Profile& reference,
   if (r == nullptr || c == nullptr)
     return absl::FailedPreconditionError(
         StrCat("field '", field, "' is not in both profiles"));
-  Histogram h;
-  if (r->kind() == v1::FieldProfile::NUMERIC) {
-    auto rs = features::QuantileSketch::FromProto(r->values());
-    if (!rs.ok()) return rs.status();
-    auto cs = features::QuantileSketch::FromProto(c->values());
-    if (!cs.ok()) return cs.status();
-    double lo = INFINITY, hi = -INFINITY;
-    for (const auto* f : {r, c}) {
-      if (f->values().count() == 0) continue;  // min/max unset.
-      lo = std::min(lo, f->min());
-      hi = std::max(hi, f->max());
-    }
-    if (!std::isfinite(lo)) return h;  // No values on either side.
-    if (hi <= lo) hi = lo + 1;
-    std::vector<double> edges(bins + 1);
-    for (int i = 0; i <= bins; ++i) edges[i] = lo + (hi - lo) * i / bins;
-    std::vector<double> rc(bins), cc(bins);
-    auto r_counts = rs->HistogramCounts(edges);
-    auto c_counts = cs->HistogramCounts(edges);
-    for (int i = 0; i < bins; ++i) {
-      rc[i] = static_cast<double>(r_counts[i]);
-      cc[i] = static_cast<double>(c_counts[i]);
-      h.labels.push_back(HtmlNumber(edges[i], 3));
-    }
-    h.reference = Shares(rc);
-    h.current = Shares(cc);
-    return h;
-  }
-  std::vector<std::pair<uint64_t, std::string>> top;
-  for (const auto& [v, n] : r->categories()) top.emplace_back(n, v);
-  std::sort(top.rbegin(), top.rend());
-  if (top.size() > static_cast<size_t>(bins)) top.resize(bins);
-  std::vector<double> rc, cc;
-  uint64_t r_rest = r->other(), c_rest = c->other();
-  std::map<std::string, uint64_t> c_left(c->categories().begin(),
-                                         c->categories().end());
-  uint64_t r_kept = 0;
-  for (const auto& [n, v] : top) {
-    h.labels.push_back(v);
-    rc.push_back(static_cast<double>(n));
-    r_kept += n;
-    auto it = c_left.find(v);
-    cc.push_back(it == c_left.end() ? 0.0 : static_cast<double>(it->second));
-    if (it != c_left.end()) c_left.erase(it);
-  }
-  uint64_t r_total = 0;
-  for (const auto& [v, n] : r->categories()) r_total += n;
-  r_rest += r_total - r_kept;
-  for (const auto& [v, n] : c_left) c_rest += n;
-  if (r_rest + c_rest > 0) {
-    h.labels.push_back("(other)");
-    rc.push_back(static_cast<double>(r_rest));
-    cc.push_back(static_cast<double>(c_rest));
-  }
-  h.reference = Shares(rc);
-  h.current = Shares(cc);
-  return h;
+  if (r->kind() == v1::FieldProfile::NUMERIC) return NumericBins(*r, *c, bins);
+  return CategoryBins(*r, *c, bins);
 }
 
 std::string MonitorHtmlReport(const v1::MonitorReport& r) {

@@ -15,13 +15,17 @@
 
 namespace mlpipe::monitor {
 
-// The shares of a field in two profiles over common bins: for numbers
-// `bins` equal-width bins over both ranges; for categories the reference's
-// most frequent ones (up to `bins`, the rest as "other"). Labels name the
-// bins. FAILED_PRECONDITION when a profile lacks the field.
+// The shares of a field in two profiles over common bins. Numbers: at most
+// about `bins` equal-width bins over both ranges, on round edges (a step of
+// 1, 2, 2.5 or 5 times a power of ten), labelled "[lo, hi)". Categories:
+// those most frequent on either side, up to `bins` (a category the
+// reference never saw keeps its name), the rest as "(other)".
+// FAILED_PRECONDITION when a profile lacks the field.
 struct Histogram {
   std::vector<std::string> labels;
   std::vector<double> reference, current;  // Shares, each summing to 1.
+  std::vector<double> edges;  // Numbers: labels.size() + 1 bin edges.
+  std::vector<bool> unseen;   // Categories: not in the reference.
 };
 absl::StatusOr<Histogram> CompareHistogram(const v1::Profile& reference,
                                            const v1::Profile& current,

@@ -1,5 +1,10 @@
 #include "services/monitor/monitor_report.h"
 
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/util/strings.h"
+#include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/monitor/profile.h"
@@ -22,22 +27,39 @@ TEST(MonitorReportTest, HistogramsShareBinsAndTheHtmlDrawsEveryField) {
   }
   auto h = CompareHistogram(ref.ToProto(), cur.ToProto(), "x", 10);
   ASSERT_TRUE(h.ok()) << h.status();
-  ASSERT_EQ(h->labels.size(), 10u);  // [0, 149] in 10 bins of 14.9.
-  EXPECT_EQ(h->labels[0], "0");
+  // [0, 149] in about 10 bins: 8 of 20 (a round step, not 14.9).
+  ASSERT_EQ(h->labels.size(), 8u);
+  EXPECT_THAT(h->edges, ElementsAre(0, 20, 40, 60, 80, 100, 120, 140, 160));
+  // The axis ends on a tick: 19 bins of 1,000 are padded to 20 (ticks
+  // every 4).
+  Profiler wide_ref, wide_cur;
+  for (int v : {1013, 19999}) {
+    wide_ref.AddNumber("w", v);
+    wide_cur.AddNumber("w", v);
+    wide_ref.EndRow();
+    wide_cur.EndRow();
+  }
+  auto wide = CompareHistogram(wide_ref.ToProto(), wide_cur.ToProto(), "w");
+  ASSERT_TRUE(wide.ok());
+  EXPECT_EQ(wide->edges.front(), 1000);
+  EXPECT_EQ(wide->edges.back(), 21000);
+  EXPECT_EQ(h->labels[0], "[0, 20)");
   double r = 0, c = 0;
-  for (size_t i = 0; i < 10; ++i) {
+  for (size_t i = 0; i < h->labels.size(); ++i) {
     r += h->reference[i];
     c += h->current[i];
   }
   EXPECT_NEAR(r, 1, 1e-12);
   EXPECT_NEAR(c, 1, 1e-12);
   EXPECT_EQ(h->current[0], 0);    // Nothing below 50 now.
-  EXPECT_EQ(h->reference[9], 0);  // Nothing above 134 before.
+  EXPECT_EQ(h->reference[7], 0);  // Nothing above 140 before.
   auto cats = CompareHistogram(ref.ToProto(), cur.ToProto(), "c", 10);
   ASSERT_TRUE(cats.ok());
-  EXPECT_THAT(cats->labels, ElementsAre("b", "a", "(other)"));
+  // A category the reference never saw keeps its name.
+  EXPECT_THAT(cats->labels, ElementsAre("b", "a", "z"));
   EXPECT_THAT(cats->reference, ElementsAre(0.75, 0.25, 0.0));
   EXPECT_THAT(cats->current, ElementsAre(0.75, 0.0, 0.25));
+  EXPECT_THAT(cats->unseen, ElementsAre(false, false, true));
   EXPECT_FALSE(CompareHistogram(ref.ToProto(), cur.ToProto(), "nope").ok());
 
   v1::MonitorReport report;
@@ -58,6 +80,106 @@ TEST(MonitorReportTest, HistogramsShareBinsAndTheHtmlDrawsEveryField) {
        at = html.find("<svg", at + 1))
     ++svgs;
   EXPECT_EQ(svgs, 2u);
+}
+
+// What a person reads: round ticks with separators, at most 7 per plot;
+// categories by their full names; the drifted fields first.
+v1::MonitorReport Readable() {
+  Profiler ref, cur;
+  for (int i = 0; i < 4000; ++i) {
+    ref.AddNumber("amount", 1013 + (i * 7919) % 19000);  // ~1,013 .. 20,012.
+    cur.AddNumber("amount", 1013 + (i * 7919) % 19000);
+    ref.AddNumber("rate", 0.000568 + 0.0926 * (i % 100) / 100);
+    cur.AddNumber("rate", 0.02 + 0.0926 * (i % 100) / 100);
+    ref.AddString("airport", i % 3 == 0 ? "Hartsfield-Jackson Atlanta" : "ORD");
+    cur.AddString("airport",
+                  i % 3 == 0 ? "Dallas/Fort Worth International" : "ORD");
+    ref.EndRow();
+    cur.EndRow();
+  }
+  v1::MonitorReport report;
+  report.set_model_version("flights:2");
+  auto drift = Compare(ref.ToProto(), cur.ToProto());
+  EXPECT_TRUE(drift.ok());
+  *report.mutable_drift() = *drift;
+  *report.mutable_reference_profile() = ref.ToProto();
+  *report.mutable_current_profile() = cur.ToProto();
+  return report;
+}
+
+// The text of every <text> element in one plot of `html` (from `from`).
+std::vector<std::string> Ticks(const std::string& html, size_t from) {
+  std::vector<std::string> out;
+  const size_t end = html.find("</svg>", from);
+  for (size_t at = html.find("class=\"tick", from); at < end;
+       at = html.find("class=\"tick", at + 1)) {
+    const size_t open = html.find('>', at) + 1;
+    out.push_back(html.substr(open, html.find('<', open) - open));
+  }
+  return out;
+}
+
+TEST(MonitorReportTest, AxesAreReadableAndCategoriesNamedInFull) {
+  const std::string html = MonitorHtmlReport(Readable());
+  auto amount = Ticks(html, html.find("<h3 class=\"\">amount"));
+  EXPECT_THAT(amount, ElementsAre("1,000", "5,000", "9,000", "13,000", "17,000",
+                                  "21,000"));
+  auto rate = Ticks(html, html.find("<h3 class=\"drifted\">rate"));
+  EXPECT_THAT(rate, ElementsAre("0.00", "0.02", "0.04", "0.06", "0.08", "0.10",
+                                "0.12"));
+  // Long and unseen category names whole, the unseen one marked.
+  EXPECT_THAT(html, HasSubstr(">Hartsfield-Jackson Atlanta<title>"));
+  EXPECT_THAT(html, HasSubstr("Dallas/Fort Worth International (new)"));
+  EXPECT_THAT(html, ::testing::Not(HasSubstr("(other)")));
+  // The summary names the drifted fields; their plots come first.
+  EXPECT_THAT(html, HasSubstr("2 of 3 fields drifted: <b>"));
+  EXPECT_LT(html.find("<h3 class=\"drifted\">"),
+            html.find("<h3 class=\"\">amount"));
+}
+
+std::string Shell(const std::string& cmd) {
+  int status = 0;
+  std::string out = testing::Shell(cmd, &status);
+  EXPECT_EQ(status, 0) << cmd << "\n" << out;
+  return out;
+}
+
+// Headless Chromium lays it out at 1400 and 700 px wide without the page
+// scrolling sideways, and paints it (MLPIPE_KEEP_REPORT=PREFIX keeps the
+// page and the screenshots to look at).
+TEST(MonitorReportTest, ChromiumRendersItWithoutOverflow) {
+  ASSERT_EQ(std::system("command -v chromium > /dev/null"), 0)
+      << "chromium is not installed (scripts/install-deps.sh test installs it)";
+  testing::TempDir dir;
+  const std::string page = dir.path() + "/report.html";
+  // A probe: the document's width against the window's, written into the
+  // DOM once laid out.
+  std::string html = MonitorHtmlReport(Readable());
+  html.insert(html.rfind("</body>"),
+              "<script>window.onload = () => document.body.setAttribute("
+              "'data-overflow', document.documentElement.scrollWidth > "
+              "window.innerWidth);</script>");
+  testing::WriteFile(page, html);
+  const std::string flags =
+      "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+      "--user-data-dir=" +
+      dir.path() + "/profile ";
+  for (int width : {1400, 700}) {
+    std::string dom = Shell(flags + "--window-size=" + std::to_string(width) +
+                            ",1200 --dump-dom file://" + page + " 2>/dev/null");
+    EXPECT_THAT(dom, HasSubstr("data-overflow=\"false\"")) << width << " px";
+    const std::string png = dir.path() + "/" + std::to_string(width) + ".png";
+    Shell(flags + "--window-size=" + std::to_string(width) +
+          ",1600 --screenshot=" + png + " file://" + page + " 2>/dev/null");
+    const std::string data = testing::ReadFile(png);
+    ASSERT_GT(data.size(), 8u);
+    EXPECT_EQ(data.substr(1, 3), "PNG");
+    EXPECT_GT(data.size(), 20000u) << "the screenshot looks blank";
+    if (const char* keep = std::getenv("MLPIPE_KEEP_REPORT")) {
+      testing::WriteFile(std::string(keep) + ".html", html);
+      testing::WriteFile(StrCat(keep, "-", width, ".png"), data);
+    }
+  }
 }
 
 }  // namespace

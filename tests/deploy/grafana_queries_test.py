@@ -148,7 +148,7 @@ scrape_configs:
     cli("monitor", "policy", version, "--min-accuracy", "0.5", "--min-actuals", "50")
     # The monitor builds the deployed version's reference from the registry,
     # and the prediction log flushes: until the report has drift.
-    wait_for(lambda: "drift" in json.loads(cli("--output", "json", "monitor", "report", version)),
+    wait_for(lambda: json.loads(cli("--output", "json", "monitor", "report", version))["drift"],
              60, "the monitor's report of " + version)
     actuals = os.path.join(work, "actuals.csv")
     with open(actuals, "w") as f:
