@@ -267,7 +267,11 @@ constexpr std::pair<const char*, const char*> kExamples[] = {
 std::string CommandHelp(const std::string& cmd) {
   std::string usage;
   bool in_block = false;
-  for (absl::string_view line : absl::StrSplit(kHelp, '\n')) {
+  // Only the "commands:" section (not the flags or the exit codes).
+  absl::string_view commands = kHelp;
+  commands.remove_prefix(commands.find("\ncommands:\n"));
+  commands = commands.substr(0, commands.find("\n\n", 1));
+  for (absl::string_view line : absl::StrSplit(commands, '\n')) {
     // A block starts at a command line ("  cmd ...") and goes on over the
     // lines indented further.
     if (line.size() > 2 && line.substr(0, 2) == "  " && line[2] != ' ') {

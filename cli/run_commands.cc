@@ -6,6 +6,7 @@
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -136,8 +137,7 @@ class RunFeed {
             const int64_t skew = NewestStamp(run) - ClientNowMicros();
             std::lock_guard lock(mu_);
             skew_ = std::max(skew_, skew);
-            latest_ = run;
-            ++seq_;
+            queue_.push_back(run);
             cv_.notify_all();
           }
           std::lock_guard lock(mu_);
@@ -145,15 +145,20 @@ class RunFeed {
           cv_.notify_all();
         }) {}
   ~RunFeed() { thread_.join(); }
-  // Waits up to `wait` for a message after `*seq`; false once the stream
-  // has ended and every message was seen.
-  bool Next(std::chrono::milliseconds wait, uint64_t* seq, v1::Run* run,
+  // The next message, in order (none is skipped: every step change is
+  // seen), waiting up to `wait`; without one by then `*run` is left as it
+  // was and `*fresh` false (time to redraw). False once the stream has
+  // ended and every message was taken.
+  bool Next(std::chrono::milliseconds wait, v1::Run* run, bool* fresh,
             int64_t* server_now) {
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, wait, [&] { return done_ || seq_ != *seq; });
-    if (done_ && seq_ == *seq) return false;
-    *seq = seq_;
-    *run = latest_;
+    cv_.wait_for(lock, wait, [&] { return done_ || !queue_.empty(); });
+    if (done_ && queue_.empty()) return false;
+    *fresh = !queue_.empty();
+    if (*fresh) {
+      *run = std::move(queue_.front());
+      queue_.pop_front();
+    }
     *server_now = ClientNowMicros() + (skew_ > 0 ? skew_ : 0);
     return true;
   }
@@ -161,8 +166,7 @@ class RunFeed {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  v1::Run latest_;
-  uint64_t seq_ = 0;
+  std::deque<v1::Run> queue_;  // A run's updates: one per step change.
   int64_t skew_ = INT64_MIN;
   bool done_ = false;
   std::thread thread_;  // Last: starts once the rest is set.
@@ -182,12 +186,13 @@ int Watch(const std::string& id, Context& ctx) {
   v1::Run run;
   {
     RunFeed feed(reader.get());
-    uint64_t seq = 0;
     int64_t now = 0;
+    bool fresh = false, any = false;
     // A terminal's table is redrawn 4 times a second; otherwise one line
     // per step change.
-    while (feed.Next(std::chrono::milliseconds(250), &seq, &run, &now)) {
-      if (ctx.json) continue;
+    while (feed.Next(std::chrono::milliseconds(250), &run, &fresh, &now)) {
+      any |= fresh;
+      if (ctx.json || !any) continue;
       if (tty) {
         auto lines = StepTable(run, now);
         if (drawn > 0) std::cout << "\033[" << drawn << "A";

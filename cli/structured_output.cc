@@ -379,7 +379,15 @@ void EmitYaml(const Node& n, YAML::Emitter* e) {
       *e << (n.flag ? "true" : "false");
       return;
     case Node::kNumber:
-      *e << n.text;
+      // YAML 1.1 readers (PyYAML) take 1e-07 for a string: 1.0e-07.
+      if (n.text.find('e') != std::string::npos &&
+          n.text.find('.') == std::string::npos) {
+        std::string t = n.text;
+        t.insert(t.find('e'), ".0");
+        *e << t;
+      } else {
+        *e << n.text;
+      }
       return;
     case Node::kString:
       if (PlainYamlString(n.text)) {
@@ -398,7 +406,14 @@ void EmitYaml(const Node& n, YAML::Emitter* e) {
       if (n.entries.empty()) *e << YAML::Flow;
       *e << YAML::BeginMap;
       for (const auto& [k, v] : n.entries) {
-        *e << YAML::Key << k << YAML::Value;
+        // Keys as strings too: a column named "yes" or "007" stays one.
+        *e << YAML::Key;
+        if (PlainYamlString(k)) {
+          *e << k;
+        } else {
+          *e << YAML::DoubleQuoted << k;
+        }
+        *e << YAML::Value;
         EmitYaml(v, e);
       }
       *e << YAML::EndMap;

@@ -124,5 +124,17 @@ TEST(StructuredOutputTest, YamlKeepsTypesAndQuotesWhatWouldReadOtherwise) {
   EXPECT_TRUE(y["fields"].IsSequence());
 }
 
+TEST(StructuredOutputTest, YamlKeysAndExponentsReadBackAsWritten) {
+  google::protobuf::Struct s;
+  auto& f = *s.mutable_fields();
+  f["yes"].set_number_value(1e-7);  // A key YAML 1.1 reads as true.
+  f["007"].set_string_value("x");   // A key that reads as a number.
+  const std::string yaml = ToYaml(s);
+  EXPECT_THAT(yaml, HasSubstr("\"yes\": 1.0e-07"));
+  YAML::Node y = YAML::Load(yaml);
+  EXPECT_DOUBLE_EQ(y["yes"].as<double>(), 1e-7);
+  EXPECT_EQ(y["007"].as<std::string>(), "x");
+}
+
 }  // namespace
 }  // namespace mlpipe::cli

@@ -56,8 +56,9 @@ std::string TickText(double v, int decimals) {
 // Decimals that tell apart ticks `step` apart (2.5 needs one, 0.05 two).
 int TickDecimals(double step) {
   int d = 0;
-  while (d < 12 && std::abs(step * std::pow(10, d) -
-                            std::round(step * std::pow(10, d))) > 1e-9)
+  while (d < 12 &&
+         std::abs(step * std::pow(10, d) - std::round(step * std::pow(10, d))) >
+             1e-6 * step * std::pow(10, d))
     ++d;
   return d;
 }
@@ -69,13 +70,16 @@ int TickEvery(int bins) { return std::max(1, (bins + 5) / 6); }
 // billion (timestamps in microseconds) 1.76e+15 with the digits that tell
 // neighbours apart.
 std::string Tick(double v, double step) {
-  if (std::abs(v) < 1e9) return TickText(v, TickDecimals(step));
+  if (!std::isfinite(v) || !std::isfinite(step) || step <= 0) return "&ndash;";
+  if (std::abs(v) < 1e9 && step >= 1e-6) return TickText(v, TickDecimals(step));
+  if (v == 0) return "0";
   const int digits = static_cast<int>(
       std::clamp(std::ceil(std::log10(std::abs(v) / step)), 1.0, 15.0));
   char buf[48];
   std::snprintf(buf, sizeof(buf), "%.*e", digits, v);
   std::string out = buf;  // 9.7800e+14 -> 9.78e+14.
   const size_t e = out.find('e');
+  if (e == std::string::npos) return out;
   size_t keep = out.find_last_not_of('0', e - 1);
   if (out[keep] == '.') --keep;
   return out.substr(0, keep + 1) + out.substr(e);
@@ -403,15 +407,31 @@ absl::StatusOr<Histogram> NumericBins(const v1::FieldProfile& r,
     hi = std::max(hi, f->max());
   }
   if (!std::isfinite(lo)) return h;  // No values on either side.
-  const double step = NiceStep(hi > lo ? hi - lo : 1, bins);
-  const double first = std::floor(lo / step) * step;
-  int n = static_cast<int>(std::ceil((hi - first) / step * (1 - 1e-12)));
-  if (first + n * step <= hi) ++n;  // The maximum inside the last bin.
-  n = std::max(n, 1);
-  // Empty bins to a multiple of the ticks' spacing: the axis ends on one.
-  const int every = TickEvery(n);
-  n = (n + every - 1) / every * every;
-  for (int i = 0; i <= n; ++i) h.edges.push_back(first + i * step);
+  // Ranges past what a double's arithmetic holds (|x| near 1e308) are
+  // drawn on plain equal bins.
+  const double span = hi - lo;
+  double step = NiceStep(span > 0 ? span : 1, bins);
+  double first = std::floor(lo / step) * step;
+  if (first > lo) first -= step;  // Rounding: the minimum inside bin 0.
+  const bool plain =
+      !std::isfinite(span) || !std::isfinite(first + (bins + 12) * step);
+  int n = bins;
+  if (plain) {
+    step = hi / bins - lo / bins;
+    first = lo;
+  } else {
+    n = static_cast<int>(std::ceil((hi - first) / step * (1 - 1e-12)));
+    if (first + n * step <= hi) ++n;  // The maximum inside the last bin.
+    n = std::clamp(n, 1, 2 * bins + 2);
+    // Empty bins to a multiple of the ticks' spacing: the axis ends on one.
+    const int every = TickEvery(n);
+    n = (n + every - 1) / every * every;
+  }
+  for (int i = 0; i <= n; ++i) {
+    // Plain: as a weighted mean, whose terms cannot overflow.
+    const double t = static_cast<double>(i) / n;
+    h.edges.push_back(plain ? lo * (1 - t) + hi * t : first + i * step);
+  }
   auto r_counts = rs->HistogramCounts(h.edges);
   auto c_counts = cs->HistogramCounts(h.edges);
   std::vector<double> rc(n), cc(n);
@@ -460,7 +480,10 @@ Histogram CategoryBins(const v1::FieldProfile& r, const v1::FieldProfile& c,
     h.labels.push_back(cats[i].name);
     h.reference.push_back(cats[i].ref);
     h.current.push_back(cats[i].cur);
-    h.unseen.push_back(!r.categories().contains(cats[i].name));
+    // New only if the reference counted every category by name (past its
+    // cap it counts the rest as "other").
+    h.unseen.push_back(r.other() == 0 &&
+                       !r.categories().contains(cats[i].name));
     r_kept += cats[i].ref;
     c_kept += cats[i].cur;
   }

@@ -1,7 +1,9 @@
 #include "services/monitor/monitor_report.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
 #include "common/util/strings.h"
 #include "common/util/testing.h"
@@ -117,6 +119,61 @@ std::vector<std::string> Ticks(const std::string& html, size_t from) {
     out.push_back(html.substr(open, html.find('<', open) - open));
   }
   return out;
+}
+
+// Edge values: the minimum inside the first bin whatever the rounding,
+// ranges near a double's limits and tiny ones drawn without a crash, and a
+// category the reference counted as "other" is not called new.
+TEST(MonitorReportTest, ExtremeRangesAndCappedCategories) {
+  auto profiles = [](std::vector<double> values) {
+    Profiler p;
+    for (double v : values) {
+      p.AddNumber("x", v);
+      p.EndRow();
+    }
+    return p.ToProto();
+  };
+  v1::Profile a = profiles({1.7, 2.2, 3.6});
+  auto h = CompareHistogram(a, a, "x");
+  ASSERT_TRUE(h.ok());
+  EXPECT_LE(h->edges.front(), 1.7);
+  EXPECT_GE(h->edges.back(), 3.6);
+  EXPECT_GT(h->reference.front(), 0);  // 1.7 is counted, in bin 0.
+  for (auto values :
+       {std::vector<double>{0, 1.7e308}, std::vector<double>{-1e308, 1e308},
+        std::vector<double>{0, 5e-9}}) {
+    v1::Profile p = profiles(values);
+    auto wide = CompareHistogram(p, p, "x");
+    ASSERT_TRUE(wide.ok()) << values[1];
+    for (double e : wide->edges)
+      EXPECT_TRUE(std::isfinite(e)) << ::testing::PrintToString(wide->edges);
+    v1::MonitorReport report;
+    auto drift = Compare(p, p);
+    ASSERT_TRUE(drift.ok());
+    *report.mutable_drift() = *drift;
+    *report.mutable_reference_profile() = p;
+    *report.mutable_current_profile() = p;
+    const std::string html = MonitorHtmlReport(report);
+    EXPECT_THAT(html, ::testing::Not(HasSubstr("inf")));
+    auto ticks = Ticks(html, 0);
+    EXPECT_EQ(std::set<std::string>(ticks.begin(), ticks.end()).size(),
+              ticks.size())
+        << "ticks that read the same: " << ::testing::PrintToString(ticks);
+  }
+  v1::Profile capped, now;
+  auto* r = capped.add_fields();
+  r->set_name("c");
+  r->set_kind(v1::FieldProfile::CATEGORICAL);
+  (*r->mutable_categories())["a"] = 10;
+  r->set_other(5);  // Past the cap: "b" may be among these.
+  auto* c = now.add_fields();
+  *c = *r;
+  c->clear_other();
+  (*c->mutable_categories())["b"] = 5;
+  auto cats = CompareHistogram(capped, now, "c");
+  ASSERT_TRUE(cats.ok());
+  EXPECT_THAT(cats->labels, ElementsAre("a", "b", "(other)"));
+  EXPECT_THAT(cats->unseen, ElementsAre(false, false, false));
 }
 
 TEST(MonitorReportTest, AxesAreReadableAndCategoriesNamedInFull) {

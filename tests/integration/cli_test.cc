@@ -273,6 +273,8 @@ TEST_F(CliTest, HelpPerCommandAndServerFlags) {
   EXPECT_THAT(datasets.out, HasSubstr("datasets revert NAME"));
   EXPECT_THAT(datasets.out, HasSubstr("datasets delete NAME"));
   EXPECT_EQ(RunCommand({Binary("mlpipe"), "help", "nope"}).exit_code, 2);
+  // Only commands: not a line of the exit codes or flags.
+  EXPECT_EQ(RunCommand({Binary("mlpipe"), "help", "4"}).exit_code, 2);
   auto all = RunCommand({Binary("mlpipe"), "--help"});
   EXPECT_EQ(all.exit_code, 0);
   EXPECT_THAT(all.out, HasSubstr("exit codes (every command):"));
