@@ -221,6 +221,44 @@ TEST_P(ParityTest, GbdtAucMatchesPythonXgboost) {
   EXPECT_GT(ours, 0.8);
 }
 
+constexpr char kSklearnForest[] =
+    "from sklearn.ensemble import RandomForestClassifier\n"
+    "from sklearn.metrics import roc_auc_score, log_loss\n"
+    "m = RandomForestClassifier(n_estimators=100, random_state=0, "
+    "n_jobs=2).fit(Xt, yt)\n"
+    "p = m.predict_proba(Xe)[:, 1]\n"
+    "print(json.dumps({'auc': roc_auc_score(ye, p), "
+    "'logloss': log_loss(ye, p.clip(1e-6, 1 - 1e-6)), "
+    "'max_p': float(p.max())}))\n";
+
+// Defaults that give what scikit-learn's RandomForestClassifier gives: AUC
+// within 0.01, log loss within 20%, probabilities that reach near 1 (the
+// logistic forest's stopped at 0.88).
+TEST_P(ParityTest, RandomForestMatchesScikitLearnsForest) {
+  bool credit = std::string(GetParam()) == "credit";
+  Example ex = credit
+                   ? Featurize("credit/credit.csv", "Status", v1::BINARY, "bad")
+                   : Featurize("churn/churn.csv", "churn", v1::BINARY, "yes");
+  auto model = MustFit("random_forest", {}, ex.train, v1::BINARY);
+  ASSERT_NE(model, nullptr);
+  auto ref = Reference(ex, kSklearnForest);
+  auto scores = eval::Score(*model, ex.eval, 2);
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  const double auc = eval::Find(*scores, "auc");
+  const double logloss = eval::Find(*scores, "logloss");
+  EXPECT_GT(auc, Number(ref, "auc") - 0.01) << GetParam();
+  EXPECT_LT(logloss, 1.2 * Number(ref, "logloss")) << GetParam();
+  std::vector<double> p;
+  ASSERT_TRUE(model->Predict(ex.eval.x, &p).ok());
+  const double max_p = *std::max_element(p.begin(), p.end());
+  std::cout << GetParam() << ": random forest AUC " << auc << " log loss "
+            << logloss << " max P " << max_p << "; scikit-learn's "
+            << Number(ref, "auc") << " " << Number(ref, "logloss") << " "
+            << Number(ref, "max_p") << "\n";
+  EXPECT_GT(max_p, 0.9) << "sklearn's: " << Number(ref, "max_p");
+  EXPECT_LE(max_p, 1.0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Data, ParityTest,
                          ::testing::Values("credit", "churn"));
 

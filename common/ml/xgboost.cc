@@ -501,6 +501,12 @@ std::unique_ptr<FlatForest> FlatForest::From(const Struct& model,
   return forest;
 }
 
+// A binary model's outputs as probabilities: a forest of squared-error
+// trees is a mean of shares that rounding may put a hair outside [0, 1].
+void ClampProbabilities(std::vector<double>* p) {
+  for (double& v : *p) v = std::clamp(v, 0.0, 1.0);
+}
+
 class TreeModel final : public Model {
  public:
   TreeModel(v1::Task task, size_t d, int classes, std::unique_ptr<Booster> b,
@@ -525,9 +531,11 @@ class TreeModel final : public Model {
     }
     if (fast_ != nullptr && x.rows <= FlatForest::kMaxRows) {
       fast_->Predict(x, out);
-      return absl::OkStatus();
+    } else if (absl::Status st = PredictWithXgboost(x, out); !st.ok()) {
+      return st;
     }
-    return PredictWithXgboost(x, out);
+    if (task_ == v1::BINARY) ClampProbabilities(out);
+    return absl::OkStatus();
   }
   // Uses `forest` for small batches if it predicts what XGBoost does on
   // its probe rows, bit for bit; returns whether it does.
@@ -777,6 +785,8 @@ absl::StatusOr<std::unique_ptr<Model>> FinishedModel(
                                               options.train_predictions);
         !st.ok())
       return st;
+    if (options.task == v1::BINARY)
+      ClampProbabilities(options.train_predictions);
   }
   if (slice) {
     BoosterHandle out = nullptr;
@@ -901,18 +911,40 @@ absl::StatusOr<std::unique_ptr<Model>> FitGbdt(
   return Train(job, train, weights, options);
 }
 
+// A random forest as scikit-learn's: bootstrap-like row samples (0.632,
+// the share of distinct rows in a bootstrap sample), sqrt(p) of the p
+// features tried per split for classification (all for regression), deep
+// trees (up to 2,048 leaves each: unbounded, a 3M-row set would make a
+// model of gigabytes), leaves of one row. XGBoost's forest mode is one
+// round of `trees` parallel trees with the learning rate divided among
+// them: a binary forest on the logistic loss is the mean of single Newton
+// steps from 0.5, which bounds its probabilities (P <= 0.88); on the
+// squared error of the 0/1 label each leaf is its rows' share of positives
+// (the split criterion is then Gini's) and the forest's output their mean,
+// the probability scikit-learn's forest gives.
 absl::StatusOr<std::unique_ptr<Model>> FitRandomForest(
     Params& params, const TrainingData& train,
     const std::vector<double>& weights, const FitOptions& options) {
   TreeJob job;
   job.rounds = 1;
+  const bool classes =
+      options.task == v1::BINARY || options.task == v1::MULTICLASS;
+  const double p = static_cast<double>(std::max<size_t>(train.x.cols, 1));
   job.params.push_back(
       {"num_parallel_tree", Num(params.Int("trees", 100, 1, 100000))});
-  job.params.push_back({"max_depth", Num(params.Int("max_depth", 6, 0, 64))});
+  // max_depth 0: as deep as max_leaves allows.
+  const int64_t depth = params.Int("max_depth", 0, 0, 64);
+  job.params.push_back({"max_depth", Num(depth)});
   job.params.push_back(
-      {"subsample", Num(params.Number("subsample", 0.8, 1e-6, 1))});
-  job.params.push_back({"colsample_bynode",
-                        Num(params.Number("colsample_bynode", 0.8, 1e-6, 1))});
+      {"max_leaves", Num(params.Int("max_leaves", 2048, 0, 1 << 20))});
+  if (depth == 0) job.params.push_back({"grow_policy", "lossguide"});
+  job.params.push_back(
+      {"subsample", Num(params.Number("subsample", 0.632, 1e-6, 1))});
+  job.params.push_back(
+      {"colsample_bynode",
+       Num(params.Number("colsample_bynode",
+                         classes ? std::min(1.0, std::sqrt(p) / p) : 1.0, 1e-6,
+                         1))});
   job.params.push_back(
       {"min_child_weight", Num(params.Number("min_child_weight", 1, 0, 1e12))});
   job.params.push_back({"lambda", Num(params.Number("lambda", 1e-5, 0, 1e12))});
@@ -924,7 +956,15 @@ absl::StatusOr<std::unique_ptr<Model>> FitRandomForest(
   if (options.params_only) return std::unique_ptr<Model>();
   if (absl::Status st = CheckTask(options, train, "random_forest"); !st.ok())
     return st;
-  ObjectiveParams(options.task, train.num_classes, &job, "");
+  if (options.task == v1::BINARY) {
+    // The mean of the leaves' shares of positives (see above); a
+    // probability, so logloss is its metric.
+    job.params.push_back({"objective", "reg:squarederror"});
+    job.params.push_back({"base_score", "0.5"});
+    job.eval_metric = "logloss";
+  } else {
+    ObjectiveParams(options.task, train.num_classes, &job, "");
+  }
   return Train(job, train, weights, options);
 }
 
