@@ -370,6 +370,15 @@ bool PlainYamlString(const std::string& s) {
   return true;
 }
 
+// `s`, plain when YAML reads it back as that string, else double-quoted.
+void EmitYamlString(const std::string& s, YAML::Emitter* e) {
+  if (PlainYamlString(s)) {
+    *e << s;
+  } else {
+    *e << YAML::DoubleQuoted << s;
+  }
+}
+
 void EmitYaml(const Node& n, YAML::Emitter* e) {
   switch (n.kind) {
     case Node::kNull:
@@ -390,11 +399,7 @@ void EmitYaml(const Node& n, YAML::Emitter* e) {
       }
       return;
     case Node::kString:
-      if (PlainYamlString(n.text)) {
-        *e << n.text;
-      } else {
-        *e << YAML::DoubleQuoted << n.text;
-      }
+      EmitYamlString(n.text, e);
       return;
     case Node::kList:
       if (n.items.empty()) *e << YAML::Flow;
@@ -408,11 +413,7 @@ void EmitYaml(const Node& n, YAML::Emitter* e) {
       for (const auto& [k, v] : n.entries) {
         // Keys as strings too: a column named "yes" or "007" stays one.
         *e << YAML::Key;
-        if (PlainYamlString(k)) {
-          *e << k;
-        } else {
-          *e << YAML::DoubleQuoted << k;
-        }
+        EmitYamlString(k, e);
         *e << YAML::Value;
         EmitYaml(v, e);
       }

@@ -1,11 +1,11 @@
 // The load harness of bench/score. One client, the same requests, several
 // servers of mlpipe.v1.Scoring/Predict:
 //   - mlpipe's scoring service (a deployed model, transform + GBDT),
-//   - a no-op Scoring service this harness hosts itself on the platform's
-//     own gRPC server (common/rpc): it parses the request and answers an
-//     empty response, so it measures gRPC + protobuf and nothing else; in
-//     two forms, gRPC's synchronous API ("noop") and its callback API
-//     ("noopcb", as mlpipe's services are written),
+//   - a no-op Scoring service on the platform's own gRPC server
+//     (common/rpc), served by `score_bench serve`: it parses the request and
+//     answers an empty response, so it measures gRPC + protobuf and nothing
+//     else; with gRPC's synchronous API, its callback API (as mlpipe's
+//     services are written), and the callback one behind a token policy,
 //   - any other server of the same RPC (bench/score/python_server.py).
 //
 // Per server: latency of sequential 1-row calls (p50 / p99 / mean), then
@@ -25,8 +25,7 @@
 //       pollers of every server in a process share one epoll set, so one
 //       server's threads would serve another's connections.
 //   score_bench load ROWS.jsonl MODEL CALLS CLIENTS SECONDS NAME=ADDR...
-//       ROWS.jsonl: one JSON object of raw fields per line. ADDR "noop" and
-//       "noopcb" are the in-harness no-op servers.
+//       ROWS.jsonl: one JSON object of raw fields per line.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -235,9 +234,6 @@ int Load(int argc, char** argv) {
   }
   if (requests.empty()) return Fail("no rows");
 
-  NoopScoring noop;
-  NoopCallback noopcb;
-  std::vector<std::unique_ptr<mlpipe::rpc::Server>> noop_servers;
   // Check rows: the scores, to compare servers; then warm up.
   auto prepare = [&](Target& t) -> grpc::Status {
     t.stub = Stub(t.addr, -1);
@@ -281,7 +277,6 @@ int Load(int argc, char** argv) {
       t.token = "Bearer " + t.token;
       t.addr.resize(hash);
     }
-    if (t.addr.starts_with("noop")) continue;  // Served here, later.
     if (auto s = prepare(t); !s.ok())
       return Fail(t.r.name + ": " + s.error_message());
   }
@@ -296,8 +291,7 @@ int Load(int argc, char** argv) {
   // its log; 2026-12-06: in blocks 1.05x, call by call 1.28x).
   constexpr int kBlock = 500;
   std::vector<Target*> order;
-  for (Target& t : targets)
-    if (t.stub != nullptr) order.push_back(&t);
+  for (Target& t : targets) order.push_back(&t);
   std::mt19937 rng(1);
   for (int start = 0; start < calls; start += kBlock) {
     std::shuffle(order.begin(), order.end(), rng);
@@ -308,35 +302,11 @@ int Load(int argc, char** argv) {
       }
     }
   }
-  // Servers in this process (they share its threads and epoll set with the
-  // client): started, measured alone, stopped, one at a time.
-  for (Target& t : targets) {
-    if (t.stub != nullptr) continue;
-    grpc::Service* service = &noop;
-    if (t.addr != "noop") service = &noopcb;
-    // noopcb-auth: the callback no-op behind a token policy (the calls
-    // carry the token), to see what authorization costs on its own.
-    std::shared_ptr<const mlpipe::auth::Policy> policy;
-    if (t.addr == "noopcb-auth") {
-      auto p = BenchPolicy();
-      if (!p.ok()) return Fail(p.status().ToString());
-      policy = *p;
-      t.token = std::string("Bearer ") + kBenchToken;
-    }
-    auto server = StartLoopback(service, policy);
-    if (!server.ok()) return Fail(server.status().ToString());
-    t.addr = "127.0.0.1:" + std::to_string((*server)->port());
-    noop_servers.push_back(std::move(*server));
-    grpc::Status s = prepare(t);
-    for (int i = 0; s.ok() && i < calls; ++i) s = measure(t, i);
-    if (!s.ok()) return Fail(t.r.name + ": " + s.error_message());
-  }
   std::vector<Result> results;
   for (Target& t : targets) {
     Throughput(t, requests, clients, seconds);
     results.push_back(std::move(t.r));
   }
-  for (auto& server : noop_servers) server->Shutdown();
 
   std::printf("[");
   for (size_t i = 0; i < results.size(); ++i) {

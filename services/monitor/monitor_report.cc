@@ -38,7 +38,6 @@ std::string Time(int64_t micros) {
 
 // `v` with `decimals` decimals and thousands separators: 12,500, 0.25.
 std::string TickText(double v, int decimals) {
-  if (std::abs(v) >= 1e15) return HtmlNumber(v, 3);  // Past separators' use.
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.*f", decimals, std::abs(v));
   std::string digits = buf;
@@ -149,10 +148,14 @@ std::string Bars(const Histogram& h) {
   }
   if (numeric) {
     const double step = h.edges.size() > 1 ? h.edges[1] - h.edges[0] : 1;
-    size_t every = TickEvery(static_cast<int>(h.edges.size()) - 1);
-    // Wide labels (1.76e+15) need more room than one per `every` bins.
+    std::vector<std::string> ticks;
     size_t widest = 0;
-    for (double e : h.edges) widest = std::max(widest, Tick(e, step).size());
+    for (double e : h.edges) {
+      ticks.push_back(Tick(e, step));
+      widest = std::max(widest, ticks.back().size());
+    }
+    // Wide labels (1.76e+15) need more room than one per `every` bins.
+    size_t every = TickEvery(static_cast<int>(h.edges.size()) - 1);
     while (every * slot < 6.5 * widest + 10 && every < h.edges.size())
       every *= 2;
     for (size_t i = 0; i < h.edges.size(); i += every) {
@@ -162,8 +165,8 @@ std::string Bars(const Histogram& h) {
                 plot_h + 4, "\"/><text class=\"tick",
                 // The last one ends at its tick: the plot's edge is near.
                 i + every >= h.edges.size() && i > 0 ? " last" : "", "\" x=\"",
-                HtmlNumber(x, 6), "\" y=\"", plot_h + 16, "\">",
-                Tick(h.edges[i], step), "</text>");
+                HtmlNumber(x, 6), "\" y=\"", plot_h + 16, "\">", ticks[i],
+                "</text>");
     }
   }
   svg += "</svg>";
@@ -175,7 +178,6 @@ body { font-family: system-ui, sans-serif; margin: 1.5em auto; padding: 0 1em;
        max-width: 1400px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
 h3 { font-size: 1em; margin-bottom: 0.2em; }
-.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em;
         display: block; overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right;
@@ -246,7 +248,7 @@ std::string DriftTable(const v1::DriftReport& d) {
     cell(!num, f.unseen_rate());
     StrAppend(&h, "<td>", f.count(), "</td></tr>");
   }
-  return "<div class=\"scroll\">" + h + "</table></div>";
+  return h + "</table>";
 }
 
 // The page's head and the summary table: predictions, windows, drift counts.
