@@ -262,6 +262,45 @@ TEST_P(ParityTest, RandomForestMatchesScikitLearnsForest) {
 INSTANTIATE_TEST_SUITE_P(Data, ParityTest,
                          ::testing::Values("credit", "churn"));
 
+// Multiclass as scikit-learn's forest too: accuracy within 0.01, log loss
+// within 20%, and probabilities that separate what the forest separates
+// (softprob's forest stopped at P 0.83 on penguins).
+TEST(RandomForestTest, MulticlassMatchesScikitLearnsForestOnPenguins) {
+  Example ex = Featurize("penguins/penguins.csv", "species", v1::MULTICLASS);
+  ASSERT_EQ(ex.classes.size(), 3u);
+  auto model = MustFit("random_forest", {}, ex.train, v1::MULTICLASS);
+  ASSERT_NE(model, nullptr);
+  auto ref = Reference(
+      ex,
+      "from sklearn.ensemble import RandomForestClassifier\n"
+      "from sklearn.metrics import accuracy_score, log_loss\n"
+      "m = RandomForestClassifier(n_estimators=100, random_state=0, "
+      "n_jobs=2).fit(Xt, yt)\n"
+      "p = m.predict_proba(Xe)\n"
+      "print(json.dumps({'accuracy': accuracy_score(ye, p.argmax(1)), "
+      "'logloss': log_loss(ye, p.clip(1e-6, 1 - 1e-6)), "
+      "'max_p': float(p.max())}))\n");
+  auto scores = eval::Score(*model, ex.eval, 2);
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  const double accuracy = eval::Find(*scores, "accuracy");
+  const double logloss = eval::Find(*scores, "logloss");
+  std::vector<double> p;
+  ASSERT_TRUE(model->Predict(ex.eval.x, &p).ok());
+  ASSERT_EQ(p.size(), ex.eval.rows() * 3);
+  for (size_t r = 0; r < ex.eval.rows(); ++r) {
+    EXPECT_NEAR(p[3 * r] + p[3 * r + 1] + p[3 * r + 2], 1.0, 1e-9) << r;
+  }
+  const double max_p = *std::max_element(p.begin(), p.end());
+  std::cout << "penguins: random forest accuracy " << accuracy << " log loss "
+            << logloss << " max P " << max_p << "; scikit-learn's "
+            << Number(ref, "accuracy") << " " << Number(ref, "logloss") << " "
+            << Number(ref, "max_p") << "\n";
+  EXPECT_GT(accuracy, Number(ref, "accuracy") - 0.01);
+  EXPECT_LT(logloss, 1.2 * Number(ref, "logloss"));
+  EXPECT_GT(max_p, 0.95);
+  EXPECT_LE(max_p, 1.0);
+}
+
 TEST(RidgeTest, CoefficientsEqualScikitLearnOnAmes) {
   Example ex = Featurize("ames/ames.csv", "Sale_Price", v1::REGRESSION);
   auto model = MustFit("linear_regression", ParamsOf({{"alpha", Num(1.0)}}),
@@ -404,7 +443,8 @@ TEST(ModelTest, EveryAlgorithmRoundTripsThroughItsParameters) {
                          {"gbdt", v1::BINARY, &bin},
                          {"gbdt", v1::MULTICLASS, &multi},
                          {"gbdt", v1::REGRESSION, &reg},
-                         {"random_forest", v1::BINARY, &bin}}) {
+                         {"random_forest", v1::BINARY, &bin},
+                         {"random_forest", v1::MULTICLASS, &multi}}) {
     SCOPED_TRACE(c.algorithm);
     auto params = ParamsOf({});
     if (std::string(c.algorithm) == "gbdt")

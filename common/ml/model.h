@@ -21,10 +21,12 @@
 //                       alpha 0, gamma 0, max_bin 256, tree_method hist,
 //                       early_stopping_rounds 0 (on the eval rows),
 //                       scale_pos_weight 1, class_weight.
-//   random_forest       XGBoost random forest: trees 100, max_depth 6,
-//                       subsample 0.8, colsample_bynode 0.8,
-//                       min_child_weight 1, lambda 1e-5, max_bin 256,
-//                       class_weight.
+//   random_forest       XGBoost random forest as scikit-learn's: trees
+//                       100, max_depth 0 (max_leaves 2048), subsample
+//                       0.632, colsample_bynode sqrt(p)/p (classification)
+//                       or 1 (regression), min_child_weight 1, lambda 1e-5,
+//                       max_bin 256, class_weight; classes as shares
+//                       (squared error on 0/1 per class).
 // class_weight: "none" (default) or "balanced" (scikit-learn's
 // n / (classes * count)); folded into the row weights.
 // Every algorithm also takes seed (default 0).

@@ -30,6 +30,31 @@ std::string ArrayInterface(const double* data, size_t rows, size_t cols) {
                 "], \"typestr\": \"<f8\", \"version\": 3}");
 }
 
+// The labels XGBoost fits: `data.y` as it is, or with `one_hot` > 0 classes
+// one column per class (1 for the row's class, 0 otherwise), row-major.
+std::vector<float> LabelsOf(const TrainingData& data, int one_hot) {
+  if (one_hot <= 0) return {data.y.begin(), data.y.end()};
+  std::vector<float> label(data.y.size() * one_hot, 0.0f);
+  for (size_t i = 0; i < data.y.size(); ++i) {
+    const auto c = static_cast<size_t>(data.y[i]);
+    if (c < static_cast<size_t>(one_hot)) label[i * one_hot + c] = 1.0f;
+  }
+  return label;
+}
+
+// Sets `label` (`width` values per row) on `handle`: 0 on success.
+int SetLabels(DMatrixHandle handle, const std::vector<float>& label,
+              int width) {
+  if (width <= 1) {
+    return XGDMatrixSetFloatInfo(handle, "label", label.data(), label.size());
+  }
+  const std::string array =
+      StrCat("{\"data\": [", reinterpret_cast<uintptr_t>(label.data()),
+             ", true], \"shape\": [", label.size() / width, ", ", width,
+             "], \"typestr\": \"<f4\", \"version\": 3}");
+  return XGDMatrixSetInfoFromInterface(handle, "label", array.c_str());
+}
+
 class DMatrix {
  public:
   ~DMatrix() {
@@ -37,7 +62,7 @@ class DMatrix {
   }
   static absl::StatusOr<std::unique_ptr<DMatrix>> Make(
       const TrainingData& data, const std::vector<double>* weights,
-      int threads) {
+      int threads, int one_hot) {
     auto m = std::make_unique<DMatrix>();
     std::string config =
         StrCat("{\"missing\": NaN, \"nthread\": ", threads, "}");
@@ -48,10 +73,8 @@ class DMatrix {
             config.c_str(), &m->handle_),
         "DMatrix");
     if (!data.y.empty()) {
-      std::vector<float> label(data.y.begin(), data.y.end());
-      XGB_RETURN_IF_ERROR(XGDMatrixSetFloatInfo(m->handle_, "label",
-                                                label.data(), label.size()),
-                          "labels");
+      XGB_RETURN_IF_ERROR(
+          SetLabels(m->handle_, LabelsOf(data, one_hot), one_hot), "labels");
     }
     if (weights != nullptr) {
       std::vector<float> w(weights->begin(), weights->end());
@@ -67,17 +90,18 @@ class DMatrix {
   // as the DMatrix does; `max_bin` must be the booster's.
   static absl::StatusOr<std::unique_ptr<DMatrix>> MakeQuantile(
       const TrainingData& data, const std::vector<double>* weights, int threads,
-      int max_bin) {
+      int max_bin, int one_hot) {
     auto m = std::make_unique<DMatrix>();
     DMatrixHandle proxy = nullptr;
     XGB_RETURN_IF_ERROR(XGProxyDMatrixCreate(&proxy), "proxy");
     struct Batch {
       const TrainingData* data;
       std::vector<float> label, weight;
+      int width;
       DMatrixHandle proxy;
       bool served = false;
       int error = 0;
-    } batch{&data, {data.y.begin(), data.y.end()}, {}, proxy};
+    } batch{&data, LabelsOf(data, one_hot), {}, one_hot, proxy};
     if (weights != nullptr)
       batch.weight.assign(weights->begin(), weights->end());
     auto reset = [](DataIterHandle it) {
@@ -91,8 +115,7 @@ class DMatrix {
       std::string array = ArrayInterface(x.values.data(), x.rows, x.cols);
       if (XGProxyDMatrixSetDataDense(b->proxy, array.c_str()) != 0 ||
           (!b->label.empty() &&
-           XGDMatrixSetFloatInfo(b->proxy, "label", b->label.data(),
-                                 b->label.size()) != 0) ||
+           SetLabels(b->proxy, b->label, b->width) != 0) ||
           (!b->weight.empty() &&
            XGDMatrixSetFloatInfo(b->proxy, "weight", b->weight.data(),
                                  b->weight.size()) != 0)) {
@@ -406,11 +429,11 @@ absl::Status CheckTrees(const Struct& model, size_t num_features) {
   const Struct* trees_model = Object(booster, "model");
   if (Text(booster, "name") != "gbtree" || trees_model == nullptr)
     return absl::DataLossError("not a gbtree model");
-  const double groups = std::max(
-      1.0,
-      std::strtod(
-          Text(Object(learner, "learner_model_param"), "num_class").c_str(),
-          nullptr));
+  // Outputs: classes (softprob) or targets (a forest's one-hot classes).
+  const Struct* params = Object(learner, "learner_model_param");
+  const double groups =
+      std::max({1.0, std::strtod(Text(params, "num_class").c_str(), nullptr),
+                std::strtod(Text(params, "num_target").c_str(), nullptr)});
   const ListValue* trees = List(*trees_model, "trees");
   const ListValue* info = List(*trees_model, "tree_info");
   const std::string num_trees =
@@ -444,6 +467,7 @@ std::unique_ptr<FlatForest> FlatForest::From(const Struct& model,
   auto forest = std::make_unique<FlatForest>();
   if (Text(booster, "name") != "gbtree" || trees_model == nullptr ||
       Text(params, "num_class") != "0" ||
+      (Text(params, "num_target") != "" && Text(params, "num_target") != "1") ||
       (objective != "binary:logistic" && objective != "reg:squarederror"))
     return nullptr;
   forest->logistic_ = objective == "binary:logistic";
@@ -501,19 +525,35 @@ std::unique_ptr<FlatForest> FlatForest::From(const Struct& model,
   return forest;
 }
 
-// A binary model's outputs as probabilities: a forest of squared-error
-// trees is a mean of shares that rounding may put a hair outside [0, 1].
-void ClampProbabilities(std::vector<double>* p) {
-  for (double& v : *p) v = std::clamp(v, 0.0, 1.0);
+// Class probabilities from a model's outputs. A forest of squared-error
+// trees (FitRandomForest) gives per class the mean of its leaves' shares of
+// the class: rounding may put it a hair outside [0, 1], and with one-hot
+// targets a row's classes come from different trees, so their sum is near 1
+// but not exactly 1. `shares`: outputs of such a forest (else multiclass
+// outputs are softmax probabilities already).
+void ToProbabilities(v1::Task task, int classes, bool shares,
+                     std::vector<double>* p) {
+  if (task == v1::BINARY || (task == v1::MULTICLASS && shares)) {
+    for (double& v : *p) v = std::clamp(v, 0.0, 1.0);
+  }
+  if (task != v1::MULTICLASS || !shares || classes <= 0) return;
+  for (size_t row = 0; row + classes <= p->size(); row += classes) {
+    double sum = 0;
+    for (int c = 0; c < classes; ++c) sum += (*p)[row + c];
+    for (int c = 0; c < classes; ++c)
+      (*p)[row + c] = sum > 0 ? (*p)[row + c] / sum : 1.0 / classes;
+  }
 }
 
 class TreeModel final : public Model {
  public:
-  TreeModel(v1::Task task, size_t d, int classes, std::unique_ptr<Booster> b,
-            std::string ubj, int rounds, int best_iteration)
+  TreeModel(v1::Task task, size_t d, int classes, bool shares,
+            std::unique_ptr<Booster> b, std::string ubj, int rounds,
+            int best_iteration)
       : task_(task),
         d_(d),
         classes_(classes),
+        shares_(shares),
         booster_(std::move(b)),
         ubj_(std::move(ubj)),
         rounds_(rounds),
@@ -534,7 +574,7 @@ class TreeModel final : public Model {
     } else if (absl::Status st = PredictWithXgboost(x, out); !st.ok()) {
       return st;
     }
-    if (task_ == v1::BINARY) ClampProbabilities(out);
+    ToProbabilities(task_, classes_, shares_, out);
     return absl::OkStatus();
   }
   // Uses `forest` for small batches if it predicts what XGBoost does on
@@ -593,6 +633,7 @@ class TreeModel final : public Model {
   const v1::Task task_;
   const size_t d_;
   const int classes_;
+  const bool shares_;  // A squared-error forest's class shares.
   const std::unique_ptr<Booster> booster_;
   const std::string ubj_;
   const int rounds_;
@@ -606,6 +647,8 @@ struct TreeJob {
   int rounds = 100;
   int early_stopping_rounds = 0;
   std::string eval_metric;
+  // > 0: fit this many classes as one-hot targets (see FitRandomForest).
+  int one_hot = 0;
 
   std::string Param(const std::string& name) const {
     for (const auto& [k, v] : params) {
@@ -634,8 +677,10 @@ absl::StatusOr<std::unique_ptr<DMatrix>> TrainingMatrix(
   for (double w : weights) weighted |= w != 1.0;
   return job.Param("tree_method") == "hist"
              ? DMatrix::MakeQuantile(train, weighted ? &weights : nullptr,
-                                     threads, std::stoi(job.Param("max_bin")))
-             : DMatrix::Make(train, weighted ? &weights : nullptr, threads);
+                                     threads, std::stoi(job.Param("max_bin")),
+                                     job.one_hot)
+             : DMatrix::Make(train, weighted ? &weights : nullptr, threads,
+                             job.one_hot);
 }
 
 // The eval rows for early stopping; null when the fit does not stop early.
@@ -644,7 +689,7 @@ absl::StatusOr<std::unique_ptr<DMatrix>> EarlyStoppingMatrix(
   // The eval rows serve early stopping only (trials are scored after).
   if (job.early_stopping_rounds > 0 && options.eval != nullptr &&
       options.eval->rows() > 0) {
-    return DMatrix::Make(*options.eval, nullptr, options.threads);
+    return DMatrix::Make(*options.eval, nullptr, options.threads, job.one_hot);
   }
   return std::unique_ptr<DMatrix>();
 }
@@ -785,8 +830,9 @@ absl::StatusOr<std::unique_ptr<Model>> FinishedModel(
                                               options.train_predictions);
         !st.ok())
       return st;
-    if (options.task == v1::BINARY)
-      ClampProbabilities(options.train_predictions);
+    ToProbabilities(options.task, train.num_classes,
+                    job.Param("objective") == "reg:squarederror",
+                    options.train_predictions);
   }
   if (slice) {
     BoosterHandle out = nullptr;
@@ -921,7 +967,9 @@ absl::StatusOr<std::unique_ptr<Model>> FitGbdt(
 // steps from 0.5, which bounds its probabilities (P <= 0.88); on the
 // squared error of the 0/1 label each leaf is its rows' share of positives
 // (the split criterion is then Gini's) and the forest's output their mean,
-// the probability scikit-learn's forest gives.
+// the probability scikit-learn's forest gives. Multiclass likewise, on one
+// column of 0/1 per class (XGBoost's multi-target trees, one per class):
+// softprob would bound the probabilities as the logistic loss does.
 absl::StatusOr<std::unique_ptr<Model>> FitRandomForest(
     Params& params, const TrainingData& train,
     const std::vector<double>& weights, const FitOptions& options) {
@@ -962,6 +1010,12 @@ absl::StatusOr<std::unique_ptr<Model>> FitRandomForest(
     job.params.push_back({"objective", "reg:squarederror"});
     job.params.push_back({"base_score", "0.5"});
     job.eval_metric = "logloss";
+  } else if (options.task == v1::MULTICLASS) {
+    // One-hot targets: per class a forest of its shares (see above).
+    job.params.push_back({"objective", "reg:squarederror"});
+    job.params.push_back({"base_score", "0.5"});
+    job.one_hot = train.num_classes;
+    job.eval_metric = "rmse";
   } else {
     ObjectiveParams(options.task, train.num_classes, &job, "");
   }
@@ -1001,8 +1055,11 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
                                       features, " features, the artifact ",
                                       num_features));
   }
-  auto model = std::make_unique<TreeModel>(task, num_features, num_classes,
-                                           std::move(*booster), p.xgboost_ubj(),
+  const std::string objective = Text(
+      Object(Object(&input->struct_value(), "learner"), "objective"), "name");
+  auto model = std::make_unique<TreeModel>(
+      task, num_features, num_classes, objective == "reg:squarederror",
+      std::move(*booster), p.xgboost_ubj(),
                                            p.rounds(), p.best_iteration());
   model->UseFlatForest(FlatForest::From(input->struct_value(), num_features));
   return model;
