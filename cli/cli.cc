@@ -32,7 +32,9 @@ Args Args::Parse(int argc, char** argv, int first,
         a.flags_[name.substr(0, eq)] = name.substr(eq + 1);
       } else if (std::find(switches.begin(), switches.end(), name) !=
                      switches.end() ||
-                 i + 1 >= argc) {
+                 i + 1 >= argc ||
+                 std::string_view(argv[i + 1]).starts_with("--")) {
+        // A flag followed by another is a switch, never its value.
         a.flags_[name] = "true";
       } else {
         a.flags_[name] = argv[++i];

@@ -52,8 +52,10 @@ commands:
         [--schema FILE] [--fail-on K] column rules, or inferred from the previous version);
         [--label L]                   exit 4 when an anomaly of a --fail-on kind is found
   features show ID                    a feature set: its transform, fitted values, outputs
-  features get ID --keys k1,k2        online feature vectors (latest, or --as-of TIME for
-        [--as-of T] [--features a,b]  point-in-time values); exit 3 if a key is unknown
+  features get ID --keys k1,k2        an entity's online row: raw values, event time and
+        [--as-of T] [--transformed]   version (latest, or --as-of TIME for point in time);
+        [--features a,b]              --transformed adds the feature vector; exit 3 if a
+                                      key is unknown
   skew DATASET_A DATASET_B            training/serving skew per column: Jensen-Shannon
        [--version-a N] [--version-b N] (base 2) of numbers and timestamps on A's
        [--threshold 0.1]              deciles, L-infinity of category frequencies;
@@ -209,8 +211,9 @@ constexpr std::pair<const char*, const char*> kExamples[] = {
      "  mlpipe validate credit --schema schema.yaml --fail-on error\n"},
     {"features",
      "  mlpipe features show fs-3f2a...\n"
-     "  mlpipe features get accounts --keys 17,42\n"
-     "  mlpipe features get accounts --keys 17 --as-of 2024-03-01\n"},
+     "  mlpipe features get fs-3f2a... --keys 17,42\n"
+     "  mlpipe features get fs-3f2a... --keys 17 --as-of 2024-03-01 "
+     "--transformed\n"},
     {"splits",
      "  mlpipe splits create --dataset credit --strategy stratified "
      "--label Status --ratios train=0.8,test=0.2\n"
@@ -413,7 +416,7 @@ int main(int argc, char** argv) {
   Args args = Args::Parse(
       argc, argv, 1,
       {"no-header", "help", "watch", "no-cache", "require-baseline", "shadow",
-       "ignore-extra", "rollback", "force-schema-change"});
+       "ignore-extra", "rollback", "force-schema-change", "transformed"});
   const auto& pos = args.positional();
   if (pos.empty() || pos[0] == "help" || args.Has("help")) {
     // mlpipe help COMMAND, mlpipe COMMAND --help: that command's.

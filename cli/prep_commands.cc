@@ -207,6 +207,47 @@ std::string Steps(const v1::FittedColumn& c) {
   return out;
 }
 
+// A raw value as `features get` shows it: numbers as they were read.
+std::string RawText(const google::protobuf::Value& v) {
+  switch (v.kind_case()) {
+    case google::protobuf::Value::kNumberValue:
+      return FormatNumber(v.number_value(), 15);
+    case google::protobuf::Value::kStringValue:
+      return v.string_value();
+    case google::protobuf::Value::kBoolValue:
+      return v.bool_value() ? "true" : "false";
+    default:
+      return "-";
+  }
+}
+
+// One row per key: version, event time, then the raw values or the
+// transformed vector.
+void PrintOnlineRows(const v1::GetOnlineFeaturesResponse& resp,
+                     bool transformed) {
+  std::vector<std::string> header = {"KEY", "VERSION", "EVENT TIME"};
+  const auto& names = transformed ? resp.features() : resp.raw_columns();
+  header.insert(header.end(), names.begin(), names.end());
+  TablePrinter t(header);
+  for (const auto& v : resp.vectors()) {
+    std::vector<std::string> row = {
+        v.key(), v.found() ? std::to_string(v.dataset_version()) : "-",
+        v.found() ? FormatTime(v.event_time()) : "-"};
+    for (int i = 0; i < names.size(); ++i) {
+      if (!v.found()) {
+        row.push_back("");
+      } else if (transformed) {
+        row.push_back(FormatNumber(v.values(i), 6));
+      } else {
+        row.push_back(i < v.raw().values_size() ? RawText(v.raw().values(i))
+                                                : "-");
+      }
+    }
+    t.Row(row);
+  }
+  t.Print();
+}
+
 }  // namespace
 
 int RunFeatures(const Args& args, Context& ctx) {
@@ -263,7 +304,8 @@ int RunFeatures(const Args& args, Context& ctx) {
     table.Print();
     return kOk;
   }
-  if (int rc = CheckFlags(args, {"keys", "as-of", "features"}); rc != kOk)
+  if (int rc = CheckFlags(args, {"keys", "as-of", "features", "transformed"});
+      rc != kOk)
     return rc;
   if (!args.Has("keys")) return UsageError("features get: --keys is required");
   v1::GetOnlineFeaturesRequest req;
@@ -285,25 +327,24 @@ int RunFeatures(const Args& args, Context& ctx) {
     ts->set_nanos(static_cast<int32_t>(
         absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(ts->seconds()))));
   }
+  req.set_include_raw(true);
   UnaryCall call;
   v1::GetOnlineFeaturesResponse resp;
   if (auto s = stub->GetOnlineFeatures(&call, req, &resp); !s.ok())
     return Fail(s, ctx);
   int missing = 0;
   for (const auto& v : resp.vectors()) missing += !v.found();
+  const bool no_raw = resp.raw_columns().empty();
   Print(ctx, resp, [&] {
-    std::vector<std::string> header = {"KEY", "VERSION", "EVENT TIME"};
-    for (const auto& f : resp.features()) header.push_back(f);
-    TablePrinter t(header);
-    for (const auto& v : resp.vectors()) {
-      std::vector<std::string> row = {
-          v.key(), v.found() ? std::to_string(v.dataset_version()) : "-",
-          v.found() ? FormatTime(v.event_time()) : "-"};
-      for (int i = 0; i < resp.features_size(); ++i)
-        row.push_back(v.found() ? FormatNumber(v.values(i), 6) : "");
-      t.Row(row);
+    if (!no_raw) PrintOnlineRows(resp, /*transformed=*/false);
+    if (no_raw || args.Has("transformed") || args.Has("features")) {
+      if (!no_raw) std::cout << "\ntransformed (" << pos[2] << ")\n";
+      PrintOnlineRows(resp, /*transformed=*/true);
     }
-    t.Print();
+    if (no_raw) {
+      std::cerr << "note: this online view keeps no raw values (made before "
+                   "they were kept); re-run its prepare step to keep them\n";
+    }
   });
   return missing == 0 ? kOk : kNotFound;
 }

@@ -76,7 +76,25 @@ std::vector<std::string> Inputs(const v1::FittedTransform& t) {
   return out;
 }
 
-// Online rows of one applied chunk: key, event time and values.
+// Row r of `c` as a JSON-like value: what `features get` shows as raw.
+google::protobuf::Value RawValue(const table::Column& c, size_t r) {
+  google::protobuf::Value v;
+  if (!c.IsValid(r)) {
+    v.set_null_value(google::protobuf::NULL_VALUE);
+  } else if (table::IsStringType(c.type)) {
+    v.set_string_value(c.strings[r]);
+  } else if (c.type == table::ColumnType::kNumeric) {
+    v.set_number_value(c.numbers[r]);
+  } else if (c.type == table::ColumnType::kTimestamp) {
+    v.set_string_value(TimeUtil::ToString(
+        TimeUtil::MicrosecondsToTimestamp(c.timestamps[r])));
+  } else {
+    v.set_null_value(google::protobuf::NULL_VALUE);
+  }
+  return v;
+}
+
+// Online rows of one applied chunk: key, event time, values and raw values.
 absl::StatusOr<std::vector<OnlineRow>> OnlineRows(const v1::OnlineView& view,
                                                   const table::Table& raw,
                                                   const table::Table& feats) {
@@ -93,6 +111,15 @@ absl::StatusOr<std::vector<OnlineRow>> OnlineRows(const v1::OnlineView& view,
         StrCat("event_timestamp: '", view.event_timestamp(),
                "' is not a timestamp column of the dataset"));
   }
+  std::vector<const table::Column*> raw_columns;
+  for (const auto& name : view.raw_columns()) {
+    int ci = raw.Find(name);
+    if (ci < 0) {
+      return absl::InvalidArgumentError(
+          StrCat("online view ", view.name(), ": no column '", name, "'"));
+    }
+    raw_columns.push_back(&raw.columns[ci]);
+  }
   const table::Column& key = raw.columns[ki];
   std::vector<OnlineRow> rows;
   rows.reserve(raw.num_rows);
@@ -104,6 +131,8 @@ absl::StatusOr<std::vector<OnlineRow>> OnlineRows(const v1::OnlineView& view,
     row.event_micros = ti >= 0 ? raw.columns[ti].timestamps[r] : 0;
     row.values.reserve(feats.columns.size());
     for (const auto& c : feats.columns) row.values.push_back(c.numbers[r]);
+    for (const table::Column* c : raw_columns)
+      *row.raw.add_values() = RawValue(*c, r);
     rows.push_back(std::move(row));
   }
   return rows;
@@ -483,6 +512,9 @@ absl::StatusOr<v1::OnlineView> Preparer::NewOnlineView(
   *view.mutable_features() = fs->features();
   view.set_entity_key(request.entity_key());
   view.set_event_timestamp(request.event_timestamp());
+  std::vector<std::string> raw;
+  for (const auto& c : Inputs(fitted)) AddUnique(&raw, c);
+  view.mutable_raw_columns()->Assign(raw.begin(), raw.end());
   fs->set_online_view(view.name());
   return view;
 }
@@ -655,12 +687,15 @@ absl::StatusOr<v1::GetOnlineFeaturesResponse> Preparer::GetOnlineFeatures(
     OnlineLookup found;
     if (req.as_of_size() > 0) {
       const auto& t = req.as_of(req.as_of_size() == 1 ? 0 : i);
-      auto at =
-          online_->AsOf(view_name, key, TimeUtil::TimestampToMicroseconds(t));
+      auto at = online_->AsOf(view_name, key,
+                              TimeUtil::TimestampToMicroseconds(t),
+                              req.include_raw());
       if (!at.ok()) return at.status();
       found = std::move(*at);
     } else {
-      found = online_->Latest(view_name, key);
+      auto latest = online_->Latest(view_name, key, req.include_raw());
+      if (!latest.ok()) return latest.status();
+      found = std::move(*latest);
     }
     v1::OnlineFeatureVector* v = out.add_vectors();
     v->set_key(key);
@@ -675,7 +710,9 @@ absl::StatusOr<v1::GetOnlineFeaturesResponse> Preparer::GetOnlineFeatures(
       *v->mutable_event_time() =
           TimeUtil::MicrosecondsToTimestamp(found.value.event_micros());
     v->set_dataset_version(found.value.version());
+    if (req.include_raw()) *v->mutable_raw() = std::move(*found.value.mutable_raw());
   }
+  if (req.include_raw()) *out.mutable_raw_columns() = view->raw_columns();
   Metrics::Get().online_keys.Increment(req.keys_size());
   Metrics::Get().online_latency.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started)

@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<OnlineStore>> OnlineStore::Load(
     if (!value.ParseFromArray(it->value().data(),
                               static_cast<int>(it->value().size())))
       return absl::DataLossError(StrCat("online value ", k, " corrupt"));
+    value.clear_raw();
     view->second.latest[std::string(k.substr(sep + 1))] = std::move(value);
   }
   return s;
@@ -112,6 +113,7 @@ absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
     value.set_event_micros(row.event_micros);
     value.set_version(version);
     value.mutable_values()->Assign(row.values.begin(), row.values.end());
+    *value.mutable_raw() = row.raw;
     if (timed) {
       std::string hk = HistoryPrefix(view, row.key);
       AppendOrdered(row.event_micros, &hk);
@@ -133,13 +135,17 @@ absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
   def.set_version(std::max(def.version(), version));
   b.Put(kOnline, ViewKey(view), def.SerializeAsString());
   if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
-  for (auto& [key, value] : winners) v.latest[key] = std::move(value);
+  for (auto& [key, value] : winners) {
+    value.clear_raw();  // On disk only.
+    v.latest[key] = std::move(value);
+  }
   v.def = std::move(def);
   return absl::OkStatus();
 }
 
-OnlineLookup OnlineStore::Latest(const std::string& view,
-                                 const std::string& key) const {
+absl::StatusOr<OnlineLookup> OnlineStore::Latest(const std::string& view,
+                                                 const std::string& key,
+                                                 bool raw) const {
   std::shared_lock lock(mu_);
   OnlineLookup out;
   auto it = views_.find(view);
@@ -147,13 +153,22 @@ OnlineLookup OnlineStore::Latest(const std::string& view,
   auto v = it->second.latest.find(key);
   if (v == it->second.latest.end()) return out;
   out.found = true;
-  out.value = v->second;
+  if (!raw) {
+    out.value = v->second;
+    return out;
+  }
+  // Under the lock: the stored value is the one in memory.
+  auto stored = store_->Get(kOnline, LatestKey(view, key));
+  if (!stored.ok()) return stored.status();
+  if (!out.value.ParseFromString(*stored))
+    return absl::DataLossError(StrCat("online value of '", key, "' corrupt"));
   return out;
 }
 
 absl::StatusOr<OnlineLookup> OnlineStore::AsOf(const std::string& view,
                                                const std::string& key,
-                                               int64_t as_of_micros) const {
+                                               int64_t as_of_micros,
+                                               bool raw) const {
   auto def = GetView(view);
   if (!def.ok()) return def.status();
   if (def->event_timestamp().empty()) {
@@ -169,6 +184,7 @@ absl::StatusOr<OnlineLookup> OnlineStore::AsOf(const std::string& view,
     out.found = out.value.ParseFromArray(it->value().data(),
                                          static_cast<int>(it->value().size()));
   }
+  if (!raw) out.value.clear_raw();
   return out;
 }
 

@@ -1,7 +1,8 @@
 // The online feature store: per view, the latest feature vector of every
 // entity key, answered from memory and kept in RocksDB (loaded back at
 // start), plus the history of every value by event time for point-in-time
-// look-ups. gRPC-free.
+// look-ups. Each stored value also keeps its row's raw values, which stay on
+// disk (the served memory holds the vectors only). gRPC-free.
 //
 // Column families:
 //   online:          "v/<view>" -> v1::OnlineView
@@ -32,6 +33,7 @@ struct OnlineRow {
   std::string key;
   int64_t event_micros = 0;  // 0 without an event-time column.
   std::vector<double> values;
+  google::protobuf::ListValue raw;  // The view's raw_columns.
 };
 
 struct OnlineLookup {
@@ -58,13 +60,17 @@ class OnlineStore {
   absl::Status Upsert(const std::string& view, int64_t version,
                       const std::vector<OnlineRow>& rows);
 
-  // The latest values of `key` (from memory).
-  OnlineLookup Latest(const std::string& view, const std::string& key) const;
+  // The latest values of `key` (from memory; with `raw` also the raw
+  // values, read from disk).
+  absl::StatusOr<OnlineLookup> Latest(const std::string& view,
+                                      const std::string& key,
+                                      bool raw = false) const;
   // The values of `key` at `as_of_micros`: the last event time <= as_of.
   // FAILED_PRECONDITION when the view has no event-time column.
   absl::StatusOr<OnlineLookup> AsOf(const std::string& view,
                                     const std::string& key,
-                                    int64_t as_of_micros) const;
+                                    int64_t as_of_micros,
+                                    bool raw = false) const;
 
  private:
   explicit OnlineStore(storage::Store* store) : store_(store) {}

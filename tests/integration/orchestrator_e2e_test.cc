@@ -14,6 +14,7 @@ namespace mlpipe::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 v1::Run ParseRun(const std::string& json) {
   v1::Run run;
@@ -350,9 +351,33 @@ TEST(PrepareE2eTest, PrepareStepFeatureSetAndOnlineLookupsThroughTheCli) {
   EXPECT_THAT(show.out, HasSubstr("accounts version 1, 3 rows"));
   EXPECT_THAT(show.out, HasSubstr("(key id, event time ts)"));
   EXPECT_THAT(show.out, HasSubstr("(x - 50) / 250"));
+  // The entities' raw values, event time and version; the transformed
+  // vector on request.
   auto get = server.Cli({"features", "get", fs, "--keys", "1,2"});
   ASSERT_EQ(get.exit_code, 0) << get.err;
-  EXPECT_THAT(get.out, HasSubstr("tier=gold"));
+  EXPECT_THAT(get.out, HasSubstr("KEY  VERSION  EVENT TIME           balance  tier"));
+  EXPECT_THAT(get.out, HasSubstr("1    1        2024-01-03 00:00:00  300      gold"));
+  EXPECT_THAT(get.out, HasSubstr("2    1        2024-01-01 00:00:00  50       silver"));
+  EXPECT_THAT(get.out, Not(HasSubstr("tier=gold")));
+  auto vector = server.Cli({"features", "get", fs, "--keys", "1", "--transformed"});
+  ASSERT_EQ(vector.exit_code, 0) << vector.err;
+  EXPECT_THAT(vector.out, HasSubstr("300      gold"));
+  EXPECT_THAT(vector.out, HasSubstr("transformed (" + fs + ")"));
+  EXPECT_THAT(vector.out, HasSubstr("balance  tier=gold  tier=silver"));
+  // A switch before another flag does not swallow it.
+  auto past_vector = server.Cli({"features", "get", fs, "--keys", "1",
+                                 "--transformed", "--as-of", "2024-01-02"});
+  ASSERT_EQ(past_vector.exit_code, 0) << past_vector.err;
+  EXPECT_THAT(past_vector.out,
+              HasSubstr("1    1        2024-01-01 00:00:00  100      gold"));
+  EXPECT_THAT(past_vector.out, HasSubstr("0.2      1          0"));
+  auto json = server.Cli({"--output", "json", "features", "get", fs, "--keys", "1"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  std::string compact = json.out;
+  std::erase_if(compact, [](char c) { return c == ' ' || c == '\n'; });
+  EXPECT_THAT(compact, HasSubstr(R"("raw_columns":["balance","tier"])"));
+  EXPECT_THAT(compact, HasSubstr(R"("raw":[300,"gold"])"));
+  EXPECT_THAT(compact, HasSubstr(R"("values":[1,1,0])"));
   auto past = server.Cli({"--output", "json", "features", "get", fs, "--keys",
                           "1", "--as-of", "2024-01-02T00:00:00Z"});
   ASSERT_EQ(past.exit_code, 0) << past.err;

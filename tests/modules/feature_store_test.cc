@@ -117,10 +117,12 @@ class FeatureStoreTest : public ::testing::Test {
   v1::GetOnlineFeaturesResponse Online(const std::string& fs,
                                        std::vector<std::string> keys,
                                        std::string as_of = "",
-                                       grpc::Status* status = nullptr) {
+                                       grpc::Status* status = nullptr,
+                                       bool raw = false) {
     grpc::ClientContext ctx;
     v1::GetOnlineFeaturesRequest req;
     req.set_feature_set(fs);
+    req.set_include_raw(raw);
     for (auto& k : keys) req.add_keys(k);
     if (!as_of.empty()) {
       EXPECT_TRUE(TimeUtil::FromString(as_of, req.add_as_of()));
@@ -328,6 +330,62 @@ TEST_F(FeatureStoreTest, OnlineStoreKeepsLatestByEventTimeAndSurvivesRestart) {
   got = Online(fs->id(), {"a", "b"});
   EXPECT_EQ(got.vectors(0).values(0), 1.0);
   EXPECT_EQ(got.vectors(1).dataset_version(), 2);
+  EXPECT_TRUE(got.raw_columns().empty());
+  EXPECT_EQ(got.vectors(0).raw().values_size(), 0);
+}
+
+std::string RawJson(const v1::OnlineFeatureVector& v) {
+  std::string out;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(v.raw(), &out).ok());
+  return out;
+}
+
+// Each value keeps the raw values of the row it came from, latest and at a
+// point in time, across a restart; asked for only (they are read from disk).
+TEST_F(FeatureStoreTest, OnlineValuesKeepTheirRowsRawValues) {
+  Ingest("accounts",
+         "id,ts,balance,tier,opened\n"
+         "a,2024-01-01T00:00:00,100,gold,2020-05-01T00:00:00\n"
+         "b,2024-01-01T00:00:00,,silver,\n"
+         "a,2024-01-03T00:00:00,300.25,gold,2020-05-01T00:00:00\n");
+  v1::PrepareRequest req;
+  req.set_dataset("accounts");
+  *req.mutable_transforms() = Transforms(
+      R"([{"columns": ["balance"], "impute": "median", "scale": "minmax"},
+          {"columns": ["tier"], "one_hot": true},
+          {"columns": ["opened"], "impute": "mode", "timestamp_parts": ["year"]}])");
+  req.set_entity_key("id");
+  req.set_event_timestamp("ts");
+  auto fs = Prepare(req);
+  ASSERT_TRUE(fs.ok()) << fs.status();
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "before restart" : "after restart");
+    auto got = Online(fs->id(), {"a", "b", "zz"}, "", nullptr, /*raw=*/true);
+    EXPECT_THAT(got.raw_columns(),
+                ::testing::ElementsAre("balance", "tier", "opened"));
+    ASSERT_EQ(got.vectors_size(), 3);
+    EXPECT_EQ(RawJson(got.vectors(0)),
+              R"([300.25,"gold","2020-05-01T00:00:00Z"])");
+    EXPECT_EQ(RawJson(got.vectors(1)), R"([null,"silver",null])");
+    EXPECT_FALSE(got.vectors(2).found());
+    EXPECT_EQ(got.vectors(2).raw().values_size(), 0);
+    // The vectors are the same with or without the raw values.
+    auto plain = Online(fs->id(), {"a", "b"});
+    EXPECT_THAT(plain.vectors(0).values(),
+                ::testing::ElementsAreArray(got.vectors(0).values()));
+    EXPECT_EQ(plain.vectors(0).raw().values_size(), 0);
+    // Point in time: a's Jan 1 row, raw values and all.
+    auto past =
+        Online(fs->id(), {"a"}, "2024-01-02T00:00:00Z", nullptr, /*raw=*/true);
+    EXPECT_EQ(RawJson(past.vectors(0)),
+              R"([100,"gold","2020-05-01T00:00:00Z"])");
+    EXPECT_EQ(TimeUtil::ToString(past.vectors(0).event_time()),
+              "2024-01-01T00:00:00Z");
+    if (round == 0) {
+      Shutdown();
+      Boot();
+    }
+  }
 }
 
 TEST_F(FeatureStoreTest, CompareStatisticsFlagsSkewedColumns) {
