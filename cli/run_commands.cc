@@ -78,7 +78,22 @@ int64_t ClientNowMicros() {
   return TimeUtil::TimestampToMicroseconds(TimeUtil::GetCurrentTime());
 }
 
+// A running step's progress: "3/10 (30%) <message>".
+std::string ProgressText(const v1::Operation::Progress& p) {
+  std::string out;
+  if (p.total() > 0) {
+    out = StrCat(FormatCount(p.done()), "/", FormatCount(p.total()), " (",
+                 static_cast<int>(100 * p.fraction()), "%)");
+  } else if (p.done() > 0) {
+    out = FormatCount(p.done());
+  }
+  if (!p.message().empty()) StrAppend(&out, out.empty() ? "" : " ", p.message());
+  return out;
+}
+
 std::string Note(const v1::StepExecution& s) {
+  if (s.state() == State::RUNNING && s.has_progress())
+    return ProgressText(s.progress());
   if (!s.error().empty() && s.state() != State::SUCCEEDED) return s.error();
   if (!s.skip_reason().empty()) return s.skip_reason();
   // Outputs by name (protobuf maps have no order).

@@ -9,7 +9,8 @@ namespace mlpipe::ops {
 
 absl::StatusOr<v1::Operation> WatchToEnd(
     const std::shared_ptr<grpc::Channel>& channel, v1::Operation op,
-    const std::function<absl::Status()>& alive) {
+    const std::function<absl::Status()>& alive,
+    const std::function<void(const v1::Operation&)>& seen) {
   auto ops = v1::Operations::NewStub(channel);
   // Watch streams end every second so `alive` is asked; the operation keeps
   // running in its service meanwhile.
@@ -22,8 +23,11 @@ absl::StatusOr<v1::Operation> WatchToEnd(
     v1::GetOperationRequest get;
     get.set_id(op.id());
     auto reader = ops->WatchOperation(&watch, get);
-    v1::Operation seen;
-    while (reader->Read(&seen)) op = seen;
+    v1::Operation update;
+    while (reader->Read(&update)) {
+      op = update;
+      if (seen && !Ended(op)) seen(op);
+    }
     grpc::Status s = reader->Finish();
     if (!s.ok() && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
       return rpc::FromGrpcStatus(s);

@@ -14,10 +14,12 @@ namespace mlpipe::ops {
 
 // Watches `op` until it ends and returns it as it ended. `alive` (optional)
 // is asked about once a second; when it returns an error the operation is
-// cancelled and that error returned.
+// cancelled and that error returned. `seen` (optional) gets every update
+// while the operation runs.
 absl::StatusOr<v1::Operation> WatchToEnd(
     const std::shared_ptr<grpc::Channel>& channel, v1::Operation op,
-    const std::function<absl::Status()>& alive = nullptr);
+    const std::function<absl::Status()>& alive = nullptr,
+    const std::function<void(const v1::Operation&)>& seen = nullptr);
 
 // The result of an ended operation, unpacked; its error when it failed.
 template <typename T>

@@ -219,6 +219,8 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
   const std::vector<Scored>& scored = subject.scored;
   std::vector<Scored> candidates(scored.begin(),
                                  scored.begin() + r.models_size());
+  progress.Update(scored.size(), scored.size(),
+                  "metrics, slices and bootstrap intervals");
   auto e = EvaluateModels(r, candidates,
                           subject.has_baseline ? &scored.back() : nullptr,
                           subject.columns, options_.threads);

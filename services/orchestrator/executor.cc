@@ -262,7 +262,17 @@ class SleepExecutor final : public StepExecutor {
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
     auto secs = ctx.NumberParam("seconds", 0);
     if (!secs.ok()) return secs.status();
-    ctx.SleepFor(absl::Seconds(*secs));
+    // Reports progress in tenths of the time, as a service's operation does.
+    const int64_t total_ms = static_cast<int64_t>(*secs * 1000);
+    for (int tenth = 0; tenth < 10; ++tenth) {
+      v1::Operation::Progress p;
+      p.set_done(tenth * total_ms / 10);
+      p.set_total(total_ms);
+      p.set_fraction(tenth / 10.0);
+      p.set_message("ms slept");
+      ctx.ReportProgress(p);
+      if (!ctx.SleepFor(absl::Milliseconds(total_ms / 10))) break;
+    }
     if (auto s = ctx.CheckAlive(); !s.ok()) return s;
     StepResult r;
     (*r.results.mutable_fields())["slept"].set_number_value(*secs);

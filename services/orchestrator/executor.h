@@ -5,6 +5,7 @@
 #define MLPIPE_SERVICES_ORCHESTRATOR_EXECUTOR_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -35,8 +36,13 @@ struct StepContext {
   std::map<std::string, v1::StepExecution> upstream;
   absl::Time deadline = absl::InfiniteFuture();
   const std::atomic<bool>* cancelled = nullptr;
+  // Shows how far the attempt is on the run's step (watchers see it).
+  std::function<void(const v1::Operation::Progress&)> on_progress;
 
   bool Cancelled() const { return cancelled != nullptr && cancelled->load(); }
+  void ReportProgress(const v1::Operation::Progress& p) const {
+    if (on_progress) on_progress(p);
+  }
   // Sleeps up to `d`; false (early) when cancelled or past the deadline.
   bool SleepFor(absl::Duration d) const;
   // CANCELLED or DEADLINE_EXCEEDED when the attempt should stop, else OK.

@@ -35,8 +35,11 @@ absl::StatusOr<T> RunOperation(const StepContext& ctx,
                       std::chrono::seconds(60));
     if (auto s = start(&call, &op); !s.ok()) return rpc::FromGrpcStatus(s);
   }
-  auto ended =
-      ops::WatchToEnd(channel, op, [&ctx] { return ctx.CheckAlive(); });
+  auto ended = ops::WatchToEnd(
+      channel, op, [&ctx] { return ctx.CheckAlive(); },
+      [&ctx](const v1::Operation& seen) {
+        ctx.ReportProgress(seen.progress());
+      });
   if (!ended.ok()) return ended.status();
   auto result = ops::OperationResult<T>(*ended);
   if (!result.ok()) {

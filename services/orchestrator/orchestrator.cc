@@ -346,6 +346,7 @@ void Orchestrator::DispatchLocked(ActiveRun& run, int index) {
   auto& cancel = run.cancel[index];
   cancel = std::make_shared<std::atomic<bool>>(false);
   const v1::StepSpec& spec = *run.specs[index];
+  run.step(index).clear_progress();  // Of an attempt before a restart.
   const v1::StepExecution& step = run.step(index);
   auto ctx = std::make_shared<StepContext>();
   auto spec_copy = std::make_shared<v1::PipelineSpec>(run.run.spec());
@@ -369,6 +370,10 @@ void Orchestrator::DispatchLocked(ActiveRun& run, int index) {
         [this, id, index, attempt] { OnTimeout(id, index, attempt); });
   }
   ctx->cancelled = cancel.get();
+  ctx->on_progress = [this, id = run.run.id(), index,
+                      attempt = step.attempt()](const auto& p) {
+    OnStepProgress(id, index, attempt, p);
+  };
   StepExecutor* exec = const_cast<StepExecutor*>(executors_->Find(spec.type()));
   std::string id = run.run.id();
   int attempt = step.attempt();
@@ -413,11 +418,32 @@ void Orchestrator::OnTimeout(const std::string& run_id, int index,
   AdvanceAllLocked();
 }
 
+// A running step's progress, stored (and so shown to watchers) at most 4
+// times a second; what comes between is stored with the next change.
+void Orchestrator::OnStepProgress(const std::string& run_id, int index,
+                                  int attempt,
+                                  const v1::Operation::Progress& progress) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return;
+  auto it = active_.find(run_id);
+  if (it == active_.end()) return;
+  ActiveRun& run = *it->second;
+  v1::StepExecution& step = run.step(index);
+  if (step.state() != State::RUNNING || step.attempt() != attempt) return;
+  *step.mutable_progress() = progress;
+  const absl::Time now = absl::Now();
+  if (now - run.progress_stored[index] < absl::Milliseconds(250)) return;
+  run.progress_stored[index] = now;
+  run.dirty = true;
+  SettleRunLocked(run).IgnoreError();  // A failed write: the next retries.
+}
+
 void Orchestrator::FinishStepLocked(ActiveRun& run, int index,
                                     absl::Status status, StepResult* result) {
   v1::StepExecution& step = run.step(index);
   const v1::StepSpec& spec = *run.specs[index];
   *step.mutable_finished_at() = Now();
+  step.clear_progress();
   Metrics::Get()
       .step_seconds.Add({{"type", spec.type()}}, metrics::LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(ToTime(step.finished_at()) -

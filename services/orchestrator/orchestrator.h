@@ -158,6 +158,8 @@ class Orchestrator {
   void OnStepDone(const std::string& run_id, int index, int attempt,
                   absl::StatusOr<StepResult> result);
   void OnTimeout(const std::string& run_id, int index, int attempt);
+  void OnStepProgress(const std::string& run_id, int index, int attempt,
+                      const v1::Operation::Progress& progress);
 
   const OrchestratorOptions options_;
   storage::Store* const store_;

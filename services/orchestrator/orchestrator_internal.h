@@ -84,6 +84,8 @@ struct Orchestrator::ActiveRun {
   bool spec_stored = false;
   std::vector<v1::Event> events;
   bool dirty = false;
+  // Parallel to specs: when each step's progress was last stored.
+  std::vector<absl::Time> progress_stored;
 
   explicit ActiveRun(v1::Run r) : run(std::move(r)) {
     for (auto& s : *run.mutable_spec()->mutable_steps()) specs.push_back(&s);
@@ -94,6 +96,7 @@ struct Orchestrator::ActiveRun {
       cancel.push_back(std::make_shared<std::atomic<bool>>(false));
     }
     deps.resize(specs.size());
+    progress_stored.resize(specs.size(), absl::InfinitePast());
     for (size_t i = 0; i < specs.size(); ++i) {
       for (const auto& a : specs[i]->after()) {
         // Always found: ValidateDag refuses a spec naming an unknown step.

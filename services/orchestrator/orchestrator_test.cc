@@ -1,7 +1,9 @@
 #include "services/orchestrator/orchestrator.h"
 
 #include <fstream>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "absl/time/clock.h"
@@ -145,6 +147,46 @@ TEST_F(OrchestratorTest, IndependentStepsRunInParallel) {
   EXPECT_LT(Started(a), Finished(b));
   EXPECT_LT(Started(b), Finished(a));
   EXPECT_GE(Started(Step(done, "c")), std::max(Finished(a), Finished(b)));
+}
+
+// A running step shows the progress its work reports; an ended one none.
+TEST_F(OrchestratorTest, RunningStepShowsItsProgress) {
+  std::mutex mu;
+  std::vector<v1::StepExecution> stored;  // What watchers were sent.
+  std::vector<absl::Time> when;
+  int listener = orch_->AddRunListener([&](const v1::Run& r) {
+    std::lock_guard lock(mu);
+    if (r.steps_size() > 0 && r.steps(0).has_progress()) {
+      stored.push_back(r.steps(0));
+      when.push_back(absl::Now());
+    }
+  });
+  auto run = Submit(Spec("    - {name: a, type: sleep, seconds: 1.5}\n"));
+  ASSERT_TRUE(run.ok()) << run.status();
+  std::set<int64_t> current;  // What GetRun said.
+  for (absl::Time end = absl::Now() + absl::Seconds(10); absl::Now() < end;) {
+    auto now = orch_->GetRun(run->id());
+    ASSERT_TRUE(now.ok());
+    const auto& a = Step(*now, "a");
+    if (a.state() != State::PENDING && a.state() != State::RUNNING) break;
+    if (a.has_progress()) current.insert(a.progress().done());
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  v1::Run done = WaitEnd(run->id());
+  orch_->RemoveRunListener(listener);
+  // GetRun shows the latest report; watchers get at most 4 a second.
+  EXPECT_GE(current.size(), 8u);
+  std::lock_guard lock(mu);
+  EXPECT_GE(stored.size(), 3u);
+  for (size_t i = 1; i < when.size(); ++i)
+    EXPECT_GE(when[i] - when[i - 1], absl::Milliseconds(240)) << i;
+  for (const auto& a : stored) {
+    EXPECT_EQ(a.state(), State::RUNNING);
+    EXPECT_EQ(a.progress().total(), 1500);
+    EXPECT_EQ(a.progress().message(), "ms slept");
+  }
+  EXPECT_EQ(done.state(), v1::Run::SUCCEEDED);
+  EXPECT_FALSE(Step(done, "a").has_progress());
 }
 
 TEST_F(OrchestratorTest, RetryableFailureIsRetriedWithBackoff) {

@@ -3,6 +3,7 @@
 // made once its trials have ended.
 #include <condition_variable>
 
+#include "absl/strings/str_format.h"
 #include "clients/train_request.h"
 #include "common/util/strings.h"
 #include "common/util/task_pool.h"
@@ -186,6 +187,14 @@ class Trainer::TrialScheduler {
           dst->set_loss(t.loss());
           dst->set_resumed_from(t.resumed_from());
           trainer_.Changed(live_, false);
+          // Trials done stay the operation's count; the message says where
+          // the running one is.
+          progress_.Update(
+              done_, total_,
+              StrCat(t.candidate(), " trial ", t.index(), ": iteration ",
+                     t.iteration(), "/", t.iterations(),
+                     t.loss() != 0 ? absl::StrFormat(", loss %.4g", t.loss())
+                                   : ""));
         });
   }
 

@@ -6,6 +6,8 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "grpcpp/create_channel.h"
+#include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "mlpipe/v1/orchestrator_service.pb.h"
 #include "mlpipe/v1/split.pb.h"
 #include "tests/integration/harness.h"
@@ -75,6 +77,56 @@ TEST_F(OrchestratorE2eTest, RunUploadsInputsAndCachedRerunSkipsWork) {
   EXPECT_THAT(lineage.out, HasSubstr("dataset:credit@v1"));
   auto list = server.Cli({"runs", "list"});
   EXPECT_THAT(list.out, HasSubstr("SUCCEEDED"));
+}
+
+// A running step shows how far its service's operation is: the run's watch
+// stream carries the train step's trials and boosting iterations as they go
+// (what `mlpipe run --watch` draws on a terminal), and the ended step none.
+TEST_F(OrchestratorE2eTest, WatchShowsARunningStepsProgress) {
+  Standalone server(dir_.path() + "/data");
+  WriteFile(dir_.path() + "/credit.csv",
+            ReadFile(SourcePath("examples/credit/credit.csv")));
+  std::string p = dir_.path() + "/progress.yaml";
+  WriteFile(p,
+            "apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+            "spec:\n  dataset: credit\n  label: Status\n"
+            "  positive_class: bad\n  steps:\n"
+            "    - {name: load, type: ingest, file: credit.csv}\n"
+            "    - {name: split, type: split, after: [load], strategy: random, "
+            "ratios: {train: 0.8, eval: 0.2}}\n"
+            "    - {name: features, type: prepare, after: [split], transforms: "
+            "[{columns: [Income, Age], impute: median}]}\n"
+            "    - {name: train, type: train, after: [features], candidates: "
+            "[{name: g, algorithm: gbdt, params: {rounds: 1500, eta: 0.01, "
+            "max_depth: 8}}]}\n");
+  auto started = server.Cli({"--output", "json", "run", p});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string id = ParseRun(started.out).id();
+  auto channel = grpc::CreateChannel(server.address(),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Orchestrator::NewStub(channel);
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(3));
+  v1::WatchRunRequest req;
+  req.set_id(id);
+  auto reader = stub->WatchRun(&call, req);
+  std::vector<std::string> train_progress;
+  v1::Run run;
+  while (reader->Read(&run)) {
+    for (const auto& s : run.steps()) {
+      if (s.name() == "train" && s.has_progress()) {
+        EXPECT_EQ(StepState(run, "train"), "RUNNING");
+        train_progress.push_back(s.progress().message());
+      }
+    }
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(run.state(), v1::Run::SUCCEEDED) << run.DebugString();
+  ASSERT_FALSE(train_progress.empty());
+  // e.g. "g trial 0: iteration 1200/3000, loss 0.52".
+  EXPECT_THAT(train_progress, ::testing::Contains(::testing::ContainsRegex(
+                                  "g trial 0: iteration [0-9]+/1500")));
+  for (const auto& s : run.steps()) EXPECT_FALSE(s.has_progress()) << s.name();
 }
 
 // Editing the pipeline's file and running again makes a version of the
