@@ -383,18 +383,27 @@ void Orchestrator::DispatchLocked(ActiveRun& run, int index) {
   });
 }
 
+// The run whose step `index` runs attempt `attempt`; null when that attempt
+// is stale (timed out, cancelled, retried) or the orchestrator is stopping
+// (the step stays RUNNING in the store and is re-issued on restart).
+Orchestrator::ActiveRun* Orchestrator::RunningAttemptLocked(
+    const std::string& run_id, int index, int attempt) {
+  if (stopping_) return nullptr;
+  auto it = active_.find(run_id);
+  if (it == active_.end()) return nullptr;
+  const v1::StepExecution& step = it->second->step(index);
+  if (step.state() != State::RUNNING || step.attempt() != attempt)
+    return nullptr;
+  return it->second.get();
+}
+
 void Orchestrator::OnStepDone(const std::string& run_id, int index, int attempt,
                               absl::StatusOr<StepResult> result) {
   std::lock_guard lock(mu_);
-  if (stopping_) return;  // Stays RUNNING in the store; re-issued on restart.
-  auto it = active_.find(run_id);
-  if (it == active_.end()) return;
-  ActiveRun& run = *it->second;
-  v1::StepExecution& step = run.step(index);
-  if (step.state() != State::RUNNING || step.attempt() != attempt)
-    return;  // Stale.
+  ActiveRun* run = RunningAttemptLocked(run_id, index, attempt);
+  if (run == nullptr) return;
   --running_steps_;
-  FinishStepLocked(run, index, result.status(),
+  FinishStepLocked(*run, index, result.status(),
                    result.ok() ? &*result : nullptr);
   AdvanceAllLocked();
 }
@@ -402,18 +411,14 @@ void Orchestrator::OnStepDone(const std::string& run_id, int index, int attempt,
 void Orchestrator::OnTimeout(const std::string& run_id, int index,
                              int attempt) {
   std::lock_guard lock(mu_);
-  if (stopping_) return;
-  auto it = active_.find(run_id);
-  if (it == active_.end()) return;
-  ActiveRun& run = *it->second;
-  v1::StepExecution& step = run.step(index);
-  if (step.state() != State::RUNNING || step.attempt() != attempt) return;
-  run.cancel[index]->store(true);
+  ActiveRun* run = RunningAttemptLocked(run_id, index, attempt);
+  if (run == nullptr) return;
+  run->cancel[index]->store(true);
   --running_steps_;
   FinishStepLocked(
-      run, index,
+      *run, index,
       absl::DeadlineExceededError(StrCat(
-          "step timed out after ", run.specs[index]->timeout_seconds(), " s")),
+          "step timed out after ", run->specs[index]->timeout_seconds(), " s")),
       nullptr);
   AdvanceAllLocked();
 }
@@ -424,18 +429,14 @@ void Orchestrator::OnStepProgress(const std::string& run_id, int index,
                                   int attempt,
                                   const v1::Operation::Progress& progress) {
   std::lock_guard lock(mu_);
-  if (stopping_) return;
-  auto it = active_.find(run_id);
-  if (it == active_.end()) return;
-  ActiveRun& run = *it->second;
-  v1::StepExecution& step = run.step(index);
-  if (step.state() != State::RUNNING || step.attempt() != attempt) return;
-  *step.mutable_progress() = progress;
+  ActiveRun* run = RunningAttemptLocked(run_id, index, attempt);
+  if (run == nullptr) return;
+  *run->step(index).mutable_progress() = progress;
   const absl::Time now = absl::Now();
-  if (now - run.progress_stored[index] < absl::Milliseconds(250)) return;
-  run.progress_stored[index] = now;
-  run.dirty = true;
-  SettleRunLocked(run).IgnoreError();  // A failed write: the next retries.
+  if (now - run->progress_stored[index] < absl::Milliseconds(250)) return;
+  run->progress_stored[index] = now;
+  run->dirty = true;
+  SettleRunLocked(*run).IgnoreError();  // A failed write: the next retries.
 }
 
 void Orchestrator::FinishStepLocked(ActiveRun& run, int index,

@@ -155,6 +155,8 @@ class Orchestrator {
                        const std::vector<std::string>& inputs) const;
   std::vector<std::string> InputArtifacts(const ActiveRun& run,
                                           int index) const;
+  ActiveRun* RunningAttemptLocked(const std::string& run_id, int index,
+                                  int attempt);
   void OnStepDone(const std::string& run_id, int index, int attempt,
                   absl::StatusOr<StepResult> result);
   void OnTimeout(const std::string& run_id, int index, int attempt);
