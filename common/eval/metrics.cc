@@ -511,6 +511,7 @@ std::vector<double> ResampledHeadline(const Predictions& p, const Options& o,
               ? BinaryScalars(*rows, *by_score, &weights, o, &row_logloss)
               : Scalars(p, o, &all, &weights);
       per_resample[b] = Find(m, headline);
+      if (o.on_resample) o.on_resample();
     }
   };
   const int threads = std::clamp(o.threads, 1, std::max(o.resamples, 1));

@@ -29,6 +29,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,8 @@ struct Options {
   std::string headline;  // Default: auc / accuracy / rmse / inertia.
   size_t silhouette_sample = 4000;
   int threads = 1;  // Bootstrap resamples in parallel.
+  // Called after each bootstrap resample, from the resampling threads.
+  std::function<void()> on_resample;
 };
 
 // A model's predictions for labelled rows.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <optional>
 
 #include "common/eval/gate.h"
@@ -39,7 +40,8 @@ absl::StatusOr<v1::ModelEvaluation> EvaluateOne(
 absl::StatusOr<v1::Evaluation> EvaluateModels(
     const v1::EvaluateRequest& r, const std::vector<Scored>& candidates,
     const Scored* baseline, const std::vector<eval::SliceColumn>& columns,
-    int threads) {
+    int threads,
+    const std::function<void(int64_t done, int64_t total)>& on_bootstrap) {
   if (absl::Status s = CheckRequest(r); !s.ok()) return s;
   if (candidates.empty())
     return absl::InvalidArgumentError("models: no candidates");
@@ -63,6 +65,16 @@ absl::StatusOr<v1::Evaluation> EvaluateModels(
   }
   eval::Options o = OptionsFrom(r);
   o.threads = threads;
+  std::mutex progress_mu;
+  int64_t resampled = 0;
+  const int64_t resamples = int64_t{o.resamples} * std::ssize(all);
+  if (on_bootstrap && resamples > 0) {
+    o.on_resample = [&, every = std::max<int64_t>(1, resamples / 50)] {
+      std::lock_guard lock(progress_mu);
+      if (++resampled % every == 0 || resampled == resamples)
+        on_bootstrap(resampled, resamples);
+    };
+  }
   const std::string metric =
       r.metric().empty() ? eval::HeadlineMetric(task) : r.metric();
   if (const auto& known = eval::MetricsFor(task);

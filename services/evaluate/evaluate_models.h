@@ -7,6 +7,7 @@
 #ifndef MLPIPE_SERVICES_EVALUATE_EVALUATE_MODELS_H_
 #define MLPIPE_SERVICES_EVALUATE_EVALUATE_MODELS_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,11 +30,14 @@ struct Scored {
 
 // INVALID_ARGUMENT when the models disagree on the task or the rows, or the
 // metric or gate does not fit the task.
-// `threads` compute the bootstrap intervals.
+// `threads` compute the bootstrap intervals; `on_bootstrap` (optional) hears
+// how many of all the models' resamples are done, about 50 times in all.
 absl::StatusOr<v1::Evaluation> EvaluateModels(
     const v1::EvaluateRequest& request, const std::vector<Scored>& candidates,
     const Scored* baseline, const std::vector<eval::SliceColumn>& columns,
-    int threads = 1);
+    int threads = 1,
+    const std::function<void(int64_t done, int64_t total)>& on_bootstrap =
+        nullptr);
 
 }  // namespace mlpipe::evaluate
 

@@ -73,6 +73,32 @@ TEST(EvaluateModelsTest, BestCandidateAndVerdictsAgainstTheBaseline) {
   EXPECT_TRUE(e->candidates(1).verdict().blessed());
 }
 
+// The bootstrap reports how many of every model's resamples are done, in
+// order, up to all of them, on any number of threads.
+TEST(EvaluateModelsTest, BootstrapProgressCountsEveryModelsResamples) {
+  v1::EvaluateRequest r;
+  r.add_models("credit:4");
+  r.add_models("credit:5");
+  r.set_baseline_model("credit:3");
+  r.set_bootstrap_resamples(100);
+  Scored baseline = Model("credit:3", 0.3, 11);
+  std::vector<Scored> candidates = {Model("credit:4", 0.2, 12),
+                                    Model("credit:5", 0.5, 13)};
+  for (int threads : {1, 3}) {
+    std::vector<std::pair<int64_t, int64_t>> heard;
+    auto e = EvaluateModels(r, candidates, &baseline, {}, threads,
+                            [&](int64_t done, int64_t total) {
+                              heard.emplace_back(done, total);
+                            });
+    ASSERT_TRUE(e.ok()) << e.status();
+    ASSERT_GE(heard.size(), 40u) << threads;
+    ASSERT_LE(heard.size(), 60u) << threads;
+    for (size_t i = 1; i < heard.size(); ++i)
+      EXPECT_GT(heard[i].first, heard[i - 1].first);
+    EXPECT_EQ(heard.back(), std::make_pair(int64_t{300}, int64_t{300}));
+  }
+}
+
 TEST(EvaluateModelsTest, TheChosenModelIsJudgedNotTheBestOnTheTestRows) {
   v1::EvaluateRequest r;
   r.add_models("credit:4");

@@ -219,11 +219,12 @@ absl::StatusOr<v1::Evaluation> Evaluator::RunOnce(const v1::EvaluateRequest& r,
   const std::vector<Scored>& scored = subject.scored;
   std::vector<Scored> candidates(scored.begin(),
                                  scored.begin() + r.models_size());
-  progress.Update(scored.size(), scored.size(),
-                  "metrics, slices and bootstrap intervals");
-  auto e = EvaluateModels(r, candidates,
-                          subject.has_baseline ? &scored.back() : nullptr,
-                          subject.columns, options_.threads);
+  progress.Update(0, 0, "metrics, slices and bootstrap intervals");
+  auto e = EvaluateModels(
+      r, candidates, subject.has_baseline ? &scored.back() : nullptr,
+      subject.columns, options_.threads, [&](int64_t done, int64_t total) {
+        progress.Update(done, total, "bootstrap resamples");
+      });
   if (!e.ok()) return e.status();
   e->set_id(id);
   e->set_split(subject.split_id);
