@@ -52,6 +52,9 @@ std::string TickText(double v, int decimals) {
   return (v < 0 && !zero ? "-" : "") + out;
 }
 
+// A count with thousands separators: 12,500.
+std::string Count(int64_t n) { return TickText(static_cast<double>(n), 0); }
+
 // Decimals that tell apart ticks `step` apart (2.5 needs one, 0.05 two).
 int TickDecimals(double step) {
   int d = 0;
@@ -180,10 +183,11 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
 h3 { font-size: 1em; margin-bottom: 0.2em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em;
         display: block; overflow-x: auto; max-width: 100%; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right;
+th, td { border: 1px solid #ccc; padding: 0.25em 0.45em; text-align: right;
          white-space: nowrap; }
-th { background: #f3f3f3; } td.text, th.text { text-align: left; }
-td.text { white-space: normal; min-width: 6em; }
+th { background: #f3f3f3; white-space: normal; }
+td.text, th.text { text-align: left; }
+td.text { white-space: normal; }
 .drifted { color: #b3261e; font-weight: bold; } .ok { color: #0a7d28; }
 .small { color: #888; font-weight: normal; }
 .summary { font-size: 1.05em; }
@@ -246,7 +250,7 @@ std::string DriftTable(const v1::DriftReport& d) {
     cell(true, f.reference_missing_rate());
     cell(num, f.out_of_range_rate());
     cell(!num, f.unseen_rate());
-    StrAppend(&h, "<td>", f.count(), "</td></tr>");
+    StrAppend(&h, "<td>", Count(f.count()), "</td></tr>");
   }
   return h + "</table>";
 }
@@ -261,15 +265,16 @@ void AppendSummary(const v1::MonitorReport& r, std::string* out) {
             "</style></head><body><h1>Monitoring report: ",
             HtmlEscape(r.model_version()), "</h1>");
   StrAppend(
-      &h, "<table><tr><th class=\"text\">predictions</th><td>", r.predictions(),
-      "</td></tr><tr><th class=\"text\">windows</th><td>", r.windows(),
+      &h, "<table><tr><th class=\"text\">predictions</th><td>",
+      Count(r.predictions()),
+      "</td></tr><tr><th class=\"text\">windows</th><td>", Count(r.windows()),
       "</td></tr><tr><th class=\"text\">from</th><td>", Time(r.start_micros()),
       "</td></tr><tr><th class=\"text\">to</th><td>", Time(r.end_micros()),
       "</td></tr>");
   if (r.has_drift()) {
     StrAppend(
         &h, "<tr><th class=\"text\">reference rows</th><td>",
-        r.drift().reference_rows(),
+        Count(r.drift().reference_rows()),
         "</td></tr><tr><th class=\"text\">drifted fields</th><td class=\"",
         r.drift().drifted_size() > 0 ? "drifted" : "ok", "\">",
         r.drift().drifted_size(), " of ", r.drift().fields_size(),
@@ -303,7 +308,7 @@ void AppendLatency(const v1::LatencySummary& l, std::string* out) {
             "<h2>Serving latency</h2><table><tr><th>requests</th>"
             "<th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>"
             "<tr><td>",
-            l.count(), "</td><td>", HtmlNumber(1e3 * l.p50_seconds()),
+            Count(l.count()), "</td><td>", HtmlNumber(1e3 * l.p50_seconds()),
             "</td><td>", HtmlNumber(1e3 * l.p90_seconds()), "</td><td>",
             HtmlNumber(1e3 * l.p99_seconds()), "</td><td>",
             HtmlNumber(1e3 * l.max_seconds()), "</td></tr></table>");
