@@ -31,11 +31,13 @@ Args Args::Parse(int argc, char** argv, int first,
       if (eq != std::string::npos) {
         a.flags_[name.substr(0, eq)] = name.substr(eq + 1);
       } else if (std::find(switches.begin(), switches.end(), name) !=
-                     switches.end() ||
-                 i + 1 >= argc ||
-                 std::string_view(argv[i + 1]).starts_with("--")) {
-        // A flag followed by another is a switch, never its value.
+                 switches.end()) {
         a.flags_[name] = "true";
+      } else if (i + 1 >= argc ||
+                 std::string_view(argv[i + 1]).starts_with("--")) {
+        // Never "true", nor the next flag taken as its value.
+        if (a.missing_value_.empty()) a.missing_value_ = "--" + name;
+        a.flags_[name] = "";
       } else {
         a.flags_[name] = argv[++i];
       }

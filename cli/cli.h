@@ -71,10 +71,14 @@ class Args {
   // What names the first argument that is not valid UTF-8 ("--flag" or
   // "argument N"); empty when all are. Requests carry them as text.
   std::string NotUtf8() const;
+  // The first flag that takes a value but was given none ("--keys" in
+  // "--keys --as-of T" or at the end), "" when every one has its value.
+  const std::string& MissingValue() const { return missing_value_; }
 
  private:
   std::vector<std::string> positional_;
   std::map<std::string, std::string> flags_;
+  std::string missing_value_;
 };
 
 // A call's context with a deadline: every CLI call has one, so a server that

@@ -413,10 +413,11 @@ int Dispatch(const std::string& cmd, const Args& args, Context& ctx) {
 
 int main(int argc, char** argv) {
   using namespace mlpipe::cli;
-  Args args = Args::Parse(
-      argc, argv, 1,
-      {"no-header", "help", "watch", "no-cache", "require-baseline", "shadow",
-       "ignore-extra", "rollback", "force-schema-change", "transformed"});
+  Args args =
+      Args::Parse(argc, argv, 1,
+                  {"no-header", "help", "watch", "no-cache", "require-baseline",
+                   "shadow", "ignore-extra", "rollback", "force-schema-change",
+                   "transformed", "allow-outside-files"});
   const auto& pos = args.positional();
   if (pos.empty() || pos[0] == "help" || args.Has("help")) {
     // mlpipe help COMMAND, mlpipe COMMAND --help: that command's.
@@ -432,6 +433,11 @@ int main(int argc, char** argv) {
     if (help.empty()) return UsageError("unknown command '" + cmd + "'");
     std::cout << help;
     return kOk;
+  }
+  if (!args.MissingValue().empty()) {
+    return UsageError(args.MissingValue() +
+                      ": needs a value (write --flag=VALUE for a value that "
+                      "starts with --)");
   }
   if (std::string bad = args.NotUtf8(); !bad.empty()) {
     return UsageError(bad +

@@ -342,8 +342,9 @@ int RunFeatures(const Args& args, Context& ctx) {
       PrintOnlineRows(resp, /*transformed=*/true);
     }
     if (no_raw) {
-      std::cerr << "note: this online view keeps no raw values (made before "
-                   "they were kept); re-run its prepare step to keep them\n";
+      std::cerr << "note: this online view has no raw values yet (made "
+                   "before they were kept): the prep service adds them at its "
+                   "start and at the dataset's next ingest\n";
     }
   });
   return missing == 0 ? kOk : kNotFound;

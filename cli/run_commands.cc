@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -78,16 +79,22 @@ int64_t ClientNowMicros() {
   return TimeUtil::TimestampToMicroseconds(TimeUtil::GetCurrentTime());
 }
 
-// A running step's progress: "3/10 (30%) <message>".
+// A running step's progress: "3/10 (30%) <message>", or "45% <message>"
+// when the fraction is not done / total (a trial part-way).
 std::string ProgressText(const v1::Operation::Progress& p) {
   std::string out;
-  if (p.total() > 0) {
+  const int percent = static_cast<int>(100 * p.fraction());
+  if (p.total() > 0 && std::abs(p.fraction() - static_cast<double>(p.done()) /
+                                                   p.total()) < 1e-9) {
     out = StrCat(FormatCount(p.done()), "/", FormatCount(p.total()), " (",
-                 static_cast<int>(100 * p.fraction()), "%)");
+                 percent, "%)");
+  } else if (p.fraction() > 0) {
+    out = StrCat(percent, "%");
   } else if (p.done() > 0) {
     out = FormatCount(p.done());
   }
-  if (!p.message().empty()) StrAppend(&out, out.empty() ? "" : " ", p.message());
+  if (!p.message().empty())
+    StrAppend(&out, out.empty() ? "" : " ", p.message());
   return out;
 }
 

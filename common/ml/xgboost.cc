@@ -32,6 +32,7 @@ std::string ArrayInterface(const double* data, size_t rows, size_t cols) {
 
 // The labels XGBoost fits: `data.y` as it is, or with `one_hot` > 0 classes
 // one column per class (1 for the row's class, 0 otherwise), row-major.
+// REQUIRES: class labels in [0, one_hot) (Fit checks them, model.cc).
 std::vector<float> LabelsOf(const TrainingData& data, int one_hot) {
   if (one_hot <= 0) return {data.y.begin(), data.y.end()};
   std::vector<float> label(data.y.size() * one_hot, 0.0f);
@@ -61,8 +62,8 @@ class DMatrix {
     if (handle_ != nullptr) XGDMatrixFree(handle_);
   }
   static absl::StatusOr<std::unique_ptr<DMatrix>> Make(
-      const TrainingData& data, const std::vector<double>* weights,
-      int threads, int one_hot) {
+      const TrainingData& data, const std::vector<double>* weights, int threads,
+      int one_hot) {
     auto m = std::make_unique<DMatrix>();
     std::string config =
         StrCat("{\"missing\": NaN, \"nthread\": ", threads, "}");
@@ -114,8 +115,7 @@ class DMatrix {
       const Matrix& x = b->data->x;
       std::string array = ArrayInterface(x.values.data(), x.rows, x.cols);
       if (XGProxyDMatrixSetDataDense(b->proxy, array.c_str()) != 0 ||
-          (!b->label.empty() &&
-           SetLabels(b->proxy, b->label, b->width) != 0) ||
+          (!b->label.empty() && SetLabels(b->proxy, b->label, b->width) != 0) ||
           (!b->weight.empty() &&
            XGDMatrixSetFloatInfo(b->proxy, "weight", b->weight.data(),
                                  b->weight.size()) != 0)) {
@@ -1055,12 +1055,22 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
                                       features, " features, the artifact ",
                                       num_features));
   }
-  const std::string objective = Text(
-      Object(Object(&input->struct_value(), "learner"), "objective"), "name");
+  const Struct* learner = Object(&input->struct_value(), "learner");
+  const std::string objective = Text(Object(learner, "objective"), "name");
+  // Outputs per row: classes (softprob) or targets (a forest's classes).
+  const Struct* params = Object(learner, "learner_model_param");
+  const long outputs =
+      std::max({1L, std::strtol(Text(params, "num_class").c_str(), nullptr, 10),
+                std::strtol(Text(params, "num_target").c_str(), nullptr, 10)});
+  if (outputs != (task == v1::MULTICLASS ? num_classes : 1)) {
+    return absl::DataLossError(
+        StrCat("tree parameters: the model has ", outputs,
+               " outputs per row, the task ",
+               task == v1::MULTICLASS ? num_classes : 1));
+  }
   auto model = std::make_unique<TreeModel>(
       task, num_features, num_classes, objective == "reg:squarederror",
-      std::move(*booster), p.xgboost_ubj(),
-                                           p.rounds(), p.best_iteration());
+      std::move(*booster), p.xgboost_ubj(), p.rounds(), p.best_iteration());
   model->UseFlatForest(FlatForest::From(input->struct_value(), num_features));
   return model;
 }

@@ -53,15 +53,17 @@ class OperationManager::LiveProgress final : public Progress {
     std::lock_guard lock(m_->mu_);
     return live_->record.operation().id();
   }
-  void Update(int64_t done, int64_t total,
-              const std::string& message) override {
+  using Progress::Update;
+  void Update(int64_t done, int64_t total, const std::string& message,
+              double fraction) override {
     std::lock_guard lock(m_->mu_);
     auto* p = live_->record.mutable_operation()->mutable_progress();
     p->set_done(done);
     p->set_total(total);
-    p->set_fraction(total > 0 ? std::min(1.0, static_cast<double>(done) /
-                                                  static_cast<double>(total))
-                              : 0.0);
+    if (fraction < 0) {
+      fraction = total > 0 ? static_cast<double>(done) / total : 0.0;
+    }
+    p->set_fraction(std::clamp(fraction, 0.0, 1.0));
     p->set_message(message);
     bool persist = absl::Now() - live_->last_persist > absl::Seconds(1);
     (void)m_->ChangedLocked(*live_, persist);  // Progress is best effort.

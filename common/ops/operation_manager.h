@@ -33,8 +33,9 @@ namespace mlpipe::ops {
 
 inline constexpr char kOperationsColumnFamily[] = "operations";
 
-// What a piece of work sees of its operation. Thread-compatible: one work
-// function uses it at a time.
+// What a piece of work sees of its operation. The manager's is thread-safe
+// (a job's threads may report at once); a test's may be thread-compatible
+// when its work reports from one thread.
 class Progress {
  public:
   virtual ~Progress() = default;
@@ -42,9 +43,13 @@ class Progress {
   // should return absl::CancelledError soon after.
   virtual bool Cancelled() const = 0;
   // Reports progress (watchers see it; the store gets it at most once a
-  // second). `total` 0 when unknown.
-  virtual void Update(int64_t done, int64_t total,
-                      const std::string& message) = 0;
+  // second). `total` 0 when unknown. `fraction` (0..1) when the units done
+  // are not the whole story (a trial part-way); < 0: done / total.
+  virtual void Update(int64_t done, int64_t total, const std::string& message,
+                      double fraction) = 0;
+  void Update(int64_t done, int64_t total, const std::string& message) {
+    Update(done, total, message, -1);
+  }
   // The id of the operation the work runs for ("" outside a manager).
   virtual std::string operation_id() const { return ""; }
 };

@@ -35,6 +35,52 @@ absl::StatusOr<v1::ModelEvaluation> EvaluateOne(
   return m;
 }
 
+// Counts the resamples of every model's bootstrap (run on several threads)
+// for `report`, about 50 times in all.
+class ResampleCounter {
+ public:
+  ResampleCounter(int64_t total,
+                  const std::function<void(int64_t, int64_t)>& report)
+      : total_(total),
+        every_(std::max<int64_t>(1, total / 50)),
+        report_(report) {}
+  // For eval::Options::on_resample; null when there is nothing to report.
+  std::function<void()> Callback() {
+    if (!report_ || total_ <= 0) return nullptr;
+    return [this] {
+      std::lock_guard lock(mu_);
+      if (++done_ % every_ == 0 || done_ == total_) report_(done_, total_);
+    };
+  }
+
+ private:
+  const int64_t total_, every_;
+  const std::function<void(int64_t, int64_t)>& report_;
+  std::mutex mu_;
+  int64_t done_ = 0;  // GUARDED_BY(mu_)
+};
+
+// INVALID_ARGUMENT unless every model is of the candidates' first one's task
+// and was scored on the same rows.
+absl::Status CheckSameRows(const std::vector<const Scored*>& all) {
+  const v1::Task task = all.front()->predictions.task;
+  const auto& y = all.front()->predictions.y;
+  for (const Scored* s : all) {
+    if (s->predictions.task != task) {
+      return absl::InvalidArgumentError(StrCat(
+          "models: ", s->model, " is a ", v1::Task_Name(s->predictions.task),
+          " model, ", all.front()->model, " ", v1::Task_Name(task)));
+    }
+    if (s->predictions.y != y) {
+      return absl::InvalidArgumentError(
+          StrCat("models: ", s->model, " was not scored on the same rows as ",
+                 all.front()->model, " (", s->predictions.y.size(),
+                 " labels vs ", y.size(), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::Evaluation> EvaluateModels(
@@ -46,35 +92,15 @@ absl::StatusOr<v1::Evaluation> EvaluateModels(
   if (candidates.empty())
     return absl::InvalidArgumentError("models: no candidates");
   const v1::Task task = candidates.front().predictions.task;
-  const auto& y = candidates.front().predictions.y;
   std::vector<const Scored*> all;
   for (const auto& c : candidates) all.push_back(&c);
   if (baseline != nullptr) all.push_back(baseline);
-  for (const Scored* s : all) {
-    if (s->predictions.task != task) {
-      return absl::InvalidArgumentError(StrCat(
-          "models: ", s->model, " is a ", v1::Task_Name(s->predictions.task),
-          " model, ", candidates.front().model, " ", v1::Task_Name(task)));
-    }
-    if (s->predictions.y != y) {
-      return absl::InvalidArgumentError(
-          StrCat("models: ", s->model, " was not scored on the same rows as ",
-                 candidates.front().model, " (", s->predictions.y.size(),
-                 " labels vs ", y.size(), ")"));
-    }
-  }
+  if (absl::Status s = CheckSameRows(all); !s.ok()) return s;
   eval::Options o = OptionsFrom(r);
   o.threads = threads;
-  std::mutex progress_mu;
-  int64_t resampled = 0;
-  const int64_t resamples = int64_t{o.resamples} * std::ssize(all);
-  if (on_bootstrap && resamples > 0) {
-    o.on_resample = [&, every = std::max<int64_t>(1, resamples / 50)] {
-      std::lock_guard lock(progress_mu);
-      if (++resampled % every == 0 || resampled == resamples)
-        on_bootstrap(resampled, resamples);
-    };
-  }
+  ResampleCounter resamples(int64_t{o.resamples} * std::ssize(all),
+                            on_bootstrap);
+  o.on_resample = resamples.Callback();
   const std::string metric =
       r.metric().empty() ? eval::HeadlineMetric(task) : r.metric();
   if (const auto& known = eval::MetricsFor(task);

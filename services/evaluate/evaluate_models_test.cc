@@ -86,10 +86,9 @@ TEST(EvaluateModelsTest, BootstrapProgressCountsEveryModelsResamples) {
                                     Model("credit:5", 0.5, 13)};
   for (int threads : {1, 3}) {
     std::vector<std::pair<int64_t, int64_t>> heard;
-    auto e = EvaluateModels(r, candidates, &baseline, {}, threads,
-                            [&](int64_t done, int64_t total) {
-                              heard.emplace_back(done, total);
-                            });
+    auto e = EvaluateModels(
+        r, candidates, &baseline, {}, threads,
+        [&](int64_t done, int64_t total) { heard.emplace_back(done, total); });
     ASSERT_TRUE(e.ok()) << e.status();
     ASSERT_GE(heard.size(), 40u) << threads;
     ASSERT_LE(heard.size(), 60u) << threads;

@@ -247,7 +247,7 @@ class FixedProgress final : public ops::Progress {
  public:
   explicit FixedProgress(std::string id) : id_(std::move(id)) {}
   bool Cancelled() const override { return false; }
-  void Update(int64_t, int64_t, const std::string&) override {}
+  void Update(int64_t, int64_t, const std::string&, double) override {}
   std::string operation_id() const override { return id_; }
 
  private:

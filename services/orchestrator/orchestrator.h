@@ -155,8 +155,11 @@ class Orchestrator {
                        const std::vector<std::string>& inputs) const;
   std::vector<std::string> InputArtifacts(const ActiveRun& run,
                                           int index) const;
+  // REQUIRES: mu_ held. The run whose step `index` runs attempt `attempt`;
+  // null when that attempt is stale or the orchestrator is stopping.
   ActiveRun* RunningAttemptLocked(const std::string& run_id, int index,
                                   int attempt);
+  void StoreProgressLocked(ActiveRun& run, int index);
   void OnStepDone(const std::string& run_id, int index, int attempt,
                   absl::StatusOr<StepResult> result);
   void OnTimeout(const std::string& run_id, int index, int attempt);

@@ -84,8 +84,10 @@ struct Orchestrator::ActiveRun {
   bool spec_stored = false;
   std::vector<v1::Event> events;
   bool dirty = false;
-  // Parallel to specs: when each step's progress was last stored.
+  // Parallel to specs: when each step's progress was last stored, and
+  // whether a store of a newer report is scheduled.
   std::vector<absl::Time> progress_stored;
+  std::vector<bool> progress_due;
 
   explicit ActiveRun(v1::Run r) : run(std::move(r)) {
     for (auto& s : *run.mutable_spec()->mutable_steps()) specs.push_back(&s);
@@ -97,6 +99,7 @@ struct Orchestrator::ActiveRun {
     }
     deps.resize(specs.size());
     progress_stored.resize(specs.size(), absl::InfinitePast());
+    progress_due.resize(specs.size(), false);
     for (size_t i = 0; i < specs.size(); ++i) {
       for (const auto& a : specs[i]->after()) {
         // Always found: ValidateDag refuses a spec naming an unknown step.

@@ -179,7 +179,10 @@ TEST_F(OrchestratorTest, RunningStepShowsItsProgress) {
   std::lock_guard lock(mu);
   EXPECT_GE(stored.size(), 3u);
   for (size_t i = 1; i < when.size(); ++i)
-    EXPECT_GE(when[i] - when[i - 1], absl::Milliseconds(240)) << i;
+    EXPECT_GE(when[i] - when[i - 1], absl::Milliseconds(200)) << i;
+  // Reports between stores are stored late, not lost: watchers saw the
+  // step near its end (reports come every 150 ms, stores every 250).
+  EXPECT_GE(stored.back().progress().done(), 1050);
   for (const auto& a : stored) {
     EXPECT_EQ(a.state(), State::RUNNING);
     EXPECT_EQ(a.progress().total(), 1500);

@@ -76,6 +76,13 @@ std::vector<std::string> Inputs(const v1::FittedTransform& t) {
   return out;
 }
 
+// The raw columns an online view's values keep: the transform's inputs.
+void SetRawColumns(const v1::FittedTransform& t, v1::OnlineView* view) {
+  std::vector<std::string> raw;
+  for (const auto& c : Inputs(t)) AddUnique(&raw, c);
+  view->mutable_raw_columns()->Assign(raw.begin(), raw.end());
+}
+
 // Row r of `c` as a JSON-like value: what `features get` shows as raw.
 google::protobuf::Value RawValue(const table::Column& c, size_t r) {
   google::protobuf::Value v;
@@ -86,8 +93,8 @@ google::protobuf::Value RawValue(const table::Column& c, size_t r) {
   } else if (c.type == table::ColumnType::kNumeric) {
     v.set_number_value(c.numbers[r]);
   } else if (c.type == table::ColumnType::kTimestamp) {
-    v.set_string_value(TimeUtil::ToString(
-        TimeUtil::MicrosecondsToTimestamp(c.timestamps[r])));
+    v.set_string_value(
+        TimeUtil::ToString(TimeUtil::MicrosecondsToTimestamp(c.timestamps[r])));
   } else {
     v.set_null_value(google::protobuf::NULL_VALUE);
   }
@@ -512,9 +519,7 @@ absl::StatusOr<v1::OnlineView> Preparer::NewOnlineView(
   *view.mutable_features() = fs->features();
   view.set_entity_key(request.entity_key());
   view.set_event_timestamp(request.event_timestamp());
-  std::vector<std::string> raw;
-  for (const auto& c : Inputs(fitted)) AddUnique(&raw, c);
-  view.mutable_raw_columns()->Assign(raw.begin(), raw.end());
+  SetRawColumns(fitted, &view);
   fs->set_online_view(view.name());
   return view;
 }
@@ -687,9 +692,9 @@ absl::StatusOr<v1::GetOnlineFeaturesResponse> Preparer::GetOnlineFeatures(
     OnlineLookup found;
     if (req.as_of_size() > 0) {
       const auto& t = req.as_of(req.as_of_size() == 1 ? 0 : i);
-      auto at = online_->AsOf(view_name, key,
-                              TimeUtil::TimestampToMicroseconds(t),
-                              req.include_raw());
+      auto at =
+          online_->AsOf(view_name, key, TimeUtil::TimestampToMicroseconds(t),
+                        req.include_raw());
       if (!at.ok()) return at.status();
       found = std::move(*at);
     } else {
@@ -710,7 +715,8 @@ absl::StatusOr<v1::GetOnlineFeaturesResponse> Preparer::GetOnlineFeatures(
       *v->mutable_event_time() =
           TimeUtil::MicrosecondsToTimestamp(found.value.event_micros());
     v->set_dataset_version(found.value.version());
-    if (req.include_raw()) *v->mutable_raw() = std::move(*found.value.mutable_raw());
+    if (req.include_raw())
+      *v->mutable_raw() = std::move(*found.value.mutable_raw());
   }
   if (req.include_raw()) *out.mutable_raw_columns() = view->raw_columns();
   Metrics::Get().online_keys.Increment(req.keys_size());
@@ -724,7 +730,8 @@ absl::Status Preparer::RefreshOnline(const std::string& dataset,
                                      int64_t version) {
   if (online_ == nullptr) return absl::OkStatus();
   for (const auto& view : online_->ViewsOf(dataset)) {
-    if (version > 0 && view.version() >= version) continue;
+    if (version > 0 && view.version() >= version && !view.raw_columns().empty())
+      continue;
     auto fitted = GetTransform(view.transform_id());
     if (!fitted.ok()) return fitted.status();
     if (auto s = Materialize(view, *fitted, version); !s.ok()) return s;
@@ -732,9 +739,29 @@ absl::Status Preparer::RefreshOnline(const std::string& dataset,
   return absl::OkStatus();
 }
 
-absl::Status Preparer::Materialize(const v1::OnlineView& view,
+absl::Status Preparer::BackfillRawValues() {
+  if (online_ == nullptr) return absl::OkStatus();
+  std::set<std::string> datasets;
+  for (const auto& view : online_->ViewsOf("")) {
+    if (view.raw_columns().empty()) datasets.insert(view.dataset());
+  }
+  for (const auto& d : datasets) {
+    if (auto s = RefreshOnline(d, 0); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Preparer::Materialize(v1::OnlineView view,
                                    const v1::FittedTransform& fitted,
                                    int64_t to_version) {
+  if (view.raw_columns().empty()) {
+    // Made before values kept their rows' raw values: every version again,
+    // so each stored value gets them (a row replaces itself: same key, same
+    // event time).
+    SetRawColumns(fitted, &view);
+    if (auto s = online_->PutView(view); !s.ok()) return s;
+    view.set_version(0);
+  }
   std::vector<std::string> columns = Inputs(fitted);
   AddUnique(&columns, view.entity_key());
   AddUnique(&columns, view.event_timestamp());

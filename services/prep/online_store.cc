@@ -91,7 +91,7 @@ std::vector<v1::OnlineView> OnlineStore::ViewsOf(
   std::shared_lock lock(mu_);
   std::vector<v1::OnlineView> out;
   for (const auto& [name, v] : views_) {
-    if (v.def.dataset() == dataset) out.push_back(v.def);
+    if (dataset.empty() || v.def.dataset() == dataset) out.push_back(v.def);
   }
   return out;
 }

@@ -51,6 +51,7 @@ class OnlineStore {
   // Creates or replaces a view's definition (values are kept).
   absl::Status PutView(const v1::OnlineView& view);
   absl::StatusOr<v1::OnlineView> GetView(const std::string& name) const;
+  // The views of `dataset`; every view when `dataset` is empty.
   std::vector<v1::OnlineView> ViewsOf(const std::string& dataset) const;
 
   // Stores `rows` (from dataset `version`) durably, then publishes them: a

@@ -6,6 +6,7 @@
 #include "clients/ingest_client.h"
 #include "clients/split_client.h"
 #include "common/table/frame_codec.h"
+#include "common/util/log.h"
 #include "common/util/strings.h"
 #include "services/modules.h"
 #include "services/prep/prep_service.h"
@@ -144,6 +145,14 @@ void PrepModule::OnStop() {
 }
 
 absl::Status PrepModule::OnStart() {
+  // Best effort: the ingest service may not answer yet; the next ingest
+  // event of each dataset retries.
+  if (auto s = preparer_->BackfillRawValues(); !s.ok()) {
+    LogWarning(
+        "online views made before raw values were kept: not "
+        "backfilled yet (the next ingest of their dataset retries)",
+        {{"error", std::string(s.message())}});
+  }
   ingest_events_ =
       std::make_unique<events::Subscriber>(events::SubscriberOptions{
           .source = "ingest",

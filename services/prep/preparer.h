@@ -123,6 +123,10 @@ class Preparer {
   // transforms to the rows the new versions added. Called for each
   // dataset.ingested event.
   absl::Status RefreshOnline(const std::string& dataset, int64_t version);
+  // Materializes again, from their first version, the online views made
+  // before stored values kept their rows' raw values (once: the view then
+  // lists its raw columns). RefreshOnline does it too, for its dataset.
+  absl::Status BackfillRawValues();
 
  private:
   // Adds the values of `dataset` version `version` to the columns `values`
@@ -156,7 +160,7 @@ class Preparer {
   absl::Status RecordFeatureSet(const PrepareJob& job, const v1::FeatureSet& fs,
                                 storage::WriteBatch batch, bool online);
 
-  absl::Status Materialize(const v1::OnlineView& view,
+  absl::Status Materialize(v1::OnlineView view,
                            const v1::FittedTransform& fitted,
                            int64_t to_version);
 

@@ -1317,7 +1317,7 @@ TEST_F(ScoreTest, BatchScoresDatasetsWithTheSameCodeAsPredict) {
   class P final : public ops::Progress {
    public:
     bool Cancelled() const override { return false; }
-    void Update(int64_t, int64_t, const std::string&) override {}
+    void Update(int64_t, int64_t, const std::string&, double) override {}
     std::string operation_id() const override { return "batch-1"; }
   } progress;
   v1::StartBatchScoringRequest req;
@@ -1356,7 +1356,7 @@ TEST_F(ScoreTest, BatchScoresDatasetsWithTheSameCodeAsPredict) {
   class P2 final : public ops::Progress {
    public:
     bool Cancelled() const override { return false; }
-    void Update(int64_t, int64_t, const std::string&) override {}
+    void Update(int64_t, int64_t, const std::string&, double) override {}
     std::string operation_id() const override { return "batch-2"; }
   } progress2;
   auto failed = scorer.Run(bad, progress2);

@@ -187,8 +187,14 @@ absl::StatusOr<v1::ModelArtifact> Trainer::FinalFit(const v1::TrainingJob& job,
     if (!resp.ok()) return resp.status();
     return resp->model();
   }
-  auto outcome =
-      RunTrialHere(data, job, best, true, threads, cancelled, nullptr);
+  progress.Update(0, 0, StrCat("final fit of ", best.candidate()));
+  auto outcome = RunTrialHere(
+      data, job, best, true, threads, cancelled, [&](const v1::Trial& t) {
+        progress.Update(
+            0, 0,
+            StrCat("final fit of ", best.candidate(), ": iteration ",
+                   t.iteration(), "/", t.iterations()));
+      });
   if (!outcome.ok()) return outcome.status();
   return FittedModel(*outcome);
 }

@@ -187,14 +187,20 @@ class Trainer::TrialScheduler {
           dst->set_loss(t.loss());
           dst->set_resumed_from(t.resumed_from());
           trainer_.Changed(live_, false);
-          // Trials done stay the operation's count; the message says where
-          // the running one is.
+          // Trials done stay the operation's count; the fraction counts
+          // this trial's share, the message says where it is.
+          const double part =
+              t.iterations() > 0
+                  ? static_cast<double>(t.iteration()) / t.iterations()
+                  : 0.0;
           progress_.Update(
               done_, total_,
-              StrCat(t.candidate(), " trial ", t.index(), ": iteration ",
-                     t.iteration(), "/", t.iterations(),
+              StrCat(done_, " of ", total_, " trials done; ", t.candidate(),
+                     " trial ", t.index(), ": iteration ", t.iteration(), "/",
+                     t.iterations(),
                      t.loss() != 0 ? absl::StrFormat(", loss %.4g", t.loss())
-                                   : ""));
+                                   : ""),
+              total_ > 0 ? (done_ + part) / total_ : -1);
         });
   }
 

@@ -5,8 +5,8 @@
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
-#include "gtest/gtest.h"
 #include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
 #include "mlpipe/v1/orchestrator_service.grpc.pb.h"
 #include "mlpipe/v1/orchestrator_service.pb.h"
 #include "mlpipe/v1/split.pb.h"
@@ -102,8 +102,8 @@ TEST_F(OrchestratorE2eTest, WatchShowsARunningStepsProgress) {
   auto started = server.Cli({"--output", "json", "run", p});
   ASSERT_EQ(started.exit_code, 0) << started.err;
   const std::string id = ParseRun(started.out).id();
-  auto channel = grpc::CreateChannel(server.address(),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
   auto stub = v1::Orchestrator::NewStub(channel);
   grpc::ClientContext call;
   call.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(3));
@@ -123,7 +123,7 @@ TEST_F(OrchestratorE2eTest, WatchShowsARunningStepsProgress) {
   ASSERT_TRUE(reader->Finish().ok());
   ASSERT_EQ(run.state(), v1::Run::SUCCEEDED) << run.DebugString();
   ASSERT_FALSE(train_progress.empty());
-  // e.g. "g trial 0: iteration 1200/3000, loss 0.52".
+  // e.g. "0 of 1 trials done; g trial 0: iteration 1200/1500, loss 0.52".
   EXPECT_THAT(train_progress, ::testing::Contains(::testing::ContainsRegex(
                                   "g trial 0: iteration [0-9]+/1500")));
   for (const auto& s : run.steps()) EXPECT_FALSE(s.has_progress()) << s.name();
@@ -407,11 +407,15 @@ TEST(PrepareE2eTest, PrepareStepFeatureSetAndOnlineLookupsThroughTheCli) {
   // vector on request.
   auto get = server.Cli({"features", "get", fs, "--keys", "1,2"});
   ASSERT_EQ(get.exit_code, 0) << get.err;
-  EXPECT_THAT(get.out, HasSubstr("KEY  VERSION  EVENT TIME           balance  tier"));
-  EXPECT_THAT(get.out, HasSubstr("1    1        2024-01-03 00:00:00  300      gold"));
-  EXPECT_THAT(get.out, HasSubstr("2    1        2024-01-01 00:00:00  50       silver"));
+  EXPECT_THAT(get.out,
+              HasSubstr("KEY  VERSION  EVENT TIME           balance  tier"));
+  EXPECT_THAT(get.out,
+              HasSubstr("1    1        2024-01-03 00:00:00  300      gold"));
+  EXPECT_THAT(get.out,
+              HasSubstr("2    1        2024-01-01 00:00:00  50       silver"));
   EXPECT_THAT(get.out, Not(HasSubstr("tier=gold")));
-  auto vector = server.Cli({"features", "get", fs, "--keys", "1", "--transformed"});
+  auto vector =
+      server.Cli({"features", "get", fs, "--keys", "1", "--transformed"});
   ASSERT_EQ(vector.exit_code, 0) << vector.err;
   EXPECT_THAT(vector.out, HasSubstr("300      gold"));
   EXPECT_THAT(vector.out, HasSubstr("transformed (" + fs + ")"));
@@ -423,7 +427,16 @@ TEST(PrepareE2eTest, PrepareStepFeatureSetAndOnlineLookupsThroughTheCli) {
   EXPECT_THAT(past_vector.out,
               HasSubstr("1    1        2024-01-01 00:00:00  100      gold"));
   EXPECT_THAT(past_vector.out, HasSubstr("0.2      1          0"));
-  auto json = server.Cli({"--output", "json", "features", "get", fs, "--keys", "1"});
+  // A flag that takes a value is never given the next flag, nor "true".
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"features", "get", fs, "--keys", "--as-of", "2024-01-02"},
+           {"features", "get", fs, "--as-of", "2024-01-02", "--keys"}}) {
+    auto no_value = server.Cli(args);
+    EXPECT_EQ(no_value.exit_code, 2) << no_value.out;
+    EXPECT_THAT(no_value.err, HasSubstr("--keys: needs a value"));
+  }
+  auto json =
+      server.Cli({"--output", "json", "features", "get", fs, "--keys", "1"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   std::string compact = json.out;
   std::erase_if(compact, [](char c) { return c == ' ' || c == '\n'; });

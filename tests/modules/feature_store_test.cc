@@ -13,6 +13,7 @@
 #include "common/ops/operation_client.h"
 #include "common/ops/operations_service.h"
 #include "common/rpc/server.h"
+#include "common/storage/store.h"
 #include "common/table/frame_codec.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
@@ -386,6 +387,43 @@ TEST_F(FeatureStoreTest, OnlineValuesKeepTheirRowsRawValues) {
       Boot();
     }
   }
+
+  // A store of before raw values were kept: the view lists no raw columns,
+  // no value has them. The prep service backfills them at start.
+  Shutdown();
+  {
+    auto store = storage::OpenRocksStore(dir_.path() + "/prep",
+                                         prep::Preparer::StorageOptions());
+    ASSERT_TRUE(store.ok()) << store.status();
+    storage::WriteBatch old;
+    for (const char* cf : {prep::kOnline, prep::kOnlineHistory}) {
+      for (auto it = (*store)->Scan(cf, ""); it->Valid(); it->Next()) {
+        const std::string key(it->key());
+        if (key.starts_with("v/")) {
+          v1::OnlineView view;
+          ASSERT_TRUE(view.ParseFromString(std::string(it->value())));
+          view.clear_raw_columns();
+          old.Put(cf, key, view.SerializeAsString());
+        } else if (key.starts_with("l/") || cf == prep::kOnlineHistory) {
+          v1::OnlineValue value;
+          ASSERT_TRUE(value.ParseFromString(std::string(it->value())));
+          value.clear_raw();
+          old.Put(cf, key, value.SerializeAsString());
+        }
+      }
+    }
+    ASSERT_TRUE((*store)->Write(old, {.sync = true}).ok());
+  }
+  Boot();
+  auto got = Online(fs->id(), {"a", "b"}, "", nullptr, /*raw=*/true);
+  EXPECT_THAT(got.raw_columns(),
+              ::testing::ElementsAre("balance", "tier", "opened"));
+  EXPECT_EQ(RawJson(got.vectors(0)),
+            R"([300.25,"gold","2020-05-01T00:00:00Z"])");
+  EXPECT_EQ(RawJson(got.vectors(1)), R"([null,"silver",null])");
+  auto past =
+      Online(fs->id(), {"a"}, "2024-01-02T00:00:00Z", nullptr, /*raw=*/true);
+  EXPECT_EQ(RawJson(past.vectors(0)), R"([100,"gold","2020-05-01T00:00:00Z"])");
 }
 
 TEST_F(FeatureStoreTest, CompareStatisticsFlagsSkewedColumns) {
