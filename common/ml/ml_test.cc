@@ -301,6 +301,35 @@ TEST(RandomForestTest, MulticlassMatchesScikitLearnsForestOnPenguins) {
   EXPECT_LE(max_p, 1.0);
 }
 
+// A class the training rows lack gets probability 0, and every row's
+// probabilities still sum to 1.
+TEST(RandomForestTest, AClassWithoutTrainingRowsGetsNoProbability) {
+  Example ex = Featurize("penguins/penguins.csv", "species", v1::MULTICLASS);
+  TrainingData two = ex.train;
+  two.x.values.clear();
+  two.y.clear();
+  two.weights.clear();
+  two.x.rows = 0;
+  for (size_t r = 0; r < ex.train.rows(); ++r) {
+    if (ex.train.y[r] == 2) continue;
+    two.x.values.insert(two.x.values.end(), ex.train.x.Row(r),
+                        ex.train.x.Row(r) + ex.train.x.cols);
+    two.y.push_back(ex.train.y[r]);
+    ++two.x.rows;
+  }
+  ASSERT_EQ(two.num_classes, 3);
+  auto model = MustFit("random_forest", ParamsOf({{"trees", Num(20)}}), two,
+                       v1::MULTICLASS);
+  ASSERT_NE(model, nullptr);
+  std::vector<double> p;
+  ASSERT_TRUE(model->Predict(ex.eval.x, &p).ok());
+  ASSERT_EQ(p.size(), ex.eval.rows() * 3);
+  for (size_t r = 0; r < ex.eval.rows(); ++r) {
+    EXPECT_EQ(p[3 * r + 2], 0.0) << r;
+    EXPECT_NEAR(p[3 * r] + p[3 * r + 1], 1.0, 1e-9) << r;
+  }
+}
+
 TEST(RidgeTest, CoefficientsEqualScikitLearnOnAmes) {
   Example ex = Featurize("ames/ames.csv", "Sale_Price", v1::REGRESSION);
   auto model = MustFit("linear_regression", ParamsOf({{"alpha", Num(1.0)}}),
