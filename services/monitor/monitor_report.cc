@@ -87,6 +87,23 @@ std::string Tick(double v, double step) {
   return out.substr(0, keep + 1) + out.substr(e);
 }
 
+// An edge of a time axis whose ticks are `step` apart: a date, with the
+// time of day when the step is shorter than a day (UTC).
+std::string TimeTick(double micros, double step) {
+  if (!std::isfinite(micros)) return "&ndash;";
+  const char* format = step >= 86400e6 ? "%Y-%m-%d"
+                       : step >= 60e6  ? "%Y-%m-%d %H:%M"
+                                       : "%Y-%m-%d %H:%M:%S";
+  return absl::FormatTime(format,
+                          absl::FromUnixMicros(static_cast<int64_t>(micros)),
+                          absl::UTCTimeZone());
+}
+
+// An edge of `h`'s axis: a date or a number.
+std::string EdgeText(const Histogram& h, double e, double step) {
+  return h.time ? TimeTick(e, step) : Tick(e, step);
+}
+
 // The plot's frame: an SVG of `w` x `h` (scaled down to fit its box), the
 // y axis from 0 to `max` share, as percentages.
 std::string PlotStart(int w, int h, int plot_h, int left, int right,
@@ -154,7 +171,7 @@ std::string Bars(const Histogram& h) {
     std::vector<std::string> ticks;
     size_t widest = 0;
     for (double e : h.edges) {
-      ticks.push_back(Tick(e, step));
+      ticks.push_back(EdgeText(h, e, step));
       widest = std::max(widest, ticks.back().size());
     }
     // Wide labels (1.76e+15) need more room than one per `every` bins.
@@ -165,9 +182,12 @@ std::string Bars(const Histogram& h) {
       const double x = left + i * slot;
       StrAppend(&svg, "<line class=\"axis\" x1=\"", HtmlNumber(x, 6),
                 "\" y1=\"", plot_h, "\" x2=\"", HtmlNumber(x, 6), "\" y2=\"",
-                plot_h + 4, "\"/><text class=\"tick",
-                // The last one ends at its tick: the plot's edge is near.
-                i + every >= h.edges.size() && i > 0 ? " last" : "", "\" x=\"",
+                plot_h + 4, "\"/>");
+      // The last label ends at its tick (the plot's edge is near), so it
+      // needs half a label more room from the one before, or goes unsaid.
+      const bool last = i + every >= h.edges.size() && i > 0;
+      if (last && every * slot < 1.5 * 6.5 * widest + 10) continue;
+      StrAppend(&svg, "<text class=\"tick", last ? " last" : "", "\" x=\"",
                 HtmlNumber(x, 6), "\" y=\"", plot_h + 16, "\">", ticks[i],
                 "</text>");
     }
@@ -400,6 +420,20 @@ double NiceStep(double span, int bins) {
   return 10 * mag;
 }
 
+// A step for about `bins` bins over `span` microseconds of time: a round
+// number of seconds, minutes, hours, days, weeks or (about) months, years.
+double TimeStep(double span, int bins) {
+  constexpr double kS = 1e6, kM = 60 * kS, kH = 60 * kM, kD = 24 * kH;
+  const double raw = span / std::max(bins, 1);
+  for (double step :
+       {kS,      5 * kS,  15 * kS, 30 * kS, kM,       5 * kM,  15 * kM,
+        30 * kM, kH,      3 * kH,  6 * kH,  12 * kH,  kD,      2 * kD,
+        7 * kD,  14 * kD, 30 * kD, 91 * kD, 182 * kD, 365 * kD}) {
+    if (step >= raw) return step;
+  }
+  return 365 * kD * NiceStep(raw / (365 * kD), 1);
+}
+
 absl::StatusOr<Histogram> NumericBins(const v1::FieldProfile& r,
                                       const v1::FieldProfile& c, int bins) {
   Histogram h;
@@ -417,8 +451,13 @@ absl::StatusOr<Histogram> NumericBins(const v1::FieldProfile& r,
   // Ranges past what a double's arithmetic holds (|x| near 1e308) are
   // drawn on plain equal bins.
   const double span = hi - lo;
-  double step = NiceStep(span > 0 ? span : 1, bins);
-  double first = std::floor(lo / step) * step;
+  h.time = r.timestamp() || c.timestamp();
+  double step = h.time ? TimeStep(span > 0 ? span : 1e6, bins)
+                       : NiceStep(span > 0 ? span : 1, bins);
+  // Weeks start on Mondays (1970-01-05), other steps at the epoch.
+  const double origin =
+      h.time && std::fmod(step, 7 * 86400e6) == 0 ? 4 * 86400e6 : 0;
+  double first = std::floor((lo - origin) / step) * step + origin;
   if (first > lo) first -= step;  // Rounding: the minimum inside bin 0.
   const bool plain =
       !std::isfinite(span) || !std::isfinite(first + (bins + 12) * step);
@@ -445,8 +484,8 @@ absl::StatusOr<Histogram> NumericBins(const v1::FieldProfile& r,
   for (int i = 0; i < n; ++i) {
     rc[i] = static_cast<double>(r_counts[i]);
     cc[i] = static_cast<double>(c_counts[i]);
-    h.labels.push_back(StrCat("[", Tick(h.edges[i], step), ", ",
-                              Tick(h.edges[i + 1], step), ")"));
+    h.labels.push_back(StrCat("[", EdgeText(h, h.edges[i], step), ", ",
+                              EdgeText(h, h.edges[i + 1], step), ")"));
   }
   h.reference = Shares(rc);
   h.current = Shares(cc);

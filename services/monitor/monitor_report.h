@@ -26,6 +26,7 @@ struct Histogram {
   std::vector<double> reference, current;  // Shares, each summing to 1.
   std::vector<double> edges;  // Numbers: labels.size() + 1 bin edges.
   std::vector<bool> unseen;   // Categories: not in the reference.
+  bool time = false;          // Edges are timestamps (microseconds, UTC).
 };
 absl::StatusOr<Histogram> CompareHistogram(const v1::Profile& reference,
                                            const v1::Profile& current,

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "common/table/table.h"
 #include "common/util/strings.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
@@ -192,6 +193,55 @@ TEST(MonitorReportTest, AxesAreReadableAndCategoriesNamedInFull) {
   EXPECT_THAT(html, HasSubstr("2 of 3 fields drifted: <b>"));
   EXPECT_LT(html.find("<h3 class=\"drifted\">"),
             html.find("<h3 class=\"\">amount"));
+}
+
+// A timestamp column's axis reads as dates (not 1.7e+15 microseconds), on
+// whole days; under a day, with the time of day.
+TEST(MonitorReportTest, TimestampAxesReadAsDates) {
+  auto profile = [](int64_t first, int64_t every, int n) {
+    table::Table t;
+    table::Column c;
+    c.name = "departed";
+    c.type = table::ColumnType::kTimestamp;
+    for (int i = 0; i < n; ++i) {
+      c.timestamps.push_back(first + i * every);
+      c.valid.PushBack(true);
+    }
+    t.columns.push_back(std::move(c));
+    t.num_rows = n;
+    Profiler p;
+    p.AddTable(t);
+    return p.ToProto();
+  };
+  constexpr int64_t kJan1 = 1704067200000000;  // 2024-01-01T00:00:00Z.
+  constexpr int64_t kHour = 3600000000;
+  // Two months of hourly rows against the same shifted by two weeks.
+  v1::Profile ref = profile(kJan1, kHour, 24 * 60);
+  v1::Profile cur = profile(kJan1 + 14 * 24 * kHour, kHour, 24 * 60);
+  ASSERT_TRUE(ref.fields(0).timestamp());
+  auto h = CompareHistogram(ref, cur, "departed");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_TRUE(h->time);
+  // 74 days in about 20 bins: weeks, from a Monday.
+  EXPECT_EQ(h->labels.front(), "[2024-01-01, 2024-01-08)");
+  for (double e : h->edges)
+    EXPECT_EQ(std::fmod(e, 24.0 * kHour), 0) << "not midnight: " << e;
+  v1::MonitorReport report;
+  auto drift = Compare(ref, cur);
+  ASSERT_TRUE(drift.ok());
+  *report.mutable_drift() = *drift;
+  *report.mutable_reference_profile() = ref;
+  *report.mutable_current_profile() = cur;
+  std::string html = MonitorHtmlReport(report);
+  auto ticks = Ticks(html, 0);
+  ASSERT_GE(ticks.size(), 3u);
+  EXPECT_EQ(ticks.front(), "2024-01-01");
+  EXPECT_THAT(html, ::testing::Not(HasSubstr("e+15")));
+  // Six hours of minutes: ticks with the time of day.
+  v1::Profile hours = profile(kJan1, 60000000, 360);
+  auto short_h = CompareHistogram(hours, hours, "departed");
+  ASSERT_TRUE(short_h.ok());
+  EXPECT_EQ(short_h->labels.front(), "[2024-01-01 00:00, 2024-01-01 00:30)");
 }
 
 std::string Shell(const std::string& cmd) {

@@ -140,6 +140,7 @@ void Profiler::AddTable(const table::Table& t,
     Field* f = nullptr;
     if (text) f = &Get(c.name, FieldProfile::CATEGORICAL);
     if (number) f = &Get(c.name, FieldProfile::NUMERIC);
+    if (number && c.type == ColumnType::kTimestamp) f->timestamp = true;
     if (f == nullptr) {  // Unknown type: every value missing.
       auto [it, added] = fields_.try_emplace(c.name);
       if (added)
@@ -189,6 +190,7 @@ absl::Status Profiler::Merge(const Profiler& other) {
       f.min = f.values.count() == 0 ? o.min : std::min(f.min, o.min);
       f.max = f.values.count() == 0 ? o.max : std::max(f.max, o.max);
     }
+    f.timestamp |= o.timestamp;
     f.count += o.count;
     f.missing += o.missing;
     f.values.Merge(o.values);
@@ -221,6 +223,7 @@ v1::Profile Profiler::ToProto() const {
       f.values.ToProto(fp->mutable_values());
       fp->set_min(f.min);
       fp->set_max(f.max);
+      fp->set_timestamp(f.timestamp);
     } else {
       for (const auto& [value, n] : f.categories)
         (*fp->mutable_categories())[value] = n;
@@ -238,6 +241,7 @@ absl::StatusOr<Profiler> Profiler::FromProto(const v1::Profile& profile,
     Field f;
     f.kind = fp.kind();
     f.typed = true;
+    f.timestamp = fp.timestamp();
     f.count = fp.count();
     f.missing = fp.missing();
     f.values = features::QuantileSketch(options.sketch_k);

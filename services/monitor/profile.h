@@ -77,6 +77,7 @@ class Profiler {
   struct Field {
     v1::FieldProfile::Kind kind = v1::FieldProfile::NUMERIC;
     bool typed = false;
+    bool timestamp = false;  // NUMERIC: a timestamp column's microseconds.
     uint64_t count = 0, missing = 0;
     features::QuantileSketch values;
     double min = 0, max = 0;
