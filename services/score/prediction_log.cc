@@ -154,14 +154,21 @@ size_t PredictionLogger::depth() const {
 
 int64_t PredictionLogger::dropped() const { return dropped_.load(); }
 
-absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
+// Errors a sink gives for what a batch holds: sending it again cannot help.
+// (Unavailable, overloaded, unauthorized: the records are fine; retried.)
+bool RefusedForContent(const absl::Status& s) {
+  return absl::IsInvalidArgument(s) || absl::IsOutOfRange(s) ||
+         absl::IsDataLoss(s);
+}
+
+absl::StatusOr<size_t> PredictionLogger::ShipBatch(size_t max_records) {
   // The batch in its wire form, from the records as they are in the log
   // (checked there): each one field 1 of a v1::PredictionBatch.
   std::string batch;
   size_t records = 0;
   const uint64_t from = shipped_.load();
   const uint64_t next = log_->Read(
-      from, options_.batch_records, options_.batch_bytes,
+      from, std::min(max_records, options_.batch_records), options_.batch_bytes,
       [&](uint64_t, std::string_view record) {
         AppendLengthDelimited(&batch, 1, record);  // PredictionBatch.records
         ++records;
@@ -178,7 +185,28 @@ absl::StatusOr<size_t> PredictionLogger::ShipBatch() {
   return next - from;
 }
 
+void PredictionLogger::Isolate(const absl::Status& refused, size_t* limit) {
+  const size_t tried = std::min<size_t>(*limit, depth());
+  if (tried > 1) {
+    *limit = tried / 2;  // The first half next; the rest after.
+    return;
+  }
+  const uint64_t bad = shipped_.load();
+  if (auto s = log_->Trim(bad + 1); !s.ok()) {
+    LogWarning("prediction log: a refused record not trimmed",
+               {{"error", std::string(s.message())}});
+  }
+  shipped_.store(bad + 1);
+  Metrics().log_rejected->Increment();
+  LogWarning(
+      "prediction log: the sink refused a record for what it holds; "
+      "dropped",
+      {{"record", StrCat(bad)}, {"error", std::string(refused.message())}});
+  *limit = options_.batch_records;
+}
+
 void PredictionLogger::Loop() {
+  size_t limit = options_.batch_records;  // Less while isolating a record.
   std::unique_lock lock(mu_);
   while (!stop_) {
     wake_.wait_for(lock, options_.flush_interval, [&] {
@@ -194,19 +222,24 @@ void PredictionLogger::Loop() {
       continue;
     }
     lock.unlock();
-    auto shipped = ShipBatch();
+    auto shipped = ShipBatch(limit);
+    const bool content = !shipped.ok() && RefusedForContent(shipped.status());
     if (shipped.ok()) {
       Metrics().log_written->Increment(static_cast<double>(*shipped));
     } else {
       Metrics().log_failed->Increment();
-      LogWarning("prediction log: the sink refused a batch; kept, retried",
+      LogWarning(content ? "prediction log: the sink refused a batch for what "
+                           "it holds; narrowing it down"
+                         : "prediction log: the sink refused a batch; kept, "
+                           "retried",
                  {{"error", std::string(shipped.status().message())}});
+      if (content) Isolate(shipped.status(), &limit);
     }
     Metrics().log_depth->Set(static_cast<double>(depth()));
     log_->Prepare();
     lock.lock();
     done_.notify_all();
-    if (!shipped.ok()) {
+    if (!shipped.ok() && !content) {
       wake_.wait_for(lock, options_.retry_interval, [&] { return stop_; });
     }
   }

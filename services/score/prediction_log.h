@@ -88,9 +88,13 @@ class PredictionLogger {
   // not parse skipped); what does not fit stays for a later start.
   void MoveLegacy(storage::Store* store);
   void Loop();
-  // Ships up to batch_records records from the first one not shipped; the
-  // number shipped, or the sink's error.
-  absl::StatusOr<size_t> ShipBatch();
+  // Ships up to `max_records` (and batch_records) records from the first
+  // one not shipped; the number shipped, or the sink's error.
+  absl::StatusOr<size_t> ShipBatch(size_t max_records);
+  // After the sink refused a batch of records for what they hold: halves
+  // the batch (`*limit`) until the refused record stands alone, then drops
+  // it, so one bad record never holds up the ones after it.
+  void Isolate(const absl::Status& refused, size_t* limit);
   void Drop(size_t n, std::string_view why);
 
   const PredictionLoggerOptions options_;

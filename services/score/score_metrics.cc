@@ -119,9 +119,16 @@ ScoreMetrics& Metrics() {
                          .Name("mlpipe_score_log_write_failures_total")
                          .Help(
                              "Prediction record batches the sink refused "
-                             "(the records are dropped).")
+                             "(kept and sent again).")
                          .Register(reg)
                          .Add({});
+    m->log_rejected = &prometheus::BuildCounter()
+                           .Name("mlpipe_score_log_rejected_total")
+                           .Help(
+                               "Prediction records the sink refused for what "
+                               "they hold, each alone (dropped).")
+                           .Register(reg)
+                           .Add({});
     m->shadow_dropped = &prometheus::BuildCounter()
                              .Name("mlpipe_score_shadow_dropped_total")
                              .Help(

@@ -56,6 +56,7 @@ struct ScoreMetrics {
   prometheus::Counter* log_dropped;  // mlpipe_score_log_dropped_total.
   prometheus::Counter* log_written;  // mlpipe_score_log_written_total.
   prometheus::Counter* log_failed;   // mlpipe_score_log_write_failures_total.
+  prometheus::Counter* log_rejected;    // mlpipe_score_log_rejected_total.
   prometheus::Counter* shadow_dropped;  // mlpipe_score_shadow_dropped_total.
   prometheus::Family<prometheus::Counter>* deploys;  // {outcome}.
   prometheus::Family<prometheus::Counter>* batch;    // batch rows {outcome}.

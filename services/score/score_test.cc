@@ -188,12 +188,21 @@ const Models& M() {
 }
 
 // Keeps what the logger writes (the monitor is the real sink, over gRPC).
-class RecordingSink final : public PredictionSink {
+// A sink that takes what it is sent as a PredictionBatch.
+class BatchSink : public PredictionSink {
  public:
-  absl::Status Write(std::string_view bytes, size_t) override {
+  absl::Status Write(std::string_view bytes, size_t) final {
     v1::PredictionBatch batch;
     if (!batch.ParseFromString(std::string(bytes)))
       return absl::InvalidArgumentError("not a PredictionBatch");
+    return Take(batch);
+  }
+  virtual absl::Status Take(const v1::PredictionBatch& batch) = 0;
+};
+
+class RecordingSink final : public BatchSink {
+ public:
+  absl::Status Take(const v1::PredictionBatch& batch) override {
     std::lock_guard lock(mu_);
     for (const auto& r : batch.records()) records_.push_back(r);
     return absl::OkStatus();
@@ -1122,12 +1131,9 @@ TEST(PredictionRecordTest, InputBytesAreTheStructOfTheRow) {
 
 TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
   // A sink that blocks until released.
-  class Slow final : public PredictionSink {
+  class Slow final : public BatchSink {
    public:
-    absl::Status Write(std::string_view bytes, size_t) override {
-      v1::PredictionBatch b;
-      if (!b.ParseFromString(std::string(bytes)))
-        return absl::InvalidArgumentError("not a PredictionBatch");
+    absl::Status Take(const v1::PredictionBatch& b) override {
       release.WaitForNotification();
       written += b.records_size();
       return absl::OkStatus();
@@ -1156,12 +1162,9 @@ TEST(PredictionLoggerTest, FullQueueDropsAndCountsInsteadOfBlocking) {
 // them loses none, and what one process did not ship the next one ships,
 // in order, after the records an older version left in the score store.
 TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
-  class Sink final : public PredictionSink {
+  class Sink final : public BatchSink {
    public:
-    absl::Status Write(std::string_view bytes, size_t) override {
-      v1::PredictionBatch b;
-      if (!b.ParseFromString(std::string(bytes)))
-        return absl::InvalidArgumentError("not a PredictionBatch");
+    absl::Status Take(const v1::PredictionBatch& b) override {
       if (refuse) return absl::UnavailableError("monitor is down");
       for (const auto& r : b.records()) ids.push_back(r.prediction_id());
       return absl::OkStatus();
@@ -1223,16 +1226,53 @@ TEST(PredictionLoggerTest, RecordsSurviveAFailingSinkAndARestart) {
   EXPECT_TRUE(sink.ids.empty());
 }
 
+// A record the sink refuses for what it holds (INVALID_ARGUMENT) is found
+// by halving the batch, dropped and counted; the records around it are
+// shipped, in order. Refusals of another kind keep everything.
+TEST(PredictionLoggerTest, ARecordTheSinkRefusesIsDroppedNotRetriedForever) {
+  class Sink final : public BatchSink {
+   public:
+    absl::Status Take(const v1::PredictionBatch& b) override {
+      ++writes;
+      for (const auto& r : b.records()) {
+        if (r.model_version().empty())
+          return absl::InvalidArgumentError("record without a model version");
+      }
+      for (const auto& r : b.records()) ids.push_back(r.prediction_id());
+      return absl::OkStatus();
+    }
+    std::vector<std::string> ids;
+    int writes = 0;
+  } sink;
+  testing::TempDir dir;
+  PredictionLoggerOptions o;
+  o.batch_records = 64;
+  o.flush_interval = std::chrono::milliseconds(5);
+  o.retry_interval = std::chrono::seconds(60);  // A retry would time out.
+  auto log = *PredictionLogger::Open(o, dir.path() + "/log", nullptr, &sink);
+  std::vector<v1::PredictionRecord> records(100);
+  for (int i = 0; i < 100; ++i) {
+    records[i].set_prediction_id(StrCat("p", i));
+    if (i != 17 && i != 70) records[i].set_model_version("m:1");
+  }
+  ASSERT_TRUE(log->Log(records));
+  ASSERT_TRUE(log->Flush(std::chrono::seconds(10)));
+  ASSERT_EQ(sink.ids.size(), 98u);
+  for (int i = 0, k = 0; i < 100; ++i) {
+    if (i == 17 || i == 70) continue;
+    EXPECT_EQ(sink.ids[k++], StrCat("p", i));
+  }
+  EXPECT_EQ(log->depth(), 0u);
+  EXPECT_LT(sink.writes, 40);  // Halving: about log2(64) tries per record.
+}
+
 // Calls log concurrently while the shipper runs and the sink refuses every
 // third batch: every record is shipped exactly once, in the order of its
 // sequence, over many segments, and the shipped segments are deleted.
 TEST(PredictionLoggerTest, ConcurrentCallsShipEveryRecordOnceInOrder) {
-  class Sink final : public PredictionSink {
+  class Sink final : public BatchSink {
    public:
-    absl::Status Write(std::string_view bytes, size_t) override {
-      v1::PredictionBatch b;
-      if (!b.ParseFromString(std::string(bytes)))
-        return absl::InvalidArgumentError("not a PredictionBatch");
+    absl::Status Take(const v1::PredictionBatch& b) override {
       std::lock_guard lock(mu);
       if (++calls % 3 == 0) return absl::UnavailableError("refused");
       for (const auto& r : b.records()) ids.push_back(r.prediction_id());
