@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -239,7 +240,14 @@ std::vector<const v1::FieldDrift*> ByConcern(const v1::DriftReport& d) {
   return out;
 }
 
-std::string DriftTable(const v1::DriftReport& d) {
+// `reference` (may be null) tells timestamp fields, shown as "time".
+std::string DriftTable(const v1::DriftReport& d,
+                       const v1::Profile* reference = nullptr) {
+  std::set<std::string> times;
+  if (reference != nullptr) {
+    for (const auto& f : reference->fields())
+      if (f.timestamp()) times.insert(f.name());
+  }
   std::string h =
       "<table><tr><th class=\"text\">field</th><th class=\"text\">kind</th>"
       "<th class=\"text\">method</th><th>score</th><th>threshold</th>"
@@ -251,7 +259,10 @@ std::string DriftTable(const v1::DriftReport& d) {
     const v1::FieldDrift& f = *field;
     const bool num = f.kind() == v1::FieldProfile::NUMERIC;
     StrAppend(&h, "<tr><td class=\"text\">", HtmlEscape(f.name()),
-              "</td><td class=\"text\">", num ? "number" : "category",
+              "</td><td class=\"text\">",
+              times.contains(f.name()) ? "time"
+              : num                    ? "number"
+                                       : "category",
               "</td><td class=\"text\">", f.method(), "</td><td>",
               HtmlNumber(f.score()), "</td><td>", HtmlNumber(f.threshold()),
               "</td><td class=\"text ", f.drifted() ? "drifted" : "ok", "\">",
@@ -393,7 +404,8 @@ void AppendAlerts(const v1::MonitorReport& r, std::string* out) {
 // The drift table, then each field's reference and current distributions.
 void AppendFieldDrift(const v1::MonitorReport& r, std::string* out) {
   std::string& h = *out;
-  h += "<h2>Drift per field</h2>" + DriftTable(r.drift());
+  h += "<h2>Drift per field</h2>" +
+       DriftTable(r.drift(), &r.reference_profile());
   h += "<p class=\"legend\"><span style=\"background:#b8b8b8\"></span>"
        "reference<span style=\"background:#1f5fbf\"></span>current</p>"
        "<div class=\"fields\">";

@@ -236,6 +236,7 @@ TEST(MonitorReportTest, TimestampAxesReadAsDates) {
   auto ticks = Ticks(html, 0);
   ASSERT_GE(ticks.size(), 3u);
   EXPECT_EQ(ticks.front(), "2024-01-01");
+  EXPECT_THAT(html, HasSubstr("<td class=\"text\">time</td>"));
   EXPECT_THAT(html, ::testing::Not(HasSubstr("e+15")));
   // Six hours of minutes: ticks with the time of day.
   v1::Profile hours = profile(kJan1, 60000000, 360);
