@@ -427,6 +427,10 @@ TEST(PrepareE2eTest, PrepareStepFeatureSetAndOnlineLookupsThroughTheCli) {
   EXPECT_THAT(past_vector.out,
               HasSubstr("1    1        2024-01-01 00:00:00  100      gold"));
   EXPECT_THAT(past_vector.out, HasSubstr("0.2      1          0"));
+  // Lookups with raw values (from disk) are timed apart from the rest.
+  EXPECT_THAT(
+      HttpGet(server.metrics_port(), "/metrics"),
+      HasSubstr("mlpipe_prep_online_lookup_seconds_count{raw=\"true\"}"));
   // A flag that takes a value is never given the next flag, nor "true".
   for (auto args : std::vector<std::vector<std::string>>{
            {"features", "get", fs, "--keys", "--as-of", "2024-01-02"},
