@@ -1,6 +1,7 @@
 #include "common/storage/segment_log.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -90,6 +91,16 @@ absl::Status SegmentLog::Recover() {
   const std::string trim = dir_ + "/trim";
   trim_fd_ = open(trim.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (trim_fd_ < 0) return Errno("cannot open", trim);
+  // Two writers would hand out the same sequences and trim each other's
+  // records: the lock (released when the file closes, or the process dies)
+  // keeps a second one out.
+  if (flock(trim_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return errno == EWOULDBLOCK
+               ? absl::FailedPreconditionError(
+                     StrCat("log '", dir_, "' is in use (another process or ",
+                            "server has it open)"))
+               : Errno("cannot lock", trim);
+  }
   char t[12];
   if (pread(trim_fd_, t, sizeof t, 0) == sizeof t &&
       crc32_z(0, reinterpret_cast<const Bytef*>(t), 8) == GetU32(t + 8))

@@ -53,7 +53,9 @@ struct SegmentLogOptions {
 // Append is thread-safe; Read and Trim are for one consumer thread.
 class SegmentLog {
  public:
-  // Opens the log in `dir`, creating it when absent.
+  // Opens the log in `dir`, creating it when absent. One log per directory
+  // at a time: FAILED_PRECONDITION while another (in this process or
+  // another) has it open.
   static absl::StatusOr<std::unique_ptr<SegmentLog>> Open(
       const std::string& dir, SegmentLogOptions options = {});
   ~SegmentLog();

@@ -93,6 +93,20 @@ TEST(SegmentLogTest, ReadsInOrderAcrossSegmentsTrimsAndResumesAfterReopen) {
   EXPECT_TRUE(ReadAll(*log).empty());
 }
 
+// One log per directory at a time: a second opener is refused, and can
+// open it once the first has closed it.
+TEST(SegmentLogTest, ASecondOpenerOfTheDirectoryIsRefused) {
+  testing::TempDir dir;
+  auto first = SegmentLog::Open(dir.path());
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = SegmentLog::Open(dir.path());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("is in use"), std::string_view::npos)
+      << second.status();
+  first->reset();
+  EXPECT_TRUE(SegmentLog::Open(dir.path()).ok());
+}
+
 TEST(SegmentLogTest, BoundedInBytesAndARecordLargerThanASegmentFits) {
   testing::TempDir dir;
   auto log = OpenLog(dir.path(), {.segment_bytes = 4096, .max_bytes = 16384});
