@@ -52,11 +52,11 @@ struct ScoreMetrics {
   prometheus::Gauge* loaded;    // mlpipe_score_loaded_versions.
   prometheus::Family<prometheus::Counter>* loads;  // {outcome}.
   prometheus::Histogram* load_seconds;
-  prometheus::Gauge* log_depth;      // mlpipe_score_log_queue_depth.
-  prometheus::Counter* log_dropped;  // mlpipe_score_log_dropped_total.
-  prometheus::Counter* log_written;  // mlpipe_score_log_written_total.
-  prometheus::Counter* log_failed;   // mlpipe_score_log_write_failures_total.
-  prometheus::Counter* log_rejected;    // mlpipe_score_log_rejected_total.
+  prometheus::Gauge* log_depth;       // mlpipe_score_log_queue_depth.
+  prometheus::Counter* log_dropped;   // mlpipe_score_log_dropped_total.
+  prometheus::Counter* log_written;   // mlpipe_score_log_written_total.
+  prometheus::Counter* log_failed;    // mlpipe_score_log_write_failures_total.
+  prometheus::Counter* log_rejected;  // mlpipe_score_log_rejected_total.
   prometheus::Counter* shadow_dropped;  // mlpipe_score_shadow_dropped_total.
   prometheus::Family<prometheus::Counter>* deploys;  // {outcome}.
   prometheus::Family<prometheus::Counter>* batch;    // batch rows {outcome}.
