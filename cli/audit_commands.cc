@@ -36,8 +36,9 @@ int RunAudit(const Args& args, Context& ctx) {
   if (pos.size() != 2 || pos[1] != "list")
     return UsageError(
         "usage: mlpipe audit list [--since 1h|7d|RFC3339] [--principal P] "
-        "[--method M] [--limit N]");
-  if (int rc = CheckFlags(args, {"since", "principal", "method", "limit"});
+        "[--method M] [--limit N] [--page-token T]");
+  if (int rc = CheckFlags(
+          args, {"since", "principal", "method", "limit", "page-token"});
       rc != kOk)
     return rc;
   v1::ListAuditRecordsRequest req;
@@ -54,6 +55,7 @@ int RunAudit(const Args& args, Context& ctx) {
   req.set_principal(args.Get("principal"));
   req.set_method(args.Get("method"));
   req.set_limit(args.Limit());
+  req.set_page_token(args.Get("page-token"));
   UnaryCall call;
   v1::ListAuditRecordsResponse resp;
   if (auto s =
@@ -69,6 +71,10 @@ int RunAudit(const Args& args, Context& ctx) {
              outcome});
     }
     t.Print();
+    if (!resp.next_page_token().empty()) {
+      std::cerr << "more records: add --page-token " << resp.next_page_token()
+                << "\n";
+    }
   });
   return kOk;
 }

@@ -138,7 +138,8 @@ commands:
                                       file, without its comments)
   audit list [--since 1h|7d|TIME]     calls that changed something, refused or not,
              [--principal P]          newest first: who (the principal the server's
-             [--method M] [--limit N] auth policy proved), method, target, outcome
+             [--method M] [--limit N] auth policy proved), method, target, outcome;
+             [--page-token T]         more pages: --page-token from the last one
   export --dataset NAME --out FILE    write a dataset as CSV (--out - for stdout)
          [--columns a,b] [--version N]
   run PIPELINE.yaml [--watch] [--no-cache] [--allow-outside-files]

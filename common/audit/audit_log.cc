@@ -1,7 +1,9 @@
 #include "common/audit/audit_log.h"
 
 #include <algorithm>
+#include <string>
 
+#include "absl/strings/numbers.h"
 #include "common/storage/key_codec.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -94,6 +96,14 @@ absl::StatusOr<v1::ListAuditRecordsResponse> AuditLog::List(
     first = first_;
     end = next_;
   }
+  if (!request.page_token().empty()) {
+    uint64_t before = 0;
+    if (!absl::SimpleAtoi(request.page_token(), &before)) {
+      return absl::InvalidArgumentError(
+          "page_token: not one a previous response gave");
+    }
+    end = std::min(end, before);
+  }
   v1::ListAuditRecordsResponse out;
   // Walks back from the newest, a chunk at a time, each read forward; a
   // filter that matches little reads at most kMaxScanned records.
@@ -123,10 +133,18 @@ absl::StatusOr<v1::ListAuditRecordsResponse> AuditLog::List(
       *out.add_records() = std::move(*r);
       if (out.records_size() == limit) break;
     }
-    if (older) break;
+    if (older) return out;
+    if (out.records_size() == limit) {
+      // Older records may match too: the next page starts below this one.
+      const uint64_t last = out.records(limit - 1).sequence();
+      if (last > first) out.set_next_page_token(std::to_string(last));
+      return out;
+    }
     scanned += end - start;
     end = start;
   }
+  // The scan's bound reached with older records unread.
+  if (end > first) out.set_next_page_token(std::to_string(end));
   return out;
 }
 

@@ -356,6 +356,19 @@ TEST_F(AuthTest, TheAuditTrailRecordsWhoChangedWhat) {
   EXPECT_THAT(table.out, HasSubstr("PRINCIPAL"));
   EXPECT_THAT(table.out, HasSubstr("as-data-writer"));
   EXPECT_THAT(table.out, Not(HasSubstr("DeleteDataset")));
+  // A page at a time: the CLI says how to read on, and the next page holds
+  // the record after.
+  auto first = cli("reader", {"audit", "list", "--limit", "1"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.out, HasSubstr("as-admin"));
+  const size_t at = first.err.find("--page-token ");
+  ASSERT_NE(at, std::string::npos) << first.err;
+  std::string token = first.err.substr(at + 13);
+  token = token.substr(0, token.find('\n'));
+  auto second =
+      cli("reader", {"audit", "list", "--limit", "1", "--page-token", token});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.out, HasSubstr("as-scorer"));
 }
 
 // kubeconfig-like contexts: the server and the token by name; flags and
