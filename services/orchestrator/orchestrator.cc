@@ -435,17 +435,18 @@ void Orchestrator::OnStepProgress(const std::string& run_id, int index,
   ActiveRun* run = RunningAttemptLocked(run_id, index, attempt);
   if (run == nullptr) return;
   *run->step(index).mutable_progress() = progress;
+  if (run->progress_due[index]) return;  // The scheduled store takes it.
   const absl::Time due = run->progress_stored[index] + kEvery;
   if (absl::Now() >= due) {
     StoreProgressLocked(*run, index);
-  } else if (!run->progress_due[index]) {
-    run->progress_due[index] = true;
-    pool_->PostAt(due, [this, run_id, index, attempt] {
-      std::lock_guard lock(mu_);
-      if (ActiveRun* r = RunningAttemptLocked(run_id, index, attempt))
-        StoreProgressLocked(*r, index);
-    });
+    return;
   }
+  run->progress_due[index] = true;
+  pool_->PostAt(due, [this, run_id, index, attempt] {
+    std::lock_guard lock(mu_);
+    ActiveRun* r = RunningAttemptLocked(run_id, index, attempt);
+    if (r != nullptr && r->progress_due[index]) StoreProgressLocked(*r, index);
+  });
 }
 
 void Orchestrator::StoreProgressLocked(ActiveRun& run, int index) {
