@@ -90,13 +90,6 @@ TEST(EvalReportTest, HasEveryPartAndEscapes) {
   EXPECT_THAT(html, Not(HasSubstr("http")));  // Self-contained.
 }
 
-std::string Shell(const std::string& cmd) {
-  int status = 0;
-  std::string out = testing::Shell(cmd, &status);
-  EXPECT_EQ(status, 0) << cmd << "\n" << out;
-  return out;
-}
-
 TEST(EvalReportTest, ChromiumRendersPlotsAndTables) {
   ASSERT_EQ(std::system("command -v chromium > /dev/null"), 0)
       << "chromium is not installed (scripts/install-deps.sh test installs it)";
@@ -108,7 +101,8 @@ TEST(EvalReportTest, ChromiumRendersPlotsAndTables) {
       "--user-data-dir=" +
       dir.path() + "/profile ";
   // The DOM after parsing: the plots are SVG elements with curves.
-  std::string dom = Shell(flags + "--dump-dom file://" + html + " 2>/dev/null");
+  std::string dom =
+      testing::Shell(flags + "--dump-dom file://" + html + " 2>/dev/null");
   EXPECT_THAT(dom, HasSubstr("<svg id=\"roc-0\""));
   EXPECT_THAT(dom, HasSubstr("<svg id=\"pr-0\""));
   EXPECT_THAT(dom, HasSubstr("<svg id=\"calibration-0\""));
@@ -117,8 +111,8 @@ TEST(EvalReportTest, ChromiumRendersPlotsAndTables) {
   EXPECT_THAT(dom, HasSubstr("<table id=\"metrics\">"));
   // A screenshot: a PNG of the page, not blank (the plots add colour).
   const std::string png = dir.path() + "/report.png";
-  Shell(flags + "--window-size=1200,1600 --screenshot=" + png + " file://" +
-        html + " 2>/dev/null");
+  testing::Shell(flags + "--window-size=1200,1600 --screenshot=" + png +
+                 " file://" + html + " 2>/dev/null");
   std::ifstream in(png, std::ios::binary);
   std::stringstream bytes;
   bytes << in.rdbuf();

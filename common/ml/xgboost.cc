@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 
 #include "common/ml/algorithms.h"
 #include "common/ml/ubjson.h"
@@ -24,10 +25,14 @@ absl::Status XgbError(const std::string& what) {
 #define XGB_RETURN_IF_ERROR(call, what) \
   if ((call) != 0) return XgbError(what)
 
-std::string ArrayInterface(const double* data, size_t rows, size_t cols) {
+// A rows x cols row-major array of doubles or floats in XGBoost's (numpy's)
+// array interface.
+template <typename T>
+std::string ArrayInterface(const T* data, size_t rows, size_t cols) {
+  static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>);
   return StrCat("{\"data\": [", reinterpret_cast<uintptr_t>(data),
                 ", true], \"shape\": [", rows, ", ", cols,
-                "], \"typestr\": \"<f8\", \"version\": 3}");
+                "], \"typestr\": \"<f", sizeof(T), "\", \"version\": 3}");
 }
 
 // The labels XGBoost fits: `data.y` as it is, or with `one_hot` > 0 classes
@@ -50,9 +55,7 @@ int SetLabels(DMatrixHandle handle, const std::vector<float>& label,
     return XGDMatrixSetFloatInfo(handle, "label", label.data(), label.size());
   }
   const std::string array =
-      StrCat("{\"data\": [", reinterpret_cast<uintptr_t>(label.data()),
-             ", true], \"shape\": [", label.size() / width, ", ", width,
-             "], \"typestr\": \"<f4\", \"version\": 3}");
+      ArrayInterface(label.data(), label.size() / width, width);
   return XGDMatrixSetInfoFromInterface(handle, "label", array.c_str());
 }
 
@@ -421,6 +424,15 @@ absl::Status CheckTree(const Struct& tree, size_t num_features) {
   return absl::OkStatus();
 }
 
+// Outputs per row of a model's learner: its classes (softprob) or targets
+// (a forest's one-hot classes), else 1.
+int64_t OutputsPerRow(const Struct* learner) {
+  const Struct* params = Object(learner, "learner_model_param");
+  return std::max<int64_t>(
+      {int64_t{1}, std::strtoll(Text(params, "num_class").c_str(), nullptr, 10),
+       std::strtoll(Text(params, "num_target").c_str(), nullptr, 10)});
+}
+
 // The model XGBoost loaded, checked before anything predicts with it:
 // its trees (CheckTree) and the output group of each.
 absl::Status CheckTrees(const Struct& model, size_t num_features) {
@@ -429,11 +441,7 @@ absl::Status CheckTrees(const Struct& model, size_t num_features) {
   const Struct* trees_model = Object(booster, "model");
   if (Text(booster, "name") != "gbtree" || trees_model == nullptr)
     return absl::DataLossError("not a gbtree model");
-  // Outputs: classes (softprob) or targets (a forest's one-hot classes).
-  const Struct* params = Object(learner, "learner_model_param");
-  const double groups =
-      std::max({1.0, std::strtod(Text(params, "num_class").c_str(), nullptr),
-                std::strtod(Text(params, "num_target").c_str(), nullptr)});
+  const double groups = static_cast<double>(OutputsPerRow(learner));
   const ListValue* trees = List(*trees_model, "trees");
   const ListValue* info = List(*trees_model, "tree_info");
   const std::string num_trees =
@@ -466,8 +474,7 @@ std::unique_ptr<FlatForest> FlatForest::From(const Struct& model,
   const std::string objective = Text(Object(learner, "objective"), "name");
   auto forest = std::make_unique<FlatForest>();
   if (Text(booster, "name") != "gbtree" || trees_model == nullptr ||
-      Text(params, "num_class") != "0" ||
-      (Text(params, "num_target") != "" && Text(params, "num_target") != "1") ||
+      Text(params, "num_class") != "0" || OutputsPerRow(learner) != 1 ||
       (objective != "binary:logistic" && objective != "reg:squarederror"))
     return nullptr;
   forest->logistic_ = objective == "binary:logistic";
@@ -1057,11 +1064,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTrees(
   }
   const Struct* learner = Object(&input->struct_value(), "learner");
   const std::string objective = Text(Object(learner, "objective"), "name");
-  // Outputs per row: classes (softprob) or targets (a forest's classes).
-  const Struct* params = Object(learner, "learner_model_param");
-  const long outputs =
-      std::max({1L, std::strtol(Text(params, "num_class").c_str(), nullptr, 10),
-                std::strtol(Text(params, "num_target").c_str(), nullptr, 10)});
+  const int64_t outputs = OutputsPerRow(learner);
   if (outputs != (task == v1::MULTICLASS ? num_classes : 1)) {
     return absl::DataLossError(
         StrCat("tree parameters: the model has ", outputs,

@@ -57,4 +57,14 @@ std::string Shell(const std::string& command, int* status) {
   return out;
 }
 
+std::string Shell(const std::string& command) {
+  int status = 0;
+  std::string out = Shell(command, &status);
+  if (status != 0) {
+    throw std::runtime_error("exit status " + std::to_string(status) + ": " +
+                             command + "\n" + out);
+  }
+  return out;
+}
+
 }  // namespace mlpipe::testing

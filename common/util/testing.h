@@ -28,6 +28,9 @@ int CountLines(const std::string& path);
 // Runs `command` with /bin/sh; its standard output, and its exit status in
 // `*status` (-1 when it could not be run).
 std::string Shell(const std::string& command, int* status);
+// The same for a command that must succeed: throws std::runtime_error with
+// the command and its output when it exits non-zero (gtest fails the test).
+std::string Shell(const std::string& command);
 
 }  // namespace mlpipe::testing
 

@@ -70,7 +70,7 @@ int TickDecimals(double step) {
 int TickEvery(int bins) { return std::max(1, (bins + 5) / 6); }
 
 // A tick of an axis whose ticks are `step` apart: 12,500 or 0.25; past a
-// billion (timestamps in microseconds) 1.76e+15 with the digits that tell
+// billion 1.76e+15 with the digits that tell
 // neighbours apart.
 std::string Tick(double v, double step) {
   if (!std::isfinite(v) || !std::isfinite(step) || step <= 0) return "&ndash;";

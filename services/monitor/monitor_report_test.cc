@@ -245,13 +245,6 @@ TEST(MonitorReportTest, TimestampAxesReadAsDates) {
   EXPECT_EQ(short_h->labels.front(), "[2024-01-01 00:00, 2024-01-01 00:30)");
 }
 
-std::string Shell(const std::string& cmd) {
-  int status = 0;
-  std::string out = testing::Shell(cmd, &status);
-  EXPECT_EQ(status, 0) << cmd << "\n" << out;
-  return out;
-}
-
 // Headless Chromium lays it out at 1400 and 700 px wide without the page
 // scrolling sideways, and paints it (MLPIPE_KEEP_REPORT=PREFIX keeps the
 // page and the screenshots to look at).
@@ -276,16 +269,18 @@ TEST(MonitorReportTest, ChromiumRendersItWithoutOverflow) {
       "--user-data-dir=" +
       dir.path() + "/profile ";
   for (int width : {1400, 700}) {
-    std::string dom = Shell(flags + "--window-size=" + std::to_string(width) +
-                            ",1200 --dump-dom file://" + page + " 2>/dev/null");
+    std::string dom =
+        testing::Shell(flags + "--window-size=" + std::to_string(width) +
+                       ",1200 --dump-dom file://" + page + " 2>/dev/null");
     EXPECT_THAT(dom, HasSubstr("data-overflow=\"false\"")) << width << " px";
     // At 1400 px every column shows; narrower, a wide table scrolls in its
     // own box.
     if (width == 1400)
       EXPECT_THAT(dom, HasSubstr("data-table-scrolls=\"false\""));
     const std::string png = dir.path() + "/" + std::to_string(width) + ".png";
-    Shell(flags + "--window-size=" + std::to_string(width) +
-          ",1600 --screenshot=" + png + " file://" + page + " 2>/dev/null");
+    testing::Shell(flags + "--window-size=" + std::to_string(width) +
+                   ",1600 --screenshot=" + png + " file://" + page +
+                   " 2>/dev/null");
     const std::string data = testing::ReadFile(png);
     ASSERT_GT(data.size(), 8u);
     EXPECT_EQ(data.substr(1, 3), "PNG");
