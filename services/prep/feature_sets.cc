@@ -93,17 +93,15 @@ void SetRawColumns(const v1::FittedTransform& t, v1::OnlineView* view) {
 // Row r of `c` as a JSON-like value: what `features get` shows as raw.
 google::protobuf::Value RawValue(const table::Column& c, size_t r) {
   google::protobuf::Value v;
-  if (!c.IsValid(r)) {
-    v.set_null_value(google::protobuf::NULL_VALUE);
-  } else if (table::IsStringType(c.type)) {
+  v.set_null_value(google::protobuf::NULL_VALUE);  // Missing, or untyped.
+  if (!c.IsValid(r)) return v;
+  if (table::IsStringType(c.type)) {
     v.set_string_value(c.strings[r]);
   } else if (c.type == table::ColumnType::kNumeric) {
     v.set_number_value(c.numbers[r]);
   } else if (c.type == table::ColumnType::kTimestamp) {
     v.set_string_value(
         TimeUtil::ToString(TimeUtil::MicrosecondsToTimestamp(c.timestamps[r])));
-  } else {
-    v.set_null_value(google::protobuf::NULL_VALUE);
   }
   return v;
 }
@@ -159,8 +157,10 @@ absl::Status PublishOnline(OnlineStore* online, const v1::OnlineView& view,
                            const table::Table& feats) {
   auto rows = OnlineRows(view, raw, feats);
   if (!rows.ok()) return rows.status();
-  if (auto s = online->Upsert(view.name(), version, *rows); !s.ok()) return s;
-  Metrics::Get().rows.Add({{"stage", "online"}}).Increment(rows->size());
+  const size_t n = rows->size();
+  if (auto s = online->Upsert(view.name(), version, *std::move(rows)); !s.ok())
+    return s;
+  Metrics::Get().rows.Add({{"stage", "online"}}).Increment(n);
   return absl::OkStatus();
 }
 

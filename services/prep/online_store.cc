@@ -97,7 +97,7 @@ std::vector<v1::OnlineView> OnlineStore::ViewsOf(
 }
 
 absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
-                                 const std::vector<OnlineRow>& rows) {
+                                 std::vector<OnlineRow> rows) {
   // Writers are serialized (one refresh at a time); readers keep reading the
   // published values until the batch is durable.
   std::unique_lock lock(mu_);
@@ -108,12 +108,12 @@ absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
   const bool timed = !v.def.event_timestamp().empty();
   std::unordered_map<std::string, v1::OnlineValue> winners;
   storage::WriteBatch b;
-  for (const auto& row : rows) {
+  for (auto& row : rows) {
     v1::OnlineValue value;
     value.set_event_micros(row.event_micros);
     value.set_version(version);
     value.mutable_values()->Assign(row.values.begin(), row.values.end());
-    *value.mutable_raw() = row.raw;
+    value.mutable_raw()->Swap(&row.raw);
     if (timed) {
       std::string hk = HistoryPrefix(view, row.key);
       AppendOrdered(row.event_micros, &hk);

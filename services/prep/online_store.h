@@ -57,9 +57,9 @@ class OnlineStore {
   // Stores `rows` (from dataset `version`) durably, then publishes them: a
   // key keeps the row with the latest event time (a later row on a tie), so
   // late-arriving old data never replaces newer values. Also records
-  // view.version = max(view.version, version).
+  // view.version = max(view.version, version). Takes the rows' raw values.
   absl::Status Upsert(const std::string& view, int64_t version,
-                      const std::vector<OnlineRow>& rows);
+                      std::vector<OnlineRow> rows);
 
   // The latest values of `key` (from memory; with `raw` also the raw
   // values, read from disk).
