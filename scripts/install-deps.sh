@@ -24,10 +24,11 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libabsl-dev librocksdb-dev libzstd-dev liblz4-dev libsnappy-dev libbz2-dev zlib1g-dev
   prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev libssl-dev
-  libxgboost-dev xgboost libjemalloc-dev
+  libxgboost-dev xgboost libjemalloc-dev libhiredis-dev
   libgtest-dev libgmock-dev
 )
 test_pkgs=(prometheus      # promtool lints /metrics in the tests.
+           redis-server    # the Redis online store's tests run a real one
            clang-format    # make test checks the sources' layout
            python3 python3-numpy python3-pandas python3-sklearn python3-xgboost  # reference values in tests
            python3-grpcio  # a Python client calls Predict in a test

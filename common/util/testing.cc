@@ -1,11 +1,21 @@
 #include "common/util/testing.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <thread>
 
 namespace mlpipe::testing {
 
@@ -66,5 +76,84 @@ std::string Shell(const std::string& command) {
   }
   return out;
 }
+
+}  // namespace mlpipe::testing
+
+namespace mlpipe::testing {
+namespace {
+
+// A port the OS hands out for 127.0.0.1 (free when this returns).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    throw std::runtime_error("cannot get a free port");
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Whether something accepts connections on 127.0.0.1:port.
+bool Accepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+RedisServer::RedisServer() : port_(FreePort()) { Start(); }
+
+RedisServer::~RedisServer() { Kill(); }
+
+void RedisServer::Start() {
+  std::string port = std::to_string(port_);
+  std::string log = dir_.path() + "/redis.log";
+  pid_ = fork();
+  if (pid_ == 0) {
+    execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind",
+           "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+           dir_.path().c_str(), "--logfile", log.c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 1000; ++i) {
+    if (Accepts(port_)) return;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error(
+          "redis-server exited at start (is it "
+          "installed? scripts/install-deps.sh); log: " +
+          log);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("redis-server did not listen within 10 s");
+}
+
+void RedisServer::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void RedisServer::Restart() {
+  Kill();
+  Start();
+}
+
+void RedisServer::Freeze() { kill(pid_, SIGSTOP); }
+
+void RedisServer::Thaw() { kill(pid_, SIGCONT); }
 
 }  // namespace mlpipe::testing

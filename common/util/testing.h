@@ -32,6 +32,34 @@ std::string Shell(const std::string& command, int* status);
 // the command and its output when it exits non-zero (gtest fails the test).
 std::string Shell(const std::string& command);
 
+// A real redis-server (Debian's) on a loopback port the OS chose, without
+// persistence, its files in a TempDir. Killed when destroyed. Throws
+// std::runtime_error when it does not start within 10 s.
+class RedisServer {
+ public:
+  RedisServer();
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+  int port() const { return port_; }
+  std::string url() const {
+    return "redis://127.0.0.1:" + std::to_string(port_);
+  }
+  // SIGKILL and wait: the port stops answering, the data is gone.
+  void Kill();
+  // Starts it again on the same port (empty).
+  void Restart();
+  // SIGSTOP / SIGCONT: the port accepts but nothing answers.
+  void Freeze();
+  void Thaw();
+
+ private:
+  void Start();
+  TempDir dir_;
+  int port_ = 0;
+  int pid_ = -1;
+};
+
 }  // namespace mlpipe::testing
 
 #endif  // MLPIPE_COMMON_UTIL_TESTING_H_

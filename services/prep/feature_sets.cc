@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -11,6 +12,7 @@
 #include "common/metrics/metrics.h"
 #include "common/table/frame_codec.h"
 #include "common/table/typing.h"
+#include "common/util/log.h"
 #include "common/util/proto_bytes.h"
 #include "common/util/sha256.h"
 #include "common/util/strings.h"
@@ -527,6 +529,7 @@ absl::StatusOr<v1::OnlineView> Preparer::NewOnlineView(
   view.set_entity_key(request.entity_key());
   view.set_event_timestamp(request.event_timestamp());
   SetRawColumns(fitted, &view);
+  view.add_feature_sets(fs->id());
   fs->set_online_view(view.name());
   return view;
 }
@@ -743,6 +746,39 @@ absl::Status Preparer::RefreshOnline(const std::string& dataset,
     auto fitted = GetTransform(view.transform_id());
     if (!fitted.ok()) return fitted.status();
     if (auto s = Materialize(view, *fitted, version); !s.ok()) return s;
+  }
+  // The authority is up to date; a Redis copy that is not is logged and
+  // written again by the prep module's sync loop.
+  if (auto s = online_->SyncMirror(); !s.ok()) {
+    LogWarning("Redis online store not up to date (retried)",
+               {{"dataset", dataset}, {"error", std::string(s.message())}});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Preparer::LinkFeatureSets() {
+  if (online_ == nullptr) return absl::OkStatus();
+  std::map<std::string, std::vector<std::string>> by_view;
+  for (auto it = store_->Scan(kFeatureSets, ""); it->Valid(); it->Next()) {
+    v1::FeatureSet fs;
+    if (!fs.ParseFromArray(it->value().data(),
+                           static_cast<int>(it->value().size())))
+      return absl::DataLossError(StrCat("feature set ", it->key(), " corrupt"));
+    if (!fs.online_view().empty()) by_view[fs.online_view()].push_back(fs.id());
+  }
+  for (auto& [name, ids] : by_view) {
+    auto view = online_->GetView(name);
+    if (!view.ok()) continue;
+    const auto& have = view->feature_sets();
+    bool missing = false;
+    for (const auto& id : ids) {
+      if (std::find(have.begin(), have.end(), id) == have.end()) {
+        view->add_feature_sets(id);
+        missing = true;
+      }
+    }
+    if (!missing) continue;
+    if (auto s = online_->PutView(*view); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

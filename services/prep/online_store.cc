@@ -1,7 +1,10 @@
 #include "services/prep/online_store.h"
 
+#include <algorithm>
 #include <mutex>
 
+#include "common/metrics/metrics.h"
+#include "common/util/log.h"
 #include "common/util/strings.h"
 
 namespace mlpipe::prep {
@@ -36,11 +39,24 @@ int64_t ReadOrdered(std::string_view b) {
   return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
 }
 
+prometheus::Gauge& ViewsBehindGauge() {
+  static prometheus::Gauge* g =
+      &prometheus::BuildGauge()
+           .Name("mlpipe_prep_online_mirror_views_behind")
+           .Help(
+               "Online views whose copy in the Redis online store may "
+               "differ from prep's (written whole again every few "
+               "seconds until it matches).")
+           .Register(metrics::Registry())
+           .Add({});
+  return *g;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<OnlineStore>> OnlineStore::Load(
-    storage::Store* store) {
-  std::unique_ptr<OnlineStore> s(new OnlineStore(store));
+    storage::Store* store, redis::OnlineRedis* mirror) {
+  std::unique_ptr<OnlineStore> s(new OnlineStore(store, mirror));
   for (auto it = store->Scan(kOnline, "v/"); it->Valid(); it->Next()) {
     v1::OnlineView v;
     if (!v.ParseFromArray(it->value().data(),
@@ -67,13 +83,23 @@ absl::StatusOr<std::unique_ptr<OnlineStore>> OnlineStore::Load(
 absl::Status OnlineStore::PutView(const v1::OnlineView& view) {
   std::unique_lock lock(mu_);
   v1::OnlineView def = view;
-  if (auto it = views_.find(view.name()); it != views_.end())
+  if (auto it = views_.find(view.name()); it != views_.end()) {
     def.set_version(std::max(def.version(), it->second.def.version()));
+    for (const auto& fs : it->second.def.feature_sets()) {
+      const auto& have = def.feature_sets();
+      if (std::find(have.begin(), have.end(), fs) == have.end())
+        def.add_feature_sets(fs);
+    }
+  }
   if (auto s = store_->Put(kOnline, ViewKey(view.name()),
                            def.SerializeAsString(), {.sync = true});
       !s.ok())
     return s;
-  views_[view.name()].def = std::move(def);
+  views_[view.name()].def = def;
+  if (mirror_ == nullptr) return absl::OkStatus();
+  std::lock_guard mirror_lock(mirror_mu_);
+  lock.unlock();
+  Mirror(def, {});
   return absl::OkStatus();
 }
 
@@ -135,12 +161,73 @@ absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
   def.set_version(std::max(def.version(), version));
   b.Put(kOnline, ViewKey(view), def.SerializeAsString());
   if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
+  Values copies;
   for (auto& [key, value] : winners) {
     value.clear_raw();  // On disk only.
+    if (mirror_ != nullptr) copies.emplace_back(key, value);
     v.latest[key] = std::move(value);
   }
   v.def = std::move(def);
+  if (mirror_ == nullptr) return absl::OkStatus();
+  std::lock_guard mirror_lock(mirror_mu_);
+  lock.unlock();
+  Mirror(v.def, copies);
   return absl::OkStatus();
+}
+
+void OnlineStore::Mirror(const v1::OnlineView& def, const Values& values) {
+  // A copy that may differ is left to SyncMirror: it writes it whole.
+  if (!mirrored_.contains(def.name())) return;
+  redis::OnlineRedis::ValueRefs refs;
+  refs.reserve(values.size());
+  for (const auto& [key, value] : values) refs.emplace_back(key, &value);
+  if (auto s = mirror_->Write(def, refs, /*create=*/false); !s.ok()) {
+    mirrored_.erase(def.name());
+    LogWarning("online view not copied to the Redis online store (retried)",
+               {{"view", def.name()}, {"error", std::string(s.message())}});
+  }
+}
+
+absl::Status OnlineStore::SyncMirror() {
+  if (mirror_ == nullptr) return absl::OkStatus();
+  // Writers wait (a whole write reads the served values); readers do not.
+  std::shared_lock lock(mu_);
+  std::lock_guard mirror_lock(mirror_mu_);
+  absl::Status first;
+  for (const auto& [name, v] : views_) {
+    auto stored = mirror_->StoredVersion(name);
+    absl::Status s = stored.status();
+    if (s.ok() && *stored == v.def.version()) {
+      // Values match; its feature sets may have been added since.
+      if (!mirrored_.contains(name)) s = mirror_->Write(v.def, {}, true);
+    } else if (s.ok()) {
+      redis::OnlineRedis::ValueRefs refs;
+      refs.reserve(v.latest.size());
+      for (const auto& [key, value] : v.latest) refs.emplace_back(key, &value);
+      s = mirror_->Write(v.def, refs, /*create=*/true);
+      if (s.ok()) {
+        LogInfo("online view written whole to the Redis online store",
+                {{"view", name},
+                 {"keys", std::to_string(refs.size())},
+                 {"version", std::to_string(v.def.version())}});
+      }
+    }
+    if (s.ok()) {
+      mirrored_.insert(name);
+    } else {
+      mirrored_.erase(name);
+      if (first.ok()) first = s;
+    }
+  }
+  ViewsBehindGauge().Set(static_cast<double>(views_.size() - mirrored_.size()));
+  return first;
+}
+
+size_t OnlineStore::ViewsBehind() const {
+  if (mirror_ == nullptr) return 0;
+  std::shared_lock lock(mu_);
+  std::lock_guard mirror_lock(mirror_mu_);
+  return views_.size() - mirrored_.size();
 }
 
 absl::StatusOr<OnlineLookup> OnlineStore::Latest(const std::string& view,

@@ -4,6 +4,12 @@
 // look-ups. Each stored value also keeps its row's raw values, which stay on
 // disk (the served memory holds the vectors only). gRPC-free.
 //
+// With a Redis online store (common/redis/online_redis.h) the latest values
+// are also copied there after each durable upsert, for scoring replicas to
+// read directly. This store stays the authority: a view whose copy may
+// differ (Redis was down, a write failed, the process restarted) is written
+// whole again by SyncMirror, which the prep module runs every few seconds.
+//
 // Column families:
 //   online:          "v/<view>" -> v1::OnlineView
 //                    "l/<view>\0<key>" -> v1::OnlineValue (latest)
@@ -14,13 +20,16 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/redis/online_redis.h"
 #include "common/storage/store.h"
 #include "mlpipe/v1/feature_set.pb.h"
 
@@ -44,11 +53,13 @@ struct OnlineLookup {
 // Thread-safe.
 class OnlineStore {
  public:
-  // Loads every view and its latest values into memory.
+  // Loads every view and its latest values into memory. `mirror`: the
+  // Redis copy (null: none); not owned, outlives the store.
   static absl::StatusOr<std::unique_ptr<OnlineStore>> Load(
-      storage::Store* store);
+      storage::Store* store, redis::OnlineRedis* mirror = nullptr);
 
-  // Creates or replaces a view's definition (values are kept).
+  // Creates or replaces a view's definition (values are kept; its
+  // feature_sets are added to the stored ones).
   absl::Status PutView(const v1::OnlineView& view);
   absl::StatusOr<v1::OnlineView> GetView(const std::string& name) const;
   // The views of `dataset`; every view when `dataset` is empty.
@@ -73,15 +84,34 @@ class OnlineStore {
                                     int64_t as_of_micros,
                                     bool raw = false) const;
 
+  // Brings the Redis copy of every view not known to match up to date:
+  // a view whose version there equals this store's is taken as matching,
+  // any other is written whole. OK without a mirror. The first error, after
+  // trying every view.
+  absl::Status SyncMirror();
+  // Views whose Redis copy may differ (0 without a mirror).
+  size_t ViewsBehind() const;
+
  private:
-  explicit OnlineStore(storage::Store* store) : store_(store) {}
+  OnlineStore(storage::Store* store, redis::OnlineRedis* mirror)
+      : store_(store), mirror_(mirror) {}
+  using Values = std::vector<std::pair<std::string, v1::OnlineValue>>;
+  // Writes `values` of `def` to the mirror (all of them when the view was
+  // behind) and records whether the copy now matches. Called with mirror_mu_
+  // held, after mu_ was released.
+  void Mirror(const v1::OnlineView& def, const Values& values);
   struct View {
     v1::OnlineView def;
     std::unordered_map<std::string, v1::OnlineValue> latest;
   };
   storage::Store* const store_;
+  redis::OnlineRedis* const mirror_;
   mutable std::shared_mutex mu_;
   std::map<std::string, View> views_;  // GUARDED_BY(mu_)
+  // Taken while holding mu_ (never the other way round) and kept while the
+  // mirror is written, so writes reach Redis in the order they were made.
+  mutable std::mutex mirror_mu_;
+  std::set<std::string> mirrored_;  // GUARDED_BY(mirror_mu_)
 };
 
 }  // namespace mlpipe::prep

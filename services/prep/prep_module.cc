@@ -112,9 +112,20 @@ absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
     const host::ModuleEnv& env, PrepModuleOptions options) {
   std::unique_ptr<PrepModule> m(new PrepModule(env));
   if (auto s = m->OpenStore(Preparer::StorageOptions()); !s.ok()) return s;
-  auto online = OnlineStore::Load(m->store());
+  auto redis = redis::OpenOnlineStore(options.online_store,
+                                      "prep copies the latest values there");
+  if (!redis.ok()) return redis.status();
+  redis::OnlineRedis* mirror = m->Own(*std::move(redis));
+  auto online = OnlineStore::Load(m->store(), mirror);
   if (!online.ok()) return online.status();
   OnlineStore* store = m->Own(std::move(*online));
+  m->online_ = store;
+  if (mirror != nullptr) {
+    PrepModule* raw = m.get();
+    m->AddLoop([raw, every = options.mirror_sync](util::BackgroundLoop& loop) {
+      raw->MirrorLoop(loop, every);
+    });
+  }
   const rpc::Peers* peers = &m->peers();
   m->preparer_ = m->Make<Preparer>(
       std::move(options.preparer), m->store(), m->outbox(), store,
@@ -145,6 +156,7 @@ void PrepModule::OnStop() {
 }
 
 absl::Status PrepModule::OnStart() {
+  if (auto s = preparer_->LinkFeatureSets(); !s.ok()) return s;
   // Best effort: the ingest service may not answer yet; the next ingest
   // event of each dataset retries.
   if (auto s = preparer_->BackfillRawValues(); !s.ok()) {
@@ -179,12 +191,29 @@ absl::Status PrepModule::OnStart() {
   return absl::OkStatus();
 }
 
+void PrepModule::MirrorLoop(util::BackgroundLoop& loop,
+                            std::chrono::milliseconds every) {
+  absl::Status last;
+  do {
+    absl::Status s = online_->SyncMirror();
+    if (!s.ok() && s.message() != last.message()) {
+      LogWarning("Redis online store not up to date; retrying",
+                 {{"error", std::string(s.message())},
+                  {"views_behind", StrCat(online_->ViewsBehind())}});
+    } else if (s.ok() && !last.ok()) {
+      LogInfo("Redis online store up to date again");
+    }
+    last = s;
+  } while (loop.Wait(every));
+}
+
 const host::ModuleDef& PrepModuleDef() {
   static const auto* def = new host::ModuleDef{
       "prep",
       [](const host::ModuleEnv& env)
           -> absl::StatusOr<std::unique_ptr<host::ServiceModule>> {
-        return PrepModule::Open(env, {});
+        return PrepModule::Open(
+            env, {.online_store = redis::OnlineStoreConfigFromFlags()});
       }};
   return *def;
 }

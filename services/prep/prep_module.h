@@ -6,9 +6,11 @@
 #ifndef MLPIPE_SERVICES_PREP_PREP_MODULE_H_
 #define MLPIPE_SERVICES_PREP_PREP_MODULE_H_
 
+#include <chrono>
 #include <memory>
 
 #include "common/events/subscriber.h"
+#include "common/redis/online_redis.h"
 #include "services/host/module.h"
 #include "services/prep/preparer.h"
 
@@ -16,6 +18,10 @@ namespace mlpipe::prep {
 
 struct PrepModuleOptions {
   PreparerOptions preparer;
+  // A Redis online store gets a copy of the latest values.
+  redis::OnlineStoreConfig online_store;
+  // How often views whose Redis copy may differ are written again.
+  std::chrono::milliseconds mirror_sync{5000};
 };
 
 class PrepModule final : public host::Module {
@@ -30,7 +36,11 @@ class PrepModule final : public host::Module {
   absl::Status OnStart() override;
   void OnStop() override;
 
+  // Writes the Redis copies that may differ, every `every`.
+  void MirrorLoop(util::BackgroundLoop& loop, std::chrono::milliseconds every);
+
   Preparer* preparer_ = nullptr;
+  OnlineStore* online_ = nullptr;
   std::unique_ptr<events::Subscriber> ingest_events_;
 };
 

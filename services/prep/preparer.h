@@ -123,6 +123,10 @@ class Preparer {
   // transforms to the rows the new versions added. Called for each
   // dataset.ingested event.
   absl::Status RefreshOnline(const std::string& dataset, int64_t version);
+  // Records in each online view the feature sets it serves, for views made
+  // before views kept them (a Redis online store maps feature sets to
+  // views by them).
+  absl::Status LinkFeatureSets();
   // Materializes again, from their first version, the online views made
   // before stored values kept their rows' raw values (once: the view then
   // lists its raw columns). RefreshOnline does it too, for its dataset.

@@ -58,7 +58,9 @@ class PeerSources final : public ModelSource,
                           public OnlineFeatures,
                           public BatchSources {
  public:
-  explicit PeerSources(const rpc::Peers& peers) : peers_(peers) {}
+  // `redis`: the Redis online store (null: prep's, through prep).
+  PeerSources(const rpc::Peers& peers, redis::OnlineRedis* redis)
+      : peers_(peers), redis_(redis) {}
 
   absl::StatusOr<v1::ModelArtifact> GetModel(
       const std::string& model) override {
@@ -83,6 +85,7 @@ class PeerSources final : public ModelSource,
   absl::StatusOr<std::vector<std::optional<std::vector<double>>>> Get(
       const std::string& feature_set, const std::vector<std::string>& keys,
       const std::vector<std::string>& features) override {
+    if (redis_ != nullptr) return redis_->Get(feature_set, keys, features);
     return prep::GetOnlineFeatures(peers_.Channel("prep"), feature_set, keys,
                                    features);
   }
@@ -107,6 +110,7 @@ class PeerSources final : public ModelSource,
 
  private:
   const rpc::Peers& peers_;
+  redis::OnlineRedis* const redis_;
 };
 
 ScoreModuleOptions OptionsFromFlags() {
@@ -132,6 +136,7 @@ ScoreModuleOptions OptionsFromFlags() {
   o.batch.threads = absl::GetFlag(FLAGS_score_batch_threads);
   o.route_sync =
       std::chrono::milliseconds(absl::GetFlag(FLAGS_score_route_sync_ms));
+  o.online_store = redis::OnlineStoreConfigFromFlags();
   return o;
 }
 
@@ -180,7 +185,10 @@ absl::StatusOr<std::unique_ptr<ScoreModule>> ScoreModule::Open(
                         {.name = kBatchJobs},
                         {.name = kBatchResults, .large_values = true}};
   if (auto s = m->OpenStore(so); !s.ok()) return s;
-  auto* sources = m->Make<PeerSources>(m->peers());
+  auto redis =
+      redis::OpenOnlineStore(o.online_store, "entity keys are looked up there");
+  if (!redis.ok()) return redis.status();
+  auto* sources = m->Make<PeerSources>(m->peers(), m->Own(*std::move(redis)));
   auto* manager = m->Make<ModelManager>(sources, o.default_alias);
   m->deployments_ = m->Make<Deployments>(m->store(), m->outbox(), manager,
                                          sources, sources, o.default_alias);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "common/redis/online_redis.h"
 #include "services/host/module.h"
 #include "services/score/batch_scorer.h"
 #include "services/score/deployments.h"
@@ -29,6 +30,9 @@ struct ScoreModuleOptions {
   PredictorOptions predictor;
   PredictionLoggerOptions log;
   BatchScorerOptions batch;
+  // Entity keys are looked up in Redis directly when it is one; otherwise
+  // through the prep service.
+  redis::OnlineStoreConfig online_store;
 };
 
 class ScoreModule final : public host::Module {

@@ -12,6 +12,7 @@
 #include "common/features/transform.h"
 #include "common/ops/operation_client.h"
 #include "common/ops/operations_service.h"
+#include "common/redis/online_redis.h"
 #include "common/rpc/server.h"
 #include "common/storage/store.h"
 #include "common/table/frame_codec.h"
@@ -32,6 +33,12 @@ namespace {
 using google::protobuf::util::TimeUtil;
 using ::testing::HasSubstr;
 
+constexpr char kAccounts[] =
+    "id,ts,balance,tier\n"
+    "a,2024-01-01T00:00:00,100,gold\n"
+    "b,2024-01-01T00:00:00,50,silver\n"
+    "a,2024-01-03T00:00:00,300,gold\n";
+
 constexpr char kCreditTransforms[] = R"([
   {"columns": ["Income", "Assets", "Debt"], "impute": "median", "scale": "standard"},
   {"columns": ["Home", "Job"], "impute": "mode", "one_hot": {"max_categories": 5}}])";
@@ -43,8 +50,11 @@ class FeatureStoreTest : public ::testing::Test {
 
   void Boot() {
     ingest_ = std::move(*ingest::IngestModule::Open(dir_.path(), {}));
-    auto prep =
-        PrepModule::Open(dir_.path(), {.preparer = {.chunk_rows = 1000}});
+    PrepModuleOptions options = {.preparer = {.chunk_rows = 1000}};
+    options.online_store.url = redis_url_;
+    options.online_store.pool.retry_after = std::chrono::milliseconds(50);
+    options.mirror_sync = std::chrono::milliseconds(100);
+    auto prep = PrepModule::Open(dir_.path(), options);
     ASSERT_TRUE(prep.ok()) << prep.status();
     prep_ = std::move(*prep);
     events_ = std::make_unique<events::EventsService>();
@@ -137,6 +147,17 @@ class FeatureStoreTest : public ::testing::Test {
     return out;
   }
 
+  // Balance scaled to [0, 1] and tier one-hot, online by id and time.
+  static v1::PrepareRequest AccountsByEntity() {
+    v1::PrepareRequest req;
+    req.set_dataset("accounts");
+    *req.mutable_transforms() = Transforms(
+        R"([{"columns": ["balance"], "scale": "minmax"}, {"columns": ["tier"], "one_hot": true}])");
+    req.set_entity_key("id");
+    req.set_event_timestamp("ts");
+    return req;
+  }
+
   int Events(const std::string& topic) {
     uint64_t next;
     return static_cast<int>(
@@ -144,6 +165,7 @@ class FeatureStoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::string redis_url_;  // Empty: no Redis online store.
   std::unique_ptr<ingest::IngestModule> ingest_;
   std::unique_ptr<PrepModule> prep_;
   std::unique_ptr<events::EventsService> events_;
@@ -276,17 +298,8 @@ TEST_F(FeatureStoreTest, BadRequestsNameTheFieldAndStoreNothing) {
 }
 
 TEST_F(FeatureStoreTest, OnlineStoreKeepsLatestByEventTimeAndSurvivesRestart) {
-  Ingest("accounts",
-         "id,ts,balance,tier\n"
-         "a,2024-01-01T00:00:00,100,gold\n"
-         "b,2024-01-01T00:00:00,50,silver\n"
-         "a,2024-01-03T00:00:00,300,gold\n");
-  v1::PrepareRequest req;
-  req.set_dataset("accounts");
-  *req.mutable_transforms() = Transforms(
-      R"([{"columns": ["balance"], "scale": "minmax"}, {"columns": ["tier"], "one_hot": true}])");
-  req.set_entity_key("id");
-  req.set_event_timestamp("ts");
+  Ingest("accounts", kAccounts);
+  const v1::PrepareRequest req = AccountsByEntity();
   auto fs = Prepare(req);
   ASSERT_TRUE(fs.ok()) << fs.status();
   EXPECT_EQ(fs->online_view(), "accounts/" + fs->transform_id());
@@ -333,6 +346,92 @@ TEST_F(FeatureStoreTest, OnlineStoreKeepsLatestByEventTimeAndSurvivesRestart) {
   EXPECT_EQ(got.vectors(1).dataset_version(), 2);
   EXPECT_TRUE(got.raw_columns().empty());
   EXPECT_EQ(got.vectors(0).raw().values_size(), 0);
+}
+
+// Waits (up to 10 s) until `done` holds.
+template <typename F>
+bool Eventually(F done) {
+  for (int i = 0; i < 1000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// With a Redis online store, prep copies every latest value there, where a
+// scoring replica reads it with its own client; a lost or unreachable Redis
+// is written whole again once it answers, and late rows do not win there
+// either.
+TEST_F(FeatureStoreTest, RedisOnlineStoreServesTheLatestValuesAndRecovers) {
+  testing::RedisServer redis;
+  Shutdown();
+  redis_url_ = redis.url();
+  Boot();
+  Ingest("accounts", kAccounts);
+  const v1::PrepareRequest req = AccountsByEntity();
+  auto fs = Prepare(req);
+  ASSERT_TRUE(fs.ok()) << fs.status();
+  // A scoring replica's reader: its own pool, no prep in between.
+  redis::OnlineRedis reader(std::make_unique<redis::Pool>(
+      *redis::ParseUrl(redis.url()), redis::PoolOptions()));
+  const std::vector<std::string> features = {"tier=silver", "balance"};
+  auto get = [&](std::vector<std::string> keys) {
+    auto got = reader.Get(fs->id(), keys, features);
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? *got : std::vector<std::optional<std::vector<double>>>();
+  };
+  // Written by the time Prepare ends.
+  auto got = get({"a", "b", "zz"});
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], (std::vector<double>{0, 1}));
+  EXPECT_EQ(got[1], (std::vector<double>{1, 0}));
+  EXPECT_FALSE(got[2].has_value());
+
+  // A late, older row for a does not win in Redis either; b moves on.
+  Ingest("accounts",
+         "id,ts,balance,tier\n"
+         "a,2024-01-02T00:00:00,200,gold\n"
+         "b,2024-01-05T00:00:00,300,gold\n");
+  ASSERT_TRUE(Eventually([&] { return get({"b"})[0]->at(1) == 1.0; }));
+  EXPECT_EQ(get({"a"})[0], (std::vector<double>{0, 1}));
+
+  // Redis restarts empty: the whole view is written again.
+  redis.Restart();
+  ASSERT_TRUE(Eventually([&] {
+    auto r = reader.Get(fs->id(), {"a", "b"}, features);
+    return r.ok() && (*r)[0].has_value() && (*r)[1].has_value();
+  }));
+  EXPECT_EQ(get({"b"})[0], (std::vector<double>{0, 1}));
+
+  // Redis down while a version lands: prep's own store takes it (the
+  // authority); Redis gets it once it is back.
+  redis.Kill();
+  Ingest("accounts",
+         "id,ts,balance,tier\n"
+         "c,2024-01-06T00:00:00,50,silver\n");
+  ASSERT_TRUE(
+      Eventually([&] { return Online(fs->id(), {"c"}).vectors(0).found(); }));
+  EXPECT_EQ(reader.Get(fs->id(), {"c"}, features).status().code(),
+            absl::StatusCode::kUnavailable);
+  redis.Restart();
+  ASSERT_TRUE(Eventually([&] {
+    auto r = reader.Get(fs->id(), {"a", "b", "c"}, features);
+    return r.ok() && (*r)[2].has_value() && (*r)[0].has_value();
+  }));
+  EXPECT_EQ(get({"c"})[0], (std::vector<double>{1, 0}));
+
+  // Prep restarts: views that match are left as they are, and a second
+  // feature set on the same view (same data, same transform) is found by
+  // its own id too.
+  Shutdown();
+  Boot();
+  auto again = Prepare(req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_NE(again->id(), fs->id());
+  ASSERT_EQ(again->online_view(), fs->online_view());
+  auto by_new = reader.Get(again->id(), {"c"}, features);
+  ASSERT_TRUE(by_new.ok()) << by_new.status();
+  EXPECT_EQ((*by_new)[0], (std::vector<double>{1, 0}));
 }
 
 std::string RawJson(const v1::OnlineFeatureVector& v) {
