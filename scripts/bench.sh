@@ -15,12 +15,12 @@ machine | tee "$log"
 failed=()
 for b in "${benches[@]}"; do
   case "$b" in
-    online) script=bench/prep/online.sh ;;
-    drift) script=bench/monitor/scale.sh ;;
-    *) script="bench/$b/run.sh" ;;
+    online) script=(bench/prep/online.sh --redis) ;;
+    drift) script=(bench/monitor/scale.sh) ;;
+    *) script=("bench/$b/run.sh") ;;
   esac
-  echo "== $script" | tee -a "$log"
-  if ! "$script" "$build" 2>&1 | tee -a "$log"; then
+  echo "== ${script[*]}" | tee -a "$log"
+  if ! "${script[@]}" "$build" 2>&1 | tee -a "$log"; then
     failed+=("$b")
   fi
 done

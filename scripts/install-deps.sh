@@ -36,7 +36,7 @@ test_pkgs=(prometheus      # promtool lints /metrics in the tests.
            nodejs npm  # validate the Kubernetes manifests (tests/deploy)
            python3-yaml)  # scripts/topology.py reads the manifests
 fuzz_pkgs=(clang libclang-rt-14-dev)  # libFuzzer, ASan, UBSan (make fuzz)
-bench_pkgs=(python3 python3-pandas python3-numpy python3-sklearn python3-xgboost
+bench_pkgs=(redis-server python3 python3-pandas python3-numpy python3-sklearn python3-xgboost
             python3-grpcio python3-scipy time bc)
 
 case "$profile" in
