@@ -305,6 +305,117 @@ TEST_F(ScoreE2eTest, PipelineDeploysAndServesTheSameBitsAsTheModel) {
 // every response names exactly one version (all its rows from it).
 // kill -9, restart: the deployed version is loaded before the scoring
 // service reports SERVING, and the first request after that succeeds.
+// credit.csv with an entity key in front: "c0", "c1", ... by row.
+std::string LoansCsv() {
+  std::ifstream in(SourcePath("examples/credit/credit.csv"));
+  std::string line, out;
+  for (int row = -1; std::getline(in, line); ++row)
+    out += (row < 0 ? std::string("id") : "c" + std::to_string(row)) + "," +
+           line + "\n";
+  return out;
+}
+
+// With --online_store=redis://..., prep copies the latest feature vectors
+// to Redis, and a scoring replica of its own (mlpipe-score, its prep
+// address leading nowhere) predicts by entity key from Redis alone: the
+// same scores as the standalone's own scoring (through prep) and as the raw
+// rows. With Redis down, entity keys fail with UNAVAILABLE, counted, while
+// raw rows still score; once Redis is back (restarted empty), prep writes
+// it whole again and entity keys score again.
+TEST_F(ScoreE2eTest, ReplicaPredictsByEntityKeyFromRedisWithoutPrep) {
+  RedisServer redis;
+  Standalone server(dir_.path() + "/data", {"--online_store=" + redis.url()});
+  WriteFile(dir_.path() + "/loans.csv", LoansCsv());
+  WriteFile(dir_.path() + "/loans.yaml", R"(apiVersion: mlpipe/v1
+kind: Pipeline
+metadata: {name: loans}
+spec:
+  dataset: loans
+  label: Status
+  positive_class: bad
+  steps:
+    - {name: load, type: ingest, file: loans.csv}
+    - {name: split, type: split, after: [load], strategy: stratified,
+       ratios: {train: 0.8, eval: 0.2}, seed: 1}
+    - name: features
+      type: prepare
+      after: [split]
+      fit_on: {split: split, part: train}
+      entity_key: id
+      transforms:
+        - {columns: [Income, Assets, Debt, Seniority, Age, Amount], impute: median, scale: standard}
+        - {columns: [Home, Job], impute: mode, one_hot: true}
+    - name: train
+      type: train
+      after: [split, features]
+      candidates:
+        - {name: lr, algorithm: logistic_regression, params: {C: 1.0}}
+    - {name: deploy, type: deploy, after: [train], alias: production}
+)");
+  auto r = server.Cli(
+      {"--output", "json", "run", dir_.path() + "/loans.yaml", "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string a = server.address();
+  Standalone replica(
+      dir_.path() + "/replica",
+      {"--online_store=" + redis.url(), "--online_store_timeout_ms=200",
+       "--prep_address=127.0.0.1:1", "--train_address=" + a,
+       "--ingest_address=" + a, "--orchestrator_address=" + a,
+       "--monitor_address=" + a},
+      "mlpipe-score");
+  auto to_replica = grpc::CreateChannel(replica.address(),
+                                        grpc::InsecureChannelCredentials());
+  v1::PredictRequest by_key;
+  for (const char* k : {"c5", "c17", "c4000"}) by_key.add_entity_keys(k);
+  v1::PredictResponse from_redis, from_prep, from_rows;
+  grpc::Status s;
+  for (int i = 0; i < 300; ++i) {  // Until the replica has loaded its routes.
+    s = Predict(to_replica, by_key, &from_redis);
+    if (s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(Predict(Connect(server), by_key, &from_prep).ok());
+  v1::PredictRequest rows;
+  rows.set_ignore_extra_fields(true);
+  for (size_t row : {5, 17, 4000})
+    *rows.add_rows() = CreditRows(row + 1).rows(row);
+  ASSERT_TRUE(Predict(to_replica, rows, &from_rows).ok());
+  ASSERT_EQ(from_redis.predictions_size(), 3);
+  EXPECT_EQ(from_redis.model_version(), from_prep.model_version());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(from_redis.predictions(i).value(),
+              from_prep.predictions(i).value());
+    EXPECT_NEAR(from_redis.predictions(i).value(),
+                from_rows.predictions(i).value(), 1e-12);
+  }
+  // An unknown key is named; the replica never asked prep.
+  v1::PredictRequest unknown;
+  unknown.add_entity_keys("nobody");
+  s = Predict(to_replica, unknown, &from_redis);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("nobody"));
+
+  redis.Kill();
+  s = Predict(to_replica, by_key, &from_redis);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr(redis.url()));
+  EXPECT_TRUE(Predict(to_replica, rows, &from_rows).ok());
+  std::string metrics = HttpGet(replica.metrics_port(), "/metrics");
+  EXPECT_THAT(metrics,
+              HasSubstr("mlpipe_online_redis_calls_total{op=\"read\",outcome="
+                        "\"unavailable\"}"));
+  redis.Restart();
+  bool back = false;
+  for (int i = 0; i < 300 && !back; ++i) {  // prep's sync loop: every 5 s.
+    back = Predict(to_replica, by_key, &from_redis).ok();
+    if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(back);
+  EXPECT_EQ(from_redis.predictions(1).value(),
+            from_prep.predictions(1).value());
+}
+
 TEST_F(ScoreE2eTest, RestartLoadsDeploymentsBeforeReporting_Serving) {
   const std::string data = dir_.path() + "/data";
   std::string version;
