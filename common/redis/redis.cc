@@ -69,19 +69,60 @@ void Append(redisContext* c, const Command& command) {
 }  // namespace
 
 std::string Address::ToString() const {
-  return StrCat("redis://", user.empty() ? "" : user + "@", host, ":", port,
+  std::string hosts;
+  for (const HostPort& h :
+       sentinels.empty() ? std::vector<HostPort>{server} : sentinels) {
+    bool v6 = h.host.find(':') != std::string::npos;
+    StrAppend(&hosts, hosts.empty() ? "" : ",", v6 ? "[" : "", h.host,
+              v6 ? "]" : "", ":", h.port);
+  }
+  return StrCat(sentinels.empty() ? "redis://" : "redis-sentinel://",
+                user.empty() ? "" : user + "@", hosts,
+                master.empty() ? "" : "/" + master,
                 db != 0 ? StrCat("/", db) : "");
 }
 
+namespace {
+
+// HOST[:PORT] or [IPv6][:PORT]; empty: ok.
+std::string ParseHostPort(std::string_view s, int default_port, HostPort* out) {
+  out->port = default_port;
+  if (!s.empty() && s.front() == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos) return "unclosed '['";
+    out->host = std::string(s.substr(1, close - 1));
+    s = s.substr(close + 1);
+    if (!s.empty() && s.front() != ':') return "junk after ']'";
+  } else {
+    size_t colon = s.rfind(':');
+    out->host = std::string(s.substr(0, colon));
+    s = colon == std::string_view::npos ? "" : s.substr(colon);
+  }
+  if (!s.empty()) {
+    s.remove_prefix(1);
+    if (!ParseInt(s, &out->port) || out->port <= 0 || out->port > 65535)
+      return "the port must be 1-65535";
+  }
+  if (out->host.empty()) return "no host";
+  return "";
+}
+
+}  // namespace
+
 absl::StatusOr<Address> ParseUrl(std::string_view url) {
   auto bad = [&](std::string_view why) {
-    return absl::InvalidArgumentError(
-        StrCat("'", url, "': ", why,
-               " (expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])"));
+    return absl::InvalidArgumentError(StrCat(
+        "'", url, "': ", why,
+        " (expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or "
+        "redis-sentinel://[[USER]:PASSWORD@]HOST[:PORT],.../MASTER[/DB])"));
   };
-  constexpr std::string_view kScheme = "redis://";
-  if (url.substr(0, kScheme.size()) != kScheme) return bad("not a redis URL");
-  std::string_view rest = url.substr(kScheme.size());
+  constexpr std::string_view kPlain = "redis://",
+                             kSentinel = "redis-sentinel://";
+  const bool sentinel = url.substr(0, kSentinel.size()) == kSentinel;
+  if (!sentinel && url.substr(0, kPlain.size()) != kPlain)
+    return bad("not a redis URL");
+  std::string_view rest =
+      url.substr(sentinel ? kSentinel.size() : kPlain.size());
   Address a;
   if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
@@ -91,29 +132,32 @@ absl::StatusOr<Address> ParseUrl(std::string_view url) {
     if (colon != std::string_view::npos)
       a.password = std::string(userinfo.substr(colon + 1));
   }
+  std::string_view path;
   if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
-    std::string_view db = rest.substr(slash + 1);
-    if (!db.empty() && (!ParseInt(db, &a.db) || a.db < 0))
-      return bad("the database must be a number");
+    path = rest.substr(slash + 1);
     rest = rest.substr(0, slash);
   }
-  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
-    size_t close = rest.find(']');
-    if (close == std::string_view::npos) return bad("unclosed '['");
-    a.host = std::string(rest.substr(1, close - 1));
-    rest = rest.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') return bad("junk after ']'");
-  } else {
-    size_t colon = rest.rfind(':');
-    a.host = std::string(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? "" : rest.substr(colon);
+  if (sentinel) {
+    size_t slash = path.find('/');
+    a.master = std::string(path.substr(0, slash));
+    path = slash == std::string_view::npos ? "" : path.substr(slash + 1);
+    if (a.master.empty()) return bad("no master name");
+    while (true) {
+      size_t comma = rest.find(',');
+      HostPort h;
+      if (std::string why = ParseHostPort(rest.substr(0, comma), 26379, &h);
+          !why.empty())
+        return bad(why);
+      a.sentinels.push_back(std::move(h));
+      if (comma == std::string_view::npos) break;
+      rest = rest.substr(comma + 1);
+    }
+  } else if (std::string why = ParseHostPort(rest, 6379, &a.server);
+             !why.empty()) {
+    return bad(why);
   }
-  if (!rest.empty()) {
-    rest.remove_prefix(1);
-    if (!ParseInt(rest, &a.port) || a.port <= 0 || a.port > 65535)
-      return bad("the port must be 1-65535");
-  }
-  if (a.host.empty()) return bad("no host");
+  if (!path.empty() && (!ParseInt(path, &a.db) || a.db < 0))
+    return bad("the database must be a number");
   if (a.password.empty()) {
     if (const char* p = std::getenv("MLPIPE_REDIS_PASSWORD")) a.password = p;
   }
@@ -138,9 +182,54 @@ absl::Status Pool::Unavailable(std::string_view what, redisContext* c) const {
       StrCat("redis at ", address_.ToString(), ": ", what, ": ", why));
 }
 
+absl::StatusOr<HostPort> Pool::AskSentinels() {
+  std::string errors;
+  for (const HostPort& s : address_.sentinels) {
+    redisContext* c = redisConnectWithTimeout(s.host.c_str(), s.port,
+                                              ToTimeval(options_.timeout));
+    if (c == nullptr || c->err != 0) {
+      StrAppend(&errors, "; ", s.host, ":", s.port, ": ",
+                c == nullptr ? "out of memory" : c->errstr);
+      if (c != nullptr) redisFree(c);
+      continue;
+    }
+    redisSetTimeout(c, ToTimeval(options_.timeout));
+    Append(c, {"SENTINEL", "get-master-addr-by-name", address_.master});
+    void* raw = nullptr;
+    HostPort master;
+    if (redisGetReply(c, &raw) != REDIS_OK) {
+      StrAppend(&errors, "; ", s.host, ":", s.port, ": ", c->errstr);
+    } else {
+      auto* r = static_cast<redisReply*>(raw);
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+          r->element[0]->type == REDIS_REPLY_STRING &&
+          r->element[1]->type == REDIS_REPLY_STRING &&
+          ParseInt(std::string_view(r->element[1]->str, r->element[1]->len),
+                   &master.port)) {
+        master.host.assign(r->element[0]->str, r->element[0]->len);
+      } else {
+        StrAppend(&errors, "; ", s.host, ":", s.port, ": knows no master '",
+                  address_.master, "'");
+      }
+      freeReplyObject(r);
+    }
+    redisFree(c);
+    if (!master.host.empty()) return master;
+  }
+  return absl::UnavailableError(StrCat("redis at ", address_.ToString(),
+                                       ": no sentinel told the master",
+                                       errors));
+}
+
 absl::StatusOr<redisContext*> Pool::Connect() {
-  redisContext* c = redisConnectWithTimeout(
-      address_.host.c_str(), address_.port, ToTimeval(options_.timeout));
+  HostPort server = address_.server;
+  if (!address_.sentinels.empty()) {
+    auto master = AskSentinels();
+    if (!master.ok()) return master.status();
+    server = *std::move(master);
+  }
+  redisContext* c = redisConnectWithTimeout(server.host.c_str(), server.port,
+                                            ToTimeval(options_.timeout));
   if (c == nullptr || c->err != 0) {
     absl::Status s = Unavailable("connect", c);
     if (c != nullptr) redisFree(c);
@@ -156,6 +245,8 @@ absl::StatusOr<redisContext*> Pool::Connect() {
                         : Command{"AUTH", address_.user, address_.password});
   }
   if (address_.db != 0) setup.push_back({"SELECT", db});
+  // A sentinel's answer may lag a failover: only a master will do.
+  if (!address_.sentinels.empty()) setup.push_back({"ROLE"});
   for (const Command& cmd : setup) {
     Append(c, cmd);
     void* raw = nullptr;
@@ -168,9 +259,20 @@ absl::StatusOr<redisContext*> Pool::Connect() {
     std::string error = r->type == REDIS_REPLY_ERROR
                             ? std::string(r->str, r->len)
                             : std::string();
+    const bool master =
+        cmd[0] != "ROLE" ||
+        (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+         r->element[0]->type == REDIS_REPLY_STRING &&
+         std::string_view(r->element[0]->str, r->element[0]->len) == "master");
     freeReplyObject(r);
-    if (!error.empty()) {
+    if (!error.empty() || !master) {
       redisFree(c);
+      if (!master) {
+        return absl::UnavailableError(
+            StrCat("redis at ", address_.ToString(), ": the sentinels' master ",
+                   server.host, ":", server.port,
+                   " is not a master (a failover under way?)"));
+      }
       return absl::FailedPreconditionError(
           StrCat("redis at ", address_.ToString(), ": ", cmd[0], ": ", error));
     }
@@ -251,6 +353,7 @@ absl::StatusOr<std::vector<Reply>> Pool::RunOnce(
   std::vector<Reply> out;
   out.reserve(commands.size());
   std::string error;
+  bool readonly = false;
   for (const Command& cmd : commands) {
     void* raw = nullptr;
     if (redisGetReply(*c, &raw) != REDIS_OK) {
@@ -262,12 +365,20 @@ absl::StatusOr<std::vector<Reply>> Pool::RunOnce(
       return s;
     }
     auto* r = static_cast<redisReply*>(raw);
-    if (r->type == REDIS_REPLY_ERROR && error.empty())
+    if (r->type == REDIS_REPLY_ERROR && error.empty()) {
       error = StrCat(cmd[0], ": ", std::string_view(r->str, r->len));
+      // A master demoted by a failover: the new one is elsewhere.
+      readonly = error.find(": READONLY") != std::string::npos;
+    }
     out.push_back(Convert(r));
     freeReplyObject(r);
   }
-  Release(*c, true);
+  Release(*c, !readonly);
+  if (readonly) {
+    *stale = true;
+    return absl::UnavailableError(
+        StrCat("redis at ", address_.ToString(), ": ", error));
+  }
   if (!error.empty()) {
     return absl::FailedPreconditionError(
         StrCat("redis at ", address_.ToString(), ": ", error));

@@ -25,12 +25,22 @@ struct redisContext;
 
 namespace mlpipe::redis {
 
-// redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]. Without a password in the
-// URL, $MLPIPE_REDIS_PASSWORD (if set) is used, so a password need not be
-// on a command line.
-struct Address {
+struct HostPort {
   std::string host;
   int port = 6379;
+};
+
+// redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or, with Redis Sentinel,
+// redis-sentinel://[[USER]:PASSWORD@]S1[:PORT],S2[:PORT],.../MASTER[/DB]:
+// each connect asks the sentinels (in order, port 26379 by default) where
+// master MASTER is now, and checks that it says it is the master. The user
+// and password are the data server's (sentinels are asked without). Without
+// a password in the URL, $MLPIPE_REDIS_PASSWORD (if set) is used, so a
+// password need not be on a command line.
+struct Address {
+  HostPort server;                  // Without sentinels.
+  std::vector<HostPort> sentinels;  // With: ...
+  std::string master;               // ... and the name of the master.
   int db = 0;
   std::string user;  // Empty: the default user.
   std::string password;
@@ -68,7 +78,8 @@ class Pool {
   // Sends every command on one connection, pipelined, and returns their
   // replies in order. Any error reply fails the whole call. The commands
   // must be idempotent: when a pooled connection turns out broken (the
-  // server restarted), the call is sent once more on a new connection.
+  // server restarted) or its server is no longer the master (READONLY after
+  // a Sentinel failover), the call is sent once more on a new connection.
   absl::StatusOr<std::vector<Reply>> Run(const std::vector<Command>& commands);
   // Run with one command.
   absl::StatusOr<Reply> Call(const Command& command);
@@ -85,6 +96,8 @@ class Pool {
   void Release(redisContext* c, bool healthy);
   void DropIdle();
   absl::StatusOr<redisContext*> Connect();
+  // Where the master is now, from the sentinels.
+  absl::StatusOr<HostPort> AskSentinels();
   absl::Status Unavailable(std::string_view what, redisContext* c) const;
 
   const Address address_;

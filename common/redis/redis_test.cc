@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "common/redis/online_redis.h"
 #include "common/util/testing.h"
@@ -20,20 +21,32 @@ TEST(RedisUrlTest, ParsesEveryPart) {
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->user, "prep");
   EXPECT_EQ(a->password, "s3cret");
-  EXPECT_EQ(a->host, "redis-0.redis");
-  EXPECT_EQ(a->port, 6380);
+  EXPECT_EQ(a->server.host, "redis-0.redis");
+  EXPECT_EQ(a->server.port, 6380);
   EXPECT_EQ(a->db, 2);
   EXPECT_EQ(a->ToString(), "redis://prep@redis-0.redis:6380/2");
   auto b = ParseUrl("redis://localhost");
   ASSERT_TRUE(b.ok());
-  EXPECT_EQ(b->port, 6379);
+  EXPECT_EQ(b->server.port, 6379);
   EXPECT_EQ(b->db, 0);
   auto c = ParseUrl("redis://:pw@[::1]:7000");
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->host, "::1");
-  EXPECT_EQ(c->port, 7000);
+  EXPECT_EQ(c->server.host, "::1");
+  EXPECT_EQ(c->server.port, 7000);
   EXPECT_EQ(c->password, "pw");
   EXPECT_TRUE(c->user.empty());
+  auto s = ParseUrl("redis-sentinel://score@s0:26380,[::1],s2/online/1");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->sentinels.size(), 3u);
+  EXPECT_EQ(s->sentinels[0].host, "s0");
+  EXPECT_EQ(s->sentinels[0].port, 26380);
+  EXPECT_EQ(s->sentinels[1].host, "::1");
+  EXPECT_EQ(s->sentinels[2].port, 26379);
+  EXPECT_EQ(s->master, "online");
+  EXPECT_EQ(s->db, 1);
+  EXPECT_EQ(s->user, "score");
+  EXPECT_EQ(s->ToString(),
+            "redis-sentinel://score@s0:26380,[::1]:26379,s2:26379/online/1");
   setenv("MLPIPE_REDIS_PASSWORD", "fromenv", 1);
   EXPECT_EQ(ParseUrl("redis://h:1")->password, "fromenv");
   unsetenv("MLPIPE_REDIS_PASSWORD");
@@ -133,6 +146,63 @@ TEST(RedisPoolTest, WrongPasswordIsAClearError) {
       *ParseUrl("redis://:right@127.0.0.1:" + std::to_string(server.port())),
       Fast());
   EXPECT_TRUE(right.Call({"PING"}).ok());
+}
+
+// Redis Sentinel: the pool finds the master through the sentinel, and after
+// the master dies and the sentinel promotes its replica, calls go to the new
+// master (a few fail meanwhile, UNAVAILABLE).
+TEST(RedisPoolTest, FollowsASentinelFailover) {
+  testing::RedisServer master;
+  testing::RedisServer replica(
+      {"--replicaof", "127.0.0.1", std::to_string(master.port())});
+  testing::RedisServer sentinel(
+      {"--sentinel"}, "sentinel monitor online 127.0.0.1 " +
+                          std::to_string(master.port()) +
+                          " 1\nsentinel down-after-milliseconds online 300\n"
+                          "sentinel failover-timeout online 2000\n");
+  Pool pool(*ParseUrl("redis-sentinel://127.0.0.1:" +
+                      std::to_string(sentinel.port()) + "/online"),
+            Fast());
+  ASSERT_TRUE(pool.Call({"SET", "k", "before"}).ok());
+  Pool to_replica(*ParseUrl(replica.url()), Fast());
+  // Replicated before the failover.
+  bool replicated = false;
+  for (int i = 0; i < 100 && !replicated; ++i) {
+    auto r = to_replica.Call({"GET", "k"});
+    replicated = r.ok() && r->str == "before";
+    if (!replicated) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(replicated);
+  master.Kill();
+  absl::Status last;
+  bool moved = false;
+  for (int i = 0; i < 200 && !moved; ++i) {  // Up to ~20 s.
+    auto r = pool.Call({"SET", "k", "after"});
+    last = r.status();
+    moved = r.ok();
+    if (!moved) {
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable)
+          << r.status();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ASSERT_TRUE(moved) << last;
+  EXPECT_EQ(to_replica.Call({"ROLE"})->elements[0].str, "master");
+  EXPECT_EQ(to_replica.Call({"GET", "k"})->str, "after");
+}
+
+// A URL whose sentinels know no such master: a clear UNAVAILABLE.
+TEST(RedisPoolTest, UnknownSentinelMasterIsNamed) {
+  testing::RedisServer master;
+  testing::RedisServer sentinel({"--sentinel"},
+                                "sentinel monitor online 127.0.0.1 " +
+                                    std::to_string(master.port()) + " 1\n");
+  Pool pool(*ParseUrl("redis-sentinel://127.0.0.1:" +
+                      std::to_string(sentinel.port()) + "/other"),
+            Fast());
+  auto r = pool.Call({"PING"});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("knows no master 'other'"));
 }
 
 v1::OnlineValue Value(int64_t t, std::vector<double> xs) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,18 +112,41 @@ bool Accepts(int port) {
 
 }  // namespace
 
-RedisServer::RedisServer() : port_(FreePort()) { Start(); }
+RedisServer::RedisServer(std::vector<std::string> extra,
+                         const std::string& config)
+    : extra_(std::move(extra)), port_(FreePort()) {
+  if (!config.empty()) {
+    config_file_ = dir_.path() + "/redis.conf";
+    WriteFile(config_file_, config);
+  }
+  Start();
+}
 
 RedisServer::~RedisServer() { Kill(); }
 
 void RedisServer::Start() {
   std::string port = std::to_string(port_);
   std::string log = dir_.path() + "/redis.log";
+  std::vector<std::string> args = {"redis-server"};
+  if (!config_file_.empty()) args.push_back(config_file_);
+  for (const std::string& a :
+       {std::string("--port"), port, std::string("--bind"),
+        std::string("127.0.0.1"), std::string("--dir"), dir_.path(),
+        std::string("--logfile"), log})
+    args.push_back(a);
+  if (config_file_.empty()) {  // A sentinel refuses these.
+    for (const char* a : {"--save", "", "--appendonly", "no"})
+      args.emplace_back(a);
+  }
+  args.insert(args.end(), extra_.begin(), extra_.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_ = fork();
   if (pid_ == 0) {
-    execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind",
-           "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-           dir_.path().c_str(), "--logfile", log.c_str(), nullptr);
+    // Dies with the test, even one that aborts.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execvp("redis-server", argv.data());
     _exit(127);
   }
   for (int i = 0; i < 1000; ++i) {

@@ -3,6 +3,7 @@
 #define MLPIPE_COMMON_UTIL_TESTING_H_
 
 #include <string>
+#include <vector>
 
 namespace mlpipe::testing {
 
@@ -37,7 +38,10 @@ std::string Shell(const std::string& command);
 // std::runtime_error when it does not start within 10 s.
 class RedisServer {
  public:
-  RedisServer();
+  // `config`: the text of a config file given first (e.g. a sentinel's);
+  // `extra`: arguments after the defaults (e.g. {"--replicaof", ...}).
+  explicit RedisServer(std::vector<std::string> extra = {},
+                       const std::string& config = "");
   ~RedisServer();
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
@@ -56,6 +60,8 @@ class RedisServer {
  private:
   void Start();
   TempDir dir_;
+  std::vector<std::string> extra_;
+  std::string config_file_;
   int port_ = 0;
   int pid_ = -1;
 };
