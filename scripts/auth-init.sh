@@ -17,6 +17,12 @@
 #   OUTDIR/signing/verify.pem          its public key: the
 #                                      --artifact_verify_keys of score,
 #                                      evaluate and monitor
+#   OUTDIR/redis/<user>.password       the Redis online store's users' passwords
+#                                      (prep writes, score reads, replica and
+#                                      sentinel in prod), mode 600
+#   OUTDIR/redis/users.acl             Redis's ACL file: the default user off,
+#                                      each user its commands on mlpipe's keys
+#                                      only, passwords as SHA-256 (redis.yaml)
 #
 # An existing policy.yaml is never overwritten without --force. Existing token
 # files and signing keys are always kept (delete one to get a new one; a
@@ -90,6 +96,23 @@ fi
 mv "$verify.tmp" "$verify"
 chmod 644 "$verify"
 
+# The Redis online store's users (deploy/k8s/base/redis.yaml): prep writes,
+# score reads, only mlpipe's keys; replica and sentinel for prod's
+# replication and failover. Passwords kept when present; the ACL file holds
+# only their SHA-256.
+mkdir -p "$out/redis"
+for u in prep score replica sentinel; do make_token "$out/redis/$u.password"; done
+redis_hash() { tr -d '[:space:]' < "$out/redis/$1.password" | sha256sum | cut -d' ' -f1; }
+{
+  echo "user default off"
+  echo "user prep on #$(redis_hash prep) ~mlpipe:online:* resetchannels -@all +get +set +mset +select +role +ping"
+  echo "user score on #$(redis_hash score) ~mlpipe:online:* resetchannels -@all +get +mget +select +role +ping"
+  echo "user replica on #$(redis_hash replica) resetchannels -@all +psync +replconf +ping"
+  echo "user sentinel on #$(redis_hash sentinel) allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill"
+} > "$out/redis/users.acl.tmp"
+chmod 644 "$out/redis/users.acl.tmp"
+mv "$out/redis/users.acl.tmp" "$out/redis/users.acl"
+
 # The lowercase hex SHA-256 of a token file's token (whitespace stripped, as
 # the servers and the CLI read it).
 hash_of() {
@@ -154,6 +177,8 @@ Kubernetes Secrets (namespace mlpipe; re-running updates them):
     --dry-run=client -o yaml | kubectl apply -f -
   kubectl -n mlpipe create secret generic mlpipe-signing --from-file=signing.pem=$signing \\
     --from-file=verify.pem=$verify --dry-run=client -o yaml | kubectl apply -f -
+  kubectl -n mlpipe create secret generic mlpipe-redis --from-file=$out/redis \\
+    --dry-run=client -o yaml | kubectl apply -f -
 The CLI as admin:
   mlpipe --token-file $out/admin.token status
 END

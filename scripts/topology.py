@@ -22,11 +22,16 @@ every model it stores, and score, evaluate and monitor load only signed ones.
   scripts/topology.py example BIN_DIR WORKDIR  up, run the example pipeline
                                                (examples/credit) to a deployed model and
                                                the cluster's (deploy/k8s/base/pipelines),
-                                               predict through both scoring replicas,
+                                               predict through both scoring replicas
+                                               (by entity key too, from the Redis
+                                               online store),
                                                check the deployed models are signed and
                                                no call or artifact was refused,
                                                down; exit 0 if all went well
-Needs kubectl (kustomize), protoc, python3-yaml and python3-grpcio.
+The Redis online store (deploy/k8s/base/redis.yaml) is a redis-server on
+loopback with the manifest's redis.conf and ACL file.
+Needs kubectl (kustomize), protoc, python3-yaml, python3-grpcio and
+redis-server.
 """
 import json
 import os
@@ -45,7 +50,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Replicas on one machine: the manifests' for scoring (2), fewer workers.
 REPLICAS = {"train-workers": 1}
 # Where the Secrets' keys are on this machine, below WORKDIR/auth.
-SECRETS = {"mlpipe-auth": "", "mlpipe-identities": "identities", "mlpipe-signing": "signing"}
+SECRETS = {"mlpipe-auth": "", "mlpipe-identities": "identities", "mlpipe-signing": "signing",
+           "mlpipe-redis": "redis"}
 
 
 def free_ports(n):
@@ -73,6 +79,11 @@ def plan(bin_dir, work):
                   and o["metadata"]["name"].startswith("mlpipe-config"))["data"]
     workloads = [o for o in objs if o["kind"] in ("Deployment", "StatefulSet")]
     pods = []
+    redis = [w for w in workloads
+             if w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "redis"]
+    workloads = [w for w in workloads if w not in redis]
+    for w in redis:
+        pods.append(redis_pod(w, objs, work))
     for w in workloads:
         component = w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
         replicas = REPLICAS.get(component, w["spec"].get("replicas", 1))
@@ -84,6 +95,8 @@ def plan(bin_dir, work):
     ports = free_ports(2 * len(pods))
     for i, p in enumerate(pods):
         p["grpc_port"], p["metrics_port"] = ports[2 * i], ports[2 * i + 1]
+        if p["component"] == "online-store":
+            p["argv"] = [a.replace("PORT", str(p["grpc_port"])) for a in p["argv"]]
 
     def address(component):
         ps = [p for p in pods if p["component"] == component]
@@ -97,7 +110,13 @@ def plan(bin_dir, work):
         m = re.fullmatch(r"(?:dns:///)?([a-z-]+?)(?:-pods)?:7000", value)
         if m:
             values[key] = address(m.group(1))
+        # The Redis online store: redis://USER@redis:6379.
+        m = re.fullmatch(r"(redis://[^@/]*@)?redis:6379", value)
+        if m:
+            values[key] = (m.group(1) or "redis://") + address("online-store")
     for p in pods:
+        if "container" not in p:
+            continue
         c = p["container"]
         argv = [os.path.join(bin_dir, os.path.basename(c["command"][0]))]
         for arg in c.get("args", []):
@@ -115,8 +134,54 @@ def plan(bin_dir, work):
         if unmapped:
             raise SystemExit(f"{p['name']}: no file on this machine for {unmapped}")
         p["argv"] = argv
+        p["env"] = secret_env(c, work)
         del p["container"], p["files"]
     return pods, {k: address(k) for k in {p["component"] for p in pods}}
+
+
+def redis_pod(workload, objs, work):
+    """The Redis online store as a local redis-server: its redis.conf from
+    the ConfigMap the manifest mounts, on loopback (port PORT, filled in
+    later), its data directory and ACL file (the Secret mlpipe-redis's
+    users.acl) under WORKDIR."""
+    pod_spec = workload["spec"]["template"]["spec"]
+    container = pod_spec["containers"][0]
+    volume = next(v for v in pod_spec["volumes"] if "configMap" in v)
+    conf = next(o for o in objs if o["kind"] == "ConfigMap"
+                and o["metadata"]["name"] == volume["configMap"]["name"])["data"]["redis.conf"]
+    files = secret_files(pod_spec, work)
+    name = f"{workload['metadata']['name']}-0"
+    data = os.path.join(work, name, "data")
+    os.makedirs(data, exist_ok=True)
+    lines = []
+    for line in conf.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "port":
+            continue  # --port, chosen with the others.
+        value = {"bind": "127.0.0.1", "dir": data}.get(key, value)
+        value = files.get(value, value)
+        if value.startswith("/etc/"):
+            raise SystemExit(f"{name}: no file on this machine for {line}")
+        lines.append(f"{key} {value}" if key and not key.startswith("#") else line)
+    path = os.path.join(work, name, "redis.conf")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    if container["command"] != ["redis-server"]:
+        raise SystemExit(f"{name}: expected the command redis-server, not {container['command']}")
+    return {"component": "online-store", "name": name, "env": {},
+            "argv": ["redis-server", path, "--port", "PORT"]}
+
+
+def secret_env(container, work):
+    """The container's environment variables from the Secrets
+    (secretKeyRef), from their files under WORKDIR/auth."""
+    env = {}
+    for e in container.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref and ref["name"] in SECRETS:
+            path = os.path.join(work, "auth", SECRETS[ref["name"]], ref["key"])
+            env[e["name"]] = open(path).read().strip()
+    return env
 
 
 def secret_files(pod_spec, work):
@@ -159,11 +224,14 @@ def up(bin_dir, work, attempts=3):
                     os.remove(path)
             log = open(os.path.join(work, p["name"], "log"), "w")
             children.append(subprocess.Popen(p["argv"], stdout=log, stderr=log,
+                                             env={**os.environ, **p["env"]},
                                              start_new_session=True))
             p["pid"] = children[-1].pid
-        # Recorded at once, so that `down` stops them whatever happens next.
+        # Recorded at once, so that `down` stops them whatever happens next
+        # (without the passwords).
         with open(os.path.join(work, "topology.json"), "w") as f:
-            json.dump({"pods": pods, "addresses": addresses}, f, indent=2)
+            json.dump({"pods": [{k: v for k, v in p.items() if k != "env"} for p in pods],
+                       "addresses": addresses}, f, indent=2)
         failed = wait_started(pods, children, work)
         if failed is None:
             break
@@ -189,8 +257,20 @@ def wait_started(pods, children, work):
         while not (os.path.exists(ports) and os.path.getsize(ports) > 0):
             if child.poll() is not None or time.time() > deadline:
                 return p["name"]
+            if p["component"] == "online-store" and accepts(p["grpc_port"]):
+                with open(ports, "w") as f:
+                    f.write(f"{p['grpc_port']} 0\n")
+                break
             time.sleep(0.05)
     return None
+
+
+def accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def down(work):
@@ -331,6 +411,93 @@ def drive_example(bin_dir, work, pods, a):
         if not signature.startswith("ed25519:"):
             raise SystemExit(f"{v} is not signed (signature {signature!r})")
         print(f"   {v}: {signature[:40]}...")
+    predict_by_entity_key(work, a, scorers, cli)
+
+
+LOANS_PIPELINE = """apiVersion: mlpipe/v1
+kind: Pipeline
+metadata: {name: loans}
+spec:
+  dataset: loans
+  label: Status
+  positive_class: bad
+  steps:
+    - {name: load, type: ingest, file: loans.csv}
+    - {name: split, type: split, after: [load], strategy: stratified,
+       ratios: {train: 0.8, eval: 0.2}, seed: 1}
+    - name: features
+      type: prepare
+      after: [split]
+      fit_on: {split: split, part: train}
+      entity_key: id
+      transforms:
+        - {columns: [Income, Assets, Debt, Seniority, Age, Amount], impute: median, scale: standard}
+        - {columns: [Home, Job], impute: mode, one_hot: true}
+    - name: train
+      type: train
+      after: [split, features]
+      candidates:
+        - {name: lr, algorithm: logistic_regression, params: {C: 1.0}}
+    - {name: deploy, type: deploy, after: [train], alias: loans}
+"""
+
+
+def predict_by_entity_key(work, a, scorers, cli):
+    """credit.csv with an entity key (loans: "c0", "c1", ... by row), prepared
+    with entity_key (prep writes the latest vectors to the Redis online
+    store), a model on it deployed as `loans`; each scoring replica predicts
+    by entity key, reading Redis itself, the same as from the raw rows."""
+    print("== the Redis online store: a feature set by entity key, a model on it; "
+          "each replica predicts by key from Redis")
+    loans = os.path.join(work, "loans")
+    os.makedirs(loans, exist_ok=True)
+    rows = {}
+    with open(os.path.join(ROOT, "examples", "credit", "credit.csv")) as src, \
+            open(os.path.join(loans, "loans.csv"), "w") as out:
+        header = None
+        for i, line in enumerate(src):
+            out.write(("id" if i == 0 else f"c{i - 1}") + "," + line)
+            fields = [f.strip('"') for f in line.rstrip("\n").split(",")]
+            if header is None:
+                header = fields
+            elif i - 1 in (5, 17):
+                rows[f"c{i - 1}"] = {k: (float(v) if re.fullmatch(r"-?[0-9.]+", v) else v)
+                                     for k, v in zip(header, fields) if k != "Status"}
+    with open(os.path.join(loans, "loans.yaml"), "w") as f:
+        f.write(LOANS_PIPELINE)
+    run = json.loads(cli(a["orchestrator"], "--output", "json", "run",
+                         os.path.join(loans, "loans.yaml"), "--watch").stdout)
+    version = next(s for s in run["steps"] if s["name"] == "deploy")["results"]["model_version"]
+    print(f"   run {run['id']}: {run['state']}, deployed {version} as loans")
+    keys = ",".join(rows)
+    for p in scorers:
+        deadline = time.time() + 30
+        while True:  # Until the replica has taken the new route.
+            r = cli(f"127.0.0.1:{p['grpc_port']}", "--output", "json", "predict", "--model",
+                    "loans", "--keys", keys, check=False)
+            if r.returncode == 0 and json.loads(r.stdout)["model_version"] == version:
+                break
+            if time.time() > deadline:
+                raise SystemExit(f"{p['name']} does not predict by key: {r.stdout}{r.stderr}")
+            time.sleep(0.2)
+        expected = [json.loads(cli(f"127.0.0.1:{p['grpc_port']}", "--output", "json", "predict",
+                                   "--model", "loans", "--ignore-extra", "--json",
+                                   json.dumps(rows[k])).stdout)
+                    ["predictions"][0]["value"] for k in rows]
+        got = [x["value"] for x in json.loads(r.stdout)["predictions"]]
+        if any(abs(g - e) > 1e-9 for g, e in zip(got, expected)):
+            raise SystemExit(f"{p['name']}: by key {got}, from the raw rows {expected}")
+        reads = redis_reads_ok(p)
+        if reads < 1:
+            raise SystemExit(f"{p['name']} did not read Redis (mlpipe_online_redis_calls_total)")
+        print(f"   {p['name']}: {keys} -> {got} (as from the raw rows; "
+              f"{reads:.0f} Redis reads)")
+
+
+def redis_reads_ok(pod):
+    body = urllib.request.urlopen(f"http://127.0.0.1:{pod['metrics_port']}/metrics", timeout=10).read()
+    m = re.search(rb'^mlpipe_online_redis_calls_total\{op="read",outcome="ok"\} (\S+)$', body, re.M)
+    return float(m.group(1)) if m else 0.0
 
 
 def refused_calls(work, pods):
@@ -361,6 +528,8 @@ def artifact_rejections(work, pods):
     refusals in its log."""
     out = []
     for p in pods:
+        if p["component"] == "online-store":
+            continue
         try:
             body = urllib.request.urlopen(f"http://127.0.0.1:{p['metrics_port']}/metrics",
                                           timeout=10).read().decode()

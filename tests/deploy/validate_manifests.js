@@ -84,11 +84,71 @@ function privateKeyRefs(pod) {
   return refs;
 }
 
+// The Redis online store's workloads: hardened as mlpipe's own, probed on
+// their port, users from the Secret mlpipe-redis's ACL file (the default
+// user off), and reached only by prep, score and Redis's own pods.
+function redisRules(objs, workloads) {
+  const problems = [];
+  const byKind = (k) => objs.filter((o) => o.kind === k);
+  if (workloads.length === 0) problems.push("the Redis online store is missing");
+  for (const w of workloads) {
+    const name = `${w.kind} ${w.metadata.name}`;
+    const pod = w.spec.template.spec;
+    const component = w.spec.template.metadata.labels["app.kubernetes.io/component"];
+    if (!pod.securityContext || pod.securityContext.runAsNonRoot !== true)
+      problems.push(`${name}: pods must run as non-root`);
+    for (const c of pod.containers) {
+      const port = c.ports && c.ports[0] && c.ports[0].containerPort;
+      for (const probe of ["livenessProbe", "readinessProbe", "startupProbe"]) {
+        if (!c[probe] || !c[probe].tcpSocket || c[probe].tcpSocket.port !== port)
+          problems.push(`${name}: ${probe} must be a TCP check of port ${port}`);
+      }
+      if (!c.resources || !c.resources.requests || !c.resources.limits)
+        problems.push(`${name}: resource requests and limits`);
+      if (!c.securityContext || c.securityContext.allowPrivilegeEscalation !== false ||
+          c.securityContext.readOnlyRootFilesystem !== true)
+        problems.push(`${name}: no privilege escalation, read-only root file system`);
+    }
+    if (privateKeyRefs(pod).length)
+      problems.push(`${name}: gives Redis the Secret mlpipe-signing's private key`);
+    if (component === "online-store") {
+      const acl = (pod.volumes || []).find((v) => v.secret && v.secret.secretName === "mlpipe-redis");
+      const items = (acl && acl.secret.items) || [];
+      if (items.length !== 1 || items[0].key !== "users.acl")
+        problems.push(`${name}: mounts only users.acl of the Secret mlpipe-redis`);
+    }
+    if (!byKind("PodDisruptionBudget").some(
+      (p) => p.spec.selector.matchLabels["app.kubernetes.io/component"] === component))
+      problems.push(`${name}: no PodDisruptionBudget`);
+  }
+  const conf = byKind("ConfigMap").find((c) => c.metadata.name.startsWith("mlpipe-redis-config"));
+  const text = (conf && conf.data && conf.data["redis.conf"]) || "";
+  if (!/^aclfile \/etc\/redis\/acl\/users.acl$/m.test(text) || !/^maxmemory-policy noeviction$/m.test(text))
+    problems.push("redis.conf: users from /etc/redis/acl/users.acl, and noeviction (a full store " +
+                  "refuses writes rather than dropping vectors)");
+  const policy = byKind("NetworkPolicy").find((p) => p.metadata.name === "redis");
+  const from = policy ? (policy.spec.ingress || []).flatMap((r) => r.from || []) : [];
+  const who = from.map((f) => {
+    const l = (f.podSelector && f.podSelector.matchLabels) || {};
+    return f.namespaceSelector || f.ipBlock ? "outside" :
+      `${l["app.kubernetes.io/name"]}/${l["app.kubernetes.io/component"] || "*"}`;
+  }).sort();
+  if (JSON.stringify(who) !== JSON.stringify(["mlpipe/prep", "mlpipe/score", "redis/*"]))
+    problems.push(`NetworkPolicy redis: only prep, score and Redis's pods may reach Redis, not ${who}`);
+  return problems;
+}
+
 // mlpipe's own rules for its workloads, beyond the schemas.
 function platformRules(objs, file) {
   const problems = [];
   const byKind = (k) => objs.filter((o) => o.kind === k);
-  const workloads = [...byKind("Deployment"), ...byKind("StatefulSet")];
+  const allWorkloads = [...byKind("Deployment"), ...byKind("StatefulSet")];
+  const appOf = (w) => w.spec.template.metadata.labels["app.kubernetes.io/name"];
+  const workloads = allWorkloads.filter((w) => appOf(w) === "mlpipe");
+  problems.push(...redisRules(objs, allWorkloads.filter((w) => appOf(w) === "redis")));
+  for (const w of allWorkloads)
+    if (!["mlpipe", "redis"].includes(appOf(w)))
+      problems.push(`${w.kind} ${w.metadata.name}: neither mlpipe nor its Redis online store`);
   // Pods of any other kind (a Job, a CronJob, a bare Pod) get no private key.
   for (const o of objs) {
     if (o.kind === "Deployment" || o.kind === "StatefulSet") continue;
@@ -200,6 +260,18 @@ function platformRules(objs, file) {
       p.spec.podSelector.matchLabels &&
       p.spec.podSelector.matchLabels["app.kubernetes.io/component"] === component);
     if (!policy) problems.push(`${name}: no NetworkPolicy lets anything reach it`);
+    // prep writes the Redis online store and score reads it, each as its
+    // own Redis user, the password from the Secret mlpipe-redis.
+    if (component === "prep" || component === "score") {
+      const c = pod.containers[0];
+      const env = (c.env || []).find((e) => e.name === "MLPIPE_REDIS_PASSWORD");
+      const ref = env && env.valueFrom && env.valueFrom.secretKeyRef;
+      if (!(c.args || []).some((a) => a.startsWith("--online_store=")))
+        problems.push(`${name}: --online_store is missing`);
+      if (!ref || ref.name !== "mlpipe-redis" || ref.key !== `${component}.password`)
+        problems.push(`${name}: MLPIPE_REDIS_PASSWORD must be key ${component}.password ` +
+                      "of the Secret mlpipe-redis");
+    }
   }
   const hpa = byKind("HorizontalPodAutoscaler").find((h) => h.spec.scaleTargetRef.name === "score");
   if (!hpa) problems.push("scoring has no HorizontalPodAutoscaler");
