@@ -106,7 +106,7 @@ redis_hash() { tr -d '[:space:]' < "$out/redis/$1.password" | sha256sum | cut -d
 {
   echo "user default off"
   echo "user prep on #$(redis_hash prep) ~mlpipe:online:* resetchannels -@all +get +set +mset +select +role +ping"
-  echo "user score on #$(redis_hash score) ~mlpipe:online:* resetchannels -@all +get +mget +select +role +ping"
+  echo "user score on #$(redis_hash score) ~mlpipe:online:* resetchannels -@all +get +mget +exists +select +role +ping"
   echo "user replica on #$(redis_hash replica) resetchannels -@all +psync +replconf +ping"
   echo "user sentinel on #$(redis_hash sentinel) allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill"
 } > "$out/redis/users.acl.tmp"

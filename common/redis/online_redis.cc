@@ -15,8 +15,10 @@ ABSL_FLAG(std::string, online_store, "",
           "scoring replicas read directly (the password may instead be in "
           "$MLPIPE_REDIS_PASSWORD). Point-in-time reads stay on prep.");
 ABSL_FLAG(int, online_store_timeout_ms, 100,
-          "Redis online store: connect, read and write timeout; a lookup "
-          "past it fails with UNAVAILABLE.");
+          "Redis online store: the timeout of each connect, read and write "
+          "(and of the wait for a free connection); one past it fails the "
+          "call with UNAVAILABLE. A call makes one round trip, more after a "
+          "broken connection or with Sentinel.");
 ABSL_FLAG(int, online_store_connections, 16,
           "Redis online store: connections per process, at most.");
 
@@ -68,9 +70,9 @@ struct Metrics {
   }
 };
 
-// Counts one call's outcome and time.
-absl::Status Count(const char* op, std::chrono::steady_clock::time_point t0,
-                   absl::Status s) {
+// Counts one call's outcome and time; returns its status.
+absl::Status Record(const char* op, std::chrono::steady_clock::time_point t0,
+                    absl::Status s) {
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3,
       5e-3,  10e-3, 25e-3,  50e-3,  100e-3, 1.0,  10.0};
@@ -113,15 +115,16 @@ absl::StatusOr<std::unique_ptr<OnlineRedis>> OpenOnlineStore(
       std::make_unique<Pool>(*std::move(address), config.pool));
 }
 
-absl::StatusOr<int64_t> OnlineRedis::StoredVersion(const std::string& view) {
+absl::StatusOr<std::optional<v1::OnlineView>> OnlineRedis::StoredView(
+    const std::string& view) {
   const std::string key = ViewKey(view);
   auto r = pool_->Call({"GET", key});
   if (!r.ok()) return r.status();
-  if (r->type == Reply::kNil) return -1;
+  if (r->type == Reply::kNil) return std::nullopt;
   v1::OnlineView stored;
   if (r->type != Reply::kString || !stored.ParseFromString(r->str))
     return absl::DataLossError(StrCat("redis: ", key, " is not a view"));
-  return stored.version();
+  return stored;
 }
 
 absl::Status OnlineRedis::Write(const v1::OnlineView& view,
@@ -142,7 +145,7 @@ absl::Status OnlineRedis::Write(const v1::OnlineView& view,
       mset.push_back(bodies[i]);
     }
     if (auto r = pool_->Call(mset); !r.ok())
-      return Count("write", t0, r.status());
+      return Record("write", t0, r.status());
   }
   keys.clear();
   for (const auto& fs : view.feature_sets()) keys.push_back(FeatureSetKey(fs));
@@ -161,12 +164,12 @@ absl::Status OnlineRedis::Write(const v1::OnlineView& view,
                         : Command{"SET", view_key, def, "XX"});
   auto r = pool_->Run(last);
   if (r.ok() && r->back().type == Reply::kNil) {
-    return Count("write", t0,
-                 absl::NotFoundError(StrCat(
-                     "redis at ", pool_->address().ToString(), " has lost ",
-                     view_key, " (restarted or flushed?)")));
+    return Record("write", t0,
+                  absl::NotFoundError(StrCat(
+                      "redis at ", pool_->address().ToString(), " has lost ",
+                      view_key, " (restarted or flushed?)")));
   }
-  return Count("write", t0, r.status());
+  return Record("write", t0, r.status());
 }
 
 absl::StatusOr<std::shared_ptr<const OnlineRedis::ViewInfo>>
@@ -207,63 +210,98 @@ OnlineRedis::Resolve(const std::string& feature_set) {
   return info;
 }
 
+namespace {
+
+// Where each of `features` is in `view`'s order; empty when they are that
+// order.
+absl::StatusOr<std::vector<int>> Projection(
+    const std::string& view, const std::vector<std::string>& order,
+    const std::vector<std::string>& features) {
+  std::vector<int> out;
+  if (features == order) return out;
+  for (const auto& f : features) {
+    auto it = std::find(order.begin(), order.end(), f);
+    if (it == order.end()) {
+      return absl::InvalidArgumentError(
+          StrCat("features: no feature '", f, "' in ", view));
+    }
+    out.push_back(static_cast<int>(it - order.begin()));
+  }
+  return out;
+}
+
+// The vector in a stored value, projected; DATA_LOSS naming the key.
+absl::StatusOr<std::vector<double>> Decode(const std::string& view,
+                                           const std::string& key,
+                                           const std::string& bytes,
+                                           const std::vector<int>& projection,
+                                           size_t width) {
+  v1::OnlineValue value;
+  if (!value.ParseFromString(bytes) ||
+      static_cast<size_t>(value.values_size()) != width) {
+    return absl::DataLossError(
+        StrCat("redis: the value of '", key, "' in ", view, " is corrupt"));
+  }
+  if (projection.empty())
+    return std::vector<double>(value.values().begin(), value.values().end());
+  std::vector<double> out;
+  out.reserve(projection.size());
+  for (int j : projection) out.push_back(value.values(j));
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Reply>> OnlineRedis::Fetch(
+    const std::string& view, const std::vector<std::string>& keys) {
+  std::vector<std::string> value_keys;
+  value_keys.reserve(keys.size());
+  for (const auto& k : keys) value_keys.push_back(ValueKey(view, k));
+  const std::string view_key = ViewKey(view);
+  Command mget = {"MGET"};
+  for (const auto& k : value_keys) mget.push_back(k);
+  // The view's key in the same round trip: without it, Redis has lost the
+  // view (its values come back before it), and a missing value means
+  // nothing yet.
+  auto r = pool_->Run({{"EXISTS", view_key}, mget});
+  if (!r.ok()) return r.status();
+  if ((*r)[0].integer == 0) {
+    std::lock_guard lock(mu_);
+    views_.clear();
+    return absl::UnavailableError(StrCat(
+        "the Redis online store at ", pool_->address().ToString(),
+        " has lost online view ", view,
+        " (restarted or flushed?); prep writes it again within seconds"));
+  }
+  if ((*r)[1].type != Reply::kArray || (*r)[1].elements.size() != keys.size())
+    return absl::InternalError("redis: MGET answered no list");
+  return std::move((*r)[1].elements);
+}
+
 absl::StatusOr<std::vector<std::optional<std::vector<double>>>>
 OnlineRedis::Get(const std::string& feature_set,
                  const std::vector<std::string>& keys,
                  const std::vector<std::string>& features) {
   auto t0 = std::chrono::steady_clock::now();
-  auto fail = [&](absl::Status s) { return Count("read", t0, std::move(s)); };
+  auto fail = [&](absl::Status s) { return Record("read", t0, std::move(s)); };
+  if (keys.empty()) return fail(absl::InvalidArgumentError("keys: required"));
   auto view = Resolve(feature_set);
   if (!view.ok()) return fail(view.status());
-  std::vector<int> projection;
-  if (features != (*view)->features) {
-    for (const auto& f : features) {
-      auto it =
-          std::find((*view)->features.begin(), (*view)->features.end(), f);
-      if (it == (*view)->features.end()) {
-        return fail(absl::InvalidArgumentError(
-            StrCat("features: no feature '", f, "' in ", (*view)->name)));
-      }
-      projection.push_back(static_cast<int>(it - (*view)->features.begin()));
-    }
-  }
-  std::vector<std::string> value_keys;
-  value_keys.reserve(keys.size());
-  Command mget = {"MGET"};
-  for (const auto& k : keys) value_keys.push_back(ValueKey((*view)->name, k));
-  for (const auto& k : value_keys) mget.push_back(k);
-  auto r = pool_->Call(mget);
-  if (!r.ok()) return fail(r.status());
-  if (r->type != Reply::kArray || r->elements.size() != keys.size())
-    return fail(absl::InternalError("redis: MGET answered no list"));
+  const ViewInfo& v = **view;
+  auto projection = Projection(v.name, v.features, features);
+  if (!projection.ok()) return fail(projection.status());
+  auto replies = Fetch(v.name, keys);
+  if (!replies.ok()) return fail(replies.status());
   std::vector<std::optional<std::vector<double>>> out(keys.size());
-  v1::OnlineValue value;
   for (size_t i = 0; i < keys.size(); ++i) {
-    const Reply& e = r->elements[i];
+    const Reply& e = (*replies)[i];
     if (e.type != Reply::kString) continue;
-    if (!value.ParseFromString(e.str)) {
-      return fail(
-          absl::DataLossError(StrCat("redis: the value of '", keys[i], "' in ",
-                                     (*view)->name, " is corrupt")));
-    }
-    if (projection.empty()) {
-      out[i].emplace(value.values().begin(), value.values().end());
-      continue;
-    }
-    auto& v = out[i].emplace();
-    v.reserve(projection.size());
-    for (int j : projection) {
-      if (j >= value.values_size()) {
-        return fail(absl::DataLossError(
-            StrCat("redis: the value of '", keys[i], "' in ", (*view)->name,
-                   " has ", value.values_size(), " features, the view ",
-                   (*view)->features.size())));
-      }
-      v.push_back(value.values(j));
-    }
+    auto vec = Decode(v.name, keys[i], e.str, *projection, v.features.size());
+    if (!vec.ok()) return fail(vec.status());
+    out[i] = *std::move(vec);
   }
   Metrics::Get().keys.Increment(static_cast<double>(keys.size()));
-  (void)Count("read", t0, absl::OkStatus());
+  (void)Record("read", t0, absl::OkStatus());
   return out;
 }
 

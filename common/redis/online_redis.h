@@ -48,8 +48,9 @@ class OnlineRedis {
   const Address& address() const { return pool_->address(); }
 
   // Writer (prep).
-  // The view's version in Redis; -1 when Redis has no such view.
-  absl::StatusOr<int64_t> StoredVersion(const std::string& view);
+  // The view as Redis has it; nullopt when it has no such view.
+  absl::StatusOr<std::optional<v1::OnlineView>> StoredView(
+      const std::string& view);
   // Writes `values` (entity key -> value, without raw values), then the
   // feature sets' names for the view, then the view itself; large writes go
   // in pipelined chunks. Unless `create`, the view must be in Redis already:
@@ -63,7 +64,9 @@ class OnlineRedis {
   // Reader (scoring). One vector per key, in `features` order (all of the
   // view's when empty); nullopt for an unknown key. `feature_set` is a
   // feature set id ("fs-...") or a view name. NOT_FOUND when Redis has no
-  // such feature set; UNAVAILABLE when Redis does not answer.
+  // such feature set; UNAVAILABLE when Redis does not answer, or has lost
+  // the view (restarted or flushed: prep writes it again) so that a
+  // missing key would mean nothing.
   absl::StatusOr<std::vector<std::optional<std::vector<double>>>> Get(
       const std::string& feature_set, const std::vector<std::string>& keys,
       const std::vector<std::string>& features);
@@ -75,6 +78,10 @@ class OnlineRedis {
   };
   absl::StatusOr<std::shared_ptr<const ViewInfo>> Resolve(
       const std::string& feature_set);
+  // The stored values of `keys` in `view` (nil for unknown keys), in one
+  // round trip; UNAVAILABLE when Redis has lost the view.
+  absl::StatusOr<std::vector<Reply>> Fetch(
+      const std::string& view, const std::vector<std::string>& keys);
 
   const std::unique_ptr<Pool> pool_;
   std::mutex mu_;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <cstdlib>
 
 #include "common/util/strings.h"
@@ -165,7 +166,12 @@ absl::StatusOr<Address> ParseUrl(std::string_view url) {
 }
 
 Pool::Pool(Address address, PoolOptions options)
-    : address_(std::move(address)), options_(options) {}
+    : address_(std::move(address)), options_(options) {
+  // hiredis writes with write(2), not send(MSG_NOSIGNAL): a server closing
+  // the connection mid-write must not kill the process with SIGPIPE.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
 
 Pool::~Pool() {
   for (redisContext* c : idle_) redisFree(c);
@@ -182,39 +188,58 @@ absl::Status Pool::Unavailable(std::string_view what, redisContext* c) const {
       StrCat("redis at ", address_.ToString(), ": ", what, ": ", why));
 }
 
-absl::StatusOr<HostPort> Pool::AskSentinels() {
+absl::StatusOr<redisContext*> Pool::Dial(const HostPort& at) const {
+  redisContext* c = redisConnectWithTimeout(at.host.c_str(), at.port,
+                                            ToTimeval(options_.timeout));
+  if (c == nullptr || c->err != 0) {
+    absl::Status s =
+        Unavailable(StrCat("connect to ", at.host, ":", at.port), c);
+    if (c != nullptr) redisFree(c);
+    return s;
+  }
+  redisSetTimeout(c, ToTimeval(options_.timeout));
+  redisEnableKeepAlive(c);
+  return c;
+}
+
+absl::StatusOr<Reply> Pool::CallOn(redisContext* c,
+                                   const Command& command) const {
+  Append(c, command);
+  void* raw = nullptr;
+  if (redisGetReply(c, &raw) != REDIS_OK) return Unavailable(command[0], c);
+  auto* r = static_cast<redisReply*>(raw);
+  std::string error;
+  if (r->type == REDIS_REPLY_ERROR) error.assign(r->str, r->len);
+  Reply out = Convert(r);
+  freeReplyObject(r);
+  if (!error.empty()) {
+    return absl::FailedPreconditionError(StrCat(
+        "redis at ", address_.ToString(), ": ", command[0], ": ", error));
+  }
+  return out;
+}
+
+absl::StatusOr<HostPort> Pool::AskSentinels() const {
   std::string errors;
   for (const HostPort& s : address_.sentinels) {
-    redisContext* c = redisConnectWithTimeout(s.host.c_str(), s.port,
-                                              ToTimeval(options_.timeout));
-    if (c == nullptr || c->err != 0) {
-      StrAppend(&errors, "; ", s.host, ":", s.port, ": ",
-                c == nullptr ? "out of memory" : c->errstr);
-      if (c != nullptr) redisFree(c);
+    auto c = Dial(s);
+    if (!c.ok()) {
+      StrAppend(&errors, "; ", c.status().message());
       continue;
     }
-    redisSetTimeout(c, ToTimeval(options_.timeout));
-    Append(c, {"SENTINEL", "get-master-addr-by-name", address_.master});
-    void* raw = nullptr;
+    auto r =
+        CallOn(*c, {"SENTINEL", "get-master-addr-by-name", address_.master});
+    redisFree(*c);
     HostPort master;
-    if (redisGetReply(c, &raw) != REDIS_OK) {
-      StrAppend(&errors, "; ", s.host, ":", s.port, ": ", c->errstr);
-    } else {
-      auto* r = static_cast<redisReply*>(raw);
-      if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-          r->element[0]->type == REDIS_REPLY_STRING &&
-          r->element[1]->type == REDIS_REPLY_STRING &&
-          ParseInt(std::string_view(r->element[1]->str, r->element[1]->len),
-                   &master.port)) {
-        master.host.assign(r->element[0]->str, r->element[0]->len);
-      } else {
-        StrAppend(&errors, "; ", s.host, ":", s.port, ": knows no master '",
-                  address_.master, "'");
-      }
-      freeReplyObject(r);
+    if (r.ok() && r->type == Reply::kArray && r->elements.size() == 2 &&
+        ParseInt(r->elements[1].str, &master.port) &&
+        !r->elements[0].str.empty()) {
+      master.host = r->elements[0].str;
+      return master;
     }
-    redisFree(c);
-    if (!master.host.empty()) return master;
+    StrAppend(&errors, "; ", s.host, ":", s.port, ": ",
+              r.ok() ? StrCat("knows no master '", address_.master, "'")
+                     : std::string(r.status().message()));
   }
   return absl::UnavailableError(StrCat("redis at ", address_.ToString(),
                                        ": no sentinel told the master",
@@ -228,15 +253,8 @@ absl::StatusOr<redisContext*> Pool::Connect() {
     if (!master.ok()) return master.status();
     server = *std::move(master);
   }
-  redisContext* c = redisConnectWithTimeout(server.host.c_str(), server.port,
-                                            ToTimeval(options_.timeout));
-  if (c == nullptr || c->err != 0) {
-    absl::Status s = Unavailable("connect", c);
-    if (c != nullptr) redisFree(c);
-    return s;
-  }
-  redisSetTimeout(c, ToTimeval(options_.timeout));
-  redisEnableKeepAlive(c);
+  auto c = Dial(server);
+  if (!c.ok()) return c.status();
   std::string db = std::to_string(address_.db);
   std::vector<Command> setup;
   if (!address_.password.empty()) {
@@ -248,33 +266,18 @@ absl::StatusOr<redisContext*> Pool::Connect() {
   // A sentinel's answer may lag a failover: only a master will do.
   if (!address_.sentinels.empty()) setup.push_back({"ROLE"});
   for (const Command& cmd : setup) {
-    Append(c, cmd);
-    void* raw = nullptr;
-    if (redisGetReply(c, &raw) != REDIS_OK) {
-      absl::Status s = Unavailable(cmd[0], c);
-      redisFree(c);
-      return s;
+    auto r = CallOn(*c, cmd);
+    absl::Status s = r.status();
+    if (s.ok() && cmd[0] == "ROLE" &&
+        (r->elements.empty() || r->elements[0].str != "master")) {
+      s = absl::UnavailableError(
+          StrCat("redis at ", address_.ToString(), ": the sentinels' master ",
+                 server.host, ":", server.port,
+                 " is not a master (a failover under way?)"));
     }
-    auto* r = static_cast<redisReply*>(raw);
-    std::string error = r->type == REDIS_REPLY_ERROR
-                            ? std::string(r->str, r->len)
-                            : std::string();
-    const bool master =
-        cmd[0] != "ROLE" ||
-        (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-         r->element[0]->type == REDIS_REPLY_STRING &&
-         std::string_view(r->element[0]->str, r->element[0]->len) == "master");
-    freeReplyObject(r);
-    if (!error.empty() || !master) {
-      redisFree(c);
-      if (!master) {
-        return absl::UnavailableError(
-            StrCat("redis at ", address_.ToString(), ": the sentinels' master ",
-                   server.host, ":", server.port,
-                   " is not a master (a failover under way?)"));
-      }
-      return absl::FailedPreconditionError(
-          StrCat("redis at ", address_.ToString(), ": ", cmd[0], ": ", error));
+    if (!s.ok()) {
+      redisFree(*c);
+      return s;
     }
   }
   return c;
@@ -298,8 +301,7 @@ absl::StatusOr<redisContext*> Pool::Acquire(bool* reused) {
     *reused = true;
     return c;
   }
-  if (std::chrono::steady_clock::now() < down_until_)
-    return absl::UnavailableError(down_reason_);
+  if (std::chrono::steady_clock::now() < down_until_) return down_;
   ++open_;
   lock.unlock();
   auto c = Connect();
@@ -307,8 +309,9 @@ absl::StatusOr<redisContext*> Pool::Acquire(bool* reused) {
     lock.lock();
     --open_;
     down_until_ = std::chrono::steady_clock::now() + options_.retry_after;
-    down_reason_ = StrCat(c.status().message(), " (retrying in ",
-                          options_.retry_after.count(), " ms)");
+    down_ = absl::Status(c.status().code(),
+                         StrCat(c.status().message(), " (retrying in ",
+                                options_.retry_after.count(), " ms)"));
     freed_.notify_one();
   }
   return c;

@@ -71,6 +71,7 @@ using Command = std::vector<std::string_view>;
 class Pool {
  public:
   Pool(Address address, PoolOptions options);
+  // REQUIRES: no call in flight.
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -96,8 +97,12 @@ class Pool {
   void Release(redisContext* c, bool healthy);
   void DropIdle();
   absl::StatusOr<redisContext*> Connect();
+  // A connection to `at`, its timeouts set (no AUTH, no SELECT).
+  absl::StatusOr<redisContext*> Dial(const HostPort& at) const;
+  // One command on `c`, its error reply as FAILED_PRECONDITION.
+  absl::StatusOr<Reply> CallOn(redisContext* c, const Command& command) const;
   // Where the master is now, from the sentinels.
-  absl::StatusOr<HostPort> AskSentinels();
+  absl::StatusOr<HostPort> AskSentinels() const;
   absl::Status Unavailable(std::string_view what, redisContext* c) const;
 
   const Address address_;
@@ -106,9 +111,9 @@ class Pool {
   std::condition_variable freed_;
   std::vector<redisContext*> idle_;  // GUARDED_BY(mu_)
   int open_ = 0;                     // GUARDED_BY(mu_)
-  // After a failed connect: refuse at once until then.
+  // After a failed connect: refuse at once with its status until then.
   std::chrono::steady_clock::time_point down_until_{};  // GUARDED_BY(mu_)
-  std::string down_reason_;                             // GUARDED_BY(mu_)
+  absl::Status down_;                                   // GUARDED_BY(mu_)
 };
 
 }  // namespace mlpipe::redis

@@ -152,7 +152,8 @@ TEST(RedisPoolTest, WrongPasswordIsAClearError) {
 // the master dies and the sentinel promotes its replica, calls go to the new
 // master (a few fail meanwhile, UNAVAILABLE).
 TEST(RedisPoolTest, FollowsASentinelFailover) {
-  testing::RedisServer master;
+  // No 5-s delay before the replica's first sync.
+  testing::RedisServer master({"--repl-diskless-sync-delay", "0"});
   testing::RedisServer replica(
       {"--replicaof", "127.0.0.1", std::to_string(master.port())});
   testing::RedisServer sentinel(
@@ -165,18 +166,24 @@ TEST(RedisPoolTest, FollowsASentinelFailover) {
             Fast());
   ASSERT_TRUE(pool.Call({"SET", "k", "before"}).ok());
   Pool to_replica(*ParseUrl(replica.url()), Fast());
-  // Replicated before the failover.
-  bool replicated = false;
-  for (int i = 0; i < 100 && !replicated; ++i) {
-    auto r = to_replica.Call({"GET", "k"});
-    replicated = r.ok() && r->str == "before";
-    if (!replicated) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_TRUE(replicated);
+  Pool to_sentinel(*ParseUrl(sentinel.url()), Fast());
+  // Replicated, and the sentinel knows the replica (from the master's INFO,
+  // every 10 s at first), before the master goes.
+  auto ready = [&] {
+    auto got = to_replica.Call({"GET", "k"});
+    auto known = to_sentinel.Call({"SENTINEL", "REPLICAS", "online"});
+    return got.ok() && got->str == "before" && known.ok() &&
+           !known->elements.empty();
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!ready() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(ready());
   master.Kill();
   absl::Status last;
   bool moved = false;
-  for (int i = 0; i < 200 && !moved; ++i) {  // Up to ~20 s.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!moved && std::chrono::steady_clock::now() < deadline) {
     auto r = pool.Call({"SET", "k", "after"});
     last = r.status();
     moved = r.ok();
@@ -225,7 +232,7 @@ TEST(OnlineRedisTest, WritesViewsAndReadsVectorsByFeatureSet) {
   view.add_feature_sets("fs-1");
   view.add_feature_sets("fs-2");
   view.set_version(4);
-  EXPECT_EQ(*online.StoredVersion("users/t-1"), -1);
+  EXPECT_FALSE(online.StoredView("users/t-1")->has_value());
   // Unknown before the write; not remembered as unknown.
   auto before = online.Get("fs-1", {"k"}, {"a"});
   EXPECT_EQ(before.status().code(), absl::StatusCode::kNotFound);
@@ -242,7 +249,7 @@ TEST(OnlineRedisTest, WritesViewsAndReadsVectorsByFeatureSet) {
             absl::StatusCode::kNotFound);
   ASSERT_TRUE(online.Write(view, refs, /*create=*/true).ok());
   ASSERT_TRUE(online.Write(view, refs, /*create=*/false).ok());
-  EXPECT_EQ(*online.StoredVersion("users/t-1"), 4);
+  EXPECT_EQ((*online.StoredView("users/t-1"))->version(), 4);
   auto got = online.Get(
       "fs-2", {"u2999", "nobody", std::string("odd\0key:val", 11)}, {"c", "a"});
   ASSERT_TRUE(got.ok()) << got.status();

@@ -114,12 +114,22 @@ bool Accepts(int port) {
 
 RedisServer::RedisServer(std::vector<std::string> extra,
                          const std::string& config)
-    : extra_(std::move(extra)), port_(FreePort()) {
+    : extra_(std::move(extra)) {
   if (!config.empty()) {
     config_file_ = dir_.path() + "/redis.conf";
     WriteFile(config_file_, config);
   }
-  Start();
+  // The port was free when chosen; another process may take it before
+  // redis-server binds it. Then it exits, and another port is tried.
+  for (int attempt = 0;; ++attempt) {
+    port_ = FreePort();
+    try {
+      Start();
+      return;
+    } catch (const std::runtime_error&) {
+      if (attempt == 2) throw;
+    }
+  }
 }
 
 RedisServer::~RedisServer() { Kill(); }
@@ -150,7 +160,13 @@ void RedisServer::Start() {
     _exit(127);
   }
   for (int i = 0; i < 1000; ++i) {
-    if (Accepts(port_)) return;
+    // Listening, and still ours: a redis-server that could not bind exits.
+    if (Accepts(port_)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (waitpid(pid_, nullptr, WNOHANG) == 0) return;
+      pid_ = -1;
+      throw std::runtime_error("redis-server exited after start; log: " + log);
+    }
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;

@@ -81,11 +81,14 @@ absl::StatusOr<std::unique_ptr<OnlineStore>> OnlineStore::Load(
 }
 
 absl::Status OnlineStore::PutView(const v1::OnlineView& view) {
+  std::unique_lock<std::mutex> mirror_lock = MirrorLock();
   std::unique_lock lock(mu_);
   v1::OnlineView def = view;
   if (auto it = views_.find(view.name()); it != views_.end()) {
-    def.set_version(std::max(def.version(), it->second.def.version()));
-    for (const auto& fs : it->second.def.feature_sets()) {
+    const v1::OnlineView& old = it->second.def;
+    def.set_version(std::max(def.version(), old.version()));
+    def.set_writes(std::max(def.writes(), old.writes()));
+    for (const auto& fs : old.feature_sets()) {
       const auto& have = def.feature_sets();
       if (std::find(have.begin(), have.end(), fs) == have.end())
         def.add_feature_sets(fs);
@@ -97,10 +100,14 @@ absl::Status OnlineStore::PutView(const v1::OnlineView& view) {
     return s;
   views_[view.name()].def = def;
   if (mirror_ == nullptr) return absl::OkStatus();
-  std::lock_guard mirror_lock(mirror_mu_);
   lock.unlock();
   Mirror(def, {});
   return absl::OkStatus();
+}
+
+std::unique_lock<std::mutex> OnlineStore::MirrorLock() const {
+  return mirror_ == nullptr ? std::unique_lock<std::mutex>()
+                            : std::unique_lock<std::mutex>(mirror_mu_);
 }
 
 absl::StatusOr<v1::OnlineView> OnlineStore::GetView(
@@ -124,8 +131,10 @@ std::vector<v1::OnlineView> OnlineStore::ViewsOf(
 
 absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
                                  std::vector<OnlineRow> rows) {
-  // Writers are serialized (one refresh at a time); readers keep reading the
-  // published values until the batch is durable.
+  // Writers are serialized (with a mirror, until Redis has their values too,
+  // so it gets them in order); readers keep reading the published values
+  // until the batch is durable, and never wait for Redis.
+  std::unique_lock<std::mutex> mirror_lock = MirrorLock();
   std::unique_lock lock(mu_);
   auto it = views_.find(view);
   if (it == views_.end())
@@ -159,6 +168,7 @@ absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
     b.Put(kOnline, LatestKey(view, key), value.SerializeAsString());
   v1::OnlineView def = v.def;
   def.set_version(std::max(def.version(), version));
+  def.set_writes(def.writes() + 1);
   b.Put(kOnline, ViewKey(view), def.SerializeAsString());
   if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
   Values copies;
@@ -167,11 +177,10 @@ absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
     if (mirror_ != nullptr) copies.emplace_back(key, value);
     v.latest[key] = std::move(value);
   }
-  v.def = std::move(def);
+  v.def = def;
   if (mirror_ == nullptr) return absl::OkStatus();
-  std::lock_guard mirror_lock(mirror_mu_);
   lock.unlock();
-  Mirror(v.def, copies);
+  Mirror(def, copies);
   return absl::OkStatus();
 }
 
@@ -191,13 +200,15 @@ void OnlineStore::Mirror(const v1::OnlineView& def, const Values& values) {
 absl::Status OnlineStore::SyncMirror() {
   if (mirror_ == nullptr) return absl::OkStatus();
   // Writers wait (a whole write reads the served values); readers do not.
+  std::unique_lock<std::mutex> mirror_lock = MirrorLock();
   std::shared_lock lock(mu_);
-  std::lock_guard mirror_lock(mirror_mu_);
   absl::Status first;
   for (const auto& [name, v] : views_) {
-    auto stored = mirror_->StoredVersion(name);
+    auto stored = mirror_->StoredView(name);
     absl::Status s = stored.status();
-    if (s.ok() && *stored == v.def.version()) {
+    if (s.ok() && stored->has_value() &&
+        (*stored)->writes() == v.def.writes() &&
+        (*stored)->version() == v.def.version()) {
       // Values match; its feature sets may have been added since.
       if (!mirrored_.contains(name)) s = mirror_->Write(v.def, {}, true);
     } else if (s.ok()) {
@@ -225,8 +236,8 @@ absl::Status OnlineStore::SyncMirror() {
 
 size_t OnlineStore::ViewsBehind() const {
   if (mirror_ == nullptr) return 0;
+  std::unique_lock<std::mutex> mirror_lock = MirrorLock();
   std::shared_lock lock(mu_);
-  std::lock_guard mirror_lock(mirror_mu_);
   return views_.size() - mirrored_.size();
 }
 

@@ -84,10 +84,10 @@ class OnlineStore {
                                     int64_t as_of_micros,
                                     bool raw = false) const;
 
-  // Brings the Redis copy of every view not known to match up to date:
-  // a view whose version there equals this store's is taken as matching,
-  // any other is written whole. OK without a mirror. The first error, after
-  // trying every view.
+  // Checks the Redis copy of every view: one that counts as many writes
+  // (and the same version) as this store matches; any other (behind, lost,
+  // partly written) is written whole. OK without a mirror. The first
+  // error, after trying every view.
   absl::Status SyncMirror();
   // Views whose Redis copy may differ (0 without a mirror).
   size_t ViewsBehind() const;
@@ -96,10 +96,12 @@ class OnlineStore {
   OnlineStore(storage::Store* store, redis::OnlineRedis* mirror)
       : store_(store), mirror_(mirror) {}
   using Values = std::vector<std::pair<std::string, v1::OnlineValue>>;
-  // Writes `values` of `def` to the mirror (all of them when the view was
-  // behind) and records whether the copy now matches. Called with mirror_mu_
-  // held, after mu_ was released.
+  // Writes `values` of `def` to the mirror when its copy matched so far
+  // (one that may differ is left to SyncMirror), and records whether it
+  // still does. Called with mirror_mu_ held, after mu_ was released.
   void Mirror(const v1::OnlineView& def, const Values& values);
+  // mirror_mu_, locked (not locked without a mirror).
+  std::unique_lock<std::mutex> MirrorLock() const;
   struct View {
     v1::OnlineView def;
     std::unordered_map<std::string, v1::OnlineValue> latest;
@@ -108,8 +110,9 @@ class OnlineStore {
   redis::OnlineRedis* const mirror_;
   mutable std::shared_mutex mu_;
   std::map<std::string, View> views_;  // GUARDED_BY(mu_)
-  // Taken while holding mu_ (never the other way round) and kept while the
-  // mirror is written, so writes reach Redis in the order they were made.
+  // Taken before mu_ (never the other way round) by every writer and kept
+  // while Redis is written, so writes reach Redis in the order they were
+  // made, and mu_ is never held while Redis is written.
   mutable std::mutex mirror_mu_;
   std::set<std::string> mirrored_;  // GUARDED_BY(mirror_mu_)
 };
