@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/ml/collective.h"
 #include "common/ml/data.h"
 #include "google/protobuf/struct.pb.h"
 #include "mlpipe/v1/task.pb.h"
@@ -103,6 +104,12 @@ struct FitOptions {
   // Read and check the parameters, then return (OK with no model) before
   // looking at the data: CheckParams.
   bool params_only = false;
+  // gbdt and random_forest: fit one model together with the other
+  // processes of this collective, `train` (and `eval`) being this process's
+  // shard of the rows (collective.h). Null: alone. REQUIRES: no other tree
+  // fit in this process meanwhile (XGBoost's communicator is the process's:
+  // a shard fits in a process of its own).
+  const Collective* collective = nullptr;
 };
 
 // The algorithm names above.

@@ -862,10 +862,63 @@ absl::StatusOr<std::unique_ptr<Model>> FinishedModel(
   return loaded;
 }
 
+// This process in a collective fit, from Join to destruction: XGBoost's
+// communicator is the process's, so one at a time.
+class CollectiveScope {
+ public:
+  static absl::StatusOr<std::unique_ptr<CollectiveScope>> Join(
+      const Collective* c) {
+    if (c == nullptr) return std::unique_ptr<CollectiveScope>();
+    static std::mutex one_at_a_time;
+    std::unique_lock lock(one_at_a_time, std::try_to_lock);
+    if (!lock.owns_lock()) {
+      return absl::FailedPreconditionError(
+          "a collective fit is running in this process already");
+    }
+    const std::string config =
+        StrCat("{\"dmlc_communicator\": \"rabit\", \"DMLC_TRACKER_URI\": \"",
+               c->tracker_host, "\", \"DMLC_TRACKER_PORT\": ", c->tracker_port,
+               ", \"DMLC_TASK_ID\": \"", c->task_id,
+               "\", \"DMLC_NUM_WORKER\": ", c->workers, "}");
+    XGB_RETURN_IF_ERROR(XGCommunicatorInit(config.c_str()), "collective");
+    return std::unique_ptr<CollectiveScope>(
+        new CollectiveScope(std::move(lock)));
+  }
+  ~CollectiveScope() { XGCommunicatorFinalize(); }
+
+ private:
+  explicit CollectiveScope(std::unique_lock<std::mutex> lock)
+      : lock_(std::move(lock)) {}
+  std::unique_lock<std::mutex> lock_;
+};
+
+// A collective fit's failure: a lost worker shows as a failed all-reduce.
+absl::Status CollectiveError(const absl::Status& s) {
+  if (s.ok() || !absl::IsInternal(s)) return s;
+  return absl::UnavailableError(StrCat(
+      "collective fit: another worker was lost or failed (", s.message(), ")"));
+}
+
+absl::StatusOr<std::unique_ptr<Model>> FitTrees(
+    const TreeJob& job, const TrainingData& train,
+    const std::vector<double>& weights, const FitOptions& options);
+
 absl::StatusOr<std::unique_ptr<Model>> Train(const TreeJob& job,
                                              const TrainingData& train,
                                              const std::vector<double>& weights,
                                              const FitOptions& options) {
+  auto scope = CollectiveScope::Join(options.collective);
+  if (!scope.ok()) return scope.status();
+  auto model = FitTrees(job, train, weights, options);
+  if (options.collective != nullptr && !model.ok())
+    return CollectiveError(model.status());
+  return model;
+}
+
+// The fit itself, the communicator (if any) joined.
+absl::StatusOr<std::unique_ptr<Model>> FitTrees(
+    const TreeJob& job, const TrainingData& train,
+    const std::vector<double>& weights, const FitOptions& options) {
   auto dtrain = TrainingMatrix(job, train, weights, options.threads);
   if (!dtrain.ok()) return dtrain.status();
   auto deval = EarlyStoppingMatrix(job, options);
