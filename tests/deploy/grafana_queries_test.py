@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Every Grafana panel's PromQL query returns data from a real Prometheus.
 
-Starts mlpipe-standalone and Prometheus (Debian's package) scraping it every
-second with the rules of deploy/prometheus; runs the demo pipeline
-(examples/credit/pipeline.yaml, twice as the demo does), sends predictions of shifted rows, sets a
+Starts mlpipe-standalone (with a Redis online store) and Prometheus (Debian's
+package) scraping it every second with the rules of deploy/prometheus; runs
+the demo pipeline (examples/credit/pipeline.yaml, twice as the demo does) and
+a prepare by entity key, sends predictions of shifted rows, sets a
 monitoring policy and sends actuals; then runs every query of every panel
 and template variable of deploy/grafana/dashboards through Prometheus's HTTP
 API and fails for any that returns no series.
@@ -67,13 +68,19 @@ def main():
 
 
 def run(bin_dir, work, procs):
+    # The Redis online store (the scoring dashboard's panels read its metrics).
+    redis_port = free_port()
+    procs.append(subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", work], stdout=subprocess.DEVNULL))
     # The platform.
     ports = os.path.join(work, "ports")
     server_log = open(os.path.join(work, "server.log"), "w")
     procs.append(subprocess.Popen(
         [os.path.join(bin_dir, "mlpipe-standalone"), "--data_dir", os.path.join(work, "data"),
          "--bind", "127.0.0.1", "--grpc_port", "0", "--metrics_port", "0", "--port_file", ports,
-         "--monitor_window_rows", "100", "--monitor_performance_rows", "100"],
+         "--monitor_window_rows", "100", "--monitor_performance_rows", "100",
+         f"--online_store=redis://127.0.0.1:{redis_port}"],
         stderr=server_log))
     wait_for(lambda: os.path.getsize(ports) > 0, 30, "mlpipe-standalone")
     grpc_port, metrics_port = open(ports).read().split()
@@ -123,6 +130,16 @@ scrape_configs:
     # then traffic for scoring and monitoring.
     for _ in range(2):
         cli("run", os.path.join(ROOT, "examples", "credit", "pipeline.yaml"), "--watch")
+    # Features online by entity key: prep writes them to Redis.
+    with open(os.path.join(work, "accounts.csv"), "w") as f:
+        f.write("id,balance,tier\n1,100,gold\n2,50,silver\n")
+    with open(os.path.join(work, "accounts.yaml"), "w") as f:
+        f.write("apiVersion: mlpipe/v1\nkind: Pipeline\nmetadata: {name: accounts}\n"
+                "spec:\n  dataset: accounts\n  steps:\n"
+                "    - {name: load, type: ingest, file: accounts.csv}\n"
+                "    - {name: features, type: prepare, after: [load], entity_key: id,\n"
+                "       transforms: [{columns: [balance], scale: minmax}]}\n")
+    cli("run", os.path.join(work, "accounts.yaml"), "--watch")
     rows = []
     with open(os.path.join(ROOT, "examples", "credit", "credit.csv")) as f:
         for r in csv.DictReader(f):
