@@ -146,7 +146,8 @@ int ServerMain(int argc, char** argv, const std::string& process,
     if (!m.ok()) {
       LogError(StrCat("cannot open the ", def.name, " module"),
                {{"error", std::string(m.status().message())}});
-      return 1;
+      // A configuration the module refuses is a usage error, as a bad flag.
+      return absl::IsInvalidArgument(m.status()) ? 2 : 1;
     }
     opened.push_back(std::move(*m));
   }

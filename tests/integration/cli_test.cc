@@ -282,6 +282,15 @@ TEST_F(CliTest, HelpPerCommandAndServerFlags) {
   EXPECT_THAT(server.out + server.err, HasSubstr("--grpc_port"));
   EXPECT_THAT(server.out + server.err, HasSubstr("--score_max_concurrent"));
   EXPECT_THAT(server.out + server.err, Not(HasSubstr("No flags matched")));
+  EXPECT_THAT(server.out + server.err, HasSubstr("--online_store"));
+  // A flag a module refuses is a usage error too: exit 2, naming it.
+  TempDir data;
+  auto bad = RunCommand({Binary("mlpipe-standalone"), "--data_dir", data.path(),
+                         "--grpc_port=0", "--metrics_port=-1",
+                         "--online_store=redsi://cache:6379"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("--online_store: 'redsi://cache:6379': not a "
+                                 "redis URL"));
 }
 
 TEST_F(CliTest, ListShowDeleteAndExitCodes) {
