@@ -37,6 +37,10 @@ Reply Convert(const redisReply* r) {
       out.type = Reply::kStatus;
       out.str.assign(r->str, r->len);
       break;
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::kError;
+      out.str.assign(r->str, r->len);
+      break;
     case REDIS_REPLY_INTEGER:
       out.type = Reply::kInteger;
       out.integer = r->integer;
@@ -65,6 +69,16 @@ void Append(redisContext* c, const Command& command) {
   }
   redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
                          lens.data());
+}
+
+// The next reply on `c`; false on an I/O error (`c->err` says which).
+bool NextReply(redisContext* c, Reply* out) {
+  void* raw = nullptr;
+  if (redisGetReply(c, &raw) != REDIS_OK) return false;
+  auto* r = static_cast<redisReply*>(raw);
+  *out = Convert(r);
+  freeReplyObject(r);
+  return true;
 }
 
 }  // namespace
@@ -205,16 +219,11 @@ absl::StatusOr<redisContext*> Pool::Dial(const HostPort& at) const {
 absl::StatusOr<Reply> Pool::CallOn(redisContext* c,
                                    const Command& command) const {
   Append(c, command);
-  void* raw = nullptr;
-  if (redisGetReply(c, &raw) != REDIS_OK) return Unavailable(command[0], c);
-  auto* r = static_cast<redisReply*>(raw);
-  std::string error;
-  if (r->type == REDIS_REPLY_ERROR) error.assign(r->str, r->len);
-  Reply out = Convert(r);
-  freeReplyObject(r);
-  if (!error.empty()) {
+  Reply out;
+  if (!NextReply(c, &out)) return Unavailable(command[0], c);
+  if (out.type == Reply::kError) {
     return absl::FailedPreconditionError(StrCat(
-        "redis at ", address_.ToString(), ": ", command[0], ": ", error));
+        "redis at ", address_.ToString(), ": ", command[0], ": ", out.str));
   }
   return out;
 }
@@ -358,8 +367,8 @@ absl::StatusOr<std::vector<Reply>> Pool::RunOnce(
   std::string error;
   bool readonly = false;
   for (const Command& cmd : commands) {
-    void* raw = nullptr;
-    if (redisGetReply(*c, &raw) != REDIS_OK) {
+    Reply r;
+    if (!NextReply(*c, &r)) {
       const bool timed_out = (*c)->err == REDIS_ERR_IO &&
                              (errno == EAGAIN || errno == EWOULDBLOCK);
       *stale = reused && !timed_out;
@@ -367,14 +376,12 @@ absl::StatusOr<std::vector<Reply>> Pool::RunOnce(
       Release(*c, false);
       return s;
     }
-    auto* r = static_cast<redisReply*>(raw);
-    if (r->type == REDIS_REPLY_ERROR && error.empty()) {
-      error = StrCat(cmd[0], ": ", std::string_view(r->str, r->len));
+    if (r.type == Reply::kError && error.empty()) {
+      error = StrCat(cmd[0], ": ", r.str);
       // A master demoted by a failover: the new one is elsewhere.
-      readonly = error.find(": READONLY") != std::string::npos;
+      readonly = r.str.rfind("READONLY", 0) == 0;
     }
-    out.push_back(Convert(r));
-    freeReplyObject(r);
+    out.push_back(std::move(r));
   }
   Release(*c, !readonly);
   if (readonly) {

@@ -58,9 +58,11 @@ struct PoolOptions {
 
 // One reply, copied out of hiredis's.
 struct Reply {
-  enum Type { kNil, kString, kInteger, kArray, kStatus };
+  // kError: an error reply (Run and Call fail the call on one; it may
+  // also be an element of an array).
+  enum Type { kNil, kString, kInteger, kArray, kStatus, kError };
   Type type = kNil;
-  std::string str;  // kString, kStatus.
+  std::string str;  // kString, kStatus, kError.
   int64_t integer = 0;
   std::vector<Reply> elements;  // kArray.
 };
