@@ -414,34 +414,6 @@ def drive_example(bin_dir, work, pods, a):
     predict_by_entity_key(work, a, scorers, cli)
 
 
-LOANS_PIPELINE = """apiVersion: mlpipe/v1
-kind: Pipeline
-metadata: {name: loans}
-spec:
-  dataset: loans
-  label: Status
-  positive_class: bad
-  steps:
-    - {name: load, type: ingest, file: loans.csv}
-    - {name: split, type: split, after: [load], strategy: stratified,
-       ratios: {train: 0.8, eval: 0.2}, seed: 1}
-    - name: features
-      type: prepare
-      after: [split]
-      fit_on: {split: split, part: train}
-      entity_key: id
-      transforms:
-        - {columns: [Income, Assets, Debt, Seniority, Age, Amount], impute: median, scale: standard}
-        - {columns: [Home, Job], impute: mode, one_hot: true}
-    - name: train
-      type: train
-      after: [split, features]
-      candidates:
-        - {name: lr, algorithm: logistic_regression, params: {C: 1.0}}
-    - {name: deploy, type: deploy, after: [train], alias: loans}
-"""
-
-
 def predict_by_entity_key(work, a, scorers, cli):
     """credit.csv with an entity key (loans: "c0", "c1", ... by row), prepared
     with entity_key (prep writes the latest vectors to the Redis online
@@ -463,8 +435,8 @@ def predict_by_entity_key(work, a, scorers, cli):
             elif i - 1 in (5, 17):
                 rows[f"c{i - 1}"] = {k: (float(v) if re.fullmatch(r"-?[0-9.]+", v) else v)
                                      for k, v in zip(header, fields) if k != "Status"}
-    with open(os.path.join(loans, "loans.yaml"), "w") as f:
-        f.write(LOANS_PIPELINE)
+    shutil.copy(os.path.join(ROOT, "examples", "credit", "by-entity-key.yaml"),
+                os.path.join(loans, "loans.yaml"))
     run = json.loads(cli(a["orchestrator"], "--output", "json", "run",
                          os.path.join(loans, "loans.yaml"), "--watch").stdout)
     version = next(s for s in run["steps"] if s["name"] == "deploy")["results"]["model_version"]

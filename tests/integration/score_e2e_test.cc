@@ -326,32 +326,9 @@ TEST_F(ScoreE2eTest, ReplicaPredictsByEntityKeyFromRedisWithoutPrep) {
   RedisServer redis;
   Standalone server(dir_.path() + "/data", {"--online_store=" + redis.url()});
   WriteFile(dir_.path() + "/loans.csv", LoansCsv());
-  WriteFile(dir_.path() + "/loans.yaml", R"(apiVersion: mlpipe/v1
-kind: Pipeline
-metadata: {name: loans}
-spec:
-  dataset: loans
-  label: Status
-  positive_class: bad
-  steps:
-    - {name: load, type: ingest, file: loans.csv}
-    - {name: split, type: split, after: [load], strategy: stratified,
-       ratios: {train: 0.8, eval: 0.2}, seed: 1}
-    - name: features
-      type: prepare
-      after: [split]
-      fit_on: {split: split, part: train}
-      entity_key: id
-      transforms:
-        - {columns: [Income, Assets, Debt, Seniority, Age, Amount], impute: median, scale: standard}
-        - {columns: [Home, Job], impute: mode, one_hot: true}
-    - name: train
-      type: train
-      after: [split, features]
-      candidates:
-        - {name: lr, algorithm: logistic_regression, params: {C: 1.0}}
-    - {name: deploy, type: deploy, after: [train], alias: production}
-)");
+  // The example pipeline by entity key, deployed as `loans`.
+  WriteFile(dir_.path() + "/loans.yaml",
+            ReadFile(SourcePath("examples/credit/by-entity-key.yaml")));
   auto r = server.Cli(
       {"--output", "json", "run", dir_.path() + "/loans.yaml", "--watch"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -366,6 +343,7 @@ spec:
   auto to_replica = grpc::CreateChannel(replica.address(),
                                         grpc::InsecureChannelCredentials());
   v1::PredictRequest by_key;
+  by_key.set_model("loans");
   for (const char* k : {"c5", "c17", "c4000"}) by_key.add_entity_keys(k);
   v1::PredictResponse from_redis, from_prep, from_rows;
   grpc::Status s;
@@ -377,6 +355,7 @@ spec:
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_TRUE(Predict(Connect(server), by_key, &from_prep).ok());
   v1::PredictRequest rows;
+  rows.set_model("loans");
   rows.set_ignore_extra_fields(true);
   for (size_t row : {5, 17, 4000})
     *rows.add_rows() = CreditRows(row + 1).rows(row);
@@ -391,6 +370,7 @@ spec:
   }
   // An unknown key is named; the replica never asked prep.
   v1::PredictRequest unknown;
+  unknown.set_model("loans");
   unknown.add_entity_keys("nobody");
   s = Predict(to_replica, unknown, &from_redis);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
