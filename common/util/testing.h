@@ -33,6 +33,10 @@ std::string Shell(const std::string& command, int* status);
 // the command and its output when it exits non-zero (gtest fails the test).
 std::string Shell(const std::string& command);
 
+// A TCP connection to 127.0.0.1:`port` (the caller closes it); -1 when
+// nothing accepts there.
+int ConnectLoopback(int port);
+
 // A real redis-server (Debian's) on a loopback port the OS chose, without
 // persistence, its files in a TempDir. Killed when destroyed. Throws
 // std::runtime_error when it does not start within 10 s.
