@@ -5,6 +5,9 @@
 #   stop_server
 #   flights_late_csv LIMIT OUT  flights3m's first LIMIT rows (0: all) as CSV with
 #                               the label late = yes when delay > 15 minutes
+#   flights_pipeline NAME TRAIN EVAL  prints the pipeline the benchmarks run on
+#                               it: ingest flights.csv, a stratified TRAIN/EVAL
+#                               split, features fitted on the train part
 start_server() {
   local bin="$1" work="$2"
   shift 2
@@ -56,4 +59,28 @@ result() {
 # machine: one line naming the CPU, its cores and the kernel.
 machine() {
   echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores, Linux $(uname -r)"
+}
+
+flights_pipeline() {
+  cat <<YAML
+apiVersion: mlpipe/v1
+kind: Pipeline
+metadata: {name: $1}
+spec:
+  dataset: flights
+  label: late
+  positive_class: "yes"
+  steps:
+    - {name: load, type: ingest, file: flights.csv}
+    - {name: split, type: split, after: [load], strategy: stratified,
+       ratios: {train: $2, eval: $3}, seed: 1}
+    - name: features
+      type: prepare
+      after: [split]
+      fit_on: {split: split, part: train}
+      transforms:
+        - {columns: [distance], scale: standard}
+        - {columns: [date], timestamp_parts: [hour, day_of_week, month]}
+        - {columns: [origin, destination], one_hot: {max_categories: 20}}
+YAML
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/str_join.h"
 #include "common/config/pipeline_config.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
@@ -66,8 +67,10 @@ void PrintModel(const v1::ModelArtifact& m) {
             << ", split " << m.split_id() << ", feature set " << m.feature_set()
             << "\n"
             << "trained by   job " << m.job_id() << ", trial " << m.trial_id()
-            << "\n"
-            << "created      " << FormatTime(m.created_at()) << "\n"
+            << "\n";
+  if (m.workers_size() > 0)
+    std::cout << "workers      " << absl::StrJoin(m.workers(), ", ") << "\n";
+  std::cout << "created      " << FormatTime(m.created_at()) << "\n"
             << "sha256       " << m.sha256() << "\n\n";
   TablePrinter t({"PART", "ROWS", "METRICS"});
   t.Row({"train", FormatCount(m.train_rows()), Metrics(m.train_metrics())});

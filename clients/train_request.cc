@@ -152,6 +152,33 @@ absl::StatusOr<std::vector<Struct>> ExpandTrials(const v1::Candidate& candidate,
   return out;
 }
 
+namespace {
+
+// A candidate's distributed setting: workers in range, a GBDT, no folds.
+absl::Status CheckDistributed(const v1::Candidate& c, const v1::SearchSpec& s,
+                              const std::string& at) {
+  const int n = c.distributed().workers();
+  if (n == 0) return absl::OkStatus();
+  if (n < 0 || n > kMaxDistributedWorkers) {
+    return absl::InvalidArgumentError(StrCat(
+        at, ".distributed.workers: 1..", kMaxDistributedWorkers, ", got ", n));
+  }
+  if (c.algorithm() != "gbdt") {
+    return absl::InvalidArgumentError(
+        StrCat(at, ".distributed: only gbdt trains over several workers, not ",
+               c.algorithm()));
+  }
+  if (s.folds() > 0) {
+    return absl::InvalidArgumentError(
+        StrCat(at,
+               ".distributed: not with search.folds (cross-validation "
+               "fits each fold alone); score on the eval part"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status CheckTrainingRequest(const v1::StartTrainingRequest& r) {
   if (r.split().empty()) return absl::InvalidArgumentError("split: required");
   if (r.candidates().empty()) {
@@ -220,6 +247,7 @@ absl::Status CheckTrainingRequest(const v1::StartTrainingRequest& r) {
                                                c.algorithm(),
                                                "\" (known: ", list, ")"));
     }
+    if (auto st = CheckDistributed(c, s, at); !st.ok()) return st;
     auto trials = ExpandTrials(c, s, i);
     if (!trials.ok()) return trials.status();
     // Each trial's values as the algorithm reads them (names, ranges).

@@ -16,6 +16,8 @@ namespace mlpipe::train {
 // At most this many trials per candidate (a grid larger than this is
 // refused naming the candidate).
 inline constexpr int kMaxTrialsPerCandidate = 1000;
+// At most this many processes train one distributed model.
+inline constexpr int kMaxDistributedWorkers = 64;
 
 // The trials' parameter settings for candidate `index` of a request: the
 // grid's cartesian product in order (the last key varying fastest), or
@@ -27,7 +29,8 @@ absl::StatusOr<std::vector<google::protobuf::Struct>> ExpandTrials(
 
 // Checks a request before its job starts: candidates present, named
 // uniquely, known algorithms that suit the task (when given), search
-// settings, search spaces well formed. INVALID_ARGUMENT naming the field.
+// settings, search spaces well formed, distributed only for GBDT without
+// folds. INVALID_ARGUMENT naming the field.
 absl::Status CheckTrainingRequest(const v1::StartTrainingRequest& request);
 
 }  // namespace mlpipe::train

@@ -26,6 +26,7 @@ build_pkgs=(
   prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev libssl-dev
   libxgboost-dev xgboost libjemalloc-dev libhiredis-dev
   libgtest-dev libgmock-dev
+  python3-xgboost  # XGBoost's tracker (distributed training), copied into the image
 )
 test_pkgs=(prometheus      # promtool lints /metrics in the tests.
            redis-server    # the Redis online store's tests run a real one

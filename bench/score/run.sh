@@ -62,26 +62,9 @@ cmake --build "$build" --target score_bench mlpipe mlpipe-standalone > /dev/null
 csv="$work/flights.csv"
 flights_late_csv "$limit" "$csv"
 rows=$(( $(wc -l < "$csv") - 1 ))
-cat > "$work/pipeline.yaml" <<YAML
-apiVersion: mlpipe/v1
-kind: Pipeline
-metadata: {name: score-bench}
-spec:
-  dataset: flights
-  label: late
-  positive_class: "yes"
-  steps:
-    - {name: load, type: ingest, file: flights.csv}
-    - {name: split, type: split, after: [load], strategy: stratified,
-       ratios: {train: 0.2, eval: 0.8}, seed: 1}
-    - name: features
-      type: prepare
-      after: [split]
-      fit_on: {split: split, part: train}
-      transforms:
-        - {columns: [distance], scale: standard}
-        - {columns: [date], timestamp_parts: [hour, day_of_week, month]}
-        - {columns: [origin, destination], one_hot: {max_categories: 20}}
+{
+  flights_pipeline score-bench 0.2 0.8
+  cat <<YAML
     - name: train
       type: train
       after: [split, features]
@@ -90,6 +73,7 @@ spec:
         - {name: gbdt, algorithm: gbdt, params: {rounds: 200, max_depth: 6, eta: 0.1}}
     - {name: deploy, type: deploy, after: [train], alias: production}
 YAML
+} > "$work/pipeline.yaml"
 
 start_server "$bin" "$work"
 echo "pipeline: ingest $rows rows, split, features, train GBDT 200 trees, deploy"

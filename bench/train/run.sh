@@ -15,8 +15,10 @@
 # and fit (scikit-learn). Prints times, AUCs and the ratios.
 #
 # Usage: bench/train/run.sh [BUILD_DIR] [ROWS] [REPEATS]   (ROWS: first N rows; default all)
+#        bench/train/run.sh --distributed N [BUILD_DIR] [ROWS]   (bench/train/distributed.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [ "${1:-}" = --distributed ]; then shift; exec bench/train/distributed.sh "$@"; fi
 build="${1:-build}"
 limit="${2:-0}"
 repeats="${3:-3}"
@@ -32,27 +34,7 @@ rounds=200 depth=6 eta=0.1 threads=2 c=1.0
 csv="$work/flights.csv"
 flights_late_csv "$limit" "$csv"
 rows=$(( $(wc -l < "$csv") - 1 ))
-cat > "$work/pipeline.yaml" <<YAML
-apiVersion: mlpipe/v1
-kind: Pipeline
-metadata: {name: train-bench}
-spec:
-  dataset: flights
-  label: late
-  positive_class: "yes"
-  steps:
-    - {name: load, type: ingest, file: flights.csv}
-    - {name: split, type: split, after: [load], strategy: stratified,
-       ratios: {train: 0.8, eval: 0.2}, seed: 1}
-    - name: features
-      type: prepare
-      after: [split]
-      fit_on: {split: split, part: train}
-      transforms:
-        - {columns: [distance], scale: standard}
-        - {columns: [date], timestamp_parts: [hour, day_of_week, month]}
-        - {columns: [origin, destination], one_hot: {max_categories: 20}}
-YAML
+flights_pipeline train-bench 0.8 0.2 > "$work/pipeline.yaml"
 cat > "$work/gbdt.yaml" <<YAML
 model: flights-gbdt
 positive_class: "yes"

@@ -97,7 +97,8 @@ std::vector<Role> MakeBuiltinRoles() {
       {"service-prep", "the data-prep service", ReaderAnd({})},
       {"service-split", "the split service", ReaderAnd({})},
       {"service-train", "the train service and its workers",
-       ReaderAnd({"mlpipe.v1.Training/TrainTrial"})},
+       ReaderAnd(
+           {"mlpipe.v1.Training/TrainTrial", "mlpipe.v1.Training/TrainShard"})},
       {"service-evaluate", "the evaluation service", ReaderAnd({})},
       {"service-score",
        "the scoring service (logs predictions, publishes routes)",

@@ -15,7 +15,9 @@ const std::vector<std::string>& Peers::Names() {
 
 Peers::Peers(const std::map<std::string, std::string>& addresses) {
   for (const auto& [service, target] : addresses) {
-    if (!target.empty()) remote_[service] = NewChannel(target);
+    if (target.empty()) continue;
+    remote_[service] = NewChannel(target);
+    addresses_[service] = target;
   }
 }
 
@@ -41,6 +43,11 @@ std::shared_ptr<grpc::Channel> Peers::Channel(
 
 bool Peers::IsLocal(const std::string& service) const {
   return !remote_.contains(service);
+}
+
+std::string Peers::Address(const std::string& service) const {
+  auto it = addresses_.find(service);
+  return it == addresses_.end() ? "" : it->second;
 }
 
 }  // namespace mlpipe::rpc

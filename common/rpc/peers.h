@@ -39,9 +39,12 @@ class Peers {
 
   // True when `service` is reached through this process's own server.
   bool IsLocal(const std::string& service) const;
+  // The target `service` was given ("" for one hosted here).
+  std::string Address(const std::string& service) const;
 
  private:
   std::map<std::string, std::shared_ptr<grpc::Channel>> remote_;
+  std::map<std::string, std::string> addresses_;
   mutable std::mutex mu_;
   std::shared_ptr<grpc::Channel> self_;  // GUARDED_BY(mu_)
 };

@@ -147,12 +147,9 @@ absl::Status SetClientTokenFromFlags() {
 
 }  // namespace
 
-void InitServerProcess(int argc, char** argv, const char* usage) {
-  rpc::BlockTerminationSignals();
-  // Debian's Abseil is built without NDEBUG, so absl::Mutex keeps a lock
-  // graph for deadlock detection on every acquisition: a few percent of a
-  // scoring request. Tests keep it on; a serving process turns it off.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+namespace {
+
+void ParseFlags(int argc, char** argv, const char* usage) {
   absl::SetProgramUsageMessage(usage);
   // --help lists the flags of mlpipe's own sources (by default Abseil looks
   // for flags defined in a file named after the binary, and finds none).
@@ -170,6 +167,34 @@ void InitServerProcess(int argc, char** argv, const char* usage) {
                     absl::GetFlag(FLAGS_tls_ca)};
   if (auto s = rpc::SetClientTls(tls); !s.ok()) Exit(s);
   if (auto s = SetClientTokenFromFlags(); !s.ok()) Exit(s);
+}
+
+}  // namespace
+
+void InitClientProcess(int argc, char** argv, const char* usage) {
+  ParseFlags(argc, argv, usage);
+}
+
+std::vector<std::string> ClientCredentialFlags() {
+  std::vector<std::string> out;
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"tls_cert", absl::GetFlag(FLAGS_tls_cert)},
+           {"tls_key", absl::GetFlag(FLAGS_tls_key)},
+           {"tls_ca", absl::GetFlag(FLAGS_tls_ca)},
+           {"auth_token_file", absl::GetFlag(FLAGS_auth_token_file)}}) {
+    if (!value.empty()) out.push_back(StrCat("--", name, "=", value));
+  }
+  return out;
+}
+
+void InitServerProcess(int argc, char** argv, const char* usage) {
+  rpc::BlockTerminationSignals();
+  // Debian's Abseil is built without NDEBUG, so absl::Mutex keeps a lock
+  // graph for deadlock detection on every acquisition: a few percent of a
+  // scoring request. Tests keep it on; a serving process turns it off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  ParseFlags(argc, argv, usage);
   if (auto s = LoadPolicy(); !s.ok()) Exit(s);
   if (auto s = SetArtifactKeysFromFlags(); !s.ok()) Exit(s);
   const std::string bind = absl::GetFlag(FLAGS_bind);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "services/host/host.h"
 
@@ -18,6 +19,15 @@ namespace mlpipe::host {
 // read, or when --bind is not a loopback address and there is no
 // --auth_policy (unless --insecure_no_auth).
 void InitServerProcess(int argc, char** argv, const char* usage);
+
+// For a helper process of a server (no server of its own): parses argv and
+// sets the client TLS material and token (--tls_*, --auth_token_file) as
+// InitServerProcess does; exits 2 naming an unreadable file.
+void InitClientProcess(int argc, char** argv, const char* usage);
+
+// The flags a helper process needs to call the other services as this one
+// does: --tls_cert, --tls_key, --tls_ca, --auth_token_file (those given).
+std::vector<std::string> ClientCredentialFlags();
 
 // --bind, --grpc_port, --metrics_port, --port_file, --drain_seconds,
 // --tls_*, --auth_policy, --reflection.

@@ -73,11 +73,17 @@ v1::ModelArtifact CandidateArtifact(const v1::TrainingJob& job,
   a.set_trial_id(best.trial->id());
   *a.mutable_train_metrics() = fitted.train_metrics();
   *a.mutable_eval_metrics() = fitted.eval_metrics();
-  a.mutable_timings()->set_read_seconds(data.read_seconds);
+  // The rows as the fit saw them (on a replica, or over shards).
+  a.mutable_timings()->set_read_seconds(fitted.timings().read_seconds());
   a.mutable_timings()->set_fit_seconds(fitted.timings().fit_seconds());
   a.mutable_timings()->set_search_seconds(best.search_seconds);
-  a.set_train_rows(data.train.rows());
-  a.set_eval_rows(data.eval.rows());
+  a.set_train_rows(fitted.train_rows());
+  a.set_eval_rows(fitted.eval_rows());
+  if (best.trial->shard_workers().empty()) {
+    a.add_workers(best.trial->worker());
+  } else {
+    *a.mutable_workers() = best.trial->shard_workers();
+  }
   *a.mutable_created_at() = TimeUtil::GetCurrentTime();
   return a;
 }

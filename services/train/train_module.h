@@ -20,6 +20,9 @@ struct TrainModuleOptions {
   std::string replicas;
   // Training jobs run at once. Default 1.
   int parallel_jobs = 1;
+  // The shard binary a replica runs a distributed trial's shard with.
+  // Default: mlpipe-train-shard beside this process's binary.
+  std::string shard_binary;
   TrainerOptions trainer;
 };
 

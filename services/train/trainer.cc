@@ -100,6 +100,9 @@ v1::ModelArtifact Trainer::FittedModel(const Outcome& outcome) {
   m.mutable_eval_metrics()->Assign(outcome.eval_metrics.begin(),
                                    outcome.eval_metrics.end());
   m.mutable_timings()->set_fit_seconds(outcome.fit_seconds);
+  m.mutable_timings()->set_read_seconds(outcome.read_seconds);
+  m.set_train_rows(outcome.train_rows);
+  m.set_eval_rows(outcome.eval_rows);
   return m;
 }
 
@@ -136,6 +139,12 @@ int Trainer::AddListener(std::function<void(const v1::TrainingJob&)> fn) {
 void Trainer::RemoveListener(int handle) {
   std::lock_guard lock(listeners_mu_);
   listeners_.erase(handle);
+}
+
+absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
+    const v1::TrainingJob& job, bool rows) {
+  return internal::LoadData(*sources_, job,
+                            {.frame_rows = options_.frame_rows, .rows = rows});
 }
 
 absl::Status Trainer::Persist(const v1::TrainingJob& job) {
@@ -332,7 +341,18 @@ absl::StatusOr<v1::TrainingResult> Trainer::Run(
   auto fail = [&](const absl::Status& s) {
     return EndJob(live, v1::Operation::FAILED, s);
   };
-  auto data = LoadData(live.job);
+  if (options_.replicas == nullptr) {
+    for (int i = 0; i < request.candidates_size(); ++i) {
+      if (request.candidates(i).distributed().workers() > 0) {
+        return fail(absl::FailedPreconditionError(
+            StrCat("candidates[", i,
+                   "].distributed: this train service has no train replicas to "
+                   "spread the shards over (--train_replicas)")));
+      }
+    }
+  }
+  // Trials on replicas read their rows there: here only the lineage.
+  auto data = LoadData(live.job, options_.replicas == nullptr);
   if (!data.ok()) return fail(data.status());
   if (auto s = PlanTrials(live, **data, request, resumed); !s.ok())
     return fail(s);

@@ -65,6 +65,13 @@ class TrialRunner {
   virtual absl::StatusOr<v1::TrainTrialResponse> Run(
       const v1::TrainTrialRequest& request,
       const std::function<bool()>& cancelled) = 0;
+  // One shard of a distributed trial (the TrainShard call, never retried:
+  // the collective cannot take a shard again). `on_report` sees each
+  // report; `worker` is set to the replica's address.
+  virtual absl::Status RunShard(
+      const v1::TrainShardRequest& request,
+      const std::function<void(const v1::ShardReport&)>& on_report,
+      const std::function<bool()>& cancelled, std::string* worker) = 0;
 };
 
 namespace internal {
@@ -83,6 +90,16 @@ struct TrainerOptions {
   TrialRunner* replicas = nullptr;
   // Names this process in Trial.worker. Default "<hostname>:<pid>".
   std::string worker_id;
+  // Distributed trials ------------------------------------------------------
+  // Where the shards' processes reach the tracker this coordinator starts
+  // (an address of this host). Default: this host's name's address.
+  std::string tracker_host;
+  // Attempts of a distributed trial that loses a worker (each from the
+  // last checkpoint). Default 3.
+  int shard_attempts = 3;
+  // How a replica runs a shard: the shard binary and its flags (peers,
+  // credentials); empty: this replica runs none.
+  std::vector<std::string> shard_command;
   // Performance -------------------------------------------------------------
   // Trials of one job trained at once (the bounded worker pool). Default 2.
   int parallel_trials = 2;
@@ -110,6 +127,12 @@ class Trainer {
   // train service coordinates.
   absl::StatusOr<v1::TrainTrialResponse> TrainTrial(
       const v1::TrainTrialRequest& request,
+      const std::function<bool()>& cancelled);
+  // Replica work: one shard of a distributed trial, in a child process
+  // (shard.h); its reports, after one naming this worker, to `report`.
+  absl::Status TrainShard(
+      const v1::TrainShardRequest& request,
+      const std::function<absl::Status(const v1::ShardReport&)>& report,
       const std::function<bool()>& cancelled);
 
   // Records a PENDING job for operation `id` when none is stored, so the
@@ -152,13 +175,15 @@ class Trainer {
   absl::StatusOr<v1::TrainingResult> BestOf(
       const v1::StartTrainingRequest& request, const v1::TrainingJob& job,
       const Data& data);
-  // The job's rows and what they come from (training_data.cc).
-  absl::StatusOr<std::shared_ptr<Data>> LoadData(const v1::TrainingJob& job);
-  // The split, feature set and resolved task into `data`.
-  absl::Status ReadLineage(const v1::StartTrainingRequest& r, Data& data);
-  // The rows of `parts` into `data`.
-  absl::Status ReadRows(const v1::StartTrainingRequest& r,
-                        const internal::Parts& parts, Data& data);
+  // The job's rows (only its lineage when trials run on replicas).
+  absl::StatusOr<std::shared_ptr<Data>> LoadData(const v1::TrainingJob& job,
+                                                 bool rows);
+  // A distributed trial over its shards on the replicas (distributed.cc),
+  // attempted again from its last checkpoint when a worker is lost.
+  absl::StatusOr<Outcome> RunDistributed(
+      const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,
+      int threads, const std::function<bool()>& cancelled,
+      const std::function<void(const v1::Trial&)>& on_progress);
   absl::StatusOr<Outcome> RunTrialHere(
       const Data& data, const v1::TrainingJob& job, const v1::Trial& trial,
       bool final_fit, int threads, const std::function<bool()>& cancelled,

@@ -73,7 +73,30 @@ struct Outcome {
   std::optional<v1::LearnedParameters> learned;
   std::vector<v1::MetricValue> train_metrics, eval_metrics;
   double fit_seconds = 0;
+  // The rows fitted and scored, and how long reading them took.
+  int64_t train_rows = 0, eval_rows = 0;
+  double read_seconds = 0;
 };
+
+struct LoadOptions {
+  int64_t frame_rows = 65536;  // Max rows per frame read from prep.
+  // False: the lineage only (split, feature set, task), no rows (a
+  // coordinator whose trials run on replicas).
+  bool rows = true;
+  // shards > 1: only the rows with ShardOf(row, shards) == shard.
+  int shards = 0;
+  int shard = 0;
+};
+
+// Which of `shards` shards a row of the split (its index) belongs to: the
+// same in every process.
+int ShardOf(size_t row, int shards);
+
+// A job's rows (its split's train and eval parts of its feature set) and
+// what they come from.
+absl::StatusOr<std::shared_ptr<Data>> LoadData(TrainSources& sources,
+                                               const v1::TrainingJob& job,
+                                               const LoadOptions& options);
 
 }  // namespace internal
 }  // namespace mlpipe::train

@@ -5,6 +5,7 @@
 #include "clients/train_request.h"
 #include "common/eval/score.h"
 #include "common/table/typing.h"
+#include "common/util/hash.h"
 #include "common/util/strings.h"
 #include "services/train/trainer_internal.h"
 
@@ -161,6 +162,8 @@ struct Parts {
 
 namespace {
 
+using internal::Data;
+using internal::LoadOptions;
 using internal::Parts;
 
 // How many settings the request's trials try (2 for a malformed search:
@@ -217,28 +220,14 @@ absl::StatusOr<Parts> ChooseParts(const v1::StartTrainingRequest& r,
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Trainer::Data>> Trainer::LoadData(
-    const v1::TrainingJob& job) {
-  const auto started = Clock::now();
-  auto data = std::make_shared<Data>();
-  data->job = job.id();
-  const auto& r = job.request();
-  if (auto s = ReadLineage(r, *data); !s.ok()) return s;
-  auto parts = ChooseParts(r, data->split);
-  if (!parts.ok()) return parts.status();
-  if (auto s = ReadRows(r, *parts, *data); !s.ok()) return s;
-  if (data->train.rows() == 0) {
-    return absl::FailedPreconditionError(
-        StrCat("train_part: part ", parts->train, " of split ", r.split(),
-               " has no labelled rows"));
-  }
-  data->read_seconds = Seconds(started);
-  return data;
-}
+namespace internal {
 
-absl::Status Trainer::ReadLineage(const v1::StartTrainingRequest& r,
-                                  Data& data) {
-  auto split = sources_->GetSplit(r.split());
+namespace {
+
+// The job's split, feature set and resolved task into `data`.
+absl::Status ReadLineage(TrainSources& sources,
+                         const v1::StartTrainingRequest& r, Data& data) {
+  auto split = sources.GetSplit(r.split());
   if (!split.ok()) return split.status();
   data.split = std::move(*split);
   const std::string fs_id = Or(r.feature_set(), data.split.feature_set());
@@ -248,7 +237,7 @@ absl::Status Trainer::ReadLineage(const v1::StartTrainingRequest& r,
                data.split.dataset(), " version ", data.split.version(),
                "; name a feature set of that version"));
   }
-  auto fs = sources_->GetFeatureSet(fs_id);
+  auto fs = sources.GetFeatureSet(fs_id);
   if (!fs.ok()) return fs.status();
   data.fs = std::move(*fs);
   if (data.fs.dataset() != data.split.dataset() ||
@@ -269,13 +258,22 @@ absl::Status Trainer::ReadLineage(const v1::StartTrainingRequest& r,
   return absl::OkStatus();
 }
 
-absl::Status Trainer::ReadRows(const v1::StartTrainingRequest& r,
-                               const Parts& parts, Data& data) {
+// Rows of other shards leave every part.
+void KeepShard(const LoadOptions& o, std::vector<uint8_t>& assignment) {
+  if (o.shards <= 1) return;
+  for (size_t row = 0; row < assignment.size(); ++row) {
+    if (ShardOf(row, o.shards) != o.shard) assignment[row] = 255;
+  }
+}
+
+// The rows of `parts` (of the shard) into `data`.
+absl::Status ReadRows(TrainSources& sources, const v1::StartTrainingRequest& r,
+                      const Parts& parts, const LoadOptions& o, Data& data) {
   // One pass over the feature set routes every row to its part by the
   // split's assignments (ReadSplit would read and filter the whole feature
   // set once per part).
   const int folds = r.search().folds();
-  auto chunks = sources_->ReadAssignments(r.split());
+  auto chunks = sources.ReadAssignments(r.split());
   if (!chunks.ok()) return chunks.status();
   std::vector<uint8_t> assignment, row_folds;
   if (auto s =
@@ -284,15 +282,18 @@ absl::Status Trainer::ReadRows(const v1::StartTrainingRequest& r,
       !s.ok()) {
     return absl::DataLossError(StrCat(r.split(), ": ", s.message()));
   }
+  KeepShard(o, assignment);
+  const int shards = std::max(1, o.shards);
   ml::PartRowsSpec spec;
   spec.assignment = &assignment;
   spec.folds = folds > 0 ? &row_folds : nullptr;
   spec.parts = {parts.train_index};
-  spec.reserve = {
-      static_cast<size_t>(data.split.parts(parts.train_index).rows())};
+  spec.reserve = {static_cast<size_t>(
+      data.split.parts(parts.train_index).rows() / shards + 1)};
   if (parts.eval_index >= 0) {
     spec.parts.push_back(parts.eval_index);
-    spec.reserve.push_back(data.split.parts(parts.eval_index).rows());
+    spec.reserve.push_back(data.split.parts(parts.eval_index).rows() / shards +
+                           1);
   }
   spec.features.assign(data.fs.features().begin(), data.fs.features().end());
   spec.label = data.resolved.label;
@@ -301,8 +302,8 @@ absl::Status Trainer::ReadRows(const v1::StartTrainingRequest& r,
   v1::ReadFeaturesRequest req;
   req.set_feature_set(data.fs.id());
   *req.mutable_columns() = {columns.begin(), columns.end()};
-  req.set_max_rows_per_frame(options_.frame_rows);
-  auto reader = sources_->ReadFeatures(req);
+  req.set_max_rows_per_frame(o.frame_rows);
+  auto reader = sources.ReadFeatures(req);
   if (!reader.ok()) return reader.status();
   auto read = ml::ReadParts(
       **reader, spec,
@@ -314,4 +315,33 @@ absl::Status Trainer::ReadRows(const v1::StartTrainingRequest& r,
   return absl::OkStatus();
 }
 
+}  // namespace
+
+int ShardOf(size_t row, int shards) {
+  return static_cast<int>(SplitMix64(row) % static_cast<uint64_t>(shards));
+}
+
+absl::StatusOr<std::shared_ptr<Data>> LoadData(TrainSources& sources,
+                                               const v1::TrainingJob& job,
+                                               const LoadOptions& o) {
+  const auto started = Clock::now();
+  auto data = std::make_shared<Data>();
+  data->job = job.id();
+  const auto& r = job.request();
+  if (auto s = ReadLineage(sources, r, *data); !s.ok()) return s;
+  auto parts = ChooseParts(r, data->split);
+  if (!parts.ok()) return parts.status();
+  if (!o.rows) return data;
+  if (auto s = ReadRows(sources, r, *parts, o, *data); !s.ok()) return s;
+  if (data->train.rows() == 0) {
+    return absl::FailedPreconditionError(StrCat(
+        "train_part: part ", parts->train, " of split ", r.split(),
+        " has no labelled rows",
+        o.shards > 1 ? StrCat(" in shard ", o.shard, " of ", o.shards) : ""));
+  }
+  data->read_seconds = Seconds(started);
+  return data;
+}
+
+}  // namespace internal
 }  // namespace mlpipe::train

@@ -1,5 +1,9 @@
 #include "services/train/training_service.h"
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "clients/train_request.h"
 #include "common/rpc/status.h"
 #include "common/rpc/watch_reactor.h"
@@ -13,6 +17,59 @@ bool Ended(const v1::TrainingJob& job) {
          job.state() == v1::Operation::FAILED ||
          job.state() == v1::Operation::CANCELLED;
 }
+
+// A shard's reports as the trainer pushes them from a thread of its own,
+// which waits while the previous one is being written (flow control) and
+// sees the call cancelled once the coordinator went away.
+class ShardStream final : public grpc::ServerWriteReactor<v1::ShardReport> {
+ public:
+  ShardStream(Trainer* trainer, v1::TrainShardRequest request) {
+    worker_ = std::thread([this, trainer, request = std::move(request)] {
+      absl::Status s = trainer->TrainShard(
+          request, [this](const v1::ShardReport& r) { return Write(r); },
+          [this] {
+            std::lock_guard lock(mu_);
+            return gone_;
+          });
+      std::unique_lock lock(mu_);
+      idle_.wait(lock, [this] { return !writing_; });
+      Finish(rpc::ToGrpcStatus(s));
+    });
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    if (!ok) gone_ = true;
+    idle_.notify_all();
+  }
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    gone_ = true;
+    idle_.notify_all();
+  }
+  void OnDone() override {
+    worker_.join();
+    delete this;
+  }
+
+ private:
+  absl::Status Write(const v1::ShardReport& r) {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [this] { return !writing_ || gone_; });
+    if (gone_) return absl::CancelledError("the coordinator went away");
+    report_ = r;
+    writing_ = true;
+    StartWrite(&report_);
+    return absl::OkStatus();
+  }
+
+  std::mutex mu_;
+  std::condition_variable idle_;
+  bool writing_ = false;    // GUARDED_BY(mu_)
+  bool gone_ = false;       // GUARDED_BY(mu_)
+  v1::ShardReport report_;  // GUARDED_BY(mu_) while writing_.
+  std::thread worker_;
+};
 
 }  // namespace
 
@@ -96,6 +153,11 @@ grpc::ServerUnaryReactor* TrainingService::TrainTrial(
     *out = std::move(*resp);
     return absl::OkStatus();
   });
+}
+
+grpc::ServerWriteReactor<v1::ShardReport>* TrainingService::TrainShard(
+    Ctx*, const v1::TrainShardRequest* req) {
+  return new ShardStream(trainer_, *req);
 }
 
 }  // namespace mlpipe::train

@@ -36,6 +36,9 @@ class TrainingService final : public v1::Training::CallbackService {
   grpc::ServerUnaryReactor* TrainTrial(Ctx* ctx,
                                        const v1::TrainTrialRequest* req,
                                        v1::TrainTrialResponse* out) override;
+  // Long: runs on a thread of its own, its reports written one at a time.
+  grpc::ServerWriteReactor<v1::ShardReport>* TrainShard(
+      Ctx* ctx, const v1::TrainShardRequest* req) override;
 
  private:
   Trainer* const trainer_;

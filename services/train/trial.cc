@@ -12,6 +12,7 @@
 #include "common/ml/model.h"
 #include "common/util/memory.h"
 #include "common/util/strings.h"
+#include "services/train/shard.h"
 #include "services/train/trainer_internal.h"
 
 namespace mlpipe::train {
@@ -195,6 +196,9 @@ absl::StatusOr<Trainer::Outcome> Trainer::RunTrialHere(
   Outcome out;
   out.trial = trial;
   out.trial.set_worker(options_.worker_id);
+  out.train_rows = static_cast<int64_t>(data.train.rows());
+  out.eval_rows = static_cast<int64_t>(data.eval.rows());
+  out.read_seconds = data.read_seconds;
   const auto& r = job.request();
   int candidate_index = 0;
   for (int i = 0; i < r.candidates_size(); ++i) {
@@ -226,7 +230,7 @@ absl::StatusOr<v1::TrainTrialResponse> Trainer::TrainTrial(
       data = replica_data_;
   }
   if (!data) {
-    auto loaded = LoadData(request.job());
+    auto loaded = LoadData(request.job(), true);
     if (!loaded.ok()) return loaded.status();
     data = *loaded;
     std::lock_guard lock(replica_data_mu_);
@@ -242,6 +246,22 @@ absl::StatusOr<v1::TrainTrialResponse> Trainer::TrainTrial(
   *resp.mutable_trial() = outcome->trial;
   if (outcome->learned) *resp.mutable_model() = FittedModel(*outcome);
   return resp;
+}
+
+absl::Status Trainer::TrainShard(
+    const v1::TrainShardRequest& request,
+    const std::function<absl::Status(const v1::ShardReport&)>& report,
+    const std::function<bool()>& cancelled) {
+  if (options_.shard_command.empty()) {
+    return absl::FailedPreconditionError(
+        StrCat("train replica ", options_.worker_id,
+               " runs no shards: it reaches split or prep in its own process "
+               "(give it --split_address and --prep_address)"));
+  }
+  v1::ShardReport started;
+  started.set_started(options_.worker_id);
+  if (auto s = report(started); !s.ok()) return s;
+  return RunShardProcess(options_.shard_command, request, report, cancelled);
 }
 
 }  // namespace mlpipe::train

@@ -130,7 +130,8 @@ class Trainer::TrialScheduler {
   void RunOne(int index) {
     const v1::Trial trial = MarkRunning(index);
     const auto started = Clock::now();
-    absl::StatusOr<Outcome> outcome = trainer_.options_.replicas != nullptr
+    absl::StatusOr<Outcome> outcome = Distributed(trial) ? Shards(index, trial)
+                                      : trainer_.options_.replicas != nullptr
                                           ? OnReplica(trial)
                                           : Here(index, trial);
     absl::Status saved = absl::OkStatus();
@@ -172,36 +173,58 @@ class Trainer::TrialScheduler {
       o.eval_metrics = {model.eval_metrics().begin(),
                         model.eval_metrics().end()};
       o.fit_seconds = model.timings().fit_seconds();
+      o.read_seconds = model.timings().read_seconds();
+      o.train_rows = model.train_rows();
+      o.eval_rows = model.eval_rows();
     }
     return o;
+  }
+
+  bool Distributed(const v1::Trial& trial) {
+    for (const auto& c : live_.job.request().candidates()) {
+      if (c.name() == trial.candidate()) return c.distributed().workers() > 0;
+    }
+    return false;
+  }
+
+  absl::StatusOr<Outcome> Shards(int index, const v1::Trial& trial) {
+    v1::TrainingJob job;
+    {
+      std::lock_guard lock(live_.mu);
+      job = live_.job;
+    }
+    return trainer_.RunDistributed(
+        data_, job, trial, threads_, [this] { return Stopped(); },
+        [this, index](const v1::Trial& t) { OnProgress(index, t); });
   }
 
   absl::StatusOr<Outcome> Here(int index, const v1::Trial& trial) {
     return trainer_.RunTrialHere(
         data_, live_.job, trial, false, threads_, [this] { return Stopped(); },
-        [this, index](const v1::Trial& t) {
-          std::lock_guard lock(live_.mu);
-          auto* dst = live_.job.mutable_trials(index);
-          dst->set_iteration(t.iteration());
-          dst->set_iterations(t.iterations());
-          dst->set_loss(t.loss());
-          dst->set_resumed_from(t.resumed_from());
-          trainer_.Changed(live_, false);
-          // Trials done stay the operation's count; the fraction counts
-          // this trial's share, the message says where it is.
-          const double part =
-              t.iterations() > 0
-                  ? static_cast<double>(t.iteration()) / t.iterations()
-                  : 0.0;
-          progress_.Update(
-              done_, total_,
-              StrCat(done_, " of ", total_, " trials done; ", t.candidate(),
-                     " trial ", t.index(), ": iteration ", t.iteration(), "/",
-                     t.iterations(),
-                     t.loss() != 0 ? absl::StrFormat(", loss %.4g", t.loss())
-                                   : ""),
-              total_ > 0 ? (done_ + part) / total_ : -1);
-        });
+        [this, index](const v1::Trial& t) { OnProgress(index, t); });
+  }
+
+  // A running trial's progress into the job and the operation.
+  void OnProgress(int index, const v1::Trial& t) {
+    std::lock_guard lock(live_.mu);
+    auto* dst = live_.job.mutable_trials(index);
+    dst->set_iteration(t.iteration());
+    dst->set_iterations(t.iterations());
+    dst->set_loss(t.loss());
+    dst->set_resumed_from(t.resumed_from());
+    trainer_.Changed(live_, false);
+    // Trials done stay the operation's count; the fraction counts this
+    // trial's share, the message says where it is.
+    const double part =
+        t.iterations() > 0 ? static_cast<double>(t.iteration()) / t.iterations()
+                           : 0.0;
+    progress_.Update(
+        done_, total_,
+        StrCat(done_, " of ", total_, " trials done; ", t.candidate(),
+               " trial ", t.index(), ": iteration ", t.iteration(), "/",
+               t.iterations(),
+               t.loss() != 0 ? absl::StrFormat(", loss %.4g", t.loss()) : ""),
+        total_ > 0 ? (done_ + part) / total_ : -1);
   }
 
   // The trial's model, kept for its candidate's final fit.

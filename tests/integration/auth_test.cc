@@ -182,6 +182,8 @@ TEST_F(AuthTest, RolesDoWhatTheyAreFor) {
       {"service-monitor", "/mlpipe.v1.Scoring/Rollback", true},
       {"service-monitor", "/mlpipe.v1.Orchestrator/SetAlias", false},
       {"service-train", "/mlpipe.v1.Training/TrainTrial", true},
+      {"service-train", "/mlpipe.v1.Training/TrainShard", true},
+      {"operator", "/mlpipe.v1.Training/TrainShard", false},
       {"", "/mlpipe.v1.Scoring/Predict", false},
       {"", "/grpc.health.v1.Health/Check", true},
   };

@@ -2,9 +2,14 @@
 // and train modules over RocksDB on disk, on one real gRPC server
 // (host::Host), called through in-process channels; train replicas as
 // hosts of their own on loopback ports.
+#include <signal.h>
+
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/eval/score.h"
@@ -144,7 +149,8 @@ class TrainingServiceTest : public ::testing::Test {
 
   template <typename T>
   absl::StatusOr<T> Finish(const v1::Operation& op) {
-    auto ended = ops::WatchToEnd(host_->InProcessChannel(), op);
+    auto ended = ops::WatchToEnd(
+        ops_channel_ ? ops_channel_ : host_->InProcessChannel(), op);
     if (!ended.ok()) return ended.status();
     return ops::OperationResult<T>(*ended);
   }
@@ -215,11 +221,67 @@ class TrainingServiceTest : public ::testing::Test {
     return csv;
   }
 
+  // A train service of its own (a replica or a coordinator) reading from
+  // this host's split and prep; its address. Its shards (distributed
+  // trials) run the mlpipe-train-shard binary of this build.
+  std::string StartTrainHost(const std::string& name, TrainModuleOptions o) {
+    const std::string data = StrCat("127.0.0.1:", host_->port());
+    o.trainer.worker_id = name;
+    if (o.shard_binary.empty())
+      o.shard_binary = StrCat(MLPIPE_BIN_DIR_DEFAULT, "/mlpipe-train-shard");
+    auto peers = std::make_shared<rpc::Peers>(
+        std::map<std::string, std::string>{{"split", data}, {"prep", data}});
+    auto train = TrainModule::Open(
+        host::ModuleEnv(StrCat(dir_.path(), "/", name), peers), o);
+    EXPECT_TRUE(train.ok()) << train.status();
+    std::vector<std::unique_ptr<host::ServiceModule>> modules;
+    modules.push_back(std::move(*train));
+    auto host = host::Host::Start(
+        {.grpc_address = "127.0.0.1:0", .metrics_address = ""},
+        std::move(modules));
+    EXPECT_TRUE(host.ok()) << host.status();
+    replica_hosts_.push_back(std::move(*host));
+    return StrCat("127.0.0.1:", replica_hosts_.back()->port());
+  }
+
+  // Two replicas and a coordinator sending them its trials; train_ calls
+  // the coordinator.
+  void StartReplicas(TrainModuleOptions coordinator) {
+    std::string a = StartTrainHost("replica0", {}),
+                b = StartTrainHost("replica1", {});
+    coordinator.replicas = StrCat("ipv4:", a, ",", b);
+    coordinator.trainer.tracker_host = "127.0.0.1";
+    StartTrainHost("coordinator", std::move(coordinator));
+    ops_channel_ = replica_hosts_.back()->InProcessChannel();
+    train_ = v1::Training::NewStub(ops_channel_);
+  }
+
+  // A part of the split as training data (PartCsv's rows, label 1 = bad).
+  ml::TrainingData PartData(const std::string& part) {
+    ml::TrainingData data;
+    data.num_classes = 2;
+    data.x.cols = fs_.features_size();
+    std::istringstream csv(PartCsv(part));
+    std::string line;
+    while (std::getline(csv, line)) {
+      std::istringstream row(line);
+      std::string cell;
+      std::getline(row, cell, ',');
+      data.y.push_back(std::stod(cell));
+      while (std::getline(row, cell, ','))
+        data.x.values.push_back(std::stod(cell));
+      ++data.x.rows;
+    }
+    return data;
+  }
+
   testing::TempDir dir_;
   ingest::IngestModule* ingest_ = nullptr;
   events::EventLog* train_log_ = nullptr;
   std::unique_ptr<host::Host> host_;
   std::vector<std::unique_ptr<host::Host>> replica_hosts_;
+  // Where training operations run (the coordinator, once StartReplicas).
+  std::shared_ptr<grpc::Channel> ops_channel_;
   std::unique_ptr<v1::Prep::Stub> prep_;
   std::unique_ptr<v1::Splits::Stub> splits_;
   std::unique_ptr<v1::Training::Stub> train_;
@@ -553,34 +615,9 @@ TEST_F(TrainingServiceTest, SpreadsTrialsOverReplicas) {
   // Two replicas and a coordinator, each a train service of its own reading
   // from this host's split and prep; the coordinator sends its trials to
   // the replicas round robin.
-  const std::string data = StrCat("127.0.0.1:", host_->port());
   auto start = [&](const std::string& name, TrainModuleOptions o) {
-    o.trainer.worker_id = name;
-    auto peers = std::make_shared<rpc::Peers>(
-        std::map<std::string, std::string>{{"split", data}, {"prep", data}});
-    auto train = TrainModule::Open(
-        host::ModuleEnv(StrCat(dir_.path(), "/", name), peers), o);
-    EXPECT_TRUE(train.ok()) << train.status();
-    std::vector<std::unique_ptr<host::ServiceModule>> modules;
-    modules.push_back(std::move(*train));
-    auto host = host::Host::Start(
-        {.grpc_address = "127.0.0.1:0", .metrics_address = ""},
-        std::move(modules));
-    EXPECT_TRUE(host.ok()) << host.status();
-    replica_hosts_.push_back(std::move(*host));
-    return StrCat("127.0.0.1:", replica_hosts_.back()->port());
+    return StartTrainHost(name, std::move(o));
   };
-  {
-    auto stub = v1::Splits::NewStub(rpc::NewChannel(data));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(5));
-    v1::GetSplitRequest req;
-    req.set_id(split_.id());
-    v1::Split out;
-    auto s = stub->GetSplit(&ctx, req, &out);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
   std::string a = start("replica0", {}), b = start("replica1", {});
   start("coordinator", {.replicas = StrCat("ipv4:", a, ",", b)});
   train_ = v1::Training::NewStub(replica_hosts_.back()->InProcessChannel());
@@ -598,6 +635,177 @@ TEST_F(TrainingServiceTest, SpreadsTrialsOverReplicas) {
   for (const auto& t : job->trials()) workers.insert(t.worker());
   EXPECT_THAT(workers, ::testing::ElementsAre("replica0", "replica1"));
   EXPECT_EQ(result->models_size(), 2);
+}
+
+TEST_F(TrainingServiceTest, TrainsOneGbdtOverTwoShardsAsWellAsOneProcess) {
+  // The same GBDT twice in one job: alone on a replica, and distributed
+  // over both replicas, each shard holding half the rows.
+  StartReplicas({});
+  auto result = Train(Request(R"({"positive_class": "bad", "candidates": [
+      {"name": "alone", "algorithm": "gbdt",
+       "params": {"max_depth": 3, "rounds": 80, "eta": 0.1}},
+      {"name": "sharded", "algorithm": "gbdt", "distributed": {"workers": 2},
+       "params": {"max_depth": 3, "rounds": 80, "eta": 0.1}}]})"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->models_size(), 2);
+  auto alone = GetModel(result->models(0).id());
+  auto sharded = GetModel(result->models(1).id());
+  ASSERT_TRUE(alone.ok() && sharded.ok());
+  const double auc_alone = eval::Find(alone->eval_metrics(), "auc");
+  const double auc_sharded = eval::Find(sharded->eval_metrics(), "auc");
+  std::printf("eval AUC: one process %.5f, two shards %.5f\n", auc_alone,
+              auc_sharded);
+  EXPECT_GT(auc_alone, 0.8);
+  EXPECT_NEAR(auc_sharded, auc_alone, 0.01);
+  // Every row once, over the shards; lineage names both workers.
+  EXPECT_EQ(sharded->train_rows(), alone->train_rows());
+  EXPECT_EQ(sharded->eval_rows(), alone->eval_rows());
+  // (Round robin usually puts the ranks on different replicas.)
+  EXPECT_THAT(
+      sharded->workers(),
+      ::testing::ElementsAre(::testing::MatchesRegex("replica. rank 0"),
+                             ::testing::MatchesRegex("replica. rank 1")));
+  EXPECT_THAT(alone->workers(),
+              ::testing::ElementsAre(::testing::StartsWith("replica")));
+  auto job = GetJob(result->job());
+  ASSERT_TRUE(job.ok());
+  for (const auto& t : job->trials()) {
+    if (t.candidate() != "sharded") continue;
+    EXPECT_EQ(t.state(), v1::Operation::SUCCEEDED);
+    EXPECT_EQ(t.worker(), "2 workers");
+    ASSERT_EQ(t.shard_peak_rss_bytes_size(), 2);
+    EXPECT_GT(t.shard_peak_rss_bytes(1), 0);
+    EXPECT_EQ(t.iteration(), 80);
+  }
+  // The metrics the shards' predictions made are the model's own: it
+  // loads and scores the eval part here exactly so.
+  auto model = ml::LoadModel(sharded->task(), sharded->feature_names_size(),
+                             sharded->classes_size(), sharded->learned());
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto scores = eval::Score(**model, PartData("eval"), 1);
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  EXPECT_NEAR(eval::Find(*scores, "auc"), auc_sharded, 1e-9);
+  EXPECT_NEAR(eval::Find(*scores, "logloss"),
+              eval::Find(sharded->eval_metrics(), "logloss"), 1e-9);
+}
+
+// The shard processes this test process runs (the replicas' children).
+std::vector<pid_t> ShardProcesses() {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string pid, comm, state;
+    pid_t ppid = 0;
+    stat >> pid >> comm >> state >> ppid;
+    if (ppid == getpid() && comm == "(mlpipe-train-sh)")
+      out.push_back(std::stoi(pid));
+  }
+  return out;
+}
+
+// Waits until a sharded trial of `job` is past `iteration`, then kills one
+// shard process; its pid (0 when none was found in time).
+pid_t KillAShardPast(v1::Training::Stub& train, const std::string& job,
+                     int iteration) {
+  int64_t seen = -1;
+  size_t shards = 0;
+  for (int i = 0; i < 3000; ++i) {
+    grpc::ClientContext ctx;
+    v1::GetJobRequest req;
+    req.set_id(job);
+    v1::TrainingJob j;
+    if (train.GetJob(&ctx, req, &j).ok() && j.trials_size() > 0)
+      seen = j.trials(0).iteration();
+    auto pids = ShardProcesses();
+    shards = pids.size();
+    if (seen >= iteration && pids.size() == 2) {
+      kill(pids[1], SIGKILL);
+      return pids[1];
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ADD_FAILURE() << "iteration " << seen << ", " << shards << " shard processes";
+  return 0;
+}
+
+TEST_F(TrainingServiceTest,
+       AShardKilledFailsTheAttemptNamingItAndTheTrialResumesFromACheckpoint) {
+  StartReplicas({});
+  const char* request = R"({"positive_class": "bad", "checkpoint_every": 20,
+      "candidates": [{"name": "sharded", "algorithm": "gbdt",
+       "distributed": {"workers": 2},
+       "params": {"max_depth": 5, "rounds": 1500, "eta": 0.01}}]})";
+  auto op = Start(Request(request));
+  ASSERT_TRUE(op.ok()) << op.status();
+  const pid_t killed = KillAShardPast(*train_, op->id(), 100);
+  ASSERT_GT(killed, 0) << "no shard process to kill mid-fit";
+  auto result = Finish<v1::TrainingResult>(*op);
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto job = GetJob(op->id());
+  ASSERT_TRUE(job.ok());
+  const v1::Trial& t = job->trials(0);
+  EXPECT_EQ(t.state(), v1::Operation::SUCCEEDED);
+  ASSERT_EQ(t.retried_after_size(), 1) << t.DebugString();
+  // "attempt 1: worker replica1 rank 1 of 2 was lost: its shard process
+  // (pid N) was killed by signal 9"
+  EXPECT_THAT(
+      t.retried_after(0),
+      ::testing::AllOf(
+          HasSubstr("attempt 1: worker replica"), HasSubstr("was lost"),
+          HasSubstr(StrCat("pid ", killed, ") was killed by signal 9"))));
+  EXPECT_GE(t.resumed_from(), 100);
+  EXPECT_EQ(t.iteration(), 1500);
+  std::printf("retried after: %s\nresumed from iteration %lld\n",
+              t.retried_after(0).c_str(),
+              static_cast<long long>(t.resumed_from()));
+  auto model = GetModel(result->models(0).id());
+  ASSERT_TRUE(model.ok());
+  EXPECT_GT(eval::Find(model->eval_metrics(), "auc"), 0.75);
+}
+
+TEST_F(TrainingServiceTest, AShardKilledWithNoAttemptLeftFailsTheTrialClearly) {
+  TrainModuleOptions coordinator;
+  coordinator.trainer.shard_attempts = 1;
+  StartReplicas(coordinator);
+  auto op = Start(Request(R"({"positive_class": "bad", "candidates": [
+      {"name": "sharded", "algorithm": "gbdt", "distributed": {"workers": 2},
+       "params": {"max_depth": 5, "rounds": 1500, "eta": 0.01}}]})"));
+  ASSERT_TRUE(op.ok()) << op.status();
+  const pid_t killed = KillAShardPast(*train_, op->id(), 50);
+  ASSERT_GT(killed, 0);
+  auto result = Finish<v1::TrainingResult>(*op);
+  ASSERT_FALSE(result.ok());
+  std::printf("%s\n", result.status().ToString().c_str());
+  EXPECT_THAT(std::string(result.status().message()),
+              ::testing::AllOf(HasSubstr("candidate sharded: every trial "
+                                         "failed: distributed fit failed 1 "
+                                         "time(s); the last: worker replica"),
+                               HasSubstr(StrCat("pid ", killed,
+                                                ") was killed by signal 9"))));
+  EXPECT_TRUE(ShardProcesses().empty());  // The other shard ended too.
+}
+
+TEST_F(TrainingServiceTest, DistributedCandidatesAreCheckedUpFront) {
+  auto bad = [&](const std::string& json) {
+    auto op = Start(Request(json));
+    return op.ok() ? absl::OkStatus() : op.status();
+  };
+  EXPECT_THAT(std::string(bad(R"({"candidates": [{"name": "l", "algorithm":
+          "logistic_regression", "distributed": {"workers": 2}}]})")
+                              .message()),
+              HasSubstr("candidates[0].distributed: only gbdt"));
+  EXPECT_THAT(std::string(bad(R"({"candidates": [{"name": "g", "algorithm":
+          "gbdt", "distributed": {"workers": 65}}]})")
+                              .message()),
+              HasSubstr("candidates[0].distributed.workers: 1..64"));
+  // No replicas to spread the shards over: the job fails saying so.
+  auto result = Train(Request(R"({"candidates": [{"name": "g", "algorithm":
+      "gbdt", "distributed": {"workers": 2}, "params": {"rounds": 5}}]})"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("no train replicas to spread the shards over"));
 }
 
 }  // namespace
