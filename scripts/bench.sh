@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
-benches=(${BENCHES:-ingest orchestrator prep online split score train monitor drift})
+benches=(${BENCHES:-ingest orchestrator prep online split score train distributed monitor drift})
 log="$build/bench.log"
 source bench/lib.sh
 machine | tee "$log"
@@ -17,6 +17,7 @@ for b in "${benches[@]}"; do
   case "$b" in
     online) script=(bench/prep/online.sh --redis) ;;
     drift) script=(bench/monitor/scale.sh) ;;
+    distributed) script=(bench/train/run.sh --distributed 3) ;;
     *) script=("bench/$b/run.sh") ;;
   esac
   echo "== ${script[*]}" | tee -a "$log"

@@ -93,9 +93,7 @@ train() {  # NAME -> wall seconds
 }
 single_s=$(train single)
 sharded_s=$(train sharded)
-for name in single sharded; do
-  job=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["job"])' "$work/$name.out")
-  "$bin/mlpipe" --output json models trials --job "$job" > "$work/$name.trials"
+for name in single sharded; do  # The job (with its trials) is in $name.out.
   "$bin/mlpipe" --output json models show "flights-$name" > "$work/$name.model"
 done
 "$bin/mlpipe" models show flights-sharded | grep -E "workers|timings"
@@ -107,20 +105,21 @@ single_s, sharded_s, threads = float(sys.argv[3]), float(sys.argv[4]), int(sys.a
 work = sys.argv[6]
 def load(name):
     model = json.load(open(f"{work}/{name}.model"))
-    trial = json.load(open(f"{work}/{name}.trials"))["trials"][0]
+    trial = json.load(open(f"{work}/{name}.out"))["trials"][0]
     auc = [m["value"] for m in model["eval_metrics"] if m["name"] == "auc"][0]
     rss = [int(v) / 2**20 for v in trial.get("shard_peak_rss_bytes", [])]
     return auc, rss, model
 auc1, rss1, m1 = load("single")
 aucn, rssn, mn = load("sharded")
 print(f"bench/train --distributed {n} ({rows:,} rows, 80% train; GBDT 200 trees depth 6)")
-print(f"  one process, every row, 2 threads: {single_s:.1f} s, eval AUC {auc1:.5f}, "
-      f"peak RSS {rss1[0]:,.0f} MB")
-print(f"  {n} shard processes, {threads} thread(s) each: {sharded_s:.1f} s, eval AUC {aucn:.5f}, "
-      f"peak RSS " + ", ".join(f"{r:,.0f} MB" for r in rssn))
+print(f"  one process, every row, 2 threads: {single_s:.1f} s, eval AUC {auc1:.6f}, "
+      f"peak RSS {rss1[0]:,.0f} MB, {int(m1['train_rows']):,} training rows")
+print(f"  {n} shard processes, {threads} thread(s) each: {sharded_s:.1f} s, eval AUC {aucn:.6f}, "
+      f"peak RSS " + ", ".join(f"{r:,.0f} MB" for r in rssn) +
+      f", {int(mn['train_rows']):,} training rows over the shards")
 print(f"  wall time ratio (sharded / one): {sharded_s / single_s:.2f}x "
       f"(every process on this one 2-core machine)")
-print(f"  AUC difference {abs(aucn - auc1):.5f}; largest shard peak RSS "
+print(f"  AUC difference {abs(aucn - auc1):.6f}; largest shard peak RSS "
       f"{max(rssn) / rss1[0] * 100:.1f}% of the single process's")
 print(f"  workers: {', '.join(mn['workers'])}")
 sys.path.insert(0, "bench")

@@ -16,6 +16,7 @@
 #include "common/eval/score.h"
 #include "common/ml/collective.h"
 #include "common/ml/model.h"
+#include "common/util/memory.h"
 #include "common/util/strings.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
@@ -137,10 +138,14 @@ absl::Status RunShard(TrainSources& sources,
     if (r.candidates(i).name() == trial.candidate()) candidate = i;
   }
   const auto started = Clock::now();
+  // The fit frees and allocates the same buffers every round: kept for the
+  // next (as a trial here does, trial.cc).
+  std::optional<util::HoldFreedMemory> hold(std::in_place);
   auto model =
       ml::Fit(trial.algorithm(), trial.params(),
               StrCat("candidates[", candidate, "].params"), (*data)->train, o);
   const double fit_seconds = Seconds(started);
+  hold.reset();
   if (!model.ok()) {
     if (absl::IsUnavailable(model.status()))  // A peer lost, not this one.
       return absl::AbortedError(model.status().message());

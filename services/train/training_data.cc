@@ -1,5 +1,6 @@
 // A training job's rows: the split's train (and eval) part of the feature
 // set, with the task, label and classes resolved from the request.
+#include <cmath>
 #include <string>
 
 #include "clients/train_request.h"
@@ -266,6 +267,14 @@ void KeepShard(const LoadOptions& o, std::vector<uint8_t>& assignment) {
   }
 }
 
+// How many of a part's `rows` a shard expects, with a margin: a matrix
+// reserved too small grows by copying, with both copies resident.
+size_t ShardRows(int64_t rows, const LoadOptions& o) {
+  if (o.shards <= 1) return static_cast<size_t>(rows);
+  const double mean = static_cast<double>(rows) / o.shards;
+  return static_cast<size_t>(mean + 6 * std::sqrt(mean) + 64);  // 6 sigma.
+}
+
 // The rows of `parts` (of the shard) into `data`.
 absl::Status ReadRows(TrainSources& sources, const v1::StartTrainingRequest& r,
                       const Parts& parts, const LoadOptions& o, Data& data) {
@@ -283,17 +292,15 @@ absl::Status ReadRows(TrainSources& sources, const v1::StartTrainingRequest& r,
     return absl::DataLossError(StrCat(r.split(), ": ", s.message()));
   }
   KeepShard(o, assignment);
-  const int shards = std::max(1, o.shards);
   ml::PartRowsSpec spec;
   spec.assignment = &assignment;
   spec.folds = folds > 0 ? &row_folds : nullptr;
   spec.parts = {parts.train_index};
-  spec.reserve = {static_cast<size_t>(
-      data.split.parts(parts.train_index).rows() / shards + 1)};
+  spec.reserve = {ShardRows(data.split.parts(parts.train_index).rows(), o)};
   if (parts.eval_index >= 0) {
     spec.parts.push_back(parts.eval_index);
-    spec.reserve.push_back(data.split.parts(parts.eval_index).rows() / shards +
-                           1);
+    spec.reserve.push_back(
+        ShardRows(data.split.parts(parts.eval_index).rows(), o));
   }
   spec.features.assign(data.fs.features().begin(), data.fs.features().end());
   spec.label = data.resolved.label;

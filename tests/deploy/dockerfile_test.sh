@@ -33,7 +33,7 @@ if [ "$build_pkgs" != "$deps_pkgs" ]; then
 fi
 
 # 2. Every server binary CMake defines is built and copied.
-defined="$(grep -ho 'add_executable(mlpipe-[a-z]*' "$root"/services/*/CMakeLists.txt \
+defined="$(grep -ho 'add_executable(mlpipe-[a-z-]*' "$root"/services/*/CMakeLists.txt \
   | sed 's/add_executable(//' | sort -u)"
 for b in $defined mlpipe; do
   grep -qE "(^|[[:space:]])$b([[:space:]]|$)" <(sed -n '/--target/,/&&/p' "$dockerfile") \
