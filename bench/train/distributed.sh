@@ -22,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 workers="${1:?N}"
+[[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "N: a number of workers >= 1, got $workers" >&2; exit 2; }
 build="${2:-build}"
 limit="${3:-0}"
 bin="$build/bin"
@@ -31,8 +32,10 @@ source bench/lib.sh
 work="$(mktemp -d "${TMPDIR:-/tmp}/mlpipe-bench-dist.XXXXXX")"
 replica_pids=()
 cleanup() {
-  for p in "${replica_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait "${replica_pids[@]}" 2>/dev/null || true
+  if (( ${#replica_pids[@]} )); then
+    for p in "${replica_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait "${replica_pids[@]}" 2>/dev/null || true
+  fi
   stop_server
   rm -rf "$work"
 }
@@ -87,12 +90,13 @@ train() {  # NAME -> wall seconds
   local t0 t1
   t0=$(now)
   "$bin/mlpipe" --output json train --split "$split" --feature-set "$fs" \
-    --config "$work/$1.yaml" > "$work/$1.out"
+    --config "$work/$1.yaml" > "$work/$1.out" \
+    || { echo "mlpipe train ($1) failed" >&2; exit 1; }
   t1=$(now)
   echo "$t1 - $t0" | bc -l
 }
-single_s=$(train single)
-sharded_s=$(train sharded)
+single_s=$(train single) || exit 1
+sharded_s=$(train sharded) || exit 1
 for name in single sharded; do  # The job (with its trials) is in $name.out.
   "$bin/mlpipe" --output json models show "flights-$name" > "$work/$name.model"
 done

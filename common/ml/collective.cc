@@ -1,6 +1,9 @@
 #include "common/ml/collective.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,16 +25,20 @@ absl::StatusOr<std::unique_ptr<Tracker>> Tracker::Start(
                " is missing (Debian package python3-xgboost)"));
   }
   int out[2];
-  if (pipe(out) != 0) return absl::InternalError("pipe failed");
+  if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   std::unique_ptr<Tracker> t(new Tracker());
   t->host_ = host;
   t->workers_ = workers;
   const std::string n = std::to_string(workers);
+  const pid_t parent = getpid();
   t->pid_ = fork();
-  if (t->pid_ == 0) {
+  if (t->pid_ == 0) {  // Async-signal-safe calls only until exec.
+    // Dies with this process (PDEATHSIG follows the forking thread, which
+    // owns the tracker); inherits no descriptor but its stdout.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    close(out[1]);
+    syscall(SYS_close_range, 3, ~0U, 0);
     execlp("python3", "python3", script.c_str(), "--num-workers", n.c_str(),
            "--host-ip", host.c_str(), "--log-level", "INFO", nullptr);
     _exit(127);

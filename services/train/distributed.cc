@@ -47,6 +47,12 @@ struct Shard {
   std::string worker;  // "<worker id> rank <k>", or the replica's address.
   absl::Status status;
   Clock::time_point ended;
+  Clock::time_point last_report;  // Of any kind (heartbeats included).
+  bool running = true;
+  // Why this attempt stopped it: silent too long, or not ending after a
+  // peer failed (either way presumed lost).
+  std::string stopped_because;
+  bool silent = false;  // Stopped for its silence (named before others).
   bool has_done = false;
   v1::ShardDone done;
   struct Part {
@@ -54,19 +60,29 @@ struct Shard {
   } train, eval;
 };
 
-// A part's predictions over every shard, scored (eval::Scalars).
+// Appends `from` to `to`, freeing `from`.
+void MoveInto(std::vector<double>& to, std::vector<double>& from) {
+  if (to.empty()) {
+    to = std::move(from);
+  } else {
+    to.insert(to.end(), from.begin(), from.end());
+  }
+  from = {};
+}
+
+// A part's predictions over every shard, scored (eval::Scalars); the
+// shards' copies are freed as they are taken.
 absl::StatusOr<std::vector<v1::MetricValue>> ScoreShards(
-    const std::vector<Shard>& shards, bool eval_part, const Data& data) {
+    std::vector<Shard>& shards, bool eval_part, const Data& data) {
   eval::Predictions p;
   p.task = data.resolved.task;
   p.classes = data.resolved.classes;
   std::vector<double> weights;
-  for (const auto& s : shards) {
-    const Shard::Part& part = eval_part ? s.eval : s.train;
-    p.y.insert(p.y.end(), part.labels.begin(), part.labels.end());
-    p.scores.insert(p.scores.end(), part.predictions.begin(),
-                    part.predictions.end());
-    weights.insert(weights.end(), part.weights.begin(), part.weights.end());
+  for (auto& s : shards) {
+    Shard::Part& part = eval_part ? s.eval : s.train;
+    MoveInto(p.y, part.labels);
+    MoveInto(p.scores, part.predictions);
+    MoveInto(weights, part.weights);
   }
   if (p.y.empty() || p.scores.size() % p.y.size() != 0 ||
       (!weights.empty() && weights.size() != p.y.size())) {
@@ -84,14 +100,18 @@ absl::StatusOr<std::vector<v1::MetricValue>> ScoreShards(
 class ShardAttempt {
  public:
   ShardAttempt(TrialRunner& runner, storage::Store& store, Outcome& out,
-               int workers, const std::function<bool()>& cancelled,
+               int workers, Clock::duration silence,
+               const std::function<bool()>& cancelled,
                const std::function<void(const v1::Trial&)>& on_progress)
       : runner_(runner),
         store_(store),
         out_(out),
         shards_(workers),
+        silence_(silence),
         cancelled_(cancelled),
-        on_progress_(on_progress) {}
+        on_progress_(on_progress) {
+    for (auto& s : shards_) s.last_report = Clock::now();
+  }
 
   // OK once every shard is done; else the failure that caused the others'.
   absl::Status Run(const v1::TrainShardRequest& base,
@@ -152,10 +172,14 @@ class ShardAttempt {
         [this] { return Stop(); }, &address);
     std::lock_guard lock(mu_);
     Shard& shard = shards_[k];
-    if (shard.worker.empty()) shard.worker = StrCat(address, " rank ", k);
+    if (shard.worker.empty()) {
+      shard.worker = StrCat(address.empty() ? "(no replica answered)" : address,
+                            " rank ", k);
+    }
     if (s.ok() && !shard.has_done)
       s = absl::InternalError("the shard ended without its model");
     shard.status = s;
+    shard.running = false;
     shard.ended = Clock::now();
     if (!s.ok() && !failed_) {
       failed_ = true;
@@ -163,15 +187,48 @@ class ShardAttempt {
     }
   }
 
+  // True once the job is cancelled, a shard has failed and the others had
+  // kGrace to end, or a running shard has been silent for silence_ (its
+  // replica gone without a word): the attempt stops.
   bool Stop() {
     if (cancelled_()) return true;
     std::lock_guard lock(mu_);
-    return failed_ && Clock::now() - first_failure_ > kGrace;
+    const auto now = Clock::now();
+    if (failed_ && now - first_failure_ > kGrace) {
+      for (auto& s : shards_) {
+        if (s.running && s.stopped_because.empty()) {
+          s.stopped_because = StrCat(
+              "did not end within ",
+              std::chrono::duration_cast<std::chrono::seconds>(kGrace).count(),
+              " s of a peer's failure");
+        }
+      }
+      return true;
+    }
+    for (auto& s : shards_) {
+      if (s.running && now - s.last_report > silence_) {
+        s.silent = true;
+        if (s.stopped_because.empty()) {
+          s.stopped_because =
+              StrCat("sent nothing for ",
+                     std::chrono::duration_cast<std::chrono::seconds>(silence_)
+                         .count(),
+                     " s");
+        }
+        if (!failed_) {
+          failed_ = true;
+          first_failure_ = now;
+        }
+        return true;
+      }
+    }
+    return false;
   }
 
   void OnReport(int k, const v1::ShardReport& r) {
     std::lock_guard lock(mu_);
     Shard& shard = shards_[k];
+    shard.last_report = Clock::now();
     switch (r.report_case()) {
       case v1::ShardReport::kStarted:
         shard.worker = StrCat(r.started(), " rank ", k);
@@ -207,29 +264,49 @@ class ShardAttempt {
     }
   }
 
-  // The first failure that is not a lost peer's echo (ABORTED) or a
-  // cancellation; else the first echo.
+  // Why the attempt failed, in this order: the first shard that failed by
+  // itself (not a lost peer's echo, ABORTED, nor stopped here); else one
+  // this attempt stopped as presumed lost; else the first echo.
   absl::Status Cause() {
     std::lock_guard lock(mu_);
-    const Shard* cause = nullptr;
-    for (int pass = 0; pass < 2 && cause == nullptr; ++pass) {
-      for (size_t k = 0; k < shards_.size(); ++k) {
-        const Shard& s = shards_[k];
-        if (s.status.ok() || absl::IsCancelled(s.status)) continue;
-        if (pass == 0 && absl::IsAborted(s.status)) continue;
-        if (cause == nullptr || s.ended < cause->ended) cause = &s;
+    const size_t n = shards_.size();
+    auto first = [&](const std::function<bool(const Shard&)>& which) {
+      const Shard* found = nullptr;
+      for (const auto& s : shards_) {
+        if (!s.status.ok() && which(s) &&
+            (found == nullptr || s.ended < found->ended))
+          found = &s;
       }
+      return found;
+    };
+    if (const Shard* s = first([](const Shard& s) {
+          return s.stopped_because.empty() && !absl::IsAborted(s.status) &&
+                 !absl::IsCancelled(s.status);
+        })) {
+      const bool lost = absl::IsUnavailable(s->status);
+      return absl::Status(
+          s->status.code(),
+          StrCat("worker ", s->worker, " of ", n,
+                 lost ? " was lost: " : " failed: ", s->status.message()));
     }
-    if (cause == nullptr) {
-      for (const auto& s : shards_)
-        if (!s.status.ok()) return s.status;  // Every one cancelled.
-      return absl::OkStatus();
+    const Shard* stopped = first([](const Shard& s) { return s.silent; });
+    if (stopped == nullptr)
+      stopped =
+          first([](const Shard& s) { return !s.stopped_because.empty(); });
+    if (const Shard* s = stopped) {
+      return absl::UnavailableError(StrCat("worker ", s->worker, " of ", n, " ",
+                                           s->stopped_because,
+                                           "; presumed lost"));
     }
-    const bool lost = absl::IsUnavailable(cause->status);
-    return absl::Status(
-        cause->status.code(),
-        StrCat("worker ", cause->worker, " of ", shards_.size(),
-               lost ? " was lost: " : " failed: ", cause->status.message()));
+    if (const Shard* s =
+            first([](const Shard& s) { return absl::IsAborted(s.status); })) {
+      return absl::Status(
+          s->status.code(),
+          StrCat("worker ", s->worker, " of ", n, ": ", s->status.message()));
+    }
+    for (const auto& s : shards_)
+      if (!s.status.ok()) return s.status;
+    return absl::OkStatus();
   }
 
   TrialRunner& runner_;
@@ -239,9 +316,32 @@ class ShardAttempt {
   std::vector<Shard> shards_;  // GUARDED_BY(mu_)
   bool failed_ = false;        // GUARDED_BY(mu_)
   Clock::time_point first_failure_;
+  const Clock::duration silence_;
   const std::function<bool()>& cancelled_;
   const std::function<void(const v1::Trial&)>& on_progress_;
 };
+
+// Early stopping scores the eval rows every round, an all-reduce every rank
+// must join: every shard needs eval rows (with this many a shard, one
+// with none has odds below e^-50).
+absl::Status CheckShardedEval(const Data& data, const v1::TrainingJob& job,
+                              const v1::Trial& trial, int workers) {
+  constexpr int64_t kEvalRowsPerShard = 50;
+  auto it = trial.params().fields().find("early_stopping_rounds");
+  if (it == trial.params().fields().end() || it->second.number_value() <= 0)
+    return absl::OkStatus();
+  int64_t eval_rows = 0;
+  const std::string eval_part = Or(job.request().eval_part(), "eval");
+  for (const auto& p : data.split.parts())
+    if (p.name() == eval_part) eval_rows = p.rows();
+  if (eval_rows > 0 && eval_rows < kEvalRowsPerShard * workers) {
+    return absl::FailedPreconditionError(StrCat(
+        "candidate ", trial.candidate(), ": early stopping over ", workers,
+        " workers needs at least ", kEvalRowsPerShard * workers, " eval rows (",
+        kEvalRowsPerShard, " a shard); the eval part has ", eval_rows));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -262,6 +362,7 @@ absl::StatusOr<Outcome> Trainer::RunDistributed(
     r->set_checkpoint_every(options_.checkpoint_every);
   *base.mutable_trial() = trial;
   base.set_threads(threads);
+  if (auto s = CheckShardedEval(data, job, trial, workers); !s.ok()) return s;
   Outcome out;
   out.trial = trial;
   out.trial.set_worker(StrCat(workers, " workers"));
@@ -275,16 +376,23 @@ absl::StatusOr<Outcome> Trainer::RunDistributed(
       }
     }
     Outcome tried = out;
-    ShardAttempt shards(*options_.replicas, *store_, tried, workers, cancelled,
-                        on_progress);
+    ShardAttempt shards(
+        *options_.replicas, *store_, tried, workers,
+        std::chrono::seconds(std::max(1, options_.shard_silence_seconds)),
+        cancelled, on_progress);
     absl::Status s = shards.Run(base, tracker_host);
     if (s.ok()) s = shards.Finish(data);
     if (s.ok()) {
       (void)store_->Put(kCheckpoints, trial.id(), "");  // Done: no resume.
       return tried;
     }
-    if (cancelled() || absl::IsCancelled(s))
-      return absl::CancelledError("training job cancelled");
+    if (cancelled()) return absl::CancelledError("training job cancelled");
+    if (absl::IsCancelled(s)) {  // A replica's call cancelled (its drain).
+      s =
+          absl::UnavailableError(StrCat("a shard's call was cancelled by its "
+                                        "replica: ",
+                                        s.message()));
+    }
     if (absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s)) return s;
     out.trial.add_retried_after(StrCat("attempt ", attempt, ": ", s.message()));
     LogWarning("distributed trial attempt failed",

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -25,10 +27,12 @@
 namespace mlpipe::train {
 namespace {
 
-// Rows per ShardRows message.
-constexpr size_t kRowsPerReport = 65536;
+// Values (predictions, labels, weights) per ShardRows message.
+constexpr size_t kValuesPerReport = 1 << 20;
 // The largest report a shard's process may send.
 constexpr int kMaxReportBytes = 64 << 20;
+// How often a shard's process says it is alive.
+constexpr auto kHeartbeat = std::chrono::seconds(5);
 
 // A part's labels, weights and predictions (`width` per row), in reports
 // of kRowsPerReport rows.
@@ -36,8 +40,9 @@ absl::Status SendRows(bool eval, const ml::TrainingData& data,
                       const std::vector<double>& predictions, int width,
                       const ShardReporter& report) {
   const size_t n = data.rows();
-  for (size_t begin = 0; begin < n; begin += kRowsPerReport) {
-    const size_t end = std::min(n, begin + kRowsPerReport);
+  const size_t per_report = std::max<size_t>(1, kValuesPerReport / (width + 2));
+  for (size_t begin = 0; begin < n; begin += per_report) {
+    const size_t end = std::min(n, begin + per_report);
     v1::ShardReport r;
     auto* rows = r.mutable_rows();
     rows->set_eval(eval);
@@ -109,7 +114,62 @@ absl::Status CheckShardRequest(const v1::TrainShardRequest& request) {
 
 }  // namespace
 
+namespace {
+
+// Reports from two threads (the work's and the heartbeat's), one at a time;
+// a heartbeat every kHeartbeat while it lives.
+class Reporter {
+ public:
+  explicit Reporter(const ShardReporter& report)
+      : report_(report), beat_([this] { Beat(); }) {}
+  ~Reporter() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    beat_.join();
+  }
+  absl::Status operator()(const v1::ShardReport& r) {
+    std::lock_guard lock(mu_);
+    return report_(r);
+  }
+
+ private:
+  void Beat() {
+    v1::ShardReport r;
+    r.set_heartbeat(true);
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, kHeartbeat, [this] { return done_; })) {
+      if (!report_(r).ok()) return;
+    }
+  }
+  const ShardReporter& report_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;  // GUARDED_BY(mu_)
+  std::thread beat_;
+};
+
+absl::Status FitShard(TrainSources& sources,
+                      const v1::TrainShardRequest& request, int64_t frame_rows,
+                      int checkpoint_every, const ShardReporter& report);
+
+}  // namespace
+
 absl::Status RunShard(TrainSources& sources,
+                      const v1::TrainShardRequest& request, int64_t frame_rows,
+                      int checkpoint_every, const ShardReporter& report) {
+  Reporter reporter(report);
+  const ShardReporter locked = [&reporter](const v1::ShardReport& r) {
+    return reporter(r);
+  };
+  return FitShard(sources, request, frame_rows, checkpoint_every, locked);
+}
+
+namespace {
+
+absl::Status FitShard(TrainSources& sources,
                       const v1::TrainShardRequest& request, int64_t frame_rows,
                       int checkpoint_every, const ShardReporter& report) {
   if (auto s = CheckShardRequest(request); !s.ok()) return s;
@@ -179,8 +239,6 @@ absl::Status RunShard(TrainSources& sources,
   d->set_peak_rss_bytes(PeakRssBytes());
   return report(done);
 }
-
-namespace {
 
 // A child process running argv, its stdin and stdout pipes.
 struct Child {
@@ -281,8 +339,15 @@ absl::Status RunShardProcess(const std::vector<std::string>& argv,
       google::protobuf::io::CodedInputStream coded(&out);
       coded.SetTotalBytesLimit(kMaxReportBytes);
       if (!google::protobuf::util::ParseDelimitedFromCodedStream(&r, &coded,
-                                                                 &clean_eof))
+                                                                 &clean_eof)) {
+        if (!clean_eof && relay.ok()) {
+          relay = absl::DataLossError(
+              StrCat("its shard process sent an unreadable report (over ",
+                     kMaxReportBytes >> 20, " MiB, or cut short)"));
+          stop = true;
+        }
         break;
+      }
       if (r.has_failure()) {
         failure =
             absl::Status(static_cast<absl::StatusCode>(r.failure().code()),
@@ -295,10 +360,14 @@ absl::Status RunShardProcess(const std::vector<std::string>& argv,
     }
   }
   close(child->out);
-  int wstatus = 0;
-  waitpid(child->pid, &wstatus, 0);
+  // Ended, not yet reaped: the watch cannot kill another process that
+  // took its pid.
+  siginfo_t info{};
+  waitid(P_PID, child->pid, &info, WEXITED | WNOWAIT);
   ended = true;
   watch.join();
+  int wstatus = 0;
+  waitpid(child->pid, &wstatus, 0);
   if (was_cancelled) return absl::CancelledError("shard cancelled");
   if (!relay.ok()) return relay;
   if (!failure.ok()) return failure;

@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, train_tracker_host, "",
 ABSL_FLAG(int, train_shard_attempts, 3,
           "Attempts of a distributed trial that loses a worker, each from "
           "its last checkpoint.");
+ABSL_FLAG(int, train_shard_silence_seconds, 60,
+          "A shard of a distributed trial silent this long (no report, not "
+          "even its heartbeat every 5 s) is presumed lost.");
 ABSL_FLAG(std::string, train_shard_binary, "",
           "The binary a replica runs a distributed trial's shard with; "
           "empty: mlpipe-train-shard beside this one.");
@@ -144,6 +147,8 @@ TrainModuleOptions TrainOptionsFromFlags() {
   o.trainer.checkpoint_every = absl::GetFlag(FLAGS_train_checkpoint_every);
   o.trainer.tracker_host = absl::GetFlag(FLAGS_train_tracker_host);
   o.trainer.shard_attempts = absl::GetFlag(FLAGS_train_shard_attempts);
+  o.trainer.shard_silence_seconds =
+      absl::GetFlag(FLAGS_train_shard_silence_seconds);
   o.shard_binary = absl::GetFlag(FLAGS_train_shard_binary);
   return o;
 }

@@ -97,6 +97,9 @@ struct TrainerOptions {
   // Attempts of a distributed trial that loses a worker (each from the
   // last checkpoint). Default 3.
   int shard_attempts = 3;
+  // A shard silent this long (no report, not even its heartbeat every
+  // 5 s) is presumed lost. Default 60.
+  int shard_silence_seconds = 60;
   // How a replica runs a shard: the shard binary and its flags (peers,
   // credentials); empty: this replica runs none.
   std::vector<std::string> shard_command;

@@ -705,10 +705,10 @@ std::vector<pid_t> ShardProcesses() {
   return out;
 }
 
-// Waits until a sharded trial of `job` is past `iteration`, then kills one
-// shard process; its pid (0 when none was found in time).
+// Waits until a sharded trial of `job` is past `iteration`, then sends one
+// shard process `signal`; its pid (0 when none was found in time).
 pid_t KillAShardPast(v1::Training::Stub& train, const std::string& job,
-                     int iteration) {
+                     int iteration, int signal = SIGKILL) {
   int64_t seen = -1;
   size_t shards = 0;
   for (int i = 0; i < 3000; ++i) {
@@ -721,7 +721,7 @@ pid_t KillAShardPast(v1::Training::Stub& train, const std::string& job,
     auto pids = ShardProcesses();
     shards = pids.size();
     if (seen >= iteration && pids.size() == 2) {
-      kill(pids[1], SIGKILL);
+      kill(pids[1], signal);
       return pids[1];
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -784,7 +784,34 @@ TEST_F(TrainingServiceTest, AShardKilledWithNoAttemptLeftFailsTheTrialClearly) {
                                          "time(s); the last: worker replica"),
                                HasSubstr(StrCat("pid ", killed,
                                                 ") was killed by signal 9"))));
+  for (int i = 0; i < 50 && !ShardProcesses().empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_TRUE(ShardProcesses().empty());  // The other shard ended too.
+}
+
+TEST_F(TrainingServiceTest, AFrozenShardIsPresumedLostAfterItsSilence) {
+  // A shard process stopped (SIGSTOP: no crash, no reset, no heartbeat), as
+  // a replica whose node vanished: the attempt fails naming it.
+  TrainModuleOptions coordinator;
+  coordinator.trainer.shard_attempts = 1;
+  coordinator.trainer.shard_silence_seconds = 3;
+  StartReplicas(coordinator);
+  auto op = Start(Request(R"({"positive_class": "bad", "candidates": [
+      {"name": "sharded", "algorithm": "gbdt", "distributed": {"workers": 2},
+       "params": {"max_depth": 5, "rounds": 1500, "eta": 0.01}}]})"));
+  ASSERT_TRUE(op.ok()) << op.status();
+  const pid_t frozen = KillAShardPast(*train_, op->id(), 50, SIGSTOP);
+  ASSERT_GT(frozen, 0);
+  auto result = Finish<v1::TrainingResult>(*op);
+  ASSERT_FALSE(result.ok());
+  std::printf("%s\n", result.status().ToString().c_str());
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("sent nothing for 3 s; presumed lost"));
+  // Both killed, even the stopped one: the replicas see the calls
+  // cancelled and kill their children (within their 100 ms poll).
+  for (int i = 0; i < 50 && !ShardProcesses().empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(ShardProcesses().empty());
 }
 
 TEST_F(TrainingServiceTest, DistributedCandidatesAreCheckedUpFront) {
