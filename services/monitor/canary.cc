@@ -1,0 +1,473 @@
+#include "services/monitor/canary.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/util/strings.h"
+
+namespace mlpipe::monitor::canary {
+namespace {
+
+constexpr double kLogLossClip = 1e-15;  // As scikit-learn's log_loss.
+constexpr double kLatencyLow = 1e-6;    // Seconds at bin 1's lower edge.
+constexpr double kBinsPerDecade = 20;
+// A canary exactly at the latency bound has this share above it.
+constexpr double kTail = 0.01;
+// Criteria that can roll back, sharing 1 - confidence.
+constexpr int kCriteria = 3;
+
+int ScoreBin(double p) {
+  if (!(p > 0)) return 0;
+  return std::min(kScoreBins - 1, static_cast<int>(p * kScoreBins));
+}
+
+int ShiftBin(double p) {
+  if (!(p > 0)) return 0;
+  return std::min(kShiftBins - 1, static_cast<int>(p * kShiftBins));
+}
+
+// Bin i >= 1 spans [LatencyEdge(i - 1), LatencyEdge(i)); 0 and the last
+// take what is below and above.
+double LatencyEdge(int i) {
+  return kLatencyLow * std::pow(10.0, i / kBinsPerDecade);
+}
+
+int LatencyBin(double seconds) {
+  if (!(seconds >= kLatencyLow)) return 0;
+  const int i =
+      1 + static_cast<int>(std::log10(seconds / kLatencyLow) * kBinsPerDecade);
+  return std::min(kLatencyBins - 1, i);
+}
+
+double Proportion(int64_t k, int64_t n) {
+  return n > 0 ? static_cast<double>(k) / n : NAN;
+}
+
+// A criterion on d (higher is better: true for the metric) with variance v
+// against tolerance `tol`: FAIL beyond it, PASS within, with confidence.
+Criterion Decide(std::string name, double d, double v, double tol, double alpha,
+                 bool higher_is_better, bool enough) {
+  Criterion c;
+  c.name = std::move(name);
+  c.estimate = d;
+  c.bound = higher_is_better ? -tol : tol;
+  if (std::isnan(d) || std::isnan(v) || !enough) {
+    c.why = "not enough evidence yet";
+    return c;
+  }
+  const double w = MixtureHalfWidth(v, tol * tol, alpha);
+  c.lower = d - w;
+  c.upper = d + w;
+  const bool fail = higher_is_better ? c.upper < c.bound : c.lower > c.bound;
+  const bool pass = higher_is_better ? c.lower > c.bound : c.upper < c.bound;
+  c.verdict = fail ? Verdict::kFail : pass ? Verdict::kPass : Verdict::kHold;
+  c.why =
+      StrCat(fail   ? "worse than allowed"
+             : pass ? "within bounds"
+                    : "undecided",
+             ": ", d, " in [", c.lower, ", ", c.upper, "], bound ", c.bound);
+  return c;
+}
+
+double Psi(const std::array<double, kShiftBins>& a,
+           const std::array<double, kShiftBins>& b) {
+  double na = 0, nb = 0;
+  for (int i = 0; i < kShiftBins; ++i) {
+    na += a[i];
+    nb += b[i];
+  }
+  if (na == 0 || nb == 0) return NAN;
+  double psi = 0;
+  for (int i = 0; i < kShiftBins; ++i) {
+    const double p = std::max(a[i] / na, 1e-4), q = std::max(b[i] / nb, 1e-4);
+    psi += (p - q) * std::log(p / q);
+  }
+  return psi;
+}
+
+}  // namespace
+
+absl::Status ParseMetric(const std::string& name, Metric* out) {
+  if (name == "auc") {
+    *out = Metric::kAuc;
+  } else if (name == "accuracy") {
+    *out = Metric::kAccuracy;
+  } else if (name == "logloss") {
+    *out = Metric::kLogLoss;
+  } else if (name == "rmse") {
+    *out = Metric::kRmse;
+  } else {
+    return absl::InvalidArgumentError(StrCat(
+        "analysis.metric: auc, accuracy, logloss or rmse, got \"", name, "\""));
+  }
+  return absl::OkStatus();
+}
+
+std::string MetricName(Metric m) {
+  switch (m) {
+    case Metric::kAuc:
+      return "auc";
+    case Metric::kAccuracy:
+      return "accuracy";
+    case Metric::kLogLoss:
+      return "logloss";
+    case Metric::kRmse:
+      return "rmse";
+  }
+  return "";
+}
+
+std::string VerdictName(Verdict v) {
+  return v == Verdict::kPass ? "pass" : v == Verdict::kFail ? "fail" : "hold";
+}
+
+std::string DecisionName(Decision d) {
+  return d == Decision::kAdvance    ? "advance"
+         : d == Decision::kRollback ? "rollback"
+                                    : "hold";
+}
+
+ArmEvidence::ArmEvidence() : pos_(kScoreBins, 0.0), neg_(kScoreBins, 0.0) {}
+
+void ArmEvidence::AddRequest(double latency_seconds, bool error) {
+  ++requests_;
+  if (error) ++errors_;
+  latency_[LatencyBin(latency_seconds)] += 1;
+}
+
+void ArmEvidence::AddBinary(double p, bool positive) {
+  ++actuals_;
+  (positive ? pos_ : neg_)[ScoreBin(p)] += 1;
+  predictions_[ShiftBin(p)] += 1;
+  if ((p >= 0.5) == positive) ++correct_;
+  const double q = std::clamp(positive ? p : 1 - p, kLogLossClip, 1.0);
+  loss_sum_ -= std::log(q);
+  loss_sq_ += std::log(q) * std::log(q);
+}
+
+void ArmEvidence::AddClassified(double p_true_class, bool correct) {
+  ++actuals_;
+  if (correct) ++correct_;
+  predictions_[ShiftBin(p_true_class)] += 1;
+  const double q = std::clamp(p_true_class, kLogLossClip, 1.0);
+  loss_sum_ -= std::log(q);
+  loss_sq_ += std::log(q) * std::log(q);
+}
+
+void ArmEvidence::AddRegression(double prediction, double actual) {
+  ++actuals_;
+  const double e = (prediction - actual) * (prediction - actual);
+  loss_sum_ += e;
+  loss_sq_ += e * e;
+}
+
+void ArmEvidence::Merge(const ArmEvidence& o) {
+  requests_ += o.requests_;
+  errors_ += o.errors_;
+  actuals_ += o.actuals_;
+  correct_ += o.correct_;
+  loss_sum_ += o.loss_sum_;
+  loss_sq_ += o.loss_sq_;
+  for (int i = 0; i < kScoreBins; ++i) {
+    pos_[i] += o.pos_[i];
+    neg_[i] += o.neg_[i];
+  }
+  for (int i = 0; i < kLatencyBins; ++i) latency_[i] += o.latency_[i];
+  for (int i = 0; i < kShiftBins; ++i) predictions_[i] += o.predictions_[i];
+}
+
+double ArmEvidence::LatencyQuantile(double q) const {
+  if (requests_ == 0) return NAN;
+  const double want = q * requests_;
+  double seen = 0;
+  for (int i = 0; i < kLatencyBins; ++i) {
+    seen += latency_[i];
+    if (seen >= want) return LatencyEdge(i);
+  }
+  return LatencyEdge(kLatencyBins - 1);
+}
+
+double ArmEvidence::ShareSlowerThan(double seconds) const {
+  if (requests_ == 0) return NAN;
+  const int b = LatencyBin(seconds);
+  double above = 0;
+  for (int i = b + 1; i < kLatencyBins; ++i) above += latency_[i];
+  if (b >= 1 && b < kLatencyBins - 1) {  // The part of b's bin above.
+    const double lo = LatencyEdge(b - 1), hi = LatencyEdge(b);
+    above += latency_[b] * std::clamp((hi - seconds) / (hi - lo), 0.0, 1.0);
+  }
+  return above / requests_;
+}
+
+ArmEvidence::Estimate ArmEvidence::Auc() const {
+  double np = 0, nn = 0;
+  for (int i = 0; i < kScoreBins; ++i) {
+    np += pos_[i];
+    nn += neg_[i];
+  }
+  Estimate e;
+  e.n = actuals_;
+  if (np < 2 || nn < 2) return e;
+  // V10 of a positive in bin i: the share of negatives below it (ties
+  // half); V01 of a negative: the share of positives above it.
+  std::vector<double> v10(kScoreBins), v01(kScoreBins);
+  double neg_below = 0;
+  for (int i = 0; i < kScoreBins; ++i) {
+    v10[i] = (neg_below + 0.5 * neg_[i]) / nn;
+    neg_below += neg_[i];
+  }
+  double pos_above = 0;
+  for (int i = kScoreBins - 1; i >= 0; --i) {
+    v01[i] = (pos_above + 0.5 * pos_[i]) / np;
+    pos_above += pos_[i];
+  }
+  double auc = 0;
+  for (int i = 0; i < kScoreBins; ++i) auc += pos_[i] * v10[i];
+  auc /= np;
+  double s10 = 0, s01 = 0;
+  for (int i = 0; i < kScoreBins; ++i) {
+    s10 += pos_[i] * (v10[i] - auc) * (v10[i] - auc);
+    s01 += neg_[i] * (v01[i] - auc) * (v01[i] - auc);
+  }
+  e.value = auc;
+  e.variance = s10 / (np - 1) / np + s01 / (nn - 1) / nn;
+  return e;
+}
+
+ArmEvidence::Estimate ArmEvidence::Accuracy() const {
+  Estimate e;
+  e.n = actuals_;
+  e.value = Proportion(correct_, actuals_);
+  if (actuals_ > 0) e.variance = e.value * (1 - e.value) / actuals_;
+  return e;
+}
+
+ArmEvidence::Estimate ArmEvidence::LogLoss() const {
+  Estimate e;
+  e.n = actuals_;
+  if (actuals_ < 2) return e;
+  const double n = static_cast<double>(actuals_);
+  e.value = loss_sum_ / n;
+  e.variance = std::max(0.0, loss_sq_ / n - e.value * e.value) / (n - 1);
+  return e;
+}
+
+ArmEvidence::Estimate ArmEvidence::Rmse() const {
+  Estimate mse = LogLoss();  // The same moments, of the squared errors.
+  Estimate e;
+  e.n = mse.n;
+  if (std::isnan(mse.value) || mse.value <= 0) return e;
+  e.value = std::sqrt(mse.value);
+  e.variance = mse.variance / (4 * mse.value);  // Delta method.
+  return e;
+}
+
+ArmEvidence::Estimate ArmEvidence::ErrorRate() const {
+  Estimate e;
+  e.n = requests_;
+  e.value = Proportion(errors_, requests_);
+  if (requests_ > 0) e.variance = e.value * (1 - e.value) / requests_;
+  return e;
+}
+
+absl::Status CheckSpec(const AnalysisSpec& s) {
+  if (!(s.confidence >= 0.5 && s.confidence < 1)) {
+    return absl::InvalidArgumentError(
+        StrCat("analysis.confidence: in [0.5, 1), got ", s.confidence));
+  }
+  if (!(s.max_regression > 0 && s.max_regression < 1e6)) {
+    return absl::InvalidArgumentError(
+        StrCat("analysis.max_regression: > 0, got ", s.max_regression));
+  }
+  if (s.min_actuals < 1) {
+    return absl::InvalidArgumentError(
+        StrCat("analysis.min_actuals: >= 1, got ", s.min_actuals));
+  }
+  if (!(s.max_latency_p99_ratio >= 1 && s.max_latency_p99_ratio <= 100)) {
+    return absl::InvalidArgumentError(
+        StrCat("analysis.max_latency_p99_ratio: 1..100, got ",
+               s.max_latency_p99_ratio));
+  }
+  if (!(s.max_error_rate_delta > 0 && s.max_error_rate_delta < 1)) {
+    return absl::InvalidArgumentError(
+        StrCat("analysis.max_error_rate_delta: in (0, 1), got ",
+               s.max_error_rate_delta));
+  }
+  return absl::OkStatus();
+}
+
+double MixtureHalfWidth(double v, double tau2, double alpha) {
+  if (!(v > 0)) return 0;
+  return std::sqrt(v * (v + tau2) / tau2 *
+                   (2 * std::log(1 / alpha) + std::log((v + tau2) / v)));
+}
+
+namespace {
+
+// The model's metric: canary - primary, oriented higher-is-better.
+Criterion MetricCriterion(const ArmEvidence& canary, const ArmEvidence& primary,
+                          const AnalysisSpec& s, double alpha) {
+  using Estimate = ArmEvidence::Estimate;
+  Estimate c, p;
+  bool higher_is_better = true;
+  switch (s.metric) {
+    case Metric::kAuc:
+      c = canary.Auc(), p = primary.Auc();
+      break;
+    case Metric::kAccuracy:
+      c = canary.Accuracy(), p = primary.Accuracy();
+      break;
+    case Metric::kLogLoss:
+      c = canary.LogLoss(), p = primary.LogLoss();
+      higher_is_better = false;
+      break;
+    case Metric::kRmse:
+      c = canary.Rmse(), p = primary.Rmse();
+      higher_is_better = false;
+      break;
+  }
+  const double sign = higher_is_better ? 1 : -1;
+  const bool enough = c.n >= s.min_actuals && p.n >= s.min_actuals;
+  Criterion out =
+      Decide(MetricName(s.metric), sign * (c.value - p.value),
+             c.variance + p.variance, s.max_regression, alpha, true, enough);
+  if (!enough) {
+    out.why = StrCat(c.n, " and ", p.n, " actuals (canary, primary); ",
+                     s.min_actuals, " each needed");
+  }
+  return out;
+}
+
+// The canary's share of requests slower than ratio x the primary's p99,
+// less the 1% a canary exactly at that bound would have.
+Criterion LatencyCriterion(const ArmEvidence& canary,
+                           const ArmEvidence& primary, const AnalysisSpec& s,
+                           double alpha) {
+  const double p99 = primary.LatencyQuantile(0.99);
+  const double share = canary.ShareSlowerThan(s.max_latency_p99_ratio * p99);
+  const double n = static_cast<double>(canary.requests());
+  // At least the variance a share at the bound would have.
+  const double v =
+      std::max(share * (1 - share), kTail * (1 - kTail)) / std::max(n, 1.0);
+  Criterion c;
+  c.name = "latency_p99";
+  c.bound = 0;  // Above the bound's 1%: worse.
+  if (primary.requests() < 1 / kTail || n < 1 || std::isnan(share)) {
+    c.why = "not enough requests yet";
+    return c;
+  }
+  const double w = MixtureHalfWidth(v, kTail * kTail, alpha);
+  c.estimate = share - kTail;
+  c.lower = c.estimate - w;
+  c.upper = c.estimate + w;
+  c.verdict = c.lower > 0   ? Verdict::kFail
+              : c.upper < 0 ? Verdict::kPass
+                            : Verdict::kHold;
+  c.why = StrCat(share * 100, "% of the canary's requests slower than ",
+                 s.max_latency_p99_ratio, " x the primary's p99 (", p99 * 1e3,
+                 " ms), against 1% at the bound");
+  return c;
+}
+
+Criterion ErrorCriterion(const ArmEvidence& canary, const ArmEvidence& primary,
+                         const AnalysisSpec& s, double alpha) {
+  const auto c = canary.ErrorRate(), p = primary.ErrorRate();
+  // At least the variance of a rate at the tolerance.
+  const double tol = s.max_error_rate_delta, floor = tol * (1 - tol);
+  const double v = (c.n > 0 ? std::max(c.variance * c.n, floor) / c.n : NAN) +
+                   (p.n > 0 ? std::max(p.variance * p.n, floor) / p.n : NAN);
+  return Decide("error_rate", c.value - p.value, v, tol, alpha, false,
+                c.n > 0 && p.n > 0);
+}
+
+}  // namespace
+
+Analysis Analyze(const ArmEvidence& canary, const ArmEvidence& primary,
+                 const AnalysisSpec& spec) {
+  const double alpha = (1 - spec.confidence) / kCriteria;
+  Analysis a;
+  a.criteria = {MetricCriterion(canary, primary, spec, alpha),
+                LatencyCriterion(canary, primary, spec, alpha),
+                ErrorCriterion(canary, primary, spec, alpha)};
+  a.prediction_shift_psi = Psi(canary.predictions(), primary.predictions());
+  bool all_pass = true;
+  for (const auto& c : a.criteria) {
+    if (c.verdict == Verdict::kFail) {
+      a.decision = Decision::kRollback;
+      a.reason = StrCat(c.name, ": ", c.why);
+      return a;
+    }
+    all_pass &= c.verdict == Verdict::kPass;
+  }
+  if (all_pass) {
+    a.decision = Decision::kAdvance;
+    a.reason = "every criterion within bounds";
+  } else {
+    for (const auto& c : a.criteria) {
+      if (c.verdict != Verdict::kPass) {
+        a.reason = StrCat(c.name, ": ", c.why);
+        break;
+      }
+    }
+  }
+  return a;
+}
+
+absl::Status CheckPlan(const RolloutPlan& plan) {
+  if (plan.steps.empty() || plan.steps.back() != 100) {
+    return absl::InvalidArgumentError(
+        "canary.steps: rising percentages ending at 100, e.g. [5, 25, 50, "
+        "100]");
+  }
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const int s = plan.steps[i];
+    if (s < 1 || s > 100 || (i > 0 && s <= plan.steps[i - 1])) {
+      return absl::InvalidArgumentError(
+          StrCat("canary.steps[", i, "]: ", s,
+                 " must be in 1..100 and above the step before"));
+    }
+  }
+  if (!(plan.interval_seconds >= 1)) {
+    return absl::InvalidArgumentError(
+        StrCat("canary.analysis.interval: at least 1s, got ",
+               plan.interval_seconds, "s"));
+  }
+  return CheckSpec(plan.analysis);
+}
+
+std::string ActionName(Action a) {
+  switch (a) {
+    case Action::kAdvance:
+      return "advance";
+    case Action::kPromote:
+      return "promote";
+    case Action::kRollback:
+      return "rollback";
+    case Action::kNone:
+      break;
+  }
+  return "none";
+}
+
+RolloutState::RolloutState(RolloutPlan plan, double now_seconds)
+    : plan_(std::move(plan)), step_started_(now_seconds) {}
+
+Action RolloutState::Check(const Analysis& analysis, double now_seconds) {
+  if (ended_) return Action::kNone;
+  if (analysis.decision == Decision::kRollback) {
+    ended_ = true;
+    return Action::kRollback;
+  }
+  if (analysis.decision != Decision::kAdvance ||
+      now_seconds - step_started_ < plan_.interval_seconds)
+    return Action::kNone;
+  if (step_ + 1 >= static_cast<int>(plan_.steps.size())) {
+    ended_ = true;
+    return Action::kPromote;
+  }
+  ++step_;
+  step_started_ = now_seconds;
+  return Action::kAdvance;
+}
+
+}  // namespace mlpipe::monitor::canary
