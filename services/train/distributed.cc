@@ -382,18 +382,29 @@ absl::StatusOr<Outcome> Trainer::RunDistributed(
         cancelled, on_progress);
     absl::Status s = shards.Run(base, tracker_host);
     if (s.ok()) s = shards.Finish(data);
+    auto count = [](const char* outcome) {
+      Metrics::Get().shard_attempts.Add({{"outcome", outcome}}).Increment();
+    };
     if (s.ok()) {
+      count("succeeded");
       (void)store_->Put(kCheckpoints, trial.id(), "");  // Done: no resume.
       return tried;
     }
-    if (cancelled()) return absl::CancelledError("training job cancelled");
+    if (cancelled()) {
+      count("cancelled");
+      return absl::CancelledError("training job cancelled");
+    }
     if (absl::IsCancelled(s)) {  // A replica's call cancelled (its drain).
       s =
           absl::UnavailableError(StrCat("a shard's call was cancelled by its "
                                         "replica: ",
                                         s.message()));
     }
-    if (absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s)) return s;
+    if (absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s)) {
+      count("failed");
+      return s;
+    }
+    count(absl::IsUnavailable(s) ? "worker_lost" : "failed");
     out.trial.add_retried_after(StrCat("attempt ", attempt, ": ", s.message()));
     LogWarning("distributed trial attempt failed",
                {{"trial", trial.id()},

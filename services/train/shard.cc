@@ -280,6 +280,19 @@ absl::StatusOr<Child> Spawn(const std::vector<std::string>& argv) {
   return Child{pid, in[1], out[0]};
 }
 
+// Whether process `pid` (a child) ends within `limit`; not reaped.
+bool ExitsWithin(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    siginfo_t info{};
+    if (waitid(P_PID, pid, &info, WEXITED | WNOWAIT | WNOHANG) == 0 &&
+        info.si_pid == pid)
+      return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 // How the child ended, when it reported no failure of its own.
 absl::Status Ended(pid_t pid, int wstatus, bool done) {
   if (WIFSIGNALED(wstatus)) {
@@ -330,7 +343,7 @@ absl::Status RunShardProcess(const std::vector<std::string>& argv,
     }
   });
   absl::Status failure, relay;
-  bool done = false;
+  bool done = false, garbled = false;
   {
     google::protobuf::io::FileInputStream out(child->out);
     for (;;) {
@@ -340,12 +353,7 @@ absl::Status RunShardProcess(const std::vector<std::string>& argv,
       coded.SetTotalBytesLimit(kMaxReportBytes);
       if (!google::protobuf::util::ParseDelimitedFromCodedStream(&r, &coded,
                                                                  &clean_eof)) {
-        if (!clean_eof && relay.ok()) {
-          relay = absl::DataLossError(
-              StrCat("its shard process sent an unreadable report (over ",
-                     kMaxReportBytes >> 20, " MiB, or cut short)"));
-          stop = true;
-        }
+        garbled = !clean_eof;
         break;
       }
       if (r.has_failure()) {
@@ -360,6 +368,13 @@ absl::Status RunShardProcess(const std::vector<std::string>& argv,
     }
   }
   close(child->out);
+  // A report cut short is explained when the process was killed meanwhile
+  // (a second to see); one that still runs sent garbage, and is killed.
+  bool unexplained = false;
+  if (garbled && relay.ok()) {
+    unexplained = !ExitsWithin(child->pid, std::chrono::seconds(1));
+    if (unexplained) stop = true;
+  }
   // Ended, not yet reaped: the watch cannot kill another process that
   // took its pid.
   siginfo_t info{};
@@ -371,6 +386,12 @@ absl::Status RunShardProcess(const std::vector<std::string>& argv,
   if (was_cancelled) return absl::CancelledError("shard cancelled");
   if (!relay.ok()) return relay;
   if (!failure.ok()) return failure;
+  if (unexplained ||
+      (garbled && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
+    return absl::DataLossError(
+        StrCat("its shard process sent an unreadable report (over ",
+               kMaxReportBytes >> 20, " MiB, or malformed)"));
+  }
   return Ended(child->pid, wstatus, done);
 }
 

@@ -53,6 +53,12 @@ Metrics& Metrics::Get() {
           .Help("Fits resumed from a checkpoint.")
           .Register(metrics::Registry())
           .Add({}),
+      prometheus::BuildCounter()
+          .Name("mlpipe_train_distributed_attempts_total")
+          .Help("Attempts of distributed trials, by outcome: succeeded, "
+                "worker_lost (attempted again from the last checkpoint while "
+                "attempts are left), failed, cancelled.")
+          .Register(metrics::Registry()),
   };
   return *m;
 }

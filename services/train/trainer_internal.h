@@ -29,6 +29,8 @@ struct Metrics {
   prometheus::Family<prometheus::Histogram>& seconds;
   prometheus::Gauge& running;
   prometheus::Counter& resumed;
+  // Attempts of distributed trials, by outcome.
+  prometheus::Family<prometheus::Counter>& shard_attempts;
   static Metrics& Get();
 };
 

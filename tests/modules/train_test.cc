@@ -14,6 +14,7 @@
 
 #include "common/eval/score.h"
 #include "common/features/test_data.h"
+#include "common/metrics/metrics.h"
 #include "common/ml/model.h"
 #include "common/ops/operation_client.h"
 #include "common/rpc/channel.h"
@@ -28,6 +29,7 @@
 #include "mlpipe/v1/prep_service.grpc.pb.h"
 #include "mlpipe/v1/split_service.grpc.pb.h"
 #include "mlpipe/v1/train_service.grpc.pb.h"
+#include "prometheus/text_serializer.h"
 #include "services/host/host.h"
 #include "services/ingest/ingest_module.h"
 #include "services/prep/prep_module.h"
@@ -763,6 +765,13 @@ TEST_F(TrainingServiceTest,
   auto model = GetModel(result->models(0).id());
   ASSERT_TRUE(model.ok());
   EXPECT_GT(eval::Find(model->eval_metrics(), "auc"), 0.75);
+  // Counted: the lost attempt, then the one that succeeded.
+  const std::string text =
+      prometheus::TextSerializer().Serialize(metrics::Registry().Collect());
+  EXPECT_THAT(text, HasSubstr("mlpipe_train_distributed_attempts_total{"
+                              "outcome=\"worker_lost\"}"));
+  EXPECT_THAT(text, HasSubstr("mlpipe_train_distributed_attempts_total{"
+                              "outcome=\"succeeded\"}"));
 }
 
 TEST_F(TrainingServiceTest, AShardKilledWithNoAttemptLeftFailsTheTrialClearly) {
