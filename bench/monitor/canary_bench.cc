@@ -76,12 +76,20 @@ int main(int argc, char** argv) {
   Write(dir + "/primary.f64", primary_records);
 
   const auto t0 = Clock::now();
-  canary::ArmEvidence arms[2];
+  canary::ArmEvidence arms[2] = {
+      canary::ArmEvidence(mlpipe::v1::BINARY, {"0", "1"}),
+      canary::ArmEvidence(mlpipe::v1::BINARY, {"0", "1"})};
+  google::protobuf::Value actual[2];
+  actual[0].set_string_value("0");
+  actual[1].set_string_value("1");
   const std::vector<Record>* records[2] = {&primary_records, &canary_records};
   for (int a = 0; a < 2; ++a) {
     for (const auto& r : *records[a]) {
       arms[a].AddRequest(r.latency, r.error);
-      if (!r.error) arms[a].AddBinary(r.score, r.positive);
+      if (!r.error) {
+        (void)arms[a].AddActual({r.score}, r.score >= 0.5 ? "1" : "0",
+                                actual[r.positive]);
+      }
     }
   }
   const double accumulate_s = Seconds(t0);
@@ -94,7 +102,8 @@ int main(int argc, char** argv) {
       "\"total_s\": %.6f, \"auc_canary\": %.6f, \"auc_primary\": %.6f, "
       "\"decision\": \"%s\"}\n",
       rows, accumulate_s, analyze_s, accumulate_s + analyze_s,
-      arms[1].Auc().value, arms[0].Auc().value,
+      arms[1].MetricEstimate(canary::Metric::kAuc).value,
+      arms[0].MetricEstimate(canary::Metric::kAuc).value,
       canary::DecisionName(analysis.decision).c_str());
   return 0;
 }

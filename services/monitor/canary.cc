@@ -8,18 +8,12 @@
 namespace mlpipe::monitor::canary {
 namespace {
 
-constexpr double kLogLossClip = 1e-15;  // As scikit-learn's log_loss.
-constexpr double kLatencyLow = 1e-6;    // Seconds at bin 1's lower edge.
+constexpr double kLatencyLow = 1e-6;  // Seconds at bin 1's lower edge.
 constexpr double kBinsPerDecade = 20;
 // A canary exactly at the latency bound has this share above it.
 constexpr double kTail = 0.01;
 // Criteria that can roll back, sharing 1 - confidence.
 constexpr int kCriteria = 3;
-
-int ScoreBin(double p) {
-  if (!(p > 0)) return 0;
-  return std::min(kScoreBins - 1, static_cast<int>(p * kScoreBins));
-}
 
 int ShiftBin(double p) {
   if (!(p > 0)) return 0;
@@ -127,7 +121,8 @@ std::string DecisionName(Decision d) {
                                     : "hold";
 }
 
-ArmEvidence::ArmEvidence() : pos_(kScoreBins, 0.0), neg_(kScoreBins, 0.0) {}
+ArmEvidence::ArmEvidence(v1::Task task, std::vector<std::string> classes)
+    : perf_(task, std::move(classes)) {}
 
 void ArmEvidence::AddRequest(double latency_seconds, bool error) {
   ++requests_;
@@ -135,45 +130,26 @@ void ArmEvidence::AddRequest(double latency_seconds, bool error) {
   latency_[LatencyBin(latency_seconds)] += 1;
 }
 
-void ArmEvidence::AddBinary(double p, bool positive) {
-  ++actuals_;
-  (positive ? pos_ : neg_)[ScoreBin(p)] += 1;
-  predictions_[ShiftBin(p)] += 1;
-  if ((p >= 0.5) == positive) ++correct_;
-  const double q = std::clamp(positive ? p : 1 - p, kLogLossClip, 1.0);
-  loss_sum_ -= std::log(q);
-  loss_sq_ += std::log(q) * std::log(q);
+absl::Status ArmEvidence::AddActual(const std::vector<double>& scores,
+                                    const std::string& label,
+                                    const google::protobuf::Value& actual) {
+  if (auto s = perf_.Add(scores, label, actual); !s.ok()) return s;
+  if (!scores.empty()) {  // P(positive), or the top class's probability.
+    const double p = scores.size() == 1
+                         ? scores[0]
+                         : *std::max_element(scores.begin(), scores.end());
+    predictions_[ShiftBin(p)] += 1;
+  }
+  return absl::OkStatus();
 }
 
-void ArmEvidence::AddClassified(double p_true_class, bool correct) {
-  ++actuals_;
-  if (correct) ++correct_;
-  predictions_[ShiftBin(p_true_class)] += 1;
-  const double q = std::clamp(p_true_class, kLogLossClip, 1.0);
-  loss_sum_ -= std::log(q);
-  loss_sq_ += std::log(q) * std::log(q);
-}
-
-void ArmEvidence::AddRegression(double prediction, double actual) {
-  ++actuals_;
-  const double e = (prediction - actual) * (prediction - actual);
-  loss_sum_ += e;
-  loss_sq_ += e * e;
-}
-
-void ArmEvidence::Merge(const ArmEvidence& o) {
+absl::Status ArmEvidence::Merge(const ArmEvidence& o) {
+  if (auto s = perf_.Merge(o.perf_); !s.ok()) return s;
   requests_ += o.requests_;
   errors_ += o.errors_;
-  actuals_ += o.actuals_;
-  correct_ += o.correct_;
-  loss_sum_ += o.loss_sum_;
-  loss_sq_ += o.loss_sq_;
-  for (int i = 0; i < kScoreBins; ++i) {
-    pos_[i] += o.pos_[i];
-    neg_[i] += o.neg_[i];
-  }
   for (int i = 0; i < kLatencyBins; ++i) latency_[i] += o.latency_[i];
   for (int i = 0; i < kShiftBins; ++i) predictions_[i] += o.predictions_[i];
+  return absl::OkStatus();
 }
 
 double ArmEvidence::LatencyQuantile(double q) const {
@@ -199,75 +175,97 @@ double ArmEvidence::ShareSlowerThan(double seconds) const {
   return above / requests_;
 }
 
-ArmEvidence::Estimate ArmEvidence::Auc() const {
-  double np = 0, nn = 0;
-  for (int i = 0; i < kScoreBins; ++i) {
-    np += pos_[i];
-    nn += neg_[i];
-  }
+Estimate ArmEvidence::ErrorRate() const {
   Estimate e;
-  e.n = actuals_;
-  if (np < 2 || nn < 2) return e;
-  // V10 of a positive in bin i: the share of negatives below it (ties
-  // half); V01 of a negative: the share of positives above it.
-  std::vector<double> v10(kScoreBins), v01(kScoreBins);
-  double neg_below = 0;
-  for (int i = 0; i < kScoreBins; ++i) {
-    v10[i] = (neg_below + 0.5 * neg_[i]) / nn;
-    neg_below += neg_[i];
+  e.n = requests_;
+  e.value = Proportion(errors_, requests_);
+  if (requests_ > 0) e.variance = e.value * (1 - e.value) / requests_;
+  return e;
+}
+
+namespace {
+
+// AUC and DeLong's variance from the state's bins: V10 of a positive in
+// bin i is the share of negatives below it (ties half), V01 of a negative
+// the share of positives above it.
+Estimate AucOf(const v1::PerformanceState& s) {
+  Estimate e;
+  e.n = static_cast<int64_t>(s.count());
+  const int bins = s.positive_bins_size();
+  if (bins == 0 || s.negative_bins_size() != bins) return e;
+  double np = 0, nn = 0;
+  for (int i = 0; i < bins; ++i) {
+    np += static_cast<double>(s.positive_bins(i));
+    nn += static_cast<double>(s.negative_bins(i));
   }
-  double pos_above = 0;
-  for (int i = kScoreBins - 1; i >= 0; --i) {
-    v01[i] = (pos_above + 0.5 * pos_[i]) / np;
-    pos_above += pos_[i];
+  if (np < 2 || nn < 2) return e;
+  std::vector<double> v10(bins), v01(bins);
+  double neg_below = 0, pos_above = 0;
+  for (int i = 0; i < bins; ++i) {
+    const double neg = static_cast<double>(s.negative_bins(i));
+    v10[i] = (neg_below + 0.5 * neg) / nn;
+    neg_below += neg;
+  }
+  for (int i = bins - 1; i >= 0; --i) {
+    const double pos = static_cast<double>(s.positive_bins(i));
+    v01[i] = (pos_above + 0.5 * pos) / np;
+    pos_above += pos;
   }
   double auc = 0;
-  for (int i = 0; i < kScoreBins; ++i) auc += pos_[i] * v10[i];
+  for (int i = 0; i < bins; ++i)
+    auc += static_cast<double>(s.positive_bins(i)) * v10[i];
   auc /= np;
   double s10 = 0, s01 = 0;
-  for (int i = 0; i < kScoreBins; ++i) {
-    s10 += pos_[i] * (v10[i] - auc) * (v10[i] - auc);
-    s01 += neg_[i] * (v01[i] - auc) * (v01[i] - auc);
+  for (int i = 0; i < bins; ++i) {
+    s10 += static_cast<double>(s.positive_bins(i)) * (v10[i] - auc) *
+           (v10[i] - auc);
+    s01 += static_cast<double>(s.negative_bins(i)) * (v01[i] - auc) *
+           (v01[i] - auc);
   }
   e.value = auc;
   e.variance = s10 / (np - 1) / np + s01 / (nn - 1) / nn;
   return e;
 }
 
-ArmEvidence::Estimate ArmEvidence::Accuracy() const {
+// The mean of a per-pair quantity and the variance of that mean, from its
+// sum and sum of squares over n pairs.
+Estimate MeanOf(double sum, double sum_squares, uint64_t count) {
   Estimate e;
-  e.n = actuals_;
-  e.value = Proportion(correct_, actuals_);
-  if (actuals_ > 0) e.variance = e.value * (1 - e.value) / actuals_;
+  e.n = static_cast<int64_t>(count);
+  if (count < 2) return e;
+  const double n = static_cast<double>(count);
+  e.value = sum / n;
+  e.variance = std::max(0.0, sum_squares / n - e.value * e.value) / (n - 1);
   return e;
 }
 
-ArmEvidence::Estimate ArmEvidence::LogLoss() const {
-  Estimate e;
-  e.n = actuals_;
-  if (actuals_ < 2) return e;
-  const double n = static_cast<double>(actuals_);
-  e.value = loss_sum_ / n;
-  e.variance = std::max(0.0, loss_sq_ / n - e.value * e.value) / (n - 1);
-  return e;
-}
+}  // namespace
 
-ArmEvidence::Estimate ArmEvidence::Rmse() const {
-  Estimate mse = LogLoss();  // The same moments, of the squared errors.
-  Estimate e;
-  e.n = mse.n;
-  if (std::isnan(mse.value) || mse.value <= 0) return e;
-  e.value = std::sqrt(mse.value);
-  e.variance = mse.variance / (4 * mse.value);  // Delta method.
-  return e;
-}
-
-ArmEvidence::Estimate ArmEvidence::ErrorRate() const {
-  Estimate e;
-  e.n = requests_;
-  e.value = Proportion(errors_, requests_);
-  if (requests_ > 0) e.variance = e.value * (1 - e.value) / requests_;
-  return e;
+Estimate MetricOf(const v1::PerformanceState& s, Metric metric) {
+  switch (metric) {
+    case Metric::kAuc:
+      return AucOf(s);
+    case Metric::kAccuracy: {
+      Estimate e;
+      e.n = static_cast<int64_t>(s.count());
+      e.value = Proportion(static_cast<int64_t>(s.correct()), e.n);
+      if (e.n > 0) e.variance = e.value * (1 - e.value) / e.n;
+      return e;
+    }
+    case Metric::kLogLoss:
+      return MeanOf(s.sum_log_loss(), s.sum_log_loss_squared(), s.count());
+    case Metric::kRmse: {
+      const Estimate mse = MeanOf(s.sum_squared_error(),
+                                  s.sum_squared_error_squared(), s.count());
+      Estimate e;
+      e.n = mse.n;
+      if (std::isnan(mse.value) || mse.value <= 0) return e;
+      e.value = std::sqrt(mse.value);
+      e.variance = mse.variance / (4 * mse.value);  // Delta method.
+      return e;
+    }
+  }
+  return {};
 }
 
 absl::Status CheckSpec(const AnalysisSpec& s) {
@@ -307,25 +305,10 @@ namespace {
 // The model's metric: canary - primary, oriented higher-is-better.
 Criterion MetricCriterion(const ArmEvidence& canary, const ArmEvidence& primary,
                           const AnalysisSpec& s, double alpha) {
-  using Estimate = ArmEvidence::Estimate;
-  Estimate c, p;
-  bool higher_is_better = true;
-  switch (s.metric) {
-    case Metric::kAuc:
-      c = canary.Auc(), p = primary.Auc();
-      break;
-    case Metric::kAccuracy:
-      c = canary.Accuracy(), p = primary.Accuracy();
-      break;
-    case Metric::kLogLoss:
-      c = canary.LogLoss(), p = primary.LogLoss();
-      higher_is_better = false;
-      break;
-    case Metric::kRmse:
-      c = canary.Rmse(), p = primary.Rmse();
-      higher_is_better = false;
-      break;
-  }
+  const Estimate c = canary.MetricEstimate(s.metric),
+                 p = primary.MetricEstimate(s.metric);
+  const bool higher_is_better =
+      s.metric == Metric::kAuc || s.metric == Metric::kAccuracy;
   const double sign = higher_is_better ? 1 : -1;
   const bool enough = c.n >= s.min_actuals && p.n >= s.min_actuals;
   Criterion out =

@@ -4,9 +4,9 @@
 // checked.
 //
 // Evidence per arm (ArmEvidence, bounded, mergeable): requests, errors and a
-// latency histogram; for predictions whose actuals arrived, histograms of
-// P(positive) by class (AUC), correct counts (accuracy) and per-row losses
-// (log loss, squared error); a histogram of the predictions (their shift).
+// latency histogram; for predictions whose actuals arrived, the monitor's
+// performance state (performance.h: P(positive) in 1,000 bins by class,
+// correct counts, loss moments); a histogram of the predictions (shift).
 //
 // Each criterion is a difference d between the arms with a variance V. The
 // arms see different requests (traffic is split), so V is the sum of each
@@ -51,11 +51,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "google/protobuf/struct.pb.h"
+#include "mlpipe/v1/monitor.pb.h"
+#include "services/monitor/performance.h"
 
 namespace mlpipe::monitor::canary {
 
-inline constexpr int kScoreBins = 1000;  // P(positive) in [0, 1].
-inline constexpr int kShiftBins = 20;    // Predictions, for their shift.
+inline constexpr int kShiftBins = 20;  // Predictions, for their shift.
 // Latency: 20 bins a decade from 1 µs to 100 s, one more each side.
 inline constexpr int kLatencyBins = 8 * 20 + 2;
 
@@ -65,48 +67,54 @@ enum class Metric { kAuc, kAccuracy, kLogLoss, kRmse };
 absl::Status ParseMetric(const std::string& name, Metric* out);
 std::string MetricName(Metric m);
 
-// One arm's evidence. Not thread-safe.
+// An estimate of one arm's metric and its variance; NaN when there is not
+// enough to say (an AUC needs both classes).
+struct Estimate {
+  double value = NAN, variance = NAN;
+  int64_t n = 0;
+};
+// A model version's metric from its performance state (performance.h: the
+// monitor's per-window state, merged over the rollout's windows): AUC with
+// DeLong's variance on its 1,000 bins, accuracy, mean log loss, RMSE.
+Estimate MetricOf(const v1::PerformanceState& s, Metric metric);
+
+// One arm's evidence: its performance (performance.h) and its requests.
+// Not thread-safe.
 class ArmEvidence {
  public:
-  ArmEvidence();
+  // `classes` as PerformanceAccumulator's.
+  ArmEvidence(v1::Task task, std::vector<std::string> classes);
   void AddRequest(double latency_seconds, bool error);
-  // A binary prediction and its actual: P(positive), and whether it was.
-  void AddBinary(double p_positive, bool positive);
-  // A multiclass prediction: the probability it gave the true class, and
-  // whether its top class was it.
-  void AddClassified(double p_true_class, bool correct);
-  // A regression prediction and its actual.
-  void AddRegression(double prediction, double actual);
-  void Merge(const ArmEvidence& other);
+  // A prediction (`scores` as Model::Predict gave them, `label` the
+  // predicted class) and the actual that arrived for it; INVALID_ARGUMENT
+  // as PerformanceAccumulator::Add.
+  absl::Status AddActual(const std::vector<double>& scores,
+                         const std::string& label,
+                         const google::protobuf::Value& actual);
+  absl::Status Merge(const ArmEvidence& other);
 
   int64_t requests() const { return requests_; }
   int64_t errors() const { return errors_; }
-  int64_t actuals() const { return actuals_; }
+  int64_t actuals() const { return perf_.ToProto().count(); }
+  const PerformanceAccumulator& performance() const { return perf_; }
   // The latency below which `q` of the requests were (from the histogram:
   // a bin's upper edge); NaN without requests.
   double LatencyQuantile(double q) const;
   // The share of requests slower than `seconds` (within a bin: linear).
   double ShareSlowerThan(double seconds) const;
-
-  // AUC and DeLong's variance; NaN without both classes.
-  struct Estimate {
-    double value = NAN, variance = NAN;
-    int64_t n = 0;
-  };
-  Estimate Auc() const;
-  Estimate Accuracy() const;
-  Estimate LogLoss() const;
-  Estimate Rmse() const;
+  Estimate MetricEstimate(Metric metric) const {
+    return MetricOf(perf_.ToProto(), metric);
+  }
   Estimate ErrorRate() const;
-  // The predictions' histogram (for the shift between arms).
+  // The predictions' histogram: P(positive), or the top class's
+  // probability (for the shift between arms).
   const std::array<double, kShiftBins>& predictions() const {
     return predictions_;
   }
 
  private:
-  int64_t requests_ = 0, errors_ = 0, actuals_ = 0, correct_ = 0;
-  double loss_sum_ = 0, loss_sq_ = 0;  // Log loss or squared error per row.
-  std::vector<double> pos_, neg_;      // kScoreBins each.
+  PerformanceAccumulator perf_;
+  int64_t requests_ = 0, errors_ = 0;
   std::array<double, kLatencyBins> latency_{};
   std::array<double, kShiftBins> predictions_{};
 };

@@ -13,16 +13,25 @@
 namespace mlpipe::monitor::canary {
 namespace {
 
+ArmEvidence BinaryArm() { return ArmEvidence(v1::BINARY, {"0", "1"}); }
+
+// A binary prediction P(positive) = p and its actual.
+void AddBinary(ArmEvidence& e, double p, bool positive) {
+  google::protobuf::Value actual;
+  actual.set_string_value(positive ? "1" : "0");
+  ASSERT_TRUE(e.AddActual({p}, p >= 0.5 ? "1" : "0", actual).ok());
+}
+
 TEST(CanaryTest, AucAndDeLongVarianceOnBinnedScores) {
   // Two positives (0.85, 0.95), three negatives (0.15, 0.55, 0.95): pairs
   // won 5 of 6, one tie (0.95): AUC (5 + 0.5) / 6... by V10 and V01.
-  ArmEvidence e;
-  e.AddBinary(0.851, true);
-  e.AddBinary(0.951, true);
-  e.AddBinary(0.151, false);
-  e.AddBinary(0.551, false);
-  e.AddBinary(0.9512, false);
-  auto auc = e.Auc();
+  ArmEvidence e = BinaryArm();
+  AddBinary(e, 0.851, true);
+  AddBinary(e, 0.951, true);
+  AddBinary(e, 0.151, false);
+  AddBinary(e, 0.551, false);
+  AddBinary(e, 0.9512, false);
+  auto auc = e.MetricEstimate(Metric::kAuc);
   // Positive 0.851 beats 2 negatives; 0.951 beats 2 and ties 1 (same bin).
   EXPECT_NEAR(auc.value, (2 + 2.5) / 6.0, 1e-12);
   // DeLong: V10 = {2/3, 2.5/3}, V01 = {1, 1, 0.25}.
@@ -31,6 +40,47 @@ TEST(CanaryTest, AucAndDeLongVarianceOnBinnedScores) {
       ((2 / 3.0 - a) * (2 / 3.0 - a) + (2.5 / 3 - a) * (2.5 / 3 - a)) / 1;
   const double s01 = ((1 - a) * (1 - a) * 2 + (0.25 - a) * (0.25 - a)) / 2;
   EXPECT_NEAR(auc.variance, s10 / 2 + s01 / 3, 1e-12);
+}
+
+TEST(CanaryTest, LossesAndTheirVariancesFromThePerformanceState) {
+  // Log loss of the true class's probability, its mean and the variance of
+  // the mean (sample variance / n).
+  ArmEvidence e = BinaryArm();
+  const std::vector<std::pair<double, bool>> rows = {
+      {0.9, true}, {0.2, false}, {0.6, false}, {0.7, true}};
+  std::vector<double> loss;
+  for (auto [p, y] : rows) {
+    AddBinary(e, p, y);
+    loss.push_back(-std::log(y ? p : 1 - p));
+  }
+  double mean = 0, ss = 0;
+  for (double l : loss) mean += l / loss.size();
+  for (double l : loss) ss += (l - mean) * (l - mean);
+  auto ll = e.MetricEstimate(Metric::kLogLoss);
+  EXPECT_NEAR(ll.value, mean, 1e-12);
+  EXPECT_NEAR(ll.variance, ss / (loss.size() - 1) / loss.size(), 1e-12);
+  auto acc = e.MetricEstimate(Metric::kAccuracy);
+  EXPECT_NEAR(acc.value, 0.75, 1e-12);  // 0.6 called positive: wrong.
+  EXPECT_NEAR(acc.variance, 0.75 * 0.25 / 4, 1e-12);
+
+  // RMSE by the delta method from the squared errors' moments.
+  ArmEvidence r(v1::REGRESSION, {});
+  const std::vector<std::pair<double, double>> pairs = {
+      {1.0, 1.5}, {2.0, 1.0}, {3.0, 3.25}};
+  std::vector<double> se;
+  for (auto [pred, y] : pairs) {
+    google::protobuf::Value v;
+    v.set_number_value(y);
+    ASSERT_TRUE(r.AddActual({pred}, "", v).ok());
+    se.push_back((pred - y) * (pred - y));
+  }
+  const double mse = (se[0] + se[1] + se[2]) / 3;
+  double var = 0;
+  for (double x : se) var += (x - mse) * (x - mse);
+  var /= 2 * 3;
+  auto rmse = r.MetricEstimate(Metric::kRmse);
+  EXPECT_NEAR(rmse.value, std::sqrt(mse), 1e-12);
+  EXPECT_NEAR(rmse.variance, var / (4 * mse), 1e-12);
 }
 
 TEST(CanaryTest, MixtureBoundaryIsWiderThanFixedHorizonAndShrinks) {
@@ -91,11 +141,12 @@ class Simulation {
   // `truth`: the metric's true difference (canary - primary).
   Outcome Run(const RolloutPlan& plan, int max_intervals, double truth = 0) {
     RolloutState state(plan, 0);
-    ArmEvidence evidence[2];
+    ArmEvidence evidence[2] = {BinaryArm(), BinaryArm()};
     std::vector<Pending> late;  // Predictions whose actuals come next time.
     Outcome out;
     for (int t = 1; t <= max_intervals && !state.ended(); ++t) {
-      for (const auto& p : late) evidence[p.arm].AddBinary(p.score, p.positive);
+      for (const auto& p : late)
+        AddBinary(evidence[p.arm], p.score, p.positive);
       late.clear();
       Traffic(state.share(), evidence, &late);
       const Analysis a = Analyze(evidence[1], evidence[0], plan.analysis);

@@ -63,6 +63,8 @@ absl::Status PerformanceAccumulator::Add(
     const double y = actual.number_value(), e = scores[0] - y;
     state_.set_count(state_.count() + 1);
     state_.set_sum_squared_error(state_.sum_squared_error() + e * e);
+    state_.set_sum_squared_error_squared(state_.sum_squared_error_squared() +
+                                         e * e * e * e);
     state_.set_sum_absolute_error(state_.sum_absolute_error() + std::fabs(e));
     const double delta = y - state_.mean_actual();
     state_.set_mean_actual(state_.mean_actual() +
@@ -81,6 +83,7 @@ absl::Status PerformanceAccumulator::Add(
     return absl::InvalidArgumentError(
         StrCat("actual: '", *y, "' is not one of the model's classes"));
   }
+  double p_true = NAN;  // The probability given to the true class.
   if (task == v1::BINARY) {
     if (scores.size() != 1 || !std::isfinite(scores[0]))
       return absl::InvalidArgumentError("scores: expected P(positive)");
@@ -89,6 +92,15 @@ absl::Status PerformanceAccumulator::Add(
     auto* bins = *y == cs[1] ? state_.mutable_positive_bins()
                              : state_.mutable_negative_bins();
     bins->Set(bin, bins->Get(bin) + 1);
+    p_true = *y == cs[1] ? scores[0] : 1 - scores[0];
+  } else if (static_cast<int>(scores.size()) == cs.size()) {
+    p_true = scores[std::find(cs.begin(), cs.end(), *y) - cs.begin()];
+  }
+  if (std::isfinite(p_true)) {
+    const double loss = -std::log(std::clamp(p_true, 1e-15, 1.0));
+    state_.set_sum_log_loss(state_.sum_log_loss() + loss);
+    state_.set_sum_log_loss_squared(state_.sum_log_loss_squared() +
+                                    loss * loss);
   }
   state_.set_count(state_.count() + 1);
   if (label == *y) state_.set_correct(state_.correct() + 1);
@@ -124,6 +136,11 @@ absl::Status PerformanceAccumulator::Merge(const PerformanceAccumulator& o) {
   state_.set_sum_squared_error(a.sum_squared_error() + b.sum_squared_error());
   state_.set_sum_absolute_error(a.sum_absolute_error() +
                                 b.sum_absolute_error());
+  state_.set_sum_squared_error_squared(a.sum_squared_error_squared() +
+                                       b.sum_squared_error_squared());
+  state_.set_sum_log_loss(a.sum_log_loss() + b.sum_log_loss());
+  state_.set_sum_log_loss_squared(a.sum_log_loss_squared() +
+                                  b.sum_log_loss_squared());
   for (const auto& [c, n] : b.actual_classes())
     (*state_.mutable_actual_classes())[c] += n;
   return absl::OkStatus();
