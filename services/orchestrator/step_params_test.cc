@@ -146,6 +146,23 @@ TEST_F(StepParamsTest, UnknownKeyInATrainCandidateNamesFileLineAndKey) {
                         ".early_stop: unknown key"));
 }
 
+TEST_F(StepParamsTest, ADistributedCandidateIsCheckedAtSubmit) {
+  // distributed: {workers: N} on a GBDT candidate: accepted; a misspelt
+  // key, a count out of range or another algorithm: refused, named.
+  EXPECT_TRUE(
+      Submit({{"candidate", "\n          distributed: {workers: 3}"}}).ok());
+  auto typo = Submit({{"candidate", "\n          distributed: {worker: 3}"}});
+  EXPECT_EQ(typo.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(typo.message()),
+              HasSubstr("steps.train.candidates[1].distributed.worker: "
+                        "unknown key"));
+  auto many =
+      Submit({{"candidate", "\n          distributed: {workers: 100}"}});
+  EXPECT_EQ(many.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(many.message()),
+              HasSubstr("candidates[1].distributed.workers: 1..64"));
+}
+
 TEST_F(StepParamsTest, UnknownKeyInASplitStepNamesFileLineAndKey) {
   auto s = Submit({{"split", ", stratify_by: Status"}});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
