@@ -152,6 +152,34 @@ absl::Status ArmEvidence::Merge(const ArmEvidence& o) {
   return absl::OkStatus();
 }
 
+v1::RolloutArm ArmEvidence::ToProto() const {
+  v1::RolloutArm out;
+  *out.mutable_performance() = perf_.ToProto();
+  out.set_requests(requests_);
+  out.set_errors(errors_);
+  out.mutable_latency_bins()->Add(latency_.begin(), latency_.end());
+  out.mutable_prediction_bins()->Add(predictions_.begin(), predictions_.end());
+  return out;
+}
+
+absl::StatusOr<ArmEvidence> ArmEvidence::FromProto(const v1::RolloutArm& arm) {
+  auto perf = PerformanceAccumulator::FromProto(arm.performance());
+  if (!perf.ok()) return perf.status();
+  if (arm.latency_bins_size() != kLatencyBins ||
+      arm.prediction_bins_size() != kShiftBins || arm.requests() < 0 ||
+      arm.errors() < 0 || arm.errors() > arm.requests()) {
+    return absl::DataLossError("rollout evidence: inconsistent arm");
+  }
+  ArmEvidence e(*std::move(perf));
+  e.requests_ = arm.requests();
+  e.errors_ = arm.errors();
+  std::copy(arm.latency_bins().begin(), arm.latency_bins().end(),
+            e.latency_.begin());
+  std::copy(arm.prediction_bins().begin(), arm.prediction_bins().end(),
+            e.predictions_.begin());
+  return e;
+}
+
 double ArmEvidence::LatencyQuantile(double q) const {
   if (requests_ == 0) return NAN;
   const double want = q * requests_;
@@ -432,8 +460,28 @@ std::string ActionName(Action a) {
   return "none";
 }
 
-RolloutState::RolloutState(RolloutPlan plan, double now_seconds)
-    : plan_(std::move(plan)), step_started_(now_seconds) {}
+RolloutState::RolloutState(RolloutPlan plan, double now_seconds, int step)
+    : plan_(std::move(plan)), step_(step), step_started_(now_seconds) {}
+
+absl::StatusOr<RolloutPlan> PlanFromProto(const v1::RolloutPlan& p) {
+  RolloutPlan plan;
+  if (p.steps_size() > 0) plan.steps.assign(p.steps().begin(), p.steps().end());
+  if (!p.metric().empty()) {
+    if (auto s = ParseMetric(p.metric(), &plan.analysis.metric); !s.ok())
+      return s;
+  }
+  auto& a = plan.analysis;
+  if (p.max_regression() != 0) a.max_regression = p.max_regression();
+  if (p.min_actuals() != 0) a.min_actuals = p.min_actuals();
+  if (p.max_latency_p99_ratio() != 0)
+    a.max_latency_p99_ratio = p.max_latency_p99_ratio();
+  if (p.max_error_rate_delta() != 0)
+    a.max_error_rate_delta = p.max_error_rate_delta();
+  if (p.interval_seconds() != 0) plan.interval_seconds = p.interval_seconds();
+  if (p.confidence() != 0) a.confidence = p.confidence();
+  if (auto s = CheckPlan(plan); !s.ok()) return s;
+  return plan;
+}
 
 Action RolloutState::Check(const Analysis& analysis, double now_seconds) {
   if (ended_) return Action::kNone;

@@ -92,6 +92,9 @@ class ArmEvidence {
                          const std::string& label,
                          const google::protobuf::Value& actual);
   absl::Status Merge(const ArmEvidence& other);
+  v1::RolloutArm ToProto() const;
+  // DATA_LOSS when the stored evidence is inconsistent.
+  static absl::StatusOr<ArmEvidence> FromProto(const v1::RolloutArm& arm);
 
   int64_t requests() const { return requests_; }
   int64_t errors() const { return errors_; }
@@ -113,6 +116,7 @@ class ArmEvidence {
   }
 
  private:
+  explicit ArmEvidence(PerformanceAccumulator perf) : perf_(std::move(perf)) {}
   PerformanceAccumulator perf_;
   int64_t requests_ = 0, errors_ = 0;
   std::array<double, kLatencyBins> latency_{};
@@ -172,6 +176,8 @@ struct RolloutPlan {
 };
 // INVALID_ARGUMENT naming the field ("canary.steps: ...").
 absl::Status CheckPlan(const RolloutPlan& plan);
+// The proto's plan with its defaults, checked (CheckPlan).
+absl::StatusOr<RolloutPlan> PlanFromProto(const v1::RolloutPlan& plan);
 
 enum class Action { kNone, kAdvance, kPromote, kRollback };
 std::string ActionName(Action a);
@@ -179,8 +185,8 @@ std::string ActionName(Action a);
 // Where one rollout stands. Not thread-safe.
 class RolloutState {
  public:
-  // REQUIRES: CheckPlan(plan) is OK.
-  RolloutState(RolloutPlan plan, double now_seconds);
+  // REQUIRES: CheckPlan(plan) is OK; step a valid index.
+  RolloutState(RolloutPlan plan, double now_seconds, int step = 0);
   // The canary's share now, in percent.
   int share() const { return plan_.steps[step_]; }
   int step() const { return step_; }
