@@ -1,9 +1,6 @@
 #include "common/ml/collective.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +10,7 @@
 #include <thread>
 
 #include "common/util/strings.h"
+#include "common/util/subprocess.h"
 
 namespace mlpipe::ml {
 
@@ -24,28 +22,18 @@ absl::StatusOr<std::unique_ptr<Tracker>> Tracker::Start(
         StrCat("XGBoost's tracker ", script,
                " is missing (Debian package python3-xgboost)"));
   }
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  // Dies with the thread that owns the tracker; its stdout piped here.
+  auto child = util::SpawnChild(
+      {"python3", script, "--num-workers", std::to_string(workers), "--host-ip",
+       host, "--log-level", "INFO"},
+      false, true);
+  if (!child.ok()) return child.status();
   std::unique_ptr<Tracker> t(new Tracker());
   t->host_ = host;
   t->workers_ = workers;
-  const std::string n = std::to_string(workers);
-  const pid_t parent = getpid();
-  t->pid_ = fork();
-  if (t->pid_ == 0) {  // Async-signal-safe calls only until exec.
-    // Dies with this process (PDEATHSIG follows the forking thread, which
-    // owns the tracker); inherits no descriptor but its stdout.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(out[1], STDOUT_FILENO);
-    syscall(SYS_close_range, 3, ~0U, 0);
-    execlp("python3", "python3", script.c_str(), "--num-workers", n.c_str(),
-           "--host-ip", host.c_str(), "--log-level", "INFO", nullptr);
-    _exit(127);
-  }
-  close(out[1]);
+  t->pid_ = child->pid;
   // It prints its address between DMLC_TRACKER_ENV_START and _END.
-  FILE* f = fdopen(out[0], "r");
+  FILE* f = fdopen(child->stdout_fd, "r");
   char line[512];
   while (f != nullptr && fgets(line, sizeof(line), f) != nullptr) {
     std::string_view l(line);

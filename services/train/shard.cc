@@ -1,11 +1,7 @@
 #include "services/train/shard.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +16,7 @@
 #include "common/ml/model.h"
 #include "common/util/memory.h"
 #include "common/util/strings.h"
+#include "common/util/subprocess.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
 #include "services/train/trainer_internal.h"
@@ -35,7 +32,7 @@ constexpr int kMaxReportBytes = 64 << 20;
 constexpr auto kHeartbeat = std::chrono::seconds(5);
 
 // A part's labels, weights and predictions (`width` per row), in reports
-// of kRowsPerReport rows.
+// of about kValuesPerReport values.
 absl::Status SendRows(bool eval, const ml::TrainingData& data,
                       const std::vector<double>& predictions, int width,
                       const ShardReporter& report) {
@@ -112,10 +109,6 @@ absl::Status CheckShardRequest(const v1::TrainShardRequest& request) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-namespace {
-
 // Reports from two threads (the work's and the heartbeat's), one at a time;
 // a heartbeat every kHeartbeat while it lives.
 class Reporter {
@@ -150,24 +143,6 @@ class Reporter {
   bool done_ = false;  // GUARDED_BY(mu_)
   std::thread beat_;
 };
-
-absl::Status FitShard(TrainSources& sources,
-                      const v1::TrainShardRequest& request, int64_t frame_rows,
-                      int checkpoint_every, const ShardReporter& report);
-
-}  // namespace
-
-absl::Status RunShard(TrainSources& sources,
-                      const v1::TrainShardRequest& request, int64_t frame_rows,
-                      int checkpoint_every, const ShardReporter& report) {
-  Reporter reporter(report);
-  const ShardReporter locked = [&reporter](const v1::ShardReport& r) {
-    return reporter(r);
-  };
-  return FitShard(sources, request, frame_rows, checkpoint_every, locked);
-}
-
-namespace {
 
 absl::Status FitShard(TrainSources& sources,
                       const v1::TrainShardRequest& request, int64_t frame_rows,
@@ -240,45 +215,19 @@ absl::Status FitShard(TrainSources& sources,
   return report(done);
 }
 
-// A child process running argv, its stdin and stdout pipes.
-struct Child {
-  pid_t pid = -1;
-  int in = -1, out = -1;
-};
+}  // namespace
 
-absl::StatusOr<Child> Spawn(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  int in[2], out[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
-  if (pipe2(out, O_CLOEXEC) != 0) {
-    close(in[0]);
-    close(in[1]);
-    return absl::InternalError("pipe failed");
-  }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid == 0) {  // Async-signal-safe calls only until exec.
-    // Dies with the replica (PDEATHSIG follows the forking thread, which
-    // waits for the child).
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(in[0], STDIN_FILENO);
-    dup2(out[1], STDOUT_FILENO);
-    syscall(SYS_close_range, 3, ~0U, 0);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
-  if (pid < 0) {
-    close(in[1]);
-    close(out[0]);
-    return absl::ResourceExhaustedError("cannot start a shard process (fork)");
-  }
-  return Child{pid, in[1], out[0]};
+absl::Status RunShard(TrainSources& sources,
+                      const v1::TrainShardRequest& request, int64_t frame_rows,
+                      int checkpoint_every, const ShardReporter& report) {
+  Reporter reporter(report);
+  const ShardReporter locked = [&reporter](const v1::ShardReport& r) {
+    return reporter(r);
+  };
+  return FitShard(sources, request, frame_rows, checkpoint_every, locked);
 }
+
+namespace {
 
 // Whether process `pid` (a child) ends within `limit`; not reaped.
 bool ExitsWithin(pid_t pid, std::chrono::milliseconds limit) {
@@ -321,15 +270,16 @@ absl::Status RunShardProcess(const std::vector<std::string>& argv,
                              const ShardReporter& on_report,
                              const std::function<bool()>& cancelled) {
   signal(SIGPIPE, SIG_IGN);  // A child gone makes write fail, not kill us.
-  auto child = Spawn(argv);
+  // Dies with this thread, which waits for it.
+  auto child = util::SpawnChild(argv, true, true);
   if (!child.ok()) return child.status();
   {
-    google::protobuf::io::FileOutputStream in(child->in);
+    google::protobuf::io::FileOutputStream in(child->stdin_fd);
     (void)google::protobuf::util::SerializeDelimitedToZeroCopyStream(request,
                                                                      &in);
     (void)in.Flush();
   }
-  close(child->in);
+  close(child->stdin_fd);
   // Kills the child once cancelled or once a report cannot be passed on.
   std::atomic<bool> stop{false}, ended{false}, was_cancelled{false};
   std::thread watch([&] {
@@ -345,7 +295,7 @@ absl::Status RunShardProcess(const std::vector<std::string>& argv,
   absl::Status failure, relay;
   bool done = false, garbled = false;
   {
-    google::protobuf::io::FileInputStream out(child->out);
+    google::protobuf::io::FileInputStream out(child->stdout_fd);
     for (;;) {
       v1::ShardReport r;
       bool clean_eof = false;
@@ -367,7 +317,7 @@ absl::Status RunShardProcess(const std::vector<std::string>& argv,
       if (!relay.ok()) stop = true;
     }
   }
-  close(child->out);
+  close(child->stdout_fd);
   // A report cut short is explained when the process was killed meanwhile
   // (a second to see); one that still runs sent garbage, and is killed.
   bool unexplained = false;
