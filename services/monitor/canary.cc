@@ -38,18 +38,19 @@ double Proportion(int64_t k, int64_t n) {
 }
 
 // A criterion on d (higher is better: true for the metric) with variance v
-// against tolerance `tol`: FAIL beyond it, PASS within, with confidence.
-Criterion Decide(std::string name, double d, double v, double tol, double alpha,
-                 bool higher_is_better, bool enough) {
+// against `bound`: FAIL beyond it, PASS within, with confidence; the
+// mixture's scale `tau` is the effect size of interest.
+Criterion Decide(std::string name, double d, double v, double bound, double tau,
+                 double alpha, bool higher_is_better, bool enough) {
   Criterion c;
   c.name = std::move(name);
   c.estimate = d;
-  c.bound = higher_is_better ? -tol : tol;
+  c.bound = bound;
   if (std::isnan(d) || std::isnan(v) || !enough) {
     c.why = "not enough evidence yet";
     return c;
   }
-  const double w = MixtureHalfWidth(v, tol * tol, alpha);
+  const double w = MixtureHalfWidth(v, tau * tau, alpha);
   c.lower = d - w;
   c.upper = d + w;
   const bool fail = higher_is_better ? c.upper < c.bound : c.lower > c.bound;
@@ -154,7 +155,7 @@ absl::Status ArmEvidence::Merge(const ArmEvidence& o) {
 
 v1::RolloutArm ArmEvidence::ToProto() const {
   v1::RolloutArm out;
-  *out.mutable_performance() = perf_.ToProto();
+  *out.mutable_performance() = perf_.state();
   out.set_requests(requests_);
   out.set_errors(errors_);
   out.mutable_latency_bins()->Add(latency_.begin(), latency_.end());
@@ -339,9 +340,9 @@ Criterion MetricCriterion(const ArmEvidence& canary, const ArmEvidence& primary,
       s.metric == Metric::kAuc || s.metric == Metric::kAccuracy;
   const double sign = higher_is_better ? 1 : -1;
   const bool enough = c.n >= s.min_actuals && p.n >= s.min_actuals;
-  Criterion out =
-      Decide(MetricName(s.metric), sign * (c.value - p.value),
-             c.variance + p.variance, s.max_regression, alpha, true, enough);
+  Criterion out = Decide(MetricName(s.metric), sign * (c.value - p.value),
+                         c.variance + p.variance, -s.max_regression,
+                         s.max_regression, alpha, true, enough);
   if (!enough) {
     out.why = StrCat(c.n, " and ", p.n, " actuals (canary, primary); ",
                      s.min_actuals, " each needed");
@@ -360,20 +361,15 @@ Criterion LatencyCriterion(const ArmEvidence& canary,
   // At least the variance a share at the bound would have.
   const double v =
       std::max(share * (1 - share), kTail * (1 - kTail)) / std::max(n, 1.0);
-  Criterion c;
-  c.name = "latency_p99";
-  c.bound = 0;  // Above the bound's 1%: worse.
-  if (primary.requests() < 1 / kTail || n < 1 || std::isnan(share)) {
+  const bool enough =
+      primary.requests() >= 1 / kTail && n >= 1 && !std::isnan(share);
+  // Above the bound's 1%: worse.
+  Criterion c = Decide("latency_p99", enough ? share - kTail : NAN, v, 0, kTail,
+                       alpha, false, enough);
+  if (!enough) {
     c.why = "not enough requests yet";
     return c;
   }
-  const double w = MixtureHalfWidth(v, kTail * kTail, alpha);
-  c.estimate = share - kTail;
-  c.lower = c.estimate - w;
-  c.upper = c.estimate + w;
-  c.verdict = c.lower > 0   ? Verdict::kFail
-              : c.upper < 0 ? Verdict::kPass
-                            : Verdict::kHold;
   c.why = StrCat(share * 100, "% of the canary's requests slower than ",
                  s.max_latency_p99_ratio, " x the primary's p99 (", p99 * 1e3,
                  " ms), against 1% at the bound");
@@ -387,7 +383,7 @@ Criterion ErrorCriterion(const ArmEvidence& canary, const ArmEvidence& primary,
   const double tol = s.max_error_rate_delta, floor = tol * (1 - tol);
   const double v = (c.n > 0 ? std::max(c.variance * c.n, floor) / c.n : NAN) +
                    (p.n > 0 ? std::max(p.variance * p.n, floor) / p.n : NAN);
-  return Decide("error_rate", c.value - p.value, v, tol, alpha, false,
+  return Decide("error_rate", c.value - p.value, v, tol, tol, alpha, false,
                 c.n > 0 && p.n > 0);
 }
 

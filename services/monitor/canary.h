@@ -98,7 +98,7 @@ class ArmEvidence {
 
   int64_t requests() const { return requests_; }
   int64_t errors() const { return errors_; }
-  int64_t actuals() const { return perf_.ToProto().count(); }
+  int64_t actuals() const { return perf_.state().count(); }
   const PerformanceAccumulator& performance() const { return perf_; }
   // The latency below which `q` of the requests were (from the histogram:
   // a bin's upper edge); NaN without requests.
@@ -106,7 +106,7 @@ class ArmEvidence {
   // The share of requests slower than `seconds` (within a bin: linear).
   double ShareSlowerThan(double seconds) const;
   Estimate MetricEstimate(Metric metric) const {
-    return MetricOf(perf_.ToProto(), metric);
+    return MetricOf(perf_.state(), metric);
   }
   Estimate ErrorRate() const;
   // The predictions' histogram: P(positive), or the top class's

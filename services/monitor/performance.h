@@ -34,6 +34,7 @@ class PerformanceAccumulator {
   static absl::StatusOr<PerformanceAccumulator> FromProto(
       const v1::PerformanceState& state);
   v1::PerformanceState ToProto() const { return state_; }
+  const v1::PerformanceState& state() const { return state_; }
 
   // One pair: what the version predicted (`scores` as Model::Predict gave
   // them, `label` the predicted class) and what turned out true.
