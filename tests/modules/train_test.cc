@@ -741,7 +741,9 @@ TEST_F(TrainingServiceTest,
        "params": {"max_depth": 5, "rounds": 1500, "eta": 0.01}}]})";
   auto op = Start(Request(request));
   ASSERT_TRUE(op.ok()) << op.status();
-  const pid_t killed = KillAShardPast(*train_, op->id(), 100);
+  // Past 110: rank 0 reports in order (progress 100, its checkpoint at
+  // 100, progress 110), so the checkpoint at 100 is stored by then.
+  const pid_t killed = KillAShardPast(*train_, op->id(), 120);
   ASSERT_GT(killed, 0) << "no shard process to kill mid-fit";
   auto result = Finish<v1::TrainingResult>(*op);
   ASSERT_TRUE(result.ok()) << result.status();
