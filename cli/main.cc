@@ -15,6 +15,7 @@
 #include "cli/model_commands.h"
 #include "cli/monitor_commands.h"
 #include "cli/prep_commands.h"
+#include "cli/rollout_commands.h"
 #include "cli/run_commands.h"
 #include "cli/score_commands.h"
 #include "cli/split_commands.h"
@@ -99,6 +100,10 @@ commands:
          [--traffic "m:1=90,m:2=10"]  version answers; --traffic sets an A/B/n split;
          [--force-schema-change]      a version whose task or input fields differ from
                                       the alias's is refused unless forced
+  deploy MODEL_VERSION --canary PLAN  a canary rollout: the monitor holds each step's
+                                      share (PLAN: 5,25,50,100 or a YAML file with the
+                                      deploy step's canary: mapping) until its analysis
+                                      advances, promotes or rolls back (docs/canary.md)
   undeploy MODEL_VERSION [--alias A]  stop serving a version (under one alias or all)
   rollback [--alias A] [--reason R]   put an alias's route back as it was before its
                                       last change
@@ -132,6 +137,13 @@ commands:
                                       actual); exit 4 when some are refused
   alerts list [--model VERSION]       drift and performance alerts, newest first, with
               [--kind K] [--limit N]  what was done (rollbacks)
+  rollout status ALIAS [--html FILE]  a canary rollout: step, evidence, the last check's
+                                      intervals, decision and why, time to next check;
+                                      --html: its confidence sequence over time
+  rollout start MODEL_VERSION         start one (as deploy --canary)
+          [--alias A] [--plan FILE | --steps 5,25,50,100]
+  rollout pause|resume|abort ALIAS    by hand: pause (evidence still gathered), resume
+          [--reason R]                (the step holds afresh), abort (route left as is)
   config get-contexts                 the contexts of the CLI's configuration file
   config current-context | use-context NAME
                                       show / switch the current one (rewrites the
@@ -235,6 +247,8 @@ constexpr std::pair<const char*, const char*> kExamples[] = {
      "  mlpipe deploy credit:4                  # all traffic of "
      "credit@production\n"
      "  mlpipe deploy credit:5 --canary 10\n"
+     "  mlpipe deploy credit:5 --canary 5,25,50,100\n"
+     "  mlpipe deploy credit:5 --canary rollout.yaml\n"
      "  mlpipe deploy credit:5 --shadow\n"},
     {"predict",
      "  mlpipe predict --json '{\"Income\": 120, \"Age\": 30}'\n"
@@ -248,6 +262,10 @@ constexpr std::pair<const char*, const char*> kExamples[] = {
      "  mlpipe monitor policy credit:4 --min-auc 0.75 --rollback\n"},
     {"actuals", "  mlpipe actuals send labels.csv --actual-column Status\n"},
     {"alerts", "  mlpipe alerts list --kind drift --limit 5\n"},
+    {"rollout",
+     "  mlpipe rollout status credit@production\n"
+     "  mlpipe rollout status production --html rollout.html\n"
+     "  mlpipe rollout pause production --reason 'holiday freeze'\n"},
     {"audit", "  mlpipe audit list --since 7d --principal alice\n"},
     {"export", "  mlpipe export --dataset credit --out - | head\n"},
     {"run",
@@ -405,6 +423,7 @@ int Dispatch(const std::string& cmd, const Args& args, Context& ctx) {
   if (cmd == "monitor") return RunMonitor(args, ctx);
   if (cmd == "actuals") return RunActuals(args, ctx);
   if (cmd == "alerts") return RunAlerts(args, ctx);
+  if (cmd == "rollout") return RunRollout(args, ctx);
   if (cmd == "audit") return RunAudit(args, ctx);
   return UsageError("unknown command '" + cmd + "'");
 }

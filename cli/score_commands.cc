@@ -3,9 +3,11 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/dataset_commands.h"
+#include "cli/rollout_commands.h"
 #include "common/ops/operation_client.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
@@ -153,6 +155,17 @@ int RunDeploy(const Args& args, Context& ctx) {
     return UsageError(
         "deploy MODEL_VERSION [--alias A] [--canary PERCENT] [--shadow] "
         "[--latency-budget-ms X] | deploy --traffic \"m:1=90,m:2=10\"");
+  }
+  double fixed_share;
+  if (args.Has("canary") &&
+      !absl::SimpleAtod(args.Get("canary"), &fixed_share)) {
+    // Not a share: a rollout plan, driven by the monitor's analysis.
+    if (pos.size() < 2 || args.Has("shadow") || args.Has("traffic") ||
+        args.Has("latency-budget-ms") || args.Has("force-schema-change"))
+      return UsageError(
+          "deploy MODEL_VERSION --canary PLAN takes only --alias and --by");
+    return StartRollout(pos[1], args.Get("alias"), args.Get("canary"),
+                        args.Get("by", ctx.author), ctx);
   }
   v1::DeployRequest req;
   if (pos.size() >= 2) req.set_model_version(pos[1]);

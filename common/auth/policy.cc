@@ -59,6 +59,10 @@ const std::vector<std::string>& OperatorMethods() {
       "mlpipe.v1.Monitor/SetPolicy",
       "mlpipe.v1.Monitor/SetReference",
       "mlpipe.v1.Monitor/RecordActuals",
+      "mlpipe.v1.Monitor/StartRollout",
+      "mlpipe.v1.Monitor/PauseRollout",
+      "mlpipe.v1.Monitor/ResumeRollout",
+      "mlpipe.v1.Monitor/AbortRollout",
       "mlpipe.v1.Ingestion/RevertDataset",
       "mlpipe.v1.Operations/CancelOperation",
   };
@@ -88,8 +92,8 @@ std::vector<Role> MakeBuiltinRoles() {
        "evaluation",
        RunnerMethods()},
       {"operator",
-       "deploys, routes, rolls back; aliases, monitoring policies and "
-       "references, actuals, batch scoring",
+       "deploys, routes, rolls back; canary rollouts; aliases, monitoring "
+       "policies and references, actuals, batch scoring",
        OperatorMethods()},
       {"admin", "everything, deletes included", {"*"}},
       // Service identities: what each service calls on the others.
@@ -104,8 +108,9 @@ std::vector<Role> MakeBuiltinRoles() {
        "the scoring service (logs predictions, publishes routes)",
        ReaderAnd({"mlpipe.v1.Monitor/LogPredictions",
                   "mlpipe.v1.Orchestrator/SetAlias"})},
-      {"service-monitor", "the monitoring service (automatic rollback)",
-       ReaderAnd({"mlpipe.v1.Scoring/Rollback"})},
+      {"service-monitor",
+       "the monitoring service (automatic rollback, canary rollouts)",
+       ReaderAnd({"mlpipe.v1.Scoring/Rollback", "mlpipe.v1.Scoring/Deploy"})},
       {"service-orchestrator", "the orchestrator (the steps it drives)",
        ReaderAnd(Concat({ingest, RunnerMethods(), OperatorMethods()}))},
   };

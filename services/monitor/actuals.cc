@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/time/clock.h"
+#include "common/util/log.h"
 #include "common/util/strings.h"
 #include "services/monitor/monitor.h"
 #include "services/monitor/monitor_keys.h"
@@ -19,7 +20,20 @@ namespace mlpipe::monitor {
 class Monitor::ActualsBatch {
  public:
   explicit ActualsBatch(Monitor& monitor)
-      : m_(monitor), now_(absl::ToUnixMicros(absl::Now())) {}
+      : m_(monitor), now_(absl::ToUnixMicros(absl::Now())) {
+    if (m_.rollouts_ == nullptr) return;
+    for (auto& v : m_.rollouts_->Versions()) watched_.insert(std::move(v));
+  }
+
+  // The actuals joined to predictions of versions in a rollout, to feed it
+  // once they are written.
+  struct Joined {
+    std::string version;
+    std::vector<double> scores;
+    std::string label;
+    google::protobuf::Value actual;
+  };
+  const std::vector<Joined>& joined() const { return joined_; }
 
   // Records one actual, or counts why not; an error only when the store
   // fails or holds something unreadable.
@@ -174,6 +188,9 @@ class Monitor::ActualsBatch {
     w.dirty = true;
     batch_.Put(kActuals, id, "");
     result_.set_recorded(result_.recorded() + 1);
+    if (watched_.contains(p.model_version()))
+      joined_.push_back(
+          {p.model_version(), std::move(scores), p.label(), actual});
     if (w.acc->ToProto().count() >= m_.options_.performance_rows) {
       w.window.set_closed(true);  // The next actual opens the next window.
       v1::PerformanceWindow closed = Put(w);
@@ -199,6 +216,8 @@ class Monitor::ActualsBatch {
   storage::WriteBatch batch_;
   std::map<std::string, v1::MonitorReference> references_;
   std::set<std::string> seen_;
+  std::set<std::string> watched_;  // Versions in a rollout.
+  std::vector<Joined> joined_;
   std::map<std::string, Work> work_;
   std::vector<v1::Alert> alerts_;
 };
@@ -212,6 +231,13 @@ absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
     if (auto s = batch.Add(id, actual); !s.ok()) return s;
   std::vector<v1::Alert> raised;
   if (auto s = batch.Commit(&raised); !s.ok()) return s;
+  for (const auto& j : batch.joined()) {
+    if (auto s = rollouts_->OnActual(j.version, j.scores, j.label, j.actual);
+        !s.ok())
+      LogWarning(
+          "an actual does not fit its rollout's evidence",
+          {{"model_version", j.version}, {"error", std::string(s.message())}});
+  }
   lock.unlock();
   CountActuals(batch.result());
   Announce(raised);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "common/util/strings.h"
 
@@ -56,11 +57,16 @@ Criterion Decide(std::string name, double d, double v, double bound, double tau,
   const bool fail = higher_is_better ? c.upper < c.bound : c.lower > c.bound;
   const bool pass = higher_is_better ? c.lower > c.bound : c.upper < c.bound;
   c.verdict = fail ? Verdict::kFail : pass ? Verdict::kPass : Verdict::kHold;
-  c.why =
-      StrCat(fail   ? "worse than allowed"
-             : pass ? "within bounds"
-                    : "undecided",
-             ": ", d, " in [", c.lower, ", ", c.upper, "], bound ", c.bound);
+  auto g = [](double x) {  // 4 significant digits.
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.4g", x);
+    return std::string(buf);
+  };
+  c.why = StrCat(fail   ? "worse than allowed"
+                 : pass ? "within bounds"
+                        : "undecided",
+                 ": ", g(d), " in [", g(c.lower), ", ", g(c.upper), "], bound ",
+                 g(c.bound));
   return c;
 }
 
@@ -439,7 +445,9 @@ absl::Status CheckPlan(const RolloutPlan& plan) {
         StrCat("canary.analysis.interval: at least 1s, got ",
                plan.interval_seconds, "s"));
   }
-  return CheckSpec(plan.analysis);
+  if (auto s = CheckSpec(plan.analysis); !s.ok())
+    return absl::InvalidArgumentError(StrCat("canary.", s.message()));
+  return absl::OkStatus();
 }
 
 std::string ActionName(Action a) {
@@ -477,6 +485,20 @@ absl::StatusOr<RolloutPlan> PlanFromProto(const v1::RolloutPlan& p) {
   if (p.confidence() != 0) a.confidence = p.confidence();
   if (auto s = CheckPlan(plan); !s.ok()) return s;
   return plan;
+}
+
+v1::RolloutPlan PlanToProto(const RolloutPlan& plan) {
+  v1::RolloutPlan p;
+  for (int s : plan.steps) p.add_steps(s);
+  const auto& a = plan.analysis;
+  p.set_metric(MetricName(a.metric));
+  p.set_max_regression(a.max_regression);
+  p.set_min_actuals(a.min_actuals);
+  p.set_max_latency_p99_ratio(a.max_latency_p99_ratio);
+  p.set_max_error_rate_delta(a.max_error_rate_delta);
+  p.set_interval_seconds(plan.interval_seconds);
+  p.set_confidence(a.confidence);
+  return p;
 }
 
 Action RolloutState::Check(const Analysis& analysis, double now_seconds) {

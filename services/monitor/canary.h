@@ -178,6 +178,8 @@ struct RolloutPlan {
 absl::Status CheckPlan(const RolloutPlan& plan);
 // The proto's plan with its defaults, checked (CheckPlan).
 absl::StatusOr<RolloutPlan> PlanFromProto(const v1::RolloutPlan& plan);
+// Every field set (the defaults written out).
+v1::RolloutPlan PlanToProto(const RolloutPlan& plan);
 
 enum class Action { kNone, kAdvance, kPromote, kRollback };
 std::string ActionName(Action a);

@@ -69,7 +69,7 @@ bool ForEachId(std::string_view value,
 
 std::vector<std::string> MonitorColumnFamilies() {
   return {kReferences, kWindows,     kPending,  kPredictions, kPredictionTimes,
-          kActuals,    kPerformance, kPolicies, kAlerts};
+          kActuals,    kPerformance, kPolicies, kAlerts,      kRollouts};
 }
 
 absl::Status Monitor::SetReference(const v1::MonitorReference& reference) {
@@ -180,6 +180,7 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
   // call fails, and the batch comes again).
   if (auto s = store_->Write(b); !s.ok()) return s;
   CountLogged(records.size());
+  if (rollouts_ != nullptr) rollouts_->OnLogged(records);
   if (!checkpoint) {
     ++next_batch_;
     pending_ = true;

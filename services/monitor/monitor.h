@@ -44,6 +44,7 @@
 #include "mlpipe/v1/prediction.pb.h"
 #include "services/monitor/performance.h"
 #include "services/monitor/profile.h"
+#include "services/monitor/rollouts.h"
 
 namespace mlpipe::monitor {
 
@@ -89,6 +90,9 @@ class Monitor {
   void SetAlertListener(std::function<void(const v1::Alert&)> fn) {
     listener_ = std::move(fn);
   }
+  // Feeds the rollouts (may be null) with the requests logged and the
+  // actuals joined from now on. Set after Restore.
+  void SetRollouts(Rollouts* rollouts) { rollouts_ = rollouts; }
   // Loads the open windows and folds the batches logged since they were
   // written. Call once, before anything else.
   absl::Status Restore();
@@ -198,6 +202,7 @@ class Monitor {
   const MonitorOptions options_;
   events::EventLog* const events_;
   std::function<void(const v1::Alert&)> listener_;
+  Rollouts* rollouts_ = nullptr;
   mutable std::mutex mu_;
   std::map<std::string, Open> open_;         // GUARDED_BY(mu_), by version.
   std::vector<v1::MonitorWindow> to_close_;  // GUARDED_BY(mu_)

@@ -1,5 +1,8 @@
 #include "services/monitor/monitor_metrics.h"
 
+#include <cctype>
+#include <cmath>
+
 #include "common/metrics/metrics.h"
 
 namespace mlpipe::monitor {
@@ -72,6 +75,42 @@ struct Families {
           .Help(
               "Actuals received, by outcome (recorded, duplicate, "
               "unmatched, refused).")
+          .Register(metrics::Registry());
+  Family<Counter>& rollout_actions =
+      BuildCounter()
+          .Name("mlpipe_monitor_rollout_actions_total")
+          .Help(
+              "Canary rollout decisions acted on, by action (advance, "
+              "promote, rollback).")
+          .Register(metrics::Registry());
+  Family<Gauge>& rollout_state =
+      BuildGauge()
+          .Name("mlpipe_monitor_rollout_state")
+          .Help(
+              "1 for the state a canary rollout of the alias is in "
+              "(running, paused, promoted, rolled_back, aborted), else 0.")
+          .Register(metrics::Registry());
+  Family<Gauge>& rollout_share =
+      BuildGauge()
+          .Name("mlpipe_monitor_rollout_canary_share")
+          .Help(
+              "The canary's share of the alias's traffic in percent, as "
+              "its rollout wants it.")
+          .Register(metrics::Registry());
+  Family<Gauge>& rollout_actuals =
+      BuildGauge()
+          .Name("mlpipe_monitor_rollout_actuals")
+          .Help(
+              "Actuals joined to each arm's predictions (canary, primary) "
+              "since the rollout started.")
+          .Register(metrics::Registry());
+  Family<Gauge>& rollout_criterion =
+      BuildGauge()
+          .Name("mlpipe_monitor_rollout_criterion")
+          .Help(
+              "The last check of a rollout: each criterion's canary-minus-"
+              "primary estimate, its always-valid confidence bounds "
+              "(lower, upper) and the tolerance (bound).")
           .Register(metrics::Registry());
   Family<Counter>& rollbacks =
       BuildCounter()
@@ -172,6 +211,38 @@ void CountActuals(const v1::ActualsResult& r) {
 
 void CountRollback(const std::string& outcome) {
   F().rollbacks.Add({{"outcome", outcome}}).Increment();
+}
+
+void CountRolloutAction(const std::string& action) {
+  F().rollout_actions.Add({{"action", action}}).Increment();
+}
+
+void RecordRollout(const v1::Rollout& r) {
+  Families& f = F();
+  for (int s = v1::Rollout::RUNNING; s <= v1::Rollout::ABORTED; ++s) {
+    const auto state = static_cast<v1::Rollout::State>(s);
+    std::string name = v1::Rollout::State_Name(state);
+    for (auto& c : name) c = static_cast<char>(std::tolower(c));
+    f.rollout_state.Add({{"alias", r.alias()}, {"state", name}})
+        .Set(r.state() == state ? 1 : 0);
+  }
+  f.rollout_share.Add({{"alias", r.alias()}}).Set(r.share());
+  f.rollout_actuals.Add({{"alias", r.alias()}, {"arm", "canary"}})
+      .Set(static_cast<double>(r.canary_evidence().performance().count()));
+  f.rollout_actuals.Add({{"alias", r.alias()}, {"arm", "primary"}})
+      .Set(static_cast<double>(r.primary_evidence().performance().count()));
+  if (r.checks().empty()) return;
+  for (const auto& c : r.checks().rbegin()->criteria()) {
+    auto set = [&](const char* what, double v) {
+      f.rollout_criterion
+          .Add({{"alias", r.alias()}, {"criterion", c.name()}, {"value", what}})
+          .Set(v);
+    };
+    set("estimate", c.estimate());
+    set("lower", c.lower());
+    set("upper", c.upper());
+    set("bound", c.bound());
+  }
 }
 
 }  // namespace mlpipe::monitor

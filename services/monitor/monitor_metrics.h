@@ -32,6 +32,14 @@ void CountLogged(uint64_t records);
 void CountActuals(const v1::ActualsResult& result);
 // mlpipe_monitor_rollbacks_total{outcome}: done, skipped, failed.
 void CountRollback(const std::string& outcome);
+// mlpipe_monitor_rollout_actions_total{action}: advance, promote, rollback.
+void CountRolloutAction(const std::string& action);
+// Of a rollout: mlpipe_monitor_rollout_state{alias, state} (1 for its
+// state, 0 for the others), mlpipe_monitor_rollout_canary_share{alias},
+// mlpipe_monitor_rollout_actuals{alias, arm}, and its last check's
+// criteria: mlpipe_monitor_rollout_criterion{alias, criterion,
+// value="estimate"|"lower"|"upper"|"bound"}.
+void RecordRollout(const v1::Rollout& rollout);
 
 }  // namespace mlpipe::monitor
 

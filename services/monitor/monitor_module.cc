@@ -114,14 +114,34 @@ absl::StatusOr<std::unique_ptr<MonitorModule>> MonitorModule::Open(
     if (raw->action_loop_) raw->action_loop_->Wake();
   });
   if (auto s = monitor->Restore(); !s.ok()) return s;
+  auto rollouts = Rollouts::Open(m->store(), m->outbox());
+  if (!rollouts.ok()) return rollouts.status();
+  m->rollouts_ = m->Own(*std::move(rollouts));
+  monitor->SetRollouts(m->rollouts_);
+  auto* driver = m->Make<RolloutDriver>(m->rollouts_, sources,
+                                        [raw] { return raw->Peer("score"); });
   m->RegisterOperation<v1::SetReferenceRequest, v1::MonitorReference>(
       kSetReferenceOperation,
       [monitor, sources](const v1::SetReferenceRequest& req,
                          ops::Progress& progress) {
         return SetReference(monitor, sources, req, progress);
       });
-  m->AddService(std::make_unique<MonitorService>(monitor, m->ops()),
-                v1::Monitor::service_full_name());
+  m->AddService(
+      std::make_unique<MonitorService>(monitor, m->ops(), m->rollouts_, driver,
+                                       [raw] {
+                                         if (raw->rollout_loop_)
+                                           raw->rollout_loop_->Wake();
+                                       }),
+      v1::Monitor::service_full_name());
+  // Rollouts: checked when due, their routes set (every second, or at
+  // once when one starts or changes).
+  m->rollout_loop_ = m->AddLoop([driver](util::BackgroundLoop& loop) {
+    do {
+      if (auto s = driver->Tick(absl::ToUnixMicros(absl::Now())); !s.ok())
+        LogWarning("cannot check the canary rollouts",
+                   {{"error", std::string(s.message())}});
+    } while (loop.Wait(std::chrono::seconds(1)));
+  });
   m->action_loop_ =
       m->AddLoop([raw](util::BackgroundLoop& loop) { raw->ActionLoop(loop); });
   // A window whose time is up closes (and raises its alert) now, not when

@@ -6,6 +6,8 @@
 // train, splits from split, rows from ingest). A performance alert whose
 // policy asks for it rolls the alias back through the scoring service
 // (which records it in the route history and the registry's alias history).
+// Canary rollouts (rollouts.h) are checked every second and their routes
+// set through the scoring service (rollout_driver.h).
 #ifndef MLPIPE_SERVICES_MONITOR_MONITOR_MODULE_H_
 #define MLPIPE_SERVICES_MONITOR_MONITOR_MODULE_H_
 
@@ -18,6 +20,7 @@
 
 #include "services/host/module.h"
 #include "services/monitor/monitor.h"
+#include "services/monitor/rollouts.h"
 
 namespace mlpipe::monitor {
 
@@ -52,6 +55,8 @@ class MonitorModule final : public host::Module {
   MonitorModuleOptions options_;
   Monitor* monitor_ = nullptr;
   util::BackgroundLoop* action_loop_ = nullptr;
+  Rollouts* rollouts_ = nullptr;
+  util::BackgroundLoop* rollout_loop_ = nullptr;
   std::set<std::string> referenced_;  // Versions handled. Follow loop only.
   std::mutex mu_;
   std::deque<v1::Alert> actions_;  // GUARDED_BY(mu_)

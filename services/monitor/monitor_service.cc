@@ -1,5 +1,8 @@
 #include "services/monitor/monitor_service.h"
 
+#include "absl/time/clock.h"
+#include "clients/routes.h"
+#include "common/rpc/auth.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 
@@ -110,6 +113,74 @@ grpc::ServerUnaryReactor* MonitorService::ListAlerts(
   if (!alerts.ok()) return rpc::FinishUnary(ctx, alerts.status());
   for (auto& a : *alerts) *out->add_alerts() = std::move(a);
   return rpc::FinishUnary(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* MonitorService::StartRollout(
+    Ctx* ctx, const v1::StartRolloutRequest* req, v1::Rollout* out) {
+  auto attributed = rpc::WithAttribution(*ctx, *req);
+  if (!attributed.ok()) return rpc::FinishUnary(ctx, attributed.status());
+  auto r = driver_->Start(*attributed, absl::ToUnixMicros(absl::Now()));
+  if (r.ok() && changed_) changed_();
+  return rpc::FinishUnary(ctx, std::move(r), out);
+}
+
+absl::StatusOr<std::string> MonitorService::RolloutKey(
+    const std::string& alias) const {
+  std::vector<std::string> keys;
+  for (const auto& r : rollouts_->List()) keys.push_back(r.alias());
+  auto key = score::AliasNames(keys, score::kDefaultAlias).Find(alias);
+  if (absl::IsNotFound(key.status()))
+    return absl::NotFoundError(StrCat("alias ", alias, ": no rollout"));
+  return key;
+}
+
+grpc::ServerUnaryReactor* MonitorService::GetRollout(
+    Ctx* ctx, const v1::RolloutRequest* req, v1::Rollout* out) {
+  auto key = RolloutKey(req->alias());
+  if (!key.ok()) return rpc::FinishUnary(ctx, key.status());
+  return rpc::FinishUnary(ctx, rollouts_->Get(*key), out);
+}
+
+grpc::ServerUnaryReactor* MonitorService::ChangeRollout(
+    Ctx* ctx, const v1::RolloutRequest* req, v1::Rollout* out,
+    const std::function<absl::Status(const std::string& key,
+                                     const std::string& by)>& change) {
+  auto key = RolloutKey(req->alias());
+  if (!key.ok()) return rpc::FinishUnary(ctx, key.status());
+  auto attributed = rpc::WithAttribution(*ctx, *req);
+  if (!attributed.ok()) return rpc::FinishUnary(ctx, attributed.status());
+  if (auto s = change(*key, attributed->set_by()); !s.ok())
+    return rpc::FinishUnary(ctx, s);
+  if (changed_) changed_();
+  return rpc::FinishUnary(ctx, rollouts_->Get(*key), out);
+}
+
+grpc::ServerUnaryReactor* MonitorService::PauseRollout(
+    Ctx* ctx, const v1::RolloutRequest* req, v1::Rollout* out) {
+  return ChangeRollout(
+      ctx, req, out, [&](const std::string& key, const std::string& by) {
+        return rollouts_->Pause(
+            key, StrCat("paused by ", by, req->reason().empty() ? "" : ": ",
+                        req->reason()));
+      });
+}
+
+grpc::ServerUnaryReactor* MonitorService::ResumeRollout(
+    Ctx* ctx, const v1::RolloutRequest* req, v1::Rollout* out) {
+  return ChangeRollout(
+      ctx, req, out, [&](const std::string& key, const std::string&) {
+        return rollouts_->Resume(key, absl::ToUnixMicros(absl::Now()));
+      });
+}
+
+grpc::ServerUnaryReactor* MonitorService::AbortRollout(
+    Ctx* ctx, const v1::RolloutRequest* req, v1::Rollout* out) {
+  return ChangeRollout(
+      ctx, req, out, [&](const std::string& key, const std::string& by) {
+        return rollouts_->Abort(
+            key, StrCat("aborted by ", by, req->reason().empty() ? "" : ": ",
+                        req->reason()));
+      });
 }
 
 }  // namespace mlpipe::monitor

@@ -5,6 +5,7 @@
 #include "common/ops/operation_manager.h"
 #include "mlpipe/v1/monitor_service.grpc.pb.h"
 #include "services/monitor/monitor.h"
+#include "services/monitor/rollout_driver.h"
 
 namespace mlpipe::monitor {
 
@@ -15,9 +16,16 @@ inline constexpr char kSetReferenceOperation[] = "set_reference";
 class MonitorService final : public v1::Monitor::CallbackService {
  public:
   using Ctx = grpc::CallbackServerContext;
-  // Both outlive the service; `ops` runs kSetReferenceOperation.
-  MonitorService(Monitor* monitor, ops::OperationManager* ops)
-      : monitor_(monitor), ops_(ops) {}
+  // All outlive the service; `ops` runs kSetReferenceOperation; `changed`
+  // is called after a rollout starts or changes by hand (to act on it now).
+  MonitorService(Monitor* monitor, ops::OperationManager* ops,
+                 Rollouts* rollouts, RolloutDriver* driver,
+                 std::function<void()> changed)
+      : monitor_(monitor),
+        ops_(ops),
+        rollouts_(rollouts),
+        driver_(driver),
+        changed_(std::move(changed)) {}
 
   grpc::ServerUnaryReactor* SetReference(Ctx* ctx,
                                          const v1::SetReferenceRequest* req,
@@ -39,10 +47,37 @@ class MonitorService final : public v1::Monitor::CallbackService {
   grpc::ServerUnaryReactor* ListAlerts(Ctx* ctx,
                                        const v1::ListAlertsRequest* req,
                                        v1::ListAlertsResponse* out) override;
+  grpc::ServerUnaryReactor* StartRollout(Ctx* ctx,
+                                         const v1::StartRolloutRequest* req,
+                                         v1::Rollout* out) override;
+  grpc::ServerUnaryReactor* GetRollout(Ctx* ctx, const v1::RolloutRequest* req,
+                                       v1::Rollout* out) override;
+  grpc::ServerUnaryReactor* PauseRollout(Ctx* ctx,
+                                         const v1::RolloutRequest* req,
+                                         v1::Rollout* out) override;
+  grpc::ServerUnaryReactor* ResumeRollout(Ctx* ctx,
+                                          const v1::RolloutRequest* req,
+                                          v1::Rollout* out) override;
+  grpc::ServerUnaryReactor* AbortRollout(Ctx* ctx,
+                                         const v1::RolloutRequest* req,
+                                         v1::Rollout* out) override;
 
  private:
+  // A rollout changed by `change` (on its alias's key, by the caller), then
+  // as it is.
+  grpc::ServerUnaryReactor* ChangeRollout(
+      Ctx* ctx, const v1::RolloutRequest* req, v1::Rollout* out,
+      const std::function<absl::Status(const std::string& key,
+                                       const std::string& by)>& change);
+  // The key of the rollout `alias` names ("credit@production", "credit",
+  // or a bare alias that one rollout has). NOT_FOUND, INVALID_ARGUMENT.
+  absl::StatusOr<std::string> RolloutKey(const std::string& alias) const;
+
   Monitor* const monitor_;
   ops::OperationManager* const ops_;
+  Rollouts* const rollouts_;
+  RolloutDriver* const driver_;
+  const std::function<void()> changed_;
 };
 
 }  // namespace mlpipe::monitor

@@ -1,5 +1,7 @@
 #include "services/monitor/rollouts.h"
 
+#include <algorithm>
+
 #include "common/util/strings.h"
 
 namespace mlpipe::monitor {
@@ -9,6 +11,21 @@ using canary::Action;
 
 bool Active(const v1::Rollout& r) {
   return r.state() == v1::Rollout::RUNNING || r.state() == v1::Rollout::PAUSED;
+}
+
+// The canary's share of the route the rollout wants: the step's while it
+// runs, 100 once promoted, 0 once rolled back; -1 once aborted (none).
+int WantedShare(const v1::Rollout& r, const canary::RolloutPlan& plan) {
+  switch (r.state()) {
+    case v1::Rollout::PROMOTED:
+      return 100;
+    case v1::Rollout::ROLLED_BACK:
+      return 0;
+    case v1::Rollout::ABORTED:
+      return -1;
+    default:
+      return plan.steps[r.step()];
+  }
 }
 
 v1::RolloutCheck CheckRecord(const canary::Analysis& a, Action action,
@@ -36,8 +53,8 @@ v1::RolloutCheck CheckRecord(const canary::Analysis& a, Action action,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Rollouts>> Rollouts::Open(
-    storage::Store* store) {
-  std::unique_ptr<Rollouts> r(new Rollouts(store));
+    storage::Store* store, events::EventLog* events) {
+  std::unique_ptr<Rollouts> r(new Rollouts(store, events));
   auto it = store->Scan(kRollouts, "");
   for (; it->Valid(); it->Next()) {
     const std::string alias(it->key());
@@ -66,38 +83,55 @@ absl::StatusOr<std::unique_ptr<Rollouts>> Rollouts::Open(
   return r;
 }
 
-absl::Status Rollouts::Start(const std::string& alias,
-                             const std::string& canary,
-                             const std::string& primary, v1::Task task,
-                             std::vector<std::string> classes,
-                             const v1::RolloutPlan& plan, int64_t now_micros) {
-  auto p = canary::PlanFromProto(plan);
+absl::Status Rollouts::Start(const RolloutStart& start, int64_t now_micros) {
+  auto p = canary::PlanFromProto(start.plan);
   if (!p.ok()) return p.status();
-  if (alias.empty()) return absl::InvalidArgumentError("alias: required");
-  if (canary.empty() || primary.empty() || canary == primary) {
+  if (start.alias.empty()) return absl::InvalidArgumentError("alias: required");
+  if (start.canary.empty() || start.canary == start.primary) {
     return absl::InvalidArgumentError(
         "canary, primary: two different model versions are required");
   }
   std::lock_guard lock(mu_);
-  if (auto it = live_.find(alias);
+  std::string superseded;
+  if (auto it = live_.find(start.alias);
       it != live_.end() && Active(it->second.rollout)) {
-    return absl::AlreadyExistsError(StrCat("alias ", alias, ": a rollout of ",
-                                           it->second.rollout.canary(),
-                                           " runs; abort it first"));
+    v1::Rollout& old = it->second.rollout;
+    if (!start.supersede || old.canary() == start.canary) {
+      return absl::AlreadyExistsError(StrCat("alias ", start.alias,
+                                             ": a rollout of ", old.canary(),
+                                             " runs; abort it first"));
+    }
+    old.set_state(v1::Rollout::ABORTED);
+    old.set_reason(StrCat("superseded by the rollout of ", start.canary, " (",
+                          start.started_by, ")"));
+    if (auto s = Persist(it->second, "rollout.aborted"); !s.ok()) return s;
+    superseded = old.canary();
   }
   v1::Rollout r;
-  r.set_alias(alias);
-  r.set_canary(canary);
-  r.set_primary(primary);
-  *r.mutable_plan() = plan;
+  r.set_alias(start.alias);
+  r.set_canary(start.canary);
+  r.set_primary(start.primary);
+  r.set_fallback(start.fallback);
+  r.set_started_by(start.started_by);
+  r.set_superseded(superseded);
+  *r.mutable_plan() = canary::PlanToProto(*p);  // Its defaults written out.
   r.set_state(v1::Rollout::RUNNING);
+  if (start.primary.empty()) {
+    r.set_state(v1::Rollout::PROMOTED);
+    r.set_reason(
+        "nothing served the alias: the canary takes it without analysis");
+  }
   r.set_started_micros(now_micros);
   r.set_step_started_micros(now_micros);
   r.set_last_check_micros(now_micros);
-  Live live{std::move(r), *std::move(p), canary::ArmEvidence(task, classes),
-            canary::ArmEvidence(task, classes)};
-  if (auto s = Persist(live); !s.ok()) return s;
-  live_.insert_or_assign(alias, std::move(live));
+  Live live{std::move(r), *std::move(p),
+            canary::ArmEvidence(start.task, start.classes),
+            canary::ArmEvidence(start.task, start.classes)};
+  if (auto s = Persist(
+          live, start.primary.empty() ? "rollout.promoted" : "rollout.started");
+      !s.ok())
+    return s;
+  live_.insert_or_assign(start.alias, std::move(live));
   return absl::OkStatus();
 }
 
@@ -112,6 +146,38 @@ void Rollouts::OnRequest(const std::string& version, double latency_seconds,
       l.primary_arm.AddRequest(latency_seconds, error);
     }
   }
+}
+
+void Rollouts::OnLogged(const std::vector<v1::PredictionRecord>& records) {
+  std::lock_guard lock(mu_);
+  bool any = false;
+  for (const auto& [alias, l] : live_) any |= Active(l.rollout);
+  if (!any) return;
+  for (const auto& r : records) {
+    if (r.shadow() || r.request_row() != 0) continue;
+    const std::string& version = r.fallback() && !r.routed_version().empty()
+                                     ? r.routed_version()
+                                     : r.model_version();
+    for (auto& [alias, l] : live_) {
+      if (!Active(l.rollout)) continue;
+      if (version == l.rollout.canary()) {
+        l.canary_arm.AddRequest(r.latency_seconds(), r.fallback());
+      } else if (version == l.rollout.primary()) {
+        l.primary_arm.AddRequest(r.latency_seconds(), r.fallback());
+      }
+    }
+  }
+}
+
+std::vector<std::string> Rollouts::Versions() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [alias, l] : live_) {
+    if (!Active(l.rollout)) continue;
+    out.push_back(l.rollout.canary());
+    out.push_back(l.rollout.primary());
+  }
+  return out;
 }
 
 absl::Status Rollouts::OnActual(const std::string& version,
@@ -138,7 +204,11 @@ absl::StatusOr<std::vector<RolloutAction>> Rollouts::Check(int64_t now_micros) {
     const auto interval = static_cast<int64_t>(l.plan.interval_seconds * 1e6);
     if (now_micros - l.rollout.last_check_micros() < interval) continue;
     RolloutAction a = CheckOne(l, now_micros);
-    if (auto s = Persist(l); !s.ok()) return s;
+    const char* topic = a.action == Action::kAdvance    ? "rollout.advanced"
+                        : a.action == Action::kPromote  ? "rollout.promoted"
+                        : a.action == Action::kRollback ? "rollout.rolled_back"
+                                                        : "";
+    if (auto s = Persist(l, topic); !s.ok()) return s;
     if (a.action != Action::kNone) out.push_back(std::move(a));
   }
   return out;
@@ -158,6 +228,10 @@ RolloutAction Rollouts::CheckOne(Live& l, int64_t now_micros) {
   r.set_last_check_micros(now_micros);
   RolloutAction a{r.alias(),  action,      0,
                   r.canary(), r.primary(), analysis.reason};
+  if (action != Action::kNone) {
+    r.set_route_applied(false);
+    r.clear_route_error();
+  }
   switch (action) {
     case Action::kAdvance:
       r.set_step(state.step());
@@ -181,16 +255,17 @@ RolloutAction Rollouts::CheckOne(Live& l, int64_t now_micros) {
 
 absl::Status Rollouts::Pause(const std::string& alias,
                              const std::string& reason) {
-  return Stop(alias, v1::Rollout::PAUSED, reason);
+  return Stop(alias, v1::Rollout::PAUSED, reason, "rollout.paused");
 }
 
 absl::Status Rollouts::Abort(const std::string& alias,
                              const std::string& reason) {
-  return Stop(alias, v1::Rollout::ABORTED, reason);
+  return Stop(alias, v1::Rollout::ABORTED, reason, "rollout.aborted");
 }
 
 absl::Status Rollouts::Stop(const std::string& alias, v1::Rollout::State to,
-                            const std::string& reason) {
+                            const std::string& reason,
+                            const std::string& topic) {
   std::lock_guard lock(mu_);
   auto live = Find(alias);
   if (!live.ok()) return live.status();
@@ -202,7 +277,7 @@ absl::Status Rollouts::Stop(const std::string& alias, v1::Rollout::State to,
   }
   r.set_state(to);
   r.set_reason(reason);
-  return Persist(**live);
+  return Persist(**live, topic);
 }
 
 absl::Status Rollouts::Resume(const std::string& alias, int64_t now_micros) {
@@ -218,7 +293,7 @@ absl::Status Rollouts::Resume(const std::string& alias, int64_t now_micros) {
   r.set_state(v1::Rollout::RUNNING);
   r.clear_reason();
   r.set_step_started_micros(now_micros);  // The step holds afresh.
-  return Persist(**live);
+  return Persist(**live, "rollout.resumed");
 }
 
 absl::StatusOr<Rollouts::Live*> Rollouts::Find(const std::string& alias) {
@@ -238,14 +313,83 @@ absl::StatusOr<v1::Rollout> Rollouts::Get(const std::string& alias) const {
 
 v1::Rollout Rollouts::Snapshot(const Live& l) const {
   v1::Rollout r = l.rollout;
+  r.set_share(std::max(0, WantedShare(r, l.plan)));
   *r.mutable_canary_evidence() = l.canary_arm.ToProto();
   *r.mutable_primary_evidence() = l.primary_arm.ToProto();
   return r;
 }
 
-absl::Status Rollouts::Persist(const Live& l) {
-  return store_->Put(kRollouts, l.rollout.alias(),
-                     Snapshot(l).SerializeAsString());
+absl::Status Rollouts::Persist(const Live& l, const std::string& topic) {
+  const v1::Rollout& r = l.rollout;
+  storage::WriteBatch b;
+  b.Put(kRollouts, r.alias(), Snapshot(l).SerializeAsString());
+  if (events_ == nullptr || topic.empty()) return store_->Write(std::move(b));
+  const int share = std::max(0, WantedShare(r, l.plan));
+  return events_->Commit(
+      std::move(b), {events::EventLog::Make(topic, {{"alias", r.alias()},
+                                                    {"canary", r.canary()},
+                                                    {"primary", r.primary()},
+                                                    {"share", StrCat(share)},
+                                                    {"reason", r.reason()}})});
+}
+
+std::vector<v1::Rollout> Rollouts::List() const {
+  std::lock_guard lock(mu_);
+  std::vector<v1::Rollout> out;
+  for (const auto& [alias, l] : live_) {
+    v1::Rollout r = Snapshot(l);
+    if (r.checks_size() > 1)
+      r.mutable_checks()->DeleteSubrange(0, r.checks_size() - 1);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<RouteWanted> Rollouts::Unapplied() const {
+  std::lock_guard lock(mu_);
+  std::vector<RouteWanted> out;
+  for (const auto& [alias, l] : live_) {
+    const v1::Rollout& r = l.rollout;
+    if (r.route_applied() || r.state() == v1::Rollout::ABORTED) continue;
+    RouteWanted w{alias,          r.canary(),     r.primary(),
+                  r.superseded(), r.started_by(), r.state()};
+    w.share = WantedShare(r, l.plan);
+    w.fallback = r.fallback();
+    const std::string why =
+        r.checks().empty() ? r.reason() : r.checks().rbegin()->reason();
+    w.reason =
+        StrCat("rollout of ", r.canary(), ": ",
+               w.state == v1::Rollout::PROMOTED      ? "promoted"
+               : w.state == v1::Rollout::ROLLED_BACK ? "rolled back"
+                                                     : "canary at ",
+               w.state == v1::Rollout::RUNNING || w.state == v1::Rollout::PAUSED
+                   ? StrCat(w.share, "%")
+                   : "",
+               why.empty() ? "" : StrCat(": ", why));
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+absl::Status Rollouts::MarkApplied(const RouteWanted& wanted, int64_t revision,
+                                   const std::string& error) {
+  std::lock_guard lock(mu_);
+  auto live = Find(wanted.alias);
+  if (!live.ok()) return live.status();
+  v1::Rollout& r = (*live)->rollout;
+  if (r.canary() != wanted.canary ||
+      WantedShare(r, (*live)->plan) != wanted.share) {
+    return absl::OkStatus();  // Changed since: its own route comes next.
+  }
+  if (error.empty()) {
+    r.set_route_applied(true);
+    r.set_route_revision(revision);
+    r.clear_route_error();
+  } else {
+    r.set_route_applied(revision < 0);
+    r.set_route_error(error);
+  }
+  return Persist(**live);
 }
 
 }  // namespace mlpipe::monitor

@@ -6,7 +6,14 @@
 // do with its route (advance the canary's share, promote it, roll it back).
 // Persisted in the store's "rollouts" column family at every check and
 // change, so a restart resumes where the last check left it (evidence fed
-// since then is lost: at most one interval's).
+// since then is lost: at most one interval's). Every change of state is
+// written with its event (rollout.started, .advanced, .promoted,
+// .rolled_back, .paused, .resumed, .aborted) in one write.
+//
+// The route a rollout wants is kept apart from whether the scoring service
+// has it yet (Rollout.route_applied): a check decides and records, and the
+// monitor sets the route afterwards (Unapplied, then MarkApplied), retrying
+// until it holds; a crash between the two sets it on the next start.
 #ifndef MLPIPE_SERVICES_MONITOR_ROLLOUTS_H_
 #define MLPIPE_SERVICES_MONITOR_ROLLOUTS_H_
 
@@ -16,8 +23,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/events/event_log.h"
 #include "common/storage/store.h"
 #include "mlpipe/v1/monitor.pb.h"
+#include "mlpipe/v1/prediction.pb.h"
 #include "services/monitor/canary.h"
 
 namespace mlpipe::monitor {
@@ -35,24 +44,55 @@ struct RolloutAction {
   std::string reason;
 };
 
+// A rollout to start.
+struct RolloutStart {
+  std::string alias;     // The route's key ("credit@production").
+  std::string canary;    // Model versions.
+  std::string primary;   // "": nothing serves the alias (promoted at once).
+  std::string fallback;  // The route's fallback now (rolling back restores).
+  std::string started_by;
+  // Supersede a running rollout of another canary (abort it, reason
+  // naming this one) instead of ALREADY_EXISTS.
+  bool supersede = false;
+  v1::Task task = v1::BINARY;        // The model's, as PerformanceAccumulator
+  std::vector<std::string> classes;  // takes them.
+  v1::RolloutPlan plan;
+};
+
+// The route a rollout wants and has not set yet.
+struct RouteWanted {
+  std::string alias, canary, primary;
+  std::string superseded;  // Another canary the route may still serve.
+  std::string started_by;
+  v1::Rollout::State state;
+  int share = 0;         // The canary's (RUNNING, PAUSED); 100 once PROMOTED.
+  std::string fallback;  // ROLLED_BACK: the fallback to restore.
+  std::string reason;    // For the route's record.
+};
+
 // Thread-safe.
 class Rollouts {
  public:
-  // Loads the stored rollouts. `store` outlives it and has kRollouts.
-  static absl::StatusOr<std::unique_ptr<Rollouts>> Open(storage::Store* store);
+  // Loads the stored rollouts. `store` outlives it and has kRollouts;
+  // `events` (may be null) receives the rollout.* events.
+  static absl::StatusOr<std::unique_ptr<Rollouts>> Open(
+      storage::Store* store, events::EventLog* events = nullptr);
 
-  // Starts a rollout of `canary` against `primary` on `alias` (a model of
-  // `task` and `classes`, as PerformanceAccumulator takes them).
+  // Starts a rollout of `canary` against `primary` on `alias`; without a
+  // primary it is PROMOTED at once (the canary takes the alias).
   // INVALID_ARGUMENT naming a bad plan field; ALREADY_EXISTS while one runs
-  // on the alias.
-  absl::Status Start(const std::string& alias, const std::string& canary,
-                     const std::string& primary, v1::Task task,
-                     std::vector<std::string> classes,
-                     const v1::RolloutPlan& plan, int64_t now_micros);
+  // on the alias (of another canary: unless `supersede`).
+  absl::Status Start(const RolloutStart& start, int64_t now_micros);
   // A request one of a running rollout's versions answered (error: it
   // failed, or its fallback answered).
   void OnRequest(const std::string& version, double latency_seconds,
                  bool error);
+  // The logged predictions' requests (each counted once, at its row 0;
+  // shadows skipped; a fallback's answer an error of the version routed
+  // to).
+  void OnLogged(const std::vector<v1::PredictionRecord>& records);
+  // The versions running rollouts compare (to feed only theirs).
+  std::vector<std::string> Versions() const;
   // A prediction of one of its versions and the actual that came for it.
   // INVALID_ARGUMENT as PerformanceAccumulator::Add.
   absl::Status OnActual(const std::string& version,
@@ -71,6 +111,17 @@ class Rollouts {
   absl::Status Abort(const std::string& alias, const std::string& reason);
   // The rollout on `alias` (the latest, ended or not), evidence included.
   absl::StatusOr<v1::Rollout> Get(const std::string& alias) const;
+  // Every rollout, with its evidence and its last check only (for gauges
+  // and listings).
+  std::vector<v1::Rollout> List() const;
+
+  // The routes rollouts want that the scoring service does not have yet.
+  std::vector<RouteWanted> Unapplied() const;
+  // The route of `alias` was set (revision) as `wanted` said, or could not
+  // be (error, recorded; retried, or not with revision -1: given up).
+  // Ignored when the rollout has changed since (a newer wanted route).
+  absl::Status MarkApplied(const RouteWanted& wanted, int64_t revision,
+                           const std::string& error);
 
  private:
   struct Live {
@@ -78,19 +129,22 @@ class Rollouts {
     canary::RolloutPlan plan;
     canary::ArmEvidence canary_arm, primary_arm;
   };
-  explicit Rollouts(storage::Store* store) : store_(store) {}
+  Rollouts(storage::Store* store, events::EventLog* events)
+      : store_(store), events_(events) {}
   // The rollout with its evidence, as stored. REQUIRES: mu_ held.
   v1::Rollout Snapshot(const Live& live) const;
-  absl::Status Persist(const Live& live);  // REQUIRES: mu_ held.
+  // Writes it with its event `topic` ("" for none). REQUIRES: mu_ held.
+  absl::Status Persist(const Live& live, const std::string& topic = "");
   // One check of a running rollout. REQUIRES: mu_ held.
   RolloutAction CheckOne(Live& live, int64_t now_micros);
   // Pause or abort. REQUIRES: mu_ not held.
   absl::Status Stop(const std::string& alias, v1::Rollout::State to,
-                    const std::string& reason);
+                    const std::string& reason, const std::string& topic);
   // NOT_FOUND naming the alias. REQUIRES: mu_ held.
   absl::StatusOr<Live*> Find(const std::string& alias);
 
   storage::Store* const store_;
+  events::EventLog* const events_;
   mutable std::mutex mu_;
   std::map<std::string, Live> live_;  // GUARDED_BY(mu_): by alias.
 };

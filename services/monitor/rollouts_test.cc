@@ -3,9 +3,11 @@
 // operator's pause, resume and abort.
 #include "services/monitor/rollouts.h"
 
+#include "common/config/pipeline_config.h"
 #include "common/util/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/monitor/rollout_plan.h"
 
 namespace mlpipe::monitor {
 namespace {
@@ -20,13 +22,18 @@ class RolloutsTest : public ::testing::Test {
 
   void Reopen() {
     rollouts_.reset();
+    events_.reset();
     store_.reset();
     storage::Options o;
-    o.column_families = {{.name = kRollouts}};
+    o.column_families = {{.name = kRollouts},
+                         {.name = events::kEventsColumnFamily}};
     auto store = storage::OpenRocksStore(dir_.path() + "/db", o);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    auto r = Rollouts::Open(store_.get());
+    auto events = events::EventLog::Open(store_.get(), "monitor");
+    ASSERT_TRUE(events.ok()) << events.status();
+    events_ = *std::move(events);
+    auto r = Rollouts::Open(store_.get(), events_.get());
     ASSERT_TRUE(r.ok()) << r.status();
     rollouts_ = *std::move(r);
   }
@@ -43,9 +50,14 @@ class RolloutsTest : public ::testing::Test {
     return p;
   }
 
-  absl::Status Start() {
-    return rollouts_->Start("production", "credit:2", "credit:1", v1::BINARY,
-                            {"good", "bad"}, Plan(), 0);
+  absl::Status Start() { return rollouts_->Start(Req(), 0); }
+  static RolloutStart Req() {
+    return {.alias = "production",
+            .canary = "credit:2",
+            .primary = "credit:1",
+            .task = v1::BINARY,
+            .classes = {"good", "bad"},
+            .plan = Plan()};
   }
 
   // n requests of `version` and their actuals: P(bad) from `score` of
@@ -71,6 +83,7 @@ class RolloutsTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<events::EventLog> events_;
   std::unique_ptr<Rollouts> rollouts_;
 };
 
@@ -129,10 +142,9 @@ TEST_F(RolloutsTest, AWorseCanaryIsRolledBackWithTheAnalysisAsReason) {
 TEST_F(RolloutsTest, OneRolloutAnAliasPlansCheckedPauseResumeAbort) {
   v1::RolloutPlan bad = Plan();
   bad.add_steps(50);  // After 100.
-  EXPECT_THAT(std::string(rollouts_
-                              ->Start("production", "credit:2", "credit:1",
-                                      v1::BINARY, {"good", "bad"}, bad, 0)
-                              .message()),
+  RolloutStart req = Req();
+  req.plan = bad;
+  EXPECT_THAT(std::string(rollouts_->Start(req, 0).message()),
               HasSubstr("canary.steps"));
   ASSERT_TRUE(Start().ok());
   EXPECT_EQ(Start().code(), absl::StatusCode::kAlreadyExists);
@@ -153,6 +165,146 @@ TEST_F(RolloutsTest, OneRolloutAnAliasPlansCheckedPauseResumeAbort) {
   EXPECT_EQ(rollouts_->Get("staging").status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_TRUE(Start().ok());  // A new one once the last has ended.
+}
+
+TEST_F(RolloutsTest, TheRouteItWantsIsSetOnceAndEveryChangeIsAnEvent) {
+  ASSERT_TRUE(Start().ok());
+  auto wanted = rollouts_->Unapplied();
+  ASSERT_EQ(wanted.size(), 1u);
+  EXPECT_EQ(wanted[0].share, 10);
+  EXPECT_EQ(wanted[0].state, v1::Rollout::RUNNING);
+  ASSERT_TRUE(rollouts_->MarkApplied(wanted[0], 0, "score unavailable").ok());
+  EXPECT_EQ(rollouts_->Get("production")->route_error(), "score unavailable");
+  ASSERT_EQ(rollouts_->Unapplied().size(), 1u);  // Retried.
+  ASSERT_TRUE(rollouts_->MarkApplied(wanted[0], 7, "").ok());
+  EXPECT_TRUE(rollouts_->Unapplied().empty());
+  EXPECT_EQ(rollouts_->Get("production")->route_revision(), 7);
+
+  Traffic("credit:2", 5000, Blunt);
+  Traffic("credit:1", 5000, Sharp);
+  ASSERT_EQ(rollouts_->Check(60 * kSecond)->size(), 1u);
+  // A stale route (the 10% one) does not count as the rollback's.
+  ASSERT_TRUE(rollouts_->MarkApplied(wanted[0], 8, "").ok());
+  Reopen();  // What a crash before setting the route leaves.
+  wanted = rollouts_->Unapplied();
+  ASSERT_EQ(wanted.size(), 1u);
+  EXPECT_EQ(wanted[0].state, v1::Rollout::ROLLED_BACK);
+  EXPECT_EQ(wanted[0].share, 0);
+  EXPECT_THAT(wanted[0].reason, HasSubstr("rollout of credit:2: rolled back"));
+  EXPECT_THAT(wanted[0].reason, HasSubstr("auc"));
+
+  uint64_t next = 0;
+  auto events = events_->Read(1, {}, 100, &next);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].topic(), "rollout.started");
+  EXPECT_EQ((*events)[1].topic(), "rollout.rolled_back");
+  EXPECT_EQ((*events)[1].attributes().at("canary"), "credit:2");
+  EXPECT_EQ((*events)[1].attributes().at("share"), "0");
+}
+
+TEST_F(RolloutsTest, LoggedRequestsCountOnceAndAFallbackIsTheRoutedVersions) {
+  ASSERT_TRUE(Start().ok());
+  std::vector<v1::PredictionRecord> log;
+  auto add = [&](const std::string& version, int rows, bool fallback,
+                 bool shadow, const std::string& routed = "") {
+    for (int i = 0; i < rows; ++i) {
+      v1::PredictionRecord r;
+      r.set_model_version(version);
+      r.set_request_rows(rows);
+      r.set_request_row(i);
+      r.set_fallback(fallback);
+      r.set_shadow(shadow);
+      r.set_routed_version(routed);
+      r.set_latency_seconds(0.01);
+      log.push_back(r);
+    }
+  };
+  add("credit:2", 10, false, false);            // 1 canary request.
+  add("credit:1", 3, true, false, "credit:2");  // The canary failed.
+  add("credit:1", 4, false, false);             // 1 primary request.
+  add("credit:2", 5, false, true);              // A shadow's: not counted.
+  add("credit:9", 2, false, false);             // Not in the rollout.
+  rollouts_->OnLogged(log);
+  auto r = rollouts_->Get("production");
+  EXPECT_EQ(r->canary_evidence().requests(), 2);
+  EXPECT_EQ(r->canary_evidence().errors(), 1);
+  EXPECT_EQ(r->primary_evidence().requests(), 1);
+  EXPECT_EQ(r->primary_evidence().errors(), 0);
+}
+
+TEST_F(RolloutsTest, ANewerCanarySupersedesTheRunningOne) {
+  ASSERT_TRUE(Start().ok());
+  RolloutStart newer = Req();
+  newer.canary = "credit:3";
+  newer.started_by = "run:r2/deploy";
+  EXPECT_EQ(rollouts_->Start(newer, kSecond).code(),
+            absl::StatusCode::kAlreadyExists);  // Unless asked to.
+  newer.supersede = true;
+  ASSERT_TRUE(rollouts_->Start(newer, kSecond).ok());
+  auto r = rollouts_->Get("production");
+  EXPECT_EQ(r->canary(), "credit:3");
+  EXPECT_EQ(r->state(), v1::Rollout::RUNNING);
+  EXPECT_EQ(r->superseded(), "credit:2");
+  auto wanted = rollouts_->Unapplied();
+  ASSERT_EQ(wanted.size(), 1u);
+  EXPECT_EQ(wanted[0].superseded, "credit:2");
+  EXPECT_EQ(wanted[0].started_by, "run:r2/deploy");
+  uint64_t next = 0;
+  auto events = events_->Read(1, {}, 100, &next);
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[1].topic(), "rollout.aborted");
+  EXPECT_THAT(
+      (*events)[1].attributes().at("reason"),
+      HasSubstr("superseded by the rollout of credit:3 (run:r2/deploy)"));
+  newer.canary = "credit:3";  // The same one again: it runs already.
+  EXPECT_EQ(rollouts_->Start(newer, kSecond).code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(RolloutsTest, WithoutAPrimaryTheCanaryIsPromotedAtOnce) {
+  RolloutStart req = Req();
+  req.primary.clear();
+  ASSERT_TRUE(rollouts_->Start(req, 0).ok());
+  auto r = rollouts_->Get("production");
+  EXPECT_EQ(r->state(), v1::Rollout::PROMOTED);
+  auto wanted = rollouts_->Unapplied();
+  ASSERT_EQ(wanted.size(), 1u);
+  EXPECT_EQ(wanted[0].share, 100);
+}
+
+TEST(RolloutPlanTest, TheYamlPlanBecomesTheProtoWithDurations) {
+  auto v = config::ParseYamlValue(
+      "{steps: [5, 25, 50, 100], analysis: {metric: logloss, "
+      "max_regression: 0.02, min_actuals: 800, max_latency_p99_ratio: 1.5, "
+      "max_error_rate_delta: 0.002, interval: 10m, confidence: 0.9}}",
+      "plan.yaml");
+  ASSERT_TRUE(v.ok()) << v.status();
+  auto plan = RolloutPlanFromValue(*v);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(plan->steps(), ::testing::ElementsAre(5, 25, 50, 100));
+  EXPECT_EQ(plan->metric(), "logloss");
+  EXPECT_EQ(plan->max_regression(), 0.02);
+  EXPECT_EQ(plan->min_actuals(), 800);
+  EXPECT_EQ(plan->max_latency_p99_ratio(), 1.5);
+  EXPECT_EQ(plan->max_error_rate_delta(), 0.002);
+  EXPECT_EQ(plan->interval_seconds(), 600);
+  EXPECT_EQ(plan->confidence(), 0.9);
+  auto bad = [](const std::string& yaml) {
+    auto v = config::ParseYamlValue(yaml, "plan.yaml");
+    EXPECT_TRUE(v.ok());
+    return std::string(RolloutPlanFromValue(*v).status().message());
+  };
+  EXPECT_THAT(bad("{step: [5, 100]}"), HasSubstr("canary.step: unknown key"));
+  EXPECT_THAT(bad("{steps: [5, 2.5, 100]}"),
+              HasSubstr("canary.steps[1]: must be a whole number"));
+  EXPECT_THAT(bad("{analysis: {min_actuals: 0}}"),
+              HasSubstr("canary.analysis.min_actuals"));
+  EXPECT_THAT(bad("{analysis: {max_regression: 0}}"),
+              HasSubstr("canary.analysis.max_regression: must be > 0"));
+  EXPECT_THAT(bad("{analysis: {interval: 0s}}"),
+              HasSubstr("canary.analysis.interval: at least 1s"));
+  EXPECT_THAT(bad("[5, 100]"), HasSubstr("canary: must be a mapping"));
 }
 
 TEST_F(RolloutsTest, AnUnreadableStoredRolloutIsDataLossNamingItsAlias) {

@@ -1,14 +1,18 @@
 #include "services/orchestrator/deploy_steps.h"
 
+#include <cctype>
 #include <cmath>
 #include <optional>
+#include <thread>
 
 #include "clients/routes.h"
+#include "clients/score_client.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
 #include "mlpipe/v1/monitor_service.grpc.pb.h"
 #include "mlpipe/v1/score_service.grpc.pb.h"
+#include "services/monitor/rollout_plan.h"
 
 namespace mlpipe::orchestrator {
 namespace {
@@ -21,7 +25,8 @@ class DeployExecutor final : public StepExecutor {
       : score_(std::move(score)), monitor_(std::move(monitor)) {}
   std::string version() const override { return "1"; }
   std::vector<std::string> ResultNames(const v1::StepSpec&) const override {
-    return {"model_version", "alias", "primary", "revision", "percent"};
+    return {"model_version", "alias",   "primary",
+            "revision",      "percent", "rollout"};
   }
   bool Cacheable(const v1::StepSpec&) const override { return false; }
 
@@ -43,7 +48,8 @@ class DeployExecutor final : public StepExecutor {
                         "before this one (after:) to choose it");
       }
     }
-    return Policy(step).status();
+    if (auto p = Policy(step); !p.ok()) return p.status();
+    return Plan(step).status();
   }
 
   absl::StatusOr<StepResult> Execute(const StepContext& ctx) override {
@@ -90,45 +96,147 @@ class DeployExecutor final : public StepExecutor {
           !s.ok())
         return InStep(step, rpc::FromGrpcStatus(s));
     }
+    auto plan = Plan(step);
+    if (!plan.ok()) return plan.status();
+    absl::StatusOr<Deployed> deployed =
+        *plan ? StartRollout(step, *req, **plan) : Deploy(step, *req);
+    if (!deployed.ok()) return deployed.status();
+    return Result(*req, *deployed);
+  }
+
+ private:
+  // What the step did: the route, and the rollout when it started one.
+  struct Deployed {
+    v1::Route route;
+    std::optional<v1::Rollout> rollout;
+  };
+
+  absl::StatusOr<Deployed> Deploy(const v1::StepSpec& step,
+                                  const v1::DeployRequest& req) {
     auto stub = v1::Scoring::NewStub(score_());
     grpc::ClientContext call;
     call.set_deadline(std::chrono::system_clock::now() +
                       std::chrono::minutes(5));
     v1::DeployResponse resp;
-    if (auto s = stub->Deploy(&call, *req, &resp); !s.ok())
+    if (auto s = stub->Deploy(&call, req, &resp); !s.ok())
       return InStep(step, rpc::FromGrpcStatus(s));
-    const v1::Route& route = resp.route();
+    return Deployed{resp.route(), std::nullopt};
+  }
+
+  // Starts the rollout and waits until the monitor has set its first route
+  // (the canary at the first step's share; the whole alias when nothing
+  // served it).
+  absl::StatusOr<Deployed> StartRollout(const v1::StepSpec& step,
+                                        const v1::DeployRequest& req,
+                                        const v1::RolloutPlan& plan) {
+    auto monitor = v1::Monitor::NewStub(monitor_());
+    v1::StartRolloutRequest start;
+    start.set_alias(req.alias());
+    start.set_model_version(req.model_version());
+    *start.mutable_plan() = plan;
+    start.set_set_by(req.set_by());
+    v1::Rollout rollout;
+    {
+      grpc::ClientContext call;
+      call.set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::minutes(1));
+      if (auto s = monitor->StartRollout(&call, start, &rollout); !s.ok())
+        return InStep(step, rpc::FromGrpcStatus(s));
+    }
+    const auto until =
+        std::chrono::system_clock::now() + std::chrono::minutes(5);
+    while (!rollout.route_applied()) {
+      if (std::chrono::system_clock::now() > until) {
+        return InStep(step, absl::DeadlineExceededError(StrCat(
+                                "the rollout's first route was not set in 5 "
+                                "minutes: ",
+                                rollout.route_error())));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      grpc::ClientContext call;
+      call.set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(30));
+      v1::RolloutRequest get;
+      get.set_alias(rollout.alias());
+      if (auto s = monitor->GetRollout(&call, get, &rollout); !s.ok())
+        return InStep(step, rpc::FromGrpcStatus(s));
+    }
+    if (rollout.state() == v1::Rollout::ABORTED) {
+      return InStep(
+          step, absl::AbortedError(StrCat("the rollout of ", rollout.canary(),
+                                          " was aborted: ", rollout.reason())));
+    }
+    auto routes = score::ListDeployments(score_());
+    if (!routes.ok()) return InStep(step, routes.status());
+    v1::Route route;
+    for (const auto& r : routes->routes())
+      if (r.alias() == rollout.alias()) route = r;
+    return Deployed{route, rollout};
+  }
+
+  static StepResult Result(const v1::DeployRequest& req,
+                           const Deployed& deployed) {
+    const v1::Route& route = deployed.route;
     const std::string primary = score::PrimaryOf(route);
     double percent = 0;
     for (const auto& t : route.targets())
-      if (t.model_version() == req->model_version()) percent = t.percent();
+      if (t.model_version() == req.model_version()) percent = t.percent();
+    if (deployed.rollout) percent = deployed.rollout->share();
+    std::string rollout;
+    if (deployed.rollout) {
+      rollout = v1::Rollout::State_Name(deployed.rollout->state());
+      for (auto& c : rollout) c = static_cast<char>(std::tolower(c));
+    }
+    const std::string version =
+        deployed.rollout ? deployed.rollout->canary() : req.model_version();
     StepResult r;
     auto& res = *r.results.mutable_fields();
-    res["model_version"].set_string_value(req->model_version());
+    res["model_version"].set_string_value(version);
     res["alias"].set_string_value(route.alias());
     res["primary"].set_string_value(primary);
     res["revision"].set_number_value(static_cast<double>(route.revision()));
     res["percent"].set_number_value(percent);
+    res["rollout"].set_string_value(rollout);
     v1::Artifact a;
     a.set_id(StrCat("deployment:", route.alias(), ":", route.revision()));
     a.set_type("deployment");
     auto& props = *a.mutable_properties();
-    props["model_version"] = req->model_version();
+    props["model_version"] = version;
     props["alias"] = route.alias();
     props["primary"] = primary;
     props["percent"] = StrCat(percent);
-    props["shadow"] = req->shadow() ? "true" : "false";
+    props["shadow"] = req.shadow() ? "true" : "false";
+    if (deployed.rollout) {
+      props["rollout"] = rollout;
+      props["rollout_primary"] = deployed.rollout->primary();
+    }
     r.outputs["deployment"] = a;
     return r;
   }
 
- private:
+  // The `canary` key as a rollout plan, or nullopt.
+  static absl::StatusOr<std::optional<v1::RolloutPlan>> Plan(
+      const v1::StepSpec& step) {
+    const auto& f = step.params().fields();
+    auto it = f.find("canary");
+    if (it == f.end()) return std::nullopt;
+    if (f.contains("canary_percent") || f.contains("shadow")) {
+      return BadParam(step, "canary",
+                      "a rollout plan cannot be combined with canary_percent "
+                      "or shadow");
+    }
+    auto plan = monitor::RolloutPlanFromValue(it->second);
+    if (!plan.ok()) return InStep(step, plan.status());
+    return *plan;
+  }
+
   static absl::StatusOr<v1::DeployRequest> Request(const v1::StepSpec& step) {
     static const auto* mapping = new config::ParamMapping{
         .own = {{"evaluate", K::kStringValue},
                 {"train", K::kStringValue},
-                {"monitor", K::kStructValue}},
-        .hidden = {"traffic", "set_by"},
+                {"monitor", K::kStructValue},
+                {"canary", K::kStructValue}},
+        .hidden = {"traffic", "set_by", "reason", "fallback"},
         .renames = {{"model", "model_version"},
                     {"canary_percent", "traffic_percent"}}};
     v1::DeployRequest req;

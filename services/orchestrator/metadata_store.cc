@@ -144,6 +144,8 @@ void MetadataStore::RecordAliasChange(const v1::AliasRecord& record,
   props["alias"] = record.alias();
   props["model_version"] = record.model_version();
   props["set_by"] = record.set_by();
+  if (!record.route().reason().empty())
+    props["reason"] = record.route().reason();  // A rollout's analysis.
   batch->Put(kExecutions, exec, node.SerializeAsString());
   const std::string model = StrCat("model:", record.model_version());
   batch->Put(kLineage, Edge('c', model, exec), "");

@@ -28,6 +28,8 @@ absl::Status SubmitterMayRun(const grpc::ServerContextBase& ctx,
       methods.push_back("mlpipe.v1.Scoring/Deploy");
       if (params.contains("monitor"))
         methods.push_back("mlpipe.v1.Monitor/SetPolicy");
+      if (params.contains("canary"))
+        methods.push_back("mlpipe.v1.Monitor/StartRollout");
     } else if (step.type() == "ingest") {
       auto file = params.find("file");
       if (file != params.end() &&

@@ -163,6 +163,39 @@ TEST_F(StepParamsTest, ADistributedCandidateIsCheckedAtSubmit) {
               HasSubstr("candidates[1].distributed.workers: 1..64"));
 }
 
+TEST_F(StepParamsTest, ARolloutPlanIsCheckedAtSubmit) {
+  EXPECT_TRUE(Submit({{"deploy",
+                       ", canary: {steps: [5, 25, 50, 100], analysis: "
+                       "{metric: auc, max_regression: 0.01, min_actuals: "
+                       "500, max_latency_p99_ratio: 1.2, "
+                       "max_error_rate_delta: 0.001, interval: 10m, "
+                       "confidence: 0.95}}"}})
+                  .ok());
+  EXPECT_TRUE(Submit({{"deploy", ", canary: {}"}}).ok());  // The defaults.
+  auto typo = Submit({{"deploy", ", canary: {analysis: {intervl: 10m}}"}});
+  EXPECT_EQ(typo.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(typo.message()),
+              HasSubstr("steps.deploy.canary.analysis.intervl: unknown key"));
+  auto steps = Submit({{"deploy", ", canary: {steps: [5, 50]}"}});
+  EXPECT_THAT(std::string(steps.message()),
+              HasSubstr("steps.deploy.canary.steps: rising percentages "
+                        "ending at 100"));
+  auto interval =
+      Submit({{"deploy", ", canary: {analysis: {interval: soon}}"}});
+  EXPECT_THAT(std::string(interval.message()),
+              HasSubstr("canary.analysis.interval: a duration"));
+  auto metric = Submit({{"deploy", ", canary: {analysis: {metric: f1}}"}});
+  EXPECT_THAT(std::string(metric.message()),
+              HasSubstr("canary.analysis.metric: one of auc, accuracy"));
+  auto confidence =
+      Submit({{"deploy", ", canary: {analysis: {confidence: 1.5}}"}});
+  EXPECT_THAT(std::string(confidence.message()),
+              HasSubstr("canary.analysis.confidence: in [0.5, 1)"));
+  auto both = Submit({{"deploy", ", canary: {}, canary_percent: 10"}});
+  EXPECT_THAT(std::string(both.message()),
+              HasSubstr("cannot be combined with canary_percent"));
+}
+
 TEST_F(StepParamsTest, UnknownKeyInASplitStepNamesFileLineAndKey) {
   auto s = Submit({{"split", ", stratify_by: Status"}});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);

@@ -79,6 +79,7 @@ bool SameRoute(v1::Route a, v1::Route b) {
     r->clear_revision();
     r->clear_updated_at();
     r->clear_updated_by();
+    r->clear_reason();
   }
   return a.SerializeAsString() == b.SerializeAsString();
 }
@@ -207,6 +208,14 @@ absl::StatusOr<v1::Route> NextRoute(const v1::Route* current,
     std::string new_primary = PrimaryOf(next);
     if (next.fallback() == new_primary) next.clear_fallback();
   }
+  if (request.has_fallback()) {
+    if (!request.fallback().empty() && request.fallback() == PrimaryOf(next)) {
+      return absl::InvalidArgumentError(
+          StrCat("fallback: ", request.fallback(),
+                 " is the route's primary; it cannot be its own fallback"));
+    }
+    next.set_fallback(request.fallback());
+  }
   if (request.has_latency_budget_ms()) {
     if (!(request.latency_budget_ms() >= 0)) {
       return absl::InvalidArgumentError(StrCat(
@@ -219,7 +228,7 @@ absl::StatusOr<v1::Route> NextRoute(const v1::Route* current,
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
   next.set_updated_by(request.set_by().empty() ? "user:unknown"
                                                : request.set_by());
-  next.clear_reason();
+  next.set_reason(request.reason());
   next.clear_restores();
   return next;
 }

@@ -433,8 +433,9 @@ absl::StatusOr<PredictOutput> Predictor::PredictAdmitted(
   }
   if (route != nullptr && !route->shadows.empty())
     Shadow(*route, input, out.ids);
-  out.log = Records(*out.servable, out.alias, input, x, out.scores, out.ids,
-                    false, out.fallback, seconds);
+  out.log =
+      Records(*out.servable, out.alias, input, x, out.scores, out.ids, false,
+              out.fallback ? routed->target.get() : nullptr, seconds);
   return out;
 }
 
@@ -455,7 +456,7 @@ void Predictor::Shadow(const ServingRoute& route, const PredictInput& input,
             s->metrics()->shadow->Increment(static_cast<double>(ids.size()));
           if (log_ != nullptr) {
             log_->Log(Records(*s, alias, *copy, x, scores, ids,
-                              /*shadow=*/true, false,
+                              /*shadow=*/true, nullptr,
                               absl::ToDoubleSeconds(absl::Now() - start)));
           }
         },
@@ -468,7 +469,8 @@ std::vector<std::string> Predictor::Records(
     const serving::Servable& s, const std::string& alias,
     const PredictInput& input, const std::vector<double>& x,
     const std::vector<double>& scores, const std::vector<std::string>& ids,
-    bool shadow, bool fallback, double seconds) const {
+    bool shadow, const serving::Servable* fell_back_from,
+    double seconds) const {
   if (log_ == nullptr) return {};
   const size_t d = s.num_features();
   const int w = s.width();
@@ -491,7 +493,9 @@ std::vector<std::string> Predictor::Records(
                             scores.begin() + (i + 1) * w);
     r.set_label(s.Label(scores.data() + i * w));
     r.set_shadow(shadow);
-    r.set_fallback(fallback);
+    r.set_fallback(fell_back_from != nullptr);
+    if (fell_back_from != nullptr)
+      r.set_routed_version(fell_back_from->version());
     r.set_latency_seconds(seconds);
     r.set_request_rows(static_cast<int32_t>(ids.size()));
     r.set_request_row(static_cast<int32_t>(i));

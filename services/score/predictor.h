@@ -157,12 +157,14 @@ class Predictor {
                          std::vector<double>* scores);
   void Shadow(const ServingRoute& route, const PredictInput& input,
               const std::vector<std::string>& ids);
-  // The prediction log's records of one answer (none without a log).
+  // The prediction log's records of one answer (none without a log);
+  // `fell_back_from`: the routed version `s` answered for (null: none).
   std::vector<std::string> Records(
       const serving::Servable& s, const std::string& alias,
       const PredictInput& input, const std::vector<double>& x,
       const std::vector<double>& scores, const std::vector<std::string>& ids,
-      bool shadow, bool fallback, double seconds) const;
+      bool shadow, const serving::Servable* fell_back_from,
+      double seconds) const;
 
   const PredictorOptions options_;
   ModelManager* const manager_;

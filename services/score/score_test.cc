@@ -433,6 +433,38 @@ TEST(NextRouteTest, CanaryShadowSplitAndFallback) {
               HasSubstr("traffic_percent: 150"));
 }
 
+TEST(NextRouteTest, AnExplicitFallbackAndReasonAreRecorded) {
+  // What a canary rollout's rollback sets: the primary alone again, with
+  // the fallback it had before the rollout, and why.
+  v1::Route now;
+  now.set_alias("m@production");
+  now.set_fallback("m:1");
+  for (auto [v, p] : {std::pair{"m:3", 75.0}, {"m:2", 25.0}}) {
+    auto* t = now.add_targets();
+    t->set_model_version(v);
+    t->set_percent(p);
+  }
+  v1::DeployRequest r;
+  r.set_alias("m@production");
+  auto* t = r.add_traffic();
+  t->set_model_version("m:2");
+  t->set_percent(100);
+  r.set_reason("rollout of m:3: rolled back: auc: worse than allowed");
+  auto implied = NextRoute(&now, r, "");
+  ASSERT_TRUE(implied.ok());
+  EXPECT_EQ(implied->fallback(), "m:3");  // The primary before: the canary.
+  EXPECT_EQ(implied->reason(), r.reason());
+  r.set_fallback("m:1");
+  auto restored = NextRoute(&now, r, "");
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->fallback(), "m:1");
+  r.set_fallback("");
+  EXPECT_EQ(NextRoute(&now, r, "")->fallback(), "");
+  r.set_fallback("m:2");
+  EXPECT_THAT(std::string(NextRoute(&now, r, "").status().message()),
+              HasSubstr("fallback: m:2 is the route's primary"));
+}
+
 TEST_F(ScoreTest, DeployRoutesRollsBackAndSurvivesRestart) {
   Predictor p = MakePredictor();
   EXPECT_TRUE(absl::IsNotFound(p.Predict(Rows(0, 1)).status()));

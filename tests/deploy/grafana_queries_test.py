@@ -173,6 +173,17 @@ scrape_configs:
         for p, (_, label) in zip(predicted["predictions"], rows):
             f.write(f"{p['prediction_id']},{label}\n")
     cli("actuals", "send", actuals)
+    # A retrained model rolled out as a canary, checked every second: the
+    # rollout gauges.
+    example = os.path.join(ROOT, "examples", "credit")
+    shutil.copy(os.path.join(example, "credit.csv"), work)
+    with open(os.path.join(example, "pipeline.yaml")) as f:
+        retrain = f.read().replace("interval: 10m", "interval: 1s")
+    with open(os.path.join(work, "retrain.yaml"), "w") as f:
+        f.write(retrain)
+    cli("run", os.path.join(work, "retrain.yaml"), "--no-cache", "--watch")
+    wait_for(lambda: json.loads(cli("--output", "json", "rollout", "status", "production"))
+             .get("checks"), 30, "a check of the canary rollout")
     cli("predict", "--file", jsonl)  # Fresh rates at query time.
     # A few scrapes and rule evaluations after the last of it.
     time.sleep(6)

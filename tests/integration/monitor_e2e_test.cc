@@ -7,11 +7,14 @@
 // production back to the model before it, recorded in the route history and
 // the registry's alias history and the lineage. The CLI reports it all; the
 // metrics pass promtool.
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "common/features/test_data.h"
 #include "common/util/testing.h"
@@ -142,6 +145,34 @@ bool WaitFor(F ready, int seconds) {
   return ready();
 }
 
+// The topics of the monitor's outbox so far.
+std::set<std::string> MonitorTopics(const std::shared_ptr<grpc::Channel>& ch) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(In(10));
+  v1::SubscribeRequest req;
+  req.set_source("monitor");
+  req.set_from_sequence(1);
+  auto reader = v1::Events::NewStub(ch)->Subscribe(&ctx, req);
+  std::set<std::string> topics;
+  for (v1::Event e; reader->Read(&e);) topics.insert(e.topic());
+  return topics;
+}
+
+// The metrics pass promtool.
+void ExpectValidMetrics(const std::string& metrics, const std::string& dir) {
+  const std::string file = dir + "/metrics.txt";
+  WriteFile(file, metrics);
+  auto lint = RunCommand({"/bin/sh", "-c", "promtool check metrics < " + file});
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+}
+
+// Every field of credit.csv, imputed, scaled, one-hot.
+constexpr char kTransforms[] =
+    "        - {columns: [Income, Assets, Debt, Seniority, Time, Age, "
+    "Expenses, Amount, Price], impute: median, scale: standard}\n"
+    "        - {columns: [Home, Marital, Job, Records], impute: mode, "
+    "one_hot: {max_categories: 20}}\n";
+
 class MonitorE2eTest : public ::testing::Test {
  protected:
   TempDir dir_;
@@ -152,13 +183,8 @@ TEST_F(MonitorE2eTest, DriftRetrainsAndAWorseModelIsRolledBack) {
   auto ch =
       grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
   auto monitor = v1::Monitor::NewStub(ch);
-  const std::string transforms =
-      "        - {columns: [Income, Assets, Debt, Seniority, Time, Age, "
-      "Expenses, Amount, Price], impute: median, scale: standard}\n"
-      "        - {columns: [Home, Marital, Job, Records], impute: mode, "
-      "one_hot: {max_categories: 20}}\n";
   const std::string loop = dir_.path() + "/loop.yaml";
-  WriteFile(loop, Pipeline("credit-loop", transforms,
+  WriteFile(loop, Pipeline("credit-loop", kTransforms,
                            "{name: gbdt, algorithm: gbdt, params: {max_depth: "
                            "3, rounds: 60, eta: 0.1}}",
                            "  triggers:\n    - {event: {topic: drift.detected, "
@@ -394,14 +420,7 @@ TEST_F(MonitorE2eTest, DriftRetrainsAndAWorseModelIsRolledBack) {
   }
   // Both findings are events of the monitor's outbox.
   {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(In(10));
-    v1::SubscribeRequest req;
-    req.set_source("monitor");
-    req.set_from_sequence(1);
-    auto reader = v1::Events::NewStub(ch)->Subscribe(&ctx, req);
-    std::set<std::string> topics;
-    for (v1::Event e; reader->Read(&e);) topics.insert(e.topic());
+    const auto topics = MonitorTopics(ch);
     EXPECT_TRUE(topics.contains("drift.detected"));
     EXPECT_TRUE(topics.contains("performance.degraded"));
   }
@@ -428,11 +447,192 @@ TEST_F(MonitorE2eTest, DriftRetrainsAndAWorseModelIsRolledBack) {
   EXPECT_THAT(metrics, HasSubstr("mlpipe_monitor_performance{"));
   EXPECT_THAT(metrics,
               HasSubstr("mlpipe_monitor_rollbacks_total{outcome=\"done\"} 1"));
-  const std::string mfile = dir_.path() + "/metrics.txt";
-  WriteFile(mfile, metrics);
-  auto lint =
-      RunCommand({"/bin/sh", "-c", "promtool check metrics < " + mfile});
-  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+  ExpectValidMetrics(metrics, dir_.path());
+}
+
+// Progressive delivery end to end: a retraining pipeline's deploy step
+// carries a rollout plan. Its first run has nothing to compare with and
+// takes the alias; the retrained model's run starts a canary at 20%.
+// Traffic flows with its actuals, and the monitor's analysis advances the
+// canary step by step to all traffic by itself, recorded in the route
+// history, the events, the CLI and the metrics.
+TEST_F(MonitorE2eTest, ARetrainedModelIsRolledOutToAllTrafficByEvidence) {
+  Standalone server(dir_.path() + "/data");
+  auto ch =
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
+  auto monitor = v1::Monitor::NewStub(ch);
+  // Latency and errors get wide tolerances: this machine's jitter is not
+  // what the test is about.
+  const std::string canary =
+      ", canary: {steps: [20, 50, 100], analysis: {metric: auc, "
+      "max_regression: 0.1, min_actuals: 1000, interval: 2s, "
+      "max_latency_p99_ratio: 5, max_error_rate_delta: 0.05}}";
+  auto pipeline = [&](int rounds) {
+    const std::string file = dir_.path() + "/retrain.yaml";
+    WriteFile(file, Pipeline("credit-retrain", kTransforms,
+                             "{name: gbdt, algorithm: gbdt, params: "
+                             "{max_depth: 3, eta: 0.1, rounds: " +
+                                 std::to_string(rounds) + "}}",
+                             "", canary));
+    return file;
+  };
+  ASSERT_EQ(server
+                .Cli({"ingest", "--dataset", "credit", "--file",
+                      SourcePath("examples/credit/credit.csv")})
+                .exit_code,
+            0);
+  const auto began = std::chrono::steady_clock::now();
+  auto first = server.Cli({"--output", "json", "run", pipeline(60), "--watch"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  const std::string v1 =
+      StepResult(ParseRun(first.out), "deploy", "model_version");
+  EXPECT_EQ(StepResult(ParseRun(first.out), "deploy", "rollout"), "promoted");
+  ASSERT_EQ(Primary(ch), v1);
+
+  // Retrained: a new model, rolled out as a canary at 20%.
+  auto second =
+      server.Cli({"--output", "json", "run", pipeline(80), "--watch"});
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  const std::string v2 =
+      StepResult(ParseRun(second.out), "deploy", "model_version");
+  ASSERT_NE(v2, v1);
+  EXPECT_EQ(StepResult(ParseRun(second.out), "deploy", "rollout"), "running");
+  EXPECT_EQ(Primary(ch), v1);
+
+  std::cerr << "two runs took "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             began)
+                   .count()
+            << " s\n";
+  // Traffic, one row a request, and its actuals once logged.
+  const table::Table& t = features::testdata::Credit();
+  std::vector<std::pair<v1::Actual, std::chrono::steady_clock::time_point>>
+      waiting;
+  v1::Rollout rollout;
+  auto state = [&] {
+    grpc::ClientContext ctx;
+    v1::RolloutRequest req;
+    req.set_alias("credit@production");
+    EXPECT_TRUE(monitor->GetRollout(&ctx, req, &rollout).ok());
+    return rollout.state();
+  };
+  std::set<int> shares;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(4);
+  std::atomic<size_t> requests{0}, canary_answers{0};
+  while (state() == v1::Rollout::RUNNING &&
+         std::chrono::steady_clock::now() < until) {
+    shares.insert(rollout.share());
+    // 4 clients, 250 requests each.
+    std::vector<std::thread> clients;
+    std::vector<std::vector<v1::Actual>> sent(4);
+    for (int c = 0; c < 4; ++c) {
+      clients.emplace_back([&, c] {
+        for (int i = 0; i < 250; ++i) {
+          const size_t row = (requests++ * 7919) % t.num_rows;
+          auto resp = Predict(ch, CreditRows({row}, 1.0));
+          if (resp.predictions_size() != 1) continue;
+          canary_answers += resp.model_version() == v2;
+          v1::Actual a;
+          a.set_prediction_id(resp.predictions(0).prediction_id());
+          a.mutable_value()->set_string_value(Label(row));
+          sent[c].push_back(std::move(a));
+        }
+      });
+    }
+    for (auto& c : clients) c.join();
+    for (auto& batch : sent)
+      for (auto& a : batch)
+        waiting.emplace_back(std::move(a), std::chrono::steady_clock::now());
+    // The prediction log reaches the monitor within a second or so.
+    v1::RecordActualsRequest req;
+    const auto ripe =
+        std::chrono::steady_clock::now() - std::chrono::milliseconds(1500);
+    size_t n = 0;
+    while (n < waiting.size() && waiting[n].second < ripe)
+      *req.add_actuals() = waiting[n++].first;
+    waiting.erase(waiting.begin(), waiting.begin() + n);
+    if (n == 0) continue;
+    grpc::ClientContext ctx;
+    v1::ActualsResult result;
+    ASSERT_TRUE(monitor->RecordActuals(&ctx, req, &result).ok());
+  }
+  ASSERT_EQ(rollout.state(), v1::Rollout::PROMOTED) << rollout.DebugString();
+  std::cerr << "traffic until promoted: " << requests << " requests, "
+            << rollout.checks_size() << " checks\n";
+  EXPECT_TRUE(shares.contains(20));
+  EXPECT_GT(canary_answers.load(), 0u);
+  EXPECT_GE(rollout.canary_evidence().performance().count(), 1000u);
+  EXPECT_EQ(rollout.reason(), "every criterion within bounds");
+  ASSERT_TRUE(WaitFor([&] { return Primary(ch) == v2; }, 30));
+  {
+    grpc::ClientContext ctx;
+    v1::RouteHistoryRequest req;
+    req.set_alias("credit@production");
+    v1::RouteHistoryResponse history;
+    ASSERT_TRUE(
+        v1::Scoring::NewStub(ch)->RouteHistory(&ctx, req, &history).ok());
+    const v1::Route& now = history.routes(0);
+    ASSERT_EQ(now.targets_size(), 1);
+    EXPECT_EQ(now.targets(0).model_version(), v2);
+    EXPECT_EQ(now.fallback(), v1);  // The old primary.
+    // The monitor, on behalf of the run that started the rollout.
+    EXPECT_THAT(now.updated_by(),
+                ::testing::StartsWith("monitor:rollout/run:"));
+    EXPECT_THAT(now.updated_by(), ::testing::EndsWith("/deploy"));
+    EXPECT_THAT(now.reason(), HasSubstr("rollout of " + v2));
+    // Each step on the route in turn: 20%, 50%, all.
+    std::vector<double> steps;
+    for (auto r = history.routes().rbegin(); r != history.routes().rend();
+         ++r) {
+      for (const auto& target : r->targets())
+        if (target.model_version() == v2) steps.push_back(target.percent());
+    }
+    EXPECT_THAT(steps, ::testing::ElementsAre(20, 50, 100));
+  }
+  // The lineage: the promotion, downstream of the model, with why.
+  {
+    grpc::ClientContext ctx;
+    v1::GetLineageRequest req;
+    req.set_id("model:" + v2);
+    v1::GetLineageResponse lineage;
+    ASSERT_TRUE(
+        v1::Orchestrator::NewStub(ch)->GetLineage(&ctx, req, &lineage).ok());
+    int rollout_changes = 0;
+    for (const auto& n : lineage.nodes()) {
+      if (n.type() != "set_alias" ||
+          !n.properties().at("set_by").starts_with("monitor:rollout/"))
+        continue;
+      ++rollout_changes;
+      EXPECT_THAT(n.properties().at("reason"), HasSubstr("rollout of " + v2));
+    }
+    EXPECT_GE(rollout_changes, 1) << lineage.DebugString();
+  }
+  {
+    const auto topics = MonitorTopics(ch);
+    EXPECT_TRUE(topics.contains("rollout.started"));
+    EXPECT_TRUE(topics.contains("rollout.advanced"));
+    EXPECT_TRUE(topics.contains("rollout.promoted"));
+  }
+  auto status = server.Cli({"rollout", "status", "production", "--html",
+                            dir_.path() + "/rollout.html"});
+  ASSERT_EQ(status.exit_code, 0) << status.out << status.err;
+  EXPECT_THAT(status.out, HasSubstr("promoted"));
+  EXPECT_THAT(status.out, HasSubstr("auc"));
+  EXPECT_THAT(ReadFile(dir_.path() + "/rollout.html"), HasSubstr("<svg"));
+  auto json =
+      server.Cli({"--output", "json", "rollout", "status", "production"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"canary\": \"" + v2 + "\""));
+  EXPECT_THAT(json.out, HasSubstr("\"state\": \"PROMOTED\""));
+  EXPECT_THAT(json.out, HasSubstr("\"checks\": ["));
+  EXPECT_EQ(server.Cli({"rollout", "pause", "production"}).exit_code, 4)
+      << "a promoted rollout cannot be paused";
+  std::string metrics = HttpGet(server.metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_monitor_rollout_state{alias=\"credit@"
+                                 "production\",state=\"promoted\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("mlpipe_monitor_rollout_actions_total{action="
+                                 "\"promote\"} 1"));
+  ExpectValidMetrics(metrics, dir_.path());
 }
 
 }  // namespace
