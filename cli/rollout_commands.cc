@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "clients/monitor_client.h"
 #include "common/config/pipeline_config.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
@@ -31,9 +32,10 @@ std::string Ago(int64_t micros) {
 }
 
 // The plan a --canary / --plan value names: "5,25,50,100", or a YAML file
-// holding the `canary:` mapping (or a document with a `canary:` key).
+// holding the `canary:` mapping (or a document whose only key is
+// `canary:`).
 absl::StatusOr<v1::RolloutPlan> PlanOf(const std::string& text) {
-  if (text.find(',') != std::string::npos) {
+  if (text.find(',') != std::string::npos && !std::ifstream(text).good()) {
     google::protobuf::Value v;
     auto* steps = (*v.mutable_struct_value()->mutable_fields())["steps"]
                       .mutable_list_value();
@@ -170,12 +172,10 @@ int StartRollout(const std::string& version, const std::string& alias,
   req.set_alias(alias);
   *req.mutable_plan() = *plan;
   req.set_set_by(by);
-  UnaryCall call;
-  v1::Rollout r;
-  if (auto s = v1::Monitor::NewStub(ctx.channel)->StartRollout(&call, req, &r);
-      !s.ok())
-    return Fail(s, ctx);
-  Print(ctx, r, [&] { PrintRollout(r); });
+  // As the deploy step: done once the first share is on the route.
+  auto r = monitor::StartRolloutAndWait(ctx.channel, req, absl::Minutes(5));
+  if (!r.ok()) return Fail(rpc::ToGrpcStatus(r.status()), ctx);
+  Print(ctx, *r, [&] { PrintRollout(*r); });
   return kOk;
 }
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "absl/time/clock.h"
 #include "common/rpc/status.h"
 #include "common/util/strings.h"
 #include "grpcpp/client_context.h"
@@ -42,6 +43,47 @@ absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
                                       " prediction records"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Rollout> StartRolloutAndWait(
+    const std::shared_ptr<grpc::Channel>& channel,
+    const v1::StartRolloutRequest& request, absl::Duration timeout) {
+  auto stub = v1::Monitor::NewStub(channel);
+  const absl::Time until = absl::Now() + timeout;
+  v1::Rollout rollout;
+  {
+    grpc::ClientContext call;
+    call.set_deadline(absl::ToChronoTime(until));
+    if (auto s = stub->StartRollout(&call, request, &rollout); !s.ok())
+      return rpc::FromGrpcStatus(s);
+  }
+  const std::string canary = rollout.canary();
+  while (true) {
+    if (rollout.canary() != canary) {
+      return absl::AbortedError(StrCat("the rollout of ", canary,
+                                       " was superseded by the rollout of ",
+                                       rollout.canary()));
+    }
+    if (rollout.state() == v1::Rollout::ABORTED) {
+      return absl::AbortedError(StrCat("the rollout of ", canary,
+                                       " was aborted: ", rollout.reason()));
+    }
+    if (rollout.route_applied()) return rollout;
+    if (absl::Now() > until) {
+      return absl::DeadlineExceededError(StrCat(
+          "the first route of the rollout of ", canary, " was not set in ",
+          absl::FormatDuration(timeout),
+          rollout.route_error().empty() ? "" : ": ", rollout.route_error()));
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+    grpc::ClientContext call;
+    call.set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(30));
+    v1::RolloutRequest get;
+    get.set_alias(rollout.alias());
+    if (auto s = stub->GetRollout(&call, get, &rollout); !s.ok())
+      return rpc::FromGrpcStatus(s);
+  }
 }
 
 }  // namespace mlpipe::monitor

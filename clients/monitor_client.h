@@ -6,6 +6,8 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "mlpipe/v1/monitor_service.pb.h"
 
@@ -20,6 +22,15 @@ absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
 // again. DATA_LOSS when the monitor took another number of records.
 absl::Status LogPredictions(const std::shared_ptr<grpc::Channel>& channel,
                             std::string_view serialized_batch, size_t records);
+
+// Starts a canary rollout and waits, at most `timeout`, until the monitor
+// has set its first route: the rollout then (RUNNING at its first share, or
+// PROMOTED). ABORTED with the reason when it was aborted first (the canary
+// did not load, the route changed) or superseded by another canary's;
+// DEADLINE_EXCEEDED naming the last route error.
+absl::StatusOr<v1::Rollout> StartRolloutAndWait(
+    const std::shared_ptr<grpc::Channel>& channel,
+    const v1::StartRolloutRequest& request, absl::Duration timeout);
 
 }  // namespace mlpipe::monitor
 

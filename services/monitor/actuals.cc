@@ -22,13 +22,13 @@ class Monitor::ActualsBatch {
   explicit ActualsBatch(Monitor& monitor)
       : m_(monitor), now_(absl::ToUnixMicros(absl::Now())) {
     if (m_.rollouts_ == nullptr) return;
-    for (auto& v : m_.rollouts_->Versions()) watched_.insert(std::move(v));
+    for (auto& a : m_.rollouts_->Aliases(true)) watched_.insert(std::move(a));
   }
 
-  // The actuals joined to predictions of versions in a rollout, to feed it
-  // once they are written.
+  // The actuals joined to predictions that came by an alias with a running
+  // rollout, to feed it once they are written.
   struct Joined {
-    std::string version;
+    std::string alias, version;
     std::vector<double> scores;
     std::string label;
     google::protobuf::Value actual;
@@ -188,9 +188,9 @@ class Monitor::ActualsBatch {
     w.dirty = true;
     batch_.Put(kActuals, id, "");
     result_.set_recorded(result_.recorded() + 1);
-    if (watched_.contains(p.model_version()))
+    if (watched_.contains(p.alias()))
       joined_.push_back(
-          {p.model_version(), std::move(scores), p.label(), actual});
+          {p.alias(), p.model_version(), std::move(scores), p.label(), actual});
     if (w.acc->ToProto().count() >= m_.options_.performance_rows) {
       w.window.set_closed(true);  // The next actual opens the next window.
       v1::PerformanceWindow closed = Put(w);
@@ -216,7 +216,7 @@ class Monitor::ActualsBatch {
   storage::WriteBatch batch_;
   std::map<std::string, v1::MonitorReference> references_;
   std::set<std::string> seen_;
-  std::set<std::string> watched_;  // Versions in a rollout.
+  std::set<std::string> watched_;  // Aliases with a running rollout.
   std::vector<Joined> joined_;
   std::map<std::string, Work> work_;
   std::vector<v1::Alert> alerts_;
@@ -232,7 +232,8 @@ absl::StatusOr<v1::ActualsResult> Monitor::RecordActuals(
   std::vector<v1::Alert> raised;
   if (auto s = batch.Commit(&raised); !s.ok()) return s;
   for (const auto& j : batch.joined()) {
-    if (auto s = rollouts_->OnActual(j.version, j.scores, j.label, j.actual);
+    if (auto s = rollouts_->OnActual(j.alias, j.version, j.scores, j.label,
+                                     j.actual);
         !s.ok())
       LogWarning(
           "an actual does not fit its rollout's evidence",

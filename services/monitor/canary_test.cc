@@ -91,7 +91,9 @@ TEST(CanaryTest, MixtureBoundaryIsWiderThanFixedHorizonAndShrinks) {
     EXPECT_GT(w, 1.96 * std::sqrt(v)) << n;  // The price of peeking.
     // Wide while the variance is far above tau^2 (no early decisions on
     // little evidence); then within a few standard errors.
-    if (v <= 1e-4) EXPECT_LT(w, 4 * std::sqrt(v)) << n;
+    if (v <= 1e-4) {
+      EXPECT_LT(w, 4 * std::sqrt(v)) << n;
+    }
   }
   EXPECT_LT(MixtureHalfWidth(0.25 / 1e6, 1e-4, alpha),
             MixtureHalfWidth(0.25 / 1e4, 1e-4, alpha));

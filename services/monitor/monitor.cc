@@ -160,6 +160,7 @@ absl::Status Monitor::Log(const std::vector<v1::PredictionRecord>& records) {
     p.set_time_micros(TimeUtil::TimestampToMicroseconds(r.time()));
     *p.mutable_scores() = r.scores();
     p.set_label(r.label());
+    p.set_alias(r.alias());
     b.Put(kPredictions, r.prediction_id(), p.SerializeAsString());
     AppendId(&ids, r.prediction_id());
     if (first_id == nullptr) first_id = &r.prediction_id();

@@ -1,5 +1,6 @@
 #include "services/monitor/monitor_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/monitor/profile.h"
+#include "services/monitor/rollout_report.h"
 
 namespace mlpipe::monitor {
 namespace {
@@ -290,6 +292,51 @@ TEST(MonitorReportTest, ChromiumRendersItWithoutOverflow) {
       testing::WriteFile(StrCat(keep, "-", width, ".png"), data);
     }
   }
+}
+
+TEST(RolloutReportTest, TheConfidenceSequenceIsDrawnOverTheChecks) {
+  v1::Rollout r;
+  r.set_alias("credit@production");
+  r.set_canary("credit:5");
+  r.set_primary("credit:4");
+  r.set_state(v1::Rollout::RUNNING);
+  r.set_share(25);
+  r.set_started_by("run:r1/deploy <x>");
+  r.set_started_micros(1'000'000);
+  for (int i = 1; i <= 5; ++i) {
+    auto* c = r.add_checks();
+    c->set_time_micros(1'000'000 + i * 600'000'000LL);
+    c->set_share(i < 3 ? 5 : 25);
+    c->set_decision(i == 5 ? "advance" : "hold");
+    auto* k = c->add_criteria();
+    k->set_name("auc");
+    k->set_estimate(0.004);
+    k->set_lower(0.004 - 0.1 / i);
+    k->set_upper(0.004 + 0.1 / i);
+    k->set_bound(-0.01);
+    k->set_verdict(i == 5 ? "pass" : "hold");
+    auto* l = c->add_criteria();
+    l->set_name("latency_p99");
+    l->set_estimate(NAN);  // Not enough yet: no bounds.
+    l->set_lower(NAN);
+    l->set_upper(NAN);
+  }
+  const std::string html = RolloutHtmlReport(r);
+  EXPECT_THAT(html, HasSubstr("Rollout of credit:5 on credit@production"));
+  EXPECT_THAT(html, HasSubstr("run:r1/deploy &lt;x&gt;"));  // Escaped.
+  EXPECT_THAT(html, HasSubstr("<polygon class=\"band\""));
+  // The band has a point above and below per check: 10.
+  const size_t band = html.find("<polygon class=\"band\" points=\"");
+  const size_t end = html.find('"', band + 32);
+  const std::string points = html.substr(band + 32, end - band - 32);
+  EXPECT_EQ(std::count(points.begin(), points.end(), ','), 10) << points;
+  EXPECT_THAT(html, HasSubstr("class=\"bound\""));
+  EXPECT_THAT(html, HasSubstr("latency_p99"));
+  EXPECT_THAT(html, HasSubstr("–"));  // A NaN bound shown as a dash.
+  EXPECT_EQ(html.find("nan"), std::string::npos);
+  v1::Rollout none = r;
+  none.clear_checks();
+  EXPECT_THAT(RolloutHtmlReport(none), HasSubstr("No check yet."));
 }
 
 }  // namespace

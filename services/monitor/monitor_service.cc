@@ -126,9 +126,8 @@ grpc::ServerUnaryReactor* MonitorService::StartRollout(
 
 absl::StatusOr<std::string> MonitorService::RolloutKey(
     const std::string& alias) const {
-  std::vector<std::string> keys;
-  for (const auto& r : rollouts_->List()) keys.push_back(r.alias());
-  auto key = score::AliasNames(keys, score::kDefaultAlias).Find(alias);
+  auto key = score::AliasNames(rollouts_->Aliases(false), score::kDefaultAlias)
+                 .Find(alias);
   if (absl::IsNotFound(key.status()))
     return absl::NotFoundError(StrCat("alias ", alias, ": no rollout"));
   return key;
@@ -160,16 +159,18 @@ grpc::ServerUnaryReactor* MonitorService::PauseRollout(
   return ChangeRollout(
       ctx, req, out, [&](const std::string& key, const std::string& by) {
         return rollouts_->Pause(
-            key, StrCat("paused by ", by, req->reason().empty() ? "" : ": ",
-                        req->reason()));
+            key,
+            StrCat("paused by ", by, req->reason().empty() ? "" : ": ",
+                   req->reason()),
+            by);
       });
 }
 
 grpc::ServerUnaryReactor* MonitorService::ResumeRollout(
     Ctx* ctx, const v1::RolloutRequest* req, v1::Rollout* out) {
   return ChangeRollout(
-      ctx, req, out, [&](const std::string& key, const std::string&) {
-        return rollouts_->Resume(key, absl::ToUnixMicros(absl::Now()));
+      ctx, req, out, [&](const std::string& key, const std::string& by) {
+        return rollouts_->Resume(key, absl::ToUnixMicros(absl::Now()), by);
       });
 }
 
@@ -178,8 +179,10 @@ grpc::ServerUnaryReactor* MonitorService::AbortRollout(
   return ChangeRollout(
       ctx, req, out, [&](const std::string& key, const std::string& by) {
         return rollouts_->Abort(
-            key, StrCat("aborted by ", by, req->reason().empty() ? "" : ": ",
-                        req->reason()));
+            key,
+            StrCat("aborted by ", by, req->reason().empty() ? "" : ": ",
+                   req->reason()),
+            by);
       });
 }
 

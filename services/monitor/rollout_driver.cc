@@ -1,5 +1,6 @@
 #include "services/monitor/rollout_driver.h"
 
+#include <cmath>
 #include <set>
 
 #include "clients/routes.h"
@@ -37,24 +38,42 @@ void AddTarget(v1::DeployRequest* d, const std::string& version,
   t->set_percent(percent);
 }
 
-// The deploy that gives the route what `w` wants.
-v1::DeployRequest DeployFor(const RouteWanted& w) {
+// The deploy that gives the route what `w` wants, from the route at
+// `w.route_revision` (refused if it changed meanwhile). The fallback is
+// always explicit: the one from before the rollout while the primary leads
+// (and after a rollback), the primary once the canary leads.
+v1::DeployRequest DeployFor(const RouteWanted& w, int64_t expected_revision) {
   v1::DeployRequest d;
   d.set_alias(w.alias);
   // The monitor, on behalf of whoever started the rollout.
   d.set_set_by(StrCat("monitor:rollout/", w.started_by));
   d.set_reason(w.reason);
-  if (w.share >= 100) {  // The canary alone; the primary its fallback.
+  d.set_expected_revision(expected_revision);
+  if (w.latency_budget_ms) d.set_latency_budget_ms(*w.latency_budget_ms);
+  d.set_force_schema_change(w.force_schema_change);
+  if (w.share >= 100) {  // The canary alone.
     AddTarget(&d, w.canary, 100);
-    if (!w.primary.empty()) d.set_fallback(w.primary);
-  } else if (w.share <= 0) {  // Rolled back: as before the rollout.
+  } else if (w.share <= 0) {  // Rolled back.
     AddTarget(&d, w.primary, 100);
-    d.set_fallback(w.fallback);
   } else {  // Primary first: at 50% it stays the primary.
     AddTarget(&d, w.primary, 100 - w.share);
     AddTarget(&d, w.canary, w.share);
   }
+  d.set_fallback(w.share > 50 ? w.primary : w.fallback);
   return d;
+}
+
+// Whether `route` serves exactly the split `d` sets.
+bool Serves(const v1::Route& route, const v1::DeployRequest& d) {
+  if (route.targets_size() != d.traffic_size()) return false;
+  for (const auto& want : d.traffic()) {
+    bool found = false;
+    for (const auto& t : route.targets())
+      found |= t.model_version() == want.model_version() &&
+               std::abs(t.percent() - want.percent()) < 1e-6;
+    if (!found) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -79,16 +98,24 @@ absl::StatusOr<v1::Rollout> RolloutDriver::Start(
   auto existing = rollouts_->Get(*key);
   const bool running = existing.ok() && Active(*existing);
   if (running && existing->canary() == canary) return existing;  // Started.
-  if (existing.ok() && existing->canary() == canary && primary == canary)
+  if (existing.ok() && existing->canary() == canary &&
+      existing->state() == v1::Rollout::PROMOTED && primary == canary)
     return existing;  // Promoted by its rollout.
   // A newer canary supersedes a running rollout's: compared with the same
   // primary, the older canary dropped from the route at its first step.
   const std::string superseded = running ? existing->canary() : "";
   if (running) primary = existing->primary();
   if (primary == canary) {
+    if (running) {
+      return absl::FailedPreconditionError(StrCat(
+          canary, " is the primary the running rollout of ", superseded, " on ",
+          *key,
+          " compares with; to keep it alone, abort that "
+          "rollout and roll back (mlpipe rollout abort; mlpipe rollback)"));
+    }
     auto plan = canary::PlanFromProto(req.plan());
     if (!plan.ok()) return plan.status();
-    v1::Rollout r;
+    v1::Rollout r;  // Not stored: nothing to roll out.
     r.set_alias(*key);
     r.set_canary(canary);
     *r.mutable_plan() = canary::PlanToProto(*plan);
@@ -122,13 +149,24 @@ absl::StatusOr<v1::Rollout> RolloutDriver::Start(
                           : "",
       .started_by = req.set_by().empty() ? "user:unknown" : req.set_by(),
       .supersede = true,
+      .route_revision = route ? route->revision() : 0,
+      .force_schema_change = req.force_schema_change(),
       .task = model->task(),
       .classes = {model->classes().begin(), model->classes().end()},
       .plan = req.plan()};
-  if (auto s = rollouts_->Start(start, now_micros); !s.ok()) return s;
+  if (req.has_latency_budget_ms())
+    start.latency_budget_ms = req.latency_budget_ms();
+  if (auto s = rollouts_->Start(start, now_micros); !s.ok()) {
+    // The same start, concurrently: the one that won.
+    auto now = rollouts_->Get(*key);
+    if (absl::IsAlreadyExists(s) && now.ok() && now->canary() == canary)
+      return now;
+    return s;
+  }
   LogInfo("rollout started", {{"alias", *key},
                               {"canary", canary},
                               {"primary", primary},
+                              {"superseded", superseded},
                               {"set_by", start.started_by}});
   return rollouts_->Get(*key);
 }
@@ -146,14 +184,39 @@ absl::Status RolloutDriver::Tick(int64_t now_micros) {
   }
   for (const auto& w : rollouts_->Unapplied())
     if (auto s = Apply(w); !s.ok()) return s;
-  for (const auto& r : rollouts_->List()) RecordRollout(r);
+  const std::vector<v1::Rollout> all = rollouts_->List();
+  for (const auto& r : all) RecordRollout(r);
+  return Watch(all);
+}
+
+absl::Status RolloutDriver::Watch(const std::vector<v1::Rollout>& rollouts) {
+  std::vector<const v1::Rollout*> held;
+  for (const auto& r : rollouts)
+    if (Active(r) && r.route_applied()) held.push_back(&r);
+  if (held.empty()) return absl::OkStatus();
+  auto deployments = score::ListDeployments(score_());
+  if (!deployments.ok()) return absl::OkStatus();  // Next time.
+  for (const v1::Rollout* r : held) {
+    const v1::Route* route = FindRoute(*deployments, r->alias());
+    const int64_t revision = route ? route->revision() : 0;
+    if (revision == r->route_revision()) continue;
+    const std::string why =
+        route == nullptr
+            ? std::string("the route was removed outside the rollout")
+            : StrCat("the route was changed outside the rollout (revision ",
+                     revision, " by ", route->updated_by(), ")");
+    LogWarning("rollout aborted", {{"alias", r->alias()}, {"reason", why}});
+    auto s = rollouts_->Abort(r->alias(), why, "monitor:rollout");
+    if (!s.ok() && !absl::IsFailedPrecondition(s)) return s;
+  }
   return absl::OkStatus();
 }
 
 absl::Status RolloutDriver::GiveUp(const RouteWanted& w,
                                    const std::string& why) {
+  LogWarning("rollout route not set", {{"alias", w.alias}, {"reason", why}});
   if (w.state == v1::Rollout::RUNNING || w.state == v1::Rollout::PAUSED)
-    return rollouts_->Abort(w.alias, why);
+    return rollouts_->Abort(w.alias, why, "monitor:rollout");
   return rollouts_->MarkApplied(w, -1, why);  // Ended: as it is.
 }
 
@@ -166,19 +229,24 @@ absl::Status RolloutDriver::Apply(const RouteWanted& w) {
         StrCat("cannot read the routes: ",
                std::string(deployments.status().message())));
   }
-  if (const v1::Route* route = FindRoute(*deployments, w.alias)) {
-    const std::set<std::string> known = {w.canary, w.primary, w.superseded};
-    for (const auto& t : route->targets()) {
-      if (known.contains(t.model_version())) continue;
-      const std::string why = StrCat(
-          "the route was changed outside the rollout: ", t.model_version(),
-          " serves it (by ", route->updated_by(), ")");
-      LogWarning("rollout route not set",
-                 {{"alias", w.alias}, {"reason", why}});
-      return GiveUp(w, why);
-    }
+  const v1::Route* route = FindRoute(*deployments, w.alias);
+  const int64_t revision = route ? route->revision() : 0;
+  v1::DeployRequest deploy = DeployFor(w, revision);
+  // Set already (a crash between setting it and recording that).
+  if (route != nullptr && Serves(*route, deploy) &&
+      route->updated_by() == deploy.set_by() &&
+      route->reason() == deploy.reason())
+    return rollouts_->MarkApplied(w, revision, "");
+  // Changed by someone else since the rollout last set it (or started):
+  // theirs stands.
+  if (revision != w.route_revision) {
+    return GiveUp(
+        w, route == nullptr
+               ? std::string("the route was removed outside the rollout")
+               : StrCat("the route was changed outside the rollout (revision ",
+                        revision, " by ", route->updated_by(), ")"));
   }
-  auto deployed = score::Deploy(channel, DeployFor(w));
+  auto deployed = score::Deploy(channel, deploy);
   if (!deployed.ok()) {
     const std::string error(deployed.status().message());
     LogWarning("cannot set a rollout's route",

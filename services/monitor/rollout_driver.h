@@ -3,15 +3,17 @@
 // check the rollouts that are due (Rollouts::Check) and set the routes they
 // want on the scoring service, each as one explicit split, recorded with
 // the analysis as its reason (in the route, the registry's alias history
-// and the lineage). A route that serves versions the rollout does not know
-// (an operator deployed another meanwhile), or that the scoring service
-// refuses for good (the canary does not load), aborts the rollout rather
-// than undo the operator's change or retry forever.
+// and the lineage). A route changed by anyone else since the rollout set it
+// (an operator's deploy or rollback, an undeploy: its revision moved), or
+// that the scoring service refuses for good (the canary does not load),
+// aborts the rollout rather than undo the operator's change or retry
+// forever.
 #ifndef MLPIPE_SERVICES_MONITOR_ROLLOUT_DRIVER_H_
 #define MLPIPE_SERVICES_MONITOR_ROLLOUT_DRIVER_H_
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/channel.h"
@@ -47,6 +49,9 @@ class RolloutDriver {
  private:
   // Sets one wanted route (or aborts the rollout, see the top).
   absl::Status Apply(const RouteWanted& wanted);
+  // Aborts the running rollouts whose route someone else changed since
+  // they set it (an operator's rollback or deploy, an undeploy).
+  absl::Status Watch(const std::vector<v1::Rollout>& rollouts);
   // The route cannot be set: a running rollout is aborted with `why`, an
   // ended one left as the route is (recorded).
   absl::Status GiveUp(const RouteWanted& wanted, const std::string& why);

@@ -14,15 +14,14 @@ bool Active(const v1::Rollout& r) {
 }
 
 // The canary's share of the route the rollout wants: the step's while it
-// runs, 100 once promoted, 0 once rolled back; -1 once aborted (none).
+// runs (and once aborted: the route is left as it was), 100 once promoted,
+// 0 once rolled back.
 int WantedShare(const v1::Rollout& r, const canary::RolloutPlan& plan) {
   switch (r.state()) {
     case v1::Rollout::PROMOTED:
       return 100;
     case v1::Rollout::ROLLED_BACK:
       return 0;
-    case v1::Rollout::ABORTED:
-      return -1;
     default:
       return plan.steps[r.step()];
   }
@@ -93,19 +92,23 @@ absl::Status Rollouts::Start(const RolloutStart& start, int64_t now_micros) {
   }
   std::lock_guard lock(mu_);
   std::string superseded;
+  storage::WriteBatch batch;
+  std::vector<v1::Event> events;
   if (auto it = live_.find(start.alias);
       it != live_.end() && Active(it->second.rollout)) {
-    v1::Rollout& old = it->second.rollout;
-    if (!start.supersede || old.canary() == start.canary) {
-      return absl::AlreadyExistsError(StrCat("alias ", start.alias,
-                                             ": a rollout of ", old.canary(),
-                                             " runs; abort it first"));
+    const v1::Rollout& running = it->second.rollout;
+    if (!start.supersede || running.canary() == start.canary) {
+      return absl::AlreadyExistsError(
+          StrCat("alias ", start.alias, ": a rollout of ", running.canary(),
+                 " runs; abort it first"));
     }
-    old.set_state(v1::Rollout::ABORTED);
-    old.set_reason(StrCat("superseded by the rollout of ", start.canary, " (",
-                          start.started_by, ")"));
-    if (auto s = Persist(it->second, "rollout.aborted"); !s.ok()) return s;
-    superseded = old.canary();
+    // Ended in the same write as the new one starts.
+    Live old = it->second;
+    old.rollout.set_state(v1::Rollout::ABORTED);
+    old.rollout.set_reason(StrCat("superseded by the rollout of ", start.canary,
+                                  " (", start.started_by, ")"));
+    Stage(old, "rollout.aborted", start.started_by, &batch, &events);
+    superseded = running.canary();
   }
   v1::Rollout r;
   r.set_alias(start.alias);
@@ -114,6 +117,10 @@ absl::Status Rollouts::Start(const RolloutStart& start, int64_t now_micros) {
   r.set_fallback(start.fallback);
   r.set_started_by(start.started_by);
   r.set_superseded(superseded);
+  if (start.latency_budget_ms)
+    r.set_latency_budget_ms(*start.latency_budget_ms);
+  r.set_force_schema_change(start.force_schema_change);
+  r.set_route_revision(start.route_revision);
   *r.mutable_plan() = canary::PlanToProto(*p);  // Its defaults written out.
   r.set_state(v1::Rollout::RUNNING);
   if (start.primary.empty()) {
@@ -127,25 +134,11 @@ absl::Status Rollouts::Start(const RolloutStart& start, int64_t now_micros) {
   Live live{std::move(r), *std::move(p),
             canary::ArmEvidence(start.task, start.classes),
             canary::ArmEvidence(start.task, start.classes)};
-  if (auto s = Persist(
-          live, start.primary.empty() ? "rollout.promoted" : "rollout.started");
-      !s.ok())
-    return s;
+  Stage(live, start.primary.empty() ? "rollout.promoted" : "rollout.started",
+        start.started_by, &batch, &events);
+  if (auto s = Commit(std::move(batch), std::move(events)); !s.ok()) return s;
   live_.insert_or_assign(start.alias, std::move(live));
   return absl::OkStatus();
-}
-
-void Rollouts::OnRequest(const std::string& version, double latency_seconds,
-                         bool error) {
-  std::lock_guard lock(mu_);
-  for (auto& [alias, l] : live_) {
-    if (!Active(l.rollout)) continue;
-    if (version == l.rollout.canary()) {
-      l.canary_arm.AddRequest(latency_seconds, error);
-    } else if (version == l.rollout.primary()) {
-      l.primary_arm.AddRequest(latency_seconds, error);
-    }
-  }
 }
 
 void Rollouts::OnLogged(const std::vector<v1::PredictionRecord>& records) {
@@ -158,7 +151,9 @@ void Rollouts::OnLogged(const std::vector<v1::PredictionRecord>& records) {
     const std::string& version = r.fallback() && !r.routed_version().empty()
                                      ? r.routed_version()
                                      : r.model_version();
-    for (auto& [alias, l] : live_) {
+    auto it = live_.find(r.alias());  // The rollout of the route it came by.
+    if (it != live_.end()) {
+      Live& l = it->second;
       if (!Active(l.rollout)) continue;
       if (version == l.rollout.canary()) {
         l.canary_arm.AddRequest(r.latency_seconds(), r.fallback());
@@ -169,31 +164,28 @@ void Rollouts::OnLogged(const std::vector<v1::PredictionRecord>& records) {
   }
 }
 
-std::vector<std::string> Rollouts::Versions() const {
+std::vector<std::string> Rollouts::Aliases(bool running_only) const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
-  for (const auto& [alias, l] : live_) {
-    if (!Active(l.rollout)) continue;
-    out.push_back(l.rollout.canary());
-    out.push_back(l.rollout.primary());
-  }
+  for (const auto& [alias, l] : live_)
+    if (!running_only || Active(l.rollout)) out.push_back(alias);
   return out;
 }
 
-absl::Status Rollouts::OnActual(const std::string& version,
+absl::Status Rollouts::OnActual(const std::string& alias,
+                                const std::string& version,
                                 const std::vector<double>& scores,
                                 const std::string& label,
                                 const google::protobuf::Value& actual) {
   std::lock_guard lock(mu_);
-  for (auto& [alias, l] : live_) {
-    if (!Active(l.rollout)) continue;
-    canary::ArmEvidence* arm = version == l.rollout.canary()    ? &l.canary_arm
-                               : version == l.rollout.primary() ? &l.primary_arm
-                                                                : nullptr;
-    if (arm == nullptr) continue;
-    if (auto s = arm->AddActual(scores, label, actual); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  auto it = live_.find(alias);
+  if (it == live_.end() || !Active(it->second.rollout)) return absl::OkStatus();
+  Live& l = it->second;
+  canary::ArmEvidence* arm = version == l.rollout.canary()    ? &l.canary_arm
+                             : version == l.rollout.primary() ? &l.primary_arm
+                                                              : nullptr;
+  if (arm == nullptr) return absl::OkStatus();
+  return arm->AddActual(scores, label, actual);
 }
 
 absl::StatusOr<std::vector<RolloutAction>> Rollouts::Check(int64_t now_micros) {
@@ -203,12 +195,14 @@ absl::StatusOr<std::vector<RolloutAction>> Rollouts::Check(int64_t now_micros) {
     if (l.rollout.state() != v1::Rollout::RUNNING) continue;
     const auto interval = static_cast<int64_t>(l.plan.interval_seconds * 1e6);
     if (now_micros - l.rollout.last_check_micros() < interval) continue;
-    RolloutAction a = CheckOne(l, now_micros);
+    Live next = l;  // Kept only once written.
+    RolloutAction a = CheckOne(next, now_micros);
     const char* topic = a.action == Action::kAdvance    ? "rollout.advanced"
                         : a.action == Action::kPromote  ? "rollout.promoted"
                         : a.action == Action::kRollback ? "rollout.rolled_back"
                                                         : "";
-    if (auto s = Persist(l, topic); !s.ok()) return s;
+    if (auto s = Persist(next, topic, "monitor:rollout"); !s.ok()) return s;
+    l = std::move(next);
     if (a.action != Action::kNone) out.push_back(std::move(a));
   }
   return out;
@@ -254,46 +248,51 @@ RolloutAction Rollouts::CheckOne(Live& l, int64_t now_micros) {
 }
 
 absl::Status Rollouts::Pause(const std::string& alias,
-                             const std::string& reason) {
-  return Stop(alias, v1::Rollout::PAUSED, reason, "rollout.paused");
+                             const std::string& reason, const std::string& by) {
+  return Stop(alias, v1::Rollout::PAUSED, reason, by, "rollout.paused");
 }
 
 absl::Status Rollouts::Abort(const std::string& alias,
-                             const std::string& reason) {
-  return Stop(alias, v1::Rollout::ABORTED, reason, "rollout.aborted");
+                             const std::string& reason, const std::string& by) {
+  return Stop(alias, v1::Rollout::ABORTED, reason, by, "rollout.aborted");
 }
 
 absl::Status Rollouts::Stop(const std::string& alias, v1::Rollout::State to,
-                            const std::string& reason,
+                            const std::string& reason, const std::string& by,
                             const std::string& topic) {
   std::lock_guard lock(mu_);
   auto live = Find(alias);
   if (!live.ok()) return live.status();
-  v1::Rollout& r = (*live)->rollout;
-  if (!Active(r)) {
+  if (!Active((*live)->rollout)) {
     return absl::FailedPreconditionError(
         StrCat("alias ", alias, ": its rollout has ended (",
-               v1::Rollout::State_Name(r.state()), ")"));
+               v1::Rollout::State_Name((*live)->rollout.state()), ")"));
   }
-  r.set_state(to);
-  r.set_reason(reason);
-  return Persist(**live, topic);
+  Live next = **live;  // Kept only once written.
+  next.rollout.set_state(to);
+  next.rollout.set_reason(reason);
+  if (auto s = Persist(next, topic, by); !s.ok()) return s;
+  **live = std::move(next);
+  return absl::OkStatus();
 }
 
-absl::Status Rollouts::Resume(const std::string& alias, int64_t now_micros) {
+absl::Status Rollouts::Resume(const std::string& alias, int64_t now_micros,
+                              const std::string& by) {
   std::lock_guard lock(mu_);
   auto live = Find(alias);
   if (!live.ok()) return live.status();
-  v1::Rollout& r = (*live)->rollout;
-  if (r.state() != v1::Rollout::PAUSED) {
-    return absl::FailedPreconditionError(
-        StrCat("alias ", alias, ": its rollout is ",
-               v1::Rollout::State_Name(r.state()), ", not PAUSED"));
+  if ((*live)->rollout.state() != v1::Rollout::PAUSED) {
+    return absl::FailedPreconditionError(StrCat(
+        "alias ", alias, ": its rollout is ",
+        v1::Rollout::State_Name((*live)->rollout.state()), ", not PAUSED"));
   }
-  r.set_state(v1::Rollout::RUNNING);
-  r.clear_reason();
-  r.set_step_started_micros(now_micros);  // The step holds afresh.
-  return Persist(**live, "rollout.resumed");
+  Live next = **live;
+  next.rollout.set_state(v1::Rollout::RUNNING);
+  next.rollout.clear_reason();
+  next.rollout.set_step_started_micros(now_micros);  // Holds afresh.
+  if (auto s = Persist(next, "rollout.resumed", by); !s.ok()) return s;
+  **live = std::move(next);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Rollouts::Live*> Rollouts::Find(const std::string& alias) {
@@ -319,18 +318,33 @@ v1::Rollout Rollouts::Snapshot(const Live& l) const {
   return r;
 }
 
-absl::Status Rollouts::Persist(const Live& l, const std::string& topic) {
+void Rollouts::Stage(const Live& l, const std::string& topic,
+                     const std::string& by, storage::WriteBatch* batch,
+                     std::vector<v1::Event>* events) const {
   const v1::Rollout& r = l.rollout;
-  storage::WriteBatch b;
-  b.Put(kRollouts, r.alias(), Snapshot(l).SerializeAsString());
-  if (events_ == nullptr || topic.empty()) return store_->Write(std::move(b));
-  const int share = std::max(0, WantedShare(r, l.plan));
-  return events_->Commit(
-      std::move(b), {events::EventLog::Make(topic, {{"alias", r.alias()},
-                                                    {"canary", r.canary()},
-                                                    {"primary", r.primary()},
-                                                    {"share", StrCat(share)},
-                                                    {"reason", r.reason()}})});
+  batch->Put(kRollouts, r.alias(), Snapshot(l).SerializeAsString());
+  if (topic.empty()) return;
+  events->push_back(
+      events::EventLog::Make(topic, {{"alias", r.alias()},
+                                     {"canary", r.canary()},
+                                     {"primary", r.primary()},
+                                     {"share", StrCat(WantedShare(r, l.plan))},
+                                     {"reason", r.reason()},
+                                     {"set_by", by}}));
+}
+
+absl::Status Rollouts::Commit(storage::WriteBatch batch,
+                              std::vector<v1::Event> events) {
+  if (events_ == nullptr) return store_->Write(std::move(batch));
+  return events_->Commit(std::move(batch), std::move(events));
+}
+
+absl::Status Rollouts::Persist(const Live& l, const std::string& topic,
+                               const std::string& by) {
+  storage::WriteBatch batch;
+  std::vector<v1::Event> events;
+  Stage(l, topic, by, &batch, &events);
+  return Commit(std::move(batch), std::move(events));
 }
 
 std::vector<v1::Rollout> Rollouts::List() const {
@@ -355,6 +369,9 @@ std::vector<RouteWanted> Rollouts::Unapplied() const {
                   r.superseded(), r.started_by(), r.state()};
     w.share = WantedShare(r, l.plan);
     w.fallback = r.fallback();
+    w.route_revision = r.route_revision();
+    if (r.has_latency_budget_ms()) w.latency_budget_ms = r.latency_budget_ms();
+    w.force_schema_change = r.force_schema_change();
     const std::string why =
         r.checks().empty() ? r.reason() : r.checks().rbegin()->reason();
     w.reason =
@@ -376,20 +393,25 @@ absl::Status Rollouts::MarkApplied(const RouteWanted& wanted, int64_t revision,
   std::lock_guard lock(mu_);
   auto live = Find(wanted.alias);
   if (!live.ok()) return live.status();
-  v1::Rollout& r = (*live)->rollout;
-  if (r.canary() != wanted.canary ||
+  const v1::Rollout& r = (*live)->rollout;
+  if (r.canary() != wanted.canary || r.state() != wanted.state ||
       WantedShare(r, (*live)->plan) != wanted.share) {
     return absl::OkStatus();  // Changed since: its own route comes next.
   }
+  if (!error.empty() && revision >= 0 && error == r.route_error())
+    return absl::OkStatus();  // Still failing as recorded: retried.
+  Live next = **live;
   if (error.empty()) {
-    r.set_route_applied(true);
-    r.set_route_revision(revision);
-    r.clear_route_error();
+    next.rollout.set_route_applied(true);
+    next.rollout.set_route_revision(revision);
+    next.rollout.clear_route_error();
   } else {
-    r.set_route_applied(revision < 0);
-    r.set_route_error(error);
+    next.rollout.set_route_applied(revision < 0);
+    next.rollout.set_route_error(error);
   }
-  return Persist(**live);
+  if (auto s = Persist(next); !s.ok()) return s;
+  **live = std::move(next);
+  return absl::OkStatus();
 }
 
 }  // namespace mlpipe::monitor

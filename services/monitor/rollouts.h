@@ -19,6 +19,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,9 @@ struct RolloutStart {
   // Supersede a running rollout of another canary (abort it, reason
   // naming this one) instead of ALREADY_EXISTS.
   bool supersede = false;
+  int64_t route_revision = 0;               // The route's now (0: none).
+  std::optional<double> latency_budget_ms;  // Set on every route it sets.
+  bool force_schema_change = false;
   v1::Task task = v1::BINARY;        // The model's, as PerformanceAccumulator
   std::vector<std::string> classes;  // takes them.
   v1::RolloutPlan plan;
@@ -68,6 +72,9 @@ struct RouteWanted {
   int share = 0;         // The canary's (RUNNING, PAUSED); 100 once PROMOTED.
   std::string fallback;  // ROLLED_BACK: the fallback to restore.
   std::string reason;    // For the route's record.
+  int64_t route_revision = 0;  // The route's as the rollout last set it.
+  std::optional<double> latency_budget_ms;
+  bool force_schema_change = false;
 };
 
 // Thread-safe.
@@ -83,19 +90,15 @@ class Rollouts {
   // INVALID_ARGUMENT naming a bad plan field; ALREADY_EXISTS while one runs
   // on the alias (of another canary: unless `supersede`).
   absl::Status Start(const RolloutStart& start, int64_t now_micros);
-  // A request one of a running rollout's versions answered (error: it
-  // failed, or its fallback answered).
-  void OnRequest(const std::string& version, double latency_seconds,
-                 bool error);
-  // The logged predictions' requests (each counted once, at its row 0;
-  // shadows skipped; a fallback's answer an error of the version routed
-  // to).
+  // The logged predictions' requests, as evidence of the rollout of the
+  // alias each came by (each request counted once, at its row 0; shadows
+  // skipped; a fallback's answer an error of the version routed to).
   void OnLogged(const std::vector<v1::PredictionRecord>& records);
-  // The versions running rollouts compare (to feed only theirs).
-  std::vector<std::string> Versions() const;
-  // A prediction of one of its versions and the actual that came for it.
-  // INVALID_ARGUMENT as PerformanceAccumulator::Add.
-  absl::Status OnActual(const std::string& version,
+  // The aliases with a rollout (running only, or any).
+  std::vector<std::string> Aliases(bool running_only) const;
+  // A prediction of one of its versions, that came by `alias`, and the
+  // actual that came for it. INVALID_ARGUMENT as PerformanceAccumulator::Add.
+  absl::Status OnActual(const std::string& alias, const std::string& version,
                         const std::vector<double>& scores,
                         const std::string& label,
                         const google::protobuf::Value& actual);
@@ -106,9 +109,13 @@ class Rollouts {
   // Pause (no checks until resumed), resume, abort (ends it; the route is
   // left as it is). NOT_FOUND without a rollout on the alias;
   // FAILED_PRECONDITION when it has ended.
-  absl::Status Pause(const std::string& alias, const std::string& reason);
-  absl::Status Resume(const std::string& alias, int64_t now_micros);
-  absl::Status Abort(const std::string& alias, const std::string& reason);
+  // `by` is recorded in the event.
+  absl::Status Pause(const std::string& alias, const std::string& reason,
+                     const std::string& by = "");
+  absl::Status Resume(const std::string& alias, int64_t now_micros,
+                      const std::string& by = "");
+  absl::Status Abort(const std::string& alias, const std::string& reason,
+                     const std::string& by = "");
   // The rollout on `alias` (the latest, ended or not), evidence included.
   absl::StatusOr<v1::Rollout> Get(const std::string& alias) const;
   // Every rollout, with its evidence and its last check only (for gauges
@@ -133,13 +140,21 @@ class Rollouts {
       : store_(store), events_(events) {}
   // The rollout with its evidence, as stored. REQUIRES: mu_ held.
   v1::Rollout Snapshot(const Live& live) const;
-  // Writes it with its event `topic` ("" for none). REQUIRES: mu_ held.
-  absl::Status Persist(const Live& live, const std::string& topic = "");
+  // Adds its record, and its event `topic` (none for "") by `by`, to a
+  // write. REQUIRES: mu_ held.
+  void Stage(const Live& live, const std::string& topic, const std::string& by,
+             storage::WriteBatch* batch, std::vector<v1::Event>* events) const;
+  absl::Status Commit(storage::WriteBatch batch, std::vector<v1::Event> events);
+  // Writes it with its event. REQUIRES: mu_ held. Callers change a copy
+  // and keep it only once written.
+  absl::Status Persist(const Live& live, const std::string& topic = "",
+                       const std::string& by = "");
   // One check of a running rollout. REQUIRES: mu_ held.
   RolloutAction CheckOne(Live& live, int64_t now_micros);
   // Pause or abort. REQUIRES: mu_ not held.
   absl::Status Stop(const std::string& alias, v1::Rollout::State to,
-                    const std::string& reason, const std::string& topic);
+                    const std::string& reason, const std::string& by,
+                    const std::string& topic);
   // NOT_FOUND naming the alias. REQUIRES: mu_ held.
   absl::StatusOr<Live*> Find(const std::string& alias);
 

@@ -62,15 +62,26 @@ class RolloutsTest : public ::testing::Test {
 
   // n requests of `version` and their actuals: P(bad) from `score` of
   // (i, bad), every fifth one bad.
-  void Traffic(const std::string& version, int n, double (*score)(int, bool)) {
+  void Traffic(const std::string& version, int n, double (*score)(int, bool),
+               const std::string& alias = "production") {
+    std::vector<v1::PredictionRecord> log;
+    for (int i = 0; i < n; ++i) {
+      v1::PredictionRecord r;
+      r.set_model_version(version);
+      r.set_alias(alias);
+      r.set_request_rows(1);
+      r.set_latency_seconds(0.004 + 0.001 * (i % 7) / 7);
+      log.push_back(std::move(r));
+    }
+    rollouts_->OnLogged(log);
     for (int i = 0; i < n; ++i) {
       const bool bad = i % 5 == 0;
       const double p = score(i, bad);
-      rollouts_->OnRequest(version, 0.004 + 0.001 * (i % 7) / 7, false);
       google::protobuf::Value actual;
       actual.set_string_value(bad ? "bad" : "good");
       ASSERT_TRUE(
-          rollouts_->OnActual(version, {p}, p >= 0.5 ? "bad" : "good", actual)
+          rollouts_
+              ->OnActual(alias, version, {p}, p >= 0.5 ? "bad" : "good", actual)
               .ok());
     }
   }
@@ -91,7 +102,8 @@ TEST_F(RolloutsTest, ABetterCanaryAdvancesAndIsPromotedAcrossARestart) {
   ASSERT_TRUE(Start().ok());
   Traffic("credit:2", 5000, Sharp);
   Traffic("credit:1", 5000, Blunt);
-  Traffic("credit:9", 100, Blunt);             // Another version: not evidence.
+  Traffic("credit:9", 100, Blunt);             // Another version: not evidence,
+  Traffic("credit:2", 100, Blunt, "staging");  // nor another alias's.
   auto none = rollouts_->Check(30 * kSecond);  // Before its interval.
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
@@ -179,6 +191,7 @@ TEST_F(RolloutsTest, TheRouteItWantsIsSetOnceAndEveryChangeIsAnEvent) {
   ASSERT_TRUE(rollouts_->MarkApplied(wanted[0], 7, "").ok());
   EXPECT_TRUE(rollouts_->Unapplied().empty());
   EXPECT_EQ(rollouts_->Get("production")->route_revision(), 7);
+  // The next route is set from there.
 
   Traffic("credit:2", 5000, Blunt);
   Traffic("credit:1", 5000, Sharp);
@@ -189,6 +202,7 @@ TEST_F(RolloutsTest, TheRouteItWantsIsSetOnceAndEveryChangeIsAnEvent) {
   wanted = rollouts_->Unapplied();
   ASSERT_EQ(wanted.size(), 1u);
   EXPECT_EQ(wanted[0].state, v1::Rollout::ROLLED_BACK);
+  EXPECT_EQ(wanted[0].route_revision, 7);  // Set from the route it left.
   EXPECT_EQ(wanted[0].share, 0);
   EXPECT_THAT(wanted[0].reason, HasSubstr("rollout of credit:2: rolled back"));
   EXPECT_THAT(wanted[0].reason, HasSubstr("auc"));
@@ -211,6 +225,7 @@ TEST_F(RolloutsTest, LoggedRequestsCountOnceAndAFallbackIsTheRoutedVersions) {
     for (int i = 0; i < rows; ++i) {
       v1::PredictionRecord r;
       r.set_model_version(version);
+      r.set_alias("production");
       r.set_request_rows(rows);
       r.set_request_row(i);
       r.set_fallback(fallback);

@@ -3,8 +3,8 @@
 #include <cctype>
 #include <cmath>
 #include <optional>
-#include <thread>
 
+#include "clients/monitor_client.h"
 #include "clients/routes.h"
 #include "clients/score_client.h"
 #include "common/rpc/status.h"
@@ -129,49 +129,23 @@ class DeployExecutor final : public StepExecutor {
   absl::StatusOr<Deployed> StartRollout(const v1::StepSpec& step,
                                         const v1::DeployRequest& req,
                                         const v1::RolloutPlan& plan) {
-    auto monitor = v1::Monitor::NewStub(monitor_());
     v1::StartRolloutRequest start;
     start.set_alias(req.alias());
     start.set_model_version(req.model_version());
     *start.mutable_plan() = plan;
     start.set_set_by(req.set_by());
-    v1::Rollout rollout;
-    {
-      grpc::ClientContext call;
-      call.set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::minutes(1));
-      if (auto s = monitor->StartRollout(&call, start, &rollout); !s.ok())
-        return InStep(step, rpc::FromGrpcStatus(s));
-    }
-    const auto until =
-        std::chrono::system_clock::now() + std::chrono::minutes(5);
-    while (!rollout.route_applied()) {
-      if (std::chrono::system_clock::now() > until) {
-        return InStep(step, absl::DeadlineExceededError(StrCat(
-                                "the rollout's first route was not set in 5 "
-                                "minutes: ",
-                                rollout.route_error())));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      grpc::ClientContext call;
-      call.set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::seconds(30));
-      v1::RolloutRequest get;
-      get.set_alias(rollout.alias());
-      if (auto s = monitor->GetRollout(&call, get, &rollout); !s.ok())
-        return InStep(step, rpc::FromGrpcStatus(s));
-    }
-    if (rollout.state() == v1::Rollout::ABORTED) {
-      return InStep(
-          step, absl::AbortedError(StrCat("the rollout of ", rollout.canary(),
-                                          " was aborted: ", rollout.reason())));
-    }
+    if (req.has_latency_budget_ms())
+      start.set_latency_budget_ms(req.latency_budget_ms());
+    start.set_force_schema_change(req.force_schema_change());
+    auto rollout =
+        monitor::StartRolloutAndWait(monitor_(), start, absl::Minutes(5));
+    if (!rollout.ok()) return InStep(step, rollout.status());
     auto routes = score::ListDeployments(score_());
     if (!routes.ok()) return InStep(step, routes.status());
     v1::Route route;
     for (const auto& r : routes->routes())
-      if (r.alias() == rollout.alias()) route = r;
-    return Deployed{route, rollout};
+      if (r.alias() == rollout->alias()) route = r;
+    return Deployed{route, *rollout};
   }
 
   static StepResult Result(const v1::DeployRequest& req,

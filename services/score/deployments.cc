@@ -79,7 +79,6 @@ bool SameRoute(v1::Route a, v1::Route b) {
     r->clear_revision();
     r->clear_updated_at();
     r->clear_updated_by();
-    r->clear_reason();
   }
   return a.SerializeAsString() == b.SerializeAsString();
 }
@@ -554,6 +553,15 @@ absl::StatusOr<v1::DeployResponse> Deployments::Deploy(
   r.set_alias(*key);
   std::lock_guard change(change_mu_);
   auto it = routes_.find(r.alias());
+  if (r.expected_revision() != 0) {
+    const int64_t now = it == routes_.end() ? 0 : it->second.revision();
+    if (now != r.expected_revision()) {
+      return Check("deploy",
+                   absl::AbortedError(StrCat(
+                       "alias '", r.alias(), "' is at revision ", now, ", not ",
+                       r.expected_revision(), ": it changed meanwhile")));
+    }
+  }
   // An alias undeployed before goes on from its last revision.
   v1::Route none;
   none.set_alias(r.alias());

@@ -579,15 +579,16 @@ TEST_F(MonitorE2eTest, ARetrainedModelIsRolledOutToAllTrafficByEvidence) {
     EXPECT_THAT(now.updated_by(),
                 ::testing::StartsWith("monitor:rollout/run:"));
     EXPECT_THAT(now.updated_by(), ::testing::EndsWith("/deploy"));
-    EXPECT_THAT(now.reason(), HasSubstr("rollout of " + v2));
-    // Each step on the route in turn: 20%, 50%, all.
+    EXPECT_THAT(now.reason(), HasSubstr("rollout of " + v2 + ": promoted"));
+    // Each step on the route in turn: 20%, 50%, all; then its promotion
+    // (the same split, recorded as such).
     std::vector<double> steps;
     for (auto r = history.routes().rbegin(); r != history.routes().rend();
          ++r) {
       for (const auto& target : r->targets())
         if (target.model_version() == v2) steps.push_back(target.percent());
     }
-    EXPECT_THAT(steps, ::testing::ElementsAre(20, 50, 100));
+    EXPECT_THAT(steps, ::testing::ElementsAre(20, 50, 100, 100));
   }
   // The lineage: the promotion, downstream of the model, with why.
   {
@@ -633,6 +634,20 @@ TEST_F(MonitorE2eTest, ARetrainedModelIsRolledOutToAllTrafficByEvidence) {
   EXPECT_THAT(metrics, HasSubstr("mlpipe_monitor_rollout_actions_total{action="
                                  "\"promote\"} 1"));
   ExpectValidMetrics(metrics, dir_.path());
+
+  // By hand: the old model as a canary at 50%, the CLI back once the route
+  // has it; an operator's rollback then takes the route from the rollout,
+  // which stops rather than undo it.
+  auto by_hand = server.Cli({"deploy", v1, "--canary", "50,100"});
+  ASSERT_EQ(by_hand.exit_code, 0) << by_hand.out << by_hand.err;
+  EXPECT_THAT(by_hand.out, HasSubstr("running, canary at 50%"));
+  auto rolled = server.Cli({"rollback", "--reason", "by hand"});
+  ASSERT_EQ(rolled.exit_code, 0) << rolled.out << rolled.err;
+  ASSERT_TRUE(WaitFor([&] { return state() == v1::Rollout::ABORTED; }, 30))
+      << rollout.DebugString();
+  EXPECT_THAT(rollout.reason(),
+              HasSubstr("the route was changed outside the rollout"));
+  EXPECT_EQ(Primary(ch), v2);
 }
 
 }  // namespace
