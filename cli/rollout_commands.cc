@@ -56,9 +56,9 @@ absl::StatusOr<v1::RolloutPlan> PlanOf(const std::string& text) {
   auto v = config::ParseYamlValue(ss.str(), text);
   if (!v.ok()) return v.status();
   const auto& f = v->struct_value().fields();
-  if (auto it = f.find("canary"); it != f.end() && f.size() == 1)
-    return monitor::RolloutPlanFromValue(it->second);
-  auto plan = monitor::RolloutPlanFromValue(*v);
+  auto it = f.find("canary");
+  auto plan = monitor::RolloutPlanFromValue(
+      it != f.end() && f.size() == 1 ? it->second : *v);
   if (!plan.ok()) {
     return absl::InvalidArgumentError(
         StrCat(text, ": ", std::string(plan.status().message())));
