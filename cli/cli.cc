@@ -306,6 +306,12 @@ std::string FormatTime(const google::protobuf::Timestamp& t) {
                           absl::UTCTimeZone());
 }
 
+std::string FormatMicros(int64_t micros) {
+  if (micros == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(micros),
+                          absl::UTCTimeZone());
+}
+
 std::string FormatCount(int64_t n) {
   std::string digits = std::to_string(n < 0 ? -n : n);
   std::string out;

@@ -184,6 +184,8 @@ inline constexpr char kTimeArgForms[] =
     "a date (2024-03-01), a UTC time (2024-03-01 12:30) or an RFC 3339 time "
     "(2024-03-01T12:30:00+02:00)";
 std::string FormatTime(const google::protobuf::Timestamp& t);
+// A time in microseconds since the epoch, as FormatTime; "-" for 0.
+std::string FormatMicros(int64_t micros);
 std::string FormatCount(int64_t n);  // 1234567 -> "1,234,567"
 // `digits` significant digits, printf %g: 0.123456 -> "0.1235" (4).
 std::string FormatNumber(double v, int digits = 4);

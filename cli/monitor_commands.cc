@@ -19,12 +19,6 @@
 namespace mlpipe::cli {
 namespace {
 
-std::string Micros(int64_t micros) {
-  if (micros == 0) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(micros),
-                          absl::UTCTimeZone());
-}
-
 void PrintDrift(const v1::DriftReport& d) {
   TablePrinter t({"FIELD", "KIND", "METHOD", "SCORE", "THRESHOLD", "DRIFTED",
                   "KS", "WASSERSTEIN", "CHI2 P", "MISSING", "OUT/UNSEEN"});
@@ -45,8 +39,8 @@ void PrintAlerts(const google::protobuf::RepeatedPtrField<v1::Alert>& alerts) {
   TablePrinter t(
       {"ID", "TIME (UTC)", "KIND", "MODEL VERSION", "MESSAGE", "ACTION"});
   for (const auto& a : alerts) {
-    t.Row({StrCat(a.id()), Micros(a.time_micros()), a.kind(), a.model_version(),
-           a.message(), a.action()});
+    t.Row({StrCat(a.id()), FormatMicros(a.time_micros()), a.kind(),
+           a.model_version(), a.message(), a.action()});
   }
   t.Print();
 }
@@ -54,8 +48,8 @@ void PrintAlerts(const google::protobuf::RepeatedPtrField<v1::Alert>& alerts) {
 void PrintReport(const v1::MonitorReport& r) {
   std::cout << "model version   " << r.model_version() << "\n"
             << "predictions     " << FormatCount(r.predictions()) << " in "
-            << r.windows() << " window(s), " << Micros(r.start_micros())
-            << " .. " << Micros(r.end_micros()) << " UTC\n";
+            << r.windows() << " window(s), " << FormatMicros(r.start_micros())
+            << " .. " << FormatMicros(r.end_micros()) << " UTC\n";
   if (r.has_latency()) {
     const auto& l = r.latency();
     std::cout << "latency         p50 " << FormatNumber(1e3 * l.p50_seconds())

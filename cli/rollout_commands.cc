@@ -1,10 +1,10 @@
 #include "cli/rollout_commands.h"
 
-#include <cctype>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -19,17 +19,6 @@
 
 namespace mlpipe::cli {
 namespace {
-
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(c));
-  return s;
-}
-
-std::string Ago(int64_t micros) {
-  if (micros == 0) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMicros(micros),
-                          absl::UTCTimeZone());
-}
 
 // The plan a --canary / --plan value names: "5,25,50,100", or a YAML file
 // holding the `canary:` mapping (or a document whose only key is
@@ -71,14 +60,15 @@ void PrintRollout(const v1::Rollout& r) {
   std::cout << "alias        " << r.alias() << "\n"
             << "canary       " << r.canary() << " against "
             << (r.primary().empty() ? "-" : r.primary()) << "\n"
-            << "state        " << Lower(v1::Rollout::State_Name(r.state()));
+            << "state        "
+            << absl::AsciiStrToLower(v1::Rollout::State_Name(r.state()));
   if (r.state() == v1::Rollout::ABORTED) {
     std::cout << ", the route left as it was\n";
   } else {
     std::cout << ", canary at " << r.share() << "% (step " << r.step() + 1
               << " of " << steps << ")\n";
   }
-  std::cout << "started      " << Ago(r.started_micros()) << " by "
+  std::cout << "started      " << FormatMicros(r.started_micros()) << " UTC by "
             << r.started_by() << "\n";
   if (!r.reason().empty()) std::cout << "why          " << r.reason() << "\n";
   if (r.state() == v1::Rollout::RUNNING) {
@@ -108,7 +98,8 @@ void PrintRollout(const v1::Rollout& r) {
   }
   const auto& last = *r.checks().rbegin();
   std::cout << "decision     " << last.decision() << " ("
-            << Ago(last.time_micros()) << "): " << last.reason() << "\n\n";
+            << FormatMicros(last.time_micros()) << " UTC): " << last.reason()
+            << "\n\n";
   TablePrinter t({"CRITERION", "CANARY-PRIMARY", "LOWER", "UPPER", "TOLERANCE",
                   "VERDICT", "WHY"});
   for (const auto& k : last.criteria()) {

@@ -17,6 +17,13 @@ std::string PrimaryOf(const v1::Route& route) {
   return best < 0 ? "" : route.targets(best).model_version();
 }
 
+const v1::Route* FindRoute(const v1::ListDeploymentsResponse& deployments,
+                           const std::string& key) {
+  for (const auto& r : deployments.routes())
+    if (r.alias() == key) return &r;
+  return nullptr;
+}
+
 std::vector<v1::Route> RouteHistory(std::vector<v1::Route> in_set_order) {
   std::vector<v1::Route> out;
   for (auto& r : in_set_order) {

@@ -24,6 +24,10 @@ inline constexpr char kDefaultAlias[] = "production";
 
 // The primary (largest share) version of a route; "" when it has none.
 std::string PrimaryOf(const v1::Route& route);
+// The route of `key` ("credit@production") among the scoring service's;
+// null when it has none.
+const v1::Route* FindRoute(const v1::ListDeploymentsResponse& deployments,
+                           const std::string& key);
 
 // An alias's route history as it ended up, newest first, from the routes
 // the registry recorded in the order they were set. A route set again with

@@ -1,8 +1,6 @@
 #include "services/monitor/monitor_metrics.h"
 
-#include <cctype>
-#include <cmath>
-
+#include "absl/strings/ascii.h"
 #include "common/metrics/metrics.h"
 
 namespace mlpipe::monitor {
@@ -221,9 +219,9 @@ void RecordRollout(const v1::Rollout& r) {
   Families& f = F();
   for (int s = v1::Rollout::RUNNING; s <= v1::Rollout::ABORTED; ++s) {
     const auto state = static_cast<v1::Rollout::State>(s);
-    std::string name = v1::Rollout::State_Name(state);
-    for (auto& c : name) c = static_cast<char>(std::tolower(c));
-    f.rollout_state.Add({{"alias", r.alias()}, {"state", name}})
+    f.rollout_state
+        .Add({{"alias", r.alias()},
+              {"state", absl::AsciiStrToLower(v1::Rollout::State_Name(state))}})
         .Set(r.state() == state ? 1 : 0);
   }
   f.rollout_share.Add({{"alias", r.alias()}}).Set(r.share());

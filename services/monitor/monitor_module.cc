@@ -246,9 +246,7 @@ void MonitorModule::Act(const v1::Alert& alert, util::BackgroundLoop& loop) {
     auto deployments = score::ListDeployments(channel);
     error = deployments.status();
     if (!error.ok()) continue;
-    const v1::Route* route = nullptr;
-    for (const auto& r : deployments->routes())
-      if (r.alias() == alias) route = &r;
+    const v1::Route* route = score::FindRoute(*deployments, alias);
     bool serves = false;
     if (route != nullptr) {
       for (const auto& t : route->targets())

@@ -30,12 +30,16 @@ std::vector<double> Shares(const std::vector<double>& counts) {
   return out;
 }
 
-std::string Time(int64_t micros) {
+}  // namespace
+
+std::string HtmlTime(int64_t micros) {
   if (micros == 0) return "&ndash;";
   return HtmlEscape(absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
                                      absl::FromUnixMicros(micros),
                                      absl::UTCTimeZone()));
 }
+
+namespace {
 
 // `v` with `decimals` decimals and thousands separators: 12,500, 0.25.
 std::string TickText(double v, int decimals) {
@@ -295,13 +299,14 @@ void AppendSummary(const v1::MonitorReport& r, std::string* out) {
             HtmlEscape(r.model_version()), "</title><style>", kStyle,
             "</style></head><body><h1>Monitoring report: ",
             HtmlEscape(r.model_version()), "</h1>");
-  StrAppend(
-      &h, "<table><tr><th class=\"text\">predictions</th><td>",
-      Count(r.predictions()),
-      "</td></tr><tr><th class=\"text\">windows</th><td>", Count(r.windows()),
-      "</td></tr><tr><th class=\"text\">from</th><td>", Time(r.start_micros()),
-      "</td></tr><tr><th class=\"text\">to</th><td>", Time(r.end_micros()),
-      "</td></tr>");
+  StrAppend(&h, "<table><tr><th class=\"text\">predictions</th><td>",
+            Count(r.predictions()),
+            "</td></tr><tr><th class=\"text\">windows</th><td>",
+            Count(r.windows()),
+            "</td></tr><tr><th class=\"text\">from</th><td>",
+            HtmlTime(r.start_micros()),
+            "</td></tr><tr><th class=\"text\">to</th><td>",
+            HtmlTime(r.end_micros()), "</td></tr>");
   if (r.has_drift()) {
     StrAppend(
         &h, "<tr><th class=\"text\">reference rows</th><td>",
@@ -393,7 +398,7 @@ void AppendAlerts(const v1::MonitorReport& r, std::string* out) {
        "<th class=\"text\">action</th></tr>";
   for (const auto& a : r.alerts()) {
     StrAppend(&h, "<tr><td>", a.id(), "</td><td class=\"text\">",
-              Time(a.time_micros()), "</td><td class=\"text\">",
+              HtmlTime(a.time_micros()), "</td><td class=\"text\">",
               HtmlEscape(a.kind()), "</td><td class=\"text\">",
               HtmlEscape(a.message()), "</td><td class=\"text\">",
               HtmlEscape(a.action()), "</td></tr>");

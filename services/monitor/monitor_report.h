@@ -35,6 +35,9 @@ absl::StatusOr<Histogram> CompareHistogram(const v1::Profile& reference,
 
 std::string MonitorHtmlReport(const v1::MonitorReport& report);
 
+// "2024-03-01 12:30:00 UTC", HTML-escaped; an en dash for 0.
+std::string HtmlTime(int64_t micros);
+
 }  // namespace mlpipe::monitor
 
 #endif  // MLPIPE_SERVICES_MONITOR_MONITOR_REPORT_H_

@@ -13,22 +13,11 @@
 namespace mlpipe::monitor {
 namespace {
 
-bool Active(const v1::Rollout& r) {
-  return r.state() == v1::Rollout::RUNNING || r.state() == v1::Rollout::PAUSED;
-}
-
 // A refusal that trying again will not change (a canary that does not load,
 // a schema that differs, a caller not allowed).
 bool Permanent(const absl::Status& s) {
   return absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s) ||
          absl::IsNotFound(s) || absl::IsPermissionDenied(s);
-}
-
-const v1::Route* FindRoute(const v1::ListDeploymentsResponse& deployments,
-                           const std::string& key) {
-  for (const auto& r : deployments.routes())
-    if (r.alias() == key) return &r;
-  return nullptr;
 }
 
 void AddTarget(v1::DeployRequest* d, const std::string& version,
@@ -63,6 +52,13 @@ v1::DeployRequest DeployFor(const RouteWanted& w, int64_t expected_revision) {
   return d;
 }
 
+// Why a rollout stops when its route's revision moved under it.
+std::string ChangedOutside(const v1::Route* route, int64_t revision) {
+  if (route == nullptr) return "the route was removed outside the rollout";
+  return StrCat("the route was changed outside the rollout (revision ",
+                revision, " by ", route->updated_by(), ")");
+}
+
 // Whether `route` serves exactly the split `d` sets.
 bool Serves(const v1::Route& route, const v1::DeployRequest& d) {
   if (route.targets_size() != d.traffic_size()) return false;
@@ -93,10 +89,10 @@ absl::StatusOr<v1::Rollout> RolloutDriver::Start(
   if (!key.ok()) return key.status();
   auto deployments = score::ListDeployments(score_());
   if (!deployments.ok()) return deployments.status();
-  const v1::Route* route = FindRoute(*deployments, *key);
+  const v1::Route* route = score::FindRoute(*deployments, *key);
   std::string primary = route ? score::PrimaryOf(*route) : "";
   auto existing = rollouts_->Get(*key);
-  const bool running = existing.ok() && Active(*existing);
+  const bool running = existing.ok() && RolloutActive(*existing);
   if (running && existing->canary() == canary) return existing;  // Started.
   if (existing.ok() && existing->canary() == canary &&
       existing->state() == v1::Rollout::PROMOTED && primary == canary)
@@ -192,19 +188,15 @@ absl::Status RolloutDriver::Tick(int64_t now_micros) {
 absl::Status RolloutDriver::Watch(const std::vector<v1::Rollout>& rollouts) {
   std::vector<const v1::Rollout*> held;
   for (const auto& r : rollouts)
-    if (Active(r) && r.route_applied()) held.push_back(&r);
+    if (RolloutActive(r) && r.route_applied()) held.push_back(&r);
   if (held.empty()) return absl::OkStatus();
   auto deployments = score::ListDeployments(score_());
   if (!deployments.ok()) return absl::OkStatus();  // Next time.
   for (const v1::Rollout* r : held) {
-    const v1::Route* route = FindRoute(*deployments, r->alias());
+    const v1::Route* route = score::FindRoute(*deployments, r->alias());
     const int64_t revision = route ? route->revision() : 0;
     if (revision == r->route_revision()) continue;
-    const std::string why =
-        route == nullptr
-            ? std::string("the route was removed outside the rollout")
-            : StrCat("the route was changed outside the rollout (revision ",
-                     revision, " by ", route->updated_by(), ")");
+    const std::string why = ChangedOutside(route, revision);
     LogWarning("rollout aborted", {{"alias", r->alias()}, {"reason", why}});
     auto s = rollouts_->Abort(r->alias(), why, "monitor:rollout");
     if (!s.ok() && !absl::IsFailedPrecondition(s)) return s;
@@ -229,7 +221,7 @@ absl::Status RolloutDriver::Apply(const RouteWanted& w) {
         StrCat("cannot read the routes: ",
                std::string(deployments.status().message())));
   }
-  const v1::Route* route = FindRoute(*deployments, w.alias);
+  const v1::Route* route = score::FindRoute(*deployments, w.alias);
   const int64_t revision = route ? route->revision() : 0;
   v1::DeployRequest deploy = DeployFor(w, revision);
   // Set already (a crash between setting it and recording that).
@@ -240,11 +232,7 @@ absl::Status RolloutDriver::Apply(const RouteWanted& w) {
   // Changed by someone else since the rollout last set it (or started):
   // theirs stands.
   if (revision != w.route_revision) {
-    return GiveUp(
-        w, route == nullptr
-               ? std::string("the route was removed outside the rollout")
-               : StrCat("the route was changed outside the rollout (revision ",
-                        revision, " by ", route->updated_by(), ")"));
+    return GiveUp(w, ChangedOutside(route, revision));
   }
   auto deployed = score::Deploy(channel, deploy);
   if (!deployed.ok()) {

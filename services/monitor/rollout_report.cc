@@ -1,13 +1,13 @@
 #include "services/monitor/rollout_report.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <vector>
 
-#include "absl/time/time.h"
+#include "absl/strings/ascii.h"
 #include "common/util/html.h"
 #include "common/util/strings.h"
+#include "services/monitor/monitor_report.h"
 
 namespace mlpipe::monitor {
 namespace {
@@ -30,19 +30,9 @@ svg .zero { stroke: #888; stroke-width: 1; }
 svg text { font-size: 11px; fill: #444; } svg text.y { text-anchor: end; }
 )";
 
-std::string Time(int64_t micros) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMicros(micros),
-                          absl::UTCTimeZone());
-}
-
 std::string Num(double v) {
   if (!std::isfinite(v)) return "–";
   return StrCat(std::round(v * 1e5) / 1e5);
-}
-
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(c));
-  return s;
 }
 
 // The criterion `name` of each check that has finite bounds, with its time.
@@ -132,7 +122,7 @@ void AppendChecks(const v1::Rollout& r, std::string* out) {
   const int first = std::max(0, r.checks_size() - 50);
   for (int i = r.checks_size() - 1; i >= first; --i) {
     const auto& c = r.checks(i);
-    StrAppend(out, "<tr><td class=\"text\">", Time(c.time_micros()),
+    StrAppend(out, "<tr><td class=\"text\">", HtmlTime(c.time_micros()),
               "</td><td>", c.share(), "%</td><td class=\"text\">",
               HtmlEscape(c.decision()), "</td><td class=\"text\">",
               HtmlEscape(c.action()), "</td><td class=\"text\">",
@@ -149,9 +139,10 @@ std::string RolloutHtmlReport(const v1::Rollout& r) {
       HtmlEscape(r.alias()), "</title><style>", kStyle, "</style></head><body>",
       "<h1>Rollout of ", HtmlEscape(r.canary()), " on ", HtmlEscape(r.alias()),
       "</h1><p>Against ", HtmlEscape(r.primary()), ". State <b>",
-      Lower(v1::Rollout::State_Name(r.state())), "</b>, canary at ", r.share(),
-      "% of the traffic. Started ", Time(r.started_micros()), " by ",
-      HtmlEscape(r.started_by()), ".</p>");
+      absl::AsciiStrToLower(v1::Rollout::State_Name(r.state())),
+      "</b>, canary at ", r.share(), "% of the traffic. Started ",
+      HtmlTime(r.started_micros()), " by ", HtmlEscape(r.started_by()),
+      ".</p>");
   if (!r.reason().empty())
     StrAppend(&out, "<p>Why: ", HtmlEscape(r.reason()), "</p>");
   const auto& ce = r.canary_evidence();
@@ -180,7 +171,7 @@ std::string RolloutHtmlReport(const v1::Rollout& r) {
             "it lies wholly below the dashed tolerance, and advances once it "
             "lies wholly above it (docs/canary.md).</p>",
             SequencePlot(Sequence(r, metric)), "<h2>Last check, ",
-            Time(last.time_micros()), ": ", HtmlEscape(last.decision()),
+            HtmlTime(last.time_micros()), ": ", HtmlEscape(last.decision()),
             "</h2>");
   AppendCriteria(last, &out);
   StrAppend(&out, "<h2>Checks, newest first</h2>");

@@ -9,10 +9,6 @@ namespace {
 
 using canary::Action;
 
-bool Active(const v1::Rollout& r) {
-  return r.state() == v1::Rollout::RUNNING || r.state() == v1::Rollout::PAUSED;
-}
-
 // The canary's share of the route the rollout wants: the step's while it
 // runs (and once aborted: the route is left as it was), 100 once promoted,
 // 0 once rolled back.
@@ -50,6 +46,10 @@ v1::RolloutCheck CheckRecord(const canary::Analysis& a, Action action,
 }
 
 }  // namespace
+
+bool RolloutActive(const v1::Rollout& r) {
+  return r.state() == v1::Rollout::RUNNING || r.state() == v1::Rollout::PAUSED;
+}
 
 absl::StatusOr<std::unique_ptr<Rollouts>> Rollouts::Open(
     storage::Store* store, events::EventLog* events) {
@@ -95,7 +95,7 @@ absl::Status Rollouts::Start(const RolloutStart& start, int64_t now_micros) {
   storage::WriteBatch batch;
   std::vector<v1::Event> events;
   if (auto it = live_.find(start.alias);
-      it != live_.end() && Active(it->second.rollout)) {
+      it != live_.end() && RolloutActive(it->second.rollout)) {
     const v1::Rollout& running = it->second.rollout;
     if (!start.supersede || running.canary() == start.canary) {
       return absl::AlreadyExistsError(
@@ -144,7 +144,7 @@ absl::Status Rollouts::Start(const RolloutStart& start, int64_t now_micros) {
 void Rollouts::OnLogged(const std::vector<v1::PredictionRecord>& records) {
   std::lock_guard lock(mu_);
   bool any = false;
-  for (const auto& [alias, l] : live_) any |= Active(l.rollout);
+  for (const auto& [alias, l] : live_) any |= RolloutActive(l.rollout);
   if (!any) return;
   for (const auto& r : records) {
     if (r.shadow() || r.request_row() != 0) continue;
@@ -154,7 +154,7 @@ void Rollouts::OnLogged(const std::vector<v1::PredictionRecord>& records) {
     auto it = live_.find(r.alias());  // The rollout of the route it came by.
     if (it != live_.end()) {
       Live& l = it->second;
-      if (!Active(l.rollout)) continue;
+      if (!RolloutActive(l.rollout)) continue;
       if (version == l.rollout.canary()) {
         l.canary_arm.AddRequest(r.latency_seconds(), r.fallback());
       } else if (version == l.rollout.primary()) {
@@ -168,7 +168,7 @@ std::vector<std::string> Rollouts::Aliases(bool running_only) const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
   for (const auto& [alias, l] : live_)
-    if (!running_only || Active(l.rollout)) out.push_back(alias);
+    if (!running_only || RolloutActive(l.rollout)) out.push_back(alias);
   return out;
 }
 
@@ -179,7 +179,8 @@ absl::Status Rollouts::OnActual(const std::string& alias,
                                 const google::protobuf::Value& actual) {
   std::lock_guard lock(mu_);
   auto it = live_.find(alias);
-  if (it == live_.end() || !Active(it->second.rollout)) return absl::OkStatus();
+  if (it == live_.end() || !RolloutActive(it->second.rollout))
+    return absl::OkStatus();
   Live& l = it->second;
   canary::ArmEvidence* arm = version == l.rollout.canary()    ? &l.canary_arm
                              : version == l.rollout.primary() ? &l.primary_arm
@@ -263,7 +264,7 @@ absl::Status Rollouts::Stop(const std::string& alias, v1::Rollout::State to,
   std::lock_guard lock(mu_);
   auto live = Find(alias);
   if (!live.ok()) return live.status();
-  if (!Active((*live)->rollout)) {
+  if (!RolloutActive((*live)->rollout)) {
     return absl::FailedPreconditionError(
         StrCat("alias ", alias, ": its rollout has ended (",
                v1::Rollout::State_Name((*live)->rollout.state()), ")"));

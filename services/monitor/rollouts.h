@@ -45,6 +45,9 @@ struct RolloutAction {
   std::string reason;
 };
 
+// Running or paused: gathering evidence, its route the rollout's.
+bool RolloutActive(const v1::Rollout& r);
+
 // A rollout to start.
 struct RolloutStart {
   std::string alias;     // The route's key ("credit@production").

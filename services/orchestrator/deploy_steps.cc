@@ -1,9 +1,9 @@
 #include "services/orchestrator/deploy_steps.h"
 
-#include <cctype>
 #include <cmath>
 #include <optional>
 
+#include "absl/strings/ascii.h"
 #include "clients/monitor_client.h"
 #include "clients/routes.h"
 #include "clients/score_client.h"
@@ -142,10 +142,8 @@ class DeployExecutor final : public StepExecutor {
     if (!rollout.ok()) return InStep(step, rollout.status());
     auto routes = score::ListDeployments(score_());
     if (!routes.ok()) return InStep(step, routes.status());
-    v1::Route route;
-    for (const auto& r : routes->routes())
-      if (r.alias() == rollout->alias()) route = r;
-    return Deployed{route, *rollout};
+    const v1::Route* route = score::FindRoute(*routes, rollout->alias());
+    return Deployed{route ? *route : v1::Route(), *rollout};
   }
 
   static StepResult Result(const v1::DeployRequest& req,
@@ -158,8 +156,8 @@ class DeployExecutor final : public StepExecutor {
     if (deployed.rollout) percent = deployed.rollout->share();
     std::string rollout;
     if (deployed.rollout) {
-      rollout = v1::Rollout::State_Name(deployed.rollout->state());
-      for (auto& c : rollout) c = static_cast<char>(std::tolower(c));
+      rollout = absl::AsciiStrToLower(
+          v1::Rollout::State_Name(deployed.rollout->state()));
     }
     const std::string version =
         deployed.rollout ? deployed.rollout->canary() : req.model_version();
