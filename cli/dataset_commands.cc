@@ -64,7 +64,12 @@ void PrintDataset(const v1::GetDatasetResponse& resp) {
   std::cout << "dataset  " << d.name() << "\nrows     "
             << FormatCount(d.row_count()) << "\nversions " << d.versions_size()
             << "\ncreated  " << FormatTime(d.created_at()) << "\nupdated  "
-            << FormatTime(d.updated_at()) << "\n\n";
+            << FormatTime(d.updated_at()) << "\n";
+  if (resp.pushed_rows_pending() > 0) {
+    std::cout << "pushed   " << FormatCount(resp.pushed_rows_pending())
+              << " rows durable, not yet in a version (next compaction)\n";
+  }
+  std::cout << "\n";
   TablePrinter cols({"COLUMN", "TYPE", "FORMAT"});
   for (const auto& f : d.schema().fields()) {
     cols.Row({f.name(), std::string(table::ColumnTypeName(f.type())),

@@ -15,6 +15,7 @@
 #include "cli/model_commands.h"
 #include "cli/monitor_commands.h"
 #include "cli/prep_commands.h"
+#include "cli/push_commands.h"
 #include "cli/rollout_commands.h"
 #include "cli/run_commands.h"
 #include "cli/score_commands.h"
@@ -40,6 +41,12 @@ commands:
                                       that is not valid in it is refused)
          [--types col=categorical,..] column types instead of inferred ones (digit
                                       codes as categories)
+  push --dataset NAME [--file F|-]    stream JSON lines (a file, or stdin: rows piped one
+       [--producer NAME]              at a time go out within 20 ms) into a dataset; each
+       [--rows-per-message N] [--flush] row is acknowledged once durable, and becomes part
+                                      of a version at the next compaction (every minute;
+                                      --flush: now); with --producer, a push run again
+                                      after a crash resumes after the lines stored
   datasets list                       datasets with versions, rows, columns
   datasets show NAME                  schema, versions and batches of a dataset
   datasets revert NAME --to-version N a new version with version N's rows (undoes the
@@ -215,6 +222,9 @@ constexpr std::pair<const char*, const char*> kExamples[] = {
      "  mlpipe ingest --dataset credit --file fix.csv --mode replace\n"
      "  mlpipe ingest --dataset events --file events.jsonl --format jsonl "
      "--idempotency-key 2026-12-01\n"},
+    {"push",
+     "  mlpipe push --dataset events --file events.jsonl --flush\n"
+     "  tail -F app.log | mlpipe push --dataset events --producer app-1\n"},
     {"datasets",
      "  mlpipe datasets list\n"
      "  mlpipe datasets show credit --output json\n"
@@ -399,6 +409,7 @@ int RunConfig(const Args& args, const ClientConfig& config) {
 int Dispatch(const std::string& cmd, const Args& args, Context& ctx) {
   if (cmd == "ingest") return RunIngest(args, ctx);
   if (cmd == "datasets") return RunDatasets(args, ctx);
+  if (cmd == "push") return RunPush(args, ctx);
   if (cmd == "export") return RunExport(args, ctx);
   if (cmd == "status") return RunStatus(args, ctx);
   if (cmd == "run") return RunPipeline(args, ctx);
@@ -437,7 +448,7 @@ int main(int argc, char** argv) {
       Args::Parse(argc, argv, 1,
                   {"no-header", "help", "watch", "no-cache", "require-baseline",
                    "shadow", "ignore-extra", "rollback", "force-schema-change",
-                   "transformed", "allow-outside-files"});
+                   "transformed", "allow-outside-files", "flush"});
   const auto& pos = args.positional();
   if (pos.empty() || pos[0] == "help" || args.Has("help")) {
     // mlpipe help COMMAND, mlpipe COMMAND --help: that command's.

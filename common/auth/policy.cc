@@ -76,8 +76,9 @@ std::vector<std::string> Concat(std::vector<std::vector<std::string>> parts) {
 }
 
 std::vector<Role> MakeBuiltinRoles() {
-  const std::vector<std::string> ingest = {"mlpipe.v1.Ingestion/Ingest",
-                                           "mlpipe.v1.Ingestion/IngestFile"};
+  const std::vector<std::string> ingest = {
+      "mlpipe.v1.Ingestion/Ingest", "mlpipe.v1.Ingestion/IngestFile",
+      "mlpipe.v1.Ingestion/Push", "mlpipe.v1.Ingestion/FlushPushes"};
   return {
       {"scorer",
        "online predictions and their metadata",
@@ -86,7 +87,7 @@ std::vector<Role> MakeBuiltinRoles() {
         "inference.GRPCInferenceService/*"}},
       {"reader", "every Get, List, Read and Watch, history and events",
        ReaderAnd({})},
-      {"data-writer", "uploads datasets", ingest},
+      {"data-writer", "uploads and pushes rows to datasets", ingest},
       {"pipeline-runner",
        "runs pipelines and schedules; ad hoc prep, split, training, "
        "evaluation",

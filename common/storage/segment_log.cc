@@ -256,6 +256,7 @@ absl::Status SegmentLog::AddSegment(size_t bytes, uint64_t first) {
   s.end = kHeader;
   segments_.push_back(std::move(s));
   appendable_ = true;
+  dir_synced_ = false;
   return absl::OkStatus();
 }
 
@@ -390,6 +391,49 @@ absl::Status SegmentLog::Trim(uint64_t sequence) {
     segments_.pop_front();
   }
   if (segments_.empty()) appendable_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status SegmentLog::Sync() {
+  std::lock_guard sync_lock(sync_mu_);
+  struct Range {
+    char* base;
+    size_t from, to;
+    const std::string* path;
+  };
+  std::vector<Range> ranges;
+  bool dir;
+  {
+    std::lock_guard lock(mu_);
+    for (Segment& s : segments_) {
+      // A reference into a deque stays valid while Trim keeps it (Trim
+      // never drops the segment appended to, and Sync runs on the side
+      // that appends).
+      if (s.synced < s.end)
+        ranges.push_back({s.base, s.synced, s.end, &s.path});
+    }
+    dir = !dir_synced_;
+    dir_synced_ = true;
+  }
+  const size_t page = 4096;
+  for (const Range& r : ranges) {
+    const size_t from = r.from / page * page;
+    if (msync(r.base + from, r.to - from, MS_SYNC) != 0)
+      return Errno("cannot sync", *r.path);
+  }
+  if (dir) {
+    const int fd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Errno("cannot open", dir_);
+    const int rc = fsync(fd);
+    close(fd);
+    if (rc != 0) return Errno("cannot sync", dir_);
+  }
+  std::lock_guard lock(mu_);
+  for (const Range& r : ranges) {
+    for (Segment& s : segments_) {
+      if (s.base == r.base) s.synced = std::max(s.synced, r.to);
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -82,6 +82,10 @@ class SegmentLog {
   // Records below `sequence` are consumed: remembered on disk, and the
   // segments holding only such records (but the one appended to) deleted.
   absl::Status Trim(uint64_t sequence);
+  // Makes what was appended so far durable against a machine crash too
+  // (msync of the pages written since the last Sync, and of the directory
+  // when a segment was made). For one thread at a time.
+  absl::Status Sync();
   // Faults in the pages appends will write next, and makes the segment
   // after the one appended to ahead of need (named when it is taken), off
   // the appenders' path: a page fault inside Append holds the mutex every
@@ -104,6 +108,7 @@ class SegmentLog {
     size_t end = 0;      // Bytes used (header included).
     uint64_t first = 0;  // Sequence of its first record.
     uint64_t count = 0;  // Records in it.
+    size_t synced = 0;   // Bytes made durable by Sync.
   };
   SegmentLog(std::string dir, SegmentLogOptions options);
   absl::Status Recover();
@@ -132,6 +137,8 @@ class SegmentLog {
   uint64_t bytes_ = 0;              // GUARDED_BY(mu_)
   uint64_t trimmed_ = 1;            // GUARDED_BY(mu_)
   uint64_t damaged_ = 0;
+  bool dir_synced_ = true;  // No segment made since Sync. GUARDED_BY(mu_)
+  std::mutex sync_mu_;      // One Sync at a time.
   int trim_fd_ = -1;
   // Where the consumer's last Read stopped: sequence, segment, offset.
   uint64_t cursor_seq_ = 0, cursor_first_ = 0;

@@ -8,19 +8,25 @@
 #include "absl/status/statusor.h"
 #include "services/host/module.h"
 #include "services/ingest/ingestor.h"
+#include "services/ingest/pusher.h"
 
 namespace mlpipe::ingest {
 
 class IngestModule final : public host::Module {
  public:
   static absl::StatusOr<std::unique_ptr<IngestModule>> Open(
-      const host::ModuleEnv& env, IngestorOptions options);
+      const host::ModuleEnv& env, IngestorOptions options,
+      PushOptions push = {});
 
   Ingestor* ingestor() { return ingestor_; }
+  Pusher* pusher() { return pusher_; }
 
  private:
   explicit IngestModule(const host::ModuleEnv& env) : Module("ingest", env) {}
+  // Commits what is pushed and ends the push streams.
+  void OnStop() override;
   Ingestor* ingestor_ = nullptr;
+  Pusher* pusher_ = nullptr;
 };
 
 }  // namespace mlpipe::ingest

@@ -73,7 +73,175 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest> {
   std::unique_ptr<Upload> upload_;
 };
 
+// A push stream: the open message, then messages of rows, each checked and
+// queued for the next group commit; acks are written as commits make rows
+// durable (coalesced: the latest one while a write is in flight). Reading
+// pauses while the stream's window is full, so a slow store slows the
+// producer through gRPC's flow control. When the client ends its side, the
+// stream ends once what it sent is acknowledged.
+class PushReactor final
+    : public grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse> {
+ public:
+  explicit PushReactor(Pusher* pusher) : pusher_(pusher) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard lock(mu_);
+      reading_done_ = true;
+      return MaybeEndLocked();
+    }
+    absl::Status s = Handle();
+    std::lock_guard lock(mu_);
+    if (!s.ok()) return FinishLocked(rpc::ToGrpcStatus(s));
+    if (finishing_) return;
+    if (session_ != nullptr && session_->ShouldWait()) {
+      paused_ = true;
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    if (!ok) return FinishLocked(grpc::Status::CANCELLED);
+    if (next_ && !finishing_) {
+      SendLocked(*next_);
+      next_.reset();
+      return;
+    }
+    if (finishing_) return Finish(finish_status_);
+    MaybeEndLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    if (session_ != nullptr) session_->Close();  // No callback after it.
+    delete this;
+  }
+
+ private:
+  absl::Status Handle() {
+    if (session_ == nullptr) {
+      if (!request_.has_open()) {
+        return absl::InvalidArgumentError(
+            "open: the first message of a Push stream must be the open");
+      }
+      auto session = pusher_->OpenSession(
+          request_.open(), {.ack = [this](const PushAck& a) { OnAck(a); },
+                            .end =
+                                [this](const absl::Status& s) {
+                                  std::lock_guard lock(mu_);
+                                  FinishLocked(rpc::ToGrpcStatus(s));
+                                }});
+      if (!session.ok()) return session.status();
+      std::lock_guard lock(mu_);
+      session_ = std::move(*session);
+      if (auto from = session_->resume_after(); from.has_value())
+        SendLocked(Response({.acked = *from}));
+      return absl::OkStatus();
+    }
+    if (request_.has_open()) {
+      return absl::InvalidArgumentError("open: sent twice");
+    }
+    bool duplicate = false;
+    std::optional<PushAck> now;
+    absl::Status s =
+        request_.jsonl().empty()
+            ? session_->Add(request_.sequence(),
+                            std::move(*request_.mutable_frame()), &duplicate,
+                            &now)
+            : session_->AddJsonLines(request_.sequence(), request_.jsonl(),
+                                     &duplicate, &now);
+    request_.Clear();
+    if (now.has_value()) OnAck(*now);
+    return s;
+  }
+
+  void OnAck(const PushAck& a) {
+    std::lock_guard lock(mu_);
+    if (finishing_) return;
+    SendLocked(Response(a));
+    if (paused_ && session_ != nullptr && !session_->ShouldWait()) {
+      paused_ = false;
+      StartRead(&request_);
+    }
+  }
+
+  static v1::PushResponse Response(const PushAck& a) {
+    v1::PushResponse r;
+    r.set_acked(a.acked);
+    r.set_duplicates(a.duplicates);
+    r.set_rows(a.rows);
+    return r;
+  }
+
+  // REQUIRES: mu_ held.
+  void SendLocked(const v1::PushResponse& r) {
+    if (writing_) {
+      next_ = r;  // The latest ack covers the earlier ones.
+      return;
+    }
+    response_ = r;
+    writing_ = true;
+    StartWrite(&response_);
+  }
+  // Ends the stream once the client has ended its side and every message
+  // it sent is acknowledged. REQUIRES: mu_ held.
+  void MaybeEndLocked() {
+    if (!reading_done_ || writing_ || next_ || finishing_) return;
+    if (session_ != nullptr && session_->Unacked() > 0) return;
+    FinishLocked(grpc::Status::OK);
+  }
+  void FinishLocked(const grpc::Status& s) {
+    if (finishing_) return;
+    finishing_ = true;
+    finish_status_ = s;
+    if (!writing_) Finish(s);  // Else once the write is done.
+  }
+
+  Pusher* const pusher_;
+  v1::PushRequest request_;
+  std::unique_ptr<PushSession> session_;
+  std::mutex mu_;
+  v1::PushResponse response_;             // GUARDED_BY(mu_)
+  std::optional<v1::PushResponse> next_;  // GUARDED_BY(mu_)
+  bool writing_ = false, paused_ = false, reading_done_ = false,
+       finishing_ = false;      // GUARDED_BY(mu_)
+  grpc::Status finish_status_;  // GUARDED_BY(mu_)
+};
+
 }  // namespace
+
+grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* IngestService::Push(
+    grpc::CallbackServerContext*) {
+  return new PushReactor(pusher_);
+}
+
+grpc::ServerUnaryReactor* IngestService::FlushPushes(
+    grpc::CallbackServerContext* context, const v1::FlushPushesRequest* request,
+    v1::FlushPushesResponse* response) {
+  // A compaction takes a while: off the gRPC threads.
+  return file_calls_.Run(context, [this, request, response] {
+    const int64_t before = request->dataset().empty()
+                               ? 0
+                               : pusher_->PendingRows(request->dataset());
+    if (auto s = pusher_->Flush(); !s.ok()) return s;
+    if (request->dataset().empty()) return absl::OkStatus();
+    auto ds = ingestor_->GetDataset(request->dataset());
+    if (!ds.ok()) return ds.status();
+    *response->mutable_dataset() = std::move(*ds);
+    response->set_rows(std::max<int64_t>(
+        0, before - pusher_->PendingRows(request->dataset())));
+    return absl::OkStatus();
+  });
+}
 
 grpc::ServerReadReactor<v1::IngestRequest>* IngestService::Ingest(
     grpc::CallbackServerContext* context, v1::IngestResponse* response) {
@@ -117,6 +285,7 @@ grpc::ServerUnaryReactor* IngestService::GetDataset(
   if (!batches.ok()) return rpc::FinishUnary(context, batches.status());
   *response->mutable_dataset() = std::move(*ds);
   for (auto& b : *batches) *response->add_batches() = std::move(b);
+  response->set_pushed_rows_pending(pusher_->PendingRows(request->name()));
   return rpc::FinishUnary(context, absl::OkStatus());
 }
 

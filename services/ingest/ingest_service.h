@@ -5,13 +5,15 @@
 #include "common/rpc/off_thread.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
 #include "services/ingest/ingestor.h"
+#include "services/ingest/pusher.h"
 
 namespace mlpipe::ingest {
 
 class IngestService final : public v1::Ingestion::CallbackService {
  public:
-  // `ingestor` is not owned and must outlive the service.
-  explicit IngestService(Ingestor* ingestor) : ingestor_(ingestor) {}
+  // `ingestor` and `pusher` are not owned and must outlive the service.
+  IngestService(Ingestor* ingestor, Pusher* pusher)
+      : ingestor_(ingestor), pusher_(pusher) {}
 
   grpc::ServerReadReactor<v1::IngestRequest>* Ingest(
       grpc::CallbackServerContext* context,
@@ -43,9 +45,16 @@ class IngestService final : public v1::Ingestion::CallbackService {
   grpc::ServerUnaryReactor* DeleteBatch(grpc::CallbackServerContext* context,
                                         const v1::DeleteBatchRequest* request,
                                         v1::Dataset* response) override;
+  grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* Push(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* FlushPushes(
+      grpc::CallbackServerContext* context,
+      const v1::FlushPushesRequest* request,
+      v1::FlushPushesResponse* response) override;
 
  private:
   Ingestor* const ingestor_;
+  Pusher* const pusher_;
   rpc::OffThreadCalls file_calls_;  // Last member: waits for its calls first.
 };
 

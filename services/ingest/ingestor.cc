@@ -184,6 +184,7 @@ storage::Options Ingestor::StorageOptions() {
                        {.name = kIdempotency},
                        {.name = kPending},
                        {.name = kRowHashes, .large_values = true},
+                       {.name = kPush},
                        {.name = events::kEventsColumnFamily}};
   return o;
 }

@@ -27,6 +27,7 @@ inline constexpr char kBlocks[] = "blocks";
 inline constexpr char kIdempotency[] = "idempotency";
 inline constexpr char kPending[] = "pending";
 inline constexpr char kRowHashes[] = "row_hashes";
+inline constexpr char kPush[] = "push";  // services/ingest/pusher.h
 
 inline double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
