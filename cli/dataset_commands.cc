@@ -84,10 +84,11 @@ void PrintDataset(const v1::GetDatasetResponse& resp) {
     std::string change = v.change().empty() ? "append" : v.change();
     if (!v.deleted_batch().empty())
       change += " (unreadable: " + v.deleted_batch() + " deleted)";
-    versions.Row({std::to_string(v.version()), FormatCount(v.row_count()),
-                  FormatCount(v.duplicate_rows()),
-                  std::to_string(batches.size()), change,
-                  FormatTime(v.created_at())});
+    versions.Row(
+        {std::to_string(v.version()), FormatCount(v.row_count()),
+         FormatCount(v.duplicate_rows()) +
+             (v.duplicates_within_batches() ? " (within batches)" : ""),
+         std::to_string(batches.size()), change, FormatTime(v.created_at())});
   }
   versions.Print();
   std::cout << "\n";

@@ -58,7 +58,6 @@ bool PushClient::Retryable(const absl::Status& s) {
 absl::Status PushClient::Connect() {
   const auto give_up = std::chrono::steady_clock::now() + options_.retry_for;
   auto backoff = std::chrono::milliseconds(50);
-  bool first = true;
   while (true) {
     absl::Status s = ConnectOnce();
     if (s.ok()) return s;
@@ -68,18 +67,23 @@ absl::Status PushClient::Connect() {
           StrCat("push to dataset '", options_.dataset, "': no stream for ",
                  options_.retry_for.count() / 1000, " s: ", s.message()));
     }
-    if (first) {
-      std::lock_guard lock(mu_);
-      ++stats_.reconnects;
-      first = false;
-    }
     std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
   }
 }
 
 absl::Status PushClient::ConnectOnce() {
   stream_.reset();
+  // A channel still failing from the last attempt would refuse the call at
+  // once: wait (a little) for it to connect instead.
+  if (!channel_->WaitForConnected(std::chrono::system_clock::now() +
+                                  std::chrono::seconds(1))) {
+    return absl::UnavailableError(StrCat(
+        "cannot connect to the ingestion service (",
+        channel_->GetState(false) == GRPC_CHANNEL_SHUTDOWN ? "channel shut down"
+                                                           : "not reachable",
+        ")"));
+  }
   auto st = std::make_unique<Stream>();
   for (const auto& [k, v] : options_.metadata) st->ctx.AddMetadata(k, v);
   auto stub = v1::Ingestion::NewStub(channel_);
@@ -118,6 +122,7 @@ absl::Status PushClient::ConnectOnce() {
 void PushClient::ReadAcks(Stream* s) {
   v1::PushResponse r;
   while (s->rw->Read(&r)) {
+    if (options_.on_ack) options_.on_ack(r.acked());
     std::lock_guard lock(mu_);
     stats_.acked = std::max(stats_.acked, r.acked());
     stats_.duplicates = dup_base_ + r.duplicates();
@@ -134,8 +139,10 @@ void PushClient::ReadAcks(Stream* s) {
 
 absl::Status PushClient::Reconnect() {
   absl::Status why = stream_ != nullptr ? stream_->End() : absl::OkStatus();
-  if (!Retryable(why)) {
-    return why;
+  if (!Retryable(why)) return why;
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.reconnects;
   }
   return Connect();
 }

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,10 +32,13 @@ struct PushClientOptions {
   // Bytes of messages sent and not yet acknowledged before Send waits.
   size_t window_bytes = 16 << 20;
   // How long to keep trying to reach the server after a broken stream
-  // before giving up (UNAVAILABLE); retries back off from 50 ms to 2 s.
+  // before giving up (UNAVAILABLE); retries back off from 50 ms to 1 s.
   std::chrono::milliseconds retry_for{60000};
   // Per-call metadata (credentials), added to every stream.
   std::vector<std::pair<std::string, std::string>> metadata;
+  // Called with each new acknowledged sequence, from the thread that reads
+  // the stream's responses (keep it short). May be empty.
+  std::function<void(int64_t)> on_ack;
 };
 
 // For one thread (the producer's), except acked() and stats().
@@ -44,7 +48,7 @@ class PushClient {
     int64_t acked = 0;          // Highest acknowledged sequence.
     int64_t resumed_after = 0;  // The producer's mark when first opened.
     int64_t duplicates = 0;     // Messages the server had stored before.
-    int64_t reconnects = 0;
+    int64_t reconnects = 0;     // New streams after one broke.
   };
 
   // Opens the stream; the producer's mark (stats().resumed_after) tells

@@ -120,10 +120,14 @@ class Ingestor {
   absl::StatusOr<v1::Dataset> DatasetFor(const v1::Batch& batch) const;
   // Adds a version made of `batches` (`made_by`: the batch an upload
   // stored, if any) to `dataset` and commits it with `wb` and its event.
+  // `within_after`: the version before, whose duplicate count the last
+  // batch's own is added to (IngestHeader.duplicates_within_batch); null:
+  // every batch's rows are compared.
   absl::StatusOr<v1::DatasetVersion> AddVersion(
       v1::Dataset& dataset, const std::vector<v1::Batch>& batches,
       const std::string& made_by, const std::string& change,
-      storage::WriteBatch wb, int64_t* in_last = nullptr);
+      storage::WriteBatch wb, int64_t* in_last = nullptr,
+      const v1::DatasetVersion* within_after = nullptr);
   // Rows of `batches` identical to an earlier row of them (`in_last`: of
   // the last batch's rows).
   absl::StatusOr<int64_t> DuplicateRows(const std::vector<v1::Batch>& batches,

@@ -1,5 +1,8 @@
 #include "services/ingest/pusher.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -553,6 +556,9 @@ void Pusher::CommitLoop() {
     commit_now_ = false;
     lock.unlock();
     Commit(std::move(batch));
+    // The pages and the segment the next commits write, made now rather
+    // than inside them.
+    log_->Prepare();
     lock.lock();
   }
 }
@@ -695,6 +701,9 @@ int64_t Pusher::PendingRows(const std::string& dataset) const {
 }
 
 void Pusher::CompactLoop() {
+  // Compaction is background work: the commits producers wait for come
+  // first (the threads its uploads start inherit this).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
   std::unique_lock lock(mu_);
   absl::Status last;
   while (!stopping_) {
@@ -729,12 +738,36 @@ void Pusher::CompactLoop() {
 
 absl::Status Pusher::CompactNow() {
   std::lock_guard compacting(compact_mu_);
-  uint64_t from, to;
+  uint64_t target;
+  {
+    std::lock_guard lock(mu_);
+    target = synced_next_;
+  }
+  while (true) {
+    uint64_t from;
+    {
+      std::lock_guard lock(mu_);
+      from = compacted_;
+    }
+    if (from >= target) return absl::OkStatus();
+    // At most max_compact_rows rows in one version (at least one record).
+    uint64_t to = from;
+    int64_t rows = 0;
+    ForEachRecord(log_.get(), from, target, [&](uint64_t seq, const Record& r) {
+      if (to > from && rows + r.rows > options_.max_compact_rows) return;
+      if (to != seq) return;  // Past the cut.
+      rows += r.rows;
+      to = seq + 1;
+    });
+    if (to == from) to = target;  // Unreadable records: carried out as none.
+    if (auto s = CompactRange(from, to); !s.ok()) return s;
+  }
+}
+
+absl::Status Pusher::CompactRange(uint64_t from, uint64_t to) {
   std::vector<std::pair<std::string, int64_t>> marks;
   {
     std::lock_guard lock(mu_);
-    from = compacted_;
-    to = synced_next_;
     std::sort(dirty_producers_.begin(), dirty_producers_.end());
     dirty_producers_.erase(
         std::unique(dirty_producers_.begin(), dirty_producers_.end()),
@@ -743,7 +776,6 @@ absl::Status Pusher::CompactNow() {
       marks.emplace_back(k, producers_[k].durable);
     dirty_producers_.clear();
   }
-  if (from >= to) return absl::OkStatus();
   storage::WriteBatch plan;
   plan.Put(kPush, "plan", StrCat(from, " ", to));
   for (const auto& [k, seq] : marks) plan.Put(kPush, MarkKey(k), StrCat(seq));
@@ -812,6 +844,7 @@ absl::Status Pusher::CompactDataset(const std::string& dataset, uint64_t from,
   header.set_format(v1::FRAMES);
   header.set_mode(v1::APPEND);
   header.set_source("push");
+  header.set_duplicates_within_batch(true);  // Costs the batch, not the set.
   header.set_idempotency_key(StrCat("push:", from, "-", to));
   auto upload = ingestor_->BeginUpload(header);
   if (!upload.ok()) return upload.status();

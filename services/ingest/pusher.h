@@ -68,15 +68,18 @@ struct PushOptions {
   // rows wait. Default 1 minute, 1,048,576 rows.
   std::chrono::milliseconds compact_interval{60000};
   int64_t compact_rows = 1 << 20;
+  // Rows of one compaction's version, at most (one message's rows always
+  // fit). Default 4,194,304.
+  int64_t max_compact_rows = 1 << 22;
   // fdatasync each group commit (durable against a machine crash); without
   // it acknowledged rows survive kill -9 only. Default true.
   bool sync = true;
   // Bounds ------------------------------------------------------------------
   // Bytes of one stream's messages not yet durable before the stream stops
   // reading (the producer's writes then wait: gRPC flow control), and of
-  // all streams' together. Default 8 MiB, 256 MiB.
+  // all streams' together. Default 8 MiB, 64 MiB.
   size_t window_bytes = 8 << 20;
-  size_t max_queued_bytes = 256 << 20;
+  size_t max_queued_bytes = 64 << 20;
   // Streams open at once, and producers remembered; past either a new
   // stream is refused (RESOURCE_EXHAUSTED). Default 256, 100,000.
   size_t max_streams = 256;
@@ -229,7 +232,10 @@ class Pusher {
   void CompactLoop();
   // Compacts the log records in [from, to) (a plan already written).
   absl::Status CarryOut(uint64_t from, uint64_t to);
+  // Compacts what is durable now, in versions of at most max_compact_rows.
   absl::Status CompactNow();
+  // Writes the plan for the log records [from, to), then carries it out.
+  absl::Status CompactRange(uint64_t from, uint64_t to);
   // Adds the rows of `dataset` in [from, to) as one upload.
   absl::Status CompactDataset(const std::string& dataset, uint64_t from,
                               uint64_t to, int64_t* rows);

@@ -111,9 +111,23 @@ absl::StatusOr<int64_t> Ingestor::DuplicateRows(
 absl::StatusOr<v1::DatasetVersion> Ingestor::AddVersion(
     v1::Dataset& dataset, const std::vector<v1::Batch>& batches,
     const std::string& made_by, const std::string& change,
-    storage::WriteBatch wb, int64_t* in_last) {
-  auto duplicates = DuplicateRows(batches, in_last);
+    storage::WriteBatch wb, int64_t* in_last,
+    const v1::DatasetVersion* within_after) {
+  absl::StatusOr<int64_t> duplicates;
+  if (within_after != nullptr || batches.size() == 1) {
+    // The batch counted its own; the versions before it, theirs.
+    const int64_t own = batches.back().duplicate_rows();
+    if (in_last != nullptr) *in_last = own;
+    duplicates = own + (within_after != nullptr && batches.size() > 1
+                            ? within_after->duplicate_rows()
+                            : 0);
+  } else {
+    duplicates = DuplicateRows(batches, in_last);
+  }
   if (!duplicates.ok()) return duplicates.status();
+  const bool within = batches.size() > 1 && within_after != nullptr;
+  const bool within_before =
+      within_after != nullptr && within_after->duplicates_within_batches();
   const auto now = TimeUtil::GetCurrentTime();
   v1::DatasetVersion& v = *dataset.add_versions();
   v.set_version(dataset.versions_size() == 1
@@ -127,6 +141,7 @@ absl::StatusOr<v1::DatasetVersion> Ingestor::AddVersion(
   }
   v.set_change(change);
   v.set_duplicate_rows(*duplicates);
+  v.set_duplicates_within_batches(within || within_before);
   *v.mutable_created_at() = now;
   dataset.set_row_count(v.row_count());
   *dataset.mutable_updated_at() = now;
@@ -191,8 +206,10 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Commit(
   }
   batches.push_back(batch);
   int64_t in_batch = 0;  // Its rows that repeat an earlier row.
-  auto v = AddVersion(*dataset, batches, batch.id(),
-                      replace ? "replace" : "append", std::move(wb), &in_batch);
+  const bool within = !replace && header.duplicates_within_batch();
+  auto v =
+      AddVersion(*dataset, batches, batch.id(), replace ? "replace" : "append",
+                 std::move(wb), &in_batch, within ? latest : nullptr);
   if (!v.ok()) return v.status();
   v1::IngestResponse r;
   *r.mutable_batch() = std::move(batch);
