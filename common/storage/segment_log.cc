@@ -340,10 +340,13 @@ uint64_t SegmentLog::Read(
   lock.unlock();
   uint64_t seq = s.first;
   size_t at = kHeader;
-  if (from > s.first && cursor_first_ == s.first && cursor_seq_ <= from &&
-      cursor_seq_ > s.first) {
-    seq = cursor_seq_;
-    at = cursor_offset_;
+  {
+    std::lock_guard cursor(cursor_mu_);
+    if (from > s.first && cursor_first_ == s.first && cursor_seq_ <= from &&
+        cursor_seq_ > s.first) {
+      seq = cursor_seq_;
+      at = cursor_offset_;
+    }
   }
   for (; seq < from; ++seq) at += kFrame + GetU32(s.base + at) - 1;
   size_t n = 0, bytes = 0;
@@ -354,9 +357,12 @@ uint64_t SegmentLog::Read(
     fn(seq, std::string_view(s.base + at + kFrame, len));
     at += kFrame + len;
   }
-  cursor_seq_ = seq;
-  cursor_first_ = s.first;
-  cursor_offset_ = at;
+  {
+    std::lock_guard cursor(cursor_mu_);
+    cursor_seq_ = seq;
+    cursor_first_ = s.first;
+    cursor_offset_ = at;
+  }
   if (seq < s.first + count) return seq;
   // Read to where it was: the next record is in it still when more came
   // meanwhile or may come, else it is the following segment's first (past a

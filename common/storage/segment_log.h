@@ -50,7 +50,8 @@ struct SegmentLogOptions {
   uint64_t min_free_bytes = 0;
 };
 
-// Append is thread-safe; Read and Trim are for one consumer thread.
+// Append and Read are thread-safe; Trim must not pass records a Read in
+// progress is reading (the consumer orders them).
 class SegmentLog {
  public:
   // Opens the log in `dir`, creating it when absent. One log per directory
@@ -141,8 +142,9 @@ class SegmentLog {
   std::mutex sync_mu_;      // One Sync at a time.
   int trim_fd_ = -1;
   // Where the consumer's last Read stopped: sequence, segment, offset.
-  uint64_t cursor_seq_ = 0, cursor_first_ = 0;
-  size_t cursor_offset_ = 0;
+  std::mutex cursor_mu_;
+  uint64_t cursor_seq_ = 0, cursor_first_ = 0;  // GUARDED_BY(cursor_mu_)
+  size_t cursor_offset_ = 0;                    // GUARDED_BY(cursor_mu_)
 };
 
 }  // namespace mlpipe::storage

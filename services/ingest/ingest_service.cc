@@ -224,6 +224,26 @@ grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* IngestService::Push(
   return new PushReactor(pusher_);
 }
 
+grpc::ServerWriteReactor<v1::PushedRows>* IngestService::WatchPushes(
+    grpc::CallbackServerContext*, const v1::WatchPushesRequest* request) {
+  using Next = rpc::NextMessage<v1::PushedRows>;
+  absl::StatusOr<Next> next = Next(
+      [p = pusher_, dataset = request->dataset(), after = request->after()](
+          v1::PushedRows* out) mutable -> absl::StatusOr<bool> {
+        out->Clear();
+        // A heartbeat a second without rows: a client gone is noticed.
+        if (auto s = p->ReadPushed(dataset, after, std::chrono::seconds(1),
+                                   4 << 20, out);
+            !s.ok())
+          return s;
+        after = out->next_after();
+        return true;
+      });
+  if (auto ds = ingestor_->GetDataset(request->dataset()); !ds.ok())
+    next = ds.status();
+  return new rpc::MessageStreamReactor<v1::PushedRows>(std::move(next));
+}
+
 grpc::ServerUnaryReactor* IngestService::FlushPushes(
     grpc::CallbackServerContext* context, const v1::FlushPushesRequest* request,
     v1::FlushPushesResponse* response) {

@@ -47,6 +47,9 @@ class IngestService final : public v1::Ingestion::CallbackService {
                                         v1::Dataset* response) override;
   grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* Push(
       grpc::CallbackServerContext* context) override;
+  grpc::ServerWriteReactor<v1::PushedRows>* WatchPushes(
+      grpc::CallbackServerContext* context,
+      const v1::WatchPushesRequest* request) override;
   grpc::ServerUnaryReactor* FlushPushes(
       grpc::CallbackServerContext* context,
       const v1::FlushPushesRequest* request,

@@ -122,12 +122,14 @@ class Ingestor {
   // stored, if any) to `dataset` and commits it with `wb` and its event.
   // `within_after`: the version before, whose duplicate count the last
   // batch's own is added to (IngestHeader.duplicates_within_batch); null:
-  // every batch's rows are compared.
+  // every batch's rows are compared. `pushed_through`: the batch holds
+  // pushed rows through that push log position (the event says so).
   absl::StatusOr<v1::DatasetVersion> AddVersion(
       v1::Dataset& dataset, const std::vector<v1::Batch>& batches,
       const std::string& made_by, const std::string& change,
       storage::WriteBatch wb, int64_t* in_last = nullptr,
-      const v1::DatasetVersion* within_after = nullptr);
+      const v1::DatasetVersion* within_after = nullptr,
+      int64_t pushed_through = 0);
   // Rows of `batches` identical to an earlier row of them (`in_last`: of
   // the last batch's rows).
   absl::StatusOr<int64_t> DuplicateRows(const std::vector<v1::Batch>& batches,

@@ -612,6 +612,7 @@ void Pusher::Commit(std::vector<Queued> batch) {
     uncompacted_rows_ += rows;
     resolved_ += batch.size();
     flushed_cv_.notify_all();
+    committed_cv_.notify_all();
     for (Queued& q : batch) {
       Producer& p = producers_[q.producer_key];
       if (p.owner == nullptr || !told.insert(p.owner.get()).second) continue;
@@ -698,6 +699,47 @@ int64_t Pusher::PendingRows(const std::string& dataset) const {
   std::lock_guard lock(mu_);
   auto it = pending_rows_.find(dataset);
   return it == pending_rows_.end() ? 0 : it->second;
+}
+
+absl::Status Pusher::ReadPushed(const std::string& dataset, int64_t after,
+                                std::chrono::milliseconds wait,
+                                size_t max_bytes, v1::PushedRows* out) {
+  uint64_t from, to;
+  {
+    std::unique_lock lock(mu_);
+    from = std::max<uint64_t>(
+        static_cast<uint64_t>(std::max<int64_t>(after, 0)) + 1, compacted_);
+    committed_cv_.wait_for(lock, wait,
+                           [&] { return stopping_ || synced_next_ > from; });
+    if (stopping_) return absl::UnavailableError("the server is stopping");
+    from = std::max(from, compacted_);
+    to = synced_next_;
+    out->set_compacted_before(static_cast<int64_t>(compacted_));
+  }
+  out->set_next_after(static_cast<int64_t>(from) - 1);
+  if (from >= to) return absl::OkStatus();
+  std::shared_lock reading(trim_mu_);
+  size_t bytes = 0;
+  uint64_t next = from;
+  while (next < to && bytes < max_bytes) {
+    const uint64_t at = next;
+    next = log_->Read(next, to - next, [&](uint64_t seq, std::string_view raw) {
+      if (seq >= to || bytes >= max_bytes) return;
+      out->set_next_after(static_cast<int64_t>(seq));
+      Record r;
+      if (!DecodeRecord(raw, &r) || r.dataset != dataset || r.rows == 0) return;
+      v1::PushedRecord* rec = out->add_records();
+      rec->set_position(static_cast<int64_t>(seq));
+      if (!rec->mutable_frame()->ParseFromArray(
+              r.frame.data(), static_cast<int>(r.frame.size()))) {
+        out->mutable_records()->RemoveLast();
+        return;
+      }
+      bytes += r.frame.size();
+    });
+    if (next <= at) break;
+  }
+  return absl::OkStatus();
 }
 
 void Pusher::CompactLoop() {
@@ -802,7 +844,11 @@ absl::Status Pusher::CarryOut(uint64_t from, uint64_t to) {
   done.Delete(kPush, "plan");
   done.Put(kPush, "compacted", StrCat(to));
   if (auto s = store_->Write(done, {.sync = true}); !s.ok()) return s;
-  absl::Status trimmed = log_->Trim(to);
+  absl::Status trimmed;
+  {
+    std::unique_lock trimming(trim_mu_);
+    trimmed = log_->Trim(to);
+  }
   int64_t total = 0;
   {
     std::lock_guard lock(mu_);
@@ -884,6 +930,7 @@ void Pusher::Stop() {
   commit_cv_.notify_all();
   compact_cv_.notify_all();
   flushed_cv_.notify_all();
+  committed_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
   if (compactor_.joinable()) compactor_.join();
   std::vector<std::shared_ptr<PushSession::State>> open;

@@ -43,6 +43,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -189,6 +190,13 @@ class Pusher {
   // Rows of `dataset` that are durable and not yet in a version.
   int64_t PendingRows(const std::string& dataset) const;
 
+  // The records of `dataset` committed after log position `after` (0: from
+  // the oldest not compacted), up to about `max_bytes`, waiting up to `wait`
+  // for one to commit (none then: a heartbeat). UNAVAILABLE once stopping.
+  absl::Status ReadPushed(const std::string& dataset, int64_t after,
+                          std::chrono::milliseconds wait, size_t max_bytes,
+                          v1::PushedRows* out);
+
   // Commits what is queued, ends every stream (UNAVAILABLE) and stops the
   // threads. Idempotent.
   void Stop();
@@ -263,7 +271,11 @@ class Pusher {
   uint64_t enqueued_ = 0, resolved_ = 0;  // GUARDED_BY(mu_)
   bool commit_now_ = false;               // Flush waits. GUARDED_BY(mu_)
   absl::Status flush_result_;             // GUARDED_BY(mu_)
+  std::condition_variable committed_cv_;  // synced_next_ moved.
   std::mutex compact_mu_;                 // One compaction at a time.
+  // Held shared while ReadPushed reads the log, exclusively while the
+  // compactor trims it (its own reads come before its trims).
+  std::shared_mutex trim_mu_;
   std::thread committer_, compactor_;
 };
 

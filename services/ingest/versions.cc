@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "clients/dataset_versions.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/ingest/ingestor.h"
@@ -112,7 +114,7 @@ absl::StatusOr<v1::DatasetVersion> Ingestor::AddVersion(
     v1::Dataset& dataset, const std::vector<v1::Batch>& batches,
     const std::string& made_by, const std::string& change,
     storage::WriteBatch wb, int64_t* in_last,
-    const v1::DatasetVersion* within_after) {
+    const v1::DatasetVersion* within_after, int64_t pushed_through) {
   absl::StatusOr<int64_t> duplicates;
   if (within_after != nullptr || batches.size() == 1) {
     // The batch counted its own; the versions before it, theirs.
@@ -152,6 +154,10 @@ absl::StatusOr<v1::DatasetVersion> Ingestor::AddVersion(
                                        {"version", std::to_string(v.version())},
                                        {"rows", std::to_string(v.row_count())},
                                        {"change", change}});
+  if (pushed_through > 0) {
+    (*event.mutable_attributes())["pushed_through"] =
+        std::to_string(pushed_through);
+  }
   if (auto s =
           events_->Commit(std::move(wb), {std::move(event)}, {.sync = true});
       !s.ok())
@@ -207,9 +213,18 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Commit(
   batches.push_back(batch);
   int64_t in_batch = 0;  // Its rows that repeat an earlier row.
   const bool within = !replace && header.duplicates_within_batch();
-  auto v =
-      AddVersion(*dataset, batches, batch.id(), replace ? "replace" : "append",
-                 std::move(wb), &in_batch, within ? latest : nullptr);
+  // A compaction of pushed rows names its push log range in its key.
+  int64_t pushed_through = 0;
+  if (absl::string_view k = header.idempotency_key();
+      header.source() == "push" && absl::ConsumePrefix(&k, "push:")) {
+    const size_t dash = k.find('-');
+    if (dash != absl::string_view::npos &&
+        absl::SimpleAtoi(k.substr(dash + 1), &pushed_through))
+      --pushed_through;  // The range's end is exclusive.
+  }
+  auto v = AddVersion(*dataset, batches, batch.id(),
+                      replace ? "replace" : "append", std::move(wb), &in_batch,
+                      within ? latest : nullptr, pushed_through);
   if (!v.ok()) return v.status();
   v1::IngestResponse r;
   *r.mutable_batch() = std::move(batch);

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -738,11 +740,19 @@ absl::StatusOr<v1::GetOnlineFeaturesResponse> Preparer::GetOnlineFeatures(
 }
 
 absl::Status Preparer::RefreshOnline(const std::string& dataset,
-                                     int64_t version) {
+                                     int64_t version, int64_t pushed_through) {
   if (online_ == nullptr) return absl::OkStatus();
   for (const auto& view : online_->ViewsOf(dataset)) {
     if (version > 0 && view.version() >= version && !view.raw_columns().empty())
       continue;
+    if (pushed_through > 0 && view.version() == version - 1 &&
+        view.pushed_through() >= pushed_through &&
+        !view.raw_columns().empty()) {
+      // Its rows were applied as they were pushed: applying them again
+      // could put older values back over newer pushed ones.
+      if (auto s = online_->Upsert(view.name(), version, {}); !s.ok()) return s;
+      continue;
+    }
     auto fitted = GetTransform(view.transform_id());
     if (!fitted.ok()) return fitted.status();
     if (auto s = Materialize(view, *fitted, version); !s.ok()) return s;
@@ -754,6 +764,62 @@ absl::Status Preparer::RefreshOnline(const std::string& dataset,
                {{"dataset", dataset}, {"error", std::string(s.message())}});
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const features::TransformApplier>>
+Preparer::Applier(const std::string& transform_id) {
+  {
+    std::lock_guard lock(appliers_mu_);
+    if (auto it = appliers_.find(transform_id); it != appliers_.end())
+      return it->second;
+  }
+  auto fitted = GetTransform(transform_id);
+  if (!fitted.ok()) return fitted.status();
+  if (auto s = features::CheckFitted(*fitted); !s.ok()) return s;
+  auto applier = std::make_shared<const features::TransformApplier>(*fitted);
+  std::lock_guard lock(appliers_mu_);
+  if (appliers_.size() >= 64) appliers_.clear();  // Bounded: rebuilt on use.
+  return appliers_.emplace(transform_id, std::move(applier)).first->second;
+}
+
+absl::StatusOr<int64_t> Preparer::ApplyPushed(const std::string& dataset,
+                                              const v1::PushedRows& pushed) {
+  if (online_ == nullptr || pushed.records().empty()) return 0;
+  // Each record's rows, read once for every view.
+  std::vector<std::optional<table::Table>> raw(pushed.records_size());
+  int64_t written = 0;
+  for (const auto& view : online_->ViewsOf(dataset)) {
+    if (view.raw_columns().empty()) continue;  // Backfilled first.
+    auto applier = Applier(view.transform_id());
+    if (!applier.ok()) return applier.status();
+    std::vector<OnlineRow> rows;
+    int64_t through = view.pushed_through();
+    for (int i = 0; i < pushed.records_size(); ++i) {
+      const v1::PushedRecord& rec = pushed.records(i);
+      if (rec.position() <= through) continue;
+      if (!raw[i].has_value()) {
+        auto t = table::TableFromFrame(v1::Frame(rec.frame()));
+        if (!t.ok()) return t.status();
+        raw[i] = std::move(*t);
+      }
+      auto feats = (*applier)->ApplyBatch(*raw[i]);
+      if (!feats.ok()) return feats.status();
+      auto some = OnlineRows(view, *raw[i], *feats);
+      if (!some.ok()) return some.status();
+      std::move(some->begin(), some->end(), std::back_inserter(rows));
+      through = rec.position();
+    }
+    if (through == view.pushed_through()) continue;
+    const int64_t n = static_cast<int64_t>(rows.size());
+    // The push log keeps the rows: no fsync (see OnlineStore::Upsert).
+    if (auto s = online_->Upsert(view.name(), 0, std::move(rows), through,
+                                 /*sync=*/false);
+        !s.ok())
+      return s;
+    Metrics::Get().rows.Add({{"stage", "online_push"}}).Increment(n);
+    written += n;
+  }
+  return written;
 }
 
 absl::Status Preparer::LinkFeatureSets() {

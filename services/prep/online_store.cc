@@ -88,6 +88,8 @@ absl::Status OnlineStore::PutView(const v1::OnlineView& view) {
     const v1::OnlineView& old = it->second.def;
     def.set_version(std::max(def.version(), old.version()));
     def.set_writes(std::max(def.writes(), old.writes()));
+    def.set_pushed_through(
+        std::max(def.pushed_through(), old.pushed_through()));
     for (const auto& fs : old.feature_sets()) {
       const auto& have = def.feature_sets();
       if (std::find(have.begin(), have.end(), fs) == have.end())
@@ -106,8 +108,7 @@ absl::Status OnlineStore::PutView(const v1::OnlineView& view) {
 }
 
 std::unique_lock<std::mutex> OnlineStore::MirrorLock() const {
-  return mirror_ == nullptr ? std::unique_lock<std::mutex>()
-                            : std::unique_lock<std::mutex>(mirror_mu_);
+  return std::unique_lock<std::mutex>(mirror_mu_);
 }
 
 absl::StatusOr<v1::OnlineView> OnlineStore::GetView(
@@ -130,12 +131,14 @@ std::vector<v1::OnlineView> OnlineStore::ViewsOf(
 }
 
 absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
-                                 std::vector<OnlineRow> rows) {
+                                 std::vector<OnlineRow> rows,
+                                 int64_t pushed_through, bool sync) {
   // Writers are serialized (with a mirror, until Redis has their values too,
   // so it gets them in order); readers keep reading the published values
-  // until the batch is durable, and never wait for Redis.
+  // until the batch is stored (mu_ is held shared while it is prepared and
+  // not at all while it is written), and never wait for Redis.
   std::unique_lock<std::mutex> mirror_lock = MirrorLock();
-  std::unique_lock lock(mu_);
+  std::shared_lock reading(mu_);
   auto it = views_.find(view);
   if (it == views_.end())
     return absl::NotFoundError(StrCat("online view '", view, "' not found"));
@@ -169,8 +172,11 @@ absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
   v1::OnlineView def = v.def;
   def.set_version(std::max(def.version(), version));
   def.set_writes(def.writes() + 1);
+  def.set_pushed_through(std::max(def.pushed_through(), pushed_through));
   b.Put(kOnline, ViewKey(view), def.SerializeAsString());
-  if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
+  reading.unlock();
+  if (auto s = store_->Write(b, {.sync = sync}); !s.ok()) return s;
+  std::unique_lock lock(mu_);  // Publishes them.
   Values copies;
   for (auto& [key, value] : winners) {
     value.clear_raw();  // On disk only.

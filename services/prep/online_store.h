@@ -68,9 +68,15 @@ class OnlineStore {
   // Stores `rows` (from dataset `version`) durably, then publishes them: a
   // key keeps the row with the latest event time (a later row on a tie), so
   // late-arriving old data never replaces newer values. Also records
-  // view.version = max(view.version, version). Takes the rows' raw values.
+  // view.version = max(view.version, version) and view.pushed_through =
+  // max(view.pushed_through, pushed_through) in the same write. Takes the
+  // rows' raw values. `sync` false: stored without an fsync (survives
+  // kill -9, not a machine crash; for pushed rows, which the push log
+  // keeps: the view's pushed_through goes back with them and they are
+  // applied again).
   absl::Status Upsert(const std::string& view, int64_t version,
-                      std::vector<OnlineRow> rows);
+                      std::vector<OnlineRow> rows, int64_t pushed_through = 0,
+                      bool sync = true);
 
   // The latest values of `key` (from memory; with `raw` also the raw
   // values, read from disk).
@@ -100,7 +106,7 @@ class OnlineStore {
   // (one that may differ is left to SyncMirror), and records whether it
   // still does. Called with mirror_mu_ held, after mu_ was released.
   void Mirror(const v1::OnlineView& def, const Values& values);
-  // mirror_mu_, locked (not locked without a mirror).
+  // mirror_mu_, locked: every writer takes it first.
   std::unique_lock<std::mutex> MirrorLock() const;
   struct View {
     v1::OnlineView def;

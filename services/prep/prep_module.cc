@@ -139,6 +139,14 @@ absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
         return SplitPart(*peers, split, part, dataset, version);
       });
   Preparer* preparer = m->preparer_;
+  // Rows pushed to a dataset with online views reach them as they commit.
+  m->follower_ = m->Make<PushFollower>(
+      preparer, store, [peers] { return peers->Channel("ingest"); });
+  m->AddLoop([f = m->follower_](util::BackgroundLoop& loop) {
+    do {
+      f->Sync();
+    } while (loop.Wait(std::chrono::seconds(1)));
+  });
   m->RegisterOperation<v1::PrepareRequest, v1::FeatureSet>(
       "prepare",
       [preparer](const v1::PrepareRequest& request, ops::Progress& progress) {
@@ -153,6 +161,7 @@ PrepModule::~PrepModule() { Stop(); }
 
 void PrepModule::OnStop() {
   if (ingest_events_) ingest_events_->Stop();
+  if (follower_ != nullptr) follower_->Stop();
 }
 
 absl::Status PrepModule::OnStart() {
@@ -176,10 +185,12 @@ absl::Status PrepModule::OnStart() {
           .handle = [this](const v1::Event& e) -> absl::Status {
             if (e.topic() == "dataset.ingested") {
               const auto& a = e.attributes();
-              auto d = a.find("dataset"), v = a.find("version");
+              auto d = a.find("dataset"), v = a.find("version"),
+                   pushed = a.find("pushed_through");
               if (d != a.end() && v != a.end()) {
-                if (auto s = preparer_->RefreshOnline(d->second,
-                                                      std::stoll(v->second));
+                if (auto s = preparer_->RefreshOnline(
+                        d->second, std::stoll(v->second),
+                        pushed == a.end() ? 0 : std::stoll(pushed->second));
                     !s.ok() && !absl::IsNotFound(s))
                   return s;
               }

@@ -13,6 +13,7 @@
 #include "common/redis/online_redis.h"
 #include "services/host/module.h"
 #include "services/prep/preparer.h"
+#include "services/prep/push_follower.h"
 
 namespace mlpipe::prep {
 
@@ -41,6 +42,7 @@ class PrepModule final : public host::Module {
 
   Preparer* preparer_ = nullptr;
   OnlineStore* online_ = nullptr;
+  PushFollower* follower_ = nullptr;
   std::unique_ptr<events::Subscriber> ingest_events_;
 };
 

@@ -11,7 +11,9 @@
 #define MLPIPE_SERVICES_PREP_PREPARER_H_
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,10 +21,12 @@
 #include "common/events/event_log.h"
 #include "common/features/schema.h"
 #include "common/features/statistics.h"
+#include "common/features/transform.h"
 #include "common/ops/operation_manager.h"
 #include "common/storage/store.h"
 #include "common/table/frame_reader.h"
 #include "common/table/table.h"
+#include "mlpipe/v1/ingest_service.pb.h"
 #include "mlpipe/v1/prep_service.pb.h"
 #include "services/prep/online_store.h"
 #include "services/prep/skew.h"
@@ -122,7 +126,18 @@ class Preparer {
   // Brings the online views of `dataset` up to `version`: applies their
   // transforms to the rows the new versions added. Called for each
   // dataset.ingested event.
-  absl::Status RefreshOnline(const std::string& dataset, int64_t version);
+  // `pushed_through`: the version's batch is pushed rows through that push
+  // log position (the event says so): views that applied them as they were
+  // pushed (ApplyPushed) only record the version.
+  absl::Status RefreshOnline(const std::string& dataset, int64_t version,
+                             int64_t pushed_through = 0);
+  // Applies rows pushed to `dataset` (records in push log order, the
+  // dataset's columns) to each of its online views, the records it has not
+  // applied yet, through the view's fitted transform; each view records the
+  // last position with the rows, in one write. Returns the rows written,
+  // counted per view.
+  absl::StatusOr<int64_t> ApplyPushed(const std::string& dataset,
+                                      const v1::PushedRows& pushed);
   // Records in each online view the feature sets it serves, for views made
   // before views kept them (a Redis online store maps feature sets to
   // views by them).
@@ -168,7 +183,14 @@ class Preparer {
                            const v1::FittedTransform& fitted,
                            int64_t to_version);
 
+  // The appliers of the transforms ApplyPushed used (by transform id).
+  absl::StatusOr<std::shared_ptr<const features::TransformApplier>> Applier(
+      const std::string& transform_id);
+
   PreparerOptions options_;
+  std::mutex appliers_mu_;
+  std::map<std::string, std::shared_ptr<const features::TransformApplier>>
+      appliers_;  // GUARDED_BY(appliers_mu_)
   storage::Store* const store_;
   events::EventLog* const events_;
   OnlineStore* const online_;
