@@ -231,7 +231,10 @@ void PrintOnlineRows(const v1::GetOnlineFeaturesResponse& resp,
   TablePrinter t(header);
   for (const auto& v : resp.vectors()) {
     std::vector<std::string> row = {
-        v.key(), v.found() ? std::to_string(v.dataset_version()) : "-",
+        v.key(),
+        !v.found()                 ? "-"
+        : v.dataset_version() == 0 ? "pushed"
+                                   : std::to_string(v.dataset_version()),
         v.found() ? FormatTime(v.event_time()) : "-"};
     for (int i = 0; i < names.size(); ++i) {
       if (!v.found()) {

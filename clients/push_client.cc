@@ -74,27 +74,42 @@ absl::Status PushClient::Connect() {
 
 absl::Status PushClient::ConnectOnce() {
   stream_.reset();
-  // A channel still failing from the last attempt would refuse the call at
-  // once: wait (a little) for it to connect instead.
-  if (!channel_->WaitForConnected(std::chrono::system_clock::now() +
-                                  std::chrono::seconds(1))) {
-    return absl::UnavailableError(StrCat(
-        "cannot connect to the ingestion service (",
-        channel_->GetState(false) == GRPC_CHANNEL_SHUTDOWN ? "channel shut down"
-                                                           : "not reachable",
-        ")"));
-  }
   auto st = std::make_unique<Stream>();
   for (const auto& [k, v] : options_.metadata) st->ctx.AddMetadata(k, v);
   auto stub = v1::Ingestion::NewStub(channel_);
+  // A channel still failing from the last attempt would refuse the call at
+  // once: it waits for the connection instead, a second at most.
+  st->ctx.set_wait_for_ready(true);
   st->rw = stub->Push(&st->ctx);
   v1::PushRequest open;
   open.mutable_open()->set_dataset(options_.dataset);
   open.mutable_open()->set_producer(options_.producer);
   open.mutable_open()->set_format(options_.format);
   v1::PushResponse first;
-  if (!st->rw->Write(open) || !st->rw->Read(&first)) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool answered = false, timed_out = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(m);
+    if (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return answered; })) {
+      timed_out = true;
+      st->ctx.TryCancel();
+    }
+  });
+  const bool opened = st->rw->Write(open) && st->rw->Read(&first);
+  {
+    std::lock_guard lock(m);
+    answered = true;
+  }
+  cv.notify_one();
+  watchdog.join();
+  if (!opened) {
     absl::Status s = st->End();
+    if (timed_out) {
+      return absl::UnavailableError(
+          "the ingestion service did not answer within a second (not "
+          "reachable?)");
+    }
     return s.ok() ? absl::UnavailableError("the push stream ended at once") : s;
   }
   std::vector<v1::PushRequest> resend;

@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
-benches=(${BENCHES:-ingest orchestrator prep online split score train distributed monitor drift canary})
+benches=(${BENCHES:-ingest push orchestrator prep online split score train distributed monitor drift canary})
 log="$build/bench.log"
 source bench/lib.sh
 machine | tee "$log"
@@ -19,6 +19,7 @@ for b in "${benches[@]}"; do
     drift) script=(bench/monitor/scale.sh) ;;
     distributed) script=(bench/train/run.sh --distributed 3) ;;
     canary) script=(bench/monitor/canary.sh) ;;
+    push) script=(bench/ingest/push.sh) ;;
     *) script=("bench/$b/run.sh") ;;
   esac
   echo "== ${script[*]}" | tee -a "$log"

@@ -9,6 +9,9 @@
 //          [--rows 1000] [--seconds 10] [--warmup 2] [--rate ROWS_PER_S]
 // With --rate, the producers together send that many rows a second, evenly
 // spaced (latency at a load); without, as fast as they can (throughput).
+// With --probe FEATURE_SET --probe-key COLUMN, a fifth producer pushes a row
+// with a new entity key every 20 ms and polls Prep/GetOnlineFeatures (every
+// 0.5 ms) until the key is served: push-to-online visibility (p50, p99).
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -22,8 +25,10 @@
 
 #include "bench/latencies.h"
 #include "clients/push_client.h"
+#include "common/table/frame_codec.h"
 #include "grpcpp/create_channel.h"
 #include "mlpipe/v1/ingest_service.grpc.pb.h"
+#include "mlpipe/v1/prep_service.grpc.pb.h"
 
 namespace {
 
@@ -68,6 +73,66 @@ std::vector<Frame> ReadFrames(const std::string& server,
   return frames;
 }
 
+// Pushes a row with a new key every 20 ms until `stop_at`; the latencies
+// until each key is served online (the ones pushed after `measure_from`).
+mlpipe::bench::Latencies Probe(const std::string& server,
+                               const std::string& dataset,
+                               const std::string& feature_set,
+                               const std::string& key_column,
+                               const Frame& sample,
+                               Clock::time_point measure_from,
+                               Clock::time_point stop_at) {
+  mlpipe::bench::Latencies out;
+  Frame row;
+  if (!mlpipe::table::FilterFrame(sample, {0}, &row).ok()) std::exit(1);
+  int key = -1;
+  for (int c = 0; c < row.columns_size(); ++c) {
+    if (row.columns(c).name() == key_column) key = c;
+  }
+  if (key < 0) {
+    std::cerr << "no column " << key_column << "\n";
+    std::exit(1);
+  }
+  auto client = mlpipe::ingest::PushClient::Open(
+      Channel(server, 100),
+      {.dataset = dataset, .producer = "probe-" + std::to_string(::getpid())});
+  auto prep = mlpipe::v1::Prep::NewStub(Channel(server, 101));
+  if (!client.ok()) std::exit(1);
+  for (int64_t i = 1; Clock::now() < stop_at; ++i) {
+    const std::string k = "probe-" + std::to_string(i);
+    mlpipe::v1::Column* c = row.mutable_columns(key);
+    c->clear_dictionary();
+    c->clear_codes();
+    c->clear_strings();
+    c->clear_validity();
+    c->add_strings(k);
+    const auto sent = Clock::now();
+    if (!(*client)->Send(i, row).ok()) std::exit(1);
+    while (true) {
+      grpc::ClientContext ctx;
+      mlpipe::v1::GetOnlineFeaturesRequest req;
+      req.set_feature_set(feature_set);
+      req.add_keys(k);
+      mlpipe::v1::GetOnlineFeaturesResponse resp;
+      auto s = prep->GetOnlineFeatures(&ctx, req, &resp);
+      if (s.ok() && resp.vectors_size() == 1 && resp.vectors(0).found()) break;
+      if (!s.ok() || Clock::now() - sent > std::chrono::seconds(10)) {
+        std::cerr << "probe " << k << ": " << s.error_message() << "\n";
+        std::exit(1);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    if (sent >= measure_from) {
+      out.micros.push_back(
+          std::chrono::duration<double, std::micro>(Clock::now() - sent)
+              .count());
+    }
+    std::this_thread::sleep_until(sent + std::chrono::milliseconds(20));
+  }
+  (void)(*client)->Close();
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +162,14 @@ int main(int argc, char** argv) {
   mlpipe::bench::Latencies latencies;
   std::atomic<bool> failed{false};
   std::vector<std::thread> threads;
+  const std::string probe = Flag(argc, argv, "probe", "");
+  mlpipe::bench::Latencies visible;
+  if (!probe.empty()) {
+    threads.emplace_back([&] {
+      visible = Probe(server, dataset, probe, Flag(argc, argv, "probe-key", ""),
+                      frames[0], measure_from, stop_at);
+    });
+  }
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
       // Send times of the messages not yet acknowledged.
@@ -161,6 +234,13 @@ int main(int argc, char** argv) {
             << " messages=" << latencies.micros.size()
             << " ack_p50_ms=" << latencies.Quantile(0.5) / 1000
             << " ack_p99_ms=" << latencies.Quantile(0.99) / 1000
-            << " ack_max_ms=" << latencies.Quantile(1.0) / 1000 << "\n";
+            << " ack_max_ms=" << latencies.Quantile(1.0) / 1000;
+  if (!visible.micros.empty()) {
+    std::cout << " probes=" << visible.micros.size()
+              << " visible_p50_ms=" << visible.Quantile(0.5) / 1000
+              << " visible_p99_ms=" << visible.Quantile(0.99) / 1000
+              << " visible_max_ms=" << visible.Quantile(1.0) / 1000;
+  }
+  std::cout << "\n";
   return 0;
 }

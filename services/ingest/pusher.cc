@@ -9,6 +9,7 @@
 #include <set>
 
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/metrics/metrics.h"
 #include "common/table/frame_codec.h"
 #include "common/table/jsonl.h"
@@ -92,8 +93,8 @@ struct PushMetrics {
 };
 
 // A log record: u16 dataset length, dataset, u16 producer length, producer,
-// i64 sequence, i64 rows, then the serialized Frame (the dataset's columns,
-// in its order).
+// i64 sequence, i64 rows, i64 arrival (Unix micros), then the serialized
+// Frame (the dataset's columns, in its order).
 std::string RecordHeader(const std::string& dataset,
                          const std::string& producer, int64_t sequence,
                          int64_t rows) {
@@ -112,12 +113,13 @@ std::string RecordHeader(const std::string& dataset,
   r += producer;
   put64(sequence);
   put64(rows);
+  put64(absl::ToUnixMicros(absl::Now()));  // When it came.
   return r;
 }
 
 struct Record {
   std::string_view dataset, producer, frame;
-  int64_t sequence = 0, rows = 0;
+  int64_t sequence = 0, rows = 0, received_micros = 0;
 };
 
 bool DecodeRecord(std::string_view r, Record* out) {
@@ -141,7 +143,8 @@ bool DecodeRecord(std::string_view r, Record* out) {
     return true;
   };
   if (!take16(&out->dataset) || !take16(&out->producer) ||
-      !take64(&out->sequence) || !take64(&out->rows))
+      !take64(&out->sequence) || !take64(&out->rows) ||
+      !take64(&out->received_micros))
     return false;
   out->frame = r;
   return true;
@@ -730,6 +733,7 @@ absl::Status Pusher::ReadPushed(const std::string& dataset, int64_t after,
       if (!DecodeRecord(raw, &r) || r.dataset != dataset || r.rows == 0) return;
       v1::PushedRecord* rec = out->add_records();
       rec->set_position(static_cast<int64_t>(seq));
+      rec->set_received_micros(r.received_micros);
       if (!rec->mutable_frame()->ParseFromArray(
               r.frame.data(), static_cast<int>(r.frame.size()))) {
         out->mutable_records()->RemoveLast();

@@ -137,6 +137,15 @@ class IngestExecutor final : public StepExecutor {
       version = resp.version().version();
       (*r.results.mutable_fields())["duplicates"].set_number_value(
           static_cast<double>(resp.duplicates()));
+    } else {
+      // The latest version: with the rows pushed to the dataset so far (a
+      // compaction now, not at its next interval).
+      v1::FlushPushesRequest req;
+      req.set_dataset(dataset);
+      v1::FlushPushesResponse resp;
+      auto call = CallContext(ctx);
+      if (auto s = stub->FlushPushes(call.get(), req, &resp); !s.ok())
+        return rpc::FromGrpcStatus(s);
     }
     v1::GetDatasetRequest req;
     req.set_name(dataset);

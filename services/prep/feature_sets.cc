@@ -1,5 +1,8 @@
 // Preparer: fitted transforms, feature sets (the offline store), the online
 // store's materialization, and statistics comparison.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -7,8 +10,10 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
+#include "absl/time/clock.h"
 #include "clients/prepare_request.h"
 #include "common/features/transform.h"
 #include "common/metrics/metrics.h"
@@ -36,6 +41,9 @@ struct Metrics {
   // the raw values, from disk).
   prometheus::Family<prometheus::Histogram>& online_latency;
   prometheus::Counter& online_keys;
+  // From a pushed row's arrival at the ingestion service to its value in
+  // the online store.
+  prometheus::Histogram& push_lag;
   // online_latency's two series, resolved once (Add hashes its labels).
   prometheus::Histogram& online_plain =
       online_latency.Add({{"raw", "false"}}, metrics::LatencyBuckets());
@@ -57,6 +65,12 @@ struct Metrics {
             .Help("Entity keys looked up in the online store.")
             .Register(metrics::Registry())
             .Add({}),
+        prometheus::BuildHistogram()
+            .Name("mlpipe_prep_online_push_lag_seconds")
+            .Help("Time from a pushed message's arrival at the ingestion "
+                  "service to its rows' values in the online store.")
+            .Register(metrics::Registry())
+            .Add({}, metrics::LatencyBuckets()),
     };
     return *m;
   }
@@ -154,15 +168,28 @@ absl::StatusOr<std::vector<OnlineRow>> OnlineRows(const v1::OnlineView& view,
   return rows;
 }
 
+bool SameColumns(const table::Table& a, const table::Table& b) {
+  if (a.columns.size() != b.columns.size()) return false;
+  for (size_t c = 0; c < a.columns.size(); ++c) {
+    if (a.columns[c].name != b.columns[c].name ||
+        a.columns[c].type != b.columns[c].type)
+      return false;
+  }
+  return true;
+}
+
 // Publishes the online rows of one applied chunk (rows of dataset versions
 // up to `version`) to the view.
 absl::Status PublishOnline(OnlineStore* online, const v1::OnlineView& view,
                            int64_t version, const table::Table& raw,
-                           const table::Table& feats) {
+                           const table::Table& feats,
+                           UpsertParts parts = UpsertParts::kAll) {
   auto rows = OnlineRows(view, raw, feats);
   if (!rows.ok()) return rows.status();
   const size_t n = rows->size();
-  if (auto s = online->Upsert(view.name(), version, *std::move(rows)); !s.ok())
+  if (auto s = online->Upsert(view.name(), version, *std::move(rows), 0,
+                              /*sync=*/true, parts);
+      !s.ok())
     return s;
   Metrics::Get().rows.Add({{"stage", "online"}}).Increment(n);
   return absl::OkStatus();
@@ -745,12 +772,27 @@ absl::Status Preparer::RefreshOnline(const std::string& dataset,
   for (const auto& view : online_->ViewsOf(dataset)) {
     if (version > 0 && view.version() >= version && !view.raw_columns().empty())
       continue;
-    if (pushed_through > 0 && view.version() == version - 1 &&
-        view.pushed_through() >= pushed_through &&
-        !view.raw_columns().empty()) {
-      // Its rows were applied as they were pushed: applying them again
-      // could put older values back over newer pushed ones.
+    const bool applied = pushed_through > 0 && view.version() == version - 1 &&
+                         view.pushed_through() >= pushed_through &&
+                         !view.raw_columns().empty();
+    if (applied && view.event_timestamp().empty()) {
+      // Its rows were applied as they were pushed (and it keeps no
+      // history): applying them again could put older values back over
+      // newer pushed ones.
       if (auto s = online_->Upsert(view.name(), version, {}); !s.ok()) return s;
+      continue;
+    }
+    if (applied) {
+      // Their latest values are in; their history comes now, as background
+      // work: pushed rows reaching the online store come first.
+      auto fitted = GetTransform(view.transform_id());
+      if (!fitted.ok()) return fitted.status();
+      absl::Status s;
+      std::thread([&] {
+        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+        s = Materialize(view, *fitted, version, UpsertParts::kHistory);
+      }).join();
+      if (!s.ok()) return s;
       continue;
     }
     auto fitted = GetTransform(view.transform_id());
@@ -790,10 +832,26 @@ absl::StatusOr<int64_t> Preparer::ApplyPushed(const std::string& dataset,
   int64_t written = 0;
   for (const auto& view : online_->ViewsOf(dataset)) {
     if (view.raw_columns().empty()) continue;  // Backfilled first.
-    auto applier = Applier(view.transform_id());
-    if (!applier.ok()) return applier.status();
-    std::vector<OnlineRow> rows;
+    // Runs of records with the same columns (an upload may add one to the
+    // dataset between two), each one write.
+    std::vector<const table::Table*> run;
     int64_t through = view.pushed_through();
+    auto write = [&]() -> absl::Status {
+      if (run.empty()) return absl::OkStatus();
+      auto rows = LatestRows(view, run);
+      run.clear();
+      if (!rows.ok()) return rows.status();
+      const int64_t n = static_cast<int64_t>(rows->size());
+      // The push log keeps the rows: no fsync (see OnlineStore::Upsert).
+      // Their history comes with their version (RefreshOnline).
+      if (auto s = online_->Upsert(view.name(), 0, *std::move(rows), through,
+                                   /*sync=*/false, UpsertParts::kLatest);
+          !s.ok())
+        return s;
+      Metrics::Get().rows.Add({{"stage", "online_push"}}).Increment(n);
+      written += n;
+      return absl::OkStatus();
+    };
     for (int i = 0; i < pushed.records_size(); ++i) {
       const v1::PushedRecord& rec = pushed.records(i);
       if (rec.position() <= through) continue;
@@ -802,24 +860,72 @@ absl::StatusOr<int64_t> Preparer::ApplyPushed(const std::string& dataset,
         if (!t.ok()) return t.status();
         raw[i] = std::move(*t);
       }
-      auto feats = (*applier)->ApplyBatch(*raw[i]);
-      if (!feats.ok()) return feats.status();
-      auto some = OnlineRows(view, *raw[i], *feats);
-      if (!some.ok()) return some.status();
-      std::move(some->begin(), some->end(), std::back_inserter(rows));
+      if (!run.empty() && !SameColumns(*run.front(), *raw[i])) {
+        if (auto s = write(); !s.ok()) return s;
+      }
+      run.push_back(&*raw[i]);
       through = rec.position();
     }
-    if (through == view.pushed_through()) continue;
-    const int64_t n = static_cast<int64_t>(rows.size());
-    // The push log keeps the rows: no fsync (see OnlineStore::Upsert).
-    if (auto s = online_->Upsert(view.name(), 0, std::move(rows), through,
-                                 /*sync=*/false);
-        !s.ok())
-      return s;
-    Metrics::Get().rows.Add({{"stage", "online_push"}}).Increment(n);
-    written += n;
+    if (auto s = write(); !s.ok()) return s;
+  }
+  const int64_t now = absl::ToUnixMicros(absl::Now());
+  for (const auto& rec : pushed.records()) {
+    Metrics::Get().push_lag.Observe(
+        std::max<int64_t>(0, now - rec.received_micros()) / 1e6);
   }
   return written;
+}
+
+absl::StatusOr<std::vector<OnlineRow>> Preparer::LatestRows(
+    const v1::OnlineView& view, const std::vector<const table::Table*>& in) {
+  // The row that wins each key (the latest event time, the later row on a
+  // tie): only those are transformed and written.
+  struct Pick {
+    const table::Table* t;
+    size_t row;
+    int64_t micros;
+  };
+  std::unordered_map<std::string, Pick> best;
+  std::vector<std::string> order;  // Keys as they first came.
+  for (const table::Table* t : in) {
+    const int ki = t->Find(view.entity_key());
+    const int ti =
+        view.event_timestamp().empty() ? -1 : t->Find(view.event_timestamp());
+    if (ki < 0 || (!view.event_timestamp().empty() && ti < 0))
+      return absl::InvalidArgumentError(StrCat(
+          "online view ", view.name(), ": pushed rows lack its key or time"));
+    for (size_t r = 0; r < t->num_rows; ++r) {
+      if (!t->columns[ki].IsValid(r)) continue;
+      if (ti >= 0 && !t->columns[ti].IsValid(r)) continue;
+      const int64_t micros = ti >= 0 ? t->columns[ti].timestamps[r] : 0;
+      auto [it, fresh] =
+          best.try_emplace(KeyText(t->columns[ki], r), Pick{t, r, micros});
+      if (fresh) {
+        order.push_back(it->first);
+      } else if (micros >= it->second.micros) {
+        it->second = Pick{t, r, micros};
+      }
+    }
+  }
+  table::Table winners;
+  winners.num_rows = order.size();
+  for (const table::Column& c : in.front()->columns) {
+    table::Column col;
+    col.name = c.name;
+    col.type = c.type;
+    col.timestamp_format = c.timestamp_format;
+    winners.columns.push_back(std::move(col));
+  }
+  for (const std::string& k : order) {
+    const Pick& p = best[k];
+    for (size_t c = 0; c < winners.columns.size(); ++c)
+      winners.columns[c].AppendRows(p.t->columns[c], p.row, 1);
+  }
+  auto applier = Applier(view.transform_id());
+  if (!applier.ok()) return applier.status();
+  auto feats = (*applier)->ApplyBatch(winners);
+  if (!feats.ok()) return feats.status();
+  return OnlineRows(view, winners, *feats);
 }
 
 absl::Status Preparer::LinkFeatureSets() {
@@ -863,7 +969,7 @@ absl::Status Preparer::BackfillRawValues() {
 
 absl::Status Preparer::Materialize(v1::OnlineView view,
                                    const v1::FittedTransform& fitted,
-                                   int64_t to_version) {
+                                   int64_t to_version, UpsertParts parts) {
   if (view.raw_columns().empty()) {
     // Made before values kept their rows' raw values: every version again,
     // so each stored value gets them (a row replaces itself: same key, same
@@ -890,8 +996,8 @@ absl::Status Preparer::Materialize(v1::OnlineView view,
     if (!*more) break;
     auto feats = applier.ApplyBatch(chunk);
     if (!feats.ok()) return feats.status();
-    if (auto s =
-            PublishOnline(online_, view, (*reader)->version(), chunk, *feats);
+    if (auto s = PublishOnline(online_, view, (*reader)->version(), chunk,
+                               *feats, parts);
         !s.ok())
       return s;
   }

@@ -132,7 +132,8 @@ std::vector<v1::OnlineView> OnlineStore::ViewsOf(
 
 absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
                                  std::vector<OnlineRow> rows,
-                                 int64_t pushed_through, bool sync) {
+                                 int64_t pushed_through, bool sync,
+                                 UpsertParts parts) {
   // Writers are serialized (with a mirror, until Redis has their values too,
   // so it gets them in order); readers keep reading the published values
   // until the batch is stored (mu_ is held shared while it is prepared and
@@ -152,11 +153,12 @@ absl::Status OnlineStore::Upsert(const std::string& view, int64_t version,
     value.set_version(version);
     value.mutable_values()->Assign(row.values.begin(), row.values.end());
     value.mutable_raw()->Swap(&row.raw);
-    if (timed) {
+    if (timed && parts != UpsertParts::kLatest) {
       std::string hk = HistoryPrefix(view, row.key);
       AppendOrdered(row.event_micros, &hk);
       b.Put(kOnlineHistory, hk, value.SerializeAsString());
     }
+    if (parts == UpsertParts::kHistory) continue;
     auto cur = winners.find(row.key);
     const v1::OnlineValue* best = nullptr;
     if (cur != winners.end()) {

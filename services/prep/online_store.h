@@ -45,6 +45,14 @@ struct OnlineRow {
   google::protobuf::ListValue raw;  // The view's raw_columns.
 };
 
+// What Upsert writes of its rows.
+enum class UpsertParts {
+  kAll,      // The latest values and the history.
+  kLatest,   // The latest values only (pushed rows: their history is
+             // written when they are compacted into a version).
+  kHistory,  // The history only (a version whose rows were pushed).
+};
+
 struct OnlineLookup {
   bool found = false;
   v1::OnlineValue value;
@@ -76,7 +84,7 @@ class OnlineStore {
   // applied again).
   absl::Status Upsert(const std::string& view, int64_t version,
                       std::vector<OnlineRow> rows, int64_t pushed_through = 0,
-                      bool sync = true);
+                      bool sync = true, UpsertParts parts = UpsertParts::kAll);
 
   // The latest values of `key` (from memory; with `raw` also the raw
   // values, read from disk).

@@ -139,13 +139,14 @@ absl::StatusOr<std::unique_ptr<PrepModule>> PrepModule::Open(
         return SplitPart(*peers, split, part, dataset, version);
       });
   Preparer* preparer = m->preparer_;
-  // Rows pushed to a dataset with online views reach them as they commit.
+  // Rows pushed to a dataset with online views reach them as they commit
+  // (a new view is followed within 100 ms).
   m->follower_ = m->Make<PushFollower>(
       preparer, store, [peers] { return peers->Channel("ingest"); });
   m->AddLoop([f = m->follower_](util::BackgroundLoop& loop) {
     do {
       f->Sync();
-    } while (loop.Wait(std::chrono::seconds(1)));
+    } while (loop.Wait(std::chrono::milliseconds(100)));
   });
   m->RegisterOperation<v1::PrepareRequest, v1::FeatureSet>(
       "prepare",

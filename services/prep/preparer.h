@@ -179,10 +179,17 @@ class Preparer {
   absl::Status RecordFeatureSet(const PrepareJob& job, const v1::FeatureSet& fs,
                                 storage::WriteBatch batch, bool online);
 
+  // `parts`: kHistory for a version whose rows were applied as pushed.
   absl::Status Materialize(v1::OnlineView view,
                            const v1::FittedTransform& fitted,
-                           int64_t to_version);
+                           int64_t to_version,
+                           UpsertParts parts = UpsertParts::kAll);
 
+  // The rows of `tables` (pushed, in order; the same columns) that win
+  // their key in `view`, transformed: what its latest values become.
+  absl::StatusOr<std::vector<OnlineRow>> LatestRows(
+      const v1::OnlineView& view,
+      const std::vector<const table::Table*>& tables);
   // The appliers of the transforms ApplyPushed used (by transform id).
   absl::StatusOr<std::shared_ptr<const features::TransformApplier>> Applier(
       const std::string& transform_id);
