@@ -78,6 +78,11 @@ grpc::Status Subscriber::Follow(grpc::ClientContext* call, bool* received) {
   req.set_follow(true);
   Reader reader;
   stub->async()->Subscribe(call, &req, &reader);
+  // Reads are started from this thread, not from a reaction: the hold
+  // keeps the call (and OnDone) from ending while the handler runs, even
+  // when Stop cancels it meanwhile (a read started after OnDone would use
+  // the call once it is gone).
+  reader.AddHold();
   reader.Read();
   reader.StartCall();
   v1::Event event;
@@ -93,6 +98,7 @@ grpc::Status Subscriber::Follow(grpc::ClientContext* call, bool* received) {
     }
     reader.Read();
   }
+  reader.RemoveHold();
   return reader.Wait();
 }
 
