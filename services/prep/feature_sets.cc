@@ -775,10 +775,10 @@ absl::Status Preparer::RefreshOnline(const std::string& dataset,
     const bool applied = pushed_through > 0 && view.version() == version - 1 &&
                          view.pushed_through() >= pushed_through &&
                          !view.raw_columns().empty();
-    if (applied && view.event_timestamp().empty()) {
-      // Its rows were applied as they were pushed (and it keeps no
-      // history): applying them again could put older values back over
-      // newer pushed ones.
+    if (applied && (view.event_timestamp().empty() || !options_.push_history)) {
+      // Its rows were applied as they were pushed (and their history is not
+      // kept): applying them again could put older values back over newer
+      // pushed ones.
       if (auto s = online_->Upsert(view.name(), version, {}); !s.ok()) return s;
       continue;
     }

@@ -290,6 +290,14 @@ absl::StatusOr<OnlineLookup> OnlineStore::AsOf(const std::string& view,
     out.found = out.value.ParseFromArray(it->value().data(),
                                          static_cast<int>(it->value().size()));
   }
+  // Pushed rows reach the latest values at once, the history only when
+  // asked to (prep --online_push_history): the latest value answers when
+  // it is the newest at or before as_of.
+  auto latest = Latest(view, key, raw);
+  if (!latest.ok()) return latest.status();
+  if (latest->found && latest->value.event_micros() <= as_of_micros &&
+      (!out.found || latest->value.event_micros() > out.value.event_micros()))
+    out = *std::move(latest);
   if (!raw) out.value.clear_raw();
   return out;
 }

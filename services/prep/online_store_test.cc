@@ -100,3 +100,40 @@ TEST_F(OnlineStoreMirrorTest, ALostViewIsUnavailableUntilWrittenAgain) {
 
 }  // namespace
 }  // namespace mlpipe::prep
+
+namespace mlpipe::prep {
+namespace {
+
+// Pushed rows go to the latest values only (UpsertParts::kLatest): a
+// point-in-time lookup still answers with one while it is the key's newest
+// value at or before the time asked, and with the history before it.
+TEST(OnlineStorePushTest, AsOfSeesAPushedLatestValueAndTheHistoryBeforeIt) {
+  auto store = storage::NewMemoryStore();
+  auto online = OnlineStore::Load(store.get());
+  ASSERT_TRUE(online.ok()) << online.status();
+  v1::OnlineView view;
+  view.set_name("d/t-1");
+  view.add_features("x");
+  view.set_event_timestamp("at");
+  ASSERT_TRUE((*online)->PutView(view).ok());
+  OnlineRow uploaded = Row("a", 1);
+  uploaded.event_micros = 100;
+  ASSERT_TRUE((*online)->Upsert("d/t-1", 1, {uploaded}).ok());
+  OnlineRow pushed = Row("a", 2);
+  pushed.event_micros = 200;
+  ASSERT_TRUE((*online)
+                  ->Upsert("d/t-1", 0, {pushed}, /*pushed_through=*/7,
+                           /*sync=*/false, UpsertParts::kLatest)
+                  .ok());
+  EXPECT_EQ((*online)->GetView("d/t-1")->pushed_through(), 7);
+  auto now = (*online)->AsOf("d/t-1", "a", 250);
+  ASSERT_TRUE(now.ok() && now->found);
+  EXPECT_EQ(now->value.values(0), 2);
+  auto before = (*online)->AsOf("d/t-1", "a", 150);
+  ASSERT_TRUE(before.ok() && before->found);
+  EXPECT_EQ(before->value.values(0), 1);
+  EXPECT_FALSE((*online)->AsOf("d/t-1", "a", 50)->found);
+}
+
+}  // namespace
+}  // namespace mlpipe::prep

@@ -73,6 +73,10 @@ struct PreparerOptions {
   features::StatisticsOptions statistics;
   // Rows per stored feature-set chunk. Default 65536.
   int64_t chunk_rows = 65536;
+  // Also write pushed rows to the online store's history (point-in-time
+  // lookups), when they are compacted into a version: every pushed row,
+  // against the latest only. Default false.
+  bool push_history = false;
 };
 
 // Thread-safe.
