@@ -56,7 +56,12 @@ void PushFollower::Follow(const std::string& dataset) {
   absl::Status last;
   while (true) {
     absl::Status s = FollowOnce(dataset);
-    if (!s.ok() && s.message() != last.message()) {
+    bool stopping;
+    {
+      std::lock_guard lock(mu_);
+      stopping = stop_;
+    }
+    if (!s.ok() && !stopping && s.message() != last.message()) {
       LogWarning("pushed rows not followed into the online store (retried)",
                  {{"dataset", dataset}, {"error", std::string(s.message())}});
     }
