@@ -77,6 +77,24 @@ TEST_F(OnlineStoreMirrorTest, AFailedWriteWithinAVersionIsWrittenAgain) {
   EXPECT_EQ(msets(), before);
 }
 
+// Pushed rows (the latest values only, no fsync, version 0) reach the
+// Redis copy as uploaded ones do, and the copy still matches after them.
+TEST_F(OnlineStoreMirrorTest, PushedValuesReachRedisAtOnce) {
+  ASSERT_TRUE(online_->Upsert("d/t-1", 1, {Row("a", 1)}).ok());
+  ASSERT_TRUE(online_
+                  ->Upsert("d/t-1", 0, {Row("a", 5), Row("c", 3)},
+                           /*pushed_through=*/12, /*sync=*/false,
+                           UpsertParts::kLatest)
+                  .ok());
+  EXPECT_EQ(online_->ViewsBehind(), 0u);
+  auto got = reader_->Get("fs-1", {"a", "c"}, {"x"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ((*got)[0], std::vector<double>{5});
+  EXPECT_EQ((*got)[1], std::vector<double>{3});
+  ASSERT_TRUE(online_->SyncMirror().ok());
+  EXPECT_EQ(online_->ViewsBehind(), 0u);
+}
+
 // Redis flushed under a reader that knows the view: UNAVAILABLE (not "no
 // such key") until prep has written it again.
 TEST_F(OnlineStoreMirrorTest, ALostViewIsUnavailableUntilWrittenAgain) {
