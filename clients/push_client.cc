@@ -115,11 +115,7 @@ absl::Status PushClient::ConnectOnce() {
   std::vector<v1::PushRequest> resend;
   {
     std::lock_guard lock(mu_);
-    stats_.acked = std::max(stats_.acked, first.acked());
-    while (!unacked_.empty() && unacked_.front().sequence <= stats_.acked) {
-      unacked_bytes_ -= unacked_.front().bytes;
-      unacked_.pop_front();
-    }
+    AckedLocked(first.acked());
     for (const Unacked& u : unacked_) resend.push_back(u.request);
     dup_base_ = stats_.duplicates;
     ended_ = false;
@@ -139,17 +135,21 @@ void PushClient::ReadAcks(Stream* s) {
   while (s->rw->Read(&r)) {
     if (options_.on_ack) options_.on_ack(r.acked());
     std::lock_guard lock(mu_);
-    stats_.acked = std::max(stats_.acked, r.acked());
+    AckedLocked(r.acked());
     stats_.duplicates = dup_base_ + r.duplicates();
-    while (!unacked_.empty() && unacked_.front().sequence <= stats_.acked) {
-      unacked_bytes_ -= unacked_.front().bytes;
-      unacked_.pop_front();
-    }
     cv_.notify_all();
   }
   std::lock_guard lock(mu_);
   ended_ = true;
   cv_.notify_all();
+}
+
+void PushClient::AckedLocked(int64_t acked) {
+  stats_.acked = std::max(stats_.acked, acked);
+  while (!unacked_.empty() && unacked_.front().sequence <= stats_.acked) {
+    unacked_bytes_ -= unacked_.front().bytes;
+    unacked_.pop_front();
+  }
 }
 
 absl::Status PushClient::Reconnect() {

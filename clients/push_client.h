@@ -90,6 +90,8 @@ class PushClient {
   // After the stream ended: its error when it is for good, else Connect().
   absl::Status Reconnect();
   void ReadAcks(Stream* stream);
+  // Everything up to `acked` is durable: no longer kept. REQUIRES: mu_.
+  void AckedLocked(int64_t acked);
   // Whether a new stream may help after the stream ended with `s`.
   static bool Retryable(const absl::Status& s);
 

@@ -165,15 +165,16 @@ bool ValidProducer(const std::string& p) {
   });
 }
 
-// Reads the log records in [from, to), in order.
+// Reads the log records in [from, to), in order, until `fn` returns false.
 void ForEachRecord(storage::SegmentLog* log, uint64_t from, uint64_t to,
-                   const std::function<void(uint64_t, const Record&)>& fn) {
+                   const std::function<bool(uint64_t, const Record&)>& fn) {
   uint64_t next = from;
-  while (next < to) {
+  bool more = true;
+  while (more && next < to) {
     const uint64_t at = next;
     next = log->Read(next, to - next, [&](uint64_t seq, std::string_view raw) {
       Record r;
-      if (seq < to && DecodeRecord(raw, &r)) fn(seq, r);
+      if (more && seq < to && DecodeRecord(raw, &r)) more = fn(seq, r);
     });
     if (next <= at) break;  // Nothing more: the records end before `to`.
   }
@@ -412,6 +413,7 @@ absl::Status Pusher::Recover() {
                   p.durable = p.queued = std::max(p.durable, r.sequence);
                   pending_rows_[std::string(r.dataset)] += r.rows;
                   uncompacted_rows_ += r.rows;
+                  return true;
                 });
   PushMetrics::Get().pending_rows.Set(static_cast<double>(uncompacted_rows_));
   auto plan = store_->Get(kPush, "plan");
@@ -723,26 +725,21 @@ absl::Status Pusher::ReadPushed(const std::string& dataset, int64_t after,
   if (from >= to) return absl::OkStatus();
   std::shared_lock reading(trim_mu_);
   size_t bytes = 0;
-  uint64_t next = from;
-  while (next < to && bytes < max_bytes) {
-    const uint64_t at = next;
-    next = log_->Read(next, to - next, [&](uint64_t seq, std::string_view raw) {
-      if (seq >= to || bytes >= max_bytes) return;
-      out->set_next_after(static_cast<int64_t>(seq));
-      Record r;
-      if (!DecodeRecord(raw, &r) || r.dataset != dataset || r.rows == 0) return;
-      v1::PushedRecord* rec = out->add_records();
-      rec->set_position(static_cast<int64_t>(seq));
-      rec->set_received_micros(r.received_micros);
-      if (!rec->mutable_frame()->ParseFromArray(
-              r.frame.data(), static_cast<int>(r.frame.size()))) {
-        out->mutable_records()->RemoveLast();
-        return;
-      }
-      bytes += r.frame.size();
-    });
-    if (next <= at) break;
-  }
+  ForEachRecord(log_.get(), from, to, [&](uint64_t seq, const Record& r) {
+    if (bytes >= max_bytes) return false;
+    out->set_next_after(static_cast<int64_t>(seq));
+    if (r.dataset != dataset || r.rows == 0) return true;
+    v1::PushedRecord* rec = out->add_records();
+    rec->set_position(static_cast<int64_t>(seq));
+    rec->set_received_micros(r.received_micros);
+    if (!rec->mutable_frame()->ParseFromArray(
+            r.frame.data(), static_cast<int>(r.frame.size()))) {
+      out->mutable_records()->RemoveLast();
+      return true;
+    }
+    bytes += r.frame.size();
+    return true;
+  });
   return absl::OkStatus();
 }
 
@@ -800,10 +797,11 @@ absl::Status Pusher::CompactNow() {
     uint64_t to = from;
     int64_t rows = 0;
     ForEachRecord(log_.get(), from, target, [&](uint64_t seq, const Record& r) {
-      if (to > from && rows + r.rows > options_.max_compact_rows) return;
-      if (to != seq) return;  // Past the cut.
+      if (to > from && rows + r.rows > options_.max_compact_rows) return false;
+      if (to != seq) return false;  // A gap: the cut is before it.
       rows += r.rows;
       to = seq + 1;
+      return true;
     });
     if (to == from) to = target;  // Unreadable records: carried out as none.
     if (auto s = CompactRange(from, to); !s.ok()) return s;
@@ -837,6 +835,7 @@ absl::Status Pusher::CarryOut(uint64_t from, uint64_t to) {
   std::map<std::string, int64_t> rows;
   ForEachRecord(log_.get(), from, to, [&](uint64_t, const Record& r) {
     rows[std::string(r.dataset)] += r.rows;
+    return true;
   });
   for (auto& [dataset, n] : rows) {
     if (n == 0) continue;
@@ -900,14 +899,15 @@ absl::Status Pusher::CompactDataset(const std::string& dataset, uint64_t from,
   if (!upload.ok()) return upload.status();
   absl::Status s;
   ForEachRecord(log_.get(), from, to, [&](uint64_t, const Record& r) {
-    if (!s.ok() || r.dataset != dataset || r.rows == 0) return;
+    if (r.dataset != dataset || r.rows == 0) return true;
     v1::Frame frame;
     if (!frame.ParseFromArray(r.frame.data(),
                               static_cast<int>(r.frame.size()))) {
       s = absl::DataLossError("a pushed record in the log is corrupt");
-      return;
+      return false;
     }
     s = (*upload)->AddFrame(std::move(frame));
+    return s.ok();
   });
   if (!s.ok()) return s;
   auto done = (*upload)->Finish();
