@@ -24,7 +24,7 @@
 # Sustained is what reached dataset versions: the rows of the throughput phase
 # over the phase and the compaction of its backlog (FlushPushes) together.
 #
-# Usage: bench/ingest/push.sh [BUILD_DIR]
+# Usage: [SERVER_FLAGS="--push_pace_background_mib=0 ..."] bench/ingest/push.sh [BUILD_DIR]
 # Targets (issue 28): >= 500,000 rows/s durable from 4 producers (sustained:
 # compaction keeps up), push-to-online visibility p99 <= 50 ms at 500,000
 # rows/s.
@@ -63,7 +63,8 @@ metric() {  # metric NAME: its value from the server's /metrics
   curl -s "http://127.0.0.1:$metrics_port/metrics" | awk -v n="$1" '$1 == n {print $2}'
 }
 
-keep_data=0 start_server "$bin" "$work" --metrics_port 0
+# shellcheck disable=SC2086 # SERVER_FLAGS: words.
+keep_data=0 start_server "$bin" "$work" --metrics_port 0 ${SERVER_FLAGS:-}
 read -r _ metrics_port < "$work/ports"
 "$bin/mlpipe" run "$work/pipeline.yaml" --watch > "$work/run.out"
 fs=$("$bin/mlpipe" --output json runs list | grep -o 'fs-[0-9a-f]*' | head -1)

@@ -242,14 +242,6 @@ Deployments::Deployments(storage::Store* store, events::EventLog* events,
       registry_(registry),
       default_alias_(std::move(default_alias)) {}
 
-absl::Status NotYet(const absl::Status& status,
-                    const Deployments& deployments) {
-  if (!absl::IsNotFound(status) || deployments.ready()) return status;
-  return absl::UnavailableError(
-      StrCat("scoring is still loading its deployments; retry (",
-             status.message(), ")"));
-}
-
 absl::StatusOr<std::map<std::string, v1::Route>> Deployments::ReadRoutes()
     const {
   std::map<std::string, v1::Route> out;
@@ -335,6 +327,7 @@ absl::Status Deployments::Restore() {
       StrAppend(&failed, failed.empty() ? "" : "; ", st.model_version(), ": ",
                 st.error());
   }
+  (*state)->restoring = !failed.empty();
   manager_->Publish(*std::move(state));
   if (!failed.empty()) {
     return absl::UnavailableError(

@@ -66,12 +66,6 @@ absl::StatusOr<v1::Route> NextRoute(const v1::Route* current,
                                     const v1::DeployRequest& request,
                                     const std::string& version);
 
-// A request that found no model while the deployments are still being
-// read and loaded (a start) is UNAVAILABLE (retry), not NOT_FOUND;
-// `status` otherwise.
-class Deployments;
-absl::Status NotYet(const absl::Status& status, const Deployments& deployments);
-
 // Thread-safe; changes are serialized.
 class Deployments {
  public:

@@ -400,7 +400,7 @@ void InferenceService::Infer(const inference::ModelInferRequest& req,
   if (auto s = RowsFromInfer(req, predictor_->max_rows(), &in.rows); !s.ok())
     return done(s);
   auto result = predictor_->Score(in);
-  if (!result.ok()) return done(NotYet(result.status(), *deployments_));
+  if (!result.ok()) return done(result.status());
   FillInferResponse(req, *result, out);
   // Answered once its log records are durable.
   predictor_->Commit(*result, [done] { done(absl::OkStatus()); });

@@ -43,6 +43,7 @@ ModelManager::ModelManager(ModelSource* source, std::string default_alias,
       loader_(loader ? std::move(loader) : Loader(&serving::Servable::Load)) {
   auto empty = std::make_shared<ServingState>();
   empty->names = AliasNames({}, default_alias_);
+  empty->restoring = true;
   current_.store(std::move(empty));
 }
 
@@ -91,7 +92,7 @@ ModelManager::LoadVersion(const std::string& version) {
   return std::shared_ptr<const serving::Servable>(std::move(*loaded));
 }
 
-absl::StatusOr<std::shared_ptr<const ServingState>> ModelManager::Prepare(
+absl::StatusOr<std::shared_ptr<ServingState>> ModelManager::Prepare(
     const std::map<std::string, v1::Route>& routes, bool partial) {
   std::lock_guard prepare(prepare_mu_);
   auto current = Current();
@@ -154,7 +155,7 @@ absl::StatusOr<std::shared_ptr<const ServingState>> ModelManager::Prepare(
   std::vector<std::string> keys;
   for (const auto& [alias, route] : routes) keys.push_back(alias);
   next->names = AliasNames(keys, default_alias_);
-  return std::shared_ptr<const ServingState>(std::move(next));
+  return next;
 }
 
 void ModelManager::Publish(std::shared_ptr<const ServingState> state) {

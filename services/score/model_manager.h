@@ -60,6 +60,11 @@ struct ServingState {
   std::map<std::string, std::shared_ptr<const serving::Servable>> versions;
   std::map<std::string, ServingRoute> routes;  // By model@alias.
   AliasNames names;  // What requests may call the routes.
+  // Published before the stored routes were all read and loaded (a start):
+  // a name it does not know may yet come, so a request for one is
+  // UNAVAILABLE (retry), not NOT_FOUND. Decided with the state a request
+  // read, never with a flag read apart from it.
+  bool restoring = false;
 };
 
 // Thread-safe.
@@ -80,7 +85,7 @@ class ModelManager {
   // A state serving `routes`: versions already loaded are reused, the others
   // loaded now. Not published. With `partial`, versions that fail to load
   // are left out (and reported FAILED) instead of failing the whole.
-  absl::StatusOr<std::shared_ptr<const ServingState>> Prepare(
+  absl::StatusOr<std::shared_ptr<ServingState>> Prepare(
       const std::map<std::string, v1::Route>& routes, bool partial);
   // Makes `state` the one requests see; versions it does not hold are
   // released (freed when their last request ends).

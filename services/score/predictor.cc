@@ -135,6 +135,18 @@ Predictor::~Predictor() {
   workers_.Shutdown();
 }
 
+namespace {
+
+// NOT_FOUND, or UNAVAILABLE (retry) from a state published before the
+// stored routes were all loaded.
+absl::Status NoSuchModel(const ServingState& state, std::string message) {
+  if (!state.restoring) return absl::NotFoundError(message);
+  return absl::UnavailableError(StrCat(
+      "scoring is still loading its deployments; retry (", message, ")"));
+}
+
+}  // namespace
+
 absl::StatusOr<Predictor::Routed> Predictor::Route(
     const ServingState& state, const PredictInput& input) const {
   Routed r;
@@ -142,8 +154,8 @@ absl::StatusOr<Predictor::Routed> Predictor::Route(
   if (model.find(':') != std::string::npos) {
     auto it = state.versions.find(model);
     if (it == state.versions.end()) {
-      return absl::NotFoundError(
-          StrCat("model: ", model, " is not deployed (Deploy it first)"));
+      return NoSuchModel(state, StrCat("model: ", model,
+                                       " is not deployed (Deploy it first)"));
     }
     if (std::string shadowed = ShadowOnly(state, *it->second);
         !shadowed.empty()) {
@@ -157,6 +169,8 @@ absl::StatusOr<Predictor::Routed> Predictor::Route(
   const std::string* key = state.names.Lookup(input.model);
   if (key == nullptr) {
     absl::Status s = state.names.Find(input.model).status();
+    if (absl::IsNotFound(s))
+      return NoSuchModel(state, StrCat("model: ", s.message()));
     return absl::Status(s.code(), StrCat("model: ", s.message()));
   }
   const ServingRoute& route = state.routes.at(*key);

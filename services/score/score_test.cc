@@ -230,7 +230,7 @@ class ScoreTest : public ::testing::Test {
     train_.Add(M().gbdt);
     OpenAll();
   }
-  void OpenAll() {
+  void OpenAll(bool restore = true) {
     storage::Options o;
     o.column_families = {
         {.name = kRoutes},        {.name = kRouteLog},
@@ -251,7 +251,7 @@ class ScoreTest : public ::testing::Test {
         {}, dir_.path() + "/score-prediction-log", store_.get(), sink_.get());
     ASSERT_TRUE(logger.ok()) << logger.status();
     logger_ = std::move(*logger);
-    ASSERT_TRUE(deployments_->Restore().ok());
+    if (restore) ASSERT_TRUE(deployments_->Restore().ok());
   }
   void CloseAll() {
     logger_.reset();
@@ -519,6 +519,44 @@ TEST_F(ScoreTest, DeployRoutesRollsBackAndSurvivesRestart) {
   ASSERT_TRUE(deployments_->Undeploy(u).ok());
   EXPECT_TRUE(absl::IsNotFound(p2.Predict(Rows(0, 1)).status()));
   EXPECT_TRUE(absl::IsNotFound(deployments_->Undeploy(u).status()));
+}
+
+// At a start, a request that comes before the stored routes are loaded is
+// told to retry (UNAVAILABLE), never that the model does not exist: decided
+// by the state the request read, so one that read it before Restore
+// published is answered the same however late it looks.
+TEST_F(ScoreTest, ARequestBeforeTheRoutesAreLoadedIsToldToRetry) {
+  ASSERT_TRUE(Deploy("credit:1").ok());
+  CloseAll();
+  OpenAll(/*restore=*/false);
+  Predictor p = MakePredictor();
+  const auto before = manager_->Current();
+  EXPECT_TRUE(before->restoring);
+  for (const std::string model : {"", "credit", "credit:1", "other"}) {
+    auto early = p.Predict(Rows(0, 1, model));
+    EXPECT_TRUE(absl::IsUnavailable(early.status())) << model << early.status();
+    EXPECT_THAT(std::string(early.status().message()),
+                ::testing::HasSubstr("still loading its deployments; retry"));
+  }
+  ASSERT_TRUE(deployments_->Restore().ok());
+  EXPECT_TRUE(before->restoring);  // What an early request holds.
+  EXPECT_FALSE(manager_->Current()->restoring);
+  EXPECT_EQ(p.Predict(Rows(0, 1))->servable->version(), "credit:1");
+  EXPECT_TRUE(absl::IsNotFound(p.Predict(Rows(0, 1, "other")).status()));
+  EXPECT_TRUE(absl::IsNotFound(p.Predict(Rows(0, 1, "credit:9")).status()));
+  // A restore that could not load a deployed version goes on saying retry
+  // for names it does not know (the version may load at the next try).
+  CloseAll();
+  loader_ = [](const v1::ModelArtifact&)
+      -> absl::StatusOr<std::shared_ptr<serving::Servable>> {
+    return absl::InternalError("cannot load");
+  };
+  OpenAll(/*restore=*/false);
+  EXPECT_TRUE(absl::IsUnavailable(deployments_->Restore()));
+  Predictor p2 = MakePredictor();
+  EXPECT_TRUE(manager_->Current()->restoring);
+  EXPECT_TRUE(absl::IsUnavailable(p2.Predict(Rows(0, 1, "other")).status()));
+  EXPECT_TRUE(absl::IsUnavailable(p2.Predict(Rows(0, 1)).status()));
 }
 
 // A second scoring replica: its own store and models, the same registry.

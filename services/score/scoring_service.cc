@@ -85,7 +85,7 @@ grpc::ServerUnaryReactor* ScoringService::Predict(Ctx* ctx,
                               req->entity_keys().end());
         if (auto s = RowsFromRequest(*req, &in.rows); !s.ok()) return done(s);
         auto result = predictor_->Score(in);
-        if (!result.ok()) return done(NotYet(result.status(), *deployments_));
+        if (!result.ok()) return done(result.status());
         FillResponse(*result, out);
         // Answered once its log records are durable.
         predictor_->Commit(*result, [done] { done(absl::OkStatus()); });

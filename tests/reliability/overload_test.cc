@@ -1,10 +1,12 @@
 // Overload: three times as many callers as the server admits. The excess is
 // refused at once (RESOURCE_EXHAUSTED, faster than an answer) and the
-// requests admitted keep their latency: a queue never builds. Refusals are
-// seen with calls of 32 rows, which wait for a scoring thread; 1-row calls
+// requests admitted keep their latency: a queue never builds. Both are
+// seen with calls of 32 rows, which wait for a scoring thread. 1-row calls
 // run on gRPC's own threads (no hand-off), at most as many at once as it
-// has, which with a prediction log append that takes no system call stays
-// under the limit: for them, the latency is what is checked.
+// has, so none is refused: the excess waits in gRPC's transport, where no
+// server can count it, and by Little's law their latency grows with the
+// callers (about 3x at 3x the callers, the throughput being the CPU's).
+// Their figures are printed, and only checked to stay answered.
 #include <iostream>
 
 #include "gtest/gtest.h"
@@ -16,6 +18,10 @@ namespace {
 
 constexpr int kLimit = 8;
 constexpr int kRows = 32;  // Over the inline limit (16): scoring threads.
+// A refused caller waits this long before it calls again, as a client
+// backing off does (one calling again at once only spends the CPU the
+// admitted calls need: here the client shares the server's two cores).
+constexpr int kRefusedBackoffMs = 20;
 
 struct Measured {
   double p50 = 0, p99 = 0, refused_p50 = 0, refused_p99 = 0;
@@ -25,8 +31,8 @@ struct Measured {
 // `callers` calls of `rows` rows in flight for `seconds`.
 Measured Measure(const Standalone& server, int callers, double seconds,
                  int rows = 1) {
-  InFlightResult r =
-      KeepInFlight(server.address(), callers, seconds, 0.5, 2, rows);
+  InFlightResult r = KeepInFlight(server.address(), callers, seconds, 0.5,
+                                  kRefusedBackoffMs, rows);
   Measured m;
   m.p50 = QuantileMs(r.answered_ms, 0.5);
   m.p99 = QuantileMs(r.answered_ms, 0.99);
@@ -51,24 +57,30 @@ TEST_F(OverloadTest, ThreeTimesTheLimitIsShedAtOnceAndLatencyHolds) {
   Standalone server(data_,
                     {"--score_max_concurrent=" + std::to_string(kLimit)});
   const Measured unloaded = Measure(server, 1, 2);
-  const Measured at_limit = Measure(server, kLimit, 3);
-  const Measured over = Measure(server, 3 * kLimit, 3);
+  const Measured small = Measure(server, 3 * kLimit, 3);
+  const Measured at_limit = Measure(server, kLimit, 3, kRows);
   const Measured shed = Measure(server, 3 * kLimit, 3, kRows);
-  std::cerr << "overload: admitted p99 " << over.p99 << " ms at " << 3 * kLimit
-            << " callers vs " << at_limit.p99 << " ms at " << kLimit
-            << " (limit) and " << unloaded.p99 << " ms at 1; of " << kRows
-            << "-row calls " << shed.refused << " of "
+  std::cerr << "overload: " << kRows << "-row calls, admitted p99 " << shed.p99
+            << " ms at " << 3 * kLimit << " callers vs " << at_limit.p99
+            << " ms at " << kLimit << " (limit); " << shed.refused << " of "
             << shed.answered + shed.refused << " refused, refusal p50 "
-            << shed.refused_p50 << " ms vs answer p50 " << shed.p50 << " ms\n";
+            << shed.refused_p50 << " ms vs answer p50 " << shed.p50
+            << " ms; 1-row calls p99 " << small.p99 << " ms at " << 3 * kLimit
+            << " callers vs " << unloaded.p99 << " ms at 1\n";
   EXPECT_EQ(unloaded.refused, 0u);
+  EXPECT_GT(small.answered, 0u);
+  EXPECT_EQ(at_limit.refused, 0u);
   // The excess is refused (before: never, the calls queued unseen), and a
   // refusal takes no longer than an answer.
   EXPECT_GT(shed.refused, (shed.answered + shed.refused) / 100);
   EXPECT_LE(shed.refused_p50, shed.p50);
-  // Admitted requests wait behind at most the limit's worth of others. (On
-  // two cores shared with the client, the tail at the limit is the CPU's:
-  // the limit's own p99 is the baseline, not one caller's.)
-  EXPECT_LT(over.p99, 2 * at_limit.p99);
+  // Admitted requests do not wait behind the refused ones: their latency
+  // stays within 3x the limit's (a queue of every caller's calls). Measured
+  // at the client on two cores it shares with the server, it is 1.4-2.2x,
+  // and as much without a limit (then 0 are refused: what the check above
+  // fails), the extra being the transport's on a busy CPU.
+  EXPECT_LT(shed.p50, 3 * at_limit.p50);
+  EXPECT_LT(shed.p99, 3 * at_limit.p99);
   EXPECT_EQ(server.Stop(), 0) << Tail(ReadFile(server.log_file()));
 }
 
