@@ -443,6 +443,13 @@ absl::Status SegmentLog::Sync() {
   return absl::OkStatus();
 }
 
+void SegmentLog::SkipTo(uint64_t sequence) {
+  std::lock_guard lock(mu_);
+  if (sequence <= next_) return;
+  next_ = sequence;
+  appendable_ = false;  // The next append makes a segment starting there.
+}
+
 uint64_t SegmentLog::next() const {
   std::lock_guard lock(mu_);
   return next_;

@@ -94,6 +94,13 @@ class SegmentLog {
   // there is nothing to do.
   void Prepare();
 
+  // Sequences below `sequence` are never given: the next record gets it,
+  // in a segment of its own, and a Read passes the gap. For a log read
+  // before its records are synced: after a machine crash takes the unsynced
+  // tail, its sequences must not name other records. No-op at or below
+  // next().
+  void SkipTo(uint64_t sequence);
+
   uint64_t next() const;     // The sequence the next record gets.
   uint64_t trimmed() const;  // Below it: consumed.
   uint64_t bytes() const;    // The segment files' size together.

@@ -93,6 +93,32 @@ TEST(SegmentLogTest, ReadsInOrderAcrossSegmentsTrimsAndResumesAfterReopen) {
   EXPECT_TRUE(ReadAll(*log).empty());
 }
 
+// Skipped sequences are never given, survive a reopen once a record is past
+// them, and a Read passes the gap (in the open log and after a reopen).
+TEST(SegmentLogTest, SkippedSequencesAreAGapReadsPass) {
+  testing::TempDir dir;
+  {
+    auto log = OpenLog(dir.path());
+    ASSERT_EQ(*log->Append({"a", "b"}), 1u);
+    log->SkipTo(2);  // Below next(): nothing.
+    EXPECT_EQ(log->next(), 3u);
+    log->SkipTo(1000);
+    EXPECT_EQ(log->next(), 1000u);
+    ASSERT_EQ(*log->Append({"c"}), 1000u);
+    ASSERT_EQ(*log->Append({"d"}), 1001u);
+    auto all = ReadAll(*log, 1, 1);
+    ASSERT_EQ(all.size(), 4u);
+    EXPECT_EQ(all[1], std::make_pair(uint64_t{2}, std::string("b")));
+    EXPECT_EQ(all[2], std::make_pair(uint64_t{1000}, std::string("c")));
+    // From inside the gap: the first record after it.
+    EXPECT_EQ(ReadAll(*log, 500).at(0).first, 1000u);
+  }
+  auto log = OpenLog(dir.path());
+  EXPECT_EQ(log->next(), 1002u);
+  EXPECT_EQ(ReadAll(*log, 3).at(0).second, "c");
+  EXPECT_EQ(ReadAll(*log).size(), 4u);
+}
+
 // One log per directory at a time: a second opener is refused, and can
 // open it once the first has closed it.
 TEST(SegmentLogTest, ASecondOpenerOfTheDirectoryIsRefused) {

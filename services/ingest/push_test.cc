@@ -3,6 +3,8 @@
 // sequence) across reconnects and restarts, compaction into versions, and
 // what is refused.
 #include <algorithm>
+#include <atomic>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -384,6 +386,79 @@ TEST_F(PushTest, AFullWindowWaitsForTheCommitThenGoesOn) {
   Flush();
   auto seen = Amounts();
   EXPECT_EQ(seen.size(), 64u);  // -1, 0..59, 1000..1002.
+}
+
+// A pushed record is readable (WatchPushes: the online store) once in the
+// log, without waiting for the sync its acknowledgement waits for.
+TEST_F(PushTest, PushedRowsAreReadableBeforeTheirSyncEnds) {
+  PushOptions push;
+  push.TEST_before_sync = [] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  };
+  Restart(push);
+  auto c = Client("app-1");
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c->Send(1, Events(0, 5)).ok());
+  v1::PushedRows rows;
+  ASSERT_TRUE(module_->pusher()
+                  ->ReadPushed("ev", 0, std::chrono::seconds(5), 1 << 20, &rows)
+                  .ok());
+  const auto read = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(rows.records_size(), 1);
+  EXPECT_EQ(rows.records(0).frame().num_rows(), 5);
+  EXPECT_LT(read, std::chrono::milliseconds(400));
+  EXPECT_EQ(c->acked(), 0);  // Not durable yet.
+  ASSERT_TRUE(c->Flush().ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(600));
+  EXPECT_EQ(c->acked(), 1);
+  ASSERT_TRUE(c->Close().ok());
+}
+
+// A machine crash may take the log's unsynced tail, which readers may have
+// seen: its positions are never given to other records.
+TEST_F(PushTest, APositionIsNeverGivenTwiceAfterTheLogLostItsTail) {
+  auto positions = [&] {
+    v1::PushedRows rows;
+    EXPECT_TRUE(
+        module_->pusher()
+            ->ReadPushed("ev", 0, std::chrono::seconds(1), 1 << 20, &rows)
+            .ok());
+    std::vector<int64_t> out;
+    for (const auto& r : rows.records()) out.push_back(r.position());
+    return out;
+  };
+  auto c = Client("app-1");
+  for (int64_t m = 1; m <= 3; ++m)
+    ASSERT_TRUE(c->Send(m, Events(m * 10, 2)).ok());
+  ASSERT_TRUE(c->Close().ok());
+  const std::vector<int64_t> seen = positions();
+  ASSERT_EQ(seen.size(), 3u);
+  server_.reset();
+  module_->Stop();
+  module_.reset();
+  // The tail lost: every segment of the push log.
+  int removed = 0;
+  for (const auto& e :
+       std::filesystem::recursive_directory_iterator(dir_.path())) {
+    if (e.path().extension() == ".seg" &&
+        e.path().parent_path().filename().string().find("push") !=
+            std::string::npos) {
+      std::filesystem::remove(e.path());
+      ++removed;
+    }
+  }
+  ASSERT_GT(removed, 0);
+  Start();
+  EXPECT_TRUE(positions().empty());
+  auto d = Client("app-2");
+  ASSERT_TRUE(d->Send(1, Events(100, 2)).ok());
+  ASSERT_TRUE(d->Close().ok());
+  const std::vector<int64_t> now = positions();
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_GT(now[0], seen.back());
+  // And the rows that were kept are compacted as ever.
+  EXPECT_EQ(Flush().rows(), 2);
 }
 
 }  // namespace

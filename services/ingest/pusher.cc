@@ -402,11 +402,18 @@ absl::Status Pusher::Recover() {
   } else if (!absl::IsNotFound(compacted.status())) {
     return compacted.status();
   }
+  auto reserved = store_->Get(kPush, "reserved");
+  if (reserved.ok()) {
+    reserved_ = std::stoull(*reserved);
+    log_->SkipTo(reserved_);
+  } else if (!absl::IsNotFound(reserved.status())) {
+    return reserved.status();
+  }
   for (auto it = store_->Scan(kPush, "m/"); it->Valid(); it->Next()) {
     Producer& p = producers_[std::string(it->key().substr(2))];
     p.durable = p.queued = std::stoll(std::string(it->value()));
   }
-  synced_next_ = log_->next();
+  synced_next_ = appended_next_ = log_->next();
   ForEachRecord(log_.get(), compacted_, synced_next_,
                 [&](uint64_t, const Record& r) {
                   Producer& p = producers_[ProducerKey(r.dataset, r.producer)];
@@ -568,6 +575,17 @@ void Pusher::CommitLoop() {
   }
 }
 
+absl::Status Pusher::Reserve(size_t records) {
+  constexpr uint64_t kAhead = 1 << 20;  // A synced write per 1M messages.
+  const uint64_t need = log_->next() + records;
+  if (need <= reserved_) return absl::OkStatus();
+  storage::WriteBatch b;
+  b.Put(kPush, "reserved", StrCat(need + kAhead));
+  if (auto s = store_->Write(b, {.sync = true}); !s.ok()) return s;
+  reserved_ = need + kAhead;
+  return absl::OkStatus();
+}
+
 absl::Status Pusher::AppendWaiting(const std::vector<std::string>& records) {
   const auto give_up = Clock::now() + options_.full_log_wait;
   while (true) {
@@ -590,7 +608,8 @@ void Pusher::Commit(std::vector<Queued> batch) {
     bytes += q.bytes;
     records.push_back(std::move(q.record));
   }
-  absl::Status appended = AppendWaiting(records);
+  absl::Status appended = Reserve(records.size());
+  if (appended.ok()) appended = AppendWaiting(records);
   if (!appended.ok()) {
     LogError("pushed rows could not be stored; their streams end",
              {{"error", std::string(appended.message())},
@@ -598,6 +617,12 @@ void Pusher::Commit(std::vector<Queued> batch) {
     PushMetrics::Get().Reject("store_failed");
     return Abandon(batch, appended);
   }
+  {
+    std::lock_guard lock(mu_);
+    appended_next_ = log_->next();  // Readable now (ReadPushed).
+  }
+  committed_cv_.notify_all();
+  if (options_.TEST_before_sync) options_.TEST_before_sync();
   absl::Status synced = options_.sync ? log_->Sync() : absl::OkStatus();
   std::vector<std::pair<std::shared_ptr<PushSession::State>, PushAck>> acks;
   std::set<PushSession::State*> told;
@@ -715,10 +740,10 @@ absl::Status Pusher::ReadPushed(const std::string& dataset, int64_t after,
     from = std::max<uint64_t>(
         static_cast<uint64_t>(std::max<int64_t>(after, 0)) + 1, compacted_);
     committed_cv_.wait_for(lock, wait,
-                           [&] { return stopping_ || synced_next_ > from; });
+                           [&] { return stopping_ || appended_next_ > from; });
     if (stopping_) return absl::UnavailableError("the server is stopping");
     from = std::max(from, compacted_);
-    to = synced_next_;
+    to = appended_next_;
     out->set_compacted_before(static_cast<int64_t>(compacted_));
   }
   out->set_next_after(static_cast<int64_t>(from) - 1);
@@ -798,7 +823,6 @@ absl::Status Pusher::CompactNow() {
     int64_t rows = 0;
     ForEachRecord(log_.get(), from, target, [&](uint64_t seq, const Record& r) {
       if (to > from && rows + r.rows > options_.max_compact_rows) return false;
-      if (to != seq) return false;  // A gap: the cut is before it.
       rows += r.rows;
       to = seq + 1;
       return true;

@@ -96,6 +96,8 @@ struct PushOptions {
   // Test hook: a compaction stops after its uploads, as if the process
   // died before it recorded them done.
   bool TEST_stop_before_done = false;
+  // Test hook: called before each group commit's sync.
+  std::function<void()> TEST_before_sync;
 };
 
 // What a stream is told.
@@ -193,6 +195,11 @@ class Pusher {
   // The records of `dataset` committed after log position `after` (0: from
   // the oldest not compacted), up to about `max_bytes`, waiting up to `wait`
   // for one to commit (none then: a heartbeat). UNAVAILABLE once stopping.
+  // A record is passed once appended to the log, before the sync its
+  // acknowledgement waits for: what reads it (the online store) does not
+  // wait for the disk. It survives kill -9 from then on; after a machine
+  // crash it may be gone (never acknowledged: its producer sends it again),
+  // and its position is never given to another record.
   absl::Status ReadPushed(const std::string& dataset, int64_t after,
                           std::chrono::milliseconds wait, size_t max_bytes,
                           v1::PushedRows* out);
@@ -234,6 +241,8 @@ class Pusher {
   void Commit(std::vector<Queued> batch);
   // Appends `records`, waiting for a compaction while the log is full.
   absl::Status AppendWaiting(const std::vector<std::string>& records);
+  // Reserves the log positions the next `records` records take (reserved_).
+  absl::Status Reserve(size_t records);
   // Undoes the queued marks of `batch`'s producers and drops what else of
   // theirs is queued; the streams are ended with `why`.
   void Abandon(const std::vector<Queued>& batch, const absl::Status& why);
@@ -264,14 +273,19 @@ class Pusher {
   size_t streams_ = 0;                                   // GUARDED_BY(mu_)
   std::map<std::string, int64_t> pending_rows_;          // GUARDED_BY(mu_)
   int64_t uncompacted_rows_ = 0;                         // GUARDED_BY(mu_)
-  uint64_t synced_next_ = 1;  // Log records below it are durable.
-  uint64_t compacted_ = 1;    // Below it: in versions. GUARDED_BY(mu_)
+  uint64_t synced_next_ = 1;    // Log records below it are durable.
+  uint64_t appended_next_ = 1;  // Below it: appended. GUARDED_BY(mu_)
+  // Log positions below it may have been given (in the store): the log
+  // skips to it at a start, so a position read before a machine crash took
+  // the unsynced tail never names another record. Committer only.
+  uint64_t reserved_ = 0;
+  uint64_t compacted_ = 1;  // Below it: in versions. GUARDED_BY(mu_)
   uint64_t flush_asked_ = 0, flush_done_ = 0;  // GUARDED_BY(mu_)
   // Messages queued, and committed or given up, since the start.
   uint64_t enqueued_ = 0, resolved_ = 0;  // GUARDED_BY(mu_)
   bool commit_now_ = false;               // Flush waits. GUARDED_BY(mu_)
   absl::Status flush_result_;             // GUARDED_BY(mu_)
-  std::condition_variable committed_cv_;  // synced_next_ moved.
+  std::condition_variable committed_cv_;  // appended_next_ moved.
   std::mutex compact_mu_;                 // One compaction at a time.
   // Held shared while ReadPushed reads the log, exclusively while the
   // compactor trims it (its own reads come before its trims).
