@@ -57,7 +57,8 @@ std::string LoansCsv(int row, const std::map<std::string, std::string>& changes,
   return out;
 }
 
-double PredictKey(const Standalone& s, const std::string& key) {
+grpc::Status TryPredictKey(const Standalone& s, const std::string& key,
+                           double* value) {
   auto ch =
       grpc::CreateChannel(s.address(), grpc::InsecureChannelCredentials());
   v1::PredictRequest req;
@@ -67,9 +68,31 @@ double PredictKey(const Standalone& s, const std::string& key) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto st = v1::Scoring::NewStub(ch)->Predict(&ctx, req, &resp);
+  *value = st.ok() && resp.predictions_size() == 1 ? resp.predictions(0).value()
+                                                   : -1;
+  return st;
+}
+
+double PredictKey(const Standalone& s, const std::string& key) {
+  double value;
+  auto st = TryPredictKey(s, key, &value);
   EXPECT_TRUE(st.ok()) << st.error_message();
-  return st.ok() && resp.predictions_size() == 1 ? resp.predictions(0).value()
-                                                 : -1;
+  return value;
+}
+
+// Milliseconds from now until `s` scores key `key` other than `before`
+// (5 s at most).
+double MsUntilChanged(const Standalone& s, const std::string& key,
+                      double before, double* after) {
+  const auto start = std::chrono::steady_clock::now();
+  *after = before;
+  while (*after == before &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    *after = PredictKey(s, key);
+  }
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 TEST(PushE2eTest, APushedEventIsScoredAtOnceAndTheNextRunTrainsOnIt) {
@@ -98,15 +121,8 @@ TEST(PushE2eTest, APushedEventIsScoredAtOnceAndTheNextRunTrainsOnIt) {
                   dir.path() + "/event.jsonl", "--producer", "app"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("durable through line 1"));
-  const auto acked = std::chrono::steady_clock::now();
-  double after = before;
-  while (after == before &&
-         std::chrono::steady_clock::now() - acked < std::chrono::seconds(5)) {
-    after = PredictKey(server, "c5");
-  }
-  const double ms = std::chrono::duration<double, std::milli>(
-                        std::chrono::steady_clock::now() - acked)
-                        .count();
+  double after;
+  const double ms = MsUntilChanged(server, "c5", before, &after);
   std::cout << "prediction for c5: " << before << " before the push, " << after
             << " " << ms << " ms after its acknowledgement\n";
   EXPECT_NE(after, before);
@@ -129,6 +145,50 @@ TEST(PushE2eTest, APushedEventIsScoredAtOnceAndTheNextRunTrainsOnIt) {
   EXPECT_EQ(ds.batches(1).source(), "push");
   // The model the second run deployed still scores the pushed values.
   EXPECT_NE(PredictKey(server, "c5"), before);
+}
+
+// With --online_store=redis://..., pushed values reach the Redis copy as
+// they commit: a scoring replica of its own that reads features from Redis
+// alone (its prep address leads nowhere) scores them as soon as the push is
+// acknowledged.
+TEST(PushE2eTest, APushedEventReachesAReplicaReadingRedisAtOnce) {
+  TempDir dir;
+  RedisServer redis;
+  Standalone server(dir.path() + "/data", {"--online_store=" + redis.url()});
+  std::string event;
+  WriteFile(dir.path() + "/loans.csv",
+            LoansCsv(7, {{"Income", "900"}, {"Amount", "100"}}, &event));
+  WriteFile(dir.path() + "/event.jsonl", event);
+  WriteFile(dir.path() + "/loans.yaml",
+            ReadFile(SourcePath("examples/credit/by-entity-key.yaml")));
+  auto r = server.Cli({"run", dir.path() + "/loans.yaml", "--watch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string a = server.address();
+  Standalone replica(
+      dir.path() + "/replica",
+      {"--online_store=" + redis.url(), "--prep_address=127.0.0.1:1",
+       "--train_address=" + a, "--ingest_address=" + a,
+       "--orchestrator_address=" + a, "--monitor_address=" + a},
+      "mlpipe-score");
+  double before = -1;
+  grpc::Status s;
+  for (int i = 0; i < 300; ++i) {  // Until the replica has loaded its routes.
+    s = TryPredictKey(replica, "c7", &before);
+    if (s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  r = server.Cli({"push", "--dataset", "loans", "--file",
+                  dir.path() + "/event.jsonl", "--producer", "app"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  double after;
+  const double ms = MsUntilChanged(replica, "c7", before, &after);
+  std::cout << "prediction for c7 from Redis: " << before
+            << " before the push, " << after << " " << ms
+            << " ms after its acknowledgement\n";
+  EXPECT_NE(after, before);
+  EXPECT_LT(ms, 250);
+  EXPECT_EQ(after, PredictKey(server, "c7"));  // As prep's own store.
 }
 
 // examples/push/push_events.py, with stubs generated from the .proto files:
