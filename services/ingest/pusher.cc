@@ -35,7 +35,7 @@ struct PushMetrics {
   static PushMetrics& Get() {
     static PushMetrics* m = [] {
       auto& r = metrics::Registry();
-      return new PushMetrics{
+      auto* m = new PushMetrics{
           prometheus::BuildCounter()
               .Name("mlpipe_ingest_push_rows_total")
               .Help("Pushed rows made durable.")
@@ -84,6 +84,10 @@ struct PushMetrics {
                     "by reason.")
               .Register(r),
       };
+      // At 0 from the start, so a first drop is an increase (the alert).
+      for (const char* reason : {"dataset_deleted", "schema_changed"})
+        m->dropped_rows.Add({{"reason", reason}});
+      return m;
     }();
     return *m;
   }
@@ -742,16 +746,25 @@ absl::Status Pusher::ReadPushed(const std::string& dataset, int64_t after,
     committed_cv_.wait_for(lock, wait,
                            [&] { return stopping_ || appended_next_ > from; });
     if (stopping_) return absl::UnavailableError("the server is stopping");
-    from = std::max(from, compacted_);
     to = appended_next_;
+  }
+  // What is compacted is read with the trim held off, so the log is not
+  // trimmed past it while this reads (a Read would pass over what it lost).
+  std::shared_lock reading(trim_mu_);
+  {
+    std::lock_guard lock(mu_);
+    from = std::max(from, compacted_);
     out->set_compacted_before(static_cast<int64_t>(compacted_));
   }
   out->set_next_after(static_cast<int64_t>(from) - 1);
   if (from >= to) return absl::OkStatus();
-  std::shared_lock reading(trim_mu_);
   size_t bytes = 0;
+  bool cut = false;  // By max_bytes.
   ForEachRecord(log_.get(), from, to, [&](uint64_t seq, const Record& r) {
-    if (bytes >= max_bytes) return false;
+    if (bytes >= max_bytes) {
+      cut = true;
+      return false;
+    }
     out->set_next_after(static_cast<int64_t>(seq));
     if (r.dataset != dataset || r.rows == 0) return true;
     v1::PushedRecord* rec = out->add_records();
@@ -765,6 +778,9 @@ absl::Status Pusher::ReadPushed(const std::string& dataset, int64_t after,
     bytes += r.frame.size();
     return true;
   });
+  // Every position below `to` was looked at: past a gap in the log too (a
+  // start skips the positions reserved before it), so the next call waits.
+  if (!cut) out->set_next_after(static_cast<int64_t>(to) - 1);
   return absl::OkStatus();
 }
 
@@ -874,12 +890,15 @@ absl::Status Pusher::CarryOut(uint64_t from, uint64_t to) {
   absl::Status trimmed;
   {
     std::unique_lock trimming(trim_mu_);
+    {
+      std::lock_guard lock(mu_);
+      compacted_ = std::max(compacted_, to);  // Before the trim: ReadPushed.
+    }
     trimmed = log_->Trim(to);
   }
   int64_t total = 0;
   {
     std::lock_guard lock(mu_);
-    compacted_ = std::max(compacted_, to);
     for (const auto& [dataset, n] : rows) {
       auto it = pending_rows_.find(dataset);
       if (it == pending_rows_.end()) continue;

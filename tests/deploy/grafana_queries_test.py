@@ -4,7 +4,7 @@
 Starts mlpipe-standalone (with a Redis online store) and Prometheus (Debian's
 package) scraping it every second with the rules of deploy/prometheus; runs
 the demo pipeline (examples/credit/pipeline.yaml, twice as the demo does) and
-a prepare by entity key, sends predictions of shifted rows, sets a
+a prepare by entity key, pushes rows to its dataset, sends predictions of shifted rows, sets a
 monitoring policy and sends actuals; then runs every query of every panel
 and template variable of deploy/grafana/dashboards through Prometheus's HTTP
 API and fails for any that returns no series.
@@ -140,6 +140,9 @@ scrape_configs:
                 "    - {name: features, type: prepare, after: [load], entity_key: id,\n"
                 "       transforms: [{columns: [balance], scale: minmax}]}\n")
     cli("run", os.path.join(work, "accounts.yaml"), "--watch")
+    # Streaming push to it: the push panels (commit, online lag, pending).
+    cli("push", "--dataset", "accounts", "--producer", "grafana-test",
+        stdin='{"id": 3, "balance": 70, "tier": "gold"}\n{"id": 1, "balance": 90, "tier": "gold"}\n')
     rows = []
     with open(os.path.join(ROOT, "examples", "credit", "credit.csv")) as f:
         for r in csv.DictReader(f):
