@@ -327,7 +327,9 @@ absl::Status Deployments::Restore() {
       StrAppend(&failed, failed.empty() ? "" : "; ", st.model_version(), ": ",
                 st.error());
   }
-  (*state)->restoring = !failed.empty();
+  // Complete once every version loaded and, with a registry, once its newer
+  // routes are taken too (the first Sync): a new replica's store has none.
+  (*state)->restoring = !failed.empty() || registry_ != nullptr;
   manager_->Publish(*std::move(state));
   if (!failed.empty()) {
     return absl::UnavailableError(
@@ -468,7 +470,15 @@ absl::StatusOr<bool> Deployments::Sync() {
       next[r.alias()] = r;
     }
   }
-  if (newer.empty()) return false;
+  if (newer.empty()) {
+    if (!manager_->Current()->restoring || !ready()) return false;
+    // The first sync of a start, with nothing newer: what is served is
+    // complete (a name it does not know is NOT_FOUND from now on).
+    auto state = manager_->Prepare(routes_, /*partial=*/false);
+    if (!state.ok()) return state.status();
+    manager_->Publish(*std::move(state));
+    return false;
+  }
   // Loaded before anything changes; an error is retried by the next sync.
   auto state = manager_->Prepare(next, /*partial=*/false);
   if (!state.ok()) return state.status();

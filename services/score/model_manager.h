@@ -60,10 +60,10 @@ struct ServingState {
   std::map<std::string, std::shared_ptr<const serving::Servable>> versions;
   std::map<std::string, ServingRoute> routes;  // By model@alias.
   AliasNames names;  // What requests may call the routes.
-  // Published before the stored routes were all read and loaded (a start):
-  // a name it does not know may yet come, so a request for one is
-  // UNAVAILABLE (retry), not NOT_FOUND. Decided with the state a request
-  // read, never with a flag read apart from it.
+  // Published before the stored routes were all read and loaded, and the
+  // registry's newer ones taken (a start): a name it does not know may yet
+  // come, so a request for one is UNAVAILABLE (retry), not NOT_FOUND. Decided
+  // with the state a request read, never with a flag read apart from it.
   bool restoring = false;
 };
 

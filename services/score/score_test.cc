@@ -251,7 +251,13 @@ class ScoreTest : public ::testing::Test {
         {}, dir_.path() + "/score-prediction-log", store_.get(), sink_.get());
     ASSERT_TRUE(logger.ok()) << logger.status();
     logger_ = std::move(*logger);
-    if (restore) ASSERT_TRUE(deployments_->Restore().ok());
+    if (restore) Restore();
+  }
+  // As the module starts: the stored routes, then the registry's newer ones.
+  void Restore() {
+    ASSERT_TRUE(deployments_->Restore().ok());
+    auto synced = deployments_->Sync();
+    ASSERT_TRUE(synced.ok()) << synced.status();
   }
   void CloseAll() {
     logger_.reset();
@@ -538,7 +544,13 @@ TEST_F(ScoreTest, ARequestBeforeTheRoutesAreLoadedIsToldToRetry) {
     EXPECT_THAT(std::string(early.status().message()),
                 ::testing::HasSubstr("still loading its deployments; retry"));
   }
+  // The stored routes serve; a name they lack may still come from the
+  // registry until its first sync.
   ASSERT_TRUE(deployments_->Restore().ok());
+  EXPECT_EQ(p.Predict(Rows(0, 1))->servable->version(), "credit:1");
+  EXPECT_TRUE(manager_->Current()->restoring);
+  EXPECT_TRUE(absl::IsUnavailable(p.Predict(Rows(0, 1, "other")).status()));
+  ASSERT_TRUE(deployments_->Sync().ok());
   EXPECT_TRUE(before->restoring);  // What an early request holds.
   EXPECT_FALSE(manager_->Current()->restoring);
   EXPECT_EQ(p.Predict(Rows(0, 1))->servable->version(), "credit:1");
@@ -584,15 +596,20 @@ struct Replica {
 };
 
 TEST_F(ScoreTest, ReplicasShareRoutesThroughTheRegistry) {
-  // A replica that starts empty takes what the registry holds.
+  // A replica that starts empty takes what the registry holds; until then
+  // a request for it is told to retry, not that there is no such model.
   ASSERT_TRUE(Deploy("credit:1").ok());
   Replica b(dir_.path() + "/b", &train_, &registry_);
   ASSERT_TRUE(b.deployments->Restore().ok());
   EXPECT_EQ(b.Serving(), "");
+  Predictor on_b({}, b.manager.get(), nullptr, logger_.get());
+  EXPECT_TRUE(absl::IsUnavailable(on_b.Predict(Rows(0, 1)).status()));
   auto synced = b.deployments->Sync();
   ASSERT_TRUE(synced.ok()) << synced.status();
   EXPECT_TRUE(*synced);
   EXPECT_EQ(b.Serving(), "credit:1");
+  EXPECT_EQ(on_b.Predict(Rows(0, 1))->servable->version(), "credit:1");
+  EXPECT_TRUE(absl::IsNotFound(on_b.Predict(Rows(0, 1, "other")).status()));
   EXPECT_FALSE(*b.deployments->Sync());  // Nothing newer.
   // A change through b reaches this replica at its next sync, with the
   // versions loaded and the route history kept.
