@@ -98,7 +98,7 @@ class SegmentLog {
   // in a segment of its own, and a Read passes the gap. For a log read
   // before its records are synced: after a machine crash takes the unsynced
   // tail, its sequences must not name other records. No-op at or below
-  // next().
+  // next(). The skipped sequences count against max_records until trimmed.
   void SkipTo(uint64_t sequence);
 
   uint64_t next() const;     // The sequence the next record gets.

@@ -62,8 +62,11 @@ void PushFollower::Follow(const std::string& dataset) {
       stopping = stop_;
     }
     if (!s.ok() && !stopping && s.message() != last.message()) {
-      LogWarning("pushed rows not followed into the online store (retried)",
-                 {{"dataset", dataset}, {"error", std::string(s.message())}});
+      // UNAVAILABLE: ingestion restarting or stopping (in the standalone,
+      // before prep): expected, and followed again once it is back.
+      (absl::IsUnavailable(s) ? LogInfo : LogWarning)(
+          "pushed rows not followed into the online store (retried)",
+          {{"dataset", dataset}, {"error", std::string(s.message())}});
     }
     last = s;
     std::unique_lock lock(mu_);
