@@ -379,6 +379,9 @@ absl::Status Monitor::Restore() {
 absl::StatusOr<std::vector<v1::MonitorWindow>> Monitor::Windows(
     const std::string& model_version, size_t windows) const {
   std::vector<v1::MonitorWindow> out;
+  // Held across the scan too: a window closed and checkpointed between the
+  // scan and the lock would be in neither (a report short of its rows).
+  std::lock_guard lock(mu_);
   auto it = store_->Scan(kWindows, VersionPrefix(model_version));
   for (; it->Valid(); it->Next()) {
     auto w = ParseWindow(it->value());
@@ -386,7 +389,6 @@ absl::StatusOr<std::vector<v1::MonitorWindow>> Monitor::Windows(
     if (w->closed()) out.push_back(std::move(*w));
   }
   if (!it->status().ok()) return it->status();
-  std::lock_guard lock(mu_);
   for (const auto& w : to_close_)
     if (w.model_version() == model_version) out.push_back(w);
   auto open = open_.find(model_version);
@@ -430,6 +432,7 @@ absl::StatusOr<std::map<uint64_t, v1::PerformanceWindow>>
 Monitor::PerformanceWindows(const std::string& model_version,
                             size_t windows) const {
   std::map<uint64_t, v1::PerformanceWindow> ws;
+  std::lock_guard lock(actuals_mu_);  // Across the scan: as Windows.
   auto it = store_->Scan(kPerformance, VersionPrefix(model_version));
   for (; it->Valid(); it->Next()) {
     v1::PerformanceWindow w;
@@ -439,11 +442,8 @@ Monitor::PerformanceWindows(const std::string& model_version,
     ws[w.seq()] = std::move(w);
   }
   if (!it->status().ok()) return it->status();
-  {
-    std::lock_guard lock(actuals_mu_);
-    auto open = performance_.find(model_version);
-    if (open != performance_.end()) ws[open->second.seq()] = open->second;
-  }
+  auto open = performance_.find(model_version);
+  if (open != performance_.end()) ws[open->second.seq()] = open->second;
   while (ws.size() > windows) ws.erase(ws.begin());
   return ws;
 }
