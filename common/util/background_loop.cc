@@ -1,5 +1,8 @@
 #include "common/util/background_loop.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 namespace mlpipe::util {
 
 BackgroundLoop::~BackgroundLoop() { Stop(); }
@@ -34,6 +37,10 @@ void BackgroundLoop::Stop() {
 bool BackgroundLoop::stopping() const {
   std::lock_guard lock(mu_);
   return stopping_;
+}
+
+void LowerThreadPriority() {
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
 }
 
 }  // namespace mlpipe::util

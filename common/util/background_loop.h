@@ -40,6 +40,11 @@ class BackgroundLoop {
   std::thread thread_;
 };
 
+// Lowers the calling thread's CPU priority (nice 10), and that of the
+// threads it starts from then on: background work that latency-critical
+// threads of the process come before.
+void LowerThreadPriority();
+
 }  // namespace mlpipe::util
 
 #endif  // MLPIPE_COMMON_UTIL_BACKGROUND_LOOP_H_

@@ -1,8 +1,5 @@
 #include "services/ingest/pusher.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,6 +11,7 @@
 #include "common/table/frame_codec.h"
 #include "common/table/jsonl.h"
 #include "common/table/typing.h"
+#include "common/util/background_loop.h"
 #include "common/util/log.h"
 #include "common/util/strings.h"
 #include "services/ingest/ingestor_internal.h"
@@ -646,7 +644,6 @@ void Pusher::Commit(std::vector<Queued> batch) {
     uncompacted_rows_ += rows;
     resolved_ += batch.size();
     flushed_cv_.notify_all();
-    committed_cv_.notify_all();
     for (Queued& q : batch) {
       Producer& p = producers_[q.producer_key];
       if (p.owner == nullptr || !told.insert(p.owner.get()).second) continue;
@@ -787,7 +784,7 @@ absl::Status Pusher::ReadPushed(const std::string& dataset, int64_t after,
 void Pusher::CompactLoop() {
   // Compaction is background work: the commits producers wait for come
   // first (the threads its uploads start inherit this).
-  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+  util::LowerThreadPriority();
   std::unique_lock lock(mu_);
   absl::Status last;
   while (!stopping_) {

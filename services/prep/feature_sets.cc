@@ -1,8 +1,5 @@
 // Preparer: fitted transforms, feature sets (the offline store), the online
 // store's materialization, and statistics comparison.
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +16,7 @@
 #include "common/metrics/metrics.h"
 #include "common/table/frame_codec.h"
 #include "common/table/typing.h"
+#include "common/util/background_loop.h"
 #include "common/util/log.h"
 #include "common/util/proto_bytes.h"
 #include "common/util/sha256.h"
@@ -789,7 +787,7 @@ absl::Status Preparer::RefreshOnline(const std::string& dataset,
       if (!fitted.ok()) return fitted.status();
       absl::Status s;
       std::thread([&] {
-        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+        util::LowerThreadPriority();
         s = Materialize(view, *fitted, version, UpsertParts::kHistory);
       }).join();
       if (!s.ok()) return s;
@@ -909,13 +907,8 @@ absl::StatusOr<std::vector<OnlineRow>> Preparer::LatestRows(
   }
   table::Table winners;
   winners.num_rows = order.size();
-  for (const table::Column& c : in.front()->columns) {
-    table::Column col;
-    col.name = c.name;
-    col.type = c.type;
-    col.timestamp_format = c.timestamp_format;
-    winners.columns.push_back(std::move(col));
-  }
+  for (const table::Column& c : in.front()->columns)
+    winners.columns.push_back(c.Slice(0, 0));  // Its name and type.
   for (const std::string& k : order) {
     const Pick& p = best[k];
     for (size_t c = 0; c < winners.columns.size(); ++c)
